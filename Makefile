@@ -1,0 +1,52 @@
+# Thin wrapper over CMake (as neovim's Makefile is). The two commands the
+# README gives:
+#   make demo   install dependencies, build, run the end-to-end demo
+#   make test   install dependencies, build, run the whole test suite
+# Others: make build, make test-sanitize (ASan+UBSan), make fuzz
+# (libFuzzer targets with clang), make format, make clean.
+
+BUILD_DIR ?= build
+SAN_DIR ?= build-sanitize
+FUZZ_DIR ?= build-fuzz
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+CTEST_FLAGS ?= --output-on-failure --timeout 600
+# Tests run two at a time: each integration test has its own daemons.
+CTEST_JOBS ?= $(JOBS)
+
+.PHONY: all deps build demo test test-sanitize fuzz format clean help
+
+all: build
+
+help:
+	@sed -n '2,8s/^# \{0,1\}//p' Makefile
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+demo: build
+	scripts/demo $(BUILD_DIR)
+
+test: build
+	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -j $(CTEST_JOBS)
+
+test-sanitize: deps
+	cmake -S . -B $(SAN_DIR) -DTG_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(SAN_DIR) -j $(JOBS)
+	cd $(SAN_DIR) && ctest $(CTEST_FLAGS) -j $(CTEST_JOBS)
+
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -DTG_FUZZ=ON -DCMAKE_C_COMPILER=clang $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR) $(SAN_DIR) $(FUZZ_DIR)

@@ -1,0 +1,40 @@
+/* cmd.c — helpers shared by the tokengate subcommands (tg_cmd.h). */
+#include "tg_cmd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int
+tg_cmd_wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return 1;
+		if (strcmp(argv[i], "--") == 0)
+			break;
+	}
+	return 0;
+}
+
+int
+tg_cmd_fail(const char *what, int code, const struct tg_error *err)
+{
+	fprintf(stderr, "tokengate %s: %s\n", what, tg_error_msg(err, code));
+	return TG_EXIT_FAIL;
+}
+
+int
+tg_cmd_usage_error(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tokengate %s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (try 'tokengate %s --help')\n", what);
+	return TG_EXIT_USAGE;
+}
