@@ -1,0 +1,11 @@
+# tests/integration/host.cmake — integration tests of host/ (tokengate
+# subcommands). Each area keeps its own clearly separated block; append yours
+# below the last one.
+
+# --- doctor ---
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_doctor.sh)
+  tg_add_script_test(doctor_integration
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_doctor.sh
+    TIMEOUT 180)
+endif()
+# --- end doctor ---

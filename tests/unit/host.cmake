@@ -1,0 +1,10 @@
+# tests/unit/host.cmake — unit tests of host/ modules. Each area keeps its own
+# clearly separated block; append yours below the last one.
+
+# --- doctor ---
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_known.c)
+  tg_add_unit_test(test_doctor_known
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_known.c
+    LIBS tghost)
+endif()
+# --- end doctor ---
