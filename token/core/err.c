@@ -85,7 +85,9 @@ tg_error_set(struct tg_error *err, int code, const char *fmt, ...)
 	va_end(ap);
 	if (err->code != 0 && err->msg[0] != '\0') {
 		snprintf(prev, sizeof(prev), "%s", err->msg);
-		snprintf(err->msg, sizeof(err->msg), "%s: %s", msg, prev);
+		/* Truncation is intended: context first, the cause cut short. */
+		if (snprintf(err->msg, sizeof(err->msg), "%s: %s", msg, prev) < 0)
+			err->msg[0] = '\0';
 	} else {
 		snprintf(err->msg, sizeof(err->msg), "%s", msg);
 	}
