@@ -1,0 +1,510 @@
+/*
+ * tg_p11.h — libtgp11, the host-side PKCS#11 layer.
+ *
+ * Every host program reaches keys through this API, whatever the token:
+ * a smart card through OpenSC's module, an HSM, SoftHSM2 in tests. Keys and
+ * tokens are always named by RFC 7512 `pkcs11:` URIs (parsed by p11-kit),
+ * never by slot index unless the URI carries `slot-id`.
+ *
+ *   struct tg_p11 *p11;         one per process (or per program part)
+ *   struct tg_p11_key *key;
+ *   tg_p11_new(&p11, &err);
+ *   tg_p11_key_find(p11, "pkcs11:token=alice;object=api", 0, &key, &err);
+ *   tg_p11_ssl_ctx_use_key(ssl_ctx, key, &err);   // TLS client or server
+ *   ...
+ *   tg_p11_key_free(key);
+ *   tg_p11_free(p11);
+ *
+ * Modules: p11-kit's proxy module (`p11-kit-proxy.so`) is the default, so
+ * every module registered in /usr/share/p11-kit/modules (OpenSC, SoftHSM2)
+ * works with no path; the URI query attribute `module-path=` loads a module
+ * by path instead, `module-name=` loads a registered module by name. Each
+ * module is loaded once per context and shared by every token and key found
+ * through it. The context detects a fork() (pid change) and re-initialises
+ * the modules in the child before its next call; keys found before the fork
+ * stay usable in the child (libp11 reopens its sessions).
+ *
+ * Threads: a context, its tokens and keys may be used from several threads
+ * at once. Signatures run on a pool of sessions per token (libp11's), so
+ * threads do not serialise on one lock. Setup calls (find, login, keygen,
+ * import) take a per-context lock.
+ *
+ * Errors: every function returning int returns 0 or a negative TG_ERR_*
+ * code (tg_err.h) and, when err is not NULL, fills it with a message that
+ * names the thing and the fix, e.g.
+ *   token 'alice' not found; tokens present: 'tg-test' (SoftHSM project,
+ *   serial 1a2b...), 'PIV_II' (piv_II); check the URI's token= attribute
+ * Free functions accept NULL.
+ *
+ * Security (DESIGN.md rule 1): no function of this API reads or returns
+ * private key material; keys whose CKA_EXTRACTABLE is true or CKA_SENSITIVE
+ * false are refused unless the caller passes TG_P11_KEY_ALLOW_EXPORTABLE.
+ * PINs are wiped after use and never logged.
+ */
+#ifndef TG_P11_H
+#define TG_P11_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "tg_err.h"
+
+struct tg_p11;	     /* context: loaded modules, fork state, lock */
+struct tg_p11_uri;   /* a parsed pkcs11: URI */
+struct tg_p11_token; /* a selected token (one slot of one module) */
+struct tg_p11_key;   /* a private key on a token */
+struct tg_p11_watch; /* a presence watcher on a token */
+
+/* ------------------------------------------------------------------ */
+/* Context                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Creates a context. Loads no module yet: modules are loaded on first use
+ * (the proxy module, or the URI's module-path/module-name). Returns 0 and
+ * *out (free with tg_p11_free), or TG_ERR_ALLOC.
+ */
+int tg_p11_new(struct tg_p11 **out, struct tg_error *err);
+
+/*
+ * Frees a context: logs out nothing (other processes may share the login),
+ * closes sessions, finalises and unloads the modules. Every token, key,
+ * watcher and EVP_PKEY obtained through the context must be freed first.
+ * NULL is accepted.
+ */
+void tg_p11_free(struct tg_p11 *p);
+
+/* Path of the default module (p11-kit's proxy), as loaded by dlopen. */
+const char *tg_p11_default_module(void);
+
+/* ------------------------------------------------------------------ */
+/* URIs (RFC 7512, parsed by p11-kit's p11_kit_uri_parse)              */
+/* ------------------------------------------------------------------ */
+
+/* String attributes of a URI (path and query parts). */
+enum tg_p11_uri_attr {
+	TG_P11_URI_TOKEN,	 /* token=  (token label) */
+	TG_P11_URI_MANUFACTURER, /* manufacturer= (token manufacturer) */
+	TG_P11_URI_SERIAL,	 /* serial= */
+	TG_P11_URI_MODEL,	 /* model= */
+	TG_P11_URI_OBJECT,	 /* object= (CKA_LABEL) */
+	TG_P11_URI_TYPE,	 /* type= private|public|cert|secret-key|data */
+	TG_P11_URI_LIB_MANUFACTURER, /* library-manufacturer= */
+	TG_P11_URI_LIB_DESCRIPTION,  /* library-description= */
+	TG_P11_URI_SLOT_DESCRIPTION, /* slot-description= */
+	TG_P11_URI_MODULE_PATH,	 /* ?module-path= */
+	TG_P11_URI_MODULE_NAME,	 /* ?module-name= */
+	TG_P11_URI_PIN_VALUE,	 /* ?pin-value= (a secret) */
+	TG_P11_URI_PIN_SOURCE,	 /* ?pin-source= file:PATH | PATH | env:NAME */
+	TG_P11_URI_ATTR_COUNT,
+};
+
+/*
+ * Parses s as a pkcs11: URI. Returns 0 and *out (free with
+ * tg_p11_uri_free), or TG_ERR_URI with a message that shows the URI and
+ * the offending part, e.g.
+ *   malformed PKCS#11 URI 'pkcs11:token=a%zz': bad percent-encoding in
+ *   'token=a%zz'
+ * Unknown path attributes are an error (p11-kit's rule); unknown query
+ * attributes are ignored (RFC 7512 6.2). A pin-value is wiped when the
+ * URI is freed. The URI never appears in messages with its pin-value: it is
+ * shown with pin-value=*** instead.
+ */
+int tg_p11_uri_parse(const char *s, struct tg_p11_uri **out,
+		     struct tg_error *err);
+
+/* Frees (and wipes) a parsed URI. NULL is accepted. */
+void tg_p11_uri_free(struct tg_p11_uri *u);
+
+/*
+ * The value of attribute a (decoded, NUL-terminated), or NULL when the URI
+ * does not carry it. Borrowed: valid until tg_p11_uri_free.
+ */
+const char *tg_p11_uri_get(const struct tg_p11_uri *u,
+			   enum tg_p11_uri_attr a);
+
+/* The id= attribute (CKA_ID bytes): 1 and *id/*len when present (borrowed),
+ * else 0. */
+int tg_p11_uri_id(const struct tg_p11_uri *u, const uint8_t **id,
+		  size_t *len);
+
+/* The slot-id= attribute: 1 and *slot when present, else 0. */
+int tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot);
+
+/*
+ * Resolves the user PIN for a token, in this order: the URI's pin-value,
+ * its pin-source (`file:PATH`, a bare PATH, or `env:NAME`; one trailing
+ * newline is stripped from files), the environment variable TOKENGATE_PIN,
+ * and, only when `interactive` is non-zero and stdin is a terminal, a
+ * prompt without echo naming `token_label`. Returns 0 and *pin (a
+ * NUL-terminated heap string the caller wipes and frees with
+ * tg_strfreezero); TG_ERR_NO_PIN when no source exists (the message names
+ * the sources to set); TG_ERR_IO when a pin-source file cannot be read or
+ * an env: variable is unset (the message names the file or variable).
+ * *source_out, when not NULL, gets "uri", "pin-source", "env" or "prompt".
+ */
+int tg_p11_pin_get(const struct tg_p11_uri *u, const char *token_label,
+		   int interactive, char **pin, const char **source_out,
+		   struct tg_error *err);
+
+/* 1 when the URI (or TOKENGATE_PIN) gives a PIN without a prompt. */
+int tg_p11_pin_noninteractive(const struct tg_p11_uri *u);
+
+/* ------------------------------------------------------------------ */
+/* Algorithms                                                          */
+/* ------------------------------------------------------------------ */
+
+enum tg_p11_alg {
+	TG_P11_ALG_UNKNOWN = 0,
+	TG_P11_ALG_EC_P256,
+	TG_P11_ALG_EC_P384,
+	TG_P11_ALG_RSA_2048,
+	TG_P11_ALG_RSA_3072,
+	TG_P11_ALG_RSA_OTHER, /* RSA of another size (found, not generated) */
+	TG_P11_ALG_EC_OTHER,  /* EC on another curve (found, not generated) */
+};
+
+/* "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-3072" -> 0 and *alg, else
+ * TG_ERR_INVALID_ARG. */
+int tg_p11_alg_parse(const char *s, enum tg_p11_alg *alg);
+
+/* The name of an algorithm ("ec-p256", ..., "rsa", "ec", "unknown"). */
+const char *tg_p11_alg_name(enum tg_p11_alg alg);
+
+/* ------------------------------------------------------------------ */
+/* Tokens                                                              */
+/* ------------------------------------------------------------------ */
+
+/* What a token says about itself (C_GetTokenInfo, trimmed strings). */
+struct tg_p11_token_info {
+	char module[256];	/* module path this token was found through */
+	char lib_desc[33];	/* module's library description */
+	unsigned long slot_id;	/* the module's slot id (informative only) */
+	char slot_desc[65];
+	char label[33];
+	char manufacturer[33];
+	char model[17];
+	char serial[17];
+	int initialized;	 /* CKF_TOKEN_INITIALIZED */
+	int login_required;	 /* CKF_LOGIN_REQUIRED */
+	int protected_auth_path; /* CKF_PROTECTED_AUTHENTICATION_PATH */
+	int pin_count_low;	 /* CKF_USER_PIN_COUNT_LOW */
+	int pin_final_try;	 /* CKF_USER_PIN_FINAL_TRY */
+	int pin_locked;		 /* CKF_USER_PIN_LOCKED */
+};
+
+/*
+ * Lists the tokens present in the module the URI names (default: the proxy
+ * module, i.e. every registered module) that match the URI's token and
+ * library attributes (uri may be NULL or "pkcs11:" for all). Returns 0 and
+ * *out, an array of *n entries (caller frees with free(); *out is NULL when
+ * *n is 0), or TG_ERR_URI / TG_ERR_MODULE / TG_ERR_PKCS11.
+ */
+int tg_p11_tokens_list(struct tg_p11 *p, const char *uri,
+		       struct tg_p11_token_info **out, size_t *n,
+		       struct tg_error *err);
+
+/*
+ * Selects exactly one token matching the URI's token attributes (token,
+ * manufacturer, serial, model; slot-id if given; library attributes).
+ * No login. Returns 0 and *out (free with tg_p11_token_free), or
+ *   TG_ERR_TOKEN_NOT_FOUND  "token 'alice' not found; tokens present: ..."
+ *   TG_ERR_TOKEN_AMBIGUOUS  "2 tokens match 'pkcs11:manufacturer=...':
+ *                            ...; add token= or serial= to the URI"
+ *   TG_ERR_URI, TG_ERR_MODULE.
+ */
+int tg_p11_token_open(struct tg_p11 *p, const char *uri,
+		      struct tg_p11_token **out, struct tg_error *err);
+
+/* Frees a token handle (keys found on it must be freed first). */
+void tg_p11_token_free(struct tg_p11_token *t);
+
+/* The token's description (borrowed; refreshed by tg_p11_token_login). */
+const struct tg_p11_token_info *tg_p11_token_get_info(
+    const struct tg_p11_token *t);
+
+#define TG_P11_LOGIN_INTERACTIVE 0x1 /* may prompt on the terminal */
+
+/*
+ * Logs the user in, PIN from tg_p11_pin_get(u, ...) (u may be NULL: then
+ * only TOKENGATE_PIN or the prompt). A token already logged in (by this
+ * process) is left as it is; a token with a protected authentication path
+ * (PIN pad) logs in with a NULL PIN. A wrong PIN is tried exactly once,
+ * never retried, and reported with the token's state:
+ *   TG_ERR_PIN_INCORRECT "wrong PIN for token 'alice' (few tries left |
+ *                         final try left); ..."
+ *   TG_ERR_PIN_LOCKED    "the user PIN of token 'alice' is locked; unblock
+ *                         it with the SO PIN (e.g. pkcs11-tool --init-pin)"
+ *   TG_ERR_NO_PIN, TG_ERR_LOGIN (other CKR_*), TG_ERR_IO (pin-source).
+ */
+int tg_p11_token_login(struct tg_p11_token *t, const struct tg_p11_uri *u,
+		       unsigned flags, struct tg_error *err);
+
+/* What kind of object a listing entry is. */
+enum tg_p11_obj_class {
+	TG_P11_OBJ_PRIVATE_KEY,
+	TG_P11_OBJ_PUBLIC_KEY,
+	TG_P11_OBJ_CERT,
+	TG_P11_OBJ_OTHER,
+};
+
+/* Trust attributes of a private key and the verdict drawn from them. */
+enum tg_p11_verdict {
+	TG_P11_TRUST_OK,	 /* sensitive, never extractable, generated on
+				    the token (CKA_LOCAL) */
+	TG_P11_TRUST_IMPORTED,	 /* non-exportable now but not generated on the
+				    token, or once exportable: accepted, weaker */
+	TG_P11_TRUST_EXPORTABLE, /* CKA_EXTRACTABLE true or CKA_SENSITIVE
+				    false (or unreadable): refused by default */
+};
+
+struct tg_p11_trust {
+	/* 1 true, 0 false, -1 the token did not say */
+	int sensitive;	       /* CKA_SENSITIVE */
+	int extractable;       /* CKA_EXTRACTABLE */
+	int never_extractable; /* CKA_NEVER_EXTRACTABLE */
+	int always_sensitive;  /* CKA_ALWAYS_SENSITIVE */
+	int local;	       /* CKA_LOCAL */
+	int always_authenticate; /* CKA_ALWAYS_AUTHENTICATE */
+	enum tg_p11_verdict verdict;
+	char reason[256];      /* why, in one sentence, for users and logs */
+};
+
+/* One object of a token listing. */
+struct tg_p11_object_info {
+	enum tg_p11_obj_class cls;
+	char label[128];
+	uint8_t id[64];
+	size_t id_len;
+	enum tg_p11_alg alg;	  /* keys and certificates */
+	int bits;		  /* key size in bits, 0 unknown */
+	struct tg_p11_trust trust; /* private keys only */
+	char subject[256];	  /* certificates: one-line subject */
+	char not_after[32];	  /* certificates: ISO 8601 */
+};
+
+/*
+ * Lists the keys and certificates on the token (private keys are listed only
+ * when logged in or when the token shows them without login). Returns 0 and
+ * *out (array of *n, free with free()), or TG_ERR_PKCS11.
+ */
+int tg_p11_token_objects_list(struct tg_p11_token *t,
+			      struct tg_p11_object_info **out, size_t *n,
+			      struct tg_error *err);
+
+/* 1 when the token is present in its slot now (C_GetSlotInfo), else 0. */
+int tg_p11_token_present(struct tg_p11_token *t);
+
+/* ------------------------------------------------------------------ */
+/* Keys                                                                */
+/* ------------------------------------------------------------------ */
+
+#define TG_P11_KEY_ALLOW_EXPORTABLE 0x1 /* do not refuse a key whose trust
+					   verdict is EXPORTABLE (the verdict
+					   is still computed and reported) */
+#define TG_P11_KEY_INTERACTIVE 0x2	/* login may prompt on the terminal */
+#define TG_P11_KEY_NO_LOGIN 0x4		/* do not log in (public operations;
+					   listing) */
+
+/*
+ * Finds one private key: selects the token (tg_p11_token_open), logs in
+ * (tg_p11_token_login, unless TG_P11_KEY_NO_LOGIN), finds the private key
+ * by the URI's object= and/or id= (one of them is required), reads its
+ * trust attributes and, unless TG_P11_KEY_ALLOW_EXPORTABLE, refuses it when
+ * the verdict is TG_P11_TRUST_EXPORTABLE. Returns 0 and *out (free with
+ * tg_p11_key_free), or
+ *   TG_ERR_KEY_NOT_FOUND   "no private key 'api' on token 'alice'; keys
+ *                           present: 'web' (id 01), ..."
+ *   TG_ERR_KEY_AMBIGUOUS   "2 private keys match ...; add id= to the URI"
+ *   TG_ERR_KEY_EXPORTABLE  "key 'api' on token 'alice' is refused:
+ *                           CKA_EXTRACTABLE is true, its private key can be
+ *                           read out; generate it on the token (tokengate
+ *                           token keygen) or allow exportable keys
+ *                           explicitly"
+ * and every error of tg_p11_token_open / tg_p11_token_login.
+ */
+int tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags,
+		    struct tg_p11_key **out, struct tg_error *err);
+
+/* Frees a key handle and its token handle. NULL is accepted. EVP_PKEYs
+ * obtained from the key must be freed first. */
+void tg_p11_key_free(struct tg_p11_key *k);
+
+/* The key's token (borrowed, lives as long as the key). */
+struct tg_p11_token *tg_p11_key_token(struct tg_p11_key *k);
+
+/* The key's label (CKA_LABEL, "" when none) and id (CKA_ID); borrowed. */
+const char *tg_p11_key_label(const struct tg_p11_key *k);
+const uint8_t *tg_p11_key_id(const struct tg_p11_key *k, size_t *len);
+
+/* The key's algorithm and size in bits. */
+enum tg_p11_alg tg_p11_key_alg(const struct tg_p11_key *k);
+int tg_p11_key_bits(const struct tg_p11_key *k);
+
+/*
+ * A canonical URI for the key: pkcs11:token=...;serial=...;id=...;
+ * object=...;type=private (no PIN). Returns 0 and *out (heap string, free
+ * with free()), or TG_ERR_ALLOC.
+ */
+int tg_p11_key_uri(const struct tg_p11_key *k, char **out);
+
+/*
+ * The trust attributes read when the key was found (C_GetAttributeValue of
+ * CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE,
+ * CKA_ALWAYS_SENSITIVE, CKA_LOCAL, CKA_ALWAYS_AUTHENTICATE) and the verdict
+ * with its reason. Returns 0 (always, for a found key).
+ */
+int tg_p11_key_trust(const struct tg_p11_key *k, struct tg_p11_trust *out);
+
+/*
+ * The private key as an OpenSSL key whose signatures happen on the token
+ * (libp11's RSA_METHOD / EC_KEY_METHOD calling C_Sign; RSA-PSS as raw RSA
+ * over the PSS-encoded block, CKM_RSA_X_509, or CKM_RSA_PKCS_PSS when the
+ * module supports it). Usable by SSL_CTX_use_PrivateKey for TLS 1.2 and
+ * 1.3, client and server: ECDSA, RSA PKCS#1 v1.5, RSA-PSS; and by
+ * EVP_DigestSign for CSRs. Returns a new reference (caller frees with
+ * EVP_PKEY_free) or NULL on failure. The EVP_PKEY refers to the key: free
+ * it before the key. Thread-safe: several threads may sign with it at once.
+ */
+EVP_PKEY *tg_p11_key_evp(struct tg_p11_key *k);
+
+/*
+ * The public key (built from the token's public attributes; no login
+ * needed). Returns a new reference (caller frees) or NULL.
+ */
+EVP_PKEY *tg_p11_key_public(struct tg_p11_key *k);
+
+/* The public key as SubjectPublicKeyInfo PEM. 0 and *pem (NUL-terminated,
+ * free with free()), or TG_ERR_CRYPTO / TG_ERR_ALLOC. */
+int tg_p11_key_public_pem(struct tg_p11_key *k, char **pem,
+			  struct tg_error *err);
+
+/*
+ * Signs `len` bytes of data with the key on the token (digest SHA-256 for
+ * ECDSA and RSA PKCS#1 v1.5; for RSA with pss non-zero, RSA-PSS with
+ * SHA-256, MGF1-SHA-256, salt = digest length) and verifies the signature
+ * with the public key. Returns 0 and *sig/*siglen (free with free()), or
+ * TG_ERR_CRYPTO with OpenSSL's reason, TG_ERR_PKCS11.
+ */
+int tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data,
+			 size_t len, uint8_t **sig, size_t *siglen,
+			 struct tg_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Key generation                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Generates a key pair on the token named by the URI (object= gives the
+ * label, id= the CKA_ID; without id= a random 16-byte id is chosen), with
+ * the non-exportable template: private key CKA_TOKEN, CKA_PRIVATE,
+ * CKA_SENSITIVE=true, CKA_EXTRACTABLE=false, CKA_SIGN=true; public key
+ * CKA_TOKEN, CKA_VERIFY. Logs in first (flags as for tg_p11_key_find).
+ * Refuses (TG_ERR_INVALID_ARG) when a private key with the same label or id
+ * exists. Returns 0 and *out (the new key, already trust-checked; free with
+ * tg_p11_key_free; out may be NULL), or TG_ERR_PKCS11 naming the CKR_* code
+ * (e.g. the module does not support the mechanism), plus the errors of
+ * tg_p11_token_open/login.
+ */
+int tg_p11_keygen(struct tg_p11 *p, const char *uri, enum tg_p11_alg alg,
+		  unsigned flags, struct tg_p11_key **out,
+		  struct tg_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Certificates                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The key's certificate: the certificate object with the key's CKA_ID (the
+ * first one whose public key matches when there are several). Returns 0 and
+ * *out (new reference, caller X509_free), TG_ERR_NOT_FOUND ("no
+ * certificate with id 01 on token 'alice'; install one with tokengate token
+ * import-cert"), or TG_ERR_CERT_MISMATCH when certificates with that id
+ * exist but none matches the key's public key.
+ */
+int tg_p11_key_cert_get(struct tg_p11_key *k, X509 **out,
+			struct tg_error *err);
+
+/*
+ * Stores cert on the key's token as a certificate object with the key's
+ * CKA_ID and the given label (NULL: the key's label). Checks first that the
+ * certificate's public key is the key's (TG_ERR_CERT_MISMATCH otherwise,
+ * nothing stored). A certificate already stored with the same id and the
+ * same DER is left as it is (0); one with the same id and different DER is
+ * replaced only when `replace` is non-zero, else TG_ERR_INVALID_ARG.
+ */
+int tg_p11_key_cert_import(struct tg_p11_key *k, X509 *cert,
+			   const char *label, int replace,
+			   struct tg_error *err);
+
+/*
+ * Installs the token key, and its certificate from the token when `cert`
+ * is NULL, into an SSL_CTX (SSL_CTX_use_certificate, SSL_CTX_use_PrivateKey,
+ * SSL_CTX_check_private_key). The SSL_CTX holds its own reference to the
+ * EVP_PKEY, which refers to the key: free the SSL_CTX (and its SSLs) before
+ * the key. Works for client and server contexts, TLS 1.2 and 1.3. Returns
+ * 0, or TG_ERR_NOT_FOUND / TG_ERR_CERT_MISMATCH / TG_ERR_TLS.
+ */
+int tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert,
+			   struct tg_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Presence                                                            */
+/* ------------------------------------------------------------------ */
+
+enum tg_p11_event {
+	TG_P11_EV_REMOVED,	   /* the token left its slot */
+	TG_P11_EV_INSERTED,	   /* the token is back (and logged in again,
+				      when relogin succeeded) */
+	TG_P11_EV_RELOGIN_FAILED,  /* back, but relogin failed (message says
+				      why; no PIN retried) */
+};
+
+/* One event; msg is a one-line description. */
+struct tg_p11_watch_event {
+	enum tg_p11_event ev;
+	char token_label[33];
+	char msg[256];
+};
+
+/*
+ * Called from the watcher's thread for each event. Must not call
+ * tg_p11_watch_stop on its own watcher.
+ */
+typedef void (*tg_p11_watch_fn)(void *arg,
+				const struct tg_p11_watch_event *ev);
+
+/*
+ * Watches the key's token: a thread waits for slot events
+ * (C_WaitForSlotEvent when the module supports it, else polls every
+ * interval_ms, at most 250) and reports removal and insertion. On
+ * insertion, when the key was found with a non-interactive PIN source
+ * (tg_p11_pin_noninteractive), it logs in again once (never retrying a wrong
+ * PIN) and re-finds the key: EVP_PKEYs obtained before the removal stop
+ * working, so callers take a new one (tg_p11_key_evp) after INSERTED.
+ * Events go to cb (may be NULL) and to a queue readable through
+ * tg_p11_watch_fd / tg_p11_watch_next. Returns 0 and *out (stop with
+ * tg_p11_watch_stop), or TG_ERR_ALLOC / TG_ERR_INTERNAL.
+ */
+int tg_p11_watch_start(struct tg_p11_key *k, unsigned interval_ms,
+		       tg_p11_watch_fn cb, void *arg, struct tg_p11_watch **out,
+		       struct tg_error *err);
+
+/* A file descriptor that is readable while events are queued (for poll or
+ * an event loop). Owned by the watcher. */
+int tg_p11_watch_fd(const struct tg_p11_watch *w);
+
+/* Takes the oldest queued event: 1 and *ev, or 0 when none is queued. */
+int tg_p11_watch_next(struct tg_p11_watch *w, struct tg_p11_watch_event *ev);
+
+/* 1 when the watcher last saw the token present. */
+int tg_p11_watch_present(const struct tg_p11_watch *w);
+
+/* Stops the thread and frees the watcher. NULL is accepted. */
+void tg_p11_watch_stop(struct tg_p11_watch *w);
+
+#endif /* TG_P11_H */
