@@ -1,0 +1,48 @@
+/*
+ * cmd.h — the subcommands of tokengate-sim (one file each) and what they
+ * share. argv[0] is the subcommand's name. Exit codes: 0 success, 1 the
+ * operation failed (one line on stderr naming the problem and the fix),
+ * 2 bad command line.
+ */
+#ifndef TG_SIM_CMD_H
+#define TG_SIM_CMD_H
+
+#include <stdint.h>
+
+#include "tg_err.h"
+
+#define TG_SIM_EXIT_OK    0
+#define TG_SIM_EXIT_FAIL  1
+#define TG_SIM_EXIT_USAGE 2
+
+int tg_sim_cmd_init(int argc, char **argv);   /* init.c */
+int tg_sim_cmd_run(int argc, char **argv);    /* run.c */
+int tg_sim_cmd_status(int argc, char **argv); /* status.c */
+
+/* Prints "tokengate-sim <what>: <message of err or code>" on stderr;
+ * returns TG_SIM_EXIT_FAIL. */
+int tg_sim_cmd_fail(const char *what, int code, const struct tg_error *err);
+
+/* Prints "tokengate-sim <what>: <message> (try 'tokengate-sim <what>
+ * --help')" on stderr; returns TG_SIM_EXIT_USAGE. */
+int tg_sim_cmd_usage_error(const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses a decimal unsigned number in [min, max]; 0 or TG_ERR_USAGE. */
+int tg_sim_cmd_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+
+/*
+ * Loads the token from the state file at path (read-only host: no persist,
+ * no touch) into *tok, with errors naming the file and the fix. Used by
+ * status; run passes its own host callbacks.
+ */
+struct tg_tok;
+struct tg_tok_host;
+int tg_sim_cmd_load_token(const char *path, const struct tg_tok_host *host, struct tg_tok **tok,
+                          struct tg_error *err);
+
+/* PIV algorithm name ("ECCP256", "RSA2048", "3DES", ...) or "alg-XX"
+ * written into buf. */
+const char *tg_sim_alg_name(uint8_t alg, char *buf, size_t n);
+
+#endif /* TG_SIM_CMD_H */

@@ -1,0 +1,213 @@
+/*
+ * main.c — `tokengate-sim`: the simulated PIV hardware token. Dispatches to
+ * one subcommand per file (init.c, run.c, status.c) and holds the helpers
+ * they share.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "statefile.h"
+#include "tg_log.h"
+#include "tg_secret.h"
+#include "tg_tok.h"
+
+struct sim_cmd {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct sim_cmd commands[] = {
+    {"init", "create a new token in a state file", tg_sim_cmd_init},
+    {"run", "plug the token into pcscd's vpcd reader and serve it", tg_sim_cmd_run},
+    {"status", "show a token's keys, policies and counters", tg_sim_cmd_status},
+    {NULL, NULL, NULL},
+};
+
+static void
+usage(FILE *f)
+{
+	const struct sim_cmd *c;
+
+	fprintf(f, "usage: tokengate-sim <command> [options]\n\n"
+	           "A simulated PIV hardware token (YubiKey-compatible) that pcscd sees as a\n"
+	           "card in its vpcd reader, so OpenSC, yubico-piv-tool and tokengate drive it\n"
+	           "like a real token. Its keys are generated inside it and never leave it.\n\n"
+	           "commands:\n");
+	for (c = commands; c->name != NULL; c++)
+		fprintf(f, "  %-8s %s\n", c->name, c->summary);
+	fprintf(f, "\n'tokengate-sim <command> --help' describes each command.\n"
+	           "Exit codes: 0 success, 1 failure, 2 bad command line.\n");
+}
+
+int
+tg_sim_cmd_fail(const char *what, int code, const struct tg_error *err)
+{
+	fprintf(stderr, "tokengate-sim %s: %s\n", what, tg_error_msg(err, code));
+	return TG_SIM_EXIT_FAIL;
+}
+
+int
+tg_sim_cmd_usage_error(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tokengate-sim %s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (try 'tokengate-sim %s --help')\n", what);
+	return TG_SIM_EXIT_USAGE;
+}
+
+int
+tg_sim_cmd_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end = NULL;
+	unsigned long long v;
+	int r = TG_ERR_USAGE;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		goto out;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		goto out;
+	*out = (uint32_t)v;
+	r = 0;
+out:
+	return r;
+}
+
+int
+tg_sim_cmd_load_token(const char *path, const struct tg_tok_host *host, struct tg_tok **tok,
+                      struct tg_error *err)
+{
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = tg_sim_state_read(path, &blob, &len, err)) != 0)
+		goto out;
+	r = tg_tok_load(blob, len, host, tok);
+	switch (r) {
+	case 0:
+		break;
+	case TG_ERR_VERSION:
+		tg_error_set(err, r,
+		             "state file %s was written by another version of tokengate-sim; "
+		             "use that version or create a new token with 'tokengate-sim init'",
+		             path);
+		break;
+	case TG_ERR_CHECKSUM:
+		tg_error_set(err, r,
+		             "state file %s is damaged (checksum mismatch); restore it from a "
+		             "backup or create a new token with 'tokengate-sim init --force'",
+		             path);
+		break;
+	case TG_ERR_FORMAT:
+	case TG_ERR_TRUNCATED:
+	case TG_ERR_TRAILING:
+		tg_error_set(err, r,
+		             "%s is not a tokengate-sim state file (%s); pass the file written "
+		             "by 'tokengate-sim init'",
+		             path, tg_strerror(r));
+		break;
+	default:
+		tg_error_set(err, r, "cannot load the token from %s: %s", path, tg_strerror(r));
+		break;
+	}
+out:
+	tg_freezero(blob, len);
+	return r;
+}
+
+const char *
+tg_sim_alg_name(uint8_t alg, char *buf, size_t n)
+{
+	const char *s = NULL;
+
+	switch (alg) {
+	case 0x03:
+		s = "3DES";
+		break;
+	case 0x05:
+		s = "RSA3072";
+		break;
+	case 0x06:
+		s = "RSA1024";
+		break;
+	case 0x07:
+		s = "RSA2048";
+		break;
+	case 0x08:
+		s = "AES128";
+		break;
+	case 0x0A:
+		s = "AES192";
+		break;
+	case 0x0C:
+		s = "AES256";
+		break;
+	case 0x11:
+		s = "ECCP256";
+		break;
+	case 0x14:
+		s = "ECCP384";
+		break;
+	case 0x16:
+		s = "RSA4096";
+		break;
+	case 0xE0:
+		s = "ED25519";
+		break;
+	case 0xE1:
+		s = "X25519";
+		break;
+	default:
+		break;
+	}
+	if (s != NULL)
+		snprintf(buf, n, "%s", s);
+	else
+		snprintf(buf, n, "alg-%02x", alg);
+	return buf;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct sim_cmd *c;
+	int rc = TG_SIM_EXIT_USAGE;
+
+	tg_log_init(TG_LOG_WARN, 0, NULL);
+	if (argc < 2) {
+		usage(stderr);
+		goto out;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		rc = TG_SIM_EXIT_OK;
+		goto out;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("tokengate-sim 0.1.0\n");
+		rc = TG_SIM_EXIT_OK;
+		goto out;
+	}
+	for (c = commands; c->name != NULL; c++) {
+		if (strcmp(c->name, argv[1]) == 0) {
+			rc = c->run(argc - 1, argv + 1);
+			goto out;
+		}
+	}
+	fprintf(stderr, "tokengate-sim: unknown command '%s' (try 'tokengate-sim --help')\n",
+	        argv[1]);
+out:
+	return rc;
+}

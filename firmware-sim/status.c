@@ -1,0 +1,286 @@
+/* status.c — `tokengate-sim status`: shows a token from its state file. */
+#include "status.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "cmd.h"
+
+#define SUBJECT_MAX 512
+
+static const char *
+pin_policy_name(uint8_t p)
+{
+	const char *s;
+
+	switch (p) {
+	case 1:
+		s = "never";
+		break;
+	case 2:
+		s = "once";
+		break;
+	case 3:
+		s = "always";
+		break;
+	case 0:
+		s = "default";
+		break;
+	default:
+		s = "unknown";
+		break;
+	}
+	return s;
+}
+
+static const char *
+touch_policy_name(uint8_t p)
+{
+	const char *s;
+
+	switch (p) {
+	case 1:
+		s = "never";
+		break;
+	case 2:
+		s = "always";
+		break;
+	case 3:
+		s = "cached";
+		break;
+	case 0:
+		s = "default";
+		break;
+	default:
+		s = "unknown";
+		break;
+	}
+	return s;
+}
+
+static const char *
+origin_name(uint8_t o)
+{
+	const char *s;
+
+	switch (o) {
+	case TG_TOK_ORIGIN_NONE:
+		s = "none";
+		break;
+	case TG_TOK_ORIGIN_GENERATED:
+		s = "generated";
+		break;
+	case TG_TOK_ORIGIN_IMPORTED:
+		s = "imported";
+		break;
+	default:
+		s = "unknown";
+		break;
+	}
+	return s;
+}
+
+/* The certificate's subject in RFC 2253 form into buf; "" when there is no
+ * certificate, "(unparsable certificate)" when DER does not parse. */
+static const char *
+cert_subject(const uint8_t *der, size_t len, char *buf, size_t n)
+{
+	const unsigned char *p = der;
+	X509 *x = NULL;
+	BIO *b = NULL;
+	int got;
+
+	buf[0] = '\0';
+	if (der == NULL || len == 0)
+		goto out;
+	if (len > (size_t)INT32_MAX || (x = d2i_X509(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error();
+		snprintf(buf, n, "(unparsable certificate)");
+		goto out;
+	}
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		goto out;
+	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+	                       XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0)
+		goto out;
+	got = BIO_read(b, buf, (int)n - 1);
+	buf[got > 0 ? got : 0] = '\0';
+out:
+	BIO_free(b);
+	X509_free(x);
+	return buf;
+}
+
+static int
+print_text(const struct tg_tok_info *info, FILE *out)
+{
+	const struct tg_tok_slot_info *s;
+	char alg[16], subj[SUBJECT_MAX];
+	size_t i;
+
+	fprintf(out, "serial:                  %u\n", info->serial);
+	fprintf(out, "firmware:                %u.%u.%u\n", info->version[0], info->version[1],
+	        info->version[2]);
+	fprintf(out, "form factor:             0x%02x\n", info->form_factor);
+	fprintf(out, "PIN tries left:          %u of %u%s\n", info->pin_tries_left,
+	        info->pin_tries_max, info->default_pin ? " (default PIN)" : "");
+	fprintf(out, "PUK tries left:          %u of %u%s\n", info->puk_tries_left,
+	        info->puk_tries_max, info->default_puk ? " (default PUK)" : "");
+	fprintf(out, "management key:          %s%s\n",
+	        tg_sim_alg_name(info->mgm_key_alg, alg, sizeof(alg)),
+	        info->default_mgm_key ? " (default key)" : "");
+	fprintf(out, "private-key operations:  %llu\n",
+	        (unsigned long long)info->private_key_operations);
+	fprintf(out, "slots:%s\n", info->nslots == 0 ? " none" : "");
+	for (i = 0; i < info->nslots && i < sizeof(info->slots) / sizeof(info->slots[0]); i++) {
+		s = &info->slots[i];
+		fprintf(out, "  %02x  %-8s %-9s pin=%-6s touch=%-6s", s->slot,
+		        s->algorithm != 0 ? tg_sim_alg_name(s->algorithm, alg, sizeof(alg)) : "-",
+		        origin_name(s->origin), pin_policy_name(s->pin_policy),
+		        touch_policy_name(s->touch_policy));
+		if (s->cert_der != NULL)
+			fprintf(out, " cert: %s",
+			        cert_subject(s->cert_der, s->cert_len, subj, sizeof(subj)));
+		else
+			fprintf(out, " no certificate");
+		fprintf(out, "\n");
+	}
+	return ferror(out) ? TG_ERR_IO : 0;
+}
+
+static int
+print_json(const struct tg_tok_info *info, FILE *out)
+{
+	const struct tg_tok_slot_info *s;
+	json_t *root = NULL, *slots = NULL, *o = NULL;
+	char alg[16], subj[SUBJECT_MAX], fw[16], sl[4];
+	size_t i;
+	int r = TG_ERR_ALLOC;
+
+	snprintf(fw, sizeof(fw), "%u.%u.%u", info->version[0], info->version[1], info->version[2]);
+	root = json_pack(
+	    "{s:I, s:s, s:i, s:{s:i, s:i, s:b}, s:{s:i, s:i, s:b}, s:{s:s, s:b}, "
+	    "s:I}",
+	    "serial", (json_int_t)info->serial, "firmware", fw, "form_factor", info->form_factor,
+	    "pin", "tries_left", info->pin_tries_left, "tries_max", info->pin_tries_max, "default",
+	    info->default_pin, "puk", "tries_left", info->puk_tries_left, "tries_max",
+	    info->puk_tries_max, "default", info->default_puk, "management_key", "algorithm",
+	    tg_sim_alg_name(info->mgm_key_alg, alg, sizeof(alg)), "default", info->default_mgm_key,
+	    "private_key_operations", (json_int_t)info->private_key_operations);
+	if (root == NULL || (slots = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < info->nslots && i < sizeof(info->slots) / sizeof(info->slots[0]); i++) {
+		s = &info->slots[i];
+		snprintf(sl, sizeof(sl), "%02x", s->slot);
+		o = json_pack(
+		    "{s:s, s:s?, s:s, s:s, s:s, s:s?}", "slot", sl, "algorithm",
+		    s->algorithm != 0 ? tg_sim_alg_name(s->algorithm, alg, sizeof(alg)) : NULL,
+		    "origin", origin_name(s->origin), "pin_policy", pin_policy_name(s->pin_policy),
+		    "touch_policy", touch_policy_name(s->touch_policy), "certificate_subject",
+		    s->cert_der != NULL ? cert_subject(s->cert_der, s->cert_len, subj, sizeof(subj))
+		                        : NULL);
+		if (o == NULL || json_array_append_new(slots, o) != 0)
+			goto out;
+	}
+	if (json_object_set_new(root, "slots", slots) != 0) {
+		slots = NULL;
+		goto out;
+	}
+	slots = NULL;
+	if (json_dumpf(root, out, JSON_COMPACT) != 0 || fputc('\n', out) == EOF) {
+		r = TG_ERR_IO;
+		goto out;
+	}
+	r = 0;
+out:
+	json_decref(slots);
+	json_decref(root);
+	return r;
+}
+
+int
+tg_sim_status_print(const struct tg_tok_info *info, int json, FILE *out)
+{
+	return json ? print_json(info, out) : print_text(info, out);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: tokengate-sim status --state FILE [--json]\n\n"
+	        "Shows the token in FILE: serial, firmware version, slots (algorithm,\n"
+	        "origin, PIN and touch policy, certificate subject), PIN and PUK tries\n"
+	        "left, and how many private-key operations it performed. Reads the file\n"
+	        "only; works while 'tokengate-sim run' serves the same file.\n\n"
+	        "options:\n"
+	        "  --state FILE  state file written by 'tokengate-sim init'\n"
+	        "  --json        one JSON object (field private_key_operations: the count)\n"
+	        "  -h, --help    this help\n\n"
+	        "Exit codes: 0 ok, 1 failed (e.g. unreadable state file), 2 bad command line.\n");
+}
+
+int
+tg_sim_cmd_status(int argc, char **argv)
+{
+	enum { O_STATE = 256, O_JSON };
+	static const struct option longopts[] = {
+	    {"state", required_argument, NULL, O_STATE},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct tg_tok *tok = NULL;
+	struct tg_tok_info info;
+	struct tg_error err;
+	const char *state = NULL;
+	int c, json = 0, r, rc = TG_SIM_EXIT_USAGE;
+
+	tg_error_clear(&err);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_STATE:
+			state = optarg;
+			break;
+		case O_JSON:
+			json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			rc = TG_SIM_EXIT_OK;
+			goto out;
+		default:
+			rc = tg_sim_cmd_usage_error("status", "unknown or incomplete option '%s'",
+			                            argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = tg_sim_cmd_usage_error("status", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (state == NULL) {
+		rc = tg_sim_cmd_usage_error("status", "--state FILE is required");
+		goto out;
+	}
+	if ((r = tg_sim_cmd_load_token(state, NULL, &tok, &err)) != 0) {
+		rc = tg_sim_cmd_fail("status", r, &err);
+		goto out;
+	}
+	tg_tok_info_get(tok, &info);
+	if ((r = tg_sim_status_print(&info, json, stdout)) != 0 || fflush(stdout) != 0) {
+		rc = tg_sim_cmd_fail("status", r != 0 ? r : TG_ERR_IO, NULL);
+		goto out;
+	}
+	rc = TG_SIM_EXIT_OK;
+out:
+	tg_tok_free(tok);
+	return rc;
+}
