@@ -7,6 +7,7 @@
 
 /* One line per subcommand; keep sorted by name. */
 static const struct tg_cmd commands[] = {
+	{"doctor", "show the tokens, readers and modules this machine sees", tg_cmd_doctor},
 	{NULL, NULL, NULL},
 };
 
