@@ -2,9 +2,10 @@
 # clearly separated block; append yours below the last one.
 
 # --- doctor ---
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_known.c)
-  tg_add_unit_test(test_doctor_known
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_known.c
-    LIBS tghost)
-endif()
+tg_add_unit_test(test_doctor_known
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_known.c
+  LIBS tghost)
+tg_add_unit_test(test_doctor_report
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_report.c
+  LIBS tghost)
 # --- end doctor ---
