@@ -1,0 +1,326 @@
+/*
+ * objects.c — PIV data objects: GET DATA and PUT DATA (SP 800-73-4 Part 2,
+ * 3.1.2 and 3.3.2), the Discovery object, and the factory CHUID and CCC.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "tg_err.h"
+#include "tg_secret.h"
+#include "tok-int.h"
+
+#define GET_DATA_P1       0x3F
+#define GET_DATA_P2       0xFF
+#define OBJ_TAG_MAX_BYTES 3
+
+/* access rule for reading (SP 800-73-4 Part 1, Table 2) */
+#define OBJ_READ_ALWAYS 0
+#define OBJ_READ_PIN    1
+
+struct obj_def {
+	uint32_t tag;
+	int read;
+};
+
+static const struct obj_def obj_defs[] = {
+    {PIV_OBJ_CARDAUTH, OBJ_READ_ALWAYS},      {PIV_OBJ_CHUID, OBJ_READ_ALWAYS},
+    {PIV_OBJ_FINGERPRINTS, OBJ_READ_PIN},     {PIV_OBJ_AUTH, OBJ_READ_ALWAYS},
+    {PIV_OBJ_SECURITY, OBJ_READ_ALWAYS},      {PIV_OBJ_CCC, OBJ_READ_ALWAYS},
+    {PIV_OBJ_FACIAL, OBJ_READ_PIN},           {PIV_OBJ_PRINTED, OBJ_READ_PIN},
+    {PIV_OBJ_SIGN, OBJ_READ_ALWAYS},          {PIV_OBJ_KEYMGM, OBJ_READ_ALWAYS},
+    {PIV_OBJ_KEY_HISTORY, OBJ_READ_ALWAYS},   {PIV_OBJ_RETIRED1 + 0, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 1, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 2, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 3, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 4, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 5, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 6, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 7, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 8, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 9, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 10, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 11, OBJ_READ_ALWAYS}, {PIV_OBJ_RETIRED1 + 12, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 13, OBJ_READ_ALWAYS}, {PIV_OBJ_RETIRED1 + 14, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 15, OBJ_READ_ALWAYS}, {PIV_OBJ_RETIRED1 + 16, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED1 + 17, OBJ_READ_ALWAYS}, {PIV_OBJ_RETIRED1 + 18, OBJ_READ_ALWAYS},
+    {PIV_OBJ_RETIRED20, OBJ_READ_ALWAYS},     {PIV_OBJ_IRIS, OBJ_READ_PIN},
+    {PIV_OBJ_ADMIN, OBJ_READ_ALWAYS},         {PIV_OBJ_ATTEST, OBJ_READ_ALWAYS},
+};
+
+_Static_assert(sizeof(obj_defs) / sizeof(obj_defs[0]) <= TOK_NOBJS, "TOK_NOBJS too small");
+
+/* SP 800-73-4 Part 1, 3.3.2: Discovery object, PIV AID and PIN usage
+ * policy 40 10 (PIV PIN only, PIV PIN primary). */
+static const uint8_t discovery[] = {0x7E, 0x12, 0x4F, 0x0B, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00,
+                                    0x00, 0x10, 0x00, 0x01, 0x00, 0x5F, 0x2F, 0x02, 0x40, 0x10};
+
+/* The FASC-N of agency 9999, system 9999, credential 999999 (the usual
+ * value for cards without a federal issuer), 5-bit BCD with parity. OpenSC
+ * shows the GUID as serial when the FASC-N starts D4 E7 39. */
+static const uint8_t fascn[25] = {0xD4, 0xE7, 0x39, 0xDA, 0x73, 0x9C, 0xED, 0x39, 0xCE,
+                                  0x73, 0x9D, 0x83, 0x68, 0x58, 0x21, 0x08, 0x42, 0x10,
+                                  0x84, 0x21, 0xC8, 0x42, 0x10, 0xC3, 0xEB};
+#define CHUID_TAG_FASCN  0x30
+#define CHUID_TAG_GUID   0x34
+#define CHUID_TAG_EXPIRY 0x35
+#define CHUID_TAG_SIG    0x3E
+#define CHUID_GUID_LEN   16
+static const uint8_t chuid_expiry[] = {'2', '0', '4', '5', '1', '2', '3', '1'};
+
+/* CCC (SP 800-73-4 Part 1, 3.1.1): card identifier = GSC-RID A000000116,
+ * manufacturer FF, card type 02 (JavaCard-like), 14 random bytes. */
+#define CCC_TAG_CARD_ID 0xF0
+#define CCC_ID_RANDOM   14
+static const uint8_t ccc_id_prefix[] = {0xA0, 0x00, 0x00, 0x01, 0x16, 0xFF, 0x02};
+static const uint8_t ccc_tail[] = {0xF1, 0x01, 0x21, 0xF2, 0x01, 0x21, 0xF3, 0x00, 0xF4, 0x01,
+                                   0x00, 0xF5, 0x01, 0x10, 0xF6, 0x00, 0xF7, 0x00, 0xFA, 0x00,
+                                   0xFB, 0x00, 0xFC, 0x00, 0xFD, 0x00, 0xFE, 0x00};
+
+static const struct obj_def *
+obj_def_find(uint32_t tag, size_t *idx)
+{
+	const struct obj_def *d = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(obj_defs) / sizeof(obj_defs[0]); i++) {
+		if (obj_defs[i].tag == tag) {
+			d = &obj_defs[i];
+			*idx = i;
+			break;
+		}
+	}
+	return d;
+}
+
+struct tok_obj *
+tok_obj_find(struct tg_tok *t, uint32_t tag)
+{
+	struct tok_obj *o = NULL;
+	size_t i = 0;
+
+	if (obj_def_find(tag, &i) != NULL)
+		o = &t->objs[i];
+	return o;
+}
+
+int
+tok_obj_set(struct tg_tok *t, uint32_t tag, const uint8_t *p, size_t n)
+{
+	struct tok_obj *o;
+	uint8_t *copy = NULL;
+	int r = TG_ERR_NOT_FOUND;
+
+	if ((o = tok_obj_find(t, tag)) == NULL)
+		goto out;
+	r = TG_ERR_NO_SPACE;
+	if (n > TOK_OBJ_MAX)
+		goto out;
+	if (n > 0) {
+		r = TG_ERR_ALLOC;
+		if ((copy = malloc(n)) == NULL)
+			goto out;
+		memcpy(copy, p, n);
+	}
+	tg_freezero(o->data, o->len);
+	o->tag = tag;
+	o->data = copy;
+	o->len = n;
+	r = 0;
+out:
+	return r;
+}
+
+void
+tok_obj_clear_all(struct tg_tok *t)
+{
+	size_t i;
+
+	for (i = 0; i < TOK_NOBJS; i++) {
+		tg_freezero(t->objs[i].data, t->objs[i].len);
+		t->objs[i].data = NULL;
+		t->objs[i].len = 0;
+	}
+}
+
+uint32_t
+tok_obj_cert_tag(uint8_t slot)
+{
+	uint32_t tag = 0;
+
+	switch (slot) {
+	case PIV_SLOT_AUTH:
+		tag = PIV_OBJ_AUTH;
+		break;
+	case PIV_SLOT_SIGN:
+		tag = PIV_OBJ_SIGN;
+		break;
+	case PIV_SLOT_KEYMGM:
+		tag = PIV_OBJ_KEYMGM;
+		break;
+	case PIV_SLOT_CARDAUTH:
+		tag = PIV_OBJ_CARDAUTH;
+		break;
+	case PIV_SLOT_ATTEST:
+		tag = PIV_OBJ_ATTEST;
+		break;
+	default:
+		if (slot >= PIV_SLOT_RETIRED1 && slot <= PIV_SLOT_RETIRED20)
+			tag = PIV_OBJ_RETIRED1 + (uint32_t)(slot - PIV_SLOT_RETIRED1);
+		break;
+	}
+	return tag;
+}
+
+int
+tok_obj_put_cert(struct tg_buf *b, const uint8_t *der, size_t n)
+{
+	static const uint8_t uncompressed = 0x00;
+	int r;
+
+	if ((r = tg_buf_put_tlv(b, PIV_TAG_CERT, der, n)) != 0 ||
+	    (r = tg_buf_put_tlv(b, PIV_TAG_CERTINFO, &uncompressed, 1)) != 0 ||
+	    (r = tg_buf_put_tlv(b, PIV_TAG_ERRDET, NULL, 0)) != 0)
+		goto out;
+out:
+	return r;
+}
+
+const uint8_t *
+tok_obj_cert_der(const struct tok_obj *o, size_t *n)
+{
+	struct tg_buf b, v;
+	const uint8_t *p = NULL;
+
+	*n = 0;
+	if (o == NULL || o->data == NULL)
+		goto out;
+	tg_buf_reader(&b, o->data, o->len);
+	if (tg_buf_find_tlv(&b, PIV_TAG_CERT, &v) != 0 || tg_buf_remaining(&v) == 0)
+		goto out;
+	p = tg_buf_cur(&v);
+	*n = tg_buf_remaining(&v);
+out:
+	return p;
+}
+
+int
+tok_obj_factory(struct tg_tok *t)
+{
+	uint8_t guid[CHUID_GUID_LEN], rnd[CCC_ID_RANDOM];
+	uint8_t id[sizeof(ccc_id_prefix) + CCC_ID_RANDOM];
+	struct tg_buf b;
+	int r = TG_ERR_CRYPTO;
+
+	memset(&b, 0, sizeof(b));
+	if (RAND_bytes(guid, sizeof(guid)) != 1 || RAND_bytes(rnd, sizeof(rnd)) != 1)
+		goto out;
+	if ((r = tg_buf_alloc(&b, 128, TOK_OBJ_MAX)) != 0)
+		goto out;
+	if ((r = tg_buf_put_tlv(&b, CHUID_TAG_FASCN, fascn, sizeof(fascn))) != 0 ||
+	    (r = tg_buf_put_tlv(&b, CHUID_TAG_GUID, guid, sizeof(guid))) != 0 ||
+	    (r = tg_buf_put_tlv(&b, CHUID_TAG_EXPIRY, chuid_expiry, sizeof(chuid_expiry))) != 0 ||
+	    (r = tg_buf_put_tlv(&b, CHUID_TAG_SIG, NULL, 0)) != 0 ||
+	    (r = tg_buf_put_tlv(&b, PIV_TAG_ERRDET, NULL, 0)) != 0)
+		goto out;
+	if ((r = tok_obj_set(t, PIV_OBJ_CHUID, tg_buf_data(&b), tg_buf_len(&b))) != 0)
+		goto out;
+	tg_buf_reset(&b);
+	memcpy(id, ccc_id_prefix, sizeof(ccc_id_prefix));
+	memcpy(id + sizeof(ccc_id_prefix), rnd, sizeof(rnd));
+	if ((r = tg_buf_put_tlv(&b, CCC_TAG_CARD_ID, id, sizeof(id))) != 0 ||
+	    (r = tg_buf_put_bytes(&b, ccc_tail, sizeof(ccc_tail))) != 0)
+		goto out;
+	r = tok_obj_set(t, PIV_OBJ_CCC, tg_buf_data(&b), tg_buf_len(&b));
+out:
+	tg_buf_free(&b);
+	return r;
+}
+
+/* Reads the 5C tag list of GET/PUT DATA: one tag of 1-3 bytes. */
+static uint16_t
+read_tag_list(struct tg_buf *data, uint32_t *tag)
+{
+	struct tg_buf v;
+	uint8_t c;
+	size_t n;
+	uint16_t sw = SW_WRONG_DATA;
+
+	*tag = 0;
+	if (tg_buf_get_tlv_tag(data, PIV_TAG_TAGLIST, &v) != 0)
+		goto out;
+	n = tg_buf_remaining(&v);
+	if (n == 0 || n > OBJ_TAG_MAX_BYTES)
+		goto out;
+	while (tg_buf_get_u8(&v, &c) == 0)
+		*tag = (*tag << 8) | c;
+	sw = SW_OK;
+out:
+	return sw;
+}
+
+uint16_t
+tok_get_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
+{
+	const struct obj_def *d;
+	struct tok_obj *o;
+	uint32_t tag;
+	size_t i = 0;
+	uint16_t sw = SW_INCORRECT_P1P2;
+
+	if (a->p1 != GET_DATA_P1 || a->p2 != GET_DATA_P2)
+		goto out;
+	if ((sw = read_tag_list(&a->data, &tag)) != SW_OK)
+		goto out;
+	sw = SW_WRONG_DATA;
+	if (tg_buf_expect_end(&a->data) != 0)
+		goto out;
+	sw = SW_NO_PRECISE_DIAGNOSIS;
+	if (tag == PIV_OBJ_DISCOVERY) {
+		if (tg_buf_put_bytes(out, discovery, sizeof(discovery)) == 0)
+			sw = SW_OK;
+		goto out;
+	}
+	sw = SW_FILE_NOT_FOUND;
+	if ((d = obj_def_find(tag, &i)) == NULL)
+		goto out;
+	sw = SW_SECURITY_STATUS;
+	if (d->read == OBJ_READ_PIN && !t->v.pin_ok)
+		goto out;
+	sw = SW_FILE_NOT_FOUND;
+	o = &t->objs[i];
+	if (o->data == NULL)
+		goto out;
+	sw = SW_NO_PRECISE_DIAGNOSIS;
+	if (tg_buf_put_tlv(out, PIV_TAG_DATA, o->data, o->len) != 0)
+		goto out;
+	sw = SW_OK;
+out:
+	return sw;
+}
+
+uint16_t
+tok_put_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
+{
+	struct tg_buf v;
+	uint32_t tag;
+	size_t i = 0;
+	uint16_t sw = SW_INCORRECT_P1P2;
+
+	if (a->p1 != GET_DATA_P1 || a->p2 != GET_DATA_P2)
+		goto out;
+	sw = SW_SECURITY_STATUS;
+	if (!t->v.mgm_ok)
+		goto out;
+	if ((sw = read_tag_list(&a->data, &tag)) != SW_OK)
+		goto out;
+	sw = SW_WRONG_DATA;
+	if (tg_buf_get_tlv_tag(&a->data, PIV_TAG_DATA, &v) != 0 || tg_buf_expect_end(&a->data) != 0)
+		goto out;
+	if (obj_def_find(tag, &i) == NULL)
+		goto out;
+	sw = SW_NOT_ENOUGH_MEMORY;
+	if (tg_buf_remaining(&v) > TOK_OBJ_MAX)
+		goto out;
+	if (tok_obj_set(t, tag, tg_buf_cur(&v), tg_buf_remaining(&v)) != 0)
+		goto out;
+	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+out:
+	return sw;
+}

@@ -1,0 +1,232 @@
+/*
+ * tok.c — the token's lifecycle: create, free, reset, power-off, the ATR
+ * and the read-only view for status displays.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "tg_err.h"
+#include "tg_secret.h"
+#include "tok-int.h"
+
+/* YubiKey 5 style ATR: T=1 (TD1 = 81), historical bytes end "YubiKey" */
+static const uint8_t tok_atr[] = {0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE,
+                                  0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0, 0x57, 0x59,
+                                  0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40};
+
+static const uint8_t slot_ids[TOK_NSLOTS] = {PIV_SLOT_AUTH,
+                                             PIV_SLOT_SIGN,
+                                             PIV_SLOT_KEYMGM,
+                                             PIV_SLOT_CARDAUTH,
+                                             0x82,
+                                             0x83,
+                                             0x84,
+                                             0x85,
+                                             0x86,
+                                             0x87,
+                                             0x88,
+                                             0x89,
+                                             0x8A,
+                                             0x8B,
+                                             0x8C,
+                                             0x8D,
+                                             0x8E,
+                                             0x8F,
+                                             0x90,
+                                             0x91,
+                                             0x92,
+                                             0x93,
+                                             0x94,
+                                             PIV_SLOT_RETIRED20,
+                                             PIV_SLOT_ATTEST};
+
+#define DEFAULT_VERSION_MAJOR 5
+#define DEFAULT_VERSION_MINOR 4
+#define DEFAULT_VERSION_PATCH 3
+#define DEFAULT_FORM_FACTOR   0x81
+#define SERIAL_RANDOM_MASK    0x7FFFFFFFu
+
+static const char default_pin[] = "123456";
+static const char default_puk[] = "12345678";
+
+const uint8_t *
+tg_tok_atr(size_t *len)
+{
+	if (len != NULL)
+		*len = sizeof(tok_atr);
+	return tok_atr;
+}
+
+void
+tok_vol_clear(struct tg_tok *t)
+{
+	size_t i;
+
+	tg_wipe(&t->v, sizeof(t->v));
+	memset(&t->v, 0, sizeof(t->v));
+	for (i = 0; i < TOK_NSLOTS; i++) {
+		t->slots[i].touch_valid = 0;
+		t->slots[i].touch_ms = 0;
+	}
+}
+
+struct tg_tok *
+tok_alloc(const struct tg_tok_host *host)
+{
+	struct tg_tok *t;
+	size_t i;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto out;
+	if (host != NULL)
+		t->host = *host;
+	for (i = 0; i < TOK_NSLOTS; i++) {
+		t->slots[i].id = slot_ids[i];
+		tok_slot_clear(&t->slots[i]);
+	}
+	t->version[0] = DEFAULT_VERSION_MAJOR;
+	t->version[1] = DEFAULT_VERSION_MINOR;
+	t->version[2] = DEFAULT_VERSION_PATCH;
+	t->form_factor = DEFAULT_FORM_FACTOR;
+	(void)tok_pin_pad(default_pin, t->pin);
+	(void)tok_pin_pad(default_puk, t->puk);
+	t->pin_max = t->pin_tries = TOK_DEFAULT_TRIES;
+	t->puk_max = t->puk_tries = TOK_DEFAULT_TRIES;
+	memcpy(t->mgm_key, tok_mgm_default, sizeof(tok_mgm_default));
+	t->mgm_len = sizeof(tok_mgm_default);
+	t->mgm_alg = PIV_ALG_3DES;
+out:
+	return t;
+}
+
+/* Applies the caller's PIN/PUK/management key/version choices. */
+static int
+apply_params(struct tg_tok *t, const struct tg_tok_params *p)
+{
+	uint8_t alg = p->mgm_key_alg != 0 ? p->mgm_key_alg : PIV_ALG_3DES;
+	uint32_t rnd = 0;
+	int r = TG_ERR_INVALID_ARG;
+
+	if (p->pin != NULL && tok_pin_pad(p->pin, t->pin) != 0)
+		goto out;
+	if (p->puk != NULL && tok_pin_pad(p->puk, t->puk) != 0)
+		goto out;
+	if (p->mgm_key != NULL) {
+		if (tok_mgm_key_len(alg) == 0 || p->mgm_key_len != tok_mgm_key_len(alg))
+			goto out;
+		memcpy(t->mgm_key, p->mgm_key, p->mgm_key_len);
+		t->mgm_len = p->mgm_key_len;
+		t->mgm_alg = alg;
+	} else if (alg != PIV_ALG_3DES) {
+		goto out; /* the default key is 3DES */
+	}
+	if (p->version[0] != 0 || p->version[1] != 0 || p->version[2] != 0)
+		memcpy(t->version, p->version, sizeof(t->version));
+	if (p->form_factor != 0)
+		t->form_factor = p->form_factor;
+	t->serial = p->serial;
+	r = TG_ERR_CRYPTO;
+	while (t->serial == 0) {
+		if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+			goto out;
+		t->serial = rnd & SERIAL_RANDOM_MASK;
+	}
+	r = 0;
+out:
+	return r;
+}
+
+int
+tg_tok_create(const struct tg_tok_params *p, const struct tg_tok_host *host, struct tg_tok **out)
+{
+	struct tg_tok *t = NULL;
+	int r = TG_ERR_INVALID_ARG;
+
+	if (p == NULL || out == NULL)
+		goto out;
+	r = TG_ERR_ALLOC;
+	if ((t = tok_alloc(host)) == NULL)
+		goto out;
+	if ((r = apply_params(t, p)) != 0 || (r = tok_obj_factory(t)) != 0 ||
+	    (r = tok_attest_provision(t, p)) != 0)
+		goto out;
+	*out = t;
+	t = NULL;
+	r = 0;
+out:
+	tg_tok_free(t);
+	return r;
+}
+
+void
+tg_tok_free(struct tg_tok *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < TOK_NSLOTS; i++)
+		tok_slot_clear(&t->slots[i]);
+	tok_obj_clear_all(t);
+	tg_freezero(t, sizeof(*t));
+}
+
+void
+tg_tok_reset(struct tg_tok *t)
+{
+	if (t != NULL)
+		tok_vol_clear(t);
+}
+
+void
+tg_tok_power_off(struct tg_tok *t)
+{
+	if (t != NULL)
+		tok_vol_clear(t);
+}
+
+void
+tg_tok_info_get(const struct tg_tok *t, struct tg_tok_info *info)
+{
+	struct tg_tok_slot_info *si;
+	const struct tok_slot *s;
+	uint8_t def[TOK_PIN_LEN];
+	size_t i;
+
+	memset(info, 0, sizeof(*info));
+	if (t == NULL)
+		return;
+	info->serial = t->serial;
+	memcpy(info->version, t->version, sizeof(info->version));
+	info->form_factor = t->form_factor;
+	info->pin_tries_left = t->pin_tries;
+	info->pin_tries_max = t->pin_max;
+	info->puk_tries_left = t->puk_tries;
+	info->puk_tries_max = t->puk_max;
+	(void)tok_pin_pad(default_pin, def);
+	info->default_pin = tg_secret_eq(def, sizeof(def), t->pin, TOK_PIN_LEN);
+	(void)tok_pin_pad(default_puk, def);
+	info->default_puk = tg_secret_eq(def, sizeof(def), t->puk, TOK_PIN_LEN);
+	info->default_mgm_key =
+	    t->mgm_alg == PIV_ALG_3DES &&
+	    tg_secret_eq(t->mgm_key, t->mgm_len, tok_mgm_default, sizeof(tok_mgm_default));
+	info->mgm_key_alg = t->mgm_alg;
+	info->private_key_operations = t->ops;
+	for (i = 0; i < TOK_NSLOTS && info->nslots < sizeof(info->slots) / sizeof(info->slots[0]);
+	     i++) {
+		s = &t->slots[i];
+		si = &info->slots[info->nslots];
+		si->cert_der = tok_obj_cert_der(
+		    tok_obj_find((struct tg_tok *)t, tok_obj_cert_tag(s->id)), &si->cert_len);
+		if (s->pkey == NULL && si->cert_der == NULL)
+			continue;
+		si->slot = s->id;
+		si->algorithm = s->alg;
+		si->origin = s->origin;
+		si->pin_policy = s->pin_policy;
+		si->touch_policy = s->touch_policy;
+		info->nslots++;
+	}
+}
