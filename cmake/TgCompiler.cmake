@@ -16,6 +16,12 @@ if(TG_SANITIZE OR TG_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(TG_FUZZ)
+  # Coverage feedback from the code under test (the libraries), not only
+  # from the fuzz targets; only the targets link libFuzzer's main.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 if(TG_COVERAGE)
   add_compile_options(--coverage -O0)
   add_link_options(--coverage)
