@@ -444,14 +444,28 @@ tg__pcscd_ready()
 		tg__port_owned "$((port + 1))" "$pid"
 }
 
+# tg__log_since FILE OFFSET PATTERN: PATTERN occurs in FILE after byte
+# OFFSET (the part written by the current attempt).
+tg__log_since()
+{
+	local out
+	out=$(tail -c "+$(($2 + 1))" "$1" 2>/dev/null) || return 1
+	[[ $out == *"$3"* ]]
+}
+
 # Outcome of one pcscd start attempt: 0 ready, 1 failed, 3 port taken.
 tg__pcscd_wait()
 {
-	local pid=$1 d=$2 port=$3 end
+	local pid=$1 d=$2 port=$3 off=$4 end
 	end=$(($(tg__now_ms) + TG_WAIT_SECS * 1000))
 	while :; do
 		if tg__pcscd_ready "$pid" "$d" "$port"; then
 			return 0
+		fi
+		# vpcd could not bind (a port was taken between our check and
+		# its bind): pcscd runs on without the reader.
+		if tg__log_since "$d/pcscd.log" "$off" "Could not initialize connection to virtual ICC"; then
+			return 3
 		fi
 		if ! tg__pid_alive "$pid"; then
 			# vpcd cannot bind a port somebody took since we looked.
@@ -486,7 +500,7 @@ tg__pcscd_wait()
 # can stop the daemon.
 tg_pcscd_start()
 {
-	local name=${1:-default} d port pid attempt rc
+	local name=${1:-default} d port pid attempt rc off
 	if [[ -n ${TG__PCSCD_PID[$name]:-} ]]; then
 		tg_log "tg_pcscd_start: instance '$name' already running"
 		return 1
@@ -515,6 +529,7 @@ LIBPATH $TG_VPCD_DRIVER
 CHANNELID $(printf '0x%04X' "$port")
 EOF
 		rm -f "$d/run/pcscd.comm" "$d/run/pcscd.pid"
+		off=$(stat -c %s "$d/pcscd.log" 2>/dev/null) || off=0
 		printf -- '--- %s: pcscd attempt %d, vpcd port %d ---\n' \
 			"$(date -u +%T)" "$attempt" "$port" >>"$d/pcscd.log"
 		# unshare and sh both exec, so $! is pcscd itself. -m makes
@@ -529,7 +544,7 @@ EOF
 		TG__PCSCD_PORT[$name]=$port
 		TG__PCSCD_DIR[$name]=$d
 		rc=0
-		tg__pcscd_wait "$pid" "$d" "$port" || rc=$?
+		tg__pcscd_wait "$pid" "$d" "$port" "$off" || rc=$?
 		if ((rc == 0)); then
 			tg_pcscd_use "$name"
 			return 0
@@ -590,6 +605,7 @@ tg_pcscd_stop()
 
 # tg_reader_card_present [READER]: opensc-tool -l (on
 # $PCSCLITE_CSOCK_NAME) lists READER (default $TG_READER) with a card.
+# shellcheck disable=SC2120 # READER is optional
 tg_reader_card_present()
 {
 	local reader=${1:-$TG_READER}
@@ -600,6 +616,7 @@ tg_reader_card_present()
 }
 
 # tg_reader_listed [READER]: opensc-tool -l lists READER (card or not).
+# shellcheck disable=SC2120 # READER is optional
 tg_reader_listed()
 {
 	local reader=${1:-$TG_READER}
@@ -664,7 +681,7 @@ tg_sim_start()
 	tg_require_cmd opensc-tool
 	bin=$(tg__sim_bin) || return 1
 	# A card still shown from a previous simulator would look ready.
-	if ! tg_wait_until "$TG_WAIT_SECS" tg__not tg_reader_card_present; then
+	if ! tg_wait_until "$TG_WAIT_SECS" tg__not tg_reader_card_present "$TG_READER"; then
 		tg_log "tg_sim_start: '$TG_READER' still shows a card from before; is another simulator connected to port $TG_VPCD_PORT?"
 		return 1
 	fi
@@ -680,7 +697,7 @@ tg_sim_start()
 	TG_SIM_STATE=$state
 	export TG_SIM_PID TG_SIM_LOG TG_SIM_STATE TG_READER
 	end=$(($(tg__now_ms) + TG_WAIT_SECS * 1000))
-	while ! tg_reader_card_present; do
+	while ! tg_reader_card_present "$TG_READER"; do
 		if ! tg__pid_alive "$pid"; then
 			st=0
 			wait "$pid" 2>/dev/null || st=$?
@@ -702,7 +719,7 @@ tg_sim_start()
 tg__sim_gone()
 {
 	if [[ -n ${PCSCLITE_CSOCK_NAME:-} ]] && command -v opensc-tool >/dev/null; then
-		if ! tg_wait_until "$TG_WAIT_SECS" tg__not tg_reader_card_present; then
+		if ! tg_wait_until "$TG_WAIT_SECS" tg__not tg_reader_card_present "$TG_READER"; then
 			tg_log "'$TG_READER' still shows a card ${TG_WAIT_SECS}s after the simulator ended"
 			return 1
 		fi
