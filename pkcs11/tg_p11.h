@@ -53,7 +53,7 @@
 
 #include "tg_err.h"
 
-struct tg_p11;	     /* context: loaded modules, fork state, lock */
+struct tg_p11;       /* context: loaded modules, fork state, lock */
 struct tg_p11_uri;   /* a parsed pkcs11: URI */
 struct tg_p11_token; /* a selected token (one slot of one module) */
 struct tg_p11_key;   /* a private key on a token */
@@ -87,19 +87,19 @@ const char *tg_p11_default_module(void);
 
 /* String attributes of a URI (path and query parts). */
 enum tg_p11_uri_attr {
-	TG_P11_URI_TOKEN,	 /* token=  (token label) */
-	TG_P11_URI_MANUFACTURER, /* manufacturer= (token manufacturer) */
-	TG_P11_URI_SERIAL,	 /* serial= */
-	TG_P11_URI_MODEL,	 /* model= */
-	TG_P11_URI_OBJECT,	 /* object= (CKA_LABEL) */
-	TG_P11_URI_TYPE,	 /* type= private|public|cert|secret-key|data */
+	TG_P11_URI_TOKEN,            /* token=  (token label) */
+	TG_P11_URI_MANUFACTURER,     /* manufacturer= (token manufacturer) */
+	TG_P11_URI_SERIAL,           /* serial= */
+	TG_P11_URI_MODEL,            /* model= */
+	TG_P11_URI_OBJECT,           /* object= (CKA_LABEL) */
+	TG_P11_URI_TYPE,             /* type= private|public|cert|secret-key|data */
 	TG_P11_URI_LIB_MANUFACTURER, /* library-manufacturer= */
 	TG_P11_URI_LIB_DESCRIPTION,  /* library-description= */
 	TG_P11_URI_SLOT_DESCRIPTION, /* slot-description= */
-	TG_P11_URI_MODULE_PATH,	 /* ?module-path= */
-	TG_P11_URI_MODULE_NAME,	 /* ?module-name= */
-	TG_P11_URI_PIN_VALUE,	 /* ?pin-value= (a secret) */
-	TG_P11_URI_PIN_SOURCE,	 /* ?pin-source= file:PATH | PATH | env:NAME */
+	TG_P11_URI_MODULE_PATH,      /* ?module-path= */
+	TG_P11_URI_MODULE_NAME,      /* ?module-name= */
+	TG_P11_URI_PIN_VALUE,        /* ?pin-value= (a secret) */
+	TG_P11_URI_PIN_SOURCE,       /* ?pin-source= file:PATH | PATH | env:NAME */
 	TG_P11_URI_ATTR_COUNT,
 };
 
@@ -114,8 +114,7 @@ enum tg_p11_uri_attr {
  * URI is freed. The URI never appears in messages with its pin-value: it is
  * shown with pin-value=*** instead.
  */
-int tg_p11_uri_parse(const char *s, struct tg_p11_uri **out,
-		     struct tg_error *err);
+int tg_p11_uri_parse(const char *s, struct tg_p11_uri **out, struct tg_error *err);
 
 /* Frees (and wipes) a parsed URI. NULL is accepted. */
 void tg_p11_uri_free(struct tg_p11_uri *u);
@@ -124,13 +123,11 @@ void tg_p11_uri_free(struct tg_p11_uri *u);
  * The value of attribute a (decoded, NUL-terminated), or NULL when the URI
  * does not carry it. Borrowed: valid until tg_p11_uri_free.
  */
-const char *tg_p11_uri_get(const struct tg_p11_uri *u,
-			   enum tg_p11_uri_attr a);
+const char *tg_p11_uri_get(const struct tg_p11_uri *u, enum tg_p11_uri_attr a);
 
-/* The id= attribute (CKA_ID bytes): 1 and *id/*len when present (borrowed),
+/* The id= attribute (CKA_ID bytes): 1 and *id, *len when present (borrowed),
  * else 0. */
-int tg_p11_uri_id(const struct tg_p11_uri *u, const uint8_t **id,
-		  size_t *len);
+int tg_p11_uri_id(const struct tg_p11_uri *u, const uint8_t **id, size_t *len);
 
 /* The slot-id= attribute: 1 and *slot when present, else 0. */
 int tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot);
@@ -147,9 +144,8 @@ int tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot);
  * an env: variable is unset (the message names the file or variable).
  * *source_out, when not NULL, gets "uri", "pin-source", "env" or "prompt".
  */
-int tg_p11_pin_get(const struct tg_p11_uri *u, const char *token_label,
-		   int interactive, char **pin, const char **source_out,
-		   struct tg_error *err);
+int tg_p11_pin_get(const struct tg_p11_uri *u, const char *token_label, int interactive, char **pin,
+                   const char **source_out, struct tg_error *err);
 
 /* 1 when the URI (or TOKENGATE_PIN) gives a PIN without a prompt. */
 int tg_p11_pin_noninteractive(const struct tg_p11_uri *u);
@@ -181,20 +177,20 @@ const char *tg_p11_alg_name(enum tg_p11_alg alg);
 
 /* What a token says about itself (C_GetTokenInfo, trimmed strings). */
 struct tg_p11_token_info {
-	char module[256];	/* module path this token was found through */
-	char lib_desc[33];	/* module's library description */
-	unsigned long slot_id;	/* the module's slot id (informative only) */
+	char module[256];      /* module path this token was found through */
+	char lib_desc[33];     /* module's library description */
+	unsigned long slot_id; /* the module's slot id (informative only) */
 	char slot_desc[65];
 	char label[33];
 	char manufacturer[33];
 	char model[17];
 	char serial[17];
-	int initialized;	 /* CKF_TOKEN_INITIALIZED */
-	int login_required;	 /* CKF_LOGIN_REQUIRED */
+	int initialized;         /* CKF_TOKEN_INITIALIZED */
+	int login_required;      /* CKF_LOGIN_REQUIRED */
 	int protected_auth_path; /* CKF_PROTECTED_AUTHENTICATION_PATH */
-	int pin_count_low;	 /* CKF_USER_PIN_COUNT_LOW */
-	int pin_final_try;	 /* CKF_USER_PIN_FINAL_TRY */
-	int pin_locked;		 /* CKF_USER_PIN_LOCKED */
+	int pin_count_low;       /* CKF_USER_PIN_COUNT_LOW */
+	int pin_final_try;       /* CKF_USER_PIN_FINAL_TRY */
+	int pin_locked;          /* CKF_USER_PIN_LOCKED */
 };
 
 /*
@@ -204,9 +200,8 @@ struct tg_p11_token_info {
  * *out, an array of *n entries (caller frees with free(); *out is NULL when
  * *n is 0), or TG_ERR_URI / TG_ERR_MODULE / TG_ERR_PKCS11.
  */
-int tg_p11_tokens_list(struct tg_p11 *p, const char *uri,
-		       struct tg_p11_token_info **out, size_t *n,
-		       struct tg_error *err);
+int tg_p11_tokens_list(struct tg_p11 *p, const char *uri, struct tg_p11_token_info **out, size_t *n,
+                       struct tg_error *err);
 
 /*
  * Selects exactly one token matching the URI's token attributes (token,
@@ -217,15 +212,14 @@ int tg_p11_tokens_list(struct tg_p11 *p, const char *uri,
  *                            ...; add token= or serial= to the URI"
  *   TG_ERR_URI, TG_ERR_MODULE.
  */
-int tg_p11_token_open(struct tg_p11 *p, const char *uri,
-		      struct tg_p11_token **out, struct tg_error *err);
+int tg_p11_token_open(struct tg_p11 *p, const char *uri, struct tg_p11_token **out,
+                      struct tg_error *err);
 
 /* Frees a token handle (keys found on it must be freed first). */
 void tg_p11_token_free(struct tg_p11_token *t);
 
 /* The token's description (borrowed; refreshed by tg_p11_token_login). */
-const struct tg_p11_token_info *tg_p11_token_get_info(
-    const struct tg_p11_token *t);
+const struct tg_p11_token_info *tg_p11_token_get_info(const struct tg_p11_token *t);
 
 #define TG_P11_LOGIN_INTERACTIVE 0x1 /* may prompt on the terminal */
 
@@ -241,8 +235,8 @@ const struct tg_p11_token_info *tg_p11_token_get_info(
  *                         it with the SO PIN (e.g. pkcs11-tool --init-pin)"
  *   TG_ERR_NO_PIN, TG_ERR_LOGIN (other CKR_*), TG_ERR_IO (pin-source).
  */
-int tg_p11_token_login(struct tg_p11_token *t, const struct tg_p11_uri *u,
-		       unsigned flags, struct tg_error *err);
+int tg_p11_token_login(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned flags,
+                       struct tg_error *err);
 
 /* What kind of object a listing entry is. */
 enum tg_p11_obj_class {
@@ -254,9 +248,9 @@ enum tg_p11_obj_class {
 
 /* Trust attributes of a private key and the verdict drawn from them. */
 enum tg_p11_verdict {
-	TG_P11_TRUST_OK,	 /* sensitive, never extractable, generated on
+	TG_P11_TRUST_OK,         /* sensitive, never extractable, generated on
 				    the token (CKA_LOCAL) */
-	TG_P11_TRUST_IMPORTED,	 /* non-exportable now but not generated on the
+	TG_P11_TRUST_IMPORTED,   /* non-exportable now but not generated on the
 				    token, or once exportable: accepted, weaker */
 	TG_P11_TRUST_EXPORTABLE, /* CKA_EXTRACTABLE true or CKA_SENSITIVE
 				    false (or unreadable): refused by default */
@@ -264,14 +258,14 @@ enum tg_p11_verdict {
 
 struct tg_p11_trust {
 	/* 1 true, 0 false, -1 the token did not say */
-	int sensitive;	       /* CKA_SENSITIVE */
-	int extractable;       /* CKA_EXTRACTABLE */
-	int never_extractable; /* CKA_NEVER_EXTRACTABLE */
-	int always_sensitive;  /* CKA_ALWAYS_SENSITIVE */
-	int local;	       /* CKA_LOCAL */
+	int sensitive;           /* CKA_SENSITIVE */
+	int extractable;         /* CKA_EXTRACTABLE */
+	int never_extractable;   /* CKA_NEVER_EXTRACTABLE */
+	int always_sensitive;    /* CKA_ALWAYS_SENSITIVE */
+	int local;               /* CKA_LOCAL */
 	int always_authenticate; /* CKA_ALWAYS_AUTHENTICATE */
 	enum tg_p11_verdict verdict;
-	char reason[256];      /* why, in one sentence, for users and logs */
+	char reason[256]; /* why, in one sentence, for users and logs */
 };
 
 /* One object of a token listing. */
@@ -280,11 +274,11 @@ struct tg_p11_object_info {
 	char label[128];
 	uint8_t id[64];
 	size_t id_len;
-	enum tg_p11_alg alg;	  /* keys and certificates */
-	int bits;		  /* key size in bits, 0 unknown */
+	enum tg_p11_alg alg;       /* keys and certificates */
+	int bits;                  /* key size in bits, 0 unknown */
 	struct tg_p11_trust trust; /* private keys only */
-	char subject[256];	  /* certificates: one-line subject */
-	char not_after[32];	  /* certificates: ISO 8601 */
+	char subject[256];         /* certificates: one-line subject */
+	char not_after[32];        /* certificates: ISO 8601 */
 };
 
 /*
@@ -292,9 +286,8 @@ struct tg_p11_object_info {
  * when logged in or when the token shows them without login). Returns 0 and
  * *out (array of *n, free with free()), or TG_ERR_PKCS11.
  */
-int tg_p11_token_objects_list(struct tg_p11_token *t,
-			      struct tg_p11_object_info **out, size_t *n,
-			      struct tg_error *err);
+int tg_p11_token_objects_list(struct tg_p11_token *t, struct tg_p11_object_info **out, size_t *n,
+                              struct tg_error *err);
 
 /* 1 when the token is present in its slot now (C_GetSlotInfo), else 0. */
 int tg_p11_token_present(struct tg_p11_token *t);
@@ -303,11 +296,13 @@ int tg_p11_token_present(struct tg_p11_token *t);
 /* Keys                                                                */
 /* ------------------------------------------------------------------ */
 
-#define TG_P11_KEY_ALLOW_EXPORTABLE 0x1 /* do not refuse a key whose trust
+#define TG_P11_KEY_ALLOW_EXPORTABLE                                                                \
+	0x1                        /* do not refuse a key whose trust
 					   verdict is EXPORTABLE (the verdict
 					   is still computed and reported) */
-#define TG_P11_KEY_INTERACTIVE 0x2	/* login may prompt on the terminal */
-#define TG_P11_KEY_NO_LOGIN 0x4		/* do not log in (public operations;
+#define TG_P11_KEY_INTERACTIVE 0x2 /* login may prompt on the terminal */
+#define TG_P11_KEY_NO_LOGIN                                                                        \
+	0x4 /* do not log in (public operations;
 					   listing) */
 
 /*
@@ -327,8 +322,8 @@ int tg_p11_token_present(struct tg_p11_token *t);
  *                           explicitly"
  * and every error of tg_p11_token_open / tg_p11_token_login.
  */
-int tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags,
-		    struct tg_p11_key **out, struct tg_error *err);
+int tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **out,
+                    struct tg_error *err);
 
 /* Frees a key handle and its token handle. NULL is accepted. EVP_PKEYs
  * obtained from the key must be freed first. */
@@ -380,19 +375,17 @@ EVP_PKEY *tg_p11_key_public(struct tg_p11_key *k);
 
 /* The public key as SubjectPublicKeyInfo PEM. 0 and *pem (NUL-terminated,
  * free with free()), or TG_ERR_CRYPTO / TG_ERR_ALLOC. */
-int tg_p11_key_public_pem(struct tg_p11_key *k, char **pem,
-			  struct tg_error *err);
+int tg_p11_key_public_pem(struct tg_p11_key *k, char **pem, struct tg_error *err);
 
 /*
  * Signs `len` bytes of data with the key on the token (digest SHA-256 for
  * ECDSA and RSA PKCS#1 v1.5; for RSA with pss non-zero, RSA-PSS with
  * SHA-256, MGF1-SHA-256, salt = digest length) and verifies the signature
- * with the public key. Returns 0 and *sig/*siglen (free with free()), or
+ * with the public key. Returns 0 and *sig, *siglen (free with free()), or
  * TG_ERR_CRYPTO with OpenSSL's reason, TG_ERR_PKCS11.
  */
-int tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data,
-			 size_t len, uint8_t **sig, size_t *siglen,
-			 struct tg_error *err);
+int tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data, size_t len,
+                         uint8_t **sig, size_t *siglen, struct tg_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Key generation                                                      */
@@ -410,9 +403,8 @@ int tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data,
  * (e.g. the module does not support the mechanism), plus the errors of
  * tg_p11_token_open/login.
  */
-int tg_p11_keygen(struct tg_p11 *p, const char *uri, enum tg_p11_alg alg,
-		  unsigned flags, struct tg_p11_key **out,
-		  struct tg_error *err);
+int tg_p11_keygen(struct tg_p11 *p, const char *uri, enum tg_p11_alg alg, unsigned flags,
+                  struct tg_p11_key **out, struct tg_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Certificates                                                        */
@@ -426,8 +418,7 @@ int tg_p11_keygen(struct tg_p11 *p, const char *uri, enum tg_p11_alg alg,
  * import-cert"), or TG_ERR_CERT_MISMATCH when certificates with that id
  * exist but none matches the key's public key.
  */
-int tg_p11_key_cert_get(struct tg_p11_key *k, X509 **out,
-			struct tg_error *err);
+int tg_p11_key_cert_get(struct tg_p11_key *k, X509 **out, struct tg_error *err);
 
 /*
  * Stores cert on the key's token as a certificate object with the key's
@@ -437,9 +428,8 @@ int tg_p11_key_cert_get(struct tg_p11_key *k, X509 **out,
  * same DER is left as it is (0); one with the same id and different DER is
  * replaced only when `replace` is non-zero, else TG_ERR_INVALID_ARG.
  */
-int tg_p11_key_cert_import(struct tg_p11_key *k, X509 *cert,
-			   const char *label, int replace,
-			   struct tg_error *err);
+int tg_p11_key_cert_import(struct tg_p11_key *k, X509 *cert, const char *label, int replace,
+                           struct tg_error *err);
 
 /*
  * Installs the token key, and its certificate from the token when `cert`
@@ -449,18 +439,17 @@ int tg_p11_key_cert_import(struct tg_p11_key *k, X509 *cert,
  * the key. Works for client and server contexts, TLS 1.2 and 1.3. Returns
  * 0, or TG_ERR_NOT_FOUND / TG_ERR_CERT_MISMATCH / TG_ERR_TLS.
  */
-int tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert,
-			   struct tg_error *err);
+int tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert, struct tg_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Presence                                                            */
 /* ------------------------------------------------------------------ */
 
 enum tg_p11_event {
-	TG_P11_EV_REMOVED,	   /* the token left its slot */
-	TG_P11_EV_INSERTED,	   /* the token is back (and logged in again,
+	TG_P11_EV_REMOVED,        /* the token left its slot */
+	TG_P11_EV_INSERTED,       /* the token is back (and logged in again,
 				      when relogin succeeded) */
-	TG_P11_EV_RELOGIN_FAILED,  /* back, but relogin failed (message says
+	TG_P11_EV_RELOGIN_FAILED, /* back, but relogin failed (message says
 				      why; no PIN retried) */
 };
 
@@ -475,8 +464,7 @@ struct tg_p11_watch_event {
  * Called from the watcher's thread for each event. Must not call
  * tg_p11_watch_stop on its own watcher.
  */
-typedef void (*tg_p11_watch_fn)(void *arg,
-				const struct tg_p11_watch_event *ev);
+typedef void (*tg_p11_watch_fn)(void *arg, const struct tg_p11_watch_event *ev);
 
 /*
  * Watches the key's token: a thread waits for slot events
@@ -490,9 +478,8 @@ typedef void (*tg_p11_watch_fn)(void *arg,
  * tg_p11_watch_fd / tg_p11_watch_next. Returns 0 and *out (stop with
  * tg_p11_watch_stop), or TG_ERR_ALLOC / TG_ERR_INTERNAL.
  */
-int tg_p11_watch_start(struct tg_p11_key *k, unsigned interval_ms,
-		       tg_p11_watch_fn cb, void *arg, struct tg_p11_watch **out,
-		       struct tg_error *err);
+int tg_p11_watch_start(struct tg_p11_key *k, unsigned interval_ms, tg_p11_watch_fn cb, void *arg,
+                       struct tg_p11_watch **out, struct tg_error *err);
 
 /* A file descriptor that is readable while events are queued (for poll or
  * an event loop). Owned by the watcher. */

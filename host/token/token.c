@@ -1,0 +1,636 @@
+/*
+ * token.c — `tokengate token`: list, keygen, import-cert, export-cert and
+ * sign-test on PKCS#11 tokens, through libtgp11.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+
+#include "tg_cmd.h"
+#include "tg_p11.h"
+
+#define SIGN_TEST_MSG "tokengate sign-test"
+
+static const char usage_main[] =
+    "usage: tokengate token <subcommand> [options]\n\n"
+    "Manage keys and certificates on PKCS#11 tokens (smart cards through\n"
+    "OpenSC, HSMs, SoftHSM2). Keys are named by RFC 7512 URIs, e.g.\n"
+    "  pkcs11:token=alice;object=api?pin-source=file:/run/pin\n"
+    "The default module is p11-kit's proxy (every registered module);\n"
+    "add ?module-path=/path/module.so to use one module.\n\n"
+    "subcommands:\n"
+    "  list         modules, tokens, keys and certificates (--json)\n"
+    "  keygen       generate a non-exportable key pair on a token\n"
+    "  import-cert  store a certificate next to its key (same CKA_ID)\n"
+    "  export-cert  print a key's certificate (PEM); never a private key\n"
+    "  sign-test    sign and verify a message with a key; report its trust\n\n"
+    "PIN: pin-value= or pin-source=file:PATH|env:NAME in the URI, else\n"
+    "TOKENGATE_PIN, else a prompt when stdin is a terminal. A wrong PIN is\n"
+    "never retried.\n"
+    "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
+
+static const char usage_list[] =
+    "usage: tokengate token list [--uri URI] [--login] [--json]\n\n"
+    "Lists the tokens of the module (default: every module registered with\n"
+    "p11-kit) that match URI (default: all), with their keys (algorithm, id,\n"
+    "label, trust attributes) and certificates. Private keys are often\n"
+    "hidden until you log in: --login logs in to each listed token (PIN from\n"
+    "the URI, TOKENGATE_PIN or a prompt).\n"
+    "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
+
+static const char usage_keygen[] =
+    "usage: tokengate token keygen --key URI --algorithm ALG\n\n"
+    "Generates a key pair on the token URI names, labelled by its object=\n"
+    "(and id= when given, else a random 16-byte id), with the\n"
+    "non-exportable template (CKA_SENSITIVE=true, CKA_EXTRACTABLE=false).\n"
+    "ALG: ec-p256 | ec-p384 | rsa-2048 | rsa-3072. Prints the key's URI and\n"
+    "its public key (PEM).\n"
+    "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
+
+static const char usage_import[] =
+    "usage: tokengate token import-cert --key URI --cert FILE [--label L]\n"
+    "                                   [--replace] [--allow-exportable]\n\n"
+    "Stores the certificate in FILE (PEM or DER) on the key's token with the\n"
+    "key's CKA_ID, after checking that its public key is the key's.\n"
+    "--replace overwrites a different certificate with the same id.\n"
+    "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
+
+static const char usage_export[] =
+    "usage: tokengate token export-cert --key URI [--out FILE]\n\n"
+    "Writes the key's certificate (the one with its CKA_ID whose public key\n"
+    "matches) as PEM to stdout or FILE. Private keys never leave a token.\n"
+    "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
+
+static const char usage_sign[] =
+    "usage: tokengate token sign-test --key URI [--pss] [--allow-exportable]\n\n"
+    "Signs a test message with the key on the token (SHA-256; ECDSA, RSA\n"
+    "PKCS#1 v1.5, or RSA-PSS with --pss), verifies the signature with the\n"
+    "key's public key and reports the key's trust check. A key that is\n"
+    "exportable or not sensitive is refused unless --allow-exportable.\n"
+    "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
+
+enum {
+	OPT_KEY = 1,
+	OPT_ALG,
+	OPT_CERT,
+	OPT_LABEL,
+	OPT_REPLACE,
+	OPT_ALLOW,
+	OPT_OUT,
+	OPT_PSS,
+	OPT_URI,
+	OPT_JSON,
+	OPT_LOGIN,
+	OPT_HELP
+};
+
+static const struct option long_opts[] = {
+    {"key", required_argument, NULL, OPT_KEY},
+    {"algorithm", required_argument, NULL, OPT_ALG},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"replace", no_argument, NULL, OPT_REPLACE},
+    {"allow-exportable", no_argument, NULL, OPT_ALLOW},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"pss", no_argument, NULL, OPT_PSS},
+    {"uri", required_argument, NULL, OPT_URI},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"login", no_argument, NULL, OPT_LOGIN},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+struct opts {
+	const char *key, *alg, *cert, *label, *out, *uri;
+	int replace, allow, pss, json, login, help;
+};
+
+/* Parses argv (argv[0] = the subcommand's name); 0 or TG_EXIT_USAGE. */
+static int
+parse(const char *what, int argc, char **argv, struct opts *o)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	optind = 0; /* glibc: full re-initialisation */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEY:
+			o->key = optarg;
+			break;
+		case OPT_ALG:
+			o->alg = optarg;
+			break;
+		case OPT_CERT:
+			o->cert = optarg;
+			break;
+		case OPT_LABEL:
+			o->label = optarg;
+			break;
+		case OPT_REPLACE:
+			o->replace = 1;
+			break;
+		case OPT_ALLOW:
+			o->allow = 1;
+			break;
+		case OPT_OUT:
+			o->out = optarg;
+			break;
+		case OPT_PSS:
+			o->pss = 1;
+			break;
+		case OPT_URI:
+			o->uri = optarg;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_LOGIN:
+			o->login = 1;
+			break;
+		case 'h':
+		case OPT_HELP:
+			o->help = 1;
+			break;
+		default:
+			return tg_cmd_usage_error(what, "unknown or incomplete option '%s'",
+			                          argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return tg_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static void
+hex(const uint8_t *v, size_t n, char *buf, size_t bufsz)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o + 2 < bufsz; i++) {
+		buf[o++] = hx[v[i] >> 4];
+		buf[o++] = hx[v[i] & 0xf];
+	}
+	buf[o] = '\0';
+}
+
+static const char *
+tri(int v)
+{
+	return v < 0 ? "unknown" : v ? "true" : "false";
+}
+
+static const char *
+verdict_name(enum tg_p11_verdict v)
+{
+	switch (v) {
+	case TG_P11_TRUST_OK:
+		return "ok";
+	case TG_P11_TRUST_IMPORTED:
+		return "imported";
+	case TG_P11_TRUST_EXPORTABLE:
+		return "exportable";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *
+class_name(enum tg_p11_obj_class c)
+{
+	switch (c) {
+	case TG_P11_OBJ_PRIVATE_KEY:
+		return "private-key";
+	case TG_P11_OBJ_PUBLIC_KEY:
+		return "public-key";
+	case TG_P11_OBJ_CERT:
+		return "certificate";
+	default:
+		return "other";
+	}
+}
+
+static json_t *
+jtri(int v)
+{
+	return v < 0 ? json_null() : json_boolean(v);
+}
+
+static json_t *
+object_json(const struct tg_p11_object_info *o)
+{
+	char idhex[2 * sizeof(o->id) + 1];
+	json_t *j = json_object();
+
+	hex(o->id, o->id_len, idhex, sizeof(idhex));
+	json_object_set_new(j, "class", json_string(class_name(o->cls)));
+	json_object_set_new(j, "label", json_string(o->label));
+	json_object_set_new(j, "id", json_string(idhex));
+	json_object_set_new(j, "algorithm", json_string(tg_p11_alg_name(o->alg)));
+	json_object_set_new(j, "bits", json_integer(o->bits));
+	if (o->cls == TG_P11_OBJ_PRIVATE_KEY) {
+		json_t *t = json_object();
+		json_object_set_new(t, "sensitive", jtri(o->trust.sensitive));
+		json_object_set_new(t, "extractable", jtri(o->trust.extractable));
+		json_object_set_new(t, "never_extractable", jtri(o->trust.never_extractable));
+		json_object_set_new(t, "always_sensitive", jtri(o->trust.always_sensitive));
+		json_object_set_new(t, "local", jtri(o->trust.local));
+		json_object_set_new(t, "always_authenticate", jtri(o->trust.always_authenticate));
+		json_object_set_new(t, "verdict", json_string(verdict_name(o->trust.verdict)));
+		json_object_set_new(t, "reason", json_string(o->trust.reason));
+		json_object_set_new(j, "trust", t);
+	}
+	if (o->cls == TG_P11_OBJ_CERT) {
+		json_object_set_new(j, "subject", json_string(o->subject));
+		json_object_set_new(j, "not_after", json_string(o->not_after));
+	}
+	return j;
+}
+
+static void
+object_print(const struct tg_p11_object_info *o)
+{
+	char idhex[2 * sizeof(o->id) + 1];
+
+	hex(o->id, o->id_len, idhex, sizeof(idhex));
+	printf("    %-11s id=%s label='%s' %s", class_name(o->cls), idhex[0] ? idhex : "-",
+	       o->label, tg_p11_alg_name(o->alg));
+	if (o->cls == TG_P11_OBJ_PRIVATE_KEY)
+		printf(" trust=%s (sensitive=%s extractable=%s never_extractable=%s "
+		       "always_sensitive=%s local=%s)",
+		       verdict_name(o->trust.verdict), tri(o->trust.sensitive),
+		       tri(o->trust.extractable), tri(o->trust.never_extractable),
+		       tri(o->trust.always_sensitive), tri(o->trust.local));
+	if (o->cls == TG_P11_OBJ_CERT)
+		printf(" subject=%s not_after=%s", o->subject, o->not_after);
+	printf("\n");
+}
+
+/* URI naming exactly the token ti (label and serial). */
+static void
+token_uri(const struct tg_p11_token_info *ti, const char *base_query, char *buf, size_t bufsz)
+{
+	/* the slot id comes from the listing made in this process */
+	snprintf(buf, bufsz, "pkcs11:slot-id=%lu?module-path=%s%s%s", ti->slot_id, ti->module,
+	         base_query ? "&" : "", base_query ? base_query : "");
+}
+
+static int
+cmd_list(int argc, char **argv)
+{
+	struct opts o;
+	struct tg_p11 *p = NULL;
+	struct tg_p11_token_info *tv = NULL;
+	struct tg_p11_object_info *ov = NULL;
+	struct tg_p11_token *t = NULL;
+	struct tg_p11_uri *u = NULL;
+	struct tg_error err;
+	size_t nt = 0, no = 0, i, j;
+	json_t *root = NULL, *toks = NULL, *jt, *objs;
+	char uri[1024];
+	const char *q;
+	int r, rc;
+
+	if ((rc = parse("token list", argc, argv, &o)) != 0)
+		return rc;
+	if (o.help) {
+		fputs(usage_list, stdout);
+		return TG_EXIT_OK;
+	}
+	tg_error_clear(&err);
+	rc = TG_EXIT_FAIL;
+	if ((r = tg_p11_new(&p, &err)) != 0 ||
+	    (o.uri && (r = tg_p11_uri_parse(o.uri, &u, &err)) != 0) ||
+	    (r = tg_p11_tokens_list(p, o.uri, &tv, &nt, &err)) != 0) {
+		rc = tg_cmd_fail("token list", r, &err);
+		goto out;
+	}
+	if (o.json) {
+		root = json_object();
+		toks = json_array();
+		json_object_set_new(root, "module",
+		                    json_string(nt ? tv[0].module
+		                                : (u && tg_p11_uri_get(u, TG_P11_URI_MODULE_PATH))
+		                                    ? tg_p11_uri_get(u, TG_P11_URI_MODULE_PATH)
+		                                    : tg_p11_default_module()));
+		json_object_set_new(root, "tokens", toks);
+	} else {
+		printf("module: %s\n", nt ? tv[0].module : tg_p11_default_module());
+		if (nt == 0)
+			printf("  no tokens present\n");
+	}
+	for (i = 0; i < nt; i++) {
+		q = strchr(o.uri ? o.uri : "", '?');
+		token_uri(&tv[i], q ? q + 1 : NULL, uri, sizeof(uri));
+		tg_error_clear(&err);
+		no = 0;
+		free(ov);
+		ov = NULL;
+		if (!tv[i].initialized)
+			r = tg_error_set(&err, TG_ERR_NOT_FOUND,
+			                 "token not initialised (an empty slot of the "
+			                 "module); initialise it or ignore it");
+		else if ((r = tg_p11_token_open(p, uri, &t, &err)) == 0 && o.login)
+			r = tg_p11_token_login(t, u, TG_P11_LOGIN_INTERACTIVE, &err);
+		if (r == 0)
+			r = tg_p11_token_objects_list(t, &ov, &no, &err);
+		if (o.json) {
+			jt = json_object();
+			json_object_set_new(jt, "label", json_string(tv[i].label));
+			json_object_set_new(jt, "manufacturer", json_string(tv[i].manufacturer));
+			json_object_set_new(jt, "model", json_string(tv[i].model));
+			json_object_set_new(jt, "serial", json_string(tv[i].serial));
+			json_object_set_new(jt, "library", json_string(tv[i].lib_desc));
+			json_object_set_new(jt, "slot", json_string(tv[i].slot_desc));
+			json_object_set_new(jt, "login_required",
+			                    json_boolean(tv[i].login_required));
+			json_object_set_new(jt, "pin_count_low", json_boolean(tv[i].pin_count_low));
+			json_object_set_new(jt, "pin_final_try", json_boolean(tv[i].pin_final_try));
+			json_object_set_new(jt, "pin_locked", json_boolean(tv[i].pin_locked));
+			objs = json_array();
+			for (j = 0; j < no; j++)
+				json_array_append_new(objs, object_json(&ov[j]));
+			json_object_set_new(jt, "objects", objs);
+			if (r != 0)
+				json_object_set_new(jt, "error",
+				                    json_string(tg_error_msg(&err, r)));
+			json_array_append_new(toks, jt);
+		} else {
+			printf("  token '%s' manufacturer='%s' model='%s' serial=%s%s%s%s\n",
+			       tv[i].label, tv[i].manufacturer, tv[i].model, tv[i].serial,
+			       tv[i].pin_locked      ? " PIN-LOCKED"
+			       : tv[i].pin_final_try ? " PIN-FINAL-TRY"
+			       : tv[i].pin_count_low ? " PIN-COUNT-LOW"
+			                             : "",
+			       tv[i].login_required && !o.login
+			           ? " (private keys may be hidden: use --login)"
+			           : "",
+			       "");
+			for (j = 0; j < no; j++)
+				object_print(&ov[j]);
+			if (r != 0)
+				printf("    error: %s\n", tg_error_msg(&err, r));
+		}
+		tg_p11_token_free(t);
+		t = NULL;
+	}
+	if (o.json) {
+		if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0)
+			goto out;
+		printf("\n");
+	}
+	rc = TG_EXIT_OK;
+out:
+	json_decref(root);
+	free(ov);
+	free(tv);
+	tg_p11_uri_free(u);
+	tg_p11_free(p);
+	return rc;
+}
+
+static int
+cmd_keygen(int argc, char **argv)
+{
+	struct opts o;
+	struct tg_p11 *p = NULL;
+	struct tg_p11_key *k = NULL;
+	struct tg_error err;
+	enum tg_p11_alg alg;
+	char *uri = NULL, *pem = NULL;
+	struct tg_p11_trust tr;
+	int r, rc;
+
+	if ((rc = parse("token keygen", argc, argv, &o)) != 0)
+		return rc;
+	if (o.help) {
+		fputs(usage_keygen, stdout);
+		return TG_EXIT_OK;
+	}
+	if (o.key == NULL)
+		return tg_cmd_usage_error("token keygen", "--key URI is required");
+	if (o.alg == NULL || tg_p11_alg_parse(o.alg, &alg) != 0)
+		return tg_cmd_usage_error("token keygen",
+		                          "--algorithm must be ec-p256, ec-p384, rsa-2048 "
+		                          "or rsa-3072");
+	tg_error_clear(&err);
+	rc = TG_EXIT_FAIL;
+	if ((r = tg_p11_new(&p, &err)) != 0 ||
+	    (r = tg_p11_keygen(p, o.key, alg, TG_P11_KEY_INTERACTIVE, &k, &err)) != 0) {
+		rc = tg_cmd_fail("token keygen", r, &err);
+		goto out;
+	}
+	tg_p11_key_trust(k, &tr);
+	if (tg_p11_key_uri(k, &uri) != 0 || tg_p11_key_public_pem(k, &pem, &err) != 0) {
+		rc = tg_cmd_fail("token keygen", TG_ERR_ALLOC, &err);
+		goto out;
+	}
+	printf("generated %s key on token '%s'\nuri: %s\ntrust: %s (%s)\n%s",
+	       tg_p11_alg_name(tg_p11_key_alg(k)),
+	       tg_p11_token_get_info(tg_p11_key_token(k))->label, uri, verdict_name(tr.verdict),
+	       tr.reason, pem);
+	rc = TG_EXIT_OK;
+out:
+	free(uri);
+	free(pem);
+	tg_p11_key_free(k);
+	tg_p11_free(p);
+	return rc;
+}
+
+static X509 *
+cert_read(const char *path, struct tg_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	X509 *x = NULL;
+
+	if (f == NULL) {
+		tg_error_set(err, TG_ERR_IO, "cannot open certificate file '%s'", path);
+		return NULL;
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	if (x == NULL) {
+		rewind(f);
+		x = d2i_X509_fp(f, NULL);
+	}
+	fclose(f);
+	if (x == NULL)
+		tg_error_set(err, TG_ERR_FORMAT,
+		             "'%s' holds no X.509 certificate (PEM or DER expected)", path);
+	return x;
+}
+
+static int
+cmd_import(int argc, char **argv)
+{
+	struct opts o;
+	struct tg_p11 *p = NULL;
+	struct tg_p11_key *k = NULL;
+	struct tg_error err;
+	X509 *x = NULL;
+	int r, rc;
+
+	if ((rc = parse("token import-cert", argc, argv, &o)) != 0)
+		return rc;
+	if (o.help) {
+		fputs(usage_import, stdout);
+		return TG_EXIT_OK;
+	}
+	if (o.key == NULL || o.cert == NULL)
+		return tg_cmd_usage_error("token import-cert",
+		                          "--key URI and --cert FILE are required");
+	tg_error_clear(&err);
+	rc = TG_EXIT_FAIL;
+	if ((x = cert_read(o.cert, &err)) == NULL) {
+		rc = tg_cmd_fail("token import-cert", err.code, &err);
+		goto out;
+	}
+	if ((r = tg_p11_new(&p, &err)) != 0 ||
+	    (r = tg_p11_key_find(
+	         p, o.key, TG_P11_KEY_INTERACTIVE | (o.allow ? TG_P11_KEY_ALLOW_EXPORTABLE : 0), &k,
+	         &err)) != 0 ||
+	    (r = tg_p11_key_cert_import(k, x, o.label, o.replace, &err)) != 0) {
+		rc = tg_cmd_fail("token import-cert", r, &err);
+		goto out;
+	}
+	printf("certificate stored on token '%s' next to key '%s'\n",
+	       tg_p11_token_get_info(tg_p11_key_token(k))->label, tg_p11_key_label(k));
+	rc = TG_EXIT_OK;
+out:
+	X509_free(x);
+	tg_p11_key_free(k);
+	tg_p11_free(p);
+	return rc;
+}
+
+static int
+cmd_export(int argc, char **argv)
+{
+	struct opts o;
+	struct tg_p11 *p = NULL;
+	struct tg_p11_key *k = NULL;
+	struct tg_error err;
+	X509 *x = NULL;
+	FILE *f = NULL;
+	int r, rc;
+
+	if ((rc = parse("token export-cert", argc, argv, &o)) != 0)
+		return rc;
+	if (o.help) {
+		fputs(usage_export, stdout);
+		return TG_EXIT_OK;
+	}
+	if (o.key == NULL)
+		return tg_cmd_usage_error("token export-cert", "--key URI is required");
+	tg_error_clear(&err);
+	rc = TG_EXIT_FAIL;
+	/* the certificate is public: no login, no trust refusal needed */
+	if ((r = tg_p11_new(&p, &err)) != 0 ||
+	    (r = tg_p11_key_find(p, o.key, TG_P11_KEY_INTERACTIVE | TG_P11_KEY_ALLOW_EXPORTABLE, &k,
+	                         &err)) != 0 ||
+	    (r = tg_p11_key_cert_get(k, &x, &err)) != 0) {
+		rc = tg_cmd_fail("token export-cert", r, &err);
+		goto out;
+	}
+	if (o.out != NULL && (f = fopen(o.out, "w")) == NULL) {
+		tg_error_set(&err, TG_ERR_IO, "cannot write '%s'", o.out);
+		rc = tg_cmd_fail("token export-cert", TG_ERR_IO, &err);
+		goto out;
+	}
+	if (PEM_write_X509(f ? f : stdout, x) != 1) {
+		rc = tg_cmd_fail("token export-cert", TG_ERR_IO, NULL);
+		goto out;
+	}
+	rc = TG_EXIT_OK;
+out:
+	if (f != NULL && fclose(f) != 0)
+		rc = tg_cmd_fail("token export-cert", TG_ERR_IO, NULL);
+	X509_free(x);
+	tg_p11_key_free(k);
+	tg_p11_free(p);
+	return rc;
+}
+
+static int
+cmd_sign(int argc, char **argv)
+{
+	struct opts o;
+	struct tg_p11 *p = NULL;
+	struct tg_p11_key *k = NULL;
+	struct tg_error err;
+	struct tg_p11_trust tr;
+	uint8_t *sig = NULL;
+	size_t sl = 0;
+	int r, rc;
+
+	if ((rc = parse("token sign-test", argc, argv, &o)) != 0)
+		return rc;
+	if (o.help) {
+		fputs(usage_sign, stdout);
+		return TG_EXIT_OK;
+	}
+	if (o.key == NULL)
+		return tg_cmd_usage_error("token sign-test", "--key URI is required");
+	tg_error_clear(&err);
+	rc = TG_EXIT_FAIL;
+	if ((r = tg_p11_new(&p, &err)) != 0 ||
+	    (r = tg_p11_key_find(
+	         p, o.key, TG_P11_KEY_INTERACTIVE | (o.allow ? TG_P11_KEY_ALLOW_EXPORTABLE : 0), &k,
+	         &err)) != 0) {
+		rc = tg_cmd_fail("token sign-test", r, &err);
+		goto out;
+	}
+	tg_p11_key_trust(k, &tr);
+	printf("key: '%s' %s on token '%s'\n", tg_p11_key_label(k),
+	       tg_p11_alg_name(tg_p11_key_alg(k)),
+	       tg_p11_token_get_info(tg_p11_key_token(k))->label);
+	printf("trust: %s: %s\n  sensitive=%s extractable=%s never_extractable=%s "
+	       "always_sensitive=%s local=%s\n",
+	       verdict_name(tr.verdict), tr.reason, tri(tr.sensitive), tri(tr.extractable),
+	       tri(tr.never_extractable), tri(tr.always_sensitive), tri(tr.local));
+	if ((r = tg_p11_key_sign_test(k, o.pss, (const uint8_t *)SIGN_TEST_MSG,
+	                              strlen(SIGN_TEST_MSG), &sig, &sl, &err)) != 0) {
+		rc = tg_cmd_fail("token sign-test", r, &err);
+		goto out;
+	}
+	printf("signature: %zu bytes (%s, SHA-256), verified with the public key: ok\n", sl,
+	       o.pss ? "RSA-PSS" : "default padding");
+	rc = TG_EXIT_OK;
+out:
+	free(sig);
+	tg_p11_key_free(k);
+	tg_p11_free(p);
+	return rc;
+}
+
+int
+tg_cmd_token(int argc, char **argv)
+{
+	static const struct tg_cmd subs[] = {
+	    {"list", "", cmd_list},          {"keygen", "", cmd_keygen},
+	    {"import-cert", "", cmd_import}, {"export-cert", "", cmd_export},
+	    {"sign-test", "", cmd_sign},
+	};
+	size_t i;
+
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return TG_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage_main, stdout);
+		return TG_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].run(argc - 1, argv + 1);
+	}
+	return tg_cmd_usage_error("token", "unknown subcommand '%s'", argv[1]);
+}

@@ -1,0 +1,895 @@
+/*
+ * key.c — private key lookup (by object= and/or id=), public keys built
+ * from token attributes, object listing, and the EVP_PKEY from libp11 whose
+ * signatures happen on the token.
+ */
+#include "p11-int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "tg_buf.h"
+#include "tg_secret.h"
+
+#define FIND_BATCH 32
+#define FIND_MAX   4096
+
+void
+tg_p11_hex(const uint8_t *id, size_t len, char *buf, size_t bufsz)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	if (len == 0) {
+		snprintf(buf, bufsz, "-");
+		return;
+	}
+	for (i = 0; i < len && o + 2 < bufsz; i++) {
+		buf[o++] = hx[id[i] >> 4];
+		buf[o++] = hx[id[i] & 0xf];
+	}
+	buf[o] = '\0';
+}
+
+CK_RV
+tg_p11_attr_get(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                CK_ATTRIBUTE_TYPE type, uint8_t **out, size_t *len)
+{
+	CK_ATTRIBUTE a = {type, NULL, 0};
+	CK_RV rv;
+
+	*out = NULL;
+	*len = 0;
+	if ((rv = t->m->f->C_GetAttributeValue(s, h, &a, 1)) != CKR_OK)
+		return rv;
+	if (a.ulValueLen == (CK_ULONG)-1)
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	if ((a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1)) == NULL)
+		return CKR_HOST_MEMORY;
+	if ((rv = t->m->f->C_GetAttributeValue(s, h, &a, 1)) != CKR_OK) {
+		free(a.pValue);
+		return rv;
+	}
+	*out = a.pValue;
+	*len = a.ulValueLen;
+	return CKR_OK;
+}
+
+int
+tg_p11_objects_find(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                    const char *label, const uint8_t *id, size_t id_len, CK_OBJECT_HANDLE **out,
+                    size_t *n, struct tg_error *err)
+{
+	CK_ATTRIBUTE tmpl[3];
+	CK_ULONG nt = 0, got = 0;
+	CK_OBJECT_HANDLE *v = NULL, *nv;
+	size_t k = 0;
+	CK_RV rv;
+	int r = TG_ERR_PKCS11;
+
+	tmpl[nt].type = CKA_CLASS;
+	tmpl[nt].pValue = &cls;
+	tmpl[nt++].ulValueLen = sizeof(cls);
+	if (label != NULL) {
+		tmpl[nt].type = CKA_LABEL;
+		tmpl[nt].pValue = (void *)label;
+		tmpl[nt++].ulValueLen = strlen(label);
+	}
+	if (id != NULL) {
+		tmpl[nt].type = CKA_ID;
+		tmpl[nt].pValue = (void *)id;
+		tmpl[nt++].ulValueLen = id_len;
+	}
+	if ((rv = t->m->f->C_FindObjectsInit(s, tmpl, nt)) != CKR_OK) {
+		tg_error_set(err, r, "cannot search token '%s': %s", t->info.label,
+		             tg_p11_ckr_name(rv));
+		goto out;
+	}
+	do {
+		if (k + FIND_BATCH > FIND_MAX)
+			break;
+		if ((nv = realloc(v, (k + FIND_BATCH) * sizeof(*v))) == NULL) {
+			t->m->f->C_FindObjectsFinal(s);
+			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+			goto out;
+		}
+		v = nv;
+		if ((rv = t->m->f->C_FindObjects(s, v + k, FIND_BATCH, &got)) != CKR_OK) {
+			t->m->f->C_FindObjectsFinal(s);
+			tg_error_set(err, r, "cannot search token '%s': %s", t->info.label,
+			             tg_p11_ckr_name(rv));
+			goto out;
+		}
+		k += got;
+	} while (got == FIND_BATCH);
+	t->m->f->C_FindObjectsFinal(s);
+	*out = v;
+	*n = k;
+	v = NULL;
+	r = 0;
+out:
+	free(v);
+	return r;
+}
+
+/* Algorithm of an EC key from its DER CKA_EC_PARAMS (a named curve). */
+static enum tg_p11_alg
+ec_alg_from_params(const uint8_t *der, size_t len, int *bits)
+{
+	const unsigned char *p = der;
+	ASN1_OBJECT *o = NULL;
+	enum tg_p11_alg alg = TG_P11_ALG_EC_OTHER;
+	int nid;
+
+	*bits = 0;
+	if (len > 0 && d2i_ASN1_OBJECT(&o, &p, (long)len) != NULL) {
+		nid = OBJ_obj2nid(o);
+		if (nid == NID_X9_62_prime256v1) {
+			alg = TG_P11_ALG_EC_P256;
+			*bits = 256;
+		} else if (nid == NID_secp384r1) {
+			alg = TG_P11_ALG_EC_P384;
+			*bits = 384;
+		}
+	}
+	ASN1_OBJECT_free(o);
+	return alg;
+}
+
+static enum tg_p11_alg
+rsa_alg(int bits)
+{
+	if (bits == 2048)
+		return TG_P11_ALG_RSA_2048;
+	if (bits == 3072)
+		return TG_P11_ALG_RSA_3072;
+	return TG_P11_ALG_RSA_OTHER;
+}
+
+enum tg_p11_alg
+tg_p11_alg_of(const EVP_PKEY *pk, int *bits)
+{
+	char grp[64];
+	size_t gl = 0;
+
+	*bits = EVP_PKEY_get_bits(pk);
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_RSA:
+	case EVP_PKEY_RSA_PSS:
+		return rsa_alg(*bits);
+	case EVP_PKEY_EC:
+		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp),
+		                                   &gl) == 1) {
+			if (strcmp(grp, "prime256v1") == 0 || strcmp(grp, "P-256") == 0)
+				return TG_P11_ALG_EC_P256;
+			if (strcmp(grp, "secp384r1") == 0 || strcmp(grp, "P-384") == 0)
+				return TG_P11_ALG_EC_P384;
+		}
+		return TG_P11_ALG_EC_OTHER;
+	default:
+		return TG_P11_ALG_UNKNOWN;
+	}
+}
+
+/* Algorithm and size of a key object from its public attributes. */
+static enum tg_p11_alg
+key_alg_attrs(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_KEY_TYPE type,
+              int *bits)
+{
+	uint8_t *v = NULL;
+	size_t len = 0;
+	enum tg_p11_alg alg = TG_P11_ALG_UNKNOWN;
+	CK_ULONG mb = 0;
+	CK_ATTRIBUTE a = {CKA_MODULUS_BITS, &mb, sizeof(mb)};
+
+	*bits = 0;
+	switch (type) {
+	case CKK_RSA:
+		if (tg_p11_attr_get(t, s, h, CKA_MODULUS, &v, &len) == CKR_OK && len > 0)
+			*bits = (int)len * 8;
+		else if (t->m->f->C_GetAttributeValue(s, h, &a, 1) == CKR_OK)
+			*bits = (int)mb;
+		alg = rsa_alg(*bits);
+		break;
+	case CKK_EC:
+		if (tg_p11_attr_get(t, s, h, CKA_EC_PARAMS, &v, &len) == CKR_OK)
+			alg = ec_alg_from_params(v, len, bits);
+		else
+			alg = TG_P11_ALG_EC_OTHER;
+		break;
+	default:
+		break;
+	}
+	free(v);
+	return alg;
+}
+
+static int
+rsa_pub_build(const uint8_t *n, size_t nl, const uint8_t *e, size_t el, EVP_PKEY **out)
+{
+	OSSL_PARAM_BLD *b = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *c = NULL;
+	BIGNUM *bn = NULL, *be = NULL;
+	int r = TG_ERR_CRYPTO;
+
+	if ((bn = BN_bin2bn(n, (int)nl, NULL)) == NULL ||
+	    (be = BN_bin2bn(e, (int)el, NULL)) == NULL || (b = OSSL_PARAM_BLD_new()) == NULL ||
+	    !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn) ||
+	    !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, be) ||
+	    (params = OSSL_PARAM_BLD_to_param(b)) == NULL ||
+	    (c = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(c) <= 0 ||
+	    EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		goto out;
+	r = 0;
+out:
+	EVP_PKEY_CTX_free(c);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	BN_free(bn);
+	BN_free(be);
+	return r;
+}
+
+static int
+ec_pub_build(const uint8_t *params_der, size_t pl, const uint8_t *point, size_t ptl, EVP_PKEY **out)
+{
+	const unsigned char *p = point;
+	ASN1_OCTET_STRING *os = NULL;
+	const uint8_t *pt = point;
+	size_t ptlen = ptl;
+	char grp[64];
+	int bits;
+	enum tg_p11_alg alg = ec_alg_from_params(params_der, pl, &bits);
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *c = NULL;
+	int r = TG_ERR_CRYPTO;
+
+	/* PKCS#11 v2.40 2.3.3: CKA_EC_POINT is DER OCTET STRING of the point;
+	 * some modules give the raw point. */
+	if (ptl > 0 && point[0] == V_ASN1_OCTET_STRING &&
+	    (os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)ptl)) != NULL && p == point + ptl) {
+		pt = ASN1_STRING_get0_data(os);
+		ptlen = (size_t)ASN1_STRING_length(os);
+	}
+	if (alg == TG_P11_ALG_EC_P256)
+		snprintf(grp, sizeof(grp), "prime256v1");
+	else if (alg == TG_P11_ALG_EC_P384)
+		snprintf(grp, sizeof(grp), "secp384r1");
+	else
+		goto out;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, grp, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptlen);
+	params[2] = OSSL_PARAM_construct_end();
+	if ((c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(c) <= 0 ||
+	    EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		goto out;
+	r = 0;
+out:
+	EVP_PKEY_CTX_free(c);
+	ASN1_OCTET_STRING_free(os);
+	return r;
+}
+
+int
+tg_p11_pub_from_object(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                       CK_KEY_TYPE type, EVP_PKEY **out)
+{
+	uint8_t *a = NULL, *b = NULL;
+	size_t al = 0, bl = 0;
+	int r = TG_ERR_NOT_FOUND;
+
+	*out = NULL;
+	if (type == CKK_RSA) {
+		if (tg_p11_attr_get(t, s, h, CKA_MODULUS, &a, &al) == CKR_OK &&
+		    tg_p11_attr_get(t, s, h, CKA_PUBLIC_EXPONENT, &b, &bl) == CKR_OK)
+			r = rsa_pub_build(a, al, b, bl, out);
+	} else if (type == CKK_EC) {
+		if (tg_p11_attr_get(t, s, h, CKA_EC_PARAMS, &a, &al) == CKR_OK &&
+		    tg_p11_attr_get(t, s, h, CKA_EC_POINT, &b, &bl) == CKR_OK)
+			r = ec_pub_build(a, al, b, bl, out);
+	}
+	free(a);
+	free(b);
+	return r;
+}
+
+/* Public key of key k: its public key object (same CKA_ID), else the
+ * private key's own public attributes (RSA), else a certificate. */
+static int
+key_pub_find(struct tg_p11_key *k, CK_SESSION_HANDLE s)
+{
+	CK_OBJECT_HANDLE *hs = NULL;
+	size_t n = 0, i;
+	uint8_t *der = NULL;
+	size_t dl = 0;
+	const unsigned char *p;
+	X509 *x = NULL;
+	int r = TG_ERR_NOT_FOUND;
+
+	if (tg_p11_objects_find(k->t, s, CKO_PUBLIC_KEY, NULL, k->id, k->id_len, &hs, &n, NULL) ==
+	    0) {
+		for (i = 0; i < n && r != 0; i++)
+			r = tg_p11_pub_from_object(k->t, s, hs[i], k->type, &k->pub);
+	}
+	free(hs);
+	hs = NULL;
+	if (r != 0)
+		r = tg_p11_pub_from_object(k->t, s, k->h, k->type, &k->pub);
+	if (r != 0 && tg_p11_objects_find(k->t, s, CKO_CERTIFICATE, NULL, k->id, k->id_len, &hs, &n,
+	                                  NULL) == 0) {
+		for (i = 0; i < n && r != 0; i++) {
+			if (tg_p11_attr_get(k->t, s, hs[i], CKA_VALUE, &der, &dl) != CKR_OK)
+				continue;
+			p = der;
+			if ((x = d2i_X509(NULL, &p, (long)dl)) != NULL &&
+			    (k->pub = X509_get_pubkey(x)) != NULL)
+				r = 0;
+			X509_free(x);
+			x = NULL;
+			free(der);
+			der = NULL;
+		}
+	}
+	free(hs);
+	return r;
+}
+
+int
+tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags, struct tg_p11_key **out,
+                struct tg_error *err)
+{
+	struct tg_p11_key *k = NULL;
+	CK_SESSION_HANDLE s;
+	uint8_t *v = NULL;
+	size_t len = 0;
+	CK_KEY_TYPE type = 0;
+	CK_ATTRIBUTE a = {CKA_KEY_TYPE, &type, sizeof(type)};
+	int r;
+
+	if ((r = tg_p11_token_session(t, &s, err)) != 0)
+		goto out;
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	k->t = t;
+	k->h = h;
+	k->flags = flags;
+	if (t->m->f->C_GetAttributeValue(s, h, &a, 1) == CKR_OK)
+		k->type = type;
+	if (tg_p11_attr_get(t, s, h, CKA_LABEL, &v, &len) == CKR_OK) {
+		if (len >= sizeof(k->label))
+			len = sizeof(k->label) - 1;
+		memcpy(k->label, v, len);
+		k->label[len] = '\0';
+	}
+	free(v);
+	v = NULL;
+	if (tg_p11_attr_get(t, s, h, CKA_ID, &v, &len) == CKR_OK && len <= TG_P11_ID_MAX) {
+		memcpy(k->id, v, len);
+		k->id_len = len;
+	}
+	free(v);
+	v = NULL;
+	k->alg = key_alg_attrs(t, s, h, k->type, &k->bits);
+	tg_p11_trust_read(t, s, h, &k->trust);
+	if (key_pub_find(k, s) == 0 && k->pub != NULL) {
+		k->alg = tg_p11_alg_of(k->pub, &k->bits);
+	}
+	*out = k;
+	k = NULL;
+	r = 0;
+out:
+	free(k);
+	return r;
+}
+
+static void
+keys_describe(struct tg_p11_token *t, CK_SESSION_HANDLE s, char *buf, size_t bufsz)
+{
+	CK_OBJECT_HANDLE *hs = NULL;
+	size_t n = 0, i, off = 0;
+	uint8_t *lab = NULL, *id = NULL;
+	size_t ll, il;
+	char hex[2 * TG_P11_ID_MAX + 1];
+	int w;
+
+	snprintf(buf, bufsz, "none");
+	if (tg_p11_objects_find(t, s, CKO_PRIVATE_KEY, NULL, NULL, 0, &hs, &n, NULL) != 0)
+		return;
+	for (i = 0; i < n && off < bufsz; i++) {
+		ll = il = 0;
+		(void)tg_p11_attr_get(t, s, hs[i], CKA_LABEL, &lab, &ll);
+		(void)tg_p11_attr_get(t, s, hs[i], CKA_ID, &id, &il);
+		tg_p11_hex(id, il, hex, sizeof(hex));
+		w = snprintf(buf + off, bufsz - off, "%s'%.*s' (id %s)", i ? ", " : "", (int)ll,
+		             lab ? (char *)lab : "", hex);
+		free(lab);
+		free(id);
+		lab = id = NULL;
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	free(hs);
+}
+
+static int
+key_find_locked(struct tg_p11 *p, struct tg_p11_token *t, const struct tg_p11_uri *u,
+                unsigned flags, struct tg_p11_key **out, struct tg_error *err)
+{
+	CK_OBJECT_HANDLE *hs = NULL;
+	CK_SESSION_HANDLE s;
+	const char *label = tg_p11_uri_get(u, TG_P11_URI_OBJECT);
+	const char *type = tg_p11_uri_get(u, TG_P11_URI_TYPE);
+	const uint8_t *id = NULL;
+	size_t idl = 0, n = 0;
+	char desc[512];
+	int r;
+
+	(void)p;
+	(void)tg_p11_uri_id(u, &id, &idl);
+	if (label == NULL && id == NULL) {
+		r = tg_error_set(err, TG_ERR_URI,
+		                 "PKCS#11 URI '%s' names no key: add object=LABEL or "
+		                 "id=%%XX to it",
+		                 u->str);
+		goto out;
+	}
+	if (type != NULL && strcmp(type, "private") != 0) {
+		r = tg_error_set(err, TG_ERR_URI,
+		                 "PKCS#11 URI '%s' names a '%s' object; a key URI "
+		                 "needs type=private (or no type)",
+		                 u->str, type);
+		goto out;
+	}
+	if ((r = tg_p11_token_session(t, &s, err)) != 0)
+		goto out;
+	if ((r = tg_p11_objects_find(t, s, CKO_PRIVATE_KEY, label, id, idl, &hs, &n, err)) != 0)
+		goto out;
+	if (n == 0) {
+		keys_describe(t, s, desc, sizeof(desc));
+		r = tg_error_set(err, TG_ERR_KEY_NOT_FOUND,
+		                 "no private key matching '%s' on token '%s'%s; keys "
+		                 "present: %s",
+		                 u->str, t->info.label,
+		                 t->logged_in ? "" : " (not logged in: private keys may be hidden)",
+		                 desc);
+		goto out;
+	}
+	if (n > 1) {
+		keys_describe(t, s, desc, sizeof(desc));
+		r = tg_error_set(err, TG_ERR_KEY_AMBIGUOUS,
+		                 "%zu private keys match '%s' on token '%s': %s; add "
+		                 "id= to the URI",
+		                 n, u->str, t->info.label, desc);
+		goto out;
+	}
+	if ((r = tg_p11_key_load(t, hs[0], flags, out, err)) != 0)
+		goto out;
+	r = 0;
+out:
+	free(hs);
+	return r;
+}
+
+int
+tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **out,
+                struct tg_error *err)
+{
+	struct tg_p11_uri *u = NULL;
+	struct tg_p11_token *t = NULL;
+	struct tg_p11_key *k = NULL;
+	int r;
+
+	if ((r = tg_p11_uri_parse(uri, &u, err)) != 0)
+		goto out;
+	if ((r = tg_p11_token_open(p, uri, &t, err)) != 0)
+		goto out;
+	if (!(flags & TG_P11_KEY_NO_LOGIN) &&
+	    (r = tg_p11_token_login(
+	         t, u, (flags & TG_P11_KEY_INTERACTIVE) ? TG_P11_LOGIN_INTERACTIVE : 0, err)) != 0)
+		goto out;
+	tg_p11_lock(p);
+	r = key_find_locked(p, t, u, flags, &k, err);
+	tg_p11_unlock(p);
+	if (r != 0)
+		goto out;
+	t = NULL; /* owned by k now */
+	if (k->trust.verdict == TG_P11_TRUST_EXPORTABLE && !(flags & TG_P11_KEY_ALLOW_EXPORTABLE)) {
+		r = tg_error_set(err, TG_ERR_KEY_EXPORTABLE,
+		                 "key '%s' on token '%s' is refused: %s; generate the "
+		                 "key on the token (tokengate token keygen) or allow "
+		                 "exportable keys explicitly",
+		                 k->label, k->t->info.label, k->trust.reason);
+		goto out;
+	}
+	*out = k;
+	k = NULL;
+	r = 0;
+out:
+	tg_p11_key_free(k);
+	tg_p11_token_free(t);
+	tg_p11_uri_free(u);
+	return r;
+}
+
+void
+tg_p11_key_free(struct tg_p11_key *k)
+{
+	if (k == NULL)
+		return;
+	EVP_PKEY_free(k->evp);
+	EVP_PKEY_free(k->pub);
+	tg_p11_token_free(k->t);
+	free(k);
+}
+
+struct tg_p11_token *
+tg_p11_key_token(struct tg_p11_key *k)
+{
+	return k->t;
+}
+
+const char *
+tg_p11_key_label(const struct tg_p11_key *k)
+{
+	return k->label;
+}
+
+const uint8_t *
+tg_p11_key_id(const struct tg_p11_key *k, size_t *len)
+{
+	*len = k->id_len;
+	return k->id;
+}
+
+enum tg_p11_alg
+tg_p11_key_alg(const struct tg_p11_key *k)
+{
+	return k->alg;
+}
+
+int
+tg_p11_key_bits(const struct tg_p11_key *k)
+{
+	return k->bits;
+}
+
+/* Appends v percent-encoded (RFC 7512 pchar) to b. */
+static int
+pct_put(struct tg_buf *b, const uint8_t *v, size_t n, int all)
+{
+	static const char hx[] = "0123456789ABCDEF";
+	uint8_t c;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < n && r == 0; i++) {
+		c = v[i];
+		if (!all &&
+		    ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     c == '-' || c == '.' || c == '_' || c == '~')) {
+			r = tg_buf_put_u8(b, c);
+		} else {
+			if ((r = tg_buf_put_u8(b, '%')) == 0 &&
+			    (r = tg_buf_put_u8(b, (uint8_t)hx[c >> 4])) == 0)
+				r = tg_buf_put_u8(b, (uint8_t)hx[c & 0xf]);
+		}
+	}
+	return r;
+}
+
+static int
+put_str(struct tg_buf *b, const char *s)
+{
+	return tg_buf_put_bytes(b, (const uint8_t *)s, strlen(s));
+}
+
+int
+tg_p11_key_uri(const struct tg_p11_key *k, char **out)
+{
+	struct tg_buf b;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	const struct tg_p11_token_info *ti = &k->t->info;
+	int r;
+
+	if ((r = tg_buf_alloc(&b, 256, 4096)) != 0)
+		return r;
+	if ((r = put_str(&b, "pkcs11:token=")) != 0 ||
+	    (r = pct_put(&b, (const uint8_t *)ti->label, strlen(ti->label), 0)) != 0)
+		goto out;
+	if (ti->serial[0] != '\0' &&
+	    ((r = put_str(&b, ";serial=")) != 0 ||
+	     (r = pct_put(&b, (const uint8_t *)ti->serial, strlen(ti->serial), 0)) != 0))
+		goto out;
+	if (k->id_len > 0 &&
+	    ((r = put_str(&b, ";id=")) != 0 || (r = pct_put(&b, k->id, k->id_len, 1)) != 0))
+		goto out;
+	if (k->label[0] != '\0' &&
+	    ((r = put_str(&b, ";object=")) != 0 ||
+	     (r = pct_put(&b, (const uint8_t *)k->label, strlen(k->label), 0)) != 0))
+		goto out;
+	if ((r = put_str(&b, ";type=private")) != 0 || (r = tg_buf_put_u8(&b, 0)) != 0)
+		goto out;
+	if ((r = tg_buf_steal(&b, &data, &len)) != 0)
+		goto out;
+	*out = (char *)data;
+	r = 0;
+out:
+	tg_buf_free(&b);
+	return r;
+}
+
+/* libp11's key object for k; p->lock held. */
+static PKCS11_KEY *
+libp11_key(struct tg_p11_key *k)
+{
+	PKCS11_KEY *keys = NULL;
+	unsigned n = 0, i;
+	int pass;
+
+	if (k->t->lslot == NULL)
+		k->t->lslot = tg_p11_module_lslot(k->t->m, k->t->slot);
+	if (k->t->lslot == NULL || k->t->lslot->token == NULL)
+		return NULL;
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			/* keys generated after libp11's first enumeration */
+			if (tg_p11_module_refresh(k->t->m) != 0)
+				break;
+		}
+		if (PKCS11_enumerate_keys(k->t->lslot->token, &keys, &n) != 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			if (!keys[i].isPrivate || keys[i].id_len != k->id_len ||
+			    (k->id_len && memcmp(keys[i].id, k->id, k->id_len) != 0))
+				continue;
+			if (k->label[0] != '\0' &&
+			    (keys[i].label == NULL || strcmp(keys[i].label, k->label) != 0))
+				continue;
+			return &keys[i];
+		}
+	}
+	return NULL;
+}
+
+EVP_PKEY *
+tg_p11_key_evp(struct tg_p11_key *k)
+{
+	PKCS11_KEY *lk;
+	EVP_PKEY *pk = NULL;
+
+	tg_p11_lock(k->t->p);
+	tg_p11_fork_check(k->t->p);
+	if (k->evp == NULL && (lk = libp11_key(k)) != NULL)
+		k->evp = PKCS11_get_private_key(lk);
+	if (k->evp != NULL && EVP_PKEY_up_ref(k->evp) == 1)
+		pk = k->evp;
+	tg_p11_unlock(k->t->p);
+	return pk;
+}
+
+EVP_PKEY *
+tg_p11_key_public(struct tg_p11_key *k)
+{
+	if (k->pub == NULL || EVP_PKEY_up_ref(k->pub) != 1)
+		return NULL;
+	return k->pub;
+}
+
+int
+tg_p11_key_public_pem(struct tg_p11_key *k, char **pem, struct tg_error *err)
+{
+	BIO *b = NULL;
+	BUF_MEM *bm = NULL;
+	int r = TG_ERR_CRYPTO;
+
+	if (k->pub == NULL) {
+		r = tg_error_set(err, TG_ERR_NOT_FOUND,
+		                 "the public key of '%s' is not on token '%s' (no public "
+		                 "key object or certificate with its id)",
+		                 k->label, k->t->info.label);
+		goto out;
+	}
+	if ((b = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_PUBKEY(b, k->pub) != 1) {
+		tg_error_set(err, r, "cannot encode the public key");
+		goto out;
+	}
+	BIO_get_mem_ptr(b, &bm);
+	if ((*pem = strndup(bm->data, bm->length)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	r = 0;
+out:
+	BIO_free(b);
+	return r;
+}
+
+static const char *
+ossl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *s = e ? ERR_reason_error_string(e) : NULL;
+
+	return s ? s : "unknown reason";
+}
+
+int
+tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data, size_t len, uint8_t **sig,
+                     size_t *siglen, struct tg_error *err)
+{
+	EVP_PKEY *pk = NULL;
+	EVP_MD_CTX *mc = NULL;
+	EVP_PKEY_CTX *pc = NULL;
+	uint8_t *s = NULL;
+	size_t sl = 0;
+	int is_rsa, r = TG_ERR_CRYPTO;
+
+	*sig = NULL;
+	*siglen = 0;
+	ERR_clear_error();
+	if ((pk = tg_p11_key_evp(k)) == NULL) {
+		tg_error_set(err, r, "libp11 cannot use key '%s' on token '%s'", k->label,
+		             k->t->info.label);
+		goto out;
+	}
+	is_rsa = EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA;
+	if ((mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(mc, &pc, EVP_sha256(), NULL, pk) != 1 ||
+	    (pss && is_rsa &&
+	     (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1 ||
+	      EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
+	    EVP_DigestSign(mc, NULL, &sl, data, len) != 1 || (s = malloc(sl)) == NULL ||
+	    EVP_DigestSign(mc, s, &sl, data, len) != 1) {
+		tg_error_set(err, r, "signing with key '%s' on token '%s' failed: %s", k->label,
+		             k->t->info.label, ossl_reason());
+		goto out;
+	}
+	EVP_MD_CTX_free(mc);
+	pc = NULL;
+	if (k->pub == NULL) {
+		r = tg_error_set(err, TG_ERR_NOT_FOUND,
+		                 "signed, but the public key of '%s' is not on the token "
+		                 "to verify it",
+		                 k->label);
+		mc = NULL;
+		goto out;
+	}
+	if ((mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(mc, &pc, EVP_sha256(), NULL, k->pub) != 1 ||
+	    (pss && is_rsa &&
+	     (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1 ||
+	      EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
+	    EVP_DigestVerify(mc, s, sl, data, len) != 1) {
+		tg_error_set(err, r,
+		             "the signature made by key '%s' on token '%s' does not "
+		             "verify with its public key: %s",
+		             k->label, k->t->info.label, ossl_reason());
+		goto out;
+	}
+	*sig = s;
+	*siglen = sl;
+	s = NULL;
+	r = 0;
+out:
+	free(s);
+	EVP_MD_CTX_free(mc);
+	EVP_PKEY_free(pk);
+	return r;
+}
+
+/* ---- listing ---- */
+
+static int
+list_class(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+           enum tg_p11_obj_class oc, struct tg_p11_object_info **v, size_t *n, struct tg_error *err)
+{
+	CK_OBJECT_HANDLE *hs = NULL;
+	size_t cnt = 0, i, l;
+	struct tg_p11_object_info *nv, *o;
+	uint8_t *val = NULL;
+	size_t vl;
+	CK_KEY_TYPE type;
+	CK_ATTRIBUTE a;
+	const unsigned char *p;
+	X509 *x;
+	EVP_PKEY *pk;
+	struct tm tm;
+	int r;
+
+	if ((r = tg_p11_objects_find(t, s, cls, NULL, NULL, 0, &hs, &cnt, err)) != 0)
+		goto out;
+	if (cnt == 0)
+		goto out;
+	if ((nv = realloc(*v, (*n + cnt) * sizeof(**v))) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	*v = nv;
+	for (i = 0; i < cnt; i++) {
+		o = &(*v)[(*n)++];
+		memset(o, 0, sizeof(*o));
+		o->cls = oc;
+		if (tg_p11_attr_get(t, s, hs[i], CKA_LABEL, &val, &vl) == CKR_OK) {
+			l = vl < sizeof(o->label) ? vl : sizeof(o->label) - 1;
+			memcpy(o->label, val, l);
+		}
+		free(val);
+		val = NULL;
+		if (tg_p11_attr_get(t, s, hs[i], CKA_ID, &val, &vl) == CKR_OK &&
+		    vl <= sizeof(o->id)) {
+			memcpy(o->id, val, vl);
+			o->id_len = vl;
+		}
+		free(val);
+		val = NULL;
+		if (oc == TG_P11_OBJ_CERT) {
+			if (tg_p11_attr_get(t, s, hs[i], CKA_VALUE, &val, &vl) != CKR_OK)
+				continue;
+			p = val;
+			if ((x = d2i_X509(NULL, &p, (long)vl)) != NULL) {
+				X509_NAME_oneline(X509_get_subject_name(x), o->subject,
+				                  sizeof(o->subject));
+				if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+					strftime(o->not_after, sizeof(o->not_after),
+					         "%Y-%m-%dT%H:%M:%SZ", &tm);
+				if ((pk = X509_get0_pubkey(x)) != NULL)
+					o->alg = tg_p11_alg_of(pk, &o->bits);
+				X509_free(x);
+			}
+			free(val);
+			val = NULL;
+			continue;
+		}
+		type = 0;
+		a.type = CKA_KEY_TYPE;
+		a.pValue = &type;
+		a.ulValueLen = sizeof(type);
+		if (t->m->f->C_GetAttributeValue(s, hs[i], &a, 1) == CKR_OK)
+			o->alg = key_alg_attrs(t, s, hs[i], type, &o->bits);
+		if (oc == TG_P11_OBJ_PRIVATE_KEY)
+			tg_p11_trust_read(t, s, hs[i], &o->trust);
+	}
+	r = 0;
+out:
+	free(hs);
+	return r;
+}
+
+int
+tg_p11_token_objects_list(struct tg_p11_token *t, struct tg_p11_object_info **out, size_t *n,
+                          struct tg_error *err)
+{
+	struct tg_p11_object_info *v = NULL;
+	CK_SESSION_HANDLE s;
+	size_t k = 0;
+	int r;
+
+	tg_p11_lock(t->p);
+	if ((r = tg_p11_token_session(t, &s, err)) != 0 ||
+	    (r = list_class(t, s, CKO_PRIVATE_KEY, TG_P11_OBJ_PRIVATE_KEY, &v, &k, err)) != 0 ||
+	    (r = list_class(t, s, CKO_PUBLIC_KEY, TG_P11_OBJ_PUBLIC_KEY, &v, &k, err)) != 0 ||
+	    (r = list_class(t, s, CKO_CERTIFICATE, TG_P11_OBJ_CERT, &v, &k, err)) != 0)
+		goto out;
+	*out = v;
+	*n = k;
+	v = NULL;
+	r = 0;
+out:
+	tg_p11_unlock(t->p);
+	free(v);
+	return r;
+}

@@ -1,0 +1,377 @@
+/*
+ * module.c — the libtgp11 context: module loading (p11-kit proxy by
+ * default), one load per module and context, fork detection, CKR names.
+ */
+#include "p11-int.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <p11-kit/p11-kit.h>
+
+#include "tg_secret.h"
+
+#ifndef TG_P11_PROXY_PATH
+#define TG_P11_PROXY_PATH TG_P11_PROXY_MODULE
+#endif
+
+const char *
+tg_p11_default_module(void)
+{
+	const char *env = getenv("TOKENGATE_PKCS11_MODULE");
+
+	if (env != NULL && env[0] != '\0')
+		return env;
+	return TG_P11_PROXY_PATH;
+}
+
+int
+tg_p11_new(struct tg_p11 **out, struct tg_error *err)
+{
+	struct tg_p11 *p = NULL;
+	int r = TG_ERR_ALLOC;
+
+	if (out == NULL)
+		return tg_error_set(err, TG_ERR_INVALID_ARG, "tg_p11_new: out is NULL");
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		tg_error_set(err, r, "out of memory creating the PKCS#11 context");
+		goto out;
+	}
+	if (pthread_mutex_init(&p->lock, NULL) != 0) {
+		tg_error_set(err, TG_ERR_INTERNAL, "cannot create a mutex");
+		free(p);
+		p = NULL;
+		r = TG_ERR_INTERNAL;
+		goto out;
+	}
+	p->pid = getpid();
+	*out = p;
+	p = NULL;
+	r = 0;
+out:
+	free(p);
+	return r;
+}
+
+static void
+module_free(struct tg_p11_module *m)
+{
+	if (m == NULL)
+		return;
+	if (m->lp != NULL) {
+		if (m->lslots != NULL)
+			PKCS11_release_all_slots(m->lp, m->lslots, m->nlslots);
+		/* libp11 calls C_Finalize for both of us */
+		PKCS11_CTX_unload(m->lp);
+		PKCS11_CTX_free(m->lp);
+	} else if (m->f != NULL) {
+		m->f->C_Finalize(NULL);
+	}
+	if (m->dl != NULL)
+		dlclose(m->dl);
+	free(m);
+}
+
+void
+tg_p11_free(struct tg_p11 *p)
+{
+	struct tg_p11_module *m, *next;
+
+	if (p == NULL)
+		return;
+	for (m = p->mods; m != NULL; m = next) {
+		next = m->next;
+		module_free(m);
+	}
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+void
+tg_p11_lock(struct tg_p11 *p)
+{
+	pthread_mutex_lock(&p->lock);
+}
+
+void
+tg_p11_unlock(struct tg_p11 *p)
+{
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+tg_p11_fork_check(struct tg_p11 *p)
+{
+	struct tg_p11_module *m;
+	CK_C_INITIALIZE_ARGS args;
+
+	if (p->pid == getpid())
+		return;
+	/* PKCS#11 v2.40 6.7.7: a child must call C_Initialize before using
+	 * the module; sessions and logins of the parent are not inherited.
+	 * libp11 does the same for its own sessions on its next call. */
+	for (m = p->mods; m != NULL; m = m->next) {
+		memset(&args, 0, sizeof(args));
+		args.flags = CKF_OS_LOCKING_OK;
+		(void)m->f->C_Initialize(&args);
+	}
+	p->pid = getpid();
+}
+
+/* The path of a module registered with p11-kit under `name`. */
+static int
+module_path_by_name(const char *name, char *path, size_t pathsz, struct tg_error *err)
+{
+	CK_FUNCTION_LIST **mods = NULL;
+	CK_FUNCTION_LIST *mod;
+	char *fn = NULL;
+	int r = TG_ERR_MODULE;
+
+	mods = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
+	if (mods == NULL) {
+		tg_error_set(err, r, "cannot read the p11-kit module registry: %s",
+		             p11_kit_message() ? p11_kit_message() : "unknown error");
+		goto out;
+	}
+	mod = p11_kit_module_for_name(mods, name);
+	if (mod == NULL || (fn = p11_kit_module_get_filename(mod)) == NULL) {
+		tg_error_set(err, r,
+		             "no PKCS#11 module named '%s' is registered with p11-kit; "
+		             "list them with 'p11-kit list-modules' or use module-path=",
+		             name);
+		goto out;
+	}
+	if ((size_t)snprintf(path, pathsz, "%s", fn) >= pathsz) {
+		tg_error_set(err, r, "module path of '%s' is too long", name);
+		goto out;
+	}
+	r = 0;
+out:
+	free(fn);
+	if (mods != NULL)
+		p11_kit_modules_release(mods);
+	return r;
+}
+
+static int
+module_load(const char *path, struct tg_p11_module **out, struct tg_error *err)
+{
+	struct tg_p11_module *m = NULL;
+	CK_C_GetFunctionList gfl;
+	CK_C_INITIALIZE_ARGS args;
+	CK_RV rv;
+	int r = TG_ERR_MODULE;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory loading %s", path);
+		goto out;
+	}
+	snprintf(m->path, sizeof(m->path), "%s", path);
+	if ((m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		tg_error_set(err, r,
+		             "cannot load PKCS#11 module '%s': %s; install it or fix "
+		             "module-path=",
+		             path, dlerror());
+		goto out;
+	}
+	gfl = (CK_C_GetFunctionList)dlsym(m->dl, "C_GetFunctionList");
+	if (gfl == NULL || gfl(&m->f) != CKR_OK || m->f == NULL) {
+		tg_error_set(err, r, "'%s' is not a PKCS#11 module (no C_GetFunctionList)", path);
+		goto out;
+	}
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	rv = m->f->C_Initialize(&args);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		tg_error_set(err, r, "PKCS#11 module '%s' failed to initialise: %s", path,
+		             tg_p11_ckr_name(rv));
+		m->f = NULL;
+		goto out;
+	}
+	/* libp11 dlopens the same file (same handle) and tolerates
+	 * CKR_CRYPTOKI_ALREADY_INITIALIZED, so both share one instance and
+	 * one login state. */
+	if ((m->lp = PKCS11_CTX_new()) == NULL || PKCS11_CTX_load(m->lp, path) != 0) {
+		tg_error_set(err, r, "libp11 could not load PKCS#11 module '%s'", path);
+		goto out;
+	}
+	if (PKCS11_enumerate_slots(m->lp, &m->lslots, &m->nlslots) != 0) {
+		m->lslots = NULL;
+		m->nlslots = 0;
+	}
+	*out = m;
+	m = NULL;
+	r = 0;
+out:
+	if (m != NULL && m->lp != NULL && m->f == NULL) {
+		PKCS11_CTX_free(m->lp);
+		m->lp = NULL;
+	}
+	module_free(m);
+	return r;
+}
+
+int
+tg_p11_module_get(struct tg_p11 *p, const struct tg_p11_uri *u, struct tg_p11_module **out,
+                  struct tg_error *err)
+{
+	char path[256];
+	const char *mp = NULL, *mn = NULL;
+	struct tg_p11_module *m;
+	int r;
+
+	tg_p11_fork_check(p);
+	if (u != NULL) {
+		mp = tg_p11_uri_get(u, TG_P11_URI_MODULE_PATH);
+		mn = tg_p11_uri_get(u, TG_P11_URI_MODULE_NAME);
+	}
+	if (mp != NULL) {
+		snprintf(path, sizeof(path), "%s", mp);
+	} else if (mn != NULL) {
+		if ((r = module_path_by_name(mn, path, sizeof(path), err)) != 0)
+			goto out;
+	} else {
+		snprintf(path, sizeof(path), "%s", tg_p11_default_module());
+	}
+	for (m = p->mods; m != NULL; m = m->next) {
+		if (strcmp(m->path, path) == 0) {
+			*out = m;
+			r = 0;
+			goto out;
+		}
+	}
+	if ((r = module_load(path, &m, err)) != 0)
+		goto out;
+	m->next = p->mods;
+	p->mods = m;
+	*out = m;
+	r = 0;
+out:
+	return r;
+}
+
+int
+tg_p11_module_refresh(struct tg_p11_module *m)
+{
+	/* PKCS11_update_slots keeps existing slot objects (and the keys
+	 * other handles hold) and adds new ones. */
+	return PKCS11_update_slots(m->lp, &m->lslots, &m->nlslots) == 0 ? 0 : TG_ERR_PKCS11;
+}
+
+PKCS11_SLOT *
+tg_p11_module_lslot(struct tg_p11_module *m, CK_SLOT_ID id)
+{
+	PKCS11_SLOT *s = NULL;
+	unsigned i;
+	int pass;
+
+	for (pass = 0; pass < 2 && s == NULL; pass++) {
+		if (pass == 1 && tg_p11_module_refresh(m) != 0)
+			break;
+		for (i = 0; i < m->nlslots; i++) {
+			if (PKCS11_get_slotid_from_slot(&m->lslots[i]) == id) {
+				s = &m->lslots[i];
+				break;
+			}
+		}
+	}
+	return s;
+}
+
+const char *
+tg_p11_ckr_name(CK_RV rv)
+{
+	static const struct {
+		CK_RV rv;
+		const char *name;
+	} names[] = {
+	    {CKR_OK, "CKR_OK"},
+	    {CKR_HOST_MEMORY, "CKR_HOST_MEMORY"},
+	    {CKR_SLOT_ID_INVALID, "CKR_SLOT_ID_INVALID"},
+	    {CKR_GENERAL_ERROR, "CKR_GENERAL_ERROR"},
+	    {CKR_FUNCTION_FAILED, "CKR_FUNCTION_FAILED"},
+	    {CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD"},
+	    {CKR_ATTRIBUTE_SENSITIVE, "CKR_ATTRIBUTE_SENSITIVE"},
+	    {CKR_ATTRIBUTE_TYPE_INVALID, "CKR_ATTRIBUTE_TYPE_INVALID"},
+	    {CKR_ATTRIBUTE_VALUE_INVALID, "CKR_ATTRIBUTE_VALUE_INVALID"},
+	    {CKR_DEVICE_ERROR, "CKR_DEVICE_ERROR"},
+	    {CKR_DEVICE_MEMORY, "CKR_DEVICE_MEMORY"},
+	    {CKR_DEVICE_REMOVED, "CKR_DEVICE_REMOVED"},
+	    {CKR_FUNCTION_NOT_SUPPORTED, "CKR_FUNCTION_NOT_SUPPORTED"},
+	    {CKR_KEY_HANDLE_INVALID, "CKR_KEY_HANDLE_INVALID"},
+	    {CKR_KEY_TYPE_INCONSISTENT, "CKR_KEY_TYPE_INCONSISTENT"},
+	    {CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID"},
+	    {CKR_MECHANISM_PARAM_INVALID, "CKR_MECHANISM_PARAM_INVALID"},
+	    {CKR_OBJECT_HANDLE_INVALID, "CKR_OBJECT_HANDLE_INVALID"},
+	    {CKR_OPERATION_ACTIVE, "CKR_OPERATION_ACTIVE"},
+	    {CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT"},
+	    {CKR_PIN_INVALID, "CKR_PIN_INVALID"},
+	    {CKR_PIN_LEN_RANGE, "CKR_PIN_LEN_RANGE"},
+	    {CKR_PIN_EXPIRED, "CKR_PIN_EXPIRED"},
+	    {CKR_PIN_LOCKED, "CKR_PIN_LOCKED"},
+	    {CKR_SESSION_CLOSED, "CKR_SESSION_CLOSED"},
+	    {CKR_SESSION_HANDLE_INVALID, "CKR_SESSION_HANDLE_INVALID"},
+	    {CKR_SESSION_READ_ONLY, "CKR_SESSION_READ_ONLY"},
+	    {CKR_TEMPLATE_INCOMPLETE, "CKR_TEMPLATE_INCOMPLETE"},
+	    {CKR_TEMPLATE_INCONSISTENT, "CKR_TEMPLATE_INCONSISTENT"},
+	    {CKR_TOKEN_NOT_PRESENT, "CKR_TOKEN_NOT_PRESENT"},
+	    {CKR_TOKEN_NOT_RECOGNIZED, "CKR_TOKEN_NOT_RECOGNIZED"},
+	    {CKR_TOKEN_WRITE_PROTECTED, "CKR_TOKEN_WRITE_PROTECTED"},
+	    {CKR_USER_ALREADY_LOGGED_IN, "CKR_USER_ALREADY_LOGGED_IN"},
+	    {CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN"},
+	    {CKR_USER_PIN_NOT_INITIALIZED, "CKR_USER_PIN_NOT_INITIALIZED"},
+	    {CKR_USER_TYPE_INVALID, "CKR_USER_TYPE_INVALID"},
+	    {CKR_DOMAIN_PARAMS_INVALID, "CKR_DOMAIN_PARAMS_INVALID"},
+	    {CKR_BUFFER_TOO_SMALL, "CKR_BUFFER_TOO_SMALL"},
+	    {CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED"},
+	    {CKR_CRYPTOKI_ALREADY_INITIALIZED, "CKR_CRYPTOKI_ALREADY_INITIALIZED"},
+	    {CKR_NO_EVENT, "CKR_NO_EVENT"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (names[i].rv == rv)
+			return names[i].name;
+	}
+	return "CKR_(unknown)";
+}
+
+static const struct {
+	enum tg_p11_alg alg;
+	const char *name;
+} alg_names[] = {
+    {TG_P11_ALG_EC_P256, "ec-p256"},   {TG_P11_ALG_EC_P384, "ec-p384"},
+    {TG_P11_ALG_RSA_2048, "rsa-2048"}, {TG_P11_ALG_RSA_3072, "rsa-3072"},
+    {TG_P11_ALG_RSA_OTHER, "rsa"},     {TG_P11_ALG_EC_OTHER, "ec"},
+    {TG_P11_ALG_UNKNOWN, "unknown"},
+};
+
+int
+tg_p11_alg_parse(const char *s, enum tg_p11_alg *alg)
+{
+	size_t i;
+
+	/* only the four generatable algorithms parse */
+	for (i = 0; s != NULL && i < 4; i++) {
+		if (strcmp(s, alg_names[i].name) == 0) {
+			*alg = alg_names[i].alg;
+			return 0;
+		}
+	}
+	return TG_ERR_INVALID_ARG;
+}
+
+const char *
+tg_p11_alg_name(enum tg_p11_alg alg)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(alg_names) / sizeof(alg_names[0]); i++) {
+		if (alg_names[i].alg == alg)
+			return alg_names[i].name;
+	}
+	return "unknown";
+}

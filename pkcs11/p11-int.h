@@ -1,0 +1,123 @@
+/*
+ * p11-int.h — internals of libtgp11 shared by its modules. Not installed,
+ * not included outside pkcs11/.
+ */
+#ifndef TG_P11_INT_H
+#define TG_P11_INT_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <libp11.h>
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
+
+#include "tg_p11.h"
+
+#define TG_P11_PROXY_MODULE  "p11-kit-proxy.so"
+#define TG_P11_ID_MAX        64
+#define TG_P11_LABEL_MAX     128
+#define TG_P11_RANDOM_ID_LEN 16
+
+/* One loaded module: our own function list (attribute reads, key
+ * generation, slot events) and libp11's context over the same dlopen handle
+ * (keys as EVP_PKEY). Both share one C_Initialize. */
+struct tg_p11_module {
+	struct tg_p11_module *next;
+	char path[256];
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	PKCS11_CTX *lp;
+	PKCS11_SLOT *lslots;
+	unsigned nlslots;
+	int slot_events; /* 1: C_WaitForSlotEvent worked without blocking */
+};
+
+struct tg_p11 {
+	pthread_mutex_t lock; /* module list, setup calls */
+	pid_t pid;            /* process that initialised the modules */
+	struct tg_p11_module *mods;
+};
+
+struct tg_p11_uri {
+	P11KitUri *u;
+	char *str;                         /* as given, pin-value masked */
+	char *attr[TG_P11_URI_ATTR_COUNT]; /* decoded strings */
+	uint8_t *id;
+	size_t id_len;
+	int has_id;
+	int has_slot_id;
+	unsigned long slot_id;
+};
+
+struct tg_p11_token {
+	struct tg_p11 *p;
+	struct tg_p11_module *m;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE sess; /* our own session, used under p->lock */
+	pid_t sess_pid;
+	PKCS11_SLOT *lslot; /* libp11's slot (borrowed from m->lslots) */
+	struct tg_p11_token_info info;
+	int logged_in;
+	char *uri; /* the URI the token was opened with (re-login) */
+};
+
+struct tg_p11_key {
+	struct tg_p11_token *t;
+	CK_OBJECT_HANDLE h;
+	CK_KEY_TYPE type;
+	char label[TG_P11_LABEL_MAX];
+	uint8_t id[TG_P11_ID_MAX];
+	size_t id_len;
+	enum tg_p11_alg alg;
+	int bits;
+	struct tg_p11_trust trust;
+	EVP_PKEY *pub; /* public key built from attributes */
+	EVP_PKEY *evp; /* libp11 key, signatures on the token */
+	unsigned flags;
+};
+
+/* module.c */
+void tg_p11_lock(struct tg_p11 *p);
+void tg_p11_unlock(struct tg_p11 *p);
+/* Loads (once) the module the URI names, p->lock held. */
+int tg_p11_module_get(struct tg_p11 *p, const struct tg_p11_uri *u, struct tg_p11_module **out,
+                      struct tg_error *err);
+/* Re-initialises modules after fork(); p->lock held. */
+void tg_p11_fork_check(struct tg_p11 *p);
+/* libp11's slot for a slot id (re-enumerating once when absent). */
+PKCS11_SLOT *tg_p11_module_lslot(struct tg_p11_module *m, CK_SLOT_ID id);
+/* Re-enumerates libp11's slots (after insertion or key generation). */
+int tg_p11_module_refresh(struct tg_p11_module *m);
+/* "CKR_PIN_INCORRECT" etc. */
+const char *tg_p11_ckr_name(CK_RV rv);
+
+/* token.c */
+/* Our session on the token (reopened after fork); p->lock held. */
+int tg_p11_token_session(struct tg_p11_token *t, CK_SESSION_HANDLE *s, struct tg_error *err);
+int tg_p11_token_refresh_info(struct tg_p11_token *t);
+/* Copies a space-padded PKCS#11 string into a NUL-terminated one. */
+void tg_p11_padded_copy(char *dst, size_t dstsz, const unsigned char *src, size_t srclen);
+/* "'label' (manufacturer, serial S)" list of tokens into buf. */
+void tg_p11_tokens_describe(const struct tg_p11_token_info *v, size_t n, char *buf, size_t bufsz);
+
+/* key.c / trust.c */
+int tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags,
+                    struct tg_p11_key **out, struct tg_error *err);
+void tg_p11_trust_read(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                       struct tg_p11_trust *tr);
+/* Reads an attribute into a new heap buffer; 0 or CKR. */
+CK_RV tg_p11_attr_get(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                      CK_ATTRIBUTE_TYPE type, uint8_t **out, size_t *len);
+/* Builds the public key of a key/cert object from its attributes. */
+int tg_p11_pub_from_object(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+                           CK_KEY_TYPE type, EVP_PKEY **out);
+/* Finds objects of a class with optional label/id: handles in *out. */
+int tg_p11_objects_find(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                        const char *label, const uint8_t *id, size_t id_len, CK_OBJECT_HANDLE **out,
+                        size_t *n, struct tg_error *err);
+enum tg_p11_alg tg_p11_alg_of(const EVP_PKEY *pk, int *bits);
+/* hex of id into buf ("-" when empty). */
+void tg_p11_hex(const uint8_t *id, size_t len, char *buf, size_t bufsz);
+
+#endif /* TG_P11_INT_H */

@@ -1,0 +1,449 @@
+/*
+ * uri.c — RFC 7512 pkcs11: URIs through p11-kit (p11_kit_uri_parse), with
+ * error messages that show the URI and the offending part, and the PIN
+ * sources (pin-value, pin-source, TOKENGATE_PIN, prompt).
+ */
+#include "p11-int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "tg_secret.h"
+
+#define URI_SCHEME "pkcs11:"
+#define PIN_MAX    256
+
+/* Path attribute names RFC 7512 defines (plus p11-kit's slot ones). */
+static const char *const path_attrs[] = {
+    "token",
+    "manufacturer",
+    "serial",
+    "model",
+    "object",
+    "id",
+    "type",
+    "library-manufacturer",
+    "library-description",
+    "library-version",
+    "slot-description",
+    "slot-manufacturer",
+    "slot-id",
+    "object-type",
+};
+
+/* Copy of s with the value of pin-value= replaced by "***". */
+static char *
+mask_pin(const char *s)
+{
+	const char *q = strchr(s, '?');
+	const char *pv;
+	char *out = NULL;
+	size_t head, need;
+	const char *end;
+
+	if (q == NULL || (pv = strstr(q, "pin-value=")) == NULL)
+		return strdup(s);
+	head = (size_t)(pv - s) + strlen("pin-value=");
+	end = strchr(pv, '&');
+	need = head + 3 + (end ? strlen(end) : 0) + 1;
+	if ((out = malloc(need)) == NULL)
+		return NULL;
+	memcpy(out, s, head);
+	snprintf(out + head, need - head, "***%s", end ? end : "");
+	return out;
+}
+
+static int
+known_path_attr(const char *seg, size_t n)
+{
+	size_t i, l;
+
+	for (i = 0; i < sizeof(path_attrs) / sizeof(path_attrs[0]); i++) {
+		l = strlen(path_attrs[i]);
+		if (n > l && strncmp(seg, path_attrs[i], l) == 0 && seg[l] == '=')
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Finds the part of a URI that p11-kit rejects (or that names an unknown
+ * path attribute): parses each segment alone. Fills part (masked when it is
+ * the pin-value) and *why.
+ */
+static void
+find_offender(const char *s, int rc, char *part, size_t partsz, const char **why)
+{
+	const char *p, *seg_end, *q;
+	char tmp[1024];
+	P11KitUri *one;
+	int in_query = 0, r;
+	size_t n;
+
+	*why = rc != P11_KIT_URI_OK ? p11_kit_uri_message(rc) : "unknown path attribute";
+	snprintf(part, partsz, "%s", s);
+	if (strncmp(s, URI_SCHEME, strlen(URI_SCHEME)) != 0) {
+		*why = "a PKCS#11 URI starts with 'pkcs11:'";
+		return;
+	}
+	p = s + strlen(URI_SCHEME);
+	q = strchr(p, '?');
+	while (*p != '\0') {
+		if (*p == '?') {
+			in_query = 1;
+			p++;
+			continue;
+		}
+		seg_end = p + strcspn(p, in_query ? "&" : ";?");
+		n = (size_t)(seg_end - p);
+		if (n > 0) {
+			snprintf(tmp, sizeof(tmp), "%s%s%.*s", URI_SCHEME, in_query ? "?" : "",
+			         (int)n, p);
+			if ((one = p11_kit_uri_new()) != NULL) {
+				r = p11_kit_uri_parse(tmp, P11_KIT_URI_FOR_ANY, one);
+				if (r == P11_KIT_URI_OK && !in_query &&
+				    (!known_path_attr(p, n) || p11_kit_uri_any_unrecognized(one)))
+					r = P11_KIT_URI_NOT_FOUND;
+				p11_kit_uri_free(one);
+				if (r != P11_KIT_URI_OK) {
+					if (in_query && strncmp(p, "pin-value=", 10) == 0)
+						snprintf(part, partsz, "pin-value=***");
+					else
+						snprintf(part, partsz, "%.*s", (int)n, p);
+					if (r == P11_KIT_URI_NOT_FOUND)
+						*why = "unknown path attribute (RFC 7512 "
+						       "defines token, manufacturer, serial, "
+						       "model, object, id, type, library-*, "
+						       "slot-*)";
+					else
+						*why = p11_kit_uri_message(r);
+					return;
+				}
+			}
+		}
+		p = seg_end;
+		if (*p == ';' || *p == '&')
+			p++;
+	}
+	(void)q;
+}
+
+/* Copies a space-padded, possibly unset (first byte 0) field. */
+static char *
+field_dup(const unsigned char *f, size_t n)
+{
+	char buf[128];
+
+	if (n == 0 || f[0] == 0)
+		return NULL;
+	tg_p11_padded_copy(buf, sizeof(buf), f, n);
+	return strdup(buf);
+}
+
+static int
+set_attr(struct tg_p11_uri *u, enum tg_p11_uri_attr a, char *v)
+{
+	u->attr[a] = v;
+	return 0;
+}
+
+static const char *
+class_name(CK_OBJECT_CLASS c)
+{
+	switch (c) {
+	case CKO_PRIVATE_KEY:
+		return "private";
+	case CKO_PUBLIC_KEY:
+		return "public";
+	case CKO_CERTIFICATE:
+		return "cert";
+	case CKO_SECRET_KEY:
+		return "secret-key";
+	case CKO_DATA:
+		return "data";
+	default:
+		return "other";
+	}
+}
+
+static int
+extract(struct tg_p11_uri *u)
+{
+	CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(u->u);
+	CK_INFO *mi = p11_kit_uri_get_module_info(u->u);
+	CK_SLOT_INFO *si = p11_kit_uri_get_slot_info(u->u);
+	CK_ATTRIBUTE *a;
+	CK_OBJECT_CLASS cls;
+	CK_SLOT_ID sid;
+	const char *s;
+
+	set_attr(u, TG_P11_URI_TOKEN, field_dup(ti->label, sizeof(ti->label)));
+	set_attr(u, TG_P11_URI_MANUFACTURER,
+	         field_dup(ti->manufacturerID, sizeof(ti->manufacturerID)));
+	set_attr(u, TG_P11_URI_SERIAL, field_dup(ti->serialNumber, sizeof(ti->serialNumber)));
+	set_attr(u, TG_P11_URI_MODEL, field_dup(ti->model, sizeof(ti->model)));
+	set_attr(u, TG_P11_URI_LIB_MANUFACTURER,
+	         field_dup(mi->manufacturerID, sizeof(mi->manufacturerID)));
+	set_attr(u, TG_P11_URI_LIB_DESCRIPTION,
+	         field_dup(mi->libraryDescription, sizeof(mi->libraryDescription)));
+	set_attr(u, TG_P11_URI_SLOT_DESCRIPTION,
+	         field_dup(si->slotDescription, sizeof(si->slotDescription)));
+	if ((a = p11_kit_uri_get_attribute(u->u, CKA_LABEL)) != NULL &&
+	    a->ulValueLen != (CK_ULONG)-1) {
+		if ((u->attr[TG_P11_URI_OBJECT] = strndup(a->pValue, a->ulValueLen)) == NULL)
+			return TG_ERR_ALLOC;
+	}
+	if ((a = p11_kit_uri_get_attribute(u->u, CKA_ID)) != NULL &&
+	    a->ulValueLen != (CK_ULONG)-1) {
+		u->id_len = a->ulValueLen;
+		if ((u->id = malloc(u->id_len ? u->id_len : 1)) == NULL)
+			return TG_ERR_ALLOC;
+		memcpy(u->id, a->pValue, u->id_len);
+		u->has_id = 1;
+	}
+	if ((a = p11_kit_uri_get_attribute(u->u, CKA_CLASS)) != NULL &&
+	    a->ulValueLen == sizeof(cls)) {
+		memcpy(&cls, a->pValue, sizeof(cls));
+		u->attr[TG_P11_URI_TYPE] = strdup(class_name(cls));
+	}
+	sid = p11_kit_uri_get_slot_id(u->u);
+	if (sid != (CK_SLOT_ID)-1) {
+		u->has_slot_id = 1;
+		u->slot_id = sid;
+	}
+	if ((s = p11_kit_uri_get_module_path(u->u)) != NULL)
+		u->attr[TG_P11_URI_MODULE_PATH] = strdup(s);
+	if ((s = p11_kit_uri_get_module_name(u->u)) != NULL)
+		u->attr[TG_P11_URI_MODULE_NAME] = strdup(s);
+	if ((s = p11_kit_uri_get_pin_value(u->u)) != NULL)
+		u->attr[TG_P11_URI_PIN_VALUE] = strdup(s);
+	if ((s = p11_kit_uri_get_pin_source(u->u)) != NULL)
+		u->attr[TG_P11_URI_PIN_SOURCE] = strdup(s);
+	return 0;
+}
+
+int
+tg_p11_uri_parse(const char *s, struct tg_p11_uri **out, struct tg_error *err)
+{
+	struct tg_p11_uri *u = NULL;
+	char part[512];
+	const char *why;
+	int rc, r = TG_ERR_ALLOC;
+
+	if (s == NULL || out == NULL)
+		return tg_error_set(err, TG_ERR_INVALID_ARG, "no PKCS#11 URI given");
+	if ((u = calloc(1, sizeof(*u))) == NULL || (u->str = mask_pin(s)) == NULL ||
+	    (u->u = p11_kit_uri_new()) == NULL) {
+		tg_error_set(err, r, "out of memory parsing a PKCS#11 URI");
+		goto out;
+	}
+	rc = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, u->u);
+	if (rc != P11_KIT_URI_OK || p11_kit_uri_any_unrecognized(u->u)) {
+		find_offender(s, rc, part, sizeof(part), &why);
+		r = tg_error_set(err, TG_ERR_URI,
+		                 "malformed PKCS#11 URI '%s': %s in '%s' (RFC 7512, "
+		                 "e.g. pkcs11:token=NAME;object=LABEL)",
+		                 u->str, why, part);
+		goto out;
+	}
+	if ((r = extract(u)) != 0) {
+		tg_error_set(err, r, "out of memory parsing a PKCS#11 URI");
+		goto out;
+	}
+	*out = u;
+	u = NULL;
+	r = 0;
+out:
+	tg_p11_uri_free(u);
+	return r;
+}
+
+void
+tg_p11_uri_free(struct tg_p11_uri *u)
+{
+	int i;
+
+	if (u == NULL)
+		return;
+	if (u->u != NULL)
+		p11_kit_uri_free(u->u); /* p11-kit frees its pin copy */
+	for (i = 0; i < TG_P11_URI_ATTR_COUNT; i++)
+		tg_strfreezero(u->attr[i]);
+	free(u->id);
+	free(u->str);
+	free(u);
+}
+
+const char *
+tg_p11_uri_get(const struct tg_p11_uri *u, enum tg_p11_uri_attr a)
+{
+	if (u == NULL || a < 0 || a >= TG_P11_URI_ATTR_COUNT)
+		return NULL;
+	return u->attr[a];
+}
+
+int
+tg_p11_uri_id(const struct tg_p11_uri *u, const uint8_t **id, size_t *len)
+{
+	if (u == NULL || !u->has_id)
+		return 0;
+	*id = u->id;
+	*len = u->id_len;
+	return 1;
+}
+
+int
+tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot)
+{
+	if (u == NULL || !u->has_slot_id)
+		return 0;
+	*slot = u->slot_id;
+	return 1;
+}
+
+/* Reads a PIN file: at most PIN_MAX bytes, one trailing newline dropped. */
+static int
+pin_from_file(const char *path, char **pin, struct tg_error *err)
+{
+	char buf[PIN_MAX + 2];
+	FILE *f = NULL;
+	size_t n;
+	int r = TG_ERR_IO;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		tg_error_set(err, r, "cannot read PIN file '%s': %s; fix pin-source=", path,
+		             strerror(errno));
+		goto out;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (ferror(f) || n > PIN_MAX) {
+		tg_error_set(err, r, "PIN file '%s' is unreadable or longer than %d bytes", path,
+		             PIN_MAX);
+		goto out;
+	}
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	if ((*pin = strdup(buf)) == NULL) {
+		r = TG_ERR_ALLOC;
+		goto out;
+	}
+	r = 0;
+out:
+	tg_wipe(buf, sizeof(buf));
+	if (f != NULL)
+		fclose(f);
+	return r;
+}
+
+static int
+pin_from_source(const char *src, char **pin, struct tg_error *err)
+{
+	const char *v;
+
+	if (strncmp(src, "env:", 4) == 0) {
+		if (src[4] == '\0' || (v = getenv(src + 4)) == NULL)
+			return tg_error_set(err, TG_ERR_IO,
+			                    "pin-source '%s': environment variable '%s' "
+			                    "is not set",
+			                    src, src + 4);
+		if ((*pin = strdup(v)) == NULL)
+			return TG_ERR_ALLOC;
+		return 0;
+	}
+	if (strncmp(src, "file://", 7) == 0 && src[7] == '/')
+		return pin_from_file(src + 7, pin, err);
+	if (strncmp(src, "file:", 5) == 0)
+		return pin_from_file(src + 5, pin, err);
+	if (strchr(src, ':') != NULL && src[0] != '/' && src[0] != '.')
+		return tg_error_set(err, TG_ERR_IO,
+		                    "pin-source '%s' is not supported; use "
+		                    "file:/path or env:NAME",
+		                    src);
+	return pin_from_file(src, pin, err);
+}
+
+static int
+pin_prompt(const char *label, char **pin, struct tg_error *err)
+{
+	char buf[PIN_MAX + 2];
+	struct termios old, noecho;
+	int restored = 0, r = TG_ERR_NO_PIN;
+	size_t n;
+
+	if (tcgetattr(STDIN_FILENO, &old) != 0) {
+		tg_error_set(err, r, "cannot switch off echo on the terminal");
+		goto out;
+	}
+	noecho = old;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	fprintf(stderr, "PIN for token '%s': ", label ? label : "?");
+	fflush(stderr);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho) != 0)
+		goto out;
+	restored = 1;
+	if (fgets(buf, sizeof(buf), stdin) == NULL) {
+		tg_error_set(err, r, "no PIN entered for token '%s'", label ? label : "?");
+		goto out;
+	}
+	n = strlen(buf);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if ((*pin = strdup(buf)) == NULL) {
+		r = TG_ERR_ALLOC;
+		goto out;
+	}
+	r = 0;
+out:
+	if (restored) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	tg_wipe(buf, sizeof(buf));
+	return r;
+}
+
+int
+tg_p11_pin_noninteractive(const struct tg_p11_uri *u)
+{
+	return tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE) != NULL ||
+	       tg_p11_uri_get(u, TG_P11_URI_PIN_SOURCE) != NULL || getenv("TOKENGATE_PIN") != NULL;
+}
+
+int
+tg_p11_pin_get(const struct tg_p11_uri *u, const char *token_label, int interactive, char **pin,
+               const char **source_out, struct tg_error *err)
+{
+	const char *v, *src = NULL;
+	int r;
+
+	*pin = NULL;
+	if ((v = tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE)) != NULL) {
+		src = "uri";
+		r = (*pin = strdup(v)) ? 0 : TG_ERR_ALLOC;
+	} else if ((v = tg_p11_uri_get(u, TG_P11_URI_PIN_SOURCE)) != NULL) {
+		src = "pin-source";
+		r = pin_from_source(v, pin, err);
+	} else if ((v = getenv("TOKENGATE_PIN")) != NULL) {
+		src = "env";
+		r = (*pin = strdup(v)) ? 0 : TG_ERR_ALLOC;
+	} else if (interactive && isatty(STDIN_FILENO)) {
+		src = "prompt";
+		r = pin_prompt(token_label, pin, err);
+	} else {
+		r = tg_error_set(err, TG_ERR_NO_PIN,
+		                 "token '%s' needs a PIN and none is available: add "
+		                 "pin-source=file:/path (or env:NAME) to the URI, set "
+		                 "TOKENGATE_PIN, or run on a terminal",
+		                 token_label ? token_label : "?");
+	}
+	if (r == 0 && source_out != NULL)
+		*source_out = src;
+	return r;
+}
