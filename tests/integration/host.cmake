@@ -3,9 +3,7 @@
 # below the last one.
 
 # --- doctor ---
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_doctor.sh)
-  tg_add_script_test(doctor_integration
-    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_doctor.sh
-    TIMEOUT 180)
-endif()
+tg_add_script_test(doctor_integration
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_doctor.sh
+  TIMEOUT 300)
 # --- end doctor ---
