@@ -1,0 +1,144 @@
+# shellcheck shell=bash
+# tests/integration/sim_lib.sh — helpers shared by the simulator's
+# integration and interop tests (tests/integration/test_sim_*.sh,
+# tests/interop/test_sim_*.sh). Source after tests/lib/fixtures.sh.
+#
+# Factory defaults of a fresh token (PIV-CARD-NOTES.md).
+SIM_PIN=123456
+SIM_PUK=12345678
+SIM_MGM=010203040506070801020304050607080102030405060708
+SIM_BIN=$TG_BIN_DIR/tokengate-sim
+
+[[ -x $SIM_BIN ]] || tg_skip "tokengate-sim not built in $TG_BIN_DIR; build the tree first"
+
+# OpenSC keeps a file cache under $HOME/.cache: give each test its own so
+# tokens of other tests (or of the user) never leak in.
+export HOME=$TG_TMP/home
+mkdir -p "$HOME"
+
+# sim_up [INIT_ARGS... [-- RUN_ARGS...]]: private pcscd, a new token in
+# $TG_TMP/card.state, and the simulator serving it (log level info).
+sim_up()
+{
+	local init=() run=()
+	while (($# > 0)) && [[ $1 != -- ]]; do
+		init+=("$1")
+		shift
+	done
+	(($# > 0)) && shift
+	run=("$@")
+	tg_pcscd_start
+	tg_sim_init "$TG_TMP/card.state" "${init[@]}"
+	tg_sim_start "$TG_TMP/card.state" --log-level info "${run[@]}"
+}
+
+# ypt ARGS...: yubico-piv-tool on the simulator's reader.
+ypt()
+{
+	yubico-piv-tool -r "$TG_READER" "$@"
+}
+
+# p11 ARGS...: pkcs11-tool through OpenSC's PKCS#11 module.
+p11()
+{
+	pkcs11-tool --module "$TG_OPENSC_MODULE" "$@"
+}
+
+# expect_fail WHAT CMD...: CMD must fail; its output goes to $TG_TMP/last.out.
+expect_fail()
+{
+	local what=$1
+	shift
+	if "$@" >"$TG_TMP/last.out" 2>&1; then
+		cat "$TG_TMP/last.out" >&2
+		tg_fail "$what: succeeded but should have failed: $*"
+	fi
+}
+
+# run_ok WHAT CMD...: CMD must succeed; its output goes to $TG_TMP/last.out
+# and is shown when it fails.
+run_ok()
+{
+	local what=$1
+	shift
+	if ! "$@" >"$TG_TMP/last.out" 2>&1; then
+		cat "$TG_TMP/last.out" >&2
+		tg_fail "$what: failed: $*"
+	fi
+}
+
+# sim_json FIELD.PATH: a value from 'tokengate-sim status --json' of the
+# current state file, e.g. sim_json pin.tries_left.
+sim_json()
+{
+	"$SIM_BIN" status --state "$TG_SIM_STATE" --json |
+		python3 -c 'import json,sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"
+}
+
+# sim_slot SLOT FIELD: FIELD of slot SLOT in 'tokengate-sim status --json'
+# ("" when the slot is not listed).
+sim_slot()
+{
+	"$SIM_BIN" status --state "$TG_SIM_STATE" --json |
+		python3 -c 'import json,sys
+for s in json.load(sys.stdin)["slots"]:
+    if s["slot"] == sys.argv[1]:
+        print(s.get(sys.argv[2]) or "")' "$1" "$2"
+}
+
+# apdu HEX...: send APDUs (after SELECT of the PIV application) with
+# opensc-tool; prints the SW of the last one as 4 hex digits.
+apdu()
+{
+	local args=(-r "$TG_READER" -s 00A4040005A000000308) a out
+	for a in "$@"; do
+		args+=(-s "$a")
+	done
+	out=$(opensc-tool "${args[@]}" 2>&1) || {
+		echo "$out" >&2
+		return 1
+	}
+	local sw
+	sw=$(sed -n 's/.*SW1=0x\([0-9A-Fa-f]*\), SW2=0x\([0-9A-Fa-f]*\).*/\1 \2/p' <<<"$out" |
+		tail -n 1)
+	[[ -n $sw ]] || {
+		echo "$out" >&2
+		return 1
+	}
+	# shellcheck disable=SC2086
+	set -- $sw
+	printf '%02X%02X\n' "$((16#$1))" "$((16#$2))"
+}
+
+# gen_cert SLOT ALG [POLICY ARGS...]: generate a key in SLOT on the token,
+# self-sign a certificate for it on the token and import it. Leaves
+# $TG_TMP/SLOT.pub.pem and $TG_TMP/SLOT.cert.pem.
+gen_cert()
+{
+	local slot=$1 alg=$2
+	shift 2
+	run_ok "generate $alg in $slot" ypt -k"$SIM_MGM" -a generate -s "$slot" -A "$alg" "$@" \
+		-o "$TG_TMP/$slot.pub.pem"
+	run_ok "selfsign $slot" ypt -a verify-pin -P "$SIM_PIN" -a selfsign-certificate -s "$slot" \
+		-S "/CN=tg-test $slot/" -i "$TG_TMP/$slot.pub.pem" -o "$TG_TMP/$slot.cert.pem"
+	run_ok "import certificate $slot" ypt -k"$SIM_MGM" -a import-certificate -s "$slot" \
+		-i "$TG_TMP/$slot.cert.pem"
+}
+
+# same_pubkey A.pem B.pem: both hold the same public key (PEM key or cert).
+pubkey_of()
+{
+	if grep -q 'BEGIN CERTIFICATE' "$1"; then
+		openssl x509 -in "$1" -noout -pubkey
+	else
+		openssl pkey -pubin -in "$1"
+	fi
+}
+same_pubkey()
+{
+	[[ "$(pubkey_of "$1")" == "$(pubkey_of "$2")" ]]
+}
