@@ -195,6 +195,14 @@ tg__not()
 	! "$@"
 }
 
+# Daemons a fixture starts get SIGTERM from the kernel when the shell that
+# started them dies, even by SIGKILL (when its EXIT trap cannot run): no
+# orphaned pcscd or simulator keeps a port or a card.
+declare -ga TG__PDEATH=()
+if command -v setpriv >/dev/null 2>&1; then
+	TG__PDEATH=(setpriv --pdeathsig TERM)
+fi
+
 # ---------------------------------------------------------------------
 # The test's temporary directory and cleanup.
 # ---------------------------------------------------------------------
@@ -532,11 +540,11 @@ EOF
 		off=$(stat -c %s "$d/pcscd.log" 2>/dev/null) || off=0
 		printf -- '--- %s: pcscd attempt %d, vpcd port %d ---\n' \
 			"$(date -u +%T)" "$attempt" "$port" >>"$d/pcscd.log"
-		# unshare and sh both exec, so $! is pcscd itself. -m makes
+		# unshare, setpriv and sh all exec, so $! is pcscd itself. -m makes
 		# mounts private to the new namespace (unshare's default
 		# propagation), so the bind is invisible to everyone else.
 		# shellcheck disable=SC2016
-		unshare -m sh -c 'mount --bind "$1" /run/pcscd && exec "$2" -f -c "$3" ${4:+-d}' \
+		unshare -m "${TG__PDEATH[@]}" sh -c 'mount --bind "$1" /run/pcscd && exec "$2" -f -c "$3" ${4:+-d}' \
 			sh "$d/run" "$TG_PCSCD" "$d/conf.d" "${TG_PCSCD_DEBUG:-}" \
 			</dev/null >>"$d/pcscd.log" 2>&1 &
 		pid=$!
@@ -688,7 +696,7 @@ tg_sim_start()
 	TG__SIM_N=$((TG__SIM_N + 1))
 	log=$TG_TMP/sim.$TG__SIM_N.log
 	TG__LOGS+=("$log")
-	"$bin" run --state "$state" --vpcd "127.0.0.1:$TG_VPCD_PORT" "$@" \
+	"${TG__PDEATH[@]}" "$bin" run --state "$state" --vpcd "127.0.0.1:$TG_VPCD_PORT" "$@" \
 		</dev/null >"$log" 2>&1 &
 	pid=$!
 	TG__SIM_PIDS+=("$pid")
