@@ -40,7 +40,7 @@ text_usb(const struct tg_doctor_usb *u, FILE *f)
 	fprintf(f, "USB\n");
 	if (u->status != TG_DOCTOR_USB_OK) {
 		fprintf(f, "  %s\n", u->note ? u->note : "not available");
-		return;
+		goto out;
 	}
 	if (u->n == 0)
 		fprintf(f, "  no security tokens or smart card readers among %zu USB device%s\n",
@@ -58,6 +58,8 @@ text_usb(const struct tg_doctor_usb *u, FILE *f)
 	}
 	if (u->n > 0 && u->seen > u->n)
 		fprintf(f, "  (%zu other USB devices are not tokens or readers)\n", u->seen - u->n);
+out:
+	return;
 }
 
 static void
@@ -70,7 +72,7 @@ text_pcsc(const struct tg_doctor_pcsc *p, FILE *f)
 	fprintf(f, "\nPC/SC (pcscd socket %s)\n", p->socket ? p->socket : "?");
 	if (!p->reachable) {
 		fprintf(f, "  pcscd is not reachable: %s\n", p->error ? p->error : "?");
-		return;
+		goto out;
 	}
 	fprintf(f, "  pcscd is running\n");
 	if (p->error)
@@ -92,6 +94,8 @@ text_pcsc(const struct tg_doctor_pcsc *p, FILE *f)
 		if (rd->hint)
 			fprintf(f, "    -> %s\n", rd->hint);
 	}
+out:
+	return;
 }
 
 static void
@@ -128,7 +132,7 @@ text_pkcs11(const struct tg_doctor_pkcs11 *p, FILE *f)
 	fprintf(f, "\nPKCS#11 (modules registered with p11-kit)\n");
 	if (p->error) {
 		fprintf(f, "  cannot load the registry: %s\n", p->error);
-		return;
+		goto out;
 	}
 	if (p->n == 0)
 		fprintf(f, "  no modules registered\n");
@@ -149,6 +153,8 @@ text_pkcs11(const struct tg_doctor_pkcs11 *p, FILE *f)
 		for (j = 0; j < m->n; j++)
 			text_token(&m->slots[j], f);
 	}
+out:
+	return;
 }
 
 int
@@ -204,7 +210,7 @@ json_usb(const struct tg_doctor_usb *u, int *bad)
 	if (o == NULL || a == NULL) {
 		*bad = 1;
 		json_decref(a);
-		return o;
+		goto out;
 	}
 	jset(o, "status", json_string(status[u->status]), bad);
 	jset(o, "note", jstr(u->note), bad);
@@ -229,6 +235,7 @@ json_usb(const struct tg_doctor_usb *u, int *bad)
 		jappend(a, e, bad);
 	}
 	jset(o, "devices", a, bad);
+out:
 	return o;
 }
 
@@ -243,7 +250,7 @@ json_pcsc(const struct tg_doctor_pcsc *p, int *bad)
 	if (o == NULL || a == NULL) {
 		*bad = 1;
 		json_decref(a);
-		return o;
+		goto out;
 	}
 	jset(o, "reachable", json_boolean(p->reachable), bad);
 	jset(o, "socket", jstr(p->socket), bad);
@@ -265,6 +272,7 @@ json_pcsc(const struct tg_doctor_pcsc *p, int *bad)
 		jappend(a, e, bad);
 	}
 	jset(o, "readers", a, bad);
+out:
 	return o;
 }
 
@@ -289,7 +297,7 @@ json_token(const struct tg_doctor_token *t, int *bad)
 
 	if (e == NULL) {
 		*bad = 1;
-		return NULL;
+		goto out;
 	}
 	jset(e, "slot_id", json_integer((json_int_t)t->slot_id), bad);
 	jset(e, "description", jstr(t->slot_desc), bad);
@@ -299,12 +307,12 @@ json_token(const struct tg_doctor_token *t, int *bad)
 	jset(e, "error", jstr(t->error), bad);
 	if (!t->present || t->label == NULL) {
 		jset(e, "token", json_null(), bad);
-		return e;
+		goto out;
 	}
 	if ((tok = json_object()) == NULL || (jf.a = json_array()) == NULL) {
 		*bad = 1;
 		json_decref(tok);
-		return e;
+		goto out;
 	}
 	jf.bad = bad;
 	jset(tok, "label", jstr(t->label), bad);
@@ -315,6 +323,7 @@ json_token(const struct tg_doctor_token *t, int *bad)
 	tg_doctor_p11_flags_each(t->flags, json_flag, &jf);
 	jset(tok, "flags", jf.a, bad);
 	jset(e, "token", tok, bad);
+out:
 	return e;
 }
 
@@ -329,7 +338,7 @@ json_pkcs11(const struct tg_doctor_pkcs11 *p, int *bad)
 	if (o == NULL || a == NULL) {
 		*bad = 1;
 		json_decref(a);
-		return o;
+		goto out;
 	}
 	jset(o, "error", jstr(p->error), bad);
 	for (i = 0; i < p->n; i++) {
@@ -353,6 +362,7 @@ json_pkcs11(const struct tg_doctor_pkcs11 *p, int *bad)
 		jappend(a, e, bad);
 	}
 	jset(o, "modules", a, bad);
+out:
 	return o;
 }
 

@@ -90,6 +90,9 @@ export PCSCLITE_CSOCK_NAME=$TG_TMP/no-pcscd/pcscd.comm
 doctor
 expect_rc 0 "no pcscd"
 expect "USB" "no pcscd: USB section"
+if [[ ! -d /dev/bus/usb ]]; then
+	expect "no devices visible (no /dev/bus/usb or empty)" "no USB bus: says so"
+fi
 expect "pcscd is not reachable" "no pcscd: PC/SC section"
 expect "pcscd is not running (no socket at $PCSCLITE_CSOCK_NAME): start it with 'systemctl start pcscd.socket' (or 'pcscd -f')" \
 	"no pcscd: problem line with its fix"
@@ -101,6 +104,8 @@ assert d["pcsc"]["socket"] == "'"$PCSCLITE_CSOCK_NAME"'"
 assert d["pcsc"]["readers"] == []
 assert any("pcscd is not running" in p["what"] and "pcscd.socket" in p["fix"] for p in d["problems"])
 assert d["usb"]["status"] in ("ok", "no-devices", "error")
+if '"$([[ -d /dev/bus/usb ]] && echo 0 || echo 1)"':
+    assert d["usb"]["status"] == "no-devices" and d["usb"]["devices"] == [], d["usb"]
 '
 # A socket that exists but where nobody answers is also "not running".
 mkdir -p "$TG_TMP/dead"
