@@ -16,6 +16,7 @@
 
 #define URI_SCHEME "pkcs11:"
 #define PIN_MAX    256
+#define URI_BAD_VALUE (-100) /* ours: a known attribute with a bad value */
 
 /* Path attribute names RFC 7512 defines (plus p11-kit's slot ones). */
 static const char *const path_attrs[] = {
@@ -105,9 +106,11 @@ find_offender(const char *s, int rc, char *part, size_t partsz, const char **why
 			         (int)n, p);
 			if ((one = p11_kit_uri_new()) != NULL) {
 				r = p11_kit_uri_parse(tmp, P11_KIT_URI_FOR_ANY, one);
-				if (r == P11_KIT_URI_OK && !in_query &&
-				    (!known_path_attr(p, n) || p11_kit_uri_any_unrecognized(one)))
+				if (r == P11_KIT_URI_OK && !in_query && !known_path_attr(p, n))
 					r = P11_KIT_URI_NOT_FOUND;
+				else if (r == P11_KIT_URI_OK && !in_query &&
+				         p11_kit_uri_any_unrecognized(one))
+					r = URI_BAD_VALUE;
 				p11_kit_uri_free(one);
 				if (r != P11_KIT_URI_OK) {
 					if (in_query && strncmp(p, "pin-value=", 10) == 0)
@@ -120,7 +123,11 @@ find_offender(const char *s, int rc, char *part, size_t partsz, const char **why
 						       "model, object, id, type, library-*, "
 						       "slot-*)";
 					else
-						*why = p11_kit_uri_message(r);
+						*why =
+						    r == URI_BAD_VALUE
+						        ? "unsupported value (type= takes private, "
+						          "public, cert, secret-key or data)"
+						        : p11_kit_uri_message(r);
 					return;
 				}
 			}

@@ -1,0 +1,307 @@
+/* test_p11_uri.c — RFC 7512 URI parsing and PIN sources (pkcs11/uri.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tg_p11.h"
+#include "tg_secret.h"
+#include "tg_test.h"
+
+/* Parses a heap copy of exactly strlen(s)+1 bytes (ASan sees over-reads). */
+static int
+parse_copy(const char *s, struct tg_p11_uri **u, struct tg_error *err)
+{
+	size_t n = strlen(s) + 1;
+	char *c = (char *)tg_test_memdup(s, n);
+	int r = tg_p11_uri_parse(c, u, err);
+
+	free(c);
+	return r;
+}
+
+struct good {
+	const char *uri;
+	const char *token, *manufacturer, *serial, *model, *object, *type;
+	const char *id_hex; /* NULL: no id */
+	const char *module_path, *module_name, *pin_value, *pin_source;
+	long slot_id; /* -1: none */
+};
+
+static const struct good goods[] = {
+    {"pkcs11:", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1},
+    {"pkcs11:token=alice;object=api;type=private", "alice", NULL, NULL, NULL, "api",
+     "private", NULL, NULL, NULL, NULL, NULL, -1},
+    {"pkcs11:token=My%20Token;manufacturer=SoftHSM%20project;serial=1a2b;model=SoftHSM%20v2",
+     "My Token", "SoftHSM project", "1a2b", "SoftHSM v2", NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, -1},
+    {"pkcs11:id=%01%02%ff;type=cert", NULL, NULL, NULL, NULL, NULL, "cert", "0102ff",
+     NULL, NULL, NULL, NULL, -1},
+    {"pkcs11:object=k;type=public", NULL, NULL, NULL, NULL, "k", "public", NULL, NULL,
+     NULL, NULL, NULL, -1},
+    {"pkcs11:slot-id=7;object=k", NULL, NULL, NULL, NULL, "k", NULL, NULL, NULL, NULL,
+     NULL, NULL, 7},
+    {"pkcs11:token=t?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234", "t",
+     NULL, NULL, NULL, NULL, NULL, NULL, "/usr/lib/softhsm/libsofthsm2.so", NULL, "1234",
+     NULL, -1},
+    {"pkcs11:token=t?module-name=softhsm2&pin-source=file:/run/pin", "t", NULL, NULL,
+     NULL, NULL, NULL, NULL, NULL, "softhsm2", NULL, "file:/run/pin", -1},
+    {"pkcs11:object=a%3Bb?pin-source=env:MY_PIN", NULL, NULL, NULL, NULL, "a;b", NULL,
+     NULL, NULL, NULL, NULL, "env:MY_PIN", -1},
+    /* RFC 7512 6.2: unknown query attributes are ignored */
+    {"pkcs11:token=t?x-vendor=1", "t", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, -1},
+};
+
+static void
+check_str(const struct tg_p11_uri *u, enum tg_p11_uri_attr a, const char *want,
+	  const char *uri)
+{
+	const char *got = tg_p11_uri_get(u, a);
+
+	if (want == NULL) {
+		if (got != NULL)
+			fail_msg("%s: attribute %d: want none, got '%s'", uri, (int)a, got);
+	} else {
+		if (got == NULL || strcmp(got, want) != 0)
+			fail_msg("%s: attribute %d: want '%s', got '%s'", uri, (int)a, want,
+				 got ? got : "(none)");
+	}
+}
+
+static void
+test_good(void **state)
+{
+	struct tg_p11_uri *u;
+	struct tg_error err;
+	const uint8_t *id;
+	size_t idl, i, hl;
+	unsigned long slot;
+	unsigned char *want;
+
+	(void)state;
+	for (i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
+		const struct good *g = &goods[i];
+
+		tg_error_clear(&err);
+		u = NULL;
+		if (parse_copy(g->uri, &u, &err) != 0)
+			fail_msg("'%s' rejected: %s", g->uri, err.msg);
+		check_str(u, TG_P11_URI_TOKEN, g->token, g->uri);
+		check_str(u, TG_P11_URI_MANUFACTURER, g->manufacturer, g->uri);
+		check_str(u, TG_P11_URI_SERIAL, g->serial, g->uri);
+		check_str(u, TG_P11_URI_MODEL, g->model, g->uri);
+		check_str(u, TG_P11_URI_OBJECT, g->object, g->uri);
+		check_str(u, TG_P11_URI_TYPE, g->type, g->uri);
+		check_str(u, TG_P11_URI_MODULE_PATH, g->module_path, g->uri);
+		check_str(u, TG_P11_URI_MODULE_NAME, g->module_name, g->uri);
+		check_str(u, TG_P11_URI_PIN_VALUE, g->pin_value, g->uri);
+		check_str(u, TG_P11_URI_PIN_SOURCE, g->pin_source, g->uri);
+		if (g->id_hex == NULL) {
+			assert_int_equal(tg_p11_uri_id(u, &id, &idl), 0);
+		} else {
+			want = tg_test_hexdup(g->id_hex, &hl);
+			assert_int_equal(tg_p11_uri_id(u, &id, &idl), 1);
+			assert_int_equal(idl, hl);
+			assert_memory_equal(id, want, hl);
+			free(want);
+		}
+		if (g->slot_id < 0) {
+			assert_int_equal(tg_p11_uri_slot_id(u, &slot), 0);
+		} else {
+			assert_int_equal(tg_p11_uri_slot_id(u, &slot), 1);
+			assert_int_equal(slot, (unsigned long)g->slot_id);
+		}
+		tg_p11_uri_free(u);
+	}
+}
+
+struct bad {
+	const char *uri;
+	const char *part; /* the offending part the message must show */
+};
+
+static const struct bad bads[] = {
+    {"pkcs12:token=a", "pkcs12:token=a"},
+    {"token=a", "token=a"},
+    {"", ""},
+    {"pkcs11:token=a%zz", "token=a%zz"},
+    {"pkcs11:token=alice;object=a%4", "object=a%4"},
+    {"pkcs11:token=alice;colour=blue", "colour=blue"},
+    {"pkcs11:token=alice;type=banana", "type=banana"},
+    {"pkcs11:token=alice;slot-id=abc", "slot-id=abc"},
+    {"pkcs11:token=alice;library-version=x.y", "library-version=x.y"},
+    {"pkcs11:token=a?pin-value=%GG", "pin-value=***"},
+};
+
+static void
+test_bad(void **state)
+{
+	struct tg_p11_uri *u;
+	struct tg_error err;
+	char want[256];
+	size_t i;
+	int r;
+
+	(void)state;
+	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		tg_error_clear(&err);
+		u = NULL;
+		r = parse_copy(bads[i].uri, &u, &err);
+		if (r != TG_ERR_URI)
+			fail_msg("'%s' accepted or wrong code %d", bads[i].uri, r);
+		assert_null(u);
+		/* the message shows the URI and the offending part */
+		snprintf(want, sizeof(want), "'%s'", bads[i].part);
+		if (strstr(err.msg, want) == NULL)
+			fail_msg("'%s': message lacks %s: %s", bads[i].uri, want, err.msg);
+		if (strstr(bads[i].uri, "pin-value") == NULL &&
+		    strstr(err.msg, bads[i].uri) == NULL)
+			fail_msg("'%s': message lacks the URI: %s", bads[i].uri, err.msg);
+	}
+}
+
+static void
+test_pin_value_masked(void **state)
+{
+	struct tg_p11_uri *u = NULL;
+	struct tg_error err;
+
+	(void)state;
+	tg_error_clear(&err);
+	assert_int_equal(parse_copy("pkcs11:token=a;bogus=1?pin-value=s3cret", &u, &err),
+			 TG_ERR_URI);
+	assert_null(strstr(err.msg, "s3cret"));
+	assert_non_null(strstr(err.msg, "pin-value=***"));
+}
+
+static void
+test_pin_sources(void **state)
+{
+	struct tg_p11_uri *u = NULL;
+	struct tg_error err;
+	char path[] = "/tmp/tg_p11_pin_XXXXXX";
+	char uri[256];
+	const char *src;
+	char *pin = NULL;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	unsetenv("TOKENGATE_PIN");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("4321\n", f);
+	fclose(f);
+
+	/* file: strips one newline */
+	snprintf(uri, sizeof(uri), "pkcs11:token=t?pin-source=file:%s", path);
+	assert_int_equal(tg_p11_uri_parse(uri, &u, &err), 0);
+	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, &src, &err), 0);
+	assert_string_equal(pin, "4321");
+	assert_string_equal(src, "pin-source");
+	assert_true(tg_p11_pin_noninteractive(u));
+	tg_strfreezero(pin);
+	tg_p11_uri_free(u);
+
+	/* a bare path works too */
+	snprintf(uri, sizeof(uri), "pkcs11:token=t?pin-source=%s", path);
+	assert_int_equal(tg_p11_uri_parse(uri, &u, &err), 0);
+	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, NULL, &err), 0);
+	assert_string_equal(pin, "4321");
+	tg_strfreezero(pin);
+	tg_p11_uri_free(u);
+	unlink(path);
+
+	/* a missing file names the file */
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_uri_parse(uri, &u, &err), 0);
+	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, NULL, &err), TG_ERR_IO);
+	assert_non_null(strstr(err.msg, path));
+	assert_null(pin);
+	tg_p11_uri_free(u);
+
+	/* env: */
+	setenv("TG_TEST_PIN_VAR", "9999", 1);
+	assert_int_equal(tg_p11_uri_parse("pkcs11:token=t?pin-source=env:TG_TEST_PIN_VAR",
+					  &u, &err),
+			 0);
+	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, NULL, &err), 0);
+	assert_string_equal(pin, "9999");
+	tg_strfreezero(pin);
+	unsetenv("TG_TEST_PIN_VAR");
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, NULL, &err), TG_ERR_IO);
+	assert_non_null(strstr(err.msg, "TG_TEST_PIN_VAR"));
+	tg_p11_uri_free(u);
+
+	/* pin-value wins over TOKENGATE_PIN; TOKENGATE_PIN over nothing */
+	setenv("TOKENGATE_PIN", "1111", 1);
+	assert_int_equal(tg_p11_uri_parse("pkcs11:token=t?pin-value=2222", &u, &err), 0);
+	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, &src, &err), 0);
+	assert_string_equal(pin, "2222");
+	assert_string_equal(src, "uri");
+	tg_strfreezero(pin);
+	tg_p11_uri_free(u);
+	assert_int_equal(tg_p11_uri_parse("pkcs11:token=t", &u, &err), 0);
+	assert_int_equal(tg_p11_pin_get(u, "t", 1, &pin, &src, &err), 0);
+	assert_string_equal(pin, "1111");
+	assert_string_equal(src, "env");
+	tg_strfreezero(pin);
+	unsetenv("TOKENGATE_PIN");
+
+	/* nothing, not interactive: TG_ERR_NO_PIN naming the fixes */
+	tg_error_clear(&err);
+	assert_false(tg_p11_pin_noninteractive(u));
+	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, NULL, &err), TG_ERR_NO_PIN);
+	assert_non_null(strstr(err.msg, "pin-source"));
+	assert_non_null(strstr(err.msg, "TOKENGATE_PIN"));
+	tg_p11_uri_free(u);
+
+	/* unsupported scheme */
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_uri_parse("pkcs11:token=t?pin-source=http:%2F%2Fx", &u, &err),
+			 0);
+	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, NULL, &err), TG_ERR_IO);
+	assert_non_null(strstr(err.msg, "http:"));
+	tg_p11_uri_free(u);
+}
+
+static void
+test_alg_names(void **state)
+{
+	static const char *names[] = {"ec-p256", "ec-p384", "rsa-2048", "rsa-3072"};
+	static const char *bad[] = {"", "ec", "rsa", "ec-p521", "RSA-2048", "rsa-1024"};
+	enum tg_p11_alg a;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(tg_p11_alg_parse(names[i], &a), 0);
+		assert_string_equal(tg_p11_alg_name(a), names[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(tg_p11_alg_parse(bad[i], &a), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_p11_alg_parse(NULL, &a), TG_ERR_INVALID_ARG);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_pin_value_masked),
+	    cmocka_unit_test(test_pin_sources),
+	    cmocka_unit_test(test_alg_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
