@@ -7,6 +7,7 @@
 
 /* One line per subcommand; keep sorted by name. */
 static const struct tg_cmd commands[] = {
+	{"ca", "run the token-backed certificate authority", tg_cmd_ca},
 	{"doctor", "show the tokens, readers and modules this machine sees", tg_cmd_doctor},
 	{"token", "manage keys and certificates on PKCS#11 tokens", tg_cmd_token},
 	{NULL, NULL, NULL},

@@ -9,3 +9,9 @@ tg_add_unit_test(test_doctor_report
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_report.c
   LIBS tghost)
 # --- end doctor ---
+
+# --- ca ---
+foreach(t test_att test_prov test_ca_policy)
+  tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tghost)
+endforeach()
+# --- end ca ---

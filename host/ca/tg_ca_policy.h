@@ -1,0 +1,82 @@
+/*
+ * tg_ca_policy.h — the CA's issuance policy, DIR/policy.yaml.
+ *
+ *   trust_domain: example.org            # required; SPIFFE trust domain
+ *   attestation_roots: attestation-roots # required; dir, relative to DIR
+ *   min_firmware: 5.2.0                  # optional; default 0.0.0
+ *   pin_policies: [once, always]         # required; allowed PIN policies
+ *   touch_policies: [never, always, cached] # required
+ *   serials: [12345678, 23456789]        # optional; absent = any serial
+ *   default_validity: 24h                # required; s, m, h or d
+ *   max_validity: 720h                   # required; >= default_validity
+ *   allow_hsm_operator: true             # optional; default true
+ *
+ * Parsing is strict: unknown or repeated keys, wrong types and bad values
+ * are errors that give the line number.
+ */
+#ifndef TG_CA_POLICY_H
+#define TG_CA_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tg_att.h"
+#include "tg_err.h"
+
+#define TG_CA_TD_MAX 255
+
+struct tg_ca_policy {
+	char trust_domain[TG_CA_TD_MAX + 1];
+	char attestation_roots[1024];	/* absolute or relative to the CA dir */
+	uint8_t min_firmware[3];
+	unsigned pin_allowed;		/* bit (1 << enum tg_att_pin) */
+	unsigned touch_allowed;		/* bit (1 << enum tg_att_touch) */
+	int has_serials;
+	uint64_t *serials;		/* has_serials: nserials entries */
+	size_t nserials;
+	long default_validity;		/* seconds */
+	long max_validity;		/* seconds */
+	int allow_hsm_operator;
+};
+
+/*
+ * Parses n bytes of YAML text (name is used in messages, e.g. the path).
+ * On success *pol is filled (free with tg_ca_policy_clear). Errors:
+ * TG_ERR_CONFIG with "NAME line L: ..." naming the key and the fix.
+ */
+int tg_ca_policy_parse(const char *text, size_t n, const char *name,
+		       struct tg_ca_policy *pol, struct tg_error *err);
+
+/* Reads and parses the file at path. */
+int tg_ca_policy_load(const char *path, struct tg_ca_policy *pol,
+		      struct tg_error *err);
+
+/*
+ * Writes pol as YAML to path (mode 0644). TG_ERR_INVALID_ARG for values
+ * that cannot be written (control characters in a path).
+ */
+int tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path,
+		       struct tg_error *err);
+
+/* Frees what tg_ca_policy_parse allocated and zeroes pol; NULL accepted. */
+void tg_ca_policy_clear(struct tg_ca_policy *pol);
+
+/* Sets pol to the defaults `ca init` writes for trust domain td. */
+void tg_ca_policy_defaults(struct tg_ca_policy *pol);
+
+/*
+ * Checks trust domain syntax (SPIFFE: lower-case letters, digits, '.',
+ * '-', '_'; 1..255 characters). 0 or TG_ERR_IDENTITY.
+ */
+int tg_ca_td_check(const char *td, struct tg_error *err);
+
+/*
+ * Parses a duration "90s", "30m", "24h", "7d" (or plain seconds) into
+ * *secs. 0 or TG_ERR_INVALID_ARG.
+ */
+int tg_ca_duration_parse(const char *s, long *secs);
+
+/* Parses "5.4.3" into 3 bytes. 0 or TG_ERR_INVALID_ARG. */
+int tg_ca_firmware_parse(const char *s, uint8_t fw[3]);
+
+#endif /* TG_CA_POLICY_H */

@@ -1,0 +1,104 @@
+/*
+ * tg_ca_store.h — the CA directory.
+ *
+ *   DIR/ca.pem              the CA certificate (what gates trust)
+ *   DIR/ca.key              the CA private key, PEM PKCS#8, mode 0600, or
+ *   DIR/ca.key.uri          a pkcs11: URI naming the key on an HSM
+ *   DIR/policy.yaml         the issuance policy (tg_ca_policy.h)
+ *   DIR/attestation-roots/  default trusted roots for attestations
+ *   DIR/issued/HEX.pem      every certificate issued, by serial (hex)
+ *   DIR/issued/HEX.json     what was verified for it (identity, level, ...)
+ *   DIR/revoked.txt         "HEX UNIXTIME" per revoked certificate
+ *   DIR/crlnumber           the last CRL number used
+ */
+#ifndef TG_CA_STORE_H
+#define TG_CA_STORE_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "tg_ca_policy.h"
+#include "tg_err.h"
+#include "tg_prov.h"
+
+struct tg_ca_store;
+
+/* Options of tg_ca_store_init. */
+struct tg_ca_init_opts {
+	const char *dir;	   /* created (0700) if missing; must be empty
+				      of a previous CA */
+	const char *trust_domain;
+	const char *roots_dir;	   /* NULL: DIR/attestation-roots/ */
+	const char *key_uri;	   /* NULL: a new P-256 key in DIR/ca.key;
+				      else a pkcs11: URI (found, or generated
+				      when absent) */
+	long validity_days;	   /* CA certificate lifetime; 0: 3650 */
+};
+
+/*
+ * Creates a new CA in opts->dir: key, self-signed certificate
+ * (basicConstraints cA=true pathlen 0, keyUsage keyCertSign|cRLSign,
+ * SKI/AKI), default policy, issued/ and the roots directory. Refuses
+ * (TG_ERR_INVALID_ARG) when DIR/ca.pem already exists.
+ */
+int tg_ca_store_init(const struct tg_ca_init_opts *opts, struct tg_error *err);
+
+/*
+ * Opens the CA in dir: certificate and policy, and the private key when
+ * need_key is non-zero (a pkcs11: key logs in through the PKCS#11 layer).
+ * *out owned by the caller (tg_ca_store_free).
+ */
+int tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out,
+		     struct tg_error *err);
+
+void tg_ca_store_free(struct tg_ca_store *s);
+
+/* Borrowed pointers, valid while s lives. */
+X509 *tg_ca_store_cert(struct tg_ca_store *s);
+EVP_PKEY *tg_ca_store_key(struct tg_ca_store *s);
+const struct tg_ca_policy *tg_ca_store_policy(struct tg_ca_store *s);
+const char *tg_ca_store_dir(const struct tg_ca_store *s);
+
+/*
+ * The attestation roots directory: the policy's, relative paths taken from
+ * the CA directory. Writes into buf (size n).
+ */
+int tg_ca_store_roots_dir(const struct tg_ca_store *s, char *buf, size_t n);
+
+/*
+ * Records an issued certificate: issued/HEX.pem and issued/HEX.json (id,
+ * level, serial, not_after, provenance facts). TG_ERR_IO on failure.
+ */
+int tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id,
+		       const struct tg_prov *prov, struct tg_error *err);
+
+/*
+ * Revokes the issued certificate with the given serial (hex, any case,
+ * optional 0x and colons). TG_ERR_NOT_FOUND when this CA issued no such
+ * certificate; revoking twice is an error (TG_ERR_INVALID_ARG).
+ */
+int tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex,
+		       struct tg_error *err);
+
+/*
+ * Builds and signs a CRL (v2, CRL number, AKI, nextUpdate in 7 days) of
+ * every revoked serial. *out owned by the caller.
+ */
+int tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out,
+		    struct tg_error *err);
+
+/*
+ * Canonical serial text (upper-case hex, as the issued/ file names use) of
+ * an ASN1_INTEGER or of user text. 0 or TG_ERR_INVALID_ARG.
+ */
+int tg_ca_serial_hex(const ASN1_INTEGER *ai, char *buf, size_t n);
+int tg_ca_serial_norm(const char *text, char *buf, size_t n);
+
+/* Sets a random positive 16-byte serial number on x (RFC 5280 4.1.2.2). */
+int tg_ca_serial_random(X509 *x, struct tg_error *err);
+
+/* Signs cert or CRL data with the CA key with the digest that fits the
+ * key (SHA-256; none for Ed25519). */
+const EVP_MD *tg_ca_sign_md(EVP_PKEY *key);
+
+#endif /* TG_CA_STORE_H */

@@ -1,0 +1,238 @@
+/*
+ * test_ca_policy.c — the CA policy (host/ca/policy.c): good documents,
+ * unknown keys, bad types and values, each error with its line number;
+ * write-then-parse round trip; durations and firmware versions.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tg_ca_policy.h"
+#include "tg_test.h"
+
+#define BASE                                                                   \
+	"trust_domain: example.org\n"                                          \
+	"attestation_roots: roots\n"                                           \
+	"pin_policies: [once, always]\n"                                       \
+	"touch_policies: [never, cached]\n"                                    \
+	"default_validity: 24h\n"                                              \
+	"max_validity: 30d\n"
+
+static int
+parse(const char *text, struct tg_ca_policy *pol, struct tg_error *err)
+{
+	size_t n = strlen(text);
+	char *copy = (char *)tg_test_memdup(text, n);
+	int r;
+
+	tg_error_clear(err);
+	r = tg_ca_policy_parse(copy, n, "policy.yaml", pol, err);
+	free(copy);
+	return r;
+}
+
+static void
+test_good(void **state)
+{
+	struct tg_ca_policy pol;
+	struct tg_error err;
+
+	(void)state;
+	assert_int_equal(parse(BASE, &pol, &err), 0);
+	assert_string_equal(pol.trust_domain, "example.org");
+	assert_string_equal(pol.attestation_roots, "roots");
+	assert_int_equal(pol.pin_allowed, (1u << TG_ATT_PIN_ONCE) | (1u << TG_ATT_PIN_ALWAYS));
+	assert_int_equal(pol.touch_allowed,
+			 (1u << TG_ATT_TOUCH_NEVER) | (1u << TG_ATT_TOUCH_CACHED));
+	assert_int_equal(pol.default_validity, 86400);
+	assert_int_equal(pol.max_validity, 30 * 86400);
+	assert_int_equal(pol.has_serials, 0);
+	assert_int_equal(pol.allow_hsm_operator, 1);
+	assert_int_equal(pol.min_firmware[0], 0);
+	tg_ca_policy_clear(&pol);
+
+	assert_int_equal(parse(BASE "min_firmware: 5.4.3\n"
+				    "serials: [25515003, 30041834]\n"
+				    "allow_hsm_operator: false\n",
+			       &pol, &err), 0);
+	assert_int_equal(pol.min_firmware[0], 5);
+	assert_int_equal(pol.min_firmware[1], 4);
+	assert_int_equal(pol.min_firmware[2], 3);
+	assert_int_equal(pol.has_serials, 1);
+	assert_int_equal(pol.nserials, 2);
+	assert_int_equal(pol.serials[1], 30041834);
+	assert_int_equal(pol.allow_hsm_operator, 0);
+	tg_ca_policy_clear(&pol);
+
+	/* block style lists and comments are plain YAML */
+	assert_int_equal(parse("# comment\n"
+			       "trust_domain: a.b\n"
+			       "attestation_roots: /etc/roots\n"
+			       "pin_policies:\n  - never\n  - match-once\n"
+			       "touch_policies:\n  - always\n"
+			       "default_validity: 3600\n"
+			       "max_validity: 90m\n",
+			       &pol, &err), 0);
+	assert_int_equal(pol.default_validity, 3600);
+	assert_int_equal(pol.max_validity, 5400);
+	tg_ca_policy_clear(&pol);
+}
+
+struct bad_case {
+	const char *name;
+	const char *text;
+	const char *msg; /* part of the error message, incl. the line */
+};
+
+static const struct bad_case bad_cases[] = {
+	{"unknown key", BASE "colour: blue\n", "line 7: unknown key 'colour'"},
+	{"typo key", "trust_domian: x\n", "line 1: unknown key 'trust_domian'"},
+	{"repeated key", BASE "trust_domain: other.org\n",
+	 "line 7: key 'trust_domain' appears twice"},
+	{"missing key",
+	 "trust_domain: example.org\nattestation_roots: r\n"
+	 "pin_policies: [once]\ntouch_policies: [never]\ndefault_validity: 1h\n",
+	 "required key 'max_validity' is missing"},
+	{"not a mapping", "- a\n- b\n", "line 1: the policy must be a mapping"},
+	{"scalar doc", "hello\n", "must be a mapping"},
+	{"empty", "", "empty policy"},
+	{"bad yaml", "trust_domain: [a\n", "policy.yaml line"},
+	{"td list", "trust_domain: [a]\n", "line 1: 'trust_domain' must be a single value"},
+	{"td upper", "trust_domain: Example.org\n", "line 1: trust domain 'Example.org'"},
+	{"td slash", "trust_domain: a/b\n", "line 1: trust domain"},
+	{"pin scalar", "pin_policies: once\n", "line 1: 'pin_policies' must be a list"},
+	{"pin unknown", "pin_policies: [once, sometimes]\n",
+	 "line 1: 'pin_policies': unknown value"},
+	{"pin empty", "pin_policies: []\n", "'pin_policies' is empty"},
+	{"touch mapping", "touch_policies: {a: b}\n", "line 1: 'touch_policies' must be a list"},
+	{"touch unknown", "touch_policies:\n  - never\n  - maybe\n",
+	 "line 3: 'touch_policies': unknown value"},
+	{"serial text", "serials: [12a]\n", "line 1: 'serials': '12a' is not a decimal"},
+	{"serial negative", "serials: [-5]\n", "is not a decimal"},
+	{"serial nested", "serials: [[1]]\n", "is not a decimal"},
+	{"serials empty", "serials: []\n", "allows no token"},
+	{"serials scalar", "serials: 5\n", "must be a list"},
+	{"serial overflow", "serials: [99999999999999999999999]\n", "is not a decimal"},
+	{"fw two parts", "min_firmware: 5.4\n", "line 1: 'min_firmware': '5.4'"},
+	{"fw big", "min_firmware: 5.4.300\n", "'min_firmware'"},
+	{"fw text", "min_firmware: new\n", "'min_firmware'"},
+	{"validity unit", BASE "default_validity: 24x\n", "appears twice"},
+	{"validity bad unit", "default_validity: 24x\n",
+	 "line 1: 'default_validity': '24x' is not a duration"},
+	{"validity zero", "max_validity: 0h\n", "is not a duration"},
+	{"validity negative", "max_validity: -1h\n", "is not a duration"},
+	{"validity huge", "max_validity: 99999999d\n", "is not a duration"},
+	{"validity list", "max_validity: [1h]\n", "must be a single value"},
+	{"default > max",
+	 "trust_domain: example.org\nattestation_roots: r\npin_policies: [once]\n"
+	 "touch_policies: [never]\ndefault_validity: 2d\nmax_validity: 1d\n",
+	 "default_validity is longer than max_validity"},
+	{"bool text", "allow_hsm_operator: yes\n",
+	 "line 1: 'allow_hsm_operator' must be true or false"},
+	{"roots empty", "attestation_roots: \"\"\n", "'attestation_roots' must name"},
+	{"key not scalar", "[a]: b\n", "keys must be plain names"},
+};
+
+static void
+test_bad(void **state)
+{
+	struct tg_ca_policy pol;
+	struct tg_error err;
+	size_t i;
+	int r;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		r = parse(bad_cases[i].text, &pol, &err);
+		if (r != TG_ERR_CONFIG || strstr(err.msg, bad_cases[i].msg) == NULL)
+			fail_msg("%s: r=%d msg='%s' (want '%s')", bad_cases[i].name, r,
+				 err.msg, bad_cases[i].msg);
+		assert_null(pol.serials);
+	}
+}
+
+static void
+test_write_round_trip(void **state)
+{
+	struct tg_ca_policy pol, back;
+	struct tg_error err;
+	char path[] = "/tmp/tg-test-policy-XXXXXX";
+	uint64_t serials[] = {1, 25515003, 18446744073709551615ULL};
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	tg_ca_policy_defaults(&pol);
+	snprintf(pol.trust_domain, sizeof(pol.trust_domain), "corp.example");
+	snprintf(pol.attestation_roots, sizeof(pol.attestation_roots), "/a b/roots:x");
+	pol.min_firmware[0] = 5;
+	pol.min_firmware[1] = 7;
+	pol.min_firmware[2] = 1;
+	pol.has_serials = 1;
+	pol.serials = serials;
+	pol.nserials = 3;
+	pol.max_validity = 7 * 86400 + 60;
+	pol.allow_hsm_operator = 0;
+	tg_error_clear(&err);
+	assert_int_equal(tg_ca_policy_write(&pol, path, &err), 0);
+	assert_int_equal(tg_ca_policy_load(path, &back, &err), 0);
+	assert_string_equal(back.trust_domain, pol.trust_domain);
+	assert_string_equal(back.attestation_roots, pol.attestation_roots);
+	assert_memory_equal(back.min_firmware, pol.min_firmware, 3);
+	assert_int_equal(back.pin_allowed, pol.pin_allowed);
+	assert_int_equal(back.touch_allowed, pol.touch_allowed);
+	assert_int_equal(back.nserials, 3);
+	assert_memory_equal(back.serials, serials, sizeof(serials));
+	assert_int_equal(back.default_validity, pol.default_validity);
+	assert_int_equal(back.max_validity, pol.max_validity);
+	assert_int_equal(back.allow_hsm_operator, 0);
+	tg_ca_policy_clear(&back);
+	/* a path the file cannot hold */
+	snprintf(pol.attestation_roots, sizeof(pol.attestation_roots), "a\"b");
+	assert_int_equal(tg_ca_policy_write(&pol, path, &err), TG_ERR_INVALID_ARG);
+	unlink(path);
+}
+
+static void
+test_helpers(void **state)
+{
+	long s;
+	uint8_t fw[3];
+
+	(void)state;
+	assert_int_equal(tg_ca_duration_parse("90s", &s), 0);
+	assert_int_equal(s, 90);
+	assert_int_equal(tg_ca_duration_parse("2d", &s), 0);
+	assert_int_equal(s, 172800);
+	assert_int_equal(tg_ca_duration_parse("1hh", &s), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_ca_duration_parse("h", &s), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_ca_duration_parse(" 1h", &s), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_ca_firmware_parse("5.7.4", fw), 0);
+	assert_int_equal(fw[2], 4);
+	assert_int_equal(tg_ca_firmware_parse("5.7.4.1", fw), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_ca_firmware_parse("5..4", fw), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_ca_td_check("example.org", NULL), 0);
+	assert_int_equal(tg_ca_td_check("", NULL), TG_ERR_IDENTITY);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_write_round_trip),
+		cmocka_unit_test(test_helpers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
