@@ -104,6 +104,8 @@ walk(const struct span *sp, struct tg_buf *in, struct tg_buf *out, int depth)
 		check(tg_buf_find_tlv(&at, tag, &f) == 0);
 		check(tg_buf_remaining(&f) == tg_buf_remaining(&v));
 		check(tg_buf_remaining(&f) == 0 || tg_buf_cur(&f) == tg_buf_cur(&v));
+		check(tg_buf_get_tlv_tag(&at, tag ^ 1, &f) == TG_ERR_FORMAT);
+		check(tg_buf_remaining(&at) == before);
 		check(tg_buf_get_tlv_tag(&at, tag, &f) == 0);
 		check(tg_buf_remaining(&at) == tg_buf_remaining(in));
 
@@ -131,8 +133,10 @@ fuzz_ber(const uint8_t *data, size_t size)
 	check(tg_buf_alloc(&out1, 0, OUT_MAX) == 0);
 	check(tg_buf_alloc(&out2, 0, OUT_MAX) == 0);
 	check(walk(&sp, &in, &out1, 0) == rc);
-	if (rc == 0)
-		check(tg_buf_find_tlv(&in, ABSENT_TAG, &r) == TG_ERR_NOT_FOUND);
+	/* a tag that is nowhere: not found in a well-formed sequence, else
+	 * the malformation is reported */
+	tg_buf_reader(&in, data, size);
+	check(tg_buf_find_tlv(&in, ABSENT_TAG, &r) == (rc == 0 ? TG_ERR_NOT_FOUND : rc));
 	check(tg_buf_len(&out1) <= size);
 
 	/* the re-encoding is well formed and a fixed point */

@@ -16,3 +16,9 @@ tg_add_unit_test(test_secret
 tg_add_unit_test(test_log
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_log.c
   LIBS tglog PkgConfig::JANSSON)
+
+# Every tracked *.c/*.h must match .clang-format.
+tg_add_script_test(format_check
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/unit/format-check.sh
+  LABELS unit
+  TIMEOUT 120)

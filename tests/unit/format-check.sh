@@ -1,0 +1,49 @@
+#!/bin/bash
+# format-check.sh — fails when a tracked C source or header is not formatted
+# as .clang-format says. Fix: clang-format -i <file>.
+# Usage: format-check.sh [FILE...]   (default: every git-tracked *.c/*.h of
+# $TG_SOURCE_DIR, or every *.c/*.h found there when it is not a git checkout)
+# Exit: 0 formatted, 1 unformatted files, 77 clang-format missing (skip).
+set -u
+
+src=${TG_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+cf=${CLANG_FORMAT:-clang-format}
+
+if ! command -v "$cf" >/dev/null 2>&1; then
+	echo "skip: $cf not found (Debian package clang-format)"
+	exit 77
+fi
+
+files=()
+if [ $# -gt 0 ]; then
+	files=("$@")
+elif git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	while IFS= read -r f; do
+		[ -f "$src/$f" ] && files+=("$src/$f")
+	done < <(git -C "$src" ls-files -- '*.c' '*.h')
+else
+	while IFS= read -r f; do
+		files+=("$f")
+	done < <(find "$src" \( -name 'build*' -o -name '.git' \) -prune -o \
+		-type f \( -name '*.c' -o -name '*.h' \) -print | sort)
+fi
+
+if [ ${#files[@]} -eq 0 ]; then
+	echo "format-check: no C files found under $src" >&2
+	exit 1
+fi
+
+bad=()
+for f in "${files[@]}"; do
+	if ! "$cf" --style=file --dry-run --Werror "$f" >/dev/null 2>&1; then
+		bad+=("${f#"$src"/}")
+	fi
+done
+
+if [ ${#bad[@]} -gt 0 ]; then
+	echo "format-check: ${#bad[@]} of ${#files[@]} files not formatted; run:"
+	echo "  (cd $src && clang-format -i ${bad[*]})"
+	exit 1
+fi
+echo "format-check: ${#files[@]} files formatted"
+exit 0
