@@ -163,8 +163,9 @@ tg_tok_apdu(struct tg_tok *t, const uint8_t *cmd, size_t cmdlen, uint8_t *rsp, s
 	}
 	if (a.ins == INS_GET_RESPONSE && v->rsp_len > 0 && !v->chaining) {
 		if (a.cla != CLA_ISO || a.p1 != 0 || a.p2 != 0) {
-			sw = SW_INCORRECT_P1P2;
-			goto fail;
+			/* a bad GET RESPONSE leaves the pending data in place */
+			put_sw(rsp, &n, SW_INCORRECT_P1P2);
+			goto done;
 		}
 		emit_pending(t, a.le, rsp, &n);
 		goto done;

@@ -1,0 +1,329 @@
+/* test_tok_apdu.c — APDU framing, CLA/INS errors, command chaining and
+ * response chaining of the token core (token/apdu.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "test_tok_util.h"
+#include "tg_err.h"
+
+static struct tt_mfr mfr;
+
+struct fx {
+	struct tt_host h;
+	struct tg_tok *t;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->t = tt_token_new(&mfr, &f->h);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	tg_tok_free(f->t);
+	tt_host_free(&f->h);
+	free(f);
+	return 0;
+}
+
+struct sw_case {
+	const char *name;
+	const char *hex;
+	uint16_t sw;
+};
+
+/* Malformed framing and bad classes, answered before any handler runs. */
+static const struct sw_case framing[] = {
+    {"empty", "", 0x6700},
+    {"1 byte", "00", 0x6700},
+    {"2 bytes", "00A4", 0x6700},
+    {"3 bytes", "00A404", 0x6700},
+    {"Lc longer than data", "00A40400 05 A0000003", 0x6700},
+    {"Lc shorter than data", "00A40400 02 A0000003", 0x6700},
+    {"two trailing bytes", "00A40400 05 A000000308 0000", 0x6700},
+    {"extended Lc", "00A40400 000005 A000000308", 0x6700},
+    {"extended Le", "00CB3FFF 000000", 0x6700},
+    {"CLA 80", "80A40400 05 A000000308", 0x6E00},
+    {"CLA 0C (secure messaging)", "0CA40400 05 A000000308", 0x6E00},
+    {"CLA FF", "FFA40400 05 A000000308", 0x6E00},
+    {"CLA 01 (channel)", "01A40400 05 A000000308", 0x6E00},
+};
+
+static void
+test_framing(void **state)
+{
+	struct fx *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(framing) / sizeof(framing[0]); i++) {
+		uint16_t sw = tt_hex(f->t, framing[i].hex, NULL, 0, NULL);
+
+		if (sw != framing[i].sw)
+			fail_msg("%s: SW %04X, want %04X", framing[i].name, sw, framing[i].sw);
+	}
+}
+
+static void
+test_unselected(void **state)
+{
+	struct fx *f = *state;
+
+	/* nothing runs before SELECT, like a YubiKey's PIV applet */
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 03 5C017E", NULL, 0, NULL), 0x6D00);
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x6D00);
+	tt_select(f->t);
+	assert_int_equal(tt_hex(f->t, "00120000", NULL, 0, NULL), 0x6D00);
+	assert_int_equal(tt_hex(f->t, "00B00000 00", NULL, 0, NULL), 0x6D00);
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x9000);
+	/* reset: the application must be selected again */
+	tg_tok_reset(f->t);
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x6D00);
+	tt_select(f->t);
+	tg_tok_power_off(f->t);
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x6D00);
+}
+
+static void
+test_cases(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[300];
+	size_t n;
+
+	/* case 3 without Le (yubico-piv-tool), case 4 with Le (OpenSC) */
+	assert_int_equal(tt_hex(f->t, "00A40400 05 A000000308", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 19);
+	assert_int_equal(tt_hex(f->t, "00A40400 09 A00000030800001000 00", out, sizeof(out), &n),
+	                 0x9000);
+	assert_int_equal(n, 19);
+	/* case 1 and case 2 */
+	assert_int_equal(tt_hex(f->t, "00FD0000", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 3);
+	assert_int_equal(tt_hex(f->t, "00FD0000 00", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0], 5);
+	assert_int_equal(out[1], 4);
+	assert_int_equal(out[2], 3);
+	assert_int_equal(tt_hex(f->t, "00F80000 00", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 4);
+	assert_int_equal((out[0] << 24) | (out[1] << 16) | (out[2] << 8) | out[3], 1234567);
+	/* Yubico commands with stray data or P1/P2 */
+	assert_int_equal(tt_hex(f->t, "00FD0000 01 00", NULL, 0, NULL), 0x6700);
+	assert_int_equal(tt_hex(f->t, "00FD0100", NULL, 0, NULL), 0x6A86);
+	assert_int_equal(tt_hex(f->t, "00F80001", NULL, 0, NULL), 0x6A86);
+	assert_int_equal(tt_hex(f->t, "00F80000 01 00", NULL, 0, NULL), 0x6700);
+}
+
+static void
+test_args(void **state)
+{
+	struct fx *f = *state;
+	uint8_t cmd[] = {0x00, 0xFD, 0x00, 0x00}, rsp[300];
+	size_t n;
+
+	assert_int_equal(tg_tok_apdu(f->t, cmd, sizeof(cmd), rsp, 257, &n), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_tok_apdu(NULL, cmd, sizeof(cmd), rsp, sizeof(rsp), &n),
+	                 TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_tok_apdu(f->t, NULL, 4, rsp, sizeof(rsp), &n), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_tok_apdu(f->t, cmd, sizeof(cmd), NULL, sizeof(rsp), &n),
+	                 TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_tok_apdu(f->t, cmd, sizeof(cmd), rsp, sizeof(rsp), NULL),
+	                 TG_ERR_INVALID_ARG);
+}
+
+static void
+put_big_object(struct fx *f, uint8_t *obj, size_t n)
+{
+	uint8_t data[2000];
+	size_t i, m = 0;
+
+	assert_true(n + 10 < sizeof(data));
+	for (i = 0; i < n; i++)
+		obj[i] = (uint8_t)(i * 7 + 3);
+	data[m++] = 0x5C;
+	data[m++] = 3;
+	data[m++] = 0x5F;
+	data[m++] = 0xC1;
+	data[m++] = 0x0C; /* key history */
+	data[m++] = 0x53;
+	data[m++] = 0x82;
+	data[m++] = (uint8_t)(n >> 8);
+	data[m++] = (uint8_t)n;
+	memcpy(data + m, obj, n);
+	m += n;
+	assert_int_equal(tt_send(f->t, 0xDB, 0x3F, 0xFF, data, m, NULL, 0, NULL), 0x9000);
+}
+
+static void
+test_response_chaining(void **state)
+{
+	struct fx *f = *state;
+	uint8_t obj[1000], out[1100], part[300];
+	size_t n, got;
+	uint16_t sw;
+
+	tt_select(f->t);
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+	put_big_object(f, obj, sizeof(obj));
+	/* first part: 256 bytes and 6100 (256 or more waiting) */
+	sw = tt_apdu1(f->t, (const uint8_t *)"\x00\xCB\x3F\xFF\x05\x5C\x03\x5F\xC1\x0C", 10, out,
+	              sizeof(out), &got);
+	assert_int_equal(sw, 0x6100);
+	assert_int_equal(got, 256);
+	/* GET RESPONSE with Le 10: 10 bytes */
+	sw = tt_apdu1(f->t, (const uint8_t *)"\x00\xC0\x00\x00\x0A", 5, out + got,
+	              sizeof(out) - got, &n);
+	assert_int_equal(sw, 0x6100);
+	assert_int_equal(n, 10);
+	got += n;
+	/* wrong P1 of GET RESPONSE */
+	sw = tt_apdu1(f->t, (const uint8_t *)"\x00\xC0\x01\x00\x00", 5, NULL, 0, NULL);
+	assert_int_equal(sw, 0x6A86);
+	/* the rest with Le 00 */
+	for (;;) {
+		sw = tt_apdu1(f->t, (const uint8_t *)"\x00\xC0\x00\x00\x00", 5, out + got,
+		              sizeof(out) - got, &n);
+		got += n;
+		if (sw == 0x9000)
+			break;
+		assert_int_equal(sw & 0xFF00, 0x6100);
+		if ((sw & 0xFF) != 0)
+			assert_int_equal(sw & 0xFF, 1004 - got);
+	}
+	assert_int_equal(got, 4 + sizeof(obj));
+	assert_int_equal(out[0], 0x53);
+	assert_int_equal(out[1], 0x82);
+	assert_memory_equal(out + 4, obj, sizeof(obj));
+	/* nothing pending now */
+	assert_int_equal(tt_apdu1(f->t, (const uint8_t *)"\x00\xC0\x00\x00\x00", 5, NULL, 0, NULL),
+	                 0x6985);
+	/* a short Le on GET DATA (OpenSC probing the length) */
+	sw = tt_apdu1(f->t, (const uint8_t *)"\x00\xCB\x3F\xFF\x05\x5C\x03\x5F\xC1\x0C\x08", 11,
+	              part, sizeof(part), &n);
+	assert_int_equal(n, 8);
+	assert_int_equal(sw, 0x6100);
+	assert_int_equal(part[0], 0x53);
+	/* another command drops the pending response */
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_apdu1(f->t, (const uint8_t *)"\x00\xC0\x00\x00\x00", 5, NULL, 0, NULL),
+	                 0x6985);
+	/* and so does a reset */
+	sw = tt_apdu1(f->t, (const uint8_t *)"\x00\xCB\x3F\xFF\x05\x5C\x03\x5F\xC1\x0C", 10, out,
+	              sizeof(out), &got);
+	assert_int_equal(sw, 0x6100);
+	tg_tok_reset(f->t);
+	assert_int_equal(tt_apdu1(f->t, (const uint8_t *)"\x00\xC0\x00\x00\x00", 5, NULL, 0, NULL),
+	                 0x6985);
+	/* through the helper that follows 61xx */
+	tt_select(f->t);
+	sw = tt_hex(f->t, "00CB3FFF 05 5C035FC10C", out, sizeof(out), &got);
+	assert_int_equal(sw, 0x9000);
+	assert_int_equal(got, 1004);
+}
+
+static void
+test_command_chaining(void **state)
+{
+	struct fx *f = *state;
+	uint8_t cmd[260];
+	size_t i;
+
+	tt_select(f->t);
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+	/* a chain continued by another INS is refused */
+	assert_int_equal(tt_hex(f->t, "10DB3FFF 03 5C035F", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x6883);
+	/* ... and by other P1/P2 */
+	assert_int_equal(tt_hex(f->t, "10DB3FFF 03 5C035F", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00DB3FFE 02 C10C", NULL, 0, NULL), 0x6883);
+	/* the chain was dropped: a fresh command works */
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 07 5C035FC10C 5300", NULL, 0, NULL), 0x9000);
+	/* a split PUT DATA */
+	assert_int_equal(tt_hex(f->t, "10DB3FFF 03 5C035F", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "10DB3FFF 02 C10C", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 04 5302AABB", NULL, 0, NULL), 0x9000);
+	{
+		uint8_t out[16];
+		size_t n;
+
+		assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC10C", out, sizeof(out), &n),
+		                 0x9000);
+		assert_int_equal(n, 4);
+		assert_int_equal(out[2], 0xAA);
+		assert_int_equal(out[3], 0xBB);
+	}
+	/* overflowing the chaining buffer: 6700 and the chain is gone */
+	cmd[0] = 0x10;
+	cmd[1] = 0xDB;
+	cmd[2] = 0x3F;
+	cmd[3] = 0xFF;
+	cmd[4] = 0xFF;
+	memset(cmd + 5, 0x11, 255);
+	for (i = 0; i < 20; i++) {
+		uint16_t sw = tt_apdu1(f->t, cmd, 260, NULL, 0, NULL);
+
+		if (sw == 0x6700)
+			break;
+		assert_int_equal(sw, 0x9000);
+	}
+	assert_true(i < 20);
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x9000);
+	/* a reset drops a chain in progress */
+	assert_int_equal(tt_hex(f->t, "10DB3FFF 03 5C035F", NULL, 0, NULL), 0x9000);
+	tg_tok_reset(f->t);
+	tt_select(f->t);
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x9000);
+}
+
+static void
+test_atr(void **state)
+{
+	size_t n = 0, i;
+	const uint8_t *atr = tg_tok_atr(&n);
+	uint8_t x = 0;
+
+	(void)state;
+	assert_non_null(atr);
+	assert_true(n >= 4 && n <= 33);
+	assert_int_equal(atr[0], 0x3B);
+	/* T0 has TD1 (bit 8 of Y1), TD1 names T=1; TCK is consistent */
+	assert_true(atr[1] & 0x80);
+	for (i = 1; i < n; i++)
+		x ^= atr[i];
+	assert_int_equal(x, 0);
+	assert_int_equal(atr[5] & 0x0F, 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unselected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_args, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_response_chaining, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_command_chaining, setup, teardown),
+	    cmocka_unit_test(test_atr),
+	};
+	int r;
+
+	tt_mfr_make(&mfr);
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	tt_mfr_free(&mfr);
+	return r;
+}

@@ -1,0 +1,283 @@
+/* test_tok_select_objects.c — SELECT (token/piv.c) and the data objects:
+ * GET DATA / PUT DATA (token/objects.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "test_tok_util.h"
+#include <openssl/x509v3.h>
+
+#include "tg_buf.h"
+
+static struct tt_mfr mfr;
+
+struct fx {
+	struct tt_host h;
+	struct tg_tok *t;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->t = tt_token_new(&mfr, &f->h);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	tg_tok_free(f->t);
+	tt_host_free(&f->h);
+	free(f);
+	return 0;
+}
+
+struct sw_case {
+	const char *name;
+	const char *hex;
+	uint16_t sw;
+};
+
+static void
+run_cases(struct tg_tok *t, const struct sw_case *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint16_t sw = tt_hex(t, c[i].hex, NULL, 0, NULL);
+
+		if (sw != c[i].sw)
+			fail_msg("%s: SW %04X, want %04X", c[i].name, sw, c[i].sw);
+	}
+}
+
+static const struct sw_case select_cases[] = {
+    {"RID only", "00A40400 05 A000000308", 0x9000},
+    {"AID without version", "00A40400 09 A00000030800001000", 0x9000},
+    {"full AID", "00A40400 0B A0000003080000100001 00", 0x9000},
+    {"full AID with Le", "00A40400 0B A0000003080000100001 00 00", 0x9000},
+    {"4-byte prefix", "00A40400 04 A0000003", 0x6A82},
+    {"other RID", "00A40400 05 A000000309", 0x6A82},
+    {"OpenPGP", "00A40400 06 D27600012401", 0x6A82},
+    {"CAC", "00A40400 07 A0000000790100", 0x6A82},
+    {"PIV AID, wrong version byte", "00A40400 0B A0000003080000100002 00", 0x6A82},
+    {"too long", "00A40400 0C A000000308000010000100 00", 0x6A82},
+    {"no data", "00A40400", 0x6A82},
+    {"P1 00 (by file id)", "00A40000 05 A000000308", 0x6A86},
+    {"P2 0C", "00A4040C 05 A000000308", 0x6A86},
+};
+
+static void
+test_select(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[64], want[64];
+	size_t n, wn;
+
+	run_cases(f->t, select_cases, sizeof(select_cases) / sizeof(select_cases[0]));
+	assert_int_equal(tt_hex(f->t, "00A40400 05 A000000308", out, sizeof(out), &n), 0x9000);
+	wn = tt_unhex("6111 4F06000010000100 7907 4F05A000000308", want, sizeof(want));
+	assert_int_equal(n, wn);
+	assert_memory_equal(out, want, wn);
+	/* a failed SELECT of another application keeps PIV selected */
+	assert_int_equal(tt_hex(f->t, "00A40400 06 D27600012401", NULL, 0, NULL), 0x6A82);
+	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x9000);
+}
+
+static const struct sw_case get_data_cases[] = {
+    {"P1P2 3FFE", "00CB3FFE 05 5C035FC102", 0x6A86},
+    {"P1P2 0000", "00CB0000 05 5C035FC102", 0x6A86},
+    {"no data", "00CB3FFF", 0x6A80},
+    {"truncated tag list", "00CB3FFF 04 5C035FC1", 0x6A80},
+    {"tag list length past end", "00CB3FFF 02 5C05", 0x6A80},
+    {"empty tag list", "00CB3FFF 02 5C00", 0x6A80},
+    {"4-byte tag", "00CB3FFF 06 5C045FC10201", 0x6A80},
+    {"wrong outer tag", "00CB3FFF 05 5D035FC102", 0x6A80},
+    {"trailing bytes", "00CB3FFF 06 5C035FC102 00", 0x6A80},
+    {"two tags", "00CB3FFF 0A 5C035FC102 5C035FC107", 0x6A80},
+    {"indefinite length", "00CB3FFF 05 5C805FC102", 0x6A80},
+    {"unknown tag", "00CB3FFF 05 5C035FC1FF", 0x6A82},
+    {"unknown 1-byte tag", "00CB3FFF 03 5C017F", 0x6A82},
+    {"empty cert 9A", "00CB3FFF 05 5C035FC105", 0x6A82},
+    {"empty cert 9C", "00CB3FFF 05 5C035FC10A", 0x6A82},
+    {"empty cert 9D", "00CB3FFF 05 5C035FC10B", 0x6A82},
+    {"empty cert 9E", "00CB3FFF 05 5C035FC101", 0x6A82},
+    {"empty retired 1", "00CB3FFF 05 5C035FC10D", 0x6A82},
+    {"empty retired 20", "00CB3FFF 05 5C035FC120", 0x6A82},
+    {"empty key history", "00CB3FFF 05 5C035FC10C", 0x6A82},
+    {"printed info needs PIN", "00CB3FFF 05 5C035FC109", 0x6982},
+    {"fingerprints need PIN", "00CB3FFF 05 5C035FC103", 0x6982},
+    {"facial image needs PIN", "00CB3FFF 05 5C035FC108", 0x6982},
+    {"iris needs PIN", "00CB3FFF 05 5C035FC121", 0x6982},
+    {"CHUID", "00CB3FFF 05 5C035FC102", 0x9000},
+    {"CCC", "00CB3FFF 05 5C035FC107", 0x9000},
+    {"discovery", "00CB3FFF 03 5C017E", 0x9000},
+    {"F9 certificate", "00CB3FFF 05 5C035FFF01", 0x9000},
+};
+
+static void
+test_get_data(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[4000], want[64];
+	struct tg_buf b, v, x;
+	size_t n, wn;
+	static const uint8_t zero[16];
+
+	tt_select(f->t);
+	run_cases(f->t, get_data_cases, sizeof(get_data_cases) / sizeof(get_data_cases[0]));
+	/* Discovery: exactly the template */
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 03 5C017E", out, sizeof(out), &n), 0x9000);
+	wn = tt_unhex("7E12 4F0BA0000003080000100001 00 5F2F024010", want, sizeof(want));
+	assert_int_equal(n, wn);
+	assert_memory_equal(out, want, wn);
+	/* CHUID: 53 L value, nothing after; FASC-N D4E739..., non-zero GUID */
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC102", out, sizeof(out), &n), 0x9000);
+	tg_buf_reader(&b, out, n);
+	assert_int_equal(tg_buf_get_tlv_tag(&b, 0x53, &v), 0);
+	assert_int_equal(tg_buf_expect_end(&b), 0);
+	assert_int_equal(tg_buf_find_tlv(&v, 0x30, &x), 0);
+	assert_int_equal(tg_buf_remaining(&x), 25);
+	assert_memory_equal(tg_buf_cur(&x), "\xD4\xE7\x39", 3);
+	assert_int_equal(tg_buf_find_tlv(&v, 0x34, &x), 0);
+	assert_int_equal(tg_buf_remaining(&x), 16);
+	assert_memory_not_equal(tg_buf_cur(&x), zero, 16);
+	/* CCC: card identifier F0 */
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC107", out, sizeof(out), &n), 0x9000);
+	tg_buf_reader(&b, out, n);
+	assert_int_equal(tg_buf_get_tlv_tag(&b, 0x53, &v), 0);
+	assert_int_equal(tg_buf_expect_end(&b), 0);
+	assert_int_equal(tg_buf_find_tlv(&v, 0xF0, &x), 0);
+	assert_int_equal(tg_buf_remaining(&x), 21);
+}
+
+static void
+test_f9_cert(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[4000];
+	struct tg_buf b, v, c;
+	const uint8_t *p;
+	X509 *x;
+	EVP_PKEY *pk;
+	size_t n;
+
+	tt_select(f->t);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FFF01", out, sizeof(out), &n), 0x9000);
+	tg_buf_reader(&b, out, n);
+	assert_int_equal(tg_buf_get_tlv_tag(&b, 0x53, &v), 0);
+	assert_int_equal(tg_buf_expect_end(&b), 0);
+	assert_int_equal(tg_buf_get_tlv_tag(&v, 0x70, &c), 0);
+	p = tg_buf_cur(&c);
+	x = d2i_X509(NULL, &p, (long)tg_buf_remaining(&c));
+	assert_non_null(x);
+	assert_ptr_equal(p, tg_buf_cur(&c) + tg_buf_remaining(&c));
+	/* signed by the manufacturer CA, issued under its name */
+	pk = X509_get0_pubkey(mfr.cert);
+	assert_int_equal(X509_verify(x, pk), 1);
+	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(mfr.cert)),
+	                 0);
+	assert_int_equal(X509_check_ca(x), 1);
+	X509_free(x);
+	assert_int_equal(tg_buf_find_tlv(&v, 0x71, &c), 0);
+	assert_int_equal(tg_buf_find_tlv(&v, 0xFE, &c), 0);
+}
+
+static const struct sw_case put_data_cases[] = {
+    {"P1P2 wrong", "00DB3FFE 08 5C035FC105 53017F", 0x6A86},
+    {"no 53", "00DB3FFF 05 5C035FC105", 0x6A80},
+    {"53 truncated", "00DB3FFF 08 5C035FC105 5305AA", 0x6A80},
+    {"trailing after 53", "00DB3FFF 09 5C035FC105 5301AA 00", 0x6A80},
+    {"53 before 5C", "00DB3FFF 08 5301AA 5C035FC105", 0x6A80},
+    {"unknown tag", "00DB3FFF 08 5C035FC1FF 5301AA", 0x6A80},
+    {"discovery is read-only", "00DB3FFF 06 5C017E 5301AA", 0x6A80},
+    {"empty data", "00DB3FFF", 0x6A80},
+};
+
+static void
+test_put_data(void **state)
+{
+	struct fx *f = *state;
+	uint8_t data[3100], out[3200];
+	size_t n, m;
+	int calls;
+
+	tt_select(f->t);
+	/* without the management key */
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC105 5301AA", NULL, 0, NULL), 0x6982);
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+	run_cases(f->t, put_data_cases, sizeof(put_data_cases) / sizeof(put_data_cases[0]));
+	/* a certificate object round trip; persisted before the answer */
+	calls = f->h.persist_calls;
+	assert_int_equal(
+	    tt_hex(f->t, "00DB3FFF 11 5C035FC105 530A 7003AABBCC 710100 FE00", NULL, 0, NULL),
+	    0x9000);
+	assert_int_equal(f->h.persist_calls, calls + 1);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC105", out, sizeof(out), &n), 0x9000);
+	m = tt_unhex("530A 7003AABBCC 710100 FE00", data, sizeof(data));
+	assert_int_equal(n, 12);
+	assert_int_equal(m, 12);
+	assert_memory_equal(out, data, m);
+	/* delete with an empty 53 */
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 07 5C035FC105 5300", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC105", NULL, 0, NULL), 0x6A82);
+	/* the largest object fits, one byte more does not */
+	m = 0;
+	data[m++] = 0x5C;
+	data[m++] = 3;
+	data[m++] = 0x5F;
+	data[m++] = 0xC1;
+	data[m++] = 0x0D;
+	data[m++] = 0x53;
+	data[m++] = 0x82;
+	data[m++] = 3052 >> 8;
+	data[m++] = 3052 & 0xFF;
+	memset(data + m, 0x42, 3053);
+	assert_int_equal(tt_send(f->t, 0xDB, 0x3F, 0xFF, data, m + 3052, NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC10D", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 3056);
+	data[7] = 3053 >> 8;
+	data[8] = 3053 & 0xFF;
+	assert_int_equal(tt_send(f->t, 0xDB, 0x3F, 0xFF, data, m + 3053, NULL, 0, NULL), 0x6A84);
+	/* PIN-protected objects: printed information */
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 0A 5C035FC109 5303 010100", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC109", NULL, 0, NULL), 0x6982);
+	assert_int_equal(tt_verify(f->t, "123456"), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC109", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 5);
+	/* persist failing: 6581 */
+	f->h.persist_fail = 1;
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x6581);
+	f->h.persist_fail = 0;
+	/* management key state is volatile */
+	tg_tok_reset(f->t);
+	tt_select(f->t);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC105 5301AA", NULL, 0, NULL), 0x6982);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_select, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_f9_cert, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_data, setup, teardown),
+	};
+	int r;
+
+	tt_mfr_make(&mfr);
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	tt_mfr_free(&mfr);
+	return r;
+}

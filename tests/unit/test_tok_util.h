@@ -1,0 +1,79 @@
+/*
+ * test_tok_util.h — shared helpers of the token core's unit tests: a
+ * manufacturer CA made with OpenSSL, a token with recording host callbacks,
+ * and an APDU helper that copies each command into an exact-size heap
+ * buffer (so ASan sees over-reads) and follows 61xx with GET RESPONSE.
+ */
+#ifndef TEST_TOK_UTIL_H
+#define TEST_TOK_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "tg_tok.h"
+
+/* What the host callbacks saw and how they answer. */
+struct tt_host {
+	int persist_calls;
+	int persist_fail;   /* 1: persist returns an error */
+	int last_pin_tries; /* PIN tries in the last persisted blob */
+	int last_puk_tries;
+	uint64_t last_ops;
+	uint8_t *last_blob;
+	size_t last_len;
+	int touch_calls;
+	int touch_answer; /* what touch returns */
+	uint64_t now;     /* what now_ms returns */
+};
+
+struct tt_mfr {
+	X509 *cert;
+	EVP_PKEY *key;
+	uint8_t *cert_der, *key_der;
+	size_t cert_len, key_len;
+};
+
+/* A fresh manufacturer CA (EC P-256, self-signed). */
+void tt_mfr_make(struct tt_mfr *m);
+void tt_mfr_free(struct tt_mfr *m);
+
+/* tg_tok_host wired to h. */
+struct tg_tok_host tt_host_make(struct tt_host *h);
+void tt_host_free(struct tt_host *h);
+
+/* A factory token (serial 1234567) with default credentials. */
+struct tg_tok *tt_token_new(const struct tt_mfr *m, struct tt_host *h);
+
+/* Sends one APDU (exact-size heap copy); returns SW, data into out (cap
+ * outcap, may be NULL), *outlen its length. No GET RESPONSE following. */
+uint16_t tt_apdu1(struct tg_tok *t, const uint8_t *cmd, size_t n, uint8_t *out, size_t outcap,
+                  size_t *outlen);
+/* Like tt_apdu1 but follows 61xx with GET RESPONSE and returns the final SW. */
+uint16_t tt_apdu(struct tg_tok *t, const uint8_t *cmd, size_t n, uint8_t *out, size_t outcap,
+                 size_t *outlen);
+/* Same with the command as hex ("00A40400 05 A000000308", spaces allowed). */
+uint16_t tt_hex(struct tg_tok *t, const char *hex, uint8_t *out, size_t outcap, size_t *outlen);
+/* Hex to bytes; returns the count. */
+size_t tt_unhex(const char *hex, uint8_t *out, size_t cap);
+/* Sends a command with data, chained in parts of `part` bytes when longer. */
+uint16_t tt_send(struct tg_tok *t, uint8_t ins, uint8_t p1, uint8_t p2, const uint8_t *data,
+                 size_t n, uint8_t *out, size_t outcap, size_t *outlen);
+
+/* SELECT, VERIFY (default PIN), management key auth (default 3DES key). */
+void tt_select(struct tg_tok *t);
+uint16_t tt_verify(struct tg_tok *t, const char *pin);
+uint16_t tt_mgm_auth(struct tg_tok *t, uint8_t alg, const uint8_t *key, size_t keylen);
+/* GENERATE into slot with policies (0 = default); returns the public key. */
+EVP_PKEY *tt_generate(struct tg_tok *t, uint8_t slot, uint8_t alg, uint8_t pin, uint8_t touch);
+/* Public key from a 7F49 template body (81/82 or 86), for an alg. */
+EVP_PKEY *tt_pubkey_parse(const uint8_t *p, size_t n, uint8_t alg);
+/* GENERAL AUTHENTICATE sign over input; signature into sig. */
+uint16_t tt_sign(struct tg_tok *t, uint8_t alg, uint8_t slot, const uint8_t *in, size_t n,
+                 uint8_t *sig, size_t *siglen);
+
+extern const uint8_t tt_mgm_default[24];
+
+#endif
