@@ -52,6 +52,87 @@ token_is_piv(const struct tg_doctor_token *t)
 	       (t->model != NULL && strcasestr(t->model, "piv") != NULL);
 }
 
+/* Adds "token '<label>' <what>: <fix>"; takes ownership of fix (NULL when
+ * out of memory). */
+static int
+token_problem_add(struct tg_doctor_report *r, const char *label, char *fix, const char *what)
+{
+	int rc = TG_ERR_ALLOC;
+
+	if (fix != NULL)
+		rc = tg_doctor_problem_add(r, fix, "token '%s' %s", label, what);
+	free(fix);
+	return rc;
+}
+
+/* The user PIN's retry state: locked, final try, count low. */
+static int
+user_pin_tries_check(struct tg_doctor_report *r, const char *path, const char *label, int piv,
+                     unsigned long flags)
+{
+	int rc = 0;
+
+	if (flags & CKF_USER_PIN_LOCKED)
+		rc = token_problem_add(
+		    r, label,
+		    piv ? tg_doctor_str_printf(
+		              "%s", "unblock it with the PUK (yubico-piv-tool -a unblock-pin)")
+		        : tg_doctor_str_printf(
+		              "unblock it with the SO PIN (pkcs11-tool --module %s "
+		              "--token-label '%s' --login --login-type so --init-pin)",
+		              path, label),
+		    "user PIN is locked");
+	else if (flags & CKF_USER_PIN_FINAL_TRY)
+		rc = token_problem_add(
+		    r, label,
+		    tg_doctor_str_printf("%s", "one more wrong PIN locks it: enter it only if you "
+		                               "are sure"),
+		    "user PIN has one try left");
+	else if (flags & CKF_USER_PIN_COUNT_LOW)
+		rc = token_problem_add(r, label,
+		                       tg_doctor_str_printf("%s", "check which PIN you use before "
+		                                                  "trying again (a correct PIN "
+		                                                  "resets the count)"),
+		                       "user PIN count is low (wrong PINs were entered)");
+	return rc;
+}
+
+/* PINs that must be set or changed, and a locked SO PIN (PUK). */
+static int
+pin_setup_check(struct tg_doctor_report *r, const char *path, const char *label, int piv,
+                unsigned long flags)
+{
+	int rc = 0;
+
+	if (!(flags & CKF_USER_PIN_INITIALIZED))
+		rc =
+		    token_problem_add(r, label,
+		                      tg_doctor_str_printf("set it with the SO PIN (pkcs11-tool "
+		                                           "--module %s --token-label '%s' --login "
+		                                           "--login-type so --init-pin)",
+		                                           path, label),
+		                      "has no user PIN set");
+	else if (flags & CKF_USER_PIN_TO_BE_CHANGED)
+		rc = token_problem_add(
+		    r, label,
+		    piv ? tg_doctor_str_printf("%s", "change it (yubico-piv-tool -a change-pin)")
+		        : tg_doctor_str_printf("change it (pkcs11-tool --module %s --token-label "
+		                               "'%s' --login --change-pin)",
+		                               path, label),
+		    "user PIN must be changed before use");
+	if (rc == 0 && (flags & CKF_SO_PIN_LOCKED))
+		rc = token_problem_add(
+		    r, label,
+		    tg_doctor_str_printf("%s", piv ? "only a reset helps once the PIN is blocked "
+		                                     "too ('yubico-piv-tool -a reset' erases the "
+		                                     "token's keys)"
+		                                   : "only re-initializing the token helps "
+		                                     "(pkcs11-tool --init-token, which erases its "
+		                                     "keys)"),
+		    "SO PIN (PUK) is locked");
+	return rc;
+}
+
 /* The PIN problems a token's flags announce. */
 static int
 token_problems_add(struct tg_doctor_report *r, const struct tg_doctor_module *m,
@@ -59,71 +140,15 @@ token_problems_add(struct tg_doctor_report *r, const struct tg_doctor_module *m,
 {
 	const char *label = t->label != NULL && *t->label != '\0' ? t->label : "(no label)";
 	const char *path = m->path != NULL ? m->path : "MODULE";
-	char *fix = NULL;
 	int piv = token_is_piv(t), rc = 0;
 
 	/* An uninitialized token (SoftHSM's spare slot) has no PINs to judge. */
 	if (!(t->flags & CKF_TOKEN_INITIALIZED))
 		goto out;
-	rc = TG_ERR_ALLOC;
-	if (t->flags & CKF_USER_PIN_LOCKED) {
-		fix = piv ? tg_doctor_str_printf("unblock it with the PUK (yubico-piv-tool -a "
-		                                 "unblock-pin)")
-		          : tg_doctor_str_printf("unblock it with the SO PIN (pkcs11-tool --module "
-		                                 "%s --token-label '%s' --login --login-type so "
-		                                 "--init-pin)",
-		                                 path, label);
-		if (fix == NULL || (rc = tg_doctor_problem_add(
-		                        r, fix, "token '%s' user PIN is locked", label)) != 0)
-			goto out;
-	} else if (t->flags & CKF_USER_PIN_FINAL_TRY) {
-		if ((rc = tg_doctor_problem_add(
-		         r, "one more wrong PIN locks it: enter it only if you are sure",
-		         "token '%s' user PIN has one try left", label)) != 0)
-			goto out;
-	} else if (t->flags & CKF_USER_PIN_COUNT_LOW) {
-		if ((rc = tg_doctor_problem_add(
-		         r,
-		         "check which PIN you use before trying again (a correct PIN resets "
-		         "the count)",
-		         "token '%s' user PIN count is low (wrong PINs were entered)", label)) != 0)
-			goto out;
-	}
-	free(fix);
-	fix = NULL;
-	if (!(t->flags & CKF_USER_PIN_INITIALIZED)) {
-		if ((fix = tg_doctor_str_printf("set it with the SO PIN (pkcs11-tool --module %s "
-		                                "--token-label '%s' --login --login-type so "
-		                                "--init-pin)",
-		                                path, label)) == NULL ||
-		    (rc = tg_doctor_problem_add(r, fix, "token '%s' has no user PIN set", label)) !=
-		        0)
-			goto out;
-	} else if (t->flags & CKF_USER_PIN_TO_BE_CHANGED) {
-		free(fix);
-		fix = piv ? tg_doctor_str_printf("change it (yubico-piv-tool -a change-pin)")
-		          : tg_doctor_str_printf("change it (pkcs11-tool --module %s --token-label "
-		                                 "'%s' --login --change-pin)",
-		                                 path, label);
-		if (fix == NULL ||
-		    (rc = tg_doctor_problem_add(
-		         r, fix, "token '%s' user PIN must be changed before use", label)) != 0)
-			goto out;
-	}
-	if (t->flags & CKF_SO_PIN_LOCKED) {
-		if ((rc = tg_doctor_problem_add(r,
-		                                piv ? "only a reset helps once the PIN is blocked "
-		                                      "too ('yubico-piv-tool -a "
-		                                      "reset' erases the token's keys)"
-		                                    : "only re-initializing the token helps "
-		                                      "(pkcs11-tool --init-token, which "
-		                                      "erases its keys)",
-		                                "token '%s' SO PIN (PUK) is locked", label)) != 0)
-			goto out;
-	}
-	rc = 0;
+	if ((rc = user_pin_tries_check(r, path, label, piv, t->flags)) != 0)
+		goto out;
+	rc = pin_setup_check(r, path, label, piv, t->flags);
 out:
-	free(fix);
 	return rc;
 }
 

@@ -233,6 +233,9 @@ expect_rc 0 "simulated card"
 expect "reader 'Virtual PCD 00 00': card present, ATR 3B" "simulated card: ATR shown"
 expect "YubiKey-compatible PIV token" "simulated card: PIV hint"
 expect_not "reader 'Virtual PCD 00 00' has no card" "simulated card"
+if p11-kit list-modules 2>/dev/null | grep -q opensc; then
+	expect_not "is not seen by any PKCS#11 module" "simulated card: OpenSC shows its token"
+fi
 doctor --json
 json_check '
 r = {r["name"]: r for r in d["pcsc"]["readers"]}["Virtual PCD 00 00"]
