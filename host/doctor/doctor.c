@@ -6,6 +6,7 @@
  * adds the checks that need more than one probe and renders the report as
  * text or JSON (render.c).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -150,8 +151,10 @@ int
 tg_cmd_doctor(int argc, char **argv)
 {
 	struct tg_doctor_report *r = NULL;
+	struct tg_error err;
 	int i, json = 0, code, rc = TG_EXIT_FAIL;
 
+	tg_error_clear(&err);
 	if (tg_cmd_wants_help(argc, argv)) {
 		fputs(usage_text, stdout);
 		rc = TG_EXIT_OK;
@@ -174,7 +177,16 @@ tg_cmd_doctor(int argc, char **argv)
 		goto out;
 	}
 	alarm(0);
+	errno = 0;
 	code = json ? tg_doctor_json_render(r, stdout) : tg_doctor_text_render(r, stdout);
+	if (code == TG_ERR_IO) {
+		tg_error_set(&err, code,
+		             "cannot write the report to standard output (%s): check the "
+		             "file or pipe it goes to",
+		             errno != 0 ? strerror(errno) : "write error");
+		rc = tg_cmd_fail(CMD_NAME, code, &err);
+		goto out;
+	}
 	if (code != 0) {
 		rc = tg_cmd_fail(CMD_NAME, code, NULL);
 		goto out;

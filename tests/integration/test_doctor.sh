@@ -85,6 +85,13 @@ expect_rc 2 "unknown option"
 grep -qF "unknown argument '--bogus'" "$TG_TMP/doctor.err" ||
 	show_and_fail "unknown option: no one-line error naming it"
 
+# Output that cannot be written is a failure (1) with a message, not a crash.
+RC=0
+"$TOKENGATE" doctor >/dev/full 2>"$TG_TMP/doctor.err" || RC=$?
+expect_rc 1 "output to /dev/full"
+grep -qF "cannot write the report to standard output" "$TG_TMP/doctor.err" ||
+	show_and_fail "output to /dev/full: no one-line error"
+
 # --- 1: no pcscd reachable -------------------------------------------------
 export PCSCLITE_CSOCK_NAME=$TG_TMP/no-pcscd/pcscd.comm
 doctor
