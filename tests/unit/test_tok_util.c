@@ -94,6 +94,8 @@ cb_persist(void *ctx, const uint8_t *blob, size_t len)
 	assert_int_equal(tg_tok_load(blob, len, NULL, &t), 0);
 	tg_tok_info_get(t, &info);
 	h->last_pin_tries = info.pin_tries_left;
+	if (h->npin_seq < (int)(sizeof(h->pin_seq) / sizeof(h->pin_seq[0])))
+		h->pin_seq[h->npin_seq++] = info.pin_tries_left;
 	h->last_puk_tries = info.puk_tries_left;
 	h->last_ops = info.private_key_operations;
 	tg_tok_free(t);

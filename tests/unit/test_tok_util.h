@@ -21,6 +21,8 @@ struct tt_host {
 	int persist_fail;   /* 1: persist returns an error */
 	int last_pin_tries; /* PIN tries in the last persisted blob */
 	int last_puk_tries;
+	int pin_seq[32]; /* PIN tries in each persisted blob, in order */
+	int npin_seq;
 	uint64_t last_ops;
 	uint8_t *last_blob;
 	size_t last_len;
