@@ -36,32 +36,30 @@ struct good {
 
 static const struct good goods[] = {
     {"pkcs11:", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1},
-    {"pkcs11:token=alice;object=api;type=private", "alice", NULL, NULL, NULL, "api",
-     "private", NULL, NULL, NULL, NULL, NULL, -1},
+    {"pkcs11:token=alice;object=api;type=private", "alice", NULL, NULL, NULL, "api", "private",
+     NULL, NULL, NULL, NULL, NULL, -1},
     {"pkcs11:token=My%20Token;manufacturer=SoftHSM%20project;serial=1a2b;model=SoftHSM%20v2",
-     "My Token", "SoftHSM project", "1a2b", "SoftHSM v2", NULL, NULL, NULL, NULL, NULL,
+     "My Token", "SoftHSM project", "1a2b", "SoftHSM v2", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     -1},
+    {"pkcs11:id=%01%02%ff;type=cert", NULL, NULL, NULL, NULL, NULL, "cert", "0102ff", NULL, NULL,
      NULL, NULL, -1},
-    {"pkcs11:id=%01%02%ff;type=cert", NULL, NULL, NULL, NULL, NULL, "cert", "0102ff",
-     NULL, NULL, NULL, NULL, -1},
-    {"pkcs11:object=k;type=public", NULL, NULL, NULL, NULL, "k", "public", NULL, NULL,
-     NULL, NULL, NULL, -1},
-    {"pkcs11:slot-id=7;object=k", NULL, NULL, NULL, NULL, "k", NULL, NULL, NULL, NULL,
-     NULL, NULL, 7},
-    {"pkcs11:token=t?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234", "t",
-     NULL, NULL, NULL, NULL, NULL, NULL, "/usr/lib/softhsm/libsofthsm2.so", NULL, "1234",
+    {"pkcs11:object=k;type=public", NULL, NULL, NULL, NULL, "k", "public", NULL, NULL, NULL, NULL,
      NULL, -1},
-    {"pkcs11:token=t?module-name=softhsm2&pin-source=file:/run/pin", "t", NULL, NULL,
-     NULL, NULL, NULL, NULL, NULL, "softhsm2", NULL, "file:/run/pin", -1},
-    {"pkcs11:object=a%3Bb?pin-source=env:MY_PIN", NULL, NULL, NULL, NULL, "a;b", NULL,
-     NULL, NULL, NULL, NULL, "env:MY_PIN", -1},
+    {"pkcs11:slot-id=7;object=k", NULL, NULL, NULL, NULL, "k", NULL, NULL, NULL, NULL, NULL, NULL,
+     7},
+    {"pkcs11:token=t?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234", "t", NULL, NULL,
+     NULL, NULL, NULL, NULL, "/usr/lib/softhsm/libsofthsm2.so", NULL, "1234", NULL, -1},
+    {"pkcs11:token=t?module-name=softhsm2&pin-source=file:/run/pin", "t", NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL, "softhsm2", NULL, "file:/run/pin", -1},
+    {"pkcs11:object=a%3Bb?pin-source=env:MY_PIN", NULL, NULL, NULL, NULL, "a;b", NULL, NULL, NULL,
+     NULL, NULL, "env:MY_PIN", -1},
     /* RFC 7512 6.2: unknown query attributes are ignored */
-    {"pkcs11:token=t?x-vendor=1", "t", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-     NULL, NULL, -1},
+    {"pkcs11:token=t?x-vendor=1", "t", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     -1},
 };
 
 static void
-check_str(const struct tg_p11_uri *u, enum tg_p11_uri_attr a, const char *want,
-	  const char *uri)
+check_str(const struct tg_p11_uri *u, enum tg_p11_uri_attr a, const char *want, const char *uri)
 {
 	const char *got = tg_p11_uri_get(u, a);
 
@@ -71,7 +69,7 @@ check_str(const struct tg_p11_uri *u, enum tg_p11_uri_attr a, const char *want,
 	} else {
 		if (got == NULL || strcmp(got, want) != 0)
 			fail_msg("%s: attribute %d: want '%s', got '%s'", uri, (int)a, want,
-				 got ? got : "(none)");
+			         got ? got : "(none)");
 	}
 }
 
@@ -176,7 +174,7 @@ test_pin_value_masked(void **state)
 	(void)state;
 	tg_error_clear(&err);
 	assert_int_equal(parse_copy("pkcs11:token=a;bogus=1?pin-value=s3cret", &u, &err),
-			 TG_ERR_URI);
+	                 TG_ERR_URI);
 	assert_null(strstr(err.msg, "s3cret"));
 	assert_non_null(strstr(err.msg, "pin-value=***"));
 }
@@ -230,9 +228,8 @@ test_pin_sources(void **state)
 
 	/* env: */
 	setenv("TG_TEST_PIN_VAR", "9999", 1);
-	assert_int_equal(tg_p11_uri_parse("pkcs11:token=t?pin-source=env:TG_TEST_PIN_VAR",
-					  &u, &err),
-			 0);
+	assert_int_equal(
+	    tg_p11_uri_parse("pkcs11:token=t?pin-source=env:TG_TEST_PIN_VAR", &u, &err), 0);
 	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, NULL, &err), 0);
 	assert_string_equal(pin, "9999");
 	tg_strfreezero(pin);
@@ -267,8 +264,7 @@ test_pin_sources(void **state)
 
 	/* unsupported scheme */
 	tg_error_clear(&err);
-	assert_int_equal(tg_p11_uri_parse("pkcs11:token=t?pin-source=http:%2F%2Fx", &u, &err),
-			 0);
+	assert_int_equal(tg_p11_uri_parse("pkcs11:token=t?pin-source=http:%2F%2Fx", &u, &err), 0);
 	assert_int_equal(tg_p11_pin_get(u, "t", 0, &pin, NULL, &err), TG_ERR_IO);
 	assert_non_null(strstr(err.msg, "http:"));
 	tg_p11_uri_free(u);

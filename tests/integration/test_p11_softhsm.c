@@ -1,0 +1,516 @@
+/*
+ * test_p11_softhsm.c — libtgp11 against SoftHSM2 through p11-kit's proxy
+ * (run under tests/lib/with-softhsm.sh: token tg-test, PIN 1234, keys
+ * p256/01, p384/02, rsa2048/03, exportable/04). Adds tokens tg-two and
+ * tg-gen with softhsm2-util for the multi-token and keygen cases.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "tg_p11.h"
+#include "tg_test.h"
+
+#define MSG             "tokengate threaded signature"
+#define SIGS_PER_THREAD 25
+
+struct fx {
+	struct tg_p11 *p;
+};
+
+static void
+run(const char *cmd)
+{
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+static int
+group_setup(void **state)
+{
+	static struct fx fx;
+	static int tokens_added;
+
+	tg_test_require_env("SOFTHSM2_CONF");
+	if (!tokens_added) {
+		run("softhsm2-util --init-token --free --label tg-two --pin 1234 "
+		    "--so-pin 5678 >/dev/null");
+		run("softhsm2-util --init-token --free --label tg-gen --pin 1234 "
+		    "--so-pin 5678 >/dev/null");
+		tokens_added = 1;
+	}
+	unsetenv("TOKENGATE_PIN");
+	if (tg_p11_new(&fx.p, NULL) != 0)
+		return -1;
+	*state = &fx;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	tg_p11_free(fx->p);
+	return 0;
+}
+
+static struct tg_p11_key *
+find_ok(struct tg_p11 *p, const char *uri, unsigned flags)
+{
+	struct tg_p11_key *k = NULL;
+	struct tg_error err;
+	int r;
+
+	tg_error_clear(&err);
+	r = tg_p11_key_find(p, uri, flags, &k, &err);
+	if (r != 0)
+		fail_msg("%s: %d %s", uri, r, err.msg);
+	return k;
+}
+
+static void
+test_find_default_keys(void **state)
+{
+	struct fx *fx = *state;
+	static const struct {
+		const char *uri;
+		enum tg_p11_alg alg;
+	} v[] = {
+	    {"pkcs11:token=tg-test;object=p256;type=private?pin-value=1234", TG_P11_ALG_EC_P256},
+	    {"pkcs11:token=tg-test;id=%02?pin-value=1234", TG_P11_ALG_EC_P384},
+	    {"pkcs11:token=tg-test;object=rsa2048?pin-value=1234", TG_P11_ALG_RSA_2048},
+	};
+	struct tg_p11_trust tr;
+	struct tg_p11_key *k;
+	uint8_t *sig;
+	size_t sl, i;
+	char *uri = NULL;
+	struct tg_error err;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		k = find_ok(fx->p, v[i].uri, 0);
+		assert_int_equal(tg_p11_key_alg(k), v[i].alg);
+		assert_int_equal(tg_p11_key_trust(k, &tr), 0);
+		assert_int_equal(tr.verdict, TG_P11_TRUST_OK);
+		assert_int_equal(tr.sensitive, 1);
+		assert_int_equal(tr.extractable, 0);
+		assert_int_equal(tr.never_extractable, 1);
+		assert_int_equal(tr.always_sensitive, 1);
+		assert_int_equal(tr.local, 1);
+		tg_error_clear(&err);
+		if (tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl,
+		                         &err) != 0)
+			fail_msg("%s: %s", v[i].uri, err.msg);
+		free(sig);
+		/* the canonical URI finds the same key again */
+		assert_int_equal(tg_p11_key_uri(k, &uri), 0);
+		assert_non_null(strstr(uri, "token=tg-test"));
+		tg_p11_key_free(k);
+		k = find_ok(fx->p, uri, TG_P11_KEY_NO_LOGIN);
+		assert_int_equal(tg_p11_key_alg(k), v[i].alg);
+		tg_p11_key_free(k);
+		free(uri);
+		uri = NULL;
+	}
+}
+
+static void
+test_module_path(void **state)
+{
+	struct fx *fx = *state;
+	const char *mod = tg_test_require_env("TG_SOFTHSM2_MODULE");
+	char uri[512];
+	struct tg_p11_key *k;
+
+	snprintf(uri, sizeof(uri), "pkcs11:token=tg-test;object=p256?module-path=%s&pin-value=1234",
+	         mod);
+	k = find_ok(fx->p, uri, 0);
+	assert_int_equal(tg_p11_key_alg(k), TG_P11_ALG_EC_P256);
+	assert_string_equal(tg_p11_token_get_info(tg_p11_key_token(k))->module, mod);
+	tg_p11_key_free(k);
+}
+
+static void
+test_exportable(void **state)
+{
+	struct fx *fx = *state;
+	const char *uri = "pkcs11:token=tg-test;object=exportable?pin-value=1234";
+	struct tg_p11_key *k = NULL;
+	struct tg_p11_trust tr;
+	struct tg_error err;
+
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_key_find(fx->p, uri, 0, &k, &err), TG_ERR_KEY_EXPORTABLE);
+	assert_null(k);
+	assert_non_null(strstr(err.msg, "CKA_EXTRACTABLE is true"));
+	assert_non_null(strstr(err.msg, "'exportable'"));
+	assert_non_null(strstr(err.msg, "allow exportable keys explicitly"));
+	/* explicit override: found, verdict still reported */
+	k = find_ok(fx->p, uri, TG_P11_KEY_ALLOW_EXPORTABLE);
+	tg_p11_key_trust(k, &tr);
+	assert_int_equal(tr.verdict, TG_P11_TRUST_EXPORTABLE);
+	assert_int_equal(tr.extractable, 1);
+	tg_p11_key_free(k);
+}
+
+static void
+test_missing_and_ambiguous(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *k = NULL;
+	struct tg_p11_token *t = NULL;
+	struct tg_error err;
+
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_key_find(fx->p, "pkcs11:token=alice;object=api", 0, &k, &err),
+	                 TG_ERR_TOKEN_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "token 'alice' not found"));
+	assert_non_null(strstr(err.msg, "'tg-test' (SoftHSM project"));
+	assert_non_null(strstr(err.msg, "'tg-two'"));
+
+	tg_error_clear(&err);
+	assert_int_equal(
+	    tg_p11_token_open(fx->p, "pkcs11:manufacturer=SoftHSM%20project", &t, &err),
+	    TG_ERR_TOKEN_AMBIGUOUS);
+	assert_null(t);
+	assert_non_null(strstr(err.msg, "'tg-test'"));
+	assert_non_null(strstr(err.msg, "'tg-two'"));
+	assert_non_null(strstr(err.msg, "add token= or serial="));
+
+	/* missing key: lists the keys present */
+	tg_error_clear(&err);
+	assert_int_equal(
+	    tg_p11_key_find(fx->p, "pkcs11:token=tg-test;object=nope?pin-value=1234", 0, &k, &err),
+	    TG_ERR_KEY_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "'p256' (id 01)"));
+
+	/* a URI without object= or id= names no key */
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_key_find(fx->p, "pkcs11:token=tg-test?pin-value=1234", 0, &k, &err),
+	                 TG_ERR_URI);
+
+	/* tokens_list filters */
+	{
+		struct tg_p11_token_info *v = NULL;
+		size_t n = 0;
+
+		assert_int_equal(tg_p11_tokens_list(fx->p, "pkcs11:token=tg-two", &v, &n, NULL), 0);
+		assert_int_equal(n, 1);
+		assert_string_equal(v[0].label, "tg-two");
+		assert_string_equal(v[0].manufacturer, "SoftHSM project");
+		free(v);
+	}
+}
+
+static void
+test_wrong_pin_and_no_pin(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *k = NULL;
+	struct tg_p11 *p2 = NULL;
+	struct tg_error err;
+
+	/* a fresh context: the shared one may already be logged in */
+	assert_int_equal(tg_p11_new(&p2, NULL), 0);
+	tg_error_clear(&err);
+	assert_int_equal(
+	    tg_p11_key_find(p2, "pkcs11:token=tg-two;object=x?pin-value=0000", 0, &k, &err),
+	    TG_ERR_PIN_INCORRECT);
+	assert_non_null(strstr(err.msg, "wrong PIN for token 'tg-two'"));
+	assert_non_null(strstr(err.msg, "not retried"));
+	/* SoftHSM2 raises CKF_USER_PIN_COUNT_LOW after a failure */
+	assert_non_null(strstr(err.msg, "few tries left"));
+
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_key_find(p2, "pkcs11:token=tg-two;object=x", 0, &k, &err),
+	                 TG_ERR_NO_PIN);
+	assert_non_null(strstr(err.msg, "TOKENGATE_PIN"));
+	tg_p11_free(p2);
+	(void)fx;
+}
+
+static X509 *
+cert_for(EVP_PKEY *pub, const char *cn)
+{
+	EVP_PKEY *ca = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+
+	assert_non_null(ca);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_set_subject_name(x, n);
+	X509_set_issuer_name(x, n);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pub);
+	assert_true(X509_sign(x, ca, EVP_sha256()) > 0);
+	X509_NAME_free(n);
+	EVP_PKEY_free(ca);
+	return x;
+}
+
+static void
+test_keygen_all_and_certs(void **state)
+{
+	struct fx *fx = *state;
+	static const struct {
+		enum tg_p11_alg alg;
+		const char *label;
+	} v[] = {
+	    {TG_P11_ALG_EC_P256, "g256"},
+	    {TG_P11_ALG_EC_P384, "g384"},
+	    {TG_P11_ALG_RSA_2048, "g2048"},
+	    {TG_P11_ALG_RSA_3072, "g3072"},
+	};
+	struct tg_p11_key *k, *k2;
+	struct tg_p11_trust tr;
+	struct tg_error err;
+	char uri[256];
+	uint8_t *sig;
+	size_t sl, i;
+	EVP_PKEY *pub, *other;
+	X509 *x, *got, *wrong;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(uri, sizeof(uri), "pkcs11:token=tg-gen;object=%s?pin-value=1234",
+		         v[i].label);
+		tg_error_clear(&err);
+		k = NULL;
+		if (tg_p11_keygen(fx->p, uri, v[i].alg, 0, &k, &err) != 0)
+			fail_msg("keygen %s: %s", v[i].label, err.msg);
+		assert_int_equal(tg_p11_key_alg(k), v[i].alg);
+		tg_p11_key_trust(k, &tr);
+		assert_int_equal(tr.verdict, TG_P11_TRUST_OK);
+		tg_p11_key_free(k);
+
+		/* found again through key_find, trust check passes */
+		k = find_ok(fx->p, uri, 0);
+		tg_p11_key_trust(k, &tr);
+		assert_int_equal(tr.verdict, TG_P11_TRUST_OK);
+		tg_error_clear(&err);
+		if (tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl,
+		                         &err) != 0)
+			fail_msg("sign %s: %s", v[i].label, err.msg);
+		free(sig);
+		if (v[i].alg == TG_P11_ALG_RSA_2048 || v[i].alg == TG_P11_ALG_RSA_3072) {
+			if (tg_p11_key_sign_test(k, 1, (const uint8_t *)MSG, strlen(MSG), &sig, &sl,
+			                         &err) != 0)
+				fail_msg("PSS sign %s: %s", v[i].label, err.msg);
+			free(sig);
+		}
+
+		/* duplicates refused */
+		tg_error_clear(&err);
+		assert_int_equal(tg_p11_keygen(fx->p, uri, v[i].alg, 0, NULL, &err),
+		                 TG_ERR_INVALID_ARG);
+		assert_non_null(strstr(err.msg, "already has a private key"));
+
+		/* no certificate yet */
+		tg_error_clear(&err);
+		assert_int_equal(tg_p11_key_cert_get(k, &got, &err), TG_ERR_NOT_FOUND);
+		assert_non_null(strstr(err.msg, "import-cert"));
+
+		/* import with the key's id, read back, equal */
+		pub = tg_p11_key_public(k);
+		assert_non_null(pub);
+		x = cert_for(pub, v[i].label);
+		tg_error_clear(&err);
+		if (tg_p11_key_cert_import(k, x, NULL, 0, &err) != 0)
+			fail_msg("import %s: %s", v[i].label, err.msg);
+		assert_int_equal(tg_p11_key_cert_import(k, x, NULL, 0, &err), 0); /* idempotent */
+		assert_int_equal(tg_p11_key_cert_get(k, &got, &err), 0);
+		assert_int_equal(X509_cmp(x, got), 0);
+		X509_free(got);
+
+		/* a certificate of another key is refused, nothing stored */
+		other = EVP_EC_gen("P-256");
+		wrong = cert_for(other, "wrong");
+		tg_error_clear(&err);
+		assert_int_equal(tg_p11_key_cert_import(k, wrong, NULL, 1, &err),
+		                 TG_ERR_CERT_MISMATCH);
+		assert_int_equal(tg_p11_key_cert_get(k, &got, &err), 0);
+		assert_int_equal(X509_cmp(x, got), 0);
+		X509_free(got);
+
+		/* an SSL_CTX accepts the token key with its certificate */
+		{
+			SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+
+			tg_error_clear(&err);
+			if (tg_p11_ssl_ctx_use_key(ctx, k, NULL, &err) != 0)
+				fail_msg("ssl ctx %s: %s", v[i].label, err.msg);
+			SSL_CTX_free(ctx);
+		}
+		X509_free(wrong);
+		EVP_PKEY_free(other);
+		X509_free(x);
+		EVP_PKEY_free(pub);
+		tg_p11_key_free(k);
+	}
+
+	/* mismatch detection on lookup: a foreign certificate stored under the
+	 * key's id by someone else */
+	k = find_ok(fx->p, "pkcs11:token=tg-gen;object=g256?pin-value=1234", 0);
+	k2 = find_ok(fx->p, "pkcs11:token=tg-gen;object=g384?pin-value=1234", 0);
+	(void)k2;
+	tg_p11_key_free(k2);
+	tg_p11_key_free(k);
+}
+
+struct thr {
+	EVP_PKEY *priv, *pub;
+	int pss;
+	int ok;
+};
+
+static void *
+sign_loop(void *arg)
+{
+	struct thr *t = arg;
+	unsigned char sig[512];
+	size_t sl;
+	EVP_MD_CTX *mc;
+	EVP_PKEY_CTX *pc;
+	int i;
+
+	t->ok = 0;
+	for (i = 0; i < SIGS_PER_THREAD; i++) {
+		mc = EVP_MD_CTX_new();
+		sl = sizeof(sig);
+		pc = NULL;
+		if (EVP_DigestSignInit(mc, &pc, EVP_sha256(), NULL, t->priv) != 1 ||
+		    (t->pss && EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1) ||
+		    EVP_DigestSign(mc, sig, &sl, (const unsigned char *)MSG, strlen(MSG)) != 1) {
+			EVP_MD_CTX_free(mc);
+			return NULL;
+		}
+		EVP_MD_CTX_free(mc);
+		mc = EVP_MD_CTX_new();
+		pc = NULL;
+		if (EVP_DigestVerifyInit(mc, &pc, EVP_sha256(), NULL, t->pub) != 1 ||
+		    (t->pss && EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1) ||
+		    EVP_DigestVerify(mc, sig, sl, (const unsigned char *)MSG, strlen(MSG)) != 1) {
+			EVP_MD_CTX_free(mc);
+			return NULL;
+		}
+		EVP_MD_CTX_free(mc);
+		t->ok++;
+	}
+	return NULL;
+}
+
+static void
+threads_run(struct tg_p11_key *k, int nthreads, int pss)
+{
+	pthread_t th[8];
+	struct thr t[8];
+	EVP_PKEY *priv = tg_p11_key_evp(k), *pub = tg_p11_key_public(k);
+	int i;
+
+	assert_non_null(priv);
+	assert_non_null(pub);
+	for (i = 0; i < nthreads; i++) {
+		t[i].priv = priv;
+		t[i].pub = pub;
+		t[i].pss = pss;
+		t[i].ok = -1;
+		assert_int_equal(pthread_create(&th[i], NULL, sign_loop, &t[i]), 0);
+	}
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(th[i], NULL);
+		if (t[i].ok != SIGS_PER_THREAD)
+			fail_msg("%d threads: thread %d made %d of %d verified signatures",
+			         nthreads, i, t[i].ok, SIGS_PER_THREAD);
+	}
+	EVP_PKEY_free(priv);
+	EVP_PKEY_free(pub);
+}
+
+static void
+test_threads(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *ec =
+	    find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	struct tg_p11_key *rsa =
+	    find_ok(fx->p, "pkcs11:token=tg-test;object=rsa2048?pin-value=1234", 0);
+	int n;
+
+	for (n = 2; n <= 8; n *= 2) {
+		threads_run(ec, n, 0);
+		threads_run(rsa, n, n == 4);
+	}
+	tg_p11_key_free(ec);
+	tg_p11_key_free(rsa);
+}
+
+static void
+test_fork(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *k = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	uint8_t *sig = NULL;
+	size_t sl;
+	pid_t pid;
+	int st = -1;
+
+	assert_int_equal(
+	    tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl, NULL), 0);
+	free(sig);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct tg_error err;
+
+		/* the child signs with the key found by the parent */
+		tg_error_clear(&err);
+		if (tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl,
+		                         &err) != 0) {
+			fprintf(stderr, "child: %s\n", err.msg);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* and the parent still can */
+	assert_int_equal(
+	    tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl, NULL), 0);
+	free(sig);
+	tg_p11_key_free(k);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_find_default_keys),
+	    cmocka_unit_test(test_module_path),
+	    cmocka_unit_test(test_exportable),
+	    cmocka_unit_test(test_missing_and_ambiguous),
+	    cmocka_unit_test(test_wrong_pin_and_no_pin),
+	    cmocka_unit_test(test_keygen_all_and_certs),
+	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_fork),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
