@@ -7,3 +7,7 @@ tg_add_script_test(doctor_integration
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_doctor.sh
   TIMEOUT 300)
 # --- end doctor ---
+
+# --- ca ---
+tg_add_script_test(integration_ca SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ca.sh)
+# --- end ca ---
