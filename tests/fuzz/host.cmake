@@ -1,0 +1,10 @@
+# tests/fuzz/host.cmake — fuzz targets of host/ parsers.
+
+# --- ca ---
+tg_add_fuzz(fuzz_provenance
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_provenance.c
+  LIBS tghost)
+tg_add_fuzz(fuzz_attest_ext
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_attest_ext.c
+  LIBS tghost)
+# --- end ca ---
