@@ -6,3 +6,12 @@ tg_add_unit_test(test_p11_softhsm
   LABELS integration
   WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
   TIMEOUT 600)
+
+# A TLS client/server whose key is on the token, driven by test_p11_cli.sh.
+add_executable(p11_tls_probe ${CMAKE_CURRENT_LIST_DIR}/p11_tls_probe.c)
+target_link_libraries(p11_tls_probe PRIVATE tgp11)
+set_target_properties(p11_tls_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+tg_add_script_test(test_p11_cli
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_cli.sh
+  TIMEOUT 600)

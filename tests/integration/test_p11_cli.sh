@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# test_p11_cli.sh — `tokengate token` on SoftHSM2 (list --json, keygen of
+# the four algorithms, import-cert/export-cert with mismatch detection,
+# sign-test, wrong PIN tried once), and TLS handshakes with a token key:
+# as the CLIENT against `openssl s_server -Verify` (TLS 1.3 ECDSA, TLS 1.3
+# RSA-PSS, TLS 1.2 RSA PKCS#1) and as the SERVER for `openssl s_client`.
+set -euo pipefail
+# shellcheck source=../lib/fixtures.sh
+source "$TG_FIXTURES/fixtures.sh"
+
+tg_require_cmd openssl jq ss
+tg_softhsm_default
+TG="$TG_BIN_DIR/tokengate"
+PROBE="$TG_BUILD_DIR/tests/p11_tls_probe"
+[[ -x $TG ]] || tg_fail "$TG not built"
+[[ -x $PROBE ]] || tg_fail "$PROBE not built"
+cd "$TG_TMP"
+unset TOKENGATE_PIN
+
+expect_rc() { # expect_rc RC CMD... : runs CMD, checks its exit status
+	local want=$1 rc=0
+	shift
+	"$@" >out.txt 2>err.txt || rc=$?
+	[[ $rc == "$want" ]] || {
+		cat out.txt err.txt >&2
+		tg_fail "exit $rc (want $want): $*"
+	}
+}
+
+# ---- help and usage ----
+expect_rc 0 "$TG" token --help
+grep -q "sign-test" out.txt || tg_fail "token --help lacks sign-test"
+for s in list keygen import-cert export-cert sign-test; do
+	expect_rc 0 "$TG" token "$s" --help
+	grep -q "usage: tokengate token $s" out.txt || tg_fail "$s --help"
+done
+expect_rc 2 "$TG" token bogus
+expect_rc 2 "$TG" token keygen --key "pkcs11:token=tg-test;object=x"
+expect_rc 2 "$TG" token keygen --key "pkcs11:token=tg-test;object=x" --algorithm ec-p521
+grep -q "ec-p256, ec-p384, rsa-2048" err.txt || tg_fail "bad algorithm message"
+expect_rc 2 "$TG" token sign-test --bogus
+
+# ---- list --json ----
+expect_rc 0 "$TG" token list --json --login --uri "pkcs11:token=tg-test?pin-value=1234"
+python3 -m json.tool out.txt >/dev/null || tg_fail "list --json is not JSON"
+jq -e '.tokens | length == 1' out.txt >/dev/null || tg_fail "list --json: one token expected"
+jq -e '.tokens[0].label == "tg-test" and .tokens[0].manufacturer == "SoftHSM project"' \
+	out.txt >/dev/null || tg_fail "list --json: token"
+jq -e '[.tokens[0].objects[] | select(.class == "private-key" and .label == "p256")][0]
+       | .algorithm == "ec-p256" and .id == "01" and .trust.verdict == "ok"
+         and .trust.sensitive and (.trust.extractable | not) and .trust.local' \
+	out.txt >/dev/null || tg_fail "list --json: p256"
+jq -e '[.tokens[0].objects[] | select(.class == "private-key" and .label == "exportable")][0]
+       | .trust.verdict == "exportable" and .trust.extractable' out.txt >/dev/null ||
+	tg_fail "list --json: exportable key"
+jq -e '[.tokens[0].objects[] | select(.class == "private-key")] | length == 4' out.txt \
+	>/dev/null || tg_fail "list --json: 4 private keys expected"
+expect_rc 0 "$TG" token list
+grep -q "token 'tg-test'" out.txt || tg_fail "list: tg-test missing"
+
+# ---- keygen of the four algorithms on a new token, sign-test ----
+tg_softhsm_token_add tg-cli 1234 5678
+for alg in ec-p256 ec-p384 rsa-2048 rsa-3072; do
+	uri="pkcs11:token=tg-cli;object=k-$alg?pin-value=1234"
+	expect_rc 0 "$TG" token keygen --key "$uri" --algorithm "$alg"
+	grep -q "^trust: ok" out.txt || tg_fail "keygen $alg: trust not ok"
+	sed -n '/BEGIN PUBLIC KEY/,/END PUBLIC KEY/p' out.txt >"pub-$alg.pem"
+	openssl pkey -pubin -in "pub-$alg.pem" -noout || tg_fail "keygen $alg: no public key"
+	expect_rc 0 "$TG" token sign-test --key "$uri"
+	grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test $alg"
+	grep -q "never_extractable=true" out.txt || tg_fail "sign-test $alg: trust attrs"
+	if [[ $alg == rsa-* ]]; then
+		expect_rc 0 "$TG" token sign-test --pss --key "$uri"
+		grep -q "RSA-PSS" out.txt || tg_fail "sign-test --pss $alg"
+	fi
+done
+expect_rc 1 "$TG" token keygen --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" \
+	--algorithm ec-p256
+grep -q "already has a private key" err.txt || tg_fail "duplicate keygen message"
+
+# exportable key: refused with the reason, accepted with the override
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-test;object=exportable?pin-value=1234"
+grep -q "CKA_EXTRACTABLE is true" err.txt || tg_fail "exportable refusal reason"
+expect_rc 0 "$TG" token sign-test --allow-exportable \
+	--key "pkcs11:token=tg-test;object=exportable?pin-value=1234"
+grep -q "^trust: exportable" out.txt || tg_fail "override: verdict not shown"
+
+# missing token: lists the tokens present
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=alice;object=api?pin-value=1234"
+grep -q "token 'alice' not found; tokens present: .*'tg-test' (SoftHSM project" err.txt ||
+	tg_fail "missing token message"
+
+# ---- wrong PIN: exactly one C_Login, seen through OpenSC's pkcs11-spy ----
+spy=""
+for d in /usr/lib/x86_64-linux-gnu/pkcs11 /usr/lib/aarch64-linux-gnu/pkcs11 /usr/lib/pkcs11; do
+	[[ -e $d/pkcs11-spy.so ]] && spy=$d/pkcs11-spy.so
+done
+if [[ -n $spy ]]; then
+	PKCS11SPY="$TG_SOFTHSM2_MODULE" PKCS11SPY_OUTPUT="$TG_TMP/spy.log" \
+		expect_rc 1 "$TG" token sign-test \
+		--key "pkcs11:token=tg-cli;object=k-ec-p256?module-path=$spy&pin-value=0000"
+	grep -q "wrong PIN for token 'tg-cli'" err.txt || tg_fail "wrong PIN message"
+	n=$(grep -c "C_Login" "$TG_TMP/spy.log" || true)
+	[[ $n == 1 ]] || tg_fail "wrong PIN: $n C_Login calls (want exactly 1)"
+else
+	tg_log "pkcs11-spy.so not found (opensc): C_Login count not checked"
+	expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=0000"
+fi
+grep -q "few tries left" err.txt || tg_fail "wrong PIN: token state not reported"
+# no PIN and no terminal: the fix is named
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256" </dev/null
+grep -q "TOKENGATE_PIN" err.txt || tg_fail "no-PIN message"
+echo 1234 >pin.txt
+expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-source=file:$TG_TMP/pin.txt"
+TOKENGATE_PIN=1234 expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256"
+
+# ---- certificates: a test CA issues a leaf for each token key ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+	-out ca.pem -subj /CN=tg-test-ca -days 2 2>/dev/null
+cat >leaf.ext <<'EXT'
+basicConstraints=CA:FALSE
+keyUsage=digitalSignature
+extendedKeyUsage=clientAuth,serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1
+EXT
+serial=10
+for alg in ec-p256 ec-p384 rsa-2048 rsa-3072; do
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dummy.key \
+		-subj "/CN=token-$alg" -out "req-$alg.csr" 2>/dev/null
+	openssl x509 -req -in "req-$alg.csr" -CA ca.pem -CAkey ca.key -force_pubkey "pub-$alg.pem" \
+		-set_serial $((serial++)) -days 2 -extfile leaf.ext -out "leaf-$alg.pem" 2>/dev/null
+	uri="pkcs11:token=tg-cli;object=k-$alg?pin-value=1234"
+	# a certificate of another key is refused
+	other=ec-p384
+	[[ $alg == ec-p384 ]] && other=ec-p256
+	if [[ -e "leaf-$other.pem" ]]; then
+		expect_rc 1 "$TG" token import-cert --key "$uri" --cert "leaf-$other.pem"
+		grep -q "is not the public key" err.txt || tg_fail "import mismatch message"
+	fi
+	expect_rc 1 "$TG" token export-cert --key "$uri"
+	grep -q "import-cert" err.txt || tg_fail "export-cert without certificate: message"
+	expect_rc 0 "$TG" token import-cert --key "$uri" --cert "leaf-$alg.pem"
+	expect_rc 0 "$TG" token export-cert --key "$uri" --out "got-$alg.pem"
+	cmp <(openssl x509 -in "leaf-$alg.pem" -outform DER) \
+		<(openssl x509 -in "got-$alg.pem" -outform DER) || tg_fail "export-cert $alg differs"
+	# stored with the key's CKA_ID
+	keyid=$("$TG" token list --json --login --uri "pkcs11:token=tg-cli?pin-value=1234" |
+		jq -r --arg l "k-$alg" '[.tokens[0].objects[] | select(.class=="private-key" and .label==$l)][0].id')
+	certid=$("$TG" token list --json --uri "pkcs11:token=tg-cli" |
+		jq -r --arg l "k-$alg" '[.tokens[0].objects[] | select(.class=="certificate" and .label==$l)][0].id')
+	[[ -n $keyid && $keyid == "$certid" ]] || tg_fail "certificate id $certid != key id $keyid"
+done
+# replacing needs --replace: a different certificate for the same key
+openssl x509 -req -in req-ec-p256.csr -CA ca.pem -CAkey ca.key -force_pubkey pub-ec-p256.pem \
+	-set_serial 99 -days 2 -extfile leaf.ext -out leaf2.pem 2>/dev/null
+expect_rc 1 "$TG" token import-cert --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --cert leaf2.pem
+grep -q -- "--replace" err.txt || tg_fail "replace hint"
+expect_rc 0 "$TG" token import-cert --replace --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --cert leaf2.pem
+expect_rc 0 "$TG" token export-cert --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234"
+cmp <(openssl x509 -in leaf2.pem -outform DER) <(openssl x509 -outform DER <out.txt) ||
+	tg_fail "replaced certificate not exported"
+
+# ---- TLS: token key as the CLIENT key against openssl s_server ----
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
+	-subj /CN=localhost -out srv.csr 2>/dev/null
+openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -set_serial 50 -days 2 \
+	-extfile leaf.ext -out srv.pem 2>/dev/null
+
+s_server_pid=""
+stop_server() {
+	if [[ -n $s_server_pid ]]; then
+		kill "$s_server_pid" 2>/dev/null || true
+		wait "$s_server_pid" 2>/dev/null || true
+		s_server_pid=""
+	fi
+}
+tg_on_exit stop_server
+
+client_case() { # client_case NAME ALG TLSVER WANT_SIG S_SERVER_ARGS...
+	local name=$1 alg=$2 ver=$3 want=$4 port
+	shift 4
+	port=$(tg_free_port_pair)
+	openssl s_server -accept "127.0.0.1:$port" -cert srv.pem -key srv.key -CAfile ca.pem \
+		-Verify 2 -verify_return_error -www -naccept 1 "$@" >"s_server-$name.log" 2>&1 &
+	s_server_pid=$!
+	tg_wait_until 20 bash -c "ss -ltn | grep -q '127.0.0.1:$port '" ||
+		tg_fail "$name: s_server did not listen"
+	if ! "$PROBE" client "pkcs11:token=tg-cli;object=k-$alg?pin-value=1234" 127.0.0.1 "$port" \
+		ca.pem "$ver" >"probe-$name.out" 2>&1; then
+		cat "probe-$name.out" "s_server-$name.log" >&2
+		tg_fail "$name: handshake failed"
+	fi
+	grep -q "ok version=TLSv$ver local_sig=$want" "probe-$name.out" || {
+		cat "probe-$name.out" >&2
+		tg_fail "$name: want TLSv$ver $want"
+	}
+	wait "$s_server_pid" 2>/dev/null || true
+	s_server_pid=""
+	grep -q "CN = token-$alg\|CN=token-$alg" "s_server-$name.log" ||
+		tg_log "$name: s_server log does not show the client subject"
+	tg_log "$name: $(cat "probe-$name.out")"
+}
+client_case tls13-ecdsa ec-p256 1.3 ECDSA -tls1_3
+client_case tls13-ecdsa384 ec-p384 1.3 ECDSA -tls1_3
+client_case tls13-rsapss rsa-2048 1.3 RSA-PSS -tls1_3 -client_sigalgs rsa_pss_rsae_sha256
+client_case tls13-rsapss3072 rsa-3072 1.3 RSA-PSS -tls1_3 -client_sigalgs rsa_pss_rsae_sha384
+client_case tls12-rsapkcs1 rsa-2048 1.2 RSA-PKCS1 -tls1_2 -client_sigalgs RSA+SHA256
+client_case tls12-ecdsa ec-p256 1.2 ECDSA -tls1_2
+
+# ---- TLS: token key as the SERVER key for openssl s_client ----
+server_case() { # server_case NAME ALG TLSVER WANT_PEER_SIG S_CLIENT_ARGS...
+	local name=$1 alg=$2 ver=$3 want=$4 port pid rc=0
+	shift 4
+	port=$(tg_free_port_pair)
+	rm -f ready
+	"$PROBE" server "pkcs11:token=tg-cli;object=k-$alg?pin-value=1234" "$port" ca.pem "$ver" \
+		"$TG_TMP/ready" >"probe-$name.out" 2>&1 &
+	pid=$!
+	tg_on_exit bash -c "kill $pid 2>/dev/null || true"
+	tg_wait_until 20 test -e "$TG_TMP/ready" || tg_fail "$name: probe server not ready"
+	echo "hello" | timeout 30 openssl s_client -connect "127.0.0.1:$port" -CAfile ca.pem \
+		-verify_return_error -brief "$@" >"s_client-$name.log" 2>&1 || rc=$?
+	wait "$pid" || rc=$?
+	if [[ $rc != 0 ]] || ! grep -q "Verification: OK" "s_client-$name.log" ||
+		! grep -q "^Signature type: $want$" "s_client-$name.log" ||
+		! grep -q "ok version=TLSv$ver" "probe-$name.out"; then
+		cat "s_client-$name.log" "probe-$name.out" >&2
+		tg_fail "$name: server handshake"
+	fi
+	tg_log "$name: $(cat "probe-$name.out")"
+}
+server_case srv-tls13-ecdsa ec-p256 1.3 ECDSA -tls1_3
+server_case srv-tls13-rsapss rsa-2048 1.3 RSA-PSS -tls1_3
+server_case srv-tls12-rsapkcs1 rsa-3072 1.2 RSA -tls1_2 -sigalgs RSA+SHA256
+
+echo "PASS: token CLI and TLS with token keys"
