@@ -175,7 +175,7 @@ struct tok_slot {
 	uint8_t pin_policy;   /* PIV_PIN_POLICY_* (never 0 once set) */
 	uint8_t touch_policy; /* PIV_TOUCH_POLICY_* */
 	EVP_PKEY *pkey;       /* the key pair, NULL when empty */
-	uint64_t touch_ms;    /* volatile: last touch (cached policy) */
+	uint64_t touch_ms;    /* not persisted: last touch (cached policy); kept across reset */
 	int touch_valid;      /* volatile: touch_ms holds a touch */
 };
 

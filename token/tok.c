@@ -62,14 +62,11 @@ tg_tok_atr(size_t *len)
 void
 tok_vol_clear(struct tg_tok *t)
 {
-	size_t i;
-
+	/* The cached-touch timestamps (per slot) stay: they are timed by the
+	 * host's clock, and a YubiKey keeps a cached touch across PC/SC
+	 * sessions (card resets) for its 15 s. */
 	tg_wipe(&t->v, sizeof(t->v));
 	memset(&t->v, 0, sizeof(t->v));
-	for (i = 0; i < TOK_NSLOTS; i++) {
-		t->slots[i].touch_valid = 0;
-		t->slots[i].touch_ms = 0;
-	}
 }
 
 struct tg_tok *
