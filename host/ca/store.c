@@ -302,6 +302,13 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 	tg_ca_policy_defaults(&pol);
 	if ((r = tg_ca_td_check(o->trust_domain, err)) != 0)
 		goto out;
+	if (o->key_uri != NULL && strstr(o->key_uri, "pin-value=") != NULL) {
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+				 "the CA key URI would be stored in ca.key.uri "
+				 "with its pin-value: use pin-source= or "
+				 "TOKENGATE_PIN instead");
+		goto out;
+	}
 	if ((r = mkdir_p(o->dir, 0700, err)) != 0 ||
 	    (r = path_join(path, sizeof(path), o->dir, "ca.pem", err)) != 0)
 		goto out;
@@ -313,13 +320,6 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 	}
 	if (o->key_uri != NULL) {
 #ifdef TG_CA_HAVE_P11
-		if (strstr(o->key_uri, "pin-value=") != NULL) {
-			r = tg_error_set(err, TG_ERR_INVALID_ARG,
-					 "the CA key URI would be stored in "
-					 "ca.key.uri with its pin-value: use "
-					 "pin-source= or TOKENGATE_PIN instead");
-			goto out;
-		}
 		if ((r = p11_key_get(o->key_uri, 1, &p11, &p11key, &key, err)) != 0)
 			goto out;
 		if ((r = path_join(path, sizeof(path), o->dir, "ca.key.uri", err)) != 0 ||

@@ -318,4 +318,24 @@ expect_fail "is exportable (CKA_EXTRACTABLE is true)" \
 	issue --csr alice.csr --id spiffe://example.org/svc/api \
 	--hsm-key "pkcs11:token=tg-test;object=exportable;type=private"
 
+
+# ---- a CA whose key lives on the HSM (generated there when absent) -------
+"$TG" ca init --dir hsmca --trust-domain example.org --attestation-roots "$T/acme-roots" \
+	--key "pkcs11:token=tg-test;object=ca-key;type=private"
+[[ ! -e hsmca/ca.key && -f hsmca/ca.key.uri ]] || tg_fail "HSM CA must not have a key file"
+pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label tg-test --login \
+	--pin "$TG_SOFTHSM_PIN" --list-objects --type privkey 2>/dev/null |
+	grep -q "label: *ca-key" || tg_fail "CA key not generated on the token"
+"$TG" ca issue --dir hsmca --csr alice.csr --id spiffe://example.org/dev/alice \
+	--attestation att.pem --intermediate Acme-f9.pem --out alice-hsmca.pem
+openssl verify -CAfile hsmca/ca.pem -purpose sslclient alice-hsmca.pem || tg_fail "HSM CA leaf"
+s2=$(openssl x509 -in alice-hsmca.pem -noout -serial | cut -d= -f2)
+"$TG" ca revoke --dir hsmca --serial "$s2"
+"$TG" ca crl --dir hsmca --out hsmca-crl.pem
+if openssl verify -crl_check -CRLfile hsmca-crl.pem -CAfile hsmca/ca.pem alice-hsmca.pem 2>/dev/null; then
+	tg_fail "revoked by the HSM CA but still verifies"
+fi
+expect_fail "pin-value" "$TG" ca init --dir hsmca2 --trust-domain example.org \
+	--key "pkcs11:token=tg-test;object=ca-key;type=private?pin-value=1234"
+
 echo "PASS: tokengate ca"
