@@ -114,8 +114,11 @@ apdu()
 	printf '%02X%02X\n' "$((16#$1))" "$((16#$2))"
 }
 
-# gen_cert SLOT ALG [POLICY ARGS...]: generate a key in SLOT on the token,
-# self-sign a certificate for it on the token and import it. Leaves
+# gen_cert SLOT ALG [POLICY ARGS...]: generate a key in SLOT on the token and
+# import a certificate for it. The certificate is issued by a throw-away
+# test CA (openssl, -force_pubkey) rather than self-signed on the token:
+# Debian 12's yubico-piv-tool 2.2.0 cannot self-sign with OpenSSL 3
+# (Yubico/yubico-piv-tool#388; it fails before sending any APDU). Leaves
 # $TG_TMP/SLOT.pub.pem and $TG_TMP/SLOT.cert.pem.
 gen_cert()
 {
@@ -123,10 +126,43 @@ gen_cert()
 	shift 2
 	run_ok "generate $alg in $slot" ypt -k"$SIM_MGM" -a generate -s "$slot" -A "$alg" "$@" \
 		-o "$TG_TMP/$slot.pub.pem"
-	run_ok "selfsign $slot" ypt -a verify-pin -P "$SIM_PIN" -a selfsign-certificate -s "$slot" \
-		-S "/CN=tg-test $slot/" -i "$TG_TMP/$slot.pub.pem" -o "$TG_TMP/$slot.cert.pem"
+	issue_cert "$slot"
 	run_ok "import certificate $slot" ypt -k"$SIM_MGM" -a import-certificate -s "$slot" \
 		-i "$TG_TMP/$slot.cert.pem"
+}
+
+# issue_cert SLOT: $TG_TMP/SLOT.cert.pem for the key in $TG_TMP/SLOT.pub.pem,
+# issued by the test CA ($TG_TMP/test-ca.pem, made on first use).
+issue_cert()
+{
+	local slot=$1 d=$TG_TMP
+	if [[ ! -e $d/test-ca.pem ]]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+			-subj "/CN=tg-test CA" -keyout "$d/test-ca.key" -out "$d/test-ca.pem" \
+			>/dev/null 2>&1 || tg_fail "openssl could not make the test CA"
+		# OpenSC takes a PIV key's usages from its certificate: allow
+		# signing in every slot (9d would otherwise be decrypt-only).
+		printf 'basicConstraints=CA:FALSE\nkeyUsage=%s\n' \
+			digitalSignature,nonRepudiation,keyEncipherment,keyAgreement >"$d/test-ca.ext"
+	fi
+	# The request only carries the subject; its key is replaced.
+	run_ok "request for $slot" openssl req -new -key "$d/test-ca.key" -subj "/CN=tg-test $slot" \
+		-out "$d/$slot.csr"
+	run_ok "issue certificate for $slot" openssl x509 -req -in "$d/$slot.csr" \
+		-force_pubkey "$d/$slot.pub.pem" -CA "$d/test-ca.pem" -CAkey "$d/test-ca.key" \
+		-extfile "$d/test-ca.ext" -days 30 -set_serial "$RANDOM" -out "$d/$slot.cert.pem"
+}
+
+# token_signs SLOT [PIN]: yubico-piv-tool has the token sign (after
+# verify-pin) and verifies the signature with the key of
+# $TG_TMP/SLOT.cert.pem (action test-signature).
+token_signs()
+{
+	local slot=$1 pin=${2:-$SIM_PIN}
+	run_ok "test-signature $slot" ypt -a verify-pin -P "$pin" -a test-signature -s "$slot" \
+		-i "$TG_TMP/$slot.cert.pem"
+	grep -q 'Successful .* verification' "$TG_TMP/last.out" ||
+		tg_fail "test-signature $slot: $(cat "$TG_TMP/last.out")"
 }
 
 # same_pubkey A.pem B.pem: both hold the same public key (PEM key or cert).

@@ -13,10 +13,8 @@ sim_up -- --touch signal --touch-timeout-ms 3000
 T=$TG_TMP
 st=$TG_SIM_STATE
 
-run_ok "generate 9a (touch always)" ypt -k"$SIM_MGM" -a generate -s 9a -A ECCP256 \
-	--pin-policy=once --touch-policy=always -o "$T/9a.pub.pem"
-run_ok "generate 9c (touch cached)" ypt -k"$SIM_MGM" -a generate -s 9c -A ECCP256 \
-	--pin-policy=always --touch-policy=cached -o "$T/9c.pub.pem"
+gen_cert 9a ECCP256 --pin-policy=once --touch-policy=always
+gen_cert 9c ECCP256 --pin-policy=always --touch-policy=cached
 
 # waits_for_touch N: the simulator logged its N-th touch wait.
 waits_for_touch()
@@ -24,12 +22,12 @@ waits_for_touch()
 	(($(grep -c 'sim.touch.wait' "$TG_SIM_LOG") >= $1))
 }
 
-# sign_touched SLOT N: self-sign with SLOT; SIGHUP once the N-th touch wait shows.
+# sign_touched SLOT N: sign with SLOT; SIGHUP once the N-th touch wait shows.
 sign_touched()
 {
 	local slot=$1 n=$2 pid rc=0
-	ypt -a verify-pin -P "$SIM_PIN" -a selfsign-certificate -s "$slot" -S "/CN=touch $slot/" \
-		-i "$T/$slot.pub.pem" -o "$T/$slot.cert.pem" >"$T/bg.out" 2>&1 &
+	ypt -a verify-pin -P "$SIM_PIN" -a test-signature -s "$slot" -i "$T/$slot.cert.pem" \
+		>"$T/bg.out" 2>&1 &
 	pid=$!
 	if ! tg_wait_until 30 waits_for_touch "$n"; then
 		wait "$pid" || true
@@ -38,8 +36,7 @@ sign_touched()
 	kill -HUP "$TG_SIM_PID"
 	wait "$pid" || rc=$?
 	((rc == 0)) || tg_fail "$slot: signing with a touch failed: $(cat "$T/bg.out")"
-	run_ok "$slot signature" openssl verify -check_ss_sig -partial_chain \
-		-CAfile "$T/$slot.cert.pem" "$T/$slot.cert.pem"
+	grep -q 'Successful .* verification' "$T/bg.out" || tg_fail "$slot: $(cat "$T/bg.out")"
 }
 
 # A stray SIGHUP while nothing waits is not a touch for later.
@@ -49,8 +46,8 @@ sign_touched 9a 1
 echo "ok: SIGHUP during the wait is the touch (9a, touch always)"
 
 # No touch: the operation fails after the timeout.
-expect_fail "9a without touch" ypt -a verify-pin -P "$SIM_PIN" -a selfsign-certificate -s 9a \
-	-S "/CN=x/" -i "$T/9a.pub.pem" -o "$T/x.pem"
+expect_fail "9a without touch" ypt -a verify-pin -P "$SIM_PIN" -a test-signature -s 9a \
+	-i "$T/9a.cert.pem"
 grep -q 'touch not given' "$TG_SIM_LOG" || tg_fail "simulator did not log the missing touch"
 echo "ok: no touch: operation refused"
 
@@ -58,29 +55,34 @@ echo "ok: no touch: operation refused"
 sign_touched 9a 3
 echo "ok: touch always asks every time"
 
-# Touch cached: one touch, then a second operation within 15 s needs none.
-sign_touched 9c 4
-n=$(grep -c 'sim.touch.wait' "$TG_SIM_LOG")
-run_ok "9c again (cached)" ypt -a verify-pin -P "$SIM_PIN" -a selfsign-certificate -s 9c \
-	-S "/CN=cached/" -i "$T/9c.pub.pem" -o "$T/9c.2.pem"
-(($(grep -c 'sim.touch.wait' "$TG_SIM_LOG") == n)) || tg_fail "cached touch asked again"
+# Touch cached: one touch, then a second operation within 15 s needs none
+# (both in one yubico-piv-tool session: see the note in the brief's
+# token-bugs.md on whether a card reset should clear the cache).
+ypt -P "$SIM_PIN" -s 9c -i "$T/9c.cert.pem" -a verify-pin -a test-signature \
+	-a verify-pin -a test-signature >"$T/bg.out" 2>&1 &
+pid=$!
+tg_wait_until 30 waits_for_touch 4 || tg_fail "9c: no touch asked: $(cat "$T/bg.out")"
+kill -HUP "$TG_SIM_PID"
+rc=0
+wait "$pid" || rc=$?
+((rc == 0)) || tg_fail "9c twice with one touch failed: $(cat "$T/bg.out")"
+(($(grep -c 'Successful ECDSA verification' "$T/bg.out") == 2)) ||
+	tg_fail "9c: expected two verified signatures: $(cat "$T/bg.out")"
+(($(grep -c 'sim.touch.wait' "$TG_SIM_LOG") == 4)) || tg_fail "cached touch asked again"
 echo "ok: touch cached covers the next operation"
 
 # --touch deny.
 tg_sim_stop
 tg_sim_start "$st" --log-level info --touch deny
-expect_fail "9a with --touch deny" ypt -a verify-pin -P "$SIM_PIN" -a selfsign-certificate \
-	-s 9a -S "/CN=x/" -i "$T/9a.pub.pem" -o "$T/x.pem"
+expect_fail "9a with --touch deny" ypt -a verify-pin -P "$SIM_PIN" -a test-signature -s 9a \
+	-i "$T/9a.cert.pem"
 echo "ok: --touch deny refuses"
 
 # --touch auto and --sign-latency-ms: answers arrive, the count grows.
 tg_sim_stop
 tg_sim_start "$st" --log-level info --touch auto --sign-latency-ms 150
 before=$(sim_json private_key_operations)
-run_ok "9a with --touch auto and latency" ypt -a verify-pin -P "$SIM_PIN" \
-	-a selfsign-certificate -s 9a -S "/CN=auto/" -i "$T/9a.pub.pem" -o "$T/9a.auto.pem"
-run_ok "9a signature" openssl verify -check_ss_sig -partial_chain -CAfile "$T/9a.auto.pem" \
-	"$T/9a.auto.pem"
+token_signs 9a
 after=$(sim_json private_key_operations)
 ((after == before + 1)) || tg_fail "private_key_operations $before -> $after, want +1"
 echo "ok: --touch auto with --sign-latency-ms 150; operations $before -> $after"

@@ -19,7 +19,7 @@ atr=$(opensc-tool -r "$TG_READER" -a 2>&1) || tg_fail "opensc-tool -a: $atr"
 [[ ${atr,,} =~ ^3b(:[0-9a-f]{2})+$ ]] || tg_fail "opensc-tool -a: not an ATR: $atr"
 echo "ok: opensc-tool -a: $atr"
 run_ok "opensc-tool -n" opensc-tool -r "$TG_READER" -n
-grep -qi 'piv\|yubikey' "$T/last.out" || tg_fail "card not recognised as PIV: $(cat "$T/last.out")"
+grep -Eqi 'PIV|Personal Identity Verification|YubiKey' "$T/last.out" || tg_fail "card not recognised as PIV: $(cat "$T/last.out")"
 echo "ok: opensc-tool -n: $(cat "$T/last.out")"
 
 # Keys made with yubico-piv-tool (OpenSC lists a key only with its certificate):
@@ -68,7 +68,7 @@ P11_EXTRA=()
 sign_verify 01 ECDSA-SHA256 9a -sha256
 sign_verify 02 ECDSA-SHA384 9c -sha384
 sign_verify 03 SHA256-RSA-PKCS 9d -sha256
-P11_EXTRA=(--mgf MGF1-SHA256 --hash-algorithm SHA256)
+P11_EXTRA=(--mgf MGF1-SHA256)
 sign_verify 03 SHA256-RSA-PKCS-PSS 9d -sha256 -sigopt rsa_padding_mode:pss \
 	-sigopt rsa_pss_saltlen:auto -sigopt rsa_mgf1_md:sha256
 P11_EXTRA=()

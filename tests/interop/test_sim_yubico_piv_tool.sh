@@ -29,29 +29,43 @@ echo "ok: version and status (serial $SERIAL)"
 gen_cert 9a ECCP256 --pin-policy=once --touch-policy=never
 openssl pkey -pubin -in "$T/9a.pub.pem" -noout -text | grep -q 'NIST CURVE: P-256' ||
 	tg_fail "9a: public key is not P-256"
-# The certificate was signed on the token with the 9a key: check it.
-run_ok "9a self-signature" openssl verify -check_ss_sig -partial_chain \
-	-CAfile "$T/9a.cert.pem" "$T/9a.cert.pem"
 same_pubkey "$T/9a.pub.pem" "$T/9a.cert.pem" || tg_fail "9a: certificate key differs"
 gen_cert 9c ECCP384 --pin-policy=always --touch-policy=never
 openssl pkey -pubin -in "$T/9c.pub.pem" -noout -text | grep -q 'NIST CURVE: P-384' ||
 	tg_fail "9c: public key is not P-384"
-run_ok "9c self-signature" openssl verify -check_ss_sig -partial_chain \
-	-CAfile "$T/9c.cert.pem" "$T/9c.cert.pem"
 gen_cert 9d RSA2048 --pin-policy=never --touch-policy=always
 openssl pkey -pubin -in "$T/9d.pub.pem" -noout -text | grep -q 'Public-Key: (2048 bit)' ||
 	tg_fail "9d: public key is not RSA-2048"
-run_ok "9d self-signature" openssl verify -check_ss_sig -partial_chain \
-	-CAfile "$T/9d.cert.pem" "$T/9d.cert.pem"
-echo "ok: generate ECCP256/ECCP384/RSA2048 with policies, selfsign, import"
+echo "ok: generate ECCP256/ECCP384/RSA2048 with policies, import-certificate"
+
+# verify-pin + selfsign-certificate. yubico-piv-tool 2.2.0 built against
+# OpenSSL 3 (Debian 12) fails inside the tool before it sends the sign
+# APDU (Yubico/yubico-piv-tool#388). Accept that failure only when the
+# token was never asked to sign; any other failure fails the test.
+ops=$(sim_json private_key_operations)
+if ypt -a verify-pin -P "$SIM_PIN" -a selfsign-certificate -s 9a -S "/CN=self 9a/" \
+	-i "$T/9a.pub.pem" -o "$T/9a.self.pem" >"$T/last.out" 2>&1; then
+	run_ok "9a self-signature" openssl verify -check_ss_sig -partial_chain \
+		-CAfile "$T/9a.self.pem" "$T/9a.self.pem"
+	echo "ok: verify-pin + selfsign-certificate (signature verified by openssl)"
+else
+	grep -q 'Successfully verified PIN' "$T/last.out" ||
+		tg_fail "verify-pin before selfsign: $(cat "$T/last.out")"
+	grep -q 'Failed signing certificate' "$T/last.out" ||
+		tg_fail "selfsign-certificate: $(cat "$T/last.out")"
+	[[ $(sim_json private_key_operations) == "$ops" ]] ||
+		tg_fail "selfsign-certificate failed after the token signed: $(cat "$T/last.out")"
+	echo "NOTE: selfsign-certificate fails inside yubico-piv-tool before any sign APDU" \
+		"(Yubico/yubico-piv-tool#388, OpenSSL 3); verify-pin passed, signing is checked" \
+		"with test-signature below"
+fi
 
 for s in 9a 9c 9d; do
 	run_ok "read-certificate $s" ypt -a read-certificate -s "$s" -o "$T/$s.read.pem"
 	[[ $(openssl x509 -in "$T/$s.read.pem" -outform DER | sha256sum) == \
 		$(openssl x509 -in "$T/$s.cert.pem" -outform DER | sha256sum) ]] ||
 		tg_fail "read-certificate $s: differs from the imported certificate"
-	run_ok "test-signature $s" ypt -a verify-pin -P "$SIM_PIN" -a test-signature -s "$s" \
-		-i "$T/$s.cert.pem"
+	token_signs "$s"
 done
 run_ok status ypt -a status
 for s in 9a 9c 9d; do
