@@ -16,6 +16,7 @@
 #define SETMGM_P1       0xFF
 #define SETMGM_P2       0xFF
 #define SETMGM_P2_TOUCH 0xFE
+#define MGM_P1_RANDOM   0x00 /* GET CHALLENGE through GENERAL AUTHENTICATE */
 
 /* The YubiKey factory management key (3DES), which host tools assume. */
 const uint8_t tok_mgm_default[24] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
@@ -196,6 +197,24 @@ out:
 	return sw;
 }
 
+/* Random bytes in a challenge template, for GET CHALLENGE (no state). */
+static uint16_t
+send_random(size_t bs, struct tg_buf *out)
+{
+	uint8_t rnd[16];
+	size_t mark;
+	uint16_t sw = SW_NO_PRECISE_DIAGNOSIS;
+
+	if (RAND_bytes(rnd, (int)bs) != 1)
+		goto out;
+	if (tg_buf_tlv_begin(out, PIV_TAG_DYN_AUTH, &mark) != 0 ||
+	    tg_buf_put_tlv(out, PIV_TAG_CHALLENGE, rnd, bs) != 0 || tg_buf_tlv_end(out, mark) != 0)
+		goto out;
+	sw = SW_OK;
+out:
+	return sw;
+}
+
 /* External authentication, step 1: a plain challenge. */
 static uint16_t
 send_challenge(struct tg_tok *t, size_t bs, struct tg_buf *out)
@@ -252,10 +271,20 @@ tok_mgm_auth(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	size_t bs = mgm_block_len(t->mgm_alg);
 	uint16_t sw = SW_INCORRECT_P1P2;
 
-	if (a->p1 != t->mgm_alg)
+	if (a->p1 != t->mgm_alg && a->p1 != MGM_P1_RANDOM)
 		goto out;
 	if ((sw = parse_dyn_auth(&a->data, &d)) != SW_OK)
 		goto out;
+	if (a->p1 == MGM_P1_RANDOM) {
+		/* OpenSC's piv_get_challenge (C_GenerateRandom): 7C 02 81 00
+		 * with algorithm 00 asks for random bytes only; no state. */
+		sw = SW_INCORRECT_P1P2;
+		if (!d.has_challenge || tg_buf_remaining(&d.challenge) != 0 || d.has_witness ||
+		    d.has_response)
+			goto out;
+		sw = send_random(bs, out);
+		goto out;
+	}
 	/* whatever happens now, a nonce in flight is used up */
 	t->v.mgm_state = TOK_MGM_IDLE;
 	t->v.mgm_ok = 0;

@@ -12,6 +12,7 @@ static const uint8_t piv_aid[] = {0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10
 #define PIV_RID_LEN      5
 #define SELECT_P1_BY_AID 0x04
 #define SELECT_P2_FIRST  0x00
+#define SELECT_P2_NO_FCI 0x0C /* ISO 7816-4: no response data */
 
 uint16_t
 tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
@@ -21,7 +22,7 @@ tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	size_t mark1, mark2;
 	uint16_t sw = SW_INCORRECT_P1P2;
 
-	if (a->p1 != SELECT_P1_BY_AID || a->p2 != SELECT_P2_FIRST)
+	if (a->p1 != SELECT_P1_BY_AID || (a->p2 != SELECT_P2_FIRST && a->p2 != SELECT_P2_NO_FCI))
 		goto out;
 	/* The full AID, the AID without version, or the RID alone
 	 * (yubico-piv-tool sends the 5-byte prefix). Anything else is
@@ -30,6 +31,10 @@ tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	if (n < PIV_RID_LEN || n > sizeof(aid))
 		goto out;
 	if (tg_buf_get_bytes(&a->data, aid, n) != 0 || memcmp(aid, piv_aid, n) != 0)
+		goto out;
+	sw = SW_OK;
+	t->v.selected = 1;
+	if (a->p2 == SELECT_P2_NO_FCI)
 		goto out;
 	/* SP 800-73-4 Part 2, 3.1.1: application property template */
 	sw = SW_NO_PRECISE_DIAGNOSIS;
@@ -40,7 +45,6 @@ tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	    tg_buf_put_tlv(out, PIV_TAG_AID, piv_aid, PIV_RID_LEN) != 0 ||
 	    tg_buf_tlv_end(out, mark2) != 0 || tg_buf_tlv_end(out, mark1) != 0)
 		goto out;
-	t->v.selected = 1;
 	sw = SW_OK;
 out:
 	return sw;

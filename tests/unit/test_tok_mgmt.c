@@ -137,6 +137,14 @@ test_auth_3des(void **state)
 	block(0x03, tt_mgm_default, 1, rsp + 4, cmd + 9, 8);
 	assert_int_equal(tt_apdu(f->t, cmd, m, NULL, 0, NULL), 0x9000);
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x9000);
+	/* OpenSC's GET CHALLENGE (P1 00): random bytes, authentication kept */
+	assert_int_equal(tt_hex(f->t, "0087009B 04 7C028100 00", rsp, sizeof(rsp), &n), 0x9000);
+	assert_int_equal(n, 12);
+	assert_memory_equal(rsp, "\x7C\x0A\x81\x08", 4);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "0087009B 04 7C028000", NULL, 0, NULL), 0x6A86);
+	assert_int_equal(tt_hex(f->t, "0087009B 06 7C0481020102", NULL, 0, NULL), 0x6A86);
+	assert_int_equal(tt_hex(f->t, "0087009B 02 7C00", NULL, 0, NULL), 0x6A86);
 	/* reset forgets it */
 	tg_tok_reset(f->t);
 	tt_select(f->t);

@@ -74,7 +74,9 @@ static const struct sw_case select_cases[] = {
     {"too long", "00A40400 0C A000000308000010000100 00", 0x6A82},
     {"no data", "00A40400", 0x6A82},
     {"P1 00 (by file id)", "00A40000 05 A000000308", 0x6A86},
-    {"P2 0C", "00A4040C 05 A000000308", 0x6A86},
+    {"P2 0C (no FCI)", "00A4040C 05 A000000308", 0x9000},
+    {"P2 0C, unknown AID", "00A4040C 06 D27600012401", 0x6A82},
+    {"P2 04", "00A40404 05 A000000308", 0x6A86},
 };
 
 static void
