@@ -2,10 +2,14 @@
 #include "pcsc.h"
 
 #include <PCSC/winscard.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tg_buf.h"
@@ -14,6 +18,13 @@
 /* SCardListReaders may race with a reader being plugged in. */
 #define PCSC_LIST_ATTEMPTS 3
 #define PCSCD_NAME         "pcscd"
+/* How long a pcscd that takes connections may take to answer. */
+#define PCSC_ANSWER_WAIT_MS 5000
+#define PCSC_POLL_MS        20
+/* A path that cannot exist (/dev/null is no directory): set as the client
+ * socket once pcscd is known not to answer, so later PC/SC users in this
+ * process (OpenSC under PKCS#11) fail at once instead of hanging. */
+#define PCSC_DEAD_SOCKET "/dev/null/tokengate-doctor-pcscd-does-not-answer"
 
 /* 1 if an executable `name` is on PATH or in the sbin directories where
  * Debian installs daemons (often not on a user's PATH). */
@@ -70,6 +81,68 @@ pcsc_unreachable(struct tg_doctor_report *r, LONG rv)
 		rc = tg_doctor_problem_add(
 		    r, "restart it with 'systemctl restart pcscd' (or 'pcscd -f')",
 		    "pcscd is not running: nothing answers on %s", p->socket);
+out:
+	return rc;
+}
+
+/*
+ * 1 if pcscd answers SCardEstablishContext within PCSC_ANSWER_WAIT_MS (or
+ * the check cannot run), 0 if not. pcsc-lite's client waits for an answer
+ * without a timeout, so the call runs in a child process that is killed
+ * when it takes too long; this process has not called pcsc-lite yet.
+ */
+static int
+pcsc_answers(void)
+{
+	struct timespec ts = {0, PCSC_POLL_MS * 1000000L};
+	SCARDCONTEXT ctx;
+	pid_t pid, w;
+	int status, waited = 0, answered = 1;
+
+	if ((pid = fork()) < 0)
+		goto out;
+	if (pid == 0) {
+		if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx) == SCARD_S_SUCCESS)
+			SCardReleaseContext(ctx);
+		_exit(0);
+	}
+	for (;;) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		if (waited >= PCSC_ANSWER_WAIT_MS) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				continue;
+			answered = 0;
+			break;
+		}
+		nanosleep(&ts, NULL);
+		waited += PCSC_POLL_MS;
+	}
+out:
+	return answered;
+}
+
+/* pcscd takes connections but does not answer. */
+static int
+pcsc_hung(struct tg_doctor_report *r)
+{
+	struct tg_doctor_pcsc *p = &r->pcsc;
+	int rc = TG_ERR_ALLOC;
+
+	p->reachable = 0;
+	if ((p->error = tg_doctor_str_printf("pcscd takes connections on %s but does not answer "
+	                                     "within %d s",
+	                                     p->socket, PCSC_ANSWER_WAIT_MS / 1000)) == NULL)
+		goto out;
+	if (setenv(TG_DOCTOR_PCSC_SOCKET_ENV, PCSC_DEAD_SOCKET, 1) != 0)
+		goto out;
+	rc = tg_doctor_problem_add(r,
+	                           "restart it ('systemctl restart pcscd', or stop it and run "
+	                           "'pcscd -f'); unplug readers and tokens first if a wedged "
+	                           "reader driver is the cause",
+	                           "pcscd does not answer on %s", p->socket);
 out:
 	return rc;
 }
@@ -227,6 +300,10 @@ tg_doctor_pcsc_probe(struct tg_doctor_report *r)
 	         "%s", env != NULL && *env != '\0' ? env : TG_DOCTOR_PCSC_SOCKET)) == NULL)
 		goto out;
 	p->socket_exists = stat(p->socket, &st) == 0 && S_ISSOCK(st.st_mode);
+	if (p->socket_exists && !pcsc_answers()) {
+		rc = pcsc_hung(r);
+		goto out;
+	}
 	rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx);
 	if (rv != SCARD_S_SUCCESS) {
 		rc = pcsc_unreachable(r, rv);

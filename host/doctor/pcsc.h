@@ -14,9 +14,12 @@
 
 /*
  * Connects to pcscd (never waits for a missing daemon: the client library
- * fails at once when nothing listens), lists the readers and reads their
- * state with a zero timeout (no card is ever connected to), and fills
- * r->pcsc. Adds a problem with its fix when pcscd is not reachable, when no
+ * fails at once when nothing listens; a daemon that takes connections but
+ * does not answer within 5 s is given up on, checked in a child process,
+ * and PCSCLITE_CSOCK_NAME is then pointed at a path that cannot exist so
+ * PC/SC users later in this process, such as OpenSC, fail at once too),
+ * lists the readers and reads their state with a zero timeout (no card is
+ * ever connected to), and fills r->pcsc. Adds a problem with its fix when pcscd is not reachable, when no
  * reader holds a card (one per empty reader), and for mute, unavailable or
  * exclusively held readers. Returns 0, or TG_ERR_ALLOC when out of memory.
  */

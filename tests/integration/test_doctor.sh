@@ -122,6 +122,21 @@ PCSCLITE_CSOCK_NAME=$TG_TMP/dead/pcscd.comm doctor
 expect_rc 0 "dead pcscd socket"
 expect "pcscd is not running: nothing answers on $TG_TMP/dead/pcscd.comm: restart it" \
 	"dead pcscd socket: problem line"
+# A socket that takes connections but never answers (a hung pcscd): doctor
+# gives up on it instead of hanging, and OpenSC (under PKCS#11) then does
+# not hang on it either.
+mkdir -p "$TG_TMP/hung"
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(16)
+print("ready", flush=True); time.sleep(600)' "$TG_TMP/hung/pcscd.comm" >"$TG_TMP/hung/log" 2>&1 &
+hung_pid=$!
+tg_on_exit kill "$hung_pid"
+tg_wait_until 30 grep -q ready "$TG_TMP/hung/log" || tg_fail "hung-pcscd stand-in did not start"
+PCSCLITE_CSOCK_NAME=$TG_TMP/hung/pcscd.comm doctor
+expect_rc 0 "hung pcscd"
+expect "pcscd does not answer on $TG_TMP/hung/pcscd.comm: restart it" "hung pcscd: problem line"
+expect "PKCS#11 (modules registered with p11-kit)" "hung pcscd: the PKCS#11 probe still ran"
+kill "$hung_pid" 2>/dev/null || true
 echo "ok 1 - no pcscd: exit 0, says so, gives the fix"
 
 # --- 3: SoftHSM2 token in the PKCS#11 section ------------------------------
