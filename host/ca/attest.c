@@ -15,12 +15,12 @@
 #include "tg_ca_io.h"
 
 /* Yubico's PIV attestation extensions: 1.3.6.1.4.1.41482.3.<n> */
-#define ATT_OID_PREFIX "1.3.6.1.4.1.41482.3."
-#define ATT_FIRMWARE_LEN 3
-#define ATT_POLICY_LEN 2
+#define ATT_OID_PREFIX      "1.3.6.1.4.1.41482.3."
+#define ATT_FIRMWARE_LEN    3
+#define ATT_POLICY_LEN      2
 #define ATT_FORM_FACTOR_LEN 1
-#define ATT_CN_PREFIX "YubiKey PIV Attestation "
-#define ATT_CN_MAX 64
+#define ATT_CN_PREFIX       "YubiKey PIV Attestation "
+#define ATT_CN_MAX          64
 
 struct tg_att_roots {
 	X509_STORE *store;
@@ -29,15 +29,17 @@ struct tg_att_roots {
 };
 
 static const char *const pin_names[] = {
-	[TG_ATT_PIN_NEVER] = "never",	      [TG_ATT_PIN_ONCE] = "once",
-	[TG_ATT_PIN_ALWAYS] = "always",	      [TG_ATT_PIN_MATCH_ONCE] = "match-once",
-	[TG_ATT_PIN_MATCH_ALWAYS] = "match-always",
+    [TG_ATT_PIN_NEVER] = "never",
+    [TG_ATT_PIN_ONCE] = "once",
+    [TG_ATT_PIN_ALWAYS] = "always",
+    [TG_ATT_PIN_MATCH_ONCE] = "match-once",
+    [TG_ATT_PIN_MATCH_ALWAYS] = "match-always",
 };
 
 static const char *const touch_names[] = {
-	[TG_ATT_TOUCH_NEVER] = "never",
-	[TG_ATT_TOUCH_ALWAYS] = "always",
-	[TG_ATT_TOUCH_CACHED] = "cached",
+    [TG_ATT_TOUCH_NEVER] = "never",
+    [TG_ATT_TOUCH_ALWAYS] = "always",
+    [TG_ATT_TOUCH_CACHED] = "cached",
 };
 
 const char *
@@ -51,8 +53,7 @@ tg_att_pin_name(enum tg_att_pin p)
 const char *
 tg_att_touch_name(enum tg_att_touch t)
 {
-	if ((int)t <= 0 ||
-	    (size_t)t >= sizeof(touch_names) / sizeof(touch_names[0]))
+	if ((int)t <= 0 || (size_t)t >= sizeof(touch_names) / sizeof(touch_names[0]))
 		return "unknown";
 	return touch_names[t];
 }
@@ -103,8 +104,7 @@ root_file_wanted(const char *name)
 }
 
 int
-tg_att_roots_load(const char *dir, struct tg_att_roots **out,
-		  struct tg_error *err)
+tg_att_roots_load(const char *dir, struct tg_att_roots **out, struct tg_error *err)
 {
 	struct tg_att_roots *roots = NULL;
 	STACK_OF(X509) *certs = NULL;
@@ -115,27 +115,25 @@ tg_att_roots_load(const char *dir, struct tg_att_roots **out,
 	int r = TG_ERR_INTERNAL;
 
 	if ((roots = calloc(1, sizeof(*roots))) == NULL ||
-	    (roots->store = X509_STORE_new()) == NULL ||
-	    (certs = sk_X509_new_null()) == NULL) {
+	    (roots->store = X509_STORE_new()) == NULL || (certs = sk_X509_new_null()) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
 	}
 	snprintf(roots->dir, sizeof(roots->dir), "%s", dir);
 	if ((d = opendir(dir)) == NULL) {
 		r = tg_error_set(err, TG_ERR_CONFIG,
-				 "cannot read attestation roots directory '%s': %s",
-				 dir, strerror(errno));
+		                 "cannot read attestation roots directory '%s': %s", dir,
+		                 strerror(errno));
 		goto out;
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (!root_file_wanted(de->d_name))
 			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
-		    (int)sizeof(path))
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
 			continue;
 		if ((r = tg_ca_certs_read(path, certs, err)) != 0) {
-			r = tg_error_set(err, TG_ERR_CONFIG,
-					 "attestation roots directory '%s'", dir);
+			r = tg_error_set(err, TG_ERR_CONFIG, "attestation roots directory '%s'",
+			                 dir);
 			goto out;
 		}
 	}
@@ -144,8 +142,7 @@ tg_att_roots_load(const char *dir, struct tg_att_roots **out,
 		if (!X509_STORE_add_cert(roots->store, x)) {
 			X509_free(x);
 			r = tg_error_set(err, TG_ERR_CRYPTO,
-					 "cannot add a root of '%s' to the trust store",
-					 dir);
+			                 "cannot add a root of '%s' to the trust store", dir);
 			goto out;
 		}
 		X509_free(x);
@@ -153,9 +150,10 @@ tg_att_roots_load(const char *dir, struct tg_att_roots **out,
 	}
 	if (roots->count == 0) {
 		r = tg_error_set(err, TG_ERR_CONFIG,
-				 "no trusted root in attestation roots directory "
-				 "'%s': put the token vendor's root certificates "
-				 "there (*.pem, *.crt, *.cer or *.der)", dir);
+		                 "no trusted root in attestation roots directory "
+		                 "'%s': put the token vendor's root certificates "
+		                 "there (*.pem, *.crt, *.cer or *.der)",
+		                 dir);
 		goto out;
 	}
 	*out = roots;
@@ -200,9 +198,8 @@ tg_att_key_algorithm(EVP_PKEY *pkey, char *buf, size_t n)
 		snprintf(buf, n, "RSA-%d", EVP_PKEY_get_bits(pkey));
 		r = 0;
 	} else if (EVP_PKEY_is_a(pkey, "EC")) {
-		if (!EVP_PKEY_get_utf8_string_param(pkey,
-						    OSSL_PKEY_PARAM_GROUP_NAME,
-						    group, sizeof(group), &glen))
+		if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
+		                                    sizeof(group), &glen))
 			goto out;
 		/* OpenSSL names P-256 "prime256v1"; the SEC 2 name is the usual one */
 		if (strcmp(group, "prime256v1") == 0)
@@ -230,10 +227,11 @@ decode_firmware(struct tg_buf *b, struct tg_att_facts *f, struct tg_error *err)
 	if ((r = tg_buf_get_bytes(b, f->firmware, ATT_FIRMWARE_LEN)) != 0 ||
 	    (r = tg_buf_expect_end(b)) != 0)
 		return tg_error_set(err, TG_ERR_ATTESTATION,
-				    "firmware extension (" ATT_OID_PREFIX "3) is "
-				    "not exactly %d bytes", ATT_FIRMWARE_LEN);
-	snprintf(f->firmware_str, sizeof(f->firmware_str), "%u.%u.%u",
-		 f->firmware[0], f->firmware[1], f->firmware[2]);
+		                    "firmware extension (" ATT_OID_PREFIX "3) is "
+		                    "not exactly %d bytes",
+		                    ATT_FIRMWARE_LEN);
+	snprintf(f->firmware_str, sizeof(f->firmware_str), "%u.%u.%u", f->firmware[0],
+	         f->firmware[1], f->firmware[2]);
 	f->has_firmware = 1;
 	return 0;
 }
@@ -247,21 +245,22 @@ decode_serial(struct tg_buf *b, struct tg_att_facts *f, struct tg_error *err)
 	uint64_t v = 0;
 	int r = TG_ERR_ATTESTATION;
 
-	if (p == NULL || n <= 0 ||
-	    (ai = d2i_ASN1_INTEGER(NULL, &p, n)) == NULL) {
-		tg_error_set(err, r, "serial extension (" ATT_OID_PREFIX "7) "
-				     "is not a DER INTEGER");
+	if (p == NULL || n <= 0 || (ai = d2i_ASN1_INTEGER(NULL, &p, n)) == NULL) {
+		tg_error_set(err, r,
+		             "serial extension (" ATT_OID_PREFIX "7) "
+		             "is not a DER INTEGER");
 		goto out;
 	}
 	if (p - start != n) {
-		tg_error_set(err, r, "serial extension (" ATT_OID_PREFIX "7) "
-				     "has trailing bytes after the INTEGER");
+		tg_error_set(err, r,
+		             "serial extension (" ATT_OID_PREFIX "7) "
+		             "has trailing bytes after the INTEGER");
 		goto out;
 	}
-	if (ASN1_STRING_type(ai) != V_ASN1_INTEGER ||
-	    !ASN1_INTEGER_get_uint64(&v, ai)) {
-		tg_error_set(err, r, "serial extension (" ATT_OID_PREFIX "7) "
-				     "is negative or too large");
+	if (ASN1_STRING_type(ai) != V_ASN1_INTEGER || !ASN1_INTEGER_get_uint64(&v, ai)) {
+		tg_error_set(err, r,
+		             "serial extension (" ATT_OID_PREFIX "7) "
+		             "is negative or too large");
 		goto out;
 	}
 	f->serial = v;
@@ -281,8 +280,9 @@ decode_policy(struct tg_buf *b, struct tg_att_facts *f, struct tg_error *err)
 	if (tg_buf_get_u8(b, &pin) != 0 || tg_buf_get_u8(b, &touch) != 0 ||
 	    tg_buf_expect_end(b) != 0)
 		return tg_error_set(err, TG_ERR_ATTESTATION,
-				    "policy extension (" ATT_OID_PREFIX "8) is "
-				    "not exactly %d bytes", ATT_POLICY_LEN);
+		                    "policy extension (" ATT_OID_PREFIX "8) is "
+		                    "not exactly %d bytes",
+		                    ATT_POLICY_LEN);
 	switch (pin) {
 	case TG_ATT_PIN_NEVER:
 	case TG_ATT_PIN_ONCE:
@@ -293,8 +293,9 @@ decode_policy(struct tg_buf *b, struct tg_att_facts *f, struct tg_error *err)
 		break;
 	default:
 		return tg_error_set(err, TG_ERR_ATTESTATION,
-				    "policy extension (" ATT_OID_PREFIX "8): "
-				    "unknown PIN policy value 0x%02x", pin);
+		                    "policy extension (" ATT_OID_PREFIX "8): "
+		                    "unknown PIN policy value 0x%02x",
+		                    pin);
 	}
 	switch (touch) {
 	case TG_ATT_TOUCH_NEVER:
@@ -304,27 +305,28 @@ decode_policy(struct tg_buf *b, struct tg_att_facts *f, struct tg_error *err)
 		break;
 	default:
 		return tg_error_set(err, TG_ERR_ATTESTATION,
-				    "policy extension (" ATT_OID_PREFIX "8): "
-				    "unknown touch policy value 0x%02x", touch);
+		                    "policy extension (" ATT_OID_PREFIX "8): "
+		                    "unknown touch policy value 0x%02x",
+		                    touch);
 	}
 	return 0;
 }
 
 static int
-decode_form_factor(struct tg_buf *b, struct tg_att_facts *f,
-		   struct tg_error *err)
+decode_form_factor(struct tg_buf *b, struct tg_att_facts *f, struct tg_error *err)
 {
 	if (tg_buf_get_u8(b, &f->form_factor) != 0 || tg_buf_expect_end(b) != 0)
 		return tg_error_set(err, TG_ERR_ATTESTATION,
-				    "form factor extension (" ATT_OID_PREFIX "9) "
-				    "is not exactly %d byte", ATT_FORM_FACTOR_LEN);
+		                    "form factor extension (" ATT_OID_PREFIX "9) "
+		                    "is not exactly %d byte",
+		                    ATT_FORM_FACTOR_LEN);
 	f->has_form_factor = 1;
 	return 0;
 }
 
 int
-tg_att_ext_decode(enum tg_att_ext which, const uint8_t *p, size_t n,
-		  struct tg_att_facts *facts, struct tg_error *err)
+tg_att_ext_decode(enum tg_att_ext which, const uint8_t *p, size_t n, struct tg_att_facts *facts,
+                  struct tg_error *err)
 {
 	struct tg_buf b;
 
@@ -340,8 +342,7 @@ tg_att_ext_decode(enum tg_att_ext which, const uint8_t *p, size_t n,
 		return decode_form_factor(&b, facts, err);
 	default:
 		return tg_error_set(err, TG_ERR_INVALID_ARG,
-				    "no decoder for attestation extension %d",
-				    (int)which);
+		                    "no decoder for attestation extension %d", (int)which);
 	}
 }
 
@@ -356,25 +357,29 @@ slot_get(X509 *att, struct tg_att_facts *f, struct tg_error *err)
 
 	len = X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof(cn));
 	if (len <= 0 || (size_t)len >= sizeof(cn)) {
-		tg_error_set(err, r, "attestation certificate has no usable "
-				     "subject common name");
+		tg_error_set(err, r,
+		             "attestation certificate has no usable "
+		             "subject common name");
 		goto out;
 	}
 	if (strncmp(cn, ATT_CN_PREFIX, strlen(ATT_CN_PREFIX)) != 0 ||
 	    strlen(cn) != strlen(ATT_CN_PREFIX) + 2) {
-		tg_error_set(err, r, "attestation certificate subject CN '%s' "
-				     "is not 'YubiKey PIV Attestation <slot>'", cn);
+		tg_error_set(err, r,
+		             "attestation certificate subject CN '%s' "
+		             "is not 'YubiKey PIV Attestation <slot>'",
+		             cn);
 		goto out;
 	}
 	s = cn + strlen(ATT_CN_PREFIX);
 	for (i = 0; i < 2; i++) {
 		if (strchr("0123456789abcdefABCDEF", s[i]) == NULL) {
-			tg_error_set(err, r, "attestation certificate subject "
-					     "CN '%s' names no hex slot", cn);
+			tg_error_set(err, r,
+			             "attestation certificate subject "
+			             "CN '%s' names no hex slot",
+			             cn);
 			goto out;
 		}
-		f->slot[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a'
-							     : s[i]);
+		f->slot[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
 	}
 	f->slot[2] = '\0';
 	r = 0;
@@ -384,17 +389,16 @@ out:
 }
 
 int
-tg_att_facts_get(X509 *att, struct tg_att_facts *facts,
-		 struct tg_error *err)
+tg_att_facts_get(X509 *att, struct tg_att_facts *facts, struct tg_error *err)
 {
 	static const struct {
 		enum tg_att_ext which;
 		int required;
 	} exts[] = {
-		{TG_ATT_EXT_FIRMWARE, 0},
-		{TG_ATT_EXT_SERIAL, 0},
-		{TG_ATT_EXT_POLICY, 1},
-		{TG_ATT_EXT_FORM_FACTOR, 0},
+	    {TG_ATT_EXT_FIRMWARE, 0},
+	    {TG_ATT_EXT_SERIAL, 0},
+	    {TG_ATT_EXT_POLICY, 1},
+	    {TG_ATT_EXT_FORM_FACTOR, 0},
 	};
 	struct tg_att_facts f;
 	ASN1_OBJECT *obj = NULL;
@@ -412,8 +416,8 @@ tg_att_facts_get(X509 *att, struct tg_att_facts *facts,
 	if ((pk = X509_get0_pubkey(att)) == NULL ||
 	    tg_att_key_algorithm(pk, f.key_algorithm, sizeof(f.key_algorithm)) != 0) {
 		r = tg_error_set(err, TG_ERR_ATTESTATION,
-				 "attestation certificate holds no supported "
-				 "public key");
+		                 "attestation certificate holds no supported "
+		                 "public key");
 		goto out;
 	}
 	for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
@@ -427,30 +431,29 @@ tg_att_facts_get(X509 *att, struct tg_att_facts *facts,
 		if (idx < 0) {
 			if (exts[i].required) {
 				r = tg_error_set(err, TG_ERR_ATTESTATION,
-						 "attestation certificate lacks "
-						 "extension %s (PIN and touch policy)",
-						 oid);
+				                 "attestation certificate lacks "
+				                 "extension %s (PIN and touch policy)",
+				                 oid);
 				goto out;
 			}
 			continue;
 		}
 		if (X509_get_ext_by_OBJ(att, obj, idx) >= 0) {
 			r = tg_error_set(err, TG_ERR_ATTESTATION,
-					 "attestation certificate has extension "
-					 "%s more than once", oid);
+			                 "attestation certificate has extension "
+			                 "%s more than once",
+			                 oid);
 			goto out;
 		}
 		ext = X509_get_ext(att, idx);
 		val = X509_EXTENSION_get_data(ext);
 		if ((r = tg_att_ext_decode(exts[i].which, ASN1_STRING_get0_data(val),
-					   (size_t)ASN1_STRING_length(val), &f,
-					   err)) != 0)
+		                           (size_t)ASN1_STRING_length(val), &f, err)) != 0)
 			goto out;
 	}
 	if ((derlen = i2d_X509(att, &der)) <= 0 ||
 	    EVP_Digest(der, (size_t)derlen, f.sha256, NULL, EVP_sha256(), NULL) != 1) {
-		r = tg_error_set(err, TG_ERR_CRYPTO,
-				 "cannot hash the attestation certificate");
+		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot hash the attestation certificate");
 		goto out;
 	}
 	*facts = f;
@@ -471,31 +474,34 @@ att_signed_by_f9(X509 *att, X509 *f9, struct tg_error *err)
 	EVP_PKEY *f9key;
 	int r = TG_ERR_ATTESTATION;
 
-	if (X509_NAME_cmp(X509_get_issuer_name(att),
-			  X509_get_subject_name(f9)) != 0) {
-		tg_error_set(err, r, "attestation certificate issuer '%s' is not "
-				     "the F9 device certificate subject '%s': "
-				     "give the F9 certificate of the token that "
-				     "made the attestation",
-			     tg_ca_name_str(X509_get_issuer_name(att), an, sizeof(an)),
-			     tg_ca_name_str(X509_get_subject_name(f9), fn, sizeof(fn)));
+	if (X509_NAME_cmp(X509_get_issuer_name(att), X509_get_subject_name(f9)) != 0) {
+		tg_error_set(err, r,
+		             "attestation certificate issuer '%s' is not "
+		             "the F9 device certificate subject '%s': "
+		             "give the F9 certificate of the token that "
+		             "made the attestation",
+		             tg_ca_name_str(X509_get_issuer_name(att), an, sizeof(an)),
+		             tg_ca_name_str(X509_get_subject_name(f9), fn, sizeof(fn)));
 		goto out;
 	}
 	if ((f9key = X509_get0_pubkey(f9)) == NULL) {
-		tg_error_set(err, r, "F9 device certificate holds no usable "
-				     "public key");
+		tg_error_set(err, r,
+		             "F9 device certificate holds no usable "
+		             "public key");
 		goto out;
 	}
 	if (X509_verify(att, f9key) != 1) {
-		tg_error_set(err, r, "attestation certificate signature does not "
-				     "verify with the F9 device certificate's key "
-				     "(attestation tampered with, or made by "
-				     "another token)");
+		tg_error_set(err, r,
+		             "attestation certificate signature does not "
+		             "verify with the F9 device certificate's key "
+		             "(attestation tampered with, or made by "
+		             "another token)");
 		goto out;
 	}
 	if (X509_cmp_current_time(X509_get0_notBefore(att)) >= 0) {
-		tg_error_set(err, r, "attestation certificate is not valid yet "
-				     "(notBefore in the future)");
+		tg_error_set(err, r,
+		             "attestation certificate is not valid yet "
+		             "(notBefore in the future)");
 		goto out;
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(att)) <= 0) {
@@ -509,8 +515,8 @@ out:
 }
 
 static int
-f9_chain_verify(const struct tg_att_roots *roots, X509 *f9,
-		STACK_OF(X509) *intermediates, struct tg_error *err)
+f9_chain_verify(const struct tg_att_roots *roots, X509 *f9, STACK_OF(X509) * intermediates,
+                struct tg_error *err)
 {
 	X509_STORE_CTX *ctx = NULL;
 	X509 *bad;
@@ -527,14 +533,14 @@ f9_chain_verify(const struct tg_att_roots *roots, X509 *f9,
 		code = X509_STORE_CTX_get_error(ctx);
 		depth = X509_STORE_CTX_get_error_depth(ctx);
 		bad = X509_STORE_CTX_get_current_cert(ctx);
-		tg_error_set(err, r, "F9 device certificate '%s' does not chain "
-				     "to a trusted root in '%s': %s (at depth %d, "
-				     "certificate '%s')",
-			     tg_ca_name_str(X509_get_subject_name(f9), fn, sizeof(fn)),
-			     roots->dir, X509_verify_cert_error_string(code), depth,
-			     bad != NULL ? tg_ca_name_str(X509_get_subject_name(bad),
-							  bn, sizeof(bn))
-					 : "?");
+		tg_error_set(
+		    err, r,
+		    "F9 device certificate '%s' does not chain "
+		    "to a trusted root in '%s': %s (at depth %d, "
+		    "certificate '%s')",
+		    tg_ca_name_str(X509_get_subject_name(f9), fn, sizeof(fn)), roots->dir,
+		    X509_verify_cert_error_string(code), depth,
+		    bad != NULL ? tg_ca_name_str(X509_get_subject_name(bad), bn, sizeof(bn)) : "?");
 		goto out;
 	}
 	r = 0;
@@ -545,17 +551,17 @@ out:
 }
 
 int
-tg_att_verify(const struct tg_att_roots *roots, X509 *att, X509 *f9,
-	      STACK_OF(X509) *intermediates, EVP_PKEY *expect_key,
-	      struct tg_att_facts *facts, struct tg_error *err)
+tg_att_verify(const struct tg_att_roots *roots, X509 *att, X509 *f9, STACK_OF(X509) * intermediates,
+              EVP_PKEY *expect_key, struct tg_att_facts *facts, struct tg_error *err)
 {
 	struct tg_att_facts f;
 	char want[24];
 	int r = TG_ERR_INVALID_ARG;
 
 	if (roots == NULL || att == NULL || f9 == NULL) {
-		tg_error_set(err, r, "attestation, F9 certificate and roots are "
-				     "all needed");
+		tg_error_set(err, r,
+		             "attestation, F9 certificate and roots are "
+		             "all needed");
 		goto out;
 	}
 	if ((r = tg_att_facts_get(att, &f, err)) != 0)
@@ -568,10 +574,10 @@ tg_att_verify(const struct tg_att_roots *roots, X509 *att, X509 *f9,
 		if (tg_att_key_algorithm(expect_key, want, sizeof(want)) != 0)
 			snprintf(want, sizeof(want), "unsupported");
 		r = tg_error_set(err, TG_ERR_ATTESTATION,
-				 "attested public key (%s, slot %s) differs from "
-				 "the key being certified (%s): the CSR was not "
-				 "made with the attested key",
-				 f.key_algorithm, f.slot, want);
+		                 "attested public key (%s, slot %s) differs from "
+		                 "the key being certified (%s): the CSR was not "
+		                 "made with the attested key",
+		                 f.key_algorithm, f.slot, want);
 		goto out;
 	}
 	if (facts != NULL)

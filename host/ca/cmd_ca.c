@@ -1,5 +1,6 @@
 /* cmd_ca.c — `tokengate ca`: the token-backed certificate authority. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,10 +141,24 @@ json_print(json_t *j)
 	return 0;
 }
 
+/* The serial as a JSON number (YubiKey serials are 32-bit); a value beyond
+ * JSON's integer range as a decimal string; null when absent. */
+static json_t *
+serial_json(const struct tg_att_facts *f)
+{
+	char buf[24];
+
+	if (!f->has_serial)
+		return json_null();
+	if (f->serial <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)f->serial);
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)f->serial);
+	return json_string(buf);
+}
+
 /* Reads the files of --intermediate: first cert is F9, the rest intermediates. */
 static int
-inter_read(char **files, int nfiles, X509 **f9, STACK_OF(X509) **rest,
-	   struct tg_error *err)
+inter_read(char **files, int nfiles, X509 **f9, STACK_OF(X509) * *rest, struct tg_error *err)
 {
 	STACK_OF(X509) *all = NULL;
 	int i, r = TG_ERR_ALLOC;
@@ -167,12 +182,12 @@ static int
 cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"roots", required_argument, NULL, 'r'},
-		{"attestation", required_argument, NULL, 'a'},
-		{"intermediate", required_argument, NULL, 'i'},
-		{"pubkey", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"roots", required_argument, NULL, 'r'},
+	    {"attestation", required_argument, NULL, 'a'},
+	    {"intermediate", required_argument, NULL, 'i'},
+	    {"pubkey", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *what = "ca verify-attestation";
 	char *roots_dir = NULL, *att_file = NULL, *pub_file = NULL;
@@ -214,7 +229,7 @@ cmd_verify(int argc, char **argv)
 		return tg_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
 	if (roots_dir == NULL || att_file == NULL || ninter == 0)
 		return tg_cmd_usage_error(what, "--roots, --attestation and "
-						"--intermediate are required");
+		                                "--intermediate are required");
 	if ((r = tg_ca_cert_read(att_file, &att, &err)) != 0 ||
 	    (r = inter_read(inter, ninter, &f9, &rest, &err)) != 0 ||
 	    (pub_file != NULL && (r = tg_ca_pubkey_read(pub_file, &pub, &err)) != 0) ||
@@ -225,14 +240,12 @@ cmd_verify(int argc, char **argv)
 	}
 	hex_str(f.sha256, sizeof(f.sha256), sha);
 	snprintf(ff, sizeof(ff), "0x%02x", f.form_factor);
-	j = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "slot", f.slot,
-		      "key_algorithm", f.key_algorithm, "serial",
-		      f.has_serial ? json_integer((json_int_t)f.serial) : json_null(),
-		      "firmware", f.has_firmware ? json_string(f.firmware_str) : json_null(),
-		      "pin_policy", tg_att_pin_name(f.pin_policy), "touch_policy",
-		      tg_att_touch_name(f.touch_policy), "form_factor",
-		      f.has_form_factor ? json_string(ff) : json_null(),
-		      "attestation_sha256", sha);
+	j = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "slot", f.slot, "key_algorithm",
+	              f.key_algorithm, "serial", serial_json(&f), "firmware",
+	              f.has_firmware ? json_string(f.firmware_str) : json_null(), "pin_policy",
+	              tg_att_pin_name(f.pin_policy), "touch_policy",
+	              tg_att_touch_name(f.touch_policy), "form_factor",
+	              f.has_form_factor ? json_string(ff) : json_null(), "attestation_sha256", sha);
 	if (json_print(j) != 0) {
 		rc = tg_cmd_fail(what, TG_ERR_ALLOC, NULL);
 		goto out;
@@ -252,12 +265,12 @@ static int
 cmd_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'd'},
-		{"trust-domain", required_argument, NULL, 't'},
-		{"attestation-roots", required_argument, NULL, 'r'},
-		{"key", required_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"trust-domain", required_argument, NULL, 't'},
+	    {"attestation-roots", required_argument, NULL, 'r'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *what = "ca init";
 	struct tg_ca_init_opts o;
@@ -294,8 +307,7 @@ cmd_init(int argc, char **argv)
 		return tg_cmd_usage_error(what, "--key must be a pkcs11: URI");
 	if ((r = tg_ca_store_init(&o, &err)) != 0)
 		return tg_cmd_fail(what, r, &err);
-	printf("CA created in %s; give %s/ca.pem to gates as --client-ca\n", o.dir,
-	       o.dir);
+	printf("CA created in %s; give %s/ca.pem to gates as --client-ca\n", o.dir, o.dir);
 	return TG_EXIT_OK;
 }
 
@@ -307,8 +319,7 @@ pem_out(const char *path, X509 *x, X509_CRL *crl, struct tg_error *err)
 	long n;
 	int r = TG_ERR_CRYPTO;
 
-	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    (x != NULL && !PEM_write_bio_X509(bio, x)) ||
+	if ((bio = BIO_new(BIO_s_mem())) == NULL || (x != NULL && !PEM_write_bio_X509(bio, x)) ||
 	    (crl != NULL && !PEM_write_bio_X509_CRL(bio, crl))) {
 		tg_error_set(err, r, "cannot encode PEM");
 		goto out;
@@ -324,16 +335,16 @@ static int
 cmd_issue(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'd'},
-		{"csr", required_argument, NULL, 'c'},
-		{"id", required_argument, NULL, 'I'},
-		{"attestation", required_argument, NULL, 'a'},
-		{"intermediate", required_argument, NULL, 'i'},
-		{"hsm-key", required_argument, NULL, 'k'},
-		{"validity", required_argument, NULL, 'v'},
-		{"out", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"csr", required_argument, NULL, 'c'},
+	    {"id", required_argument, NULL, 'I'},
+	    {"attestation", required_argument, NULL, 'a'},
+	    {"intermediate", required_argument, NULL, 'i'},
+	    {"hsm-key", required_argument, NULL, 'k'},
+	    {"validity", required_argument, NULL, 'v'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *what = "ca issue";
 	char *dir = NULL, *csr_file = NULL, *att_file = NULL, *out_file = NULL;
@@ -371,9 +382,10 @@ cmd_issue(int argc, char **argv)
 			break;
 		case 'v':
 			if (tg_ca_duration_parse(optarg, &req.validity) != 0)
-				return tg_cmd_usage_error(what, "--validity '%s' is not a "
-								"duration like 24h or 7d",
-							  optarg);
+				return tg_cmd_usage_error(what,
+				                          "--validity '%s' is not a "
+				                          "duration like 24h or 7d",
+				                          optarg);
 			break;
 		case 'o':
 			out_file = optarg;
@@ -390,7 +402,7 @@ cmd_issue(int argc, char **argv)
 		return tg_cmd_usage_error(what, "--dir, --csr, --id and --out are required");
 	if (att_file != NULL && ninter == 0)
 		return tg_cmd_usage_error(what, "--attestation needs --intermediate "
-						"(the F9 device certificate)");
+		                                "(the F9 device certificate)");
 	if (att_file == NULL && ninter > 0)
 		return tg_cmd_usage_error(what, "--intermediate needs --attestation");
 	if (att_file != NULL && req.hsm_key_uri != NULL)
@@ -424,10 +436,10 @@ static int
 cmd_revoke(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'd'},
-		{"serial", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"serial", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *what = "ca revoke";
 	char *dir = NULL, *serial = NULL;
@@ -470,10 +482,10 @@ static int
 cmd_crl(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"dir", required_argument, NULL, 'd'},
-		{"out", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *what = "ca crl";
 	char *dir = NULL, *out_file = NULL;
@@ -530,9 +542,9 @@ static int
 cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"cert", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"cert", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *what = "ca show";
 	char *cert_file = NULL, id[2100], hex[80], sha[65], ff[8], issuer[512];
@@ -571,24 +583,22 @@ cmd_show(int argc, char **argv)
 	if (r == 0) {
 		hex_str(p.att_sha256, sizeof(p.att_sha256), sha);
 		snprintf(ff, sizeof(ff), "0x%02x", p.form_factor);
-		pj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o}", "version",
-			       p.version, "level", tg_prov_level_name(p.level),
-			       "token_serial", p.serial, "pin_policy",
-			       tg_att_pin_name(p.pin_policy), "touch_policy",
-			       tg_att_touch_name(p.touch_policy), "form_factor",
-			       p.has_form_factor ? json_string(ff) : json_null(),
-			       "attestation_sha256",
-			       p.has_att_sha256 ? json_string(sha) : json_null());
+		pj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o}", "version", p.version, "level",
+		               tg_prov_level_name(p.level), "token_serial", p.serial, "pin_policy",
+		               tg_att_pin_name(p.pin_policy), "touch_policy",
+		               tg_att_touch_name(p.touch_policy), "form_factor",
+		               p.has_form_factor ? json_string(ff) : json_null(),
+		               "attestation_sha256",
+		               p.has_att_sha256 ? json_string(sha) : json_null());
 	} else {
 		pj = json_null();
 	}
 	if (tg_ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex)) != 0)
 		snprintf(hex, sizeof(hex), "?");
-	j = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "identity", id, "serial", hex,
-		      "issuer",
-		      tg_ca_name_str(X509_get_issuer_name(x), issuer, sizeof(issuer)),
-		      "not_before", time_json(X509_get0_notBefore(x)), "not_after",
-		      time_json(X509_get0_notAfter(x)), "provenance", pj);
+	j = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "identity", id, "serial", hex, "issuer",
+	              tg_ca_name_str(X509_get_issuer_name(x), issuer, sizeof(issuer)), "not_before",
+	              time_json(X509_get0_notBefore(x)), "not_after",
+	              time_json(X509_get0_notAfter(x)), "provenance", pj);
 	pj = NULL;
 	if (json_print(j) != 0) {
 		rc = tg_cmd_fail(what, TG_ERR_ALLOC, NULL);
@@ -609,12 +619,12 @@ tg_cmd_ca(int argc, char **argv)
 		const char *name;
 		tg_cmd_fn run;
 	} subs[] = {
-		{"verify-attestation", cmd_verify},
-		{"init", cmd_init},
-		{"issue", cmd_issue},
-		{"revoke", cmd_revoke},
-		{"crl", cmd_crl},
-		{"show", cmd_show},
+	    {"verify-attestation", cmd_verify},
+	    {"init", cmd_init},
+	    {"issue", cmd_issue},
+	    {"revoke", cmd_revoke},
+	    {"crl", cmd_crl},
+	    {"show", cmd_show},
 	};
 	size_t i;
 

@@ -14,8 +14,7 @@
 #include <openssl/pem.h>
 
 int
-tg_ca_file_read(const char *path, uint8_t **data, size_t *len,
-		struct tg_error *err)
+tg_ca_file_read(const char *path, uint8_t **data, size_t *len, struct tg_error *err)
 {
 	FILE *f = NULL;
 	uint8_t *buf = NULL;
@@ -23,8 +22,7 @@ tg_ca_file_read(const char *path, uint8_t **data, size_t *len,
 	int r = TG_ERR_IO;
 
 	if ((f = fopen(path, "rb")) == NULL) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot open '%s': %s", path,
-				 strerror(errno));
+		r = tg_error_set(err, TG_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	if ((buf = malloc(TG_CA_IO_MAX + 1)) == NULL) {
@@ -41,8 +39,8 @@ tg_ca_file_read(const char *path, uint8_t **data, size_t *len,
 		goto out;
 	}
 	if (n > TG_CA_IO_MAX) {
-		r = tg_error_set(err, TG_ERR_IO, "'%s' is larger than %d bytes",
-				 path, TG_CA_IO_MAX);
+		r = tg_error_set(err, TG_ERR_IO, "'%s' is larger than %d bytes", path,
+		                 TG_CA_IO_MAX);
 		goto out;
 	}
 	buf[n] = '\0';
@@ -58,23 +56,20 @@ out:
 }
 
 int
-tg_ca_file_write(const char *path, const void *p, size_t n, unsigned mode,
-		 struct tg_error *err)
+tg_ca_file_write(const char *path, const void *p, size_t n, unsigned mode, struct tg_error *err)
 {
 	char tmp[4096];
 	int fd = -1, r = TG_ERR_IO;
 	size_t done = 0;
 	ssize_t w;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
-	    (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
 		r = tg_error_set(err, TG_ERR_IO, "path '%s' is too long", path);
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
 	if (fd < 0) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot create '%s': %s", tmp,
-				 strerror(errno));
+		r = tg_error_set(err, TG_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
 	/* the umask must not widen nor narrow what the caller asked for */
@@ -100,8 +95,7 @@ tg_ca_file_write(const char *path, const void *p, size_t n, unsigned mode,
 	r = 0;
 	goto out;
 fail:
-	r = tg_error_set(err, TG_ERR_IO, "cannot write '%s': %s", path,
-			 strerror(errno));
+	r = tg_error_set(err, TG_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
 	unlink(tmp);
 out:
 	if (fd >= 0)
@@ -116,7 +110,7 @@ is_pem(const uint8_t *data, size_t len)
 }
 
 int
-tg_ca_certs_read(const char *path, STACK_OF(X509) *certs, struct tg_error *err)
+tg_ca_certs_read(const char *path, STACK_OF(X509) * certs, struct tg_error *err)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -145,8 +139,7 @@ tg_ca_certs_read(const char *path, STACK_OF(X509) *certs, struct tg_error *err)
 		x = d2i_X509(NULL, &p, (long)len);
 		if (x != NULL && p != data + len) {
 			r = tg_error_set(err, TG_ERR_FORMAT,
-					 "'%s': trailing bytes after the DER certificate",
-					 path);
+			                 "'%s': trailing bytes after the DER certificate", path);
 			goto out;
 		}
 		if (x != NULL) {
@@ -160,8 +153,8 @@ tg_ca_certs_read(const char *path, STACK_OF(X509) *certs, struct tg_error *err)
 	}
 	ERR_clear_error();
 	if (count == 0) {
-		r = tg_error_set(err, TG_ERR_FORMAT,
-				 "'%s' holds no X.509 certificate (PEM or DER)", path);
+		r = tg_error_set(err, TG_ERR_FORMAT, "'%s' holds no X.509 certificate (PEM or DER)",
+		                 path);
 		goto out;
 	}
 	r = 0;
@@ -220,8 +213,7 @@ tg_ca_csr_read(const char *path, X509_REQ **out, struct tg_error *err)
 	ERR_clear_error();
 	if (req == NULL) {
 		r = tg_error_set(err, TG_ERR_CSR,
-				 "'%s' is not a PKCS#10 certificate request (PEM or DER)",
-				 path);
+		                 "'%s' is not a PKCS#10 certificate request (PEM or DER)", path);
 		goto out;
 	}
 	*out = req;
@@ -278,8 +270,9 @@ tg_ca_pubkey_read(const char *path, EVP_PKEY **out, struct tg_error *err)
 	ERR_clear_error();
 	if (pk == NULL) {
 		r = tg_error_set(err, TG_ERR_FORMAT,
-				 "'%s' holds no public key (PEM/DER public key, "
-				 "certificate or CSR)", path);
+		                 "'%s' holds no public key (PEM/DER public key, "
+		                 "certificate or CSR)",
+		                 path);
 		goto out;
 	}
 	*out = pk;
@@ -305,8 +298,7 @@ tg_ca_name_str(const X509_NAME *name, char *buf, size_t n)
 	buf[0] = '\0';
 	if (name == NULL || (bio = BIO_new(BIO_s_mem())) == NULL)
 		goto out;
-	if (X509_NAME_print_ex(bio, name, 0,
-			       XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0)
+	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0)
 		goto out;
 	got = BIO_read(bio, buf, (int)(n - 1));
 	buf[got > 0 ? got : 0] = '\0';

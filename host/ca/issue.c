@@ -13,13 +13,12 @@
 #endif
 #include "tg_att.h"
 
-#define SPIFFE_SCHEME "spiffe://"
-#define ID_MAX 2048
+#define SPIFFE_SCHEME      "spiffe://"
+#define ID_MAX             2048
 #define CA_MIN_FW_NONE(fw) ((fw)[0] == 0 && (fw)[1] == 0 && (fw)[2] == 0)
 
 int
-tg_ca_id_check(const char *id, const char *td, char *name, size_t n,
-	       struct tg_error *err)
+tg_ca_id_check(const char *id, const char *td, char *name, size_t n, struct tg_error *err)
 {
 	const char *p, *slash, *nm;
 	char tdbuf[TG_CA_TD_MAX + 1];
@@ -28,15 +27,18 @@ tg_ca_id_check(const char *id, const char *td, char *name, size_t n,
 
 	if (id == NULL || strlen(id) > ID_MAX ||
 	    strncmp(id, SPIFFE_SCHEME, strlen(SPIFFE_SCHEME)) != 0) {
-		tg_error_set(err, r, "identity '%s' is not a spiffe:// URI; use "
-				     "spiffe://TRUST-DOMAIN/dev/NAME or .../svc/NAME",
-			     id != NULL ? id : "");
+		tg_error_set(err, r,
+		             "identity '%s' is not a spiffe:// URI; use "
+		             "spiffe://TRUST-DOMAIN/dev/NAME or .../svc/NAME",
+		             id != NULL ? id : "");
 		goto out;
 	}
 	p = id + strlen(SPIFFE_SCHEME);
 	if ((slash = strchr(p, '/')) == NULL) {
-		tg_error_set(err, r, "identity '%s' has no path; use "
-				     "spiffe://TRUST-DOMAIN/dev/NAME or .../svc/NAME", id);
+		tg_error_set(err, r,
+		             "identity '%s' has no path; use "
+		             "spiffe://TRUST-DOMAIN/dev/NAME or .../svc/NAME",
+		             id);
 		goto out;
 	}
 	tdlen = (size_t)(slash - p);
@@ -51,29 +53,38 @@ tg_ca_id_check(const char *id, const char *td, char *name, size_t n,
 		goto out;
 	}
 	if (td != NULL && strcmp(tdbuf, td) != 0) {
-		tg_error_set(err, r, "identity '%s' is not in the trust domain "
-				     "'%s' of this CA; use spiffe://%s/dev/NAME or "
-				     "spiffe://%s/svc/NAME", id, td, td, td);
+		tg_error_set(err, r,
+		             "identity '%s' is not in the trust domain "
+		             "'%s' of this CA; use spiffe://%s/dev/NAME or "
+		             "spiffe://%s/svc/NAME",
+		             id, td, td, td);
 		goto out;
 	}
 	if (strncmp(slash, "/dev/", 5) != 0 && strncmp(slash, "/svc/", 5) != 0) {
-		tg_error_set(err, r, "identity '%s': the path must start with "
-				     "/dev/ (people) or /svc/ (services)", id);
+		tg_error_set(err, r,
+		             "identity '%s': the path must start with "
+		             "/dev/ (people) or /svc/ (services)",
+		             id);
 		goto out;
 	}
 	nm = slash + 5;
 	nlen = strlen(nm);
-	if (nlen == 0 || nlen > TG_CA_NAME_MAX || strcmp(nm, ".") == 0 ||
-	    strcmp(nm, "..") == 0 || nlen >= n) {
-		tg_error_set(err, r, "identity '%s': NAME must be 1 to %d "
-				     "characters (not '.' or '..')", id, TG_CA_NAME_MAX);
+	if (nlen == 0 || nlen > TG_CA_NAME_MAX || strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0 ||
+	    nlen >= n) {
+		tg_error_set(err, r,
+		             "identity '%s': NAME must be 1 to %d "
+		             "characters (not '.' or '..')",
+		             id, TG_CA_NAME_MAX);
 		goto out;
 	}
 	for (i = 0; i < nlen; i++) {
 		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			   "0123456789._-", nm[i]) == NULL) {
-			tg_error_set(err, r, "identity '%s': NAME may hold only "
-					     "letters, digits, '.', '-' and '_'", id);
+		           "0123456789._-",
+		           nm[i]) == NULL) {
+			tg_error_set(err, r,
+			             "identity '%s': NAME may hold only "
+			             "letters, digits, '.', '-' and '_'",
+			             id);
 			goto out;
 		}
 	}
@@ -99,11 +110,12 @@ tg_ca_id_from_cert(X509 *cert, char *buf, size_t n, struct tg_error *err)
 			count++;
 		}
 	}
-	if (count != 1 || ASN1_STRING_length(uri) <= 0 ||
-	    (size_t)ASN1_STRING_length(uri) >= n ||
+	if (count != 1 || ASN1_STRING_length(uri) <= 0 || (size_t)ASN1_STRING_length(uri) >= n ||
 	    memchr(ASN1_STRING_get0_data(uri), 0, (size_t)ASN1_STRING_length(uri)) != NULL) {
-		tg_error_set(err, r, "certificate has %d URI SANs; a tokengate "
-				     "identity is exactly one", count);
+		tg_error_set(err, r,
+		             "certificate has %d URI SANs; a tokengate "
+		             "identity is exactly one",
+		             count);
 		goto out;
 	}
 	memcpy(buf, ASN1_STRING_get0_data(uri), (size_t)ASN1_STRING_length(uri));
@@ -128,28 +140,29 @@ fw_cmp(const uint8_t a[3], const uint8_t b[3])
 }
 
 static int
-pin_touch_check(const struct tg_ca_policy *pol, enum tg_att_pin pin,
-		enum tg_att_touch touch, struct tg_error *err)
+pin_touch_check(const struct tg_ca_policy *pol, enum tg_att_pin pin, enum tg_att_touch touch,
+                struct tg_error *err)
 {
 	if (!(pol->pin_allowed & (1u << pin)))
 		return tg_error_set(err, TG_ERR_POLICY,
-				    "the key's PIN policy '%s' is not allowed by "
-				    "the CA policy (pin_policies in policy.yaml); "
-				    "generate the key again with an allowed PIN "
-				    "policy (e.g. --pin-policy once)",
-				    tg_att_pin_name(pin));
+		                    "the key's PIN policy '%s' is not allowed by "
+		                    "the CA policy (pin_policies in policy.yaml); "
+		                    "generate the key again with an allowed PIN "
+		                    "policy (e.g. --pin-policy once)",
+		                    tg_att_pin_name(pin));
 	if (!(pol->touch_allowed & (1u << touch)))
 		return tg_error_set(err, TG_ERR_POLICY,
-				    "the key's touch policy '%s' is not allowed "
-				    "by the CA policy (touch_policies in "
-				    "policy.yaml); generate the key again with an "
-				    "allowed touch policy", tg_att_touch_name(touch));
+		                    "the key's touch policy '%s' is not allowed "
+		                    "by the CA policy (touch_policies in "
+		                    "policy.yaml); generate the key again with an "
+		                    "allowed touch policy",
+		                    tg_att_touch_name(touch));
 	return 0;
 }
 
 static int
-attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
-	       EVP_PKEY *csrkey, struct tg_prov *prov, struct tg_error *err)
+attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKEY *csrkey,
+               struct tg_prov *prov, struct tg_error *err)
 {
 	const struct tg_ca_policy *pol = tg_ca_store_policy(s);
 	struct tg_att_roots *roots = NULL;
@@ -159,34 +172,34 @@ attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 	int r;
 
 	if (req->f9 == NULL) {
-		r = tg_error_set(err, TG_ERR_USAGE, "an attestation needs its F9 "
-						    "device certificate: give "
-						    "--intermediate FILE");
+		r = tg_error_set(err, TG_ERR_USAGE,
+		                 "an attestation needs its F9 "
+		                 "device certificate: give "
+		                 "--intermediate FILE");
 		goto out;
 	}
 	if ((r = tg_ca_store_roots_dir(s, dir, sizeof(dir))) != 0 ||
 	    (r = tg_att_roots_load(dir, &roots, err)) != 0)
 		goto out;
-	if ((r = tg_att_verify(roots, req->att, req->f9, req->intermediates, csrkey,
-			       &f, err)) != 0)
+	if ((r = tg_att_verify(roots, req->att, req->f9, req->intermediates, csrkey, &f, err)) != 0)
 		goto out;
 	if (!CA_MIN_FW_NONE(pol->min_firmware)) {
 		if (!f.has_firmware) {
 			r = tg_error_set(err, TG_ERR_POLICY,
-					 "the attestation states no firmware "
-					 "version but the CA policy requires at "
-					 "least %u.%u.%u (min_firmware)",
-					 pol->min_firmware[0], pol->min_firmware[1],
-					 pol->min_firmware[2]);
+			                 "the attestation states no firmware "
+			                 "version but the CA policy requires at "
+			                 "least %u.%u.%u (min_firmware)",
+			                 pol->min_firmware[0], pol->min_firmware[1],
+			                 pol->min_firmware[2]);
 			goto out;
 		}
 		if (fw_cmp(f.firmware, pol->min_firmware) < 0) {
 			r = tg_error_set(err, TG_ERR_POLICY,
-					 "token firmware %s is below the CA "
-					 "policy's minimum %u.%u.%u (min_firmware); "
-					 "use a token with newer firmware",
-					 f.firmware_str, pol->min_firmware[0],
-					 pol->min_firmware[1], pol->min_firmware[2]);
+			                 "token firmware %s is below the CA "
+			                 "policy's minimum %u.%u.%u (min_firmware); "
+			                 "use a token with newer firmware",
+			                 f.firmware_str, pol->min_firmware[0], pol->min_firmware[1],
+			                 pol->min_firmware[2]);
 			goto out;
 		}
 	}
@@ -195,8 +208,8 @@ attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 	if (pol->has_serials) {
 		if (!f.has_serial) {
 			r = tg_error_set(err, TG_ERR_POLICY,
-					 "the attestation states no token serial "
-					 "but the CA policy has a serial allow-list");
+			                 "the attestation states no token serial "
+			                 "but the CA policy has a serial allow-list");
 			goto out;
 		}
 		for (i = 0; i < pol->nserials; i++) {
@@ -205,9 +218,10 @@ attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 		}
 		if (i == pol->nserials) {
 			r = tg_error_set(err, TG_ERR_POLICY,
-					 "token serial %llu is not in the CA "
-					 "policy's serial allow-list (serials in "
-					 "policy.yaml)", (unsigned long long)f.serial);
+			                 "token serial %llu is not in the CA "
+			                 "policy's serial allow-list (serials in "
+			                 "policy.yaml)",
+			                 (unsigned long long)f.serial);
 			goto out;
 		}
 	}
@@ -215,8 +229,7 @@ attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 	prov->version = TG_PROV_VERSION;
 	prov->level = TG_PROV_DEVICE_ATTESTED;
 	if (f.has_serial)
-		snprintf(prov->serial, sizeof(prov->serial), "%llu",
-			 (unsigned long long)f.serial);
+		snprintf(prov->serial, sizeof(prov->serial), "%llu", (unsigned long long)f.serial);
 	else
 		snprintf(prov->serial, sizeof(prov->serial), "unknown");
 	prov->pin_policy = f.pin_policy;
@@ -233,8 +246,8 @@ out:
 
 #ifdef TG_CA_HAVE_P11
 static int
-hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
-	  EVP_PKEY *csrkey, struct tg_prov *prov, struct tg_error *err)
+hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKEY *csrkey,
+          struct tg_prov *prov, struct tg_error *err)
 {
 	const struct tg_ca_policy *pol = tg_ca_store_policy(s);
 	const struct tg_p11_token_info *ti;
@@ -246,46 +259,55 @@ hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 	int r;
 
 	if (!pol->allow_hsm_operator) {
-		r = tg_error_set(err, TG_ERR_POLICY, "the CA policy does not allow "
-						     "level hsm-operator "
-						     "(allow_hsm_operator: false)");
+		r = tg_error_set(err, TG_ERR_POLICY,
+		                 "the CA policy does not allow "
+		                 "level hsm-operator "
+		                 "(allow_hsm_operator: false)");
 		goto out;
 	}
 	if ((r = tg_p11_new(&p11, err)) != 0)
 		goto out;
 	/* the CA checks the trust attributes itself, so it can say which failed */
-	if ((r = tg_p11_key_find(p11, req->hsm_key_uri, TG_P11_KEY_ALLOW_EXPORTABLE,
-				 &k, err)) != 0)
+	if ((r = tg_p11_key_find(p11, req->hsm_key_uri, TG_P11_KEY_ALLOW_EXPORTABLE, &k, err)) != 0)
 		goto out;
 	tg_p11_key_trust(k, &t);
 	label = tg_p11_key_label(k);
 	r = TG_ERR_KEY_EXPORTABLE;
 	if (t.extractable != 0) {
-		tg_error_set(err, r, "HSM key '%s' is exportable (CKA_EXTRACTABLE "
-				     "is %s): its private key can be read out; "
-				     "generate a non-exportable key on the HSM",
-			     label, t.extractable == 1 ? "true" : "unknown");
+		tg_error_set(err, r,
+		             "HSM key '%s' is exportable (CKA_EXTRACTABLE "
+		             "is %s): its private key can be read out; "
+		             "generate a non-exportable key on the HSM",
+		             label, t.extractable == 1 ? "true" : "unknown");
 		goto out;
 	}
 	if (t.sensitive != 1 || t.always_sensitive != 1) {
-		tg_error_set(err, r, "HSM key '%s' was not always sensitive "
-				     "(CKA_SENSITIVE/CKA_ALWAYS_SENSITIVE not true)", label);
+		tg_error_set(err, r,
+		             "HSM key '%s' was not always sensitive "
+		             "(CKA_SENSITIVE/CKA_ALWAYS_SENSITIVE not true)",
+		             label);
 		goto out;
 	}
 	if (t.never_extractable != 1) {
-		tg_error_set(err, r, "HSM key '%s' was exportable once "
-				     "(CKA_NEVER_EXTRACTABLE not true)", label);
+		tg_error_set(err, r,
+		             "HSM key '%s' was exportable once "
+		             "(CKA_NEVER_EXTRACTABLE not true)",
+		             label);
 		goto out;
 	}
 	if (t.local != 1) {
-		tg_error_set(err, r, "HSM key '%s' was not generated on the token "
-				     "(CKA_LOCAL not true): an imported key gets no "
-				     "certificate", label);
+		tg_error_set(err, r,
+		             "HSM key '%s' was not generated on the token "
+		             "(CKA_LOCAL not true): an imported key gets no "
+		             "certificate",
+		             label);
 		goto out;
 	}
 	if ((pub = tg_p11_key_public(k)) == NULL || EVP_PKEY_eq(pub, csrkey) != 1) {
-		r = tg_error_set(err, TG_ERR_CSR, "the CSR's public key is not the "
-						  "public key of HSM key '%s'", label);
+		r = tg_error_set(err, TG_ERR_CSR,
+		                 "the CSR's public key is not the "
+		                 "public key of HSM key '%s'",
+		                 label);
 		goto out;
 	}
 	ti = tg_p11_token_get_info(tg_p11_key_token(k));
@@ -293,7 +315,7 @@ hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 	prov->version = TG_PROV_VERSION;
 	prov->level = TG_PROV_HSM_OPERATOR;
 	snprintf(prov->serial, sizeof(prov->serial), "%s",
-		 ti != NULL && ti->serial[0] != '\0' ? ti->serial : "unknown");
+	         ti != NULL && ti->serial[0] != '\0' ? ti->serial : "unknown");
 	prov->pin_policy = t.always_authenticate == 1 ? TG_ATT_PIN_ALWAYS : TG_ATT_PIN_ONCE;
 	prov->touch_policy = TG_ATT_TOUCH_NEVER;
 	if ((r = pin_touch_check(pol, prov->pin_policy, prov->touch_policy, err)) != 0)
@@ -309,16 +331,15 @@ out:
 #endif
 
 static int
-add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value,
-	struct tg_error *err)
+add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value, struct tg_error *err)
 {
 	X509_EXTENSION *ext;
 	int r = 0;
 
 	ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
 	if (ext == NULL || !X509_add_ext(x, ext, -1))
-		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot add extension %s=%s",
-				 OBJ_nid2sn(nid), value);
+		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot add extension %s=%s", OBJ_nid2sn(nid),
+		                 value);
 	X509_EXTENSION_free(ext);
 	return r;
 }
@@ -352,9 +373,9 @@ out:
 }
 
 static int
-leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
-	   const char *name, EVP_PKEY *csrkey, long validity,
-	   const struct tg_prov *prov, X509 **out, struct tg_error *err)
+leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req, const char *name,
+           EVP_PKEY *csrkey, long validity, const struct tg_prov *prov, X509 **out,
+           struct tg_error *err)
 {
 	X509 *ca = tg_ca_store_cert(s), *x = NULL;
 	EVP_PKEY *cakey = tg_ca_store_key(s);
@@ -368,18 +389,18 @@ leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 		goto fail;
 	r = TG_ERR_CRYPTO;
 	if ((subj = X509_NAME_new()) == NULL ||
-	    !X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8,
-					(const unsigned char *)name, -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1,
+	                                -1, 0) ||
 	    !X509_set_subject_name(x, subj) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca)) ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
-	    X509_gmtime_adj(X509_getm_notAfter(x), validity) == NULL ||
-	    !X509_set_pubkey(x, csrkey))
+	    X509_gmtime_adj(X509_getm_notAfter(x), validity) == NULL || !X509_set_pubkey(x, csrkey))
 		goto fail;
 	if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0) {
-		r = tg_error_set(err, TG_ERR_POLICY, "the CA certificate expires "
-						     "before the requested validity "
-						     "ends; ask for a shorter validity");
+		r = tg_error_set(err, TG_ERR_POLICY,
+		                 "the CA certificate expires "
+		                 "before the requested validity "
+		                 "ends; ask for a shorter validity");
 		goto out;
 	}
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
@@ -388,8 +409,7 @@ leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 	    (r = add_ext(x, &ctx, NID_ext_key_usage, "clientAuth", err)) != 0 ||
 	    (r = add_ext(x, &ctx, NID_subject_key_identifier, "hash", err)) != 0 ||
 	    (r = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err)) != 0 ||
-	    (r = san_add(x, req->id, err)) != 0 ||
-	    (r = tg_prov_ext_make(prov, &pext, err)) != 0)
+	    (r = san_add(x, req->id, err)) != 0 || (r = tg_prov_ext_make(prov, &pext, err)) != 0)
 		goto out;
 	r = TG_ERR_CRYPTO;
 	if (!X509_add_ext(x, pext, -1) || X509_sign(x, cakey, tg_ca_sign_md(cakey)) <= 0)
@@ -409,8 +429,8 @@ out:
 }
 
 int
-tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
-	    X509 **out, struct tg_prov *prov, struct tg_error *err)
+tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req, X509 **out,
+            struct tg_prov *prov, struct tg_error *err)
 {
 	const struct tg_ca_policy *pol = tg_ca_store_policy(s);
 	char name[TG_CA_NAME_MAX + 1];
@@ -427,18 +447,20 @@ tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 	}
 	if (X509_REQ_verify(req->csr, csrkey) != 1) {
 		ERR_clear_error();
-		r = tg_error_set(err, TG_ERR_CSR, "the CSR's signature does not "
-						  "verify with its public key: the "
-						  "CSR was altered or not signed by "
-						  "the key it names");
+		r = tg_error_set(err, TG_ERR_CSR,
+		                 "the CSR's signature does not "
+		                 "verify with its public key: the "
+		                 "CSR was altered or not signed by "
+		                 "the key it names");
 		goto out;
 	}
 	if ((r = tg_ca_id_check(req->id, pol->trust_domain, name, sizeof(name), err)) != 0)
 		goto out;
 	if (req->att != NULL && req->hsm_key_uri != NULL) {
-		r = tg_error_set(err, TG_ERR_USAGE, "give either --attestation "
-						    "(token key) or --hsm-key (HSM "
-						    "key), not both");
+		r = tg_error_set(err, TG_ERR_USAGE,
+		                 "give either --attestation "
+		                 "(token key) or --hsm-key (HSM "
+		                 "key), not both");
 		goto out;
 	}
 	if (req->att != NULL) {
@@ -449,25 +471,27 @@ tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
 		if ((r = hsm_check(s, req, csrkey, &p, err)) != 0)
 			goto out;
 #else
-		r = tg_error_set(err, TG_ERR_UNSUPPORTED, "this build has no "
-							  "PKCS#11 layer: --hsm-key "
-							  "is not available");
+		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
+		                 "this build has no "
+		                 "PKCS#11 layer: --hsm-key "
+		                 "is not available");
 		goto out;
 #endif
 	} else {
 		r = tg_error_set(err, TG_ERR_ATTESTATION,
-				 "no proof that the key lives on a token: give "
-				 "--attestation and --intermediate (token key) or "
-				 "--hsm-key (HSM key on this host); keys without "
-				 "provenance (e.g. imported keys) are not certified");
+		                 "no proof that the key lives on a token: give "
+		                 "--attestation and --intermediate (token key) or "
+		                 "--hsm-key (HSM key on this host); keys without "
+		                 "provenance (e.g. imported keys) are not certified");
 		goto out;
 	}
 	validity = req->validity > 0 ? req->validity : pol->default_validity;
 	if (validity > pol->max_validity) {
-		r = tg_error_set(err, TG_ERR_POLICY, "requested validity %lds is "
-						     "longer than the CA policy's "
-						     "max_validity %lds", validity,
-				 pol->max_validity);
+		r = tg_error_set(err, TG_ERR_POLICY,
+		                 "requested validity %lds is "
+		                 "longer than the CA policy's "
+		                 "max_validity %lds",
+		                 validity, pol->max_validity);
 		goto out;
 	}
 	if ((r = leaf_build(s, req, name, csrkey, validity, &p, &leaf, err)) != 0)

@@ -13,9 +13,9 @@
 #include "tg_ca_io.h"
 
 #define POL_DEFAULT_VALIDITY (24L * 3600)
-#define POL_MAX_VALIDITY (30L * 24 * 3600)
-#define POL_SERIALS_MAX 100000
-#define POL_TEXT_MAX (1024 * 1024)
+#define POL_MAX_VALIDITY     (30L * 24 * 3600)
+#define POL_SERIALS_MAX      100000
+#define POL_TEXT_MAX         (1024 * 1024)
 
 /* Parser state: the document and the name for messages. */
 struct pctx {
@@ -37,15 +37,13 @@ perr(struct pctx *c, yaml_node_t *n, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return tg_error_set(c->err, TG_ERR_CONFIG, "%s line %lu: %s", c->name,
-			    n != NULL ? (unsigned long)n->start_mark.line + 1 : 0UL,
-			    msg);
+	                    n != NULL ? (unsigned long)n->start_mark.line + 1 : 0UL, msg);
 }
 
 static const char *
 scalar(yaml_node_t *n)
 {
-	return n != NULL && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
-						       : NULL;
+	return n != NULL && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
 int
@@ -54,15 +52,15 @@ tg_ca_td_check(const char *td, struct tg_error *err)
 	size_t i, n = td != NULL ? strlen(td) : 0;
 
 	if (n == 0 || n > TG_CA_TD_MAX)
-		return tg_error_set(err, TG_ERR_IDENTITY,
-				    "trust domain must be 1 to %d characters",
-				    TG_CA_TD_MAX);
+		return tg_error_set(err, TG_ERR_IDENTITY, "trust domain must be 1 to %d characters",
+		                    TG_CA_TD_MAX);
 	for (i = 0; i < n; i++) {
 		if (strchr("abcdefghijklmnopqrstuvwxyz0123456789.-_", td[i]) == NULL)
 			return tg_error_set(err, TG_ERR_IDENTITY,
-					    "trust domain '%s' may hold only "
-					    "lower-case letters, digits, '.', "
-					    "'-' and '_'", td);
+			                    "trust domain '%s' may hold only "
+			                    "lower-case letters, digits, '.', "
+			                    "'-' and '_'",
+			                    td);
 	}
 	return 0;
 }
@@ -143,8 +141,7 @@ get_bool(struct pctx *c, yaml_node_t *v, const char *key, int *out)
 }
 
 static int
-get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin,
-	  unsigned *mask)
+get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin, unsigned *mask)
 {
 	yaml_node_item_t *it;
 	yaml_node_t *n;
@@ -155,7 +152,7 @@ get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin,
 
 	if (v->type != YAML_SEQUENCE_NODE)
 		return perr(c, v, "'%s' must be a list, e.g. [%s]", key,
-			    pin ? "once, always" : "never, always, cached");
+		            pin ? "once, always" : "never, always, cached");
 	*mask = 0;
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		n = yaml_document_get_node(c->doc, *it);
@@ -166,14 +163,13 @@ get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin,
 			val = (int)t;
 		else
 			return perr(c, n, "'%s': unknown value (allowed: %s)", key,
-				    pin ? "never, once, always, match-once, "
-					  "match-always"
-					: "never, always, cached");
+			            pin ? "never, once, always, match-once, "
+			                  "match-always"
+			                : "never, always, cached");
 		*mask |= 1u << val;
 	}
 	if (*mask == 0)
-		return perr(c, v, "'%s' is empty: no token could be certified",
-			    key);
+		return perr(c, v, "'%s' is empty: no token could be certified", key);
 	return 0;
 }
 
@@ -188,12 +184,14 @@ get_serials(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 	unsigned long long x;
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return perr(c, v, "'serials' must be a list of token serial "
-				  "numbers");
+		return perr(c, v,
+		            "'serials' must be a list of token serial "
+		            "numbers");
 	count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	if (count == 0)
-		return perr(c, v, "'serials' is empty, which allows no token: "
-				  "remove the key to allow any serial");
+		return perr(c, v,
+		            "'serials' is empty, which allows no token: "
+		            "remove the key to allow any serial");
 	if (count > POL_SERIALS_MAX)
 		return perr(c, v, "'serials' lists too many entries");
 	if ((pol->serials = calloc(count, sizeof(*pol->serials))) == NULL)
@@ -203,13 +201,17 @@ get_serials(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 		n = yaml_document_get_node(c->doc, *it);
 		s = scalar(n);
 		if (s == NULL || *s < '0' || *s > '9')
-			return perr(c, n, "'serials': '%s' is not a decimal "
-					  "serial number", s != NULL ? s : "(list)");
+			return perr(c, n,
+			            "'serials': '%s' is not a decimal "
+			            "serial number",
+			            s != NULL ? s : "(list)");
 		errno = 0;
 		x = strtoull(s, &end, 10);
 		if (errno != 0 || *end != '\0')
-			return perr(c, n, "'serials': '%s' is not a decimal "
-					  "serial number", s);
+			return perr(c, n,
+			            "'serials': '%s' is not a decimal "
+			            "serial number",
+			            s);
 		pol->serials[pol->nserials++] = (uint64_t)x;
 	}
 	return 0;
@@ -233,16 +235,15 @@ static const struct {
 	unsigned bit;
 	int required;
 } keys[] = {
-	{"trust_domain", K_TD, 1},	   {"attestation_roots", K_ROOTS, 1},
-	{"min_firmware", K_FW, 0},	   {"pin_policies", K_PIN, 1},
-	{"touch_policies", K_TOUCH, 1},	   {"serials", K_SERIALS, 0},
-	{"default_validity", K_DEFVAL, 1}, {"max_validity", K_MAXVAL, 1},
-	{"allow_hsm_operator", K_HSM, 0},
+    {"trust_domain", K_TD, 1},         {"attestation_roots", K_ROOTS, 1},
+    {"min_firmware", K_FW, 0},         {"pin_policies", K_PIN, 1},
+    {"touch_policies", K_TOUCH, 1},    {"serials", K_SERIALS, 0},
+    {"default_validity", K_DEFVAL, 1}, {"max_validity", K_MAXVAL, 1},
+    {"allow_hsm_operator", K_HSM, 0},
 };
 
 static int
-one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v,
-	struct tg_ca_policy *pol)
+one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v, struct tg_ca_policy *pol)
 {
 	const char *s = scalar(v);
 	struct tg_error tmp;
@@ -256,8 +257,10 @@ one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v,
 	if (bit == K_HSM)
 		return get_bool(c, v, key, &pol->allow_hsm_operator);
 	if (s == NULL)
-		return perr(c, v, "'%s' must be a single value, not a list or "
-				  "mapping", key);
+		return perr(c, v,
+		            "'%s' must be a single value, not a list or "
+		            "mapping",
+		            key);
 	switch (bit) {
 	case K_TD:
 		tg_error_clear(&tmp);
@@ -268,20 +271,20 @@ one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v,
 	case K_ROOTS:
 		if (*s == '\0' || strlen(s) >= sizeof(pol->attestation_roots))
 			return perr(c, v, "'%s' must name a directory", key);
-		snprintf(pol->attestation_roots, sizeof(pol->attestation_roots),
-			 "%s", s);
+		snprintf(pol->attestation_roots, sizeof(pol->attestation_roots), "%s", s);
 		return 0;
 	case K_FW:
 		if (tg_ca_firmware_parse(s, pol->min_firmware) != 0)
-			return perr(c, v, "'%s': '%s' is not a version like 5.2.0",
-				    key, s);
+			return perr(c, v, "'%s': '%s' is not a version like 5.2.0", key, s);
 		return 0;
 	case K_DEFVAL:
 	case K_MAXVAL:
 		if (tg_ca_duration_parse(s, bit == K_DEFVAL ? &pol->default_validity
-							    : &pol->max_validity) != 0)
-			return perr(c, v, "'%s': '%s' is not a duration like 24h, "
-					  "30m, 7d (1s up to 100 years)", key, s);
+		                                            : &pol->max_validity) != 0)
+			return perr(c, v,
+			            "'%s': '%s' is not a duration like 24h, "
+			            "30m, 7d (1s up to 100 years)",
+			            key, s);
 		return 0;
 	default:
 		return perr(c, v, "internal: unhandled key '%s'", key);
@@ -300,11 +303,11 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 	int r;
 
 	if (root == NULL || root->type != YAML_MAPPING_NODE)
-		return perr(c, root, "the policy must be a mapping of keys "
-				     "(trust_domain, attestation_roots, ...)");
+		return perr(c, root,
+		            "the policy must be a mapping of keys "
+		            "(trust_domain, attestation_roots, ...)");
 	pol->allow_hsm_operator = 1;
-	for (pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top;
-	     pr++) {
+	for (pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
 		k = yaml_document_get_node(c->doc, pr->key);
 		v = yaml_document_get_node(c->doc, pr->value);
 		if ((ks = scalar(k)) == NULL)
@@ -314,11 +317,13 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 				break;
 		}
 		if (i == sizeof(keys) / sizeof(keys[0]))
-			return perr(c, k, "unknown key '%s' (known: trust_domain, "
-					  "attestation_roots, min_firmware, "
-					  "pin_policies, touch_policies, serials, "
-					  "default_validity, max_validity, "
-					  "allow_hsm_operator)", ks);
+			return perr(c, k,
+			            "unknown key '%s' (known: trust_domain, "
+			            "attestation_roots, min_firmware, "
+			            "pin_policies, touch_policies, serials, "
+			            "default_validity, max_validity, "
+			            "allow_hsm_operator)",
+			            ks);
 		if (seen & keys[i].bit)
 			return perr(c, k, "key '%s' appears twice", ks);
 		seen |= keys[i].bit;
@@ -327,18 +332,18 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 	}
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (keys[i].required && !(seen & keys[i].bit))
-			return perr(c, root, "required key '%s' is missing",
-				    keys[i].name);
+			return perr(c, root, "required key '%s' is missing", keys[i].name);
 	}
 	if (pol->default_validity > pol->max_validity)
-		return perr(c, root, "default_validity is longer than "
-				     "max_validity");
+		return perr(c, root,
+		            "default_validity is longer than "
+		            "max_validity");
 	return 0;
 }
 
 int
-tg_ca_policy_parse(const char *text, size_t n, const char *name,
-		   struct tg_ca_policy *pol, struct tg_error *err)
+tg_ca_policy_parse(const char *text, size_t n, const char *name, struct tg_ca_policy *pol,
+                   struct tg_error *err)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -347,8 +352,7 @@ tg_ca_policy_parse(const char *text, size_t n, const char *name,
 
 	memset(pol, 0, sizeof(*pol));
 	if (n > POL_TEXT_MAX) {
-		r = tg_error_set(err, r, "%s: larger than %d bytes", name,
-				 POL_TEXT_MAX);
+		r = tg_error_set(err, r, "%s: larger than %d bytes", name, POL_TEXT_MAX);
 		goto out;
 	}
 	if (!yaml_parser_initialize(&parser)) {
@@ -359,10 +363,10 @@ tg_ca_policy_parse(const char *text, size_t n, const char *name,
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
 	if (!yaml_parser_load(&parser, &doc)) {
 		r = tg_error_set(err, r, "%s line %lu: %s%s%s", name,
-				 (unsigned long)parser.problem_mark.line + 1,
-				 parser.problem != NULL ? parser.problem : "bad YAML",
-				 parser.context != NULL ? " " : "",
-				 parser.context != NULL ? parser.context : "");
+		                 (unsigned long)parser.problem_mark.line + 1,
+		                 parser.problem != NULL ? parser.problem : "bad YAML",
+		                 parser.context != NULL ? " " : "",
+		                 parser.context != NULL ? parser.context : "");
 		goto out;
 	}
 	have_doc = 1;
@@ -382,8 +386,7 @@ out:
 }
 
 int
-tg_ca_policy_load(const char *path, struct tg_ca_policy *pol,
-		  struct tg_error *err)
+tg_ca_policy_load(const char *path, struct tg_ca_policy *pol, struct tg_error *err)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -412,8 +415,8 @@ tg_ca_policy_defaults(struct tg_ca_policy *pol)
 {
 	memset(pol, 0, sizeof(*pol));
 	pol->pin_allowed = (1u << TG_ATT_PIN_ONCE) | (1u << TG_ATT_PIN_ALWAYS);
-	pol->touch_allowed = (1u << TG_ATT_TOUCH_NEVER) | (1u << TG_ATT_TOUCH_ALWAYS) |
-			     (1u << TG_ATT_TOUCH_CACHED);
+	pol->touch_allowed =
+	    (1u << TG_ATT_TOUCH_NEVER) | (1u << TG_ATT_TOUCH_ALWAYS) | (1u << TG_ATT_TOUCH_CACHED);
 	pol->default_validity = POL_DEFAULT_VALIDITY;
 	pol->max_validity = POL_MAX_VALIDITY;
 	pol->allow_hsm_operator = 1;
@@ -431,8 +434,8 @@ names_str(unsigned mask, int pin, char *buf, size_t n)
 		if (!(mask & (1u << i)))
 			continue;
 		used += (size_t)snprintf(buf + used, n - used, "%s%s", first ? "" : ", ",
-					 pin ? tg_att_pin_name((enum tg_att_pin)i)
-					     : tg_att_touch_name((enum tg_att_touch)i));
+		                         pin ? tg_att_pin_name((enum tg_att_pin)i)
+		                             : tg_att_touch_name((enum tg_att_touch)i));
 		first = 0;
 	}
 	if (used < n)
@@ -453,8 +456,7 @@ duration_str(long s, char *buf, size_t n)
 }
 
 int
-tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path,
-		   struct tg_error *err)
+tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_error *err)
 {
 	char *text = NULL, pins[128], touches[128], dv[32], mv[32];
 	size_t cap = 4096 + pol->nserials * 24, used, i;
@@ -463,9 +465,11 @@ tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path,
 
 	for (s = pol->attestation_roots; *s != '\0'; s++) {
 		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\') {
-			r = tg_error_set(err, r, "attestation roots path '%s' "
-						 "holds a character the policy "
-						 "file cannot hold", pol->attestation_roots);
+			r = tg_error_set(err, r,
+			                 "attestation roots path '%s' "
+			                 "holds a character the policy "
+			                 "file cannot hold",
+			                 pol->attestation_roots);
 			goto out;
 		}
 	}
@@ -477,28 +481,26 @@ tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path,
 	names_str(pol->touch_allowed, 0, touches, sizeof(touches));
 	duration_str(pol->default_validity, dv, sizeof(dv));
 	duration_str(pol->max_validity, mv, sizeof(mv));
-	used = (size_t)snprintf(
-	    text, cap,
-	    "# tokengate CA issuance policy (see docs/provenance.md).\n"
-	    "# Unknown keys are errors. 'serials' (optional) restricts the\n"
-	    "# tokens certified to the listed serial numbers.\n"
-	    "trust_domain: %s\n"
-	    "attestation_roots: \"%s\"\n"
-	    "min_firmware: %u.%u.%u\n"
-	    "pin_policies: %s\n"
-	    "touch_policies: %s\n"
-	    "default_validity: %s\n"
-	    "max_validity: %s\n"
-	    "allow_hsm_operator: %s\n",
-	    pol->trust_domain, pol->attestation_roots, pol->min_firmware[0],
-	    pol->min_firmware[1], pol->min_firmware[2], pins, touches, dv, mv,
-	    pol->allow_hsm_operator ? "true" : "false");
+	used = (size_t)snprintf(text, cap,
+	                        "# tokengate CA issuance policy (see docs/provenance.md).\n"
+	                        "# Unknown keys are errors. 'serials' (optional) restricts the\n"
+	                        "# tokens certified to the listed serial numbers.\n"
+	                        "trust_domain: %s\n"
+	                        "attestation_roots: \"%s\"\n"
+	                        "min_firmware: %u.%u.%u\n"
+	                        "pin_policies: %s\n"
+	                        "touch_policies: %s\n"
+	                        "default_validity: %s\n"
+	                        "max_validity: %s\n"
+	                        "allow_hsm_operator: %s\n",
+	                        pol->trust_domain, pol->attestation_roots, pol->min_firmware[0],
+	                        pol->min_firmware[1], pol->min_firmware[2], pins, touches, dv, mv,
+	                        pol->allow_hsm_operator ? "true" : "false");
 	if (pol->has_serials && used < cap) {
 		used += (size_t)snprintf(text + used, cap - used, "serials: [");
 		for (i = 0; i < pol->nserials && used < cap; i++)
-			used += (size_t)snprintf(text + used, cap - used, "%s%llu",
-						 i ? ", " : "",
-						 (unsigned long long)pol->serials[i]);
+			used += (size_t)snprintf(text + used, cap - used, "%s%llu", i ? ", " : "",
+			                         (unsigned long long)pol->serials[i]);
 		if (used < cap)
 			used += (size_t)snprintf(text + used, cap - used, "]\n");
 	}

@@ -8,7 +8,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
-#define PROV_SHA256_LEN 32
+#define PROV_SHA256_LEN      32
 #define PROV_FORM_FACTOR_MAX 255
 
 /* The ASN.1 of tg_prov.h / docs/provenance.md, as an OpenSSL template. */
@@ -22,6 +22,7 @@ typedef struct {
 	ASN1_OCTET_STRING *att_sha256; /* [1] IMPLICIT OPTIONAL */
 } TG_PROV_ASN1;
 
+/* clang-format off */
 ASN1_SEQUENCE(TG_PROV_ASN1) = {
 	ASN1_SIMPLE(TG_PROV_ASN1, version, ASN1_INTEGER),
 	ASN1_SIMPLE(TG_PROV_ASN1, level, ASN1_ENUMERATED),
@@ -36,12 +37,12 @@ static const char *const level_names[] = {
 	[TG_PROV_HSM_OPERATOR] = "hsm-operator",
 	[TG_PROV_DEVICE_ATTESTED] = "device-attested",
 };
+/* clang-format on */
 
 const char *
 tg_prov_level_name(enum tg_prov_level l)
 {
-	if ((int)l <= 0 ||
-	    (size_t)l >= sizeof(level_names) / sizeof(level_names[0]))
+	if ((int)l <= 0 || (size_t)l >= sizeof(level_names) / sizeof(level_names[0]))
 		return "none";
 	return level_names[l];
 }
@@ -92,24 +93,25 @@ static int
 prov_check(const struct tg_prov *p, int code, struct tg_error *err)
 {
 	if (p->version != TG_PROV_VERSION)
-		return tg_error_set(err, code, "provenance: version %d is not %d",
-				    p->version, TG_PROV_VERSION);
+		return tg_error_set(err, code, "provenance: version %d is not %d", p->version,
+		                    TG_PROV_VERSION);
 	if (p->level != TG_PROV_HSM_OPERATOR && p->level != TG_PROV_DEVICE_ATTESTED)
-		return tg_error_set(err, code, "provenance: unknown level %d",
-				    (int)p->level);
+		return tg_error_set(err, code, "provenance: unknown level %d", (int)p->level);
 	if (!serial_ok((const unsigned char *)p->serial, strlen(p->serial)))
-		return tg_error_set(err, code, "provenance: token serial must be "
-					       "1 to %d printable characters",
-				    TG_PROV_SERIAL_MAX);
+		return tg_error_set(err, code,
+		                    "provenance: token serial must be "
+		                    "1 to %d printable characters",
+		                    TG_PROV_SERIAL_MAX);
 	if (strcmp(tg_att_pin_name(p->pin_policy), "unknown") == 0)
 		return tg_error_set(err, code, "provenance: unknown PIN policy %d",
-				    (int)p->pin_policy);
+		                    (int)p->pin_policy);
 	if (strcmp(tg_att_touch_name(p->touch_policy), "unknown") == 0)
 		return tg_error_set(err, code, "provenance: unknown touch policy %d",
-				    (int)p->touch_policy);
+		                    (int)p->touch_policy);
 	if (p->level == TG_PROV_DEVICE_ATTESTED && !p->has_att_sha256)
-		return tg_error_set(err, code, "provenance: level device-attested "
-					       "needs the attestation's SHA-256");
+		return tg_error_set(err, code,
+		                    "provenance: level device-attested "
+		                    "needs the attestation's SHA-256");
 	return 0;
 }
 
@@ -122,8 +124,7 @@ set_enum(ASN1_ENUMERATED **e, long v)
 }
 
 int
-tg_prov_encode(const struct tg_prov *p, uint8_t **der, size_t *len,
-	       struct tg_error *err)
+tg_prov_encode(const struct tg_prov *p, uint8_t **der, size_t *len, struct tg_error *err)
 {
 	TG_PROV_ASN1 *a = NULL;
 	unsigned char *out = NULL;
@@ -132,15 +133,13 @@ tg_prov_encode(const struct tg_prov *p, uint8_t **der, size_t *len,
 	if ((r = prov_check(p, TG_ERR_INVALID_ARG, err)) != 0)
 		goto out;
 	r = TG_ERR_ALLOC;
-	if ((a = prov_asn1_new()) == NULL ||
-	    !ASN1_INTEGER_set(a->version, p->version) ||
+	if ((a = prov_asn1_new()) == NULL || !ASN1_INTEGER_set(a->version, p->version) ||
 	    !set_enum(&a->level, p->level) ||
 	    !ASN1_STRING_set(a->serial, p->serial, (int)strlen(p->serial)) ||
 	    !set_enum(&a->pin, p->pin_policy) || !set_enum(&a->touch, p->touch_policy))
 		goto fail;
-	if (p->has_form_factor &&
-	    ((a->form_factor = ASN1_INTEGER_new()) == NULL ||
-	     !ASN1_INTEGER_set(a->form_factor, p->form_factor)))
+	if (p->has_form_factor && ((a->form_factor = ASN1_INTEGER_new()) == NULL ||
+	                           !ASN1_INTEGER_set(a->form_factor, p->form_factor)))
 		goto fail;
 	if (p->has_att_sha256 &&
 	    ((a->att_sha256 = ASN1_OCTET_STRING_new()) == NULL ||
@@ -154,8 +153,9 @@ tg_prov_encode(const struct tg_prov *p, uint8_t **der, size_t *len,
 	r = 0;
 	goto out;
 fail:
-	r = tg_error_set(err, TG_ERR_CRYPTO, "provenance: cannot encode the "
-					     "extension");
+	r = tg_error_set(err, TG_ERR_CRYPTO,
+	                 "provenance: cannot encode the "
+	                 "extension");
 out:
 	OPENSSL_free(out);
 	prov_asn1_free(a);
@@ -182,8 +182,7 @@ get_small(const ASN1_STRING *s, long lo, long hi, long *v)
 }
 
 int
-tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *out,
-	       struct tg_error *err)
+tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *out, struct tg_error *err)
 {
 	TG_PROV_ASN1 *a = NULL;
 	const unsigned char *p = der;
@@ -197,16 +196,17 @@ tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *out,
 		tg_error_set(err, r, "provenance: empty or oversized extension");
 		goto out;
 	}
-	a = (TG_PROV_ASN1 *)ASN1_item_d2i(NULL, &p, (long)n,
-					  ASN1_ITEM_rptr(TG_PROV_ASN1));
+	a = (TG_PROV_ASN1 *)ASN1_item_d2i(NULL, &p, (long)n, ASN1_ITEM_rptr(TG_PROV_ASN1));
 	if (a == NULL) {
-		tg_error_set(err, r, "provenance: extension value is not a "
-				     "KeyProvenance SEQUENCE");
+		tg_error_set(err, r,
+		             "provenance: extension value is not a "
+		             "KeyProvenance SEQUENCE");
 		goto out;
 	}
 	if ((size_t)(p - der) != n) {
-		tg_error_set(err, r, "provenance: trailing bytes after the "
-				     "KeyProvenance SEQUENCE");
+		tg_error_set(err, r,
+		             "provenance: trailing bytes after the "
+		             "KeyProvenance SEQUENCE");
 		goto out;
 	}
 	/* only DER: the re-encoding must give back the very same bytes */
@@ -227,14 +227,14 @@ tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *out,
 	v.level = (enum tg_prov_level)x;
 	if (ASN1_STRING_length(a->serial) <= 0 ||
 	    ASN1_STRING_length(a->serial) > TG_PROV_SERIAL_MAX ||
-	    !serial_ok(ASN1_STRING_get0_data(a->serial),
-		       (size_t)ASN1_STRING_length(a->serial))) {
-		tg_error_set(err, r, "provenance: token serial must be 1 to %d "
-				     "printable characters", TG_PROV_SERIAL_MAX);
+	    !serial_ok(ASN1_STRING_get0_data(a->serial), (size_t)ASN1_STRING_length(a->serial))) {
+		tg_error_set(err, r,
+		             "provenance: token serial must be 1 to %d "
+		             "printable characters",
+		             TG_PROV_SERIAL_MAX);
 		goto out;
 	}
-	memcpy(v.serial, ASN1_STRING_get0_data(a->serial),
-	       (size_t)ASN1_STRING_length(a->serial));
+	memcpy(v.serial, ASN1_STRING_get0_data(a->serial), (size_t)ASN1_STRING_length(a->serial));
 	if (!get_small(a->pin, 0, 100, &x)) {
 		tg_error_set(err, r, "provenance: PIN policy out of range");
 		goto out;
@@ -247,8 +247,9 @@ tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *out,
 	v.touch_policy = (enum tg_att_touch)x;
 	if (a->form_factor != NULL) {
 		if (!get_small(a->form_factor, 0, PROV_FORM_FACTOR_MAX, &x)) {
-			tg_error_set(err, r, "provenance: form factor out of "
-					     "range 0..255");
+			tg_error_set(err, r,
+			             "provenance: form factor out of "
+			             "range 0..255");
 			goto out;
 		}
 		v.has_form_factor = 1;
@@ -256,13 +257,14 @@ tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *out,
 	}
 	if (a->att_sha256 != NULL) {
 		if (ASN1_STRING_length(a->att_sha256) != PROV_SHA256_LEN) {
-			tg_error_set(err, r, "provenance: attestation SHA-256 is "
-					     "not %d bytes", PROV_SHA256_LEN);
+			tg_error_set(err, r,
+			             "provenance: attestation SHA-256 is "
+			             "not %d bytes",
+			             PROV_SHA256_LEN);
 			goto out;
 		}
 		v.has_att_sha256 = 1;
-		memcpy(v.att_sha256, ASN1_STRING_get0_data(a->att_sha256),
-		       PROV_SHA256_LEN);
+		memcpy(v.att_sha256, ASN1_STRING_get0_data(a->att_sha256), PROV_SHA256_LEN);
 	}
 	if ((r = prov_check(&v, TG_ERR_FORMAT, err)) != 0)
 		goto out;
@@ -276,8 +278,7 @@ out:
 }
 
 int
-tg_prov_ext_make(const struct tg_prov *p, X509_EXTENSION **out,
-		 struct tg_error *err)
+tg_prov_ext_make(const struct tg_prov *p, X509_EXTENSION **out, struct tg_error *err)
 {
 	ASN1_OBJECT *obj = NULL;
 	ASN1_OCTET_STRING *os = NULL;
@@ -288,10 +289,10 @@ tg_prov_ext_make(const struct tg_prov *p, X509_EXTENSION **out,
 
 	if ((r = tg_prov_encode(p, &der, &len, err)) != 0)
 		goto out;
-	r = tg_error_set(err, TG_ERR_CRYPTO, "provenance: cannot build the "
-					     "certificate extension");
-	if ((obj = OBJ_txt2obj(TG_PROV_OID, 1)) == NULL ||
-	    (os = ASN1_OCTET_STRING_new()) == NULL ||
+	r = tg_error_set(err, TG_ERR_CRYPTO,
+	                 "provenance: cannot build the "
+	                 "certificate extension");
+	if ((obj = OBJ_txt2obj(TG_PROV_OID, 1)) == NULL || (os = ASN1_OCTET_STRING_new()) == NULL ||
 	    !ASN1_OCTET_STRING_set(os, der, (int)len) ||
 	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL)
 		goto out;
@@ -320,19 +321,19 @@ tg_prov_from_cert(X509 *cert, struct tg_prov *p, struct tg_error *err)
 	idx = X509_get_ext_by_OBJ(cert, obj, -1);
 	if (idx < 0) {
 		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-				 "certificate has no key-provenance extension "
-				 "(" TG_PROV_OID ")");
+		                 "certificate has no key-provenance extension "
+		                 "(" TG_PROV_OID ")");
 		goto out;
 	}
 	if (X509_get_ext_by_OBJ(cert, obj, idx) >= 0) {
-		r = tg_error_set(err, TG_ERR_FORMAT, "certificate has the "
-						     "key-provenance extension "
-						     "more than once");
+		r = tg_error_set(err, TG_ERR_FORMAT,
+		                 "certificate has the "
+		                 "key-provenance extension "
+		                 "more than once");
 		goto out;
 	}
 	os = X509_EXTENSION_get_data(X509_get_ext(cert, idx));
-	r = tg_prov_decode(ASN1_STRING_get0_data(os),
-			   (size_t)ASN1_STRING_length(os), p, err);
+	r = tg_prov_decode(ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os), p, err);
 out:
 	ASN1_OBJECT_free(obj);
 	ERR_clear_error();

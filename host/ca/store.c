@@ -23,11 +23,11 @@
 #include "tg_log.h"
 #include "tg_secret.h"
 
-#define CA_PATH_MAX 4096
-#define CA_DEFAULT_DAYS 3650L
-#define CA_CRL_DAYS 7L
+#define CA_PATH_MAX       4096
+#define CA_DEFAULT_DAYS   3650L
+#define CA_CRL_DAYS       7L
 #define CA_SERIAL_HEX_MAX 80
-#define CA_REVOKED_MAX (1024 * 1024)
+#define CA_REVOKED_MAX    (1024 * 1024)
 
 struct tg_ca_store {
 	char dir[CA_PATH_MAX];
@@ -41,12 +41,10 @@ struct tg_ca_store {
 };
 
 static int
-path_join(char *buf, size_t n, const char *dir, const char *name,
-	  struct tg_error *err)
+path_join(char *buf, size_t n, const char *dir, const char *name, struct tg_error *err)
 {
 	if (snprintf(buf, n, "%s/%s", dir, name) >= (int)n)
-		return tg_error_set(err, TG_ERR_INVALID_ARG,
-				    "path '%s/%s' is too long", dir, name);
+		return tg_error_set(err, TG_ERR_INVALID_ARG, "path '%s/%s' is too long", dir, name);
 	return 0;
 }
 
@@ -54,8 +52,10 @@ static int
 mkdir_p(const char *path, mode_t mode, struct tg_error *err)
 {
 	if (mkdir(path, mode) != 0 && errno != EEXIST)
-		return tg_error_set(err, TG_ERR_IO, "cannot create directory "
-						    "'%s': %s", path, strerror(errno));
+		return tg_error_set(err, TG_ERR_IO,
+		                    "cannot create directory "
+		                    "'%s': %s",
+		                    path, strerror(errno));
 	return 0;
 }
 
@@ -74,8 +74,8 @@ tg_ca_serial_hex(const ASN1_INTEGER *ai, char *buf, size_t n)
 	char *hex = NULL;
 	int r = TG_ERR_INVALID_ARG;
 
-	if ((bn = ASN1_INTEGER_to_BN(ai, NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL || strlen(hex) >= n)
+	if ((bn = ASN1_INTEGER_to_BN(ai, NULL)) == NULL || (hex = BN_bn2hex(bn)) == NULL ||
+	    strlen(hex) >= n)
 		goto out;
 	snprintf(buf, n, "%s", hex);
 	r = 0;
@@ -101,14 +101,13 @@ tg_ca_serial_norm(const char *text, char *buf, size_t n)
 	for (i = 0; text[i] != '\0'; i++) {
 		if (text[i] == ':')
 			continue;
-		if (strchr("0123456789abcdefABCDEF", text[i]) == NULL ||
-		    j >= CA_SERIAL_HEX_MAX)
+		if (strchr("0123456789abcdefABCDEF", text[i]) == NULL || j >= CA_SERIAL_HEX_MAX)
 			goto out;
 		clean[j++] = text[i];
 	}
 	clean[j] = '\0';
-	if (j == 0 || BN_hex2bn(&bn, clean) != (int)j ||
-	    (hex = BN_bn2hex(bn)) == NULL || strlen(hex) >= n)
+	if (j == 0 || BN_hex2bn(&bn, clean) != (int)j || (hex = BN_bn2hex(bn)) == NULL ||
+	    strlen(hex) >= n)
 		goto out;
 	snprintf(buf, n, "%s", hex);
 	r = 0;
@@ -119,16 +118,15 @@ out:
 }
 
 static int
-add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value,
-	struct tg_error *err)
+add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value, struct tg_error *err)
 {
 	X509_EXTENSION *ext;
 	int r = 0;
 
 	ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
 	if (ext == NULL || !X509_add_ext(x, ext, -1))
-		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot add extension %s=%s",
-				 OBJ_nid2sn(nid), value);
+		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot add extension %s=%s", OBJ_nid2sn(nid),
+		                 value);
 	X509_EXTENSION_free(ext);
 	return r;
 }
@@ -155,8 +153,7 @@ out:
 }
 
 static int
-ca_cert_make(const struct tg_ca_init_opts *o, EVP_PKEY *key, X509 **out,
-	     struct tg_error *err)
+ca_cert_make(const struct tg_ca_init_opts *o, EVP_PKEY *key, X509 **out, struct tg_error *err)
 {
 	X509 *x = NULL;
 	X509_NAME *name = NULL;
@@ -172,9 +169,9 @@ ca_cert_make(const struct tg_ca_init_opts *o, EVP_PKEY *key, X509 **out,
 	r = TG_ERR_CRYPTO;
 	if ((name = X509_NAME_new()) == NULL ||
 	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-					(const unsigned char *)"tokengate", -1, -1, 0) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-					(const unsigned char *)cn, -1, -1, 0) ||
+	                                (const unsigned char *)"tokengate", -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
+	                                -1, 0) ||
 	    !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL ||
@@ -195,9 +192,9 @@ ca_cert_make(const struct tg_ca_init_opts *o, EVP_PKEY *key, X509 **out,
 	goto out;
 fail:
 	r = tg_error_set(err, r, "cannot build the CA certificate: %s",
-			 ERR_reason_error_string(ERR_peek_last_error()) != NULL
-			     ? ERR_reason_error_string(ERR_peek_last_error())
-			     : "OpenSSL error");
+	                 ERR_reason_error_string(ERR_peek_last_error()) != NULL
+	                     ? ERR_reason_error_string(ERR_peek_last_error())
+	                     : "OpenSSL error");
 out:
 	X509_NAME_free(name);
 	X509_free(x);
@@ -246,8 +243,8 @@ out:
 
 #ifdef TG_CA_HAVE_P11
 static int
-p11_key_get(const char *uri, int create, struct tg_p11 **p11out,
-	    struct tg_p11_key **keyout, EVP_PKEY **evp, struct tg_error *err)
+p11_key_get(const char *uri, int create, struct tg_p11 **p11out, struct tg_p11_key **keyout,
+            EVP_PKEY **evp, struct tg_error *err)
 {
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *k = NULL;
@@ -269,8 +266,10 @@ p11_key_get(const char *uri, int create, struct tg_p11 **p11out,
 		goto out;
 	}
 	if ((*evp = tg_p11_key_evp(k)) == NULL) {
-		r = tg_error_set(err, TG_ERR_PKCS11, "CA key '%s' cannot be used "
-						     "for signing through OpenSSL", uri);
+		r = tg_error_set(err, TG_ERR_PKCS11,
+		                 "CA key '%s' cannot be used "
+		                 "for signing through OpenSSL",
+		                 uri);
 		goto out;
 	}
 	*p11out = p11;
@@ -304,9 +303,9 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 		goto out;
 	if (o->key_uri != NULL && strstr(o->key_uri, "pin-value=") != NULL) {
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
-				 "the CA key URI would be stored in ca.key.uri "
-				 "with its pin-value: use pin-source= or "
-				 "TOKENGATE_PIN instead");
+		                 "the CA key URI would be stored in ca.key.uri "
+		                 "with its pin-value: use pin-source= or "
+		                 "TOKENGATE_PIN instead");
 		goto out;
 	}
 	if ((r = mkdir_p(o->dir, 0700, err)) != 0 ||
@@ -314,8 +313,9 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 		goto out;
 	if (stat(path, &st) == 0) {
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
-				 "'%s' already exists: this directory holds a CA; "
-				 "choose another --dir", path);
+		                 "'%s' already exists: this directory holds a CA; "
+		                 "choose another --dir",
+		                 path);
 		goto out;
 	}
 	if (o->key_uri != NULL) {
@@ -323,13 +323,12 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 		if ((r = p11_key_get(o->key_uri, 1, &p11, &p11key, &key, err)) != 0)
 			goto out;
 		if ((r = path_join(path, sizeof(path), o->dir, "ca.key.uri", err)) != 0 ||
-		    (r = tg_ca_file_write(path, o->key_uri, strlen(o->key_uri), 0600,
-					  err)) != 0)
+		    (r = tg_ca_file_write(path, o->key_uri, strlen(o->key_uri), 0600, err)) != 0)
 			goto out;
 #else
 		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
-				 "this build has no PKCS#11 layer: a CA key on "
-				 "an HSM is not available; omit --key");
+		                 "this build has no PKCS#11 layer: a CA key on "
+		                 "an HSM is not available; omit --key");
 		goto out;
 #endif
 	} else {
@@ -389,17 +388,17 @@ key_file_read(const char *path, EVP_PKEY **out, struct tg_error *err)
 	int r;
 
 	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-		r = tg_error_set(err, TG_ERR_CONFIG, "CA key '%s' is readable by "
-						     "others (mode %03o): chmod 600 it",
-				 path, (unsigned)(st.st_mode & 0777));
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "CA key '%s' is readable by "
+		                 "others (mode %03o): chmod 600 it",
+		                 path, (unsigned)(st.st_mode & 0777));
 		goto out;
 	}
 	if ((r = tg_ca_file_read(path, &data, &len, err)) != 0)
 		goto out;
 	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL ||
 	    (*out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
-		r = tg_error_set(err, TG_ERR_CONFIG, "'%s' is not a PEM private key",
-				 path);
+		r = tg_error_set(err, TG_ERR_CONFIG, "'%s' is not a PEM private key", path);
 		goto out;
 	}
 	r = 0;
@@ -411,8 +410,7 @@ out:
 }
 
 int
-tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out,
-		 struct tg_error *err)
+tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out, struct tg_error *err)
 {
 	struct tg_ca_store *s = NULL;
 	char path[CA_PATH_MAX];
@@ -428,9 +426,10 @@ tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out,
 	if ((r = path_join(path, sizeof(path), dir, "ca.pem", err)) != 0)
 		goto out;
 	if ((r = tg_ca_cert_read(path, &s->cert, err)) != 0) {
-		r = tg_error_set(err, TG_ERR_CONFIG, "'%s' is not a CA directory "
-						     "(create one with tokengate ca init)",
-				 dir);
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "'%s' is not a CA directory "
+		                 "(create one with tokengate ca init)",
+		                 dir);
 		goto out;
 	}
 	if ((r = path_join(path, sizeof(path), dir, "policy.yaml", err)) != 0 ||
@@ -444,13 +443,13 @@ tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out,
 		if ((r = tg_ca_file_read(path, &uri, &urilen, err)) != 0)
 			goto out;
 #ifdef TG_CA_HAVE_P11
-		if ((r = p11_key_get((const char *)uri, 0, &s->p11, &s->p11key,
-				     &s->key, err)) != 0)
+		if ((r = p11_key_get((const char *)uri, 0, &s->p11, &s->p11key, &s->key, err)) != 0)
 			goto out;
 #else
 		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
-				 "the CA key is on an HSM (%s) but this build has "
-				 "no PKCS#11 layer", path);
+		                 "the CA key is on an HSM (%s) but this build has "
+		                 "no PKCS#11 layer",
+		                 path);
 		goto out;
 #endif
 	} else {
@@ -460,8 +459,10 @@ tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out,
 	}
 	if (X509_check_private_key(s->cert, s->key) != 1) {
 		ERR_clear_error();
-		r = tg_error_set(err, TG_ERR_CONFIG, "the CA key does not match "
-						     "'%s/ca.pem'", dir);
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "the CA key does not match "
+		                 "'%s/ca.pem'",
+		                 dir);
 		goto out;
 	}
 done:
@@ -538,8 +539,8 @@ time_iso(const ASN1_TIME *t, char *buf, size_t n)
 }
 
 int
-tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id,
-		   const struct tg_prov *prov, struct tg_error *err)
+tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id, const struct tg_prov *prov,
+                   struct tg_error *err)
 {
 	char hex[CA_SERIAL_HEX_MAX + 1], name[CA_SERIAL_HEX_MAX + 16];
 	char path[CA_PATH_MAX], na[32], sha[65];
@@ -563,11 +564,11 @@ tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id,
 		goto out;
 	for (i = 0; i < 32; i++)
 		snprintf(sha + 2 * i, 3, "%02x", prov->att_sha256[i]);
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "serial", hex, "id", id,
-		      "level", tg_prov_level_name(prov->level), "token_serial",
-		      prov->serial, "pin_policy", tg_att_pin_name(prov->pin_policy),
-		      "touch_policy", tg_att_touch_name(prov->touch_policy),
-		      "not_after", time_iso(X509_get0_notAfter(leaf), na, sizeof(na)));
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "serial", hex, "id", id, "level",
+	              tg_prov_level_name(prov->level), "token_serial", prov->serial, "pin_policy",
+	              tg_att_pin_name(prov->pin_policy), "touch_policy",
+	              tg_att_touch_name(prov->touch_policy), "not_after",
+	              time_iso(X509_get0_notAfter(leaf), na, sizeof(na)));
 	if (j == NULL ||
 	    (prov->has_att_sha256 &&
 	     json_object_set_new(j, "attestation_sha256", json_string(sha)) != 0) ||
@@ -588,9 +589,8 @@ out:
 
 /* Reads revoked.txt; calls fn for each "HEX TIME" line. */
 static int
-revoked_each(struct tg_ca_store *s,
-	     int (*fn)(void *arg, const char *hex, long long when), void *arg,
-	     struct tg_error *err)
+revoked_each(struct tg_ca_store *s, int (*fn)(void *arg, const char *hex, long long when),
+             void *arg, struct tg_error *err)
 {
 	char path[CA_PATH_MAX], hex[CA_SERIAL_HEX_MAX + 1], norm[CA_SERIAL_HEX_MAX + 1];
 	uint8_t *data = NULL;
@@ -613,9 +613,10 @@ revoked_each(struct tg_ca_store *s,
 		lineno++;
 		if (sscanf(line, "%80s %lld", hex, &when) != 2 ||
 		    tg_ca_serial_norm(hex, norm, sizeof(norm)) != 0) {
-			r = tg_error_set(err, TG_ERR_CONFIG, "%s line %lu: expected "
-							     "'SERIALHEX UNIXTIME'",
-					 path, lineno);
+			r = tg_error_set(err, TG_ERR_CONFIG,
+			                 "%s line %lu: expected "
+			                 "'SERIALHEX UNIXTIME'",
+			                 path, lineno);
 			goto out;
 		}
 		if ((r = fn(arg, norm, when)) != 0)
@@ -635,8 +636,7 @@ match_serial(void *arg, const char *hex, long long when)
 }
 
 int
-tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex,
-		   struct tg_error *err)
+tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_error *err)
 {
 	char hex[CA_SERIAL_HEX_MAX + 1], name[CA_SERIAL_HEX_MAX + 16];
 	char path[CA_PATH_MAX], line[CA_SERIAL_HEX_MAX + 32];
@@ -644,17 +644,21 @@ tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex,
 	int r;
 
 	if (tg_ca_serial_norm(serial_hex, hex, sizeof(hex)) != 0) {
-		r = tg_error_set(err, TG_ERR_INVALID_ARG, "serial '%s' is not a "
-							  "hexadecimal number", serial_hex);
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "serial '%s' is not a "
+		                 "hexadecimal number",
+		                 serial_hex);
 		goto out;
 	}
 	snprintf(name, sizeof(name), "issued/%s.pem", hex);
 	if ((r = path_join(path, sizeof(path), s->dir, name, err)) != 0)
 		goto out;
 	if (access(path, F_OK) != 0) {
-		r = tg_error_set(err, TG_ERR_NOT_FOUND, "this CA issued no "
-							"certificate with serial %s "
-							"(see %s/issued/)", hex, s->dir);
+		r = tg_error_set(err, TG_ERR_NOT_FOUND,
+		                 "this CA issued no "
+		                 "certificate with serial %s "
+		                 "(see %s/issued/)",
+		                 hex, s->dir);
 		goto out;
 	}
 	r = revoked_each(s, match_serial, hex, err);
@@ -670,7 +674,7 @@ tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex,
 	if ((f = fopen(path, "a")) == NULL || fputs(line, f) < 0 || fflush(f) != 0 ||
 	    fsync(fileno(f)) != 0) {
 		r = tg_error_set(err, TG_ERR_IO, "cannot append to '%s': %s", path,
-				 strerror(errno));
+		                 strerror(errno));
 		goto out;
 	}
 	r = 0;
@@ -763,11 +767,10 @@ tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out, struct tg_error *err)
 		goto out;
 	r = TG_ERR_CRYPTO;
 	X509V3_set_ctx(&ctx, s->cert, NULL, NULL, crl, 0);
-	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
-				       "keyid:always")) == NULL ||
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always")) ==
+	        NULL ||
 	    !X509_CRL_add_ext(crl, ext, -1) || (num = ASN1_INTEGER_new()) == NULL ||
-	    !ASN1_INTEGER_set(num, n) ||
-	    !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) ||
+	    !ASN1_INTEGER_set(num, n) || !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) ||
 	    !X509_CRL_sort(crl) || X509_CRL_sign(crl, s->key, tg_ca_sign_md(s->key)) <= 0)
 		goto fail;
 	*out = crl;

@@ -55,18 +55,18 @@ enum tg_att_touch {
 
 /* The facts an attestation states. A plain value; nothing to free. */
 struct tg_att_facts {
-	char slot[3];		 /* "9a", "9c", "9d", "9e", "82".."95" */
-	char key_algorithm[24];	 /* "secp256r1", "secp384r1", "RSA-2048", ... */
+	char slot[3];           /* "9a", "9c", "9d", "9e", "82".."95" */
+	char key_algorithm[24]; /* "secp256r1", "secp384r1", "RSA-2048", ... */
 	int has_firmware;
-	uint8_t firmware[3];	 /* major, minor, patch */
-	char firmware_str[12];	 /* "5.4.3"; "" when absent */
+	uint8_t firmware[3];   /* major, minor, patch */
+	char firmware_str[12]; /* "5.4.3"; "" when absent */
 	int has_serial;
-	uint64_t serial;	 /* from the attestation cert, never the F9 */
+	uint64_t serial; /* from the attestation cert, never the F9 */
 	enum tg_att_pin pin_policy;
 	enum tg_att_touch touch_policy;
 	int has_form_factor;
-	uint8_t form_factor;	 /* raw byte: low 7 bits type, 0x80 FIPS */
-	uint8_t sha256[32];	 /* SHA-256 of the attestation cert's DER */
+	uint8_t form_factor; /* raw byte: low 7 bits type, 0x80 FIPS */
+	uint8_t sha256[32];  /* SHA-256 of the attestation cert's DER */
 };
 
 /* A set of trusted roots loaded from a directory. Opaque. */
@@ -79,8 +79,7 @@ struct tg_att_roots;
  * dir cannot be read, a file cannot be parsed, or no certificate is found.
  * On success *out is owned by the caller (tg_att_roots_free).
  */
-int tg_att_roots_load(const char *dir, struct tg_att_roots **out,
-		      struct tg_error *err);
+int tg_att_roots_load(const char *dir, struct tg_att_roots **out, struct tg_error *err);
 
 /* Number of certificates loaded. */
 int tg_att_roots_count(const struct tg_att_roots *roots);
@@ -98,8 +97,8 @@ void tg_att_roots_free(struct tg_att_roots *roots);
  * every argument.
  */
 int tg_att_verify(const struct tg_att_roots *roots, X509 *att, X509 *f9,
-		  STACK_OF(X509) *intermediates, EVP_PKEY *expect_key,
-		  struct tg_att_facts *facts, struct tg_error *err);
+                  STACK_OF(X509) * intermediates, EVP_PKEY *expect_key, struct tg_att_facts *facts,
+                  struct tg_error *err);
 
 /*
  * Extracts the facts of an attestation certificate without verifying any
@@ -108,8 +107,7 @@ int tg_att_verify(const struct tg_att_roots *roots, X509 *att, X509 *f9,
  * and appear once; the PIN/touch policy extension is required. 0 or
  * TG_ERR_ATTESTATION with err naming the bad field.
  */
-int tg_att_facts_get(X509 *att, struct tg_att_facts *facts,
-		     struct tg_error *err);
+int tg_att_facts_get(X509 *att, struct tg_att_facts *facts, struct tg_error *err);
 
 /* Which 41482.3 extension tg_att_ext_decode parses. */
 enum tg_att_ext {
@@ -124,8 +122,8 @@ enum tg_att_ext {
  * the matching fields of *facts. 0, or TG_ERR_ATTESTATION with err naming
  * the extension and what is wrong (length, trailing bytes, bad value).
  */
-int tg_att_ext_decode(enum tg_att_ext which, const uint8_t *p, size_t n,
-		      struct tg_att_facts *facts, struct tg_error *err);
+int tg_att_ext_decode(enum tg_att_ext which, const uint8_t *p, size_t n, struct tg_att_facts *facts,
+                      struct tg_error *err);
 
 /* "never", "once", "always", "match-once", "match-always"; "unknown". */
 const char *tg_att_pin_name(enum tg_att_pin p);

@@ -23,15 +23,14 @@
  * free(); a NUL byte is appended but not counted in *len). TG_ERR_IO when
  * the file cannot be read or exceeds TG_CA_IO_MAX.
  */
-int tg_ca_file_read(const char *path, uint8_t **data, size_t *len,
-		    struct tg_error *err);
+int tg_ca_file_read(const char *path, uint8_t **data, size_t *len, struct tg_error *err);
 
 /*
  * Writes n bytes to path through a temporary file and rename, with the
  * given mode (e.g. 0600, 0644). 0 or TG_ERR_IO.
  */
 int tg_ca_file_write(const char *path, const void *p, size_t n, unsigned mode,
-		     struct tg_error *err);
+                     struct tg_error *err);
 
 /* The first certificate of a PEM or DER file; *out owned by the caller. */
 int tg_ca_cert_read(const char *path, X509 **out, struct tg_error *err);
@@ -40,8 +39,7 @@ int tg_ca_cert_read(const char *path, X509 **out, struct tg_error *err);
  * Appends every certificate of a PEM file (or the one of a DER file) to
  * certs. TG_ERR_FORMAT when the file holds none.
  */
-int tg_ca_certs_read(const char *path, STACK_OF(X509) *certs,
-		     struct tg_error *err);
+int tg_ca_certs_read(const char *path, STACK_OF(X509) * certs, struct tg_error *err);
 
 /* A PKCS#10 CSR, PEM or DER; *out owned by the caller. */
 int tg_ca_csr_read(const char *path, X509_REQ **out, struct tg_error *err);

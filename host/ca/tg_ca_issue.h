@@ -28,12 +28,12 @@
 
 struct tg_ca_issue_req {
 	X509_REQ *csr;
-	const char *id;			/* spiffe://TD/(dev|svc)/NAME */
-	X509 *att;			/* attestation (device-attested) */
-	X509 *f9;			/* its F9 device certificate */
-	STACK_OF(X509) *intermediates;	/* may be NULL */
-	const char *hsm_key_uri;	/* pkcs11: URI (hsm-operator) */
-	long validity;			/* seconds; 0: the policy's default */
+	const char *id;                 /* spiffe://TD/(dev|svc)/NAME */
+	X509 *att;                      /* attestation (device-attested) */
+	X509 *f9;                       /* its F9 device certificate */
+	STACK_OF(X509) * intermediates; /* may be NULL */
+	const char *hsm_key_uri;        /* pkcs11: URI (hsm-operator) */
+	long validity;                  /* seconds; 0: the policy's default */
 };
 
 /*
@@ -42,8 +42,8 @@ struct tg_ca_issue_req {
  * TG_ERR_ATTESTATION, TG_ERR_KEY_EXPORTABLE, TG_ERR_POLICY, ... with err
  * naming what failed and the fix.
  */
-int tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
-		X509 **out, struct tg_prov *prov, struct tg_error *err);
+int tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req, X509 **out,
+                struct tg_prov *prov, struct tg_error *err);
 
 /*
  * Checks an identity: "spiffe://" TD "/" ("dev" | "svc") "/" NAME, NAME
@@ -51,8 +51,7 @@ int tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req,
  * the trust domain. On success writes NAME into name (size >= 65).
  * TG_ERR_IDENTITY otherwise.
  */
-int tg_ca_id_check(const char *id, const char *td, char *name, size_t n,
-		   struct tg_error *err);
+int tg_ca_id_check(const char *id, const char *td, char *name, size_t n, struct tg_error *err);
 
 /*
  * The identity of a certificate: its one URI SAN. 0 and buf, or

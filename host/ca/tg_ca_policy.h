@@ -27,15 +27,15 @@
 
 struct tg_ca_policy {
 	char trust_domain[TG_CA_TD_MAX + 1];
-	char attestation_roots[1024];	/* absolute or relative to the CA dir */
+	char attestation_roots[1024]; /* absolute or relative to the CA dir */
 	uint8_t min_firmware[3];
-	unsigned pin_allowed;		/* bit (1 << enum tg_att_pin) */
-	unsigned touch_allowed;		/* bit (1 << enum tg_att_touch) */
+	unsigned pin_allowed;   /* bit (1 << enum tg_att_pin) */
+	unsigned touch_allowed; /* bit (1 << enum tg_att_touch) */
 	int has_serials;
-	uint64_t *serials;		/* has_serials: nserials entries */
+	uint64_t *serials; /* has_serials: nserials entries */
 	size_t nserials;
-	long default_validity;		/* seconds */
-	long max_validity;		/* seconds */
+	long default_validity; /* seconds */
+	long max_validity;     /* seconds */
 	int allow_hsm_operator;
 };
 
@@ -44,19 +44,17 @@ struct tg_ca_policy {
  * On success *pol is filled (free with tg_ca_policy_clear). Errors:
  * TG_ERR_CONFIG with "NAME line L: ..." naming the key and the fix.
  */
-int tg_ca_policy_parse(const char *text, size_t n, const char *name,
-		       struct tg_ca_policy *pol, struct tg_error *err);
+int tg_ca_policy_parse(const char *text, size_t n, const char *name, struct tg_ca_policy *pol,
+                       struct tg_error *err);
 
 /* Reads and parses the file at path. */
-int tg_ca_policy_load(const char *path, struct tg_ca_policy *pol,
-		      struct tg_error *err);
+int tg_ca_policy_load(const char *path, struct tg_ca_policy *pol, struct tg_error *err);
 
 /*
  * Writes pol as YAML to path (mode 0644). TG_ERR_INVALID_ARG for values
  * that cannot be written (control characters in a path).
  */
-int tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path,
-		       struct tg_error *err);
+int tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_error *err);
 
 /* Frees what tg_ca_policy_parse allocated and zeroes pol; NULL accepted. */
 void tg_ca_policy_clear(struct tg_ca_policy *pol);

@@ -25,14 +25,14 @@ struct tg_ca_store;
 
 /* Options of tg_ca_store_init. */
 struct tg_ca_init_opts {
-	const char *dir;	   /* created (0700) if missing; must be empty
+	const char *dir; /* created (0700) if missing; must be empty
 				      of a previous CA */
 	const char *trust_domain;
-	const char *roots_dir;	   /* NULL: DIR/attestation-roots/ */
-	const char *key_uri;	   /* NULL: a new P-256 key in DIR/ca.key;
+	const char *roots_dir; /* NULL: DIR/attestation-roots/ */
+	const char *key_uri;   /* NULL: a new P-256 key in DIR/ca.key;
 				      else a pkcs11: URI (found, or generated
 				      when absent) */
-	long validity_days;	   /* CA certificate lifetime; 0: 3650 */
+	long validity_days;    /* CA certificate lifetime; 0: 3650 */
 };
 
 /*
@@ -48,8 +48,7 @@ int tg_ca_store_init(const struct tg_ca_init_opts *opts, struct tg_error *err);
  * need_key is non-zero (a pkcs11: key logs in through the PKCS#11 layer).
  * *out owned by the caller (tg_ca_store_free).
  */
-int tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out,
-		     struct tg_error *err);
+int tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out, struct tg_error *err);
 
 void tg_ca_store_free(struct tg_ca_store *s);
 
@@ -70,22 +69,20 @@ int tg_ca_store_roots_dir(const struct tg_ca_store *s, char *buf, size_t n);
  * level, serial, not_after, provenance facts). TG_ERR_IO on failure.
  */
 int tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id,
-		       const struct tg_prov *prov, struct tg_error *err);
+                       const struct tg_prov *prov, struct tg_error *err);
 
 /*
  * Revokes the issued certificate with the given serial (hex, any case,
  * optional 0x and colons). TG_ERR_NOT_FOUND when this CA issued no such
  * certificate; revoking twice is an error (TG_ERR_INVALID_ARG).
  */
-int tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex,
-		       struct tg_error *err);
+int tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_error *err);
 
 /*
  * Builds and signs a CRL (v2, CRL number, AKI, nextUpdate in 7 days) of
  * every revoked serial. *out owned by the caller.
  */
-int tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out,
-		    struct tg_error *err);
+int tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out, struct tg_error *err);
 
 /*
  * Canonical serial text (upper-case hex, as the issued/ file names use) of

@@ -31,8 +31,8 @@
 #include "tg_att.h"
 #include "tg_err.h"
 
-#define TG_PROV_OID "2.25.55409018484616740550661563879703842270.1"
-#define TG_PROV_VERSION 1
+#define TG_PROV_OID        "2.25.55409018484616740550661563879703842270.1"
+#define TG_PROV_VERSION    1
 #define TG_PROV_SERIAL_MAX 64
 
 enum tg_prov_level {
@@ -43,9 +43,9 @@ enum tg_prov_level {
 
 /* The decoded extension. A plain value; nothing to free. */
 struct tg_prov {
-	int version;			      /* TG_PROV_VERSION */
+	int version; /* TG_PROV_VERSION */
 	enum tg_prov_level level;
-	char serial[TG_PROV_SERIAL_MAX + 1];  /* token serial, printable */
+	char serial[TG_PROV_SERIAL_MAX + 1]; /* token serial, printable */
 	enum tg_att_pin pin_policy;
 	enum tg_att_touch touch_policy;
 	int has_form_factor;
@@ -59,22 +59,19 @@ struct tg_prov {
  * with OPENSSL_free), *len its size. TG_ERR_INVALID_ARG (err says which
  * field) when p breaks the rules above.
  */
-int tg_prov_encode(const struct tg_prov *p, uint8_t **der, size_t *len,
-		   struct tg_error *err);
+int tg_prov_encode(const struct tg_prov *p, uint8_t **der, size_t *len, struct tg_error *err);
 
 /*
  * Decodes the DER value of the extension (n bytes at der) into *p, checking
  * every rule above. 0, or TG_ERR_FORMAT with err naming the problem.
  */
-int tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *p,
-		   struct tg_error *err);
+int tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *p, struct tg_error *err);
 
 /*
  * Makes the non-critical X509_EXTENSION for p; *out owned by the caller
  * (X509_EXTENSION_free).
  */
-int tg_prov_ext_make(const struct tg_prov *p, X509_EXTENSION **out,
-		     struct tg_error *err);
+int tg_prov_ext_make(const struct tg_prov *p, X509_EXTENSION **out, struct tg_error *err);
 
 /*
  * Reads the provenance extension of cert into *p. TG_ERR_NOT_FOUND when the

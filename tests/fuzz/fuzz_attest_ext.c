@@ -22,10 +22,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
+#define check(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			abort();                                                                   \
 	} while (0)
 
 static void
@@ -54,8 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case TG_ATT_EXT_SERIAL:
 	case TG_ATT_EXT_POLICY:
 	case TG_ATT_EXT_FORM_FACTOR:
-		r = tg_att_ext_decode((enum tg_att_ext)data[0], data + 1, size - 1, &f,
-				      &err);
+		r = tg_att_ext_decode((enum tg_att_ext)data[0], data + 1, size - 1, &f, &err);
 		check(r == 0 || (r == TG_ERR_ATTESTATION && err.msg[0] != '\0'));
 		if (r == 0 && data[0] == TG_ATT_EXT_POLICY)
 			facts_check(&f);

@@ -16,10 +16,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(c)                                                               \
-	do {                                                                   \
-		if (!(c))                                                      \
-			abort();                                               \
+#define check(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			abort();                                                                   \
 	} while (0)
 
 int

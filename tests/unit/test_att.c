@@ -31,8 +31,20 @@ struct vec {
 };
 
 enum {
-	C_SET, C_ATT, C_F9, C_ROOT, C_INTER, C_EXPECT, C_SLOT, C_KEY, C_FW,
-	C_SERIAL, C_PIN, C_TOUCH, C_FF, C_NOTE
+	C_SET,
+	C_ATT,
+	C_F9,
+	C_ROOT,
+	C_INTER,
+	C_EXPECT,
+	C_SLOT,
+	C_KEY,
+	C_FW,
+	C_SERIAL,
+	C_PIN,
+	C_TOUCH,
+	C_FF,
+	C_NOTE
 };
 
 static int
@@ -83,9 +95,8 @@ roots_dir_remove(const char *dir)
 
 /* Verifies a row; 0 and *f on success. */
 static int
-vec_verify(const struct vec *v, const char *attrel, const char *f9rel,
-	   const char *rootrel, EVP_PKEY *expect, struct tg_att_facts *f,
-	   struct tg_error *err)
+vec_verify(const struct vec *v, const char *attrel, const char *f9rel, const char *rootrel,
+           EVP_PKEY *expect, struct tg_att_facts *f, struct tg_error *err)
 {
 	char path[4096], dir[256];
 	struct tg_att_roots *roots = NULL;
@@ -140,15 +151,13 @@ test_vectors(void **state)
 	int nok = 0, nfail = 0, bad = 0, r;
 
 	(void)state;
-	for (line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "set\t", 4) == 0)
 			continue;
 		assert_int_equal(vec_split(line, &v), 0);
 		tg_error_clear(&err);
 		memset(&f, 0, sizeof(f));
-		r = vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT], NULL, &f,
-			       &err);
+		r = vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT], NULL, &f, &err);
 		if (strcmp(v.col[C_EXPECT], "fail") == 0) {
 			nfail++;
 			if (r == 0) {
@@ -169,10 +178,9 @@ test_vectors(void **state)
 		if (strcmp(f.slot, v.col[C_SLOT]) != 0 ||
 		    strcmp(f.key_algorithm, v.col[C_KEY]) != 0 ||
 		    strcmp(f.has_firmware ? f.firmware_str : "-", v.col[C_FW]) != 0 ||
-		    (strcmp(v.col[C_SERIAL], "-") == 0 ? f.has_serial
-						       : !f.has_serial ||
-							     strtoull(v.col[C_SERIAL], NULL, 10) !=
-								 f.serial) ||
+		    (strcmp(v.col[C_SERIAL], "-") == 0
+		         ? f.has_serial
+		         : !f.has_serial || strtoull(v.col[C_SERIAL], NULL, 10) != f.serial) ||
 		    strcmp(tg_att_pin_name(f.pin_policy), v.col[C_PIN]) != 0 ||
 		    strcmp(tg_att_touch_name(f.touch_policy), v.col[C_TOUCH]) != 0 ||
 		    strcmp(f.has_form_factor ? ff : "-", v.col[C_FF]) != 0) {
@@ -222,9 +230,9 @@ tampered_write(const char *rel, size_t from_end, char *out, size_t n)
 /* The rows tampered with: old firmware (no basicConstraints), 5.4.3, and
  * 5.7.4 through intermediates. */
 static const char *const tamper_sets[] = {
-	"ovh-piv-checker-5970478-fw4.3.5",
-	"go-piv-ValidChain",
-	"ovh-piv-checker-32718477-fw5.7.4",
+    "ovh-piv-checker-5970478-fw4.3.5",
+    "go-piv-ValidChain",
+    "ovh-piv-checker-32718477-fw5.7.4",
 };
 
 static int
@@ -232,8 +240,7 @@ vec_find(char *text, const char *set, struct vec *v)
 {
 	char *save = NULL, *line;
 
-	for (line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		if (vec_split(line, v) == 0 && strcmp(v->col[C_SET], set) == 0)
 			return 0;
 	}
@@ -258,45 +265,49 @@ test_tampered(void **state)
 
 		/* untouched: verifies */
 		tg_error_clear(&err);
-		assert_int_equal(vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT],
-					    NULL, &f, &err), 0);
+		assert_int_equal(
+		    vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT], NULL, &f, &err), 0);
 
 		/* a flipped bit in the attestation signature */
 		tampered_write(v.col[C_ATT], 3, tmp, sizeof(tmp));
 		tg_error_clear(&err);
-		assert_int_equal(vec_verify(&v, tmp, v.col[C_F9], v.col[C_ROOT], NULL,
-					    &f, &err), TG_ERR_ATTESTATION);
+		assert_int_equal(vec_verify(&v, tmp, v.col[C_F9], v.col[C_ROOT], NULL, &f, &err),
+		                 TG_ERR_ATTESTATION);
 		assert_non_null(strstr(err.msg, "signature does not verify"));
 		unlink(tmp);
 
 		/* a flipped bit in the F9 certificate's signature */
 		tampered_write(v.col[C_F9], 3, tmp, sizeof(tmp));
 		tg_error_clear(&err);
-		assert_int_equal(vec_verify(&v, v.col[C_ATT], tmp, v.col[C_ROOT], NULL,
-					    &f, &err), TG_ERR_ATTESTATION);
+		assert_int_equal(vec_verify(&v, v.col[C_ATT], tmp, v.col[C_ROOT], NULL, &f, &err),
+		                 TG_ERR_ATTESTATION);
 		assert_non_null(strstr(err.msg, "does not chain"));
 		unlink(tmp);
 
 		/* the wrong root directory */
 		tg_error_clear(&err);
 		assert_int_equal(vec_verify(&v, v.col[C_ATT], v.col[C_F9],
-					    "roots/yubico-fido-ca-1_U2F-Root-457200631.pem",
-					    NULL, &f, &err), TG_ERR_ATTESTATION);
+		                            "roots/yubico-fido-ca-1_U2F-Root-457200631.pem", NULL,
+		                            &f, &err),
+		                 TG_ERR_ATTESTATION);
 		assert_non_null(strstr(err.msg, "does not chain to a trusted root"));
 
 		/* swapped F9: another token's device certificate */
 		tg_error_clear(&err);
-		assert_int_not_equal(vec_verify(&v, v.col[C_ATT],
-						"docker-tuf-2024-06-04-25599865/SlotF9Intermediate.pem",
-						v.col[C_ROOT], NULL, &f, &err), 0);
+		assert_int_not_equal(
+		    vec_verify(&v, v.col[C_ATT],
+		               "docker-tuf-2024-06-04-25599865/SlotF9Intermediate.pem",
+		               v.col[C_ROOT], NULL, &f, &err),
+		    0);
 		printf("swapped F9 (%s): %s\n", tamper_sets[i], err.msg);
 
 		/* the attested key is not the one being certified */
 		other = EVP_EC_gen("P-256");
 		assert_non_null(other);
 		tg_error_clear(&err);
-		assert_int_equal(vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT],
-					    other, &f, &err), TG_ERR_ATTESTATION);
+		assert_int_equal(
+		    vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT], other, &f, &err),
+		    TG_ERR_ATTESTATION);
 		assert_non_null(strstr(err.msg, "differs from the key being certified"));
 		EVP_PKEY_free(other);
 		free(text);
@@ -317,8 +328,8 @@ test_missing_intermediates(void **state)
 	assert_int_equal(vec_find(text, "ovh-piv-checker-32718477-fw5.7.4", &v), 0);
 	v.col[C_INTER] = dash;
 	tg_error_clear(&err);
-	assert_int_equal(vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT], NULL,
-				    &f, &err), TG_ERR_ATTESTATION);
+	assert_int_equal(vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT], NULL, &f, &err),
+	                 TG_ERR_ATTESTATION);
 	assert_non_null(strstr(err.msg, "unable to get local issuer"));
 	free(text);
 }
@@ -338,8 +349,7 @@ test_expected_key_ok(void **state)
 	path_of(path, sizeof(path), v.col[C_ATT]);
 	assert_int_equal(tg_ca_pubkey_read(path, &pk, NULL), 0);
 	tg_error_clear(&err);
-	assert_int_equal(vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT], pk, &f,
-				    &err), 0);
+	assert_int_equal(vec_verify(&v, v.col[C_ATT], v.col[C_F9], v.col[C_ROOT], pk, &f, &err), 0);
 	EVP_PKEY_free(pk);
 	free(text);
 }
@@ -354,8 +364,7 @@ test_roots_dir_errors(void **state)
 
 	(void)state;
 	tg_error_clear(&err);
-	assert_int_equal(tg_att_roots_load("/nonexistent/roots", &roots, &err),
-			 TG_ERR_CONFIG);
+	assert_int_equal(tg_att_roots_load("/nonexistent/roots", &roots, &err), TG_ERR_CONFIG);
 	assert_non_null(strstr(err.msg, "/nonexistent/roots"));
 	assert_non_null(mkdtemp(dir));
 	tg_error_clear(&err);
@@ -385,30 +394,29 @@ struct ext_case {
 };
 
 static const struct ext_case ext_cases[] = {
-	{"fw ok", TG_ATT_EXT_FIRMWARE, "05 04 03", 1, "5.4.3"},
-	{"fw short", TG_ATT_EXT_FIRMWARE, "05 04", 0, "not exactly 3"},
-	{"fw long", TG_ATT_EXT_FIRMWARE, "05 04 03 00", 0, "not exactly 3"},
-	{"fw empty", TG_ATT_EXT_FIRMWARE, "", 0, "not exactly 3"},
-	{"serial ok", TG_ATT_EXT_SERIAL, "02 04 01 85 5E 1B", 1, "25517595"},
-	{"serial 0", TG_ATT_EXT_SERIAL, "02 01 00", 1, "0"},
-	{"serial negative", TG_ATT_EXT_SERIAL, "02 01 80", 0, "negative"},
-	{"serial trailing", TG_ATT_EXT_SERIAL, "02 01 05 00", 0, "trailing"},
-	{"serial not int", TG_ATT_EXT_SERIAL, "04 01 05", 0, "not a DER INTEGER"},
-	{"serial raw", TG_ATT_EXT_SERIAL, "01 85 5E 1B", 0, "not a DER INTEGER"},
-	{"serial cut", TG_ATT_EXT_SERIAL, "02 04 01 85", 0, "not a DER INTEGER"},
-	{"serial empty", TG_ATT_EXT_SERIAL, "", 0, "not a DER INTEGER"},
-	{"serial too big", TG_ATT_EXT_SERIAL, "02 09 01 00 00 00 00 00 00 00 00", 0,
-	 "too large"},
-	{"policy once never", TG_ATT_EXT_POLICY, "02 01", 1, "once/never"},
-	{"policy always cached", TG_ATT_EXT_POLICY, "03 03", 1, "always/cached"},
-	{"policy pin 0", TG_ATT_EXT_POLICY, "00 01", 0, "unknown PIN policy"},
-	{"policy pin 6", TG_ATT_EXT_POLICY, "06 01", 0, "unknown PIN policy"},
-	{"policy touch 4", TG_ATT_EXT_POLICY, "01 04", 0, "unknown touch policy"},
-	{"policy short", TG_ATT_EXT_POLICY, "01", 0, "not exactly 2"},
-	{"policy long", TG_ATT_EXT_POLICY, "01 01 01", 0, "not exactly 2"},
-	{"ff ok", TG_ATT_EXT_FORM_FACTOR, "83", 1, "0x83"},
-	{"ff long", TG_ATT_EXT_FORM_FACTOR, "01 02", 0, "not exactly 1"},
-	{"ff empty", TG_ATT_EXT_FORM_FACTOR, "", 0, "not exactly 1"},
+    {"fw ok", TG_ATT_EXT_FIRMWARE, "05 04 03", 1, "5.4.3"},
+    {"fw short", TG_ATT_EXT_FIRMWARE, "05 04", 0, "not exactly 3"},
+    {"fw long", TG_ATT_EXT_FIRMWARE, "05 04 03 00", 0, "not exactly 3"},
+    {"fw empty", TG_ATT_EXT_FIRMWARE, "", 0, "not exactly 3"},
+    {"serial ok", TG_ATT_EXT_SERIAL, "02 04 01 85 5E 1B", 1, "25517595"},
+    {"serial 0", TG_ATT_EXT_SERIAL, "02 01 00", 1, "0"},
+    {"serial negative", TG_ATT_EXT_SERIAL, "02 01 80", 0, "negative"},
+    {"serial trailing", TG_ATT_EXT_SERIAL, "02 01 05 00", 0, "trailing"},
+    {"serial not int", TG_ATT_EXT_SERIAL, "04 01 05", 0, "not a DER INTEGER"},
+    {"serial raw", TG_ATT_EXT_SERIAL, "01 85 5E 1B", 0, "not a DER INTEGER"},
+    {"serial cut", TG_ATT_EXT_SERIAL, "02 04 01 85", 0, "not a DER INTEGER"},
+    {"serial empty", TG_ATT_EXT_SERIAL, "", 0, "not a DER INTEGER"},
+    {"serial too big", TG_ATT_EXT_SERIAL, "02 09 01 00 00 00 00 00 00 00 00", 0, "too large"},
+    {"policy once never", TG_ATT_EXT_POLICY, "02 01", 1, "once/never"},
+    {"policy always cached", TG_ATT_EXT_POLICY, "03 03", 1, "always/cached"},
+    {"policy pin 0", TG_ATT_EXT_POLICY, "00 01", 0, "unknown PIN policy"},
+    {"policy pin 6", TG_ATT_EXT_POLICY, "06 01", 0, "unknown PIN policy"},
+    {"policy touch 4", TG_ATT_EXT_POLICY, "01 04", 0, "unknown touch policy"},
+    {"policy short", TG_ATT_EXT_POLICY, "01", 0, "not exactly 2"},
+    {"policy long", TG_ATT_EXT_POLICY, "01 01 01", 0, "not exactly 2"},
+    {"ff ok", TG_ATT_EXT_FORM_FACTOR, "83", 1, "0x83"},
+    {"ff long", TG_ATT_EXT_FORM_FACTOR, "01 02", 0, "not exactly 1"},
+    {"ff empty", TG_ATT_EXT_FORM_FACTOR, "", 0, "not exactly 1"},
 };
 
 static void
@@ -446,7 +454,7 @@ test_ext_decode(void **state)
 			break;
 		case TG_ATT_EXT_POLICY:
 			snprintf(got, sizeof(got), "%s/%s", tg_att_pin_name(f.pin_policy),
-				 tg_att_touch_name(f.touch_policy));
+			         tg_att_touch_name(f.touch_policy));
 			break;
 		case TG_ATT_EXT_FORM_FACTOR:
 		default:
@@ -479,23 +487,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ext_decode),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_roots_dir_errors),
-		cmocka_unit_test(test_vectors),
-		cmocka_unit_test(test_tampered),
-		cmocka_unit_test(test_missing_intermediates),
-		cmocka_unit_test(test_expected_key_ok),
+	    cmocka_unit_test(test_ext_decode),       cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_roots_dir_errors), cmocka_unit_test(test_vectors),
+	    cmocka_unit_test(test_tampered),         cmocka_unit_test(test_missing_intermediates),
+	    cmocka_unit_test(test_expected_key_ok),
 	};
 	const char *td = tg_test_getenv("TG_TESTDATA_DIR");
 	struct stat st;
 
 	if (td == NULL)
 		tg_test_skip("TG_TESTDATA_DIR is not set: run through ctest, or "
-			     "set it to the shared testdata directory");
+		             "set it to the shared testdata directory");
 	snprintf(vecdir, sizeof(vecdir), "%s/yubikey-attestation", td);
 	if (stat(vecdir, &st) != 0)
-		tg_test_skip("%s is absent: the real YubiKey vectors are needed",
-			     vecdir);
+		tg_test_skip("%s is absent: the real YubiKey vectors are needed", vecdir);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

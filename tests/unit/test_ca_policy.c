@@ -17,12 +17,12 @@
 #include "tg_ca_policy.h"
 #include "tg_test.h"
 
-#define BASE                                                                   \
-	"trust_domain: example.org\n"                                          \
-	"attestation_roots: roots\n"                                           \
-	"pin_policies: [once, always]\n"                                       \
-	"touch_policies: [never, cached]\n"                                    \
-	"default_validity: 24h\n"                                              \
+#define BASE                                                                                       \
+	"trust_domain: example.org\n"                                                              \
+	"attestation_roots: roots\n"                                                               \
+	"pin_policies: [once, always]\n"                                                           \
+	"touch_policies: [never, cached]\n"                                                        \
+	"default_validity: 24h\n"                                                                  \
 	"max_validity: 30d\n"
 
 static int
@@ -50,7 +50,7 @@ test_good(void **state)
 	assert_string_equal(pol.attestation_roots, "roots");
 	assert_int_equal(pol.pin_allowed, (1u << TG_ATT_PIN_ONCE) | (1u << TG_ATT_PIN_ALWAYS));
 	assert_int_equal(pol.touch_allowed,
-			 (1u << TG_ATT_TOUCH_NEVER) | (1u << TG_ATT_TOUCH_CACHED));
+	                 (1u << TG_ATT_TOUCH_NEVER) | (1u << TG_ATT_TOUCH_CACHED));
 	assert_int_equal(pol.default_validity, 86400);
 	assert_int_equal(pol.max_validity, 30 * 86400);
 	assert_int_equal(pol.has_serials, 0);
@@ -59,9 +59,10 @@ test_good(void **state)
 	tg_ca_policy_clear(&pol);
 
 	assert_int_equal(parse(BASE "min_firmware: 5.4.3\n"
-				    "serials: [25515003, 30041834]\n"
-				    "allow_hsm_operator: false\n",
-			       &pol, &err), 0);
+	                            "serials: [25515003, 30041834]\n"
+	                            "allow_hsm_operator: false\n",
+	                       &pol, &err),
+	                 0);
 	assert_int_equal(pol.min_firmware[0], 5);
 	assert_int_equal(pol.min_firmware[1], 4);
 	assert_int_equal(pol.min_firmware[2], 3);
@@ -73,13 +74,14 @@ test_good(void **state)
 
 	/* block style lists and comments are plain YAML */
 	assert_int_equal(parse("# comment\n"
-			       "trust_domain: a.b\n"
-			       "attestation_roots: /etc/roots\n"
-			       "pin_policies:\n  - never\n  - match-once\n"
-			       "touch_policies:\n  - always\n"
-			       "default_validity: 3600\n"
-			       "max_validity: 90m\n",
-			       &pol, &err), 0);
+	                       "trust_domain: a.b\n"
+	                       "attestation_roots: /etc/roots\n"
+	                       "pin_policies:\n  - never\n  - match-once\n"
+	                       "touch_policies:\n  - always\n"
+	                       "default_validity: 3600\n"
+	                       "max_validity: 90m\n",
+	                       &pol, &err),
+	                 0);
 	assert_int_equal(pol.default_validity, 3600);
 	assert_int_equal(pol.max_validity, 5400);
 	tg_ca_policy_clear(&pol);
@@ -92,52 +94,50 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{"unknown key", BASE "colour: blue\n", "line 7: unknown key 'colour'"},
-	{"typo key", "trust_domian: x\n", "line 1: unknown key 'trust_domian'"},
-	{"repeated key", BASE "trust_domain: other.org\n",
-	 "line 7: key 'trust_domain' appears twice"},
-	{"missing key",
-	 "trust_domain: example.org\nattestation_roots: r\n"
-	 "pin_policies: [once]\ntouch_policies: [never]\ndefault_validity: 1h\n",
-	 "required key 'max_validity' is missing"},
-	{"not a mapping", "- a\n- b\n", "line 1: the policy must be a mapping"},
-	{"scalar doc", "hello\n", "must be a mapping"},
-	{"empty", "", "empty policy"},
-	{"bad yaml", "trust_domain: [a\n", "policy.yaml line"},
-	{"td list", "trust_domain: [a]\n", "line 1: 'trust_domain' must be a single value"},
-	{"td upper", "trust_domain: Example.org\n", "line 1: trust domain 'Example.org'"},
-	{"td slash", "trust_domain: a/b\n", "line 1: trust domain"},
-	{"pin scalar", "pin_policies: once\n", "line 1: 'pin_policies' must be a list"},
-	{"pin unknown", "pin_policies: [once, sometimes]\n",
-	 "line 1: 'pin_policies': unknown value"},
-	{"pin empty", "pin_policies: []\n", "'pin_policies' is empty"},
-	{"touch mapping", "touch_policies: {a: b}\n", "line 1: 'touch_policies' must be a list"},
-	{"touch unknown", "touch_policies:\n  - never\n  - maybe\n",
-	 "line 3: 'touch_policies': unknown value"},
-	{"serial text", "serials: [12a]\n", "line 1: 'serials': '12a' is not a decimal"},
-	{"serial negative", "serials: [-5]\n", "is not a decimal"},
-	{"serial nested", "serials: [[1]]\n", "is not a decimal"},
-	{"serials empty", "serials: []\n", "allows no token"},
-	{"serials scalar", "serials: 5\n", "must be a list"},
-	{"serial overflow", "serials: [99999999999999999999999]\n", "is not a decimal"},
-	{"fw two parts", "min_firmware: 5.4\n", "line 1: 'min_firmware': '5.4'"},
-	{"fw big", "min_firmware: 5.4.300\n", "'min_firmware'"},
-	{"fw text", "min_firmware: new\n", "'min_firmware'"},
-	{"validity unit", BASE "default_validity: 24x\n", "appears twice"},
-	{"validity bad unit", "default_validity: 24x\n",
-	 "line 1: 'default_validity': '24x' is not a duration"},
-	{"validity zero", "max_validity: 0h\n", "is not a duration"},
-	{"validity negative", "max_validity: -1h\n", "is not a duration"},
-	{"validity huge", "max_validity: 99999999d\n", "is not a duration"},
-	{"validity list", "max_validity: [1h]\n", "must be a single value"},
-	{"default > max",
-	 "trust_domain: example.org\nattestation_roots: r\npin_policies: [once]\n"
-	 "touch_policies: [never]\ndefault_validity: 2d\nmax_validity: 1d\n",
-	 "default_validity is longer than max_validity"},
-	{"bool text", "allow_hsm_operator: yes\n",
-	 "line 1: 'allow_hsm_operator' must be true or false"},
-	{"roots empty", "attestation_roots: \"\"\n", "'attestation_roots' must name"},
-	{"key not scalar", "[a]: b\n", "keys must be plain names"},
+    {"unknown key", BASE "colour: blue\n", "line 7: unknown key 'colour'"},
+    {"typo key", "trust_domian: x\n", "line 1: unknown key 'trust_domian'"},
+    {"repeated key", BASE "trust_domain: other.org\n", "line 7: key 'trust_domain' appears twice"},
+    {"missing key",
+     "trust_domain: example.org\nattestation_roots: r\n"
+     "pin_policies: [once]\ntouch_policies: [never]\ndefault_validity: 1h\n",
+     "required key 'max_validity' is missing"},
+    {"not a mapping", "- a\n- b\n", "line 1: the policy must be a mapping"},
+    {"scalar doc", "hello\n", "must be a mapping"},
+    {"empty", "", "empty policy"},
+    {"bad yaml", "trust_domain: [a\n", "policy.yaml line"},
+    {"td list", "trust_domain: [a]\n", "line 1: 'trust_domain' must be a single value"},
+    {"td upper", "trust_domain: Example.org\n", "line 1: trust domain 'Example.org'"},
+    {"td slash", "trust_domain: a/b\n", "line 1: trust domain"},
+    {"pin scalar", "pin_policies: once\n", "line 1: 'pin_policies' must be a list"},
+    {"pin unknown", "pin_policies: [once, sometimes]\n", "line 1: 'pin_policies': unknown value"},
+    {"pin empty", "pin_policies: []\n", "'pin_policies' is empty"},
+    {"touch mapping", "touch_policies: {a: b}\n", "line 1: 'touch_policies' must be a list"},
+    {"touch unknown", "touch_policies:\n  - never\n  - maybe\n",
+     "line 3: 'touch_policies': unknown value"},
+    {"serial text", "serials: [12a]\n", "line 1: 'serials': '12a' is not a decimal"},
+    {"serial negative", "serials: [-5]\n", "is not a decimal"},
+    {"serial nested", "serials: [[1]]\n", "is not a decimal"},
+    {"serials empty", "serials: []\n", "allows no token"},
+    {"serials scalar", "serials: 5\n", "must be a list"},
+    {"serial overflow", "serials: [99999999999999999999999]\n", "is not a decimal"},
+    {"fw two parts", "min_firmware: 5.4\n", "line 1: 'min_firmware': '5.4'"},
+    {"fw big", "min_firmware: 5.4.300\n", "'min_firmware'"},
+    {"fw text", "min_firmware: new\n", "'min_firmware'"},
+    {"validity unit", BASE "default_validity: 24x\n", "appears twice"},
+    {"validity bad unit", "default_validity: 24x\n",
+     "line 1: 'default_validity': '24x' is not a duration"},
+    {"validity zero", "max_validity: 0h\n", "is not a duration"},
+    {"validity negative", "max_validity: -1h\n", "is not a duration"},
+    {"validity huge", "max_validity: 99999999d\n", "is not a duration"},
+    {"validity list", "max_validity: [1h]\n", "must be a single value"},
+    {"default > max",
+     "trust_domain: example.org\nattestation_roots: r\npin_policies: [once]\n"
+     "touch_policies: [never]\ndefault_validity: 2d\nmax_validity: 1d\n",
+     "default_validity is longer than max_validity"},
+    {"bool text", "allow_hsm_operator: yes\n",
+     "line 1: 'allow_hsm_operator' must be true or false"},
+    {"roots empty", "attestation_roots: \"\"\n", "'attestation_roots' must name"},
+    {"key not scalar", "[a]: b\n", "keys must be plain names"},
 };
 
 static void
@@ -152,8 +152,8 @@ test_bad(void **state)
 	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		r = parse(bad_cases[i].text, &pol, &err);
 		if (r != TG_ERR_CONFIG || strstr(err.msg, bad_cases[i].msg) == NULL)
-			fail_msg("%s: r=%d msg='%s' (want '%s')", bad_cases[i].name, r,
-				 err.msg, bad_cases[i].msg);
+			fail_msg("%s: r=%d msg='%s' (want '%s')", bad_cases[i].name, r, err.msg,
+			         bad_cases[i].msg);
 		assert_null(pol.serials);
 	}
 }
@@ -228,10 +228,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_bad),
-		cmocka_unit_test(test_write_round_trip),
-		cmocka_unit_test(test_helpers),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_write_round_trip),
+	    cmocka_unit_test(test_helpers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

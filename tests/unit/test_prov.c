@@ -18,8 +18,8 @@
 #include "tg_test.h"
 
 static void
-prov_fill(struct tg_prov *p, enum tg_prov_level level, const char *serial,
-	  enum tg_att_pin pin, enum tg_att_touch touch, int ff, int sha)
+prov_fill(struct tg_prov *p, enum tg_prov_level level, const char *serial, enum tg_att_pin pin,
+          enum tg_att_touch touch, int ff, int sha)
 {
 	int i;
 
@@ -57,15 +57,14 @@ prov_equal(const struct tg_prov *a, const struct tg_prov *b)
 static void
 test_round_trip(void **state)
 {
-	static const enum tg_att_pin pins[] = {
-		TG_ATT_PIN_NEVER, TG_ATT_PIN_ONCE, TG_ATT_PIN_ALWAYS,
-		TG_ATT_PIN_MATCH_ONCE, TG_ATT_PIN_MATCH_ALWAYS};
-	static const enum tg_att_touch touches[] = {
-		TG_ATT_TOUCH_NEVER, TG_ATT_TOUCH_ALWAYS, TG_ATT_TOUCH_CACHED};
+	static const enum tg_att_pin pins[] = {TG_ATT_PIN_NEVER, TG_ATT_PIN_ONCE, TG_ATT_PIN_ALWAYS,
+	                                       TG_ATT_PIN_MATCH_ONCE, TG_ATT_PIN_MATCH_ALWAYS};
+	static const enum tg_att_touch touches[] = {TG_ATT_TOUCH_NEVER, TG_ATT_TOUCH_ALWAYS,
+	                                            TG_ATT_TOUCH_CACHED};
 	static const int ffs[] = {-1, 0, 0x03, 0x83, 0xff};
 	static const char *const serials[] = {
-		"25515003", "0", "a1b2c3d4e5f60718", "x",
-		"0123456789012345678901234567890123456789012345678901234567890123"};
+	    "25515003", "0", "a1b2c3d4e5f60718", "x",
+	    "0123456789012345678901234567890123456789012345678901234567890123"};
 	struct tg_prov in, out;
 	struct tg_error err;
 	uint8_t *der = NULL;
@@ -75,26 +74,28 @@ test_round_trip(void **state)
 
 	(void)state;
 	for (lvl = TG_PROV_HSM_OPERATOR; lvl <= TG_PROV_DEVICE_ATTESTED; lvl++)
-	for (pi = 0; pi < sizeof(pins) / sizeof(pins[0]); pi++)
-	for (ti = 0; ti < sizeof(touches) / sizeof(touches[0]); ti++)
-	for (fi = 0; fi < sizeof(ffs) / sizeof(ffs[0]); fi++)
-	for (sha = 0; sha <= 1; sha++) {
-		if (lvl == TG_PROV_DEVICE_ATTESTED && !sha)
-			continue;
-		si = count % (sizeof(serials) / sizeof(serials[0]));
-		prov_fill(&in, (enum tg_prov_level)lvl, serials[si], pins[pi],
-			  touches[ti], ffs[fi], sha ? (int)count + 1 : 0);
-		tg_error_clear(&err);
-		assert_int_equal(tg_prov_encode(&in, &der, &len, &err), 0);
-		copy = tg_test_memdup(der, len);
-		OPENSSL_free(der);
-		memset(&out, 0xAA, sizeof(out));
-		if (tg_prov_decode(copy, len, &out, &err) != 0)
-			fail_msg("decode: %s", err.msg);
-		prov_equal(&in, &out);
-		free(copy);
-		count++;
-	}
+		for (pi = 0; pi < sizeof(pins) / sizeof(pins[0]); pi++)
+			for (ti = 0; ti < sizeof(touches) / sizeof(touches[0]); ti++)
+				for (fi = 0; fi < sizeof(ffs) / sizeof(ffs[0]); fi++)
+					for (sha = 0; sha <= 1; sha++) {
+						if (lvl == TG_PROV_DEVICE_ATTESTED && !sha)
+							continue;
+						si = count % (sizeof(serials) / sizeof(serials[0]));
+						prov_fill(&in, (enum tg_prov_level)lvl, serials[si],
+						          pins[pi], touches[ti], ffs[fi],
+						          sha ? (int)count + 1 : 0);
+						tg_error_clear(&err);
+						assert_int_equal(
+						    tg_prov_encode(&in, &der, &len, &err), 0);
+						copy = tg_test_memdup(der, len);
+						OPENSSL_free(der);
+						memset(&out, 0xAA, sizeof(out));
+						if (tg_prov_decode(copy, len, &out, &err) != 0)
+							fail_msg("decode: %s", err.msg);
+						prov_equal(&in, &out);
+						free(copy);
+						count++;
+					}
 	assert_true(count > 200);
 }
 
@@ -110,8 +111,8 @@ test_cert_round_trip(void **state)
 	assert_non_null(x);
 	tg_error_clear(&err);
 	assert_int_equal(tg_prov_from_cert(x, &out, &err), TG_ERR_NOT_FOUND);
-	prov_fill(&in, TG_PROV_DEVICE_ATTESTED, "30041834", TG_ATT_PIN_ALWAYS,
-		  TG_ATT_TOUCH_CACHED, 0x03, 9);
+	prov_fill(&in, TG_PROV_DEVICE_ATTESTED, "30041834", TG_ATT_PIN_ALWAYS, TG_ATT_TOUCH_CACHED,
+	          0x03, 9);
 	assert_int_equal(tg_prov_ext_make(&in, &ext, &err), 0);
 	assert_int_equal(X509_EXTENSION_get_critical(ext), 0);
 	assert_int_equal(X509_add_ext(x, ext, -1), 1);
@@ -137,24 +138,20 @@ test_encode_refuses(void **state)
 	size_t len;
 
 	(void)state;
-	prov_fill(&p, TG_PROV_DEVICE_ATTESTED, "1", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER,
-		  -1, 0);
+	prov_fill(&p, TG_PROV_DEVICE_ATTESTED, "1", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, -1, 0);
 	tg_error_clear(&err);
 	assert_int_equal(tg_prov_encode(&p, &der, &len, &err), TG_ERR_INVALID_ARG);
 	assert_non_null(strstr(err.msg, "SHA-256"));
 	prov_fill(&p, TG_PROV_HSM_OPERATOR, "", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, -1, 0);
 	tg_error_clear(&err);
 	assert_int_equal(tg_prov_encode(&p, &der, &len, &err), TG_ERR_INVALID_ARG);
-	prov_fill(&p, TG_PROV_HSM_OPERATOR, "a\nb", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER,
-		  -1, 0);
+	prov_fill(&p, TG_PROV_HSM_OPERATOR, "a\nb", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, -1, 0);
 	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), TG_ERR_INVALID_ARG);
 	prov_fill(&p, (enum tg_prov_level)3, "1", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, -1, 0);
 	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), TG_ERR_INVALID_ARG);
-	prov_fill(&p, TG_PROV_HSM_OPERATOR, "1", TG_ATT_PIN_UNKNOWN, TG_ATT_TOUCH_NEVER,
-		  -1, 0);
+	prov_fill(&p, TG_PROV_HSM_OPERATOR, "1", TG_ATT_PIN_UNKNOWN, TG_ATT_TOUCH_NEVER, -1, 0);
 	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), TG_ERR_INVALID_ARG);
-	prov_fill(&p, TG_PROV_HSM_OPERATOR, "1", TG_ATT_PIN_ONCE, (enum tg_att_touch)4,
-		  -1, 0);
+	prov_fill(&p, TG_PROV_HSM_OPERATOR, "1", TG_ATT_PIN_ONCE, (enum tg_att_touch)4, -1, 0);
 	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), TG_ERR_INVALID_ARG);
 	prov_fill(&p, TG_PROV_HSM_OPERATOR, "1", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, -1, 0);
 	p.version = 2;
@@ -174,7 +171,8 @@ test_known_der(void **state)
 	prov_fill(&p, TG_PROV_HSM_OPERATOR, "ab", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, 5, 0);
 	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), 0);
 	want = tg_test_hexdup("30 13 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 "
-			      "80 01 05", &wlen);
+	                      "80 01 05",
+	                      &wlen);
 	assert_int_equal(len, wlen);
 	assert_memory_equal(der, want, len);
 	OPENSSL_free(der);
@@ -188,53 +186,41 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{"empty", "", "empty"},
-	{"not a sequence", "04 03 02 01 01", "not a KeyProvenance"},
-	{"truncated", "30 13 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 80 01",
-	 "not a KeyProvenance"},
-	{"trailing", "30 10 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 00",
-	 "trailing"},
-	{"missing touch", "30 0D 02 01 01 0A 01 01 0C 02 61 62 0A 01 02",
-	 "not a KeyProvenance"},
-	{"version 2", "30 10 02 01 02 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01",
-	 "version 2"},
-	{"level 0", "30 10 02 01 01 0A 01 00 0C 02 61 62 0A 01 02 0A 01 01",
-	 "unknown level"},
-	{"level 3", "30 10 02 01 01 0A 01 03 0C 02 61 62 0A 01 02 0A 01 01",
-	 "unknown level"},
-	{"level negative", "30 10 02 01 01 0A 01 FF 0C 02 61 62 0A 01 02 0A 01 01",
-	 "level out of range"},
-	{"level as INTEGER", "30 10 02 01 01 02 01 01 0C 02 61 62 0A 01 02 0A 01 01",
-	 "not a KeyProvenance"},
-	{"pin 0", "30 10 02 01 01 0A 01 01 0C 02 61 62 0A 01 00 0A 01 01",
-	 "unknown PIN"},
-	{"touch 9", "30 10 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 09",
-	 "unknown touch"},
-	{"empty serial", "30 0E 02 01 01 0A 01 01 0C 00 0A 01 02 0A 01 01",
-	 "token serial"},
-	{"control in serial", "30 10 02 01 01 0A 01 01 0C 02 61 0A 0A 01 02 0A 01 01",
-	 "token serial"},
-	{"serial as PrintableString",
-	 "30 10 02 01 01 0A 01 01 13 02 61 62 0A 01 02 0A 01 01", "not a KeyProvenance"},
-	{"form factor 256",
-	 "30 14 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 80 02 01 00",
-	 "form factor"},
-	{"sha256 short",
-	 "30 14 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 81 02 01 02",
-	 "not 32 bytes"},
-	{"device-attested without sha",
-	 "30 10 02 01 01 0A 01 02 0C 02 61 62 0A 01 02 0A 01 01", "SHA-256"},
-	{"non-minimal version (BER)",
-	 "30 11 02 02 00 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01", "not"},
-	{"long-form length (BER)",
-	 "30 81 10 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01", "not DER"},
-	{"indefinite length (BER)",
-	 "30 80 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 00 00", "not DER"},
-	{"fields swapped",
-	 "30 10 02 01 01 0C 02 61 62 0A 01 01 0A 01 02 0A 01 01", "not a KeyProvenance"},
-	{"tags out of order",
-	 "30 17 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 81 01 00 80 01 05",
-	 "not"},
+    {"empty", "", "empty"},
+    {"not a sequence", "04 03 02 01 01", "not a KeyProvenance"},
+    {"truncated", "30 13 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 80 01",
+     "not a KeyProvenance"},
+    {"trailing", "30 10 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 00", "trailing"},
+    {"missing touch", "30 0D 02 01 01 0A 01 01 0C 02 61 62 0A 01 02", "not a KeyProvenance"},
+    {"version 2", "30 10 02 01 02 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01", "version 2"},
+    {"level 0", "30 10 02 01 01 0A 01 00 0C 02 61 62 0A 01 02 0A 01 01", "unknown level"},
+    {"level 3", "30 10 02 01 01 0A 01 03 0C 02 61 62 0A 01 02 0A 01 01", "unknown level"},
+    {"level negative", "30 10 02 01 01 0A 01 FF 0C 02 61 62 0A 01 02 0A 01 01",
+     "level out of range"},
+    {"level as INTEGER", "30 10 02 01 01 02 01 01 0C 02 61 62 0A 01 02 0A 01 01",
+     "not a KeyProvenance"},
+    {"pin 0", "30 10 02 01 01 0A 01 01 0C 02 61 62 0A 01 00 0A 01 01", "unknown PIN"},
+    {"touch 9", "30 10 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 09", "unknown touch"},
+    {"empty serial", "30 0E 02 01 01 0A 01 01 0C 00 0A 01 02 0A 01 01", "token serial"},
+    {"control in serial", "30 10 02 01 01 0A 01 01 0C 02 61 0A 0A 01 02 0A 01 01", "token serial"},
+    {"serial as PrintableString", "30 10 02 01 01 0A 01 01 13 02 61 62 0A 01 02 0A 01 01",
+     "not a KeyProvenance"},
+    {"form factor 256", "30 14 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 80 02 01 00",
+     "form factor"},
+    {"sha256 short", "30 14 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 81 02 01 02",
+     "not 32 bytes"},
+    {"device-attested without sha", "30 10 02 01 01 0A 01 02 0C 02 61 62 0A 01 02 0A 01 01",
+     "SHA-256"},
+    {"non-minimal version (BER)", "30 11 02 02 00 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01",
+     "not"},
+    {"long-form length (BER)", "30 81 10 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01",
+     "not DER"},
+    {"indefinite length (BER)", "30 80 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 00 00",
+     "not DER"},
+    {"fields swapped", "30 10 02 01 01 0C 02 61 62 0A 01 01 0A 01 02 0A 01 01",
+     "not a KeyProvenance"},
+    {"tags out of order", "30 17 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 81 01 00 80 01 05",
+     "not"},
 };
 
 static void
@@ -253,8 +239,8 @@ test_malformed(void **state)
 		r = tg_prov_decode(in, n, &p, &err);
 		free(in);
 		if (r != TG_ERR_FORMAT || strstr(err.msg, bad_cases[i].msg) == NULL)
-			fail_msg("%s: r=%d msg='%s' (want '%s')", bad_cases[i].name, r,
-				 err.msg, bad_cases[i].msg);
+			fail_msg("%s: r=%d msg='%s' (want '%s')", bad_cases[i].name, r, err.msg,
+			         bad_cases[i].msg);
 	}
 }
 
@@ -276,12 +262,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_cert_round_trip),
-		cmocka_unit_test(test_encode_refuses),
-		cmocka_unit_test(test_known_der),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_level_names),
+	    cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_cert_round_trip),
+	    cmocka_unit_test(test_encode_refuses), cmocka_unit_test(test_known_der),
+	    cmocka_unit_test(test_malformed),      cmocka_unit_test(test_level_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
