@@ -17,6 +17,8 @@
 #include "tg_buf.h"
 #include "tg_secret.h"
 
+struct tt_log *tt_rsp_log;
+
 const uint8_t tt_mgm_default[24] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
                                     5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8};
 
@@ -185,6 +187,15 @@ tt_apdu1(struct tg_tok *t, const uint8_t *cmd, size_t n, uint8_t *out, size_t ou
 	assert_int_equal(tg_tok_apdu(t, copy, n, rsp, sizeof(rsp), &rlen), 0);
 	free(copy);
 	assert_true(rlen >= 2 && rlen <= 258);
+	if (tt_rsp_log != NULL) {
+		if (tt_rsp_log->len + rlen > tt_rsp_log->cap) {
+			tt_rsp_log->cap = 2 * (tt_rsp_log->cap + rlen);
+			tt_rsp_log->p = realloc(tt_rsp_log->p, tt_rsp_log->cap);
+			assert_non_null(tt_rsp_log->p);
+		}
+		memcpy(tt_rsp_log->p + tt_rsp_log->len, rsp, rlen);
+		tt_rsp_log->len += rlen;
+	}
 	sw = (uint16_t)((rsp[rlen - 2] << 8) | rsp[rlen - 1]);
 	if (outlen != NULL)
 		*outlen = 0;

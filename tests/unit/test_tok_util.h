@@ -78,4 +78,12 @@ uint16_t tt_sign(struct tg_tok *t, uint8_t alg, uint8_t slot, const uint8_t *in,
 
 extern const uint8_t tt_mgm_default[24];
 
+/* When set, every raw response (data and SW) tt_apdu1 receives is appended
+ * here (test_tok_noleak). */
+struct tt_log {
+	uint8_t *p;
+	size_t len, cap;
+};
+extern struct tt_log *tt_rsp_log;
+
 #endif
