@@ -357,9 +357,27 @@ vpcd_process(struct tg_sim_vpcd *v)
 	}
 }
 
+/*
+ * The vpcd driver writes a frame's length and its payload with two send()
+ * calls on a socket with Nagle on: the payload waits for our ACK of the
+ * length, which delayed ACK holds back ~40 ms, per APDU. Quick ACK mode
+ * ends that; Linux drops it again after a while, so it is renewed on every
+ * read.
+ */
+static void
+vpcd_quickack(struct bufferevent *bev)
+{
+	int one = 1;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 static void
 vpcd_read_cb(struct bufferevent *bev, void *arg)
 {
+	vpcd_quickack(bev);
 	vpcd_process(arg);
 }
 
@@ -374,6 +392,7 @@ vpcd_event_cb(struct bufferevent *bev, short what, void *arg)
 		v->connected = 1;
 		v->failures = 0;
 		v->backoff_ms = BACKOFF_FIRST_MS;
+		vpcd_quickack(bev);
 		tg_log_info("sim.vpcd.connect", "connected to vpcd %s:%u: card inserted", v->host,
 		            v->port);
 		return;
