@@ -168,7 +168,7 @@ tok_attest_provision(struct tg_tok *t, const struct tg_tok_params *p)
 	/* an intermediate CA for the slot attestation certificates */
 	if (add_conf_ext(x, mfr, NID_basic_constraints, "critical,CA:TRUE") != 0 ||
 	    add_conf_ext(x, mfr, NID_subject_key_identifier, "hash") != 0 ||
-	    add_conf_ext(x, mfr, NID_authority_key_identifier, "keyid:always") != 0 ||
+	    add_conf_ext(x, mfr, NID_authority_key_identifier, "keyid,issuer") != 0 ||
 	    add_raw_ext(x, OID_YK_FIRMWARE, t->version, sizeof(t->version)) != 0 ||
 	    add_serial_ext(x, t->serial) != 0)
 		goto out;
