@@ -121,9 +121,12 @@ tg_sim_vpcd_addr_parse(const char *s, char *host, size_t hostcap, uint16_t *port
 	hl = (size_t)(he - hs);
 	if (hl == 0 || hl >= hostcap)
 		goto bad;
+	/* Digits only: strtoul alone would take " 1" or "+1". */
+	if (colon[1] < '0' || colon[1] > '9')
+		goto bad;
 	errno = 0;
 	p = strtoul(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p == 0 || p > 65535)
+	if (*end != '\0' || errno != 0 || p == 0 || p > 65535)
 		goto bad;
 	memcpy(host, hs, hl);
 	host[hl] = '\0';

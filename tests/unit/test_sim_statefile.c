@@ -1,0 +1,171 @@
+/*
+ * test_sim_statefile.c — tokengate-sim's state file I/O
+ * (firmware-sim/statefile.c): atomic replace, refusal to overwrite, mode
+ * 0600, no temporary files left, and the errors for missing, empty,
+ * non-regular and unwritable paths.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "statefile.h"
+#include "tg_secret.h"
+
+struct fx {
+	char dir[64];
+	char path[128];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/tg-statefile.XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/card.state", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	struct dirent *e;
+	char p[512];
+	DIR *d = opendir(f->dir);
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
+		if (unlink(p) != 0)
+			rmdir(p);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Entries in dir other than . and .. */
+static int
+count_entries(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	while (d != NULL && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static void
+test_roundtrip_and_replace(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t a[] = "first state", b[] = "second, longer state";
+	struct tg_error err;
+	struct stat st;
+	uint8_t *got = NULL;
+	size_t n = 0;
+
+	tg_error_clear(&err);
+	assert_int_equal(tg_sim_state_write(f->path, a, sizeof(a), 0, &err), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(tg_sim_state_read(f->path, &got, &n, &err), 0);
+	assert_int_equal(n, sizeof(a));
+	assert_memory_equal(got, a, n);
+	tg_freezero(got, n);
+
+	/* replace == 0 refuses an existing file and leaves it alone. */
+	assert_int_equal(tg_sim_state_write(f->path, b, sizeof(b), 0, &err), TG_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "--force"));
+	assert_int_equal(tg_sim_state_read(f->path, &got, &n, &err), 0);
+	assert_memory_equal(got, a, sizeof(a));
+	tg_freezero(got, n);
+
+	tg_error_clear(&err);
+	assert_int_equal(tg_sim_state_write(f->path, b, sizeof(b), 1, &err), 0);
+	assert_int_equal(tg_sim_state_read(f->path, &got, &n, &err), 0);
+	assert_int_equal(n, sizeof(b));
+	assert_memory_equal(got, b, n);
+	tg_freezero(got, n);
+	/* Only the state file: no temporary left behind. */
+	assert_int_equal(count_entries(f->dir), 1);
+	assert_int_equal(tg_sim_state_exists(f->path), 1);
+}
+
+static void
+test_read_errors(void **state)
+{
+	struct fx *f = *state;
+	struct tg_error err;
+	uint8_t *got = NULL;
+	size_t n = 0;
+	FILE *fp;
+
+	tg_error_clear(&err);
+	assert_int_equal(tg_sim_state_read(f->path, &got, &n, &err), TG_ERR_NOT_FOUND);
+	assert_non_null(strstr(err.msg, f->path));
+	assert_non_null(strstr(err.msg, "tokengate-sim init"));
+	assert_int_equal(tg_sim_state_exists(f->path), 0);
+
+	fp = fopen(f->path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	tg_error_clear(&err);
+	assert_int_equal(tg_sim_state_read(f->path, &got, &n, &err), TG_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, f->path));
+
+	tg_error_clear(&err);
+	assert_int_not_equal(tg_sim_state_read(f->dir, &got, &n, &err), 0);
+	assert_null(got);
+}
+
+static void
+test_write_errors(void **state)
+{
+	struct fx *f = *state;
+	struct tg_error err;
+	char bad[192];
+
+	snprintf(bad, sizeof(bad), "%s/no/such/dir/card.state", f->dir);
+	tg_error_clear(&err);
+	assert_int_equal(tg_sim_state_write(bad, (const uint8_t *)"x", 1, 1, &err), TG_ERR_IO);
+	assert_non_null(strstr(err.msg, bad));
+	assert_int_equal(count_entries(f->dir), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_roundtrip_and_replace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_errors, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
