@@ -79,6 +79,56 @@ attsha=$(openssl x509 -in 9a.att.pem -outform DER | sha256sum | cut -d' ' -f1)
 [[ $(jq -r '.provenance | [.level, .token_serial, .pin_policy, .touch_policy, .attestation_sha256] | join(" ")' show.json) == \
 	"device-attested $SERIAL once never $attsha" ]] || tg_fail "show: $(cat show.json)"
 
+# the issued certificate goes onto the token, and the token key with it
+# authenticates a TLS 1.3 client to openssl s_server -Verify (signature on
+# the token through OpenSC's module); once revoked, a CRL-checking server
+# refuses it
+run_ok "install certificate 9a" ypt -k"$SIM_MGM" -a import-certificate -s 9a -i alice.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=localhost -keyout srv.key -out srv.pem 2>/dev/null
+s_server_pid=""
+stop_server()
+{
+	if [[ -n $s_server_pid ]]; then
+		kill "$s_server_pid" 2>/dev/null || true
+		wait "$s_server_pid" 2>/dev/null || true
+		s_server_pid=""
+	fi
+}
+tg_on_exit stop_server
+# tls_client NAME S_SERVER_ARGS...: one TLS 1.3 handshake; 0 when it succeeded
+tls_client()
+{
+	local name=$1 port rc=0
+	shift
+	port=$(tg_free_port_pair)
+	openssl s_server -accept "127.0.0.1:$port" -cert srv.pem -key srv.key \
+		-CAfile ca/ca.pem -Verify 1 -verify_return_error -tls1_3 -www -naccept 1 \
+		"$@" >"s_server-$name.log" 2>&1 &
+	s_server_pid=$!
+	tg_wait_until 20 bash -c "ss -ltn | grep -q '127.0.0.1:$port '" ||
+		tg_fail "$name: s_server did not listen"
+	printf 'GET / HTTP/1.0\r\n\r\n' | timeout 60 openssl s_client \
+		-connect "127.0.0.1:$port" -tls1_3 -engine pkcs11 -keyform engine \
+		-key "pkcs11:id=%01;type=private;pin-value=$SIM_PIN" -cert alice.pem \
+		-CAfile srv.pem -verify_return_error -ign_eof >"s_client-$name.log" 2>&1 || rc=$?
+	stop_server
+	return $rc
+}
+tls_client ok || { cat s_client-ok.log s_server-ok.log >&2; tg_fail "TLS 1.3 with the token key"; }
+grep -q "TLSv1.3" s_client-ok.log || tg_fail "not TLS 1.3: $(cat s_client-ok.log)"
+grep -q "HTTP/1.0 200 ok" s_client-ok.log || tg_fail "no answer: $(cat s_client-ok.log)"
+grep -q "Client certificate" s_client-ok.log || tg_fail "server saw no client certificate"
+echo "ok: TLS 1.3 client authentication with the token key and the issued certificate"
+"$TG" ca revoke --dir ca --serial "$(openssl x509 -in alice.pem -noout -serial | cut -d= -f2)" >/dev/null
+"$TG" ca crl --dir ca --out crl.pem
+if tls_client revoked -CRL crl.pem -crl_check; then
+	tg_fail "a revoked certificate passed a CRL-checking server"
+fi
+grep -q "certificate revoked" s_server-revoked.log ||
+	tg_fail "revoked: $(cat s_server-revoked.log)"
+echo "ok: revoked certificate refused by a CRL-checking server"
+
 # PIN policy never: refused by the default policy (once, always)
 run_ok "generate 9e" ypt -k"$SIM_MGM" -a generate -s 9e -A ECCP384 \
 	--pin-policy=never --touch-policy=cached -o 9e.pub.pem
