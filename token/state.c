@@ -155,7 +155,7 @@ get_key(struct tg_tok *t, struct tg_buf *b)
 	struct tok_slot *s;
 	const uint8_t *p;
 	EVP_PKEY *k = NULL;
-	int r;
+	int type, r;
 
 	if ((r = tg_buf_get_u8(b, &id)) != 0 || (r = tg_buf_get_u8(b, &alg)) != 0 ||
 	    (r = tg_buf_get_u8(b, &origin)) != 0 || (r = tg_buf_get_u8(b, &pin)) != 0 ||
@@ -167,8 +167,11 @@ get_key(struct tg_tok *t, struct tg_buf *b)
 	    (origin != TG_TOK_ORIGIN_GENERATED && origin != TG_TOK_ORIGIN_IMPORTED) ||
 	    !valid_policy(pin, touch))
 		goto out;
+	/* the typed decoder: OpenSSL 3's d2i_AutoPrivateKey tries every
+	 * format and costs several times as much per key */
+	type = alg == PIV_ALG_ECCP256 || alg == PIV_ALG_ECCP384 ? EVP_PKEY_EC : EVP_PKEY_RSA;
 	p = tg_buf_cur(&der);
-	if ((k = d2i_AutoPrivateKey(NULL, &p, (long)n)) == NULL || p != tg_buf_cur(&der) + n ||
+	if ((k = d2i_PrivateKey(type, NULL, &p, (long)n)) == NULL || p != tg_buf_cur(&der) + n ||
 	    tok_key_alg(k) != alg)
 		goto out;
 	s->pkey = k;

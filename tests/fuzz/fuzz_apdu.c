@@ -3,11 +3,12 @@
  * (tg_tok_apdu), with state.
  *
  * The input is a sequence of records, each a 2-byte big-endian length and
- * that many bytes of command APDU, sent in order to one token. Two lengths
- * are harness actions instead of APDUs:
+ * that many bytes of command APDU, sent in order to one token. Three
+ * lengths are harness actions instead of APDUs:
  *   FFFF  authenticate with the management key (the harness answers the
  *         card's witness with the fixture's key, as a host tool would);
- *   FFFE  card reset (tg_tok_reset).
+ *   FFFE  card reset (tg_tok_reset);
+ *   FFFD  toggle persist failure (the host's save fails: SW 6581 paths).
  * Every input starts from the same token state: a fixture built once per
  * process (manufacturer CA, token, keys imported into 9A/9C/9D/9E/82 with
  * assorted PIN and touch policies, a certificate object), saved, and
@@ -16,9 +17,9 @@
  * Checked for every command: tg_tok_apdu returns 0; the response is 2 to
  * 258 bytes; no response holds an 8-byte window of a fixture private key
  * (the default management key and PIN are not checked: they are public,
- * and the fuzzer can echo any bytes back through a data object); every
- * state blob handed to persist loads again. A broken property aborts (a
- * crash for libFuzzer).
+ * and the fuzzer can echo any bytes back through a data object); the state
+ * left at the end of the input saves and loads again. A broken property
+ * aborts (a crash for libFuzzer).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,44 +44,74 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define REC_MGM_AUTH 0xFFFF
 #define REC_RESET    0xFFFE
+#define REC_PERSIST  0xFFFD
 #define APDU_MAX     300
 #define MAX_RECORDS  64
 #define WINDOW       8
-#define NSECRETS     32
 #define RSP_CAP      258
 
 static const uint8_t mgm_key[24] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
                                     5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8};
 
+/* Secret windows are kept and compared only as hashes: libFuzzer records
+ * the operands of comparisons (memcmp, memmem) and would plant the raw
+ * secret bytes in inputs, which the card then echoes through a data
+ * object — a harness artefact, not a leak. */
+#define NWINDOWS 1024
+
 struct fixture {
 	uint8_t *blob;
 	size_t len;
-	uint8_t *secret[NSECRETS];
-	size_t secret_len[NSECRETS];
-	size_t nsecrets;
+	uint64_t window[NWINDOWS]; /* sorted mix() of every 8-byte window */
+	size_t nwindows;
 	uint64_t clock;
+	int persist_fail; /* persist answers "memory failure" */
 };
+
+/* MurmurHash3's 64-bit finalizer: a bijective mixer. */
+static uint64_t
+mix(const uint8_t *p)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	for (i = 0; i < WINDOW; i++)
+		x = (x << 8) | p[i];
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 static void
 secret_add(struct fixture *fx, const uint8_t *p, size_t n)
 {
-	check(fx->nsecrets < NSECRETS);
-	fx->secret[fx->nsecrets] = malloc(n);
-	check(fx->secret[fx->nsecrets] != NULL);
-	memcpy(fx->secret[fx->nsecrets], p, n);
-	fx->secret_len[fx->nsecrets++] = n;
+	size_t off;
+
+	for (off = 0; off + WINDOW <= n; off++) {
+		check(fx->nwindows < NWINDOWS);
+		fx->window[fx->nwindows++] = mix(p + off);
+	}
+	qsort(fx->window, fx->nwindows, sizeof(fx->window[0]), cmp_u64);
 }
 
 static int
 cb_persist(void *ctx, const uint8_t *blob, size_t len)
 {
-	struct tg_tok *t = NULL;
+	struct fixture *fx = ctx;
 
-	(void)ctx;
-	/* whatever the card wrote must come back */
-	check(tg_tok_load(blob, len, NULL, &t) == 0);
-	tg_tok_free(t);
-	return 0;
+	check(blob != NULL && len > 0);
+	return fx->persist_fail ? -1 : 0;
 }
 
 static int
@@ -102,13 +133,15 @@ static uint16_t
 xfer(struct tg_tok *t, const struct fixture *fx, const uint8_t *cmd, size_t n, uint8_t *rsp,
      size_t *rlen)
 {
-	size_t i, off;
+	uint64_t h;
+	size_t off;
 
 	check(tg_tok_apdu(t, cmd, n, rsp, RSP_CAP, rlen) == 0);
 	check(*rlen >= 2 && *rlen <= RSP_CAP);
-	for (i = 0; i < fx->nsecrets; i++)
-		for (off = 0; off + WINDOW <= fx->secret_len[i]; off++)
-			check(memmem(rsp, *rlen, fx->secret[i] + off, WINDOW) == NULL);
+	for (off = 0; off + WINDOW <= *rlen; off++) {
+		h = mix(rsp + off);
+		check(bsearch(&h, fx->window, fx->nwindows, sizeof(h), cmp_u64) == NULL);
+	}
 	return (uint16_t)(rsp[*rlen - 2] << 8 | rsp[*rlen - 1]);
 }
 
@@ -342,9 +375,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tg_tok_host host;
 	struct tg_tok *t = NULL;
 	struct tg_buf in, rec;
-	uint8_t rsp[RSP_CAP], *cmd;
+	uint8_t rsp[RSP_CAP], *cmd, *blob = NULL;
 	uint16_t len;
-	size_t n, records = 0;
+	size_t n, blen = 0, records = 0;
 
 	memset(&host, 0, sizeof(host));
 	host.persist = cb_persist;
@@ -352,6 +385,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	host.now_ms = cb_now;
 	host.ctx = fx;
 	fx->clock = 1000000;
+	fx->persist_fail = 0;
 	check(tg_tok_load(fx->blob, fx->len, &host, &t) == 0);
 	tg_buf_reader(&in, data, size);
 	while (records++ < MAX_RECORDS && tg_buf_get_u16(&in, &len) == 0) {
@@ -362,6 +396,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (len == REC_RESET) {
 			tg_tok_reset(t);
+			continue;
+		}
+		if (len == REC_PERSIST) {
+			fx->persist_fail = !fx->persist_fail;
 			continue;
 		}
 		if (len > APDU_MAX)
@@ -377,6 +415,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)xfer(t, fx, cmd, len, rsp, &n);
 		free(cmd);
 	}
+	/* whatever state the commands left must save and load again */
+	check(tg_tok_save(t, &blob, &blen) == 0);
+	tg_tok_free(t);
+	t = NULL;
+	check(tg_tok_load(blob, blen, NULL, &t) == 0);
+	tg_freezero(blob, blen);
 	tg_tok_free(t);
 	return 0;
 }
