@@ -9,6 +9,7 @@
 static const struct tg_cmd commands[] = {
 	{"ca", "run the token-backed certificate authority", tg_cmd_ca},
 	{"doctor", "show the tokens, readers and modules this machine sees", tg_cmd_doctor},
+	{"enroll", "generate a key on a token and get it a certificate", tg_cmd_enroll},
 	{"token", "manage keys and certificates on PKCS#11 tokens", tg_cmd_token},
 	{NULL, NULL, NULL},
 };
