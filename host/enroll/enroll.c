@@ -488,6 +488,26 @@ out:
 	return r;
 }
 
+/*
+ * Before the token is touched: the CA opens (key included) and the identity
+ * is in its trust domain, so a typo does not cost the slot's key.
+ */
+static int
+ca_precheck(const struct opts *o, struct tg_error *err)
+{
+	struct tg_ca_store *st = NULL;
+	char name[TG_CA_NAME_MAX + 1];
+	int r;
+
+	if ((r = tg_ca_store_open(o->ca_dir, 1, &st, err)) != 0 ||
+	    (r = tg_ca_id_check(o->id, tg_ca_store_policy(st)->trust_domain, name, sizeof(name),
+	                        err)) != 0)
+		goto out;
+out:
+	tg_ca_store_free(st);
+	return r;
+}
+
 static void
 issued_print(const struct opts *o, X509 *leaf, const struct tg_prov *prov)
 {
@@ -874,6 +894,8 @@ tg_cmd_enroll(int argc, char **argv)
 		fprintf(stderr, "tokengate %s: %s\n", WHAT, tg_error_msg(&err, r));
 		return TG_EXIT_USAGE;
 	}
+	if (o.ca_dir != NULL && (r = ca_precheck(&o, &err)) != 0)
+		return tg_cmd_fail(WHAT, r, &err);
 	if (o.install != NULL)
 		r = piv_install(&o, &err);
 	else if (o.reader != NULL)

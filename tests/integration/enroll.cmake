@@ -4,3 +4,6 @@
 tg_add_script_test(e2e_enroll_sim
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_enroll_sim.sh
   LABELS e2e integration TIMEOUT 300)
+tg_add_script_test(integration_enroll_refusals
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_enroll_refusals.sh
+  LABELS integration TIMEOUT 300)

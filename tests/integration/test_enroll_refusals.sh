@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# test_enroll_refusals.sh — every refusal of `tokengate enroll` on the
+# simulated PIV token, each with the message a user can act on: the factory
+# default management key (refused, then accepted with
+# --allow-default-mgm-key), no management key, a wrong management key, a
+# wrong PIN (tries left shown, and the token's counter really went down),
+# a reader that does not exist (the readers present are listed), an
+# imported key (the token cannot attest it), the CA's PIN policy (never is
+# not allowed), a CA that does not trust the token's manufacturer, and
+# command-line errors (exit 2).
+set -euo pipefail
+source "$TG_FIXTURES/fixtures.sh"
+source "$TG_SOURCE_DIR/tests/integration/sim_lib.sh"
+
+tg_require_cmd yubico-piv-tool opensc-tool openssl jq
+TG=$TG_BIN_DIR/tokengate
+[[ -x $TG ]] || tg_skip "$TG is not built"
+T=$TG_TMP
+cd "$T"
+TD=example.org
+MGM=0F0E0D0C0B0A09080706050403020100F0E0D0C0B0A09080
+
+# refused WANT_EXIT WANT_TEXT CMD...: CMD exits WANT_EXIT and its stderr
+# holds WANT_TEXT; the message is printed for the test log.
+refused()
+{
+	local want_rc=$1 want=$2 rc=0
+	shift 2
+	"$@" >"$T/out" 2>"$T/err" || rc=$?
+	[[ $rc -eq $want_rc ]] || tg_fail "expected exit $want_rc, got $rc: $* ($(cat "$T/err"))"
+	grep -qF -- "$want" "$T/err" ||
+		tg_fail "expected '$want' in the error of: $*; got: $(cat "$T/err")"
+	echo "refused as expected: $(grep -F -- "$want" "$T/err")"
+}
+
+sim_up --serial 27182818
+mkdir -p roots other-roots
+cp "$T/card.state.mfr-ca.pem" roots/sim-mfr.pem
+"$TG" ca init --dir ca --trust-domain "$TD" --attestation-roots "$T/roots" >/dev/null
+unset TOKENGATE_MGM_KEY TOKENGATE_PIN
+export TOKENGATE_PIN=$SIM_PIN
+enroll()
+{
+	"$TG" enroll --reader "$TG_READER" --id "spiffe://$TD/dev/alice" --ca-dir ca "$@"
+}
+
+# command line
+refused 2 "give --ca-dir DIR (local CA) or --out-dir DIR" enroll --slot 9a --out-dir x
+refused 2 "--slot '9b': want 9a, 9c, 9d or 9e" enroll --slot 9b
+refused 2 "--pin-policy 'sometimes'" enroll --slot 9a --pin-policy sometimes
+refused 2 "is not a spiffe:// URI" "$TG" enroll --reader "$TG_READER" --slot 9a --id https://x \
+	--ca-dir ca
+
+# reader not found: the readers present are listed
+refused 1 "no reader matches 'No Such Reader'; readers present: 'Virtual PCD 00 00', 'Virtual PCD 00 01'" \
+	"$TG" enroll --reader "No Such Reader" --slot 9a --id "spiffe://$TD/dev/alice" --ca-dir ca \
+	--mgm-key "$MGM"
+refused 1 "2 readers match 'Virtual'" \
+	"$TG" enroll --reader "Virtual" --slot 9a --id "spiffe://$TD/dev/alice" --ca-dir ca \
+	--mgm-key "$MGM"
+
+# the factory default management key: refused (given or not), with the fix
+refused 1 "no management key: give --mgm-key HEX or set TOKENGATE_MGM_KEY" enroll --slot 9a
+refused 1 "still has the factory default management key" enroll --slot 9a --mgm-key "$SIM_MGM"
+grep -qF "yubico-piv-tool -r '$TG_READER' -a set-mgm-key" "$T/err" ||
+	tg_fail "the default-key message does not say how to change it: $(cat "$T/err")"
+[[ -z $(sim_slot 9a origin) ]] || tg_fail "a refused enroll generated a key in 9a"
+# ... and accepted when explicitly allowed (with a warning)
+enroll --slot 9e --allow-default-mgm-key --cert-out default.pem >out 2>err ||
+	{ cat out err >&2; tg_fail "--allow-default-mgm-key"; }
+grep -q "factory default management key" err || tg_fail "no warning: $(cat err)"
+"$TG" ca show --cert default.pem | jq -e '.provenance.level == "device-attested"' >/dev/null ||
+	tg_fail "--allow-default-mgm-key: no device-attested certificate"
+echo "ok: --allow-default-mgm-key enrolls 9e, with a warning"
+
+run_ok "set-mgm-key" ypt -k"$SIM_MGM" -a set-mgm-key -n "$MGM"
+export TOKENGATE_MGM_KEY=$MGM
+
+# a wrong management key
+refused 1 "is not this token's management key" \
+	enroll --slot 9a --mgm-key 00112233445566778899AABBCCDDEEFF0011223344556677
+refused 1 "is not a management key: want 32, 48 or 64 hex digits" enroll --slot 9a --mgm-key 0102zz
+
+# a wrong PIN: tries left shown; the token's counter went down
+tries=$(sim_json pin.tries_left)
+TOKENGATE_PIN=654321 refused 1 "wrong PIN for the token in '$TG_READER': $((tries - 1)) tries left" \
+	enroll --slot 9a
+[[ $(sim_json pin.tries_left) == $((tries - 1)) ]] || tg_fail "PIN counter $(sim_json pin.tries_left)"
+TOKENGATE_PIN=12345 refused 1 "a PIV PIN has 6 to 8 characters" enroll --slot 9a
+run_ok "reset PIN counter" ypt -a verify-pin -P "$SIM_PIN"
+
+# an imported key cannot be enrolled: the token refuses to attest it
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out imp.key 2>/dev/null
+run_ok "import-key 9c" ypt -k"$MGM" -a import-key -s 9c -i imp.key
+refused 1 "cannot be attested (6A80): it was imported, not generated on the token" \
+	enroll --slot 9c --existing-key
+# an empty slot with --existing-key
+refused 1 "9d" enroll --slot 9d --existing-key
+
+# the CA's policy: PIN policy never is not allowed (default: once, always)
+refused 1 "PIN policy 'never' is not allowed" enroll --slot 9a --pin-policy never
+grep -qF "the CA in ca refused the request" "$T/err" || tg_fail "CA refusal not named: $(cat "$T/err")"
+# a CA whose policy allows only PIN policy always refuses once
+"$TG" ca init --dir strict --trust-domain "$TD" --attestation-roots "$T/roots" >/dev/null
+sed -i 's/^pin_policies:.*/pin_policies: [always]/' strict/policy.yaml
+refused 1 "PIN policy 'once' is not allowed" \
+	"$TG" enroll --reader "$TG_READER" --slot 9a --id "spiffe://$TD/dev/alice" --ca-dir strict
+# a CA that does not trust this token's manufacturer
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj "/CN=Other Vendor Root" -keyout other.key -out other-roots/other.pem \
+	-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+"$TG" ca init --dir untrusting --trust-domain "$TD" --attestation-roots "$T/other-roots" >/dev/null
+refused 1 "does not chain to a trusted root" \
+	"$TG" enroll --reader "$TG_READER" --slot 9a --id "spiffe://$TD/dev/alice" --ca-dir untrusting
+# an identity outside the CA's trust domain
+# (checked before the token is touched: the slot keeps its key)
+before=$(sim_slot 9e origin)
+refused 1 "is not in the trust domain '$TD' of this CA" \
+	"$TG" enroll --reader "$TG_READER" --slot 9e --id "spiffe://other.org/dev/alice" --ca-dir ca
+ypt -a read-certificate -s 9e -o 9e-after.pem >/dev/null 2>&1 &&
+	cmp <(openssl x509 -in 9e-after.pem -outform DER) <(openssl x509 -in default.pem -outform DER) ||
+	tg_fail "a refused identity changed slot 9e ($before)"
+echo "PASS: tokengate enroll refusals"
