@@ -7,3 +7,6 @@ tg_add_script_test(e2e_enroll_sim
 tg_add_script_test(integration_enroll_refusals
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_enroll_refusals.sh
   LABELS integration TIMEOUT 300)
+tg_add_script_test(e2e_enroll_hsm
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_enroll_hsm.sh
+  LABELS e2e integration TIMEOUT 300)
