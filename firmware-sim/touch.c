@@ -1,7 +1,6 @@
 /* touch.c — the simulated touch sensor (auto, deny, SIGHUP). */
 #include "touch.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -66,42 +65,23 @@ tg_sim_touch_init(struct tg_sim_touch *t, enum tg_sim_touch_mode mode, uint32_t 
 	return r;
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Waits for a blocked SIGHUP until deadline (monotonic ms); 1 if one came. */
+/*
+ * Waits up to timeout_ms for a blocked SIGHUP; 1 if one came. Any other
+ * signal (SIGTERM, SIGUSR1...) interrupts the wait (EINTR) and ends it
+ * untouched: its handler runs once the APDU is answered, so it is not held
+ * back for the rest of the timeout.
+ */
 static int
-wait_sighup(uint64_t deadline)
+wait_sighup(uint32_t timeout_ms)
 {
 	struct timespec ts;
 	sigset_t set;
-	uint64_t now, left;
-	int touched = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
-	for (;;) {
-		now = mono_ms();
-		if (now >= deadline)
-			break;
-		left = deadline - now;
-		ts.tv_sec = (time_t)(left / 1000);
-		ts.tv_nsec = (long)(left % 1000) * 1000000L;
-		if (sigtimedwait(&set, NULL, &ts) == SIGHUP) {
-			touched = 1;
-			break;
-		}
-		/* EINTR (another signal was handled): keep waiting. */
-		if (errno != EINTR)
-			break;
-	}
-	return touched;
+	ts.tv_sec = (time_t)(timeout_ms / 1000);
+	ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+	return sigtimedwait(&set, NULL, &ts) == SIGHUP;
 }
 
 int
@@ -128,7 +108,7 @@ tg_sim_touch_ask(void *ctx, uint8_t slot)
 		tg_log_info("sim.touch.wait",
 		            "slot %02x needs a touch: send SIGHUP to pid %ld within %u ms", slot,
 		            (long)getpid(), t->timeout_ms);
-		touched = wait_sighup(mono_ms() + t->timeout_ms);
+		touched = wait_sighup(t->timeout_ms);
 		break;
 	default:
 		touched = 0;

@@ -7,7 +7,8 @@
  * 15 s by default, is the touch). In signal mode SIGHUP is blocked for the
  * whole process (tg_sim_touch_init) and taken with sigtimedwait(2) while the
  * token waits, so the wait blocks inside the APDU exactly as a real token
- * blinks and waits; a SIGHUP sent while no operation waits is discarded.
+ * blinks and waits; a SIGHUP sent while no operation waits is discarded,
+ * and any other signal (SIGTERM, SIGUSR1...) ends the wait untouched.
  */
 #ifndef TG_SIM_TOUCH_H
 #define TG_SIM_TOUCH_H
