@@ -222,6 +222,11 @@ tok_general_auth(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	sw = SW_WRONG_DATA;
 	if (a->p1 != s->alg || (q.has_exp && is_rsa(s->alg)))
 		goto out;
+	/* input sizes are checked before the PIN and touch are spent */
+	if (is_rsa(s->alg) && tg_buf_remaining(&q.input) != (size_t)EVP_PKEY_get_size(s->pkey))
+		goto out;
+	if (q.has_exp && tg_buf_remaining(&q.input) != 1 + 2 * ec_field_len(s->alg))
+		goto out;
 	if ((sw = policy_check(t, s)) != SW_OK)
 		goto out;
 	if (is_rsa(s->alg))

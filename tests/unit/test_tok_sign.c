@@ -261,6 +261,10 @@ test_pin_policy(void **state)
 	assert_int_equal(tt_sign(f->t, 0x11, 0x9C, h, 32, sig, &siglen), 0x6982);
 	assert_int_equal(tt_verify(f->t, "123456"), 0x9000);
 	assert_int_equal(tt_sign(f->t, 0x11, 0x9C, h, 32, sig, &siglen), 0x9000);
+	/* a malformed input does not use up the PIN-always VERIFY */
+	assert_int_equal(tt_verify(f->t, "123456"), 0x9000);
+	assert_int_equal(tt_hex(f->t, "0087119C 08 7C06 8200 8502AABB", NULL, 0, NULL), 0x6A80);
+	assert_int_equal(tt_sign(f->t, 0x11, 0x9C, h, 32, sig, &siglen), 0x9000);
 	/* reset clears the PIN */
 	tg_tok_reset(f->t);
 	tt_select(f->t);
