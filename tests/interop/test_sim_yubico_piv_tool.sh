@@ -67,6 +67,29 @@ for s in 9a 9c 9d; do
 		tg_fail "read-certificate $s: differs from the imported certificate"
 	token_signs "$s"
 done
+
+# PIN policies are enforced: 9a (once) and 9c (always) refuse to sign
+# without a verified PIN in the session, 9d (never) signs without one.
+expect_fail "9a without PIN" ypt -a test-signature -s 9a -i "$T/9a.cert.pem"
+expect_fail "9c without PIN" ypt -a test-signature -s 9c -i "$T/9c.cert.pem"
+run_ok "9d without PIN (policy never)" ypt -a test-signature -s 9d -i "$T/9d.cert.pem"
+# 9c (always): one VERIFY covers one signature only.
+expect_fail "9c twice after one VERIFY" ypt -P "$SIM_PIN" -s 9c -i "$T/9c.cert.pem" \
+	-a verify-pin -a test-signature -a test-signature
+grep -q 'Successful ECDSA verification' "$T/last.out" ||
+	tg_fail "9c: first signature after VERIFY failed: $(cat "$T/last.out")"
+echo "ok: PIN policies once/always/never enforced"
+
+# Decryption and key agreement: RSA decrypt in 9d, ECDH in 9e.
+gen_cert 9e ECCP256 --pin-policy=never
+run_ok "test-decipher 9d (RSA)" ypt -a test-decipher -s 9d -i "$T/9d.cert.pem"
+grep -q 'Successfully performed RSA decryption' "$T/last.out" ||
+	tg_fail "RSA decryption: $(cat "$T/last.out")"
+run_ok "test-decipher 9e (ECDH)" ypt -a test-decipher -s 9e -i "$T/9e.cert.pem"
+grep -q 'Successfully performed ECDH exchange' "$T/last.out" ||
+	tg_fail "ECDH: $(cat "$T/last.out")"
+echo "ok: RSA decryption (9d) and ECDH (9e) on the token"
+
 run_ok status ypt -a status
 for s in 9a 9c 9d; do
 	grep -q "Slot $s" "$T/last.out" || tg_fail "status does not list slot $s: $(cat "$T/last.out")"
