@@ -10,6 +10,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/x509v3.h>
 
 #include "tg_buf.h"
 #include "tg_ca_io.h"
@@ -584,6 +585,96 @@ tg_att_verify(const struct tg_att_roots *roots, X509 *att, X509 *f9, STACK_OF(X5
 		*facts = f;
 	r = 0;
 out:
+	ERR_clear_error();
+	return r;
+}
+
+/* ---- attestation carried in a CSR ---- */
+
+#define CSR_OID_ATT     ATT_OID_PREFIX "11"
+#define CSR_OID_ATT_OLD ATT_OID_PREFIX "1"
+#define CSR_OID_F9      ATT_OID_PREFIX "2"
+
+/* The certificate in extension oid of exts: 0 and *out, TG_ERR_NOT_FOUND. */
+static int
+csr_ext_cert(STACK_OF(X509_EXTENSION) * exts, const char *oid, X509 **out, struct tg_error *err)
+{
+	ASN1_OBJECT *obj = NULL;
+	ASN1_OCTET_STRING *val;
+	const unsigned char *p, *start;
+	X509 *x = NULL;
+	long n;
+	int idx, r = TG_ERR_CRYPTO;
+
+	if ((obj = OBJ_txt2obj(oid, 1)) == NULL) {
+		tg_error_set(err, r, "cannot make OID %s", oid);
+		goto out;
+	}
+	idx = X509v3_get_ext_by_OBJ(exts, obj, -1);
+	if (idx < 0) {
+		r = TG_ERR_NOT_FOUND;
+		goto out;
+	}
+	r = TG_ERR_ATTESTATION;
+	if (X509v3_get_ext_by_OBJ(exts, obj, idx) >= 0) {
+		tg_error_set(err, r, "the CSR carries extension %s more than once", oid);
+		goto out;
+	}
+	val = X509_EXTENSION_get_data(X509v3_get_ext(exts, idx));
+	start = p = ASN1_STRING_get0_data(val);
+	n = ASN1_STRING_length(val);
+	if (n <= 0 || (x = d2i_X509(NULL, &p, n)) == NULL || p - start != n) {
+		tg_error_set(err, r, "the CSR's extension %s is not a DER certificate", oid);
+		goto out;
+	}
+	*out = x;
+	x = NULL;
+	r = 0;
+out:
+	X509_free(x);
+	ASN1_OBJECT_free(obj);
+	ERR_clear_error();
+	return r;
+}
+
+int
+tg_att_from_csr(X509_REQ *req, X509 **att, X509 **f9, struct tg_error *err)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509 *a = NULL, *f = NULL;
+	int ra, rf, r = TG_ERR_NOT_FOUND;
+
+	if ((exts = X509_REQ_get_extensions(req)) == NULL)
+		goto out;
+	ra = csr_ext_cert(exts, CSR_OID_ATT, &a, err);
+	if (ra == TG_ERR_NOT_FOUND)
+		ra = csr_ext_cert(exts, CSR_OID_ATT_OLD, &a, err);
+	if (ra != 0 && ra != TG_ERR_NOT_FOUND) {
+		r = ra;
+		goto out;
+	}
+	rf = csr_ext_cert(exts, CSR_OID_F9, &f, err);
+	if (rf != 0 && rf != TG_ERR_NOT_FOUND) {
+		r = rf;
+		goto out;
+	}
+	if (ra == TG_ERR_NOT_FOUND && rf == TG_ERR_NOT_FOUND)
+		goto out;
+	if (ra != 0 || rf != 0) {
+		r = tg_error_set(err, TG_ERR_ATTESTATION, "the CSR carries %s but not %s",
+		                 ra == 0 ? "an attestation" : "an F9 certificate",
+		                 ra == 0 ? "its F9 certificate (" CSR_OID_F9 ")"
+		                         : "an attestation (" CSR_OID_ATT ")");
+		goto out;
+	}
+	*att = a;
+	*f9 = f;
+	a = f = NULL;
+	r = 0;
+out:
+	X509_free(a);
+	X509_free(f);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	ERR_clear_error();
 	return r;
 }

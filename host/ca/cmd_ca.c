@@ -85,8 +85,11 @@ static const char issue_usage[] =
     "  --dir DIR             the CA directory\n"
     "  --csr FILE            PKCS#10 request, PEM or DER, signed by the key\n"
     "  --id URI              the identity: spiffe://TD/dev/NAME or .../svc/NAME\n"
-    "  --attestation FILE    the token's slot attestation certificate\n"
+    "  --attestation FILE    the token's slot attestation certificate; without\n"
+    "                        it, the attestation and F9 certificate the CSR\n"
+    "                        carries (extensions 1.3.6.1.4.1.41482.3.11 and .2)\n"
     "  --intermediate FILE   its F9 device certificate first, then intermediates\n"
+    "                        (only intermediates when the CSR carries the F9)\n"
     "  --hsm-key pkcs11:URI  the key on an HSM of this host\n"
     "  --validity DURATION   e.g. 24h, 7d (default and maximum: policy.yaml)\n"
     "  --out FILE            where to write the certificate (PEM)\n"
@@ -156,26 +159,29 @@ serial_json(const struct tg_att_facts *f)
 	return json_string(buf);
 }
 
+/* Appends every certificate of the --intermediate files to *all (created). */
+static int
+inter_read_all(char **files, int nfiles, STACK_OF(X509) * *all, struct tg_error *err)
+{
+	int i, r = 0;
+
+	if ((*all = sk_X509_new_null()) == NULL)
+		return tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+	for (i = 0; i < nfiles && r == 0; i++)
+		r = tg_ca_certs_read(files[i], *all, err);
+	return r;
+}
+
 /* Reads the files of --intermediate: first cert is F9, the rest intermediates. */
 static int
 inter_read(char **files, int nfiles, X509 **f9, STACK_OF(X509) * *rest, struct tg_error *err)
 {
-	STACK_OF(X509) *all = NULL;
-	int i, r = TG_ERR_ALLOC;
+	int r;
 
-	if ((all = sk_X509_new_null()) == NULL)
-		goto out;
-	for (i = 0; i < nfiles; i++) {
-		if ((r = tg_ca_certs_read(files[i], all, err)) != 0)
-			goto out;
-	}
-	*f9 = sk_X509_shift(all);
-	*rest = all;
-	all = NULL;
-	r = 0;
-out:
-	sk_X509_pop_free(all, X509_free);
-	return r;
+	if ((r = inter_read_all(files, nfiles, rest, err)) != 0)
+		return r;
+	*f9 = sk_X509_shift(*rest);
+	return 0;
 }
 
 static int
@@ -331,6 +337,33 @@ out:
 	return r;
 }
 
+/*
+ * The attestation for `ca issue`: --attestation FILE with the F9 first in
+ * --intermediate; else the attestation and F9 the CSR carries in its
+ * extensions (Yubico / TameMyCerts format), every --intermediate then
+ * being a further intermediate. Nothing (and 0) when neither is given.
+ */
+static int
+provenance_read(struct tg_ca_issue_req *req, const char *att_file, char **inter, int ninter,
+                struct tg_error *err)
+{
+	int r;
+
+	if (req->hsm_key_uri != NULL)
+		return 0;
+	if (att_file != NULL) {
+		if ((r = tg_ca_cert_read(att_file, &req->att, err)) != 0)
+			return r;
+		return inter_read(inter, ninter, &req->f9, &req->intermediates, err);
+	}
+	r = tg_att_from_csr(req->csr, &req->att, &req->f9, err);
+	if (r == TG_ERR_NOT_FOUND)
+		return 0;
+	if (r != 0)
+		return r;
+	return inter_read_all(inter, ninter, &req->intermediates, err);
+}
+
 static int
 cmd_issue(int argc, char **argv)
 {
@@ -403,15 +436,14 @@ cmd_issue(int argc, char **argv)
 	if (att_file != NULL && ninter == 0)
 		return tg_cmd_usage_error(what, "--attestation needs --intermediate "
 		                                "(the F9 device certificate)");
-	if (att_file == NULL && ninter > 0)
-		return tg_cmd_usage_error(what, "--intermediate needs --attestation");
+	if (req.hsm_key_uri != NULL && ninter > 0)
+		return tg_cmd_usage_error(what, "--intermediate goes with an attestation, "
+		                                "not --hsm-key");
 	if (att_file != NULL && req.hsm_key_uri != NULL)
 		return tg_cmd_usage_error(what, "give --attestation or --hsm-key, not both");
 	if ((r = tg_ca_store_open(dir, 1, &s, &err)) != 0 ||
 	    (r = tg_ca_csr_read(csr_file, &req.csr, &err)) != 0 ||
-	    (att_file != NULL && (r = tg_ca_cert_read(att_file, &req.att, &err)) != 0) ||
-	    (ninter > 0 &&
-	     (r = inter_read(inter, ninter, &req.f9, &req.intermediates, &err)) != 0) ||
+	    (r = provenance_read(&req, att_file, inter, ninter, &err)) != 0 ||
 	    (r = tg_ca_issue(s, &req, &leaf, &prov, &err)) != 0 ||
 	    (r = pem_out(out_file, leaf, NULL, &err)) != 0) {
 		rc = tg_cmd_fail(what, r, &err);

@@ -125,6 +125,17 @@ enum tg_att_ext {
 int tg_att_ext_decode(enum tg_att_ext which, const uint8_t *p, size_t n, struct tg_att_facts *facts,
                       struct tg_error *err);
 
+/*
+ * Takes the attestation and F9 certificates a CSR carries in its requested
+ * extensions (the format of Yubico's tools and TameMyCerts): attestation
+ * in 1.3.6.1.4.1.41482.3.11 (or the older .3.1), F9 in .3.2, each the DER
+ * of a certificate. 0 and *att, *f9 (caller frees both); TG_ERR_NOT_FOUND
+ * when the CSR carries neither; TG_ERR_ATTESTATION (err names the
+ * extension) when only one is present, one appears twice, or a value is
+ * not exactly one DER certificate. Nothing is verified here.
+ */
+int tg_att_from_csr(X509_REQ *req, X509 **att, X509 **f9, struct tg_error *err);
+
 /* "never", "once", "always", "match-once", "match-always"; "unknown". */
 const char *tg_att_pin_name(enum tg_att_pin p);
 /* "never", "always", "cached"; "unknown". */

@@ -5,6 +5,9 @@
  * The first input byte chooses what the rest is:
  *   3, 7, 8, 9   the value of extension 1.3.6.1.4.1.41482.3.<n>
  *                (tg_att_ext_decode);
+ *   'C'          a DER CSR: the attestation and F9 certificates it carries
+ *                in extensions (tg_att_from_csr), then the facts of the
+ *                attestation;
  *   anything else  a DER certificate: parsed with d2i_X509, then its facts
  *                (slot from the subject, key algorithm, every 41482.3
  *                extension) extracted with tg_att_facts_get.
@@ -36,6 +39,32 @@ facts_check(const struct tg_att_facts *f)
 	check(!f->has_firmware || strlen(f->firmware_str) >= 5);
 }
 
+#define FUZZ_CSR 'C'
+
+static void
+fuzz_csr(const uint8_t *data, size_t size)
+{
+	const unsigned char *p = data;
+	struct tg_att_facts f;
+	struct tg_error err;
+	X509_REQ *req;
+	X509 *att = NULL, *f9 = NULL;
+	int r;
+
+	if ((req = d2i_X509_REQ(NULL, &p, (long)size)) == NULL)
+		return;
+	tg_error_clear(&err);
+	r = tg_att_from_csr(req, &att, &f9, &err);
+	check(r == 0 || r == TG_ERR_NOT_FOUND || r == TG_ERR_CRYPTO ||
+	      (r == TG_ERR_ATTESTATION && err.msg[0] != '\0'));
+	check((r == 0) == (att != NULL && f9 != NULL));
+	if (r == 0 && tg_att_facts_get(att, &f, &err) == 0)
+		facts_check(&f);
+	X509_free(att);
+	X509_free(f9);
+	X509_REQ_free(req);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,6 +87,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(r == 0 || (r == TG_ERR_ATTESTATION && err.msg[0] != '\0'));
 		if (r == 0 && data[0] == TG_ATT_EXT_POLICY)
 			facts_check(&f);
+		break;
+	case FUZZ_CSR:
+		fuzz_csr(data + 1, size - 1);
 		break;
 	default:
 		p = data + 1;

@@ -190,6 +190,39 @@ nb=$(date -d "$(openssl x509 -in bob.pem -noout -startdate | cut -d= -f2)" +%s)
 na=$(date -d "$(openssl x509 -in bob.pem -noout -enddate | cut -d= -f2)" +%s)
 [[ $((na - nb)) -eq 7200 ]] || tg_fail "bob validity $((na - nb))s, want 7200"
 
+# the attestation and F9 carried inside the CSR (Yubico / TameMyCerts format)
+derhex() { openssl x509 -in "$1" -outform DER | xxd -p | tr -d '\n' | sed 's/../&:/g; s/:$//'; }
+openssl req -new -key tok.key -subj "/CN=alice" \
+	-addext "1.3.6.1.4.1.41482.3.11=DER:$(derhex att.pem)" \
+	-addext "1.3.6.1.4.1.41482.3.2=DER:$(derhex Acme-f9.pem)" -out alice-embedded.csr
+"$TG" ca issue --dir ca --csr alice-embedded.csr --id spiffe://example.org/dev/alice \
+	--out alice-embedded.pem
+"$TG" ca show --cert alice-embedded.pem | jq -e '.provenance.level == "device-attested"' >/dev/null ||
+	tg_fail "CSR-embedded attestation"
+# real YubiKey CSRs (TameMyCerts) with their embedded attestations
+if [[ -d $V ]]; then
+	"$TG" ca init --dir yca --trust-domain example.org --attestation-roots "$T/yroots" >/dev/null
+	"$TG" ca issue --dir yca --id spiffe://example.org/dev/tada --out tada.pem \
+		--csr "$V/tamemycerts/inline-csr/L44__yubikey_valid_5_4_3_Once_Never_UsbAKeychain_9a_Normal_RSA_2048_CSR.pem"
+	"$TG" ca show --cert tada.pem >tada.json
+	[[ $(jq -r '.provenance | [.token_serial, .pin_policy, .touch_policy, .form_factor] | join(" ")' tada.json) == \
+		"19661687 once never 0x01" ]] || tg_fail "real YubiKey CSR: $(cat tada.json)"
+	openssl verify -CAfile yca/ca.pem -purpose sslclient tada.pem || tg_fail "tada leaf"
+	"$TG" ca init --dir yca574 --trust-domain example.org --attestation-roots "$T/y574roots" >/dev/null
+	"$TG" ca issue --dir yca574 --id spiffe://example.org/dev/y574 --out y574.pem \
+		--csr "$V/tamemycerts/resources/csr_5_7_4_standard.pem" \
+		--intermediate "$V/roots/yubico-intermediate.pem"
+	expect_fail "differs from the key being certified" \
+		"$TG" ca issue --dir yca --id spiffe://example.org/dev/x --out x.pem \
+		--csr "$V/tamemycerts/inline-csr/L877_csr.pem"
+	expect_fail "is not a DER certificate" \
+		"$TG" ca issue --dir yca --id spiffe://example.org/dev/x --out x.pem \
+		--csr "$V/tamemycerts/inline-csr/L376_csr.pem"
+	expect_fail "no proof that the key lives on a token" \
+		"$TG" ca issue --dir yca --id spiffe://example.org/dev/x --out x.pem \
+		--csr "$V/tamemycerts/inline-csr/L331_csr.pem"
+fi
+
 # ---- refusals, each with its reason ------------------------------------
 echo "== negative cases"
 issue() { "$TG" ca issue --dir ca --out refused.pem "$@"; }

@@ -354,6 +354,92 @@ test_expected_key_ok(void **state)
 	free(text);
 }
 
+/* CSRs carrying the attestation and F9 in extensions (TameMyCerts). */
+struct csr_case {
+	const char *csr;
+	const char *root;
+	const char *inter; /* or NULL */
+	int want;          /* 0 verifies with the CSR key; else the error code */
+	const char *msg;   /* ok: "slot serial"; else part of the message */
+};
+
+static const struct csr_case csr_cases[] = {
+    {"tamemycerts/inline-csr/"
+     "L44__yubikey_valid_5_4_3_Once_Never_UsbAKeychain_9a_Normal_RSA_2048_CSR.pem",
+     "roots/yubico-piv-ca-1.pem", NULL, 0, "9a 19661687"},
+    {"tamemycerts/inline-csr/"
+     "L136__yubikey_valid_5_4_3_Once_Cached_UsbAKeychain_9a_FIPS_RSA_2048_CSR.pem",
+     "roots/yubico-piv-ca-1.pem", NULL, 0, "9a 28989702"},
+    {"tamemycerts/inline-csr/"
+     "L95__yubikey_valid_5_7_1_Always_Always_UsbCKeychain_9c_Normal_ECC_384_CSR.pem",
+     "roots/yubico-piv-ca-1.pem", NULL, 0, "9c 30041834"},
+    {"tamemycerts/resources/5_2_7.pem", "roots/yubico-piv-ca-1.pem", NULL, 0, "9a 15890263"},
+    {"tamemycerts/resources/attestation_1.pem", "roots/yubico-piv-ca-1.pem", NULL, 0,
+     "9a 19661687"},
+    {"tamemycerts/resources/csr_5_7_4_standard.pem", "roots/yubico-ca-1_Attestation-Root-1.pem",
+     "roots/yubico-intermediate.pem", 0, "9a 33064031"},
+    {"tamemycerts/inline-csr/L877_csr.pem", "roots/yubico-piv-ca-1.pem", NULL, TG_ERR_ATTESTATION,
+     "differs from the key being certified"},
+    {"tamemycerts/inline-csr/L376_csr.pem", "roots/yubico-piv-ca-1.pem", NULL, TG_ERR_ATTESTATION,
+     "is not a DER certificate"},
+    {"tamemycerts/inline-csr/L331_csr.pem", "roots/yubico-piv-ca-1.pem", NULL, TG_ERR_NOT_FOUND,
+     ""},
+};
+
+static void
+test_from_csr(void **state)
+{
+	struct tg_att_roots *roots = NULL;
+	STACK_OF(X509) *inter = NULL;
+	struct tg_att_facts f;
+	struct tg_error err;
+	X509 *att = NULL, *f9 = NULL;
+	X509_REQ *req = NULL;
+	char path[4096], dir[256], got[64];
+	size_t i;
+	int r;
+
+	(void)state;
+	for (i = 0; i < sizeof(csr_cases) / sizeof(csr_cases[0]); i++) {
+		const struct csr_case *c = &csr_cases[i];
+
+		tg_error_clear(&err);
+		path_of(path, sizeof(path), c->csr);
+		assert_int_equal(tg_ca_csr_read(path, &req, NULL), 0);
+		inter = sk_X509_new_null();
+		assert_non_null(inter);
+		if (c->inter != NULL) {
+			path_of(path, sizeof(path), c->inter);
+			assert_int_equal(tg_ca_certs_read(path, inter, NULL), 0);
+		}
+		roots_dir_make(c->root, dir, sizeof(dir));
+		assert_int_equal(tg_att_roots_load(dir, &roots, NULL), 0);
+		r = tg_att_from_csr(req, &att, &f9, &err);
+		if (r == 0)
+			r = tg_att_verify(roots, att, f9, inter, X509_REQ_get0_pubkey(req), &f,
+			                  &err);
+		if (c->want == 0) {
+			if (r != 0)
+				fail_msg("%s: %s", c->csr, err.msg);
+			snprintf(got, sizeof(got), "%s %llu", f.slot, (unsigned long long)f.serial);
+			if (strcmp(got, c->msg) != 0)
+				fail_msg("%s: got '%s', want '%s'", c->csr, got, c->msg);
+		} else if (r != c->want || strstr(err.msg, c->msg) == NULL) {
+			fail_msg("%s: r=%d '%s', want %d '%s'", c->csr, r, err.msg, c->want,
+			         c->msg);
+		}
+		printf("csr %s: %s\n", c->csr, r == 0 ? "verified" : err.msg);
+		X509_free(att);
+		X509_free(f9);
+		att = f9 = NULL;
+		X509_REQ_free(req);
+		sk_X509_pop_free(inter, X509_free);
+		tg_att_roots_free(roots);
+		roots = NULL;
+		roots_dir_remove(dir);
+	}
+}
+
 static void
 test_roots_dir_errors(void **state)
 {
@@ -490,7 +576,7 @@ main(void)
 	    cmocka_unit_test(test_ext_decode),       cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_roots_dir_errors), cmocka_unit_test(test_vectors),
 	    cmocka_unit_test(test_tampered),         cmocka_unit_test(test_missing_intermediates),
-	    cmocka_unit_test(test_expected_key_ok),
+	    cmocka_unit_test(test_expected_key_ok),  cmocka_unit_test(test_from_csr),
 	};
 	const char *td = tg_test_getenv("TG_TESTDATA_DIR");
 	struct stat st;
