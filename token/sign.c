@@ -13,9 +13,10 @@
 #include "tg_secret.h"
 #include "tok-int.h"
 
-#define EC_FIELD_MAX  48
-#define SIG_MAX       512
-#define CHALLENGE_DEF 8
+#define EC_FIELD_MAX          48
+#define SIG_MAX               512
+#define EC_POINT_UNCOMPRESSED 0x04 /* SEC 1 2.3.3 */
+#define CHALLENGE_DEF         8
 
 /* Enforces the slot's PIN and touch policies for one operation. */
 static uint16_t
@@ -137,7 +138,7 @@ ecdh(EVP_PKEY *k, uint8_t alg, struct tg_buf *point, uint8_t *z, size_t *zlen)
 	EVP_PKEY *peer = NULL;
 	int r = TG_ERR_FORMAT;
 
-	if (tg_buf_remaining(point) != 1 + 2 * fl || *tg_buf_cur(point) != 0x04)
+	if (tg_buf_remaining(point) != 1 + 2 * fl || *tg_buf_cur(point) != EC_POINT_UNCOMPRESSED)
 		goto out;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)gname, 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,

@@ -16,31 +16,11 @@ static const uint8_t tok_atr[] = {0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE
                                   0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0, 0x57, 0x59,
                                   0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40};
 
-static const uint8_t slot_ids[TOK_NSLOTS] = {PIV_SLOT_AUTH,
-                                             PIV_SLOT_SIGN,
-                                             PIV_SLOT_KEYMGM,
-                                             PIV_SLOT_CARDAUTH,
-                                             0x82,
-                                             0x83,
-                                             0x84,
-                                             0x85,
-                                             0x86,
-                                             0x87,
-                                             0x88,
-                                             0x89,
-                                             0x8A,
-                                             0x8B,
-                                             0x8C,
-                                             0x8D,
-                                             0x8E,
-                                             0x8F,
-                                             0x90,
-                                             0x91,
-                                             0x92,
-                                             0x93,
-                                             0x94,
-                                             PIV_SLOT_RETIRED20,
-                                             PIV_SLOT_ATTEST};
+/* 9A 9C 9D 9E, then the retired slots 82..95, then F9 */
+static const uint8_t slot_first[] = {PIV_SLOT_AUTH, PIV_SLOT_SIGN, PIV_SLOT_KEYMGM,
+                                     PIV_SLOT_CARDAUTH};
+#define NRETIRED (PIV_SLOT_RETIRED20 - PIV_SLOT_RETIRED1 + 1)
+_Static_assert(sizeof(slot_first) + NRETIRED + 1 == TOK_NSLOTS, "slot table");
 
 #define DEFAULT_VERSION_MAJOR 5
 #define DEFAULT_VERSION_MINOR 4
@@ -80,7 +60,12 @@ tok_alloc(const struct tg_tok_host *host)
 	if (host != NULL)
 		t->host = *host;
 	for (i = 0; i < TOK_NSLOTS; i++) {
-		t->slots[i].id = slot_ids[i];
+		if (i < sizeof(slot_first))
+			t->slots[i].id = slot_first[i];
+		else if (i < sizeof(slot_first) + NRETIRED)
+			t->slots[i].id = (uint8_t)(PIV_SLOT_RETIRED1 + (i - sizeof(slot_first)));
+		else
+			t->slots[i].id = PIV_SLOT_ATTEST;
 		tok_slot_clear(&t->slots[i]);
 	}
 	t->version[0] = DEFAULT_VERSION_MAJOR;

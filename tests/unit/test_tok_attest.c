@@ -16,6 +16,7 @@
 
 #include "test_tok_util.h"
 #include "tg_buf.h"
+#include "tg_err.h"
 
 static struct tt_mfr mfr;
 
@@ -231,6 +232,105 @@ test_attest_bad(void **state)
 	assert_int_equal(tt_hex(f->t, "00F99A00", NULL, 0, NULL), 0x6A88);
 }
 
+/* Manufacturer CAs of other shapes: RSA key in PKCS#8, no subject key
+ * identifier; and the refusals of tg_tok_create. */
+static void
+test_mfr_variants(void **state)
+{
+	struct tt_host h;
+	struct tg_tok_host host = tt_host_make(&h);
+	struct tg_tok_params p;
+	struct tg_tok *t = NULL;
+	struct tt_mfr m2;
+	EVP_PKEY *rk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	X509 *rc = X509_new();
+	PKCS8_PRIV_KEY_INFO *p8;
+	uint8_t *cder = NULL, *kder = NULL;
+	int cl, kl;
+	struct fx f;
+
+	(void)state;
+	assert_non_null(rk);
+	assert_int_equal(X509_set_version(rc, X509_VERSION_3), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(rc), 7), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(X509_get_subject_name(rc), "CN", MBSTRING_ASC,
+	                                            (const unsigned char *)"RSA Mfr", -1, -1, 0),
+	                 1);
+	assert_int_equal(X509_set_issuer_name(rc, X509_get_subject_name(rc)), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(rc), -60));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(rc), 86400L * 30));
+	assert_int_equal(X509_set_pubkey(rc, rk), 1);
+	{
+		/* basicConstraints only: no subject key identifier */
+		X509V3_CTX xc;
+		X509_EXTENSION *e;
+
+		X509V3_set_ctx(&xc, rc, rc, NULL, NULL, 0);
+		e = X509V3_EXT_conf_nid(NULL, &xc, NID_basic_constraints, "critical,CA:TRUE");
+		assert_non_null(e);
+		assert_int_equal(X509_add_ext(rc, e, -1), 1);
+		X509_EXTENSION_free(e);
+	}
+	assert_true(X509_sign(rc, rk, EVP_sha256()) > 0);
+	cl = i2d_X509(rc, &cder);
+	p8 = EVP_PKEY2PKCS8(rk);
+	assert_non_null(p8);
+	kl = i2d_PKCS8_PRIV_KEY_INFO(p8, &kder);
+	assert_true(cl > 0 && kl > 0);
+	memset(&p, 0, sizeof(p));
+	p.serial = 1234567;
+	p.mfr_cert_der = cder;
+	p.mfr_cert_len = (size_t)cl;
+	p.mfr_key_der = kder;
+	p.mfr_key_len = (size_t)kl;
+	assert_int_equal(tg_tok_create(&p, &host, &t), 0);
+	/* the chain through an RSA-signed F9 certificate */
+	memset(&f, 0, sizeof(f));
+	f.t = t;
+	tt_select(t);
+	assert_int_equal(tt_mgm_auth(t, 0x03, tt_mgm_default, 24), 0x9000);
+	{
+		EVP_PKEY *k = tt_generate(t, 0x9A, 0x11, 0, 0);
+		X509 *f9 = f9_cert(&f), *x = attest(&f, 0x9A);
+		X509_STORE *st = X509_STORE_new();
+		X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+		STACK_OF(X509) *un = sk_X509_new_null();
+
+		assert_int_equal(X509_verify(f9, rk), 1);
+		assert_int_equal(X509_STORE_add_cert(st, rc), 1);
+		assert_true(sk_X509_push(un, f9) > 0);
+		assert_int_equal(X509_STORE_CTX_init(ctx, st, x, un), 1);
+		assert_int_equal(X509_verify_cert(ctx), 1);
+		X509_STORE_CTX_free(ctx);
+		X509_STORE_free(st);
+		sk_X509_free(un);
+		X509_free(x);
+		X509_free(f9);
+		EVP_PKEY_free(k);
+	}
+	tg_tok_free(t);
+	t = NULL;
+	/* a key that is not the certificate's */
+	tt_mfr_make(&m2);
+	p.mfr_key_der = m2.key_der;
+	p.mfr_key_len = m2.key_len;
+	assert_int_equal(tg_tok_create(&p, &host, &t), TG_ERR_CERT_MISMATCH);
+	/* garbage, missing pieces */
+	p.mfr_cert_len = 10;
+	assert_int_equal(tg_tok_create(&p, &host, &t), TG_ERR_FORMAT);
+	p.mfr_cert_der = NULL;
+	assert_int_equal(tg_tok_create(&p, &host, &t), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_tok_create(NULL, &host, &t), TG_ERR_INVALID_ARG);
+	assert_null(t);
+	tt_mfr_free(&m2);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	OPENSSL_free(cder);
+	OPENSSL_clear_free(kder, (size_t)kl);
+	X509_free(rc);
+	EVP_PKEY_free(rk);
+	tt_host_free(&h);
+}
+
 int
 main(void)
 {
@@ -238,6 +338,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_attest_ec, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attest_rsa, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attest_bad, setup, teardown),
+	    cmocka_unit_test(test_mfr_variants),
 	};
 	int r;
 
