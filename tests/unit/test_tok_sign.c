@@ -152,6 +152,33 @@ test_rsa(void **state)
 	EVP_PKEY_free(pub);
 }
 
+/* RSA-3072 (alg 05): generated, 384-byte raw operation checked by
+ * recovering the block with the public key. */
+static void
+test_rsa3072(void **state)
+{
+	struct fx *f = *state;
+	EVP_PKEY *pub = tt_generate(f->t, 0x9E, 0x05, 1, 0);
+	uint8_t block[384], sig[500], back[384];
+	size_t siglen, backlen = sizeof(back), i;
+	EVP_PKEY_CTX *c;
+
+	assert_int_equal(EVP_PKEY_get_bits(pub), 3072);
+	for (i = 0; i < sizeof(block); i++)
+		block[i] = (uint8_t)i;
+	block[0] = 0x00;
+	assert_int_equal(tt_sign(f->t, 0x05, 0x9E, block, sizeof(block), sig, &siglen), 0x9000);
+	assert_int_equal(siglen, 384);
+	c = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+	assert_int_equal(EVP_PKEY_verify_recover_init(c), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_NO_PADDING), 1);
+	assert_int_equal(EVP_PKEY_verify_recover(c, back, &backlen, sig, siglen), 1);
+	assert_int_equal(backlen, sizeof(block));
+	assert_memory_equal(back, block, sizeof(block));
+	EVP_PKEY_CTX_free(c);
+	EVP_PKEY_free(pub);
+}
+
 static void
 test_ecdh(void **state)
 {
@@ -333,6 +360,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_ecdsa, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rsa, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rsa3072, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ecdh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_policy, setup, teardown),
