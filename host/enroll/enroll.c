@@ -91,7 +91,8 @@ static const char usage_text[] =
 
 struct opts {
 	const char *reader, *id, *ca_dir, *out_dir, *cert_out, *install, *key_uri;
-	const char *mgm_hex, *pin_source, *alg_name;
+	char *mgm_hex; /* argv text, wiped once decoded */
+	const char *pin_source, *alg_name;
 	uint8_t slot, alg, pin_policy, touch_policy;
 	long validity;
 	int allow_default, existing;
@@ -313,6 +314,9 @@ mgm_get(const struct opts *o, struct piv_state *s, struct tg_error *err)
 	}
 	r = 0;
 out:
+	/* the key given on the command line leaves argv (and ps) once read */
+	if (o->mgm_hex != NULL)
+		tg_wipe(o->mgm_hex, strlen(o->mgm_hex));
 	return r;
 }
 

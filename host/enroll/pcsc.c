@@ -24,6 +24,7 @@ struct tg_pcsc {
 	SCARDHANDLE card;
 	int have_ctx;
 	int have_card;
+	int in_tx;
 	char reader[512];
 };
 
@@ -194,6 +195,13 @@ tg_pcsc_open(const char *reader, struct tg_pcsc **out, struct tg_error *err)
 		goto out;
 	}
 	p->have_card = 1;
+	/* one transaction for the whole enrollment: no other program's
+	 * commands land between ours (e.g. between VERIFY and the signature) */
+	if ((rv = SCardBeginTransaction(p->card)) != SCARD_S_SUCCESS) {
+		r = pcsc_fail(rv, "SCardBeginTransaction", p->reader, err);
+		goto out;
+	}
+	p->in_tx = 1;
 	*out = p;
 	p = NULL;
 	r = 0;
@@ -209,6 +217,9 @@ tg_pcsc_close(struct tg_pcsc *p)
 {
 	if (p == NULL)
 		return;
+	if (p->in_tx)
+		(void)SCardEndTransaction(p->card, SCARD_LEAVE_CARD);
+	/* the reset clears the PIN and management key authentication */
 	if (p->have_card)
 		(void)SCardDisconnect(p->card, SCARD_RESET_CARD);
 	if (p->have_ctx)

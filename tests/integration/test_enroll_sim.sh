@@ -29,9 +29,10 @@ TD=example.org
 sim_up --serial "$SERIAL"
 run_ok "set-mgm-key" ypt -k"$SIM_MGM" -a set-mgm-key -n "$MGM"
 
-mkdir -p roots
-cp "$T/card.state.mfr-ca.pem" roots/sim-mfr.pem
-"$TG" ca init --dir ca --trust-domain "$TD" --attestation-roots "$T/roots" >/dev/null
+# the CA's default attestation roots directory gets the simulator's
+# manufacturer CA
+"$TG" ca init --dir ca --trust-domain "$TD" >/dev/null
+cp "$T/card.state.mfr-ca.pem" ca/attestation-roots/sim-mfr.pem
 
 ops_before=$(sim_json private_key_operations)
 # PIN from a file (--pin-source), management key from the environment
@@ -149,4 +150,18 @@ TOKENGATE_MGM_KEY=$MGM TOKENGATE_PIN=$SIM_PIN "$TG" enroll --reader "$TG_READER"
 "$TG" ca show --cert rsa.pem | jq -e '.provenance.touch_policy == "cached"' >/dev/null ||
 	tg_fail "touch policy cached not recorded"
 echo "ok: 9d rsa-2048, touch cached"
+# --existing-key: a key yubico-piv-tool generated on the token (touch
+# always: the simulator touches itself) is attested and enrolled as it is
+run_ok "generate 9e" ypt -k"$MGM" -a generate -s 9e -A ECCP256 --pin-policy=once \
+	--touch-policy=always -o 9e.pub.pem
+TOKENGATE_MGM_KEY=$MGM TOKENGATE_PIN=$SIM_PIN "$TG" enroll --reader "$TG_READER" --slot 9e \
+	--id "spiffe://$TD/dev/existing" --existing-key --ca-dir ca --cert-out 9e.pem >e.out 2>e.err ||
+	{ cat e.out e.err >&2; tg_fail "enroll --existing-key"; }
+cmp <(openssl pkey -pubin -in 9e.pub.pem -outform DER) <(openssl x509 -in 9e.pem -noout -pubkey |
+	openssl pkey -pubin -outform DER) || tg_fail "--existing-key certified another key"
+"$TG" ca show --cert 9e.pem | jq -e '.provenance.touch_policy == "always" and .provenance.pin_policy == "once"' \
+	>/dev/null || tg_fail "9e provenance: $("$TG" ca show --cert 9e.pem)"
+echo "ok: --existing-key enrolls the generated key of 9e (touch always)"
+"$TG" --help | grep -q "^  enroll " || tg_fail "tokengate --help does not list enroll"
+"$TG" enroll --help | grep -q "^usage: tokengate enroll" || tg_fail "enroll --help"
 echo "PASS: tokengate enroll on the simulator"
