@@ -118,6 +118,8 @@ out:
 	return rc;
 }
 
+static char *str_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static char *
 str_vprintf(const char *fmt, va_list ap)
 {
