@@ -100,6 +100,18 @@ tok_obj_find(struct tg_tok *t, uint32_t tag)
 	return o;
 }
 
+const uint8_t *
+tok_obj_slot_cert(const struct tg_tok *t, uint8_t slot, size_t *n)
+{
+	const uint8_t *p = NULL;
+	size_t i = 0;
+
+	*n = 0;
+	if (obj_def_find(tok_obj_cert_tag(slot), &i) != NULL)
+		p = tok_obj_cert_der(&t->objs[i], n);
+	return p;
+}
+
 int
 tok_obj_set(struct tg_tok *t, uint32_t tag, const uint8_t *p, size_t n)
 {

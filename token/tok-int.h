@@ -261,6 +261,8 @@ int tok_obj_factory(struct tg_tok *t);
 void tok_obj_clear_all(struct tg_tok *t);
 /* Writes a certificate object body: 70 cert, 71 01 00, FE 00. */
 int tok_obj_put_cert(struct tg_buf *b, const uint8_t *der, size_t n);
+/* Borrowed DER certificate in a key slot's certificate object, or NULL. */
+const uint8_t *tok_obj_slot_cert(const struct tg_tok *t, uint8_t slot, size_t *n);
 /* Borrowed DER certificate from a certificate object body (NULL if none). */
 const uint8_t *tok_obj_cert_der(const struct tok_obj *o, size_t *n);
 

@@ -147,12 +147,12 @@ tg_tok_free(struct tg_tok *t)
 {
 	size_t i;
 
-	if (t == NULL)
-		return;
-	for (i = 0; i < TOK_NSLOTS; i++)
-		tok_slot_clear(&t->slots[i]);
-	tok_obj_clear_all(t);
-	tg_freezero(t, sizeof(*t));
+	if (t != NULL) {
+		for (i = 0; i < TOK_NSLOTS; i++)
+			tok_slot_clear(&t->slots[i]);
+		tok_obj_clear_all(t);
+		tg_freezero(t, sizeof(*t));
+	}
 }
 
 void
@@ -179,7 +179,7 @@ tg_tok_info_get(const struct tg_tok *t, struct tg_tok_info *info)
 
 	memset(info, 0, sizeof(*info));
 	if (t == NULL)
-		return;
+		goto out;
 	info->serial = t->serial;
 	memcpy(info->version, t->version, sizeof(info->version));
 	info->form_factor = t->form_factor;
@@ -200,8 +200,7 @@ tg_tok_info_get(const struct tg_tok *t, struct tg_tok_info *info)
 	     i++) {
 		s = &t->slots[i];
 		si = &info->slots[info->nslots];
-		si->cert_der = tok_obj_cert_der(
-		    tok_obj_find((struct tg_tok *)t, tok_obj_cert_tag(s->id)), &si->cert_len);
+		si->cert_der = tok_obj_slot_cert(t, s->id, &si->cert_len);
 		if (s->pkey == NULL && si->cert_der == NULL)
 			continue;
 		si->slot = s->id;
@@ -211,4 +210,6 @@ tg_tok_info_get(const struct tg_tok *t, struct tg_tok_info *info)
 		si->touch_policy = s->touch_policy;
 		info->nslots++;
 	}
+out:
+	return;
 }
