@@ -13,22 +13,32 @@
 
 #define SUBJECT_MAX 512
 
+/* Yubico PIN and touch policy values (GET METADATA tag 02, attestation
+ * extension 1.3.6.1.4.1.41482.3.8); 0 = the slot's default. */
+#define POLICY_DEFAULT      0
+#define PIN_POLICY_NEVER    1
+#define PIN_POLICY_ONCE     2
+#define PIN_POLICY_ALWAYS   3
+#define TOUCH_POLICY_NEVER  1
+#define TOUCH_POLICY_ALWAYS 2
+#define TOUCH_POLICY_CACHED 3
+
 static const char *
 pin_policy_name(uint8_t p)
 {
 	const char *s;
 
 	switch (p) {
-	case 1:
+	case PIN_POLICY_NEVER:
 		s = "never";
 		break;
-	case 2:
+	case PIN_POLICY_ONCE:
 		s = "once";
 		break;
-	case 3:
+	case PIN_POLICY_ALWAYS:
 		s = "always";
 		break;
-	case 0:
+	case POLICY_DEFAULT:
 		s = "default";
 		break;
 	default:
@@ -44,16 +54,16 @@ touch_policy_name(uint8_t p)
 	const char *s;
 
 	switch (p) {
-	case 1:
+	case TOUCH_POLICY_NEVER:
 		s = "never";
 		break;
-	case 2:
+	case TOUCH_POLICY_ALWAYS:
 		s = "always";
 		break;
-	case 3:
+	case TOUCH_POLICY_CACHED:
 		s = "cached";
 		break;
-	case 0:
+	case POLICY_DEFAULT:
 		s = "default";
 		break;
 	default:

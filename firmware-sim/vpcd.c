@@ -182,14 +182,14 @@ vpcd_schedule_retry(struct tg_sim_vpcd *v)
 {
 	struct timeval tv;
 
-	if (!v->inserted)
-		return;
-	tv.tv_sec = v->backoff_ms / 1000;
-	tv.tv_usec = (v->backoff_ms % 1000) * 1000;
-	evtimer_add(v->retry, &tv);
-	v->backoff_ms *= 2;
-	if (v->backoff_ms > BACKOFF_MAX_MS)
-		v->backoff_ms = BACKOFF_MAX_MS;
+	if (v->inserted) {
+		tv.tv_sec = v->backoff_ms / 1000;
+		tv.tv_usec = (v->backoff_ms % 1000) * 1000;
+		evtimer_add(v->retry, &tv);
+		v->backoff_ms *= 2;
+		if (v->backoff_ms > BACKOFF_MAX_MS)
+			v->backoff_ms = BACKOFF_MAX_MS;
+	}
 }
 
 static void
@@ -245,15 +245,17 @@ vpcd_release_cb(evutil_socket_t fd, short what, void *arg)
 	struct tg_sim_vpcd *v = arg;
 
 	if (!v->held || v->bev == NULL)
-		return;
+		goto out;
 	v->held = 0;
 	if (vpcd_send(v, v->rsp, v->rsplen) != 0) {
 		vpcd_lost(v, "write failed");
-		return;
+		goto out;
 	}
 	tg_wipe(v->rsp, v->rsplen);
 	bufferevent_enable(v->bev, EV_READ);
 	vpcd_process(v);
+out:
+	return;
 }
 
 /* Handles one payload; returns 0, or an error after which the caller drops
@@ -398,13 +400,13 @@ vpcd_event_cb(struct bufferevent *bev, short what, void *arg)
 		vpcd_quickack(bev);
 		tg_log_info("sim.vpcd.connect", "connected to vpcd %s:%u: card inserted", v->host,
 		            v->port);
-		return;
+	} else {
+		if (what & BEV_EVENT_EOF)
+			snprintf(why, sizeof(why), "closed by pcscd");
+		else
+			snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(e));
+		vpcd_lost(v, why);
 	}
-	if (what & BEV_EVENT_EOF)
-		snprintf(why, sizeof(why), "closed by pcscd");
-	else
-		snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(e));
-	vpcd_lost(v, why);
 }
 
 static void
@@ -416,7 +418,7 @@ vpcd_connect(struct tg_sim_vpcd *v)
 	int one = 1, gai;
 
 	if (!v->inserted || v->bev != NULL)
-		return;
+		goto out;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -500,12 +502,12 @@ out:
 void
 tg_sim_vpcd_insert(struct tg_sim_vpcd *v)
 {
-	if (v->inserted)
-		return;
-	v->inserted = 1;
-	v->failures = 0;
-	v->backoff_ms = BACKOFF_FIRST_MS;
-	vpcd_connect(v);
+	if (!v->inserted) {
+		v->inserted = 1;
+		v->failures = 0;
+		v->backoff_ms = BACKOFF_FIRST_MS;
+		vpcd_connect(v);
+	}
 }
 
 void
