@@ -1,9 +1,11 @@
 # Thin wrapper over CMake (as neovim's Makefile is). The two commands the
 # README gives:
 #   make demo   install dependencies, build, run the end-to-end demo
-#   make test   install dependencies, build, run the whole test suite
-# Others: make build, make test-sanitize (ASan+UBSan), make fuzz
-# (libFuzzer targets with clang), make format, make clean.
+#   make test   install dependencies, build, run the whole test suite, then
+#               build with ASan+UBSan and run the whole suite again
+# Others: make build, make test-plain (the suite on the normal build only),
+# make test-sanitize (ASan+UBSan only), make fuzz (libFuzzer targets with
+# clang), make format, make clean.
 
 BUILD_DIR ?= build
 SAN_DIR ?= build-sanitize
@@ -14,12 +16,12 @@ CTEST_FLAGS ?= --output-on-failure --timeout 600
 # Tests run two at a time: each integration test has its own daemons.
 CTEST_JOBS ?= $(JOBS)
 
-.PHONY: all deps build demo test test-sanitize fuzz format clean help
+.PHONY: all deps build demo test test-plain test-sanitize fuzz format clean help
 
 all: build
 
 help:
-	@sed -n '2,8s/^# \{0,1\}//p' Makefile
+	@sed -n '1,10s/^# \{0,1\}//p' Makefile
 
 deps:
 	@scripts/install-deps
@@ -33,7 +35,11 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 demo: build
 	scripts/demo $(BUILD_DIR)
 
-test: build
+# The whole suite runs twice: on the normal build (what `make demo` uses) and
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-plain test-sanitize
+
+test-plain: build
 	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -j $(CTEST_JOBS)
 
 test-sanitize: deps
