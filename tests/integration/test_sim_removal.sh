@@ -24,25 +24,29 @@ sign_check()
 }
 sign_check "before removal"
 
-# --- SIGUSR1: removed ---------------------------------------------------
-kill -USR1 "$TG_SIM_PID"
-tg_wait_until "$TG_WAIT_SECS" tg__not tg_reader_card_present ||
-	tg_fail "card still present after SIGUSR1: $(opensc-tool -l 2>&1)"
-out=$(opensc-tool -l 2>&1)
-grep -Eq "^[0-9]+ +No .*$TG_READER\$" <<<"$out" || tg_fail "opensc-tool -l after SIGUSR1: $out"
-echo "ok: SIGUSR1: opensc-tool -l reports no card"
-expect_fail "sign while removed" p11 --login --pin "$SIM_PIN" --sign --id 01 -m ECDSA-SHA256 \
-	-i "$T/data" -o "$T/sig2"
-# Stays removed (no reconnect behind our back).
-sleep 1.5
-! tg_reader_card_present || tg_fail "card came back without SIGUSR2"
-tg__pid_alive "$TG_SIM_PID" || tg_fail "simulator died on SIGUSR1"
-
-# --- SIGUSR2: inserted, same keys ---------------------------------------
-kill -USR2 "$TG_SIM_PID"
-tg_wait_until "$TG_WAIT_SECS" tg_reader_card_present || tg_fail "no card after SIGUSR2"
-sign_check "after SIGUSR2"
-echo "ok: SIGUSR2: the same key signs again"
+# --- SIGUSR1: removed; SIGUSR2: inserted, same keys (three rounds) -------
+for round in 1 2 3; do
+	kill -USR1 "$TG_SIM_PID"
+	tg_wait_until "$TG_WAIT_SECS" tg__not tg_reader_card_present ||
+		tg_fail "round $round: card still present after SIGUSR1: $(opensc-tool -l 2>&1)"
+	out=$(opensc-tool -l 2>&1)
+	grep -Eq "^[0-9]+ +No .*$TG_READER\$" <<<"$out" ||
+		tg_fail "round $round: opensc-tool -l after SIGUSR1: $out"
+	echo "ok: round $round: SIGUSR1: opensc-tool -l reports no card"
+	expect_fail "sign while removed" p11 --login --pin "$SIM_PIN" --sign --id 01 \
+		-m ECDSA-SHA256 -i "$T/data" -o "$T/sig2"
+	if ((round == 1)); then
+		# Stays removed (no reconnect behind our back).
+		sleep 1.5
+		! tg_reader_card_present || tg_fail "card came back without SIGUSR2"
+	fi
+	tg__pid_alive "$TG_SIM_PID" || tg_fail "simulator died on SIGUSR1"
+	kill -USR2 "$TG_SIM_PID"
+	tg_wait_until "$TG_WAIT_SECS" tg_reader_card_present ||
+		tg_fail "round $round: no card after SIGUSR2"
+	sign_check "round $round, after SIGUSR2"
+	echo "ok: round $round: SIGUSR2: the same key signs again"
+done
 
 # --- pcscd restarts on the same port: the simulator reconnects ----------
 port=$TG_VPCD_PORT pid=$TG_SIM_PID
