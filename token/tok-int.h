@@ -315,6 +315,10 @@ int tok_persist(struct tg_tok *t);
 /* ---- tok.c ---- */
 /* Clears the volatile state (wiping nonces and buffers). */
 void tok_vol_clear(struct tg_tok *t);
+/* A copy of src's persistent state (keys shared by reference), with fresh
+ * volatile state and the given host; NULL on allocation failure. For the
+ * fuzz target, which starts every input from one fixture. */
+struct tg_tok *tok_dup(const struct tg_tok *src, const struct tg_tok_host *host);
 /* Allocates an empty token (no keys, no objects, defaults). */
 struct tg_tok *tok_alloc(const struct tg_tok_host *host);
 

@@ -83,6 +83,53 @@ out:
 	return t;
 }
 
+struct tg_tok *
+tok_dup(const struct tg_tok *src, const struct tg_tok_host *host)
+{
+	struct tg_tok *t = NULL, *ret = NULL;
+	const struct tok_slot *ss;
+	struct tok_slot *ds;
+	size_t i;
+
+	if ((t = tok_alloc(host)) == NULL)
+		goto out;
+	t->serial = src->serial;
+	memcpy(t->version, src->version, sizeof(t->version));
+	t->form_factor = src->form_factor;
+	memcpy(t->pin, src->pin, sizeof(t->pin));
+	memcpy(t->puk, src->puk, sizeof(t->puk));
+	t->pin_tries = src->pin_tries;
+	t->pin_max = src->pin_max;
+	t->puk_tries = src->puk_tries;
+	t->puk_max = src->puk_max;
+	t->mgm_alg = src->mgm_alg;
+	memcpy(t->mgm_key, src->mgm_key, sizeof(t->mgm_key));
+	t->mgm_len = src->mgm_len;
+	t->mgm_touch = src->mgm_touch;
+	t->ops = src->ops;
+	for (i = 0; i < TOK_NSLOTS; i++) {
+		ss = &src->slots[i];
+		ds = &t->slots[i];
+		/* installed keys are never modified, only replaced: share them */
+		if (ss->pkey != NULL && EVP_PKEY_up_ref(ss->pkey) != 1)
+			goto out;
+		ds->pkey = ss->pkey;
+		ds->alg = ss->alg;
+		ds->origin = ss->origin;
+		ds->pin_policy = ss->pin_policy;
+		ds->touch_policy = ss->touch_policy;
+	}
+	for (i = 0; i < TOK_NOBJS; i++)
+		if (src->objs[i].data != NULL &&
+		    tok_obj_set(t, src->objs[i].tag, src->objs[i].data, src->objs[i].len) != 0)
+			goto out;
+	ret = t;
+	t = NULL;
+out:
+	tg_tok_free(t);
+	return ret;
+}
+
 /* Applies the caller's PIN/PUK/management key/version choices. */
 static int
 apply_params(struct tg_tok *t, const struct tg_tok_params *p)
