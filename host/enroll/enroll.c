@@ -436,15 +436,16 @@ out:
 	return r;
 }
 
-/* The request, signed on the token after VERIFY PIN. */
+/*
+ * VERIFY PIN (read once, kept wiped-on-free in s->pin for a slot whose PIN
+ * policy is always). Runs before GENERATE too, so a wrong PIN costs no key.
+ */
 static int
-piv_csr(const struct opts *o, struct piv_state *s, uint8_t alg, uint8_t pin_policy,
-        struct tg_error *err)
+piv_pin(const struct opts *o, struct piv_state *s, struct tg_error *err)
 {
-	struct piv_signer ps = {s->pcsc, o->slot, alg};
 	int r;
 
-	if (pin_policy != TG_PIVC_PIN_NEVER) {
+	if (s->pin == NULL) {
 		if ((r = pin_read(o, tg_pcsc_reader(s->pcsc), &s->pin, err)) != 0)
 			goto out;
 		if (strcmp(s->pin, DEFAULT_PIN) == 0)
@@ -452,12 +453,24 @@ piv_csr(const struct opts *o, struct piv_state *s, uint8_t alg, uint8_t pin_poli
 			        "warning: the token's PIN is the factory default %s; "
 			        "change it: yubico-piv-tool -r '%s' -a change-pin\n",
 			        DEFAULT_PIN, tg_pcsc_reader(s->pcsc));
-		r = tg_pivc_verify_pin(s->pcsc, s->pin, err);
-		tg_strfreezero(s->pin);
-		s->pin = NULL;
-		if (r != 0)
-			goto out;
 	}
+	r = tg_pivc_verify_pin(s->pcsc, s->pin, err);
+out:
+	return r;
+}
+
+/* The request, signed on the token (PIN verified again for policy always). */
+static int
+piv_csr(const struct opts *o, struct piv_state *s, uint8_t alg, uint8_t pin_policy,
+        struct tg_error *err)
+{
+	struct piv_signer ps = {s->pcsc, o->slot, alg};
+	int r;
+
+	if ((pin_policy == TG_PIVC_PIN_ALWAYS ||
+	     (pin_policy != TG_PIVC_PIN_NEVER && s->pin == NULL)) &&
+	    (r = piv_pin(o, s, err)) != 0)
+		goto out;
 	if ((r = tg_csr_new(o->id, s->pub, &s->csr, err)) != 0 ||
 	    (r = tg_csr_sign_external(s->csr, s->pub, piv_sign_cb, &ps, err)) != 0)
 		goto out;
@@ -582,6 +595,8 @@ piv_enroll(const struct opts *o, struct tg_error *err)
 
 	memset(&s, 0, sizeof(s));
 	if ((r = piv_open_auth(o, &s, err)) != 0 ||
+	    ((o->existing || o->pin_policy != TG_PIVC_PIN_NEVER) &&
+	     (r = piv_pin(o, &s, err)) != 0) ||
 	    (r = piv_key(o, &s, &alg, &pin_policy, err)) != 0 ||
 	    (r = piv_attest(o, &s, err)) != 0 || (r = piv_csr(o, &s, alg, pin_policy, err)) != 0)
 		goto out;

@@ -87,6 +87,7 @@ TOKENGATE_PIN=654321 refused 1 "wrong PIN for the token in '$TG_READER': $((trie
 	enroll --slot 9a
 [[ $(sim_json pin.tries_left) == $((tries - 1)) ]] || tg_fail "PIN counter $(sim_json pin.tries_left)"
 TOKENGATE_PIN=12345 refused 1 "a PIV PIN has 6 to 8 characters" enroll --slot 9a
+[[ -z $(sim_slot 9a origin) ]] || tg_fail "a wrong PIN still cost slot 9a a new key"
 run_ok "reset PIN counter" ypt -a verify-pin -P "$SIM_PIN"
 
 # an imported key cannot be enrolled: the token refuses to attest it
@@ -120,4 +121,26 @@ refused 1 "is not in the trust domain '$TD' of this CA" \
 ypt -a read-certificate -s 9e -o 9e-after.pem >/dev/null 2>&1 &&
 	cmp <(openssl x509 -in 9e-after.pem -outform DER) <(openssl x509 -in default.pem -outform DER) ||
 	tg_fail "a refused identity changed slot 9e ($before)"
+
+# a second token with an AES-256 management key (algorithm from GET
+# METADATA 9B): a key of the wrong length is named, the right one works;
+# then its PIN is blocked by wrong PINs and enroll says how to unblock it
+AES=00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF
+tg_sim_stop
+tg_sim_init "$T/card2.state" --serial 16180339 --mgm-key "$AES" \
+	--manufacturer-cert "$T/card.state.mfr-ca.pem" --manufacturer-key "$T/card.state.mfr-ca.key"
+tg_sim_start "$T/card2.state"
+refused 1 "the token's management key is AES (32 bytes) but the key given has 24 bytes" \
+	enroll --slot 9a --mgm-key "$MGM"
+enroll --slot 9a --mgm-key "$AES" --cert-out aes.pem >out 2>err ||
+	{ cat out err >&2; tg_fail "enroll with an AES-256 management key"; }
+"$TG" ca show --cert aes.pem | jq -e '.provenance.token_serial == "16180339"' >/dev/null ||
+	tg_fail "AES token: $("$TG" ca show --cert aes.pem)"
+echo "ok: AES-256 management key (from GET METADATA) enrolls 9a of token 16180339"
+TOKENGATE_PIN=999999 refused 1 "2 tries left" enroll --slot 9c --mgm-key "$AES"
+TOKENGATE_PIN=999999 refused 1 "1 try left" enroll --slot 9c --mgm-key "$AES"
+TOKENGATE_PIN=999999 refused 1 "no tries left, the PIN is now blocked (63C0); unblock it with the PUK" \
+	enroll --slot 9c --mgm-key "$AES"
+refused 1 "is blocked (6983); unblock it with the PUK: yubico-piv-tool -r '$TG_READER' -a unblock-pin" \
+	enroll --slot 9c --mgm-key "$AES"
 echo "PASS: tokengate enroll refusals"
