@@ -15,6 +15,7 @@
 #include "test_tok_util.h"
 #include "tg_err.h"
 #include "tg_secret.h"
+#include "tok-int.h"
 
 static struct tt_mfr mfr;
 
@@ -231,6 +232,46 @@ test_invalid_contents(void **state)
 	tt_host_free(&h);
 }
 
+/* tok_dup (the fuzz target's fixture copy) keeps the persistent state and
+ * drops the volatile one. */
+static void
+test_dup(void **state)
+{
+	struct tt_host h;
+	struct tg_tok *t = tt_token_new(&mfr, &h), *d;
+	uint8_t *b1 = NULL, *b2 = NULL;
+	size_t n1 = 0, n2 = 0;
+
+	(void)state;
+	tt_select(t);
+	assert_int_equal(tt_mgm_auth(t, 0x03, tt_mgm_default, 24), 0x9000);
+	EVP_PKEY_free(tt_generate(t, 0x9A, 0x11, 0, 0));
+	assert_int_equal(tt_verify(t, "123456"), 0x9000);
+	d = tok_dup(t, NULL);
+	assert_non_null(d);
+	assert_int_equal(tg_tok_save(t, &b1, &n1), 0);
+	assert_int_equal(tg_tok_save(d, &b2, &n2), 0);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(b1, b2, n1);
+	/* the copy starts unselected and unauthenticated */
+	assert_int_equal(tt_hex(d, "00FD0000", NULL, 0, NULL), 0x6D00);
+	tt_select(d);
+	assert_int_equal(tt_hex(d, "00200080", NULL, 0, NULL), 0x63C3);
+	/* the original lives on after the copy is freed (shared keys) */
+	tg_tok_free(d);
+	{
+		uint8_t hsh[32], sig[100];
+		size_t sl;
+
+		memset(hsh, 1, sizeof(hsh));
+		assert_int_equal(tt_sign(t, 0x11, 0x9A, hsh, 32, sig, &sl), 0x9000);
+	}
+	tg_freezero(b1, n1);
+	tg_freezero(b2, n2);
+	tg_tok_free(t);
+	tt_host_free(&h);
+}
+
 int
 main(void)
 {
@@ -238,6 +279,7 @@ main(void)
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_corruption),
 	    cmocka_unit_test(test_invalid_contents),
+	    cmocka_unit_test(test_dup),
 	};
 	int r;
 
