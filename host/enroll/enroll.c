@@ -152,19 +152,22 @@ slot_parse(const char *s, uint8_t *slot)
 	         {"9d", TG_PIVC_SLOT_KEYMGM},
 	         {"9e", TG_PIVC_SLOT_CARDAUTH}};
 	size_t i;
+	int r = TG_ERR_INVALID_ARG;
 
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+	for (i = 0; r != 0 && i < sizeof(t) / sizeof(t[0]); i++) {
 		if (strcasecmp(s, t[i].name) == 0) {
 			*slot = t[i].v;
-			return 0;
+			r = 0;
 		}
 	}
-	return TG_ERR_INVALID_ARG;
+	return r;
 }
 
 static int
 alg_parse(const char *s, uint8_t *alg)
 {
+	int r = 0;
+
 	if (strcmp(s, "ec-p256") == 0)
 		*alg = TG_PIVC_ALG_ECCP256;
 	else if (strcmp(s, "ec-p384") == 0)
@@ -172,8 +175,8 @@ alg_parse(const char *s, uint8_t *alg)
 	else if (strcmp(s, "rsa-2048") == 0)
 		*alg = TG_PIVC_ALG_RSA2048;
 	else
-		return TG_ERR_INVALID_ARG;
-	return 0;
+		r = TG_ERR_INVALID_ARG;
+	return r;
 }
 
 /* PEM of an X509 or X509_REQ written to path (mode 0644). */

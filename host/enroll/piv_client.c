@@ -26,6 +26,8 @@
 
 #define SW_OK                   0x9000
 #define SW_VERIFY_FAIL          0x63C0 /* | tries left */
+#define SW_VERIFY_MASK          0xFFF0
+#define SW_TRIES_MASK           0x000F
 #define SW_MEMORY_FAILURE       0x6581
 #define SW_WRONG_LENGTH         0x6700
 #define SW_SECURITY_STATUS      0x6982
@@ -43,6 +45,10 @@
 
 #define P1_SELECT_AID         0x04
 #define P1P2_GET_DATA         0x3FFF
+#define OBJ_CERT_9A           0x5FC105 /* SP 800-73-4 Part 1 Table 3 */
+#define OBJ_CERT_9C           0x5FC10A
+#define OBJ_CERT_9D           0x5FC10B
+#define OBJ_CERT_9E           0x5FC101
 #define TAG_DYN_AUTH          0x7C
 #define TAG_WITNESS           0x80
 #define TAG_CHALLENGE         0x81
@@ -96,16 +102,16 @@ tg_pivc_slot_object(uint8_t slot)
 
 	switch (slot) {
 	case TG_PIVC_SLOT_AUTH:
-		tag = 0x5FC105;
+		tag = OBJ_CERT_9A;
 		break;
 	case TG_PIVC_SLOT_SIGN:
-		tag = 0x5FC10A;
+		tag = OBJ_CERT_9C;
 		break;
 	case TG_PIVC_SLOT_KEYMGM:
-		tag = 0x5FC10B;
+		tag = OBJ_CERT_9D;
 		break;
 	case TG_PIVC_SLOT_CARDAUTH:
-		tag = 0x5FC101;
+		tag = OBJ_CERT_9E;
 		break;
 	default:
 		break;
@@ -116,32 +122,46 @@ tg_pivc_slot_object(uint8_t slot)
 static const char *
 op_name(enum tg_pivc_op op)
 {
+	const char *name = "a PIV command";
+
 	switch (op) {
 	case TG_PIVC_OP_SELECT:
-		return "SELECT of the PIV application";
+		name = "SELECT of the PIV application";
+		break;
 	case TG_PIVC_OP_VERSION:
-		return "GET VERSION";
+		name = "GET VERSION";
+		break;
 	case TG_PIVC_OP_SERIAL:
-		return "GET SERIAL";
+		name = "GET SERIAL";
+		break;
 	case TG_PIVC_OP_METADATA:
-		return "GET METADATA";
+		name = "GET METADATA";
+		break;
 	case TG_PIVC_OP_MGM_AUTH:
-		return "management key authentication";
+		name = "management key authentication";
+		break;
 	case TG_PIVC_OP_GENERATE:
-		return "key generation";
+		name = "key generation";
+		break;
 	case TG_PIVC_OP_ATTEST:
-		return "attestation";
+		name = "attestation";
+		break;
 	case TG_PIVC_OP_GET_DATA:
-		return "GET DATA";
+		name = "GET DATA";
+		break;
 	case TG_PIVC_OP_VERIFY:
-		return "PIN verification";
+		name = "PIN verification";
+		break;
 	case TG_PIVC_OP_SIGN:
-		return "signing";
+		name = "signing";
+		break;
 	case TG_PIVC_OP_PUT_DATA:
-		return "storing the certificate (PUT DATA)";
+		name = "storing the certificate (PUT DATA)";
+		break;
 	default:
-		return "a PIV command";
+		break;
 	}
+	return name;
 }
 
 int
@@ -151,110 +171,135 @@ tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *read
 	const char *rd = reader != NULL ? reader : "?";
 	const char *what = op_name(op);
 	unsigned tries;
+	int r = 0;
 
 	if (sw == SW_OK)
-		return 0;
-	if ((sw & 0xFFF0) == SW_VERIFY_FAIL) {
-		tries = sw & 0x0F;
-		if (tries == 0)
-			return tg_error_set(
-			    err, TG_ERR_PIN_BLOCKED,
-			    "wrong PIN for the token in '%s': no tries left, the PIN "
-			    "is now blocked (%04X); unblock it with the PUK: "
-			    "yubico-piv-tool -r '%s' -a unblock-pin",
-			    rd, sw, rd);
-		return tg_error_set(err, TG_ERR_PIN_INCORRECT,
-		                    "wrong PIN for the token in '%s': %u %s left before the PIN "
-		                    "blocks (%04X); check --pin-source / TOKENGATE_PIN",
-		                    rd, tries, tries == 1 ? "try" : "tries", sw);
+		goto out;
+	if ((sw & SW_VERIFY_MASK) == SW_VERIFY_FAIL) {
+		tries = sw & SW_TRIES_MASK;
+		if (tries == 0) {
+			r = tg_error_set(err, TG_ERR_PIN_BLOCKED,
+			                 "wrong PIN for the token in '%s': no tries left, the PIN "
+			                 "is now blocked (%04X); unblock it with the PUK: "
+			                 "yubico-piv-tool -r '%s' -a unblock-pin",
+			                 rd, sw, rd);
+			goto out;
+		}
+		r = tg_error_set(err, TG_ERR_PIN_INCORRECT,
+		                 "wrong PIN for the token in '%s': %u %s left before the PIN "
+		                 "blocks (%04X); check --pin-source / TOKENGATE_PIN",
+		                 rd, tries, tries == 1 ? "try" : "tries", sw);
+		goto out;
 	}
 	switch (sw) {
 	case SW_SECURITY_STATUS:
-		if (op == TG_PIVC_OP_MGM_AUTH)
-			return tg_error_set(err, TG_ERR_AUTH_REQUIRED,
-			                    "management key authentication with the token in "
-			                    "'%s' failed (6982): the key given (--mgm-key or "
-			                    "TOKENGATE_MGM_KEY) is not this token's management key",
-			                    rd);
-		if (op == TG_PIVC_OP_SIGN)
-			return tg_error_set(err, TG_ERR_AUTH_REQUIRED,
-			                    "the token in '%s' refused to sign with slot %02x "
-			                    "(6982): the PIN was not verified or the token was not "
-			                    "touched in time",
-			                    rd, slot);
-		return tg_error_set(err, TG_ERR_AUTH_REQUIRED,
-		                    "the token in '%s' refused %s (6982 security status not "
-		                    "satisfied): management key or PIN authentication is needed",
-		                    rd, what);
+		if (op == TG_PIVC_OP_MGM_AUTH) {
+			r = tg_error_set(err, TG_ERR_AUTH_REQUIRED,
+			                 "management key authentication with the token in "
+			                 "'%s' failed (6982): the key given (--mgm-key or "
+			                 "TOKENGATE_MGM_KEY) is not this token's management key",
+			                 rd);
+			goto out;
+		}
+		if (op == TG_PIVC_OP_SIGN) {
+			r = tg_error_set(err, TG_ERR_AUTH_REQUIRED,
+			                 "the token in '%s' refused to sign with slot %02x "
+			                 "(6982): the PIN was not verified or the token was not "
+			                 "touched in time",
+			                 rd, slot);
+			goto out;
+		}
+		r = tg_error_set(err, TG_ERR_AUTH_REQUIRED,
+		                 "the token in '%s' refused %s (6982 security status not "
+		                 "satisfied): management key or PIN authentication is needed",
+		                 rd, what);
+		goto out;
 	case SW_AUTH_BLOCKED:
-		if (op == TG_PIVC_OP_MGM_AUTH)
-			return tg_error_set(err, TG_ERR_PIN_BLOCKED,
-			                    "the management key of the token in '%s' is blocked "
-			                    "(6983)",
-			                    rd);
-		return tg_error_set(err, TG_ERR_PIN_BLOCKED,
-		                    "the PIN of the token in '%s' is blocked (6983); unblock it "
-		                    "with the PUK: yubico-piv-tool -r '%s' -a unblock-pin",
-		                    rd, rd);
+		if (op == TG_PIVC_OP_MGM_AUTH) {
+			r = tg_error_set(err, TG_ERR_PIN_BLOCKED,
+			                 "the management key of the token in '%s' is blocked "
+			                 "(6983)",
+			                 rd);
+			goto out;
+		}
+		r = tg_error_set(err, TG_ERR_PIN_BLOCKED,
+		                 "the PIN of the token in '%s' is blocked (6983); unblock it "
+		                 "with the PUK: yubico-piv-tool -r '%s' -a unblock-pin",
+		                 rd, rd);
+		goto out;
 	case SW_WRONG_DATA:
-		if (op == TG_PIVC_OP_ATTEST)
-			return tg_error_set(
-			    err, TG_ERR_ATTESTATION,
-			    "the key in slot %02x of the token in '%s' cannot be "
-			    "attested (6A80): it was imported, not generated on the "
-			    "token, so nothing proves it never existed outside; "
-			    "enroll a key generated on the token (tokengate enroll "
-			    "without --existing-key)",
-			    slot, rd);
-		return tg_error_set(err, TG_ERR_STATUS_WORD,
-		                    "the token in '%s' rejected the data of %s (6A80 incorrect "
-		                    "data)",
-		                    rd, what);
+		if (op == TG_PIVC_OP_ATTEST) {
+			r = tg_error_set(err, TG_ERR_ATTESTATION,
+			                 "the key in slot %02x of the token in '%s' cannot be "
+			                 "attested (6A80): it was imported, not generated on the "
+			                 "token, so nothing proves it never existed outside; "
+			                 "enroll a key generated on the token (tokengate enroll "
+			                 "without --existing-key)",
+			                 slot, rd);
+			goto out;
+		}
+		r = tg_error_set(err, TG_ERR_STATUS_WORD,
+		                 "the token in '%s' rejected the data of %s (6A80 incorrect "
+		                 "data)",
+		                 rd, what);
+		goto out;
 	case SW_FILE_NOT_FOUND:
-		if (op == TG_PIVC_OP_SELECT)
-			return tg_error_set(err, TG_ERR_NOT_FOUND,
-			                    "the card in '%s' has no PIV application (6A82); use a "
-			                    "PIV token (YubiKey 4/5 or compatible)",
-			                    rd);
-		return tg_error_set(err, TG_ERR_NOT_FOUND,
-		                    "%s on the token in '%s': object not found (6A82)", what, rd);
+		if (op == TG_PIVC_OP_SELECT) {
+			r = tg_error_set(err, TG_ERR_NOT_FOUND,
+			                 "the card in '%s' has no PIV application (6A82); use a "
+			                 "PIV token (YubiKey 4/5 or compatible)",
+			                 rd);
+			goto out;
+		}
+		r = tg_error_set(err, TG_ERR_NOT_FOUND,
+		                 "%s on the token in '%s': object not found (6A82)", what, rd);
+		goto out;
 	case SW_REF_NOT_FOUND:
-		return tg_error_set(err, TG_ERR_NOT_FOUND,
-		                    "%s on the token in '%s': slot %02x holds no key (6A88); "
-		                    "generate one (tokengate enroll without --existing-key)",
-		                    what, rd, slot);
+		r = tg_error_set(err, TG_ERR_NOT_FOUND,
+		                 "%s on the token in '%s': slot %02x holds no key (6A88); "
+		                 "generate one (tokengate enroll without --existing-key)",
+		                 what, rd, slot);
+		goto out;
 	case SW_INS_NOT_SUPPORTED:
 	case SW_FUNC_NOT_SUPPORTED:
 	case SW_CLA_NOT_SUPPORTED:
-		return tg_error_set(err, TG_ERR_UNSUPPORTED,
-		                    "the token in '%s' does not support %s (%04X); enroll needs "
-		                    "a PIV token with the Yubico extensions (YubiKey 4.3+ or "
-		                    "compatible)",
-		                    rd, what, sw);
+		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
+		                 "the token in '%s' does not support %s (%04X); enroll needs "
+		                 "a PIV token with the Yubico extensions (YubiKey 4.3+ or "
+		                 "compatible)",
+		                 rd, what, sw);
+		goto out;
 	case SW_INCORRECT_P1P2:
-		return tg_error_set(err, TG_ERR_UNSUPPORTED,
-		                    "the token in '%s' does not support the algorithm, slot or "
-		                    "policy asked for in %s (6A86); try another --algorithm or "
-		                    "policy",
-		                    rd, what);
+		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
+		                 "the token in '%s' does not support the algorithm, slot or "
+		                 "policy asked for in %s (6A86); try another --algorithm or "
+		                 "policy",
+		                 rd, what);
+		goto out;
 	case SW_CONDITIONS:
-		return tg_error_set(err, TG_ERR_TOUCH_REQUIRED,
-		                    "the token in '%s' refused %s (6985 conditions of use not "
-		                    "satisfied): touch the token when it blinks and try again",
-		                    rd, what);
+		r = tg_error_set(err, TG_ERR_TOUCH_REQUIRED,
+		                 "the token in '%s' refused %s (6985 conditions of use not "
+		                 "satisfied): touch the token when it blinks and try again",
+		                 rd, what);
+		goto out;
 	case SW_NOT_ENOUGH_MEMORY:
 	case SW_MEMORY_FAILURE:
-		return tg_error_set(err, TG_ERR_STATUS_WORD,
-		                    "the token in '%s' has no room for %s (%04X); delete unused "
-		                    "certificates or data objects",
-		                    rd, what, sw);
+		r = tg_error_set(err, TG_ERR_STATUS_WORD,
+		                 "the token in '%s' has no room for %s (%04X); delete unused "
+		                 "certificates or data objects",
+		                 rd, what, sw);
+		goto out;
 	case SW_WRONG_LENGTH:
-		return tg_error_set(err, TG_ERR_STATUS_WORD,
-		                    "the token in '%s' rejected the length of %s (6700)", rd, what);
+		r = tg_error_set(err, TG_ERR_STATUS_WORD,
+		                 "the token in '%s' rejected the length of %s (6700)", rd, what);
+		goto out;
 	default:
-		return tg_error_set(err, TG_ERR_STATUS_WORD,
-		                    "the token in '%s' answered %04X to %s", rd, sw, what);
+		r = tg_error_set(err, TG_ERR_STATUS_WORD, "the token in '%s' answered %04X to %s",
+		                 rd, sw, what);
+		goto out;
 	}
+out:
+	return r;
 }
 
 /* ---- parsers ---- */
@@ -668,22 +713,29 @@ out:
 static const EVP_CIPHER *
 mgm_cipher(uint8_t alg, size_t *keylen)
 {
+	const EVP_CIPHER *c = NULL;
+
 	switch (alg) {
 	case TG_PIVC_ALG_3DES:
 		*keylen = 24;
-		return EVP_des_ede3_ecb();
+		c = EVP_des_ede3_ecb();
+		break;
 	case TG_PIVC_ALG_AES128:
 		*keylen = 16;
-		return EVP_aes_128_ecb();
+		c = EVP_aes_128_ecb();
+		break;
 	case TG_PIVC_ALG_AES192:
 		*keylen = 24;
-		return EVP_aes_192_ecb();
+		c = EVP_aes_192_ecb();
+		break;
 	case TG_PIVC_ALG_AES256:
 		*keylen = 32;
-		return EVP_aes_256_ecb();
+		c = EVP_aes_256_ecb();
+		break;
 	default:
-		return NULL;
+		break;
 	}
+	return c;
 }
 
 /* One ECB block operation (enc 1 encrypt, 0 decrypt) of bs bytes. */
