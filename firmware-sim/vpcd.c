@@ -156,9 +156,10 @@ struct tg_sim_vpcd {
 	unsigned failures; /* consecutive failed connects, for logging */
 	int inserted;
 	int connected;
-	int held; /* a response waits in rsp for the release timer */
-	uint8_t rsp[TG_SIM_VPCD_HDR_LEN + RSP_CAP];
-	size_t rsplen; /* framed bytes in rsp */
+	int held;             /* a response waits in rsp for the release timer */
+	uint8_t rsp[RSP_CAP]; /* the card's response APDU */
+	size_t rsplen;        /* bytes in rsp */
+	uint8_t frame[TG_SIM_VPCD_HDR_LEN + RSP_CAP]; /* an outgoing frame */
 };
 
 static void vpcd_connect(struct tg_sim_vpcd *v);
@@ -175,6 +176,7 @@ vpcd_close(struct tg_sim_vpcd *v)
 	v->held = 0;
 	v->connected = 0;
 	tg_wipe(v->rsp, sizeof(v->rsp));
+	tg_wipe(v->frame, sizeof(v->frame));
 }
 
 static void
@@ -212,28 +214,20 @@ vpcd_lost(struct tg_sim_vpcd *v, const char *why)
 	vpcd_schedule_retry(v);
 }
 
-/* Queues `n` payload bytes at p as one frame. */
+/* Queues the n bytes at p as one frame (never an empty one). */
 static int
 vpcd_send(struct tg_sim_vpcd *v, const uint8_t *p, size_t n)
 {
-	uint8_t hdr[TG_SIM_VPCD_HDR_LEN];
 	struct tg_buf w;
 	int r;
 
-	tg_buf_writer(&w, hdr, sizeof(hdr));
-	if (n == 0 || n > TG_SIM_VPCD_MAX_PAYLOAD) {
-		r = TG_ERR_INTERNAL;
+	tg_buf_writer(&w, v->frame, sizeof(v->frame));
+	if ((r = tg_sim_vpcd_frame_put(&w, p, n)) != 0)
 		goto out;
-	}
-	if ((r = tg_buf_put_u16(&w, (uint16_t)n)) != 0)
-		goto out;
-	if (bufferevent_write(v->bev, hdr, sizeof(hdr)) != 0 ||
-	    bufferevent_write(v->bev, p, n) != 0) {
+	if (bufferevent_write(v->bev, tg_buf_data(&w), tg_buf_len(&w)) != 0)
 		r = TG_ERR_IO;
-		goto out;
-	}
-	r = 0;
 out:
+	tg_wipe(v->frame, tg_buf_len(&w));
 	return r;
 }
 
