@@ -52,6 +52,15 @@ openssl x509 -in fresh.pem -noout -text | grep -q "NIST CURVE: P-384" || tg_fail
 p11 --list-objects --type cert | grep -q "label: *fresh" || tg_fail "fresh: certificate not stored"
 echo "ok: a missing key is generated on the token (non-exportable, P-384) and enrolled"
 
+# --validity reaches the CA: a 2-hour certificate for the p384 key
+"$TG" enroll --key "pkcs11:token=tg-test;object=p384;type=private?$M" --validity 2h \
+	--id "spiffe://$TD/svc/short" --ca-dir ca --cert-out short.pem >/dev/null 2>err ||
+	{ cat err >&2; tg_fail "enroll --validity 2h"; }
+nb=$(date -d "$(openssl x509 -in short.pem -noout -startdate | cut -d= -f2)" +%s)
+na=$(date -d "$(openssl x509 -in short.pem -noout -enddate | cut -d= -f2)" +%s)
+((na - nb == 7200)) || tg_fail "--validity 2h gave $((na - nb)) s"
+echo "ok: --validity 2h gives a 2-hour certificate"
+
 # --out-dir: the request and the exact `ca issue --hsm-key` command
 "$TG" enroll --key "pkcs11:token=tg-test;object=rsa2048;type=private?$M" \
 	--id "spiffe://$TD/svc/batch" --out-dir offline >out 2>err ||
