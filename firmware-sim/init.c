@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "mfrca.h"
@@ -340,7 +341,7 @@ tg_sim_cmd_init(int argc, char **argv)
 	uint8_t mgm[MGM_KEY_MAX];
 	uint8_t *cd = NULL, *kd = NULL, *blob = NULL;
 	size_t cl = 0, kl = 0, bl = 0;
-	int r, rc;
+	int lockfd = -1, r, rc;
 
 	memset(&o, 0, sizeof(o));
 	memset(&p, 0, sizeof(p));
@@ -350,6 +351,11 @@ tg_sim_cmd_init(int argc, char **argv)
 	if ((rc = mgm_key_setup(&o, mgm, sizeof(mgm), &p)) != 0)
 		goto out;
 	rc = TG_SIM_EXIT_FAIL;
+	/* Never replace a state file a running simulator serves. */
+	if ((lockfd = tg_sim_state_lock(o.state, &err)) < 0) {
+		rc = tg_sim_cmd_fail("init", TG_ERR_IO, &err);
+		goto out;
+	}
 	/* Refuse early, before a manufacturer CA is made for nothing. */
 	if (!o.force && tg_sim_state_exists(o.state)) {
 		fprintf(stderr,
@@ -398,5 +404,7 @@ out:
 	tg_freezero(cd, cl);
 	tg_freezero(kd, kl);
 	tg_tok_free(tok);
+	if (lockfd >= 0)
+		close(lockfd);
 	return rc;
 }

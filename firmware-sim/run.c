@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -310,38 +309,6 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	            tg_sim_touch_mode_name(((struct run_ctx *)arg)->touch.mode));
 }
 
-/* Takes an exclusive lock on FILE.lock so two simulators never serve (and
- * overwrite) the same state file. Returns the lock's fd or -1. */
-static int
-lock_state(const char *state, struct tg_error *err)
-{
-	size_t n = strlen(state) + sizeof(".lock");
-	char *path = malloc(n);
-	int fd = -1;
-
-	if (path == NULL) {
-		tg_error_set(err, TG_ERR_ALLOC, "out of memory");
-		goto out;
-	}
-	snprintf(path, n, "%s.lock", state);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		tg_error_set(err, TG_ERR_IO, "cannot create lock file %s: %s", path,
-		             strerror(errno));
-		goto out;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		tg_error_set(err, TG_ERR_IO,
-		             "another 'tokengate-sim run' is serving %s (lock %s is held); stop "
-		             "it first",
-		             state, path);
-		close(fd);
-		fd = -1;
-	}
-out:
-	free(path);
-	return fd;
-}
-
 #define NSIG_EVENTS 5
 
 int
@@ -379,7 +346,7 @@ tg_sim_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if ((lockfd = lock_state(o.state, &err)) < 0) {
+	if ((lockfd = tg_sim_state_lock(o.state, &err)) < 0) {
 		rc = tg_sim_cmd_fail("run", TG_ERR_IO, &err);
 		goto out;
 	}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,4 +217,33 @@ tg_sim_state_exists(const char *path)
 	struct stat st;
 
 	return lstat(path, &st) == 0;
+}
+
+int
+tg_sim_state_lock(const char *path, struct tg_error *err)
+{
+	size_t n = strlen(path) + sizeof(".lock");
+	char *lock = malloc(n);
+	int fd = -1;
+
+	if (lock == NULL) {
+		tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	snprintf(lock, n, "%s.lock", path);
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, S_IRUSR | S_IWUSR)) < 0) {
+		tg_error_set(err, TG_ERR_IO, "cannot create lock file %s: %s", lock,
+		             strerror(errno));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		tg_error_set(err, TG_ERR_IO,
+		             "a 'tokengate-sim run' is using %s (lock %s is held); stop it first",
+		             path, lock);
+		close(fd);
+		fd = -1;
+	}
+out:
+	free(lock);
+	return fd;
 }

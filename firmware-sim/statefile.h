@@ -35,6 +35,15 @@ int tg_sim_state_write(const char *path, const uint8_t *blob, size_t len, int re
  */
 int tg_sim_state_read(const char *path, uint8_t **blob, size_t *len, struct tg_error *err);
 
+/*
+ * Takes an exclusive, non-blocking lock (flock) on PATH.lock (created 0600
+ * if missing), so two simulators never serve, and init never replaces, a
+ * state file another process is using. Returns the lock's file descriptor
+ * (close it to release; exit releases it too) or -1 with err naming the
+ * holder's file and the fix.
+ */
+int tg_sim_state_lock(const char *path, struct tg_error *err);
+
 /* 1 if something exists at path (lstat succeeds), else 0. */
 int tg_sim_state_exists(const char *path);
 

@@ -66,6 +66,17 @@ echo "ok: unblock-pin persisted"
 left=$(find "$(dirname "$st")" -maxdepth 1 -name "$(basename "$st").tmp.*" | wc -l)
 ((left == 0)) || tg_fail "$left temporary state files left behind"
 
+# While a simulator serves the state, neither a second one nor init --force
+# may touch it.
+sum=$(sha256sum <"$st")
+expect_fail "second run on the same state" "$SIM_BIN" run --state "$st" --vpcd "127.0.0.1:$TG_VPCD_PORT"
+grep -q 'stop it first' "$T/last.out" || tg_fail "second run: $(cat "$T/last.out")"
+expect_fail "init --force on a served state" "$SIM_BIN" init --state "$st" --force
+grep -q 'stop it first' "$T/last.out" || tg_fail "init --force: $(cat "$T/last.out")"
+[[ $(sha256sum <"$st") == "$sum" ]] || tg_fail "the served state file was changed"
+tg__pid_alive "$TG_SIM_PID" || tg_fail "the serving simulator died"
+echo "ok: a served state file is locked against a second run and init --force"
+
 # A damaged state file is refused with a message naming it.
 tg_sim_stop
 cp "$st" "$T/damaged.state"
