@@ -58,10 +58,12 @@ echo "ok: enrolled 9a: device-attested, serial $SERIAL, PIN once, touch never"
 
 # on the token: OpenSC shows the private key and the certificate
 p11 -O >objects.txt 2>&1 || { cat objects.txt >&2; tg_fail "pkcs11-tool -O"; }
-p11 -l --pin "$SIM_PIN" -O >objects-login.txt 2>&1 || true
-grep -q "Certificate Object" objects.txt || tg_fail "no certificate on the token: $(cat objects.txt)"
-grep -q "Private Key Object" objects-login.txt || grep -q "Private Key Object" objects.txt ||
-	tg_fail "no private key on the token: $(cat objects-login.txt)"
+p11 -l --pin "$SIM_PIN" -O >objects-login.txt 2>&1 ||
+	{ cat objects-login.txt >&2; tg_fail "pkcs11-tool -l -O"; }
+grep -A2 "^Certificate Object" objects.txt | grep -q "ID: *01" ||
+	tg_fail "no certificate with id 01 on the token: $(cat objects.txt)"
+grep -A4 "^Private Key Object" objects-login.txt | grep -q "ID: *01" ||
+	tg_fail "no private key with id 01 on the token: $(cat objects-login.txt)"
 ypt -a read-certificate -s 9a -o on-token.pem >/dev/null 2>&1 || tg_fail "read-certificate 9a"
 cmp <(openssl x509 -in on-token.pem -outform DER) <(openssl x509 -in alice.pem -outform DER) ||
 	tg_fail "the certificate on the token is not the issued one"
