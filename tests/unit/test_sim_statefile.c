@@ -2,7 +2,7 @@
  * test_sim_statefile.c — tokengate-sim's state file I/O
  * (firmware-sim/statefile.c): atomic replace, refusal to overwrite, mode
  * 0600, no temporary files left, and the errors for missing, empty,
- * non-regular and unwritable paths.
+ * non-regular and unwritable paths, and the state lock.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -156,6 +156,27 @@ test_write_errors(void **state)
 	assert_int_equal(tg_sim_state_write(bad, (const uint8_t *)"x", 1, 1, &err), TG_ERR_IO);
 	assert_non_null(strstr(err.msg, bad));
 	assert_int_equal(count_entries(f->dir), 0);
+}
+
+static void
+test_lock(void **state)
+{
+	struct fx *f = *state;
+	struct tg_error err;
+	int a, b;
+
+	tg_error_clear(&err);
+	a = tg_sim_state_lock(f->path, &err);
+	assert_true(a >= 0);
+	/* A second holder (another open file description) is refused. */
+	b = tg_sim_state_lock(f->path, &err);
+	assert_int_equal(b, -1);
+	assert_non_null(strstr(err.msg, "stop it first"));
+	close(a);
+	tg_error_clear(&err);
+	b = tg_sim_state_lock(f->path, &err);
+	assert_true(b >= 0);
+	close(b);
 }
 
 int
