@@ -60,7 +60,7 @@ echo "ok: enrolled 9a: device-attested, serial $SERIAL, PIN once, touch never"
 p11 -O >objects.txt 2>&1 || { cat objects.txt >&2; tg_fail "pkcs11-tool -O"; }
 p11 -l --pin "$SIM_PIN" -O >objects-login.txt 2>&1 ||
 	{ cat objects-login.txt >&2; tg_fail "pkcs11-tool -l -O"; }
-grep -A2 "^Certificate Object" objects.txt | grep -q "ID: *01" ||
+grep -A5 "^Certificate Object" objects.txt | grep -q "ID: *01" ||
 	tg_fail "no certificate with id 01 on the token: $(cat objects.txt)"
 grep -A4 "^Private Key Object" objects-login.txt | grep -q "ID: *01" ||
 	tg_fail "no private key with id 01 on the token: $(cat objects-login.txt)"
