@@ -636,21 +636,19 @@ out:
 static PKCS11_KEY *
 libp11_key(struct tg_p11_key *k)
 {
+	PKCS11_SLOT *ls;
 	PKCS11_KEY *keys = NULL;
 	unsigned n = 0, i;
 	int pass;
 
-	if (k->t->lslot == NULL)
-		k->t->lslot = tg_p11_module_lslot(k->t->m, k->t->slot);
-	if (k->t->lslot == NULL || k->t->lslot->token == NULL)
-		return NULL;
 	for (pass = 0; pass < 2; pass++) {
-		if (pass == 1) {
-			/* keys generated after libp11's first enumeration */
-			if (tg_p11_module_refresh(k->t->m) != 0)
-				break;
-		}
-		if (PKCS11_enumerate_keys(k->t->lslot->token, &keys, &n) != 0)
+		/* keys generated after libp11's first enumeration need a
+		 * refresh; the slot array may move, so look the slot up anew */
+		if (pass == 1 && tg_p11_module_refresh(k->t->m) != 0)
+			break;
+		ls = tg_p11_module_lslot(k->t->m, k->t->slot);
+		if (ls == NULL || ls->token == NULL ||
+		    PKCS11_enumerate_keys(ls->token, &keys, &n) != 0)
 			continue;
 		for (i = 0; i < n; i++) {
 			if (!keys[i].isPrivate || keys[i].id_len != k->id_len ||

@@ -261,6 +261,21 @@ tg_p11_module_refresh(struct tg_p11_module *m)
 	return PKCS11_update_slots(m->lp, &m->lslots, &m->nlslots) == 0 ? 0 : TG_ERR_PKCS11;
 }
 
+int
+tg_p11_module_rebuild(struct tg_p11_module *m)
+{
+	if (m->lslots != NULL)
+		PKCS11_release_all_slots(m->lp, m->lslots, m->nlslots);
+	m->lslots = NULL;
+	m->nlslots = 0;
+	if (PKCS11_enumerate_slots(m->lp, &m->lslots, &m->nlslots) != 0) {
+		m->lslots = NULL;
+		m->nlslots = 0;
+		return TG_ERR_PKCS11;
+	}
+	return 0;
+}
+
 PKCS11_SLOT *
 tg_p11_module_lslot(struct tg_p11_module *m, CK_SLOT_ID id)
 {

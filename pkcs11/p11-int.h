@@ -87,8 +87,12 @@ int tg_p11_module_get(struct tg_p11 *p, const struct tg_p11_uri *u, struct tg_p1
 void tg_p11_fork_check(struct tg_p11 *p);
 /* libp11's slot for a slot id (re-enumerating once when absent). */
 PKCS11_SLOT *tg_p11_module_lslot(struct tg_p11_module *m, CK_SLOT_ID id);
-/* Re-enumerates libp11's slots (after insertion or key generation). */
+/* Re-enumerates libp11's slots after key generation (PKCS11_update_slots;
+ * the slot array moves: never keep PKCS11_SLOT pointers across it). */
 int tg_p11_module_refresh(struct tg_p11_module *m);
+/* Rebuilds libp11's slots from scratch after a token came back (its old
+ * slot and key objects stay alive, refcounted, while EVP_PKEYs hold them). */
+int tg_p11_module_rebuild(struct tg_p11_module *m);
 /* "CKR_PIN_INCORRECT" etc. */
 const char *tg_p11_ckr_name(CK_RV rv);
 

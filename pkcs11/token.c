@@ -257,7 +257,6 @@ tg_p11_token_open(struct tg_p11 *p, const char *uri, struct tg_p11_token **out,
 	t->slot = v[0].slot_id;
 	t->info = v[0];
 	t->sess = CK_INVALID_HANDLE;
-	t->lslot = tg_p11_module_lslot(m, t->slot);
 	if ((r = tg_p11_token_session(t, &s, err)) != 0)
 		goto out;
 	*out = t;
@@ -331,8 +330,9 @@ login_error(struct tg_p11_token *t, CK_RV rv, const char *src, struct tg_error *
 			return tg_error_set(err, TG_ERR_PIN_LOCKED,
 			                    "wrong PIN for token '%s' (from %s); the "
 			                    "user PIN is now locked: unblock it with the "
-			                    "SO PIN (e.g. pkcs11-tool --init-pin --login "
-			                    "--login-type so)",
+			                    "SO PIN or PUK (pkcs11-tool --unlock-pin --login "
+			                    "--login-type so; PIV cards: yubico-piv-tool -a "
+			                    "unblock-pin)",
 			                    t->info.label, src);
 		state = t->info.pin_final_try   ? "final try left: the next wrong PIN locks it"
 		        : t->info.pin_count_low ? "few tries left"
@@ -344,8 +344,9 @@ login_error(struct tg_p11_token *t, CK_RV rv, const char *src, struct tg_error *
 	case CKR_PIN_LOCKED:
 		return tg_error_set(err, TG_ERR_PIN_LOCKED,
 		                    "the user PIN of token '%s' is locked; unblock it "
-		                    "with the SO PIN (e.g. pkcs11-tool --init-pin "
-		                    "--login --login-type so)",
+		                    "with the SO PIN or PUK (pkcs11-tool --unlock-pin "
+		                    "--login --login-type so; PIV cards: yubico-piv-tool "
+		                    "-a unblock-pin)",
 		                    t->info.label);
 	case CKR_PIN_EXPIRED:
 		return tg_error_set(err, TG_ERR_LOGIN,
@@ -372,12 +373,14 @@ token_login_locked(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned 
 	CK_SESSION_HANDLE s;
 	CK_SESSION_INFO sinfo;
 	const char *src = "pin-pad";
+	PKCS11_SLOT *ls;
 	char *pin = NULL;
 	int r, res = 0;
 	CK_RV rv;
 
 	if ((r = tg_p11_token_session(t, &s, err)) != 0)
 		goto out;
+	ls = tg_p11_module_lslot(t->m, t->slot);
 	(void)tg_p11_token_refresh_info(t);
 	if (!t->info.login_required) {
 		t->logged_in = 1;
@@ -390,7 +393,7 @@ token_login_locked(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned 
 	}
 	if (t->m->f->C_GetSessionInfo(s, &sinfo) == CKR_OK &&
 	    (sinfo.state == CKS_RO_USER_FUNCTIONS || sinfo.state == CKS_RW_USER_FUNCTIONS) &&
-	    (t->lslot == NULL || (PKCS11_is_logged_in(t->lslot, 0, &res) == 0 && res))) {
+	    (ls == NULL || (PKCS11_is_logged_in(ls, 0, &res) == 0 && res))) {
 		t->logged_in = 1;
 		r = 0;
 		goto out;
@@ -399,11 +402,11 @@ token_login_locked(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned 
 	    (r = tg_p11_pin_get(u, t->info.label, (flags & TG_P11_LOGIN_INTERACTIVE) != 0, &pin,
 	                        &src, err)) != 0)
 		goto out;
-	if (t->lslot != NULL) {
+	if (ls != NULL) {
 		/* one attempt through libp11, which keeps the PIN to log its
 		 * sessions in again after fork() */
 		ERR_clear_error();
-		if (PKCS11_login(t->lslot, 0, pin) != 0)
+		if (PKCS11_login(ls, 0, pin) != 0)
 			rv = libp11_last_ckr();
 		else
 			rv = CKR_OK;

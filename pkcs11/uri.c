@@ -14,8 +14,8 @@
 
 #include "tg_secret.h"
 
-#define URI_SCHEME "pkcs11:"
-#define PIN_MAX    256
+#define URI_SCHEME    "pkcs11:"
+#define PIN_MAX       256
 #define URI_BAD_VALUE (-100) /* ours: a known attribute with a bad value */
 
 /* Path attribute names RFC 7512 defines (plus p11-kit's slot ones). */

@@ -69,17 +69,30 @@ emit(struct tg_p11_watch *w, enum tg_p11_event ev, const char *fmt, ...)
 		w->cb(w->arg, &e);
 }
 
-/* 1 when our token (same serial) is in the slot. */
+/*
+ * 1 when our token is in the slot. While it was present, only the slot's
+ * CKF_TOKEN_PRESENT is read; the token's serial (so another token in the
+ * same reader is not taken for ours) is read only when a token appears:
+ * OpenSC 0.23 can deadlock in C_GetTokenInfo when the card goes away
+ * during the call (its card lock is left held), so we keep that call off
+ * the removal path.
+ */
 static int
 token_here(struct tg_p11_watch *w)
 {
 	struct tg_p11_token *t = w->k->t;
 	CK_SLOT_INFO si;
 	CK_TOKEN_INFO ti;
+	CK_ULONG n = 0;
 	char serial[17];
 
+	/* OpenSC refreshes reader and card state in C_GetSlotList; its
+	 * C_GetSlotInfo may answer from a cache for up to a second */
+	(void)t->m->f->C_GetSlotList(CK_FALSE, NULL, &n);
 	if (t->m->f->C_GetSlotInfo(t->slot, &si) != CKR_OK || !(si.flags & CKF_TOKEN_PRESENT))
 		return 0;
+	if (w->present)
+		return 1;
 	if (t->m->f->C_GetTokenInfo(t->slot, &ti) != CKR_OK)
 		return 0;
 	tg_p11_padded_copy(serial, sizeof(serial), ti.serialNumber, sizeof(ti.serialNumber));
@@ -105,7 +118,7 @@ relogin(struct tg_p11_watch *w)
 	t->sess = CK_INVALID_HANDLE; /* the old one died with the removal */
 	EVP_PKEY_free(k->evp);
 	k->evp = NULL;
-	(void)tg_p11_module_refresh(t->m);
+	(void)tg_p11_module_rebuild(t->m);
 	tg_p11_unlock(t->p);
 	if ((r = tg_p11_uri_parse(t->uri, &u, &err)) != 0)
 		goto out;

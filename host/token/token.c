@@ -530,11 +530,19 @@ cmd_export(int argc, char **argv)
 		return tg_cmd_usage_error("token export-cert", "--key URI is required");
 	tg_error_clear(&err);
 	rc = TG_EXIT_FAIL;
-	/* the certificate is public: no login, no trust refusal needed */
-	if ((r = tg_p11_new(&p, &err)) != 0 ||
-	    (r = tg_p11_key_find(p, o.key, TG_P11_KEY_INTERACTIVE | TG_P11_KEY_ALLOW_EXPORTABLE, &k,
-	                         &err)) != 0 ||
-	    (r = tg_p11_key_cert_get(k, &x, &err)) != 0) {
+	/* the certificate is public: no trust refusal, and no login unless the
+	 * token hides its private keys until then */
+	if ((r = tg_p11_new(&p, &err)) == 0) {
+		r = tg_p11_key_find(p, o.key, TG_P11_KEY_NO_LOGIN | TG_P11_KEY_ALLOW_EXPORTABLE, &k,
+		                    &err);
+		if (r == TG_ERR_KEY_NOT_FOUND) {
+			tg_error_clear(&err);
+			r = tg_p11_key_find(p, o.key,
+			                    TG_P11_KEY_INTERACTIVE | TG_P11_KEY_ALLOW_EXPORTABLE,
+			                    &k, &err);
+		}
+	}
+	if (r != 0 || (r = tg_p11_key_cert_get(k, &x, &err)) != 0) {
 		rc = tg_cmd_fail("token export-cert", r, &err);
 		goto out;
 	}

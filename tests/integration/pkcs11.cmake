@@ -15,3 +15,12 @@ set_target_properties(p11_tls_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_
 tg_add_script_test(test_p11_cli
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_cli.sh
   TIMEOUT 600)
+
+# Presence events for test_p11_sim.sh.
+add_executable(p11_watch_probe ${CMAKE_CURRENT_LIST_DIR}/p11_watch_probe.c)
+target_link_libraries(p11_watch_probe PRIVATE tgp11)
+set_target_properties(p11_watch_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+tg_add_script_test(test_p11_sim
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_sim.sh
+  TIMEOUT 600)

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# test_p11_sim.sh — libtgp11 and `tokengate token` on the simulated PIV card
+# through OpenSC's PKCS#11 module (private pcscd + vpcd + tokengate-sim):
+# URI selection (module-path and the p11-kit proxy), signing (ECDSA, RSA,
+# RSA-PSS), a TLS 1.3 handshake with the card key, removal and insertion
+# events with re-login, wrong PIN state and a locked PIN.
+set -euo pipefail
+source "${TG_FIXTURES:-$(dirname "$0")/../lib}/fixtures.sh"
+source "$(dirname "$0")/sim_lib.sh"
+
+tg_require_cmd yubico-piv-tool opensc-tool openssl jq ss
+[[ -e $TG_OPENSC_MODULE ]] || tg_skip "OpenSC PKCS#11 module $TG_OPENSC_MODULE not found; install opensc-pkcs11"
+TG="$TG_BIN_DIR/tokengate"
+PROBE="$TG_BUILD_DIR/tests/p11_tls_probe"
+WATCH="$TG_BUILD_DIR/tests/p11_watch_probe"
+unset TOKENGATE_PIN
+sim_up
+T=$TG_TMP
+cd "$T"
+gen_cert 9a ECCP256 --pin-policy=once
+gen_cert 9d RSA2048 --pin-policy=once
+MOD="module-path=$TG_OPENSC_MODULE"
+
+expect_rc() { # expect_rc RC CMD...
+	local want=$1 rc=0
+	shift
+	"$@" >out.txt 2>err.txt || rc=$?
+	[[ $rc == "$want" ]] || {
+		cat out.txt err.txt >&2
+		tg_fail "exit $rc (want $want): $*"
+	}
+}
+
+# ---- list: the card's token, its keys and certificates ----
+TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token list --json --login --uri "pkcs11:?$MOD"
+jq -e '.tokens | length == 1' out.txt >/dev/null || tg_fail "one card token expected: $(cat out.txt)"
+label=$(jq -r '.tokens[0].label' out.txt)
+jq -e '[.tokens[0].objects[] | select(.class=="private-key" and .id=="01")][0].algorithm == "ec-p256"' \
+	out.txt >/dev/null || tg_fail "9a key (id 01) not listed as ec-p256: $(cat out.txt)"
+jq -e '[.tokens[0].objects[] | select(.class=="certificate" and .id=="01")] | length == 1' \
+	out.txt >/dev/null || tg_fail "9a certificate not listed"
+verdict=$(jq -r '[.tokens[0].objects[] | select(.class=="private-key" and .id=="01")][0].trust.verdict' out.txt)
+tg_log "card token '$label'; 9a key trust verdict: $verdict ($(jq -c '[.tokens[0].objects[] | select(.class=="private-key" and .id=="01")][0].trust' out.txt))"
+ALLOW=()
+[[ $verdict == exportable ]] && ALLOW=(--allow-exportable)
+enc_label=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$label")
+
+# ---- URI selection and signing, by module-path and through the proxy ----
+for q in "$MOD&pin-value=$SIM_PIN" "pin-value=$SIM_PIN"; do
+	expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$q"
+	grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test 9a ($q)"
+	expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%03?$q"
+	expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --pss --key "pkcs11:token=$enc_label;id=%03?$q"
+	grep -q "RSA-PSS" out.txt || tg_fail "sign-test --pss 9d ($q)"
+done
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=nosuchcard;id=%01?$MOD&pin-value=$SIM_PIN"
+grep -q "tokens present: '$label'" err.txt || tg_fail "missing token message: $(cat err.txt)"
+expect_rc 0 "$TG" token export-cert "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
+cmp <(openssl x509 -in 9a.cert.pem -outform DER) <(openssl x509 -outform DER <out.txt) ||
+	tg_fail "export-cert of 9a differs from the imported certificate"
+
+# ---- TLS 1.3 with the card key as the client key ----
+if ((${#ALLOW[@]} == 0)); then
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key \
+		-subj /CN=localhost -out srv.csr 2>/dev/null
+	openssl x509 -req -in srv.csr -CA test-ca.pem -CAkey test-ca.key -set_serial 77 -days 2 \
+		-out srv.pem 2>/dev/null
+	port=$(tg_free_port_pair)
+	openssl s_server -accept "127.0.0.1:$port" -cert srv.pem -key srv.key -CAfile test-ca.pem \
+		-Verify 2 -verify_return_error -www -naccept 1 -tls1_3 >s_server.log 2>&1 &
+	spid=$!
+	tg_on_exit bash -c "kill $spid 2>/dev/null || true"
+	tg_wait_until 20 bash -c "ss -ltn | grep -q '127.0.0.1:$port '" || tg_fail "s_server did not listen"
+	"$PROBE" client "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN" 127.0.0.1 "$port" \
+		test-ca.pem 1.3 >probe.out 2>&1 || {
+		cat probe.out s_server.log >&2
+		tg_fail "TLS 1.3 with the card key failed"
+	}
+	grep -q "local_sig=ECDSA" probe.out || tg_fail "TLS: $(cat probe.out)"
+	tg_log "TLS with the card key: $(cat probe.out)"
+else
+	tg_log "SKIPPED PART: TLS with the card key (OpenSC does not show the key as non-exportable)"
+fi
+
+# ---- removal and insertion events, re-login, signing again ----
+"$WATCH" "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN" 60 4 >watch.out 2>&1 &
+wpid=$!
+tg_on_exit bash -c "kill $wpid 2>/dev/null || true"
+tg_wait_until 30 grep -q "^watching present=1" watch.out || {
+	cat watch.out >&2
+	tg_fail "watch probe did not start"
+}
+for round in 1 2; do
+	kill -USR1 "$TG_SIM_PID"
+	tg_wait_until 20 bash -c "[[ \$(grep -c '^event removed' watch.out) -ge $round ]]" || {
+		cat watch.out >&2
+		tg_fail "no removal event (round $round)"
+	}
+	kill -USR2 "$TG_SIM_PID"
+	tg_wait_until 30 bash -c "[[ \$(grep -c '^signed after insertion' watch.out) -ge $round ]]" || {
+		cat watch.out >&2
+		tg_fail "no insertion event / no signature after insertion (round $round)"
+	}
+done
+wait "$wpid" || {
+	cat watch.out >&2
+	tg_fail "watch probe failed"
+}
+grep -q "logged in again" watch.out || tg_fail "no re-login reported: $(cat watch.out)"
+tg_log "watch: $(tr '\n' '|' <watch.out)"
+
+# ---- wrong PIN reports the state; three wrong PINs lock it ----
+expect_rc 1 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=000000"
+grep -q "wrong PIN for token" err.txt || tg_fail "wrong PIN message: $(cat err.txt)"
+tg_log "wrong PIN 1: $(cat err.txt)"
+tries=$(sim_json pin.tries_left 2>/dev/null || echo "?")
+tg_log "simulator PIN tries left after one wrong PIN: $tries"
+[[ $tries == "?" || $tries == 2 ]] || tg_fail "one wrong PIN cost $((3 - tries)) tries (want 1)"
+expect_rc 1 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=000000"
+tg_log "wrong PIN 2: $(cat err.txt)"
+grep -q "final try" err.txt || tg_log "note: OpenSC did not report CKF_USER_PIN_FINAL_TRY"
+expect_rc 1 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=000000"
+tg_log "wrong PIN 3: $(cat err.txt)"
+expect_rc 1 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
+grep -q "locked" err.txt || tg_fail "locked PIN not reported: $(cat err.txt)"
+tg_log "locked: $(cat err.txt)"
+echo "PASS: libtgp11 on the simulated card through OpenSC"
