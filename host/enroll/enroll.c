@@ -509,20 +509,42 @@ out:
 }
 
 /*
- * Before the token is touched: the CA opens (key included) and the identity
- * is in its trust domain, so a typo does not cost the slot's key.
+ * Before the token is touched: the CA opens (key included), the identity is
+ * in its trust domain and, for a key generated now, the PIN and touch
+ * policies asked for are ones the CA allows, so a mistake does not cost the
+ * slot's key. tg_ca_issue checks all of it again (and everything else).
  */
 static int
 ca_precheck(const struct opts *o, struct tg_error *err)
 {
+	const struct tg_ca_policy *pol;
 	struct tg_ca_store *st = NULL;
 	char name[TG_CA_NAME_MAX + 1];
 	int r;
 
-	if ((r = tg_ca_store_open(o->ca_dir, 1, &st, err)) != 0 ||
-	    (r = tg_ca_id_check(o->id, tg_ca_store_policy(st)->trust_domain, name, sizeof(name),
-	                        err)) != 0)
+	if ((r = tg_ca_store_open(o->ca_dir, 1, &st, err)) != 0)
 		goto out;
+	pol = tg_ca_store_policy(st);
+	if ((r = tg_ca_id_check(o->id, pol->trust_domain, name, sizeof(name), err)) != 0 ||
+	    o->reader == NULL || o->existing || o->install != NULL)
+		goto out;
+	if (!(pol->pin_allowed & (1u << o->pin_policy))) {
+		r = tg_error_set(
+		    err, TG_ERR_POLICY,
+		    "the CA in %s does not allow PIN policy '%s' (pin_policies in its "
+		    "policy.yaml); choose another --pin-policy; nothing was changed on "
+		    "the token",
+		    o->ca_dir, tg_att_pin_name((enum tg_att_pin)o->pin_policy));
+		goto out;
+	}
+	if (!(pol->touch_allowed & (1u << o->touch_policy))) {
+		r = tg_error_set(err, TG_ERR_POLICY,
+		                 "the CA in %s does not allow touch policy '%s' (touch_policies in "
+		                 "its policy.yaml); choose another --touch-policy; nothing was "
+		                 "changed on the token",
+		                 o->ca_dir, tg_att_touch_name((enum tg_att_touch)o->touch_policy));
+		goto out;
+	}
 out:
 	tg_ca_store_free(st);
 	return r;
