@@ -5,8 +5,10 @@
 # --allow-default-mgm-key), no management key, a wrong management key, a
 # wrong PIN (tries left shown, and the token's counter really went down),
 # a reader that does not exist (the readers present are listed), an
-# imported key (the token cannot attest it), the CA's PIN policy (never is
-# not allowed), a CA that does not trust the token's manufacturer, and
+# imported key (the token cannot attest it), the CA's PIN and touch
+# policies (before and after GENERATE), a CA that does not trust the token's
+# manufacturer, an identity outside the trust domain, an AES management key
+# of the wrong length, a PIN counted down to blocked, a touch not given, and
 # command-line errors (exit 2).
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
@@ -155,4 +157,11 @@ TOKENGATE_PIN=999999 refused 1 "no tries left, the PIN is now blocked (63C0); un
 	enroll --slot 9c --mgm-key "$AES"
 refused 1 "is blocked (6983); unblock it with the PUK: yubico-piv-tool -r '$TG_READER' -a unblock-pin" \
 	enroll --slot 9c --mgm-key "$AES"
+
+# touch policy always and nobody touches the token (the simulator denies):
+# the signature of the request is refused, and enroll says why
+tg_sim_stop
+tg_sim_start "$T/card.state" --touch deny
+refused 1 "refused to sign with slot 9a (6982): the PIN was not verified or the token was not touched in time" \
+	enroll --slot 9a --mgm-key "$MGM" --touch-policy always
 echo "PASS: tokengate enroll refusals"
