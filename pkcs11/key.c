@@ -706,10 +706,12 @@ tg_p11_key_public_pem(struct tg_p11_key *k, char **pem, struct tg_error *err)
 		goto out;
 	}
 	BIO_get_mem_ptr(b, &bm);
-	if ((*pem = strndup(bm->data, bm->length)) == NULL) {
+	if ((*pem = malloc(bm->length + 1)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
 	}
+	memcpy(*pem, bm->data, bm->length);
+	(*pem)[bm->length] = '\0';
 	r = 0;
 out:
 	BIO_free(b);

@@ -201,8 +201,11 @@ extract(struct tg_p11_uri *u)
 	         field_dup(si->slotDescription, sizeof(si->slotDescription)));
 	if ((a = p11_kit_uri_get_attribute(u->u, CKA_LABEL)) != NULL &&
 	    a->ulValueLen != (CK_ULONG)-1) {
-		if ((u->attr[TG_P11_URI_OBJECT] = strndup(a->pValue, a->ulValueLen)) == NULL)
+		/* CKA_LABEL bytes are not NUL-terminated */
+		if ((u->attr[TG_P11_URI_OBJECT] = malloc(a->ulValueLen + 1)) == NULL)
 			return TG_ERR_ALLOC;
+		memcpy(u->attr[TG_P11_URI_OBJECT], a->pValue, a->ulValueLen);
+		u->attr[TG_P11_URI_OBJECT][a->ulValueLen] = '\0';
 	}
 	if ((a = p11_kit_uri_get_attribute(u->u, CKA_ID)) != NULL &&
 	    a->ulValueLen != (CK_ULONG)-1) {

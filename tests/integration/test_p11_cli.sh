@@ -96,7 +96,11 @@ for d in /usr/lib/x86_64-linux-gnu/pkcs11 /usr/lib/aarch64-linux-gnu/pkcs11 /usr
 	[[ -e $d/pkcs11-spy.so ]] && spy=$d/pkcs11-spy.so
 done
 if [[ -n $spy ]]; then
-	PKCS11SPY="$TG_SOFTHSM2_MODULE" PKCS11SPY_OUTPUT="$TG_TMP/spy.log" \
+	# OpenSC's pkcs11-spy never closes its log file and is dlclosed before
+	# LeakSanitizer runs, so its leak cannot be suppressed by frame name:
+	# leak checking is off for this one run of a debugging module.
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+		PKCS11SPY="$TG_SOFTHSM2_MODULE" PKCS11SPY_OUTPUT="$TG_TMP/spy.log" \
 		expect_rc 1 "$TG" token sign-test \
 		--key "pkcs11:token=tg-cli;object=k-ec-p256?module-path=$spy&pin-value=0000"
 	grep -q "wrong PIN for token 'tg-cli'" err.txt || tg_fail "wrong PIN message"
