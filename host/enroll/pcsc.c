@@ -144,7 +144,7 @@ pcsc_fail(LONG rv, const char *call, const char *reader, struct tg_error *err)
 	default:
 		break;
 	}
-	return tg_error_set(err, code, "%s on reader '%s' failed: %s (0x%08lX); %s", call,
+	return tg_error_set(err, code, "%s for reader '%s' failed: %s (0x%08lX); %s", call,
 	                    reader ? reader : "?", pcsc_stringify_error(rv), (unsigned long)rv,
 	                    fix);
 }

@@ -61,6 +61,14 @@ refused 1 "2 readers match 'Virtual'" \
 	"$TG" enroll --reader "Virtual" --slot 9a --id "spiffe://$TD/dev/alice" --ca-dir ca \
 	--mgm-key "$MGM"
 
+# a reader without a card, and no pcscd at all
+refused 1 "no token in the reader: insert it and try again" \
+	"$TG" enroll --reader "PCD 00 01" --slot 9a --id "spiffe://$TD/dev/alice" --ca-dir ca \
+	--mgm-key "$MGM"
+PCSCLITE_CSOCK_NAME=$T/no-such-pcscd.comm refused 1 "pcscd is not running" \
+	"$TG" enroll --reader "$TG_READER" --slot 9a --id "spiffe://$TD/dev/alice" --ca-dir ca \
+	--mgm-key "$MGM"
+
 # the factory default management key: refused (given or not), with the fix
 refused 1 "no management key: give --mgm-key HEX or set TOKENGATE_MGM_KEY" enroll --slot 9a
 refused 1 "still has the factory default management key" enroll --slot 9a --mgm-key "$SIM_MGM"
