@@ -563,11 +563,40 @@ issued_print(const struct opts *o, X509 *leaf, const struct tg_prov *prov)
 	       tg_att_pin_name(prov->pin_policy), tg_att_touch_name(prov->touch_policy));
 }
 
+/*
+ * The URI without its pin-value (replaced by pin-source=env:TOKENGATE_PIN,
+ * so the printed command still finds a PIN without showing it).
+ */
+static int
+uri_redact(const char *uri, char *buf, size_t n)
+{
+	const char *pv = strstr(uri, "pin-value=");
+	size_t head, tail;
+	int r = TG_ERR_NO_SPACE;
+
+	if (pv == NULL) {
+		if (strlen(uri) >= n)
+			goto out;
+		snprintf(buf, n, "%s", uri);
+		r = 0;
+		goto out;
+	}
+	head = (size_t)(pv - uri);
+	tail = strcspn(pv, "&");
+	if (snprintf(buf, n, "%.*spin-source=env:TOKENGATE_PIN%s", (int)head, uri, pv + tail) >=
+	    (int)n)
+		goto out;
+	r = 0;
+out:
+	return r;
+}
+
 /* --out-dir: csr.pem (+ attestation.pem, f9.pem) and the command. */
 static int
 out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct tg_error *err)
 {
 	char csr_p[PATH_MAX_LEN], att_p[PATH_MAX_LEN], f9_p[PATH_MAX_LEN], cert_p[PATH_MAX_LEN];
+	char uri[URI_MAX];
 	int r;
 
 	if (mkdir(o->out_dir, 0755) != 0 && access(o->out_dir, W_OK) != 0) {
@@ -583,19 +612,23 @@ out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct t
 	    (att != NULL && (r = pem_write(att_p, att, NULL, err)) != 0) ||
 	    (f9 != NULL && (r = pem_write(f9_p, f9, NULL, err)) != 0))
 		goto out;
-	printf("wrote %s%s to %s; on the CA host run:\n",
-	       att ? "csr.pem, attestation.pem, f9.pem" : "csr.pem", "", o->out_dir);
+	printf("wrote %s to %s; on the CA host run:\n",
+	       att ? "csr.pem, attestation.pem, f9.pem" : "csr.pem", o->out_dir);
 	if (att != NULL) {
-		printf("  tokengate ca issue --dir CA_DIR --csr %s --id %s --attestation %s "
-		       "--intermediate %s --out %s\n",
+		printf("  tokengate ca issue --dir CA_DIR --csr '%s' --id '%s' --attestation '%s' "
+		       "--intermediate '%s' --out '%s'\n",
 		       csr_p, o->id, att_p, f9_p, cert_p);
 		printf("then store the certificate on the token:\n"
-		       "  tokengate enroll --reader '%s' --slot %02x --install-cert %s\n",
+		       "  tokengate enroll --reader '%s' --slot %02x --install-cert '%s'\n",
 		       o->reader, o->slot, cert_p);
 	} else {
-		printf("  tokengate ca issue --dir CA_DIR --csr %s --id %s --hsm-key '%s' --out "
-		       "%s\n",
-		       csr_p, o->id, o->key_uri, cert_p);
+		if ((r = uri_redact(o->key_uri, uri, sizeof(uri))) != 0) {
+			tg_error_set(err, r, "the key URI is too long to print");
+			goto out;
+		}
+		printf("  tokengate ca issue --dir CA_DIR --csr '%s' --id '%s' --hsm-key '%s' "
+		       "--out '%s'\n",
+		       csr_p, o->id, uri, cert_p);
 	}
 	r = 0;
 out:

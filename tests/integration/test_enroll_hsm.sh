@@ -62,10 +62,14 @@ na=$(date -d "$(openssl x509 -in short.pem -noout -enddate | cut -d= -f2)" +%s)
 echo "ok: --validity 2h gives a 2-hour certificate"
 
 # --out-dir: the request and the exact `ca issue --hsm-key` command
-"$TG" enroll --key "pkcs11:token=tg-test;object=rsa2048;type=private?$M" \
+# (the PIN given in the URI is not printed: the command takes it from
+# TOKENGATE_PIN instead)
+"$TG" enroll --key "pkcs11:token=tg-test;object=rsa2048;type=private?$M&pin-value=$TG_SOFTHSM_PIN" \
 	--id "spiffe://$TD/svc/batch" --out-dir offline >out 2>err ||
 	{ cat out err >&2; tg_fail "enroll --out-dir"; }
 cat out
+grep -q "pin-value" out && tg_fail "the printed command shows the PIN: $(cat out)"
+grep -q "pin-source=env:TOKENGATE_PIN" out || tg_fail "printed command: $(cat out)"
 [[ -s offline/csr.pem ]] || tg_fail "no offline/csr.pem"
 cmd=$(grep -m1 'tokengate ca issue' out | sed 's/^ *//; s/CA_DIR/ca/; s/^tokengate/"$TG"/')
 eval "$cmd" >/dev/null || tg_fail "printed command failed: $cmd"
