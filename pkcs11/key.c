@@ -477,6 +477,14 @@ key_find_locked(struct tg_p11 *p, struct tg_p11_token *t, const struct tg_p11_ur
 	}
 	if ((r = tg_p11_key_load(t, hs[0], flags, out, err)) != 0)
 		goto out;
+	if ((*out)->trust.always_authenticate == 1 &&
+	    tg_p11_module_auth_add(t->m, t->slot, t->uri) != 0) {
+		(*out)->t = NULL; /* the token stays the caller's */
+		tg_p11_key_free(*out);
+		*out = NULL;
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
 	r = 0;
 out:
 	free(hs);

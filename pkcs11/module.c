@@ -56,11 +56,78 @@ out:
 	return r;
 }
 
+/*
+ * libp11 asks its UI method for the PIN of a CKA_ALWAYS_AUTHENTICATE key
+ * before each signature (PKCS#11 v2.40 4.9: CKU_CONTEXT_SPECIFIC). We
+ * answer non-interactively from the PIN source of the URI the key was found
+ * with, and only when one token of the module has such keys: with several
+ * we cannot tell which token asks, and a wrong guess would cost a PIN try.
+ */
+static int
+ui_read(UI *ui, UI_STRING *uis)
+{
+	struct tg_p11_module *m = UI_get0_user_data(ui);
+	struct tg_p11_uri *u = NULL;
+	char *uri = NULL, *pin = NULL;
+	int ok = 0;
+
+	if (m == NULL ||
+	    (UI_get_string_type(uis) != UIT_PROMPT && UI_get_string_type(uis) != UIT_VERIFY))
+		return 1;
+	tg_p11_lock(m->p);
+	if (m->auth != NULL && m->auth->next == NULL)
+		uri = strdup(m->auth->uri);
+	tg_p11_unlock(m->p);
+	if (uri == NULL)
+		goto out;
+	if (tg_p11_uri_parse(uri, &u, NULL) != 0 ||
+	    tg_p11_pin_get(u, NULL, 0, &pin, NULL, NULL) != 0)
+		goto out;
+	ok = UI_set_result(ui, uis, pin) == 0;
+out:
+	tg_strfreezero(pin);
+	tg_strfreezero(uri);
+	tg_p11_uri_free(u);
+	return ok;
+}
+
+int
+tg_p11_module_auth_add(struct tg_p11_module *m, CK_SLOT_ID slot, const char *uri)
+{
+	struct tg_p11_auth *a;
+	char *dup;
+
+	for (a = m->auth; a != NULL; a = a->next) {
+		if (a->slot == slot) {
+			if ((dup = strdup(uri)) == NULL)
+				return TG_ERR_ALLOC;
+			tg_strfreezero(a->uri);
+			a->uri = dup;
+			return 0;
+		}
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL || (a->uri = strdup(uri)) == NULL) {
+		free(a);
+		return TG_ERR_ALLOC;
+	}
+	a->slot = slot;
+	a->next = m->auth;
+	m->auth = a;
+	return 0;
+}
+
 static void
 module_free(struct tg_p11_module *m)
 {
+	struct tg_p11_auth *a, *an;
+
 	if (m == NULL)
 		return;
+	for (a = m->auth; a != NULL; a = an) {
+		an = a->next;
+		tg_strfreezero(a->uri);
+		free(a);
+	}
 	if (m->lp != NULL) {
 		if (m->lslots != NULL)
 			PKCS11_release_all_slots(m->lp, m->lslots, m->nlslots);
@@ -72,6 +139,8 @@ module_free(struct tg_p11_module *m)
 	}
 	if (m->dl != NULL)
 		dlclose(m->dl);
+	if (m->ui != NULL)
+		UI_destroy_method(m->ui);
 	free(m);
 }
 
@@ -198,6 +267,12 @@ module_load(const char *path, struct tg_p11_module **out, struct tg_error *err)
 		tg_error_set(err, r, "libp11 could not load PKCS#11 module '%s'", path);
 		goto out;
 	}
+	if ((m->ui = UI_create_method("tokengate PIN source")) == NULL ||
+	    UI_method_set_reader(m->ui, ui_read) != 0 ||
+	    PKCS11_set_ui_method(m->lp, m->ui, m) != 0) {
+		tg_error_set(err, r, "cannot set up PIN handling for module '%s'", path);
+		goto out;
+	}
 	if (PKCS11_enumerate_slots(m->lp, &m->lslots, &m->nlslots) != 0) {
 		m->lslots = NULL;
 		m->nlslots = 0;
@@ -245,6 +320,7 @@ tg_p11_module_get(struct tg_p11 *p, const struct tg_p11_uri *u, struct tg_p11_mo
 	}
 	if ((r = module_load(path, &m, err)) != 0)
 		goto out;
+	m->p = p;
 	m->next = p->mods;
 	p->mods = m;
 	*out = m;

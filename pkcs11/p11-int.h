@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <libp11.h>
+#include <openssl/ui.h>
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
 
@@ -22,8 +23,20 @@
 /* One loaded module: our own function list (attribute reads, key
  * generation, slot events) and libp11's context over the same dlopen handle
  * (keys as EVP_PKEY). Both share one C_Initialize. */
+/* Where a key with CKA_ALWAYS_AUTHENTICATE gets its PIN for the
+ * context-specific login libp11 does before each signature: the URI it was
+ * found with (PIN resolved again from its source each time, never kept). */
+struct tg_p11_auth {
+	struct tg_p11_auth *next;
+	CK_SLOT_ID slot;
+	char *uri;
+};
+
 struct tg_p11_module {
 	struct tg_p11_module *next;
+	struct tg_p11 *p;
+	UI_METHOD *ui; /* libp11's PIN prompt: answers from tg_p11_auth */
+	struct tg_p11_auth *auth;
 	char path[256];
 	void *dl;
 	CK_FUNCTION_LIST_PTR f;
@@ -93,6 +106,8 @@ int tg_p11_module_refresh(struct tg_p11_module *m);
 /* Rebuilds libp11's slots from scratch after a token came back (its old
  * slot and key objects stay alive, refcounted, while EVP_PKEYs hold them). */
 int tg_p11_module_rebuild(struct tg_p11_module *m);
+/* Registers the PIN source of a CKA_ALWAYS_AUTHENTICATE key; p->lock held. */
+int tg_p11_module_auth_add(struct tg_p11_module *m, CK_SLOT_ID slot, const char *uri);
 /* "CKR_PIN_INCORRECT" etc. */
 const char *tg_p11_ckr_name(CK_RV rv);
 

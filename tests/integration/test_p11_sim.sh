@@ -18,6 +18,7 @@ sim_up
 T=$TG_TMP
 cd "$T"
 gen_cert 9a ECCP256 --pin-policy=once
+gen_cert 9c ECCP384
 gen_cert 9d RSA2048 --pin-policy=once
 MOD="module-path=$TG_OPENSC_MODULE"
 
@@ -53,6 +54,12 @@ for q in "$MOD&pin-value=$SIM_PIN" "pin-value=$SIM_PIN"; do
 	expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --pss --key "pkcs11:token=$enc_label;id=%03?$q"
 	grep -q "RSA-PSS" out.txt || tg_fail "sign-test --pss 9d ($q)"
 done
+# 9c (digital signature) has CKA_ALWAYS_AUTHENTICATE: context-specific login
+TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token list --json --login --uri "pkcs11:?$MOD"
+jq -e '[.tokens[0].objects[] | select(.class=="private-key" and .id=="02")][0].trust.always_authenticate' \
+	out.txt >/dev/null || tg_fail "9c key not shown with CKA_ALWAYS_AUTHENTICATE: $(cat out.txt)"
+expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD&pin-value=$SIM_PIN"
+grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test 9c (always authenticate)"
 expect_rc 1 "$TG" token sign-test --key "pkcs11:token=nosuchcard;id=%01?$MOD&pin-value=$SIM_PIN"
 grep -q "tokens present: '$label'" err.txt || tg_fail "missing token message: $(cat err.txt)"
 expect_rc 0 "$TG" token export-cert "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
