@@ -310,7 +310,11 @@ int tg_p11_token_present(struct tg_p11_token *t);
  * (tg_p11_token_login, unless TG_P11_KEY_NO_LOGIN), finds the private key
  * by the URI's object= and/or id= (one of them is required), reads its
  * trust attributes and, unless TG_P11_KEY_ALLOW_EXPORTABLE, refuses it when
- * the verdict is TG_P11_TRUST_EXPORTABLE. Returns 0 and *out (free with
+ * the verdict is TG_P11_TRUST_EXPORTABLE. A key with CKA_ALWAYS_AUTHENTICATE
+ * gets the context-specific login before each signature with the PIN read
+ * again from the URI's source (pin-value, pin-source, TOKENGATE_PIN; never
+ * kept in memory), as long as one token of the module has such keys.
+ * Returns 0 and *out (free with
  * tg_p11_key_free), or
  *   TG_ERR_KEY_NOT_FOUND   "no private key 'api' on token 'alice'; keys
  *                           present: 'web' (id 01), ..."
@@ -357,9 +361,10 @@ int tg_p11_key_trust(const struct tg_p11_key *k, struct tg_p11_trust *out);
 
 /*
  * The private key as an OpenSSL key whose signatures happen on the token
- * (libp11's RSA_METHOD / EC_KEY_METHOD calling C_Sign; RSA-PSS as raw RSA
- * over the PSS-encoded block, CKM_RSA_X_509, or CKM_RSA_PKCS_PSS when the
- * module supports it). Usable by SSL_CTX_use_PrivateKey for TLS 1.2 and
+ * (libp11's RSA_METHOD / EC_KEY_METHOD calling C_Sign). RSA-PSS: OpenSSL
+ * 3 treats the libp11 key as a legacy "foreign" key, pads PSS in software
+ * and has libp11 do a raw RSA operation (CKM_RSA_X_509) on the token, so the
+ * module must offer CKM_RSA_X_509 (SoftHSM2 and OpenSC do). Usable by SSL_CTX_use_PrivateKey for TLS 1.2 and
  * 1.3, client and server: ECDSA, RSA PKCS#1 v1.5, RSA-PSS; and by
  * EVP_DigestSign for CSRs. Returns a new reference (caller frees with
  * EVP_PKEY_free) or NULL on failure. The EVP_PKEY refers to the key: free
@@ -467,9 +472,11 @@ struct tg_p11_watch_event {
 typedef void (*tg_p11_watch_fn)(void *arg, const struct tg_p11_watch_event *ev);
 
 /*
- * Watches the key's token: a thread waits for slot events
- * (C_WaitForSlotEvent when the module supports it, else polls every
- * interval_ms, at most 250) and reports removal and insertion. On
+ * Watches the key's token: a thread polls the slot every interval_ms (at
+ * most 250; 0 means 250) and reports removal and insertion. Blocking
+ * C_WaitForSlotEvent is not used: only C_Finalize could interrupt it, which
+ * would end every other user of the shared module (see watch.c). With
+ * OpenSC a change shows within about a second (its slot-state cache). On
  * insertion, when the key was found with a non-interactive PIN source
  * (tg_p11_pin_noninteractive), it logs in again once (never retrying a wrong
  * PIN) and re-finds the key: EVP_PKEYs obtained before the removal stop
