@@ -36,26 +36,43 @@ static const char *const path_attrs[] = {
     "object-type",
 };
 
-/* Copy of s with the value of pin-value= replaced by "***". */
+/* Copy of s with the value of every pin-value= (up to the next '&')
+ * replaced by "***", wherever it appears. */
 static char *
 mask_pin(const char *s)
 {
-	const char *q = strchr(s, '?');
-	const char *pv;
-	char *out = NULL;
-	size_t head, need;
-	const char *end;
+	static const char key[] = "pin-value=";
+	const char *p = s, *pv;
+	size_t n = 0, cap = strlen(s) + 1;
+	char *out;
 
-	if (q == NULL || (pv = strstr(q, "pin-value=")) == NULL)
-		return strdup(s);
-	head = (size_t)(pv - s) + strlen("pin-value=");
-	end = strchr(pv, '&');
-	need = head + 3 + (end ? strlen(end) : 0) + 1;
-	if ((out = malloc(need)) == NULL)
+	for (pv = strstr(s, key); pv != NULL; pv = strstr(pv + 1, key))
+		cap += 3;
+	if ((out = malloc(cap)) == NULL)
 		return NULL;
-	memcpy(out, s, head);
-	snprintf(out + head, need - head, "***%s", end ? end : "");
+	while ((pv = strstr(p, key)) != NULL) {
+		memcpy(out + n, p, (size_t)(pv - p) + strlen(key));
+		n += (size_t)(pv - p) + strlen(key);
+		memcpy(out + n, "***", 3);
+		n += 3;
+		p = pv + strlen(key);
+		p += strcspn(p, "&");
+	}
+	memcpy(out + n, p, strlen(p) + 1);
 	return out;
+}
+
+/* Cuts a shown URI part after any "pin-value=" and appends "***". */
+static void
+mask_part(char *part, size_t partsz)
+{
+	char *pv = strstr(part, "pin-value=");
+	size_t off;
+
+	if (pv == NULL)
+		return;
+	off = (size_t)(pv - part) + strlen("pin-value=");
+	snprintf(part + off, partsz - off, "***");
 }
 
 static int
@@ -77,7 +94,8 @@ known_path_attr(const char *seg, size_t n)
  * the pin-value) and *why.
  */
 static void
-find_offender(const char *s, int rc, char *part, size_t partsz, const char **why)
+find_offender(const char *s, const char *masked, int rc, char *part, size_t partsz,
+              const char **why)
 {
 	const char *p, *seg_end, *q;
 	char tmp[1024];
@@ -86,7 +104,7 @@ find_offender(const char *s, int rc, char *part, size_t partsz, const char **why
 	size_t n;
 
 	*why = rc != P11_KIT_URI_OK ? p11_kit_uri_message(rc) : "unknown path attribute";
-	snprintf(part, partsz, "%s", s);
+	snprintf(part, partsz, "%s", masked); /* never the pin-value */
 	if (strncmp(s, URI_SCHEME, strlen(URI_SCHEME)) != 0) {
 		*why = "a PKCS#11 URI starts with 'pkcs11:'";
 		return;
@@ -113,10 +131,8 @@ find_offender(const char *s, int rc, char *part, size_t partsz, const char **why
 					r = URI_BAD_VALUE;
 				p11_kit_uri_free(one);
 				if (r != P11_KIT_URI_OK) {
-					if (in_query && strncmp(p, "pin-value=", 10) == 0)
-						snprintf(part, partsz, "pin-value=***");
-					else
-						snprintf(part, partsz, "%.*s", (int)n, p);
+					snprintf(part, partsz, "%.*s", (int)n, p);
+					mask_part(part, partsz);
 					if (r == P11_KIT_URI_NOT_FOUND)
 						*why = "unknown path attribute (RFC 7512 "
 						       "defines token, manufacturer, serial, "
@@ -253,7 +269,7 @@ tg_p11_uri_parse(const char *s, struct tg_p11_uri **out, struct tg_error *err)
 	}
 	rc = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, u->u);
 	if (rc != P11_KIT_URI_OK || p11_kit_uri_any_unrecognized(u->u)) {
-		find_offender(s, rc, part, sizeof(part), &why);
+		find_offender(s, u->str, rc, part, sizeof(part), &why);
 		r = tg_error_set(err, TG_ERR_URI,
 		                 "malformed PKCS#11 URI '%s': %s in '%s' (RFC 7512, "
 		                 "e.g. pkcs11:token=NAME;object=LABEL)",
