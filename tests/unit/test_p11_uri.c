@@ -177,6 +177,25 @@ test_pin_value_masked(void **state)
 	                 TG_ERR_URI);
 	assert_null(strstr(err.msg, "s3cret"));
 	assert_non_null(strstr(err.msg, "pin-value=***"));
+
+	/* found by fuzz_p11_uri: a bad scheme showed the whole URI, and a
+	 * second pin-value or one inside another segment was not masked */
+	{
+		static const char *const leaky[] = {
+		    "pp\x89" "cs11:token=a;bogus=1?pin-value=s3cretpin",
+		    "pkcs11:type=cert?;pin-source=env:X?p?pin-value=s3cretpin",
+		    "pkcs11:token=a;bogus=1?pin-value=x&pin-value=s3cretpin",
+		    "zz?pin-value=other&pin-value=s3cretpin",
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(leaky) / sizeof(leaky[0]); i++) {
+			tg_error_clear(&err);
+			assert_int_equal(parse_copy(leaky[i], &u, &err), TG_ERR_URI);
+			if (strstr(err.msg, "s3cretpin") != NULL)
+				fail_msg("'%s': message shows the PIN: %s", leaky[i], err.msg);
+		}
+	}
 }
 
 static void
