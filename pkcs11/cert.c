@@ -12,7 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
-/* Certificates with k's id: DERs in *ders (and handles). p->lock held. */
+/* Handles of the certificate objects with k's id; p->lock held. */
 static int
 certs_by_id(struct tg_p11_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE **hs, size_t *n,
             struct tg_error *err)

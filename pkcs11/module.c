@@ -131,12 +131,13 @@ module_free(struct tg_p11_module *m)
 	if (m->lp != NULL) {
 		if (m->lslots != NULL)
 			PKCS11_release_all_slots(m->lp, m->lslots, m->nlslots);
-		/* libp11 calls C_Finalize for both of us */
-		PKCS11_CTX_unload(m->lp);
+		PKCS11_CTX_unload(m->lp); /* libp11's C_Finalize */
 		PKCS11_CTX_free(m->lp);
-	} else if (m->f != NULL) {
-		m->f->C_Finalize(NULL);
 	}
+	/* ours: CKR_CRYPTOKI_NOT_INITIALIZED after libp11's for a plain
+	 * module; p11-kit's proxy counts initialisations and needs both */
+	if (m->f != NULL)
+		(void)m->f->C_Finalize(NULL);
 	if (m->dl != NULL)
 		dlclose(m->dl);
 	if (m->ui != NULL)

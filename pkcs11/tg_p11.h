@@ -6,7 +6,7 @@
  * tokens are always named by RFC 7512 `pkcs11:` URIs (parsed by p11-kit),
  * never by slot index unless the URI carries `slot-id`.
  *
- *   struct tg_p11 *p11;         one per process (or per program part)
+ *   struct tg_p11 *p11;         one per process, shared by its threads
  *   struct tg_p11_key *key;
  *   tg_p11_new(&p11, &err);
  *   tg_p11_key_find(p11, "pkcs11:token=alice;object=api", 0, &key, &err);
@@ -20,7 +20,8 @@
  * works with no path; the URI query attribute `module-path=` loads a module
  * by path instead, `module-name=` loads a registered module by name. Each
  * module is loaded once per context and shared by every token and key found
- * through it. The context detects a fork() (pid change) and re-initialises
+ * through it. Use one context per process: freeing a context finalises its
+ * modules (C_Finalize), which would pull them from under a second context. The context detects a fork() (pid change) and re-initialises
  * the modules in the child before its next call; keys found before the fork
  * stay usable in the child (libp11 reopens its sessions).
  *

@@ -196,14 +196,12 @@ tg_p11_token_refresh_info(struct tg_p11_token *t)
 	CK_SLOT_INFO si;
 	CK_TOKEN_INFO ti;
 	CK_INFO mi;
-	char module[sizeof(t->info.module)];
 
 	memset(&mi, 0, sizeof(mi));
 	(void)t->m->f->C_GetInfo(&mi);
 	if (t->m->f->C_GetSlotInfo(t->slot, &si) != CKR_OK ||
 	    t->m->f->C_GetTokenInfo(t->slot, &ti) != CKR_OK)
 		return TG_ERR_CARD_REMOVED;
-	snprintf(module, sizeof(module), "%s", t->info.module);
 	info_fill(t->m, t->slot, &si, &ti, &mi, &t->info);
 	return 0;
 }
