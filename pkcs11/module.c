@@ -226,6 +226,54 @@ out:
 	return r;
 }
 
+int
+tg_p11_modules_list(struct tg_p11_module_info **out, size_t *n, struct tg_error *err)
+{
+	CK_FUNCTION_LIST **mods = NULL;
+	struct tg_p11_module_info *v = NULL;
+	char *name, *fn, *dis;
+	size_t cnt = 0, k = 0, i;
+	int r = TG_ERR_MODULE;
+
+	*out = NULL;
+	*n = 0;
+	mods = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
+	if (mods == NULL) {
+		tg_error_set(err, r, "cannot read the p11-kit module registry: %s",
+		             p11_kit_message() ? p11_kit_message() : "unknown error");
+		goto out;
+	}
+	while (mods[cnt] != NULL)
+		cnt++;
+	if (cnt > 0 && (v = calloc(cnt, sizeof(*v))) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < cnt; i++) {
+		dis = p11_kit_config_option(mods[i], "disable-in");
+		name = p11_kit_module_get_name(mods[i]);
+		fn = p11_kit_module_get_filename(mods[i]);
+		if (fn != NULL && (dis == NULL || strstr(dis, "p11-kit-proxy") == NULL)) {
+			snprintf(v[k].name, sizeof(v[k].name), "%s", name ? name : "");
+			snprintf(v[k].path, sizeof(v[k].path), "%s", fn);
+			k++;
+		}
+		free(dis);
+		free(name);
+		free(fn);
+	}
+	*out = k ? v : NULL;
+	*n = k;
+	if (k)
+		v = NULL;
+	r = 0;
+out:
+	free(v);
+	if (mods != NULL)
+		p11_kit_modules_release(mods);
+	return r;
+}
+
 static int
 module_load(const char *path, struct tg_p11_module **out, struct tg_error *err)
 {

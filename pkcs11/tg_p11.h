@@ -82,6 +82,20 @@ void tg_p11_free(struct tg_p11 *p);
 /* Path of the default module (p11-kit's proxy), as loaded by dlopen. */
 const char *tg_p11_default_module(void);
 
+/* A module registered with p11-kit. */
+struct tg_p11_module_info {
+	char name[64];  /* registry name, e.g. "softhsm2", "opensc-pkcs11" */
+	char path[256]; /* its file */
+};
+
+/*
+ * The modules registered with p11-kit that its proxy loads (those with
+ * "disable-in: p11-kit-proxy" are left out), without initialising them.
+ * Returns 0 and *out (array of *n, free with free(); NULL when none), or
+ * TG_ERR_MODULE when the registry cannot be read.
+ */
+int tg_p11_modules_list(struct tg_p11_module_info **out, size_t *n, struct tg_error *err);
+
 /* ------------------------------------------------------------------ */
 /* URIs (RFC 7512, parsed by p11-kit's p11_kit_uri_parse)              */
 /* ------------------------------------------------------------------ */

@@ -35,8 +35,9 @@ static const char usage_main[] =
 
 static const char usage_list[] =
     "usage: tokengate token list [--uri URI] [--login] [--json]\n\n"
-    "Lists the tokens of the module (default: every module registered with\n"
-    "p11-kit) that match URI (default: all), with their keys (algorithm, id,\n"
+    "Lists the PKCS#11 modules (those registered with p11-kit, or the one the\n"
+    "URI names by module-path=/module-name=) and their tokens that match URI\n"
+    "(default: all), with their keys (algorithm, id,\n"
     "label, trust attributes) and certificates. Private keys are often\n"
     "hidden until you log in: --login logs in to each listed token (PIN from\n"
     "the URI, TOKENGATE_PIN or a prompt).\n"
@@ -272,13 +273,116 @@ object_print(const struct tg_p11_object_info *o)
 	printf("\n");
 }
 
-/* URI naming exactly the token ti (label and serial). */
+/* URI naming exactly the token ti: its module and slot. */
 static void
 token_uri(const struct tg_p11_token_info *ti, const char *base_query, char *buf, size_t bufsz)
 {
 	/* the slot id comes from the listing made in this process */
-	snprintf(buf, bufsz, "pkcs11:slot-id=%lu?module-path=%s%s%s", ti->slot_id, ti->module,
-	         base_query ? "&" : "", base_query ? base_query : "");
+	snprintf(buf, bufsz, "pkcs11:slot-id=%lu?%s%smodule-path=%s", ti->slot_id,
+	         base_query ? base_query : "", base_query ? "&" : "", ti->module);
+}
+
+static json_t *
+token_json(const struct tg_p11_token_info *ti, const struct tg_p11_object_info *ov, size_t no,
+           int r, const struct tg_error *err)
+{
+	json_t *jt = json_object(), *objs = json_array();
+	size_t j;
+
+	json_object_set_new(jt, "label", json_string(ti->label));
+	json_object_set_new(jt, "manufacturer", json_string(ti->manufacturer));
+	json_object_set_new(jt, "model", json_string(ti->model));
+	json_object_set_new(jt, "serial", json_string(ti->serial));
+	json_object_set_new(jt, "library", json_string(ti->lib_desc));
+	json_object_set_new(jt, "slot", json_string(ti->slot_desc));
+	json_object_set_new(jt, "login_required", json_boolean(ti->login_required));
+	json_object_set_new(jt, "pin_count_low", json_boolean(ti->pin_count_low));
+	json_object_set_new(jt, "pin_final_try", json_boolean(ti->pin_final_try));
+	json_object_set_new(jt, "pin_locked", json_boolean(ti->pin_locked));
+	for (j = 0; j < no; j++)
+		json_array_append_new(objs, object_json(&ov[j]));
+	json_object_set_new(jt, "objects", objs);
+	if (r != 0)
+		json_object_set_new(jt, "error", json_string(tg_error_msg(err, r)));
+	return jt;
+}
+
+static void
+token_print(const struct tg_p11_token_info *ti, const struct tg_p11_object_info *ov, size_t no,
+            int login, int r, const struct tg_error *err)
+{
+	size_t j;
+
+	printf("  token '%s' manufacturer='%s' model='%s' serial=%s%s%s\n", ti->label,
+	       ti->manufacturer, ti->model, ti->serial,
+	       ti->pin_locked      ? " PIN-LOCKED"
+	       : ti->pin_final_try ? " PIN-FINAL-TRY"
+	       : ti->pin_count_low ? " PIN-COUNT-LOW"
+	                           : "",
+	       ti->login_required && !login ? " (private keys may be hidden: use --login)" : "");
+	for (j = 0; j < no; j++)
+		object_print(&ov[j]);
+	if (r != 0)
+		printf("    error: %s\n", tg_error_msg(err, r));
+}
+
+/* The tokens (and their objects) of one module; adds to jmods or prints. */
+static void
+list_module(struct tg_p11 *p, const struct opts *o, const struct tg_p11_uri *u,
+            const struct tg_p11_module_info *mi, json_t *jmods)
+{
+	struct tg_p11_token_info *tv = NULL;
+	struct tg_p11_object_info *ov = NULL;
+	struct tg_p11_token *t = NULL;
+	struct tg_error err;
+	const char *base = o->uri ? o->uri : "pkcs11:";
+	const char *q = strchr(base, '?');
+	char muri[1024], turi[1024];
+	size_t nt = 0, no, i;
+	json_t *jm = NULL, *toks = NULL;
+	int r;
+
+	snprintf(muri, sizeof(muri), "%s%smodule-path=%s", base, q ? "&" : "?", mi->path);
+	tg_error_clear(&err);
+	r = tg_p11_tokens_list(p, muri, &tv, &nt, &err);
+	if (jmods != NULL) {
+		jm = json_object();
+		toks = json_array();
+		json_object_set_new(jm, "name", json_string(mi->name));
+		json_object_set_new(jm, "path", json_string(mi->path));
+		json_object_set_new(jm, "tokens", toks);
+		if (r != 0)
+			json_object_set_new(jm, "error", json_string(tg_error_msg(&err, r)));
+		json_array_append_new(jmods, jm);
+	} else {
+		printf("module %s (%s)\n", mi->name[0] ? mi->name : "-", mi->path);
+		if (r != 0)
+			printf("  error: %s\n", tg_error_msg(&err, r));
+		else if (nt == 0)
+			printf("  no tokens\n");
+	}
+	for (i = 0; i < nt; i++) {
+		token_uri(&tv[i], q ? q + 1 : NULL, turi, sizeof(turi));
+		tg_error_clear(&err);
+		no = 0;
+		if (!tv[i].initialized)
+			r = tg_error_set(&err, TG_ERR_NOT_FOUND,
+			                 "token not initialised (an empty slot of the "
+			                 "module); initialise it or ignore it");
+		else if ((r = tg_p11_token_open(p, turi, &t, &err)) == 0 && o->login)
+			r = tg_p11_token_login(t, u, TG_P11_LOGIN_INTERACTIVE, &err);
+		if (r == 0)
+			r = tg_p11_token_objects_list(t, &ov, &no, &err);
+		if (toks != NULL)
+			json_array_append_new(toks, token_json(&tv[i], ov, no, r, &err));
+		else
+			token_print(&tv[i], ov, no, o->login, r, &err);
+		tg_p11_token_free(t);
+		t = NULL;
+		free(ov);
+		ov = NULL;
+	}
+	free(tv);
 }
 
 static int
@@ -286,15 +390,12 @@ cmd_list(int argc, char **argv)
 {
 	struct opts o;
 	struct tg_p11 *p = NULL;
-	struct tg_p11_token_info *tv = NULL;
-	struct tg_p11_object_info *ov = NULL;
-	struct tg_p11_token *t = NULL;
 	struct tg_p11_uri *u = NULL;
+	struct tg_p11_module_info *mv = NULL, one;
 	struct tg_error err;
-	size_t nt = 0, no = 0, i, j;
-	json_t *root = NULL, *toks = NULL, *jt, *objs;
-	char uri[1024];
-	const char *q;
+	size_t nm = 0, i;
+	json_t *root = NULL, *jmods = NULL;
+	const char *mp;
 	int r, rc;
 
 	if ((rc = parse("token list", argc, argv, &o)) != 0)
@@ -306,80 +407,38 @@ cmd_list(int argc, char **argv)
 	tg_error_clear(&err);
 	rc = TG_EXIT_FAIL;
 	if ((r = tg_p11_new(&p, &err)) != 0 ||
-	    (o.uri && (r = tg_p11_uri_parse(o.uri, &u, &err)) != 0) ||
-	    (r = tg_p11_tokens_list(p, o.uri, &tv, &nt, &err)) != 0) {
+	    (o.uri && (r = tg_p11_uri_parse(o.uri, &u, &err)) != 0)) {
 		rc = tg_cmd_fail("token list", r, &err);
 		goto out;
 	}
+	memset(&one, 0, sizeof(one));
+	if ((mp = tg_p11_uri_get(u, TG_P11_URI_MODULE_PATH)) != NULL) {
+		snprintf(one.path, sizeof(one.path), "%s", mp);
+	} else if (tg_p11_uri_get(u, TG_P11_URI_MODULE_NAME) != NULL ||
+	           getenv("TOKENGATE_PKCS11_MODULE") != NULL) {
+		/* resolved by the library on load */
+		snprintf(one.name, sizeof(one.name), "%s",
+		         tg_p11_uri_get(u, TG_P11_URI_MODULE_NAME)
+		             ? tg_p11_uri_get(u, TG_P11_URI_MODULE_NAME)
+		             : "");
+		snprintf(one.path, sizeof(one.path), "%s", tg_p11_default_module());
+	} else if ((r = tg_p11_modules_list(&mv, &nm, &err)) != 0) {
+		rc = tg_cmd_fail("token list", r, &err);
+		goto out;
+	}
+	if (one.path[0] != '\0') {
+		mv = &one;
+		nm = 1;
+	}
 	if (o.json) {
 		root = json_object();
-		toks = json_array();
-		json_object_set_new(root, "module",
-		                    json_string(nt ? tv[0].module
-		                                : (u && tg_p11_uri_get(u, TG_P11_URI_MODULE_PATH))
-		                                    ? tg_p11_uri_get(u, TG_P11_URI_MODULE_PATH)
-		                                    : tg_p11_default_module()));
-		json_object_set_new(root, "tokens", toks);
-	} else {
-		printf("module: %s\n", nt ? tv[0].module : tg_p11_default_module());
-		if (nt == 0)
-			printf("  no tokens present\n");
+		jmods = json_array();
+		json_object_set_new(root, "modules", jmods);
 	}
-	for (i = 0; i < nt; i++) {
-		q = strchr(o.uri ? o.uri : "", '?');
-		token_uri(&tv[i], q ? q + 1 : NULL, uri, sizeof(uri));
-		tg_error_clear(&err);
-		no = 0;
-		free(ov);
-		ov = NULL;
-		if (!tv[i].initialized)
-			r = tg_error_set(&err, TG_ERR_NOT_FOUND,
-			                 "token not initialised (an empty slot of the "
-			                 "module); initialise it or ignore it");
-		else if ((r = tg_p11_token_open(p, uri, &t, &err)) == 0 && o.login)
-			r = tg_p11_token_login(t, u, TG_P11_LOGIN_INTERACTIVE, &err);
-		if (r == 0)
-			r = tg_p11_token_objects_list(t, &ov, &no, &err);
-		if (o.json) {
-			jt = json_object();
-			json_object_set_new(jt, "label", json_string(tv[i].label));
-			json_object_set_new(jt, "manufacturer", json_string(tv[i].manufacturer));
-			json_object_set_new(jt, "model", json_string(tv[i].model));
-			json_object_set_new(jt, "serial", json_string(tv[i].serial));
-			json_object_set_new(jt, "library", json_string(tv[i].lib_desc));
-			json_object_set_new(jt, "slot", json_string(tv[i].slot_desc));
-			json_object_set_new(jt, "login_required",
-			                    json_boolean(tv[i].login_required));
-			json_object_set_new(jt, "pin_count_low", json_boolean(tv[i].pin_count_low));
-			json_object_set_new(jt, "pin_final_try", json_boolean(tv[i].pin_final_try));
-			json_object_set_new(jt, "pin_locked", json_boolean(tv[i].pin_locked));
-			objs = json_array();
-			for (j = 0; j < no; j++)
-				json_array_append_new(objs, object_json(&ov[j]));
-			json_object_set_new(jt, "objects", objs);
-			if (r != 0)
-				json_object_set_new(jt, "error",
-				                    json_string(tg_error_msg(&err, r)));
-			json_array_append_new(toks, jt);
-		} else {
-			printf("  token '%s' manufacturer='%s' model='%s' serial=%s%s%s%s\n",
-			       tv[i].label, tv[i].manufacturer, tv[i].model, tv[i].serial,
-			       tv[i].pin_locked      ? " PIN-LOCKED"
-			       : tv[i].pin_final_try ? " PIN-FINAL-TRY"
-			       : tv[i].pin_count_low ? " PIN-COUNT-LOW"
-			                             : "",
-			       tv[i].login_required && !o.login
-			           ? " (private keys may be hidden: use --login)"
-			           : "",
-			       "");
-			for (j = 0; j < no; j++)
-				object_print(&ov[j]);
-			if (r != 0)
-				printf("    error: %s\n", tg_error_msg(&err, r));
-		}
-		tg_p11_token_free(t);
-		t = NULL;
-	}
+	for (i = 0; i < nm; i++)
+		list_module(p, &o, u, &mv[i], jmods);
+	if (nm == 0 && !o.json)
+		printf("no PKCS#11 modules registered with p11-kit (see p11-kit list-modules)\n");
 	if (o.json) {
 		if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0)
 			goto out;
@@ -387,9 +446,9 @@ cmd_list(int argc, char **argv)
 	}
 	rc = TG_EXIT_OK;
 out:
+	if (mv != &one)
+		free(mv);
 	json_decref(root);
-	free(ov);
-	free(tv);
 	tg_p11_uri_free(u);
 	tg_p11_free(p);
 	return rc;

@@ -43,19 +43,22 @@ expect_rc 2 "$TG" token sign-test --bogus
 # ---- list --json ----
 expect_rc 0 "$TG" token list --json --login --uri "pkcs11:token=tg-test?pin-value=1234"
 python3 -m json.tool out.txt >/dev/null || tg_fail "list --json is not JSON"
-jq -e '.tokens | length == 1' out.txt >/dev/null || tg_fail "list --json: one token expected"
-jq -e '.tokens[0].label == "tg-test" and .tokens[0].manufacturer == "SoftHSM project"' \
+jq -e '[.modules[].tokens[]] | length == 1' out.txt >/dev/null || tg_fail "list --json: one token expected"
+jq -e '[.modules[].tokens[]][0].label == "tg-test" and [.modules[].tokens[]][0].manufacturer == "SoftHSM project"' \
 	out.txt >/dev/null || tg_fail "list --json: token"
-jq -e '[.tokens[0].objects[] | select(.class == "private-key" and .label == "p256")][0]
+jq -e '[[.modules[].tokens[]][0].objects[] | select(.class == "private-key" and .label == "p256")][0]
        | .algorithm == "ec-p256" and .id == "01" and .trust.verdict == "ok"
          and .trust.sensitive and (.trust.extractable | not) and .trust.local' \
 	out.txt >/dev/null || tg_fail "list --json: p256"
-jq -e '[.tokens[0].objects[] | select(.class == "private-key" and .label == "exportable")][0]
+jq -e '[[.modules[].tokens[]][0].objects[] | select(.class == "private-key" and .label == "exportable")][0]
        | .trust.verdict == "exportable" and .trust.extractable' out.txt >/dev/null ||
 	tg_fail "list --json: exportable key"
-jq -e '[.tokens[0].objects[] | select(.class == "private-key")] | length == 4' out.txt \
+jq -e '[[.modules[].tokens[]][0].objects[] | select(.class == "private-key")] | length == 4' out.txt \
 	>/dev/null || tg_fail "list --json: 4 private keys expected"
+jq -e '[.modules[].name] | index("softhsm2") != null' out.txt >/dev/null ||
+	tg_fail "list --json: module softhsm2 not listed"
 expect_rc 0 "$TG" token list
+grep -q "^module softhsm2 " out.txt || tg_fail "list: module softhsm2 missing"
 grep -q "token 'tg-test'" out.txt || tg_fail "list: tg-test missing"
 
 # ---- keygen of the four algorithms on a new token, sign-test ----
@@ -149,9 +152,9 @@ for alg in ec-p256 ec-p384 rsa-2048 rsa-3072; do
 		<(openssl x509 -in "got-$alg.pem" -outform DER) || tg_fail "export-cert $alg differs"
 	# stored with the key's CKA_ID
 	keyid=$("$TG" token list --json --login --uri "pkcs11:token=tg-cli?pin-value=1234" |
-		jq -r --arg l "k-$alg" '[.tokens[0].objects[] | select(.class=="private-key" and .label==$l)][0].id')
+		jq -r --arg l "k-$alg" '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .label==$l)][0].id')
 	certid=$("$TG" token list --json --uri "pkcs11:token=tg-cli" |
-		jq -r --arg l "k-$alg" '[.tokens[0].objects[] | select(.class=="certificate" and .label==$l)][0].id')
+		jq -r --arg l "k-$alg" '[[.modules[].tokens[]][0].objects[] | select(.class=="certificate" and .label==$l)][0].id')
 	[[ -n $keyid && $keyid == "$certid" ]] || tg_fail "certificate id $certid != key id $keyid"
 done
 # replacing needs --replace: a different certificate for the same key

@@ -34,14 +34,14 @@ expect_rc() { # expect_rc RC CMD...
 
 # ---- list: the card's token, its keys and certificates ----
 TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token list --json --login --uri "pkcs11:?$MOD"
-jq -e '.tokens | length == 1' out.txt >/dev/null || tg_fail "one card token expected: $(cat out.txt)"
-label=$(jq -r '.tokens[0].label' out.txt)
-jq -e '[.tokens[0].objects[] | select(.class=="private-key" and .id=="01")][0].algorithm == "ec-p256"' \
+jq -e '[.modules[].tokens[]] | length == 1' out.txt >/dev/null || tg_fail "one card token expected: $(cat out.txt)"
+label=$(jq -r '[.modules[].tokens[]][0].label' out.txt)
+jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="01")][0].algorithm == "ec-p256"' \
 	out.txt >/dev/null || tg_fail "9a key (id 01) not listed as ec-p256: $(cat out.txt)"
-jq -e '[.tokens[0].objects[] | select(.class=="certificate" and .id=="01")] | length == 1' \
+jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="certificate" and .id=="01")] | length == 1' \
 	out.txt >/dev/null || tg_fail "9a certificate not listed"
-verdict=$(jq -r '[.tokens[0].objects[] | select(.class=="private-key" and .id=="01")][0].trust.verdict' out.txt)
-tg_log "card token '$label'; 9a key trust verdict: $verdict ($(jq -c '[.tokens[0].objects[] | select(.class=="private-key" and .id=="01")][0].trust' out.txt))"
+verdict=$(jq -r '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="01")][0].trust.verdict' out.txt)
+tg_log "card token '$label'; 9a key trust verdict: $verdict ($(jq -c '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="01")][0].trust' out.txt))"
 ALLOW=()
 [[ $verdict == exportable ]] && ALLOW=(--allow-exportable)
 enc_label=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$label")
@@ -56,7 +56,7 @@ for q in "$MOD&pin-value=$SIM_PIN" "pin-value=$SIM_PIN"; do
 done
 # 9c (digital signature) has CKA_ALWAYS_AUTHENTICATE: context-specific login
 TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token list --json --login --uri "pkcs11:?$MOD"
-jq -e '[.tokens[0].objects[] | select(.class=="private-key" and .id=="02")][0].trust.always_authenticate' \
+jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="02")][0].trust.always_authenticate' \
 	out.txt >/dev/null || tg_fail "9c key not shown with CKA_ALWAYS_AUTHENTICATE: $(cat out.txt)"
 expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD&pin-value=$SIM_PIN"
 grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test 9c (always authenticate)"
