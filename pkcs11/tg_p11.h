@@ -513,7 +513,8 @@ int tg_p11_watch_next(struct tg_p11_watch *w, struct tg_p11_watch_event *ev);
 /* 1 when the watcher last saw the token present. */
 int tg_p11_watch_present(const struct tg_p11_watch *w);
 
-/* Stops the thread and frees the watcher. NULL is accepted. */
+/* Stops the thread and frees the watcher. NULL is accepted. Stop a
+ * watcher before freeing its key. */
 void tg_p11_watch_stop(struct tg_p11_watch *w);
 
 #endif /* TG_P11_H */
