@@ -143,6 +143,33 @@ test_module_path(void **state)
 	assert_int_equal(tg_p11_key_alg(k), TG_P11_ALG_EC_P256);
 	assert_string_equal(tg_p11_token_get_info(tg_p11_key_token(k))->module, mod);
 	tg_p11_key_free(k);
+
+	/* by p11-kit registry name */
+	k = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?module-name=softhsm2&pin-value=1234",
+	            0);
+	assert_int_equal(tg_p11_key_alg(k), TG_P11_ALG_EC_P256);
+	tg_p11_key_free(k);
+
+	/* unknown name and bad path: the message names them and the fix */
+	{
+		struct tg_error err;
+		struct tg_p11_key *none = NULL;
+
+		tg_error_clear(&err);
+		assert_int_equal(tg_p11_key_find(fx->p,
+		                                 "pkcs11:token=t;object=k?module-name=nosuch", 0,
+		                                 &none, &err),
+		                 TG_ERR_MODULE);
+		assert_non_null(strstr(err.msg, "'nosuch'"));
+		assert_non_null(strstr(err.msg, "p11-kit list-modules"));
+		tg_error_clear(&err);
+		assert_int_equal(
+		    tg_p11_key_find(fx->p, "pkcs11:token=t;object=k?module-path=/nonexistent/x.so",
+		                    0, &none, &err),
+		    TG_ERR_MODULE);
+		assert_non_null(strstr(err.msg, "/nonexistent/x.so"));
+		assert_null(none);
+	}
 }
 
 static void
