@@ -182,8 +182,7 @@ test_pin_value_masked(void **state)
 	 * second pin-value or one inside another segment was not masked */
 	{
 		static const char *const leaky[] = {
-		    "pp\x89"
-		    "cs11:token=a;bogus=1?pin-value=s3cretpin",
+		    "pp\211cs11:token=a;bogus=1?pin-value=s3cretpin",
 		    "pkcs11:type=cert?;pin-source=env:X?p?pin-value=s3cretpin",
 		    "pkcs11:token=a;bogus=1?pin-value=x&pin-value=s3cretpin",
 		    "zz?pin-value=other&pin-value=s3cretpin",
