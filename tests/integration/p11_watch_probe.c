@@ -50,8 +50,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	end = time(NULL) + atoi(argv[2]);
-	want = atoi(argv[3]);
+	end = time(NULL) + strtol(argv[2], NULL, 10);
+	want = (int)strtol(argv[3], NULL, 10);
 	tg_error_clear(&err);
 	if (tg_p11_new(&p, &err) != 0 ||
 	    tg_p11_key_find(p, argv[1], TG_P11_KEY_ALLOW_EXPORTABLE, &k, &err) != 0 ||
