@@ -13,9 +13,8 @@
 #endif
 #include "tg_att.h"
 
-#define SPIFFE_SCHEME      "spiffe://"
-#define ID_MAX             2048
-#define CA_MIN_FW_NONE(fw) ((fw)[0] == 0 && (fw)[1] == 0 && (fw)[2] == 0)
+#define SPIFFE_SCHEME "spiffe://"
+#define ID_MAX        2048
 
 int
 tg_ca_id_check(const char *id, const char *td, char *name, size_t n, struct tg_error *err)
@@ -128,39 +127,6 @@ out:
 }
 
 static int
-fw_cmp(const uint8_t a[3], const uint8_t b[3])
-{
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		if (a[i] != b[i])
-			return a[i] < b[i] ? -1 : 1;
-	}
-	return 0;
-}
-
-static int
-pin_touch_check(const struct tg_ca_policy *pol, enum tg_att_pin pin, enum tg_att_touch touch,
-                struct tg_error *err)
-{
-	if (!(pol->pin_allowed & (1u << pin)))
-		return tg_error_set(err, TG_ERR_POLICY,
-		                    "the key's PIN policy '%s' is not allowed by "
-		                    "the CA policy (pin_policies in policy.yaml); "
-		                    "generate the key again with an allowed PIN "
-		                    "policy (e.g. --pin-policy once)",
-		                    tg_att_pin_name(pin));
-	if (!(pol->touch_allowed & (1u << touch)))
-		return tg_error_set(err, TG_ERR_POLICY,
-		                    "the key's touch policy '%s' is not allowed "
-		                    "by the CA policy (touch_policies in "
-		                    "policy.yaml); generate the key again with an "
-		                    "allowed touch policy",
-		                    tg_att_touch_name(touch));
-	return 0;
-}
-
-static int
 attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKEY *csrkey,
                struct tg_prov *prov, struct tg_error *err)
 {
@@ -168,7 +134,6 @@ attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKE
 	struct tg_att_roots *roots = NULL;
 	struct tg_att_facts f;
 	char dir[4096];
-	size_t i;
 	int r;
 
 	if (req->f9 == NULL) {
@@ -183,48 +148,8 @@ attested_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKE
 		goto out;
 	if ((r = tg_att_verify(roots, req->att, req->f9, req->intermediates, csrkey, &f, err)) != 0)
 		goto out;
-	if (!CA_MIN_FW_NONE(pol->min_firmware)) {
-		if (!f.has_firmware) {
-			r = tg_error_set(err, TG_ERR_POLICY,
-			                 "the attestation states no firmware "
-			                 "version but the CA policy requires at "
-			                 "least %u.%u.%u (min_firmware)",
-			                 pol->min_firmware[0], pol->min_firmware[1],
-			                 pol->min_firmware[2]);
-			goto out;
-		}
-		if (fw_cmp(f.firmware, pol->min_firmware) < 0) {
-			r = tg_error_set(err, TG_ERR_POLICY,
-			                 "token firmware %s is below the CA "
-			                 "policy's minimum %u.%u.%u (min_firmware); "
-			                 "use a token with newer firmware",
-			                 f.firmware_str, pol->min_firmware[0], pol->min_firmware[1],
-			                 pol->min_firmware[2]);
-			goto out;
-		}
-	}
-	if ((r = pin_touch_check(pol, f.pin_policy, f.touch_policy, err)) != 0)
+	if ((r = tg_ca_policy_check(pol, &f, TG_CA_CHECK_ALL, err)) != 0)
 		goto out;
-	if (pol->has_serials) {
-		if (!f.has_serial) {
-			r = tg_error_set(err, TG_ERR_POLICY,
-			                 "the attestation states no token serial "
-			                 "but the CA policy has a serial allow-list");
-			goto out;
-		}
-		for (i = 0; i < pol->nserials; i++) {
-			if (pol->serials[i] == f.serial)
-				break;
-		}
-		if (i == pol->nserials) {
-			r = tg_error_set(err, TG_ERR_POLICY,
-			                 "token serial %llu is not in the CA "
-			                 "policy's serial allow-list (serials in "
-			                 "policy.yaml)",
-			                 (unsigned long long)f.serial);
-			goto out;
-		}
-	}
 	memset(prov, 0, sizeof(*prov));
 	prov->version = TG_PROV_VERSION;
 	prov->level = TG_PROV_DEVICE_ATTESTED;
@@ -254,6 +179,7 @@ hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKEY *cs
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *k = NULL;
 	struct tg_p11_trust t;
+	struct tg_att_facts f;
 	EVP_PKEY *pub = NULL;
 	const char *label;
 	int r;
@@ -318,7 +244,10 @@ hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKEY *cs
 	         ti != NULL && ti->serial[0] != '\0' ? ti->serial : "unknown");
 	prov->pin_policy = t.always_authenticate == 1 ? TG_ATT_PIN_ALWAYS : TG_ATT_PIN_ONCE;
 	prov->touch_policy = TG_ATT_TOUCH_NEVER;
-	if ((r = pin_touch_check(pol, prov->pin_policy, prov->touch_policy, err)) != 0)
+	memset(&f, 0, sizeof(f));
+	f.pin_policy = prov->pin_policy;
+	f.touch_policy = prov->touch_policy;
+	if ((r = tg_ca_policy_check(pol, &f, TG_CA_CHECK_PIN | TG_CA_CHECK_TOUCH, err)) != 0)
 		goto out;
 	r = 0;
 out:

@@ -513,3 +513,86 @@ out:
 	free(text);
 	return r;
 }
+
+static int
+fw_cmp(const uint8_t a[3], const uint8_t b[3])
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+int
+tg_ca_policy_check(const struct tg_ca_policy *pol, const struct tg_att_facts *f, unsigned checks,
+                   struct tg_error *err)
+{
+	static const uint8_t fw_none[3] = {0, 0, 0};
+	size_t i;
+	int r = TG_ERR_POLICY;
+
+	if ((checks & TG_CA_CHECK_FIRMWARE) && fw_cmp(pol->min_firmware, fw_none) != 0) {
+		if (!f->has_firmware) {
+			tg_error_set(err, r,
+			             "the attestation states no firmware "
+			             "version but the CA policy requires at "
+			             "least %u.%u.%u (min_firmware)",
+			             pol->min_firmware[0], pol->min_firmware[1],
+			             pol->min_firmware[2]);
+			goto out;
+		}
+		if (fw_cmp(f->firmware, pol->min_firmware) < 0) {
+			tg_error_set(err, r,
+			             "token firmware %s is below the CA "
+			             "policy's minimum %u.%u.%u (min_firmware); "
+			             "use a token with newer firmware",
+			             f->firmware_str, pol->min_firmware[0], pol->min_firmware[1],
+			             pol->min_firmware[2]);
+			goto out;
+		}
+	}
+	if ((checks & TG_CA_CHECK_PIN) && !(pol->pin_allowed & (1u << f->pin_policy))) {
+		tg_error_set(err, r,
+		             "the key's PIN policy '%s' is not allowed by "
+		             "the CA policy (pin_policies in policy.yaml); "
+		             "generate the key again with an allowed PIN "
+		             "policy (e.g. --pin-policy once)",
+		             tg_att_pin_name(f->pin_policy));
+		goto out;
+	}
+	if ((checks & TG_CA_CHECK_TOUCH) && !(pol->touch_allowed & (1u << f->touch_policy))) {
+		tg_error_set(err, r,
+		             "the key's touch policy '%s' is not allowed "
+		             "by the CA policy (touch_policies in "
+		             "policy.yaml); generate the key again with an "
+		             "allowed touch policy",
+		             tg_att_touch_name(f->touch_policy));
+		goto out;
+	}
+	if ((checks & TG_CA_CHECK_SERIAL) && pol->has_serials) {
+		if (!f->has_serial) {
+			tg_error_set(err, r,
+			             "the attestation states no token serial "
+			             "but the CA policy has a serial allow-list");
+			goto out;
+		}
+		for (i = 0; i < pol->nserials; i++) {
+			if (pol->serials[i] == f->serial)
+				break;
+		}
+		if (i == pol->nserials) {
+			tg_error_set(err, r,
+			             "token serial %llu is not in the CA "
+			             "policy's serial allow-list (serials in "
+			             "policy.yaml)",
+			             (unsigned long long)f->serial);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	return r;
+}

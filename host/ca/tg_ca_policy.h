@@ -77,4 +77,24 @@ int tg_ca_duration_parse(const char *s, long *secs);
 /* Parses "5.4.3" into 3 bytes. 0 or TG_ERR_INVALID_ARG. */
 int tg_ca_firmware_parse(const char *s, uint8_t fw[3]);
 
+/* Which rules tg_ca_policy_check applies (bits of its checks argument). */
+#define TG_CA_CHECK_PIN      0x1u /* pin_policies */
+#define TG_CA_CHECK_TOUCH    0x2u /* touch_policies */
+#define TG_CA_CHECK_FIRMWARE 0x4u /* min_firmware */
+#define TG_CA_CHECK_SERIAL   0x8u /* serials */
+#define TG_CA_CHECK_ALL                                                                            \
+	(TG_CA_CHECK_PIN | TG_CA_CHECK_TOUCH | TG_CA_CHECK_FIRMWARE | TG_CA_CHECK_SERIAL)
+
+/*
+ * Checks a key's facts against the rules of pol selected by checks: PIN
+ * and touch policy allowed, firmware at least min_firmware, serial in the
+ * allow-list (f->has_firmware / f->has_serial 0 is a refusal when the
+ * policy has the rule). The one place these rules are decided: tg_ca_issue
+ * applies them all to a verified attestation; `enroll` asks about the PIN
+ * and touch policies before it generates a key. 0, or TG_ERR_POLICY with err
+ * naming the rule (its policy.yaml key) and the fix (err may be NULL).
+ */
+int tg_ca_policy_check(const struct tg_ca_policy *pol, const struct tg_att_facts *f,
+                       unsigned checks, struct tg_error *err);
+
 #endif /* TG_CA_POLICY_H */

@@ -519,6 +519,7 @@ ca_precheck(const struct opts *o, struct tg_error *err)
 {
 	const struct tg_ca_policy *pol;
 	struct tg_ca_store *st = NULL;
+	struct tg_att_facts f;
 	char name[TG_CA_NAME_MAX + 1];
 	int r;
 
@@ -528,21 +529,26 @@ ca_precheck(const struct opts *o, struct tg_error *err)
 	if ((r = tg_ca_id_check(o->id, pol->trust_domain, name, sizeof(name), err)) != 0 ||
 	    o->reader == NULL || o->existing || o->install != NULL)
 		goto out;
-	if (!(pol->pin_allowed & (1u << o->pin_policy))) {
+	memset(&f, 0, sizeof(f));
+	f.pin_policy = (enum tg_att_pin)o->pin_policy;
+	f.touch_policy = (enum tg_att_touch)o->touch_policy;
+	/* the CA decides (err NULL: the message is worded for a key not
+	 * generated yet) */
+	if (tg_ca_policy_check(pol, &f, TG_CA_CHECK_PIN, NULL) != 0) {
 		r = tg_error_set(
 		    err, TG_ERR_POLICY,
 		    "the CA in %s does not allow PIN policy '%s' (pin_policies in its "
 		    "policy.yaml); choose another --pin-policy; nothing was changed on "
 		    "the token",
-		    o->ca_dir, tg_att_pin_name((enum tg_att_pin)o->pin_policy));
+		    o->ca_dir, tg_att_pin_name(f.pin_policy));
 		goto out;
 	}
-	if (!(pol->touch_allowed & (1u << o->touch_policy))) {
+	if (tg_ca_policy_check(pol, &f, TG_CA_CHECK_TOUCH, NULL) != 0) {
 		r = tg_error_set(err, TG_ERR_POLICY,
 		                 "the CA in %s does not allow touch policy '%s' (touch_policies in "
 		                 "its policy.yaml); choose another --touch-policy; nothing was "
 		                 "changed on the token",
-		                 o->ca_dir, tg_att_touch_name((enum tg_att_touch)o->touch_policy));
+		                 o->ca_dir, tg_att_touch_name(f.touch_policy));
 		goto out;
 	}
 out:

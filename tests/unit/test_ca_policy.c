@@ -1,7 +1,8 @@
 /*
  * test_ca_policy.c — the CA policy (host/ca/policy.c): good documents,
  * unknown keys, bad types and values, each error with its line number;
- * write-then-parse round trip; durations and firmware versions.
+ * write-then-parse round trip; durations and firmware versions; the
+ * policy check (tg_ca_policy_check).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -224,6 +225,113 @@ test_helpers(void **state)
 	assert_int_equal(tg_ca_td_check("", NULL), TG_ERR_IDENTITY);
 }
 
+/* tg_ca_policy_check: each rule, only when selected, with its message. */
+static void
+test_check(void **state)
+{
+	static const struct {
+		unsigned checks;
+		enum tg_att_pin pin;
+		enum tg_att_touch touch;
+		int has_firmware;
+		uint8_t fw[3];
+		int has_serial;
+		uint64_t serial;
+		int want;
+		const char *msg;
+	} cases[] = {
+	    {TG_CA_CHECK_ALL, TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, 1, {5, 7, 0}, 1, 42, 0, NULL},
+	    {TG_CA_CHECK_ALL,
+	     TG_ATT_PIN_NEVER,
+	     TG_ATT_TOUCH_NEVER,
+	     1,
+	     {5, 7, 0},
+	     1,
+	     42,
+	     TG_ERR_POLICY,
+	     "PIN policy 'never' is not allowed"},
+	    {TG_CA_CHECK_TOUCH, TG_ATT_PIN_NEVER, TG_ATT_TOUCH_NEVER, 0, {0, 0, 0}, 0, 0, 0, NULL},
+	    {TG_CA_CHECK_TOUCH,
+	     TG_ATT_PIN_ONCE,
+	     TG_ATT_TOUCH_ALWAYS,
+	     1,
+	     {5, 7, 0},
+	     1,
+	     42,
+	     TG_ERR_POLICY,
+	     "touch policy 'always' is not allowed"},
+	    {TG_CA_CHECK_ALL,
+	     TG_ATT_PIN_ONCE,
+	     TG_ATT_TOUCH_NEVER,
+	     1,
+	     {5, 4, 3},
+	     1,
+	     42,
+	     TG_ERR_POLICY,
+	     "token firmware 5.4.3 is below the CA policy's minimum 5.7.0"},
+	    {TG_CA_CHECK_ALL,
+	     TG_ATT_PIN_ONCE,
+	     TG_ATT_TOUCH_NEVER,
+	     0,
+	     {0, 0, 0},
+	     1,
+	     42,
+	     TG_ERR_POLICY,
+	     "states no firmware version"},
+	    {TG_CA_CHECK_ALL,
+	     TG_ATT_PIN_ONCE,
+	     TG_ATT_TOUCH_NEVER,
+	     1,
+	     {5, 7, 0},
+	     1,
+	     43,
+	     TG_ERR_POLICY,
+	     "token serial 43 is not in the CA policy's serial allow-list"},
+	    {TG_CA_CHECK_ALL,
+	     TG_ATT_PIN_ONCE,
+	     TG_ATT_TOUCH_NEVER,
+	     1,
+	     {5, 7, 0},
+	     0,
+	     0,
+	     TG_ERR_POLICY,
+	     "states no token serial"},
+	    {TG_CA_CHECK_PIN | TG_CA_CHECK_TOUCH,
+	     TG_ATT_PIN_ONCE,
+	     TG_ATT_TOUCH_NEVER,
+	     0,
+	     {0, 0, 0},
+	     0,
+	     0,
+	     0,
+	     NULL},
+	};
+	struct tg_ca_policy pol;
+	struct tg_att_facts f;
+	struct tg_error err;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(parse(BASE "min_firmware: 5.7.0\nserials: [42]\n", &pol, &err), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&f, 0, sizeof(f));
+		f.pin_policy = cases[i].pin;
+		f.touch_policy = cases[i].touch;
+		f.has_firmware = cases[i].has_firmware;
+		memcpy(f.firmware, cases[i].fw, sizeof(f.firmware));
+		snprintf(f.firmware_str, sizeof(f.firmware_str), "%u.%u.%u", cases[i].fw[0],
+		         cases[i].fw[1], cases[i].fw[2]);
+		f.has_serial = cases[i].has_serial;
+		f.serial = cases[i].serial;
+		tg_error_clear(&err);
+		assert_int_equal(tg_ca_policy_check(&pol, &f, cases[i].checks, &err),
+		                 cases[i].want);
+		if (cases[i].msg != NULL && strstr(err.msg, cases[i].msg) == NULL)
+			fail_msg("case %zu: message '%s' lacks '%s'", i, err.msg, cases[i].msg);
+	}
+	tg_ca_policy_clear(&pol);
+}
+
 int
 main(void)
 {
@@ -232,6 +340,7 @@ main(void)
 	    cmocka_unit_test(test_bad),
 	    cmocka_unit_test(test_write_round_trip),
 	    cmocka_unit_test(test_helpers),
+	    cmocka_unit_test(test_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
