@@ -8,7 +8,7 @@
 #include "cmd.h"
 #include "mfrca.h"
 #include "statefile.h"
-#include "tg_buf.h"
+#include "tg_hex.h"
 #include "tg_secret.h"
 #include "tg_tok.h"
 
@@ -49,45 +49,6 @@ usage(FILE *f)
 	        "  --force                   overwrite an existing state file\n"
 	        "  -h, --help                this help\n\n"
 	        "Exit codes: 0 created, 1 failed, 2 bad command line.\n");
-}
-
-static int
-hexval(char c)
-{
-	int v = -1;
-
-	if (c >= '0' && c <= '9')
-		v = c - '0';
-	else if (c >= 'a' && c <= 'f')
-		v = c - 'a' + 10;
-	else if (c >= 'A' && c <= 'F')
-		v = c - 'A' + 10;
-	return v;
-}
-
-/* Hex string to bytes; TG_ERR_USAGE for odd length, bad digits or > cap. */
-static int
-parse_hex(const char *s, uint8_t *out, size_t cap, size_t *outlen)
-{
-	struct tg_buf w;
-	size_t n = strlen(s), i;
-	int hi, lo, r = TG_ERR_USAGE;
-
-	if (n == 0 || n % 2 != 0 || n / 2 > cap)
-		goto out;
-	tg_buf_writer(&w, out, cap);
-	for (i = 0; i < n; i += 2) {
-		hi = hexval(s[i]);
-		lo = hexval(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			goto out;
-		if (tg_buf_put_u8(&w, (uint8_t)(hi << 4 | lo)) != 0)
-			goto out;
-	}
-	*outlen = tg_buf_len(&w);
-	r = 0;
-out:
-	return r;
 }
 
 static int
@@ -256,7 +217,7 @@ mgm_key_setup(const struct init_opts *o, uint8_t *buf, size_t cap, struct tg_tok
 
 	if (o->mgm_hex == NULL)
 		goto out;
-	if (parse_hex(o->mgm_hex, buf, cap, &n) != 0) {
+	if (tg_hex_decode(o->mgm_hex, buf, cap, &n) != 0) {
 		rc = tg_sim_cmd_usage_error("init",
 		                            "--mgm-key must be 32, 48 or 64 hexadecimal digits");
 		goto out;

@@ -15,6 +15,7 @@
 #include "tg_ca_policy.h"
 #include "tg_ca_store.h"
 #include "tg_cmd.h"
+#include "tg_hex.h"
 #include "tg_prov.h"
 
 #define CA_MAX_INTERMEDIATE_FILES 16
@@ -121,15 +122,6 @@ help(const char *text)
 {
 	fputs(text, stdout);
 	return TG_EXIT_OK;
-}
-
-static void
-hex_str(const uint8_t *p, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
 static int
@@ -244,7 +236,7 @@ cmd_verify(int argc, char **argv)
 		rc = tg_cmd_fail(what, r, &err);
 		goto out;
 	}
-	hex_str(f.sha256, sizeof(f.sha256), sha);
+	tg_hex_encode(f.sha256, sizeof(f.sha256), sha, sizeof(sha));
 	snprintf(ff, sizeof(ff), "0x%02x", f.form_factor);
 	j = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "slot", f.slot, "key_algorithm",
 	              f.key_algorithm, "serial", serial_json(&f), "firmware",
@@ -613,7 +605,7 @@ cmd_show(int argc, char **argv)
 		goto out;
 	}
 	if (r == 0) {
-		hex_str(p.att_sha256, sizeof(p.att_sha256), sha);
+		tg_hex_encode(p.att_sha256, sizeof(p.att_sha256), sha, sizeof(sha));
 		snprintf(ff, sizeof(ff), "0x%02x", p.form_factor);
 		pj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o}", "version", p.version, "level",
 		               tg_prov_level_name(p.level), "token_serial", p.serial, "pin_policy",

@@ -21,6 +21,7 @@
 #endif
 #include "tg_ca_io.h"
 #include "tg_log.h"
+#include "tg_hex.h"
 #include "tg_secret.h"
 
 #define CA_PATH_MAX       4096
@@ -546,7 +547,6 @@ tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id, const stru
 	char path[CA_PATH_MAX], na[32], sha[65];
 	json_t *j = NULL;
 	char *text = NULL;
-	size_t i;
 	int r;
 
 	if (tg_ca_serial_hex(X509_get0_serialNumber(leaf), hex, sizeof(hex)) != 0) {
@@ -562,8 +562,7 @@ tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id, const stru
 	}
 	if ((r = pem_write_cert(path, leaf, err)) != 0)
 		goto out;
-	for (i = 0; i < 32; i++)
-		snprintf(sha + 2 * i, 3, "%02x", prov->att_sha256[i]);
+	tg_hex_encode(prov->att_sha256, sizeof(prov->att_sha256), sha, sizeof(sha));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "serial", hex, "id", id, "level",
 	              tg_prov_level_name(prov->level), "token_serial", prov->serial, "pin_policy",
 	              tg_att_pin_name(prov->pin_policy), "touch_policy",

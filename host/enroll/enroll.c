@@ -27,6 +27,7 @@
 #include "tg_ca_store.h"
 #include "tg_cmd.h"
 #include "tg_csr.h"
+#include "tg_hex.h"
 #include "tg_p11.h"
 #include "tg_pcsc.h"
 #include "tg_pivc.h"
@@ -110,36 +111,6 @@ struct piv_state {
 };
 
 /* ---- small helpers ---- */
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Hex text (no separators) into out; 0 or TG_ERR_INVALID_ARG. */
-static int
-hex_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-	size_t len = strlen(s), i;
-	int hi, lo;
-
-	if (len == 0 || len % 2 != 0 || len / 2 > cap)
-		return TG_ERR_INVALID_ARG;
-	for (i = 0; i < len / 2; i++) {
-		if ((hi = hexval(s[2 * i])) < 0 || (lo = hexval(s[2 * i + 1])) < 0)
-			return TG_ERR_INVALID_ARG;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*n = len / 2;
-	return 0;
-}
 
 static int
 slot_parse(const char *s, uint8_t *slot)
@@ -308,7 +279,7 @@ mgm_get(const struct opts *o, struct piv_state *s, struct tg_error *err)
 		}
 		memcpy(s->mgm, mgm_default, sizeof(mgm_default));
 		s->mgm_len = sizeof(mgm_default);
-	} else if (hex_decode(hex, s->mgm, sizeof(s->mgm), &s->mgm_len) != 0) {
+	} else if (tg_hex_decode(hex, s->mgm, sizeof(s->mgm), &s->mgm_len) != 0) {
 		tg_error_set(err, r,
 		             "%s is not a management key: want 32, 48 or 64 hex digits (AES-128, "
 		             "3DES/AES-192, AES-256)",

@@ -13,6 +13,10 @@ tg_add_unit_test(test_secret
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_secret.c
   LIBS tgcore)
 
+tg_add_unit_test(test_hex
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hex.c
+  LIBS tgcore)
+
 tg_add_unit_test(test_log
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_log.c
   LIBS tglog PkgConfig::JANSSON)
