@@ -28,6 +28,13 @@ int tg_sim_cmd_fail(const char *what, int code, const struct tg_error *err);
 int tg_sim_cmd_usage_error(const char *what, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * What every subcommand checks once getopt is done: no operand left
+ * (argv[optind] on) and --state given (state not NULL). 0, or the usage
+ * error printed and TG_SIM_EXIT_USAGE.
+ */
+int tg_sim_cmd_args_check(const char *what, int argc, char **argv, const char *state);
+
 /* Parses a decimal unsigned number in [min, max]; 0 or TG_ERR_USAGE. */
 int tg_sim_cmd_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 

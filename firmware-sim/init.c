@@ -176,14 +176,8 @@ parse_opts(int argc, char **argv, struct init_opts *o)
 			goto out;
 		}
 	}
-	if (optind < argc) {
-		rc = tg_sim_cmd_usage_error("init", "unexpected argument '%s'", argv[optind]);
+	if ((rc = tg_sim_cmd_args_check("init", argc, argv, o->state)) != 0)
 		goto out;
-	}
-	if (o->state == NULL) {
-		rc = tg_sim_cmd_usage_error("init", "--state FILE is required");
-		goto out;
-	}
 	if (o->pin != NULL && (strlen(o->pin) < PIN_MIN || strlen(o->pin) > PIN_MAX)) {
 		rc = tg_sim_cmd_usage_error("init", "--pin must have 6 to 8 characters");
 		goto out;

@@ -4,6 +4,7 @@
  * they share.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,18 @@ tg_sim_cmd_usage_error(const char *what, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (try 'tokengate-sim %s --help')\n", what);
 	return TG_SIM_EXIT_USAGE;
+}
+
+int
+tg_sim_cmd_args_check(const char *what, int argc, char **argv, const char *state)
+{
+	int rc = 0;
+
+	if (optind < argc)
+		rc = tg_sim_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
+	else if (state == NULL)
+		rc = tg_sim_cmd_usage_error(what, "--state FILE is required");
+	return rc;
 }
 
 int

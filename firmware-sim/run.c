@@ -156,14 +156,8 @@ parse_opts(int argc, char **argv, struct run_opts *o)
 			goto out;
 		}
 	}
-	if (optind < argc) {
-		rc = tg_sim_cmd_usage_error("run", "unexpected argument '%s'", argv[optind]);
+	if ((rc = tg_sim_cmd_args_check("run", argc, argv, o->state)) != 0)
 		goto out;
-	}
-	if (o->state == NULL) {
-		rc = tg_sim_cmd_usage_error("run", "--state FILE is required");
-		goto out;
-	}
 	rc = -1; /* go on */
 out:
 	return rc;
