@@ -23,77 +23,45 @@
 #define TOUCH_POLICY_ALWAYS 2
 #define TOUCH_POLICY_CACHED 3
 
-static const char *
-pin_policy_name(uint8_t p)
-{
-	const char *s;
-
-	switch (p) {
-	case PIN_POLICY_NEVER:
-		s = "never";
-		break;
-	case PIN_POLICY_ONCE:
-		s = "once";
-		break;
-	case PIN_POLICY_ALWAYS:
-		s = "always";
-		break;
-	case POLICY_DEFAULT:
-		s = "default";
-		break;
-	default:
-		s = "unknown";
-		break;
-	}
-	return s;
-}
+/* A value's name in a table of names; "unknown" for a value not in it. */
+struct code_name {
+	uint8_t code;
+	const char *name;
+};
 
 static const char *
-touch_policy_name(uint8_t p)
+name_of(const struct code_name *t, size_t n, uint8_t code)
 {
-	const char *s;
+	size_t i;
 
-	switch (p) {
-	case TOUCH_POLICY_NEVER:
-		s = "never";
-		break;
-	case TOUCH_POLICY_ALWAYS:
-		s = "always";
-		break;
-	case TOUCH_POLICY_CACHED:
-		s = "cached";
-		break;
-	case POLICY_DEFAULT:
-		s = "default";
-		break;
-	default:
-		s = "unknown";
-		break;
+	for (i = 0; i < n; i++) {
+		if (t[i].code == code)
+			return t[i].name;
 	}
-	return s;
+	return "unknown";
 }
 
-static const char *
-origin_name(uint8_t o)
-{
-	const char *s;
+static const struct code_name pin_policies[] = {
+    {PIN_POLICY_NEVER, "never"},
+    {PIN_POLICY_ONCE, "once"},
+    {PIN_POLICY_ALWAYS, "always"},
+    {POLICY_DEFAULT, "default"},
+};
 
-	switch (o) {
-	case TG_TOK_ORIGIN_NONE:
-		s = "none";
-		break;
-	case TG_TOK_ORIGIN_GENERATED:
-		s = "generated";
-		break;
-	case TG_TOK_ORIGIN_IMPORTED:
-		s = "imported";
-		break;
-	default:
-		s = "unknown";
-		break;
-	}
-	return s;
-}
+static const struct code_name touch_policies[] = {
+    {TOUCH_POLICY_NEVER, "never"},
+    {TOUCH_POLICY_ALWAYS, "always"},
+    {TOUCH_POLICY_CACHED, "cached"},
+    {POLICY_DEFAULT, "default"},
+};
+
+static const struct code_name origins[] = {
+    {TG_TOK_ORIGIN_NONE, "none"},
+    {TG_TOK_ORIGIN_GENERATED, "generated"},
+    {TG_TOK_ORIGIN_IMPORTED, "imported"},
+};
+
+#define NAME_OF(table, code) name_of(table, sizeof(table) / sizeof(table[0]), code)
 
 /* The certificate's subject in RFC 2253 form into buf; "" when there is no
  * certificate, "(unparsable certificate)" when DER does not parse. */
@@ -151,8 +119,8 @@ print_text(const struct tg_tok_info *info, FILE *out)
 		s = &info->slots[i];
 		fprintf(out, "  %02x  %-8s %-9s pin=%-6s touch=%-6s", s->slot,
 		        s->algorithm != 0 ? tg_sim_alg_name(s->algorithm, alg, sizeof(alg)) : "-",
-		        origin_name(s->origin), pin_policy_name(s->pin_policy),
-		        touch_policy_name(s->touch_policy));
+		        NAME_OF(origins, s->origin), NAME_OF(pin_policies, s->pin_policy),
+		        NAME_OF(touch_policies, s->touch_policy));
 		if (s->cert_der != NULL)
 			fprintf(out, " cert: %s",
 			        cert_subject(s->cert_der, s->cert_len, subj, sizeof(subj)));
@@ -190,8 +158,9 @@ print_json(const struct tg_tok_info *info, FILE *out)
 		o = json_pack(
 		    "{s:s, s:s?, s:s, s:s, s:s, s:s?}", "slot", sl, "algorithm",
 		    s->algorithm != 0 ? tg_sim_alg_name(s->algorithm, alg, sizeof(alg)) : NULL,
-		    "origin", origin_name(s->origin), "pin_policy", pin_policy_name(s->pin_policy),
-		    "touch_policy", touch_policy_name(s->touch_policy), "certificate_subject",
+		    "origin", NAME_OF(origins, s->origin), "pin_policy",
+		    NAME_OF(pin_policies, s->pin_policy), "touch_policy",
+		    NAME_OF(touch_policies, s->touch_policy), "certificate_subject",
 		    s->cert_der != NULL ? cert_subject(s->cert_der, s->cert_len, subj, sizeof(subj))
 		                        : NULL);
 		if (o == NULL || json_array_append_new(slots, o) != 0)
@@ -272,14 +241,8 @@ tg_sim_cmd_status(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (optind < argc) {
-		rc = tg_sim_cmd_usage_error("status", "unexpected argument '%s'", argv[optind]);
+	if ((rc = tg_sim_cmd_args_check("status", argc, argv, state)) != 0)
 		goto out;
-	}
-	if (state == NULL) {
-		rc = tg_sim_cmd_usage_error("status", "--state FILE is required");
-		goto out;
-	}
 	if ((r = tg_sim_cmd_load_token(state, NULL, &tok, &err)) != 0) {
 		rc = tg_sim_cmd_fail("status", r, &err);
 		goto out;
