@@ -103,10 +103,24 @@ out:
 	return r;
 }
 
+/*
+ * Reads the file at path into *data (*len bytes) and, when the text is PEM,
+ * opens a memory BIO over it in *bio; *bio stays NULL for DER. The caller
+ * frees both.
+ */
 static int
-is_pem(const uint8_t *data, size_t len)
+file_read_pem(const char *path, uint8_t **data, size_t *len, BIO **bio, struct tg_error *err)
 {
-	return memmem(data, len, "-----BEGIN", 10) != NULL;
+	int r;
+
+	*bio = NULL;
+	if ((r = tg_ca_file_read(path, data, len, err)) != 0)
+		goto out;
+	if (memmem(*data, *len, "-----BEGIN", 10) != NULL &&
+	    (*bio = BIO_new_mem_buf(*data, (int)*len)) == NULL)
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+out:
+	return r;
 }
 
 int
@@ -119,13 +133,9 @@ tg_ca_certs_read(const char *path, STACK_OF(X509) * certs, struct tg_error *err)
 	const unsigned char *p;
 	int r, count = 0;
 
-	if ((r = tg_ca_file_read(path, &data, &len, err)) != 0)
+	if ((r = file_read_pem(path, &data, &len, &bio, err)) != 0)
 		goto out;
-	if (is_pem(data, len)) {
-		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
-			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
-			goto out;
-		}
+	if (bio != NULL) {
 		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 			if (!sk_X509_push(certs, x)) {
 				r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
@@ -194,13 +204,9 @@ tg_ca_csr_read(const char *path, X509_REQ **out, struct tg_error *err)
 	const unsigned char *p;
 	int r;
 
-	if ((r = tg_ca_file_read(path, &data, &len, err)) != 0)
+	if ((r = file_read_pem(path, &data, &len, &bio, err)) != 0)
 		goto out;
-	if (is_pem(data, len)) {
-		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
-			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
-			goto out;
-		}
+	if (bio != NULL) {
 		req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
 	} else {
 		p = data;
@@ -238,13 +244,9 @@ tg_ca_pubkey_read(const char *path, EVP_PKEY **out, struct tg_error *err)
 	const unsigned char *p;
 	int r;
 
-	if ((r = tg_ca_file_read(path, &data, &len, err)) != 0)
+	if ((r = file_read_pem(path, &data, &len, &bio, err)) != 0)
 		goto out;
-	if (is_pem(data, len)) {
-		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
-			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
-			goto out;
-		}
+	if (bio != NULL) {
 		if (memmem(data, len, "CERTIFICATE REQUEST", 19) != NULL)
 			req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
 		else if (memmem(data, len, "BEGIN CERTIFICATE", 17) != NULL)
