@@ -260,20 +260,6 @@ out:
 #endif
 
 static int
-add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value, struct tg_error *err)
-{
-	X509_EXTENSION *ext;
-	int r = 0;
-
-	ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-	if (ext == NULL || !X509_add_ext(x, ext, -1))
-		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot add extension %s=%s", OBJ_nid2sn(nid),
-		                 value);
-	X509_EXTENSION_free(ext);
-	return r;
-}
-
-static int
 san_add(X509 *x, const char *id, struct tg_error *err)
 {
 	GENERAL_NAMES *gens = NULL;
@@ -333,11 +319,11 @@ leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req, const char 
 		goto out;
 	}
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
-	if ((r = add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE", err)) != 0 ||
-	    (r = add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature", err)) != 0 ||
-	    (r = add_ext(x, &ctx, NID_ext_key_usage, "clientAuth", err)) != 0 ||
-	    (r = add_ext(x, &ctx, NID_subject_key_identifier, "hash", err)) != 0 ||
-	    (r = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err)) != 0 ||
+	if ((r = tg_ca_ext_add(x, &ctx, NID_basic_constraints, "critical,CA:FALSE", err)) != 0 ||
+	    (r = tg_ca_ext_add(x, &ctx, NID_key_usage, "critical,digitalSignature", err)) != 0 ||
+	    (r = tg_ca_ext_add(x, &ctx, NID_ext_key_usage, "clientAuth", err)) != 0 ||
+	    (r = tg_ca_ext_add(x, &ctx, NID_subject_key_identifier, "hash", err)) != 0 ||
+	    (r = tg_ca_ext_add(x, &ctx, NID_authority_key_identifier, "keyid:always", err)) != 0 ||
 	    (r = san_add(x, req->id, err)) != 0 || (r = tg_prov_ext_make(prov, &pext, err)) != 0)
 		goto out;
 	r = TG_ERR_CRYPTO;

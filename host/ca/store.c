@@ -118,8 +118,8 @@ out:
 	return r;
 }
 
-static int
-add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value, struct tg_error *err)
+int
+tg_ca_ext_add(X509 *x, X509V3_CTX *ctx, int nid, const char *value, struct tg_error *err)
 {
 	X509_EXTENSION *ext;
 	int r = 0;
@@ -179,10 +179,11 @@ ca_cert_make(const struct tg_ca_init_opts *o, EVP_PKEY *key, X509 **out, struct 
 	    !X509_set_pubkey(x, key))
 		goto fail;
 	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	if ((r = add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0", err)) != 0 ||
-	    (r = add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign", err)) != 0 ||
-	    (r = add_ext(x, &ctx, NID_subject_key_identifier, "hash", err)) != 0 ||
-	    (r = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always", err)) != 0)
+	if ((r = tg_ca_ext_add(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0",
+	                       err)) != 0 ||
+	    (r = tg_ca_ext_add(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign", err)) != 0 ||
+	    (r = tg_ca_ext_add(x, &ctx, NID_subject_key_identifier, "hash", err)) != 0 ||
+	    (r = tg_ca_ext_add(x, &ctx, NID_authority_key_identifier, "keyid:always", err)) != 0)
 		goto out;
 	r = TG_ERR_CRYPTO;
 	if (X509_sign(x, key, tg_ca_sign_md(key)) <= 0)

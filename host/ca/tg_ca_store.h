@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "tg_ca_policy.h"
 #include "tg_err.h"
@@ -93,6 +94,13 @@ int tg_ca_serial_norm(const char *text, char *buf, size_t n);
 
 /* Sets a random positive 16-byte serial number on x (RFC 5280 4.1.2.2). */
 int tg_ca_serial_random(X509 *x, struct tg_error *err);
+
+/*
+ * Adds the extension nid with its OpenSSL config value (e.g.
+ * "critical,CA:FALSE") to x, built in ctx; serves the CA certificate and the
+ * leaves. 0 or TG_ERR_CRYPTO naming the extension.
+ */
+int tg_ca_ext_add(X509 *x, X509V3_CTX *ctx, int nid, const char *value, struct tg_error *err);
 
 /* Signs cert or CRL data with the CA key with the digest that fits the
  * key (SHA-256; none for Ed25519). */
