@@ -16,6 +16,7 @@
 #include <openssl/rsa.h>
 
 #include "tg_buf.h"
+#include "tg_hex.h"
 #include "tg_secret.h"
 
 #define FIND_BATCH 32
@@ -24,18 +25,12 @@
 void
 tg_p11_hex(const uint8_t *id, size_t len, char *buf, size_t bufsz)
 {
-	static const char hx[] = "0123456789abcdef";
-	size_t i, o = 0;
+	size_t fit = bufsz > 0 ? (bufsz - 1) / 2 : 0;
 
-	if (len == 0) {
+	if (len == 0)
 		snprintf(buf, bufsz, "-");
-		return;
-	}
-	for (i = 0; i < len && o + 2 < bufsz; i++) {
-		buf[o++] = hx[id[i] >> 4];
-		buf[o++] = hx[id[i] & 0xf];
-	}
-	buf[o] = '\0';
+	else /* cut to what fits */
+		tg_hex_encode(id, len < fit ? len : fit, buf, bufsz);
 }
 
 CK_RV
