@@ -309,26 +309,6 @@ cmd_init(int argc, char **argv)
 	return TG_EXIT_OK;
 }
 
-static int
-pem_out(const char *path, X509 *x, X509_CRL *crl, struct tg_error *err)
-{
-	BIO *bio = NULL;
-	char *data;
-	long n;
-	int r = TG_ERR_CRYPTO;
-
-	if ((bio = BIO_new(BIO_s_mem())) == NULL || (x != NULL && !PEM_write_bio_X509(bio, x)) ||
-	    (crl != NULL && !PEM_write_bio_X509_CRL(bio, crl))) {
-		tg_error_set(err, r, "cannot encode PEM");
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &data);
-	r = tg_ca_file_write(path, data, (size_t)n, 0644, err);
-out:
-	BIO_free(bio);
-	return r;
-}
-
 /*
  * The attestation for `ca issue`: --attestation FILE with the F9 first in
  * --intermediate; else the attestation and F9 the CSR carries in its
@@ -437,7 +417,7 @@ cmd_issue(int argc, char **argv)
 	    (r = tg_ca_csr_read(csr_file, &req.csr, &err)) != 0 ||
 	    (r = provenance_read(&req, att_file, inter, ninter, &err)) != 0 ||
 	    (r = tg_ca_issue(s, &req, &leaf, &prov, &err)) != 0 ||
-	    (r = pem_out(out_file, leaf, NULL, &err)) != 0) {
+	    (r = tg_ca_pem_write(out_file, leaf, NULL, NULL, &err)) != 0) {
 		rc = tg_cmd_fail(what, r, &err);
 		goto out;
 	}
@@ -539,7 +519,7 @@ cmd_crl(int argc, char **argv)
 		return tg_cmd_usage_error(what, "--dir and --out are required");
 	if ((r = tg_ca_store_open(dir, 1, &s, &err)) != 0 ||
 	    (r = tg_ca_store_crl(s, &crl, &err)) != 0 ||
-	    (r = pem_out(out_file, NULL, crl, &err)) != 0) {
+	    (r = tg_ca_pem_write(out_file, NULL, NULL, crl, &err)) != 0) {
 		rc = tg_cmd_fail(what, r, &err);
 		goto out;
 	}

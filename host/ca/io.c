@@ -103,6 +103,27 @@ out:
 	return r;
 }
 
+int
+tg_ca_pem_write(const char *path, X509 *x, X509_REQ *req, X509_CRL *crl, struct tg_error *err)
+{
+	BIO *bio = NULL;
+	char *data = NULL;
+	long n;
+	int r = TG_ERR_CRYPTO;
+
+	if ((bio = BIO_new(BIO_s_mem())) == NULL || (x != NULL && !PEM_write_bio_X509(bio, x)) ||
+	    (req != NULL && !PEM_write_bio_X509_REQ(bio, req)) ||
+	    (crl != NULL && !PEM_write_bio_X509_CRL(bio, crl))) {
+		tg_error_set(err, r, "cannot encode PEM for %s", path);
+		goto out;
+	}
+	n = BIO_get_mem_data(bio, &data);
+	r = tg_ca_file_write(path, data, (size_t)n, 0644, err);
+out:
+	BIO_free(bio);
+	return r;
+}
+
 /*
  * Reads the file at path into *data (*len bytes) and, when the text is PEM,
  * opens a memory BIO over it in *bio; *bio stays NULL for DER. The caller

@@ -205,25 +205,6 @@ out:
 }
 
 static int
-pem_write_cert(const char *path, X509 *x, struct tg_error *err)
-{
-	BIO *bio = NULL;
-	char *data;
-	long n;
-	int r = TG_ERR_CRYPTO;
-
-	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x)) {
-		tg_error_set(err, r, "cannot encode a certificate as PEM");
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &data);
-	r = tg_ca_file_write(path, data, (size_t)n, 0644, err);
-out:
-	BIO_free(bio);
-	return r;
-}
-
-static int
 pem_write_key(const char *path, EVP_PKEY *key, struct tg_error *err)
 {
 	BIO *bio = NULL;
@@ -366,7 +347,7 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 		goto out;
 	/* ca.pem last: its presence means the CA is complete */
 	if ((r = path_join(path, sizeof(path), o->dir, "ca.pem", err)) != 0 ||
-	    (r = pem_write_cert(path, cert, err)) != 0)
+	    (r = tg_ca_pem_write(path, cert, NULL, NULL, err)) != 0)
 		goto out;
 	r = 0;
 out:
@@ -561,7 +542,7 @@ tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id, const stru
 		r = tg_error_set(err, TG_ERR_INTERNAL, "serial %s already issued", hex);
 		goto out;
 	}
-	if ((r = pem_write_cert(path, leaf, err)) != 0)
+	if ((r = tg_ca_pem_write(path, leaf, NULL, NULL, err)) != 0)
 		goto out;
 	tg_hex_encode(prov->att_sha256, sizeof(prov->att_sha256), sha, sizeof(sha));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "serial", hex, "id", id, "level",

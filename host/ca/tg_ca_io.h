@@ -32,6 +32,13 @@ int tg_ca_file_read(const char *path, uint8_t **data, size_t *len, struct tg_err
 int tg_ca_file_write(const char *path, const void *p, size_t n, unsigned mode,
                      struct tg_error *err);
 
+/*
+ * Writes the PEM of each of x, req and crl that is not NULL, in that
+ * order, to path (mode 0644, through tg_ca_file_write). 0, TG_ERR_CRYPTO
+ * (cannot encode) or TG_ERR_IO.
+ */
+int tg_ca_pem_write(const char *path, X509 *x, X509_REQ *req, X509_CRL *crl, struct tg_error *err);
+
 /* The first certificate of a PEM or DER file; *out owned by the caller. */
 int tg_ca_cert_read(const char *path, X509 **out, struct tg_error *err);
 

@@ -150,27 +150,6 @@ alg_parse(const char *s, uint8_t *alg)
 	return r;
 }
 
-/* PEM of an X509 or X509_REQ written to path (mode 0644). */
-static int
-pem_write(const char *path, X509 *x, X509_REQ *req, struct tg_error *err)
-{
-	BIO *bio = NULL;
-	char *data = NULL;
-	long n;
-	int r = TG_ERR_CRYPTO;
-
-	if ((bio = BIO_new(BIO_s_mem())) == NULL || (x != NULL && !PEM_write_bio_X509(bio, x)) ||
-	    (req != NULL && !PEM_write_bio_X509_REQ(bio, req))) {
-		tg_error_set(err, r, "cannot encode PEM for %s", path);
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &data);
-	r = tg_ca_file_write(path, data, (size_t)n, 0644, err);
-out:
-	BIO_free(bio);
-	return r;
-}
-
 /* Builds a pkcs11: URI holding only ?pin-source=SRC, percent-encoded, so
  * the PKCS#11 layer's PIN reader (files, env:, prompt) serves PIV too. */
 static int
@@ -585,9 +564,9 @@ out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct t
 	snprintf(att_p, sizeof(att_p), "%s/attestation.pem", o->out_dir);
 	snprintf(f9_p, sizeof(f9_p), "%s/f9.pem", o->out_dir);
 	snprintf(cert_p, sizeof(cert_p), "%s/cert.pem", o->out_dir);
-	if ((r = pem_write(csr_p, NULL, csr, err)) != 0 ||
-	    (att != NULL && (r = pem_write(att_p, att, NULL, err)) != 0) ||
-	    (f9 != NULL && (r = pem_write(f9_p, f9, NULL, err)) != 0))
+	if ((r = tg_ca_pem_write(csr_p, NULL, csr, NULL, err)) != 0 ||
+	    (att != NULL && (r = tg_ca_pem_write(att_p, att, NULL, NULL, err)) != 0) ||
+	    (f9 != NULL && (r = tg_ca_pem_write(f9_p, f9, NULL, NULL, err)) != 0))
 		goto out;
 	printf("wrote %s to %s; on the CA host run:\n",
 	       att ? "csr.pem, attestation.pem, f9.pem" : "csr.pem", o->out_dir);
@@ -617,7 +596,7 @@ cert_out_write(const struct opts *o, X509 *leaf, struct tg_error *err)
 {
 	if (o->cert_out == NULL)
 		return 0;
-	return pem_write(o->cert_out, leaf, NULL, err);
+	return tg_ca_pem_write(o->cert_out, leaf, NULL, NULL, err);
 }
 
 static int
