@@ -68,20 +68,29 @@ tg_ca_sign_md(EVP_PKEY *key)
 	return EVP_sha256();
 }
 
-int
-tg_ca_serial_hex(const ASN1_INTEGER *ai, char *buf, size_t n)
+/* The canonical (upper-case) hex of bn into buf; bn NULL is an error.
+ * 0 or TG_ERR_INVALID_ARG. */
+static int
+bn_hex(const BIGNUM *bn, char *buf, size_t n)
 {
-	BIGNUM *bn = NULL;
 	char *hex = NULL;
 	int r = TG_ERR_INVALID_ARG;
 
-	if ((bn = ASN1_INTEGER_to_BN(ai, NULL)) == NULL || (hex = BN_bn2hex(bn)) == NULL ||
-	    strlen(hex) >= n)
+	if (bn == NULL || (hex = BN_bn2hex(bn)) == NULL || strlen(hex) >= n)
 		goto out;
 	snprintf(buf, n, "%s", hex);
 	r = 0;
 out:
 	OPENSSL_free(hex);
+	return r;
+}
+
+int
+tg_ca_serial_hex(const ASN1_INTEGER *ai, char *buf, size_t n)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(ai, NULL);
+	int r = bn_hex(bn, buf, n);
+
 	BN_free(bn);
 	return r;
 }
@@ -91,7 +100,6 @@ tg_ca_serial_norm(const char *text, char *buf, size_t n)
 {
 	char clean[CA_SERIAL_HEX_MAX + 1];
 	BIGNUM *bn = NULL;
-	char *hex = NULL;
 	size_t i, j = 0;
 	int r = TG_ERR_INVALID_ARG;
 
@@ -107,13 +115,10 @@ tg_ca_serial_norm(const char *text, char *buf, size_t n)
 		clean[j++] = text[i];
 	}
 	clean[j] = '\0';
-	if (j == 0 || BN_hex2bn(&bn, clean) != (int)j || (hex = BN_bn2hex(bn)) == NULL ||
-	    strlen(hex) >= n)
+	if (j == 0 || BN_hex2bn(&bn, clean) != (int)j)
 		goto out;
-	snprintf(buf, n, "%s", hex);
-	r = 0;
+	r = bn_hex(bn, buf, n);
 out:
-	OPENSSL_free(hex);
 	BN_free(bn);
 	return r;
 }
