@@ -16,13 +16,7 @@ cd "$T"
 # expect_fail WANT CMD...: CMD must exit 1 and say WANT on stderr.
 expect_fail()
 {
-	local want=$1 rc=0
-	shift
-	"$@" >"$T/out" 2>"$T/err" || rc=$?
-	[[ $rc -eq 1 ]] || tg_fail "expected exit 1, got $rc: $* ($(cat "$T/err"))"
-	grep -qF -- "$want" "$T/err" ||
-		tg_fail "expected '$want' in the error of: $*; got: $(cat "$T/err")"
-	echo "refused as expected: $(cat "$T/err")"
+	tg_expect_exit 1 "$@"
 }
 
 # ---- help and usage -------------------------------------------------

@@ -16,15 +16,10 @@ TG=$TG_BIN_DIR/tokengate
 T=$TG_TMP
 cd "$T"
 
+# expect_refused WANT CMD...: CMD must exit 1 and say WANT on stderr.
 expect_refused()
 {
-	local want=$1 rc=0
-	shift
-	"$@" >"$T/out" 2>"$T/err" || rc=$?
-	[[ $rc -eq 1 ]] || tg_fail "expected exit 1, got $rc: $* ($(cat "$T/err"))"
-	grep -qF -- "$want" "$T/err" ||
-		tg_fail "expected '$want' in the error of: $*; got: $(cat "$T/err")"
-	echo "refused as expected: $(cat "$T/err")"
+	tg_expect_exit 1 "$@"
 }
 
 # csr_on_token SLOT ID CN: a CSR signed on the token by SLOT's key (CKA_ID

@@ -94,6 +94,22 @@ tg_skip()
 	exit 77
 }
 
+# tg_expect_exit WANT_RC WANT_TEXT CMD...: CMD must exit WANT_RC with
+# WANT_TEXT (fixed string) on stderr, else the test fails; CMD's stdout and
+# stderr stay in $TG_TMP/out and $TG_TMP/err, and the refusal is printed
+# for the test log.
+tg_expect_exit()
+{
+	local want_rc=$1 want=$2 rc=0
+	shift 2
+	"$@" >"$TG_TMP/out" 2>"$TG_TMP/err" || rc=$?
+	[[ $rc -eq $want_rc ]] ||
+		tg_fail "expected exit $want_rc, got $rc: $* ($(cat "$TG_TMP/err"))"
+	grep -qF -- "$want" "$TG_TMP/err" ||
+		tg_fail "expected '$want' in the error of: $*; got: $(cat "$TG_TMP/err")"
+	echo "refused as expected: $(cat "$TG_TMP/err")"
+}
+
 # Debian package that provides a command, for skip messages.
 tg__pkg_of()
 {
