@@ -22,14 +22,7 @@
 #include <openssl/x509.h>
 
 #include "tg_att.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
+#include "tg_fuzz.h"
 
 static void
 facts_check(const struct tg_att_facts *f)

@@ -25,14 +25,7 @@
 
 #include "tg_pcsc.h"
 #include "tg_pivc.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define check(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
+#include "tg_fuzz.h"
 
 static const uint8_t algs[] = {TG_PIVC_ALG_ECCP256, TG_PIVC_ALG_ECCP384, TG_PIVC_ALG_RSA2048, 0x00};
 

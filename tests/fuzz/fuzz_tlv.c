@@ -20,19 +20,12 @@
 
 #include "tg_buf.h"
 #include "tg_err.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tg_fuzz.h"
 
 #define MAX_DEPTH  16
 #define BER_CONSTR 0x20 /* X.690 8.1.2.5: constructed encoding */
 #define OUT_MAX    (1u << 24)
 #define ABSENT_TAG 0xFFFFFFFF /* no 1-3 byte tag has this value */
-
-#define check(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 /* The input's bounds, to check that values point inside it. */
 struct span {
