@@ -11,12 +11,12 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include "tg_buf.h"
 #include "tg_hex.h"
+#include "tg_pkey.h"
 #include "tg_secret.h"
 
 #define FIND_BATCH 32
@@ -207,34 +207,6 @@ key_alg_attrs(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, C
 }
 
 static int
-rsa_pub_build(const uint8_t *n, size_t nl, const uint8_t *e, size_t el, EVP_PKEY **out)
-{
-	OSSL_PARAM_BLD *b = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *c = NULL;
-	BIGNUM *bn = NULL, *be = NULL;
-	int r = TG_ERR_CRYPTO;
-
-	if ((bn = BN_bin2bn(n, (int)nl, NULL)) == NULL ||
-	    (be = BN_bin2bn(e, (int)el, NULL)) == NULL || (b = OSSL_PARAM_BLD_new()) == NULL ||
-	    !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn) ||
-	    !OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, be) ||
-	    (params = OSSL_PARAM_BLD_to_param(b)) == NULL ||
-	    (c = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(c) <= 0 ||
-	    EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-		goto out;
-	r = 0;
-out:
-	EVP_PKEY_CTX_free(c);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(b);
-	BN_free(bn);
-	BN_free(be);
-	return r;
-}
-
-static int
 ec_pub_build(const uint8_t *params_der, size_t pl, const uint8_t *point, size_t ptl, EVP_PKEY **out)
 {
 	const unsigned char *p = point;
@@ -244,8 +216,6 @@ ec_pub_build(const uint8_t *params_der, size_t pl, const uint8_t *point, size_t 
 	char grp[64];
 	int bits;
 	enum tg_p11_alg alg = ec_alg_from_params(params_der, pl, &bits);
-	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *c = NULL;
 	int r = TG_ERR_CRYPTO;
 
 	/* PKCS#11 v2.40 2.3.3: CKA_EC_POINT is DER OCTET STRING of the point;
@@ -261,16 +231,8 @@ ec_pub_build(const uint8_t *params_der, size_t pl, const uint8_t *point, size_t 
 		snprintf(grp, sizeof(grp), "secp384r1");
 	else
 		goto out;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, grp, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptlen);
-	params[2] = OSSL_PARAM_construct_end();
-	if ((c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(c) <= 0 ||
-	    EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-		goto out;
-	r = 0;
+	r = tg_pkey_ec_public(grp, pt, ptlen, out);
 out:
-	EVP_PKEY_CTX_free(c);
 	ASN1_OCTET_STRING_free(os);
 	return r;
 }
@@ -287,7 +249,7 @@ tg_p11_pub_from_object(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HA
 	if (type == CKK_RSA) {
 		if (tg_p11_attr_get(t, s, h, CKA_MODULUS, &a, &al) == CKR_OK &&
 		    tg_p11_attr_get(t, s, h, CKA_PUBLIC_EXPONENT, &b, &bl) == CKR_OK)
-			r = rsa_pub_build(a, al, b, bl, out);
+			r = tg_pkey_rsa_public(a, al, b, bl, out);
 	} else if (type == CKK_EC) {
 		if (tg_p11_attr_get(t, s, h, CKA_EC_PARAMS, &a, &al) == CKR_OK &&
 		    tg_p11_attr_get(t, s, h, CKA_EC_POINT, &b, &bl) == CKR_OK)

@@ -6,10 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
-#include <openssl/param_build.h>
 #include <openssl/rand.h>
 
+#include "tg_pkey.h"
 #include "tg_secret.h"
 
 /* ---- protocol values ---- */
@@ -304,54 +303,6 @@ out:
 
 /* ---- parsers ---- */
 
-static int
-ec_pub(const char *group, const uint8_t *pt, size_t n, EVP_PKEY **out)
-{
-	EVP_PKEY_CTX *c = NULL;
-	OSSL_PARAM params[3];
-	int r = TG_ERR_CRYPTO;
-
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, n);
-	params[2] = OSSL_PARAM_construct_end();
-	if ((c = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(c) != 1 ||
-	    EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		goto out;
-	r = 0;
-out:
-	EVP_PKEY_CTX_free(c);
-	return r;
-}
-
-static int
-rsa_pub(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen, EVP_PKEY **out)
-{
-	EVP_PKEY_CTX *c = NULL;
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	BIGNUM *bn = NULL, *be = NULL;
-	int r = TG_ERR_CRYPTO;
-
-	if ((bn = BN_bin2bn(n, (int)nlen, NULL)) == NULL ||
-	    (be = BN_bin2bn(e, (int)elen, NULL)) == NULL || (bld = OSSL_PARAM_BLD_new()) == NULL ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    (c = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(c) != 1 ||
-	    EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		goto out;
-	r = 0;
-out:
-	EVP_PKEY_CTX_free(c);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(bn);
-	BN_free(be);
-	return r;
-}
-
 int
 tg_pivc_parse_pubkey_inner(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **out,
                            struct tg_error *err)
@@ -379,7 +330,7 @@ tg_pivc_parse_pubkey_inner(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **o
 			             tg_buf_remaining(&v1), want);
 			goto out;
 		}
-		if ((r = ec_pub(group, tg_buf_cur(&v1), want, out)) != 0) {
+		if ((r = tg_pkey_ec_public(group, tg_buf_cur(&v1), want, out)) != 0) {
 			tg_error_set(err, TG_ERR_FORMAT, "public key: the EC point is not on %s",
 			             group);
 			r = TG_ERR_FORMAT;
@@ -402,8 +353,8 @@ tg_pivc_parse_pubkey_inner(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **o
 			             tg_buf_remaining(&v2));
 			goto out;
 		}
-		if ((r = rsa_pub(tg_buf_cur(&v1), RSA2048_LEN, tg_buf_cur(&v2),
-		                 tg_buf_remaining(&v2), out)) != 0) {
+		if ((r = tg_pkey_rsa_public(tg_buf_cur(&v1), RSA2048_LEN, tg_buf_cur(&v2),
+		                            tg_buf_remaining(&v2), out)) != 0) {
 			tg_error_set(err, r, "public key: OpenSSL refused the RSA key");
 			goto out;
 		}
