@@ -9,16 +9,13 @@
 #include "mfrca.h"
 #include "statefile.h"
 #include "tg_hex.h"
+#include "tg_mgm.h"
 #include "tg_secret.h"
 #include "tg_tok.h"
 
-#define PIV_ALG_3DES   0x03
-#define PIV_ALG_AES128 0x08
-#define PIV_ALG_AES192 0x0A
-#define PIV_ALG_AES256 0x0C
-#define PIN_MIN        6
-#define PIN_MAX        8
-#define MGM_KEY_MAX    32
+#define PIN_MIN     6
+#define PIN_MAX     8
+#define MGM_KEY_MAX 32
 
 static void
 usage(FILE *f)
@@ -57,38 +54,16 @@ parse_mgm_alg(const char *s, uint8_t *alg)
 	int r = 0;
 
 	if (strcmp(s, "3des") == 0)
-		*alg = PIV_ALG_3DES;
+		*alg = TG_MGM_ALG_3DES;
 	else if (strcmp(s, "aes128") == 0)
-		*alg = PIV_ALG_AES128;
+		*alg = TG_MGM_ALG_AES128;
 	else if (strcmp(s, "aes192") == 0)
-		*alg = PIV_ALG_AES192;
+		*alg = TG_MGM_ALG_AES192;
 	else if (strcmp(s, "aes256") == 0)
-		*alg = PIV_ALG_AES256;
+		*alg = TG_MGM_ALG_AES256;
 	else
 		r = TG_ERR_USAGE;
 	return r;
-}
-
-static size_t
-mgm_alg_keylen(uint8_t alg)
-{
-	size_t n = 0;
-
-	switch (alg) {
-	case PIV_ALG_3DES:
-	case PIV_ALG_AES192:
-		n = 24;
-		break;
-	case PIV_ALG_AES128:
-		n = 16;
-		break;
-	case PIV_ALG_AES256:
-		n = 32;
-		break;
-	default:
-		break;
-	}
-	return n;
 }
 
 /* "PREFIX" + suffix in new heap memory. */
@@ -205,7 +180,7 @@ out:
 static int
 mgm_key_setup(const struct init_opts *o, uint8_t *buf, size_t cap, struct tg_tok_params *p)
 {
-	size_t n = 0;
+	size_t n = 0, want = 0;
 	uint8_t alg = 0;
 	int rc = 0;
 
@@ -224,12 +199,11 @@ mgm_key_setup(const struct init_opts *o, uint8_t *buf, size_t cap, struct tg_tok
 			goto out;
 		}
 	} else {
-		alg = n == 16 ? PIV_ALG_AES128 : n == 32 ? PIV_ALG_AES256 : PIV_ALG_3DES;
+		alg = n == 16 ? TG_MGM_ALG_AES128 : n == 32 ? TG_MGM_ALG_AES256 : TG_MGM_ALG_3DES;
 	}
-	if (mgm_alg_keylen(alg) != n) {
+	if (tg_mgm_cipher(alg, &want) == NULL || want != n) {
 		rc = tg_sim_cmd_usage_error("init", "--mgm-key has %zu bytes but %s keys have %zu",
-		                            n, o->mgm_alg != NULL ? o->mgm_alg : "3des",
-		                            mgm_alg_keylen(alg));
+		                            n, o->mgm_alg != NULL ? o->mgm_alg : "3des", want);
 		goto out;
 	}
 	p->mgm_key = buf;

@@ -8,6 +8,7 @@
 
 #include <openssl/rand.h>
 
+#include "tg_mgm.h"
 #include "tg_pkey.h"
 #include "tg_secret.h"
 
@@ -661,34 +662,6 @@ out:
 	return r;
 }
 
-static const EVP_CIPHER *
-mgm_cipher(uint8_t alg, size_t *keylen)
-{
-	const EVP_CIPHER *c = NULL;
-
-	switch (alg) {
-	case TG_PIVC_ALG_3DES:
-		*keylen = 24;
-		c = EVP_des_ede3_ecb();
-		break;
-	case TG_PIVC_ALG_AES128:
-		*keylen = 16;
-		c = EVP_aes_128_ecb();
-		break;
-	case TG_PIVC_ALG_AES192:
-		*keylen = 24;
-		c = EVP_aes_192_ecb();
-		break;
-	case TG_PIVC_ALG_AES256:
-		*keylen = 32;
-		c = EVP_aes_256_ecb();
-		break;
-	default:
-		break;
-	}
-	return c;
-}
-
 /* One ECB block operation (enc 1 encrypt, 0 decrypt) of bs bytes. */
 static int
 ecb(const EVP_CIPHER *c, const uint8_t *key, int enc, const uint8_t *in, uint8_t *out, int bs)
@@ -720,7 +693,7 @@ tg_pivc_mgm_auth(struct tg_pcsc *p, uint8_t alg, const uint8_t *key, size_t keyl
 	int bs, r = TG_ERR_INVALID_ARG;
 
 	memset(&rsp, 0, sizeof(rsp));
-	if ((c = mgm_cipher(alg, &need)) == NULL) {
+	if ((c = tg_mgm_cipher(alg, &need)) == NULL) {
 		tg_error_set(err, TG_ERR_UNSUPPORTED,
 		             "management key algorithm %02X is not "
 		             "supported (3DES, AES-128/192/256 are)",

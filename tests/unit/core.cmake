@@ -21,6 +21,10 @@ tg_add_unit_test(test_pkey
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_pkey.c
   LIBS tgcore)
 
+tg_add_unit_test(test_mgm
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_mgm.c
+  LIBS tgcore)
+
 tg_add_unit_test(test_log
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_log.c
   LIBS tglog PkgConfig::JANSSON)
