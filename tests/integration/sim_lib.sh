@@ -67,6 +67,26 @@ run_ok()
 	fi
 }
 
+# tls_server_cert: a throw-away self-signed localhost server certificate
+# (srv.pem, srv.key in the current directory) for an openssl s_server whose
+# pid the test keeps in s_server_pid; stop_server ends that server, and runs
+# at exit too.
+s_server_pid=""
+stop_server()
+{
+	if [[ -n $s_server_pid ]]; then
+		kill "$s_server_pid" 2>/dev/null || true
+		wait "$s_server_pid" 2>/dev/null || true
+		s_server_pid=""
+	fi
+}
+tls_server_cert()
+{
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=localhost -keyout srv.key -out srv.pem 2>/dev/null
+	tg_on_exit stop_server
+}
+
 # sim_json FIELD.PATH: a value from 'tokengate-sim status --json' of the
 # current state file, e.g. sim_json pin.tries_left.
 sim_json()

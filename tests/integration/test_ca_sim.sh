@@ -79,18 +79,7 @@ attsha=$(openssl x509 -in 9a.att.pem -outform DER | sha256sum | cut -d' ' -f1)
 # the token through OpenSC's module); once revoked, a CRL-checking server
 # refuses it
 run_ok "install certificate 9a" ypt -k"$SIM_MGM" -a import-certificate -s 9a -i alice.pem
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-subj /CN=localhost -keyout srv.key -out srv.pem 2>/dev/null
-s_server_pid=""
-stop_server()
-{
-	if [[ -n $s_server_pid ]]; then
-		kill "$s_server_pid" 2>/dev/null || true
-		wait "$s_server_pid" 2>/dev/null || true
-		s_server_pid=""
-	fi
-}
-tg_on_exit stop_server
+tls_server_cert
 # tls_client NAME S_SERVER_ARGS...: one TLS 1.3 handshake; 0 when it succeeded
 tls_client()
 {

@@ -70,18 +70,7 @@ cmp <(openssl x509 -in on-token.pem -outform DER) <(openssl x509 -in alice.pem -
 echo "ok: OpenSC's module shows key + certificate in 9a; it is the issued certificate"
 
 # TLS 1.3: the client key signs on the token through OpenSC's module
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-	-subj /CN=localhost -keyout srv.key -out srv.pem 2>/dev/null
-s_server_pid=""
-stop_server()
-{
-	if [[ -n $s_server_pid ]]; then
-		kill "$s_server_pid" 2>/dev/null || true
-		wait "$s_server_pid" 2>/dev/null || true
-		s_server_pid=""
-	fi
-}
-tg_on_exit stop_server
+tls_server_cert
 ops_mid=$(sim_json private_key_operations)
 port=$(tg_free_port_pair)
 # s_server ends when its stdin closes: keep it open through a FIFO held by
