@@ -7,11 +7,11 @@
 
 /* One line per subcommand; keep sorted by name. */
 static const struct tg_cmd commands[] = {
-	{"ca", "run the token-backed certificate authority", tg_cmd_ca},
-	{"doctor", "show the tokens, readers and modules this machine sees", tg_cmd_doctor},
-	{"enroll", "generate a key on a token and get it a certificate", tg_cmd_enroll},
-	{"token", "manage keys and certificates on PKCS#11 tokens", tg_cmd_token},
-	{NULL, NULL, NULL},
+    {"ca", "run the token-backed certificate authority", tg_cmd_ca},
+    {"doctor", "show the tokens, readers and modules this machine sees", tg_cmd_doctor},
+    {"enroll", "generate a key on a token and get it a certificate", tg_cmd_enroll},
+    {"token", "manage keys and certificates on PKCS#11 tokens", tg_cmd_token},
+    {NULL, NULL, NULL},
 };
 
 static void
@@ -20,12 +20,12 @@ usage(FILE *f)
 	const struct tg_cmd *c;
 
 	fprintf(f, "usage: tokengate <command> [options]\n\n"
-		   "Token-backed identities for API clients and servers.\n\n"
-		   "commands:\n");
+	           "Token-backed identities for API clients and servers.\n\n"
+	           "commands:\n");
 	for (c = commands; c->name != NULL; c++)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);
 	fprintf(f, "\n'tokengate <command> --help' describes each command.\n"
-		   "Exit codes: 0 success, 1 failure, 2 bad command line.\n");
+	           "Exit codes: 0 success, 1 failure, 2 bad command line.\n");
 }
 
 int

@@ -11,8 +11,8 @@
 
 #include "tg_err.h"
 
-#define TG_EXIT_OK 0
-#define TG_EXIT_FAIL 1
+#define TG_EXIT_OK    0
+#define TG_EXIT_FAIL  1
 #define TG_EXIT_USAGE 2
 
 typedef int (*tg_cmd_fn)(int argc, char **argv);
@@ -24,10 +24,10 @@ struct tg_cmd {
 };
 
 /* Subcommands (one file each). */
-int tg_cmd_token(int argc, char **argv);	/* host/token/ */
-int tg_cmd_doctor(int argc, char **argv);	/* host/doctor/ */
-int tg_cmd_ca(int argc, char **argv);		/* host/ca/ */
-int tg_cmd_enroll(int argc, char **argv);	/* host/enroll/ */
+int tg_cmd_token(int argc, char **argv);  /* host/token/ */
+int tg_cmd_doctor(int argc, char **argv); /* host/doctor/ */
+int tg_cmd_ca(int argc, char **argv);     /* host/ca/ */
+int tg_cmd_enroll(int argc, char **argv); /* host/enroll/ */
 
 /* 1 if argv[1..argc-1] contains -h or --help. */
 int tg_cmd_wants_help(int argc, char **argv);

@@ -45,14 +45,15 @@ struct tg_tok_host {
 
 /* Parameters of a new token (tg_tok_create). */
 struct tg_tok_params {
-	uint32_t serial;	  /* 0: random */
-	const char *pin;	  /* NULL: "123456"; 6-8 characters */
-	const char *puk;	  /* NULL: "12345678"; 6-8 characters */
-	const uint8_t *mgm_key;	  /* NULL: the YubiKey default 3DES key */
-	size_t mgm_key_len;	  /* 24 (3DES/AES-192), 16 (AES-128), 32 (AES-256) */
-	uint8_t mgm_key_alg;	  /* PIV alg id: 0x03 3DES, 0x08 AES-128, 0x0A AES-192, 0x0C AES-256; 0 = 3DES */
-	uint8_t version[3];	  /* firmware version reported; {0,0,0}: 5.4.3 */
-	uint8_t form_factor;	  /* Yubico form factor byte; 0: 0x81 (USB-A keychain) */
+	uint32_t serial;        /* 0: random */
+	const char *pin;        /* NULL: "123456"; 6-8 characters */
+	const char *puk;        /* NULL: "12345678"; 6-8 characters */
+	const uint8_t *mgm_key; /* NULL: the YubiKey default 3DES key */
+	size_t mgm_key_len;     /* 24 (3DES/AES-192), 16 (AES-128), 32 (AES-256) */
+	uint8_t
+	    mgm_key_alg; /* PIV alg id: 0x03 3DES, 0x08 AES-128, 0x0A AES-192, 0x0C AES-256; 0 = 3DES */
+	uint8_t version[3];  /* firmware version reported; {0,0,0}: 5.4.3 */
+	uint8_t form_factor; /* Yubico form factor byte; 0: 0x81 (USB-A keychain) */
 	/*
 	 * Manufacturer CA (DER certificate and DER private key, PKCS#8 or
 	 * traditional). The token generates its slot-F9 attestation key inside
@@ -70,7 +71,7 @@ struct tg_tok_params {
  * owned by the caller (tg_tok_free). Returns 0 or TG_ERR_*.
  */
 int tg_tok_create(const struct tg_tok_params *p, const struct tg_tok_host *host,
-		  struct tg_tok **out);
+                  struct tg_tok **out);
 
 /*
  * Restores a token from a persistent-state blob written by tg_tok_save or
@@ -78,7 +79,7 @@ int tg_tok_create(const struct tg_tok_params *p, const struct tg_tok_host *host,
  * TG_ERR_VERSION, TG_ERR_CHECKSUM, TG_ERR_FORMAT. *out owned by the caller.
  */
 int tg_tok_load(const uint8_t *blob, size_t len, const struct tg_tok_host *host,
-		struct tg_tok **out);
+                struct tg_tok **out);
 
 /* Serialises the persistent state. *blob is heap memory the caller wipes
  * and frees (tg_freezero(*blob, *len)). */
@@ -96,8 +97,8 @@ void tg_tok_free(struct tg_tok *t);
  * bad input gets the fitting status word. Returns 0, or TG_ERR_INVALID_ARG
  * when rspcap is too small.
  */
-int tg_tok_apdu(struct tg_tok *t, const uint8_t *cmd, size_t cmdlen, uint8_t *rsp,
-		size_t rspcap, size_t *rsplen);
+int tg_tok_apdu(struct tg_tok *t, const uint8_t *cmd, size_t cmdlen, uint8_t *rsp, size_t rspcap,
+                size_t *rsplen);
 
 /* Card reset (warm or cold) and power-off: volatile state (PIN verified,
  * management key authenticated, selected application, chaining buffers,
@@ -110,17 +111,17 @@ const uint8_t *tg_tok_atr(size_t *len);
 
 /* ---- read-only view for `tokengate-sim status` and tests ---- */
 
-#define TG_TOK_ORIGIN_NONE 0
+#define TG_TOK_ORIGIN_NONE      0
 #define TG_TOK_ORIGIN_GENERATED 1
-#define TG_TOK_ORIGIN_IMPORTED 2
+#define TG_TOK_ORIGIN_IMPORTED  2
 
 struct tg_tok_slot_info {
-	uint8_t slot;		  /* 0x9A, 0x9C, 0x9D, 0x9E, 0x82..0x95, 0xF9 */
-	uint8_t algorithm;	  /* PIV alg id, 0 when empty */
-	uint8_t origin;		  /* TG_TOK_ORIGIN_* */
-	uint8_t pin_policy;	  /* 1 never, 2 once, 3 always */
-	uint8_t touch_policy;	  /* 1 never, 2 always, 3 cached */
-	const uint8_t *cert_der;  /* certificate in the slot's object, or NULL */
+	uint8_t slot;            /* 0x9A, 0x9C, 0x9D, 0x9E, 0x82..0x95, 0xF9 */
+	uint8_t algorithm;       /* PIV alg id, 0 when empty */
+	uint8_t origin;          /* TG_TOK_ORIGIN_* */
+	uint8_t pin_policy;      /* 1 never, 2 once, 3 always */
+	uint8_t touch_policy;    /* 1 never, 2 always, 3 cached */
+	const uint8_t *cert_der; /* certificate in the slot's object, or NULL */
 	size_t cert_len;
 };
 

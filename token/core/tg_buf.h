@@ -38,11 +38,11 @@
 
 struct tg_buf {
 	const uint8_t *rd; /* the bytes (reader view of wr for writers) */
-	uint8_t *wr;	   /* writable storage, NULL for readers */
-	size_t len;	   /* bytes valid: [0, len) */
-	size_t off;	   /* read offset: off <= len */
-	size_t cap;	   /* allocated/caller capacity for writers */
-	size_t max;	   /* hard cap for growable writers */
+	uint8_t *wr;       /* writable storage, NULL for readers */
+	size_t len;        /* bytes valid: [0, len) */
+	size_t off;        /* read offset: off <= len */
+	size_t cap;        /* allocated/caller capacity for writers */
+	size_t max;        /* hard cap for growable writers */
 	unsigned flags;
 };
 

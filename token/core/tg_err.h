@@ -16,54 +16,54 @@ enum tg_err_code {
 	TG_OK = 0,
 
 	/* core: -1 .. -19 */
-	TG_ERR_INTERNAL = -1,	  /* a bug: an invariant did not hold */
-	TG_ERR_ALLOC = -2,	  /* out of memory */
+	TG_ERR_INTERNAL = -1,     /* a bug: an invariant did not hold */
+	TG_ERR_ALLOC = -2,        /* out of memory */
 	TG_ERR_INVALID_ARG = -3,  /* caller passed a bad argument */
-	TG_ERR_TRUNCATED = -4,	  /* read past the end of the input */
-	TG_ERR_NO_SPACE = -5,	  /* writer capacity reached */
-	TG_ERR_FORMAT = -6,	  /* malformed encoding (TLV, DER, frame) */
-	TG_ERR_TRAILING = -7,	  /* unexpected bytes after a structure */
-	TG_ERR_NOT_FOUND = -8,	  /* the object asked for does not exist */
-	TG_ERR_IO = -9,		  /* a file or socket operation failed */
-	TG_ERR_CRYPTO = -10,	  /* an OpenSSL operation failed */
+	TG_ERR_TRUNCATED = -4,    /* read past the end of the input */
+	TG_ERR_NO_SPACE = -5,     /* writer capacity reached */
+	TG_ERR_FORMAT = -6,       /* malformed encoding (TLV, DER, frame) */
+	TG_ERR_TRAILING = -7,     /* unexpected bytes after a structure */
+	TG_ERR_NOT_FOUND = -8,    /* the object asked for does not exist */
+	TG_ERR_IO = -9,           /* a file or socket operation failed */
+	TG_ERR_CRYPTO = -10,      /* an OpenSSL operation failed */
 	TG_ERR_UNSUPPORTED = -11, /* valid but not supported */
-	TG_ERR_USAGE = -12,	  /* bad command line */
-	TG_ERR_TIMEOUT = -13,	  /* an operation timed out */
-	TG_ERR_CHECKSUM = -14,	  /* stored data failed its integrity check */
-	TG_ERR_VERSION = -15,	  /* stored data has an unknown version */
+	TG_ERR_USAGE = -12,       /* bad command line */
+	TG_ERR_TIMEOUT = -13,     /* an operation timed out */
+	TG_ERR_CHECKSUM = -14,    /* stored data failed its integrity check */
+	TG_ERR_VERSION = -15,     /* stored data has an unknown version */
 
 	/* token / simulator: -20 .. -39 */
-	TG_ERR_PIN_INCORRECT = -20,	   /* wrong PIN or PUK */
-	TG_ERR_PIN_BLOCKED = -21,	   /* retry counter at zero */
-	TG_ERR_AUTH_REQUIRED = -22,	   /* PIN or management key needed */
-	TG_ERR_TOUCH_REQUIRED = -23,	   /* no touch was given in time */
-	TG_ERR_PERSIST = -24,		   /* state could not be saved */
-	TG_ERR_CARD_REMOVED = -25,	   /* the card went away */
-	TG_ERR_STATUS_WORD = -26,	   /* the card answered with an error SW */
+	TG_ERR_PIN_INCORRECT = -20,  /* wrong PIN or PUK */
+	TG_ERR_PIN_BLOCKED = -21,    /* retry counter at zero */
+	TG_ERR_AUTH_REQUIRED = -22,  /* PIN or management key needed */
+	TG_ERR_TOUCH_REQUIRED = -23, /* no touch was given in time */
+	TG_ERR_PERSIST = -24,        /* state could not be saved */
+	TG_ERR_CARD_REMOVED = -25,   /* the card went away */
+	TG_ERR_STATUS_WORD = -26,    /* the card answered with an error SW */
 
 	/* PKCS#11 layer: -40 .. -69 */
-	TG_ERR_URI = -40,		   /* malformed pkcs11: URI */
-	TG_ERR_MODULE = -41,		   /* a PKCS#11 module failed to load */
-	TG_ERR_TOKEN_NOT_FOUND = -42,	   /* no token matches */
-	TG_ERR_TOKEN_AMBIGUOUS = -43,	   /* more than one token matches */
-	TG_ERR_KEY_NOT_FOUND = -44,	   /* no key matches */
-	TG_ERR_KEY_AMBIGUOUS = -45,	   /* more than one key matches */
-	TG_ERR_KEY_EXPORTABLE = -46,	   /* key fails the trust check */
-	TG_ERR_CERT_MISMATCH = -47,	   /* certificate and key differ */
-	TG_ERR_LOGIN = -48,		   /* login failed */
-	TG_ERR_PIN_LOCKED = -49,	   /* the token's user PIN is locked */
-	TG_ERR_PKCS11 = -50,		   /* other CKR_* failure */
-	TG_ERR_PCSC = -51,		   /* a PC/SC call failed */
-	TG_ERR_NO_PIN = -52,		   /* no PIN source and no terminal */
+	TG_ERR_URI = -40,             /* malformed pkcs11: URI */
+	TG_ERR_MODULE = -41,          /* a PKCS#11 module failed to load */
+	TG_ERR_TOKEN_NOT_FOUND = -42, /* no token matches */
+	TG_ERR_TOKEN_AMBIGUOUS = -43, /* more than one token matches */
+	TG_ERR_KEY_NOT_FOUND = -44,   /* no key matches */
+	TG_ERR_KEY_AMBIGUOUS = -45,   /* more than one key matches */
+	TG_ERR_KEY_EXPORTABLE = -46,  /* key fails the trust check */
+	TG_ERR_CERT_MISMATCH = -47,   /* certificate and key differ */
+	TG_ERR_LOGIN = -48,           /* login failed */
+	TG_ERR_PIN_LOCKED = -49,      /* the token's user PIN is locked */
+	TG_ERR_PKCS11 = -50,          /* other CKR_* failure */
+	TG_ERR_PCSC = -51,            /* a PC/SC call failed */
+	TG_ERR_NO_PIN = -52,          /* no PIN source and no terminal */
 
 	/* host (CA, enroll, gate, agent): -70 .. -99 */
-	TG_ERR_ATTESTATION = -70,	   /* attestation failed verification */
-	TG_ERR_POLICY = -71,		   /* refused by policy */
-	TG_ERR_CONFIG = -72,		   /* bad configuration */
-	TG_ERR_CSR = -73,		   /* CSR invalid */
-	TG_ERR_IDENTITY = -74,		   /* identity / SAN not acceptable */
-	TG_ERR_REVOKED = -75,		   /* certificate revoked */
-	TG_ERR_TLS = -76,		   /* TLS failure */
+	TG_ERR_ATTESTATION = -70, /* attestation failed verification */
+	TG_ERR_POLICY = -71,      /* refused by policy */
+	TG_ERR_CONFIG = -72,      /* bad configuration */
+	TG_ERR_CSR = -73,         /* CSR invalid */
+	TG_ERR_IDENTITY = -74,    /* identity / SAN not acceptable */
+	TG_ERR_REVOKED = -75,     /* certificate revoked */
+	TG_ERR_TLS = -76,         /* TLS failure */
 };
 
 /* Generic message for a code; never NULL, also for unknown codes. */

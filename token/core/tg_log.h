@@ -43,8 +43,8 @@ void tg_log(enum tg_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define tg_log_error(ev, ...) tg_log(TG_LOG_ERROR, ev, __VA_ARGS__)
-#define tg_log_warn(ev, ...) tg_log(TG_LOG_WARN, ev, __VA_ARGS__)
-#define tg_log_info(ev, ...) tg_log(TG_LOG_INFO, ev, __VA_ARGS__)
+#define tg_log_warn(ev, ...)  tg_log(TG_LOG_WARN, ev, __VA_ARGS__)
+#define tg_log_info(ev, ...)  tg_log(TG_LOG_INFO, ev, __VA_ARGS__)
 #define tg_log_debug(ev, ...) tg_log(TG_LOG_DEBUG, ev, __VA_ARGS__)
 
 #endif /* TG_LOG_H */
