@@ -12,42 +12,8 @@
 #include "test_tok_util.h"
 #include "tg_err.h"
 
-static struct tt_mfr mfr;
-
-struct fx {
-	struct tt_host h;
-	struct tg_tok *t;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->t = tt_token_new(&mfr, &f->h);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tg_tok_free(f->t);
-	tt_host_free(&f->h);
-	free(f);
-	return 0;
-}
-
-struct sw_case {
-	const char *name;
-	const char *hex;
-	uint16_t sw;
-};
-
 /* Malformed framing and bad classes, answered before any handler runs. */
-static const struct sw_case framing[] = {
+static const struct tt_sw_case framing[] = {
     {"empty", "", 0x6700},
     {"1 byte", "00", 0x6700},
     {"2 bytes", "00A4", 0x6700},
@@ -66,21 +32,15 @@ static const struct sw_case framing[] = {
 static void
 test_framing(void **state)
 {
-	struct fx *f = *state;
-	size_t i;
+	struct tt_fx *f = *state;
 
-	for (i = 0; i < sizeof(framing) / sizeof(framing[0]); i++) {
-		uint16_t sw = tt_hex(f->t, framing[i].hex, NULL, 0, NULL);
-
-		if (sw != framing[i].sw)
-			fail_msg("%s: SW %04X, want %04X", framing[i].name, sw, framing[i].sw);
-	}
+	TT_RUN_SW_CASES(f->t, framing);
 }
 
 static void
 test_unselected(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 
 	/* nothing runs before SELECT, like a YubiKey's PIV applet */
 	assert_int_equal(tt_hex(f->t, "00CB3FFF 03 5C017E", NULL, 0, NULL), 0x6D00);
@@ -100,7 +60,7 @@ test_unselected(void **state)
 static void
 test_cases(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t out[300];
 	size_t n;
 
@@ -131,7 +91,7 @@ test_cases(void **state)
 static void
 test_args(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t cmd[] = {0x00, 0xFD, 0x00, 0x00}, rsp[300];
 	size_t n;
 
@@ -146,7 +106,7 @@ test_args(void **state)
 }
 
 static void
-put_big_object(struct fx *f, uint8_t *obj, size_t n)
+put_big_object(struct tt_fx *f, uint8_t *obj, size_t n)
 {
 	uint8_t data[2000];
 	size_t i, m = 0;
@@ -171,7 +131,7 @@ put_big_object(struct fx *f, uint8_t *obj, size_t n)
 static void
 test_response_chaining(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t obj[1000], out[1100], part[300];
 	size_t n, got;
 	uint16_t sw;
@@ -238,7 +198,7 @@ test_response_chaining(void **state)
 static void
 test_command_chaining(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t cmd[260];
 	size_t i;
 
@@ -312,18 +272,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unselected, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cases, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_args, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_response_chaining, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_command_chaining, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_framing, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_unselected, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_cases, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_args, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_response_chaining, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_command_chaining, tt_fx_setup, tt_fx_teardown),
 	    cmocka_unit_test(test_atr),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

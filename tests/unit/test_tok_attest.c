@@ -18,38 +18,8 @@
 #include "tg_buf.h"
 #include "tg_err.h"
 
-static struct tt_mfr mfr;
-
-struct fx {
-	struct tt_host h;
-	struct tg_tok *t;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->t = tt_token_new(&mfr, &f->h);
-	tt_select(f->t);
-	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tg_tok_free(f->t);
-	tt_host_free(&f->h);
-	free(f);
-	return 0;
-}
-
 static X509 *
-f9_cert(struct fx *f)
+f9_cert(struct tt_fx *f)
 {
 	uint8_t out[2000];
 	struct tg_buf b, v, c;
@@ -68,7 +38,7 @@ f9_cert(struct fx *f)
 }
 
 static X509 *
-attest(struct fx *f, uint8_t slot)
+attest(struct tt_fx *f, uint8_t slot)
 {
 	uint8_t cmd[4] = {0x00, 0xF9, 0x00, 0x00}, out[3000];
 	const uint8_t *p = out;
@@ -106,13 +76,13 @@ ext_value(X509 *x, const char *oid, uint8_t *v, size_t cap)
 }
 
 static void
-check_chain(X509 *leaf, X509 *f9)
+check_chain(const struct tt_mfr *mfr, X509 *leaf, X509 *f9)
 {
 	X509_STORE *st = X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	STACK_OF(X509) *untrusted = sk_X509_new_null();
 
-	assert_int_equal(X509_STORE_add_cert(st, mfr.cert), 1);
+	assert_int_equal(X509_STORE_add_cert(st, mfr->cert), 1);
 	assert_true(sk_X509_push(untrusted, f9) > 0);
 	assert_int_equal(X509_STORE_CTX_init(ctx, st, leaf, untrusted), 1);
 	if (X509_verify_cert(ctx) != 1)
@@ -123,7 +93,7 @@ check_chain(X509 *leaf, X509 *f9)
 }
 
 static void
-check_attestation(struct fx *f, uint8_t slot, EVP_PKEY *pub, uint8_t pin, uint8_t touch)
+check_attestation(struct tt_fx *f, uint8_t slot, EVP_PKEY *pub, uint8_t pin, uint8_t touch)
 {
 	X509 *f9 = f9_cert(f), *x = attest(f, slot);
 	uint8_t v[64];
@@ -133,7 +103,7 @@ check_attestation(struct fx *f, uint8_t slot, EVP_PKEY *pub, uint8_t pin, uint8_
 	size_t n;
 
 	assert_int_equal(X509_verify(x, X509_get0_pubkey(f9)), 1);
-	check_chain(x, f9);
+	check_chain(f->mfr, x, f9);
 	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(f9)), 0);
 	assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
 	                                      sizeof(cn)) > 0);
@@ -174,7 +144,7 @@ check_attestation(struct fx *f, uint8_t slot, EVP_PKEY *pub, uint8_t pin, uint8_
 static void
 test_attest_ec(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *a = tt_generate(f->t, 0x9A, 0x11, 2, 3);
 	EVP_PKEY *c = tt_generate(f->t, 0x9C, 0x14, 0, 0);
 	EVP_PKEY *r = tt_generate(f->t, 0x95, 0x11, 1, 2);
@@ -199,7 +169,7 @@ test_attest_ec(void **state)
 static void
 test_attest_rsa(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *k = tt_generate(f->t, 0x9D, 0x07, 0, 0);
 
 	check_attestation(f, 0x9D, k, 2, 1);
@@ -209,7 +179,7 @@ test_attest_rsa(void **state)
 static void
 test_attest_bad(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t data[40];
 	size_t i;
 
@@ -247,7 +217,7 @@ test_mfr_variants(void **state)
 	PKCS8_PRIV_KEY_INFO *p8;
 	uint8_t *cder = NULL, *kder = NULL;
 	int cl, kl;
-	struct fx f;
+	struct tt_fx f;
 
 	(void)state;
 	assert_non_null(rk);
@@ -335,15 +305,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_attest_ec, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_attest_rsa, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_attest_bad, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attest_ec, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_attest_rsa, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_attest_bad, tt_fx_setup_admin, tt_fx_teardown),
 	    cmocka_unit_test(test_mfr_variants),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

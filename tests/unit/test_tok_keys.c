@@ -16,55 +16,7 @@
 #include "test_tok_util.h"
 #include "tg_buf.h"
 
-static struct tt_mfr mfr;
-
-struct fx {
-	struct tt_host h;
-	struct tg_tok *t;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->t = tt_token_new(&mfr, &f->h);
-	tt_select(f->t);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tg_tok_free(f->t);
-	tt_host_free(&f->h);
-	free(f);
-	return 0;
-}
-
-struct sw_case {
-	const char *name;
-	const char *hex;
-	uint16_t sw;
-};
-
-static void
-run_cases(struct tg_tok *t, const struct sw_case *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint16_t sw = tt_hex(t, c[i].hex, NULL, 0, NULL);
-
-		if (sw != c[i].sw)
-			fail_msg("%s: SW %04X, want %04X", c[i].name, sw, c[i].sw);
-	}
-}
-
-static const struct sw_case gen_cases[] = {
+static const struct tt_sw_case gen_cases[] = {
     {"P1 01", "0047019A 05 AC03800111", 0x6A86},
     {"slot F9", "004700F9 05 AC03800111", 0x6A86},
     {"slot 9B", "0047009B 05 AC03800111", 0x6A86},
@@ -85,7 +37,7 @@ static const struct sw_case gen_cases[] = {
     {"trailing", "0047009A 06 AC03800111 00", 0x6A80},
 };
 
-static const struct sw_case meta_cases[] = {
+static const struct tt_sw_case meta_cases[] = {
     {"P1 01", "00F7019A", 0x6A86},
     {"with data", "00F7009A 01 00", 0x6700},
     {"empty slot", "00F7009A", 0x6A88},
@@ -96,16 +48,16 @@ static const struct sw_case meta_cases[] = {
 static void
 test_generate_bad(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 
 	assert_int_equal(tt_hex(f->t, "0047009A 05 AC03800111", NULL, 0, NULL), 0x6982);
 	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
-	run_cases(f->t, gen_cases, sizeof(gen_cases) / sizeof(gen_cases[0]));
-	run_cases(f->t, meta_cases, sizeof(meta_cases) / sizeof(meta_cases[0]));
+	TT_RUN_SW_CASES(f->t, gen_cases);
+	TT_RUN_SW_CASES(f->t, meta_cases);
 }
 
 static void
-check_meta(struct fx *f, uint8_t slot, uint8_t alg, uint8_t pin, uint8_t touch, uint8_t origin,
+check_meta(struct tt_fx *f, uint8_t slot, uint8_t alg, uint8_t pin, uint8_t touch, uint8_t origin,
            const uint8_t *pub, size_t publen)
 {
 	uint8_t cmd[4] = {0x00, 0xF7, 0x00, 0x00}, out[600], head[16];
@@ -128,7 +80,7 @@ check_meta(struct fx *f, uint8_t slot, uint8_t alg, uint8_t pin, uint8_t touch, 
 static void
 test_generate(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t out[600];
 	size_t n;
 	struct tg_tok_info info;
@@ -204,7 +156,7 @@ bn_put(uint8_t *p, uint8_t tag, const BIGNUM *bn, size_t width)
 static void
 test_import_ec(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *pub;
 	BIGNUM *d = NULL;
 	uint8_t data[128], out[200], sig[200], dgst[32];
@@ -243,7 +195,7 @@ test_import_ec(void **state)
 static void
 test_import_rsa(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	static const char *const names[5] = {
 	    OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2, OSSL_PKEY_PARAM_RSA_EXPONENT1,
 	    OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
@@ -279,7 +231,7 @@ test_import_rsa(void **state)
 		BN_clear_free(bn[i]);
 }
 
-static const struct sw_case import_cases[] = {
+static const struct tt_sw_case import_cases[] = {
     {"alg 99", "00FE999A 03 060100", 0x6A86},
     {"alg 3DES", "00FE039A 03 060100", 0x6A86},
     {"slot F9", "00FE11F9 22 0620 0101010101010101010101010101010101010101010101010101010101010101",
@@ -309,10 +261,10 @@ static const struct sw_case import_cases[] = {
 static void
 test_import_bad(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 
 	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
-	run_cases(f->t, import_cases, sizeof(import_cases) / sizeof(import_cases[0]));
+	TT_RUN_SW_CASES(f->t, import_cases);
 	assert_int_equal(tt_hex(f->t, "00F7009A", NULL, 0, NULL), 0x6A88);
 }
 
@@ -320,16 +272,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_generate_bad, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_generate, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_import_ec, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_import_rsa, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_import_bad, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_generate_bad, tt_fx_setup_selected,
+	                                    tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_generate, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_import_ec, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_import_rsa, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_import_bad, tt_fx_setup_selected, tt_fx_teardown),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

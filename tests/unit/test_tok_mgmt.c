@@ -13,55 +13,7 @@
 
 #include "test_tok_util.h"
 
-static struct tt_mfr mfr;
-
-struct fx {
-	struct tt_host h;
-	struct tg_tok *t;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->t = tt_token_new(&mfr, &f->h);
-	tt_select(f->t);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tg_tok_free(f->t);
-	tt_host_free(&f->h);
-	free(f);
-	return 0;
-}
-
-struct sw_case {
-	const char *name;
-	const char *hex;
-	uint16_t sw;
-};
-
-static void
-run_cases(struct tg_tok *t, const struct sw_case *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint16_t sw = tt_hex(t, c[i].hex, NULL, 0, NULL);
-
-		if (sw != c[i].sw)
-			fail_msg("%s: SW %04X, want %04X", c[i].name, sw, c[i].sw);
-	}
-}
-
-static const struct sw_case auth_cases[] = {
+static const struct tt_sw_case auth_cases[] = {
     {"alg mismatch (AES-128 for a 3DES key)", "0087089B 04 7C028000", 0x6A86},
     {"no template", "0087039B", 0x6A80},
     {"template truncated", "0087039B 04 7C058000", 0x6A80},
@@ -81,9 +33,9 @@ static const struct sw_case auth_cases[] = {
 static void
 test_auth_bad(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 
-	run_cases(f->t, auth_cases, sizeof(auth_cases) / sizeof(auth_cases[0]));
+	TT_RUN_SW_CASES(f->t, auth_cases);
 	/* PUT DATA still refused */
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x6982);
 }
@@ -107,7 +59,7 @@ block(uint8_t alg, const uint8_t *key, int enc, const uint8_t *in, uint8_t *out,
 static void
 test_auth_3des(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	static const uint8_t wrong[24] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3,   4, 5,
 	                                  6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 0x0A}; /* not just parity */
 	uint8_t rsp[64], cmd[64];
@@ -151,7 +103,7 @@ test_auth_3des(void **state)
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x6982);
 }
 
-static const struct sw_case setkey_cases[] = {
+static const struct tt_sw_case setkey_cases[] = {
     {"P1 00", "00FF00FF 1B 039B18 010203040506070801020304050607080102030405060708", 0x6A86},
     {"P2 00", "00FFFF00 1B 039B18 010203040506070801020304050607080102030405060708", 0x6A86},
     {"alg 04", "00FFFFFF 1B 049B18 010203040506070801020304050607080102030405060708", 0x6A80},
@@ -167,7 +119,7 @@ static const struct sw_case setkey_cases[] = {
 };
 
 static void
-set_key(struct fx *f, uint8_t p2, uint8_t alg, const uint8_t *key, size_t n)
+set_key(struct tt_fx *f, uint8_t p2, uint8_t alg, const uint8_t *key, size_t n)
 {
 	uint8_t cmd[64] = {0x00, 0xFF, 0xFF, 0x00};
 
@@ -183,7 +135,7 @@ set_key(struct fx *f, uint8_t p2, uint8_t alg, const uint8_t *key, size_t n)
 static void
 test_set_key(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	static const uint8_t k32[32] = {0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
 	                                0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F,
 	                                0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27,
@@ -204,7 +156,7 @@ test_set_key(void **state)
 	                        NULL, 0, NULL),
 	                 0x6982);
 	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
-	run_cases(f->t, setkey_cases, sizeof(setkey_cases) / sizeof(setkey_cases[0]));
+	TT_RUN_SW_CASES(f->t, setkey_cases);
 	assert_int_equal(tt_hex(f->t, "00F7009B", out, sizeof(out), &n), 0x9000);
 	assert_int_equal(n, 10);
 	assert_int_equal(out[2], 0x03); /* 3DES */
@@ -240,14 +192,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_auth_bad, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_auth_3des, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_set_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_bad, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_3des, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_set_key, tt_fx_setup_selected, tt_fx_teardown),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

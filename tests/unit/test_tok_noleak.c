@@ -22,8 +22,6 @@
 
 #define WINDOW 8
 
-static struct tt_mfr mfr;
-
 struct secrets {
 	uint8_t *p[512];
 	size_t n[512];
@@ -241,14 +239,13 @@ static void
 test_noleak(void **state)
 {
 	struct tt_host h;
-	struct tg_tok *t = tt_token_new(&mfr, &h);
+	struct tg_tok *t = tt_token_new(*state, &h);
 	struct tt_log log = {NULL, 0, 0};
 	struct secrets s;
 	uint8_t newkey[32];
 	uint8_t cmd[64];
 	size_t i, n;
 
-	(void)state;
 	memset(&s, 0, sizeof(s));
 	snapshot(&s, t); /* F9 key, default credentials */
 	tt_rsp_log = &log;
@@ -356,10 +353,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_noleak),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

@@ -12,56 +12,8 @@
 
 #include "test_tok_util.h"
 
-static struct tt_mfr mfr;
-
-struct fx {
-	struct tt_host h;
-	struct tg_tok *t;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->t = tt_token_new(&mfr, &f->h);
-	tt_select(f->t);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tg_tok_free(f->t);
-	tt_host_free(&f->h);
-	free(f);
-	return 0;
-}
-
-struct sw_case {
-	const char *name;
-	const char *hex;
-	uint16_t sw;
-};
-
-static void
-run_cases(struct tg_tok *t, const struct sw_case *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint16_t sw = tt_hex(t, c[i].hex, NULL, 0, NULL);
-
-		if (sw != c[i].sw)
-			fail_msg("%s: SW %04X, want %04X", c[i].name, sw, c[i].sw);
-	}
-}
-
 /* None of these may touch a retry counter. */
-static const struct sw_case bad_cases[] = {
+static const struct tt_sw_case bad_cases[] = {
     {"VERIFY P1 01", "00200180 08 313233343536FFFF", 0x6A86},
     {"VERIFY P2 81", "00200081 08 3132333435363738", 0x6A88},
     {"VERIFY P2 9B", "0020009B 08 313233343536FFFF", 0x6A88},
@@ -89,10 +41,10 @@ static const struct sw_case bad_cases[] = {
 static void
 test_bad_input(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	int calls = f->h.persist_calls;
 
-	run_cases(f->t, bad_cases, sizeof(bad_cases) / sizeof(bad_cases[0]));
+	TT_RUN_SW_CASES(f->t, bad_cases);
 	assert_int_equal(f->h.persist_calls, calls);
 	assert_int_equal(tt_hex(f->t, "00200080", NULL, 0, NULL), 0x63C3);
 	assert_int_equal(tt_hex(f->t, "00200080 00", NULL, 0, NULL), 0x63C3);
@@ -101,7 +53,7 @@ test_bad_input(void **state)
 static void
 test_verify(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 
 	/* status query, then a good PIN, then logout */
 	assert_int_equal(tt_hex(f->t, "00200080", NULL, 0, NULL), 0x63C3);
@@ -134,7 +86,7 @@ test_verify(void **state)
 static void
 test_block(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	int calls;
 
 	assert_int_equal(tt_verify(f->t, "000000"), 0x63C2);
@@ -163,7 +115,7 @@ test_block(void **state)
 static void
 test_persist_fail(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 
 	/* the decrement cannot be saved: 6581 and no compare, for a good PIN
 	 * and for a bad one alike */
@@ -192,7 +144,7 @@ test_persist_fail(void **state)
 static void
 test_change(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	struct tg_tok_info info;
 
 	tg_tok_info_get(f->t, &info);
@@ -222,7 +174,7 @@ test_change(void **state)
 static void
 test_set_pin_retries(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t out[64], want[64];
 	size_t n, wn;
 
@@ -254,7 +206,7 @@ test_set_pin_retries(void **state)
 static void
 test_reset(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t chuid1[200], chuid2[200], f9a[1000], f9b[1000];
 	size_t n1, n2, f1, f2;
 	EVP_PKEY *pk;
@@ -298,6 +250,7 @@ test_reset(void **state)
 static void
 test_create_params(void **state)
 {
+	const struct tt_mfr *mfr = *state;
 	struct tt_host h;
 	struct tg_tok_host host = tt_host_make(&h);
 	struct tg_tok_params p;
@@ -305,12 +258,11 @@ test_create_params(void **state)
 	struct tg_tok_info info;
 	static const uint8_t aeskey[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
-	(void)state;
 	memset(&p, 0, sizeof(p));
-	p.mfr_cert_der = mfr.cert_der;
-	p.mfr_cert_len = mfr.cert_len;
-	p.mfr_key_der = mfr.key_der;
-	p.mfr_key_len = mfr.key_len;
+	p.mfr_cert_der = mfr->cert_der;
+	p.mfr_cert_len = mfr->cert_len;
+	p.mfr_key_der = mfr->key_der;
+	p.mfr_key_len = mfr->key_len;
 	p.pin = "12345"; /* too short */
 	assert_true(tg_tok_create(&p, &host, &t) < 0);
 	p.pin = "123456789"; /* too long */
@@ -324,7 +276,7 @@ test_create_params(void **state)
 	p.mgm_key_len = 16;
 	p.mfr_key_len = 10; /* broken manufacturer key */
 	assert_true(tg_tok_create(&p, &host, &t) < 0);
-	p.mfr_key_len = mfr.key_len;
+	p.mfr_key_len = mfr->key_len;
 	p.version[0] = 5;
 	p.version[1] = 7;
 	p.version[2] = 1;
@@ -348,19 +300,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_block, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_persist_fail, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_change, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_set_pin_retries, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_input, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_verify, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_block, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_persist_fail, tt_fx_setup_selected,
+	                                    tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_change, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_set_pin_retries, tt_fx_setup_selected,
+	                                    tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_reset, tt_fx_setup_selected, tt_fx_teardown),
 	    cmocka_unit_test(test_create_params),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

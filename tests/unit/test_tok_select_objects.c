@@ -14,54 +14,7 @@
 
 #include "tg_buf.h"
 
-static struct tt_mfr mfr;
-
-struct fx {
-	struct tt_host h;
-	struct tg_tok *t;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->t = tt_token_new(&mfr, &f->h);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tg_tok_free(f->t);
-	tt_host_free(&f->h);
-	free(f);
-	return 0;
-}
-
-struct sw_case {
-	const char *name;
-	const char *hex;
-	uint16_t sw;
-};
-
-static void
-run_cases(struct tg_tok *t, const struct sw_case *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint16_t sw = tt_hex(t, c[i].hex, NULL, 0, NULL);
-
-		if (sw != c[i].sw)
-			fail_msg("%s: SW %04X, want %04X", c[i].name, sw, c[i].sw);
-	}
-}
-
-static const struct sw_case select_cases[] = {
+static const struct tt_sw_case select_cases[] = {
     {"RID only", "00A40400 05 A000000308", 0x9000},
     {"AID without version", "00A40400 09 A00000030800001000", 0x9000},
     {"full AID", "00A40400 0B A0000003080000100001 00", 0x9000},
@@ -82,11 +35,11 @@ static const struct sw_case select_cases[] = {
 static void
 test_select(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t out[64], want[64];
 	size_t n, wn;
 
-	run_cases(f->t, select_cases, sizeof(select_cases) / sizeof(select_cases[0]));
+	TT_RUN_SW_CASES(f->t, select_cases);
 	assert_int_equal(tt_hex(f->t, "00A40400 05 A000000308", out, sizeof(out), &n), 0x9000);
 	wn = tt_unhex("6111 4F06000010000100 7907 4F05A000000308", want, sizeof(want));
 	assert_int_equal(n, wn);
@@ -96,7 +49,7 @@ test_select(void **state)
 	assert_int_equal(tt_hex(f->t, "00FD0000", NULL, 0, NULL), 0x9000);
 }
 
-static const struct sw_case get_data_cases[] = {
+static const struct tt_sw_case get_data_cases[] = {
     {"P1P2 3FFE", "00CB3FFE 05 5C035FC102", 0x6A86},
     {"P1P2 0000", "00CB0000 05 5C035FC102", 0x6A86},
     {"no data", "00CB3FFF", 0x6A80},
@@ -130,14 +83,14 @@ static const struct sw_case get_data_cases[] = {
 static void
 test_get_data(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t out[4000], want[64];
 	struct tg_buf b, v, x;
 	size_t n, wn;
 	static const uint8_t zero[16];
 
 	tt_select(f->t);
-	run_cases(f->t, get_data_cases, sizeof(get_data_cases) / sizeof(get_data_cases[0]));
+	TT_RUN_SW_CASES(f->t, get_data_cases);
 	/* Discovery: exactly the template */
 	assert_int_equal(tt_hex(f->t, "00CB3FFF 03 5C017E", out, sizeof(out), &n), 0x9000);
 	wn = tt_unhex("7E12 4F0BA0000003080000100001 00 5F2F024010", want, sizeof(want));
@@ -166,7 +119,7 @@ test_get_data(void **state)
 static void
 test_f9_cert(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t out[4000];
 	struct tg_buf b, v, c;
 	const uint8_t *p;
@@ -185,17 +138,17 @@ test_f9_cert(void **state)
 	assert_non_null(x);
 	assert_ptr_equal(p, tg_buf_cur(&c) + tg_buf_remaining(&c));
 	/* signed by the manufacturer CA, issued under its name */
-	pk = X509_get0_pubkey(mfr.cert);
+	pk = X509_get0_pubkey(f->mfr->cert);
 	assert_int_equal(X509_verify(x, pk), 1);
-	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(mfr.cert)),
-	                 0);
+	assert_int_equal(
+	    X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(f->mfr->cert)), 0);
 	assert_int_equal(X509_check_ca(x), 1);
 	X509_free(x);
 	assert_int_equal(tg_buf_find_tlv(&v, 0x71, &c), 0);
 	assert_int_equal(tg_buf_find_tlv(&v, 0xFE, &c), 0);
 }
 
-static const struct sw_case put_data_cases[] = {
+static const struct tt_sw_case put_data_cases[] = {
     {"P1P2 wrong", "00DB3FFE 08 5C035FC105 53017F", 0x6A86},
     {"no 53", "00DB3FFF 05 5C035FC105", 0x6A80},
     {"53 truncated", "00DB3FFF 08 5C035FC105 5305AA", 0x6A80},
@@ -209,7 +162,7 @@ static const struct sw_case put_data_cases[] = {
 static void
 test_put_data(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t data[3100], out[3200];
 	size_t n, m;
 	int calls;
@@ -218,7 +171,7 @@ test_put_data(void **state)
 	/* without the management key */
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC105 5301AA", NULL, 0, NULL), 0x6982);
 	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
-	run_cases(f->t, put_data_cases, sizeof(put_data_cases) / sizeof(put_data_cases[0]));
+	TT_RUN_SW_CASES(f->t, put_data_cases);
 	/* a certificate object round trip; persisted before the answer */
 	calls = f->h.persist_calls;
 	assert_int_equal(
@@ -271,15 +224,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_select, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_get_data, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_f9_cert, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_put_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_select, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_get_data, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_f9_cert, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_put_data, tt_fx_setup, tt_fx_teardown),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

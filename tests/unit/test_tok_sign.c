@@ -17,55 +17,6 @@
 
 #include "test_tok_util.h"
 
-static struct tt_mfr mfr;
-
-struct fx {
-	struct tt_host h;
-	struct tg_tok *t;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->t = tt_token_new(&mfr, &f->h);
-	tt_select(f->t);
-	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	tg_tok_free(f->t);
-	tt_host_free(&f->h);
-	free(f);
-	return 0;
-}
-
-struct sw_case {
-	const char *name;
-	const char *hex;
-	uint16_t sw;
-};
-
-static void
-run_cases(struct tg_tok *t, const struct sw_case *c, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		uint16_t sw = tt_hex(t, c[i].hex, NULL, 0, NULL);
-
-		if (sw != c[i].sw)
-			fail_msg("%s: SW %04X, want %04X", c[i].name, sw, c[i].sw);
-	}
-}
-
 static int
 ec_verify(EVP_PKEY *pub, const uint8_t *sig, size_t siglen, const uint8_t *h, size_t hn)
 {
@@ -81,7 +32,7 @@ ec_verify(EVP_PKEY *pub, const uint8_t *sig, size_t siglen, const uint8_t *h, si
 static void
 test_ecdsa(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *p256 = tt_generate(f->t, 0x9A, 0x11, 1, 0);
 	EVP_PKEY *p384 = tt_generate(f->t, 0x9D, 0x14, 1, 0);
 	uint8_t h[64], padded[48], sig[200];
@@ -120,7 +71,7 @@ test_ecdsa(void **state)
 static void
 test_rsa(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *pub = tt_generate(f->t, 0x9A, 0x07, 1, 0);
 	uint8_t dgst[32], block[256], sig[300];
 	size_t siglen;
@@ -157,7 +108,7 @@ test_rsa(void **state)
 static void
 test_rsa3072(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *pub = tt_generate(f->t, 0x9E, 0x05, 1, 0);
 	uint8_t block[384], sig[500], back[384];
 	size_t siglen, backlen = sizeof(back), i;
@@ -182,7 +133,7 @@ test_rsa3072(void **state)
 static void
 test_ecdh(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *pub = tt_generate(f->t, 0x9D, 0x11, 1, 0);
 	EVP_PKEY *peer = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	uint8_t *pt = NULL, data[100], out[100], z[32];
@@ -221,7 +172,7 @@ test_ecdh(void **state)
 	EVP_PKEY_free(pub);
 }
 
-static const struct sw_case sign_cases[] = {
+static const struct tt_sw_case sign_cases[] = {
     {"empty slot", "00871182 08 7C06 8200 8102AABB", 0x6A88},
     {"alg mismatch", "0087149A 08 7C06 8200 8102AABB", 0x6A80},
     {"RSA alg on EC key", "0087079A 08 7C06 8200 8102AABB", 0x6A80},
@@ -243,14 +194,14 @@ static const struct sw_case sign_cases[] = {
 static void
 test_bad(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *pub = tt_generate(f->t, 0x9A, 0x11, 1, 0);
 	EVP_PKEY *rsa = tt_generate(f->t, 0x83, 0x06, 1, 0);
 	uint64_t ops = f->h.last_ops;
 	uint8_t h[32], sig[200];
 	size_t siglen;
 
-	run_cases(f->t, sign_cases, sizeof(sign_cases) / sizeof(sign_cases[0]));
+	TT_RUN_SW_CASES(f->t, sign_cases);
 	/* ECDH with an RSA key */
 	assert_int_equal(tt_hex(f->t, "00870683 08 7C06 8200 8502AABB", NULL, 0, NULL), 0x6A80);
 	assert_int_equal(f->h.last_ops, ops);
@@ -266,7 +217,7 @@ test_bad(void **state)
 static void
 test_pin_policy(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *k9a = tt_generate(f->t, 0x9A, 0x11, 0, 0); /* once */
 	EVP_PKEY *k9c = tt_generate(f->t, 0x9C, 0x11, 0, 0); /* always */
 	EVP_PKEY *k9e = tt_generate(f->t, 0x9E, 0x11, 0, 0); /* never */
@@ -305,7 +256,7 @@ test_pin_policy(void **state)
 static void
 test_touch_policy(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	EVP_PKEY *ka = tt_generate(f->t, 0x9A, 0x11, 1, 2); /* touch always */
 	EVP_PKEY *kc = tt_generate(f->t, 0x9D, 0x11, 1, 3); /* touch cached */
 	uint8_t h[32], sig[200];
@@ -342,7 +293,7 @@ test_touch_policy(void **state)
 static void
 test_challenge(void **state)
 {
-	struct fx *f = *state;
+	struct tt_fx *f = *state;
 	uint8_t a[16], b[16];
 	size_t n, m;
 
@@ -358,19 +309,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_ecdsa, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rsa, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rsa3072, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ecdh, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pin_policy, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_touch_policy, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_challenge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ecdsa, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rsa, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_rsa3072, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ecdh, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_bad, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_policy, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_touch_policy, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_challenge, tt_fx_setup_admin, tt_fx_teardown),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

@@ -17,8 +17,6 @@
 #include "tg_secret.h"
 #include "tok-int.h"
 
-static struct tt_mfr mfr;
-
 /* Copies blob into an exact-size heap buffer and loads it. */
 static int
 load_copy(const uint8_t *blob, size_t n, struct tg_tok **t)
@@ -44,7 +42,7 @@ static void
 test_round_trip(void **state)
 {
 	struct tt_host h, h2;
-	struct tg_tok *t = tt_token_new(&mfr, &h), *t2 = NULL;
+	struct tg_tok *t = tt_token_new(*state, &h), *t2 = NULL;
 	struct tg_tok_host host2 = tt_host_make(&h2);
 	struct tg_tok_info i1, i2;
 	uint8_t *b1 = NULL, *b2 = NULL, hash[32], sig[200];
@@ -52,7 +50,6 @@ test_round_trip(void **state)
 	EVP_PKEY *pa, *pr;
 	EVP_PKEY_CTX *c;
 
-	(void)state;
 	tt_select(t);
 	assert_int_equal(tt_mgm_auth(t, 0x03, tt_mgm_default, 24), 0x9000);
 	pa = tt_generate(t, 0x9A, 0x11, 2, 3);
@@ -115,12 +112,11 @@ static void
 test_corruption(void **state)
 {
 	struct tt_host h;
-	struct tg_tok *t = tt_token_new(&mfr, &h), *t2 = NULL;
+	struct tg_tok *t = tt_token_new(*state, &h), *t2 = NULL;
 	uint8_t *b = NULL;
 	size_t n = 0, i;
 	int r;
 
-	(void)state;
 	assert_int_equal(tg_tok_save(t, &b, &n), 0);
 	assert_true(n > 100);
 	/* every byte flipped, two ways */
@@ -151,11 +147,10 @@ static void
 test_invalid_contents(void **state)
 {
 	struct tt_host h;
-	struct tg_tok *t = tt_token_new(&mfr, &h), *t2 = NULL;
+	struct tg_tok *t = tt_token_new(*state, &h), *t2 = NULL;
 	uint8_t *b = NULL, *c;
 	size_t n = 0;
 
-	(void)state;
 	tt_select(t);
 	assert_int_equal(tt_mgm_auth(t, 0x03, tt_mgm_default, 24), 0x9000);
 	EVP_PKEY_free(tt_generate(t, 0x9A, 0x11, 0, 0));
@@ -238,11 +233,10 @@ static void
 test_dup(void **state)
 {
 	struct tt_host h;
-	struct tg_tok *t = tt_token_new(&mfr, &h), *d;
+	struct tg_tok *t = tt_token_new(*state, &h), *d;
 	uint8_t *b1 = NULL, *b2 = NULL;
 	size_t n1 = 0, n2 = 0;
 
-	(void)state;
 	tt_select(t);
 	assert_int_equal(tt_mgm_auth(t, 0x03, tt_mgm_default, 24), 0x9000);
 	EVP_PKEY_free(tt_generate(t, 0x9A, 0x11, 0, 0));
@@ -281,10 +275,6 @@ main(void)
 	    cmocka_unit_test(test_invalid_contents),
 	    cmocka_unit_test(test_dup),
 	};
-	int r;
 
-	tt_mfr_make(&mfr);
-	r = cmocka_run_group_tests(tests, NULL, NULL);
-	tt_mfr_free(&mfr);
-	return r;
+	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
 }

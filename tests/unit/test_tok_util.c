@@ -170,6 +170,86 @@ tt_token_new(const struct tt_mfr *m, struct tt_host *h)
 	return t;
 }
 
+int
+tt_group_setup(void **state)
+{
+	struct tt_mfr *m = calloc(1, sizeof(*m));
+
+	assert_non_null(m);
+	tt_mfr_make(m);
+	*state = m;
+	return 0;
+}
+
+int
+tt_group_teardown(void **state)
+{
+	struct tt_mfr *m = *state;
+
+	tt_mfr_free(m);
+	free(m);
+	return 0;
+}
+
+int
+tt_fx_setup(void **state)
+{
+	struct tt_fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->mfr = *state;
+	assert_non_null(f->mfr);
+	f->t = tt_token_new(f->mfr, &f->h);
+	*state = f;
+	return 0;
+}
+
+int
+tt_fx_setup_selected(void **state)
+{
+	struct tt_fx *f;
+
+	tt_fx_setup(state);
+	f = *state;
+	tt_select(f->t);
+	return 0;
+}
+
+int
+tt_fx_setup_admin(void **state)
+{
+	struct tt_fx *f;
+
+	tt_fx_setup_selected(state);
+	f = *state;
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+	return 0;
+}
+
+int
+tt_fx_teardown(void **state)
+{
+	struct tt_fx *f = *state;
+
+	tg_tok_free(f->t);
+	tt_host_free(&f->h);
+	free(f);
+	return 0;
+}
+
+void
+tt_run_sw_cases(struct tg_tok *t, const struct tt_sw_case *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint16_t sw = tt_hex(t, c[i].hex, NULL, 0, NULL);
+
+		if (sw != c[i].sw)
+			fail_msg("%s: SW %04X, want %04X", c[i].name, sw, c[i].sw);
+	}
+}
+
 uint16_t
 tt_apdu1(struct tg_tok *t, const uint8_t *cmd, size_t n, uint8_t *out, size_t outcap,
          size_t *outlen)

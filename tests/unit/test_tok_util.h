@@ -49,6 +49,43 @@ void tt_host_free(struct tt_host *h);
 /* A factory token (serial 1234567) with default credentials. */
 struct tg_tok *tt_token_new(const struct tt_mfr *m, struct tt_host *h);
 
+/* cmocka group setup and teardown: a manufacturer CA (tt_mfr_make) as the
+ * group state, which cmocka gives every test (and its setup) as *state.
+ * Use: cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown). */
+int tt_group_setup(void **state);
+int tt_group_teardown(void **state);
+
+/* A test's token: the group's manufacturer CA, the host callbacks' record,
+ * a factory token made with them. */
+struct tt_fx {
+	const struct tt_mfr *mfr;
+	struct tt_host h;
+	struct tg_tok *t;
+};
+
+/* cmocka test setups (with tt_group_setup): turn *state (the group's
+ * struct tt_mfr) into a fresh struct tt_fx with a factory token.
+ * tt_fx_setup_selected also SELECTs the PIV application; tt_fx_setup_admin
+ * further authenticates with the default management key. */
+int tt_fx_setup(void **state);
+int tt_fx_setup_selected(void **state);
+int tt_fx_setup_admin(void **state);
+/* cmocka test teardown: frees the struct tt_fx in *state. */
+int tt_fx_teardown(void **state);
+
+/* A negative (or positive) case: a command as hex and the SW it must get. */
+struct tt_sw_case {
+	const char *name;
+	const char *hex;
+	uint16_t sw;
+};
+
+/* Sends every case's command (tt_hex) and fails naming the first case whose
+ * SW differs. */
+void tt_run_sw_cases(struct tg_tok *t, const struct tt_sw_case *c, size_t n);
+/* tt_run_sw_cases over a whole array. */
+#define TT_RUN_SW_CASES(t, cases) tt_run_sw_cases((t), (cases), sizeof(cases) / sizeof((cases)[0]))
+
 /* Sends one APDU (exact-size heap copy); returns SW, data into out (cap
  * outcap, may be NULL), *outlen its length. No GET RESPONSE following. */
 uint16_t tt_apdu1(struct tg_tok *t, const uint8_t *cmd, size_t n, uint8_t *out, size_t outcap,
