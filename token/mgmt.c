@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "tg_err.h"
+#include "tg_mgm.h"
 #include "tg_secret.h"
 #include "tok-int.h"
 
@@ -22,49 +23,12 @@
 const uint8_t tok_mgm_default[24] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
                                      5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8};
 
-static const EVP_CIPHER *
-mgm_cipher(uint8_t alg)
-{
-	const EVP_CIPHER *c = NULL;
-
-	switch (alg) {
-	case PIV_ALG_3DES:
-		c = EVP_des_ede3_ecb();
-		break;
-	case PIV_ALG_AES128:
-		c = EVP_aes_128_ecb();
-		break;
-	case PIV_ALG_AES192:
-		c = EVP_aes_192_ecb();
-		break;
-	case PIV_ALG_AES256:
-		c = EVP_aes_256_ecb();
-		break;
-	default:
-		break;
-	}
-	return c;
-}
-
 size_t
 tok_mgm_key_len(uint8_t alg)
 {
 	size_t n = 0;
 
-	switch (alg) {
-	case PIV_ALG_3DES:
-	case PIV_ALG_AES192:
-		n = 24;
-		break;
-	case PIV_ALG_AES128:
-		n = 16;
-		break;
-	case PIV_ALG_AES256:
-		n = 32;
-		break;
-	default:
-		break;
-	}
+	(void)tg_mgm_cipher(alg, &n);
 	return n;
 }
 
@@ -79,7 +43,8 @@ static int
 mgm_block(const struct tg_tok *t, int enc, const uint8_t *in, uint8_t *outb, size_t bs)
 {
 	EVP_CIPHER_CTX *c = NULL;
-	const EVP_CIPHER *ciph = mgm_cipher(t->mgm_alg);
+	size_t klen = 0;
+	const EVP_CIPHER *ciph = tg_mgm_cipher(t->mgm_alg, &klen);
 	int n = 0, r = TG_ERR_CRYPTO;
 
 	if (ciph == NULL || (c = EVP_CIPHER_CTX_new()) == NULL)
