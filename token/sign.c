@@ -5,11 +5,11 @@
  */
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
 #include "tg_err.h"
+#include "tg_pkey.h"
 #include "tg_secret.h"
 #include "tok-int.h"
 
@@ -133,20 +133,13 @@ ecdh(EVP_PKEY *k, uint8_t alg, struct tg_buf *point, uint8_t *z, size_t *zlen)
 {
 	const char *gname = alg == PIV_ALG_ECCP256 ? "prime256v1" : "secp384r1";
 	size_t fl = ec_field_len(alg);
-	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *pc = NULL, *dc = NULL;
+	EVP_PKEY_CTX *dc = NULL;
 	EVP_PKEY *peer = NULL;
 	int r = TG_ERR_FORMAT;
 
 	if (tg_buf_remaining(point) != 1 + 2 * fl || *tg_buf_cur(point) != EC_POINT_UNCOMPRESSED)
 		goto out;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)gname, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-	                                              (void *)tg_buf_cur(point), 1 + 2 * fl);
-	params[2] = OSSL_PARAM_construct_end();
-	if ((pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(pc) != 1 ||
-	    EVP_PKEY_fromdata(pc, &peer, EVP_PKEY_PUBLIC_KEY, params) != 1)
+	if (tg_pkey_ec_public(gname, tg_buf_cur(point), 1 + 2 * fl, &peer) != 0)
 		goto out;
 	if ((dc = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL)) == NULL ||
 	    EVP_PKEY_derive_init(dc) != 1 || EVP_PKEY_derive_set_peer(dc, peer) != 1 ||
@@ -155,7 +148,6 @@ ecdh(EVP_PKEY *k, uint8_t alg, struct tg_buf *point, uint8_t *z, size_t *zlen)
 	r = 0;
 out:
 	EVP_PKEY_free(peer);
-	EVP_PKEY_CTX_free(pc);
 	EVP_PKEY_CTX_free(dc);
 	return r;
 }
