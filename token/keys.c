@@ -217,6 +217,30 @@ out:
 	return r;
 }
 
+/* The PIN (AA) and touch (AB) policies a GENERATE or IMPORT command sets. */
+struct policies {
+	uint8_t pin, touch;
+	int have_pin, have_touch;
+};
+
+/* Takes one TLV of a GENERATE or IMPORT command into p: 0 for a first PIN
+ * or touch policy with a one-byte value, TG_ERR_FORMAT for any other tag,
+ * a repeated policy or a bad value. */
+static int
+policy_take(struct policies *p, uint32_t tag, struct tg_buf *v)
+{
+	int r = TG_ERR_FORMAT;
+
+	if (tag == PIV_TAG_PIN_POLICY && !p->have_pin) {
+		p->have_pin = 1;
+		r = get_byte(v, &p->pin);
+	} else if (tag == PIV_TAG_TOUCH_POLICY && !p->have_touch) {
+		p->have_touch = 1;
+		r = get_byte(v, &p->touch);
+	}
+	return r;
+}
+
 uint16_t
 tok_generate(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
@@ -224,11 +248,13 @@ tok_generate(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	struct tok_slot *s;
 	EVP_PKEY *k = NULL;
 	uint32_t tag;
-	uint8_t alg = 0, pin = 0, touch = 0;
-	int have_alg = 0, have_pin = 0, have_touch = 0;
+	struct policies pol;
+	uint8_t alg = 0;
+	int have_alg = 0;
 	size_t mark;
 	uint16_t sw = SW_INCORRECT_P1P2;
 
+	memset(&pol, 0, sizeof(pol));
 	if (a->p1 != 0 || !slot_is_user(a->p2) || (s = tok_slot_find(t, a->p2)) == NULL)
 		goto out;
 	sw = SW_SECURITY_STATUS;
@@ -245,19 +271,11 @@ tok_generate(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 			have_alg = 1;
 			if (get_byte(&v, &alg) != 0)
 				goto out;
-		} else if (tag == PIV_TAG_PIN_POLICY && !have_pin) {
-			have_pin = 1;
-			if (get_byte(&v, &pin) != 0)
-				goto out;
-		} else if (tag == PIV_TAG_TOUCH_POLICY && !have_touch) {
-			have_touch = 1;
-			if (get_byte(&v, &touch) != 0)
-				goto out;
-		} else {
+		} else if (policy_take(&pol, tag, &v) != 0) {
 			goto out;
 		}
 	}
-	if (!have_alg || !policy_ok(pin, touch))
+	if (!have_alg || !policy_ok(pol.pin, pol.touch))
 		goto out;
 	if (tok_key_generate(alg, &k) != 0)
 		goto out; /* unsupported algorithm: 6A80 */
@@ -265,7 +283,7 @@ tok_generate(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	if (tg_buf_tlv_begin(out, PIV_TAG_PUBKEY, &mark) != 0 || tok_pubkey_put(out, k) != 0 ||
 	    tg_buf_tlv_end(out, mark) != 0)
 		goto out;
-	slot_install(s, k, alg, TG_TOK_ORIGIN_GENERATED, pin, touch);
+	slot_install(s, k, alg, TG_TOK_ORIGIN_GENERATED, pol.pin, pol.touch);
 	k = NULL;
 	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
 out:
@@ -411,11 +429,12 @@ tok_import(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	struct tok_slot *s;
 	EVP_PKEY *k = NULL;
 	uint32_t tag;
-	uint8_t pin = 0, touch = 0;
-	int have_pin = 0, have_touch = 0, is_rsa, i;
+	struct policies pol;
+	int is_rsa, i;
 	uint16_t sw = SW_INCORRECT_P1P2;
 
 	memset(parts, 0, sizeof(parts));
+	memset(&pol, 0, sizeof(pol));
 	is_rsa = a->p1 == PIV_ALG_RSA1024 || a->p1 == PIV_ALG_RSA2048 || a->p1 == PIV_ALG_RSA3072;
 	if (!is_rsa && a->p1 != PIV_ALG_ECCP256 && a->p1 != PIV_ALG_ECCP384)
 		goto out;
@@ -431,19 +450,11 @@ tok_import(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		if (tag >= YK_TAG_RSA_P && tag <= YK_TAG_EC_PRIV && !have[tag - 1]) {
 			parts[tag - 1] = v;
 			have[tag - 1] = 1;
-		} else if (tag == PIV_TAG_PIN_POLICY && !have_pin) {
-			have_pin = 1;
-			if (get_byte(&v, &pin) != 0)
-				goto out;
-		} else if (tag == PIV_TAG_TOUCH_POLICY && !have_touch) {
-			have_touch = 1;
-			if (get_byte(&v, &touch) != 0)
-				goto out;
-		} else {
+		} else if (policy_take(&pol, tag, &v) != 0) {
 			goto out;
 		}
 	}
-	if (!policy_ok(pin, touch))
+	if (!policy_ok(pol.pin, pol.touch))
 		goto out;
 	if (is_rsa) {
 		for (i = 0; i < 5; i++)
@@ -459,7 +470,7 @@ tok_import(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		    ec_from_scalar(a->p1, &parts[YK_TAG_EC_PRIV - 1], &k) != 0)
 			goto out;
 	}
-	slot_install(s, k, a->p1, TG_TOK_ORIGIN_IMPORTED, pin, touch);
+	slot_install(s, k, a->p1, TG_TOK_ORIGIN_IMPORTED, pol.pin, pol.touch);
 	k = NULL;
 	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
 out:
