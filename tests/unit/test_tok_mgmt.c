@@ -9,8 +9,6 @@
 
 #include <cmocka.h>
 
-#include <openssl/evp.h>
-
 #include "test_tok_util.h"
 
 static const struct tt_sw_case auth_cases[] = {
@@ -41,22 +39,6 @@ test_auth_bad(void **state)
 }
 
 static void
-block(uint8_t alg, const uint8_t *key, int enc, const uint8_t *in, uint8_t *out, size_t bs)
-{
-	const EVP_CIPHER *c = alg == 0x03   ? EVP_des_ede3_ecb()
-	                      : alg == 0x08 ? EVP_aes_128_ecb()
-	                      : alg == 0x0A ? EVP_aes_192_ecb()
-	                                    : EVP_aes_256_ecb();
-	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
-	int n = 0;
-
-	assert_int_equal(EVP_CipherInit_ex(x, c, NULL, key, NULL, enc), 1);
-	EVP_CIPHER_CTX_set_padding(x, 0);
-	assert_int_equal(EVP_CipherUpdate(x, out, &n, in, (int)bs), 1);
-	EVP_CIPHER_CTX_free(x);
-}
-
-static void
 test_auth_3des(void **state)
 {
 	struct tt_fx *f = *state;
@@ -73,7 +55,7 @@ test_auth_3des(void **state)
 	assert_int_equal(tt_hex(f->t, "0087039B 04 7C028000", rsp, sizeof(rsp), &n), 0x9000);
 	m = tt_unhex("0087039B 16 7C14 8008 0000000000000000 8108 0102030405060708", cmd,
 	             sizeof(cmd));
-	block(0x03, tt_mgm_default, 0, rsp + 4, cmd + 9, 8);
+	tt_mgm_block(0x03, tt_mgm_default, 0, rsp + 4, cmd + 9, 8);
 	assert_int_equal(tt_apdu(f->t, cmd, m, rsp, sizeof(rsp), &n), 0x9000);
 	assert_int_equal(tt_apdu(f->t, cmd, m, rsp, sizeof(rsp), &n), 0x6982);
 	/* and a failed attempt drops the authenticated state */
@@ -83,10 +65,10 @@ test_auth_3des(void **state)
 	assert_int_equal(n, 12);
 	assert_int_equal(rsp[2], 0x81);
 	m = tt_unhex("0087039B 0C 7C0A 8208 0000000000000000", cmd, sizeof(cmd));
-	block(0x03, wrong, 1, rsp + 4, cmd + 9, 8);
+	tt_mgm_block(0x03, wrong, 1, rsp + 4, cmd + 9, 8);
 	assert_int_equal(tt_apdu(f->t, cmd, m, NULL, 0, NULL), 0x6982);
 	assert_int_equal(tt_hex(f->t, "0087039B 04 7C028100", rsp, sizeof(rsp), &n), 0x9000);
-	block(0x03, tt_mgm_default, 1, rsp + 4, cmd + 9, 8);
+	tt_mgm_block(0x03, tt_mgm_default, 1, rsp + 4, cmd + 9, 8);
 	assert_int_equal(tt_apdu(f->t, cmd, m, NULL, 0, NULL), 0x9000);
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x9000);
 	/* OpenSC's GET CHALLENGE (P1 00): random bytes, authentication kept */

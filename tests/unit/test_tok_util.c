@@ -405,8 +405,8 @@ cipher_for(uint8_t alg)
 	}
 }
 
-static void
-block(uint8_t alg, const uint8_t *key, int enc, const uint8_t *in, uint8_t *out, size_t bs)
+void
+tt_mgm_block(uint8_t alg, const uint8_t *key, int enc, const uint8_t *in, uint8_t *out, size_t bs)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int n = 0;
@@ -436,7 +436,7 @@ tt_mgm_auth(struct tg_tok *t, uint8_t alg, const uint8_t *key, size_t keylen)
 	assert_int_equal(n, 4 + bs);
 	assert_int_equal(rsp[0], 0x7C);
 	assert_int_equal(rsp[2], 0x80);
-	block(alg, key, 0, rsp + 4, w, bs);
+	tt_mgm_block(alg, key, 0, rsp + 4, w, bs);
 	memset(chal, 0x5A, sizeof(chal));
 	cmd[0] = 0x00;
 	cmd[1] = 0x87;
@@ -456,7 +456,7 @@ tt_mgm_auth(struct tg_tok *t, uint8_t alg, const uint8_t *key, size_t keylen)
 		return sw;
 	assert_int_equal(n, 4 + bs);
 	assert_int_equal(rsp[2], 0x82);
-	block(alg, key, 1, chal, expect, bs);
+	tt_mgm_block(alg, key, 1, chal, expect, bs);
 	assert_memory_equal(rsp + 4, expect, bs);
 	return sw;
 }

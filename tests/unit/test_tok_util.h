@@ -105,6 +105,10 @@ uint16_t tt_send(struct tg_tok *t, uint8_t ins, uint8_t p1, uint8_t p2, const ui
 void tt_select(struct tg_tok *t);
 uint16_t tt_verify(struct tg_tok *t, const char *pin);
 uint16_t tt_mgm_auth(struct tg_tok *t, uint8_t alg, const uint8_t *key, size_t keylen);
+/* One block of bs bytes through management key algorithm alg (OpenSSL ECB,
+ * no padding) with key: enc 1 encrypts, 0 decrypts. */
+void tt_mgm_block(uint8_t alg, const uint8_t *key, int enc, const uint8_t *in, uint8_t *out,
+                  size_t bs);
 /* GENERATE into slot with policies (0 = default); returns the public key. */
 EVP_PKEY *tt_generate(struct tg_tok *t, uint8_t slot, uint8_t alg, uint8_t pin, uint8_t touch);
 /* Public key from a 7F49 template body (81/82 or 86), for an alg. */
