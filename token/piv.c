@@ -4,6 +4,8 @@
  */
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "tg_err.h"
 #include "tok-int.h"
 
@@ -30,7 +32,7 @@ tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	sw = SW_FILE_NOT_FOUND;
 	if (n < PIV_RID_LEN || n > sizeof(aid))
 		goto out;
-	if (tg_buf_get_bytes(&a->data, aid, n) != 0 || memcmp(aid, piv_aid, n) != 0)
+	if (tg_buf_get_bytes(&a->data, aid, n) != 0 || CRYPTO_memcmp(aid, piv_aid, n) != 0)
 		goto out;
 	sw = SW_OK;
 	t->v.selected = 1;

@@ -266,7 +266,8 @@ tg_tok_load(const uint8_t *blob, size_t len, const struct tg_tok_host *host, str
 		goto out;
 	tg_buf_reader(&b, blob, len);
 	if (tg_buf_get_bytes(&b, magic, sizeof(magic)) != 0 ||
-	    memcmp(magic, state_magic, sizeof(magic)) != 0 || tg_buf_get_u16(&b, &version) != 0)
+	    CRYPTO_memcmp(magic, state_magic, sizeof(magic)) != 0 ||
+	    tg_buf_get_u16(&b, &version) != 0)
 		goto out;
 	r = TG_ERR_VERSION;
 	if (version != STATE_VERSION)
