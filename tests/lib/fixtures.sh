@@ -279,6 +279,7 @@ tg__on_exit_trap()
 			for f in "${TG__LOGS[@]}"; do
 				[[ -e $f ]] && tg__dump "$f"
 			done
+			echo "FAIL: $TG__NAME exited with status $rc" >&2
 		fi
 		tg_cleanup
 	fi
@@ -286,6 +287,14 @@ tg__on_exit_trap()
 }
 
 trap tg__on_exit_trap EXIT
+# A command that ends the test through `set -e` says which one it was, so no
+# failure is silent (functions inherit the trap: errtrace).
+tg__on_err()
+{
+	echo "ERROR: ${2:-?}:${3:-?}: '$4' failed with status $1" >&2
+}
+set -o errtrace
+trap 'tg__on_err $? "${BASH_SOURCE[0]##*/}" $LINENO "$BASH_COMMAND"' ERR
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
