@@ -1,6 +1,7 @@
 /* cmd.c — helpers shared by the tokengate subcommands (tg_cmd.h). */
 #include "tg_cmd.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,4 +38,14 @@ tg_cmd_usage_error(const char *what, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (try 'tokengate %s --help')\n", what);
 	return TG_EXIT_USAGE;
+}
+
+int
+tg_cmd_bad_option(const char *what, int argc, char **argv)
+{
+	const char *arg = "?";
+
+	if (optind > 0 && optind <= argc)
+		arg = argv[optind - 1];
+	return tg_cmd_usage_error(what, "unknown or incomplete option '%s'", arg);
 }

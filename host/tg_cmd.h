@@ -38,6 +38,13 @@ int tg_cmd_wants_help(int argc, char **argv);
  */
 int tg_cmd_fail(const char *what, int code, const struct tg_error *err);
 
+/*
+ * For getopt_long's '?' (run with opterr = 0): prints "tokengate <what>:
+ * unknown or incomplete option 'ARG' (try ...)" naming argv[optind - 1], and
+ * returns TG_EXIT_USAGE.
+ */
+int tg_cmd_bad_option(const char *what, int argc, char **argv);
+
 /* Prints "tokengate <what>: <printf message> (try --help)" on stderr and
  * returns TG_EXIT_USAGE. */
 int tg_cmd_usage_error(const char *what, const char *fmt, ...)

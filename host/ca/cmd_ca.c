@@ -220,7 +220,7 @@ cmd_verify(int argc, char **argv)
 		case 'h':
 			return help(va_usage);
 		default:
-			return tg_cmd_usage_error(what, "unknown option");
+			return tg_cmd_bad_option(what, argc, argv);
 		}
 	}
 	if (optind != argc)
@@ -294,7 +294,7 @@ cmd_init(int argc, char **argv)
 		case 'h':
 			return help(init_usage);
 		default:
-			return tg_cmd_usage_error(what, "unknown option");
+			return tg_cmd_bad_option(what, argc, argv);
 		}
 	}
 	if (optind != argc)
@@ -398,7 +398,7 @@ cmd_issue(int argc, char **argv)
 		case 'h':
 			return help(issue_usage);
 		default:
-			return tg_cmd_usage_error(what, "unknown option");
+			return tg_cmd_bad_option(what, argc, argv);
 		}
 	}
 	if (optind != argc)
@@ -463,7 +463,7 @@ cmd_revoke(int argc, char **argv)
 		case 'h':
 			return help(revoke_usage);
 		default:
-			return tg_cmd_usage_error(what, "unknown option");
+			return tg_cmd_bad_option(what, argc, argv);
 		}
 	}
 	if (optind != argc)
@@ -510,7 +510,7 @@ cmd_crl(int argc, char **argv)
 		case 'h':
 			return help(crl_usage);
 		default:
-			return tg_cmd_usage_error(what, "unknown option");
+			return tg_cmd_bad_option(what, argc, argv);
 		}
 	}
 	if (optind != argc)
@@ -567,7 +567,7 @@ cmd_show(int argc, char **argv)
 		case 'h':
 			return help(show_usage);
 		default:
-			return tg_cmd_usage_error(what, "unknown option");
+			return tg_cmd_bad_option(what, argc, argv);
 		}
 	}
 	if (optind != argc)
@@ -637,6 +637,7 @@ tg_cmd_ca(int argc, char **argv)
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0)
 		return help(ca_usage);
+	opterr = 0; /* tg_cmd_bad_option reports unknown options */
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].run(argc - 1, argv + 1);

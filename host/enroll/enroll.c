@@ -808,6 +808,7 @@ opts_parse(int argc, char **argv, struct opts *o)
 	o->pin_policy = TG_PIVC_PIN_ONCE;
 	o->touch_policy = TG_PIVC_TOUCH_NEVER;
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -883,7 +884,7 @@ opts_parse(int argc, char **argv, struct opts *o)
 			fputs(usage_text, stdout);
 			return TG_EXIT_OK;
 		default:
-			return tg_cmd_usage_error(WHAT, "unknown option");
+			return tg_cmd_bad_option(WHAT, argc, argv);
 		}
 	}
 	if (optind != argc)

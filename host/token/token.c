@@ -159,8 +159,7 @@ parse(const char *what, int argc, char **argv, struct opts *o)
 			o->help = 1;
 			break;
 		default:
-			return tg_cmd_usage_error(what, "unknown or incomplete option '%s'",
-			                          argv[optind - 1]);
+			return tg_cmd_bad_option(what, argc, argv);
 		}
 	}
 	if (optind < argc)
