@@ -148,14 +148,16 @@ tg__now_ms()
 
 # tg_wait_until SECS CMD...: run CMD every 0.1 s until it succeeds
 # (return 0) or SECS seconds have passed (return 1). CMD's output is
-# discarded.
+# discarded. CMD runs in a subshell: a CMD that exits (or that bash ends)
+# counts as "not yet" instead of ending the test with its messages sent
+# to /dev/null.
 tg_wait_until()
 {
 	local secs=$1 end
 	shift
 	end=$(($(tg__now_ms) + secs * 1000))
 	while :; do
-		if "$@" >/dev/null 2>&1; then
+		if ("$@") >/dev/null 2>&1; then
 			return 0
 		fi
 		if (($(tg__now_ms) >= end)); then
@@ -181,11 +183,13 @@ tg__dump()
 }
 
 # tg__pid_alive PID: the process exists and is not a zombie.
+# (Not st=$(<file): when the process ends between the test and the read,
+# bash 5.2 under errexit ends the whole test shell on that failed
+# redirection, even inside `if`; `read` just returns non-zero.)
 tg__pid_alive()
 {
 	local st
-	[[ -r /proc/$1/stat ]] || return 1
-	st=$(<"/proc/$1/stat") || return 1
+	read -r st 2>/dev/null <"/proc/$1/stat" || return 1
 	st=${st##*) }
 	[[ ${st%% *} != Z ]]
 }
