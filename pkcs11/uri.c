@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ui.h>
 
 #include "tg_secret.h"
 
@@ -395,42 +397,54 @@ pin_from_source(const char *src, char **pin, struct tg_error *err)
 	return pin_from_file(src, pin, err);
 }
 
+/*
+ * Asks for the PIN on the terminal through OpenSSL's UI (the console
+ * method: /dev/tty, echo off, the terminal restored on SIGINT/SIGTERM,
+ * the answer cleansed when the UI is freed). One prompt, never repeated:
+ * an empty answer, one longer than PIN_MAX, Ctrl-C and an unreadable
+ * terminal each fail with TG_ERR_NO_PIN and a message saying which.
+ */
 static int
 pin_prompt(const char *label, char **pin, struct tg_error *err)
 {
-	char buf[PIN_MAX + 2];
-	struct termios old, noecho;
-	int restored = 0, r = TG_ERR_NO_PIN;
-	size_t n;
+	char buf[PIN_MAX + 1], prompt[160];
+	const char *name = label ? label : "?";
+	UI *ui = NULL;
+	int r = TG_ERR_NO_PIN, rc, too_long = 0;
+	unsigned long e;
 
-	if (tcgetattr(STDIN_FILENO, &old) != 0) {
-		tg_error_set(err, r, "cannot switch off echo on the terminal");
+	snprintf(prompt, sizeof(prompt), "PIN for token '%s': ", name);
+	if ((ui = UI_new()) == NULL || UI_add_input_string(ui, prompt, 0, buf, 0, PIN_MAX) < 0) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "cannot set up the PIN prompt");
 		goto out;
 	}
-	noecho = old;
-	noecho.c_lflag &= ~(tcflag_t)ECHO;
-	fprintf(stderr, "PIN for token '%s': ", label ? label : "?");
-	fflush(stderr);
-	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho) != 0)
-		goto out;
-	restored = 1;
-	if (fgets(buf, sizeof(buf), stdin) == NULL) {
-		tg_error_set(err, r, "no PIN entered for token '%s'", label ? label : "?");
+	rc = UI_process(ui);
+	if (rc == -2) {
+		tg_error_set(err, r, "PIN entry for token '%s' was interrupted", name);
 		goto out;
 	}
-	n = strlen(buf);
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	if ((*pin = strdup(buf)) == NULL) {
-		r = TG_ERR_ALLOC;
+	while ((e = ERR_get_error()) != 0) /* the UI's reason is not the last one */
+		too_long |=
+		    ERR_GET_LIB(e) == ERR_LIB_UI && ERR_GET_REASON(e) == UI_R_RESULT_TOO_LARGE;
+	if (rc != 0 && too_long) {
+		tg_error_set(err, r, "the PIN entered for token '%s' is longer than %d characters",
+		             name, PIN_MAX);
 		goto out;
 	}
-	r = 0;
+	if (rc != 0) {
+		tg_error_set(err, r,
+		             "cannot read a PIN for token '%s' from the terminal; use "
+		             "pin-source=file:/path (or env:NAME) or TOKENGATE_PIN",
+		             name);
+		goto out;
+	}
+	if (buf[0] == '\0') {
+		tg_error_set(err, r, "no PIN entered for token '%s'", name);
+		goto out;
+	}
+	r = (*pin = strdup(buf)) ? 0 : TG_ERR_ALLOC;
 out:
-	if (restored) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
+	UI_free(ui);
 	tg_wipe(buf, sizeof(buf));
 	return r;
 }

@@ -121,6 +121,30 @@ echo 1234 >pin.txt
 expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-source=file:$TG_TMP/pin.txt"
 TOKENGATE_PIN=1234 expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256"
 
+# ---- no PIN source but a terminal: the PIN is asked for, without echo ----
+# pty_run.py gives the command a pseudo-terminal and types the answer after
+# the prompt; out.txt is what the terminal showed.
+PTY=("$TG_FIXTURES/pty_run.py" --timeout 30)
+KEY="pkcs11:token=tg-cli;object=k-ec-p256"
+prompted() { # prompted RC ANSWER: one prompt for tg-cli, answered with ANSWER
+	expect_rc "$1" "${PTY[@]}" --answer "PIN for token 'tg-cli': " "$2" -- \
+		"$TG" token sign-test --key "$KEY"
+	n=$(grep -c "^PIN for token" out.txt || true)
+	[[ $n == 1 ]] || { cat out.txt >&2; tg_fail "prompt shown $n times (want 1)"; }
+}
+prompted 1 0000
+grep -q "wrong PIN for token 'tg-cli' (from prompt" out.txt || tg_fail "prompt: wrong PIN message"
+prompted 1 ""
+grep -q "no PIN entered for token 'tg-cli'" out.txt || tg_fail "prompt: empty PIN message"
+prompted 1 "$(printf '%0300d' 7)"
+grep -q "longer than 256 characters" out.txt || tg_fail "prompt: long PIN message"
+prompted 1 $'\x03'
+grep -q "PIN entry for token 'tg-cli' was interrupted" out.txt || tg_fail "prompt: Ctrl-C message"
+prompted 0 1234
+grep -q "verified with the public key: ok" out.txt || tg_fail "prompt: signature"
+! grep -q 1234 out.txt || { cat out.txt >&2; tg_fail "prompt: the PIN was echoed"; }
+echo "ok: PIN prompt on a terminal (no echo; wrong, empty, too long, Ctrl-C)"
+
 # ---- certificates: a test CA issues a leaf for each token key ----
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
 	-out ca.pem -subj /CN=tg-test-ca -days 2 2>/dev/null
