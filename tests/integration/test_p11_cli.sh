@@ -124,7 +124,7 @@ TOKENGATE_PIN=1234 expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;
 # ---- no PIN source but a terminal: the PIN is asked for, without echo ----
 # pty_run.py gives the command a pseudo-terminal and types the answer after
 # the prompt; out.txt is what the terminal showed.
-PTY=("$TG_FIXTURES/pty_run.py" --timeout 30)
+PTY=("$TG_FIXTURES/pty_run.py" --timeout 30 --secret)
 KEY="pkcs11:token=tg-cli;object=k-ec-p256"
 prompted() { # prompted RC ANSWER: one prompt for tg-cli, answered with ANSWER
 	expect_rc "$1" "${PTY[@]}" --answer "PIN for token 'tg-cli': " "$2" -- \

@@ -3,10 +3,13 @@
 terminal, so /dev/tty is that pty), answer its prompts, and report what the
 terminal showed.
 
-usage: pty_run.py [--timeout SECS] [--answer REGEX TEXT]... -- CMD [ARG...]
+usage: pty_run.py [--timeout SECS] [--secret] [--answer REGEX TEXT]... -- CMD [ARG...]
 
 Each --answer waits (in order) until the terminal output so far matches
-REGEX, then types TEXT followed by Enter. When every answer has been typed,
+REGEX, then types TEXT followed by Enter. With --secret it first waits
+until the command has switched the terminal's echo off (as a password
+prompt must), so that a typed secret can only show if the command echoes
+it itself; a prompt that never switches echo off is an error. When every answer has been typed,
 the output is read to the end. The whole terminal transcript is written to
 stdout; the exit status is the command's (128+N when a signal N ended it).
 Exits 124 with a message on stderr when a prompt did not appear within
@@ -19,6 +22,7 @@ import re
 import select
 import signal
 import sys
+import termios
 import time
 
 
@@ -28,9 +32,12 @@ def usage(msg):
 
 
 def parse(argv):
-    timeout, answers, i = 20.0, [], 0
+    timeout, answers, secret, i = 20.0, [], False, 0
     while i < len(argv) and argv[i] != "--":
-        if argv[i] == "--timeout" and i + 1 < len(argv):
+        if argv[i] == "--secret":
+            secret = True
+            i += 1
+        elif argv[i] == "--timeout" and i + 1 < len(argv):
             timeout = float(argv[i + 1])
             i += 2
         elif argv[i] == "--answer" and i + 2 < len(argv):
@@ -40,7 +47,7 @@ def parse(argv):
             usage("unknown or incomplete option '%s'" % argv[i])
     if i + 1 >= len(argv):
         usage("no command after --")
-    return timeout, answers, argv[i + 1:]
+    return timeout, answers, secret, argv[i + 1:]
 
 
 def read_some(fd, deadline):
@@ -57,8 +64,18 @@ def read_some(fd, deadline):
         return b""
 
 
+def echo_off(fd, deadline):
+    """Waits until the terminal's ECHO flag is clear; False at the deadline.
+    On Linux the master and the slave of a pty share one termios."""
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def main():
-    timeout, answers, cmd = parse(sys.argv[1:])
+    timeout, answers, secret, cmd = parse(sys.argv[1:])
     pid, fd = pty.fork()
     if pid == 0:
         try:
@@ -74,6 +91,8 @@ def main():
                 failed = "no prompt matching '%s' within %gs" % (rx.pattern.decode(), timeout)
                 break
             out += chunk
+        if not failed and secret and not echo_off(fd, deadline):
+            failed = "the terminal's echo was still on %gs after the prompt" % timeout
         if failed:
             break
         pos = len(out)
