@@ -2,8 +2,11 @@
  * test_p11_softhsm.c — libtgp11 against SoftHSM2 through p11-kit's proxy
  * (run under tests/lib/with-softhsm.sh: token tg-test, PIN 1234, keys
  * p256/01, p384/02, rsa2048/03, exportable/04). Adds tokens tg-two and
- * tg-gen with softhsm2-util for the multi-token and keygen cases.
+ * tg-gen with softhsm2-util for the multi-token and keygen cases, and a
+ * CKA_SENSITIVE=false key (sensitive-false/5f, destroyed again) on tg-test
+ * through SoftHSM2's own C_GenerateKeyPair.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +24,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <p11-kit/pkcs11.h>
 
 #include "tg_p11.h"
 #include "tg_test.h"
@@ -193,6 +197,243 @@ test_exportable(void **state)
 	assert_int_equal(tr.verdict, TG_P11_TRUST_EXPORTABLE);
 	assert_int_equal(tr.extractable, 1);
 	tg_p11_key_free(k);
+}
+
+/* ---- a CKA_SENSITIVE=false key, made through SoftHSM2 itself ---------- */
+
+#define INSENSITIVE_LABEL "sensitive-false"
+#define INSENSITIVE_ID    0x5f
+
+/*
+ * SoftHSM2 loaded directly (as test_fixture_env.c does). The process has one
+ * SoftHSM2 instance, shared with libtgp11's context (dlopen returns the same
+ * handle): it is finalised only when this code initialised it, and the
+ * session is logged in only when nobody else already did.
+ */
+struct raw {
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	CK_SESSION_HANDLE s;
+	int initialised; /* our C_Initialize did it: C_Finalize on close */
+	int session;     /* s is open */
+};
+
+/* CK_TOKEN_INFO labels are 32 bytes padded with spaces. */
+static int
+label_eq(const CK_UTF8CHAR *padded, const char *want)
+{
+	size_t n = strlen(want), i;
+	int r = 0;
+
+	if (n > 32 || memcmp(padded, want, n) != 0)
+		goto out;
+	for (i = n; i < 32; i++)
+		if (padded[i] != ' ')
+			goto out;
+	r = 1;
+out:
+	return r;
+}
+
+static void
+raw_close(struct raw *w)
+{
+	if (w->session)
+		(void)w->f->C_CloseSession(w->s);
+	if (w->initialised)
+		(void)w->f->C_Finalize(NULL);
+	if (w->dl != NULL)
+		dlclose(w->dl);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Opens a R/W user session on the fixture's token; fails the test if not. */
+static void
+raw_open(struct raw *w)
+{
+	const char *token = tg_test_require_env("TG_SOFTHSM_TOKEN");
+	const char *pin = tg_test_require_env("TG_SOFTHSM_PIN");
+	const char *mod = tg_test_require_env("TG_SOFTHSM2_MODULE");
+	CK_C_GetFunctionList gfl;
+	CK_SLOT_ID slots[16];
+	CK_ULONG i, n = 16;
+	CK_TOKEN_INFO ti;
+	CK_RV rv;
+
+	memset(w, 0, sizeof(*w));
+	if ((w->dl = dlopen(mod, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		fail_msg("dlopen %s: %s", mod, dlerror());
+	*(void **)&gfl = dlsym(w->dl, "C_GetFunctionList");
+	assert_non_null(gfl);
+	assert_int_equal(gfl(&w->f), CKR_OK);
+	rv = w->f->C_Initialize(NULL);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		fail_msg("C_Initialize: 0x%lx", (unsigned long)rv);
+	w->initialised = rv == CKR_OK;
+	assert_int_equal(w->f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	for (i = 0; i < n && !w->session; i++) {
+		assert_int_equal(w->f->C_GetTokenInfo(slots[i], &ti), CKR_OK);
+		if (!label_eq(ti.label, token))
+			continue;
+		assert_int_equal(w->f->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION,
+		                                     NULL, NULL, &w->s),
+		                 CKR_OK);
+		w->session = 1;
+	}
+	if (!w->session)
+		fail_msg("token '%s' not found through %s", token, mod);
+	/* login state is per application: libtgp11 may have logged in already */
+	rv = w->f->C_Login(w->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
+		fail_msg("C_Login on '%s': 0x%lx", token, (unsigned long)rv);
+}
+
+/*
+ * Generates an EC P-256 token key pair with CKA_SENSITIVE=false on the
+ * private key. CKA_EXTRACTABLE is false: the trust check tests
+ * CKA_EXTRACTABLE first, so an extractable key would be refused for that
+ * reason and never reach the CKA_SENSITIVE branch. Returns the module's
+ * CK_RV.
+ */
+static CK_RV
+raw_keygen_insensitive(struct raw *w, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+	/* DER OID 1.2.840.10045.3.1.7 (prime256v1) */
+	static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_BYTE id = INSENSITIVE_ID;
+	CK_ATTRIBUTE pubt[] = {
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_VERIFY, &yes, sizeof(yes)},
+	    {CKA_EC_PARAMS, (void *)p256, sizeof(p256)},
+	    {CKA_LABEL, INSENSITIVE_LABEL, sizeof(INSENSITIVE_LABEL) - 1},
+	    {CKA_ID, &id, sizeof(id)},
+	};
+	CK_ATTRIBUTE privt[] = {
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_PRIVATE, &yes, sizeof(yes)},
+	    {CKA_SIGN, &yes, sizeof(yes)},
+	    {CKA_SENSITIVE, &no, sizeof(no)},
+	    {CKA_EXTRACTABLE, &no, sizeof(no)},
+	    {CKA_LABEL, INSENSITIVE_LABEL, sizeof(INSENSITIVE_LABEL) - 1},
+	    {CKA_ID, &id, sizeof(id)},
+	};
+
+	*pub = CK_INVALID_HANDLE;
+	*priv = CK_INVALID_HANDLE;
+	return w->f->C_GenerateKeyPair(w->s, &mech, pubt, sizeof(pubt) / sizeof(pubt[0]), privt,
+	                               sizeof(privt) / sizeof(privt[0]), pub, priv);
+}
+
+/* CKA_SENSITIVE of h as stored by the module: 1, 0, or -1 when unreadable. */
+static int
+raw_sensitive(struct raw *w, CK_OBJECT_HANDLE h)
+{
+	CK_BBOOL v = CK_TRUE;
+	CK_ATTRIBUTE a = {CKA_SENSITIVE, &v, sizeof(v)};
+	int r = -1;
+
+	if (w->f->C_GetAttributeValue(w->s, h, &a, 1) != CKR_OK || a.ulValueLen != sizeof(v))
+		goto out;
+	r = v == CK_TRUE ? 1 : 0;
+out:
+	return r;
+}
+
+/* Destroys the pair (either handle may be CK_INVALID_HANDLE). */
+static void
+raw_destroy(struct raw *w, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
+{
+	if (priv != CK_INVALID_HANDLE)
+		assert_int_equal(w->f->C_DestroyObject(w->s, priv), CKR_OK);
+	if (pub != CK_INVALID_HANDLE)
+		assert_int_equal(w->f->C_DestroyObject(w->s, pub), CKR_OK);
+}
+
+/*
+ * Ends the test program as skipped (tg_test_skip), after freeing what the
+ * test and the group hold so LeakSanitizer has nothing to report.
+ */
+static void
+skip_insensitive(struct fx *fx, struct raw *w, struct tg_p11_key *ref, const char *why)
+{
+	raw_close(w);
+	tg_p11_key_free(ref);
+	tg_p11_free(fx->p);
+	fx->p = NULL;
+	tg_test_skip("SoftHSM2 (%s) %s: no CKA_SENSITIVE=false key to test the trust check with",
+	             tg_test_getenv("TG_SOFTHSM2_MODULE"), why);
+}
+
+static void
+test_sensitive_false(void **state)
+{
+	struct fx *fx = *state;
+	const char *uri = "pkcs11:token=tg-test;object=" INSENSITIVE_LABEL "?pin-value=1234";
+	struct tg_p11_key *ref, *k = NULL, *allowed = NULL;
+	struct tg_p11_trust tr;
+	struct tg_error err, err_allow;
+	struct raw w;
+	CK_OBJECT_HANDLE pub, priv;
+	CK_RV rv;
+	char why[128];
+	int r_default, r_allow, stored;
+
+	/* libtgp11 loads and initialises SoftHSM2 (and logs in) first, so the
+	 * direct use below shares its instance and never finalises it */
+	ref = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	raw_open(&w);
+	rv = raw_keygen_insensitive(&w, &pub, &priv);
+	if (rv != CKR_OK) {
+		snprintf(why, sizeof(why),
+		         "refuses C_GenerateKeyPair with CKA_SENSITIVE=false (CK_RV 0x%lx)",
+		         (unsigned long)rv);
+		skip_insensitive(fx, &w, ref, why);
+	}
+	stored = raw_sensitive(&w, priv);
+	if (stored != 0) {
+		raw_destroy(&w, pub, priv);
+		skip_insensitive(fx, &w, ref,
+		                 stored == 1 ? "stored CKA_SENSITIVE=true despite the template"
+		                             : "does not report the key's CKA_SENSITIVE");
+	}
+
+	/* what libtgp11 says, gathered before the key is destroyed and the
+	 * assertions run, so a failed assertion leaves no key behind */
+	tg_error_clear(&err);
+	r_default = tg_p11_key_find(fx->p, uri, 0, &k, &err);
+	tg_error_clear(&err_allow);
+	r_allow = tg_p11_key_find(fx->p, uri, TG_P11_KEY_ALLOW_EXPORTABLE, &allowed, &err_allow);
+	memset(&tr, 0, sizeof(tr));
+	tr.sensitive = -2; /* not read */
+	if (allowed != NULL)
+		tg_p11_key_trust(allowed, &tr);
+	tg_p11_key_free(allowed);
+	tg_p11_key_free(k);
+	raw_destroy(&w, pub, priv);
+	raw_close(&w);
+	tg_p11_key_free(ref);
+
+	/* refused by default, for CKA_SENSITIVE */
+	assert_int_equal(r_default, TG_ERR_KEY_EXPORTABLE);
+	assert_null(k);
+	if (strstr(err.msg, "CKA_SENSITIVE is false") == NULL)
+		fail_msg("refusal does not name CKA_SENSITIVE: %s", err.msg);
+	assert_non_null(strstr(err.msg, "'" INSENSITIVE_LABEL "'"));
+	/* accepted with the explicit flag, the report says why it is weak */
+	if (r_allow != 0)
+		fail_msg("%s with TG_P11_KEY_ALLOW_EXPORTABLE: %d %s", uri, r_allow, err_allow.msg);
+	assert_int_equal(tr.verdict, TG_P11_TRUST_EXPORTABLE);
+	assert_int_equal(tr.sensitive, 0);
+	assert_int_equal(tr.extractable, 0);
+	assert_non_null(strstr(tr.reason, "CKA_SENSITIVE is false"));
+
+	/* destroyed: the token is back to its default layout */
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_key_find(fx->p, uri, TG_P11_KEY_ALLOW_EXPORTABLE, &k, &err),
+	                 TG_ERR_KEY_NOT_FOUND);
+	assert_null(k);
 }
 
 static void
@@ -538,6 +779,14 @@ main(void)
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_fork),
 	};
+	/* A group of its own, run only when the others passed: it may end the
+	 * program as skipped (status 77), which must not hide a failure. */
+	const struct CMUnitTest needs_module_keygen[] = {
+	    cmocka_unit_test(test_sensitive_false),
+	};
+	int r = cmocka_run_group_tests(tests, group_setup, group_teardown);
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	if (r == 0)
+		r = cmocka_run_group_tests(needs_module_keygen, group_setup, group_teardown);
+	return r;
 }
