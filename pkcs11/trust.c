@@ -22,40 +22,46 @@ read_bool(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_AT
 	return v == CK_TRUE ? 1 : 0;
 }
 
+/* Appends "; "-separated clause to tr->reason (truncated if need be). */
+static void
+reason_add(struct tg_p11_trust *tr, const char *clause)
+{
+	size_t used = strlen(tr->reason);
+
+	snprintf(tr->reason + used, sizeof(tr->reason) - used, "%s%s", used > 0 ? "; " : "",
+	         clause);
+}
+
+/* The verdict, and a reason naming every exportability problem found. */
 static void
 verdict(struct tg_p11_trust *tr)
 {
-	if (tr->extractable == 1) {
+	tr->reason[0] = '\0';
+	if (tr->extractable == 1)
+		reason_add(tr, "CKA_EXTRACTABLE is true: the private key can be exported "
+		               "(wrapped) out of the token");
+	if (tr->sensitive == 0)
+		reason_add(tr, "CKA_SENSITIVE is false: the private key value can be "
+		               "read out of the token");
+	if (tr->reason[0] != '\0') {
 		tr->verdict = TG_P11_TRUST_EXPORTABLE;
-		snprintf(tr->reason, sizeof(tr->reason),
-		         "CKA_EXTRACTABLE is true: the private key can be exported "
-		         "(wrapped) out of the token");
-	} else if (tr->sensitive == 0) {
-		tr->verdict = TG_P11_TRUST_EXPORTABLE;
-		snprintf(tr->reason, sizeof(tr->reason),
-		         "CKA_SENSITIVE is false: the private key value can be "
-		         "read out of the token");
 	} else if (tr->extractable < 0 || tr->sensitive < 0) {
 		tr->verdict = TG_P11_TRUST_EXPORTABLE;
-		snprintf(tr->reason, sizeof(tr->reason),
-		         "the token does not report CKA_SENSITIVE/CKA_EXTRACTABLE, "
-		         "so the key cannot be shown to be non-exportable");
+		reason_add(tr, "the token does not report CKA_SENSITIVE/CKA_EXTRACTABLE, "
+		               "so the key cannot be shown to be non-exportable");
 	} else if (tr->never_extractable != 1 || tr->always_sensitive != 1) {
 		tr->verdict = TG_P11_TRUST_IMPORTED;
-		snprintf(tr->reason, sizeof(tr->reason),
-		         "non-exportable now, but it was exportable or readable "
-		         "before (CKA_NEVER_EXTRACTABLE or CKA_ALWAYS_SENSITIVE "
-		         "not true): a copy may exist elsewhere");
+		reason_add(tr, "non-exportable now, but it was exportable or readable "
+		               "before (CKA_NEVER_EXTRACTABLE or CKA_ALWAYS_SENSITIVE "
+		               "not true): a copy may exist elsewhere");
 	} else if (tr->local != 1) {
 		tr->verdict = TG_P11_TRUST_IMPORTED;
-		snprintf(tr->reason, sizeof(tr->reason),
-		         "non-exportable, but not generated on the token "
-		         "(CKA_LOCAL not true): it was imported, a copy may exist "
-		         "elsewhere");
+		reason_add(tr, "non-exportable, but not generated on the token "
+		               "(CKA_LOCAL not true): it was imported, a copy may exist "
+		               "elsewhere");
 	} else {
 		tr->verdict = TG_P11_TRUST_OK;
-		snprintf(tr->reason, sizeof(tr->reason),
-		         "generated on the token, sensitive and never extractable");
+		reason_add(tr, "generated on the token, sensitive and never extractable");
 	}
 }
 

@@ -289,10 +289,9 @@ raw_open(struct raw *w)
 }
 
 /*
- * Generates an EC P-256 token key pair with CKA_SENSITIVE=false on the
- * private key. CKA_EXTRACTABLE is false: the trust check tests
- * CKA_EXTRACTABLE first, so an extractable key would be refused for that
- * reason and never reach the CKA_SENSITIVE branch. Returns the module's
+ * Generates an EC P-256 token key pair whose private key is readable
+ * (CKA_SENSITIVE=false) and wrappable (CKA_EXTRACTABLE=true): a truly
+ * exportable key, whose refusal must name both. Returns the module's
  * CK_RV.
  */
 static CK_RV
@@ -315,7 +314,7 @@ raw_keygen_insensitive(struct raw *w, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *p
 	    {CKA_PRIVATE, &yes, sizeof(yes)},
 	    {CKA_SIGN, &yes, sizeof(yes)},
 	    {CKA_SENSITIVE, &no, sizeof(no)},
-	    {CKA_EXTRACTABLE, &no, sizeof(no)},
+	    {CKA_EXTRACTABLE, &yes, sizeof(yes)},
 	    {CKA_LABEL, INSENSITIVE_LABEL, sizeof(INSENSITIVE_LABEL) - 1},
 	    {CKA_ID, &id, sizeof(id)},
 	};
@@ -415,19 +414,21 @@ test_sensitive_false(void **state)
 	raw_close(&w);
 	tg_p11_key_free(ref);
 
-	/* refused by default, for CKA_SENSITIVE */
+	/* refused by default, for both reasons */
 	assert_int_equal(r_default, TG_ERR_KEY_EXPORTABLE);
 	assert_null(k);
-	if (strstr(err.msg, "CKA_SENSITIVE is false") == NULL)
-		fail_msg("refusal does not name CKA_SENSITIVE: %s", err.msg);
+	if (strstr(err.msg, "CKA_SENSITIVE is false") == NULL ||
+	    strstr(err.msg, "CKA_EXTRACTABLE is true") == NULL)
+		fail_msg("refusal does not name CKA_SENSITIVE and CKA_EXTRACTABLE: %s", err.msg);
 	assert_non_null(strstr(err.msg, "'" INSENSITIVE_LABEL "'"));
 	/* accepted with the explicit flag, the report says why it is weak */
 	if (r_allow != 0)
 		fail_msg("%s with TG_P11_KEY_ALLOW_EXPORTABLE: %d %s", uri, r_allow, err_allow.msg);
 	assert_int_equal(tr.verdict, TG_P11_TRUST_EXPORTABLE);
 	assert_int_equal(tr.sensitive, 0);
-	assert_int_equal(tr.extractable, 0);
+	assert_int_equal(tr.extractable, 1);
 	assert_non_null(strstr(tr.reason, "CKA_SENSITIVE is false"));
+	assert_non_null(strstr(tr.reason, "CKA_EXTRACTABLE is true"));
 
 	/* destroyed: the token is back to its default layout */
 	tg_error_clear(&err);
