@@ -89,59 +89,16 @@ assert_under_tmp(const char *path)
 #if defined(TG_FIXTURE_SOFTHSM)
 /* ---- with-softhsm.sh: the default layout through SoftHSM2 itself ------ */
 
-#include <dlfcn.h>
-#include <p11-kit/pkcs11.h>
-
-struct p11 {
-	void *dl;
-	CK_FUNCTION_LIST_PTR f;
-	CK_SESSION_HANDLE s;
-};
-
-/* CK_TOKEN_INFO labels are 32 bytes padded with spaces. */
-static int
-label_eq(const CK_UTF8CHAR *padded, const char *want)
-{
-	size_t n = strlen(want), i;
-
-	if (n > 32 || memcmp(padded, want, n) != 0)
-		return 0;
-	for (i = n; i < 32; i++)
-		if (padded[i] != ' ')
-			return 0;
-	return 1;
-}
+#include "tg_test_p11.h"
 
 static int
 p11_setup(void **state)
 {
-	struct p11 *p = calloc(1, sizeof(*p));
-	CK_C_GetFunctionList gfl;
-	CK_SLOT_ID slots[16];
-	CK_ULONG i, n = 16;
-	CK_TOKEN_INFO ti;
-	const char *token = tg_test_require_env("TG_SOFTHSM_TOKEN");
-	const char *pin = tg_test_require_env("TG_SOFTHSM_PIN");
-	int found = 0;
+	struct tg_test_p11 *p = calloc(1, sizeof(*p));
 
 	assert_non_null(p);
-	p->dl = dlopen(tg_test_require_env("TG_SOFTHSM2_MODULE"), RTLD_NOW | RTLD_LOCAL);
-	assert_non_null(p->dl);
-	*(void **)&gfl = dlsym(p->dl, "C_GetFunctionList");
-	assert_non_null(gfl);
-	assert_int_equal(gfl(&p->f), CKR_OK);
-	assert_int_equal(p->f->C_Initialize(NULL), CKR_OK);
-	assert_int_equal(p->f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
-	for (i = 0; i < n && !found; i++) {
-		assert_int_equal(p->f->C_GetTokenInfo(slots[i], &ti), CKR_OK);
-		if (!label_eq(ti.label, token))
-			continue;
-		found = 1;
-		assert_int_equal(
-		    p->f->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL, &p->s), CKR_OK);
-	}
-	assert_true(found);
-	assert_int_equal(p->f->C_Login(p->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+	tg_test_p11_open(p, 0);
+	assert_true(p->initialised); /* nobody else in this process uses it */
 	*state = p;
 	return 0;
 }
@@ -149,19 +106,17 @@ p11_setup(void **state)
 static int
 p11_teardown(void **state)
 {
-	struct p11 *p = *state;
+	struct tg_test_p11 *p = *state;
 
 	p->f->C_Logout(p->s);
-	p->f->C_CloseSession(p->s);
-	p->f->C_Finalize(NULL);
-	dlclose(p->dl);
+	tg_test_p11_close(p);
 	free(p);
 	return 0;
 }
 
 /* CKA_EXTRACTABLE and CKA_SENSITIVE of the private key labelled label. */
 static void
-key_flags(struct p11 *p, const char *label, CK_BBOOL *extractable, CK_BBOOL *sensitive)
+key_flags(struct tg_test_p11 *p, const char *label, CK_BBOOL *extractable, CK_BBOOL *sensitive)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE find[] = {
@@ -186,7 +141,7 @@ static void
 test_softhsm_layout(void **state)
 {
 	static const char *const locked[] = {"p256", "p384", "rsa2048"};
-	struct p11 *p = *state;
+	struct tg_test_p11 *p = *state;
 	CK_BBOOL ex, se;
 	size_t i;
 

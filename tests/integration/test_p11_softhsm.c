@@ -6,7 +6,6 @@
  * CKA_SENSITIVE=false key (sensitive-false/5f, destroyed again) on tg-test
  * through SoftHSM2's own C_GenerateKeyPair.
  */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,10 +23,10 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
-#include <p11-kit/pkcs11.h>
 
 #include "tg_p11.h"
 #include "tg_test.h"
+#include "tg_test_p11.h"
 
 #define MSG             "tokengate threaded signature"
 #define SIGS_PER_THREAD 25
@@ -205,97 +204,13 @@ test_exportable(void **state)
 #define INSENSITIVE_ID    0x5f
 
 /*
- * SoftHSM2 loaded directly (as test_fixture_env.c does). The process has one
- * SoftHSM2 instance, shared with libtgp11's context (dlopen returns the same
- * handle): it is finalised only when this code initialised it, and the
- * session is logged in only when nobody else already did.
- */
-struct raw {
-	void *dl;
-	CK_FUNCTION_LIST_PTR f;
-	CK_SESSION_HANDLE s;
-	int initialised; /* our C_Initialize did it: C_Finalize on close */
-	int session;     /* s is open */
-};
-
-/* CK_TOKEN_INFO labels are 32 bytes padded with spaces. */
-static int
-label_eq(const CK_UTF8CHAR *padded, const char *want)
-{
-	size_t n = strlen(want), i;
-	int r = 0;
-
-	if (n > 32 || memcmp(padded, want, n) != 0)
-		goto out;
-	for (i = n; i < 32; i++)
-		if (padded[i] != ' ')
-			goto out;
-	r = 1;
-out:
-	return r;
-}
-
-static void
-raw_close(struct raw *w)
-{
-	if (w->session)
-		(void)w->f->C_CloseSession(w->s);
-	if (w->initialised)
-		(void)w->f->C_Finalize(NULL);
-	if (w->dl != NULL)
-		dlclose(w->dl);
-	memset(w, 0, sizeof(*w));
-}
-
-/* Opens a R/W user session on the fixture's token; fails the test if not. */
-static void
-raw_open(struct raw *w)
-{
-	const char *token = tg_test_require_env("TG_SOFTHSM_TOKEN");
-	const char *pin = tg_test_require_env("TG_SOFTHSM_PIN");
-	const char *mod = tg_test_require_env("TG_SOFTHSM2_MODULE");
-	CK_C_GetFunctionList gfl;
-	CK_SLOT_ID slots[16];
-	CK_ULONG i, n = 16;
-	CK_TOKEN_INFO ti;
-	CK_RV rv;
-
-	memset(w, 0, sizeof(*w));
-	if ((w->dl = dlopen(mod, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		fail_msg("dlopen %s: %s", mod, dlerror());
-	*(void **)&gfl = dlsym(w->dl, "C_GetFunctionList");
-	assert_non_null(gfl);
-	assert_int_equal(gfl(&w->f), CKR_OK);
-	rv = w->f->C_Initialize(NULL);
-	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-		fail_msg("C_Initialize: 0x%lx", (unsigned long)rv);
-	w->initialised = rv == CKR_OK;
-	assert_int_equal(w->f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
-	for (i = 0; i < n && !w->session; i++) {
-		assert_int_equal(w->f->C_GetTokenInfo(slots[i], &ti), CKR_OK);
-		if (!label_eq(ti.label, token))
-			continue;
-		assert_int_equal(w->f->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION,
-		                                     NULL, NULL, &w->s),
-		                 CKR_OK);
-		w->session = 1;
-	}
-	if (!w->session)
-		fail_msg("token '%s' not found through %s", token, mod);
-	/* login state is per application: libtgp11 may have logged in already */
-	rv = w->f->C_Login(w->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		fail_msg("C_Login on '%s': 0x%lx", token, (unsigned long)rv);
-}
-
-/*
  * Generates an EC P-256 token key pair whose private key is readable
  * (CKA_SENSITIVE=false) and wrappable (CKA_EXTRACTABLE=true): a truly
  * exportable key, whose refusal must name both. Returns the module's
  * CK_RV.
  */
 static CK_RV
-raw_keygen_insensitive(struct raw *w, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+raw_keygen_insensitive(struct tg_test_p11 *w, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
 {
 	/* DER OID 1.2.840.10045.3.1.7 (prime256v1) */
 	static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -327,7 +242,7 @@ raw_keygen_insensitive(struct raw *w, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *p
 
 /* CKA_SENSITIVE of h as stored by the module: 1, 0, or -1 when unreadable. */
 static int
-raw_sensitive(struct raw *w, CK_OBJECT_HANDLE h)
+raw_sensitive(struct tg_test_p11 *w, CK_OBJECT_HANDLE h)
 {
 	CK_BBOOL v = CK_TRUE;
 	CK_ATTRIBUTE a = {CKA_SENSITIVE, &v, sizeof(v)};
@@ -342,7 +257,7 @@ out:
 
 /* Destroys the pair (either handle may be CK_INVALID_HANDLE). */
 static void
-raw_destroy(struct raw *w, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
+raw_destroy(struct tg_test_p11 *w, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
 {
 	if (priv != CK_INVALID_HANDLE)
 		assert_int_equal(w->f->C_DestroyObject(w->s, priv), CKR_OK);
@@ -355,9 +270,9 @@ raw_destroy(struct raw *w, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
  * test and the group hold so LeakSanitizer has nothing to report.
  */
 static void
-skip_insensitive(struct fx *fx, struct raw *w, struct tg_p11_key *ref, const char *why)
+skip_insensitive(struct fx *fx, struct tg_test_p11 *w, struct tg_p11_key *ref, const char *why)
 {
-	raw_close(w);
+	tg_test_p11_close(w);
 	tg_p11_key_free(ref);
 	tg_p11_free(fx->p);
 	fx->p = NULL;
@@ -373,7 +288,7 @@ test_sensitive_false(void **state)
 	struct tg_p11_key *ref, *k = NULL, *allowed = NULL;
 	struct tg_p11_trust tr;
 	struct tg_error err, err_allow;
-	struct raw w;
+	struct tg_test_p11 w;
 	CK_OBJECT_HANDLE pub, priv;
 	CK_RV rv;
 	char why[128];
@@ -382,7 +297,7 @@ test_sensitive_false(void **state)
 	/* libtgp11 loads and initialises SoftHSM2 (and logs in) first, so the
 	 * direct use below shares its instance and never finalises it */
 	ref = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
-	raw_open(&w);
+	tg_test_p11_open(&w, 1);
 	rv = raw_keygen_insensitive(&w, &pub, &priv);
 	if (rv != CKR_OK) {
 		snprintf(why, sizeof(why),
@@ -411,7 +326,7 @@ test_sensitive_false(void **state)
 	tg_p11_key_free(allowed);
 	tg_p11_key_free(k);
 	raw_destroy(&w, pub, priv);
-	raw_close(&w);
+	tg_test_p11_close(&w);
 	tg_p11_key_free(ref);
 
 	/* refused by default, for both reasons */
