@@ -419,13 +419,13 @@ pin_prompt(const char *label, char **pin, struct tg_error *err)
 		goto out;
 	}
 	rc = UI_process(ui);
+	while ((e = ERR_get_error()) != 0) /* the UI's reason is not the last one */
+		too_long |=
+		    ERR_GET_LIB(e) == ERR_LIB_UI && ERR_GET_REASON(e) == UI_R_RESULT_TOO_LARGE;
 	if (rc == -2) {
 		tg_error_set(err, r, "PIN entry for token '%s' was interrupted", name);
 		goto out;
 	}
-	while ((e = ERR_get_error()) != 0) /* the UI's reason is not the last one */
-		too_long |=
-		    ERR_GET_LIB(e) == ERR_LIB_UI && ERR_GET_REASON(e) == UI_R_RESULT_TOO_LARGE;
 	if (rc != 0 && too_long) {
 		tg_error_set(err, r, "the PIN entered for token '%s' is longer than %d characters",
 		             name, PIN_MAX);
