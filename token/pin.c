@@ -148,8 +148,14 @@ tok_change_reference(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	    tg_buf_get_bytes(&a->data, buf, PIN_CHANGE_LEN) != 0 ||
 	    !pin_format_ok(buf + TOK_PIN_LEN))
 		goto out;
-	if ((sw = check_ref(t, a->p2, buf)) != SW_OK)
+	if ((sw = check_ref(t, a->p2, buf)) != SW_OK) {
+		/* like a failed VERIFY (ISO 7816-4): a wrong current PIN ends
+		 * the verified state, so a guess cannot ride on an earlier
+		 * VERIFY */
+		if (a->p2 == PIV_REF_PIN)
+			t->v.pin_ok = t->v.pin_fresh = 0;
 		goto out;
+	}
 	memcpy(a->p2 == PIV_REF_PIN ? t->pin : t->puk, buf + TOK_PIN_LEN, TOK_PIN_LEN);
 	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
 out:

@@ -156,6 +156,20 @@ test_change(void **state)
 	    tt_hex(f->t, "00240080 10 313233343536FFFF 3837363534333231", NULL, 0, NULL), 0x9000);
 	assert_int_equal(tt_verify(f->t, "123456"), 0x63C2);
 	assert_int_equal(tt_verify(f->t, "87654321"), 0x9000);
+	/* a failed CHANGE REFERENCE ends the verified state like a failed
+	 * VERIFY; a failed PUK change leaves the PIN state alone */
+	assert_int_equal(tt_hex(f->t, "00200080", NULL, 0, NULL), 0x9000);
+	assert_int_equal(
+	    tt_hex(f->t, "00240081 10 3132333435363730 313131313131FFFF", NULL, 0, NULL), 0x63C2);
+	assert_int_equal(tt_hex(f->t, "00200080", NULL, 0, NULL), 0x9000);
+	assert_int_equal(
+	    tt_hex(f->t, "00240080 10 313233343530FFFF 3837363534333231", NULL, 0, NULL), 0x63C2);
+	assert_int_equal(tt_hex(f->t, "00200080", NULL, 0, NULL), 0x63C2);
+	assert_int_equal(tt_verify(f->t, "87654321"), 0x9000);
+	assert_int_equal(
+	    tt_hex(f->t, "00240081 10 3132333435363738 313131313131FFFF", NULL, 0, NULL), 0x9000);
+	assert_int_equal(
+	    tt_hex(f->t, "00240081 10 313131313131FFFF 3132333435363738", NULL, 0, NULL), 0x9000);
 	/* PUK */
 	assert_int_equal(
 	    tt_hex(f->t, "00240081 10 3132333435363730 313131313131FFFF", NULL, 0, NULL), 0x63C2);
