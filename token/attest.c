@@ -165,12 +165,16 @@ tok_attest_provision(struct tg_tok *t, const struct tg_tok_params *p)
 	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
 	    X509_set1_notAfter(x, X509_get0_notAfter(mfr)) != 1 || X509_set_pubkey(x, f9key) != 1)
 		goto out;
-	/* an intermediate CA for the slot attestation certificates */
-	if (add_conf_ext(x, mfr, NID_basic_constraints, "critical,CA:TRUE") != 0 ||
+	/*
+	 * As a YubiKey 5's F9 certificate: a CA issuing only the slot
+	 * attestation certificates (pathlen 0), with the firmware extension
+	 * and without the serial and policy ones, which belong to slots
+	 * (verifiers refuse an F9 carrying them).
+	 */
+	if (add_conf_ext(x, mfr, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") != 0 ||
 	    add_conf_ext(x, mfr, NID_subject_key_identifier, "hash") != 0 ||
 	    add_conf_ext(x, mfr, NID_authority_key_identifier, "keyid,issuer") != 0 ||
-	    add_raw_ext(x, OID_YK_FIRMWARE, t->version, sizeof(t->version)) != 0 ||
-	    add_serial_ext(x, t->serial) != 0)
+	    add_raw_ext(x, OID_YK_FIRMWARE, t->version, sizeof(t->version)) != 0)
 		goto out;
 	if (X509_sign(x, mkey, EVP_sha256()) <= 0)
 		goto out;

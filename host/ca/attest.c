@@ -25,6 +25,7 @@
 
 struct tg_att_roots {
 	X509_STORE *store;
+	STACK_OF(X509) * certs; /* the same roots, for the YubiKey 4 F9 check */
 	int count;
 	char dir[1024];
 };
@@ -116,7 +117,8 @@ tg_att_roots_load(const char *dir, struct tg_att_roots **out, struct tg_error *e
 	int r = TG_ERR_INTERNAL;
 
 	if ((roots = calloc(1, sizeof(*roots))) == NULL ||
-	    (roots->store = X509_STORE_new()) == NULL || (certs = sk_X509_new_null()) == NULL) {
+	    (roots->store = X509_STORE_new()) == NULL ||
+	    (roots->certs = sk_X509_new_null()) == NULL || (certs = sk_X509_new_null()) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
 	}
@@ -140,13 +142,12 @@ tg_att_roots_load(const char *dir, struct tg_att_roots **out, struct tg_error *e
 	}
 	while ((x = sk_X509_shift(certs)) != NULL) {
 		/* a duplicate root is harmless; X509_STORE_add_cert accepts it */
-		if (!X509_STORE_add_cert(roots->store, x)) {
+		if (!X509_STORE_add_cert(roots->store, x) || !sk_X509_push(roots->certs, x)) {
 			X509_free(x);
 			r = tg_error_set(err, TG_ERR_CRYPTO,
 			                 "cannot add a root of '%s' to the trust store", dir);
 			goto out;
 		}
-		X509_free(x);
 		roots->count++;
 	}
 	if (roots->count == 0) {
@@ -180,6 +181,7 @@ tg_att_roots_free(struct tg_att_roots *roots)
 	if (roots == NULL)
 		return;
 	X509_STORE_free(roots->store);
+	sk_X509_pop_free(roots->certs, X509_free);
 	free(roots);
 }
 
@@ -347,44 +349,157 @@ tg_att_ext_decode(enum tg_att_ext which, const uint8_t *p, size_t n, struct tg_a
 	}
 }
 
-/* Slot from the subject CN "YubiKey PIV Attestation 9c". */
+/*
+ * The value of a subject name entry as UTF-8 (any string type converted),
+ * with its encoded length: an embedded NUL stays part of the value. 0 and
+ * *out (OPENSSL_free) and *len, or -1.
+ */
+static int
+name_entry_utf8(const X509_NAME_ENTRY *e, unsigned char **out, int *len)
+{
+	*len = ASN1_STRING_to_UTF8(out, X509_NAME_ENTRY_get_data(e));
+	return *len < 0 ? -1 : 0;
+}
+
+/* s (n bytes, maybe holding NULs) for a message: non-printable bytes as \xNN. */
+static const char *
+printable(const unsigned char *s, int n, char *buf, size_t bufn)
+{
+	size_t o = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && o + 5 < bufn; i++) {
+		if (s[i] >= 0x20 && s[i] < 0x7F && s[i] != '\\')
+			buf[o++] = (char)s[i];
+		else
+			o += (size_t)snprintf(buf + o, bufn - o, "\\x%02x", s[i]);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* The PIV key slots an attestation may name: 9a 9c 9d 9e, retired 82..95. */
+static int
+slot_valid(const char *hex)
+{
+	static const char *const named[] = {"9a", "9c", "9d", "9e"};
+	unsigned long v;
+	char *end;
+	size_t i;
+
+	for (i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		if (strcmp(hex, named[i]) == 0)
+			return 1;
+	}
+	if (strchr("89", hex[0]) == NULL || strchr("0123456789", hex[1]) == NULL)
+		return 0;
+	v = strtoul(hex, &end, 16);
+	return *end == '\0' && v >= 0x82 && v <= 0x95;
+}
+
+/*
+ * Slot from the subject: exactly one CN, exactly "YubiKey PIV Attestation
+ * XX" over its whole encoded length, XX a PIV key slot in lower case as
+ * tokens write it.
+ */
 static int
 slot_get(X509 *att, struct tg_att_facts *f, struct tg_error *err)
 {
+	const size_t plen = strlen(ATT_CN_PREFIX);
 	X509_NAME *subj = X509_get_subject_name(att);
-	char cn[ATT_CN_MAX + 1];
-	const char *s;
-	int len, i, r = TG_ERR_ATTESTATION;
+	unsigned char *cn = NULL;
+	char shown[4 * ATT_CN_MAX + 8], slot[3];
+	int idx, len = 0, r = TG_ERR_ATTESTATION;
 
-	len = X509_NAME_get_text_by_NID(subj, NID_commonName, cn, sizeof(cn));
-	if (len <= 0 || (size_t)len >= sizeof(cn)) {
+	idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	if (idx < 0) {
 		tg_error_set(err, r,
-		             "attestation certificate has no usable "
-		             "subject common name");
+		             "attestation certificate has no subject common name: want "
+		             "'" ATT_CN_PREFIX "XX' (XX the slot)");
 		goto out;
 	}
-	if (strncmp(cn, ATT_CN_PREFIX, strlen(ATT_CN_PREFIX)) != 0 ||
-	    strlen(cn) != strlen(ATT_CN_PREFIX) + 2) {
+	if (X509_NAME_get_index_by_NID(subj, NID_commonName, idx) >= 0) {
 		tg_error_set(err, r,
-		             "attestation certificate subject CN '%s' "
-		             "is not 'YubiKey PIV Attestation <slot>'",
-		             cn);
+		             "attestation certificate has more than one subject common name: "
+		             "a token writes exactly one, '" ATT_CN_PREFIX "XX'");
 		goto out;
 	}
-	s = cn + strlen(ATT_CN_PREFIX);
-	for (i = 0; i < 2; i++) {
-		if (strchr("0123456789abcdefABCDEF", s[i]) == NULL) {
-			tg_error_set(err, r,
-			             "attestation certificate subject "
-			             "CN '%s' names no hex slot",
-			             cn);
-			goto out;
-		}
-		f->slot[i] = (char)(s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i]);
+	if (name_entry_utf8(X509_NAME_get_entry(subj, idx), &cn, &len) != 0) {
+		tg_error_set(err, r, "attestation certificate subject CN is not a valid string");
+		goto out;
 	}
-	f->slot[2] = '\0';
+	if ((size_t)len != plen + 2 || memcmp(cn, ATT_CN_PREFIX, plen) != 0 ||
+	    memchr(cn, '\0', (size_t)len) != NULL) {
+		tg_error_set(
+		    err, r,
+		    "attestation certificate subject CN '%s' is not exactly "
+		    "'" ATT_CN_PREFIX "XX' (XX the slot)",
+		    printable(cn, len < ATT_CN_MAX ? len : ATT_CN_MAX, shown, sizeof(shown)));
+		goto out;
+	}
+	memcpy(slot, cn + plen, 2);
+	slot[2] = '\0';
+	if (!slot_valid(slot)) {
+		tg_error_set(err, r,
+		             "attestation certificate subject CN '%s' names no PIV key slot: "
+		             "want 9a, 9c, 9d, 9e or 82 to 95",
+		             printable(cn, len, shown, sizeof(shown)));
+		goto out;
+	}
+	memcpy(f->slot, slot, sizeof(slot));
 	r = 0;
 out:
+	OPENSSL_free(cn);
+	ERR_clear_error();
+	return r;
+}
+
+/* 1 if obj is one of the 41482.3 extensions tg_att_facts_get decodes. */
+static int
+yubico_ext_known(const ASN1_OBJECT *obj)
+{
+	static const enum tg_att_ext known[] = {TG_ATT_EXT_FIRMWARE, TG_ATT_EXT_SERIAL,
+	                                        TG_ATT_EXT_POLICY, TG_ATT_EXT_FORM_FACTOR};
+	char oid[64], want[64];
+	size_t i;
+
+	if (OBJ_obj2txt(oid, sizeof(oid), obj, 1) <= 0)
+		return 0;
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		snprintf(want, sizeof(want), ATT_OID_PREFIX "%d", (int)known[i]);
+		if (strcmp(oid, want) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * RFC 5280 4.2: a certificate with a critical extension the verifier does
+ * not recognise must be refused. Recognised: the 41482.3 extensions decoded
+ * here and the standard ones OpenSSL processes (X509_supported_extension).
+ */
+static int
+critical_check(X509 *att, struct tg_error *err)
+{
+	X509_EXTENSION *ext;
+	char oid[64];
+	int i, r = 0;
+
+	for (i = 0; i < X509_get_ext_count(att); i++) {
+		ext = X509_get_ext(att, i);
+		if (!X509_EXTENSION_get_critical(ext) || X509_supported_extension(ext) ||
+		    yubico_ext_known(X509_EXTENSION_get_object(ext)))
+			continue;
+		if (OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(ext), 1) <= 0)
+			snprintf(oid, sizeof(oid), "?");
+		r = tg_error_set(err, TG_ERR_ATTESTATION,
+		                 "attestation certificate has critical extension %s, which this "
+		                 "verifier does not know: a critical extension it cannot process "
+		                 "makes the certificate unusable (RFC 5280 4.2)",
+		                 oid);
+		break;
+	}
 	ERR_clear_error();
 	return r;
 }
@@ -412,7 +527,7 @@ tg_att_facts_get(X509 *att, struct tg_att_facts *facts, struct tg_error *err)
 	int idx, derlen, r = TG_ERR_ATTESTATION;
 
 	memset(&f, 0, sizeof(f));
-	if ((r = slot_get(att, &f, err)) != 0)
+	if ((r = slot_get(att, &f, err)) != 0 || (r = critical_check(att, err)) != 0)
 		goto out;
 	if ((pk = X509_get0_pubkey(att)) == NULL ||
 	    tg_att_key_algorithm(pk, f.key_algorithm, sizeof(f.key_algorithm)) != 0) {
@@ -515,6 +630,115 @@ out:
 	return r;
 }
 
+#define F9_FIX                                                                                     \
+	"give the token's own F9 device certificate (yubico-piv-tool -a read-certificate -s f9) "  \
+	"as the first intermediate"
+
+/* 1 if x is issued by a root of roots: issuer name and signature. */
+static int
+issued_by_root(const struct tg_att_roots *roots, X509 *x)
+{
+	X509 *root;
+	int i, found = 0;
+
+	for (i = 0; i < sk_X509_num(roots->certs) && !found; i++) {
+		root = sk_X509_value(roots->certs, i);
+		found = X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(root)) == 0 &&
+		        X509_get0_pubkey(root) != NULL &&
+		        X509_verify(x, X509_get0_pubkey(root)) == 1;
+	}
+	ERR_clear_error();
+	return found;
+}
+
+/*
+ * What makes f9 look like a slot attestation certificate rather than a
+ * device F9 certificate (a subject CN of the slot form, a serial or policy
+ * extension), or NULL. Real F9 certificates are named "Yubico PIV
+ * Attestation" or (firmware 5.7) "YubiKey PIV Attestation", with no slot.
+ */
+static const char *
+f9_slot_like(X509 *f9)
+{
+	static const char *const slot_exts[] = {ATT_OID_PREFIX "7", ATT_OID_PREFIX "8"};
+	static const char *const why[] = {
+	    "it carries the device serial extension " ATT_OID_PREFIX "7",
+	    "it carries the PIN/touch policy extension " ATT_OID_PREFIX "8"};
+	const size_t plen = strlen(ATT_CN_PREFIX);
+	X509_NAME *subj = X509_get_subject_name(f9);
+	ASN1_OBJECT *obj;
+	unsigned char *cn = NULL;
+	const char *res = NULL;
+	size_t i;
+	int idx = -1, len;
+
+	while (res == NULL && (idx = X509_NAME_get_index_by_NID(subj, NID_commonName, idx)) >= 0) {
+		if (name_entry_utf8(X509_NAME_get_entry(subj, idx), &cn, &len) != 0 ||
+		    ((size_t)len >= plen && memcmp(cn, ATT_CN_PREFIX, plen) == 0))
+			res = "its subject CN has the slot form '" ATT_CN_PREFIX "XX'";
+		OPENSSL_free(cn);
+		cn = NULL;
+	}
+	for (i = 0; res == NULL && i < sizeof(slot_exts) / sizeof(slot_exts[0]); i++) {
+		if ((obj = OBJ_txt2obj(slot_exts[i], 1)) == NULL ||
+		    X509_get_ext_by_OBJ(f9, obj, -1) >= 0)
+			res = why[i];
+		ASN1_OBJECT_free(obj);
+	}
+	ERR_clear_error();
+	return res;
+}
+
+/*
+ * The F9 certificate's role: a CA that is not a slot attestation
+ * certificate. Tolerated: a YubiKey 4 F9 certificate without any
+ * basicConstraints, issued directly by a trusted root.
+ */
+static int
+f9_role_check(const struct tg_att_roots *roots, X509 *f9, struct tg_error *err)
+{
+	char fn[256];
+	const char *why;
+	int r = TG_ERR_ATTESTATION;
+
+	tg_ca_name_str(X509_get_subject_name(f9), fn, sizeof(fn));
+	if ((why = f9_slot_like(f9)) != NULL) {
+		tg_error_set(err, r,
+		             "the certificate given as F9 device certificate ('%s') is a slot "
+		             "attestation certificate (%s), not a token's F9 device certificate: "
+		             "a slot key cannot vouch for another attestation; " F9_FIX,
+		             fn, why);
+		goto out;
+	}
+	if (X509_check_ca(f9) != 0) {
+		r = 0;
+		goto out;
+	}
+	if (X509_get_ext_by_NID(f9, NID_basic_constraints, -1) >= 0) {
+		tg_error_set(err, r,
+		             "the F9 device certificate '%s' is not a CA (%s): it cannot vouch "
+		             "for an attestation; " F9_FIX,
+		             fn,
+		             (X509_get_extension_flags(f9) & EXFLAG_CA) != 0
+		                 ? "its keyUsage lacks keyCertSign"
+		                 : "basicConstraints CA:FALSE");
+		goto out;
+	}
+	if (!issued_by_root(roots, f9)) {
+		tg_error_set(
+		    err, r,
+		    "the F9 device certificate '%s' is not a CA (no basicConstraints) "
+		    "and is not issued directly by a trusted root in '%s', as a "
+		    "YubiKey 4 F9 certificate is: it cannot vouch for an attestation; " F9_FIX,
+		    fn, roots->dir);
+		goto out;
+	}
+	r = 0;
+out:
+	ERR_clear_error();
+	return r;
+}
+
 static int
 f9_chain_verify(const struct tg_att_roots *roots, X509 *f9, STACK_OF(X509) * intermediates,
                 struct tg_error *err)
@@ -567,9 +791,9 @@ tg_att_verify(const struct tg_att_roots *roots, X509 *att, X509 *f9, STACK_OF(X5
 	}
 	if ((r = tg_att_facts_get(att, &f, err)) != 0)
 		goto out;
-	if ((r = att_signed_by_f9(att, f9, err)) != 0)
-		goto out;
-	if ((r = f9_chain_verify(roots, f9, intermediates, err)) != 0)
+	if ((r = att_signed_by_f9(att, f9, err)) != 0 ||
+	    (r = f9_chain_verify(roots, f9, intermediates, err)) != 0 ||
+	    (r = f9_role_check(roots, f9, err)) != 0)
 		goto out;
 	if (expect_key != NULL && EVP_PKEY_eq(X509_get0_pubkey(att), expect_key) != 1) {
 		if (tg_att_key_algorithm(expect_key, want, sizeof(want)) != 0)

@@ -11,16 +11,28 @@
  *   .8  PIN policy then touch policy, 2 raw bytes
  *   .9  form factor, 1 raw byte (absent on old firmware)
  *
- * Verification (tg_att_verify):
- *   - the attestation certificate's issuer name equals the F9 certificate's
- *     subject, and its signature verifies with the F9 public key (checked
- *     here directly, because YubiKey 4 F9 certificates carry no
- *     basicConstraints and a generic chain check would reject them as CA);
- *   - the attestation certificate is within its validity period;
+ * Verification (tg_att_verify), each step refusing with its reason:
+ *   - the attestation certificate has exactly one subject CN, exactly
+ *     "YubiKey PIV Attestation XX" over its encoded length (an embedded NUL
+ *     fails), XX a PIV key slot: 9a, 9c, 9d, 9e or 82..95 (lower case);
+ *   - it has no critical extension other than the 41482.3 ones decoded here
+ *     and those OpenSSL processes (X509_supported_extension), and no 41482.3
+ *     extension twice;
+ *   - its issuer name equals the F9 certificate's subject, its signature
+ *     verifies with the F9 public key, and it is within its validity period
+ *     (checked here directly: the slot certificate is never the end of an
+ *     X509_verify_cert chain, since the Yubico U2F root, pathlen 0, issues
+ *     YubiKey 4 F9 certificates directly);
  *   - the F9 certificate, as the target, chains through the given
  *     intermediates to a root of the trust directory with OpenSSL's full
  *     X509_verify_cert (signatures, validity, CA flags and path lengths of
- *     every certificate above F9);
+ *     every certificate above F9, unknown critical extensions);
+ *   - the F9 certificate is a device certificate, not a slot one: no subject
+ *     CN beginning "YubiKey PIV Attestation " and no serial (.7) or policy
+ *     (.8) extension;
+ *   - the F9 certificate is a CA (X509_check_ca), or, the one tolerance, a
+ *     YubiKey 4 F9 certificate: no basicConstraints extension at all and
+ *     issued directly (issuer name and signature) by a trusted root;
  *   - optionally, the attested public key equals a given key.
  * Every failure fills a struct tg_error naming what failed.
  */
@@ -102,10 +114,12 @@ int tg_att_verify(const struct tg_att_roots *roots, X509 *att, X509 *f9,
 
 /*
  * Extracts the facts of an attestation certificate without verifying any
- * signature: slot (subject CN "YubiKey PIV Attestation XX"), key algorithm
- * and the 41482.3 extensions. Every present extension must be well formed
- * and appear once; the PIN/touch policy extension is required. 0 or
- * TG_ERR_ATTESTATION with err naming the bad field.
+ * signature: slot (the single subject CN, exactly "YubiKey PIV Attestation
+ * XX", XX a PIV key slot), key algorithm and the 41482.3 extensions. Every
+ * present extension must be well formed and appear once; the PIN/touch
+ * policy extension is required; a critical extension neither decoded here
+ * nor processed by OpenSSL is refused. 0 or TG_ERR_ATTESTATION with err
+ * naming the bad field.
  */
 int tg_att_facts_get(X509 *att, struct tg_att_facts *facts, struct tg_error *err);
 

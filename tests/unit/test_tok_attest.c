@@ -92,6 +92,31 @@ check_chain(const struct tt_mfr *mfr, X509 *leaf, X509 *f9)
 	sk_X509_free(untrusted);
 }
 
+/* The F9 certificate is what a YubiKey 5's is: a CA with path length 0,
+ * the firmware extension, and neither the serial nor the policy extension
+ * (those belong to slot certificates; verifiers refuse an F9 with them). */
+static void
+check_f9(X509 *f9)
+{
+	static const char *const absent[] = {"1.3.6.1.4.1.41482.3.7", "1.3.6.1.4.1.41482.3.8",
+	                                     "1.3.6.1.4.1.41482.3.9"};
+	ASN1_OBJECT *o;
+	uint8_t v[8];
+	size_t i;
+
+	assert_int_equal(X509_check_ca(f9), 1);
+	assert_int_equal(X509_get_pathlen(f9), 0);
+	assert_int_equal(ext_value(f9, "1.3.6.1.4.1.41482.3.3", v, sizeof(v)), 3);
+	assert_memory_equal(v, "\x05\x04\x03", 3);
+	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+		o = OBJ_txt2obj(absent[i], 1);
+		assert_non_null(o);
+		if (X509_get_ext_by_OBJ(f9, o, -1) >= 0)
+			fail_msg("the F9 certificate carries %s", absent[i]);
+		ASN1_OBJECT_free(o);
+	}
+}
+
 static void
 check_attestation(struct tt_fx *f, uint8_t slot, EVP_PKEY *pub, uint8_t pin, uint8_t touch)
 {
@@ -103,6 +128,7 @@ check_attestation(struct tt_fx *f, uint8_t slot, EVP_PKEY *pub, uint8_t pin, uin
 	size_t n;
 
 	assert_int_equal(X509_verify(x, X509_get0_pubkey(f9)), 1);
+	check_f9(f9);
 	check_chain(f->mfr, x, f9);
 	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(f9)), 0);
 	assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
