@@ -5,7 +5,9 @@
 # attestations with the simulator's manufacturer root, issues
 # device-attested certificates with the token's real serial and policies,
 # and refuses: a PIN policy the CA does not allow, an imported key (the
-# token cannot attest it, so no proof is given), another token's F9.
+# token cannot attest it, so no proof is given), another token's F9, an
+# attestation forged with a slot key and chained through the slot's genuine
+# attestation.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_SOURCE_DIR/tests/integration/sim_lib.sh"
@@ -112,6 +114,35 @@ fi
 grep -q "certificate revoked" s_server-revoked.log ||
 	tg_fail "revoked: $(cat s_server-revoked.log)"
 echo "ok: revoked certificate refused by a CRL-checking server"
+
+# a forged attestation: anyone holding the token can sign with the 9a key,
+# so they can hang an "attestation" for a software key, claiming any serial
+# and policies, from the token's genuine 9a attestation, itself under the
+# genuine F9 and the trusted root. The CA refuses the slot certificate in
+# the F9's place.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out soft.key 2>/dev/null
+openssl req -new -key soft.key -subj /CN=mallory -out mallory.csr
+openssl req -new -key soft.key -subj "/CN=YubiKey PIV Attestation 9a" -out forged.csr
+cat >forged.ext <<-EXT
+[att]
+1.3.6.1.4.1.41482.3.3 = DER:05:04:03
+1.3.6.1.4.1.41482.3.7 = DER:02:04:01:02:03:04
+1.3.6.1.4.1.41482.3.8 = DER:03:02
+1.3.6.1.4.1.41482.3.9 = DER:03
+EXT
+run_ok "forge an attestation with the 9a key" openssl x509 -req -in forged.csr -CA 9a.att.pem \
+	-engine pkcs11 -CAkeyform engine -CAkey "pkcs11:id=%01;type=private;pin-value=$SIM_PIN" \
+	-set_serial 0x4d41 -days 30 -extfile forged.ext -extensions att -out forged.pem
+# (the F9 role is checked after the attestation's signature verified with
+# the key of the certificate in the F9's place: the forgery is well made)
+expect_refused "the certificate given as F9 device certificate ('CN=YubiKey PIV Attestation 9a') is a slot attestation certificate" \
+	"$TG" ca issue --dir ca --csr mallory.csr --id spiffe://example.org/dev/mallory \
+	--attestation forged.pem --intermediate 9a.att.pem --intermediate f9.pem --out mallory.pem
+[[ ! -e mallory.pem ]] || tg_fail "a certificate was written for the forged attestation"
+expect_refused "is a slot attestation certificate" \
+	"$TG" ca verify-attestation --roots roots --attestation forged.pem \
+	--intermediate 9a.att.pem --intermediate f9.pem --pubkey mallory.csr
+echo "ok: an attestation forged with a slot key is refused"
 
 # PIN policy never: refused by the default policy (once, always)
 run_ok "generate 9e" ypt -k"$SIM_MGM" -a generate -s 9e -A ECCP384 \
