@@ -40,6 +40,7 @@ struct run_opts {
 	enum tg_sim_touch_mode touch;
 	enum tg_log_level level;
 	int json;
+	unsigned faults; /* TG_TOK_FAULT_* of --fault */
 };
 
 struct run_ctx {
@@ -57,7 +58,7 @@ usage(FILE *f)
 	fprintf(f,
 	        "usage: tokengate-sim run --state FILE [--vpcd HOST:PORT] [--sign-latency-ms N]\n"
 	        "                         [--touch auto|deny|signal] [--touch-timeout-ms N]\n"
-	        "                         [--log-level LEVEL] [--log-json]\n\n"
+	        "                         [--log-level LEVEL] [--log-json] [--fault NAME]\n\n"
 	        "Plugs the token in FILE into pcscd's vpcd reader: connects to the vpcd driver\n"
 	        "(which listens), answers power, reset, ATR and APDUs, and reconnects whenever\n"
 	        "pcscd goes away or restarts. Every persistent change (keys, PIN counters,\n"
@@ -73,6 +74,9 @@ usage(FILE *f)
 	        "  --touch-timeout-ms N  how long --touch signal waits (default 15000)\n"
 	        "  --log-level LEVEL     error, warn, info (default) or debug; logs go to stderr\n"
 	        "  --log-json            log as JSON lines\n"
+	        "  --fault NAME          misbehave on purpose, to test that hosts refuse it:\n"
+	        "                        attest-other-key (ATTEST certifies a fresh key, not\n"
+	        "                        the slot's); never for a token in real use\n"
 	        "  -h, --help            this help\n\n"
 	        "signals: SIGUSR1 removes the card (disconnects and stays out), SIGUSR2 inserts\n"
 	        "it again, SIGHUP is the touch with --touch signal, SIGTERM/SIGINT stop.\n"
@@ -85,7 +89,7 @@ usage(FILE *f)
 static int
 parse_opts(int argc, char **argv, struct run_opts *o)
 {
-	enum { O_STATE = 256, O_VPCD, O_LAT, O_TOUCH, O_TTO, O_LEVEL, O_JSON };
+	enum { O_STATE = 256, O_VPCD, O_LAT, O_TOUCH, O_TTO, O_LEVEL, O_JSON, O_FAULT };
 	static const struct option longopts[] = {
 	    {"state", required_argument, NULL, O_STATE},
 	    {"vpcd", required_argument, NULL, O_VPCD},
@@ -94,6 +98,7 @@ parse_opts(int argc, char **argv, struct run_opts *o)
 	    {"touch-timeout-ms", required_argument, NULL, O_TTO},
 	    {"log-level", required_argument, NULL, O_LEVEL},
 	    {"log-json", no_argument, NULL, O_JSON},
+	    {"fault", required_argument, NULL, O_FAULT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -145,6 +150,15 @@ parse_opts(int argc, char **argv, struct run_opts *o)
 			break;
 		case O_JSON:
 			o->json = 1;
+			break;
+		case O_FAULT:
+			if (strcmp(optarg, "attest-other-key") != 0) {
+				rc = tg_sim_cmd_usage_error(
+				    "run", "--fault '%s' is not a known fault: attest-other-key",
+				    optarg);
+				goto out;
+			}
+			o->faults |= TG_TOK_FAULT_ATTEST_OTHER_KEY;
 			break;
 		case 'h':
 			usage(stdout);
@@ -380,6 +394,10 @@ tg_sim_cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
+	tg_tok_faults_set(c.tok, o.faults);
+	if (o.faults & TG_TOK_FAULT_ATTEST_OTHER_KEY)
+		tg_log_warn("sim.fault", "attest-other-key: ATTEST certifies a fresh key, not the "
+		                         "slot's (a lying token, for tests)");
 	tg_tok_info_get(c.tok, &info);
 	tg_log_info("sim.start",
 	            "serving token serial %u from %s on vpcd %s:%u (pid %ld, touch %s, "

@@ -197,9 +197,10 @@ out:
 	return r;
 }
 
-/* Builds the attestation certificate of slot s. */
+/* Builds the attestation certificate of slot s, certifying key pub. */
 static int
-attest_build(struct tg_tok *t, struct tok_slot *s, X509 *f9, EVP_PKEY *f9key, X509 **out)
+attest_build(struct tg_tok *t, struct tok_slot *s, EVP_PKEY *pub, X509 *f9, EVP_PKEY *f9key,
+             X509 **out)
 {
 	char cn[64];
 	uint8_t policy[2];
@@ -215,7 +216,7 @@ attest_build(struct tg_tok *t, struct tok_slot *s, X509 *f9, EVP_PKEY *f9key, X5
 	    (subj = X509_NAME_new()) == NULL || set_cn(subj, cn) != 0 ||
 	    X509_set_subject_name(x, subj) != 1 ||
 	    X509_set1_notBefore(x, X509_get0_notBefore(f9)) != 1 ||
-	    X509_set1_notAfter(x, X509_get0_notAfter(f9)) != 1 || X509_set_pubkey(x, s->pkey) != 1)
+	    X509_set1_notAfter(x, X509_get0_notAfter(f9)) != 1 || X509_set_pubkey(x, pub) != 1)
 		goto out;
 	if (add_raw_ext(x, OID_YK_FIRMWARE, t->version, sizeof(t->version)) != 0 ||
 	    add_serial_ext(x, t->serial) != 0 ||
@@ -241,6 +242,7 @@ tok_attest(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	uint8_t *xder = NULL;
 	size_t n = 0;
 	X509 *f9 = NULL, *x = NULL;
+	EVP_PKEY *other = NULL;
 	int xn;
 	uint16_t sw = SW_INCORRECT_P1P2;
 
@@ -263,12 +265,17 @@ tok_attest(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	    (f9 = d2i_X509(NULL, &der, (long)n)) == NULL)
 		goto out;
 	sw = SW_NO_PRECISE_DIAGNOSIS;
-	if (attest_build(t, s, f9, f9s->pkey, &x) != 0 || (xn = i2d_X509(x, &xder)) <= 0 ||
-	    tg_buf_put_bytes(out, xder, (size_t)xn) != 0)
+	/* fault for tests: a token lying about which key it generated */
+	if ((t->faults & TG_TOK_FAULT_ATTEST_OTHER_KEY) != 0 &&
+	    tok_key_generate(s->alg, &other) != 0)
+		goto out;
+	if (attest_build(t, s, other != NULL ? other : s->pkey, f9, f9s->pkey, &x) != 0 ||
+	    (xn = i2d_X509(x, &xder)) <= 0 || tg_buf_put_bytes(out, xder, (size_t)xn) != 0)
 		goto out;
 	sw = SW_OK;
 out:
 	OPENSSL_free(xder);
+	EVP_PKEY_free(other);
 	X509_free(x);
 	X509_free(f9);
 	return sw;

@@ -109,6 +109,18 @@ void tg_tok_power_off(struct tg_tok *t);
 /* The ATR to answer with (T=1, YubiKey 5 style). Static, never NULL. */
 const uint8_t *tg_tok_atr(size_t *len);
 
+/*
+ * Faults: deliberate misbehaviour of a broken or malicious token, so that
+ * tests can show the host refuses it. Set only by the simulator's
+ * `run --fault` and by tests; never persisted, 0 after create and load.
+ */
+#define TG_TOK_FAULT_ATTEST_OTHER_KEY                                                              \
+	0x01u /* ATTEST certifies a freshly made key of
+                                               the slot's algorithm, not the slot's key */
+
+/* Sets the faults (TG_TOK_FAULT_* bits, 0 for none) of t. NULL accepted. */
+void tg_tok_faults_set(struct tg_tok *t, unsigned faults);
+
 /* ---- read-only view for `tokengate-sim status` and tests ---- */
 
 #define TG_TOK_ORIGIN_NONE      0

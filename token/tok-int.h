@@ -212,6 +212,7 @@ struct tok_vol {
 
 struct tg_tok {
 	struct tg_tok_host host;
+	unsigned faults; /* TG_TOK_FAULT_*, set by the host; never persisted */
 	/* persistent */
 	uint32_t serial;
 	uint8_t version[3];

@@ -217,6 +217,13 @@ tg_tok_power_off(struct tg_tok *t)
 }
 
 void
+tg_tok_faults_set(struct tg_tok *t, unsigned faults)
+{
+	if (t != NULL)
+		t->faults = faults;
+}
+
+void
 tg_tok_info_get(const struct tg_tok *t, struct tg_tok_info *info)
 {
 	struct tg_tok_slot_info *si;

@@ -9,7 +9,8 @@
 # policies (before and after GENERATE), a CA that does not trust the token's
 # manufacturer, an identity outside the trust domain, an AES management key
 # of the wrong length, a PIN counted down to blocked, a touch not given, and
-# command-line errors (exit 2).
+# command-line errors (exit 2), and a token whose attestation is for another
+# key than the one it generated (the simulator's attest-other-key fault).
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_SOURCE_DIR/tests/integration/sim_lib.sh"
@@ -166,4 +167,17 @@ tg_sim_stop
 tg_sim_start "$T/card.state" --touch deny
 refused 1 "refused to sign with slot 9a (6982): the PIN was not verified or the token was not touched in time" \
 	enroll --slot 9a --mgm-key "$MGM" --touch-policy always
+
+# a lying token: ATTEST certifies another key than the one GENERATE made
+# (the simulator's attest-other-key fault). The attestation itself is
+# genuine (signed by the F9), so only the comparison with the generated key
+# catches it: enroll refuses before any request is signed or sent to the CA
+tg_sim_stop
+tg_sim_start "$T/card.state" --fault attest-other-key
+grep -q "sim.fault" "$TG_SIM_LOG" || tg_fail "the simulator did not log its fault"
+issued_before=$(find ca/issued -name '*.pem' | wc -l)
+refused 1 "the token in '$TG_READER' attested a key other than the one in slot 9c; do not trust this token" \
+	enroll --slot 9c --mgm-key "$MGM"
+[[ $(find ca/issued -name '*.pem' | wc -l) == "$issued_before" ]] ||
+	tg_fail "a certificate was issued for a key the token lied about"
 echo "PASS: tokengate enroll refusals"

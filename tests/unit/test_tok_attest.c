@@ -228,6 +228,36 @@ test_attest_bad(void **state)
 	assert_int_equal(tt_hex(f->t, "00F99A00", NULL, 0, NULL), 0x6A88);
 }
 
+/* The attest-other-key fault: ATTEST certifies a fresh key of the slot's
+ * algorithm, signed by the genuine F9; cleared, the slot's key again. */
+static void
+test_attest_fault_other_key(void **state)
+{
+	struct tt_fx *f = *state;
+	EVP_PKEY *k = tt_generate(f->t, 0x9A, 0x11, 2, 1);
+	X509 *f9 = f9_cert(f), *x, *y;
+	char alg[2][64];
+
+	tg_tok_faults_set(f->t, TG_TOK_FAULT_ATTEST_OTHER_KEY);
+	x = attest(f, 0x9A);
+	y = attest(f, 0x9A);
+	assert_int_equal(X509_verify(x, X509_get0_pubkey(f9)), 1);
+	assert_int_not_equal(EVP_PKEY_eq(X509_get0_pubkey(x), k), 1);
+	assert_int_not_equal(EVP_PKEY_eq(X509_get0_pubkey(x), X509_get0_pubkey(y)), 1);
+	assert_int_equal(EVP_PKEY_get_utf8_string_param(X509_get0_pubkey(x), "group", alg[0],
+	                                                sizeof(alg[0]), NULL),
+	                 1);
+	assert_int_equal(EVP_PKEY_get_utf8_string_param(k, "group", alg[1], sizeof(alg[1]), NULL),
+	                 1);
+	assert_string_equal(alg[0], alg[1]);
+	X509_free(x);
+	X509_free(y);
+	tg_tok_faults_set(f->t, 0);
+	check_attestation(f, 0x9A, k, 2, 1);
+	X509_free(f9);
+	EVP_PKEY_free(k);
+}
+
 /* Manufacturer CAs of other shapes: RSA key in PKCS#8, no subject key
  * identifier; and the refusals of tg_tok_create. */
 static void
@@ -334,6 +364,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_attest_ec, tt_fx_setup_admin, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_attest_rsa, tt_fx_setup_admin, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_attest_bad, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_attest_fault_other_key, tt_fx_setup_admin,
+	                                    tt_fx_teardown),
 	    cmocka_unit_test(test_mfr_variants),
 	};
 
