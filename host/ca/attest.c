@@ -387,15 +387,16 @@ slot_valid(const char *hex)
 	unsigned long v;
 	char *end;
 	size_t i;
+	int ok = 0;
 
-	for (i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
-		if (strcmp(hex, named[i]) == 0)
-			return 1;
+	for (i = 0; i < sizeof(named) / sizeof(named[0]) && !ok; i++)
+		ok = strcmp(hex, named[i]) == 0;
+	if (!ok && hex[0] != '\0' && hex[1] != '\0' && strchr("89", hex[0]) != NULL &&
+	    strchr("0123456789", hex[1]) != NULL) {
+		v = strtoul(hex, &end, 16);
+		ok = *end == '\0' && v >= 0x82 && v <= 0x95;
 	}
-	if (strchr("89", hex[0]) == NULL || strchr("0123456789", hex[1]) == NULL)
-		return 0;
-	v = strtoul(hex, &end, 16);
-	return *end == '\0' && v >= 0x82 && v <= 0x95;
+	return ok;
 }
 
 /*
@@ -463,15 +464,16 @@ yubico_ext_known(const ASN1_OBJECT *obj)
 	                                        TG_ATT_EXT_POLICY, TG_ATT_EXT_FORM_FACTOR};
 	char oid[64], want[64];
 	size_t i;
+	int found = 0;
 
 	if (OBJ_obj2txt(oid, sizeof(oid), obj, 1) <= 0)
-		return 0;
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		goto out;
+	for (i = 0; i < sizeof(known) / sizeof(known[0]) && !found; i++) {
 		snprintf(want, sizeof(want), ATT_OID_PREFIX "%d", (int)known[i]);
-		if (strcmp(oid, want) == 0)
-			return 1;
+		found = strcmp(oid, want) == 0;
 	}
-	return 0;
+out:
+	return found;
 }
 
 /*
