@@ -7,6 +7,7 @@ target_sources(tghost PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/policy.c
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/store.c
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/issue.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/ca/hsm.c
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/cmd_ca.c)
 target_include_directories(tghost PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/ca)
 target_link_libraries(tghost PUBLIC OpenSSL::Crypto PkgConfig::YAML PkgConfig::JANSSON)
@@ -18,5 +19,6 @@ if(TARGET tgp11)
   set_source_files_properties(
     ${CMAKE_CURRENT_SOURCE_DIR}/ca/store.c
     ${CMAKE_CURRENT_SOURCE_DIR}/ca/issue.c
+    ${CMAKE_CURRENT_SOURCE_DIR}/ca/hsm.c
     PROPERTIES COMPILE_DEFINITIONS TG_CA_HAVE_P11)
 endif()

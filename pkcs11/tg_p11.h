@@ -131,6 +131,15 @@ enum tg_p11_uri_attr {
  */
 int tg_p11_uri_parse(const char *s, struct tg_p11_uri **out, struct tg_error *err);
 
+/*
+ * Sets the URI's module-path to path and drops its module-name, then
+ * formats it (p11-kit's p11_kit_uri_format; the pin-value and pin-source
+ * are kept). Returns 0 and *out (heap string; it may hold a PIN: wipe and
+ * free with tg_strfreezero), or TG_ERR_URI / TG_ERR_ALLOC.
+ */
+int tg_p11_uri_with_module(struct tg_p11_uri *u, const char *path, char **out,
+                           struct tg_error *err);
+
 /* Frees (and wipes) a parsed URI. NULL is accepted. */
 void tg_p11_uri_free(struct tg_p11_uri *u);
 
@@ -279,6 +288,7 @@ struct tg_p11_trust {
 	int always_sensitive;    /* CKA_ALWAYS_SENSITIVE */
 	int local;               /* CKA_LOCAL */
 	int always_authenticate; /* CKA_ALWAYS_AUTHENTICATE */
+	int private_obj;         /* CKA_PRIVATE: only visible after login */
 	enum tg_p11_verdict verdict;
 	char reason[256]; /* why, in one sentence, for users and logs */
 };
@@ -369,7 +379,7 @@ int tg_p11_key_uri(const struct tg_p11_key *k, char **out);
 /*
  * The trust attributes read when the key was found (C_GetAttributeValue of
  * CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE,
- * CKA_ALWAYS_SENSITIVE, CKA_LOCAL, CKA_ALWAYS_AUTHENTICATE) and the verdict
+ * CKA_ALWAYS_SENSITIVE, CKA_LOCAL, CKA_ALWAYS_AUTHENTICATE, CKA_PRIVATE) and the verdict
  * with its reason. Returns 0 (always, for a found key).
  */
 int tg_p11_key_trust(const struct tg_p11_key *k, struct tg_p11_trust *out);

@@ -1,7 +1,7 @@
 /*
  * trust.c — the non-exportability check of a private key (DESIGN.md rule
  * 1): reads CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE,
- * CKA_ALWAYS_SENSITIVE, CKA_LOCAL and CKA_ALWAYS_AUTHENTICATE through the
+ * CKA_ALWAYS_SENSITIVE, CKA_LOCAL, CKA_ALWAYS_AUTHENTICATE and CKA_PRIVATE through the
  * module's own function list (libp11 exposes none of them) and draws the
  * verdict.
  */
@@ -76,6 +76,7 @@ tg_p11_trust_read(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 	tr->always_sensitive = read_bool(t, s, h, CKA_ALWAYS_SENSITIVE);
 	tr->local = read_bool(t, s, h, CKA_LOCAL);
 	tr->always_authenticate = read_bool(t, s, h, CKA_ALWAYS_AUTHENTICATE);
+	tr->private_obj = read_bool(t, s, h, CKA_PRIVATE);
 	verdict(tr);
 }
 

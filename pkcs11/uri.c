@@ -290,6 +290,36 @@ out:
 	return r;
 }
 
+int
+tg_p11_uri_with_module(struct tg_p11_uri *u, const char *path, char **out, struct tg_error *err)
+{
+	char *s = NULL;
+	int r = TG_ERR_URI;
+
+	*out = NULL;
+	p11_kit_uri_set_module_name(u->u, NULL);
+	p11_kit_uri_set_module_path(u->u, path);
+	if (p11_kit_uri_format(u->u, P11_KIT_URI_FOR_ANY, &s) != P11_KIT_URI_OK || s == NULL) {
+		tg_error_set(err, r, "cannot format the PKCS#11 URI '%s' with module-path '%s'",
+		             u->str, path);
+		goto out;
+	}
+	tg_strfreezero(u->attr[TG_P11_URI_MODULE_NAME]);
+	u->attr[TG_P11_URI_MODULE_NAME] = NULL;
+	tg_strfreezero(u->attr[TG_P11_URI_MODULE_PATH]);
+	if ((u->attr[TG_P11_URI_MODULE_PATH] = strdup(path)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+	r = 0;
+out:
+	if (s != NULL)
+		tg_strfreezero(s);
+	return r;
+}
+
 void
 tg_p11_uri_free(struct tg_p11_uri *u)
 {

@@ -91,7 +91,9 @@ static const char issue_usage[] =
     "                        carries (extensions 1.3.6.1.4.1.41482.3.11 and .2)\n"
     "  --intermediate FILE   its F9 device certificate first, then intermediates\n"
     "                        (only intermediates when the CSR carries the F9)\n"
-    "  --hsm-key pkcs11:URI  the key on an HSM of this host\n"
+    "  --hsm-key pkcs11:URI  the key on an HSM of this host that policy.yaml's\n"
+    "                        hsm_tokens lists (PIN: pin-source= in the URI or\n"
+    "                        TOKENGATE_PIN; pin-value= is refused)\n"
     "  --validity DURATION   e.g. 24h, 7d (default and maximum: policy.yaml)\n"
     "  --out FILE            where to write the certificate (PEM)\n"
     "Exit codes: 0 issued, 1 refused (the reason on stderr), 2 usage.\n";
@@ -113,7 +115,9 @@ static const char show_usage[] =
     "usage: tokengate ca show --cert FILE\n"
     "\n"
     "Prints a certificate's identity (its URI SAN), serial, validity and\n"
-    "decoded key-provenance extension as one JSON object. It does not verify\n"
+    "decoded key-provenance extension (level, token serial, PIN and touch\n"
+    "policies, form factor, attestation SHA-256, token manufacturer and\n"
+    "model) as one JSON object. It does not verify\n"
     "the certificate.\n"
     "Exit codes: 0 shown, 1 failure, 2 usage.\n";
 
@@ -384,6 +388,7 @@ cmd_issue(int argc, char **argv)
 			break;
 		case 'k':
 			req.hsm_key_uri = optarg;
+			req.flags |= TG_CA_ISSUE_NO_PIN_VALUE;
 			break;
 		case 'v':
 			if (tg_ca_duration_parse(optarg, &req.validity) != 0)
@@ -587,13 +592,15 @@ cmd_show(int argc, char **argv)
 	if (r == 0) {
 		tg_hex_encode(p.att_sha256, sizeof(p.att_sha256), sha, sizeof(sha));
 		snprintf(ff, sizeof(ff), "0x%02x", p.form_factor);
-		pj = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o, s:o}", "version", p.version, "level",
-		               tg_prov_level_name(p.level), "token_serial", p.serial, "pin_policy",
-		               tg_att_pin_name(p.pin_policy), "touch_policy",
-		               tg_att_touch_name(p.touch_policy), "form_factor",
-		               p.has_form_factor ? json_string(ff) : json_null(),
-		               "attestation_sha256",
-		               p.has_att_sha256 ? json_string(sha) : json_null());
+		pj = json_pack(
+		    "{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "version", p.version, "level",
+		    tg_prov_level_name(p.level), "token_serial", p.serial, "pin_policy",
+		    tg_att_pin_name(p.pin_policy), "touch_policy",
+		    tg_att_touch_name(p.touch_policy), "form_factor",
+		    p.has_form_factor ? json_string(ff) : json_null(), "attestation_sha256",
+		    p.has_att_sha256 ? json_string(sha) : json_null(), "token_manufacturer",
+		    p.has_token_model ? json_string(p.token_manufacturer) : json_null(),
+		    "token_model", p.has_token_model ? json_string(p.token_model) : json_null());
 	} else {
 		pj = json_null();
 	}

@@ -9,7 +9,7 @@
 #include <openssl/x509v3.h>
 
 #ifdef TG_CA_HAVE_P11
-#include "tg_p11.h"
+#include "tg_ca_hsm.h"
 #endif
 #include "tg_att.h"
 
@@ -169,96 +169,6 @@ out:
 	return r;
 }
 
-#ifdef TG_CA_HAVE_P11
-static int
-hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKEY *csrkey,
-          struct tg_prov *prov, struct tg_error *err)
-{
-	const struct tg_ca_policy *pol = tg_ca_store_policy(s);
-	const struct tg_p11_token_info *ti;
-	struct tg_p11 *p11 = NULL;
-	struct tg_p11_key *k = NULL;
-	struct tg_p11_trust t;
-	struct tg_att_facts f;
-	EVP_PKEY *pub = NULL;
-	const char *label;
-	int r;
-
-	if (!pol->allow_hsm_operator) {
-		r = tg_error_set(err, TG_ERR_POLICY,
-		                 "the CA policy does not allow "
-		                 "level hsm-operator "
-		                 "(allow_hsm_operator: false)");
-		goto out;
-	}
-	if ((r = tg_p11_new(&p11, err)) != 0)
-		goto out;
-	/* the CA checks the trust attributes itself, so it can say which failed */
-	if ((r = tg_p11_key_find(p11, req->hsm_key_uri, TG_P11_KEY_ALLOW_EXPORTABLE, &k, err)) != 0)
-		goto out;
-	tg_p11_key_trust(k, &t);
-	label = tg_p11_key_label(k);
-	r = TG_ERR_KEY_EXPORTABLE;
-	if (t.extractable != 0) {
-		tg_error_set(err, r,
-		             "HSM key '%s' is exportable (CKA_EXTRACTABLE "
-		             "is %s): its private key can be read out; "
-		             "generate a non-exportable key on the HSM",
-		             label, t.extractable == 1 ? "true" : "unknown");
-		goto out;
-	}
-	if (t.sensitive != 1 || t.always_sensitive != 1) {
-		tg_error_set(err, r,
-		             "HSM key '%s' was not always sensitive "
-		             "(CKA_SENSITIVE/CKA_ALWAYS_SENSITIVE not true)",
-		             label);
-		goto out;
-	}
-	if (t.never_extractable != 1) {
-		tg_error_set(err, r,
-		             "HSM key '%s' was exportable once "
-		             "(CKA_NEVER_EXTRACTABLE not true)",
-		             label);
-		goto out;
-	}
-	if (t.local != 1) {
-		tg_error_set(err, r,
-		             "HSM key '%s' was not generated on the token "
-		             "(CKA_LOCAL not true): an imported key gets no "
-		             "certificate",
-		             label);
-		goto out;
-	}
-	if ((pub = tg_p11_key_public(k)) == NULL || EVP_PKEY_eq(pub, csrkey) != 1) {
-		r = tg_error_set(err, TG_ERR_CSR,
-		                 "the CSR's public key is not the "
-		                 "public key of HSM key '%s'",
-		                 label);
-		goto out;
-	}
-	ti = tg_p11_token_get_info(tg_p11_key_token(k));
-	memset(prov, 0, sizeof(*prov));
-	prov->version = TG_PROV_VERSION;
-	prov->level = TG_PROV_HSM_OPERATOR;
-	snprintf(prov->serial, sizeof(prov->serial), "%s",
-	         ti != NULL && ti->serial[0] != '\0' ? ti->serial : "unknown");
-	prov->pin_policy = t.always_authenticate == 1 ? TG_ATT_PIN_ALWAYS : TG_ATT_PIN_ONCE;
-	prov->touch_policy = TG_ATT_TOUCH_NEVER;
-	memset(&f, 0, sizeof(f));
-	f.pin_policy = prov->pin_policy;
-	f.touch_policy = prov->touch_policy;
-	if ((r = tg_ca_policy_check(pol, &f, TG_CA_CHECK_PIN | TG_CA_CHECK_TOUCH, err)) != 0)
-		goto out;
-	r = 0;
-out:
-	ERR_clear_error();
-	EVP_PKEY_free(pub);
-	tg_p11_key_free(k);
-	tg_p11_free(p11);
-	return r;
-}
-#endif
-
 static int
 san_add(X509 *x, const char *id, struct tg_error *err)
 {
@@ -284,6 +194,44 @@ out:
 	ASN1_IA5STRING_free(s);
 	GENERAL_NAME_free(g);
 	GENERAL_NAMES_free(gens);
+	return r;
+}
+
+/* The CRL distribution point: one fullName URI (RFC 5280 4.2.1.13). */
+static int
+crldp_add(X509 *x, const char *url, struct tg_error *err)
+{
+	CRL_DIST_POINTS *dps = NULL;
+	DIST_POINT *dp = NULL;
+	GENERAL_NAME *g = NULL;
+	ASN1_IA5STRING *s = NULL;
+	int r = TG_ERR_CRYPTO;
+
+	if ((dps = sk_DIST_POINT_new_null()) == NULL || (dp = DIST_POINT_new()) == NULL ||
+	    (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+	    (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+	    (g = GENERAL_NAME_new()) == NULL || (s = ASN1_IA5STRING_new()) == NULL ||
+	    !ASN1_STRING_set(s, url, -1))
+		goto out;
+	dp->distpoint->type = 0; /* fullName */
+	GENERAL_NAME_set0_value(g, GEN_URI, s);
+	s = NULL;
+	if (!sk_GENERAL_NAME_push(dp->distpoint->name.fullname, g))
+		goto out;
+	g = NULL;
+	if (!sk_DIST_POINT_push(dps, dp))
+		goto out;
+	dp = NULL;
+	if (!X509_add1_ext_i2d(x, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT))
+		goto out;
+	r = 0;
+out:
+	if (r != 0)
+		tg_error_set(err, r, "cannot add the CRL distribution point '%s'", url);
+	ASN1_IA5STRING_free(s);
+	GENERAL_NAME_free(g);
+	DIST_POINT_free(dp);
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
 	return r;
 }
 
@@ -324,7 +272,10 @@ leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req, const char 
 	    (r = tg_ca_ext_add(x, &ctx, NID_ext_key_usage, "clientAuth", err)) != 0 ||
 	    (r = tg_ca_ext_add(x, &ctx, NID_subject_key_identifier, "hash", err)) != 0 ||
 	    (r = tg_ca_ext_add(x, &ctx, NID_authority_key_identifier, "keyid:always", err)) != 0 ||
-	    (r = san_add(x, req->id, err)) != 0 || (r = tg_prov_ext_make(prov, &pext, err)) != 0)
+	    (r = san_add(x, req->id, err)) != 0 ||
+	    (tg_ca_store_policy(s)->crl_url[0] != '\0' &&
+	     (r = crldp_add(x, tg_ca_store_policy(s)->crl_url, err)) != 0) ||
+	    (r = tg_prov_ext_make(prov, &pext, err)) != 0)
 		goto out;
 	r = TG_ERR_CRYPTO;
 	if (!X509_add_ext(x, pext, -1) || X509_sign(x, cakey, tg_ca_sign_md(cakey)) <= 0)
@@ -383,7 +334,10 @@ tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req, X509 **out
 			goto out;
 	} else if (req->hsm_key_uri != NULL) {
 #ifdef TG_CA_HAVE_P11
-		if ((r = hsm_check(s, req, csrkey, &p, err)) != 0)
+		if ((r = tg_ca_hsm_check(
+		         pol, req->hsm_key_uri,
+		         (req->flags & TG_CA_ISSUE_NO_PIN_VALUE) ? TG_CA_HSM_NO_PIN_VALUE : 0,
+		         csrkey, &p, err)) != 0)
 			goto out;
 #else
 		r = tg_error_set(err, TG_ERR_UNSUPPORTED,

@@ -126,18 +126,140 @@ tg_ca_firmware_parse(const char *s, uint8_t fw[3])
 	return *end == '\0' ? 0 : TG_ERR_INVALID_ARG;
 }
 
+/* A value policy.yaml can hold and tg_ca_policy_write can write back
+ * (inside double quotes): no control characters, '"' or '\\'. */
 static int
-get_bool(struct pctx *c, yaml_node_t *v, const char *key, int *out)
+text_ok(const char *s)
 {
-	const char *s = scalar(v);
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '"' || *s == '\\')
+			return 0;
+	}
+	return 1;
+}
 
-	if (s != NULL && strcmp(s, "true") == 0)
-		*out = 1;
-	else if (s != NULL && strcmp(s, "false") == 0)
-		*out = 0;
-	else
-		return perr(c, v, "'%s' must be true or false", key);
+/* One {module, manufacturer, model, serial} mapping of hsm_tokens. */
+static int
+get_hsm_token(struct pctx *c, yaml_node_t *m, struct tg_ca_hsm_token *t)
+{
+	static const char *const names[] = {"module", "manufacturer", "model", "serial"};
+	char *dst[4];
+	size_t sz[4], i;
+	unsigned seen = 0;
+	yaml_node_pair_t *pr;
+	yaml_node_t *k, *v;
+	const char *ks, *vs;
+
+	dst[0] = t->module, sz[0] = sizeof(t->module);
+	dst[1] = t->manufacturer, sz[1] = sizeof(t->manufacturer);
+	dst[2] = t->model, sz[2] = sizeof(t->model);
+	dst[3] = t->serial, sz[3] = sizeof(t->serial);
+	t->line = (unsigned)m->start_mark.line + 1;
+	if (m->type != YAML_MAPPING_NODE)
+		return perr(c, m,
+		            "'hsm_tokens': each entry must be a mapping like {module: "
+		            "/usr/lib/x/pkcs11.so, manufacturer: GLOB, model: GLOB, "
+		            "serial: GLOB}");
+	for (pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
+		k = yaml_document_get_node(c->doc, pr->key);
+		v = yaml_document_get_node(c->doc, pr->value);
+		if ((ks = scalar(k)) == NULL)
+			return perr(c, k, "'hsm_tokens': keys must be plain names");
+		for (i = 0; i < 4 && strcmp(ks, names[i]) != 0; i++)
+			;
+		if (i == 4)
+			return perr(c, k,
+			            "'hsm_tokens': unknown key '%s' (known: module, "
+			            "manufacturer, model, serial)",
+			            ks);
+		if (seen & (1u << i))
+			return perr(c, k, "'hsm_tokens': key '%s' appears twice", ks);
+		seen |= 1u << i;
+		if ((vs = scalar(v)) == NULL || *vs == '\0' || strlen(vs) >= sz[i] || !text_ok(vs))
+			return perr(c, v,
+			            "'hsm_tokens': '%s' must be one non-empty value of at most "
+			            "%zu characters, without control characters, '\"' or '\\'",
+			            ks, sz[i] - 1);
+		if (i == 0 && vs[0] != '/')
+			return perr(c, v,
+			            "'hsm_tokens': module '%s' must be an absolute path (the "
+			            "file the CA may load, e.g. /usr/lib/softhsm/libsofthsm2.so)",
+			            vs);
+		snprintf(dst[i], sz[i], "%s", vs);
+	}
+	if (!(seen & 1u))
+		return perr(c, m,
+		            "'hsm_tokens': the entry has no 'module' (the path of the "
+		            "HSM's PKCS#11 module)");
 	return 0;
+}
+
+static int
+get_hsm_tokens(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
+{
+	yaml_node_item_t *it;
+	size_t count;
+	int r;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return perr(c, v,
+		            "'hsm_tokens' must be a list of {module: PATH, manufacturer: "
+		            "GLOB, model: GLOB, serial: GLOB}");
+	count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (count > TG_CA_HSM_TOKENS_MAX)
+		return perr(c, v, "'hsm_tokens' lists more than %d entries", TG_CA_HSM_TOKENS_MAX);
+	if (count == 0)
+		return 0;
+	if ((pol->hsm_tokens = calloc(count, sizeof(*pol->hsm_tokens))) == NULL)
+		return tg_error_set(c->err, TG_ERR_ALLOC, "out of memory");
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		r = get_hsm_token(c, yaml_document_get_node(c->doc, *it),
+		                  &pol->hsm_tokens[pol->nhsm_tokens]);
+		if (r != 0)
+			return r;
+		pol->nhsm_tokens++;
+	}
+	return 0;
+}
+
+int
+tg_ca_crl_url_check(const char *url, struct tg_error *err)
+{
+	const char *host;
+	size_t n = url != NULL ? strlen(url) : 0;
+	int r = TG_ERR_INVALID_ARG;
+
+	if (n == 0 || n >= TG_CA_URL_MAX) {
+		tg_error_set(err, r, "crl_url must be 1 to %d characters", TG_CA_URL_MAX - 1);
+		goto out;
+	}
+	if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else {
+		tg_error_set(err, r,
+		             "crl_url '%.64s' is not an http:// or https:// URL "
+		             "(e.g. http://ca.example.org/ca.crl)",
+		             url);
+		goto out;
+	}
+	if (*host == '\0' || *host == '/' || *host == '?' || *host == '#' || *host == '@') {
+		tg_error_set(err, r, "crl_url '%.64s' has no host", url);
+		goto out;
+	}
+	for (; *url != '\0'; url++) {
+		if ((unsigned char)*url <= 0x20 || *url == 0x7f || *url == '"' || *url == '\\' ||
+		    (unsigned char)*url >= 0x80) {
+			tg_error_set(err, r,
+			             "crl_url holds a control character, space, quote, "
+			             "backslash or non-ASCII byte; percent-encode it");
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	return r;
 }
 
 static int
@@ -228,6 +350,8 @@ enum {
 	K_DEFVAL = 1 << 6,
 	K_MAXVAL = 1 << 7,
 	K_HSM = 1 << 8,
+	K_CRL = 1 << 9,
+	K_OLD_HSM = 1 << 10,
 };
 
 static const struct {
@@ -235,11 +359,17 @@ static const struct {
 	unsigned bit;
 	int required;
 } keys[] = {
-    {"trust_domain", K_TD, 1},         {"attestation_roots", K_ROOTS, 1},
-    {"min_firmware", K_FW, 0},         {"pin_policies", K_PIN, 1},
-    {"touch_policies", K_TOUCH, 1},    {"serials", K_SERIALS, 0},
-    {"default_validity", K_DEFVAL, 1}, {"max_validity", K_MAXVAL, 1},
-    {"allow_hsm_operator", K_HSM, 0},
+    {"trust_domain", K_TD, 1},
+    {"attestation_roots", K_ROOTS, 1},
+    {"min_firmware", K_FW, 0},
+    {"pin_policies", K_PIN, 1},
+    {"touch_policies", K_TOUCH, 1},
+    {"serials", K_SERIALS, 0},
+    {"default_validity", K_DEFVAL, 1},
+    {"max_validity", K_MAXVAL, 1},
+    {"hsm_tokens", K_HSM, 0},
+    {"crl_url", K_CRL, 0},
+    {"allow_hsm_operator", K_OLD_HSM, 0},
 };
 
 static int
@@ -255,7 +385,13 @@ one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v, struct tg
 	if (bit == K_SERIALS)
 		return get_serials(c, v, pol);
 	if (bit == K_HSM)
-		return get_bool(c, v, key, &pol->allow_hsm_operator);
+		return get_hsm_tokens(c, v, pol);
+	if (bit == K_OLD_HSM)
+		return perr(c, v,
+		            "'allow_hsm_operator' is no longer supported: list the HSMs "
+		            "whose keys may be certified in 'hsm_tokens' (e.g. hsm_tokens: "
+		            "[{module: /usr/lib/x/pkcs11.so, model: \"X*\"}]); without "
+		            "hsm_tokens no HSM key is certified");
 	if (s == NULL)
 		return perr(c, v,
 		            "'%s' must be a single value, not a list or "
@@ -272,6 +408,12 @@ one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v, struct tg
 		if (*s == '\0' || strlen(s) >= sizeof(pol->attestation_roots))
 			return perr(c, v, "'%s' must name a directory", key);
 		snprintf(pol->attestation_roots, sizeof(pol->attestation_roots), "%s", s);
+		return 0;
+	case K_CRL:
+		tg_error_clear(&tmp);
+		if (tg_ca_crl_url_check(s, &tmp) != 0)
+			return perr(c, v, "%s", tmp.msg);
+		snprintf(pol->crl_url, sizeof(pol->crl_url), "%s", s);
 		return 0;
 	case K_FW:
 		if (tg_ca_firmware_parse(s, pol->min_firmware) != 0)
@@ -306,7 +448,6 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 		return perr(c, root,
 		            "the policy must be a mapping of keys "
 		            "(trust_domain, attestation_roots, ...)");
-	pol->allow_hsm_operator = 1;
 	for (pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
 		k = yaml_document_get_node(c->doc, pr->key);
 		v = yaml_document_get_node(c->doc, pr->value);
@@ -322,7 +463,7 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 			            "attestation_roots, min_firmware, "
 			            "pin_policies, touch_policies, serials, "
 			            "default_validity, max_validity, "
-			            "allow_hsm_operator)",
+			            "hsm_tokens, crl_url)",
 			            ks);
 		if (seen & keys[i].bit)
 			return perr(c, k, "key '%s' appears twice", ks);
@@ -407,6 +548,7 @@ tg_ca_policy_clear(struct tg_ca_policy *pol)
 	if (pol == NULL)
 		return;
 	free(pol->serials);
+	free(pol->hsm_tokens);
 	memset(pol, 0, sizeof(*pol));
 }
 
@@ -419,7 +561,6 @@ tg_ca_policy_defaults(struct tg_ca_policy *pol)
 	    (1u << TG_ATT_TOUCH_NEVER) | (1u << TG_ATT_TOUCH_ALWAYS) | (1u << TG_ATT_TOUCH_CACHED);
 	pol->default_validity = POL_DEFAULT_VALIDITY;
 	pol->max_validity = POL_MAX_VALIDITY;
-	pol->allow_hsm_operator = 1;
 }
 
 /* Appends "[a, b]" of the names whose bits are set. */
@@ -455,24 +596,84 @@ duration_str(long s, char *buf, size_t n)
 		snprintf(buf, n, "%lds", s);
 }
 
+/* "  - module: \"...\"" and its globs, appended at text + *used. */
+static void
+hsm_tokens_str(const struct tg_ca_policy *pol, char *text, size_t cap, size_t *used)
+{
+	const struct tg_ca_hsm_token *t;
+	size_t i;
+
+	if (pol->nhsm_tokens == 0) {
+		*used += (size_t)snprintf(
+		    text + *used, cap - *used,
+		    "# No HSM is trusted for level hsm-operator until one is listed:\n"
+		    "# hsm_tokens:\n"
+		    "#   - module: /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so\n"
+		    "#     manufacturer: \"SoftHSM project\"\n"
+		    "#     model: \"SoftHSM v2\"\n"
+		    "#     serial: \"*\"\n");
+		return;
+	}
+	*used += (size_t)snprintf(text + *used, cap - *used, "hsm_tokens:\n");
+	for (i = 0; i < pol->nhsm_tokens && *used < cap; i++) {
+		t = &pol->hsm_tokens[i];
+		*used +=
+		    (size_t)snprintf(text + *used, cap - *used, "  - module: \"%s\"\n", t->module);
+		if (t->manufacturer[0] != '\0' && *used < cap)
+			*used += (size_t)snprintf(text + *used, cap - *used,
+			                          "    manufacturer: \"%s\"\n", t->manufacturer);
+		if (t->model[0] != '\0' && *used < cap)
+			*used += (size_t)snprintf(text + *used, cap - *used, "    model: \"%s\"\n",
+			                          t->model);
+		if (t->serial[0] != '\0' && *used < cap)
+			*used += (size_t)snprintf(text + *used, cap - *used, "    serial: \"%s\"\n",
+			                          t->serial);
+	}
+}
+
+/* Every string of pol that the file holds in double quotes can be written. */
+static int
+write_check(const struct tg_ca_policy *pol, struct tg_error *err)
+{
+	const struct tg_ca_hsm_token *t;
+	size_t i;
+	int r = TG_ERR_INVALID_ARG;
+
+	if (!text_ok(pol->attestation_roots)) {
+		tg_error_set(err, r,
+		             "attestation roots path '%s' holds a character the policy "
+		             "file cannot hold",
+		             pol->attestation_roots);
+		goto out;
+	}
+	for (i = 0; i < pol->nhsm_tokens; i++) {
+		t = &pol->hsm_tokens[i];
+		if (t->module[0] != '/' || !text_ok(t->module) || !text_ok(t->manufacturer) ||
+		    !text_ok(t->model) || !text_ok(t->serial)) {
+			tg_error_set(err, r,
+			             "hsm_tokens entry %zu: the module must be an absolute "
+			             "path and no value may hold a control character, '\"' "
+			             "or '\\'",
+			             i + 1);
+			goto out;
+		}
+	}
+	if (pol->crl_url[0] != '\0' && tg_ca_crl_url_check(pol->crl_url, err) != 0)
+		goto out;
+	r = 0;
+out:
+	return r;
+}
+
 int
 tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_error *err)
 {
 	char *text = NULL, pins[128], touches[128], dv[32], mv[32];
-	size_t cap = 4096 + pol->nserials * 24, used, i;
-	const char *s;
-	int r = TG_ERR_INVALID_ARG;
+	size_t cap = 4096 + pol->nserials * 24 + pol->nhsm_tokens * 700 + TG_CA_URL_MAX, used, i;
+	int r;
 
-	for (s = pol->attestation_roots; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\') {
-			r = tg_error_set(err, r,
-			                 "attestation roots path '%s' "
-			                 "holds a character the policy "
-			                 "file cannot hold",
-			                 pol->attestation_roots);
-			goto out;
-		}
-	}
+	if ((r = write_check(pol, err)) != 0)
+		goto out;
 	if ((text = malloc(cap)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
@@ -491,11 +692,9 @@ tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_e
 	                        "pin_policies: %s\n"
 	                        "touch_policies: %s\n"
 	                        "default_validity: %s\n"
-	                        "max_validity: %s\n"
-	                        "allow_hsm_operator: %s\n",
+	                        "max_validity: %s\n",
 	                        pol->trust_domain, pol->attestation_roots, pol->min_firmware[0],
-	                        pol->min_firmware[1], pol->min_firmware[2], pins, touches, dv, mv,
-	                        pol->allow_hsm_operator ? "true" : "false");
+	                        pol->min_firmware[1], pol->min_firmware[2], pins, touches, dv, mv);
 	if (pol->has_serials && used < cap) {
 		used += (size_t)snprintf(text + used, cap - used, "serials: [");
 		for (i = 0; i < pol->nserials && used < cap; i++)
@@ -504,6 +703,11 @@ tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_e
 		if (used < cap)
 			used += (size_t)snprintf(text + used, cap - used, "]\n");
 	}
+	if (pol->crl_url[0] != '\0' && used < cap)
+		used +=
+		    (size_t)snprintf(text + used, cap - used, "crl_url: \"%s\"\n", pol->crl_url);
+	if (used < cap)
+		hsm_tokens_str(pol, text, cap, &used);
 	if (used >= cap) {
 		r = tg_error_set(err, TG_ERR_INTERNAL, "policy text too long");
 		goto out;

@@ -13,16 +13,27 @@
 
 /* The ASN.1 of tg_prov.h / docs/provenance.md, as an OpenSSL template. */
 typedef struct {
+	ASN1_UTF8STRING *manufacturer;
+	ASN1_UTF8STRING *model;
+} TG_PROV_MODEL_ASN1;
+
+typedef struct {
 	ASN1_INTEGER *version;
 	ASN1_ENUMERATED *level;
 	ASN1_UTF8STRING *serial;
 	ASN1_ENUMERATED *pin;
 	ASN1_ENUMERATED *touch;
-	ASN1_INTEGER *form_factor;     /* [0] IMPLICIT OPTIONAL */
-	ASN1_OCTET_STRING *att_sha256; /* [1] IMPLICIT OPTIONAL */
+	ASN1_INTEGER *form_factor;       /* [0] IMPLICIT OPTIONAL */
+	ASN1_OCTET_STRING *att_sha256;   /* [1] IMPLICIT OPTIONAL */
+	TG_PROV_MODEL_ASN1 *token_model; /* [2] IMPLICIT OPTIONAL */
 } TG_PROV_ASN1;
 
 /* clang-format off */
+ASN1_SEQUENCE(TG_PROV_MODEL_ASN1) = {
+	ASN1_SIMPLE(TG_PROV_MODEL_ASN1, manufacturer, ASN1_UTF8STRING),
+	ASN1_SIMPLE(TG_PROV_MODEL_ASN1, model, ASN1_UTF8STRING),
+} static_ASN1_SEQUENCE_END(TG_PROV_MODEL_ASN1)
+
 ASN1_SEQUENCE(TG_PROV_ASN1) = {
 	ASN1_SIMPLE(TG_PROV_ASN1, version, ASN1_INTEGER),
 	ASN1_SIMPLE(TG_PROV_ASN1, level, ASN1_ENUMERATED),
@@ -31,6 +42,7 @@ ASN1_SEQUENCE(TG_PROV_ASN1) = {
 	ASN1_SIMPLE(TG_PROV_ASN1, touch, ASN1_ENUMERATED),
 	ASN1_IMP_OPT(TG_PROV_ASN1, form_factor, ASN1_INTEGER, 0),
 	ASN1_IMP_OPT(TG_PROV_ASN1, att_sha256, ASN1_OCTET_STRING, 1),
+	ASN1_IMP_OPT(TG_PROV_ASN1, token_model, TG_PROV_MODEL_ASN1, 2),
 } static_ASN1_SEQUENCE_END(TG_PROV_ASN1)
 
 static const char *const level_names[] = {
@@ -88,6 +100,21 @@ serial_ok(const unsigned char *s, size_t n)
 	return 1;
 }
 
+/* Token manufacturer or model: 0..64 bytes of printable ASCII. */
+static int
+model_ok(const unsigned char *s, size_t n)
+{
+	size_t i;
+
+	if (n > TG_PROV_MODEL_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < 0x20 || s[i] >= 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
 /* The rules of tg_prov.h; code TG_ERR_INVALID_ARG or TG_ERR_FORMAT. */
 static int
 prov_check(const struct tg_prov *p, int code, struct tg_error *err)
@@ -112,6 +139,15 @@ prov_check(const struct tg_prov *p, int code, struct tg_error *err)
 		return tg_error_set(err, code,
 		                    "provenance: level device-attested "
 		                    "needs the attestation's SHA-256");
+	if (p->has_token_model &&
+	    (!model_ok((const unsigned char *)p->token_manufacturer,
+	               strnlen(p->token_manufacturer, sizeof(p->token_manufacturer))) ||
+	     !model_ok((const unsigned char *)p->token_model,
+	               strnlen(p->token_model, sizeof(p->token_model)))))
+		return tg_error_set(err, code,
+		                    "provenance: token manufacturer and model must be "
+		                    "0 to %d printable ASCII characters",
+		                    TG_PROV_MODEL_MAX);
 	return 0;
 }
 
@@ -144,6 +180,13 @@ tg_prov_encode(const struct tg_prov *p, uint8_t **der, size_t *len, struct tg_er
 	if (p->has_att_sha256 &&
 	    ((a->att_sha256 = ASN1_OCTET_STRING_new()) == NULL ||
 	     !ASN1_OCTET_STRING_set(a->att_sha256, p->att_sha256, PROV_SHA256_LEN)))
+		goto fail;
+	if (p->has_token_model &&
+	    ((a->token_model = (TG_PROV_MODEL_ASN1 *)ASN1_item_new(
+	          ASN1_ITEM_rptr(TG_PROV_MODEL_ASN1))) == NULL ||
+	     !ASN1_STRING_set(a->token_model->manufacturer, p->token_manufacturer,
+	                      (int)strlen(p->token_manufacturer)) ||
+	     !ASN1_STRING_set(a->token_model->model, p->token_model, (int)strlen(p->token_model))))
 		goto fail;
 	if ((n = ASN1_item_i2d((ASN1_VALUE *)a, &out, ASN1_ITEM_rptr(TG_PROV_ASN1))) <= 0)
 		goto fail;
@@ -265,6 +308,23 @@ tg_prov_decode(const uint8_t *der, size_t n, struct tg_prov *out, struct tg_erro
 		}
 		v.has_att_sha256 = 1;
 		memcpy(v.att_sha256, ASN1_STRING_get0_data(a->att_sha256), PROV_SHA256_LEN);
+	}
+	if (a->token_model != NULL) {
+		if (!model_ok(ASN1_STRING_get0_data(a->token_model->manufacturer),
+		              (size_t)ASN1_STRING_length(a->token_model->manufacturer)) ||
+		    !model_ok(ASN1_STRING_get0_data(a->token_model->model),
+		              (size_t)ASN1_STRING_length(a->token_model->model))) {
+			tg_error_set(err, r,
+			             "provenance: token manufacturer and model must be 0 "
+			             "to %d printable ASCII characters",
+			             TG_PROV_MODEL_MAX);
+			goto out;
+		}
+		v.has_token_model = 1;
+		memcpy(v.token_manufacturer, ASN1_STRING_get0_data(a->token_model->manufacturer),
+		       (size_t)ASN1_STRING_length(a->token_model->manufacturer));
+		memcpy(v.token_model, ASN1_STRING_get0_data(a->token_model->model),
+		       (size_t)ASN1_STRING_length(a->token_model->model));
 	}
 	if ((r = prov_check(&v, TG_ERR_FORMAT, err)) != 0)
 		goto out;

@@ -559,6 +559,10 @@ tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id, const stru
 	if (j == NULL ||
 	    (prov->has_att_sha256 &&
 	     json_object_set_new(j, "attestation_sha256", json_string(sha)) != 0) ||
+	    (prov->has_token_model &&
+	     (json_object_set_new(j, "token_manufacturer", json_string(prov->token_manufacturer)) !=
+	          0 ||
+	      json_object_set_new(j, "token_model", json_string(prov->token_model)) != 0)) ||
 	    (text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "cannot build the issue record");
 		goto out;

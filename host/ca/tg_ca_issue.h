@@ -7,13 +7,16 @@
  *   2. the identity is spiffe://TD/(dev|svc)/NAME in the CA's trust domain;
  *   3. the key's provenance: an attestation (level device-attested: chain to
  *      the policy's roots, attested key = CSR key) or an HSM key on this
- *      host (level hsm-operator: CKA_LOCAL, CKA_NEVER_EXTRACTABLE,
- *      CKA_ALWAYS_SENSITIVE true, CKA_EXTRACTABLE false, key = CSR key);
+ *      host (level hsm-operator, tg_ca_hsm.h: an HSM hsm_tokens lists,
+ *      CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_SENSITIVE
+ *      true, CKA_EXTRACTABLE false, and the private key signs a fresh
+ *      challenge that verifies with the CSR's key);
  *   4. the policy: minimum firmware, PIN and touch policies, serial
  *      allow-list, validity within the maximum;
  * then builds and signs the leaf (one URI SAN, cA=false critical,
  * digitalSignature critical, clientAuth, SKI/AKI, key-provenance
- * extension, random serial) and records it in the CA directory.
+ * extension, random serial, and a CRL distribution point when policy.yaml
+ * sets crl_url) and records it in the CA directory.
  */
 #ifndef TG_CA_ISSUE_H
 #define TG_CA_ISSUE_H
@@ -34,7 +37,12 @@ struct tg_ca_issue_req {
 	STACK_OF(X509) * intermediates; /* may be NULL */
 	const char *hsm_key_uri;        /* pkcs11: URI (hsm-operator) */
 	long validity;                  /* seconds; 0: the policy's default */
+	unsigned flags;                 /* TG_CA_ISSUE_* */
 };
+
+/* hsm_key_uri came from a command line: refuse a pin-value= in it (a PIN
+ * there is visible in ps; use pin-source= or TOKENGATE_PIN). */
+#define TG_CA_ISSUE_NO_PIN_VALUE 0x1u
 
 /*
  * Checks req against the CA s and issues the leaf: 0 and *out (caller

@@ -9,7 +9,20 @@
  *   serials: [12345678, 23456789]        # optional; absent = any serial
  *   default_validity: 24h                # required; s, m, h or d
  *   max_validity: 720h                   # required; >= default_validity
- *   allow_hsm_operator: true             # optional; default true
+ *   hsm_tokens:                          # optional; absent or [] = no HSM
+ *     - module: /usr/lib/softhsm/libsofthsm2.so   # required; absolute path
+ *       manufacturer: "SoftHSM*"         # optional fnmatch globs on the
+ *       model: "SoftHSM v2"              # token's C_GetTokenInfo fields;
+ *       serial: "*"                      # absent = any
+ *   crl_url: http://ca.example.org/ca.crl # optional; http(s) URL put in
+ *                                        # every leaf's CRL distribution point
+ *
+ * hsm_tokens names the HSMs whose keys may get level hsm-operator: a key is
+ * certified only when the module it is on is one an entry lists (compared
+ * by canonical path, realpath(3)) and the token's manufacturer, model and
+ * serial match that entry's globs. A module no entry lists is never loaded.
+ * The old key allow_hsm_operator is refused with a message that says to use
+ * hsm_tokens.
  *
  * Parsing is strict: unknown or repeated keys, wrong types and bad values
  * are errors that give the line number.
@@ -23,7 +36,18 @@
 #include "tg_att.h"
 #include "tg_err.h"
 
-#define TG_CA_TD_MAX 255
+#define TG_CA_TD_MAX         255
+#define TG_CA_HSM_TOKENS_MAX 64
+#define TG_CA_URL_MAX        1024
+
+/* One entry of hsm_tokens. Globs are "" when absent (any value). */
+struct tg_ca_hsm_token {
+	char module[256]; /* absolute path, as written in policy.yaml */
+	char manufacturer[128];
+	char model[128];
+	char serial[128];
+	unsigned line; /* line in policy.yaml, for messages */
+};
 
 struct tg_ca_policy {
 	char trust_domain[TG_CA_TD_MAX + 1];
@@ -34,9 +58,11 @@ struct tg_ca_policy {
 	int has_serials;
 	uint64_t *serials; /* has_serials: nserials entries */
 	size_t nserials;
-	long default_validity; /* seconds */
-	long max_validity;     /* seconds */
-	int allow_hsm_operator;
+	long default_validity;              /* seconds */
+	long max_validity;                  /* seconds */
+	struct tg_ca_hsm_token *hsm_tokens; /* nhsm_tokens entries; NULL when none */
+	size_t nhsm_tokens;
+	char crl_url[TG_CA_URL_MAX]; /* "" = no CRL distribution point */
 };
 
 /*
@@ -51,8 +77,9 @@ int tg_ca_policy_parse(const char *text, size_t n, const char *name, struct tg_c
 int tg_ca_policy_load(const char *path, struct tg_ca_policy *pol, struct tg_error *err);
 
 /*
- * Writes pol as YAML to path (mode 0644). TG_ERR_INVALID_ARG for values
- * that cannot be written (control characters in a path).
+ * Writes pol as YAML to path (mode 0644), hsm_tokens and crl_url included.
+ * TG_ERR_INVALID_ARG for values that cannot be written (control characters
+ * in a path or glob, a crl_url that tg_ca_crl_url_check refuses).
  */
 int tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_error *err);
 
@@ -73,6 +100,13 @@ int tg_ca_td_check(const char *td, struct tg_error *err);
  * *secs. 0 or TG_ERR_INVALID_ARG.
  */
 int tg_ca_duration_parse(const char *s, long *secs);
+
+/*
+ * Checks a crl_url: an http:// or https:// URL with a host, at most
+ * TG_CA_URL_MAX - 1 bytes, no control characters, spaces, quotes or
+ * backslashes. 0, or TG_ERR_INVALID_ARG with err saying what is wrong.
+ */
+int tg_ca_crl_url_check(const char *url, struct tg_error *err);
 
 /* Parses "5.4.3" into 3 bytes. 0 or TG_ERR_INVALID_ARG. */
 int tg_ca_firmware_parse(const char *s, uint8_t fw[3]);

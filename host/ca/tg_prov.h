@@ -14,10 +14,14 @@
  *                                     match-once(4), match-always(5) },
  *     touchPolicy        ENUMERATED { never(1), always(2), cached(3) },
  *     formFactor         [0] IMPLICIT INTEGER (0..255) OPTIONAL,
- *     attestationSha256  [1] IMPLICIT OCTET STRING (SIZE (32)) OPTIONAL }
+ *     attestationSha256  [1] IMPLICIT OCTET STRING (SIZE (32)) OPTIONAL,
+ *     tokenModel         [2] IMPLICIT SEQUENCE {
+ *       manufacturer       UTF8String (SIZE (0..64)),
+ *       model              UTF8String (SIZE (0..64)) } OPTIONAL }
  *
  * attestationSha256 is required for device-attested and optional for
- * hsm-operator. Encoded and decoded with OpenSSL's ASN.1 templates; the
+ * hsm-operator. tokenModel is the token's own C_GetTokenInfo manufacturer
+ * and model (printable ASCII), recorded for hsm-operator. Encoded and decoded with OpenSSL's ASN.1 templates; the
  * decoder accepts only DER (re-encoding must give the same bytes).
  */
 #ifndef TG_PROV_H
@@ -34,6 +38,7 @@
 #define TG_PROV_OID        "2.25.55409018484616740550661563879703842270.1"
 #define TG_PROV_VERSION    1
 #define TG_PROV_SERIAL_MAX 64
+#define TG_PROV_MODEL_MAX  64
 
 enum tg_prov_level {
 	TG_PROV_LEVEL_NONE = 0,
@@ -52,6 +57,9 @@ struct tg_prov {
 	uint8_t form_factor;
 	int has_att_sha256;
 	uint8_t att_sha256[32];
+	int has_token_model;                            /* tokenModel present */
+	char token_manufacturer[TG_PROV_MODEL_MAX + 1]; /* printable ASCII */
+	char token_model[TG_PROV_MODEL_MAX + 1];        /* printable ASCII */
 };
 
 /*

@@ -12,6 +12,7 @@
 #
 # Fixtures (see tests/lib/README.md for the full list of names):
 #	tg_softhsm_setup / tg_softhsm_token_add / tg_softhsm_key_add /
+#	tg_softhsm_ca_trust /
 #	tg_softhsm_default      throw-away SoftHSM2 tokens and keys
 #	tg_pcscd_start / tg_pcscd_stop / tg_pcscd_use
 #	                        private pcscd (own mount namespace) + vpcd
@@ -420,6 +421,27 @@ tg_softhsm_default()
 	TG_SOFTHSM_KEYS="p256 p384 rsa2048 exportable"
 	export TG_SOFTHSM_TOKEN TG_SOFTHSM_PIN TG_SOFTHSM_SO_PIN \
 		TG_SOFTHSM_URI TG_SOFTHSM_KEYS
+}
+
+# tg_softhsm_ca_trust CADIR [SERIAL_GLOB]: list SoftHSM2 in the hsm_tokens
+# of CADIR/policy.yaml as a test HSM (module $TG_SOFTHSM2_MODULE,
+# manufacturer "SoftHSM project", model "SoftHSM v2", serial SERIAL_GLOB,
+# default "*"), so the CA certifies SoftHSM2 keys as hsm-operator. Appends
+# the key: call it once per CA, on a policy without hsm_tokens.
+tg_softhsm_ca_trust()
+{
+	local dir=${1:?tg_softhsm_ca_trust: CADIR missing} serial=${2:-*}
+	[[ -f $dir/policy.yaml ]] || {
+		tg_log "tg_softhsm_ca_trust: no $dir/policy.yaml"
+		return 1
+	}
+	cat >>"$dir/policy.yaml" <<EOF || return 1
+hsm_tokens:
+  - module: "$TG_SOFTHSM2_MODULE"
+    manufacturer: "SoftHSM project"
+    model: "SoftHSM v2"
+    serial: "$serial"
+EOF
 }
 
 # ---------------------------------------------------------------------

@@ -55,13 +55,21 @@ test_good(void **state)
 	assert_int_equal(pol.default_validity, 86400);
 	assert_int_equal(pol.max_validity, 30 * 86400);
 	assert_int_equal(pol.has_serials, 0);
-	assert_int_equal(pol.allow_hsm_operator, 1);
+	assert_int_equal(pol.nhsm_tokens, 0);
+	assert_null(pol.hsm_tokens);
+	assert_string_equal(pol.crl_url, "");
 	assert_int_equal(pol.min_firmware[0], 0);
 	tg_ca_policy_clear(&pol);
 
 	assert_int_equal(parse(BASE "min_firmware: 5.4.3\n"
 	                            "serials: [25515003, 30041834]\n"
-	                            "allow_hsm_operator: false\n",
+	                            "crl_url: https://ca.example.org/x/ca.crl?a=1\n"
+	                            "hsm_tokens:\n"
+	                            "  - module: /usr/lib/a.so\n"
+	                            "    manufacturer: \"SoftHSM*\"\n"
+	                            "    model: SoftHSM v2\n"
+	                            "    serial: \"[0-9]*\"\n"
+	                            "  - {module: /opt/b.so}\n",
 	                       &pol, &err),
 	                 0);
 	assert_int_equal(pol.min_firmware[0], 5);
@@ -70,7 +78,21 @@ test_good(void **state)
 	assert_int_equal(pol.has_serials, 1);
 	assert_int_equal(pol.nserials, 2);
 	assert_int_equal(pol.serials[1], 30041834);
-	assert_int_equal(pol.allow_hsm_operator, 0);
+	assert_string_equal(pol.crl_url, "https://ca.example.org/x/ca.crl?a=1");
+	assert_int_equal(pol.nhsm_tokens, 2);
+	assert_string_equal(pol.hsm_tokens[0].module, "/usr/lib/a.so");
+	assert_string_equal(pol.hsm_tokens[0].manufacturer, "SoftHSM*");
+	assert_string_equal(pol.hsm_tokens[0].model, "SoftHSM v2");
+	assert_string_equal(pol.hsm_tokens[0].serial, "[0-9]*");
+	assert_int_equal(pol.hsm_tokens[0].line, 11);
+	assert_string_equal(pol.hsm_tokens[1].module, "/opt/b.so");
+	assert_string_equal(pol.hsm_tokens[1].manufacturer, "");
+	assert_string_equal(pol.hsm_tokens[1].serial, "");
+	tg_ca_policy_clear(&pol);
+
+	/* an empty list is no HSM, as when the key is absent */
+	assert_int_equal(parse(BASE "hsm_tokens: []\n", &pol, &err), 0);
+	assert_int_equal(pol.nhsm_tokens, 0);
 	tg_ca_policy_clear(&pol);
 
 	/* block style lists and comments are plain YAML */
@@ -135,8 +157,36 @@ static const struct bad_case bad_cases[] = {
      "trust_domain: example.org\nattestation_roots: r\npin_policies: [once]\n"
      "touch_policies: [never]\ndefault_validity: 2d\nmax_validity: 1d\n",
      "default_validity is longer than max_validity"},
-    {"bool text", "allow_hsm_operator: yes\n",
-     "line 1: 'allow_hsm_operator' must be true or false"},
+    {"old hsm key", BASE "allow_hsm_operator: true\n",
+     "line 7: 'allow_hsm_operator' is no longer supported: list the HSMs whose keys may be "
+     "certified in 'hsm_tokens'"},
+    {"hsm scalar", "hsm_tokens: /usr/lib/a.so\n", "line 1: 'hsm_tokens' must be a list"},
+    {"hsm entry scalar", "hsm_tokens: [/usr/lib/a.so]\n",
+     "line 1: 'hsm_tokens': each entry must be a mapping"},
+    {"hsm no module", "hsm_tokens:\n  - model: x\n",
+     "line 2: 'hsm_tokens': the entry has no 'module'"},
+    {"hsm relative module", "hsm_tokens:\n  - module: lib/a.so\n",
+     "line 2: 'hsm_tokens': module 'lib/a.so' must be an absolute path"},
+    {"hsm unknown key", "hsm_tokens:\n  - module: /a.so\n    label: x\n",
+     "line 3: 'hsm_tokens': unknown key 'label'"},
+    {"hsm repeated key", "hsm_tokens:\n  - module: /a.so\n    module: /b.so\n",
+     "line 3: 'hsm_tokens': key 'module' appears twice"},
+    {"hsm list value", "hsm_tokens:\n  - module: /a.so\n    serial: [1]\n",
+     "line 3: 'hsm_tokens': 'serial' must be one non-empty value"},
+    {"hsm empty glob", "hsm_tokens:\n  - {module: /a.so, model: \"\"}\n",
+     "'model' must be one non-empty value"},
+    {"hsm control char", "hsm_tokens:\n  - {module: /a.so, model: \"a\\tb\"}\n",
+     "'model' must be one non-empty value"},
+    {"hsm quote", "hsm_tokens:\n  - {module: /a.so, model: 'a\"b'}\n",
+     "'model' must be one non-empty value"},
+    {"hsm twice", BASE "hsm_tokens: []\nhsm_tokens: []\n",
+     "line 8: key 'hsm_tokens' appears twice"},
+    {"crl ftp", "crl_url: ftp://ca.example.org/ca.crl\n",
+     "line 1: crl_url 'ftp://ca.example.org/ca.crl' is not an http:// or https:// URL"},
+    {"crl no host", "crl_url: http:///ca.crl\n", "line 1: crl_url 'http:///ca.crl' has no host"},
+    {"crl space", "crl_url: \"http://a/b c\"\n", "line 1: crl_url holds a control character"},
+    {"crl newline", "crl_url: \"http://a/b\\nc\"\n", "crl_url holds a control character"},
+    {"crl list", "crl_url: [http://a/]\n", "line 1: 'crl_url' must be a single value"},
     {"roots empty", "attestation_roots: \"\"\n", "'attestation_roots' must name"},
     {"key not scalar", "[a]: b\n", "keys must be plain names"},
 };
@@ -166,6 +216,10 @@ test_write_round_trip(void **state)
 	struct tg_error err;
 	char path[] = "/tmp/tg-test-policy-XXXXXX";
 	uint64_t serials[] = {1, 25515003, 18446744073709551615ULL};
+	struct tg_ca_hsm_token tokens[2] = {
+	    {"/usr/lib/softhsm/libsofthsm2.so", "SoftHSM*", "SoftHSM v2", "[0-9a-f]*", 0},
+	    {"/opt/hsm/lib p11.so", "", "", "", 0},
+	};
 	int fd;
 
 	(void)state;
@@ -182,7 +236,9 @@ test_write_round_trip(void **state)
 	pol.serials = serials;
 	pol.nserials = 3;
 	pol.max_validity = 7 * 86400 + 60;
-	pol.allow_hsm_operator = 0;
+	snprintf(pol.crl_url, sizeof(pol.crl_url), "http://ca.example.org/crl/ca.crl");
+	pol.hsm_tokens = tokens;
+	pol.nhsm_tokens = 2;
 	tg_error_clear(&err);
 	assert_int_equal(tg_ca_policy_write(&pol, path, &err), 0);
 	assert_int_equal(tg_ca_policy_load(path, &back, &err), 0);
@@ -195,8 +251,35 @@ test_write_round_trip(void **state)
 	assert_memory_equal(back.serials, serials, sizeof(serials));
 	assert_int_equal(back.default_validity, pol.default_validity);
 	assert_int_equal(back.max_validity, pol.max_validity);
-	assert_int_equal(back.allow_hsm_operator, 0);
+	assert_string_equal(back.crl_url, pol.crl_url);
+	assert_int_equal(back.nhsm_tokens, 2);
+	assert_string_equal(back.hsm_tokens[0].module, tokens[0].module);
+	assert_string_equal(back.hsm_tokens[0].manufacturer, tokens[0].manufacturer);
+	assert_string_equal(back.hsm_tokens[0].model, tokens[0].model);
+	assert_string_equal(back.hsm_tokens[0].serial, tokens[0].serial);
+	assert_string_equal(back.hsm_tokens[1].module, tokens[1].module);
+	assert_string_equal(back.hsm_tokens[1].model, "");
 	tg_ca_policy_clear(&back);
+	/* no hsm_tokens, no crl_url: both absent after the round trip */
+	pol.nhsm_tokens = 0;
+	pol.hsm_tokens = NULL;
+	pol.crl_url[0] = '\0';
+	assert_int_equal(tg_ca_policy_write(&pol, path, &err), 0);
+	assert_int_equal(tg_ca_policy_load(path, &back, &err), 0);
+	assert_int_equal(back.nhsm_tokens, 0);
+	assert_string_equal(back.crl_url, "");
+	tg_ca_policy_clear(&back);
+	/* values the file cannot hold */
+	pol.hsm_tokens = tokens;
+	pol.nhsm_tokens = 2;
+	snprintf(tokens[1].model, sizeof(tokens[1].model), "a\"b");
+	assert_int_equal(tg_ca_policy_write(&pol, path, &err), TG_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "hsm_tokens entry 2"));
+	tokens[1].model[0] = '\0';
+	snprintf(pol.crl_url, sizeof(pol.crl_url), "file:///etc/passwd");
+	assert_int_equal(tg_ca_policy_write(&pol, path, &err), TG_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "not an http:// or https:// URL"));
+	pol.crl_url[0] = '\0';
 	/* a path the file cannot hold */
 	snprintf(pol.attestation_roots, sizeof(pol.attestation_roots), "a\"b");
 	assert_int_equal(tg_ca_policy_write(&pol, path, &err), TG_ERR_INVALID_ARG);
