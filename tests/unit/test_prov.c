@@ -52,6 +52,9 @@ prov_equal(const struct tg_prov *a, const struct tg_prov *b)
 	assert_int_equal(a->form_factor, b->form_factor);
 	assert_int_equal(a->has_att_sha256, b->has_att_sha256);
 	assert_memory_equal(a->att_sha256, b->att_sha256, 32);
+	assert_int_equal(a->has_token_model, b->has_token_model);
+	assert_string_equal(a->token_manufacturer, b->token_manufacturer);
+	assert_string_equal(a->token_model, b->token_model);
 }
 
 static void
@@ -179,6 +182,48 @@ test_known_der(void **state)
 	free(want);
 }
 
+/* tokenModel [2]: round trip, its exact DER, and the values refused. */
+static void
+test_token_model(void **state)
+{
+	struct tg_prov p, back;
+	struct tg_error err;
+	uint8_t *der = NULL;
+	unsigned char *want, *copy;
+	size_t len, wlen;
+
+	(void)state;
+	prov_fill(&p, TG_PROV_HSM_OPERATOR, "ab", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, -1, 0);
+	p.has_token_model = 1;
+	snprintf(p.token_manufacturer, sizeof(p.token_manufacturer), "S");
+	snprintf(p.token_model, sizeof(p.token_model), "M");
+	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), 0);
+	want = tg_test_hexdup("30 18 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 "
+	                      "A2 06 0C 01 53 0C 01 4D",
+	                      &wlen);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(der, want, len);
+	free(want);
+	OPENSSL_free(der);
+	/* the longest values, and empty ones, round trip */
+	memset(p.token_manufacturer, 'x', TG_PROV_MODEL_MAX);
+	p.token_manufacturer[TG_PROV_MODEL_MAX] = '\0';
+	p.token_model[0] = '\0';
+	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), 0);
+	copy = tg_test_memdup(der, len);
+	OPENSSL_free(der);
+	tg_error_clear(&err);
+	assert_int_equal(tg_prov_decode(copy, len, &back, &err), 0);
+	free(copy);
+	prov_equal(&p, &back);
+	/* the encoder refuses what the decoder would */
+	snprintf(p.token_model, sizeof(p.token_model), "a\tb");
+	assert_int_equal(tg_prov_encode(&p, &der, &len, &err), TG_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "token manufacturer and model"));
+	snprintf(p.token_model, sizeof(p.token_model), "caf\xc3\xa9");
+	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), TG_ERR_INVALID_ARG);
+}
+
 struct bad_case {
 	const char *name;
 	const char *hex;
@@ -219,6 +264,23 @@ static const struct bad_case bad_cases[] = {
      "not DER"},
     {"fields swapped", "30 10 02 01 01 0C 02 61 62 0A 01 01 0A 01 02 0A 01 01",
      "not a KeyProvenance"},
+    {"model control char",
+     "30 18 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 A2 06 0C 01 53 0C 01 0A",
+     "token manufacturer and model"},
+    {"model 65 bytes",
+     "30 58 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 A2 46 0C 01 53 0C 41 41 "
+     "41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 "
+     "41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 "
+     "41 41 41 41 41 41 41 41 41 41 41 41",
+     "token manufacturer and model"},
+    {"model primitive tag",
+     "30 18 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 82 06 0C 01 53 0C 01 4D",
+     "not a KeyProvenance"},
+    {"model without model", "30 15 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 A2 03 0C 01 53",
+     "not a KeyProvenance"},
+    {"model before sha",
+     "30 1B 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 A2 06 0C 01 53 0C 01 4D 81 01 00",
+     "not"},
     {"tags out of order", "30 17 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 81 01 00 80 01 05",
      "not"},
 };
@@ -265,6 +327,7 @@ main(void)
 	    cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_cert_round_trip),
 	    cmocka_unit_test(test_encode_refuses), cmocka_unit_test(test_known_der),
 	    cmocka_unit_test(test_malformed),      cmocka_unit_test(test_level_names),
+	    cmocka_unit_test(test_token_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
