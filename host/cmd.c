@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -48,4 +49,30 @@ tg_cmd_bad_option(const char *what, int argc, char **argv)
 	if (optind > 0 && optind <= argc)
 		arg = argv[optind - 1];
 	return tg_cmd_usage_error(what, "unknown or incomplete option '%s'", arg);
+}
+
+char *
+tg_cmd_sh_quote(const char *s)
+{
+	size_t n = 2, i, o = 0;
+	char *q;
+
+	/* POSIX sh 2.2.2: nothing is special inside single quotes, so each
+	 * embedded ' becomes '\'' (close, escaped quote, reopen) */
+	for (i = 0; s[i] != '\0'; i++)
+		n += s[i] == '\'' ? 4 : 1;
+	if ((q = malloc(n + 1)) == NULL)
+		return NULL;
+	q[o++] = '\'';
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '\'') {
+			memcpy(q + o, "'\\''", 4);
+			o += 4;
+		} else {
+			q[o++] = s[i];
+		}
+	}
+	q[o++] = '\'';
+	q[o] = '\0';
+	return q;
 }

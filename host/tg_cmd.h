@@ -50,4 +50,13 @@ int tg_cmd_bad_option(const char *what, int argc, char **argv);
 int tg_cmd_usage_error(const char *what, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * s quoted for a POSIX shell, so a printed command line hands s to the
+ * program unchanged whatever it holds (spaces, $(...), backticks, quotes,
+ * newlines): the whole value in single quotes, each ' inside written as
+ * '\'' (e.g. it's -> 'it'\''s'). Returns a heap string (free with free())
+ * or NULL when out of memory.
+ */
+char *tg_cmd_sh_quote(const char *s);
+
 #endif /* TG_CMD_H */

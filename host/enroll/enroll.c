@@ -547,13 +547,19 @@ out:
 	return r;
 }
 
-/* --out-dir: csr.pem (+ attestation.pem, f9.pem) and the command. */
+/* Indexes of the values the printed commands carry, each quoted for sh. */
+enum { Q_CSR, Q_ID, Q_ATT, Q_F9, Q_CERT, Q_URI, Q_READER, Q_COUNT };
+
+/* --out-dir: csr.pem (+ attestation.pem, f9.pem) and the command, every
+ * user value quoted for sh (tg_cmd_sh_quote), so pasting it runs exactly
+ * what it shows. */
 static int
 out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct tg_error *err)
 {
 	char csr_p[PATH_MAX_LEN], att_p[PATH_MAX_LEN], f9_p[PATH_MAX_LEN], cert_p[PATH_MAX_LEN];
-	char uri[URI_MAX];
-	int r;
+	char uri[URI_MAX], *q[Q_COUNT] = {NULL};
+	const char *v[Q_COUNT];
+	int i, r;
 
 	if (mkdir(o->out_dir, 0755) != 0 && access(o->out_dir, W_OK) != 0) {
 		r = tg_error_set(err, TG_ERR_IO, "cannot create or write to --out-dir %s",
@@ -564,6 +570,19 @@ out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct t
 	snprintf(att_p, sizeof(att_p), "%s/attestation.pem", o->out_dir);
 	snprintf(f9_p, sizeof(f9_p), "%s/f9.pem", o->out_dir);
 	snprintf(cert_p, sizeof(cert_p), "%s/cert.pem", o->out_dir);
+	uri[0] = '\0';
+	if (att == NULL && (r = uri_redact(o->key_uri, uri, sizeof(uri))) != 0) {
+		tg_error_set(err, r, "the key URI is too long to print");
+		goto out;
+	}
+	v[Q_CSR] = csr_p, v[Q_ID] = o->id, v[Q_ATT] = att_p, v[Q_F9] = f9_p;
+	v[Q_CERT] = cert_p, v[Q_URI] = uri, v[Q_READER] = o->reader != NULL ? o->reader : "";
+	for (i = 0; i < Q_COUNT; i++) {
+		if ((q[i] = tg_cmd_sh_quote(v[i])) == NULL) {
+			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+			goto out;
+		}
+	}
 	if ((r = tg_ca_pem_write(csr_p, NULL, csr, NULL, err)) != 0 ||
 	    (att != NULL && (r = tg_ca_pem_write(att_p, att, NULL, NULL, err)) != 0) ||
 	    (f9 != NULL && (r = tg_ca_pem_write(f9_p, f9, NULL, NULL, err)) != 0))
@@ -571,23 +590,23 @@ out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct t
 	printf("wrote %s to %s; on the CA host run:\n",
 	       att ? "csr.pem, attestation.pem, f9.pem" : "csr.pem", o->out_dir);
 	if (att != NULL) {
-		printf("  tokengate ca issue --dir CA_DIR --csr '%s' --id '%s' --attestation '%s' "
-		       "--intermediate '%s' --out '%s'\n",
-		       csr_p, o->id, att_p, f9_p, cert_p);
+		printf("  tokengate ca issue --dir CA_DIR --csr %s --id %s --attestation %s "
+		       "--intermediate %s --out %s\n",
+		       q[Q_CSR], q[Q_ID], q[Q_ATT], q[Q_F9], q[Q_CERT]);
 		printf("then store the certificate on the token:\n"
-		       "  tokengate enroll --reader '%s' --slot %02x --install-cert '%s'\n",
-		       o->reader, o->slot, cert_p);
+		       "  tokengate enroll --reader %s --slot %02x --install-cert %s\n",
+		       q[Q_READER], o->slot, q[Q_CERT]);
 	} else {
-		if ((r = uri_redact(o->key_uri, uri, sizeof(uri))) != 0) {
-			tg_error_set(err, r, "the key URI is too long to print");
-			goto out;
-		}
-		printf("  tokengate ca issue --dir CA_DIR --csr '%s' --id '%s' --hsm-key '%s' "
-		       "--out '%s'\n",
-		       csr_p, o->id, uri, cert_p);
+		/* the CA loads the URI's module only when its policy.yaml lists
+		 * it in hsm_tokens (tg_ca_hsm.h), whatever this command says */
+		printf("  tokengate ca issue --dir CA_DIR --csr %s --id %s --hsm-key %s "
+		       "--out %s\n",
+		       q[Q_CSR], q[Q_ID], q[Q_URI], q[Q_CERT]);
 	}
 	r = 0;
 out:
+	for (i = 0; i < Q_COUNT; i++)
+		free(q[i]);
 	return r;
 }
 

@@ -21,6 +21,8 @@ p11() { pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label "$TG_SOFTHSM_TO
 	--login --pin "$TG_SOFTHSM_PIN" "$@"; }
 
 "$TG" ca init --dir ca --trust-domain "$TD" >/dev/null
+# SoftHSM2 is listed as a test HSM (a new CA lists none)
+tg_softhsm_ca_trust ca
 
 # an existing key (p256, id 01)
 "$TG" enroll --key "pkcs11:token=tg-test;object=p256;type=private?$M" \
@@ -76,6 +78,27 @@ eval "$cmd" >/dev/null || tg_fail "printed command failed: $cmd"
 "$TG" ca show --cert offline/cert.pem | jq -e '.provenance.level == "hsm-operator"' >/dev/null ||
 	tg_fail "offline: not hsm-operator"
 echo "ok: --out-dir then the printed tokengate ca issue --hsm-key"
+
+# --out-dir named with shell syntax (quotes, $(...), backticks, a newline):
+# the printed command, run by sh, hands every value over unchanged and runs
+# nothing else
+odd=$T/$'it\'s $(touch pwned) `touch pwned2` "q" \\ $HOME\nline 2'
+"$TG" enroll --key "pkcs11:token=tg-test;object=p384;type=private?$M" \
+	--id "spiffe://$TD/svc/odd" --out-dir "$odd" >out 2>err ||
+	{ cat out err >&2; tg_fail "enroll --out-dir with an odd name"; }
+cmd=$(sed -n '/^  tokengate ca issue/,$p' out)
+mapfile -d '' got < <(sh -c "tokengate() { printf '%s\0' \"\$@\"; }; $cmd")
+want=(ca issue --dir CA_DIR --csr "$odd/csr.pem" --id "spiffe://$TD/svc/odd"
+	--hsm-key "pkcs11:token=tg-test;object=p384;type=private?$M" --out "$odd/cert.pem")
+[[ ${#got[@]} -eq ${#want[@]} ]] || tg_fail "printed command gave ${#got[@]} arguments: $cmd"
+for i in "${!want[@]}"; do
+	[[ ${got[$i]} == "${want[$i]}" ]] || tg_fail "argument $i: got [${got[$i]}], want [${want[$i]}]"
+done
+[[ ! -e pwned && ! -e pwned2 ]] || tg_fail "the printed command ran a command substitution"
+TG=$TG sh -c "tokengate() { \"\$TG\" \"\$@\"; }; ${cmd/CA_DIR/ca}" >/dev/null || tg_fail "printed command failed: $cmd"
+"$TG" ca show --cert "$odd/cert.pem" | jq -e '.provenance.level == "hsm-operator"' >/dev/null ||
+	tg_fail "odd out-dir: not hsm-operator"
+echo "ok: the printed command survives quotes, \$(...), backticks and newlines through sh"
 
 # the fixture's exportable key is refused, with the reason
 rc=0

@@ -19,3 +19,9 @@ if(TARGET tgp11)
   target_compile_definitions(test_ca_hsm PRIVATE TG_CA_HAVE_P11)
 endif()
 # --- end ca ---
+
+# --- cmd (helpers shared by the subcommands) ---
+tg_add_unit_test(test_cmd_quote
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cmd_quote.c
+  LIBS tghost)
+# --- end cmd ---
