@@ -10,9 +10,10 @@
 #     module-path= (also hidden behind "LISTED_DIR/../.."): refused naming
 #     hsm_tokens, and the marker file never appears;
 #   - a planted public key: the public-key object of a non-exportable key
-#     replaced by a software key's public key with the same CKA_ID; a CSR of
-#     the software key is refused (the token's challenge signature does not
-#     verify with it), a CSR of the real key still issues;
+#     replaced by a software key's public key with the same CKA_ID (then by
+#     a certificate of it); a CSR of the software key is refused (the
+#     token's challenge signature does not verify with it), a CSR of the real
+#     key still issues;
 #   - pin-value= on the command line is refused;
 #   - crl_url in policy.yaml puts a CRL distribution point in the leaf,
 #     absent otherwise; a bad crl_url and the old allow_hsm_operator key are
@@ -134,7 +135,15 @@ tg_expect_exit 1 "HSM key 'p256' signed the CA's random challenge on the token, 
 issue ca p256req/csr.pem "$KEY?$M" real.pem >/dev/null
 cmp <(openssl x509 -in real.pem -noout -pubkey) <(openssl req -in p256req/csr.pem -noout -pubkey) ||
 	tg_fail "the certificate is not for the real key"
-echo "ok: a planted public key does not get a software key certified"
+# the same with a planted certificate instead of a public-key object
+openssl req -x509 -key sw.key -subj /CN=p256 -days 1 -outform DER -out sw.crt.der
+p11 --delete-object --type pubkey --id 01 >/dev/null 2>&1
+p11 --write-object sw.crt.der --type cert --id 01 --label p256 >/dev/null 2>&1
+tg_expect_exit 1 "HSM key 'p256' signed the CA's random challenge on the token, but the signature does not verify with the CSR's public key" \
+	issue ca sw.csr "$KEY?$M" x.pem
+[[ ! -e x.pem ]] || tg_fail "the software key was certified"
+issue ca p256req/csr.pem "$KEY?$M" real2.pem >/dev/null
+echo "ok: a planted public key or certificate does not get a software key certified"
 
 # ---- crl_url ---------------------------------------------------------------------------
 "$TG" ca init --dir crlca --trust-domain "$TD" >/dev/null

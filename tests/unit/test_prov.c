@@ -161,25 +161,31 @@ test_encode_refuses(void **state)
 	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), TG_ERR_INVALID_ARG);
 }
 
+/* p encodes to exactly the bytes of hex. */
+static void
+der_expect(const struct tg_prov *p, const char *hex)
+{
+	uint8_t *der = NULL;
+	unsigned char *want;
+	size_t len, wlen;
+
+	assert_int_equal(tg_prov_encode(p, &der, &len, NULL), 0);
+	want = tg_test_hexdup(hex, &wlen);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(der, want, len);
+	OPENSSL_free(der);
+	free(want);
+}
+
 /* A known encoding, byte for byte: the module in docs/provenance.md. */
 static void
 test_known_der(void **state)
 {
 	struct tg_prov p;
-	uint8_t *der = NULL;
-	unsigned char *want;
-	size_t len, wlen;
 
 	(void)state;
 	prov_fill(&p, TG_PROV_HSM_OPERATOR, "ab", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, 5, 0);
-	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), 0);
-	want = tg_test_hexdup("30 13 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 "
-	                      "80 01 05",
-	                      &wlen);
-	assert_int_equal(len, wlen);
-	assert_memory_equal(der, want, len);
-	OPENSSL_free(der);
-	free(want);
+	der_expect(&p, "30 13 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 80 01 05");
 }
 
 /* tokenModel [2]: round trip, its exact DER, and the values refused. */
@@ -189,22 +195,16 @@ test_token_model(void **state)
 	struct tg_prov p, back;
 	struct tg_error err;
 	uint8_t *der = NULL;
-	unsigned char *want, *copy;
-	size_t len, wlen;
+	unsigned char *copy;
+	size_t len;
 
 	(void)state;
 	prov_fill(&p, TG_PROV_HSM_OPERATOR, "ab", TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, -1, 0);
 	p.has_token_model = 1;
 	snprintf(p.token_manufacturer, sizeof(p.token_manufacturer), "S");
 	snprintf(p.token_model, sizeof(p.token_model), "M");
-	assert_int_equal(tg_prov_encode(&p, &der, &len, NULL), 0);
-	want = tg_test_hexdup("30 18 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 "
-	                      "A2 06 0C 01 53 0C 01 4D",
-	                      &wlen);
-	assert_int_equal(len, wlen);
-	assert_memory_equal(der, want, len);
-	free(want);
-	OPENSSL_free(der);
+	der_expect(&p,
+	           "30 18 02 01 01 0A 01 01 0C 02 61 62 0A 01 02 0A 01 01 A2 06 0C 01 53 0C 01 4D");
 	/* the longest values, and empty ones, round trip */
 	memset(p.token_manufacturer, 'x', TG_PROV_MODEL_MAX);
 	p.token_manufacturer[TG_PROV_MODEL_MAX] = '\0';
