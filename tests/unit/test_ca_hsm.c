@@ -146,9 +146,9 @@ paths_make(struct paths *p)
 
 	snprintf(p->dir, sizeof(p->dir), "/tmp/tg-test-hsm-XXXXXX");
 	assert_non_null(mkdtemp(p->dir));
-	snprintf(p->lib, sizeof(p->lib), "%s/hsm.so", p->dir);
-	snprintf(p->other, sizeof(p->other), "%s/evil.so", p->dir);
-	snprintf(p->link, sizeof(p->link), "%s/link.so", p->dir);
+	assert_true(snprintf(p->lib, sizeof(p->lib), "%s/hsm.so", p->dir) < 128);
+	assert_true(snprintf(p->other, sizeof(p->other), "%s/evil.so", p->dir) < 128);
+	assert_true(snprintf(p->link, sizeof(p->link), "%s/link.so", p->dir) < 128);
 	assert_non_null(f = fopen(p->lib, "w"));
 	fclose(f);
 	assert_non_null(f = fopen(p->other, "w"));
@@ -193,18 +193,20 @@ test_module_check(void **state)
 	assert_int_equal(tg_ca_hsm_module_check(&pol, p.link, canon, sizeof(canon), &err), 0);
 	assert_string_equal(canon, p.lib);
 	/* "dir/../dir/hsm.so" is hsm.so */
-	snprintf(path, sizeof(path), "%s/../%s/hsm.so", p.dir, p.dir + 5);
+	assert_true(snprintf(path, sizeof(path), "%s/../%s/hsm.so", p.dir, p.dir + 5) <
+	            (int)sizeof(path));
 	assert_int_equal(tg_ca_hsm_module_check(&pol, path, canon, sizeof(canon), &err), 0);
 	assert_string_equal(canon, p.lib);
 	/* another file, also behind a path that starts like the listed one */
 	assert_int_equal(tg_ca_hsm_module_check(&pol, p.other, canon, sizeof(canon), &err),
 	                 TG_ERR_POLICY);
 	assert_non_null(strstr(err.msg, "is not listed in hsm_tokens"));
-	snprintf(path, sizeof(path), "%s/../../..%s", p.lib, p.other);
+	assert_true(snprintf(path, sizeof(path), "%s/../../..%s", p.lib, p.other) <
+	            (int)sizeof(path));
 	assert_int_equal(tg_ca_hsm_module_check(&pol, path, canon, sizeof(canon), &err),
 	                 TG_ERR_POLICY);
 	/* a file that does not exist is not listed either */
-	snprintf(path, sizeof(path), "%s/nope.so", p.dir);
+	assert_true(snprintf(path, sizeof(path), "%s/nope.so", p.dir) < (int)sizeof(path));
 	assert_int_equal(tg_ca_hsm_module_check(&pol, path, canon, sizeof(canon), &err),
 	                 TG_ERR_POLICY);
 	paths_remove(&p);
