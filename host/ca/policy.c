@@ -606,12 +606,14 @@ hsm_tokens_str(const struct tg_ca_policy *pol, char *text, size_t cap, size_t *u
 	if (pol->nhsm_tokens == 0) {
 		*used += (size_t)snprintf(
 		    text + *used, cap - *used,
-		    "# No HSM is trusted for level hsm-operator until one is listed:\n"
+		    "# No HSM key is certified (level hsm-operator) until hsm_tokens lists\n"
+		    "# its HSM; the CA loads no PKCS#11 module that is not listed here:\n"
 		    "# hsm_tokens:\n"
-		    "#   - module: /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so\n"
-		    "#     manufacturer: \"SoftHSM project\"\n"
-		    "#     model: \"SoftHSM v2\"\n"
-		    "#     serial: \"*\"\n");
+		    "#   - module: /usr/lib/vendor/libvendor-pkcs11.so  # absolute path\n"
+		    "#     manufacturer: \"Vendor*\"  # fnmatch globs on the token's own\n"
+		    "#     model: \"Model*\"          # C_GetTokenInfo fields; absent = any\n"
+		    "#     serial: \"*\"\n"
+		    "# (SoftHSM2 is a software token: list it only for tests.)\n");
 		return;
 	}
 	*used += (size_t)snprintf(text + *used, cap - *used, "hsm_tokens:\n");
@@ -706,6 +708,10 @@ tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_e
 	if (pol->crl_url[0] != '\0' && used < cap)
 		used +=
 		    (size_t)snprintf(text + used, cap - used, "crl_url: \"%s\"\n", pol->crl_url);
+	else if (used < cap)
+		used += (size_t)snprintf(text + used, cap - used,
+		                         "# crl_url: \"http://ca.example.org/ca.crl\"  # optional: "
+		                         "a CRL distribution point in every leaf\n");
 	if (used < cap)
 		hsm_tokens_str(pol, text, cap, &used);
 	if (used >= cap) {
