@@ -276,12 +276,17 @@ out:
 static int
 default_mgm_refuse(const char *reader, struct tg_error *err)
 {
-	return tg_error_set(err, TG_ERR_POLICY,
-	                    "the token in '%s' still has the factory default management key "
-	                    "(010203...0708), which anyone can use to replace its keys; change "
-	                    "it first: yubico-piv-tool -r '%s' -a set-mgm-key -n NEW_48_HEX_DIGITS "
-	                    "(then give --mgm-key or %s), or pass --allow-default-mgm-key",
-	                    reader, reader, MGM_ENV);
+	char *q = tg_cmd_sh_quote(reader);
+	int r;
+
+	r = tg_error_set(err, TG_ERR_POLICY,
+	                 "the token in '%s' still has the factory default management key "
+	                 "(010203...0708), which anyone can use to replace its keys; change "
+	                 "it first: yubico-piv-tool -r %s -a set-mgm-key -n NEW_48_HEX_DIGITS "
+	                 "(then give --mgm-key or %s), or pass --allow-default-mgm-key",
+	                 reader, q != NULL ? q : "READER", MGM_ENV);
+	free(q);
+	return r;
 }
 
 /* SELECT, token facts, management key authentication. */
@@ -396,16 +401,19 @@ out:
 static int
 piv_pin(const struct opts *o, struct piv_state *s, struct tg_error *err)
 {
+	char *q = NULL;
 	int r;
 
 	if (s->pin == NULL) {
 		if ((r = pin_read(o, tg_pcsc_reader(s->pcsc), &s->pin, err)) != 0)
 			goto out;
-		if (strcmp(s->pin, DEFAULT_PIN) == 0)
+		if (strcmp(s->pin, DEFAULT_PIN) == 0 &&
+		    (q = tg_cmd_sh_quote(tg_pcsc_reader(s->pcsc))) != NULL)
 			fprintf(stderr,
 			        "warning: the token's PIN is the factory default %s; "
-			        "change it: yubico-piv-tool -r '%s' -a change-pin\n",
-			        DEFAULT_PIN, tg_pcsc_reader(s->pcsc));
+			        "change it: yubico-piv-tool -r %s -a change-pin\n",
+			        DEFAULT_PIN, q);
+		free(q);
 	}
 	r = tg_pivc_verify_pin(s->pcsc, s->pin, err);
 out:
