@@ -162,6 +162,17 @@ out:
 	return r;
 }
 
+static int
+no_hsm_listed(struct tg_error *err)
+{
+	return tg_error_set(err, TG_ERR_POLICY,
+	                    "the CA policy lists no HSM (hsm_tokens in policy.yaml is "
+	                    "empty), so no HSM key is certified (level hsm-operator); list "
+	                    "the HSM's PKCS#11 module and token there, e.g. hsm_tokens: "
+	                    "[{module: /usr/lib/x/pkcs11.so, manufacturer: \"Vendor\", "
+	                    "model: \"Model*\", serial: \"*\"}]");
+}
+
 /*
  * Without module-path or module-name: the first module hsm_tokens lists
  * that holds a token matching the URI (no login, no PIN spent). *uri_out
@@ -177,12 +188,7 @@ module_pick(struct tg_p11 *p11, const struct tg_ca_policy *pol, struct tg_p11_ur
 	int r = TG_ERR_POLICY;
 
 	if (pol->nhsm_tokens == 0) {
-		tg_error_set(err, r,
-		             "the CA policy lists no HSM (hsm_tokens in policy.yaml is "
-		             "empty), so no HSM key is certified (level hsm-operator); list "
-		             "the HSM's PKCS#11 module and token there, e.g. hsm_tokens: "
-		             "[{module: /usr/lib/x/pkcs11.so, manufacturer: \"Vendor\", "
-		             "model: \"Model*\", serial: \"*\"}]");
+		no_hsm_listed(err);
 		goto out;
 	}
 	for (i = 0; i < pol->nhsm_tokens; i++) {
@@ -221,24 +227,20 @@ out:
 	return r;
 }
 
-/* The module the URI names, checked before it is loaded; *uri_out names
- * it by its canonical path. */
+/* The file the URI's module-path names, or the one p11-kit registers
+ * for its module-name, into path; "" when the URI names no module. Loads
+ * nothing but p11-kit's registry (for module-name). */
 static int
-module_select(struct tg_p11 *p11, const struct tg_ca_policy *pol, struct tg_p11_uri *u,
-              char **uri_out, char *canon, size_t n, struct tg_error *err)
+module_named(const struct tg_p11_uri *u, char *path, size_t n, struct tg_error *err)
 {
 	struct tg_p11_module_info *mods = NULL;
 	const char *mp = tg_p11_uri_get(u, TG_P11_URI_MODULE_PATH);
 	const char *mn = tg_p11_uri_get(u, TG_P11_URI_MODULE_NAME);
 	size_t nmods = 0, i;
-	int r;
+	int r = 0;
 
-	if (mp == NULL && mn == NULL) {
-		r = module_pick(p11, pol, u, uri_out, canon, n, err);
-		goto out;
-	}
-	if (mp == NULL) {
-		/* p11-kit's registry gives the file; the same rule applies to it */
+	path[0] = '\0';
+	if (mp == NULL && mn != NULL) {
 		if ((r = tg_p11_modules_list(&mods, &nmods, err)) != 0)
 			goto out;
 		for (i = 0; i < nmods && strcmp(mods[i].name, mn) != 0; i++)
@@ -253,12 +255,52 @@ module_select(struct tg_p11 *p11, const struct tg_ca_policy *pol, struct tg_p11_
 		}
 		mp = mods[i].path;
 	}
-	if ((r = tg_ca_hsm_module_check(pol, mp, canon, n, err)) != 0 ||
+	if (mp != NULL && (size_t)snprintf(path, n, "%s", mp) >= n)
+		r = tg_error_set(err, TG_ERR_NO_SPACE, "module path '%s' is too long", mp);
+out:
+	free(mods);
+	return r;
+}
+
+/* The module the URI names, checked before it is loaded; *uri_out names
+ * it by its canonical path. */
+static int
+module_select(struct tg_p11 *p11, const struct tg_ca_policy *pol, struct tg_p11_uri *u,
+              char **uri_out, char *canon, size_t n, struct tg_error *err)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = module_named(u, path, sizeof(path), err)) != 0)
+		goto out;
+	if (path[0] == '\0') {
+		r = module_pick(p11, pol, u, uri_out, canon, n, err);
+		goto out;
+	}
+	if ((r = tg_ca_hsm_module_check(pol, path, canon, n, err)) != 0 ||
 	    (r = tg_p11_uri_with_module(u, canon, uri_out, err)) != 0)
 		goto out;
 	r = 0;
 out:
-	free(mods);
+	return r;
+}
+
+int
+tg_ca_hsm_precheck(const struct tg_ca_policy *pol, const char *uri, struct tg_error *err)
+{
+	struct tg_p11_uri *u = NULL;
+	char path[PATH_MAX], canon[PATH_MAX];
+	int r;
+
+	if ((r = tg_p11_uri_parse(uri, &u, err)) != 0 ||
+	    (r = module_named(u, path, sizeof(path), err)) != 0)
+		goto out;
+	if (path[0] != '\0')
+		r = tg_ca_hsm_module_check(pol, path, canon, sizeof(canon), err);
+	else if (pol->nhsm_tokens == 0)
+		r = no_hsm_listed(err);
+out:
+	tg_p11_uri_free(u);
 	return r;
 }
 

@@ -74,6 +74,16 @@ int tg_ca_hsm_token_check(const struct tg_ca_policy *pol, const char *canon,
                           const struct tg_p11_token_info *ti, struct tg_error *err);
 
 /*
+ * The checks of step 2 that need no module loaded, for callers that want
+ * to fail before they change anything (enroll, before it generates a key):
+ * the URI's module-path (or module-name's registered file) is one
+ * hsm_tokens lists; without either, hsm_tokens lists at least one HSM.
+ * 0, or the refusal tg_ca_hsm_check would give (TG_ERR_POLICY, TG_ERR_URI,
+ * TG_ERR_MODULE).
+ */
+int tg_ca_hsm_precheck(const struct tg_ca_policy *pol, const char *uri, struct tg_error *err);
+
+/*
  * Proves that the HSM key named by uri is the CSR's key and may be
  * certified (the steps at the top of this file); flags as above. On success
  * fills *prov (level hsm-operator, token serial, PIN policy, touch never,

@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 
 #include "tg_att.h"
+#include "tg_ca_hsm.h"
 #include "tg_ca_io.h"
 #include "tg_ca_issue.h"
 #include "tg_ca_policy.h"
@@ -468,7 +469,8 @@ out:
 
 /*
  * Before the token is touched: the CA opens (key included), the identity is
- * in its trust domain and, for a key generated now, the PIN and touch
+ * in its trust domain, an HSM key's module is one the CA lists in hsm_tokens
+ * and, for a key generated now, the PIN and touch
  * policies asked for are ones the CA allows, so a mistake does not cost the
  * slot's key. tg_ca_issue checks all of it again (and everything else).
  */
@@ -484,8 +486,17 @@ ca_precheck(const struct opts *o, struct tg_error *err)
 	if ((r = tg_ca_store_open(o->ca_dir, 1, &st, err)) != 0)
 		goto out;
 	pol = tg_ca_store_policy(st);
-	if ((r = tg_ca_id_check(o->id, pol->trust_domain, name, sizeof(name), err)) != 0 ||
-	    o->reader == NULL || o->existing || o->install != NULL)
+	if ((r = tg_ca_id_check(o->id, pol->trust_domain, name, sizeof(name), err)) != 0)
+		goto out;
+	/* an HSM the CA does not list: refused before a key is generated */
+	if (o->key_uri != NULL && (r = tg_ca_hsm_precheck(pol, o->key_uri, err)) != 0) {
+		tg_error_set(err, r,
+		             "the CA in %s refuses this HSM key (nothing was changed on the "
+		             "token)",
+		             o->ca_dir);
+		goto out;
+	}
+	if (o->reader == NULL || o->existing || o->install != NULL)
 		goto out;
 	memset(&f, 0, sizeof(f));
 	f.pin_policy = (enum tg_att_pin)o->pin_policy;

@@ -115,4 +115,14 @@ rc=0
 ((rc == 1)) || tg_fail "missing token: exit $rc"
 grep -q "token 'nope' not found" err || tg_fail "missing token message: $(cat err)"
 echo "refused as expected: $(cat err)"
+# a CA that lists no HSM refuses before a key is generated on the token
+"$TG" ca init --dir nohsm --trust-domain "$TD" >/dev/null
+tg_expect_exit 1 "the CA in nohsm refuses this HSM key (nothing was changed on the token): PKCS#11 module '$TG_SOFTHSM2_MODULE' is not listed in hsm_tokens" \
+	"$TG" enroll --key "pkcs11:token=tg-test;object=unlisted;type=private?$M" \
+	--id "spiffe://$TD/svc/unlisted" --ca-dir nohsm
+tg_expect_exit 1 "the CA in nohsm refuses this HSM key (nothing was changed on the token): the CA policy lists no HSM (hsm_tokens in policy.yaml is empty)" \
+	"$TG" enroll --key "pkcs11:token=tg-test;object=unlisted;type=private" \
+	--id "spiffe://$TD/svc/unlisted" --ca-dir nohsm
+p11 --list-objects --type privkey | grep -q "label: *unlisted" && tg_fail "a key was generated for a CA that refuses the HSM"
+echo "ok: an HSM the CA does not list is refused before any key is generated"
 echo "PASS: tokengate enroll on SoftHSM2"
