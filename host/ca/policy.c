@@ -154,12 +154,12 @@ get_hsm_token(struct pctx *c, yaml_node_t *m, struct tg_ca_hsm_token *t)
 	dst[1] = t->manufacturer, sz[1] = sizeof(t->manufacturer);
 	dst[2] = t->model, sz[2] = sizeof(t->model);
 	dst[3] = t->serial, sz[3] = sizeof(t->serial);
-	t->line = (unsigned)m->start_mark.line + 1;
-	if (m->type != YAML_MAPPING_NODE)
+	if (m == NULL || m->type != YAML_MAPPING_NODE)
 		return perr(c, m,
 		            "'hsm_tokens': each entry must be a mapping like {module: "
 		            "/usr/lib/x/pkcs11.so, manufacturer: GLOB, model: GLOB, "
 		            "serial: GLOB}");
+	t->line = (unsigned)m->start_mark.line + 1;
 	for (pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
 		k = yaml_document_get_node(c->doc, pr->key);
 		v = yaml_document_get_node(c->doc, pr->value);
