@@ -11,6 +11,9 @@ tg_add_script_test(doctor_integration
 # --- ca ---
 tg_add_script_test(integration_ca SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ca.sh)
 tg_add_script_test(integration_ca_sim SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ca_sim.sh)
+# --- end ca ---
+
+# --- ca hsm ---
 # level hsm-operator on SoftHSM2: hsm_tokens, the challenge signature, a
 # planted public key, a module whose constructor would run, pin-value=
 add_library(tg_marker_module MODULE ${CMAKE_CURRENT_SOURCE_DIR}/integration/marker_module.c)
@@ -21,4 +24,4 @@ target_compile_options(tg_marker_module PRIVATE -fno-sanitize=all)
 target_link_options(tg_marker_module PRIVATE -fno-sanitize=all)
 tg_add_script_test(integration_ca_hsm SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ca_hsm.sh
   ENV "TG_MARKER_MODULE=$<TARGET_FILE:tg_marker_module>")
-# --- end ca ---
+# --- end ca hsm ---

@@ -14,11 +14,14 @@ tg_add_unit_test(test_doctor_report
 foreach(t test_att test_att_chain test_prov test_ca_policy test_ca_issue)
   tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tghost)
 endforeach()
+# --- end ca ---
+
+# --- ca hsm (level hsm-operator; needs the PKCS#11 layer) ---
 if(TARGET tgp11)
   tg_add_unit_test(test_ca_hsm SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_hsm.c LIBS tghost)
   target_compile_definitions(test_ca_hsm PRIVATE TG_CA_HAVE_P11)
 endif()
-# --- end ca ---
+# --- end ca hsm ---
 
 # --- cmd (helpers shared by the subcommands) ---
 tg_add_unit_test(test_cmd_quote
