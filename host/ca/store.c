@@ -999,11 +999,11 @@ out:
 	return r;
 }
 
-/* The next CRL number, recorded in crlnumber; the caller holds the lock. */
+/* The next CRL number: one more than crlnumber holds. The caller holds the lock. */
 static int
 crl_number_next(struct tg_ca_store *s, long *num, struct tg_error *err)
 {
-	char path[CA_PATH_MAX], buf[32];
+	char path[CA_PATH_MAX];
 	uint8_t *data = NULL;
 	size_t len = 0;
 	char *end;
@@ -1021,14 +1021,25 @@ crl_number_next(struct tg_ca_store *s, long *num, struct tg_error *err)
 			goto out;
 		}
 	}
-	n++;
-	snprintf(buf, sizeof(buf), "%ld\n", n);
-	if ((r = tg_file_write(path, buf, strlen(buf), 0644, 0, err)) != 0)
-		goto out;
-	*num = n;
+	*num = n + 1;
 	r = 0;
 out:
 	free(data);
+	return r;
+}
+
+/* Records n as the last CRL number used. The caller holds the lock. */
+static int
+crl_number_save(struct tg_ca_store *s, long n, struct tg_error *err)
+{
+	char path[CA_PATH_MAX], buf[32];
+	int r;
+
+	snprintf(buf, sizeof(buf), "%ld\n", n);
+	if ((r = path_join(path, sizeof(path), s->dir, "crlnumber", err)) != 0)
+		goto out;
+	r = tg_file_write(path, buf, strlen(buf), 0644, 0, err);
+out:
 	return r;
 }
 
@@ -1047,7 +1058,8 @@ tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out, struct tg_error *err)
 	int r, locked = 0;
 
 	/* number and list taken together under the lock: each CRL gets its own
-	 * number, and a later number never lists fewer revocations */
+	 * number, and a later number never lists fewer revocations; the number
+	 * is recorded only once the CRL is signed, so a failure uses none */
 	if ((r = store_lock(s, 1, err)) != 0)
 		goto out;
 	locked = 1;
@@ -1071,6 +1083,8 @@ tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out, struct tg_error *err)
 	    !ASN1_INTEGER_set(num, n) || !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) ||
 	    !X509_CRL_sort(crl) || X509_CRL_sign(crl, s->key, tg_ca_sign_md(s->key)) <= 0)
 		goto fail;
+	if ((r = crl_number_save(s, n, err)) != 0)
+		goto out;
 	*out = crl;
 	crl = NULL;
 	r = 0;

@@ -126,13 +126,19 @@ tg_file_open_checked(const char *path, const char *what, unsigned flags, int *fd
                      struct tg_error *err)
 {
 	struct stat st;
-	int oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK, fd = -1, r;
+	int oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK, fd = -1, e, r;
 
 	if (!(flags & TG_FILE_FOLLOW))
 		oflags |= O_NOFOLLOW;
 	if (flags & TG_FILE_DIR)
 		oflags |= O_DIRECTORY;
 	if ((fd = open(path, oflags)) < 0) {
+		e = errno;
+		/* O_NOFOLLOW|O_DIRECTORY on a link fails with ENOTDIR, not ELOOP */
+		if (e == ENOTDIR && !(flags & TG_FILE_FOLLOW) && lstat(path, &st) == 0 &&
+		    S_ISLNK(st.st_mode))
+			e = ELOOP;
+		errno = e;
 		if (errno == ENOENT)
 			r = tg_error_set(err, TG_ERR_NOT_FOUND, "%s '%s' does not exist", what,
 			                 path);
