@@ -11,7 +11,7 @@ tg_add_unit_test(test_doctor_report
 # --- end doctor ---
 
 # --- ca ---
-foreach(t test_att test_prov test_ca_policy test_ca_issue)
+foreach(t test_att test_prov test_ca_policy test_ca_issue test_ca_revoked)
   tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tghost)
 endforeach()
 # --- end ca ---
