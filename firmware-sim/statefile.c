@@ -38,6 +38,7 @@ tg_sim_state_write(const char *path, const uint8_t *blob, size_t len, int replac
 int
 tg_sim_state_read(const char *path, uint8_t **blob, size_t *len, struct tg_error *err)
 {
+	struct tg_error perm;
 	struct stat st;
 	uint8_t *buf = NULL;
 	size_t n = 0, done = 0;
@@ -66,11 +67,11 @@ tg_sim_state_read(const char *path, uint8_t **blob, size_t *len, struct tg_error
 		                 path, (intmax_t)st.st_size);
 		goto out;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO))
-		tg_log_warn("sim.state",
-		            "state file %s holds private keys but has mode %03o; "
-		            "run 'chmod 600 %s'",
-		            path, (unsigned)(st.st_mode & 0777), path);
+	/* the same owner/mode rule as the CA key and PIN files; a warning here,
+	 * since a simulator is a test device */
+	tg_error_clear(&perm);
+	if (tg_file_check_stat(&st, path, "state file", TG_FILE_SECRET, &perm) != 0)
+		tg_log_warn("sim.state", "%s (it holds private keys)", perm.msg);
 	n = (size_t)st.st_size;
 	if ((buf = malloc(n)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading %s", path);
