@@ -461,12 +461,21 @@ out:
 }
 
 /* Checks one of the CA's files or directories (tg_file.h) without reading it. */
+/*
+ * Checks one of the CA's files or directories (tg_file.h) without reading
+ * it; *found (when not NULL) says whether it exists, and with found given a
+ * missing path is no error.
+ */
 static int
-path_check(const char *path, const char *what, unsigned flags, struct tg_error *err)
+path_check(const char *path, const char *what, unsigned flags, int *found, struct tg_error *err)
 {
 	int fd = -1, r;
 
+	if (found != NULL)
+		flags |= TG_FILE_MISSING_OK;
 	r = tg_file_open_checked(path, what, flags, &fd, err);
+	if (found != NULL)
+		*found = fd >= 0;
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -484,31 +493,17 @@ store_files_check(struct tg_ca_store *s, struct tg_error *err)
 	char path[CA_PATH_MAX];
 	uint8_t *text = NULL;
 	size_t len = 0;
-	struct tg_error tmp;
-	int r;
+	int r, found = 0;
 
-	tg_error_clear(&tmp);
-	if ((r = tg_file_open_checked(s->dir, "CA directory", TG_FILE_DIR, &s->dirfd, &tmp)) != 0) {
-		if (r == TG_ERR_NOT_FOUND)
-			r = tg_error_set(err, TG_ERR_CONFIG,
-			                 "'%s' is not a CA directory (create one with "
-			                 "tokengate ca init)",
-			                 s->dir);
-		else
-			r = tg_error_set(err, r, "%s", tmp.msg);
+	if ((r = tg_file_open_checked(s->dir, "CA directory", TG_FILE_DIR | TG_FILE_MISSING_OK,
+	                              &s->dirfd, err)) != 0 ||
+	    (s->dirfd >= 0 && ((r = path_join(path, sizeof(path), s->dir, "ca.pem", err)) != 0 ||
+	                       (r = path_check(path, "CA certificate", 0, &found, err)) != 0)))
 		goto out;
-	}
-	if ((r = path_join(path, sizeof(path), s->dir, "ca.pem", err)) != 0)
-		goto out;
-	tg_error_clear(&tmp);
-	if ((r = path_check(path, "CA certificate", 0, &tmp)) != 0) {
-		if (r == TG_ERR_NOT_FOUND)
-			r = tg_error_set(err, TG_ERR_CONFIG,
-			                 "'%s' is not a CA directory (create one with "
-			                 "tokengate ca init)",
-			                 s->dir);
-		else
-			r = tg_error_set(err, r, "%s", tmp.msg);
+	if (!found) {
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "'%s' is not a CA directory (create one with tokengate ca init)",
+		                 s->dir);
 		goto out;
 	}
 	if ((r = path_join(path, sizeof(path), s->dir, "policy.yaml", err)) != 0 ||
@@ -520,13 +515,7 @@ store_files_check(struct tg_ca_store *s, struct tg_error *err)
 		                 s->pol.attestation_roots);
 		goto out;
 	}
-	tg_error_clear(&tmp);
-	r = path_check(path, "attestation roots directory", TG_FILE_DIR, &tmp);
-	if (r != 0 && r != TG_ERR_NOT_FOUND) {
-		r = tg_error_set(err, r, "%s", tmp.msg);
-		goto out;
-	}
-	r = 0;
+	r = path_check(path, "attestation roots directory", TG_FILE_DIR, &found, err);
 out:
 	free(text);
 	return r;
@@ -542,14 +531,13 @@ store_key_open(struct tg_ca_store *s, int need_key, struct tg_error *err)
 	char path[CA_PATH_MAX];
 	uint8_t *uri = NULL;
 	size_t urilen = 0;
-	struct tg_error tmp;
 	int r;
 
-	if ((r = path_join(path, sizeof(path), s->dir, "ca.key.uri", err)) != 0)
+	if ((r = path_join(path, sizeof(path), s->dir, "ca.key.uri", err)) != 0 ||
+	    (r = tg_file_read_checked(path, "CA key URI file", TG_FILE_MISSING_OK, TG_CA_IO_MAX,
+	                              &uri, &urilen, err)) != 0)
 		goto out;
-	tg_error_clear(&tmp);
-	r = tg_file_read_checked(path, "CA key URI file", 0, TG_CA_IO_MAX, &uri, &urilen, &tmp);
-	if (r == 0) {
+	if (uri != NULL) {
 		if (!need_key)
 			goto out;
 #ifdef TG_CA_HAVE_P11
@@ -562,16 +550,12 @@ store_key_open(struct tg_ca_store *s, int need_key, struct tg_error *err)
 #endif
 		goto out;
 	}
-	if (r != TG_ERR_NOT_FOUND) {
-		r = tg_error_set(err, r, "%s", tmp.msg);
-		goto out;
-	}
 	if ((r = path_join(path, sizeof(path), s->dir, "ca.key", err)) != 0)
 		goto out;
 	if (need_key)
 		r = key_file_read(path, &s->key, err);
 	else
-		r = path_check(path, "CA key", TG_FILE_SECRET, err);
+		r = path_check(path, "CA key", TG_FILE_SECRET, NULL, err);
 out:
 	free(uri);
 	return r;
@@ -767,11 +751,13 @@ revoked_line(const char *p, size_t n, struct tg_ca_revoked *e)
 		goto out;
 	}
 	for (i++; i < n; i++) {
-		if (!isdigit((unsigned char)p[i]) || when > TG_CA_REVOKED_WHEN_MAX) {
+		if (!isdigit((unsigned char)p[i])) {
 			bad =
 			    "the revocation time must be decimal Unix seconds and nothing after it";
 			goto out;
 		}
+		if (when > TG_CA_REVOKED_WHEN_MAX) /* stop before it could overflow */
+			break;
 		when = when * 10 + (p[i] - '0');
 	}
 	if (when > TG_CA_REVOKED_WHEN_MAX) {
@@ -876,19 +862,13 @@ static int
 state_read(struct tg_ca_store *s, const char *name, const char *what, char *path, uint8_t **data,
            size_t *len, struct tg_error *err)
 {
-	struct tg_error tmp;
 	int r;
 
 	*data = NULL;
 	*len = 0;
 	if ((r = path_join(path, CA_PATH_MAX, s->dir, name, err)) != 0)
 		goto out;
-	tg_error_clear(&tmp);
-	r = tg_file_read_checked(path, what, 0, CA_REVOKED_MAX, data, len, &tmp);
-	if (r == TG_ERR_NOT_FOUND)
-		r = 0;
-	else if (r != 0)
-		r = tg_error_set(err, r, "%s", tmp.msg);
+	r = tg_file_read_checked(path, what, TG_FILE_MISSING_OK, CA_REVOKED_MAX, data, len, err);
 out:
 	return r;
 }
@@ -957,7 +937,8 @@ tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_erro
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
 	}
-	memcpy(next, text, len);
+	if (len > 0)
+		memcpy(next, text, len);
 	if (len > 0 && text[len - 1] != '\n')
 		next[len++] = '\n';
 	memcpy(next + len, line, ll);

@@ -17,6 +17,16 @@ cd "$TG_TMP"
 
 mode() { stat -c %a "$1"; }
 
+# wait_all WHAT PID...: every PID (started with &) must exit 0.
+wait_all()
+{
+	local what=$1 p
+	shift
+	for p in "$@"; do
+		wait "$p" || tg_fail "a concurrent $what failed: $(cat "$what"-*.out)"
+	done
+}
+
 # refused WANT: both a command that needs the key (crl) and one that does
 # not (revoke) must refuse the CA with WANT; crl must write nothing.
 refused()
@@ -160,12 +170,10 @@ for i in $(seq 1 $N); do
 done
 pids=()
 for s in "${serials[@]}"; do
-	"$TG" ca revoke --dir ca --serial "$s" >"rev-$s.out" 2>&1 &
+	"$TG" ca revoke --dir ca --serial "$s" >"revoke-$s.out" 2>&1 &
 	pids+=($!)
 done
-for p in "${pids[@]}"; do
-	wait "$p" || tg_fail "a concurrent revoke failed: $(cat rev-*.out)"
-done
+wait_all revoke "${pids[@]}"
 [[ $(wc -l <ca/revoked.txt) -eq $N ]] || tg_fail "revoked.txt has $(wc -l <ca/revoked.txt) lines, want $N: $(cat ca/revoked.txt)"
 for s in "${serials[@]}"; do
 	grep -q "^$s " ca/revoked.txt || tg_fail "serial $s lost by a concurrent revoke"
@@ -179,9 +187,7 @@ for i in $(seq 1 8); do
 	"$TG" ca crl --dir ca --out "crl-$i.pem" >"crl-$i.out" 2>&1 &
 	pids+=($!)
 done
-for p in "${pids[@]}"; do
-	wait "$p" || tg_fail "a concurrent crl failed: $(cat crl-*.out)"
-done
+wait_all crl "${pids[@]}"
 nums=$(for i in $(seq 1 8); do
 	crlnum "crl-$i.pem"
 done | sort -n)

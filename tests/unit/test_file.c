@@ -403,8 +403,16 @@ test_read_checked(void **state)
 	    tg_file_read_checked(f->path, "thing", TG_FILE_SECRET, 8, &data, &len, &err),
 	    TG_ERR_PERMISSION);
 	assert_null(data);
-	/* a FIFO is refused without hanging the open */
+	/* a missing file: an error, or nothing at all when that is allowed */
 	unlink(f->path);
+	tg_error_clear(&err);
+	assert_int_equal(tg_file_read_checked(f->path, "thing", 0, 8, &data, &len, &err),
+	                 TG_ERR_NOT_FOUND);
+	assert_int_equal(
+	    tg_file_read_checked(f->path, "thing", TG_FILE_MISSING_OK, 8, &data, &len, &err), 0);
+	assert_null(data);
+	assert_int_equal(len, 0);
+	/* a FIFO is refused without hanging the open */
 	assert_int_equal(mkfifo(f->path, 0600), 0);
 	tg_error_clear(&err);
 	assert_int_equal(tg_file_read_checked(f->path, "thing", 0, 8, &data, &len, &err),

@@ -121,6 +121,22 @@ out:
 	return r;
 }
 
+/* The refusal for an open(2) of path that failed with errno e. */
+static int
+open_error(int e, const char *path, const char *what, unsigned flags, struct tg_error *err)
+{
+	if (e == ENOENT)
+		return tg_error_set(err, TG_ERR_NOT_FOUND, "%s '%s' does not exist", what, path);
+	if (e == ELOOP && !(flags & TG_FILE_FOLLOW))
+		return tg_error_set(err, TG_ERR_PERMISSION,
+		                    "%s '%s' is a symbolic link, which tokengate does not follow "
+		                    "for this file; put the %s itself there",
+		                    what, path, (flags & TG_FILE_DIR) ? "directory" : "file");
+	if (e == ENOTDIR && (flags & TG_FILE_DIR))
+		return tg_error_set(err, TG_ERR_IO, "%s '%s' is not a directory", what, path);
+	return tg_error_set(err, TG_ERR_IO, "cannot open %s '%s': %s", what, path, strerror(e));
+}
+
 int
 tg_file_open_checked(const char *path, const char *what, unsigned flags, int *fdout,
                      struct tg_error *err)
@@ -138,20 +154,12 @@ tg_file_open_checked(const char *path, const char *what, unsigned flags, int *fd
 		if (e == ENOTDIR && !(flags & TG_FILE_FOLLOW) && lstat(path, &st) == 0 &&
 		    S_ISLNK(st.st_mode))
 			e = ELOOP;
-		errno = e;
-		if (errno == ENOENT)
-			r = tg_error_set(err, TG_ERR_NOT_FOUND, "%s '%s' does not exist", what,
-			                 path);
-		else if (errno == ELOOP && !(flags & TG_FILE_FOLLOW))
-			r = tg_error_set(err, TG_ERR_PERMISSION,
-			                 "%s '%s' is a symbolic link, which tokengate does not "
-			                 "follow for this file; put the %s itself there",
-			                 what, path, (flags & TG_FILE_DIR) ? "directory" : "file");
-		else if (errno == ENOTDIR && (flags & TG_FILE_DIR))
-			r = tg_error_set(err, TG_ERR_IO, "%s '%s' is not a directory", what, path);
-		else
-			r = tg_error_set(err, TG_ERR_IO, "cannot open %s '%s': %s", what, path,
-			                 strerror(errno));
+		if (e == ENOENT && (flags & TG_FILE_MISSING_OK)) {
+			*fdout = -1;
+			r = 0;
+		} else {
+			r = open_error(e, path, what, flags, err);
+		}
 		goto out;
 	}
 	if (fstat(fd, &st) != 0) {
@@ -185,7 +193,9 @@ tg_file_read_checked(const char *path, const char *what, unsigned flags, size_t 
 	ssize_t got;
 	int fd = -1, r;
 
-	if ((r = tg_file_open_checked(path, what, flags & ~TG_FILE_DIR, &fd, err)) != 0)
+	*data = NULL;
+	*len = 0;
+	if ((r = tg_file_open_checked(path, what, flags & ~TG_FILE_DIR, &fd, err)) != 0 || fd < 0)
 		goto out;
 	if ((buf = malloc(max + 1)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading '%s'", path);

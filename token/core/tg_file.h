@@ -19,10 +19,11 @@
 #include "tg_err.h"
 
 /* Flags of the checks and of tg_file_write. */
-#define TG_FILE_SECRET     0x1u /* no access at all by group or others (keys, PINs) */
-#define TG_FILE_DIR        0x2u /* must be a directory (else: a regular file) */
-#define TG_FILE_FOLLOW     0x4u /* follow a symbolic link at the path (else refused) */
-#define TG_FILE_NO_REPLACE 0x8u /* tg_file_write: refuse an existing target */
+#define TG_FILE_SECRET     0x1u  /* no access at all by group or others (keys, PINs) */
+#define TG_FILE_DIR        0x2u  /* must be a directory (else: a regular file) */
+#define TG_FILE_FOLLOW     0x4u  /* follow a symbolic link at the path (else refused) */
+#define TG_FILE_NO_REPLACE 0x8u  /* tg_file_write: refuse an existing target */
+#define TG_FILE_MISSING_OK 0x10u /* open/read: a missing path is no error (fd -1, data NULL) */
 
 /*
  * Checks what st describes (the object at path, what names it in messages,
@@ -41,7 +42,7 @@ int tg_file_check_stat(const struct stat *st, const char *path, const char *what
  * O_DIRECTORY with TG_FILE_DIR, O_NONBLOCK so a FIFO cannot hang the open)
  * and checks the opened object with tg_file_check_stat. On success *fd is
  * the open descriptor (the caller closes it). TG_ERR_NOT_FOUND when path
- * does not exist, TG_ERR_PERMISSION for a symbolic link (without
+ * does not exist (with TG_FILE_MISSING_OK: 0 and *fd -1), TG_ERR_PERMISSION for a symbolic link (without
  * TG_FILE_FOLLOW) or a failed check, TG_ERR_IO for other open errors; each
  * message names path.
  */
@@ -51,7 +52,8 @@ int tg_file_open_checked(const char *path, const char *what, unsigned flags, int
 /*
  * tg_file_open_checked, then reads the whole file (at most max bytes) into a
  * new heap buffer *data of *len bytes plus a NUL that *len does not count.
- * The caller frees it (tg_freezero for secrets). Errors as
+ * The caller frees it (tg_freezero for secrets); with TG_FILE_MISSING_OK a
+ * missing file gives 0, *data NULL and *len 0. Errors as
  * tg_file_open_checked, and TG_ERR_IO naming path when it cannot be read or
  * is larger than max.
  */
