@@ -118,6 +118,40 @@ out:
 	return r;
 }
 
+/*
+ * Checks one of the CA's files or directories (tg_file.h) without reading
+ * it; *found (when not NULL) says whether it exists, and with found given a
+ * missing path is no error.
+ */
+static int
+path_check(const char *path, const char *what, unsigned flags, int *found, struct tg_error *err)
+{
+	int fd = -1, r;
+
+	if (found != NULL)
+		flags |= TG_FILE_MISSING_OK;
+	r = tg_file_open_checked(path, what, flags, &fd, err);
+	if (found != NULL)
+		*found = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* The attestation roots directory roots: absolute, or relative to the CA
+ * directory dir. 0, or TG_ERR_INVALID_ARG when it does not fit in buf. */
+static int
+roots_path(const char *dir, const char *roots, char *buf, size_t n)
+{
+	int w;
+
+	if (roots[0] == '/')
+		w = snprintf(buf, n, "%s", roots);
+	else
+		w = snprintf(buf, n, "%s/%s", dir, roots);
+	return w < 0 || (size_t)w >= n ? TG_ERR_INVALID_ARG : 0;
+}
+
 static int
 mkdir_p(const char *path, mode_t mode, struct tg_error *err)
 {
@@ -349,7 +383,7 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	struct stat st;
-	int r;
+	int r, found = 0;
 #ifdef TG_CA_HAVE_P11
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *p11key = NULL;
@@ -374,6 +408,17 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 		                 "choose another --dir",
 		                 path);
 		goto out;
+	}
+	/* a roots directory given now is checked now, as every open will check it */
+	if (o->roots_dir != NULL) {
+		if (roots_path(o->dir, o->roots_dir, path, sizeof(path)) != 0) {
+			r = tg_error_set(err, TG_ERR_INVALID_ARG, "roots path '%s' is too long",
+			                 o->roots_dir);
+			goto out;
+		}
+		if ((r = path_check(path, "attestation roots directory", TG_FILE_DIR, &found,
+		                    err)) != 0)
+			goto out;
 	}
 	if (o->key_uri != NULL) {
 #ifdef TG_CA_HAVE_P11
@@ -461,26 +506,6 @@ out:
 }
 
 /* Checks one of the CA's files or directories (tg_file.h) without reading it. */
-/*
- * Checks one of the CA's files or directories (tg_file.h) without reading
- * it; *found (when not NULL) says whether it exists, and with found given a
- * missing path is no error.
- */
-static int
-path_check(const char *path, const char *what, unsigned flags, int *found, struct tg_error *err)
-{
-	int fd = -1, r;
-
-	if (found != NULL)
-		flags |= TG_FILE_MISSING_OK;
-	r = tg_file_open_checked(path, what, flags, &fd, err);
-	if (found != NULL)
-		*found = fd >= 0;
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
 /*
  * The checks of the CA's own files before any is used: the directory (kept
  * open in s->dirfd), ca.pem, policy.yaml (read and parsed into s->pol) and
@@ -646,14 +671,7 @@ tg_ca_store_dir(const struct tg_ca_store *s)
 int
 tg_ca_store_roots_dir(const struct tg_ca_store *s, char *buf, size_t n)
 {
-	const char *r = s->pol.attestation_roots;
-	int w;
-
-	if (r[0] == '/')
-		w = snprintf(buf, n, "%s", r);
-	else
-		w = snprintf(buf, n, "%s/%s", s->dir, r);
-	return w < 0 || (size_t)w >= n ? TG_ERR_INVALID_ARG : 0;
+	return roots_path(s->dir, s->pol.attestation_roots, buf, n);
 }
 
 static char *

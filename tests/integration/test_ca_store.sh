@@ -100,6 +100,12 @@ chmod 775 ca/attestation-roots
 refused "attestation roots directory 'ca/attestation-roots' is writable by group (mode 0775), so they could change what it holds; run 'chmod go-w ca/attestation-roots'"
 fix
 mkdir roots2
+chmod 775 roots2
+# ca init already refuses a roots directory it would refuse on every open
+tg_expect_exit 1 "attestation roots directory '$TG_TMP/roots2' is writable by group (mode 0775), so they could change what it holds; run 'chmod go-w $TG_TMP/roots2'" \
+	"$TG" ca init --dir ca2 --trust-domain example.org --attestation-roots "$TG_TMP/roots2"
+[[ ! -e ca2/ca.key ]] || tg_fail "ca init made a key before refusing the roots directory"
+chmod go-w roots2
 "$TG" ca init --dir ca2 --trust-domain example.org --attestation-roots "$TG_TMP/roots2" >/dev/null
 chmod 757 roots2
 tg_expect_exit 1 "attestation roots directory '$TG_TMP/roots2' is writable by others (mode 0757), so they could change what it holds; run 'chmod go-w $TG_TMP/roots2'" \
