@@ -119,7 +119,7 @@ tg_sim_state_lock(const char *path, struct tg_error *err)
 		goto out;
 	}
 	snprintf(lock, n, "%s.lock", path);
-	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, S_IRUSR | S_IWUSR)) < 0) {
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR)) < 0) {
 		tg_error_set(err, TG_ERR_IO, "cannot create lock file %s: %s", lock,
 		             strerror(errno));
 		goto out;
