@@ -17,8 +17,10 @@
  * writable by group or others; ca.key must be accessible by its owner only
  * (0600). Symbolic links at these paths are refused, not followed. Only the
  * paths themselves are checked, not their parents. revoked.txt and
- * crlnumber are changed under an exclusive flock(2) on DIR, so concurrent
- * revocations and CRLs neither lose a serial nor reuse a CRL number.
+ * crlnumber, checked the same way when read, are changed under an
+ * exclusive flock(2) on DIR, so concurrent revocations and CRLs neither
+ * lose a serial nor reuse a CRL number. Every file is written with
+ * tg_file_write (tg_file.h).
  */
 #ifndef TG_CA_STORE_H
 #define TG_CA_STORE_H
