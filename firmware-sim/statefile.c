@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,146 +10,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tg_file.h"
 #include "tg_log.h"
 #include "tg_secret.h"
-
-static int
-write_all(int fd, const uint8_t *p, size_t n)
-{
-	size_t done = 0;
-	ssize_t w;
-	int r = 0;
-
-	while (done < n) {
-		w = write(fd, p + done, n - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = TG_ERR_IO;
-			break;
-		}
-		done += (size_t)w;
-	}
-	return r;
-}
-
-/* fsync of the directory holding path, so the rename itself is durable. */
-static int
-sync_dir(const char *path)
-{
-	char *copy = NULL;
-	int fd = -1, r = TG_ERR_IO;
-
-	if ((copy = strdup(path)) == NULL) {
-		r = TG_ERR_ALLOC;
-		goto out;
-	}
-	if ((fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		goto out;
-	if (fsync(fd) != 0)
-		goto out;
-	r = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return r;
-}
 
 int
 tg_sim_state_write(const char *path, const uint8_t *blob, size_t len, int replace,
                    struct tg_error *err)
 {
-	char *tmp = NULL;
-	size_t n;
-	int fd = -1, r = TG_ERR_ALLOC, e = 0;
-	const char *step = "";
+	struct tg_error tmp;
+	int r;
 
-	n = strlen(path) + sizeof(".tmp.XXXXXX");
-	if ((tmp = malloc(n)) == NULL) {
-		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory writing state file %s", path);
-		goto out;
-	}
-	snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-	/* mkstemp creates the file with mode 0600. */
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		e = errno;
-		free(tmp);
-		tmp = NULL;
-		step = "create a temporary file next to it";
-		goto io;
-	}
-	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
-		e = errno;
-		step = "set mode 0600 on the temporary file";
-		goto io;
-	}
-	if (write_all(fd, blob, len) != 0) {
-		e = errno;
-		step = "write the temporary file";
-		goto io;
-	}
-	if (fsync(fd) != 0) {
-		e = errno;
-		step = "fsync the temporary file";
-		goto io;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		e = errno;
-		step = "close the temporary file";
-		goto io;
-	}
-	fd = -1;
-	if (replace) {
-		if (rename(tmp, path) != 0) {
-			e = errno;
-			step = "rename the temporary file over it";
-			goto io;
-		}
-	} else {
-		/* link(2) fails with EEXIST instead of replacing. */
-		if (link(tmp, path) != 0) {
-			e = errno;
-			if (e == EEXIST) {
-				r = tg_error_set(err, TG_ERR_INVALID_ARG,
-				                 "state file %s already exists; choose another "
-				                 "path or pass --force to overwrite it",
-				                 path);
-				goto out;
-			}
-			step = "link the temporary file to it";
-			goto io;
-		}
-		(void)unlink(tmp);
-	}
-	free(tmp);
-	tmp = NULL;
-	if (sync_dir(path) != 0) {
-		e = errno;
-		step = "fsync its directory";
-		goto io;
-	}
-	r = 0;
-	goto out;
-io:
-	r = tg_error_set(err, TG_ERR_IO,
-	                 "cannot %s for state file %s: %s (check that the directory exists, "
-	                 "is writable and has free space)",
-	                 step, path, strerror(e));
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL) {
-		(void)unlink(tmp);
-		free(tmp);
-	}
+	/* the state holds private keys: 0600, through the one atomic writer */
+	tg_error_clear(&tmp);
+	r = tg_file_write(path, blob, len, S_IRUSR | S_IWUSR, replace ? 0 : TG_FILE_NO_REPLACE,
+	                  &tmp);
+	if (r == TG_ERR_INVALID_ARG && !replace)
+		r = tg_error_set(err, r,
+		                 "state file %s already exists; choose another path or pass "
+		                 "--force to overwrite it",
+		                 path);
+	else if (r != 0)
+		r = tg_error_set(err, r, "%s", tmp.msg);
 	return r;
 }
 
 int
 tg_sim_state_read(const char *path, uint8_t **blob, size_t *len, struct tg_error *err)
 {
+	struct tg_error perm;
 	struct stat st;
 	uint8_t *buf = NULL;
 	size_t n = 0, done = 0;
@@ -179,11 +67,11 @@ tg_sim_state_read(const char *path, uint8_t **blob, size_t *len, struct tg_error
 		                 path, (intmax_t)st.st_size);
 		goto out;
 	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO))
-		tg_log_warn("sim.state",
-		            "state file %s holds private keys but has mode %03o; "
-		            "run 'chmod 600 %s'",
-		            path, (unsigned)(st.st_mode & 0777), path);
+	/* the same owner/mode rule as the CA key and PIN files; a warning here,
+	 * since a simulator is a test device */
+	tg_error_clear(&perm);
+	if (tg_file_check_stat(&st, path, "state file", TG_FILE_SECRET, &perm) != 0)
+		tg_log_warn("sim.state", "%s (it holds private keys)", perm.msg);
 	n = (size_t)st.st_size;
 	if ((buf = malloc(n)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading %s", path);
@@ -231,7 +119,7 @@ tg_sim_state_lock(const char *path, struct tg_error *err)
 		goto out;
 	}
 	snprintf(lock, n, "%s.lock", path);
-	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, S_IRUSR | S_IWUSR)) < 0) {
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR)) < 0) {
 		tg_error_set(err, TG_ERR_IO, "cannot create lock file %s: %s", lock,
 		             strerror(errno));
 		goto out;

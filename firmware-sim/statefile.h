@@ -2,10 +2,11 @@
  * statefile.h — the simulator's state file: the token core's persistent
  * state blob (tg_tok_save), kept in one file of mode 0600.
  *
- * Writes are atomic and durable: the blob goes to a temporary file in the
- * same directory, which is fsync'd and renamed over the state file, then the
- * directory is fsync'd. A crash (kill -9, power loss) leaves either the old
- * or the new state, never a mix.
+ * Writes are atomic and durable, through the project's one writer
+ * (tg_file_write, tg_file.h): the blob goes to a new mkostemp temporary file
+ * in the same directory, which is fsync'd and renamed over the state file,
+ * then the directory is fsync'd. A crash (kill -9, power loss) leaves either
+ * the old or the new state, never a mix.
  */
 #ifndef TG_SIM_STATEFILE_H
 #define TG_SIM_STATEFILE_H
@@ -30,8 +31,9 @@ int tg_sim_state_write(const char *path, const uint8_t *blob, size_t len, int re
 /*
  * Reads the whole state file: *blob is heap memory the caller wipes and
  * frees (tg_freezero(*blob, *len)). Refuses non-regular files, empty files
- * and files over TG_SIM_STATE_MAX. Warns (log) when the file is readable by
- * group or others.
+ * and files over TG_SIM_STATE_MAX. Warns (log) when the file is not the
+ * user's or is accessible by group or others (tg_file_check_stat's message,
+ * with the chmod or chown that fixes it).
  */
 int tg_sim_state_read(const char *path, uint8_t **blob, size_t *len, struct tg_error *err);
 

@@ -165,7 +165,11 @@ int tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot);
  * NUL-terminated heap string the caller wipes and frees with
  * tg_strfreezero); TG_ERR_NO_PIN when no source exists (the message names
  * the sources to set); TG_ERR_IO when a pin-source file cannot be read or
- * an env: variable is unset (the message names the file or variable).
+ * an env: variable is unset (the message names the file or variable);
+ * TG_ERR_PERMISSION when the PIN file (a link is followed) is not the
+ * user's or is readable or writable by group or others, as OpenSSH refuses
+ * such a private key (the message names the file, its mode and the chmod
+ * or chown that fixes it).
  * *source_out, when not NULL, gets "uri", "pin-source", "env" or "prompt".
  */
 int tg_p11_pin_get(const struct tg_p11_uri *u, const char *token_label, int interactive, char **pin,

@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/ui.h>
 
+#include "tg_file.h"
 #include "tg_secret.h"
 
 #define URI_SCHEME    "pkcs11:"
@@ -363,40 +364,44 @@ tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot)
 	return 1;
 }
 
-/* Reads a PIN file: at most PIN_MAX bytes, one trailing newline dropped. */
+/*
+ * Reads a PIN file: at most PIN_MAX bytes, one trailing newline dropped.
+ * Like an SSH private key, the file must be the user's and closed to group
+ * and others (tg_file.h); a symbolic link is followed (secret stores hand
+ * out links) and the file it leads to is what is checked.
+ */
 static int
 pin_from_file(const char *path, char **pin, struct tg_error *err)
 {
-	char buf[PIN_MAX + 2];
-	FILE *f = NULL;
-	size_t n;
-	int r = TG_ERR_IO;
+	uint8_t *buf = NULL;
+	size_t len = 0, n;
+	struct tg_error tmp;
+	int r;
 
-	if ((f = fopen(path, "re")) == NULL) {
-		tg_error_set(err, r, "cannot read PIN file '%s': %s; fix pin-source=", path,
-		             strerror(errno));
+	tg_error_clear(&tmp);
+	r = tg_file_read_checked(path, "PIN file", TG_FILE_SECRET | TG_FILE_FOLLOW, PIN_MAX, &buf,
+	                         &len, &tmp);
+	if (r == TG_ERR_PERMISSION) {
+		tg_error_set(err, r, "%s", tmp.msg);
 		goto out;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	if (ferror(f) || n > PIN_MAX) {
-		tg_error_set(err, r, "PIN file '%s' is unreadable or longer than %d bytes", path,
-		             PIN_MAX);
+	if (r != 0) {
+		r = TG_ERR_IO;
+		tg_error_set(err, r, "%s; fix pin-source=", tmp.msg);
 		goto out;
 	}
-	buf[n] = '\0';
+	n = len;
 	if (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
 	if (n > 0 && buf[n - 1] == '\r')
 		buf[--n] = '\0';
-	if ((*pin = strdup(buf)) == NULL) {
+	if ((*pin = strdup((const char *)buf)) == NULL) {
 		r = TG_ERR_ALLOC;
 		goto out;
 	}
 	r = 0;
 out:
-	tg_wipe(buf, sizeof(buf));
-	if (f != NULL)
-		fclose(f);
+	tg_freezero(buf, len);
 	return r;
 }
 

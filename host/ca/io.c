@@ -2,16 +2,15 @@
 #include "tg_ca_io.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+
+#include "tg_file.h"
 
 int
 tg_ca_file_read(const char *path, uint8_t **data, size_t *len, struct tg_error *err)
@@ -58,49 +57,7 @@ out:
 int
 tg_ca_file_write(const char *path, const void *p, size_t n, unsigned mode, struct tg_error *err)
 {
-	char tmp[4096];
-	int fd = -1, r = TG_ERR_IO;
-	size_t done = 0;
-	ssize_t w;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-		r = tg_error_set(err, TG_ERR_IO, "path '%s' is too long", path);
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
-	if (fd < 0) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	/* the umask must not widen nor narrow what the caller asked for */
-	if (fchmod(fd, (mode_t)mode) != 0)
-		goto fail;
-	while (done < n) {
-		w = write(fd, (const uint8_t *)p + done, n - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto fail;
-		done += (size_t)w;
-	}
-	if (fsync(fd) != 0)
-		goto fail;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto fail;
-	r = 0;
-	goto out;
-fail:
-	r = tg_error_set(err, TG_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-	unlink(tmp);
-out:
-	if (fd >= 0)
-		close(fd);
-	return r;
+	return tg_file_write(path, p, n, mode, 0, err);
 }
 
 int

@@ -2,9 +2,14 @@
 #include "tg_ca_store.h"
 
 #include <errno.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +25,7 @@
 #include "tg_p11.h"
 #endif
 #include "tg_ca_io.h"
+#include "tg_file.h"
 #include "tg_log.h"
 #include "tg_hex.h"
 #include "tg_secret.h"
@@ -27,11 +33,13 @@
 #define CA_PATH_MAX       4096
 #define CA_DEFAULT_DAYS   3650L
 #define CA_CRL_DAYS       7L
-#define CA_SERIAL_HEX_MAX 80
+#define CA_SERIAL_HEX_MAX TG_CA_SERIAL_HEX_MAX
 #define CA_REVOKED_MAX    (1024 * 1024)
+#define CA_KEY_MAX        (64 * 1024)
 
 struct tg_ca_store {
 	char dir[CA_PATH_MAX];
+	int dirfd; /* the checked CA directory; its flock guards revoked.txt, crlnumber */
 	X509 *cert;
 	EVP_PKEY *key;
 	struct tg_ca_policy pol;
@@ -47,6 +55,101 @@ path_join(char *buf, size_t n, const char *dir, const char *name, struct tg_erro
 	if (snprintf(buf, n, "%s/%s", dir, name) >= (int)n)
 		return tg_error_set(err, TG_ERR_INVALID_ARG, "path '%s/%s' is too long", dir, name);
 	return 0;
+}
+
+/* 1 when the directory open at fd holds nothing but "." and "..". */
+static int
+dir_is_empty(int fd)
+{
+	DIR *d = NULL;
+	struct dirent *e;
+	int dfd, empty = 0;
+
+	if ((dfd = dup(fd)) < 0 || (d = fdopendir(dfd)) == NULL)
+		goto out;
+	dfd = -1; /* closedir closes it */
+	empty = 1;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			empty = 0;
+			break;
+		}
+	}
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (d != NULL)
+		closedir(d);
+	return empty;
+}
+
+/*
+ * ca init's directory: created 0700, or an existing empty one of the user
+ * made 0700 (nothing in it yet that its old mode could have exposed); then
+ * checked like every CA directory (a link is refused, not followed).
+ */
+static int
+init_dir(const char *dir, struct tg_error *err)
+{
+	struct stat st;
+	int fd = -1, r;
+
+	if (mkdir(dir, S_IRWXU) != 0 && errno != EEXIST) {
+		r = tg_error_set(err, TG_ERR_IO, "cannot create directory '%s': %s", dir,
+		                 strerror(errno));
+		goto out;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+	    (st.st_mode & 07777) != S_IRWXU && dir_is_empty(fd) && fchmod(fd, S_IRWXU) != 0) {
+		r = tg_error_set(err, TG_ERR_IO, "cannot make directory '%s' mode 0700: %s", dir,
+		                 strerror(errno));
+		goto out;
+	}
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	/* what could not be fixed above (link, owner, a non-empty directory's
+	 * mode) is reported here with its fix */
+	r = tg_file_open_checked(dir, "CA directory", TG_FILE_DIR, &fd, err);
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
+ * Checks one of the CA's files or directories (tg_file.h) without reading
+ * it; *found (when not NULL) says whether it exists, and with found given a
+ * missing path is no error.
+ */
+static int
+path_check(const char *path, const char *what, unsigned flags, int *found, struct tg_error *err)
+{
+	int fd = -1, r;
+
+	if (found != NULL)
+		flags |= TG_FILE_MISSING_OK;
+	r = tg_file_open_checked(path, what, flags, &fd, err);
+	if (found != NULL)
+		*found = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* The attestation roots directory roots: absolute, or relative to the CA
+ * directory dir. 0, or TG_ERR_INVALID_ARG when it does not fit in buf. */
+static int
+roots_path(const char *dir, const char *roots, char *buf, size_t n)
+{
+	int w;
+
+	if (roots[0] == '/')
+		w = snprintf(buf, n, "%s", roots);
+	else
+		w = snprintf(buf, n, "%s/%s", dir, roots);
+	return w < 0 || (size_t)w >= n ? TG_ERR_INVALID_ARG : 0;
 }
 
 static int
@@ -280,7 +383,7 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	struct stat st;
-	int r;
+	int r, found = 0;
 #ifdef TG_CA_HAVE_P11
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *p11key = NULL;
@@ -296,7 +399,7 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 		                 "TOKENGATE_PIN instead");
 		goto out;
 	}
-	if ((r = mkdir_p(o->dir, 0700, err)) != 0 ||
+	if ((r = init_dir(o->dir, err)) != 0 ||
 	    (r = path_join(path, sizeof(path), o->dir, "ca.pem", err)) != 0)
 		goto out;
 	if (stat(path, &st) == 0) {
@@ -305,6 +408,17 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 		                 "choose another --dir",
 		                 path);
 		goto out;
+	}
+	/* a roots directory given now is checked now, as every open will check it */
+	if (o->roots_dir != NULL) {
+		if (roots_path(o->dir, o->roots_dir, path, sizeof(path)) != 0) {
+			r = tg_error_set(err, TG_ERR_INVALID_ARG, "roots path '%s' is too long",
+			                 o->roots_dir);
+			goto out;
+		}
+		if ((r = path_check(path, "attestation roots directory", TG_FILE_DIR, &found,
+		                    err)) != 0)
+			goto out;
 	}
 	if (o->key_uri != NULL) {
 #ifdef TG_CA_HAVE_P11
@@ -373,17 +487,10 @@ key_file_read(const char *path, EVP_PKEY **out, struct tg_error *err)
 	uint8_t *data = NULL;
 	size_t len = 0;
 	BIO *bio = NULL;
-	struct stat st;
 	int r;
 
-	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-		r = tg_error_set(err, TG_ERR_CONFIG,
-		                 "CA key '%s' is readable by "
-		                 "others (mode %03o): chmod 600 it",
-		                 path, (unsigned)(st.st_mode & 0777));
-		goto out;
-	}
-	if ((r = tg_ca_file_read(path, &data, &len, err)) != 0)
+	if ((r = tg_file_read_checked(path, "CA key", TG_FILE_SECRET, CA_KEY_MAX, &data, &len,
+	                              err)) != 0)
 		goto out;
 	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL ||
 	    (*out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
@@ -398,21 +505,102 @@ out:
 	return r;
 }
 
+/* Checks one of the CA's files or directories (tg_file.h) without reading it. */
+/*
+ * The checks of the CA's own files before any is used: the directory (kept
+ * open in s->dirfd), ca.pem, policy.yaml (read and parsed into s->pol) and
+ * the attestation roots directory the policy names. A roots directory that
+ * does not exist is left to the commands that need it to report.
+ */
+static int
+store_files_check(struct tg_ca_store *s, struct tg_error *err)
+{
+	char path[CA_PATH_MAX];
+	uint8_t *text = NULL;
+	size_t len = 0;
+	int r, found = 0;
+
+	if ((r = tg_file_open_checked(s->dir, "CA directory", TG_FILE_DIR | TG_FILE_MISSING_OK,
+	                              &s->dirfd, err)) != 0 ||
+	    (s->dirfd >= 0 && ((r = path_join(path, sizeof(path), s->dir, "ca.pem", err)) != 0 ||
+	                       (r = path_check(path, "CA certificate", 0, &found, err)) != 0)))
+		goto out;
+	if (!found) {
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "'%s' is not a CA directory (create one with tokengate ca init)",
+		                 s->dir);
+		goto out;
+	}
+	if ((r = path_join(path, sizeof(path), s->dir, "policy.yaml", err)) != 0 ||
+	    (r = tg_file_read_checked(path, "CA policy", 0, TG_CA_IO_MAX, &text, &len, err)) != 0 ||
+	    (r = tg_ca_policy_parse((const char *)text, len, path, &s->pol, err)) != 0)
+		goto out;
+	if (tg_ca_store_roots_dir(s, path, sizeof(path)) != 0) {
+		r = tg_error_set(err, TG_ERR_CONFIG, "attestation roots path '%s' is too long",
+		                 s->pol.attestation_roots);
+		goto out;
+	}
+	r = path_check(path, "attestation roots directory", TG_FILE_DIR, &found, err);
+out:
+	free(text);
+	return r;
+}
+
+/*
+ * The CA key: ca.key.uri (a pkcs11: URI) when present, else ca.key. Both
+ * are checked whether or not need_key asks for the key to be loaded.
+ */
+static int
+store_key_open(struct tg_ca_store *s, int need_key, struct tg_error *err)
+{
+	char path[CA_PATH_MAX];
+	uint8_t *uri = NULL;
+	size_t urilen = 0;
+	int r;
+
+	if ((r = path_join(path, sizeof(path), s->dir, "ca.key.uri", err)) != 0 ||
+	    (r = tg_file_read_checked(path, "CA key URI file", TG_FILE_MISSING_OK, TG_CA_IO_MAX,
+	                              &uri, &urilen, err)) != 0)
+		goto out;
+	if (uri != NULL) {
+		if (!need_key)
+			goto out;
+#ifdef TG_CA_HAVE_P11
+		r = p11_key_get((const char *)uri, 0, &s->p11, &s->p11key, &s->key, err);
+#else
+		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
+		                 "the CA key is on an HSM (%s) but this build has "
+		                 "no PKCS#11 layer",
+		                 path);
+#endif
+		goto out;
+	}
+	if ((r = path_join(path, sizeof(path), s->dir, "ca.key", err)) != 0)
+		goto out;
+	if (need_key)
+		r = key_file_read(path, &s->key, err);
+	else
+		r = path_check(path, "CA key", TG_FILE_SECRET, NULL, err);
+out:
+	free(uri);
+	return r;
+}
+
 int
 tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out, struct tg_error *err)
 {
 	struct tg_ca_store *s = NULL;
 	char path[CA_PATH_MAX];
-	uint8_t *uri = NULL;
-	size_t urilen = 0;
 	int r;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
 	}
+	s->dirfd = -1;
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
-	if ((r = path_join(path, sizeof(path), dir, "ca.pem", err)) != 0)
+	if ((r = store_files_check(s, err)) != 0 ||
+	    (r = path_join(path, sizeof(path), dir, "ca.pem", err)) != 0)
 		goto out;
 	if ((r = tg_ca_cert_read(path, &s->cert, err)) != 0) {
 		r = tg_error_set(err, TG_ERR_CONFIG,
@@ -421,32 +609,9 @@ tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out, struct
 		                 dir);
 		goto out;
 	}
-	if ((r = path_join(path, sizeof(path), dir, "policy.yaml", err)) != 0 ||
-	    (r = tg_ca_policy_load(path, &s->pol, err)) != 0)
+	if ((r = store_key_open(s, need_key, err)) != 0)
 		goto out;
-	if (!need_key)
-		goto done;
-	if ((r = path_join(path, sizeof(path), dir, "ca.key.uri", err)) != 0)
-		goto out;
-	if (access(path, F_OK) == 0) {
-		if ((r = tg_ca_file_read(path, &uri, &urilen, err)) != 0)
-			goto out;
-#ifdef TG_CA_HAVE_P11
-		if ((r = p11_key_get((const char *)uri, 0, &s->p11, &s->p11key, &s->key, err)) != 0)
-			goto out;
-#else
-		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
-		                 "the CA key is on an HSM (%s) but this build has "
-		                 "no PKCS#11 layer",
-		                 path);
-		goto out;
-#endif
-	} else {
-		if ((r = path_join(path, sizeof(path), dir, "ca.key", err)) != 0 ||
-		    (r = key_file_read(path, &s->key, err)) != 0)
-			goto out;
-	}
-	if (X509_check_private_key(s->cert, s->key) != 1) {
+	if (need_key && X509_check_private_key(s->cert, s->key) != 1) {
 		ERR_clear_error();
 		r = tg_error_set(err, TG_ERR_CONFIG,
 		                 "the CA key does not match "
@@ -454,12 +619,10 @@ tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out, struct
 		                 dir);
 		goto out;
 	}
-done:
 	*out = s;
 	s = NULL;
 	r = 0;
 out:
-	free(uri);
 	tg_ca_store_free(s);
 	return r;
 }
@@ -469,6 +632,8 @@ tg_ca_store_free(struct tg_ca_store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->dirfd >= 0)
+		close(s->dirfd);
 	EVP_PKEY_free(s->key);
 #ifdef TG_CA_HAVE_P11
 	tg_p11_key_free(s->p11key);
@@ -506,14 +671,7 @@ tg_ca_store_dir(const struct tg_ca_store *s)
 int
 tg_ca_store_roots_dir(const struct tg_ca_store *s, char *buf, size_t n)
 {
-	const char *r = s->pol.attestation_roots;
-	int w;
-
-	if (r[0] == '/')
-		w = snprintf(buf, n, "%s", r);
-	else
-		w = snprintf(buf, n, "%s/%s", s->dir, r);
-	return w < 0 || (size_t)w >= n ? TG_ERR_INVALID_ARG : 0;
+	return roots_path(s->dir, s->pol.attestation_roots, buf, n);
 }
 
 static char *
@@ -578,52 +736,180 @@ out:
 	return r;
 }
 
-/* Reads revoked.txt; calls fn for each "HEX TIME" line. */
+/* Sorts entries by serial, so a serial listed twice sits next to itself. */
 static int
-revoked_each(struct tg_ca_store *s, int (*fn)(void *arg, const char *hex, long long when),
-             void *arg, struct tg_error *err)
+revoked_cmp(const void *a, const void *b)
 {
-	char path[CA_PATH_MAX], hex[CA_SERIAL_HEX_MAX + 1], norm[CA_SERIAL_HEX_MAX + 1];
-	uint8_t *data = NULL;
-	size_t len = 0;
-	char *line, *save = NULL;
-	long long when;
-	unsigned long lineno = 0;
-	int r;
+	const struct tg_ca_revoked *x = a, *y = b;
+	int c = strcmp(x->serial, y->serial);
 
-	if ((r = path_join(path, sizeof(path), s->dir, "revoked.txt", err)) != 0)
-		goto out;
-	if (access(path, F_OK) != 0) {
-		r = 0;
+	if (c == 0)
+		c = x->line < y->line ? -1 : (x->line > y->line ? 1 : 0);
+	return c;
+}
+
+/*
+ * One revoked.txt line (p, n bytes, no newline) into e; NULL on success,
+ * else what is wrong with it.
+ */
+static const char *
+revoked_line(const char *p, size_t n, struct tg_ca_revoked *e)
+{
+	char hex[CA_SERIAL_HEX_MAX + 1];
+	size_t i = 0, h;
+	long long when = 0;
+	const char *bad = NULL;
+
+	while (i < n && i < CA_SERIAL_HEX_MAX && isxdigit((unsigned char)p[i]))
+		i++;
+	h = i;
+	if (h == 0 || (i < n && isxdigit((unsigned char)p[i]))) {
+		bad = h == 0 ? "no serial number (hex digits) at the start"
+		             : "serial number longer than 80 hex digits";
 		goto out;
 	}
-	if ((r = tg_ca_file_read(path, &data, &len, err)) != 0)
+	if (i >= n || p[i] != ' ' || i + 1 >= n) {
+		bad = "the serial number must be followed by one space and the time";
 		goto out;
-	for (line = strtok_r((char *)data, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		lineno++;
-		if (sscanf(line, "%80s %lld", hex, &when) != 2 ||
-		    tg_ca_serial_norm(hex, norm, sizeof(norm)) != 0) {
-			r = tg_error_set(err, TG_ERR_CONFIG,
-			                 "%s line %lu: expected "
-			                 "'SERIALHEX UNIXTIME'",
-			                 path, lineno);
+	}
+	for (i++; i < n; i++) {
+		if (!isdigit((unsigned char)p[i])) {
+			bad =
+			    "the revocation time must be decimal Unix seconds and nothing after it";
 			goto out;
 		}
-		if ((r = fn(arg, norm, when)) != 0)
-			goto out;
+		if (when > TG_CA_REVOKED_WHEN_MAX) /* stop before it could overflow */
+			break;
+		when = when * 10 + (p[i] - '0');
 	}
+	if (when > TG_CA_REVOKED_WHEN_MAX) {
+		bad = "the revocation time is after the year 9999";
+		goto out;
+	}
+	memcpy(hex, p, h);
+	hex[h] = '\0';
+	if (tg_ca_serial_norm(hex, e->serial, sizeof(e->serial)) != 0) {
+		bad = "the serial number is not a hexadecimal number";
+		goto out;
+	}
+	e->when = when;
+out:
+	return bad;
+}
+
+int
+tg_ca_revoked_parse(const char *text, size_t n, const char *name, struct tg_ca_revoked **list,
+                    size_t *count, struct tg_error *err)
+{
+	struct tg_ca_revoked *v = NULL, *sorted = NULL, *nv;
+	size_t nv_cap = 0, cnt = 0, off = 0, len, i;
+	const char *nl, *bad;
+	unsigned long line = 0;
+	int r = TG_ERR_FORMAT;
+
+	while (off < n) {
+		line++;
+		nl = memchr(text + off, '\n', n - off);
+		len = nl != NULL ? (size_t)(nl - (text + off)) : n - off;
+		if (cnt == nv_cap) {
+			nv_cap = nv_cap == 0 ? 16 : nv_cap * 2;
+			if ((nv = realloc(v, nv_cap * sizeof(*v))) == NULL) {
+				r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading %s",
+				                 name);
+				goto out;
+			}
+			v = nv;
+		}
+		if ((bad = revoked_line(text + off, len, &v[cnt])) != NULL) {
+			r = tg_error_set(err, TG_ERR_FORMAT,
+			                 "%s line %lu: %s; each line must be 'SERIALHEX UNIXTIME'",
+			                 name, line, bad);
+			goto out;
+		}
+		v[cnt++].line = line;
+		off += len + (nl != NULL ? 1 : 0);
+	}
+	if (cnt > 0) {
+		if ((sorted = malloc(cnt * sizeof(*v))) == NULL) {
+			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading %s", name);
+			goto out;
+		}
+		memcpy(sorted, v, cnt * sizeof(*v));
+		qsort(sorted, cnt, sizeof(*sorted), revoked_cmp);
+		for (i = 1; i < cnt; i++) {
+			if (strcmp(sorted[i - 1].serial, sorted[i].serial) == 0) {
+				r = tg_error_set(err, TG_ERR_FORMAT,
+				                 "%s line %lu: serial %s is already listed on "
+				                 "line %lu; remove one of them",
+				                 name, sorted[i].line, sorted[i].serial,
+				                 sorted[i - 1].line);
+				goto out;
+			}
+		}
+	}
+	*list = v;
+	*count = cnt;
+	v = NULL;
 	r = 0;
 out:
-	free(data);
+	free(sorted);
+	free(v);
 	return r;
 }
 
+/*
+ * Takes (lock != 0) or releases the exclusive lock on the CA directory that
+ * guards revoked.txt and crlnumber; waits for another tokengate holding it.
+ */
 static int
-match_serial(void *arg, const char *hex, long long when)
+store_lock(struct tg_ca_store *s, int lock, struct tg_error *err)
 {
-	(void)when;
-	return strcmp((const char *)arg, hex) == 0 ? TG_ERR_INVALID_ARG : 0;
+	int r = 0;
+
+	while (flock(s->dirfd, lock ? LOCK_EX : LOCK_UN) != 0) {
+		if (errno == EINTR)
+			continue;
+		r = tg_error_set(err, TG_ERR_IO, "cannot %s the CA directory '%s': %s",
+		                 lock ? "lock" : "unlock", s->dir, strerror(errno));
+		break;
+	}
+	return r;
+}
+
+/*
+ * Reads one of the CA's state files (revoked.txt, crlnumber) in the CA
+ * directory, checked like the others; a missing file is empty.
+ */
+static int
+state_read(struct tg_ca_store *s, const char *name, const char *what, char *path, uint8_t **data,
+           size_t *len, struct tg_error *err)
+{
+	int r;
+
+	*data = NULL;
+	*len = 0;
+	if ((r = path_join(path, CA_PATH_MAX, s->dir, name, err)) != 0)
+		goto out;
+	r = tg_file_read_checked(path, what, TG_FILE_MISSING_OK, CA_REVOKED_MAX, data, len, err);
+out:
+	return r;
+}
+
+/* The revoked list; the caller holds the lock. */
+static int
+revoked_load(struct tg_ca_store *s, struct tg_ca_revoked **list, size_t *count, uint8_t **text,
+             size_t *len, struct tg_error *err)
+{
+	char path[CA_PATH_MAX];
+	int r;
+
+	*list = NULL;
+	*count = 0;
+	if ((r = state_read(s, "revoked.txt", "revocation list", path, text, len, err)) != 0 ||
+	    (r = tg_ca_revoked_parse((const char *)*text, *len, path, list, count, err)) != 0)
+		goto out;
+out:
+	return r;
 }
 
 int
@@ -631,8 +917,11 @@ tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_erro
 {
 	char hex[CA_SERIAL_HEX_MAX + 1], name[CA_SERIAL_HEX_MAX + 16];
 	char path[CA_PATH_MAX], line[CA_SERIAL_HEX_MAX + 32];
-	FILE *f = NULL;
-	int r;
+	struct tg_ca_revoked *list = NULL;
+	uint8_t *text = NULL;
+	char *next = NULL;
+	size_t count = 0, len = 0, i, ll;
+	int r, locked = 0;
 
 	if (tg_ca_serial_norm(serial_hex, hex, sizeof(hex)) != 0) {
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
@@ -652,43 +941,55 @@ tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_erro
 		                 hex, s->dir);
 		goto out;
 	}
-	r = revoked_each(s, match_serial, hex, err);
-	if (r == TG_ERR_INVALID_ARG) {
-		r = tg_error_set(err, r, "certificate %s is already revoked", hex);
+	/* read, check and rewrite under the lock, so no concurrent revocation is lost */
+	if ((r = store_lock(s, 1, err)) != 0)
+		goto out;
+	locked = 1;
+	if ((r = revoked_load(s, &list, &count, &text, &len, err)) != 0)
+		goto out;
+	for (i = 0; i < count; i++) {
+		if (strcmp(list[i].serial, hex) == 0) {
+			r = tg_error_set(err, TG_ERR_INVALID_ARG,
+			                 "certificate %s is already revoked", hex);
+			goto out;
+		}
+	}
+	ll = (size_t)snprintf(line, sizeof(line), "%s %lld\n", hex, (long long)time(NULL));
+	if ((next = malloc(len + 1 + ll)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
 	}
-	if (r != 0)
+	if (len > 0)
+		memcpy(next, text, len);
+	if (len > 0 && text[len - 1] != '\n')
+		next[len++] = '\n';
+	memcpy(next + len, line, ll);
+	if ((r = path_join(path, sizeof(path), s->dir, "revoked.txt", err)) != 0 ||
+	    (r = tg_file_write(path, next, len + ll, 0644, 0, err)) != 0)
 		goto out;
-	if ((r = path_join(path, sizeof(path), s->dir, "revoked.txt", err)) != 0)
-		goto out;
-	snprintf(line, sizeof(line), "%s %lld\n", hex, (long long)time(NULL));
-	if ((f = fopen(path, "a")) == NULL || fputs(line, f) < 0 || fflush(f) != 0 ||
-	    fsync(fileno(f)) != 0) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot append to '%s': %s", path,
-		                 strerror(errno));
-		goto out;
-	}
 	r = 0;
 out:
-	if (f != NULL)
-		fclose(f);
+	if (locked)
+		(void)store_lock(s, 0, NULL);
+	free(next);
+	free(text);
+	free(list);
 	return r;
 }
 
 static int
-crl_add(void *arg, const char *hex, long long when)
+crl_add(X509_CRL *crl, const struct tg_ca_revoked *e)
 {
-	X509_CRL *crl = arg;
 	X509_REVOKED *rev = NULL;
 	ASN1_INTEGER *ai = NULL;
 	ASN1_TIME *t = NULL;
 	BIGNUM *bn = NULL;
 	int r = TG_ERR_CRYPTO;
 
-	if ((rev = X509_REVOKED_new()) == NULL || BN_hex2bn(&bn, hex) == 0 ||
+	if ((rev = X509_REVOKED_new()) == NULL || BN_hex2bn(&bn, e->serial) == 0 ||
 	    (ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
 	    !X509_REVOKED_set_serialNumber(rev, ai) ||
-	    (t = ASN1_TIME_set(NULL, (time_t)when)) == NULL ||
+	    (t = ASN1_TIME_set(NULL, (time_t)e->when)) == NULL ||
 	    !X509_REVOKED_set_revocationDate(rev, t) || !X509_CRL_add0_revoked(crl, rev))
 		goto out;
 	rev = NULL;
@@ -701,36 +1002,47 @@ out:
 	return r;
 }
 
+/* The next CRL number: one more than crlnumber holds. The caller holds the lock. */
 static int
 crl_number_next(struct tg_ca_store *s, long *num, struct tg_error *err)
 {
-	char path[CA_PATH_MAX], buf[32];
+	char path[CA_PATH_MAX];
 	uint8_t *data = NULL;
 	size_t len = 0;
 	char *end;
 	long n = 0;
 	int r;
 
-	if ((r = path_join(path, sizeof(path), s->dir, "crlnumber", err)) != 0)
+	if ((r = state_read(s, "crlnumber", "CRL number file", path, &data, &len, err)) != 0)
 		goto out;
-	if (access(path, F_OK) == 0) {
-		if ((r = tg_ca_file_read(path, &data, &len, err)) != 0)
-			goto out;
+	if (data != NULL) {
 		errno = 0;
 		n = strtol((const char *)data, &end, 10);
-		if (errno != 0 || n < 0 || (*end != '\0' && *end != '\n')) {
+		if (errno != 0 || n < 0 || n == LONG_MAX || end == (char *)data ||
+		    (*end != '\0' && *end != '\n') || (size_t)(end - (char *)data) + 1 < len) {
 			r = tg_error_set(err, TG_ERR_CONFIG, "'%s' is not a number", path);
 			goto out;
 		}
 	}
-	n++;
-	snprintf(buf, sizeof(buf), "%ld\n", n);
-	if ((r = tg_ca_file_write(path, buf, strlen(buf), 0644, err)) != 0)
-		goto out;
-	*num = n;
+	*num = n + 1;
 	r = 0;
 out:
 	free(data);
+	return r;
+}
+
+/* Records n as the last CRL number used. The caller holds the lock. */
+static int
+crl_number_save(struct tg_ca_store *s, long n, struct tg_error *err)
+{
+	char path[CA_PATH_MAX], buf[32];
+	int r;
+
+	snprintf(buf, sizeof(buf), "%ld\n", n);
+	if ((r = path_join(path, sizeof(path), s->dir, "crlnumber", err)) != 0)
+		goto out;
+	r = tg_file_write(path, buf, strlen(buf), 0644, 0, err);
+out:
 	return r;
 }
 
@@ -742,10 +1054,20 @@ tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out, struct tg_error *err)
 	ASN1_INTEGER *num = NULL;
 	X509V3_CTX ctx;
 	X509_EXTENSION *ext = NULL;
+	struct tg_ca_revoked *list = NULL;
+	uint8_t *text = NULL;
+	size_t count = 0, len = 0, i;
 	long n = 0;
-	int r;
+	int r, locked = 0;
 
-	if ((r = crl_number_next(s, &n, err)) != 0)
+	/* number and list taken together under the lock: each CRL gets its own
+	 * number, and a later number never lists fewer revocations; the number
+	 * is recorded only once the CRL is signed, so a failure uses none */
+	if ((r = store_lock(s, 1, err)) != 0)
+		goto out;
+	locked = 1;
+	if ((r = crl_number_next(s, &n, err)) != 0 ||
+	    (r = revoked_load(s, &list, &count, &text, &len, err)) != 0)
 		goto out;
 	r = TG_ERR_CRYPTO;
 	if ((crl = X509_CRL_new()) == NULL || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
@@ -754,9 +1076,9 @@ tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out, struct tg_error *err)
 	    (next = X509_time_adj_ex(NULL, (int)CA_CRL_DAYS, 0, NULL)) == NULL ||
 	    !X509_CRL_set1_lastUpdate(crl, now) || !X509_CRL_set1_nextUpdate(crl, next))
 		goto fail;
-	if ((r = revoked_each(s, crl_add, crl, err)) != 0)
-		goto out;
-	r = TG_ERR_CRYPTO;
+	for (i = 0; i < count; i++)
+		if (crl_add(crl, &list[i]) != 0)
+			goto fail;
 	X509V3_set_ctx(&ctx, s->cert, NULL, NULL, crl, 0);
 	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always")) ==
 	        NULL ||
@@ -764,6 +1086,8 @@ tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out, struct tg_error *err)
 	    !ASN1_INTEGER_set(num, n) || !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) ||
 	    !X509_CRL_sort(crl) || X509_CRL_sign(crl, s->key, tg_ca_sign_md(s->key)) <= 0)
 		goto fail;
+	if ((r = crl_number_save(s, n, err)) != 0)
+		goto out;
 	*out = crl;
 	crl = NULL;
 	r = 0;
@@ -771,6 +1095,10 @@ tg_ca_store_crl(struct tg_ca_store *s, X509_CRL **out, struct tg_error *err)
 fail:
 	r = tg_error_set(err, r, "cannot build or sign the CRL");
 out:
+	if (locked)
+		(void)store_lock(s, 0, NULL);
+	free(list);
+	free(text);
 	ERR_clear_error();
 	X509_EXTENSION_free(ext);
 	ASN1_INTEGER_free(num);

@@ -26,8 +26,8 @@
 int tg_ca_file_read(const char *path, uint8_t **data, size_t *len, struct tg_error *err);
 
 /*
- * Writes n bytes to path through a temporary file and rename, with the
- * given mode (e.g. 0600, 0644). 0 or TG_ERR_IO.
+ * Writes n bytes to path with the given mode (e.g. 0600, 0644) through the
+ * project's one atomic writer, tg_file_write (tg_file.h). 0 or TG_ERR_IO.
  */
 int tg_ca_file_write(const char *path, const void *p, size_t n, unsigned mode,
                      struct tg_error *err);

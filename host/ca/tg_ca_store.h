@@ -10,6 +10,17 @@
  *   DIR/issued/HEX.json     what was verified for it (identity, level, ...)
  *   DIR/revoked.txt         "HEX UNIXTIME" per revoked certificate
  *   DIR/crlnumber           the last CRL number used
+ *
+ * Checked like OpenSSH checks its own files, on every open: DIR, ca.pem,
+ * policy.yaml, ca.key.uri and the attestation roots directory (wherever the
+ * policy points) must be owned by the user who runs the command and not
+ * writable by group or others; ca.key must be accessible by its owner only
+ * (0600). Symbolic links at these paths are refused, not followed. Only the
+ * paths themselves are checked, not their parents. revoked.txt and
+ * crlnumber, checked the same way when read, are changed under an
+ * exclusive flock(2) on DIR, so concurrent revocations and CRLs neither
+ * lose a serial nor reuse a CRL number. Every file is written with
+ * tg_file_write (tg_file.h).
  */
 #ifndef TG_CA_STORE_H
 #define TG_CA_STORE_H
@@ -24,10 +35,16 @@
 
 struct tg_ca_store;
 
+/* Longest serial (hex digits) this CA reads or writes. */
+#define TG_CA_SERIAL_HEX_MAX 80
+
+/* Latest revocation time revoked.txt may hold (9999-12-31T23:59:59Z). */
+#define TG_CA_REVOKED_WHEN_MAX 253402300799LL
+
 /* Options of tg_ca_store_init. */
 struct tg_ca_init_opts {
-	const char *dir; /* created (0700) if missing; must be empty
-				      of a previous CA */
+	const char *dir; /* created 0700 if missing; an existing empty
+				      one is made 0700; must hold no CA */
 	const char *trust_domain;
 	const char *roots_dir; /* NULL: DIR/attestation-roots/ */
 	const char *key_uri;   /* NULL: a new P-256 key in DIR/ca.key;
@@ -40,13 +57,17 @@ struct tg_ca_init_opts {
  * Creates a new CA in opts->dir: key, self-signed certificate
  * (basicConstraints cA=true pathlen 0, keyUsage keyCertSign|cRLSign,
  * SKI/AKI), default policy, issued/ and the roots directory. Refuses
- * (TG_ERR_INVALID_ARG) when DIR/ca.pem already exists.
+ * (TG_ERR_INVALID_ARG) when DIR/ca.pem already exists, and
+ * (TG_ERR_PERMISSION, naming the fix) a non-empty existing DIR that is
+ * writable by group or others, or any DIR not owned by the user.
  */
 int tg_ca_store_init(const struct tg_ca_init_opts *opts, struct tg_error *err);
 
 /*
  * Opens the CA in dir: certificate and policy, and the private key when
  * need_key is non-zero (a pkcs11: key logs in through the PKCS#11 layer).
+ * Owner and mode of the CA's files are checked first (see above):
+ * TG_ERR_PERMISSION names the path and the chmod or chown that fixes it.
  * *out owned by the caller (tg_ca_store_free).
  */
 int tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out, struct tg_error *err);
@@ -78,6 +99,26 @@ int tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id,
  * certificate; revoking twice is an error (TG_ERR_INVALID_ARG).
  */
 int tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_error *err);
+
+/* One line of revoked.txt. */
+struct tg_ca_revoked {
+	char serial[TG_CA_SERIAL_HEX_MAX + 1]; /* canonical (tg_ca_serial_norm) */
+	long long when;                        /* revocation time, Unix seconds */
+	unsigned long line;                    /* 1-based line in the text */
+};
+
+/*
+ * Parses n bytes of revoked.txt text (name is used in messages). Strict:
+ every line is exactly "HEX UNIXTIME" — 1 to TG_CA_SERIAL_HEX_MAX hex
+ * digits, one space, decimal digits of a time at most
+ * TG_CA_REVOKED_WHEN_MAX — ending in a newline (the last one may lack
+ * it); empty lines, other bytes and a serial listed twice are refused. On
+ * success *list (count entries, in text order; NULL when count is 0) is
+ * owned by the caller (free()). Errors: TG_ERR_FORMAT with "NAME line L:
+ * ..." saying what the line must be; TG_ERR_ALLOC. No I/O.
+ */
+int tg_ca_revoked_parse(const char *text, size_t n, const char *name, struct tg_ca_revoked **list,
+                        size_t *count, struct tg_error *err);
 
 /*
  * Builds and signs a CRL (v2, CRL number, AKI, nextUpdate in 7 days) of

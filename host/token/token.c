@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 
 #include "tg_cmd.h"
+#include "tg_file.h"
 #include "tg_p11.h"
 
 #define SIGN_TEST_MSG "tokengate sign-test"
@@ -575,7 +576,9 @@ cmd_export(int argc, char **argv)
 	struct tg_p11_key *k = NULL;
 	struct tg_error err;
 	X509 *x = NULL;
-	FILE *f = NULL;
+	BIO *bio = NULL;
+	char *pem = NULL;
+	long n = 0;
 	int r, rc;
 
 	if ((rc = parse("token export-cert", argc, argv, &o)) != 0)
@@ -604,19 +607,26 @@ cmd_export(int argc, char **argv)
 		rc = tg_cmd_fail("token export-cert", r, &err);
 		goto out;
 	}
-	if (o.out != NULL && (f = fopen(o.out, "w")) == NULL) {
-		tg_error_set(&err, TG_ERR_IO, "cannot write '%s'", o.out);
-		rc = tg_cmd_fail("token export-cert", TG_ERR_IO, &err);
-		goto out;
-	}
-	if (PEM_write_X509(f ? f : stdout, x) != 1) {
-		rc = tg_cmd_fail("token export-cert", TG_ERR_IO, NULL);
-		goto out;
+	if (o.out == NULL) {
+		if (PEM_write_X509(stdout, x) != 1) {
+			rc = tg_cmd_fail("token export-cert", TG_ERR_IO, NULL);
+			goto out;
+		}
+	} else {
+		/* through the one atomic writer: a failure leaves no half-written file */
+		if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
+		    (n = BIO_get_mem_data(bio, &pem)) <= 0) {
+			rc = tg_cmd_fail("token export-cert", TG_ERR_CRYPTO, NULL);
+			goto out;
+		}
+		if ((r = tg_file_write(o.out, pem, (size_t)n, 0644, 0, &err)) != 0) {
+			rc = tg_cmd_fail("token export-cert", r, &err);
+			goto out;
+		}
 	}
 	rc = TG_EXIT_OK;
 out:
-	if (f != NULL && fclose(f) != 0)
-		rc = tg_cmd_fail("token export-cert", TG_ERR_IO, NULL);
+	BIO_free(bio);
 	X509_free(x);
 	tg_p11_key_free(k);
 	tg_p11_free(p);

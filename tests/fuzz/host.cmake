@@ -7,4 +7,10 @@ tg_add_fuzz(fuzz_provenance
 tg_add_fuzz(fuzz_attest_ext
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_attest_ext.c
   LIBS tghost)
+tg_add_fuzz(fuzz_ca_policy
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_ca_policy.c
+  LIBS tghost)
+tg_add_fuzz(fuzz_ca_revoked
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_ca_revoked.c
+  LIBS tghost)
 # --- end ca ---

@@ -11,6 +11,7 @@ tg_add_script_test(doctor_integration
 # --- ca ---
 tg_add_script_test(integration_ca SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ca.sh)
 tg_add_script_test(integration_ca_sim SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ca_sim.sh)
+tg_add_script_test(integration_ca_store SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ca_store.sh)
 # --- end ca ---
 
 # --- ca hsm ---

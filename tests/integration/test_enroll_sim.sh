@@ -37,6 +37,7 @@ cp "$T/card.state.mfr-ca.pem" ca/attestation-roots/sim-mfr.pem
 ops_before=$(sim_json private_key_operations)
 # PIN from a file (--pin-source), management key from the environment
 printf '%s\n' "$SIM_PIN" >pin.txt
+chmod 600 pin.txt # a PIN file open to others is refused
 TOKENGATE_MGM_KEY=$MGM "$TG" enroll --reader "PCD 00 00" --slot 9a \
 	--id "spiffe://$TD/dev/alice" --algorithm ec-p256 --pin-policy once \
 	--touch-policy never --pin-source "file:$T/pin.txt" --ca-dir ca \

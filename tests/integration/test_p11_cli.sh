@@ -117,8 +117,32 @@ grep -q "few tries left" err.txt || tg_fail "wrong PIN: token state not reported
 # no PIN and no terminal: the fix is named
 expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256" </dev/null
 grep -q "TOKENGATE_PIN" err.txt || tg_fail "no-PIN message"
+# a PIN file is refused like an SSH private key unless only its owner can
+# read or write it; the message names the file, its mode and the fix
 echo 1234 >pin.txt
-expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-source=file:$TG_TMP/pin.txt"
+PINKEY="pkcs11:token=tg-cli;object=k-ec-p256?pin-source=file:$TG_TMP/pin.txt"
+chmod 644 pin.txt
+tg_expect_exit 1 "PIN file '$TG_TMP/pin.txt' is readable by others (mode 0644); run 'chmod 600 $TG_TMP/pin.txt'" \
+	"$TG" token sign-test --key "$PINKEY"
+chmod 620 pin.txt
+tg_expect_exit 1 "PIN file '$TG_TMP/pin.txt' is writable by others (mode 0620); run 'chmod 600 $TG_TMP/pin.txt'" \
+	"$TG" token sign-test --key "$PINKEY"
+# a link is followed and the file it leads to is what is checked
+ln -s pin.txt pin-link.txt
+tg_expect_exit 1 "PIN file '$TG_TMP/pin-link.txt' is writable by others (mode 0620)" \
+	"$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-source=$TG_TMP/pin-link.txt"
+if [[ $(id -u) == 0 ]]; then
+	chmod 600 pin.txt
+	chown 65534 pin.txt
+	tg_expect_exit 1 "PIN file '$TG_TMP/pin.txt' is owned by uid 65534, not by uid 0 that runs this command; whoever owns it controls it: run 'chown 0 $TG_TMP/pin.txt'" \
+		"$TG" token sign-test --key "$PINKEY"
+	chown 0 pin.txt
+else
+	tg_log "not root: the PIN file owner check is not exercised (needs chown)"
+fi
+chmod 600 pin.txt # the printed fix
+expect_rc 0 "$TG" token sign-test --key "$PINKEY"
+expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-source=$TG_TMP/pin-link.txt"
 TOKENGATE_PIN=1234 expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256"
 
 # ---- no PIN source but a terminal: the PIN is asked for, without echo ----

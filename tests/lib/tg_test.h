@@ -7,11 +7,13 @@
 #ifndef TG_TEST_H
 #define TG_TEST_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Exit status CTest reports as "skipped" (SKIP_RETURN_CODE). */
 #define TG_TEST_EXIT_SKIP 77
@@ -140,6 +142,58 @@ tg_test_hexdup(const char *hex, size_t *len)
 	free(tmp);
 	*len = n;
 	return out;
+}
+
+/*
+ * A new private directory "/tmp/NAME.XXXXXX" (mkdtemp) written into dir
+ * (size n). 0, or -1 when it cannot be made.
+ */
+static inline int
+tg_test_tmpdir(const char *name, char *dir, size_t n)
+{
+	if (snprintf(dir, n, "/tmp/%s.XXXXXX", name) >= (int)n)
+		return -1;
+	return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+/* Entries of dir other than "." and ".." (-1 when it cannot be read). */
+static inline int
+tg_test_dir_count(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Removes dir and what it holds, one level deep (files, links, empty
+ * subdirectories): what a unit test leaves in its tg_test_tmpdir.
+ */
+static inline void
+tg_test_tmpdir_remove(const char *dir)
+{
+	struct dirent *e;
+	char p[4096];
+	DIR *d = opendir(dir);
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (unlink(p) != 0)
+			rmdir(p);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(dir);
 }
 
 #endif /* TG_TEST_H */

@@ -14,6 +14,9 @@ tg_add_unit_test(test_doctor_report
 foreach(t test_att test_att_chain test_prov test_ca_policy test_ca_issue)
   tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tghost)
 endforeach()
+# the revoked.txt parser (its own line, so the list above merges cleanly)
+tg_add_unit_test(test_ca_revoked
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_revoked.c LIBS tghost)
 # --- end ca ---
 
 # --- ca hsm (level hsm-operator; needs the PKCS#11 layer) ---

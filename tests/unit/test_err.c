@@ -27,6 +27,7 @@ static const int all_codes[] = {
     TG_ERR_TIMEOUT,
     TG_ERR_CHECKSUM,
     TG_ERR_VERSION,
+    TG_ERR_PERMISSION,
     TG_ERR_PIN_INCORRECT,
     TG_ERR_PIN_BLOCKED,
     TG_ERR_AUTH_REQUIRED,
@@ -78,7 +79,7 @@ test_strerror_known(void **state)
 	}
 }
 
-static const int unknown_codes[] = {1, 42, -16, -19, -100, -1000, INT32_MIN, INT32_MAX};
+static const int unknown_codes[] = {1, 42, -17, -19, -100, -1000, INT32_MIN, INT32_MAX};
 
 static void
 test_strerror_unknown(void **state)

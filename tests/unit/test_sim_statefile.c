@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 
 #include "statefile.h"
 #include "tg_secret.h"
+#include "tg_test.h"
 
 struct fx {
 	char dir[64];
@@ -32,8 +32,7 @@ setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/tg-statefile.XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
+	if (tg_test_tmpdir("tg-statefile", f->dir, sizeof(f->dir)) != 0) {
 		free(f);
 		return -1;
 	}
@@ -46,38 +45,10 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	struct dirent *e;
-	char p[512];
-	DIR *d = opendir(f->dir);
 
-	while (d != NULL && (e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-		if (unlink(p) != 0)
-			rmdir(p);
-	}
-	if (d != NULL)
-		closedir(d);
-	rmdir(f->dir);
+	tg_test_tmpdir_remove(f->dir);
 	free(f);
 	return 0;
-}
-
-/* Entries in dir other than . and .. */
-static int
-count_entries(const char *dir)
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-	int n = 0;
-
-	while (d != NULL && (e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	if (d != NULL)
-		closedir(d);
-	return n;
 }
 
 static void
@@ -113,7 +84,7 @@ test_roundtrip_and_replace(void **state)
 	assert_memory_equal(got, b, n);
 	tg_freezero(got, n);
 	/* Only the state file: no temporary left behind. */
-	assert_int_equal(count_entries(f->dir), 1);
+	assert_int_equal(tg_test_dir_count(f->dir), 1);
 	assert_int_equal(tg_sim_state_exists(f->path), 1);
 }
 
@@ -155,7 +126,7 @@ test_write_errors(void **state)
 	tg_error_clear(&err);
 	assert_int_equal(tg_sim_state_write(bad, (const uint8_t *)"x", 1, 1, &err), TG_ERR_IO);
 	assert_non_null(strstr(err.msg, bad));
-	assert_int_equal(count_entries(f->dir), 0);
+	assert_int_equal(tg_test_dir_count(f->dir), 0);
 }
 
 static void

@@ -27,6 +27,7 @@ static const struct code_msg messages[] = {
     {TG_ERR_TIMEOUT, "timed out"},
     {TG_ERR_CHECKSUM, "checksum mismatch"},
     {TG_ERR_VERSION, "unknown format version"},
+    {TG_ERR_PERMISSION, "unsafe file owner or permissions"},
     {TG_ERR_PIN_INCORRECT, "incorrect PIN"},
     {TG_ERR_PIN_BLOCKED, "PIN blocked"},
     {TG_ERR_AUTH_REQUIRED, "authentication required"},

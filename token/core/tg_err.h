@@ -31,6 +31,7 @@ enum tg_err_code {
 	TG_ERR_TIMEOUT = -13,     /* an operation timed out */
 	TG_ERR_CHECKSUM = -14,    /* stored data failed its integrity check */
 	TG_ERR_VERSION = -15,     /* stored data has an unknown version */
+	TG_ERR_PERMISSION = -16,  /* a file's owner or mode is unsafe */
 
 	/* token / simulator: -20 .. -39 */
 	TG_ERR_PIN_INCORRECT = -20,  /* wrong PIN or PUK */
