@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "tg_file.h"
 #include "tg_secret.h"
 
 #define MFRCA_DAYS         (20 * 365)
@@ -111,37 +112,38 @@ out:
 	return r;
 }
 
-/* Opens path for writing with O_EXCL and `mode` as a BIO. */
+/*
+ * Writes what pem_write puts in a secure-heap memory BIO to path, which
+ * must not exist yet (the shared atomic writer, TG_FILE_NO_REPLACE).
+ */
 static int
-create_excl(const char *path, mode_t mode, BIO **out, struct tg_error *err)
+write_new(const char *path, unsigned mode, X509 *cert, EVP_PKEY *key, struct tg_error *err)
 {
-	FILE *f = NULL;
-	int fd, r = TG_ERR_IO;
+	BIO *b = NULL;
+	char *data = NULL, why[256];
+	long len;
+	int r = TG_ERR_CRYPTO;
 
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0) {
-		if (errno == EEXIST)
-			r = tg_error_set(err, TG_ERR_IO,
-			                 "%s already exists; remove it or pass "
-			                 "--manufacturer-cert/--manufacturer-key to use an "
-			                 "existing manufacturer CA",
-			                 path);
-		else
-			r = tg_error_set(err, TG_ERR_IO, "cannot create %s: %s", path,
-			                 strerror(errno));
+	/* a secure-heap BIO, wiped when freed: it holds the private key */
+	if ((b = BIO_new(BIO_s_secmem())) == NULL ||
+	    (key != NULL && PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) != 1) ||
+	    (cert != NULL && PEM_write_bio_X509(b, cert) != 1) ||
+	    (len = BIO_get_mem_data(b, &data)) <= 0) {
+		r = tg_error_set(err, r, "cannot encode the manufacturer CA for %s: %s", path,
+		                 ossl_why(why, sizeof(why)));
 		goto out;
 	}
-	if (fchmod(fd, mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot set up %s: %s", path, strerror(errno));
-		close(fd);
-		goto out;
+	r = tg_file_write(path, data, (size_t)len, mode, TG_FILE_NO_REPLACE, err);
+	if (r == TG_ERR_INVALID_ARG) {
+		tg_error_clear(err); /* this message replaces the writer's */
+		r = tg_error_set(err, TG_ERR_IO,
+		                 "%s already exists; remove it or pass "
+		                 "--manufacturer-cert/--manufacturer-key to use an "
+		                 "existing manufacturer CA",
+		                 path);
 	}
-	if ((*out = BIO_new_fp(f, BIO_CLOSE)) == NULL) {
-		fclose(f);
-		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory writing %s", path);
-		goto out;
-	}
-	r = 0;
 out:
+	BIO_free(b);
 	return r;
 }
 
@@ -150,36 +152,23 @@ tg_sim_mfrca_create(const char *cert_path, const char *key_path, struct tg_error
 {
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
-	BIO *kb = NULL, *cb = NULL;
 	char why[256];
-	int key_made = 0, cert_made = 0, r = TG_ERR_CRYPTO;
+	int key_made = 0, r = TG_ERR_CRYPTO;
 
 	if ((key = EVP_EC_gen("P-256")) == NULL || make_cert(key, &cert) != 0) {
 		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot create the manufacturer CA: %s",
 		                 ossl_why(why, sizeof(why)));
 		goto out;
 	}
-	if ((r = create_excl(key_path, S_IRUSR | S_IWUSR, &kb, err)) != 0)
+	if ((r = write_new(key_path, 0600, NULL, key, err)) != 0)
 		goto out;
 	key_made = 1;
-	if ((r = create_excl(cert_path, S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH, &cb, err)) != 0)
+	if ((r = write_new(cert_path, 0644, cert, NULL, err)) != 0)
 		goto out;
-	cert_made = 1;
-	if (PEM_write_bio_PrivateKey(kb, key, NULL, NULL, 0, NULL, NULL) != 1 ||
-	    BIO_flush(kb) != 1 || PEM_write_bio_X509(cb, cert) != 1 || BIO_flush(cb) != 1) {
-		r = tg_error_set(err, TG_ERR_IO,
-		                 "cannot write the manufacturer CA to %s and %s: %s", cert_path,
-		                 key_path, ossl_why(why, sizeof(why)));
-		goto out;
-	}
 	r = 0;
 out:
-	BIO_free(kb);
-	BIO_free(cb);
 	if (r != 0 && key_made)
 		(void)unlink(key_path);
-	if (r != 0 && cert_made)
-		(void)unlink(cert_path);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return r;
