@@ -60,7 +60,7 @@ tg_p11_key_cert_get(struct tg_p11_key *k, X509 **out, struct tg_error *err)
 	CK_OBJECT_HANDLE *hs = NULL;
 	CK_SESSION_HANDLE s;
 	size_t n = 0, i;
-	char hex[2 * TG_P11_ID_MAX + 1];
+	char hex[TG_P11_HEX_BUF];
 	X509 *x = NULL;
 	int r;
 
@@ -163,7 +163,7 @@ tg_p11_key_cert_import(struct tg_p11_key *k, X509 *cert, const char *label, int 
 	uint8_t *der = NULL, *newder = NULL;
 	size_t dl = 0;
 	int newdl;
-	char hex[2 * TG_P11_ID_MAX + 1];
+	char hex[TG_P11_HEX_BUF];
 	X509 *x = NULL;
 	CK_RV rv;
 	int r;
@@ -237,11 +237,9 @@ tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert, struct tg
 		                 k->label, k->t->info.label);
 		goto out;
 	}
-	if ((pk = tg_p11_key_evp(k)) == NULL) {
-		r = tg_error_set(err, TG_ERR_TLS, "libp11 cannot use key '%s' on token '%s'",
-		                 k->label, k->t->info.label);
+	/* the key checked to be k's own object (tg_p11_key_evp_get) */
+	if ((r = tg_p11_key_evp_get(k, &pk, err)) != 0)
 		goto out;
-	}
 	if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, pk) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		r = tg_error_set(err, TG_ERR_TLS,

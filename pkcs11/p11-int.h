@@ -16,7 +16,8 @@
 #include "tg_p11.h"
 
 #define TG_P11_PROXY_MODULE  "p11-kit-proxy.so"
-#define TG_P11_ID_MAX        64
+#define TG_P11_ID_SHOWN      64 /* id bytes shown in hex in messages */
+#define TG_P11_HEX_BUF       (2 * TG_P11_ID_SHOWN + 32)
 #define TG_P11_LABEL_MAX     128
 #define TG_P11_RANDOM_ID_LEN 16
 
@@ -79,14 +80,16 @@ struct tg_p11_key {
 	struct tg_p11_token *t;
 	CK_OBJECT_HANDLE h;
 	CK_KEY_TYPE type;
-	char label[TG_P11_LABEL_MAX];
-	uint8_t id[TG_P11_ID_MAX];
+	char *label; /* whole CKA_LABEL, NUL-terminated ("" when none) */
+	uint8_t *id; /* whole CKA_ID (heap, never NULL: an empty id matches
+		       only empty ids in C_FindObjects templates) */
 	size_t id_len;
 	enum tg_p11_alg alg;
 	int bits;
 	struct tg_p11_trust trust;
-	EVP_PKEY *pub; /* public key built from attributes */
-	EVP_PKEY *evp; /* libp11 key, signatures on the token */
+	EVP_PKEY *pub; /* public key: the private object's own attributes, or a
+			  candidate proven by a signature through h */
+	EVP_PKEY *evp; /* libp11 key, checked to be h (tg_p11_key_evp_get) */
 	unsigned flags;
 };
 
@@ -136,7 +139,8 @@ int tg_p11_objects_find(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_C
                         const char *label, const uint8_t *id, size_t id_len, CK_OBJECT_HANDLE **out,
                         size_t *n, struct tg_error *err);
 enum tg_p11_alg tg_p11_alg_of(const EVP_PKEY *pk, int *bits);
-/* hex of id into buf ("-" when empty). */
+/* hex of id into buf ("-" when empty); an id longer than fits is shown as
+ * its first bytes followed by "...(N bytes)", never cut silently. */
 void tg_p11_hex(const uint8_t *id, size_t len, char *buf, size_t bufsz);
 
 #endif /* TG_P11_INT_H */

@@ -194,7 +194,9 @@ hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKEY *cs
 	if ((r = tg_p11_new(&p11, err)) != 0)
 		goto out;
 	/* the CA checks the trust attributes itself, so it can say which failed */
-	if ((r = tg_p11_key_find(p11, req->hsm_key_uri, TG_P11_KEY_ALLOW_EXPORTABLE, &k, err)) != 0)
+	if ((r = tg_p11_key_find(p11, req->hsm_key_uri,
+	                         TG_P11_KEY_ALLOW_EXPORTABLE | TG_P11_KEY_ALLOW_IMPORTED, &k,
+	                         err)) != 0)
 		goto out;
 	tg_p11_key_trust(k, &t);
 	label = tg_p11_key_label(k);
@@ -227,6 +229,11 @@ hsm_check(struct tg_ca_store *s, const struct tg_ca_issue_req *req, EVP_PKEY *cs
 		             "(CKA_LOCAL not true): an imported key gets no "
 		             "certificate",
 		             label);
+		goto out;
+	}
+	if (t.verdict != TG_P11_TRUST_OK) { /* e.g. a PKCS#15-emulated token */
+		tg_error_set(err, r, "HSM key '%s' is not shown to be generated on the token: %s",
+		             label, t.reason);
 		goto out;
 	}
 	if ((pub = tg_p11_key_public(k)) == NULL || EVP_PKEY_eq(pub, csrkey) != 1) {
