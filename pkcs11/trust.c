@@ -121,6 +121,8 @@ tg_p11_trust_verdict(struct tg_p11_trust *tr)
 		if (tr->always_sensitive == 0)
 			reason_add(tr, "CKA_ALWAYS_SENSITIVE is false: the key was "
 			               "readable once");
+		if (tr->local == 0)
+			reason_add(tr, "CKA_LOCAL is false: it was imported");
 		reason_add(tr, "non-exportable now, but a copy may exist elsewhere");
 		goto out;
 	}

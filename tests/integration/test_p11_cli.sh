@@ -88,6 +88,40 @@ expect_rc 0 "$TG" token sign-test --allow-exportable \
 	--key "pkcs11:token=tg-test;object=exportable?pin-value=1234"
 grep -q "^trust: exportable" out.txt || tg_fail "override: verdict not shown"
 
+# ---- a public-key object planted with pkcs11-tool (no PIN needed on
+# SoftHSM2) is never taken as the key's public key ----
+grep -q -- "--allow-imported" <("$TG" token sign-test --help) || tg_fail "sign-test --help lacks --allow-imported"
+grep -q -- "--allow-imported" <("$TG" token import-cert --help) || tg_fail "import-cert --help lacks --allow-imported"
+P11T=(pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label tg-cli)
+expect_rc 0 "$TG" token keygen --key "pkcs11:token=tg-cli;object=victim;id=%77?pin-value=1234" \
+	--algorithm ec-p256
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out evil.key 2>/dev/null
+openssl pkey -in evil.key -pubout -outform DER -out evil.pub.der
+"${P11T[@]}" --delete-object --type pubkey --id 77 >p11t.log 2>&1 || tg_fail "delete public object: $(cat p11t.log)"
+"${P11T[@]}" --write-object evil.pub.der --type pubkey --id 77 --label victim >p11t.log 2>&1 ||
+	tg_fail "plant public key: $(cat p11t.log)"
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=victim?pin-value=1234"
+grep -q "none of the 1 public-key object(s) or certificate(s) with its id 77 verifies a signature made by the key (one may have been planted)" err.txt ||
+	tg_fail "planted public key not refused: $(cat err.txt)"
+tg_log "planted public key: $(cat err.txt)"
+
+# ---- a key imported with pkcs11-tool --write-object: refused by default,
+# accepted with --allow-imported ----
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out imp.key 2>/dev/null
+openssl pkey -in imp.key -outform DER -out imp.der
+openssl pkey -in imp.key -pubout -outform DER -out imp.pub.der
+"${P11T[@]}" --login --pin 1234 --write-object imp.der --type privkey --id 78 --label imported \
+	--sensitive --usage-sign >p11t.log 2>&1 || tg_fail "import private key: $(cat p11t.log)"
+"${P11T[@]}" --login --pin 1234 --write-object imp.pub.der --type pubkey --id 78 --label imported \
+	>p11t.log 2>&1 || tg_fail "import public key: $(cat p11t.log)"
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=imported?pin-value=1234"
+grep -Eq "key 'imported' on token 'tg-cli' is refused \((imported|once-exportable)\): .*CKA_LOCAL is false: it was imported.*; generate the key on the token \(tokengate token keygen\) or accept it explicitly \(--allow-imported, TG_P11_KEY_ALLOW_IMPORTED\)" err.txt ||
+	tg_fail "imported key not refused: $(cat err.txt)"
+tg_log "imported key: $(cat err.txt)"
+expect_rc 0 "$TG" token sign-test --allow-imported --key "pkcs11:token=tg-cli;object=imported?pin-value=1234"
+grep -Eq "^trust: (imported|once-exportable)" out.txt || tg_fail "--allow-imported: $(cat out.txt)"
+grep -q "verified with the public key: ok" out.txt || tg_fail "--allow-imported: not signed"
+
 # missing token: lists the tokens present
 expect_rc 1 "$TG" token sign-test --key "pkcs11:token=alice;object=api?pin-value=1234"
 grep -q "token 'alice' not found; tokens present: .*'tg-test' (SoftHSM project" err.txt ||

@@ -153,6 +153,11 @@ test_reasons_combined(void **state)
 	assert_int_equal(tr.verdict, TG_P11_TRUST_ONCE_EXPORTABLE);
 	assert_non_null(strstr(tr.reason, "CKA_NEVER_EXTRACTABLE is false"));
 	assert_non_null(strstr(tr.reason, "CKA_ALWAYS_SENSITIVE is false"));
+	/* an imported key as SoftHSM2 stores it: all three false */
+	tr.local = 0;
+	tg_p11_trust_verdict(&tr);
+	assert_int_equal(tr.verdict, TG_P11_TRUST_ONCE_EXPORTABLE);
+	assert_non_null(strstr(tr.reason, "CKA_LOCAL is false: it was imported"));
 	memset(&tr, 0, sizeof(tr));
 	tr.sensitive = 1;
 	tr.never_extractable = TG_P11_ATTR_ABSENT;
