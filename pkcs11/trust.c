@@ -45,6 +45,15 @@ reason_add(struct tg_p11_trust *tr, const char *clause)
 	         clause);
 }
 
+/* Ends tr->reason with ", so ..." (cut if need be). */
+static void
+reason_so(struct tg_p11_trust *tr, const char *so)
+{
+	size_t used = strlen(tr->reason);
+
+	snprintf(tr->reason + used, sizeof(tr->reason) - used, ", so %s", so);
+}
+
 /* Adds "CKA_X is not reported by the token" / "... has the value V, neither
  * true nor false" for each of the attributes that is not 0 or 1; returns
  * how many were. */
@@ -85,7 +94,7 @@ tg_p11_trust_verdict(struct tg_p11_trust *tr)
 	unknown += unknown_add(tr, tr->sensitive, "CKA_SENSITIVE");
 	if (unknown > 0) {
 		tr->verdict = TG_P11_TRUST_UNKNOWN;
-		reason_add(tr, "so the key cannot be shown to be non-exportable");
+		reason_so(tr, "the key cannot be shown to be non-exportable");
 		goto out;
 	}
 	/* 3. card evidence of the origin decides over module attributes */
@@ -131,7 +140,7 @@ tg_p11_trust_verdict(struct tg_p11_trust *tr)
 	unknown += unknown_add(tr, tr->local, "CKA_LOCAL");
 	if (unknown > 0) {
 		tr->verdict = TG_P11_TRUST_UNKNOWN;
-		reason_add(tr, "so the key's origin cannot be shown");
+		reason_so(tr, "the key's origin cannot be shown");
 		goto out;
 	}
 	if (tr->local == 0) {
