@@ -594,6 +594,40 @@ out:
 	return r;
 }
 
+int
+tg_p11_key_rebind(struct tg_p11_key *k, CK_OBJECT_HANDLE h, struct tg_error *err)
+{
+	struct tg_p11_key *n = NULL;
+	int r;
+
+	if ((r = tg_p11_key_load(k->t, h, k->flags & ~(unsigned)TG_P11_KEY_NO_LOGIN, &n, err)) != 0)
+		goto out;
+	if (n->pub == NULL || k->pub == NULL || EVP_PKEY_eq(n->pub, k->pub) != 1) {
+		r = tg_error_set(
+		    err, TG_ERR_CERT_MISMATCH,
+		    "the key now on token '%s' under the id of key '%s' is not the key "
+		    "that was checked (different public key): another card or key is "
+		    "in the slot; put the original token back",
+		    k->t->info.label, k->label);
+		goto out;
+	}
+	/* card evidence was about this very public key */
+	n->trust.origin = k->trust.origin;
+	memcpy(n->trust.evidence, k->trust.evidence, sizeof(n->trust.evidence));
+	tg_p11_trust_verdict(&n->trust);
+	if ((r = tg_p11_key_trust_check(n, k->flags, err)) != 0)
+		goto out;
+	k->h = h;
+	k->trust = n->trust;
+	r = 0;
+out:
+	if (n != NULL) {
+		n->t = NULL; /* k's token */
+		tg_p11_key_free(n);
+	}
+	return r;
+}
+
 static void
 keys_describe(struct tg_p11_token *t, CK_SESSION_HANDLE s, char *buf, size_t bufsz)
 {

@@ -126,6 +126,18 @@ void tg_p11_tokens_describe(const struct tg_p11_token_info *v, size_t n, char *b
 /* key.c / trust.c */
 int tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags,
                     struct tg_p11_key **out, struct tg_error *err);
+/*
+ * Binds k to object h again (after its token was removed and inserted:
+ * handles may change) only when h is the same key: its public key,
+ * established as tg_p11_key_find does (own attributes or a candidate proven
+ * by a signature through h), equals k's, and its trust attributes (read
+ * again; earlier card evidence carried over, since it was about this public
+ * key) pass k's flags. p->lock held. 0 (k->h and k->trust updated), or
+ * TG_ERR_CERT_MISMATCH "the key now on token 't' under the id of key 'k'
+ * is not the key that was checked ..." / TG_ERR_KEY_EXPORTABLE (the trust
+ * refusal) / the errors of the lookup. k is unchanged on error.
+ */
+int tg_p11_key_rebind(struct tg_p11_key *k, CK_OBJECT_HANDLE h, struct tg_error *err);
 void tg_p11_trust_read(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
                        struct tg_p11_trust *tr);
 /* Reads an attribute into a new heap buffer; 0 or CKR. */

@@ -25,6 +25,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "p11-int.h" /* tg_p11_key_rebind, for the presence watcher */
 #include "tg_p11.h"
 #include "tg_test.h"
 #include "tg_test_p11.h"
@@ -971,6 +972,90 @@ test_once_exportable(void **state)
 	assert_int_equal(tr.never_extractable, 0);
 }
 
+/* Handle of the private key labelled `label` on the fixture token. */
+static CK_OBJECT_HANDLE
+raw_private_handle(struct tg_test_p11 *w, const char *label)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+	                    {CKA_LABEL, (void *)label, strlen(label)}};
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+
+	assert_int_equal(w->f->C_FindObjectsInit(w->s, t, 2), CKR_OK);
+	assert_int_equal(w->f->C_FindObjects(w->s, &h, 1, &n), CKR_OK);
+	assert_int_equal(w->f->C_FindObjectsFinal(w->s), CKR_OK);
+	assert_int_equal(n, 1);
+	return h;
+}
+
+/*
+ * tg_p11_key_rebind (for the presence watcher): a key is bound to another
+ * object only when that object proves to be the same key.
+ */
+static void
+test_rebind(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *k = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	struct tg_test_p11 w;
+	CK_OBJECT_HANDLE own, other;
+	struct tg_error err;
+	int r_other, r_own;
+
+	tg_test_p11_open(&w, 0);
+	own = raw_private_handle(&w, "p256");
+	other = raw_private_handle(&w, "p384");
+	tg_test_p11_close(&w);
+	tg_error_clear(&err);
+	tg_p11_lock(fx->p);
+	r_other = tg_p11_key_rebind(k, other, &err);
+	r_own = tg_p11_key_rebind(k, own, NULL);
+	tg_p11_unlock(fx->p);
+	assert_int_equal(r_other, TG_ERR_CERT_MISMATCH);
+	if (strstr(err.msg, "the key now on token 'tg-test' under the id of key 'p256' is not the "
+	                    "key that was checked (different public key)") == NULL)
+		fail_msg("rebind to another key: %s", err.msg);
+	assert_int_equal(r_own, 0);
+	assert_true(k->h == own);
+	tg_p11_key_free(k);
+}
+
+/*
+ * libp11's key is handed out only when its signature over a fresh
+ * challenge verifies with the key's proven public key: with k->pub swapped
+ * for another key's (what a wrong libp11 match would look like), no
+ * EVP_PKEY, and the refusal says why.
+ */
+static void
+test_evp_checked_against_proven_key(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *k = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	struct tg_p11_key *o =
+	    find_ok(fx->p, "pkcs11:token=tg-test;object=exportable?pin-value=1234",
+	            TG_P11_KEY_ALLOW_EXPORTABLE);
+	EVP_PKEY *own = k->pub, *evp = NULL;
+	struct tg_error err;
+	int r_swapped, r_own;
+
+	k->pub = o->pub; /* same curve, another key */
+	tg_error_clear(&err);
+	r_swapped = tg_p11_key_evp_get(k, &evp, &err);
+	k->pub = own;
+	assert_null(evp);
+	r_own = tg_p11_key_evp_get(k, &evp, NULL);
+	EVP_PKEY_free(evp);
+	tg_p11_key_free(o);
+	tg_p11_key_free(k);
+	assert_int_equal(r_swapped, TG_ERR_CERT_MISMATCH);
+	if (strstr(err.msg,
+	           "libp11's key for 'p256' on token 'tg-test' signs, but not with the key "
+	           "that was checked") == NULL)
+		fail_msg("swapped public key: %s", err.msg);
+	assert_int_equal(r_own, 0);
+}
+
 int
 main(void)
 {
@@ -986,6 +1071,8 @@ main(void)
 	    cmocka_unit_test(test_planted_public_key),
 	    cmocka_unit_test(test_long_id_planted_label),
 	    cmocka_unit_test(test_once_exportable),
+	    cmocka_unit_test(test_rebind),
+	    cmocka_unit_test(test_evp_checked_against_proven_key),
 	};
 	/* A group of its own, run only when the others passed: it may end the
 	 * program as skipped (status 77), which must not hide a failure. */

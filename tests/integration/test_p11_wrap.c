@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "p11-int.h" /* tg_p11_key_rebind */
 #include "tg_p11.h"
 #include "tg_test.h"
 
@@ -160,12 +161,39 @@ test_emulated(void **state)
 	unsetenv("TG_WRAP_MODE");
 }
 
+/* The watcher's rebind re-runs the trust check: a token that stops
+ * reporting CKA_LOCAL after a reinsertion is refused. */
+static void
+test_rebind_rechecks_trust(void **state)
+{
+	struct tg_p11_key *k = NULL;
+	struct tg_error err;
+	int r_lie, r_ok;
+
+	(void)state;
+	unsetenv("TG_WRAP_MODE");
+	assert_int_equal(tg_p11_key_find(p, uri, 0, &k, NULL), 0);
+	setenv("TG_WRAP_MODE", "hide-local", 1);
+	tg_error_clear(&err);
+	tg_p11_lock(p);
+	r_lie = tg_p11_key_rebind(k, k->h, &err);
+	unsetenv("TG_WRAP_MODE");
+	r_ok = tg_p11_key_rebind(k, k->h, NULL);
+	tg_p11_unlock(p);
+	tg_p11_key_free(k);
+	assert_int_equal(r_lie, TG_ERR_KEY_EXPORTABLE);
+	assert_non_null(
+	    strstr(err.msg, "is refused (unknown): the token does not report CKA_LOCAL"));
+	assert_int_equal(r_ok, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_lies),
 	    cmocka_unit_test(test_emulated),
+	    cmocka_unit_test(test_rebind_rechecks_trust),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
