@@ -105,6 +105,19 @@ grep -q "none of the 1 public-key object(s) or certificate(s) with its id 77 ver
 	tg_fail "planted public key not refused: $(cat err.txt)"
 tg_log "planted public key: $(cat err.txt)"
 
+# ---- a 70-byte CKA_ID is kept whole: keygen, sign-test by it, and the
+# listing shows its first 64 bytes and its length ----
+longid=$(python3 -c 'print("".join("%%%02X" % (0x30 + i) for i in range(70)))')
+expect_rc 0 "$TG" token keygen --key "pkcs11:token=tg-cli;object=longid;id=$longid?pin-value=1234" \
+	--algorithm ec-p256
+grep -q "uri: .*id=$longid;" out.txt || tg_fail "keygen with a 70-byte id: canonical URI: $(cat out.txt)"
+expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;id=$longid?pin-value=1234"
+grep -q "^trust: ok" out.txt || tg_fail "sign-test by a 70-byte id: $(cat out.txt)"
+expect_rc 0 "$TG" token list --json --login --uri "pkcs11:token=tg-cli?pin-value=1234"
+want=$(python3 -c 'print("".join("%02x" % (0x30 + i) for i in range(64)) + "...(70 bytes)")')
+jq -e --arg w "$want" '[[.modules[].tokens[]][0].objects[] | select(.class == "private-key" and .label == "longid")][0].id == $w' \
+	out.txt >/dev/null || tg_fail "list: 70-byte id not shown as 64 bytes + length: $(cat out.txt)"
+
 # ---- a key imported with pkcs11-tool --write-object: refused by default,
 # accepted with --allow-imported ----
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out imp.key 2>/dev/null
