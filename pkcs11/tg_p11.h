@@ -305,7 +305,7 @@ struct tg_p11_trust {
 	int always_sensitive;      /* CKA_ALWAYS_SENSITIVE */
 	int local;                 /* CKA_LOCAL */
 	int always_authenticate;   /* CKA_ALWAYS_AUTHENTICATE */
-	int private;               /* CKA_PRIVATE */
+	int private_obj;           /* CKA_PRIVATE: only visible after login */
 	int emulated;              /* 1: token model "PKCS#15..." (OpenSC): its
 				    CKA_LOCAL, CKA_NEVER_EXTRACTABLE and
 				    CKA_ALWAYS_SENSITIVE are not evidence */
@@ -442,7 +442,7 @@ int tg_p11_key_uri(const struct tg_p11_key *k, char **out);
 /*
  * The trust attributes read when the key was found (C_GetAttributeValue of
  * CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE,
- * CKA_ALWAYS_SENSITIVE, CKA_LOCAL, CKA_ALWAYS_AUTHENTICATE) and the verdict
+ * CKA_ALWAYS_SENSITIVE, CKA_LOCAL, CKA_ALWAYS_AUTHENTICATE, CKA_PRIVATE) and the verdict
  * with its reason. Returns 0 (always, for a found key).
  */
 int tg_p11_key_trust(const struct tg_p11_key *k, struct tg_p11_trust *out);

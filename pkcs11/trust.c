@@ -172,7 +172,7 @@ tg_p11_trust_read(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 	tr->always_sensitive = read_bool(t, s, h, CKA_ALWAYS_SENSITIVE);
 	tr->local = read_bool(t, s, h, CKA_LOCAL);
 	tr->always_authenticate = read_bool(t, s, h, CKA_ALWAYS_AUTHENTICATE);
-	tr->private = read_bool(t, s, h, CKA_PRIVATE);
+	tr->private_obj = read_bool(t, s, h, CKA_PRIVATE);
 	tr->emulated = tg_p11_trust_emulated(t->info.model);
 	tg_p11_trust_verdict(tr);
 }
