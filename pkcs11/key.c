@@ -524,6 +524,49 @@ out:
 	return r;
 }
 
+int
+tg_p11_key_prove(struct tg_p11_key *k, EVP_PKEY *cand, struct tg_error *err)
+{
+	CK_SESSION_HANDLE s;
+	uint8_t chal[32], *sig = NULL;
+	size_t sl = 0;
+	int r;
+
+	tg_p11_lock(k->t->p);
+	tg_p11_fork_check(k->t->p);
+	if ((r = tg_p11_token_session(k->t, &s, err)) != 0)
+		goto out;
+	if (RAND_bytes(chal, sizeof(chal)) != 1) {
+		r = tg_error_set(err, TG_ERR_CRYPTO, "no random bytes for a challenge");
+		goto out;
+	}
+	if ((r = handle_sign(k, s, chal, sizeof(chal), &sig, &sl, err)) != 0)
+		goto out;
+	if (!sig_verifies(cand, chal, sizeof(chal), sig, sl) ||
+	    (k->pub != NULL && EVP_PKEY_eq(k->pub, cand) != 1)) {
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
+		                 "key '%s' on token '%s' signed a random challenge, but the "
+		                 "signature does not verify with the public key given: it is not "
+		                 "this key's",
+		                 k->label, k->t->info.label);
+		goto out;
+	}
+	if (k->pub == NULL) {
+		if (EVP_PKEY_up_ref(cand) != 1) {
+			r = tg_error_set(err, TG_ERR_CRYPTO, "cannot reference the public key");
+			goto out;
+		}
+		k->pub = cand;
+		k->alg = tg_p11_alg_of(k->pub, &k->bits);
+		k->pub_why[0] = '\0';
+	}
+	r = 0;
+out:
+	tg_p11_unlock(k->t->p);
+	OPENSSL_free(sig);
+	return r;
+}
+
 /* A whole attribute as a NUL-terminated heap string ("" when absent). */
 static char *
 attr_string(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type)
@@ -550,6 +593,7 @@ tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags, stru
 	CK_SESSION_HANDLE s;
 	CK_KEY_TYPE type = 0;
 	CK_ATTRIBUTE a = {CKA_KEY_TYPE, &type, sizeof(type)};
+	struct tg_error perr;
 	int r;
 
 	if ((r = tg_p11_token_session(t, &s, err)) != 0)
@@ -576,13 +620,18 @@ tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags, stru
 	}
 	k->alg = key_alg_attrs(t, s, h, k->type, &k->bits);
 	tg_p11_trust_read(t, s, h, &k->trust);
-	tg_error_clear(err);
-	if ((r = key_pub_establish(k, s, err)) != 0 && !(flags & TG_P11_KEY_NO_LOGIN))
+	/* a key whose public key cannot be established is still found (its
+	 * private object is the evidence, e.g. for the CA's own challenge);
+	 * everything that needs the public key refuses with pub_why */
+	tg_error_clear(&perr);
+	if (key_pub_establish(k, s, &perr) == TG_ERR_ALLOC) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
+	}
 	if (k->pub != NULL)
 		k->alg = tg_p11_alg_of(k->pub, &k->bits);
 	else
-		tg_error_clear(err); /* NO_LOGIN: no public key until a login */
+		snprintf(k->pub_why, sizeof(k->pub_why), "%s", perr.msg);
 	*out = k;
 	k = NULL;
 	r = 0;
@@ -602,7 +651,12 @@ tg_p11_key_rebind(struct tg_p11_key *k, CK_OBJECT_HANDLE h, struct tg_error *err
 
 	if ((r = tg_p11_key_load(k->t, h, k->flags & ~(unsigned)TG_P11_KEY_NO_LOGIN, &n, err)) != 0)
 		goto out;
-	if (n->pub == NULL || k->pub == NULL || EVP_PKEY_eq(n->pub, k->pub) != 1) {
+	if (n->pub == NULL || k->pub == NULL) {
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH, "key '%s' cannot be bound again: %s",
+		                 k->label, n->pub == NULL ? n->pub_why : k->pub_why);
+		goto out;
+	}
+	if (EVP_PKEY_eq(n->pub, k->pub) != 1) {
 		r = tg_error_set(
 		    err, TG_ERR_CERT_MISMATCH,
 		    "the key now on token '%s' under the id of key '%s' is not the key "
@@ -969,17 +1023,15 @@ tg_p11_key_evp_get(struct tg_p11_key *k, EVP_PKEY **out, struct tg_error *err)
 	tg_p11_fork_check(k->t->p);
 	if (k->evp != NULL && EVP_PKEY_up_ref(k->evp) == 1)
 		*out = k->evp;
-	else if (k->pub == NULL)
-		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-		                 "key '%s' on token '%s' has no proven public key to check "
-		                 "its signatures with; find it logged in",
-		                 k->label, k->t->info.label);
 	else if ((r = libp11_key(k, &lk, err)) == 0 && (pk = PKCS11_get_private_key(lk)) == NULL)
 		r = tg_error_set(err, TG_ERR_CRYPTO, "libp11 cannot use key '%s' on token '%s'",
 		                 k->label, k->t->info.label);
 	tg_p11_unlock(k->t->p);
 	if (r != 0 || *out != NULL)
 		goto out;
+	if (k->pub == NULL) /* no public key to check against: the caller's
+			       (the CA verifies a challenge with the CSR's key) */
+		goto keep;
 	/* outside the lock: a CKA_ALWAYS_AUTHENTICATE key's PIN callback
 	 * takes it */
 	ERR_clear_error();
@@ -1001,6 +1053,7 @@ tg_p11_key_evp_get(struct tg_p11_key *k, EVP_PKEY **out, struct tg_error *err)
 		                 k->label, k->t->info.label);
 		goto out;
 	}
+keep:
 	tg_p11_lock(k->t->p);
 	if (k->evp == NULL) {
 		k->evp = pk;
@@ -1042,10 +1095,7 @@ tg_p11_key_public_pem(struct tg_p11_key *k, char **pem, struct tg_error *err)
 	int r = TG_ERR_CRYPTO;
 
 	if (k->pub == NULL) {
-		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-		                 "the public key of '%s' is not on token '%s' (no public "
-		                 "key object or certificate with its id)",
-		                 k->label, k->t->info.label);
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH, "%s", k->pub_why);
 		goto out;
 	}
 	if ((b = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_PUBKEY(b, k->pub) != 1) {
@@ -1079,6 +1129,10 @@ tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data, size_t 
 	*sig = NULL;
 	*siglen = 0;
 	ERR_clear_error();
+	if (k->pub == NULL) { /* nothing to verify the signature with */
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH, "%s", k->pub_why);
+		goto out;
+	}
 	if ((r = tg_p11_key_evp_get(k, &pk, err)) != 0)
 		goto out;
 	r = TG_ERR_CRYPTO;
@@ -1096,14 +1150,6 @@ tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data, size_t 
 	}
 	EVP_MD_CTX_free(mc);
 	pc = NULL;
-	if (k->pub == NULL) {
-		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-		                 "signed, but the public key of '%s' is not on the token "
-		                 "to verify it",
-		                 k->label);
-		mc = NULL;
-		goto out;
-	}
 	if ((mc = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestVerifyInit(mc, &pc, EVP_sha256(), NULL, k->pub) != 1 ||
 	    (pss && is_rsa &&

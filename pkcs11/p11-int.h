@@ -87,9 +87,10 @@ struct tg_p11_key {
 	enum tg_p11_alg alg;
 	int bits;
 	struct tg_p11_trust trust;
-	EVP_PKEY *pub; /* public key: the private object's own attributes, or a
+	EVP_PKEY *pub;      /* public key: the private object's own attributes, or a
 			  candidate proven by a signature through h */
-	EVP_PKEY *evp; /* libp11 key, checked to be h (tg_p11_key_evp_get) */
+	EVP_PKEY *evp;      /* libp11 key, checked to be h (tg_p11_key_evp_get) */
+	char pub_why[1024]; /* when pub is NULL: why it could not be established */
 	unsigned flags;
 };
 

@@ -393,10 +393,13 @@ int tg_p11_token_present(struct tg_p11_token *t);
  *    shows them there; otherwise public-key objects and certificates with
  *    its CKA_ID are only candidates, and the one taken is the one that
  *    verifies a signature made through the handle over a fresh random
- *    challenge (a planted public-key object never verifies). Without a
- *    login (TG_P11_KEY_NO_LOGIN on a token that hides private keys' use)
- *    an unproven key has no public key (tg_p11_key_public returns NULL);
- *    with a login such a key is refused (TG_ERR_CERT_MISMATCH naming it).
+ *    challenge (a planted public-key object never verifies). When none is
+ *    proven (or no login allows the signature) the key is still found,
+ *    without a public key: tg_p11_key_public returns NULL, and
+ *    tg_p11_key_public_pem, tg_p11_key_sign_test, tg_p11_key_cert_get and
+ *    tg_p11_ssl_ctx_use_key refuse with TG_ERR_CERT_MISMATCH "the public
+ *    key of key 'k' on token 't' cannot be established: ..." until
+ *    tg_p11_key_prove (or importing its own certificate) proves one.
  *  - its CKA_ID and CKA_LABEL are kept whole, whatever their length.
  * It then reads the trust attributes (tg_p11_trust_read) and, unless
  * TG_P11_KEY_DEFER_TRUST, applies tg_p11_key_trust_check(k, flags).
@@ -409,8 +412,6 @@ int tg_p11_token_present(struct tg_p11_token *t);
  *   TG_ERR_KEY_NOT_FOUND   "no private key 'api' on token 'alice'; keys
  *                           present: 'web' (id 01), ..."
  *   TG_ERR_KEY_AMBIGUOUS   "2 private keys match ...; add id= to the URI"
- *   TG_ERR_CERT_MISMATCH   "the public key of key 'api' on token 'alice'
- *                           cannot be established: ..."
  *   TG_ERR_KEY_EXPORTABLE  the trust refusal (tg_p11_key_trust_check)
  * and every error of tg_p11_token_open / tg_p11_token_login.
  */
@@ -471,6 +472,18 @@ int tg_p11_key_trust_check(const struct tg_p11_key *k, unsigned flags, struct tg
 int tg_p11_key_origin_set(struct tg_p11_key *k, enum tg_p11_origin origin, const char *evidence);
 
 /*
+ * Proves that cand is the key's public key: signs a fresh random challenge
+ * through the key's own object handle and verifies it with cand. When the
+ * key had no established public key (tg_p11_key_public NULL), cand becomes
+ * it; otherwise cand must equal it. Needs a login. The CA uses it with a
+ * CSR's key, import-cert with the certificate's key. Returns 0, or
+ * TG_ERR_CERT_MISMATCH "key 'k' on token 't' signed a random challenge,
+ * but the signature does not verify with the public key given: ..." /
+ * TG_ERR_PKCS11 (the token could not sign) / TG_ERR_CRYPTO.
+ */
+int tg_p11_key_prove(struct tg_p11_key *k, EVP_PKEY *cand, struct tg_error *err);
+
+/*
  * The private key as an OpenSSL key whose signatures happen on the token
  * (libp11's RSA_METHOD / EC_KEY_METHOD calling C_Sign). RSA-PSS: OpenSSL
  * 3 treats the libp11 key as a legacy "foreign" key, pads PSS in software
@@ -487,8 +500,11 @@ int tg_p11_key_origin_set(struct tg_p11_key *k, enum tg_p11_origin origin, const
  * the key's whole CKA_ID and CKA_LABEL, both through our C_FindObjects
  * (that one being the key's handle) and in libp11's enumeration, and that
  * libp11's key signs a fresh random challenge that verifies with the
- * key's proven public key. tg_p11_key_evp is tg_p11_key_evp_get without
- * the message.
+ * key's proven public key (a key without an established public key gets
+ * the uniqueness check only: checking its signatures is then the caller's,
+ * as the CA does against the CSR's key; TLS, sign-test and CSRs all need
+ * the public key and refuse first). tg_p11_key_evp is tg_p11_key_evp_get
+ * without the message.
  */
 EVP_PKEY *tg_p11_key_evp(struct tg_p11_key *k);
 

@@ -95,6 +95,7 @@ grep -q -- "--allow-imported" <("$TG" token import-cert --help) || tg_fail "impo
 P11T=(pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label tg-cli)
 expect_rc 0 "$TG" token keygen --key "pkcs11:token=tg-cli;object=victim;id=%77?pin-value=1234" \
 	--algorithm ec-p256
+sed -n '/BEGIN PUBLIC KEY/,/END PUBLIC KEY/p' out.txt >victim.pub.pem
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out evil.key 2>/dev/null
 openssl pkey -in evil.key -pubout -outform DER -out evil.pub.der
 "${P11T[@]}" --delete-object --type pubkey --id 77 >p11t.log 2>&1 || tg_fail "delete public object: $(cat p11t.log)"
@@ -104,6 +105,23 @@ expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=victim?pin-v
 grep -q "none of the 1 public-key object(s) or certificate(s) with its id 77 verifies a signature made by the key (one may have been planted)" err.txt ||
 	tg_fail "planted public key not refused: $(cat err.txt)"
 tg_log "planted public key: $(cat err.txt)"
+# the fix the message names: a certificate of the planted key is refused
+# (proven by a signature through the key's handle), the key's own is stored
+# and the key is usable again
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vca.key -subj /CN=vca \
+	-days 1 -out vca.pem 2>/dev/null
+openssl req -new -key vca.key -subj /CN=victim -out victim.csr 2>/dev/null
+openssl pkey -in evil.key -pubout -out evil.pub.pem
+openssl x509 -req -in victim.csr -force_pubkey evil.pub.pem -CA vca.pem -CAkey vca.key -days 1 \
+	-set_serial 1 -out evil.crt 2>/dev/null
+openssl x509 -req -in victim.csr -force_pubkey victim.pub.pem -CA vca.pem -CAkey vca.key -days 1 \
+	-set_serial 2 -out victim.crt 2>/dev/null
+expect_rc 1 "$TG" token import-cert --key "pkcs11:token=tg-cli;object=victim?pin-value=1234" --cert evil.crt
+grep -q "key 'victim' on token 'tg-cli' signed a random challenge, but the signature does not verify with the public key given: it is not this key's" err.txt ||
+	tg_fail "certificate of the planted key not refused: $(cat err.txt)"
+expect_rc 0 "$TG" token import-cert --key "pkcs11:token=tg-cli;object=victim?pin-value=1234" --cert victim.crt
+expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=victim?pin-value=1234"
+grep -q "verified with the public key: ok" out.txt || tg_fail "victim after its certificate was stored: $(cat out.txt err.txt)"
 
 # ---- a 70-byte CKA_ID is kept whole: keygen, sign-test by it, and the
 # listing shows its first 64 bytes and its length ----

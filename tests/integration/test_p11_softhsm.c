@@ -799,11 +799,11 @@ test_planted_public_key(void **state)
 	struct tg_p11_key *ref, *k = NULL;
 	struct tg_test_p11 w;
 	CK_OBJECT_HANDLE pub, priv, fake;
-	EVP_PKEY *soft = NULL, *kp = NULL;
-	struct tg_error err;
+	EVP_PKEY *soft = NULL, *kp = NULL, *alone_pub = NULL;
+	struct tg_error err, err_sign, err_prove;
 	uint8_t *sig = NULL;
 	size_t sl;
-	int r_alone, eq_soft;
+	int r_alone, r_sign, r_prove_soft, r_prove_real, r_sign_after, eq_soft;
 
 	ref = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
 	tg_test_p11_open(&w, 1);
@@ -817,25 +817,56 @@ test_planted_public_key(void **state)
 	if (tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl, &err) != 0)
 		fail_msg("sign-test next to a planted public key: %s", err.msg);
 	free(sig);
-	EVP_PKEY_free(kp);
+	sig = NULL;
 	tg_p11_key_free(k);
 	k = NULL;
-	/* the real public object deleted: only the planted one is left */
+	/* the real public object deleted: only the planted one is left; the
+	 * key is found (its private object is fine) but has no public key,
+	 * and what needs one refuses, naming the reason */
 	assert_int_equal(w.f->C_DestroyObject(w.s, pub), CKR_OK);
 	tg_error_clear(&err);
 	r_alone = tg_p11_key_find(fx->p, uri, 0, &k, &err);
+	tg_error_clear(&err_sign);
+	tg_error_clear(&err_prove);
+	r_sign = r_prove_soft = r_prove_real = r_sign_after = -1;
+	if (k != NULL) {
+		alone_pub = tg_p11_key_public(k);
+		r_sign = tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl,
+		                              &err_sign);
+		free(sig);
+		sig = NULL;
+		/* the planted key is not proven, the real one is (what the CA
+		 * does with a CSR's key) */
+		r_prove_soft = tg_p11_key_prove(k, soft, &err_prove);
+		r_prove_real = tg_p11_key_prove(k, kp, NULL);
+		r_sign_after =
+		    tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl, NULL);
+		free(sig);
+	}
 	tg_p11_key_free(k);
 	raw_destroy_label(&w, "planted-pub");
 	tg_test_p11_close(&w);
 	tg_p11_key_free(ref);
+	EVP_PKEY_free(alone_pub);
+	EVP_PKEY_free(kp);
 	EVP_PKEY_free(soft);
 
 	assert_false(eq_soft);
-	assert_int_equal(r_alone, TG_ERR_CERT_MISMATCH);
-	if (strstr(err.msg,
-	           "none of the 1 public-key object(s) or certificate(s) with its id 72 "
-	           "verifies a signature made by the key (one may have been planted)") == NULL)
-		fail_msg("planted public key: %s", err.msg);
+	if (r_alone != 0)
+		fail_msg("find with a planted public key: %s", err.msg);
+	assert_null(alone_pub);
+	assert_int_equal(r_sign, TG_ERR_CERT_MISMATCH);
+	if (strstr(err_sign.msg,
+	           "the public key of key 'planted-pub' on token 'tg-test' cannot be "
+	           "established: none of the 1 public-key object(s) or certificate(s) "
+	           "with its id 72 verifies a signature made by the key (one may have "
+	           "been planted)") == NULL)
+		fail_msg("planted public key: %s", err_sign.msg);
+	assert_int_equal(r_prove_soft, TG_ERR_CERT_MISMATCH);
+	assert_non_null(strstr(err_prove.msg, "signed a random challenge, but the signature does "
+	                                      "not verify with the public key given"));
+	assert_int_equal(r_prove_real, 0);
+	assert_int_equal(r_sign_after, 0);
 }
 
 /*
