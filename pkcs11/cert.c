@@ -54,18 +54,32 @@ cert_matches(struct tg_p11_key *k, X509 *x)
 	return k->pub != NULL && cp != NULL && EVP_PKEY_eq(k->pub, cp) == 1;
 }
 
+/* tg_p11_key_prove with the certificate's public key. */
+static int
+cert_key_prove(struct tg_p11_key *k, X509 *x, struct tg_error *err)
+{
+	EVP_PKEY *cp = X509_get0_pubkey(x);
+
+	if (cp == NULL)
+		return tg_error_set(err, TG_ERR_CERT_MISMATCH,
+		                    "the certificate has no usable public key");
+	return tg_p11_key_prove(k, cp, err);
+}
+
 int
 tg_p11_key_cert_get(struct tg_p11_key *k, X509 **out, struct tg_error *err)
 {
 	CK_OBJECT_HANDLE *hs = NULL;
 	CK_SESSION_HANDLE s;
 	size_t n = 0, i;
-	char hex[2 * TG_P11_ID_MAX + 1];
+	char hex[TG_P11_HEX_BUF];
 	X509 *x = NULL;
 	int r;
 
 	*out = NULL;
 	tg_p11_hex(k->id, k->id_len, hex, sizeof(hex));
+	if (k->pub == NULL) /* no certificate with its id proved to be its */
+		return tg_error_set(err, TG_ERR_CERT_MISMATCH, "%s", k->pub_why);
 	tg_p11_lock(k->t->p);
 	if ((r = tg_p11_token_session(k->t, &s, err)) != 0 ||
 	    (r = certs_by_id(k, s, &hs, &n, err)) != 0)
@@ -163,12 +177,17 @@ tg_p11_key_cert_import(struct tg_p11_key *k, X509 *cert, const char *label, int 
 	uint8_t *der = NULL, *newder = NULL;
 	size_t dl = 0;
 	int newdl;
-	char hex[2 * TG_P11_ID_MAX + 1];
+	char hex[TG_P11_HEX_BUF];
 	X509 *x = NULL;
 	CK_RV rv;
 	int r;
 
 	tg_p11_hex(k->id, k->id_len, hex, sizeof(hex));
+	/* a key whose public key was not established (e.g. its public-key
+	 * object was planted): the certificate's key is proven by a signature
+	 * through the key's handle */
+	if (k->pub == NULL && (r = cert_key_prove(k, cert, err)) != 0)
+		return r;
 	if (!cert_matches(k, cert)) {
 		return tg_error_set(err, TG_ERR_CERT_MISMATCH,
 		                    "the certificate's public key is not the public key "
@@ -230,18 +249,17 @@ tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert, struct tg
 		if ((r = tg_p11_key_cert_get(k, &own, err)) != 0)
 			goto out;
 		cert = own;
-	} else if (!cert_matches(k, cert)) {
+	} else if ((k->pub == NULL && cert_key_prove(k, cert, err) != 0) ||
+	           !cert_matches(k, cert)) {
 		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
 		                 "the certificate given does not belong to key '%s' on "
 		                 "token '%s'",
 		                 k->label, k->t->info.label);
 		goto out;
 	}
-	if ((pk = tg_p11_key_evp(k)) == NULL) {
-		r = tg_error_set(err, TG_ERR_TLS, "libp11 cannot use key '%s' on token '%s'",
-		                 k->label, k->t->info.label);
+	/* the key checked to be k's own object (tg_p11_key_evp_get) */
+	if ((r = tg_p11_key_evp_get(k, &pk, err)) != 0)
 		goto out;
-	}
 	if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, pk) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		r = tg_error_set(err, TG_ERR_TLS,

@@ -12,6 +12,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 
 #include "tg_buf.h"
@@ -25,12 +26,26 @@
 void
 tg_p11_hex(const uint8_t *id, size_t len, char *buf, size_t bufsz)
 {
-	size_t fit = bufsz > 0 ? (bufsz - 1) / 2 : 0;
+	char tail[40];
+	size_t fit, tl;
 
-	if (len == 0)
+	if (len == 0) {
 		snprintf(buf, bufsz, "-");
-	else /* cut to what fits */
-		tg_hex_encode(id, len < fit ? len : fit, buf, bufsz);
+		goto out;
+	}
+	snprintf(tail, sizeof(tail), "...(%zu bytes)", len);
+	tl = strlen(tail);
+	fit = bufsz > 0 ? (bufsz - 1) / 2 : 0;
+	if (len <= fit) {
+		tg_hex_encode(id, len, buf, bufsz);
+		goto out;
+	}
+	/* never cut silently: the first bytes, then "...(N bytes)" */
+	fit = bufsz > tl + 1 ? (bufsz - tl - 1) / 2 : 0;
+	tg_hex_encode(id, fit, buf, bufsz);
+	snprintf(buf + 2 * fit, bufsz - 2 * fit, "%s", tail);
+out:
+	return;
 }
 
 CK_RV
@@ -260,37 +275,171 @@ tg_p11_pub_from_object(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HA
 	return r;
 }
 
-/* Public key of key k: its public key object (same CKA_ID), else the
- * private key's own public attributes (RSA), else a certificate. */
+/* An EC signature of the token (r||s, PKCS#11 v2.40 2.3.6) as DER. */
 static int
-key_pub_find(struct tg_p11_key *k, CK_SESSION_HANDLE s)
+ecdsa_raw_to_der(const uint8_t *raw, size_t n, uint8_t **der, size_t *dl)
+{
+	ECDSA_SIG *es = NULL;
+	BIGNUM *br = NULL, *bs = NULL;
+	unsigned char *p = NULL;
+	int len, r = TG_ERR_CRYPTO;
+
+	if (n == 0 || n % 2 != 0 || (es = ECDSA_SIG_new()) == NULL ||
+	    (br = BN_bin2bn(raw, (int)(n / 2), NULL)) == NULL ||
+	    (bs = BN_bin2bn(raw + n / 2, (int)(n / 2), NULL)) == NULL ||
+	    ECDSA_SIG_set0(es, br, bs) != 1)
+		goto out;
+	br = bs = NULL; /* owned by es */
+	if ((len = i2d_ECDSA_SIG(es, &p)) <= 0)
+		goto out;
+	*der = p;
+	*dl = (size_t)len;
+	r = 0;
+out:
+	BN_free(br);
+	BN_free(bs);
+	ECDSA_SIG_free(es);
+	return r;
+}
+
+/*
+ * The context-specific login a CKA_ALWAYS_AUTHENTICATE key needs after
+ * C_SignInit, with the PIN of the URI the token was opened with (read again
+ * from its source, wiped after use).
+ */
+static CK_RV
+context_login(struct tg_p11_key *k, CK_SESSION_HANDLE s)
+{
+	struct tg_p11_uri *u = NULL;
+	char *pin = NULL;
+	CK_RV rv = CKR_PIN_INCORRECT;
+
+	if (k->t->uri == NULL || tg_p11_uri_parse(k->t->uri, &u, NULL) != 0 ||
+	    tg_p11_pin_get(u, k->t->info.label, 0, &pin, NULL, NULL) != 0)
+		goto out;
+	rv = k->t->m->f->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+out:
+	tg_strfreezero(pin);
+	tg_p11_uri_free(u);
+	return rv;
+}
+
+/*
+ * Signs msg through the key's own handle k->h on our session: ECDSA over
+ * its SHA-256 digest (CKM_ECDSA; the result turned into DER), or RSA
+ * PKCS#1 v1.5 with SHA-256 (CKM_SHA256_RSA_PKCS). p->lock held. 0 and
+ * *sig (free with OPENSSL_free), else TG_ERR_PKCS11 / TG_ERR_CRYPTO with
+ * the CKR code in err.
+ */
+static int
+handle_sign(struct tg_p11_key *k, CK_SESSION_HANDLE s, const uint8_t *msg, size_t ml, uint8_t **sig,
+            size_t *sl, struct tg_error *err)
+{
+	CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+	CK_FUNCTION_LIST_PTR f = k->t->m->f;
+	uint8_t dgst[32], *raw = NULL, *out = NULL;
+	const uint8_t *in = msg;
+	CK_ULONG inl = ml, rl = 0;
+	unsigned int dl = 0;
+	CK_RV rv;
+	int r = TG_ERR_PKCS11;
+
+	if (k->type == CKK_RSA) {
+		mech.mechanism = CKM_SHA256_RSA_PKCS;
+	} else if (k->type == CKK_EC) {
+		if (EVP_Digest(msg, ml, dgst, &dl, EVP_sha256(), NULL) != 1) {
+			r = tg_error_set(err, TG_ERR_CRYPTO, "cannot hash the challenge");
+			goto out;
+		}
+		in = dgst;
+		inl = dl;
+	} else {
+		r = tg_error_set(err, TG_ERR_UNSUPPORTED, "key type %lu is neither RSA nor EC",
+		                 (unsigned long)k->type);
+		goto out;
+	}
+	if ((rv = f->C_SignInit(s, &mech, k->h)) != CKR_OK ||
+	    (k->trust.always_authenticate == 1 && (rv = context_login(k, s)) != CKR_OK) ||
+	    (rv = f->C_Sign(s, (CK_BYTE_PTR)in, inl, NULL, &rl)) != CKR_OK)
+		goto fail;
+	if ((raw = OPENSSL_malloc(rl ? rl : 1)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	if ((rv = f->C_Sign(s, (CK_BYTE_PTR)in, inl, raw, &rl)) != CKR_OK)
+		goto fail;
+	if (k->type == CKK_EC) {
+		if ((r = ecdsa_raw_to_der(raw, rl, &out, sl)) != 0) {
+			tg_error_set(err, r, "the token's ECDSA signature is malformed");
+			goto out;
+		}
+		*sig = out;
+	} else {
+		*sig = raw;
+		*sl = rl;
+		raw = NULL;
+	}
+	r = 0;
+	goto out;
+fail:
+	/* end an operation C_SignInit may have left active */
+	(void)f->C_SignInit(s, NULL, k->h);
+	tg_error_set(err, r, "signing a challenge through the key's handle failed: %s",
+	             tg_p11_ckr_name(rv));
+out:
+	OPENSSL_free(raw);
+	return r;
+}
+
+/* 1 when sig (DER for EC) over msg verifies with pub (SHA-256). */
+static int
+sig_verifies(EVP_PKEY *pub, const uint8_t *msg, size_t ml, const uint8_t *sig, size_t sl)
+{
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	int ok = 0;
+
+	if (mc != NULL && EVP_DigestVerifyInit(mc, NULL, EVP_sha256(), NULL, pub) == 1 &&
+	    EVP_DigestVerify(mc, sig, sl, msg, ml) == 1)
+		ok = 1;
+	EVP_MD_CTX_free(mc);
+	ERR_clear_error();
+	return ok;
+}
+
+/* Adds the public keys of the public-key objects and certificates with k's
+ * CKA_ID to *v (candidates only: anyone may have written them). */
+static void
+candidates_add(struct tg_p11_key *k, CK_SESSION_HANDLE s, EVP_PKEY **v, size_t *n, size_t max)
 {
 	CK_OBJECT_HANDLE *hs = NULL;
-	size_t n = 0, i;
+	size_t nh = 0, i;
 	uint8_t *der = NULL;
 	size_t dl = 0;
 	const unsigned char *p;
 	X509 *x = NULL;
-	int r = TG_ERR_NOT_FOUND;
+	EVP_PKEY *pk = NULL;
 
-	if (tg_p11_objects_find(k->t, s, CKO_PUBLIC_KEY, NULL, k->id, k->id_len, &hs, &n, NULL) ==
+	if (tg_p11_objects_find(k->t, s, CKO_PUBLIC_KEY, NULL, k->id, k->id_len, &hs, &nh, NULL) ==
 	    0) {
-		for (i = 0; i < n && r != 0; i++)
-			r = tg_p11_pub_from_object(k->t, s, hs[i], k->type, &k->pub);
+		for (i = 0; i < nh && *n < max; i++) {
+			if (tg_p11_pub_from_object(k->t, s, hs[i], k->type, &pk) == 0)
+				v[(*n)++] = pk;
+			pk = NULL;
+		}
 	}
 	free(hs);
 	hs = NULL;
-	if (r != 0)
-		r = tg_p11_pub_from_object(k->t, s, k->h, k->type, &k->pub);
-	if (r != 0 && tg_p11_objects_find(k->t, s, CKO_CERTIFICATE, NULL, k->id, k->id_len, &hs, &n,
-	                                  NULL) == 0) {
-		for (i = 0; i < n && r != 0; i++) {
+	nh = 0;
+	if (tg_p11_objects_find(k->t, s, CKO_CERTIFICATE, NULL, k->id, k->id_len, &hs, &nh, NULL) ==
+	    0) {
+		for (i = 0; i < nh && *n < max; i++) {
 			if (tg_p11_attr_get(k->t, s, hs[i], CKA_VALUE, &der, &dl) != CKR_OK)
 				continue;
 			p = der;
 			if ((x = d2i_X509(NULL, &p, (long)dl)) != NULL &&
-			    (k->pub = X509_get_pubkey(x)) != NULL)
-				r = 0;
+			    (pk = X509_get_pubkey(x)) != NULL)
+				v[(*n)++] = pk;
+			pk = NULL;
 			X509_free(x);
 			x = NULL;
 			free(der);
@@ -298,7 +447,142 @@ key_pub_find(struct tg_p11_key *k, CK_SESSION_HANDLE s)
 		}
 	}
 	free(hs);
+}
+
+#define CANDIDATES_MAX 16
+
+/*
+ * Establishes k->pub for the one object k->h (issue: a public-key object
+ * found by CKA_ID can be planted without the PIN). Evidence, in order:
+ *  1. the private object's own public attributes (CKA_EC_PARAMS +
+ *     CKA_EC_POINT, or CKA_MODULUS + CKA_PUBLIC_EXPONENT);
+ *  2. else the candidate (public-key object or certificate with its id)
+ *     that verifies a signature made through k->h over a fresh 32-byte
+ *     random challenge.
+ * p->lock held. 0, or TG_ERR_CERT_MISMATCH / TG_ERR_NOT_FOUND /
+ * TG_ERR_PKCS11 with a message naming the key and the fix.
+ */
+static int
+key_pub_establish(struct tg_p11_key *k, CK_SESSION_HANDLE s, struct tg_error *err)
+{
+	EVP_PKEY *cand[CANDIDATES_MAX];
+	size_t nc = 0, i;
+	uint8_t chal[32], *sig = NULL;
+	size_t sl = 0;
+	char hex[TG_P11_HEX_BUF];
+	struct tg_error serr;
+	int r;
+
+	if ((r = tg_p11_pub_from_object(k->t, s, k->h, k->type, &k->pub)) == 0)
+		goto out;
+	tg_p11_hex(k->id, k->id_len, hex, sizeof(hex));
+	candidates_add(k, s, cand, &nc, CANDIDATES_MAX);
+	if (nc == 0) {
+		r = tg_error_set(err, TG_ERR_NOT_FOUND,
+		                 "the public key of key '%s' on token '%s' cannot be established: "
+		                 "the private key object does not show it and no public-key object "
+		                 "or certificate has its id %s; store its certificate with "
+		                 "'tokengate token import-cert'",
+		                 k->label, k->t->info.label, hex);
+		goto out;
+	}
+	tg_error_clear(&serr);
+	if (RAND_bytes(chal, sizeof(chal)) != 1) {
+		r = tg_error_set(err, TG_ERR_CRYPTO, "no random bytes for a challenge");
+		goto out;
+	}
+	if ((r = handle_sign(k, s, chal, sizeof(chal), &sig, &sl, &serr)) != 0) {
+		r = tg_error_set(
+		    err, TG_ERR_CERT_MISMATCH,
+		    "the public key of key '%s' on token '%s' cannot be established: "
+		    "the private key object does not show it, and the %zu candidate(s) "
+		    "with id %s could not be proven: %s; log in to the token",
+		    k->label, k->t->info.label, nc, hex, serr.msg);
+		goto out;
+	}
+	for (i = 0; i < nc && k->pub == NULL; i++) {
+		if (sig_verifies(cand[i], chal, sizeof(chal), sig, sl) &&
+		    EVP_PKEY_up_ref(cand[i]) == 1)
+			k->pub = cand[i];
+	}
+	if (k->pub == NULL) {
+		r = tg_error_set(
+		    err, TG_ERR_CERT_MISMATCH,
+		    "the public key of key '%s' on token '%s' cannot be established: "
+		    "none of the %zu public-key object(s) or certificate(s) with its id "
+		    "%s verifies a signature made by the key (one may have been planted); "
+		    "delete them and store the key's own certificate with "
+		    "'tokengate token import-cert'",
+		    k->label, k->t->info.label, nc, hex);
+		goto out;
+	}
+	r = 0;
+out:
+	for (i = 0; i < nc; i++)
+		EVP_PKEY_free(cand[i]);
+	OPENSSL_free(sig);
 	return r;
+}
+
+int
+tg_p11_key_prove(struct tg_p11_key *k, EVP_PKEY *cand, struct tg_error *err)
+{
+	CK_SESSION_HANDLE s;
+	uint8_t chal[32], *sig = NULL;
+	size_t sl = 0;
+	int r;
+
+	tg_p11_lock(k->t->p);
+	tg_p11_fork_check(k->t->p);
+	if ((r = tg_p11_token_session(k->t, &s, err)) != 0)
+		goto out;
+	if (RAND_bytes(chal, sizeof(chal)) != 1) {
+		r = tg_error_set(err, TG_ERR_CRYPTO, "no random bytes for a challenge");
+		goto out;
+	}
+	if ((r = handle_sign(k, s, chal, sizeof(chal), &sig, &sl, err)) != 0)
+		goto out;
+	if (!sig_verifies(cand, chal, sizeof(chal), sig, sl) ||
+	    (k->pub != NULL && EVP_PKEY_eq(k->pub, cand) != 1)) {
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
+		                 "key '%s' on token '%s' signed a random challenge, but the "
+		                 "signature does not verify with the public key given: it is not "
+		                 "this key's",
+		                 k->label, k->t->info.label);
+		goto out;
+	}
+	if (k->pub == NULL) {
+		if (EVP_PKEY_up_ref(cand) != 1) {
+			r = tg_error_set(err, TG_ERR_CRYPTO, "cannot reference the public key");
+			goto out;
+		}
+		k->pub = cand;
+		k->alg = tg_p11_alg_of(k->pub, &k->bits);
+		k->pub_why[0] = '\0';
+	}
+	r = 0;
+out:
+	tg_p11_unlock(k->t->p);
+	OPENSSL_free(sig);
+	return r;
+}
+
+/* A whole attribute as a NUL-terminated heap string ("" when absent). */
+static char *
+attr_string(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type)
+{
+	uint8_t *v = NULL;
+	size_t len = 0;
+	char *str;
+
+	(void)tg_p11_attr_get(t, s, h, type, &v, &len);
+	if ((str = malloc(len + 1)) != NULL) {
+		if (len > 0)
+			memcpy(str, v, len);
+		str[len] = '\0';
+	}
+	free(v);
+	return str;
 }
 
 int
@@ -307,10 +591,9 @@ tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags, stru
 {
 	struct tg_p11_key *k = NULL;
 	CK_SESSION_HANDLE s;
-	uint8_t *v = NULL;
-	size_t len = 0;
 	CK_KEY_TYPE type = 0;
 	CK_ATTRIBUTE a = {CKA_KEY_TYPE, &type, sizeof(type)};
+	struct tg_error perr;
 	int r;
 
 	if ((r = tg_p11_token_session(t, &s, err)) != 0)
@@ -324,30 +607,78 @@ tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags, stru
 	k->flags = flags;
 	if (t->m->f->C_GetAttributeValue(s, h, &a, 1) == CKR_OK)
 		k->type = type;
-	if (tg_p11_attr_get(t, s, h, CKA_LABEL, &v, &len) == CKR_OK) {
-		if (len >= sizeof(k->label))
-			len = sizeof(k->label) - 1;
-		memcpy(k->label, v, len);
-		k->label[len] = '\0';
+	/* label and id whole, whatever their length: libp11's key is matched
+	 * on both later (tg_p11_key_evp_get) */
+	if ((k->label = attr_string(t, s, h, CKA_LABEL)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
 	}
-	free(v);
-	v = NULL;
-	if (tg_p11_attr_get(t, s, h, CKA_ID, &v, &len) == CKR_OK && len <= TG_P11_ID_MAX) {
-		memcpy(k->id, v, len);
-		k->id_len = len;
+	if (tg_p11_attr_get(t, s, h, CKA_ID, &k->id, &k->id_len) != CKR_OK &&
+	    (k->id = calloc(1, 1)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
 	}
-	free(v);
-	v = NULL;
 	k->alg = key_alg_attrs(t, s, h, k->type, &k->bits);
 	tg_p11_trust_read(t, s, h, &k->trust);
-	if (key_pub_find(k, s) == 0 && k->pub != NULL) {
-		k->alg = tg_p11_alg_of(k->pub, &k->bits);
+	/* a key whose public key cannot be established is still found (its
+	 * private object is the evidence, e.g. for the CA's own challenge);
+	 * everything that needs the public key refuses with pub_why */
+	tg_error_clear(&perr);
+	if (key_pub_establish(k, s, &perr) == TG_ERR_ALLOC) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
 	}
+	if (k->pub != NULL)
+		k->alg = tg_p11_alg_of(k->pub, &k->bits);
+	else
+		snprintf(k->pub_why, sizeof(k->pub_why), "%s", perr.msg);
 	*out = k;
 	k = NULL;
 	r = 0;
 out:
-	free(k);
+	if (k != NULL) {
+		k->t = NULL; /* the token stays the caller's */
+		tg_p11_key_free(k);
+	}
+	return r;
+}
+
+int
+tg_p11_key_rebind(struct tg_p11_key *k, CK_OBJECT_HANDLE h, struct tg_error *err)
+{
+	struct tg_p11_key *n = NULL;
+	int r;
+
+	if ((r = tg_p11_key_load(k->t, h, k->flags & ~(unsigned)TG_P11_KEY_NO_LOGIN, &n, err)) != 0)
+		goto out;
+	if (n->pub == NULL || k->pub == NULL) {
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH, "key '%s' cannot be bound again: %s",
+		                 k->label, n->pub == NULL ? n->pub_why : k->pub_why);
+		goto out;
+	}
+	if (EVP_PKEY_eq(n->pub, k->pub) != 1) {
+		r = tg_error_set(
+		    err, TG_ERR_CERT_MISMATCH,
+		    "the key now on token '%s' under the id of key '%s' is not the key "
+		    "that was checked (different public key): another card or key is "
+		    "in the slot; put the original token back",
+		    k->t->info.label, k->label);
+		goto out;
+	}
+	/* card evidence was about this very public key */
+	n->trust.origin = k->trust.origin;
+	memcpy(n->trust.evidence, k->trust.evidence, sizeof(n->trust.evidence));
+	tg_p11_trust_verdict(&n->trust);
+	if ((r = tg_p11_key_trust_check(n, k->flags, err)) != 0)
+		goto out;
+	k->h = h;
+	k->trust = n->trust;
+	r = 0;
+out:
+	if (n != NULL) {
+		n->t = NULL; /* k's token */
+		tg_p11_key_free(n);
+	}
 	return r;
 }
 
@@ -358,7 +689,7 @@ keys_describe(struct tg_p11_token *t, CK_SESSION_HANDLE s, char *buf, size_t buf
 	size_t n = 0, i, off = 0;
 	uint8_t *lab = NULL, *id = NULL;
 	size_t ll, il;
-	char hex[2 * TG_P11_ID_MAX + 1];
+	char hex[TG_P11_HEX_BUF];
 	int w;
 
 	snprintf(buf, bufsz, "none");
@@ -471,14 +802,8 @@ tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11
 	if (r != 0)
 		goto out;
 	t = NULL; /* owned by k now */
-	if (k->trust.verdict == TG_P11_TRUST_EXPORTABLE && !(flags & TG_P11_KEY_ALLOW_EXPORTABLE)) {
-		r = tg_error_set(err, TG_ERR_KEY_EXPORTABLE,
-		                 "key '%s' on token '%s' is refused: %s; generate the "
-		                 "key on the token (tokengate token keygen) or allow "
-		                 "exportable keys explicitly",
-		                 k->label, k->t->info.label, k->trust.reason);
+	if (!(flags & TG_P11_KEY_DEFER_TRUST) && (r = tg_p11_key_trust_check(k, flags, err)) != 0)
 		goto out;
-	}
 	*out = k;
 	k = NULL;
 	r = 0;
@@ -497,6 +822,8 @@ tg_p11_key_free(struct tg_p11_key *k)
 	EVP_PKEY_free(k->evp);
 	EVP_PKEY_free(k->pub);
 	tg_p11_token_free(k->t);
+	free(k->label);
+	free(k->id);
 	free(k);
 }
 
@@ -597,16 +924,60 @@ out:
 	return r;
 }
 
-/* libp11's key object for k; p->lock held. */
-static PKCS11_KEY *
-libp11_key(struct tg_p11_key *k)
+static const char *
+ossl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *s = e ? ERR_reason_error_string(e) : NULL;
+
+	return s ? s : "unknown reason";
+}
+
+/* 1 when libp11's key is a private key with exactly k's id and label. */
+static int
+libp11_same(const PKCS11_KEY *lk, const struct tg_p11_key *k)
+{
+	const char *l = lk->label != NULL ? lk->label : "";
+
+	return lk->isPrivate && lk->id_len == k->id_len &&
+	       (k->id_len == 0 || memcmp(lk->id, k->id, k->id_len) == 0) &&
+	       strcmp(l, k->label) == 0;
+}
+
+/*
+ * libp11's key object for k; p->lock held. libp11 does not show object
+ * handles, so the mapping is made provably unique instead: exactly one
+ * private key object with k's whole id and label, through our
+ * C_FindObjects (and it is k->h) and in libp11's enumeration. The caller
+ * then checks the key's signature against k->pub (tg_p11_key_evp_get).
+ */
+static int
+libp11_key(struct tg_p11_key *k, PKCS11_KEY **out, struct tg_error *err)
 {
 	PKCS11_SLOT *ls;
-	PKCS11_KEY *keys = NULL;
-	unsigned n = 0, i;
-	int pass;
+	PKCS11_KEY *keys = NULL, *found = NULL;
+	CK_OBJECT_HANDLE *hs = NULL;
+	CK_SESSION_HANDLE s;
+	unsigned n = 0, i, same = 0;
+	size_t nh = 0;
+	char hex[TG_P11_HEX_BUF];
+	int pass, r;
 
-	for (pass = 0; pass < 2; pass++) {
+	tg_p11_hex(k->id, k->id_len, hex, sizeof(hex));
+	if ((r = tg_p11_token_session(k->t, &s, err)) != 0 ||
+	    (r = tg_p11_objects_find(k->t, s, CKO_PRIVATE_KEY, k->label, k->id, k->id_len, &hs, &nh,
+	                             err)) != 0)
+		goto out;
+	if (nh != 1 || hs[0] != k->h) {
+		r = tg_error_set(err, nh > 1 ? TG_ERR_KEY_AMBIGUOUS : TG_ERR_KEY_NOT_FOUND,
+		                 "%zu private key objects on token '%s' have the id %s and label "
+		                 "'%s' of key '%s' (exactly its own one expected): the key that "
+		                 "signs could not be told apart; delete the other key or give "
+		                 "the key a unique id",
+		                 nh, k->t->info.label, hex, k->label, k->label);
+		goto out;
+	}
+	for (pass = 0; pass < 2 && found == NULL; pass++) {
 		/* keys generated after libp11's first enumeration need a
 		 * refresh; the slot array may move, so look the slot up anew */
 		if (pass == 1 && tg_p11_module_refresh(k->t->m) != 0)
@@ -615,32 +986,96 @@ libp11_key(struct tg_p11_key *k)
 		if (ls == NULL || ls->token == NULL ||
 		    PKCS11_enumerate_keys(ls->token, &keys, &n) != 0)
 			continue;
-		for (i = 0; i < n; i++) {
-			if (!keys[i].isPrivate || keys[i].id_len != k->id_len ||
-			    (k->id_len && memcmp(keys[i].id, k->id, k->id_len) != 0))
-				continue;
-			if (k->label[0] != '\0' &&
-			    (keys[i].label == NULL || strcmp(keys[i].label, k->label) != 0))
-				continue;
-			return &keys[i];
+		for (same = 0, i = 0; i < n; i++) {
+			if (libp11_same(&keys[i], k)) {
+				same++;
+				found = &keys[i];
+			}
 		}
 	}
-	return NULL;
+	if (same != 1) {
+		r = tg_error_set(err, same > 1 ? TG_ERR_KEY_AMBIGUOUS : TG_ERR_KEY_NOT_FOUND,
+		                 "libp11 sees %u private keys with the id %s and label '%s' on "
+		                 "token '%s' (exactly one expected); delete the other key or give "
+		                 "the key a unique id",
+		                 same, hex, k->label, k->t->info.label);
+		goto out;
+	}
+	*out = found;
+	r = 0;
+out:
+	free(hs);
+	return r;
+}
+
+int
+tg_p11_key_evp_get(struct tg_p11_key *k, EVP_PKEY **out, struct tg_error *err)
+{
+	PKCS11_KEY *lk = NULL;
+	EVP_PKEY *pk = NULL;
+	EVP_MD_CTX *mc = NULL;
+	uint8_t chal[32], *sig = NULL;
+	size_t sl = 0;
+	int r = 0;
+
+	*out = NULL;
+	tg_p11_lock(k->t->p);
+	tg_p11_fork_check(k->t->p);
+	if (k->evp != NULL && EVP_PKEY_up_ref(k->evp) == 1)
+		*out = k->evp;
+	else if ((r = libp11_key(k, &lk, err)) == 0 && (pk = PKCS11_get_private_key(lk)) == NULL)
+		r = tg_error_set(err, TG_ERR_CRYPTO, "libp11 cannot use key '%s' on token '%s'",
+		                 k->label, k->t->info.label);
+	tg_p11_unlock(k->t->p);
+	if (r != 0 || *out != NULL)
+		goto out;
+	if (k->pub == NULL) /* no public key to check against: the caller's
+			       (the CA verifies a challenge with the CSR's key) */
+		goto keep;
+	/* outside the lock: a CKA_ALWAYS_AUTHENTICATE key's PIN callback
+	 * takes it */
+	ERR_clear_error();
+	if (RAND_bytes(chal, sizeof(chal)) != 1 || (mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(mc, NULL, EVP_sha256(), NULL, pk) != 1 ||
+	    EVP_DigestSign(mc, NULL, &sl, chal, sizeof(chal)) != 1 || (sig = malloc(sl)) == NULL ||
+	    EVP_DigestSign(mc, sig, &sl, chal, sizeof(chal)) != 1) {
+		r = tg_error_set(
+		    err, TG_ERR_CRYPTO,
+		    "libp11's key for '%s' on token '%s' could not sign a challenge: %s", k->label,
+		    k->t->info.label, ossl_reason());
+		goto out;
+	}
+	if (!sig_verifies(k->pub, chal, sizeof(chal), sig, sl)) {
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
+		                 "libp11's key for '%s' on token '%s' signs, but not with the key "
+		                 "that was checked (its signature does not verify with the key's "
+		                 "proven public key); refusing to use it",
+		                 k->label, k->t->info.label);
+		goto out;
+	}
+keep:
+	tg_p11_lock(k->t->p);
+	if (k->evp == NULL) {
+		k->evp = pk;
+		pk = NULL;
+	}
+	if (EVP_PKEY_up_ref(k->evp) == 1)
+		*out = k->evp;
+	tg_p11_unlock(k->t->p);
+	r = *out != NULL ? 0 : tg_error_set(err, TG_ERR_CRYPTO, "cannot reference the key");
+out:
+	free(sig);
+	EVP_MD_CTX_free(mc);
+	EVP_PKEY_free(pk);
+	return r;
 }
 
 EVP_PKEY *
 tg_p11_key_evp(struct tg_p11_key *k)
 {
-	PKCS11_KEY *lk;
 	EVP_PKEY *pk = NULL;
 
-	tg_p11_lock(k->t->p);
-	tg_p11_fork_check(k->t->p);
-	if (k->evp == NULL && (lk = libp11_key(k)) != NULL)
-		k->evp = PKCS11_get_private_key(lk);
-	if (k->evp != NULL && EVP_PKEY_up_ref(k->evp) == 1)
-		pk = k->evp;
-	tg_p11_unlock(k->t->p);
+	(void)tg_p11_key_evp_get(k, &pk, NULL);
 	return pk;
 }
 
@@ -660,10 +1095,7 @@ tg_p11_key_public_pem(struct tg_p11_key *k, char **pem, struct tg_error *err)
 	int r = TG_ERR_CRYPTO;
 
 	if (k->pub == NULL) {
-		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-		                 "the public key of '%s' is not on token '%s' (no public "
-		                 "key object or certificate with its id)",
-		                 k->label, k->t->info.label);
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH, "%s", k->pub_why);
 		goto out;
 	}
 	if ((b = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_PUBKEY(b, k->pub) != 1) {
@@ -683,15 +1115,6 @@ out:
 	return r;
 }
 
-static const char *
-ossl_reason(void)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *s = e ? ERR_reason_error_string(e) : NULL;
-
-	return s ? s : "unknown reason";
-}
-
 int
 tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data, size_t len, uint8_t **sig,
                      size_t *siglen, struct tg_error *err)
@@ -706,11 +1129,13 @@ tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data, size_t 
 	*sig = NULL;
 	*siglen = 0;
 	ERR_clear_error();
-	if ((pk = tg_p11_key_evp(k)) == NULL) {
-		tg_error_set(err, r, "libp11 cannot use key '%s' on token '%s'", k->label,
-		             k->t->info.label);
+	if (k->pub == NULL) { /* nothing to verify the signature with */
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH, "%s", k->pub_why);
 		goto out;
 	}
+	if ((r = tg_p11_key_evp_get(k, &pk, err)) != 0)
+		goto out;
+	r = TG_ERR_CRYPTO;
 	is_rsa = EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA;
 	if ((mc = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit(mc, &pc, EVP_sha256(), NULL, pk) != 1 ||
@@ -725,14 +1150,6 @@ tg_p11_key_sign_test(struct tg_p11_key *k, int pss, const uint8_t *data, size_t 
 	}
 	EVP_MD_CTX_free(mc);
 	pc = NULL;
-	if (k->pub == NULL) {
-		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-		                 "signed, but the public key of '%s' is not on the token "
-		                 "to verify it",
-		                 k->label);
-		mc = NULL;
-		goto out;
-	}
 	if ((mc = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestVerifyInit(mc, &pc, EVP_sha256(), NULL, k->pub) != 1 ||
 	    (pss && is_rsa &&
@@ -794,10 +1211,12 @@ list_class(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
 		}
 		free(val);
 		val = NULL;
-		if (tg_p11_attr_get(t, s, hs[i], CKA_ID, &val, &vl) == CKR_OK &&
-		    vl <= sizeof(o->id)) {
-			memcpy(o->id, val, vl);
-			o->id_len = vl;
+		if (tg_p11_attr_get(t, s, hs[i], CKA_ID, &val, &vl) == CKR_OK) {
+			/* the first bytes; id_full_len says how long it is */
+			o->id_len = vl < sizeof(o->id) ? vl : sizeof(o->id);
+			o->id_full_len = vl;
+			if (o->id_len > 0)
+				memcpy(o->id, val, o->id_len);
 		}
 		free(val);
 		val = NULL;

@@ -42,7 +42,7 @@ keygen_locked(struct tg_p11_token *t, const struct tg_p11_uri *u, enum tg_p11_al
 	const uint8_t *id = NULL;
 	size_t idl = 0, pl = 0, n = 0;
 	const char *label = tg_p11_uri_get(u, TG_P11_URI_OBJECT);
-	char hex[2 * TG_P11_ID_MAX + 1];
+	char hex[TG_P11_HEX_BUF];
 	CK_RV rv;
 	int r;
 

@@ -16,7 +16,8 @@
 #include "tg_p11.h"
 
 #define TG_P11_PROXY_MODULE  "p11-kit-proxy.so"
-#define TG_P11_ID_MAX        64
+#define TG_P11_ID_SHOWN      64 /* id bytes shown in hex in messages */
+#define TG_P11_HEX_BUF       (2 * TG_P11_ID_SHOWN + 32)
 #define TG_P11_LABEL_MAX     128
 #define TG_P11_RANDOM_ID_LEN 16
 
@@ -79,14 +80,17 @@ struct tg_p11_key {
 	struct tg_p11_token *t;
 	CK_OBJECT_HANDLE h;
 	CK_KEY_TYPE type;
-	char label[TG_P11_LABEL_MAX];
-	uint8_t id[TG_P11_ID_MAX];
+	char *label; /* whole CKA_LABEL, NUL-terminated ("" when none) */
+	uint8_t *id; /* whole CKA_ID (heap, never NULL: an empty id matches
+		       only empty ids in C_FindObjects templates) */
 	size_t id_len;
 	enum tg_p11_alg alg;
 	int bits;
 	struct tg_p11_trust trust;
-	EVP_PKEY *pub; /* public key built from attributes */
-	EVP_PKEY *evp; /* libp11 key, signatures on the token */
+	EVP_PKEY *pub;      /* public key: the private object's own attributes, or a
+			  candidate proven by a signature through h */
+	EVP_PKEY *evp;      /* libp11 key, checked to be h (tg_p11_key_evp_get) */
+	char pub_why[1024]; /* when pub is NULL: why it could not be established */
 	unsigned flags;
 };
 
@@ -123,6 +127,18 @@ void tg_p11_tokens_describe(const struct tg_p11_token_info *v, size_t n, char *b
 /* key.c / trust.c */
 int tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags,
                     struct tg_p11_key **out, struct tg_error *err);
+/*
+ * Binds k to object h again (after its token was removed and inserted:
+ * handles may change) only when h is the same key: its public key,
+ * established as tg_p11_key_find does (own attributes or a candidate proven
+ * by a signature through h), equals k's, and its trust attributes (read
+ * again; earlier card evidence carried over, since it was about this public
+ * key) pass k's flags. p->lock held. 0 (k->h and k->trust updated), or
+ * TG_ERR_CERT_MISMATCH "the key now on token 't' under the id of key 'k'
+ * is not the key that was checked ..." / TG_ERR_KEY_EXPORTABLE (the trust
+ * refusal) / the errors of the lookup. k is unchanged on error.
+ */
+int tg_p11_key_rebind(struct tg_p11_key *k, CK_OBJECT_HANDLE h, struct tg_error *err);
 void tg_p11_trust_read(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
                        struct tg_p11_trust *tr);
 /* Reads an attribute into a new heap buffer; 0 or CKR. */
@@ -136,7 +152,8 @@ int tg_p11_objects_find(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_C
                         const char *label, const uint8_t *id, size_t id_len, CK_OBJECT_HANDLE **out,
                         size_t *n, struct tg_error *err);
 enum tg_p11_alg tg_p11_alg_of(const EVP_PKEY *pk, int *bits);
-/* hex of id into buf ("-" when empty). */
+/* hex of id into buf ("-" when empty); an id longer than fits is shown as
+ * its first bytes followed by "...(N bytes)", never cut silently. */
 void tg_p11_hex(const uint8_t *id, size_t len, char *buf, size_t bufsz);
 
 #endif /* TG_P11_INT_H */

@@ -39,7 +39,9 @@
  *
  * Security (DESIGN.md rule 1): no function of this API reads or returns
  * private key material; keys whose CKA_EXTRACTABLE is true or CKA_SENSITIVE
- * false are refused unless the caller passes TG_P11_KEY_ALLOW_EXPORTABLE.
+ * false are refused unless the caller passes TG_P11_KEY_ALLOW_EXPORTABLE,
+ * keys imported, once exportable or of unknown origin unless it passes
+ * TG_P11_KEY_ALLOW_IMPORTED (tg_p11_key_trust_check).
  * PINs are wiped after use and never logged.
  */
 #ifndef TG_P11_H
@@ -274,35 +276,86 @@ enum tg_p11_obj_class {
 	TG_P11_OBJ_OTHER,
 };
 
-/* Trust attributes of a private key and the verdict drawn from them. */
+/*
+ * Trust attributes of a private key and the verdict drawn from them
+ * (tg_p11_trust_verdict). Each verdict but OK is refused by tg_p11_key_find
+ * unless the caller opts in: EXPORTABLE with TG_P11_KEY_ALLOW_EXPORTABLE;
+ * IMPORTED, ONCE_EXPORTABLE and UNKNOWN with TG_P11_KEY_ALLOW_IMPORTED.
+ */
 enum tg_p11_verdict {
-	TG_P11_TRUST_OK,         /* sensitive, never extractable, generated on
-				    the token (CKA_LOCAL) */
-	TG_P11_TRUST_IMPORTED,   /* non-exportable now but not generated on the
-				    token, or once exportable: accepted, weaker */
-	TG_P11_TRUST_EXPORTABLE, /* CKA_EXTRACTABLE true or CKA_SENSITIVE
-				    false (or unreadable): refused by default */
+	TG_P11_TRUST_OK,              /* sensitive, never extractable, generated on
+					 the token (CKA_LOCAL, or card evidence on
+					 an emulated token) */
+	TG_P11_TRUST_IMPORTED,        /* non-exportable, but not generated on the
+					 token (CKA_LOCAL false, or the card says
+					 imported): a copy may exist elsewhere */
+	TG_P11_TRUST_EXPORTABLE,      /* CKA_EXTRACTABLE true or CKA_SENSITIVE
+					 false */
+	TG_P11_TRUST_ONCE_EXPORTABLE, /* non-exportable now, but
+					 CKA_NEVER_EXTRACTABLE or
+					 CKA_ALWAYS_SENSITIVE false */
+	TG_P11_TRUST_UNKNOWN,         /* an attribute not reported or neither
+					 true nor false, or a PKCS#15-emulated
+					 token without card evidence */
+};
+
+/* Values of the attribute fields of struct tg_p11_trust besides 1/0. */
+#define TG_P11_ATTR_ABSENT  (-1) /* the token did not report it */
+#define TG_P11_ATTR_INVALID (-2) /* a CK_BBOOL other than 0 or 1 */
+
+/* Where the key came from, as evidence from the card itself says. */
+enum tg_p11_origin {
+	TG_P11_ORIGIN_NONE = 0,  /* no evidence given */
+	TG_P11_ORIGIN_GENERATED, /* generated on the card */
+	TG_P11_ORIGIN_IMPORTED,  /* imported into the card */
 };
 
 struct tg_p11_trust {
-	/* 1 true, 0 false, -1 the token did not say */
-	int sensitive;           /* CKA_SENSITIVE */
-	int extractable;         /* CKA_EXTRACTABLE */
-	int never_extractable;   /* CKA_NEVER_EXTRACTABLE */
-	int always_sensitive;    /* CKA_ALWAYS_SENSITIVE */
-	int local;               /* CKA_LOCAL */
-	int always_authenticate; /* CKA_ALWAYS_AUTHENTICATE */
-	int private_obj;         /* CKA_PRIVATE: only visible after login */
+	/* 1 true, 0 false, TG_P11_ATTR_ABSENT, TG_P11_ATTR_INVALID */
+	int sensitive;             /* CKA_SENSITIVE */
+	int extractable;           /* CKA_EXTRACTABLE */
+	int never_extractable;     /* CKA_NEVER_EXTRACTABLE */
+	int always_sensitive;      /* CKA_ALWAYS_SENSITIVE */
+	int local;                 /* CKA_LOCAL */
+	int always_authenticate;   /* CKA_ALWAYS_AUTHENTICATE */
+	int private_obj;           /* CKA_PRIVATE: only visible after login */
+	int emulated;              /* 1: token model "PKCS#15..." (OpenSC): its
+				    CKA_LOCAL, CKA_NEVER_EXTRACTABLE and
+				    CKA_ALWAYS_SENSITIVE are not evidence */
+	enum tg_p11_origin origin; /* card evidence (tg_p11_key_origin_set) */
+	char evidence[64];         /* what the evidence was, e.g. "PIV metadata" */
 	enum tg_p11_verdict verdict;
-	char reason[256]; /* why, in one sentence, for users and logs */
+	char reason[512]; /* why, naming the attribute(s), for users and logs */
 };
+
+/*
+ * The verdict as a pure function of tr's attribute fields, emulated flag
+ * and origin evidence; sets tr->verdict and tr->reason. In order:
+ * EXPORTABLE when CKA_EXTRACTABLE is true or CKA_SENSITIVE false; UNKNOWN
+ * when either is not 0/1; IMPORTED when the evidence says imported; on an
+ * emulated token OK with evidence "generated", else UNKNOWN; otherwise
+ * ONCE_EXPORTABLE when CKA_NEVER_EXTRACTABLE or CKA_ALWAYS_SENSITIVE is
+ * false, UNKNOWN when one of them or CKA_LOCAL is not 0/1, IMPORTED when
+ * CKA_LOCAL is false, else OK.
+ */
+void tg_p11_trust_verdict(struct tg_p11_trust *tr);
+
+/* 1 when a token model (C_GetTokenInfo) is PKCS#15 ("PKCS#15 emulated"
+ * for OpenSC's PIV and other emulations): attributes are not evidence. */
+int tg_p11_trust_emulated(const char *model);
+
+/* "ok", "imported", "once-exportable", "unknown", "exportable". */
+const char *tg_p11_verdict_name(enum tg_p11_verdict v);
 
 /* One object of a token listing. */
 struct tg_p11_object_info {
 	enum tg_p11_obj_class cls;
 	char label[128];
-	uint8_t id[64];
-	size_t id_len;
+	uint8_t id[64];            /* the first id_len bytes of CKA_ID */
+	size_t id_len;             /* bytes in id: min(id_full_len, 64) */
+	size_t id_full_len;        /* the whole CKA_ID's length; when larger than
+			       id_len, listings show the first 64 bytes in hex
+			       followed by "...(N bytes)" */
 	enum tg_p11_alg alg;       /* keys and certificates */
 	int bits;                  /* key size in bits, 0 unknown */
 	struct tg_p11_trust trust; /* private keys only */
@@ -326,20 +379,44 @@ int tg_p11_token_present(struct tg_p11_token *t);
 /* ------------------------------------------------------------------ */
 
 #define TG_P11_KEY_ALLOW_EXPORTABLE                                                                \
-	0x1                        /* do not refuse a key whose trust
-					   verdict is EXPORTABLE (the verdict
-					   is still computed and reported) */
+	0x1                        /* do not refuse a key whose verdict is
+					  EXPORTABLE (still computed and
+					  reported) */
 #define TG_P11_KEY_INTERACTIVE 0x2 /* login may prompt on the terminal */
 #define TG_P11_KEY_NO_LOGIN                                                                        \
 	0x4 /* do not log in (public operations;
-					   listing) */
+					  listing) */
+#define TG_P11_KEY_ALLOW_IMPORTED                                                                  \
+	0x8 /* do not refuse a key whose verdict
+					  is IMPORTED, ONCE_EXPORTABLE or
+					  UNKNOWN */
+#define TG_P11_KEY_DEFER_TRUST                                                                     \
+	0x10 /* find without the trust refusal:
+					   the caller adds evidence
+					   (tg_p11_key_origin_set) and then
+					   calls tg_p11_key_trust_check */
 
 /*
  * Finds one private key: selects the token (tg_p11_token_open), logs in
  * (tg_p11_token_login, unless TG_P11_KEY_NO_LOGIN), finds the private key
- * by the URI's object= and/or id= (one of them is required), reads its
- * trust attributes and, unless TG_P11_KEY_ALLOW_EXPORTABLE, refuses it when
- * the verdict is TG_P11_TRUST_EXPORTABLE. A key with CKA_ALWAYS_AUTHENTICATE
+ * by the URI's object= and/or id= (one of them is required) and binds the
+ * result to that one object handle:
+ *  - its public key is the private object's own CKA_EC_POINT (with
+ *    CKA_EC_PARAMS) or CKA_MODULUS + CKA_PUBLIC_EXPONENT when the module
+ *    shows them there; otherwise public-key objects and certificates with
+ *    its CKA_ID are only candidates, and the one taken is the one that
+ *    verifies a signature made through the handle over a fresh random
+ *    challenge (a planted public-key object never verifies). When none is
+ *    proven (or no login allows the signature) the key is still found,
+ *    without a public key: tg_p11_key_public returns NULL, and
+ *    tg_p11_key_public_pem, tg_p11_key_sign_test, tg_p11_key_cert_get and
+ *    tg_p11_ssl_ctx_use_key refuse with TG_ERR_CERT_MISMATCH "the public
+ *    key of key 'k' on token 't' cannot be established: ..." until
+ *    tg_p11_key_prove (or importing its own certificate) proves one.
+ *  - its CKA_ID and CKA_LABEL are kept whole, whatever their length.
+ * It then reads the trust attributes (tg_p11_trust_read) and, unless
+ * TG_P11_KEY_DEFER_TRUST, applies tg_p11_key_trust_check(k, flags).
+ * A key with CKA_ALWAYS_AUTHENTICATE
  * gets the context-specific login before each signature with the PIN read
  * again from the URI's source (pin-value, pin-source, TOKENGATE_PIN; never
  * kept in memory), as long as one token of the module has such keys.
@@ -348,11 +425,7 @@ int tg_p11_token_present(struct tg_p11_token *t);
  *   TG_ERR_KEY_NOT_FOUND   "no private key 'api' on token 'alice'; keys
  *                           present: 'web' (id 01), ..."
  *   TG_ERR_KEY_AMBIGUOUS   "2 private keys match ...; add id= to the URI"
- *   TG_ERR_KEY_EXPORTABLE  "key 'api' on token 'alice' is refused:
- *                           CKA_EXTRACTABLE is true, its private key can be
- *                           read out; generate it on the token (tokengate
- *                           token keygen) or allow exportable keys
- *                           explicitly"
+ *   TG_ERR_KEY_EXPORTABLE  the trust refusal (tg_p11_key_trust_check)
  * and every error of tg_p11_token_open / tg_p11_token_login.
  */
 int tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **out,
@@ -389,6 +462,41 @@ int tg_p11_key_uri(const struct tg_p11_key *k, char **out);
 int tg_p11_key_trust(const struct tg_p11_key *k, struct tg_p11_trust *out);
 
 /*
+ * Applies the default trust policy to the key's verdict: refuses
+ * (TG_ERR_KEY_EXPORTABLE) EXPORTABLE unless TG_P11_KEY_ALLOW_EXPORTABLE, and
+ * IMPORTED, ONCE_EXPORTABLE, UNKNOWN unless TG_P11_KEY_ALLOW_IMPORTED, with
+ * a message naming the verdict, the attribute(s) and the opt-in, e.g.
+ *   key 'api' on token 'alice' is refused (once-exportable):
+ *   CKA_NEVER_EXTRACTABLE is false: the key was extractable once; ...;
+ *   generate the key on the token (tokengate token keygen) or accept it
+ *   explicitly (--allow-imported, TG_P11_KEY_ALLOW_IMPORTED)
+ * Returns 0 when the key passes.
+ */
+int tg_p11_key_trust_check(const struct tg_p11_key *k, unsigned flags, struct tg_error *err);
+
+/*
+ * Card evidence of the key's origin, supplied by the host (libtgp11 has no
+ * PC/SC of its own): e.g. the origin of PIV GET METADATA (tag 03) of the
+ * card slot whose public key equals tg_p11_key_public(k) — the caller must
+ * make that match. `evidence` names it in the reason ("PIV metadata").
+ * Recomputes the verdict (tg_p11_trust_verdict). Returns 0, or
+ * TG_ERR_INVALID_ARG for an origin other than GENERATED/IMPORTED.
+ */
+int tg_p11_key_origin_set(struct tg_p11_key *k, enum tg_p11_origin origin, const char *evidence);
+
+/*
+ * Proves that cand is the key's public key: signs a fresh random challenge
+ * through the key's own object handle and verifies it with cand. When the
+ * key had no established public key (tg_p11_key_public NULL), cand becomes
+ * it; otherwise cand must equal it. Needs a login. The CA uses it with a
+ * CSR's key, import-cert with the certificate's key. Returns 0, or
+ * TG_ERR_CERT_MISMATCH "key 'k' on token 't' signed a random challenge,
+ * but the signature does not verify with the public key given: ..." /
+ * TG_ERR_PKCS11 (the token could not sign) / TG_ERR_CRYPTO.
+ */
+int tg_p11_key_prove(struct tg_p11_key *k, EVP_PKEY *cand, struct tg_error *err);
+
+/*
  * The private key as an OpenSSL key whose signatures happen on the token
  * (libp11's RSA_METHOD / EC_KEY_METHOD calling C_Sign). RSA-PSS: OpenSSL
  * 3 treats the libp11 key as a legacy "foreign" key, pads PSS in software
@@ -398,8 +506,29 @@ int tg_p11_key_trust(const struct tg_p11_key *k, struct tg_p11_trust *out);
  * EVP_DigestSign for CSRs. Returns a new reference (caller frees with
  * EVP_PKEY_free) or NULL on failure. The EVP_PKEY refers to the key: free
  * it before the key. Thread-safe: several threads may sign with it at once.
+ *
+ * The same object, not a second lookup: libp11 hides object handles, so
+ * before the EVP_PKEY is first handed out (and after the watcher rebuilt
+ * it) tg_p11_key_evp_get checks that exactly one private key object has
+ * the key's whole CKA_ID and CKA_LABEL, both through our C_FindObjects
+ * (that one being the key's handle) and in libp11's enumeration, and that
+ * libp11's key signs a fresh random challenge that verifies with the
+ * key's proven public key (a key without an established public key gets
+ * the uniqueness check only: checking its signatures is then the caller's,
+ * as the CA does against the CSR's key; TLS, sign-test and CSRs all need
+ * the public key and refuse first). tg_p11_key_evp is tg_p11_key_evp_get
+ * without the message.
  */
 EVP_PKEY *tg_p11_key_evp(struct tg_p11_key *k);
+
+/*
+ * As tg_p11_key_evp, with the reason of a refusal: 0 and *out (new
+ * reference), or TG_ERR_KEY_AMBIGUOUS ("2 private key objects on token 't'
+ * have the id and label of key 'k'; ...") / TG_ERR_CERT_MISMATCH ("libp11's
+ * key for 'k' ... does not verify with the key's public key") /
+ * TG_ERR_CRYPTO / TG_ERR_KEY_NOT_FOUND.
+ */
+int tg_p11_key_evp_get(struct tg_p11_key *k, EVP_PKEY **out, struct tg_error *err);
 
 /*
  * The public key (built from the token's public attributes; no login

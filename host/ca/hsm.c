@@ -18,7 +18,11 @@
 static const char *
 tri_name(int v)
 {
-	return v == 1 ? "true" : v == 0 ? "false" : "unknown (the token does not report it)";
+	return v == 1                     ? "true"
+	       : v == 0                   ? "false"
+	       : v == TG_P11_ATTR_INVALID ? "unknown (the token reports a value other than true or "
+	                                    "false)"
+	                                  : "unknown (the token does not report it)";
 }
 
 int
@@ -27,6 +31,15 @@ tg_ca_hsm_rules(const struct tg_p11_trust *t, int login_required, const char *la
 {
 	int r = TG_ERR_KEY_EXPORTABLE;
 
+	if (t->emulated == 1) {
+		tg_error_set(err, r,
+		             "HSM key '%s' is on a PKCS#15-emulated token (a smart card through "
+		             "OpenSC): its module invents CKA_LOCAL, CKA_NEVER_EXTRACTABLE and "
+		             "CKA_ALWAYS_SENSITIVE, so they prove nothing; enroll a PIV card with "
+		             "its attestation (tokengate enroll --reader ...) instead of --hsm-key",
+		             label);
+		goto out;
+	}
 	if (t->extractable != 0) {
 		tg_error_set(err, r,
 		             "HSM key '%s' is exportable (CKA_EXTRACTABLE is %s): its private "
@@ -404,7 +417,8 @@ tg_ca_hsm_check(const struct tg_ca_policy *pol, const char *uri, unsigned flags,
 	    (r = module_select(p11, pol, u, &kuri, canon, sizeof(canon), err)) != 0)
 		goto out;
 	/* the CA checks the trust attributes itself, so it can say which failed */
-	if ((r = tg_p11_key_find(p11, kuri, TG_P11_KEY_ALLOW_EXPORTABLE, &k, err)) != 0)
+	if ((r = tg_p11_key_find(p11, kuri, TG_P11_KEY_ALLOW_EXPORTABLE | TG_P11_KEY_ALLOW_IMPORTED,
+	                         &k, err)) != 0)
 		goto out;
 	ti = tg_p11_token_get_info(tg_p11_key_token(k));
 	tg_p11_key_trust(k, &t);

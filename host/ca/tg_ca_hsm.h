@@ -41,7 +41,8 @@
 
 /*
  * The HSM key rules, a pure function of the private key object's
- * attributes (1 true, 0 false, -1 the token did not say): CKA_EXTRACTABLE
+ * attributes (1 true, 0 false, anything else unknown): not on a
+ * PKCS#15-emulated token (t->emulated), CKA_EXTRACTABLE
  * must be false, CKA_SENSITIVE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE
  * and CKA_LOCAL true (checked in that order; "unknown" is a refusal). The
  * PIN policy recorded: CKA_ALWAYS_AUTHENTICATE true -> always;

@@ -13,8 +13,22 @@
 #include "tg_cmd.h"
 #include "tg_file.h"
 #include "tg_p11.h"
+#include "tg_pcsc.h"
+#include "tg_pivc.h"
 
 #define SIGN_TEST_MSG "tokengate sign-test"
+
+/* The trust policy, as every command that takes a key applies it. */
+#define TRUST_HELP                                                                                 \
+	"Keys: a key is refused unless it is shown to be generated on the token and\n"             \
+	"never exportable. --allow-exportable accepts an exportable key\n"                         \
+	"(CKA_EXTRACTABLE true or CKA_SENSITIVE false); --allow-imported accepts\n"                \
+	"an imported key (CKA_LOCAL false, or the card's PIV metadata says so), a\n"               \
+	"once-exportable one (CKA_NEVER_EXTRACTABLE or CKA_ALWAYS_SENSITIVE false)\n"              \
+	"and one of unknown origin (an attribute not reported, or a PKCS#15-emulated\n"            \
+	"token such as OpenSC's PIV without card evidence). For OpenSC PIV tokens\n"               \
+	"the evidence is the PIV GET METADATA origin of the card slot whose public\n"              \
+	"key is the key's, read over PC/SC from the token's reader.\n"
 
 static const char usage_main[] =
     "usage: tokengate token <subcommand> [options]\n\n"
@@ -31,8 +45,7 @@ static const char usage_main[] =
     "  sign-test    sign and verify a message with a key; report its trust\n\n"
     "PIN: pin-value= or pin-source=file:PATH|env:NAME in the URI, else\n"
     "TOKENGATE_PIN, else a prompt when stdin is a terminal. A wrong PIN is\n"
-    "never retried.\n"
-    "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
+    "never retried.\n" TRUST_HELP "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
 
 static const char usage_list[] =
     "usage: tokengate token list [--uri URI] [--login] [--json]\n\n"
@@ -55,24 +68,27 @@ static const char usage_keygen[] =
 
 static const char usage_import[] =
     "usage: tokengate token import-cert --key URI --cert FILE [--label L]\n"
-    "                                   [--replace] [--allow-exportable]\n\n"
+    "                                   [--replace] [--allow-exportable]\n"
+    "                                   [--allow-imported]\n\n"
     "Stores the certificate in FILE (PEM or DER) on the key's token with the\n"
     "key's CKA_ID, after checking that its public key is the key's.\n"
-    "--replace overwrites a different certificate with the same id.\n"
+    "--replace overwrites a different certificate with the same id.\n" TRUST_HELP
     "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
 
 static const char usage_export[] =
     "usage: tokengate token export-cert --key URI [--out FILE]\n\n"
     "Writes the key's certificate (the one with its CKA_ID whose public key\n"
-    "matches) as PEM to stdout or FILE. Private keys never leave a token.\n"
+    "matches the key's proven public key) as PEM to stdout or FILE. Private\n"
+    "keys never leave a token. A certificate is public: no trust refusal\n"
+    "(--allow-exportable and --allow-imported are accepted and change nothing).\n"
     "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
 
 static const char usage_sign[] =
-    "usage: tokengate token sign-test --key URI [--pss] [--allow-exportable]\n\n"
+    "usage: tokengate token sign-test --key URI [--pss] [--allow-exportable]\n"
+    "                                 [--allow-imported]\n\n"
     "Signs a test message with the key on the token (SHA-256; ECDSA, RSA\n"
     "PKCS#1 v1.5, or RSA-PSS with --pss), verifies the signature with the\n"
-    "key's public key and reports the key's trust check. A key that is\n"
-    "exportable or not sensitive is refused unless --allow-exportable.\n"
+    "key's proven public key and reports the key's trust check.\n" TRUST_HELP
     "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
 
 enum {
@@ -82,6 +98,7 @@ enum {
 	OPT_LABEL,
 	OPT_REPLACE,
 	OPT_ALLOW,
+	OPT_ALLOW_IMPORTED,
 	OPT_OUT,
 	OPT_PSS,
 	OPT_URI,
@@ -97,6 +114,7 @@ static const struct option long_opts[] = {
     {"label", required_argument, NULL, OPT_LABEL},
     {"replace", no_argument, NULL, OPT_REPLACE},
     {"allow-exportable", no_argument, NULL, OPT_ALLOW},
+    {"allow-imported", no_argument, NULL, OPT_ALLOW_IMPORTED},
     {"out", required_argument, NULL, OPT_OUT},
     {"pss", no_argument, NULL, OPT_PSS},
     {"uri", required_argument, NULL, OPT_URI},
@@ -108,7 +126,7 @@ static const struct option long_opts[] = {
 
 struct opts {
 	const char *key, *alg, *cert, *label, *out, *uri;
-	int replace, allow, pss, json, login, help;
+	int replace, allow, allow_imported, pss, json, login, help;
 };
 
 /* Parses argv (argv[0] = the subcommand's name); 0 or TG_EXIT_USAGE. */
@@ -140,6 +158,9 @@ parse(const char *what, int argc, char **argv, struct opts *o)
 		case OPT_ALLOW:
 			o->allow = 1;
 			break;
+		case OPT_ALLOW_IMPORTED:
+			o->allow_imported = 1;
+			break;
 		case OPT_OUT:
 			o->out = optarg;
 			break;
@@ -168,38 +189,27 @@ parse(const char *what, int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* The id of a listed object in hex: an id longer than the listing keeps
+ * (64 bytes) shows its first 64 bytes and "...(N bytes)". */
 static void
-hex(const uint8_t *v, size_t n, char *buf, size_t bufsz)
+hex(const struct tg_p11_object_info *ob, char *buf, size_t bufsz)
 {
 	static const char hx[] = "0123456789abcdef";
 	size_t i, o = 0;
 
-	for (i = 0; i < n && o + 2 < bufsz; i++) {
-		buf[o++] = hx[v[i] >> 4];
-		buf[o++] = hx[v[i] & 0xf];
+	for (i = 0; i < ob->id_len && o + 2 < bufsz; i++) {
+		buf[o++] = hx[ob->id[i] >> 4];
+		buf[o++] = hx[ob->id[i] & 0xf];
 	}
 	buf[o] = '\0';
+	if (ob->id_full_len > ob->id_len)
+		snprintf(buf + o, bufsz - o, "...(%zu bytes)", ob->id_full_len);
 }
 
 static const char *
 tri(int v)
 {
-	return v < 0 ? "unknown" : v ? "true" : "false";
-}
-
-static const char *
-verdict_name(enum tg_p11_verdict v)
-{
-	switch (v) {
-	case TG_P11_TRUST_OK:
-		return "ok";
-	case TG_P11_TRUST_IMPORTED:
-		return "imported";
-	case TG_P11_TRUST_EXPORTABLE:
-		return "exportable";
-	default:
-		return "unknown";
-	}
+	return v == TG_P11_ATTR_INVALID ? "invalid" : v < 0 ? "unknown" : v ? "true" : "false";
 }
 
 static const char *
@@ -226,10 +236,10 @@ jtri(int v)
 static json_t *
 object_json(const struct tg_p11_object_info *o)
 {
-	char idhex[2 * sizeof(o->id) + 1];
+	char idhex[2 * sizeof(o->id) + 32];
 	json_t *j = json_object();
 
-	hex(o->id, o->id_len, idhex, sizeof(idhex));
+	hex(o, idhex, sizeof(idhex));
 	json_object_set_new(j, "class", json_string(class_name(o->cls)));
 	json_object_set_new(j, "label", json_string(o->label));
 	json_object_set_new(j, "id", json_string(idhex));
@@ -243,7 +253,9 @@ object_json(const struct tg_p11_object_info *o)
 		json_object_set_new(t, "always_sensitive", jtri(o->trust.always_sensitive));
 		json_object_set_new(t, "local", jtri(o->trust.local));
 		json_object_set_new(t, "always_authenticate", jtri(o->trust.always_authenticate));
-		json_object_set_new(t, "verdict", json_string(verdict_name(o->trust.verdict)));
+		json_object_set_new(t, "emulated", json_boolean(o->trust.emulated));
+		json_object_set_new(t, "verdict",
+		                    json_string(tg_p11_verdict_name(o->trust.verdict)));
 		json_object_set_new(t, "reason", json_string(o->trust.reason));
 		json_object_set_new(j, "trust", t);
 	}
@@ -257,15 +269,15 @@ object_json(const struct tg_p11_object_info *o)
 static void
 object_print(const struct tg_p11_object_info *o)
 {
-	char idhex[2 * sizeof(o->id) + 1];
+	char idhex[2 * sizeof(o->id) + 32];
 
-	hex(o->id, o->id_len, idhex, sizeof(idhex));
+	hex(o, idhex, sizeof(idhex));
 	printf("    %-11s id=%s label='%s' %s", class_name(o->cls), idhex[0] ? idhex : "-",
 	       o->label, tg_p11_alg_name(o->alg));
 	if (o->cls == TG_P11_OBJ_PRIVATE_KEY)
 		printf(" trust=%s (sensitive=%s extractable=%s never_extractable=%s "
 		       "always_sensitive=%s local=%s)",
-		       verdict_name(o->trust.verdict), tri(o->trust.sensitive),
+		       tg_p11_verdict_name(o->trust.verdict), tri(o->trust.sensitive),
 		       tri(o->trust.extractable), tri(o->trust.never_extractable),
 		       tri(o->trust.always_sensitive), tri(o->trust.local));
 	if (o->cls == TG_P11_OBJ_CERT)
@@ -492,8 +504,8 @@ cmd_keygen(int argc, char **argv)
 	}
 	printf("generated %s key on token '%s'\nuri: %s\ntrust: %s (%s)\n%s",
 	       tg_p11_alg_name(tg_p11_key_alg(k)),
-	       tg_p11_token_get_info(tg_p11_key_token(k))->label, uri, verdict_name(tr.verdict),
-	       tr.reason, pem);
+	       tg_p11_token_get_info(tg_p11_key_token(k))->label, uri,
+	       tg_p11_verdict_name(tr.verdict), tr.reason, pem);
 	rc = TG_EXIT_OK;
 out:
 	free(uri);
@@ -525,6 +537,126 @@ cert_read(const char *path, struct tg_error *err)
 	return x;
 }
 
+/* What GET METADATA says about one PIV slot. */
+struct piv_slot_meta {
+	uint8_t slot;
+	uint8_t origin;
+	EVP_PKEY *pub;
+};
+
+#define PIV_SLOTS 24
+
+/*
+ * Reads GET METADATA of every PIV key slot (9A, 9C, 9D, 9E, 82-95) of the
+ * card in `reader` into v (slots without a key, or without origin, are left
+ * out). Done before any PKCS#11 login: closing our PC/SC connection resets
+ * the card. Returns how many were read; a card that is not a PIV card with
+ * GET METADATA gives 0 and *why.
+ */
+static size_t
+piv_meta_read(const char *reader, struct piv_slot_meta *v, char *why, size_t whysz)
+{
+	static const uint8_t fixed[] = {0x9a, 0x9c, 0x9d, 0x9e};
+	struct tg_pcsc *pc = NULL;
+	struct tg_pivc_meta m;
+	struct tg_error e;
+	size_t n = 0, i;
+	uint8_t slot;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	tg_error_clear(&e);
+	if ((r = tg_pcsc_open(reader, &pc, &e)) != 0 || (r = tg_pivc_select(pc, &e)) != 0) {
+		snprintf(why, whysz, "%s", tg_error_msg(&e, r));
+		goto out;
+	}
+	for (i = 0; i < PIV_SLOTS; i++) {
+		slot = i < sizeof(fixed) ? fixed[i] : (uint8_t)(0x82 + i - sizeof(fixed));
+		tg_error_clear(&e);
+		if ((r = tg_pivc_metadata(pc, slot, &m, &e)) == TG_ERR_UNSUPPORTED) {
+			snprintf(why, whysz, "%s", tg_error_msg(&e, r));
+			break;
+		}
+		if (r == 0 && m.has_origin && m.pub != NULL) {
+			v[n].slot = slot;
+			v[n].origin = m.origin;
+			v[n++].pub = m.pub;
+			m.pub = NULL;
+		}
+		tg_pivc_meta_clear(&m);
+	}
+out:
+	tg_pivc_meta_clear(&m);
+	tg_pcsc_close(pc);
+	return n;
+}
+
+/*
+ * Finds the key like tg_p11_key_find(flags), and on a PKCS#15-emulated
+ * token (OpenSC's PIV) adds the card's own evidence of the key's origin
+ * first: the PIV metadata of the slot whose public key equals the key's
+ * proven public key, from the card in the token's reader (its slot
+ * description). Then applies the trust policy of flags.
+ */
+static int
+key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **out,
+         struct tg_error *err)
+{
+	struct piv_slot_meta v[PIV_SLOTS];
+	struct tg_p11_token *t = NULL;
+	struct tg_p11_key *k = NULL;
+	struct tg_p11_trust tr;
+	EVP_PKEY *pub = NULL;
+	char why[256], ev[64], reader[65];
+	size_t n = 0, i;
+	int emulated = 0, r;
+
+	why[0] = '\0';
+	if ((r = tg_p11_token_open(p, uri, &t, err)) != 0)
+		goto out;
+	emulated = tg_p11_trust_emulated(tg_p11_token_get_info(t)->model);
+	snprintf(reader, sizeof(reader), "%s", tg_p11_token_get_info(t)->slot_desc);
+	if (emulated)
+		n = piv_meta_read(reader, v, why, sizeof(why));
+	if ((r = tg_p11_key_find(p, uri, flags | TG_P11_KEY_DEFER_TRUST, &k, err)) != 0)
+		goto out;
+	pub = tg_p11_key_public(k);
+	for (i = 0; i < n && pub != NULL; i++) {
+		if (EVP_PKEY_eq(v[i].pub, pub) != 1)
+			continue;
+		snprintf(ev, sizeof(ev), "PIV metadata of slot %02X", v[i].slot);
+		if (v[i].origin == TG_PIVC_ORIGIN_GENERATED)
+			(void)tg_p11_key_origin_set(k, TG_P11_ORIGIN_GENERATED, ev);
+		else if (v[i].origin == TG_PIVC_ORIGIN_IMPORTED)
+			(void)tg_p11_key_origin_set(k, TG_P11_ORIGIN_IMPORTED, ev);
+		break;
+	}
+	tg_p11_key_trust(k, &tr);
+	if (emulated && tr.origin == TG_P11_ORIGIN_NONE)
+		fprintf(stderr, "note: no PIV metadata for this key from reader '%s'%s%s\n", reader,
+		        why[0] ? ": " : "", why);
+	if (!(flags & TG_P11_KEY_DEFER_TRUST) && (r = tg_p11_key_trust_check(k, flags, err)) != 0)
+		goto out;
+	*out = k;
+	k = NULL;
+	r = 0;
+out:
+	for (i = 0; i < n; i++)
+		EVP_PKEY_free(v[i].pub);
+	EVP_PKEY_free(pub);
+	tg_p11_key_free(k);
+	tg_p11_token_free(t);
+	return r;
+}
+
+/* The trust opt-ins of the command line as tg_p11_key_find flags. */
+static unsigned
+trust_flags(const struct opts *o)
+{
+	return (o->allow ? TG_P11_KEY_ALLOW_EXPORTABLE : 0) |
+	       (o->allow_imported ? TG_P11_KEY_ALLOW_IMPORTED : 0);
+}
+
 static int
 cmd_import(int argc, char **argv)
 {
@@ -551,9 +683,7 @@ cmd_import(int argc, char **argv)
 		goto out;
 	}
 	if ((r = tg_p11_new(&p, &err)) != 0 ||
-	    (r = tg_p11_key_find(
-	         p, o.key, TG_P11_KEY_INTERACTIVE | (o.allow ? TG_P11_KEY_ALLOW_EXPORTABLE : 0), &k,
-	         &err)) != 0 ||
+	    (r = key_find(p, o.key, TG_P11_KEY_INTERACTIVE | trust_flags(&o), &k, &err)) != 0 ||
 	    (r = tg_p11_key_cert_import(k, x, o.label, o.replace, &err)) != 0) {
 		rc = tg_cmd_fail("token import-cert", r, &err);
 		goto out;
@@ -574,6 +704,7 @@ cmd_export(int argc, char **argv)
 	struct opts o;
 	struct tg_p11 *p = NULL;
 	struct tg_p11_key *k = NULL;
+	EVP_PKEY *pub = NULL;
 	struct tg_error err;
 	X509 *x = NULL;
 	BIO *bio = NULL;
@@ -594,14 +725,18 @@ cmd_export(int argc, char **argv)
 	/* the certificate is public: no trust refusal, and no login unless the
 	 * token hides its private keys until then */
 	if ((r = tg_p11_new(&p, &err)) == 0) {
-		r = tg_p11_key_find(p, o.key, TG_P11_KEY_NO_LOGIN | TG_P11_KEY_ALLOW_EXPORTABLE, &k,
+		r = tg_p11_key_find(p, o.key, TG_P11_KEY_NO_LOGIN | TG_P11_KEY_DEFER_TRUST, &k,
 		                    &err);
-		if (r == TG_ERR_KEY_NOT_FOUND) {
+		/* a key whose public key needs the login to be proven (a
+		 * signature through its handle) is found again logged in */
+		if (r == TG_ERR_KEY_NOT_FOUND || (r == 0 && (pub = tg_p11_key_public(k)) == NULL)) {
+			tg_p11_key_free(k);
+			k = NULL;
 			tg_error_clear(&err);
-			r = tg_p11_key_find(p, o.key,
-			                    TG_P11_KEY_INTERACTIVE | TG_P11_KEY_ALLOW_EXPORTABLE,
-			                    &k, &err);
+			r = tg_p11_key_find(
+			    p, o.key, TG_P11_KEY_INTERACTIVE | TG_P11_KEY_DEFER_TRUST, &k, &err);
 		}
+		EVP_PKEY_free(pub);
 	}
 	if (r != 0 || (r = tg_p11_key_cert_get(k, &x, &err)) != 0) {
 		rc = tg_cmd_fail("token export-cert", r, &err);
@@ -656,9 +791,7 @@ cmd_sign(int argc, char **argv)
 	tg_error_clear(&err);
 	rc = TG_EXIT_FAIL;
 	if ((r = tg_p11_new(&p, &err)) != 0 ||
-	    (r = tg_p11_key_find(
-	         p, o.key, TG_P11_KEY_INTERACTIVE | (o.allow ? TG_P11_KEY_ALLOW_EXPORTABLE : 0), &k,
-	         &err)) != 0) {
+	    (r = key_find(p, o.key, TG_P11_KEY_INTERACTIVE | trust_flags(&o), &k, &err)) != 0) {
 		rc = tg_cmd_fail("token sign-test", r, &err);
 		goto out;
 	}
@@ -668,7 +801,7 @@ cmd_sign(int argc, char **argv)
 	       tg_p11_token_get_info(tg_p11_key_token(k))->label);
 	printf("trust: %s: %s\n  sensitive=%s extractable=%s never_extractable=%s "
 	       "always_sensitive=%s local=%s\n",
-	       verdict_name(tr.verdict), tr.reason, tri(tr.sensitive), tri(tr.extractable),
+	       tg_p11_verdict_name(tr.verdict), tr.reason, tri(tr.sensitive), tri(tr.extractable),
 	       tri(tr.never_extractable), tri(tr.always_sensitive), tri(tr.local));
 	if ((r = tg_p11_key_sign_test(k, o.pss, (const uint8_t *)SIGN_TEST_MSG,
 	                              strlen(SIGN_TEST_MSG), &sig, &sl, &err)) != 0) {

@@ -42,6 +42,16 @@ sig_name(SSL *ssl)
 	}
 }
 
+/* TG_PROBE_ALLOW_IMPORTED=1: accept keys of unknown origin (a card behind
+ * OpenSC, whose evidence this probe does not read). */
+static unsigned
+key_flags(void)
+{
+	const char *v = getenv("TG_PROBE_ALLOW_IMPORTED");
+
+	return v != NULL && strcmp(v, "1") == 0 ? TG_P11_KEY_ALLOW_IMPORTED : 0;
+}
+
 static int
 ctx_setup(SSL_CTX *ctx, const char *ver, const char *cafile)
 {
@@ -71,7 +81,7 @@ main(int argc, char **argv)
 	}
 	server = strcmp(argv[1], "server") == 0;
 	tg_error_clear(&err);
-	if (tg_p11_new(&p, &err) != 0 || tg_p11_key_find(p, argv[2], 0, &k, &err) != 0) {
+	if (tg_p11_new(&p, &err) != 0 || tg_p11_key_find(p, argv[2], key_flags(), &k, &err) != 0) {
 		fprintf(stderr, "probe: %s\n", err.msg);
 		goto out;
 	}

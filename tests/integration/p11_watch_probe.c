@@ -54,7 +54,8 @@ main(int argc, char **argv)
 	want = (int)strtol(argv[3], NULL, 10);
 	tg_error_clear(&err);
 	if (tg_p11_new(&p, &err) != 0 ||
-	    tg_p11_key_find(p, argv[1], TG_P11_KEY_ALLOW_EXPORTABLE, &k, &err) != 0 ||
+	    tg_p11_key_find(p, argv[1], TG_P11_KEY_ALLOW_EXPORTABLE | TG_P11_KEY_ALLOW_IMPORTED, &k,
+	                    &err) != 0 ||
 	    sign_once(k, &err) != 0 || tg_p11_watch_start(k, 100, NULL, NULL, &w, &err) != 0) {
 		fprintf(stderr, "watch probe: %s\n", err.msg);
 		goto out;

@@ -24,3 +24,17 @@ set_target_properties(p11_watch_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAK
 tg_add_script_test(test_p11_sim
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_sim.sh
   TIMEOUT 600)
+
+# A PKCS#11 module that forwards to SoftHSM2 and hides or alters trust
+# attributes and the token model (issue 9), and its test.
+add_library(p11_wrap_module MODULE ${CMAKE_CURRENT_LIST_DIR}/p11_wrap_module.c)
+target_link_libraries(p11_wrap_module PRIVATE PkgConfig::P11KIT ${CMAKE_DL_LIBS})
+set_target_properties(p11_wrap_module PROPERTIES PREFIX "" LIBRARY_OUTPUT_DIRECTORY
+                      ${CMAKE_BINARY_DIR}/tests)
+tg_add_unit_test(test_p11_wrap
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_p11_wrap.c
+  LIBS tgp11
+  LABELS integration
+  WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
+  ENV TG_WRAP_MODULE=$<TARGET_FILE:p11_wrap_module>)
+add_dependencies(test_p11_wrap p11_wrap_module)

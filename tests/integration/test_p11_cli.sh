@@ -88,6 +88,71 @@ expect_rc 0 "$TG" token sign-test --allow-exportable \
 	--key "pkcs11:token=tg-test;object=exportable?pin-value=1234"
 grep -q "^trust: exportable" out.txt || tg_fail "override: verdict not shown"
 
+# ---- a public-key object planted with pkcs11-tool (no PIN needed on
+# SoftHSM2) is never taken as the key's public key ----
+grep -q -- "--allow-imported" <("$TG" token sign-test --help) || tg_fail "sign-test --help lacks --allow-imported"
+grep -q -- "--allow-imported" <("$TG" token import-cert --help) || tg_fail "import-cert --help lacks --allow-imported"
+P11T=(pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label tg-cli)
+expect_rc 0 "$TG" token keygen --key "pkcs11:token=tg-cli;object=victim;id=%77?pin-value=1234" \
+	--algorithm ec-p256
+sed -n '/BEGIN PUBLIC KEY/,/END PUBLIC KEY/p' out.txt >victim.pub.pem
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out evil.key 2>/dev/null
+openssl pkey -in evil.key -pubout -outform DER -out evil.pub.der
+"${P11T[@]}" --delete-object --type pubkey --id 77 >p11t.log 2>&1 || tg_fail "delete public object: $(cat p11t.log)"
+"${P11T[@]}" --write-object evil.pub.der --type pubkey --id 77 --label victim >p11t.log 2>&1 ||
+	tg_fail "plant public key: $(cat p11t.log)"
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=victim?pin-value=1234"
+grep -q "none of the 1 public-key object(s) or certificate(s) with its id 77 verifies a signature made by the key (one may have been planted)" err.txt ||
+	tg_fail "planted public key not refused: $(cat err.txt)"
+tg_log "planted public key: $(cat err.txt)"
+# the fix the message names: a certificate of the planted key is refused
+# (proven by a signature through the key's handle), the key's own is stored
+# and the key is usable again
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout vca.key -subj /CN=vca \
+	-days 1 -out vca.pem 2>/dev/null
+openssl req -new -key vca.key -subj /CN=victim -out victim.csr 2>/dev/null
+openssl pkey -in evil.key -pubout -out evil.pub.pem
+openssl x509 -req -in victim.csr -force_pubkey evil.pub.pem -CA vca.pem -CAkey vca.key -days 1 \
+	-set_serial 1 -out evil.crt 2>/dev/null
+openssl x509 -req -in victim.csr -force_pubkey victim.pub.pem -CA vca.pem -CAkey vca.key -days 1 \
+	-set_serial 2 -out victim.crt 2>/dev/null
+expect_rc 1 "$TG" token import-cert --key "pkcs11:token=tg-cli;object=victim?pin-value=1234" --cert evil.crt
+grep -q "key 'victim' on token 'tg-cli' signed a random challenge, but the signature does not verify with the public key given: it is not this key's" err.txt ||
+	tg_fail "certificate of the planted key not refused: $(cat err.txt)"
+expect_rc 0 "$TG" token import-cert --key "pkcs11:token=tg-cli;object=victim?pin-value=1234" --cert victim.crt
+expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=victim?pin-value=1234"
+grep -q "verified with the public key: ok" out.txt || tg_fail "victim after its certificate was stored: $(cat out.txt err.txt)"
+
+# ---- a 70-byte CKA_ID is kept whole: keygen, sign-test by it, and the
+# listing shows its first 64 bytes and its length ----
+longid=$(python3 -c 'print("".join("%%%02X" % (0x30 + i) for i in range(70)))')
+expect_rc 0 "$TG" token keygen --key "pkcs11:token=tg-cli;object=longid;id=$longid?pin-value=1234" \
+	--algorithm ec-p256
+grep -q "uri: .*id=$longid;" out.txt || tg_fail "keygen with a 70-byte id: canonical URI: $(cat out.txt)"
+expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;id=$longid?pin-value=1234"
+grep -q "^trust: ok" out.txt || tg_fail "sign-test by a 70-byte id: $(cat out.txt)"
+expect_rc 0 "$TG" token list --json --login --uri "pkcs11:token=tg-cli?pin-value=1234"
+want=$(python3 -c 'print("".join("%02x" % (0x30 + i) for i in range(64)) + "...(70 bytes)")')
+jq -e --arg w "$want" '[[.modules[].tokens[]][0].objects[] | select(.class == "private-key" and .label == "longid")][0].id == $w' \
+	out.txt >/dev/null || tg_fail "list: 70-byte id not shown as 64 bytes + length: $(cat out.txt)"
+
+# ---- a key imported with pkcs11-tool --write-object: refused by default,
+# accepted with --allow-imported ----
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out imp.key 2>/dev/null
+openssl pkey -in imp.key -outform DER -out imp.der
+openssl pkey -in imp.key -pubout -outform DER -out imp.pub.der
+"${P11T[@]}" --login --pin 1234 --write-object imp.der --type privkey --id 78 --label imported \
+	--sensitive --usage-sign >p11t.log 2>&1 || tg_fail "import private key: $(cat p11t.log)"
+"${P11T[@]}" --login --pin 1234 --write-object imp.pub.der --type pubkey --id 78 --label imported \
+	>p11t.log 2>&1 || tg_fail "import public key: $(cat p11t.log)"
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=imported?pin-value=1234"
+grep -Eq "key 'imported' on token 'tg-cli' is refused \((imported|once-exportable)\): .*CKA_LOCAL is false: it was imported.*; generate the key on the token \(tokengate token keygen\) or accept it explicitly \(--allow-imported, TG_P11_KEY_ALLOW_IMPORTED\)" err.txt ||
+	tg_fail "imported key not refused: $(cat err.txt)"
+tg_log "imported key: $(cat err.txt)"
+expect_rc 0 "$TG" token sign-test --allow-imported --key "pkcs11:token=tg-cli;object=imported?pin-value=1234"
+grep -Eq "^trust: (imported|once-exportable)" out.txt || tg_fail "--allow-imported: $(cat out.txt)"
+grep -q "verified with the public key: ok" out.txt || tg_fail "--allow-imported: not signed"
+
 # missing token: lists the tokens present
 expect_rc 1 "$TG" token sign-test --key "pkcs11:token=alice;object=api?pin-value=1234"
 grep -q "token 'alice' not found; tokens present: .*'tg-test' (SoftHSM project" err.txt ||

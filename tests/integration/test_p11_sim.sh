@@ -3,7 +3,10 @@
 # through OpenSC's PKCS#11 module (private pcscd + vpcd + tokengate-sim):
 # URI selection (module-path and the p11-kit proxy), signing (ECDSA, RSA,
 # RSA-PSS), a TLS 1.3 handshake with the card key, removal and insertion
-# events with re-login, wrong PIN state and a locked PIN.
+# events with re-login, wrong PIN state and a locked PIN; the trust verdict
+# from card evidence (OpenSC invents CKA_LOCAL & co.: "unknown" without the
+# PIV metadata, "ok" for a generated key with it, "imported" refused by
+# default for a key imported with yubico-piv-tool).
 set -euo pipefail
 source "${TG_FIXTURES:-$(dirname "$0")/../lib}/fixtures.sh"
 source "$(dirname "$0")/sim_lib.sh"
@@ -42,8 +45,12 @@ jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="certificate" and .i
 	out.txt >/dev/null || tg_fail "9a certificate not listed"
 verdict=$(jq -r '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="01")][0].trust.verdict' out.txt)
 tg_log "card token '$label'; 9a key trust verdict: $verdict ($(jq -c '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="01")][0].trust' out.txt))"
+# OpenSC's attributes are no evidence: without the card's metadata (list
+# reads none) a generated key's verdict is "unknown"
+[[ $verdict == unknown ]] || tg_fail "9a key listed with verdict '$verdict' (want unknown: PKCS#15 emulated)"
+jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="01")][0].trust.emulated' \
+	out.txt >/dev/null || tg_fail "9a key not shown as on an emulated token"
 ALLOW=()
-[[ $verdict == exportable ]] && ALLOW=(--allow-exportable)
 enc_label=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$label")
 
 # ---- URI selection and signing, by module-path and through the proxy ----
@@ -60,6 +67,25 @@ jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .i
 	out.txt >/dev/null || tg_fail "9c key not shown with CKA_ALWAYS_AUTHENTICATE: $(cat out.txt)"
 expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD&pin-value=$SIM_PIN"
 grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test 9c (always authenticate)"
+# the sign-tests above were accepted on the card's evidence (GET METADATA)
+expect_rc 0 "$TG" token sign-test --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
+grep -q "trust: ok: generated on the card (PIV metadata of slot 9A)" out.txt ||
+	tg_fail "9a not accepted on PIV metadata: $(cat out.txt err.txt)"
+
+# ---- a key imported with yubico-piv-tool: OpenSC calls it CKA_LOCAL, the
+# card's metadata says imported; refused unless --allow-imported ----
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out imp.key 2>/dev/null
+openssl pkey -in imp.key -pubout -out "$T/9e.pub.pem"
+run_ok "import-key 9e" ypt -k"$SIM_MGM" -a import-key -s 9e -i imp.key
+issue_cert 9e
+run_ok "import certificate 9e" ypt -k"$SIM_MGM" -a import-certificate -s 9e -i "$T/9e.cert.pem"
+expect_rc 1 "$TG" token sign-test --key "pkcs11:token=$enc_label;id=%04?$MOD&pin-value=$SIM_PIN"
+grep -q "is refused (imported): the card says the key was imported, not generated on it (PIV metadata of slot 9E): a copy may exist elsewhere; .*--allow-imported" err.txt ||
+	tg_fail "imported 9e key not refused: $(cat out.txt err.txt)"
+tg_log "imported key: $(cat err.txt)"
+expect_rc 0 "$TG" token sign-test --allow-imported --key "pkcs11:token=$enc_label;id=%04?$MOD&pin-value=$SIM_PIN"
+grep -q "trust: imported" out.txt || tg_fail "9e with --allow-imported: $(cat out.txt)"
+
 expect_rc 1 "$TG" token sign-test --key "pkcs11:token=nosuchcard;id=%01?$MOD&pin-value=$SIM_PIN"
 grep -q "tokens present: '$label'" err.txt || tg_fail "missing token message: $(cat err.txt)"
 expect_rc 0 "$TG" token export-cert "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
@@ -78,7 +104,8 @@ if ((${#ALLOW[@]} == 0)); then
 	spid=$!
 	tg_on_exit bash -c "kill $spid 2>/dev/null || true"
 	tg_wait_until 20 bash -c "ss -ltn | grep -q '127.0.0.1:$port '" || tg_fail "s_server did not listen"
-	"$PROBE" client "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN" 127.0.0.1 "$port" \
+	# the probe reads no card evidence: it accepts the unknown verdict
+	TG_PROBE_ALLOW_IMPORTED=1 "$PROBE" client "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN" 127.0.0.1 "$port" \
 		test-ca.pem 1.3 >probe.out 2>&1 || {
 		cat probe.out s_server.log >&2
 		tg_fail "TLS 1.3 with the card key failed"

@@ -19,11 +19,13 @@
 
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "p11-int.h" /* tg_p11_key_rebind, for the presence watcher */
 #include "tg_p11.h"
 #include "tg_test.h"
 #include "tg_test_p11.h"
@@ -682,6 +684,409 @@ test_fork(void **state)
 	tg_p11_key_free(k);
 }
 
+/* ---- issue 9: one handle, proven; once-exportable keys ------------ */
+
+/* DER OID 1.2.840.10045.3.1.7 (prime256v1) */
+static const CK_BYTE p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+/*
+ * Generates an EC P-256 token key pair through SoftHSM2 itself, sensitive,
+ * extractable when `extractable`, with label and id (no CKA_ID when idl is
+ * 0). Fails the test on error.
+ */
+static void
+raw_keygen(struct tg_test_p11 *w, const char *label, const uint8_t *id, size_t idl, int extractable,
+           CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+	CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE pubt[] = {
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_VERIFY, &yes, sizeof(yes)},
+	    {CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
+	    {CKA_LABEL, (void *)label, strlen(label)},
+	    {CKA_ID, (void *)id, idl},
+	};
+	CK_ATTRIBUTE privt[] = {
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_PRIVATE, &yes, sizeof(yes)},
+	    {CKA_SIGN, &yes, sizeof(yes)},
+	    {CKA_SENSITIVE, &yes, sizeof(yes)},
+	    {CKA_EXTRACTABLE, extractable ? &yes : &no, sizeof(yes)},
+	    {CKA_LABEL, (void *)label, strlen(label)},
+	    {CKA_ID, (void *)id, idl},
+	};
+	CK_ULONG np = sizeof(pubt) / sizeof(pubt[0]), nk = sizeof(privt) / sizeof(privt[0]);
+	CK_RV rv;
+
+	if (idl == 0) { /* leave CKA_ID out */
+		np--;
+		nk--;
+	}
+	rv = w->f->C_GenerateKeyPair(w->s, &mech, pubt, np, privt, nk, pub, priv);
+	if (rv != CKR_OK)
+		fail_msg("C_GenerateKeyPair '%s': 0x%lx", label, (unsigned long)rv);
+}
+
+/* Destroys every object labelled `label` on the fixture token. */
+static void
+raw_destroy_label(struct tg_test_p11 *w, const char *label)
+{
+	CK_ATTRIBUTE t = {CKA_LABEL, (void *)label, strlen(label)};
+	CK_OBJECT_HANDLE hs[16];
+	CK_ULONG n = 0, i;
+
+	assert_int_equal(w->f->C_FindObjectsInit(w->s, &t, 1), CKR_OK);
+	assert_int_equal(w->f->C_FindObjects(w->s, hs, 16, &n), CKR_OK);
+	assert_int_equal(w->f->C_FindObjectsFinal(w->s), CKR_OK);
+	for (i = 0; i < n; i++)
+		assert_int_equal(w->f->C_DestroyObject(w->s, hs[i]), CKR_OK);
+}
+
+/*
+ * Plants a public-key object with `id` holding the public key of a fresh
+ * software key (what anyone may write on SoftHSM2 without the user PIN);
+ * *soft gets that software key.
+ */
+static void
+raw_plant_pub(struct tg_test_p11 *w, const char *label, const uint8_t *id, size_t idl,
+              EVP_PKEY **soft, CK_OBJECT_HANDLE *h)
+{
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE kt = CKK_EC;
+	CK_BBOOL yes = CK_TRUE;
+	unsigned char pt[133], *der = NULL;
+	size_t ptl = 0;
+	int dl;
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+
+	assert_non_null((*soft = EVP_EC_gen("P-256")));
+	assert_int_equal(EVP_PKEY_get_octet_string_param(*soft, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+	                                                 pt, sizeof(pt), &ptl),
+	                 1);
+	assert_non_null(os);
+	assert_int_equal(ASN1_OCTET_STRING_set(os, pt, (int)ptl), 1);
+	assert_true((dl = i2d_ASN1_OCTET_STRING(os, &der)) > 0);
+	{
+		CK_ATTRIBUTE t[] = {
+		    {CKA_CLASS, &cls, sizeof(cls)},
+		    {CKA_KEY_TYPE, &kt, sizeof(kt)},
+		    {CKA_TOKEN, &yes, sizeof(yes)},
+		    {CKA_VERIFY, &yes, sizeof(yes)},
+		    {CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid)},
+		    {CKA_EC_POINT, der, (CK_ULONG)dl},
+		    {CKA_LABEL, (void *)label, strlen(label)},
+		    {CKA_ID, (void *)id, idl},
+		};
+		assert_int_equal(w->f->C_CreateObject(w->s, t, sizeof(t) / sizeof(t[0]), h),
+		                 CKR_OK);
+	}
+	OPENSSL_free(der);
+	ASN1_OCTET_STRING_free(os);
+}
+
+/*
+ * A public-key object planted with the key's CKA_ID is a candidate, never
+ * evidence: next to the real one the key's public key is still the real
+ * one; alone it is refused, naming the reason.
+ */
+static void
+test_planted_public_key(void **state)
+{
+	struct fx *fx = *state;
+	static const uint8_t id[] = {0x72};
+	const char *uri = "pkcs11:token=tg-test;object=planted-pub?pin-value=1234";
+	struct tg_p11_key *ref, *k = NULL;
+	struct tg_test_p11 w;
+	CK_OBJECT_HANDLE pub, priv, fake;
+	EVP_PKEY *soft = NULL, *kp = NULL, *alone_pub = NULL;
+	struct tg_error err, err_sign, err_prove;
+	uint8_t *sig = NULL;
+	size_t sl;
+	int r_alone, r_sign, r_prove_soft, r_prove_real, r_sign_after, eq_soft;
+
+	ref = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	tg_test_p11_open(&w, 1);
+	raw_keygen(&w, "planted-pub", id, sizeof(id), 0, &pub, &priv);
+	raw_plant_pub(&w, "planted-pub", id, sizeof(id), &soft, &fake);
+	/* both present: the proven one is the real one */
+	k = find_ok(fx->p, uri, 0);
+	kp = tg_p11_key_public(k);
+	eq_soft = kp != NULL && EVP_PKEY_eq(kp, soft) == 1;
+	tg_error_clear(&err);
+	if (tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl, &err) != 0)
+		fail_msg("sign-test next to a planted public key: %s", err.msg);
+	free(sig);
+	sig = NULL;
+	tg_p11_key_free(k);
+	k = NULL;
+	/* the real public object deleted: only the planted one is left; the
+	 * key is found (its private object is fine) but has no public key,
+	 * and what needs one refuses, naming the reason */
+	assert_int_equal(w.f->C_DestroyObject(w.s, pub), CKR_OK);
+	tg_error_clear(&err);
+	r_alone = tg_p11_key_find(fx->p, uri, 0, &k, &err);
+	tg_error_clear(&err_sign);
+	tg_error_clear(&err_prove);
+	r_sign = r_prove_soft = r_prove_real = r_sign_after = -1;
+	if (k != NULL) {
+		alone_pub = tg_p11_key_public(k);
+		r_sign = tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl,
+		                              &err_sign);
+		free(sig);
+		sig = NULL;
+		/* the planted key is not proven, the real one is (what the CA
+		 * does with a CSR's key) */
+		r_prove_soft = tg_p11_key_prove(k, soft, &err_prove);
+		r_prove_real = tg_p11_key_prove(k, kp, NULL);
+		r_sign_after =
+		    tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl, NULL);
+		free(sig);
+	}
+	tg_p11_key_free(k);
+	raw_destroy_label(&w, "planted-pub");
+	tg_test_p11_close(&w);
+	tg_p11_key_free(ref);
+	EVP_PKEY_free(alone_pub);
+	EVP_PKEY_free(kp);
+	EVP_PKEY_free(soft);
+
+	assert_false(eq_soft);
+	if (r_alone != 0)
+		fail_msg("find with a planted public key: %s", err.msg);
+	assert_null(alone_pub);
+	assert_int_equal(r_sign, TG_ERR_CERT_MISMATCH);
+	if (strstr(err_sign.msg,
+	           "the public key of key 'planted-pub' on token 'tg-test' cannot be "
+	           "established: none of the 1 public-key object(s) or certificate(s) "
+	           "with its id 72 verifies a signature made by the key (one may have "
+	           "been planted)") == NULL)
+		fail_msg("planted public key: %s", err_sign.msg);
+	assert_int_equal(r_prove_soft, TG_ERR_CERT_MISMATCH);
+	assert_non_null(strstr(err_prove.msg, "signed a random challenge, but the signature does "
+	                                      "not verify with the public key given"));
+	assert_int_equal(r_prove_real, 0);
+	assert_int_equal(r_sign_after, 0);
+}
+
+/*
+ * A 100-byte CKA_ID is kept whole: a planted extractable key with the same
+ * label and no id (what libp11 matched by label alone when long ids were
+ * dropped) never signs for it; one planted with the same id and label after
+ * the key was found stops libp11's key from being handed out.
+ */
+static void
+test_long_id_planted_label(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t id[100];
+	char uri[512], *u;
+	struct tg_p11_key *k = NULL, *k2 = NULL;
+	struct tg_test_p11 w;
+	CK_OBJECT_HANDLE pub, priv;
+	EVP_PKEY *real = NULL, *kp = NULL, *evp = NULL;
+	struct tg_error err, err_dup, err_evp;
+	const uint8_t *kid;
+	size_t i, kidl = 0, sl;
+	uint8_t *sig = NULL;
+	int r_sign, eq, r_dup, r_evp;
+
+	u = uri + snprintf(uri, sizeof(uri), "pkcs11:token=tg-test;object=longid;id=");
+	for (i = 0; i < sizeof(id); i++) {
+		id[i] = (uint8_t)(0xa0 + i);
+		u += snprintf(u, 4, "%%%02X", id[i]);
+	}
+	snprintf(u, sizeof(uri) - (size_t)(u - uri), "?pin-value=1234");
+	tg_error_clear(&err);
+	if (tg_p11_keygen(fx->p, uri, TG_P11_ALG_EC_P256, 0, &k, &err) != 0)
+		fail_msg("keygen with a 100-byte id: %s", err.msg);
+	real = tg_p11_key_public(k);
+	assert_non_null(real);
+	kid = tg_p11_key_id(k, &kidl);
+	assert_int_equal(kidl, sizeof(id));
+	assert_memory_equal(kid, id, sizeof(id));
+	tg_p11_key_free(k);
+	k = NULL;
+
+	tg_test_p11_open(&w, 1);
+	raw_keygen(&w, "longid", NULL, 0, 1, &pub, &priv); /* the planted one */
+	k = find_ok(fx->p, uri, 0);
+	tg_error_clear(&err);
+	r_sign = tg_p11_key_sign_test(k, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl, &err);
+	free(sig);
+	kp = tg_p11_key_public(k);
+	eq = kp != NULL && EVP_PKEY_eq(kp, real) == 1;
+	tg_p11_key_free(k);
+	/* found again (no EVP_PKEY checked yet); then a twin with the whole
+	 * id and label is made */
+	k = find_ok(fx->p, uri, 0);
+	raw_keygen(&w, "longid", id, sizeof(id), 1, &pub, &priv);
+	tg_error_clear(&err_dup);
+	r_dup = tg_p11_key_find(fx->p, uri, TG_P11_KEY_ALLOW_EXPORTABLE, &k2, &err_dup);
+	tg_p11_key_free(k2);
+	k2 = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	tg_p11_key_free(k2);
+	tg_error_clear(&err_evp);
+	r_evp = tg_p11_key_evp_get(k, &evp, &err_evp);
+	EVP_PKEY_free(evp);
+	EVP_PKEY_free(kp);
+	tg_p11_key_free(k);
+	raw_destroy_label(&w, "longid");
+	tg_test_p11_close(&w);
+	EVP_PKEY_free(real);
+
+	if (r_sign != 0)
+		fail_msg("sign-test with the 100-byte id: %s", err.msg);
+	assert_true(eq);
+	assert_int_equal(r_dup, TG_ERR_KEY_AMBIGUOUS);
+	assert_non_null(strstr(err_dup.msg, "2 private keys match"));
+	assert_int_equal(r_evp, TG_ERR_KEY_AMBIGUOUS);
+	if (strstr(err_evp.msg, "2 private key objects on token 'tg-test' have the id "
+	                        "a0a1a2a3") == NULL ||
+	    strstr(err_evp.msg, "...(100 bytes) and label 'longid'") == NULL)
+		fail_msg("twin key after the find: %s", err_evp.msg);
+}
+
+/*
+ * A key generated extractable, then set CKA_EXTRACTABLE=false: non-
+ * exportable now, a copy may exist. Refused by default naming
+ * CKA_NEVER_EXTRACTABLE; accepted with TG_P11_KEY_ALLOW_IMPORTED.
+ */
+static void
+test_once_exportable(void **state)
+{
+	struct fx *fx = *state;
+	static const uint8_t id[] = {0x73};
+	const char *uri = "pkcs11:token=tg-test;object=once-exp?pin-value=1234";
+	struct tg_p11_key *ref, *k = NULL, *ok = NULL;
+	struct tg_test_p11 w;
+	CK_OBJECT_HANDLE pub, priv;
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE a = {CKA_EXTRACTABLE, &no, sizeof(no)};
+	struct tg_p11_trust tr;
+	struct tg_error err, err_ok;
+	uint8_t *sig = NULL;
+	size_t sl;
+	int r_default, r_allow, r_sign = -1;
+
+	ref = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	tg_test_p11_open(&w, 1);
+	raw_keygen(&w, "once-exp", id, sizeof(id), 1, &pub, &priv);
+	assert_int_equal(w.f->C_SetAttributeValue(w.s, priv, &a, 1), CKR_OK);
+	tg_error_clear(&err);
+	r_default = tg_p11_key_find(fx->p, uri, 0, &k, &err);
+	tg_error_clear(&err_ok);
+	memset(&tr, 0, sizeof(tr));
+	r_allow = tg_p11_key_find(fx->p, uri, TG_P11_KEY_ALLOW_IMPORTED, &ok, &err_ok);
+	if (ok != NULL) {
+		tg_p11_key_trust(ok, &tr);
+		r_sign = tg_p11_key_sign_test(ok, 0, (const uint8_t *)MSG, strlen(MSG), &sig, &sl,
+		                              &err_ok);
+	}
+	free(sig);
+	tg_p11_key_free(ok);
+	tg_p11_key_free(k);
+	raw_destroy(&w, pub, priv);
+	tg_test_p11_close(&w);
+	tg_p11_key_free(ref);
+
+	assert_int_equal(r_default, TG_ERR_KEY_EXPORTABLE);
+	if (strstr(err.msg,
+	           "key 'once-exp' on token 'tg-test' is refused (once-exportable): "
+	           "CKA_NEVER_EXTRACTABLE is false: the key was extractable once") == NULL ||
+	    strstr(err.msg, "--allow-imported, TG_P11_KEY_ALLOW_IMPORTED") == NULL)
+		fail_msg("once-exportable refusal: %s", err.msg);
+	if (r_allow != 0 || r_sign != 0)
+		fail_msg("once-exportable with TG_P11_KEY_ALLOW_IMPORTED: %s", err_ok.msg);
+	assert_int_equal(tr.verdict, TG_P11_TRUST_ONCE_EXPORTABLE);
+	assert_int_equal(tr.extractable, 0);
+	assert_int_equal(tr.never_extractable, 0);
+}
+
+/* Handle of the private key labelled `label` on the fixture token. */
+static CK_OBJECT_HANDLE
+raw_private_handle(struct tg_test_p11 *w, const char *label)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},
+	                    {CKA_LABEL, (void *)label, strlen(label)}};
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+
+	assert_int_equal(w->f->C_FindObjectsInit(w->s, t, 2), CKR_OK);
+	assert_int_equal(w->f->C_FindObjects(w->s, &h, 1, &n), CKR_OK);
+	assert_int_equal(w->f->C_FindObjectsFinal(w->s), CKR_OK);
+	assert_int_equal(n, 1);
+	return h;
+}
+
+/*
+ * tg_p11_key_rebind (for the presence watcher): a key is bound to another
+ * object only when that object proves to be the same key.
+ */
+static void
+test_rebind(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *k = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	struct tg_test_p11 w;
+	CK_OBJECT_HANDLE own, other;
+	struct tg_error err;
+	int r_other, r_own;
+
+	tg_test_p11_open(&w, 0);
+	own = raw_private_handle(&w, "p256");
+	other = raw_private_handle(&w, "p384");
+	tg_test_p11_close(&w);
+	tg_error_clear(&err);
+	tg_p11_lock(fx->p);
+	r_other = tg_p11_key_rebind(k, other, &err);
+	r_own = tg_p11_key_rebind(k, own, NULL);
+	tg_p11_unlock(fx->p);
+	assert_int_equal(r_other, TG_ERR_CERT_MISMATCH);
+	if (strstr(err.msg, "the key now on token 'tg-test' under the id of key 'p256' is not the "
+	                    "key that was checked (different public key)") == NULL)
+		fail_msg("rebind to another key: %s", err.msg);
+	assert_int_equal(r_own, 0);
+	assert_true(k->h == own);
+	tg_p11_key_free(k);
+}
+
+/*
+ * libp11's key is handed out only when its signature over a fresh
+ * challenge verifies with the key's proven public key: with k->pub swapped
+ * for another key's (what a wrong libp11 match would look like), no
+ * EVP_PKEY, and the refusal says why.
+ */
+static void
+test_evp_checked_against_proven_key(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *k = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
+	struct tg_p11_key *o =
+	    find_ok(fx->p, "pkcs11:token=tg-test;object=exportable?pin-value=1234",
+	            TG_P11_KEY_ALLOW_EXPORTABLE);
+	EVP_PKEY *own = k->pub, *evp = NULL;
+	struct tg_error err;
+	int r_swapped, r_own;
+
+	k->pub = o->pub; /* same curve, another key */
+	tg_error_clear(&err);
+	r_swapped = tg_p11_key_evp_get(k, &evp, &err);
+	k->pub = own;
+	assert_null(evp);
+	r_own = tg_p11_key_evp_get(k, &evp, NULL);
+	EVP_PKEY_free(evp);
+	tg_p11_key_free(o);
+	tg_p11_key_free(k);
+	assert_int_equal(r_swapped, TG_ERR_CERT_MISMATCH);
+	if (strstr(err.msg,
+	           "libp11's key for 'p256' on token 'tg-test' signs, but not with the key "
+	           "that was checked") == NULL)
+		fail_msg("swapped public key: %s", err.msg);
+	assert_int_equal(r_own, 0);
+}
+
 int
 main(void)
 {
@@ -694,6 +1099,11 @@ main(void)
 	    cmocka_unit_test(test_keygen_all_and_certs),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_fork),
+	    cmocka_unit_test(test_planted_public_key),
+	    cmocka_unit_test(test_long_id_planted_label),
+	    cmocka_unit_test(test_once_exportable),
+	    cmocka_unit_test(test_rebind),
+	    cmocka_unit_test(test_evp_checked_against_proven_key),
 	};
 	/* A group of its own, run only when the others passed: it may end the
 	 * program as skipped (status 77), which must not hide a failure. */

@@ -32,11 +32,12 @@ enum attr {
 	A_LOCAL,
 	A_ALWAYS_AUTH,
 	A_PRIVATE,
+	A_EMULATED,
 };
 
 struct rule_case {
 	enum attr attr;     /* the one attribute changed from a good key */
-	int value;          /* 1, 0 or -1 (unknown) */
+	int value;          /* 1, 0, -1 (not reported) or -2 (not 0/1) */
 	int login_required; /* the token's CKF_LOGIN_REQUIRED */
 	int ok;
 	enum tg_att_pin pin; /* when ok */
@@ -49,6 +50,8 @@ static const struct rule_case rule_cases[] = {
     {A_NONE, 0, 1, 1, TG_ATT_PIN_ONCE, NULL},
     {A_EXTRACTABLE, 1, 1, 0, 0, "HSM key 'k' is exportable (CKA_EXTRACTABLE is true)"},
     {A_EXTRACTABLE, -1, 1, 0, 0, "HSM key 'k' is exportable (CKA_EXTRACTABLE is unknown"},
+    {A_EXTRACTABLE, -2, 1, 0, 0,
+     "HSM key 'k' is exportable (CKA_EXTRACTABLE is unknown (the token reports a value other"},
     {A_EXTRACTABLE, 0, 1, 1, TG_ATT_PIN_ONCE, NULL},
     {A_SENSITIVE, 0, 1, 0, 0, "HSM key 'k' is not sensitive (CKA_SENSITIVE is false)"},
     {A_SENSITIVE, -1, 1, 0, 0, "HSM key 'k' is not sensitive (CKA_SENSITIVE is unknown"},
@@ -76,6 +79,9 @@ static const struct rule_case rule_cases[] = {
     {A_PRIVATE, -1, 1, 1, TG_ATT_PIN_NEVER, NULL},
     {A_PRIVATE, 1, 0, 1, TG_ATT_PIN_NEVER, NULL},
     {A_PRIVATE, 1, 1, 1, TG_ATT_PIN_ONCE, NULL},
+    /* OpenSC's PKCS#15 emulation invents the origin attributes */
+    {A_EMULATED, 1, 1, 0, 0, "HSM key 'k' is on a PKCS#15-emulated token"},
+    {A_EMULATED, 0, 1, 1, TG_ATT_PIN_ONCE, NULL},
 };
 
 static void
@@ -117,6 +123,9 @@ test_rules(void **state)
 			break;
 		case A_PRIVATE:
 			t.private_obj = c->value;
+			break;
+		case A_EMULATED:
+			t.emulated = c->value;
 			break;
 		default:
 			break;
