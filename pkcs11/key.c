@@ -636,7 +636,9 @@ tg_p11_key_evp(struct tg_p11_key *k)
 
 	tg_p11_lock(k->t->p);
 	tg_p11_fork_check(k->t->p);
-	if (k->evp == NULL && (lk = libp11_key(k)) != NULL)
+	/* CK_INVALID_HANDLE: unbound by the presence watcher (the token left,
+	 * or another one came in its place) */
+	if (k->evp == NULL && k->h != CK_INVALID_HANDLE && (lk = libp11_key(k)) != NULL)
 		k->evp = PKCS11_get_private_key(lk);
 	if (k->evp != NULL && EVP_PKEY_up_ref(k->evp) == 1)
 		pk = k->evp;
