@@ -494,7 +494,7 @@ enum tg_p11_event {
 struct tg_p11_watch_event {
 	enum tg_p11_event ev;
 	char token_label[33];
-	char msg[256];
+	char msg[512];
 };
 
 /*

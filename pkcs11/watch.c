@@ -300,6 +300,8 @@ rebind(struct tg_p11_watch *w, const CK_TOKEN_INFO *ti, int *pin_sent, struct tg
 		}
 		if (r != 0 && (r != TG_ERR_KEY_NOT_FOUND || logged))
 			goto out;
+		if (r != 0)
+			tg_error_clear(err); /* hidden before login: look again after */
 		tg_p11_lock(t->p);
 		c = candidate(t, s, k2 != NULL ? k2->h : CK_INVALID_HANDLE, k, w->known);
 		tg_p11_unlock(t->p);

@@ -7,6 +7,13 @@ tg_add_unit_test(test_p11_softhsm
   WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
   TIMEOUT 600)
 
+tg_add_unit_test(test_p11_watch_softhsm
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_p11_watch_softhsm.c
+  LIBS tgp11
+  LABELS integration
+  WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
+  TIMEOUT 600)
+
 # A TLS client/server whose key is on the token, driven by test_p11_cli.sh.
 add_executable(p11_tls_probe ${CMAKE_CURRENT_LIST_DIR}/p11_tls_probe.c)
 target_link_libraries(p11_tls_probe PRIVATE tgp11)
@@ -23,4 +30,9 @@ set_target_properties(p11_watch_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAK
 
 tg_add_script_test(test_p11_sim
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_sim.sh
+  TIMEOUT 600)
+
+# The presence watcher against cards passing for the watched one.
+tg_add_script_test(test_p11_watch_sim
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_watch_sim.sh
   TIMEOUT 600)
