@@ -302,6 +302,14 @@ rebind(struct tg_p11_watch *w, const CK_TOKEN_INFO *ti, int *pin_sent, struct tg
 			goto out;
 		if (r != 0)
 			tg_error_clear(err); /* hidden before login: look again after */
+		if (k2 != NULL && (k2->t->m != t->m || k2->t->slot != t->slot)) {
+			/* the URI now names a token in another slot (the
+			 * original card in a second reader?): not this one */
+			tg_error_set(err, TG_ERR_TOKEN_NOT_FOUND,
+			             "key '%s' was found in another slot than the watched one",
+			             k->label);
+			goto out;
+		}
 		tg_p11_lock(t->p);
 		c = candidate(t, s, k2 != NULL ? k2->h : CK_INVALID_HANDLE, k, w->known);
 		tg_p11_unlock(t->p);
