@@ -248,6 +248,18 @@ logout(struct tg_p11_token *t)
 	tg_p11_unlock(t->p);
 }
 
+/* The key signs nothing (tg_p11_key_evp NULL) until a token is proven to
+ * hold it again. */
+static void
+unbind(struct tg_p11_key *k)
+{
+	tg_p11_lock(k->t->p);
+	k->h = CK_INVALID_HANDLE;
+	EVP_PKEY_free(k->evp);
+	k->evp = NULL;
+	tg_p11_unlock(k->t->p);
+}
+
 enum bind {
 	BIND_OK,       /* our key, proven: INSERTED */
 	BIND_REPLACED, /* another card (or a key now refused): REPLACED */
@@ -281,12 +293,10 @@ rebind(struct tg_p11_watch *w, const CK_TOKEN_INFO *ti, int *pin_sent, struct tg
 	int r, logged = 0;
 
 	memset(&tr, 0, sizeof(tr));
+	unbind(k);
 	tg_p11_lock(t->p);
 	t->sess = CK_INVALID_HANDLE; /* the old one died with the removal */
 	t->logged_in = 0;
-	k->h = CK_INVALID_HANDLE; /* unbound until proven again */
-	EVP_PKEY_free(k->evp);
-	k->evp = NULL;
 	(void)tg_p11_module_rebuild(t->m);
 	r = tg_p11_token_session(t, &s, err);
 	tg_p11_unlock(t->p);
@@ -426,6 +436,7 @@ watch_main(void *arg)
 		if (!full) {
 			if (w->present) {
 				w->present = 0;
+				unbind(w->k);
 				emit(w, TG_P11_EV_REMOVED, "token '%s' removed", w->label);
 			}
 			w->full = 0;
