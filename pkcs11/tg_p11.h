@@ -471,7 +471,9 @@ int tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert, struc
 /* ------------------------------------------------------------------ */
 
 enum tg_p11_event {
-	TG_P11_EV_REMOVED,        /* the token left its slot */
+	TG_P11_EV_REMOVED,        /* the token left its slot; the key is
+				      unbound (tg_p11_key_evp NULL) until
+				      INSERTED */
 	TG_P11_EV_INSERTED,       /* the token is back (and logged in again,
 				      when relogin succeeded) */
 	TG_P11_EV_RELOGIN_FAILED, /* back, but relogin failed (message says
