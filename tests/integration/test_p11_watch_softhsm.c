@@ -39,23 +39,31 @@ struct fx {
 	struct tg_p11_watch *w;
 };
 
+/* The fixture: a context, the key at uri and a watcher polling every
+ * interval_ms. */
 static int
-setup(void **state)
+fx_open(void **state, const char *uri, unsigned interval_ms)
 {
 	static struct fx fx;
 	struct tg_error err;
 
-	tg_test_require_env("SOFTHSM2_CONF");
-	unsetenv("TOKENGATE_PIN");
 	tg_error_clear(&err);
 	memset(&fx, 0, sizeof(fx));
-	if (tg_p11_new(&fx.p, &err) != 0 || tg_p11_key_find(fx.p, KEY_URI, 0, &fx.k, &err) != 0 ||
-	    tg_p11_watch_start(fx.k, 1, NULL, NULL, &fx.w, &err) != 0) {
+	if (tg_p11_new(&fx.p, &err) != 0 || tg_p11_key_find(fx.p, uri, 0, &fx.k, &err) != 0 ||
+	    tg_p11_watch_start(fx.k, interval_ms, NULL, NULL, &fx.w, &err) != 0) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
 	}
 	*state = &fx;
 	return 0;
+}
+
+static int
+setup(void **state)
+{
+	tg_test_require_env("SOFTHSM2_CONF");
+	unsetenv("TOKENGATE_PIN");
+	return fx_open(state, KEY_URI, 1);
 }
 
 static int
@@ -191,8 +199,6 @@ signs(struct tg_p11_key *k)
 static int
 setup_wrap(void **state)
 {
-	static struct fx fx;
-	struct tg_error err;
 	const char *tmp = getenv("TG_TMP");
 
 	tg_test_require_env("TG_SOFTHSM2_MODULE");
@@ -200,15 +206,7 @@ setup_wrap(void **state)
 	(void)mkdir(ctl_dir, 0700);
 	setenv("TG_WRAP_CTL", ctl_dir, 1);
 	setenv("TG_WRAP_MODULE", getenv("TG_SOFTHSM2_MODULE"), 1);
-	tg_error_clear(&err);
-	memset(&fx, 0, sizeof(fx));
-	if (tg_p11_new(&fx.p, &err) != 0 || tg_p11_key_find(fx.p, WRAP_URI, 0, &fx.k, &err) != 0 ||
-	    tg_p11_watch_start(fx.k, 10, NULL, NULL, &fx.w, &err) != 0) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	*state = &fx;
-	return 0;
+	return fx_open(state, WRAP_URI, 10);
 }
 
 /* Out and back in: bound again after the proof, signs. */
