@@ -8,7 +8,8 @@
  * Through p11_wrap_module (SoftHSM2 behind a module that can hide the token,
  * blank its serial or report CKA_EXTRACTABLE true): removal and insertion
  * with the proof; a token with an empty serial is never taken; a token
- * whose key is refused now is REPLACED and the key signs nothing.
+ * whose key is refused now, or allowed but with a worse trust verdict
+ * than before, is REPLACED and the key signs nothing.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -281,6 +282,44 @@ test_wrap_refused_now(void **state)
 	assert_true(signs(fx->k));
 }
 
+/* A key allowed to be exportable (TG_P11_KEY_ALLOW_EXPORTABLE) that was
+ * "ok" and comes back exportable has a worse verdict: REPLACED too. (The
+ * fixture's watcher is stopped meanwhile: two watchers logging in and out
+ * of one token at once would race.) */
+static void
+test_wrap_worse_verdict(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_key *k2 = NULL;
+	struct tg_p11_watch *w2 = NULL;
+	struct tg_p11_trust tr;
+
+	tg_p11_watch_stop(fx->w);
+	fx->w = NULL;
+	assert_int_equal(tg_p11_key_find(fx->p, WRAP_URI, TG_P11_KEY_ALLOW_EXPORTABLE, &k2, NULL),
+	                 0);
+	assert_int_equal(tg_p11_key_trust(k2, &tr), 0);
+	assert_int_equal(tr.verdict, TG_P11_TRUST_OK);
+	assert_int_equal(tg_p11_watch_start(k2, 10, NULL, NULL, &w2, NULL), 0);
+	ctl("absent", 1);
+	next_event(w2, TG_P11_EV_REMOVED, NULL);
+	ctl("extractable", 1);
+	ctl("absent", 0);
+	next_event(w2, TG_P11_EV_REPLACED, "is worse than before the removal");
+	assert_false(signs(k2));
+	tg_p11_watch_stop(w2);
+	tg_p11_key_free(k2);
+	ctl("extractable", 0);
+	/* the fixture's key, bound again through its own watcher (its
+	 * EVP_PKEY from before another watcher's logout is not used) */
+	assert_int_equal(tg_p11_watch_start(fx->k, 10, NULL, NULL, &fx->w, NULL), 0);
+	ctl("absent", 1);
+	next_event(fx->w, TG_P11_EV_REMOVED, NULL);
+	ctl("absent", 0);
+	next_event(fx->w, TG_P11_EV_INSERTED, NULL);
+	assert_true(signs(fx->k));
+}
+
 int
 main(void)
 {
@@ -292,6 +331,7 @@ main(void)
 	    cmocka_unit_test(test_wrap_remove_insert),
 	    cmocka_unit_test(test_wrap_blank_serial),
 	    cmocka_unit_test(test_wrap_refused_now),
+	    cmocka_unit_test(test_wrap_worse_verdict),
 	};
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 
