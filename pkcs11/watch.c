@@ -368,9 +368,12 @@ rebind(struct tg_p11_watch *w, const CK_TOKEN_INFO *ti, int *pin_sent, struct tg
 	tg_p11_unlock(t->p);
 	b = BIND_OK;
 out:
+	/* k2 (and its libp11 key) first: libp11's logout drops its key
+	 * cache, and a key freed after that keeps its slot (and the PIN
+	 * copy libp11 holds there) allocated */
+	tg_p11_key_free(k2);
 	if (b != BIND_OK && logged)
 		logout(t);
-	tg_p11_key_free(k2);
 	tg_p11_uri_free(u);
 	*pin_sent = logged;
 	return b;
