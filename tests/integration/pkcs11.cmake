@@ -8,12 +8,12 @@ tg_add_unit_test(test_p11_softhsm
   TIMEOUT 600)
 
 # A PKCS#11 module forwarding to SoftHSM2 that can hide the token or alter
-# its serial and attributes (p11_wrap_module.c), for the watcher's tests.
-add_library(tg_p11_wrap MODULE ${CMAKE_CURRENT_LIST_DIR}/p11_wrap_module.c)
-target_include_directories(tg_p11_wrap PRIVATE
+# its serial and attributes (p11_watch_wrap.c), for the watcher's tests.
+add_library(p11_watch_wrap MODULE ${CMAKE_CURRENT_LIST_DIR}/p11_watch_wrap.c)
+target_include_directories(p11_watch_wrap PRIVATE
   $<TARGET_PROPERTY:PkgConfig::P11KIT,INTERFACE_INCLUDE_DIRECTORIES>)
-target_link_libraries(tg_p11_wrap PRIVATE ${CMAKE_DL_LIBS})
-set_target_properties(tg_p11_wrap PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+target_link_libraries(p11_watch_wrap PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(p11_watch_wrap PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
 tg_add_unit_test(test_p11_watch_softhsm
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_p11_watch_softhsm.c
@@ -22,8 +22,14 @@ tg_add_unit_test(test_p11_watch_softhsm
   WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
   TIMEOUT 600)
 target_compile_definitions(test_p11_watch_softhsm PRIVATE
-  TG_P11_WRAP_PATH="$<TARGET_FILE:tg_p11_wrap>")
-add_dependencies(test_p11_watch_softhsm tg_p11_wrap)
+  TG_P11_WATCH_WRAP_PATH="$<TARGET_FILE:p11_watch_wrap>")
+add_dependencies(test_p11_watch_softhsm p11_watch_wrap)
+
+# The presence watcher against simulated cards passing for the watched one
+# (uses p11_watch_probe, below).
+tg_add_script_test(test_p11_watch_sim
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_watch_sim.sh
+  TIMEOUT 600)
 
 # A TLS client/server whose key is on the token, driven by test_p11_cli.sh.
 add_executable(p11_tls_probe ${CMAKE_CURRENT_LIST_DIR}/p11_tls_probe.c)
@@ -41,9 +47,4 @@ set_target_properties(p11_watch_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAK
 
 tg_add_script_test(test_p11_sim
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_sim.sh
-  TIMEOUT 600)
-
-# The presence watcher against cards passing for the watched one.
-tg_add_script_test(test_p11_watch_sim
-  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_watch_sim.sh
   TIMEOUT 600)

@@ -5,7 +5,7 @@
  * and fork() while the watcher polls (every millisecond, under the
  * context's lock) never leaves the child deadlocked on that lock: each
  * child lists tokens and signs, and must exit within a timeout.
- * Through p11_wrap_module (SoftHSM2 behind a module that can hide the token,
+ * Through p11_watch_wrap (SoftHSM2 behind a module that can hide the token,
  * blank its serial or report CKA_EXTRACTABLE true): removal and insertion
  * with the proof; a token with an empty serial is never taken; a token
  * whose key is refused now, or allowed but with a worse trust verdict
@@ -136,11 +136,12 @@ test_fork_while_polling(void **state)
 
 /* ---- through the wrapper module ---- */
 
-#define WRAP_URI "pkcs11:token=tg-test;object=p256?module-path=" TG_P11_WRAP_PATH "&pin-value=1234"
+#define WRAP_URI                                                                                   \
+	"pkcs11:token=tg-test;object=p256?module-path=" TG_P11_WATCH_WRAP_PATH "&pin-value=1234"
 
 static char ctl_dir[512];
 
-/* Turns a wrapper switch (a file in $TG_WRAP_CTL) on or off. */
+/* Turns a wrapper switch (a file in $TG_WATCH_WRAP_CTL) on or off. */
 static void
 ctl(const char *name, int on)
 {
@@ -206,8 +207,8 @@ wrap_env(void)
 	tg_test_require_env("TG_SOFTHSM2_MODULE");
 	snprintf(ctl_dir, sizeof(ctl_dir), "%s/wrap-ctl", tmp != NULL ? tmp : "/tmp");
 	(void)mkdir(ctl_dir, 0700);
-	setenv("TG_WRAP_CTL", ctl_dir, 1);
-	setenv("TG_WRAP_MODULE", getenv("TG_SOFTHSM2_MODULE"), 1);
+	setenv("TG_WATCH_WRAP_CTL", ctl_dir, 1);
+	setenv("TG_WATCH_WRAP_REAL", getenv("TG_SOFTHSM2_MODULE"), 1);
 }
 
 static int

@@ -1,7 +1,7 @@
 /*
- * p11_wrap_module.c — a PKCS#11 module for tests that forwards every call
- * to the module named by $TG_WRAP_MODULE (SoftHSM2) and, while a file
- * exists in the directory $TG_WRAP_CTL, changes what the token looks like:
+ * p11_watch_wrap.c — a PKCS#11 module for tests that forwards every call
+ * to the module named by $TG_WATCH_WRAP_REAL (SoftHSM2) and, while a file
+ * exists in the directory $TG_WATCH_WRAP_CTL, changes what the token looks like:
  *   absent        no token in any slot (CKF_TOKEN_PRESENT cleared;
  *                 C_GetTokenInfo and C_OpenSession: CKR_TOKEN_NOT_PRESENT)
  *   blank-serial  C_GetTokenInfo reports an empty (all-space) serial
@@ -24,7 +24,7 @@ static CK_FUNCTION_LIST_PTR real;
 static int
 ctl(const char *name)
 {
-	const char *dir = getenv("TG_WRAP_CTL");
+	const char *dir = getenv("TG_WATCH_WRAP_CTL");
 	char path[PATH_MAX];
 
 	if (dir == NULL)
@@ -82,7 +82,7 @@ w_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
 CK_RV
 C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 {
-	const char *path = getenv("TG_WRAP_MODULE");
+	const char *path = getenv("TG_WATCH_WRAP_REAL");
 	CK_RV (*gfl)(CK_FUNCTION_LIST_PTR_PTR);
 	CK_FUNCTION_LIST_PTR r = NULL;
 	void *dl;
