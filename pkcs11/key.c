@@ -1021,7 +1021,15 @@ tg_p11_key_evp_get(struct tg_p11_key *k, EVP_PKEY **out, struct tg_error *err)
 	*out = NULL;
 	tg_p11_lock(k->t->p);
 	tg_p11_fork_check(k->t->p);
-	if (k->evp != NULL && EVP_PKEY_up_ref(k->evp) == 1)
+	if (k->h == CK_INVALID_HANDLE)
+		/* unbound by the presence watcher: the token left, or another
+		 * one came in its place */
+		r = tg_error_set(err, TG_ERR_CARD_REMOVED,
+		                 "key '%s' is not bound to a token now (its token '%s' was "
+		                 "removed, or another token came in its place); insert the "
+		                 "original token and wait for it to be proven again",
+		                 k->label, k->t->info.label);
+	else if (k->evp != NULL && EVP_PKEY_up_ref(k->evp) == 1)
 		*out = k->evp;
 	else if ((r = libp11_key(k, &lk, err)) == 0 && (pk = PKCS11_get_private_key(lk)) == NULL)
 		r = tg_error_set(err, TG_ERR_CRYPTO, "libp11 cannot use key '%s' on token '%s'",

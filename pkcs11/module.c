@@ -28,6 +28,55 @@ tg_p11_default_module(void)
 	return TG_P11_PROXY_PATH;
 }
 
+/*
+ * fork() while another thread (a presence watcher, a setup call) holds a
+ * context's lock would leave the child a lock nobody can release. The
+ * atfork handlers take every context's lock before the fork (waiting for
+ * the holder to finish its module call, so the child never starts inside
+ * one) and the child gets fresh locks; the parent releases them.
+ */
+static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER; /* ctx_list */
+static struct tg_p11 *ctx_list;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+atfork_prepare(void)
+{
+	struct tg_p11 *p;
+
+	pthread_mutex_lock(&ctx_mu);
+	for (p = ctx_list; p != NULL; p = p->next)
+		pthread_mutex_lock(&p->lock);
+}
+
+static void
+atfork_parent(void)
+{
+	struct tg_p11 *p;
+
+	for (p = ctx_list; p != NULL; p = p->next)
+		pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&ctx_mu);
+}
+
+static void
+atfork_child(void)
+{
+	struct tg_p11 *p;
+
+	/* the child's only thread took these locks in atfork_prepare (as
+	 * its parent thread): start them afresh */
+	for (p = ctx_list; p != NULL; p = p->next)
+		(void)pthread_mutex_init(&p->lock, NULL);
+	(void)pthread_mutex_init(&ctx_mu, NULL);
+}
+
+static void
+atfork_register(void)
+{
+	(void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 int
 tg_p11_new(struct tg_p11 **out, struct tg_error *err)
 {
@@ -48,6 +97,11 @@ tg_p11_new(struct tg_p11 **out, struct tg_error *err)
 		goto out;
 	}
 	p->pid = getpid();
+	(void)pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&ctx_mu);
+	p->next = ctx_list;
+	ctx_list = p;
+	pthread_mutex_unlock(&ctx_mu);
 	*out = p;
 	p = NULL;
 	r = 0;
@@ -149,9 +203,18 @@ void
 tg_p11_free(struct tg_p11 *p)
 {
 	struct tg_p11_module *m, *next;
+	struct tg_p11 **pp;
 
 	if (p == NULL)
 		return;
+	pthread_mutex_lock(&ctx_mu);
+	for (pp = &ctx_list; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx_mu);
 	for (m = p->mods; m != NULL; m = next) {
 		next = m->next;
 		module_free(m);

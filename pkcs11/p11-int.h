@@ -48,7 +48,8 @@ struct tg_p11_module {
 };
 
 struct tg_p11 {
-	pthread_mutex_t lock; /* module list, setup calls */
+	struct tg_p11 *next;  /* all contexts of the process (fork handlers) */
+	pthread_mutex_t lock; /* module list, setup calls, watcher polls */
 	pid_t pid;            /* process that initialised the modules */
 	struct tg_p11_module *mods;
 };

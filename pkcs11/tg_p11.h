@@ -23,7 +23,10 @@
  * through it. Use one context per process: freeing a context finalises its
  * modules (C_Finalize), which would pull them from under a second context. The context detects a fork() (pid change) and re-initialises
  * the modules in the child before its next call; keys found before the fork
- * stay usable in the child (libp11 reopens its sessions).
+ * stay usable in the child (libp11 reopens its sessions). fork() waits
+ * (pthread_atfork) until no thread of the process holds a context's lock,
+ * i.e. is inside a setup call or a presence watcher's module call, and the
+ * child gets the lock fresh: a fork never deadlocks the child on it.
  *
  * Threads: a context, its tokens and keys may be used from several threads
  * at once. Signatures run on a pool of sessions per token (libp11's), so
@@ -504,7 +507,9 @@ int tg_p11_key_prove(struct tg_p11_key *k, EVP_PKEY *cand, struct tg_error *err)
  * module must offer CKM_RSA_X_509 (SoftHSM2 and OpenSC do). Usable by SSL_CTX_use_PrivateKey for TLS 1.2 and
  * 1.3, client and server: ECDSA, RSA PKCS#1 v1.5, RSA-PSS; and by
  * EVP_DigestSign for CSRs. Returns a new reference (caller frees with
- * EVP_PKEY_free) or NULL on failure. The EVP_PKEY refers to the key: free
+ * EVP_PKEY_free) or NULL on failure, and NULL while a presence watcher has
+ * the key unbound (from a token's insertion until it is proven the same
+ * key, and after TG_P11_EV_REPLACED). The EVP_PKEY refers to the key: free
  * it before the key. Thread-safe: several threads may sign with it at once.
  *
  * The same object, not a second lookup: libp11 hides object handles, so
@@ -609,18 +614,32 @@ int tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert, struc
 /* ------------------------------------------------------------------ */
 
 enum tg_p11_event {
-	TG_P11_EV_REMOVED,        /* the token left its slot */
+	TG_P11_EV_REMOVED,        /* the token left its slot; the key is
+				      unbound (tg_p11_key_evp NULL) until
+				      INSERTED */
 	TG_P11_EV_INSERTED,       /* the token is back (and logged in again,
 				      when relogin succeeded) */
 	TG_P11_EV_RELOGIN_FAILED, /* back, but relogin failed (message says
 				      why; no PIN retried) */
+	TG_P11_EV_REPLACED,       /* a token with the same serial and label
+				      came in, but it is not the token the key
+				      was checked on: another public key, a
+				      key refused now or with a worse trust
+				      verdict, or a failed proof of
+				      possession. The key stays unbound (its
+				      signatures fail) until the original
+				      token is back; the message says
+				      whether the PIN was sent to it (only
+				      when it could not be told apart
+				      before login; it was logged out
+				      again) */
 };
 
 /* One event; msg is a one-line description. */
 struct tg_p11_watch_event {
 	enum tg_p11_event ev;
 	char token_label[33];
-	char msg[256];
+	char msg[512];
 };
 
 /*
@@ -634,14 +653,35 @@ typedef void (*tg_p11_watch_fn)(void *arg, const struct tg_p11_watch_event *ev);
  * most 250; 0 means 250) and reports removal and insertion. Blocking
  * C_WaitForSlotEvent is not used: only C_Finalize could interrupt it, which
  * would end every other user of the shared module (see watch.c). With
- * OpenSC a change shows within about a second (its slot-state cache). On
- * insertion, when the key was found with a non-interactive PIN source
- * (tg_p11_pin_noninteractive), it logs in again once (never retrying a wrong
- * PIN) and re-finds the key: EVP_PKEYs obtained before the removal stop
- * working, so callers take a new one (tg_p11_key_evp) after INSERTED.
+ * OpenSC a change shows within about a second (its slot-state cache). Each
+ * poll is one C_GetSlotInfo; the token's info (C_GetTokenInfo) is read
+ * only when the slot goes from empty to full, and a token whose serial or
+ * label differs from the key's token, or whose serial is empty, is left
+ * alone (no event). A token with the key's serial and label is bound
+ * again only when it is the same key, checked in this order:
+ *   1. without login: the key as the token shows it (found as with
+ *      TG_P11_KEY_NO_LOGIN, same policy flags as the key) must not be
+ *      refused now nor have a worse trust verdict than when the watcher
+ *      started, and the public key the token shows for it (the private
+ *      key object's own CKA_EC_POINT / CKA_MODULUS where the module
+ *      exposes them, else its public key object or certificate: a
+ *      candidate only) must be the one the watcher had;
+ *   2. login once, when the key was found with a non-interactive PIN
+ *      source (tg_p11_pin_noninteractive; a wrong PIN is never retried);
+ *   3. the key found again and checked as in 1;
+ *   4. proof: it signs a fresh random challenge on the token, and the
+ *      signature must verify with the public key the watcher had.
+ * Any failure of 1, 3 or 4 is TG_P11_EV_REPLACED (after a login, the
+ * token is logged out again); a failure of 2 is TG_P11_EV_RELOGIN_FAILED.
+ * EVP_PKEYs obtained before the removal stop working, so callers take a
+ * new one (tg_p11_key_evp) after INSERTED.
  * Events go to cb (may be NULL) and to a queue readable through
- * tg_p11_watch_fd / tg_p11_watch_next. Returns 0 and *out (stop with
- * tg_p11_watch_stop), or TG_ERR_ALLOC / TG_ERR_INTERNAL.
+ * tg_p11_watch_fd / tg_p11_watch_next. A watcher does not survive fork():
+ * the child has no watcher thread and must not use or stop it (the
+ * context's lock is made safe for the child, see the context notes).
+ * Returns 0 and *out (stop with tg_p11_watch_stop), TG_ERR_NOT_FOUND when
+ * the key's public key is unknown (nothing to compare a token with), or
+ * TG_ERR_ALLOC / TG_ERR_INTERNAL.
  */
 int tg_p11_watch_start(struct tg_p11_key *k, unsigned interval_ms, tg_p11_watch_fn cb, void *arg,
                        struct tg_p11_watch **out, struct tg_error *err);

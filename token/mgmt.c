@@ -38,6 +38,54 @@ mgm_block_len(uint8_t alg)
 	return alg == PIV_ALG_3DES ? 8 : 16;
 }
 
+/*
+ * The 4 weak and 12 semi-weak DES keys (FIPS 74 section 3.6; NIST SP
+ * 800-67 Rev. 2 section 3.3.2), with odd parity. Compared with the low
+ * (parity) bit of every byte ignored, as DES itself ignores it.
+ */
+static const uint8_t des_weak[16][8] = {
+    {0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01}, /* weak */
+    {0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE},
+    {0x1F, 0x1F, 0x1F, 0x1F, 0x0E, 0x0E, 0x0E, 0x0E},
+    {0xE0, 0xE0, 0xE0, 0xE0, 0xF1, 0xF1, 0xF1, 0xF1},
+    {0x01, 0xFE, 0x01, 0xFE, 0x01, 0xFE, 0x01, 0xFE}, /* semi-weak pairs */
+    {0xFE, 0x01, 0xFE, 0x01, 0xFE, 0x01, 0xFE, 0x01},
+    {0x1F, 0xE0, 0x1F, 0xE0, 0x0E, 0xF1, 0x0E, 0xF1},
+    {0xE0, 0x1F, 0xE0, 0x1F, 0xF1, 0x0E, 0xF1, 0x0E},
+    {0x01, 0xE0, 0x01, 0xE0, 0x01, 0xF1, 0x01, 0xF1},
+    {0xE0, 0x01, 0xE0, 0x01, 0xF1, 0x01, 0xF1, 0x01},
+    {0x1F, 0xFE, 0x1F, 0xFE, 0x0E, 0xFE, 0x0E, 0xFE},
+    {0xFE, 0x1F, 0xFE, 0x1F, 0xFE, 0x0E, 0xFE, 0x0E},
+    {0x01, 0x1F, 0x01, 0x1F, 0x01, 0x0E, 0x01, 0x0E},
+    {0x1F, 0x01, 0x1F, 0x01, 0x0E, 0x01, 0x0E, 0x01},
+    {0xE0, 0xFE, 0xE0, 0xFE, 0xF1, 0xFE, 0xF1, 0xFE},
+    {0xFE, 0xE0, 0xFE, 0xE0, 0xFE, 0xF1, 0xFE, 0xF1},
+};
+
+/*
+ * 1 when any of the three DES keys of a 3DES key is weak or semi-weak,
+ * parity bits ignored; constant time (the key is a secret). Yubico's
+ * yubico-piv-tool (ykpiv_set_mgmkey, yk_des_is_weak_key) refuses exactly
+ * these; it does not refuse degenerate keys (K1 == K2 or K2 == K3, which
+ * collapse to single DES) and neither do we: the PIV default key
+ * 0102..08 three times is such a key, and tools set it back.
+ */
+int
+tok_mgm_3des_weak(const uint8_t key[24])
+{
+	size_t blk, w, i;
+	unsigned hit = 0, diff;
+
+	for (blk = 0; blk < 3; blk++)
+		for (w = 0; w < sizeof(des_weak) / sizeof(des_weak[0]); w++) {
+			diff = 0;
+			for (i = 0; i < 8; i++)
+				diff |= (unsigned)((key[blk * 8 + i] ^ des_weak[w][i]) & 0xFE);
+			hit |= ((diff - 1) >> 8) & 1u; /* 1 when diff == 0 */
+		}
+	return (int)hit;
+}
+
 /* One block through the management key: enc 1 encrypts, 0 decrypts. */
 static int
 mgm_block(const struct tg_tok *t, int enc, const uint8_t *in, uint8_t *outb, size_t bs)
@@ -299,6 +347,8 @@ tok_set_mgm_key(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	if (ref != PIV_REF_MGM || klen == 0 || len != klen || tg_buf_remaining(&a->data) != klen ||
 	    tg_buf_get_bytes(&a->data, key, klen) != 0)
 		goto out;
+	if (alg == PIV_ALG_3DES && tok_mgm_3des_weak(key))
+		goto out; /* a weak DES key: wrong data, nothing kept */
 	tg_wipe(t->mgm_key, sizeof(t->mgm_key));
 	memcpy(t->mgm_key, key, klen);
 	t->mgm_len = klen;

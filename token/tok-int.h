@@ -281,6 +281,11 @@ uint16_t tok_mgm_auth(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
 uint16_t tok_set_mgm_key(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
 /* Key length of a management-key algorithm, 0 if unsupported. */
 size_t tok_mgm_key_len(uint8_t alg);
+/* 1 when one of the three DES keys of a 3DES key is one of the 4 weak or 12
+ * semi-weak DES keys (parity bits ignored), else 0. SET MANAGEMENT KEY
+ * refuses such a key with 6A80. Degenerate keys (K1 == K2) are accepted,
+ * as a YubiKey's tools accept them: the PIV default key is one. */
+int tok_mgm_3des_weak(const uint8_t key[24]);
 extern const uint8_t tok_mgm_default[24];
 
 /* ---- keys.c ---- */

@@ -7,8 +7,10 @@
  *
  * Finds the key (non-interactive PIN from the URI), signs once, starts the
  * watcher, then for every event prints one line ("event removed ...",
- * "event inserted ...", "event relogin-failed ...") and after "inserted"
- * signs with a fresh EVP_PKEY ("signed after insertion"). Exits 0 after
+ * "event inserted ...", "event relogin-failed ...", "event replaced ...")
+ * and after "inserted" signs with a fresh EVP_PKEY ("signed after
+ * insertion"); after "replaced" signing must fail ("no signature after
+ * replacement: ..."; a signature is a failure). Exits 0 after
  * EVENTS events, 1 on timeout or failure. Waits with poll() on the
  * watcher's fd, as an event loop would.
  */
@@ -71,8 +73,17 @@ main(int argc, char **argv)
 			printf("event %s: %s\n",
 			       ev.ev == TG_P11_EV_REMOVED    ? "removed"
 			       : ev.ev == TG_P11_EV_INSERTED ? "inserted"
+			       : ev.ev == TG_P11_EV_REPLACED ? "replaced"
 			                                     : "relogin-failed",
 			       ev.msg);
+			if (ev.ev == TG_P11_EV_REPLACED) {
+				tg_error_clear(&err);
+				if (sign_once(k, &err) == 0) {
+					printf("signed after replacement\n");
+					goto out;
+				}
+				printf("no signature after replacement: %s\n", err.msg);
+			}
 			if (ev.ev == TG_P11_EV_INSERTED) {
 				tg_error_clear(&err);
 				if (sign_once(k, &err) != 0) {

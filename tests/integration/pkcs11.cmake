@@ -7,6 +7,30 @@ tg_add_unit_test(test_p11_softhsm
   WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
   TIMEOUT 600)
 
+# A PKCS#11 module forwarding to SoftHSM2 that can hide the token or alter
+# its serial and attributes (p11_watch_wrap.c), for the watcher's tests.
+add_library(p11_watch_wrap MODULE ${CMAKE_CURRENT_LIST_DIR}/p11_watch_wrap.c)
+target_include_directories(p11_watch_wrap PRIVATE
+  $<TARGET_PROPERTY:PkgConfig::P11KIT,INTERFACE_INCLUDE_DIRECTORIES>)
+target_link_libraries(p11_watch_wrap PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(p11_watch_wrap PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+tg_add_unit_test(test_p11_watch_softhsm
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_p11_watch_softhsm.c
+  LIBS tgp11
+  LABELS integration
+  WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
+  TIMEOUT 600)
+target_compile_definitions(test_p11_watch_softhsm PRIVATE
+  TG_P11_WATCH_WRAP_PATH="$<TARGET_FILE:p11_watch_wrap>")
+add_dependencies(test_p11_watch_softhsm p11_watch_wrap)
+
+# The presence watcher against simulated cards passing for the watched one
+# (uses p11_watch_probe, below).
+tg_add_script_test(test_p11_watch_sim
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_p11_watch_sim.sh
+  TIMEOUT 600)
+
 # A TLS client/server whose key is on the token, driven by test_p11_cli.sh.
 add_executable(p11_tls_probe ${CMAKE_CURRENT_LIST_DIR}/p11_tls_probe.c)
 target_link_libraries(p11_tls_probe PRIVATE tgp11)

@@ -3,7 +3,7 @@
 # drives a YubiKey: status, generate (ECCP256, ECCP384, RSA2048) with PIN
 # and touch policies, verify-pin + selfsign-certificate, import-certificate,
 # read-certificate, test-signature, attest, change-pin, change-puk,
-# unblock-pin, set-mgm-key, pin-retries, and reset after blocking PIN and PUK.
+# unblock-pin, set-mgm-key (weak DES keys refused), pin-retries, and reset after blocking PIN and PUK.
 set -euo pipefail
 source "${TG_FIXTURES:-$(dirname "$0")/../lib}/fixtures.sh"
 source "$(dirname "$0")/../integration/sim_lib.sh"
@@ -134,6 +134,15 @@ run_ok set-mgm-key ypt -k"$SIM_MGM" -a set-mgm-key -n "$NEWMGM"
 expect_fail "old management key" ypt -k"$SIM_MGM" -a generate -s 9e -A ECCP256 -o "$T/x.pem"
 run_ok "new management key" ypt -k"$NEWMGM" -a generate -s 9e -A ECCP256 -o "$T/9e.pub.pem"
 run_ok "set-mgm-key back" ypt -k"$NEWMGM" -a set-mgm-key -n "$SIM_MGM"
+# A weak DES key (FEFE..FE) in any of the three positions is refused and
+# the default key stays: yubico-piv-tool itself refuses one in K1; in K2 or
+# K3 it sends it and the card answers 6A80 (wrong data).
+WEAK=fefefefefefefefe
+for k in "${WEAK}${NEWMGM:16}" "${NEWMGM:0:16}${WEAK}${NEWMGM:32}" "${NEWMGM:0:32}${WEAK}"; do
+	expect_fail "weak management key $k" ypt -k"$SIM_MGM" -a set-mgm-key -n "$k"
+	tg_log "set-mgm-key $k: $(tr '\n' ' ' <"$T/last.out")"
+done
+run_ok "default management key after the weak ones" ypt -k"$SIM_MGM" -a set-mgm-key -n "$SIM_MGM"
 echo "ok: set-mgm-key"
 
 # --- pin-retries (resets PIN and PUK to the defaults) ---------------------

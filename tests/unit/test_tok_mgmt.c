@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,100 @@ test_set_key(void **state)
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x6982);
 }
 
+/* The 4 weak and 12 semi-weak DES keys (FIPS 74 3.6, SP 800-67 3.3.2). */
+static const uint8_t weak_des[16][8] = {
+    {0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01},
+    {0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE},
+    {0x1F, 0x1F, 0x1F, 0x1F, 0x0E, 0x0E, 0x0E, 0x0E},
+    {0xE0, 0xE0, 0xE0, 0xE0, 0xF1, 0xF1, 0xF1, 0xF1},
+    {0x01, 0xFE, 0x01, 0xFE, 0x01, 0xFE, 0x01, 0xFE},
+    {0xFE, 0x01, 0xFE, 0x01, 0xFE, 0x01, 0xFE, 0x01},
+    {0x1F, 0xE0, 0x1F, 0xE0, 0x0E, 0xF1, 0x0E, 0xF1},
+    {0xE0, 0x1F, 0xE0, 0x1F, 0xF1, 0x0E, 0xF1, 0x0E},
+    {0x01, 0xE0, 0x01, 0xE0, 0x01, 0xF1, 0x01, 0xF1},
+    {0xE0, 0x01, 0xE0, 0x01, 0xF1, 0x01, 0xF1, 0x01},
+    {0x1F, 0xFE, 0x1F, 0xFE, 0x0E, 0xFE, 0x0E, 0xFE},
+    {0xFE, 0x1F, 0xFE, 0x1F, 0xFE, 0x0E, 0xFE, 0x0E},
+    {0x01, 0x1F, 0x01, 0x1F, 0x01, 0x0E, 0x01, 0x0E},
+    {0x1F, 0x01, 0x1F, 0x01, 0x0E, 0x01, 0x0E, 0x01},
+    {0xE0, 0xFE, 0xE0, 0xFE, 0xF1, 0xFE, 0xF1, 0xFE},
+    {0xFE, 0xE0, 0xFE, 0xE0, 0xFE, 0xF1, 0xFE, 0xF1},
+};
+
+/* SET MANAGEMENT KEY with a 3DES key: its status word. */
+static uint16_t
+set_3des(struct tt_fx *f, const uint8_t key[24])
+{
+	uint8_t cmd[32] = {0x00, 0xFF, 0xFF, 0xFF, 27, 0x03, 0x9B, 24};
+
+	memcpy(cmd + 8, key, 24);
+	return tt_apdu(f->t, cmd, sizeof(cmd), NULL, 0, NULL);
+}
+
+/* A refused key: 6A80, nothing persisted, the old (default) key still the
+ * one that authenticates. */
+static void
+assert_refused(struct tt_fx *f, const uint8_t key[24], const char *what)
+{
+	int calls = f->h.persist_calls;
+
+	print_message("weak: %s\n", what);
+	assert_int_equal(set_3des(f, key), 0x6A80);
+	assert_int_equal(f->h.persist_calls, calls);
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, key, 24), 0x6982);
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+}
+
+static void
+test_set_key_weak(void **state)
+{
+	struct tt_fx *f = *state;
+	static const uint8_t good[24] = {0x10, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
+	                                 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0x01,
+	                                 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0x01, 0x23};
+	uint8_t key[24];
+	char what[64];
+	size_t w, pos, i;
+
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+	/* each weak or semi-weak key in each of the three positions */
+	for (w = 0; w < 16; w++)
+		for (pos = 0; pos < 3; pos++) {
+			memcpy(key, good, 24);
+			memcpy(key + pos * 8, weak_des[w], 8);
+			snprintf(what, sizeof(what), "table row %zu as K%zu", w, pos + 1);
+			assert_refused(f, key, what);
+		}
+	/* parity variants: the low bit of each byte does not count */
+	memcpy(key, good, 24);
+	memset(key + 8, 0x00, 8); /* 0101..01 with its parity bits cleared */
+	assert_refused(f, key, "00 x8 as K2");
+	memcpy(key, good, 24);
+	memset(key + 16, 0xFF, 8); /* FEFE..FE with its parity bits set */
+	assert_refused(f, key, "FF x8 as K3");
+	memcpy(key, good, 24);
+	for (i = 0; i < 8; i++) /* semi-weak 1FE01FE00EF10EF1, parity flipped */
+		key[i] = weak_des[6][i] ^ 0x01;
+	assert_refused(f, key, "semi-weak, parity flipped, as K1");
+	/* one bit beyond parity makes it a normal key */
+	memcpy(key, good, 24);
+	memcpy(key, weak_des[0], 8);
+	key[7] = 0x03;
+	assert_int_equal(set_3des(f, key), 0x9000);
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, key, 24), 0x9000);
+	/* a good key is accepted and kept */
+	assert_int_equal(set_3des(f, good), 0x9000);
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, good, 24), 0x9000);
+	/* the PIV default key (K1 == K2 == K3) is accepted as a YubiKey
+	 * accepts it: tools set it back */
+	assert_int_equal(set_3des(f, tt_mgm_default), 0x9000);
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+	/* AES keys are not DES keys: the same bytes are accepted */
+	memcpy(key, weak_des[0], 8);
+	memcpy(key + 8, weak_des[1], 8);
+	set_key(f, 0xFF, 0x08, key, 16);
+}
+
 int
 main(void)
 {
@@ -177,6 +272,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_auth_bad, tt_fx_setup_selected, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_3des, tt_fx_setup_selected, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_set_key, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_set_key_weak, tt_fx_setup_selected,
+	                                    tt_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
