@@ -744,6 +744,13 @@ hsm_csr(const struct opts *o, X509_REQ **csr, struct tg_error *err)
 			goto out;
 		fprintf(stderr, "generated a non-exportable %s key on the token\n",
 		        tg_p11_alg_name(tg_p11_key_alg(k)));
+	} else if (r == TG_ERR_KEY_EXPORTABLE) {
+		/* the CA certifies no such key, so enroll offers no opt-in */
+		tg_error_set(err, r,
+		             "the CA certifies only keys generated non-exportable on the token "
+		             "(enroll takes no --allow-imported or --allow-exportable); name an "
+		             "object that does not exist yet and enroll generates one");
+		goto out;
 	} else if (r != 0) {
 		goto out;
 	}

@@ -106,6 +106,8 @@ rc=0
 	--id "spiffe://$TD/svc/leaky" --ca-dir ca >out 2>err || rc=$?
 ((rc == 1)) || tg_fail "exportable key: exit $rc ($(cat err))"
 grep -q "CKA_EXTRACTABLE is true" err || tg_fail "exportable key message: $(cat err)"
+grep -q "the CA certifies only keys generated non-exportable on the token (enroll takes no --allow-imported" err ||
+	tg_fail "exportable key: no enroll context: $(cat err)"
 echo "refused as expected: $(cat err)"
 [[ ! -e ca/issued/leaky.pem ]]
 # no token matches
