@@ -38,8 +38,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tg_ca_revoked *l = NULL, *l2 = NULL;
 	struct tg_error err;
-	size_t n = 0, n2 = 0, i, used = 0;
+	size_t n = 0, n2 = 0, i, used = 0, cap;
 	char *text = NULL;
+	int w;
 
 	tg_error_clear(&err);
 	if (tg_ca_revoked_parse((const char *)data, size, "revoked.txt", &l, &n, &err) != 0) {
@@ -54,10 +55,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(i == 0 || strcmp(l[i].serial, l[i - 1].serial) != 0);
 	}
 	/* printed back the way `ca revoke` writes it, it parses to the same list */
-	text = malloc(n * (TG_CA_SERIAL_HEX_MAX + 24) + 1);
+	cap = n * (TG_CA_SERIAL_HEX_MAX + 24) + 1;
+	text = malloc(cap);
 	check(text != NULL);
-	for (i = 0; i < n; i++)
-		used += (size_t)sprintf(text + used, "%s %lld\n", l[i].serial, l[i].when);
+	for (i = 0; i < n; i++) {
+		w = snprintf(text + used, cap - used, "%s %lld\n", l[i].serial, l[i].when);
+		check(w > 0 && (size_t)w < cap - used);
+		used += (size_t)w;
+	}
 	check(tg_ca_revoked_parse(text, used, "again", &l2, &n2, &err) == 0);
 	check(n2 == n);
 	for (i = 0; i < n; i++) {
