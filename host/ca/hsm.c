@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/rand.h>
-
 #include "tg_secret.h"
 
 #define HSM_LIST_MAX 1024
@@ -330,63 +327,31 @@ printable_copy(char *dst, size_t n, const char *src)
 	}
 }
 
-static const char *
-ossl_reason(void)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *s = e ? ERR_reason_error_string(e) : NULL;
-
-	return s != NULL ? s : "unknown reason";
-}
-
 /*
- * The private key signs a fresh random challenge on the token (SHA-256;
- * ECDSA, or RSA PKCS#1 v1.5); the signature must verify with the CSR's
- * public key. Only the private key object can make it.
+ * The private key signs a fresh random challenge on the token, through the
+ * very object whose attributes were checked (tg_p11_key_prove), and the
+ * signature must verify with the CSR's public key. Only that private key
+ * object can make it.
  */
 static int
 challenge(struct tg_p11_key *k, EVP_PKEY *csrkey, struct tg_error *err)
 {
-	uint8_t chal[TG_CA_HSM_CHALLENGE_LEN], *sig = NULL;
 	const char *label = tg_p11_key_label(k);
-	EVP_MD_CTX *mc = NULL;
-	EVP_PKEY *sk = NULL;
-	size_t sl = 0;
-	int r = TG_ERR_CRYPTO;
+	int r;
 
-	ERR_clear_error();
-	if (RAND_bytes(chal, sizeof(chal)) != 1) {
-		tg_error_set(err, r, "cannot draw a random challenge: %s", ossl_reason());
-		goto out;
-	}
-	if ((sk = tg_p11_key_evp(k)) == NULL || (mc = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(mc, NULL, EVP_sha256(), NULL, sk) != 1 ||
-	    EVP_DigestSign(mc, NULL, &sl, chal, sizeof(chal)) != 1 || (sig = malloc(sl)) == NULL ||
-	    EVP_DigestSign(mc, sig, &sl, chal, sizeof(chal)) != 1) {
-		tg_error_set(err, r,
-		             "HSM key '%s' could not sign the CA's challenge on the token: %s",
-		             label, ossl_reason());
-		goto out;
-	}
-	EVP_MD_CTX_free(mc);
-	if ((mc = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(mc, NULL, EVP_sha256(), NULL, csrkey) != 1 ||
-	    EVP_DigestVerify(mc, sig, sl, chal, sizeof(chal)) != 1) {
+	r = tg_p11_key_prove(k, csrkey, err);
+	if (r == TG_ERR_CERT_MISMATCH) {
+		tg_error_clear(err); /* the CA's own words replace libtgp11's */
 		r = tg_error_set(err, TG_ERR_CSR,
 		                 "HSM key '%s' signed the CA's random challenge on the "
 		                 "token, but the signature does not verify with the CSR's "
 		                 "public key: the CSR is not for this HSM key (public-key "
 		                 "and certificate objects on the token are not evidence)",
 		                 label);
-		goto out;
+	} else if (r != 0) {
+		r = tg_error_set(
+		    err, r, "HSM key '%s' could not sign the CA's challenge on the token", label);
 	}
-	r = 0;
-out:
-	ERR_clear_error();
-	OPENSSL_cleanse(chal, sizeof(chal));
-	free(sig);
-	EVP_MD_CTX_free(mc);
-	EVP_PKEY_free(sk);
 	return r;
 }
 

@@ -34,8 +34,6 @@
 #include "tg_p11.h"
 #include "tg_prov.h"
 
-#define TG_CA_HSM_CHALLENGE_LEN 32
-
 /* Flags of tg_ca_hsm_check. */
 #define TG_CA_HSM_NO_PIN_VALUE 0x1u /* refuse a URI holding pin-value= */
 
