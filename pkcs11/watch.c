@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #define WATCH_MAX_INTERVAL_MS 250
@@ -179,47 +178,24 @@ candidate(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
 }
 
 /*
- * Proof of possession: k2 signs a fresh random challenge (RAND_bytes) on
- * the token and the signature must verify with `known`, the public key the
- * watcher had before the removal. 0 when it does.
+ * Proof of possession: k2 signs a fresh random challenge through its own
+ * object handle (tg_p11_key_prove) and the signature must verify with
+ * `known`, the public key the watcher had before the removal. 0 when it
+ * does.
  */
 static int
 prove(struct tg_p11_key *k2, EVP_PKEY *known, struct tg_error *err)
 {
-	uint8_t chal[32];
-	uint8_t *sig = NULL;
-	size_t sl = 0;
-	EVP_PKEY *pk = NULL;
-	EVP_MD_CTX *mc = NULL;
-	int r = TG_ERR_CRYPTO;
+	int r = tg_p11_key_prove(k2, known, err);
 
-	ERR_clear_error();
-	if (RAND_bytes(chal, sizeof(chal)) != 1) {
-		tg_error_set(err, r, "no random challenge (RAND_bytes failed)");
-		goto out;
+	if (r == TG_ERR_CERT_MISMATCH) {
+		tg_error_clear(err); /* the watcher's words say what it means here */
+		r = tg_error_set(err, r,
+		                 "its signature over a fresh challenge does not verify with the "
+		                 "public key checked before the removal");
+	} else if (r != 0) {
+		r = tg_error_set(err, r, "the key found again cannot sign a challenge");
 	}
-	if ((pk = tg_p11_key_evp(k2)) == NULL || (mc = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(mc, NULL, EVP_sha256(), NULL, pk) != 1 ||
-	    EVP_DigestSign(mc, NULL, &sl, chal, sizeof(chal)) != 1 || (sig = malloc(sl)) == NULL ||
-	    EVP_DigestSign(mc, sig, &sl, chal, sizeof(chal)) != 1) {
-		tg_error_set(err, r, "the key found again cannot sign a challenge");
-		goto out;
-	}
-	EVP_MD_CTX_free(mc);
-	if ((mc = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(mc, NULL, EVP_sha256(), NULL, known) != 1 ||
-	    EVP_DigestVerify(mc, sig, sl, chal, sizeof(chal)) != 1) {
-		tg_error_set(err, r,
-		             "its signature over a fresh challenge does not verify with the "
-		             "public key checked before the removal");
-		goto out;
-	}
-	r = 0;
-out:
-	ERR_clear_error();
-	free(sig);
-	EVP_MD_CTX_free(mc);
-	EVP_PKEY_free(pk);
 	return r;
 }
 
