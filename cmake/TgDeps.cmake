@@ -31,6 +31,7 @@ tg_require_pkg(LIBEVENT_OPENSSL libevent_openssl libevent-dev)
 tg_require_pkg(JANSSON jansson libjansson-dev)
 tg_require_pkg(YAML yaml-0.1 libyaml-dev)
 tg_require_pkg(CMOCKA cmocka libcmocka-dev)
+tg_require_pkg(YKPIV ykpiv libykpiv-dev)
 
 # http-parser ships no pkg-config file.
 find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h)
