@@ -290,16 +290,6 @@ tg_p11_token_get_info(const struct tg_p11_token *t)
 	return &t->info;
 }
 
-int
-tg_p11_token_present(struct tg_p11_token *t)
-{
-	CK_SLOT_INFO si;
-
-	if (t->m->f->C_GetSlotInfo(t->slot, &si) != CKR_OK)
-		return 0;
-	return (si.flags & CKF_TOKEN_PRESENT) != 0;
-}
-
 /* The CKR code libp11 recorded for its last failure (its error library). */
 static CK_RV
 libp11_last_ckr(void)
