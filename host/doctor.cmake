@@ -1,10 +1,11 @@
-# host/doctor.cmake — tgdoctor, `tokengate doctor`: USB, PC/SC and PKCS#11
-# probes, one report, text and JSON output.
+# host/doctor.cmake — tgdoctor, `tokengate doctor`: USB, PC/SC, PIV and
+# PKCS#11 probes, one report, text and JSON output.
 add_library(tgdoctor STATIC
   ${CMAKE_CURRENT_LIST_DIR}/doctor/doctor.c
   ${CMAKE_CURRENT_LIST_DIR}/doctor/known.c
   ${CMAKE_CURRENT_LIST_DIR}/doctor/p11.c
   ${CMAKE_CURRENT_LIST_DIR}/doctor/pcsc.c
+  ${CMAKE_CURRENT_LIST_DIR}/doctor/piv.c
   ${CMAKE_CURRENT_LIST_DIR}/doctor/render.c
   ${CMAKE_CURRENT_LIST_DIR}/doctor/report.c
   ${CMAKE_CURRENT_LIST_DIR}/doctor/usb.c)

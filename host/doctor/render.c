@@ -28,6 +28,20 @@ atr_hex(const uint8_t *atr, size_t n, char sep, char out[ATR_HEX_MAX])
 	out[o] = '\0';
 }
 
+/* "yes", "no" or "unknown" for a TG_DOCTOR_DEFAULT_* value. */
+static const char *
+default_name(int d)
+{
+	return d == TG_DOCTOR_DEFAULT_YES ? "yes" : d == TG_DOCTOR_DEFAULT_NO ? "no" : "unknown";
+}
+
+/* JSON true, false or null for a TG_DOCTOR_DEFAULT_* value. */
+static json_t *
+default_json(int d)
+{
+	return d == TG_DOCTOR_DEFAULT_UNKNOWN ? json_null() : json_boolean(d);
+}
+
 /* ---- text ---- */
 
 static void
@@ -93,6 +107,12 @@ text_pcsc(const struct tg_doctor_pcsc *p, FILE *f)
 		        rd->state & SCARD_STATE_EXCLUSIVE ? " (in exclusive use)" : "", hex);
 		if (rd->hint)
 			fprintf(f, "    -> %s\n", rd->hint);
+		if (rd->piv)
+			fprintf(
+			    f,
+			    "    PIV: default PIN %s, default PUK %s, default management key %s\n",
+			    default_name(rd->pin_default), default_name(rd->puk_default),
+			    default_name(rd->mgm_default));
 	}
 out:
 	return;
@@ -239,6 +259,26 @@ out:
 	return o;
 }
 
+/* {"pin_default", "puk_default", "management_key_default"} (true, false
+ * or null when the card did not say), or null for a card that is not PIV. */
+static json_t *
+json_piv(const struct tg_doctor_reader *rd, int *bad)
+{
+	json_t *o;
+
+	if (!rd->piv)
+		return json_null();
+	if ((o = json_object()) == NULL) {
+		*bad = 1;
+		goto out;
+	}
+	jset(o, "pin_default", default_json(rd->pin_default), bad);
+	jset(o, "puk_default", default_json(rd->puk_default), bad);
+	jset(o, "management_key_default", default_json(rd->mgm_default), bad);
+out:
+	return o;
+}
+
 static json_t *
 json_pcsc(const struct tg_doctor_pcsc *p, int *bad)
 {
@@ -269,6 +309,7 @@ json_pcsc(const struct tg_doctor_pcsc *p, int *bad)
 		atr_hex(rd->atr, rd->atr_len, '\0', hex);
 		jset(e, "atr", rd->atr_len > 0 ? json_string(hex) : json_null(), bad);
 		jset(e, "hint", jstr(rd->hint), bad);
+		jset(e, "piv", json_piv(rd, bad), bad);
 		jappend(a, e, bad);
 	}
 	jset(o, "readers", a, bad);

@@ -1,6 +1,6 @@
 /*
  * report.h — what `tokengate doctor` found: one struct filled by the probes
- * (usb.c, pcsc.c, p11.c) and read by the renderers (render.c), so the text
+ * (usb.c, pcsc.c, piv.c, p11.c) and read by the renderers (render.c), so the text
  * and the JSON output always say the same thing.
  *
  * Strings in the report are owned by it (NUL-terminated copies; text that
@@ -50,7 +50,18 @@ struct tg_doctor_reader {
 	uint8_t atr[TG_DOCTOR_ATR_MAX];
 	size_t atr_len;
 	const char *hint; /* tg_doctor_atr_hint_find, static, or NULL */
+	/* PIV GET METADATA of the card (piv.c): piv is 1 when the card
+	 * answered SELECT of the PIV application; each *_default is
+	 * TG_DOCTOR_DEFAULT_YES/NO, or _UNKNOWN when the card did not say
+	 * (no PIV card, or one without GET METADATA). */
+	int piv;
+	int pin_default, puk_default, mgm_default;
 };
+
+/* What a card says about a PIN or key still being its factory value. */
+#define TG_DOCTOR_DEFAULT_UNKNOWN (-1)
+#define TG_DOCTOR_DEFAULT_NO      0
+#define TG_DOCTOR_DEFAULT_YES     1
 
 struct tg_doctor_pcsc {
 	int reachable; /* SCardEstablishContext worked */

@@ -3,7 +3,7 @@
 # library of the area it tests; a white-box test adds the area's folder.
 
 # --- doctor ---
-foreach(t test_doctor_known test_doctor_report)
+foreach(t test_doctor_known test_doctor_report test_doctor_piv)
   tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tgdoctor tgcore)
   target_include_directories(${t} PRIVATE ${CMAKE_SOURCE_DIR}/host/doctor)
 endforeach()
