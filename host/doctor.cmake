@@ -11,5 +11,7 @@ add_library(tgdoctor STATIC
   ${CMAKE_CURRENT_LIST_DIR}/doctor/usb.c)
 # No public header: the command's entry point is declared in tg_cmd.h.
 tg_area_headers(tgdoctor ${CMAKE_CURRENT_LIST_DIR}/doctor)
-target_link_libraries(tgdoctor PRIVATE tgcmd tgcore PkgConfig::LIBUSB PkgConfig::PCSC
+# p11-kit only for <p11-kit/pkcs11.h> (the CKF_* token flags doctor names);
+# modules and tokens are listed through libtgp11.
+target_link_libraries(tgdoctor PRIVATE tgcmd tgp11 tgcore PkgConfig::LIBUSB PkgConfig::PCSC
                       PkgConfig::P11KIT PkgConfig::JANSSON)

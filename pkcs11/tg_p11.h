@@ -224,6 +224,7 @@ struct tg_p11_token_info {
 	int pin_count_low;       /* CKF_USER_PIN_COUNT_LOW */
 	int pin_final_try;       /* CKF_USER_PIN_FINAL_TRY */
 	int pin_locked;          /* CKF_USER_PIN_LOCKED */
+	unsigned long flags;     /* every CKF_* bit of CK_TOKEN_INFO.flags */
 };
 
 /*

@@ -72,6 +72,7 @@ info_fill(struct tg_p11_module *m, CK_SLOT_ID id, const CK_SLOT_INFO *si, const 
 	o->pin_count_low = (ti->flags & CKF_USER_PIN_COUNT_LOW) != 0;
 	o->pin_final_try = (ti->flags & CKF_USER_PIN_FINAL_TRY) != 0;
 	o->pin_locked = (ti->flags & CKF_USER_PIN_LOCKED) != 0;
+	o->flags = ti->flags;
 }
 
 static int

@@ -158,18 +158,14 @@ text_pkcs11(const struct tg_doctor_pkcs11 *p, FILE *f)
 		fprintf(f, "  no modules registered\n");
 	for (i = 0; i < p->n; i++) {
 		m = &p->modules[i];
-		fprintf(f, "  module '%s' (%s)", m->name, m->path ? m->path : "no path");
-		if (m->trust_store) {
-			fprintf(f, ": certificate trust store, not a token module\n");
-			continue;
-		}
+		fprintf(f, "  module '%s' (%s)", m->name, m->path);
 		if (m->library)
-			fprintf(f, ": %s %u.%u", m->library, m->version_major, m->version_minor);
+			fprintf(f, ": %s", m->library);
 		fprintf(f, "\n");
 		if (m->error)
 			fprintf(f, "    fails: %s\n", m->error);
 		else if (m->n == 0)
-			fprintf(f, "    no slots\n");
+			fprintf(f, "    no tokens\n");
 		for (j = 0; j < m->n; j++)
 			text_token(&m->slots[j], f);
 	}
@@ -343,8 +339,6 @@ json_token(const struct tg_doctor_token *t, int *bad)
 	jset(e, "slot_id", json_integer((json_int_t)t->slot_id), bad);
 	jset(e, "description", jstr(t->slot_desc), bad);
 	jset(e, "token_present", json_boolean(t->present), bad);
-	jset(e, "removable", json_boolean(t->removable), bad);
-	jset(e, "hardware", json_boolean(t->hw), bad);
 	jset(e, "error", jstr(t->error), bad);
 	if (!t->present || t->label == NULL) {
 		jset(e, "token", json_null(), bad);
@@ -373,7 +367,6 @@ json_pkcs11(const struct tg_doctor_pkcs11 *p, int *bad)
 {
 	const struct tg_doctor_module *m;
 	json_t *o = json_object(), *a = json_array(), *e, *slots;
-	char ver[32];
 	size_t i, j;
 
 	if (o == NULL || a == NULL) {
@@ -391,11 +384,7 @@ json_pkcs11(const struct tg_doctor_pkcs11 *p, int *bad)
 		}
 		jset(e, "name", jstr(m->name), bad);
 		jset(e, "path", jstr(m->path), bad);
-		jset(e, "trust_store", json_boolean(m->trust_store), bad);
 		jset(e, "library", jstr(m->library), bad);
-		jset(e, "manufacturer", jstr(m->manufacturer), bad);
-		snprintf(ver, sizeof(ver), "%u.%u", m->version_major, m->version_minor);
-		jset(e, "version", m->library ? json_string(ver) : json_null(), bad);
 		jset(e, "error", jstr(m->error), bad);
 		for (j = 0; j < m->n; j++)
 			jappend(slots, json_token(&m->slots[j], bad), bad);

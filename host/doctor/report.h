@@ -77,28 +77,23 @@ struct tg_doctor_pcsc {
 struct tg_doctor_token {
 	unsigned long slot_id;
 	char *slot_desc;
-	int present;                                 /* CKF_TOKEN_PRESENT */
-	int removable;                               /* CKF_REMOVABLE_DEVICE */
-	int hw;                                      /* CKF_HW_SLOT */
+	int present;                                 /* a token is in the slot */
 	char *label, *manufacturer, *model, *serial; /* when present */
 	unsigned long flags;                         /* CK_TOKEN_INFO.flags when present */
-	char *error;                                 /* C_GetTokenInfo failure, or NULL */
+	char *error;                                 /* why the token cannot be read, or NULL */
 };
 
 struct tg_doctor_module {
-	char *name;      /* p11-kit's name of the module */
-	char *path;      /* the module file p11-kit loaded */
-	int trust_store; /* "trust-policy: yes": certificates only */
-	char *library;   /* CK_INFO library description, or NULL */
-	char *manufacturer;
-	unsigned version_major, version_minor;
-	char *error; /* C_Initialize / C_GetSlotList failure */
-	struct tg_doctor_token *slots;
+	char *name;                    /* p11-kit's name of the module */
+	char *path;                    /* the module file */
+	char *library;                 /* CK_INFO library description (from its tokens), or NULL */
+	char *error;                   /* why the module cannot be loaded or listed */
+	struct tg_doctor_token *slots; /* the slots holding a token */
 	size_t n;
 };
 
 struct tg_doctor_pkcs11 {
-	char *error; /* p11-kit failed to load the registry */
+	char *error; /* the p11-kit module registry cannot be read */
 	struct tg_doctor_module *modules;
 	size_t n;
 };
