@@ -9,7 +9,6 @@ add_executable(tokengate-sim
   ${CMAKE_CURRENT_LIST_DIR}/statefile.c
   ${CMAKE_CURRENT_LIST_DIR}/touch.c
   ${CMAKE_CURRENT_LIST_DIR}/mfrca.c)
-target_include_directories(tokengate-sim PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR} ${CMAKE_SOURCE_DIR}/token)
+target_include_directories(tokengate-sim PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(tokengate-sim PRIVATE
   tgtoken tgcore tglog PkgConfig::LIBEVENT PkgConfig::JANSSON OpenSSL::Crypto)
