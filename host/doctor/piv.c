@@ -105,7 +105,7 @@ piv_reader_probe(SCARDCONTEXT ctx, struct tg_doctor_reader *rd)
 
 	if (SCardConnect(ctx, rd->name, SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1,
 	                 &h, &proto) != SCARD_S_SUCCESS)
-		return;
+		goto out;
 	pci = proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
 	if (piv_transmit(h, pci, piv_select, sizeof(piv_select), rsp, &n) == SW_OK) {
 		rd->piv = 1;
@@ -115,6 +115,8 @@ piv_reader_probe(SCARDCONTEXT ctx, struct tg_doctor_reader *rd)
 	}
 	/* Leave the card as it is: a reset would log out other programs. */
 	(void)SCardDisconnect(h, SCARD_LEAVE_CARD);
+out:
+	return;
 }
 
 /* Adds "the PIV token in reader 'R' still has the default WHAT: FIX,

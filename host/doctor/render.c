@@ -260,10 +260,12 @@ out:
 static json_t *
 json_piv(const struct tg_doctor_reader *rd, int *bad)
 {
-	json_t *o;
+	json_t *o = NULL;
 
-	if (!rd->piv)
-		return json_null();
+	if (!rd->piv) {
+		o = json_null();
+		goto out;
+	}
 	if ((o = json_object()) == NULL) {
 		*bad = 1;
 		goto out;
