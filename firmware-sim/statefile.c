@@ -107,6 +107,43 @@ tg_sim_state_exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/*
+ * Why the lock file beside `path` could not be created (open failed with
+ * `e`): a missing or non-directory parent is named as such with the fix,
+ * anything else gives the OS reason for the lock file.
+ */
+static void
+lock_open_error(const char *path, const char *lock, int e, struct tg_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+	struct stat st;
+
+	if ((e != ENOENT && e != ENOTDIR) || slash == NULL || slash == path) {
+		tg_error_set(err, TG_ERR_IO, "cannot create lock file %s: %s", lock, strerror(e));
+		goto out;
+	}
+	if ((dir = strndup(path, (size_t)(slash - path))) == NULL) {
+		tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		tg_error_set(err, TG_ERR_IO, "cannot create lock file %s: %s", lock, strerror(e));
+	else if (e == ENOTDIR || (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)))
+		tg_error_set(err, TG_ERR_IO,
+		             "the state file's directory %s is not a directory: pass --state "
+		             "with a path in an existing directory",
+		             dir);
+	else
+		tg_error_set(err, TG_ERR_IO,
+		             "the state file's directory %s does not exist: create it with "
+		             "'mkdir -p %s' or pass --state with a path in an existing "
+		             "directory",
+		             dir, dir);
+out:
+	free(dir);
+}
+
 int
 tg_sim_state_lock(const char *path, struct tg_error *err)
 {
@@ -120,8 +157,7 @@ tg_sim_state_lock(const char *path, struct tg_error *err)
 	}
 	snprintf(lock, n, "%s.lock", path);
 	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR)) < 0) {
-		tg_error_set(err, TG_ERR_IO, "cannot create lock file %s: %s", lock,
-		             strerror(errno));
+		lock_open_error(path, lock, errno, err);
 		goto out;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

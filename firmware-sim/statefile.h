@@ -42,7 +42,8 @@ int tg_sim_state_read(const char *path, uint8_t **blob, size_t *len, struct tg_e
  * if missing), so two simulators never serve, and init never replaces, a
  * state file another process is using. Returns the lock's file descriptor
  * (close it to release; exit releases it too) or -1 with err naming the
- * holder's file and the fix.
+ * holder's file and the fix, or the state file's directory when that does
+ * not exist or is not a directory.
  */
 int tg_sim_state_lock(const char *path, struct tg_error *err);
 

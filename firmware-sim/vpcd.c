@@ -514,12 +514,6 @@ tg_sim_vpcd_remove(struct tg_sim_vpcd *v)
 		v->card.power_off(v->card.ctx);
 }
 
-int
-tg_sim_vpcd_connected(const struct tg_sim_vpcd *v)
-{
-	return v->connected;
-}
-
 void
 tg_sim_vpcd_free(struct tg_sim_vpcd *v)
 {

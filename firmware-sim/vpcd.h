@@ -117,9 +117,6 @@ void tg_sim_vpcd_insert(struct tg_sim_vpcd *v);
  */
 void tg_sim_vpcd_remove(struct tg_sim_vpcd *v);
 
-/* 1 while a connection to the driver is up. */
-int tg_sim_vpcd_connected(const struct tg_sim_vpcd *v);
-
 /* Closes everything and frees v. NULL accepted. */
 void tg_sim_vpcd_free(struct tg_sim_vpcd *v);
 

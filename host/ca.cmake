@@ -1,24 +1,19 @@
-# host/ca.cmake — `tokengate ca`: attestation verification, the
-# key-provenance extension, the CA policy, store and issuance (issue 5).
-target_sources(tghost PRIVATE
-  ${CMAKE_CURRENT_SOURCE_DIR}/ca/io.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/ca/attest.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/ca/provenance.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/ca/policy.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/ca/store.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/ca/issue.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/ca/hsm.c
-  ${CMAKE_CURRENT_SOURCE_DIR}/ca/cmd_ca.c)
-target_include_directories(tghost PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/ca)
-target_link_libraries(tghost PUBLIC OpenSSL::Crypto PkgConfig::YAML PkgConfig::JANSSON)
-
-# The CA key on an HSM (ca init --key) and level hsm-operator (ca issue
-# --hsm-key) need the PKCS#11 layer; without it those options say so.
-if(TARGET tgp11)
-  target_link_libraries(tghost PUBLIC tgp11)
-  set_source_files_properties(
-    ${CMAKE_CURRENT_SOURCE_DIR}/ca/store.c
-    ${CMAKE_CURRENT_SOURCE_DIR}/ca/issue.c
-    ${CMAKE_CURRENT_SOURCE_DIR}/ca/hsm.c
-    PROPERTIES COMPILE_DEFINITIONS TG_CA_HAVE_P11)
-endif()
+# host/ca.cmake — tgca, `tokengate ca`: attestation verification, the
+# key-provenance extension, the CA policy, store and issuance, and level
+# hsm-operator (a CA key or a checked key on an HSM, through libtgp11).
+add_library(tgca STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/ca/io.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca/attest.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca/provenance.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca/policy.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca/store.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca/issue.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca/hsm.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca/cmd_ca.c)
+# Enrollment issues through the CA, so its whole API is public.
+tg_area_headers(tgca ${CMAKE_CURRENT_LIST_DIR}/ca PUBLIC
+  tg_att.h tg_ca_hsm.h tg_ca_io.h tg_ca_issue.h tg_ca_policy.h tg_ca_store.h tg_prov.h)
+# Public: the headers include tg_err.h, tg_p11.h (tg_ca_hsm.h) and OpenSSL's.
+target_link_libraries(tgca
+  PUBLIC tgcore tgp11 OpenSSL::Crypto
+  PRIVATE tgcmd tglog PkgConfig::YAML PkgConfig::JANSSON)

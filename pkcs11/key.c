@@ -852,12 +852,6 @@ tg_p11_key_alg(const struct tg_p11_key *k)
 	return k->alg;
 }
 
-int
-tg_p11_key_bits(const struct tg_p11_key *k)
-{
-	return k->bits;
-}
-
 /* Appends v percent-encoded (RFC 7512 pchar) to b. */
 static int
 pct_put(struct tg_buf *b, const uint8_t *v, size_t n, int all)

@@ -18,7 +18,12 @@ add_library(tgp11 STATIC
   ${CMAKE_CURRENT_LIST_DIR}/keygen.c
   ${CMAKE_CURRENT_LIST_DIR}/cert.c
   ${CMAKE_CURRENT_LIST_DIR}/watch.c)
-target_include_directories(tgp11 PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+# Dependents see tg_p11.h only; p11-int.h stays inside (white-box tests add
+# this folder themselves).
+include(TgArea)
+tg_area_headers(tgp11 ${CMAKE_CURRENT_LIST_DIR} PUBLIC tg_p11.h)
 target_compile_definitions(tgp11 PRIVATE TG_P11_PROXY_PATH="${TG_P11KIT_PROXY}")
-target_link_libraries(tgp11 PUBLIC tgcore PkgConfig::LIBP11 PkgConfig::P11KIT
-                      OpenSSL::SSL OpenSSL::Crypto Threads::Threads ${CMAKE_DL_LIBS})
+# Public: tg_p11.h includes tg_err.h and OpenSSL's ssl.h, evp.h, x509.h.
+target_link_libraries(tgp11
+  PUBLIC tgcore OpenSSL::SSL OpenSSL::Crypto
+  PRIVATE PkgConfig::LIBP11 PkgConfig::P11KIT Threads::Threads ${CMAKE_DL_LIBS})

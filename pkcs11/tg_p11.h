@@ -224,6 +224,7 @@ struct tg_p11_token_info {
 	int pin_count_low;       /* CKF_USER_PIN_COUNT_LOW */
 	int pin_final_try;       /* CKF_USER_PIN_FINAL_TRY */
 	int pin_locked;          /* CKF_USER_PIN_LOCKED */
+	unsigned long flags;     /* every CKF_* bit of CK_TOKEN_INFO.flags */
 };
 
 /*
@@ -374,9 +375,6 @@ struct tg_p11_object_info {
 int tg_p11_token_objects_list(struct tg_p11_token *t, struct tg_p11_object_info **out, size_t *n,
                               struct tg_error *err);
 
-/* 1 when the token is present in its slot now (C_GetSlotInfo), else 0. */
-int tg_p11_token_present(struct tg_p11_token *t);
-
 /* ------------------------------------------------------------------ */
 /* Keys                                                                */
 /* ------------------------------------------------------------------ */
@@ -445,9 +443,8 @@ struct tg_p11_token *tg_p11_key_token(struct tg_p11_key *k);
 const char *tg_p11_key_label(const struct tg_p11_key *k);
 const uint8_t *tg_p11_key_id(const struct tg_p11_key *k, size_t *len);
 
-/* The key's algorithm and size in bits. */
+/* The key's algorithm. */
 enum tg_p11_alg tg_p11_key_alg(const struct tg_p11_key *k);
-int tg_p11_key_bits(const struct tg_p11_key *k);
 
 /*
  * A canonical URI for the key: pkcs11:token=...;serial=...;id=...;

@@ -72,6 +72,7 @@ info_fill(struct tg_p11_module *m, CK_SLOT_ID id, const CK_SLOT_INFO *si, const 
 	o->pin_count_low = (ti->flags & CKF_USER_PIN_COUNT_LOW) != 0;
 	o->pin_final_try = (ti->flags & CKF_USER_PIN_FINAL_TRY) != 0;
 	o->pin_locked = (ti->flags & CKF_USER_PIN_LOCKED) != 0;
+	o->flags = ti->flags;
 }
 
 static int
@@ -288,16 +289,6 @@ const struct tg_p11_token_info *
 tg_p11_token_get_info(const struct tg_p11_token *t)
 {
 	return &t->info;
-}
-
-int
-tg_p11_token_present(struct tg_p11_token *t)
-{
-	CK_SLOT_INFO si;
-
-	if (t->m->f->C_GetSlotInfo(t->slot, &si) != CKR_OK)
-		return 0;
-	return (si.flags & CKF_TOKEN_PRESENT) != 0;
 }
 
 /* The CKR code libp11 recorded for its last failure (its error library). */

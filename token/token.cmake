@@ -11,5 +11,8 @@ add_library(tgtoken STATIC
   ${CMAKE_CURRENT_LIST_DIR}/attest.c
   ${CMAKE_CURRENT_LIST_DIR}/state.c
   ${CMAKE_CURRENT_LIST_DIR}/tok.c)
-target_include_directories(tgtoken PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+# Dependents see tg_tok.h only; tok-int.h stays inside (white-box tests add
+# this folder themselves).
+include(TgArea)
+tg_area_headers(tgtoken ${CMAKE_CURRENT_LIST_DIR} PUBLIC tg_tok.h)
 target_link_libraries(tgtoken PUBLIC tgcore OpenSSL::Crypto)

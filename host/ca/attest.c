@@ -169,12 +169,6 @@ out:
 	return r;
 }
 
-int
-tg_att_roots_count(const struct tg_att_roots *roots)
-{
-	return roots == NULL ? 0 : roots->count;
-}
-
 void
 tg_att_roots_free(struct tg_att_roots *roots)
 {

@@ -1,5 +1,4 @@
 /* hsm.c — level hsm-operator: trusted HSMs and key possession (tg_ca_hsm.h). */
-#ifdef TG_CA_HAVE_P11
 #include "tg_ca_hsm.h"
 
 #include <fnmatch.h>
@@ -413,6 +412,3 @@ out:
 	tg_p11_uri_free(u);
 	return r;
 }
-#else
-typedef int tg_ca_hsm_unused; /* ISO C: a translation unit is not empty */
-#endif

@@ -8,9 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#ifdef TG_CA_HAVE_P11
 #include "tg_ca_hsm.h"
-#endif
 #include "tg_att.h"
 
 #define SPIFFE_SCHEME "spiffe://"
@@ -333,19 +331,11 @@ tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req, X509 **out
 		if ((r = attested_check(s, req, csrkey, &p, err)) != 0)
 			goto out;
 	} else if (req->hsm_key_uri != NULL) {
-#ifdef TG_CA_HAVE_P11
 		if ((r = tg_ca_hsm_check(
 		         pol, req->hsm_key_uri,
 		         (req->flags & TG_CA_ISSUE_NO_PIN_VALUE) ? TG_CA_HSM_NO_PIN_VALUE : 0,
 		         csrkey, &p, err)) != 0)
 			goto out;
-#else
-		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
-		                 "this build has no "
-		                 "PKCS#11 layer: --hsm-key "
-		                 "is not available");
-		goto out;
-#endif
 	} else {
 		r = tg_error_set(err, TG_ERR_ATTESTATION,
 		                 "no proof that the key lives on a token: give "

@@ -21,9 +21,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#ifdef TG_CA_HAVE_P11
 #include "tg_p11.h"
-#endif
 #include "tg_ca_io.h"
 #include "tg_file.h"
 #include "tg_log.h"
@@ -43,10 +41,8 @@ struct tg_ca_store {
 	X509 *cert;
 	EVP_PKEY *key;
 	struct tg_ca_policy pol;
-#ifdef TG_CA_HAVE_P11
 	struct tg_p11 *p11;
 	struct tg_p11_key *p11key;
-#endif
 };
 
 static int
@@ -332,7 +328,6 @@ out:
 	return r;
 }
 
-#ifdef TG_CA_HAVE_P11
 static int
 p11_key_get(const char *uri, int create, struct tg_p11 **p11out, struct tg_p11_key **keyout,
             EVP_PKEY **evp, struct tg_error *err)
@@ -373,7 +368,6 @@ out:
 	tg_p11_free(p11);
 	return r;
 }
-#endif
 
 int
 tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
@@ -384,10 +378,8 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 	X509 *cert = NULL;
 	struct stat st;
 	int r, found = 0;
-#ifdef TG_CA_HAVE_P11
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *p11key = NULL;
-#endif
 
 	tg_ca_policy_defaults(&pol);
 	if ((r = tg_ca_td_check(o->trust_domain, err)) != 0)
@@ -421,18 +413,11 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 			goto out;
 	}
 	if (o->key_uri != NULL) {
-#ifdef TG_CA_HAVE_P11
 		if ((r = p11_key_get(o->key_uri, 1, &p11, &p11key, &key, err)) != 0)
 			goto out;
 		if ((r = path_join(path, sizeof(path), o->dir, "ca.key.uri", err)) != 0 ||
 		    (r = tg_ca_file_write(path, o->key_uri, strlen(o->key_uri), 0600, err)) != 0)
 			goto out;
-#else
-		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
-		                 "this build has no PKCS#11 layer: a CA key on "
-		                 "an HSM is not available; omit --key");
-		goto out;
-#endif
 	} else {
 		if ((key = EVP_EC_gen("P-256")) == NULL) {
 			r = tg_error_set(err, TG_ERR_CRYPTO, "cannot generate the CA key");
@@ -473,10 +458,8 @@ tg_ca_store_init(const struct tg_ca_init_opts *o, struct tg_error *err)
 out:
 	X509_free(cert);
 	EVP_PKEY_free(key);
-#ifdef TG_CA_HAVE_P11
 	tg_p11_key_free(p11key);
 	tg_p11_free(p11);
-#endif
 	tg_ca_policy_clear(&pol);
 	return r;
 }
@@ -565,14 +548,7 @@ store_key_open(struct tg_ca_store *s, int need_key, struct tg_error *err)
 	if (uri != NULL) {
 		if (!need_key)
 			goto out;
-#ifdef TG_CA_HAVE_P11
 		r = p11_key_get((const char *)uri, 0, &s->p11, &s->p11key, &s->key, err);
-#else
-		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
-		                 "the CA key is on an HSM (%s) but this build has "
-		                 "no PKCS#11 layer",
-		                 path);
-#endif
 		goto out;
 	}
 	if ((r = path_join(path, sizeof(path), s->dir, "ca.key", err)) != 0)
@@ -635,10 +611,8 @@ tg_ca_store_free(struct tg_ca_store *s)
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	EVP_PKEY_free(s->key);
-#ifdef TG_CA_HAVE_P11
 	tg_p11_key_free(s->p11key);
 	tg_p11_free(s->p11);
-#endif
 	X509_free(s->cert);
 	tg_ca_policy_clear(&s->pol);
 	free(s);
@@ -660,12 +634,6 @@ const struct tg_ca_policy *
 tg_ca_store_policy(struct tg_ca_store *s)
 {
 	return &s->pol;
-}
-
-const char *
-tg_ca_store_dir(const struct tg_ca_store *s)
-{
-	return s->dir;
 }
 
 int

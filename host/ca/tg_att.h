@@ -93,9 +93,6 @@ struct tg_att_roots;
  */
 int tg_att_roots_load(const char *dir, struct tg_att_roots **out, struct tg_error *err);
 
-/* Number of certificates loaded. */
-int tg_att_roots_count(const struct tg_att_roots *roots);
-
 /* Frees roots; NULL is accepted. */
 void tg_att_roots_free(struct tg_att_roots *roots);
 

@@ -19,7 +19,6 @@
  *      challenge and the signature must verify with the CSR's public key.
  *      Public-key and certificate objects on the token (which anyone with
  *      the user PIN can replace) are never trusted for this.
- * Compiled only with the PKCS#11 layer (TG_CA_HAVE_P11).
  */
 #ifndef TG_CA_HSM_H
 #define TG_CA_HSM_H

@@ -78,7 +78,6 @@ void tg_ca_store_free(struct tg_ca_store *s);
 X509 *tg_ca_store_cert(struct tg_ca_store *s);
 EVP_PKEY *tg_ca_store_key(struct tg_ca_store *s);
 const struct tg_ca_policy *tg_ca_store_policy(struct tg_ca_store *s);
-const char *tg_ca_store_dir(const struct tg_ca_store *s);
 
 /*
  * The attestation roots directory: the policy's, relative paths taken from

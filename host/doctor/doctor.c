@@ -2,7 +2,7 @@
  * doctor.c — `tokengate doctor`: what this machine sees of tokens, readers
  * and PKCS#11 modules, and one line per problem with its fix.
  *
- * The probes (usb.c, pcsc.c, p11.c) fill one report (report.h); this file
+ * The probes (usb.c, pcsc.c, piv.c, p11.c) fill one report (report.h); this file
  * adds the checks that need more than one probe and renders the report as
  * text or JSON (render.c).
  */
@@ -17,6 +17,7 @@
 
 #include "p11.h"
 #include "pcsc.h"
+#include "piv.h"
 #include "render.h"
 #include "report.h"
 #include "tg_cmd.h"
@@ -26,11 +27,13 @@
 /* Safety net: every probe is bounded on its own, but a PKCS#11 module or a
  * pcscd that stops answering mid-call must not hang the user's terminal. */
 #define DOCTOR_DEADLINE_S 60
+/* --strict: the checks ran and found at least one problem. */
+#define DOCTOR_EXIT_PROBLEMS 3
 /* The readers vpcd provides have this prefix; they have no USB device. */
 #define VIRTUAL_READER_TAG "Virtual"
 
 static const char usage_text[] =
-    "usage: tokengate doctor [--json] [--help]\n"
+    "usage: tokengate doctor [--json] [--strict] [--help]\n"
     "\n"
     "Shows what this machine sees of security tokens, and for each problem\n"
     "found one line with its fix:\n"
@@ -38,6 +41,9 @@ static const char usage_text[] =
     "           interfaces, known token vendors, product names)\n"
     "  PC/SC    whether pcscd answers (socket $PCSCLITE_CSOCK_NAME, default\n"
     "           " TG_DOCTOR_PCSC_SOCKET "), its readers, cards and ATRs\n"
+    "  PIV      whether a PIV card still has its default PIN, PUK or\n"
+    "           management key (PIV GET METADATA: no PIN is tried, no retry\n"
+    "           counter changes)\n"
     "  PKCS#11  modules registered with p11-kit, their slots and tokens\n"
     "           (label, manufacturer, model, serial, PIN state)\n"
     "It needs no token, never waits for a missing pcscd and gives up on one\n"
@@ -46,12 +52,14 @@ static const char usage_text[] =
     "options:\n"
     "  --json      print one JSON object with the members usb, pcsc, pkcs11\n"
     "              and problems (an array of {\"what\", \"fix\"})\n"
+    "  --strict    exit 3 when any problem is found (for scripts and CI)\n"
     "  -h, --help  show this help\n"
     "\n"
-    "Exit codes: 0 the checks ran (problems found are reported in the\n"
-    "output, not in the exit code), 1 doctor could not run (out of memory,\n"
-    "output not writable, or a module or pcscd hung for 60 s), 2 bad\n"
-    "command line.\n";
+    "Exit codes: 0 the checks ran (without --strict, problems found are\n"
+    "reported in the output, not in the exit code), 1 doctor could not run\n"
+    "(out of memory, output not writable, or a module or pcscd hung for\n"
+    "60 s), 2 bad command line, 3 with --strict: the checks ran and found\n"
+    "at least one problem.\n";
 
 static void
 deadline_hit(int sig)
@@ -153,7 +161,7 @@ tg_cmd_doctor(int argc, char **argv)
 {
 	struct tg_doctor_report *r = NULL;
 	struct tg_error err;
-	int i, json = 0, code, rc = TG_EXIT_FAIL;
+	int i, json = 0, strict = 0, code, rc = TG_EXIT_FAIL;
 
 	tg_error_clear(&err);
 	if (tg_cmd_wants_help(argc, argv)) {
@@ -164,6 +172,8 @@ tg_cmd_doctor(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = 1;
+		} else if (strcmp(argv[i], "--strict") == 0) {
+			strict = 1;
 		} else {
 			rc = tg_cmd_usage_error(CMD_NAME, "unknown argument '%s'", argv[i]);
 			goto out;
@@ -172,8 +182,8 @@ tg_cmd_doctor(int argc, char **argv)
 	signal(SIGALRM, deadline_hit);
 	alarm(DOCTOR_DEADLINE_S);
 	if ((code = tg_doctor_report_new(&r)) != 0 || (code = tg_doctor_usb_probe(r)) != 0 ||
-	    (code = tg_doctor_pcsc_probe(r)) != 0 || (code = tg_doctor_p11_probe(r)) != 0 ||
-	    (code = cross_checks(r)) != 0) {
+	    (code = tg_doctor_pcsc_probe(r)) != 0 || (code = tg_doctor_piv_probe(r)) != 0 ||
+	    (code = tg_doctor_p11_probe(r)) != 0 || (code = cross_checks(r)) != 0) {
 		rc = tg_cmd_fail(CMD_NAME, code, NULL);
 		goto out;
 	}
@@ -192,7 +202,7 @@ tg_cmd_doctor(int argc, char **argv)
 		rc = tg_cmd_fail(CMD_NAME, code, NULL);
 		goto out;
 	}
-	rc = TG_EXIT_OK;
+	rc = strict && r->n_problems > 0 ? DOCTOR_EXIT_PROBLEMS : TG_EXIT_OK;
 out:
 	alarm(0);
 	tg_doctor_report_free(r);

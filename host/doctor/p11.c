@@ -1,15 +1,13 @@
-/* p11.c — PKCS#11 modules and tokens through p11-kit (p11.h). */
+/* p11.c — PKCS#11 modules and tokens through libtgp11's listing (p11.h). */
 #include "p11.h"
 
-#include <p11-kit/p11-kit.h>
 #include <p11-kit/pkcs11.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tg_err.h"
-
-#define P11KIT_OPT_MODULE "module"
-#define P11KIT_OPT_TRUST  "trust-policy"
+#include "tg_p11.h"
+#include "tg_secret.h"
 
 struct flag_name {
 	unsigned long flag;
@@ -152,53 +150,29 @@ out:
 	return rc;
 }
 
+/* Records one token of the module from libtgp11's listing. */
 static int
-slot_add(struct tg_doctor_report *r, struct tg_doctor_module *m, CK_FUNCTION_LIST *f, CK_SLOT_ID id)
+token_add(struct tg_doctor_report *r, struct tg_doctor_module *m,
+          const struct tg_p11_token_info *ti)
 {
 	struct tg_doctor_token *t = NULL;
-	CK_SLOT_INFO si;
-	CK_TOKEN_INFO ti;
-	CK_RV rv;
 	int rc;
 
 	if ((rc = tg_doctor_array_add((void **)&m->slots, &m->n, sizeof(*t), (void **)&t)) != 0)
 		goto out;
 	rc = TG_ERR_ALLOC;
-	t->slot_id = id;
-	if ((rv = f->C_GetSlotInfo(id, &si)) != CKR_OK) {
-		if ((t->error = tg_doctor_str_printf("C_GetSlotInfo: %s", p11_kit_strerror(rv))) ==
-		    NULL)
-			goto out;
-		rc = 0;
+	t->slot_id = ti->slot_id;
+	t->present = 1;
+	t->flags = ti->flags;
+	if ((t->slot_desc = tg_doctor_str_clean(ti->slot_desc, sizeof(ti->slot_desc))) == NULL ||
+	    (t->label = tg_doctor_str_clean(ti->label, sizeof(ti->label))) == NULL ||
+	    (t->manufacturer = tg_doctor_str_clean(ti->manufacturer, sizeof(ti->manufacturer))) ==
+	        NULL ||
+	    (t->model = tg_doctor_str_clean(ti->model, sizeof(ti->model))) == NULL ||
+	    (t->serial = tg_doctor_str_clean(ti->serial, sizeof(ti->serial))) == NULL)
 		goto out;
-	}
-	if ((t->slot_desc = tg_doctor_str_clean((const char *)si.slotDescription,
-	                                        sizeof(si.slotDescription))) == NULL)
-		goto out;
-	t->present = (si.flags & CKF_TOKEN_PRESENT) != 0;
-	t->removable = (si.flags & CKF_REMOVABLE_DEVICE) != 0;
-	t->hw = (si.flags & CKF_HW_SLOT) != 0;
-	rc = 0;
-	if (!t->present)
-		goto out;
-	if ((rv = f->C_GetTokenInfo(id, &ti)) != CKR_OK) {
-		rc = TG_ERR_ALLOC;
-		if ((t->error = tg_doctor_str_printf("C_GetTokenInfo: %s", p11_kit_strerror(rv))) ==
-		    NULL)
-			goto out;
-		rc = tg_doctor_problem_add(r, "remove and reinsert the token, then try again",
-		                           "token in slot '%s' of module '%s' cannot be read: %s",
-		                           t->slot_desc, m->name, t->error);
-		goto out;
-	}
-	rc = TG_ERR_ALLOC;
-	t->flags = ti.flags;
-	if ((t->label = tg_doctor_str_clean((const char *)ti.label, sizeof(ti.label))) == NULL ||
-	    (t->manufacturer = tg_doctor_str_clean((const char *)ti.manufacturerID,
-	                                           sizeof(ti.manufacturerID))) == NULL ||
-	    (t->model = tg_doctor_str_clean((const char *)ti.model, sizeof(ti.model))) == NULL ||
-	    (t->serial = tg_doctor_str_clean((const char *)ti.serialNumber,
-	                                     sizeof(ti.serialNumber))) == NULL)
+	if (m->library == NULL && ti->lib_desc[0] != '\0' &&
+	    (m->library = tg_doctor_str_clean(ti->lib_desc, sizeof(ti->lib_desc))) == NULL)
 		goto out;
 	rc = token_problems_add(r, m, t);
 out:
@@ -207,116 +181,76 @@ out:
 
 /* Records a module failure and its problem line. */
 static int
-module_fail(struct tg_doctor_report *r, struct tg_doctor_module *m, const char *call, CK_RV rv)
+module_fail(struct tg_doctor_report *r, struct tg_doctor_module *m, const char *msg)
 {
 	int rc = TG_ERR_ALLOC;
 
-	if ((m->error = tg_doctor_str_printf("%s: %s (0x%lX)", call, p11_kit_strerror(rv),
-	                                     (unsigned long)rv)) == NULL)
+	if ((m->error = tg_doctor_str_printf("%s", msg)) == NULL)
 		goto out;
-	rc = tg_doctor_problem_add(r,
-	                           "check its configuration (SoftHSM: SOFTHSM2_CONF and its "
-	                           "tokendir; OpenSC: /etc/opensc/opensc.conf) or reinstall its "
-	                           "package; to stop using it remove its file from "
-	                           "/usr/share/p11-kit/modules",
-	                           "PKCS#11 module '%s' (%s) fails: %s", m->name,
-	                           m->path ? m->path : "no path", m->error);
+	rc =
+	    tg_doctor_problem_add(r,
+	                          "check its configuration (SoftHSM: SOFTHSM2_CONF and its "
+	                          "tokendir; OpenSC: /etc/opensc/opensc.conf) or reinstall its "
+	                          "package; to stop using it remove its file from "
+	                          "/usr/share/p11-kit/modules",
+	                          "PKCS#11 module '%s' (%s) fails: %s", m->name, m->path, m->error);
 out:
 	return rc;
 }
 
-/* Initializes one module, records its slots, finalizes it. */
+/*
+ * Lists the tokens of one registered module through libtgp11 (the module
+ * loaded on its own, by path, so one broken module is reported by name
+ * instead of hiding the others).
+ */
 static int
-module_probe(struct tg_doctor_report *r, struct tg_doctor_module *m, CK_FUNCTION_LIST *f)
-{
-	CK_SLOT_ID *ids = NULL;
-	CK_ULONG n = 0, i;
-	CK_INFO info;
-	CK_RV rv;
-	int inited = 0, rc = 0;
-
-	if ((rv = f->C_Initialize(NULL)) != CKR_OK) {
-		rc = module_fail(r, m, "C_Initialize", rv);
-		goto out;
-	}
-	inited = 1;
-	if (f->C_GetInfo(&info) == CKR_OK) {
-		m->version_major = info.libraryVersion.major;
-		m->version_minor = info.libraryVersion.minor;
-		if ((m->library = tg_doctor_str_clean((const char *)info.libraryDescription,
-		                                      sizeof(info.libraryDescription))) == NULL ||
-		    (m->manufacturer = tg_doctor_str_clean((const char *)info.manufacturerID,
-		                                           sizeof(info.manufacturerID))) == NULL) {
-			rc = TG_ERR_ALLOC;
-			goto out;
-		}
-	}
-	if ((rv = f->C_GetSlotList(CK_FALSE, NULL, &n)) != CKR_OK) {
-		rc = module_fail(r, m, "C_GetSlotList", rv);
-		goto out;
-	}
-	if (n == 0)
-		goto out;
-	if ((ids = calloc(n, sizeof(*ids))) == NULL) {
-		rc = TG_ERR_ALLOC;
-		goto out;
-	}
-	/* A slot may appear between the two calls: then list what fits. */
-	rv = f->C_GetSlotList(CK_FALSE, ids, &n);
-	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
-		rc = module_fail(r, m, "C_GetSlotList", rv);
-		goto out;
-	}
-	for (i = 0; i < n && rc == 0; i++)
-		rc = slot_add(r, m, f, ids[i]);
-out:
-	free(ids);
-	if (inited)
-		(void)f->C_Finalize(NULL);
-	return rc;
-}
-
-static int
-module_add(struct tg_doctor_report *r, CK_FUNCTION_LIST *f)
+module_add(struct tg_doctor_report *r, struct tg_p11 *p, const struct tg_p11_module_info *mi)
 {
 	struct tg_doctor_module *m = NULL;
-	char *trust = NULL;
-	int rc;
+	struct tg_p11_token_info *v = NULL;
+	struct tg_p11_uri *u = NULL;
+	struct tg_error err;
+	char *uri = NULL;
+	size_t n = 0, i;
+	int rc, code;
 
+	tg_error_clear(&err);
 	if ((rc = tg_doctor_array_add((void **)&r->pkcs11.modules, &r->pkcs11.n, sizeof(*m),
 	                              (void **)&m)) != 0)
 		goto out;
 	rc = TG_ERR_ALLOC;
-	m->name = p11_kit_module_get_name(f);
-	if (m->name == NULL && (m->name = tg_doctor_str_printf("(unnamed)")) == NULL)
+	if ((m->name = tg_doctor_str_printf("%s", mi->name[0] ? mi->name : "(unnamed)")) == NULL ||
+	    (m->path = tg_doctor_str_printf("%s", mi->path)) == NULL)
 		goto out;
-	m->path = p11_kit_module_get_filename(f);
-	if (m->path == NULL)
-		m->path = p11_kit_config_option(f, P11KIT_OPT_MODULE);
-	trust = p11_kit_config_option(f, P11KIT_OPT_TRUST);
-	m->trust_store = trust != NULL && strcmp(trust, "yes") == 0;
+	if ((code = tg_p11_uri_parse("pkcs11:", &u, &err)) != 0 ||
+	    (code = tg_p11_uri_with_module(u, mi->path, &uri, &err)) != 0 ||
+	    (code = tg_p11_tokens_list(p, uri, &v, &n, &err)) != 0) {
+		rc = code == TG_ERR_ALLOC ? code : module_fail(r, m, tg_error_msg(&err, code));
+		goto out;
+	}
 	rc = 0;
-	if (!m->trust_store)
-		rc = module_probe(r, m, f);
+	for (i = 0; i < n && rc == 0; i++)
+		rc = token_add(r, m, &v[i]);
 out:
-	free(trust);
+	free(v);
+	tg_strfreezero(uri);
+	tg_p11_uri_free(u);
 	return rc;
 }
 
 int
 tg_doctor_p11_probe(struct tg_doctor_report *r)
 {
-	CK_FUNCTION_LIST **mods;
-	const char *msg;
-	size_t i, tokmods = 0;
-	int rc = 0;
+	struct tg_p11_module_info *mods = NULL;
+	struct tg_p11 *p = NULL;
+	struct tg_error err;
+	size_t i, n = 0;
+	int rc = TG_ERR_ALLOC, code;
 
-	mods = p11_kit_modules_load(NULL, 0);
-	if (mods == NULL) {
-		msg = p11_kit_message();
-		rc = TG_ERR_ALLOC;
-		if ((r->pkcs11.error = tg_doctor_str_printf("%s", msg ? msg : "unknown error")) ==
-		    NULL)
+	tg_error_clear(&err);
+	if ((code = tg_p11_modules_list(&mods, &n, &err)) != 0) {
+		if (code == TG_ERR_ALLOC || (r->pkcs11.error = tg_doctor_str_printf(
+		                                 "%s", tg_error_msg(&err, code))) == NULL)
 			goto out;
 		rc = tg_doctor_problem_add(
 		    r,
@@ -325,19 +259,20 @@ tg_doctor_p11_probe(struct tg_doctor_report *r)
 		    "p11-kit cannot load the PKCS#11 modules: %s", r->pkcs11.error);
 		goto out;
 	}
-	for (i = 0; mods[i] != NULL && rc == 0; i++)
-		rc = module_add(r, mods[i]);
-	if (rc != 0)
-		goto out;
-	for (i = 0; i < r->pkcs11.n; i++)
-		tokmods += r->pkcs11.modules[i].trust_store ? 0 : 1;
-	if (tokmods == 0)
+	if (n == 0) {
 		rc = tg_doctor_problem_add(r,
 		                           "install opensc-pkcs11 (smart cards and YubiKeys) or "
 		                           "softhsm2 (software tokens)",
 		                           "no PKCS#11 modules registered");
+		goto out;
+	}
+	if ((code = tg_p11_new(&p, &err)) != 0)
+		goto out;
+	rc = 0;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = module_add(r, p, &mods[i]);
 out:
-	if (mods != NULL)
-		p11_kit_modules_release(mods);
+	tg_p11_free(p);
+	free(mods);
 	return rc;
 }

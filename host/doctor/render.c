@@ -28,6 +28,20 @@ atr_hex(const uint8_t *atr, size_t n, char sep, char out[ATR_HEX_MAX])
 	out[o] = '\0';
 }
 
+/* "yes", "no" or "unknown" for a TG_DOCTOR_DEFAULT_* value. */
+static const char *
+default_name(int d)
+{
+	return d == TG_DOCTOR_DEFAULT_YES ? "yes" : d == TG_DOCTOR_DEFAULT_NO ? "no" : "unknown";
+}
+
+/* JSON true, false or null for a TG_DOCTOR_DEFAULT_* value. */
+static json_t *
+default_json(int d)
+{
+	return d == TG_DOCTOR_DEFAULT_UNKNOWN ? json_null() : json_boolean(d);
+}
+
 /* ---- text ---- */
 
 static void
@@ -93,6 +107,12 @@ text_pcsc(const struct tg_doctor_pcsc *p, FILE *f)
 		        rd->state & SCARD_STATE_EXCLUSIVE ? " (in exclusive use)" : "", hex);
 		if (rd->hint)
 			fprintf(f, "    -> %s\n", rd->hint);
+		if (rd->piv)
+			fprintf(
+			    f,
+			    "    PIV: default PIN %s, default PUK %s, default management key %s\n",
+			    default_name(rd->pin_default), default_name(rd->puk_default),
+			    default_name(rd->mgm_default));
 	}
 out:
 	return;
@@ -138,18 +158,14 @@ text_pkcs11(const struct tg_doctor_pkcs11 *p, FILE *f)
 		fprintf(f, "  no modules registered\n");
 	for (i = 0; i < p->n; i++) {
 		m = &p->modules[i];
-		fprintf(f, "  module '%s' (%s)", m->name, m->path ? m->path : "no path");
-		if (m->trust_store) {
-			fprintf(f, ": certificate trust store, not a token module\n");
-			continue;
-		}
+		fprintf(f, "  module '%s' (%s)", m->name, m->path);
 		if (m->library)
-			fprintf(f, ": %s %u.%u", m->library, m->version_major, m->version_minor);
+			fprintf(f, ": %s", m->library);
 		fprintf(f, "\n");
 		if (m->error)
 			fprintf(f, "    fails: %s\n", m->error);
 		else if (m->n == 0)
-			fprintf(f, "    no slots\n");
+			fprintf(f, "    no tokens\n");
 		for (j = 0; j < m->n; j++)
 			text_token(&m->slots[j], f);
 	}
@@ -239,6 +255,28 @@ out:
 	return o;
 }
 
+/* {"pin_default", "puk_default", "management_key_default"} (true, false
+ * or null when the card did not say), or null for a card that is not PIV. */
+static json_t *
+json_piv(const struct tg_doctor_reader *rd, int *bad)
+{
+	json_t *o = NULL;
+
+	if (!rd->piv) {
+		o = json_null();
+		goto out;
+	}
+	if ((o = json_object()) == NULL) {
+		*bad = 1;
+		goto out;
+	}
+	jset(o, "pin_default", default_json(rd->pin_default), bad);
+	jset(o, "puk_default", default_json(rd->puk_default), bad);
+	jset(o, "management_key_default", default_json(rd->mgm_default), bad);
+out:
+	return o;
+}
+
 static json_t *
 json_pcsc(const struct tg_doctor_pcsc *p, int *bad)
 {
@@ -269,6 +307,7 @@ json_pcsc(const struct tg_doctor_pcsc *p, int *bad)
 		atr_hex(rd->atr, rd->atr_len, '\0', hex);
 		jset(e, "atr", rd->atr_len > 0 ? json_string(hex) : json_null(), bad);
 		jset(e, "hint", jstr(rd->hint), bad);
+		jset(e, "piv", json_piv(rd, bad), bad);
 		jappend(a, e, bad);
 	}
 	jset(o, "readers", a, bad);
@@ -302,8 +341,6 @@ json_token(const struct tg_doctor_token *t, int *bad)
 	jset(e, "slot_id", json_integer((json_int_t)t->slot_id), bad);
 	jset(e, "description", jstr(t->slot_desc), bad);
 	jset(e, "token_present", json_boolean(t->present), bad);
-	jset(e, "removable", json_boolean(t->removable), bad);
-	jset(e, "hardware", json_boolean(t->hw), bad);
 	jset(e, "error", jstr(t->error), bad);
 	if (!t->present || t->label == NULL) {
 		jset(e, "token", json_null(), bad);
@@ -332,7 +369,6 @@ json_pkcs11(const struct tg_doctor_pkcs11 *p, int *bad)
 {
 	const struct tg_doctor_module *m;
 	json_t *o = json_object(), *a = json_array(), *e, *slots;
-	char ver[32];
 	size_t i, j;
 
 	if (o == NULL || a == NULL) {
@@ -350,11 +386,7 @@ json_pkcs11(const struct tg_doctor_pkcs11 *p, int *bad)
 		}
 		jset(e, "name", jstr(m->name), bad);
 		jset(e, "path", jstr(m->path), bad);
-		jset(e, "trust_store", json_boolean(m->trust_store), bad);
 		jset(e, "library", jstr(m->library), bad);
-		jset(e, "manufacturer", jstr(m->manufacturer), bad);
-		snprintf(ver, sizeof(ver), "%u.%u", m->version_major, m->version_minor);
-		jset(e, "version", m->library ? json_string(ver) : json_null(), bad);
 		jset(e, "error", jstr(m->error), bad);
 		for (j = 0; j < m->n; j++)
 			jappend(slots, json_token(&m->slots[j], bad), bad);

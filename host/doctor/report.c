@@ -72,7 +72,6 @@ module_free(struct tg_doctor_module *m)
 	free(m->name);
 	free(m->path);
 	free(m->library);
-	free(m->manufacturer);
 	free(m->error);
 }
 

@@ -1,6 +1,6 @@
 /*
  * report.h — what `tokengate doctor` found: one struct filled by the probes
- * (usb.c, pcsc.c, p11.c) and read by the renderers (render.c), so the text
+ * (usb.c, pcsc.c, piv.c, p11.c) and read by the renderers (render.c), so the text
  * and the JSON output always say the same thing.
  *
  * Strings in the report are owned by it (NUL-terminated copies; text that
@@ -50,7 +50,18 @@ struct tg_doctor_reader {
 	uint8_t atr[TG_DOCTOR_ATR_MAX];
 	size_t atr_len;
 	const char *hint; /* tg_doctor_atr_hint_find, static, or NULL */
+	/* PIV GET METADATA of the card (piv.c): piv is 1 when the card
+	 * answered SELECT of the PIV application; each *_default is
+	 * TG_DOCTOR_DEFAULT_YES/NO, or _UNKNOWN when the card did not say
+	 * (no PIV card, or one without GET METADATA). */
+	int piv;
+	int pin_default, puk_default, mgm_default;
 };
+
+/* What a card says about a PIN or key still being its factory value. */
+#define TG_DOCTOR_DEFAULT_UNKNOWN (-1)
+#define TG_DOCTOR_DEFAULT_NO      0
+#define TG_DOCTOR_DEFAULT_YES     1
 
 struct tg_doctor_pcsc {
 	int reachable; /* SCardEstablishContext worked */
@@ -66,28 +77,23 @@ struct tg_doctor_pcsc {
 struct tg_doctor_token {
 	unsigned long slot_id;
 	char *slot_desc;
-	int present;                                 /* CKF_TOKEN_PRESENT */
-	int removable;                               /* CKF_REMOVABLE_DEVICE */
-	int hw;                                      /* CKF_HW_SLOT */
+	int present;                                 /* a token is in the slot */
 	char *label, *manufacturer, *model, *serial; /* when present */
 	unsigned long flags;                         /* CK_TOKEN_INFO.flags when present */
-	char *error;                                 /* C_GetTokenInfo failure, or NULL */
+	char *error;                                 /* why the token cannot be read, or NULL */
 };
 
 struct tg_doctor_module {
-	char *name;      /* p11-kit's name of the module */
-	char *path;      /* the module file p11-kit loaded */
-	int trust_store; /* "trust-policy: yes": certificates only */
-	char *library;   /* CK_INFO library description, or NULL */
-	char *manufacturer;
-	unsigned version_major, version_minor;
-	char *error; /* C_Initialize / C_GetSlotList failure */
-	struct tg_doctor_token *slots;
+	char *name;                    /* p11-kit's name of the module */
+	char *path;                    /* the module file */
+	char *library;                 /* CK_INFO library description (from its tokens), or NULL */
+	char *error;                   /* why the module cannot be loaded or listed */
+	struct tg_doctor_token *slots; /* the slots holding a token */
 	size_t n;
 };
 
 struct tg_doctor_pkcs11 {
-	char *error; /* p11-kit failed to load the registry */
+	char *error; /* the p11-kit module registry cannot be read */
 	struct tg_doctor_module *modules;
 	size_t n;
 };

@@ -3,4 +3,4 @@
 # corpus in the suite.
 tg_add_fuzz(fuzz_piv_client
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_piv_client.c
-  LIBS tghost)
+  LIBS tgpivc)

@@ -1,11 +1,13 @@
 # tests/integration/pkcs11.cmake — libtgp11 and `tokengate token` against
 # SoftHSM2 (and, when the simulator is there, OpenSC's module).
+# White-box (p11-int.h): adds libtgp11's folder and the headers p11-int.h uses.
 tg_add_unit_test(test_p11_softhsm
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_p11_softhsm.c
-  LIBS tgp11 ${CMAKE_DL_LIBS}
+  LIBS tgp11 PkgConfig::LIBP11 PkgConfig::P11KIT ${CMAKE_DL_LIBS}
   LABELS integration
   WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
   TIMEOUT 600)
+target_include_directories(test_p11_softhsm PRIVATE ${CMAKE_SOURCE_DIR}/pkcs11)
 
 # A PKCS#11 module forwarding to SoftHSM2 that can hide the token or alter
 # its serial and attributes (p11_watch_wrap.c), for the watcher's tests.
@@ -57,8 +59,9 @@ set_target_properties(p11_wrap_module PROPERTIES PREFIX "" LIBRARY_OUTPUT_DIRECT
                       ${CMAKE_BINARY_DIR}/tests)
 tg_add_unit_test(test_p11_wrap
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_p11_wrap.c
-  LIBS tgp11
+  LIBS tgp11 PkgConfig::LIBP11 PkgConfig::P11KIT
   LABELS integration
   WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
   ENV TG_WRAP_MODULE=$<TARGET_FILE:p11_wrap_module>)
+target_include_directories(test_p11_wrap PRIVATE ${CMAKE_SOURCE_DIR}/pkcs11)
 add_dependencies(test_p11_wrap p11_wrap_module)

@@ -78,12 +78,15 @@ EOF
 # --- command line ---------------------------------------------------------
 doctor --help
 expect_rc 0 "--help"
-expect "usage: tokengate doctor [--json] [--help]" "--help"
+expect "usage: tokengate doctor [--json] [--strict] [--help]" "--help"
+expect "3 with --strict: the checks ran and found" "--help documents the --strict exit code"
 expect "Exit codes:" "--help documents exit codes"
 doctor --bogus
 expect_rc 2 "unknown option"
 grep -qF "unknown argument '--bogus'" "$TG_TMP/doctor.err" ||
 	show_and_fail "unknown option: no one-line error naming it"
+doctor --strict --bogus
+expect_rc 2 "unknown option with --strict"
 
 # Output that cannot be written is a failure (1) with a message, not a crash.
 RC=0
@@ -285,3 +288,67 @@ doctor
 expect_rc 0 "unblocked PIV PIN"
 expect_not "unblock it with the PUK" "after unblock-pin"
 echo "ok 7 - blocked PIV PIN reported; the fix given unblocks it"
+
+# --- 8: default PIN, PUK and management key, without spending a PIN try -----
+# pin_tries: the simulated card's PIN tries left, from its state file.
+pin_tries()
+{
+	"$TG_BIN_DIR/tokengate-sim" status --state "$TG_SIM_STATE" |
+		sed -n 's/^ *PIN tries left: *\([0-9]*\) of.*/\1/p'
+}
+# One wrong PIN first (3 -> 2): a doctor that tried the default PIN would
+# either reset the counter (right PIN, back to 3) or lower it (wrong, 1).
+if yubico-piv-tool -r "$TG_READER" -a verify-pin -P 000000 >>"$TG_TMP/piv.log" 2>&1; then
+	tg_fail "yubico-piv-tool accepted a wrong PIN"
+fi
+[[ $(pin_tries) == 2 ]] || tg_fail "PIN tries after one wrong PIN: '$(pin_tries)', expected 2"
+doctor
+expect_rc 0 "default PIN and key, no --strict"
+expect "the PIV token in reader '$TG_READER' still has the default PIN (123456): change it: yubico-piv-tool -r '$TG_READER' -a change-pin (it asks for the current and the new PIN)" \
+	"default PIN: problem line with its fix"
+expect "the PIV token in reader '$TG_READER' still has the default PUK (12345678): change it: yubico-piv-tool -r '$TG_READER' -a change-puk" \
+	"default PUK: problem line with its fix"
+expect "the PIV token in reader '$TG_READER' still has the default management key (010203...0708): set a new one and keep it safe (enrollment needs it): yubico-piv-tool -r '$TG_READER' -a set-mgm-key" \
+	"default management key: problem line with its fix"
+expect "PIV: default PIN yes, default PUK yes, default management key yes" "PIV line of the reader"
+[[ $(pin_tries) == 2 ]] || tg_fail "doctor changed the PIN retry counter: '$(pin_tries)' tries left, expected 2"
+doctor --strict
+expect_rc 3 "--strict with problems"
+expect "still has the default PIN (123456)" "--strict still prints the report"
+doctor --json --strict
+expect_rc 3 "--json --strict with problems"
+json_check '
+r = {r["name"]: r for r in d["pcsc"]["readers"]}["'"$TG_READER"'"]
+assert r["piv"] == {"pin_default": True, "puk_default": True, "management_key_default": True}, r["piv"]
+assert any("still has the default PIN" in p["what"] for p in d["problems"])
+'
+[[ $(pin_tries) == 2 ]] || tg_fail "doctor --strict changed the PIN retry counter: '$(pin_tries)' left"
+echo "ok 8 - default PIN, PUK and management key reported without a PIN try; --strict exits 3"
+
+# Changed with yubico-piv-tool: no more warnings about them.
+yubico-piv-tool -r "$TG_READER" -a change-pin -P 123456 -N 24681357 >>"$TG_TMP/piv.log" 2>&1 ||
+	{ cat "$TG_TMP/piv.log" >&2; tg_fail "change-pin failed"; }
+yubico-piv-tool -r "$TG_READER" -a change-puk -P 12345678 -N 86427531 >>"$TG_TMP/piv.log" 2>&1 ||
+	{ cat "$TG_TMP/piv.log" >&2; tg_fail "change-puk failed"; }
+yubico-piv-tool -r "$TG_READER" -a set-mgm-key \
+	-n 0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6071 >>"$TG_TMP/piv.log" 2>&1 ||
+	{ cat "$TG_TMP/piv.log" >&2; tg_fail "set-mgm-key failed"; }
+doctor
+expect_rc 0 "changed PIN and key"
+expect_not "still has the default" "after changing PIN, PUK and management key"
+expect "PIV: default PIN no, default PUK no, default management key no" "PIV line after the change"
+# --strict is 0 when nothing is wrong: drop the SoftHSM tokens with PIN
+# problems from section 5 first.
+for t in doctor-locked doctor-wrong; do
+	softhsm2-util --delete-token --token "$t" >>"$TG_TMP/softhsm.log" 2>&1 ||
+		tg_fail "cannot delete SoftHSM token $t"
+done
+doctor --strict
+if ((RC == 0)); then
+	expect "No problems found." "--strict without problems"
+	echo "ok 9 - changed PIN, PUK and key: no warnings; --strict exits 0 without problems"
+else
+	expect_rc 3 "--strict"
+	grep -q '^  - ' <<<"$OUT" || show_and_fail "--strict exit 3 without a problem listed"
+	echo "ok 9 - changed PIN, PUK and key: no warnings (--strict 0 not checked: this machine has other problems)"
+fi

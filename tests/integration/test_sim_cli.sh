@@ -70,6 +70,19 @@ grep -q 'using existing manufacturer CA' "$T/out" || tg_fail "--force: $(cat "$T
 [[ $(sha256sum <"$st") != "$sum" ]] || tg_fail "--force did not rewrite the state"
 echo "ok: init refuses to overwrite (exit 1), --force rewrites and reuses the CA"
 
+# A state file in a directory that does not exist: the directory is named
+# with the fix, not a lock file.
+expect_rc 1 "$SIM_BIN" init --state "$T/no-such-dir/card.state"
+grep -qF "the state file's directory $T/no-such-dir does not exist: create it with 'mkdir -p $T/no-such-dir' or pass --state with a path in an existing directory" \
+	"$T/out" || tg_fail "init into a missing directory: $(cat "$T/out")"
+grep -q 'lock' "$T/out" && tg_fail "init into a missing directory blames a lock file: $(cat "$T/out")"
+touch "$T/plainfile"
+expect_rc 1 "$SIM_BIN" init --state "$T/plainfile/card.state"
+grep -qF "the state file's directory $T/plainfile is not a directory" "$T/out" ||
+	tg_fail "init under a file: $(cat "$T/out")"
+[[ ! -e $T/no-such-dir ]] || tg_fail "init created the missing directory"
+echo "ok: init into a missing directory names it and the fix (exit 1)"
+
 # --- status ---------------------------------------------------------------
 expect_rc 0 "$SIM_BIN" status --state "$st"
 for want in 'serial: *43' 'firmware: *5\.' 'PIN tries left: *3 of 3' 'PUK tries left: *3 of 3' \

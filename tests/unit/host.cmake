@@ -1,33 +1,29 @@
 # tests/unit/host.cmake — unit tests of host/ modules. Each area keeps its own
-# clearly separated block; append yours below the last one.
+# clearly separated block; append yours below the last one. A test links the
+# library of the area it tests; a white-box test adds the area's folder.
 
 # --- doctor ---
-tg_add_unit_test(test_doctor_known
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_known.c
-  LIBS tghost)
-tg_add_unit_test(test_doctor_report
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_doctor_report.c
-  LIBS tghost)
+foreach(t test_doctor_known test_doctor_report test_doctor_piv)
+  tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tgdoctor tgcore)
+  target_include_directories(${t} PRIVATE ${CMAKE_SOURCE_DIR}/host/doctor)
+endforeach()
 # --- end doctor ---
 
 # --- ca ---
 foreach(t test_att test_att_chain test_prov test_ca_policy test_ca_issue)
-  tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tghost)
+  tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tgca)
 endforeach()
 # the revoked.txt parser (its own line, so the list above merges cleanly)
 tg_add_unit_test(test_ca_revoked
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_revoked.c LIBS tghost)
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_revoked.c LIBS tgca)
 # --- end ca ---
 
-# --- ca hsm (level hsm-operator; needs the PKCS#11 layer) ---
-if(TARGET tgp11)
-  tg_add_unit_test(test_ca_hsm SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_hsm.c LIBS tghost)
-  target_compile_definitions(test_ca_hsm PRIVATE TG_CA_HAVE_P11)
-endif()
+# --- ca hsm (level hsm-operator) ---
+tg_add_unit_test(test_ca_hsm SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_hsm.c LIBS tgca)
 # --- end ca hsm ---
 
 # --- cmd (helpers shared by the subcommands) ---
 tg_add_unit_test(test_cmd_quote
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cmd_quote.c
-  LIBS tghost)
+  LIBS tgcmd)
 # --- end cmd ---

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "doctor/known.h"
+#include "known.h"
 #include "tg_err.h"
 #include "tg_test.h"
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "doctor/report.h"
+#include "report.h"
 #include "tg_test.h"
 
 struct clean_case {
