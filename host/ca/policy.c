@@ -583,8 +583,8 @@ names_str(unsigned mask, int pin, char *buf, size_t n)
 		snprintf(buf + used, n - used, "]");
 }
 
-static void
-duration_str(long s, char *buf, size_t n)
+void
+tg_ca_duration_str(long s, char *buf, size_t n)
 {
 	if (s % 86400 == 0)
 		snprintf(buf, n, "%ldd", s / 86400);
@@ -682,8 +682,8 @@ tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_e
 	}
 	names_str(pol->pin_allowed, 1, pins, sizeof(pins));
 	names_str(pol->touch_allowed, 0, touches, sizeof(touches));
-	duration_str(pol->default_validity, dv, sizeof(dv));
-	duration_str(pol->max_validity, mv, sizeof(mv));
+	tg_ca_duration_str(pol->default_validity, dv, sizeof(dv));
+	tg_ca_duration_str(pol->max_validity, mv, sizeof(mv));
 	used = (size_t)snprintf(text, cap,
 	                        "# tokengate CA issuance policy (see docs/provenance.md).\n"
 	                        "# Unknown keys are errors. 'serials' (optional) restricts the\n"
