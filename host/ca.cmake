@@ -5,6 +5,7 @@ target_sources(tghost PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/attest.c
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/provenance.c
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/policy.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/ca/record.c
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/store.c
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/issue.c
   ${CMAKE_CURRENT_SOURCE_DIR}/ca/hsm.c
