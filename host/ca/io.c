@@ -34,7 +34,7 @@ tg_ca_file_read(const char *path, uint8_t **data, size_t *len, struct tg_error *
 			break;
 	}
 	if (ferror(f)) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot read '%s'", path);
+		r = tg_error_set(err, TG_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	if (n > TG_CA_IO_MAX) {

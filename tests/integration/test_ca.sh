@@ -357,6 +357,10 @@ expect_fail "the CA certificate expires on 20" \
 grep -q "before the requested validity of 20000d ends" "$TG_TMP/err" || tg_fail "CA expiry message"
 cp policy.orig ca/policy.yaml
 
+# file errors give the OS reason
+expect_fail "cannot read '.': Is a directory" "$TG" ca show --cert .
+expect_fail "cannot open 'nope.pem': No such file or directory" "$TG" ca show --cert nope.pem
+
 # ---- ca list: status of every issued certificate ----------------------------
 "$TG" ca issue --dir ca --csr alice.csr --id spiffe://example.org/dev/short \
 	--attestation att.pem --intermediate Acme-f9.pem --validity 1s --out short.pem >/dev/null
