@@ -361,6 +361,15 @@ cp policy.orig ca/policy.yaml
 expect_fail "cannot read '.': Is a directory" "$TG" ca show --cert .
 expect_fail "cannot open 'nope.pem': No such file or directory" "$TG" ca show --cert nope.pem
 
+# one reader for every file: DER must hold exactly one object, PEM blocks of
+# other types are skipped
+{ cat att2.der; printf 'x'; } >att2-trailing.der
+expect_fail "'att2-trailing.der' holds no X.509 certificate (PEM, or DER with nothing after it)" \
+	"$TG" ca show --cert att2-trailing.der
+{ openssl pkey -in tok.key -pubout; cat bob.pem; } >mixed.pem
+"$TG" ca show --cert mixed.pem | jq -e '.identity == "spiffe://example.org/svc/bob"' >/dev/null ||
+	tg_fail "a PEM certificate after a public key block"
+
 # ---- ca list: status of every issued certificate ----------------------------
 "$TG" ca issue --dir ca --csr alice.csr --id spiffe://example.org/dev/short \
 	--attestation att.pem --intermediate Acme-f9.pem --validity 1s --out short.pem >/dev/null
