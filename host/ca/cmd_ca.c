@@ -121,8 +121,10 @@ static const char revoke_usage[] =
     "                   print it (any case; 0x and colons are ignored)\n"
     "  --cert FILE      the certificate itself (PEM or DER); refused when this\n"
     "                   CA did not issue it\n"
-    "  --reason REASON  one of " TG_CA_REASON_NAMES "\n"
-    "                   (default unspecified, which the CRL leaves out)\n"
+    "  --reason REASON  why, in any case: unspecified (the default, which\n"
+    "                   the CRL leaves out), keyCompromise,\n"
+    "                   affiliationChanged, superseded,\n"
+    "                   cessationOfOperation or privilegeWithdrawn\n"
     "Exit codes: 0 revoked, 1 failure, 2 usage.\n";
 
 static const char list_usage[] =
