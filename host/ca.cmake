@@ -6,6 +6,7 @@ add_library(tgca STATIC
   ${CMAKE_CURRENT_LIST_DIR}/ca/attest.c
   ${CMAKE_CURRENT_LIST_DIR}/ca/provenance.c
   ${CMAKE_CURRENT_LIST_DIR}/ca/policy.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca/record.c
   ${CMAKE_CURRENT_LIST_DIR}/ca/store.c
   ${CMAKE_CURRENT_LIST_DIR}/ca/issue.c
   ${CMAKE_CURRENT_LIST_DIR}/ca/hsm.c

@@ -189,7 +189,7 @@ module_free(struct tg_p11_module *m)
 		PKCS11_CTX_free(m->lp);
 	}
 	/* ours: CKR_CRYPTOKI_NOT_INITIALIZED after libp11's for a plain
-	 * module; p11-kit's proxy counts initialisations and needs both */
+	 * module; p11-kit's proxy counts initializations and needs both */
 	if (m->f != NULL)
 		(void)m->f->C_Finalize(NULL);
 	if (m->dl != NULL)
@@ -367,7 +367,7 @@ module_load(const char *path, struct tg_p11_module **out, struct tg_error *err)
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = m->f->C_Initialize(&args);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		tg_error_set(err, r, "PKCS#11 module '%s' failed to initialise: %s", path,
+		tg_error_set(err, r, "PKCS#11 module '%s' failed to initialize: %s", path,
 		             tg_p11_ckr_name(rv));
 		m->f = NULL;
 		goto out;

@@ -50,7 +50,7 @@ struct tg_p11_module {
 struct tg_p11 {
 	struct tg_p11 *next;  /* all contexts of the process (fork handlers) */
 	pthread_mutex_t lock; /* module list, setup calls, watcher polls */
-	pid_t pid;            /* process that initialised the modules */
+	pid_t pid;            /* process that initialized the modules */
 	struct tg_p11_module *mods;
 };
 
@@ -101,7 +101,7 @@ void tg_p11_unlock(struct tg_p11 *p);
 /* Loads (once) the module the URI names, p->lock held. */
 int tg_p11_module_get(struct tg_p11 *p, const struct tg_p11_uri *u, struct tg_p11_module **out,
                       struct tg_error *err);
-/* Re-initialises modules after fork(); p->lock held. */
+/* Re-initializes modules after fork(); p->lock held. */
 void tg_p11_fork_check(struct tg_p11 *p);
 /* libp11's slot for a slot id (re-enumerating once when absent). */
 PKCS11_SLOT *tg_p11_module_lslot(struct tg_p11_module *m, CK_SLOT_ID id);

@@ -20,8 +20,8 @@
  * works with no path; the URI query attribute `module-path=` loads a module
  * by path instead, `module-name=` loads a registered module by name. Each
  * module is loaded once per context and shared by every token and key found
- * through it. Use one context per process: freeing a context finalises its
- * modules (C_Finalize), which would pull them from under a second context. The context detects a fork() (pid change) and re-initialises
+ * through it. Use one context per process: freeing a context finalizes its
+ * modules (C_Finalize), which would pull them from under a second context. The context detects a fork() (pid change) and re-initializes
  * the modules in the child before its next call; keys found before the fork
  * stay usable in the child (libp11 reopens its sessions). fork() waits
  * (pthread_atfork) until no thread of the process holds a context's lock,
@@ -78,7 +78,7 @@ int tg_p11_new(struct tg_p11 **out, struct tg_error *err);
 
 /*
  * Frees a context: logs out nothing (other processes may share the login),
- * closes sessions, finalises and unloads the modules. Every token, key,
+ * closes sessions, finalizes and unloads the modules. Every token, key,
  * watcher and EVP_PKEY obtained through the context must be freed first.
  * NULL is accepted.
  */
@@ -95,7 +95,7 @@ struct tg_p11_module_info {
 
 /*
  * The modules registered with p11-kit that its proxy loads (those with
- * "disable-in: p11-kit-proxy" are left out), without initialising them.
+ * "disable-in: p11-kit-proxy" are left out), without initializing them.
  * Returns 0 and *out (array of *n, free with free(); NULL when none), or
  * TG_ERR_MODULE when the registry cannot be read.
  */

@@ -1,9 +1,11 @@
 /* cmd_ca.c — `tokengate ca`: the token-backed certificate authority. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/err.h>
@@ -13,6 +15,7 @@
 #include "tg_ca_io.h"
 #include "tg_ca_issue.h"
 #include "tg_ca_policy.h"
+#include "tg_ca_record.h"
 #include "tg_ca_store.h"
 #include "tg_cmd.h"
 #include "tg_hex.h"
@@ -31,6 +34,7 @@ static const char ca_usage[] =
     "  verify-attestation  verify a PIV attestation and print its facts (JSON)\n"
     "  init                create a CA directory\n"
     "  issue               check a CSR and its key's provenance, issue a leaf\n"
+    "  list                the issued certificates and their status\n"
     "  revoke              revoke an issued certificate\n"
     "  crl                 write the CA's certificate revocation list\n"
     "  show                print a certificate's identity and provenance (JSON)\n"
@@ -75,7 +79,7 @@ static const char init_usage[] =
 static const char issue_usage[] =
     "usage: tokengate ca issue --dir DIR --csr FILE --id spiffe://TD/(dev|svc)/NAME\n"
     "           [--attestation FILE --intermediate FILE...] [--hsm-key pkcs11:URI]\n"
-    "           [--validity DURATION] --out FILE\n"
+    "           [--validity DURATION] --out FILE [--json]\n"
     "\n"
     "Verifies the CSR's signature, the key's provenance (an attestation:\n"
     "level device-attested; or an HSM key on this host: level hsm-operator)\n"
@@ -96,14 +100,46 @@ static const char issue_usage[] =
     "                        TOKENGATE_PIN; pin-value= is refused)\n"
     "  --validity DURATION   e.g. 24h, 7d (default and maximum: policy.yaml)\n"
     "  --out FILE            where to write the certificate (PEM)\n"
-    "Exit codes: 0 issued, 1 refused (the reason on stderr), 2 usage.\n";
+    "  --json                print the result as one JSON object: the fields\n"
+    "                        of 'ca show' (identity, serial, issuer, not_before,\n"
+    "                        not_after, sha256_fingerprint, provenance with its\n"
+    "                        level) and cert (the --out path) and record (its\n"
+    "                        copy in DIR/issued/)\n"
+    "Exit codes: 0 issued, 1 refused or failed (the reason on stderr; also when\n"
+    "the result cannot be printed), 2 usage.\n";
 
 static const char revoke_usage[] =
-    "usage: tokengate ca revoke --dir DIR --serial HEX\n"
+    "usage: tokengate ca revoke --dir DIR (--serial HEX | --cert FILE)\n"
+    "           [--reason REASON]\n"
     "\n"
-    "Revokes a certificate this CA issued (see DIR/issued/); the next\n"
-    "'tokengate ca crl' lists it.\n"
+    "Revokes a certificate this CA issued (see 'tokengate ca list'); the\n"
+    "next 'tokengate ca crl' lists it, with the reason as its CRL reason code\n"
+    "(RFC 5280 5.3.1). Revocation is permanent.\n"
+    "\n"
+    "  --dir DIR        the CA directory\n"
+    "  --serial HEX     the certificate's serial as 'ca show' and 'ca list'\n"
+    "                   print it (any case; 0x and colons are ignored)\n"
+    "  --cert FILE      the certificate itself (PEM or DER); refused when this\n"
+    "                   CA did not issue it\n"
+    "  --reason REASON  why, in any case: unspecified (the default, which\n"
+    "                   the CRL leaves out), keyCompromise,\n"
+    "                   affiliationChanged, superseded,\n"
+    "                   cessationOfOperation or privilegeWithdrawn\n"
     "Exit codes: 0 revoked, 1 failure, 2 usage.\n";
+
+static const char list_usage[] =
+    "usage: tokengate ca list --dir DIR [--status valid|revoked|expired] [--json]\n"
+    "\n"
+    "Lists the certificates this CA issued, oldest first, with their status:\n"
+    "valid, revoked (with the reason and date) or expired. Text: one line per\n"
+    "certificate, SERIAL STATUS NOT_AFTER IDENTITY [REASON REVOKED_AT].\n"
+    "--json: an array of objects with the fields of 'ca show' plus status,\n"
+    "and revoked_at and reason for a revoked certificate.\n"
+    "\n"
+    "  --dir DIR        the CA directory\n"
+    "  --status STATUS  only the certificates with this status\n"
+    "  --json           JSON instead of text\n"
+    "Exit codes: 0 listed (also when none), 1 failure, 2 usage.\n";
 
 static const char crl_usage[] =
     "usage: tokengate ca crl --dir DIR --out FILE\n"
@@ -114,45 +150,148 @@ static const char crl_usage[] =
 static const char show_usage[] =
     "usage: tokengate ca show --cert FILE\n"
     "\n"
-    "Prints a certificate's identity (its URI SAN), serial, validity and\n"
-    "decoded key-provenance extension (level, token serial, PIN and touch\n"
-    "policies, form factor, attestation SHA-256, token manufacturer and\n"
-    "model) as one JSON object. It does not verify\n"
-    "the certificate.\n"
+    "Prints a certificate as one JSON object, with the fields DIR/issued/*.json\n"
+    "uses: identity (its URI SAN), serial (upper-case hex, as 'ca list' prints\n"
+    "it and 'ca revoke --serial' takes it), issuer, not_before, not_after,\n"
+    "sha256_fingerprint and provenance, the decoded key-provenance extension\n"
+    "(version, level, token_serial, pin_policy, touch_policy, form_factor,\n"
+    "attestation_sha256, token_manufacturer, token_model) or null. It does\n"
+    "not verify the certificate.\n"
     "Exit codes: 0 shown, 1 failure, 2 usage.\n";
 
+/* Every option of every `ca` command; each command says which it takes. */
+enum ca_opt {
+	O_DIR,
+	O_CSR,
+	O_ID,
+	O_ATT,
+	O_INTER,
+	O_HSM_KEY,
+	O_VALIDITY,
+	O_OUT,
+	O_CERT,
+	O_SERIAL,
+	O_REASON,
+	O_ROOTS,
+	O_PUBKEY,
+	O_TD,
+	O_ATT_ROOTS,
+	O_KEY,
+	O_JSON,
+	O_STATUS,
+	O_COUNT,
+};
+
+#define BIT(o)   (1u << (o))
+#define OPT_BASE 256 /* getopt_long values out of the way of 'h' and '?' */
+
+static const struct option ca_opts[] = {
+    {"dir", required_argument, NULL, OPT_BASE + O_DIR},
+    {"csr", required_argument, NULL, OPT_BASE + O_CSR},
+    {"id", required_argument, NULL, OPT_BASE + O_ID},
+    {"attestation", required_argument, NULL, OPT_BASE + O_ATT},
+    {"intermediate", required_argument, NULL, OPT_BASE + O_INTER},
+    {"hsm-key", required_argument, NULL, OPT_BASE + O_HSM_KEY},
+    {"validity", required_argument, NULL, OPT_BASE + O_VALIDITY},
+    {"out", required_argument, NULL, OPT_BASE + O_OUT},
+    {"cert", required_argument, NULL, OPT_BASE + O_CERT},
+    {"serial", required_argument, NULL, OPT_BASE + O_SERIAL},
+    {"reason", required_argument, NULL, OPT_BASE + O_REASON},
+    {"roots", required_argument, NULL, OPT_BASE + O_ROOTS},
+    {"pubkey", required_argument, NULL, OPT_BASE + O_PUBKEY},
+    {"trust-domain", required_argument, NULL, OPT_BASE + O_TD},
+    {"attestation-roots", required_argument, NULL, OPT_BASE + O_ATT_ROOTS},
+    {"key", required_argument, NULL, OPT_BASE + O_KEY},
+    {"json", no_argument, NULL, OPT_BASE + O_JSON},
+    {"status", required_argument, NULL, OPT_BASE + O_STATUS},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The parsed command line of one `ca` command. */
+struct ca_args {
+	const char *what; /* "ca issue", for messages */
+	const char *val[O_COUNT];
+	char *inter[CA_MAX_INTERMEDIATE_FILES];
+	int ninter;
+	unsigned given;
+};
+
+struct ca_cmd {
+	const char *name;
+	const char *usage;
+	unsigned takes; /* options it accepts */
+	unsigned needs; /* options it requires */
+	int (*run)(struct ca_args *a);
+};
+
+/* "--a, --b and --c are required" for the bits of needs. */
 static int
-help(const char *text)
+needs_error(const char *what, unsigned needs)
 {
-	fputs(text, stdout);
-	return TG_EXIT_OK;
+	char msg[256];
+	size_t used = 0;
+	int i, left = __builtin_popcount(needs);
+
+	msg[0] = '\0';
+	for (i = 0; i < O_COUNT && used < sizeof(msg); i++) {
+		if (!(needs & BIT(i)))
+			continue;
+		left--;
+		used += (size_t)snprintf(msg + used, sizeof(msg) - used, "--%s%s", ca_opts[i].name,
+		                         left == 0 ? "" : (left == 1 ? " and " : ", "));
+	}
+	return tg_cmd_usage_error(what, "%s %s required", msg,
+	                          __builtin_popcount(needs) == 1 ? "is" : "are");
 }
 
+/*
+ * Parses argv for c into a. Returns TG_EXIT_OK with *done 0 to run the
+ * command, or the exit code with *done 1 (--help printed, or a usage
+ * error reported: an option c does not take, a missing one, an argument).
+ */
 static int
-json_print(json_t *j)
+ca_args_parse(const struct ca_cmd *c, int argc, char **argv, struct ca_args *a, int *done)
 {
-	char *s;
+	int ch, o, rc = TG_EXIT_OK;
 
-	if (j == NULL || (s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
-		return TG_ERR_ALLOC;
-	puts(s);
-	free(s);
-	return 0;
-}
-
-/* The serial as a JSON number (YubiKey serials are 32-bit); a value beyond
- * JSON's integer range as a decimal string; null when absent. */
-static json_t *
-serial_json(const struct tg_att_facts *f)
-{
-	char buf[24];
-
-	if (!f->has_serial)
-		return json_null();
-	if (f->serial <= (uint64_t)INT64_MAX)
-		return json_integer((json_int_t)f->serial);
-	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)f->serial);
-	return json_string(buf);
+	*done = 1;
+	while ((ch = getopt_long(argc, argv, "h", ca_opts, NULL)) != -1) {
+		if (ch == 'h') {
+			fputs(c->usage, stdout);
+			goto out;
+		}
+		o = ch - OPT_BASE;
+		if (o < 0 || o >= O_COUNT) {
+			rc = tg_cmd_bad_option(a->what, argc, argv);
+			goto out;
+		}
+		if (!(c->takes & BIT(o))) {
+			rc = tg_cmd_usage_error(a->what, "--%s does not apply to %s",
+			                        ca_opts[o].name, a->what);
+			goto out;
+		}
+		if (o == O_INTER) {
+			if (a->ninter == CA_MAX_INTERMEDIATE_FILES) {
+				rc = tg_cmd_usage_error(a->what, "too many --intermediate");
+				goto out;
+			}
+			a->inter[a->ninter++] = optarg;
+		}
+		a->val[o] = optarg != NULL ? optarg : "";
+		a->given |= BIT(o);
+	}
+	if (optind != argc) {
+		rc = tg_cmd_usage_error(a->what, "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if ((a->given & c->needs) != c->needs) {
+		rc = needs_error(a->what, c->needs);
+		goto out;
+	}
+	*done = 0;
+out:
+	return rc;
 }
 
 /* Appends every certificate of the --intermediate files to *all (created). */
@@ -180,20 +319,24 @@ inter_read(char **files, int nfiles, X509 **f9, STACK_OF(X509) * *rest, struct t
 	return 0;
 }
 
-static int
-cmd_verify(int argc, char **argv)
+/* The serial as a JSON number (YubiKey serials are 32-bit); a value beyond
+ * JSON's integer range as a decimal string; null when absent. */
+static json_t *
+serial_json(const struct tg_att_facts *f)
 {
-	static const struct option opts[] = {
-	    {"roots", required_argument, NULL, 'r'},
-	    {"attestation", required_argument, NULL, 'a'},
-	    {"intermediate", required_argument, NULL, 'i'},
-	    {"pubkey", required_argument, NULL, 'p'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *what = "ca verify-attestation";
-	char *roots_dir = NULL, *att_file = NULL, *pub_file = NULL;
-	char *inter[CA_MAX_INTERMEDIATE_FILES];
+	char buf[24];
+
+	if (!f->has_serial)
+		return json_null();
+	if (f->serial <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)f->serial);
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)f->serial);
+	return json_string(buf);
+}
+
+static int
+cmd_verify(struct ca_args *a)
+{
 	struct tg_att_roots *roots = NULL;
 	STACK_OF(X509) *rest = NULL;
 	X509 *att = NULL, *f9 = NULL;
@@ -202,44 +345,16 @@ cmd_verify(int argc, char **argv)
 	struct tg_error err;
 	json_t *j = NULL;
 	char sha[65], ff[8];
-	int c, ninter = 0, rc = TG_EXIT_FAIL, r;
+	int r;
 
 	tg_error_clear(&err);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			roots_dir = optarg;
-			break;
-		case 'a':
-			att_file = optarg;
-			break;
-		case 'i':
-			if (ninter == CA_MAX_INTERMEDIATE_FILES)
-				return tg_cmd_usage_error(what, "too many --intermediate");
-			inter[ninter++] = optarg;
-			break;
-		case 'p':
-			pub_file = optarg;
-			break;
-		case 'h':
-			return help(va_usage);
-		default:
-			return tg_cmd_bad_option(what, argc, argv);
-		}
-	}
-	if (optind != argc)
-		return tg_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
-	if (roots_dir == NULL || att_file == NULL || ninter == 0)
-		return tg_cmd_usage_error(what, "--roots, --attestation and "
-		                                "--intermediate are required");
-	if ((r = tg_ca_cert_read(att_file, &att, &err)) != 0 ||
-	    (r = inter_read(inter, ninter, &f9, &rest, &err)) != 0 ||
-	    (pub_file != NULL && (r = tg_ca_pubkey_read(pub_file, &pub, &err)) != 0) ||
-	    (r = tg_att_roots_load(roots_dir, &roots, &err)) != 0 ||
-	    (r = tg_att_verify(roots, att, f9, rest, pub, &f, &err)) != 0) {
-		rc = tg_cmd_fail(what, r, &err);
+	if ((r = tg_ca_cert_read(a->val[O_ATT], &att, &err)) != 0 ||
+	    (r = inter_read(a->inter, a->ninter, &f9, &rest, &err)) != 0 ||
+	    (a->val[O_PUBKEY] != NULL &&
+	     (r = tg_ca_pubkey_read(a->val[O_PUBKEY], &pub, &err)) != 0) ||
+	    (r = tg_att_roots_load(a->val[O_ROOTS], &roots, &err)) != 0 ||
+	    (r = tg_att_verify(roots, att, f9, rest, pub, &f, &err)) != 0)
 		goto out;
-	}
 	tg_hex_encode(f.sha256, sizeof(f.sha256), sha, sizeof(sha));
 	snprintf(ff, sizeof(ff), "0x%02x", f.form_factor);
 	j = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:s}", "slot", f.slot, "key_algorithm",
@@ -248,11 +363,7 @@ cmd_verify(int argc, char **argv)
 	              tg_att_pin_name(f.pin_policy), "touch_policy",
 	              tg_att_touch_name(f.touch_policy), "form_factor",
 	              f.has_form_factor ? json_string(ff) : json_null(), "attestation_sha256", sha);
-	if (json_print(j) != 0) {
-		rc = tg_cmd_fail(what, TG_ERR_ALLOC, NULL);
-		goto out;
-	}
-	rc = TG_EXIT_OK;
+	r = tg_ca_json_print(j);
 out:
 	json_decref(j);
 	tg_att_roots_free(roots);
@@ -260,55 +371,26 @@ out:
 	X509_free(att);
 	X509_free(f9);
 	sk_X509_pop_free(rest, X509_free);
-	return rc;
+	return r != 0 ? tg_cmd_fail(a->what, r, &err) : TG_EXIT_OK;
 }
 
 static int
-cmd_init(int argc, char **argv)
+cmd_init(struct ca_args *a)
 {
-	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"trust-domain", required_argument, NULL, 't'},
-	    {"attestation-roots", required_argument, NULL, 'r'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *what = "ca init";
 	struct tg_ca_init_opts o;
 	struct tg_error err;
-	int c, r;
+	int r;
 
 	memset(&o, 0, sizeof(o));
 	tg_error_clear(&err);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			o.dir = optarg;
-			break;
-		case 't':
-			o.trust_domain = optarg;
-			break;
-		case 'r':
-			o.roots_dir = optarg;
-			break;
-		case 'k':
-			o.key_uri = optarg;
-			break;
-		case 'h':
-			return help(init_usage);
-		default:
-			return tg_cmd_bad_option(what, argc, argv);
-		}
-	}
-	if (optind != argc)
-		return tg_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
-	if (o.dir == NULL || o.trust_domain == NULL)
-		return tg_cmd_usage_error(what, "--dir and --trust-domain are required");
+	o.dir = a->val[O_DIR];
+	o.trust_domain = a->val[O_TD];
+	o.roots_dir = a->val[O_ATT_ROOTS];
+	o.key_uri = a->val[O_KEY];
 	if (o.key_uri != NULL && strncmp(o.key_uri, "pkcs11:", 7) != 0)
-		return tg_cmd_usage_error(what, "--key must be a pkcs11: URI");
+		return tg_cmd_usage_error(a->what, "--key must be a pkcs11: URI");
 	if ((r = tg_ca_store_init(&o, &err)) != 0)
-		return tg_cmd_fail(what, r, &err);
+		return tg_cmd_fail(a->what, r, &err);
 	printf("CA created in %s; give %s/ca.pem to gates as --client-ca\n", o.dir, o.dir);
 	return TG_EXIT_OK;
 }
@@ -340,96 +422,91 @@ provenance_read(struct tg_ca_issue_req *req, const char *att_file, char **inter,
 	return inter_read_all(inter, ninter, &req->intermediates, err);
 }
 
+/* What `ca issue` prints once the certificate is written: text or JSON. */
 static int
-cmd_issue(int argc, char **argv)
+issue_report(struct ca_args *a, X509 *leaf, const char *record, const struct tg_prov *prov,
+             struct tg_error *err)
 {
-	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"csr", required_argument, NULL, 'c'},
-	    {"id", required_argument, NULL, 'I'},
-	    {"attestation", required_argument, NULL, 'a'},
-	    {"intermediate", required_argument, NULL, 'i'},
-	    {"hsm-key", required_argument, NULL, 'k'},
-	    {"validity", required_argument, NULL, 'v'},
-	    {"out", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *what = "ca issue";
-	char *dir = NULL, *csr_file = NULL, *att_file = NULL, *out_file = NULL;
-	char *inter[CA_MAX_INTERMEDIATE_FILES], hex[80];
+	char hex[TG_CA_SERIAL_HEX_MAX + 1];
+	json_t *j = NULL;
+	int r;
+
+	if (a->given & BIT(O_JSON)) {
+		if ((r = tg_ca_cert_json(leaf, &j, err)) != 0)
+			goto out;
+		if (json_object_set_new(j, "cert", json_string(a->val[O_OUT])) != 0 ||
+		    json_object_set_new(j, "record", json_string(record)) != 0) {
+			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+			goto out;
+		}
+		if ((r = tg_ca_json_print(j)) != 0 || fflush(stdout) != 0)
+			r = tg_error_set(err, TG_ERR_IO, "cannot print the result: %s",
+			                 strerror(errno));
+		goto out;
+	}
+	if (tg_ca_serial_hex(X509_get0_serialNumber(leaf), hex, sizeof(hex)) != 0)
+		snprintf(hex, sizeof(hex), "?");
+	if (printf("issued %s to %s (level %s, serial %s)\n", a->val[O_OUT], a->val[O_ID],
+	           tg_prov_level_name(prov->level), hex) < 0 ||
+	    fflush(stdout) != 0)
+		r = tg_error_set(err, TG_ERR_IO, "cannot print the result: %s", strerror(errno));
+	else
+		r = 0;
+out:
+	json_decref(j);
+	return r;
+}
+
+static int
+cmd_issue(struct ca_args *a)
+{
+	char record[4200], hex[TG_CA_SERIAL_HEX_MAX + 1];
 	struct tg_ca_issue_req req;
 	struct tg_ca_store *s = NULL;
 	struct tg_prov prov;
 	struct tg_error err;
 	X509 *leaf = NULL;
-	int c, ninter = 0, rc = TG_EXIT_FAIL, r;
+	int rc = TG_EXIT_FAIL, r;
 
 	memset(&req, 0, sizeof(req));
 	tg_error_clear(&err);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			dir = optarg;
-			break;
-		case 'c':
-			csr_file = optarg;
-			break;
-		case 'I':
-			req.id = optarg;
-			break;
-		case 'a':
-			att_file = optarg;
-			break;
-		case 'i':
-			if (ninter == CA_MAX_INTERMEDIATE_FILES)
-				return tg_cmd_usage_error(what, "too many --intermediate");
-			inter[ninter++] = optarg;
-			break;
-		case 'k':
-			req.hsm_key_uri = optarg;
-			req.flags |= TG_CA_ISSUE_NO_PIN_VALUE;
-			break;
-		case 'v':
-			if (tg_ca_duration_parse(optarg, &req.validity) != 0)
-				return tg_cmd_usage_error(what,
-				                          "--validity '%s' is not a "
-				                          "duration like 24h or 7d",
-				                          optarg);
-			break;
-		case 'o':
-			out_file = optarg;
-			break;
-		case 'h':
-			return help(issue_usage);
-		default:
-			return tg_cmd_bad_option(what, argc, argv);
-		}
-	}
-	if (optind != argc)
-		return tg_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
-	if (dir == NULL || csr_file == NULL || req.id == NULL || out_file == NULL)
-		return tg_cmd_usage_error(what, "--dir, --csr, --id and --out are required");
-	if (att_file != NULL && ninter == 0)
-		return tg_cmd_usage_error(what, "--attestation needs --intermediate "
-		                                "(the F9 device certificate)");
-	if (req.hsm_key_uri != NULL && ninter > 0)
-		return tg_cmd_usage_error(what, "--intermediate goes with an attestation, "
-		                                "not --hsm-key");
-	if (att_file != NULL && req.hsm_key_uri != NULL)
-		return tg_cmd_usage_error(what, "give --attestation or --hsm-key, not both");
-	if ((r = tg_ca_store_open(dir, 1, &s, &err)) != 0 ||
-	    (r = tg_ca_csr_read(csr_file, &req.csr, &err)) != 0 ||
-	    (r = provenance_read(&req, att_file, inter, ninter, &err)) != 0 ||
-	    (r = tg_ca_issue(s, &req, &leaf, &prov, &err)) != 0 ||
-	    (r = tg_ca_pem_write(out_file, leaf, NULL, NULL, &err)) != 0) {
-		rc = tg_cmd_fail(what, r, &err);
+	req.id = a->val[O_ID];
+	if ((req.hsm_key_uri = a->val[O_HSM_KEY]) != NULL)
+		req.flags |= TG_CA_ISSUE_NO_PIN_VALUE;
+	if (a->val[O_VALIDITY] != NULL &&
+	    tg_ca_duration_parse(a->val[O_VALIDITY], &req.validity) != 0)
+		return tg_cmd_usage_error(a->what,
+		                          "--validity '%s' is not a duration like 24h or 7d",
+		                          a->val[O_VALIDITY]);
+	if (a->val[O_ATT] != NULL && a->ninter == 0)
+		return tg_cmd_usage_error(a->what, "--attestation needs --intermediate "
+		                                   "(the F9 device certificate)");
+	if (req.hsm_key_uri != NULL && a->ninter > 0)
+		return tg_cmd_usage_error(a->what, "--intermediate goes with an attestation, "
+		                                   "not --hsm-key");
+	if (a->val[O_ATT] != NULL && req.hsm_key_uri != NULL)
+		return tg_cmd_usage_error(a->what, "give --attestation or --hsm-key, not both");
+	if ((r = tg_ca_store_open(a->val[O_DIR], 1, &s, &err)) != 0 ||
+	    (r = tg_ca_csr_read(a->val[O_CSR], &req.csr, &err)) != 0 ||
+	    (r = provenance_read(&req, a->val[O_ATT], a->inter, a->ninter, &err)) != 0 ||
+	    (r = tg_ca_issue(s, &req, &leaf, &prov, &err)) != 0) {
+		rc = tg_cmd_fail(a->what, r, &err);
 		goto out;
 	}
+	/* issued and recorded from here on: a failure names the recorded copy */
 	if (tg_ca_serial_hex(X509_get0_serialNumber(leaf), hex, sizeof(hex)) != 0)
 		snprintf(hex, sizeof(hex), "?");
-	printf("issued %s to %s (level %s, serial %s)\n", out_file, req.id,
-	       tg_prov_level_name(prov.level), hex);
+	snprintf(record, sizeof(record), "%s/issued/%s.pem", a->val[O_DIR], hex);
+	if ((r = tg_ca_pem_write(a->val[O_OUT], leaf, NULL, NULL, &err)) != 0 ||
+	    (r = issue_report(a, leaf, record, &prov, &err)) != 0) {
+		tg_error_set(
+		    &err, r,
+		    "certificate %s was issued and recorded as %s, but the command did not "
+		    "finish (copy it from there, or revoke it)",
+		    hex, record);
+		rc = tg_cmd_fail(a->what, r, &err);
+		goto out;
+	}
 	rc = TG_EXIT_OK;
 out:
 	X509_free(leaf);
@@ -441,213 +518,230 @@ out:
 	return rc;
 }
 
+/* The serial --serial names, or that of the certificate --cert names, which
+ * this CA must have issued. */
 static int
-cmd_revoke(int argc, char **argv)
+revoke_serial(struct tg_ca_store *s, struct ca_args *a, char *hex, size_t n, struct tg_error *err)
 {
-	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"serial", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *what = "ca revoke";
-	char *dir = NULL, *serial = NULL;
-	struct tg_ca_store *s = NULL;
-	struct tg_error err;
-	int c, r, rc = TG_EXIT_FAIL;
+	X509 *x = NULL;
+	int r;
 
-	tg_error_clear(&err);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			dir = optarg;
-			break;
-		case 's':
-			serial = optarg;
-			break;
-		case 'h':
-			return help(revoke_usage);
-		default:
-			return tg_cmd_bad_option(what, argc, argv);
-		}
+	if (a->val[O_SERIAL] != NULL) {
+		/* canonical when it is a serial at all; else tg_ca_store_revoke says why */
+		if (tg_ca_serial_norm(a->val[O_SERIAL], hex, n) != 0)
+			snprintf(hex, n, "%s", a->val[O_SERIAL]);
+		return 0;
 	}
-	if (optind != argc)
-		return tg_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
-	if (dir == NULL || serial == NULL)
-		return tg_cmd_usage_error(what, "--dir and --serial are required");
-	if ((r = tg_ca_store_open(dir, 0, &s, &err)) != 0 ||
-	    (r = tg_ca_store_revoke(s, serial, &err)) != 0) {
-		rc = tg_cmd_fail(what, r, &err);
+	if ((r = tg_ca_cert_read(a->val[O_CERT], &x, err)) != 0)
+		goto out;
+	if ((r = tg_ca_store_cert_check(s, x, err)) != 0) {
+		tg_error_set(err, r, "'%s'", a->val[O_CERT]);
 		goto out;
 	}
-	printf("revoked %s; run 'tokengate ca crl' and distribute the CRL\n", serial);
+	if (tg_ca_serial_hex(X509_get0_serialNumber(x), hex, n) != 0)
+		r = tg_error_set(err, TG_ERR_FORMAT, "'%s': unreadable serial", a->val[O_CERT]);
+out:
+	X509_free(x);
+	return r;
+}
+
+static int
+cmd_revoke(struct ca_args *a)
+{
+	char hex[TG_CA_SERIAL_HEX_MAX + 8];
+	enum tg_ca_reason reason = TG_CA_REASON_UNSPECIFIED;
+	struct tg_ca_store *s = NULL;
+	struct tg_error err;
+	int r, rc = TG_EXIT_FAIL;
+
+	tg_error_clear(&err);
+	if (((a->given & BIT(O_SERIAL)) != 0) == ((a->given & BIT(O_CERT)) != 0))
+		return tg_cmd_usage_error(a->what,
+		                          "give --serial HEX or --cert FILE (one of them)");
+	if (a->val[O_REASON] != NULL &&
+	    tg_ca_reason_parse(a->val[O_REASON], strlen(a->val[O_REASON]), &reason) != 0)
+		return tg_cmd_usage_error(a->what, "--reason '%s' is not accepted; use one of %s",
+		                          a->val[O_REASON], TG_CA_REASON_NAMES);
+	if ((r = tg_ca_store_open(a->val[O_DIR], 0, &s, &err)) != 0 ||
+	    (r = revoke_serial(s, a, hex, sizeof(hex), &err)) != 0 ||
+	    (r = tg_ca_store_revoke(s, hex, reason, &err)) != 0) {
+		rc = tg_cmd_fail(a->what, r, &err);
+		goto out;
+	}
+	printf("revoked %s (%s); run 'tokengate ca crl' and distribute the CRL\n", hex,
+	       tg_ca_reason_name(reason));
 	rc = TG_EXIT_OK;
 out:
 	tg_ca_store_free(s);
 	return rc;
 }
 
+/* One `ca list` entry: JSON object, or a text line printed. */
 static int
-cmd_crl(int argc, char **argv)
+list_one(const struct tg_ca_issued *e, json_t *arr, struct tg_error *err)
 {
-	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"out", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *what = "ca crl";
-	char *dir = NULL, *out_file = NULL;
+	char na[32], id[2100], at[32];
+	ASN1_TIME *t = NULL;
+	json_t *j = NULL;
+	int r;
+
+	if (e->status == TG_CA_STATUS_REVOKED &&
+	    (t = ASN1_TIME_set(NULL, (time_t)e->revoked_at)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	if (t != NULL)
+		tg_ca_time_str(t, at, sizeof(at));
+	if (arr != NULL) {
+		if ((r = tg_ca_cert_json(e->cert, &j, err)) != 0)
+			goto out;
+		if (json_object_set_new(j, "status", json_string(tg_ca_status_name(e->status))) !=
+		        0 ||
+		    (t != NULL &&
+		     (json_object_set_new(j, "reason", json_string(tg_ca_reason_name(e->reason))) !=
+		          0 ||
+		      json_object_set_new(j, "revoked_at", json_string(at)) != 0)) ||
+		    json_array_append(arr, j) != 0) {
+			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+			goto out;
+		}
+		r = 0;
+		goto out;
+	}
+	if (tg_ca_id_from_cert(e->cert, id, sizeof(id), NULL) != 0)
+		snprintf(id, sizeof(id), "-");
+	tg_ca_time_str(X509_get0_notAfter(e->cert), na, sizeof(na));
+	if (t != NULL)
+		r = printf("%s  %-7s  %s  %s  %s %s\n", e->serial, tg_ca_status_name(e->status), na,
+		           id, tg_ca_reason_name(e->reason), at);
+	else
+		r = printf("%s  %-7s  %s  %s\n", e->serial, tg_ca_status_name(e->status), na, id);
+	r = r < 0 ? TG_ERR_IO : 0;
+out:
+	ASN1_TIME_free(t);
+	json_decref(j);
+	return r;
+}
+
+static int
+cmd_list(struct ca_args *a)
+{
+	struct tg_ca_issued *list = NULL;
+	struct tg_ca_store *s = NULL;
+	enum tg_ca_status want = TG_CA_STATUS_VALID;
+	struct tg_error err;
+	json_t *arr = NULL;
+	size_t n = 0, i;
+	int r = 0;
+
+	tg_error_clear(&err);
+	if (a->val[O_STATUS] != NULL && tg_ca_status_parse(a->val[O_STATUS], &want) != 0)
+		return tg_cmd_usage_error(a->what, "--status '%s' is not valid, revoked or expired",
+		                          a->val[O_STATUS]);
+	if ((r = tg_ca_store_open(a->val[O_DIR], 0, &s, &err)) != 0 ||
+	    (r = tg_ca_store_list(s, time(NULL), &list, &n, &err)) != 0)
+		goto out;
+	if ((a->given & BIT(O_JSON)) && (arr = json_array()) == NULL) {
+		r = tg_error_set(&err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		if (a->val[O_STATUS] == NULL || list[i].status == want)
+			r = list_one(&list[i], arr, &err);
+	}
+	if (r == 0 && arr != NULL)
+		r = tg_ca_json_print(arr);
+out:
+	json_decref(arr);
+	tg_ca_issued_free(list, n);
+	tg_ca_store_free(s);
+	return r != 0 ? tg_cmd_fail(a->what, r, &err) : TG_EXIT_OK;
+}
+
+static int
+cmd_crl(struct ca_args *a)
+{
 	struct tg_ca_store *s = NULL;
 	X509_CRL *crl = NULL;
 	struct tg_error err;
-	int c, r, rc = TG_EXIT_FAIL;
+	int r;
 
 	tg_error_clear(&err);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			dir = optarg;
-			break;
-		case 'o':
-			out_file = optarg;
-			break;
-		case 'h':
-			return help(crl_usage);
-		default:
-			return tg_cmd_bad_option(what, argc, argv);
-		}
-	}
-	if (optind != argc)
-		return tg_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
-	if (dir == NULL || out_file == NULL)
-		return tg_cmd_usage_error(what, "--dir and --out are required");
-	if ((r = tg_ca_store_open(dir, 1, &s, &err)) != 0 ||
-	    (r = tg_ca_store_crl(s, &crl, &err)) != 0 ||
-	    (r = tg_ca_pem_write(out_file, NULL, NULL, crl, &err)) != 0) {
-		rc = tg_cmd_fail(what, r, &err);
-		goto out;
-	}
-	rc = TG_EXIT_OK;
-out:
+	if ((r = tg_ca_store_open(a->val[O_DIR], 1, &s, &err)) == 0 &&
+	    (r = tg_ca_store_crl(s, &crl, &err)) == 0)
+		r = tg_ca_pem_write(a->val[O_OUT], NULL, NULL, crl, &err);
 	X509_CRL_free(crl);
 	tg_ca_store_free(s);
-	return rc;
-}
-
-static json_t *
-time_json(const ASN1_TIME *t)
-{
-	struct tm tm;
-	char buf[32];
-
-	if (!ASN1_TIME_to_tm(t, &tm))
-		return json_null();
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_string(buf);
+	return r != 0 ? tg_cmd_fail(a->what, r, &err) : TG_EXIT_OK;
 }
 
 static int
-cmd_show(int argc, char **argv)
+cmd_show(struct ca_args *a)
 {
-	static const struct option opts[] = {
-	    {"cert", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *what = "ca show";
-	char *cert_file = NULL, id[2100], hex[80], sha[65], ff[8], issuer[512];
-	struct tg_prov p;
 	struct tg_error err;
-	json_t *j = NULL, *pj = NULL;
+	json_t *j = NULL;
 	X509 *x = NULL;
-	int c, r, rc = TG_EXIT_FAIL;
+	int r;
 
 	tg_error_clear(&err);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			cert_file = optarg;
-			break;
-		case 'h':
-			return help(show_usage);
-		default:
-			return tg_cmd_bad_option(what, argc, argv);
-		}
-	}
-	if (optind != argc)
-		return tg_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
-	if (cert_file == NULL)
-		return tg_cmd_usage_error(what, "--cert is required");
-	if ((r = tg_ca_cert_read(cert_file, &x, &err)) != 0 ||
-	    (r = tg_ca_id_from_cert(x, id, sizeof(id), &err)) != 0) {
-		rc = tg_cmd_fail(what, r, &err);
-		goto out;
-	}
-	r = tg_prov_from_cert(x, &p, &err);
-	if (r != 0 && r != TG_ERR_NOT_FOUND) {
-		rc = tg_cmd_fail(what, r, &err);
-		goto out;
-	}
-	if (r == 0) {
-		tg_hex_encode(p.att_sha256, sizeof(p.att_sha256), sha, sizeof(sha));
-		snprintf(ff, sizeof(ff), "0x%02x", p.form_factor);
-		pj = json_pack(
-		    "{s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "version", p.version, "level",
-		    tg_prov_level_name(p.level), "token_serial", p.serial, "pin_policy",
-		    tg_att_pin_name(p.pin_policy), "touch_policy",
-		    tg_att_touch_name(p.touch_policy), "form_factor",
-		    p.has_form_factor ? json_string(ff) : json_null(), "attestation_sha256",
-		    p.has_att_sha256 ? json_string(sha) : json_null(), "token_manufacturer",
-		    p.has_token_model ? json_string(p.token_manufacturer) : json_null(),
-		    "token_model", p.has_token_model ? json_string(p.token_model) : json_null());
-	} else {
-		pj = json_null();
-	}
-	if (tg_ca_serial_hex(X509_get0_serialNumber(x), hex, sizeof(hex)) != 0)
-		snprintf(hex, sizeof(hex), "?");
-	j = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "identity", id, "serial", hex, "issuer",
-	              tg_ca_name_str(X509_get_issuer_name(x), issuer, sizeof(issuer)), "not_before",
-	              time_json(X509_get0_notBefore(x)), "not_after",
-	              time_json(X509_get0_notAfter(x)), "provenance", pj);
-	pj = NULL;
-	if (json_print(j) != 0) {
-		rc = tg_cmd_fail(what, TG_ERR_ALLOC, NULL);
-		goto out;
-	}
-	rc = TG_EXIT_OK;
-out:
-	json_decref(pj);
+	if ((r = tg_ca_cert_read(a->val[O_CERT], &x, &err)) == 0 &&
+	    (r = tg_ca_cert_json(x, &j, &err)) == 0)
+		r = tg_ca_json_print(j);
 	json_decref(j);
 	X509_free(x);
-	return rc;
+	return r != 0 ? tg_cmd_fail(a->what, r, &err) : TG_EXIT_OK;
 }
+
+static const struct ca_cmd ca_cmds[] = {
+    {"verify-attestation", va_usage, BIT(O_ROOTS) | BIT(O_ATT) | BIT(O_INTER) | BIT(O_PUBKEY),
+     BIT(O_ROOTS) | BIT(O_ATT) | BIT(O_INTER), cmd_verify},
+    {"init", init_usage, BIT(O_DIR) | BIT(O_TD) | BIT(O_ATT_ROOTS) | BIT(O_KEY),
+     BIT(O_DIR) | BIT(O_TD), cmd_init},
+    {"issue", issue_usage,
+     BIT(O_DIR) | BIT(O_CSR) | BIT(O_ID) | BIT(O_ATT) | BIT(O_INTER) | BIT(O_HSM_KEY) |
+         BIT(O_VALIDITY) | BIT(O_OUT) | BIT(O_JSON),
+     BIT(O_DIR) | BIT(O_CSR) | BIT(O_ID) | BIT(O_OUT), cmd_issue},
+    {"list", list_usage, BIT(O_DIR) | BIT(O_STATUS) | BIT(O_JSON), BIT(O_DIR), cmd_list},
+    {"revoke", revoke_usage, BIT(O_DIR) | BIT(O_SERIAL) | BIT(O_CERT) | BIT(O_REASON), BIT(O_DIR),
+     cmd_revoke},
+    {"crl", crl_usage, BIT(O_DIR) | BIT(O_OUT), BIT(O_DIR) | BIT(O_OUT), cmd_crl},
+    {"show", show_usage, BIT(O_CERT), BIT(O_CERT), cmd_show},
+};
 
 int
 tg_cmd_ca(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		tg_cmd_fn run;
-	} subs[] = {
-	    {"verify-attestation", cmd_verify},
-	    {"init", cmd_init},
-	    {"issue", cmd_issue},
-	    {"revoke", cmd_revoke},
-	    {"crl", cmd_crl},
-	    {"show", cmd_show},
-	};
+	const struct ca_cmd *c = NULL;
+	struct ca_args a;
+	char what[64];
 	size_t i;
+	int rc, done;
 
 	if (argc < 2)
 		return tg_cmd_usage_error("ca", "a command is needed");
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0)
-		return help(ca_usage);
-	opterr = 0; /* tg_cmd_bad_option reports unknown options */
-	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].run(argc - 1, argv + 1);
+	    strcmp(argv[1], "help") == 0) {
+		fputs(ca_usage, stdout);
+		return TG_EXIT_OK;
 	}
-	return tg_cmd_usage_error("ca", "unknown command '%s'", argv[1]);
+	for (i = 0; i < sizeof(ca_cmds) / sizeof(ca_cmds[0]); i++) {
+		if (strcmp(argv[1], ca_cmds[i].name) == 0)
+			c = &ca_cmds[i];
+	}
+	if (c == NULL)
+		return tg_cmd_usage_error("ca", "unknown command '%s'", argv[1]);
+	memset(&a, 0, sizeof(a));
+	snprintf(what, sizeof(what), "ca %s", c->name);
+	a.what = what;
+	opterr = 0; /* tg_cmd_bad_option reports unknown options */
+	rc = ca_args_parse(c, argc - 1, argv + 1, &a, &done);
+	if (!done)
+		rc = c->run(&a);
+	/* output that did not reach stdout (a full disk, a closed pipe) is a failure */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == TG_EXIT_OK) {
+		fprintf(stderr, "tokengate %s: cannot write the output: %s\n", what,
+		        strerror(errno));
+		rc = TG_EXIT_FAIL;
+	}
+	return rc;
 }

@@ -34,7 +34,7 @@ tg_ca_file_read(const char *path, uint8_t **data, size_t *len, struct tg_error *
 			break;
 	}
 	if (ferror(f)) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot read '%s'", path);
+		r = tg_error_set(err, TG_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	if (n > TG_CA_IO_MAX) {
@@ -81,75 +81,166 @@ out:
 	return r;
 }
 
+/* What a file may hold, as PEM block types or DER encodings. */
+enum io_kind {
+	IO_CERT = 1 << 0,
+	IO_CSR = 1 << 1,
+	IO_PUBKEY = 1 << 2,
+};
+
+/* What a file gave: every certificate (certs, when not NULL) or the first
+ * object of a wanted kind. */
+struct io_found {
+	unsigned want;          /* io_kind bits */
+	STACK_OF(X509) * certs; /* IO_CERT into a stack: every certificate */
+	int count;              /* objects taken */
+	int stop;               /* a PEM certificate that did not decode ends the list */
+	X509 *x;
+	X509_REQ *req;
+	EVP_PKEY *pk;
+};
+
+/* The kind a PEM block type names; 0 for others. */
+static unsigned
+pem_kind(const char *name)
+{
+	if (strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_OLD) == 0)
+		return IO_CERT;
+	if (strcmp(name, PEM_STRING_X509_REQ) == 0 || strcmp(name, PEM_STRING_X509_REQ_OLD) == 0)
+		return IO_CSR;
+	if (strcmp(name, PEM_STRING_PUBLIC) == 0)
+		return IO_PUBKEY;
+	return 0;
+}
+
+/* Decodes DER of the given kind into f when it is exactly n bytes; 1 when
+ * taken, 0 when it is not that kind. */
+static int
+der_take(unsigned kind, const unsigned char *der, long n, struct io_found *f)
+{
+	const unsigned char *p = der;
+	X509 *x = NULL;
+	X509_REQ *req = NULL;
+	EVP_PKEY *pk = NULL;
+	int ok = 0;
+
+	if (kind == IO_CERT)
+		ok = (x = d2i_X509(NULL, &p, n)) != NULL;
+	else if (kind == IO_CSR)
+		ok = (req = d2i_X509_REQ(NULL, &p, n)) != NULL;
+	else if (kind == IO_PUBKEY)
+		ok = (pk = d2i_PUBKEY(NULL, &p, n)) != NULL;
+	if (!ok || p != der + n) {
+		X509_free(x);
+		X509_REQ_free(req);
+		EVP_PKEY_free(pk);
+		return 0;
+	}
+	if (x != NULL && f->certs != NULL) {
+		if (!sk_X509_push(f->certs, x)) {
+			X509_free(x);
+			return 0;
+		}
+	} else {
+		f->x = x;
+	}
+	f->req = req;
+	f->pk = pk;
+	f->count++;
+	return 1;
+}
+
+/* One object (a PEM block of type name, or the whole DER file when name is
+ * NULL) into f when it is wanted. */
+static void
+object_take(const char *name, const unsigned char *der, long n, struct io_found *f)
+{
+	static const unsigned kinds[] = {IO_PUBKEY, IO_CERT, IO_CSR}; /* DER: the old order */
+	unsigned k;
+	size_t i;
+
+	if (f->stop || (f->certs == NULL && f->count > 0))
+		return;
+	if (name != NULL) {
+		k = pem_kind(name) & f->want;
+		if (k != 0 && !der_take(k, der, n, f) && k == IO_CERT)
+			f->stop = 1;
+		return;
+	}
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if ((kinds[i] & f->want) && der_take(kinds[i], der, n, f))
+			return;
+	}
+}
+
 /*
- * Reads the file at path into *data (*len bytes) and, when the text is PEM,
- * opens a memory BIO over it in *bio; *bio stays NULL for DER. The caller
- * frees both.
+ * Reads the file at path and takes from it what f wants: from PEM every
+ * block in turn (other block types skipped), from DER the whole file as
+ * one object. 0 even when nothing was taken (f->count says); TG_ERR_IO or
+ * TG_ERR_ALLOC when the file cannot be read.
  */
 static int
-file_read_pem(const char *path, uint8_t **data, size_t *len, BIO **bio, struct tg_error *err)
+file_objects(const char *path, struct io_found *f, struct tg_error *err)
 {
+	uint8_t *data = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	long n = 0;
 	int r;
 
-	*bio = NULL;
-	if ((r = tg_ca_file_read(path, data, len, err)) != 0)
+	if ((r = tg_ca_file_read(path, &data, &len, err)) != 0)
 		goto out;
-	if (memmem(*data, *len, "-----BEGIN", 10) != NULL &&
-	    (*bio = BIO_new_mem_buf(*data, (int)*len)) == NULL)
+	if (memmem(data, len, "-----BEGIN", 10) == NULL) {
+		object_take(NULL, data, (long)len, f);
+		goto out;
+	}
+	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	while (PEM_read_bio(bio, &name, &header, &der, &n) == 1) {
+		object_take(name, der, n, f);
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
+		name = header = NULL;
+		der = NULL;
+	}
 out:
+	ERR_clear_error();
+	BIO_free(bio);
+	free(data);
 	return r;
+}
+
+static void
+found_clear(struct io_found *f)
+{
+	X509_free(f->x);
+	X509_REQ_free(f->req);
+	EVP_PKEY_free(f->pk);
 }
 
 int
 tg_ca_certs_read(const char *path, STACK_OF(X509) * certs, struct tg_error *err)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
-	BIO *bio = NULL;
-	X509 *x = NULL;
-	const unsigned char *p;
-	int r, count = 0;
+	struct io_found f = {.want = IO_CERT, .certs = certs};
+	int r;
 
-	if ((r = file_read_pem(path, &data, &len, &bio, err)) != 0)
+	if ((r = file_objects(path, &f, err)) != 0)
 		goto out;
-	if (bio != NULL) {
-		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-			if (!sk_X509_push(certs, x)) {
-				r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
-				goto out;
-			}
-			x = NULL;
-			count++;
-		}
-	} else {
-		p = data;
-		x = d2i_X509(NULL, &p, (long)len);
-		if (x != NULL && p != data + len) {
-			r = tg_error_set(err, TG_ERR_FORMAT,
-			                 "'%s': trailing bytes after the DER certificate", path);
-			goto out;
-		}
-		if (x != NULL) {
-			if (!sk_X509_push(certs, x)) {
-				r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
-				goto out;
-			}
-			x = NULL;
-			count++;
-		}
-	}
-	ERR_clear_error();
-	if (count == 0) {
-		r = tg_error_set(err, TG_ERR_FORMAT, "'%s' holds no X.509 certificate (PEM or DER)",
+	if (f.count == 0) {
+		r = tg_error_set(err, TG_ERR_FORMAT,
+		                 "'%s' holds no X.509 certificate (PEM, or DER with nothing after "
+		                 "it)",
 		                 path);
 		goto out;
 	}
 	r = 0;
 out:
-	X509_free(x);
-	BIO_free(bio);
-	free(data);
+	found_clear(&f);
 	return r;
 }
 
@@ -175,95 +266,48 @@ out:
 int
 tg_ca_csr_read(const char *path, X509_REQ **out, struct tg_error *err)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
-	BIO *bio = NULL;
-	X509_REQ *req = NULL;
-	const unsigned char *p;
+	struct io_found f = {.want = IO_CSR};
 	int r;
 
-	if ((r = file_read_pem(path, &data, &len, &bio, err)) != 0)
+	if ((r = file_objects(path, &f, err)) != 0)
 		goto out;
-	if (bio != NULL) {
-		req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
-	} else {
-		p = data;
-		req = d2i_X509_REQ(NULL, &p, (long)len);
-		if (req != NULL && p != data + len) {
-			X509_REQ_free(req);
-			req = NULL;
-		}
-	}
-	ERR_clear_error();
-	if (req == NULL) {
+	if (f.req == NULL) {
 		r = tg_error_set(err, TG_ERR_CSR,
 		                 "'%s' is not a PKCS#10 certificate request (PEM or DER)", path);
 		goto out;
 	}
-	*out = req;
-	req = NULL;
+	*out = f.req;
+	f.req = NULL;
 	r = 0;
 out:
-	X509_REQ_free(req);
-	BIO_free(bio);
-	free(data);
+	found_clear(&f);
 	return r;
 }
 
 int
 tg_ca_pubkey_read(const char *path, EVP_PKEY **out, struct tg_error *err)
 {
-	uint8_t *data = NULL;
-	size_t len = 0;
-	BIO *bio = NULL;
-	EVP_PKEY *pk = NULL;
-	X509 *x = NULL;
-	X509_REQ *req = NULL;
-	const unsigned char *p;
+	struct io_found f = {.want = IO_CERT | IO_CSR | IO_PUBKEY};
 	int r;
 
-	if ((r = file_read_pem(path, &data, &len, &bio, err)) != 0)
+	if ((r = file_objects(path, &f, err)) != 0)
 		goto out;
-	if (bio != NULL) {
-		if (memmem(data, len, "CERTIFICATE REQUEST", 19) != NULL)
-			req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
-		else if (memmem(data, len, "BEGIN CERTIFICATE", 17) != NULL)
-			x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-		else
-			pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-	} else {
-		p = data;
-		pk = d2i_PUBKEY(NULL, &p, (long)len);
-		if (pk == NULL) {
-			p = data;
-			x = d2i_X509(NULL, &p, (long)len);
-		}
-		if (pk == NULL && x == NULL) {
-			p = data;
-			req = d2i_X509_REQ(NULL, &p, (long)len);
-		}
-	}
-	if (x != NULL)
-		pk = X509_get_pubkey(x);
-	else if (req != NULL)
-		pk = X509_REQ_get_pubkey(req);
-	ERR_clear_error();
-	if (pk == NULL) {
+	if (f.pk == NULL && f.x != NULL)
+		f.pk = X509_get_pubkey(f.x);
+	else if (f.pk == NULL && f.req != NULL)
+		f.pk = X509_REQ_get_pubkey(f.req);
+	if (f.pk == NULL) {
 		r = tg_error_set(err, TG_ERR_FORMAT,
 		                 "'%s' holds no public key (PEM/DER public key, "
 		                 "certificate or CSR)",
 		                 path);
 		goto out;
 	}
-	*out = pk;
-	pk = NULL;
+	*out = f.pk;
+	f.pk = NULL;
 	r = 0;
 out:
-	EVP_PKEY_free(pk);
-	X509_free(x);
-	X509_REQ_free(req);
-	BIO_free(bio);
-	free(data);
+	found_clear(&f);
 	return r;
 }
 

@@ -10,6 +10,7 @@
 
 #include "tg_ca_hsm.h"
 #include "tg_att.h"
+#include "tg_ca_record.h"
 
 #define SPIFFE_SCHEME "spiffe://"
 #define ID_MAX        2048
@@ -243,6 +244,7 @@ leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req, const char 
 	X509_NAME *subj = NULL;
 	X509_EXTENSION *pext = NULL;
 	X509V3_CTX ctx;
+	char asked[32], until[32];
 	int r = TG_ERR_CRYPTO;
 
 	if ((x = X509_new()) == NULL || !X509_set_version(x, X509_VERSION_3) ||
@@ -258,10 +260,12 @@ leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req, const char 
 	    X509_gmtime_adj(X509_getm_notAfter(x), validity) == NULL || !X509_set_pubkey(x, csrkey))
 		goto fail;
 	if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0) {
+		tg_ca_duration_str(validity, asked, sizeof(asked));
 		r = tg_error_set(err, TG_ERR_POLICY,
-		                 "the CA certificate expires "
-		                 "before the requested validity "
-		                 "ends; ask for a shorter validity");
+		                 "the CA certificate expires on %s, before the requested "
+		                 "validity of %s ends; ask for a shorter validity",
+		                 tg_ca_time_str(X509_get0_notAfter(ca), until, sizeof(until)),
+		                 asked);
 		goto out;
 	}
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
@@ -301,6 +305,7 @@ tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req, X509 **out
 	struct tg_prov p;
 	EVP_PKEY *csrkey;
 	X509 *leaf = NULL;
+	char asked[32], most[32];
 	long validity;
 	int r;
 
@@ -346,16 +351,17 @@ tg_ca_issue(struct tg_ca_store *s, const struct tg_ca_issue_req *req, X509 **out
 	}
 	validity = req->validity > 0 ? req->validity : pol->default_validity;
 	if (validity > pol->max_validity) {
+		tg_ca_duration_str(validity, asked, sizeof(asked));
+		tg_ca_duration_str(pol->max_validity, most, sizeof(most));
 		r = tg_error_set(err, TG_ERR_POLICY,
-		                 "requested validity %lds is "
-		                 "longer than the CA policy's "
-		                 "max_validity %lds",
-		                 validity, pol->max_validity);
+		                 "validity %s exceeds the policy maximum of %s (max_validity in "
+		                 "policy.yaml); ask for at most %s",
+		                 asked, most, most);
 		goto out;
 	}
 	if ((r = leaf_build(s, req, name, csrkey, validity, &p, &leaf, err)) != 0)
 		goto out;
-	if ((r = tg_ca_store_record(s, leaf, req->id, &p, err)) != 0)
+	if ((r = tg_ca_store_record(s, leaf, NULL, 0, err)) != 0)
 		goto out;
 	if (prov != NULL)
 		*prov = p;

@@ -52,8 +52,10 @@ tg_ca_td_check(const char *td, struct tg_error *err)
 	size_t i, n = td != NULL ? strlen(td) : 0;
 
 	if (n == 0 || n > TG_CA_TD_MAX)
-		return tg_error_set(err, TG_ERR_IDENTITY, "trust domain must be 1 to %d characters",
-		                    TG_CA_TD_MAX);
+		return tg_error_set(
+		    err, TG_ERR_IDENTITY,
+		    "trust domain '%.64s%s' has %zu characters; it must have 1 to %d",
+		    td != NULL ? td : "", n > 64 ? "..." : "", n, TG_CA_TD_MAX);
 	for (i = 0; i < n; i++) {
 		if (strchr("abcdefghijklmnopqrstuvwxyz0123456789.-_", td[i]) == NULL)
 			return tg_error_set(err, TG_ERR_IDENTITY,
@@ -178,8 +180,10 @@ get_hsm_token(struct pctx *c, yaml_node_t *m, struct tg_ca_hsm_token *t)
 		if ((vs = scalar(v)) == NULL || *vs == '\0' || strlen(vs) >= sz[i] || !text_ok(vs))
 			return perr(c, v,
 			            "'hsm_tokens': '%s' must be one non-empty value of at most "
-			            "%zu characters, without control characters, '\"' or '\\'",
-			            ks, sz[i] - 1);
+			            "%zu characters, without control characters, '\"' or '\\' "
+			            "(given: %s%.64s%s)",
+			            ks, sz[i] - 1, vs != NULL ? "'" : "",
+			            vs != NULL ? vs : "a list or mapping", vs != NULL ? "'" : "");
 		if (i == 0 && vs[0] != '/')
 			return perr(c, v,
 			            "'hsm_tokens': module '%s' must be an absolute path (the "
@@ -207,7 +211,8 @@ get_hsm_tokens(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 		            "GLOB, model: GLOB, serial: GLOB}");
 	count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	if (count > TG_CA_HSM_TOKENS_MAX)
-		return perr(c, v, "'hsm_tokens' lists more than %d entries", TG_CA_HSM_TOKENS_MAX);
+		return perr(c, v, "'hsm_tokens' lists %zu entries; at most %d are allowed", count,
+		            TG_CA_HSM_TOKENS_MAX);
 	if (count == 0)
 		return 0;
 	if ((pol->hsm_tokens = calloc(count, sizeof(*pol->hsm_tokens))) == NULL)
@@ -273,8 +278,9 @@ get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin, unsigned *ma
 	int val;
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return perr(c, v, "'%s' must be a list, e.g. [%s]", key,
-		            pin ? "once, always" : "never, always, cached");
+		return perr(c, v, "'%s' must be a list, e.g. [%s], not %s%s%s", key,
+		            pin ? "once, always" : "never, always, cached", scalar(v) ? "'" : "",
+		            scalar(v) ? scalar(v) : "a mapping", scalar(v) ? "'" : "");
 	*mask = 0;
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		n = yaml_document_get_node(c->doc, *it);
@@ -284,7 +290,9 @@ get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin, unsigned *ma
 		else if (!pin && s != NULL && tg_att_touch_parse(s, &t) == 0)
 			val = (int)t;
 		else
-			return perr(c, n, "'%s': unknown value (allowed: %s)", key,
+			return perr(c, n, "'%s': unknown value %s%s%s (allowed: %s)", key,
+			            s != NULL ? "'" : "", s != NULL ? s : "(a list or mapping)",
+			            s != NULL ? "'" : "",
 			            pin ? "never, once, always, match-once, "
 			                  "match-always"
 			                : "never, always, cached");
@@ -315,7 +323,8 @@ get_serials(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 		            "'serials' is empty, which allows no token: "
 		            "remove the key to allow any serial");
 	if (count > POL_SERIALS_MAX)
-		return perr(c, v, "'serials' lists too many entries");
+		return perr(c, v, "'serials' lists %zu entries; at most %d are allowed", count,
+		            POL_SERIALS_MAX);
 	if ((pol->serials = calloc(count, sizeof(*pol->serials))) == NULL)
 		return tg_error_set(c->err, TG_ERR_ALLOC, "out of memory");
 	pol->has_serials = 1;
@@ -406,7 +415,11 @@ one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v, struct tg
 		return 0;
 	case K_ROOTS:
 		if (*s == '\0' || strlen(s) >= sizeof(pol->attestation_roots))
-			return perr(c, v, "'%s' must name a directory", key);
+			return perr(c, v,
+			            "'%s': '%.64s%s' is not a directory path of 1 to %zu "
+			            "characters",
+			            key, s, strlen(s) > 64 ? "..." : "",
+			            sizeof(pol->attestation_roots) - 1);
 		snprintf(pol->attestation_roots, sizeof(pol->attestation_roots), "%s", s);
 		return 0;
 	case K_CRL:
@@ -441,6 +454,7 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 	yaml_node_t *k, *v;
 	unsigned seen = 0;
 	const char *ks;
+	char dv[32], mv[32];
 	size_t i;
 	int r;
 
@@ -475,10 +489,14 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 		if (keys[i].required && !(seen & keys[i].bit))
 			return perr(c, root, "required key '%s' is missing", keys[i].name);
 	}
-	if (pol->default_validity > pol->max_validity)
+	if (pol->default_validity > pol->max_validity) {
+		tg_ca_duration_str(pol->default_validity, dv, sizeof(dv));
+		tg_ca_duration_str(pol->max_validity, mv, sizeof(mv));
 		return perr(c, root,
-		            "default_validity is longer than "
-		            "max_validity");
+		            "default_validity is longer than max_validity (%s > %s); "
+		            "make default_validity at most %s",
+		            dv, mv, mv);
+	}
 	return 0;
 }
 
@@ -583,8 +601,8 @@ names_str(unsigned mask, int pin, char *buf, size_t n)
 		snprintf(buf + used, n - used, "]");
 }
 
-static void
-duration_str(long s, char *buf, size_t n)
+void
+tg_ca_duration_str(long s, char *buf, size_t n)
 {
 	if (s % 86400 == 0)
 		snprintf(buf, n, "%ldd", s / 86400);
@@ -682,8 +700,8 @@ tg_ca_policy_write(const struct tg_ca_policy *pol, const char *path, struct tg_e
 	}
 	names_str(pol->pin_allowed, 1, pins, sizeof(pins));
 	names_str(pol->touch_allowed, 0, touches, sizeof(touches));
-	duration_str(pol->default_validity, dv, sizeof(dv));
-	duration_str(pol->max_validity, mv, sizeof(mv));
+	tg_ca_duration_str(pol->default_validity, dv, sizeof(dv));
+	tg_ca_duration_str(pol->max_validity, mv, sizeof(mv));
 	used = (size_t)snprintf(text, cap,
 	                        "# tokengate CA issuance policy (see docs/provenance.md).\n"
 	                        "# Unknown keys are errors. 'serials' (optional) restricts the\n"
@@ -741,6 +759,7 @@ tg_ca_policy_check(const struct tg_ca_policy *pol, const struct tg_att_facts *f,
                    struct tg_error *err)
 {
 	static const uint8_t fw_none[3] = {0, 0, 0};
+	char allowed[128];
 	size_t i;
 	int r = TG_ERR_POLICY;
 
@@ -765,21 +784,23 @@ tg_ca_policy_check(const struct tg_ca_policy *pol, const struct tg_att_facts *f,
 		}
 	}
 	if ((checks & TG_CA_CHECK_PIN) && !(pol->pin_allowed & (1u << f->pin_policy))) {
+		names_str(pol->pin_allowed, 1, allowed, sizeof(allowed));
 		tg_error_set(err, r,
 		             "the key's PIN policy '%s' is not allowed by "
-		             "the CA policy (pin_policies in policy.yaml); "
+		             "the CA policy (pin_policies in policy.yaml: %s); "
 		             "generate the key again with an allowed PIN "
 		             "policy (e.g. --pin-policy once)",
-		             tg_att_pin_name(f->pin_policy));
+		             tg_att_pin_name(f->pin_policy), allowed);
 		goto out;
 	}
 	if ((checks & TG_CA_CHECK_TOUCH) && !(pol->touch_allowed & (1u << f->touch_policy))) {
+		names_str(pol->touch_allowed, 0, allowed, sizeof(allowed));
 		tg_error_set(err, r,
 		             "the key's touch policy '%s' is not allowed "
 		             "by the CA policy (touch_policies in "
-		             "policy.yaml); generate the key again with an "
+		             "policy.yaml: %s); generate the key again with an "
 		             "allowed touch policy",
-		             tg_att_touch_name(f->touch_policy));
+		             tg_att_touch_name(f->touch_policy), allowed);
 		goto out;
 	}
 	if ((checks & TG_CA_CHECK_SERIAL) && pol->has_serials) {

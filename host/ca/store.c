@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 
 #include "tg_p11.h"
 #include "tg_ca_io.h"
+#include "tg_ca_record.h"
 #include "tg_file.h"
 #include "tg_log.h"
 #include "tg_hex.h"
@@ -642,23 +644,12 @@ tg_ca_store_roots_dir(const struct tg_ca_store *s, char *buf, size_t n)
 	return roots_path(s->dir, s->pol.attestation_roots, buf, n);
 }
 
-static char *
-time_iso(const ASN1_TIME *t, char *buf, size_t n)
-{
-	struct tm tm;
-
-	buf[0] = '\0';
-	if (ASN1_TIME_to_tm(t, &tm))
-		strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
-}
-
 int
-tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id, const struct tg_prov *prov,
+tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, char *pem_path, size_t pem_n,
                    struct tg_error *err)
 {
 	char hex[CA_SERIAL_HEX_MAX + 1], name[CA_SERIAL_HEX_MAX + 16];
-	char path[CA_PATH_MAX], na[32], sha[65];
+	char path[CA_PATH_MAX];
 	json_t *j = NULL;
 	char *text = NULL;
 	int r;
@@ -674,25 +665,16 @@ tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id, const stru
 		r = tg_error_set(err, TG_ERR_INTERNAL, "serial %s already issued", hex);
 		goto out;
 	}
-	if ((r = tg_ca_pem_write(path, leaf, NULL, NULL, err)) != 0)
+	if ((r = tg_ca_cert_json(leaf, &j, err)) != 0)
 		goto out;
-	tg_hex_encode(prov->att_sha256, sizeof(prov->att_sha256), sha, sizeof(sha));
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "serial", hex, "id", id, "level",
-	              tg_prov_level_name(prov->level), "token_serial", prov->serial, "pin_policy",
-	              tg_att_pin_name(prov->pin_policy), "touch_policy",
-	              tg_att_touch_name(prov->touch_policy), "not_after",
-	              time_iso(X509_get0_notAfter(leaf), na, sizeof(na)));
-	if (j == NULL ||
-	    (prov->has_att_sha256 &&
-	     json_object_set_new(j, "attestation_sha256", json_string(sha)) != 0) ||
-	    (prov->has_token_model &&
-	     (json_object_set_new(j, "token_manufacturer", json_string(prov->token_manufacturer)) !=
-	          0 ||
-	      json_object_set_new(j, "token_model", json_string(prov->token_model)) != 0)) ||
-	    (text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+	if ((text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "cannot build the issue record");
 		goto out;
 	}
+	if ((r = tg_ca_pem_write(path, leaf, NULL, NULL, err)) != 0)
+		goto out;
+	if (pem_path != NULL)
+		snprintf(pem_path, pem_n, "%s", path);
 	snprintf(name, sizeof(name), "issued/%s.json", hex);
 	if ((r = path_join(path, sizeof(path), s->dir, name, err)) != 0 ||
 	    (r = tg_ca_file_write(path, text, strlen(text), 0644, err)) != 0)
@@ -702,6 +684,44 @@ out:
 	free(text);
 	json_decref(j);
 	return r;
+}
+
+static const struct {
+	enum tg_ca_reason code;
+	const char *name;
+} reasons[] = {
+    {TG_CA_REASON_UNSPECIFIED, "unspecified"},
+    {TG_CA_REASON_KEY_COMPROMISE, "keyCompromise"},
+    {TG_CA_REASON_AFFILIATION_CHANGED, "affiliationChanged"},
+    {TG_CA_REASON_SUPERSEDED, "superseded"},
+    {TG_CA_REASON_CESSATION_OF_OPERATION, "cessationOfOperation"},
+    {TG_CA_REASON_PRIVILEGE_WITHDRAWN, "privilegeWithdrawn"},
+};
+
+int
+tg_ca_reason_parse(const char *name, size_t n, enum tg_ca_reason *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (strlen(reasons[i].name) == n && strncasecmp(name, reasons[i].name, n) == 0) {
+			*out = reasons[i].code;
+			return 0;
+		}
+	}
+	return TG_ERR_INVALID_ARG;
+}
+
+const char *
+tg_ca_reason_name(enum tg_ca_reason r)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (reasons[i].code == r)
+			return reasons[i].name;
+	}
+	return "unspecified";
 }
 
 /* Sorts entries by serial, so a serial listed twice sits next to itself. */
@@ -740,10 +760,9 @@ revoked_line(const char *p, size_t n, struct tg_ca_revoked *e)
 		bad = "the serial number must be followed by one space and the time";
 		goto out;
 	}
-	for (i++; i < n; i++) {
+	for (i++; i < n && p[i] != ' '; i++) {
 		if (!isdigit((unsigned char)p[i])) {
-			bad =
-			    "the revocation time must be decimal Unix seconds and nothing after it";
+			bad = "the revocation time must be decimal Unix seconds";
 			goto out;
 		}
 		if (when > TG_CA_REVOKED_WHEN_MAX) /* stop before it could overflow */
@@ -752,6 +771,15 @@ revoked_line(const char *p, size_t n, struct tg_ca_revoked *e)
 	}
 	if (when > TG_CA_REVOKED_WHEN_MAX) {
 		bad = "the revocation time is after the year 9999";
+		goto out;
+	}
+	if (i < n && p[i - 1] == ' ') {
+		bad = "the revocation time must be decimal Unix seconds";
+		goto out;
+	}
+	e->reason = TG_CA_REASON_UNSPECIFIED; /* lines written before reasons were recorded */
+	if (i < n && tg_ca_reason_parse(p + i + 1, n - i - 1, &e->reason) != 0) {
+		bad = "the reason after the time must be one of " TG_CA_REASON_NAMES;
 		goto out;
 	}
 	memcpy(hex, p, h);
@@ -789,9 +817,10 @@ tg_ca_revoked_parse(const char *text, size_t n, const char *name, struct tg_ca_r
 			v = nv;
 		}
 		if ((bad = revoked_line(text + off, len, &v[cnt])) != NULL) {
-			r = tg_error_set(err, TG_ERR_FORMAT,
-			                 "%s line %lu: %s; each line must be 'SERIALHEX UNIXTIME'",
-			                 name, line, bad);
+			r = tg_error_set(
+			    err, TG_ERR_FORMAT,
+			    "%s line %lu: %s; each line must be 'SERIALHEX UNIXTIME [REASON]'",
+			    name, line, bad);
 			goto out;
 		}
 		v[cnt++].line = line;
@@ -880,33 +909,47 @@ out:
 	return r;
 }
 
-int
-tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_error *err)
+size_t
+tg_ca_revoked_format(const struct tg_ca_revoked *e, char *buf, size_t n)
 {
-	char hex[CA_SERIAL_HEX_MAX + 1], name[CA_SERIAL_HEX_MAX + 16];
-	char path[CA_PATH_MAX], line[CA_SERIAL_HEX_MAX + 32];
-	struct tg_ca_revoked *list = NULL;
+	int w;
+
+	if (e->reason == TG_CA_REASON_UNSPECIFIED)
+		w = snprintf(buf, n, "%s %lld\n", e->serial, e->when);
+	else
+		w = snprintf(buf, n, "%s %lld %s\n", e->serial, e->when,
+		             tg_ca_reason_name(e->reason));
+	return w < 0 || (size_t)w >= n ? 0 : (size_t)w;
+}
+
+int
+tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, enum tg_ca_reason reason,
+                   struct tg_error *err)
+{
+	char name[CA_SERIAL_HEX_MAX + 16];
+	char path[CA_PATH_MAX], line[CA_SERIAL_HEX_MAX + 64];
+	struct tg_ca_revoked *list = NULL, e;
 	uint8_t *text = NULL;
 	char *next = NULL;
 	size_t count = 0, len = 0, i, ll;
 	int r, locked = 0;
 
-	if (tg_ca_serial_norm(serial_hex, hex, sizeof(hex)) != 0) {
+	memset(&e, 0, sizeof(e));
+	if (tg_ca_serial_norm(serial_hex, e.serial, sizeof(e.serial)) != 0) {
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
-		                 "serial '%s' is not a "
-		                 "hexadecimal number",
+		                 "serial '%s' is not a hexadecimal number (give it as 'ca show' "
+		                 "and 'ca list' print it)",
 		                 serial_hex);
 		goto out;
 	}
-	snprintf(name, sizeof(name), "issued/%s.pem", hex);
+	snprintf(name, sizeof(name), "issued/%s.pem", e.serial);
 	if ((r = path_join(path, sizeof(path), s->dir, name, err)) != 0)
 		goto out;
 	if (access(path, F_OK) != 0) {
 		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-		                 "this CA issued no "
-		                 "certificate with serial %s "
-		                 "(see %s/issued/)",
-		                 hex, s->dir);
+		                 "this CA issued no certificate with serial %s (see 'tokengate ca "
+		                 "list --dir %s')",
+		                 e.serial, s->dir);
 		goto out;
 	}
 	/* read, check and rewrite under the lock, so no concurrent revocation is lost */
@@ -916,13 +959,15 @@ tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_erro
 	if ((r = revoked_load(s, &list, &count, &text, &len, err)) != 0)
 		goto out;
 	for (i = 0; i < count; i++) {
-		if (strcmp(list[i].serial, hex) == 0) {
+		if (strcmp(list[i].serial, e.serial) == 0) {
 			r = tg_error_set(err, TG_ERR_INVALID_ARG,
-			                 "certificate %s is already revoked", hex);
+			                 "certificate %s is already revoked", e.serial);
 			goto out;
 		}
 	}
-	ll = (size_t)snprintf(line, sizeof(line), "%s %lld\n", hex, (long long)time(NULL));
+	e.when = (long long)time(NULL);
+	e.reason = reason;
+	ll = tg_ca_revoked_format(&e, line, sizeof(line));
 	if ((next = malloc(len + 1 + ll)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
@@ -945,25 +990,218 @@ out:
 	return r;
 }
 
+int
+tg_ca_store_cert_check(struct tg_ca_store *s, X509 *x, struct tg_error *err)
+{
+	char theirs[512], ours[512];
+	EVP_PKEY *pub = X509_get0_pubkey(s->cert);
+	int r = TG_ERR_NOT_FOUND;
+
+	if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(s->cert)) != 0) {
+		tg_error_set(err, r,
+		             "the certificate was not issued by this CA: its issuer is '%s', this "
+		             "CA is '%s'; revoke it with the CA that issued it",
+		             tg_ca_name_str(X509_get_issuer_name(x), theirs, sizeof(theirs)),
+		             tg_ca_name_str(X509_get_subject_name(s->cert), ours, sizeof(ours)));
+		goto out;
+	}
+	if (pub == NULL || X509_verify(x, pub) != 1) {
+		tg_error_set(err, r,
+		             "the certificate names this CA ('%s') as its issuer but its "
+		             "signature does not verify with this CA's key: it was not issued "
+		             "here",
+		             tg_ca_name_str(X509_get_issuer_name(x), theirs, sizeof(theirs)));
+		goto out;
+	}
+	r = 0;
+out:
+	ERR_clear_error();
+	return r;
+}
+
+const char *
+tg_ca_status_name(enum tg_ca_status st)
+{
+	switch (st) {
+	case TG_CA_STATUS_REVOKED:
+		return "revoked";
+	case TG_CA_STATUS_EXPIRED:
+		return "expired";
+	case TG_CA_STATUS_VALID:
+	default:
+		return "valid";
+	}
+}
+
+int
+tg_ca_status_parse(const char *name, enum tg_ca_status *out)
+{
+	static const enum tg_ca_status all[] = {TG_CA_STATUS_VALID, TG_CA_STATUS_REVOKED,
+	                                        TG_CA_STATUS_EXPIRED};
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (strcmp(name, tg_ca_status_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return TG_ERR_INVALID_ARG;
+}
+
+void
+tg_ca_issued_free(struct tg_ca_issued *list, size_t count)
+{
+	size_t i;
+
+	for (i = 0; list != NULL && i < count; i++)
+		X509_free(list[i].cert);
+	free(list);
+}
+
+/* Oldest first (notBefore), then by serial. */
+static int
+issued_cmp(const void *a, const void *b)
+{
+	const struct tg_ca_issued *x = a, *y = b;
+	int c = ASN1_TIME_compare(X509_get0_notBefore(x->cert), X509_get0_notBefore(y->cert));
+
+	return c != 0 ? c : strcmp(x->serial, y->serial);
+}
+
+/* The status of e at now, from the revoked list. */
+static void
+issued_status(struct tg_ca_issued *e, const struct tg_ca_revoked *rev, size_t nrev, time_t now)
+{
+	size_t i;
+
+	e->status = TG_CA_STATUS_VALID;
+	for (i = 0; i < nrev; i++) {
+		if (strcmp(rev[i].serial, e->serial) == 0) {
+			e->status = TG_CA_STATUS_REVOKED;
+			e->revoked_at = rev[i].when;
+			e->reason = rev[i].reason;
+			return;
+		}
+	}
+	if (X509_cmp_time(X509_get0_notAfter(e->cert), &now) < 0)
+		e->status = TG_CA_STATUS_EXPIRED;
+}
+
+/* Appends the certificate at issued/NAME to *v (growing it). */
+static int
+issued_add(struct tg_ca_store *s, const char *name, struct tg_ca_issued **v, size_t *count,
+           size_t *cap, struct tg_error *err)
+{
+	char rel[300], path[CA_PATH_MAX];
+	struct tg_ca_issued *nv, *e;
+	int r;
+
+	if (*count == *cap) {
+		*cap = *cap == 0 ? 16 : *cap * 2;
+		if ((nv = realloc(*v, *cap * sizeof(**v))) == NULL) {
+			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+			goto out;
+		}
+		*v = nv;
+	}
+	e = &(*v)[*count];
+	memset(e, 0, sizeof(*e));
+	snprintf(rel, sizeof(rel), "issued/%s", name);
+	if ((r = path_join(path, sizeof(path), s->dir, rel, err)) != 0 ||
+	    (r = tg_ca_cert_read(path, &e->cert, err)) != 0)
+		goto out;
+	if (tg_ca_serial_hex(X509_get0_serialNumber(e->cert), e->serial, sizeof(e->serial)) != 0) {
+		X509_free(e->cert);
+		r = tg_error_set(err, TG_ERR_FORMAT, "'%s': unreadable serial number", path);
+		goto out;
+	}
+	(*count)++;
+	r = 0;
+out:
+	return r;
+}
+
+int
+tg_ca_store_list(struct tg_ca_store *s, time_t now, struct tg_ca_issued **list, size_t *count,
+                 struct tg_error *err)
+{
+	char path[CA_PATH_MAX];
+	struct tg_ca_issued *v = NULL;
+	struct tg_ca_revoked *rev = NULL;
+	struct dirent *d;
+	uint8_t *text = NULL;
+	size_t n = 0, cap = 0, nrev = 0, len = 0, i, nl;
+	DIR *dir = NULL;
+	int r, locked = 0;
+
+	if ((r = path_join(path, sizeof(path), s->dir, "issued", err)) != 0)
+		goto out;
+	if ((dir = opendir(path)) == NULL) {
+		r = tg_error_set(err, TG_ERR_IO, "cannot read directory '%s': %s", path,
+		                 strerror(errno));
+		goto out;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		nl = strlen(d->d_name);
+		if (nl < 5 || strcmp(d->d_name + nl - 4, ".pem") != 0)
+			continue;
+		if ((r = issued_add(s, d->d_name, &v, &n, &cap, err)) != 0)
+			goto out;
+	}
+	if ((r = store_lock(s, 1, err)) != 0)
+		goto out;
+	locked = 1;
+	if ((r = revoked_load(s, &rev, &nrev, &text, &len, err)) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		issued_status(&v[i], rev, nrev, now);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), issued_cmp);
+	*list = v;
+	*count = n;
+	v = NULL;
+	n = 0;
+	r = 0;
+out:
+	if (locked)
+		(void)store_lock(s, 0, NULL);
+	if (dir != NULL)
+		closedir(dir);
+	tg_ca_issued_free(v, n);
+	free(rev);
+	free(text);
+	return r;
+}
+
 static int
 crl_add(X509_CRL *crl, const struct tg_ca_revoked *e)
 {
 	X509_REVOKED *rev = NULL;
 	ASN1_INTEGER *ai = NULL;
 	ASN1_TIME *t = NULL;
+	ASN1_ENUMERATED *reason = NULL;
 	BIGNUM *bn = NULL;
 	int r = TG_ERR_CRYPTO;
 
+	/* RFC 5280 5.3.1: for unspecified the reasonCode extension SHOULD be absent */
+	if (e->reason != TG_CA_REASON_UNSPECIFIED &&
+	    ((reason = ASN1_ENUMERATED_new()) == NULL ||
+	     !ASN1_ENUMERATED_set(reason, (long)e->reason)))
+		goto out;
 	if ((rev = X509_REVOKED_new()) == NULL || BN_hex2bn(&bn, e->serial) == 0 ||
 	    (ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
 	    !X509_REVOKED_set_serialNumber(rev, ai) ||
 	    (t = ASN1_TIME_set(NULL, (time_t)e->when)) == NULL ||
-	    !X509_REVOKED_set_revocationDate(rev, t) || !X509_CRL_add0_revoked(crl, rev))
+	    !X509_REVOKED_set_revocationDate(rev, t) ||
+	    (reason != NULL && !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, reason, 0, 0)) ||
+	    !X509_CRL_add0_revoked(crl, rev))
 		goto out;
 	rev = NULL;
 	r = 0;
 out:
 	X509_REVOKED_free(rev);
+	ASN1_ENUMERATED_free(reason);
 	ASN1_INTEGER_free(ai);
 	ASN1_TIME_free(t);
 	BN_free(bn);

@@ -101,6 +101,10 @@ int tg_ca_td_check(const char *td, struct tg_error *err);
  */
 int tg_ca_duration_parse(const char *s, long *secs);
 
+/* secs in the largest unit that divides it exactly ("30d", "36h", "90m",
+ * "45s"), as tg_ca_duration_parse reads it, into buf (size n). */
+void tg_ca_duration_str(long secs, char *buf, size_t n);
+
 /*
  * Checks a crl_url: an http:// or https:// URL with a host, at most
  * TG_CA_URL_MAX - 1 bytes, no control characters, spaces, quotes or

@@ -7,8 +7,8 @@
  *   DIR/policy.yaml         the issuance policy (tg_ca_policy.h)
  *   DIR/attestation-roots/  default trusted roots for attestations
  *   DIR/issued/HEX.pem      every certificate issued, by serial (hex)
- *   DIR/issued/HEX.json     what was verified for it (identity, level, ...)
- *   DIR/revoked.txt         "HEX UNIXTIME" per revoked certificate
+ *   DIR/issued/HEX.json     tg_ca_cert_json of it (tg_ca_record.h)
+ *   DIR/revoked.txt         "HEX UNIXTIME [REASON]" per revoked certificate
  *   DIR/crlnumber           the last CRL number used
  *
  * Checked like OpenSSH checks its own files, on every open: DIR, ca.pem,
@@ -24,6 +24,8 @@
  */
 #ifndef TG_CA_STORE_H
 #define TG_CA_STORE_H
+
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -86,38 +88,116 @@ const struct tg_ca_policy *tg_ca_store_policy(struct tg_ca_store *s);
 int tg_ca_store_roots_dir(const struct tg_ca_store *s, char *buf, size_t n);
 
 /*
- * Records an issued certificate: issued/HEX.pem and issued/HEX.json (id,
- * level, serial, not_after, provenance facts). TG_ERR_IO on failure.
+ * Records an issued certificate: issued/HEX.pem and issued/HEX.json (the
+ * fields of `ca show`, tg_ca_cert_json). When path is not NULL, the path
+ * of issued/HEX.pem is written into it (size n). TG_ERR_IO on failure.
  */
-int tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, const char *id,
-                       const struct tg_prov *prov, struct tg_error *err);
+int tg_ca_store_record(struct tg_ca_store *s, X509 *leaf, char *path, size_t n,
+                       struct tg_error *err);
+
+/*
+ * Why a certificate was revoked: the RFC 5280 5.3.1 CRLReason codes this
+ * CA records. certificateHold and removeFromCRL are refused (a revocation
+ * here is permanent), cACompromise and aACompromise do not apply to the
+ * leaves it issues.
+ */
+enum tg_ca_reason {
+	TG_CA_REASON_UNSPECIFIED = 0,
+	TG_CA_REASON_KEY_COMPROMISE = 1,
+	TG_CA_REASON_AFFILIATION_CHANGED = 3,
+	TG_CA_REASON_SUPERSEDED = 4,
+	TG_CA_REASON_CESSATION_OF_OPERATION = 5,
+	TG_CA_REASON_PRIVILEGE_WITHDRAWN = 9,
+};
+
+/* The accepted reason names, for messages and --help. */
+#define TG_CA_REASON_NAMES                                                                         \
+	"unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, "       \
+	"privilegeWithdrawn"
+
+/* A reason name (RFC 5280 spelling, any case) into *out; 0 or
+ * TG_ERR_INVALID_ARG. */
+int tg_ca_reason_parse(const char *name, size_t n, enum tg_ca_reason *out);
+
+/* The RFC 5280 name of a reason (e.g. "keyCompromise"); never NULL. */
+const char *tg_ca_reason_name(enum tg_ca_reason r);
 
 /*
  * Revokes the issued certificate with the given serial (hex, any case,
- * optional 0x and colons). TG_ERR_NOT_FOUND when this CA issued no such
- * certificate; revoking twice is an error (TG_ERR_INVALID_ARG).
+ * optional 0x and colons) for reason. TG_ERR_NOT_FOUND when this CA issued
+ * no such certificate; revoking twice is an error (TG_ERR_INVALID_ARG).
  */
-int tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, struct tg_error *err);
+int tg_ca_store_revoke(struct tg_ca_store *s, const char *serial_hex, enum tg_ca_reason reason,
+                       struct tg_error *err);
+
+/*
+ * 0 when x was issued by this CA: its issuer is the CA's subject and its
+ * signature verifies with the CA's public key; else TG_ERR_NOT_FOUND
+ * naming both issuers (a foreign certificate), or naming the signature.
+ */
+int tg_ca_store_cert_check(struct tg_ca_store *s, X509 *x, struct tg_error *err);
 
 /* One line of revoked.txt. */
 struct tg_ca_revoked {
 	char serial[TG_CA_SERIAL_HEX_MAX + 1]; /* canonical (tg_ca_serial_norm) */
 	long long when;                        /* revocation time, Unix seconds */
+	enum tg_ca_reason reason;              /* unspecified when the line has none */
 	unsigned long line;                    /* 1-based line in the text */
 };
 
 /*
  * Parses n bytes of revoked.txt text (name is used in messages). Strict:
- every line is exactly "HEX UNIXTIME" — 1 to TG_CA_SERIAL_HEX_MAX hex
- * digits, one space, decimal digits of a time at most
- * TG_CA_REVOKED_WHEN_MAX — ending in a newline (the last one may lack
- * it); empty lines, other bytes and a serial listed twice are refused. On
- * success *list (count entries, in text order; NULL when count is 0) is
- * owned by the caller (free()). Errors: TG_ERR_FORMAT with "NAME line L:
- * ..." saying what the line must be; TG_ERR_ALLOC. No I/O.
+ * every line is exactly "HEX UNIXTIME" or "HEX UNIXTIME REASON" — 1 to
+ * TG_CA_SERIAL_HEX_MAX hex digits, one space, decimal digits of a time at
+ * most TG_CA_REVOKED_WHEN_MAX, optionally one space and a reason name
+ * (tg_ca_reason_parse; lines written before reasons were recorded have
+ * none and read as unspecified) — ending in a newline (the last one may
+ * lack it); empty lines, other bytes and a serial listed twice are
+ * refused. On success *list (count entries, in text order; NULL when count
+ * is 0) is owned by the caller (free()). Errors: TG_ERR_FORMAT with "NAME
+ * line L: ..." saying what the line must be; TG_ERR_ALLOC. No I/O.
  */
 int tg_ca_revoked_parse(const char *text, size_t n, const char *name, struct tg_ca_revoked **list,
                         size_t *count, struct tg_error *err);
+
+/*
+ * The revoked.txt line of e, newline included, into buf (size n): what
+ * tg_ca_revoked_parse reads back. Returns its length, or 0 when it does
+ * not fit.
+ */
+size_t tg_ca_revoked_format(const struct tg_ca_revoked *e, char *buf, size_t n);
+
+/* What `ca list` reports of one issued certificate. */
+enum tg_ca_status {
+	TG_CA_STATUS_VALID,
+	TG_CA_STATUS_REVOKED,
+	TG_CA_STATUS_EXPIRED,
+};
+
+/* "valid", "revoked" or "expired". */
+const char *tg_ca_status_name(enum tg_ca_status st);
+
+/* 0 and *out for "valid", "revoked" or "expired"; else TG_ERR_INVALID_ARG. */
+int tg_ca_status_parse(const char *name, enum tg_ca_status *out);
+
+struct tg_ca_issued {
+	X509 *cert;                            /* owned by the list */
+	char serial[TG_CA_SERIAL_HEX_MAX + 1]; /* canonical */
+	enum tg_ca_status status;              /* revoked wins over expired */
+	long long revoked_at;                  /* when status is revoked */
+	enum tg_ca_reason reason;              /* when status is revoked */
+};
+
+/*
+ * Every certificate in DIR/issued/, with its status at time now (revoked
+ * per revoked.txt, else expired when notAfter is before now, else valid),
+ * ordered by notBefore then serial. *list (count entries) is owned by the
+ * caller (tg_ca_issued_free). TG_ERR_IO naming a file that cannot be read.
+ */
+int tg_ca_store_list(struct tg_ca_store *s, time_t now, struct tg_ca_issued **list, size_t *count,
+                     struct tg_error *err);
+
+void tg_ca_issued_free(struct tg_ca_issued *list, size_t count);
 
 /*
  * Builds and signs a CRL (v2, CRL number, AKI, nextUpdate in 7 days) of

@@ -136,7 +136,7 @@ parse(const char *what, int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	optind = 0; /* glibc: full re-initialisation */
+	optind = 0; /* glibc: full re-initialization */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -379,8 +379,8 @@ list_module(struct tg_p11 *p, const struct opts *o, const struct tg_p11_uri *u,
 		no = 0;
 		if (!tv[i].initialized)
 			r = tg_error_set(&err, TG_ERR_NOT_FOUND,
-			                 "token not initialised (an empty slot of the "
-			                 "module); initialise it or ignore it");
+			                 "token not initialized (an empty slot of the "
+			                 "module); initialize it or ignore it");
 		else if ((r = tg_p11_token_open(p, turi, &t, &err)) == 0 && o->login)
 			r = tg_p11_token_login(t, u, TG_P11_LOGIN_INTERACTIVE, &err);
 		if (r == 0)

@@ -7,7 +7,8 @@
  * message naming the line, and nothing returned; an accepted list has
  * canonical serials (upper-case hex, as tg_ca_serial_norm writes them),
  * distinct, times within range, line numbers increasing, and printing it
- * back as "SERIAL TIME\n" lines parses to the same list. A broken property
+ * back with tg_ca_revoked_format ("SERIAL TIME [REASON]\n" lines, as `ca
+ * revoke` writes them) parses to the same list, reasons included. A broken property
  * aborts.
  */
 #include <stdint.h>
@@ -23,12 +24,16 @@ check_entry(const struct tg_ca_revoked *e, const struct tg_ca_revoked *prev)
 {
 	char norm[TG_CA_SERIAL_HEX_MAX + 1];
 	size_t n = strlen(e->serial);
+	enum tg_ca_reason reason;
 
 	check(n >= 1 && n <= TG_CA_SERIAL_HEX_MAX);
 	check(strspn(e->serial, "0123456789ABCDEF") == n);
 	check(tg_ca_serial_norm(e->serial, norm, sizeof(norm)) == 0);
 	check(strcmp(norm, e->serial) == 0);
 	check(e->when >= 0 && e->when <= TG_CA_REVOKED_WHEN_MAX);
+	check(tg_ca_reason_parse(tg_ca_reason_name(e->reason), strlen(tg_ca_reason_name(e->reason)),
+	                         &reason) == 0 &&
+	      reason == e->reason);
 	check(e->line >= 1);
 	check(prev == NULL || e->line > prev->line);
 }
@@ -38,9 +43,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tg_ca_revoked *l = NULL, *l2 = NULL;
 	struct tg_error err;
-	size_t n = 0, n2 = 0, i, used = 0, cap;
+	size_t n = 0, n2 = 0, i, used = 0, cap, w;
 	char *text = NULL;
-	int w;
 
 	tg_error_clear(&err);
 	if (tg_ca_revoked_parse((const char *)data, size, "revoked.txt", &l, &n, &err) != 0) {
@@ -55,18 +59,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(i == 0 || strcmp(l[i].serial, l[i - 1].serial) != 0);
 	}
 	/* printed back the way `ca revoke` writes it, it parses to the same list */
-	cap = n * (TG_CA_SERIAL_HEX_MAX + 24) + 1;
+	cap = n * (TG_CA_SERIAL_HEX_MAX + 64) + 1;
 	text = malloc(cap);
 	check(text != NULL);
 	for (i = 0; i < n; i++) {
-		w = snprintf(text + used, cap - used, "%s %lld\n", l[i].serial, l[i].when);
-		check(w > 0 && (size_t)w < cap - used);
-		used += (size_t)w;
+		w = tg_ca_revoked_format(&l[i], text + used, cap - used);
+		check(w > 0);
+		used += w;
 	}
 	check(tg_ca_revoked_parse(text, used, "again", &l2, &n2, &err) == 0);
 	check(n2 == n);
 	for (i = 0; i < n; i++) {
-		check(strcmp(l2[i].serial, l[i].serial) == 0 && l2[i].when == l[i].when);
+		check(strcmp(l2[i].serial, l[i].serial) == 0 && l2[i].when == l[i].when &&
+		      l2[i].reason == l[i].reason);
 		check(l2[i].line == i + 1);
 	}
 	free(text);

@@ -20,7 +20,7 @@ expect_fail()
 }
 
 # ---- help and usage -------------------------------------------------
-for c in verify-attestation init issue revoke crl show; do
+for c in verify-attestation init issue list revoke crl show; do
 	"$TG" ca "$c" --help | grep -q "usage: tokengate ca $c" ||
 		tg_fail "ca $c --help"
 done
@@ -263,7 +263,7 @@ expect_fail "must start with /dev/ (people) or /svc/" \
 expect_fail "no proof that the key lives on a token" \
 	issue --csr alice.csr --id spiffe://example.org/dev/alice
 # validity beyond the maximum
-expect_fail "longer than the CA policy's max_validity" \
+expect_fail "validity 31d exceeds the policy maximum of 30d (max_validity in policy.yaml); ask for at most 30d" \
 	issue --csr alice.csr --id spiffe://example.org/dev/alice \
 	--attestation att.pem --intermediate Acme-f9.pem --validity 31d
 # firmware below the minimum
@@ -314,6 +314,120 @@ if openssl verify -crl_check -CRLfile crl.pem -CAfile ca/ca.pem alice.pem 2>veri
 fi
 grep -q "certificate revoked" verify.err || tg_fail "revocation reason: $(cat verify.err)"
 openssl verify -crl_check -CRLfile crl.pem -CAfile ca/ca.pem bob.pem || tg_fail "bob is not revoked"
+
+# ---- issue --json: the fields of ca show, plus where the files are ---------
+"$TG" ca issue --dir ca --csr alice.csr --id spiffe://example.org/dev/alice \
+	--attestation att.pem --intermediate Acme-f9.pem --out carol.pem --json >issue.json
+js=$(jq -r .serial issue.json)
+[[ $js == $(openssl x509 -in carol.pem -noout -serial | cut -d= -f2) ]] || tg_fail "json serial: $(cat issue.json)"
+fp=$(openssl x509 -in carol.pem -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f)
+[[ $(jq -r '[.identity, .sha256_fingerprint, .provenance.level, .cert, .record] | join(" ")' issue.json) == \
+	"spiffe://example.org/dev/alice $fp device-attested carol.pem ca/issued/$js.pem" ]] ||
+	tg_fail "issue --json: $(cat issue.json)"
+[[ $(date -d "$(jq -r .not_after issue.json)" +%s) == \
+	$(date -d "$(openssl x509 -in carol.pem -noout -enddate | cut -d= -f2)" +%s) ]] || tg_fail "json not_after"
+[[ $(date -d "$(jq -r .not_before issue.json)" +%s) == \
+	$(date -d "$(openssl x509 -in carol.pem -noout -startdate | cut -d= -f2)" +%s) ]] || tg_fail "json not_before"
+"$TG" ca issue --help | grep -q -- "--json" || tg_fail "issue --help names --json"
+# ca show, issued/*.json and issue --json: the same field names and values
+"$TG" ca show --cert carol.pem >carol-show.json
+[[ $(jq -S . carol-show.json) == $(jq -S . "ca/issued/$js.json") ]] ||
+	tg_fail "show and issued/$js.json differ: $(diff <(jq -S . carol-show.json) <(jq -S . "ca/issued/$js.json"))"
+[[ $(jq -S 'del(.cert, .record)' issue.json) == $(jq -S . carol-show.json) ]] ||
+	tg_fail "issue --json and show differ"
+
+# ---- ca issue fails loudly: every failure after signing exits 1 ----------
+rc=0
+"$TG" ca issue --dir ca --csr alice.csr --id spiffe://example.org/dev/alice \
+	--attestation att.pem --intermediate Acme-f9.pem --out full.pem >/dev/full 2>full.err || rc=$?
+[[ $rc -eq 1 ]] || tg_fail "output to a full disk must exit 1, got $rc"
+grep -q "was issued and recorded as ca/issued/.*\.pem, but the command did not finish.*cannot print the result: No space left on device" full.err ||
+	tg_fail "full-disk message: $(cat full.err)"
+expect_fail "cannot create a temporary file in its directory: No such file or directory" \
+	issue --csr alice.csr --id spiffe://example.org/dev/alice \
+	--attestation att.pem --intermediate Acme-f9.pem --out "$T/no/such/dir/x.pem"
+grep -q "was issued and recorded as ca/issued/" "$TG_TMP/err" || tg_fail "names the recorded copy: $(cat "$TG_TMP/err")"
+expect_fail "validity 20000d exceeds the policy maximum of 30d" \
+	issue --csr alice.csr --id spiffe://example.org/dev/alice \
+	--attestation att.pem --intermediate Acme-f9.pem --validity 20000d
+sed -i 's/^max_validity: .*/max_validity: 36500d/' ca/policy.yaml
+expect_fail "the CA certificate expires on 20" \
+	issue --csr alice.csr --id spiffe://example.org/dev/alice \
+	--attestation att.pem --intermediate Acme-f9.pem --validity 20000d
+grep -q "before the requested validity of 20000d ends" "$TG_TMP/err" || tg_fail "CA expiry message"
+cp policy.orig ca/policy.yaml
+
+# file errors give the OS reason
+expect_fail "cannot read '.': Is a directory" "$TG" ca show --cert .
+expect_fail "cannot open 'nope.pem': No such file or directory" "$TG" ca show --cert nope.pem
+
+# one reader for every file: DER must hold exactly one object, PEM blocks of
+# other types are skipped
+{ cat att2.der; printf 'x'; } >att2-trailing.der
+expect_fail "'att2-trailing.der' holds no X.509 certificate (PEM, or DER with nothing after it)" \
+	"$TG" ca show --cert att2-trailing.der
+{ openssl pkey -in tok.key -pubout; cat bob.pem; } >mixed.pem
+"$TG" ca show --cert mixed.pem | jq -e '.identity == "spiffe://example.org/svc/bob"' >/dev/null ||
+	tg_fail "a PEM certificate after a public key block"
+
+# ---- ca list: status of every issued certificate ----------------------------
+"$TG" ca issue --dir ca --csr alice.csr --id spiffe://example.org/dev/short \
+	--attestation att.pem --intermediate Acme-f9.pem --validity 1s --out short.pem >/dev/null
+short=$(openssl x509 -in short.pem -noout -serial | cut -d= -f2)
+bobs=$(openssl x509 -in bob.pem -noout -serial | cut -d= -f2)
+sleep 2
+"$TG" ca list --dir ca >list.txt
+[[ $(grep -c . list.txt) -eq $(ls ca/issued/*.pem | wc -l) ]] || tg_fail "list lists every certificate: $(cat list.txt)"
+grep -Eq "^$serial +revoked +[0-9TZ:-]+ +spiffe://example.org/dev/alice +unspecified [0-9]{4}-" list.txt ||
+	tg_fail "alice revoked in list: $(cat list.txt)"
+grep -Eq "^$short +expired +" list.txt || tg_fail "short expired in list: $(cat list.txt)"
+grep -Eq "^$bobs +valid +[0-9TZ:-]+ +spiffe://example.org/svc/bob$" list.txt || tg_fail "bob valid in list: $(cat list.txt)"
+"$TG" ca list --dir ca --json >list.json
+[[ $(jq -r --arg s "$serial" '.[] | select(.serial == $s) | [.status, .reason, (.revoked_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T"))] | map(tostring) | join(" ")' list.json) == \
+	"revoked unspecified true" ]] || tg_fail "list --json revoked: $(cat list.json)"
+[[ $(jq -r --arg s "$short" '.[] | select(.serial == $s) | .status' list.json) == expired ]] || tg_fail "list --json expired"
+[[ $(jq -r --arg s "$bobs" '.[] | select(.serial == $s) | [.status, .identity, (has("reason")|tostring)] | join(" ")' list.json) == \
+	"valid spiffe://example.org/svc/bob false" ]] || tg_fail "list --json valid"
+[[ $(jq -S --arg s "$bobs" '.[] | select(.serial == $s) | del(.status)' list.json) == $(jq -S . "ca/issued/$bobs.json") ]] ||
+	tg_fail "list --json and issued/*.json use other fields"
+[[ $("$TG" ca list --dir ca --status expired | cut -d' ' -f1) == "$short" ]] || tg_fail "--status expired"
+[[ $("$TG" ca list --dir ca --status revoked --json | jq -r '.[].serial') == "$serial" ]] || tg_fail "--status revoked"
+tg_expect_exit 2 "--status 'gone' is not valid, revoked or expired" "$TG" ca list --dir ca --status gone
+tg_expect_exit 2 "--csr does not apply to ca list" "$TG" ca list --dir ca --csr alice.csr
+tg_expect_exit 2 "--dir is required" "$TG" ca list
+"$TG" ca init --dir emptyca --trust-domain example.org >/dev/null
+[[ -z $("$TG" ca list --dir emptyca) && $("$TG" ca list --dir emptyca --json | jq length) == 0 ]] ||
+	tg_fail "an empty CA lists nothing"
+
+# ---- revoke with a reason, by serial in any case or by certificate ---------
+"$TG" ca revoke --dir ca --serial "$(echo "$js" | tr A-F a-f)" --reason keycompromise >rev.out
+grep -q "^revoked $js (keyCompromise)" rev.out || tg_fail "revoke output: $(cat rev.out)"
+grep -q "^$js [0-9]* keyCompromise$" ca/revoked.txt || tg_fail "revoked.txt reason: $(cat ca/revoked.txt)"
+tg_expect_exit 2 "--reason 'certificateHold' is not accepted; use one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn" \
+	"$TG" ca revoke --dir ca --cert bob.pem --reason certificateHold
+tg_expect_exit 2 "give --serial HEX or --cert FILE (one of them)" \
+	"$TG" ca revoke --dir ca --cert bob.pem --serial "$bobs"
+tg_expect_exit 2 "give --serial HEX or --cert FILE (one of them)" "$TG" ca revoke --dir ca
+# a certificate of another CA: other issuer, or same name and another key
+expect_fail "'Acme-root.pem': the certificate was not issued by this CA: its issuer is 'CN=Acme Attestation Root', this CA is 'CN=tokengate CA example.org,O=tokengate'" \
+	"$TG" ca revoke --dir ca --cert Acme-root.pem
+cp Acme-root.pem ca-default/attestation-roots/
+"$TG" ca issue --dir ca-default --csr alice.csr --id spiffe://example.org/dev/alice \
+	--attestation att.pem --intermediate Acme-f9.pem --out other-ca.pem >/dev/null
+expect_fail "names this CA ('CN=tokengate CA example.org,O=tokengate') as its issuer but its signature does not verify with this CA's key" \
+	"$TG" ca revoke --dir ca --cert other-ca.pem
+"$TG" ca revoke --dir ca --cert bob.pem --reason superseded >/dev/null
+expect_fail "certificate $bobs is already revoked" "$TG" ca revoke --dir ca --cert bob.pem
+"$TG" ca crl --dir ca --out crl2.pem
+openssl crl -in crl2.pem -noout -text >crl2.txt
+grep -A4 "Serial Number: $js" crl2.txt | grep -A1 "CRL Reason Code" | grep -q "Key Compromise" ||
+	tg_fail "CRL reason keyCompromise: $(cat crl2.txt)"
+grep -A4 "Serial Number: $bobs" crl2.txt | grep -A1 "CRL Reason Code" | grep -q "Superseded" ||
+	tg_fail "CRL reason superseded: $(cat crl2.txt)"
+# RFC 5280 5.3.1: unspecified is left out of the CRL entry
+grep -A3 "Serial Number: $serial" crl2.txt | grep -q "CRL Reason Code" && tg_fail "unspecified reason in the CRL"
+[[ $("$TG" ca list --dir ca --json | jq -r --arg s "$bobs" '.[] | select(.serial == $s) | .reason') == superseded ]] ||
+	tg_fail "list shows the reason"
 
 # ---- hsm-operator on SoftHSM2 --------------------------------------------
 ENGINE_OK=0

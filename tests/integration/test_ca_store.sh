@@ -156,7 +156,10 @@ fi
 
 # ---- revoked.txt is parsed strictly -------------------------------------------
 printf '0A 1700000000\n0b 1700000001 extra\n' >ca/revoked.txt
-tg_expect_exit 1 "ca/revoked.txt line 2: the revocation time must be decimal Unix seconds and nothing after it; each line must be 'SERIALHEX UNIXTIME'" \
+tg_expect_exit 1 "ca/revoked.txt line 2: the reason after the time must be one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn; each line must be 'SERIALHEX UNIXTIME [REASON]'" \
+	"$TG" ca crl --dir ca --out crl.pem
+printf '0A 1700000000\n0b 1x\n' >ca/revoked.txt
+tg_expect_exit 1 "ca/revoked.txt line 2: the revocation time must be decimal Unix seconds; each line must be 'SERIALHEX UNIXTIME [REASON]'" \
 	"$TG" ca crl --dir ca --out crl.pem
 chmod 666 ca/revoked.txt
 tg_expect_exit 1 "revocation list 'ca/revoked.txt' is writable by group and others (mode 0666)" \

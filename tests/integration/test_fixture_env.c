@@ -98,7 +98,7 @@ p11_setup(void **state)
 
 	assert_non_null(p);
 	tg_test_p11_open(p, 0);
-	assert_true(p->initialised); /* nobody else in this process uses it */
+	assert_true(p->initialized); /* nobody else in this process uses it */
 	*state = p;
 	return 0;
 }

@@ -296,8 +296,8 @@ test_sensitive_false(void **state)
 	char why[128];
 	int r_default, r_allow, stored;
 
-	/* libtgp11 loads and initialises SoftHSM2 (and logs in) first, so the
-	 * direct use below shares its instance and never finalises it */
+	/* libtgp11 loads and initializes SoftHSM2 (and logs in) first, so the
+	 * direct use below shares its instance and never finalizes it */
 	ref = find_ok(fx->p, "pkcs11:token=tg-test;object=p256?pin-value=1234", 0);
 	tg_test_p11_open(&w, 1);
 	rv = raw_keygen_insensitive(&w, &pub, &priv);

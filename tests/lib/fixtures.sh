@@ -343,7 +343,7 @@ EOF
 	TG__SOFTHSM_READY=1
 }
 
-# tg_softhsm_token_add LABEL [USER_PIN [SO_PIN]]: initialise a new token
+# tg_softhsm_token_add LABEL [USER_PIN [SO_PIN]]: initialize a new token
 # LABEL in a free slot (defaults: user PIN $TG_SOFTHSM_PIN=1234, SO PIN
 # $TG_SOFTHSM_SO_PIN=5678). Calls tg_softhsm_setup first.
 tg_softhsm_token_add()

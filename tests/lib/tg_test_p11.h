@@ -16,7 +16,7 @@ struct tg_test_p11 {
 	void *dl;
 	CK_FUNCTION_LIST_PTR f;
 	CK_SESSION_HANDLE s;
-	int initialised; /* our C_Initialize did it: C_Finalize on close */
+	int initialized; /* our C_Initialize did it: C_Finalize on close */
 	int session;     /* s is open */
 };
 
@@ -40,9 +40,9 @@ out:
 /*
  * Loads SoftHSM2, opens a session (read/write when rw) on the fixture's
  * token and logs the user in; fails the test when any step fails. The
- * module may already be initialised and logged in by libtgp11 in the same
- * process (dlopen shares the instance): then w->initialised is 0 and
- * tg_test_p11_close leaves the module initialised.
+ * module may already be initialized and logged in by libtgp11 in the same
+ * process (dlopen shares the instance): then w->initialized is 0 and
+ * tg_test_p11_close leaves the module initialized.
  */
 static inline void
 tg_test_p11_open(struct tg_test_p11 *w, int rw)
@@ -66,7 +66,7 @@ tg_test_p11_open(struct tg_test_p11 *w, int rw)
 	rv = w->f->C_Initialize(NULL);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
 		fail_msg("C_Initialize: 0x%lx", (unsigned long)rv);
-	w->initialised = rv == CKR_OK;
+	w->initialized = rv == CKR_OK;
 	assert_int_equal(w->f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
 	for (i = 0; i < n && !w->session; i++) {
 		assert_int_equal(w->f->C_GetTokenInfo(slots[i], &ti), CKR_OK);
@@ -83,14 +83,14 @@ tg_test_p11_open(struct tg_test_p11 *w, int rw)
 		fail_msg("C_Login on '%s': 0x%lx", token, (unsigned long)rv);
 }
 
-/* Closes the session, finalises the module if tg_test_p11_open initialised
+/* Closes the session, finalizes the module if tg_test_p11_open initialized
  * it, unloads it, and clears *w. Safe on a cleared or half-opened *w. */
 static inline void
 tg_test_p11_close(struct tg_test_p11 *w)
 {
 	if (w->session)
 		(void)w->f->C_CloseSession(w->s);
-	if (w->initialised)
+	if (w->initialized)
 		(void)w->f->C_Finalize(NULL);
 	if (w->dl != NULL)
 		dlclose(w->dl);

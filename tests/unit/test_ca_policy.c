@@ -131,12 +131,16 @@ static const struct bad_case bad_cases[] = {
     {"td list", "trust_domain: [a]\n", "line 1: 'trust_domain' must be a single value"},
     {"td upper", "trust_domain: Example.org\n", "line 1: trust domain 'Example.org'"},
     {"td slash", "trust_domain: a/b\n", "line 1: trust domain"},
-    {"pin scalar", "pin_policies: once\n", "line 1: 'pin_policies' must be a list"},
-    {"pin unknown", "pin_policies: [once, sometimes]\n", "line 1: 'pin_policies': unknown value"},
+    {"pin scalar", "pin_policies: once\n",
+     "line 1: 'pin_policies' must be a list, e.g. [once, always], not 'once'"},
+    {"pin unknown", "pin_policies: [once, sometimes]\n",
+     "line 1: 'pin_policies': unknown value 'sometimes' (allowed: never, once, always, match-once, "
+     "match-always)"},
     {"pin empty", "pin_policies: []\n", "'pin_policies' is empty"},
-    {"touch mapping", "touch_policies: {a: b}\n", "line 1: 'touch_policies' must be a list"},
+    {"touch mapping", "touch_policies: {a: b}\n",
+     "line 1: 'touch_policies' must be a list, e.g. [never, always, cached], not a mapping"},
     {"touch unknown", "touch_policies:\n  - never\n  - maybe\n",
-     "line 3: 'touch_policies': unknown value"},
+     "line 3: 'touch_policies': unknown value 'maybe' (allowed: never, always, cached)"},
     {"serial text", "serials: [12a]\n", "line 1: 'serials': '12a' is not a decimal"},
     {"serial negative", "serials: [-5]\n", "is not a decimal"},
     {"serial nested", "serials: [[1]]\n", "is not a decimal"},
@@ -156,7 +160,16 @@ static const struct bad_case bad_cases[] = {
     {"default > max",
      "trust_domain: example.org\nattestation_roots: r\npin_policies: [once]\n"
      "touch_policies: [never]\ndefault_validity: 2d\nmax_validity: 1d\n",
-     "default_validity is longer than max_validity"},
+     "default_validity is longer than max_validity (2d > 1d); make default_validity at most 1d"},
+    {"td too long",
+     "trust_domain: "
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "\n",
+     "line 1: trust domain 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' "
+     "has 256 characters; it must have 1 to"},
     {"old hsm key", BASE "allow_hsm_operator: true\n",
      "line 7: 'allow_hsm_operator' is no longer supported: list the HSMs whose keys may be "
      "certified in 'hsm_tokens'"},
@@ -173,6 +186,9 @@ static const struct bad_case bad_cases[] = {
      "line 3: 'hsm_tokens': key 'module' appears twice"},
     {"hsm list value", "hsm_tokens:\n  - module: /a.so\n    serial: [1]\n",
      "line 3: 'hsm_tokens': 'serial' must be one non-empty value"},
+    {"hsm value with quote", "hsm_tokens:\n  - module: /a.so\n    model: 'a\"b'\n",
+     "line 3: 'hsm_tokens': 'model' must be one non-empty value of at most 127 characters, "
+     "without control characters, '\"' or '\\' (given: 'a\"b')"},
     {"hsm empty glob", "hsm_tokens:\n  - {module: /a.so, model: \"\"}\n",
      "'model' must be one non-empty value"},
     {"hsm control char", "hsm_tokens:\n  - {module: /a.so, model: \"a\\tb\"}\n",
@@ -187,7 +203,8 @@ static const struct bad_case bad_cases[] = {
     {"crl space", "crl_url: \"http://a/b c\"\n", "line 1: crl_url holds a control character"},
     {"crl newline", "crl_url: \"http://a/b\\nc\"\n", "crl_url holds a control character"},
     {"crl list", "crl_url: [http://a/]\n", "line 1: 'crl_url' must be a single value"},
-    {"roots empty", "attestation_roots: \"\"\n", "'attestation_roots' must name"},
+    {"roots empty", "attestation_roots: \"\"\n",
+     "line 1: 'attestation_roots': '' is not a directory path of 1 to 1023 characters"},
     {"key not scalar", "[a]: b\n", "keys must be plain names"},
 };
 
@@ -308,6 +325,29 @@ test_helpers(void **state)
 	assert_int_equal(tg_ca_td_check("", NULL), TG_ERR_IDENTITY);
 }
 
+/* Durations in messages: the largest unit that divides them, as the
+ * policy and --validity spell them. */
+static void
+test_duration_str(void **state)
+{
+	static const struct {
+		long secs;
+		const char *want;
+	} cases[] = {
+	    {2592000, "30d"}, {90000, "25h"}, {5400, "90m"}, {45, "45s"}, {86401, "86401s"}};
+	char buf[32];
+	long back;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tg_ca_duration_str(cases[i].secs, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].want);
+		assert_int_equal(tg_ca_duration_parse(buf, &back), 0);
+		assert_int_equal(back, cases[i].secs);
+	}
+}
+
 /* tg_ca_policy_check: each rule, only when selected, with its message. */
 static void
 test_check(void **state)
@@ -332,7 +372,8 @@ test_check(void **state)
 	     1,
 	     42,
 	     TG_ERR_POLICY,
-	     "PIN policy 'never' is not allowed"},
+	     "PIN policy 'never' is not allowed by the CA policy (pin_policies in policy.yaml: "
+	     "[once, always])"},
 	    {TG_CA_CHECK_TOUCH, TG_ATT_PIN_NEVER, TG_ATT_TOUCH_NEVER, 0, {0, 0, 0}, 0, 0, 0, NULL},
 	    {TG_CA_CHECK_TOUCH,
 	     TG_ATT_PIN_ONCE,
@@ -342,7 +383,8 @@ test_check(void **state)
 	     1,
 	     42,
 	     TG_ERR_POLICY,
-	     "touch policy 'always' is not allowed"},
+	     "touch policy 'always' is not allowed by the CA policy (touch_policies in "
+	     "policy.yaml: [never, cached])"},
 	    {TG_CA_CHECK_ALL,
 	     TG_ATT_PIN_ONCE,
 	     TG_ATT_TOUCH_NEVER,
@@ -419,11 +461,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good),
-	    cmocka_unit_test(test_bad),
-	    cmocka_unit_test(test_write_round_trip),
-	    cmocka_unit_test(test_helpers),
-	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_duration_str), cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_bad),          cmocka_unit_test(test_write_round_trip),
+	    cmocka_unit_test(test_helpers),      cmocka_unit_test(test_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

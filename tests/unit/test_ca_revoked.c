@@ -55,6 +55,34 @@ test_good(void **state)
 	assert_int_equal(l[2].when, TG_CA_REVOKED_WHEN_MAX);
 	assert_string_equal(l[3].serial, "4000000000000000000000000000000A");
 	assert_int_equal(l[3].line, 4);
+	/* a line without a reason (written before reasons were recorded) reads
+	 * as unspecified */
+	assert_int_equal(l[0].reason, TG_CA_REASON_UNSPECIFIED);
+	free(l);
+
+	/* reasons, any case, beside old lines */
+	static const char reasons[] = "0A 1 keyCompromise\n"
+	                              "0B 2\n"
+	                              "0C 3 SUPERSEDED\n"
+	                              "0D 4 privilegewithdrawn\n"
+	                              "0E 5 unspecified";
+	assert_int_equal(parse(reasons, strlen(reasons), &l, &n, &err), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(l[0].reason, TG_CA_REASON_KEY_COMPROMISE);
+	assert_int_equal(l[1].reason, TG_CA_REASON_UNSPECIFIED);
+	assert_int_equal(l[2].reason, TG_CA_REASON_SUPERSEDED);
+	assert_int_equal(l[3].reason, TG_CA_REASON_PRIVILEGE_WITHDRAWN);
+	assert_int_equal(l[4].reason, TG_CA_REASON_UNSPECIFIED);
+	assert_int_equal(l[4].when, 5);
+
+	/* written back: the reason by its RFC 5280 name, none for unspecified */
+	char line[TG_CA_SERIAL_HEX_MAX + 64];
+	assert_int_equal(tg_ca_revoked_format(&l[0], line, sizeof(line)),
+	                 strlen("0A 1 keyCompromise\n"));
+	assert_string_equal(line, "0A 1 keyCompromise\n");
+	assert_int_equal(tg_ca_revoked_format(&l[4], line, sizeof(line)), strlen("0E 5\n"));
+	assert_string_equal(line, "0E 5\n");
+	assert_int_equal(tg_ca_revoked_format(&l[0], line, 5), 0); /* does not fit */
 	free(l);
 
 	/* empty text: an empty list */
@@ -75,7 +103,16 @@ static const struct bad {
     {"two spaces", "0A  1\n", 0, "line 1: the revocation time must be decimal"},
     {"tab", "0A\t1\n", 0, "line 1: the serial number must be followed by one space"},
     {"negative time", "0A -1\n", 0, "line 1: the revocation time must be decimal"},
-    {"trailing field", "0A 1 x\n", 0, "line 1: the revocation time must be decimal"},
+    {"trailing field", "0A 1 x\n", 0, "line 1: the reason after the time must be one of"},
+    {"reason not accepted", "0A 1 certificateHold\n", 0,
+     "line 1: the reason after the time must be one of unspecified, keyCompromise"},
+    {"reason by number", "0A 1 1\n", 0, "line 1: the reason after the time must be one of"},
+    {"empty reason", "0A 1 \n", 0, "line 1: the reason after the time must be one of"},
+    {"reason, then more", "0A 1 superseded x\n", 0,
+     "line 1: the reason after the time must be one of"},
+    {"two spaces before reason", "0A 1  superseded\n", 0,
+     "line 1: the reason after the time must be one of"},
+    {"reason, CRLF", "0A 1 superseded\r\n", 0, "line 1: the reason after the time must be one of"},
     {"huge time, then junk", "0A 99999999999999999999x\n", 0,
      "line 1: the revocation time is after"},
     {"CRLF", "0A 1\r\n", 0, "line 1: the revocation time must be decimal"},
@@ -108,12 +145,45 @@ test_bad(void **state)
 			fail_msg("%s: accepted", bad[i].name);
 		if (strstr(err.msg, bad[i].want) == NULL)
 			fail_msg("%s: want \"%s\" in \"%s\"", bad[i].name, bad[i].want, err.msg);
-		if (strstr(err.msg, "'SERIALHEX UNIXTIME'") == NULL &&
+		if (strstr(err.msg, "'SERIALHEX UNIXTIME [REASON]'") == NULL &&
 		    strstr(err.msg, "already listed") == NULL)
 			fail_msg("%s: the format is not named in \"%s\"", bad[i].name, err.msg);
 		assert_null(l);
 		assert_int_equal(n, 0);
 	}
+}
+
+/* Every accepted name parses to its RFC 5280 code and back; refused
+ * names (hold, CA compromise, ...) do not parse. */
+static void
+test_reasons(void **state)
+{
+	static const struct {
+		const char *name;
+		int code;
+	} ok[] = {{"unspecified", 0},  {"keyCompromise", 1},        {"affiliationChanged", 3},
+	          {"superseded", 4},   {"cessationOfOperation", 5}, {"privilegeWithdrawn", 9},
+	          {"KEYCOMPROMISE", 1}};
+	static const char *const refused[] = {"certificateHold",
+	                                      "removeFromCRL",
+	                                      "cACompromise",
+	                                      "aACompromise",
+	                                      "keyCompromis",
+	                                      "",
+	                                      "1"};
+	enum tg_ca_reason r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(tg_ca_reason_parse(ok[i].name, strlen(ok[i].name), &r), 0);
+		assert_int_equal((int)r, ok[i].code);
+		if (i < 6)
+			assert_string_equal(tg_ca_reason_name(r), ok[i].name);
+	}
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		assert_int_equal(tg_ca_reason_parse(refused[i], strlen(refused[i]), &r),
+		                 TG_ERR_INVALID_ARG);
 }
 
 int
@@ -122,6 +192,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),
 	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_reasons),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
