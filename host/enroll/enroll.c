@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <openssl/pem.h>
+#include <ykpiv/ykpiv.h>
 
 #include "tg_att.h"
 #include "tg_ca_hsm.h"
@@ -30,7 +31,7 @@
 #include "tg_csr.h"
 #include "tg_hex.h"
 #include "tg_p11.h"
-#include "tg_pcsc.h"
+#include "tg_mgm.h"
 #include "tg_pivc.h"
 #include "tg_prov.h"
 #include "tg_secret.h"
@@ -102,13 +103,14 @@ struct opts {
 
 /* The state of one PIV enrollment (freed by piv_state_free). */
 struct piv_state {
-	struct tg_pcsc *pcsc;
+	struct tg_pivc *pivc;
 	uint8_t mgm[TG_PIVC_MGM_MAX];
 	size_t mgm_len;
 	char *pin;
 	EVP_PKEY *pub;
 	X509 *att, *f9, *leaf;
 	X509_REQ *csr;
+	uint32_t serial;
 };
 
 /* ---- small helpers ---- */
@@ -119,10 +121,10 @@ slot_parse(const char *s, uint8_t *slot)
 	static const struct {
 		const char *name;
 		uint8_t v;
-	} t[] = {{"9a", TG_PIVC_SLOT_AUTH},
-	         {"9c", TG_PIVC_SLOT_SIGN},
-	         {"9d", TG_PIVC_SLOT_KEYMGM},
-	         {"9e", TG_PIVC_SLOT_CARDAUTH}};
+	} t[] = {{"9a", YKPIV_KEY_AUTHENTICATION},
+	         {"9c", YKPIV_KEY_SIGNATURE},
+	         {"9d", YKPIV_KEY_KEYMGM},
+	         {"9e", YKPIV_KEY_CARDAUTH}};
 	size_t i;
 	int r = TG_ERR_INVALID_ARG;
 
@@ -141,11 +143,11 @@ alg_parse(const char *s, uint8_t *alg)
 	int r = 0;
 
 	if (strcmp(s, "ec-p256") == 0)
-		*alg = TG_PIVC_ALG_ECCP256;
+		*alg = YKPIV_ALGO_ECCP256;
 	else if (strcmp(s, "ec-p384") == 0)
-		*alg = TG_PIVC_ALG_ECCP384;
+		*alg = YKPIV_ALGO_ECCP384;
 	else if (strcmp(s, "rsa-2048") == 0)
-		*alg = TG_PIVC_ALG_RSA2048;
+		*alg = YKPIV_ALGO_RSA2048;
 	else
 		r = TG_ERR_INVALID_ARG;
 	return r;
@@ -209,7 +211,7 @@ out:
 static void
 piv_state_free(struct piv_state *s)
 {
-	tg_pcsc_close(s->pcsc);
+	tg_pivc_close(s->pivc);
 	tg_wipe(s->mgm, sizeof(s->mgm));
 	tg_strfreezero(s->pin);
 	EVP_PKEY_free(s->pub);
@@ -223,7 +225,7 @@ piv_state_free(struct piv_state *s)
 /* ---- PIV ---- */
 
 struct piv_signer {
-	struct tg_pcsc *pcsc;
+	struct tg_pivc *pivc;
 	uint8_t slot, alg;
 };
 
@@ -233,7 +235,7 @@ piv_sign_cb(void *ctx, const uint8_t *in, size_t n, uint8_t **sig, size_t *sigle
 {
 	struct piv_signer *ps = ctx;
 
-	return tg_pivc_sign(ps->pcsc, ps->slot, ps->alg, in, n, sig, siglen, err);
+	return tg_pivc_sign(ps->pivc, ps->slot, ps->alg, in, n, sig, siglen, err);
 }
 
 /* The management key from --mgm-key / TOKENGATE_MGM_KEY, or the default
@@ -290,47 +292,37 @@ default_mgm_refuse(const char *reader, struct tg_error *err)
 	return r;
 }
 
-/* SELECT, token facts, management key authentication. */
+/* Connect (and SELECT), token facts, management key authentication. */
 static int
 piv_open_auth(const struct opts *o, struct piv_state *s, struct tg_error *err)
 {
-	struct tg_pivc_meta m;
-	uint8_t alg = TG_PIVC_ALG_3DES, ver[3];
+	char ver[32];
+	uint8_t alg = TG_MGM_ALG_3DES;
 	uint32_t serial = 0;
 	int r, is_default;
 
-	memset(&m, 0, sizeof(m));
-	if ((r = mgm_get(o, s, err)) != 0 || (r = tg_pcsc_open(o->reader, &s->pcsc, err)) != 0 ||
-	    (r = tg_pivc_select(s->pcsc, err)) != 0)
+	if ((r = mgm_get(o, s, err)) != 0 || (r = tg_pivc_open(o->reader, &s->pivc, err)) != 0)
 		goto out;
-	if (tg_pivc_version(s->pcsc, ver, NULL) == 0 && tg_pivc_serial(s->pcsc, &serial, NULL) == 0)
-		fprintf(stderr, "token in '%s': serial %u, firmware %u.%u.%u\n",
-		        tg_pcsc_reader(s->pcsc), serial, ver[0], ver[1], ver[2]);
+	if (tg_pivc_version(s->pivc, ver, sizeof(ver)) == 0 &&
+	    tg_pivc_serial(s->pivc, &serial) == 0)
+		fprintf(stderr, "token in '%s': serial %u, firmware %s\n", tg_pivc_reader(s->pivc),
+		        serial, ver);
+	s->serial = serial;
 	is_default = tg_secret_eq(s->mgm, s->mgm_len, mgm_default, sizeof(mgm_default));
-	r = tg_pivc_metadata(s->pcsc, TG_PIVC_REF_MGM, &m, err);
-	if (r == 0) {
-		if (m.alg != 0)
-			alg = m.alg;
-		if (m.is_default == 1)
-			is_default = 1;
-	} else if (r == TG_ERR_UNSUPPORTED || r == TG_ERR_NOT_FOUND || r == TG_ERR_STATUS_WORD) {
-		tg_error_clear(err); /* before firmware 5.3: 3DES */
-	} else {
+	if ((r = tg_pivc_mgm_alg(s->pivc, &alg, err)) != 0)
 		goto out;
-	}
 	if (is_default && !o->allow_default) {
-		r = default_mgm_refuse(tg_pcsc_reader(s->pcsc), err);
+		r = default_mgm_refuse(tg_pivc_reader(s->pivc), err);
 		goto out;
 	}
 	if (is_default)
 		fprintf(stderr,
 		        "warning: the token in '%s' uses the factory default management "
 		        "key; change it with yubico-piv-tool -a set-mgm-key\n",
-		        tg_pcsc_reader(s->pcsc));
-	r = tg_pivc_mgm_auth(s->pcsc, alg, s->mgm, s->mgm_len, err);
+		        tg_pivc_reader(s->pivc));
+	r = tg_pivc_mgm_auth(s->pivc, alg, s->mgm, s->mgm_len, err);
 out:
 	tg_wipe(s->mgm, sizeof(s->mgm));
-	tg_pivc_meta_clear(&m);
 	return r;
 }
 
@@ -346,25 +338,25 @@ piv_key(const struct opts *o, struct piv_state *s, uint8_t *alg, uint8_t *pin_po
 	if (!o->existing) {
 		*alg = o->alg;
 		*pin_policy = o->pin_policy;
-		r = tg_pivc_generate(s->pcsc, o->slot, o->alg, o->pin_policy, o->touch_policy,
+		r = tg_pivc_generate(s->pivc, o->slot, o->alg, o->pin_policy, o->touch_policy,
 		                     &s->pub, err);
 		if (r == 0)
 			fprintf(stderr, "generated a %s key in slot %02x\n", o->alg_name, o->slot);
 		goto out;
 	}
-	if ((r = tg_pivc_metadata(s->pcsc, o->slot, &m, err)) != 0)
+	if ((r = tg_pivc_metadata(s->pivc, o->slot, &m, err)) != 0)
 		goto out;
 	if (m.pub == NULL) {
 		r = tg_error_set(err, TG_ERR_NOT_FOUND,
 		                 "slot %02x of the token in '%s' holds no key", o->slot,
-		                 tg_pcsc_reader(s->pcsc));
+		                 tg_pivc_reader(s->pivc));
 		goto out;
 	}
 	*alg = m.alg;
-	*pin_policy = m.has_policy ? m.pin_policy : TG_PIVC_PIN_ONCE;
+	*pin_policy = m.pin_policy;
 	s->pub = m.pub;
 	m.pub = NULL;
-	if (m.has_origin && m.origin == TG_PIVC_ORIGIN_IMPORTED)
+	if (m.origin == YKPIV_METADATA_ORIGIN_IMPORTED)
 		fprintf(stderr, "note: GET METADATA says the key in slot %02x was imported\n",
 		        o->slot);
 	r = 0;
@@ -379,15 +371,22 @@ piv_attest(const struct opts *o, struct piv_state *s, struct tg_error *err)
 {
 	int r;
 
-	if ((r = tg_pivc_attest(s->pcsc, o->slot, &s->att, err)) != 0 ||
-	    (r = tg_pivc_cert_get(s->pcsc, TG_PIVC_OBJ_ATTEST, &s->f9, err)) != 0)
+	if ((r = tg_pivc_attest(s->pivc, o->slot, &s->att, err)) != 0 ||
+	    (r = tg_pivc_cert_get(s->pivc, YKPIV_KEY_ATTESTATION, &s->f9, err)) != 0)
 		goto out;
+	if (s->f9 == NULL) {
+		r = tg_error_set(err, TG_ERR_ATTESTATION,
+		                 "the token in '%s' has no attestation (F9) certificate, so its "
+		                 "attestation cannot be checked; use a token with one",
+		                 tg_pivc_reader(s->pivc));
+		goto out;
+	}
 	if (EVP_PKEY_eq(X509_get0_pubkey(s->att), s->pub) != 1) {
 		r = tg_error_set(
 		    err, TG_ERR_ATTESTATION,
 		    "the token in '%s' attested a key other than the one in slot %02x; "
 		    "do not trust this token",
-		    tg_pcsc_reader(s->pcsc), o->slot);
+		    tg_pivc_reader(s->pivc), o->slot);
 		goto out;
 	}
 	r = 0;
@@ -406,17 +405,17 @@ piv_pin(const struct opts *o, struct piv_state *s, struct tg_error *err)
 	int r;
 
 	if (s->pin == NULL) {
-		if ((r = pin_read(o, tg_pcsc_reader(s->pcsc), &s->pin, err)) != 0)
+		if ((r = pin_read(o, tg_pivc_reader(s->pivc), &s->pin, err)) != 0)
 			goto out;
 		if (strcmp(s->pin, DEFAULT_PIN) == 0 &&
-		    (q = tg_cmd_sh_quote(tg_pcsc_reader(s->pcsc))) != NULL)
+		    (q = tg_cmd_sh_quote(tg_pivc_reader(s->pivc))) != NULL)
 			fprintf(stderr,
 			        "warning: the token's PIN is the factory default %s; "
 			        "change it: yubico-piv-tool -r %s -a change-pin\n",
 			        DEFAULT_PIN, q);
 		free(q);
 	}
-	r = tg_pivc_verify_pin(s->pcsc, s->pin, err);
+	r = tg_pivc_verify_pin(s->pivc, s->pin, err);
 out:
 	return r;
 }
@@ -426,11 +425,11 @@ static int
 piv_csr(const struct opts *o, struct piv_state *s, uint8_t alg, uint8_t pin_policy,
         struct tg_error *err)
 {
-	struct piv_signer ps = {s->pcsc, o->slot, alg};
+	struct piv_signer ps = {s->pivc, o->slot, alg};
 	int r;
 
-	if ((pin_policy == TG_PIVC_PIN_ALWAYS ||
-	     (pin_policy != TG_PIVC_PIN_NEVER && s->pin == NULL)) &&
+	if ((pin_policy == YKPIV_PINPOLICY_ALWAYS ||
+	     (pin_policy != YKPIV_PINPOLICY_NEVER && s->pin == NULL)) &&
 	    (r = piv_pin(o, s, err)) != 0)
 		goto out;
 	if ((r = tg_csr_new(o->id, s->pub, &s->csr, err)) != 0 ||
@@ -647,7 +646,7 @@ piv_enroll(const struct opts *o, struct tg_error *err)
 
 	memset(&s, 0, sizeof(s));
 	if ((r = piv_open_auth(o, &s, err)) != 0 ||
-	    ((o->existing || o->pin_policy != TG_PIVC_PIN_NEVER) &&
+	    ((o->existing || o->pin_policy != YKPIV_PINPOLICY_NEVER) &&
 	     (r = piv_pin(o, &s, err)) != 0) ||
 	    (r = piv_key(o, &s, &alg, &pin_policy, err)) != 0 ||
 	    (r = piv_attest(o, &s, err)) != 0 || (r = piv_csr(o, &s, alg, pin_policy, err)) != 0)
@@ -660,10 +659,10 @@ piv_enroll(const struct opts *o, struct tg_error *err)
 		goto out;
 	issued_print(o, s.leaf, &prov);
 	if ((r = cert_out_write(o, s.leaf, err)) != 0 ||
-	    (r = tg_pivc_cert_put(s.pcsc, o->slot, s.leaf, err)) != 0)
+	    (r = tg_pivc_cert_put(s.pivc, o->slot, s.leaf, err)) != 0)
 		goto out;
 	printf("stored the certificate in slot %02x of the token in '%s'\n", o->slot,
-	       tg_pcsc_reader(s.pcsc));
+	       tg_pivc_reader(s.pivc));
 out:
 	piv_state_free(&s);
 	return r;
@@ -683,11 +682,11 @@ piv_install(const struct opts *o, struct tg_error *err)
 	if ((r = tg_ca_cert_read(o->install, &cert, err)) != 0 ||
 	    (r = piv_open_auth(o, &s, err)) != 0)
 		goto out;
-	r = tg_pivc_metadata(s.pcsc, o->slot, &m, err);
+	r = tg_pivc_metadata(s.pivc, o->slot, &m, err);
 	if (r == 0 && m.pub != NULL) {
 		s.pub = m.pub;
 		m.pub = NULL;
-	} else if ((r = tg_pivc_attest(s.pcsc, o->slot, &s.att, err)) == 0) {
+	} else if ((r = tg_pivc_attest(s.pivc, o->slot, &s.att, err)) == 0) {
 		s.pub = EVP_PKEY_dup(X509_get0_pubkey(s.att));
 	} else {
 		goto out;
@@ -696,13 +695,13 @@ piv_install(const struct opts *o, struct tg_error *err)
 		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
 		                 "%s is not a certificate for the key in slot %02x of the token in "
 		                 "'%s'",
-		                 o->install, o->slot, tg_pcsc_reader(s.pcsc));
+		                 o->install, o->slot, tg_pivc_reader(s.pivc));
 		goto out;
 	}
-	if ((r = tg_pivc_cert_put(s.pcsc, o->slot, cert, err)) != 0)
+	if ((r = tg_pivc_cert_put(s.pivc, o->slot, cert, err)) != 0)
 		goto out;
 	printf("stored %s in slot %02x of the token in '%s'\n", o->install, o->slot,
-	       tg_pcsc_reader(s.pcsc));
+	       tg_pivc_reader(s.pivc));
 out:
 	tg_pivc_meta_clear(&m);
 	X509_free(cert);
@@ -716,9 +715,9 @@ static enum tg_p11_alg
 p11_alg(uint8_t alg)
 {
 	switch (alg) {
-	case TG_PIVC_ALG_ECCP384:
+	case YKPIV_ALGO_ECCP384:
 		return TG_P11_ALG_EC_P384;
-	case TG_PIVC_ALG_RSA2048:
+	case YKPIV_ALGO_RSA2048:
 		return TG_P11_ALG_RSA_2048;
 	default:
 		return TG_P11_ALG_EC_P256;
@@ -848,10 +847,10 @@ opts_parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->alg = TG_PIVC_ALG_ECCP256;
+	o->alg = YKPIV_ALGO_ECCP256;
 	o->alg_name = "ec-p256";
-	o->pin_policy = TG_PIVC_PIN_ONCE;
-	o->touch_policy = TG_PIVC_TOUCH_NEVER;
+	o->pin_policy = YKPIV_PINPOLICY_ONCE;
+	o->touch_policy = YKPIV_TOUCHPOLICY_NEVER;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
