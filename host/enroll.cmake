@@ -7,4 +7,4 @@ target_sources(tghost PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/enroll/csr.c
   ${CMAKE_CURRENT_SOURCE_DIR}/enroll/enroll.c)
 target_include_directories(tghost PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/enroll)
-target_link_libraries(tghost PUBLIC tgp11 PkgConfig::YKPIV OpenSSL::Crypto)
+target_link_libraries(tghost PUBLIC tgp11 PkgConfig::YKPIV PkgConfig::JANSSON OpenSSL::Crypto)

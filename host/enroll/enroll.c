@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/pem.h>
 #include <ykpiv/ykpiv.h>
 
@@ -41,6 +43,8 @@
 #define DEFAULT_PIN  "123456"
 #define PATH_MAX_LEN 4096
 #define URI_MAX      8192
+#define NOTE_MAX     4096
+#define CMD_MAX      4096
 
 /* The factory default management key of YubiKeys (and the simulator). */
 static const uint8_t mgm_default[24] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
@@ -51,10 +55,12 @@ static const char usage_text[] =
     "           [--algorithm ec-p256|ec-p384|rsa-2048] [--pin-policy never|once|always]\n"
     "           [--touch-policy never|always|cached] [--validity DURATION]\n"
     "           [--mgm-key HEX] [--allow-default-mgm-key] [--pin-source SRC]\n"
-    "           [--existing-key] [--cert-out FILE] (--ca-dir DIR | --out-dir DIR)\n"
+    "           [--existing-key | --force] [--cert-out FILE] [--json]\n"
+    "           (--ca-dir DIR | --out-dir DIR)\n"
     "       tokengate enroll --reader NAME --slot SLOT --install-cert FILE [--mgm-key HEX]\n"
+    "           [--allow-default-mgm-key] [--json]\n"
     "       tokengate enroll --key pkcs11:URI --id spiffe://... [--algorithm ALG]\n"
-    "           [--validity DURATION] [--cert-out FILE] (--ca-dir DIR | --out-dir DIR)\n"
+    "           [--validity DURATION] [--cert-out FILE] [--json] (--ca-dir DIR | --out-dir DIR)\n"
     "\n"
     "Generates a key on a token and gets it a certificate from the token-backed\n"
     "CA. PIV token (--reader): the key is generated in the slot, the token's\n"
@@ -83,22 +89,41 @@ static const char usage_text[] =
     "                          else a prompt on the terminal)\n"
     "  --existing-key          do not generate: enroll the key already in the slot\n"
     "                          (it must have been generated on the token)\n"
+    "  --force                 generate even when the slot holds a key or a\n"
+    "                          certificate (both are replaced; without it an\n"
+    "                          occupied slot is refused)\n"
     "  --ca-dir DIR            issue with the CA in DIR (tokengate ca init)\n"
     "  --out-dir DIR           write csr.pem, attestation.pem, f9.pem to DIR\n"
     "  --cert-out FILE         also write the issued certificate (PEM) to FILE\n"
     "  --install-cert FILE     store an issued certificate on the token\n"
     "  --key pkcs11:URI        an HSM key (object= and/or id=; PIN from the URI's\n"
     "                          pin-value/pin-source or TOKENGATE_PIN)\n"
+    "  --json                  print the result as one JSON object on stdout:\n"
+    "                          identity, slot, reader, key_uri, algorithm, key\n"
+    "                          (generated|existing), token_serial; issued: serial,\n"
+    "                          level, pin_policy, touch_policy, certificate_path,\n"
+    "                          certificate_sha256, stored_on_token; --out-dir: csr,\n"
+    "                          attestation, f9 and next (the commands to run)\n"
+    "\n"
+    "A key that needs a touch (--touch-policy always|cached) makes enroll print\n"
+    "\"Touch the token now\" before the token signs. When enroll fails after the\n"
+    "new key was generated, it says what the slot holds and prints the\n"
+    "--existing-key command that finishes the enrollment with that key.\n"
     "\n"
     "Exit codes: 0 enrolled, 1 failed (the reason on stderr), 2 bad command line.\n";
 
 struct opts {
 	const char *reader, *id, *ca_dir, *out_dir, *cert_out, *install, *key_uri;
 	char *mgm_hex; /* argv text, wiped once decoded */
-	const char *pin_source, *alg_name;
+	const char *pin_source, *alg_name, *validity_text;
 	uint8_t slot, alg, pin_policy, touch_policy;
 	long validity;
-	int allow_default, existing;
+	int allow_default, existing, force, json;
+};
+
+/* What a failed PIV enrollment left behind, said after the error. */
+struct piv_note {
+	char text[NOTE_MAX];
 };
 
 /* The state of one PIV enrollment (freed by piv_state_free). */
@@ -111,6 +136,8 @@ struct piv_state {
 	X509 *att, *f9, *leaf;
 	X509_REQ *csr;
 	uint32_t serial;
+	uint8_t alg, touch_policy; /* of the key being enrolled */
+	int generated;             /* a new key is in the slot */
 };
 
 /* ---- small helpers ---- */
@@ -137,20 +164,79 @@ slot_parse(const char *s, uint8_t *slot)
 	return r;
 }
 
+/* The --algorithm names of the PIV algorithms enroll generates. */
+static const struct {
+	const char *name;
+	uint8_t alg; /* YKPIV_ALGO_* */
+} alg_names[] = {
+    {"ec-p256", YKPIV_ALGO_ECCP256},
+    {"ec-p384", YKPIV_ALGO_ECCP384},
+    {"rsa-2048", YKPIV_ALGO_RSA2048},
+};
+
 static int
 alg_parse(const char *s, uint8_t *alg)
 {
-	int r = 0;
+	size_t i;
+	int r = TG_ERR_INVALID_ARG;
 
-	if (strcmp(s, "ec-p256") == 0)
-		*alg = YKPIV_ALGO_ECCP256;
-	else if (strcmp(s, "ec-p384") == 0)
-		*alg = YKPIV_ALGO_ECCP384;
-	else if (strcmp(s, "rsa-2048") == 0)
-		*alg = YKPIV_ALGO_RSA2048;
-	else
-		r = TG_ERR_INVALID_ARG;
+	for (i = 0; r != 0 && i < sizeof(alg_names) / sizeof(alg_names[0]); i++) {
+		if (strcmp(s, alg_names[i].name) == 0) {
+			*alg = alg_names[i].alg;
+			r = 0;
+		}
+	}
 	return r;
+}
+
+static const char *
+alg_name(uint8_t alg)
+{
+	const char *name = "unknown-algorithm";
+	size_t i;
+
+	for (i = 0; i < sizeof(alg_names) / sizeof(alg_names[0]); i++)
+		if (alg_names[i].alg == alg)
+			name = alg_names[i].name;
+	return name;
+}
+
+/*
+ * Appends " FLAG" (and " VALUE", quoted for sh with tg_cmd_sh_quote, when
+ * value is not NULL) to the command in buf (size n). TG_ERR_NO_SPACE or
+ * TG_ERR_ALLOC.
+ */
+static int
+cmd_add(char *buf, size_t n, const char *flag, const char *value)
+{
+	char *q = NULL;
+	size_t used = strlen(buf);
+	int w, r = TG_ERR_ALLOC;
+
+	if (value != NULL && (q = tg_cmd_sh_quote(value)) == NULL)
+		goto out;
+	r = TG_ERR_NO_SPACE;
+	w = snprintf(buf + used, n - used, " %s%s%s", flag, q != NULL ? " " : "",
+	             q != NULL ? q : "");
+	if (w < 0 || (size_t)w >= n - used)
+		goto out;
+	r = 0;
+out:
+	free(q);
+	return r;
+}
+
+/* "tokengate enroll --reader R --slot S" into buf. */
+static int
+cmd_start(const struct opts *o, char *buf, size_t n)
+{
+	char slot[8];
+
+	snprintf(slot, sizeof(slot), "%02x", o->slot);
+	snprintf(buf, n, "tokengate enroll");
+	return cmd_add(buf, n, "--reader", o->reader) != 0 || cmd_add(buf, n, "--slot", slot) != 0
+	           ? TG_ERR_NO_SPACE
+	           : 0;
 }
 
 /* Builds a pkcs11: URI holding only ?pin-source=SRC, percent-encoded, so
@@ -338,10 +424,14 @@ piv_key(const struct opts *o, struct piv_state *s, uint8_t *alg, uint8_t *pin_po
 	if (!o->existing) {
 		*alg = o->alg;
 		*pin_policy = o->pin_policy;
+		s->alg = o->alg;
+		s->touch_policy = o->touch_policy;
 		r = tg_pivc_generate(s->pivc, o->slot, o->alg, o->pin_policy, o->touch_policy,
 		                     &s->pub, err);
-		if (r == 0)
+		if (r == 0) {
+			s->generated = 1;
 			fprintf(stderr, "generated a %s key in slot %02x\n", o->alg_name, o->slot);
+		}
 		goto out;
 	}
 	if ((r = tg_pivc_metadata(s->pivc, o->slot, &m, err)) != 0)
@@ -354,6 +444,8 @@ piv_key(const struct opts *o, struct piv_state *s, uint8_t *alg, uint8_t *pin_po
 	}
 	*alg = m.alg;
 	*pin_policy = m.pin_policy;
+	s->alg = m.alg;
+	s->touch_policy = m.touch_policy;
 	s->pub = m.pub;
 	m.pub = NULL;
 	if (m.origin == YKPIV_METADATA_ORIGIN_IMPORTED)
@@ -361,6 +453,45 @@ piv_key(const struct opts *o, struct piv_state *s, uint8_t *alg, uint8_t *pin_po
 		        o->slot);
 	r = 0;
 out:
+	tg_pivc_meta_clear(&m);
+	return r;
+}
+
+/*
+ * Before GENERATE replaces what the slot holds: a key (GET METADATA) or a
+ * certificate there is refused unless --force (or --existing-key, which
+ * enrolls that key).
+ */
+static int
+piv_slot_check(const struct opts *o, struct piv_state *s, struct tg_error *err)
+{
+	struct tg_pivc_meta m;
+	X509 *cert = NULL;
+	char key[128], subj[256];
+	int r = 0, has_key;
+
+	memset(&m, 0, sizeof(m));
+	if (o->existing || o->force)
+		goto out;
+	has_key = tg_pivc_metadata(s->pivc, o->slot, &m, NULL) == 0;
+	if ((r = tg_pivc_cert_get(s->pivc, o->slot, &cert, err)) != 0 || (!has_key && cert == NULL))
+		goto out;
+	snprintf(key, sizeof(key), "an %s key %s", alg_name(m.alg),
+	         m.origin == YKPIV_METADATA_ORIGIN_IMPORTED ? "imported into the token"
+	                                                    : "generated on the token");
+	if (!has_key)
+		snprintf(key, sizeof(key), "a key");
+	if (cert != NULL)
+		tg_ca_name_str(X509_get_subject_name(cert), subj, sizeof(subj));
+	r = tg_error_set(err, TG_ERR_POLICY,
+	                 "slot %02x of the token in '%s' is not empty: it holds %s%s%s%s, which "
+	                 "a new key would replace; pass --force to replace %s, or "
+	                 "--existing-key to enroll the key already there",
+	                 o->slot, tg_pivc_reader(s->pivc), key,
+	                 cert != NULL ? " and a certificate for '" : "", cert != NULL ? subj : "",
+	                 cert != NULL ? "'" : "", cert != NULL ? "both" : "it");
+out:
+	X509_free(cert);
 	tg_pivc_meta_clear(&m);
 	return r;
 }
@@ -432,9 +563,17 @@ piv_csr(const struct opts *o, struct piv_state *s, uint8_t alg, uint8_t pin_poli
 	     (pin_policy != YKPIV_PINPOLICY_NEVER && s->pin == NULL)) &&
 	    (r = piv_pin(o, s, err)) != 0)
 		goto out;
-	if ((r = tg_csr_new(o->id, s->pub, &s->csr, err)) != 0 ||
-	    (r = tg_csr_sign_external(s->csr, s->pub, piv_sign_cb, &ps, err)) != 0)
+	if ((r = tg_csr_new(o->id, s->pub, &s->csr, err)) != 0)
 		goto out;
+	/* as ykman ("Touch your YubiKey..."): the signature waits for it */
+	if (s->touch_policy == YKPIV_TOUCHPOLICY_ALWAYS ||
+	    s->touch_policy == YKPIV_TOUCHPOLICY_CACHED)
+		fprintf(stderr,
+		        "Touch the token now: the key in slot %02x of the token in '%s' signs "
+		        "the request only when touched (touch policy %s)\n",
+		        o->slot, tg_pivc_reader(s->pivc),
+		        s->touch_policy == YKPIV_TOUCHPOLICY_ALWAYS ? "always" : "cached");
+	r = tg_csr_sign_external(s->csr, s->pub, piv_sign_cb, &ps, err);
 out:
 	return r;
 }
@@ -565,23 +704,113 @@ out:
 	return r;
 }
 
-/* Indexes of the values the printed commands carry, each quoted for sh. */
-enum { Q_CSR, Q_ID, Q_ATT, Q_F9, Q_CERT, Q_URI, Q_READER, Q_COUNT };
+/* What enroll did, for the text and --json results. */
+struct result {
+	const char *algorithm; /* --algorithm name */
+	const char *key;       /* "generated" or "existing" */
+	uint32_t token_serial; /* PIV: the token's serial, 0 unknown */
+	X509 *leaf;            /* issued (--ca-dir) */
+	const struct tg_prov *prov;
+	int stored; /* the certificate is on the token */
+};
 
-/* --out-dir: csr.pem (+ attestation.pem, f9.pem) and the command, every
- * user value quoted for sh (tg_cmd_sh_quote), so pasting it runs exactly
- * what it shows. */
+/* Sets key to a string or null (value NULL) in j; 0 or -1. */
 static int
-out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct tg_error *err)
+json_set_str(json_t *j, const char *key, const char *value)
+{
+	return json_object_set_new(j, key, value != NULL ? json_string(value) : json_null());
+}
+
+/* The fields every --json result has (identity, slot, reader, key). */
+static json_t *
+json_base(const struct opts *o, const struct result *res)
+{
+	char slot[8], serial[16];
+	json_t *j = json_object();
+
+	snprintf(slot, sizeof(slot), "%02x", o->slot);
+	snprintf(serial, sizeof(serial), "%u", res->token_serial);
+	if (j == NULL || json_set_str(j, "identity", o->id) != 0 ||
+	    json_set_str(j, "slot", o->reader != NULL ? slot : NULL) != 0 ||
+	    json_set_str(j, "reader", o->reader) != 0 ||
+	    json_set_str(j, "key_uri", o->reader == NULL ? o->key_uri : NULL) != 0 ||
+	    json_set_str(j, "algorithm", res->algorithm) != 0 ||
+	    json_set_str(j, "key", res->key) != 0 ||
+	    json_set_str(j, "token_serial", res->token_serial != 0 ? serial : NULL) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* Prints j on stdout (indented, a newline after); frees it. */
+static int
+json_put(json_t *j, struct tg_error *err)
+{
+	int r = 0;
+
+	if (j == NULL || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 ||
+	    fputc('\n', stdout) == EOF)
+		r = tg_error_set(err, TG_ERR_ALLOC, "cannot write the --json result");
+	json_decref(j);
+	return r;
+}
+
+/* --json of an issued certificate (--ca-dir). */
+static int
+result_json(const struct opts *o, const struct result *res, struct tg_error *err)
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char hex[80], fp[2 * EVP_MAX_MD_SIZE + 1];
+	json_t *j = json_base(o, res);
+
+	if (tg_ca_serial_hex(X509_get0_serialNumber(res->leaf), hex, sizeof(hex)) != 0 ||
+	    X509_digest(res->leaf, EVP_sha256(), md, &mdlen) != 1 ||
+	    tg_hex_encode(md, mdlen, fp, sizeof(fp)) != 0 || j == NULL ||
+	    json_set_str(j, "serial", hex) != 0 ||
+	    json_set_str(j, "level", tg_prov_level_name(res->prov->level)) != 0 ||
+	    json_set_str(j, "pin_policy", tg_att_pin_name(res->prov->pin_policy)) != 0 ||
+	    json_set_str(j, "touch_policy", tg_att_touch_name(res->prov->touch_policy)) != 0 ||
+	    json_set_str(j, "certificate_path", o->cert_out) != 0 ||
+	    json_set_str(j, "certificate_sha256", fp) != 0 ||
+	    json_object_set_new(j, "stored_on_token", json_boolean(res->stored)) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	return json_put(j, err);
+}
+
+/* Indexes of the values the printed commands carry, each quoted for sh. */
+enum { Q_CSR, Q_ID, Q_ATT, Q_F9, Q_CERT, Q_URI, Q_COUNT };
+
+/* The `tokengate enroll --install-cert` command for the CA's answer. */
+static int
+install_cmd(const struct opts *o, const char *cert, char *buf, size_t n)
+{
+	if (cmd_start(o, buf, n) != 0 || cmd_add(buf, n, "--install-cert", cert) != 0 ||
+	    (o->allow_default && cmd_add(buf, n, "--allow-default-mgm-key", NULL) != 0))
+		return TG_ERR_NO_SPACE;
+	return 0;
+}
+
+/* --out-dir: csr.pem (+ attestation.pem, f9.pem) and the commands to run
+ * next, every user value quoted for sh (tg_cmd_sh_quote), so pasting them
+ * runs exactly what they show (flags that matter, such as
+ * --allow-default-mgm-key, kept). */
+static int
+out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, const struct result *res,
+              struct tg_error *err)
 {
 	char csr_p[PATH_MAX_LEN], att_p[PATH_MAX_LEN], f9_p[PATH_MAX_LEN], cert_p[PATH_MAX_LEN];
-	char uri[URI_MAX], *q[Q_COUNT] = {NULL};
+	char uri[URI_MAX], issue[CMD_MAX], install[CMD_MAX], *q[Q_COUNT] = {NULL};
 	const char *v[Q_COUNT];
+	json_t *j = NULL;
 	int i, r;
 
 	if (mkdir(o->out_dir, 0755) != 0 && access(o->out_dir, W_OK) != 0) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot create or write to --out-dir %s",
-		                 o->out_dir);
+		r = tg_error_set(err, TG_ERR_IO, "cannot create or write to --out-dir %s: %s",
+		                 o->out_dir, strerror(errno));
 		goto out;
 	}
 	snprintf(csr_p, sizeof(csr_p), "%s/csr.pem", o->out_dir);
@@ -589,38 +818,55 @@ out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct t
 	snprintf(f9_p, sizeof(f9_p), "%s/f9.pem", o->out_dir);
 	snprintf(cert_p, sizeof(cert_p), "%s/cert.pem", o->out_dir);
 	uri[0] = '\0';
+	install[0] = '\0';
 	if (att == NULL && (r = uri_redact(o->key_uri, uri, sizeof(uri))) != 0) {
 		tg_error_set(err, r, "the key URI is too long to print");
 		goto out;
 	}
 	v[Q_CSR] = csr_p, v[Q_ID] = o->id, v[Q_ATT] = att_p, v[Q_F9] = f9_p;
-	v[Q_CERT] = cert_p, v[Q_URI] = uri, v[Q_READER] = o->reader != NULL ? o->reader : "";
+	v[Q_CERT] = cert_p, v[Q_URI] = uri;
 	for (i = 0; i < Q_COUNT; i++) {
 		if ((q[i] = tg_cmd_sh_quote(v[i])) == NULL) {
 			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 			goto out;
 		}
 	}
+	/* the CA loads the URI's module only when its policy.yaml lists it in
+	 * hsm_tokens (tg_ca_hsm.h), whatever this command says */
+	if (att != NULL)
+		snprintf(issue, sizeof(issue),
+		         "tokengate ca issue --dir CA_DIR --csr %s --id %s --attestation %s "
+		         "--intermediate %s --out %s",
+		         q[Q_CSR], q[Q_ID], q[Q_ATT], q[Q_F9], q[Q_CERT]);
+	else
+		snprintf(issue, sizeof(issue),
+		         "tokengate ca issue --dir CA_DIR --csr %s --id %s --hsm-key %s --out %s",
+		         q[Q_CSR], q[Q_ID], q[Q_URI], q[Q_CERT]);
+	if (att != NULL && (r = install_cmd(o, cert_p, install, sizeof(install))) != 0) {
+		tg_error_set(err, r, "the --install-cert command is too long to print");
+		goto out;
+	}
 	if ((r = tg_ca_pem_write(csr_p, NULL, csr, NULL, err)) != 0 ||
 	    (att != NULL && (r = tg_ca_pem_write(att_p, att, NULL, NULL, err)) != 0) ||
 	    (f9 != NULL && (r = tg_ca_pem_write(f9_p, f9, NULL, NULL, err)) != 0))
 		goto out;
-	printf("wrote %s to %s; on the CA host run:\n",
-	       att ? "csr.pem, attestation.pem, f9.pem" : "csr.pem", o->out_dir);
-	if (att != NULL) {
-		printf("  tokengate ca issue --dir CA_DIR --csr %s --id %s --attestation %s "
-		       "--intermediate %s --out %s\n",
-		       q[Q_CSR], q[Q_ID], q[Q_ATT], q[Q_F9], q[Q_CERT]);
-		printf("then store the certificate on the token:\n"
-		       "  tokengate enroll --reader %s --slot %02x --install-cert %s\n",
-		       q[Q_READER], o->slot, q[Q_CERT]);
-	} else {
-		/* the CA loads the URI's module only when its policy.yaml lists
-		 * it in hsm_tokens (tg_ca_hsm.h), whatever this command says */
-		printf("  tokengate ca issue --dir CA_DIR --csr %s --id %s --hsm-key %s "
-		       "--out %s\n",
-		       q[Q_CSR], q[Q_ID], q[Q_URI], q[Q_CERT]);
+	if (o->json) {
+		if ((j = json_base(o, res)) == NULL || json_set_str(j, "csr", csr_p) != 0 ||
+		    json_set_str(j, "attestation", att != NULL ? att_p : NULL) != 0 ||
+		    json_set_str(j, "f9", f9 != NULL ? f9_p : NULL) != 0 ||
+		    json_object_set_new(j, "next", json_pack("[s]", issue)) != 0 ||
+		    (att != NULL && json_array_append_new(json_object_get(j, "next"),
+		                                          json_string(install)) != 0)) {
+			json_decref(j);
+			j = NULL;
+		}
+		r = json_put(j, err);
+		goto out;
 	}
+	printf("wrote %s to %s; on the CA host run:\n  %s\n",
+	       att ? "csr.pem, attestation.pem, f9.pem" : "csr.pem", o->out_dir, issue);
+	if (att != NULL)
+		printf("then store the certificate on the token:\n  %s\n", install);
 	r = 0;
 out:
 	for (i = 0; i < Q_COUNT; i++)
@@ -636,36 +882,101 @@ cert_out_write(const struct opts *o, X509 *leaf, struct tg_error *err)
 	return tg_ca_pem_write(o->cert_out, leaf, NULL, NULL, err);
 }
 
+/*
+ * After a failure that followed GENERATE: what the slot holds now and the
+ * command that resumes with that key (--existing-key), quoted for sh.
+ */
+static void
+piv_note_set(const struct opts *o, const struct piv_state *s, struct piv_note *note)
+{
+	char cmd[CMD_MAX], slot[8];
+
+	note->text[0] = '\0';
+	if (!s->generated)
+		return;
+	snprintf(slot, sizeof(slot), "%02x", o->slot);
+	if (cmd_start(o, cmd, sizeof(cmd)) != 0 || cmd_add(cmd, sizeof(cmd), "--id", o->id) != 0 ||
+	    cmd_add(cmd, sizeof(cmd), "--existing-key", NULL) != 0 ||
+	    (o->ca_dir != NULL && cmd_add(cmd, sizeof(cmd), "--ca-dir", o->ca_dir) != 0) ||
+	    (o->out_dir != NULL && cmd_add(cmd, sizeof(cmd), "--out-dir", o->out_dir) != 0) ||
+	    (o->validity_text != NULL &&
+	     cmd_add(cmd, sizeof(cmd), "--validity", o->validity_text) != 0) ||
+	    (o->cert_out != NULL && cmd_add(cmd, sizeof(cmd), "--cert-out", o->cert_out) != 0) ||
+	    (o->pin_source != NULL &&
+	     cmd_add(cmd, sizeof(cmd), "--pin-source", o->pin_source) != 0) ||
+	    (o->allow_default && cmd_add(cmd, sizeof(cmd), "--allow-default-mgm-key", NULL) != 0) ||
+	    (o->json && cmd_add(cmd, sizeof(cmd), "--json", NULL) != 0))
+		snprintf(cmd, sizeof(cmd), "tokengate enroll ... --existing-key");
+	snprintf(note->text, sizeof(note->text),
+	         "slot %s of the token in '%s' now holds a new %s key generated on the token and "
+	         "no certificate (what the slot held before is gone); once the cause is fixed, "
+	         "finish the enrollment with this key%s:\n  %s\n",
+	         slot, s->pivc != NULL ? tg_pivc_reader(s->pivc) : o->reader, alg_name(s->alg),
+	         o->allow_default ? ""
+	                          : " (management key again in --mgm-key or TOKENGATE_MGM_KEY)",
+	         cmd);
+}
+
 static int
-piv_enroll(const struct opts *o, struct tg_error *err)
+piv_enroll(const struct opts *o, struct piv_note *note, struct tg_error *err)
 {
 	struct piv_state s;
 	struct tg_prov prov;
+	struct result res;
 	uint8_t alg = 0, pin_policy = 0;
 	int r;
 
 	memset(&s, 0, sizeof(s));
-	if ((r = piv_open_auth(o, &s, err)) != 0 ||
+	memset(&res, 0, sizeof(res));
+	if ((r = piv_open_auth(o, &s, err)) != 0 || (r = piv_slot_check(o, &s, err)) != 0 ||
 	    ((o->existing || o->pin_policy != YKPIV_PINPOLICY_NEVER) &&
 	     (r = piv_pin(o, &s, err)) != 0) ||
 	    (r = piv_key(o, &s, &alg, &pin_policy, err)) != 0 ||
 	    (r = piv_attest(o, &s, err)) != 0 || (r = piv_csr(o, &s, alg, pin_policy, err)) != 0)
 		goto out;
+	res.algorithm = alg_name(alg);
+	res.key = o->existing ? "existing" : "generated";
+	res.token_serial = s.serial;
 	if (o->out_dir != NULL) {
-		r = out_dir_write(o, s.csr, s.att, s.f9, err);
+		r = out_dir_write(o, s.csr, s.att, s.f9, &res, err);
 		goto out;
 	}
 	if ((r = ca_issue(o, s.csr, s.att, s.f9, &s.leaf, &prov, err)) != 0)
 		goto out;
-	issued_print(o, s.leaf, &prov);
+	if (!o->json)
+		issued_print(o, s.leaf, &prov);
 	if ((r = cert_out_write(o, s.leaf, err)) != 0 ||
 	    (r = tg_pivc_cert_put(s.pivc, o->slot, s.leaf, err)) != 0)
 		goto out;
-	printf("stored the certificate in slot %02x of the token in '%s'\n", o->slot,
-	       tg_pivc_reader(s.pivc));
+	res.leaf = s.leaf;
+	res.prov = &prov;
+	res.stored = 1;
+	if (o->json)
+		r = result_json(o, &res, err);
+	else
+		printf("stored the certificate in slot %02x of the token in '%s'\n", o->slot,
+		       tg_pivc_reader(s.pivc));
 out:
+	if (r != 0)
+		piv_note_set(o, &s, note);
 	piv_state_free(&s);
 	return r;
+}
+
+/* The one message for --install-cert on a slot without a key. */
+static int
+install_empty(const struct opts *o, const char *reader, struct tg_error *err)
+{
+	char cmd[CMD_MAX];
+
+	tg_error_clear(err);
+	if (cmd_start(o, cmd, sizeof(cmd)) != 0)
+		snprintf(cmd, sizeof(cmd), "tokengate enroll");
+	return tg_error_set(err, TG_ERR_NOT_FOUND,
+	                    "slot %02x of the token in '%s' holds no key, so there is nothing to "
+	                    "install %s for; enroll the slot first: %s --id ID --ca-dir DIR (or "
+	                    "--out-dir DIR)",
+	                    o->slot, reader, o->install, cmd);
 }
 
 /* --install-cert: the certificate must be for the key in the slot. */
@@ -675,22 +986,31 @@ piv_install(const struct opts *o, struct tg_error *err)
 	struct piv_state s;
 	struct tg_pivc_meta m;
 	X509 *cert = NULL;
+	char slot[8];
 	int r;
 
 	memset(&s, 0, sizeof(s));
 	memset(&m, 0, sizeof(m));
+	snprintf(slot, sizeof(slot), "%02x", o->slot);
 	if ((r = tg_ca_cert_read(o->install, &cert, err)) != 0 ||
 	    (r = piv_open_auth(o, &s, err)) != 0)
 		goto out;
+	/* the key from GET METADATA, else (before firmware 5.3) from ATTEST */
 	r = tg_pivc_metadata(s.pivc, o->slot, &m, err);
-	if (r == 0 && m.pub != NULL) {
+	if (r == 0) {
 		s.pub = m.pub;
 		m.pub = NULL;
-	} else if ((r = tg_pivc_attest(s.pivc, o->slot, &s.att, err)) == 0) {
-		s.pub = EVP_PKEY_dup(X509_get0_pubkey(s.att));
-	} else {
+	} else if (r == TG_ERR_UNSUPPORTED) {
+		tg_error_clear(err);
+		if ((r = tg_pivc_attest(s.pivc, o->slot, &s.att, err)) == 0)
+			s.pub = EVP_PKEY_dup(X509_get0_pubkey(s.att));
+	}
+	if (r == TG_ERR_NOT_FOUND) {
+		r = install_empty(o, tg_pivc_reader(s.pivc), err);
 		goto out;
 	}
+	if (r != 0)
+		goto out;
 	if (s.pub == NULL || EVP_PKEY_eq(X509_get0_pubkey(cert), s.pub) != 1) {
 		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
 		                 "%s is not a certificate for the key in slot %02x of the token in "
@@ -700,8 +1020,14 @@ piv_install(const struct opts *o, struct tg_error *err)
 	}
 	if ((r = tg_pivc_cert_put(s.pivc, o->slot, cert, err)) != 0)
 		goto out;
-	printf("stored %s in slot %02x of the token in '%s'\n", o->install, o->slot,
-	       tg_pivc_reader(s.pivc));
+	if (!o->json)
+		printf("stored %s in slot %02x of the token in '%s'\n", o->install, o->slot,
+		       tg_pivc_reader(s.pivc));
+	else if ((r = json_put(json_pack("{s:s, s:s, s:s, s:b}", "slot", slot, "reader",
+	                                 tg_pivc_reader(s.pivc), "certificate_path", o->install,
+	                                 "stored_on_token", 1),
+	                       err)) != 0)
+		goto out;
 out:
 	tg_pivc_meta_clear(&m);
 	X509_free(cert);
@@ -782,8 +1108,9 @@ hsm_import(const struct opts *o, X509 *leaf, struct tg_error *err)
 	    (r = tg_p11_key_find(p11, o->key_uri, flags, &k, err)) != 0 ||
 	    (r = tg_p11_key_cert_import(k, leaf, NULL, 1, err)) != 0)
 		goto out;
-	printf("stored the certificate on token '%s' with the key's id\n",
-	       tg_p11_token_get_info(tg_p11_key_token(k))->label);
+	if (!o->json)
+		printf("stored the certificate on token '%s' with the key's id\n",
+		       tg_p11_token_get_info(tg_p11_key_token(k))->label);
 out:
 	tg_p11_key_free(k);
 	tg_p11_free(p11);
@@ -796,21 +1123,29 @@ hsm_enroll(const struct opts *o, struct tg_error *err)
 	X509_REQ *csr = NULL;
 	X509 *leaf = NULL;
 	struct tg_prov prov;
+	struct result res;
 	int r;
 
+	memset(&res, 0, sizeof(res));
 	/* One PKCS#11 context at a time: freeing one finalizes the module for
 	 * every other in the process, and the CA opens its own. */
 	if ((r = hsm_csr(o, &csr, err)) != 0)
 		goto out;
 	if (o->out_dir != NULL) {
-		r = out_dir_write(o, csr, NULL, NULL, err);
+		r = out_dir_write(o, csr, NULL, NULL, &res, err);
 		goto out;
 	}
 	if ((r = ca_issue(o, csr, NULL, NULL, &leaf, &prov, err)) != 0)
 		goto out;
-	issued_print(o, leaf, &prov);
+	if (!o->json)
+		issued_print(o, leaf, &prov);
 	if ((r = cert_out_write(o, leaf, err)) != 0 || (r = hsm_import(o, leaf, err)) != 0)
 		goto out;
+	res.leaf = leaf;
+	res.prov = &prov;
+	res.stored = 1;
+	if (o->json)
+		r = result_json(o, &res, err);
 out:
 	X509_free(leaf);
 	X509_REQ_free(csr);
@@ -839,6 +1174,8 @@ opts_parse(int argc, char **argv, struct opts *o)
 	    {"cert-out", required_argument, NULL, 'C'},
 	    {"install-cert", required_argument, NULL, 'i'},
 	    {"key", required_argument, NULL, 'k'},
+	    {"force", no_argument, NULL, 'F'},
+	    {"json", no_argument, NULL, 'J'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -896,6 +1233,7 @@ opts_parse(int argc, char **argv, struct opts *o)
 				                          "--validity '%s' is not a duration "
 				                          "like 24h or 7d",
 				                          optarg);
+			o->validity_text = optarg;
 			break;
 		case 'm':
 			o->mgm_hex = optarg;
@@ -923,6 +1261,12 @@ opts_parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'k':
 			o->key_uri = optarg;
+			break;
+		case 'F':
+			o->force = 1;
+			break;
+		case 'J':
+			o->json = 1;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -954,6 +1298,9 @@ opts_parse(int argc, char **argv, struct opts *o)
 	if (o->key_uri != NULL && o->existing)
 		return tg_cmd_usage_error(WHAT, "--existing-key is for PIV slots; an HSM key "
 		                                "is used when it exists");
+	if (o->existing && o->force)
+		return tg_cmd_usage_error(WHAT, "--force replaces the slot's key with a new one; "
+		                                "--existing-key keeps it: give one of them");
 	return -1;
 }
 
@@ -962,10 +1309,12 @@ tg_cmd_enroll(int argc, char **argv)
 {
 	struct opts o;
 	struct tg_error err;
+	struct piv_note note;
 	char name[TG_CA_NAME_MAX + 1];
 	int rc, r;
 
 	tg_error_clear(&err);
+	note.text[0] = '\0';
 	if ((rc = opts_parse(argc, argv, &o)) != -1)
 		return rc;
 	if (o.id != NULL && (r = tg_ca_id_check(o.id, NULL, name, sizeof(name), &err)) != 0) {
@@ -977,10 +1326,14 @@ tg_cmd_enroll(int argc, char **argv)
 	if (o.install != NULL)
 		r = piv_install(&o, &err);
 	else if (o.reader != NULL)
-		r = piv_enroll(&o, &err);
+		r = piv_enroll(&o, &note, &err);
 	else
 		r = hsm_enroll(&o, &err);
-	if (r != 0)
-		return tg_cmd_fail(WHAT, r, &err);
+	if (r != 0) {
+		rc = tg_cmd_fail(WHAT, r, &err);
+		if (note.text[0] != '\0')
+			fprintf(stderr, "tokengate %s: %s", WHAT, note.text);
+		return rc;
+	}
 	return TG_EXIT_OK;
 }

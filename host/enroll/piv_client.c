@@ -782,8 +782,11 @@ tg_pivc_cert_get(struct tg_pivc *p, uint8_t slot, X509 **out, struct tg_error *e
 
 	*out = NULL;
 	rc = ykpiv_util_read_cert(p->yk, slot, &der, &len);
-	if (rc == YKPIV_GENERIC_ERROR || (rc == YKPIV_OK && len == 0)) {
-		r = 0; /* no certificate object (6A82) */
+	/* libykpiv 2.2.0: no object (6A82) is YKPIV_GENERIC_ERROR, or
+	 * YKPIV_INVALID_OBJECT as it finds no certificate (tag 70) either */
+	if (rc == YKPIV_GENERIC_ERROR || rc == YKPIV_INVALID_OBJECT ||
+	    (rc == YKPIV_OK && len == 0)) {
+		r = 0;
 		goto out;
 	}
 	if ((r = rc_error(p, rc, TG_PIVC_OP_GET_DATA, slot, err)) != 0)

@@ -182,7 +182,8 @@ int tg_pivc_attest(struct tg_pivc *p, uint8_t slot, X509 **out, struct tg_error 
 
 /*
  * The certificate stored for slot (9A/9C/9D/9E, or F9 for the attestation
- * key), ykpiv_util_read_cert. 0 and *out NULL when the slot has none.
+ * key), ykpiv_util_read_cert. 0 and *out NULL when the slot has none (or
+ * holds an object libykpiv cannot read as a certificate).
  */
 int tg_pivc_cert_get(struct tg_pivc *p, uint8_t slot, X509 **out, struct tg_error *err);
 
