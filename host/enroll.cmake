@@ -5,6 +5,7 @@
 target_sources(tghost PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/enroll/piv_client.c
   ${CMAKE_CURRENT_SOURCE_DIR}/enroll/csr.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/enroll/piv.c
   ${CMAKE_CURRENT_SOURCE_DIR}/enroll/enroll.c)
 target_include_directories(tghost PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/enroll)
 target_link_libraries(tghost PUBLIC tgp11 PkgConfig::YKPIV PkgConfig::JANSSON OpenSSL::Crypto)

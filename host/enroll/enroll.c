@@ -1,21 +1,19 @@
 /*
  * enroll.c — `tokengate enroll`: generate a key on a token and get it a
- * certificate from the token-backed CA (DESIGN.md, flow 1).
+ * certificate from the token-backed CA (the enrollment flow).
  *
- * PIV token (over PC/SC): SELECT, management key authentication, GENERATE
- * in the slot with the policies, ATTEST, the F9 certificate, VERIFY PIN,
- * the CSR signed on the token and checked here, then the local CA
- * (tg_ca_issue, level device-attested) or files for an offline CA, and the
- * certificate back onto the token (PUT DATA).
- * HSM key (PKCS#11): find the key or generate it (non-exportable), the CSR
- * signed with it, the local CA (level hsm-operator) or files, the
- * certificate imported next to the key.
+ * This file: the command line, the CA steps shared by both flows (the
+ * policy precheck before the token is touched, tg_ca_issue, --out-dir
+ * files and the printed commands, --json results) and the HSM flow: find
+ * the key or generate it (non-exportable), the CSR signed with it, the
+ * local CA (level hsm-operator) or files, the certificate imported next to
+ * the key. The PIV flow (libykpiv) is in piv.c.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +21,7 @@
 #include <openssl/pem.h>
 #include <ykpiv/ykpiv.h>
 
+#include "enroll-int.h"
 #include "tg_att.h"
 #include "tg_ca_hsm.h"
 #include "tg_ca_io.h"
@@ -33,22 +32,13 @@
 #include "tg_csr.h"
 #include "tg_hex.h"
 #include "tg_p11.h"
-#include "tg_mgm.h"
-#include "tg_pivc.h"
 #include "tg_prov.h"
-#include "tg_secret.h"
 
-#define WHAT         "enroll"
-#define MGM_ENV      "TOKENGATE_MGM_KEY"
-#define DEFAULT_PIN  "123456"
+#define WHAT         TG_ENROLL_WHAT
+#define MGM_ENV      TG_ENROLL_MGM_ENV
 #define PATH_MAX_LEN 4096
 #define URI_MAX      8192
-#define NOTE_MAX     4096
-#define CMD_MAX      4096
-
-/* The factory default management key of YubiKeys (and the simulator). */
-static const uint8_t mgm_default[24] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
-                                        5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+#define CMD_MAX      TG_ENROLL_CMD_MAX
 
 static const char usage_text[] =
     "usage: tokengate enroll --reader NAME --slot 9a|9c|9d|9e --id spiffe://TD/(dev|svc)/NAME\n"
@@ -112,34 +102,6 @@ static const char usage_text[] =
     "\n"
     "Exit codes: 0 enrolled, 1 failed (the reason on stderr), 2 bad command line.\n";
 
-struct opts {
-	const char *reader, *id, *ca_dir, *out_dir, *cert_out, *install, *key_uri;
-	char *mgm_hex; /* argv text, wiped once decoded */
-	const char *pin_source, *alg_name, *validity_text;
-	uint8_t slot, alg, pin_policy, touch_policy;
-	long validity;
-	int allow_default, existing, force, json;
-};
-
-/* What a failed PIV enrollment left behind, said after the error. */
-struct piv_note {
-	char text[NOTE_MAX];
-};
-
-/* The state of one PIV enrollment (freed by piv_state_free). */
-struct piv_state {
-	struct tg_pivc *pivc;
-	uint8_t mgm[TG_PIVC_MGM_MAX];
-	size_t mgm_len;
-	char *pin;
-	EVP_PKEY *pub;
-	X509 *att, *f9, *leaf;
-	X509_REQ *csr;
-	uint32_t serial;
-	uint8_t alg, touch_policy; /* of the key being enrolled */
-	int generated;             /* a new key is in the slot */
-};
-
 /* ---- small helpers ---- */
 
 static int
@@ -189,8 +151,8 @@ alg_parse(const char *s, uint8_t *alg)
 	return r;
 }
 
-static const char *
-alg_name(uint8_t alg)
+const char *
+tg_enroll_alg_name(uint8_t alg)
 {
 	const char *name = "unknown-algorithm";
 	size_t i;
@@ -206,8 +168,8 @@ alg_name(uint8_t alg)
  * value is not NULL) to the command in buf (size n). TG_ERR_NO_SPACE or
  * TG_ERR_ALLOC.
  */
-static int
-cmd_add(char *buf, size_t n, const char *flag, const char *value)
+int
+tg_enroll_cmd_add(char *buf, size_t n, const char *flag, const char *value)
 {
 	char *q = NULL;
 	size_t used = strlen(buf);
@@ -227,14 +189,15 @@ out:
 }
 
 /* "tokengate enroll --reader R --slot S" into buf. */
-static int
-cmd_start(const struct opts *o, char *buf, size_t n)
+int
+tg_enroll_cmd_start(const struct tg_enroll_opts *o, char *buf, size_t n)
 {
 	char slot[8];
 
 	snprintf(slot, sizeof(slot), "%02x", o->slot);
 	snprintf(buf, n, "tokengate enroll");
-	return cmd_add(buf, n, "--reader", o->reader) != 0 || cmd_add(buf, n, "--slot", slot) != 0
+	return tg_enroll_cmd_add(buf, n, "--reader", o->reader) != 0 ||
+	               tg_enroll_cmd_add(buf, n, "--slot", slot) != 0
 	           ? TG_ERR_NO_SPACE
 	           : 0;
 }
@@ -266,8 +229,9 @@ pin_uri(const char *src, char *buf, size_t n)
 	return 0;
 }
 
-static int
-pin_read(const struct opts *o, const char *reader, char **pin, struct tg_error *err)
+int
+tg_enroll_pin_read(const struct tg_enroll_opts *o, const char *reader, char **pin,
+                   struct tg_error *err)
 {
 	struct tg_p11_uri *u = NULL;
 	char uri[URI_MAX];
@@ -294,294 +258,10 @@ out:
 	return r;
 }
 
-static void
-piv_state_free(struct piv_state *s)
-{
-	tg_pivc_close(s->pivc);
-	tg_wipe(s->mgm, sizeof(s->mgm));
-	tg_strfreezero(s->pin);
-	EVP_PKEY_free(s->pub);
-	X509_free(s->att);
-	X509_free(s->f9);
-	X509_free(s->leaf);
-	X509_REQ_free(s->csr);
-	memset(s, 0, sizeof(*s));
-}
-
-/* ---- PIV ---- */
-
-struct piv_signer {
-	struct tg_pivc *pivc;
-	uint8_t slot, alg;
-};
-
-static int
-piv_sign_cb(void *ctx, const uint8_t *in, size_t n, uint8_t **sig, size_t *siglen,
-            struct tg_error *err)
-{
-	struct piv_signer *ps = ctx;
-
-	return tg_pivc_sign(ps->pivc, ps->slot, ps->alg, in, n, sig, siglen, err);
-}
-
-/* The management key from --mgm-key / TOKENGATE_MGM_KEY, or the default
- * when allowed and none is given; refuses the default otherwise. */
-static int
-mgm_get(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	const char *hex = o->mgm_hex, *src = "--mgm-key";
-	int r = TG_ERR_INVALID_ARG;
-
-	if (hex == NULL) {
-		hex = getenv(MGM_ENV);
-		src = MGM_ENV;
-	}
-	if (hex == NULL || *hex == '\0') {
-		if (!o->allow_default) {
-			tg_error_set(err, r,
-			             "no management key: give --mgm-key HEX or set %s (the "
-			             "factory default key is refused unless "
-			             "--allow-default-mgm-key)",
-			             MGM_ENV);
-			goto out;
-		}
-		memcpy(s->mgm, mgm_default, sizeof(mgm_default));
-		s->mgm_len = sizeof(mgm_default);
-	} else if (tg_hex_decode(hex, s->mgm, sizeof(s->mgm), &s->mgm_len) != 0) {
-		tg_error_set(err, r,
-		             "%s is not a management key: want 32, 48 or 64 hex digits (AES-128, "
-		             "3DES/AES-192, AES-256)",
-		             src);
-		goto out;
-	}
-	r = 0;
-out:
-	/* the key given on the command line leaves argv (and ps) once read */
-	if (o->mgm_hex != NULL)
-		tg_wipe(o->mgm_hex, strlen(o->mgm_hex));
-	return r;
-}
-
-static int
-default_mgm_refuse(const char *reader, struct tg_error *err)
-{
-	char *q = tg_cmd_sh_quote(reader);
-	int r;
-
-	r = tg_error_set(err, TG_ERR_POLICY,
-	                 "the token in '%s' still has the factory default management key "
-	                 "(010203...0708), which anyone can use to replace its keys; change "
-	                 "it first: yubico-piv-tool -r %s -a set-mgm-key -n NEW_48_HEX_DIGITS "
-	                 "(then give --mgm-key or %s), or pass --allow-default-mgm-key",
-	                 reader, q != NULL ? q : "READER", MGM_ENV);
-	free(q);
-	return r;
-}
-
-/* Connect (and SELECT), token facts, management key authentication. */
-static int
-piv_open_auth(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	char ver[32];
-	uint8_t alg = TG_MGM_ALG_3DES;
-	uint32_t serial = 0;
-	int r, is_default;
-
-	if ((r = mgm_get(o, s, err)) != 0 || (r = tg_pivc_open(o->reader, &s->pivc, err)) != 0)
-		goto out;
-	if (tg_pivc_version(s->pivc, ver, sizeof(ver)) == 0 &&
-	    tg_pivc_serial(s->pivc, &serial) == 0)
-		fprintf(stderr, "token in '%s': serial %u, firmware %s\n", tg_pivc_reader(s->pivc),
-		        serial, ver);
-	s->serial = serial;
-	is_default = tg_secret_eq(s->mgm, s->mgm_len, mgm_default, sizeof(mgm_default));
-	if ((r = tg_pivc_mgm_alg(s->pivc, &alg, err)) != 0)
-		goto out;
-	if (is_default && !o->allow_default) {
-		r = default_mgm_refuse(tg_pivc_reader(s->pivc), err);
-		goto out;
-	}
-	if (is_default)
-		fprintf(stderr,
-		        "warning: the token in '%s' uses the factory default management "
-		        "key; change it with yubico-piv-tool -a set-mgm-key\n",
-		        tg_pivc_reader(s->pivc));
-	r = tg_pivc_mgm_auth(s->pivc, alg, s->mgm, s->mgm_len, err);
-out:
-	tg_wipe(s->mgm, sizeof(s->mgm));
-	return r;
-}
-
-/* The key: generated now, or the one in the slot (--existing-key). */
-static int
-piv_key(const struct opts *o, struct piv_state *s, uint8_t *alg, uint8_t *pin_policy,
-        struct tg_error *err)
-{
-	struct tg_pivc_meta m;
-	int r;
-
-	memset(&m, 0, sizeof(m));
-	if (!o->existing) {
-		*alg = o->alg;
-		*pin_policy = o->pin_policy;
-		s->alg = o->alg;
-		s->touch_policy = o->touch_policy;
-		r = tg_pivc_generate(s->pivc, o->slot, o->alg, o->pin_policy, o->touch_policy,
-		                     &s->pub, err);
-		if (r == 0) {
-			s->generated = 1;
-			fprintf(stderr, "generated a %s key in slot %02x\n", o->alg_name, o->slot);
-		}
-		goto out;
-	}
-	if ((r = tg_pivc_metadata(s->pivc, o->slot, &m, err)) != 0)
-		goto out;
-	if (m.pub == NULL) {
-		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-		                 "slot %02x of the token in '%s' holds no key", o->slot,
-		                 tg_pivc_reader(s->pivc));
-		goto out;
-	}
-	*alg = m.alg;
-	*pin_policy = m.pin_policy;
-	s->alg = m.alg;
-	s->touch_policy = m.touch_policy;
-	s->pub = m.pub;
-	m.pub = NULL;
-	if (m.origin == YKPIV_METADATA_ORIGIN_IMPORTED)
-		fprintf(stderr, "note: GET METADATA says the key in slot %02x was imported\n",
-		        o->slot);
-	r = 0;
-out:
-	tg_pivc_meta_clear(&m);
-	return r;
-}
-
-/*
- * Before GENERATE replaces what the slot holds: a key (GET METADATA) or a
- * certificate there is refused unless --force (or --existing-key, which
- * enrolls that key).
- */
-static int
-piv_slot_check(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	struct tg_pivc_meta m;
-	X509 *cert = NULL;
-	char key[128], subj[256];
-	int r = 0, has_key;
-
-	memset(&m, 0, sizeof(m));
-	if (o->existing || o->force)
-		goto out;
-	has_key = tg_pivc_metadata(s->pivc, o->slot, &m, NULL) == 0;
-	if ((r = tg_pivc_cert_get(s->pivc, o->slot, &cert, err)) != 0 || (!has_key && cert == NULL))
-		goto out;
-	snprintf(key, sizeof(key), "an %s key %s", alg_name(m.alg),
-	         m.origin == YKPIV_METADATA_ORIGIN_IMPORTED ? "imported into the token"
-	                                                    : "generated on the token");
-	if (!has_key)
-		snprintf(key, sizeof(key), "a key");
-	if (cert != NULL)
-		tg_ca_name_str(X509_get_subject_name(cert), subj, sizeof(subj));
-	r = tg_error_set(err, TG_ERR_POLICY,
-	                 "slot %02x of the token in '%s' is not empty: it holds %s%s%s%s, which "
-	                 "a new key would replace; pass --force to replace %s, or "
-	                 "--existing-key to enroll the key already there",
-	                 o->slot, tg_pivc_reader(s->pivc), key,
-	                 cert != NULL ? " and a certificate for '" : "", cert != NULL ? subj : "",
-	                 cert != NULL ? "'" : "", cert != NULL ? "both" : "it");
-out:
-	X509_free(cert);
-	tg_pivc_meta_clear(&m);
-	return r;
-}
-
-/* ATTEST, F9 certificate, attested key == our key. */
-static int
-piv_attest(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	int r;
-
-	if ((r = tg_pivc_attest(s->pivc, o->slot, &s->att, err)) != 0 ||
-	    (r = tg_pivc_cert_get(s->pivc, YKPIV_KEY_ATTESTATION, &s->f9, err)) != 0)
-		goto out;
-	if (s->f9 == NULL) {
-		r = tg_error_set(err, TG_ERR_ATTESTATION,
-		                 "the token in '%s' has no attestation (F9) certificate, so its "
-		                 "attestation cannot be checked; use a token with one",
-		                 tg_pivc_reader(s->pivc));
-		goto out;
-	}
-	if (EVP_PKEY_eq(X509_get0_pubkey(s->att), s->pub) != 1) {
-		r = tg_error_set(
-		    err, TG_ERR_ATTESTATION,
-		    "the token in '%s' attested a key other than the one in slot %02x; "
-		    "do not trust this token",
-		    tg_pivc_reader(s->pivc), o->slot);
-		goto out;
-	}
-	r = 0;
-out:
-	return r;
-}
-
-/*
- * VERIFY PIN (read once, kept wiped-on-free in s->pin for a slot whose PIN
- * policy is always). Runs before GENERATE too, so a wrong PIN costs no key.
- */
-static int
-piv_pin(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	char *q = NULL;
-	int r;
-
-	if (s->pin == NULL) {
-		if ((r = pin_read(o, tg_pivc_reader(s->pivc), &s->pin, err)) != 0)
-			goto out;
-		if (strcmp(s->pin, DEFAULT_PIN) == 0 &&
-		    (q = tg_cmd_sh_quote(tg_pivc_reader(s->pivc))) != NULL)
-			fprintf(stderr,
-			        "warning: the token's PIN is the factory default %s; "
-			        "change it: yubico-piv-tool -r %s -a change-pin\n",
-			        DEFAULT_PIN, q);
-		free(q);
-	}
-	r = tg_pivc_verify_pin(s->pivc, s->pin, err);
-out:
-	return r;
-}
-
-/* The request, signed on the token (PIN verified again for policy always). */
-static int
-piv_csr(const struct opts *o, struct piv_state *s, uint8_t alg, uint8_t pin_policy,
-        struct tg_error *err)
-{
-	struct piv_signer ps = {s->pivc, o->slot, alg};
-	int r;
-
-	if ((pin_policy == YKPIV_PINPOLICY_ALWAYS ||
-	     (pin_policy != YKPIV_PINPOLICY_NEVER && s->pin == NULL)) &&
-	    (r = piv_pin(o, s, err)) != 0)
-		goto out;
-	if ((r = tg_csr_new(o->id, s->pub, &s->csr, err)) != 0)
-		goto out;
-	/* as ykman ("Touch your YubiKey..."): the signature waits for it */
-	if (s->touch_policy == YKPIV_TOUCHPOLICY_ALWAYS ||
-	    s->touch_policy == YKPIV_TOUCHPOLICY_CACHED)
-		fprintf(stderr,
-		        "Touch the token now: the key in slot %02x of the token in '%s' signs "
-		        "the request only when touched (touch policy %s)\n",
-		        o->slot, tg_pivc_reader(s->pivc),
-		        s->touch_policy == YKPIV_TOUCHPOLICY_ALWAYS ? "always" : "cached");
-	r = tg_csr_sign_external(s->csr, s->pub, piv_sign_cb, &ps, err);
-out:
-	return r;
-}
-
 /* tg_ca_issue with the local CA; *leaf and *prov on success. */
-static int
-ca_issue(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, X509 **leaf,
-         struct tg_prov *prov, struct tg_error *err)
+int
+tg_enroll_ca_issue(const struct tg_enroll_opts *o, X509_REQ *csr, X509 *att, X509 *f9, X509 **leaf,
+                   struct tg_prov *prov, struct tg_error *err)
 {
 	struct tg_ca_issue_req req;
 	struct tg_ca_store *st = NULL;
@@ -613,7 +293,7 @@ out:
  * slot's key. tg_ca_issue checks all of it again (and everything else).
  */
 static int
-ca_precheck(const struct opts *o, struct tg_error *err)
+ca_precheck(const struct tg_enroll_opts *o, struct tg_error *err)
 {
 	const struct tg_ca_policy *pol;
 	struct tg_ca_store *st = NULL;
@@ -663,8 +343,8 @@ out:
 	return r;
 }
 
-static void
-issued_print(const struct opts *o, X509 *leaf, const struct tg_prov *prov)
+void
+tg_enroll_issued_print(const struct tg_enroll_opts *o, X509 *leaf, const struct tg_prov *prov)
 {
 	char hex[80];
 
@@ -704,16 +384,6 @@ out:
 	return r;
 }
 
-/* What enroll did, for the text and --json results. */
-struct result {
-	const char *algorithm; /* --algorithm name */
-	const char *key;       /* "generated" or "existing" */
-	uint32_t token_serial; /* PIV: the token's serial, 0 unknown */
-	X509 *leaf;            /* issued (--ca-dir) */
-	const struct tg_prov *prov;
-	int stored; /* the certificate is on the token */
-};
-
 /* Sets key to a string or null (value NULL) in j; 0 or -1. */
 static int
 json_set_str(json_t *j, const char *key, const char *value)
@@ -723,7 +393,7 @@ json_set_str(json_t *j, const char *key, const char *value)
 
 /* The fields every --json result has (identity, slot, reader, key). */
 static json_t *
-json_base(const struct opts *o, const struct result *res)
+json_base(const struct tg_enroll_opts *o, const struct tg_enroll_result *res)
 {
 	char slot[8], serial[16];
 	json_t *j = json_object();
@@ -744,8 +414,8 @@ json_base(const struct opts *o, const struct result *res)
 }
 
 /* Prints j on stdout (indented, a newline after); frees it. */
-static int
-json_put(json_t *j, struct tg_error *err)
+int
+tg_enroll_json_put(json_t *j, struct tg_error *err)
 {
 	int r = 0;
 
@@ -757,8 +427,9 @@ json_put(json_t *j, struct tg_error *err)
 }
 
 /* --json of an issued certificate (--ca-dir). */
-static int
-result_json(const struct opts *o, const struct result *res, struct tg_error *err)
+int
+tg_enroll_result_json(const struct tg_enroll_opts *o, const struct tg_enroll_result *res,
+                      struct tg_error *err)
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
@@ -778,7 +449,7 @@ result_json(const struct opts *o, const struct result *res, struct tg_error *err
 		json_decref(j);
 		j = NULL;
 	}
-	return json_put(j, err);
+	return tg_enroll_json_put(j, err);
 }
 
 /* Indexes of the values the printed commands carry, each quoted for sh. */
@@ -786,10 +457,11 @@ enum { Q_CSR, Q_ID, Q_ATT, Q_F9, Q_CERT, Q_URI, Q_COUNT };
 
 /* The `tokengate enroll --install-cert` command for the CA's answer. */
 static int
-install_cmd(const struct opts *o, const char *cert, char *buf, size_t n)
+install_cmd(const struct tg_enroll_opts *o, const char *cert, char *buf, size_t n)
 {
-	if (cmd_start(o, buf, n) != 0 || cmd_add(buf, n, "--install-cert", cert) != 0 ||
-	    (o->allow_default && cmd_add(buf, n, "--allow-default-mgm-key", NULL) != 0))
+	if (tg_enroll_cmd_start(o, buf, n) != 0 ||
+	    tg_enroll_cmd_add(buf, n, "--install-cert", cert) != 0 ||
+	    (o->allow_default && tg_enroll_cmd_add(buf, n, "--allow-default-mgm-key", NULL) != 0))
 		return TG_ERR_NO_SPACE;
 	return 0;
 }
@@ -798,9 +470,9 @@ install_cmd(const struct opts *o, const char *cert, char *buf, size_t n)
  * next, every user value quoted for sh (tg_cmd_sh_quote), so pasting them
  * runs exactly what they show (flags that matter, such as
  * --allow-default-mgm-key, kept). */
-static int
-out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, const struct result *res,
-              struct tg_error *err)
+int
+tg_enroll_out_dir_write(const struct tg_enroll_opts *o, X509_REQ *csr, X509 *att, X509 *f9,
+                        const struct tg_enroll_result *res, struct tg_error *err)
 {
 	char csr_p[PATH_MAX_LEN], att_p[PATH_MAX_LEN], f9_p[PATH_MAX_LEN], cert_p[PATH_MAX_LEN];
 	char uri[URI_MAX], issue[CMD_MAX], install[CMD_MAX], *q[Q_COUNT] = {NULL};
@@ -860,7 +532,7 @@ out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, const st
 			json_decref(j);
 			j = NULL;
 		}
-		r = json_put(j, err);
+		r = tg_enroll_json_put(j, err);
 		goto out;
 	}
 	printf("wrote %s to %s; on the CA host run:\n  %s\n",
@@ -874,165 +546,12 @@ out:
 	return r;
 }
 
-static int
-cert_out_write(const struct opts *o, X509 *leaf, struct tg_error *err)
+int
+tg_enroll_cert_out_write(const struct tg_enroll_opts *o, X509 *leaf, struct tg_error *err)
 {
 	if (o->cert_out == NULL)
 		return 0;
 	return tg_ca_pem_write(o->cert_out, leaf, NULL, NULL, err);
-}
-
-/*
- * After a failure that followed GENERATE: what the slot holds now and the
- * command that resumes with that key (--existing-key), quoted for sh.
- */
-static void
-piv_note_set(const struct opts *o, const struct piv_state *s, struct piv_note *note)
-{
-	char cmd[CMD_MAX], slot[8];
-
-	note->text[0] = '\0';
-	if (!s->generated)
-		return;
-	snprintf(slot, sizeof(slot), "%02x", o->slot);
-	if (cmd_start(o, cmd, sizeof(cmd)) != 0 || cmd_add(cmd, sizeof(cmd), "--id", o->id) != 0 ||
-	    cmd_add(cmd, sizeof(cmd), "--existing-key", NULL) != 0 ||
-	    (o->ca_dir != NULL && cmd_add(cmd, sizeof(cmd), "--ca-dir", o->ca_dir) != 0) ||
-	    (o->out_dir != NULL && cmd_add(cmd, sizeof(cmd), "--out-dir", o->out_dir) != 0) ||
-	    (o->validity_text != NULL &&
-	     cmd_add(cmd, sizeof(cmd), "--validity", o->validity_text) != 0) ||
-	    (o->cert_out != NULL && cmd_add(cmd, sizeof(cmd), "--cert-out", o->cert_out) != 0) ||
-	    (o->pin_source != NULL &&
-	     cmd_add(cmd, sizeof(cmd), "--pin-source", o->pin_source) != 0) ||
-	    (o->allow_default && cmd_add(cmd, sizeof(cmd), "--allow-default-mgm-key", NULL) != 0) ||
-	    (o->json && cmd_add(cmd, sizeof(cmd), "--json", NULL) != 0))
-		snprintf(cmd, sizeof(cmd), "tokengate enroll ... --existing-key");
-	snprintf(note->text, sizeof(note->text),
-	         "slot %s of the token in '%s' now holds a new %s key generated on the token and "
-	         "no certificate (what the slot held before is gone); once the cause is fixed, "
-	         "finish the enrollment with this key%s:\n  %s\n",
-	         slot, s->pivc != NULL ? tg_pivc_reader(s->pivc) : o->reader, alg_name(s->alg),
-	         o->allow_default ? ""
-	                          : " (management key again in --mgm-key or TOKENGATE_MGM_KEY)",
-	         cmd);
-}
-
-static int
-piv_enroll(const struct opts *o, struct piv_note *note, struct tg_error *err)
-{
-	struct piv_state s;
-	struct tg_prov prov;
-	struct result res;
-	uint8_t alg = 0, pin_policy = 0;
-	int r;
-
-	memset(&s, 0, sizeof(s));
-	memset(&res, 0, sizeof(res));
-	if ((r = piv_open_auth(o, &s, err)) != 0 || (r = piv_slot_check(o, &s, err)) != 0 ||
-	    ((o->existing || o->pin_policy != YKPIV_PINPOLICY_NEVER) &&
-	     (r = piv_pin(o, &s, err)) != 0) ||
-	    (r = piv_key(o, &s, &alg, &pin_policy, err)) != 0 ||
-	    (r = piv_attest(o, &s, err)) != 0 || (r = piv_csr(o, &s, alg, pin_policy, err)) != 0)
-		goto out;
-	res.algorithm = alg_name(alg);
-	res.key = o->existing ? "existing" : "generated";
-	res.token_serial = s.serial;
-	if (o->out_dir != NULL) {
-		r = out_dir_write(o, s.csr, s.att, s.f9, &res, err);
-		goto out;
-	}
-	if ((r = ca_issue(o, s.csr, s.att, s.f9, &s.leaf, &prov, err)) != 0)
-		goto out;
-	if (!o->json)
-		issued_print(o, s.leaf, &prov);
-	if ((r = cert_out_write(o, s.leaf, err)) != 0 ||
-	    (r = tg_pivc_cert_put(s.pivc, o->slot, s.leaf, err)) != 0)
-		goto out;
-	res.leaf = s.leaf;
-	res.prov = &prov;
-	res.stored = 1;
-	if (o->json)
-		r = result_json(o, &res, err);
-	else
-		printf("stored the certificate in slot %02x of the token in '%s'\n", o->slot,
-		       tg_pivc_reader(s.pivc));
-out:
-	if (r != 0)
-		piv_note_set(o, &s, note);
-	piv_state_free(&s);
-	return r;
-}
-
-/* The one message for --install-cert on a slot without a key. */
-static int
-install_empty(const struct opts *o, const char *reader, struct tg_error *err)
-{
-	char cmd[CMD_MAX];
-
-	tg_error_clear(err);
-	if (cmd_start(o, cmd, sizeof(cmd)) != 0)
-		snprintf(cmd, sizeof(cmd), "tokengate enroll");
-	return tg_error_set(err, TG_ERR_NOT_FOUND,
-	                    "slot %02x of the token in '%s' holds no key, so there is nothing to "
-	                    "install %s for; enroll the slot first: %s --id ID --ca-dir DIR (or "
-	                    "--out-dir DIR)",
-	                    o->slot, reader, o->install, cmd);
-}
-
-/* --install-cert: the certificate must be for the key in the slot. */
-static int
-piv_install(const struct opts *o, struct tg_error *err)
-{
-	struct piv_state s;
-	struct tg_pivc_meta m;
-	X509 *cert = NULL;
-	char slot[8];
-	int r;
-
-	memset(&s, 0, sizeof(s));
-	memset(&m, 0, sizeof(m));
-	snprintf(slot, sizeof(slot), "%02x", o->slot);
-	if ((r = tg_ca_cert_read(o->install, &cert, err)) != 0 ||
-	    (r = piv_open_auth(o, &s, err)) != 0)
-		goto out;
-	/* the key from GET METADATA, else (before firmware 5.3) from ATTEST */
-	r = tg_pivc_metadata(s.pivc, o->slot, &m, err);
-	if (r == 0) {
-		s.pub = m.pub;
-		m.pub = NULL;
-	} else if (r == TG_ERR_UNSUPPORTED) {
-		tg_error_clear(err);
-		if ((r = tg_pivc_attest(s.pivc, o->slot, &s.att, err)) == 0)
-			s.pub = EVP_PKEY_dup(X509_get0_pubkey(s.att));
-	}
-	if (r == TG_ERR_NOT_FOUND) {
-		r = install_empty(o, tg_pivc_reader(s.pivc), err);
-		goto out;
-	}
-	if (r != 0)
-		goto out;
-	if (s.pub == NULL || EVP_PKEY_eq(X509_get0_pubkey(cert), s.pub) != 1) {
-		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
-		                 "%s is not a certificate for the key in slot %02x of the token in "
-		                 "'%s'",
-		                 o->install, o->slot, tg_pivc_reader(s.pivc));
-		goto out;
-	}
-	if ((r = tg_pivc_cert_put(s.pivc, o->slot, cert, err)) != 0)
-		goto out;
-	if (!o->json)
-		printf("stored %s in slot %02x of the token in '%s'\n", o->install, o->slot,
-		       tg_pivc_reader(s.pivc));
-	else if ((r = json_put(json_pack("{s:s, s:s, s:s, s:b}", "slot", slot, "reader",
-	                                 tg_pivc_reader(s.pivc), "certificate_path", o->install,
-	                                 "stored_on_token", 1),
-	                       err)) != 0)
-		goto out;
-out:
-	tg_pivc_meta_clear(&m);
-	X509_free(cert);
-	piv_state_free(&s);
-	return r;
 }
 
 /* ---- HSM (PKCS#11) ---- */
@@ -1052,7 +571,7 @@ p11_alg(uint8_t alg)
 
 /* Finds the key (generating it when absent) and builds the signed CSR. */
 static int
-hsm_csr(const struct opts *o, X509_REQ **csr, struct tg_error *err)
+hsm_csr(const struct tg_enroll_opts *o, X509_REQ **csr, struct tg_error *err)
 {
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *k = NULL;
@@ -1097,7 +616,7 @@ out:
 }
 
 static int
-hsm_import(const struct opts *o, X509 *leaf, struct tg_error *err)
+hsm_import(const struct tg_enroll_opts *o, X509 *leaf, struct tg_error *err)
 {
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *k = NULL;
@@ -1118,12 +637,12 @@ out:
 }
 
 static int
-hsm_enroll(const struct opts *o, struct tg_error *err)
+hsm_enroll(const struct tg_enroll_opts *o, struct tg_error *err)
 {
 	X509_REQ *csr = NULL;
 	X509 *leaf = NULL;
 	struct tg_prov prov;
-	struct result res;
+	struct tg_enroll_result res;
 	int r;
 
 	memset(&res, 0, sizeof(res));
@@ -1132,20 +651,21 @@ hsm_enroll(const struct opts *o, struct tg_error *err)
 	if ((r = hsm_csr(o, &csr, err)) != 0)
 		goto out;
 	if (o->out_dir != NULL) {
-		r = out_dir_write(o, csr, NULL, NULL, &res, err);
+		r = tg_enroll_out_dir_write(o, csr, NULL, NULL, &res, err);
 		goto out;
 	}
-	if ((r = ca_issue(o, csr, NULL, NULL, &leaf, &prov, err)) != 0)
+	if ((r = tg_enroll_ca_issue(o, csr, NULL, NULL, &leaf, &prov, err)) != 0)
 		goto out;
 	if (!o->json)
-		issued_print(o, leaf, &prov);
-	if ((r = cert_out_write(o, leaf, err)) != 0 || (r = hsm_import(o, leaf, err)) != 0)
+		tg_enroll_issued_print(o, leaf, &prov);
+	if ((r = tg_enroll_cert_out_write(o, leaf, err)) != 0 ||
+	    (r = hsm_import(o, leaf, err)) != 0)
 		goto out;
 	res.leaf = leaf;
 	res.prov = &prov;
 	res.stored = 1;
 	if (o->json)
-		r = result_json(o, &res, err);
+		r = tg_enroll_result_json(o, &res, err);
 out:
 	X509_free(leaf);
 	X509_REQ_free(csr);
@@ -1155,7 +675,7 @@ out:
 /* ---- command line ---- */
 
 static int
-opts_parse(int argc, char **argv, struct opts *o)
+opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 {
 	static const struct option lo[] = {
 	    {"reader", required_argument, NULL, 'r'},
@@ -1307,9 +827,9 @@ opts_parse(int argc, char **argv, struct opts *o)
 int
 tg_cmd_enroll(int argc, char **argv)
 {
-	struct opts o;
+	struct tg_enroll_opts o;
 	struct tg_error err;
-	struct piv_note note;
+	struct tg_enroll_note note;
 	char name[TG_CA_NAME_MAX + 1];
 	int rc, r;
 
@@ -1324,9 +844,9 @@ tg_cmd_enroll(int argc, char **argv)
 	if (o.ca_dir != NULL && (r = ca_precheck(&o, &err)) != 0)
 		return tg_cmd_fail(WHAT, r, &err);
 	if (o.install != NULL)
-		r = piv_install(&o, &err);
+		r = tg_enroll_piv_install(&o, &err);
 	else if (o.reader != NULL)
-		r = piv_enroll(&o, &note, &err);
+		r = tg_enroll_piv(&o, &note, &err);
 	else
 		r = hsm_enroll(&o, &err);
 	if (r != 0) {
