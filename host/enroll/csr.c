@@ -1,14 +1,19 @@
 /* csr.c — the PKCS#10 request of enroll, signed on the token (tg_csr.h). */
+/* RSA_padding_add_PKCS1_type_1 is deprecated in OpenSSL 3, which has no
+ * EVP call that encodes EMSA-PKCS1-v1_5 for a key held elsewhere (the PIV
+ * token signs the raw block); keep it without the deprecation warning. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "tg_csr.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
-#include "tg_buf.h"
 #include "tg_secret.h"
 
 #define CN_MAX      64 /* RFC 5280 ub-common-name */
@@ -86,8 +91,6 @@ tg_csr_rsa_pad(const EVP_MD *md, const uint8_t *dgst, size_t dlen, uint8_t *out,
 	X509_ALGOR *alg = NULL;
 	ASN1_OCTET_STRING *os = NULL;
 	unsigned char *der = NULL;
-	struct tg_buf w;
-	size_t i;
 	int n = 0, r = TG_ERR_CRYPTO;
 
 	/* DigestInfo through OpenSSL's ASN.1 (RFC 8017 9.2 step 2) */
@@ -98,23 +101,20 @@ tg_csr_rsa_pad(const EVP_MD *md, const uint8_t *dgst, size_t dlen, uint8_t *out,
 	    ASN1_OCTET_STRING_set(os, dgst, (int)dlen) != 1 || (n = i2d_X509_SIG(di, &der)) <= 0)
 		goto out;
 	r = TG_ERR_INVALID_ARG;
-	if ((size_t)n + RSA_PAD_MIN > klen) {
+	if ((size_t)n + RSA_PAD_MIN > klen || klen > INT_MAX) {
 		tg_error_set(err, r, "RSA key of %zu bytes too short for the digest", klen);
 		goto out;
 	}
-	/* EM = 00 01 FF..FF 00 DigestInfo */
-	tg_buf_writer(&w, out, klen);
-	r = TG_ERR_INTERNAL;
-	if (tg_buf_put_u8(&w, 0x00) != 0 || tg_buf_put_u8(&w, 0x01) != 0)
+	/* EM = 00 01 FF..FF 00 DigestInfo (steps 3-5), by OpenSSL */
+	r = TG_ERR_CRYPTO;
+	if (RSA_padding_add_PKCS1_type_1(out, (int)klen, der, n) != 1) {
+		tg_error_set(err, r, "OpenSSL cannot pad the digest for an RSA key of %zu bytes",
+		             klen);
 		goto out;
-	for (i = 0; i < klen - (size_t)n - 3; i++)
-		if (tg_buf_put_u8(&w, 0xFF) != 0)
-			goto out;
-	if (tg_buf_put_u8(&w, 0x00) != 0 || tg_buf_put_bytes(&w, der, (size_t)n) != 0 ||
-	    tg_buf_len(&w) != klen)
-		goto out;
+	}
 	r = 0;
 out:
+	ERR_clear_error();
 	OPENSSL_free(der);
 	X509_SIG_free(di);
 	return r;

@@ -1,16 +1,15 @@
 /*
  * enroll.c — `tokengate enroll`: generate a key on a token and get it a
- * certificate from the token-backed CA (DESIGN.md, flow 1).
+ * certificate from the token-backed CA (the enrollment flow).
  *
- * PIV token (over PC/SC): SELECT, management key authentication, GENERATE
- * in the slot with the policies, ATTEST, the F9 certificate, VERIFY PIN,
- * the CSR signed on the token and checked here, then the local CA
- * (tg_ca_issue, level device-attested) or files for an offline CA, and the
- * certificate back onto the token (PUT DATA).
- * HSM key (PKCS#11): find the key or generate it (non-exportable), the CSR
- * signed with it, the local CA (level hsm-operator) or files, the
- * certificate imported next to the key.
+ * This file: the command line, the CA steps shared by both flows (the
+ * policy precheck before the token is touched, tg_ca_issue, --out-dir
+ * files and the printed commands, --json results) and the HSM flow: find
+ * the key or generate it (non-exportable), the CSR signed with it, the
+ * local CA (level hsm-operator) or files, the certificate imported next to
+ * the key. The PIV flow (libykpiv) is in piv.c.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/pem.h>
+#include <ykpiv/ykpiv.h>
 
+#include "enroll-int.h"
 #include "tg_att.h"
 #include "tg_ca_hsm.h"
 #include "tg_ca_io.h"
@@ -30,30 +32,25 @@
 #include "tg_csr.h"
 #include "tg_hex.h"
 #include "tg_p11.h"
-#include "tg_pcsc.h"
-#include "tg_pivc.h"
 #include "tg_prov.h"
-#include "tg_secret.h"
 
-#define WHAT         "enroll"
-#define MGM_ENV      "TOKENGATE_MGM_KEY"
-#define DEFAULT_PIN  "123456"
+#define WHAT         TG_ENROLL_WHAT
+#define MGM_ENV      TG_ENROLL_MGM_ENV
 #define PATH_MAX_LEN 4096
 #define URI_MAX      8192
-
-/* The factory default management key of YubiKeys (and the simulator). */
-static const uint8_t mgm_default[24] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4,
-                                        5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+#define CMD_MAX      TG_ENROLL_CMD_MAX
 
 static const char usage_text[] =
     "usage: tokengate enroll --reader NAME --slot 9a|9c|9d|9e --id spiffe://TD/(dev|svc)/NAME\n"
     "           [--algorithm ec-p256|ec-p384|rsa-2048] [--pin-policy never|once|always]\n"
     "           [--touch-policy never|always|cached] [--validity DURATION]\n"
     "           [--mgm-key HEX] [--allow-default-mgm-key] [--pin-source SRC]\n"
-    "           [--existing-key] [--cert-out FILE] (--ca-dir DIR | --out-dir DIR)\n"
+    "           [--existing-key | --force] [--cert-out FILE] [--json]\n"
+    "           (--ca-dir DIR | --out-dir DIR)\n"
     "       tokengate enroll --reader NAME --slot SLOT --install-cert FILE [--mgm-key HEX]\n"
+    "           [--allow-default-mgm-key] [--json]\n"
     "       tokengate enroll --key pkcs11:URI --id spiffe://... [--algorithm ALG]\n"
-    "           [--validity DURATION] [--cert-out FILE] (--ca-dir DIR | --out-dir DIR)\n"
+    "           [--validity DURATION] [--cert-out FILE] [--json] (--ca-dir DIR | --out-dir DIR)\n"
     "\n"
     "Generates a key on a token and gets it a certificate from the token-backed\n"
     "CA. PIV token (--reader): the key is generated in the slot, the token's\n"
@@ -82,34 +79,28 @@ static const char usage_text[] =
     "                          else a prompt on the terminal)\n"
     "  --existing-key          do not generate: enroll the key already in the slot\n"
     "                          (it must have been generated on the token)\n"
+    "  --force                 generate even when the slot holds a key or a\n"
+    "                          certificate (both are replaced; without it an\n"
+    "                          occupied slot is refused)\n"
     "  --ca-dir DIR            issue with the CA in DIR (tokengate ca init)\n"
     "  --out-dir DIR           write csr.pem, attestation.pem, f9.pem to DIR\n"
     "  --cert-out FILE         also write the issued certificate (PEM) to FILE\n"
     "  --install-cert FILE     store an issued certificate on the token\n"
     "  --key pkcs11:URI        an HSM key (object= and/or id=; PIN from the URI's\n"
     "                          pin-value/pin-source or TOKENGATE_PIN)\n"
+    "  --json                  print the result as one JSON object on stdout:\n"
+    "                          identity, slot, reader, key_uri, algorithm, key\n"
+    "                          (generated|existing), token_serial; issued: serial,\n"
+    "                          level, pin_policy, touch_policy, certificate_path,\n"
+    "                          certificate_sha256, stored_on_token; --out-dir: csr,\n"
+    "                          attestation, f9 and next (the commands to run)\n"
+    "\n"
+    "A key that needs a touch (--touch-policy always|cached) makes enroll print\n"
+    "\"Touch the token now\" before the token signs. When enroll fails after the\n"
+    "new key was generated, it says what the slot holds and prints the\n"
+    "--existing-key command that finishes the enrollment with that key.\n"
     "\n"
     "Exit codes: 0 enrolled, 1 failed (the reason on stderr), 2 bad command line.\n";
-
-struct opts {
-	const char *reader, *id, *ca_dir, *out_dir, *cert_out, *install, *key_uri;
-	char *mgm_hex; /* argv text, wiped once decoded */
-	const char *pin_source, *alg_name;
-	uint8_t slot, alg, pin_policy, touch_policy;
-	long validity;
-	int allow_default, existing;
-};
-
-/* The state of one PIV enrollment (freed by piv_state_free). */
-struct piv_state {
-	struct tg_pcsc *pcsc;
-	uint8_t mgm[TG_PIVC_MGM_MAX];
-	size_t mgm_len;
-	char *pin;
-	EVP_PKEY *pub;
-	X509 *att, *f9, *leaf;
-	X509_REQ *csr;
-};
 
 /* ---- small helpers ---- */
 
@@ -119,10 +110,10 @@ slot_parse(const char *s, uint8_t *slot)
 	static const struct {
 		const char *name;
 		uint8_t v;
-	} t[] = {{"9a", TG_PIVC_SLOT_AUTH},
-	         {"9c", TG_PIVC_SLOT_SIGN},
-	         {"9d", TG_PIVC_SLOT_KEYMGM},
-	         {"9e", TG_PIVC_SLOT_CARDAUTH}};
+	} t[] = {{"9a", YKPIV_KEY_AUTHENTICATION},
+	         {"9c", YKPIV_KEY_SIGNATURE},
+	         {"9d", YKPIV_KEY_KEYMGM},
+	         {"9e", YKPIV_KEY_CARDAUTH}};
 	size_t i;
 	int r = TG_ERR_INVALID_ARG;
 
@@ -135,20 +126,80 @@ slot_parse(const char *s, uint8_t *slot)
 	return r;
 }
 
+/* The --algorithm names of the PIV algorithms enroll generates. */
+static const struct {
+	const char *name;
+	uint8_t alg; /* YKPIV_ALGO_* */
+} alg_names[] = {
+    {"ec-p256", YKPIV_ALGO_ECCP256},
+    {"ec-p384", YKPIV_ALGO_ECCP384},
+    {"rsa-2048", YKPIV_ALGO_RSA2048},
+};
+
 static int
 alg_parse(const char *s, uint8_t *alg)
 {
-	int r = 0;
+	size_t i;
+	int r = TG_ERR_INVALID_ARG;
 
-	if (strcmp(s, "ec-p256") == 0)
-		*alg = TG_PIVC_ALG_ECCP256;
-	else if (strcmp(s, "ec-p384") == 0)
-		*alg = TG_PIVC_ALG_ECCP384;
-	else if (strcmp(s, "rsa-2048") == 0)
-		*alg = TG_PIVC_ALG_RSA2048;
-	else
-		r = TG_ERR_INVALID_ARG;
+	for (i = 0; r != 0 && i < sizeof(alg_names) / sizeof(alg_names[0]); i++) {
+		if (strcmp(s, alg_names[i].name) == 0) {
+			*alg = alg_names[i].alg;
+			r = 0;
+		}
+	}
 	return r;
+}
+
+const char *
+tg_enroll_alg_name(uint8_t alg)
+{
+	const char *name = "unknown-algorithm";
+	size_t i;
+
+	for (i = 0; i < sizeof(alg_names) / sizeof(alg_names[0]); i++)
+		if (alg_names[i].alg == alg)
+			name = alg_names[i].name;
+	return name;
+}
+
+/*
+ * Appends " FLAG" (and " VALUE", quoted for sh with tg_cmd_sh_quote, when
+ * value is not NULL) to the command in buf (size n). TG_ERR_NO_SPACE or
+ * TG_ERR_ALLOC.
+ */
+int
+tg_enroll_cmd_add(char *buf, size_t n, const char *flag, const char *value)
+{
+	char *q = NULL;
+	size_t used = strlen(buf);
+	int w, r = TG_ERR_ALLOC;
+
+	if (value != NULL && (q = tg_cmd_sh_quote(value)) == NULL)
+		goto out;
+	r = TG_ERR_NO_SPACE;
+	w = snprintf(buf + used, n - used, " %s%s%s", flag, q != NULL ? " " : "",
+	             q != NULL ? q : "");
+	if (w < 0 || (size_t)w >= n - used)
+		goto out;
+	r = 0;
+out:
+	free(q);
+	return r;
+}
+
+/* "tokengate enroll --reader R --slot S" into buf. */
+int
+tg_enroll_cmd_start(const struct tg_enroll_opts *o, char *buf, size_t n)
+{
+	char slot[8];
+
+	snprintf(slot, sizeof(slot), "%02x", o->slot);
+	snprintf(buf, n, "tokengate enroll");
+	return tg_enroll_cmd_add(buf, n, "--reader", o->reader) != 0 ||
+	               tg_enroll_cmd_add(buf, n, "--slot", slot) != 0
+	           ? TG_ERR_NO_SPACE
+	           : 0;
 }
 
 /* Builds a pkcs11: URI holding only ?pin-source=SRC, percent-encoded, so
@@ -178,8 +229,9 @@ pin_uri(const char *src, char *buf, size_t n)
 	return 0;
 }
 
-static int
-pin_read(const struct opts *o, const char *reader, char **pin, struct tg_error *err)
+int
+tg_enroll_pin_read(const struct tg_enroll_opts *o, const char *reader, char **pin,
+                   struct tg_error *err)
 {
 	struct tg_p11_uri *u = NULL;
 	char uri[URI_MAX];
@@ -206,244 +258,10 @@ out:
 	return r;
 }
 
-static void
-piv_state_free(struct piv_state *s)
-{
-	tg_pcsc_close(s->pcsc);
-	tg_wipe(s->mgm, sizeof(s->mgm));
-	tg_strfreezero(s->pin);
-	EVP_PKEY_free(s->pub);
-	X509_free(s->att);
-	X509_free(s->f9);
-	X509_free(s->leaf);
-	X509_REQ_free(s->csr);
-	memset(s, 0, sizeof(*s));
-}
-
-/* ---- PIV ---- */
-
-struct piv_signer {
-	struct tg_pcsc *pcsc;
-	uint8_t slot, alg;
-};
-
-static int
-piv_sign_cb(void *ctx, const uint8_t *in, size_t n, uint8_t **sig, size_t *siglen,
-            struct tg_error *err)
-{
-	struct piv_signer *ps = ctx;
-
-	return tg_pivc_sign(ps->pcsc, ps->slot, ps->alg, in, n, sig, siglen, err);
-}
-
-/* The management key from --mgm-key / TOKENGATE_MGM_KEY, or the default
- * when allowed and none is given; refuses the default otherwise. */
-static int
-mgm_get(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	const char *hex = o->mgm_hex, *src = "--mgm-key";
-	int r = TG_ERR_INVALID_ARG;
-
-	if (hex == NULL) {
-		hex = getenv(MGM_ENV);
-		src = MGM_ENV;
-	}
-	if (hex == NULL || *hex == '\0') {
-		if (!o->allow_default) {
-			tg_error_set(err, r,
-			             "no management key: give --mgm-key HEX or set %s (the "
-			             "factory default key is refused unless "
-			             "--allow-default-mgm-key)",
-			             MGM_ENV);
-			goto out;
-		}
-		memcpy(s->mgm, mgm_default, sizeof(mgm_default));
-		s->mgm_len = sizeof(mgm_default);
-	} else if (tg_hex_decode(hex, s->mgm, sizeof(s->mgm), &s->mgm_len) != 0) {
-		tg_error_set(err, r,
-		             "%s is not a management key: want 32, 48 or 64 hex digits (AES-128, "
-		             "3DES/AES-192, AES-256)",
-		             src);
-		goto out;
-	}
-	r = 0;
-out:
-	/* the key given on the command line leaves argv (and ps) once read */
-	if (o->mgm_hex != NULL)
-		tg_wipe(o->mgm_hex, strlen(o->mgm_hex));
-	return r;
-}
-
-static int
-default_mgm_refuse(const char *reader, struct tg_error *err)
-{
-	char *q = tg_cmd_sh_quote(reader);
-	int r;
-
-	r = tg_error_set(err, TG_ERR_POLICY,
-	                 "the token in '%s' still has the factory default management key "
-	                 "(010203...0708), which anyone can use to replace its keys; change "
-	                 "it first: yubico-piv-tool -r %s -a set-mgm-key -n NEW_48_HEX_DIGITS "
-	                 "(then give --mgm-key or %s), or pass --allow-default-mgm-key",
-	                 reader, q != NULL ? q : "READER", MGM_ENV);
-	free(q);
-	return r;
-}
-
-/* SELECT, token facts, management key authentication. */
-static int
-piv_open_auth(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	struct tg_pivc_meta m;
-	uint8_t alg = TG_PIVC_ALG_3DES, ver[3];
-	uint32_t serial = 0;
-	int r, is_default;
-
-	memset(&m, 0, sizeof(m));
-	if ((r = mgm_get(o, s, err)) != 0 || (r = tg_pcsc_open(o->reader, &s->pcsc, err)) != 0 ||
-	    (r = tg_pivc_select(s->pcsc, err)) != 0)
-		goto out;
-	if (tg_pivc_version(s->pcsc, ver, NULL) == 0 && tg_pivc_serial(s->pcsc, &serial, NULL) == 0)
-		fprintf(stderr, "token in '%s': serial %u, firmware %u.%u.%u\n",
-		        tg_pcsc_reader(s->pcsc), serial, ver[0], ver[1], ver[2]);
-	is_default = tg_secret_eq(s->mgm, s->mgm_len, mgm_default, sizeof(mgm_default));
-	r = tg_pivc_metadata(s->pcsc, TG_PIVC_REF_MGM, &m, err);
-	if (r == 0) {
-		if (m.alg != 0)
-			alg = m.alg;
-		if (m.is_default == 1)
-			is_default = 1;
-	} else if (r == TG_ERR_UNSUPPORTED || r == TG_ERR_NOT_FOUND || r == TG_ERR_STATUS_WORD) {
-		tg_error_clear(err); /* before firmware 5.3: 3DES */
-	} else {
-		goto out;
-	}
-	if (is_default && !o->allow_default) {
-		r = default_mgm_refuse(tg_pcsc_reader(s->pcsc), err);
-		goto out;
-	}
-	if (is_default)
-		fprintf(stderr,
-		        "warning: the token in '%s' uses the factory default management "
-		        "key; change it with yubico-piv-tool -a set-mgm-key\n",
-		        tg_pcsc_reader(s->pcsc));
-	r = tg_pivc_mgm_auth(s->pcsc, alg, s->mgm, s->mgm_len, err);
-out:
-	tg_wipe(s->mgm, sizeof(s->mgm));
-	tg_pivc_meta_clear(&m);
-	return r;
-}
-
-/* The key: generated now, or the one in the slot (--existing-key). */
-static int
-piv_key(const struct opts *o, struct piv_state *s, uint8_t *alg, uint8_t *pin_policy,
-        struct tg_error *err)
-{
-	struct tg_pivc_meta m;
-	int r;
-
-	memset(&m, 0, sizeof(m));
-	if (!o->existing) {
-		*alg = o->alg;
-		*pin_policy = o->pin_policy;
-		r = tg_pivc_generate(s->pcsc, o->slot, o->alg, o->pin_policy, o->touch_policy,
-		                     &s->pub, err);
-		if (r == 0)
-			fprintf(stderr, "generated a %s key in slot %02x\n", o->alg_name, o->slot);
-		goto out;
-	}
-	if ((r = tg_pivc_metadata(s->pcsc, o->slot, &m, err)) != 0)
-		goto out;
-	if (m.pub == NULL) {
-		r = tg_error_set(err, TG_ERR_NOT_FOUND,
-		                 "slot %02x of the token in '%s' holds no key", o->slot,
-		                 tg_pcsc_reader(s->pcsc));
-		goto out;
-	}
-	*alg = m.alg;
-	*pin_policy = m.has_policy ? m.pin_policy : TG_PIVC_PIN_ONCE;
-	s->pub = m.pub;
-	m.pub = NULL;
-	if (m.has_origin && m.origin == TG_PIVC_ORIGIN_IMPORTED)
-		fprintf(stderr, "note: GET METADATA says the key in slot %02x was imported\n",
-		        o->slot);
-	r = 0;
-out:
-	tg_pivc_meta_clear(&m);
-	return r;
-}
-
-/* ATTEST, F9 certificate, attested key == our key. */
-static int
-piv_attest(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	int r;
-
-	if ((r = tg_pivc_attest(s->pcsc, o->slot, &s->att, err)) != 0 ||
-	    (r = tg_pivc_cert_get(s->pcsc, TG_PIVC_OBJ_ATTEST, &s->f9, err)) != 0)
-		goto out;
-	if (EVP_PKEY_eq(X509_get0_pubkey(s->att), s->pub) != 1) {
-		r = tg_error_set(
-		    err, TG_ERR_ATTESTATION,
-		    "the token in '%s' attested a key other than the one in slot %02x; "
-		    "do not trust this token",
-		    tg_pcsc_reader(s->pcsc), o->slot);
-		goto out;
-	}
-	r = 0;
-out:
-	return r;
-}
-
-/*
- * VERIFY PIN (read once, kept wiped-on-free in s->pin for a slot whose PIN
- * policy is always). Runs before GENERATE too, so a wrong PIN costs no key.
- */
-static int
-piv_pin(const struct opts *o, struct piv_state *s, struct tg_error *err)
-{
-	char *q = NULL;
-	int r;
-
-	if (s->pin == NULL) {
-		if ((r = pin_read(o, tg_pcsc_reader(s->pcsc), &s->pin, err)) != 0)
-			goto out;
-		if (strcmp(s->pin, DEFAULT_PIN) == 0 &&
-		    (q = tg_cmd_sh_quote(tg_pcsc_reader(s->pcsc))) != NULL)
-			fprintf(stderr,
-			        "warning: the token's PIN is the factory default %s; "
-			        "change it: yubico-piv-tool -r %s -a change-pin\n",
-			        DEFAULT_PIN, q);
-		free(q);
-	}
-	r = tg_pivc_verify_pin(s->pcsc, s->pin, err);
-out:
-	return r;
-}
-
-/* The request, signed on the token (PIN verified again for policy always). */
-static int
-piv_csr(const struct opts *o, struct piv_state *s, uint8_t alg, uint8_t pin_policy,
-        struct tg_error *err)
-{
-	struct piv_signer ps = {s->pcsc, o->slot, alg};
-	int r;
-
-	if ((pin_policy == TG_PIVC_PIN_ALWAYS ||
-	     (pin_policy != TG_PIVC_PIN_NEVER && s->pin == NULL)) &&
-	    (r = piv_pin(o, s, err)) != 0)
-		goto out;
-	if ((r = tg_csr_new(o->id, s->pub, &s->csr, err)) != 0 ||
-	    (r = tg_csr_sign_external(s->csr, s->pub, piv_sign_cb, &ps, err)) != 0)
-		goto out;
-out:
-	return r;
-}
-
 /* tg_ca_issue with the local CA; *leaf and *prov on success. */
-static int
-ca_issue(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, X509 **leaf,
-         struct tg_prov *prov, struct tg_error *err)
+int
+tg_enroll_ca_issue(const struct tg_enroll_opts *o, X509_REQ *csr, X509 *att, X509 *f9, X509 **leaf,
+                   struct tg_prov *prov, struct tg_error *err)
 {
 	struct tg_ca_issue_req req;
 	struct tg_ca_store *st = NULL;
@@ -475,7 +293,7 @@ out:
  * slot's key. tg_ca_issue checks all of it again (and everything else).
  */
 static int
-ca_precheck(const struct opts *o, struct tg_error *err)
+ca_precheck(const struct tg_enroll_opts *o, struct tg_error *err)
 {
 	const struct tg_ca_policy *pol;
 	struct tg_ca_store *st = NULL;
@@ -525,8 +343,8 @@ out:
 	return r;
 }
 
-static void
-issued_print(const struct opts *o, X509 *leaf, const struct tg_prov *prov)
+void
+tg_enroll_issued_print(const struct tg_enroll_opts *o, X509 *leaf, const struct tg_prov *prov)
 {
 	char hex[80];
 
@@ -566,23 +384,105 @@ out:
 	return r;
 }
 
-/* Indexes of the values the printed commands carry, each quoted for sh. */
-enum { Q_CSR, Q_ID, Q_ATT, Q_F9, Q_CERT, Q_URI, Q_READER, Q_COUNT };
-
-/* --out-dir: csr.pem (+ attestation.pem, f9.pem) and the command, every
- * user value quoted for sh (tg_cmd_sh_quote), so pasting it runs exactly
- * what it shows. */
+/* Sets key to a string or null (value NULL) in j; 0 or -1. */
 static int
-out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct tg_error *err)
+json_set_str(json_t *j, const char *key, const char *value)
+{
+	return json_object_set_new(j, key, value != NULL ? json_string(value) : json_null());
+}
+
+/* The fields every --json result has (identity, slot, reader, key). */
+static json_t *
+json_base(const struct tg_enroll_opts *o, const struct tg_enroll_result *res)
+{
+	char slot[8], serial[16];
+	json_t *j = json_object();
+
+	snprintf(slot, sizeof(slot), "%02x", o->slot);
+	snprintf(serial, sizeof(serial), "%u", res->token_serial);
+	if (j == NULL || json_set_str(j, "identity", o->id) != 0 ||
+	    json_set_str(j, "slot", o->reader != NULL ? slot : NULL) != 0 ||
+	    json_set_str(j, "reader", o->reader) != 0 ||
+	    json_set_str(j, "key_uri", o->reader == NULL ? o->key_uri : NULL) != 0 ||
+	    json_set_str(j, "algorithm", res->algorithm) != 0 ||
+	    json_set_str(j, "key", res->key) != 0 ||
+	    json_set_str(j, "token_serial", res->token_serial != 0 ? serial : NULL) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* Prints j on stdout (indented, a newline after); frees it. */
+int
+tg_enroll_json_put(json_t *j, struct tg_error *err)
+{
+	int r = 0;
+
+	if (j == NULL || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 ||
+	    fputc('\n', stdout) == EOF)
+		r = tg_error_set(err, TG_ERR_ALLOC, "cannot write the --json result");
+	json_decref(j);
+	return r;
+}
+
+/* --json of an issued certificate (--ca-dir). */
+int
+tg_enroll_result_json(const struct tg_enroll_opts *o, const struct tg_enroll_result *res,
+                      struct tg_error *err)
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char hex[80], fp[2 * EVP_MAX_MD_SIZE + 1];
+	json_t *j = json_base(o, res);
+
+	if (tg_ca_serial_hex(X509_get0_serialNumber(res->leaf), hex, sizeof(hex)) != 0 ||
+	    X509_digest(res->leaf, EVP_sha256(), md, &mdlen) != 1 ||
+	    tg_hex_encode(md, mdlen, fp, sizeof(fp)) != 0 || j == NULL ||
+	    json_set_str(j, "serial", hex) != 0 ||
+	    json_set_str(j, "level", tg_prov_level_name(res->prov->level)) != 0 ||
+	    json_set_str(j, "pin_policy", tg_att_pin_name(res->prov->pin_policy)) != 0 ||
+	    json_set_str(j, "touch_policy", tg_att_touch_name(res->prov->touch_policy)) != 0 ||
+	    json_set_str(j, "certificate_path", o->cert_out) != 0 ||
+	    json_set_str(j, "certificate_sha256", fp) != 0 ||
+	    json_object_set_new(j, "stored_on_token", json_boolean(res->stored)) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	return tg_enroll_json_put(j, err);
+}
+
+/* Indexes of the values the printed commands carry, each quoted for sh. */
+enum { Q_CSR, Q_ID, Q_ATT, Q_F9, Q_CERT, Q_URI, Q_COUNT };
+
+/* The `tokengate enroll --install-cert` command for the CA's answer. */
+static int
+install_cmd(const struct tg_enroll_opts *o, const char *cert, char *buf, size_t n)
+{
+	if (tg_enroll_cmd_start(o, buf, n) != 0 ||
+	    tg_enroll_cmd_add(buf, n, "--install-cert", cert) != 0 ||
+	    (o->allow_default && tg_enroll_cmd_add(buf, n, "--allow-default-mgm-key", NULL) != 0))
+		return TG_ERR_NO_SPACE;
+	return 0;
+}
+
+/* --out-dir: csr.pem (+ attestation.pem, f9.pem) and the commands to run
+ * next, every user value quoted for sh (tg_cmd_sh_quote), so pasting them
+ * runs exactly what they show (flags that matter, such as
+ * --allow-default-mgm-key, kept). */
+int
+tg_enroll_out_dir_write(const struct tg_enroll_opts *o, X509_REQ *csr, X509 *att, X509 *f9,
+                        const struct tg_enroll_result *res, struct tg_error *err)
 {
 	char csr_p[PATH_MAX_LEN], att_p[PATH_MAX_LEN], f9_p[PATH_MAX_LEN], cert_p[PATH_MAX_LEN];
-	char uri[URI_MAX], *q[Q_COUNT] = {NULL};
+	char uri[URI_MAX], issue[CMD_MAX], install[CMD_MAX], *q[Q_COUNT] = {NULL};
 	const char *v[Q_COUNT];
+	json_t *j = NULL;
 	int i, r;
 
 	if (mkdir(o->out_dir, 0755) != 0 && access(o->out_dir, W_OK) != 0) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot create or write to --out-dir %s",
-		                 o->out_dir);
+		r = tg_error_set(err, TG_ERR_IO, "cannot create or write to --out-dir %s: %s",
+		                 o->out_dir, strerror(errno));
 		goto out;
 	}
 	snprintf(csr_p, sizeof(csr_p), "%s/csr.pem", o->out_dir);
@@ -590,38 +490,55 @@ out_dir_write(const struct opts *o, X509_REQ *csr, X509 *att, X509 *f9, struct t
 	snprintf(f9_p, sizeof(f9_p), "%s/f9.pem", o->out_dir);
 	snprintf(cert_p, sizeof(cert_p), "%s/cert.pem", o->out_dir);
 	uri[0] = '\0';
+	install[0] = '\0';
 	if (att == NULL && (r = uri_redact(o->key_uri, uri, sizeof(uri))) != 0) {
 		tg_error_set(err, r, "the key URI is too long to print");
 		goto out;
 	}
 	v[Q_CSR] = csr_p, v[Q_ID] = o->id, v[Q_ATT] = att_p, v[Q_F9] = f9_p;
-	v[Q_CERT] = cert_p, v[Q_URI] = uri, v[Q_READER] = o->reader != NULL ? o->reader : "";
+	v[Q_CERT] = cert_p, v[Q_URI] = uri;
 	for (i = 0; i < Q_COUNT; i++) {
 		if ((q[i] = tg_cmd_sh_quote(v[i])) == NULL) {
 			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 			goto out;
 		}
 	}
+	/* the CA loads the URI's module only when its policy.yaml lists it in
+	 * hsm_tokens (tg_ca_hsm.h), whatever this command says */
+	if (att != NULL)
+		snprintf(issue, sizeof(issue),
+		         "tokengate ca issue --dir CA_DIR --csr %s --id %s --attestation %s "
+		         "--intermediate %s --out %s",
+		         q[Q_CSR], q[Q_ID], q[Q_ATT], q[Q_F9], q[Q_CERT]);
+	else
+		snprintf(issue, sizeof(issue),
+		         "tokengate ca issue --dir CA_DIR --csr %s --id %s --hsm-key %s --out %s",
+		         q[Q_CSR], q[Q_ID], q[Q_URI], q[Q_CERT]);
+	if (att != NULL && (r = install_cmd(o, cert_p, install, sizeof(install))) != 0) {
+		tg_error_set(err, r, "the --install-cert command is too long to print");
+		goto out;
+	}
 	if ((r = tg_ca_pem_write(csr_p, NULL, csr, NULL, err)) != 0 ||
 	    (att != NULL && (r = tg_ca_pem_write(att_p, att, NULL, NULL, err)) != 0) ||
 	    (f9 != NULL && (r = tg_ca_pem_write(f9_p, f9, NULL, NULL, err)) != 0))
 		goto out;
-	printf("wrote %s to %s; on the CA host run:\n",
-	       att ? "csr.pem, attestation.pem, f9.pem" : "csr.pem", o->out_dir);
-	if (att != NULL) {
-		printf("  tokengate ca issue --dir CA_DIR --csr %s --id %s --attestation %s "
-		       "--intermediate %s --out %s\n",
-		       q[Q_CSR], q[Q_ID], q[Q_ATT], q[Q_F9], q[Q_CERT]);
-		printf("then store the certificate on the token:\n"
-		       "  tokengate enroll --reader %s --slot %02x --install-cert %s\n",
-		       q[Q_READER], o->slot, q[Q_CERT]);
-	} else {
-		/* the CA loads the URI's module only when its policy.yaml lists
-		 * it in hsm_tokens (tg_ca_hsm.h), whatever this command says */
-		printf("  tokengate ca issue --dir CA_DIR --csr %s --id %s --hsm-key %s "
-		       "--out %s\n",
-		       q[Q_CSR], q[Q_ID], q[Q_URI], q[Q_CERT]);
+	if (o->json) {
+		if ((j = json_base(o, res)) == NULL || json_set_str(j, "csr", csr_p) != 0 ||
+		    json_set_str(j, "attestation", att != NULL ? att_p : NULL) != 0 ||
+		    json_set_str(j, "f9", f9 != NULL ? f9_p : NULL) != 0 ||
+		    json_object_set_new(j, "next", json_pack("[s]", issue)) != 0 ||
+		    (att != NULL && json_array_append_new(json_object_get(j, "next"),
+		                                          json_string(install)) != 0)) {
+			json_decref(j);
+			j = NULL;
+		}
+		r = tg_enroll_json_put(j, err);
+		goto out;
 	}
+	printf("wrote %s to %s; on the CA host run:\n  %s\n",
+	       att ? "csr.pem, attestation.pem, f9.pem" : "csr.pem", o->out_dir, issue);
+	if (att != NULL)
+		printf("then store the certificate on the token:\n  %s\n", install);
 	r = 0;
 out:
 	for (i = 0; i < Q_COUNT; i++)
@@ -629,85 +546,12 @@ out:
 	return r;
 }
 
-static int
-cert_out_write(const struct opts *o, X509 *leaf, struct tg_error *err)
+int
+tg_enroll_cert_out_write(const struct tg_enroll_opts *o, X509 *leaf, struct tg_error *err)
 {
 	if (o->cert_out == NULL)
 		return 0;
 	return tg_ca_pem_write(o->cert_out, leaf, NULL, NULL, err);
-}
-
-static int
-piv_enroll(const struct opts *o, struct tg_error *err)
-{
-	struct piv_state s;
-	struct tg_prov prov;
-	uint8_t alg = 0, pin_policy = 0;
-	int r;
-
-	memset(&s, 0, sizeof(s));
-	if ((r = piv_open_auth(o, &s, err)) != 0 ||
-	    ((o->existing || o->pin_policy != TG_PIVC_PIN_NEVER) &&
-	     (r = piv_pin(o, &s, err)) != 0) ||
-	    (r = piv_key(o, &s, &alg, &pin_policy, err)) != 0 ||
-	    (r = piv_attest(o, &s, err)) != 0 || (r = piv_csr(o, &s, alg, pin_policy, err)) != 0)
-		goto out;
-	if (o->out_dir != NULL) {
-		r = out_dir_write(o, s.csr, s.att, s.f9, err);
-		goto out;
-	}
-	if ((r = ca_issue(o, s.csr, s.att, s.f9, &s.leaf, &prov, err)) != 0)
-		goto out;
-	issued_print(o, s.leaf, &prov);
-	if ((r = cert_out_write(o, s.leaf, err)) != 0 ||
-	    (r = tg_pivc_cert_put(s.pcsc, o->slot, s.leaf, err)) != 0)
-		goto out;
-	printf("stored the certificate in slot %02x of the token in '%s'\n", o->slot,
-	       tg_pcsc_reader(s.pcsc));
-out:
-	piv_state_free(&s);
-	return r;
-}
-
-/* --install-cert: the certificate must be for the key in the slot. */
-static int
-piv_install(const struct opts *o, struct tg_error *err)
-{
-	struct piv_state s;
-	struct tg_pivc_meta m;
-	X509 *cert = NULL;
-	int r;
-
-	memset(&s, 0, sizeof(s));
-	memset(&m, 0, sizeof(m));
-	if ((r = tg_ca_cert_read(o->install, &cert, err)) != 0 ||
-	    (r = piv_open_auth(o, &s, err)) != 0)
-		goto out;
-	r = tg_pivc_metadata(s.pcsc, o->slot, &m, err);
-	if (r == 0 && m.pub != NULL) {
-		s.pub = m.pub;
-		m.pub = NULL;
-	} else if ((r = tg_pivc_attest(s.pcsc, o->slot, &s.att, err)) == 0) {
-		s.pub = EVP_PKEY_dup(X509_get0_pubkey(s.att));
-	} else {
-		goto out;
-	}
-	if (s.pub == NULL || EVP_PKEY_eq(X509_get0_pubkey(cert), s.pub) != 1) {
-		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
-		                 "%s is not a certificate for the key in slot %02x of the token in "
-		                 "'%s'",
-		                 o->install, o->slot, tg_pcsc_reader(s.pcsc));
-		goto out;
-	}
-	if ((r = tg_pivc_cert_put(s.pcsc, o->slot, cert, err)) != 0)
-		goto out;
-	printf("stored %s in slot %02x of the token in '%s'\n", o->install, o->slot,
-	       tg_pcsc_reader(s.pcsc));
-out:
-	tg_pivc_meta_clear(&m);
-	X509_free(cert);
-	piv_state_free(&s);
-	return r;
 }
 
 /* ---- HSM (PKCS#11) ---- */
@@ -716,9 +560,9 @@ static enum tg_p11_alg
 p11_alg(uint8_t alg)
 {
 	switch (alg) {
-	case TG_PIVC_ALG_ECCP384:
+	case YKPIV_ALGO_ECCP384:
 		return TG_P11_ALG_EC_P384;
-	case TG_PIVC_ALG_RSA2048:
+	case YKPIV_ALGO_RSA2048:
 		return TG_P11_ALG_RSA_2048;
 	default:
 		return TG_P11_ALG_EC_P256;
@@ -727,7 +571,7 @@ p11_alg(uint8_t alg)
 
 /* Finds the key (generating it when absent) and builds the signed CSR. */
 static int
-hsm_csr(const struct opts *o, X509_REQ **csr, struct tg_error *err)
+hsm_csr(const struct tg_enroll_opts *o, X509_REQ **csr, struct tg_error *err)
 {
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *k = NULL;
@@ -772,7 +616,7 @@ out:
 }
 
 static int
-hsm_import(const struct opts *o, X509 *leaf, struct tg_error *err)
+hsm_import(const struct tg_enroll_opts *o, X509 *leaf, struct tg_error *err)
 {
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *k = NULL;
@@ -783,8 +627,9 @@ hsm_import(const struct opts *o, X509 *leaf, struct tg_error *err)
 	    (r = tg_p11_key_find(p11, o->key_uri, flags, &k, err)) != 0 ||
 	    (r = tg_p11_key_cert_import(k, leaf, NULL, 1, err)) != 0)
 		goto out;
-	printf("stored the certificate on token '%s' with the key's id\n",
-	       tg_p11_token_get_info(tg_p11_key_token(k))->label);
+	if (!o->json)
+		printf("stored the certificate on token '%s' with the key's id\n",
+		       tg_p11_token_get_info(tg_p11_key_token(k))->label);
 out:
 	tg_p11_key_free(k);
 	tg_p11_free(p11);
@@ -792,26 +637,35 @@ out:
 }
 
 static int
-hsm_enroll(const struct opts *o, struct tg_error *err)
+hsm_enroll(const struct tg_enroll_opts *o, struct tg_error *err)
 {
 	X509_REQ *csr = NULL;
 	X509 *leaf = NULL;
 	struct tg_prov prov;
+	struct tg_enroll_result res;
 	int r;
 
+	memset(&res, 0, sizeof(res));
 	/* One PKCS#11 context at a time: freeing one finalizes the module for
 	 * every other in the process, and the CA opens its own. */
 	if ((r = hsm_csr(o, &csr, err)) != 0)
 		goto out;
 	if (o->out_dir != NULL) {
-		r = out_dir_write(o, csr, NULL, NULL, err);
+		r = tg_enroll_out_dir_write(o, csr, NULL, NULL, &res, err);
 		goto out;
 	}
-	if ((r = ca_issue(o, csr, NULL, NULL, &leaf, &prov, err)) != 0)
+	if ((r = tg_enroll_ca_issue(o, csr, NULL, NULL, &leaf, &prov, err)) != 0)
 		goto out;
-	issued_print(o, leaf, &prov);
-	if ((r = cert_out_write(o, leaf, err)) != 0 || (r = hsm_import(o, leaf, err)) != 0)
+	if (!o->json)
+		tg_enroll_issued_print(o, leaf, &prov);
+	if ((r = tg_enroll_cert_out_write(o, leaf, err)) != 0 ||
+	    (r = hsm_import(o, leaf, err)) != 0)
 		goto out;
+	res.leaf = leaf;
+	res.prov = &prov;
+	res.stored = 1;
+	if (o->json)
+		r = tg_enroll_result_json(o, &res, err);
 out:
 	X509_free(leaf);
 	X509_REQ_free(csr);
@@ -821,7 +675,7 @@ out:
 /* ---- command line ---- */
 
 static int
-opts_parse(int argc, char **argv, struct opts *o)
+opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 {
 	static const struct option lo[] = {
 	    {"reader", required_argument, NULL, 'r'},
@@ -840,6 +694,8 @@ opts_parse(int argc, char **argv, struct opts *o)
 	    {"cert-out", required_argument, NULL, 'C'},
 	    {"install-cert", required_argument, NULL, 'i'},
 	    {"key", required_argument, NULL, 'k'},
+	    {"force", no_argument, NULL, 'F'},
+	    {"json", no_argument, NULL, 'J'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -848,10 +704,10 @@ opts_parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->alg = TG_PIVC_ALG_ECCP256;
+	o->alg = YKPIV_ALGO_ECCP256;
 	o->alg_name = "ec-p256";
-	o->pin_policy = TG_PIVC_PIN_ONCE;
-	o->touch_policy = TG_PIVC_TOUCH_NEVER;
+	o->pin_policy = YKPIV_PINPOLICY_ONCE;
+	o->touch_policy = YKPIV_TOUCHPOLICY_NEVER;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -897,6 +753,7 @@ opts_parse(int argc, char **argv, struct opts *o)
 				                          "--validity '%s' is not a duration "
 				                          "like 24h or 7d",
 				                          optarg);
+			o->validity_text = optarg;
 			break;
 		case 'm':
 			o->mgm_hex = optarg;
@@ -924,6 +781,12 @@ opts_parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'k':
 			o->key_uri = optarg;
+			break;
+		case 'F':
+			o->force = 1;
+			break;
+		case 'J':
+			o->json = 1;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -955,18 +818,23 @@ opts_parse(int argc, char **argv, struct opts *o)
 	if (o->key_uri != NULL && o->existing)
 		return tg_cmd_usage_error(WHAT, "--existing-key is for PIV slots; an HSM key "
 		                                "is used when it exists");
+	if (o->existing && o->force)
+		return tg_cmd_usage_error(WHAT, "--force replaces the slot's key with a new one; "
+		                                "--existing-key keeps it: give one of them");
 	return -1;
 }
 
 int
 tg_cmd_enroll(int argc, char **argv)
 {
-	struct opts o;
+	struct tg_enroll_opts o;
 	struct tg_error err;
+	struct tg_enroll_note note;
 	char name[TG_CA_NAME_MAX + 1];
 	int rc, r;
 
 	tg_error_clear(&err);
+	note.text[0] = '\0';
 	if ((rc = opts_parse(argc, argv, &o)) != -1)
 		return rc;
 	if (o.id != NULL && (r = tg_ca_id_check(o.id, NULL, name, sizeof(name), &err)) != 0) {
@@ -976,12 +844,16 @@ tg_cmd_enroll(int argc, char **argv)
 	if (o.ca_dir != NULL && (r = ca_precheck(&o, &err)) != 0)
 		return tg_cmd_fail(WHAT, r, &err);
 	if (o.install != NULL)
-		r = piv_install(&o, &err);
+		r = tg_enroll_piv_install(&o, &err);
 	else if (o.reader != NULL)
-		r = piv_enroll(&o, &err);
+		r = tg_enroll_piv(&o, &note, &err);
 	else
 		r = hsm_enroll(&o, &err);
-	if (r != 0)
-		return tg_cmd_fail(WHAT, r, &err);
+	if (r != 0) {
+		rc = tg_cmd_fail(WHAT, r, &err);
+		if (note.text[0] != '\0')
+			fprintf(stderr, "tokengate %s: %s", WHAT, note.text);
+		return rc;
+	}
 	return TG_EXIT_OK;
 }

@@ -1,4 +1,4 @@
-/* piv_client.c — the host side of the PIV commands of enroll (tg_pivc.h). */
+/* piv_client.c — the PIV commands of enroll on libykpiv (tg_pivc.h). */
 #include "tg_pivc.h"
 
 #include <limits.h>
@@ -7,73 +7,29 @@
 #include <string.h>
 
 #include <openssl/rand.h>
+#include <ykpiv/ykpiv.h>
 
 #include "tg_mgm.h"
 #include "tg_pkey.h"
 #include "tg_secret.h"
 
-/* ---- protocol values ---- */
-#define INS_SELECT       0xA4
-#define INS_GET_DATA     0xCB
-#define INS_PUT_DATA     0xDB
-#define INS_VERIFY       0x20
-#define INS_GENERATE     0x47
-#define INS_GENERAL_AUTH 0x87
-#define INS_GET_VERSION  0xFD
-#define INS_GET_SERIAL   0xF8
-#define INS_ATTEST       0xF9
-#define INS_GET_METADATA 0xF7
-
-#define SW_OK                   0x9000
-#define SW_VERIFY_FAIL          0x63C0 /* | tries left */
-#define SW_VERIFY_MASK          0xFFF0
-#define SW_TRIES_MASK           0x000F
-#define SW_MEMORY_FAILURE       0x6581
-#define SW_WRONG_LENGTH         0x6700
-#define SW_SECURITY_STATUS      0x6982
-#define SW_AUTH_BLOCKED         0x6983
-#define SW_CONDITIONS           0x6985
-#define SW_WRONG_DATA           0x6A80
-#define SW_FUNC_NOT_SUPPORTED   0x6A81
-#define SW_FILE_NOT_FOUND       0x6A82
-#define SW_NOT_ENOUGH_MEMORY    0x6A84
-#define SW_INCORRECT_P1P2       0x6A86
-#define SW_REF_NOT_FOUND        0x6A88
-#define SW_INS_NOT_SUPPORTED    0x6D00
-#define SW_CLA_NOT_SUPPORTED    0x6E00
-#define SW_NO_PRECISE_DIAGNOSIS 0x6F00
-
-#define P1_SELECT_AID         0x04
-#define P1P2_GET_DATA         0x3FFF
-#define OBJ_CERT_9A           0x5FC105 /* SP 800-73-4 Part 1 Table 3 */
-#define OBJ_CERT_9C           0x5FC10A
-#define OBJ_CERT_9D           0x5FC10B
-#define OBJ_CERT_9E           0x5FC101
+/* ---- protocol values libykpiv 2.2.0 does not name ---- */
+#define SW_VERIFY_FAIL        0x63C0 /* | tries left */
+#define SW_VERIFY_MASK        0xFFF0
+#define SW_TRIES_MASK         0x000F
+#define SW_MEMORY_FAILURE     0x6581
+#define SW_WRONG_LENGTH       0x6700
+#define SW_FUNC_NOT_SUPPORTED 0x6A81
+#define SW_NOT_ENOUGH_MEMORY  0x6A84
+#define SW_INCORRECT_P1P2     0x6A86
+#define SW_CLA_NOT_SUPPORTED  0x6E00
 #define TAG_DYN_AUTH          0x7C
 #define TAG_WITNESS           0x80
 #define TAG_CHALLENGE         0x81
 #define TAG_RESPONSE          0x82
-#define TAG_TAGLIST           0x5C
-#define TAG_DATA              0x53
-#define TAG_CERT              0x70
-#define TAG_CERTINFO          0x71
-#define TAG_ERRDET            0xFE
-#define TAG_PUBKEY            0x7F49
 #define TAG_RSA_N             0x81
 #define TAG_RSA_E             0x82
 #define TAG_EC_POINT          0x86
-#define TAG_GEN_CONTROL       0xAC
-#define TAG_GEN_ALG           0x80
-#define TAG_PIN_POLICY        0xAA
-#define TAG_TOUCH_POLICY      0xAB
-#define META_ALG              0x01
-#define META_POLICY           0x02
-#define META_ORIGIN           0x03
-#define META_PUBKEY           0x04
-#define META_DEFAULT          0x05
-#define META_RETRIES          0x06
-#define CERTINFO_UNCOMPRESSED 0x00
-#define PIN_PAD               0xFF
 #define PIN_MIN               6
 #define EC_UNCOMPRESSED       0x04
 #define P256_POINT_LEN        65
@@ -81,9 +37,17 @@
 #define RSA2048_LEN           256
 #define RSA_E_MAX             4
 #define CHALLENGE_MAX         16
-#define RSP_INITIAL           512
+#define READERS_MAX           (16 * 1024)
+#define META_MAX              1024
+#define ATTEST_MAX            3072 /* YKPIV_OBJ_MAX_SIZE */
+#define SIG_MAX               512
+#define VERSION_MAX           32
+#define RSP_MAX               64
 
-static const uint8_t piv_aid[] = {0xA0, 0x00, 0x00, 0x03, 0x08};
+struct tg_pivc {
+	ykpiv_state *yk;
+	char reader[512];
+};
 
 void
 tg_pivc_meta_clear(struct tg_pivc_meta *m)
@@ -92,31 +56,12 @@ tg_pivc_meta_clear(struct tg_pivc_meta *m)
 		return;
 	EVP_PKEY_free(m->pub);
 	memset(m, 0, sizeof(*m));
-	m->is_default = -1;
 }
 
-uint32_t
-tg_pivc_slot_object(uint8_t slot)
+const char *
+tg_pivc_reader(const struct tg_pivc *p)
 {
-	uint32_t tag = 0;
-
-	switch (slot) {
-	case TG_PIVC_SLOT_AUTH:
-		tag = OBJ_CERT_9A;
-		break;
-	case TG_PIVC_SLOT_SIGN:
-		tag = OBJ_CERT_9C;
-		break;
-	case TG_PIVC_SLOT_KEYMGM:
-		tag = OBJ_CERT_9D;
-		break;
-	case TG_PIVC_SLOT_CARDAUTH:
-		tag = OBJ_CERT_9E;
-		break;
-	default:
-		break;
-	}
-	return tag;
+	return p->reader;
 }
 
 static const char *
@@ -125,14 +70,8 @@ op_name(enum tg_pivc_op op)
 	const char *name = "a PIV command";
 
 	switch (op) {
-	case TG_PIVC_OP_SELECT:
+	case TG_PIVC_OP_CONNECT:
 		name = "SELECT of the PIV application";
-		break;
-	case TG_PIVC_OP_VERSION:
-		name = "GET VERSION";
-		break;
-	case TG_PIVC_OP_SERIAL:
-		name = "GET SERIAL";
 		break;
 	case TG_PIVC_OP_METADATA:
 		name = "GET METADATA";
@@ -173,7 +112,7 @@ tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *read
 	unsigned tries;
 	int r = 0;
 
-	if (sw == SW_OK)
+	if (sw == SW_SUCCESS)
 		goto out;
 	if ((sw & SW_VERIFY_MASK) == SW_VERIFY_FAIL) {
 		tries = sw & SW_TRIES_MASK;
@@ -192,7 +131,7 @@ tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *read
 		goto out;
 	}
 	switch (sw) {
-	case SW_SECURITY_STATUS:
+	case SW_ERR_SECURITY_STATUS:
 		if (op == TG_PIVC_OP_MGM_AUTH) {
 			r = tg_error_set(err, TG_ERR_AUTH_REQUIRED,
 			                 "management key authentication with the token in "
@@ -214,7 +153,7 @@ tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *read
 		                 "satisfied): management key or PIN authentication is needed",
 		                 rd, what);
 		goto out;
-	case SW_AUTH_BLOCKED:
+	case SW_ERR_AUTH_BLOCKED:
 		if (op == TG_PIVC_OP_MGM_AUTH) {
 			r = tg_error_set(err, TG_ERR_PIN_BLOCKED,
 			                 "the management key of the token in '%s' is blocked "
@@ -227,7 +166,7 @@ tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *read
 		                 "with the PUK: yubico-piv-tool -r '%s' -a unblock-pin",
 		                 rd, rd);
 		goto out;
-	case SW_WRONG_DATA:
+	case SW_ERR_INCORRECT_PARAM:
 		if (op == TG_PIVC_OP_ATTEST) {
 			r = tg_error_set(err, TG_ERR_ATTESTATION,
 			                 "the key in slot %02x of the token in '%s' cannot be "
@@ -243,8 +182,8 @@ tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *read
 		                 "data)",
 		                 rd, what);
 		goto out;
-	case SW_FILE_NOT_FOUND:
-		if (op == TG_PIVC_OP_SELECT) {
+	case SW_ERR_FILE_NOT_FOUND:
+		if (op == TG_PIVC_OP_CONNECT) {
 			r = tg_error_set(err, TG_ERR_NOT_FOUND,
 			                 "the card in '%s' has no PIV application (6A82); use a "
 			                 "PIV token (YubiKey 4/5 or compatible)",
@@ -254,13 +193,13 @@ tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *read
 		r = tg_error_set(err, TG_ERR_NOT_FOUND,
 		                 "%s on the token in '%s': object not found (6A82)", what, rd);
 		goto out;
-	case SW_REF_NOT_FOUND:
+	case SW_ERR_REFERENCE_NOT_FOUND:
 		r = tg_error_set(err, TG_ERR_NOT_FOUND,
 		                 "%s on the token in '%s': slot %02x holds no key (6A88); "
 		                 "generate one (tokengate enroll without --existing-key)",
 		                 what, rd, slot);
 		goto out;
-	case SW_INS_NOT_SUPPORTED:
+	case SW_ERR_NOT_SUPPORTED:
 	case SW_FUNC_NOT_SUPPORTED:
 	case SW_CLA_NOT_SUPPORTED:
 		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
@@ -276,7 +215,7 @@ tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *read
 		                 "policy",
 		                 rd, what);
 		goto out;
-	case SW_CONDITIONS:
+	case SW_ERR_CONDITIONS_OF_USE:
 		r = tg_error_set(err, TG_ERR_TOUCH_REQUIRED,
 		                 "the token in '%s' refused %s (6985 conditions of use not "
 		                 "satisfied): touch the token when it blinks and try again",
@@ -302,7 +241,89 @@ out:
 	return r;
 }
 
-/* ---- parsers ---- */
+/* Appends "'a', 'b'" (every reader of the list) to msg. */
+static void
+readers_str(const uint8_t *list, size_t n, char *msg, size_t len)
+{
+	struct tg_buf b;
+	size_t used = 0, k;
+	char name[256];
+	uint8_t c;
+
+	msg[0] = '\0';
+	tg_buf_reader(&b, list, n);
+	while (tg_buf_remaining(&b) > 0 && used < len) {
+		k = strnlen((const char *)tg_buf_cur(&b), tg_buf_remaining(&b));
+		if (k == 0 || k == tg_buf_remaining(&b) || k >= sizeof(name) ||
+		    tg_buf_get_bytes(&b, (uint8_t *)name, k) != 0 || tg_buf_get_u8(&b, &c) != 0)
+			break;
+		name[k] = '\0';
+		used += (size_t)snprintf(msg + used, len - used, "%s'%s'", used ? ", " : "", name);
+	}
+	if (used == 0)
+		snprintf(msg, len, "none");
+}
+
+int
+tg_pivc_reader_pick(const uint8_t *list, size_t n, const char *want, char *out, size_t outlen,
+                    struct tg_error *err)
+{
+	struct tg_buf b;
+	char name[256], found[256], present[2048];
+	size_t k;
+	int nsub = 0, exact = 0, r = TG_ERR_FORMAT;
+	uint8_t nul;
+
+	found[0] = '\0';
+	tg_buf_reader(&b, list, n);
+	while (tg_buf_remaining(&b) > 0) {
+		k = strnlen((const char *)tg_buf_cur(&b), tg_buf_remaining(&b));
+		if (k == tg_buf_remaining(&b)) {
+			tg_error_set(err, r, "the reader list from pcscd is not NUL-terminated");
+			goto out;
+		}
+		if (k == 0)
+			break; /* the empty name ends the list */
+		if (k >= sizeof(name)) {
+			tg_error_set(err, r, "a reader name from pcscd is too long");
+			goto out;
+		}
+		if (tg_buf_get_bytes(&b, (uint8_t *)name, k) != 0 || tg_buf_get_u8(&b, &nul) != 0)
+			goto out;
+		name[k] = '\0';
+		if (strcmp(name, want) == 0) {
+			snprintf(found, sizeof(found), "%s", name);
+			exact = 1;
+			break;
+		}
+		if (strstr(name, want) != NULL) {
+			if (nsub++ == 0)
+				snprintf(found, sizeof(found), "%s", name);
+		}
+	}
+	readers_str(list, n, present, sizeof(present));
+	if (!exact && nsub == 0) {
+		r = tg_error_set(err, TG_ERR_NOT_FOUND,
+		                 "no reader matches '%s'; readers present: %s; give --reader "
+		                 "with one of these names (or a unique part of it)",
+		                 want, present);
+		goto out;
+	}
+	if (!exact && nsub > 1) {
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "%d readers match '%s': %s; give --reader with the full name",
+		                 nsub, want, present);
+		goto out;
+	}
+	if (strlen(found) >= outlen) {
+		r = tg_error_set(err, TG_ERR_NO_SPACE, "reader name too long");
+		goto out;
+	}
+	snprintf(out, outlen, "%s", found);
+	r = 0;
+out:
+	return r;
+}
 
 int
 tg_pivc_parse_pubkey_inner(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **out,
@@ -316,10 +337,10 @@ tg_pivc_parse_pubkey_inner(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **o
 
 	tg_buf_reader(&b, p, n);
 	switch (alg) {
-	case TG_PIVC_ALG_ECCP256:
-	case TG_PIVC_ALG_ECCP384:
-		want = alg == TG_PIVC_ALG_ECCP256 ? P256_POINT_LEN : P384_POINT_LEN;
-		group = alg == TG_PIVC_ALG_ECCP256 ? "P-256" : "P-384";
+	case YKPIV_ALGO_ECCP256:
+	case YKPIV_ALGO_ECCP384:
+		want = alg == YKPIV_ALGO_ECCP256 ? P256_POINT_LEN : P384_POINT_LEN;
+		group = alg == YKPIV_ALGO_ECCP256 ? "P-256" : "P-384";
 		if (tg_buf_get_tlv_tag(&b, TAG_EC_POINT, &v1) != 0 || tg_buf_expect_end(&b) != 0) {
 			tg_error_set(err, r, "public key: want exactly one EC point (tag 86)");
 			goto out;
@@ -338,7 +359,7 @@ tg_pivc_parse_pubkey_inner(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **o
 			goto out;
 		}
 		break;
-	case TG_PIVC_ALG_RSA2048:
+	case YKPIV_ALGO_RSA2048:
 		if (tg_buf_get_tlv_tag(&b, TAG_RSA_N, &v1) != 0 ||
 		    tg_buf_get_tlv_tag(&b, TAG_RSA_E, &v2) != 0 || tg_buf_expect_end(&b) != 0) {
 			tg_error_set(err, r, "public key: want modulus (81) then exponent (82)");
@@ -370,23 +391,6 @@ out:
 }
 
 int
-tg_pivc_parse_generate(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **out,
-                       struct tg_error *err)
-{
-	struct tg_buf b, v;
-	int r = TG_ERR_FORMAT;
-
-	tg_buf_reader(&b, p, n);
-	if (tg_buf_get_tlv_tag(&b, TAG_PUBKEY, &v) != 0 || tg_buf_expect_end(&b) != 0) {
-		tg_error_set(err, r, "GENERATE response: want exactly one 7F49 template");
-		goto out;
-	}
-	r = tg_pivc_parse_pubkey_inner(tg_buf_cur(&v), tg_buf_remaining(&v), alg, out, err);
-out:
-	return r;
-}
-
-int
 tg_pivc_parse_dynauth(const uint8_t *p, size_t n, uint32_t tag, struct tg_buf *value,
                       struct tg_error *err)
 {
@@ -398,22 +402,6 @@ tg_pivc_parse_dynauth(const uint8_t *p, size_t n, uint32_t tag, struct tg_buf *v
 	    tg_buf_get_tlv_tag(&t, tag, value) != 0 || tg_buf_expect_end(&t) != 0) {
 		tg_error_set(err, r, "GENERAL AUTHENTICATE response: want exactly 7C { %02X }",
 		             (unsigned)tag);
-		goto out;
-	}
-	r = 0;
-out:
-	return r;
-}
-
-int
-tg_pivc_parse_object(const uint8_t *p, size_t n, struct tg_buf *value, struct tg_error *err)
-{
-	struct tg_buf b;
-	int r = TG_ERR_FORMAT;
-
-	tg_buf_reader(&b, p, n);
-	if (tg_buf_get_tlv_tag(&b, TAG_DATA, value) != 0 || tg_buf_expect_end(&b) != 0) {
-		tg_error_set(err, r, "GET DATA response: want exactly 53 L value");
 		goto out;
 	}
 	r = 0;
@@ -448,220 +436,6 @@ out:
 	return r;
 }
 
-int
-tg_pivc_parse_cert_object(const uint8_t *p, size_t n, X509 **out, struct tg_error *err)
-{
-	struct tg_buf obj, cert, info;
-	uint8_t ci = CERTINFO_UNCOMPRESSED;
-	uint32_t tag;
-	int r;
-
-	if ((r = tg_pivc_parse_object(p, n, &obj, err)) != 0)
-		goto out;
-	r = TG_ERR_FORMAT;
-	if (tg_buf_get_tlv_tag(&obj, TAG_CERT, &cert) != 0) {
-		tg_error_set(err, r, "certificate object: no certificate (tag 70) first");
-		goto out;
-	}
-	while (tg_buf_remaining(&obj) > 0) {
-		if (tg_buf_get_tlv(&obj, &tag, &info) != 0) {
-			tg_error_set(err, r,
-			             "certificate object: malformed TLV after the "
-			             "certificate");
-			goto out;
-		}
-		if (tag == TAG_CERTINFO) {
-			if (tg_buf_get_u8(&info, &ci) != 0 || tg_buf_expect_end(&info) != 0) {
-				tg_error_set(err, r,
-				             "certificate object: CertInfo (71) is not "
-				             "1 byte");
-				goto out;
-			}
-		} else if (tag != TAG_ERRDET) {
-			/* FE, the error detection code, is ignored (SP 800-73-4 Table 10) */
-			tg_error_set(err, r, "certificate object: unexpected tag %X",
-			             (unsigned)tag);
-			goto out;
-		}
-	}
-	if (ci != CERTINFO_UNCOMPRESSED) {
-		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
-		                 "certificate object: compressed certificates (CertInfo %02X) are "
-		                 "not supported",
-		                 ci);
-		goto out;
-	}
-	r = tg_pivc_parse_cert_der(tg_buf_cur(&cert), tg_buf_remaining(&cert), out, err);
-out:
-	return r;
-}
-
-/* Sets bit `bit` of *seen, failing when it was set already. */
-static int
-once(unsigned *seen, unsigned bit)
-{
-	if (*seen & (1u << bit))
-		return TG_ERR_FORMAT;
-	*seen |= 1u << bit;
-	return 0;
-}
-
-int
-tg_pivc_parse_metadata(const uint8_t *p, size_t n, struct tg_pivc_meta *m, struct tg_error *err)
-{
-	struct tg_buf b, v, pub;
-	uint32_t tag;
-	unsigned seen = 0;
-	uint8_t def = 0;
-	int have_pub = 0, r = TG_ERR_FORMAT;
-
-	memset(m, 0, sizeof(*m));
-	m->is_default = -1;
-	tg_buf_reader(&b, p, n);
-	tg_buf_reader(&pub, NULL, 0);
-	while (tg_buf_remaining(&b) > 0) {
-		if (tg_buf_get_tlv(&b, &tag, &v) != 0) {
-			tg_error_set(err, r, "GET METADATA response: malformed TLV");
-			goto out;
-		}
-		if (tag <= META_RETRIES && tag >= META_ALG && once(&seen, tag) != 0) {
-			tg_error_set(err, r, "GET METADATA response: tag %02X twice",
-			             (unsigned)tag);
-			goto out;
-		}
-		switch (tag) {
-		case META_ALG:
-			if (tg_buf_get_u8(&v, &m->alg) != 0 || tg_buf_expect_end(&v) != 0)
-				goto bad;
-			break;
-		case META_POLICY:
-			if (tg_buf_get_u8(&v, &m->pin_policy) != 0 ||
-			    tg_buf_get_u8(&v, &m->touch_policy) != 0 || tg_buf_expect_end(&v) != 0)
-				goto bad;
-			m->has_policy = 1;
-			break;
-		case META_ORIGIN:
-			if (tg_buf_get_u8(&v, &m->origin) != 0 || tg_buf_expect_end(&v) != 0)
-				goto bad;
-			m->has_origin = 1;
-			break;
-		case META_PUBKEY:
-			pub = v;
-			have_pub = 1;
-			break;
-		case META_DEFAULT:
-			if (tg_buf_get_u8(&v, &def) != 0 || tg_buf_expect_end(&v) != 0 || def > 1)
-				goto bad;
-			m->is_default = def;
-			break;
-		default:
-			break; /* retries (06) and future tags */
-		}
-		continue;
-	bad:
-		tg_error_set(err, r, "GET METADATA response: bad value of tag %02X", (unsigned)tag);
-		goto out;
-	}
-	if (have_pub) {
-		if (m->alg == 0) {
-			tg_error_set(err, r, "GET METADATA response: public key without algorithm");
-			goto out;
-		}
-		if ((r = tg_pivc_parse_pubkey_inner(tg_buf_cur(&pub), tg_buf_remaining(&pub),
-		                                    m->alg, &m->pub, err)) != 0)
-			goto out;
-	}
-	r = 0;
-out:
-	if (r != 0)
-		tg_pivc_meta_clear(m);
-	return r;
-}
-
-/* ---- commands ---- */
-
-/*
- * Sends one command; on 9000 returns 0 with the data in rsp (a growable
- * buffer the caller frees), else the mapped status word error.
- */
-static int
-cmd(struct tg_pcsc *p, enum tg_pivc_op op, uint8_t slot, uint8_t ins, uint8_t p1, uint8_t p2,
-    const uint8_t *data, size_t n, int le, struct tg_buf *rsp, struct tg_error *err)
-{
-	uint16_t sw = 0;
-	int r;
-
-	if ((r = tg_buf_alloc(rsp, RSP_INITIAL, TG_PCSC_RSP_MAX)) != 0)
-		goto out;
-	if ((r = tg_pcsc_transmit(p, ins, p1, p2, data, n, le, rsp, &sw, err)) != 0)
-		goto out;
-	r = tg_pivc_sw_error(sw, op, slot, tg_pcsc_reader(p), err);
-out:
-	return r;
-}
-
-int
-tg_pivc_select(struct tg_pcsc *p, struct tg_error *err)
-{
-	struct tg_buf rsp;
-	int r;
-
-	memset(&rsp, 0, sizeof(rsp));
-	r = cmd(p, TG_PIVC_OP_SELECT, 0, INS_SELECT, P1_SELECT_AID, 0, piv_aid, sizeof(piv_aid), 0,
-	        &rsp, err);
-	tg_buf_free(&rsp);
-	return r;
-}
-
-int
-tg_pivc_version(struct tg_pcsc *p, uint8_t v[3], struct tg_error *err)
-{
-	struct tg_buf rsp;
-	int r;
-
-	memset(&rsp, 0, sizeof(rsp));
-	if ((r = cmd(p, TG_PIVC_OP_VERSION, 0, INS_GET_VERSION, 0, 0, NULL, 0, 1, &rsp, err)) != 0)
-		goto out;
-	if (tg_buf_get_bytes(&rsp, v, 3) != 0 || tg_buf_expect_end(&rsp) != 0)
-		r = tg_error_set(err, TG_ERR_FORMAT, "GET VERSION: want 3 bytes");
-out:
-	tg_buf_free(&rsp);
-	return r;
-}
-
-int
-tg_pivc_serial(struct tg_pcsc *p, uint32_t *serial, struct tg_error *err)
-{
-	struct tg_buf rsp;
-	int r;
-
-	memset(&rsp, 0, sizeof(rsp));
-	if ((r = cmd(p, TG_PIVC_OP_SERIAL, 0, INS_GET_SERIAL, 0, 0, NULL, 0, 1, &rsp, err)) != 0)
-		goto out;
-	if (tg_buf_get_u32(&rsp, serial) != 0 || tg_buf_expect_end(&rsp) != 0)
-		r = tg_error_set(err, TG_ERR_FORMAT, "GET SERIAL: want 4 bytes");
-out:
-	tg_buf_free(&rsp);
-	return r;
-}
-
-int
-tg_pivc_metadata(struct tg_pcsc *p, uint8_t ref, struct tg_pivc_meta *m, struct tg_error *err)
-{
-	struct tg_buf rsp;
-	int r;
-
-	memset(&rsp, 0, sizeof(rsp));
-	tg_pivc_meta_clear(m);
-	if ((r = cmd(p, TG_PIVC_OP_METADATA, ref, INS_GET_METADATA, 0, ref, NULL, 0, 1, &rsp,
-	             err)) != 0)
-		goto out;
-	r = tg_pivc_parse_metadata(tg_buf_data(&rsp), tg_buf_len(&rsp), m, err);
-out:
-	tg_buf_free(&rsp);
-	return r;
-}
-
 /* One ECB block operation (enc 1 encrypt, 0 decrypt) of bs bytes. */
 static int
 ecb(const EVP_CIPHER *c, const uint8_t *key, int enc, const uint8_t *in, uint8_t *out, int bs)
@@ -680,19 +454,453 @@ out:
 	return r;
 }
 
+/*
+ * Maps a libykpiv result of op to 0 or a TG_ERR_* code with a message.
+ * libykpiv 2.2.0 keeps most status words to itself; where one of its codes
+ * stands for exactly one status word (ykpiv_sign_data, ykpiv_attest and
+ * ykpiv_util_generate_key return YKPIV_AUTHENTICATION_ERROR for 6982 only;
+ * ykpiv_get_metadata YKPIV_KEY_ERROR for 6A88, YKPIV_NOT_SUPPORTED for
+ * 6D00; ykpiv_attest YKPIV_ARGUMENT_ERROR for 6A80), that word's message
+ * is given.
+ */
+static int
+rc_error(const struct tg_pivc *p, ykpiv_rc rc, enum tg_pivc_op op, uint8_t slot,
+         struct tg_error *err)
+{
+	int r = 0;
+
+	switch (rc) {
+	case YKPIV_OK:
+		break;
+	case YKPIV_AUTHENTICATION_ERROR:
+		r = tg_pivc_sw_error(SW_ERR_SECURITY_STATUS, op, slot, p->reader, err);
+		break;
+	case YKPIV_PIN_LOCKED:
+		r = tg_pivc_sw_error(SW_ERR_AUTH_BLOCKED, op, slot, p->reader, err);
+		break;
+	case YKPIV_NOT_SUPPORTED:
+		r = tg_pivc_sw_error(SW_ERR_NOT_SUPPORTED, op, slot, p->reader, err);
+		break;
+	case YKPIV_KEY_ERROR:
+		r = tg_pivc_sw_error(SW_ERR_REFERENCE_NOT_FOUND, op, slot, p->reader, err);
+		break;
+	case YKPIV_PCSC_ERROR:
+		r = tg_error_set(err, TG_ERR_CARD_REMOVED,
+		                 "the connection to the token in '%s' failed during %s (PC/SC "
+		                 "error): the token was removed or another program reset it; "
+		                 "insert it and try again",
+		                 p->reader, op_name(op));
+		break;
+	case YKPIV_ALGORITHM_ERROR:
+		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
+		                 "%s on the token in '%s': the algorithm is not supported "
+		                 "(libykpiv: %s); try another --algorithm",
+		                 op_name(op), p->reader, ykpiv_strerror(rc));
+		break;
+	case YKPIV_MEMORY_ERROR:
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory during %s", op_name(op));
+		break;
+	default:
+		r = tg_error_set(err, TG_ERR_STATUS_WORD,
+		                 "the token in '%s' refused %s (libykpiv: %s)", p->reader,
+		                 op_name(op), ykpiv_strerror(rc));
+		break;
+	}
+	return r;
+}
+
+/* ---- connection ---- */
+
 int
-tg_pivc_mgm_auth(struct tg_pcsc *p, uint8_t alg, const uint8_t *key, size_t keylen,
+tg_pivc_open(const char *reader, struct tg_pivc **out, struct tg_error *err)
+{
+	struct tg_pivc *p = NULL;
+	char *list = NULL;
+	size_t len = READERS_MAX;
+	ykpiv_rc rc;
+	int r = TG_ERR_ALLOC;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL || (list = calloc(1, READERS_MAX)) == NULL)
+		goto out;
+	if (ykpiv_init(&p->yk, 0) != YKPIV_OK)
+		goto out;
+	/* ykpiv_list_readers gives no PC/SC code: either pcscd is not
+	 * reachable or it sees no reader (SCARD_E_NO_READERS_AVAILABLE) */
+	if ((rc = ykpiv_list_readers(p->yk, list, &len)) != YKPIV_OK) {
+		r = tg_error_set(err, TG_ERR_PCSC,
+		                 "no reader matches '%s': pcscd is not running or sees no "
+		                 "reader (libykpiv: %s); start it (systemctl start "
+		                 "pcscd.socket) and plug in the token",
+		                 reader, ykpiv_strerror(rc));
+		goto out;
+	}
+	if ((r = tg_pivc_reader_pick((const uint8_t *)list, len, reader, p->reader,
+	                             sizeof(p->reader), err)) != 0)
+		goto out;
+	/* ykpiv_connect takes the first reader whose name contains the one
+	 * given, and selects the PIV application on it */
+	rc = ykpiv_connect(p->yk, p->reader);
+	if (rc == YKPIV_PCSC_ERROR) {
+		r = tg_error_set(err, TG_ERR_CARD_REMOVED,
+		                 "cannot connect to the card in reader '%s': no token in the "
+		                 "reader: insert it and try again (or another program holds it "
+		                 "exclusively, e.g. gpg-agent/scdaemon: close it)",
+		                 p->reader);
+		goto out;
+	}
+	if (rc != YKPIV_OK) {
+		r = tg_error_set(err, TG_ERR_NOT_FOUND,
+		                 "the card in '%s' has no PIV application (libykpiv: %s); use a "
+		                 "PIV token (YubiKey 4/5 or compatible)",
+		                 p->reader, ykpiv_strerror(rc));
+		goto out;
+	}
+	*out = p;
+	p = NULL;
+	r = 0;
+out:
+	free(list);
+	tg_pivc_close(p);
+	return r;
+}
+
+void
+tg_pivc_close(struct tg_pivc *p)
+{
+	if (p == NULL)
+		return;
+	if (p->yk != NULL)
+		(void)ykpiv_done(p->yk);
+	free(p);
+}
+
+int
+tg_pivc_version(struct tg_pivc *p, char *buf, size_t n)
+{
+	return ykpiv_get_version(p->yk, buf, n) == YKPIV_OK ? 0 : TG_ERR_UNSUPPORTED;
+}
+
+int
+tg_pivc_serial(struct tg_pivc *p, uint32_t *serial)
+{
+	return ykpiv_get_serial(p->yk, serial) == YKPIV_OK ? 0 : TG_ERR_UNSUPPORTED;
+}
+
+/* ---- metadata ---- */
+
+int
+tg_pivc_parse_mgm_alg(const uint8_t *p, size_t n, uint8_t *alg, struct tg_error *err)
+{
+	struct tg_buf b, v;
+	uint32_t tag;
+	int seen = 0, r = TG_ERR_FORMAT;
+
+	tg_buf_reader(&b, p, n);
+	while (tg_buf_remaining(&b) > 0) {
+		if (tg_buf_get_tlv(&b, &tag, &v) != 0) {
+			tg_error_set(err, r, "GET METADATA response: malformed TLV");
+			goto out;
+		}
+		if (tag != YKPIV_METADATA_ALGORITHM_TAG)
+			continue;
+		if (seen++ || tg_buf_get_u8(&v, alg) != 0 || tg_buf_expect_end(&v) != 0) {
+			tg_error_set(err, r, "GET METADATA response: bad algorithm (tag 01)");
+			goto out;
+		}
+	}
+	if (!seen) {
+		tg_error_set(err, r, "GET METADATA response: no algorithm (tag 01)");
+		goto out;
+	}
+	r = 0;
+out:
+	return r;
+}
+
+/* The raw GET METADATA response of key reference ref into buf. */
+static int
+metadata_raw(struct tg_pivc *p, uint8_t ref, uint8_t *buf, size_t *len, struct tg_error *err)
+{
+	return rc_error(p, ykpiv_get_metadata(p->yk, ref, buf, len), TG_PIVC_OP_METADATA, ref, err);
+}
+
+int
+tg_pivc_metadata(struct tg_pivc *p, uint8_t slot, struct tg_pivc_meta *m, struct tg_error *err)
+{
+	uint8_t raw[META_MAX];
+	size_t len = sizeof(raw);
+	ykpiv_metadata md;
+	int r;
+
+	tg_pivc_meta_clear(m);
+	if ((r = metadata_raw(p, slot, raw, &len, err)) != 0)
+		goto out;
+	if (ykpiv_util_parse_metadata(raw, len, &md) != YKPIV_OK) {
+		r = tg_error_set(err, TG_ERR_FORMAT,
+		                 "GET METADATA of slot %02x of the token in '%s': libykpiv cannot "
+		                 "parse the answer",
+		                 slot, p->reader);
+		goto out;
+	}
+	m->alg = md.algorithm;
+	m->pin_policy = md.pin_policy;
+	m->touch_policy = md.touch_policy;
+	m->origin = md.origin;
+	r = tg_pivc_parse_pubkey_inner(md.pubkey, md.pubkey_len, md.algorithm, &m->pub, err);
+out:
+	if (r != 0)
+		tg_pivc_meta_clear(m);
+	return r;
+}
+
+int
+tg_pivc_mgm_alg(struct tg_pivc *p, uint8_t *alg, struct tg_error *err)
+{
+	uint8_t raw[META_MAX];
+	size_t len = sizeof(raw);
+	int r;
+
+	*alg = TG_MGM_ALG_3DES;
+	r = metadata_raw(p, YKPIV_KEY_CARDMGM, raw, &len, err);
+	if (r == TG_ERR_UNSUPPORTED || r == TG_ERR_NOT_FOUND || r == TG_ERR_STATUS_WORD) {
+		tg_error_clear(err); /* before firmware 5.3: 3DES */
+		r = 0;
+		goto out;
+	}
+	if (r == 0)
+		r = tg_pivc_parse_mgm_alg(raw, len, alg, err);
+out:
+	return r;
+}
+
+/* ---- key and certificates ---- */
+
+int
+tg_pivc_pubkey_from_parts(uint8_t alg, const uint8_t *point, size_t point_len, const uint8_t *mod,
+                          size_t mod_len, const uint8_t *exp, size_t exp_len, EVP_PKEY **out,
+                          struct tg_error *err)
+{
+	struct tg_buf w;
+	uint8_t inner[RSA2048_LEN + RSA_E_MAX + 16];
+	int r = TG_ERR_FORMAT;
+
+	/* the parts back into the 7F49 inner TLVs: one checked parser */
+	tg_buf_writer(&w, inner, sizeof(inner));
+	if (YKPIV_IS_EC(alg)) {
+		if (point == NULL || tg_buf_put_tlv(&w, TAG_EC_POINT, point, point_len) != 0)
+			goto bad;
+	} else if (alg == YKPIV_ALGO_RSA2048) {
+		if (mod == NULL || exp == NULL ||
+		    tg_buf_put_tlv(&w, TAG_RSA_N, mod, mod_len) != 0 ||
+		    tg_buf_put_tlv(&w, TAG_RSA_E, exp, exp_len) != 0)
+			goto bad;
+	}
+	r = tg_pivc_parse_pubkey_inner(tg_buf_data(&w), tg_buf_len(&w), alg, out, err);
+	goto out;
+bad:
+	tg_error_set(err, r, "GENERATE: the token returned a public key of the wrong size");
+out:
+	return r;
+}
+
+int
+tg_pivc_generate(struct tg_pivc *p, uint8_t slot, uint8_t alg, uint8_t pin_policy,
+                 uint8_t touch_policy, EVP_PKEY **pub, struct tg_error *err)
+{
+	uint8_t *mod = NULL, *exp = NULL, *point = NULL;
+	size_t mod_len = 0, exp_len = 0, point_len = 0;
+	ykpiv_rc rc;
+	int r;
+
+	rc = ykpiv_util_generate_key(p->yk, slot, alg, pin_policy, touch_policy, &mod, &mod_len,
+	                             &exp, &exp_len, &point, &point_len);
+	if (rc == YKPIV_GENERIC_ERROR) {
+		r = tg_error_set(err, TG_ERR_UNSUPPORTED,
+		                 "the token in '%s' refused key generation in slot %02x "
+		                 "(libykpiv: %s): it may not support the algorithm or a policy "
+		                 "asked for; try another --algorithm or policy",
+		                 p->reader, slot, ykpiv_strerror(rc));
+		goto out;
+	}
+	if ((r = rc_error(p, rc, TG_PIVC_OP_GENERATE, slot, err)) != 0)
+		goto out;
+	r = tg_pivc_pubkey_from_parts(alg, point, point_len, mod, mod_len, exp, exp_len, pub, err);
+out:
+	ykpiv_util_free(p->yk, mod);
+	ykpiv_util_free(p->yk, exp);
+	ykpiv_util_free(p->yk, point);
+	return r;
+}
+
+int
+tg_pivc_attest(struct tg_pivc *p, uint8_t slot, X509 **out, struct tg_error *err)
+{
+	struct tg_pivc_meta m;
+	uint8_t der[ATTEST_MAX];
+	size_t len = sizeof(der);
+	ykpiv_rc rc;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	rc = ykpiv_attest(p->yk, slot, der, &len);
+	/* ykpiv_attest: 6A80 (an imported key) YKPIV_ARGUMENT_ERROR */
+	if (rc == YKPIV_ARGUMENT_ERROR) {
+		r = tg_pivc_sw_error(SW_ERR_INCORRECT_PARAM, TG_PIVC_OP_ATTEST, slot, p->reader,
+		                     err);
+		goto out;
+	}
+	if (rc == YKPIV_GENERIC_ERROR) {
+		/* another status word, or not a certificate: the slot's
+		 * metadata may still say the key was imported */
+		if (tg_pivc_metadata(p, slot, &m, NULL) == 0 &&
+		    m.origin == YKPIV_METADATA_ORIGIN_IMPORTED) {
+			r = tg_pivc_sw_error(SW_ERR_INCORRECT_PARAM, TG_PIVC_OP_ATTEST, slot,
+			                     p->reader, err);
+			goto out;
+		}
+		r = tg_error_set(err, TG_ERR_ATTESTATION,
+		                 "the token in '%s' cannot attest the key in slot %02x (libykpiv: "
+		                 "%s)",
+		                 p->reader, slot, ykpiv_strerror(rc));
+		goto out;
+	}
+	if ((r = rc_error(p, rc, TG_PIVC_OP_ATTEST, slot, err)) != 0)
+		goto out;
+	r = tg_pivc_parse_cert_der(der, len, out, err);
+out:
+	tg_pivc_meta_clear(&m);
+	return r;
+}
+
+int
+tg_pivc_cert_get(struct tg_pivc *p, uint8_t slot, X509 **out, struct tg_error *err)
+{
+	uint8_t *der = NULL;
+	size_t len = 0;
+	ykpiv_rc rc;
+	int r;
+
+	*out = NULL;
+	rc = ykpiv_util_read_cert(p->yk, slot, &der, &len);
+	/* libykpiv 2.2.0: no object (6A82) is YKPIV_GENERIC_ERROR, or
+	 * YKPIV_INVALID_OBJECT as it finds no certificate (tag 70) either */
+	if (rc == YKPIV_GENERIC_ERROR || rc == YKPIV_INVALID_OBJECT ||
+	    (rc == YKPIV_OK && len == 0)) {
+		r = 0;
+		goto out;
+	}
+	if ((r = rc_error(p, rc, TG_PIVC_OP_GET_DATA, slot, err)) != 0)
+		goto out;
+	r = tg_pivc_parse_cert_der(der, len, out, err);
+out:
+	ykpiv_util_free(p->yk, der);
+	return r;
+}
+
+int
+tg_pivc_verify_pin(struct tg_pivc *p, const char *pin, struct tg_error *err)
+{
+	size_t n = strlen(pin);
+	int tries = -1, r = TG_ERR_INVALID_ARG;
+	ykpiv_rc rc;
+
+	if (n < PIN_MIN || n > TG_PIVC_PIN_LEN) {
+		tg_error_set(err, r, "a PIV PIN has 6 to 8 characters, the one given has %zu", n);
+		goto out;
+	}
+	rc = ykpiv_verify_select(p->yk, pin, n, &tries, false);
+	if (rc == YKPIV_WRONG_PIN && tries >= 0 && tries <= (int)SW_TRIES_MASK) {
+		r = tg_pivc_sw_error((uint16_t)(SW_VERIFY_FAIL | (unsigned)tries),
+		                     TG_PIVC_OP_VERIFY, 0, p->reader, err);
+		goto out;
+	}
+	r = rc_error(p, rc, TG_PIVC_OP_VERIFY, 0, err);
+out:
+	return r;
+}
+
+int
+tg_pivc_sign(struct tg_pivc *p, uint8_t slot, uint8_t alg, const uint8_t *in, size_t n,
+             uint8_t **sig, size_t *siglen, struct tg_error *err)
+{
+	uint8_t out[SIG_MAX], *copy = NULL;
+	size_t len = sizeof(out);
+	int r;
+
+	if ((r = rc_error(p, ykpiv_sign_data(p->yk, in, n, out, &len, alg, slot), TG_PIVC_OP_SIGN,
+	                  slot, err)) != 0)
+		goto out;
+	r = TG_ERR_FORMAT;
+	if (len == 0) {
+		tg_error_set(err, r, "the token returned an empty signature");
+		goto out;
+	}
+	r = TG_ERR_ALLOC;
+	if ((copy = malloc(len)) == NULL)
+		goto out;
+	memcpy(copy, out, len);
+	*sig = copy;
+	*siglen = len;
+	r = 0;
+out:
+	return r;
+}
+
+int
+tg_pivc_cert_put(struct tg_pivc *p, uint8_t slot, X509 *cert, struct tg_error *err)
+{
+	unsigned char *der = NULL;
+	int n, r = TG_ERR_CRYPTO;
+
+	if ((n = i2d_X509(cert, &der)) <= 0) {
+		tg_error_set(err, r, "cannot encode the certificate");
+		goto out;
+	}
+	r = rc_error(
+	    p, ykpiv_util_write_cert(p->yk, slot, der, (size_t)n, YKPIV_CERTINFO_UNCOMPRESSED),
+	    TG_PIVC_OP_PUT_DATA, slot, err);
+out:
+	OPENSSL_free(der);
+	return r;
+}
+
+/*
+ * One GENERAL AUTHENTICATE of the management key (algorithm alg) sent
+ * with ykpiv_transfer_data; its status word mapped by tg_pivc_sw_error.
+ */
+static int
+gen_auth(struct tg_pivc *p, uint8_t alg, const uint8_t *in, size_t n, uint8_t *out, size_t *outlen,
+         struct tg_error *err)
+{
+	const unsigned char templ[4] = {0, YKPIV_INS_AUTHENTICATE, alg, YKPIV_KEY_CARDMGM};
+	unsigned long len = (unsigned long)*outlen;
+	int sw = 0, r;
+
+	if ((r = rc_error(p, ykpiv_transfer_data(p->yk, templ, in, (long)n, out, &len, &sw),
+	                  TG_PIVC_OP_MGM_AUTH, YKPIV_KEY_CARDMGM, err)) != 0)
+		goto out;
+	if ((r = tg_pivc_sw_error((uint16_t)sw, TG_PIVC_OP_MGM_AUTH, YKPIV_KEY_CARDMGM, p->reader,
+	                          err)) != 0)
+		goto out;
+	*outlen = (size_t)len;
+out:
+	return r;
+}
+
+int
+tg_pivc_mgm_auth(struct tg_pivc *p, uint8_t alg, const uint8_t *key, size_t keylen,
                  struct tg_error *err)
 {
 	static const uint8_t step1[] = {TAG_DYN_AUTH, 0x02, TAG_WITNESS, 0x00};
 	const EVP_CIPHER *c;
-	struct tg_buf rsp, v, w;
+	struct tg_buf v, w;
+	uint8_t rsp[RSP_MAX];
+	size_t rsplen = sizeof(rsp);
 	uint8_t witness[CHALLENGE_MAX], chal[CHALLENGE_MAX], expect[CHALLENGE_MAX];
 	uint8_t req[64];
 	size_t need = 0, mark = 0;
 	int bs, r = TG_ERR_INVALID_ARG;
 
-	memset(&rsp, 0, sizeof(rsp));
 	if ((c = tg_mgm_cipher(alg, &need)) == NULL) {
 		tg_error_set(err, TG_ERR_UNSUPPORTED,
 		             "management key algorithm %02X is not "
@@ -705,16 +913,20 @@ tg_pivc_mgm_auth(struct tg_pcsc *p, uint8_t alg, const uint8_t *key, size_t keyl
 		tg_error_set(err, r,
 		             "the token's management key is %s (%zu bytes) but the key given has "
 		             "%zu bytes; give --mgm-key with %zu hex digits",
-		             alg == TG_PIVC_ALG_3DES ? "3DES" : "AES", need, keylen, 2 * need);
+		             alg == TG_MGM_ALG_3DES ? "3DES" : "AES", need, keylen, 2 * need);
 		goto out;
 	}
+	if (alg == TG_MGM_ALG_3DES) {
+		r = rc_error(p, ykpiv_authenticate(p->yk, key), TG_PIVC_OP_MGM_AUTH,
+		             YKPIV_KEY_CARDMGM, err);
+		goto out;
+	}
+	/* AES: libykpiv 2.2.0 knows 3DES only; the same exchange here */
 	bs = EVP_CIPHER_get_block_size(c);
 	/* step 1: ask for a witness, encrypted with the card's key */
-	if ((r = cmd(p, TG_PIVC_OP_MGM_AUTH, TG_PIVC_REF_MGM, INS_GENERAL_AUTH, alg,
-	             TG_PIVC_REF_MGM, step1, sizeof(step1), 1, &rsp, err)) != 0)
+	if ((r = gen_auth(p, alg, step1, sizeof(step1), rsp, &rsplen, err)) != 0)
 		goto out;
-	if ((r = tg_pivc_parse_dynauth(tg_buf_data(&rsp), tg_buf_len(&rsp), TAG_WITNESS, &v,
-	                               err)) != 0)
+	if ((r = tg_pivc_parse_dynauth(rsp, rsplen, TAG_WITNESS, &v, err)) != 0)
 		goto out;
 	r = TG_ERR_FORMAT;
 	if (tg_buf_remaining(&v) != (size_t)bs) {
@@ -735,19 +947,17 @@ tg_pivc_mgm_auth(struct tg_pcsc *p, uint8_t alg, const uint8_t *key, size_t keyl
 	    tg_buf_put_tlv(&w, TAG_CHALLENGE, chal, (size_t)bs) != 0 ||
 	    tg_buf_tlv_end(&w, mark) != 0)
 		goto out;
-	tg_buf_free(&rsp);
-	if ((r = cmd(p, TG_PIVC_OP_MGM_AUTH, TG_PIVC_REF_MGM, INS_GENERAL_AUTH, alg,
-	             TG_PIVC_REF_MGM, tg_buf_data(&w), tg_buf_len(&w), 1, &rsp, err)) != 0)
+	rsplen = sizeof(rsp);
+	if ((r = gen_auth(p, alg, tg_buf_data(&w), tg_buf_len(&w), rsp, &rsplen, err)) != 0)
 		goto out;
-	if ((r = tg_pivc_parse_dynauth(tg_buf_data(&rsp), tg_buf_len(&rsp), TAG_RESPONSE, &v,
-	                               err)) != 0)
+	if ((r = tg_pivc_parse_dynauth(rsp, rsplen, TAG_RESPONSE, &v, err)) != 0)
 		goto out;
 	if (!tg_secret_eq(tg_buf_cur(&v), tg_buf_remaining(&v), expect, (size_t)bs)) {
 		r = tg_error_set(err, TG_ERR_AUTH_REQUIRED,
 		                 "the token in '%s' did not prove it knows the management key: "
 		                 "its answer to our challenge is wrong; it may not be a genuine "
 		                 "token",
-		                 tg_pcsc_reader(p));
+		                 p->reader);
 		goto out;
 	}
 	r = 0;
@@ -755,186 +965,6 @@ out:
 	tg_wipe(witness, sizeof(witness));
 	tg_wipe(expect, sizeof(expect));
 	tg_wipe(req, sizeof(req));
-	tg_buf_free(&rsp);
-	return r;
-}
-
-int
-tg_pivc_generate(struct tg_pcsc *p, uint8_t slot, uint8_t alg, uint8_t pin_policy,
-                 uint8_t touch_policy, EVP_PKEY **pub, struct tg_error *err)
-{
-	struct tg_buf rsp, w;
-	uint8_t req[32];
-	size_t mark = 0;
-	int r = TG_ERR_INTERNAL;
-
-	memset(&rsp, 0, sizeof(rsp));
-	tg_buf_writer(&w, req, sizeof(req));
-	if (tg_buf_tlv_begin(&w, TAG_GEN_CONTROL, &mark) != 0 ||
-	    tg_buf_put_tlv(&w, TAG_GEN_ALG, &alg, 1) != 0 ||
-	    (pin_policy != 0 && tg_buf_put_tlv(&w, TAG_PIN_POLICY, &pin_policy, 1) != 0) ||
-	    (touch_policy != 0 && tg_buf_put_tlv(&w, TAG_TOUCH_POLICY, &touch_policy, 1) != 0) ||
-	    tg_buf_tlv_end(&w, mark) != 0)
-		goto out;
-	if ((r = cmd(p, TG_PIVC_OP_GENERATE, slot, INS_GENERATE, 0, slot, tg_buf_data(&w),
-	             tg_buf_len(&w), 1, &rsp, err)) != 0)
-		goto out;
-	r = tg_pivc_parse_generate(tg_buf_data(&rsp), tg_buf_len(&rsp), alg, pub, err);
-out:
-	tg_buf_free(&rsp);
-	return r;
-}
-
-int
-tg_pivc_attest(struct tg_pcsc *p, uint8_t slot, X509 **out, struct tg_error *err)
-{
-	struct tg_buf rsp;
-	int r;
-
-	memset(&rsp, 0, sizeof(rsp));
-	if ((r = cmd(p, TG_PIVC_OP_ATTEST, slot, INS_ATTEST, slot, 0, NULL, 0, 1, &rsp, err)) != 0)
-		goto out;
-	r = tg_pivc_parse_cert_der(tg_buf_data(&rsp), tg_buf_len(&rsp), out, err);
-out:
-	tg_buf_free(&rsp);
-	return r;
-}
-
-/* The 5C tag list of GET/PUT DATA for a 3-byte object tag. */
-static int
-taglist_put(struct tg_buf *w, uint32_t tag)
-{
-	uint8_t t[3];
-
-	t[0] = (uint8_t)(tag >> 16);
-	t[1] = (uint8_t)(tag >> 8);
-	t[2] = (uint8_t)tag;
-	return tg_buf_put_tlv(w, TAG_TAGLIST, t, sizeof(t));
-}
-
-int
-tg_pivc_cert_get(struct tg_pcsc *p, uint32_t tag, X509 **out, struct tg_error *err)
-{
-	struct tg_buf rsp, w;
-	uint8_t req[8];
-	int r = TG_ERR_INTERNAL;
-
-	memset(&rsp, 0, sizeof(rsp));
-	tg_buf_writer(&w, req, sizeof(req));
-	if (taglist_put(&w, tag) != 0)
-		goto out;
-	if ((r = cmd(p, TG_PIVC_OP_GET_DATA, 0, INS_GET_DATA, P1P2_GET_DATA >> 8,
-	             P1P2_GET_DATA & 0xFF, tg_buf_data(&w), tg_buf_len(&w), 1, &rsp, err)) != 0)
-		goto out;
-	r = tg_pivc_parse_cert_object(tg_buf_data(&rsp), tg_buf_len(&rsp), out, err);
-out:
-	tg_buf_free(&rsp);
-	return r;
-}
-
-int
-tg_pivc_verify_pin(struct tg_pcsc *p, const char *pin, struct tg_error *err)
-{
-	struct tg_buf rsp;
-	uint8_t block[TG_PIVC_PIN_LEN];
-	size_t n = strlen(pin);
-	int r = TG_ERR_INVALID_ARG;
-
-	memset(&rsp, 0, sizeof(rsp));
-	if (n < PIN_MIN || n > TG_PIVC_PIN_LEN) {
-		tg_error_set(err, r, "a PIV PIN has 6 to 8 characters, the one given has %zu", n);
-		goto out;
-	}
-	memset(block, PIN_PAD, sizeof(block));
-	memcpy(block, pin, n);
-	r = cmd(p, TG_PIVC_OP_VERIFY, TG_PIVC_REF_PIN, INS_VERIFY, 0, TG_PIVC_REF_PIN, block,
-	        sizeof(block), 0, &rsp, err);
-out:
-	tg_wipe(block, sizeof(block));
-	tg_buf_free(&rsp);
-	return r;
-}
-
-int
-tg_pivc_sign(struct tg_pcsc *p, uint8_t slot, uint8_t alg, const uint8_t *in, size_t n,
-             uint8_t **sig, size_t *siglen, struct tg_error *err)
-{
-	struct tg_buf rsp, w, v;
-	uint8_t *copy = NULL;
-	size_t mark = 0;
-	int r = TG_ERR_ALLOC;
-
-	memset(&rsp, 0, sizeof(rsp));
-	memset(&w, 0, sizeof(w));
-	if (tg_buf_alloc(&w, n + 16, n + 16) != 0)
-		goto out;
-	r = TG_ERR_INTERNAL;
-	if (tg_buf_tlv_begin(&w, TAG_DYN_AUTH, &mark) != 0 ||
-	    tg_buf_put_tlv(&w, TAG_RESPONSE, NULL, 0) != 0 ||
-	    tg_buf_put_tlv(&w, TAG_CHALLENGE, in, n) != 0 || tg_buf_tlv_end(&w, mark) != 0)
-		goto out;
-	if ((r = cmd(p, TG_PIVC_OP_SIGN, slot, INS_GENERAL_AUTH, alg, slot, tg_buf_data(&w),
-	             tg_buf_len(&w), 1, &rsp, err)) != 0)
-		goto out;
-	if ((r = tg_pivc_parse_dynauth(tg_buf_data(&rsp), tg_buf_len(&rsp), TAG_RESPONSE, &v,
-	                               err)) != 0)
-		goto out;
-	r = TG_ERR_FORMAT;
-	if (tg_buf_remaining(&v) == 0) {
-		tg_error_set(err, r, "the token returned an empty signature");
-		goto out;
-	}
-	r = TG_ERR_ALLOC;
-	if ((copy = malloc(tg_buf_remaining(&v))) == NULL)
-		goto out;
-	*siglen = tg_buf_remaining(&v);
-	(void)tg_buf_get_bytes(&v, copy, *siglen);
-	*sig = copy;
-	copy = NULL;
-	r = 0;
-out:
-	free(copy);
-	tg_buf_free(&w);
-	tg_buf_free(&rsp);
-	return r;
-}
-
-int
-tg_pivc_cert_put(struct tg_pcsc *p, uint8_t slot, X509 *cert, struct tg_error *err)
-{
-	static const uint8_t uncompressed = CERTINFO_UNCOMPRESSED;
-	struct tg_buf rsp, w;
-	unsigned char *der = NULL;
-	uint32_t tag = tg_pivc_slot_object(slot);
-	size_t mark = 0, mark2 = 0;
-	int n, r = TG_ERR_INVALID_ARG;
-
-	memset(&rsp, 0, sizeof(rsp));
-	memset(&w, 0, sizeof(w));
-	if (tag == 0) {
-		tg_error_set(err, r, "slot %02x has no certificate object", slot);
-		goto out;
-	}
-	r = TG_ERR_CRYPTO;
-	if ((n = i2d_X509(cert, &der)) <= 0) {
-		tg_error_set(err, r, "cannot encode the certificate");
-		goto out;
-	}
-	r = TG_ERR_ALLOC;
-	if (tg_buf_alloc(&w, (size_t)n + 32, (size_t)n + 32) != 0)
-		goto out;
-	r = TG_ERR_INTERNAL;
-	if (taglist_put(&w, tag) != 0 || tg_buf_tlv_begin(&w, TAG_DATA, &mark) != 0 ||
-	    tg_buf_tlv_begin(&w, TAG_CERT, &mark2) != 0 ||
-	    tg_buf_put_bytes(&w, der, (size_t)n) != 0 || tg_buf_tlv_end(&w, mark2) != 0 ||
-	    tg_buf_put_tlv(&w, TAG_CERTINFO, &uncompressed, 1) != 0 ||
-	    tg_buf_put_tlv(&w, TAG_ERRDET, NULL, 0) != 0 || tg_buf_tlv_end(&w, mark) != 0)
-		goto out;
-	r = cmd(p, TG_PIVC_OP_PUT_DATA, slot, INS_PUT_DATA, P1P2_GET_DATA >> 8,
-	        P1P2_GET_DATA & 0xFF, tg_buf_data(&w), tg_buf_len(&w), 0, &rsp, err);
-out:
-	OPENSSL_free(der);
-	tg_buf_free(&w);
-	tg_buf_free(&rsp);
+	tg_wipe(rsp, sizeof(rsp));
 	return r;
 }

@@ -1,16 +1,28 @@
 /*
- * tg_pivc.h — the host side of the PIV commands `tokengate enroll` sends
- * (NIST SP 800-73-4 Part 2 plus the Yubico extensions; PIV-CARD-NOTES.md).
+ * tg_pivc.h — the host side of the PIV commands `tokengate enroll` (and
+ * `tokengate token`'s card evidence) sends, on Yubico's libykpiv.
  *
- * Two halves:
- *   - commands over a struct tg_pcsc (SELECT, management-key mutual
- *     authentication, GENERATE, ATTEST, GET/PUT DATA, VERIFY, GENERAL
- *     AUTHENTICATE sign, GET METADATA, version, serial);
- *   - pure parsers of the card's answers (tg_pivc_parse_*), every one over a
- *     struct tg_buf, strict about lengths and trailing bytes; these are what
- *     the unit tests and the fuzz target exercise.
- * Every status word other than 9000 becomes a TG_ERR_* code with a message
- * naming the reader, the operation and what to do (tg_pivc_sw_error).
+ * libykpiv does the PC/SC transport, the APDUs, command chaining and
+ * GET RESPONSE: ykpiv_list_readers, ykpiv_connect (which selects the PIV
+ * application), ykpiv_verify_select, ykpiv_authenticate (3DES management
+ * keys), ykpiv_get_metadata + ykpiv_util_parse_metadata,
+ * ykpiv_util_generate_key, ykpiv_attest, ykpiv_sign_data,
+ * ykpiv_util_read_cert / ykpiv_util_write_cert, ykpiv_get_version,
+ * ykpiv_get_serial. What stays here:
+ *   - choosing the reader (exact name or a unique part of it; libykpiv
+ *     takes the first that matches), tg_pivc_reader_pick;
+ *   - AES management keys: libykpiv 2.2.0 authenticates 3DES keys only
+ *     (ykpiv_authenticate, and its ykpiv_auth_getchallenge is 3DES too), so
+ *     the GENERAL AUTHENTICATE exchange for AES is built here and sent with
+ *     ykpiv_transfer_data (tg_pivc_parse_dynauth reads the answers);
+ *   - the algorithm of the management key from its GET METADATA
+ *     (ykpiv_util_parse_metadata requires origin and public key, which
+ *     key 9B has not), tg_pivc_parse_mgm_alg;
+ *   - public keys from the inner TLVs of GET METADATA tag 04
+ *     (tg_pivc_parse_pubkey_inner) and from GENERATE's parts;
+ *   - the mapping of ykpiv_rc values and status words to messages that
+ *     name the reader, the operation and what to do.
+ * Slots, algorithms and policies are libykpiv's YKPIV_* values.
  */
 #ifndef TG_PIVC_H
 #define TG_PIVC_H
@@ -23,46 +35,13 @@
 
 #include "tg_buf.h"
 #include "tg_err.h"
-#include "tg_pcsc.h"
 
-/* Key algorithms (SP 800-78-4 Table 6-2, Yubico). */
-#define TG_PIVC_ALG_3DES    0x03
-#define TG_PIVC_ALG_RSA2048 0x07
-#define TG_PIVC_ALG_AES128  0x08
-#define TG_PIVC_ALG_AES192  0x0A
-#define TG_PIVC_ALG_AES256  0x0C
-#define TG_PIVC_ALG_ECCP256 0x11
-#define TG_PIVC_ALG_ECCP384 0x14
+#define TG_PIVC_MGM_MAX 32
+#define TG_PIVC_PIN_LEN 8
 
-/* Slots (key references). */
-#define TG_PIVC_SLOT_AUTH     0x9A
-#define TG_PIVC_SLOT_SIGN     0x9C
-#define TG_PIVC_SLOT_KEYMGM   0x9D
-#define TG_PIVC_SLOT_CARDAUTH 0x9E
-#define TG_PIVC_REF_MGM       0x9B
-#define TG_PIVC_REF_PIN       0x80
-
-/* Yubico policies. */
-#define TG_PIVC_PIN_NEVER    0x01
-#define TG_PIVC_PIN_ONCE     0x02
-#define TG_PIVC_PIN_ALWAYS   0x03
-#define TG_PIVC_TOUCH_NEVER  0x01
-#define TG_PIVC_TOUCH_ALWAYS 0x02
-#define TG_PIVC_TOUCH_CACHED 0x03
-
-/* Key origin (GET METADATA tag 03). */
-#define TG_PIVC_ORIGIN_GENERATED 0x01
-#define TG_PIVC_ORIGIN_IMPORTED  0x02
-
-#define TG_PIVC_OBJ_ATTEST 0x5FFF01 /* the slot-F9 certificate */
-#define TG_PIVC_MGM_MAX    32
-#define TG_PIVC_PIN_LEN    8
-
-/* What an operation was, for status-word messages. */
+/* What an operation was, for messages. */
 enum tg_pivc_op {
-	TG_PIVC_OP_SELECT,
-	TG_PIVC_OP_VERSION,
-	TG_PIVC_OP_SERIAL,
+	TG_PIVC_OP_CONNECT,
 	TG_PIVC_OP_METADATA,
 	TG_PIVC_OP_MGM_AUTH,
 	TG_PIVC_OP_GENERATE,
@@ -73,17 +52,15 @@ enum tg_pivc_op {
 	TG_PIVC_OP_PUT_DATA,
 };
 
-/* GET METADATA of a slot or of the management key. Free pub with
- * EVP_PKEY_free (tg_pivc_meta_clear). */
+struct tg_pivc;
+
+/* GET METADATA of a key slot. Free pub with tg_pivc_meta_clear. */
 struct tg_pivc_meta {
-	uint8_t alg; /* tag 01; 0 when absent */
-	int has_policy;
-	uint8_t pin_policy;   /* tag 02, first byte */
-	uint8_t touch_policy; /* tag 02, second byte */
-	int has_origin;
-	uint8_t origin; /* tag 03 */
-	int is_default; /* tag 05: 1 default, 0 not, -1 absent */
-	EVP_PKEY *pub;  /* tag 04, when present */
+	uint8_t alg;          /* YKPIV_ALGO_* */
+	uint8_t pin_policy;   /* YKPIV_PINPOLICY_* */
+	uint8_t touch_policy; /* YKPIV_TOUCHPOLICY_* */
+	uint8_t origin;       /* YKPIV_METADATA_ORIGIN_* */
+	EVP_PKEY *pub;
 };
 
 void tg_pivc_meta_clear(struct tg_pivc_meta *m);
@@ -91,29 +68,46 @@ void tg_pivc_meta_clear(struct tg_pivc_meta *m);
 /* ---- pure parsers (no I/O) ---- */
 
 /*
+ * Picks a reader from a PC/SC multi-string (names separated by NUL, ended
+ * by an empty name; n bytes at list, as ykpiv_list_readers gives it): the
+ * one named exactly `want`, else the only one containing `want`. Writes the
+ * name into out (size outlen). Errors (message lists the readers present):
+ * TG_ERR_NOT_FOUND (none matches, or no reader at all), TG_ERR_INVALID_ARG
+ * (several contain `want`), TG_ERR_FORMAT (list not NUL-terminated).
+ */
+int tg_pivc_reader_pick(const uint8_t *list, size_t n, const char *want, char *out, size_t outlen,
+                        struct tg_error *err);
+
+/*
  * Maps a status word of `op` (on `slot`, 0 when none) to 0 (9000) or a
  * TG_ERR_* code with a message naming the reader and what to do:
  * 6982 TG_ERR_AUTH_REQUIRED, 6983 TG_ERR_PIN_BLOCKED, 63Cx
- * TG_ERR_PIN_INCORRECT (x tries left), 6A82/6A88 TG_ERR_NOT_FOUND,
- * 6A80 on ATTEST TG_ERR_ATTESTATION (an imported key), 6D00
- * TG_ERR_UNSUPPORTED, others TG_ERR_STATUS_WORD.
+ * TG_ERR_PIN_INCORRECT (x tries left; x = 0 TG_ERR_PIN_BLOCKED),
+ * 6A82/6A88 TG_ERR_NOT_FOUND, 6A80 on ATTEST TG_ERR_ATTESTATION (an
+ * imported key), 6D00 TG_ERR_UNSUPPORTED, 6985 TG_ERR_TOUCH_REQUIRED,
+ * others TG_ERR_STATUS_WORD.
  */
 int tg_pivc_sw_error(uint16_t sw, enum tg_pivc_op op, uint8_t slot, const char *reader,
                      struct tg_error *err);
 
 /*
- * A public key from the inner TLVs of a 7F49 template (EC: 86 point;
- * RSA: 81 modulus, 82 exponent), for algorithm alg. Exact lengths: P-256
- * point 65 bytes, P-384 97 bytes (uncompressed, 04 first), RSA-2048
- * modulus 256 bytes with the top bit set, exponent 1..4 bytes. *out owned
- * by the caller. TG_ERR_FORMAT with err naming the field.
+ * A public key from the inner TLVs of a 7F49 template or GET METADATA tag
+ * 04 (EC: 86 point; RSA: 81 modulus, 82 exponent), for algorithm alg.
+ * Exact lengths: P-256 point 65 bytes, P-384 97 bytes (uncompressed, 04
+ * first), RSA-2048 modulus 256 bytes with the top bit set, exponent 1..4
+ * bytes. *out owned by the caller. TG_ERR_FORMAT with err naming the field.
  */
 int tg_pivc_parse_pubkey_inner(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **out,
                                struct tg_error *err);
 
-/* GENERATE's response: exactly one 7F49 template (nothing after it). */
-int tg_pivc_parse_generate(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **out,
-                           struct tg_error *err);
+/*
+ * A public key from GENERATE's parts as ykpiv_util_generate_key returns
+ * them: the EC point (alg P-256/P-384) or the RSA modulus and exponent,
+ * with the lengths of tg_pivc_parse_pubkey_inner.
+ */
+int tg_pivc_pubkey_from_parts(uint8_t alg, const uint8_t *point, size_t point_len,
+                              const uint8_t *mod, size_t mod_len, const uint8_t *exp,
+                              size_t exp_len, EVP_PKEY **out, struct tg_error *err);
 
 /*
  * A dynamic authentication template: exactly `7C L { tag L value }` with
@@ -122,80 +116,89 @@ int tg_pivc_parse_generate(const uint8_t *p, size_t n, uint8_t alg, EVP_PKEY **o
 int tg_pivc_parse_dynauth(const uint8_t *p, size_t n, uint32_t tag, struct tg_buf *value,
                           struct tg_error *err);
 
-/* A GET DATA response: exactly `53 L value`; *value borrows from p. */
-int tg_pivc_parse_object(const uint8_t *p, size_t n, struct tg_buf *value, struct tg_error *err);
-
 /*
- * A certificate data object: `53 L { 70 L DER, [71 01 info], [FE L] }`,
- * the certificate uncompressed (71 00) and its DER exact. *out owned by
- * the caller. TG_ERR_FORMAT / TG_ERR_UNSUPPORTED (compressed).
+ * The algorithm (tag 01, one byte) of a GET METADATA response of the
+ * management key; other tags are skipped, tag 01 at most once.
+ * TG_ERR_FORMAT when absent or malformed.
  */
-int tg_pivc_parse_cert_object(const uint8_t *p, size_t n, X509 **out, struct tg_error *err);
+int tg_pivc_parse_mgm_alg(const uint8_t *p, size_t n, uint8_t *alg, struct tg_error *err);
 
-/* One DER certificate filling exactly n bytes (ATTEST's response). */
+/* One DER certificate filling exactly n bytes. *out owned by the caller. */
 int tg_pivc_parse_cert_der(const uint8_t *p, size_t n, X509 **out, struct tg_error *err);
 
-/*
- * GET METADATA response TLVs (01 alg, 02 policy, 03 origin, 04 public key,
- * 05 default, 06 retries; unknown tags skipped, each known tag at most
- * once, exact lengths). The public key is parsed with the alg of tag 01.
- */
-int tg_pivc_parse_metadata(const uint8_t *p, size_t n, struct tg_pivc_meta *m,
-                           struct tg_error *err);
-
-/* The data object tag of a slot's certificate (9A 5FC105, 9C 5FC10A,
- * 9D 5FC10B, 9E 5FC101); 0 for other slots. */
-uint32_t tg_pivc_slot_object(uint8_t slot);
-
-/* ---- commands (over PC/SC) ---- */
-
-/* SELECT the PIV application (AID A0 00 00 03 08). */
-int tg_pivc_select(struct tg_pcsc *p, struct tg_error *err);
-
-/* Yubico GET VERSION (3 bytes) and GET SERIAL (4 bytes big-endian). */
-int tg_pivc_version(struct tg_pcsc *p, uint8_t v[3], struct tg_error *err);
-int tg_pivc_serial(struct tg_pcsc *p, uint32_t *serial, struct tg_error *err);
+/* ---- commands (libykpiv) ---- */
 
 /*
- * GET METADATA of key reference `ref` (a slot or 9B). TG_ERR_UNSUPPORTED
- * when the token does not know the instruction (firmware before 5.3).
+ * Lists the readers (ykpiv_list_readers), picks one (tg_pivc_reader_pick)
+ * and connects to its card, selecting the PIV application (ykpiv_connect).
+ * 0 and *out (free with tg_pivc_close), or TG_ERR_PCSC / TG_ERR_NOT_FOUND /
+ * TG_ERR_CARD_REMOVED with a message naming the reader and the fix.
  */
-int tg_pivc_metadata(struct tg_pcsc *p, uint8_t ref, struct tg_pivc_meta *m, struct tg_error *err);
+int tg_pivc_open(const char *reader, struct tg_pivc **out, struct tg_error *err);
+
+/* Disconnects (ykpiv_done resets the card, which clears PIN and
+ * management-key authentication). NULL is accepted. */
+void tg_pivc_close(struct tg_pivc *p);
+
+/* The full name of the connected reader (borrowed). */
+const char *tg_pivc_reader(const struct tg_pivc *p);
+
+/* Firmware version ("5.7.1") into buf, and the serial number. */
+int tg_pivc_version(struct tg_pivc *p, char *buf, size_t n);
+int tg_pivc_serial(struct tg_pivc *p, uint32_t *serial);
 
 /*
- * Mutual authentication with the management key (GENERAL AUTHENTICATE,
- * key reference 9B, algorithm alg: 3DES/AES-128/192/256): decrypts the
- * card's witness, sends it with a random challenge and checks the card's
- * answer. The key is only read; the caller wipes it.
+ * GET METADATA of the key in `slot` (ykpiv_get_metadata,
+ * ykpiv_util_parse_metadata). TG_ERR_UNSUPPORTED when the token does not
+ * know the instruction (firmware before 5.3), TG_ERR_NOT_FOUND when the
+ * slot holds no key.
  */
-int tg_pivc_mgm_auth(struct tg_pcsc *p, uint8_t alg, const uint8_t *key, size_t keylen,
+int tg_pivc_metadata(struct tg_pivc *p, uint8_t slot, struct tg_pivc_meta *m, struct tg_error *err);
+
+/*
+ * The algorithm of the management key (GET METADATA of 9B); *alg is
+ * TG_MGM_ALG_3DES when the token cannot tell (before firmware 5.3).
+ */
+int tg_pivc_mgm_alg(struct tg_pivc *p, uint8_t *alg, struct tg_error *err);
+
+/*
+ * Authentication with the management key (algorithm alg, TG_MGM_ALG_*):
+ * 3DES with ykpiv_authenticate, AES with the mutual GENERAL AUTHENTICATE
+ * sent through ykpiv_transfer_data. The key is only read; the caller
+ * wipes it.
+ */
+int tg_pivc_mgm_auth(struct tg_pivc *p, uint8_t alg, const uint8_t *key, size_t keylen,
                      struct tg_error *err);
 
 /*
- * GENERATE ASYMMETRIC KEY PAIR in slot with alg and the policies (0: the
- * token's default). *pub gets the new public key (caller frees).
+ * GENERATE in slot with alg and the policies (0: the token's default),
+ * ykpiv_util_generate_key. *pub gets the new public key (caller frees).
  */
-int tg_pivc_generate(struct tg_pcsc *p, uint8_t slot, uint8_t alg, uint8_t pin_policy,
+int tg_pivc_generate(struct tg_pivc *p, uint8_t slot, uint8_t alg, uint8_t pin_policy,
                      uint8_t touch_policy, EVP_PKEY **pub, struct tg_error *err);
 
-/* ATTEST (INS F9) the key in slot. *out owned by the caller. */
-int tg_pivc_attest(struct tg_pcsc *p, uint8_t slot, X509 **out, struct tg_error *err);
-
-/* GET DATA of a certificate object (e.g. TG_PIVC_OBJ_ATTEST). */
-int tg_pivc_cert_get(struct tg_pcsc *p, uint32_t tag, X509 **out, struct tg_error *err);
-
-/* VERIFY the PIN (6-8 characters, padded with FF). */
-int tg_pivc_verify_pin(struct tg_pcsc *p, const char *pin, struct tg_error *err);
+/* ATTEST the key in slot (ykpiv_attest). *out owned by the caller. */
+int tg_pivc_attest(struct tg_pivc *p, uint8_t slot, X509 **out, struct tg_error *err);
 
 /*
- * GENERAL AUTHENTICATE sign with the key in slot: `in` is the hash (EC)
- * or the padded block (RSA). *sig gets the signature (EC: DER
- * ECDSA-Sig-Value; RSA: the modulus-length block), caller frees.
+ * The certificate stored for slot (9A/9C/9D/9E, or F9 for the attestation
+ * key), ykpiv_util_read_cert. 0 and *out NULL when the slot has none (or
+ * holds an object libykpiv cannot read as a certificate).
  */
-int tg_pivc_sign(struct tg_pcsc *p, uint8_t slot, uint8_t alg, const uint8_t *in, size_t n,
+int tg_pivc_cert_get(struct tg_pivc *p, uint8_t slot, X509 **out, struct tg_error *err);
+
+/* VERIFY the PIN (6-8 characters), ykpiv_verify_select. */
+int tg_pivc_verify_pin(struct tg_pivc *p, const char *pin, struct tg_error *err);
+
+/*
+ * Signs with the key in slot (ykpiv_sign_data): `in` is the hash (EC) or
+ * the PKCS#1 v1.5 block of the modulus' length (RSA). *sig gets the
+ * signature (EC: DER ECDSA-Sig-Value; RSA: the block), caller frees.
+ */
+int tg_pivc_sign(struct tg_pivc *p, uint8_t slot, uint8_t alg, const uint8_t *in, size_t n,
                  uint8_t **sig, size_t *siglen, struct tg_error *err);
 
-/* PUT DATA the slot's certificate object `53 { 70 cert 71 00 FE 00 }`. */
-int tg_pivc_cert_put(struct tg_pcsc *p, uint8_t slot, X509 *cert, struct tg_error *err);
+/* Stores cert as the slot's certificate (ykpiv_util_write_cert). */
+int tg_pivc_cert_put(struct tg_pivc *p, uint8_t slot, X509 *cert, struct tg_error *err);
 
 #endif /* TG_PIVC_H */

@@ -9,11 +9,11 @@
 
 #include <jansson.h>
 #include <openssl/pem.h>
+#include <ykpiv/ykpiv.h>
 
 #include "tg_cmd.h"
 #include "tg_file.h"
 #include "tg_p11.h"
-#include "tg_pcsc.h"
 #include "tg_pivc.h"
 
 #define SIGN_TEST_MSG "tokengate sign-test"
@@ -557,7 +557,7 @@ static size_t
 piv_meta_read(const char *reader, struct piv_slot_meta *v, char *why, size_t whysz)
 {
 	static const uint8_t fixed[] = {0x9a, 0x9c, 0x9d, 0x9e};
-	struct tg_pcsc *pc = NULL;
+	struct tg_pivc *pc = NULL;
 	struct tg_pivc_meta m;
 	struct tg_error e;
 	size_t n = 0, i;
@@ -566,7 +566,7 @@ piv_meta_read(const char *reader, struct piv_slot_meta *v, char *why, size_t why
 
 	memset(&m, 0, sizeof(m));
 	tg_error_clear(&e);
-	if ((r = tg_pcsc_open(reader, &pc, &e)) != 0 || (r = tg_pivc_select(pc, &e)) != 0) {
+	if ((r = tg_pivc_open(reader, &pc, &e)) != 0) {
 		snprintf(why, whysz, "%s", tg_error_msg(&e, r));
 		goto out;
 	}
@@ -577,7 +577,7 @@ piv_meta_read(const char *reader, struct piv_slot_meta *v, char *why, size_t why
 			snprintf(why, whysz, "%s", tg_error_msg(&e, r));
 			break;
 		}
-		if (r == 0 && m.has_origin && m.pub != NULL) {
+		if (r == 0 && m.origin != 0 && m.pub != NULL) {
 			v[n].slot = slot;
 			v[n].origin = m.origin;
 			v[n++].pub = m.pub;
@@ -587,7 +587,7 @@ piv_meta_read(const char *reader, struct piv_slot_meta *v, char *why, size_t why
 	}
 out:
 	tg_pivc_meta_clear(&m);
-	tg_pcsc_close(pc);
+	tg_pivc_close(pc);
 	return n;
 }
 
@@ -625,9 +625,9 @@ key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **
 		if (EVP_PKEY_eq(v[i].pub, pub) != 1)
 			continue;
 		snprintf(ev, sizeof(ev), "PIV metadata of slot %02X", v[i].slot);
-		if (v[i].origin == TG_PIVC_ORIGIN_GENERATED)
+		if (v[i].origin == YKPIV_METADATA_ORIGIN_GENERATED)
 			(void)tg_p11_key_origin_set(k, TG_P11_ORIGIN_GENERATED, ev);
-		else if (v[i].origin == TG_PIVC_ORIGIN_IMPORTED)
+		else if (v[i].origin == YKPIV_METADATA_ORIGIN_IMPORTED)
 			(void)tg_p11_key_origin_set(k, TG_P11_ORIGIN_IMPORTED, ev);
 		break;
 	}

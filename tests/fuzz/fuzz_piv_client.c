@@ -1,15 +1,18 @@
 /*
- * fuzz_piv_client.c — fuzz target for the parsers of the card's answers in
- * host/enroll/piv_client.c (and the reader-list parser of pcsc.c).
+ * fuzz_piv_client.c — fuzz target for what host/enroll/piv_client.c still
+ * parses itself next to libykpiv (whose GENERATE, ATTEST, GET DATA and GET
+ * METADATA parsers are Yubico's): the card's bytes that reach our code.
  *
  * The first input byte chooses the parser, the second the algorithm (for
  * public keys) or tag (dynamic authentication); the rest is the answer:
- *   0  GENERATE response (7F49 template)
- *   1  GET METADATA response
- *   2  GET DATA certificate object (53 { 70 71 FE })
+ *   0  public key inner TLVs (GET METADATA tag 04, after
+ *      ykpiv_util_parse_metadata)
+ *   1  GET METADATA of the management key (its algorithm)
+ *   2  GET METADATA of a slot through ykpiv_util_parse_metadata, then its
+ *      public key as tg_pivc_metadata reads it
  *   3  ATTEST response (one DER certificate)
- *   4  GENERAL AUTHENTICATE response (7C { tag })
- *   5  GET DATA response (53 L value)
+ *   4  GENERAL AUTHENTICATE response (7C { tag }, the AES exchange)
+ *   5  GENERATE's EC point as ykpiv_util_generate_key returns it
  *   6  PC/SC reader multi-string, picking "PCD"
  * Properties: a parser either succeeds with a usable result or fails with
  * a negative code and a message; an accepted dynamic authentication value
@@ -22,12 +25,12 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <ykpiv/ykpiv.h>
 
-#include "tg_pcsc.h"
 #include "tg_pivc.h"
 #include "tg_fuzz.h"
 
-static const uint8_t algs[] = {TG_PIVC_ALG_ECCP256, TG_PIVC_ALG_ECCP384, TG_PIVC_ALG_RSA2048, 0x00};
+static const uint8_t algs[] = {YKPIV_ALGO_ECCP256, YKPIV_ALGO_ECCP384, YKPIV_ALGO_RSA2048, 0x00};
 
 static void
 result(int r, const struct tg_error *err)
@@ -40,13 +43,13 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tg_error err;
-	struct tg_pivc_meta m;
+	ykpiv_metadata md;
 	struct tg_buf v;
 	EVP_PKEY *pk = NULL;
 	X509 *x = NULL;
 	char out[256];
 	const uint8_t *p;
-	uint8_t which, sel, *copy;
+	uint8_t which, sel, alg = 0, *copy;
 	size_t n;
 	int r;
 
@@ -64,21 +67,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tg_error_clear(&err);
 	switch (which % 7) {
 	case 0:
-		r = tg_pivc_parse_generate(p, n, algs[sel % sizeof(algs)], &pk, &err);
+		r = tg_pivc_parse_pubkey_inner(p, n, algs[sel % sizeof(algs)], &pk, &err);
 		result(r, &err);
 		check((r == 0) == (pk != NULL));
 		break;
 	case 1:
-		r = tg_pivc_parse_metadata(p, n, &m, &err);
+		r = tg_pivc_parse_mgm_alg(p, n, &alg, &err);
 		result(r, &err);
-		check(r == 0 || m.pub == NULL);
-		check(m.is_default >= -1 && m.is_default <= 1);
-		tg_pivc_meta_clear(&m);
 		break;
 	case 2:
-		r = tg_pivc_parse_cert_object(p, n, &x, &err);
+		if (ykpiv_util_parse_metadata(copy, n, &md) != YKPIV_OK)
+			break;
+		check(md.pubkey_len <= sizeof(md.pubkey));
+		r = tg_pivc_parse_pubkey_inner(md.pubkey, md.pubkey_len, md.algorithm, &pk, &err);
 		result(r, &err);
-		check((r == 0) == (x != NULL));
+		check((r == 0) == (pk != NULL));
 		break;
 	case 3:
 		r = tg_pivc_parse_cert_der(p, n, &x, &err);
@@ -91,12 +94,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(r != 0 || tg_buf_remaining(&v) <= n);
 		break;
 	case 5:
-		r = tg_pivc_parse_object(p, n, &v, &err);
+		r = tg_pivc_pubkey_from_parts(algs[sel % 2], p, n, NULL, 0, NULL, 0, &pk, &err);
 		result(r, &err);
-		check(r != 0 || tg_buf_remaining(&v) + 2 <= n);
+		check((r == 0) == (pk != NULL));
 		break;
 	default:
-		r = tg_pcsc_reader_pick(p, n, "PCD", out, sizeof(out), &err);
+		r = tg_pivc_reader_pick(p, n, "PCD", out, sizeof(out), &err);
 		result(r, &err);
 		check(r != 0 || (strnlen(out, sizeof(out)) < sizeof(out) && strstr(out, "PCD")));
 		break;

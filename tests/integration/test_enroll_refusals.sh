@@ -76,7 +76,43 @@ enroll --slot 9e --allow-default-mgm-key --cert-out default.pem >out 2>err ||
 grep -q "factory default management key" err || tg_fail "no warning: $(cat err)"
 "$TG" ca show --cert default.pem | jq -e '.provenance.level == "device-attested"' >/dev/null ||
 	tg_fail "--allow-default-mgm-key: no device-attested certificate"
+! grep -q "Touch the token" err || tg_fail "a touch asked for with touch policy never: $(cat err)"
 echo "ok: --allow-default-mgm-key enrolls 9e, with a warning"
+
+# an occupied slot is refused, naming what is there and both ways out;
+# the slot keeps its key and certificate
+refused 1 "slot 9e of the token in '$TG_READER' is not empty: it holds an ec-p256 key generated on the token and a certificate for 'CN=alice'" \
+	enroll --slot 9e --allow-default-mgm-key
+grep -qF -- "--force" "$T/err" && grep -qF -- "--existing-key" "$T/err" ||
+	tg_fail "the occupied-slot message does not give both ways out: $(cat "$T/err")"
+ypt -a read-certificate -s 9e -o 9e-kept.pem >/dev/null 2>&1 &&
+	cmp <(openssl x509 -in 9e-kept.pem -outform DER) <(openssl x509 -in default.pem -outform DER) ||
+	tg_fail "a refused enroll changed the certificate of slot 9e"
+# ... and --force replaces them
+enroll --slot 9e --allow-default-mgm-key --force --cert-out forced.pem >out 2>err ||
+	{ cat out err >&2; tg_fail "enroll --force"; }
+ypt -a read-certificate -s 9e -o 9e-forced.pem >/dev/null 2>&1 &&
+	cmp <(openssl x509 -in 9e-forced.pem -outform DER) <(openssl x509 -in forced.pem -outform DER) ||
+	tg_fail "enroll --force did not store the new certificate in 9e"
+echo "ok: an occupied slot is refused (slot, content, --force, --existing-key); --force replaces it"
+
+# --install-cert on an empty slot: one message, no flag the user never gave
+refused 1 "slot 9d of the token in '$TG_READER' holds no key, so there is nothing to install default.pem for" \
+	"$TG" enroll --reader "$TG_READER" --slot 9d --install-cert default.pem --allow-default-mgm-key
+[[ $(grep -o "holds no key" "$T/err" | wc -l) == 1 ]] || tg_fail "advice doubled: $(cat "$T/err")"
+! grep -qF -- "--existing-key" "$T/err" || tg_fail "names --existing-key: $(cat "$T/err")"
+
+# --out-dir with --allow-default-mgm-key: the printed commands work as
+# printed (the install command keeps --allow-default-mgm-key)
+"$TG" enroll --reader "$TG_READER" --slot 9c --id "spiffe://$TD/dev/offline" \
+	--allow-default-mgm-key --out-dir offline >offline.out 2>offline.err ||
+	{ cat offline.out offline.err >&2; tg_fail "enroll --out-dir"; }
+issue=$(grep -m1 '^  tokengate ca issue' offline.out | sed 's/^ *//; s/CA_DIR/ca/; s/^tokengate/"$TG"/')
+eval "$issue" >/dev/null || tg_fail "the printed ca issue command failed: $issue"
+install=$(grep -m1 '^  tokengate enroll' offline.out | sed 's/^ *//; s/^tokengate/"$TG"/')
+grep -qF -- "--allow-default-mgm-key" <<<"$install" || tg_fail "install command: $install"
+eval "$install" >/dev/null 2>install.err || { cat install.err >&2; tg_fail "the printed install command failed: $install"; }
+echo "ok: --out-dir prints commands that work when pasted (--allow-default-mgm-key kept)"
 
 run_ok "set-mgm-key" ypt -k"$SIM_MGM" -a set-mgm-key -n "$MGM"
 export TOKENGATE_MGM_KEY=$MGM
@@ -136,7 +172,7 @@ before=$(sim_slot 9e origin)
 refused 1 "is not in the trust domain '$TD' of this CA" \
 	"$TG" enroll --reader "$TG_READER" --slot 9e --id "spiffe://other.org/dev/alice" --ca-dir ca
 ypt -a read-certificate -s 9e -o 9e-after.pem >/dev/null 2>&1 &&
-	cmp <(openssl x509 -in 9e-after.pem -outform DER) <(openssl x509 -in default.pem -outform DER) ||
+	cmp <(openssl x509 -in 9e-after.pem -outform DER) <(openssl x509 -in forced.pem -outform DER) ||
 	tg_fail "a refused identity changed slot 9e ($before)"
 
 # a second token with an AES-256 management key (algorithm from GET
@@ -166,7 +202,21 @@ refused 1 "is blocked (6983); unblock it with the PUK: yubico-piv-tool -r '$TG_R
 tg_sim_stop
 tg_sim_start "$T/card.state" --touch deny
 refused 1 "refused to sign with slot 9a (6982): the PIN was not verified or the token was not touched in time" \
-	enroll --slot 9a --mgm-key "$MGM" --touch-policy always
+	enroll --slot 9a --mgm-key "$MGM" --touch-policy always --force --cert-out resumed.pem
+# the touch was asked for before the signature
+grep -q "Touch the token now" "$T/err" || tg_fail "no touch prompt: $(cat "$T/err")"
+# the failure says what the slot holds now and how to resume, with a
+# command that works when pasted
+grep -qF "slot 9a of the token in '$TG_READER' now holds a new ec-p256 key generated on the token and no certificate" \
+	"$T/err" || tg_fail "no slot state after the failure: $(cat "$T/err")"
+resume=$(grep -m1 '^  tokengate enroll' "$T/err" | sed 's/^ *//; s/^tokengate/"$TG"/')
+grep -qF -- "--existing-key" <<<"$resume" || tg_fail "resume command: $resume"
+tg_sim_stop
+tg_sim_start "$T/card.state"
+eval "$resume" >resume.out 2>resume.err || { cat resume.out resume.err >&2; tg_fail "resume: $resume"; }
+"$TG" ca show --cert resumed.pem | jq -e '.provenance.touch_policy == "always"' >/dev/null ||
+	tg_fail "resumed certificate: $("$TG" ca show --cert resumed.pem)"
+echo "ok: a failed enroll names the slot's state; the printed --existing-key command resumes it"
 
 # a lying token: ATTEST certifies another key than the one GENERATE made
 # (the simulator's attest-other-key fault). The attestation itself is
@@ -177,7 +227,7 @@ tg_sim_start "$T/card.state" --fault attest-other-key
 grep -q "sim.fault" "$TG_SIM_LOG" || tg_fail "the simulator did not log its fault"
 issued_before=$(find ca/issued -name '*.pem' | wc -l)
 refused 1 "the token in '$TG_READER' attested a key other than the one in slot 9c; do not trust this token" \
-	enroll --slot 9c --mgm-key "$MGM"
+	enroll --slot 9c --mgm-key "$MGM" --force
 [[ $(find ca/issued -name '*.pem' | wc -l) == "$issued_before" ]] ||
 	tg_fail "a certificate was issued for a key the token lied about"
 echo "PASS: tokengate enroll refusals"

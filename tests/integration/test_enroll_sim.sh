@@ -134,9 +134,20 @@ grep -q "is not a certificate for the key in slot 9c" "$T/last.out" ||
 echo "ok: --out-dir + tokengate ca issue + --install-cert (9c, ec-p384, PIN always)"
 
 # rsa-2048 in 9d (PKCS#1 v1.5 block built here, signed on the token)
+# (--json: what was done, as one JSON object on stdout)
 TOKENGATE_MGM_KEY=$MGM TOKENGATE_PIN=$SIM_PIN "$TG" enroll --reader "$TG_READER" --slot 9d \
 	--id "spiffe://$TD/dev/rsa-user" --algorithm rsa-2048 --touch-policy cached \
-	--ca-dir ca --cert-out rsa.pem >rsa.out 2>rsa.err || { cat rsa.out rsa.err >&2; tg_fail "enroll rsa"; }
+	--ca-dir ca --cert-out rsa.pem --json >rsa.out 2>rsa.err || { cat rsa.out rsa.err >&2; tg_fail "enroll rsa"; }
+fp=$(openssl x509 -in rsa.pem -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr A-F a-f)
+cserial=$("$TG" ca show --cert rsa.pem | jq -r .serial)
+jq -e --arg td "$TD" --arg fp "$fp" --arg cs "$cserial" --arg rd "$TG_READER" \
+	'.identity == "spiffe://\($td)/dev/rsa-user" and .slot == "9d" and .reader == $rd and
+	 .algorithm == "rsa-2048" and .key == "generated" and .token_serial == "31415926" and
+	 .serial == $cs and .level == "device-attested" and .pin_policy == "once" and
+	 .touch_policy == "cached" and .certificate_path == "rsa.pem" and
+	 .certificate_sha256 == $fp and .stored_on_token == true' rsa.out >/dev/null ||
+	tg_fail "enroll --json: $(cat rsa.out)"
+echo "ok: enroll --json reports slot, algorithm, serials, certificate path and fingerprint"
 [[ $(openssl x509 -in rsa.pem -noout -text | grep -c "Public-Key: (2048 bit)") == 1 ]] ||
 	tg_fail "not an RSA-2048 certificate"
 "$TG" ca show --cert rsa.pem | jq -e '.provenance.touch_policy == "cached"' >/dev/null ||
@@ -156,4 +167,5 @@ cmp <(openssl pkey -pubin -in 9e.pub.pem -outform DER) <(openssl x509 -in 9e.pem
 echo "ok: --existing-key enrolls the generated key of 9e (touch always)"
 "$TG" --help | grep -q "^  enroll " || tg_fail "tokengate --help does not list enroll"
 "$TG" enroll --help | grep -q "^usage: tokengate enroll" || tg_fail "enroll --help"
+"$TG" enroll --help | grep -q -- "--json" || tg_fail "enroll --help does not document --json"
 echo "PASS: tokengate enroll on the simulator"

@@ -1,12 +1,13 @@
 /*
- * test_enroll_pivc.c — the parsers of host/enroll/piv_client.c over the
- * card's answers: well-formed GENERATE / GET DATA / GET METADATA / dynamic
- * authentication / ATTEST responses built from real OpenSSL keys and
- * certificates, and tables of malformed ones (truncated, trailing bytes,
- * wrong tags, wrong lengths, points off the curve, compressed
- * certificates, repeated metadata tags), each copied to an exact-size heap
- * buffer so AddressSanitizer sees any over-read. Also the status-word
- * messages.
+ * test_enroll_pivc.c — what host/enroll/piv_client.c still parses itself
+ * next to libykpiv: public keys from the inner TLVs of GET METADATA tag 04
+ * (after ykpiv_util_parse_metadata) and from GENERATE's parts, the dynamic
+ * authentication template of the AES management-key exchange, the
+ * management key's algorithm from its GET METADATA, ATTEST's DER; each
+ * built from real OpenSSL keys and certificates, and tables of malformed
+ * ones (truncated, trailing bytes, wrong tags, wrong lengths, points off
+ * the curve), copied to an exact-size heap buffer so AddressSanitizer sees
+ * any over-read. Also the status-word messages.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <ykpiv/ykpiv.h>
 
 #include "tg_buf.h"
 #include "tg_pivc.h"
@@ -73,41 +75,45 @@ cert_der(uint8_t **der)
 	return n;
 }
 
-/* ---- GENERATE ---- */
+/* ---- public keys (GET METADATA tag 04, GENERATE) ---- */
 
 static void
-test_generate_ec_ok(void **state)
+test_pubkey_ec_ok(void **state)
 {
 	static const struct {
 		const char *curve;
 		uint8_t alg;
-	} t[] = {{"P-256", TG_PIVC_ALG_ECCP256}, {"P-384", TG_PIVC_ALG_ECCP384}};
+	} t[] = {{"P-256", YKPIV_ALGO_ECCP256}, {"P-384", YKPIV_ALGO_ECCP384}};
 	uint8_t pt[128], raw[256], *copy;
 	struct tg_buf w;
 	struct tg_error err;
 	EVP_PKEY *k, *got = NULL;
-	size_t i, n, mark;
+	size_t i, n;
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		k = ec_key(t[i].curve);
 		n = ec_point(k, pt, sizeof(pt));
 		tg_buf_writer(&w, raw, sizeof(raw));
-		assert_int_equal(tg_buf_tlv_begin(&w, 0x7F49, &mark), 0);
 		assert_int_equal(tg_buf_put_tlv(&w, 0x86, pt, n), 0);
-		assert_int_equal(tg_buf_tlv_end(&w, mark), 0);
 		copy = tg_test_memdup(tg_buf_data(&w), tg_buf_len(&w));
-		assert_int_equal(tg_pivc_parse_generate(copy, tg_buf_len(&w), t[i].alg, &got, &err),
-		                 0);
+		assert_int_equal(
+		    tg_pivc_parse_pubkey_inner(copy, tg_buf_len(&w), t[i].alg, &got, &err), 0);
+		assert_int_equal(EVP_PKEY_eq(got, k), 1);
+		EVP_PKEY_free(got);
+		got = NULL;
+		/* GENERATE's point as ykpiv_util_generate_key returns it */
+		assert_int_equal(
+		    tg_pivc_pubkey_from_parts(t[i].alg, pt, n, NULL, 0, NULL, 0, &got, &err), 0);
 		assert_int_equal(EVP_PKEY_eq(got, k), 1);
 		/* the wrong algorithm for this point is refused */
 		EVP_PKEY_free(got);
 		got = NULL;
-		assert_int_equal(tg_pivc_parse_generate(copy, tg_buf_len(&w),
-		                                        t[i].alg == TG_PIVC_ALG_ECCP256
-		                                            ? TG_PIVC_ALG_ECCP384
-		                                            : TG_PIVC_ALG_ECCP256,
-		                                        &got, &err),
+		assert_int_equal(tg_pivc_parse_pubkey_inner(copy, tg_buf_len(&w),
+		                                            t[i].alg == YKPIV_ALGO_ECCP256
+		                                                ? YKPIV_ALGO_ECCP384
+		                                                : YKPIV_ALGO_ECCP256,
+		                                            &got, &err),
 		                 TG_ERR_FORMAT);
 		assert_null(got);
 		free(copy);
@@ -116,14 +122,13 @@ test_generate_ec_ok(void **state)
 }
 
 static void
-test_generate_rsa_ok(void **state)
+test_pubkey_rsa_ok(void **state)
 {
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048), *got = NULL;
 	BIGNUM *bn = NULL, *be = NULL;
 	uint8_t nb[256], eb[4], raw[600], *copy;
 	struct tg_buf w;
 	struct tg_error err;
-	size_t mark;
 	int elen;
 
 	(void)state;
@@ -133,14 +138,25 @@ test_generate_rsa_ok(void **state)
 	assert_int_equal(BN_bn2binpad(bn, nb, sizeof(nb)), 256);
 	elen = BN_bn2bin(be, eb);
 	tg_buf_writer(&w, raw, sizeof(raw));
-	assert_int_equal(tg_buf_tlv_begin(&w, 0x7F49, &mark), 0);
 	assert_int_equal(tg_buf_put_tlv(&w, 0x81, nb, sizeof(nb)), 0);
 	assert_int_equal(tg_buf_put_tlv(&w, 0x82, eb, (size_t)elen), 0);
-	assert_int_equal(tg_buf_tlv_end(&w, mark), 0);
 	copy = tg_test_memdup(tg_buf_data(&w), tg_buf_len(&w));
 	assert_int_equal(
-	    tg_pivc_parse_generate(copy, tg_buf_len(&w), TG_PIVC_ALG_RSA2048, &got, &err), 0);
+	    tg_pivc_parse_pubkey_inner(copy, tg_buf_len(&w), YKPIV_ALGO_RSA2048, &got, &err), 0);
 	assert_int_equal(EVP_PKEY_eq(got, k), 1);
+	EVP_PKEY_free(got);
+	got = NULL;
+	assert_int_equal(tg_pivc_pubkey_from_parts(YKPIV_ALGO_RSA2048, NULL, 0, nb, sizeof(nb), eb,
+	                                           (size_t)elen, &got, &err),
+	                 0);
+	assert_int_equal(EVP_PKEY_eq(got, k), 1);
+	/* a short modulus from GENERATE is refused */
+	EVP_PKEY_free(got);
+	got = NULL;
+	assert_int_equal(tg_pivc_pubkey_from_parts(YKPIV_ALGO_RSA2048, NULL, 0, nb, 255, eb,
+	                                           (size_t)elen, &got, &err),
+	                 TG_ERR_FORMAT);
+	assert_null(got);
 	EVP_PKEY_free(got);
 	free(copy);
 	BN_free(bn);
@@ -161,29 +177,27 @@ struct bad_case {
 };
 
 static const struct bad_case bad_generate[] = {
-    {"empty", TG_PIVC_ALG_ECCP256, "", TG_ERR_FORMAT},
-    {"tag only", TG_PIVC_ALG_ECCP256, "7F49", TG_ERR_FORMAT},
-    {"truncated length", TG_PIVC_ALG_ECCP256, "7F49 81", TG_ERR_FORMAT},
-    {"length past end", TG_PIVC_ALG_ECCP256, "7F49 43 86 41 04", TG_ERR_FORMAT},
-    {"wrong outer tag", TG_PIVC_ALG_ECCP256, "7F48 02 86 00", TG_ERR_FORMAT},
-    {"empty template", TG_PIVC_ALG_ECCP256, "7F49 00", TG_ERR_FORMAT},
-    {"point of 0", TG_PIVC_ALG_ECCP256, "7F49 02 86 00", TG_ERR_FORMAT},
-    {"point not on curve", TG_PIVC_ALG_ECCP256, "7F49 43 86 41" PT64, TG_ERR_FORMAT},
-    {"compressed point", TG_PIVC_ALG_ECCP256,
-     "7F49 23 86 21 02 1111111111111111111111111111111111111111111111111111111111111111",
-     TG_ERR_FORMAT},
-    {"trailing after template", TG_PIVC_ALG_ECCP256, "7F49 02 86 00 90", TG_ERR_FORMAT},
-    {"extra TLV in template", TG_PIVC_ALG_ECCP256, "7F49 04 86 00 87 00", TG_ERR_FORMAT},
-    {"rsa: exponent first", TG_PIVC_ALG_RSA2048, "7F49 08 82 03 010001 81 01 00", TG_ERR_FORMAT},
-    {"rsa: short modulus", TG_PIVC_ALG_RSA2048, "7F49 08 81 01 C1 82 03 010001", TG_ERR_FORMAT},
-    {"rsa: no exponent", TG_PIVC_ALG_RSA2048, "7F49 03 81 01 C1", TG_ERR_FORMAT},
-    {"unknown algorithm", 0x99, "7F49 02 86 00", TG_ERR_UNSUPPORTED},
-    {"indefinite length", TG_PIVC_ALG_ECCP256, "7F49 80 86 00 00 00", TG_ERR_FORMAT},
-    {"length form 84", TG_PIVC_ALG_ECCP256, "7F49 84 00 00 00 02 86 00", TG_ERR_FORMAT},
+    {"empty", YKPIV_ALGO_ECCP256, "", TG_ERR_FORMAT},
+    {"tag only", YKPIV_ALGO_ECCP256, "86", TG_ERR_FORMAT},
+    {"truncated length", YKPIV_ALGO_ECCP256, "86 81", TG_ERR_FORMAT},
+    {"length past end", YKPIV_ALGO_ECCP256, "86 41 04", TG_ERR_FORMAT},
+    {"wrong tag", YKPIV_ALGO_ECCP256, "87 00", TG_ERR_FORMAT},
+    {"point of 0", YKPIV_ALGO_ECCP256, "86 00", TG_ERR_FORMAT},
+    {"point not on curve", YKPIV_ALGO_ECCP256, "86 41" PT64, TG_ERR_FORMAT},
+    {"compressed point", YKPIV_ALGO_ECCP256,
+     "86 21 02 1111111111111111111111111111111111111111111111111111111111111111", TG_ERR_FORMAT},
+    {"trailing after point", YKPIV_ALGO_ECCP256, "86 00 90", TG_ERR_FORMAT},
+    {"extra TLV", YKPIV_ALGO_ECCP256, "86 00 87 00", TG_ERR_FORMAT},
+    {"rsa: exponent first", YKPIV_ALGO_RSA2048, "82 03 010001 81 01 00", TG_ERR_FORMAT},
+    {"rsa: short modulus", YKPIV_ALGO_RSA2048, "81 01 C1 82 03 010001", TG_ERR_FORMAT},
+    {"rsa: no exponent", YKPIV_ALGO_RSA2048, "81 01 C1", TG_ERR_FORMAT},
+    {"unknown algorithm", 0x99, "86 00", TG_ERR_UNSUPPORTED},
+    {"indefinite length", YKPIV_ALGO_ECCP256, "86 80 00 00", TG_ERR_FORMAT},
+    {"length form 84", YKPIV_ALGO_ECCP256, "86 84 00 00 00 02 00", TG_ERR_FORMAT},
 };
 
 static void
-test_generate_bad(void **state)
+test_pubkey_bad(void **state)
 {
 	struct tg_error err;
 	EVP_PKEY *got;
@@ -195,8 +209,8 @@ test_generate_bad(void **state)
 		p = tg_test_hexdup(bad_generate[i].hex, &n);
 		got = NULL;
 		tg_error_clear(&err);
-		print_message("generate: %s\n", bad_generate[i].name);
-		assert_int_equal(tg_pivc_parse_generate(p, n, bad_generate[i].alg, &got, &err),
+		print_message("public key: %s\n", bad_generate[i].name);
+		assert_int_equal(tg_pivc_parse_pubkey_inner(p, n, bad_generate[i].alg, &got, &err),
 		                 bad_generate[i].want);
 		assert_null(got);
 		assert_true(err.msg[0] != '\0');
@@ -243,76 +257,6 @@ test_dynauth(void **state)
 	}
 }
 
-/* ---- GET DATA / certificate objects ---- */
-
-static void
-test_cert_object(void **state)
-{
-	uint8_t *der = NULL, *raw, *copy;
-	struct tg_buf w;
-	struct tg_error err;
-	X509 *x = NULL;
-	size_t mark, mark2, cap;
-	int n, variant;
-
-	(void)state;
-	n = cert_der(&der);
-	cap = (size_t)n + 32;
-	raw = malloc(cap);
-	assert_non_null(raw);
-	/* 0: 70 71 FE; 1: 70 only; 2: 70 71; 3: compressed; 4: trailing after
-	 * 53; 5: unknown tag; 6: cert with a byte cut; 7: 71 of 2 bytes */
-	for (variant = 0; variant < 8; variant++) {
-		tg_buf_writer(&w, raw, cap);
-		if (variant == 6) {
-			assert_int_equal(tg_buf_tlv_begin(&w, 0x53, &mark), 0);
-			assert_int_equal(tg_buf_put_tlv(&w, 0x70, der, (size_t)n - 1), 0);
-		} else {
-			assert_int_equal(tg_buf_tlv_begin(&w, 0x53, &mark), 0);
-			assert_int_equal(tg_buf_tlv_begin(&w, 0x70, &mark2), 0);
-			assert_int_equal(tg_buf_put_bytes(&w, der, (size_t)n), 0);
-			assert_int_equal(tg_buf_tlv_end(&w, mark2), 0);
-		}
-		if (variant == 0 || variant == 2)
-			assert_int_equal(tg_buf_put_tlv(&w, 0x71, (const uint8_t *)"\0", 1), 0);
-		if (variant == 3)
-			assert_int_equal(tg_buf_put_tlv(&w, 0x71, (const uint8_t *)"\1", 1), 0);
-		if (variant == 7)
-			assert_int_equal(tg_buf_put_tlv(&w, 0x71, (const uint8_t *)"\0\0", 2), 0);
-		if (variant == 0)
-			assert_int_equal(tg_buf_put_tlv(&w, 0xFE, NULL, 0), 0);
-		if (variant == 5)
-			assert_int_equal(tg_buf_put_tlv(&w, 0x72, NULL, 0), 0);
-		assert_int_equal(tg_buf_tlv_end(&w, mark), 0);
-		if (variant == 4)
-			assert_int_equal(tg_buf_put_u8(&w, 0x00), 0);
-		copy = tg_test_memdup(tg_buf_data(&w), tg_buf_len(&w));
-		x = NULL;
-		print_message("cert object variant %d\n", variant);
-		switch (variant) {
-		case 0:
-		case 1:
-		case 2:
-			assert_int_equal(tg_pivc_parse_cert_object(copy, tg_buf_len(&w), &x, &err),
-			                 0);
-			assert_non_null(x);
-			break;
-		case 3:
-			assert_int_equal(tg_pivc_parse_cert_object(copy, tg_buf_len(&w), &x, &err),
-			                 TG_ERR_UNSUPPORTED);
-			break;
-		default:
-			assert_true(tg_pivc_parse_cert_object(copy, tg_buf_len(&w), &x, &err) != 0);
-			assert_null(x);
-			break;
-		}
-		X509_free(x);
-		free(copy);
-	}
-	free(raw);
-	OPENSSL_free(der);
-}
-
 static void
 test_cert_der(void **state)
 {
@@ -342,76 +286,43 @@ test_cert_der(void **state)
 	OPENSSL_free(der);
 }
 
-static void
-test_object(void **state)
-{
-	static const struct {
-		const char *hex;
-		int want;
-	} t[] = {
-	    {"53 00", 0},
-	    {"53 02 AABB", 0},
-	    {"", TG_ERR_FORMAT},
-	    {"53", TG_ERR_FORMAT},
-	    {"53 03 AABB", TG_ERR_FORMAT},
-	    {"54 00", TG_ERR_FORMAT},
-	    {"53 00 00", TG_ERR_FORMAT},
-	    {"53 81", TG_ERR_FORMAT},
-	};
-	struct tg_error err;
-	struct tg_buf v;
-	uint8_t *p;
-	size_t i, n;
-
-	(void)state;
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		p = tg_test_hexdup(t[i].hex, &n);
-		assert_int_equal(tg_pivc_parse_object(p, n, &v, &err), t[i].want);
-		free(p);
-	}
-}
-
 /* ---- GET METADATA ---- */
 
 static void
-test_metadata(void **state)
+test_mgm_alg(void **state)
 {
 	static const struct {
 		const char *name;
 		const char *hex;
 		int want;
 		uint8_t alg;
-		int is_default;
 	} t[] = {
-	    {"mgm 3DES default", "01 01 03 02 02 00 01 05 01 01", 0, 0x03, 1},
-	    {"mgm AES not default", "01 01 0C 02 02 00 01 05 01 00", 0, 0x0C, 0},
-	    {"unknown tag skipped", "01 01 03 99 02 AABB", 0, 0x03, -1},
-	    {"empty", "", 0, 0, -1},
-	    {"alg twice", "01 01 03 01 01 03", TG_ERR_FORMAT, 0, -1},
-	    {"alg of 2 bytes", "01 02 0303", TG_ERR_FORMAT, 0, -1},
-	    {"policy of 1 byte", "02 01 01", TG_ERR_FORMAT, 0, -1},
-	    {"default of 2", "05 01 02", TG_ERR_FORMAT, 0, -1},
-	    {"truncated", "01 01", TG_ERR_FORMAT, 0, -1},
-	    {"pubkey without alg", "04 02 86 00", TG_ERR_FORMAT, 0, -1},
-	    {"bad pubkey", "01 01 11 04 02 86 00", TG_ERR_FORMAT, 0, -1},
-	    {"origin empty", "03 00", TG_ERR_FORMAT, 0, -1},
+	    {"mgm 3DES default", "01 01 03 02 02 00 01 05 01 01", 0, 0x03},
+	    {"mgm AES not default", "01 01 0C 02 02 00 01 05 01 00", 0, 0x0C},
+	    {"unknown tag skipped", "99 02 AABB 01 01 0A", 0, 0x0A},
+	    {"empty", "", TG_ERR_FORMAT, 0},
+	    {"no algorithm", "02 02 00 01 05 01 01", TG_ERR_FORMAT, 0},
+	    {"alg twice", "01 01 03 01 01 03", TG_ERR_FORMAT, 0},
+	    {"alg of 2 bytes", "01 02 0303", TG_ERR_FORMAT, 0},
+	    {"alg empty", "01 00", TG_ERR_FORMAT, 0},
+	    {"truncated", "01 01", TG_ERR_FORMAT, 0},
+	    {"length past end", "05 01 01 01 02 03", TG_ERR_FORMAT, 0},
 	};
-	struct tg_pivc_meta m;
 	struct tg_error err;
-	uint8_t *p;
+	uint8_t *p, alg;
 	size_t i, n;
 
 	(void)state;
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		p = tg_test_hexdup(t[i].hex, &n);
-		print_message("metadata: %s\n", t[i].name);
-		assert_int_equal(tg_pivc_parse_metadata(p, n, &m, &err), t[i].want);
-		if (t[i].want == 0) {
-			assert_int_equal(m.alg, t[i].alg);
-			assert_int_equal(m.is_default, t[i].is_default);
-		}
-		assert_null(m.pub);
-		tg_pivc_meta_clear(&m);
+		alg = 0;
+		tg_error_clear(&err);
+		print_message("mgm metadata: %s\n", t[i].name);
+		assert_int_equal(tg_pivc_parse_mgm_alg(p, n, &alg, &err), t[i].want);
+		if (t[i].want == 0)
+			assert_int_equal(alg, t[i].alg);
+		else
+			assert_true(err.msg[0] != '\0');
 		free(p);
 	}
 }
@@ -421,7 +332,8 @@ test_metadata_slot(void **state)
 {
 	EVP_PKEY *k = ec_key("P-256");
 	uint8_t pt[128], raw[256], *copy;
-	struct tg_pivc_meta m;
+	ykpiv_metadata md;
+	EVP_PKEY *pub = NULL;
 	struct tg_error err;
 	struct tg_buf w;
 	size_t n, mark;
@@ -436,12 +348,15 @@ test_metadata_slot(void **state)
 	assert_int_equal(tg_buf_put_tlv(&w, 0x86, pt, n), 0);
 	assert_int_equal(tg_buf_tlv_end(&w, mark), 0);
 	copy = tg_test_memdup(tg_buf_data(&w), tg_buf_len(&w));
-	assert_int_equal(tg_pivc_parse_metadata(copy, tg_buf_len(&w), &m, &err), 0);
-	assert_int_equal(m.pin_policy, TG_PIVC_PIN_ONCE);
-	assert_int_equal(m.touch_policy, TG_PIVC_TOUCH_NEVER);
-	assert_int_equal(m.origin, TG_PIVC_ORIGIN_IMPORTED);
-	assert_int_equal(EVP_PKEY_eq(m.pub, k), 1);
-	tg_pivc_meta_clear(&m);
+	/* libykpiv parses the response; tag 04's value is the inner TLVs */
+	assert_int_equal(ykpiv_util_parse_metadata(copy, tg_buf_len(&w), &md), YKPIV_OK);
+	assert_int_equal(md.pin_policy, YKPIV_PINPOLICY_ONCE);
+	assert_int_equal(md.touch_policy, YKPIV_TOUCHPOLICY_NEVER);
+	assert_int_equal(md.origin, YKPIV_METADATA_ORIGIN_IMPORTED);
+	assert_int_equal(
+	    tg_pivc_parse_pubkey_inner(md.pubkey, md.pubkey_len, md.algorithm, &pub, &err), 0);
+	assert_int_equal(EVP_PKEY_eq(pub, k), 1);
+	EVP_PKEY_free(pub);
 	free(copy);
 	EVP_PKEY_free(k);
 }
@@ -466,7 +381,7 @@ test_sw(void **state)
 	    {0x6982, TG_PIVC_OP_SIGN, TG_ERR_AUTH_REQUIRED, "PIN was not verified"},
 	    {0x6982, TG_PIVC_OP_GENERATE, TG_ERR_AUTH_REQUIRED, "security status"},
 	    {0x6A80, TG_PIVC_OP_ATTEST, TG_ERR_ATTESTATION, "imported"},
-	    {0x6A82, TG_PIVC_OP_SELECT, TG_ERR_NOT_FOUND, "no PIV application"},
+	    {0x6A82, TG_PIVC_OP_CONNECT, TG_ERR_NOT_FOUND, "no PIV application"},
 	    {0x6A88, TG_PIVC_OP_ATTEST, TG_ERR_NOT_FOUND, "holds no key"},
 	    {0x6D00, TG_PIVC_OP_ATTEST, TG_ERR_UNSUPPORTED, "does not support"},
 	    {0x6A86, TG_PIVC_OP_GENERATE, TG_ERR_UNSUPPORTED, "--algorithm"},
@@ -486,27 +401,14 @@ test_sw(void **state)
 	}
 }
 
-static void
-test_slot_object(void **state)
-{
-	(void)state;
-	assert_int_equal(tg_pivc_slot_object(0x9A), 0x5FC105);
-	assert_int_equal(tg_pivc_slot_object(0x9C), 0x5FC10A);
-	assert_int_equal(tg_pivc_slot_object(0x9D), 0x5FC10B);
-	assert_int_equal(tg_pivc_slot_object(0x9E), 0x5FC101);
-	assert_int_equal(tg_pivc_slot_object(0x9B), 0);
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_generate_ec_ok), cmocka_unit_test(test_generate_rsa_ok),
-	    cmocka_unit_test(test_generate_bad),   cmocka_unit_test(test_dynauth),
-	    cmocka_unit_test(test_cert_object),    cmocka_unit_test(test_cert_der),
-	    cmocka_unit_test(test_object),         cmocka_unit_test(test_metadata),
-	    cmocka_unit_test(test_metadata_slot),  cmocka_unit_test(test_sw),
-	    cmocka_unit_test(test_slot_object),
+	    cmocka_unit_test(test_pubkey_ec_ok),  cmocka_unit_test(test_pubkey_rsa_ok),
+	    cmocka_unit_test(test_pubkey_bad),    cmocka_unit_test(test_dynauth),
+	    cmocka_unit_test(test_cert_der),      cmocka_unit_test(test_mgm_alg),
+	    cmocka_unit_test(test_metadata_slot), cmocka_unit_test(test_sw),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * test_enroll_pcsc.c — reader selection of host/enroll/pcsc.c over PC/SC
+ * test_enroll_reader.c — reader selection of host/enroll/piv_client.c over PC/SC
  * multi-strings (exact name, unique substring, ambiguous, missing, empty
  * list, list without its terminating NUL), each list copied to an
  * exact-size heap buffer.
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "tg_pcsc.h"
+#include "tg_pivc.h"
 #include "tg_test.h"
 
 /* "A\0B\0\0" style lists: the bytes and their count. */
@@ -56,7 +56,7 @@ test_pick(void **state)
 		p = tg_test_memdup(t[i].list, t[i].n);
 		tg_error_clear(&err);
 		out[0] = '\0';
-		rc = tg_pcsc_reader_pick(p, t[i].n, t[i].want, out, sizeof(out), &err);
+		rc = tg_pivc_reader_pick(p, t[i].n, t[i].want, out, sizeof(out), &err);
 		print_message("pick '%s': %d %s%s\n", t[i].want, rc, out, err.msg);
 		assert_int_equal(rc, t[i].rc);
 		if (rc == 0)
@@ -74,7 +74,7 @@ test_pick_small_out(void **state)
 	char out[4];
 
 	(void)state;
-	assert_int_equal(tg_pcsc_reader_pick((const uint8_t *)L2, sizeof(L2), "PCD 00 00", out,
+	assert_int_equal(tg_pivc_reader_pick((const uint8_t *)L2, sizeof(L2), "PCD 00 00", out,
 	                                     sizeof(out), &err),
 	                 TG_ERR_NO_SPACE);
 }
