@@ -58,6 +58,7 @@
 #include <openssl/x509.h>
 
 #include "tg_err.h"
+#include "tg_pin_src.h"
 
 struct tg_p11;       /* context: loaded modules, fork state, lock */
 struct tg_p11_uri;   /* a parsed pkcs11: URI */
@@ -162,26 +163,32 @@ int tg_p11_uri_id(const struct tg_p11_uri *u, const uint8_t **id, size_t *len);
 int tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot);
 
 /*
- * Resolves the user PIN for a token, in this order: the URI's pin-value,
- * its pin-source (`file:PATH`, a bare PATH, or `env:NAME`; one trailing
- * newline is stripped from files), the environment variable TOKENGATE_PIN,
- * and, only when `interactive` is non-zero and stdin is a terminal, a
- * prompt without echo naming `token_label`. Returns 0 and *pin (a
- * NUL-terminated heap string the caller wipes and frees with
- * tg_strfreezero); TG_ERR_NO_PIN when no source exists (the message names
- * the sources to set); TG_ERR_IO when a pin-source file cannot be read or
- * an env: variable is unset (the message names the file or variable);
- * TG_ERR_PERMISSION when the PIN file (a link is followed) is not the
- * user's or is readable or writable by group or others, as OpenSSH refuses
- * such a private key (the message names the file, its mode and the chmod
- * or chown that fixes it).
- * *source_out, when not NULL, gets "uri", "pin-source", "env" or "prompt".
+ * A copy of s (any string, a URI or not) with the value of every
+ * "pin-value=" (up to the next '&') replaced by "***": the one redaction
+ * for messages and logs. Returns a heap string (free with free()) or NULL
+ * when out of memory.
  */
-int tg_p11_pin_get(const struct tg_p11_uri *u, const char *token_label, int interactive, char **pin,
-                   const char **source_out, struct tg_error *err);
+char *tg_p11_uri_mask(const char *s);
 
-/* 1 when the URI (or TOKENGATE_PIN) gives a PIN without a prompt. */
-int tg_p11_pin_noninteractive(const struct tg_p11_uri *u);
+/*
+ * Formats u with p11-kit's p11_kit_uri_format, always WITHOUT its
+ * pin-value: the form structures keep and programs print. When u had a
+ * pin-value and no pin-source and pin_source is not NULL, pin-source=
+ * pin_source is put in its place (e.g. "env:TOKENGATE_PIN" for a command
+ * printed to be pasted). u is left as parsed. Returns 0 and *out (heap
+ * string, free with free()), or TG_ERR_URI.
+ */
+int tg_p11_uri_format(const struct tg_p11_uri *u, const char *pin_source, char **out,
+                      struct tg_error *err);
+
+/*
+ * Describes the URI's PIN source (tg_pin_src.h): its pin-value (copied, one
+ * read), else its pin-source (file:PATH, PATH or env:NAME), else the
+ * default (TOKENGATE_PIN, then a prompt). Reads no secret. Returns 0 and
+ * *out (free with tg_pin_src_free), or TG_ERR_INVALID_ARG for a pin-source
+ * that is not a source, TG_ERR_ALLOC.
+ */
+int tg_p11_uri_pin_src(const struct tg_p11_uri *u, struct tg_pin_src **out, struct tg_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Algorithms                                                          */
@@ -239,7 +246,11 @@ int tg_p11_tokens_list(struct tg_p11 *p, const char *uri, struct tg_p11_token_in
 /*
  * Selects exactly one token matching the URI's token attributes (token,
  * manufacturer, serial, model; slot-id if given; library attributes).
- * No login. Returns 0 and *out (free with tg_p11_token_free), or
+ * Uninitialized tokens (CKF_TOKEN_INITIALIZED clear, e.g. the spare slot
+ * SoftHSM2 always shows) never match: they neither make a selection
+ * ambiguous nor are chosen. Keeps the URI without its pin-value and the
+ * description of its PIN source (tg_p11_uri_pin_src; a bad pin-source is
+ * TG_ERR_INVALID_ARG here). No login. Returns 0 and *out (free with tg_p11_token_free), or
  *   TG_ERR_TOKEN_NOT_FOUND  "token 'alice' not found; tokens present: ..."
  *   TG_ERR_TOKEN_AMBIGUOUS  "2 tokens match 'pkcs11:manufacturer=...':
  *                            ...; add token= or serial= to the URI"
@@ -254,11 +265,24 @@ void tg_p11_token_free(struct tg_p11_token *t);
 /* The token's description (borrowed; refreshed by tg_p11_token_login). */
 const struct tg_p11_token_info *tg_p11_token_get_info(const struct tg_p11_token *t);
 
+/*
+ * The URI the token was opened with, as the token keeps it: formatted by
+ * tg_p11_uri_format, so without any pin-value (borrowed, lives as long as
+ * the token). Neither the token nor its keys keep a PIN: only this URI and
+ * the description of its PIN source.
+ */
+const char *tg_p11_token_uri(const struct tg_p11_token *t);
+
 #define TG_P11_LOGIN_INTERACTIVE 0x1 /* may prompt on the terminal */
 
 /*
- * Logs the user in, PIN from tg_p11_pin_get(u, ...) (u may be NULL: then
- * only TOKENGATE_PIN or the prompt). A token already logged in (by this
+ * Logs the user in. The PIN is read (tg_pin_src_read) only now, into a
+ * stack buffer wiped right after C_Login, from the PIN source of u, or,
+ * when u is NULL, from the source of the URI the token was opened with
+ * (described at tg_p11_token_open; a pin-value there serves the first
+ * login only: a later one, e.g. after the token was reinserted, is refused
+ * with TG_ERR_NO_PIN naming pin-source= and TOKENGATE_PIN, which
+ * long-running commands use). A token already logged in (by this
  * process) is left as it is; a token with a protected authentication path
  * (PIN pad) logs in with a NULL PIN. A wrong PIN is tried exactly once,
  * never retried, and reported with the token's state:
@@ -266,7 +290,8 @@ const struct tg_p11_token_info *tg_p11_token_get_info(const struct tg_p11_token 
  *                         final try left); ..."
  *   TG_ERR_PIN_LOCKED    "the user PIN of token 'alice' is locked; unblock
  *                         it with the SO PIN (e.g. pkcs11-tool --init-pin)"
- *   TG_ERR_NO_PIN, TG_ERR_LOGIN (other CKR_*), TG_ERR_IO (pin-source).
+ *   TG_ERR_NO_PIN, TG_ERR_LOGIN (other CKR_*), TG_ERR_IO /
+ *   TG_ERR_PERMISSION (pin-source file or variable, tg_pin_src_read).
  */
 int tg_p11_token_login(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned flags,
                        struct tg_error *err);
