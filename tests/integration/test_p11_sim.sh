@@ -65,7 +65,12 @@ done
 TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token list --json --login --uri "pkcs11:?$MOD"
 jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="02")][0].trust.always_authenticate' \
 	out.txt >/dev/null || tg_fail "9c key not shown with CKA_ALWAYS_AUTHENTICATE: $(cat out.txt)"
-expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD&pin-value=$SIM_PIN"
+# the PIN is read again before each signature: a pin-value serves the first
+# login only and is not kept, so no signature proves the key's public key
+# (nor matches the card's metadata) and the key is refused
+expect_rc 1 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD&pin-value=$SIM_PIN"
+grep -q "is refused (unknown)" err.txt || tg_fail "9c with a pin-value: $(cat out.txt err.txt)"
+TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD"
 grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test 9c (always authenticate)"
 # the sign-tests above were accepted on the card's evidence (GET METADATA)
 expect_rc 0 "$TG" token sign-test --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
@@ -117,7 +122,9 @@ else
 fi
 
 # ---- removal and insertion events, re-login, signing again ----
-"$WATCH" "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN" 60 4 >watch.out 2>&1 &
+# the watcher logs in again after each insertion: a pin-value serves the
+# first login only, so its PIN comes from a source read each time
+TOKENGATE_PIN=$SIM_PIN "$WATCH" "pkcs11:token=$enc_label;id=%01?$MOD" 60 4 >watch.out 2>&1 &
 wpid=$!
 tg_on_exit bash -c "kill $wpid 2>/dev/null || true"
 tg_wait_until 30 grep -q "^watching present=1" watch.out || {

@@ -29,7 +29,7 @@
 #include "tg_p11.h"
 #include "tg_test.h"
 
-#define KEY_URI       "pkcs11:token=tg-test;object=p256?pin-value=1234"
+#define KEY_URI       "pkcs11:token=tg-test;object=p256?pin-source=env:TG_WATCH_PIN"
 #define MSG           "watch fork"
 #define FORKS         150
 #define CHILD_TIMEOUT 20 /* seconds; a deadlocked child never exits */
@@ -64,6 +64,8 @@ setup(void **state)
 {
 	tg_test_require_env("SOFTHSM2_CONF");
 	unsetenv("TOKENGATE_PIN");
+	/* a watcher logs in again: its PIN comes from a source read each time */
+	setenv("TG_WATCH_PIN", tg_test_require_env("TG_SOFTHSM_PIN"), 1);
 	return fx_open(state, KEY_URI, 0, 1);
 }
 
@@ -137,7 +139,8 @@ test_fork_while_polling(void **state)
 /* ---- through the wrapper module ---- */
 
 #define WRAP_URI                                                                                   \
-	"pkcs11:token=tg-test;object=p256?module-path=" TG_P11_WATCH_WRAP_PATH "&pin-value=1234"
+	"pkcs11:token=tg-test;object=p256?module-path=" TG_P11_WATCH_WRAP_PATH                     \
+	"&pin-source=env:TG_WATCH_PIN"
 
 static char ctl_dir[512];
 
@@ -204,6 +207,7 @@ wrap_env(void)
 {
 	const char *tmp = getenv("TG_TMP");
 
+	setenv("TG_WATCH_PIN", tg_test_require_env("TG_SOFTHSM_PIN"), 1);
 	tg_test_require_env("TG_SOFTHSM2_MODULE");
 	snprintf(ctl_dir, sizeof(ctl_dir), "%s/wrap-ctl", tmp != NULL ? tmp : "/tmp");
 	(void)mkdir(ctl_dir, 0700);
