@@ -305,9 +305,9 @@ out:
 /*
  * The context-specific login a CKA_ALWAYS_AUTHENTICATE key needs after
  * C_SignInit, with the PIN read again from the source of the URI the token
- * was opened with (a stack buffer, wiped right after). A pin-value has
- * served the first login and is gone: err says to use pin-source= or
- * TOKENGATE_PIN. 0 or the CKR code (CKR_PIN_INCORRECT when no PIN).
+ * was opened with (a stack buffer, wiped right after). A pin-value serves
+ * only the tg_p11_key_find that parsed it: later, err says to use
+ * pin-source= or TOKENGATE_PIN. 0 or the CKR code (CKR_PIN_INCORRECT when no PIN).
  */
 static CK_RV
 context_login(struct tg_p11_key *k, CK_SESSION_HANDLE s, struct tg_error *err)
@@ -326,6 +326,22 @@ context_login(struct tg_p11_key *k, CK_SESSION_HANDLE s, struct tg_error *err)
 out:
 	tg_pin_wipe(&pin);
 	return rv;
+}
+
+/* The refusal of a signature that needs the PIN (CKA_ALWAYS_AUTHENTICATE)
+ * when the key's source is a spent pin-value: tg_pin_src_read's message. */
+static int
+context_pin_gone(struct tg_p11_key *k, struct tg_error *err)
+{
+	struct tg_pin pin;
+	char who[160];
+	int r;
+
+	snprintf(who, sizeof(who), "key '%s' on token '%s' (CKA_ALWAYS_AUTHENTICATE)", k->label,
+	         k->t->info.label);
+	r = tg_pin_src_read(k->t->pin, who, 0, &pin, err);
+	tg_pin_wipe(&pin);
+	return r != 0 ? r : TG_ERR_INTERNAL;
 }
 
 /*
@@ -797,12 +813,10 @@ tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11
 	if ((r = tg_p11_token_open(p, uri, &t, err)) != 0)
 		goto out;
 	if (!(flags & TG_P11_KEY_NO_LOGIN) &&
-	    (r = tg_p11_token_login(t, NULL,
-	                            (flags & TG_P11_KEY_INTERACTIVE) ? TG_P11_LOGIN_INTERACTIVE : 0,
-	                            err)) != 0)
+	    (r = tg_p11_token_login_src(
+	         t, t->pin, (flags & TG_P11_KEY_INTERACTIVE) ? TG_P11_LOGIN_INTERACTIVE : 0,
+	         err)) != 0)
 		goto out;
-	/* a pin-value serves this call only: none stays with the key */
-	tg_pin_src_spend(t->pin);
 	tg_p11_lock(p);
 	r = key_find_locked(p, t, u, flags, &k, err);
 	tg_p11_unlock(p);
@@ -811,6 +825,10 @@ tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11
 	t = NULL; /* owned by k now */
 	if (!(flags & TG_P11_KEY_DEFER_TRUST) && (r = tg_p11_key_trust_check(k, flags, err)) != 0)
 		goto out;
+	/* a pin-value serves this call only (its login and the signatures
+	 * proving the key): none stays with the key (freeing wipes it on the
+	 * other paths) */
+	tg_pin_src_spend(k->t->pin);
 	*out = k;
 	k = NULL;
 	r = 0;
@@ -1017,7 +1035,12 @@ tg_p11_key_evp_get(struct tg_p11_key *k, EVP_PKEY **out, struct tg_error *err)
 	*out = NULL;
 	tg_p11_lock(k->t->p);
 	tg_p11_fork_check(k->t->p);
-	if (k->h == CK_INVALID_HANDLE)
+	if (k->trust.always_authenticate == 1 && tg_pin_src_kind(k->t->pin) == TG_PIN_VALUE &&
+	    !tg_pin_src_noninteractive(k->t->pin))
+		/* each signature logs in again (libp11's UI asks our source):
+		 * a spent pin-value would fail there without a word */
+		r = context_pin_gone(k, err);
+	else if (k->h == CK_INVALID_HANDLE)
 		/* unbound by the presence watcher: the token left, or another
 		 * one came in its place */
 		r = tg_error_set(err, TG_ERR_CARD_REMOVED,

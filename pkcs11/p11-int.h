@@ -121,6 +121,10 @@ int tg_p11_module_auth_add(struct tg_p11_module *m, CK_SLOT_ID slot, const struc
 const char *tg_p11_ckr_name(CK_RV rv);
 
 /* token.c */
+/* tg_p11_token_login with the PIN read from src, which is left as it is
+ * (a pin-value is not spent: the caller spends it when its call ends). */
+int tg_p11_token_login_src(struct tg_p11_token *t, struct tg_pin_src *src, unsigned flags,
+                           struct tg_error *err);
 /* Our session on the token (reopened after fork); p->lock held. */
 int tg_p11_token_session(struct tg_p11_token *t, CK_SESSION_HANDLE *s, struct tg_error *err);
 int tg_p11_token_refresh_info(struct tg_p11_token *t);

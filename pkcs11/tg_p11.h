@@ -279,10 +279,11 @@ const char *tg_p11_token_uri(const struct tg_p11_token *t);
  * Logs the user in. The PIN is read (tg_pin_src_read) only now, into a
  * stack buffer wiped right after C_Login, from the PIN source of u, or,
  * when u is NULL, from the source of the URI the token was opened with
- * (described at tg_p11_token_open; a pin-value there serves the first
- * login only: a later one, e.g. after the token was reinserted, is refused
- * with TG_ERR_NO_PIN naming pin-source= and TOKENGATE_PIN, which
- * long-running commands use). A token already logged in (by this
+ * (described at tg_p11_token_open; a pin-value there serves this login
+ * only and is wiped after it: a later one, e.g. after the token was
+ * reinserted, is refused with TG_ERR_NO_PIN naming pin-source= and
+ * TOKENGATE_PIN, which long-running commands use). A token already
+ * logged in (by this
  * process) is left as it is; a token with a protected authentication path
  * (PIN pad) logs in with a NULL PIN. A wrong PIN is tried exactly once,
  * never retried, and reported with the token's state:
@@ -446,8 +447,12 @@ int tg_p11_token_present(struct tg_p11_token *t);
  * TG_P11_KEY_DEFER_TRUST, applies tg_p11_key_trust_check(k, flags).
  * A key with CKA_ALWAYS_AUTHENTICATE
  * gets the context-specific login before each signature with the PIN read
- * again from the URI's source (pin-value, pin-source, TOKENGATE_PIN; never
- * kept in memory), as long as one token of the module has such keys.
+ * again from the URI's source (pin-source, TOKENGATE_PIN; never kept in
+ * memory), as long as one token of the module has such keys. A pin-value
+ * serves this call only (its login and the signatures that prove the key)
+ * and is wiped before it returns: the key keeps no PIN, and a later
+ * signature of such a key is refused by tg_p11_key_evp_get with
+ * TG_ERR_NO_PIN naming pin-source= and TOKENGATE_PIN.
  * Returns 0 and *out (free with
  * tg_p11_key_free), or
  *   TG_ERR_KEY_NOT_FOUND   "no private key 'api' on token 'alice'; keys

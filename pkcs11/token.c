@@ -455,9 +455,20 @@ tg_p11_token_login(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned 
 
 	if (u != NULL && (r = tg_p11_uri_pin_src(u, &own, err)) != 0)
 		return r;
-	tg_p11_lock(t->p);
-	r = token_login_locked(t, own != NULL ? own : t->pin, flags, err);
-	tg_p11_unlock(t->p);
+	r = tg_p11_token_login_src(t, own != NULL ? own : t->pin, flags, err);
+	tg_pin_src_spend(t->pin); /* a pin-value serves this login only */
 	tg_pin_src_free(own);
+	return r;
+}
+
+int
+tg_p11_token_login_src(struct tg_p11_token *t, struct tg_pin_src *src, unsigned flags,
+                       struct tg_error *err)
+{
+	int r;
+
+	tg_p11_lock(t->p);
+	r = token_login_locked(t, src, flags, err);
+	tg_p11_unlock(t->p);
 	return r;
 }

@@ -8,7 +8,7 @@
  * attribute getter returns a string, the id getter a consistent length, the
  * formatted URI (tg_p11_uri_format) parses again without a pin-value, and
  * the URI's PIN source (tg_pin_src.h) is described without its secret: a
- * pin-value source reads back the pin-value once, then never again. The
+ * pin-value source reads back the pin-value, and never once spent. The
  * input is also parsed as a pin-source spec on its own (described, never
  * read: the fuzzer stays off the file system). A broken property aborts.
  */
@@ -123,6 +123,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (tg_pin_src_read(src, "fuzz", 0, &pin, NULL) == 0 && strcmp(pin.v, pv) != 0)
 			abort();
 		tg_pin_wipe(&pin);
+		tg_pin_src_spend(src);
 		if (tg_pin_src_read(src, "fuzz", 0, &pin, NULL) != TG_ERR_NO_PIN)
 			abort();
 	}

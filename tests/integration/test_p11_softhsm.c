@@ -1181,10 +1181,10 @@ test_no_pin_kept(void **state)
 	/* a second login (after a reinsertion) reads the source again: spent */
 	tg_error_clear(&err);
 	assert_int_equal(tg_pin_src_read(t->pin, "token 'tg-two'", 0, &rd, &err), TG_ERR_NO_PIN);
-	assert_string_equal(
-	    err.msg, "token 'tg-two' needs the PIN again, and the URI's pin-value is not kept "
-	             "after the first login; give the PIN with pin-source=file:PATH (or "
-	             "env:NAME) or TOKENGATE_PIN");
+	assert_string_equal(err.msg,
+	                    "token 'tg-two' needs the PIN again, and a pin-value given in the URI "
+	                    "serves only the lookup it came with; give the PIN with "
+	                    "pin-source=file:PATH (or env:NAME) or TOKENGATE_PIN");
 	tg_p11_key_free(k);
 }
 

@@ -181,7 +181,8 @@ test_env(void **state)
 	tg_pin_src_free(s);
 }
 
-/* The URI's pin-value serves one read; a copy never holds it. */
+/* The URI's pin-value serves reads until its owner spends it; a copy
+ * never holds it. */
 static void
 test_value_once(void **state)
 {
@@ -195,21 +196,23 @@ test_value_once(void **state)
 	assert_false(tg_pin_src_noninteractive(d));
 	assert_true(tg_pin_src_noninteractive(s));
 	read_ok(s, "2222", "pin-value");
-	assert_false(tg_pin_src_noninteractive(s));
-	read_refused(s, TG_ERR_NO_PIN,
-	             "token 't' needs the PIN again, and the URI's pin-value is not kept after "
-	             "the first login; give the PIN with pin-source=file:PATH (or env:NAME) or "
-	             "TOKENGATE_PIN");
-	read_refused(d, TG_ERR_NO_PIN,
-	             "token 't' needs the PIN again, and the URI's pin-value is not kept after "
-	             "the first login; give the PIN with pin-source=file:PATH (or env:NAME) or "
-	             "TOKENGATE_PIN");
-	tg_pin_src_free(s);
-	tg_pin_src_free(d);
-	/* spent without a read */
-	s = src_ok("3333", NULL);
+	read_ok(s, "2222", "pin-value"); /* e.g. the login, then a proof */
 	tg_pin_src_spend(s);
 	assert_false(tg_pin_src_noninteractive(s));
+	read_refused(s, TG_ERR_NO_PIN,
+	             "token 't' needs the PIN again, and a pin-value given in the URI serves only "
+	             "the lookup it came with; give the PIN with pin-source=file:PATH (or "
+	             "env:NAME) or TOKENGATE_PIN");
+	read_refused(d, TG_ERR_NO_PIN,
+	             "token 't' needs the PIN again, and a pin-value given in the URI serves only "
+	             "the lookup it came with; give the PIN with pin-source=file:PATH (or "
+	             "env:NAME) or TOKENGATE_PIN");
+	tg_pin_src_free(s);
+	tg_pin_src_free(d);
+	/* other sources are not spent */
+	s = src_ok(NULL, "env:TG_TEST_PIN_VAR");
+	tg_pin_src_spend(s);
+	assert_true(tg_pin_src_noninteractive(s));
 	tg_pin_src_free(s);
 }
 

@@ -358,17 +358,14 @@ tg_pin_src_read(struct tg_pin_src *src, const char *who, unsigned flags, struct 
 	switch (src->kind) {
 	case TG_PIN_VALUE:
 		if (src->spent) {
-			r = tg_error_set(
-			    err, TG_ERR_NO_PIN,
-			    "%s needs the PIN again, and the URI's pin-value is not kept "
-			    "after the first login; give the PIN with "
-			    "pin-source=file:PATH (or env:NAME) or " PIN_ENV,
-			    who);
+			r = tg_error_set(err, TG_ERR_NO_PIN,
+			                 "%s needs the PIN again, and a pin-value given in the URI "
+			                 "serves only the lookup it came with; give the PIN with "
+			                 "pin-source=file:PATH (or env:NAME) or " PIN_ENV,
+			                 who);
 			break;
 		}
-		if ((r = pin_set(pin, src->value, src->value_len, "pin-value", "pin-value", err)) ==
-		    0)
-			tg_pin_src_spend(src);
+		r = pin_set(pin, src->value, src->value_len, "pin-value", "pin-value", err);
 		break;
 	case TG_PIN_FILE:
 		r = read_file(src->arg, pin, err);

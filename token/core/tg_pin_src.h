@@ -6,14 +6,16 @@
  * secret is read then) and read at each login into a struct tg_pin, a
  * fixed buffer the caller keeps on its stack and wipes with tg_pin_wipe
  * right after the login. In order of precedence a source is:
- *   - a value given on the command line or in a URI (RFC 7512 pin-value):
- *     discouraged (visible in ps and shell history), kept for
- *     compatibility. The value is copied into the source and serves ONE
- *     read: it is wiped after it, so nothing holds it for a process's
- *     lifetime. A second read (a re-login after the token came back, a
- *     context-specific login before each signature) is refused with
- *     TG_ERR_NO_PIN and a message naming pin-source= and TOKENGATE_PIN,
- *     which long-running commands must use.
+ *   - a value given in a URI (RFC 7512 pin-value): discouraged (visible
+ *     in ps and shell history), kept for compatibility. The value is
+ *     copied into the source and serves the reads of the one call that
+ *     parsed the URI (e.g. a key lookup's login and the signatures that
+ *     prove its key); the owner then spends it (tg_pin_src_spend: wiped),
+ *     so nothing holds it for a process's lifetime. A read after that (a
+ *     re-login after the token came back, a context-specific login before
+ *     a later signature) is refused with TG_ERR_NO_PIN and a message
+ *     naming pin-source= and TOKENGATE_PIN, which long-running commands
+ *     must use.
  *   - pin-source=file:PATH (also file:///PATH or a bare absolute or
  *     relative PATH): read again at each login; like an SSH private key
  *     the file must be the user's and closed to group and others
@@ -38,7 +40,7 @@
 /* What a source is (tg_pin_src_kind). */
 enum tg_pin_kind {
 	TG_PIN_DEFAULT = 0, /* TOKENGATE_PIN, then the prompt */
-	TG_PIN_VALUE,       /* a value given in the URI (one read) */
+	TG_PIN_VALUE,       /* a value given in the URI (until spent) */
 	TG_PIN_FILE,        /* pin-source=file:PATH */
 	TG_PIN_ENV,         /* pin-source=env:NAME */
 };
@@ -57,7 +59,7 @@ struct tg_pin {
 
 /*
  * Describes a source: the value (pin_value, may be NULL; copied, wiped by
- * tg_pin_src_free or by its one read) or the pin-source spec (pin_source,
+ * tg_pin_src_free or tg_pin_src_spend) or the pin-source spec (pin_source,
  * may be NULL) or, when both are NULL, the default. A value wins over a
  * pin-source (RFC 7512 gives no order; the URI's explicit PIN is the
  * nearer one). Reads nothing. Returns 0 and *out (free with
@@ -75,8 +77,8 @@ int tg_pin_src_new(const char *pin_value, const char *pin_source, struct tg_pin_
  * TG_ERR_ALLOC. */
 int tg_pin_src_dup(const struct tg_pin_src *src, struct tg_pin_src **out);
 
-/* Wipes a TG_PIN_VALUE source's value unread: the source is spent (as
- * after its one read). Other sources are left as they are. NULL is
+/* Wipes a TG_PIN_VALUE source's value: the source is spent, and later
+ * reads are refused. Other sources are left as they are. NULL is
  * accepted. */
 void tg_pin_src_spend(struct tg_pin_src *src);
 
@@ -94,8 +96,8 @@ enum tg_pin_kind tg_pin_src_kind(const struct tg_pin_src *src);
 const char *tg_pin_src_describe(const struct tg_pin_src *src);
 
 /*
- * 1 when a read of src can give a PIN without a terminal now: an unread
- * value, a file or env: source, or the default with TOKENGATE_PIN set.
+ * 1 when a read of src can give a PIN without a terminal now: a value not
+ * spent, a file or env: source, or the default with TOKENGATE_PIN set.
  * Reads no file.
  */
 int tg_pin_src_noninteractive(const struct tg_pin_src *src);
@@ -107,8 +109,8 @@ int tg_pin_src_noninteractive(const struct tg_pin_src *src);
  *   TG_ERR_NO_PIN      "token 'alice' needs a PIN and none is available:
  *                       add pin-source=file:PATH (or env:NAME) to the URI,
  *                       set TOKENGATE_PIN, or run on a terminal" (no source;
- *                       also for a value already read, an empty, too long
- *                       or interrupted prompt, and no terminal)
+ *                       also for a spent value, an empty, too long or
+ *                       interrupted prompt, and no terminal)
  *   TG_ERR_IO          a file that cannot be read, is longer than
  *                       TG_PIN_MAX bytes, or an env: variable that is not
  *                       set (the message names the file or variable)
@@ -116,7 +118,8 @@ int tg_pin_src_noninteractive(const struct tg_pin_src *src);
  *                       the message names the file, its mode and the chmod
  *                       or chown that fixes it)
  *   TG_ERR_ALLOC.
- * A TG_PIN_VALUE source is spent by its first successful read.
+ * Reading a TG_PIN_VALUE source does not spend it: its owner does, with
+ * tg_pin_src_spend, when the call it serves ends.
  */
 int tg_pin_src_read(struct tg_pin_src *src, const char *who, unsigned flags, struct tg_pin *pin,
                     struct tg_error *err);
