@@ -1,6 +1,6 @@
 /*
  * keygen.c — key pair generation on the token with the non-exportable
- * template (DESIGN.md flow 1: CKA_EXTRACTABLE=false, CKA_SENSITIVE=true).
+ * template (CKA_EXTRACTABLE=false, CKA_SENSITIVE=true).
  */
 #include "p11-int.h"
 

@@ -8,12 +8,19 @@
  *
  *   struct tg_p11 *p11;         one per process, shared by its threads
  *   struct tg_p11_key *key;
+ *   struct tg_error err;
  *   tg_p11_new(&p11, &err);
- *   tg_p11_key_find(p11, "pkcs11:token=alice;object=api", 0, &key, &err);
- *   tg_p11_ssl_ctx_use_key(ssl_ctx, key, &err);   // TLS client or server
+ *   tg_p11_key_find(p11, "pkcs11:token=alice;object=api?pin-source=file:/run/pin",
+ *                   0, &key, &err);
+ *   tg_p11_ssl_ctx_use_key(ssl_ctx, key, NULL, &err); // NULL: the token's
+ *                                                    // certificate; TLS
+ *                                                    // client or server
  *   ...
+ *   SSL_CTX_free(ssl_ctx);      before the key: it holds the key's EVP_PKEY
  *   tg_p11_key_free(key);
  *   tg_p11_free(p11);
+ * (each call returns 0 or a TG_ERR_* code with err's message; checks
+ * left out here).
  *
  * Modules: p11-kit's proxy module (`p11-kit-proxy.so`) is the default, so
  * every module registered in /usr/share/p11-kit/modules (OpenSC, SoftHSM2)
@@ -40,12 +47,23 @@
  *   serial 1a2b...), 'PIV_II' (piv_II); check the URI's token= attribute
  * Free functions accept NULL.
  *
- * Security (DESIGN.md rule 1): no function of this API reads or returns
+ * Security: no function of this API reads or returns
  * private key material; keys whose CKA_EXTRACTABLE is true or CKA_SENSITIVE
  * false are refused unless the caller passes TG_P11_KEY_ALLOW_EXPORTABLE,
  * keys imported, once exportable or of unknown origin unless it passes
  * TG_P11_KEY_ALLOW_IMPORTED (tg_p11_key_trust_check).
- * PINs are wiped after use and never logged.
+ *
+ * PINs: never logged, never in a message (URIs are shown with
+ * pin-value=***, tg_p11_uri_mask), and never kept by this library's
+ * structures: a token and its keys keep the URI without its pin-value
+ * (tg_p11_token_uri) and the description of its PIN source (tg_pin_src.h);
+ * the PIN is read at each login into a stack buffer wiped right after
+ * C_Login. A pin-value serves the call that parsed the URI only; commands
+ * that log in again (presence watching, the gate, the agent) take the PIN
+ * from pin-source= or TOKENGATE_PIN. One copy is outside our control:
+ * libp11 keeps the PIN of its last PKCS11_login in the slot (to log its
+ * sessions in again in a child after fork()) until logout or the context
+ * is freed.
  */
 #ifndef TG_P11_H
 #define TG_P11_H
@@ -696,8 +714,10 @@ typedef void (*tg_p11_watch_fn)(void *arg, const struct tg_p11_watch_event *ev);
  *      key object's own CKA_EC_POINT / CKA_MODULUS where the module
  *      exposes them, else its public key object or certificate: a
  *      candidate only) must be the one the watcher had;
- *   2. login once, when the key was found with a non-interactive PIN
- *      source (tg_p11_pin_noninteractive; a wrong PIN is never retried);
+ *   2. login once, with the PIN read again from the key's source when it
+ *      is non-interactive (pin-source=, TOKENGATE_PIN; a pin-value was
+ *      spent by the lookup, so the re-login fails with RELOGIN_FAILED
+ *      naming those sources; a wrong PIN is never retried);
  *   3. the key found again and checked as in 1;
  *   4. proof: it signs a fresh random challenge on the token, and the
  *      signature must verify with the public key the watcher had.
