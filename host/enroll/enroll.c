@@ -518,7 +518,8 @@ issued_print(const struct opts *o, X509 *leaf, const struct tg_prov *prov)
 /*
  * The URI without its pin-value (replaced by pin-source=env:TOKENGATE_PIN,
  * so the printed command still finds a PIN without showing it), formatted
- * by the PKCS#11 layer (tg_p11_uri_format).
+ * by the PKCS#11 layer (tg_p11_uri_format); a URI without a pin-value as
+ * given.
  */
 static int
 uri_redact(const char *uri, char *buf, size_t n)
@@ -527,13 +528,16 @@ uri_redact(const char *uri, char *buf, size_t n)
 	char *s = NULL;
 	int r;
 
-	if ((r = tg_p11_uri_parse(uri, &u, NULL)) != 0 ||
+	if ((r = tg_p11_uri_parse(uri, &u, NULL)) != 0)
+		goto out;
+	/* without a pin-value the URI is printed as the user spelled it */
+	if (tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE) != NULL &&
 	    (r = tg_p11_uri_format(u, "env:TOKENGATE_PIN", &s, NULL)) != 0)
 		goto out;
 	r = TG_ERR_NO_SPACE;
-	if (strlen(s) >= n)
+	if (strlen(s != NULL ? s : uri) >= n)
 		goto out;
-	snprintf(buf, n, "%s", s);
+	snprintf(buf, n, "%s", s != NULL ? s : uri);
 	r = 0;
 out:
 	free(s);
