@@ -326,6 +326,66 @@ test_wrap_worse_verdict(void **state)
 	assert_true(signs(fx->k));
 }
 
+/* ---- a PIN file source, read again at the re-login ---- */
+
+static char pin_path[600];
+
+static void
+pin_file(const char *pin)
+{
+	FILE *f;
+
+	assert_non_null(f = fopen(pin_path, "w"));
+	fprintf(f, "%s\n", pin);
+	fclose(f);
+	assert_int_equal(chmod(pin_path, 0600), 0);
+}
+
+static int
+setup_wrap_file(void **state)
+{
+	static char uri[1024];
+	const char *tmp = getenv("TG_TMP");
+
+	wrap_env();
+	snprintf(pin_path, sizeof(pin_path), "%s/watch.pin", tmp != NULL ? tmp : "/tmp");
+	pin_file(tg_test_require_env("TG_SOFTHSM_PIN"));
+	snprintf(uri, sizeof(uri),
+	         "pkcs11:token=tg-test;object=p256?module-path=" TG_P11_WATCH_WRAP_PATH
+	         "&pin-source=file:%s",
+	         pin_path);
+	return fx_open(state, uri, 0, 10);
+}
+
+/*
+ * The token comes back with its login gone (drop-login): the watcher logs
+ * in again with the PIN file as it is NOW. A wrong PIN there is tried once
+ * (RELOGIN_FAILED, the key unbound); fixed, the next insertion logs in and
+ * the key signs.
+ */
+static void
+test_wrap_relogin_rereads_file(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_true(signs(fx->k));
+	ctl("drop-login", 1);
+	ctl("absent", 1);
+	next_event(fx->w, TG_P11_EV_REMOVED, NULL);
+	pin_file("0000");
+	ctl("absent", 0);
+	next_event(fx->w, TG_P11_EV_RELOGIN_FAILED,
+	           "wrong PIN for token 'tg-test' (from pin-source");
+	assert_false(signs(fx->k));
+	ctl("absent", 1);
+	next_event(fx->w, TG_P11_EV_REMOVED, NULL);
+	pin_file(tg_test_require_env("TG_SOFTHSM_PIN"));
+	ctl("absent", 0);
+	next_event(fx->w, TG_P11_EV_INSERTED, "logged in again");
+	ctl("drop-login", 0);
+	assert_true(signs(fx->k));
+}
+
 int
 main(void)
 {
@@ -341,8 +401,12 @@ main(void)
 	const struct CMUnitTest allowed[] = {
 	    cmocka_unit_test(test_wrap_worse_verdict),
 	};
+	const struct CMUnitTest file_pin[] = {
+	    cmocka_unit_test(test_wrap_relogin_rereads_file),
+	};
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 
 	r |= cmocka_run_group_tests(wrapped, setup_wrap, teardown);
-	return r | cmocka_run_group_tests(allowed, setup_wrap_allow, teardown);
+	r |= cmocka_run_group_tests(allowed, setup_wrap_allow, teardown);
+	return r | cmocka_run_group_tests(file_pin, setup_wrap_file, teardown);
 }
