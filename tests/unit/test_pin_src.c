@@ -174,6 +174,16 @@ test_env(void **state)
 	assert_string_equal(tg_pin_src_describe(s), "pin-source=env:TG_TEST_PIN_VAR");
 	setenv("TG_TEST_PIN_VAR", "9999", 1);
 	read_ok(s, "9999", "pin-source");
+	{
+		char big[TG_PIN_MAX + 2];
+
+		memset(big, '8', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		setenv("TG_TEST_PIN_VAR", big, 1);
+		read_refused(s, TG_ERR_IO,
+		             "environment variable 'TG_TEST_PIN_VAR' is longer than 256 bytes; it "
+		             "must hold the PIN only");
+	}
 	unsetenv("TG_TEST_PIN_VAR");
 	read_refused(s, TG_ERR_IO,
 	             "pin-source 'env:TG_TEST_PIN_VAR': environment variable 'TG_TEST_PIN_VAR' "

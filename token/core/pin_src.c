@@ -200,13 +200,20 @@ tg_pin_wipe(struct tg_pin *pin)
 		tg_wipe(pin, sizeof(*pin));
 }
 
-/* Copies a PIN of n bytes from v into pin, refusing one too long. */
+/* Copies a PIN of n bytes from v into pin, refusing one too long; `var`
+ * names the environment variable it came from (NULL: the URI). */
 static int
-pin_set(struct tg_pin *pin, const char *v, size_t n, const char *from, const char *what,
+pin_set(struct tg_pin *pin, const char *v, size_t n, const char *from, const char *var,
         struct tg_error *err)
 {
+	if (n > TG_PIN_MAX && var != NULL)
+		return tg_error_set(err, TG_ERR_IO,
+		                    "environment variable '%s' is longer than %d bytes; it must "
+		                    "hold the PIN only",
+		                    var, TG_PIN_MAX);
 	if (n > TG_PIN_MAX)
-		return tg_error_set(err, TG_ERR_IO, "%s is longer than %d bytes", what, TG_PIN_MAX);
+		return tg_error_set(err, TG_ERR_IO, "pin-value is longer than %d bytes",
+		                    TG_PIN_MAX);
 	memcpy(pin->v, v, n);
 	pin->v[n] = '\0';
 	pin->len = n;
@@ -365,7 +372,7 @@ tg_pin_src_read(struct tg_pin_src *src, const char *who, unsigned flags, struct 
 			                 who);
 			break;
 		}
-		r = pin_set(pin, src->value, src->value_len, "pin-value", "pin-value", err);
+		r = pin_set(pin, src->value, src->value_len, "pin-value", NULL, err);
 		break;
 	case TG_PIN_FILE:
 		r = read_file(src->arg, pin, err);
