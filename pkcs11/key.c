@@ -304,24 +304,44 @@ out:
 
 /*
  * The context-specific login a CKA_ALWAYS_AUTHENTICATE key needs after
- * C_SignInit, with the PIN of the URI the token was opened with (read again
- * from its source, wiped after use).
+ * C_SignInit, with the PIN read again from the source of the URI the token
+ * was opened with (a stack buffer, wiped right after). A pin-value serves
+ * only the tg_p11_key_find that parsed it: later, err says to use
+ * pin-source= or TOKENGATE_PIN. 0 or the CKR code (CKR_PIN_INCORRECT when no PIN).
  */
 static CK_RV
-context_login(struct tg_p11_key *k, CK_SESSION_HANDLE s)
+context_login(struct tg_p11_key *k, CK_SESSION_HANDLE s, struct tg_error *err)
 {
-	struct tg_p11_uri *u = NULL;
-	char *pin = NULL;
+	struct tg_pin pin;
+	char who[160];
 	CK_RV rv = CKR_PIN_INCORRECT;
 
-	if (k->t->uri == NULL || tg_p11_uri_parse(k->t->uri, &u, NULL) != 0 ||
-	    tg_p11_pin_get(u, k->t->info.label, 0, &pin, NULL, NULL) != 0)
+	memset(&pin, 0, sizeof(pin));
+	snprintf(who, sizeof(who), "key '%s' on token '%s' (CKA_ALWAYS_AUTHENTICATE)", k->label,
+	         k->t->info.label);
+	if (tg_pin_src_read(k->t->pin, who, 0, &pin, err) != 0)
 		goto out;
-	rv = k->t->m->f->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+	rv =
+	    k->t->m->f->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin.v, (CK_ULONG)pin.len);
 out:
-	tg_strfreezero(pin);
-	tg_p11_uri_free(u);
+	tg_pin_wipe(&pin);
 	return rv;
+}
+
+/* The refusal of a signature that needs the PIN (CKA_ALWAYS_AUTHENTICATE)
+ * when the key's source is a spent pin-value: tg_pin_src_read's message. */
+static int
+context_pin_gone(struct tg_p11_key *k, struct tg_error *err)
+{
+	struct tg_pin pin;
+	char who[160];
+	int r;
+
+	snprintf(who, sizeof(who), "key '%s' on token '%s' (CKA_ALWAYS_AUTHENTICATE)", k->label,
+	         k->t->info.label);
+	r = tg_pin_src_read(k->t->pin, who, 0, &pin, err);
+	tg_pin_wipe(&pin);
+	return r != 0 ? r : TG_ERR_INTERNAL;
 }
 
 /*
@@ -359,7 +379,7 @@ handle_sign(struct tg_p11_key *k, CK_SESSION_HANDLE s, const uint8_t *msg, size_
 		goto out;
 	}
 	if ((rv = f->C_SignInit(s, &mech, k->h)) != CKR_OK ||
-	    (k->trust.always_authenticate == 1 && (rv = context_login(k, s)) != CKR_OK) ||
+	    (k->trust.always_authenticate == 1 && (rv = context_login(k, s, err)) != CKR_OK) ||
 	    (rv = f->C_Sign(s, (CK_BYTE_PTR)in, inl, NULL, &rl)) != CKR_OK)
 		goto fail;
 	if ((raw = OPENSSL_malloc(rl ? rl : 1)) == NULL) {
@@ -766,7 +786,7 @@ key_find_locked(struct tg_p11 *p, struct tg_p11_token *t, const struct tg_p11_ur
 	if ((r = tg_p11_key_load(t, hs[0], flags, out, err)) != 0)
 		goto out;
 	if ((*out)->trust.always_authenticate == 1 &&
-	    tg_p11_module_auth_add(t->m, t->slot, t->uri) != 0) {
+	    tg_p11_module_auth_add(t->m, t->slot, t->pin) != 0) {
 		(*out)->t = NULL; /* the token stays the caller's */
 		tg_p11_key_free(*out);
 		*out = NULL;
@@ -793,8 +813,9 @@ tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11
 	if ((r = tg_p11_token_open(p, uri, &t, err)) != 0)
 		goto out;
 	if (!(flags & TG_P11_KEY_NO_LOGIN) &&
-	    (r = tg_p11_token_login(
-	         t, u, (flags & TG_P11_KEY_INTERACTIVE) ? TG_P11_LOGIN_INTERACTIVE : 0, err)) != 0)
+	    (r = tg_p11_token_login_src(
+	         t, t->pin, (flags & TG_P11_KEY_INTERACTIVE) ? TG_P11_LOGIN_INTERACTIVE : 0,
+	         err)) != 0)
 		goto out;
 	tg_p11_lock(p);
 	r = key_find_locked(p, t, u, flags, &k, err);
@@ -804,6 +825,10 @@ tg_p11_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11
 	t = NULL; /* owned by k now */
 	if (!(flags & TG_P11_KEY_DEFER_TRUST) && (r = tg_p11_key_trust_check(k, flags, err)) != 0)
 		goto out;
+	/* a pin-value serves this call only (its login and the signatures
+	 * proving the key): none stays with the key (freeing wipes it on the
+	 * other paths) */
+	tg_pin_src_spend(k->t->pin);
 	*out = k;
 	k = NULL;
 	r = 0;
@@ -852,69 +877,58 @@ tg_p11_key_alg(const struct tg_p11_key *k)
 	return k->alg;
 }
 
-/* Appends v percent-encoded (RFC 7512 pchar) to b. */
-static int
-pct_put(struct tg_buf *b, const uint8_t *v, size_t n, int all)
+/* Sets a space-padded CK_TOKEN_INFO field (p11-kit leaves a field whose
+ * first byte is 0 out of the URI). */
+static void
+padded_set(CK_UTF8CHAR *dst, size_t dstsz, const char *v)
 {
-	static const char hx[] = "0123456789ABCDEF";
-	uint8_t c;
-	size_t i;
-	int r = 0;
+	size_t n = strlen(v);
 
-	for (i = 0; i < n && r == 0; i++) {
-		c = v[i];
-		if (!all &&
-		    ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		     c == '-' || c == '.' || c == '_' || c == '~')) {
-			r = tg_buf_put_u8(b, c);
-		} else {
-			if ((r = tg_buf_put_u8(b, '%')) == 0 &&
-			    (r = tg_buf_put_u8(b, (uint8_t)hx[c >> 4])) == 0)
-				r = tg_buf_put_u8(b, (uint8_t)hx[c & 0xf]);
-		}
-	}
-	return r;
-}
-
-static int
-put_str(struct tg_buf *b, const char *s)
-{
-	return tg_buf_put_bytes(b, (const uint8_t *)s, strlen(s));
+	memset(dst, ' ', dstsz);
+	memcpy(dst, v, n < dstsz ? n : dstsz);
 }
 
 int
 tg_p11_key_uri(const struct tg_p11_key *k, char **out)
 {
-	struct tg_buf b;
-	uint8_t *data = NULL;
-	size_t len = 0;
 	const struct tg_p11_token_info *ti = &k->t->info;
-	int r;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE a;
+	CK_TOKEN_INFO *uti;
+	P11KitUri *u = NULL;
+	char *s = NULL;
+	int r = TG_ERR_ALLOC;
 
-	if ((r = tg_buf_alloc(&b, 256, 4096)) != 0)
-		return r;
-	if ((r = put_str(&b, "pkcs11:token=")) != 0 ||
-	    (r = pct_put(&b, (const uint8_t *)ti->label, strlen(ti->label), 0)) != 0)
+	*out = NULL;
+	if ((u = p11_kit_uri_new()) == NULL)
 		goto out;
-	if (ti->serial[0] != '\0' &&
-	    ((r = put_str(&b, ";serial=")) != 0 ||
-	     (r = pct_put(&b, (const uint8_t *)ti->serial, strlen(ti->serial), 0)) != 0))
+	uti = p11_kit_uri_get_token_info(u);
+	padded_set(uti->label, sizeof(uti->label), ti->label);
+	if (ti->serial[0] != '\0')
+		padded_set(uti->serialNumber, sizeof(uti->serialNumber), ti->serial);
+	a.type = CKA_ID;
+	a.pValue = k->id;
+	a.ulValueLen = (CK_ULONG)k->id_len;
+	if (k->id_len > 0 && p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
 		goto out;
-	if (k->id_len > 0 &&
-	    ((r = put_str(&b, ";id=")) != 0 || (r = pct_put(&b, k->id, k->id_len, 1)) != 0))
+	a.type = CKA_LABEL;
+	a.pValue = k->label;
+	a.ulValueLen = (CK_ULONG)strlen(k->label);
+	if (k->label[0] != '\0' && p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
 		goto out;
-	if (k->label[0] != '\0' &&
-	    ((r = put_str(&b, ";object=")) != 0 ||
-	     (r = pct_put(&b, (const uint8_t *)k->label, strlen(k->label), 0)) != 0))
+	a.type = CKA_CLASS;
+	a.pValue = &cls;
+	a.ulValueLen = sizeof(cls);
+	if (p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK ||
+	    p11_kit_uri_format(u, P11_KIT_URI_FOR_ANY, &s) != P11_KIT_URI_OK || s == NULL)
 		goto out;
-	if ((r = put_str(&b, ";type=private")) != 0 || (r = tg_buf_put_u8(&b, 0)) != 0)
-		goto out;
-	if ((r = tg_buf_steal(&b, &data, &len)) != 0)
-		goto out;
-	*out = (char *)data;
+	*out = s;
+	s = NULL;
 	r = 0;
 out:
-	tg_buf_free(&b);
+	free(s);
+	if (u != NULL)
+		p11_kit_uri_free(u);
 	return r;
 }
 
@@ -1015,7 +1029,12 @@ tg_p11_key_evp_get(struct tg_p11_key *k, EVP_PKEY **out, struct tg_error *err)
 	*out = NULL;
 	tg_p11_lock(k->t->p);
 	tg_p11_fork_check(k->t->p);
-	if (k->h == CK_INVALID_HANDLE)
+	if (k->trust.always_authenticate == 1 && tg_pin_src_kind(k->t->pin) == TG_PIN_VALUE &&
+	    !tg_pin_src_noninteractive(k->t->pin))
+		/* each signature logs in again (libp11's UI asks our source):
+		 * a spent pin-value would fail there without a word */
+		r = context_pin_gone(k, err);
+	else if (k->h == CK_INVALID_HANDLE)
 		/* unbound by the presence watcher: the token left, or another
 		 * one came in its place */
 		r = tg_error_set(err, TG_ERR_CARD_REMOVED,

@@ -1,6 +1,6 @@
 /*
  * keygen.c — key pair generation on the token with the non-exportable
- * template (DESIGN.md flow 1: CKA_EXTRACTABLE=false, CKA_SENSITIVE=true).
+ * template (CKA_EXTRACTABLE=false, CKA_SENSITIVE=true).
  */
 #include "p11-int.h"
 
@@ -151,15 +151,17 @@ tg_p11_keygen(struct tg_p11 *p, const char *uri, enum tg_p11_alg alg, unsigned f
 		goto out;
 	if ((r = tg_p11_token_open(p, uri, &t, err)) != 0)
 		goto out;
-	if ((r = tg_p11_token_login(
-	         t, u, (flags & TG_P11_KEY_INTERACTIVE) ? TG_P11_LOGIN_INTERACTIVE : 0, err)) != 0)
+	if ((r = tg_p11_token_login_src(
+	         t, t->pin, (flags & TG_P11_KEY_INTERACTIVE) ? TG_P11_LOGIN_INTERACTIVE : 0,
+	         err)) != 0)
 		goto out;
 	tg_p11_lock(p);
 	r = keygen_locked(t, u, alg, flags, &k, err);
 	tg_p11_unlock(p);
 	if (r != 0)
 		goto out;
-	t = NULL; /* owned by k */
+	t = NULL;                    /* owned by k */
+	tg_pin_src_spend(k->t->pin); /* a pin-value serves this call only */
 	if (out != NULL) {
 		*out = k;
 		k = NULL;

@@ -121,53 +121,56 @@ static int
 ui_read(UI *ui, UI_STRING *uis)
 {
 	struct tg_p11_module *m = UI_get0_user_data(ui);
-	struct tg_p11_uri *u = NULL;
-	char *uri = NULL, *pin = NULL;
+	struct tg_pin_src *src = NULL;
+	struct tg_pin pin;
 	int ok = 0;
 
+	memset(&pin, 0, sizeof(pin));
 	if (m == NULL ||
 	    (UI_get_string_type(uis) != UIT_PROMPT && UI_get_string_type(uis) != UIT_VERIFY))
 		return 1;
 	tg_p11_lock(m->p);
 	if (m->auth != NULL && m->auth->next == NULL)
-		uri = strdup(m->auth->uri);
+		(void)tg_pin_src_dup(m->auth->pin, &src);
 	tg_p11_unlock(m->p);
-	if (uri == NULL)
+	if (src == NULL || tg_pin_src_read(src, NULL, 0, &pin, NULL) != 0)
 		goto out;
-	if (tg_p11_uri_parse(uri, &u, NULL) != 0 ||
-	    tg_p11_pin_get(u, NULL, 0, &pin, NULL, NULL) != 0)
-		goto out;
-	ok = UI_set_result(ui, uis, pin) == 0;
+	ok = UI_set_result(ui, uis, pin.v) == 0;
 out:
-	tg_strfreezero(pin);
-	tg_strfreezero(uri);
-	tg_p11_uri_free(u);
+	tg_pin_wipe(&pin);
+	tg_pin_src_free(src);
 	return ok;
 }
 
 int
-tg_p11_module_auth_add(struct tg_p11_module *m, CK_SLOT_ID slot, const char *uri)
+tg_p11_module_auth_add(struct tg_p11_module *m, CK_SLOT_ID slot, const struct tg_pin_src *pin)
 {
 	struct tg_p11_auth *a;
-	char *dup;
+	struct tg_pin_src *dup = NULL;
+	int r = TG_ERR_ALLOC;
 
+	if (tg_pin_src_dup(pin, &dup) != 0)
+		goto out;
 	for (a = m->auth; a != NULL; a = a->next) {
 		if (a->slot == slot) {
-			if ((dup = strdup(uri)) == NULL)
-				return TG_ERR_ALLOC;
-			tg_strfreezero(a->uri);
-			a->uri = dup;
-			return 0;
+			tg_pin_src_free(a->pin);
+			a->pin = dup;
+			dup = NULL;
+			r = 0;
+			goto out;
 		}
 	}
-	if ((a = calloc(1, sizeof(*a))) == NULL || (a->uri = strdup(uri)) == NULL) {
-		free(a);
-		return TG_ERR_ALLOC;
-	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		goto out;
+	a->pin = dup;
+	dup = NULL;
 	a->slot = slot;
 	a->next = m->auth;
 	m->auth = a;
-	return 0;
+	r = 0;
+out:
+	tg_pin_src_free(dup);
+	return r;
 }
 
 static void
@@ -179,7 +182,7 @@ module_free(struct tg_p11_module *m)
 		return;
 	for (a = m->auth; a != NULL; a = an) {
 		an = a->next;
-		tg_strfreezero(a->uri);
+		tg_pin_src_free(a->pin);
 		free(a);
 	}
 	if (m->lp != NULL) {

@@ -25,12 +25,13 @@
  * generation, slot events) and libp11's context over the same dlopen handle
  * (keys as EVP_PKEY). Both share one C_Initialize. */
 /* Where a key with CKA_ALWAYS_AUTHENTICATE gets its PIN for the
- * context-specific login libp11 does before each signature: the URI it was
- * found with (PIN resolved again from its source each time, never kept). */
+ * context-specific login libp11 does before each signature: the PIN source
+ * of the URI it was found with (read again each time, never kept; a copy
+ * of a pin-value source holds no value). */
 struct tg_p11_auth {
 	struct tg_p11_auth *next;
 	CK_SLOT_ID slot;
-	char *uri;
+	struct tg_pin_src *pin;
 };
 
 struct tg_p11_module {
@@ -74,7 +75,9 @@ struct tg_p11_token {
 	PKCS11_SLOT *lslot; /* libp11's slot (borrowed from m->lslots) */
 	struct tg_p11_token_info info;
 	int logged_in;
-	char *uri; /* the URI the token was opened with (re-login) */
+	char *uri;              /* the URI it was opened with, without any pin-value
+				   (tg_p11_uri_format): found again after a reinsertion */
+	struct tg_pin_src *pin; /* that URI's PIN source: read at each login */
 };
 
 struct tg_p11_key {
@@ -111,12 +114,17 @@ int tg_p11_module_refresh(struct tg_p11_module *m);
 /* Rebuilds libp11's slots from scratch after a token came back (its old
  * slot and key objects stay alive, refcounted, while EVP_PKEYs hold them). */
 int tg_p11_module_rebuild(struct tg_p11_module *m);
-/* Registers the PIN source of a CKA_ALWAYS_AUTHENTICATE key; p->lock held. */
-int tg_p11_module_auth_add(struct tg_p11_module *m, CK_SLOT_ID slot, const char *uri);
+/* Registers the PIN source of a CKA_ALWAYS_AUTHENTICATE key (a copy of
+ * pin, tg_pin_src_dup); p->lock held. */
+int tg_p11_module_auth_add(struct tg_p11_module *m, CK_SLOT_ID slot, const struct tg_pin_src *pin);
 /* "CKR_PIN_INCORRECT" etc. */
 const char *tg_p11_ckr_name(CK_RV rv);
 
 /* token.c */
+/* tg_p11_token_login with the PIN read from src, which is left as it is
+ * (a pin-value is not spent: the caller spends it when its call ends). */
+int tg_p11_token_login_src(struct tg_p11_token *t, struct tg_pin_src *src, unsigned flags,
+                           struct tg_error *err);
 /* Our session on the token (reopened after fork); p->lock held. */
 int tg_p11_token_session(struct tg_p11_token *t, CK_SESSION_HANDLE *s, struct tg_error *err);
 int tg_p11_token_refresh_info(struct tg_p11_token *t);

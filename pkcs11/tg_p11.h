@@ -8,12 +8,19 @@
  *
  *   struct tg_p11 *p11;         one per process, shared by its threads
  *   struct tg_p11_key *key;
+ *   struct tg_error err;
  *   tg_p11_new(&p11, &err);
- *   tg_p11_key_find(p11, "pkcs11:token=alice;object=api", 0, &key, &err);
- *   tg_p11_ssl_ctx_use_key(ssl_ctx, key, &err);   // TLS client or server
+ *   tg_p11_key_find(p11, "pkcs11:token=alice;object=api?pin-source=file:/run/pin",
+ *                   0, &key, &err);
+ *   tg_p11_ssl_ctx_use_key(ssl_ctx, key, NULL, &err); // NULL: the token's
+ *                                                    // certificate; TLS
+ *                                                    // client or server
  *   ...
+ *   SSL_CTX_free(ssl_ctx);      before the key: it holds the key's EVP_PKEY
  *   tg_p11_key_free(key);
  *   tg_p11_free(p11);
+ * (each call returns 0 or a TG_ERR_* code with err's message; checks
+ * left out here).
  *
  * Modules: p11-kit's proxy module (`p11-kit-proxy.so`) is the default, so
  * every module registered in /usr/share/p11-kit/modules (OpenSC, SoftHSM2)
@@ -40,12 +47,23 @@
  *   serial 1a2b...), 'PIV_II' (piv_II); check the URI's token= attribute
  * Free functions accept NULL.
  *
- * Security (DESIGN.md rule 1): no function of this API reads or returns
+ * Security: no function of this API reads or returns
  * private key material; keys whose CKA_EXTRACTABLE is true or CKA_SENSITIVE
  * false are refused unless the caller passes TG_P11_KEY_ALLOW_EXPORTABLE,
  * keys imported, once exportable or of unknown origin unless it passes
  * TG_P11_KEY_ALLOW_IMPORTED (tg_p11_key_trust_check).
- * PINs are wiped after use and never logged.
+ *
+ * PINs: never logged, never in a message (URIs are shown with
+ * pin-value=***, tg_p11_uri_mask), and never kept by this library's
+ * structures: a token and its keys keep the URI without its pin-value
+ * (tg_p11_token_uri) and the description of its PIN source (tg_pin_src.h);
+ * the PIN is read at each login into a stack buffer wiped right after
+ * C_Login. A pin-value serves the call that parsed the URI only; commands
+ * that log in again (presence watching, the gate, the agent) take the PIN
+ * from pin-source= or TOKENGATE_PIN. One copy is outside our control:
+ * libp11 keeps the PIN of its last PKCS11_login in the slot (to log its
+ * sessions in again in a child after fork()) until logout or the context
+ * is freed.
  */
 #ifndef TG_P11_H
 #define TG_P11_H
@@ -58,6 +76,7 @@
 #include <openssl/x509.h>
 
 #include "tg_err.h"
+#include "tg_pin_src.h"
 
 struct tg_p11;       /* context: loaded modules, fork state, lock */
 struct tg_p11_uri;   /* a parsed pkcs11: URI */
@@ -162,26 +181,32 @@ int tg_p11_uri_id(const struct tg_p11_uri *u, const uint8_t **id, size_t *len);
 int tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot);
 
 /*
- * Resolves the user PIN for a token, in this order: the URI's pin-value,
- * its pin-source (`file:PATH`, a bare PATH, or `env:NAME`; one trailing
- * newline is stripped from files), the environment variable TOKENGATE_PIN,
- * and, only when `interactive` is non-zero and stdin is a terminal, a
- * prompt without echo naming `token_label`. Returns 0 and *pin (a
- * NUL-terminated heap string the caller wipes and frees with
- * tg_strfreezero); TG_ERR_NO_PIN when no source exists (the message names
- * the sources to set); TG_ERR_IO when a pin-source file cannot be read or
- * an env: variable is unset (the message names the file or variable);
- * TG_ERR_PERMISSION when the PIN file (a link is followed) is not the
- * user's or is readable or writable by group or others, as OpenSSH refuses
- * such a private key (the message names the file, its mode and the chmod
- * or chown that fixes it).
- * *source_out, when not NULL, gets "uri", "pin-source", "env" or "prompt".
+ * A copy of s (any string, a URI or not) with the value of every
+ * "pin-value=" (up to the next '&') replaced by "***": the one redaction
+ * for messages and logs. Returns a heap string (free with free()) or NULL
+ * when out of memory.
  */
-int tg_p11_pin_get(const struct tg_p11_uri *u, const char *token_label, int interactive, char **pin,
-                   const char **source_out, struct tg_error *err);
+char *tg_p11_uri_mask(const char *s);
 
-/* 1 when the URI (or TOKENGATE_PIN) gives a PIN without a prompt. */
-int tg_p11_pin_noninteractive(const struct tg_p11_uri *u);
+/*
+ * Formats u with p11-kit's p11_kit_uri_format, always WITHOUT its
+ * pin-value: the form structures keep and programs print. When u had a
+ * pin-value and no pin-source and pin_source is not NULL, pin-source=
+ * pin_source is put in its place (e.g. "env:TOKENGATE_PIN" for a command
+ * printed to be pasted). u is left as parsed. Returns 0 and *out (heap
+ * string, free with free()), or TG_ERR_URI.
+ */
+int tg_p11_uri_format(const struct tg_p11_uri *u, const char *pin_source, char **out,
+                      struct tg_error *err);
+
+/*
+ * Describes the URI's PIN source (tg_pin_src.h): its pin-value (copied, one
+ * read), else its pin-source (file:PATH, PATH or env:NAME), else the
+ * default (TOKENGATE_PIN, then a prompt). Reads no secret. Returns 0 and
+ * *out (free with tg_pin_src_free), or TG_ERR_INVALID_ARG for a pin-source
+ * that is not a source, TG_ERR_ALLOC.
+ */
+int tg_p11_uri_pin_src(const struct tg_p11_uri *u, struct tg_pin_src **out, struct tg_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Algorithms                                                          */
@@ -240,7 +265,11 @@ int tg_p11_tokens_list(struct tg_p11 *p, const char *uri, struct tg_p11_token_in
 /*
  * Selects exactly one token matching the URI's token attributes (token,
  * manufacturer, serial, model; slot-id if given; library attributes).
- * No login. Returns 0 and *out (free with tg_p11_token_free), or
+ * Uninitialized tokens (CKF_TOKEN_INITIALIZED clear, e.g. the spare slot
+ * SoftHSM2 always shows) never match: they neither make a selection
+ * ambiguous nor are chosen. Keeps the URI without its pin-value and the
+ * description of its PIN source (tg_p11_uri_pin_src; a bad pin-source is
+ * TG_ERR_INVALID_ARG here). No login. Returns 0 and *out (free with tg_p11_token_free), or
  *   TG_ERR_TOKEN_NOT_FOUND  "token 'alice' not found; tokens present: ..."
  *   TG_ERR_TOKEN_AMBIGUOUS  "2 tokens match 'pkcs11:manufacturer=...':
  *                            ...; add token= or serial= to the URI"
@@ -255,11 +284,25 @@ void tg_p11_token_free(struct tg_p11_token *t);
 /* The token's description (borrowed; refreshed by tg_p11_token_login). */
 const struct tg_p11_token_info *tg_p11_token_get_info(const struct tg_p11_token *t);
 
+/*
+ * The URI the token was opened with, as the token keeps it: formatted by
+ * tg_p11_uri_format, so without any pin-value (borrowed, lives as long as
+ * the token). Neither the token nor its keys keep a PIN: only this URI and
+ * the description of its PIN source.
+ */
+const char *tg_p11_token_uri(const struct tg_p11_token *t);
+
 #define TG_P11_LOGIN_INTERACTIVE 0x1 /* may prompt on the terminal */
 
 /*
- * Logs the user in, PIN from tg_p11_pin_get(u, ...) (u may be NULL: then
- * only TOKENGATE_PIN or the prompt). A token already logged in (by this
+ * Logs the user in. The PIN is read (tg_pin_src_read) only now, into a
+ * stack buffer wiped right after C_Login, from the PIN source of u, or,
+ * when u is NULL, from the source of the URI the token was opened with
+ * (described at tg_p11_token_open; a pin-value there serves this login
+ * only and is wiped after it: a later one, e.g. after the token was
+ * reinserted, is refused with TG_ERR_NO_PIN naming pin-source= and
+ * TOKENGATE_PIN, which long-running commands use). A token already
+ * logged in (by this
  * process) is left as it is; a token with a protected authentication path
  * (PIN pad) logs in with a NULL PIN. A wrong PIN is tried exactly once,
  * never retried, and reported with the token's state:
@@ -267,7 +310,8 @@ const struct tg_p11_token_info *tg_p11_token_get_info(const struct tg_p11_token 
  *                         final try left); ..."
  *   TG_ERR_PIN_LOCKED    "the user PIN of token 'alice' is locked; unblock
  *                         it with the SO PIN (e.g. pkcs11-tool --init-pin)"
- *   TG_ERR_NO_PIN, TG_ERR_LOGIN (other CKR_*), TG_ERR_IO (pin-source).
+ *   TG_ERR_NO_PIN, TG_ERR_LOGIN (other CKR_*), TG_ERR_IO /
+ *   TG_ERR_PERMISSION (pin-source file or variable, tg_pin_src_read).
  */
 int tg_p11_token_login(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned flags,
                        struct tg_error *err);
@@ -419,8 +463,12 @@ int tg_p11_token_objects_list(struct tg_p11_token *t, struct tg_p11_object_info 
  * TG_P11_KEY_DEFER_TRUST, applies tg_p11_key_trust_check(k, flags).
  * A key with CKA_ALWAYS_AUTHENTICATE
  * gets the context-specific login before each signature with the PIN read
- * again from the URI's source (pin-value, pin-source, TOKENGATE_PIN; never
- * kept in memory), as long as one token of the module has such keys.
+ * again from the URI's source (pin-source, TOKENGATE_PIN; never kept in
+ * memory), as long as one token of the module has such keys. A pin-value
+ * serves this call only (its login and the signatures that prove the key)
+ * and is wiped before it returns: the key keeps no PIN, and a later
+ * signature of such a key is refused by tg_p11_key_evp_get with
+ * TG_ERR_NO_PIN naming pin-source= and TOKENGATE_PIN.
  * Returns 0 and *out (free with
  * tg_p11_key_free), or
  *   TG_ERR_KEY_NOT_FOUND   "no private key 'api' on token 'alice'; keys
@@ -663,8 +711,10 @@ typedef void (*tg_p11_watch_fn)(void *arg, const struct tg_p11_watch_event *ev);
  *      key object's own CKA_EC_POINT / CKA_MODULUS where the module
  *      exposes them, else its public key object or certificate: a
  *      candidate only) must be the one the watcher had;
- *   2. login once, when the key was found with a non-interactive PIN
- *      source (tg_p11_pin_noninteractive; a wrong PIN is never retried);
+ *   2. login once, with the PIN read again from the key's source when it
+ *      is non-interactive (pin-source=, TOKENGATE_PIN; a pin-value was
+ *      spent by the lookup, so the re-login fails with RELOGIN_FAILED
+ *      naming those sources; a wrong PIN is never retried);
  *   3. the key found again and checked as in 1;
  *   4. proof: it signs a fresh random challenge on the token, and the
  *      signature must verify with the public key the watcher had.

@@ -87,10 +87,13 @@ uri_matches(const struct tg_p11_uri *u, const CK_INFO *mi, CK_SLOT_ID id, const 
 	       p11_kit_uri_match_module_info(u->u, mi);
 }
 
-/* Lists tokens of module m matching u (NULL: all); p->lock held. */
+/* Lists tokens of module m matching u (NULL: all); with `usable`, only
+ * initialized ones (SoftHSM2 always shows a spare uninitialized token, whose
+ * blank label and serial would match a URI naming only the module or the
+ * model: it is never a selection's match); p->lock held. */
 static int
-list_tokens(struct tg_p11_module *m, const struct tg_p11_uri *u, struct tg_p11_token_info **out,
-            size_t *n, struct tg_error *err)
+list_tokens(struct tg_p11_module *m, const struct tg_p11_uri *u, int usable,
+            struct tg_p11_token_info **out, size_t *n, struct tg_error *err)
 {
 	CK_SLOT_ID *ids = NULL;
 	CK_ULONG cnt = 0, i;
@@ -125,7 +128,8 @@ list_tokens(struct tg_p11_module *m, const struct tg_p11_uri *u, struct tg_p11_t
 		if (m->f->C_GetSlotInfo(ids[i], &si) != CKR_OK ||
 		    m->f->C_GetTokenInfo(ids[i], &ti) != CKR_OK)
 			continue; /* removed meanwhile */
-		if (!uri_matches(u, &mi, ids[i], &si, &ti))
+		if (!uri_matches(u, &mi, ids[i], &si, &ti) ||
+		    (usable && !(ti.flags & CKF_TOKEN_INITIALIZED)))
 			continue;
 		info_fill(m, ids[i], &si, &ti, &mi, &v[k++]);
 	}
@@ -153,7 +157,7 @@ tg_p11_tokens_list(struct tg_p11 *p, const char *uri, struct tg_p11_token_info *
 		return r;
 	tg_p11_lock(p);
 	if ((r = tg_p11_module_get(p, u, &m, err)) == 0)
-		r = list_tokens(m, u, out, n, err);
+		r = list_tokens(m, u, 0, out, n, err);
 	tg_p11_unlock(p);
 	if (r == 0 && *n == 0) {
 		free(*out);
@@ -225,10 +229,10 @@ tg_p11_token_open(struct tg_p11 *p, const char *uri, struct tg_p11_token **out,
 	tg_p11_lock(p);
 	if ((r = tg_p11_module_get(p, u, &m, err)) != 0)
 		goto out;
-	if ((r = list_tokens(m, u, &v, &n, err)) != 0)
+	if ((r = list_tokens(m, u, 1, &v, &n, err)) != 0)
 		goto out;
 	if (n == 0) {
-		(void)list_tokens(m, NULL, &all, &nall, NULL);
+		(void)list_tokens(m, NULL, 1, &all, &nall, NULL);
 		tg_p11_tokens_describe(all, nall, desc, sizeof(desc));
 		if (tg_p11_uri_get(u, TG_P11_URI_TOKEN) != NULL)
 			r = tg_error_set(err, TG_ERR_TOKEN_NOT_FOUND,
@@ -247,10 +251,14 @@ tg_p11_token_open(struct tg_p11 *p, const char *uri, struct tg_p11_token **out,
 		                 n, u->str, desc);
 		goto out;
 	}
-	if ((t = calloc(1, sizeof(*t))) == NULL || (t->uri = strdup(uri)) == NULL) {
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory opening a token");
 		goto out;
 	}
+	/* kept: the URI without its pin-value, and where the PIN comes from */
+	if ((r = tg_p11_uri_format(u, NULL, &t->uri, err)) != 0 ||
+	    (r = tg_p11_uri_pin_src(u, &t->pin, err)) != 0)
+		goto out;
 	t->p = p;
 	t->m = m;
 	t->slot = v[0].slot_id;
@@ -280,8 +288,8 @@ tg_p11_token_free(struct tg_p11_token *t)
 		t->m->f->C_CloseSession(t->sess);
 		tg_p11_unlock(t->p);
 	}
-	if (t->uri != NULL)
-		tg_strfreezero(t->uri);
+	free(t->uri);
+	tg_pin_src_free(t->pin);
 	free(t);
 }
 
@@ -289,6 +297,12 @@ const struct tg_p11_token_info *
 tg_p11_token_get_info(const struct tg_p11_token *t)
 {
 	return &t->info;
+}
+
+const char *
+tg_p11_token_uri(const struct tg_p11_token *t)
+{
+	return t->uri;
 }
 
 /* The CKR code libp11 recorded for its last failure (its error library). */
@@ -354,19 +368,21 @@ login_error(struct tg_p11_token *t, CK_RV rv, const char *src, struct tg_error *
 	}
 }
 
-/* p->lock held. */
+/* p->lock held. src: the PIN source to read (the token's or the caller's). */
 static int
-token_login_locked(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned flags,
+token_login_locked(struct tg_p11_token *t, struct tg_pin_src *src, unsigned flags,
                    struct tg_error *err)
 {
 	CK_SESSION_HANDLE s;
 	CK_SESSION_INFO sinfo;
-	const char *src = "pin-pad";
+	const char *from = "pin-pad";
+	char who[64];
 	PKCS11_SLOT *ls;
-	char *pin = NULL;
+	struct tg_pin pin;
 	int r, res = 0;
 	CK_RV rv;
 
+	memset(&pin, 0, sizeof(pin));
 	if ((r = tg_p11_token_session(t, &s, err)) != 0)
 		goto out;
 	ls = tg_p11_module_lslot(t->m, t->slot);
@@ -387,29 +403,37 @@ token_login_locked(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned 
 		r = 0;
 		goto out;
 	}
-	if (!t->info.protected_auth_path &&
-	    (r = tg_p11_pin_get(u, t->info.label, (flags & TG_P11_LOGIN_INTERACTIVE) != 0, &pin,
-	                        &src, err)) != 0)
-		goto out;
+	if (!t->info.protected_auth_path) {
+		snprintf(who, sizeof(who), "token '%s'", t->info.label);
+		if ((r = tg_pin_src_read(
+		         src, who, (flags & TG_P11_LOGIN_INTERACTIVE) ? TG_PIN_INTERACTIVE : 0,
+		         &pin, err)) != 0)
+			goto out;
+		from = pin.from;
+	}
 	if (ls != NULL) {
-		/* one attempt through libp11, which keeps the PIN to log its
-		 * sessions in again after fork() */
+		/* one attempt through libp11 (its sessions share the login);
+		 * libp11 keeps its own copy of the PIN in the slot to log in
+		 * again in a child after fork() (see tg_p11.h) */
 		ERR_clear_error();
-		if (PKCS11_login(ls, 0, pin) != 0)
+		if (PKCS11_login(ls, 0, t->info.protected_auth_path ? NULL : pin.v) != 0)
 			rv = libp11_last_ckr();
 		else
 			rv = CKR_OK;
 	} else {
-		rv = t->m->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, pin ? strlen(pin) : 0);
+		rv = t->m->f->C_Login(s, CKU_USER,
+		                      t->info.protected_auth_path ? NULL : (CK_UTF8CHAR_PTR)pin.v,
+		                      t->info.protected_auth_path ? 0 : (CK_ULONG)pin.len);
 	}
+	tg_pin_wipe(&pin); /* right after the login, whatever its outcome */
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-		r = login_error(t, rv, src, err);
+		r = login_error(t, rv, from, err);
 		goto out;
 	}
 	t->logged_in = 1;
 	r = 0;
 out:
-	tg_strfreezero(pin);
+	tg_pin_wipe(&pin);
 	return r;
 }
 
@@ -417,10 +441,25 @@ int
 tg_p11_token_login(struct tg_p11_token *t, const struct tg_p11_uri *u, unsigned flags,
                    struct tg_error *err)
 {
+	struct tg_pin_src *own = NULL;
+	int r;
+
+	if (u != NULL && (r = tg_p11_uri_pin_src(u, &own, err)) != 0)
+		return r;
+	r = tg_p11_token_login_src(t, own != NULL ? own : t->pin, flags, err);
+	tg_pin_src_spend(t->pin); /* a pin-value serves this login only */
+	tg_pin_src_free(own);
+	return r;
+}
+
+int
+tg_p11_token_login_src(struct tg_p11_token *t, struct tg_pin_src *src, unsigned flags,
+                       struct tg_error *err)
+{
 	int r;
 
 	tg_p11_lock(t->p);
-	r = token_login_locked(t, u, flags, err);
+	r = token_login_locked(t, src, flags, err);
 	tg_p11_unlock(t->p);
 	return r;
 }

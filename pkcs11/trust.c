@@ -1,6 +1,6 @@
 /*
- * trust.c — the non-exportability check of a private key (DESIGN.md rule
- * 1): reads CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE,
+ * trust.c — the non-exportability check of a private key (no private key
+ * byte ever leaves a token): reads CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE,
  * CKA_ALWAYS_SENSITIVE, CKA_LOCAL, CKA_ALWAYS_AUTHENTICATE and CKA_PRIVATE
  * through the module's own function list (libp11 exposes none of them),
  * notes whether the token is PKCS#15 emulated (OpenSC: its origin

@@ -1,7 +1,8 @@
 /*
  * uri.c — RFC 7512 pkcs11: URIs through p11-kit (p11_kit_uri_parse), with
- * error messages that show the URI and the offending part, and the PIN
- * sources (pin-value, pin-source, TOKENGATE_PIN, prompt).
+ * error messages that show the URI and the offending part (never its
+ * pin-value), formatting through p11_kit_uri_format, and the URI's PIN
+ * source (tg_pin_src.h).
  */
 #include "p11-int.h"
 
@@ -11,14 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ui.h>
-
-#include "tg_file.h"
+#include "tg_pin_src.h"
 #include "tg_secret.h"
 
 #define URI_SCHEME    "pkcs11:"
-#define PIN_MAX       256
 #define URI_BAD_VALUE (-100) /* ours: a known attribute with a bad value */
 
 /* Path attribute names RFC 7512 defines (plus p11-kit's slot ones). */
@@ -39,10 +36,8 @@ static const char *const path_attrs[] = {
     "object-type",
 };
 
-/* Copy of s with the value of every pin-value= (up to the next '&')
- * replaced by "***", wherever it appears. */
-static char *
-mask_pin(const char *s)
+char *
+tg_p11_uri_mask(const char *s)
 {
 	static const char key[] = "pin-value=";
 	const char *p = s, *pv;
@@ -65,17 +60,17 @@ mask_pin(const char *s)
 	return out;
 }
 
-/* Cuts a shown URI part after any "pin-value=" and appends "***". */
+/* Masks the pin-values of a shown URI part in place (tg_p11_uri_mask). */
 static void
 mask_part(char *part, size_t partsz)
 {
-	char *pv = strstr(part, "pin-value=");
-	size_t off;
+	char *m = tg_p11_uri_mask(part);
 
-	if (pv == NULL)
-		return;
-	off = (size_t)(pv - part) + strlen("pin-value=");
-	snprintf(part + off, partsz - off, "***");
+	if (m == NULL)
+		snprintf(part, partsz, "(a part of the URI)");
+	else
+		snprintf(part, partsz, "%s", m);
+	free(m);
 }
 
 static int
@@ -265,7 +260,7 @@ tg_p11_uri_parse(const char *s, struct tg_p11_uri **out, struct tg_error *err)
 
 	if (s == NULL || out == NULL)
 		return tg_error_set(err, TG_ERR_INVALID_ARG, "no PKCS#11 URI given");
-	if ((u = calloc(1, sizeof(*u))) == NULL || (u->str = mask_pin(s)) == NULL ||
+	if ((u = calloc(1, sizeof(*u))) == NULL || (u->str = tg_p11_uri_mask(s)) == NULL ||
 	    (u->u = p11_kit_uri_new()) == NULL) {
 		tg_error_set(err, r, "out of memory parsing a PKCS#11 URI");
 		goto out;
@@ -364,161 +359,40 @@ tg_p11_uri_slot_id(const struct tg_p11_uri *u, unsigned long *slot)
 	return 1;
 }
 
-/*
- * Reads a PIN file: at most PIN_MAX bytes, one trailing newline dropped.
- * Like an SSH private key, the file must be the user's and closed to group
- * and others (tg_file.h); a symbolic link is followed (secret stores hand
- * out links) and the file it leads to is what is checked.
- */
-static int
-pin_from_file(const char *path, char **pin, struct tg_error *err)
+int
+tg_p11_uri_pin_src(const struct tg_p11_uri *u, struct tg_pin_src **out, struct tg_error *err)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0, n;
-	struct tg_error tmp;
-	int r;
+	return tg_pin_src_new(tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE),
+	                      tg_p11_uri_get(u, TG_P11_URI_PIN_SOURCE), out, err);
+}
 
-	tg_error_clear(&tmp);
-	r = tg_file_read_checked(path, "PIN file", TG_FILE_SECRET | TG_FILE_FOLLOW, PIN_MAX, &buf,
-	                         &len, &tmp);
-	if (r == TG_ERR_PERMISSION) {
-		tg_error_set(err, r, "%s", tmp.msg);
+int
+tg_p11_uri_format(const struct tg_p11_uri *u, const char *pin_source, char **out,
+                  struct tg_error *err)
+{
+	const char *pv = tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE);
+	const char *ps = tg_p11_uri_get(u, TG_P11_URI_PIN_SOURCE);
+	char *s = NULL;
+	int r = TG_ERR_URI, rc;
+
+	*out = NULL;
+	/* the pin-value is left out of the formatted string; p11-kit's copy
+	 * is put back afterwards (u stays as parsed) */
+	p11_kit_uri_set_pin_value(u->u, NULL);
+	if (pv != NULL && ps == NULL && pin_source != NULL)
+		p11_kit_uri_set_pin_source(u->u, pin_source);
+	rc = p11_kit_uri_format(u->u, P11_KIT_URI_FOR_ANY, &s);
+	p11_kit_uri_set_pin_value(u->u, pv);
+	p11_kit_uri_set_pin_source(u->u, ps);
+	if (rc != P11_KIT_URI_OK || s == NULL) {
+		tg_error_set(err, r, "cannot format the PKCS#11 URI '%s': %s", u->str,
+		             p11_kit_uri_message(rc));
 		goto out;
 	}
-	if (r != 0) {
-		r = TG_ERR_IO;
-		tg_error_set(err, r, "%s; fix pin-source=", tmp.msg);
-		goto out;
-	}
-	n = len;
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	if (n > 0 && buf[n - 1] == '\r')
-		buf[--n] = '\0';
-	if ((*pin = strdup((const char *)buf)) == NULL) {
-		r = TG_ERR_ALLOC;
-		goto out;
-	}
+	*out = s;
+	s = NULL;
 	r = 0;
 out:
-	tg_freezero(buf, len);
-	return r;
-}
-
-static int
-pin_from_source(const char *src, char **pin, struct tg_error *err)
-{
-	const char *v;
-
-	if (strncmp(src, "env:", 4) == 0) {
-		if (src[4] == '\0' || (v = getenv(src + 4)) == NULL)
-			return tg_error_set(err, TG_ERR_IO,
-			                    "pin-source '%s': environment variable '%s' "
-			                    "is not set",
-			                    src, src + 4);
-		if ((*pin = strdup(v)) == NULL)
-			return TG_ERR_ALLOC;
-		return 0;
-	}
-	if (strncmp(src, "file://", 7) == 0 && src[7] == '/')
-		return pin_from_file(src + 7, pin, err);
-	if (strncmp(src, "file:", 5) == 0)
-		return pin_from_file(src + 5, pin, err);
-	if (strchr(src, ':') != NULL && src[0] != '/' && src[0] != '.')
-		return tg_error_set(err, TG_ERR_IO,
-		                    "pin-source '%s' is not supported; use "
-		                    "file:/path or env:NAME",
-		                    src);
-	return pin_from_file(src, pin, err);
-}
-
-/*
- * Asks for the PIN on the terminal through OpenSSL's UI (the console
- * method: /dev/tty, echo off, the terminal restored on SIGINT/SIGTERM,
- * the answer cleansed when the UI is freed). One prompt, never repeated:
- * an empty answer, one longer than PIN_MAX, Ctrl-C and an unreadable
- * terminal each fail with TG_ERR_NO_PIN and a message saying which.
- */
-static int
-pin_prompt(const char *label, char **pin, struct tg_error *err)
-{
-	char buf[PIN_MAX + 1], prompt[160];
-	const char *name = label ? label : "?";
-	UI *ui = NULL;
-	int r = TG_ERR_NO_PIN, rc, too_long = 0;
-	unsigned long e;
-
-	snprintf(prompt, sizeof(prompt), "PIN for token '%s': ", name);
-	if ((ui = UI_new()) == NULL || UI_add_input_string(ui, prompt, 0, buf, 0, PIN_MAX) < 0) {
-		r = tg_error_set(err, TG_ERR_ALLOC, "cannot set up the PIN prompt");
-		goto out;
-	}
-	rc = UI_process(ui);
-	while ((e = ERR_get_error()) != 0) /* the UI's reason is not the last one */
-		too_long |=
-		    ERR_GET_LIB(e) == ERR_LIB_UI && ERR_GET_REASON(e) == UI_R_RESULT_TOO_LARGE;
-	if (rc == -2) {
-		tg_error_set(err, r, "PIN entry for token '%s' was interrupted", name);
-		goto out;
-	}
-	if (rc != 0 && too_long) {
-		tg_error_set(err, r, "the PIN entered for token '%s' is longer than %d characters",
-		             name, PIN_MAX);
-		goto out;
-	}
-	if (rc != 0) {
-		tg_error_set(err, r,
-		             "cannot read a PIN for token '%s' from the terminal; use "
-		             "pin-source=file:/path (or env:NAME) or TOKENGATE_PIN",
-		             name);
-		goto out;
-	}
-	if (buf[0] == '\0') {
-		tg_error_set(err, r, "no PIN entered for token '%s'", name);
-		goto out;
-	}
-	r = (*pin = strdup(buf)) ? 0 : TG_ERR_ALLOC;
-out:
-	UI_free(ui);
-	tg_wipe(buf, sizeof(buf));
-	return r;
-}
-
-int
-tg_p11_pin_noninteractive(const struct tg_p11_uri *u)
-{
-	return tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE) != NULL ||
-	       tg_p11_uri_get(u, TG_P11_URI_PIN_SOURCE) != NULL || getenv("TOKENGATE_PIN") != NULL;
-}
-
-int
-tg_p11_pin_get(const struct tg_p11_uri *u, const char *token_label, int interactive, char **pin,
-               const char **source_out, struct tg_error *err)
-{
-	const char *v, *src = NULL;
-	int r;
-
-	*pin = NULL;
-	if ((v = tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE)) != NULL) {
-		src = "uri";
-		r = (*pin = strdup(v)) ? 0 : TG_ERR_ALLOC;
-	} else if ((v = tg_p11_uri_get(u, TG_P11_URI_PIN_SOURCE)) != NULL) {
-		src = "pin-source";
-		r = pin_from_source(v, pin, err);
-	} else if ((v = getenv("TOKENGATE_PIN")) != NULL) {
-		src = "env";
-		r = (*pin = strdup(v)) ? 0 : TG_ERR_ALLOC;
-	} else if (interactive && isatty(STDIN_FILENO)) {
-		src = "prompt";
-		r = pin_prompt(token_label, pin, err);
-	} else {
-		r = tg_error_set(err, TG_ERR_NO_PIN,
-		                 "token '%s' needs a PIN and none is available: add "
-		                 "pin-source=file:/path (or env:NAME) to the URI, set "
-		                 "TOKENGATE_PIN, or run on a terminal",
-		                 token_label ? token_label : "?");
-	}
-	if (r == 0 && source_out != NULL)
-		*source_out = src;
+	free(s);
 	return r;
 }

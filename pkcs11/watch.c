@@ -260,7 +260,6 @@ rebind(struct tg_p11_watch *w, const CK_TOKEN_INFO *ti, int *pin_sent, struct tg
 {
 	struct tg_p11_key *k = w->k, *k2 = NULL;
 	struct tg_p11_token *t = k->t;
-	struct tg_p11_uri *u = NULL;
 	struct tg_p11_trust tr;
 	CK_SESSION_HANDLE s;
 	unsigned flags = (k->flags & ~(unsigned)TG_P11_KEY_INTERACTIVE) | TG_P11_KEY_NO_LOGIN;
@@ -276,7 +275,7 @@ rebind(struct tg_p11_watch *w, const CK_TOKEN_INFO *ti, int *pin_sent, struct tg
 	(void)tg_p11_module_rebuild(t->m);
 	r = tg_p11_token_session(t, &s, err);
 	tg_p11_unlock(t->p);
-	if (r != 0 || tg_p11_uri_parse(t->uri, &u, err) != 0)
+	if (r != 0)
 		goto out;
 	for (;;) {
 		r = tg_p11_key_find(t->p, t->uri, flags, &k2, err);
@@ -322,13 +321,15 @@ rebind(struct tg_p11_watch *w, const CK_TOKEN_INFO *ti, int *pin_sent, struct tg
 			                 "key '%s' is no longer on the token", k->label);
 			goto out;
 		}
-		if (!tg_p11_pin_noninteractive(u)) {
+		/* a spent pin-value: the login says why it is not kept */
+		if (!tg_pin_src_noninteractive(t->pin) && tg_pin_src_kind(t->pin) != TG_PIN_VALUE) {
 			tg_error_set(err, TG_ERR_NO_PIN,
 			             "no non-interactive PIN source: log in again by "
-			             "restarting, or add pin-source= to the key URI");
+			             "restarting, or add pin-source= to the key URI or set "
+			             "TOKENGATE_PIN");
 			goto out;
 		}
-		if (tg_p11_token_login(t, u, 0, err) != 0)
+		if (tg_p11_token_login(t, NULL, 0, err) != 0)
 			goto out;
 		logged = 1;
 		tg_p11_key_free(k2); /* found again, now that we are logged in */
@@ -350,7 +351,6 @@ out:
 	tg_p11_key_free(k2);
 	if (b != BIND_OK && logged)
 		logout(t);
-	tg_p11_uri_free(u);
 	*pin_sent = logged;
 	return b;
 }

@@ -202,49 +202,23 @@ tg_enroll_cmd_start(const struct tg_enroll_opts *o, char *buf, size_t n)
 	           : 0;
 }
 
-/* Builds a pkcs11: URI holding only ?pin-source=SRC, percent-encoded, so
- * the PKCS#11 layer's PIN reader (files, env:, prompt) serves PIV too. */
-static int
-pin_uri(const char *src, char *buf, size_t n)
-{
-	static const char hexd[] = "0123456789ABCDEF";
-	size_t used;
-	unsigned char c;
-
-	used = (size_t)snprintf(buf, n, "pkcs11:%s", src != NULL ? "?pin-source=" : "");
-	for (; src != NULL && *src != '\0'; src++) {
-		c = (unsigned char)*src;
-		if (used + 4 > n)
-			return TG_ERR_NO_SPACE;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~' || c == '/' || c == ':') {
-			buf[used++] = (char)c;
-		} else {
-			buf[used++] = '%';
-			buf[used++] = hexd[c >> 4];
-			buf[used++] = hexd[c & 0x0F];
-		}
-	}
-	buf[used] = '\0';
-	return 0;
-}
-
+/* The card's PIN from --pin-source SRC (else TOKENGATE_PIN, else a
+ * prompt): the shared PIN sources (tg_pin_src.h), read now. */
 int
 tg_enroll_pin_read(const struct tg_enroll_opts *o, const char *reader, char **pin,
                    struct tg_error *err)
 {
-	struct tg_p11_uri *u = NULL;
-	char uri[URI_MAX];
+	struct tg_pin_src *src = NULL;
+	struct tg_pin p;
+	char who[300];
 	int r;
 
-	if ((r = pin_uri(o->pin_source, uri, sizeof(uri))) != 0) {
-		tg_error_set(err, r, "--pin-source is too long");
+	memset(&p, 0, sizeof(p));
+	snprintf(who, sizeof(who), "the token in '%s'", reader);
+	if ((r = tg_pin_src_new(NULL, o->pin_source, &src, err)) != 0)
 		goto out;
-	}
-	if ((r = tg_p11_uri_parse(uri, &u, err)) != 0)
-		goto out;
-	r = tg_p11_pin_get(u, reader, 1, pin, NULL, err);
-	if (r == TG_ERR_NO_PIN) {
+	r = tg_pin_src_read(src, who, TG_PIN_INTERACTIVE, &p, err);
+	if (r == TG_ERR_NO_PIN && tg_pin_src_kind(src) == TG_PIN_DEFAULT) {
 		tg_error_clear(err);
 		r = tg_error_set(
 		    err, r,
@@ -253,8 +227,11 @@ tg_enroll_pin_read(const struct tg_enroll_opts *o, const char *reader, char **pi
 		    "a terminal",
 		    reader);
 	}
+	if (r == 0 && (*pin = strdup(p.v)) == NULL)
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 out:
-	tg_p11_uri_free(u);
+	tg_pin_wipe(&p);
+	tg_pin_src_free(src);
 	return r;
 }
 
@@ -358,29 +335,31 @@ tg_enroll_issued_print(const struct tg_enroll_opts *o, X509 *leaf, const struct 
 
 /*
  * The URI without its pin-value (replaced by pin-source=env:TOKENGATE_PIN,
- * so the printed command still finds a PIN without showing it).
+ * so the printed command still finds a PIN without showing it), formatted
+ * by the PKCS#11 layer (tg_p11_uri_format); a URI without a pin-value as
+ * given.
  */
 static int
 uri_redact(const char *uri, char *buf, size_t n)
 {
-	const char *pv = strstr(uri, "pin-value=");
-	size_t head, tail;
-	int r = TG_ERR_NO_SPACE;
+	struct tg_p11_uri *u = NULL;
+	char *s = NULL;
+	int r;
 
-	if (pv == NULL) {
-		if (strlen(uri) >= n)
-			goto out;
-		snprintf(buf, n, "%s", uri);
-		r = 0;
+	if ((r = tg_p11_uri_parse(uri, &u, NULL)) != 0)
 		goto out;
-	}
-	head = (size_t)(pv - uri);
-	tail = strcspn(pv, "&");
-	if (snprintf(buf, n, "%.*spin-source=env:TOKENGATE_PIN%s", (int)head, uri, pv + tail) >=
-	    (int)n)
+	/* without a pin-value the URI is printed as the user spelled it */
+	if (tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE) != NULL &&
+	    (r = tg_p11_uri_format(u, "env:TOKENGATE_PIN", &s, NULL)) != 0)
 		goto out;
+	r = TG_ERR_NO_SPACE;
+	if (strlen(s != NULL ? s : uri) >= n)
+		goto out;
+	snprintf(buf, n, "%s", s != NULL ? s : uri);
 	r = 0;
 out:
+	free(s);
+	tg_p11_uri_free(u);
 	return r;
 }
 

@@ -5,14 +5,19 @@
  * For every input (as a NUL-terminated string) it checks: the parser
  * returns 0 or TG_ERR_URI; on error nothing is returned and the message is
  * non-empty and never holds a pin-value the input carried; on success every
- * attribute getter returns a string, the id getter a consistent length, and
- * pin resolution without a terminal never prompts. A broken property aborts.
+ * attribute getter returns a string, the id getter a consistent length, the
+ * formatted URI (tg_p11_uri_format) parses again without a pin-value, and
+ * the URI's PIN source (tg_pin_src.h) is described without its secret: a
+ * pin-value source reads back the pin-value, and never once spent. The
+ * input is also parsed as a pin-source spec on its own (described, never
+ * read: the fuzzer stays off the file system). A broken property aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tg_p11.h"
+#include "tg_pin_src.h"
 #include "tg_secret.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,7 +65,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tg_error err;
 	const uint8_t *id;
 	unsigned long slot;
-	char *s, *pin = NULL;
+	struct tg_pin_src *src = NULL;
+	struct tg_p11_uri *again = NULL;
+	struct tg_pin pin;
+	char *s, *fmt = NULL;
+	const char *pv;
 	size_t idl, i;
 	int r, a;
 
@@ -68,6 +77,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
+	memset(&pin, 0, sizeof(pin));
+	/* the input as a pin-source spec: described or refused, no I/O */
+	tg_error_clear(&err);
+	r = tg_pin_src_new(NULL, s, &src, &err);
+	if ((r == 0) != (src != NULL) || (r != 0 && r != TG_ERR_INVALID_ARG && r != TG_ERR_ALLOC))
+		abort();
+	if (src != NULL && strlen(tg_pin_src_describe(src)) == 0)
+		abort();
+	tg_pin_src_free(src);
+	src = NULL;
 	tg_error_clear(&err);
 	r = tg_p11_uri_parse(s, &u, &err);
 	if (r != 0) {
@@ -90,12 +109,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)id[i];
 	}
 	(void)tg_p11_uri_slot_id(u, &slot);
-	/* pin-source files and env: are read as given; keep the fuzzer off
-	 * the file system: only resolve URIs without a pin-source */
-	if (tg_p11_uri_get(u, TG_P11_URI_PIN_SOURCE) == NULL &&
-	    tg_p11_pin_get(u, "fuzz", 0, &pin, NULL, NULL) == 0)
-		tg_strfreezero(pin);
+	/* formatted: never the pin-value */
+	if (tg_p11_uri_format(u, NULL, &fmt, NULL) == 0) {
+		if (tg_p11_uri_parse(fmt, &again, NULL) != 0 ||
+		    tg_p11_uri_get(again, TG_P11_URI_PIN_VALUE) != NULL)
+			abort();
+	}
+	/* the PIN source: only a pin-value one is read (no file system) */
+	pv = tg_p11_uri_get(u, TG_P11_URI_PIN_VALUE);
+	if (tg_p11_uri_pin_src(u, &src, NULL) == 0 && tg_pin_src_kind(src) == TG_PIN_VALUE) {
+		if (pv == NULL || strcmp(tg_pin_src_describe(src), "pin-value") != 0)
+			abort();
+		if (tg_pin_src_read(src, "fuzz", 0, &pin, NULL) == 0 && strcmp(pin.v, pv) != 0)
+			abort();
+		tg_pin_wipe(&pin);
+		tg_pin_src_spend(src);
+		if (tg_pin_src_read(src, "fuzz", 0, &pin, NULL) != TG_ERR_NO_PIN)
+			abort();
+	}
 out:
+	tg_pin_wipe(&pin);
+	tg_pin_src_free(src);
+	tg_p11_uri_free(again);
+	free(fmt);
 	tg_p11_uri_free(u);
 	free(s);
 	return 0;

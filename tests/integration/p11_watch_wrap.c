@@ -6,6 +6,9 @@
  *                 C_GetTokenInfo and C_OpenSession: CKR_TOKEN_NOT_PRESENT)
  *   blank-serial  C_GetTokenInfo reports an empty (all-space) serial
  *   extractable   C_GetAttributeValue reports CKA_EXTRACTABLE true
+ *   drop-login    while absent, every session of the slot is closed, so the
+ *                 login is gone as after a real removal (PKCS#11: closing
+ *                 the last session logs the user out)
  * So a SoftHSM2 token can be "removed" and "inserted" under libtgp11's
  * presence watcher, or come back with other details.
  */
@@ -38,8 +41,11 @@ w_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR info)
 {
 	CK_RV rv = real->C_GetSlotInfo(id, info);
 
-	if (rv == CKR_OK && ctl("absent"))
+	if (rv == CKR_OK && ctl("absent")) {
 		info->flags &= ~(CK_FLAGS)CKF_TOKEN_PRESENT;
+		if (ctl("drop-login"))
+			(void)real->C_CloseAllSessions(id);
+	}
 	return rv;
 }
 

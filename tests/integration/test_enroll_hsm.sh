@@ -71,7 +71,7 @@ echo "ok: --validity 2h gives a 2-hour certificate"
 	{ cat out err >&2; tg_fail "enroll --out-dir"; }
 cat out
 grep -q "pin-value" out && tg_fail "the printed command shows the PIN: $(cat out)"
-grep -q "pin-source=env:TOKENGATE_PIN" out || tg_fail "printed command: $(cat out)"
+grep -Eq "pin-source=env(:|%3A)TOKENGATE_PIN" out || tg_fail "printed command: $(cat out)"
 [[ -s offline/csr.pem ]] || tg_fail "no offline/csr.pem"
 cmd=$(grep -m1 'tokengate ca issue' out | sed 's/^ *//; s/CA_DIR/ca/; s/^tokengate/"$TG"/')
 eval "$cmd" >/dev/null || tg_fail "printed command failed: $cmd"

@@ -65,7 +65,13 @@ done
 TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token list --json --login --uri "pkcs11:?$MOD"
 jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .id=="02")][0].trust.always_authenticate' \
 	out.txt >/dev/null || tg_fail "9c key not shown with CKA_ALWAYS_AUTHENTICATE: $(cat out.txt)"
-expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD&pin-value=$SIM_PIN"
+# the PIN is read again before each signature: a pin-value serves the key
+# lookup only (login, proof of the key) and is not kept, so the signature
+# after it is refused, naming the sources that are read each time
+expect_rc 1 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD&pin-value=$SIM_PIN"
+grep -q "(CKA_ALWAYS_AUTHENTICATE) needs the PIN again, and a pin-value given in the URI serves only the lookup it came with; give the PIN with pin-source=file:PATH (or env:NAME) or TOKENGATE_PIN" err.txt ||
+	tg_fail "9c with a pin-value: $(cat out.txt err.txt)"
+TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%02?$MOD"
 grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test 9c (always authenticate)"
 # the sign-tests above were accepted on the card's evidence (GET METADATA)
 expect_rc 0 "$TG" token sign-test --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
@@ -117,7 +123,9 @@ else
 fi
 
 # ---- removal and insertion events, re-login, signing again ----
-"$WATCH" "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN" 60 4 >watch.out 2>&1 &
+# the watcher logs in again after each insertion: a pin-value serves the
+# key lookup only, so its PIN comes from a source read each time
+TOKENGATE_PIN=$SIM_PIN "$WATCH" "pkcs11:token=$enc_label;id=%01?$MOD" 60 4 >watch.out 2>&1 &
 wpid=$!
 tg_on_exit bash -c "kill $wpid 2>/dev/null || true"
 tg_wait_until 30 grep -q "^watching present=1" watch.out || {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,20 @@ group_setup(void **state)
 		    "--so-pin 5678 >/dev/null");
 		tokens_added = 1;
 	}
+	unsetenv("TOKENGATE_PIN");
+	if (tg_p11_new(&fx.p, NULL) != 0)
+		return -1;
+	*state = &fx;
+	return 0;
+}
+
+/* A context, no token added yet. */
+static int
+first_setup(void **state)
+{
+	static struct fx fx;
+
+	tg_test_require_env("SOFTHSM2_CONF");
 	unsetenv("TOKENGATE_PIN");
 	if (tg_p11_new(&fx.p, NULL) != 0)
 		return -1;
@@ -1087,9 +1102,148 @@ test_evp_checked_against_proven_key(void **state)
 	assert_int_equal(r_own, 0);
 }
 
+/*
+ * SoftHSM2 always shows a spare uninitialized token; it is no match for a
+ * URI naming only the module or the model (run while tg-test is the one
+ * initialized token: a selection finds exactly it).
+ */
+static void
+test_spare_slot_no_match(void **state)
+{
+	struct fx *fx = *state;
+	struct tg_p11_token_info *v = NULL;
+	struct tg_p11_token *t = NULL;
+	struct tg_error err;
+	char uri[512];
+	size_t n = 0, i, spare = 0;
+	const char *sel[2];
+
+	snprintf(uri, sizeof(uri), "pkcs11:?module-path=%s",
+	         tg_test_require_env("TG_SOFTHSM2_MODULE"));
+	assert_int_equal(tg_p11_tokens_list(fx->p, uri, &v, &n, NULL), 0);
+	for (i = 0; i < n; i++)
+		spare += !v[i].initialized;
+	free(v);
+	assert_int_equal(n, 2); /* tg-test and the spare one */
+	assert_int_equal(spare, 1);
+	sel[0] = uri;
+	sel[1] = "pkcs11:model=SoftHSM%20v2";
+	for (i = 0; i < 2; i++) {
+		tg_error_clear(&err);
+		if (tg_p11_token_open(fx->p, sel[i], &t, &err) != 0)
+			fail_msg("%s: %s", sel[i], err.msg);
+		assert_string_equal(tg_p11_token_get_info(t)->label, "tg-test");
+		tg_p11_token_free(t);
+		t = NULL;
+	}
+}
+
+/* Scans len bytes at p for the PIN's bytes. */
+static int
+holds(const void *p, size_t len, const char *pin)
+{
+	size_t n = strlen(pin), i;
+
+	for (i = 0; p != NULL && i + n <= len; i++)
+		if (memcmp((const char *)p + i, pin, n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * No PIN stays in the token and key structures after the login: the token
+ * keeps the URI without its pin-value (and says so through
+ * tg_p11_token_uri) and a spent PIN source; the key's strings hold no PIN.
+ * A second login with that source is refused, naming the sources to use.
+ */
+static void
+test_no_pin_kept(void **state)
+{
+	struct fx *fx = *state;
+	const char *pin = "1234"; /* the fixture's: a distinctive value below */
+	struct tg_p11_key *k;
+	struct tg_p11_token *t;
+	struct tg_pin rd;
+	struct tg_error err;
+
+	assert_int_equal(tg_p11_keygen(fx->p, "pkcs11:token=tg-two;object=np?pin-value=1234",
+	                               TG_P11_ALG_EC_P256, 0, NULL, NULL),
+	                 0);
+	k = find_ok(fx->p, "pkcs11:token=tg-two;object=np?pin-value=1234", 0);
+	t = tg_p11_key_token(k);
+	assert_string_equal(tg_p11_token_uri(t), "pkcs11:token=tg-two;object=np");
+	assert_false(holds(t->uri, strlen(t->uri), pin));
+	assert_false(holds(k->label, strlen(k->label), pin));
+	assert_false(holds(t, sizeof(*t), pin));
+	assert_false(holds(k, sizeof(*k), pin));
+	assert_int_equal(tg_pin_src_kind(t->pin), TG_PIN_VALUE);
+	assert_false(tg_pin_src_noninteractive(t->pin));
+	/* a second login (after a reinsertion) reads the source again: spent */
+	tg_error_clear(&err);
+	assert_int_equal(tg_pin_src_read(t->pin, "token 'tg-two'", 0, &rd, &err), TG_ERR_NO_PIN);
+	assert_string_equal(err.msg,
+	                    "token 'tg-two' needs the PIN again, and a pin-value given in the URI "
+	                    "serves only the lookup it came with; give the PIN with "
+	                    "pin-source=file:PATH (or env:NAME) or TOKENGATE_PIN");
+	tg_p11_key_free(k);
+}
+
+/* A file PIN source is read again at each login (what a re-login after a
+ * reinsertion does): the token logs in with the file's PIN as it is now. */
+static void
+test_relogin_rereads_file(void **state)
+{
+	struct fx *fx = *state;
+	char path[512], uri[700];
+	struct tg_p11 *p2 = NULL;
+	struct tg_p11_key *k;
+	struct tg_p11_token *t;
+	struct tg_error err;
+	const char *tmp = getenv("TG_TMP");
+	FILE *f;
+
+	(void)fx;
+	snprintf(path, sizeof(path), "%s/relogin.pin", tmp != NULL ? tmp : "/tmp");
+	assert_non_null(f = fopen(path, "w"));
+	fputs("1234\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(uri, sizeof(uri), "pkcs11:token=tg-test;object=p256?pin-source=file:%s", path);
+	assert_int_equal(tg_p11_new(&p2, NULL), 0); /* logged in afresh */
+	k = find_ok(p2, uri, 0);
+	t = tg_p11_key_token(k);
+	/* the token was removed (its login gone), the file now holds a wrong
+	 * PIN: the re-login reads it and is refused once */
+	tg_p11_lock(t->p);
+	(void)PKCS11_logout(tg_p11_module_lslot(t->m, t->slot)); /* as the watcher does */
+	(void)t->m->f->C_Logout(t->sess);
+	t->logged_in = 0;
+	tg_p11_unlock(t->p);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("0000\n", f);
+	fclose(f);
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_token_login(t, NULL, 0, &err), TG_ERR_PIN_INCORRECT);
+	assert_non_null(strstr(err.msg, "wrong PIN for token 'tg-test' (from pin-source"));
+	/* fixed in the file: the next login reads it again and succeeds */
+	assert_non_null(f = fopen(path, "w"));
+	fputs("1234\n", f);
+	fclose(f);
+	tg_error_clear(&err);
+	if (tg_p11_token_login(t, NULL, 0, &err) != 0)
+		fail_msg("re-login: %s", err.msg);
+	tg_p11_key_free(k);
+	tg_p11_free(p2);
+	unlink(path);
+}
+
 int
 main(void)
 {
+	/* first, while tg-test is the only initialized token */
+	const struct CMUnitTest first[] = {
+	    cmocka_unit_test(test_spare_slot_no_match),
+	};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_find_default_keys),
 	    cmocka_unit_test(test_module_path),
@@ -1104,13 +1258,17 @@ main(void)
 	    cmocka_unit_test(test_once_exportable),
 	    cmocka_unit_test(test_rebind),
 	    cmocka_unit_test(test_evp_checked_against_proven_key),
+	    cmocka_unit_test(test_no_pin_kept),
+	    cmocka_unit_test(test_relogin_rereads_file),
 	};
 	/* A group of its own, run only when the others passed: it may end the
 	 * program as skipped (status 77), which must not hide a failure. */
 	const struct CMUnitTest needs_module_keygen[] = {
 	    cmocka_unit_test(test_sensitive_false),
 	};
-	int r = cmocka_run_group_tests(tests, group_setup, group_teardown);
+	int r = cmocka_run_group_tests(first, first_setup, group_teardown);
+
+	r |= cmocka_run_group_tests(tests, group_setup, group_teardown);
 
 	if (r == 0)
 		r = cmocka_run_group_tests(needs_module_keygen, group_setup, group_teardown);

@@ -92,8 +92,8 @@ enc_label=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.arg
 # its leaks cannot be suppressed by frame name (as in test_p11_cli): leak
 # checking is off for this probe; test_p11_sim runs it without the spy.
 ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
-	PKCS11SPY=$TG_OPENSC_MODULE PKCS11SPY_OUTPUT=$T/spy.log \
-	"$WATCH" "pkcs11:token=$enc_label;id=%01?module-path=$SPY&pin-value=$SIM_PIN" 240 6 \
+	PKCS11SPY=$TG_OPENSC_MODULE PKCS11SPY_OUTPUT=$T/spy.log TOKENGATE_PIN=$SIM_PIN \
+	"$WATCH" "pkcs11:token=$enc_label;id=%01?module-path=$SPY" 240 6 \
 	>watch.out 2>&1 &
 wpid=$!
 tg_on_exit bash -c "kill $wpid 2>/dev/null || true"

@@ -29,7 +29,7 @@
 #include "tg_p11.h"
 #include "tg_test.h"
 
-#define KEY_URI       "pkcs11:token=tg-test;object=p256?pin-value=1234"
+#define KEY_URI       "pkcs11:token=tg-test;object=p256?pin-source=env:TG_WATCH_PIN"
 #define MSG           "watch fork"
 #define FORKS         150
 #define CHILD_TIMEOUT 20 /* seconds; a deadlocked child never exits */
@@ -64,6 +64,8 @@ setup(void **state)
 {
 	tg_test_require_env("SOFTHSM2_CONF");
 	unsetenv("TOKENGATE_PIN");
+	/* a watcher logs in again: its PIN comes from a source read each time */
+	setenv("TG_WATCH_PIN", tg_test_require_env("TG_SOFTHSM_PIN"), 1);
 	return fx_open(state, KEY_URI, 0, 1);
 }
 
@@ -137,7 +139,8 @@ test_fork_while_polling(void **state)
 /* ---- through the wrapper module ---- */
 
 #define WRAP_URI                                                                                   \
-	"pkcs11:token=tg-test;object=p256?module-path=" TG_P11_WATCH_WRAP_PATH "&pin-value=1234"
+	"pkcs11:token=tg-test;object=p256?module-path=" TG_P11_WATCH_WRAP_PATH                     \
+	"&pin-source=env:TG_WATCH_PIN"
 
 static char ctl_dir[512];
 
@@ -204,6 +207,7 @@ wrap_env(void)
 {
 	const char *tmp = getenv("TG_TMP");
 
+	setenv("TG_WATCH_PIN", tg_test_require_env("TG_SOFTHSM_PIN"), 1);
 	tg_test_require_env("TG_SOFTHSM2_MODULE");
 	snprintf(ctl_dir, sizeof(ctl_dir), "%s/wrap-ctl", tmp != NULL ? tmp : "/tmp");
 	(void)mkdir(ctl_dir, 0700);
@@ -322,6 +326,66 @@ test_wrap_worse_verdict(void **state)
 	assert_true(signs(fx->k));
 }
 
+/* ---- a PIN file source, read again at the re-login ---- */
+
+static char pin_path[600];
+
+static void
+pin_file(const char *pin)
+{
+	FILE *f;
+
+	assert_non_null(f = fopen(pin_path, "w"));
+	fprintf(f, "%s\n", pin);
+	fclose(f);
+	assert_int_equal(chmod(pin_path, 0600), 0);
+}
+
+static int
+setup_wrap_file(void **state)
+{
+	static char uri[1024];
+	const char *tmp = getenv("TG_TMP");
+
+	wrap_env();
+	snprintf(pin_path, sizeof(pin_path), "%s/watch.pin", tmp != NULL ? tmp : "/tmp");
+	pin_file(tg_test_require_env("TG_SOFTHSM_PIN"));
+	snprintf(uri, sizeof(uri),
+	         "pkcs11:token=tg-test;object=p256?module-path=" TG_P11_WATCH_WRAP_PATH
+	         "&pin-source=file:%s",
+	         pin_path);
+	return fx_open(state, uri, 0, 10);
+}
+
+/*
+ * The token comes back with its login gone (drop-login): the watcher logs
+ * in again with the PIN file as it is NOW. A wrong PIN there is tried once
+ * (RELOGIN_FAILED, the key unbound); fixed, the next insertion logs in and
+ * the key signs.
+ */
+static void
+test_wrap_relogin_rereads_file(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_true(signs(fx->k));
+	ctl("drop-login", 1);
+	ctl("absent", 1);
+	next_event(fx->w, TG_P11_EV_REMOVED, NULL);
+	pin_file("0000");
+	ctl("absent", 0);
+	next_event(fx->w, TG_P11_EV_RELOGIN_FAILED,
+	           "wrong PIN for token 'tg-test' (from pin-source");
+	assert_false(signs(fx->k));
+	ctl("absent", 1);
+	next_event(fx->w, TG_P11_EV_REMOVED, NULL);
+	pin_file(tg_test_require_env("TG_SOFTHSM_PIN"));
+	ctl("absent", 0);
+	next_event(fx->w, TG_P11_EV_INSERTED, "logged in again");
+	ctl("drop-login", 0);
+	assert_true(signs(fx->k));
+}
+
 int
 main(void)
 {
@@ -337,8 +401,12 @@ main(void)
 	const struct CMUnitTest allowed[] = {
 	    cmocka_unit_test(test_wrap_worse_verdict),
 	};
+	const struct CMUnitTest file_pin[] = {
+	    cmocka_unit_test(test_wrap_relogin_rereads_file),
+	};
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 
 	r |= cmocka_run_group_tests(wrapped, setup_wrap, teardown);
-	return r | cmocka_run_group_tests(allowed, setup_wrap_allow, teardown);
+	r |= cmocka_run_group_tests(allowed, setup_wrap_allow, teardown);
+	return r | cmocka_run_group_tests(file_pin, setup_wrap_file, teardown);
 }
