@@ -26,8 +26,3 @@ if(TARGET tgp11)
 endif()
 # --- end ca hsm ---
 
-# --- cmd (helpers shared by the subcommands) ---
-tg_add_unit_test(test_cmd_quote
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cmd_quote.c
-  LIBS tghost)
-# --- end cmd ---
