@@ -21,8 +21,8 @@ static const char usage[] =
     "URI names by module-path= or module-name=), their tokens that match URI\n"
     "(default: all) and the keys (algorithm, id, label, trust attributes) and\n"
     "certificates on them that match its object=, id= and type=, each with a\n"
-    "pkcs11: URI that names it. A URI that matches no token or no object is a\n"
-    "failure (exit 1).\n"
+    "pkcs11: URI that names it. A URI whose token or object attributes match\n"
+    "nothing is a failure (exit 1), as is a module that cannot be listed.\n"
     "Private keys are often hidden until you log in: --login logs in to the\n"
     "one token the URI selects (add token= or serial= until it selects one);\n"
     "no PIN is ever tried on another token. --json prints the listing as JSON.\n"
@@ -458,7 +458,9 @@ selection_check(struct listing *l)
 	char buf[NAMES_MAX];
 	int rc = 0;
 
-	if (l->o->uri != NULL && l->matched == 0 && !l->failed) {
+	/* a URI with path attributes selects tokens; one without (say only
+	 * ?module-name=) lists whatever its modules hold */
+	if (strcmp(l->shown, "pkcs11:") != 0 && l->matched == 0 && !l->failed) {
 		fprintf(stderr,
 		        "tokengate %s: no token matches '%s'; run 'tokengate token list' to see "
 		        "the tokens present and their URIs\n",
