@@ -48,54 +48,6 @@ static const struct tg_cli_opt opts_export[] = {
     {NULL, 0, 0},
 };
 
-struct cert_opts {
-	const char *key, *cert, *label, *out;
-	int replace, allow, allow_imported, json;
-};
-
-/* Parses argv against table; TG_CLI_END, TG_CLI_HELP or TG_CLI_BAD. */
-static int
-parse(const char *what, const struct tg_cli_opt *table, int argc, char **argv, struct cert_opts *o)
-{
-	struct tg_cli_getopt g;
-	const char *arg;
-	int c = TG_CLI_BAD;
-
-	memset(o, 0, sizeof(*o));
-	if (tg_cli_getopt_init(&g, TG_CMD_PROG, what, table, tg_tokcmd_hints, 0, argc, argv) != 0)
-		goto out;
-	while ((c = tg_cli_next(&g, &arg)) > 0) {
-		switch (c) {
-		case TOK_OPT_KEY:
-			o->key = arg;
-			break;
-		case TOK_OPT_CERT:
-			o->cert = arg;
-			break;
-		case TOK_OPT_LABEL:
-			o->label = arg;
-			break;
-		case TOK_OPT_OUT:
-			o->out = arg;
-			break;
-		case TOK_OPT_REPLACE:
-			o->replace = 1;
-			break;
-		case TOK_OPT_ALLOW:
-			o->allow = 1;
-			break;
-		case TOK_OPT_ALLOW_IMPORTED:
-			o->allow_imported = 1;
-			break;
-		default:
-			o->json = 1;
-			break;
-		}
-	}
-out:
-	return c;
-}
-
 static X509 *
 cert_read(const char *path, struct tg_error *err)
 {
@@ -121,7 +73,7 @@ out:
 }
 
 static int
-import_run(const struct cert_opts *o)
+import_run(const struct tg_tokcmd_opts *o)
 {
 	struct tg_p11 *p = NULL;
 	struct tg_p11_key *k = NULL;
@@ -130,13 +82,11 @@ import_run(const struct cert_opts *o)
 	char *uri = NULL;
 	json_t *j = NULL;
 	const char *tok;
-	unsigned flags =
-	    TG_P11_KEY_INTERACTIVE | tg_tokcmd_trust_flags(o->allow, o->allow_imported);
 	int r = TG_ERR_IO, rc = TG_EXIT_FAIL;
 
 	tg_error_clear(&err);
-	if ((x = cert_read(o->cert, &err)) == NULL || (r = tg_p11_new(&p, &err)) != 0 ||
-	    (r = tg_tokcmd_key_find(p, o->key, flags, &k, &err)) != 0 ||
+	if ((x = cert_read(o->cert, &err)) == NULL ||
+	    (r = tg_tokcmd_key_open(o, &p, &k, &err)) != 0 ||
 	    (r = tg_p11_key_cert_import(k, x, o->label, o->replace, &err)) != 0 ||
 	    (r = tg_p11_key_uri(k, &uri)) != 0) {
 		rc = tg_cmd_fail(WHAT_IMPORT, x == NULL ? err.code : r, &err);
@@ -169,18 +119,16 @@ out:
 int
 tg_tokcmd_import_cert(int argc, char **argv)
 {
-	struct cert_opts o;
-	int c, rc = TG_EXIT_USAGE;
+	struct tg_tokcmd_opts o;
+	int rc;
 
-	c = parse(WHAT_IMPORT, opts_import, argc, argv, &o);
-	if (c == TG_CLI_HELP) {
-		fputs(usage_import, stdout);
-		rc = TG_EXIT_OK;
-	} else if (c == TG_CLI_END && (o.key == NULL || o.cert == NULL)) {
+	if (!tg_tokcmd_parse(WHAT_IMPORT, opts_import, usage_import, argc, argv, &o, &rc))
+		goto out;
+	if (o.key == NULL || o.cert == NULL)
 		rc = tg_cmd_usage_error(WHAT_IMPORT, "--key URI and --cert FILE are required");
-	} else if (c == TG_CLI_END) {
+	else
 		rc = import_run(&o);
-	}
+out:
 	return rc;
 }
 
@@ -206,7 +154,7 @@ export_key_find(struct tg_p11 *p, const char *uri, struct tg_p11_key **k, struct
 }
 
 static int
-export_run(const struct cert_opts *o)
+export_run(const struct tg_tokcmd_opts *o)
 {
 	struct tg_p11 *p = NULL;
 	struct tg_p11_key *k = NULL;
@@ -247,17 +195,15 @@ out:
 int
 tg_tokcmd_export_cert(int argc, char **argv)
 {
-	struct cert_opts o;
-	int c, rc = TG_EXIT_USAGE;
+	struct tg_tokcmd_opts o;
+	int rc;
 
-	c = parse(WHAT_EXPORT, opts_export, argc, argv, &o);
-	if (c == TG_CLI_HELP) {
-		fputs(usage_export, stdout);
-		rc = TG_EXIT_OK;
-	} else if (c == TG_CLI_END && o.key == NULL) {
+	if (!tg_tokcmd_parse(WHAT_EXPORT, opts_export, usage_export, argc, argv, &o, &rc))
+		goto out;
+	if (o.key == NULL)
 		rc = tg_cmd_usage_error(WHAT_EXPORT, "--key URI is required");
-	} else if (c == TG_CLI_END) {
+	else
 		rc = export_run(&o);
-	}
+out:
 	return rc;
 }

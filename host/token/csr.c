@@ -37,11 +37,6 @@ static const struct tg_cli_opt opts[] = {
     {NULL, 0, 0},
 };
 
-struct csr_opts {
-	const char *key, *id, *out;
-	int allow, allow_imported;
-};
-
 /* The request as PEM: to stdout, or atomically to path. */
 static int
 csr_write(X509_REQ *req, const char *path, struct tg_error *err)
@@ -68,7 +63,7 @@ out:
 }
 
 static int
-csr_run(const struct csr_opts *o)
+csr_run(const struct tg_tokcmd_opts *o)
 {
 	struct tg_p11 *p = NULL;
 	struct tg_p11_key *k = NULL;
@@ -76,13 +71,10 @@ csr_run(const struct csr_opts *o)
 	EVP_PKEY *pub = NULL, *evp = NULL;
 	X509_REQ *req = NULL;
 	char *pem = NULL;
-	unsigned flags =
-	    TG_P11_KEY_INTERACTIVE | tg_tokcmd_trust_flags(o->allow, o->allow_imported);
 	int r, rc = TG_EXIT_FAIL;
 
 	tg_error_clear(&err);
-	if ((r = tg_p11_new(&p, &err)) != 0 ||
-	    (r = tg_tokcmd_key_find(p, o->key, flags, &k, &err)) != 0)
+	if ((r = tg_tokcmd_key_open(o, &p, &k, &err)) != 0)
 		goto fail;
 	if ((pub = tg_p11_key_public(k)) == NULL) {
 		/* the reason no public key is established */
@@ -119,43 +111,15 @@ out:
 int
 tg_tokcmd_csr(int argc, char **argv)
 {
-	struct tg_cli_getopt g;
-	struct csr_opts o;
-	const char *arg;
-	int c, rc = TG_EXIT_USAGE;
+	struct tg_tokcmd_opts o;
+	int rc;
 
-	memset(&o, 0, sizeof(o));
-	if (tg_cli_getopt_init(&g, TG_CMD_PROG, WHAT, opts, tg_tokcmd_hints, 0, argc, argv) != 0) {
-		rc = tg_cmd_fail(WHAT, TG_ERR_INTERNAL, NULL);
+	if (!tg_tokcmd_parse(WHAT, opts, usage, argc, argv, &o, &rc))
 		goto out;
-	}
-	while ((c = tg_cli_next(&g, &arg)) > 0) {
-		switch (c) {
-		case TOK_OPT_KEY:
-			o.key = arg;
-			break;
-		case TOK_OPT_ID:
-			o.id = arg;
-			break;
-		case TOK_OPT_OUT:
-			o.out = arg;
-			break;
-		case TOK_OPT_ALLOW:
-			o.allow = 1;
-			break;
-		default:
-			o.allow_imported = 1;
-			break;
-		}
-	}
-	if (c == TG_CLI_HELP) {
-		fputs(usage, stdout);
-		rc = TG_EXIT_OK;
-	} else if (c == TG_CLI_END && (o.key == NULL || o.id == NULL || o.id[0] == '\0')) {
+	if (o.key == NULL || o.id == NULL || o.id[0] == '\0')
 		rc = tg_cmd_usage_error(WHAT, "--key URI and --id IDENTITY are required");
-	} else if (c == TG_CLI_END) {
+	else
 		rc = csr_run(&o);
-	}
 out:
 	return rc;
 }

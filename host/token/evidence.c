@@ -170,9 +170,15 @@ out:
 	return r;
 }
 
-unsigned
-tg_tokcmd_trust_flags(int allow_exportable, int allow_imported)
+int
+tg_tokcmd_key_open(const struct tg_tokcmd_opts *o, struct tg_p11 **p, struct tg_p11_key **k,
+                   struct tg_error *err)
 {
-	return (allow_exportable ? TG_P11_KEY_ALLOW_EXPORTABLE : 0) |
-	       (allow_imported ? TG_P11_KEY_ALLOW_IMPORTED : 0);
+	unsigned flags = TG_P11_KEY_INTERACTIVE | (o->allow ? TG_P11_KEY_ALLOW_EXPORTABLE : 0) |
+	                 (o->allow_imported ? TG_P11_KEY_ALLOW_IMPORTED : 0);
+	int r;
+
+	if ((r = tg_p11_new(p, err)) == 0)
+		r = tg_tokcmd_key_find(*p, o->key, flags, k, err);
+	return r;
 }

@@ -60,46 +60,28 @@ out:
 int
 tg_tokcmd_keygen(int argc, char **argv)
 {
-	struct tg_cli_getopt g;
+	struct tg_tokcmd_opts o;
 	struct tg_p11 *p = NULL;
 	struct tg_p11_key *k = NULL;
 	struct tg_error err;
 	enum tg_p11_alg alg;
-	const char *key = NULL, *alg_name = NULL, *arg;
-	int c, json = 0, r, rc = TG_EXIT_USAGE;
+	int r, rc;
 
-	if (tg_cli_getopt_init(&g, TG_CMD_PROG, WHAT, opts, tg_tokcmd_hints, 0, argc, argv) != 0) {
-		rc = tg_cmd_fail(WHAT, TG_ERR_INTERNAL, NULL);
+	if (!tg_tokcmd_parse(WHAT, opts, usage, argc, argv, &o, &rc))
 		goto out;
-	}
-	while ((c = tg_cli_next(&g, &arg)) > 0) {
-		if (c == TOK_OPT_KEY)
-			key = arg;
-		else if (c == TOK_OPT_ALG)
-			alg_name = arg;
-		else
-			json = 1;
-	}
-	if (c == TG_CLI_HELP) {
-		fputs(usage, stdout);
-		rc = TG_EXIT_OK;
-		goto out;
-	}
-	if (c == TG_CLI_BAD)
-		goto out;
-	if (key == NULL) {
+	if (o.key == NULL) {
 		rc = tg_cmd_usage_error(WHAT, "--key URI is required");
 		goto out;
 	}
-	if (alg_name == NULL || tg_p11_alg_parse(alg_name, &alg) != 0) {
+	if (o.alg == NULL || tg_p11_alg_parse(o.alg, &alg) != 0) {
 		rc = tg_cmd_usage_error(WHAT, "--algorithm must be ec-p256, ec-p384, rsa-2048 "
 		                              "or rsa-3072");
 		goto out;
 	}
 	tg_error_clear(&err);
 	if ((r = tg_p11_new(&p, &err)) != 0 ||
-	    (r = tg_p11_keygen(p, key, alg, TG_P11_KEY_INTERACTIVE, &k, &err)) != 0 ||
-	    (r = show(k, json, &err)) != 0) {
+	    (r = tg_p11_keygen(p, o.key, alg, TG_P11_KEY_INTERACTIVE, &k, &err)) != 0 ||
+	    (r = show(k, o.json, &err)) != 0) {
 		rc = tg_cmd_fail(WHAT, r, &err);
 		goto out;
 	}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tg_hex.h"
 #include "tg_secret.h"
 #include "tok-int.h"
 
@@ -35,11 +36,6 @@ static const struct tg_cli_opt opts[] = {
     {NULL, 0, 0},
 };
 
-struct list_opts {
-	const char *uri;
-	int login, json;
-};
-
 /* The tokens of one module that match the URI. */
 struct mod_tokens {
 	struct tg_p11_module_info mi;
@@ -51,7 +47,7 @@ struct mod_tokens {
 
 /* The whole listing's state. */
 struct listing {
-	const struct list_opts *o;
+	const struct tg_tokcmd_opts *o;
 	struct tg_p11 *p;
 	struct tg_p11_uri *u; /* the user's URI, or "pkcs11:" */
 	char shown[SHOWN_MAX];
@@ -242,14 +238,11 @@ class_name(enum tg_p11_obj_class c)
 static void
 id_hex(const struct tg_p11_object_info *ob, char *buf, size_t bufsz)
 {
-	static const char hx[] = "0123456789abcdef";
-	size_t i, o = 0;
+	size_t o;
 
-	for (i = 0; i < ob->id_len && o + 2 < bufsz; i++) {
-		buf[o++] = hx[ob->id[i] >> 4];
-		buf[o++] = hx[ob->id[i] & 0xf];
-	}
-	buf[o] = '\0';
+	if (tg_hex_encode(ob->id, ob->id_len, buf, bufsz) != 0)
+		buf[0] = '\0';
+	o = strlen(buf);
 	if (ob->id_full_len > ob->id_len)
 		snprintf(buf + o, bufsz - o, "...(%zu bytes)", ob->id_full_len);
 }
@@ -482,7 +475,7 @@ selection_check(struct listing *l)
 }
 
 static int
-list_run(const struct list_opts *o)
+list_run(const struct tg_tokcmd_opts *o)
 {
 	struct listing l;
 	struct tg_error err;
@@ -546,30 +539,10 @@ out:
 int
 tg_tokcmd_list(int argc, char **argv)
 {
-	struct tg_cli_getopt g;
-	struct list_opts o;
-	const char *arg;
-	int c, rc = TG_EXIT_USAGE;
+	struct tg_tokcmd_opts o;
+	int rc;
 
-	memset(&o, 0, sizeof(o));
-	if (tg_cli_getopt_init(&g, TG_CMD_PROG, WHAT, opts, tg_tokcmd_hints, 0, argc, argv) != 0) {
-		rc = tg_cmd_fail(WHAT, TG_ERR_INTERNAL, NULL);
-		goto out;
-	}
-	while ((c = tg_cli_next(&g, &arg)) > 0) {
-		if (c == TOK_OPT_URI)
-			o.uri = arg;
-		else if (c == TOK_OPT_LOGIN)
-			o.login = 1;
-		else
-			o.json = 1;
-	}
-	if (c == TG_CLI_HELP) {
-		fputs(usage, stdout);
-		rc = TG_EXIT_OK;
-	} else if (c == TG_CLI_END) {
+	if (tg_tokcmd_parse(WHAT, opts, usage, argc, argv, &o, &rc))
 		rc = list_run(&o);
-	}
-out:
 	return rc;
 }

@@ -29,11 +29,6 @@ static const struct tg_cli_opt opts[] = {
     {NULL, 0, 0},
 };
 
-struct sign_opts {
-	const char *key;
-	int pss, allow, allow_imported, json;
-};
-
 /* The signature scheme sign-test uses for the key. */
 static const char *
 scheme(enum tg_p11_alg alg, int pss)
@@ -51,7 +46,7 @@ is_ec(enum tg_p11_alg alg)
 }
 
 static int
-report(struct tg_p11_key *k, const struct sign_opts *o, size_t siglen)
+report(struct tg_p11_key *k, const struct tg_tokcmd_opts *o, size_t siglen)
 {
 	struct tg_p11_trust tr;
 	const char *tok = tg_p11_token_get_info(tg_p11_key_token(k))->label;
@@ -95,20 +90,17 @@ out:
 }
 
 static int
-sign_run(const struct sign_opts *o)
+sign_run(const struct tg_tokcmd_opts *o)
 {
 	struct tg_p11 *p = NULL;
 	struct tg_p11_key *k = NULL;
 	struct tg_error err;
 	uint8_t *sig = NULL;
 	size_t sl = 0;
-	unsigned flags =
-	    TG_P11_KEY_INTERACTIVE | tg_tokcmd_trust_flags(o->allow, o->allow_imported);
 	int r, rc = TG_EXIT_FAIL;
 
 	tg_error_clear(&err);
-	if ((r = tg_p11_new(&p, &err)) != 0 ||
-	    (r = tg_tokcmd_key_find(p, o->key, flags, &k, &err)) != 0)
+	if ((r = tg_tokcmd_key_open(o, &p, &k, &err)) != 0)
 		goto fail;
 	if (o->pss && is_ec(tg_p11_key_alg(k))) {
 		rc = tg_cmd_usage_error(WHAT,
@@ -135,43 +127,15 @@ out:
 int
 tg_tokcmd_sign_test(int argc, char **argv)
 {
-	struct tg_cli_getopt g;
-	struct sign_opts o;
-	const char *arg;
-	int c, rc = TG_EXIT_USAGE;
+	struct tg_tokcmd_opts o;
+	int rc;
 
-	memset(&o, 0, sizeof(o));
-	if (tg_cli_getopt_init(&g, TG_CMD_PROG, WHAT, opts, tg_tokcmd_hints, 0, argc, argv) != 0) {
-		rc = tg_cmd_fail(WHAT, TG_ERR_INTERNAL, NULL);
+	if (!tg_tokcmd_parse(WHAT, opts, usage, argc, argv, &o, &rc))
 		goto out;
-	}
-	while ((c = tg_cli_next(&g, &arg)) > 0) {
-		switch (c) {
-		case TOK_OPT_KEY:
-			o.key = arg;
-			break;
-		case TOK_OPT_PSS:
-			o.pss = 1;
-			break;
-		case TOK_OPT_ALLOW:
-			o.allow = 1;
-			break;
-		case TOK_OPT_ALLOW_IMPORTED:
-			o.allow_imported = 1;
-			break;
-		default:
-			o.json = 1;
-			break;
-		}
-	}
-	if (c == TG_CLI_HELP) {
-		fputs(usage, stdout);
-		rc = TG_EXIT_OK;
-	} else if (c == TG_CLI_END && o.key == NULL) {
+	if (o.key == NULL)
 		rc = tg_cmd_usage_error(WHAT, "--key URI is required");
-	} else if (c == TG_CLI_END) {
+	else
 		rc = sign_run(&o);
-	}
 out:
 	return rc;
 }

@@ -32,8 +32,21 @@ enum {
 	TOK_OPT_ID,
 };
 
-/* Advice for --pin and its kin, which no subcommand takes. */
-extern const struct tg_cli_hint tg_tokcmd_hints[];
+/* Every option of the subcommands; each table lets its own through. */
+struct tg_tokcmd_opts {
+	const char *key, *alg, *cert, *label, *out, *uri, *id;
+	int replace, allow, allow_imported, pss, json, login;
+};
+
+/*
+ * Parses argv (argv[0] the subcommand's name) against the subcommand's
+ * option table into *o (zeroed first); refusals name "tokengate WHAT" and
+ * --help, with advice for --pin and its kin. Returns 1 to go on, or 0 with
+ * *rc the exit code: TG_EXIT_OK after printing usage on stdout (-h,
+ * --help), TG_EXIT_USAGE after a usage error.
+ */
+int tg_tokcmd_parse(const char *what, const struct tg_cli_opt *table, const char *usage, int argc,
+                    char **argv, struct tg_tokcmd_opts *o, int *rc);
 
 /* The trust policy, as every command that takes a key applies it. */
 #define TG_TOKCMD_TRUST_HELP                                                                       \
@@ -80,8 +93,14 @@ unsigned tg_tokcmd_piv_slot(struct tg_p11_key *k);
  */
 int tg_tokcmd_piv_purpose(struct tg_p11_key *k, int r, struct tg_error *err);
 
-/* The trust opt-ins of the command line as tg_p11_key_find flags. */
-unsigned tg_tokcmd_trust_flags(int allow_exportable, int allow_imported);
+/*
+ * A context (*p, free with tg_p11_free after the key) and the key of
+ * o->key found for use: tg_tokcmd_key_find with a login that may prompt and
+ * the trust opt-ins of o (--allow-exportable, --allow-imported). 0, or the
+ * errors of tg_p11_new / tg_tokcmd_key_find.
+ */
+int tg_tokcmd_key_open(const struct tg_tokcmd_opts *o, struct tg_p11 **p, struct tg_p11_key **k,
+                       struct tg_error *err);
 
 /* "true", "false", "unknown" or "invalid" for a trust attribute. */
 const char *tg_tokcmd_tri(int v);

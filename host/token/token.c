@@ -2,6 +2,9 @@
  * token.c — `tokengate token`: dispatches to list, keygen, import-cert,
  * export-cert, sign-test and csr (one file each, tok-int.h).
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "tok-int.h"
 
 #define PIN_ADVICE                                                                                 \
@@ -9,13 +12,87 @@
 	"it): put pin-source=file:PATH or pin-source=env:NAME in the URI's query, set "            \
 	"TOKENGATE_PIN, or answer the prompt on a terminal"
 
-const struct tg_cli_hint tg_tokcmd_hints[] = {
+static const struct tg_cli_hint hints[] = {
     {"pin", PIN_ADVICE},
     {"pin-value", PIN_ADVICE},
     {"pin-source", "give it in the URI's query, e.g. 'pkcs11:token=T;object=K?pin-source="
                    "file:/run/pin', or set TOKENGATE_PIN"},
     {NULL, NULL},
 };
+
+/* Where each option's value goes. */
+static void
+opt_set(struct tg_tokcmd_opts *o, int id, const char *arg)
+{
+	switch (id) {
+	case TOK_OPT_KEY:
+		o->key = arg;
+		break;
+	case TOK_OPT_ALG:
+		o->alg = arg;
+		break;
+	case TOK_OPT_CERT:
+		o->cert = arg;
+		break;
+	case TOK_OPT_LABEL:
+		o->label = arg;
+		break;
+	case TOK_OPT_OUT:
+		o->out = arg;
+		break;
+	case TOK_OPT_URI:
+		o->uri = arg;
+		break;
+	case TOK_OPT_ID:
+		o->id = arg;
+		break;
+	case TOK_OPT_REPLACE:
+		o->replace = 1;
+		break;
+	case TOK_OPT_ALLOW:
+		o->allow = 1;
+		break;
+	case TOK_OPT_ALLOW_IMPORTED:
+		o->allow_imported = 1;
+		break;
+	case TOK_OPT_PSS:
+		o->pss = 1;
+		break;
+	case TOK_OPT_JSON:
+		o->json = 1;
+		break;
+	case TOK_OPT_LOGIN:
+		o->login = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+int
+tg_tokcmd_parse(const char *what, const struct tg_cli_opt *table, const char *usage, int argc,
+                char **argv, struct tg_tokcmd_opts *o, int *rc)
+{
+	struct tg_cli_getopt g;
+	const char *arg;
+	int c = TG_CLI_BAD, go = 0;
+
+	memset(o, 0, sizeof(*o));
+	*rc = TG_EXIT_USAGE;
+	if (tg_cli_getopt_init(&g, TG_CMD_PROG, what, table, hints, 0, argc, argv) != 0) {
+		*rc = tg_cmd_fail(what, TG_ERR_INTERNAL, NULL);
+		goto out;
+	}
+	while ((c = tg_cli_next(&g, &arg)) > 0)
+		opt_set(o, c, arg);
+	if (c == TG_CLI_HELP) {
+		fputs(usage, stdout);
+		*rc = TG_EXIT_OK;
+	}
+	go = c == TG_CLI_END;
+out:
+	return go;
+}
 
 static const struct tg_cli_cmd subs[] = {
     {"list", "modules, tokens, keys and certificates, with their URIs (--json)", tg_tokcmd_list},

@@ -113,8 +113,11 @@ done
 
 # ---- --login never tries a PIN on a token the URI does not select ----
 tg_softhsm_token_add tg-two 2222 5678
-tg_expect_exit 2 "--login needs a --uri that selects exactly one token, and 'pkcs11:manufacturer=SoftHSM%20project' matches 2: 'tg-test'" \
+tg_expect_exit 2 "--login needs a --uri that selects exactly one token, and 'pkcs11:manufacturer=SoftHSM%20project' matches 2: " \
 	env TOKENGATE_PIN=0000 "$TG" token list --login --uri "pkcs11:manufacturer=SoftHSM%20project"
+grep -qF "'tg-test' (serial " "$TG_TMP/err" && grep -qF "'tg-two' (serial " "$TG_TMP/err" &&
+	grep -qF "add token= or serial= to it (no PIN was tried)" "$TG_TMP/err" ||
+	tg_fail "--login refusal does not name the matches and the fix: $(cat "$TG_TMP/err")"
 expect_rc 0 "$TG" token list --json --uri "pkcs11:token=tg-two"
 jq -e '[.modules[].tokens[]][0] | (.pin_count_low or .pin_final_try or .pin_locked) | not' out.txt >/dev/null ||
 	tg_fail "a PIN was tried on tg-two: $(cat out.txt)"
@@ -368,7 +371,9 @@ openssl x509 -req -in req-ec-p256.csr -CA ca.pem -CAkey ca.key -force_pubkey pub
 	-set_serial 99 -days 2 -extfile leaf.ext -out leaf2.pem 2>/dev/null
 expect_rc 1 "$TG" token import-cert --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --cert leaf2.pem
 grep -q -- "--replace" err.txt || tg_fail "replace hint"
-expect_rc 0 "$TG" token import-cert --replace --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --cert leaf2.pem
+expect_rc 0 "$TG" token import-cert --json --replace --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --cert leaf2.pem
+jq -e '.token == "tg-cli" and .key == "k-ec-p256" and (.uri | startswith("pkcs11:"))' out.txt >/dev/null ||
+	tg_fail "import-cert --json: $(cat out.txt)"
 expect_rc 0 "$TG" token export-cert --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234"
 cmp <(openssl x509 -in leaf2.pem -outform DER) <(openssl x509 -outform DER <out.txt) ||
 	tg_fail "replaced certificate not exported"
