@@ -221,16 +221,22 @@ object_matches(const struct tg_p11_uri *u, const struct tg_p11_object_info *ob)
 static const char *
 class_name(enum tg_p11_obj_class c)
 {
+	const char *s = "other";
+
 	switch (c) {
 	case TG_P11_OBJ_PRIVATE_KEY:
-		return "private-key";
+		s = "private-key";
+		break;
 	case TG_P11_OBJ_PUBLIC_KEY:
-		return "public-key";
+		s = "public-key";
+		break;
 	case TG_P11_OBJ_CERT:
-		return "certificate";
+		s = "certificate";
+		break;
 	default:
-		return "other";
+		break;
 	}
+	return s;
 }
 
 /* The id of a listed object in hex: an id longer than the listing keeps

@@ -210,15 +210,15 @@ static const char *
 hint_find(const struct tg_cli_getopt *g, const char *shown)
 {
 	const struct tg_cli_hint *h;
-	const char *name = shown;
+	const char *advice = NULL;
 
-	if (strncmp(name, "--", 2) != 0)
-		return NULL;
-	name += 2;
-	for (h = g->hints; h != NULL && h->name != NULL; h++)
-		if (strcmp(h->name, name) == 0)
-			return h->advice;
-	return NULL;
+	for (h = g->hints; strncmp(shown, "--", 2) == 0 && h != NULL && h->name != NULL; h++) {
+		if (strcmp(h->name, shown + 2) == 0) {
+			advice = h->advice;
+			break;
+		}
+	}
+	return advice;
 }
 
 int
