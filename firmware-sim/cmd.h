@@ -9,24 +9,25 @@
 
 #include <stdint.h>
 
+#include "tg_cli.h"
 #include "tg_err.h"
 
-#define TG_SIM_EXIT_OK    0
-#define TG_SIM_EXIT_FAIL  1
-#define TG_SIM_EXIT_USAGE 2
+#define TG_SIM_EXIT_OK    TG_CLI_EXIT_OK
+#define TG_SIM_EXIT_FAIL  TG_CLI_EXIT_FAIL
+#define TG_SIM_EXIT_USAGE TG_CLI_EXIT_USAGE
 
 int tg_sim_cmd_init(int argc, char **argv);   /* init.c */
 int tg_sim_cmd_run(int argc, char **argv);    /* run.c */
 int tg_sim_cmd_status(int argc, char **argv); /* status.c */
 
-/* Prints "tokengate-sim <what>: <message of err or code>" on stderr;
- * returns TG_SIM_EXIT_FAIL. */
-int tg_sim_cmd_fail(const char *what, int code, const struct tg_error *err);
-
-/* Prints "tokengate-sim <what>: <message> (try 'tokengate-sim <what>
- * --help')" on stderr; returns TG_SIM_EXIT_USAGE. */
-int tg_sim_cmd_usage_error(const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* tgcore's CLI helpers (tg_cli.h) with PROG "tokengate-sim": what is the
+ * subcommand ("init"). tg_sim_cmd_fail prints "tokengate-sim <what>:
+ * <message of err or code>" and returns TG_SIM_EXIT_FAIL;
+ * tg_sim_cmd_usage_error prints "tokengate-sim <what>: <message> (try
+ * 'tokengate-sim <what> --help')" and returns TG_SIM_EXIT_USAGE. */
+#define TG_SIM_PROG                       "tokengate-sim"
+#define tg_sim_cmd_fail(what, code, err)  tg_cli_fail(TG_SIM_PROG, what, code, err)
+#define tg_sim_cmd_usage_error(what, ...) tg_cli_usage_error(TG_SIM_PROG, what, __VA_ARGS__)
 
 /*
  * What every subcommand checks once getopt is done: no operand left

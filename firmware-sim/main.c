@@ -1,69 +1,36 @@
 /*
  * main.c — `tokengate-sim`: the simulated PIV hardware token. Dispatches to
- * one subcommand per file (init.c, run.c, status.c) and holds the helpers
- * they share.
+ * one subcommand per file (init.c, run.c, status.c) through tgcore's CLI
+ * helpers (tg_cli.h) and holds the helpers they share.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "tg_cli.h"
 #include "statefile.h"
 #include "tg_log.h"
 #include "tg_secret.h"
 #include "tg_tok.h"
 
-struct sim_cmd {
-	const char *name;
-	const char *summary;
-	int (*run)(int argc, char **argv);
-};
-
-static const struct sim_cmd commands[] = {
+static const struct tg_cli_cmd commands[] = {
     {"init", "create a new token in a state file", tg_sim_cmd_init},
     {"run", "plug the token into pcscd's vpcd reader and serve it", tg_sim_cmd_run},
     {"status", "show a token's keys, policies and counters", tg_sim_cmd_status},
     {NULL, NULL, NULL},
 };
 
-static void
-usage(FILE *f)
-{
-	const struct sim_cmd *c;
-
-	fprintf(f, "usage: tokengate-sim <command> [options]\n\n"
-	           "A simulated PIV hardware token (YubiKey-compatible) that pcscd sees as a\n"
-	           "card in its vpcd reader, so OpenSC, yubico-piv-tool and tokengate drive it\n"
-	           "like a real token. Its keys are generated inside it and never leave it.\n\n"
-	           "commands:\n");
-	for (c = commands; c->name != NULL; c++)
-		fprintf(f, "  %-8s %s\n", c->name, c->summary);
-	fprintf(f, "\n'tokengate-sim <command> --help' describes each command.\n"
-	           "Exit codes: 0 success, 1 failure, 2 bad command line.\n");
-}
-
-int
-tg_sim_cmd_fail(const char *what, int code, const struct tg_error *err)
-{
-	fprintf(stderr, "tokengate-sim %s: %s\n", what, tg_error_msg(err, code));
-	return TG_SIM_EXIT_FAIL;
-}
-
-int
-tg_sim_cmd_usage_error(const char *what, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "tokengate-sim %s: ", what);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (try 'tokengate-sim %s --help')\n", what);
-	return TG_SIM_EXIT_USAGE;
-}
+static const struct tg_cli_group program = {
+    .prog = "tokengate-sim",
+    .version = "0.1.0",
+    .intro = "A simulated PIV hardware token (YubiKey-compatible) that pcscd sees as a\n"
+             "card in its vpcd reader, so OpenSC, yubico-piv-tool and tokengate drive it\n"
+             "like a real token. Its keys are generated inside it and never leave it.\n\n",
+    .cmds = commands,
+};
 
 int
 tg_sim_cmd_args_check(const char *what, int argc, char **argv, const char *state)
@@ -194,33 +161,6 @@ tg_sim_alg_name(uint8_t alg, char *buf, size_t n)
 int
 main(int argc, char **argv)
 {
-	const struct sim_cmd *c;
-	int rc = TG_SIM_EXIT_USAGE;
-
 	tg_log_init(TG_LOG_WARN, 0, NULL);
-	if (argc < 2) {
-		usage(stderr);
-		goto out;
-	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		rc = TG_SIM_EXIT_OK;
-		goto out;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("tokengate-sim 0.1.0\n");
-		rc = TG_SIM_EXIT_OK;
-		goto out;
-	}
-	for (c = commands; c->name != NULL; c++) {
-		if (strcmp(c->name, argv[1]) == 0) {
-			rc = c->run(argc - 1, argv + 1);
-			goto out;
-		}
-	}
-	fprintf(stderr, "tokengate-sim: unknown command '%s' (try 'tokengate-sim --help')\n",
-	        argv[1]);
-out:
-	return rc;
+	return tg_cli_dispatch(&program, argc, argv);
 }

@@ -61,6 +61,67 @@ expect_rc 0 "$TG" token list
 grep -q "^module softhsm2 " out.txt || tg_fail "list: module softhsm2 missing"
 grep -q "token 'tg-test'" out.txt || tg_fail "list: tg-test missing"
 
+# ---- list --uri: module-name selects that module only; a URI that matches
+# no module, token or object fails; object=/id=/type= filter; URIs ----
+expect_rc 0 "$TG" token list --uri "pkcs11:?module-name=softhsm2"
+grep -q "token 'tg-test'" out.txt || tg_fail "module-name=softhsm2: tg-test missing"
+expect_rc 0 "$TG" token list --uri "pkcs11:?module-name=opensc-pkcs11"
+! grep -q "tg-test" out.txt || tg_fail "module-name=opensc-pkcs11 lists SoftHSM2's token: $(cat out.txt)"
+tg_expect_exit 1 "tokengate token list: no PKCS#11 module named 'nope' is registered with p11-kit (registered: " \
+	"$TG" token list --uri "pkcs11:?module-name=nope"
+grep -qF "'softhsm2'" "$TG_TMP/err" || tg_fail "module-name=nope: registered modules not named"
+tg_expect_exit 1 "tokengate token list: no token matches 'pkcs11:token=nosuch'" \
+	"$TG" token list --uri "pkcs11:token=nosuch?pin-value=4321"
+! grep -q 4321 "$TG_TMP/err" || tg_fail "the URI's PIN was shown"
+tg_expect_exit 1 "a module or token could not be listed" \
+	"$TG" token list --uri "pkcs11:?module-path=$TG_TMP/no-such-module.so"
+grep -q "no-such-module.so" "$TG_TMP/out" || tg_fail "module load failure not shown: $(cat "$TG_TMP/out")"
+expect_rc 0 "$TG" token list --json --login --uri "pkcs11:token=tg-test;object=p256?pin-value=1234"
+jq -e '[.modules[].tokens[].objects[]] | length >= 2 and all(.label == "p256")' out.txt >/dev/null ||
+	tg_fail "object=p256 filter: $(cat out.txt)"
+expect_rc 0 "$TG" token list --json --login --uri "pkcs11:token=tg-test;id=%03;type=private?pin-value=1234"
+jq -e '[.modules[].tokens[].objects[]] | length == 1 and .[0].label == "rsa2048" and .[0].class == "private-key"' \
+	out.txt >/dev/null || tg_fail "id=%03;type=private filter: $(cat out.txt)"
+kuri=$(jq -r '[.modules[].tokens[].objects[]][0].uri' out.txt)
+turi=$(jq -r '[.modules[].tokens[]][0].uri' out.txt)
+[[ $kuri == "pkcs11:"*"token=tg-test"*"id=%03"*"object=rsa2048"*"type=private" ]] || tg_fail "key URI: $kuri"
+[[ $turi == "pkcs11:"*"manufacturer=SoftHSM%20project"*"token=tg-test" ]] || tg_fail "token URI: $turi"
+expect_rc 0 "$TG" token sign-test --key "$kuri?pin-value=1234"
+grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test by the listed URI $kuri"
+expect_rc 0 "$TG" token list --uri "pkcs11:token=tg-test"
+grep -qF "uri: $turi" out.txt || tg_fail "text listing: token URI missing: $(cat out.txt)"
+tg_expect_exit 1 "no object on the matching token(s) matches 'pkcs11:token=tg-test;object=nosuch'" \
+	"$TG" token list --uri "pkcs11:token=tg-test;object=nosuch"
+
+# ---- each subcommand takes only its own options; --json where taken ----
+tg_expect_exit 2 "tokengate token list: unknown option '--key' (try 'tokengate token list --help')" \
+	"$TG" token list --key "pkcs11:token=tg-test;object=p256" --out x.pem
+[[ ! -e x.pem ]] || tg_fail "list --out wrote a file"
+tg_expect_exit 2 "tokengate token export-cert: unknown option '--allow-exportable'" \
+	"$TG" token export-cert --key "pkcs11:token=tg-test;object=p256" --allow-exportable
+tg_expect_exit 2 "tokengate token keygen: unknown option '--pss'" \
+	"$TG" token keygen --key "pkcs11:token=tg-test;object=x" --algorithm ec-p256 --pss
+tg_expect_exit 2 "tokengate token keygen: option '--key' is given twice" \
+	"$TG" token keygen --key "pkcs11:token=tg-test;object=x" --key y --algorithm ec-p256
+tg_expect_exit 2 "tokengate token list: unknown option '--pin': a PIN is never taken on the command line (ps and shell history would show it): put pin-source=file:PATH or pin-source=env:NAME in the URI's query, set TOKENGATE_PIN, or answer the prompt on a terminal" \
+	"$TG" token list --pin=1234
+! grep -q 1234 "$TG_TMP/err" || tg_fail "--pin value echoed"
+for s in list keygen import-cert export-cert sign-test csr; do
+	expect_rc 0 "$TG" token "$s" --help
+	grep -q "usage: tokengate token $s" out.txt || tg_fail "$s --help"
+done
+
+# ---- --login never tries a PIN on a token the URI does not select ----
+tg_softhsm_token_add tg-two 2222 5678
+tg_expect_exit 2 "--login needs a --uri that selects exactly one token, and 'pkcs11:manufacturer=SoftHSM%20project' matches 2: " \
+	env TOKENGATE_PIN=0000 "$TG" token list --login --uri "pkcs11:manufacturer=SoftHSM%20project"
+grep -qF "'tg-test' (serial " "$TG_TMP/err" && grep -qF "'tg-two' (serial " "$TG_TMP/err" &&
+	grep -qF "add token= or serial= to it (no PIN was tried)" "$TG_TMP/err" ||
+	tg_fail "--login refusal does not name the matches and the fix: $(cat "$TG_TMP/err")"
+expect_rc 0 "$TG" token list --json --uri "pkcs11:token=tg-two"
+jq -e '[.modules[].tokens[]][0] | (.pin_count_low or .pin_final_try or .pin_locked) | not' out.txt >/dev/null ||
+	tg_fail "a PIN was tried on tg-two: $(cat out.txt)"
+
 # ---- keygen of the four algorithms on a new token, sign-test ----
 tg_softhsm_token_add tg-cli 1234 5678
 for alg in ec-p256 ec-p384 rsa-2048 rsa-3072; do
@@ -77,6 +138,41 @@ for alg in ec-p256 ec-p384 rsa-2048 rsa-3072; do
 		grep -q "RSA-PSS" out.txt || tg_fail "sign-test --pss $alg"
 	fi
 done
+# keygen --json (it used to print text)
+expect_rc 0 "$TG" token keygen --json --key "pkcs11:token=tg-cli;object=k-json?pin-value=1234" \
+	--algorithm ec-p256
+jq -e '.token == "tg-cli" and .algorithm == "ec-p256" and .trust.verdict == "ok" and (.uri | startswith("pkcs11:"))
+       and (.public_key | startswith("-----BEGIN PUBLIC KEY-----"))' out.txt >/dev/null ||
+	tg_fail "keygen --json: $(cat out.txt)"
+expect_rc 0 "$TG" token sign-test --json --pss --key "pkcs11:token=tg-cli;object=k-rsa-2048?pin-value=1234"
+jq -e '.signature.scheme == "RSA-PSS" and .signature.verified and .algorithm == "rsa-2048"' out.txt >/dev/null ||
+	tg_fail "sign-test --json: $(cat out.txt)"
+# --pss on an EC key is refused (it used to report RSA-PSS)
+tg_expect_exit 2 "tokengate token sign-test: --pss is RSA-PSS, for RSA keys; key 'k-ec-p256' is ec-p256 and signs with ECDSA: drop --pss" \
+	"$TG" token sign-test --pss --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234"
+expect_rc 0 "$TG" token sign-test --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234"
+grep -q "(ECDSA, SHA-256), verified with the public key: ok" out.txt || tg_fail "sign-test EC scheme: $(cat out.txt)"
+
+# ---- token csr: a PKCS#10 request signed on the token, as enroll's ----
+for alg in ec-p256 ec-p384 rsa-2048; do
+	expect_rc 0 "$TG" token csr --key "pkcs11:token=tg-cli;object=k-$alg?pin-value=1234" \
+		--id "spiffe://example.org/svc/api-$alg" --out "k-$alg.csr"
+	openssl req -in "k-$alg.csr" -verify -noout 2>&1 | grep -q "verify OK\|self-signature ok" ||
+		tg_fail "csr $alg does not verify: $(openssl req -in "k-$alg.csr" -verify -noout 2>&1)"
+	openssl req -in "k-$alg.csr" -noout -text >csr.txt
+	grep -q "URI:spiffe://example.org/svc/api-$alg" csr.txt || tg_fail "csr $alg: no URI SAN"
+	grep -q "CN *= *spiffe://example.org/svc/api-$alg" csr.txt || tg_fail "csr $alg: subject"
+	[[ $(openssl req -in "k-$alg.csr" -noout -pubkey) == "$(openssl pkey -pubin -in "pub-$alg.pem")" ]] ||
+		tg_fail "csr $alg: not the token key"
+done
+grep -q "ecdsa-with-SHA384" <(openssl req -in k-ec-p384.csr -noout -text) || tg_fail "csr p384: digest"
+expect_rc 0 "$TG" token csr --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --id spiffe://example.org/dev/bob
+openssl req -verify -noout <out.txt 2>/dev/null || tg_fail "csr to stdout does not verify"
+tg_expect_exit 2 "tokengate token csr: --key URI and --id IDENTITY are required" \
+	"$TG" token csr --key "pkcs11:token=tg-cli;object=k-ec-p256"
+tg_expect_exit 1 "CKA_EXTRACTABLE is true" \
+	"$TG" token csr --key "pkcs11:token=tg-test;object=exportable?pin-value=1234" --id spiffe://example.org/dev/x
+
 expect_rc 1 "$TG" token keygen --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" \
 	--algorithm ec-p256
 grep -q "already has a private key" err.txt || tg_fail "duplicate keygen message"
@@ -275,7 +371,9 @@ openssl x509 -req -in req-ec-p256.csr -CA ca.pem -CAkey ca.key -force_pubkey pub
 	-set_serial 99 -days 2 -extfile leaf.ext -out leaf2.pem 2>/dev/null
 expect_rc 1 "$TG" token import-cert --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --cert leaf2.pem
 grep -q -- "--replace" err.txt || tg_fail "replace hint"
-expect_rc 0 "$TG" token import-cert --replace --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --cert leaf2.pem
+expect_rc 0 "$TG" token import-cert --json --replace --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234" --cert leaf2.pem
+jq -e '.token == "tg-cli" and .key == "k-ec-p256" and (.uri | startswith("pkcs11:"))' out.txt >/dev/null ||
+	tg_fail "import-cert --json: $(cat out.txt)"
 expect_rc 0 "$TG" token export-cert --key "pkcs11:token=tg-cli;object=k-ec-p256?pin-value=1234"
 cmp <(openssl x509 -in leaf2.pem -outform DER) <(openssl x509 -outform DER <out.txt) ||
 	tg_fail "replaced certificate not exported"

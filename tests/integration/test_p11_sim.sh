@@ -53,6 +53,72 @@ jq -e '[[.modules[].tokens[]][0].objects[] | select(.class=="private-key" and .i
 ALLOW=()
 enc_label=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$label")
 
+# ---- list never spends a PIN try it was not asked for: --login needs a URI
+# that selects exactly one token, decided before any login (issue 10) ----
+tg_softhsm_token_add tg-other
+tries0=$(sim_json pin.tries_left)
+TOKENGATE_PIN=000000 tg_expect_exit 2 "tokengate token list: --login needs --uri naming the one token to log in to (e.g. --uri 'pkcs11:token=LABEL'): a PIN is only tried on the token you select (try 'tokengate token list --help')" \
+	"$TG" token list --login
+TOKENGATE_PIN=000000 tg_expect_exit 2 "--login needs a --uri that selects exactly one token, and 'pkcs11:' matches 2: " \
+	"$TG" token list --login --uri "pkcs11:"
+grep -qF "'$label'" "$TG_TMP/err" && grep -qF "'tg-other'" "$TG_TMP/err" || tg_fail "--login refusal does not name the matches: $(cat "$TG_TMP/err")"
+TOKENGATE_PIN=000000 expect_rc 0 "$TG" token list
+grep -qF "token '$label'" out.txt && grep -qF "token 'tg-other'" out.txt || tg_fail "list: $(cat out.txt)"
+[[ $(sim_json pin.tries_left) == "$tries0" ]] ||
+	tg_fail "token list spent PIN tries on the card: $tries0 -> $(sim_json pin.tries_left)"
+
+# ---- list --uri: module-name selects one module, a URI matching no module,
+# token or object fails, object=/id=/type= filter, every token and object
+# has a pkcs11: URI that selects it ----
+expect_rc 0 "$TG" token list --uri "pkcs11:?module-name=opensc-pkcs11"
+grep -qF "token '$label'" out.txt || tg_fail "module-name=opensc-pkcs11: card missing: $(cat out.txt)"
+! grep -q "tg-other\|SoftHSM" out.txt || tg_fail "module-name=opensc-pkcs11 lists SoftHSM2: $(cat out.txt)"
+tg_expect_exit 1 "tokengate token list: no PKCS#11 module named 'nope' is registered with p11-kit (registered: " \
+	"$TG" token list --uri "pkcs11:?module-name=nope"
+tg_expect_exit 1 "tokengate token list: no token matches 'pkcs11:token=nosuch'; run 'tokengate token list' to see the tokens present" \
+	"$TG" token list --uri "pkcs11:token=nosuch"
+tg_expect_exit 1 "tokengate token list: no object on the matching token(s) matches 'pkcs11:object=nosuch'" \
+	"$TG" token list --uri "pkcs11:object=nosuch?$MOD"
+expect_rc 0 "$TG" token list --json --uri "pkcs11:id=%01;type=cert?$MOD"
+jq -e '[.modules[].tokens[].objects[]] | length == 1 and .[0].class == "certificate" and .[0].id == "01"' out.txt >/dev/null ||
+	tg_fail "object filter id=%01;type=cert: $(cat out.txt)"
+turi=$(jq -r '[.modules[].tokens[]][0].uri' out.txt)
+curi=$(jq -r '[.modules[].tokens[].objects[]][0].uri' out.txt)
+[[ $turi == pkcs11:*token=$enc_label* && $curi == "$turi"*";type=cert" ]] || tg_fail "URIs: token $turi, cert $curi"
+expect_rc 0 "$TG" token list --json --uri "$turi"
+jq -e '[.modules[].tokens[]] | length == 1' out.txt >/dev/null || tg_fail "the listed token URI does not select one token"
+expect_rc 0 "$TG" token list --uri "pkcs11:?$MOD"
+grep -qF "uri: $curi" out.txt || tg_fail "text listing lacks the object URIs: $(cat out.txt)"
+TOKENGATE_PIN=$SIM_PIN expect_rc 0 "$TG" token list --json --login --uri "pkcs11:type=private;id=%01?$MOD"
+kuri=$(jq -r '[.modules[].tokens[].objects[]][0].uri' out.txt)
+expect_rc 0 "$TG" token sign-test --key "$kuri?$MOD&pin-value=$SIM_PIN"
+grep -q "verified with the public key: ok" out.txt || tg_fail "sign-test by the listed key URI $kuri"
+
+# ---- each subcommand takes only its own options ----
+tg_expect_exit 2 "tokengate token list: unknown option '--key' (try 'tokengate token list --help')" \
+	"$TG" token list --key "pkcs11:id=%01" --out x.pem
+[[ ! -e x.pem ]] || tg_fail "list --out wrote a file"
+tg_expect_exit 2 "tokengate token sign-test: unknown option '--pin': a PIN is never taken on the command line" \
+	"$TG" token sign-test --key "pkcs11:token=$enc_label;id=%01" --pin "$SIM_PIN"
+grep -qF "pin-source=file:PATH or pin-source=env:NAME in the URI's query, set TOKENGATE_PIN, or answer the prompt" "$TG_TMP/err" ||
+	tg_fail "--pin advice: $(cat "$TG_TMP/err")"
+! grep -qF "$SIM_PIN" "$TG_TMP/err" || tg_fail "the --pin value was echoed"
+
+# ---- sign-test --pss on an EC key is refused (it used to report RSA-PSS) ----
+tg_expect_exit 2 "tokengate token sign-test: --pss is RSA-PSS, for RSA keys; key 'PIV AUTH key' is ec-p256 and signs with ECDSA: drop --pss" \
+	"$TG" token sign-test --pss --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
+expect_rc 0 "$TG" token sign-test --json --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN"
+jq -e '.signature.scheme == "ECDSA" and .signature.verified and .trust.verdict == "ok"' out.txt >/dev/null ||
+	tg_fail "sign-test --json: $(cat out.txt)"
+
+# ---- token csr: a request signed on the card, checked by openssl ----
+expect_rc 0 "$TG" token csr --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=$SIM_PIN" \
+	--id spiffe://example.org/dev/alice --out card.csr
+openssl req -in card.csr -verify -noout 2>&1 | grep -q "verify OK\|self-signature ok" || tg_fail "card CSR does not verify"
+openssl req -in card.csr -noout -text | grep -q "URI:spiffe://example.org/dev/alice" || tg_fail "card CSR: no URI SAN"
+[[ $(openssl req -in card.csr -noout -pubkey) == "$(openssl pkey -pubin -in 9a.pub.pem)" ]] ||
+	tg_fail "card CSR: not the 9a key"
+
 # ---- URI selection and signing, by module-path and through the proxy ----
 for q in "$MOD&pin-value=$SIM_PIN" "pin-value=$SIM_PIN"; do
 	expect_rc 0 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$q"
@@ -150,6 +216,17 @@ wait "$wpid" || {
 }
 grep -q "logged in again" watch.out || tg_fail "no re-login reported: $(cat watch.out)"
 tg_log "watch: $(tr '\n' '|' <watch.out)"
+
+# ---- a key-management (9D) key that may not sign: the refusal names the
+# slot's purpose (a YubiKey's 9D certificate allows key encipherment only) ----
+printf 'basicConstraints=CA:FALSE\nkeyUsage=keyEncipherment,keyAgreement\n' >km.ext
+openssl req -new -key test-ca.key -subj "/CN=tg-test 9d km" -out 9d-km.csr 2>/dev/null
+openssl x509 -req -in 9d-km.csr -force_pubkey 9d.pub.pem -CA test-ca.pem -CAkey test-ca.key \
+	-extfile km.ext -days 3 -set_serial 99 -out 9d-km.pem 2>/dev/null
+run_ok "import the key-management certificate 9d" ypt -k"$SIM_MGM" -a import-certificate -s 9d -i 9d-km.pem
+tg_expect_exit 1 "is in PIV slot 9D, the key-management slot: it is for decryption and key agreement, not for signing" \
+	"$TG" token sign-test --key "pkcs11:token=$enc_label;id=%03?$MOD&pin-value=$SIM_PIN"
+grep -qF "use a key in slot 9A (authentication) or 9C (digital signature)" "$TG_TMP/err" || tg_fail "9D: no fix named"
 
 # ---- wrong PIN reports the state; three wrong PINs lock it ----
 expect_rc 1 "$TG" token sign-test "${ALLOW[@]}" --key "pkcs11:token=$enc_label;id=%01?$MOD&pin-value=000000"

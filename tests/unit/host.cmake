@@ -22,8 +22,3 @@ tg_add_unit_test(test_ca_revoked
 tg_add_unit_test(test_ca_hsm SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_hsm.c LIBS tgca)
 # --- end ca hsm ---
 
-# --- cmd (helpers shared by the subcommands) ---
-tg_add_unit_test(test_cmd_quote
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_cmd_quote.c
-  LIBS tgcmd)
-# --- end cmd ---
