@@ -31,6 +31,7 @@
 #include "tg_hex.h"
 #include "tg_p11.h"
 #include "tg_pcsc.h"
+#include "tg_piv.h"
 #include "tg_pivc.h"
 #include "tg_prov.h"
 #include "tg_secret.h"
@@ -113,41 +114,34 @@ struct piv_state {
 
 /* ---- small helpers ---- */
 
+/* One of the four PIV key slots by name, in either case (not a retired
+ * slot, not F9). */
 static int
 slot_parse(const char *s, uint8_t *slot)
 {
-	static const struct {
-		const char *name;
-		uint8_t v;
-	} t[] = {{"9a", TG_PIVC_SLOT_AUTH},
-	         {"9c", TG_PIVC_SLOT_SIGN},
-	         {"9d", TG_PIVC_SLOT_KEYMGM},
-	         {"9e", TG_PIVC_SLOT_CARDAUTH}};
-	size_t i;
+	const struct tg_piv_slot *p = tg_piv_slot_by_name(s);
 	int r = TG_ERR_INVALID_ARG;
 
-	for (i = 0; r != 0 && i < sizeof(t) / sizeof(t[0]); i++) {
-		if (strcasecmp(s, t[i].name) == 0) {
-			*slot = t[i].v;
-			r = 0;
-		}
+	if (p != NULL && (p->id == TG_PIV_SLOT_AUTH || p->id == TG_PIV_SLOT_SIGN ||
+	                  p->id == TG_PIV_SLOT_KEYMGM || p->id == TG_PIV_SLOT_CARDAUTH)) {
+		*slot = p->id;
+		r = 0;
 	}
 	return r;
 }
 
+/* An algorithm by its command-line name: the EC curves and RSA 2048, which
+ * every YubiKey 5 generates (RSA 3072 needs firmware 5.7). */
 static int
 alg_parse(const char *s, uint8_t *alg)
 {
-	int r = 0;
+	const struct tg_piv_alg *a = tg_piv_alg_by_cli(s);
+	int r = TG_ERR_INVALID_ARG;
 
-	if (strcmp(s, "ec-p256") == 0)
-		*alg = TG_PIVC_ALG_ECCP256;
-	else if (strcmp(s, "ec-p384") == 0)
-		*alg = TG_PIVC_ALG_ECCP384;
-	else if (strcmp(s, "rsa-2048") == 0)
-		*alg = TG_PIVC_ALG_RSA2048;
-	else
-		r = TG_ERR_INVALID_ARG;
+	if (a != NULL && (a->kind == TG_PIV_KIND_EC || a->id == TG_PIV_ALG_RSA2048)) {
+		*alg = a->id;
+		r = 0;
+	}
 	return r;
 }
 
@@ -295,7 +289,7 @@ static int
 piv_open_auth(const struct opts *o, struct piv_state *s, struct tg_error *err)
 {
 	struct tg_pivc_meta m;
-	uint8_t alg = TG_PIVC_ALG_3DES, ver[3];
+	uint8_t alg = TG_PIV_ALG_3DES, ver[3];
 	uint32_t serial = 0;
 	int r, is_default;
 
@@ -307,7 +301,7 @@ piv_open_auth(const struct opts *o, struct piv_state *s, struct tg_error *err)
 		fprintf(stderr, "token in '%s': serial %u, firmware %u.%u.%u\n",
 		        tg_pcsc_reader(s->pcsc), serial, ver[0], ver[1], ver[2]);
 	is_default = tg_secret_eq(s->mgm, s->mgm_len, mgm_default, sizeof(mgm_default));
-	r = tg_pivc_metadata(s->pcsc, TG_PIVC_REF_MGM, &m, err);
+	r = tg_pivc_metadata(s->pcsc, TG_PIV_REF_MGM, &m, err);
 	if (r == 0) {
 		if (m.alg != 0)
 			alg = m.alg;
@@ -361,10 +355,10 @@ piv_key(const struct opts *o, struct piv_state *s, uint8_t *alg, uint8_t *pin_po
 		goto out;
 	}
 	*alg = m.alg;
-	*pin_policy = m.has_policy ? m.pin_policy : TG_PIVC_PIN_ONCE;
+	*pin_policy = m.has_policy ? m.pin_policy : TG_PIV_PIN_POLICY_ONCE;
 	s->pub = m.pub;
 	m.pub = NULL;
-	if (m.has_origin && m.origin == TG_PIVC_ORIGIN_IMPORTED)
+	if (m.has_origin && m.origin == TG_PIV_ORIGIN_IMPORTED)
 		fprintf(stderr, "note: GET METADATA says the key in slot %02x was imported\n",
 		        o->slot);
 	r = 0;
@@ -380,7 +374,7 @@ piv_attest(const struct opts *o, struct piv_state *s, struct tg_error *err)
 	int r;
 
 	if ((r = tg_pivc_attest(s->pcsc, o->slot, &s->att, err)) != 0 ||
-	    (r = tg_pivc_cert_get(s->pcsc, TG_PIVC_OBJ_ATTEST, &s->f9, err)) != 0)
+	    (r = tg_pivc_cert_get(s->pcsc, TG_PIV_OBJ_ATTEST, &s->f9, err)) != 0)
 		goto out;
 	if (EVP_PKEY_eq(X509_get0_pubkey(s->att), s->pub) != 1) {
 		r = tg_error_set(
@@ -429,8 +423,8 @@ piv_csr(const struct opts *o, struct piv_state *s, uint8_t alg, uint8_t pin_poli
 	struct piv_signer ps = {s->pcsc, o->slot, alg};
 	int r;
 
-	if ((pin_policy == TG_PIVC_PIN_ALWAYS ||
-	     (pin_policy != TG_PIVC_PIN_NEVER && s->pin == NULL)) &&
+	if ((pin_policy == TG_PIV_PIN_POLICY_ALWAYS ||
+	     (pin_policy != TG_PIV_PIN_POLICY_NEVER && s->pin == NULL)) &&
 	    (r = piv_pin(o, s, err)) != 0)
 		goto out;
 	if ((r = tg_csr_new(o->id, s->pub, &s->csr, err)) != 0 ||
@@ -647,7 +641,7 @@ piv_enroll(const struct opts *o, struct tg_error *err)
 
 	memset(&s, 0, sizeof(s));
 	if ((r = piv_open_auth(o, &s, err)) != 0 ||
-	    ((o->existing || o->pin_policy != TG_PIVC_PIN_NEVER) &&
+	    ((o->existing || o->pin_policy != TG_PIV_PIN_POLICY_NEVER) &&
 	     (r = piv_pin(o, &s, err)) != 0) ||
 	    (r = piv_key(o, &s, &alg, &pin_policy, err)) != 0 ||
 	    (r = piv_attest(o, &s, err)) != 0 || (r = piv_csr(o, &s, alg, pin_policy, err)) != 0)
@@ -712,19 +706,6 @@ out:
 
 /* ---- HSM (PKCS#11) ---- */
 
-static enum tg_p11_alg
-p11_alg(uint8_t alg)
-{
-	switch (alg) {
-	case TG_PIVC_ALG_ECCP384:
-		return TG_P11_ALG_EC_P384;
-	case TG_PIVC_ALG_RSA2048:
-		return TG_P11_ALG_RSA_2048;
-	default:
-		return TG_P11_ALG_EC_P256;
-	}
-}
-
 /* Finds the key (generating it when absent) and builds the signed CSR. */
 static int
 hsm_csr(const struct opts *o, X509_REQ **csr, struct tg_error *err)
@@ -740,7 +721,9 @@ hsm_csr(const struct opts *o, X509_REQ **csr, struct tg_error *err)
 	r = tg_p11_key_find(p11, o->key_uri, flags, &k, err);
 	if (r == TG_ERR_KEY_NOT_FOUND) {
 		tg_error_clear(err);
-		if ((r = tg_p11_keygen(p11, o->key_uri, p11_alg(o->alg), flags, &k, err)) != 0)
+		if ((r = tg_p11_keygen(p11, o->key_uri,
+		                       /* tg_p11_alg values are PIV ids */ (enum tg_p11_alg)o->alg,
+		                       flags, &k, err)) != 0)
 			goto out;
 		fprintf(stderr, "generated a non-exportable %s key on the token\n",
 		        tg_p11_alg_name(tg_p11_key_alg(k)));
@@ -848,10 +831,10 @@ opts_parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->alg = TG_PIVC_ALG_ECCP256;
+	o->alg = TG_PIV_ALG_ECCP256;
 	o->alg_name = "ec-p256";
-	o->pin_policy = TG_PIVC_PIN_ONCE;
-	o->touch_policy = TG_PIVC_TOUCH_NEVER;
+	o->pin_policy = TG_PIV_PIN_POLICY_ONCE;
+	o->touch_policy = TG_PIV_TOUCH_POLICY_NEVER;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {

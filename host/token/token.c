@@ -12,7 +12,9 @@
 
 #include "tg_cmd.h"
 #include "tg_file.h"
+#include "tg_hex.h"
 #include "tg_p11.h"
+#include "tg_piv.h"
 #include "tg_pcsc.h"
 #include "tg_pivc.h"
 
@@ -194,14 +196,10 @@ parse(const char *what, int argc, char **argv, struct opts *o)
 static void
 hex(const struct tg_p11_object_info *ob, char *buf, size_t bufsz)
 {
-	static const char hx[] = "0123456789abcdef";
-	size_t i, o = 0;
+	size_t o;
 
-	for (i = 0; i < ob->id_len && o + 2 < bufsz; i++) {
-		buf[o++] = hx[ob->id[i] >> 4];
-		buf[o++] = hx[ob->id[i] & 0xf];
-	}
-	buf[o] = '\0';
+	(void)tg_hex_encode(ob->id, ob->id_len, buf, bufsz); /* bufsz holds all 64 */
+	o = strlen(buf);
 	if (ob->id_full_len > ob->id_len)
 		snprintf(buf + o, bufsz - o, "...(%zu bytes)", ob->id_full_len);
 }
@@ -544,7 +542,7 @@ struct piv_slot_meta {
 	EVP_PKEY *pub;
 };
 
-#define PIV_SLOTS 24
+#define PIV_SLOTS (TG_PIV_NSLOTS - 1) /* every key slot but F9 */
 
 /*
  * Reads GET METADATA of every PIV key slot (9A, 9C, 9D, 9E, 82-95) of the
@@ -556,7 +554,6 @@ struct piv_slot_meta {
 static size_t
 piv_meta_read(const char *reader, struct piv_slot_meta *v, char *why, size_t whysz)
 {
-	static const uint8_t fixed[] = {0x9a, 0x9c, 0x9d, 0x9e};
 	struct tg_pcsc *pc = NULL;
 	struct tg_pivc_meta m;
 	struct tg_error e;
@@ -571,7 +568,7 @@ piv_meta_read(const char *reader, struct piv_slot_meta *v, char *why, size_t why
 		goto out;
 	}
 	for (i = 0; i < PIV_SLOTS; i++) {
-		slot = i < sizeof(fixed) ? fixed[i] : (uint8_t)(0x82 + i - sizeof(fixed));
+		slot = tg_piv_slot_at(i)->id; /* 9A 9C 9D 9E 82..95, then F9 (not read) */
 		tg_error_clear(&e);
 		if ((r = tg_pivc_metadata(pc, slot, &m, &e)) == TG_ERR_UNSUPPORTED) {
 			snprintf(why, whysz, "%s", tg_error_msg(&e, r));
@@ -625,9 +622,9 @@ key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **
 		if (EVP_PKEY_eq(v[i].pub, pub) != 1)
 			continue;
 		snprintf(ev, sizeof(ev), "PIV metadata of slot %02X", v[i].slot);
-		if (v[i].origin == TG_PIVC_ORIGIN_GENERATED)
+		if (v[i].origin == TG_PIV_ORIGIN_GENERATED)
 			(void)tg_p11_key_origin_set(k, TG_P11_ORIGIN_GENERATED, ev);
-		else if (v[i].origin == TG_PIVC_ORIGIN_IMPORTED)
+		else if (v[i].origin == TG_PIV_ORIGIN_IMPORTED)
 			(void)tg_p11_key_origin_set(k, TG_P11_ORIGIN_IMPORTED, ev);
 		break;
 	}
