@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/obj_mac.h>
 
 #include "tg_err.h"
@@ -164,6 +165,7 @@ tg_piv_alg_of_pkey(const EVP_PKEY *pkey)
 {
 	const struct tg_piv_alg *a = NULL;
 	char group[64];
+	int nid;
 
 	if (pkey == NULL)
 		goto out;
@@ -173,10 +175,15 @@ tg_piv_alg_of_pkey(const EVP_PKEY *pkey)
 		a = tg_piv_alg_by_rsa_bits(EVP_PKEY_get_bits(pkey));
 		break;
 	case EVP_PKEY_EC:
-		/* OpenSSL reports the group by its short name ("prime256v1") */
+		/* OpenSSL reports the group by its short name ("prime256v1"),
+		 * a provider may give the NIST name ("P-256") */
 		if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-		                                   sizeof(group), NULL) == 1)
-			a = tg_piv_alg_by_nid(OBJ_sn2nid(group));
+		                                   sizeof(group), NULL) == 1) {
+			nid = OBJ_sn2nid(group);
+			if (nid == NID_undef)
+				nid = EC_curve_nist2nid(group);
+			a = tg_piv_alg_by_nid(nid);
+		}
 		if (a != NULL && a->kind != TG_PIV_KIND_EC)
 			a = NULL;
 		break;
