@@ -14,6 +14,7 @@
 
 #include "tg_buf.h"
 #include "tg_ca_io.h"
+#include "tg_hex.h"
 
 /* Yubico's PIV attestation extensions: 1.3.6.1.4.1.41482.3.<n> */
 #define ATT_OID_PREFIX      "1.3.6.1.4.1.41482.3."
@@ -356,10 +357,14 @@ printable(const unsigned char *s, int n, char *buf, size_t bufn)
 
 	buf[0] = '\0';
 	for (i = 0; i < n && o + 5 < bufn; i++) {
-		if (s[i] >= 0x20 && s[i] < 0x7F && s[i] != '\\')
+		if (s[i] >= 0x20 && s[i] < 0x7F && s[i] != '\\') {
 			buf[o++] = (char)s[i];
-		else
-			o += (size_t)snprintf(buf + o, bufn - o, "\\x%02x", s[i]);
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			(void)tg_hex_encode(&s[i], 1, buf + o, bufn - o);
+			o += 2;
+		}
 	}
 	buf[o] = '\0';
 	return buf;
