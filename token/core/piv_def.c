@@ -100,64 +100,77 @@ tg_piv_alg_at(size_t i)
 	return i < NELEM(algs) ? &algs[i] : NULL;
 }
 
-const struct tg_piv_alg *
-tg_piv_alg_by_id(uint8_t id)
+/* The columns a row is looked up by. */
+enum column { BY_ID, BY_CLI, BY_DISPLAY, BY_NID, BY_RSA_BITS, BY_NAME, BY_CERT_TAG, BY_P11_ID };
+
+/* 1 when alg row a has value n (numbers) or str (names) in column c. */
+static int
+alg_match(const struct tg_piv_alg *a, enum column c, long n, const char *str)
+{
+	int m = 0;
+
+	switch (c) {
+	case BY_ID:
+		m = a->id == n;
+		break;
+	case BY_CLI:
+		m = a->cli != NULL && strcmp(a->cli, str) == 0;
+		break;
+	case BY_DISPLAY:
+		m = strcasecmp(a->display, str) == 0;
+		break;
+	case BY_NID: /* curves only: a cipher's NID names no key */
+		m = a->group != NULL && n != NID_undef && a->nid == n;
+		break;
+	case BY_RSA_BITS:
+		m = a->kind == TG_PIV_KIND_RSA && a->bits == n;
+		break;
+	default:
+		break;
+	}
+	return m;
+}
+
+static const struct tg_piv_alg *
+alg_find(enum column c, long n, const char *str)
 {
 	const struct tg_piv_alg *a = NULL;
 	size_t i;
 
 	for (i = 0; a == NULL && i < NELEM(algs); i++)
-		if (algs[i].id == id)
+		if (alg_match(&algs[i], c, n, str))
 			a = &algs[i];
 	return a;
+}
+
+const struct tg_piv_alg *
+tg_piv_alg_by_id(uint8_t id)
+{
+	return alg_find(BY_ID, id, NULL);
 }
 
 const struct tg_piv_alg *
 tg_piv_alg_by_cli(const char *s)
 {
-	const struct tg_piv_alg *a = NULL;
-	size_t i;
-
-	for (i = 0; s != NULL && a == NULL && i < NELEM(algs); i++)
-		if (algs[i].cli != NULL && strcmp(algs[i].cli, s) == 0)
-			a = &algs[i];
-	return a;
+	return s != NULL ? alg_find(BY_CLI, 0, s) : NULL;
 }
 
 const struct tg_piv_alg *
 tg_piv_alg_by_display(const char *s)
 {
-	const struct tg_piv_alg *a = NULL;
-	size_t i;
-
-	for (i = 0; s != NULL && a == NULL && i < NELEM(algs); i++)
-		if (strcasecmp(algs[i].display, s) == 0)
-			a = &algs[i];
-	return a;
+	return s != NULL ? alg_find(BY_DISPLAY, 0, s) : NULL;
 }
 
 const struct tg_piv_alg *
 tg_piv_alg_by_nid(int nid)
 {
-	const struct tg_piv_alg *a = NULL;
-	size_t i;
-
-	for (i = 0; nid != NID_undef && a == NULL && i < NELEM(algs); i++)
-		if (algs[i].group != NULL && algs[i].nid == nid)
-			a = &algs[i];
-	return a;
+	return alg_find(BY_NID, nid, NULL);
 }
 
 const struct tg_piv_alg *
 tg_piv_alg_by_rsa_bits(int bits)
 {
-	const struct tg_piv_alg *a = NULL;
-	size_t i;
-
-	for (i = 0; a == NULL && i < NELEM(algs); i++)
-		if (algs[i].kind == TG_PIV_KIND_RSA && bits > 0 && algs[i].bits == (unsigned)bits)
-			a = &algs[i];
-	return a;
+	return alg_find(BY_RSA_BITS, bits, NULL);
 }
 
 const struct tg_piv_alg *
@@ -221,52 +234,65 @@ tg_piv_slot_at(size_t i)
 	return i < NELEM(slots) ? &slots[i] : NULL;
 }
 
-const struct tg_piv_slot *
-tg_piv_slot_by_id(uint8_t id)
+/* 1 when slot row s has value n (numbers) or str (names) in column c. */
+static int
+slot_match(const struct tg_piv_slot *s, enum column c, long n, const char *str)
+{
+	int m = 0;
+
+	switch (c) {
+	case BY_ID:
+		m = s->id == n;
+		break;
+	case BY_NAME:
+		m = strcasecmp(s->name, str) == 0;
+		break;
+	case BY_CERT_TAG:
+		m = s->cert_tag == (unsigned long)n;
+		break;
+	case BY_P11_ID: /* 0: F9, which OpenSC does not show */
+		m = n != 0 && s->p11_id == n;
+		break;
+	default:
+		break;
+	}
+	return m;
+}
+
+static const struct tg_piv_slot *
+slot_find(enum column c, long n, const char *str)
 {
 	const struct tg_piv_slot *s = NULL;
 	size_t i;
 
 	for (i = 0; s == NULL && i < NELEM(slots); i++)
-		if (slots[i].id == id)
+		if (slot_match(&slots[i], c, n, str))
 			s = &slots[i];
 	return s;
+}
+
+const struct tg_piv_slot *
+tg_piv_slot_by_id(uint8_t id)
+{
+	return slot_find(BY_ID, id, NULL);
 }
 
 const struct tg_piv_slot *
 tg_piv_slot_by_name(const char *name)
 {
-	const struct tg_piv_slot *s = NULL;
-	size_t i;
-
-	for (i = 0; name != NULL && s == NULL && i < NELEM(slots); i++)
-		if (strcasecmp(slots[i].name, name) == 0)
-			s = &slots[i];
-	return s;
+	return name != NULL ? slot_find(BY_NAME, 0, name) : NULL;
 }
 
 const struct tg_piv_slot *
 tg_piv_slot_by_cert_tag(uint32_t tag)
 {
-	const struct tg_piv_slot *s = NULL;
-	size_t i;
-
-	for (i = 0; s == NULL && i < NELEM(slots); i++)
-		if (slots[i].cert_tag == tag)
-			s = &slots[i];
-	return s;
+	return slot_find(BY_CERT_TAG, (long)tag, NULL);
 }
 
 const struct tg_piv_slot *
 tg_piv_slot_by_p11_id(uint8_t p11_id)
 {
-	const struct tg_piv_slot *s = NULL;
-	size_t i;
-
-	for (i = 0; p11_id != 0 && s == NULL && i < NELEM(slots); i++)
-		if (slots[i].p11_id == p11_id)
-			s = &slots[i];
-	return s;
+	return slot_find(BY_P11_ID, p11_id, NULL);
 }
 
 int
