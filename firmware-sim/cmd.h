@@ -49,8 +49,4 @@ struct tg_tok_host;
 int tg_sim_cmd_load_token(const char *path, const struct tg_tok_host *host, struct tg_tok **tok,
                           struct tg_error *err);
 
-/* PIV algorithm name ("ECCP256", "RSA2048", "3DES", ...) or "alg-XX"
- * written into buf. */
-const char *tg_sim_alg_name(uint8_t alg, char *buf, size_t n);
-
 #endif /* TG_SIM_CMD_H */

@@ -10,6 +10,7 @@
 #include "statefile.h"
 #include "tg_hex.h"
 #include "tg_mgm.h"
+#include "tg_piv.h"
 #include "tg_secret.h"
 #include "tg_tok.h"
 
@@ -48,21 +49,18 @@ usage(FILE *f)
 	        "Exit codes: 0 created, 1 failed, 2 bad command line.\n");
 }
 
+/* A management key algorithm by its display name in any case ("3des",
+ * "AES128"...). */
 static int
 parse_mgm_alg(const char *s, uint8_t *alg)
 {
-	int r = 0;
+	const struct tg_piv_alg *a = tg_piv_alg_by_display(s);
+	int r = TG_ERR_USAGE;
 
-	if (strcmp(s, "3des") == 0)
-		*alg = TG_MGM_ALG_3DES;
-	else if (strcmp(s, "aes128") == 0)
-		*alg = TG_MGM_ALG_AES128;
-	else if (strcmp(s, "aes192") == 0)
-		*alg = TG_MGM_ALG_AES192;
-	else if (strcmp(s, "aes256") == 0)
-		*alg = TG_MGM_ALG_AES256;
-	else
-		r = TG_ERR_USAGE;
+	if (a != NULL && a->kind == TG_PIV_KIND_SYM) {
+		*alg = a->id;
+		r = 0;
+	}
 	return r;
 }
 
@@ -199,7 +197,7 @@ mgm_key_setup(const struct init_opts *o, uint8_t *buf, size_t cap, struct tg_tok
 			goto out;
 		}
 	} else {
-		alg = n == 16 ? TG_MGM_ALG_AES128 : n == 32 ? TG_MGM_ALG_AES256 : TG_MGM_ALG_3DES;
+		alg = n == 16 ? TG_PIV_ALG_AES128 : n == 32 ? TG_PIV_ALG_AES256 : TG_PIV_ALG_3DES;
 	}
 	if (tg_mgm_cipher(alg, &want) == NULL || want != n) {
 		rc = tg_sim_cmd_usage_error("init", "--mgm-key has %zu bytes but %s keys have %zu",

@@ -106,58 +106,6 @@ out:
 	return r;
 }
 
-const char *
-tg_sim_alg_name(uint8_t alg, char *buf, size_t n)
-{
-	const char *s = NULL;
-
-	switch (alg) {
-	case 0x03:
-		s = "3DES";
-		break;
-	case 0x05:
-		s = "RSA3072";
-		break;
-	case 0x06:
-		s = "RSA1024";
-		break;
-	case 0x07:
-		s = "RSA2048";
-		break;
-	case 0x08:
-		s = "AES128";
-		break;
-	case 0x0A:
-		s = "AES192";
-		break;
-	case 0x0C:
-		s = "AES256";
-		break;
-	case 0x11:
-		s = "ECCP256";
-		break;
-	case 0x14:
-		s = "ECCP384";
-		break;
-	case 0x16:
-		s = "RSA4096";
-		break;
-	case 0xE0:
-		s = "ED25519";
-		break;
-	case 0xE1:
-		s = "X25519";
-		break;
-	default:
-		break;
-	}
-	if (s != NULL)
-		snprintf(buf, n, "%s", s);
-	else
-		snprintf(buf, n, "alg-%02x", alg);
-	return buf;
-}
-
 int
 main(int argc, char **argv)
 {

@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "tg_file.h"
+#include "tg_hex.h"
 #include "tg_secret.h"
 
 #define MFRCA_DAYS         (20 * 365)
@@ -64,15 +65,15 @@ make_cert(EVP_PKEY *key, X509 **out)
 	ASN1_INTEGER *serial = NULL;
 	X509V3_CTX ctx;
 	uint8_t sn[MFRCA_SERIAL_BYTES], tag[4];
-	char cn[96];
+	char cn[96], taghex[2 * sizeof(tag) + 1];
 	int r = TG_ERR_CRYPTO;
 
 	if (RAND_bytes(sn, sizeof(sn)) != 1 || RAND_bytes(tag, sizeof(tag)) != 1)
 		goto out;
 	sn[0] &= 0x7F; /* positive */
 	sn[0] |= 0x40; /* and of full length */
-	snprintf(cn, sizeof(cn), "tokengate-sim Manufacturer CA %02x%02x%02x%02x", tag[0], tag[1],
-	         tag[2], tag[3]);
+	(void)tg_hex_encode(tag, sizeof(tag), taghex, sizeof(taghex));
+	snprintf(cn, sizeof(cn), "tokengate-sim Manufacturer CA %s", taghex);
 	if ((cert = X509_new()) == NULL || (name = X509_NAME_new()) == NULL)
 		goto out;
 	if ((bn = BN_bin2bn(sn, sizeof(sn), NULL)) == NULL ||

@@ -10,18 +10,10 @@
 #include <openssl/x509.h>
 
 #include "cmd.h"
+#include "tg_hex.h"
+#include "tg_piv.h"
 
 #define SUBJECT_MAX 512
-
-/* Yubico PIN and touch policy values (GET METADATA tag 02, attestation
- * extension 1.3.6.1.4.1.41482.3.8); 0 = the slot's default. */
-#define POLICY_DEFAULT      0
-#define PIN_POLICY_NEVER    1
-#define PIN_POLICY_ONCE     2
-#define PIN_POLICY_ALWAYS   3
-#define TOUCH_POLICY_NEVER  1
-#define TOUCH_POLICY_ALWAYS 2
-#define TOUCH_POLICY_CACHED 3
 
 /* A value's name in a table of names; "unknown" for a value not in it. */
 struct code_name {
@@ -41,24 +33,17 @@ name_of(const struct code_name *t, size_t n, uint8_t code)
 	return "unknown";
 }
 
-static const struct code_name pin_policies[] = {
-    {PIN_POLICY_NEVER, "never"},
-    {PIN_POLICY_ONCE, "once"},
-    {PIN_POLICY_ALWAYS, "always"},
-    {POLICY_DEFAULT, "default"},
-};
-
-static const struct code_name touch_policies[] = {
-    {TOUCH_POLICY_NEVER, "never"},
-    {TOUCH_POLICY_ALWAYS, "always"},
-    {TOUCH_POLICY_CACHED, "cached"},
-    {POLICY_DEFAULT, "default"},
-};
+/* A policy's name ("default" for 0), "unknown" for a value without one. */
+static const char *
+known(const char *name)
+{
+	return name != NULL ? name : "unknown";
+}
 
 static const struct code_name origins[] = {
-    {TG_TOK_ORIGIN_NONE, "none"},
-    {TG_TOK_ORIGIN_GENERATED, "generated"},
-    {TG_TOK_ORIGIN_IMPORTED, "imported"},
+    {TG_PIV_ORIGIN_NONE, "none"},
+    {TG_PIV_ORIGIN_GENERATED, "generated"},
+    {TG_PIV_ORIGIN_IMPORTED, "imported"},
 };
 
 #define NAME_OF(table, code) name_of(table, sizeof(table) / sizeof(table[0]), code)
@@ -94,11 +79,22 @@ out:
 	return buf;
 }
 
+/* The slot's name ("9a"); two hex digits for one the table lacks. */
+static const char *
+slot_name(uint8_t id, char buf[3])
+{
+	const struct tg_piv_slot *s = tg_piv_slot_by_id(id);
+
+	if (s == NULL)
+		(void)tg_hex_encode(&id, 1, buf, 3);
+	return s != NULL ? s->name : buf;
+}
+
 static int
 print_text(const struct tg_tok_info *info, FILE *out)
 {
 	const struct tg_tok_slot_info *s;
-	char alg[16], subj[SUBJECT_MAX];
+	char alg[16], subj[SUBJECT_MAX], sl[3];
 	size_t i;
 
 	fprintf(out, "serial:                  %u\n", info->serial);
@@ -110,17 +106,18 @@ print_text(const struct tg_tok_info *info, FILE *out)
 	fprintf(out, "PUK tries left:          %u of %u%s\n", info->puk_tries_left,
 	        info->puk_tries_max, info->default_puk ? " (default PUK)" : "");
 	fprintf(out, "management key:          %s%s\n",
-	        tg_sim_alg_name(info->mgm_key_alg, alg, sizeof(alg)),
+	        tg_piv_alg_display(info->mgm_key_alg, alg, sizeof(alg)),
 	        info->default_mgm_key ? " (default key)" : "");
 	fprintf(out, "private-key operations:  %llu\n",
 	        (unsigned long long)info->private_key_operations);
 	fprintf(out, "slots:%s\n", info->nslots == 0 ? " none" : "");
 	for (i = 0; i < info->nslots && i < sizeof(info->slots) / sizeof(info->slots[0]); i++) {
 		s = &info->slots[i];
-		fprintf(out, "  %02x  %-8s %-9s pin=%-6s touch=%-6s", s->slot,
-		        s->algorithm != 0 ? tg_sim_alg_name(s->algorithm, alg, sizeof(alg)) : "-",
-		        NAME_OF(origins, s->origin), NAME_OF(pin_policies, s->pin_policy),
-		        NAME_OF(touch_policies, s->touch_policy));
+		fprintf(out, "  %s  %-8s %-9s pin=%-6s touch=%-6s", slot_name(s->slot, sl),
+		        s->algorithm != 0 ? tg_piv_alg_display(s->algorithm, alg, sizeof(alg))
+		                          : "-",
+		        NAME_OF(origins, s->origin), known(tg_piv_pin_policy_name(s->pin_policy)),
+		        known(tg_piv_touch_policy_name(s->touch_policy)));
 		if (s->cert_der != NULL)
 			fprintf(out, " cert: %s",
 			        cert_subject(s->cert_der, s->cert_len, subj, sizeof(subj)));
@@ -136,31 +133,31 @@ print_json(const struct tg_tok_info *info, FILE *out)
 {
 	const struct tg_tok_slot_info *s;
 	json_t *root = NULL, *slots = NULL, *o = NULL;
-	char alg[16], subj[SUBJECT_MAX], fw[16], sl[4];
+	char alg[16], subj[SUBJECT_MAX], fw[16], sl[3];
 	size_t i;
 	int r = TG_ERR_ALLOC;
 
 	snprintf(fw, sizeof(fw), "%u.%u.%u", info->version[0], info->version[1], info->version[2]);
-	root = json_pack(
-	    "{s:I, s:s, s:i, s:{s:i, s:i, s:b}, s:{s:i, s:i, s:b}, s:{s:s, s:b}, "
-	    "s:I}",
-	    "serial", (json_int_t)info->serial, "firmware", fw, "form_factor", info->form_factor,
-	    "pin", "tries_left", info->pin_tries_left, "tries_max", info->pin_tries_max, "default",
-	    info->default_pin, "puk", "tries_left", info->puk_tries_left, "tries_max",
-	    info->puk_tries_max, "default", info->default_puk, "management_key", "algorithm",
-	    tg_sim_alg_name(info->mgm_key_alg, alg, sizeof(alg)), "default", info->default_mgm_key,
-	    "private_key_operations", (json_int_t)info->private_key_operations);
+	root = json_pack("{s:I, s:s, s:i, s:{s:i, s:i, s:b}, s:{s:i, s:i, s:b}, s:{s:s, s:b}, "
+	                 "s:I}",
+	                 "serial", (json_int_t)info->serial, "firmware", fw, "form_factor",
+	                 info->form_factor, "pin", "tries_left", info->pin_tries_left, "tries_max",
+	                 info->pin_tries_max, "default", info->default_pin, "puk", "tries_left",
+	                 info->puk_tries_left, "tries_max", info->puk_tries_max, "default",
+	                 info->default_puk, "management_key", "algorithm",
+	                 tg_piv_alg_display(info->mgm_key_alg, alg, sizeof(alg)), "default",
+	                 info->default_mgm_key, "private_key_operations",
+	                 (json_int_t)info->private_key_operations);
 	if (root == NULL || (slots = json_array()) == NULL)
 		goto out;
 	for (i = 0; i < info->nslots && i < sizeof(info->slots) / sizeof(info->slots[0]); i++) {
 		s = &info->slots[i];
-		snprintf(sl, sizeof(sl), "%02x", s->slot);
 		o = json_pack(
-		    "{s:s, s:s?, s:s, s:s, s:s, s:s?}", "slot", sl, "algorithm",
-		    s->algorithm != 0 ? tg_sim_alg_name(s->algorithm, alg, sizeof(alg)) : NULL,
+		    "{s:s, s:s?, s:s, s:s, s:s, s:s?}", "slot", slot_name(s->slot, sl), "algorithm",
+		    s->algorithm != 0 ? tg_piv_alg_display(s->algorithm, alg, sizeof(alg)) : NULL,
 		    "origin", NAME_OF(origins, s->origin), "pin_policy",
-		    NAME_OF(pin_policies, s->pin_policy), "touch_policy",
-		    NAME_OF(touch_policies, s->touch_policy), "certificate_subject",
+		    known(tg_piv_pin_policy_name(s->pin_policy)), "touch_policy",
+		    known(tg_piv_touch_policy_name(s->touch_policy)), "certificate_subject",
 		    s->cert_der != NULL ? cert_subject(s->cert_der, s->cert_len, subj, sizeof(subj))
 		                        : NULL);
 		if (o == NULL || json_array_append_new(slots, o) != 0)

@@ -129,63 +129,54 @@ out:
 	return r;
 }
 
-/* Algorithm of an EC key from its DER CKA_EC_PARAMS (a named curve). */
+/* The tg_p11_alg of a row of tg_piv.h's table: the row's id when it has a
+ * command-line name (an algorithm tokengate generates), else other. */
+static enum tg_p11_alg
+alg_of_row(const struct tg_piv_alg *a, enum tg_p11_alg other)
+{
+	return a != NULL && a->cli != NULL ? (enum tg_p11_alg)a->id : other;
+}
+
+/* Algorithm of an EC key from its DER CKA_EC_PARAMS (a named curve); *bits
+ * the curve's size for the curves tokengate generates, else 0. */
 static enum tg_p11_alg
 ec_alg_from_params(const uint8_t *der, size_t len, int *bits)
 {
 	const unsigned char *p = der;
 	ASN1_OBJECT *o = NULL;
+	const struct tg_piv_alg *a = NULL;
 	enum tg_p11_alg alg = TG_P11_ALG_EC_OTHER;
-	int nid;
 
 	*bits = 0;
-	if (len > 0 && d2i_ASN1_OBJECT(&o, &p, (long)len) != NULL) {
-		nid = OBJ_obj2nid(o);
-		if (nid == NID_X9_62_prime256v1) {
-			alg = TG_P11_ALG_EC_P256;
-			*bits = 256;
-		} else if (nid == NID_secp384r1) {
-			alg = TG_P11_ALG_EC_P384;
-			*bits = 384;
-		}
+	if (len > 0 && d2i_ASN1_OBJECT(&o, &p, (long)len) != NULL &&
+	    (a = tg_piv_alg_by_nid(OBJ_obj2nid(o))) != NULL && a->kind == TG_PIV_KIND_EC) {
+		alg = alg_of_row(a, TG_P11_ALG_EC_OTHER);
+		if (alg != TG_P11_ALG_EC_OTHER)
+			*bits = (int)a->bits;
 	}
 	ASN1_OBJECT_free(o);
 	return alg;
 }
 
-static enum tg_p11_alg
-rsa_alg(int bits)
-{
-	if (bits == 2048)
-		return TG_P11_ALG_RSA_2048;
-	if (bits == 3072)
-		return TG_P11_ALG_RSA_3072;
-	return TG_P11_ALG_RSA_OTHER;
-}
-
 enum tg_p11_alg
 tg_p11_alg_of(const EVP_PKEY *pk, int *bits)
 {
-	char grp[64];
-	size_t gl = 0;
+	const struct tg_piv_alg *a = tg_piv_alg_of_pkey(pk);
+	enum tg_p11_alg alg = TG_P11_ALG_UNKNOWN;
 
 	*bits = EVP_PKEY_get_bits(pk);
 	switch (EVP_PKEY_get_base_id(pk)) {
 	case EVP_PKEY_RSA:
 	case EVP_PKEY_RSA_PSS:
-		return rsa_alg(*bits);
+		alg = alg_of_row(a, TG_P11_ALG_RSA_OTHER);
+		break;
 	case EVP_PKEY_EC:
-		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof(grp),
-		                                   &gl) == 1) {
-			if (strcmp(grp, "prime256v1") == 0 || strcmp(grp, "P-256") == 0)
-				return TG_P11_ALG_EC_P256;
-			if (strcmp(grp, "secp384r1") == 0 || strcmp(grp, "P-384") == 0)
-				return TG_P11_ALG_EC_P384;
-		}
-		return TG_P11_ALG_EC_OTHER;
+		alg = alg_of_row(a, TG_P11_ALG_EC_OTHER);
+		break;
 	default:
-		return TG_P11_ALG_UNKNOWN;
+		break;
 	}
+	return alg;
 }
 
 /* Algorithm and size of a key object from its public attributes. */
@@ -206,7 +197,7 @@ key_alg_attrs(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, C
 			*bits = (int)len * 8;
 		else if (t->m->f->C_GetAttributeValue(s, h, &a, 1) == CKR_OK)
 			*bits = (int)mb;
-		alg = rsa_alg(*bits);
+		alg = alg_of_row(tg_piv_alg_by_rsa_bits(*bits), TG_P11_ALG_RSA_OTHER);
 		break;
 	case CKK_EC:
 		if (tg_p11_attr_get(t, s, h, CKA_EC_PARAMS, &v, &len) == CKR_OK)
@@ -228,9 +219,9 @@ ec_pub_build(const uint8_t *params_der, size_t pl, const uint8_t *point, size_t 
 	ASN1_OCTET_STRING *os = NULL;
 	const uint8_t *pt = point;
 	size_t ptlen = ptl;
-	char grp[64];
 	int bits;
 	enum tg_p11_alg alg = ec_alg_from_params(params_der, pl, &bits);
+	const struct tg_piv_alg *a = tg_piv_alg_by_id((uint8_t)alg);
 	int r = TG_ERR_CRYPTO;
 
 	/* PKCS#11 v2.40 2.3.3: CKA_EC_POINT is DER OCTET STRING of the point;
@@ -240,13 +231,9 @@ ec_pub_build(const uint8_t *params_der, size_t pl, const uint8_t *point, size_t 
 		pt = ASN1_STRING_get0_data(os);
 		ptlen = (size_t)ASN1_STRING_length(os);
 	}
-	if (alg == TG_P11_ALG_EC_P256)
-		snprintf(grp, sizeof(grp), "prime256v1");
-	else if (alg == TG_P11_ALG_EC_P384)
-		snprintf(grp, sizeof(grp), "secp384r1");
-	else
+	if (alg == TG_P11_ALG_EC_OTHER || a == NULL)
 		goto out;
-	r = tg_pkey_ec_public(grp, pt, ptlen, out);
+	r = tg_pkey_ec_public(a->group, pt, ptlen, out);
 out:
 	ASN1_OCTET_STRING_free(os);
 	return r;

@@ -38,6 +38,7 @@ keygen_locked(struct tg_p11_token *t, const struct tg_p11_uri *u, enum tg_p11_al
 	CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE, hpriv = CK_INVALID_HANDLE;
 	CK_OBJECT_HANDLE *hs = NULL;
 	CK_SESSION_HANDLE s;
+	const struct tg_piv_alg *a = NULL;
 	uint8_t idbuf[TG_P11_RANDOM_ID_LEN], params[16];
 	const uint8_t *id = NULL;
 	size_t idl = 0, pl = 0, n = 0;
@@ -97,19 +98,19 @@ keygen_locked(struct tg_p11_token *t, const struct tg_p11_uri *u, enum tg_p11_al
 	ATTR(priv, nk, CKA_SIGN, &yes, sizeof(yes));
 	ATTR(priv, nk, CKA_LABEL, label, strlen(label));
 	ATTR(priv, nk, CKA_ID, id, idl);
-	switch (alg) {
-	case TG_P11_ALG_EC_P256:
-	case TG_P11_ALG_EC_P384:
-		if ((r = ec_params_der(alg == TG_P11_ALG_EC_P256 ? NID_X9_62_prime256v1
-		                                                 : NID_secp384r1,
-		                       params, sizeof(params), &pl)) != 0)
+	/* the algorithms with a command-line name are the generatable ones */
+	if (alg > 0 && alg <= 0xFF && (a = tg_piv_alg_by_id((uint8_t)alg)) != NULL &&
+	    a->cli == NULL)
+		a = NULL;
+	switch (a != NULL ? a->kind : 0) {
+	case TG_PIV_KIND_EC:
+		if ((r = ec_params_der(a->nid, params, sizeof(params), &pl)) != 0)
 			goto out;
 		ATTR(pub, np, CKA_EC_PARAMS, params, pl);
 		break;
-	case TG_P11_ALG_RSA_2048:
-	case TG_P11_ALG_RSA_3072:
+	case TG_PIV_KIND_RSA:
 		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-		bits = alg == TG_P11_ALG_RSA_2048 ? 2048 : 3072;
+		bits = a->bits;
 		ATTR(pub, np, CKA_MODULUS_BITS, &bits, sizeof(bits));
 		ATTR(pub, np, CKA_PUBLIC_EXPONENT, exp65537, sizeof(exp65537));
 		break;

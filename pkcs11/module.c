@@ -545,39 +545,32 @@ tg_p11_ckr_name(CK_RV rv)
 	return "CKR_(unknown)";
 }
 
-static const struct {
-	enum tg_p11_alg alg;
-	const char *name;
-} alg_names[] = {
-    {TG_P11_ALG_EC_P256, "ec-p256"},   {TG_P11_ALG_EC_P384, "ec-p384"},
-    {TG_P11_ALG_RSA_2048, "rsa-2048"}, {TG_P11_ALG_RSA_3072, "rsa-3072"},
-    {TG_P11_ALG_RSA_OTHER, "rsa"},     {TG_P11_ALG_EC_OTHER, "ec"},
-    {TG_P11_ALG_UNKNOWN, "unknown"},
-};
-
 int
 tg_p11_alg_parse(const char *s, enum tg_p11_alg *alg)
 {
-	size_t i;
+	/* only the algorithms with a command-line name (the generatable ones) */
+	const struct tg_piv_alg *a = tg_piv_alg_by_cli(s);
+	int r = TG_ERR_INVALID_ARG;
 
-	/* only the four generatable algorithms parse */
-	for (i = 0; s != NULL && i < 4; i++) {
-		if (strcmp(s, alg_names[i].name) == 0) {
-			*alg = alg_names[i].alg;
-			return 0;
-		}
+	if (a != NULL) {
+		*alg = (enum tg_p11_alg)a->id;
+		r = 0;
 	}
-	return TG_ERR_INVALID_ARG;
+	return r;
 }
 
 const char *
 tg_p11_alg_name(enum tg_p11_alg alg)
 {
-	size_t i;
+	const struct tg_piv_alg *a = NULL;
+	const char *name = "unknown";
 
-	for (i = 0; i < sizeof(alg_names) / sizeof(alg_names[0]); i++) {
-		if (alg_names[i].alg == alg)
-			return alg_names[i].name;
-	}
-	return "unknown";
+	if (alg == TG_P11_ALG_RSA_OTHER)
+		name = "rsa";
+	else if (alg == TG_P11_ALG_EC_OTHER)
+		name = "ec";
+	else if (alg > 0 && alg <= 0xFF && (a = tg_piv_alg_by_id((uint8_t)alg)) != NULL &&
+	         a->cli != NULL)
+		name = a->cli;
+	return name;
 }

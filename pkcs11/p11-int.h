@@ -15,6 +15,13 @@
 
 #include "tg_p11.h"
 
+/* tg_piv.h keeps PKCS#11 key types as numbers (tgcore has no PKCS#11
+ * header): they must be the CKK_* values. */
+_Static_assert(TG_PIV_CKK_RSA == CKK_RSA && TG_PIV_CKK_EC == CKK_EC &&
+                   TG_PIV_CKK_DES3 == CKK_DES3 && TG_PIV_CKK_AES == CKK_AES &&
+                   TG_PIV_CKK_EC_EDWARDS == CKK_EC_EDWARDS,
+               "tg_piv.h key types are PKCS#11's");
+
 #define TG_P11_PROXY_MODULE  "p11-kit-proxy.so"
 #define TG_P11_ID_SHOWN      64 /* id bytes shown in hex in messages */
 #define TG_P11_HEX_BUF       (2 * TG_P11_ID_SHOWN + 32)

@@ -77,6 +77,7 @@
 
 #include "tg_err.h"
 #include "tg_pin_src.h"
+#include "tg_piv.h"
 
 struct tg_p11;       /* context: loaded modules, fork state, lock */
 struct tg_p11_uri;   /* a parsed pkcs11: URI */
@@ -212,18 +213,21 @@ int tg_p11_uri_pin_src(const struct tg_p11_uri *u, struct tg_pin_src **out, stru
 /* Algorithms                                                          */
 /* ------------------------------------------------------------------ */
 
+/* The algorithms tokengate generates and names (those of tg_piv.h's table
+ * with a command-line name; each value is its PIV algorithm id), and the
+ * keys it only finds. */
 enum tg_p11_alg {
 	TG_P11_ALG_UNKNOWN = 0,
-	TG_P11_ALG_EC_P256,
-	TG_P11_ALG_EC_P384,
-	TG_P11_ALG_RSA_2048,
-	TG_P11_ALG_RSA_3072,
-	TG_P11_ALG_RSA_OTHER, /* RSA of another size (found, not generated) */
-	TG_P11_ALG_EC_OTHER,  /* EC on another curve (found, not generated) */
+	TG_P11_ALG_EC_P256 = TG_PIV_ALG_ECCP256,
+	TG_P11_ALG_EC_P384 = TG_PIV_ALG_ECCP384,
+	TG_P11_ALG_RSA_2048 = TG_PIV_ALG_RSA2048,
+	TG_P11_ALG_RSA_3072 = TG_PIV_ALG_RSA3072,
+	TG_P11_ALG_RSA_OTHER = 0x100, /* RSA of another size (found, not generated) */
+	TG_P11_ALG_EC_OTHER = 0x101,  /* EC on another curve (found, not generated) */
 };
 
-/* "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-3072" -> 0 and *alg, else
- * TG_ERR_INVALID_ARG. */
+/* "ec-p256" | "ec-p384" | "rsa-2048" | "rsa-3072" (the command-line names
+ * of tg_piv.h's table) -> 0 and *alg, else TG_ERR_INVALID_ARG. */
 int tg_p11_alg_parse(const char *s, enum tg_p11_alg *alg);
 
 /* The name of an algorithm ("ec-p256", ..., "rsa", "ec", "unknown"). */

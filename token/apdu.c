@@ -15,7 +15,7 @@ tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a)
 {
 	struct tg_buf b;
 	uint8_t p3 = 0, le = 0;
-	uint16_t sw = SW_WRONG_LENGTH;
+	uint16_t sw = TG_PIV_SW_WRONG_LENGTH;
 
 	memset(a, 0, sizeof(*a));
 	tg_buf_reader(&b, cmd, len);
@@ -24,7 +24,7 @@ tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a)
 		goto out;
 	tg_buf_reader(&a->data, NULL, 0);
 	if (tg_buf_remaining(&b) == 0) {
-		sw = SW_OK; /* case 1 */
+		sw = TG_PIV_SW_OK; /* case 1 */
 		goto out;
 	}
 	(void)tg_buf_get_u8(&b, &p3);
@@ -32,7 +32,7 @@ tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a)
 		/* Case 2 (P3 = Le). yubico-piv-tool also sends a lone P3 = 00
 		 * for "no data" (VERIFY status query): no data either way. */
 		a->le = p3 == 0 ? TOK_SHORT_MAX : p3;
-		sw = SW_OK;
+		sw = TG_PIV_SW_OK;
 		goto out;
 	}
 	/* P3 = 00 followed by more bytes is an extended APDU, which the
@@ -47,7 +47,7 @@ tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a)
 	}
 	if (tg_buf_expect_end(&b) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -67,7 +67,7 @@ emit_pending(struct tg_tok *t, size_t le, uint8_t *rsp, size_t *n)
 	struct tok_vol *v = &t->v;
 	size_t left = v->rsp_len - v->rsp_off;
 	size_t chunk = left;
-	uint16_t sw = SW_OK;
+	uint16_t sw = TG_PIV_SW_OK;
 
 	if (chunk > TOK_SHORT_MAX)
 		chunk = TOK_SHORT_MAX;
@@ -79,7 +79,7 @@ emit_pending(struct tg_tok *t, size_t le, uint8_t *rsp, size_t *n)
 	v->rsp_off += chunk;
 	left -= chunk;
 	if (left > 0)
-		sw = (uint16_t)(SW_BYTES_REMAINING | (left > 0xFF ? 0 : left));
+		sw = (uint16_t)(TG_PIV_SW_BYTES_REMAINING | (left > 0xFF ? 0 : left));
 	else
 		v->rsp_len = v->rsp_off = 0;
 	put_sw(rsp, n, sw);
@@ -95,35 +95,35 @@ chain_abort(struct tok_vol *v)
 
 /*
  * Handles a command with the chaining bit or the last part of a chain.
- * Returns SW_OK with *done = 0 when the command is complete (a->data then
+ * Returns TG_PIV_SW_OK with *done = 0 when the command is complete (a->data then
  * reads the whole chained data), or a status word to answer with *done = 1.
  */
 static uint16_t
 chain_step(struct tok_vol *v, struct tok_apdu *a, int *done)
 {
 	size_t n = tg_buf_remaining(&a->data);
-	uint16_t sw = SW_OK;
+	uint16_t sw = TG_PIV_SW_OK;
 
 	*done = 1;
 	if (v->chaining &&
 	    (a->ins != v->chain_ins || a->p1 != v->chain_p1 || a->p2 != v->chain_p2)) {
 		/* ISO 7816-4 5.1.1.1: a chain is continued by the same command */
 		chain_abort(v);
-		sw = SW_LAST_CMD_EXPECTED;
+		sw = TG_PIV_SW_LAST_CMD_EXPECTED;
 		goto out;
 	}
 	if (n > TOK_CHAIN_MAX - v->chain_len) {
 		chain_abort(v);
-		sw = SW_WRONG_LENGTH;
+		sw = TG_PIV_SW_WRONG_LENGTH;
 		goto out;
 	}
 	if (tg_buf_get_bytes(&a->data, v->chain + v->chain_len, n) != 0) {
 		chain_abort(v);
-		sw = SW_WRONG_LENGTH;
+		sw = TG_PIV_SW_WRONG_LENGTH;
 		goto out;
 	}
 	v->chain_len += n;
-	if (a->cla & CLA_CHAIN) {
+	if (a->cla & TG_PIV_CLA_CHAIN) {
 		v->chaining = 1;
 		v->chain_ins = a->ins;
 		v->chain_p1 = a->p1;
@@ -155,16 +155,16 @@ tg_tok_apdu(struct tg_tok *t, const uint8_t *cmd, size_t cmdlen, uint8_t *rsp, s
 		goto out;
 	v = &t->v;
 	r = 0;
-	if ((sw = tok_apdu_parse(cmd, cmdlen, &a)) != SW_OK)
+	if ((sw = tok_apdu_parse(cmd, cmdlen, &a)) != TG_PIV_SW_OK)
 		goto fail;
-	if ((a.cla & ~CLA_CHAIN) != CLA_ISO) {
-		sw = SW_CLA_NOT_SUPPORTED;
+	if ((a.cla & ~TG_PIV_CLA_CHAIN) != TG_PIV_CLA_ISO) {
+		sw = TG_PIV_SW_CLA_NOT_SUPPORTED;
 		goto fail;
 	}
-	if (a.ins == INS_GET_RESPONSE && v->rsp_len > 0 && !v->chaining) {
-		if (a.cla != CLA_ISO || a.p1 != 0 || a.p2 != 0) {
+	if (a.ins == TG_PIV_INS_GET_RESPONSE && v->rsp_len > 0 && !v->chaining) {
+		if (a.cla != TG_PIV_CLA_ISO || a.p1 != 0 || a.p2 != 0) {
 			/* a bad GET RESPONSE leaves the pending data in place */
-			put_sw(rsp, &n, SW_INCORRECT_P1P2);
+			put_sw(rsp, &n, TG_PIV_SW_INCORRECT_P1P2);
 			goto done;
 		}
 		emit_pending(t, a.le, rsp, &n);
@@ -172,18 +172,18 @@ tg_tok_apdu(struct tg_tok *t, const uint8_t *cmd, size_t cmdlen, uint8_t *rsp, s
 	}
 	/* any other command drops a response not fetched */
 	v->rsp_len = v->rsp_off = 0;
-	if (a.ins == INS_GET_RESPONSE) {
-		sw = SW_CONDITIONS;
+	if (a.ins == TG_PIV_INS_GET_RESPONSE) {
+		sw = TG_PIV_SW_CONDITIONS;
 		goto fail;
 	}
-	if ((a.cla & CLA_CHAIN) || v->chaining) {
-		if ((sw = chain_step(v, &a, &done)) != SW_OK || done)
-			goto fail; /* SW_OK here: part accepted, no data */
+	if ((a.cla & TG_PIV_CLA_CHAIN) || v->chaining) {
+		if ((sw = chain_step(v, &a, &done)) != TG_PIV_SW_OK || done)
+			goto fail; /* TG_PIV_SW_OK here: part accepted, no data */
 	}
 	tg_buf_writer(&out, v->rsp, sizeof(v->rsp));
 	sw = tok_piv_dispatch(t, &a, &out);
 	chain_abort(v);
-	if (sw != SW_OK) {
+	if (sw != TG_PIV_SW_OK) {
 		tg_wipe(v->rsp, sizeof(v->rsp));
 		goto fail;
 	}

@@ -23,7 +23,7 @@
 #define OID_YK_FORMFACTOR "1.3.6.1.4.1.41482.3.9"
 #define ATTEST_SERIAL_LEN 16
 #define F9_SUBJECT_CN     "tokengate-sim PIV Attestation"
-#define ATTEST_SUBJECT_CN "YubiKey PIV Attestation %02x"
+#define ATTEST_SUBJECT_CN "YubiKey PIV Attestation " /* + the slot, "9a" */
 #define CERT_MAX          TOK_OBJ_MAX
 
 static int
@@ -128,7 +128,7 @@ store_f9_cert(struct tg_tok *t, X509 *x)
 	if ((r = tg_buf_alloc(&b, (size_t)n + 16, TOK_OBJ_MAX)) != 0 ||
 	    (r = tok_obj_put_cert(&b, der, (size_t)n)) != 0)
 		goto out;
-	r = tok_obj_set(t, PIV_OBJ_ATTEST, tg_buf_data(&b), tg_buf_len(&b));
+	r = tok_obj_set(t, TG_PIV_OBJ_ATTEST, tg_buf_data(&b), tg_buf_len(&b));
 out:
 	tg_buf_free(&b);
 	OPENSSL_free(der);
@@ -146,7 +146,7 @@ tok_attest_provision(struct tg_tok *t, const struct tg_tok_params *p)
 	int r = TG_ERR_INVALID_ARG;
 
 	if (cp == NULL || kp == NULL || p->mfr_cert_len == 0 || p->mfr_key_len == 0 ||
-	    (s = tok_slot_find(t, PIV_SLOT_ATTEST)) == NULL)
+	    (s = tok_slot_find(t, TG_PIV_SLOT_ATTEST)) == NULL)
 		goto out;
 	r = TG_ERR_FORMAT;
 	if ((mfr = d2i_X509(NULL, &cp, (long)p->mfr_cert_len)) == NULL ||
@@ -155,7 +155,7 @@ tok_attest_provision(struct tg_tok *t, const struct tg_tok_params *p)
 	r = TG_ERR_CERT_MISMATCH;
 	if (X509_check_private_key(mfr, mkey) != 1)
 		goto out;
-	if ((r = tok_key_generate(PIV_ALG_ECCP256, &f9key)) != 0)
+	if ((r = tok_key_generate(TG_PIV_ALG_ECCP256, &f9key)) != 0)
 		goto out;
 	r = TG_ERR_CRYPTO;
 	if ((x = X509_new()) == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
@@ -183,10 +183,10 @@ tok_attest_provision(struct tg_tok *t, const struct tg_tok_params *p)
 	tok_slot_clear(s);
 	s->pkey = f9key;
 	f9key = NULL;
-	s->alg = PIV_ALG_ECCP256;
-	s->origin = TG_TOK_ORIGIN_GENERATED;
-	s->pin_policy = PIV_PIN_POLICY_NEVER;
-	s->touch_policy = PIV_TOUCH_POLICY_NEVER;
+	s->alg = TG_PIV_ALG_ECCP256;
+	s->origin = TG_PIV_ORIGIN_GENERATED;
+	s->pin_policy = TG_PIV_PIN_POLICY_NEVER;
+	s->touch_policy = TG_PIV_TOUCH_POLICY_NEVER;
 	r = 0;
 out:
 	X509_NAME_free(subj);
@@ -210,7 +210,7 @@ attest_build(struct tg_tok *t, struct tok_slot *s, EVP_PKEY *pub, X509 *f9, EVP_
 
 	policy[0] = s->pin_policy;
 	policy[1] = s->touch_policy;
-	(void)snprintf(cn, sizeof(cn), ATTEST_SUBJECT_CN, s->id);
+	(void)snprintf(cn, sizeof(cn), ATTEST_SUBJECT_CN "%s", tg_piv_slot_by_id(s->id)->name);
 	if ((x = X509_new()) == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
 	    set_random_serial(x) != 0 || X509_set_issuer_name(x, X509_get_subject_name(f9)) != 1 ||
 	    (subj = X509_NAME_new()) == NULL || set_cn(subj, cn) != 0 ||
@@ -244,27 +244,27 @@ tok_attest(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	X509 *f9 = NULL, *x = NULL;
 	EVP_PKEY *other = NULL;
 	int xn;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
-	if (a->p2 != 0 || (s = tok_slot_find(t, a->p1)) == NULL || s->id == PIV_SLOT_ATTEST)
+	if (a->p2 != 0 || (s = tok_slot_find(t, a->p1)) == NULL || s->id == TG_PIV_SLOT_ATTEST)
 		goto out;
-	sw = SW_WRONG_LENGTH;
+	sw = TG_PIV_SW_WRONG_LENGTH;
 	if (tg_buf_remaining(&a->data) != 0)
 		goto out;
-	sw = SW_REF_NOT_FOUND;
+	sw = TG_PIV_SW_REF_NOT_FOUND;
 	if (s->pkey == NULL)
 		goto out;
 	/* Yubico: only keys generated on the card can be attested */
-	sw = SW_WRONG_DATA;
-	if (s->origin != TG_TOK_ORIGIN_GENERATED)
+	sw = TG_PIV_SW_WRONG_DATA;
+	if (s->origin != TG_PIV_ORIGIN_GENERATED)
 		goto out;
-	sw = SW_REF_NOT_FOUND;
-	f9s = tok_slot_find(t, PIV_SLOT_ATTEST);
-	der = tok_obj_cert_der(tok_obj_find(t, PIV_OBJ_ATTEST), &n);
+	sw = TG_PIV_SW_REF_NOT_FOUND;
+	f9s = tok_slot_find(t, TG_PIV_SLOT_ATTEST);
+	der = tok_obj_cert_der(tok_obj_find(t, TG_PIV_OBJ_ATTEST), &n);
 	if (f9s == NULL || f9s->pkey == NULL || der == NULL ||
 	    (f9 = d2i_X509(NULL, &der, (long)n)) == NULL)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	/* fault for tests: a token lying about which key it generated */
 	if ((t->faults & TG_TOK_FAULT_ATTEST_OTHER_KEY) != 0 &&
 	    tok_key_generate(s->alg, &other) != 0)
@@ -272,7 +272,7 @@ tok_attest(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	if (attest_build(t, s, other != NULL ? other : s->pkey, f9, f9s->pkey, &x) != 0 ||
 	    (xn = i2d_X509(x, &xder)) <= 0 || tg_buf_put_bytes(out, xder, (size_t)xn) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	OPENSSL_free(xder);
 	EVP_PKEY_free(other);

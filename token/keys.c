@@ -15,9 +15,7 @@
 #include "tok-int.h"
 
 #define RSA_PUBLIC_EXPONENT 65537
-#define EC_P256_BYTES       32
-#define EC_P384_BYTES       48
-#define POINT_MAX           (1 + 2 * EC_P384_BYTES)
+#define POINT_MAX           (1 + 2 * 48) /* uncompressed P-384, the largest */
 #define RSA_MAX_BYTES       384
 
 struct tok_slot *
@@ -26,7 +24,7 @@ tok_slot_find(struct tg_tok *t, uint8_t id)
 	struct tok_slot *s = NULL;
 	size_t i;
 
-	for (i = 0; i < TOK_NSLOTS; i++) {
+	for (i = 0; i < TG_PIV_NSLOTS; i++) {
 		if (t->slots[i].id == id) {
 			s = &t->slots[i];
 			break;
@@ -38,15 +36,15 @@ tok_slot_find(struct tg_tok *t, uint8_t id)
 uint8_t
 tok_slot_default_pin_policy(uint8_t id)
 {
-	uint8_t p = PIV_PIN_POLICY_ONCE;
+	uint8_t p = TG_PIV_PIN_POLICY_ONCE;
 
 	switch (id) {
-	case PIV_SLOT_SIGN:
-		p = PIV_PIN_POLICY_ALWAYS;
+	case TG_PIV_SLOT_SIGN:
+		p = TG_PIV_PIN_POLICY_ALWAYS;
 		break;
-	case PIV_SLOT_CARDAUTH:
-	case PIV_SLOT_ATTEST:
-		p = PIV_PIN_POLICY_NEVER;
+	case TG_PIV_SLOT_CARDAUTH:
+	case TG_PIV_SLOT_ATTEST:
+		p = TG_PIV_PIN_POLICY_NEVER;
 		break;
 	default:
 		break;
@@ -60,46 +58,43 @@ tok_slot_clear(struct tok_slot *s)
 	EVP_PKEY_free(s->pkey);
 	s->pkey = NULL;
 	s->alg = 0;
-	s->origin = TG_TOK_ORIGIN_NONE;
+	s->origin = TG_PIV_ORIGIN_NONE;
 	s->pin_policy = tok_slot_default_pin_policy(s->id);
-	s->touch_policy = PIV_TOUCH_POLICY_NEVER;
+	s->touch_policy = TG_PIV_TOUCH_POLICY_NEVER;
 	s->touch_valid = 0;
 	s->touch_ms = 0;
 }
 
-/* A key slot a host may generate or import into (not F9). */
-static int
-slot_is_user(uint8_t id)
+const struct tg_piv_alg *
+tok_key_alg_row(uint8_t alg)
 {
-	return id == PIV_SLOT_AUTH || id == PIV_SLOT_SIGN || id == PIV_SLOT_KEYMGM ||
-	       id == PIV_SLOT_CARDAUTH || (id >= PIV_SLOT_RETIRED1 && id <= PIV_SLOT_RETIRED20);
+	/* the key algorithms this card implements (a YubiKey 5 before 5.7,
+	 * plus RSA 3072) */
+	static const uint8_t card_algs[] = {TG_PIV_ALG_RSA1024, TG_PIV_ALG_RSA2048,
+	                                    TG_PIV_ALG_RSA3072, TG_PIV_ALG_ECCP256,
+	                                    TG_PIV_ALG_ECCP384};
+	const struct tg_piv_alg *a = NULL;
+	size_t i;
+
+	for (i = 0; a == NULL && i < sizeof(card_algs); i++)
+		if (card_algs[i] == alg)
+			a = tg_piv_alg_by_id(alg);
+	return a;
 }
 
 int
 tok_key_generate(uint8_t alg, EVP_PKEY **out)
 {
+	const struct tg_piv_alg *a = tok_key_alg_row(alg);
 	EVP_PKEY *k = NULL;
 	int r = TG_ERR_UNSUPPORTED;
 
-	switch (alg) {
-	case PIV_ALG_RSA1024:
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-		break;
-	case PIV_ALG_RSA2048:
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-		break;
-	case PIV_ALG_RSA3072:
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-		break;
-	case PIV_ALG_ECCP256:
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-		break;
-	case PIV_ALG_ECCP384:
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-		break;
-	default:
+	if (a == NULL)
 		goto out;
-	}
+	if (a->kind == TG_PIV_KIND_RSA)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)a->bits);
+	else
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", a->group);
 	r = TG_ERR_CRYPTO;
 	if (k == NULL)
 		goto out;
@@ -112,35 +107,13 @@ out:
 uint8_t
 tok_key_alg(const EVP_PKEY *pkey)
 {
-	char group[64];
+	const struct tg_piv_alg *a = tg_piv_alg_of_pkey(pkey);
 	uint8_t alg = 0;
 
-	if (pkey == NULL)
-		goto out;
-	if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) {
-		switch (EVP_PKEY_get_bits(pkey)) {
-		case 1024:
-			alg = PIV_ALG_RSA1024;
-			break;
-		case 2048:
-			alg = PIV_ALG_RSA2048;
-			break;
-		case 3072:
-			alg = PIV_ALG_RSA3072;
-			break;
-		default:
-			break;
-		}
-	} else if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC) {
-		if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-		                                   sizeof(group), NULL) != 1)
-			goto out;
-		if (strcmp(group, SN_X9_62_prime256v1) == 0)
-			alg = PIV_ALG_ECCP256;
-		else if (strcmp(group, SN_secp384r1) == 0)
-			alg = PIV_ALG_ECCP384;
-	}
-out:
+	/* an RSA-PSS key is no PIV key: the card pads nothing itself */
+	if (a != NULL && EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA_PSS &&
+	    tok_key_alg_row(a->id) != NULL)
+		alg = a->id;
 	return alg;
 }
 
@@ -169,13 +142,13 @@ tok_pubkey_put(struct tg_buf *b, const EVP_PKEY *pkey)
 		if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
 		    EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1)
 			goto out;
-		if ((r = put_bn(b, PIV_TAG_RSA_N, n, (size_t)BN_num_bytes(n))) != 0 ||
-		    (r = put_bn(b, PIV_TAG_RSA_E, e, (size_t)BN_num_bytes(e))) != 0)
+		if ((r = put_bn(b, TG_PIV_TAG_RSA_N, n, (size_t)BN_num_bytes(n))) != 0 ||
+		    (r = put_bn(b, TG_PIV_TAG_RSA_E, e, (size_t)BN_num_bytes(e))) != 0)
 			goto out;
 	} else {
 		if ((ptlen = EVP_PKEY_get1_encoded_public_key((EVP_PKEY *)pkey, &pt)) == 0)
 			goto out;
-		if ((r = tg_buf_put_tlv(b, PIV_TAG_EC_POINT, pt, ptlen)) != 0)
+		if ((r = tg_buf_put_tlv(b, TG_PIV_TAG_EC_POINT, pt, ptlen)) != 0)
 			goto out;
 	}
 	r = 0;
@@ -189,7 +162,7 @@ out:
 static int
 policy_ok(uint8_t pin, uint8_t touch)
 {
-	return pin <= PIV_PIN_POLICY_ALWAYS && touch <= PIV_TOUCH_POLICY_CACHED;
+	return pin <= TG_PIV_PIN_POLICY_ALWAYS && touch <= TG_PIV_TOUCH_POLICY_CACHED;
 }
 
 static void
@@ -200,8 +173,8 @@ slot_install(struct tok_slot *s, EVP_PKEY *k, uint8_t alg, uint8_t origin, uint8
 	s->pkey = k;
 	s->alg = alg;
 	s->origin = origin;
-	s->pin_policy = pin != PIV_PIN_POLICY_DEFAULT ? pin : tok_slot_default_pin_policy(s->id);
-	s->touch_policy = touch != PIV_TOUCH_POLICY_DEFAULT ? touch : PIV_TOUCH_POLICY_NEVER;
+	s->pin_policy = pin != TG_PIV_PIN_POLICY_DEFAULT ? pin : tok_slot_default_pin_policy(s->id);
+	s->touch_policy = touch != TG_PIV_TOUCH_POLICY_DEFAULT ? touch : TG_PIV_TOUCH_POLICY_NEVER;
 }
 
 /* Reads a one-byte policy TLV value. */
@@ -231,10 +204,10 @@ policy_take(struct policies *p, uint32_t tag, struct tg_buf *v)
 {
 	int r = TG_ERR_FORMAT;
 
-	if (tag == PIV_TAG_PIN_POLICY && !p->have_pin) {
+	if (tag == TG_PIV_TAG_PIN_POLICY && !p->have_pin) {
 		p->have_pin = 1;
 		r = get_byte(v, &p->pin);
-	} else if (tag == PIV_TAG_TOUCH_POLICY && !p->have_touch) {
+	} else if (tag == TG_PIV_TAG_TOUCH_POLICY && !p->have_touch) {
 		p->have_touch = 1;
 		r = get_byte(v, &p->touch);
 	}
@@ -252,22 +225,22 @@ tok_generate(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	uint8_t alg = 0;
 	int have_alg = 0;
 	size_t mark;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	memset(&pol, 0, sizeof(pol));
-	if (a->p1 != 0 || !slot_is_user(a->p2) || (s = tok_slot_find(t, a->p2)) == NULL)
+	if (a->p1 != 0 || !tg_piv_slot_is_user(a->p2) || (s = tok_slot_find(t, a->p2)) == NULL)
 		goto out;
-	sw = SW_SECURITY_STATUS;
+	sw = TG_PIV_SW_SECURITY_STATUS;
 	if (!t->v.mgm_ok)
 		goto out;
-	sw = SW_WRONG_DATA;
-	if (tg_buf_get_tlv_tag(&a->data, PIV_TAG_GEN_CONTROL, &ctl) != 0 ||
+	sw = TG_PIV_SW_WRONG_DATA;
+	if (tg_buf_get_tlv_tag(&a->data, TG_PIV_TAG_GEN_CONTROL, &ctl) != 0 ||
 	    tg_buf_expect_end(&a->data) != 0)
 		goto out;
 	while (tg_buf_remaining(&ctl) > 0) {
 		if (tg_buf_get_tlv(&ctl, &tag, &v) != 0)
 			goto out;
-		if (tag == PIV_TAG_GEN_ALG && !have_alg) {
+		if (tag == TG_PIV_TAG_GEN_ALG && !have_alg) {
 			have_alg = 1;
 			if (get_byte(&v, &alg) != 0)
 				goto out;
@@ -279,13 +252,13 @@ tok_generate(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		goto out;
 	if (tok_key_generate(alg, &k) != 0)
 		goto out; /* unsupported algorithm: 6A80 */
-	sw = SW_NO_PRECISE_DIAGNOSIS;
-	if (tg_buf_tlv_begin(out, PIV_TAG_PUBKEY, &mark) != 0 || tok_pubkey_put(out, k) != 0 ||
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
+	if (tg_buf_tlv_begin(out, TG_PIV_TAG_PUBKEY, &mark) != 0 || tok_pubkey_put(out, k) != 0 ||
 	    tg_buf_tlv_end(out, mark) != 0)
 		goto out;
-	slot_install(s, k, alg, TG_TOK_ORIGIN_GENERATED, pol.pin, pol.touch);
+	slot_install(s, k, alg, TG_PIV_ORIGIN_GENERATED, pol.pin, pol.touch);
 	k = NULL;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	EVP_PKEY_free(k);
 	return sw;
@@ -306,7 +279,7 @@ rsa_from_crt(uint8_t alg, const struct tg_buf parts[5], EVP_PKEY **out)
 	OSSL_PARAM *params = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
 	EVP_PKEY *k = NULL;
-	int bits = alg == PIV_ALG_RSA1024 ? 1024 : alg == PIV_ALG_RSA2048 ? 2048 : 3072;
+	int bits = (int)tok_key_alg_row(alg)->bits;
 	int i, r = TG_ERR_FORMAT;
 
 	for (i = 0; i < 5; i++) {
@@ -371,9 +344,10 @@ out:
 static int
 ec_from_scalar(uint8_t alg, const struct tg_buf *scalar, EVP_PKEY **out)
 {
-	int nid = alg == PIV_ALG_ECCP256 ? NID_X9_62_prime256v1 : NID_secp384r1;
-	const char *gname = alg == PIV_ALG_ECCP256 ? SN_X9_62_prime256v1 : SN_secp384r1;
-	size_t width = alg == PIV_ALG_ECCP256 ? EC_P256_BYTES : EC_P384_BYTES;
+	const struct tg_piv_alg *a = tok_key_alg_row(alg);
+	int nid = a->nid;
+	const char *gname = a->group;
+	size_t width = a->bytes;
 	EC_GROUP *g = NULL;
 	EC_POINT *pub = NULL;
 	BIGNUM *priv = NULL;
@@ -427,27 +401,28 @@ tok_import(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	struct tg_buf parts[6], v;
 	int have[6] = {0, 0, 0, 0, 0, 0};
 	struct tok_slot *s;
+	const struct tg_piv_alg *row;
 	EVP_PKEY *k = NULL;
 	uint32_t tag;
 	struct policies pol;
 	int is_rsa, i;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	memset(parts, 0, sizeof(parts));
 	memset(&pol, 0, sizeof(pol));
-	is_rsa = a->p1 == PIV_ALG_RSA1024 || a->p1 == PIV_ALG_RSA2048 || a->p1 == PIV_ALG_RSA3072;
-	if (!is_rsa && a->p1 != PIV_ALG_ECCP256 && a->p1 != PIV_ALG_ECCP384)
+	if ((row = tok_key_alg_row(a->p1)) == NULL)
 		goto out;
-	if (!slot_is_user(a->p2) || (s = tok_slot_find(t, a->p2)) == NULL)
+	is_rsa = row->kind == TG_PIV_KIND_RSA;
+	if (!tg_piv_slot_is_user(a->p2) || (s = tok_slot_find(t, a->p2)) == NULL)
 		goto out;
-	sw = SW_SECURITY_STATUS;
+	sw = TG_PIV_SW_SECURITY_STATUS;
 	if (!t->v.mgm_ok)
 		goto out;
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	while (tg_buf_remaining(&a->data) > 0) {
 		if (tg_buf_get_tlv(&a->data, &tag, &v) != 0)
 			goto out;
-		if (tag >= YK_TAG_RSA_P && tag <= YK_TAG_EC_PRIV && !have[tag - 1]) {
+		if (tag >= TG_PIV_YK_TAG_RSA_P && tag <= TG_PIV_YK_TAG_EC_PRIV && !have[tag - 1]) {
 			parts[tag - 1] = v;
 			have[tag - 1] = 1;
 		} else if (policy_take(&pol, tag, &v) != 0) {
@@ -460,19 +435,19 @@ tok_import(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		for (i = 0; i < 5; i++)
 			if (!have[i])
 				goto out;
-		if (have[YK_TAG_EC_PRIV - 1] || rsa_from_crt(a->p1, parts, &k) != 0)
+		if (have[TG_PIV_YK_TAG_EC_PRIV - 1] || rsa_from_crt(a->p1, parts, &k) != 0)
 			goto out;
 	} else {
 		for (i = 0; i < 5; i++)
 			if (have[i])
 				goto out;
-		if (!have[YK_TAG_EC_PRIV - 1] ||
-		    ec_from_scalar(a->p1, &parts[YK_TAG_EC_PRIV - 1], &k) != 0)
+		if (!have[TG_PIV_YK_TAG_EC_PRIV - 1] ||
+		    ec_from_scalar(a->p1, &parts[TG_PIV_YK_TAG_EC_PRIV - 1], &k) != 0)
 			goto out;
 	}
-	slot_install(s, k, a->p1, TG_TOK_ORIGIN_IMPORTED, pol.pin, pol.touch);
+	slot_install(s, k, a->p1, TG_PIV_ORIGIN_IMPORTED, pol.pin, pol.touch);
 	k = NULL;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	EVP_PKEY_free(k);
 	return sw;
@@ -484,19 +459,19 @@ meta_pin(struct tg_tok *t, uint8_t ref, struct tg_buf *out)
 	static const char default_pin[] = "123456";
 	static const char default_puk[] = "12345678";
 	uint8_t def[TOK_PIN_LEN];
-	uint8_t alg = PIV_ALG_PIN, isdef, retries[2];
-	uint16_t sw = SW_NO_PRECISE_DIAGNOSIS;
+	uint8_t alg = TG_PIV_ALG_PIN, isdef, retries[2];
+	uint16_t sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 
-	(void)tok_pin_pad(ref == PIV_REF_PIN ? default_pin : default_puk, def);
-	isdef = (uint8_t)tg_secret_eq(def, sizeof(def), ref == PIV_REF_PIN ? t->pin : t->puk,
+	(void)tok_pin_pad(ref == TG_PIV_REF_PIN ? default_pin : default_puk, def);
+	isdef = (uint8_t)tg_secret_eq(def, sizeof(def), ref == TG_PIV_REF_PIN ? t->pin : t->puk,
 	                              TOK_PIN_LEN);
-	retries[0] = ref == PIV_REF_PIN ? t->pin_max : t->puk_max;
-	retries[1] = ref == PIV_REF_PIN ? t->pin_tries : t->puk_tries;
-	if (tg_buf_put_tlv(out, YK_META_ALG, &alg, 1) != 0 ||
-	    tg_buf_put_tlv(out, YK_META_DEFAULT, &isdef, 1) != 0 ||
-	    tg_buf_put_tlv(out, YK_META_RETRIES, retries, sizeof(retries)) != 0)
+	retries[0] = ref == TG_PIV_REF_PIN ? t->pin_max : t->puk_max;
+	retries[1] = ref == TG_PIV_REF_PIN ? t->pin_tries : t->puk_tries;
+	if (tg_buf_put_tlv(out, TG_PIV_YK_META_ALG, &alg, 1) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_YK_META_DEFAULT, &isdef, 1) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_YK_META_RETRIES, retries, sizeof(retries)) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -505,18 +480,18 @@ static uint16_t
 meta_mgm(struct tg_tok *t, struct tg_buf *out)
 {
 	uint8_t isdef, policy[2];
-	uint16_t sw = SW_NO_PRECISE_DIAGNOSIS;
+	uint16_t sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 
-	isdef = (uint8_t)(t->mgm_alg == PIV_ALG_3DES &&
+	isdef = (uint8_t)(t->mgm_alg == TG_PIV_ALG_3DES &&
 	                  tg_secret_eq(t->mgm_key, t->mgm_len, tok_mgm_default,
 	                               sizeof(tok_mgm_default)));
 	policy[0] = 0;
-	policy[1] = t->mgm_touch ? PIV_TOUCH_POLICY_ALWAYS : PIV_TOUCH_POLICY_NEVER;
-	if (tg_buf_put_tlv(out, YK_META_ALG, &t->mgm_alg, 1) != 0 ||
-	    tg_buf_put_tlv(out, YK_META_POLICY, policy, sizeof(policy)) != 0 ||
-	    tg_buf_put_tlv(out, YK_META_DEFAULT, &isdef, 1) != 0)
+	policy[1] = t->mgm_touch ? TG_PIV_TOUCH_POLICY_ALWAYS : TG_PIV_TOUCH_POLICY_NEVER;
+	if (tg_buf_put_tlv(out, TG_PIV_YK_META_ALG, &t->mgm_alg, 1) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_YK_META_POLICY, policy, sizeof(policy)) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_YK_META_DEFAULT, &isdef, 1) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -527,34 +502,34 @@ tok_metadata(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	struct tok_slot *s;
 	uint8_t policy[2];
 	size_t mark;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != 0)
 		goto out;
-	sw = SW_WRONG_LENGTH;
+	sw = TG_PIV_SW_WRONG_LENGTH;
 	if (tg_buf_remaining(&a->data) != 0)
 		goto out;
-	if (a->p2 == PIV_REF_PIN || a->p2 == PIV_REF_PUK) {
+	if (a->p2 == TG_PIV_REF_PIN || a->p2 == TG_PIV_REF_PUK) {
 		sw = meta_pin(t, a->p2, out);
 		goto out;
 	}
-	if (a->p2 == PIV_REF_MGM) {
+	if (a->p2 == TG_PIV_REF_MGM) {
 		sw = meta_mgm(t, out);
 		goto out;
 	}
-	sw = SW_REF_NOT_FOUND;
+	sw = TG_PIV_SW_REF_NOT_FOUND;
 	if ((s = tok_slot_find(t, a->p2)) == NULL || s->pkey == NULL)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	policy[0] = s->pin_policy;
 	policy[1] = s->touch_policy;
-	if (tg_buf_put_tlv(out, YK_META_ALG, &s->alg, 1) != 0 ||
-	    tg_buf_put_tlv(out, YK_META_POLICY, policy, sizeof(policy)) != 0 ||
-	    tg_buf_put_tlv(out, YK_META_ORIGIN, &s->origin, 1) != 0 ||
-	    tg_buf_tlv_begin(out, YK_META_PUBKEY, &mark) != 0 ||
+	if (tg_buf_put_tlv(out, TG_PIV_YK_META_ALG, &s->alg, 1) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_YK_META_POLICY, policy, sizeof(policy)) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_YK_META_ORIGIN, &s->origin, 1) != 0 ||
+	    tg_buf_tlv_begin(out, TG_PIV_YK_META_PUBKEY, &mark) != 0 ||
 	    tok_pubkey_put(out, s->pkey) != 0 || tg_buf_tlv_end(out, mark) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }

@@ -35,7 +35,7 @@ tok_mgm_key_len(uint8_t alg)
 static size_t
 mgm_block_len(uint8_t alg)
 {
-	return alg == PIV_ALG_3DES ? 8 : 16;
+	return alg == TG_PIV_ALG_3DES ? 8 : 16;
 }
 
 /*
@@ -118,28 +118,29 @@ parse_dyn_auth(struct tg_buf *data, struct dyn_auth *d)
 {
 	struct tg_buf tpl, v;
 	uint32_t tag;
-	uint16_t sw = SW_WRONG_DATA;
+	uint16_t sw = TG_PIV_SW_WRONG_DATA;
 
 	memset(d, 0, sizeof(*d));
-	if (tg_buf_get_tlv_tag(data, PIV_TAG_DYN_AUTH, &tpl) != 0 || tg_buf_expect_end(data) != 0)
+	if (tg_buf_get_tlv_tag(data, TG_PIV_TAG_DYN_AUTH, &tpl) != 0 ||
+	    tg_buf_expect_end(data) != 0)
 		goto out;
 	while (tg_buf_remaining(&tpl) > 0) {
 		if (tg_buf_get_tlv(&tpl, &tag, &v) != 0)
 			goto out;
-		if (tag == PIV_TAG_WITNESS && !d->has_witness) {
+		if (tag == TG_PIV_TAG_WITNESS && !d->has_witness) {
 			d->witness = v;
 			d->has_witness = 1;
-		} else if (tag == PIV_TAG_CHALLENGE && !d->has_challenge) {
+		} else if (tag == TG_PIV_TAG_CHALLENGE && !d->has_challenge) {
 			d->challenge = v;
 			d->has_challenge = 1;
-		} else if (tag == PIV_TAG_RESPONSE && !d->has_response) {
+		} else if (tag == TG_PIV_TAG_RESPONSE && !d->has_response) {
 			d->response = v;
 			d->has_response = 1;
 		} else {
 			goto out;
 		}
 	}
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -147,10 +148,11 @@ out:
 static uint16_t
 mgm_touch(struct tg_tok *t)
 {
-	uint16_t sw = SW_OK;
+	uint16_t sw = TG_PIV_SW_OK;
 
-	if (t->mgm_touch && t->host.touch != NULL && t->host.touch(t->host.ctx, PIV_REF_MGM) != 1)
-		sw = SW_SECURITY_STATUS;
+	if (t->mgm_touch && t->host.touch != NULL &&
+	    t->host.touch(t->host.ctx, TG_PIV_REF_MGM) != 1)
+		sw = TG_PIV_SW_SECURITY_STATUS;
 	return sw;
 }
 
@@ -160,17 +162,17 @@ send_witness(struct tg_tok *t, size_t bs, struct tg_buf *out)
 {
 	uint8_t enc[16];
 	size_t mark;
-	uint16_t sw = SW_NO_PRECISE_DIAGNOSIS;
+	uint16_t sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 
 	if (RAND_bytes(t->v.mgm_nonce, (int)bs) != 1 ||
 	    mgm_block(t, 1, t->v.mgm_nonce, enc, bs) != 0)
 		goto out;
-	if (tg_buf_tlv_begin(out, PIV_TAG_DYN_AUTH, &mark) != 0 ||
-	    tg_buf_put_tlv(out, PIV_TAG_WITNESS, enc, bs) != 0 || tg_buf_tlv_end(out, mark) != 0)
+	if (tg_buf_tlv_begin(out, TG_PIV_TAG_DYN_AUTH, &mark) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_TAG_WITNESS, enc, bs) != 0 || tg_buf_tlv_end(out, mark) != 0)
 		goto out;
 	t->v.mgm_nonce_len = bs;
 	t->v.mgm_state = TOK_MGM_WITNESS;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -183,28 +185,29 @@ check_witness(struct tg_tok *t, struct dyn_auth *d, size_t bs, struct tg_buf *ou
 	uint8_t w[16], chal[16], enc[16];
 	size_t mark;
 	int ok;
-	uint16_t sw = SW_WRONG_DATA;
+	uint16_t sw = TG_PIV_SW_WRONG_DATA;
 
 	memset(w, 0, sizeof(w));
 	if (tg_buf_remaining(&d->witness) != bs || tg_buf_remaining(&d->challenge) != bs ||
 	    tg_buf_get_bytes(&d->witness, w, bs) != 0 ||
 	    tg_buf_get_bytes(&d->challenge, chal, bs) != 0)
 		goto out;
-	sw = SW_SECURITY_STATUS;
+	sw = TG_PIV_SW_SECURITY_STATUS;
 	ok = t->v.mgm_state == TOK_MGM_WITNESS && t->v.mgm_nonce_len == bs &&
 	     tg_secret_eq(w, bs, t->v.mgm_nonce, bs);
 	if (!ok)
 		goto out;
-	if ((sw = mgm_touch(t)) != SW_OK)
+	if ((sw = mgm_touch(t)) != TG_PIV_SW_OK)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (mgm_block(t, 1, chal, enc, bs) != 0)
 		goto out;
-	if (tg_buf_tlv_begin(out, PIV_TAG_DYN_AUTH, &mark) != 0 ||
-	    tg_buf_put_tlv(out, PIV_TAG_RESPONSE, enc, bs) != 0 || tg_buf_tlv_end(out, mark) != 0)
+	if (tg_buf_tlv_begin(out, TG_PIV_TAG_DYN_AUTH, &mark) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_TAG_RESPONSE, enc, bs) != 0 ||
+	    tg_buf_tlv_end(out, mark) != 0)
 		goto out;
 	t->v.mgm_ok = 1;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	tg_wipe(w, sizeof(w));
 	return sw;
@@ -216,14 +219,15 @@ send_random(size_t bs, struct tg_buf *out)
 {
 	uint8_t rnd[16];
 	size_t mark;
-	uint16_t sw = SW_NO_PRECISE_DIAGNOSIS;
+	uint16_t sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 
 	if (RAND_bytes(rnd, (int)bs) != 1)
 		goto out;
-	if (tg_buf_tlv_begin(out, PIV_TAG_DYN_AUTH, &mark) != 0 ||
-	    tg_buf_put_tlv(out, PIV_TAG_CHALLENGE, rnd, bs) != 0 || tg_buf_tlv_end(out, mark) != 0)
+	if (tg_buf_tlv_begin(out, TG_PIV_TAG_DYN_AUTH, &mark) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_TAG_CHALLENGE, rnd, bs) != 0 ||
+	    tg_buf_tlv_end(out, mark) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -233,17 +237,17 @@ static uint16_t
 send_challenge(struct tg_tok *t, size_t bs, struct tg_buf *out)
 {
 	size_t mark;
-	uint16_t sw = SW_NO_PRECISE_DIAGNOSIS;
+	uint16_t sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 
 	if (RAND_bytes(t->v.mgm_nonce, (int)bs) != 1)
 		goto out;
-	if (tg_buf_tlv_begin(out, PIV_TAG_DYN_AUTH, &mark) != 0 ||
-	    tg_buf_put_tlv(out, PIV_TAG_CHALLENGE, t->v.mgm_nonce, bs) != 0 ||
+	if (tg_buf_tlv_begin(out, TG_PIV_TAG_DYN_AUTH, &mark) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_TAG_CHALLENGE, t->v.mgm_nonce, bs) != 0 ||
 	    tg_buf_tlv_end(out, mark) != 0)
 		goto out;
 	t->v.mgm_nonce_len = bs;
 	t->v.mgm_state = TOK_MGM_CHALLENGE;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -254,12 +258,12 @@ check_response(struct tg_tok *t, struct dyn_auth *d, size_t bs)
 {
 	uint8_t resp[16], expect[16];
 	int ok;
-	uint16_t sw = SW_WRONG_DATA;
+	uint16_t sw = TG_PIV_SW_WRONG_DATA;
 
 	memset(expect, 0, sizeof(expect));
 	if (tg_buf_remaining(&d->response) != bs || tg_buf_get_bytes(&d->response, resp, bs) != 0)
 		goto out;
-	sw = SW_SECURITY_STATUS;
+	sw = TG_PIV_SW_SECURITY_STATUS;
 	if (t->v.mgm_state != TOK_MGM_CHALLENGE || t->v.mgm_nonce_len != bs)
 		goto out;
 	if (mgm_block(t, 1, t->v.mgm_nonce, expect, bs) != 0)
@@ -267,10 +271,10 @@ check_response(struct tg_tok *t, struct dyn_auth *d, size_t bs)
 	ok = tg_secret_eq(resp, bs, expect, bs);
 	if (!ok)
 		goto out;
-	if ((sw = mgm_touch(t)) != SW_OK)
+	if ((sw = mgm_touch(t)) != TG_PIV_SW_OK)
 		goto out;
 	t->v.mgm_ok = 1;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	tg_wipe(expect, sizeof(expect));
 	return sw;
@@ -282,16 +286,16 @@ tok_mgm_auth(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	struct dyn_auth d;
 	enum tok_mgm_state prev = t->v.mgm_state;
 	size_t bs = mgm_block_len(t->mgm_alg);
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != t->mgm_alg && a->p1 != MGM_P1_RANDOM)
 		goto out;
-	if ((sw = parse_dyn_auth(&a->data, &d)) != SW_OK)
+	if ((sw = parse_dyn_auth(&a->data, &d)) != TG_PIV_SW_OK)
 		goto out;
 	if (a->p1 == MGM_P1_RANDOM) {
 		/* OpenSC's piv_get_challenge (C_GenerateRandom): 7C 02 81 00
 		 * with algorithm 00 asks for random bytes only; no state. */
-		sw = SW_INCORRECT_P1P2;
+		sw = TG_PIV_SW_INCORRECT_P1P2;
 		if (!d.has_challenge || tg_buf_remaining(&d.challenge) != 0 || d.has_witness ||
 		    d.has_response)
 			goto out;
@@ -301,7 +305,7 @@ tok_mgm_auth(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	/* whatever happens now, a nonce in flight is used up */
 	t->v.mgm_state = TOK_MGM_IDLE;
 	t->v.mgm_ok = 0;
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	if (d.has_witness && tg_buf_remaining(&d.witness) == 0 && !d.has_challenge &&
 	    !d.has_response) {
 		sw = send_witness(t, bs, out);
@@ -331,30 +335,30 @@ tok_set_mgm_key(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	uint8_t alg = 0, ref = 0, len = 0;
 	uint8_t key[TOK_MGM_MAX];
 	size_t klen;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	memset(key, 0, sizeof(key));
 	if (a->p1 != SETMGM_P1 || (a->p2 != SETMGM_P2 && a->p2 != SETMGM_P2_TOUCH))
 		goto out;
-	sw = SW_SECURITY_STATUS;
+	sw = TG_PIV_SW_SECURITY_STATUS;
 	if (!t->v.mgm_ok)
 		goto out;
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	if (tg_buf_get_u8(&a->data, &alg) != 0 || tg_buf_get_u8(&a->data, &ref) != 0 ||
 	    tg_buf_get_u8(&a->data, &len) != 0)
 		goto out;
 	klen = tok_mgm_key_len(alg);
-	if (ref != PIV_REF_MGM || klen == 0 || len != klen || tg_buf_remaining(&a->data) != klen ||
-	    tg_buf_get_bytes(&a->data, key, klen) != 0)
+	if (ref != TG_PIV_REF_MGM || klen == 0 || len != klen ||
+	    tg_buf_remaining(&a->data) != klen || tg_buf_get_bytes(&a->data, key, klen) != 0)
 		goto out;
-	if (alg == PIV_ALG_3DES && tok_mgm_3des_weak(key))
+	if (alg == TG_PIV_ALG_3DES && tok_mgm_3des_weak(key))
 		goto out; /* a weak DES key: wrong data, nothing kept */
 	tg_wipe(t->mgm_key, sizeof(t->mgm_key));
 	memcpy(t->mgm_key, key, klen);
 	t->mgm_len = klen;
 	t->mgm_alg = alg;
 	t->mgm_touch = a->p2 == SETMGM_P2_TOUCH;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	tg_wipe(key, sizeof(key));
 	return sw;

@@ -25,23 +25,23 @@ struct obj_def {
 };
 
 static const struct obj_def obj_defs[] = {
-    {PIV_OBJ_CARDAUTH, OBJ_READ_ALWAYS},      {PIV_OBJ_CHUID, OBJ_READ_ALWAYS},
-    {PIV_OBJ_FINGERPRINTS, OBJ_READ_PIN},     {PIV_OBJ_AUTH, OBJ_READ_ALWAYS},
-    {PIV_OBJ_SECURITY, OBJ_READ_ALWAYS},      {PIV_OBJ_CCC, OBJ_READ_ALWAYS},
-    {PIV_OBJ_FACIAL, OBJ_READ_PIN},           {PIV_OBJ_PRINTED, OBJ_READ_PIN},
-    {PIV_OBJ_SIGN, OBJ_READ_ALWAYS},          {PIV_OBJ_KEYMGM, OBJ_READ_ALWAYS},
-    {PIV_OBJ_KEY_HISTORY, OBJ_READ_ALWAYS},   {PIV_OBJ_RETIRED1 + 0, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 1, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 2, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 3, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 4, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 5, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 6, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 7, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 8, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 9, OBJ_READ_ALWAYS},  {PIV_OBJ_RETIRED1 + 10, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 11, OBJ_READ_ALWAYS}, {PIV_OBJ_RETIRED1 + 12, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 13, OBJ_READ_ALWAYS}, {PIV_OBJ_RETIRED1 + 14, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 15, OBJ_READ_ALWAYS}, {PIV_OBJ_RETIRED1 + 16, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED1 + 17, OBJ_READ_ALWAYS}, {PIV_OBJ_RETIRED1 + 18, OBJ_READ_ALWAYS},
-    {PIV_OBJ_RETIRED20, OBJ_READ_ALWAYS},     {PIV_OBJ_IRIS, OBJ_READ_PIN},
-    {PIV_OBJ_ADMIN, OBJ_READ_ALWAYS},         {PIV_OBJ_ATTEST, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_CARDAUTH, OBJ_READ_ALWAYS},      {TG_PIV_OBJ_CHUID, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_FINGERPRINTS, OBJ_READ_PIN},     {TG_PIV_OBJ_AUTH, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_SECURITY, OBJ_READ_ALWAYS},      {TG_PIV_OBJ_CCC, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_FACIAL, OBJ_READ_PIN},           {TG_PIV_OBJ_PRINTED, OBJ_READ_PIN},
+    {TG_PIV_OBJ_SIGN, OBJ_READ_ALWAYS},          {TG_PIV_OBJ_KEYMGM, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_KEY_HISTORY, OBJ_READ_ALWAYS},   {TG_PIV_OBJ_RETIRED1 + 0, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 1, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 2, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 3, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 4, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 5, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 6, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 7, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 8, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 9, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 10, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 11, OBJ_READ_ALWAYS}, {TG_PIV_OBJ_RETIRED1 + 12, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 13, OBJ_READ_ALWAYS}, {TG_PIV_OBJ_RETIRED1 + 14, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 15, OBJ_READ_ALWAYS}, {TG_PIV_OBJ_RETIRED1 + 16, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED1 + 17, OBJ_READ_ALWAYS}, {TG_PIV_OBJ_RETIRED1 + 18, OBJ_READ_ALWAYS},
+    {TG_PIV_OBJ_RETIRED20, OBJ_READ_ALWAYS},     {TG_PIV_OBJ_IRIS, OBJ_READ_PIN},
+    {TG_PIV_OBJ_ADMIN, OBJ_READ_ALWAYS},         {TG_PIV_OBJ_ATTEST, OBJ_READ_ALWAYS},
 };
 
 _Static_assert(sizeof(obj_defs) / sizeof(obj_defs[0]) <= TOK_NOBJS, "TOK_NOBJS too small");
@@ -154,30 +154,9 @@ tok_obj_clear_all(struct tg_tok *t)
 uint32_t
 tok_obj_cert_tag(uint8_t slot)
 {
-	uint32_t tag = 0;
+	const struct tg_piv_slot *s = tg_piv_slot_by_id(slot);
 
-	switch (slot) {
-	case PIV_SLOT_AUTH:
-		tag = PIV_OBJ_AUTH;
-		break;
-	case PIV_SLOT_SIGN:
-		tag = PIV_OBJ_SIGN;
-		break;
-	case PIV_SLOT_KEYMGM:
-		tag = PIV_OBJ_KEYMGM;
-		break;
-	case PIV_SLOT_CARDAUTH:
-		tag = PIV_OBJ_CARDAUTH;
-		break;
-	case PIV_SLOT_ATTEST:
-		tag = PIV_OBJ_ATTEST;
-		break;
-	default:
-		if (slot >= PIV_SLOT_RETIRED1 && slot <= PIV_SLOT_RETIRED20)
-			tag = PIV_OBJ_RETIRED1 + (uint32_t)(slot - PIV_SLOT_RETIRED1);
-		break;
-	}
-	return tag;
+	return s != NULL ? s->cert_tag : 0;
 }
 
 int
@@ -186,9 +165,9 @@ tok_obj_put_cert(struct tg_buf *b, const uint8_t *der, size_t n)
 	static const uint8_t uncompressed = 0x00;
 	int r;
 
-	if ((r = tg_buf_put_tlv(b, PIV_TAG_CERT, der, n)) != 0 ||
-	    (r = tg_buf_put_tlv(b, PIV_TAG_CERTINFO, &uncompressed, 1)) != 0 ||
-	    (r = tg_buf_put_tlv(b, PIV_TAG_ERRDET, NULL, 0)) != 0)
+	if ((r = tg_buf_put_tlv(b, TG_PIV_TAG_CERT, der, n)) != 0 ||
+	    (r = tg_buf_put_tlv(b, TG_PIV_TAG_CERTINFO, &uncompressed, 1)) != 0 ||
+	    (r = tg_buf_put_tlv(b, TG_PIV_TAG_ERRDET, NULL, 0)) != 0)
 		goto out;
 out:
 	return r;
@@ -204,7 +183,7 @@ tok_obj_cert_der(const struct tok_obj *o, size_t *n)
 	if (o == NULL || o->data == NULL)
 		goto out;
 	tg_buf_reader(&b, o->data, o->len);
-	if (tg_buf_find_tlv(&b, PIV_TAG_CERT, &v) != 0 || tg_buf_remaining(&v) == 0)
+	if (tg_buf_find_tlv(&b, TG_PIV_TAG_CERT, &v) != 0 || tg_buf_remaining(&v) == 0)
 		goto out;
 	p = tg_buf_cur(&v);
 	*n = tg_buf_remaining(&v);
@@ -229,9 +208,9 @@ tok_obj_factory(struct tg_tok *t)
 	    (r = tg_buf_put_tlv(&b, CHUID_TAG_GUID, guid, sizeof(guid))) != 0 ||
 	    (r = tg_buf_put_tlv(&b, CHUID_TAG_EXPIRY, chuid_expiry, sizeof(chuid_expiry))) != 0 ||
 	    (r = tg_buf_put_tlv(&b, CHUID_TAG_SIG, NULL, 0)) != 0 ||
-	    (r = tg_buf_put_tlv(&b, PIV_TAG_ERRDET, NULL, 0)) != 0)
+	    (r = tg_buf_put_tlv(&b, TG_PIV_TAG_ERRDET, NULL, 0)) != 0)
 		goto out;
-	if ((r = tok_obj_set(t, PIV_OBJ_CHUID, tg_buf_data(&b), tg_buf_len(&b))) != 0)
+	if ((r = tok_obj_set(t, TG_PIV_OBJ_CHUID, tg_buf_data(&b), tg_buf_len(&b))) != 0)
 		goto out;
 	tg_buf_reset(&b);
 	memcpy(id, ccc_id_prefix, sizeof(ccc_id_prefix));
@@ -239,7 +218,7 @@ tok_obj_factory(struct tg_tok *t)
 	if ((r = tg_buf_put_tlv(&b, CCC_TAG_CARD_ID, id, sizeof(id))) != 0 ||
 	    (r = tg_buf_put_bytes(&b, ccc_tail, sizeof(ccc_tail))) != 0)
 		goto out;
-	r = tok_obj_set(t, PIV_OBJ_CCC, tg_buf_data(&b), tg_buf_len(&b));
+	r = tok_obj_set(t, TG_PIV_OBJ_CCC, tg_buf_data(&b), tg_buf_len(&b));
 out:
 	tg_buf_free(&b);
 	return r;
@@ -252,17 +231,17 @@ read_tag_list(struct tg_buf *data, uint32_t *tag)
 	struct tg_buf v;
 	uint8_t c;
 	size_t n;
-	uint16_t sw = SW_WRONG_DATA;
+	uint16_t sw = TG_PIV_SW_WRONG_DATA;
 
 	*tag = 0;
-	if (tg_buf_get_tlv_tag(data, PIV_TAG_TAGLIST, &v) != 0)
+	if (tg_buf_get_tlv_tag(data, TG_PIV_TAG_TAGLIST, &v) != 0)
 		goto out;
 	n = tg_buf_remaining(&v);
 	if (n == 0 || n > OBJ_TAG_MAX_BYTES)
 		goto out;
 	while (tg_buf_get_u8(&v, &c) == 0)
 		*tag = (*tag << 8) | c;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -274,35 +253,35 @@ tok_get_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	struct tok_obj *o;
 	uint32_t tag;
 	size_t i = 0;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != GET_DATA_P1 || a->p2 != GET_DATA_P2)
 		goto out;
-	if ((sw = read_tag_list(&a->data, &tag)) != SW_OK)
+	if ((sw = read_tag_list(&a->data, &tag)) != TG_PIV_SW_OK)
 		goto out;
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	if (tg_buf_expect_end(&a->data) != 0)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
-	if (tag == PIV_OBJ_DISCOVERY) {
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
+	if (tag == TG_PIV_OBJ_DISCOVERY) {
 		if (tg_buf_put_bytes(out, discovery, sizeof(discovery)) == 0)
-			sw = SW_OK;
+			sw = TG_PIV_SW_OK;
 		goto out;
 	}
-	sw = SW_FILE_NOT_FOUND;
+	sw = TG_PIV_SW_FILE_NOT_FOUND;
 	if ((d = obj_def_find(tag, &i)) == NULL)
 		goto out;
-	sw = SW_SECURITY_STATUS;
+	sw = TG_PIV_SW_SECURITY_STATUS;
 	if (d->read == OBJ_READ_PIN && !t->v.pin_ok)
 		goto out;
-	sw = SW_FILE_NOT_FOUND;
+	sw = TG_PIV_SW_FILE_NOT_FOUND;
 	o = &t->objs[i];
 	if (o->data == NULL)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
-	if (tg_buf_put_tlv(out, PIV_TAG_DATA, o->data, o->len) != 0)
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
+	if (tg_buf_put_tlv(out, TG_PIV_TAG_DATA, o->data, o->len) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -313,26 +292,27 @@ tok_put_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	struct tg_buf v;
 	uint32_t tag;
 	size_t i = 0;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != GET_DATA_P1 || a->p2 != GET_DATA_P2)
 		goto out;
-	sw = SW_SECURITY_STATUS;
+	sw = TG_PIV_SW_SECURITY_STATUS;
 	if (!t->v.mgm_ok)
 		goto out;
-	if ((sw = read_tag_list(&a->data, &tag)) != SW_OK)
+	if ((sw = read_tag_list(&a->data, &tag)) != TG_PIV_SW_OK)
 		goto out;
-	sw = SW_WRONG_DATA;
-	if (tg_buf_get_tlv_tag(&a->data, PIV_TAG_DATA, &v) != 0 || tg_buf_expect_end(&a->data) != 0)
+	sw = TG_PIV_SW_WRONG_DATA;
+	if (tg_buf_get_tlv_tag(&a->data, TG_PIV_TAG_DATA, &v) != 0 ||
+	    tg_buf_expect_end(&a->data) != 0)
 		goto out;
 	if (obj_def_find(tag, &i) == NULL)
 		goto out;
-	sw = SW_NOT_ENOUGH_MEMORY;
+	sw = TG_PIV_SW_NOT_ENOUGH_MEMORY;
 	if (tg_buf_remaining(&v) > TOK_OBJ_MAX)
 		goto out;
 	if (tok_obj_set(t, tag, tg_buf_cur(&v), tg_buf_remaining(&v)) != 0)
 		goto out;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	return sw;
 }

@@ -55,27 +55,27 @@ pin_format_ok(const uint8_t v[TOK_PIN_LEN])
 static uint16_t
 sw_tries(uint8_t left)
 {
-	return (uint16_t)(SW_VERIFY_FAIL | (left > 0xF ? 0xF : left));
+	return (uint16_t)(TG_PIV_SW_VERIFY_FAIL | (left > 0xF ? 0xF : left));
 }
 
 /*
  * Checks `given` against the PIN (ref 80) or PUK (81): decrement, persist,
- * compare, then restore the counter on a match. SW_OK on a match, 6983
+ * compare, then restore the counter on a match. TG_PIV_SW_OK on a match, 6983
  * when blocked, 63Cx when wrong, 6581 when the decrement could not be
  * persisted (no compare then).
  */
 static uint16_t
 check_ref(struct tg_tok *t, uint8_t ref, const uint8_t given[TOK_PIN_LEN])
 {
-	uint8_t *tries = ref == PIV_REF_PIN ? &t->pin_tries : &t->puk_tries;
-	uint8_t max = ref == PIV_REF_PIN ? t->pin_max : t->puk_max;
-	const uint8_t *secret = ref == PIV_REF_PIN ? t->pin : t->puk;
-	uint16_t sw = SW_AUTH_BLOCKED;
+	uint8_t *tries = ref == TG_PIV_REF_PIN ? &t->pin_tries : &t->puk_tries;
+	uint8_t max = ref == TG_PIV_REF_PIN ? t->pin_max : t->puk_max;
+	const uint8_t *secret = ref == TG_PIV_REF_PIN ? t->pin : t->puk;
+	uint16_t sw = TG_PIV_SW_AUTH_BLOCKED;
 
 	if (*tries == 0)
 		goto out;
 	(*tries)--;
-	sw = SW_MEMORY_FAILURE;
+	sw = TG_PIV_SW_MEMORY_FAILURE;
 	if (tok_persist(t) != 0)
 		goto out;
 	if (!tg_secret_eq(given, TOK_PIN_LEN, secret, TOK_PIN_LEN)) {
@@ -83,7 +83,7 @@ check_ref(struct tg_tok *t, uint8_t ref, const uint8_t given[TOK_PIN_LEN])
 		goto out;
 	}
 	*tries = max;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	return sw;
 }
@@ -93,38 +93,38 @@ tok_verify(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
 	uint8_t given[TOK_PIN_LEN];
 	size_t n = tg_buf_remaining(&a->data);
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != VERIFY_P1_VERIFY && a->p1 != VERIFY_P1_LOGOUT)
 		goto out;
-	sw = SW_REF_NOT_FOUND;
-	if (a->p2 != PIV_REF_PIN)
+	sw = TG_PIV_SW_REF_NOT_FOUND;
+	if (a->p2 != TG_PIV_REF_PIN)
 		goto out;
 	if (a->p1 == VERIFY_P1_LOGOUT) {
-		sw = SW_WRONG_LENGTH;
+		sw = TG_PIV_SW_WRONG_LENGTH;
 		if (n != 0)
 			goto out;
 		t->v.pin_ok = t->v.pin_fresh = 0;
-		sw = SW_OK;
+		sw = TG_PIV_SW_OK;
 		goto out;
 	}
 	if (n == 0) {
 		/* SP 800-73-4 Part 2, 3.2.1: status query with Lc absent */
 		if (t->pin_tries == 0)
-			sw = SW_AUTH_BLOCKED;
+			sw = TG_PIV_SW_AUTH_BLOCKED;
 		else if (t->v.pin_ok)
-			sw = SW_OK;
+			sw = TG_PIV_SW_OK;
 		else
 			sw = sw_tries(t->pin_tries);
 		goto out;
 	}
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	if (n != TOK_PIN_LEN || tg_buf_get_bytes(&a->data, given, TOK_PIN_LEN) != 0)
 		goto out;
 	/* ISO 7816-4: a failed verification resets the security status */
 	t->v.pin_ok = t->v.pin_fresh = 0;
-	sw = check_ref(t, PIV_REF_PIN, given);
-	if (sw == SW_OK)
+	sw = check_ref(t, TG_PIV_REF_PIN, given);
+	if (sw == TG_PIV_SW_OK)
 		t->v.pin_ok = t->v.pin_fresh = 1;
 out:
 	tg_wipe(given, sizeof(given));
@@ -135,29 +135,29 @@ uint16_t
 tok_change_reference(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
 	uint8_t buf[PIN_CHANGE_LEN];
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	memset(buf, 0, sizeof(buf));
 	if (a->p1 != 0)
 		goto out;
-	sw = SW_REF_NOT_FOUND;
-	if (a->p2 != PIV_REF_PIN && a->p2 != PIV_REF_PUK)
+	sw = TG_PIV_SW_REF_NOT_FOUND;
+	if (a->p2 != TG_PIV_REF_PIN && a->p2 != TG_PIV_REF_PUK)
 		goto out;
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	if (tg_buf_remaining(&a->data) != PIN_CHANGE_LEN ||
 	    tg_buf_get_bytes(&a->data, buf, PIN_CHANGE_LEN) != 0 ||
 	    !pin_format_ok(buf + TOK_PIN_LEN))
 		goto out;
-	if ((sw = check_ref(t, a->p2, buf)) != SW_OK) {
+	if ((sw = check_ref(t, a->p2, buf)) != TG_PIV_SW_OK) {
 		/* like a failed VERIFY (ISO 7816-4): a wrong current PIN ends
 		 * the verified state, so a guess cannot ride on an earlier
 		 * VERIFY */
-		if (a->p2 == PIV_REF_PIN)
+		if (a->p2 == TG_PIV_REF_PIN)
 			t->v.pin_ok = t->v.pin_fresh = 0;
 		goto out;
 	}
-	memcpy(a->p2 == PIV_REF_PIN ? t->pin : t->puk, buf + TOK_PIN_LEN, TOK_PIN_LEN);
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	memcpy(a->p2 == TG_PIV_REF_PIN ? t->pin : t->puk, buf + TOK_PIN_LEN, TOK_PIN_LEN);
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	tg_wipe(buf, sizeof(buf));
 	return sw;
@@ -167,24 +167,24 @@ uint16_t
 tok_reset_retry(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
 	uint8_t buf[PIN_CHANGE_LEN];
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	memset(buf, 0, sizeof(buf));
 	if (a->p1 != 0)
 		goto out;
-	sw = SW_REF_NOT_FOUND;
-	if (a->p2 != PIV_REF_PIN)
+	sw = TG_PIV_SW_REF_NOT_FOUND;
+	if (a->p2 != TG_PIV_REF_PIN)
 		goto out;
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	if (tg_buf_remaining(&a->data) != PIN_CHANGE_LEN ||
 	    tg_buf_get_bytes(&a->data, buf, PIN_CHANGE_LEN) != 0 ||
 	    !pin_format_ok(buf + TOK_PIN_LEN))
 		goto out;
-	if ((sw = check_ref(t, PIV_REF_PUK, buf)) != SW_OK)
+	if ((sw = check_ref(t, TG_PIV_REF_PUK, buf)) != TG_PIV_SW_OK)
 		goto out;
 	memcpy(t->pin, buf + TOK_PIN_LEN, TOK_PIN_LEN);
 	t->pin_tries = t->pin_max;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	tg_wipe(buf, sizeof(buf));
 	return sw;
@@ -193,14 +193,14 @@ out:
 uint16_t
 tok_set_pin_retries(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	uint16_t sw = SW_WRONG_LENGTH;
+	uint16_t sw = TG_PIV_SW_WRONG_LENGTH;
 
 	if (tg_buf_remaining(&a->data) != 0)
 		goto out;
-	sw = SW_SECURITY_STATUS;
+	sw = TG_PIV_SW_SECURITY_STATUS;
 	if (!t->v.mgm_ok || !t->v.pin_ok)
 		goto out;
-	sw = SW_INCORRECT_P1P2;
+	sw = TG_PIV_SW_INCORRECT_P1P2;
 	if (a->p1 == 0 || a->p2 == 0)
 		goto out;
 	/* Yubico: PIN and PUK go back to their defaults */
@@ -209,7 +209,7 @@ tok_set_pin_retries(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	t->pin_max = t->pin_tries = a->p1;
 	t->puk_max = t->puk_tries = a->p2;
 	t->v.pin_ok = t->v.pin_fresh = 0;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	return sw;
 }
@@ -220,22 +220,22 @@ tok_factory_reset(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	struct tok_obj *f9;
 	uint8_t *f9data = NULL;
 	size_t f9len = 0, i;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != 0 || a->p2 != 0)
 		goto out;
-	sw = SW_WRONG_LENGTH;
+	sw = TG_PIV_SW_WRONG_LENGTH;
 	if (tg_buf_remaining(&a->data) != 0)
 		goto out;
 	/* Yubico: only a card whose PIN and PUK are both blocked resets */
-	sw = SW_CONDITIONS;
+	sw = TG_PIV_SW_CONDITIONS;
 	if (t->pin_tries != 0 || t->puk_tries != 0)
 		goto out;
-	for (i = 0; i < TOK_NSLOTS; i++)
-		if (t->slots[i].id != PIV_SLOT_ATTEST)
+	for (i = 0; i < TG_PIV_NSLOTS; i++)
+		if (t->slots[i].id != TG_PIV_SLOT_ATTEST)
 			tok_slot_clear(&t->slots[i]);
 	/* the attestation certificate is the device's, it survives */
-	f9 = tok_obj_find(t, PIV_OBJ_ATTEST);
+	f9 = tok_obj_find(t, TG_PIV_OBJ_ATTEST);
 	f9data = f9->data;
 	f9len = f9->len;
 	f9->data = NULL;
@@ -243,7 +243,7 @@ tok_factory_reset(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	tok_obj_clear_all(t);
 	f9->data = f9data;
 	f9->len = f9len;
-	sw = SW_MEMORY_FAILURE;
+	sw = TG_PIV_SW_MEMORY_FAILURE;
 	if (tok_obj_factory(t) != 0)
 		goto out;
 	(void)tok_pin_pad(default_pin, t->pin);
@@ -253,11 +253,11 @@ tok_factory_reset(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	tg_wipe(t->mgm_key, sizeof(t->mgm_key));
 	memcpy(t->mgm_key, tok_mgm_default, sizeof(tok_mgm_default));
 	t->mgm_len = sizeof(tok_mgm_default);
-	t->mgm_alg = PIV_ALG_3DES;
+	t->mgm_alg = TG_PIV_ALG_3DES;
 	t->mgm_touch = 0;
 	tok_vol_clear(t);
 	t->v.selected = 1;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	return sw;
 }

@@ -22,32 +22,32 @@ tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	uint8_t aid[sizeof(piv_aid)];
 	size_t n = tg_buf_remaining(&a->data);
 	size_t mark1, mark2;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != SELECT_P1_BY_AID || (a->p2 != SELECT_P2_FIRST && a->p2 != SELECT_P2_NO_FCI))
 		goto out;
 	/* The full AID, the AID without version, or the RID alone
 	 * (yubico-piv-tool sends the 5-byte prefix). Anything else is
 	 * another application, which this card does not have. */
-	sw = SW_FILE_NOT_FOUND;
+	sw = TG_PIV_SW_FILE_NOT_FOUND;
 	if (n < PIV_RID_LEN || n > sizeof(aid))
 		goto out;
 	if (tg_buf_get_bytes(&a->data, aid, n) != 0 || CRYPTO_memcmp(aid, piv_aid, n) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 	t->v.selected = 1;
 	if (a->p2 == SELECT_P2_NO_FCI)
 		goto out;
 	/* SP 800-73-4 Part 2, 3.1.1: application property template */
-	sw = SW_NO_PRECISE_DIAGNOSIS;
-	if (tg_buf_tlv_begin(out, PIV_TAG_APT, &mark1) != 0 ||
-	    tg_buf_put_tlv(out, PIV_TAG_AID, piv_aid + PIV_RID_LEN,
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
+	if (tg_buf_tlv_begin(out, TG_PIV_TAG_APT, &mark1) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_TAG_AID, piv_aid + PIV_RID_LEN,
 	                   sizeof(piv_aid) - PIV_RID_LEN) != 0 ||
-	    tg_buf_tlv_begin(out, PIV_TAG_AUTHORITY, &mark2) != 0 ||
-	    tg_buf_put_tlv(out, PIV_TAG_AID, piv_aid, PIV_RID_LEN) != 0 ||
+	    tg_buf_tlv_begin(out, TG_PIV_TAG_AUTHORITY, &mark2) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_TAG_AID, piv_aid, PIV_RID_LEN) != 0 ||
 	    tg_buf_tlv_end(out, mark2) != 0 || tg_buf_tlv_end(out, mark1) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -55,17 +55,17 @@ out:
 static uint16_t
 get_version(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != 0 || a->p2 != 0)
 		goto out;
-	sw = SW_WRONG_LENGTH;
+	sw = TG_PIV_SW_WRONG_LENGTH;
 	if (tg_buf_remaining(&a->data) != 0)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (tg_buf_put_bytes(out, t->version, sizeof(t->version)) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -73,17 +73,17 @@ out:
 static uint16_t
 get_serial(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != 0 || a->p2 != 0)
 		goto out;
-	sw = SW_WRONG_LENGTH;
+	sw = TG_PIV_SW_WRONG_LENGTH;
 	if (tg_buf_remaining(&a->data) != 0)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (tg_buf_put_u32(out, t->serial) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -91,9 +91,9 @@ out:
 uint16_t
 tok_piv_dispatch(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	uint16_t sw = SW_INS_NOT_SUPPORTED;
+	uint16_t sw = TG_PIV_SW_INS_NOT_SUPPORTED;
 
-	if (a->ins == INS_SELECT) {
+	if (a->ins == TG_PIV_INS_SELECT) {
 		sw = tok_select(t, a, out);
 		goto out;
 	}
@@ -102,56 +102,56 @@ tok_piv_dispatch(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	if (!t->v.selected)
 		goto out;
 	switch (a->ins) {
-	case INS_GET_DATA:
+	case TG_PIV_INS_GET_DATA:
 		sw = tok_get_data(t, a, out);
 		break;
-	case INS_PUT_DATA:
+	case TG_PIV_INS_PUT_DATA:
 		sw = tok_put_data(t, a, out);
 		break;
-	case INS_VERIFY:
+	case TG_PIV_INS_VERIFY:
 		sw = tok_verify(t, a, out);
 		break;
-	case INS_CHANGE_REFERENCE:
+	case TG_PIV_INS_CHANGE_REFERENCE:
 		sw = tok_change_reference(t, a, out);
 		break;
-	case INS_RESET_RETRY:
+	case TG_PIV_INS_RESET_RETRY:
 		sw = tok_reset_retry(t, a, out);
 		break;
-	case INS_GENERATE:
+	case TG_PIV_INS_GENERATE:
 		sw = tok_generate(t, a, out);
 		break;
-	case INS_GENERAL_AUTH:
+	case TG_PIV_INS_GENERAL_AUTH:
 		sw = tok_general_auth(t, a, out);
 		break;
-	case INS_GET_CHALLENGE:
+	case TG_PIV_INS_GET_CHALLENGE:
 		sw = tok_get_challenge(t, a, out);
 		break;
-	case INS_SET_MGMKEY:
+	case TG_PIV_INS_SET_MGMKEY:
 		sw = tok_set_mgm_key(t, a, out);
 		break;
-	case INS_IMPORT_KEY:
+	case TG_PIV_INS_IMPORT_KEY:
 		sw = tok_import(t, a, out);
 		break;
-	case INS_GET_VERSION:
+	case TG_PIV_INS_GET_VERSION:
 		sw = get_version(t, a, out);
 		break;
-	case INS_RESET:
+	case TG_PIV_INS_RESET:
 		sw = tok_factory_reset(t, a, out);
 		break;
-	case INS_SET_PIN_RETRIES:
+	case TG_PIV_INS_SET_PIN_RETRIES:
 		sw = tok_set_pin_retries(t, a, out);
 		break;
-	case INS_ATTEST:
+	case TG_PIV_INS_ATTEST:
 		sw = tok_attest(t, a, out);
 		break;
-	case INS_GET_SERIAL:
+	case TG_PIV_INS_GET_SERIAL:
 		sw = get_serial(t, a, out);
 		break;
-	case INS_GET_METADATA:
+	case TG_PIV_INS_GET_METADATA:
 		sw = tok_metadata(t, a, out);
 		break;
 	default:
-		sw = SW_INS_NOT_SUPPORTED;
+		sw = TG_PIV_SW_INS_NOT_SUPPORTED;
 		break;
 	}
 out:

@@ -24,27 +24,27 @@ policy_check(struct tg_tok *t, struct tok_slot *s)
 {
 	uint64_t now = 0;
 	int fresh = t->v.pin_fresh;
-	uint16_t sw = SW_SECURITY_STATUS;
+	uint16_t sw = TG_PIV_SW_SECURITY_STATUS;
 
 	/* a PIN-always VERIFY is good for one operation, used or not */
 	t->v.pin_fresh = 0;
 	switch (s->pin_policy) {
-	case PIV_PIN_POLICY_NEVER:
+	case TG_PIV_PIN_POLICY_NEVER:
 		break;
-	case PIV_PIN_POLICY_ALWAYS:
+	case TG_PIV_PIN_POLICY_ALWAYS:
 		if (!t->v.pin_ok || !fresh)
 			goto out;
 		break;
-	case PIV_PIN_POLICY_ONCE:
+	case TG_PIV_PIN_POLICY_ONCE:
 	default:
 		if (!t->v.pin_ok)
 			goto out;
 		break;
 	}
 	switch (s->touch_policy) {
-	case PIV_TOUCH_POLICY_NEVER:
+	case TG_PIV_TOUCH_POLICY_NEVER:
 		break;
-	case PIV_TOUCH_POLICY_CACHED:
+	case TG_PIV_TOUCH_POLICY_CACHED:
 		if (t->host.now_ms != NULL)
 			now = t->host.now_ms(t->host.ctx);
 		if (t->host.now_ms != NULL && s->touch_valid && now >= s->touch_ms &&
@@ -55,27 +55,32 @@ policy_check(struct tg_tok *t, struct tok_slot *s)
 		s->touch_valid = t->host.now_ms != NULL;
 		s->touch_ms = now;
 		break;
-	case PIV_TOUCH_POLICY_ALWAYS:
+	case TG_PIV_TOUCH_POLICY_ALWAYS:
 	default:
 		if (t->host.touch != NULL && t->host.touch(t->host.ctx, s->id) != 1)
 			goto out;
 		break;
 	}
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
 
+/* The field size of an EC slot's curve, 0 for another algorithm. */
 static size_t
 ec_field_len(uint8_t alg)
 {
-	return alg == PIV_ALG_ECCP256 ? 32 : 48;
+	const struct tg_piv_alg *a = tok_key_alg_row(alg);
+
+	return a != NULL && a->kind == TG_PIV_KIND_EC ? a->bytes : 0;
 }
 
 static int
 is_rsa(uint8_t alg)
 {
-	return alg == PIV_ALG_RSA1024 || alg == PIV_ALG_RSA2048 || alg == PIV_ALG_RSA3072;
+	const struct tg_piv_alg *a = tok_key_alg_row(alg);
+
+	return a != NULL && a->kind == TG_PIV_KIND_RSA;
 }
 
 /* RSA private operation on an already padded block of exactly the
@@ -110,7 +115,7 @@ ecdsa(EVP_PKEY *k, uint8_t alg, struct tg_buf *in, uint8_t *sig, size_t *siglen)
 	EVP_PKEY_CTX *c = NULL;
 	int r = TG_ERR_FORMAT;
 
-	if (n == 0)
+	if (n == 0 || fl == 0 || fl > sizeof(h))
 		goto out;
 	memset(h, 0, sizeof(h));
 	if (n >= fl)
@@ -131,15 +136,16 @@ out:
 static int
 ecdh(EVP_PKEY *k, uint8_t alg, struct tg_buf *point, uint8_t *z, size_t *zlen)
 {
-	const char *gname = alg == PIV_ALG_ECCP256 ? "prime256v1" : "secp384r1";
+	const struct tg_piv_alg *a = tok_key_alg_row(alg);
 	size_t fl = ec_field_len(alg);
 	EVP_PKEY_CTX *dc = NULL;
 	EVP_PKEY *peer = NULL;
 	int r = TG_ERR_FORMAT;
 
-	if (tg_buf_remaining(point) != 1 + 2 * fl || *tg_buf_cur(point) != EC_POINT_UNCOMPRESSED)
+	if (fl == 0 || tg_buf_remaining(point) != 1 + 2 * fl ||
+	    *tg_buf_cur(point) != EC_POINT_UNCOMPRESSED)
 		goto out;
-	if (tg_pkey_ec_public(gname, tg_buf_cur(point), 1 + 2 * fl, &peer) != 0)
+	if (tg_pkey_ec_public(a->group, tg_buf_cur(point), 1 + 2 * fl, &peer) != 0)
 		goto out;
 	if ((dc = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL)) == NULL ||
 	    EVP_PKEY_derive_init(dc) != 1 || EVP_PKEY_derive_set_peer(dc, peer) != 1 ||
@@ -162,20 +168,21 @@ parse_sign_req(struct tg_buf *data, struct sign_req *q)
 {
 	struct tg_buf tpl, v;
 	uint32_t tag;
-	uint16_t sw = SW_WRONG_DATA;
+	uint16_t sw = TG_PIV_SW_WRONG_DATA;
 
 	memset(q, 0, sizeof(*q));
-	if (tg_buf_get_tlv_tag(data, PIV_TAG_DYN_AUTH, &tpl) != 0 || tg_buf_expect_end(data) != 0)
+	if (tg_buf_get_tlv_tag(data, TG_PIV_TAG_DYN_AUTH, &tpl) != 0 ||
+	    tg_buf_expect_end(data) != 0)
 		goto out;
 	while (tg_buf_remaining(&tpl) > 0) {
 		if (tg_buf_get_tlv(&tpl, &tag, &v) != 0)
 			goto out;
-		if (tag == PIV_TAG_RESPONSE && !q->has_response && tg_buf_remaining(&v) == 0) {
+		if (tag == TG_PIV_TAG_RESPONSE && !q->has_response && tg_buf_remaining(&v) == 0) {
 			q->has_response = 1;
-		} else if (tag == PIV_TAG_CHALLENGE && !q->has_challenge && !q->has_exp) {
+		} else if (tag == TG_PIV_TAG_CHALLENGE && !q->has_challenge && !q->has_exp) {
 			q->has_challenge = 1;
 			q->input = v;
-		} else if (tag == PIV_TAG_EXPONENTIATION && !q->has_challenge && !q->has_exp) {
+		} else if (tag == TG_PIV_TAG_EXPONENTIATION && !q->has_challenge && !q->has_exp) {
 			q->has_exp = 1;
 			q->input = v;
 		} else {
@@ -185,7 +192,7 @@ parse_sign_req(struct tg_buf *data, struct sign_req *q)
 	if (!q->has_response || (!q->has_challenge && !q->has_exp) ||
 	    tg_buf_remaining(&q->input) == 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }
@@ -200,19 +207,19 @@ tok_general_auth(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	int rc;
 	uint16_t sw;
 
-	if (a->p2 == PIV_REF_MGM) {
+	if (a->p2 == TG_PIV_REF_MGM) {
 		sw = tok_mgm_auth(t, a, out);
 		goto out;
 	}
-	sw = SW_INCORRECT_P1P2;
-	if ((s = tok_slot_find(t, a->p2)) == NULL || s->id == PIV_SLOT_ATTEST)
+	sw = TG_PIV_SW_INCORRECT_P1P2;
+	if ((s = tok_slot_find(t, a->p2)) == NULL || s->id == TG_PIV_SLOT_ATTEST)
 		goto out;
-	if ((sw = parse_sign_req(&a->data, &q)) != SW_OK)
+	if ((sw = parse_sign_req(&a->data, &q)) != TG_PIV_SW_OK)
 		goto out;
-	sw = SW_REF_NOT_FOUND;
+	sw = TG_PIV_SW_REF_NOT_FOUND;
 	if (s->pkey == NULL)
 		goto out;
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	if (a->p1 != s->alg || (q.has_exp && is_rsa(s->alg)))
 		goto out;
 	/* input sizes are checked before the PIN and touch are spent */
@@ -220,7 +227,7 @@ tok_general_auth(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		goto out;
 	if (q.has_exp && tg_buf_remaining(&q.input) != 1 + 2 * ec_field_len(s->alg))
 		goto out;
-	if ((sw = policy_check(t, s)) != SW_OK)
+	if ((sw = policy_check(t, s)) != TG_PIV_SW_OK)
 		goto out;
 	if (is_rsa(s->alg))
 		rc = rsa_raw(s->pkey, &q.input, sig, &siglen);
@@ -228,17 +235,17 @@ tok_general_auth(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		rc = ecdh(s->pkey, s->alg, &q.input, sig, &siglen);
 	else
 		rc = ecdsa(s->pkey, s->alg, &q.input, sig, &siglen);
-	sw = SW_WRONG_DATA;
+	sw = TG_PIV_SW_WRONG_DATA;
 	if (rc != 0)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
-	if (tg_buf_tlv_begin(out, PIV_TAG_DYN_AUTH, &mark) != 0 ||
-	    tg_buf_put_tlv(out, PIV_TAG_RESPONSE, sig, siglen) != 0 ||
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
+	if (tg_buf_tlv_begin(out, TG_PIV_TAG_DYN_AUTH, &mark) != 0 ||
+	    tg_buf_put_tlv(out, TG_PIV_TAG_RESPONSE, sig, siglen) != 0 ||
 	    tg_buf_tlv_end(out, mark) != 0)
 		goto out;
 	/* every private-key operation is counted, persistently */
 	t->ops++;
-	sw = tok_persist(t) == 0 ? SW_OK : SW_MEMORY_FAILURE;
+	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	tg_wipe(sig, sizeof(sig));
 	return sw;
@@ -249,17 +256,17 @@ tok_get_challenge(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
 	uint8_t buf[TOK_SHORT_MAX];
 	size_t n = a->le != 0 ? a->le : CHALLENGE_DEF;
-	uint16_t sw = SW_INCORRECT_P1P2;
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != 0 || a->p2 != 0)
 		goto out;
-	sw = SW_WRONG_LENGTH;
+	sw = TG_PIV_SW_WRONG_LENGTH;
 	if (tg_buf_remaining(&a->data) != 0)
 		goto out;
-	sw = SW_NO_PRECISE_DIAGNOSIS;
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (RAND_bytes(buf, (int)n) != 1 || tg_buf_put_bytes(out, buf, n) != 0)
 		goto out;
-	sw = SW_OK;
+	sw = TG_PIV_SW_OK;
 out:
 	return sw;
 }

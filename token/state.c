@@ -58,7 +58,7 @@ put_body(const struct tg_tok *t, struct tg_buf *b)
 	size_t i;
 	int r;
 
-	for (i = 0; i < TOK_NSLOTS; i++)
+	for (i = 0; i < TG_PIV_NSLOTS; i++)
 		nkeys = (uint8_t)(nkeys + (t->slots[i].pkey != NULL));
 	for (i = 0; i < TOK_NOBJS; i++)
 		nobjs = (uint8_t)(nobjs + (t->objs[i].data != NULL));
@@ -76,7 +76,7 @@ put_body(const struct tg_tok *t, struct tg_buf *b)
 	    (r = tg_buf_put_u32(b, (uint32_t)(t->ops >> 32))) != 0 ||
 	    (r = tg_buf_put_u32(b, (uint32_t)t->ops)) != 0 || (r = tg_buf_put_u8(b, nkeys)) != 0)
 		goto out;
-	for (i = 0; i < TOK_NSLOTS; i++)
+	for (i = 0; i < TG_PIV_NSLOTS; i++)
 		if (t->slots[i].pkey != NULL && (r = put_key(b, &t->slots[i])) != 0)
 			goto out;
 	if ((r = tg_buf_put_u8(b, nobjs)) != 0)
@@ -142,8 +142,8 @@ out:
 static int
 valid_policy(uint8_t pin, uint8_t touch)
 {
-	return pin >= PIV_PIN_POLICY_NEVER && pin <= PIV_PIN_POLICY_ALWAYS &&
-	       touch >= PIV_TOUCH_POLICY_NEVER && touch <= PIV_TOUCH_POLICY_CACHED;
+	return pin >= TG_PIV_PIN_POLICY_NEVER && pin <= TG_PIV_PIN_POLICY_ALWAYS &&
+	       touch >= TG_PIV_TOUCH_POLICY_NEVER && touch <= TG_PIV_TOUCH_POLICY_CACHED;
 }
 
 static int
@@ -164,12 +164,12 @@ get_key(struct tg_tok *t, struct tg_buf *b)
 		goto out;
 	r = TG_ERR_FORMAT;
 	if ((s = tok_slot_find(t, id)) == NULL || s->pkey != NULL || n == 0 ||
-	    (origin != TG_TOK_ORIGIN_GENERATED && origin != TG_TOK_ORIGIN_IMPORTED) ||
+	    (origin != TG_PIV_ORIGIN_GENERATED && origin != TG_PIV_ORIGIN_IMPORTED) ||
 	    !valid_policy(pin, touch))
 		goto out;
 	/* the typed decoder: OpenSSL 3's d2i_AutoPrivateKey tries every
 	 * format and costs several times as much per key */
-	type = alg == PIV_ALG_ECCP256 || alg == PIV_ALG_ECCP384 ? EVP_PKEY_EC : EVP_PKEY_RSA;
+	type = alg == TG_PIV_ALG_ECCP256 || alg == TG_PIV_ALG_ECCP384 ? EVP_PKEY_EC : EVP_PKEY_RSA;
 	p = tg_buf_cur(&der);
 	if ((k = d2i_PrivateKey(type, NULL, &p, (long)n)) == NULL || p != tg_buf_cur(&der) + n ||
 	    tok_key_alg(k) != alg)

@@ -123,14 +123,10 @@ void tg_tok_faults_set(struct tg_tok *t, unsigned faults);
 
 /* ---- read-only view for `tokengate-sim status` and tests ---- */
 
-#define TG_TOK_ORIGIN_NONE      0
-#define TG_TOK_ORIGIN_GENERATED 1
-#define TG_TOK_ORIGIN_IMPORTED  2
-
 struct tg_tok_slot_info {
 	uint8_t slot;            /* 0x9A, 0x9C, 0x9D, 0x9E, 0x82..0x95, 0xF9 */
 	uint8_t algorithm;       /* PIV alg id, 0 when empty */
-	uint8_t origin;          /* TG_TOK_ORIGIN_* */
+	uint8_t origin;          /* TG_PIV_ORIGIN_* (tg_piv.h) */
 	uint8_t pin_policy;      /* 1 never, 2 once, 3 always */
 	uint8_t touch_policy;    /* 1 never, 2 always, 3 cached */
 	const uint8_t *cert_der; /* certificate in the slot's object, or NULL */

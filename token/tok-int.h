@@ -17,147 +17,12 @@
 #include <openssl/evp.h>
 
 #include "tg_buf.h"
+#include "tg_piv.h"
 #include "tg_tok.h"
 
-/* ---- status words (ISO/IEC 7816-4, SP 800-73-4 Part 2 Table 6) ---- */
-#define SW_OK                   0x9000
-#define SW_BYTES_REMAINING      0x6100 /* | count, response chaining */
-#define SW_VERIFY_FAIL          0x63C0 /* | tries left */
-#define SW_MEMORY_FAILURE       0x6581
-#define SW_WRONG_LENGTH         0x6700
-#define SW_LAST_CMD_EXPECTED    0x6883
-#define SW_SECURITY_STATUS      0x6982
-#define SW_AUTH_BLOCKED         0x6983
-#define SW_CONDITIONS           0x6985
-#define SW_WRONG_DATA           0x6A80
-#define SW_FUNC_NOT_SUPPORTED   0x6A81
-#define SW_FILE_NOT_FOUND       0x6A82
-#define SW_NOT_ENOUGH_MEMORY    0x6A84
-#define SW_INCORRECT_P1P2       0x6A86
-#define SW_REF_NOT_FOUND        0x6A88
-#define SW_INS_NOT_SUPPORTED    0x6D00
-#define SW_CLA_NOT_SUPPORTED    0x6E00
-#define SW_NO_PRECISE_DIAGNOSIS 0x6F00
-
-/* ---- CLA and INS ---- */
-#define CLA_ISO              0x00
-#define CLA_CHAIN            0x10 /* ISO 7816-4 5.1.1 command chaining bit */
-#define INS_SELECT           0xA4
-#define INS_GET_DATA         0xCB
-#define INS_PUT_DATA         0xDB
-#define INS_VERIFY           0x20
-#define INS_CHANGE_REFERENCE 0x24
-#define INS_RESET_RETRY      0x2C
-#define INS_GENERATE         0x47
-#define INS_GENERAL_AUTH     0x87
-#define INS_GET_CHALLENGE    0x84
-#define INS_GET_RESPONSE     0xC0
-/* Yubico extensions */
-#define INS_SET_MGMKEY      0xFF
-#define INS_IMPORT_KEY      0xFE
-#define INS_GET_VERSION     0xFD
-#define INS_RESET           0xFB
-#define INS_SET_PIN_RETRIES 0xFA
-#define INS_ATTEST          0xF9
-#define INS_GET_SERIAL      0xF8
-#define INS_GET_METADATA    0xF7
-
-/* ---- PIV algorithm identifiers (SP 800-78-4 Table 6-2, Yubico) ---- */
-#define PIV_ALG_3DES    0x03
-#define PIV_ALG_RSA3072 0x05
-#define PIV_ALG_RSA1024 0x06
-#define PIV_ALG_RSA2048 0x07
-#define PIV_ALG_AES128  0x08
-#define PIV_ALG_AES192  0x0A
-#define PIV_ALG_AES256  0x0C
-#define PIV_ALG_ECCP256 0x11
-#define PIV_ALG_ECCP384 0x14
-#define PIV_ALG_PIN     0xFF /* Yubico metadata for PIN/PUK */
-
-/* ---- key references ---- */
-#define PIV_REF_PIN        0x80
-#define PIV_REF_PUK        0x81
-#define PIV_REF_MGM        0x9B
-#define PIV_SLOT_AUTH      0x9A
-#define PIV_SLOT_SIGN      0x9C
-#define PIV_SLOT_KEYMGM    0x9D
-#define PIV_SLOT_CARDAUTH  0x9E
-#define PIV_SLOT_RETIRED1  0x82
-#define PIV_SLOT_RETIRED20 0x95
-#define PIV_SLOT_ATTEST    0xF9
-
-/* ---- policies (Yubico) ---- */
-#define PIV_PIN_POLICY_DEFAULT   0x00
-#define PIV_PIN_POLICY_NEVER     0x01
-#define PIV_PIN_POLICY_ONCE      0x02
-#define PIV_PIN_POLICY_ALWAYS    0x03
-#define PIV_TOUCH_POLICY_DEFAULT 0x00
-#define PIV_TOUCH_POLICY_NEVER   0x01
-#define PIV_TOUCH_POLICY_ALWAYS  0x02
-#define PIV_TOUCH_POLICY_CACHED  0x03
-#define TOK_TOUCH_CACHE_MS       15000
-
-/* ---- TLV tags ---- */
-#define PIV_TAG_DYN_AUTH       0x7C /* dynamic authentication template */
-#define PIV_TAG_WITNESS        0x80
-#define PIV_TAG_CHALLENGE      0x81
-#define PIV_TAG_RESPONSE       0x82
-#define PIV_TAG_EXPONENTIATION 0x85
-#define PIV_TAG_TAGLIST        0x5C
-#define PIV_TAG_DATA           0x53
-#define PIV_TAG_CERT           0x70
-#define PIV_TAG_CERTINFO       0x71
-#define PIV_TAG_ERRDET         0xFE
-#define PIV_TAG_PUBKEY         0x7F49
-#define PIV_TAG_RSA_N          0x81
-#define PIV_TAG_RSA_E          0x82
-#define PIV_TAG_EC_POINT       0x86
-#define PIV_TAG_GEN_CONTROL    0xAC
-#define PIV_TAG_GEN_ALG        0x80
-#define PIV_TAG_PIN_POLICY     0xAA
-#define PIV_TAG_TOUCH_POLICY   0xAB
-#define PIV_TAG_APT            0x61 /* application property template */
-#define PIV_TAG_AID            0x4F
-#define PIV_TAG_AUTHORITY      0x79
-#define PIV_TAG_PIN_USAGE      0x5F2F
-
-/* data object tags (SP 800-73-4 Part 1 Table 3, Yubico) */
-#define PIV_OBJ_DISCOVERY    0x7E
-#define PIV_OBJ_CARDAUTH     0x5FC101
-#define PIV_OBJ_CHUID        0x5FC102
-#define PIV_OBJ_FINGERPRINTS 0x5FC103
-#define PIV_OBJ_AUTH         0x5FC105
-#define PIV_OBJ_SECURITY     0x5FC106
-#define PIV_OBJ_CCC          0x5FC107
-#define PIV_OBJ_FACIAL       0x5FC108
-#define PIV_OBJ_PRINTED      0x5FC109
-#define PIV_OBJ_SIGN         0x5FC10A
-#define PIV_OBJ_KEYMGM       0x5FC10B
-#define PIV_OBJ_KEY_HISTORY  0x5FC10C
-#define PIV_OBJ_RETIRED1     0x5FC10D
-#define PIV_OBJ_RETIRED20    0x5FC120
-#define PIV_OBJ_IRIS         0x5FC121
-#define PIV_OBJ_ADMIN        0x5FFF00 /* Yubico admin data (ykman) */
-#define PIV_OBJ_ATTEST       0x5FFF01
-
-/* Yubico import tags */
-#define YK_TAG_RSA_P    0x01
-#define YK_TAG_RSA_Q    0x02
-#define YK_TAG_RSA_DP   0x03
-#define YK_TAG_RSA_DQ   0x04
-#define YK_TAG_RSA_QINV 0x05
-#define YK_TAG_EC_PRIV  0x06
-
-/* Yubico metadata tags (GET METADATA, firmware 5.3+) */
-#define YK_META_ALG     0x01
-#define YK_META_POLICY  0x02
-#define YK_META_ORIGIN  0x03
-#define YK_META_PUBKEY  0x04
-#define YK_META_DEFAULT 0x05
-#define YK_META_RETRIES 0x06
+#define TOK_TOUCH_CACHE_MS 15000 /* the cached touch policy's window */
 
 /* ---- sizes ---- */
-#define TOK_NSLOTS        25 /* 9A 9C 9D 9E, 82..95, F9 */
 #define TOK_NOBJS         40
 #define TOK_OBJ_MAX       3052 /* YubiKey 5 data object capacity */
 #define TOK_CHAIN_MAX     3200 /* command chaining buffer */
@@ -170,10 +35,10 @@
 
 struct tok_slot {
 	uint8_t id;           /* PIV key reference */
-	uint8_t alg;          /* PIV_ALG_*, 0 when empty */
-	uint8_t origin;       /* TG_TOK_ORIGIN_* */
-	uint8_t pin_policy;   /* PIV_PIN_POLICY_* (never 0 once set) */
-	uint8_t touch_policy; /* PIV_TOUCH_POLICY_* */
+	uint8_t alg;          /* TG_PIV_ALG_*, 0 when empty */
+	uint8_t origin;       /* TG_PIV_ORIGIN_* */
+	uint8_t pin_policy;   /* TG_PIV_PIN_POLICY_* (never 0 once set) */
+	uint8_t touch_policy; /* TG_PIV_TOUCH_POLICY_* */
 	EVP_PKEY *pkey;       /* the key pair, NULL when empty */
 	uint64_t touch_ms;    /* not persisted: last touch (cached policy); kept across reset */
 	int touch_valid;      /* volatile: touch_ms holds a touch */
@@ -224,7 +89,7 @@ struct tg_tok {
 	size_t mgm_len;
 	uint8_t mgm_touch; /* 1: mgmt auth needs a touch */
 	uint64_t ops;      /* private-key operations performed */
-	struct tok_slot slots[TOK_NSLOTS];
+	struct tok_slot slots[TG_PIV_NSLOTS];
 	struct tok_obj objs[TOK_NOBJS];
 	/* volatile */
 	struct tok_vol v;
@@ -239,7 +104,7 @@ struct tok_apdu {
 };
 
 /* ---- apdu.c ---- */
-/* Splits a short command APDU; SW_OK or the status word to answer. */
+/* Splits a short command APDU; TG_PIV_SW_OK or the status word to answer. */
 uint16_t tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a);
 
 /* ---- piv.c ---- */
@@ -294,6 +159,9 @@ uint16_t tok_import(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
 uint16_t tok_metadata(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
 /* Slot by key reference, NULL for unknown references. */
 struct tok_slot *tok_slot_find(struct tg_tok *t, uint8_t id);
+/* The algorithm table's row of alg when this card implements it (RSA
+ * 1024, 2048, 3072, EC P-256, P-384), else NULL. */
+const struct tg_piv_alg *tok_key_alg_row(uint8_t alg);
 /* Generates a key pair for a PIV algorithm. 0 or TG_ERR_*. */
 int tok_key_generate(uint8_t alg, EVP_PKEY **out);
 /* PIV algorithm of a key (RSA size / curve), 0 if not a PIV algorithm. */

@@ -16,12 +16,6 @@ static const uint8_t tok_atr[] = {0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE
                                   0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0, 0x57, 0x59,
                                   0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40};
 
-/* 9A 9C 9D 9E, then the retired slots 82..95, then F9 */
-static const uint8_t slot_first[] = {PIV_SLOT_AUTH, PIV_SLOT_SIGN, PIV_SLOT_KEYMGM,
-                                     PIV_SLOT_CARDAUTH};
-#define NRETIRED (PIV_SLOT_RETIRED20 - PIV_SLOT_RETIRED1 + 1)
-_Static_assert(sizeof(slot_first) + NRETIRED + 1 == TOK_NSLOTS, "slot table");
-
 #define DEFAULT_VERSION_MAJOR 5
 #define DEFAULT_VERSION_MINOR 4
 #define DEFAULT_VERSION_PATCH 3
@@ -59,13 +53,9 @@ tok_alloc(const struct tg_tok_host *host)
 		goto out;
 	if (host != NULL)
 		t->host = *host;
-	for (i = 0; i < TOK_NSLOTS; i++) {
-		if (i < sizeof(slot_first))
-			t->slots[i].id = slot_first[i];
-		else if (i < sizeof(slot_first) + NRETIRED)
-			t->slots[i].id = (uint8_t)(PIV_SLOT_RETIRED1 + (i - sizeof(slot_first)));
-		else
-			t->slots[i].id = PIV_SLOT_ATTEST;
+	for (i = 0; i < TG_PIV_NSLOTS; i++) {
+		/* 9A 9C 9D 9E, then the retired slots 82..95, then F9 */
+		t->slots[i].id = tg_piv_slot_at(i)->id;
 		tok_slot_clear(&t->slots[i]);
 	}
 	t->version[0] = DEFAULT_VERSION_MAJOR;
@@ -78,7 +68,7 @@ tok_alloc(const struct tg_tok_host *host)
 	t->puk_max = t->puk_tries = TOK_DEFAULT_TRIES;
 	memcpy(t->mgm_key, tok_mgm_default, sizeof(tok_mgm_default));
 	t->mgm_len = sizeof(tok_mgm_default);
-	t->mgm_alg = PIV_ALG_3DES;
+	t->mgm_alg = TG_PIV_ALG_3DES;
 out:
 	return t;
 }
@@ -107,7 +97,7 @@ tok_dup(const struct tg_tok *src, const struct tg_tok_host *host)
 	t->mgm_len = src->mgm_len;
 	t->mgm_touch = src->mgm_touch;
 	t->ops = src->ops;
-	for (i = 0; i < TOK_NSLOTS; i++) {
+	for (i = 0; i < TG_PIV_NSLOTS; i++) {
 		ss = &src->slots[i];
 		ds = &t->slots[i];
 		/* installed keys are never modified, only replaced: share them */
@@ -134,7 +124,7 @@ out:
 static int
 apply_params(struct tg_tok *t, const struct tg_tok_params *p)
 {
-	uint8_t alg = p->mgm_key_alg != 0 ? p->mgm_key_alg : PIV_ALG_3DES;
+	uint8_t alg = p->mgm_key_alg != 0 ? p->mgm_key_alg : TG_PIV_ALG_3DES;
 	uint32_t rnd = 0;
 	int r = TG_ERR_INVALID_ARG;
 
@@ -148,7 +138,7 @@ apply_params(struct tg_tok *t, const struct tg_tok_params *p)
 		memcpy(t->mgm_key, p->mgm_key, p->mgm_key_len);
 		t->mgm_len = p->mgm_key_len;
 		t->mgm_alg = alg;
-	} else if (alg != PIV_ALG_3DES) {
+	} else if (alg != TG_PIV_ALG_3DES) {
 		goto out; /* the default key is 3DES */
 	}
 	if (p->version[0] != 0 || p->version[1] != 0 || p->version[2] != 0)
@@ -195,7 +185,7 @@ tg_tok_free(struct tg_tok *t)
 	size_t i;
 
 	if (t != NULL) {
-		for (i = 0; i < TOK_NSLOTS; i++)
+		for (i = 0; i < TG_PIV_NSLOTS; i++)
 			tok_slot_clear(&t->slots[i]);
 		tok_obj_clear_all(t);
 		tg_freezero(t, sizeof(*t));
@@ -246,11 +236,12 @@ tg_tok_info_get(const struct tg_tok *t, struct tg_tok_info *info)
 	(void)tok_pin_pad(default_puk, def);
 	info->default_puk = tg_secret_eq(def, sizeof(def), t->puk, TOK_PIN_LEN);
 	info->default_mgm_key =
-	    t->mgm_alg == PIV_ALG_3DES &&
+	    t->mgm_alg == TG_PIV_ALG_3DES &&
 	    tg_secret_eq(t->mgm_key, t->mgm_len, tok_mgm_default, sizeof(tok_mgm_default));
 	info->mgm_key_alg = t->mgm_alg;
 	info->private_key_operations = t->ops;
-	for (i = 0; i < TOK_NSLOTS && info->nslots < sizeof(info->slots) / sizeof(info->slots[0]);
+	for (i = 0;
+	     i < TG_PIV_NSLOTS && info->nslots < sizeof(info->slots) / sizeof(info->slots[0]);
 	     i++) {
 		s = &t->slots[i];
 		si = &info->slots[info->nslots];

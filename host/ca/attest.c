@@ -14,6 +14,7 @@
 
 #include "tg_buf.h"
 #include "tg_ca_io.h"
+#include "tg_hex.h"
 
 /* Yubico's PIV attestation extensions: 1.3.6.1.4.1.41482.3.<n> */
 #define ATT_OID_PREFIX      "1.3.6.1.4.1.41482.3."
@@ -30,62 +31,48 @@ struct tg_att_roots {
 	char dir[1024];
 };
 
-static const char *const pin_names[] = {
-    [TG_ATT_PIN_NEVER] = "never",
-    [TG_ATT_PIN_ONCE] = "once",
-    [TG_ATT_PIN_ALWAYS] = "always",
-    [TG_ATT_PIN_MATCH_ONCE] = "match-once",
-    [TG_ATT_PIN_MATCH_ALWAYS] = "match-always",
-};
+/* A policy's name from tg_piv.h; "unknown" for 0 (no attestation states
+ * "the slot's default") and for values without a name. */
+static const char *
+policy_name(int v, const char *(*name)(uint8_t))
+{
+	const char *n = v > 0 && v <= UINT8_MAX ? name((uint8_t)v) : NULL;
 
-static const char *const touch_names[] = {
-    [TG_ATT_TOUCH_NEVER] = "never",
-    [TG_ATT_TOUCH_ALWAYS] = "always",
-    [TG_ATT_TOUCH_CACHED] = "cached",
-};
+	return n != NULL ? n : "unknown";
+}
 
 const char *
 tg_att_pin_name(enum tg_att_pin p)
 {
-	if ((int)p <= 0 || (size_t)p >= sizeof(pin_names) / sizeof(pin_names[0]))
-		return "unknown";
-	return pin_names[p];
+	return policy_name((int)p, tg_piv_pin_policy_name);
 }
 
 const char *
 tg_att_touch_name(enum tg_att_touch t)
 {
-	if ((int)t <= 0 || (size_t)t >= sizeof(touch_names) / sizeof(touch_names[0]))
-		return "unknown";
-	return touch_names[t];
+	return policy_name((int)t, tg_piv_touch_policy_name);
 }
 
 int
 tg_att_pin_parse(const char *s, enum tg_att_pin *out)
 {
-	size_t i;
+	uint8_t v = 0;
+	int r = tg_piv_pin_policy_parse(s, &v);
 
-	for (i = 1; i < sizeof(pin_names) / sizeof(pin_names[0]); i++) {
-		if (s != NULL && strcmp(s, pin_names[i]) == 0) {
-			*out = (enum tg_att_pin)i;
-			return 0;
-		}
-	}
-	return TG_ERR_INVALID_ARG;
+	if (r == 0)
+		*out = (enum tg_att_pin)v;
+	return r;
 }
 
 int
 tg_att_touch_parse(const char *s, enum tg_att_touch *out)
 {
-	size_t i;
+	uint8_t v = 0;
+	int r = tg_piv_touch_policy_parse(s, &v);
 
-	for (i = 1; i < sizeof(touch_names) / sizeof(touch_names[0]); i++) {
-		if (s != NULL && strcmp(s, touch_names[i]) == 0) {
-			*out = (enum tg_att_touch)i;
-			return 0;
-		}
-	}
-	return TG_ERR_INVALID_ARG;
+	if (r == 0)
+		*out = (enum tg_att_touch)v;
+	return r;
 }
 
 /* ---- trusted roots ---- */
@@ -364,33 +351,28 @@ printable(const unsigned char *s, int n, char *buf, size_t bufn)
 
 	buf[0] = '\0';
 	for (i = 0; i < n && o + 5 < bufn; i++) {
-		if (s[i] >= 0x20 && s[i] < 0x7F && s[i] != '\\')
+		if (s[i] >= 0x20 && s[i] < 0x7F && s[i] != '\\') {
 			buf[o++] = (char)s[i];
-		else
-			o += (size_t)snprintf(buf + o, bufn - o, "\\x%02x", s[i]);
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			(void)tg_hex_encode(&s[i], 1, buf + o, bufn - o);
+			o += 2;
+		}
 	}
 	buf[o] = '\0';
 	return buf;
 }
 
-/* The PIV key slots an attestation may name: 9a 9c 9d 9e, retired 82..95. */
+/* The PIV key slots an attestation may name: 9a 9c 9d 9e and the retired
+ * 82..95 (8a..8f too), by their tg_piv.h name in lower case as tokens write
+ * it; not f9, whose key attests and is never attested. */
 static int
-slot_valid(const char *hex)
+slot_valid(const char *name)
 {
-	static const char *const named[] = {"9a", "9c", "9d", "9e"};
-	unsigned long v;
-	char *end;
-	size_t i;
-	int ok = 0;
+	const struct tg_piv_slot *s = tg_piv_slot_by_name(name);
 
-	for (i = 0; i < sizeof(named) / sizeof(named[0]) && !ok; i++)
-		ok = strcmp(hex, named[i]) == 0;
-	if (!ok && hex[0] != '\0' && hex[1] != '\0' && strchr("89", hex[0]) != NULL &&
-	    strchr("0123456789", hex[1]) != NULL) {
-		v = strtoul(hex, &end, 16);
-		ok = *end == '\0' && v >= 0x82 && v <= 0x95;
-	}
-	return ok;
+	return s != NULL && s->id != TG_PIV_SLOT_ATTEST && strcmp(s->name, name) == 0;
 }
 
 /*

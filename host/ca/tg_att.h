@@ -46,28 +46,30 @@
 #include <openssl/x509.h>
 
 #include "tg_err.h"
+#include "tg_piv.h"
 
-/* PIN policy values, as the token encodes them (PIV-CARD-NOTES). */
+/* PIN policy values, as the token encodes them (tg_piv.h); 0 is not a
+ * value an attestation states. */
 enum tg_att_pin {
 	TG_ATT_PIN_UNKNOWN = 0,
-	TG_ATT_PIN_NEVER = 1,
-	TG_ATT_PIN_ONCE = 2,
-	TG_ATT_PIN_ALWAYS = 3,
-	TG_ATT_PIN_MATCH_ONCE = 4,   /* YubiKey Bio */
-	TG_ATT_PIN_MATCH_ALWAYS = 5, /* YubiKey Bio */
+	TG_ATT_PIN_NEVER = TG_PIV_PIN_POLICY_NEVER,
+	TG_ATT_PIN_ONCE = TG_PIV_PIN_POLICY_ONCE,
+	TG_ATT_PIN_ALWAYS = TG_PIV_PIN_POLICY_ALWAYS,
+	TG_ATT_PIN_MATCH_ONCE = TG_PIV_PIN_POLICY_MATCH_ONCE,     /* YubiKey Bio */
+	TG_ATT_PIN_MATCH_ALWAYS = TG_PIV_PIN_POLICY_MATCH_ALWAYS, /* YubiKey Bio */
 };
 
-/* Touch policy values, as the token encodes them. */
+/* Touch policy values, as the token encodes them (tg_piv.h). */
 enum tg_att_touch {
 	TG_ATT_TOUCH_UNKNOWN = 0,
-	TG_ATT_TOUCH_NEVER = 1,
-	TG_ATT_TOUCH_ALWAYS = 2,
-	TG_ATT_TOUCH_CACHED = 3,
+	TG_ATT_TOUCH_NEVER = TG_PIV_TOUCH_POLICY_NEVER,
+	TG_ATT_TOUCH_ALWAYS = TG_PIV_TOUCH_POLICY_ALWAYS,
+	TG_ATT_TOUCH_CACHED = TG_PIV_TOUCH_POLICY_CACHED,
 };
 
 /* The facts an attestation states. A plain value; nothing to free. */
 struct tg_att_facts {
-	char slot[3];           /* "9a", "9c", "9d", "9e", "82".."95" */
+	char slot[3];           /* "9a", "9c", "9d", "9e", "82".."95" (tg_piv.h names) */
 	char key_algorithm[24]; /* "secp256r1", "secp384r1", "RSA-2048", ... */
 	int has_firmware;
 	uint8_t firmware[3];   /* major, minor, patch */

@@ -8,6 +8,7 @@
 
 #include "p11.h"
 #include "tg_err.h"
+#include "tg_hex.h"
 
 /* Two hex digits and a separator per ATR byte. */
 #define ATR_HEX_MAX (TG_DOCTOR_ATR_MAX * 3 + 1)
@@ -16,16 +17,8 @@
 static void
 atr_hex(const uint8_t *atr, size_t n, char sep, char out[ATR_HEX_MAX])
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t i, o = 0;
-
-	for (i = 0; i < n && i < TG_DOCTOR_ATR_MAX; i++) {
-		if (i > 0 && sep != '\0')
-			out[o++] = sep;
-		out[o++] = hex[atr[i] >> 4];
-		out[o++] = hex[atr[i] & 0x0F];
-	}
-	out[o] = '\0';
+	(void)tg_hex_encode_sep(atr, n < TG_DOCTOR_ATR_MAX ? n : TG_DOCTOR_ATR_MAX, TG_HEX_UPPER,
+	                        sep, out, ATR_HEX_MAX);
 }
 
 /* "yes", "no" or "unknown" for a TG_DOCTOR_DEFAULT_* value. */

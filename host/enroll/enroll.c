@@ -32,6 +32,7 @@
 #include "tg_csr.h"
 #include "tg_hex.h"
 #include "tg_p11.h"
+#include "tg_piv.h"
 #include "tg_prov.h"
 
 #define WHAT         TG_ENROLL_WHAT
@@ -104,49 +105,33 @@ static const char usage_text[] =
 
 /* ---- small helpers ---- */
 
+/* One of the four PIV key slots by name, in either case (not a retired
+ * slot, not F9). */
 static int
 slot_parse(const char *s, uint8_t *slot)
 {
-	static const struct {
-		const char *name;
-		uint8_t v;
-	} t[] = {{"9a", YKPIV_KEY_AUTHENTICATION},
-	         {"9c", YKPIV_KEY_SIGNATURE},
-	         {"9d", YKPIV_KEY_KEYMGM},
-	         {"9e", YKPIV_KEY_CARDAUTH}};
-	size_t i;
+	const struct tg_piv_slot *p = tg_piv_slot_by_name(s);
 	int r = TG_ERR_INVALID_ARG;
 
-	for (i = 0; r != 0 && i < sizeof(t) / sizeof(t[0]); i++) {
-		if (strcasecmp(s, t[i].name) == 0) {
-			*slot = t[i].v;
-			r = 0;
-		}
+	if (p != NULL && (p->id == TG_PIV_SLOT_AUTH || p->id == TG_PIV_SLOT_SIGN ||
+	                  p->id == TG_PIV_SLOT_KEYMGM || p->id == TG_PIV_SLOT_CARDAUTH)) {
+		*slot = p->id;
+		r = 0;
 	}
 	return r;
 }
 
-/* The --algorithm names of the PIV algorithms enroll generates. */
-static const struct {
-	const char *name;
-	uint8_t alg; /* YKPIV_ALGO_* */
-} alg_names[] = {
-    {"ec-p256", YKPIV_ALGO_ECCP256},
-    {"ec-p384", YKPIV_ALGO_ECCP384},
-    {"rsa-2048", YKPIV_ALGO_RSA2048},
-};
-
+/* An algorithm by its command-line name: the EC curves and RSA 2048, which
+ * every YubiKey 5 generates (RSA 3072 needs firmware 5.7). */
 static int
 alg_parse(const char *s, uint8_t *alg)
 {
-	size_t i;
+	const struct tg_piv_alg *a = tg_piv_alg_by_cli(s);
 	int r = TG_ERR_INVALID_ARG;
 
-	for (i = 0; r != 0 && i < sizeof(alg_names) / sizeof(alg_names[0]); i++) {
-		if (strcmp(s, alg_names[i].name) == 0) {
-			*alg = alg_names[i].alg;
-			r = 0;
-		}
+	if (a != NULL && (a->kind == TG_PIV_KIND_EC || a->id == TG_PIV_ALG_RSA2048)) {
+		*alg = a->id;
+		r = 0;
 	}
 	return r;
 }
@@ -154,13 +139,9 @@ alg_parse(const char *s, uint8_t *alg)
 const char *
 tg_enroll_alg_name(uint8_t alg)
 {
-	const char *name = "unknown-algorithm";
-	size_t i;
+	const struct tg_piv_alg *a = tg_piv_alg_by_id(alg);
 
-	for (i = 0; i < sizeof(alg_names) / sizeof(alg_names[0]); i++)
-		if (alg_names[i].alg == alg)
-			name = alg_names[i].name;
-	return name;
+	return a != NULL && a->cli != NULL ? a->cli : "unknown-algorithm";
 }
 
 /*
@@ -535,19 +516,6 @@ tg_enroll_cert_out_write(const struct tg_enroll_opts *o, X509 *leaf, struct tg_e
 
 /* ---- HSM (PKCS#11) ---- */
 
-static enum tg_p11_alg
-p11_alg(uint8_t alg)
-{
-	switch (alg) {
-	case YKPIV_ALGO_ECCP384:
-		return TG_P11_ALG_EC_P384;
-	case YKPIV_ALGO_RSA2048:
-		return TG_P11_ALG_RSA_2048;
-	default:
-		return TG_P11_ALG_EC_P256;
-	}
-}
-
 /* Finds the key (generating it when absent) and builds the signed CSR. */
 static int
 hsm_csr(const struct tg_enroll_opts *o, X509_REQ **csr, struct tg_error *err)
@@ -563,7 +531,9 @@ hsm_csr(const struct tg_enroll_opts *o, X509_REQ **csr, struct tg_error *err)
 	r = tg_p11_key_find(p11, o->key_uri, flags, &k, err);
 	if (r == TG_ERR_KEY_NOT_FOUND) {
 		tg_error_clear(err);
-		if ((r = tg_p11_keygen(p11, o->key_uri, p11_alg(o->alg), flags, &k, err)) != 0)
+		if ((r = tg_p11_keygen(p11, o->key_uri,
+		                       /* tg_p11_alg values are PIV ids */ (enum tg_p11_alg)o->alg,
+		                       flags, &k, err)) != 0)
 			goto out;
 		fprintf(stderr, "generated a non-exportable %s key on the token\n",
 		        tg_p11_alg_name(tg_p11_key_alg(k)));
@@ -683,10 +653,10 @@ opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->alg = YKPIV_ALGO_ECCP256;
+	o->alg = TG_PIV_ALG_ECCP256;
 	o->alg_name = "ec-p256";
-	o->pin_policy = YKPIV_PINPOLICY_ONCE;
-	o->touch_policy = YKPIV_TOUCHPOLICY_NEVER;
+	o->pin_policy = TG_PIV_PIN_POLICY_ONCE;
+	o->touch_policy = TG_PIV_TOUCH_POLICY_NEVER;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {

@@ -17,6 +17,7 @@
 #include "tg_csr.h"
 #include "tg_hex.h"
 #include "tg_mgm.h"
+#include "tg_piv.h"
 #include "tg_pivc.h"
 #include "tg_secret.h"
 
@@ -131,7 +132,7 @@ static int
 piv_open_auth(const struct tg_enroll_opts *o, struct piv_state *s, struct tg_error *err)
 {
 	char ver[32];
-	uint8_t alg = TG_MGM_ALG_3DES;
+	uint8_t alg = TG_PIV_ALG_3DES;
 	uint32_t serial = 0;
 	int r, is_default;
 

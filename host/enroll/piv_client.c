@@ -10,6 +10,7 @@
 #include <ykpiv/ykpiv.h>
 
 #include "tg_mgm.h"
+#include "tg_piv.h"
 #include "tg_pkey.h"
 #include "tg_secret.h"
 
@@ -660,7 +661,7 @@ tg_pivc_mgm_alg(struct tg_pivc *p, uint8_t *alg, struct tg_error *err)
 	size_t len = sizeof(raw);
 	int r;
 
-	*alg = TG_MGM_ALG_3DES;
+	*alg = TG_PIV_ALG_3DES;
 	r = metadata_raw(p, YKPIV_KEY_CARDMGM, raw, &len, err);
 	if (r == TG_ERR_UNSUPPORTED || r == TG_ERR_NOT_FOUND || r == TG_ERR_STATUS_WORD) {
 		tg_error_clear(err); /* before firmware 5.3: 3DES */
@@ -913,10 +914,10 @@ tg_pivc_mgm_auth(struct tg_pivc *p, uint8_t alg, const uint8_t *key, size_t keyl
 		tg_error_set(err, r,
 		             "the token's management key is %s (%zu bytes) but the key given has "
 		             "%zu bytes; give --mgm-key with %zu hex digits",
-		             alg == TG_MGM_ALG_3DES ? "3DES" : "AES", need, keylen, 2 * need);
+		             alg == TG_PIV_ALG_3DES ? "3DES" : "AES", need, keylen, 2 * need);
 		goto out;
 	}
-	if (alg == TG_MGM_ALG_3DES) {
+	if (alg == TG_PIV_ALG_3DES) {
 		r = rc_error(p, ykpiv_authenticate(p->yk, key), TG_PIVC_OP_MGM_AUTH,
 		             YKPIV_KEY_CARDMGM, err);
 		goto out;

@@ -157,7 +157,7 @@ int tg_pivc_metadata(struct tg_pivc *p, uint8_t slot, struct tg_pivc_meta *m, st
 
 /*
  * The algorithm of the management key (GET METADATA of 9B); *alg is
- * TG_MGM_ALG_3DES when the token cannot tell (before firmware 5.3).
+ * TG_PIV_ALG_3DES when the token cannot tell (before firmware 5.3).
  */
 int tg_pivc_mgm_alg(struct tg_pivc *p, uint8_t *alg, struct tg_error *err);
 

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ykpiv/ykpiv.h>
-
+#include "tg_piv.h"
 #include "tg_pivc.h"
 #include "tok-int.h"
 
@@ -19,19 +18,8 @@ struct piv_slot_meta {
 	EVP_PKEY *pub;
 };
 
-#define PIV_SLOTS        24
-#define PIV_SLOT_KEY_MGM 0x9d
-#define OPENSC_PIV_MFR   "piv_II" /* OpenSC's PIV driver as token manufacturer */
-
-/* The PIV key slots in OpenSC's CKA_ID order (pkcs15-piv.c): 9A, 9C, 9D,
- * 9E, then the retired slots 82..95. */
-static uint8_t
-piv_slot_at(size_t i)
-{
-	static const uint8_t fixed[] = {0x9a, 0x9c, 0x9d, 0x9e};
-
-	return i < sizeof(fixed) ? fixed[i] : (uint8_t)(0x82 + i - sizeof(fixed));
-}
+#define PIV_SLOTS      (TG_PIV_NSLOTS - 1) /* every key slot but F9 */
+#define OPENSC_PIV_MFR "piv_II"            /* OpenSC's PIV driver as token manufacturer */
 
 /*
  * Reads GET METADATA of every PIV key slot of the card in `reader` into v
@@ -57,7 +45,7 @@ piv_meta_read(const char *reader, struct piv_slot_meta *v, char *why, size_t why
 		goto out;
 	}
 	for (i = 0; i < PIV_SLOTS; i++) {
-		slot = piv_slot_at(i);
+		slot = tg_piv_slot_at(i)->id; /* 9A 9C 9D 9E 82..95, then F9 (not read) */
 		tg_error_clear(&e);
 		if ((r = tg_pivc_metadata(pc, slot, &m, &e)) == TG_ERR_UNSUPPORTED) {
 			snprintf(why, whysz, "%s", tg_error_msg(&e, r));
@@ -87,8 +75,8 @@ tg_tokcmd_piv_slot(struct tg_p11_key *k)
 
 	id = tg_p11_key_id(k, &len);
 	if (tg_p11_trust_emulated(ti->model) && strcmp(ti->manufacturer, OPENSC_PIV_MFR) == 0 &&
-	    len == 1 && id[0] >= 1 && id[0] <= PIV_SLOTS)
-		slot = piv_slot_at(id[0] - 1u);
+	    len == 1 && tg_piv_slot_by_p11_id(id[0]) != NULL)
+		slot = tg_piv_slot_by_p11_id(id[0])->id;
 	return slot;
 }
 
@@ -97,7 +85,7 @@ tg_tokcmd_piv_purpose(struct tg_p11_key *k, int r, struct tg_error *err)
 {
 	struct tg_error cause;
 
-	if (r == 0 || err == NULL || tg_tokcmd_piv_slot(k) != PIV_SLOT_KEY_MGM)
+	if (r == 0 || err == NULL || tg_tokcmd_piv_slot(k) != TG_PIV_SLOT_KEYMGM)
 		goto out;
 	cause = *err;
 	tg_error_clear(err);
@@ -134,7 +122,7 @@ tg_tokcmd_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_
 	if ((r = tg_p11_key_find(p, uri, flags | TG_P11_KEY_DEFER_TRUST, &k, err)) != 0)
 		goto out;
 	pub = tg_p11_key_public(k);
-	if (pub == NULL && tg_tokcmd_piv_slot(k) == PIV_SLOT_KEY_MGM) {
+	if (pub == NULL && tg_tokcmd_piv_slot(k) == TG_PIV_SLOT_KEYMGM) {
 		/* its public key is proven by a signature, which 9D refuses:
 		 * the cause is the reason no public key was proven */
 		if ((r = tg_p11_key_public_pem(k, &pem, err)) == 0)
@@ -146,9 +134,9 @@ tg_tokcmd_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_
 		if (EVP_PKEY_eq(v[i].pub, pub) != 1)
 			continue;
 		snprintf(ev, sizeof(ev), "PIV metadata of slot %02X", v[i].slot);
-		if (v[i].origin == YKPIV_METADATA_ORIGIN_GENERATED)
+		if (v[i].origin == TG_PIV_ORIGIN_GENERATED)
 			(void)tg_p11_key_origin_set(k, TG_P11_ORIGIN_GENERATED, ev);
-		else if (v[i].origin == YKPIV_METADATA_ORIGIN_IMPORTED)
+		else if (v[i].origin == TG_PIV_ORIGIN_IMPORTED)
 			(void)tg_p11_key_origin_set(k, TG_P11_ORIGIN_IMPORTED, ev);
 		break;
 	}

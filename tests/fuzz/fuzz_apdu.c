@@ -120,7 +120,7 @@ static int
 cb_touch(void *ctx, uint8_t slot)
 {
 	(void)ctx;
-	return slot != 0x82; /* slot 82's touch is never given */
+	return slot != TG_PIV_SLOT_RETIRED1; /* slot 82's touch is never given */
 }
 
 static uint64_t
@@ -199,8 +199,9 @@ static void
 import_ec(struct tg_tok *t, struct fixture *fx, uint8_t alg, uint8_t slot, uint8_t pin,
           uint8_t touch)
 {
-	size_t w = alg == 0x11 ? 32 : 48;
-	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", alg == 0x11 ? "P-256" : "P-384");
+	const struct tg_piv_alg *a = tg_piv_alg_by_id(alg);
+	size_t w = a->bytes;
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", a->group);
 	BIGNUM *d = NULL;
 	uint8_t cmd[5 + 2 + 48 + 6];
 	size_t n = 0;
@@ -341,11 +342,16 @@ fixture_get(void)
 	check(tg_tok_create(&p, &host, &t) == 0);
 	must(t, fx, select, sizeof(select));
 	mgm_auth(t, fx);
-	import_ec(t, fx, 0x11, 0x9A, 0x02, 0x01); /* PIN once */
-	import_ec(t, fx, 0x14, 0x9C, 0x03, 0x01); /* PIN always */
-	import_ec(t, fx, 0x11, 0x9E, 0x01, 0x03); /* touch cached */
-	import_ec(t, fx, 0x11, 0x82, 0x01, 0x02); /* touch refused */
-	import_rsa(t, fx, 0x9D);
+	import_ec(t, fx, TG_PIV_ALG_ECCP256, TG_PIV_SLOT_AUTH, TG_PIV_PIN_POLICY_ONCE,
+	          TG_PIV_TOUCH_POLICY_NEVER);
+	import_ec(t, fx, TG_PIV_ALG_ECCP384, TG_PIV_SLOT_SIGN, TG_PIV_PIN_POLICY_ALWAYS,
+	          TG_PIV_TOUCH_POLICY_NEVER);
+	import_ec(t, fx, TG_PIV_ALG_ECCP256, TG_PIV_SLOT_CARDAUTH, TG_PIV_PIN_POLICY_NEVER,
+	          TG_PIV_TOUCH_POLICY_CACHED);
+	/* touch always, never given (cb_touch) */
+	import_ec(t, fx, TG_PIV_ALG_ECCP256, TG_PIV_SLOT_RETIRED1, TG_PIV_PIN_POLICY_NEVER,
+	          TG_PIV_TOUCH_POLICY_ALWAYS);
+	import_rsa(t, fx, TG_PIV_SLOT_KEYMGM);
 	must(t, fx, cert9a, sizeof(cert9a));
 	/* the fixture goes through a save and a load once */
 	check(tg_tok_save(t, &blob, &blen) == 0);

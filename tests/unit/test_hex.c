@@ -79,12 +79,53 @@ test_encode(void **state)
 	assert_int_equal(tg_hex_encode(in, 1, out, 0), TG_ERR_NO_SPACE);
 }
 
+static void
+test_encode_sep(void **state)
+{
+	static const struct {
+		const char *name;
+		unsigned flags;
+		char sep;
+		size_t n, cap;
+		int want;
+		const char *text;
+	} cases[] = {
+	    {"upper, no separator", TG_HEX_UPPER, '\0', 4, 9, 0, "009FA0FF"},
+	    {"lower, no separator", TG_HEX_LOWER, '\0', 4, 9, 0, "009fa0ff"},
+	    {"upper, space (ATR)", TG_HEX_UPPER, ' ', 4, 12, 0, "00 9F A0 FF"},
+	    {"lower, colon", TG_HEX_LOWER, ':', 4, 12, 0, "00:9f:a0:ff"},
+	    {"one byte, separator", TG_HEX_UPPER, ' ', 1, 3, 0, "00"},
+	    {"no byte, separator", TG_HEX_UPPER, ' ', 0, 1, 0, ""},
+	    {"separator, one short", TG_HEX_UPPER, ' ', 4, 11, TG_ERR_NO_SPACE, ""},
+	    {"one byte, separator, short", TG_HEX_UPPER, ' ', 1, 2, TG_ERR_NO_SPACE, ""},
+	    {"no separator, one short", TG_HEX_UPPER, '\0', 4, 8, TG_ERR_NO_SPACE, ""},
+	};
+	static const uint8_t in[] = {0x00, 0x9f, 0xa0, 0xff};
+	char *out;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* exact-size heap buffer, so ASan catches a write past cap */
+		out = malloc(cases[i].cap);
+		assert_non_null(out);
+		if (tg_hex_encode_sep(in, cases[i].n, cases[i].flags, cases[i].sep, out,
+		                      cases[i].cap) != cases[i].want)
+			fail_msg("case '%s': want %d", cases[i].name, cases[i].want);
+		if (strcmp(out, cases[i].text) != 0)
+			fail_msg("case '%s': '%s', want '%s'", cases[i].name, out, cases[i].text);
+		free(out);
+	}
+	assert_int_equal(tg_hex_encode_sep(in, 1, TG_HEX_UPPER, ' ', NULL, 0), TG_ERR_NO_SPACE);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_decode),
 	    cmocka_unit_test(test_encode),
+	    cmocka_unit_test(test_encode_sep),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "tg_mgm.h"
+#include "tg_piv.h"
 
 static void
 test_algs(void **state)
@@ -18,10 +19,10 @@ test_algs(void **state)
 		size_t keylen;
 		int block; /* 0: refused */
 	} t[] = {
-	    {TG_MGM_ALG_3DES, 24, 8},
-	    {TG_MGM_ALG_AES128, 16, 16},
-	    {TG_MGM_ALG_AES192, 24, 16},
-	    {TG_MGM_ALG_AES256, 32, 16},
+	    {TG_PIV_ALG_3DES, 24, 8},
+	    {TG_PIV_ALG_AES128, 16, 16},
+	    {TG_PIV_ALG_AES192, 24, 16},
+	    {TG_PIV_ALG_AES256, 32, 16},
 	    {0x00, 0, 0},
 	    {0x07, 0, 0},
 	    {0x11, 0, 0},

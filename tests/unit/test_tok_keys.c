@@ -15,6 +15,7 @@
 
 #include "test_tok_util.h"
 #include "tg_buf.h"
+#include "tg_piv.h"
 
 static const struct tt_sw_case gen_cases[] = {
     {"P1 01", "0047019A 05 AC03800111", 0x6A86},
@@ -120,7 +121,7 @@ test_generate(void **state)
 			found = 1;
 			assert_int_equal(info.slots[i].algorithm, 0x11);
 			assert_int_equal(info.slots[i].pin_policy, 3);
-			assert_int_equal(info.slots[i].origin, TG_TOK_ORIGIN_GENERATED);
+			assert_int_equal(info.slots[i].origin, TG_PIV_ORIGIN_GENERATED);
 		}
 	assert_true(found);
 	/* F9 is listed too (key and certificate) */

@@ -65,7 +65,7 @@ snapshot(struct secrets *s, struct tg_tok *t)
 	    OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
 	size_t i, j;
 
-	for (i = 0; i < TOK_NSLOTS; i++) {
+	for (i = 0; i < TG_PIV_NSLOTS; i++) {
 		if (t->slots[i].pkey == NULL)
 			continue;
 		for (j = 0; j < sizeof(names) / sizeof(names[0]); j++)
@@ -105,11 +105,11 @@ sign_all(struct tg_tok *t)
 	uint8_t in[384], sig[600], cmd[4] = {0x00, 0xF7, 0x00, 0x00}, out[3000];
 	size_t i, siglen, n;
 
-	for (i = 0; i < TOK_NSLOTS; i++) {
+	for (i = 0; i < TG_PIV_NSLOTS; i++) {
 		struct tok_slot *sl = &t->slots[i];
 		size_t len;
 
-		if (sl->pkey == NULL || sl->id == PIV_SLOT_ATTEST)
+		if (sl->pkey == NULL || sl->id == TG_PIV_SLOT_ATTEST)
 			continue;
 		len = sl->alg == 0x11 ? 32 : sl->alg == 0x14 ? 48 : sl->alg == 0x06 ? 128 : 256;
 		memset(in, 0x01, sizeof(in));
@@ -158,13 +158,13 @@ import_all(struct tg_tok *t, struct secrets *s)
 	uint8_t data[1200];
 	size_t i;
 
-	for (i = 0; i < TOK_NSLOTS; i++) {
+	for (i = 0; i < TG_PIV_NSLOTS; i++) {
 		uint8_t id = t->slots[i].id;
 		EVP_PKEY *k;
 		BIGNUM *bn = NULL;
 		size_t m = 0;
 
-		if (id == PIV_SLOT_ATTEST)
+		if (id == TG_PIV_SLOT_ATTEST)
 			continue;
 		if (i % 3 == 0) {
 			static const char *const names[5] = {
@@ -272,10 +272,10 @@ test_noleak(void **state)
 	assert_int_equal(tt_mgm_auth(t, 0x0C, newkey, 32), 0x9000);
 	snapshot(&s, t);
 	/* generate on every slot, then sign, attest, read metadata */
-	for (i = 0; i < TOK_NSLOTS; i++) {
+	for (i = 0; i < TG_PIV_NSLOTS; i++) {
 		uint8_t id = t->slots[i].id;
 
-		if (id == PIV_SLOT_ATTEST)
+		if (id == TG_PIV_SLOT_ATTEST)
 			continue;
 		EVP_PKEY_free(tt_generate(t, id, algs[i % sizeof(algs)], 0, 0));
 	}

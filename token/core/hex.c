@@ -47,23 +47,32 @@ out:
 }
 
 int
-tg_hex_encode(const uint8_t *p, size_t n, char *out, size_t cap)
+tg_hex_encode_sep(const uint8_t *p, size_t n, unsigned flags, char sep, char *out, size_t cap)
 {
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
+	const char *digits = (flags & TG_HEX_UPPER) ? "0123456789ABCDEF" : "0123456789abcdef";
+	size_t i, o = 0, per = sep != '\0' ? 3 : 2;
 	int r = TG_ERR_NO_SPACE;
 
 	if (cap == 0)
 		goto out;
 	out[0] = '\0';
-	if (n > (cap - 1) / 2)
+	/* n pairs, n - 1 separators and the NUL: per * n + 1 - (per - 2) */
+	if (n > 0 && n > (cap - 1 + (per - 2)) / per)
 		goto out;
 	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0x0f];
+		if (i > 0 && sep != '\0')
+			out[o++] = sep;
+		out[o++] = digits[p[i] >> 4];
+		out[o++] = digits[p[i] & 0x0f];
 	}
-	out[2 * n] = '\0';
+	out[o] = '\0';
 	r = 0;
 out:
 	return r;
+}
+
+int
+tg_hex_encode(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	return tg_hex_encode_sep(p, n, TG_HEX_LOWER, '\0', out, cap);
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "tg_err.h"
+#include "tg_hex.h"
 
 /* Messages up to this size are formatted on the stack; longer ones on the
  * heap. */
@@ -78,9 +79,8 @@ tg_log_enabled(enum tg_log_level level)
 static int
 escape_append(char **dst, size_t *dlen, size_t *dcap, const char *s, int ascii)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p;
-	char esc[4];
+	char esc[5]; /* at most "\\xhh" and tg_hex_encode's NUL */
 	size_t k, ncap;
 	char *n;
 	int r = 0;
@@ -108,8 +108,8 @@ escape_append(char **dst, size_t *dlen, size_t *dcap, const char *s, int ascii)
 			if (*p < 0x20 || *p == 0x7f || (ascii && *p >= 0x80)) {
 				esc[k++] = '\\';
 				esc[k++] = 'x';
-				esc[k++] = hex[*p >> 4];
-				esc[k++] = hex[*p & 0xf];
+				(void)tg_hex_encode(p, 1, esc + k, sizeof(esc) - k);
+				k += 2;
 			} else {
 				esc[k++] = (char)*p;
 			}

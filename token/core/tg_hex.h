@@ -23,4 +23,16 @@ int tg_hex_decode(const char *s, uint8_t *out, size_t cap, size_t *outlen);
  */
 int tg_hex_encode(const uint8_t *p, size_t n, char *out, size_t cap);
 
+/* Digit case of tg_hex_encode_sep. */
+#define TG_HEX_LOWER 0u
+#define TG_HEX_UPPER 1u
+
+/*
+ * Like tg_hex_encode, with the digits' case (TG_HEX_LOWER or TG_HEX_UPPER
+ * in flags) and sep between two bytes' digits ('\0' for none): "3BFD13",
+ * "3B FD 13", "3b:fd:13". cap at least 3 * n (2 * n + 1 without a
+ * separator; 1 for n == 0). 0, or TG_ERR_NO_SPACE (out then holds "").
+ */
+int tg_hex_encode_sep(const uint8_t *p, size_t n, unsigned flags, char sep, char *out, size_t cap);
+
 #endif /* TG_HEX_H */
