@@ -3,7 +3,7 @@
  * (SP 800-73-4 Part 2, 3.2.1-3.2.3), SET PIN RETRIES and RESET (Yubico).
  *
  * Every check decrements the retry counter and persists it before the
- * compare (DESIGN.md rule 6), so cutting the power after a wrong guess
+ * compare (docs/architecture.md, rule 2), so cutting the power after a wrong guess
  * cannot give the guess back.
  */
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
  * fuzz_p11_uri.c — fuzz target for tg_p11_uri_parse (pkcs11/uri.c), the
- * parser of user-given RFC 7512 URIs (DESIGN.md rule 8).
+ * parser of user-given RFC 7512 URIs (docs/architecture.md, rule 5).
  *
  * For every input (as a NUL-terminated string) it checks: the parser
  * returns 0 or TG_ERR_URI; on error nothing is returned and the message is

@@ -3,7 +3,7 @@
 # integration and interop tests (tests/integration/test_sim_*.sh,
 # tests/interop/test_sim_*.sh). Source after tests/lib/fixtures.sh.
 #
-# Factory defaults of a fresh token (PIV-CARD-NOTES.md).
+# Factory defaults of a fresh token, as on a new YubiKey (docs/simulator.md).
 SIM_PIN=123456
 SIM_PUK=12345678
 SIM_MGM=010203040506070801020304050607080102030405060708

@@ -36,7 +36,7 @@ tg_secret_eq(const void *a, size_t alen, const void *b, size_t blen)
 	int same = 1;
 
 	/* Compare the common prefix whatever the lengths, so the lengths are
-	 * the only thing the timing shows (CONVENTIONS.md: no early return). */
+	 * the only thing the timing shows: no early return. */
 	if (n > 0 && CRYPTO_memcmp(a, b, n) != 0)
 		same = 0;
 	if (alen != blen)

@@ -2,8 +2,8 @@
  * tg_secret.h — handling of secrets (PINs, management keys, private keys).
  *
  * Every buffer that held a secret is wiped before it is freed or goes out of
- * scope, and secrets are compared in constant time (DESIGN.md, security
- * rule 6). These are thin wrappers over OPENSSL_cleanse and CRYPTO_memcmp so
+ * scope, and secrets are compared in constant time (docs/architecture.md,
+ * rule 2). These are thin wrappers over OPENSSL_cleanse and CRYPTO_memcmp so
  * every part uses the same calls.
  */
 #ifndef TG_SECRET_H
