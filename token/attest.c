@@ -2,8 +2,8 @@
  * attest.c — slot F9 (the device attestation key, provisioned once and
  * certified by the manufacturer CA) and ATTEST (Yubico INS F9): a
  * certificate for a slot's generated key, in the Yubico PIV attestation
- * format (docs/provenance.md, "Attestation verification", describes what a verifier checks), built with
- * OpenSSL's X509 API.
+ * format (what a verifier checks of it: docs/provenance.md, "Attestation
+ * verification"), built with OpenSSL's X509 API.
  */
 #include <stdio.h>
 #include <string.h>
