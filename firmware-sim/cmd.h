@@ -8,6 +8,7 @@
 #define TG_SIM_CMD_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tg_cli.h"
 #include "tg_err.h"
@@ -30,11 +31,18 @@ int tg_sim_cmd_status(int argc, char **argv); /* status.c */
 #define tg_sim_cmd_usage_error(what, ...) tg_cli_usage_error(TG_SIM_PROG, what, __VA_ARGS__)
 
 /*
- * What every subcommand checks once getopt is done: no operand left
- * (argv[optind] on) and --state given (state not NULL). 0, or the usage
- * error printed and TG_SIM_EXIT_USAGE.
+ * Reads the options of subcommand what from argv through tgcore's option
+ * table (tg_cli_next: an option not in table, a missing value, a repeated
+ * option or an operand is a usage error), calling set(o, id, value) for
+ * each; set returns 0, or an exit code after printing its usage error.
+ * Then --state must have been given (*state not NULL after the options).
+ * Returns TG_CLI_CONTINUE when the command goes on, else its exit code:
+ * TG_SIM_EXIT_OK after printing usage on stdout for --help,
+ * TG_SIM_EXIT_USAGE after a usage error.
  */
-int tg_sim_cmd_args_check(const char *what, int argc, char **argv, const char *state);
+int tg_sim_cmd_opts(const char *what, const struct tg_cli_opt *table, void (*usage)(FILE *),
+                    int argc, char **argv, int (*set)(void *o, int id, const char *value), void *o,
+                    const char *const *state);
 
 /* Parses a decimal unsigned number in [min, max]; 0 or TG_ERR_USAGE. */
 int tg_sim_cmd_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);

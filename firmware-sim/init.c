@@ -1,5 +1,4 @@
 /* init.c — `tokengate-sim init`: creates a new token in a state file. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,94 +81,84 @@ struct init_opts {
 	int force;
 };
 
-/* Returns -1 to go on, else the exit code (help printed: 0; usage: 2). */
-/* Returns -1 to go on, else the exit code (0 after --help, 2 on bad usage). */
+enum { O_STATE = 1, O_SERIAL, O_PIN, O_PUK, O_MGM, O_MGM_ALG, O_MCERT, O_MKEY, O_FORCE };
+
+static const struct tg_cli_opt init_table[] = {
+    {"state", TG_CLI_ARG_REQUIRED, O_STATE},
+    {"serial", TG_CLI_ARG_REQUIRED, O_SERIAL},
+    {"pin", TG_CLI_ARG_REQUIRED, O_PIN},
+    {"puk", TG_CLI_ARG_REQUIRED, O_PUK},
+    {"mgm-key", TG_CLI_ARG_REQUIRED, O_MGM},
+    {"mgm-key-alg", TG_CLI_ARG_REQUIRED, O_MGM_ALG},
+    {"manufacturer-cert", TG_CLI_ARG_REQUIRED, O_MCERT},
+    {"manufacturer-key", TG_CLI_ARG_REQUIRED, O_MKEY},
+    {"force", TG_CLI_ARG_NONE, O_FORCE},
+    {NULL, 0, 0},
+};
+
+/* One option into the init_opts at v (tg_sim_cmd_opts' set). */
+static int
+init_opt_set(void *v, int id, const char *value)
+{
+	struct init_opts *o = v;
+	int rc = 0;
+
+	switch (id) {
+	case O_STATE:
+		o->state = value;
+		break;
+	case O_SERIAL:
+		if (tg_sim_cmd_parse_u32(value, 1, UINT32_MAX, &o->serial) != 0)
+			rc = tg_sim_cmd_usage_error(
+			    "init", "--serial '%s' is not a number from 1 to 4294967295", value);
+		break;
+	case O_PIN:
+		o->pin = value;
+		break;
+	case O_PUK:
+		o->puk = value;
+		break;
+	case O_MGM:
+		o->mgm_hex = value;
+		break;
+	case O_MGM_ALG:
+		o->mgm_alg = value;
+		break;
+	case O_MCERT:
+		o->mcert = value;
+		break;
+	case O_MKEY:
+		o->mkey = value;
+		break;
+	case O_FORCE:
+		o->force = 1;
+		break;
+	default:
+		break;
+	}
+	return rc;
+}
+
+/* TG_CLI_CONTINUE to go on, else the exit code (0 after --help, 2 on bad
+ * usage). */
 static int
 parse_opts(int argc, char **argv, struct init_opts *o)
 {
-	enum { O_STATE = 256, O_SERIAL, O_PIN, O_PUK, O_MGM, O_MGM_ALG, O_MCERT, O_MKEY, O_FORCE };
-	static const struct option longopts[] = {
-	    {"state", required_argument, NULL, O_STATE},
-	    {"serial", required_argument, NULL, O_SERIAL},
-	    {"pin", required_argument, NULL, O_PIN},
-	    {"puk", required_argument, NULL, O_PUK},
-	    {"mgm-key", required_argument, NULL, O_MGM},
-	    {"mgm-key-alg", required_argument, NULL, O_MGM_ALG},
-	    {"manufacturer-cert", required_argument, NULL, O_MCERT},
-	    {"manufacturer-key", required_argument, NULL, O_MKEY},
-	    {"force", no_argument, NULL, O_FORCE},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int c, rc = -1;
+	int rc;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case O_STATE:
-			o->state = optarg;
-			break;
-		case O_SERIAL:
-			if (tg_sim_cmd_parse_u32(optarg, 1, UINT32_MAX, &o->serial) != 0) {
-				rc = tg_sim_cmd_usage_error(
-				    "init", "--serial '%s' is not a number from 1 to 4294967295",
-				    optarg);
-				goto out;
-			}
-			break;
-		case O_PIN:
-			o->pin = optarg;
-			break;
-		case O_PUK:
-			o->puk = optarg;
-			break;
-		case O_MGM:
-			o->mgm_hex = optarg;
-			break;
-		case O_MGM_ALG:
-			o->mgm_alg = optarg;
-			break;
-		case O_MCERT:
-			o->mcert = optarg;
-			break;
-		case O_MKEY:
-			o->mkey = optarg;
-			break;
-		case O_FORCE:
-			o->force = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			rc = TG_SIM_EXIT_OK;
-			goto out;
-		default:
-			rc = tg_sim_cmd_usage_error("init", "unknown or incomplete option '%s'",
-			                            argv[optind - 1]);
-			goto out;
-		}
-	}
-	if ((rc = tg_sim_cmd_args_check("init", argc, argv, o->state)) != 0)
+	rc = tg_sim_cmd_opts("init", init_table, usage, argc, argv, init_opt_set, o, &o->state);
+	if (rc != TG_CLI_CONTINUE)
 		goto out;
-	if (o->pin != NULL && (strlen(o->pin) < PIN_MIN || strlen(o->pin) > PIN_MAX)) {
+	if (o->pin != NULL && (strlen(o->pin) < PIN_MIN || strlen(o->pin) > PIN_MAX))
 		rc = tg_sim_cmd_usage_error("init", "--pin must have 6 to 8 characters");
-		goto out;
-	}
-	if (o->puk != NULL && (strlen(o->puk) < PIN_MIN || strlen(o->puk) > PIN_MAX)) {
+	else if (o->puk != NULL && (strlen(o->puk) < PIN_MIN || strlen(o->puk) > PIN_MAX))
 		rc = tg_sim_cmd_usage_error("init", "--puk must have 6 to 8 characters");
-		goto out;
-	}
-	if ((o->mcert == NULL) != (o->mkey == NULL)) {
+	else if ((o->mcert == NULL) != (o->mkey == NULL))
 		rc = tg_sim_cmd_usage_error(
 		    "init", "--manufacturer-cert and --manufacturer-key go together; pass both "
 		            "or neither");
-		goto out;
-	}
-	if (o->mgm_alg != NULL && o->mgm_hex == NULL) {
+	else if (o->mgm_alg != NULL && o->mgm_hex == NULL)
 		rc = tg_sim_cmd_usage_error("init", "--mgm-key-alg needs --mgm-key");
-		goto out;
-	}
-	rc = -1; /* go on */
 out:
 	return rc;
 }
@@ -273,7 +262,7 @@ tg_sim_cmd_init(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	memset(&p, 0, sizeof(p));
 	tg_error_clear(&err);
-	if ((rc = parse_opts(argc, argv, &o)) >= 0)
+	if ((rc = parse_opts(argc, argv, &o)) != TG_CLI_CONTINUE)
 		goto out;
 	if ((rc = mgm_key_setup(&o, mgm, sizeof(mgm), &p)) != 0)
 		goto out;

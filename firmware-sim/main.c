@@ -4,7 +4,6 @@
  * helpers (tg_cli.h) and holds the helpers they share.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +32,33 @@ static const struct tg_cli_group program = {
 };
 
 int
-tg_sim_cmd_args_check(const char *what, int argc, char **argv, const char *state)
+tg_sim_cmd_opts(const char *what, const struct tg_cli_opt *table, void (*usage)(FILE *), int argc,
+                char **argv, int (*set)(void *o, int id, const char *value), void *o,
+                const char *const *state)
 {
-	int rc = 0;
+	struct tg_cli_getopt g;
+	const char *value;
+	int c, rc = TG_SIM_EXIT_USAGE;
 
-	if (optind < argc)
-		rc = tg_sim_cmd_usage_error(what, "unexpected argument '%s'", argv[optind]);
-	else if (state == NULL)
+	if (tg_cli_getopt_init(&g, TG_SIM_PROG, what, table, NULL, 0, argc, argv) != 0) {
+		rc = tg_sim_cmd_fail(what, TG_ERR_INTERNAL, NULL);
+		goto out;
+	}
+	while ((c = tg_cli_next(&g, &value)) > 0) {
+		if ((rc = set(o, c, value)) != 0)
+			goto out;
+	}
+	if (c == TG_CLI_HELP) {
+		usage(stdout);
+		rc = TG_SIM_EXIT_OK;
+	} else if (c != TG_CLI_END) {
+		rc = TG_SIM_EXIT_USAGE;
+	} else if (*state == NULL) {
 		rc = tg_sim_cmd_usage_error(what, "--state FILE is required");
+	} else {
+		rc = TG_CLI_CONTINUE;
+	}
+out:
 	return rc;
 }
 

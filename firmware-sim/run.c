@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,96 +83,71 @@ usage(FILE *f)
 	        TG_SIM_VPCD_DEFAULT, LATENCY_MAX_MS);
 }
 
-/* Returns -1 to go on, else the exit code (help printed: 0; usage: 2). */
-/* Returns -1 to go on, else the exit code (0 after --help, 2 on bad usage). */
+enum { O_STATE = 1, O_VPCD, O_LAT, O_TOUCH, O_TTO, O_LEVEL, O_JSON, O_FAULT };
+
+static const struct tg_cli_opt run_table[] = {
+    {"state", TG_CLI_ARG_REQUIRED, O_STATE},
+    {"vpcd", TG_CLI_ARG_REQUIRED, O_VPCD},
+    {"sign-latency-ms", TG_CLI_ARG_REQUIRED, O_LAT},
+    {"touch", TG_CLI_ARG_REQUIRED, O_TOUCH},
+    {"touch-timeout-ms", TG_CLI_ARG_REQUIRED, O_TTO},
+    {"log-level", TG_CLI_ARG_REQUIRED, O_LEVEL},
+    {"log-json", TG_CLI_ARG_NONE, O_JSON},
+    {"fault", TG_CLI_ARG_REQUIRED, O_FAULT},
+    {NULL, 0, 0},
+};
+
+/* One option into the run_opts at v (tg_sim_cmd_opts' set). */
 static int
-parse_opts(int argc, char **argv, struct run_opts *o)
+run_opt_set(void *v, int id, const char *value)
 {
-	enum { O_STATE = 256, O_VPCD, O_LAT, O_TOUCH, O_TTO, O_LEVEL, O_JSON, O_FAULT };
-	static const struct option longopts[] = {
-	    {"state", required_argument, NULL, O_STATE},
-	    {"vpcd", required_argument, NULL, O_VPCD},
-	    {"sign-latency-ms", required_argument, NULL, O_LAT},
-	    {"touch", required_argument, NULL, O_TOUCH},
-	    {"touch-timeout-ms", required_argument, NULL, O_TTO},
-	    {"log-level", required_argument, NULL, O_LEVEL},
-	    {"log-json", no_argument, NULL, O_JSON},
-	    {"fault", required_argument, NULL, O_FAULT},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
+	struct run_opts *o = v;
 	struct tg_error err;
-	int c, rc = -1;
+	int rc = 0;
 
 	tg_error_clear(&err);
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case O_STATE:
-			o->state = optarg;
-			break;
-		case O_VPCD:
-			o->vpcd = optarg;
-			break;
-		case O_LAT:
-			if (tg_sim_cmd_parse_u32(optarg, 0, LATENCY_MAX_MS, &o->latency_ms) != 0) {
-				rc = tg_sim_cmd_usage_error(
-				    "run", "--sign-latency-ms '%s' is not a number from 0 to %u",
-				    optarg, LATENCY_MAX_MS);
-				goto out;
-			}
-			break;
-		case O_TOUCH:
-			if (tg_sim_touch_mode_parse(optarg, &o->touch, &err) != 0) {
-				rc = tg_sim_cmd_usage_error("run", "%s", tg_error_msg(&err, 0));
-				goto out;
-			}
-			break;
-		case O_TTO:
-			if (tg_sim_cmd_parse_u32(optarg, 1, TOUCH_TIMEOUT_MAX_MS,
-			                         &o->touch_timeout_ms) != 0) {
-				rc = tg_sim_cmd_usage_error(
-				    "run", "--touch-timeout-ms '%s' is not a number from 1 to %u",
-				    optarg, TOUCH_TIMEOUT_MAX_MS);
-				goto out;
-			}
-			break;
-		case O_LEVEL:
-			if (tg_log_level_parse(optarg, &o->level) != 0) {
-				rc = tg_sim_cmd_usage_error(
-				    "run",
-				    "--log-level '%s' is not one of error, warn, info, debug",
-				    optarg);
-				goto out;
-			}
-			break;
-		case O_JSON:
-			o->json = 1;
-			break;
-		case O_FAULT:
-			if (strcmp(optarg, "attest-other-key") != 0) {
-				rc = tg_sim_cmd_usage_error(
-				    "run", "--fault '%s' is not a known fault: attest-other-key",
-				    optarg);
-				goto out;
-			}
+	switch (id) {
+	case O_STATE:
+		o->state = value;
+		break;
+	case O_VPCD:
+		o->vpcd = value;
+		break;
+	case O_LAT:
+		if (tg_sim_cmd_parse_u32(value, 0, LATENCY_MAX_MS, &o->latency_ms) != 0)
+			rc = tg_sim_cmd_usage_error(
+			    "run", "--sign-latency-ms '%s' is not a number from 0 to %u", value,
+			    LATENCY_MAX_MS);
+		break;
+	case O_TOUCH:
+		if (tg_sim_touch_mode_parse(value, &o->touch, &err) != 0)
+			rc = tg_sim_cmd_usage_error("run", "%s", tg_error_msg(&err, 0));
+		break;
+	case O_TTO:
+		if (tg_sim_cmd_parse_u32(value, 1, TOUCH_TIMEOUT_MAX_MS, &o->touch_timeout_ms) != 0)
+			rc = tg_sim_cmd_usage_error(
+			    "run", "--touch-timeout-ms '%s' is not a number from 1 to %u", value,
+			    TOUCH_TIMEOUT_MAX_MS);
+		break;
+	case O_LEVEL:
+		if (tg_log_level_parse(value, &o->level) != 0)
+			rc = tg_sim_cmd_usage_error(
+			    "run", "--log-level '%s' is not one of error, warn, info, debug",
+			    value);
+		break;
+	case O_JSON:
+		o->json = 1;
+		break;
+	case O_FAULT:
+		if (strcmp(value, "attest-other-key") != 0)
+			rc = tg_sim_cmd_usage_error(
+			    "run", "--fault '%s' is not a known fault: attest-other-key", value);
+		else
 			o->faults |= TG_TOK_FAULT_ATTEST_OTHER_KEY;
-			break;
-		case 'h':
-			usage(stdout);
-			rc = TG_SIM_EXIT_OK;
-			goto out;
-		default:
-			rc = tg_sim_cmd_usage_error("run", "unknown or incomplete option '%s'",
-			                            argv[optind - 1]);
-			goto out;
-		}
+		break;
+	default:
+		break;
 	}
-	if ((rc = tg_sim_cmd_args_check("run", argc, argv, o->state)) != 0)
-		goto out;
-	rc = -1; /* go on */
-out:
 	return rc;
 }
 
@@ -339,7 +313,8 @@ tg_sim_cmd_run(int argc, char **argv)
 	o.vpcd = TG_SIM_VPCD_DEFAULT;
 	o.touch = TG_SIM_TOUCH_AUTO;
 	o.level = TG_LOG_INFO;
-	if ((rc = parse_opts(argc, argv, &o)) >= 0)
+	if ((rc = tg_sim_cmd_opts("run", run_table, usage, argc, argv, run_opt_set, &o,
+	                          &o.state)) != TG_CLI_CONTINUE)
 		goto out;
 	if (tg_sim_vpcd_addr_parse(o.vpcd, vhost, sizeof(vhost), &vport, &err) != 0) {
 		rc = tg_sim_cmd_usage_error("run", "%s", tg_error_msg(&err, TG_ERR_USAGE));

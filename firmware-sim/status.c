@@ -1,7 +1,6 @@
 /* status.c — `tokengate-sim status`: shows a token from its state file. */
 #include "status.h"
 
-#include <getopt.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -201,51 +200,51 @@ usage(FILE *f)
 	        "Exit codes: 0 ok, 1 failed (e.g. unreadable state file), 2 bad command line.\n");
 }
 
+enum { O_STATE = 1, O_JSON };
+
+static const struct tg_cli_opt status_table[] = {
+    {"state", TG_CLI_ARG_REQUIRED, O_STATE},
+    {"json", TG_CLI_ARG_NONE, O_JSON},
+    {NULL, 0, 0},
+};
+
+struct status_opts {
+	const char *state;
+	int json;
+};
+
+/* One option into the status_opts at v (tg_sim_cmd_opts' set). */
+static int
+status_opt_set(void *v, int id, const char *value)
+{
+	struct status_opts *o = v;
+
+	if (id == O_STATE)
+		o->state = value;
+	else if (id == O_JSON)
+		o->json = 1;
+	return 0;
+}
+
 int
 tg_sim_cmd_status(int argc, char **argv)
 {
-	enum { O_STATE = 256, O_JSON };
-	static const struct option longopts[] = {
-	    {"state", required_argument, NULL, O_STATE},
-	    {"json", no_argument, NULL, O_JSON},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct tg_tok *tok = NULL;
 	struct tg_tok_info info;
 	struct tg_error err;
-	const char *state = NULL;
-	int c, json = 0, r, rc = TG_SIM_EXIT_USAGE;
+	struct status_opts o = {NULL, 0};
+	int r, rc;
 
 	tg_error_clear(&err);
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case O_STATE:
-			state = optarg;
-			break;
-		case O_JSON:
-			json = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			rc = TG_SIM_EXIT_OK;
-			goto out;
-		default:
-			rc = tg_sim_cmd_usage_error("status", "unknown or incomplete option '%s'",
-			                            argv[optind - 1]);
-			goto out;
-		}
-	}
-	if ((rc = tg_sim_cmd_args_check("status", argc, argv, state)) != 0)
+	if ((rc = tg_sim_cmd_opts("status", status_table, usage, argc, argv, status_opt_set, &o,
+	                          &o.state)) != TG_CLI_CONTINUE)
 		goto out;
-	if ((r = tg_sim_cmd_load_token(state, NULL, &tok, &err)) != 0) {
+	if ((r = tg_sim_cmd_load_token(o.state, NULL, &tok, &err)) != 0) {
 		rc = tg_sim_cmd_fail("status", r, &err);
 		goto out;
 	}
 	tg_tok_info_get(tok, &info);
-	if ((r = tg_sim_status_print(&info, json, stdout)) != 0 || fflush(stdout) != 0) {
+	if ((r = tg_sim_status_print(&info, o.json, stdout)) != 0 || fflush(stdout) != 0) {
 		rc = tg_sim_cmd_fail("status", r != 0 ? r : TG_ERR_IO, NULL);
 		goto out;
 	}

@@ -40,6 +40,26 @@ expect_rc 2 "$SIM_BIN" init --state "$T/x" --manufacturer-cert "$T/c.pem"
 expect_rc 2 "$SIM_BIN" run --state "$T/x" --vpcd nonsense
 expect_rc 2 "$SIM_BIN" run --state "$T/x" --touch sometimes
 expect_rc 2 "$SIM_BIN" run --state "$T/x" --sign-latency-ms -5
+# The option table every subcommand declares (tgcore's tg_cli): the
+# message names the subcommand, the option and the way to --help.
+sim_usage() { # WANT ARGS...: exit 2 and exactly the line WANT on stderr
+	local want=$1
+	shift
+	expect_rc 2 "$SIM_BIN" "$@"
+	[[ $(cat "$T/out") == "$want" ]] || tg_fail "$*: want '$want', got '$(cat "$T/out")'"
+}
+sim_usage "tokengate-sim init: unknown option '--bogus' (try 'tokengate-sim init --help')" \
+	init --state "$T/x" --bogus
+sim_usage "tokengate-sim init: option '--state' is given twice (try 'tokengate-sim init --help')" \
+	init --state "$T/x" --state "$T/y"
+sim_usage "tokengate-sim run: option '--log-json' takes no value (try 'tokengate-sim run --help')" \
+	run --state "$T/x" --log-json=1
+sim_usage "tokengate-sim status: option '--state' needs a value (try 'tokengate-sim status --help')" \
+	status --state
+sim_usage "tokengate-sim status: unexpected argument 'extra' (try 'tokengate-sim status --help')" \
+	status --state "$T/x" extra
+sim_usage "tokengate-sim status: --state FILE is required (try 'tokengate-sim status --help')" \
+	status --json
 [[ ! -e $T/x ]] || tg_fail "a usage error created $T/x"
 echo "ok: --help and usage errors (exit 2)"
 

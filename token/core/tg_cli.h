@@ -27,6 +27,10 @@
 #define TG_CLI_EXIT_FAIL  1
 #define TG_CLI_EXIT_USAGE 2
 
+/* What an option parser returns when the command line is good and the
+ * command goes on: not an exit code and not a TG_ERR_* code. */
+#define TG_CLI_CONTINUE 1000
+
 /* ------------------------------------------------------------------ */
 /* Subcommand dispatch                                                 */
 /* ------------------------------------------------------------------ */
