@@ -623,154 +623,203 @@ out:
 
 /* ---- command line ---- */
 
+enum {
+	O_READER = 1,
+	O_SLOT,
+	O_ID,
+	O_ALG,
+	O_PIN_POLICY,
+	O_TOUCH_POLICY,
+	O_VALIDITY,
+	O_MGM,
+	O_ALLOW_DEFAULT,
+	O_PIN_SOURCE,
+	O_EXISTING,
+	O_CA_DIR,
+	O_OUT_DIR,
+	O_CERT_OUT,
+	O_INSTALL,
+	O_KEY,
+	O_FORCE,
+	O_JSON,
+};
+
+static const struct tg_cli_opt enroll_table[] = {
+    {"reader", TG_CLI_ARG_REQUIRED, O_READER},
+    {"slot", TG_CLI_ARG_REQUIRED, O_SLOT},
+    {"id", TG_CLI_ARG_REQUIRED, O_ID},
+    {"algorithm", TG_CLI_ARG_REQUIRED, O_ALG},
+    {"pin-policy", TG_CLI_ARG_REQUIRED, O_PIN_POLICY},
+    {"touch-policy", TG_CLI_ARG_REQUIRED, O_TOUCH_POLICY},
+    {"validity", TG_CLI_ARG_REQUIRED, O_VALIDITY},
+    {"mgm-key", TG_CLI_ARG_REQUIRED, O_MGM},
+    {"allow-default-mgm-key", TG_CLI_ARG_NONE, O_ALLOW_DEFAULT},
+    {"pin-source", TG_CLI_ARG_REQUIRED, O_PIN_SOURCE},
+    {"existing-key", TG_CLI_ARG_NONE, O_EXISTING},
+    {"ca-dir", TG_CLI_ARG_REQUIRED, O_CA_DIR},
+    {"out-dir", TG_CLI_ARG_REQUIRED, O_OUT_DIR},
+    {"cert-out", TG_CLI_ARG_REQUIRED, O_CERT_OUT},
+    {"install-cert", TG_CLI_ARG_REQUIRED, O_INSTALL},
+    {"key", TG_CLI_ARG_REQUIRED, O_KEY},
+    {"force", TG_CLI_ARG_NONE, O_FORCE},
+    {"json", TG_CLI_ARG_NONE, O_JSON},
+    {NULL, 0, 0},
+};
+
+static const struct tg_cli_hint enroll_hints[] = {
+    {"pin", "a PIN is never taken on the command line (ps and shell history would show it): "
+            "give --pin-source file:PATH or env:NAME, set TOKENGATE_PIN, or answer the prompt "
+            "on a terminal"},
+    {NULL, NULL},
+};
+
+/* One option with its value into o; 0, or the usage error's exit code. */
+static int
+opt_set(struct tg_enroll_opts *o, int id, const char *v)
+{
+	enum tg_att_pin pp;
+	enum tg_att_touch tp;
+	int rc = 0;
+
+	switch (id) {
+	case O_READER:
+		o->reader = v;
+		break;
+	case O_SLOT:
+		if (slot_parse(v, &o->slot) != 0)
+			rc = tg_cmd_usage_error(WHAT, "--slot '%s': want 9a, 9c, 9d or 9e", v);
+		break;
+	case O_ID:
+		o->id = v;
+		break;
+	case O_ALG:
+		if (alg_parse(v, &o->alg) != 0)
+			rc = tg_cmd_usage_error(
+			    WHAT, "--algorithm '%s': want ec-p256, ec-p384 or rsa-2048", v);
+		o->alg_name = v;
+		break;
+	case O_PIN_POLICY:
+		if (tg_att_pin_parse(v, &pp) != 0 || pp > TG_ATT_PIN_ALWAYS)
+			rc = tg_cmd_usage_error(WHAT,
+			                        "--pin-policy '%s': want once, always or never", v);
+		o->pin_policy = (uint8_t)pp;
+		break;
+	case O_TOUCH_POLICY:
+		if (tg_att_touch_parse(v, &tp) != 0)
+			rc = tg_cmd_usage_error(
+			    WHAT, "--touch-policy '%s': want never, always or cached", v);
+		o->touch_policy = (uint8_t)tp;
+		break;
+	case O_VALIDITY:
+		if (tg_ca_duration_parse(v, &o->validity) != 0)
+			rc = tg_cmd_usage_error(
+			    WHAT, "--validity '%s' is not a duration like 24h or 7d", v);
+		o->validity_text = v;
+		break;
+	case O_MGM:
+		o->mgm_hex = (char *)v; /* wiped once read (mgm_get) */
+		break;
+	case O_ALLOW_DEFAULT:
+		o->allow_default = 1;
+		break;
+	case O_PIN_SOURCE:
+		o->pin_source = v;
+		break;
+	case O_EXISTING:
+		o->existing = 1;
+		break;
+	case O_CA_DIR:
+		o->ca_dir = v;
+		break;
+	case O_OUT_DIR:
+		o->out_dir = v;
+		break;
+	case O_CERT_OUT:
+		o->cert_out = v;
+		break;
+	case O_INSTALL:
+		o->install = v;
+		break;
+	case O_KEY:
+		o->key_uri = v;
+		break;
+	case O_FORCE:
+		o->force = 1;
+		break;
+	case O_JSON:
+		o->json = 1;
+		break;
+	default:
+		break;
+	}
+	return rc;
+}
+
+/* The options that go together, once all are read: TG_CLI_CONTINUE, or
+ * the usage error's exit code. */
+static int
+opts_check(const struct tg_enroll_opts *o)
+{
+	int rc = TG_CLI_CONTINUE;
+
+	if ((o->reader != NULL) == (o->key_uri != NULL))
+		rc = tg_cmd_usage_error(WHAT, "give --reader (a PIV token) or --key (an HSM key)");
+	else if (o->reader != NULL && o->slot == 0)
+		rc = tg_cmd_usage_error(WHAT, "--reader needs --slot");
+	else if (o->install != NULL &&
+	         (o->key_uri != NULL || o->ca_dir != NULL || o->out_dir != NULL))
+		rc = tg_cmd_usage_error(WHAT, "--install-cert goes with --reader and --slot only");
+	else if (o->install != NULL)
+		rc = TG_CLI_CONTINUE;
+	else if (o->id == NULL)
+		rc = tg_cmd_usage_error(WHAT, "--id is required");
+	else if ((o->ca_dir != NULL) == (o->out_dir != NULL))
+		rc = tg_cmd_usage_error(
+		    WHAT, "give --ca-dir DIR (local CA) or --out-dir DIR (offline CA)");
+	else if (o->out_dir != NULL && o->cert_out != NULL)
+		rc = tg_cmd_usage_error(WHAT, "--cert-out goes with --ca-dir");
+	else if (o->key_uri != NULL && o->existing)
+		rc = tg_cmd_usage_error(WHAT, "--existing-key is for PIV slots; an HSM key is used "
+		                              "when it exists");
+	else if (o->existing && o->force)
+		rc = tg_cmd_usage_error(WHAT, "--force replaces the slot's key with a new one; "
+		                              "--existing-key keeps it: give one of them");
+	return rc;
+}
+
+/* Parses argv into o: TG_CLI_CONTINUE to enroll, else the exit code
+ * (0 after --help, 2 after a usage error). */
 static int
 opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 {
-	static const struct option lo[] = {
-	    {"reader", required_argument, NULL, 'r'},
-	    {"slot", required_argument, NULL, 's'},
-	    {"id", required_argument, NULL, 'I'},
-	    {"algorithm", required_argument, NULL, 'a'},
-	    {"pin-policy", required_argument, NULL, 'P'},
-	    {"touch-policy", required_argument, NULL, 'T'},
-	    {"validity", required_argument, NULL, 'v'},
-	    {"mgm-key", required_argument, NULL, 'm'},
-	    {"allow-default-mgm-key", no_argument, NULL, 'D'},
-	    {"pin-source", required_argument, NULL, 'p'},
-	    {"existing-key", no_argument, NULL, 'E'},
-	    {"ca-dir", required_argument, NULL, 'c'},
-	    {"out-dir", required_argument, NULL, 'o'},
-	    {"cert-out", required_argument, NULL, 'C'},
-	    {"install-cert", required_argument, NULL, 'i'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"force", no_argument, NULL, 'F'},
-	    {"json", no_argument, NULL, 'J'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	enum tg_att_pin pp;
-	enum tg_att_touch tp;
-	int c;
+	struct tg_cli_getopt g;
+	const char *v;
+	int c = TG_CLI_BAD, rc = TG_EXIT_USAGE;
 
 	memset(o, 0, sizeof(*o));
 	o->alg = TG_PIV_ALG_ECCP256;
 	o->alg_name = "ec-p256";
 	o->pin_policy = TG_PIV_PIN_POLICY_ONCE;
 	o->touch_policy = TG_PIV_TOUCH_POLICY_NEVER;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			o->reader = optarg;
-			break;
-		case 's':
-			if (slot_parse(optarg, &o->slot) != 0)
-				return tg_cmd_usage_error(
-				    WHAT, "--slot '%s': want 9a, 9c, 9d or 9e", optarg);
-			break;
-		case 'I':
-			o->id = optarg;
-			break;
-		case 'a':
-			if (alg_parse(optarg, &o->alg) != 0)
-				return tg_cmd_usage_error(WHAT,
-				                          "--algorithm '%s': want ec-p256, "
-				                          "ec-p384 or rsa-2048",
-				                          optarg);
-			o->alg_name = optarg;
-			break;
-		case 'P':
-			if (tg_att_pin_parse(optarg, &pp) != 0 || pp > TG_ATT_PIN_ALWAYS)
-				return tg_cmd_usage_error(WHAT,
-				                          "--pin-policy '%s': want once, "
-				                          "always or never",
-				                          optarg);
-			o->pin_policy = (uint8_t)pp;
-			break;
-		case 'T':
-			if (tg_att_touch_parse(optarg, &tp) != 0)
-				return tg_cmd_usage_error(WHAT,
-				                          "--touch-policy '%s': want never, "
-				                          "always or cached",
-				                          optarg);
-			o->touch_policy = (uint8_t)tp;
-			break;
-		case 'v':
-			if (tg_ca_duration_parse(optarg, &o->validity) != 0)
-				return tg_cmd_usage_error(WHAT,
-				                          "--validity '%s' is not a duration "
-				                          "like 24h or 7d",
-				                          optarg);
-			o->validity_text = optarg;
-			break;
-		case 'm':
-			o->mgm_hex = optarg;
-			break;
-		case 'D':
-			o->allow_default = 1;
-			break;
-		case 'p':
-			o->pin_source = optarg;
-			break;
-		case 'E':
-			o->existing = 1;
-			break;
-		case 'c':
-			o->ca_dir = optarg;
-			break;
-		case 'o':
-			o->out_dir = optarg;
-			break;
-		case 'C':
-			o->cert_out = optarg;
-			break;
-		case 'i':
-			o->install = optarg;
-			break;
-		case 'k':
-			o->key_uri = optarg;
-			break;
-		case 'F':
-			o->force = 1;
-			break;
-		case 'J':
-			o->json = 1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return TG_EXIT_OK;
-		default:
-			return tg_cmd_bad_option(WHAT, argc, argv);
-		}
+	if (tg_cli_getopt_init(&g, TG_CMD_PROG, WHAT, enroll_table, enroll_hints, 0, argc, argv) !=
+	    0) {
+		rc = tg_cmd_fail(WHAT, TG_ERR_INTERNAL, NULL);
+		goto out;
 	}
-	if (optind != argc)
-		return tg_cmd_usage_error(WHAT, "unexpected argument '%s'", argv[optind]);
-	if ((o->reader != NULL) == (o->key_uri != NULL))
-		return tg_cmd_usage_error(WHAT,
-		                          "give --reader (a PIV token) or --key (an HSM key)");
-	if (o->reader != NULL && o->slot == 0)
-		return tg_cmd_usage_error(WHAT, "--reader needs --slot");
-	if (o->install != NULL) {
-		if (o->key_uri != NULL || o->ca_dir != NULL || o->out_dir != NULL)
-			return tg_cmd_usage_error(WHAT, "--install-cert goes with --reader and "
-			                                "--slot only");
-		return -1;
+	while ((c = tg_cli_next(&g, &v)) > 0) {
+		if ((rc = opt_set(o, c, v)) != 0)
+			goto out;
 	}
-	if (o->id == NULL)
-		return tg_cmd_usage_error(WHAT, "--id is required");
-	if ((o->ca_dir != NULL) == (o->out_dir != NULL))
-		return tg_cmd_usage_error(WHAT, "give --ca-dir DIR (local CA) or --out-dir DIR "
-		                                "(offline CA)");
-	if (o->out_dir != NULL && o->cert_out != NULL)
-		return tg_cmd_usage_error(WHAT, "--cert-out goes with --ca-dir");
-	if (o->key_uri != NULL && o->existing)
-		return tg_cmd_usage_error(WHAT, "--existing-key is for PIV slots; an HSM key "
-		                                "is used when it exists");
-	if (o->existing && o->force)
-		return tg_cmd_usage_error(WHAT, "--force replaces the slot's key with a new one; "
-		                                "--existing-key keeps it: give one of them");
-	return -1;
+	if (c == TG_CLI_HELP) {
+		fputs(usage_text, stdout);
+		rc = TG_EXIT_OK;
+	} else if (c == TG_CLI_END) {
+		rc = opts_check(o);
+	} else {
+		rc = TG_EXIT_USAGE;
+	}
+out:
+	return rc;
 }
 
 int
@@ -784,7 +833,7 @@ tg_cmd_enroll(int argc, char **argv)
 
 	tg_error_clear(&err);
 	note.text[0] = '\0';
-	if ((rc = opts_parse(argc, argv, &o)) != -1)
+	if ((rc = opts_parse(argc, argv, &o)) != TG_CLI_CONTINUE)
 		return rc;
 	if (o.id != NULL && (r = tg_ca_id_check(o.id, NULL, name, sizeof(name), &err)) != 0) {
 		fprintf(stderr, "tokengate %s: %s\n", WHAT, tg_error_msg(&err, r));

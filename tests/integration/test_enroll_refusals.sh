@@ -45,6 +45,13 @@ enroll()
 refused 2 "give --ca-dir DIR (local CA) or --out-dir DIR" enroll --slot 9a --out-dir x
 refused 2 "--slot '9b': want 9a, 9c, 9d or 9e" enroll --slot 9b
 refused 2 "--pin-policy 'sometimes'" enroll --slot 9a --pin-policy sometimes
+# the option table (tgcore's tg_cli): a repeated option is not silently
+# the last one, a PIN on the command line is pointed to the PIN sources
+refused 2 "tokengate enroll: option '--slot' is given twice (try 'tokengate enroll --help')" \
+	enroll --slot 9a --slot 9c
+refused 2 "tokengate enroll: unknown option '--pin': a PIN is never taken on the command line" \
+	enroll --slot 9a --pin 123456
+refused 2 "tokengate enroll: option '--json' takes no value" enroll --slot 9a --json=yes
 refused 2 "is not a spiffe:// URI" "$TG" enroll --reader "$TG_READER" --slot 9a --id https://x \
 	--ca-dir ca
 
