@@ -156,29 +156,38 @@ cross_checks(struct tg_doctor_report *r)
 	return rc;
 }
 
+enum { O_JSON = 1, O_STRICT };
+
 int
 tg_cmd_doctor(int argc, char **argv)
 {
+	static const struct tg_cli_opt table[] = {
+	    {"json", TG_CLI_ARG_NONE, O_JSON},
+	    {"strict", TG_CLI_ARG_NONE, O_STRICT},
+	    {NULL, 0, 0},
+	};
 	struct tg_doctor_report *r = NULL;
+	struct tg_cli_getopt g;
 	struct tg_error err;
-	int i, json = 0, strict = 0, code, rc = TG_EXIT_FAIL;
+	const char *v;
+	int c = TG_CLI_BAD, json = 0, strict = 0, code, rc = TG_EXIT_USAGE;
 
 	tg_error_clear(&err);
-	if (tg_cmd_wants_help(argc, argv)) {
-		fputs(usage_text, stdout);
-		rc = TG_EXIT_OK;
+	if (tg_cli_getopt_init(&g, TG_CMD_PROG, CMD_NAME, table, NULL, 0, argc, argv) != 0) {
+		rc = tg_cmd_fail(CMD_NAME, TG_ERR_INTERNAL, NULL);
 		goto out;
 	}
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			json = 1;
-		} else if (strcmp(argv[i], "--strict") == 0) {
-			strict = 1;
-		} else {
-			rc = tg_cmd_usage_error(CMD_NAME, "unknown argument '%s'", argv[i]);
-			goto out;
-		}
+	while ((c = tg_cli_next(&g, &v)) > 0) {
+		json |= c == O_JSON;
+		strict |= c == O_STRICT;
 	}
+	if (c == TG_CLI_HELP) {
+		fputs(usage_text, stdout);
+		rc = TG_EXIT_OK;
+	}
+	if (c != TG_CLI_END)
+		goto out;
+	rc = TG_EXIT_FAIL;
 	signal(SIGALRM, deadline_hit);
 	alarm(DOCTOR_DEADLINE_S);
 	if ((code = tg_doctor_report_new(&r)) != 0 || (code = tg_doctor_usb_probe(r)) != 0 ||

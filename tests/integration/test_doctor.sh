@@ -83,8 +83,12 @@ expect "3 with --strict: the checks ran and found" "--help documents the --stric
 expect "Exit codes:" "--help documents exit codes"
 doctor --bogus
 expect_rc 2 "unknown option"
-grep -qF "unknown argument '--bogus'" "$TG_TMP/doctor.err" ||
-	show_and_fail "unknown option: no one-line error naming it"
+grep -qxF "tokengate doctor: unknown option '--bogus' (try 'tokengate doctor --help')" \
+	"$TG_TMP/doctor.err" || show_and_fail "unknown option: no one-line error naming it"
+doctor --json --json
+expect_rc 2 "a repeated option"
+grep -qxF "tokengate doctor: option '--json' is given twice (try 'tokengate doctor --help')" \
+	"$TG_TMP/doctor.err" || show_and_fail "repeated option: no one-line error naming it"
 doctor --strict --bogus
 expect_rc 2 "unknown option with --strict"
 
