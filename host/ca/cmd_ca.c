@@ -1,6 +1,5 @@
 /* cmd_ca.c — `tokengate ca`: the token-backed certificate authority. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,30 +181,29 @@ enum ca_opt {
 	O_COUNT,
 };
 
-#define BIT(o)   (1u << (o))
-#define OPT_BASE 256 /* getopt_long values out of the way of 'h' and '?' */
-
-static const struct option ca_opts[] = {
-    {"dir", required_argument, NULL, OPT_BASE + O_DIR},
-    {"csr", required_argument, NULL, OPT_BASE + O_CSR},
-    {"id", required_argument, NULL, OPT_BASE + O_ID},
-    {"attestation", required_argument, NULL, OPT_BASE + O_ATT},
-    {"intermediate", required_argument, NULL, OPT_BASE + O_INTER},
-    {"hsm-key", required_argument, NULL, OPT_BASE + O_HSM_KEY},
-    {"validity", required_argument, NULL, OPT_BASE + O_VALIDITY},
-    {"out", required_argument, NULL, OPT_BASE + O_OUT},
-    {"cert", required_argument, NULL, OPT_BASE + O_CERT},
-    {"serial", required_argument, NULL, OPT_BASE + O_SERIAL},
-    {"reason", required_argument, NULL, OPT_BASE + O_REASON},
-    {"roots", required_argument, NULL, OPT_BASE + O_ROOTS},
-    {"pubkey", required_argument, NULL, OPT_BASE + O_PUBKEY},
-    {"trust-domain", required_argument, NULL, OPT_BASE + O_TD},
-    {"attestation-roots", required_argument, NULL, OPT_BASE + O_ATT_ROOTS},
-    {"key", required_argument, NULL, OPT_BASE + O_KEY},
-    {"json", no_argument, NULL, OPT_BASE + O_JSON},
-    {"status", required_argument, NULL, OPT_BASE + O_STATUS},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+#define BIT(o) (1u << (o))
+/* The table tgcore's option parser reads: an option's id is its
+ * enum ca_opt + 1 (ids start at 1). */
+static const struct tg_cli_opt ca_opts[] = {
+    {"dir", TG_CLI_ARG_REQUIRED, O_DIR + 1},
+    {"csr", TG_CLI_ARG_REQUIRED, O_CSR + 1},
+    {"id", TG_CLI_ARG_REQUIRED, O_ID + 1},
+    {"attestation", TG_CLI_ARG_REQUIRED, O_ATT + 1},
+    {"intermediate", TG_CLI_ARG_MANY, O_INTER + 1},
+    {"hsm-key", TG_CLI_ARG_REQUIRED, O_HSM_KEY + 1},
+    {"validity", TG_CLI_ARG_REQUIRED, O_VALIDITY + 1},
+    {"out", TG_CLI_ARG_REQUIRED, O_OUT + 1},
+    {"cert", TG_CLI_ARG_REQUIRED, O_CERT + 1},
+    {"serial", TG_CLI_ARG_REQUIRED, O_SERIAL + 1},
+    {"reason", TG_CLI_ARG_REQUIRED, O_REASON + 1},
+    {"roots", TG_CLI_ARG_REQUIRED, O_ROOTS + 1},
+    {"pubkey", TG_CLI_ARG_REQUIRED, O_PUBKEY + 1},
+    {"trust-domain", TG_CLI_ARG_REQUIRED, O_TD + 1},
+    {"attestation-roots", TG_CLI_ARG_REQUIRED, O_ATT_ROOTS + 1},
+    {"key", TG_CLI_ARG_REQUIRED, O_KEY + 1},
+    {"json", TG_CLI_ARG_NONE, O_JSON + 1},
+    {"status", TG_CLI_ARG_REQUIRED, O_STATUS + 1},
+    {NULL, 0, 0},
 };
 
 /* The parsed command line of one `ca` command. */
@@ -246,26 +244,26 @@ needs_error(const char *what, unsigned needs)
 }
 
 /*
- * Parses argv for c into a. Returns TG_EXIT_OK with *done 0 to run the
- * command, or the exit code with *done 1 (--help printed, or a usage
- * error reported: an option c does not take, a missing one, an argument).
+ * Parses argv for c into a through tgcore's option table (an unknown,
+ * repeated or valueless option is refused there; --intermediate may be
+ * repeated). Returns TG_EXIT_OK with *done 0 to run the command, or the
+ * exit code with *done 1 (--help printed, or a usage error reported: an
+ * option c does not take, a missing one, an argument).
  */
 static int
 ca_args_parse(const struct ca_cmd *c, int argc, char **argv, struct ca_args *a, int *done)
 {
-	int ch, o, rc = TG_EXIT_OK;
+	struct tg_cli_getopt g;
+	const char *v;
+	int ch = TG_CLI_BAD, o, rc = TG_EXIT_USAGE;
 
 	*done = 1;
-	while ((ch = getopt_long(argc, argv, "h", ca_opts, NULL)) != -1) {
-		if (ch == 'h') {
-			fputs(c->usage, stdout);
-			goto out;
-		}
-		o = ch - OPT_BASE;
-		if (o < 0 || o >= O_COUNT) {
-			rc = tg_cmd_bad_option(a->what, argc, argv);
-			goto out;
-		}
+	if (tg_cli_getopt_init(&g, TG_CMD_PROG, a->what, ca_opts, NULL, 0, argc, argv) != 0) {
+		rc = tg_cmd_fail(a->what, TG_ERR_INTERNAL, NULL);
+		goto out;
+	}
+	while ((ch = tg_cli_next(&g, &v)) > 0) {
+		o = ch - 1;
 		if (!(c->takes & BIT(o))) {
 			rc = tg_cmd_usage_error(a->what, "--%s does not apply to %s",
 			                        ca_opts[o].name, a->what);
@@ -276,19 +274,23 @@ ca_args_parse(const struct ca_cmd *c, int argc, char **argv, struct ca_args *a, 
 				rc = tg_cmd_usage_error(a->what, "too many --intermediate");
 				goto out;
 			}
-			a->inter[a->ninter++] = optarg;
+			a->inter[a->ninter++] = (char *)v;
 		}
-		a->val[o] = optarg != NULL ? optarg : "";
+		a->val[o] = v != NULL ? v : "";
 		a->given |= BIT(o);
 	}
-	if (optind != argc) {
-		rc = tg_cmd_usage_error(a->what, "unexpected argument '%s'", argv[optind]);
+	if (ch == TG_CLI_HELP) {
+		fputs(c->usage, stdout);
+		rc = TG_EXIT_OK;
 		goto out;
 	}
+	if (ch != TG_CLI_END)
+		goto out;
 	if ((a->given & c->needs) != c->needs) {
 		rc = needs_error(a->what, c->needs);
 		goto out;
 	}
+	rc = TG_EXIT_OK;
 	*done = 0;
 out:
 	return rc;

@@ -344,9 +344,13 @@ rc=0
 grep -q "was issued and recorded as ca/issued/.*\.pem, but the command did not finish.*cannot print the result: No space left on device" full.err ||
 	tg_fail "full-disk message: $(cat full.err)"
 expect_fail "cannot create a temporary file in its directory: No such file or directory" \
-	issue --csr alice.csr --id spiffe://example.org/dev/alice \
+	"$TG" ca issue --dir ca --csr alice.csr --id spiffe://example.org/dev/alice \
 	--attestation att.pem --intermediate Acme-f9.pem --out "$T/no/such/dir/x.pem"
 grep -q "was issued and recorded as ca/issued/" "$TG_TMP/err" || tg_fail "names the recorded copy: $(cat "$TG_TMP/err")"
+# an option given twice is refused, not the last one taken
+tg_expect_exit 2 "tokengate ca issue: option '--out' is given twice (try 'tokengate ca issue --help')" \
+	issue --csr alice.csr --id spiffe://example.org/dev/alice \
+	--attestation att.pem --intermediate Acme-f9.pem --out other.pem
 expect_fail "validity 20000d exceeds the policy maximum of 30d" \
 	issue --csr alice.csr --id spiffe://example.org/dev/alice \
 	--attestation att.pem --intermediate Acme-f9.pem --validity 20000d

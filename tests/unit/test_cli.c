@@ -136,12 +136,13 @@ capture_end(void)
 
 /* ---- the option table ---- */
 
-enum { O_KEY = 1, O_JSON, O_OUT };
+enum { O_KEY = 1, O_JSON, O_OUT, O_ADD };
 
 static const struct tg_cli_opt opts[] = {
     {"key", TG_CLI_ARG_REQUIRED, O_KEY},
     {"json", TG_CLI_ARG_NONE, O_JSON},
     {"out", TG_CLI_ARG_REQUIRED, O_OUT},
+    {"add", TG_CLI_ARG_MANY, O_ADD},
     {NULL, 0, 0},
 };
 
@@ -193,6 +194,30 @@ test_getopt_accepts(void **state)
 	assert_int_equal(ids[2], O_OUT);
 	assert_string_equal(vals[2], "f");
 	assert_int_equal(next, 5);
+}
+
+/* TG_CLI_ARG_MANY: given again, each value comes back in order. */
+static void
+test_getopt_many(void **state)
+{
+	const char *const a[] = {"--add", "a", "--add=b", "--add", "c", NULL};
+	const char *const bad[] = {"--add", NULL};
+	const char *vals[8];
+	int ids[8], next;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(run_parser(0, a, ids, vals, &n, &next), TG_CLI_END);
+	assert_int_equal(n, 3);
+	assert_int_equal(ids[2], O_ADD);
+	assert_string_equal(vals[0], "a");
+	assert_string_equal(vals[1], "b");
+	assert_string_equal(vals[2], "c");
+	capture_start();
+	assert_int_equal(run_parser(0, bad, ids, vals, &n, &next), TG_CLI_BAD);
+	assert_string_equal(capture_end(),
+	                    "prog token list: option '--add' needs a value (try 'prog token list "
+	                    "--help')\n");
 }
 
 static void
@@ -359,11 +384,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_known),
-	    cmocka_unit_test(test_getopt_accepts),      cmocka_unit_test(test_getopt_operands),
-	    cmocka_unit_test(test_getopt_help),         cmocka_unit_test(test_getopt_refusals),
-	    cmocka_unit_test(test_getopt_bad_table),    cmocka_unit_test(test_dispatch),
-	    cmocka_unit_test(test_wants_help_and_fail),
+	    cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_known),
+	    cmocka_unit_test(test_getopt_accepts),  cmocka_unit_test(test_getopt_many),
+	    cmocka_unit_test(test_getopt_operands), cmocka_unit_test(test_getopt_help),
+	    cmocka_unit_test(test_getopt_refusals), cmocka_unit_test(test_getopt_bad_table),
+	    cmocka_unit_test(test_dispatch),        cmocka_unit_test(test_wants_help_and_fail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,7 +171,7 @@ tg_cli_getopt_init(struct tg_cli_getopt *g, const char *prog, const char *what,
 			goto out;
 		g->lo[i].name = opts[i].name;
 		g->lo[i].has_arg =
-		    opts[i].has_arg == TG_CLI_ARG_REQUIRED ? required_argument : no_argument;
+		    opts[i].has_arg == TG_CLI_ARG_NONE ? no_argument : required_argument;
 		g->lo[i].flag = NULL;
 		g->lo[i].val = i + 1;
 	}
@@ -269,7 +269,7 @@ tg_cli_next(struct tg_cli_getopt *g, const char **arg)
 		goto out;
 	}
 	idx = c - 1;
-	if (g->seen & (UINT32_C(1) << idx)) {
+	if ((g->seen & (UINT32_C(1) << idx)) && g->opts[idx].has_arg != TG_CLI_ARG_MANY) {
 		tg_cli_usage_error(g->prog, g->what, "option '--%s' is given twice",
 		                   g->opts[idx].name);
 		goto out;

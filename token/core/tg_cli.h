@@ -109,11 +109,12 @@ char *tg_cli_sh_quote(const char *s);
 
 #define TG_CLI_ARG_NONE     0 /* a flag: --json */
 #define TG_CLI_ARG_REQUIRED 1 /* takes a value: --key URI or --key=URI */
+#define TG_CLI_ARG_MANY     2 /* takes a value and may be given again */
 
 /* One long option a subcommand takes. */
 struct tg_cli_opt {
 	const char *name; /* without "--"; NULL ends a table */
-	int has_arg;      /* TG_CLI_ARG_NONE or TG_CLI_ARG_REQUIRED */
+	int has_arg;      /* TG_CLI_ARG_NONE, _REQUIRED or _MANY */
 	int id;           /* > 0, what tg_cli_next returns for it */
 };
 
