@@ -14,4 +14,4 @@ add_library(tgtokencli STATIC
 # No public header: the command's entry point is declared in tg_cmd.h.
 tg_area_headers(tgtokencli ${CMAKE_CURRENT_LIST_DIR}/token)
 target_link_libraries(tgtokencli PRIVATE tgcmd tgp11 tgpivc tgcsr tgcore OpenSSL::Crypto
-                      PkgConfig::P11KIT PkgConfig::JANSSON)
+                      PkgConfig::JANSSON)

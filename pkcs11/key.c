@@ -864,61 +864,6 @@ tg_p11_key_alg(const struct tg_p11_key *k)
 	return k->alg;
 }
 
-/* Sets a space-padded CK_TOKEN_INFO field (p11-kit leaves a field whose
- * first byte is 0 out of the URI). */
-static void
-padded_set(CK_UTF8CHAR *dst, size_t dstsz, const char *v)
-{
-	size_t n = strlen(v);
-
-	memset(dst, ' ', dstsz);
-	memcpy(dst, v, n < dstsz ? n : dstsz);
-}
-
-int
-tg_p11_key_uri(const struct tg_p11_key *k, char **out)
-{
-	const struct tg_p11_token_info *ti = &k->t->info;
-	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE a;
-	CK_TOKEN_INFO *uti;
-	P11KitUri *u = NULL;
-	char *s = NULL;
-	int r = TG_ERR_ALLOC;
-
-	*out = NULL;
-	if ((u = p11_kit_uri_new()) == NULL)
-		goto out;
-	uti = p11_kit_uri_get_token_info(u);
-	padded_set(uti->label, sizeof(uti->label), ti->label);
-	if (ti->serial[0] != '\0')
-		padded_set(uti->serialNumber, sizeof(uti->serialNumber), ti->serial);
-	a.type = CKA_ID;
-	a.pValue = k->id;
-	a.ulValueLen = (CK_ULONG)k->id_len;
-	if (k->id_len > 0 && p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
-		goto out;
-	a.type = CKA_LABEL;
-	a.pValue = k->label;
-	a.ulValueLen = (CK_ULONG)strlen(k->label);
-	if (k->label[0] != '\0' && p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
-		goto out;
-	a.type = CKA_CLASS;
-	a.pValue = &cls;
-	a.ulValueLen = sizeof(cls);
-	if (p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK ||
-	    p11_kit_uri_format(u, P11_KIT_URI_FOR_ANY, &s) != P11_KIT_URI_OK || s == NULL)
-		goto out;
-	*out = s;
-	s = NULL;
-	r = 0;
-out:
-	free(s);
-	if (u != NULL)
-		p11_kit_uri_free(u);
-	return r;
-}
-
 static const char *
 ossl_reason(void)
 {

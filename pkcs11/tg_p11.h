@@ -499,11 +499,22 @@ const uint8_t *tg_p11_key_id(const struct tg_p11_key *k, size_t *len);
 enum tg_p11_alg tg_p11_key_alg(const struct tg_p11_key *k);
 
 /*
- * A canonical URI for the key: pkcs11:token=...;serial=...;id=...;
- * object=...;type=private (no PIN). Returns 0 and *out (heap string, free
- * with free()), or TG_ERR_ALLOC.
+ * The key's URI (no PIN), as tg_p11_object_uri formats one: the token's
+ * label, manufacturer, model and serial, the key's id and label,
+ * type=private. Returns 0 and *out (heap string, free with free()),
+ * TG_ERR_ALLOC or TG_ERR_URI.
  */
 int tg_p11_key_uri(const struct tg_p11_key *k, char **out);
+
+/*
+ * The pkcs11: URI of token ti (o NULL) or of object o on it, formatted with
+ * p11-kit's p11_kit_uri_format: the token's label, manufacturer, model and
+ * serial, and the object's type, label and id (left out when the listing
+ * kept only part of a long id). Returns 0 and *out (heap string, free with
+ * free()), TG_ERR_ALLOC or TG_ERR_URI.
+ */
+int tg_p11_object_uri(const struct tg_p11_token_info *ti, const struct tg_p11_object_info *o,
+                      char **out);
 
 /*
  * The trust attributes read when the key was found (C_GetAttributeValue of

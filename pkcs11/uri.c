@@ -396,3 +396,94 @@ out:
 	free(s);
 	return r;
 }
+
+/* A CK_TOKEN_INFO text field: blank-padded; left all zero (p11-kit then
+ * leaves it out of the URI) when the value is empty. */
+static void
+padded_set(CK_UTF8CHAR *dst, size_t n, const char *src)
+{
+	size_t l = strlen(src);
+
+	if (l > 0) {
+		memset(dst, ' ', n);
+		memcpy(dst, src, l < n ? l : n);
+	}
+}
+
+static CK_OBJECT_CLASS
+obj_class(enum tg_p11_obj_class c)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+
+	if (c == TG_P11_OBJ_PRIVATE_KEY)
+		cls = CKO_PRIVATE_KEY;
+	else if (c == TG_P11_OBJ_PUBLIC_KEY)
+		cls = CKO_PUBLIC_KEY;
+	else if (c == TG_P11_OBJ_CERT)
+		cls = CKO_CERTIFICATE;
+	return cls;
+}
+
+/* The URI of token ti, or (cls != 0) of the object with that class, label
+ * and id (id_len 0: left out) on it. */
+static int
+object_uri(const struct tg_p11_token_info *ti, CK_OBJECT_CLASS cls, const char *label,
+           const uint8_t *id, size_t id_len, char **out)
+{
+	P11KitUri *u = NULL;
+	CK_TOKEN_INFO *tk;
+	CK_ATTRIBUTE a;
+	int what = P11_KIT_URI_FOR_TOKEN, r = TG_ERR_ALLOC;
+
+	*out = NULL;
+	if ((u = p11_kit_uri_new()) == NULL)
+		goto out;
+	tk = p11_kit_uri_get_token_info(u);
+	padded_set(tk->label, sizeof(tk->label), ti->label);
+	padded_set(tk->manufacturerID, sizeof(tk->manufacturerID), ti->manufacturer);
+	padded_set(tk->model, sizeof(tk->model), ti->model);
+	padded_set(tk->serialNumber, sizeof(tk->serialNumber), ti->serial);
+	r = TG_ERR_URI;
+	if (cls != 0) {
+		what = P11_KIT_URI_FOR_OBJECT_ON_TOKEN;
+		a = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof(cls)};
+		if (p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
+			goto out;
+		a = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
+		if (label[0] != '\0' && p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
+			goto out;
+		a = (CK_ATTRIBUTE){CKA_ID, (void *)id, id_len};
+		if (id_len > 0 && p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
+			goto out;
+	}
+	if (p11_kit_uri_format(u, what, out) != P11_KIT_URI_OK || *out == NULL) {
+		free(*out);
+		*out = NULL;
+		goto out;
+	}
+	r = 0;
+out:
+	if (u != NULL)
+		p11_kit_uri_free(u);
+	return r;
+}
+
+int
+tg_p11_object_uri(const struct tg_p11_token_info *ti, const struct tg_p11_object_info *o,
+                  char **out)
+{
+	int r;
+
+	if (o == NULL)
+		r = object_uri(ti, 0, "", NULL, 0, out);
+	else /* an id the listing kept only part of is left out */
+		r = object_uri(ti, obj_class(o->cls), o->label, o->id,
+		               o->id_full_len == o->id_len ? o->id_len : 0, out);
+	return r;
+}
+
+int
+tg_p11_key_uri(const struct tg_p11_key *k, char **out)
+{
+	return object_uri(&k->t->info, CKO_PRIVATE_KEY, k->label, k->id, k->id_len, out);
+}

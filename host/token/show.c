@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <p11-kit/uri.h>
-
 #include "tok-int.h"
 
 const char *
@@ -37,69 +35,12 @@ tg_tokcmd_trust_json(const struct tg_p11_trust *tr)
 	return t;
 }
 
-/* A CK_TOKEN_INFO text field: blank-padded, left all zero (unset in the
- * URI) when the value is empty. */
-static void
-padded(unsigned char *dst, size_t n, const char *src)
-{
-	size_t l = strlen(src);
-
-	if (l == 0)
-		return;
-	memset(dst, ' ', n);
-	memcpy(dst, src, l < n ? l : n);
-}
-
 char *
 tg_tokcmd_uri(const struct tg_p11_token_info *ti, const struct tg_p11_object_info *o)
 {
-	P11KitUri *u = NULL;
-	CK_TOKEN_INFO *tk;
-	CK_OBJECT_CLASS cls = CKO_DATA;
-	CK_ATTRIBUTE a;
 	char *s = NULL;
-	int what = P11_KIT_URI_FOR_TOKEN;
 
-	if ((u = p11_kit_uri_new()) == NULL)
-		goto out;
-	tk = p11_kit_uri_get_token_info(u);
-	padded(tk->label, sizeof(tk->label), ti->label);
-	padded(tk->manufacturerID, sizeof(tk->manufacturerID), ti->manufacturer);
-	padded(tk->model, sizeof(tk->model), ti->model);
-	padded(tk->serialNumber, sizeof(tk->serialNumber), ti->serial);
-	if (o != NULL) {
-		what = P11_KIT_URI_FOR_OBJECT_ON_TOKEN;
-		switch (o->cls) {
-		case TG_P11_OBJ_PRIVATE_KEY:
-			cls = CKO_PRIVATE_KEY;
-			break;
-		case TG_P11_OBJ_PUBLIC_KEY:
-			cls = CKO_PUBLIC_KEY;
-			break;
-		case TG_P11_OBJ_CERT:
-			cls = CKO_CERTIFICATE;
-			break;
-		default:
-			cls = CKO_DATA;
-			break;
-		}
-		a = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof(cls)};
-		if (p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
-			goto out;
-		a = (CK_ATTRIBUTE){CKA_LABEL, (void *)o->label, strlen(o->label)};
-		if (o->label[0] != '\0' && p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
-			goto out;
-		a = (CK_ATTRIBUTE){CKA_ID, (void *)o->id, o->id_len};
-		if (o->id_len > 0 && o->id_full_len == o->id_len &&
-		    p11_kit_uri_set_attribute(u, &a) != P11_KIT_URI_OK)
-			goto out;
-	}
-	if (p11_kit_uri_format(u, what, &s) != P11_KIT_URI_OK) {
-		free(s);
-		s = NULL;
-	}
-out:
-	p11_kit_uri_free(u);
+	(void)tg_p11_object_uri(ti, o, &s);
 	return s;
 }
 
