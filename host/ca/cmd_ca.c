@@ -22,25 +22,6 @@
 
 #define CA_MAX_INTERMEDIATE_FILES 16
 
-static const char ca_usage[] =
-    "usage: tokengate ca <command> [options]\n"
-    "\n"
-    "The token-backed certificate authority: it certifies only keys whose\n"
-    "provenance it verified (a token attestation, or an HSM key's trust\n"
-    "attributes) and records it in the key-provenance extension.\n"
-    "\n"
-    "commands:\n"
-    "  verify-attestation  verify a PIV attestation and print its facts (JSON)\n"
-    "  init                create a CA directory\n"
-    "  issue               check a CSR and its key's provenance, issue a leaf\n"
-    "  list                the issued certificates and their status\n"
-    "  revoke              revoke an issued certificate\n"
-    "  crl                 write the CA's certificate revocation list\n"
-    "  show                print a certificate's identity and provenance (JSON)\n"
-    "\n"
-    "'tokengate ca <command> --help' describes each command.\n"
-    "Exit codes: 0 success, 1 failure, 2 bad command line.\n";
-
 static const char va_usage[] =
     "usage: tokengate ca verify-attestation --roots DIR --attestation FILE\n"
     "           --intermediate FILE [--intermediate FILE...] [--pubkey FILE]\n"
@@ -710,33 +691,19 @@ static const struct ca_cmd ca_cmds[] = {
     {"show", show_usage, BIT(O_CERT), BIT(O_CERT), cmd_show},
 };
 
-int
-tg_cmd_ca(int argc, char **argv)
+/* Runs ca_cmds[idx] on its argv (argv[0] its name). */
+static int
+ca_run(size_t idx, int argc, char **argv)
 {
-	const struct ca_cmd *c = NULL;
+	const struct ca_cmd *c = &ca_cmds[idx];
 	struct ca_args a;
 	char what[64];
-	size_t i;
 	int rc, done;
 
-	if (argc < 2)
-		return tg_cmd_usage_error("ca", "a command is needed");
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		fputs(ca_usage, stdout);
-		return TG_EXIT_OK;
-	}
-	for (i = 0; i < sizeof(ca_cmds) / sizeof(ca_cmds[0]); i++) {
-		if (strcmp(argv[1], ca_cmds[i].name) == 0)
-			c = &ca_cmds[i];
-	}
-	if (c == NULL)
-		return tg_cmd_usage_error("ca", "unknown command '%s'", argv[1]);
 	memset(&a, 0, sizeof(a));
 	snprintf(what, sizeof(what), "ca %s", c->name);
 	a.what = what;
-	opterr = 0; /* tg_cmd_bad_option reports unknown options */
-	rc = ca_args_parse(c, argc - 1, argv + 1, &a, &done);
+	rc = ca_args_parse(c, argc, argv, &a, &done);
 	if (!done)
 		rc = c->run(&a);
 	/* output that did not reach stdout (a full disk, a closed pipe) is a failure */
@@ -746,4 +713,44 @@ tg_cmd_ca(int argc, char **argv)
 		rc = TG_EXIT_FAIL;
 	}
 	return rc;
+}
+
+/* tgcore's dispatch calls a subcommand with its argv only. */
+#define CA_RUN(name, idx)                                                                          \
+	static int name(int argc, char **argv)                                                     \
+	{                                                                                          \
+		return ca_run(idx, argc, argv);                                                    \
+	}
+CA_RUN(run_verify, 0)
+CA_RUN(run_init, 1)
+CA_RUN(run_issue, 2)
+CA_RUN(run_list, 3)
+CA_RUN(run_revoke, 4)
+CA_RUN(run_crl, 5)
+CA_RUN(run_show, 6)
+
+static const struct tg_cli_cmd ca_subs[] = {
+    {"verify-attestation", "verify a PIV attestation and print its facts (JSON)", run_verify},
+    {"init", "create a CA directory", run_init},
+    {"issue", "check a CSR and its key's provenance, issue a leaf", run_issue},
+    {"list", "the issued certificates and their status", run_list},
+    {"revoke", "revoke an issued certificate", run_revoke},
+    {"crl", "write the CA's certificate revocation list", run_crl},
+    {"show", "print a certificate's identity and provenance (JSON)", run_show},
+    {NULL, NULL, NULL},
+};
+
+static const struct tg_cli_group ca_group = {
+    .prog = TG_CMD_PROG,
+    .what = "ca",
+    .intro = "The token-backed certificate authority: it certifies only keys whose\n"
+             "provenance it verified (a token attestation, or an HSM key's trust\n"
+             "attributes) and records it in the key-provenance extension.\n\n",
+    .cmds = ca_subs,
+};
+
+int
+tg_cmd_ca(int argc, char **argv)
+{
+	return tg_cli_dispatch(&ca_group, argc, argv);
 }

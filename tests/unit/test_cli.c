@@ -357,6 +357,29 @@ test_dispatch(void **state)
 	assert_non_null(strstr(got, "Exit codes: 0 success, 1 failure, 2 bad command line.\n"));
 }
 
+/* A name longer than the usual column moves every summary right, two
+ * spaces past the longest name. */
+static void
+test_group_usage_long_name(void **state)
+{
+	static const struct tg_cli_cmd long_cmds[] = {
+	    {"one", "the first command", cmd_one},
+	    {"verify-attestation", "a long name", cmd_one},
+	    {NULL, NULL, NULL},
+	};
+	static const struct tg_cli_group g = {.prog = "prog", .what = "grp", .cmds = long_cmds};
+	char *a_none[] = {(char *)"grp", NULL};
+	const char *got;
+
+	(void)state;
+	capture_start();
+	assert_int_equal(tg_cli_dispatch(&g, 1, a_none), TG_CLI_EXIT_USAGE);
+	got = capture_end();
+	if (strstr(got, "\n  one                 the first command\n") == NULL ||
+	    strstr(got, "\n  verify-attestation  a long name\n") == NULL)
+		fail_msg("summaries not in one column: [%s]", got);
+}
+
 static void
 test_wants_help_and_fail(void **state)
 {
@@ -384,11 +407,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_known),
-	    cmocka_unit_test(test_getopt_accepts),  cmocka_unit_test(test_getopt_many),
-	    cmocka_unit_test(test_getopt_operands), cmocka_unit_test(test_getopt_help),
-	    cmocka_unit_test(test_getopt_refusals), cmocka_unit_test(test_getopt_bad_table),
-	    cmocka_unit_test(test_dispatch),        cmocka_unit_test(test_wants_help_and_fail),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_known),
+	    cmocka_unit_test(test_getopt_accepts),
+	    cmocka_unit_test(test_getopt_many),
+	    cmocka_unit_test(test_getopt_operands),
+	    cmocka_unit_test(test_getopt_help),
+	    cmocka_unit_test(test_getopt_refusals),
+	    cmocka_unit_test(test_getopt_bad_table),
+	    cmocka_unit_test(test_dispatch),
+	    cmocka_unit_test(test_group_usage_long_name),
+	    cmocka_unit_test(test_wants_help_and_fail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

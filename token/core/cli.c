@@ -27,14 +27,18 @@ tg_cli_group_usage(const struct tg_cli_group *g, FILE *f)
 {
 	const struct tg_cli_cmd *c;
 	char name[PROG_MAX];
+	int width = 12;
 
 	full_name(g->prog, g->what, name, sizeof(name));
 	fprintf(f, "usage: %s <command> [options]\n\n", name);
 	if (g->intro != NULL)
 		fputs(g->intro, f);
 	fprintf(f, "commands:\n");
+	for (c = g->cmds; c->name != NULL; c++) /* the summaries in one column */
+		if ((int)strlen(c->name) >= width)
+			width = (int)strlen(c->name) + 1;
 	for (c = g->cmds; c->name != NULL; c++)
-		fprintf(f, "  %-12s %s\n", c->name, c->summary);
+		fprintf(f, "  %-*s %s\n", width, c->name, c->summary);
 	fprintf(f, "\n");
 	if (g->outro != NULL)
 		fputs(g->outro, f);
