@@ -122,8 +122,8 @@ tg_att_roots_load(const char *dir, struct tg_att_roots **out, struct tg_error *e
 		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
 			continue;
 		if ((r = tg_ca_certs_read(path, certs, err)) != 0) {
-			r = tg_error_set(err, TG_ERR_CONFIG, "attestation roots directory '%s'",
-			                 dir);
+			r = tg_error_wrap(err, TG_ERR_CONFIG, "attestation roots directory '%s'",
+			                  dir);
 			goto out;
 		}
 	}

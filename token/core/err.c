@@ -76,22 +76,42 @@ int
 tg_error_set(struct tg_error *err, int code, const char *fmt, ...)
 {
 	char msg[sizeof(err->msg)];
-	char prev[sizeof(err->msg)];
 	va_list ap;
 
 	if (err == NULL)
 		goto out;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
 	va_end(ap);
-	if (err->code != 0 && err->msg[0] != '\0') {
-		snprintf(prev, sizeof(prev), "%s", err->msg);
-		/* Truncation is intended: context first, the cause cut short. */
-		if (snprintf(err->msg, sizeof(err->msg), "%s: %s", msg, prev) < 0)
-			err->msg[0] = '\0';
-	} else {
-		snprintf(err->msg, sizeof(err->msg), "%s", msg);
-	}
+	snprintf(err->msg, sizeof(err->msg), "%s", msg);
+	err->code = code;
+out:
+	return code;
+}
+
+int
+tg_error_wrap(struct tg_error *err, int code, const char *fmt, ...)
+{
+	char ctx[sizeof(err->msg)];
+	char cause[sizeof(err->msg)];
+	va_list ap;
+
+	if (err == NULL)
+		goto out;
+	va_start(ap, fmt);
+	if (vsnprintf(ctx, sizeof(ctx), fmt, ap) < 0)
+		ctx[0] = '\0';
+	va_end(ap);
+	if (err->msg[0] != '\0')
+		snprintf(cause, sizeof(cause), "%s", err->msg);
+	else if (err->code != 0)
+		snprintf(cause, sizeof(cause), "%s", tg_strerror(err->code));
+	else
+		cause[0] = '\0';
+	/* Truncation is intended: context first, the cause cut short. */
+	if (cause[0] == '\0' || snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, cause) < 0)
+		snprintf(err->msg, sizeof(err->msg), "%s", ctx);
 	err->code = code;
 out:
 	return code;
