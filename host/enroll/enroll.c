@@ -622,6 +622,7 @@ out:
 
 /* ---- command line ---- */
 
+/* TG_CLI_CONTINUE when the command line is good, else the exit code to end with. */
 static int
 opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 {
@@ -754,7 +755,7 @@ opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 		if (o->key_uri != NULL || o->ca_dir != NULL || o->out_dir != NULL)
 			return tg_cmd_usage_error(WHAT, "--install-cert goes with --reader and "
 			                                "--slot only");
-		return -1;
+		return TG_CLI_CONTINUE;
 	}
 	if (o->id == NULL)
 		return tg_cmd_usage_error(WHAT, "--id is required");
@@ -769,7 +770,7 @@ opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 	if (o->existing && o->force)
 		return tg_cmd_usage_error(WHAT, "--force replaces the slot's key with a new one; "
 		                                "--existing-key keeps it: give one of them");
-	return -1;
+	return TG_CLI_CONTINUE;
 }
 
 int
@@ -783,7 +784,7 @@ tg_cmd_enroll(int argc, char **argv)
 
 	tg_error_clear(&err);
 	note.text[0] = '\0';
-	if ((rc = opts_parse(argc, argv, &o)) != -1)
+	if ((rc = opts_parse(argc, argv, &o)) != TG_CLI_CONTINUE)
 		return rc;
 	if (o.id != NULL && (r = tg_ca_id_check(o.id, NULL, name, sizeof(name), &err)) != 0) {
 		fprintf(stderr, "tokengate %s: %s\n", WHAT, tg_error_msg(&err, r));
