@@ -82,8 +82,8 @@ struct init_opts {
 	int force;
 };
 
-/* Returns TG_CLI_CONTINUE to go on, else the exit code (0 after --help, 2 on bad
- * usage). */
+/* Returns -1 to go on, else the exit code (help printed: 0; usage: 2). */
+/* Returns -1 to go on, else the exit code (0 after --help, 2 on bad usage). */
 static int
 parse_opts(int argc, char **argv, struct init_opts *o)
 {
@@ -101,7 +101,7 @@ parse_opts(int argc, char **argv, struct init_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int c, rc = TG_CLI_CONTINUE;
+	int c, rc = -1;
 
 	opterr = 0;
 	optind = 1;
@@ -169,7 +169,7 @@ parse_opts(int argc, char **argv, struct init_opts *o)
 		rc = tg_sim_cmd_usage_error("init", "--mgm-key-alg needs --mgm-key");
 		goto out;
 	}
-	rc = TG_CLI_CONTINUE;
+	rc = -1; /* go on */
 out:
 	return rc;
 }
@@ -273,7 +273,7 @@ tg_sim_cmd_init(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	memset(&p, 0, sizeof(p));
 	tg_error_clear(&err);
-	if ((rc = parse_opts(argc, argv, &o)) != TG_CLI_CONTINUE)
+	if ((rc = parse_opts(argc, argv, &o)) >= 0)
 		goto out;
 	if ((rc = mgm_key_setup(&o, mgm, sizeof(mgm), &p)) != 0)
 		goto out;

@@ -84,8 +84,8 @@ usage(FILE *f)
 	        TG_SIM_VPCD_DEFAULT, LATENCY_MAX_MS);
 }
 
-/* Returns TG_CLI_CONTINUE to go on, else the exit code (0 after --help, 2 on bad
- * usage). */
+/* Returns -1 to go on, else the exit code (help printed: 0; usage: 2). */
+/* Returns -1 to go on, else the exit code (0 after --help, 2 on bad usage). */
 static int
 parse_opts(int argc, char **argv, struct run_opts *o)
 {
@@ -103,7 +103,7 @@ parse_opts(int argc, char **argv, struct run_opts *o)
 	    {NULL, 0, NULL, 0},
 	};
 	struct tg_error err;
-	int c, rc = TG_CLI_CONTINUE;
+	int c, rc = -1;
 
 	tg_error_clear(&err);
 	opterr = 0;
@@ -172,7 +172,7 @@ parse_opts(int argc, char **argv, struct run_opts *o)
 	}
 	if ((rc = tg_sim_cmd_args_check("run", argc, argv, o->state)) != 0)
 		goto out;
-	rc = TG_CLI_CONTINUE;
+	rc = -1; /* go on */
 out:
 	return rc;
 }
@@ -339,7 +339,7 @@ tg_sim_cmd_run(int argc, char **argv)
 	o.vpcd = TG_SIM_VPCD_DEFAULT;
 	o.touch = TG_SIM_TOUCH_AUTO;
 	o.level = TG_LOG_INFO;
-	if ((rc = parse_opts(argc, argv, &o)) != TG_CLI_CONTINUE)
+	if ((rc = parse_opts(argc, argv, &o)) >= 0)
 		goto out;
 	if (tg_sim_vpcd_addr_parse(o.vpcd, vhost, sizeof(vhost), &vport, &err) != 0) {
 		rc = tg_sim_cmd_usage_error("run", "%s", tg_error_msg(&err, TG_ERR_USAGE));

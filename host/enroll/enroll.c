@@ -622,7 +622,6 @@ out:
 
 /* ---- command line ---- */
 
-/* TG_CLI_CONTINUE when the command line is good, else the exit code to end with. */
 static int
 opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 {
@@ -755,7 +754,7 @@ opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 		if (o->key_uri != NULL || o->ca_dir != NULL || o->out_dir != NULL)
 			return tg_cmd_usage_error(WHAT, "--install-cert goes with --reader and "
 			                                "--slot only");
-		return TG_CLI_CONTINUE;
+		return -1;
 	}
 	if (o->id == NULL)
 		return tg_cmd_usage_error(WHAT, "--id is required");
@@ -770,7 +769,7 @@ opts_parse(int argc, char **argv, struct tg_enroll_opts *o)
 	if (o->existing && o->force)
 		return tg_cmd_usage_error(WHAT, "--force replaces the slot's key with a new one; "
 		                                "--existing-key keeps it: give one of them");
-	return TG_CLI_CONTINUE;
+	return -1;
 }
 
 int
@@ -784,7 +783,7 @@ tg_cmd_enroll(int argc, char **argv)
 
 	tg_error_clear(&err);
 	note.text[0] = '\0';
-	if ((rc = opts_parse(argc, argv, &o)) != TG_CLI_CONTINUE)
+	if ((rc = opts_parse(argc, argv, &o)) != -1)
 		return rc;
 	if (o.id != NULL && (r = tg_ca_id_check(o.id, NULL, name, sizeof(name), &err)) != 0) {
 		fprintf(stderr, "tokengate %s: %s\n", WHAT, tg_error_msg(&err, r));

@@ -355,22 +355,6 @@ test_wants_help_and_fail(void **state)
 	assert_int_equal(strncmp(got, "prog: ", 6), 0);
 }
 
-/* An option parser's "go on" is no exit status and no TG_ERR_* code, so a
- * caller cannot mistake it for either (it was -1, TG_ERR_INTERNAL). */
-static void
-test_continue_distinct(void **state)
-{
-	int code;
-
-	assert_true(TG_CLI_CONTINUE > 255);
-	assert_int_not_equal(TG_CLI_CONTINUE, TG_CLI_EXIT_OK);
-	assert_int_not_equal(TG_CLI_CONTINUE, TG_CLI_EXIT_FAIL);
-	assert_int_not_equal(TG_CLI_CONTINUE, TG_CLI_EXIT_USAGE);
-	for (code = TG_ERR_TLS; code <= TG_ERR_INTERNAL; code++)
-		assert_int_not_equal(TG_CLI_CONTINUE, code);
-	assert_string_equal(tg_strerror(TG_CLI_CONTINUE), "unknown error");
-}
-
 int
 main(void)
 {
@@ -379,7 +363,7 @@ main(void)
 	    cmocka_unit_test(test_getopt_accepts),      cmocka_unit_test(test_getopt_operands),
 	    cmocka_unit_test(test_getopt_help),         cmocka_unit_test(test_getopt_refusals),
 	    cmocka_unit_test(test_getopt_bad_table),    cmocka_unit_test(test_dispatch),
-	    cmocka_unit_test(test_wants_help_and_fail), cmocka_unit_test(test_continue_distinct),
+	    cmocka_unit_test(test_wants_help_and_fail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

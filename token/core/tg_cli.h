@@ -27,14 +27,6 @@
 #define TG_CLI_EXIT_FAIL  1
 #define TG_CLI_EXIT_USAGE 2
 
-/*
- * What a subcommand's option parser returns when the command line is good
- * and the command goes on (else it returns the exit code to end with): above
- * every exit status (0..255), so distinct from each TG_CLI_EXIT_* and from
- * every TG_ERR_* code (all negative).
- */
-#define TG_CLI_CONTINUE 256
-
 /* ------------------------------------------------------------------ */
 /* Subcommand dispatch                                                 */
 /* ------------------------------------------------------------------ */
