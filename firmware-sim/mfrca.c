@@ -136,7 +136,7 @@ write_new(const char *path, unsigned mode, X509 *cert, EVP_PKEY *key, struct tg_
 	}
 	r = tg_file_write(path, data, (size_t)len, mode, TG_FILE_NO_REPLACE, err);
 	if (r == TG_ERR_INVALID_ARG) {
-		tg_error_clear(err); /* this message replaces the writer's */
+		/* this message replaces the writer's */
 		r = tg_error_set(err, TG_ERR_IO,
 		                 "%s already exists; remove it or pass "
 		                 "--manufacturer-cert/--manufacturer-key to use an "

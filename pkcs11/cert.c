@@ -238,6 +238,8 @@ out:
 	return r;
 }
 
+#define NOT_ITS_CERT "the certificate given does not belong to key '%s' on token '%s'"
+
 int
 tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert, struct tg_error *err)
 {
@@ -249,12 +251,14 @@ tg_p11_ssl_ctx_use_key(SSL_CTX *ctx, struct tg_p11_key *k, X509 *cert, struct tg
 		if ((r = tg_p11_key_cert_get(k, &own, err)) != 0)
 			goto out;
 		cert = own;
-	} else if ((k->pub == NULL && cert_key_prove(k, cert, err) != 0) ||
-	           !cert_matches(k, cert)) {
-		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
-		                 "the certificate given does not belong to key '%s' on "
-		                 "token '%s'",
-		                 k->label, k->t->info.label);
+	} else if (k->pub == NULL && cert_key_prove(k, cert, err) != 0) {
+		/* the proof's cause after the context */
+		r = tg_error_wrap(err, TG_ERR_CERT_MISMATCH, NOT_ITS_CERT, k->label,
+		                  k->t->info.label);
+		goto out;
+	} else if (!cert_matches(k, cert)) {
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH, NOT_ITS_CERT, k->label,
+		                 k->t->info.label);
 		goto out;
 	}
 	/* the key checked to be k's own object (tg_p11_key_evp_get) */

@@ -349,8 +349,10 @@ handle_sign(struct tg_p11_key *k, CK_SESSION_HANDLE s, const uint8_t *msg, size_
 	CK_ULONG inl = ml, rl = 0;
 	unsigned int dl = 0;
 	CK_RV rv;
+	struct tg_error lerr; /* the PIN source's cause when the context login fails */
 	int r = TG_ERR_PKCS11;
 
+	tg_error_clear(&lerr);
 	if (k->type == CKK_RSA) {
 		mech.mechanism = CKM_SHA256_RSA_PKCS;
 	} else if (k->type == CKK_EC) {
@@ -366,7 +368,7 @@ handle_sign(struct tg_p11_key *k, CK_SESSION_HANDLE s, const uint8_t *msg, size_
 		goto out;
 	}
 	if ((rv = f->C_SignInit(s, &mech, k->h)) != CKR_OK ||
-	    (k->trust.always_authenticate == 1 && (rv = context_login(k, s, err)) != CKR_OK) ||
+	    (k->trust.always_authenticate == 1 && (rv = context_login(k, s, &lerr)) != CKR_OK) ||
 	    (rv = f->C_Sign(s, (CK_BYTE_PTR)in, inl, NULL, &rl)) != CKR_OK)
 		goto fail;
 	if ((raw = OPENSSL_malloc(rl ? rl : 1)) == NULL) {
@@ -391,8 +393,10 @@ handle_sign(struct tg_p11_key *k, CK_SESSION_HANDLE s, const uint8_t *msg, size_
 fail:
 	/* end an operation C_SignInit may have left active */
 	(void)f->C_SignInit(s, NULL, k->h);
-	tg_error_set(err, r, "signing a challenge through the key's handle failed: %s",
-	             tg_p11_ckr_name(rv));
+	if (err != NULL)
+		*err = lerr;
+	tg_error_wrap(err, r, "signing a challenge through the key's handle failed: %s",
+	              tg_p11_ckr_name(rv));
 out:
 	OPENSSL_free(raw);
 	return r;

@@ -189,12 +189,12 @@ prove(struct tg_p11_key *k2, EVP_PKEY *known, struct tg_error *err)
 	int r = tg_p11_key_prove(k2, known, err);
 
 	if (r == TG_ERR_CERT_MISMATCH) {
-		tg_error_clear(err); /* the watcher's words say what it means here */
+		/* the watcher's words say what it means here */
 		r = tg_error_set(err, r,
 		                 "its signature over a fresh challenge does not verify with the "
 		                 "public key checked before the removal");
 	} else if (r != 0) {
-		r = tg_error_set(err, r, "the key found again cannot sign a challenge");
+		r = tg_error_wrap(err, r, "the key found again cannot sign a challenge");
 	}
 	return r;
 }

@@ -128,7 +128,7 @@ tok_persist(struct tg_tok *t)
 
 	if (t->host.persist == NULL)
 		goto out;
-	r = -1;
+	r = TG_ERR_PERSIST;
 	if (tg_tok_save(t, &blob, &len) != 0)
 		goto out;
 	if (t->host.persist(t->host.ctx, blob, len) != 0)

@@ -183,7 +183,7 @@ uint16_t tok_attest(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
 int tok_attest_provision(struct tg_tok *t, const struct tg_tok_params *p);
 
 /* ---- state.c ---- */
-/* Saves the state through host->persist: 0, or -1 (answer 6581). */
+/* Saves the state through host->persist: 0, or TG_ERR_PERSIST (answer 6581). */
 int tok_persist(struct tg_tok *t);
 
 /* ---- tok.c ---- */

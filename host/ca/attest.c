@@ -122,8 +122,8 @@ tg_att_roots_load(const char *dir, struct tg_att_roots **out, struct tg_error *e
 		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
 			continue;
 		if ((r = tg_ca_certs_read(path, certs, err)) != 0) {
-			r = tg_error_set(err, TG_ERR_CONFIG, "attestation roots directory '%s'",
-			                 dir);
+			r = tg_error_wrap(err, TG_ERR_CONFIG, "attestation roots directory '%s'",
+			                  dir);
 			goto out;
 		}
 	}
@@ -333,13 +333,13 @@ tg_att_ext_decode(enum tg_att_ext which, const uint8_t *p, size_t n, struct tg_a
 /*
  * The value of a subject name entry as UTF-8 (any string type converted),
  * with its encoded length: an embedded NUL stays part of the value. 0 and
- * *out (OPENSSL_free) and *len, or -1.
+ * *out (OPENSSL_free) and *len, or TG_ERR_FORMAT.
  */
 static int
 name_entry_utf8(const X509_NAME_ENTRY *e, unsigned char **out, int *len)
 {
 	*len = ASN1_STRING_to_UTF8(out, X509_NAME_ENTRY_get_data(e));
-	return *len < 0 ? -1 : 0;
+	return *len < 0 ? TG_ERR_FORMAT : 0;
 }
 
 /* s (n bytes, maybe holding NULs) for a message: non-printable bytes as \xNN. */

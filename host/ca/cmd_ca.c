@@ -482,7 +482,7 @@ cmd_issue(struct ca_args *a)
 	snprintf(record, sizeof(record), "%s/issued/%s.pem", a->val[O_DIR], hex);
 	if ((r = tg_ca_pem_write(a->val[O_OUT], leaf, NULL, NULL, &err)) != 0 ||
 	    (r = issue_report(a, leaf, record, &prov, &err)) != 0) {
-		tg_error_set(
+		tg_error_wrap(
 		    &err, r,
 		    "certificate %s was issued and recorded as %s, but the command did not "
 		    "finish (copy it from there, or revoke it)",
@@ -518,7 +518,7 @@ revoke_serial(struct tg_ca_store *s, struct ca_args *a, char *hex, size_t n, str
 	if ((r = tg_ca_cert_read(a->val[O_CERT], &x, err)) != 0)
 		goto out;
 	if ((r = tg_ca_store_cert_check(s, x, err)) != 0) {
-		tg_error_set(err, r, "'%s'", a->val[O_CERT]);
+		tg_error_wrap(err, r, "'%s'", a->val[O_CERT]);
 		goto out;
 	}
 	if (tg_ca_serial_hex(X509_get0_serialNumber(x), hex, n) != 0)

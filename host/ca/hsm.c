@@ -340,7 +340,7 @@ challenge(struct tg_p11_key *k, EVP_PKEY *csrkey, struct tg_error *err)
 
 	r = tg_p11_key_prove(k, csrkey, err);
 	if (r == TG_ERR_CERT_MISMATCH) {
-		tg_error_clear(err); /* the CA's own words replace libtgp11's */
+		/* the CA's own words replace libtgp11's */
 		r = tg_error_set(err, TG_ERR_CSR,
 		                 "HSM key '%s' signed the CA's random challenge on the "
 		                 "token, but the signature does not verify with the CSR's "
@@ -348,7 +348,7 @@ challenge(struct tg_p11_key *k, EVP_PKEY *csrkey, struct tg_error *err)
 		                 "and certificate objects on the token are not evidence)",
 		                 label);
 	} else if (r != 0) {
-		r = tg_error_set(
+		r = tg_error_wrap(
 		    err, r, "HSM key '%s' could not sign the CA's challenge on the token", label);
 	}
 	return r;

@@ -47,7 +47,7 @@ tg_ca_id_check(const char *id, const char *td, char *name, size_t n, struct tg_e
 	memcpy(tdbuf, p, tdlen);
 	tdbuf[tdlen] = '\0';
 	if (tg_ca_td_check(tdbuf, err) != 0) {
-		tg_error_set(err, r, "identity '%s'", id);
+		tg_error_wrap(err, r, "identity '%s'", id);
 		goto out;
 	}
 	if (td != NULL && strcmp(tdbuf, td) != 0) {
@@ -247,9 +247,12 @@ leaf_build(struct tg_ca_store *s, const struct tg_ca_issue_req *req, const char 
 	char asked[32], until[32];
 	int r = TG_ERR_CRYPTO;
 
-	if ((x = X509_new()) == NULL || !X509_set_version(x, X509_VERSION_3) ||
-	    (r = tg_ca_serial_random(x, err)) != 0)
+	if ((x = X509_new()) == NULL || !X509_set_version(x, X509_VERSION_3))
 		goto fail;
+	if ((r = tg_ca_serial_random(x, err)) != 0) {
+		r = tg_error_wrap(err, r, "cannot build or sign the certificate");
+		goto out;
+	}
 	r = TG_ERR_CRYPTO;
 	if ((subj = X509_NAME_new()) == NULL ||
 	    !X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1,

@@ -349,14 +349,14 @@ tg_prov_ext_make(const struct tg_prov *p, X509_EXTENSION **out, struct tg_error 
 
 	if ((r = tg_prov_encode(p, &der, &len, err)) != 0)
 		goto out;
-	r = tg_error_set(err, TG_ERR_CRYPTO,
-	                 "provenance: cannot build the "
-	                 "certificate extension");
 	if ((obj = OBJ_txt2obj(TG_PROV_OID, 1)) == NULL || (os = ASN1_OCTET_STRING_new()) == NULL ||
 	    !ASN1_OCTET_STRING_set(os, der, (int)len) ||
-	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL)
+	    (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL) {
+		r = tg_error_set(err, TG_ERR_CRYPTO,
+		                 "provenance: cannot build the "
+		                 "certificate extension");
 		goto out;
-	tg_error_clear(err);
+	}
 	*out = ext;
 	r = 0;
 out:

@@ -270,9 +270,12 @@ ca_cert_make(const struct tg_ca_init_opts *o, EVP_PKEY *key, X509 **out, struct 
 	int r = TG_ERR_CRYPTO;
 
 	snprintf(cn, sizeof(cn), "tokengate CA %s", o->trust_domain);
-	if ((x = X509_new()) == NULL || !X509_set_version(x, X509_VERSION_3) ||
-	    (r = tg_ca_serial_random(x, err)) != 0)
+	if ((x = X509_new()) == NULL || !X509_set_version(x, X509_VERSION_3))
 		goto fail;
+	if ((r = tg_ca_serial_random(x, err)) != 0) {
+		r = tg_error_wrap(err, r, "cannot build the CA certificate");
+		goto out;
+	}
 	r = TG_ERR_CRYPTO;
 	if ((name = X509_NAME_new()) == NULL ||
 	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
@@ -350,7 +353,7 @@ p11_key_get(const char *uri, int create, struct tg_p11 **p11out, struct tg_p11_k
 		*err = tmp;
 	}
 	if (r != 0) {
-		r = tg_error_set(err, r, "CA key '%s'", uri);
+		r = tg_error_wrap(err, r, "CA key '%s'", uri);
 		goto out;
 	}
 	if ((*evp = tg_p11_key_evp(k)) == NULL) {
@@ -581,10 +584,10 @@ tg_ca_store_open(const char *dir, int need_key, struct tg_ca_store **out, struct
 	    (r = path_join(path, sizeof(path), dir, "ca.pem", err)) != 0)
 		goto out;
 	if ((r = tg_ca_cert_read(path, &s->cert, err)) != 0) {
-		r = tg_error_set(err, TG_ERR_CONFIG,
-		                 "'%s' is not a CA directory "
-		                 "(create one with tokengate ca init)",
-		                 dir);
+		r = tg_error_wrap(err, TG_ERR_CONFIG,
+		                  "'%s' is not a CA directory "
+		                  "(create one with tokengate ca init)",
+		                  dir);
 		goto out;
 	}
 	if ((r = store_key_open(s, need_key, err)) != 0)

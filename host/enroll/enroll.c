@@ -200,7 +200,6 @@ tg_enroll_pin_read(const struct tg_enroll_opts *o, const char *reader, char **pi
 		goto out;
 	r = tg_pin_src_read(src, who, TG_PIN_INTERACTIVE, &p, err);
 	if (r == TG_ERR_NO_PIN && tg_pin_src_kind(src) == TG_PIN_DEFAULT) {
-		tg_error_clear(err);
 		r = tg_error_set(
 		    err, r,
 		    "the token in '%s' needs its PIN and none is available: give "
@@ -235,7 +234,7 @@ tg_enroll_ca_issue(const struct tg_enroll_opts *o, X509_REQ *csr, X509 *att, X50
 	if ((r = tg_ca_store_open(o->ca_dir, 1, &st, err)) != 0)
 		goto out;
 	if ((r = tg_ca_issue(st, &req, leaf, prov, err)) != 0) {
-		tg_error_set(err, r, "the CA in %s refused the request", o->ca_dir);
+		tg_error_wrap(err, r, "the CA in %s refused the request", o->ca_dir);
 		goto out;
 	}
 out:
@@ -266,10 +265,10 @@ ca_precheck(const struct tg_enroll_opts *o, struct tg_error *err)
 		goto out;
 	/* an HSM the CA does not list: refused before a key is generated */
 	if (o->key_uri != NULL && (r = tg_ca_hsm_precheck(pol, o->key_uri, err)) != 0) {
-		tg_error_set(err, r,
-		             "the CA in %s refuses this HSM key (nothing was changed on the "
-		             "token)",
-		             o->ca_dir);
+		tg_error_wrap(err, r,
+		              "the CA in %s refuses this HSM key (nothing was changed on the "
+		              "token)",
+		              o->ca_dir);
 		goto out;
 	}
 	if (o->reader == NULL || o->existing || o->install != NULL)
@@ -539,10 +538,10 @@ hsm_csr(const struct tg_enroll_opts *o, X509_REQ **csr, struct tg_error *err)
 		        tg_p11_alg_name(tg_p11_key_alg(k)));
 	} else if (r == TG_ERR_KEY_EXPORTABLE) {
 		/* the CA certifies no such key, so enroll offers no opt-in */
-		tg_error_set(err, r,
-		             "the CA certifies only keys generated non-exportable on the token "
-		             "(enroll takes no --allow-imported or --allow-exportable); name an "
-		             "object that does not exist yet and enroll generates one");
+		tg_error_wrap(err, r,
+		              "the CA certifies only keys generated non-exportable on the token "
+		              "(enroll takes no --allow-imported or --allow-exportable); name an "
+		              "object that does not exist yet and enroll generates one");
 		goto out;
 	} else if (r != 0) {
 		goto out;

@@ -419,7 +419,6 @@ install_empty(const struct tg_enroll_opts *o, const char *reader, struct tg_erro
 {
 	char cmd[CMD_MAX];
 
-	tg_error_clear(err);
 	if (tg_enroll_cmd_start(o, cmd, sizeof(cmd)) != 0)
 		snprintf(cmd, sizeof(cmd), "tokengate enroll");
 	return tg_error_set(err, TG_ERR_NOT_FOUND,

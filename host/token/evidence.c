@@ -83,18 +83,15 @@ tg_tokcmd_piv_slot(struct tg_p11_key *k)
 int
 tg_tokcmd_piv_purpose(struct tg_p11_key *k, int r, struct tg_error *err)
 {
-	struct tg_error cause;
-
 	if (r == 0 || err == NULL || tg_tokcmd_piv_slot(k) != TG_PIV_SLOT_KEYMGM)
 		goto out;
-	cause = *err;
-	tg_error_clear(err);
+	/* the token's own message (err->msg may be an argument of set) */
 	tg_error_set(err, r,
 	             "key '%s' is in PIV slot 9D, the key-management slot: it is for decryption "
 	             "and key agreement, not for signing (the card's certificate for it allows "
 	             "no digitalSignature), so the token refuses to sign with it; use a key in "
 	             "slot 9A (authentication) or 9C (digital signature). The token said: %s",
-	             tg_p11_key_label(k), tg_error_msg(&cause, r));
+	             tg_p11_key_label(k), tg_error_msg(err, r));
 out:
 	return r;
 }

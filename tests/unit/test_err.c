@@ -1,4 +1,4 @@
-/* test_err.c — tg_err: codes, messages, struct tg_error chaining. */
+/* test_err.c — tg_err: codes, messages, struct tg_error set and wrap. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -91,7 +91,7 @@ test_strerror_unknown(void **state)
 }
 
 static void
-test_error_set_and_chain(void **state)
+test_error_set_replaces(void **state)
 {
 	struct tg_error e;
 
@@ -103,10 +103,14 @@ test_error_set_and_chain(void **state)
 	assert_int_equal(e.code, TG_ERR_IO);
 	assert_string_equal(tg_error_msg(&e, TG_ERR_IO), "cannot open '/x/state'");
 
-	/* context first, cause last */
+	/* set always replaces: the earlier message does not leak into the new one */
 	assert_int_equal(tg_error_set(&e, TG_ERR_PERSIST, "saving token %d", 3), TG_ERR_PERSIST);
 	assert_int_equal(e.code, TG_ERR_PERSIST);
-	assert_string_equal(e.msg, "saving token 3: cannot open '/x/state'");
+	assert_string_equal(e.msg, "saving token 3");
+
+	/* err->msg may be an argument */
+	tg_error_set(&e, TG_ERR_IO, "again: %s", e.msg);
+	assert_string_equal(e.msg, "again: saving token 3");
 
 	tg_error_clear(&e);
 	assert_string_equal(e.msg, "");
@@ -114,9 +118,39 @@ test_error_set_and_chain(void **state)
 }
 
 static void
+test_error_wrap(void **state)
+{
+	struct tg_error e;
+
+	/* context first, the held cause last; the code is the new one */
+	tg_error_clear(&e);
+	tg_error_set(&e, TG_ERR_IO, "cannot open '%s'", "/x/state");
+	assert_int_equal(tg_error_wrap(&e, TG_ERR_PERSIST, "saving token %d", 3), TG_ERR_PERSIST);
+	assert_int_equal(e.code, TG_ERR_PERSIST);
+	assert_string_equal(e.msg, "saving token 3: cannot open '/x/state'");
+	tg_error_wrap(&e, TG_ERR_CONFIG, "token dir");
+	assert_int_equal(e.code, TG_ERR_CONFIG);
+	assert_string_equal(e.msg, "token dir: saving token 3: cannot open '/x/state'");
+
+	/* a code without a message: its generic message is the cause */
+	tg_error_clear(&e);
+	e.code = TG_ERR_ALLOC;
+	tg_error_wrap(&e, TG_ERR_CONFIG, "loading the policy");
+	assert_int_equal(e.code, TG_ERR_CONFIG);
+	assert_string_equal(e.msg, "loading the policy: out of memory");
+
+	/* nothing held: the context alone */
+	tg_error_clear(&e);
+	tg_error_wrap(&e, TG_ERR_CONFIG, "loading %s", "the policy");
+	assert_int_equal(e.code, TG_ERR_CONFIG);
+	assert_string_equal(e.msg, "loading the policy");
+}
+
+static void
 test_error_set_null(void **state)
 {
 	assert_int_equal(tg_error_set(NULL, TG_ERR_FORMAT, "ignored %s", "x"), TG_ERR_FORMAT);
+	assert_int_equal(tg_error_wrap(NULL, TG_ERR_USAGE, "ignored %s", "x"), TG_ERR_USAGE);
 	assert_string_equal(tg_error_msg(NULL, TG_ERR_FORMAT), "malformed data");
 }
 
@@ -133,17 +167,48 @@ test_error_long(void **state)
 	tg_error_set(&e, TG_ERR_CONFIG, "%s", big);
 	assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
 	tg_error_set(&e, TG_ERR_CONFIG, "context");
+	assert_string_equal(e.msg, "context");
+}
+
+/* A long chain keeps the outermost context whole and cuts the cause short. */
+static void
+test_error_wrap_long_chain(void **state)
+{
+	struct tg_error e;
+	char big[3000];
+	int i;
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	tg_error_clear(&e);
+	tg_error_set(&e, TG_ERR_IO, "%s", big);
+	tg_error_wrap(&e, TG_ERR_CONFIG, "context");
 	assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
 	assert_memory_equal(e.msg, "context: aaa", 12);
+
+	tg_error_clear(&e);
+	tg_error_set(&e, TG_ERR_IO, "root cause");
+	for (i = 0; i < 200; i++)
+		tg_error_wrap(&e, TG_ERR_CONFIG, "level %03d", i);
+	assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
+	assert_memory_equal(e.msg, "level 199: level 198: ", 22);
+	assert_null(strstr(e.msg, "root cause"));
+
+	/* a context longer than the buffer is cut, the cause dropped */
+	tg_error_set(&e, TG_ERR_IO, "cause");
+	tg_error_wrap(&e, TG_ERR_CONFIG, "%s", big);
+	assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
+	assert_null(strchr(e.msg, ':'));
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_strerror_known),      cmocka_unit_test(test_strerror_unknown),
-	    cmocka_unit_test(test_error_set_and_chain), cmocka_unit_test(test_error_set_null),
-	    cmocka_unit_test(test_error_long),
+	    cmocka_unit_test(test_strerror_known),        cmocka_unit_test(test_strerror_unknown),
+	    cmocka_unit_test(test_error_set_replaces),    cmocka_unit_test(test_error_wrap),
+	    cmocka_unit_test(test_error_set_null),        cmocka_unit_test(test_error_long),
+	    cmocka_unit_test(test_error_wrap_long_chain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

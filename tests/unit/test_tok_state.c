@@ -266,14 +266,28 @@ test_dup(void **state)
 	tt_host_free(&h);
 }
 
+/* A failed save is TG_ERR_PERSIST (it was -1, which is TG_ERR_INTERNAL). */
+static void
+test_persist_code(void **state)
+{
+	struct tt_host h;
+	struct tg_tok *t = tt_token_new(*state, &h);
+
+	assert_int_equal(tok_persist(t), 0);
+	h.persist_fail = 1;
+	assert_int_equal(tok_persist(t), TG_ERR_PERSIST);
+	h.persist_fail = 0;
+	tg_tok_free(t);
+	tt_host_free(&h);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_corruption),
-	    cmocka_unit_test(test_invalid_contents),
-	    cmocka_unit_test(test_dup),
+	    cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_corruption),
+	    cmocka_unit_test(test_invalid_contents), cmocka_unit_test(test_dup),
+	    cmocka_unit_test(test_persist_code),
 	};
 
 	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);

@@ -72,29 +72,55 @@ tg_strerror(int code)
 	return m;
 }
 
-int
-tg_error_set(struct tg_error *err, int code, const char *fmt, ...)
+/*
+ * The one writer of err: the message formatted first (so err->msg may be an
+ * argument), then, when wrapping, the held cause after it (see tg_err.h).
+ */
+static int __attribute__((format(printf, 4, 0)))
+error_put(struct tg_error *err, int code, int wrap, const char *fmt, va_list ap)
 {
-	char msg[sizeof(err->msg)];
-	char prev[sizeof(err->msg)];
-	va_list ap;
+	char ctx[sizeof(err->msg)];
+	char cause[sizeof(err->msg)];
 
 	if (err == NULL)
 		goto out;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (err->code != 0 && err->msg[0] != '\0') {
-		snprintf(prev, sizeof(prev), "%s", err->msg);
-		/* Truncation is intended: context first, the cause cut short. */
-		if (snprintf(err->msg, sizeof(err->msg), "%s: %s", msg, prev) < 0)
-			err->msg[0] = '\0';
-	} else {
-		snprintf(err->msg, sizeof(err->msg), "%s", msg);
-	}
+	if (vsnprintf(ctx, sizeof(ctx), fmt, ap) < 0)
+		ctx[0] = '\0';
+	cause[0] = '\0';
+	if (wrap && err->msg[0] != '\0')
+		snprintf(cause, sizeof(cause), "%s", err->msg);
+	else if (wrap && err->code != 0)
+		snprintf(cause, sizeof(cause), "%s", tg_strerror(err->code));
+	/* Truncation is intended: context first, the cause cut short. */
+	if (cause[0] == '\0' || snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, cause) < 0)
+		snprintf(err->msg, sizeof(err->msg), "%s", ctx);
 	err->code = code;
 out:
 	return code;
+}
+
+int
+tg_error_set(struct tg_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = error_put(err, code, 0, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+tg_error_wrap(struct tg_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = error_put(err, code, 1, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 void

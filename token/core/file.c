@@ -231,6 +231,7 @@ out:
 	return r;
 }
 
+/* Writes all n bytes: 0, or TG_ERR_IO with errno saying why. */
 static int
 write_all(int fd, const uint8_t *p, size_t n)
 {
@@ -245,7 +246,7 @@ write_all(int fd, const uint8_t *p, size_t n)
 		if (w <= 0) {
 			if (w == 0)
 				errno = EIO;
-			r = -1;
+			r = TG_ERR_IO;
 			break;
 		}
 		done += (size_t)w;

@@ -5,7 +5,8 @@
  * grouped by part; add a new code at the end of its group, never renumber.
  * tg_strerror() gives the generic message; where a caller needs a message
  * naming the object and the fix, functions take a struct tg_error * and fill
- * it with tg_error_set().
+ * it with tg_error_set() (a new error) or tg_error_wrap() (context added to
+ * the error a failed callee left in it).
  */
 #ifndef TG_ERR_H
 #define TG_ERR_H
@@ -77,12 +78,25 @@ struct tg_error {
 };
 
 /*
- * Records code and a printf-style message in err (if err is not NULL) and
- * returns code, so callers write `return tg_error_set(err, TG_ERR_X, ...)`.
- * When err already holds an error, the new message is kept and the old one
- * appended after ": " (context first, cause last).
+ * Sets err (if not NULL) to code and the printf-style message, replacing
+ * whatever err held, and returns code, so callers write
+ * `return tg_error_set(err, TG_ERR_X, ...)`. The message is formatted before
+ * err is written, so err->msg may be one of the arguments. A message longer
+ * than err->msg is cut short.
  */
 int tg_error_set(struct tg_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Adds context to the error err already holds (the failed callee's cause) and
+ * returns code; NULL err is accepted. err->code becomes code and err->msg
+ * "CONTEXT: CAUSE", CONTEXT the printf-style message. CAUSE is err->msg; when
+ * err holds no message, it is tg_strerror(err->code) if err->code is not 0,
+ * and when err holds neither, err->msg is CONTEXT alone. Context comes first,
+ * so when the chain is longer than err->msg the cause is cut short, never the
+ * context.
+ */
+int tg_error_wrap(struct tg_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Clears err (code 0, empty message). NULL is accepted. */
