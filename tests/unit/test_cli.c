@@ -411,6 +411,7 @@ main(void)
 	    cmocka_unit_test(test_known),
 	    cmocka_unit_test(test_getopt_accepts),
 	    cmocka_unit_test(test_getopt_many),
+
 	    cmocka_unit_test(test_getopt_operands),
 	    cmocka_unit_test(test_getopt_help),
 	    cmocka_unit_test(test_getopt_refusals),

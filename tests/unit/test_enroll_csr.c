@@ -145,7 +145,7 @@ static void
 test_rsa_pad(void **state)
 {
 	uint8_t dg[32], out[256];
-	struct tg_error err;
+	struct tg_error err = {0, ""};
 	size_t i;
 
 	(void)state;
@@ -169,7 +169,7 @@ test_long_id(void **state)
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	const char *id = "spiffe://a-very-long-trust-domain.example.org/svc/"
 	                 "a-service-name-that-is-long";
-	struct tg_error err;
+	struct tg_error err = {0, ""};
 	X509_REQ *req = NULL;
 	char cn[128];
 

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Exit codes are 0..255 and TG_ERR_* codes negative: "go on" is neither. */
+_Static_assert(TG_CLI_CONTINUE > 255, "TG_CLI_CONTINUE must differ from every exit code");
+
 #define VAL_HELP       (TG_CLI_OPTS_MAX + 1) /* getopt val of --help; table vals are 1..nopts */
 #define NAME_MAX_SHOWN 64                    /* an option's name as echoed in a message */
 #define PROG_MAX       128                   /* "PROG WHAT" */
