@@ -1,9 +1,11 @@
 /* path.c — normal form of a request-target's path (tg_gate_path.h). */
 #include "tg_gate_path.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "tg_err.h"
+#include "tg_hex.h"
 
 /* Writer of the normalized path: out[0..n), capacity cap. */
 struct pw {
@@ -23,20 +25,6 @@ pw_put(struct pw *w, char c)
 }
 
 static int
-hexval(char c)
-{
-	int v = -1;
-
-	if (c >= '0' && c <= '9')
-		v = c - '0';
-	else if (c >= 'a' && c <= 'f')
-		v = c - 'a' + 10;
-	else if (c >= 'A' && c <= 'F')
-		v = c - 'A' + 10;
-	return v;
-}
-
-static int
 unreserved(int c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -53,7 +41,9 @@ decode_segment(const char *raw, size_t n, char *seg, size_t cap, size_t *sn)
 	const char *why = NULL;
 	size_t i = 0, o = 0;
 	unsigned char c;
-	int hi, lo, v;
+	char hex[3] = {0, 0, 0};
+	uint8_t v = 0;
+	size_t vn;
 
 	while (why == NULL && i < n) {
 		c = (unsigned char)raw[i];
@@ -68,12 +58,10 @@ decode_segment(const char *raw, size_t n, char *seg, size_t cap, size_t *sn)
 			else
 				seg[o++] = (char)c;
 			i++;
-		} else if (i + 2 >= n) {
-			why = "the path has a bad percent escape ('%' needs two hex digits)";
-		} else if ((hi = hexval(raw[i + 1])) < 0 || (lo = hexval(raw[i + 2])) < 0) {
+		} else if (i + 2 >= n || (hex[0] = raw[i + 1], hex[1] = raw[i + 2],
+		                          tg_hex_decode(hex, &v, 1, &vn) != 0)) {
 			why = "the path has a bad percent escape ('%' needs two hex digits)";
 		} else {
-			v = hi * 16 + lo;
 			if (v == 0)
 				why = "the path holds an encoded NUL (%00)";
 			else if (v == '/')
@@ -89,8 +77,8 @@ decode_segment(const char *raw, size_t n, char *seg, size_t cap, size_t *sn)
 				why = "the path is too long";
 			} else {
 				seg[o++] = '%';
-				seg[o++] = "0123456789ABCDEF"[hi];
-				seg[o++] = "0123456789ABCDEF"[lo];
+				tg_hex_encode_sep(&v, 1, TG_HEX_UPPER, '\0', seg + o, 3);
+				o += 2;
 			}
 			i += 3;
 		}
