@@ -180,6 +180,11 @@ tg_gate_decide(const struct tg_gate_policy *pol, const struct tg_gate_peer *peer
 	v->allow = 0;
 	v->route = -1;
 	v->entry = -1;
+	if (normalized_path[0] != '/') {
+		snprintf(v->reason, sizeof(v->reason),
+		         "the path was refused or not normalized; no route can match it");
+		goto out;
+	}
 	for (i = 0; r == NULL && i < pol->nroutes; i++) {
 		if (route_matches(&pol->routes[i], method, normalized_path)) {
 			r = &pol->routes[i];

@@ -5,7 +5,9 @@
  * Pure: no I/O, no allocation. The gate's modes, the tests and the fuzz
  * target all call this one function.
  *
- * Routes are tried in order; the first whose methods (exact,
+ * A path that does not start with '/' (refused by tg_gate_path_normalize,
+ * which then leaves "") is denied without trying any route. Routes are
+ * tried in order; the first whose methods (exact,
  * case-sensitive) and paths (tg_gate_path_match) match decides. No match
  * is a deny. Within the deciding route, the request is allowed when an
  * allow entry matches the identity (its pattern, or a pattern of its group)

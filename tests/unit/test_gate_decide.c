@@ -300,6 +300,13 @@ test_closest(void **state)
 	assert_int_equal(tg_gate_decide(&pol, &peer, "GET", "/", &v), 0);
 	assert_int_equal(v.allow, 1);
 	assert_int_equal(v.entry, 2);
+	/* the empty output of a refused path: denied before any route, also
+	 * before a route on every path */
+	assert_int_equal(tg_gate_decide(&pol, &peer, "GET", "", &v), 0);
+	assert_int_equal(v.allow, 0);
+	assert_int_equal(v.route, -1);
+	assert_string_equal(v.reason,
+	                    "the path was refused or not normalized; no route can match it");
 	tg_gate_policy_clear(&pol);
 }
 
