@@ -47,11 +47,12 @@ decode_segment(const char *raw, size_t n, char *seg, size_t cap, size_t *sn)
 
 	while (why == NULL && i < n) {
 		c = (unsigned char)raw[i];
-		if (c < 0x20 || c > 0x7e) {
+		if (c < 0x20 || c > 0x7e) { /* also NUL, which strchr would match */
 			why = "the path holds a control byte, NUL or non-ASCII byte "
 			      "(percent-encode it)";
-		} else if (c == '\\' || c == '#') {
-			why = "the path holds a raw '\\' or '#' (percent-encode it)";
+		} else if (!unreserved(c) && strchr("!$&'()*+,;=:@%", c) == NULL) {
+			why = "the path holds a character that must be percent-encoded (such as "
+			      "a space, '\\' or '#')";
 		} else if (c != '%') {
 			if (o + 1 >= cap)
 				why = "the path is too long";

@@ -16,8 +16,10 @@
  *     so "/admin/" stays "/admin/"; matching ignores it (tg_gate_policy.h).
  * Refused, with *why naming the reason: an empty path or one not starting
  * with '/'; ".." above the root; an encoded slash (%2F) or backslash (%5C);
- * an encoded NUL (%00); a raw control byte, NUL, DEL, backslash, '#' or a
- * byte above 0x7E (must be percent-encoded); a bad escape ('%' not
+ * an encoded NUL (%00); a raw control byte, NUL, DEL or byte above 0x7E,
+ * or any raw character RFC 3986 does not allow in a path segment (only
+ * unreserved, sub-delims, ':', '@' and '%' are: so no space, '\', '#',
+ * '"', '<', '>', '[', ']', '^', '`', '{', '|', '}'); a bad escape ('%' not
  * followed by two hex digits); output longer than cap - 1 at any step
  * (also when a later ".." would shorten it).
  */

@@ -46,6 +46,9 @@ static const struct good goods[] = {
     {"/a;b=c,d", "/a;b=c,d"},
 };
 
+#define BADCHAR                                                                                    \
+	"the path holds a character that must be percent-encoded (such as a space, '\\' or '#')"
+
 struct bad {
 	const char *in;
 	const char *why;
@@ -71,8 +74,17 @@ static const struct bad bads[] = {
     {"/a%4", "the path has a bad percent escape ('%' needs two hex digits)"},
     {"/a%4?x", "the path has a bad percent escape ('%' needs two hex digits)"},
     {"/a%g1", "the path has a bad percent escape ('%' needs two hex digits)"},
-    {"/a\\..\\admin", "the path holds a raw '\\' or '#' (percent-encode it)"},
-    {"/a#frag", "the path holds a raw '\\' or '#' (percent-encode it)"},
+    {"/a\\..\\admin", BADCHAR},
+    {"/a#frag", BADCHAR},
+    {"/a b", BADCHAR},
+    {"/v1/daPOST ta/", BADCHAR},
+    {"/a\"b", BADCHAR},
+    {"/a<b>", BADCHAR},
+    {"/a[0]", BADCHAR},
+    {"/a{b}", BADCHAR},
+    {"/a|b", BADCHAR},
+    {"/a^b", BADCHAR},
+    {"/a`b", BADCHAR},
     {"/a\tb", "the path holds a control byte, NUL or non-ASCII byte (percent-encode it)"},
     {"/a\x7f", "the path holds a control byte, NUL or non-ASCII byte (percent-encode it)"},
     {"/caf\xc3\xa9", "the path holds a control byte, NUL or non-ASCII byte (percent-encode it)"},
