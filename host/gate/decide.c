@@ -60,50 +60,28 @@ tg_gate_identity_match(const char *pattern, const char *identity)
 	return res;
 }
 
+/* Ranks of the minimums' orders (tg_gate_decide.h); 0 for unknown values. */
 static int
 pin_rank(enum tg_att_pin p)
 {
-	int r = 0;
+	static const int rank[] = {
+	    [TG_ATT_PIN_NEVER] = 1,      [TG_ATT_PIN_ONCE] = 2,         [TG_ATT_PIN_ALWAYS] = 3,
+	    [TG_ATT_PIN_MATCH_ONCE] = 2, [TG_ATT_PIN_MATCH_ALWAYS] = 3,
+	};
 
-	switch (p) {
-	case TG_ATT_PIN_NEVER:
-		r = 1;
-		break;
-	case TG_ATT_PIN_ONCE:
-	case TG_ATT_PIN_MATCH_ONCE:
-		r = 2;
-		break;
-	case TG_ATT_PIN_ALWAYS:
-	case TG_ATT_PIN_MATCH_ALWAYS:
-		r = 3;
-		break;
-	default:
-		r = 0;
-		break;
-	}
-	return r;
+	return (unsigned)p < sizeof(rank) / sizeof(rank[0]) ? rank[p] : 0;
 }
 
 static int
 touch_rank(enum tg_att_touch t)
 {
-	int r = 0;
+	static const int rank[] = {
+	    [TG_ATT_TOUCH_NEVER] = 1,
+	    [TG_ATT_TOUCH_CACHED] = 2,
+	    [TG_ATT_TOUCH_ALWAYS] = 3,
+	};
 
-	switch (t) {
-	case TG_ATT_TOUCH_NEVER:
-		r = 1;
-		break;
-	case TG_ATT_TOUCH_CACHED:
-		r = 2;
-		break;
-	case TG_ATT_TOUCH_ALWAYS:
-		r = 3;
-		break;
-	default:
-		r = 0;
-		break;
-	}
-	return r;
+	return (unsigned)t < sizeof(rank) / sizeof(rank[0]) ? rank[t] : 0;
 }
 
 static int

@@ -12,27 +12,13 @@
 #include <cmocka.h>
 
 #include "tg_gate_policy.h"
+#include "gate_example.h"
 #include "tg_test.h"
 
-static const char example[] =
-    "upstreams:\n"
-    "  datasets: http://127.0.0.1:8081\n"
-    "  llm: https://llm.internal:443\n"
+static const char example[] = TG_GATE_EX_UPSTREAMS
     "groups:\n"
     "  ml-team: [\"spiffe://example.org/dev/*\", \"spiffe://example.org/svc/trainer\"]\n"
-    "routes:\n"
-    "  - name: datasets-read\n"
-    "    methods: [GET, HEAD]\n"
-    "    paths: [\"/v1/datasets/**\"]\n"
-    "    upstream: datasets\n"
-    "    allow:\n"
-    "      - identity: \"spiffe://example.org/dev/*\"\n"
-    "        key: device-attested\n"
-    "        pin: once\n"
-    "        touch: never\n"
-    "      - identity: \"spiffe://example.org/svc/indexer\"\n"
-    "        key: hsm-operator\n"
-    "  - name: completions\n"
+    "routes:\n" TG_GATE_EX_DATASETS_READ "  - name: completions\n"
     "    methods: [POST]\n"
     "    paths: [\"/v1/chat/completions\"]\n"
     "    upstream: llm\n"
