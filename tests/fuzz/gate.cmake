@@ -1,0 +1,9 @@
+# tests/fuzz/gate.cmake — fuzz targets of the gate's pure core: a request
+# line through path normalization and the decision under a fixed policy;
+# and the policy parser alone; each replayed over its corpus in the suite.
+tg_add_fuzz(fuzz_gate_decide
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_decide.c
+  LIBS tggate)
+tg_add_fuzz(fuzz_gate_policy
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_policy.c
+  LIBS tggate)
