@@ -3,11 +3,13 @@
  * verifier (tg_gate_verify_peer) for test_gate_verify.sh.
  *
  *   gate_verify_probe --ca FILE [--ca FILE]... [--crl FILE] [--reload FILE]
- *                     [--chain FILE] [--now EPOCH] LEAF.pem
+ *                     [--chain FILE] [--now EPOCH] [--store-ctx] LEAF.pem
  *
  * --reload replaces the CRL after loading and prints the outcome on stderr
  * ("reload: ok" or "reload: MESSAGE"), then verifies with whichever CRL is
- * in use. Prints "ok identity=... level=... pin=... touch=... serial=...
+ * in use. --store-ctx goes through tg_gate_verify_store_ctx, as a TLS
+ * verify callback would (an X509_STORE_CTX holding the leaf and chain and
+ * an empty store). Prints "ok identity=... level=... pin=... touch=... serial=...
  * not_after=... sha256=..." and exits 0, or prints the refusal and exits 1;
  * 2 on a usage or file error.
  */
@@ -50,7 +52,10 @@ main(int argc, char **argv)
 	X509 *leaf = NULL, *c = NULL;
 	STACK_OF(X509) *chain = NULL;
 	char hex[65];
-	int i;
+	int i, via_ctx = 0;
+	X509_STORE *empty = NULL;
+	X509_STORE_CTX *sctx = NULL;
+	int vrc;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--ca") == 0 && i + 1 < argc && nca < MAX_CAS)
@@ -61,15 +66,18 @@ main(int argc, char **argv)
 			reload = argv[++i];
 		else if (strcmp(argv[i], "--chain") == 0 && i + 1 < argc)
 			chainf = argv[++i];
+		else if (strcmp(argv[i], "--store-ctx") == 0)
+			via_ctx = 1;
 		else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc)
 			now = (time_t)strtoll(argv[++i], NULL, 10);
 		else
 			leaff = argv[i];
 	}
 	if (leaff == NULL || (leaf = read_cert(leaff)) == NULL) {
-		fprintf(stderr,
-		        "usage: gate_verify_probe --ca FILE... [--crl FILE] [--reload FILE] "
-		        "[--chain FILE] [--now EPOCH] LEAF.pem (a readable PEM leaf)\n");
+		fprintf(
+		    stderr,
+		    "usage: gate_verify_probe --ca FILE... [--crl FILE] [--reload FILE] "
+		    "[--chain FILE] [--now EPOCH] [--store-ctx] LEAF.pem (a readable PEM leaf)\n");
 		goto out;
 	}
 	if (chainf != NULL) {
@@ -93,7 +101,19 @@ main(int argc, char **argv)
 			fprintf(stderr, "reload: %s\n", err.msg);
 	}
 	tg_error_clear(&err);
-	if (tg_gate_verify_peer(v, leaf, chain, now, &info, &err) != 0) {
+	if (via_ctx) {
+		empty = X509_STORE_new();
+		sctx = X509_STORE_CTX_new();
+		if (empty == NULL || sctx == NULL ||
+		    !X509_STORE_CTX_init(sctx, empty, leaf, chain)) {
+			fprintf(stderr, "cannot set up an X509_STORE_CTX\n");
+			goto out;
+		}
+		vrc = tg_gate_verify_store_ctx(v, sctx, now, &info, &err);
+	} else {
+		vrc = tg_gate_verify_peer(v, leaf, chain, now, &info, &err);
+	}
+	if (vrc != 0) {
 		fprintf(stderr, "refused: %s\n", tg_error_msg(&err, err.code));
 		rc = 1;
 		goto out;
@@ -106,6 +126,8 @@ main(int argc, char **argv)
 	       info.prov.serial, (int64_t)info.not_after, hex);
 	rc = 0;
 out:
+	X509_STORE_CTX_free(sctx);
+	X509_STORE_free(empty);
 	tg_gate_verify_free(v);
 	sk_X509_pop_free(chain, X509_free);
 	X509_free(leaf);

@@ -41,6 +41,9 @@ fp=$(openssl x509 -in good.pem -noout -fingerprint -sha256 | cut -d= -f2 | tr -d
 na=$(date -u -d "$(openssl x509 -in good.pem -noout -enddate | cut -d= -f2)" +%s)
 want="ok identity=spiffe://$TD/svc/api level=hsm-operator pin=once touch=never serial=$tokserial not_after=$na sha256=$fp"
 [[ $(cat out.txt) == "$want" ]] || tg_fail "accepted leaf: got '$(cat out.txt)', want '$want'"
+# the TLS verify-callback entry point gives the same verdict
+"$P" --ca ca/ca.pem --store-ctx good.pem >out2.txt || tg_fail "good leaf refused through the store ctx"
+cmp -s out.txt out2.txt || tg_fail "store ctx: got '$(cat out2.txt)', want '$want'"
 # several CAs configured: still accepted
 "$P" --ca other/ca.pem --ca ca/ca.pem good.pem >/dev/null || tg_fail "good leaf with two CAs"
 echo "ok: an hsm-operator leaf is accepted with its identity, provenance, notAfter and SHA-256"
@@ -62,7 +65,7 @@ mk() {
 	local name=$1 key=$2 cert=$3
 	shift 3
 	printf '%s\n' "[e]" "$@" >"$name.cnf"
-	openssl x509 -req -in leaf.csr -CA "$cert" -CAkey "$key" -days 1 -set_serial "0x$RANDOM$RANDOM" \
+	openssl x509 -req -in leaf.csr -CA "$cert" -CAkey "$key" -days "${DAYS:-1}" -set_serial "0x$RANDOM$RANDOM" \
 		-extfile "$name.cnf" -extensions e -out "$name.pem" 2>/dev/null
 }
 SAN="subjectAltName=URI:spiffe://$TD/svc/api"
@@ -71,6 +74,7 @@ PROV="2.25.55409018484616740550661563879703842270.1=DER:$prov"
 mk copied other/ca.key other/ca.pem "${OK[@]}" "$PROV"
 mk otherca other/ca.key other/ca.pem "${OK[@]}"
 mk noprov ca/ca.key ca/ca.pem "${OK[@]}"
+DAYS=3650 mk longlived ca/ca.key ca/ca.pem "${OK[@]}" "$PROV"
 mk withprov ca/ca.key ca/ca.pem "${OK[@]}" "$PROV"
 mk serveronly ca/ca.key ca/ca.pem "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" "$SAN" "$PROV"
 mk twouris ca/ca.key ca/ca.pem "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=clientAuth" \
@@ -87,6 +91,7 @@ NOTCA="was not issued by a configured tokengate CA"
 tg_expect_exit 1 "$NOTCA" "$P" --ca ca/ca.pem selfsigned.pem
 tg_expect_exit 1 "$NOTCA" "$P" --ca ca/ca.pem otherca.pem
 tg_expect_exit 1 "$NOTCA" "$P" --ca ca/ca.pem copied.pem
+tg_expect_exit 1 "$NOTCA" "$P" --ca ca/ca.pem --store-ctx copied.pem
 # ... also when the client sends the untrusted CA along as its chain
 tg_expect_exit 1 "$NOTCA" "$P" --ca ca/ca.pem --chain other/ca.pem copied.pem
 tg_expect_exit 1 "has no key-provenance extension (2.25.55409018484616740550661563879703842270.1)" \
@@ -129,11 +134,20 @@ tg_expect_exit 2 "load: CRL file 'other.crl': a CRL is not signed by any configu
 	"$P" --ca ca/ca.pem --crl other.crl good.pem
 tg_expect_exit 1 "the CRL file has no CRL of the CA that issued" \
 	"$P" --ca ca/ca.pem --ca other/ca.pem --crl crl.pem otherca.pem
-# a CRL past its nextUpdate refuses every leaf
+# a CRL past its nextUpdate refuses every leaf (a leaf valid for ten years)
 nu=$(date -u -d "$(openssl crl -in crl.pem -noout -nextupdate | cut -d= -f2)" +%s)
-if ((nu < na)); then
-	tg_expect_exit 1 "the configured CRL is out of date" "$P" --ca ca/ca.pem --crl crl.pem --now $((nu + 60)) good.pem
-fi
+"$P" --ca ca/ca.pem --crl crl.pem longlived.pem >/dev/null || tg_fail "long-lived leaf refused"
+tg_expect_exit 1 "the configured CRL is out of date (nextUpdate passed), so client certificate /CN=api cannot be checked" \
+	"$P" --ca ca/ca.pem --crl crl.pem --now $((nu + 60)) longlived.pem
+# ... and a CRL already stale is refused at load and on reload (old kept)
+: >index.txt
+printf '%s\n' "[ca]" "default_ca=c" "[c]" "database=index.txt" "default_md=sha256" >stale.cnf
+openssl ca -gencrl -batch -config stale.cnf -keyfile ca/ca.key -cert ca/ca.pem -crlsec 1 -out stale.crl 2>/dev/null
+sleep 2
+tg_expect_exit 2 "load: CRL file 'stale.crl' is out of date" "$P" --ca ca/ca.pem --crl stale.crl good.pem
+tg_expect_exit 1 "reload: new CRL refused, the previous one stays in use: CRL file 'stale.crl' is out of date" \
+	"$P" --ca ca/ca.pem --crl crl.pem --reload stale.crl victim.pem
+grep -qF "is revoked by the configured CRL" err || tg_fail "old CRL not kept: $(cat err)"
 # no CA, or a file that is not a CA
 tg_expect_exit 2 "load: no client CA configured" "$P" good.pem
 tg_expect_exit 2 "holds a certificate that is not a CA" "$P" --ca good.pem good.pem
