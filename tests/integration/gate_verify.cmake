@@ -8,3 +8,7 @@ set_target_properties(gate_verify_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CM
 tg_add_script_test(integration_gate_verify
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_verify.sh
   ENV "TG_GATE_VERIFY_PROBE=$<TARGET_FILE:gate_verify_probe>")
+# a device-attested leaf from the simulator
+tg_add_script_test(integration_gate_verify_sim
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_verify_sim.sh
+  ENV "TG_GATE_VERIFY_PROBE=$<TARGET_FILE:gate_verify_probe>")
