@@ -10,5 +10,5 @@ tg_add_script_test(integration_gate_verify
   ENV "TG_GATE_VERIFY_PROBE=$<TARGET_FILE:gate_verify_probe>")
 # a device-attested leaf from the simulator
 tg_add_script_test(integration_gate_verify_sim
-  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_verify_sim.sh
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_verify.sh ARGS sim
   ENV "TG_GATE_VERIFY_PROBE=$<TARGET_FILE:gate_verify_probe>")
