@@ -7,7 +7,8 @@
 # expired; not yet valid; revoked (ca revoke + ca crl, PEM and DER); a bad
 # new CRL keeping the old one; no provenance extension; provenance copied
 # into a certificate from a CA the gate does not trust; serverAuth only; a
-# CA certificate as leaf; two URI SANs; no basicConstraints.
+# CA certificate as leaf; two URI SANs; no basicConstraints; no EKU or
+# anyExtendedKeyUsage; a URI SAN that is not spiffe://.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 
@@ -84,6 +85,8 @@ mk withprov ca/ca.key ca/ca.pem "${OK[@]}" "$PROV"
 mk serveronly ca/ca.key ca/ca.pem "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" "$SAN" "$PROV"
 mk twouris ca/ca.key ca/ca.pem "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=clientAuth" \
 	"$SAN,URI:spiffe://$TD/svc/other" "$PROV"
+mk noeku ca/ca.key ca/ca.pem "basicConstraints=critical,CA:FALSE" "$SAN" "$PROV"
+mk anyeku ca/ca.key ca/ca.pem "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=anyExtendedKeyUsage" "$SAN" "$PROV"
 mk nobc ca/ca.key ca/ca.pem "extendedKeyUsage=clientAuth" "$SAN" "$PROV"
 mk badid ca/ca.key ca/ca.pem "${OK[0]}" "${OK[1]}" "subjectAltName=URI:https://$TD/svc/api" "$PROV"
 openssl req -x509 -key leaf.key -subj /CN=api -days 1 -out selfsigned.pem \
@@ -102,6 +105,8 @@ tg_expect_exit 1 "$NOTCA" "$P" --ca ca/ca.pem --chain other/ca.pem copied.pem
 tg_expect_exit 1 "has no key-provenance extension (2.25.55409018484616740550661563879703842270.1)" \
 	"$P" --ca ca/ca.pem noprov.pem
 tg_expect_exit 1 "extendedKeyUsage lacks clientAuth" "$P" --ca ca/ca.pem serveronly.pem
+tg_expect_exit 1 "extendedKeyUsage lacks clientAuth" "$P" --ca ca/ca.pem noeku.pem
+tg_expect_exit 1 "extendedKeyUsage lacks clientAuth" "$P" --ca ca/ca.pem anyeku.pem
 tg_expect_exit 1 "is a CA certificate (basicConstraints CA:TRUE)" "$P" --ca ca/ca.pem ca/ca.pem
 tg_expect_exit 1 "has no basicConstraints" "$P" --ca ca/ca.pem nobc.pem
 tg_expect_exit 1 "URI" "$P" --ca ca/ca.pem twouris.pem
