@@ -163,27 +163,13 @@ audit_file_open(const char *path, int *fdout, char head[TG_AUDIT_HASH_HEX], off_
                 size_t *torn, char torn_hash[TG_AUDIT_HASH_HEX], struct tg_error *err)
 {
 	struct stat st;
-	int fd, r;
+	int fd = -1, r;
 
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-	if (fd < 0) {
-		r = tg_error_set(err, errno == ELOOP ? TG_ERR_PERMISSION : TG_ERR_IO,
-		                 "cannot open audit log '%s': %s%s", path, strerror(errno),
-		                 errno == ELOOP
-		                     ? " (a symbolic link is refused: give the file's "
-		                       "own path)"
-		                     : "; check that its directory exists and is writable");
+	if ((r = tg_file_open_checked(path, "audit log", TG_FILE_APPEND | TG_FILE_SECRET, &fd,
+	                              err)) != 0)
 		goto out;
-	}
 	if (fstat(fd, &st) != 0) {
 		r = tg_error_set(err, TG_ERR_IO, "cannot stat audit log '%s': %s", path,
-		                 strerror(errno));
-		goto out;
-	}
-	if ((r = tg_file_check_stat(&st, path, "audit log", TG_FILE_SECRET, err)) != 0)
-		goto out;
-	if (fcntl(fd, F_SETFL, O_APPEND) != 0) {
-		r = tg_error_set(err, TG_ERR_IO, "cannot use audit log '%s': %s", path,
 		                 strerror(errno));
 		goto out;
 	}

@@ -47,9 +47,10 @@ struct tg_audit;
 int tg_audit_fsync_parse(const char *s, enum tg_audit_fsync *mode, struct tg_error *err);
 
 /*
- * Opens path for appending (created with mode 0600 when missing; O_NOFOLLOW:
- * a symbolic link is refused) and checks the opened file with tgcore's
- * tg_file_check_stat as a secret: a regular file owned by the caller with
+ * Opens path for appending with tgcore's tg_file_open_checked
+ * (TG_FILE_APPEND | TG_FILE_SECRET: created with mode 0600 when missing, a
+ * symbolic link refused, TG_ERR_NOT_FOUND when its directory is missing)
+ * and so checks the opened file as a secret: a regular file owned by the caller with
  * no access for group or others (0600 or stricter), else TG_ERR_PERMISSION
  * with the chmod/chown that fixes it. The chain continues from the SHA-256
  * of the file's last complete line (TG_AUDIT_GENESIS for an empty file).
