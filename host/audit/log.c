@@ -293,8 +293,10 @@ tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err)
 		                 TG_AUDIT_LINE_MAX);
 		goto out;
 	}
-	if ((r = tg_audit_line_hash(text, n, head)) != 0)
+	if ((r = tg_audit_line_hash(text, n, head)) != 0) {
+		tg_error_set(err, r, "cannot hash an audit record: SHA-256 failed");
 		goto out;
+	}
 	text[n] = '\n';
 	if ((r = audit_undo_torn(log, err)) != 0)
 		goto out;
