@@ -224,7 +224,8 @@ tg_audit_verify_mem(const uint8_t *data, size_t len, const char *name, unsigned 
 	rep->files = 1;
 	if (len == 0)
 		goto out;
-	if ((c.buf = malloc(TG_AUDIT_LINE_MAX + 1)) == NULL ||
+	/* no line is longer than the input */
+	if ((c.buf = malloc((len < TG_AUDIT_LINE_MAX ? len : TG_AUDIT_LINE_MAX) + 1)) == NULL ||
 	    (f = fmemopen((void *)data, len, "rb")) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
