@@ -105,7 +105,6 @@ test_chain(void **state)
 	write_n(log, 6, 2);
 	tg_audit_close(log);
 	verify_ok(paths, 1, 7, 1);
-	assert_int_equal(chmod(p, 0600), 0);
 }
 
 static void
@@ -358,6 +357,16 @@ test_verify_flaws(void **state)
 			fail_msg("row %zu: flaw %d line %zu: %s", i, rep.flaw, rep.line,
 			         rep.detail);
 	}
+	/* a line longer than the limit is refused, not held in memory */
+	n = TG_AUDIT_LINE_MAX + 2;
+	copy = malloc(n);
+	assert_non_null(copy);
+	memset(copy, 'a', n);
+	assert_int_equal(tg_audit_verify_mem(copy, n, "x.log", 0, &rep, &err), 0);
+	free(copy);
+	assert_int_equal(rep.flaw, TG_AUDIT_TOO_LONG);
+	assert_int_equal(rep.line, 1);
+	assert_string_equal(rep.detail, "line longer than 1048576 bytes");
 }
 
 static int
