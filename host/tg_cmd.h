@@ -24,6 +24,7 @@ int tg_cmd_token(int argc, char **argv);  /* host/token/ */
 int tg_cmd_doctor(int argc, char **argv); /* host/doctor/ */
 int tg_cmd_ca(int argc, char **argv);     /* host/ca/ */
 int tg_cmd_enroll(int argc, char **argv); /* host/enroll/ */
+int tg_cmd_audit(int argc, char **argv);  /* host/audit/ */
 
 /* tgcore's CLI helpers (tg_cli.h) with PROG "tokengate": what is the
  * subcommand as typed ("token list"). */

@@ -442,6 +442,35 @@ test_read_checked(void **state)
 	expect_msg(&err, "thing '%s' is not a regular file", f->path);
 }
 
+/* TG_FILE_APPEND: created 0600 when missing, checked, writes go at the end */
+static void
+test_open_append(void **state)
+{
+	struct fx *f = *state;
+	struct tg_error err;
+	struct stat st;
+	char buf[16];
+	int fd = -1;
+
+	assert_int_equal(
+	    tg_file_open_checked(f->path, "log", TG_FILE_APPEND | TG_FILE_SECRET, &fd, &err), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(write(fd, "ab", 2), 2);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(write(fd, "cd", 2), 2);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), 4);
+	assert_memory_equal(buf, "abcd", 4);
+	close(fd);
+	fd = -1;
+	assert_int_equal(chmod(f->path, 0644), 0);
+	assert_int_equal(
+	    tg_file_open_checked(f->path, "log", TG_FILE_APPEND | TG_FILE_SECRET, &fd, &err),
+	    TG_ERR_PERMISSION);
+	assert_true(fd < 0);
+	assert_non_null(strstr(err.msg, "run 'chmod 600"));
+}
+
 int
 main(void)
 {
@@ -459,6 +488,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_check_owner, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fix_quotes_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_append, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -142,13 +142,15 @@ tg_file_open_checked(const char *path, const char *what, unsigned flags, int *fd
                      struct tg_error *err)
 {
 	struct stat st;
-	int oflags = O_RDONLY | O_CLOEXEC | O_NONBLOCK, fd = -1, e, r;
+	int oflags = (flags & TG_FILE_APPEND ? O_RDWR | O_APPEND | O_CREAT : O_RDONLY) | O_CLOEXEC |
+	             O_NONBLOCK,
+	    fd = -1, e, r;
 
 	if (!(flags & TG_FILE_FOLLOW))
 		oflags |= O_NOFOLLOW;
 	if (flags & TG_FILE_DIR)
 		oflags |= O_DIRECTORY;
-	if ((fd = open(path, oflags)) < 0) {
+	if ((fd = open(path, oflags, 0600)) < 0) {
 		e = errno;
 		/* O_NOFOLLOW|O_DIRECTORY on a link fails with ENOTDIR, not ELOOP */
 		if (e == ENOTDIR && !(flags & TG_FILE_FOLLOW) && lstat(path, &st) == 0 &&
@@ -170,7 +172,8 @@ tg_file_open_checked(const char *path, const char *what, unsigned flags, int *fd
 	if ((r = tg_file_check_stat(&st, path, what, flags, err)) != 0)
 		goto out;
 	/* a regular file is read in blocking mode; O_NONBLOCK only guarded the open */
-	if (!(flags & TG_FILE_DIR) && fcntl(fd, F_SETFL, 0) != 0) {
+	if (!(flags & TG_FILE_DIR) &&
+	    fcntl(fd, F_SETFL, flags & TG_FILE_APPEND ? O_APPEND : 0) != 0) {
 		r = tg_error_set(err, TG_ERR_IO, "cannot use %s '%s': %s", what, path,
 		                 strerror(errno));
 		goto out;

@@ -24,6 +24,7 @@
 #define TG_FILE_FOLLOW     0x4u  /* follow a symbolic link at the path (else refused) */
 #define TG_FILE_NO_REPLACE 0x8u  /* tg_file_write: refuse an existing target */
 #define TG_FILE_MISSING_OK 0x10u /* open/read: a missing path is no error (fd -1, data NULL) */
+#define TG_FILE_APPEND     0x20u /* open: read-write, O_APPEND, created 0600 when missing */
 
 /*
  * Checks what st describes (the object at path, what names it in messages,
@@ -38,7 +39,9 @@ int tg_file_check_stat(const struct stat *st, const char *path, const char *what
                        struct tg_error *err);
 
 /*
- * Opens path read-only (O_CLOEXEC, O_NOFOLLOW unless TG_FILE_FOLLOW,
+ * Opens path read-only — or, with TG_FILE_APPEND, read-write for appending
+ * (O_RDWR | O_APPEND, created with mode 0600 when missing: a log) —
+ * (O_CLOEXEC, O_NOFOLLOW unless TG_FILE_FOLLOW,
  * O_DIRECTORY with TG_FILE_DIR, O_NONBLOCK so a FIFO cannot hang the open)
  * and checks the opened object with tg_file_check_stat. On success *fd is
  * the open descriptor (the caller closes it). TG_ERR_NOT_FOUND when path

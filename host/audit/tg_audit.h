@@ -1,0 +1,115 @@
+/*
+ * tg_audit.h — the gate's tamper-evident audit log: one JSON object per
+ * line, each carrying in "prev" the SHA-256 of the line before it, so an
+ * edited, deleted, inserted or reordered line breaks the chain that
+ * `tokengate audit verify` (tg_audit_verify.h) checks.
+ *
+ * A line is the canonical dump of its record: jansson's JSON_COMPACT |
+ * JSON_SORT_KEYS | JSON_ENSURE_ASCII (no spaces, keys sorted, only ASCII,
+ * so never a raw newline inside a record), then "\n". "prev" is the
+ * lower-case hex SHA-256 of the previous line's bytes without its "\n";
+ * the first line of a new chain has TG_AUDIT_GENESIS. The writer is not
+ * thread-safe: its caller serializes calls on one log.
+ */
+#ifndef TG_AUDIT_H
+#define TG_AUDIT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "tg_err.h"
+
+/* "prev" of the first line of a chain: 64 zeros. */
+#define TG_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+/* A line's hash as text: 64 hex digits and a NUL. */
+#define TG_AUDIT_HASH_HEX 65
+/* The longest line the writer writes and the verifier reads. */
+#define TG_AUDIT_LINE_MAX (1024u * 1024u)
+/* Batch mode's group commit: fsync once this many records are unsynced... */
+#define TG_AUDIT_BATCH_RECORDS 64u
+/* ...or when the oldest unsynced record is this old (checked at each write). */
+#define TG_AUDIT_BATCH_MS 100
+
+/* When tg_audit_write makes records durable. */
+enum tg_audit_fsync {
+	TG_AUDIT_FSYNC_ALWAYS, /* fsync after every record, before write returns */
+	TG_AUDIT_FSYNC_BATCH,  /* group commit: TG_AUDIT_BATCH_RECORDS or _MS */
+	TG_AUDIT_FSYNC_NEVER,  /* left to the kernel (and tg_audit_sync/close) */
+};
+
+struct tg_audit;
+
+/*
+ * "always", "batch" or "never" into *mode: 0, or TG_ERR_INVALID_ARG with a
+ * message naming s and the three values.
+ */
+int tg_audit_fsync_parse(const char *s, enum tg_audit_fsync *mode, struct tg_error *err);
+
+/*
+ * Opens path for appending with tgcore's tg_file_open_checked
+ * (TG_FILE_APPEND | TG_FILE_SECRET: created with mode 0600 when missing, a
+ * symbolic link refused, TG_ERR_NOT_FOUND when its directory is missing)
+ * and so checks the opened file as a secret: a regular file owned by the caller with
+ * no access for group or others (0600 or stricter), else TG_ERR_PERMISSION
+ * with the chmod/chown that fixes it. The chain continues from the SHA-256
+ * of the file's last complete line (TG_AUDIT_GENESIS for an empty file).
+ * A torn last line (bytes after the last "\n", left by a crash during a
+ * write) was never a record: it is cut off and, so the cut itself is on
+ * the record, the first line written is {"event":"audit-torn-tail",
+ * "torn_bytes":N,"torn_sha256":HEX} (see tg_audit_torn_bytes). On success
+ * *out is the log (free with tg_audit_close). TG_ERR_IO naming path and
+ * the OS reason for the rest.
+ */
+int tg_audit_open(const char *path, enum tg_audit_fsync mode, struct tg_audit **out,
+                  struct tg_error *err);
+
+/*
+ * Appends record (not changed; the caller keeps it) as one line with one
+ * write(2) on the O_APPEND descriptor: a copy of record with "prev" set to
+ * the chain's last hash and "time" (UTC, "2026-12-02T13:18:01.123Z") added
+ * when record has none. Then fsync as the mode says. 0 once the line is
+ * written (and synced where the mode asks); TG_ERR_INVALID_ARG for a
+ * record that is not an object or whose line would exceed
+ * TG_AUDIT_LINE_MAX; TG_ERR_IO naming the file and the OS reason when the
+ * write or fsync fails — the caller must then refuse what it was about to
+ * do (fail closed). After a failed or short write the bytes of the failed
+ * line are cut off again before the next write, so a later success
+ * continues an intact chain.
+ */
+int tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err);
+
+/* fsyncs records not yet synced (batch's timer, before exit). 0 or TG_ERR_IO. */
+int tg_audit_sync(struct tg_audit *log, struct tg_error *err);
+
+/*
+ * For rotation (SIGHUP): syncs and closes the current file and opens the
+ * log's path again, checked as tg_audit_open does. When the file now at
+ * the path is empty (the old one was moved away) its first line continues
+ * the chain: prev = the last hash of the old file. When it holds lines
+ * (nothing was rotated) the chain continues from its last complete line.
+ * On failure the log keeps writing to the old file and the error names
+ * the path.
+ */
+int tg_audit_reopen(struct tg_audit *log, struct tg_error *err);
+
+/* The SHA-256 (hex) of the last line written or found: the chain's head. */
+const char *tg_audit_head(const struct tg_audit *log);
+
+/* Bytes of a torn last line cut off by the last open or reopen (0: none). */
+size_t tg_audit_torn_bytes(const struct tg_audit *log);
+
+/* Records written but not yet fsynced. */
+size_t tg_audit_unsynced(const struct tg_audit *log);
+
+/* Syncs (errors ignored: call tg_audit_sync first to see them), closes and
+ * frees log. NULL is accepted. */
+void tg_audit_close(struct tg_audit *log);
+
+/*
+ * The chain's hash of a line: lower-case hex SHA-256 of its n bytes
+ * (without the "\n") into out. 0, or TG_ERR_CRYPTO.
+ */
+int tg_audit_line_hash(const void *line, size_t n, char out[TG_AUDIT_HASH_HEX]);
+
+#endif /* TG_AUDIT_H */

@@ -1,0 +1,400 @@
+/*
+ * test_audit.c — the audit log (host/audit): the writer's chain checked by
+ * the verifier, rotation continuing the chain, a torn tail cut off and put
+ * on the record, fsync modes, refusal of unsafe files, and a failed write
+ * reported (RLIMIT_FSIZE) and recovered from with the chain intact.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tg_audit.h"
+#include "tg_audit_verify.h"
+#include "tg_test.h"
+
+static char dir[] = "/tmp/tg_audit_XXXXXX";
+
+static void
+path_in(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/%s", dir, name);
+}
+
+static void
+write_n(struct tg_audit *log, int from, int count)
+{
+	struct tg_error err;
+	json_t *rec;
+	int i;
+
+	for (i = from; i < from + count; i++) {
+		rec = json_pack("{s:i, s:s}", "n", i, "route", "datasets-read");
+		assert_non_null(rec);
+		assert_int_equal(tg_audit_write(log, rec, &err), 0);
+		json_decref(rec);
+	}
+}
+
+static void
+verify_ok(const char *const *paths, size_t n, size_t lines, int genesis)
+{
+	struct tg_audit_report rep;
+	struct tg_error err;
+
+	assert_int_equal(
+	    tg_audit_verify_files(paths, n, genesis ? TG_AUDIT_VERIFY_GENESIS : 0, &rep, &err), 0);
+	if (rep.flaw != TG_AUDIT_INTACT)
+		fail_msg("line %zu: %s", rep.line, rep.detail);
+	assert_int_equal(rep.lines, lines);
+}
+
+static size_t
+file_size(const char *p)
+{
+	struct stat st;
+
+	assert_int_equal(stat(p, &st), 0);
+	return (size_t)st.st_size;
+}
+
+static void
+test_chain(void **state)
+{
+	char p[256];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_audit_report rep;
+	struct tg_error err;
+	char head[TG_AUDIT_HASH_HEX];
+	FILE *f;
+	char line[512];
+
+	(void)state;
+	path_in(p, sizeof(p), "chain.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	assert_string_equal(tg_audit_head(log), TG_AUDIT_GENESIS);
+	write_n(log, 1, 5);
+	memcpy(head, tg_audit_head(log), sizeof(head));
+	tg_audit_close(log);
+	verify_ok(paths, 1, 5, 1);
+	assert_int_equal(tg_audit_verify_files(paths, 1, 0, &rep, &err), 0);
+	assert_string_equal(rep.head, head);
+	/* canonical lines: compact, sorted keys, prev and time added */
+	f = fopen(p, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_memory_equal(line,
+	                    "{\"n\":1,\"prev\":\"" TG_AUDIT_GENESIS
+	                    "\",\"route\":\"datasets-read\",\"time\":\"",
+	                    strlen("{\"n\":1,\"prev\":\"" TG_AUDIT_GENESIS
+	                           "\",\"route\":\"datasets-read\",\"time\":\""));
+	/* reopened later: continues from the last line */
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_NEVER, &log, &err), 0);
+	assert_string_equal(tg_audit_head(log), head);
+	write_n(log, 6, 2);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 7, 1);
+}
+
+static void
+test_rotation(void **state)
+{
+	char p[256], old[256];
+	const char *paths[2] = {old, p}, *wrong[2] = {p, old};
+	struct tg_audit *log = NULL;
+	struct tg_audit_report rep;
+	struct tg_error err;
+
+	(void)state;
+	path_in(p, sizeof(p), "rot.log");
+	path_in(old, sizeof(old), "rot.log.1");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	write_n(log, 1, 3);
+	assert_int_equal(rename(p, old), 0);
+	assert_int_equal(tg_audit_reopen(log, &err), 0);
+	write_n(log, 4, 3);
+	/* SIGHUP without rotation: the same file, the chain goes on */
+	assert_int_equal(tg_audit_reopen(log, &err), 0);
+	write_n(log, 7, 1);
+	tg_audit_close(log);
+	verify_ok(paths, 2, 7, 1);
+	/* the new file alone starts after a line not given */
+	assert_int_equal(tg_audit_verify_files(paths + 1, 1, 0, &rep, &err), 0);
+	assert_int_equal(rep.flaw, TG_AUDIT_INTACT);
+	assert_string_not_equal(rep.first_prev, TG_AUDIT_GENESIS);
+	assert_int_equal(tg_audit_verify_files(paths + 1, 1, TG_AUDIT_VERIFY_GENESIS, &rep, &err),
+	                 0);
+	assert_int_equal(rep.flaw, TG_AUDIT_NOT_GENESIS);
+	/* in the wrong order: the old file's first line breaks */
+	assert_int_equal(tg_audit_verify_files(wrong, 2, 0, &rep, &err), 0);
+	assert_int_equal(rep.flaw, TG_AUDIT_PREV_MISMATCH);
+	assert_int_equal(rep.file, 1);
+	assert_int_equal(rep.line, 1);
+	assert_non_null(strstr(rep.detail, "the last line (4) of"));
+}
+
+static void
+test_torn_tail(void **state)
+{
+	char p[256];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_audit_report rep;
+	struct tg_error err;
+	FILE *f;
+	size_t before;
+
+	(void)state;
+	path_in(p, sizeof(p), "torn.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	write_n(log, 1, 2);
+	tg_audit_close(log);
+	before = file_size(p);
+	f = fopen(p, "a");
+	assert_non_null(f);
+	fputs("{\"n\":3,\"prev\":\"ab", f);
+	fclose(f);
+	assert_int_equal(tg_audit_verify_files(paths, 1, 0, &rep, &err), 0);
+	assert_int_equal(rep.flaw, TG_AUDIT_TORN);
+	assert_int_equal(rep.line, 3);
+	assert_non_null(strstr(rep.detail, "torn last line: 17 bytes"));
+	/* open cuts the torn bytes off and records that it did */
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	assert_int_equal(tg_audit_torn_bytes(log), 17);
+	assert_true(file_size(p) > before);
+	write_n(log, 3, 1);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 4, 1);
+	f = fopen(p, "r");
+	{
+		char line[512];
+		int i;
+		for (i = 0; i < 3; i++)
+			assert_non_null(fgets(line, sizeof(line), f));
+		assert_non_null(strstr(line, "\"event\":\"audit-torn-tail\""));
+		assert_non_null(strstr(line, "\"torn_bytes\":17"));
+	}
+	fclose(f);
+}
+
+static void
+test_fsync_modes(void **state)
+{
+	char p[256];
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	enum tg_audit_fsync m;
+
+	(void)state;
+	assert_int_equal(tg_audit_fsync_parse("always", &m, &err), 0);
+	assert_int_equal(m, TG_AUDIT_FSYNC_ALWAYS);
+	assert_int_equal(tg_audit_fsync_parse("batch", &m, &err), 0);
+	assert_int_equal(m, TG_AUDIT_FSYNC_BATCH);
+	assert_int_equal(tg_audit_fsync_parse("never", &m, &err), 0);
+	assert_int_equal(m, TG_AUDIT_FSYNC_NEVER);
+	assert_int_equal(tg_audit_fsync_parse("sometimes", &m, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg,
+	                    "audit fsync mode 'sometimes' is not one of always, batch, never");
+	path_in(p, sizeof(p), "fsync.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	write_n(log, 1, 3);
+	assert_int_equal(tg_audit_unsynced(log), 0);
+	tg_audit_close(log);
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_NEVER, &log, &err), 0);
+	write_n(log, 4, 100);
+	assert_int_equal(tg_audit_unsynced(log), 100);
+	assert_int_equal(tg_audit_sync(log, &err), 0);
+	assert_int_equal(tg_audit_unsynced(log), 0);
+	tg_audit_close(log);
+	/* batch: a group commit every TG_AUDIT_BATCH_RECORDS records */
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	write_n(log, 104, 1);
+	assert_int_equal(tg_audit_unsynced(log), 1);
+	write_n(log, 105, TG_AUDIT_BATCH_RECORDS - 1);
+	assert_int_equal(tg_audit_unsynced(log), 0);
+	write_n(log, 200, 1);
+	assert_int_equal(tg_audit_unsynced(log), 1);
+	/* ... or when the oldest unsynced record is TG_AUDIT_BATCH_MS old */
+	usleep((TG_AUDIT_BATCH_MS + 20) * 1000);
+	write_n(log, 201, 1);
+	assert_int_equal(tg_audit_unsynced(log), 0);
+	tg_audit_close(log);
+}
+
+static void
+test_unsafe_files(void **state)
+{
+	char p[256], l[256], msg[600];
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	FILE *f;
+
+	(void)state;
+	path_in(p, sizeof(p), "unsafe.log");
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(chmod(p, 0666), 0);
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), TG_ERR_PERMISSION);
+	assert_null(log);
+	snprintf(msg, sizeof(msg), "run 'chmod 600 %s'", p);
+	assert_non_null(strstr(err.msg, msg));
+	assert_non_null(strstr(err.msg, "(mode 0666)"));
+	assert_int_equal(chmod(p, 0640), 0);
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), TG_ERR_PERMISSION);
+	assert_non_null(strstr(err.msg, "(mode 0640)"));
+	assert_int_equal(chmod(p, 0400), 0);
+	/* stricter than 0600 passes the check but cannot be opened for writing
+	 * (unless root) */
+	if (geteuid() != 0) {
+		assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), TG_ERR_IO);
+		assert_non_null(strstr(err.msg, "cannot open audit log"));
+	}
+	assert_int_equal(chmod(p, 0600), 0);
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	tg_audit_close(log);
+	log = NULL;
+	path_in(l, sizeof(l), "link.log");
+	assert_int_equal(symlink(p, l), 0);
+	assert_int_equal(tg_audit_open(l, TG_AUDIT_FSYNC_ALWAYS, &log, &err), TG_ERR_PERMISSION);
+	assert_non_null(strstr(err.msg, "is a symbolic link, which tokengate does not follow"));
+	path_in(p, sizeof(p), "no/such/dir.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), TG_ERR_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "does not exist"));
+}
+
+static void
+test_write_failure(void **state)
+{
+	char p[256];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	struct rlimit old, lim;
+	json_t *rec;
+	size_t size;
+
+	(void)state;
+	path_in(p, sizeof(p), "full.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	write_n(log, 1, 2);
+	size = file_size(p);
+	/* the file may grow by 40 bytes only: the next line is cut short */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = size + 40;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rec = json_pack("{s:i}", "n", 3);
+	assert_int_equal(tg_audit_write(log, rec, &err), TG_ERR_IO);
+	assert_non_null(strstr(err.msg, "cannot write to audit log"));
+	assert_int_equal(file_size(p), size + 40);
+	/* still full: still an error */
+	assert_int_equal(tg_audit_write(log, rec, &err), TG_ERR_IO);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	/* room again: the torn bytes are cut off and the chain goes on */
+	assert_int_equal(tg_audit_write(log, rec, &err), 0);
+	json_decref(rec);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 3, 1);
+	/* not an object */
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	rec = json_string("x");
+	assert_int_equal(tg_audit_write(log, rec, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "an audit record must be a JSON object");
+	json_decref(rec);
+	tg_audit_close(log);
+}
+
+/* the verifier's refusals, one per flaw, each with its line */
+static void
+test_verify_flaws(void **state)
+{
+	static const struct {
+		const char *text;
+		enum tg_audit_flaw flaw;
+		size_t line;
+		const char *detail;
+	} rows[] = {
+	    {"", TG_AUDIT_INTACT, 0, ""},
+	    {"\n", TG_AUDIT_NOT_JSON, 1, "not a JSON object"},
+	    {"[1]\n", TG_AUDIT_NOT_JSON, 1, "another JSON value"},
+	    {"{\"a\":1}\n", TG_AUDIT_NO_PREV, 1, "no \"prev\" field"},
+	    {"{\"prev\":1}\n", TG_AUDIT_BAD_PREV, 1, "not a SHA-256"},
+	    {"{\"prev\":\"" TG_AUDIT_GENESIS "\",\"prev\":\"" TG_AUDIT_GENESIS "\"}\n",
+	     TG_AUDIT_NOT_JSON, 1, "duplicate"},
+	    {"{\"prev\":\"" TG_AUDIT_GENESIS "\"}\n{\"prev\":\"" TG_AUDIT_GENESIS "\"}\n",
+	     TG_AUDIT_PREV_MISMATCH, 2, "prev does not match the SHA-256 of line 1"},
+	    {"{\"prev\":\"" TG_AUDIT_GENESIS "\"}", TG_AUDIT_TORN, 1, "torn last line"},
+	    {"{\"prev\":\"" TG_AUDIT_GENESIS "\"}\n\0x\n", TG_AUDIT_NOT_JSON, 2, "not a JSON"},
+	};
+	struct tg_audit_report rep;
+	struct tg_error err;
+	size_t i, n;
+	uint8_t *copy;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		n = strlen(rows[i].text);
+		if (i == 8)
+			n += 3;
+		copy = tg_test_memdup(rows[i].text, n);
+		assert_int_equal(tg_audit_verify_mem(copy, n, "x.log", 0, &rep, &err), 0);
+		free(copy);
+		if (rep.flaw != rows[i].flaw || rep.line != rows[i].line ||
+		    strstr(rep.detail, rows[i].detail) == NULL)
+			fail_msg("row %zu: flaw %d line %zu: %s", i, rep.flaw, rep.line,
+			         rep.detail);
+	}
+	/* a line longer than the limit is refused, not held in memory */
+	n = TG_AUDIT_LINE_MAX + 2;
+	copy = malloc(n);
+	assert_non_null(copy);
+	memset(copy, 'a', n);
+	assert_int_equal(tg_audit_verify_mem(copy, n, "x.log", 0, &rep, &err), 0);
+	free(copy);
+	assert_int_equal(rep.flaw, TG_AUDIT_TOO_LONG);
+	assert_int_equal(rep.line, 1);
+	assert_string_equal(rep.detail, "line longer than 1048576 bytes");
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	umask(077);
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_chain),        cmocka_unit_test(test_rotation),
+	    cmocka_unit_test(test_torn_tail),    cmocka_unit_test(test_fsync_modes),
+	    cmocka_unit_test(test_unsafe_files), cmocka_unit_test(test_write_failure),
+	    cmocka_unit_test(test_verify_flaws),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
