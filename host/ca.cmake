@@ -17,4 +17,4 @@ tg_area_headers(tgca ${CMAKE_CURRENT_LIST_DIR}/ca PUBLIC
 # Public: the headers include tg_err.h, tg_p11.h (tg_ca_hsm.h) and OpenSSL's.
 target_link_libraries(tgca
   PUBLIC tgcore tgp11 OpenSSL::Crypto
-  PRIVATE tgcmd tglog PkgConfig::YAML PkgConfig::JANSSON)
+  PRIVATE tgcmd tglog tgyaml PkgConfig::JANSSON)

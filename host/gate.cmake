@@ -13,4 +13,4 @@ tg_area_headers(tggate ${CMAKE_CURRENT_LIST_DIR}/gate PUBLIC
   tg_gate_path.h tg_gate_policy.h tg_gate_decide.h tg_gate_verify.h)
 # Public: the headers include tg_err.h (tgcore), the CA's provenance and
 # attestation types (tg_prov.h, tg_att.h) and OpenSSL's X509 types.
-target_link_libraries(tggate PUBLIC tgcore tgca OpenSSL::Crypto PRIVATE PkgConfig::YAML)
+target_link_libraries(tggate PUBLIC tgcore tgca OpenSSL::Crypto PRIVATE tgyaml)

@@ -10,6 +10,8 @@
 
 #include <yaml.h>
 
+#include "tg_yaml.h"
+
 #include "tg_ca_io.h"
 
 #define POL_DEFAULT_VALIDITY (24L * 3600)
@@ -30,20 +32,13 @@ static int perr(struct pctx *c, yaml_node_t *n, const char *fmt, ...)
 static int
 perr(struct pctx *c, yaml_node_t *n, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
+	int r;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = tg_yaml_verr(c->name, n, c->err, fmt, ap);
 	va_end(ap);
-	return tg_error_set(c->err, TG_ERR_CONFIG, "%s line %lu: %s", c->name,
-	                    n != NULL ? (unsigned long)n->start_mark.line + 1 : 0UL, msg);
-}
-
-static const char *
-scalar(yaml_node_t *n)
-{
-	return n != NULL && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+	return r;
 }
 
 int
@@ -165,7 +160,7 @@ get_hsm_token(struct pctx *c, yaml_node_t *m, struct tg_ca_hsm_token *t)
 	for (pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
 		k = yaml_document_get_node(c->doc, pr->key);
 		v = yaml_document_get_node(c->doc, pr->value);
-		if ((ks = scalar(k)) == NULL)
+		if ((ks = tg_yaml_scalar(k)) == NULL)
 			return perr(c, k, "'hsm_tokens': keys must be plain names");
 		for (i = 0; i < 4 && strcmp(ks, names[i]) != 0; i++)
 			;
@@ -177,7 +172,8 @@ get_hsm_token(struct pctx *c, yaml_node_t *m, struct tg_ca_hsm_token *t)
 		if (seen & (1u << i))
 			return perr(c, k, "'hsm_tokens': key '%s' appears twice", ks);
 		seen |= 1u << i;
-		if ((vs = scalar(v)) == NULL || *vs == '\0' || strlen(vs) >= sz[i] || !text_ok(vs))
+		if ((vs = tg_yaml_scalar(v)) == NULL || *vs == '\0' || strlen(vs) >= sz[i] ||
+		    !text_ok(vs))
 			return perr(c, v,
 			            "'hsm_tokens': '%s' must be one non-empty value of at most "
 			            "%zu characters, without control characters, '\"' or '\\' "
@@ -279,12 +275,14 @@ get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin, unsigned *ma
 
 	if (v->type != YAML_SEQUENCE_NODE)
 		return perr(c, v, "'%s' must be a list, e.g. [%s], not %s%s%s", key,
-		            pin ? "once, always" : "never, always, cached", scalar(v) ? "'" : "",
-		            scalar(v) ? scalar(v) : "a mapping", scalar(v) ? "'" : "");
+		            pin ? "once, always" : "never, always, cached",
+		            tg_yaml_scalar(v) ? "'" : "",
+		            tg_yaml_scalar(v) ? tg_yaml_scalar(v) : "a mapping",
+		            tg_yaml_scalar(v) ? "'" : "");
 	*mask = 0;
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		n = yaml_document_get_node(c->doc, *it);
-		s = scalar(n);
+		s = tg_yaml_scalar(n);
 		if (pin && s != NULL && tg_att_pin_parse(s, &p) == 0)
 			val = (int)p;
 		else if (!pin && s != NULL && tg_att_touch_parse(s, &t) == 0)
@@ -330,7 +328,7 @@ get_serials(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 	pol->has_serials = 1;
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		n = yaml_document_get_node(c->doc, *it);
-		s = scalar(n);
+		s = tg_yaml_scalar(n);
 		if (s == NULL || *s < '0' || *s > '9')
 			return perr(c, n,
 			            "'serials': '%s' is not a decimal "
@@ -384,7 +382,7 @@ static const struct {
 static int
 one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v, struct tg_ca_policy *pol)
 {
-	const char *s = scalar(v);
+	const char *s = tg_yaml_scalar(v);
 	struct tg_error tmp;
 
 	if (bit == K_PIN)
@@ -465,7 +463,7 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 	for (pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
 		k = yaml_document_get_node(c->doc, pr->key);
 		v = yaml_document_get_node(c->doc, pr->value);
-		if ((ks = scalar(k)) == NULL)
+		if ((ks = tg_yaml_scalar(k)) == NULL)
 			return perr(c, k, "keys must be plain names");
 		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			if (strcmp(ks, keys[i].name) == 0)
@@ -504,41 +502,22 @@ int
 tg_ca_policy_parse(const char *text, size_t n, const char *name, struct tg_ca_policy *pol,
                    struct tg_error *err)
 {
-	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct pctx c = {&doc, name, err};
-	int have_parser = 0, have_doc = 0, r = TG_ERR_CONFIG;
+	int have_doc = 0, r;
 
 	memset(pol, 0, sizeof(*pol));
-	if (n > POL_TEXT_MAX) {
-		r = tg_error_set(err, r, "%s: larger than %d bytes", name, POL_TEXT_MAX);
+	if ((r = tg_yaml_load(text, n, POL_TEXT_MAX, name, &doc, err)) != 0)
 		goto out;
-	}
-	if (!yaml_parser_initialize(&parser)) {
-		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
-		goto out;
-	}
-	have_parser = 1;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
-	if (!yaml_parser_load(&parser, &doc)) {
-		r = tg_error_set(err, r, "%s line %lu: %s%s%s", name,
-		                 (unsigned long)parser.problem_mark.line + 1,
-		                 parser.problem != NULL ? parser.problem : "bad YAML",
-		                 parser.context != NULL ? " " : "",
-		                 parser.context != NULL ? parser.context : "");
-		goto out;
-	}
 	have_doc = 1;
 	if (yaml_document_get_root_node(&doc) == NULL) {
-		r = tg_error_set(err, r, "%s: empty policy", name);
+		r = tg_error_set(err, TG_ERR_CONFIG, "%s: empty policy", name);
 		goto out;
 	}
 	r = parse_doc(&c, pol);
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);
-	if (have_parser)
-		yaml_parser_delete(&parser);
 	if (r != 0)
 		tg_ca_policy_clear(pol);
 	return r;

@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "tg_gate_path.h"
+#include "tg_yaml.h"
 
 #define GP_TEXT_MAX   (1024 * 1024)
 #define GP_VALUE_MAX  2048
@@ -28,14 +29,13 @@ static int gerr(struct gctx *c, yaml_node_t *n, const char *fmt, ...)
 static int
 gerr(struct gctx *c, yaml_node_t *n, const char *fmt, ...)
 {
-	char msg[768];
 	va_list ap;
+	int r;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = tg_yaml_verr(c->name, n, c->err, fmt, ap);
 	va_end(ap);
-	return tg_error_set(c->err, TG_ERR_CONFIG, "%s line %lu: %s", c->name,
-	                    n != NULL ? (unsigned long)n->start_mark.line + 1 : 0UL, msg);
+	return r;
 }
 
 static int
@@ -48,12 +48,6 @@ static yaml_node_t *
 node(struct gctx *c, int id)
 {
 	return yaml_document_get_node(c->doc, id);
-}
-
-static const char *
-scalar(yaml_node_t *n)
-{
-	return n != NULL && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
 static char *
@@ -173,7 +167,7 @@ get_strings(struct gctx *c, yaml_node_t *seq, const char *what, char ***out, siz
 	}
 	for (it = seq->data.sequence.items.start; rc == 0 && it < seq->data.sequence.items.top;
 	     it++) {
-		const char *s = scalar(node(c, *it));
+		const char *s = tg_yaml_scalar(node(c, *it));
 
 		if (s == NULL)
 			rc = gerr(c, node(c, *it),
@@ -210,8 +204,8 @@ get_upstreams(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 		goto out;
 	}
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
-		k = scalar(node(c, pr->key));
-		v = scalar(node(c, pr->value));
+		k = tg_yaml_scalar(node(c, pr->key));
+		v = tg_yaml_scalar(node(c, pr->value));
 		for (i = 0; k != NULL && i < p->nupstreams && strcmp(p->upstreams[i].name, k); i++)
 			;
 		if (!name_ok(k))
@@ -260,7 +254,7 @@ get_groups(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 		goto out;
 	}
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
-		k = scalar(node(c, pr->key));
+		k = tg_yaml_scalar(node(c, pr->key));
 		for (i = 0; k != NULL && i < p->ngroups && strcmp(p->groups[i].name, k); i++)
 			;
 		if (!name_ok(k)) {
@@ -297,7 +291,7 @@ out:
 static int
 get_minimum(struct gctx *c, yaml_node_t *vn, const char *k, struct tg_gate_allow *a)
 {
-	const char *v = scalar(vn);
+	const char *v = tg_yaml_scalar(vn);
 	int rc = 0;
 
 	if (strcmp(k, "key") == 0) {
@@ -349,8 +343,8 @@ get_allow(struct gctx *c, yaml_node_t *m, const struct tg_gate_policy *p, const 
 
 		kn = node(c, pr->key);
 		vn = node(c, pr->value);
-		k = scalar(kn);
-		v = scalar(vn);
+		k = tg_yaml_scalar(kn);
+		v = tg_yaml_scalar(vn);
 		for (i = 0; k != NULL && i < 5 && strcmp(k, keys[i]) != 0; i++)
 			;
 		if (k == NULL || i == 5)
@@ -403,7 +397,7 @@ get_inject(struct gctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
            struct tg_gate_inject *h)
 {
 	yaml_node_pair_t *pr;
-	const char *hn = scalar(hk), *k, *v;
+	const char *hn = tg_yaml_scalar(hk), *k, *v;
 	int rc = 0, from = 0;
 
 	if (!token_ok(hn, TG_GATE_NAME_MAX)) {
@@ -422,8 +416,8 @@ get_inject(struct gctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
 		goto out;
 	}
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
-		k = scalar(node(c, pr->key));
-		v = scalar(node(c, pr->value));
+		k = tg_yaml_scalar(node(c, pr->key));
+		v = tg_yaml_scalar(node(c, pr->value));
 		if (k != NULL && strcmp(k, "from") == 0 && !from) {
 			from = 1;
 			if (v != NULL && strncmp(v, "file:/", 6) == 0 &&
@@ -475,7 +469,7 @@ static int
 get_route_key(struct gctx *c, const char *k, yaml_node_t *vn, const struct tg_gate_policy *p,
               struct tg_gate_route *r)
 {
-	const char *v = scalar(vn), *why;
+	const char *v = tg_yaml_scalar(vn), *why;
 	char want[TG_GATE_PATH_MAX];
 	yaml_node_pair_t *pr;
 	yaml_node_item_t *it;
@@ -554,7 +548,7 @@ get_route(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p, struct tg_ga
 	}
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
 		kn = node(c, pr->key);
-		k = scalar(kn);
+		k = tg_yaml_scalar(kn);
 		for (i = 0; k != NULL && i < 6 && strcmp(k, keys[i]) != 0; i++)
 			;
 		if (k == NULL || i == 6)
@@ -567,7 +561,7 @@ get_route(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p, struct tg_ga
 		else
 			vals[i] = node(c, pr->value);
 	}
-	v = rc == 0 ? scalar(vals[0]) : NULL;
+	v = rc == 0 ? tg_yaml_scalar(vals[0]) : NULL;
 	if (rc == 0 && !name_ok(v))
 		rc = gerr(
 		    c, vals[0] != NULL ? vals[0] : m,
@@ -613,7 +607,7 @@ parse_doc(struct gctx *c, yaml_node_t *root, struct tg_gate_policy *p)
 	for (pr = root->data.mapping.pairs.start; rc == 0 && pr < root->data.mapping.pairs.top;
 	     pr++) {
 		kn = node(c, pr->key);
-		k = scalar(kn);
+		k = tg_yaml_scalar(kn);
 		for (i = 0; k != NULL && i < 3 && strcmp(k, keys[i]) != 0; i++)
 			;
 		if (k == NULL || i == 3)
@@ -649,43 +643,24 @@ int
 tg_gate_policy_parse(const char *text, size_t n, const char *name, struct tg_gate_policy *p,
                      struct tg_error *err)
 {
-	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
 	struct gctx c = {&doc, name, err};
-	int have_parser = 0, have_doc = 0, rc = TG_ERR_CONFIG;
+	int have_doc = 0, rc;
 
 	memset(p, 0, sizeof(*p));
-	if (n > GP_TEXT_MAX) {
-		rc = tg_error_set(err, rc, "%s: larger than %d bytes; split or trim it", name,
-		                  GP_TEXT_MAX);
+	if ((rc = tg_yaml_load(text, n, GP_TEXT_MAX, name, &doc, err)) != 0)
 		goto out;
-	}
-	if (!yaml_parser_initialize(&parser)) {
-		rc = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
-		goto out;
-	}
-	have_parser = 1;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = tg_error_set(err, rc, "%s line %lu: %s%s%s; fix the YAML syntax", name,
-		                  (unsigned long)parser.problem_mark.line + 1,
-		                  parser.problem != NULL ? parser.problem : "bad YAML",
-		                  parser.context != NULL ? " " : "",
-		                  parser.context != NULL ? parser.context : "");
-		goto out;
-	}
 	have_doc = 1;
 	if ((root = yaml_document_get_root_node(&doc)) == NULL) {
-		rc = tg_error_set(err, rc, "%s: the policy is empty; add a 'routes' list", name);
+		rc = tg_error_set(err, TG_ERR_CONFIG,
+		                  "%s: the policy is empty; add a 'routes' list", name);
 		goto out;
 	}
 	rc = parse_doc(&c, root, p);
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);
-	if (have_parser)
-		yaml_parser_delete(&parser);
 	if (rc != 0)
 		tg_gate_policy_clear(p);
 	return rc;
