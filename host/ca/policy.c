@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,28 +17,6 @@
 #define POL_MAX_VALIDITY     (30L * 24 * 3600)
 #define POL_SERIALS_MAX      100000
 #define POL_TEXT_MAX         (1024 * 1024)
-
-/* Parser state: the document and the name for messages. */
-struct pctx {
-	yaml_document_t *doc;
-	const char *name;
-	struct tg_error *err;
-};
-
-static int perr(struct pctx *c, yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-perr(struct pctx *c, yaml_node_t *n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = tg_yaml_verr(c->name, n, c->err, fmt, ap);
-	va_end(ap);
-	return r;
-}
 
 int
 tg_ca_td_check(const char *td, struct tg_error *err)
@@ -137,7 +114,7 @@ text_ok(const char *s)
 
 /* One {module, manufacturer, model, serial} mapping of hsm_tokens. */
 static int
-get_hsm_token(struct pctx *c, yaml_node_t *m, struct tg_ca_hsm_token *t)
+get_hsm_token(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_ca_hsm_token *t)
 {
 	static const char *const names[] = {"module", "manufacturer", "model", "serial"};
 	char *dst[4];
@@ -152,63 +129,65 @@ get_hsm_token(struct pctx *c, yaml_node_t *m, struct tg_ca_hsm_token *t)
 	dst[2] = t->model, sz[2] = sizeof(t->model);
 	dst[3] = t->serial, sz[3] = sizeof(t->serial);
 	if (m == NULL || m->type != YAML_MAPPING_NODE)
-		return perr(c, m,
-		            "'hsm_tokens': each entry must be a mapping like {module: "
-		            "/usr/lib/x/pkcs11.so, manufacturer: GLOB, model: GLOB, "
-		            "serial: GLOB}");
+		return tg_yaml_err(c, m,
+		                   "'hsm_tokens': each entry must be a mapping like {module: "
+		                   "/usr/lib/x/pkcs11.so, manufacturer: GLOB, model: GLOB, "
+		                   "serial: GLOB}");
 	t->line = (unsigned)m->start_mark.line + 1;
 	for (pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top; pr++) {
 		k = yaml_document_get_node(c->doc, pr->key);
 		v = yaml_document_get_node(c->doc, pr->value);
 		if ((ks = tg_yaml_scalar(k)) == NULL)
-			return perr(c, k, "'hsm_tokens': keys must be plain names");
+			return tg_yaml_err(c, k, "'hsm_tokens': keys must be plain names");
 		for (i = 0; i < 4 && strcmp(ks, names[i]) != 0; i++)
 			;
 		if (i == 4)
-			return perr(c, k,
-			            "'hsm_tokens': unknown key '%s' (known: module, "
-			            "manufacturer, model, serial)",
-			            ks);
+			return tg_yaml_err(c, k,
+			                   "'hsm_tokens': unknown key '%s' (known: module, "
+			                   "manufacturer, model, serial)",
+			                   ks);
 		if (seen & (1u << i))
-			return perr(c, k, "'hsm_tokens': key '%s' appears twice", ks);
+			return tg_yaml_err(c, k, "'hsm_tokens': key '%s' appears twice", ks);
 		seen |= 1u << i;
 		if ((vs = tg_yaml_scalar(v)) == NULL || *vs == '\0' || strlen(vs) >= sz[i] ||
 		    !text_ok(vs))
-			return perr(c, v,
-			            "'hsm_tokens': '%s' must be one non-empty value of at most "
-			            "%zu characters, without control characters, '\"' or '\\' "
-			            "(given: %s%.64s%s)",
-			            ks, sz[i] - 1, vs != NULL ? "'" : "",
-			            vs != NULL ? vs : "a list or mapping", vs != NULL ? "'" : "");
+			return tg_yaml_err(
+			    c, v,
+			    "'hsm_tokens': '%s' must be one non-empty value of at most "
+			    "%zu characters, without control characters, '\"' or '\\' "
+			    "(given: %s%.64s%s)",
+			    ks, sz[i] - 1, vs != NULL ? "'" : "",
+			    vs != NULL ? vs : "a list or mapping", vs != NULL ? "'" : "");
 		if (i == 0 && vs[0] != '/')
-			return perr(c, v,
-			            "'hsm_tokens': module '%s' must be an absolute path (the "
-			            "file the CA may load, e.g. /usr/lib/softhsm/libsofthsm2.so)",
-			            vs);
+			return tg_yaml_err(
+			    c, v,
+			    "'hsm_tokens': module '%s' must be an absolute path (the "
+			    "file the CA may load, e.g. /usr/lib/softhsm/libsofthsm2.so)",
+			    vs);
 		snprintf(dst[i], sz[i], "%s", vs);
 	}
 	if (!(seen & 1u))
-		return perr(c, m,
-		            "'hsm_tokens': the entry has no 'module' (the path of the "
-		            "HSM's PKCS#11 module)");
+		return tg_yaml_err(c, m,
+		                   "'hsm_tokens': the entry has no 'module' (the path of the "
+		                   "HSM's PKCS#11 module)");
 	return 0;
 }
 
 static int
-get_hsm_tokens(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
+get_hsm_tokens(struct tg_yaml_ctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 {
 	yaml_node_item_t *it;
 	size_t count;
 	int r;
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return perr(c, v,
-		            "'hsm_tokens' must be a list of {module: PATH, manufacturer: "
-		            "GLOB, model: GLOB, serial: GLOB}");
+		return tg_yaml_err(c, v,
+		                   "'hsm_tokens' must be a list of {module: PATH, manufacturer: "
+		                   "GLOB, model: GLOB, serial: GLOB}");
 	count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	if (count > TG_CA_HSM_TOKENS_MAX)
-		return perr(c, v, "'hsm_tokens' lists %zu entries; at most %d are allowed", count,
-		            TG_CA_HSM_TOKENS_MAX);
+		return tg_yaml_err(c, v, "'hsm_tokens' lists %zu entries; at most %d are allowed",
+		                   count, TG_CA_HSM_TOKENS_MAX);
 	if (count == 0)
 		return 0;
 	if ((pol->hsm_tokens = calloc(count, sizeof(*pol->hsm_tokens))) == NULL)
@@ -264,7 +243,7 @@ out:
 }
 
 static int
-get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin, unsigned *mask)
+get_names(struct tg_yaml_ctx *c, yaml_node_t *v, const char *key, int pin, unsigned *mask)
 {
 	yaml_node_item_t *it;
 	yaml_node_t *n;
@@ -274,11 +253,11 @@ get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin, unsigned *ma
 	int val;
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return perr(c, v, "'%s' must be a list, e.g. [%s], not %s%s%s", key,
-		            pin ? "once, always" : "never, always, cached",
-		            tg_yaml_scalar(v) ? "'" : "",
-		            tg_yaml_scalar(v) ? tg_yaml_scalar(v) : "a mapping",
-		            tg_yaml_scalar(v) ? "'" : "");
+		return tg_yaml_err(c, v, "'%s' must be a list, e.g. [%s], not %s%s%s", key,
+		                   pin ? "once, always" : "never, always, cached",
+		                   tg_yaml_scalar(v) ? "'" : "",
+		                   tg_yaml_scalar(v) ? tg_yaml_scalar(v) : "a mapping",
+		                   tg_yaml_scalar(v) ? "'" : "");
 	*mask = 0;
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		n = yaml_document_get_node(c->doc, *it);
@@ -288,21 +267,22 @@ get_names(struct pctx *c, yaml_node_t *v, const char *key, int pin, unsigned *ma
 		else if (!pin && s != NULL && tg_att_touch_parse(s, &t) == 0)
 			val = (int)t;
 		else
-			return perr(c, n, "'%s': unknown value %s%s%s (allowed: %s)", key,
-			            s != NULL ? "'" : "", s != NULL ? s : "(a list or mapping)",
-			            s != NULL ? "'" : "",
-			            pin ? "never, once, always, match-once, "
-			                  "match-always"
-			                : "never, always, cached");
+			return tg_yaml_err(c, n, "'%s': unknown value %s%s%s (allowed: %s)", key,
+			                   s != NULL ? "'" : "",
+			                   s != NULL ? s : "(a list or mapping)",
+			                   s != NULL ? "'" : "",
+			                   pin ? "never, once, always, match-once, "
+			                         "match-always"
+			                       : "never, always, cached");
 		*mask |= 1u << val;
 	}
 	if (*mask == 0)
-		return perr(c, v, "'%s' is empty: no token could be certified", key);
+		return tg_yaml_err(c, v, "'%s' is empty: no token could be certified", key);
 	return 0;
 }
 
 static int
-get_serials(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
+get_serials(struct tg_yaml_ctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 {
 	yaml_node_item_t *it;
 	yaml_node_t *n;
@@ -312,17 +292,17 @@ get_serials(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 	unsigned long long x;
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return perr(c, v,
-		            "'serials' must be a list of token serial "
-		            "numbers");
+		return tg_yaml_err(c, v,
+		                   "'serials' must be a list of token serial "
+		                   "numbers");
 	count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	if (count == 0)
-		return perr(c, v,
-		            "'serials' is empty, which allows no token: "
-		            "remove the key to allow any serial");
+		return tg_yaml_err(c, v,
+		                   "'serials' is empty, which allows no token: "
+		                   "remove the key to allow any serial");
 	if (count > POL_SERIALS_MAX)
-		return perr(c, v, "'serials' lists %zu entries; at most %d are allowed", count,
-		            POL_SERIALS_MAX);
+		return tg_yaml_err(c, v, "'serials' lists %zu entries; at most %d are allowed",
+		                   count, POL_SERIALS_MAX);
 	if ((pol->serials = calloc(count, sizeof(*pol->serials))) == NULL)
 		return tg_error_set(c->err, TG_ERR_ALLOC, "out of memory");
 	pol->has_serials = 1;
@@ -330,17 +310,17 @@ get_serials(struct pctx *c, yaml_node_t *v, struct tg_ca_policy *pol)
 		n = yaml_document_get_node(c->doc, *it);
 		s = tg_yaml_scalar(n);
 		if (s == NULL || *s < '0' || *s > '9')
-			return perr(c, n,
-			            "'serials': '%s' is not a decimal "
-			            "serial number",
-			            s != NULL ? s : "(list)");
+			return tg_yaml_err(c, n,
+			                   "'serials': '%s' is not a decimal "
+			                   "serial number",
+			                   s != NULL ? s : "(list)");
 		errno = 0;
 		x = strtoull(s, &end, 10);
 		if (errno != 0 || *end != '\0')
-			return perr(c, n,
-			            "'serials': '%s' is not a decimal "
-			            "serial number",
-			            s);
+			return tg_yaml_err(c, n,
+			                   "'serials': '%s' is not a decimal "
+			                   "serial number",
+			                   s);
 		pol->serials[pol->nserials++] = (uint64_t)x;
 	}
 	return 0;
@@ -380,7 +360,8 @@ static const struct {
 };
 
 static int
-one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v, struct tg_ca_policy *pol)
+one_key(struct tg_yaml_ctx *c, unsigned bit, const char *key, yaml_node_t *v,
+        struct tg_ca_policy *pol)
 {
 	const char *s = tg_yaml_scalar(v);
 	struct tg_error tmp;
@@ -394,58 +375,58 @@ one_key(struct pctx *c, unsigned bit, const char *key, yaml_node_t *v, struct tg
 	if (bit == K_HSM)
 		return get_hsm_tokens(c, v, pol);
 	if (bit == K_OLD_HSM)
-		return perr(c, v,
-		            "'allow_hsm_operator' is no longer supported: list the HSMs "
-		            "whose keys may be certified in 'hsm_tokens' (e.g. hsm_tokens: "
-		            "[{module: /usr/lib/x/pkcs11.so, model: \"X*\"}]); without "
-		            "hsm_tokens no HSM key is certified");
+		return tg_yaml_err(c, v,
+		                   "'allow_hsm_operator' is no longer supported: list the HSMs "
+		                   "whose keys may be certified in 'hsm_tokens' (e.g. hsm_tokens: "
+		                   "[{module: /usr/lib/x/pkcs11.so, model: \"X*\"}]); without "
+		                   "hsm_tokens no HSM key is certified");
 	if (s == NULL)
-		return perr(c, v,
-		            "'%s' must be a single value, not a list or "
-		            "mapping",
-		            key);
+		return tg_yaml_err(c, v,
+		                   "'%s' must be a single value, not a list or "
+		                   "mapping",
+		                   key);
 	switch (bit) {
 	case K_TD:
 		tg_error_clear(&tmp);
 		if (tg_ca_td_check(s, &tmp) != 0)
-			return perr(c, v, "%s", tmp.msg);
+			return tg_yaml_err(c, v, "%s", tmp.msg);
 		snprintf(pol->trust_domain, sizeof(pol->trust_domain), "%s", s);
 		return 0;
 	case K_ROOTS:
 		if (*s == '\0' || strlen(s) >= sizeof(pol->attestation_roots))
-			return perr(c, v,
-			            "'%s': '%.64s%s' is not a directory path of 1 to %zu "
-			            "characters",
-			            key, s, strlen(s) > 64 ? "..." : "",
-			            sizeof(pol->attestation_roots) - 1);
+			return tg_yaml_err(c, v,
+			                   "'%s': '%.64s%s' is not a directory path of 1 to %zu "
+			                   "characters",
+			                   key, s, strlen(s) > 64 ? "..." : "",
+			                   sizeof(pol->attestation_roots) - 1);
 		snprintf(pol->attestation_roots, sizeof(pol->attestation_roots), "%s", s);
 		return 0;
 	case K_CRL:
 		tg_error_clear(&tmp);
 		if (tg_ca_crl_url_check(s, &tmp) != 0)
-			return perr(c, v, "%s", tmp.msg);
+			return tg_yaml_err(c, v, "%s", tmp.msg);
 		snprintf(pol->crl_url, sizeof(pol->crl_url), "%s", s);
 		return 0;
 	case K_FW:
 		if (tg_ca_firmware_parse(s, pol->min_firmware) != 0)
-			return perr(c, v, "'%s': '%s' is not a version like 5.2.0", key, s);
+			return tg_yaml_err(c, v, "'%s': '%s' is not a version like 5.2.0", key, s);
 		return 0;
 	case K_DEFVAL:
 	case K_MAXVAL:
 		if (tg_ca_duration_parse(s, bit == K_DEFVAL ? &pol->default_validity
 		                                            : &pol->max_validity) != 0)
-			return perr(c, v,
-			            "'%s': '%s' is not a duration like 24h, "
-			            "30m, 7d (1s up to 100 years)",
-			            key, s);
+			return tg_yaml_err(c, v,
+			                   "'%s': '%s' is not a duration like 24h, "
+			                   "30m, 7d (1s up to 100 years)",
+			                   key, s);
 		return 0;
 	default:
-		return perr(c, v, "internal: unhandled key '%s'", key);
+		return tg_yaml_err(c, v, "internal: unhandled key '%s'", key);
 	}
 }
 
 static int
-parse_doc(struct pctx *c, struct tg_ca_policy *pol)
+parse_doc(struct tg_yaml_ctx *c, struct tg_ca_policy *pol)
 {
 	yaml_node_t *root = yaml_document_get_root_node(c->doc);
 	yaml_node_pair_t *pr;
@@ -457,43 +438,43 @@ parse_doc(struct pctx *c, struct tg_ca_policy *pol)
 	int r;
 
 	if (root == NULL || root->type != YAML_MAPPING_NODE)
-		return perr(c, root,
-		            "the policy must be a mapping of keys "
-		            "(trust_domain, attestation_roots, ...)");
+		return tg_yaml_err(c, root,
+		                   "the policy must be a mapping of keys "
+		                   "(trust_domain, attestation_roots, ...)");
 	for (pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
 		k = yaml_document_get_node(c->doc, pr->key);
 		v = yaml_document_get_node(c->doc, pr->value);
 		if ((ks = tg_yaml_scalar(k)) == NULL)
-			return perr(c, k, "keys must be plain names");
+			return tg_yaml_err(c, k, "keys must be plain names");
 		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			if (strcmp(ks, keys[i].name) == 0)
 				break;
 		}
 		if (i == sizeof(keys) / sizeof(keys[0]))
-			return perr(c, k,
-			            "unknown key '%s' (known: trust_domain, "
-			            "attestation_roots, min_firmware, "
-			            "pin_policies, touch_policies, serials, "
-			            "default_validity, max_validity, "
-			            "hsm_tokens, crl_url)",
-			            ks);
+			return tg_yaml_err(c, k,
+			                   "unknown key '%s' (known: trust_domain, "
+			                   "attestation_roots, min_firmware, "
+			                   "pin_policies, touch_policies, serials, "
+			                   "default_validity, max_validity, "
+			                   "hsm_tokens, crl_url)",
+			                   ks);
 		if (seen & keys[i].bit)
-			return perr(c, k, "key '%s' appears twice", ks);
+			return tg_yaml_err(c, k, "key '%s' appears twice", ks);
 		seen |= keys[i].bit;
 		if ((r = one_key(c, keys[i].bit, ks, v, pol)) != 0)
 			return r;
 	}
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (keys[i].required && !(seen & keys[i].bit))
-			return perr(c, root, "required key '%s' is missing", keys[i].name);
+			return tg_yaml_err(c, root, "required key '%s' is missing", keys[i].name);
 	}
 	if (pol->default_validity > pol->max_validity) {
 		tg_ca_duration_str(pol->default_validity, dv, sizeof(dv));
 		tg_ca_duration_str(pol->max_validity, mv, sizeof(mv));
-		return perr(c, root,
-		            "default_validity is longer than max_validity (%s > %s); "
-		            "make default_validity at most %s",
-		            dv, mv, mv);
+		return tg_yaml_err(c, root,
+		                   "default_validity is longer than max_validity (%s > %s); "
+		                   "make default_validity at most %s",
+		                   dv, mv, mv);
 	}
 	return 0;
 }
@@ -503,7 +484,7 @@ tg_ca_policy_parse(const char *text, size_t n, const char *name, struct tg_ca_po
                    struct tg_error *err)
 {
 	yaml_document_t doc;
-	struct pctx c = {&doc, name, err};
+	struct tg_yaml_ctx c = {&doc, name, err};
 	int have_doc = 0, r;
 
 	memset(pol, 0, sizeof(*pol));

@@ -1,7 +1,6 @@
 /* policy.c — the gate's per-route policy in YAML (tg_gate_policy.h). */
 #include "tg_gate_policy.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,37 +14,14 @@
 #define GP_VALUE_MAX  2048
 #define GP_METHOD_MAX 32
 
-/* Parser state: the document, the file name for messages, the error. */
-struct gctx {
-	yaml_document_t *doc;
-	const char *name;
-	struct tg_error *err;
-};
-
-static int gerr(struct gctx *c, yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Sets err to "NAME line N: message" and returns TG_ERR_CONFIG. */
 static int
-gerr(struct gctx *c, yaml_node_t *n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = tg_yaml_verr(c->name, n, c->err, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static int
-galloc(struct gctx *c)
+galloc(struct tg_yaml_ctx *c)
 {
 	return tg_error_set(c->err, TG_ERR_ALLOC, "out of memory reading %s", c->name);
 }
 
 static yaml_node_t *
-node(struct gctx *c, int id)
+node(struct tg_yaml_ctx *c, int id)
 {
 	return yaml_document_get_node(c->doc, id);
 }
@@ -149,7 +125,7 @@ path_pattern_bad(const char *s, char *want, size_t wn)
 
 /* Reads a sequence of scalars into a new array of strings. */
 static int
-get_strings(struct gctx *c, yaml_node_t *seq, const char *what, char ***out, size_t *nout)
+get_strings(struct tg_yaml_ctx *c, yaml_node_t *seq, const char *what, char ***out, size_t *nout)
 {
 	yaml_node_item_t *it;
 	size_t n;
@@ -157,7 +133,7 @@ get_strings(struct gctx *c, yaml_node_t *seq, const char *what, char ***out, siz
 
 	if (seq == NULL || seq->type != YAML_SEQUENCE_NODE ||
 	    seq->data.sequence.items.top == seq->data.sequence.items.start) {
-		rc = gerr(c, seq, "%s must be a non-empty list like [a, b]", what);
+		rc = tg_yaml_err(c, seq, "%s must be a non-empty list like [a, b]", what);
 		goto out;
 	}
 	n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
@@ -170,10 +146,10 @@ get_strings(struct gctx *c, yaml_node_t *seq, const char *what, char ***out, siz
 		const char *s = tg_yaml_scalar(node(c, *it));
 
 		if (s == NULL)
-			rc = gerr(c, node(c, *it),
-			          "%s: each item must be one value, not a list "
-			          "or mapping",
-			          what);
+			rc = tg_yaml_err(c, node(c, *it),
+			                 "%s: each item must be one value, not a list "
+			                 "or mapping",
+			                 what);
 		else if (((*out)[*nout] = dupstr(s)) == NULL)
 			rc = galloc(c);
 		else
@@ -184,7 +160,7 @@ out:
 }
 
 static int
-get_upstreams(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
+get_upstreams(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 {
 	yaml_node_pair_t *pr;
 	const char *k, *v;
@@ -192,9 +168,9 @@ get_upstreams(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 	int rc = 0;
 
 	if (m->type != YAML_MAPPING_NODE) {
-		rc = gerr(c, m,
-		          "'upstreams' must be a mapping of names to URLs, like "
-		          "{datasets: http://127.0.0.1:8081}");
+		rc = tg_yaml_err(c, m,
+		                 "'upstreams' must be a mapping of names to URLs, like "
+		                 "{datasets: http://127.0.0.1:8081}");
 		goto out;
 	}
 	p->upstreams = calloc((size_t)(m->data.mapping.pairs.top - m->data.mapping.pairs.start) + 1,
@@ -209,20 +185,22 @@ get_upstreams(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 		for (i = 0; k != NULL && i < p->nupstreams && strcmp(p->upstreams[i].name, k); i++)
 			;
 		if (!name_ok(k))
-			rc = gerr(c, node(c, pr->key),
-			          "upstream name '%.64s' must be 1 to %d letters, digits, '.', '-' "
-			          "or '_'",
-			          k != NULL ? k : "", TG_GATE_NAME_MAX);
+			rc = tg_yaml_err(
+			    c, node(c, pr->key),
+			    "upstream name '%.64s' must be 1 to %d letters, digits, '.', '-' "
+			    "or '_'",
+			    k != NULL ? k : "", TG_GATE_NAME_MAX);
 		else if (i < p->nupstreams)
-			rc = gerr(c, node(c, pr->key),
-			          "upstream '%s' is defined twice; keep one definition", k);
+			rc = tg_yaml_err(c, node(c, pr->key),
+			                 "upstream '%s' is defined twice; keep one definition", k);
 		else if (!text_ok(v, GP_VALUE_MAX, 0) ||
 		         (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0 &&
 		          strncmp(v, "unix:/", 6) != 0))
-			rc = gerr(c, node(c, pr->value),
-			          "upstream '%s' must be a URL starting with http://, https:// or "
-			          "unix:/ (given: '%.64s')",
-			          k, v != NULL ? v : "a list or mapping");
+			rc = tg_yaml_err(
+			    c, node(c, pr->value),
+			    "upstream '%s' must be a URL starting with http://, https:// or "
+			    "unix:/ (given: '%.64s')",
+			    k, v != NULL ? v : "a list or mapping");
 		else if ((p->upstreams[p->nupstreams].url = dupstr(v)) == NULL)
 			rc = galloc(c);
 		else
@@ -233,7 +211,7 @@ out:
 }
 
 static int
-get_groups(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
+get_groups(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 {
 	yaml_node_pair_t *pr;
 	struct tg_gate_group *g;
@@ -242,9 +220,9 @@ get_groups(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 	int rc = 0;
 
 	if (m->type != YAML_MAPPING_NODE) {
-		rc = gerr(c, m,
-		          "'groups' must be a mapping of names to lists of identity "
-		          "patterns, like {ml-team: [\"spiffe://example.org/dev/*\"]}");
+		rc = tg_yaml_err(c, m,
+		                 "'groups' must be a mapping of names to lists of identity "
+		                 "patterns, like {ml-team: [\"spiffe://example.org/dev/*\"]}");
 		goto out;
 	}
 	p->groups = calloc((size_t)(m->data.mapping.pairs.top - m->data.mapping.pairs.start) + 1,
@@ -258,16 +236,17 @@ get_groups(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 		for (i = 0; k != NULL && i < p->ngroups && strcmp(p->groups[i].name, k); i++)
 			;
 		if (!name_ok(k)) {
-			rc = gerr(c, node(c, pr->key),
-			          "group name '%.64s' must be 1 to %d letters, digits, '.', '-' or "
-			          "'_'",
-			          k != NULL ? k : "", TG_GATE_NAME_MAX);
+			rc = tg_yaml_err(
+			    c, node(c, pr->key),
+			    "group name '%.64s' must be 1 to %d letters, digits, '.', '-' or "
+			    "'_'",
+			    k != NULL ? k : "", TG_GATE_NAME_MAX);
 			continue;
 		}
 		if (i < p->ngroups) {
-			rc =
-			    gerr(c, node(c, pr->key),
-			         "group '%s' is defined twice; merge its members into one list", k);
+			rc = tg_yaml_err(
+			    c, node(c, pr->key),
+			    "group '%s' is defined twice; merge its members into one list", k);
 			continue;
 		}
 		g = &p->groups[p->ngroups++];
@@ -276,11 +255,12 @@ get_groups(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p)
 		                 &g->nmembers);
 		for (i = 0; rc == 0 && i < g->nmembers; i++) {
 			if (!identity_ok(g->members[i]))
-				rc = gerr(c, node(c, pr->value),
-				          "group '%s': '%.128s' is not an identity pattern; write "
-				          "spiffe://DOMAIN/PATH, with '*' only as a last segment "
-				          "\"/*\"",
-				          k, g->members[i]);
+				rc = tg_yaml_err(
+				    c, node(c, pr->value),
+				    "group '%s': '%.128s' is not an identity pattern; write "
+				    "spiffe://DOMAIN/PATH, with '*' only as a last segment "
+				    "\"/*\"",
+				    k, g->members[i]);
 		}
 	}
 out:
@@ -289,7 +269,7 @@ out:
 
 /* The minimums of an allow entry: key, pin, touch. */
 static int
-get_minimum(struct gctx *c, yaml_node_t *vn, const char *k, struct tg_gate_allow *a)
+get_minimum(struct tg_yaml_ctx *c, yaml_node_t *vn, const char *k, struct tg_gate_allow *a)
 {
 	const char *v = tg_yaml_scalar(vn);
 	int rc = 0;
@@ -297,26 +277,28 @@ get_minimum(struct gctx *c, yaml_node_t *vn, const char *k, struct tg_gate_allow
 	if (strcmp(k, "key") == 0) {
 		if (v == NULL || tg_prov_level_parse(v, &a->key) != 0 ||
 		    a->key == TG_PROV_LEVEL_NONE)
-			rc = gerr(c, vn,
-			          "'key' must be hsm-operator or device-attested "
-			          "(given: '%.64s')",
-			          v != NULL ? v : "a list or mapping");
+			rc = tg_yaml_err(c, vn,
+			                 "'key' must be hsm-operator or device-attested "
+			                 "(given: '%.64s')",
+			                 v != NULL ? v : "a list or mapping");
 	} else if (strcmp(k, "pin") == 0) {
 		if (v == NULL || tg_att_pin_parse(v, &a->pin) != 0 ||
 		    (a->pin != TG_ATT_PIN_NEVER && a->pin != TG_ATT_PIN_ONCE &&
 		     a->pin != TG_ATT_PIN_ALWAYS))
-			rc = gerr(c, vn, "'pin' must be never, once or always (given: '%.64s')",
-			          v != NULL ? v : "a list or mapping");
+			rc = tg_yaml_err(c, vn,
+			                 "'pin' must be never, once or always (given: '%.64s')",
+			                 v != NULL ? v : "a list or mapping");
 	} else {
 		if (v == NULL || tg_att_touch_parse(v, &a->touch) != 0)
-			rc = gerr(c, vn, "'touch' must be never, cached or always (given: '%.64s')",
-			          v != NULL ? v : "a list or mapping");
+			rc = tg_yaml_err(c, vn,
+			                 "'touch' must be never, cached or always (given: '%.64s')",
+			                 v != NULL ? v : "a list or mapping");
 	}
 	return rc;
 }
 
 static int
-get_allow(struct gctx *c, yaml_node_t *m, const struct tg_gate_policy *p, const char *route,
+get_allow(struct tg_yaml_ctx *c, yaml_node_t *m, const struct tg_gate_policy *p, const char *route,
           struct tg_gate_allow *a)
 {
 	yaml_node_pair_t *pr;
@@ -332,10 +314,10 @@ get_allow(struct gctx *c, yaml_node_t *m, const struct tg_gate_policy *p, const 
 	a->touch = TG_ATT_TOUCH_NEVER;
 	a->line = m != NULL ? (unsigned)m->start_mark.line + 1 : 0;
 	if (m == NULL || m->type != YAML_MAPPING_NODE) {
-		rc = gerr(c, m,
-		          "route '%s': each allow entry must be a mapping like "
-		          "{identity: \"spiffe://example.org/dev/*\", key: device-attested}",
-		          route);
+		rc = tg_yaml_err(c, m,
+		                 "route '%s': each allow entry must be a mapping like "
+		                 "{identity: \"spiffe://example.org/dev/*\", key: device-attested}",
+		                 route);
 		goto out;
 	}
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
@@ -348,20 +330,22 @@ get_allow(struct gctx *c, yaml_node_t *m, const struct tg_gate_policy *p, const 
 		for (i = 0; k != NULL && i < 5 && strcmp(k, keys[i]) != 0; i++)
 			;
 		if (k == NULL || i == 5)
-			rc = gerr(c, kn,
-			          "route '%s': unknown key '%.64s' in an allow entry (known: "
-			          "identity, group, key, pin, touch)",
-			          route, k != NULL ? k : "");
+			rc =
+			    tg_yaml_err(c, kn,
+			                "route '%s': unknown key '%.64s' in an allow entry (known: "
+			                "identity, group, key, pin, touch)",
+			                route, k != NULL ? k : "");
 		else if (seen & (1u << i))
-			rc = gerr(c, kn,
-			          "route '%s': key '%s' appears twice in an allow entry; "
-			          "keep one",
-			          route, k);
+			rc = tg_yaml_err(c, kn,
+			                 "route '%s': key '%s' appears twice in an allow entry; "
+			                 "keep one",
+			                 route, k);
 		else if (i == 0 && !identity_ok(v))
-			rc = gerr(c, vn,
-			          "route '%s': '%.128s' is not an identity pattern; write "
-			          "spiffe://DOMAIN/PATH, with '*' only as a last segment \"/*\"",
-			          route, v != NULL ? v : "a list or mapping");
+			rc = tg_yaml_err(
+			    c, vn,
+			    "route '%s': '%.128s' is not an identity pattern; write "
+			    "spiffe://DOMAIN/PATH, with '*' only as a last segment \"/*\"",
+			    route, v != NULL ? v : "a list or mapping");
 		else if (i == 0 && (a->identity = dupstr(v)) == NULL)
 			rc = galloc(c);
 		else if (i == 1) {
@@ -370,30 +354,31 @@ get_allow(struct gctx *c, yaml_node_t *m, const struct tg_gate_policy *p, const 
 			     a->group++)
 				;
 			if (v == NULL || (size_t)a->group == p->ngroups)
-				rc = gerr(c, vn,
-				          "route '%s': group '%.64s' does not exist; define it "
-				          "under 'groups:' or fix the name",
-				          route, v != NULL ? v : "");
+				rc = tg_yaml_err(
+				    c, vn,
+				    "route '%s': group '%.64s' does not exist; define it "
+				    "under 'groups:' or fix the name",
+				    route, v != NULL ? v : "");
 		} else if (i >= 2)
 			rc = get_minimum(c, vn, k, a);
 		seen |= 1u << (i < 5 ? i : 0);
 	}
 	if (rc == 0 && (seen & 3u) == 0)
-		rc = gerr(c, m,
-		          "route '%s': the allow entry names no 'identity' or 'group'; add "
-		          "one",
-		          route);
+		rc = tg_yaml_err(c, m,
+		                 "route '%s': the allow entry names no 'identity' or 'group'; add "
+		                 "one",
+		                 route);
 	else if (rc == 0 && (seen & 3u) == 3u)
-		rc = gerr(c, m,
-		          "route '%s': the allow entry names both 'identity' and 'group'; "
-		          "keep one (one entry each)",
-		          route);
+		rc = tg_yaml_err(c, m,
+		                 "route '%s': the allow entry names both 'identity' and 'group'; "
+		                 "keep one (one entry each)",
+		                 route);
 out:
 	return rc;
 }
 
 static int
-get_inject(struct gctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
+get_inject(struct tg_yaml_ctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
            struct tg_gate_inject *h)
 {
 	yaml_node_pair_t *pr;
@@ -401,18 +386,18 @@ get_inject(struct gctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
 	int rc = 0, from = 0;
 
 	if (!token_ok(hn, TG_GATE_NAME_MAX)) {
-		rc = gerr(c, hk,
-		          "route '%s': '%.64s' is not a header name (1 to %d token "
-		          "characters)",
-		          route, hn != NULL ? hn : "", TG_GATE_NAME_MAX);
+		rc = tg_yaml_err(c, hk,
+		                 "route '%s': '%.64s' is not a header name (1 to %d token "
+		                 "characters)",
+		                 route, hn != NULL ? hn : "", TG_GATE_NAME_MAX);
 		goto out;
 	}
 	snprintf(h->header, sizeof(h->header), "%s", hn);
 	if (m == NULL || m->type != YAML_MAPPING_NODE) {
-		rc = gerr(c, m,
-		          "route '%s': inject_headers %s must be a mapping like {from: "
-		          "\"file:/etc/tokengate/key\", prefix: \"Bearer \"}",
-		          route, hn);
+		rc = tg_yaml_err(c, m,
+		                 "route '%s': inject_headers %s must be a mapping like {from: "
+		                 "\"file:/etc/tokengate/key\", prefix: \"Bearer \"}",
+		                 route, hn);
 		goto out;
 	}
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
@@ -429,7 +414,7 @@ get_inject(struct gctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
 			                       "z0123456789_") == strlen(v + 4))
 				h->src = TG_GATE_SECRET_ENV;
 			else
-				rc = gerr(
+				rc = tg_yaml_err(
 				    c, node(c, pr->value),
 				    "route '%s': header %s: 'from' must be \"file:/ABSOLUTE/PATH\" "
 				    "or \"env:NAME\"",
@@ -439,7 +424,7 @@ get_inject(struct gctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
 				rc = galloc(c);
 		} else if (k != NULL && strcmp(k, "prefix") == 0 && h->prefix == NULL) {
 			if (v == NULL || (*v != '\0' && !text_ok(v, GP_VALUE_MAX, 1)))
-				rc = gerr(
+				rc = tg_yaml_err(
 				    c, node(c, pr->value),
 				    "route '%s': header %s: 'prefix' must be printable text like "
 				    "\"Bearer \"",
@@ -447,17 +432,18 @@ get_inject(struct gctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
 			else if ((h->prefix = dupstr(v)) == NULL)
 				rc = galloc(c);
 		} else {
-			rc = gerr(c, node(c, pr->key),
-			          "route '%s': header %s: unknown or repeated key '%.64s' (known, "
-			          "once each: from, prefix)",
-			          route, hn, k != NULL ? k : "");
+			rc = tg_yaml_err(
+			    c, node(c, pr->key),
+			    "route '%s': header %s: unknown or repeated key '%.64s' (known, "
+			    "once each: from, prefix)",
+			    route, hn, k != NULL ? k : "");
 		}
 	}
 	if (rc == 0 && !from)
-		rc = gerr(c, m,
-		          "route '%s': header %s has no 'from'; add from: \"file:/PATH\" or "
-		          "from: \"env:NAME\"",
-		          route, hn);
+		rc = tg_yaml_err(c, m,
+		                 "route '%s': header %s has no 'from'; add from: \"file:/PATH\" or "
+		                 "from: \"env:NAME\"",
+		                 route, hn);
 	if (rc == 0 && h->prefix == NULL && (h->prefix = dupstr("")) == NULL)
 		rc = galloc(c);
 out:
@@ -466,7 +452,7 @@ out:
 
 /* One route's value under `key` (one of the known keys). */
 static int
-get_route_key(struct gctx *c, const char *k, yaml_node_t *vn, const struct tg_gate_policy *p,
+get_route_key(struct tg_yaml_ctx *c, const char *k, yaml_node_t *vn, const struct tg_gate_policy *p,
               struct tg_gate_route *r)
 {
 	const char *v = tg_yaml_scalar(vn), *why;
@@ -480,34 +466,36 @@ get_route_key(struct gctx *c, const char *k, yaml_node_t *vn, const struct tg_ga
 		rc = get_strings(c, vn, "'methods'", &r->methods, &r->nmethods);
 		for (i = 0; rc == 0 && i < r->nmethods; i++)
 			if (!token_ok(r->methods[i], GP_METHOD_MAX))
-				rc = gerr(c, vn,
-				          "route '%s': '%.64s' is not an HTTP method (write it "
-				          "like GET or POST; omit 'methods' for any method)",
-				          r->name, r->methods[i]);
+				rc = tg_yaml_err(
+				    c, vn,
+				    "route '%s': '%.64s' is not an HTTP method (write it "
+				    "like GET or POST; omit 'methods' for any method)",
+				    r->name, r->methods[i]);
 	} else if (strcmp(k, "paths") == 0) {
 		rc = get_strings(c, vn, "'paths'", &r->paths, &r->npaths);
 		for (i = 0; rc == 0 && i < r->npaths; i++)
 			if ((why = path_pattern_bad(r->paths[i], want, sizeof(want))) != NULL)
-				rc = gerr(c, vn, "route '%s': path '%.128s': %s%s%.128s%s", r->name,
-				          r->paths[i], why, want[0] != '\0' ? "; write '" : "",
-				          want, want[0] != '\0' ? "'" : "");
+				rc = tg_yaml_err(c, vn, "route '%s': path '%.128s': %s%s%.128s%s",
+				                 r->name, r->paths[i], why,
+				                 want[0] != '\0' ? "; write '" : "", want,
+				                 want[0] != '\0' ? "'" : "");
 	} else if (strcmp(k, "upstream") == 0) {
 		for (i = 0; v != NULL && i < p->nupstreams && strcmp(p->upstreams[i].name, v); i++)
 			;
 		if (v == NULL || i == p->nupstreams)
-			rc = gerr(c, vn,
-			          "route '%s': upstream '%.64s' does not exist; define it "
-			          "under 'upstreams:' or fix the name",
-			          r->name, v != NULL ? v : "");
+			rc = tg_yaml_err(c, vn,
+			                 "route '%s': upstream '%.64s' does not exist; define it "
+			                 "under 'upstreams:' or fix the name",
+			                 r->name, v != NULL ? v : "");
 		else
 			r->upstream = (long)i;
 	} else if (strcmp(k, "inject_headers") == 0) {
 		if (vn->type != YAML_MAPPING_NODE ||
 		    (n = (size_t)(vn->data.mapping.pairs.top - vn->data.mapping.pairs.start)) == 0)
-			rc = gerr(c, vn,
-			          "route '%s': 'inject_headers' must be a mapping of header "
-			          "names to {from: ..., prefix: ...}",
-			          r->name);
+			rc = tg_yaml_err(c, vn,
+			                 "route '%s': 'inject_headers' must be a mapping of header "
+			                 "names to {from: ..., prefix: ...}",
+			                 r->name);
 		else if ((r->inject = calloc(n, sizeof(*r->inject))) == NULL)
 			rc = galloc(c);
 		for (pr = vn->data.mapping.pairs.start; rc == 0 && pr < vn->data.mapping.pairs.top;
@@ -518,8 +506,9 @@ get_route_key(struct gctx *c, const char *k, yaml_node_t *vn, const struct tg_ga
 		if (vn->type != YAML_SEQUENCE_NODE ||
 		    (n = (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start)) ==
 		        0)
-			rc = gerr(c, vn, "route '%s': 'allow' must be a non-empty list of entries",
-			          r->name);
+			rc = tg_yaml_err(c, vn,
+			                 "route '%s': 'allow' must be a non-empty list of entries",
+			                 r->name);
 		else if ((r->allow = calloc(n, sizeof(*r->allow))) == NULL)
 			rc = galloc(c);
 		for (it = vn->data.sequence.items.start;
@@ -530,7 +519,7 @@ get_route_key(struct gctx *c, const char *k, yaml_node_t *vn, const struct tg_ga
 }
 
 static int
-get_route(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p, struct tg_gate_route *r)
+get_route(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p, struct tg_gate_route *r)
 {
 	static const char *const keys[] = {"name",     "methods",        "paths",
 	                                   "upstream", "inject_headers", "allow"};
@@ -543,7 +532,7 @@ get_route(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p, struct tg_ga
 	r->upstream = -1;
 	r->line = m != NULL ? (unsigned)m->start_mark.line + 1 : 0;
 	if (m == NULL || m->type != YAML_MAPPING_NODE) {
-		rc = gerr(c, m, "each route must be a mapping with name, paths and allow");
+		rc = tg_yaml_err(c, m, "each route must be a mapping with name, paths and allow");
 		goto out;
 	}
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
@@ -552,34 +541,36 @@ get_route(struct gctx *c, yaml_node_t *m, struct tg_gate_policy *p, struct tg_ga
 		for (i = 0; k != NULL && i < 6 && strcmp(k, keys[i]) != 0; i++)
 			;
 		if (k == NULL || i == 6)
-			rc = gerr(c, kn,
-			          "unknown route key '%.64s' (known: name, methods, paths, "
-			          "upstream, inject_headers, allow)",
-			          k != NULL ? k : "");
+			rc = tg_yaml_err(c, kn,
+			                 "unknown route key '%.64s' (known: name, methods, paths, "
+			                 "upstream, inject_headers, allow)",
+			                 k != NULL ? k : "");
 		else if (vals[i] != NULL)
-			rc = gerr(c, kn, "route key '%s' appears twice; keep one", k);
+			rc = tg_yaml_err(c, kn, "route key '%s' appears twice; keep one", k);
 		else
 			vals[i] = node(c, pr->value);
 	}
 	v = rc == 0 ? tg_yaml_scalar(vals[0]) : NULL;
 	if (rc == 0 && !name_ok(v))
-		rc = gerr(
+		rc = tg_yaml_err(
 		    c, vals[0] != NULL ? vals[0] : m,
 		    "a route needs a 'name' of 1 to %d letters, digits, '.', '-' or '_'%s%.64s%s",
 		    TG_GATE_NAME_MAX, v != NULL ? " (given: '" : "", v != NULL ? v : "",
 		    v != NULL ? "')" : "");
 	for (i = 0; rc == 0 && i < p->nroutes; i++)
 		if (strcmp(p->routes[i].name, v) == 0)
-			rc = gerr(c, vals[0],
-			          "route name '%s' is used twice (first at line %u); "
-			          "give each route its own name",
-			          v, p->routes[i].line);
+			rc = tg_yaml_err(c, vals[0],
+			                 "route name '%s' is used twice (first at line %u); "
+			                 "give each route its own name",
+			                 v, p->routes[i].line);
 	if (rc == 0)
 		snprintf(r->name, sizeof(r->name), "%s", v);
 	if (rc == 0 && vals[2] == NULL)
-		rc = gerr(c, m, "route '%s' has no 'paths'; add paths: [\"/PATH/**\"]", r->name);
+		rc = tg_yaml_err(c, m, "route '%s' has no 'paths'; add paths: [\"/PATH/**\"]",
+		                 r->name);
 	if (rc == 0 && vals[5] == NULL)
-		rc = gerr(c, m, "route '%s' has no 'allow' list; add who may call it", r->name);
+		rc = tg_yaml_err(c, m, "route '%s' has no 'allow' list; add who may call it",
+		                 r->name);
 	for (i = 1; rc == 0 && i < 6; i++)
 		if (vals[i] != NULL)
 			rc = get_route_key(c, keys[i], vals[i], p, r);
@@ -588,7 +579,7 @@ out:
 }
 
 static int
-parse_doc(struct gctx *c, yaml_node_t *root, struct tg_gate_policy *p)
+parse_doc(struct tg_yaml_ctx *c, yaml_node_t *root, struct tg_gate_policy *p)
 {
 	static const char *const keys[] = {"upstreams", "groups", "routes"};
 	yaml_node_pair_t *pr;
@@ -599,9 +590,9 @@ parse_doc(struct gctx *c, yaml_node_t *root, struct tg_gate_policy *p)
 	int rc = 0;
 
 	if (root->type != YAML_MAPPING_NODE) {
-		rc = gerr(c, root,
-		          "the policy must be a mapping with 'routes' (and optionally "
-		          "'upstreams' and 'groups')");
+		rc = tg_yaml_err(c, root,
+		                 "the policy must be a mapping with 'routes' (and optionally "
+		                 "'upstreams' and 'groups')");
 		goto out;
 	}
 	for (pr = root->data.mapping.pairs.start; rc == 0 && pr < root->data.mapping.pairs.top;
@@ -611,10 +602,11 @@ parse_doc(struct gctx *c, yaml_node_t *root, struct tg_gate_policy *p)
 		for (i = 0; k != NULL && i < 3 && strcmp(k, keys[i]) != 0; i++)
 			;
 		if (k == NULL || i == 3)
-			rc = gerr(c, kn, "unknown key '%.64s' (known: upstreams, groups, routes)",
-			          k != NULL ? k : "");
+			rc = tg_yaml_err(c, kn,
+			                 "unknown key '%.64s' (known: upstreams, groups, routes)",
+			                 k != NULL ? k : "");
 		else if (vals[i] != NULL)
-			rc = gerr(c, kn, "key '%s' appears twice; keep one", k);
+			rc = tg_yaml_err(c, kn, "key '%s' appears twice; keep one", k);
 		else
 			vals[i] = node(c, pr->value);
 	}
@@ -624,9 +616,9 @@ parse_doc(struct gctx *c, yaml_node_t *root, struct tg_gate_policy *p)
 		rc = get_groups(c, vals[1], p);
 	if (rc == 0 && (vals[2] == NULL || vals[2]->type != YAML_SEQUENCE_NODE ||
 	                vals[2]->data.sequence.items.top == vals[2]->data.sequence.items.start))
-		rc = gerr(c, vals[2] != NULL ? vals[2] : root,
-		          "the policy needs a non-empty 'routes' list; without routes every "
-		          "request is denied");
+		rc = tg_yaml_err(c, vals[2] != NULL ? vals[2] : root,
+		                 "the policy needs a non-empty 'routes' list; without routes every "
+		                 "request is denied");
 	if (rc == 0) {
 		n = (size_t)(vals[2]->data.sequence.items.top - vals[2]->data.sequence.items.start);
 		if ((p->routes = calloc(n, sizeof(*p->routes))) == NULL)
@@ -645,7 +637,7 @@ tg_gate_policy_parse(const char *text, size_t n, const char *name, struct tg_gat
 {
 	yaml_document_t doc;
 	yaml_node_t *root;
-	struct gctx c = {&doc, name, err};
+	struct tg_yaml_ctx c = {&doc, name, err};
 	int have_doc = 0, rc;
 
 	memset(p, 0, sizeof(*p));

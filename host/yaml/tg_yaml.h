@@ -25,10 +25,18 @@
 int tg_yaml_load(const char *text, size_t n, size_t max, const char *name, yaml_document_t *doc,
                  struct tg_error *err);
 
-/* Sets err to "NAME line N: <message>" (N of node n, 0 when n is NULL) and
- * returns TG_ERR_CONFIG. */
-int tg_yaml_verr(const char *name, const yaml_node_t *n, struct tg_error *err, const char *fmt,
-                 va_list ap) __attribute__((format(printf, 4, 0)));
+/* A reader's state: the loaded document, the file name for messages and
+ * where errors go. */
+struct tg_yaml_ctx {
+	yaml_document_t *doc;
+	const char *name;
+	struct tg_error *err;
+};
+
+/* Sets c->err to "NAME line N: <message>" (N of node n, 0 when n is NULL)
+ * and returns TG_ERR_CONFIG. */
+int tg_yaml_err(const struct tg_yaml_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The text of scalar node n, or NULL when n is NULL or not a scalar. */
 const char *tg_yaml_scalar(const yaml_node_t *n);

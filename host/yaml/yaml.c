@@ -36,13 +36,15 @@ out:
 }
 
 int
-tg_yaml_verr(const char *name, const yaml_node_t *n, struct tg_error *err, const char *fmt,
-             va_list ap)
+tg_yaml_err(const struct tg_yaml_ctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
 	char msg[768];
+	va_list ap;
 
+	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	return tg_error_set(err, TG_ERR_CONFIG, "%s line %lu: %s", name,
+	va_end(ap);
+	return tg_error_set(c->err, TG_ERR_CONFIG, "%s line %lu: %s", c->name,
 	                    n != NULL ? (unsigned long)n->start_mark.line + 1 : 0UL, msg);
 }
 
