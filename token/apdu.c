@@ -90,6 +90,21 @@ out:
 	return sw;
 }
 
+uint16_t
+tok_apdu_bare(const struct tok_apdu *a)
+{
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+
+	if (a->p1 != 0 || a->p2 != 0)
+		goto out;
+	sw = TG_PIV_SW_WRONG_LENGTH;
+	if (tg_buf_remaining(&a->data) != 0)
+		goto out;
+	sw = TG_PIV_SW_OK;
+out:
+	return sw;
+}
+
 static void
 put_sw(uint8_t *rsp, size_t *n, uint16_t sw)
 {

@@ -108,12 +108,9 @@ read_config(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
 	uint8_t mem[MGMT_INFO_MAX];
 	struct tg_buf info;
-	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+	uint16_t sw;
 
-	if (a->p1 != 0 || a->p2 != 0)
-		goto out;
-	sw = TG_PIV_SW_WRONG_LENGTH;
-	if (tg_buf_remaining(&a->data) != 0)
+	if ((sw = tok_apdu_bare(a)) != TG_PIV_SW_OK)
 		goto out;
 	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	tg_buf_writer(&info, mem, sizeof(mem));

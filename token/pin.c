@@ -226,12 +226,9 @@ uint16_t
 tok_factory_reset(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
 	size_t i;
-	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+	uint16_t sw;
 
-	if (a->p1 != 0 || a->p2 != 0)
-		goto out;
-	sw = TG_PIV_SW_WRONG_LENGTH;
-	if (tg_buf_remaining(&a->data) != 0)
+	if ((sw = tok_apdu_bare(a)) != TG_PIV_SW_OK)
 		goto out;
 	/* Yubico: only a card whose PIN and PUK are both blocked resets */
 	sw = TG_PIV_SW_CONDITIONS;

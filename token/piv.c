@@ -58,12 +58,9 @@ out:
 static uint16_t
 get_version(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+	uint16_t sw;
 
-	if (a->p1 != 0 || a->p2 != 0)
-		goto out;
-	sw = TG_PIV_SW_WRONG_LENGTH;
-	if (tg_buf_remaining(&a->data) != 0)
+	if ((sw = tok_apdu_bare(a)) != TG_PIV_SW_OK)
 		goto out;
 	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (tg_buf_put_bytes(out, t->version, sizeof(t->version)) != 0)
@@ -76,12 +73,9 @@ out:
 static uint16_t
 get_serial(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+	uint16_t sw;
 
-	if (a->p1 != 0 || a->p2 != 0)
-		goto out;
-	sw = TG_PIV_SW_WRONG_LENGTH;
-	if (tg_buf_remaining(&a->data) != 0)
+	if ((sw = tok_apdu_bare(a)) != TG_PIV_SW_OK)
 		goto out;
 	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (tg_buf_put_u32(out, t->serial) != 0)

@@ -115,8 +115,12 @@ struct tok_apdu {
 };
 
 /* ---- apdu.c ---- */
-/* Splits a short command APDU; TG_PIV_SW_OK or the status word to answer. */
+/* Splits a short or extended command APDU; TG_PIV_SW_OK or the status
+ * word to answer. */
 uint16_t tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a);
+/* For a command that takes neither parameters nor data: TG_PIV_SW_OK when
+ * P1 = P2 = 00 and no data came, else 6A86 (P1 P2) or 6700 (data). */
+uint16_t tok_apdu_bare(const struct tok_apdu *a);
 
 /* ---- piv.c ---- */
 /* Runs one complete (unchained) command; response data into out. */
