@@ -63,7 +63,8 @@ echo "ok: ykman info — YubiKey 5, serial $SERIAL, firmware 5.4.3, PIV alone ov
 expect_fail "config set-lock-code" yk config set-lock-code -n 00112233445566778899aabbccddeeff -f
 has "config set-lock-code" "Failed to set the lock code"
 run_ok "info after the refused write" yk info
-grep -q 'Configured' "$T/last.out" && tg_fail "info: configuration locked after a refused write"
+grep -q 'protected by a lock code' "$T/last.out" &&
+	tg_fail "info: configuration locked after a refused write: $(cat "$T/last.out")"
 echo "ok: ykman config set-lock-code refused, nothing changed"
 
 # --- piv info: GET DATA 5FFF00 answers 6A82 on a new card ----------------
