@@ -1,6 +1,9 @@
 /*
- * objects.c — PIV data objects: GET DATA and PUT DATA (SP 800-73-4 Part 2,
- * 3.1.2 and 3.3.2), the Discovery object, and the factory CHUID and CCC.
+ * objects.c — data objects: GET DATA and PUT DATA (SP 800-73-4 Part 2,
+ * 3.1.2 and 3.3.2) over the ids a YubiKey 5 takes (the PIV ones and the
+ * Yubico range ykman uses), the Discovery object, and the factory CHUID
+ * and CCC. Objects live in a fixed table of TOK_NOBJS entries, each held
+ * on the heap and wiped when replaced or deleted.
  */
 #include <stdlib.h>
 #include <string.h>
