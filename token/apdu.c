@@ -1,5 +1,5 @@
 /*
- * apdu.c — command APDU framing (ISO/IEC 7816-3 12.1, short APDUs only),
+ * apdu.c — command APDU framing (ISO/IEC 7816-3 12.1, short and extended APDUs),
  * command chaining (CLA bit 10) and response chaining (61xx + GET RESPONSE).
  */
 #include <string.h>
@@ -9,6 +9,41 @@
 #include "tok-int.h"
 
 #define APDU_HDR_LEN 4
+
+/* An expected length as the card serves it: at most TOK_SHORT_MAX bytes
+ * per response, the rest through 61xx and GET RESPONSE. */
+static size_t
+le_clamp(size_t le)
+{
+	return le > TOK_SHORT_MAX ? TOK_SHORT_MAX : le;
+}
+
+/* ISO/IEC 7816-3 12.1.3: the body after P3 = 00 of an extended APDU
+ * (case 2E: Le in 2 bytes; 3E: Lc in 2 bytes, data; 4E: Lc, data, Le). */
+static uint16_t
+parse_extended(struct tg_buf *b, struct tok_apdu *a)
+{
+	uint16_t n = 0, le = 0, sw = TG_PIV_SW_WRONG_LENGTH;
+
+	if (tg_buf_get_u16(b, &n) != 0)
+		goto out;
+	if (tg_buf_remaining(b) == 0) {
+		a->le = le_clamp(n == 0 ? TOK_EXT_MAX : n); /* case 2E */
+		sw = TG_PIV_SW_OK;
+		goto out;
+	}
+	if (n == 0 || tg_buf_get_sub(b, n, &a->data) != 0)
+		goto out;
+	if (tg_buf_remaining(b) == 2) {
+		(void)tg_buf_get_u16(b, &le);
+		a->le = le_clamp(le == 0 ? TOK_EXT_MAX : le); /* case 4E */
+	}
+	if (tg_buf_expect_end(b) != 0)
+		goto out;
+	sw = TG_PIV_SW_OK;
+out:
+	return sw;
+}
 
 uint16_t
 tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a)
@@ -35,10 +70,13 @@ tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a)
 		sw = TG_PIV_SW_OK;
 		goto out;
 	}
-	/* P3 = 00 followed by more bytes is an extended APDU, which the
-	 * vpcd driver never advertises. */
-	if (p3 == 0)
+	/* P3 = 00 followed by more bytes is an extended APDU: yubikit
+	 * (ykman) sends every PIV command that way to a YubiKey 4 or later,
+	 * which accepts them. */
+	if (p3 == 0) {
+		sw = parse_extended(&b, a);
 		goto out;
+	}
 	if (tg_buf_get_sub(&b, p3, &a->data) != 0)
 		goto out;
 	if (tg_buf_remaining(&b) == 1) {
@@ -46,6 +84,21 @@ tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a)
 		a->le = le == 0 ? TOK_SHORT_MAX : le; /* case 4 */
 	}
 	if (tg_buf_expect_end(&b) != 0)
+		goto out;
+	sw = TG_PIV_SW_OK;
+out:
+	return sw;
+}
+
+uint16_t
+tok_apdu_bare(const struct tok_apdu *a)
+{
+	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+
+	if (a->p1 != 0 || a->p2 != 0)
+		goto out;
+	sw = TG_PIV_SW_WRONG_LENGTH;
+	if (tg_buf_remaining(&a->data) != 0)
 		goto out;
 	sw = TG_PIV_SW_OK;
 out:

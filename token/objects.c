@@ -1,6 +1,9 @@
 /*
- * objects.c — PIV data objects: GET DATA and PUT DATA (SP 800-73-4 Part 2,
- * 3.1.2 and 3.3.2), the Discovery object, and the factory CHUID and CCC.
+ * objects.c — data objects: GET DATA and PUT DATA (SP 800-73-4 Part 2,
+ * 3.1.2 and 3.3.2) over the ids a YubiKey 5 takes (the PIV ones and the
+ * Yubico range ykman uses), the Discovery object, and the factory CHUID
+ * and CCC. Objects live in a fixed table of TOK_NOBJS entries, each held
+ * on the heap and wiped when replaced or deleted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,36 +18,22 @@
 #define GET_DATA_P2       0xFF
 #define OBJ_TAG_MAX_BYTES 3
 
-/* access rule for reading (SP 800-73-4 Part 1, Table 2) */
-#define OBJ_READ_ALWAYS 0
-#define OBJ_READ_PIN    1
+/*
+ * Which objects a card holds: a YubiKey 5 accepts any tag from 5F0000 to
+ * 5FFFFF (the PIV objects 5FC1xx, Yubico's 5FFFxx — ykman's PIVMAN data
+ * 5FFF00, the F9 certificate 5FFF01 — and tags nobody defined), the
+ * biometric group template 7F61 and Discovery 7E (read only, fixed here).
+ */
+#define OBJ_TAG_RANGE_LO 0x5F0000u
+#define OBJ_TAG_RANGE_HI 0x5FFFFFu
+#define OBJ_TAG_BITGT    0x7F61u
 
-struct obj_def {
-	uint32_t tag;
-	int read;
-};
-
-static const struct obj_def obj_defs[] = {
-    {TG_PIV_OBJ_CARDAUTH, OBJ_READ_ALWAYS},      {TG_PIV_OBJ_CHUID, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_FINGERPRINTS, OBJ_READ_PIN},     {TG_PIV_OBJ_AUTH, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_SECURITY, OBJ_READ_ALWAYS},      {TG_PIV_OBJ_CCC, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_FACIAL, OBJ_READ_PIN},           {TG_PIV_OBJ_PRINTED, OBJ_READ_PIN},
-    {TG_PIV_OBJ_SIGN, OBJ_READ_ALWAYS},          {TG_PIV_OBJ_KEYMGM, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_KEY_HISTORY, OBJ_READ_ALWAYS},   {TG_PIV_OBJ_RETIRED1 + 0, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 1, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 2, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 3, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 4, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 5, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 6, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 7, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 8, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 9, OBJ_READ_ALWAYS},  {TG_PIV_OBJ_RETIRED1 + 10, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 11, OBJ_READ_ALWAYS}, {TG_PIV_OBJ_RETIRED1 + 12, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 13, OBJ_READ_ALWAYS}, {TG_PIV_OBJ_RETIRED1 + 14, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 15, OBJ_READ_ALWAYS}, {TG_PIV_OBJ_RETIRED1 + 16, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED1 + 17, OBJ_READ_ALWAYS}, {TG_PIV_OBJ_RETIRED1 + 18, OBJ_READ_ALWAYS},
-    {TG_PIV_OBJ_RETIRED20, OBJ_READ_ALWAYS},     {TG_PIV_OBJ_IRIS, OBJ_READ_PIN},
-    {TG_PIV_OBJ_ADMIN, OBJ_READ_ALWAYS},         {TG_PIV_OBJ_ATTEST, OBJ_READ_ALWAYS},
-};
-
-_Static_assert(sizeof(obj_defs) / sizeof(obj_defs[0]) <= TOK_NOBJS, "TOK_NOBJS too small");
+/* Objects read only after PIN verification (SP 800-73-4 Part 1, Table 3).
+ * ykman keeps the PIN-protected management key in PRINTED, so this binds
+ * that key to the PIN too. As on a YubiKey, the PIN is checked before the
+ * object's presence: without it, nobody learns whether one was written. */
+static const uint32_t obj_pin_read[] = {TG_PIV_OBJ_FINGERPRINTS, TG_PIV_OBJ_FACIAL,
+                                        TG_PIV_OBJ_PRINTED, TG_PIV_OBJ_IRIS};
 
 /* SP 800-73-4 Part 1, 3.3.2: Discovery object, PIV AID and PIN usage
  * policy 40 10 (PIV PIN only, PIV PIN primary). */
@@ -73,20 +62,38 @@ static const uint8_t ccc_tail[] = {0xF1, 0x01, 0x21, 0xF2, 0x01, 0x21, 0xF3, 0x0
                                    0x00, 0xF5, 0x01, 0x10, 0xF6, 0x00, 0xF7, 0x00, 0xFA, 0x00,
                                    0xFB, 0x00, 0xFC, 0x00, 0xFD, 0x00, 0xFE, 0x00};
 
-static const struct obj_def *
-obj_def_find(uint32_t tag, size_t *idx)
+int
+tok_obj_allowed(uint32_t tag)
 {
-	const struct obj_def *d = NULL;
-	size_t i;
+	return (tag >= OBJ_TAG_RANGE_LO && tag <= OBJ_TAG_RANGE_HI) || tag == OBJ_TAG_BITGT;
+}
 
-	for (i = 0; i < sizeof(obj_defs) / sizeof(obj_defs[0]); i++) {
-		if (obj_defs[i].tag == tag) {
-			d = &obj_defs[i];
+static int
+obj_pin_protected(uint32_t tag)
+{
+	size_t i;
+	int hit = 0;
+
+	for (i = 0; i < sizeof(obj_pin_read) / sizeof(obj_pin_read[0]); i++)
+		hit |= obj_pin_read[i] == tag;
+	return hit;
+}
+
+/* Index of the object with tag in t->objs: 0 and *idx, or TG_ERR_NOT_FOUND. */
+static int
+obj_index(const struct tg_tok *t, uint32_t tag, size_t *idx)
+{
+	size_t i;
+	int r = TG_ERR_NOT_FOUND;
+
+	for (i = 0; i < TOK_NOBJS; i++) {
+		if (t->objs[i].data != NULL && t->objs[i].tag == tag) {
 			*idx = i;
+			r = 0;
 			break;
 		}
 	}
-	return d;
+	return r;
 }
 
 struct tok_obj *
@@ -95,7 +102,7 @@ tok_obj_find(struct tg_tok *t, uint32_t tag)
 	struct tok_obj *o = NULL;
 	size_t i = 0;
 
-	if (obj_def_find(tag, &i) != NULL)
+	if (obj_index(t, tag, &i) == 0)
 		o = &t->objs[i];
 	return o;
 }
@@ -107,29 +114,62 @@ tok_obj_slot_cert(const struct tg_tok *t, uint8_t slot, size_t *n)
 	size_t i = 0;
 
 	*n = 0;
-	if (obj_def_find(tok_obj_cert_tag(slot), &i) != NULL)
+	if (obj_index(t, tok_obj_cert_tag(slot), &i) == 0)
 		p = tok_obj_cert_der(&t->objs[i], n);
 	return p;
+}
+
+/* Bytes held by every object but the one at index skip (TOK_NOBJS: none). */
+static size_t
+obj_total(const struct tg_tok *t, size_t skip)
+{
+	size_t i, sum = 0;
+
+	for (i = 0; i < TOK_NOBJS; i++)
+		if (i != skip && t->objs[i].data != NULL)
+			sum += t->objs[i].len;
+	return sum;
+}
+
+static void
+obj_drop(struct tok_obj *o)
+{
+	tg_freezero(o->data, o->len);
+	o->data = NULL;
+	o->len = 0;
+	o->tag = 0;
 }
 
 int
 tok_obj_set(struct tg_tok *t, uint32_t tag, const uint8_t *p, size_t n)
 {
-	struct tok_obj *o;
+	struct tok_obj *o = NULL;
 	uint8_t *copy = NULL;
+	size_t i = TOK_NOBJS;
 	int r = TG_ERR_NOT_FOUND;
 
-	if ((o = tok_obj_find(t, tag)) == NULL)
+	if (!tok_obj_allowed(tag))
 		goto out;
-	r = TG_ERR_NO_SPACE;
-	if (n > TOK_OBJ_MAX)
+	r = 0;
+	if (obj_index(t, tag, &i) == 0)
+		o = &t->objs[i];
+	if (n == 0) {
+		if (o != NULL)
+			obj_drop(o);
 		goto out;
-	if (n > 0) {
-		r = TG_ERR_ALLOC;
-		if ((copy = malloc(n)) == NULL)
-			goto out;
-		memcpy(copy, p, n);
 	}
+	r = TG_ERR_NO_SPACE;
+	if (n > TOK_OBJ_MAX || n > TOK_OBJ_TOTAL - obj_total(t, i))
+		goto out;
+	for (i = 0; o == NULL && i < TOK_NOBJS; i++)
+		if (t->objs[i].data == NULL)
+			o = &t->objs[i];
+	if (o == NULL)
+		goto out; /* every entry in use */
+	r = TG_ERR_ALLOC;
+	if ((copy = malloc(n)) == NULL)
+		goto out;
+	memcpy(copy, p, n);
 	tg_freezero(o->data, o->len);
 	o->tag = tag;
 	o->data = copy;
@@ -140,15 +180,22 @@ out:
 }
 
 void
+tok_obj_clear_except(struct tg_tok *t, uint32_t keep)
+{
+	size_t i;
+
+	for (i = 0; i < TOK_NOBJS; i++)
+		if (t->objs[i].data == NULL || t->objs[i].tag != keep)
+			obj_drop(&t->objs[i]);
+}
+
+void
 tok_obj_clear_all(struct tg_tok *t)
 {
 	size_t i;
 
-	for (i = 0; i < TOK_NOBJS; i++) {
-		tg_freezero(t->objs[i].data, t->objs[i].len);
-		t->objs[i].data = NULL;
-		t->objs[i].len = 0;
-	}
+	for (i = 0; i < TOK_NOBJS; i++)
+		obj_drop(&t->objs[i]);
 }
 
 uint32_t
@@ -249,10 +296,8 @@ out:
 uint16_t
 tok_get_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	const struct obj_def *d;
 	struct tok_obj *o;
 	uint32_t tag;
-	size_t i = 0;
 	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != GET_DATA_P1 || a->p2 != GET_DATA_P2)
@@ -268,15 +313,16 @@ tok_get_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 			sw = TG_PIV_SW_OK;
 		goto out;
 	}
+	/* an id outside the card's set is an object it does not have */
 	sw = TG_PIV_SW_FILE_NOT_FOUND;
-	if ((d = obj_def_find(tag, &i)) == NULL)
+	if (!tok_obj_allowed(tag))
 		goto out;
 	sw = TG_PIV_SW_SECURITY_STATUS;
-	if (d->read == OBJ_READ_PIN && !t->v.pin_ok)
+	if (obj_pin_protected(tag) && !t->v.pin_ok)
 		goto out;
+	/* allowed but never written (ykman's PIVMAN data on a new card) */
 	sw = TG_PIV_SW_FILE_NOT_FOUND;
-	o = &t->objs[i];
-	if (o->data == NULL)
+	if ((o = tok_obj_find(t, tag)) == NULL)
 		goto out;
 	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (tg_buf_put_tlv(out, TG_PIV_TAG_DATA, o->data, o->len) != 0)
@@ -291,7 +337,7 @@ tok_put_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
 	struct tg_buf v;
 	uint32_t tag;
-	size_t i = 0;
+	int r;
 	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
 
 	if (a->p1 != GET_DATA_P1 || a->p2 != GET_DATA_P2)
@@ -305,12 +351,14 @@ tok_put_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	if (tg_buf_get_tlv_tag(&a->data, TG_PIV_TAG_DATA, &v) != 0 ||
 	    tg_buf_expect_end(&a->data) != 0)
 		goto out;
-	if (obj_def_find(tag, &i) == NULL)
+	/* Discovery and ids outside the card's set cannot be written */
+	if (!tok_obj_allowed(tag))
 		goto out;
 	sw = TG_PIV_SW_NOT_ENOUGH_MEMORY;
-	if (tg_buf_remaining(&v) > TOK_OBJ_MAX)
+	if ((r = tok_obj_set(t, tag, tg_buf_cur(&v), tg_buf_remaining(&v))) == TG_ERR_NO_SPACE)
 		goto out;
-	if (tok_obj_set(t, tag, tg_buf_cur(&v), tg_buf_remaining(&v)) != 0)
+	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
+	if (r != 0)
 		goto out;
 	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:

@@ -145,9 +145,11 @@ tok_change_reference(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		goto out;
 	sw = TG_PIV_SW_WRONG_DATA;
 	if (tg_buf_remaining(&a->data) != PIN_CHANGE_LEN ||
-	    tg_buf_get_bytes(&a->data, buf, PIN_CHANGE_LEN) != 0 ||
-	    !pin_format_ok(buf + TOK_PIN_LEN))
+	    tg_buf_get_bytes(&a->data, buf, PIN_CHANGE_LEN) != 0)
 		goto out;
+	/* The current value first, then the new one's format, as on a
+	 * YubiKey: ykman's reset blocks PIN and PUK with all-FF values and
+	 * counts on 63Cx answers. */
 	if ((sw = check_ref(t, a->p2, buf)) != TG_PIV_SW_OK) {
 		/* like a failed VERIFY (ISO 7816-4): a wrong current PIN ends
 		 * the verified state, so a guess cannot ride on an earlier
@@ -156,6 +158,9 @@ tok_change_reference(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 			t->v.pin_ok = t->v.pin_fresh = 0;
 		goto out;
 	}
+	sw = TG_PIV_SW_WRONG_DATA;
+	if (!pin_format_ok(buf + TOK_PIN_LEN))
+		goto out;
 	memcpy(a->p2 == TG_PIV_REF_PIN ? t->pin : t->puk, buf + TOK_PIN_LEN, TOK_PIN_LEN);
 	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
@@ -177,10 +182,13 @@ tok_reset_retry(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		goto out;
 	sw = TG_PIV_SW_WRONG_DATA;
 	if (tg_buf_remaining(&a->data) != PIN_CHANGE_LEN ||
-	    tg_buf_get_bytes(&a->data, buf, PIN_CHANGE_LEN) != 0 ||
-	    !pin_format_ok(buf + TOK_PIN_LEN))
+	    tg_buf_get_bytes(&a->data, buf, PIN_CHANGE_LEN) != 0)
 		goto out;
+	/* the PUK first (see tok_change_reference) */
 	if ((sw = check_ref(t, TG_PIV_REF_PUK, buf)) != TG_PIV_SW_OK)
+		goto out;
+	sw = TG_PIV_SW_WRONG_DATA;
+	if (!pin_format_ok(buf + TOK_PIN_LEN))
 		goto out;
 	memcpy(t->pin, buf + TOK_PIN_LEN, TOK_PIN_LEN);
 	t->pin_tries = t->pin_max;
@@ -217,15 +225,10 @@ out:
 uint16_t
 tok_factory_reset(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	struct tok_obj *f9;
-	uint8_t *f9data = NULL;
-	size_t f9len = 0, i;
-	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+	size_t i;
+	uint16_t sw;
 
-	if (a->p1 != 0 || a->p2 != 0)
-		goto out;
-	sw = TG_PIV_SW_WRONG_LENGTH;
-	if (tg_buf_remaining(&a->data) != 0)
+	if ((sw = tok_apdu_bare(a)) != TG_PIV_SW_OK)
 		goto out;
 	/* Yubico: only a card whose PIN and PUK are both blocked resets */
 	sw = TG_PIV_SW_CONDITIONS;
@@ -234,15 +237,9 @@ tok_factory_reset(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	for (i = 0; i < TG_PIV_NSLOTS; i++)
 		if (t->slots[i].id != TG_PIV_SLOT_ATTEST)
 			tok_slot_clear(&t->slots[i]);
-	/* the attestation certificate is the device's, it survives */
-	f9 = tok_obj_find(t, TG_PIV_OBJ_ATTEST);
-	f9data = f9->data;
-	f9len = f9->len;
-	f9->data = NULL;
-	f9->len = 0;
-	tok_obj_clear_all(t);
-	f9->data = f9data;
-	f9->len = f9len;
+	/* the attestation certificate is the device's, it survives; every
+	 * other object (ykman's PIVMAN data too) goes */
+	tok_obj_clear_except(t, TG_PIV_OBJ_ATTEST);
 	sw = TG_PIV_SW_MEMORY_FAILURE;
 	if (tok_obj_factory(t) != 0)
 		goto out;
@@ -256,7 +253,7 @@ tok_factory_reset(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	t->mgm_alg = TG_PIV_ALG_3DES;
 	t->mgm_touch = 0;
 	tok_vol_clear(t);
-	t->v.selected = 1;
+	t->v.app = TOK_APP_PIV;
 	sw = tok_persist(t) == 0 ? TG_PIV_SW_OK : TG_PIV_SW_MEMORY_FAILURE;
 out:
 	return sw;

@@ -1,6 +1,7 @@
 /*
- * piv.c — the PIV application's command dispatcher and SELECT
- * (SP 800-73-4 Part 2, 3.1.1), GET VERSION and GET SERIAL (Yubico).
+ * piv.c — the card's command dispatcher and SELECT (SP 800-73-4 Part 2,
+ * 3.1.1: the PIV application, or the YubiKey management application of
+ * mgmt_app.c), GET VERSION and GET SERIAL (Yubico).
  */
 #include <string.h>
 
@@ -26,7 +27,9 @@ tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 
 	if (a->p1 != SELECT_P1_BY_AID || (a->p2 != SELECT_P2_FIRST && a->p2 != SELECT_P2_NO_FCI))
 		goto out;
-	/* The full AID, the AID without version, or the RID alone
+	if (tok_mgmt_app_select(t, &a->data, a->p2 == SELECT_P2_NO_FCI ? NULL : out, &sw))
+		goto out;
+	/* The full PIV AID, the AID without version, or the RID alone
 	 * (yubico-piv-tool sends the 5-byte prefix). Anything else is
 	 * another application, which this card does not have. */
 	sw = TG_PIV_SW_FILE_NOT_FOUND;
@@ -35,7 +38,7 @@ tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 	if (tg_buf_get_bytes(&a->data, aid, n) != 0 || CRYPTO_memcmp(aid, piv_aid, n) != 0)
 		goto out;
 	sw = TG_PIV_SW_OK;
-	t->v.selected = 1;
+	t->v.app = TOK_APP_PIV;
 	if (a->p2 == SELECT_P2_NO_FCI)
 		goto out;
 	/* SP 800-73-4 Part 2, 3.1.1: application property template */
@@ -55,12 +58,9 @@ out:
 static uint16_t
 get_version(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+	uint16_t sw;
 
-	if (a->p1 != 0 || a->p2 != 0)
-		goto out;
-	sw = TG_PIV_SW_WRONG_LENGTH;
-	if (tg_buf_remaining(&a->data) != 0)
+	if ((sw = tok_apdu_bare(a)) != TG_PIV_SW_OK)
 		goto out;
 	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (tg_buf_put_bytes(out, t->version, sizeof(t->version)) != 0)
@@ -73,12 +73,9 @@ out:
 static uint16_t
 get_serial(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
-	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+	uint16_t sw;
 
-	if (a->p1 != 0 || a->p2 != 0)
-		goto out;
-	sw = TG_PIV_SW_WRONG_LENGTH;
-	if (tg_buf_remaining(&a->data) != 0)
+	if ((sw = tok_apdu_bare(a)) != TG_PIV_SW_OK)
 		goto out;
 	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (tg_buf_put_u32(out, t->serial) != 0)
@@ -97,9 +94,13 @@ tok_piv_dispatch(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 		sw = tok_select(t, a, out);
 		goto out;
 	}
+	if (t->v.app == TOK_APP_MGMT) {
+		sw = tok_mgmt_app_dispatch(t, a, out);
+		goto out;
+	}
 	/* Like a YubiKey's PIV applet: until it is selected, the card has
 	 * no application to run anything else. */
-	if (!t->v.selected)
+	if (t->v.app != TOK_APP_PIV)
 		goto out;
 	switch (a->ins) {
 	case TG_PIV_INS_GET_DATA:

@@ -256,12 +256,9 @@ tok_get_challenge(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out)
 {
 	uint8_t buf[TOK_SHORT_MAX];
 	size_t n = a->le != 0 ? a->le : CHALLENGE_DEF;
-	uint16_t sw = TG_PIV_SW_INCORRECT_P1P2;
+	uint16_t sw;
 
-	if (a->p1 != 0 || a->p2 != 0)
-		goto out;
-	sw = TG_PIV_SW_WRONG_LENGTH;
-	if (tg_buf_remaining(&a->data) != 0)
+	if ((sw = tok_apdu_bare(a)) != TG_PIV_SW_OK)
 		goto out;
 	sw = TG_PIV_SW_NO_PRECISE_DIAGNOSIS;
 	if (RAND_bytes(buf, (int)n) != 1 || tg_buf_put_bytes(out, buf, n) != 0)

@@ -192,14 +192,13 @@ get_obj(struct tg_tok *t, struct tg_buf *b)
 	uint32_t tag;
 	uint16_t n;
 	struct tg_buf v;
-	struct tok_obj *o;
 	int r;
 
 	if ((r = tg_buf_get_u32(b, &tag)) != 0 || (r = tg_buf_get_u16(b, &n)) != 0 ||
 	    (r = tg_buf_get_sub(b, n, &v)) != 0)
 		goto out;
 	r = TG_ERR_FORMAT;
-	if ((o = tok_obj_find(t, tag)) == NULL || o->data != NULL || n == 0 || n > TOK_OBJ_MAX)
+	if (!tok_obj_allowed(tag) || tok_obj_find(t, tag) != NULL || n == 0 || n > TOK_OBJ_MAX)
 		goto out;
 	r = tok_obj_set(t, tag, tg_buf_cur(&v), n);
 out:

@@ -1,6 +1,7 @@
 /*
  * tg_tok.h — the PIV token core (libtgtoken): a PIV card application
- * (NIST SP 800-73-4 card edge plus the Yubico-compatible extensions) as pure
+ * (NIST SP 800-73-4 card edge plus the Yubico-compatible extensions, and
+ * the YubiKey management application's device information) as pure
  * logic. A command APDU goes in, a response APDU comes out, over a state
  * object. No sockets, no threads, no files, no global state: the host of the
  * core (tokengate-sim, tests, fuzzers) supplies persistence and touch through
@@ -90,7 +91,8 @@ void tg_tok_free(struct tg_tok *t);
 
 /*
  * Processes one command APDU (as received from the reader: CLA INS P1 P2
- * [Lc data] [Le], short APDUs, chaining with CLA bit 0x10) and writes the
+ * [Lc data] [Le], short or extended APDUs, chaining with CLA bit 0x10;
+ * SELECT chooses the PIV or the YubiKey management application) and writes the
  * response APDU, data followed by SW1 SW2, into rsp (capacity rspcap, at
  * least 258). Responses longer than 256 data bytes are returned in parts
  * with SW 61xx and fetched with GET RESPONSE. Never fails for bad input —

@@ -1,7 +1,8 @@
 /*
  * tok-int.h — internals of the PIV token core (libtgtoken), shared by its
  * modules: apdu.c (APDU framing, chaining), piv.c (dispatcher, SELECT),
- * objects.c (GET/PUT DATA), pin.c (PIN/PUK), mgmt.c (management key),
+ * mgmt_app.c (the YubiKey management application), objects.c (GET/PUT
+ * DATA), pin.c (PIN/PUK), mgmt.c (management key),
  * keys.c (GENERATE, IMPORT, METADATA), sign.c (private-key operations),
  * attest.c (slot F9, ATTEST), state.c (persistent state), tok.c (lifecycle).
  *
@@ -23,14 +24,16 @@
 #define TOK_TOUCH_CACHE_MS 15000 /* the cached touch policy's window */
 
 /* ---- sizes ---- */
-#define TOK_NOBJS         40
-#define TOK_OBJ_MAX       3052 /* YubiKey 5 data object capacity */
-#define TOK_CHAIN_MAX     3200 /* command chaining buffer */
-#define TOK_RSP_MAX       4096 /* one response before chunking */
+#define TOK_NOBJS         64          /* data objects held at once */
+#define TOK_OBJ_MAX       3052        /* YubiKey 5 data object capacity */
+#define TOK_OBJ_TOTAL     (64 * 1024) /* bytes all data objects hold */
+#define TOK_CHAIN_MAX     3200        /* command chaining buffer */
+#define TOK_RSP_MAX       4096        /* one response before chunking */
 #define TOK_PIN_LEN       8
 #define TOK_PIN_MIN       6
 #define TOK_MGM_MAX       32
 #define TOK_SHORT_MAX     256
+#define TOK_EXT_MAX       65536 /* Le 0000 of an extended APDU */
 #define TOK_DEFAULT_TRIES 3
 
 struct tok_slot {
@@ -56,12 +59,19 @@ enum tok_mgm_state {
 	TOK_MGM_CHALLENGE, /* challenge sent, external auth response expected */
 };
 
+/* The application a SELECT made current. */
+enum tok_app {
+	TOK_APP_NONE = 0,
+	TOK_APP_PIV,  /* PIV, A000000308 */
+	TOK_APP_MGMT, /* the YubiKey management application, A000000527471117 */
+};
+
 /* Volatile state: cleared on reset and power-off. */
 struct tok_vol {
-	int selected;  /* PIV application selected */
-	int pin_ok;    /* PIN verified (security status) */
-	int pin_fresh; /* VERIFY just succeeded: one PIN-always op allowed */
-	int mgm_ok;    /* management key authenticated */
+	enum tok_app app; /* the selected application */
+	int pin_ok;       /* PIN verified (security status) */
+	int pin_fresh;    /* VERIFY just succeeded: one PIN-always op allowed */
+	int mgm_ok;       /* management key authenticated */
 	enum tok_mgm_state mgm_state;
 	uint8_t mgm_nonce[16]; /* witness or challenge in flight */
 	size_t mgm_nonce_len;
@@ -100,25 +110,47 @@ struct tg_tok {
 struct tok_apdu {
 	uint8_t cla, ins, p1, p2;
 	struct tg_buf data;
-	size_t le; /* 0 when absent; 1..256 otherwise */
+	size_t le; /* 0 when absent; else 1..256 (an extended Le over 256 is
+	              served 256 bytes at a time, through 61xx) */
 };
 
 /* ---- apdu.c ---- */
-/* Splits a short command APDU; TG_PIV_SW_OK or the status word to answer. */
+/* Splits a short or extended command APDU; TG_PIV_SW_OK or the status
+ * word to answer. */
 uint16_t tok_apdu_parse(const uint8_t *cmd, size_t len, struct tok_apdu *a);
+/* For a command that takes neither parameters nor data: TG_PIV_SW_OK when
+ * P1 = P2 = 00 and no data came, else 6A86 (P1 P2) or 6700 (data). */
+uint16_t tok_apdu_bare(const struct tok_apdu *a);
 
 /* ---- piv.c ---- */
 /* Runs one complete (unchained) command; response data into out. */
 uint16_t tok_piv_dispatch(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
 uint16_t tok_select(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
 
+/* ---- mgmt_app.c ---- */
+/* SELECT by AID (the unread bytes of aid, not consumed): when they name
+ * the management application, selects it, writes the SELECT answer (the
+ * firmware version as text) to out (NULL: no answer asked), sets *sw and
+ * returns 1; otherwise returns 0 and changes nothing. */
+int tok_mgmt_app_select(struct tg_tok *t, const struct tg_buf *aid, struct tg_buf *out,
+                        uint16_t *sw);
+/* Runs one command while the management application is selected. */
+uint16_t tok_mgmt_app_dispatch(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
+
 /* ---- objects.c ---- */
 uint16_t tok_get_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
 uint16_t tok_put_data(struct tg_tok *t, struct tok_apdu *a, struct tg_buf *out);
-/* Object storage by tag: NULL when the tag is not a known object. */
+/* 1 when the card accepts tag as a data object id (5F0000-5FFFFF, 7F61),
+ * else 0. */
+int tok_obj_allowed(uint32_t tag);
+/* The object with tag, NULL when none was written. */
 struct tok_obj *tok_obj_find(struct tg_tok *t, uint32_t tag);
-/* Replaces an object's content (copy); n == 0 deletes it. 0 or TG_ERR_*. */
+/* Replaces an object's content (copy); n == 0 deletes it. 0,
+ * TG_ERR_NOT_FOUND (tag not allowed), TG_ERR_NO_SPACE (over TOK_OBJ_MAX,
+ * the TOK_OBJ_TOTAL bytes or the TOK_NOBJS objects), TG_ERR_ALLOC. */
 int tok_obj_set(struct tg_tok *t, uint32_t tag, const uint8_t *p, size_t n);
+/* Frees (wiping) every object but the one with tag keep. */
+void tok_obj_clear_except(struct tg_tok *t, uint32_t keep);
 /* Certificate object tag of a key slot, 0 for none. */
 uint32_t tok_obj_cert_tag(uint8_t slot);
 /* Installs the factory objects (CHUID with random GUID, CCC). */

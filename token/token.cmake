@@ -3,6 +3,7 @@
 add_library(tgtoken STATIC
   ${CMAKE_CURRENT_LIST_DIR}/apdu.c
   ${CMAKE_CURRENT_LIST_DIR}/piv.c
+  ${CMAKE_CURRENT_LIST_DIR}/mgmt_app.c
   ${CMAKE_CURRENT_LIST_DIR}/objects.c
   ${CMAKE_CURRENT_LIST_DIR}/pin.c
   ${CMAKE_CURRENT_LIST_DIR}/mgmt.c

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define REC_MGM_AUTH 0xFFFF
 #define REC_RESET    0xFFFE
 #define REC_PERSIST  0xFFFD
-#define APDU_MAX     300
+#define APDU_MAX     3300 /* an extended PUT DATA of the largest object fits */
 #define MAX_RECORDS  64
 #define WINDOW       8
 #define RSP_CAP      258

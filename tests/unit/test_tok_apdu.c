@@ -21,8 +21,12 @@ static const struct tt_sw_case framing[] = {
     {"Lc longer than data", "00A40400 05 A0000003", 0x6700},
     {"Lc shorter than data", "00A40400 02 A0000003", 0x6700},
     {"two trailing bytes", "00A40400 05 A000000308 0000", 0x6700},
-    {"extended Lc", "00A40400 000005 A000000308", 0x6700},
-    {"extended Le", "00CB3FFF 000000", 0x6700},
+    {"extended, 1 length byte", "00A40400 0000", 0x6700},
+    {"extended Lc 0000 with data", "00A40400 000000 A000000308", 0x6700},
+    {"extended Lc longer than data", "00A40400 000006 A000000308", 0x6700},
+    {"extended Lc shorter than data", "00A40400 000004 A000000308", 0x6700},
+    {"extended, 1 byte of Le", "00A40400 000005 A000000308 00", 0x6700},
+    {"extended, 3 bytes after data", "00A40400 000005 A000000308 000000", 0x6700},
     {"CLA 80", "80A40400 05 A000000308", 0x6E00},
     {"CLA 0C (secure messaging)", "0CA40400 05 A000000308", 0x6E00},
     {"CLA FF", "FFA40400 05 A000000308", 0x6E00},
@@ -86,6 +90,62 @@ test_cases(void **state)
 	assert_int_equal(tt_hex(f->t, "00FD0100", NULL, 0, NULL), 0x6A86);
 	assert_int_equal(tt_hex(f->t, "00F80001", NULL, 0, NULL), 0x6A86);
 	assert_int_equal(tt_hex(f->t, "00F80000 01 00", NULL, 0, NULL), 0x6700);
+}
+
+/* Extended APDUs (ISO/IEC 7816-3 12.1.3), as yubikit sends every PIV
+ * command to a YubiKey 4 or later: cases 2E, 3E and 4E. */
+static void
+test_extended(void **state)
+{
+	struct tt_fx *f = *state;
+	uint8_t out[300];
+	size_t n;
+
+	/* case 3E: SELECT */
+	assert_int_equal(tt_hex(f->t, "00A40400 000005 A000000308", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 19);
+	/* case 4E with Le 0000 (65536) */
+	assert_int_equal(tt_hex(f->t, "00A40400 000005 A000000308 0000", out, sizeof(out), &n),
+	                 0x9000);
+	assert_int_equal(n, 19);
+	/* case 2E: GET VERSION, and a VERIFY status query (no data) */
+	assert_int_equal(tt_hex(f->t, "00FD0000 000000", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 3);
+	assert_int_equal(tt_hex(f->t, "00200080 000000", NULL, 0, NULL), 0x63C3);
+	/* case 3E GET DATA without Le: ykman's first PIV command */
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 000005 5C035FFF00", NULL, 0, NULL), 0x6A82);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 000005 5C035FC102", out, sizeof(out), &n), 0x9000);
+	assert_true(n > 0 && out[0] == 0x53);
+	/* a small extended Le limits the part returned, the rest follows */
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 000005 5C035FC102 0004", out, sizeof(out), &n),
+	                 0x9000);
+	assert_true(n > 4);
+}
+
+/* An extended command longer than a short one: one PUT DATA of a whole
+ * certificate object, no chaining, then read back in 256-byte parts. */
+static void
+test_extended_long(void **state)
+{
+	struct tt_fx *f = *state;
+	uint8_t cmd[2100], out[2100];
+	size_t n, m = 0, i;
+
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+	cmd[m++] = 0x00;
+	cmd[m++] = 0xDB;
+	cmd[m++] = 0x3F;
+	cmd[m++] = 0xFF;
+	cmd[m++] = 0x00;
+	cmd[m++] = (2000 + 9) >> 8;
+	cmd[m++] = (2000 + 9) & 0xFF;
+	m += tt_unhex("5C035FC105 538207D0", cmd + m, sizeof(cmd) - m);
+	for (i = 0; i < 2000; i++)
+		cmd[m++] = (uint8_t)i;
+	assert_int_equal(tt_apdu(f->t, cmd, m, NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 000005 5C035FC105", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 2004);
+	assert_memory_equal(out + 4, cmd + m - 2000, 2000);
 }
 
 static void
@@ -274,6 +334,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_framing, tt_fx_setup, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_unselected, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_extended, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_extended_long, tt_fx_setup_selected,
+	                                    tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_cases, tt_fx_setup, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_args, tt_fx_setup, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_response_chaining, tt_fx_setup, tt_fx_teardown),

@@ -25,13 +25,10 @@ static const struct tt_sw_case bad_cases[] = {
     {"CHANGE P2 82", "00240082 10 313233343536FFFF 313131313131FFFF", 0x6A88},
     {"CHANGE 15 bytes", "00240080 0F 313233343536FFFF 313131313131FF", 0x6A80},
     {"CHANGE 17 bytes", "00240080 11 313233343536FFFF 313131313131FFFF FF", 0x6A80},
-    {"CHANGE new PIN 5 long", "00240080 10 313233343536FFFF 3131313131FFFFFF", 0x6A80},
-    {"CHANGE new PIN with hole", "00240080 10 313233343536FFFF 313131FF31313131", 0x6A80},
     {"CHANGE no data", "00240080", 0x6A80},
     {"RESET RETRY P2 81", "002C0081 10 3132333435363738 313131313131FFFF", 0x6A88},
     {"RESET RETRY P1 01", "002C0180 10 3132333435363738 313131313131FFFF", 0x6A86},
     {"RESET RETRY short", "002C0080 08 3132333435363738", 0x6A80},
-    {"RESET RETRY bad new PIN", "002C0080 10 3132333435363738 FFFFFFFFFFFFFFFF", 0x6A80},
     {"SET PIN RETRIES unauthenticated", "00FA0505", 0x6982},
     {"RESET not blocked", "00FB0000", 0x6985},
     {"RESET P1", "00FB0100", 0x6A86},
@@ -48,6 +45,45 @@ test_bad_input(void **state)
 	assert_int_equal(f->h.persist_calls, calls);
 	assert_int_equal(tt_hex(f->t, "00200080", NULL, 0, NULL), 0x63C3);
 	assert_int_equal(tt_hex(f->t, "00200080 00", NULL, 0, NULL), 0x63C3);
+}
+
+/* A malformed new PIN is refused (6A80) only after the current PIN or PUK
+ * was checked, as on a YubiKey: right current value, counter back to full;
+ * wrong current value, the retry answer. */
+static const struct tt_sw_case bad_new_cases[] = {
+    {"CHANGE new PIN 5 long", "00240080 10 313233343536FFFF 3131313131FFFFFF", 0x6A80},
+    {"CHANGE new PIN with hole", "00240080 10 313233343536FFFF 313131FF31313131", 0x6A80},
+    {"CHANGE new PUK all FF", "00240081 10 3132333435363738 FFFFFFFFFFFFFFFF", 0x6A80},
+    {"RESET RETRY bad new PIN", "002C0080 10 3132333435363738 FFFFFFFFFFFFFFFF", 0x6A80},
+};
+
+static void
+test_bad_new_value(void **state)
+{
+	struct tt_fx *f = *state;
+
+	TT_RUN_SW_CASES(f->t, bad_new_cases);
+	assert_int_equal(tt_hex(f->t, "00200080", NULL, 0, NULL), 0x63C3);
+	assert_int_equal(f->h.last_pin_tries, 3);
+	assert_int_equal(f->h.last_puk_tries, 3);
+	/* PIN and PUK unchanged */
+	assert_int_equal(tt_verify(f->t, "123456"), 0x9000);
+	/* ykman's "piv reset": VERIFY with 8 x FF until blocked, then RESET
+	 * RETRY COUNTER with 16 x FF until the PUK is blocked; every answer
+	 * is a retry count, never 6A80 */
+	assert_int_equal(tt_hex(f->t, "00200080 08 FFFFFFFFFFFFFFFF", NULL, 0, NULL), 0x63C2);
+	assert_int_equal(tt_hex(f->t, "00200080 08 FFFFFFFFFFFFFFFF", NULL, 0, NULL), 0x63C1);
+	assert_int_equal(tt_hex(f->t, "00200080 08 FFFFFFFFFFFFFFFF", NULL, 0, NULL), 0x63C0);
+	assert_int_equal(
+	    tt_hex(f->t, "002C0080 10 FFFFFFFFFFFFFFFF FFFFFFFFFFFFFFFF", NULL, 0, NULL), 0x63C2);
+	assert_int_equal(
+	    tt_hex(f->t, "002C0080 10 FFFFFFFFFFFFFFFF FFFFFFFFFFFFFFFF", NULL, 0, NULL), 0x63C1);
+	assert_int_equal(
+	    tt_hex(f->t, "002C0080 10 FFFFFFFFFFFFFFFF FFFFFFFFFFFFFFFF", NULL, 0, NULL), 0x63C0);
+	assert_int_equal(
+	    tt_hex(f->t, "002C0080 10 FFFFFFFFFFFFFFFF FFFFFFFFFFFFFFFF", NULL, 0, NULL), 0x6983);
+	assert_int_equal(tt_hex(f->t, "00FB0000", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_verify(f->t, "123456"), 0x9000);
 }
 
 static void
@@ -314,6 +350,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_bad_new_value, tt_fx_setup_selected,
+	                                    tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, tt_fx_setup_selected, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_verify, tt_fx_setup_selected, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_block, tt_fx_setup_selected, tt_fx_teardown),

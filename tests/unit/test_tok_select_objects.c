@@ -1,5 +1,5 @@
 /* test_tok_select_objects.c — SELECT (token/piv.c) and the data objects:
- * GET DATA / PUT DATA (token/objects.c). */
+ * GET DATA / PUT DATA (token/objects.c), the Yubico range ykman uses. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "tg_buf.h"
+#include "tok-int.h"
 
 static const struct tt_sw_case select_cases[] = {
     {"RID only", "00A40400 05 A000000308", 0x9000},
@@ -61,8 +62,15 @@ static const struct tt_sw_case get_data_cases[] = {
     {"trailing bytes", "00CB3FFF 06 5C035FC102 00", 0x6A80},
     {"two tags", "00CB3FFF 0A 5C035FC102 5C035FC107", 0x6A80},
     {"indefinite length", "00CB3FFF 05 5C805FC102", 0x6A80},
-    {"unknown tag", "00CB3FFF 05 5C035FC1FF", 0x6A82},
-    {"unknown 1-byte tag", "00CB3FFF 03 5C017F", 0x6A82},
+    {"id below the range", "00CB3FFF 05 5C035EFFFF", 0x6A82},
+    {"id above the range", "00CB3FFF 05 5C03600000", 0x6A82},
+    {"1-byte id other than 7E", "00CB3FFF 03 5C017F", 0x6A82},
+    {"2-byte id other than 7F61", "00CB3FFF 04 5C027F62", 0x6A82},
+    {"undefined PIV tag never written", "00CB3FFF 05 5C035FC1FF", 0x6A82},
+    {"PIVMAN data never written", "00CB3FFF 05 5C035FFF00", 0x6A82},
+    {"Yubico 5FFF10 never written", "00CB3FFF 05 5C035FFF10", 0x6A82},
+    {"undefined 5F0001 never written", "00CB3FFF 05 5C035F0001", 0x6A82},
+    {"biometric group template never written", "00CB3FFF 04 5C027F61", 0x6A82},
     {"empty cert 9A", "00CB3FFF 05 5C035FC105", 0x6A82},
     {"empty cert 9C", "00CB3FFF 05 5C035FC10A", 0x6A82},
     {"empty cert 9D", "00CB3FFF 05 5C035FC10B", 0x6A82},
@@ -154,7 +162,11 @@ static const struct tt_sw_case put_data_cases[] = {
     {"53 truncated", "00DB3FFF 08 5C035FC105 5305AA", 0x6A80},
     {"trailing after 53", "00DB3FFF 09 5C035FC105 5301AA 00", 0x6A80},
     {"53 before 5C", "00DB3FFF 08 5301AA 5C035FC105", 0x6A80},
-    {"unknown tag", "00DB3FFF 08 5C035FC1FF 5301AA", 0x6A80},
+    {"id below the range", "00DB3FFF 08 5C035EFFFF 5301AA", 0x6A80},
+    {"id above the range", "00DB3FFF 08 5C03600000 5301AA", 0x6A80},
+    {"1-byte id", "00DB3FFF 06 5C017F 5301AA", 0x6A80},
+    {"empty tag list", "00DB3FFF 05 5C00 5301AA", 0x6A80},
+    {"4-byte id", "00DB3FFF 09 5C045FC10201 5301AA", 0x6A80},
     {"discovery is read-only", "00DB3FFF 06 5C017E 5301AA", 0x6A80},
     {"empty data", "00DB3FFF", 0x6A80},
 };
@@ -220,6 +232,108 @@ test_put_data(void **state)
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC105 5301AA", NULL, 0, NULL), 0x6982);
 }
 
+/* ykman's objects: PIVMAN data (5FFF00) readable by anyone once written,
+ * the PIN-protected management key in PRINTED (5FC109), ids nobody
+ * defined (5F0001); a PIN-protected object is refused before its presence
+ * is told. */
+static void
+test_yubico_objects(void **state)
+{
+	struct tt_fx *f = *state;
+	uint8_t out[64], want[64];
+	size_t n, wn;
+
+	/* PRINTED without the PIN: 6982 whether written or not */
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC109", NULL, 0, NULL), 0x6982);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 0D 5C035FFF00 5306 8004 81010200", NULL, 0, NULL),
+	                 0x9000);
+	assert_int_equal(
+	    tt_hex(
+	        f->t,
+	        "00DB3FFF 20 5C035FC109 5319 8817 8915 0102030405060708090A0B0C0D0E0F101112131415",
+	        NULL, 0, NULL),
+	    0x9000);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 0A 5C035F0001 5303 AABBCC", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 09 5C027F61 5303 010203", NULL, 0, NULL), 0x9000);
+	tg_tok_reset(f->t);
+	tt_select(f->t);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FFF00", out, sizeof(out), &n), 0x9000);
+	wn = tt_unhex("5306 8004 81010200", want, sizeof(want));
+	assert_int_equal(n, wn);
+	assert_memory_equal(out, want, wn);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035F0001", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 5);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 04 5C027F61", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 5);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC109", NULL, 0, NULL), 0x6982);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC109", NULL, 0, NULL), 0x6982);
+	assert_int_equal(tt_verify(f->t, "123456"), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC109", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 27);
+	assert_int_equal(out[0], 0x53);
+	assert_int_equal(out[2], 0x88);
+	/* a wrong PIN ends the verified state: PRINTED is closed again */
+	assert_int_equal(tt_verify(f->t, "654321"), 0x63C2);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035FC109", NULL, 0, NULL), 0x6982);
+}
+
+/* The objects live in the persistent state and survive a reload. */
+static void
+test_objects_persist(void **state)
+{
+	struct tt_fx *f = *state;
+	struct tg_tok *t2 = NULL;
+	struct tg_tok_host h = tt_host_make(&f->h);
+	uint8_t out[64];
+	size_t n;
+
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 0A 5C035FFF00 5303 800100", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 0A 5C035F1234 5303 112233", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tg_tok_load(f->h.last_blob, f->h.last_len, &h, &t2), 0);
+	tt_select(t2);
+	assert_int_equal(tt_hex(t2, "00CB3FFF 05 5C035FFF00", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 5);
+	assert_int_equal(tt_hex(t2, "00CB3FFF 05 5C035F1234", out, sizeof(out), &n), 0x9000);
+	assert_int_equal(n, 5);
+	assert_int_equal(out[4], 0x33);
+	tg_tok_free(t2);
+}
+
+/* Capacity: TOK_NOBJS objects and TOK_OBJ_TOTAL bytes at most (6A84,
+ * nothing stored); replacing or deleting an object frees its room. */
+static void
+test_objects_capacity(void **state)
+{
+	struct tt_fx *f = *state;
+	uint8_t data[3100];
+	size_t m, i, held = 2; /* the factory CHUID and CCC */
+	uint16_t sw = 0x9000;
+
+	/* the F9 certificate is the third */
+	held++;
+	for (i = 0; i < TOK_NOBJS - held; i++) {
+		m = tt_unhex("5C035F0000 5301AA", data, sizeof(data));
+		data[4] = (uint8_t)i;
+		assert_int_equal(tt_send(f->t, 0xDB, 0x3F, 0xFF, data, m, NULL, 0, NULL), 0x9000);
+	}
+	m = tt_unhex("5C035F0100 5301AA", data, sizeof(data));
+	assert_int_equal(tt_send(f->t, 0xDB, 0x3F, 0xFF, data, m, NULL, 0, NULL), 0x6A84);
+	assert_int_equal(tt_hex(f->t, "00CB3FFF 05 5C035F0100", NULL, 0, NULL), 0x6A82);
+	/* replacing one in place still works; deleting one makes room */
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035F0000 5301BB", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 07 5C035F0000 5300", NULL, 0, NULL), 0x9000);
+	assert_int_equal(tt_send(f->t, 0xDB, 0x3F, 0xFF, data, m, NULL, 0, NULL), 0x9000);
+	/* bytes: fill with large objects until the total is reached */
+	for (i = 1; i < TOK_NOBJS - held && sw == 0x9000; i++) {
+		m = tt_unhex("5C035F0000 53820BEC", data, sizeof(data));
+		data[4] = (uint8_t)i;
+		memset(data + m, 0x42, 3052);
+		sw = tt_send(f->t, 0xDB, 0x3F, 0xFF, data, m + 3052, NULL, 0, NULL);
+	}
+	assert_int_equal(sw, 0x6A84);
+	assert_true(i * 3052 > TOK_OBJ_TOTAL - 3052);
+}
+
 int
 main(void)
 {
@@ -228,6 +342,11 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_get_data, tt_fx_setup, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_f9_cert, tt_fx_setup, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_put_data, tt_fx_setup, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_yubico_objects, tt_fx_setup_admin, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_objects_persist, tt_fx_setup_admin,
+	                                    tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_objects_capacity, tt_fx_setup_admin,
+	                                    tt_fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, tt_group_setup, tt_group_teardown);
