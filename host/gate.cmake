@@ -8,9 +8,22 @@ add_library(tggate STATIC
   ${CMAKE_CURRENT_LIST_DIR}/gate/path.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/policy.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/decide.c
-  ${CMAKE_CURRENT_LIST_DIR}/gate/verify.c)
+  ${CMAKE_CURRENT_LIST_DIR}/gate/verify.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/server.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/conn.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/tcp.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/cmd_gate.c)
 tg_area_headers(tggate ${CMAKE_CURRENT_LIST_DIR}/gate PUBLIC
   tg_gate_path.h tg_gate_policy.h tg_gate_decide.h tg_gate_verify.h)
 # Public: the headers include tg_err.h (tgcore), the CA's provenance and
 # attestation types (tg_prov.h, tg_att.h) and OpenSSL's X509 types.
 target_link_libraries(tggate PUBLIC tgcore tgca OpenSSL::Crypto PRIVATE tgyaml)
+# server.c, conn.c, tcp.c, cmd_gate.c: the `tokengate gate` process
+# (worker threads with libevent loops, TLS bufferevents, the audit log).
+target_link_libraries(tggate PRIVATE tgcmd)
+target_link_libraries(tggate PRIVATE tgaudit)
+target_link_libraries(tggate PRIVATE PkgConfig::LIBEVENT)
+target_link_libraries(tggate PRIVATE PkgConfig::LIBEVENT_OPENSSL)
+target_link_libraries(tggate PRIVATE PkgConfig::LIBEVENT_PTHREADS)
+target_link_libraries(tggate PRIVATE PkgConfig::JANSSON)
+target_link_libraries(tggate PRIVATE OpenSSL::SSL)
