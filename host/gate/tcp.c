@@ -1,6 +1,7 @@
 /*
  * tcp.c — the gate's tcp mode (gate-int.h): the connection is decided once,
- * as the request "CONNECT /" against the listener's policy, audited, then
+ * as the request "CONNECT /" against the listener's policy, audited (event
+ * "connect" with its decision allow, deny or dry-run), then
  * spliced to the listener's upstream (tcp:// or unix:) both ways until both
  * sides are done, with backpressure (a side stops being read while the
  * other side has SPLICE_HIGH bytes waiting), an idle timeout and
@@ -287,6 +288,7 @@ decide(struct splice *sp)
 	struct tg_gate_peer peer;
 	struct tg_gate_verdict v;
 	const char *decision;
+	json_t *rec;
 	int r;
 
 	memset(&peer, 0, sizeof(peer));
@@ -299,7 +301,9 @@ decide(struct splice *sp)
 	if (v.route >= 0 && (size_t)v.route < ls->policy.nroutes)
 		sp->route = ls->policy.routes[v.route].name;
 	decision = v.allow ? "allow" : sp->sn->cfg.dry_run ? "dry-run" : "deny";
-	r = audit(sp, record(sp, decision, v.reason));
+	if ((rec = record(sp, "connect", v.reason)) != NULL)
+		json_object_set_new(rec, "decision", json_string(decision));
+	r = audit(sp, rec);
 	tg_gate_metrics_request(tg_gate_server_metrics(sp->ci->w->srv), sp->ci->listener_name,
 	                        sp->route, decision, (double)ms_since(&sp->ci->start) / 1000.0);
 	if (r != 0 || strcmp(decision, "deny") == 0)
