@@ -17,6 +17,8 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
 #define SPLICE_HIGH (256u * 1024u) /* bytes waiting for one side before the other pauses */
 
@@ -75,10 +77,15 @@ audit(const struct splice *sp, json_t *rec)
 	return r;
 }
 
-/* The end: the "close" record when bytes flowed, everything freed. */
+/*
+ * The end: the "close" record when bytes flowed, everything freed. clean:
+ * an orderly end, so the client gets a close_notify (its output is empty:
+ * nothing is overtaken) and can tell the end from a cut connection.
+ */
 static void
-splice_end(struct splice *sp, const char *reason)
+splice_end(struct splice *sp, const char *reason, int clean)
 {
+	SSL *ssl;
 	json_t *rec;
 
 	if (sp->up != NULL && (rec = record(sp, "close", reason)) != NULL) {
@@ -90,8 +97,15 @@ splice_end(struct splice *sp, const char *reason)
 		event_free(sp->idle);
 	if (sp->uc != NULL)
 		tg_gate_upstream_release(sp->uc, 0);
-	if (sp->cli != NULL)
+	if (sp->cli != NULL) {
+		ssl = bufferevent_openssl_get_ssl(sp->cli);
+		if (clean && ssl != NULL &&
+		    evbuffer_get_length(bufferevent_get_output(sp->cli)) == 0) {
+			(void)SSL_shutdown(ssl);
+			ERR_clear_error();
+		}
 		bufferevent_free(sp->cli);
+	}
 	tg_gate_snapshot_put(sp->sn);
 	tg_gate_conn_done(sp->ci);
 	free(sp);
@@ -121,7 +135,7 @@ static int
 maybe_done(struct splice *sp)
 {
 	if (sp->up_eof && evbuffer_get_length(bufferevent_get_output(sp->cli)) == 0) {
-		splice_end(sp, sp->cli_eof ? "both sides closed" : "the upstream closed");
+		splice_end(sp, sp->cli_eof ? "both sides closed" : "the upstream closed", 1);
 		return 1;
 	}
 	return 0;
@@ -187,7 +201,7 @@ cli_event(struct bufferevent *bev, short what, void *arg)
 
 	pump(sp, bev, sp->up, &sp->in);
 	if (what & BEV_EVENT_ERROR) {
-		splice_end(sp, "the client connection failed");
+		splice_end(sp, "the client connection failed", 0);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -208,7 +222,7 @@ up_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR) {
 		tg_gate_metrics_upstream_error(tg_gate_server_metrics(sp->ci->w->srv), sp->upstream,
 		                               "broken");
-		splice_end(sp, "the upstream connection broke");
+		splice_end(sp, "the upstream connection broke", 0);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -229,7 +243,7 @@ idle_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_gettimeofday_cached(sp->ci->w->base, &now);
 	evutil_timersub(&now, &sp->last, &d);
 	if (d.tv_sec * 1000 + d.tv_usec / 1000 >= (long)sp->idle_ms) {
-		splice_end(sp, "idle timeout");
+		splice_end(sp, "idle timeout", 1);
 		return;
 	}
 	left.tv_sec = (time_t)(sp->idle_ms / 1000);
@@ -254,7 +268,7 @@ connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 		if ((rec = record(sp, "upstream-error", "cannot connect to the upstream")) != NULL)
 			json_object_set_new(rec, "kind", json_string(kind));
 		(void)audit(sp, rec);
-		splice_end(sp, NULL);
+		splice_end(sp, NULL, 1);
 		return;
 	}
 	sp->uc = uc;
@@ -263,7 +277,7 @@ connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	tv.tv_usec = (suseconds_t)(sp->idle_ms % 1000) * 1000;
 	if ((sp->idle = evtimer_new(sp->ci->w->base, idle_cb, sp)) == NULL ||
 	    evtimer_add(sp->idle, &tv) != 0) {
-		splice_end(sp, "out of memory");
+		splice_end(sp, "out of memory", 0);
 		return;
 	}
 	event_base_gettimeofday_cached(sp->ci->w->base, &sp->last);
@@ -331,7 +345,7 @@ tg_gate_tcp_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	/* nothing is read from the client until the upstream is connected */
 	bufferevent_disable(bev, EV_READ);
 	if (decide(sp) != 0) {
-		splice_end(sp, NULL);
+		splice_end(sp, NULL, 1);
 		return;
 	}
 	if (sp->route != NULL) {
@@ -340,6 +354,6 @@ tg_gate_tcp_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	}
 	if (tg_gate_upstream_get(ci->w->pool, sp->sn, &l->up, connected, sp) != 0) {
 		(void)audit(sp, record(sp, "upstream-error", "out of memory"));
-		splice_end(sp, NULL);
+		splice_end(sp, NULL, 0);
 	}
 }
