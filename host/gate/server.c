@@ -358,7 +358,7 @@ reload_compatible(const struct tg_gate_config *o, const struct tg_gate_config *n
 	r = 0;
 out:
 	if (r != 0)
-		tg_error_wrap(err, r, "that needs a restart of the gate");
+		tg_error_set(err, r, "%s; that needs a restart of the gate", err->msg);
 	return r;
 }
 
