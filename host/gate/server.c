@@ -529,6 +529,29 @@ sock_name(evutil_socket_t fd, char *out, size_t cap)
 }
 
 /*
+ * SO_REUSEPORT would let a second gate (same user, same port) share the
+ * port silently: a plain bind first proves nothing listens there yet.
+ */
+static int
+bind_probe(const struct tg_gate_listener_cfg *l, const struct sockaddr_storage *ss, socklen_t sl,
+           struct tg_error *err)
+{
+	evutil_socket_t fd;
+	int r = 0, one = 1;
+
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)ss, sl) != 0)
+		r = tg_error_set(err, TG_ERR_IO,
+		                 "listener '%s': cannot listen on %s: %s; stop what holds that "
+		                 "address or choose another",
+		                 l->name, l->listen, strerror(errno));
+	if (fd >= 0)
+		evutil_closesocket(fd);
+	return r;
+}
+
+/*
  * Binds listener i on every worker. The first socket binds the configured
  * address; the others bind the address it got (the same port when the
  * configuration says port 0).
@@ -566,6 +589,8 @@ bind_listener(struct tg_gate_server *s, size_t i, char *bound, size_t cap, struc
 	}
 	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 	sl = ai->ai_addrlen;
+	if ((r = bind_probe(l, &ss, sl, err)) != 0)
+		goto out;
 	for (k = 0; k < s->nwk; k++) {
 		struct lsock *ls = &s->wk[k].ls[i];
 		ls->wk = &s->wk[k];
