@@ -557,7 +557,7 @@ bind_probe(const struct tg_gate_listener_cfg *l, const struct sockaddr_storage *
  * configuration says port 0).
  */
 static int
-bind_listener(struct tg_gate_server *s, size_t i, char *bound, size_t cap, struct tg_error *err)
+bind_listener(struct tg_gate_server *s, size_t i, struct tg_error *err)
 {
 	const struct tg_gate_listener_cfg *l = &s->snap->cfg.listeners[i];
 	struct addrinfo hints, *ai = NULL;
@@ -614,7 +614,6 @@ bind_listener(struct tg_gate_server *s, size_t i, char *bound, size_t cap, struc
 				                 l->name, strerror(errno));
 				goto out;
 			}
-			sock_name(evconnlistener_get_fd(ls->lev), bound, cap);
 		}
 	}
 	r = 0;
@@ -976,28 +975,32 @@ server_start(struct tg_gate_server *s, struct tg_gate_config *cfg, struct tg_err
 		goto out;
 	s->generation = 1;
 	s->max_conns = s->snap->cfg.limits.max_conns;
-	if ((r = tg_audit_open(s->snap->cfg.audit_file, s->snap->cfg.audit_fsync, &s->audit,
-	                       err)) != 0)
-		goto out;
 	if ((s->base = event_base_new()) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "cannot make the main event loop");
 		goto out;
 	}
 	if ((r = workers_new(s, err)) != 0)
 		goto out;
-	for (i = 0; i < s->snap->cfg.nlisteners; i++) {
-		l = &s->snap->cfg.listeners[i];
-		if ((r = bind_listener(s, i, bound, sizeof(bound), err)) != 0)
+	for (i = 0; i < s->snap->cfg.nlisteners; i++)
+		if ((r = bind_listener(s, i, err)) != 0)
 			goto out;
-		say("listener %s on %s (mode %s, upstream %s)", l->name, bound, mode_name(l->mode),
-		    l->upstream != NULL ? l->upstream : "per route");
-	}
+	/* after the sockets: a gate refused for a taken port never touches the log */
+	if ((r = tg_audit_open(s->snap->cfg.audit_file, s->snap->cfg.audit_fsync, &s->audit,
+	                       err)) != 0)
+		goto out;
 	if (s->snap->cfg.admin != NULL) {
 		if ((r = tg_gate_admin_start(s->base, s->snap->cfg.admin, s->m, ready_fn, s,
 		                             &s->admin, err)) != 0)
 			goto out;
-		say("admin on %s", s->snap->cfg.admin);
 	}
+	for (i = 0; i < s->snap->cfg.nlisteners; i++) {
+		l = &s->snap->cfg.listeners[i];
+		sock_name(evconnlistener_get_fd(s->wk[0].ls[i].lev), bound, sizeof(bound));
+		say("listener %s on %s (mode %s, upstream %s)", l->name, bound, mode_name(l->mode),
+		    l->upstream != NULL ? l->upstream : "per route");
+	}
+	if (s->snap->cfg.admin != NULL)
+		say("admin on %s", s->snap->cfg.admin);
 	r = 0;
 out:
 	return r;
