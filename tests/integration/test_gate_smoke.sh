@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# test_gate_smoke.sh — the `tokengate gate` process end to end in tcp mode,
+test_gate_smoke.sh — the `tokengate gate` process end to end in tcp mode,
 # with nothing mocked: a CA made by `tokengate ca init`, a client
 # certificate it issued for a SoftHSM2 key (enroll + ca issue), real curl
 # using that key through OpenSSL's pkcs11 engine, the gate with a PEM
 # server key splicing to a small python upstream. Checks: --help; --check
-# (a summary, or the error and exit 1); start ("ready"); an allowed
-# connection spliced both ways (a 2 MiB upload through the backpressure
-# path, its SHA-256 echoed back) with its "connect" and "close" records; a
-# handshake without a client certificate refused with a "tls-reject"
-# record; SIGHUP with a broken policy keeping the old one; SIGHUP with a
-# policy that denies; SIGTERM exiting 0; the audit chain intact.
+# (a summary, or the error and exit 1); start ("ready"); a second gate on
+# the same port refused; an allowed connection spliced both ways (a 2 MiB
+# upload through the backpressure path, its SHA-256 echoed back) with its
+# "connect" and "close" records; a handshake without a client certificate
+# refused with a "tls-reject" record; SIGHUP with a broken policy keeping
+# the old one; SIGHUP with a policy that denies; SIGTERM exiting 0; the
+# audit chain intact.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 
@@ -122,6 +123,10 @@ tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate not r
 grep -qF "tokengate gate: listener main on 127.0.0.1:$PORT (mode tcp, upstream tcp://127.0.0.1:$UPORT)" gate.log ||
 	tg_fail "no listener line: $(cat gate.log)"
 curl -fsS "http://127.0.0.1:$APORT/readyz" >/dev/null || tg_fail "/readyz is not 200"
+# SO_REUSEPORT must not let a second gate share the port
+tg_expect_exit 1 "cannot listen on 127.0.0.1:$PORT: Address already in use" \
+	"$TG" gate "${GATE[@]/audit.log/audit2.log}"
+[[ ! -e audit2.log ]] || tg_fail "a gate refused for its port opened its audit log"
 
 client() {
 	OPENSSL_CONF=$TG_TMP/engine.cnf curl -sS --max-time 20 --cacert srv.pem --engine pkcs11 \
