@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-test_gate_smoke.sh — the `tokengate gate` process end to end in tcp mode,
+# test_gate_smoke.sh — the `tokengate gate` process end to end in tcp mode,
 # with nothing mocked: a CA made by `tokengate ca init`, a client
 # certificate it issued for a SoftHSM2 key (enroll + ca issue), real curl
 # using that key through OpenSSL's pkcs11 engine, the gate with a PEM
