@@ -7,6 +7,8 @@
 add_library(tggate STATIC
   ${CMAKE_CURRENT_LIST_DIR}/gate/path.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/policy.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/proxy.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/upstream.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/decide.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/verify.c)
 tg_area_headers(tggate ${CMAKE_CURRENT_LIST_DIR}/gate PUBLIC
@@ -14,3 +16,6 @@ tg_area_headers(tggate ${CMAKE_CURRENT_LIST_DIR}/gate PUBLIC
 # Public: the headers include tg_err.h (tgcore), the CA's provenance and
 # attestation types (tg_prov.h, tg_att.h) and OpenSSL's X509 types.
 target_link_libraries(tggate PUBLIC tgcore tgca OpenSSL::Crypto PRIVATE tgyaml)
+# proxy.c and upstream.c (http mode, upstream connections): libevent with
+# OpenSSL bufferevents and evdns, jansson for audit records.
+target_link_libraries(tggate PRIVATE tgaudit PkgConfig::LIBEVENT PkgConfig::LIBEVENT_OPENSSL PkgConfig::JANSSON OpenSSL::SSL)
