@@ -181,7 +181,8 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	if (dns != 0)
 		snprintf(p->reason, sizeof(p->reason), "cannot resolve the upstream's host: %s",
 		         evutil_gai_strerror(dns));
-	else if (uc->tls && (tls_reason(uc, p->reason, sizeof(p->reason)), p->reason[0] != '\0'))
+	else if (uc->tls && !SSL_in_before(bufferevent_openssl_get_ssl(bev)) &&
+	         (tls_reason(uc, p->reason, sizeof(p->reason)), p->reason[0] != '\0'))
 		;
 	else if (what & BEV_EVENT_EOF)
 		snprintf(p->reason, sizeof(p->reason),
