@@ -63,9 +63,9 @@ enum tg_gate_http_body {
 
 /* A parsed head; valid during on_head only (copy what you keep). */
 struct tg_gate_http_head {
-	char method[24];  /* requests: "GET", ... */
+	char method[24];    /* requests: "GET", ... */
 	const char *target; /* requests: the raw request-target */
-	int status;       /* responses */
+	int status;         /* responses */
 	int http_major, http_minor;
 	const struct tg_gate_http_header *headers;
 	size_t nheaders;
@@ -89,10 +89,10 @@ struct tg_gate_http_cb {
 };
 
 enum tg_gate_http_rc {
-	TG_GATE_HTTP_OK = 0,       /* all bytes consumed, more may come */
-	TG_GATE_HTTP_PAUSED = 1,   /* a callback paused; *used bytes consumed */
-	TG_GATE_HTTP_ABORTED = 2,  /* a callback aborted */
-	TG_GATE_HTTP_REFUSED = 3,  /* malformed or over a limit: see the error */
+	TG_GATE_HTTP_OK = 0,      /* all bytes consumed, more may come */
+	TG_GATE_HTTP_PAUSED = 1,  /* a callback paused; *used bytes consumed */
+	TG_GATE_HTTP_ABORTED = 2, /* a callback aborted */
+	TG_GATE_HTTP_REFUSED = 3, /* malformed or over a limit: see the error */
 };
 
 struct tg_gate_http_error {
@@ -165,8 +165,8 @@ int tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *pat
  * chunks). The status line is "HTTP/1.1 <status> <standard reason>".
  * 0 or TG_ERR_ALLOC.
  */
-int tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive,
-                               int *chunked_out, struct evbuffer *out);
+int tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, int *chunked_out,
+                               struct evbuffer *out);
 
 /*
  * A complete response the gate makes itself: status, a JSON body (already
