@@ -172,5 +172,11 @@ int tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_s
 struct bufferevent *tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc);
 /* Back to the pool (reusable: the response ended and keep-alive holds) or closed. */
 void tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable);
+/*
+ * Why the last connection of p failed ("cannot connect to the upstream:
+ * Connection refused", a TLS verification failure, ...): valid inside a
+ * failure callback, for the audit record and the log. Never a secret.
+ */
+const char *tg_gate_upstream_reason(const struct tg_gate_upstream_pool *p);
 
 #endif /* TG_GATE_INT_H */

@@ -3,3 +3,11 @@
 foreach(t test_gate_path test_gate_policy test_gate_decide)
   tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tggate)
 endforeach()
+# HTTP/1.1 framing (host/gate/http.c): the reader's refusals and events, the writers' bytes.
+tg_add_unit_test(test_gate_http SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_http.c
+  LIBS tggate)
+# upstream.c against in-process loopback servers (plain, TLS, unix): the
+# pool, refusals, timeouts, certificate and host checks of https upstreams.
+tg_add_unit_test(test_gate_upstream SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_upstream.c
+  LIBS tggate tgaudit PkgConfig::LIBEVENT PkgConfig::LIBEVENT_OPENSSL OpenSSL::SSL)
+target_include_directories(test_gate_upstream PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
