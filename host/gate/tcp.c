@@ -265,7 +265,8 @@ connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	if (uc == NULL) {
 		tg_gate_metrics_upstream_error(tg_gate_server_metrics(sp->ci->w->srv), sp->upstream,
 		                               kind);
-		if ((rec = record(sp, "upstream-error", "cannot connect to the upstream")) != NULL)
+		if ((rec = record(sp, "upstream-error",
+		                  tg_gate_upstream_reason(sp->ci->w->pool))) != NULL)
 			json_object_set_new(rec, "kind", json_string(kind));
 		(void)audit(sp, rec);
 		splice_end(sp, NULL, 1);
