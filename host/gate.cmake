@@ -8,9 +8,20 @@ add_library(tggate STATIC
   ${CMAKE_CURRENT_LIST_DIR}/gate/path.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/policy.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/decide.c
-  ${CMAKE_CURRENT_LIST_DIR}/gate/verify.c)
+  ${CMAKE_CURRENT_LIST_DIR}/gate/verify.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/config.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/secret.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/metrics.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/admin.c)
 tg_area_headers(tggate ${CMAKE_CURRENT_LIST_DIR}/gate PUBLIC
-  tg_gate_path.h tg_gate_policy.h tg_gate_decide.h tg_gate_verify.h)
+  tg_gate_path.h tg_gate_policy.h tg_gate_decide.h tg_gate_verify.h
+  tg_gate_config.h
+  tg_gate_secret.h
+  tg_gate_metrics.h)
 # Public: the headers include tg_err.h (tgcore), the CA's provenance and
 # attestation types (tg_prov.h, tg_att.h) and OpenSSL's X509 types.
 target_link_libraries(tggate PUBLIC tgcore tgca OpenSSL::Crypto PRIVATE tgyaml)
+# config.c, secret.c, metrics.c, admin.c: tg_gate_config.h includes tg_audit.h
+# and tg_gate_metrics.h libevent's headers; the admin listener is evhttp.
+target_link_libraries(tggate PUBLIC tgaudit)
+target_link_libraries(tggate PUBLIC PkgConfig::LIBEVENT)
