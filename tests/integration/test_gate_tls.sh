@@ -71,6 +71,7 @@ start() {
 		tg_fail "$name: the probe did not listen"
 	}
 	PORT=$(cat "$name.port")
+	n=0
 }
 # stop: ends the probe started last
 stop() {
@@ -93,10 +94,18 @@ nth_line() {
 	grep -E '^(accepted|refused)' "$1" | sed -n "${2}p"
 }
 
+# next_line LOG: the next connection line of LOG into $line (counted in
+# $n, which start resets)
+n=0
+next_line() {
+	n=$((n + 1))
+	line=$(nth_line "$1" "$n")
+}
+
 # ---- a good leaf: accepted with its identity ------------------------------
 start pem --cert srv.pem --key srv.key --ca ca/ca.pem --crl crl.pem
 sclient good.out "$PORT" -cert good.pem "${hsm[@]}"
-line=$(nth_line pem.log 1)
+next_line pem.log
 [[ $line == "accepted identity=$ID level=hsm-operator pin=once touch=never resumed=0 version=TLSv1.3 async_pauses=0" ]] ||
 	tg_fail "good leaf: $line ($(cat good.out))"
 grep -q "hello $ID resumed=0" good.out || tg_fail "good leaf: no answer: $(cat good.out)"
@@ -104,10 +113,86 @@ echo "ok: an hsm-operator leaf is accepted with its identity (TLS 1.3, PEM serve
 
 # ---- refusals: the handshake fails, with the reason -------------------------
 sclient nocert.out "$PORT"
-line=$(nth_line pem.log 2)
+next_line pem.log
 [[ $line == "refused: no client certificate: the gate requires a token-backed client certificate" ]] ||
 	tg_fail "no certificate: $line"
 grep -q "hello" nocert.out && tg_fail "no certificate: the client got an answer: $(cat nocert.out)"
 grep -qi "alert certificate required\|alert" nocert.out || tg_fail "no certificate: no alert: $(cat nocert.out)"
 echo "ok: no client certificate: $line"
+
+# leaves made with openssl around a PEM key: the provenance extension of
+# the good leaf copied in, signed by another CA or by itself
+prov=$(openssl asn1parse -in good.pem | grep -A1 ':2.25.55409018484616740550661563879703842270.1' |
+	sed -n 's/.*\[HEX DUMP\]://p')
+[[ -n $prov ]] || tg_fail "no provenance extension found in good.pem"
+ec leaf.key
+openssl req -new -key leaf.key -subj /CN=api -out leaf.csr
+printf '%s\n' "[e]" "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=clientAuth" \
+	"subjectAltName=URI:$ID" "2.25.55409018484616740550661563879703842270.1=DER:$prov" >leaf.cnf
+openssl x509 -req -in leaf.csr -CA other/ca.pem -CAkey other/ca.key -days 1 -set_serial 7 \
+	-extfile leaf.cnf -extensions e -out otherca.pem 2>/dev/null
+openssl x509 -req -in leaf.csr -signkey leaf.key -days 1 -extfile leaf.cnf -extensions e \
+	-out selfsigned.pem 2>/dev/null
+NOTCA="was not issued by a configured tokengate CA"
+sclient otherca.out "$PORT" -cert otherca.pem -key leaf.key
+next_line pem.log
+[[ $line == "refused: client certificate /CN=api $NOTCA"* ]] || tg_fail "another CA: $line"
+grep -q "hello" otherca.out && tg_fail "another CA: the client got an answer"
+echo "ok: a leaf of another CA: $line"
+sclient selfsigned.out "$PORT" -cert selfsigned.pem -key leaf.key
+next_line pem.log
+[[ $line == "refused: client certificate /CN=api $NOTCA"* ]] || tg_fail "self-signed: $line"
+grep -q "hello" selfsigned.out && tg_fail "self-signed: the client got an answer"
+echo "ok: a self-signed leaf: $line"
+
+# ---- curl, TLS 1.2 ---------------------------------------------------------
+timeout 60 curl -sS --http0.9 --tlsv1.2 --tls-max 1.2 --cacert srvca.pem --cert good.pem \
+	--engine pkcs11 --key-type ENG --key "$CKEY" "https://127.0.0.1:$PORT/" >curl.out 2>curl.err ||
+	tg_fail "curl: $(cat curl.err)"
+grep -q "hello $ID resumed=0" curl.out || tg_fail "curl: $(cat curl.out curl.err)"
+next_line pem.log
+[[ $line == "accepted identity=$ID "*" version=TLSv1.2 "* ]] || tg_fail "curl TLS 1.2: $line"
+echo "ok: curl with the token key over TLS 1.2: $line"
+
+# ---- resumption --------------------------------------------------------------
+# resume NAME TLSFLAG: a session, then its resumption; both accepted with
+# the same identity, the second resumed
+resume() {
+	local name=$1 flag=$2
+	sclient "$name-1.out" "$PORT" "$flag" -cert good.pem "${hsm[@]}" -sess_out "$name.sess"
+	next_line pem.log
+	[[ $line == "accepted identity=$ID "*"resumed=0"* ]] || tg_fail "$name: first: $line"
+	sclient "$name-2.out" "$PORT" "$flag" -cert good.pem "${hsm[@]}" -sess_in "$name.sess"
+	next_line pem.log
+	[[ $line == "accepted identity=$ID level=hsm-operator pin=once touch=never resumed=1 "* ]] ||
+		tg_fail "$name: resumption: $line"
+	grep -q "^Reused, " "$name-2.out" || tg_fail "$name: s_client did not resume: $(cat "$name-2.out")"
+	grep -q "hello $ID resumed=1" "$name-2.out" || tg_fail "$name: no answer: $(cat "$name-2.out")"
+	echo "ok: $name: resumed with the same identity: $line"
+}
+resume tls13 -tls1_3
+resume tls12 -tls1_2
+# the ticket's lifetime: the session's, at most 2 h
+hint=$(openssl sess_id -in tls13.sess -noout -text | sed -n 's/.*lifetime hint: \([0-9]*\).*/\1/p')
+[[ $hint == 7200 ]] || tg_fail "lifetime hint of a long-lived leaf: '$hint', want 7200"
+
+# ---- a certificate revoked after its session began ---------------------------
+sclient victim-1.out "$PORT" -cert victim.pem "${hsm[@]}" -sess_out victim.sess
+next_line pem.log
+[[ $line == "accepted identity=$ID "*"resumed=0"* ]] || tg_fail "victim: first: $line"
+vserial=$(openssl x509 -in victim.pem -noout -serial | cut -d= -f2)
+"$TG" ca revoke --dir ca --serial "$vserial"
+"$TG" ca crl --dir ca --out crl.pem
+sclient victim-2.out "$PORT" -cert victim.pem "${hsm[@]}" -sess_in victim.sess
+next_line pem.log
+[[ $line == "refused: client certificate "*"is revoked by the configured CRL"* ]] ||
+	tg_fail "revoked after the session began: $line"
+grep -q "crl: reloaded" pem.log || tg_fail "the CRL was not reloaded: $(cat pem.log)"
+grep -q "^Reused, " victim-2.out && tg_fail "revoked: s_client resumed"
+grep -q "hello" victim-2.out && tg_fail "revoked: the client got an answer"
+echo "ok: a certificate revoked after its session began is refused on resumption: $line"
+# the good leaf's session still resumes under the new CRL
+sclient tls13-3.out "$PORT" -tls1_3 -cert good.pem "${hsm[@]}" -sess_in tls13.sess
+next_line pem.log
+[[ $line == "accepted identity=$ID "*"resumed=1"* ]] || tg_fail "good after the CRL: $line"
 stop
