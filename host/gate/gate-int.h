@@ -79,12 +79,12 @@ struct tg_gate_worker {
 /* One established client connection, as handed to a mode. */
 struct tg_gate_conn_info {
 	struct tg_gate_worker *w;
-	size_t listener;         /* index into the snapshot's listeners */
+	size_t listener; /* index into the snapshot's listeners */
 	char listener_name[TG_GATE_NAME_MAX + 1];
-	char peer_addr[64];      /* "192.0.2.1:50123" or "unix" */
+	char peer_addr[64]; /* "192.0.2.1:50123" or "unix" */
 	struct tg_gate_peer_info peer;
 	int resumed;
-	struct timespec start;   /* CLOCK_MONOTONIC at accept */
+	struct timespec start; /* CLOCK_MONOTONIC at accept */
 };
 
 /*
@@ -155,8 +155,7 @@ void tg_gate_tcp_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci);
 struct tg_gate_upstream_conn; /* one connection to an upstream */
 
 /* Connected (or failed) callback: uc NULL with kind "refused"/"timeout". */
-typedef void (*tg_gate_upstream_cb)(struct tg_gate_upstream_conn *uc, const char *kind,
-                                    void *arg);
+typedef void (*tg_gate_upstream_cb)(struct tg_gate_upstream_conn *uc, const char *kind, void *arg);
 
 int tg_gate_upstream_pool_new(struct tg_gate_worker *w, struct tg_gate_upstream_pool **out);
 void tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p);

@@ -26,12 +26,9 @@
 #include <event2/thread.h>
 #include <openssl/err.h>
 
-#include "tg_file.h"
-
-#define POLICY_MAX     (1024u * 1024u) /* a policy file larger than this is refused */
-#define DRAIN_MS       5000            /* SIGTERM: connections get this long to finish */
-#define DRAIN_TICK     100             /* ... checked this often */
-#define CRL_WATCH_MS   1000            /* the CRL file is stat()ed this often */
+#define DRAIN_MS       5000 /* SIGTERM: connections get this long to finish */
+#define DRAIN_TICK     100  /* ... checked this often */
+#define CRL_WATCH_MS   1000 /* the CRL file is stat()ed this often */
 #define LISTEN_BACKLOG 1024
 
 /* A snapshot and its reference count (tg_gate_snapshot_get/_put). */
@@ -177,8 +174,7 @@ lstate_load(const struct tg_gate_config *c, size_t i, struct tg_gate_lstate *ls,
 {
 	const struct tg_gate_listener_cfg *l = &c->listeners[i];
 	const char *path = l->policy_file != NULL ? l->policy_file : c->policy_file;
-	uint8_t *text = NULL;
-	size_t len = 0, u;
+	size_t u;
 	int r;
 
 	ls->cfg = l;
@@ -197,9 +193,7 @@ lstate_load(const struct tg_gate_config *c, size_t i, struct tg_gate_lstate *ls,
 		                 l->name);
 		goto out;
 	}
-	if ((r = tg_file_read_checked(path, "gate policy", 0, POLICY_MAX, &text, &len, err)) != 0)
-		goto out;
-	if ((r = tg_gate_policy_parse((const char *)text, len, path, &ls->policy, err)) != 0)
+	if ((r = tg_gate_config_policy_load(path, &ls->policy, err)) != 0)
 		goto out;
 	if ((r = tg_gate_secrets_load(&ls->policy, &ls->secrets, err)) != 0)
 		goto out;
@@ -217,7 +211,6 @@ lstate_load(const struct tg_gate_config *c, size_t i, struct tg_gate_lstate *ls,
 		}
 	r = 0;
 out:
-	free(text);
 	return r;
 }
 
