@@ -118,7 +118,8 @@ tg_expect_exit 2 "tokengate gate" "$TG" gate --no-such-flag
 # ---- start ---------------------------------------------------------------
 setpriv --pdeathsig TERM "$TG" gate "${GATE[@]}" 2>gate.log &
 GPID=$!
-tg_on_exit kill -9 "$GPID"
+stop_gate() { kill -9 "$GPID" 2>/dev/null || true; }
+tg_on_exit stop_gate
 tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate not ready: $(cat gate.log)"
 grep -qF "tokengate gate: listener main on 127.0.0.1:$PORT (mode tcp, upstream tcp://127.0.0.1:$UPORT)" gate.log ||
 	tg_fail "no listener line: $(cat gate.log)"
