@@ -10,7 +10,8 @@
 # "connect" and "close" records; a handshake without a client certificate
 # refused with a "tls-reject" record; SIGHUP with a broken policy keeping
 # the old one; SIGHUP with a policy that denies; SIGTERM exiting 0; the
-# audit chain intact.
+# audit chain intact; the gate again with its server key on SoftHSM2
+# (signing off the loop) serving four clients at once.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 
@@ -195,3 +196,33 @@ wait "$GPID" || rc=$?
 grep -q "tokengate gate: stopped" gate.log || tg_fail "no stop line: $(cat gate.log)"
 "$TG" audit verify --genesis audit.log || tg_fail "audit chain broken"
 echo "ok: SIGTERM stops the gate with exit 0; the audit chain is intact"
+
+# ---- the server key on SoftHSM2: handshakes sign off the loop ------------
+# (SSL_MODE_ASYNC: conn.c waits on the signing job's fd); four clients at once
+SKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=p384;type=private?module-path=$TG_SOFTHSM2_MODULE"
+OPENSSL_CONF=$TG_TMP/engine.cnf openssl req -new -x509 -engine pkcs11 -keyform engine \
+	-key "pkcs11:token=$TG_SOFTHSM_TOKEN;object=p384;type=private;pin-value=$TG_SOFTHSM_PIN" \
+	-subj /CN=gate -addext subjectAltName=IP:127.0.0.1 -days 1 -out hsm-srv.pem 2>/dev/null
+cp good-policy.yaml policy.yaml
+HSM=("${GATE[@]/srv.pem/hsm-srv.pem}")
+HSM=("${HSM[@]/srv.key/$SKEY}")
+setpriv --pdeathsig TERM "$TG" gate "${HSM[@]}" 2>gate.log &
+GPID=$!
+tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (HSM key) not ready: $(cat gate.log)"
+pids=()
+for i in 1 2 3 4; do
+	OPENSSL_CONF=$TG_TMP/engine.cnf curl -sS --max-time 20 --cacert hsm-srv.pem --engine pkcs11 \
+		--key-type ENG --key "$CKEY" --cert client.pem --data-binary "$i" \
+		"https://127.0.0.1:$PORT/hsm$i" >"hsm$i.out" 2>"hsm$i.err" &
+	pids+=($!)
+done
+for i in 1 2 3 4; do
+	wait "${pids[i - 1]}" || tg_fail "client $i with the HSM server key: $(cat "hsm$i.err")"
+	grep -q "^POST /hsm$i HTTP/1.1 1 " "hsm$i.out" || tg_fail "client $i: $(cat "hsm$i.out")"
+done
+kill -TERM "$GPID"
+rc=0
+wait "$GPID" || rc=$?
+[[ $rc -eq 0 ]] || tg_fail "gate (HSM key) exited $rc on SIGTERM: $(cat gate.log)"
+"$TG" audit verify audit.log >/dev/null || tg_fail "audit chain broken across restarts"
+echo "ok: a server key on SoftHSM2 serves four clients at once; the chain continues across restarts"
