@@ -11,7 +11,8 @@
 # refused with a "tls-reject" record; SIGHUP with a broken policy keeping
 # the old one; SIGHUP with a policy that denies; SIGTERM exiting 0; the
 # audit chain intact; the gate again with its server key on SoftHSM2
-# (signing off the loop) serving four clients at once.
+# (signing off the loop) serving four clients at once; the CRL file
+# replaced on disk loaded without SIGHUP (the revoked client refused).
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 
@@ -100,7 +101,8 @@ routes:
       - identity: "$ID"
 EOF
 cp policy.yaml good-policy.yaml
-GATE=(--listen "127.0.0.1:$PORT" --mode tcp --cert srv.pem --key srv.key --client-ca ca/ca.pem
+"$TG" ca crl --dir ca --out crl.pem
+GATE=(--crl crl.pem --listen "127.0.0.1:$PORT" --mode tcp --cert srv.pem --key srv.key --client-ca ca/ca.pem
 	--upstream "tcp://127.0.0.1:$UPORT" --policy policy.yaml --audit audit.log
 	--admin "127.0.0.1:$APORT" --workers 2)
 
@@ -220,9 +222,26 @@ for i in 1 2 3 4; do
 	wait "${pids[i - 1]}" || tg_fail "client $i with the HSM server key: $(cat "hsm$i.err")"
 	grep -q "^POST /hsm$i HTTP/1.1 1 " "hsm$i.out" || tg_fail "client $i: $(cat "hsm$i.out")"
 done
+echo "ok: a server key on SoftHSM2 serves four clients at once"
+
+# ---- the CRL file is watched: a revocation takes effect without SIGHUP -----
+"$TG" ca revoke --dir ca --serial "$(openssl x509 -in client.pem -noout -serial | cut -d= -f2)" >/dev/null
+"$TG" ca crl --dir ca --out crl.new
+mv crl.new crl.pem
+tg_wait_until 10 grep -q "reload (the CRL file changed): configuration 2 in use" gate.log ||
+	tg_fail "the new CRL was not loaded: $(cat gate.log)"
+rc=0
+OPENSSL_CONF=$TG_TMP/engine.cnf curl -sS --max-time 20 --cacert hsm-srv.pem --engine pkcs11 \
+	--key-type ENG --key "$CKEY" --cert client.pem --data-binary x "https://127.0.0.1:$PORT/revoked" \
+	>out 2>err || rc=$?
+! grep -q "^POST" out || tg_fail "a revoked certificate reached the upstream: $(cat out)"
+tg_wait_until 10 grep -q 'is revoked by the configured CRL' audit.log || tg_fail "no revocation record: $(tail -2 audit.log)"
+records tls-reject | tail -1 >rec
+jq -e '.reason | contains("is revoked by the configured CRL")' rec >/dev/null || tg_fail "revoked: $(cat rec)"
+echo "ok: a CRL replaced on disk is loaded within seconds; the revoked client is refused: $(jq -r .reason rec)"
 kill -TERM "$GPID"
 rc=0
 wait "$GPID" || rc=$?
 [[ $rc -eq 0 ]] || tg_fail "gate (HSM key) exited $rc on SIGTERM: $(cat gate.log)"
 "$TG" audit verify audit.log >/dev/null || tg_fail "audit chain broken across restarts"
-echo "ok: a server key on SoftHSM2 serves four clients at once; the chain continues across restarts"
+echo "ok: the audit chain continues across restarts"
