@@ -211,15 +211,16 @@ HSM=("${HSM[@]/srv.key/$SKEY}")
 setpriv --pdeathsig TERM "$TG" gate "${HSM[@]}" 2>gate.log &
 GPID=$!
 tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (HSM key) not ready: $(cat gate.log)"
-pids=()
+# one curl, four connections at once (one engine: SoftHSM2 is not opened
+# by four processes at the same time)
+args=()
 for i in 1 2 3 4; do
-	OPENSSL_CONF=$TG_TMP/engine.cnf curl -sS --max-time 20 --cacert hsm-srv.pem --engine pkcs11 \
-		--key-type ENG --key "$CKEY" --cert client.pem --data-binary "$i" \
-		"https://127.0.0.1:$PORT/hsm$i" >"hsm$i.out" 2>"hsm$i.err" &
-	pids+=($!)
+	args+=("https://127.0.0.1:$PORT/hsm$i" -o "hsm$i.out")
 done
+OPENSSL_CONF=$TG_TMP/engine.cnf curl -sS --max-time 20 --cacert hsm-srv.pem --engine pkcs11 \
+	--key-type ENG --key "$CKEY" --cert client.pem --data-binary x -Z --parallel-immediate \
+	"${args[@]}" 2>err || tg_fail "clients with the HSM server key: $(cat err)"
 for i in 1 2 3 4; do
-	wait "${pids[i - 1]}" || tg_fail "client $i with the HSM server key: $(cat "hsm$i.err")"
 	grep -q "^POST /hsm$i HTTP/1.1 1 " "hsm$i.out" || tg_fail "client $i: $(cat "hsm$i.out")"
 done
 echo "ok: a server key on SoftHSM2 serves four clients at once"
@@ -245,3 +246,47 @@ wait "$GPID" || rc=$?
 [[ $rc -eq 0 ]] || tg_fail "gate (HSM key) exited $rc on SIGTERM: $(cat gate.log)"
 "$TG" audit verify audit.log >/dev/null || tg_fail "audit chain broken across restarts"
 echo "ok: the audit chain continues across restarts"
+
+# ---- the audit log cannot be written: fail closed, then recover ----------
+# A file size limit (EFBIG once the log reaches it) stands in for a full
+# disk; rotating the log and SIGHUP let it write again.
+"$TG" enroll --key "$KEY" --id "$ID" --out-dir req2 >/dev/null
+"$TG" ca issue --dir ca --csr req2/csr.pem --id "$ID" --hsm-key "$KEY" --out client.pem >/dev/null
+mv audit.log audit.old
+(
+	ulimit -f 8
+	exec setpriv --pdeathsig TERM "$TG" gate "${GATE[@]:2}" 2>gate.log
+) &
+GPID=$!
+tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (limited) not ready: $(cat gate.log)"
+refused=0
+for ((i = 0; i < 40; i++)); do
+	if ! client --data-binary x "https://127.0.0.1:$PORT/fill$i" >out 2>err || ! grep -q "^POST" out; then
+		refused=1
+		break
+	fi
+done
+((refused)) || tg_fail "the gate never refused although its audit log cannot grow: $(ls -l audit.log)"
+grep -qF "audit log cannot be written: cannot write to audit log 'audit.log'" gate.log ||
+	tg_fail "no log line for the audit failure: $(cat gate.log)"
+code=$(curl -sS -o ready.txt -w '%{http_code}' "http://127.0.0.1:$APORT/readyz")
+[[ $code == 503 ]] && grep -q "audit log cannot be written" ready.txt ||
+	tg_fail "/readyz while the audit log fails: $code $(cat ready.txt)"
+curl -fsS "http://127.0.0.1:$APORT/metrics" >metrics
+grep -Eq '^tokengate_audit_failures_total [1-9]' metrics || tg_fail "audit failures not counted: $(grep audit metrics)"
+client --data-binary x "https://127.0.0.1:$PORT/still" >out 2>err || true
+! grep -q "^POST" out || tg_fail "a connection was let through without its audit record"
+echo "ok: an unwritable audit log refuses connections, says so in the log, /readyz and metrics"
+mv audit.log audit.full
+kill -HUP "$GPID"
+tg_wait_until 10 grep -q "reload (SIGHUP): configuration 2 in use" gate.log || tg_fail "no reload: $(cat gate.log)"
+client --data-binary x "https://127.0.0.1:$PORT/again" >out 2>err || tg_fail "after rotation: $(cat err)"
+grep -q "^POST /again" out || tg_fail "after rotation: $(cat out)"
+grep -q "audit log written again; serving requests" gate.log || tg_fail "no recovery line: $(cat gate.log)"
+curl -fsS "http://127.0.0.1:$APORT/readyz" >/dev/null || tg_fail "/readyz not 200 after recovery"
+kill -TERM "$GPID"
+rc=0
+wait "$GPID" || rc=$?
+[[ $rc -eq 0 ]] || tg_fail "gate (limited) exited $rc on SIGTERM: $(cat gate.log)"
+"$TG" audit verify audit.full audit.log >/dev/null 2>err || tg_fail "chain across the rotation: $(cat err)"
+echo "ok: after rotation and SIGHUP the gate writes and serves again; the chain spans both files"
