@@ -861,6 +861,10 @@ usage(FILE *f)
 	        "                         secrets, then exit\n"
 	        "  -h, --help             this help\n"
 	        "\n"
+	        "The --config file's keys: listeners (a list of {name, listen, mode,\n"
+	        "upstream, policy}), tls {cert, key, client_ca, crl, tickets},\n"
+	        "upstream_ca, policy, audit {file, fsync}, admin, workers, dry_run,\n"
+	        "limits; relative paths start at the file's directory.\n"
 	        "Limits (in a --config file, under limits:; defaults): header_bytes %zu,\n"
 	        "header_count %zu, request_line %zu, handshake_ms %u, header_ms %u,\n"
 	        "idle_ms %u, upstream_connect_ms %u, upstream_ms %u, max_conns %u,\n"
@@ -1020,7 +1024,7 @@ from_flags(const struct gc_args *a, struct tg_gate_config *c, struct tg_error *e
 		r = usage_error(err, "--mode %.64s: expected http, tcp or authz", a->v[O_MODE]);
 		goto out;
 	}
-	if ((why = url_why(a->v[O_LISTEN], 1, &l->addr)) != NULL) {
+	if (a->v[O_LISTEN] != NULL && (why = url_why(a->v[O_LISTEN], 1, &l->addr)) != NULL) {
 		r = usage_error(err, "--listen %.200s: %s; expected %s", a->v[O_LISTEN], why,
 		                GC_FORMS_LISTEN);
 		goto out;
@@ -1115,14 +1119,14 @@ tg_gate_config_from_args(int argc, char **argv, struct tg_gate_config *c, int *c
 	}
 	if (a.given[O_CONFIG]) {
 		if ((r = mixed_error(&a, err)) != 0 ||
-		    (r = tg_gate_config_load(a.v[O_CONFIG], c, err)) != 0)
+		    (r = tg_gate_config_load(a.v[O_CONFIG], c, err)) != 0 ||
+		    (r = overrides(&a, c, err)) != 0)
 			goto out;
-	} else {
-		if ((r = missing_error(&a, mode, err)) != 0 || (r = from_flags(&a, c, err)) != 0)
-			goto out;
-	}
-	if ((r = overrides(&a, c, err)) != 0)
+	} else if ((r = from_flags(&a, c, err)) != 0 || (r = overrides(&a, c, err)) != 0 ||
+	           (r = missing_error(&a, mode, err)) != 0) {
+		/* the values given are checked before what is missing: they were typed */
 		goto out;
+	}
 	r = tg_gate_config_check(c, err);
 out:
 	free(a.cas);

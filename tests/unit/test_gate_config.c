@@ -345,6 +345,14 @@ test_flags_refused(void **state)
 	assert_usage(&x, "--listen 8443: the port is missing; expected ADDR:PORT such as "
 	                 "127.0.0.1:8443, [V6]:PORT such as [::1]:8443, or unix:/PATH (authz "
 	                 "mode)");
+	/* a bad value is named before the flags that are missing */
+	run(&x, "--listen", "8443", NULL);
+	assert_usage(&x, "--listen 8443: the port is missing; expected ADDR:PORT such as "
+	                 "127.0.0.1:8443, [V6]:PORT such as [::1]:8443, or unix:/PATH (authz "
+	                 "mode)");
+	run(&x, "--workers", "0", NULL);
+	assert_usage(&x, "--workers 0: expected a number of worker threads from 1 to 1024 "
+	                 "(default: the number of online CPUs)");
 	run(&x, GOOD, "--policy", p_policy, "--audit", p_audit, "--mode", "grpc", NULL);
 	assert_usage(&x, "--mode grpc: expected http, tcp or authz");
 	run(&x, GOOD, "--policy", p_policy, "--audit", p_audit, "--workers", "0", NULL);
