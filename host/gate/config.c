@@ -267,22 +267,11 @@ tg_gate_config_clear(struct tg_gate_config *c)
 	tg_gate_config_init(c);
 }
 
-static char *
-dupstr(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-
-	if (d != NULL)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* Replaces *dst with a copy of s: 0 or -1 (out of memory). */
 static int
 set_str(char **dst, const char *s)
 {
-	char *d = dupstr(s);
+	char *d = strdup(s);
 
 	if (d == NULL)
 		return -1;
@@ -1599,7 +1588,7 @@ tg_gate_config_parse(const char *text, size_t n, const char *name, struct tg_gat
 	}
 	if (slash != NULL)
 		snprintf(rd.dir, sizeof(rd.dir), "%.*s/", (int)(slash - name), name);
-	if ((c->file = dupstr(name)) == NULL) {
+	if ((c->file = strdup(name)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading %s", name);
 		goto out;
 	}
