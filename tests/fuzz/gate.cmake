@@ -7,3 +7,7 @@ tg_add_fuzz(fuzz_gate_decide
 tg_add_fuzz(fuzz_gate_policy
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_policy.c
   LIBS tggate)
+# the session-ticket key file parser
+tg_add_fuzz(fuzz_gate_tickets
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_tickets.c
+  LIBS tggate)
