@@ -10,3 +10,7 @@ tg_add_fuzz(fuzz_gate_policy
 tg_add_fuzz(fuzz_gate_config
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_config.c
   LIBS tggate)
+# the session-ticket key file parser
+tg_add_fuzz(fuzz_gate_tickets
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_tickets.c
+  LIBS tggate)
