@@ -11,3 +11,14 @@ tg_add_unit_test(test_gate_http SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ga
 tg_add_unit_test(test_gate_upstream SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_upstream.c
   LIBS tggate tgaudit PkgConfig::LIBEVENT PkgConfig::LIBEVENT_OPENSSL OpenSSL::SSL)
 target_include_directories(test_gate_upstream PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
+# The configuration (flags and YAML file), the inject_headers secrets and
+# the metrics (tg_gate_config.h, tg_gate_secret.h, tg_gate_metrics.h).
+tg_add_unit_test(test_gate_config SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_config.c
+  LIBS tggate)
+tg_add_unit_test(test_gate_secret SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_secret.c
+  LIBS tggate)
+tg_add_unit_test(test_gate_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_metrics.c
+  LIBS tggate)
+# The admin listener on a real socket, asked by libevent's HTTP client.
+tg_add_unit_test(test_gate_admin SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_admin.c
+  LIBS tggate PkgConfig::LIBEVENT_PTHREADS)
