@@ -1263,6 +1263,8 @@ named_by_connection(const struct tg_gate_http_head *h, const char *name)
 {
 	size_t i;
 
+	if (strcasecmp(name, "host") == 0)
+		return 0; /* end to end, and HTTP/1.1 needs it (RFC 9112 section 3.2) */
 	for (i = 0; i < h->nheaders; i++)
 		if (strcasecmp(h->headers[i].name, "connection") == 0 &&
 		    list_has(h->headers[i].value, strlen(h->headers[i].value), name))
