@@ -823,6 +823,14 @@ test_request_head(void **state)
 	                       "\r\n");
 	free(s);
 
+	/* Connection may name any field but Host, which HTTP/1.1 needs upstream */
+	hold(TG_GATE_HTTP_REQUEST,
+	     "GET /h HTTP/1.1\r\nHost: a\r\nConnection: Host, Accept\r\nAccept: x\r\n\r\n", &k);
+	assert_int_equal(tg_gate_http_request_head(&k.h, "/h", NULL, 0, b), 0);
+	s = drain(b);
+	assert_string_equal(s, "GET /h HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
+	free(s);
+
 	/* header values that would split the head are refused, nothing written */
 	x[2].value = "Bearer a\r\nX-Evil: 1";
 	x[2].value_len = strlen(x[2].value);
