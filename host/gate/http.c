@@ -624,7 +624,8 @@ on_headers_complete(http_parser *p)
 	h.content_length = r->body == TG_GATE_HTTP_BODY_LENGTH ? r->content_length : 0;
 	h.keep_alive = r->keep_alive;
 	h.upgrade = r->upgrade;
-	h.expect_continue = r->kind == TG_GATE_HTTP_REQUEST && r->expect_continue;
+	/* RFC 9110 section 10.1.1: an HTTP/1.0 request's 100-continue is ignored */
+	h.expect_continue = r->kind == TG_GATE_HTTP_REQUEST && r->expect_continue && r->minor == 1;
 	if (r->cb.on_head != NULL)
 		u = r->cb.on_head(r->arg, &h);
 	if (u < 0) {
@@ -687,7 +688,7 @@ parser_refuse(struct tg_gate_http_reader *r, enum http_errno e)
 	if (e == HPE_INVALID_EOF_STATE)
 		snprintf(why, sizeof(why), "the connection closed in the middle of the %s",
 		         r->kind == TG_GATE_HTTP_REQUEST ? "request" : "response");
-	else if (e == HPE_INVALID_CHUNK_SIZE || (e == HPE_INVALID_CONTENT_LENGTH && r->chunked))
+	else if (e == HPE_INVALID_CHUNK_SIZE)
 		snprintf(why, sizeof(why), "a chunk size is malformed or too large");
 	else
 		snprintf(why, sizeof(why), "the %s is malformed: %s",

@@ -208,7 +208,7 @@ test_bodies(void **state)
 	                 "PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"
 	                 "3;name=\"v\\\"x\" ; n2 = tok\r\nabc\r\n00A\r\n0123456789\r\n"
 	                 "0\r\nX-Sum: 1\r\n\r\n"
-	                 "\r\nGET / HTTP/1.0\r\nConnection: close\r\n\r\n"),
+	                 "\r\nGET / HTTP/1.0\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n"),
 	               0, TG_GATE_HTTP_OK,
 	               "HEAD POST /up 1.1 st=0 body=1 cl=5 ka=1 up=0 ex=1\n"
 	               "  [Host]=[a]\n  [Content-Length]=[5]\n  [Expect]=[100-continue]\n"
@@ -217,7 +217,7 @@ test_bodies(void **state)
 	               "  [Host]=[a]\n  [Transfer-Encoding]=[Chunked]\n"
 	               "BODY [abc0123456789]\nEND\n"
 	               "HEAD GET / 1.0 st=0 body=0 cl=0 ka=0 up=0 ex=0\n"
-	               "  [Connection]=[close]\nEND\n");
+	               "  [Connection]=[close]\n  [Expect]=[100-continue]\nEND\n");
 }
 
 struct bad {
