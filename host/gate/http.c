@@ -544,8 +544,11 @@ response_no_body(const struct tg_gate_http_reader *r)
 static int
 parser_agrees(const struct tg_gate_http_reader *r, const http_parser *p)
 {
+	/* uses_transfer_encoding: 2.9.4 sets it for any field name that starts
+	 * with "transfer-encoding" and then refuses the request after its head */
 	int ok = p->http_major == r->major && p->http_minor == r->minor &&
 	         !!(p->flags & F_CHUNKED) == r->chunked &&
+	         (int)p->uses_transfer_encoding == r->chunked &&
 	         !!(p->flags & F_CONTENTLENGTH) == r->has_cl;
 
 	if (r->kind == TG_GATE_HTTP_REQUEST)
