@@ -20,6 +20,7 @@
 #include <http_parser.h>
 
 #include "tg_att.h"
+#include "tg_hex.h"
 
 #define DEFAULT_REQUEST_LINE 8192
 #define DEFAULT_HEADER_BYTES 16384
@@ -141,16 +142,15 @@ field_char(unsigned char c)
 	return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f);
 }
 
+/* A hex digit's value, or -1 (tg_hex_decode of "0" and the digit). */
 static int
 hex_value(unsigned char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	char pair[3] = {'0', (char)c, '\0'};
+	uint8_t v = 0;
+	size_t n = 0;
+
+	return tg_hex_decode(pair, &v, 1, &n) == 0 ? v : -1;
 }
 
 /* 1 when the n bytes at s equal the lower-case word w, ignoring case. */
