@@ -25,8 +25,7 @@
 #define DEFAULT_REQUEST_LINE 8192
 #define DEFAULT_HEADER_BYTES 16384
 #define DEFAULT_HEADER_COUNT 100
-#define HEAD_BUF_MIN         512  /* first allocation of the head buffer */
-#define HEAD_BUF_KEEP        4096 /* kept between messages when not larger */
+#define HEAD_BUF_MIN         512 /* first allocation of the head buffer */
 #define SPANS_MIN            16
 #define CHUNK_SIZE_DIGITS    15 /* hex digits of a chunk size: below 2^60 */
 #define CL_DIGITS            19 /* decimal digits of a Content-Length */
@@ -959,15 +958,18 @@ cs_scan(struct chunk_scan *c, const struct tg_gate_http_limits *lim, const char 
 	return i;
 }
 
-/* Back to reading a head; the buffer is kept unless a large head grew it. */
+/*
+ * Back to reading a head. The head buffers are freed: an idle keep-alive
+ * connection holds no more than the reader itself.
+ */
 static void
 head_reset(struct tg_gate_http_reader *r)
 {
-	if (r->hb_cap > HEAD_BUF_KEEP) {
-		free(r->hb);
-		r->hb = NULL;
-		r->hb_cap = 0;
-	}
+	free(r->hb);
+	free(r->spans);
+	r->hb = NULL;
+	r->spans = NULL;
+	r->hb_cap = r->spans_cap = 0;
 	r->hb_len = r->hb_fed = r->line_start = 0;
 	r->start_seen = 0;
 	r->nspans = 0;
