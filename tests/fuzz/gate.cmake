@@ -14,3 +14,8 @@ tg_add_fuzz(fuzz_gate_config
 tg_add_fuzz(fuzz_gate_tickets
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_tickets.c
   LIBS tggate)
+# The request path before any upstream: request line and headers through the
+# HTTP reader, path normalization, the decision and the upstream head writer.
+tg_add_fuzz(fuzz_gate_http
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_http.c
+  LIBS tggate)
