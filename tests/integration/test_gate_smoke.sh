@@ -12,7 +12,10 @@
 # the old one; SIGHUP with a policy that denies; SIGTERM exiting 0; the
 # audit chain intact; the gate again with its server key on SoftHSM2
 # (signing off the loop) serving four clients at once; the CRL file
-# replaced on disk loaded without SIGHUP (the revoked client refused).
+# replaced on disk loaded without SIGHUP (the revoked client refused); an
+# unwritable audit log (a file size limit) failing closed, then recovering
+# after rotation and SIGHUP; limits from a --config file: max_conns, the
+# handshake timeout and the tcp idle timeout, each with its record.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 
@@ -54,7 +57,7 @@ CKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private;pin-value=$TG_SOFT
 # ---- the upstream: reads an HTTP request with a body, answers with the
 # body's length and SHA-256, then closes ----------------------------------
 cat >upstream.py <<'EOF'
-import hashlib, socket, sys, threading
+import hashlib, socket, sys, threading, time
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen(16)
@@ -68,6 +71,8 @@ def serve(c):
             return c.close()
         data += b
     head, body = data.split(b"\r\n\r\n", 1)
+    if b" /silent " in head.split(b"\r\n")[0]:
+        time.sleep(60)  # never answers: the gate's idle timeout ends it
     n = 0
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")
@@ -290,3 +295,66 @@ wait "$GPID" || rc=$?
 [[ $rc -eq 0 ]] || tg_fail "gate (limited) exited $rc on SIGTERM: $(cat gate.log)"
 "$TG" audit verify audit.full audit.log >/dev/null 2>err || tg_fail "chain across the rotation: $(cat err)"
 echo "ok: after rotation and SIGHUP the gate writes and serves again; the chain spans both files"
+
+# ---- limits from a configuration file: handshake time, connections, idle --
+mv audit.log audit.2
+cat >gate.yaml <<EOF
+listeners:
+  - name: main
+    listen: 127.0.0.1:$PORT
+    mode: tcp
+    upstream: tcp://127.0.0.1:$UPORT
+tls: {cert: srv.pem, key: srv.key, client_ca: [ca/ca.pem]}
+policy: good-policy.yaml
+audit: {file: audit.log}
+admin: 127.0.0.1:$APORT
+workers: 1
+limits: {handshake_ms: 1500, idle_ms: 1000, max_conns: 2}
+EOF
+setpriv --pdeathsig TERM "$TG" gate --config gate.yaml 2>gate.log &
+GPID=$!
+tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (gate.yaml) not ready: $(cat gate.log)"
+# two silent clients hold both connections; a third is closed at once;
+# the two are closed when their handshake time is up
+cat >hold.py <<'EOF'
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+time.sleep(0.3)
+third = socket.create_connection(("127.0.0.1", port))
+third.settimeout(1)
+try:
+    print("third:", "closed" if third.recv(1) == b"" else "data")
+except socket.timeout:
+    print("third: open")
+except ConnectionResetError:
+    print("third: closed")
+held[0].settimeout(5)
+try:
+    print("held:", "closed" if held[0].recv(1) == b"" else "data")
+except socket.timeout:
+    print("held: open")
+except ConnectionResetError:
+    print("held: closed")
+EOF
+python3 hold.py "$PORT" >limits.out
+grep -qx "third: closed" limits.out || tg_fail "max_conns 2: $(cat limits.out)"
+grep -qx "held: closed" limits.out || tg_fail "handshake timeout: $(cat limits.out)"
+curl -fsS "http://127.0.0.1:$APORT/metrics" >metrics
+grep -q '^tokengate_connections_refused_total{reason="limit"} 1' metrics ||
+	tg_fail "the refusal is not counted: $(grep refused metrics)"
+tg_wait_until 10 grep -q "did not finish within 1500 ms" audit.log || tg_fail "no handshake timeout record"
+records tls-reject | tail -1 >rec
+jq -e '.reason == "the TLS handshake did not finish within 1500 ms" and .identity == null' rec >/dev/null ||
+	tg_fail "handshake timeout record: $(cat rec)"
+echo "ok: max_conns refuses a third connection; silent ones are closed: $(jq -r .reason rec)"
+rc=0
+client --max-time 10 --data-binary x "https://127.0.0.1:$PORT/silent" >out 2>err || rc=$?
+[[ $rc -ne 0 && $rc -ne 28 ]] || tg_fail "idle connection: curl exit $rc (28: the gate did not close it)"
+records close | tail -1 >rec
+jq -e '.reason == "idle timeout" and .duration_ms >= 1000' rec >/dev/null || tg_fail "idle close record: $(cat rec)"
+echo "ok: an idle tcp connection is closed after idle_ms: $(jq -c '{reason, duration_ms}' rec)"
+kill -TERM "$GPID"
+rc=0
+wait "$GPID" || rc=$?
+[[ $rc -eq 0 ]] || tg_fail "gate (gate.yaml) exited $rc on SIGTERM: $(cat gate.log)"
