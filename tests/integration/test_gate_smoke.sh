@@ -9,12 +9,14 @@
 # upload through the backpressure path, its SHA-256 echoed back) with its
 # "connect" and "close" records; a handshake without a client certificate
 # refused with a "tls-reject" record; SIGHUP with a broken policy keeping
-# the old one; SIGHUP with a policy that denies; SIGTERM exiting 0; the
+# the old one; SIGHUP with a policy that denies while a connection in
+# flight completes; SIGTERM exiting 0; the
 # audit chain intact; the gate again with its server key on SoftHSM2
 # (signing off the loop) serving four clients at once; the CRL file
 # replaced on disk loaded without SIGHUP (the revoked client refused); an
 # unwritable audit log (a file size limit) failing closed, then recovering
-# after rotation and SIGHUP; limits from a --config file: max_conns, the
+# after rotation and SIGHUP; SIGTERM letting a connection in flight
+# finish; limits from a --config file: max_conns, the
 # handshake timeout and the tcp idle timeout, each with its record.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
@@ -73,6 +75,8 @@ def serve(c):
     head, body = data.split(b"\r\n\r\n", 1)
     if b" /silent " in head.split(b"\r\n")[0]:
         time.sleep(60)  # never answers: the gate's idle timeout ends it
+    if b" /slow" in head.split(b"\r\n")[0]:
+        time.sleep(2)  # a connection still in flight at a reload or a stop
     n = 0
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")
@@ -181,10 +185,23 @@ grep -q "^POST /after-bad-reload" out || tg_fail "after a refused reload: $(cat 
 echo "ok: a broken policy on SIGHUP keeps the old one"
 
 # ---- SIGHUP with a policy that denies this identity ----------------------
+# in_flight NAME: a slow request in the background, once the gate let it through
+in_flight() {
+	local n
+	n=$(records connect | wc -l)
+	client --data-binary x "https://127.0.0.1:$PORT/$1" >"$1.out" 2>"$1.err" &
+	SLOW=$!
+	tg_wait_until 10 more_connects "$n" || tg_fail "$1: no connect record"
+}
+more_connects() { (($(records connect | wc -l) > $1)); }
+in_flight slow-reload
 sed "s|$ID|spiffe://$TD/svc/other|" good-policy.yaml >policy.yaml
 kill -HUP "$GPID"
 tg_wait_until 10 grep -q "reload (SIGHUP): configuration 2 in use" gate.log ||
 	tg_fail "reload not done: $(cat gate.log)"
+wait "$SLOW" || tg_fail "a connection in flight did not survive the reload: $(cat slow-reload.err)"
+grep -q "^POST /slow-reload " slow-reload.out || tg_fail "in flight across the reload: $(cat slow-reload.out)"
+echo "ok: a connection in flight during the reload completes"
 rc=0
 client --data-binary x "https://127.0.0.1:$PORT/denied" >out 2>err || rc=$?
 ! grep -q "^POST" out || tg_fail "denied identity reached the upstream: $(cat out)"
@@ -289,10 +306,16 @@ client --data-binary x "https://127.0.0.1:$PORT/again" >out 2>err || tg_fail "af
 grep -q "^POST /again" out || tg_fail "after rotation: $(cat out)"
 grep -q "audit log written again; serving requests" gate.log || tg_fail "no recovery line: $(cat gate.log)"
 curl -fsS "http://127.0.0.1:$APORT/readyz" >/dev/null || tg_fail "/readyz not 200 after recovery"
+# SIGTERM with a connection in flight: it finishes, then the gate exits 0
+in_flight slow-stop
 kill -TERM "$GPID"
 rc=0
 wait "$GPID" || rc=$?
 [[ $rc -eq 0 ]] || tg_fail "gate (limited) exited $rc on SIGTERM: $(cat gate.log)"
+wait "$SLOW" || tg_fail "a connection in flight was dropped by SIGTERM: $(cat slow-stop.err)"
+grep -q "^POST /slow-stop " slow-stop.out || tg_fail "in flight across the stop: $(cat slow-stop.out)"
+grep -qF '"reason":"the upstream closed"' audit.log || tg_fail "no close record for the drained connection"
+echo "ok: SIGTERM lets the connection in flight finish, then exits 0"
 "$TG" audit verify audit.full audit.log >/dev/null 2>err || tg_fail "chain across the rotation: $(cat err)"
 echo "ok: after rotation and SIGHUP the gate writes and serves again; the chain spans both files"
 
