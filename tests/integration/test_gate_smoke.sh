@@ -132,6 +132,13 @@ setpriv --pdeathsig TERM "$TG" gate "${GATE[@]}" 2>gate.log &
 GPID=$!
 stop_gate() { kill -9 "$GPID" 2>/dev/null || true; }
 tg_on_exit stop_gate
+# term_gate: SIGTERM must stop the gate with exit 0
+term_gate() {
+	local rc=0
+	kill -TERM "$GPID"
+	wait "$GPID" || rc=$?
+	[[ $rc -eq 0 ]] || tg_fail "gate exited $rc on SIGTERM: $(cat gate.log)"
+}
 tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate not ready: $(cat gate.log)"
 grep -qF "tokengate gate: listener main on 127.0.0.1:$PORT (mode tcp, upstream tcp://127.0.0.1:$UPORT)" gate.log ||
 	tg_fail "no listener line: $(cat gate.log)"
@@ -213,10 +220,7 @@ curl -fsS "http://127.0.0.1:$APORT/metrics" >metrics || tg_fail "/metrics"
 grep -q '^tokengate_' metrics || tg_fail "no tokengate_ metrics: $(head metrics)"
 
 # ---- SIGTERM: exit 0 -------------------------------------------------------
-kill -TERM "$GPID"
-rc=0
-wait "$GPID" || rc=$?
-[[ $rc -eq 0 ]] || tg_fail "gate exited $rc on SIGTERM: $(cat gate.log)"
+term_gate
 grep -q "tokengate gate: stopped" gate.log || tg_fail "no stop line: $(cat gate.log)"
 "$TG" audit verify --genesis audit.log || tg_fail "audit chain broken"
 echo "ok: SIGTERM stops the gate with exit 0; the audit chain is intact"
@@ -262,10 +266,7 @@ tg_wait_until 10 grep -q 'is revoked by the configured CRL' audit.log || tg_fail
 records tls-reject | tail -1 >rec
 jq -e '.reason | contains("is revoked by the configured CRL")' rec >/dev/null || tg_fail "revoked: $(cat rec)"
 echo "ok: a CRL replaced on disk is loaded within seconds; the revoked client is refused: $(jq -r .reason rec)"
-kill -TERM "$GPID"
-rc=0
-wait "$GPID" || rc=$?
-[[ $rc -eq 0 ]] || tg_fail "gate (HSM key) exited $rc on SIGTERM: $(cat gate.log)"
+term_gate
 "$TG" audit verify audit.log >/dev/null || tg_fail "audit chain broken across restarts"
 echo "ok: the audit chain continues across restarts"
 
@@ -308,10 +309,7 @@ grep -q "audit log written again; serving requests" gate.log || tg_fail "no reco
 curl -fsS "http://127.0.0.1:$APORT/readyz" >/dev/null || tg_fail "/readyz not 200 after recovery"
 # SIGTERM with a connection in flight: it finishes, then the gate exits 0
 in_flight slow-stop
-kill -TERM "$GPID"
-rc=0
-wait "$GPID" || rc=$?
-[[ $rc -eq 0 ]] || tg_fail "gate (limited) exited $rc on SIGTERM: $(cat gate.log)"
+term_gate
 wait "$SLOW" || tg_fail "a connection in flight was dropped by SIGTERM: $(cat slow-stop.err)"
 grep -q "^POST /slow-stop " slow-stop.out || tg_fail "in flight across the stop: $(cat slow-stop.out)"
 grep -qF '"reason":"the upstream closed"' audit.log || tg_fail "no close record for the drained connection"
@@ -377,7 +375,4 @@ client --max-time 10 --data-binary x "https://127.0.0.1:$PORT/silent" >out 2>err
 records close | tail -1 >rec
 jq -e '.reason == "idle timeout" and .duration_ms >= 1000' rec >/dev/null || tg_fail "idle close record: $(cat rec)"
 echo "ok: an idle tcp connection is closed after idle_ms: $(jq -c '{reason, duration_ms}' rec)"
-kill -TERM "$GPID"
-rc=0
-wait "$GPID" || rc=$?
-[[ $rc -eq 0 ]] || tg_fail "gate (gate.yaml) exited $rc on SIGTERM: $(cat gate.log)"
+term_gate
