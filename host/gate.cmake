@@ -1,9 +1,9 @@
 # host/gate.cmake — tggate, the gate's core: the request path's normal
 # form (tg_gate_path.h), the per-route policy in YAML (tg_gate_policy.h),
 # the decision (tg_gate_decide.h) — pure, no I/O — and the client-certificate
-# verifier (tg_gate_verify.h: certificates in, verdict out, no sockets). The
-# `tokengate gate` command, its TLS, HTTP and audit parts come later and call
-# these.
+# verifier (tg_gate_verify.h: certificates in, verdict out, no sockets) —
+# and the `tokengate gate` process built around them (gate-int.h: server,
+# connections, tcp and http modes, upstreams, TLS, configuration, metrics).
 add_library(tggate STATIC
   ${CMAKE_CURRENT_LIST_DIR}/gate/path.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/policy.c
