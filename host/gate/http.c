@@ -349,6 +349,9 @@ header_line(struct tg_gate_http_reader *r, size_t off, size_t n)
 		why = "a header field has whitespace before its ':'";
 	else if (i == 0 || i == n || l[i] != ':')
 		why = "a header field name is not a token (RFC 9110 section 5.1)";
+	else if (i > 17 && strncasecmp(l, "transfer-encoding", 17) == 0)
+		/* http-parser 2.9.4 takes any such name for Transfer-Encoding */
+		why = "a header field name starts with Transfer-Encoding (ambiguous framing)";
 	else if (a < n)
 		why = "a header field value holds a control byte";
 	else if (r->nspans >= r->lim.header_count)
@@ -570,7 +573,7 @@ parser_agrees(const struct tg_gate_http_reader *r, const http_parser *p)
 }
 
 /* Fills the framing of the head and what http-parser must do with the body. */
-static int
+static void
 framing(struct tg_gate_http_reader *r, int *skip)
 {
 	int ka;
@@ -595,7 +598,6 @@ framing(struct tg_gate_http_reader *r, int *skip)
 	r->keep_alive = ka && r->body != TG_GATE_HTTP_BODY_CLOSE;
 	if (r->kind == TG_GATE_HTTP_RESPONSE && r->status / 100 != 1)
 		r->expect_head = 0; /* a final response answers the request */
-	return 0;
 }
 
 static int

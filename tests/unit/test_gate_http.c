@@ -342,7 +342,9 @@ static const struct bad bads[] = {
     {B("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400, "the request has more than one Host"},
     /* http-parser 2.9.4 takes any name starting with Transfer-Encoding for it */
     {B(GETH "Transfer-Encoding-X: 1\r\n\r\n"), 400,
-     "the head is ambiguous (the gate's checks and http-parser disagree)"},
+     "a header field name starts with Transfer-Encoding (ambiguous framing)"},
+    {B(GETH "transfer-encodingX: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), 400,
+     "a header field name starts with Transfer-Encoding (ambiguous framing)"},
     {B("GET / HTTP/1.1\r\n\r\n"), 400, "the HTTP/1.1 request has no Host"},
 };
 
