@@ -65,6 +65,7 @@ start() {
 	rm -f "$name.port"
 	"$P" --ready "$name.port" "$@" >"$name.log" 2>"$name.err" &
 	PID=$!
+	NAME=$name
 	tg_on_exit kill "$PID"
 	tg_wait_until 30 test -s "$name.port" || {
 		cat "$name.err" >&2
@@ -73,10 +74,13 @@ start() {
 	PORT=$(cat "$name.port")
 	n=0
 }
-# stop: ends the probe started last
+# stop [PID NAME]: ends the probe (default: the one started last), which
+# must exit 0 (a sanitizer's report fails it)
 stop() {
-	kill "$PID" 2>/dev/null || true
-	wait "$PID" 2>/dev/null || true
+	local pid=${1:-$PID} name=${2:-$NAME} rc=0
+	kill "$pid"
+	wait "$pid" || rc=$?
+	[[ $rc -eq 0 ]] || tg_fail "$name: the probe exited $rc: $(cat "$name.err")"
 }
 # sclient OUT PORT ARGS...: one openssl s_client connection with the
 # hsm-operator leaf and its SoftHSM2 key unless ARGS give others
@@ -267,8 +271,8 @@ echo "ok: rotating the ticket key keeps resumption; a ticket of a dropped key ge
 kill -HUP "$PA"
 tg_wait_until 20 grep -q "reload: tk line 2: character 4 is not base64" a.log ||
 	tg_fail "bad file on reload: $(cat a.log)"
-kill "$PA" "$PB"
-wait "$PA" "$PB" 2>/dev/null || true
+stop "$PA" a
+stop "$PB" b
 
 # ---- bad ticket key files: refused with file and line ----------------------------
 chk() { "$P" --check --cert srv.pem --key srv.key --ca ca/ca.pem --tickets "$@"; }
