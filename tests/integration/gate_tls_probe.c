@@ -174,8 +174,11 @@ serve(struct tg_gate_tls *t, int fd)
 	if ((n = drive(ssl, fd, op_handshake, NULL, 0, &pauses)) < 0) {
 		if (n == -2)
 			printf("abandoned: SSL freed while its signature was pending\n");
-		else
+		else {
+			/* as a caller whose library consumed OpenSSL's error queue */
+			ERR_clear_error();
 			printf("refused: %s\n", tg_gate_tls_reject_reason(ssl));
+		}
 		goto out;
 	}
 	if (tg_gate_tls_peer(ssl, &peer, &resumed) != 0) {
