@@ -244,6 +244,7 @@ ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namel
 	struct tg_gate_peer_info info;
 	struct tg_error err;
 	SSL_TICKET_RETURN ret = SSL_TICKET_RETURN_IGNORE_RENEW;
+	time_t now = time(NULL);
 	X509 *leaf;
 	int r;
 
@@ -256,8 +257,13 @@ ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namel
 		ret = SSL_TICKET_RETURN_IGNORE;
 		goto out;
 	}
+	/* the lifetime the gate gave it, checked here whatever OpenSSL checks */
+	if (SSL_SESSION_get_time(ss) + SSL_SESSION_get_timeout(ss) < now) {
+		msg_set(&c->resume, "%s", "session not resumed: it has expired");
+		goto out;
+	}
 	/* tokengate CAs issue leaves directly: the leaf alone is the chain */
-	r = tg_gate_verify_peer(c->t->verify, leaf, NULL, time(NULL), &info, &err);
+	r = tg_gate_verify_peer(c->t->verify, leaf, NULL, now, &info, &err);
 	if (r != 0) {
 		msg_set(&c->resume, "session not resumed: %s", tg_error_msg(&err, r));
 		ret = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_IGNORE_RENEW
