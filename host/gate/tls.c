@@ -160,10 +160,9 @@ info_cb(const SSL *ssl, int where, int ret)
 {
 	struct conn *c;
 
-	if ((where & SSL_CB_ALERT) == 0 || (where & SSL_CB_WRITE) == 0 ||
-	    (ret >> 8) != SSL3_AL_FATAL || (c = conn_of(ssl)) == NULL || c->refused)
-		return;
-	refusal_note(c);
+	if ((where & SSL_CB_ALERT) != 0 && (where & SSL_CB_WRITE) != 0 &&
+	    (ret >> 8) == SSL3_AL_FATAL && (c = conn_of(ssl)) != NULL && !c->refused)
+		refusal_note(c);
 }
 
 /* SSL_CTX_set_cert_verify_callback: the full handshake's client check. */
@@ -736,13 +735,16 @@ tg_gate_tls_ssl_new(struct tg_gate_tls *t)
 	c->t = t;
 	if (!SSL_set_ex_data(ssl, ex_idx, c))
 		goto fail;
-	tg_gate_tls_ref(t); /* dropped by conn_free at SSL_free */
+	c = NULL;           /* the SSL's now: conn_free at SSL_free */
+	tg_gate_tls_ref(t); /* dropped by conn_free */
 	SSL_set_accept_state(ssl);
-	return ssl;
+	goto out;
 fail:
-	free(c);
 	SSL_free(ssl);
-	return NULL;
+	ssl = NULL;
+out:
+	free(c);
+	return ssl;
 }
 
 int
@@ -771,13 +773,15 @@ const char *
 tg_gate_tls_reject_reason(SSL *ssl)
 {
 	struct conn *c = conn_of(ssl);
+	const char *r = "TLS handshake failed";
 
-	if (c == NULL)
-		return "TLS handshake failed";
-	if (!c->refused)
-		refusal_note(c);
-	return c->reason != NULL ? c->reason
-	                         : "TLS handshake failed (out of memory for the reason)";
+	if (c != NULL) {
+		if (!c->refused)
+			refusal_note(c);
+		r = c->reason != NULL ? c->reason
+		                      : "TLS handshake failed (out of memory for the reason)";
+	}
+	return r;
 }
 
 int
