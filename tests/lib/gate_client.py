@@ -11,10 +11,14 @@ The client key must be a file (software key); keys on a token go through
 curl or openssl s_client with the pkcs11 engine (gate_lib.sh).
 
 Commands (one JSON line per response on stdout):
-  req [-X M] [-H 'N: V']... [-d BODY] PATH [PATH...]
+  req [-X M] [-H 'N: V']... [-d BODY] [-n] PATH [PATH...]
         one request per PATH, all on one keep-alive connection; each line
         {"status", "reason", "headers": [[n, v]...], "body", "tls",
          "resumed", "t_ms"}; stops at the first connection error.
+        -n: a new connection per PATH, an error line for each failure.
+  loop PATH --stop-file F [--per-conn N]
+        GET PATH again and again (a new connection every N requests) until
+        F exists; then {"ok": N, "fail": M, "failures": [...]}.
   raw TEXT [TEXT...]
         sends each TEXT (Python escapes: \\r \\n \\t \\x00 ...) as bytes on one
         connection, then reads responses until the peer closes (or
@@ -203,8 +207,21 @@ def build(method, path, headers, body, host="gate"):
 
 
 def cmd_req(a, ctx):
-    c = Conn(a, ctx)
     body = a.data.encode() if a.data is not None else None
+    if a.new_conn:  # one connection per path; errors printed, not fatal
+        bad = 0
+        for p in a.paths:
+            try:
+                c = Conn(a, ctx)
+                c.send(build(a.method, p, a.header, body))
+                r = c.response(a.method)
+                c.close()
+                out(r if r is not None else {"error": "eof", "detail": "no response"})
+            except Fail as f:
+                bad += 1
+                out({"error": f.kind, "detail": f.detail})
+        return
+    c = Conn(a, ctx)
     for p in a.paths:
         c.send(build(a.method, p, a.header, body))
         r = c.response(a.method)
@@ -212,6 +229,42 @@ def cmd_req(a, ctx):
             raise Fail("eof", "connection closed before a response to %s" % p, 4)
         out(r)
     c.close()
+
+
+def cmd_loop(a, ctx):
+    """Requests PATH until STOP_FILE exists: a new connection every
+    --per-conn requests. Prints {"ok": N, "fail": M, "failures": [...]}
+    (a failure: any status but 200, or a connection error)."""
+    ok = fail = 0
+    failures = []
+    c = None
+    n_on_conn = 0
+    while not os.path.exists(a.stop_file):
+        try:
+            if c is None:
+                c = Conn(a, ctx)
+                n_on_conn = 0
+            c.send(build("GET", a.path, [], None))
+            r = c.response()
+            n_on_conn += 1
+            if r is None:
+                raise Fail("eof", "closed before a response", 4)
+            if r["status"] == 200:
+                ok += 1
+            else:
+                fail += 1
+                failures.append({"status": r["status"], "body": r["body"][:200]})
+            hdr = {n.lower(): v for n, v in r["headers"]}
+            if n_on_conn >= a.per_conn or hdr.get("connection", "").lower() == "close":
+                c.close()
+                c = None
+        except Fail as f:
+            fail += 1
+            failures.append({"error": f.kind, "detail": f.detail})
+            if c is not None:
+                c.close()
+            c = None
+    out({"ok": ok, "fail": fail, "failures": failures[:20]})
 
 
 def cmd_raw(a, ctx):
@@ -358,7 +411,13 @@ def main():
     p.add_argument("-X", dest="method", default="GET")
     p.add_argument("-H", dest="header", action="append", default=[])
     p.add_argument("-d", dest="data")
+    p.add_argument("-n", dest="new_conn", action="store_true",
+                   help="a new connection per path; go on after errors")
     p.add_argument("paths", nargs="+")
+    p = sub.add_parser("loop")
+    p.add_argument("path")
+    p.add_argument("--stop-file", required=True)
+    p.add_argument("--per-conn", type=int, default=1000000)
     p = sub.add_parser("raw")
     p.add_argument("texts", nargs="+")
     p = sub.add_parser("sse")
@@ -371,7 +430,7 @@ def main():
     p.add_argument("--wait-file")
     a = ap.parse_args()
     ctx = make_ctx(a)
-    fn = {"req": cmd_req, "raw": cmd_raw, "sse": cmd_sse, "ws": cmd_ws,
+    fn = {"req": cmd_req, "loop": cmd_loop, "raw": cmd_raw, "sse": cmd_sse, "ws": cmd_ws,
           "resume": cmd_resume}[a.cmd]
     try:
         fn(a, ctx)

@@ -27,10 +27,13 @@ GATE_CLIENT_PY=$TG_FIXTURES/gate_client.py
 TD=example.org
 
 # The audit vocabulary the tests expect (one place to change it).
-GATE_EV_TLS=tls-reject       # a refused handshake
-GATE_EV_REQ=request          # an HTTP decision: decision allow|deny|dry-run
-GATE_EV_UPERR=upstream-error # 502 / 504 after an allow
-GATE_EV_TCP=connect          # a tcp-mode decision
+GATE_EV_TLS=tls-reject       # a refused handshake: reason
+GATE_EV_REQ=request          # an HTTP decision: decision allow|deny|dry-run,
+                             # request_id, route|null, method, path, status, reason
+GATE_EV_RESP=response        # after the response: request_id, status, bytes
+GATE_EV_UPERR=upstream-error # 502 / 504 after an allow: kind, status
+GATE_EV_TCP=connect          # a tcp-mode decision: decision, route
+GATE_EV_CLOSE=close          # a tcp-mode connection's end: bytes_in, bytes_out
 
 # gate_require: the tools every gate test needs, and the gate itself.
 gate_require()
@@ -328,7 +331,7 @@ routes:
     allow:
       - identity: "spiffe://$TD/dev/*"
   - name: stream
-    paths: ["/sse", "/chunked", "/big", "/slow", "/status/**", "/count", "/close"]
+    paths: ["/sse", "/chunked", "/big", "/slow", "/status/**", "/count", "/close", "/abort"]
     allow:
       - identity: "spiffe://$TD/dev/*"
       - identity: "spiffe://$TD/svc/api"
@@ -377,31 +380,47 @@ gate__kill()
 	tg__kill_wait "$1" 10
 }
 
-# gate_start [ARGS...]: `tokengate gate` on 127.0.0.1:$GATE_PORT (a free
-# port; admin on GATE_PORT+1) with the server certificate, the CA, the
-# upstream $GATE_UPSTREAM (default http://127.0.0.1:$UP_PORT), the policy
-# $GATE_POLICY, the audit log $GATE_AUDIT and the admin listener, plus
-# ARGS. Waits until the log says "tokengate gate: ready" (or the port is
-# listened on by the gate). Sets GATE_PID, GATE_PORT, GATE_ADMIN, GATE_LOG.
-# GATE_FLAGS (array) replaces the default flags when set.
-gate_start()
+# gate_ports: picks GATE_PORT (a free port) and GATE_ADMIN (GATE_PORT+1)
+# for the next gate_start.
+gate_ports()
 {
 	local port
 	port=$(tg_free_port_pair) || return 1
 	GATE_PORT=$port
 	GATE_ADMIN=127.0.0.1:$((port + 1))
+	export GATE_PORT GATE_ADMIN
+}
+
+# gate_start [ARGS...]: `tokengate gate` on 127.0.0.1:$GATE_PORT (from
+# gate_ports, called here unless GATE_PORT is set) with the server
+# certificate, the CA, the upstream $GATE_UPSTREAM (default
+# http://127.0.0.1:$UP_PORT), the policy $GATE_POLICY, the audit log
+# $GATE_AUDIT and the admin listener $GATE_ADMIN, plus ARGS; with
+# GATE_CONFIG set, `tokengate gate --config $GATE_CONFIG ARGS` instead.
+# GATE_WRAP (array) is put before the command (e.g. unshare). Waits until
+# the log says "tokengate gate: ready" (or GATE_PORT is listened on by the
+# gate). Sets GATE_PID, GATE_LOG; GATE_PORT is cleared for the next start
+# only by gate_ports.
+gate_start()
+{
+	[[ -n ${GATE_PORT:-} ]] || gate_ports || return 1
 	GATE_AUDIT=${GATE_AUDIT:-$TG_TMP/audit.log}
 	GATE_POLICY=${GATE_POLICY:-$TG_TMP/policy.yaml}
-	GATE_LOG=$TG_TMP/gate.$port.log
-	local -a args=(gate --listen "127.0.0.1:$port" --cert "$PKI/server.pem" --key "$PKI/server.key"
-		--client-ca "$PKI/ca/ca.pem" --upstream "${GATE_UPSTREAM:-http://127.0.0.1:$UP_PORT}"
-		--policy "$GATE_POLICY" --audit "$GATE_AUDIT" --admin "$GATE_ADMIN" --workers 2)
+	GATE_LOG=$TG_TMP/gate.$GATE_PORT.log
+	local -a args
+	if [[ -n ${GATE_CONFIG:-} ]]; then
+		args=(gate --config "$GATE_CONFIG")
+	else
+		args=(gate --listen "127.0.0.1:$GATE_PORT" --cert "$PKI/server.pem" --key "$PKI/server.key"
+			--client-ca "$PKI/ca/ca.pem" --upstream "${GATE_UPSTREAM:-http://127.0.0.1:$UP_PORT}"
+			--policy "$GATE_POLICY" --audit "$GATE_AUDIT" --admin "$GATE_ADMIN" --workers 2)
+	fi
 	TG__LOGS+=("$GATE_LOG")
-	"${TG__PDEATH[@]}" "$TG" "${args[@]}" "$@" </dev/null >"$GATE_LOG" 2>&1 &
+	"${TG__PDEATH[@]}" ${GATE_WRAP+"${GATE_WRAP[@]}"} "$TG" "${args[@]}" "$@" </dev/null >"$GATE_LOG" 2>&1 &
 	GATE_PID=$!
 	tg_on_exit gate__kill "$GATE_PID"
-	export GATE_PORT GATE_ADMIN GATE_AUDIT GATE_LOG GATE_PID GATE_POLICY
-	if ! tg_wait_until 30 gate__ready "$GATE_PID" "$port"; then
+	export GATE_AUDIT GATE_LOG GATE_PID GATE_POLICY
+	if ! tg_wait_until 30 gate__ready "$GATE_PID" "$GATE_PORT"; then
 		tg_log "the gate did not become ready within 30 s: $TG ${args[*]} $*"
 		tg__dump "$GATE_LOG" gate
 		return 1
@@ -436,28 +455,28 @@ gate_metric()
 		awk -v k="$1" 'index($0, k) == 1 { print $NF; exit }'
 }
 
-# gate_reload: SIGHUP, then wait (up to 20 s) until
-# tokengate_reloads_total counts one more reload, ok or failed. Prints
-# "ok" or "failed".
+# gate_reload: SIGHUP, then wait (up to 20 s) for the gate's log line of
+# that reload; prints "ok" ("tokengate gate: reload (SIGHUP):
+# configuration N in use") or "refused" ("... refused, the previous
+# configuration stays in use: WHY").
 gate_reload()
 {
-	local ok0 bad0
-	ok0=$(gate_metric 'tokengate_reloads_total{result="ok"}')
-	bad0=$(gate_metric 'tokengate_reloads_total{result="failed"}')
+	local n0 i line
+	n0=$(grep -c 'tokengate gate: reload' "$GATE_LOG" || true)
 	kill -HUP "$GATE_PID"
-	local i
 	for ((i = 0; i < 200; i++)); do
-		if [[ $(gate_metric 'tokengate_reloads_total{result="ok"}') != "$ok0" ]]; then
-			echo ok
-			return 0
-		fi
-		if [[ $(gate_metric 'tokengate_reloads_total{result="failed"}') != "$bad0" ]]; then
-			echo failed
+		line=$(grep 'tokengate gate: reload' "$GATE_LOG" | sed -n "$((n0 + 1))p" || true)
+		if [[ -n $line ]]; then
+			if [[ $line == *refused* ]]; then
+				echo refused
+			else
+				echo ok
+			fi
 			return 0
 		fi
 		sleep 0.1
 	done
-	tg_log "gate_reload: tokengate_reloads_total did not change within 20 s of SIGHUP"
+	tg_log "gate_reload: no 'tokengate gate: reload' line in the gate's log within 20 s of SIGHUP"
 	return 1
 }
 
@@ -476,18 +495,25 @@ gate_py()
 		--cert "$PKI/$name.pem" --key "$(gate_key_of "$name")" "$@"
 }
 
+# gate_url PATH: the gate's URL for PATH (https://localhost:PORT/PATH).
+gate_url()
+{
+	echo "https://localhost:$GATE_PORT$1"
+}
+
 # gate_curl ARGS...: curl through the gate as the SoftHSM2 leaf: the key
 # stays on the token, used through OpenSSL's pkcs11 engine (libp11's
-# engine_pkcs11, which loads p11-kit's proxy and so sees SoftHSM2);
-# ARGS end with the path, e.g. gate_curl -sS /echo.
+# engine_pkcs11, which loads p11-kit's proxy and so sees SoftHSM2). The
+# last argument, when it starts with '/', is a path on the gate (more URLs
+# with gate_url), e.g. gate_curl -sS -o out.json /echo.
 gate_curl()
 {
-	local path=${*: -1}
-	local -a a=("${@:1:$#-1}")
+	local -a a=("$@")
+	local last=$((${#a[@]} - 1))
+	[[ ${a[last]} != /* ]] || a[last]=$(gate_url "${a[last]}")
 	curl --engine pkcs11 --key-type ENG --key "$GATE_HSM_KEY;pin-value=$TG_SOFTHSM_PIN" \
 		--cert "$PKI/hsm-api.pem" --cacert "$PKI/srvca.pem" \
-		--resolve "localhost:$GATE_PORT:127.0.0.1" --max-time 20 "${a[@]}" \
-		"https://localhost:$GATE_PORT$path"
+		--resolve "localhost:$GATE_PORT:127.0.0.1" --max-time 30 "${a[@]}"
 }
 
 # gate_sclient ARGS...: openssl s_client as the SoftHSM2 leaf (pkcs11

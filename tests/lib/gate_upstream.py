@@ -20,11 +20,12 @@ Content-Length or chunked framing are read (and hashed). Paths:
   /chunked?n=N    a chunked response of N chunks (default 4) "chunk i\\n"
   /big?bytes=N    N bytes ('x' ... ), streamed in 64 KiB writes, with
                   Content-Length (add &chunked=1 for chunked framing)
-  /ws             WebSocket (RFC 6455): handshake, echoes text and binary
+  /ws*            WebSocket (RFC 6455): handshake, echoes text and binary
                   frames, answers ping, echoes close and ends
   /count          200 {"requests": R, "connections": C} (/count itself is
                   not counted)
   /close          200, then closes the connection (Connection: close)
+  /abort          closes the connection without any answer (a broken upstream)
   anything else   404 JSON
 
 --log FILE appends one JSON line per request (method, path, headers) so a
@@ -123,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATE["requests"] += 1
         headers = [[k, v] for k, v in self.headers.raw_items()]
-        if path == "/ws":
+        if path.startswith("/ws"):
             return self.websocket(headers)
         body = self.read_body()
         log_request({"method": self.command, "path": self.path, "headers": headers,
@@ -165,6 +166,9 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if path == "/big":
             return self.big(int(q.get("bytes", "1048576")), q.get("chunked") == "1")
+        if path == "/abort":  # the upstream breaks: no answer at all
+            self.close_connection = True
+            return None
         if path == "/close":
             self.close_connection = True
             return self.send_json(200, {"closing": True}, [("Connection", "close")])
