@@ -544,8 +544,11 @@ response_no_body(const struct tg_gate_http_reader *r)
 static int
 parser_agrees(const struct tg_gate_http_reader *r, const http_parser *p)
 {
+	/* uses_transfer_encoding: 2.9.4 sets it for any field name that starts
+	 * with "transfer-encoding" and then refuses the request after its head */
 	int ok = p->http_major == r->major && p->http_minor == r->minor &&
 	         !!(p->flags & F_CHUNKED) == r->chunked &&
+	         (int)p->uses_transfer_encoding == r->chunked &&
 	         !!(p->flags & F_CONTENTLENGTH) == r->has_cl;
 
 	if (r->kind == TG_GATE_HTTP_REQUEST)
@@ -624,7 +627,8 @@ on_headers_complete(http_parser *p)
 	h.content_length = r->body == TG_GATE_HTTP_BODY_LENGTH ? r->content_length : 0;
 	h.keep_alive = r->keep_alive;
 	h.upgrade = r->upgrade;
-	h.expect_continue = r->kind == TG_GATE_HTTP_REQUEST && r->expect_continue;
+	/* RFC 9110 section 10.1.1: an HTTP/1.0 request's 100-continue is ignored */
+	h.expect_continue = r->kind == TG_GATE_HTTP_REQUEST && r->expect_continue && r->minor == 1;
 	if (r->cb.on_head != NULL)
 		u = r->cb.on_head(r->arg, &h);
 	if (u < 0) {
@@ -687,7 +691,7 @@ parser_refuse(struct tg_gate_http_reader *r, enum http_errno e)
 	if (e == HPE_INVALID_EOF_STATE)
 		snprintf(why, sizeof(why), "the connection closed in the middle of the %s",
 		         r->kind == TG_GATE_HTTP_REQUEST ? "request" : "response");
-	else if (e == HPE_INVALID_CHUNK_SIZE || (e == HPE_INVALID_CONTENT_LENGTH && r->chunked))
+	else if (e == HPE_INVALID_CHUNK_SIZE)
 		snprintf(why, sizeof(why), "a chunk size is malformed or too large");
 	else
 		snprintf(why, sizeof(why), "the %s is malformed: %s",
@@ -1263,6 +1267,8 @@ named_by_connection(const struct tg_gate_http_head *h, const char *name)
 {
 	size_t i;
 
+	if (strcasecmp(name, "host") == 0)
+		return 0; /* end to end, and HTTP/1.1 needs it (RFC 9112 section 3.2) */
 	for (i = 0; i < h->nheaders; i++)
 		if (strcasecmp(h->headers[i].name, "connection") == 0 &&
 		    list_has(h->headers[i].value, strlen(h->headers[i].value), name))
