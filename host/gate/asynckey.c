@@ -242,13 +242,15 @@ run(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, size_
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	req_put(q); /* ours: the wait ctx holds the job's reference now */
-	/* resumed early (the loop may resume a job whenever it likes): pause again */
-	while (!done) {
+	/*
+	 * Pause at once, even when the thread may already be done: the loop
+	 * then sees the wait fd readable and resumes us. Resumed early (the
+	 * loop may resume a job whenever it likes): pause again.
+	 */
+	while (!done && ASYNC_pause_job()) {
 		pthread_mutex_lock(&s->mu);
 		done = q->done;
 		pthread_mutex_unlock(&s->mu);
-		if (!done && !ASYNC_pause_job())
-			break;
 	}
 	if (done && q->result >= 0 && (size_t)q->result <= outcap) {
 		memcpy(out, q->out, (size_t)q->result);

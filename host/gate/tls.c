@@ -214,8 +214,14 @@ ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namel
 	}
 	c->peer = info;
 	c->have_peer = 1;
-	ret = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
-	                                         : SSL_TICKET_RETURN_USE;
+	/*
+	 * TLS 1.3: always a fresh ticket (RFC 8446 C.4: a client should not
+	 * reuse one), which is also how a session moves to the newest key; TLS
+	 * 1.2: a new one when an older key decrypted it.
+	 */
+	ret = SSL_version(ssl) >= TLS1_3_VERSION || status == SSL_TICKET_SUCCESS_RENEW
+	          ? SSL_TICKET_RETURN_USE_RENEW
+	          : SSL_TICKET_RETURN_USE;
 out:
 	OPENSSL_cleanse(&info, sizeof(info));
 	return ret;
@@ -253,8 +259,25 @@ is_p11(const char *s)
 	return strncmp(s, "pkcs11:", 7) == 0;
 }
 
+/* The key about to be installed is the certificate's (installed before). */
 static int
-pem_key_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
+key_matches(SSL_CTX *ctx, EVP_PKEY *key, const char *cert, const char *keyname,
+            struct tg_error *err)
+{
+	X509 *c = SSL_CTX_get0_certificate(ctx);
+	int r = 0;
+
+	if (c == NULL || EVP_PKEY_eq(X509_get0_pubkey(c), key) != 1)
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
+		                 "server key '%s' is not the key of server certificate '%s'; give "
+		                 "the certificate issued for that key",
+		                 keyname, cert);
+	ERR_clear_error();
+	return r;
+}
+
+static int
+pem_key_use(SSL_CTX *ctx, const char *path, const char *cert, struct tg_error *err)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -273,6 +296,8 @@ pem_key_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
 		                 path);
 		goto out;
 	}
+	if ((r = key_matches(ctx, key, cert, path, err)) != 0)
+		goto out;
 	if (SSL_CTX_use_PrivateKey(ctx, key) != 1) {
 		r = tg_error_set(err, TG_ERR_TLS, "server key '%s' cannot be used for TLS", path);
 		goto out;
@@ -319,20 +344,6 @@ pem_cert_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
 out:
 	ERR_clear_error();
 	sk_X509_pop_free(certs, X509_free);
-	return r;
-}
-
-static int
-key_matches(SSL_CTX *ctx, const char *cert, const char *key, struct tg_error *err)
-{
-	int r = 0;
-
-	if (SSL_CTX_check_private_key(ctx) != 1)
-		r = tg_error_set(err, TG_ERR_CONFIG,
-		                 "server key '%s' is not the key of server certificate '%s'; give "
-		                 "the certificate issued for that key",
-		                 key, cert);
-	ERR_clear_error();
 	return r;
 }
 
@@ -529,6 +540,8 @@ p11_use(SSL_CTX *ctx, const struct tg_gate_tls_cfg *cfg, struct tg_error *err)
 	inner = NULL; /* these three go with the wrapped key */
 	k = NULL;
 	p11 = NULL;
+	if ((r = key_matches(ctx, wrapped, cfg->cert, cfg->key, err)) != 0)
+		goto out;
 	if (SSL_CTX_use_PrivateKey(ctx, wrapped) != 1) {
 		r = tg_error_set(err, TG_ERR_TLS, "server key '%s' cannot be used for TLS",
 		                 cfg->key);
@@ -609,11 +622,16 @@ tg_gate_tls_new(const struct tg_gate_tls_cfg *cfg, struct tg_gate_tls **out, str
 			goto out;
 		t->async = 1;
 	} else if ((r = pem_cert_use(t->ctx, cfg->cert, err)) != 0 ||
-	           (r = pem_key_use(t->ctx, cfg->key, err)) != 0) {
+	           (r = pem_key_use(t->ctx, cfg->key, cfg->cert, err)) != 0) {
 		goto out;
 	}
-	if ((r = key_matches(t->ctx, cfg->cert, cfg->key, err)) != 0)
+	if (SSL_CTX_check_private_key(t->ctx) != 1) {
+		ERR_clear_error();
+		r = tg_error_set(err, TG_ERR_TLS,
+		                 "server key '%s' cannot be used with certificate '%s'", cfg->key,
+		                 cfg->cert);
 		goto out;
+	}
 	*out = t;
 	t = NULL;
 	r = 0;
