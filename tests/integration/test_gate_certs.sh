@@ -100,7 +100,7 @@ refused()
 	local leaf=$1 reason=$2 out rc=0
 	gate_audit_mark
 	if [[ $leaf == none ]]; then
-		out=$(python3 "$GATE_CLIENT_PY" --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" req /echo) || rc=$?
+		out=$("$GATE_PYTHON" "$GATE_CLIENT_PY" --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" req /echo) || rc=$?
 	else
 		out=$(gate_py "$leaf" req /echo) || rc=$?
 	fi

@@ -40,6 +40,10 @@ gate_require()
 {
 	tg_require_cmd openssl jq python3 curl ss
 	[[ -x $TG ]] || tg_skip "$TG is not built"
+	# the interpreter itself, not a version manager's shim (pyenv's costs
+	# seconds per start on a loaded machine, and the tests start many)
+	GATE_PYTHON=${GATE_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
+	export GATE_PYTHON
 	# The gate is part of the tree: a build without it is a failure, not a skip.
 	"$TG" gate --help >/dev/null 2>&1 ||
 		tg_fail "'tokengate gate --help' failed: this build has no gate command"
@@ -359,7 +363,7 @@ gate_upstream_start()
 	local name=$1 out=$TG_TMP/up-$1.out pid
 	shift
 	[[ $# -gt 0 ]] || set -- --listen 127.0.0.1:0
-	"${TG__PDEATH[@]}" python3 "$GATE_UPSTREAM_PY" "$@" --log "$TG_TMP/up-$name.jsonl" \
+	"${TG__PDEATH[@]}" "$GATE_PYTHON" "$GATE_UPSTREAM_PY" "$@" --log "$TG_TMP/up-$name.jsonl" \
 		</dev/null >"$out" 2>"$TG_TMP/up-$name.log" &
 	pid=$!
 	tg_on_exit gate__kill "$pid"
@@ -491,7 +495,7 @@ gate_py()
 {
 	local name=$1
 	shift
-	python3 "$GATE_CLIENT_PY" --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" \
+	"$GATE_PYTHON" "$GATE_CLIENT_PY" --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" \
 		--cert "$PKI/$name.pem" --key "$(gate_key_of "$name")" "$@"
 }
 
