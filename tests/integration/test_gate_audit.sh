@@ -26,7 +26,7 @@ UPLOG=$TG_TMP/up-up.jsonl
 gate_start --audit-fsync always
 gate_py alice req /echo /admin/x /v1/models/m >/dev/null
 gate_py indexer req /v1/models/m >/dev/null
-"$GATE_PYTHON" "$GATE_CLIENT_PY" --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" req /echo >/dev/null 2>&1 || true
+gate_client --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" req /echo >/dev/null 2>&1 || true
 tg_wait_until 10 grep -q "\"event\":\"$GATE_EV_TLS\"" "$GATE_AUDIT" || tg_fail "no TLS rejection record"
 "$TG" audit verify "$GATE_AUDIT" >out 2>err || tg_fail "audit verify of the gate's log: $(cat err)"
 n=$(wc -l <"$GATE_AUDIT")

@@ -100,7 +100,7 @@ refused()
 	local leaf=$1 reason=$2 out rc=0
 	gate_audit_mark
 	if [[ $leaf == none ]]; then
-		out=$("$GATE_PYTHON" "$GATE_CLIENT_PY" --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" req /echo) || rc=$?
+		out=$(gate_client --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" req /echo) || rc=$?
 	else
 		out=$(gate_py "$leaf" req /echo) || rc=$?
 	fi
@@ -145,7 +145,7 @@ echo "ok: resumed sessions keep their identity and provenance and are authorized
 
 # revoked after the session began: the resumption is refused
 rm -f go
-gate_py victim resume /v1/datasets/a --wait-file "$TG_TMP/go" >vic.out 2>&1 &
+GATE_CLIENT_DIRECT=1 gate_py victim resume /v1/datasets/a --wait-file "$TG_TMP/go" >vic.out 2>&1 &
 vic=$!
 tg_wait_until 60 grep -q first-done vic.out || tg_fail "victim's first connection: $(cat vic.out)"
 [[ $(head -n1 vic.out | jq -r .status) == 200 ]] || tg_fail "victim before revocation: $(cat vic.out)"

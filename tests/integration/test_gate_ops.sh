@@ -129,12 +129,12 @@ echo "ok: /healthz, /readyz and /metrics"
 # ---- reload under load --------------------------------------------------------------------------
 gate_audit_mark
 rm -f stop
-gate_py alice loop /echo --stop-file "$TG_TMP/stop" >loop1.out 2>&1 &
+GATE_CLIENT_DIRECT=1 gate_py alice loop /echo --stop-file "$TG_TMP/stop" >loop1.out 2>&1 &
 l1=$!
-gate_py alice loop /v1/datasets/x --per-conn 1 --stop-file "$TG_TMP/stop" >loop2.out 2>&1 &
+GATE_CLIENT_DIRECT=1 gate_py alice loop /v1/datasets/x --per-conn 1 --stop-file "$TG_TMP/stop" >loop2.out 2>&1 &
 l2=$!
 tg_on_exit touch "$TG_TMP/stop"
-gate_py alice sse '/sse?n=8&ms=500' >sse.out 2>&1 &
+GATE_CLIENT_DIRECT=1 gate_py alice sse '/sse?n=8&ms=500' >sse.out 2>&1 &
 sse=$!
 sleep 1
 for i in 1 2 3 4; do

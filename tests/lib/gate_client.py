@@ -35,6 +35,10 @@ Commands (one JSON line per response on stdout):
         connection that offers the first session. Lines as req, with
         "resumed".
 
+`gate_client.py serve` reads command lines (arguments separated by \\x1f)
+from stdin and runs each in this one process, ending each output with a
+line "@@end STATUS" (tests/lib/gate_lib.sh uses it as a coprocess).
+
 A TLS failure prints {"error": "tls", "detail": ...} and exits 3; a
 connection closed before any response {"error": "eof"} exits 4; refused or
 timed out {"error": "connect"|"timeout", ...} exits 5.
@@ -397,7 +401,7 @@ def cmd_resume(a, ctx):
     c.close()
 
 
-def main():
+def parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--addr", required=True)
     ap.add_argument("--cert")
@@ -428,7 +432,15 @@ def main():
     p = sub.add_parser("resume")
     p.add_argument("path")
     p.add_argument("--wait-file")
-    a = ap.parse_args()
+    return ap
+
+
+def run(argv):
+    """Runs one command line; returns the exit status."""
+    try:
+        a = parser().parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
     ctx = make_ctx(a)
     fn = {"req": cmd_req, "loop": cmd_loop, "raw": cmd_raw, "sse": cmd_sse, "ws": cmd_ws,
           "resume": cmd_resume}[a.cmd]
@@ -436,7 +448,31 @@ def main():
         fn(a, ctx)
     except Fail as f:
         out({"error": f.kind, "detail": f.detail})
-        sys.exit(f.code)
+        return f.code
+    return 0
+
+
+def serve():
+    """One process for many commands (python's start costs a second on a
+    loaded machine): each stdin line is a command line, arguments separated
+    by \\x1f; its output lines are followed by "@@end STATUS"."""
+    for line in sys.stdin:
+        argv = line.rstrip("\n").split("\x1f")
+        if argv and argv[-1] == "":
+            argv.pop()
+        try:
+            rc = run(argv)
+        except Exception as e:  # a bug here must not hang the test
+            out({"error": "client", "detail": repr(e)})
+            rc = 1
+        print("@@end %d" % rc, flush=True)
+
+
+def main():
+    if sys.argv[1:] == ["serve"]:
+        serve()
+        return
+    sys.exit(run(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ gate_require()
 	# seconds per start on a loaded machine, and the tests start many)
 	GATE_PYTHON=${GATE_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}
 	export GATE_PYTHON
+	# one client process for the whole test (gate_client)
+	coproc GATECLI { exec "$GATE_PYTHON" "$GATE_CLIENT_PY" serve 2>>"$TG_TMP/gate_client.err"; }
+	GATE_CLI_PID=$GATECLI_PID
+	tg_on_exit gate__kill "$GATE_CLI_PID"
 	# The gate is part of the tree: a build without it is a failure, not a skip.
 	"$TG" gate --help >/dev/null 2>&1 ||
 		tg_fail "'tokengate gate --help' failed: this build has no gate command"
@@ -488,14 +492,40 @@ gate_reload()
 # Clients.
 # ---------------------------------------------------------------------
 
-# gate_py NAME ARGS...: gate_client.py with leaf NAME ($PKI/NAME.pem and its
-# key) against the gate; ARGS as gate_client.py's command line after the
-# connection options.
+# gate_client ARGS...: tests/lib/gate_client.py ARGS, run by the test's
+# client process (started by gate_require) — or as a process of its own
+# with GATE_CLIENT_DIRECT=1, which a call running in the background (&)
+# must set. Output and exit status as gate_client.py's.
+gate_client()
+{
+	local line a IFS
+	if [[ -n ${GATE_CLIENT_DIRECT:-} || -z ${GATE_CLI_PID:-} ]]; then
+		"$GATE_PYTHON" "$GATE_CLIENT_PY" "$@"
+		return
+	fi
+	for a in "$@"; do
+		[[ $a != *$'\n'* && $a != *$'\x1f'* ]] || tg_fail "gate_client: an argument with a newline or \\x1f: use GATE_CLIENT_DIRECT=1"
+	done
+	# not in a ( ) subshell: bash closes a coprocess's descriptors there
+	IFS=$'\x1f'
+	printf '%s\n' "$*" >&"${GATECLI[1]}"
+	while IFS= read -r line <&"${GATECLI[0]}"; do
+		if [[ $line == '@@end '* ]]; then
+			return "${line#@@end }"
+		fi
+		printf '%s\n' "$line"
+	done
+	tg_fail "the gate client process ended: $(tail -n 20 "$TG_TMP/gate_client.err")"
+}
+
+# gate_py NAME ARGS...: gate_client as leaf NAME ($PKI/NAME.pem and its
+# key) against the gate on $GATE_PORT; ARGS as gate_client.py's command
+# line after the connection options.
 gate_py()
 {
 	local name=$1
 	shift
-	"$GATE_PYTHON" "$GATE_CLIENT_PY" --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" \
+	gate_client --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" \
 		--cert "$PKI/$name.pem" --key "$(gate_key_of "$name")" "$@"
 }
 
