@@ -20,6 +20,8 @@ routes:
     allow:
       - identity: "spiffe://$TD/dev/*"
         key: device-attested
+      - identity: "spiffe://$TD/svc/indexer"
+        key: device-attested
 YAML
 GATE_POLICY=$TG_TMP/tcp.yaml GATE_UPSTREAM=tcp://127.0.0.1:$UP_PORT gate_start --mode tcp
 

@@ -470,10 +470,10 @@ gate_metric()
 gate_reload()
 {
 	local n0 i line
-	n0=$(grep -c 'tokengate gate: reload' "$GATE_LOG" || true)
+	n0=$(grep -c 'tokengate gate: reload (SIGHUP)' "$GATE_LOG" || true)
 	kill -HUP "$GATE_PID"
 	for ((i = 0; i < 200; i++)); do
-		line=$(grep 'tokengate gate: reload' "$GATE_LOG" | sed -n "$((n0 + 1))p" || true)
+		line=$(grep 'tokengate gate: reload (SIGHUP)' "$GATE_LOG" | sed -n "$((n0 + 1))p" || true)
 		if [[ -n $line ]]; then
 			if [[ $line == *refused* ]]; then
 				echo refused
@@ -484,7 +484,7 @@ gate_reload()
 		fi
 		sleep 0.1
 	done
-	tg_log "gate_reload: no 'tokengate gate: reload' line in the gate's log within 20 s of SIGHUP"
+	tg_log "gate_reload: no 'tokengate gate: reload (SIGHUP)' line in the gate's log within 20 s of SIGHUP"
 	return 1
 }
 
@@ -499,14 +499,15 @@ gate_reload()
 gate_client()
 {
 	local line a IFS
-	if [[ -n ${GATE_CLIENT_DIRECT:-} || -z ${GATE_CLI_PID:-} ]]; then
+	# bash closes a coprocess's descriptors in ( ) subshells and pipelines:
+	# there, and when asked, the client runs as a process of its own
+	if [[ -n ${GATE_CLIENT_DIRECT:-} || -z ${GATE_CLI_PID:-} || ! -e /proc/$BASHPID/fd/${GATECLI[1]:-x} ]]; then
 		"$GATE_PYTHON" "$GATE_CLIENT_PY" "$@"
 		return
 	fi
 	for a in "$@"; do
 		[[ $a != *$'\n'* && $a != *$'\x1f'* ]] || tg_fail "gate_client: an argument with a newline or \\x1f: use GATE_CLIENT_DIRECT=1"
 	done
-	# not in a ( ) subshell: bash closes a coprocess's descriptors there
 	IFS=$'\x1f'
 	printf '%s\n' "$*" >&"${GATECLI[1]}"
 	while IFS= read -r line <&"${GATECLI[0]}"; do
