@@ -67,12 +67,12 @@ gate_audit_mark
 printf 'GET /v1/datasets/r HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n' |
 	gate_sclient -sess_in sess.pem -ign_eof >sc2.out 2>sc2.err || true
 grep -q '^Reused, TLSv1.3' sc2.out || tg_fail "s_client did not resume the session: $(grep -E '^(New|Reused)' sc2.out) $(tail -3 sc2.err)"
-grep -q '^HTTP/1.1 200' sc2.out || tg_fail "resumed s_client: $(grep HTTP sc2.out)"
+grep -aq 'HTTP/1.1 200 OK' sc2.out || tg_fail "resumed s_client: $(grep -a HTTP sc2.out)"
 gate_audit_expect event=$GATE_EV_REQ decision=allow route=datasets-read identity=$API provenance.level=hsm-operator resumed=true
 printf 'GET /v1/models/m HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n' |
 	gate_sclient -sess_in sess.pem -ign_eof >sc3.out 2>sc3.err || true
 grep -q '^Reused' sc3.out || tg_fail "s_client did not resume the session (3)"
-grep -q '^HTTP/1.1 403' sc3.out || tg_fail "resumed session on a route it may not use: $(grep HTTP sc3.out)"
+grep -aq 'HTTP/1.1 403 Forbidden' sc3.out || tg_fail "resumed session on a route it may not use: $(grep -a HTTP sc3.out)"
 echo "ok: s_client resumes the session (-sess_in) and is authorized like the full handshake"
 gate_audit_mark
 printf 'POST /echo HTTP/1.1\r\nHost: gate\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' |
