@@ -20,12 +20,12 @@
 #include <http_parser.h>
 
 #include "tg_att.h"
+#include "tg_hex.h"
 
 #define DEFAULT_REQUEST_LINE 8192
 #define DEFAULT_HEADER_BYTES 16384
 #define DEFAULT_HEADER_COUNT 100
-#define HEAD_BUF_MIN         512  /* first allocation of the head buffer */
-#define HEAD_BUF_KEEP        4096 /* kept between messages when not larger */
+#define HEAD_BUF_MIN         512 /* first allocation of the head buffer */
 #define SPANS_MIN            16
 #define CHUNK_SIZE_DIGITS    15 /* hex digits of a chunk size: below 2^60 */
 #define CL_DIGITS            19 /* decimal digits of a Content-Length */
@@ -141,16 +141,15 @@ field_char(unsigned char c)
 	return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f);
 }
 
+/* A hex digit's value, or -1 (tg_hex_decode of "0" and the digit). */
 static int
 hex_value(unsigned char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	char pair[3] = {'0', (char)c, '\0'};
+	uint8_t v = 0;
+	size_t n = 0;
+
+	return tg_hex_decode(pair, &v, 1, &n) == 0 ? v : -1;
 }
 
 /* 1 when the n bytes at s equal the lower-case word w, ignoring case. */
@@ -959,15 +958,18 @@ cs_scan(struct chunk_scan *c, const struct tg_gate_http_limits *lim, const char 
 	return i;
 }
 
-/* Back to reading a head; the buffer is kept unless a large head grew it. */
+/*
+ * Back to reading a head. The head buffers are freed: an idle keep-alive
+ * connection holds no more than the reader itself.
+ */
 static void
 head_reset(struct tg_gate_http_reader *r)
 {
-	if (r->hb_cap > HEAD_BUF_KEEP) {
-		free(r->hb);
-		r->hb = NULL;
-		r->hb_cap = 0;
-	}
+	free(r->hb);
+	free(r->spans);
+	r->hb = NULL;
+	r->spans = NULL;
+	r->hb_cap = r->spans_cap = 0;
 	r->hb_len = r->hb_fed = r->line_start = 0;
 	r->start_seen = 0;
 	r->nspans = 0;

@@ -226,6 +226,9 @@ px_refuse(struct px_conn *c, int status, const char *error, const char *reason)
 			json_object_del(rec, "path");
 	}
 	px_audit(c, rec);
+	if (c->rq == NULL || c->rq->decision == NULL)
+		tg_gate_metrics_request(tg_gate_server_metrics(c->srv), c->ci->listener_name, NULL,
+		                        "deny", c->rq != NULL ? since(&c->rq->start) : 0.0);
 	px_answer(c, status, error, reason, 0, NULL, 0);
 	if (c->rq != NULL)
 		c->rq->local = 1;
@@ -808,8 +811,17 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 		rc = rq->keep && h->body == TG_GATE_HTTP_BODY_NONE && !c->closing ? 0 : -1;
 		goto out;
 	}
-	if (rq_upstream(rq) != 0 || rq_build_head(c, rq, h) != 0) {
-		px_answer(c, 502, "bad gateway", "no upstream for this route", 0, NULL, 0);
+	if (rq_upstream(rq) != 0) {
+		px_answer(c, 502, "bad gateway",
+		          "neither the route nor the listener names an upstream; add upstream: to "
+		          "the route or --upstream",
+		          0, NULL, 0);
+		rq->local = 1;
+		goto out;
+	}
+	if (rq_build_head(c, rq, h) != 0) {
+		px_answer(c, 500, "internal error", "the gate could not write the upstream request",
+		          0, NULL, 0);
 		rq->local = 1;
 		goto out;
 	}

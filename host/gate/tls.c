@@ -67,9 +67,9 @@ struct conn {
 	struct tg_gate_tls *t; /* a reference */
 	struct tg_gate_peer_info peer;
 	int have_peer;
-	int refused;                 /* reason is final: the verifier refused */
-	char reason[TLS_REASON_MAX]; /* why the client was refused */
-	char resume[TLS_REASON_MAX]; /* why its session was not resumed */
+	int refused;  /* reason is final */
+	char *reason; /* why the client was refused (heap, only on a refusal) */
+	char *resume; /* why its session was not resumed (heap, idem) */
 };
 
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
@@ -83,6 +83,8 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void 
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
 	if (c != NULL) {
 		tg_gate_tls_unref(c->t);
+		free(c->reason);
+		free(c->resume);
 		tg_freezero(c, sizeof(*c));
 	}
 }
@@ -99,14 +101,20 @@ conn_of(const SSL *ssl)
 	return ex_idx < 0 ? NULL : SSL_get_ex_data(ssl, ex_idx);
 }
 
-/* A message into buf (cut short when longer). */
-static void __attribute__((format(printf, 3, 4))) msg_set(char *buf, size_t n, const char *fmt, ...)
+/* *dst becomes a heap copy of the message (cut short when longer); on
+ * OOM it keeps what it had. */
+static void __attribute__((format(printf, 2, 3))) msg_set(char **dst, const char *fmt, ...)
 {
+	char buf[TLS_REASON_MAX], *m;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, n, fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if ((m = strdup(buf)) != NULL) {
+		free(*dst);
+		*dst = m;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -131,7 +139,7 @@ cert_verify_cb(X509_STORE_CTX *sctx, void *arg)
 	c->have_peer = 0;
 	r = tg_gate_verify_store_ctx(c->t->verify, sctx, time(NULL), &c->peer, &err);
 	if (r != 0) {
-		msg_set(c->reason, sizeof(c->reason), "%s", tg_error_msg(&err, r));
+		msg_set(&c->reason, "%s", tg_error_msg(&err, r));
 		c->refused = 1;
 		/* the alert says "revoked" where it applies; the rest is generic */
 		X509_STORE_CTX_set_error(sctx, r == TG_ERR_REVOKED
@@ -206,8 +214,7 @@ ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namel
 	/* tokengate CAs issue leaves directly: the leaf alone is the chain */
 	r = tg_gate_verify_peer(c->t->verify, leaf, NULL, time(NULL), &info, &err);
 	if (r != 0) {
-		msg_set(c->resume, sizeof(c->resume), "session not resumed: %s",
-		        tg_error_msg(&err, r));
+		msg_set(&c->resume, "session not resumed: %s", tg_error_msg(&err, r));
 		ret = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_IGNORE_RENEW
 		                                         : SSL_TICKET_RETURN_IGNORE;
 		goto out;
@@ -268,7 +275,7 @@ key_matches(SSL_CTX *ctx, EVP_PKEY *key, const char *cert, const char *keyname,
 	int r = 0;
 
 	if (c == NULL || EVP_PKEY_eq(X509_get0_pubkey(c), key) != 1)
-		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
+		r = tg_error_set(err, TG_ERR_CONFIG,
 		                 "server key '%s' is not the key of server certificate '%s'; give "
 		                 "the certificate issued for that key",
 		                 keyname, cert);
@@ -722,25 +729,26 @@ tg_gate_tls_reject_reason(SSL *ssl)
 
 	if (c == NULL)
 		return "TLS handshake failed";
-	if (c->refused)
+	if (c->refused && c->reason != NULL)
 		return c->reason;
 	e = ERR_peek_last_error();
 	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
 	    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-		msg_set(c->reason, sizeof(c->reason), "%s", NO_CERT_REASON);
+		msg_set(&c->reason, "%s", NO_CERT_REASON);
 	} else if (e != 0) {
 		ERR_error_string_n(e, why, sizeof(why));
-		msg_set(c->reason, sizeof(c->reason), "TLS handshake failed: %s%s%s", why,
-		        c->resume[0] != '\0' ? "; " : "", c->resume);
-	} else if (c->resume[0] != '\0') {
-		msg_set(c->reason, sizeof(c->reason), "%s", c->resume);
+		msg_set(&c->reason, "TLS handshake failed: %s%s%s", why,
+		        c->resume != NULL ? "; " : "", c->resume != NULL ? c->resume : "");
+	} else if (c->resume != NULL) {
+		msg_set(&c->reason, "%s", c->resume);
 	} else {
-		msg_set(c->reason, sizeof(c->reason), "%s",
+		msg_set(&c->reason, "%s",
 		        "TLS handshake failed: the client closed the connection or sent no valid "
 		        "TLS");
 	}
 	c->refused = 1; /* the same answer next time */
-	return c->reason;
+	return c->reason != NULL ? c->reason
+	                         : "TLS handshake failed (out of memory for the reason)";
 }
 
 int

@@ -16,6 +16,10 @@
  *   - a refused path is never allowed; an allowed request names a route
  *     and an entry of it, the admin route never allows the dev peer, and
  *     only the api route's methods are allowed there;
+ *   - inputs starting with "HT" are read as responses (to GET or HEAD), and
+ *     the client response head the writer makes from each is read back with
+ *     the same status, framing (read-until-close chunked to a keep-alive
+ *     client) and upgrade, no hop-by-hop field and one Connection;
  *   - the upstream head the writer makes from any accepted head is read
  *     back without refusal with the same method, target, framing and
  *     upgrade; it holds exactly one X-Tokengate-Identity, one
@@ -53,7 +57,9 @@ static const char auth_value[] = "Bearer gate-secret";
 static const struct tg_gate_http_limits lim = {256, 1024, 16};
 
 struct run {
-	uint64_t hash; /* FNV-1a over the events */
+	enum tg_gate_http_kind kind; /* responses: inputs starting with "HT" */
+	const char *method;          /* responses: the request's method */
+	uint64_t hash;               /* FNV-1a over the events */
 	int heads, ends;
 	int deep; /* check path, decision and writer in on_head */
 	const struct tg_gate_policy *pol;
@@ -93,17 +99,11 @@ is_token(const char *s)
 }
 
 static void
-check_head(const struct tg_gate_http_head *h)
+check_head(const struct run *c, const struct tg_gate_http_head *h)
 {
 	size_t i, n;
 	const char *v;
 
-	check(is_token(h->method));
-	check(h->target != NULL && h->target[0] != '\0');
-	for (i = 0; h->target[i] != '\0'; i++)
-		check((unsigned char)h->target[i] > 0x20 && (unsigned char)h->target[i] < 0x7f &&
-		      h->target[i] != '#');
-	check(h->http_major == 1 && (h->http_minor == 0 || h->http_minor == 1));
 	for (i = 0; i < h->nheaders; i++) {
 		check(is_token(h->headers[i].name));
 		v = h->headers[i].value;
@@ -112,6 +112,17 @@ check_head(const struct tg_gate_http_head *h)
 		check(n == 0 ||
 		      (v[0] != ' ' && v[0] != '\t' && v[n - 1] != ' ' && v[n - 1] != '\t'));
 	}
+	check(h->http_major == 1 && (h->http_minor == 0 || h->http_minor == 1));
+	if (c->kind == TG_GATE_HTTP_RESPONSE) {
+		check(h->status >= 100 && h->status <= 599 && h->target == NULL);
+		check(h->upgrade == (h->status == 101));
+		return;
+	}
+	check(is_token(h->method));
+	check(h->target != NULL && h->target[0] != '\0');
+	for (i = 0; h->target[i] != '\0'; i++)
+		check((unsigned char)h->target[i] > 0x20 && (unsigned char)h->target[i] < 0x7f &&
+		      h->target[i] != '#');
 }
 
 /* The decision for the normalized target; the path and query for upstream. */
@@ -228,6 +239,69 @@ check_writer(const struct tg_gate_http_head *h, const char *pq)
 	evbuffer_free(out);
 }
 
+/* What the read-back of the client response head must show. */
+struct rback {
+	const struct tg_gate_http_head *orig;
+	int keep_alive, heads;
+};
+
+static int
+rback_head(void *arg, const struct tg_gate_http_head *h)
+{
+	static const char *const hop[] = {"keep-alive", "proxy-connection", "te", "trailer"};
+	struct rback *b = arg;
+	const struct tg_gate_http_head *o = b->orig;
+	enum tg_gate_http_body want = o->body;
+	int interim = o->status / 100 == 1 && o->status != 101;
+	size_t i;
+
+	b->heads++;
+	if (want == TG_GATE_HTTP_BODY_CLOSE && b->keep_alive)
+		want = TG_GATE_HTTP_BODY_CHUNKED;
+	check(h->status == o->status && h->http_minor == 1);
+	check(h->body == want && h->content_length == o->content_length);
+	check(h->upgrade == o->upgrade);
+	/* after a 1xx (also 101) the connection goes on whatever keep_alive says */
+	check(o->status / 100 == 1 ||
+	      h->keep_alive == (b->keep_alive && want != TG_GATE_HTTP_BODY_CLOSE));
+	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		check(count(h, hop[i], NULL) == 0);
+	check(count(h, "Transfer-Encoding", NULL) == (want == TG_GATE_HTTP_BODY_CHUNKED));
+	check(count(h, "Connection", NULL) == (size_t)!interim);
+	check(count(h, "Upgrade", NULL) == (o->status == 101 ? count(o, "Upgrade", NULL) : 0));
+	return 0;
+}
+
+static void
+check_response_writer(const struct run *c, const struct tg_gate_http_head *h, int keep_alive)
+{
+	static const struct tg_gate_http_limits big = {8192, 65536, 256};
+	struct rback b = {h, keep_alive, 0};
+	struct tg_gate_http_cb cb = {rback_head, NULL, NULL};
+	struct tg_gate_http_reader *r = NULL;
+	struct tg_gate_http_error e;
+	struct evbuffer *out = evbuffer_new();
+	struct tg_error err;
+	unsigned char *bytes;
+	size_t n, used;
+	int chunked = -1;
+
+	check(out != NULL);
+	check(tg_gate_http_response_head(h, keep_alive, &chunked, out) == 0);
+	n = evbuffer_get_length(out);
+	bytes = evbuffer_pullup(out, -1);
+	check(bytes != NULL);
+	check(tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &big, &cb, &b, &r, &err) == 0);
+	tg_gate_http_reader_expect(r, h->body == TG_GATE_HTTP_BODY_NONE ? c->method : "GET");
+	check(tg_gate_http_reader_feed(r, (const char *)bytes, n, &used, &e) !=
+	      TG_GATE_HTTP_REFUSED);
+	check(used == n && b.heads == 1);
+	check(chunked == (h->body == TG_GATE_HTTP_BODY_CHUNKED ||
+	                  (h->body == TG_GATE_HTTP_BODY_CLOSE && keep_alive)));
+	tg_gate_http_reader_free(r);
+	evbuffer_free(out);
+}
+
 static int
 on_head(void *arg, const struct tg_gate_http_head *h)
 {
@@ -235,10 +309,11 @@ on_head(void *arg, const struct tg_gate_http_head *h)
 	char pq[TG_GATE_PATH_MAX + 1024];
 	size_t i;
 
-	check_head(h);
+	check_head(c, h);
 	mix_str(c, "H");
 	mix_str(c, h->method);
-	mix_str(c, h->target);
+	mix_str(c, h->target != NULL ? h->target : "");
+	mix(c, &h->status, sizeof(h->status));
 	mix(c, &h->http_minor, sizeof(h->http_minor));
 	mix(c, &h->body, sizeof(h->body));
 	mix(c, &h->content_length, sizeof(h->content_length));
@@ -250,8 +325,12 @@ on_head(void *arg, const struct tg_gate_http_head *h)
 		mix_str(c, h->headers[i].value);
 	}
 	c->heads++;
-	if (c->deep && check_decide(c, h, pq, sizeof(pq)) == 0)
+	if (c->deep && c->kind == TG_GATE_HTTP_RESPONSE) {
+		check_response_writer(c, h, 1);
+		check_response_writer(c, h, 0);
+	} else if (c->deep && check_decide(c, h, pq, sizeof(pq)) == 0) {
 		check_writer(h, pq);
+	}
 	return 0;
 }
 
@@ -288,7 +367,9 @@ run(struct run *c, const uint8_t *data, size_t size, size_t step, struct tg_gate
 	int spins = 0;
 
 	memset(e, 0, sizeof(*e));
-	check(tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &lim, &cb, c, &r, &err) == 0);
+	check(tg_gate_http_reader_new(c->kind, &lim, &cb, c, &r, &err) == 0);
+	if (c->kind == TG_GATE_HTTP_RESPONSE)
+		tg_gate_http_reader_expect(r, c->method);
 	while (off < size && rc != TG_GATE_HTTP_REFUSED) {
 		n = step == 0 || step > size - off ? size - off : step;
 		rc = tg_gate_http_reader_feed(r, (const char *)data + off, n, &used, e);
@@ -300,6 +381,9 @@ run(struct run *c, const uint8_t *data, size_t size, size_t step, struct tg_gate
 		check(spins < 2);
 		off += used;
 	}
+	/* a response read until close ends at EOF */
+	if (c->kind == TG_GATE_HTTP_RESPONSE && rc != TG_GATE_HTTP_REFUSED)
+		rc = tg_gate_http_reader_feed(r, "", 0, &used, e);
 	tg_gate_http_reader_free(r);
 	if (rc == TG_GATE_HTTP_REFUSED) {
 		check(e->reason[0] != '\0');
@@ -328,12 +412,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c0, 0, sizeof(c0));
 	c0.deep = 1;
 	c0.pol = &pol;
+	c0.kind = TG_GATE_HTTP_REQUEST;
+	if (size >= 2 && data[0] == 'H' && data[1] == 'T') {
+		c0.kind = TG_GATE_HTTP_RESPONSE;
+		c0.method = size % 3 == 0 ? "HEAD" : "GET";
+	}
 	rc0 = run(&c0, data, size, 0, &e0);
 	steps[0] = 1;
 	steps[1] = size > 0 ? (size_t)data[0] % 17 + 2 : 2;
 	for (i = 0; i < 2; i++) {
 		memset(&c1, 0, sizeof(c1));
 		c1.pol = &pol;
+		c1.kind = c0.kind;
+		c1.method = c0.method;
 		rc1 = run(&c1, data, size, steps[i], &e1);
 		check(rc1 == rc0 && c1.hash == c0.hash);
 		check(c1.heads == c0.heads && c1.ends == c0.ends);

@@ -440,6 +440,24 @@ def sc_ws(cl, a):
     print("ok: WebSocket spliced both ways on a websocket route; refused (403) elsewhere")
 
 
+def sc_idle_stop(cl, a):
+    s = cl.connect()
+    c = Conn(s)
+    s.sendall(get("/echo/before-stop"))
+    st, hd, body = cl.response(c)
+    check(st == 200 and hget(hd, "connection") != ["close"], "before the stop: %d %r" % (st, hd))
+    print("idle", flush=True)
+    s.settimeout(15)
+    t0 = time.time()
+    try:
+        rest = c.rest()
+    except socket.timeout:
+        fail("an idle keep-alive connection stayed open 15 s after SIGTERM")
+    check(rest == b"", "bytes on an idle connection: %r" % rest)
+    print("ok: an idle keep-alive connection was closed %.1f s after the stop began" %
+          (time.time() - t0))
+
+
 SCENARIOS = {k[3:]: v for k, v in globals().items() if k.startswith("sc_")}
 
 

@@ -13,7 +13,8 @@
 # allow/deny/allow answered in order; a denied upload closed after its
 # 403; 64 MiB to a slow reader with bounded memory; slowloris 408; SSE
 # event by event; WebSocket splice and its refusal; 502 for a dead upstream
-# (with its upstream-error record); and the audit records of these
+# (with its upstream-error record); a stop closing an idle keep-alive
+# connection at once; and the audit records of these
 # requests ("request" before "response", bytes, statuses).
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
@@ -83,7 +84,9 @@ HEADER_S=10
 GATE=(--listen "127.0.0.1:$PORT" --cert srv.pem --key srv.key --client-ca ca/ca.pem
 	--upstream "http://127.0.0.1:$UPORT" --policy policy.yaml --audit audit.log
 	--audit-fsync never --workers 1)
-setpriv --pdeathsig TERM "$TG" gate "${GATE[@]}" 2>gate.log &
+# (a sanitizer build: freed memory is not held back, so the memory check holds)
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:quarantine_size_mb=1:thread_local_quarantine_size_kb=64 \
+	setpriv --pdeathsig TERM "$TG" gate "${GATE[@]}" 2>gate.log &
 GPID=$!
 tg_on_exit kill "$GPID"
 TG__LOGS+=("$TG_TMP/gate.log")
@@ -103,9 +106,20 @@ code=$(curl -sS -o body.json -w '%{http_code}' --cacert srv.pem --cert client.pe
 	tg_fail "502 body: $(cat body.json)"
 echo "ok: 502 with the reason when the route's upstream refuses"
 
-# ---- the audit records -------------------------------------------------------
+# ---- a stop closes idle keep-alive connections at once -----------------------
+client idle_stop >idle.txt &
+CPID=$!
+tg_wait_until 20 grep -q '^idle' idle.txt || tg_fail "the idle client did not start: $(cat idle.txt)"
+t0=$(tg__now_ms)
 kill -TERM "$GPID"
 wait "$GPID" || tg_fail "the gate did not exit 0 on SIGTERM: $(cat gate.log)"
+t1=$(tg__now_ms)
+wait "$CPID" || tg_fail "the idle client: $(cat idle.txt)"
+grep '^ok' idle.txt
+((t1 - t0 < 3000)) || tg_fail "the gate took $((t1 - t0)) ms to stop with an idle keep-alive connection open"
+echo "ok: the gate stopped in $((t1 - t0)) ms with an idle keep-alive connection open"
+
+# ---- the audit records -------------------------------------------------------
 "$TG" audit verify audit.log >/dev/null || tg_fail "the audit chain is broken"
 # audit_has FILTER: some record of audit.log matches the jq FILTER
 audit_has() { [[ -n $(jq -c "select($1)" audit.log) ]]; }

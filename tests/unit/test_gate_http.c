@@ -433,6 +433,7 @@ static void
 test_pipelining(void **state)
 {
 	static const size_t ends[] = {28, 28 + 50, sizeof(PIPE) - 1};
+	static const char in[] = PIPE;
 	struct tg_gate_http_error e;
 	struct tg_gate_http_reader *r;
 	struct rec c;
@@ -444,7 +445,7 @@ test_pipelining(void **state)
 	r = reader(TG_GATE_HTTP_REQUEST, NULL, &c);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(
-		    tg_gate_http_reader_feed(r, PIPE + off, sizeof(PIPE) - 1 - off, &used, &e),
+		    tg_gate_http_reader_feed(r, in + off, sizeof(in) - 1 - off, &used, &e),
 		    TG_GATE_HTTP_PAUSED);
 		off += used;
 		assert_int_equal(off, ends[i]);
@@ -978,6 +979,61 @@ test_key_header(void **state)
 	assert_int_equal(tg_gate_http_key_header(&p, out, sizeof(out)), 0);
 }
 
+/* HTTP/1.0 keep-alive, Connection: close in 1.1, and the default limits. */
+static void
+test_keep_alive(void **state)
+{
+	(void)state;
+	same_every_way(TG_GATE_HTTP_REQUEST,
+	               S("GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+	                 "GET /b HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n"),
+	               0, TG_GATE_HTTP_OK,
+	               "HEAD GET /a 1.0 st=0 body=0 cl=0 ka=1 up=0 ex=0\n"
+	               "  [Connection]=[Keep-Alive]\nEND\n"
+	               "HEAD GET /b 1.1 st=0 body=0 cl=0 ka=0 up=0 ex=0\n"
+	               "  [Host]=[a]\n  [Connection]=[foo, close]\nEND\n");
+}
+
+/* The trailer section and chunk-size lines have limits too. */
+static void
+test_chunk_limits(void **state)
+{
+	static const struct bad cases[] = {
+	    {B(POSTC "0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+	             "I: 9\r\n\r\n"),
+	     431, "the trailer section has too many fields"},
+	    {B(POSTC
+	       "0\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"),
+	     431, "the trailer section is larger than the gate's header_bytes limit"},
+	    {B(POSTC
+	       "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"),
+	     400, "a chunk-size line is longer than the gate's request_line limit"},
+	    {B(POSTC "000000000000000000000000000000000000000001\r\na\r\n0\r\n\r\n"), 0, ""},
+	};
+	struct tg_gate_http_error e;
+	struct tg_gate_http_reader *r;
+	struct rec c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		memset(&e, 0, sizeof(e));
+		r = reader(TG_GATE_HTTP_REQUEST, &small_lim, &c);
+		assert_int_equal(drive(r, cases[i].in, cases[i].len, 1, 0, &e),
+		                 cases[i].status == 0 ? TG_GATE_HTTP_OK : TG_GATE_HTTP_REFUSED);
+		assert_int_equal(e.status, cases[i].status);
+		assert_string_equal(e.reason, cases[i].reason);
+		/* leading zeros are no size: the last case's body is one byte */
+		if (cases[i].status == 0)
+			assert_non_null(strstr(c.log, "BODY [a]\nEND\n"));
+		tg_gate_http_reader_free(r);
+	}
+}
+
 int
 main(void)
 {
@@ -989,7 +1045,8 @@ main(void)
 	    cmocka_unit_test(test_streaming),     cmocka_unit_test(test_upgrade_request),
 	    cmocka_unit_test(test_responses),     cmocka_unit_test(test_request_head),
 	    cmocka_unit_test(test_response_head), cmocka_unit_test(test_answer_chunk),
-	    cmocka_unit_test(test_key_header),
+	    cmocka_unit_test(test_key_header),    cmocka_unit_test(test_keep_alive),
+	    cmocka_unit_test(test_chunk_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
