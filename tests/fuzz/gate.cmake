@@ -7,3 +7,6 @@ tg_add_fuzz(fuzz_gate_decide
 tg_add_fuzz(fuzz_gate_policy
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_policy.c
   LIBS tggate)
+tg_add_fuzz(fuzz_gate_config
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_config.c
+  LIBS tggate)
