@@ -100,7 +100,7 @@ class Conn:
             raise Fail("timeout", "handshake: %s" % e, 5)
         except OSError as e:
             raise Fail("tls", "handshake: %s" % e, 3)
-        self.buf = b""
+        self.buf = bytearray()  # amortized appends and front deletes
         self.eof = False
 
     def send(self, data):
@@ -133,17 +133,24 @@ class Conn:
         return True
 
     def line(self):
-        while b"\r\n" not in self.buf:
+        start = 0
+        while True:
+            i = self.buf.find(b"\r\n", start)
+            if i >= 0:
+                break
+            start = max(0, len(self.buf) - 1)
             if not self.fill():
                 return None
-        ln, self.buf = self.buf.split(b"\r\n", 1)
+        ln = bytes(self.buf[:i])
+        del self.buf[:i + 2]
         return ln
 
     def take(self, n):
         while len(self.buf) < n:
             if not self.fill():
                 raise Fail("eof", "body cut short", 4)
-        d, self.buf = self.buf[:n], self.buf[n:]
+        d = bytes(self.buf[:n])
+        del self.buf[:n]
         return d
 
     def response(self, method="GET", on_chunk=None):
@@ -152,7 +159,7 @@ class Conn:
         st = self.line()
         if st is None:
             if self.buf:
-                raise Fail("eof", "partial status line %r" % self.buf, 4)
+                raise Fail("eof", "partial status line %r" % bytes(self.buf), 4)
             return None
         parts = st.decode("latin-1").split(" ", 2)
         status = int(parts[1])
@@ -166,7 +173,7 @@ class Conn:
             n, _, v = ln.decode("latin-1").partition(":")
             headers.append([n, v.strip()])
         h = {n.lower(): v for n, v in headers}
-        body = b""
+        parts_ = []
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             pass
         elif h.get("transfer-encoding", "").lower() == "chunked":
@@ -183,13 +190,15 @@ class Conn:
                 self.take(2)
                 if on_chunk:
                     on_chunk(d)
-                body += d
+                parts_.append(d)
         elif "content-length" in h:
-            body = self.take(int(h["content-length"]))
+            parts_.append(self.take(int(h["content-length"])))
         else:
             while self.fill():
                 pass
-            body, self.buf = self.buf, b""
+            parts_.append(bytes(self.buf))
+            del self.buf[:]
+        body = b"".join(parts_)
         return {"status": status, "reason": parts[2] if len(parts) > 2 else "",
                 "headers": headers, "body": body.decode("utf-8", "replace"),
                 "tls": self.s.version(), "resumed": self.s.session_reused,
