@@ -4,8 +4,9 @@
 # nothing reached the upstream: Content-Length with Transfer-Encoding, two
 # Content-Lengths, bad Content-Length, unknown transfer coding, bad chunk
 # size, obs-fold, bare CR, bare LF, invalid header names -> 400 (501 for an
-# unknown coding) and the connection closed. Paths and headers:
-# test_gate_paths.sh.
+# unknown coding) and the connection closed; also over the limits (request
+# line 414, header count 431), HTTP/2.0 (505), an unknown method (501), no
+# or two Host fields (400). Paths and headers: test_gate_paths.sh.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -79,6 +80,16 @@ attack "non-token header name" 400 \
 	"GET /echo HTTP/1.1\r\n${H}X(A): 1\r\n\r\n"
 attack "empty header name" 400 \
 	"GET /echo HTTP/1.1\r\n${H}: 1\r\n\r\n"
+
+# limits (defaults: request line 8192 bytes, 100 header fields) and versions
+long=$(printf 'a%.0s' $(seq 1 9000))
+attack "request line over the limit" 414 "GET /echo?$long HTTP/1.1\r\n${H}\r\n"
+many=$(for i in $(seq 1 120); do printf 'X-H%d: %d\\r\\n' "$i" "$i"; done)
+attack "more header fields than the limit" 431 "GET /echo HTTP/1.1\r\n${H}${many}\r\n"
+attack "HTTP/2.0 request line" 505 "GET /echo HTTP/2.0\r\n${H}\r\n"
+attack "unknown method" 501 "BREW /echo HTTP/1.1\r\n${H}\r\n"
+attack "no Host in HTTP/1.1" 400 "GET /echo HTTP/1.1\r\nX-A: 1\r\n\r\n"
+attack "two Host fields" 400 "GET /echo HTTP/1.1\r\n${H}${H}\r\n"
 
 # a well-formed chunked body still goes through (the control for the above)
 out=$(gate_py alice raw "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
