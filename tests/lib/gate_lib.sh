@@ -10,8 +10,12 @@
 #	gate_policy_default FILE       the routes most tests use
 #	gate_upstream_start NAME ARGS  tests/lib/gate_upstream.py in the background
 #	gate_start [ARGS...]           `tokengate gate` with the flags, waits for ready
+#	gate_ports                     a fresh GATE_PORT / GATE_ADMIN for the next start
 #	gate_stop / gate_reload        SIGTERM (waits) / SIGHUP (waits for the reload)
-#	gate_py CERT ARGS...           tests/lib/gate_client.py as leaf CERT
+#	gate_leaf / gate_revoke / gate_crl   more leaves, revocation, CRLs
+#	gate_client ARGS...            tests/lib/gate_client.py ARGS (one process per
+#	                               test, a coprocess started by gate_require)
+#	gate_py LEAF ARGS...           gate_client as leaf $PKI/LEAF.pem against the gate
 #	gate_curl ARGS... PATH         curl with the SoftHSM2 leaf, key through the
 #	                               OpenSSL pkcs11 engine
 #	gate_sclient ARGS...           openssl s_client, same key, same engine
@@ -670,10 +674,4 @@ gate_audit_count()
 	f=$(gate__audit_filter "$@")
 	mapfile -d '' args < <(gate__audit_jq_args "$@")
 	gate__audit_new | jq -c "${args[@]}" "select($f)" | wc -l
-}
-
-# gate_json_field JSONLINE JQ: jq -r on one JSON text.
-gate_jq()
-{
-	jq -r "$2" <<<"$1"
 }
