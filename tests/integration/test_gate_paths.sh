@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# test_gate_paths.sh — `tokengate gate` in http mode, requests that try to
+# get around the policy, each asserting the answer, the audit record and
+# that nothing reached the upstream when it must not:
+#   path-normalization bypass attempts (/v1/datasets/../../admin, %2e%2e,
+#   //admin, /admin/, /./admin/., /%61dmin) meet the admin rule (403) and
+#   refused spellings (%2f, %00, .. above the root) are 400;
+#   client copies of X-Tokengate-Identity / X-Tokengate-Key (any
+#   X-Tokengate-*) replaced by the gate's;
+#   a client Authorization replaced by the injected secret (from a file),
+#   which never appears in the audit log or the gate's log;
+#   keep-alive across allowed and denied requests on one connection.
+set -euo pipefail
+source "$TG_FIXTURES/fixtures.sh"
+source "$TG_FIXTURES/gate_lib.sh"
+gate_require
+cd "$TG_TMP"
+gate_pki
+gate_policy_default "$TG_TMP/policy.yaml"
+gate_upstream_start up
+UPLOG=$TG_TMP/up-up.jsonl
+gate_start
+
+uplines() { if [[ -f $UPLOG ]]; then wc -l <"$UPLOG"; else echo 0; fi; }
+
+H='Host: gate\r\n'
+
+# ---- path normalization ------------------------------------------------------------
+# bypass TARGET NORMAL: alice asks for TARGET; it meets the admin rule as
+# NORMAL (403), never reaching the upstream.
+bypass()
+{
+	local target=$1 normal=$2 out n0
+	n0=$(uplines)
+	gate_audit_mark
+	out=$(gate_py alice req "$target") || tg_fail "$target: $out"
+	[[ $(jq -r .status <<<"$out") == 403 ]] || tg_fail "$target: want 403 (route admin), got: $out"
+	jq -r .body <<<"$out" | grep -qF "route admin" || tg_fail "$target: the 403 does not name route admin: $out"
+	gate_audit_expect event=$GATE_EV_REQ decision=deny route=admin status=403 path="$normal"
+	[[ $(uplines) == "$n0" ]] || tg_fail "$target: forwarded upstream: $(tail -n1 "$UPLOG")"
+	echo "ok: $target is $normal -> 403 by route admin"
+}
+bypass /v1/datasets/../../admin /admin
+bypass /v1/datasets/%2e%2e/%2e%2e/admin /admin
+bypass /v1/datasets/%2E%2E/%2E%2E/admin/users /admin/users
+bypass //admin /admin
+bypass //admin//users /admin/users
+bypass /admin/ /admin/
+bypass /./admin/. /admin/
+bypass /%61dmin /admin
+bypass /v1/../admin/x/.. /admin/
+# refused spellings: 400, never forwarded
+badpath()
+{
+	local target=$1 out n0
+	n0=$(uplines)
+	gate_audit_mark
+	out=$(gate_py alice raw "GET $target HTTP/1.1\r\n${H}\r\n") || tg_fail "$target: $out"
+	[[ $(head -n1 <<<"$out" | jq -r '.status // empty') == 400 ]] || tg_fail "$target: want 400, got: $out"
+	gate_audit_expect event=$GATE_EV_REQ decision=deny status=400 reason!=null
+	[[ $(uplines) == "$n0" ]] || tg_fail "$target: forwarded upstream"
+	echo "ok: $target -> 400"
+}
+badpath /v1/datasets/..%2fadmin
+badpath /v1/datasets/..%2Fadmin
+badpath /admin%00
+badpath /v1/datasets/../../../etc/passwd
+badpath '/v1/datasets/a%5cb'
+badpath '/v1/datasets/%zz'
+badpath 'admin'
+# a dot-segment inside an allowed subtree is forwarded in normal form, with
+# the query untouched
+out=$(gate_py alice req '/v1/datasets/a/../b/./c?x=%2F..&y=1')
+[[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "normalized allowed path: $out"
+got=$(jq -r .body <<<"$out" | jq -r .path)
+[[ $got == '/v1/datasets/b/c?x=%2F..&y=1' ]] || tg_fail "upstream got path '$got', want '/v1/datasets/b/c?x=%2F..&y=1'"
+echo "ok: the upstream receives the normalized path and the raw query"
+
+# ---- identity headers set by the gate only ----------------------------------------------
+gate_audit_mark
+out=$(gate_py alice req -H "X-Tokengate-Identity: spiffe://$TD/svc/root" \
+	-H "x-tokengate-key: level=device-attested; pin=always; touch=always; serial=1" \
+	-H "X-TOKENGATE-IDENTITY: spiffe://$TD/svc/root2" -H "X-Tokengate-Extra: forged" \
+	-H "X-Other: kept" /echo)
+[[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "spoofed headers: $out"
+jq -r .body <<<"$out" >echo.json
+hdr() { jq -r --arg n "$1" '[.headers[] | select(.[0] | ascii_downcase == $n) | .[1]] | join("|")' echo.json; }
+[[ $(hdr x-tokengate-identity) == "spiffe://$TD/dev/alice" ]] ||
+	tg_fail "X-Tokengate-Identity upstream: '$(hdr x-tokengate-identity)' (client copies must be removed)"
+[[ $(hdr x-tokengate-key) == "level=device-attested; pin=once; touch=never; serial=27182818" ]] ||
+	tg_fail "X-Tokengate-Key upstream: '$(hdr x-tokengate-key)'"
+[[ -z $(hdr x-tokengate-extra) ]] || tg_fail "a client X-Tokengate-* header reached the upstream"
+[[ $(hdr x-other) == kept ]] || tg_fail "an ordinary client header was dropped: $(cat echo.json)"
+gate_audit_expect event=$GATE_EV_REQ decision=allow route=echo identity=spiffe://$TD/dev/alice
+echo "ok: client copies of X-Tokengate-* are replaced by the gate's identity and provenance"
+
+# ---- injected Authorization ------------------------------------------------------------------
+gate_audit_mark
+out=$(gate_py alice req -X POST -H "Authorization: Bearer client-made-up-token" \
+	-H "authorization: Basic second-copy" -d '{"model":"m"}' /v1/chat/completions)
+[[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "completions: $out"
+jq -r .body <<<"$out" >echo.json
+[[ $(hdr authorization) == "Bearer $GATE_SECRET" ]] ||
+	tg_fail "Authorization upstream: '$(hdr authorization)', want exactly the injected one"
+gate_audit_expect event=$GATE_EV_REQ decision=allow route=completions method=POST
+# a route without inject_headers leaves the client's Authorization alone
+out=$(gate_py alice req -H "Authorization: Bearer mine" /echo)
+jq -r .body <<<"$out" >echo.json
+[[ $(hdr authorization) == "Bearer mine" ]] || tg_fail "Authorization on a route without injection: '$(hdr authorization)'"
+# a denied request to that route gets nothing injected and nothing forwarded
+n0=$(uplines)
+out=$(gate_py indexer req -X POST -d x /v1/chat/completions)
+[[ $(jq -r .status <<<"$out") == 403 ]] || tg_fail "indexer on completions: $out"
+[[ $(uplines) == "$n0" ]] || tg_fail "a denied completion was forwarded"
+# the secret: nowhere in the audit log, the gate's log, or a 403 body
+! grep -qF "$GATE_SECRET" "$GATE_AUDIT" || tg_fail "the injected secret is in the audit log"
+! grep -qF "$GATE_SECRET" "$GATE_LOG" || tg_fail "the injected secret is in the gate's log"
+! grep -qF "$GATE_SECRET" <<<"$out" || tg_fail "the injected secret is in a 403 answer"
+echo "ok: the client's Authorization is replaced by the injected secret, which is never logged"
+
+# ---- keep-alive across allowed and denied requests ----------------------------------------------
+gate_audit_mark
+gate_py alice req /echo /admin/x /v1/models/m /v1/pin/x /v1/datasets/d /nowhere /echo >ka.out ||
+	tg_fail "keep-alive sequence: $(cat ka.out)"
+[[ $(jq -sr 'map(.status) | join(" ")' ka.out) == "200 403 200 403 200 403 200" ]] ||
+	tg_fail "keep-alive statuses: $(jq -sr 'map(.status) | join(" ")' ka.out)"
+# one client connection; the allowed ones reach the upstream in order
+[[ $(gate_audit_count event=$GATE_EV_REQ) == 7 ]] || tg_fail "want 7 request records, got $(gate_audit_count event=$GATE_EV_REQ)"
+gate_audit_expect event=$GATE_EV_REQ decision=deny route=null path=/nowhere status=403 "reason~no route matches GET /nowhere"
+[[ $(gate__audit_new | jq -r .peer | sort -u | wc -l) == 1 ]] ||
+	tg_fail "the records name more than one peer address: $(gate__audit_new | jq -r .peer | sort -u)"
+echo "ok: one keep-alive connection carries allowed and denied requests"
+
+gate_stop
+[[ $GATE_RC == 0 ]] || tg_fail "the gate exited $GATE_RC on SIGTERM"
+"$TG" audit verify "$GATE_AUDIT" >verify.out 2>&1 || tg_fail "audit verify: $(cat verify.out)"
+echo "ok: paths and headers"
