@@ -29,8 +29,8 @@
 # against its policy (one allow-all route for the client's identity) and
 # writes its audit line (--audit-fsync batch): that is its job, nginx has
 # none of it. The HSM-key run uses a second P-256 server key generated on a
-# SoftHSM2 token (the gate refuses imported keys) with a certificate from
-# the same CA.
+# SoftHSM2 token (as a service's HSM key is; libtgp11 refuses imported keys
+# by default) with a certificate of the same shape from the same CA.
 #
 # Needs nginx, openssl, pkcs11-tool, softhsm2, ss. Exit codes: 0 measured,
 # 1 failed, 77 cannot run here (a missing tool, or `tokengate gate` not
@@ -189,7 +189,7 @@ nginx_start()
 }
 
 UP=$(port)
-nginx_conf "$TG_TMP/up" 1 "  server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } }"
+nginx_conf "$TG_TMP/up" 1 "  server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } location /v1/missing { return 404; } }"
 nginx_start "$TG_TMP/up" "$UP" "upstream nginx"
 
 NG=$(port)
@@ -282,14 +282,20 @@ idle_rss()
 	python3 -c "print('%.1f' % (($after - $before) / $IDLE))"
 }
 
-# sanity: one request through each
+# sanity: requests through each succeed, and a refused one is an error
+# gate_load reports (a run with errors is never taken as a figure)
 load "$NG" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
 	tg_fail "a request through nginx failed: $(cat load.err)"
+tg_expect_exit 1 "GET /v1/missing answered 'HTTP/1.1 404 Not Found' (want 200)" \
+	load "$NG" --mode keepalive --threads 1 --seconds 0.2 --path /v1/missing
 if [[ -n $GATE_OK ]]; then
 	load "$GP" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
 		tg_fail "a request through the gate failed: $(cat load.err)"
 	load "$GH" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
 		tg_fail "a request through the gate with the token key failed: $(cat load.err)"
+	# outside the policy's /v1/**: the gate's 403
+	tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
+		load "$GP" --mode keepalive --threads 1 --seconds 0.2 --path /nope
 fi
 
 : >results.txt
