@@ -228,21 +228,44 @@ if [[ -n $GATE_OK ]]; then
 	gate_start gate server.key server.pem
 	GP=$STARTED_PORT GATE_PID=$STARTED
 	gate_start gate-hsm "$SKEY" server-hsm.pem
-	GH=$STARTED_PORT
+	GH=$STARTED_PORT GATEH_PID=$STARTED
 fi
 
 # ---- measuring ----------------------------------------------------------
-# one SERVER PORT MODE ARGS...: one gate_load run; appends "SERVER MODE RATE"
-# to results.txt and its JSON to runs.log
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_of PID...: user + system CPU time of the processes (all threads), in
+# clock ticks (fields 14 and 15 of /proc/PID/stat, counted after the
+# command name, which may hold spaces)
+cpu_of()
+{
+	local p s=0 st f
+	for p in "$@"; do
+		read -r st <"/proc/$p/stat"
+		read -ra f <<<"${st##*) }"
+		s=$((s + f[11] + f[12]))
+	done
+	echo "$s"
+}
+# one SERVER PORT PIDS-COMMAND MODE ARGS...: one gate_load run; appends
+# "SERVER MODE RATE CPU-US-PER-OP" to results.txt (the server's CPU time
+# over the run divided by the operations) and the JSON to runs.log
 one()
 {
-	local name=$1 p=$2 mode=$3 out rate
-	shift 3
+	local name=$1 p=$2 cmd=$3 mode=$4 out rate c0 c1 cpu
+	shift 4
+	# shellcheck disable=SC2046
+	c0=$(cpu_of $($cmd))
 	out=$(load "$p" --mode "$mode" --seconds "$SECONDS_RUN" "$@" 2>"$TG_TMP/load.err") ||
 		tg_fail "gate_load --mode $mode against $name failed: $(cat "$TG_TMP/load.err") $out"
-	rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["per_sec"])' "$out")
-	printf '%s %s %s\n' "$name" "$mode" "$rate" >>results.txt
-	printf '%s %s %s\n' "$name" "$mode" "$out" >>runs.log
+	# shellcheck disable=SC2046
+	c1=$(cpu_of $($cmd))
+	read -r rate cpu < <(python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+print(j["per_sec"], "%.1f" % ((int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4]) / max(1, j["ops"])))
+' "$out" "$c0" "$c1" "$CLK_TCK")
+	printf '%s %s %s %s\n' "$name" "$mode" "$rate" "$cpu" >>results.txt
+	printf '%s %s cpu_ticks=%s %s\n' "$name" "$mode" "$((c1 - c0))" "$out" >>runs.log
 }
 # rss_of PID...: summed VmRSS in KiB
 rss_of()
@@ -311,17 +334,21 @@ for ((r = 1; r <= RUNS; r++)); do
 		order=(gate nginx)
 	fi
 	for s in "${order[@]}"; do
-		[[ $s == nginx ]] && p=$NG || p=$GP
-		one "$s" "$p" handshake --threads "$THREADS"
-		one "$s" "$p" keepalive --threads "$THREADS" --conns "$CONNS"
+		if [[ $s == nginx ]]; then
+			p=$NG pids=nginx_workers
+		else
+			p=$GP pids="echo $GATE_PID"
+		fi
+		one "$s" "$p" "$pids" handshake --threads "$THREADS"
+		one "$s" "$p" "$pids" keepalive --threads "$THREADS" --conns "$CONNS"
 	done
 	if [[ -n $GATE_OK ]]; then
 		if ((r % 2)); then
-			one gate-hsm "$GH" handshake --threads "$THREADS"
-			one gate-pem "$GP" handshake --threads "$THREADS"
+			one gate-hsm "$GH" "echo $GATEH_PID" handshake --threads "$THREADS"
+			one gate-pem "$GP" "echo $GATE_PID" handshake --threads "$THREADS"
 		else
-			one gate-pem "$GP" handshake --threads "$THREADS"
-			one gate-hsm "$GH" handshake --threads "$THREADS"
+			one gate-pem "$GP" "echo $GATE_PID" handshake --threads "$THREADS"
+			one gate-hsm "$GH" "echo $GATEH_PID" handshake --threads "$THREADS"
 		fi
 	fi
 	echo "run $r of $RUNS done" >&2
@@ -336,8 +363,9 @@ python3 - "$NG_RSS" "$GATE_RSS" <<'EOF'
 import statistics, sys
 runs = {}
 for line in open("results.txt"):
-    s, m, v = line.split()
+    s, m, v, c = line.split()
     runs.setdefault((s, m), []).append(float(v))
+    runs.setdefault((s, m + "-cpu"), []).append(float(c))
 def med(s, m):
     v = runs.get((s, m))
     return statistics.median(v) if v else None
@@ -350,18 +378,29 @@ def cell(s, m):
     return "%13.1f ±%5.1f%%" % (md, sp)
 def ratio(a, b):
     return "%8.3f" % (a / b) if a is not None and b else "%8s" % "-"
-print("%-34s %22s %22s %8s" % ("", "nginx (median ±spread)", "gate (median ±spread)", "gate/nginx"))
-print("%-34s %s %s %s" % ("full mTLS handshakes/s", cell("nginx", "handshake"), cell("gate", "handshake"),
+print("%-40s %22s %22s %8s" % ("", "nginx (median ±spread)", "gate (median ±spread)", "gate/nginx"))
+print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("nginx", "handshake"), cell("gate", "handshake"),
                           ratio(med("gate", "handshake"), med("nginx", "handshake"))))
-print("%-34s %s %s %s" % ("keep-alive requests/s", cell("nginx", "keepalive"), cell("gate", "keepalive"),
+print("%-40s %s %s %s" % ("keep-alive requests/s", cell("nginx", "keepalive"), cell("gate", "keepalive"),
                           ratio(med("gate", "keepalive"), med("nginx", "keepalive"))))
+print("%-40s %s %s %s" % ("server CPU us/handshake (lower=better)", cell("nginx", "handshake-cpu"),
+                          cell("gate", "handshake-cpu"),
+                          ratio(med("gate", "handshake-cpu"), med("nginx", "handshake-cpu"))))
+print("%-40s %s %s %s" % ("server CPU us/request (lower=better)", cell("nginx", "keepalive-cpu"),
+                          cell("gate", "keepalive-cpu"),
+                          ratio(med("gate", "keepalive-cpu"), med("nginx", "keepalive-cpu"))))
 ng, gt = sys.argv[1], sys.argv[2]
 rr = "%8.3f" % (float(gt) / float(ng)) if gt != "-" and float(ng) > 0 else "%8s" % "-"
-print("%-34s %22s %22s %s" % ("RSS per idle mTLS conn (KiB)", ng, gt, rr))
+print("%-40s %22s %22s %s" % ("RSS per idle mTLS conn (KiB)", ng, gt, rr))
 print()
-print("%-34s %22s %22s %8s" % ("gate server key", "PEM file", "SoftHSM2 token", "hsm/pem"))
-print("%-34s %s %s %s" % ("full mTLS handshakes/s", cell("gate-pem", "handshake"), cell("gate-hsm", "handshake"),
+print("%-40s %22s %22s %8s" % ("gate server key", "PEM file", "SoftHSM2 token", "hsm/pem"))
+print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("gate-pem", "handshake"), cell("gate-hsm", "handshake"),
                           ratio(med("gate-hsm", "handshake"), med("gate-pem", "handshake"))))
+print("%-40s %s %s %s" % ("server CPU us/handshake", cell("gate-pem", "handshake-cpu"),
+                          cell("gate-hsm", "handshake-cpu"),
+                          ratio(med("gate-hsm", "handshake-cpu"), med("gate-pem", "handshake-cpu"))))
 EOF
-echo "(spread = (max - min) / median over the runs: the machine's noise; RSS: nginx = its workers summed, after - before holding the idle connections, divided by their number)"
+echo "(spread = (max - min) / median over the runs: the machine's noise. CPU: user + system time of the"
+echo " server (the gate's process, nginx's workers) over a run divided by its operations. RSS: after - before"
+echo " holding the idle connections, divided by their number; nginx = its workers summed)"
 [[ -n $GATE_OK ]] || tg_skip "'$TG gate' is not built yet: nginx measured alone"
