@@ -8,6 +8,7 @@ static const struct tg_cli_cmd commands[] = {
     {"ca", "run the token-backed certificate authority", tg_cmd_ca},
     {"doctor", "show the tokens, readers and modules this machine sees", tg_cmd_doctor},
     {"enroll", "generate a key on a token and get it a certificate", tg_cmd_enroll},
+    {"gate", "verify token-backed clients and decide each request in front of an API", tg_cmd_gate},
     {"token", "manage keys and certificates on PKCS#11 tokens", tg_cmd_token},
     {NULL, NULL, NULL},
 };

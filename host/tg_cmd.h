@@ -25,6 +25,7 @@ int tg_cmd_doctor(int argc, char **argv); /* host/doctor/ */
 int tg_cmd_ca(int argc, char **argv);     /* host/ca/ */
 int tg_cmd_enroll(int argc, char **argv); /* host/enroll/ */
 int tg_cmd_audit(int argc, char **argv);  /* host/audit/ */
+int tg_cmd_gate(int argc, char **argv);   /* host/gate/ */
 
 /* tgcore's CLI helpers (tg_cli.h) with PROG "tokengate": what is the
  * subcommand as typed ("token list"). */

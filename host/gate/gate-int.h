@@ -24,10 +24,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <jansson.h>
 #include <openssl/ssl.h>
 
@@ -77,12 +79,12 @@ struct tg_gate_worker {
 /* One established client connection, as handed to a mode. */
 struct tg_gate_conn_info {
 	struct tg_gate_worker *w;
-	size_t listener;         /* index into the snapshot's listeners */
+	size_t listener; /* index into the snapshot's listeners */
 	char listener_name[TG_GATE_NAME_MAX + 1];
-	char peer_addr[64];      /* "192.0.2.1:50123" or "unix" */
+	char peer_addr[64]; /* "192.0.2.1:50123" or "unix" */
 	struct tg_gate_peer_info peer;
 	int resumed;
-	struct timespec start;   /* CLOCK_MONOTONIC at accept */
+	struct timespec start; /* CLOCK_MONOTONIC at accept */
 };
 
 /*
@@ -109,6 +111,39 @@ int tg_gate_server_stopping(struct tg_gate_server *s);
 /* A mode is done with ci: counts the connection closed and frees ci. */
 void tg_gate_conn_done(struct tg_gate_conn_info *ci);
 
+/*
+ * server.c, for cmd_gate.c. --check: builds a whole snapshot from *cfg
+ * (taken: *cfg is cleared) as a start would — policies, secrets, server
+ * certificate and key, CRL, ticket keys, the upstream TLS context — and
+ * prints a one-paragraph summary on out. 0, or the first error in err.
+ */
+int tg_gate_server_check(struct tg_gate_config *cfg, FILE *out, struct tg_error *err);
+
+/*
+ * Runs the gate from *cfg (taken) until SIGTERM or SIGINT, then stops
+ * accepting, lets open connections finish for a few seconds and returns 0.
+ * argc/argv are the command's arguments: SIGHUP parses them again
+ * (tg_gate_config_from_args) to reload. Returns the error that stopped
+ * the start (nothing listens then).
+ */
+int tg_gate_server_run(struct tg_gate_config *cfg, int argc, char **argv, struct tg_error *err);
+
+/*
+ * server.c, for conn.c: counts a new client connection; 0 when the gate
+ * already holds limits.max_conns of them (the caller refuses it), else 1
+ * and the caller calls tg_gate_server_conn_leave once it is closed.
+ */
+int tg_gate_server_conn_enter(struct tg_gate_server *s);
+void tg_gate_server_conn_leave(struct tg_gate_server *s);
+
+/*
+ * conn.c, for server.c: a socket accepted on worker w for the snapshot's
+ * listener index listener (sa: the peer's address). Takes fd: limits,
+ * handshake, then the listener's mode; never blocks.
+ */
+void tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t fd,
+                         const struct sockaddr *sa, int salen);
+
 /* proxy.c: serve HTTP/1.1 on bev (an established TLS bufferevent with
  * BEV_OPT_CLOSE_ON_FREE); frees bev and calls tg_gate_conn_done at the end. */
 void tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci);
@@ -120,8 +155,7 @@ void tg_gate_tcp_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci);
 struct tg_gate_upstream_conn; /* one connection to an upstream */
 
 /* Connected (or failed) callback: uc NULL with kind "refused"/"timeout". */
-typedef void (*tg_gate_upstream_cb)(struct tg_gate_upstream_conn *uc, const char *kind,
-                                    void *arg);
+typedef void (*tg_gate_upstream_cb)(struct tg_gate_upstream_conn *uc, const char *kind, void *arg);
 
 int tg_gate_upstream_pool_new(struct tg_gate_worker *w, struct tg_gate_upstream_pool **out);
 void tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p);
@@ -137,5 +171,11 @@ int tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_s
 struct bufferevent *tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc);
 /* Back to the pool (reusable: the response ended and keep-alive holds) or closed. */
 void tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable);
+/*
+ * Why the last connection of p failed ("cannot connect to the upstream:
+ * Connection refused", a TLS verification failure, ...): valid inside a
+ * failure callback, for the audit record and the log. Never a secret.
+ */
+const char *tg_gate_upstream_reason(const struct tg_gate_upstream_pool *p);
 
 #endif /* TG_GATE_INT_H */

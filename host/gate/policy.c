@@ -489,6 +489,14 @@ get_route_key(struct tg_yaml_ctx *c, const char *k, yaml_node_t *vn, const struc
 			                 r->name, v != NULL ? v : "");
 		else
 			r->upstream = (long)i;
+	} else if (strcmp(k, "websocket") == 0) {
+		if (v != NULL && strcmp(v, "true") == 0)
+			r->websocket = 1;
+		else if (v == NULL || strcmp(v, "false") != 0)
+			rc = tg_yaml_err(c, vn,
+			                 "route '%s': 'websocket' must be true or false (given: "
+			                 "'%.64s')",
+			                 r->name, v != NULL ? v : "a list or mapping");
 	} else if (strcmp(k, "inject_headers") == 0) {
 		if (vn->type != YAML_MAPPING_NODE ||
 		    (n = (size_t)(vn->data.mapping.pairs.top - vn->data.mapping.pairs.start)) == 0)
@@ -521,10 +529,10 @@ get_route_key(struct tg_yaml_ctx *c, const char *k, yaml_node_t *vn, const struc
 static int
 get_route(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p, struct tg_gate_route *r)
 {
-	static const char *const keys[] = {"name",     "methods",        "paths",
-	                                   "upstream", "inject_headers", "allow"};
+	static const char *const keys[] = {"name",           "methods", "paths",    "upstream",
+	                                   "inject_headers", "allow",   "websocket"};
 	yaml_node_pair_t *pr;
-	yaml_node_t *kn, *vals[6] = {NULL};
+	yaml_node_t *kn, *vals[7] = {NULL};
 	const char *k, *v;
 	size_t i;
 	int rc = 0;
@@ -538,12 +546,12 @@ get_route(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p, struc
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
 		kn = node(c, pr->key);
 		k = tg_yaml_scalar(kn);
-		for (i = 0; k != NULL && i < 6 && strcmp(k, keys[i]) != 0; i++)
+		for (i = 0; k != NULL && i < 7 && strcmp(k, keys[i]) != 0; i++)
 			;
-		if (k == NULL || i == 6)
+		if (k == NULL || i == 7)
 			rc = tg_yaml_err(c, kn,
 			                 "unknown route key '%.64s' (known: name, methods, paths, "
-			                 "upstream, inject_headers, allow)",
+			                 "upstream, inject_headers, allow, websocket)",
 			                 k != NULL ? k : "");
 		else if (vals[i] != NULL)
 			rc = tg_yaml_err(c, kn, "route key '%s' appears twice; keep one", k);
@@ -571,7 +579,7 @@ get_route(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p, struc
 	if (rc == 0 && vals[5] == NULL)
 		rc = tg_yaml_err(c, m, "route '%s' has no 'allow' list; add who may call it",
 		                 r->name);
-	for (i = 1; rc == 0 && i < 6; i++)
+	for (i = 1; rc == 0 && i < 7; i++)
 		if (vals[i] != NULL)
 			rc = get_route_key(c, keys[i], vals[i], p, r);
 out:

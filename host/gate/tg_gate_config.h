@@ -56,7 +56,8 @@ enum tg_gate_scheme {
 	TG_GATE_SCHEME_HTTP = 1,  /* http://HOST:PORT (port default 80) */
 	TG_GATE_SCHEME_HTTPS = 2, /* https://HOST:PORT (port default 443) */
 	TG_GATE_SCHEME_UNIX = 3,  /* unix:/PATH */
-	TG_GATE_SCHEME_TCP = 4,   /* tcp://HOST:PORT, and bare HOST:PORT / [V6]:PORT listen addresses */
+	TG_GATE_SCHEME_TCP =
+	    4, /* tcp://HOST:PORT, and bare HOST:PORT / [V6]:PORT listen addresses */
 };
 
 struct tg_gate_url {
@@ -82,13 +83,19 @@ struct tg_gate_limits {
 
 struct tg_gate_listener_cfg {
 	char name[TG_GATE_NAME_MAX + 1];
-	char *listen;         /* as written */
+	char *listen; /* as written */
 	struct tg_gate_url addr;
 	enum tg_gate_mode mode;
-	char *upstream;       /* as written; NULL: none (http routes must then name one) */
+	char *upstream; /* as written; NULL: none (http routes must then name one) */
 	struct tg_gate_url up;
-	char *policy_file;    /* NULL: the top-level policy */
-	unsigned line;        /* line in the file, 0 for flags */
+	char *policy_file; /* NULL: the top-level policy */
+	unsigned line;     /* line in the file, 0 for flags */
+};
+
+/* Where a setting was written in the file: its line, 0 for a flag or default. */
+struct tg_gate_config_lines {
+	unsigned cert, key, client_ca, crl, tickets, upstream_ca, policy, audit, admin, workers,
+	    limits;
 };
 
 struct tg_gate_config {
@@ -110,6 +117,7 @@ struct tg_gate_config {
 	unsigned workers;
 	int dry_run;
 	struct tg_gate_limits limits;
+	struct tg_gate_config_lines line; /* for messages naming file and line */
 };
 
 /*
@@ -138,10 +146,14 @@ int tg_gate_config_load(const char *path, struct tg_gate_config *c, struct tg_er
  *   --check sets *check; -h/--help prints the usage on stdout, sets *help
  *   and returns 0 without validating.
  * Then validates as tg_gate_config_check. 0 or TG_ERR_USAGE / TG_ERR_CONFIG
- * with a message naming the flag or file line and the fix.
+ * with a message naming the flag or file line and the fix. A TG_ERR_USAGE
+ * has already been printed on stderr as "tokengate gate: MESSAGE (try
+ * 'tokengate gate --help')" (tg_cli's usage errors; the caller exits 2
+ * without printing it again); TG_ERR_CONFIG and the rest are for the
+ * caller to print.
  */
-int tg_gate_config_from_args(int argc, char **argv, struct tg_gate_config *c, int *check,
-                             int *help, struct tg_error *err);
+int tg_gate_config_from_args(int argc, char **argv, struct tg_gate_config *c, int *check, int *help,
+                             struct tg_error *err);
 
 /*
  * Checks what a start needs: at least one listener, unique names and
@@ -152,6 +164,15 @@ int tg_gate_config_from_args(int argc, char **argv, struct tg_gate_config *c, in
  * file) and the fix.
  */
 int tg_gate_config_check(const struct tg_gate_config *c, struct tg_error *err);
+
+/*
+ * Reads and parses the policy file path (tgcore's tg_file_read_checked:
+ * a regular file owned by the caller, not writable by group or others; a
+ * symbolic link followed) into *p with tg_gate_policy_parse. 0, or the
+ * error naming path (and line). *p must be cleared with
+ * tg_gate_policy_clear, also after a failure.
+ */
+int tg_gate_config_policy_load(const char *path, struct tg_gate_policy *p, struct tg_error *err);
 
 /* Frees what *c holds and re-inits it. NULL is accepted. */
 void tg_gate_config_clear(struct tg_gate_config *c);

@@ -9,7 +9,9 @@
  * decoded body bytes as they arrive (chunk framing removed: the gate
  * re-frames what it forwards, so a body is streamed, never buffered whole),
  * and on_end when the message is complete. Keep-alive: the next message
- * starts right after on_end.
+ * starts right after on_end. After the on_end of an upgrade (h->upgrade)
+ * feed returns TG_GATE_HTTP_PAUSED: the bytes after it belong to the new
+ * protocol (feed them only if the upgrade did not happen).
  *
  * Refused before any callback sees the head (error status 400 unless
  * said): a bare CR or a bare LF as a line end anywhere in the head;
@@ -20,9 +22,10 @@
  * (501 for an unknown coding); a request line longer than request_line
  * (414), a head longer than header_bytes or with more than header_count
  * fields (431); anything http-parser refuses (bad chunk size, bad method,
- * bad version, ...); HTTP/1.0 requests are accepted, HTTP/0.9 and 2.0 are
- * not (505). A refused message leaves the reader dead: the connection must
- * be closed after the error answer.
+ * bad version, ...; an unknown method and CONNECT 501); a request with two
+ * Host fields or, in HTTP/1.1, none; HTTP/1.0 requests are accepted,
+ * HTTP/0.9 and 2.0 are not (505). A refused message leaves the reader dead:
+ * the connection must be closed after the error answer.
  */
 #ifndef TG_GATE_HTTP_H
 #define TG_GATE_HTTP_H
@@ -60,9 +63,9 @@ enum tg_gate_http_body {
 
 /* A parsed head; valid during on_head only (copy what you keep). */
 struct tg_gate_http_head {
-	char method[24];  /* requests: "GET", ... */
+	char method[24];    /* requests: "GET", ... */
 	const char *target; /* requests: the raw request-target */
-	int status;       /* responses */
+	int status;         /* responses */
 	int http_major, http_minor;
 	const struct tg_gate_http_header *headers;
 	size_t nheaders;
@@ -86,10 +89,10 @@ struct tg_gate_http_cb {
 };
 
 enum tg_gate_http_rc {
-	TG_GATE_HTTP_OK = 0,       /* all bytes consumed, more may come */
-	TG_GATE_HTTP_PAUSED = 1,   /* a callback paused; *used bytes consumed */
-	TG_GATE_HTTP_ABORTED = 2,  /* a callback aborted */
-	TG_GATE_HTTP_REFUSED = 3,  /* malformed or over a limit: see the error */
+	TG_GATE_HTTP_OK = 0,      /* all bytes consumed, more may come */
+	TG_GATE_HTTP_PAUSED = 1,  /* a callback paused; *used bytes consumed */
+	TG_GATE_HTTP_ABORTED = 2, /* a callback aborted */
+	TG_GATE_HTTP_REFUSED = 3, /* malformed or over a limit: see the error */
 };
 
 struct tg_gate_http_error {
@@ -107,14 +110,17 @@ int tg_gate_http_reader_new(enum tg_gate_http_kind kind, const struct tg_gate_ht
 /*
  * Responses only: the method of the request this response answers (a
  * response to HEAD has no body whatever its headers say). Call before
- * feeding each response.
+ * feeding each response (it holds across 1xx interim responses).
  */
 void tg_gate_http_reader_expect(struct tg_gate_http_reader *r, const char *method);
 
 /*
  * Feeds len bytes; *used is how many were consumed (all of them with
  * TG_GATE_HTTP_OK). For a response read until close, call with len 0 at
- * EOF to end it. e is filled with TG_GATE_HTTP_REFUSED.
+ * EOF to end it. e is filled with TG_GATE_HTTP_REFUSED. After a pause in
+ * on_head the rest of that head is still inside the reader: call feed again
+ * (len 0 will do: it then resumes, it is not EOF) for the events that
+ * follow. For requests len 0 never means EOF.
  */
 enum tg_gate_http_rc tg_gate_http_reader_feed(struct tg_gate_http_reader *r, const char *data,
                                               size_t len, size_t *used,
@@ -139,7 +145,10 @@ struct tg_gate_http_extra {
  * extra (client copies of identity and injected headers are dropped,
  * case-insensitively); then extra; then framing (Content-Length as
  * received, or Transfer-Encoding: chunked) and "Connection: keep-alive"
- * (or "Connection: Upgrade" + "Upgrade: websocket"). 0 or TG_ERR_ALLOC.
+ * (or "Connection: Upgrade" + "Upgrade: websocket"). 0, TG_ERR_ALLOC, or
+ * TG_ERR_INVALID_ARG (nothing written) when an extra's name is not a token
+ * or its value holds CR, LF or NUL, or path_and_query holds a space or a
+ * control byte.
  */
 int tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *path_and_query,
                               const struct tg_gate_http_extra *extra, size_t nextra,
@@ -151,15 +160,19 @@ int tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *pat
  * received; a response read until close is sent chunked to a keep-alive
  * HTTP/1.1 client) and Connection: keep-alive or close per keep_alive
  * (101 responses keep Upgrade/Connection). *chunked_out tells the caller
- * whether to chunk-encode the body it forwards. 0 or TG_ERR_ALLOC.
+ * whether to chunk-encode the body it forwards. Pass keep_alive 0 to an
+ * HTTP/1.0 client when h->body is TG_GATE_HTTP_BODY_CLOSE (it cannot read
+ * chunks). The status line is "HTTP/1.1 <status> <standard reason>".
+ * 0 or TG_ERR_ALLOC.
  */
-int tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive,
-                               int *chunked_out, struct evbuffer *out);
+int tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, int *chunked_out,
+                               struct evbuffer *out);
 
 /*
  * A complete response the gate makes itself: status, a JSON body (already
  * encoded), extra headers (may be NULL), Content-Length, Connection per
- * keep_alive. 0 or TG_ERR_ALLOC.
+ * keep_alive. 0, TG_ERR_ALLOC, or TG_ERR_INVALID_ARG as for
+ * tg_gate_http_request_head's extra.
  */
 int tg_gate_http_answer(int status, const char *json_body, const struct tg_gate_http_extra *extra,
                         size_t nextra, int keep_alive, struct evbuffer *out);
@@ -170,7 +183,8 @@ int tg_gate_http_chunk(const char *data, size_t len, struct evbuffer *out);
 /*
  * The X-Tokengate-Key value for a provenance:
  * "level=device-attested; pin=once; touch=never; serial=12345678".
- * Returns the length written (< cap) or 0 when cap is too small.
+ * Returns the length written (< cap) or 0 when cap is too small or the
+ * serial holds a byte that cannot stand there (space, control, ';', ',', '"').
  */
 size_t tg_gate_http_key_header(const struct tg_prov *p, char *out, size_t cap);
 

@@ -15,6 +15,10 @@
  *           key: hsm-operator|device-attested  minimum; default hsm-operator
  *           pin: never|once|always           minimum; default never
  *           touch: never|cached|always       minimum; default never
+ *       websocket: true|false                optional; default false: a
+ *                                            request with Upgrade: websocket
+ *                                            is denied (403 naming the route)
+ *                                            unless its route says true
  *
  * Path patterns are normalized paths (tg_gate_path.h: written as the gate
  * normalizes them, e.g. "/a/b", never "/a//b" or "/a/%7e") whose segments
@@ -83,6 +87,7 @@ struct tg_gate_route {
 	size_t ninject;
 	struct tg_gate_allow *allow;
 	size_t nallow;
+	int websocket; /* 1: Upgrade: websocket is passed through */
 };
 
 struct tg_gate_policy {

@@ -29,8 +29,7 @@ int tg_gate_secrets_load(const struct tg_gate_policy *pol, struct tg_gate_secret
  * secret (borrowed, lives as long as s), its length in *len. NULL when out
  * of range.
  */
-const char *tg_gate_secret_value(const struct tg_gate_secrets *s, size_t r, size_t i,
-                                 size_t *len);
+const char *tg_gate_secret_value(const struct tg_gate_secrets *s, size_t r, size_t i, size_t *len);
 
 /* Wipes and frees s. NULL is accepted. */
 void tg_gate_secrets_free(struct tg_gate_secrets *s);

@@ -31,8 +31,13 @@ static const char example[] = TG_GATE_EX_UPSTREAMS
     "        touch: cached\n"
     "  - name: health\n"
     "    paths: [\"/\", \"/v1/*/health\"]\n"
+    "    websocket: false\n"
     "    allow:\n"
-    "      - {identity: \"spiffe://example.org/ops/probe\", pin: always, touch: always}\n";
+    "      - {identity: \"spiffe://example.org/ops/probe\", pin: always, touch: always}\n"
+    "  - name: stream\n"
+    "    paths: [\"/v1/ws\"]\n"
+    "    websocket: true\n"
+    "    allow: [{identity: \"spiffe://example.org/dev/*\"}]\n";
 
 static int
 parse(const char *text, struct tg_gate_policy *p, struct tg_error *err)
@@ -55,7 +60,7 @@ test_example(void **state)
 	assert_string_equal(p.upstreams[1].url, "https://llm.internal:443");
 	assert_int_equal(p.ngroups, 1);
 	assert_int_equal(p.groups[0].nmembers, 2);
-	assert_int_equal(p.nroutes, 3);
+	assert_int_equal(p.nroutes, 4);
 	r = &p.routes[0];
 	assert_string_equal(r->name, "datasets-read");
 	assert_int_equal(r->line, 7);
@@ -92,6 +97,10 @@ test_example(void **state)
 	assert_int_equal(r->npaths, 2);
 	assert_int_equal(r->allow[0].pin, TG_ATT_PIN_ALWAYS);
 	assert_int_equal(r->allow[0].touch, TG_ATT_TOUCH_ALWAYS);
+	assert_int_equal(r->websocket, 0);
+	/* websocket: omitted or false is off; true turns it on */
+	assert_int_equal(p.routes[0].websocket, 0);
+	assert_int_equal(p.routes[3].websocket, 1);
 	tg_gate_policy_clear(&p);
 	tg_gate_policy_clear(&p); /* twice is harmless */
 }
@@ -116,7 +125,14 @@ static const struct bad bads[] = {
     {R1 ALLOW "routes: []\n", "policy.yaml line 5: key 'routes' appears twice; keep one"},
     {R1 ALLOW "    colour: red\n",
      "policy.yaml line 5: unknown route key 'colour' (known: name, methods, paths, "
-     "upstream, inject_headers, allow)"},
+     "upstream, inject_headers, allow, websocket)"},
+    {R1 ALLOW "    websocket: yes\n",
+     "policy.yaml line 5: route 'r1': 'websocket' must be true or false (given: 'yes')"},
+    {R1 ALLOW "    websocket: [true]\n",
+     "policy.yaml line 5: route 'r1': 'websocket' must be true or false (given: 'a list "
+     "or mapping')"},
+    {R1 ALLOW "    websocket: true\n    websocket: false\n",
+     "policy.yaml line 6: route key 'websocket' appears twice; keep one"},
     {R1 ALLOW "  - name: r1\n    paths: [\"/b\"]\n" ALLOW,
      "policy.yaml line 5: route name 'r1' is used twice (first at line 2); give each "
      "route its own name"},

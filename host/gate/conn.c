@@ -1,0 +1,330 @@
+/*
+ * conn.c — one client connection of the gate (gate-int.h): accepted, the
+ * connection limit applied, the TLS handshake driven on the raw
+ * non-blocking socket by the worker's loop (readable/writable events, and
+ * the async signing job's wait fds when the server key signs off the
+ * loop), bounded by limits.handshake_ms; a refused handshake becomes a
+ * "tls-reject" audit record; an accepted one becomes a TLS bufferevent
+ * handed to the listener's mode.
+ */
+#include "gate-int.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+/* A connection until its handshake is done. */
+struct hs {
+	struct tg_gate_conn_info *ci;
+	enum tg_gate_mode mode;
+	unsigned handshake_ms;
+	evutil_socket_t fd;
+	SSL *ssl;
+	struct event *rd, *wr, *timer, *retry;
+	struct event **aev; /* one per async wait fd */
+	size_t naev;
+	int expired; /* timed out while a signature was pending */
+};
+
+static void hs_step(struct hs *h);
+
+void
+tg_gate_conn_done(struct tg_gate_conn_info *ci)
+{
+	struct tg_gate_server *s;
+
+	if (ci == NULL)
+		return;
+	s = ci->w->srv;
+	tg_gate_metrics_conn_close(tg_gate_server_metrics(s));
+	tg_gate_server_conn_leave(s);
+	free(ci);
+}
+
+/* "192.0.2.1:50123", "[2001:db8::1]:50123" or "unix". */
+static void
+peer_name(const struct sockaddr *sa, int salen, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN];
+	const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+	snprintf(out, cap, "unix");
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET && (size_t)salen >= sizeof(*in4) &&
+	    evutil_inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host)) != NULL)
+		snprintf(out, cap, "%s:%u", host, (unsigned)ntohs(in4->sin_port));
+	else if (sa->sa_family == AF_INET6 && (size_t)salen >= sizeof(*in6) &&
+	         evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)) != NULL)
+		snprintf(out, cap, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+}
+
+static void
+async_events_free(struct hs *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->naev; i++)
+		event_free(h->aev[i]);
+	free(h->aev);
+	h->aev = NULL;
+	h->naev = 0;
+}
+
+/* Frees the handshake state; with close, also the SSL, the socket and ci. */
+static void
+hs_free(struct hs *h, int close)
+{
+	async_events_free(h);
+	if (h->rd != NULL)
+		event_free(h->rd);
+	if (h->wr != NULL)
+		event_free(h->wr);
+	if (h->timer != NULL)
+		event_free(h->timer);
+	if (h->retry != NULL)
+		event_free(h->retry);
+	if (close) {
+		SSL_free(h->ssl);
+		if (h->fd >= 0)
+			evutil_closesocket(h->fd);
+		tg_gate_conn_done(h->ci);
+	}
+	free(h);
+}
+
+/* The handshake failed: one "tls-reject" record, counted, closed. */
+static void
+hs_fail(struct hs *h, const char *reason)
+{
+	struct tg_gate_server *s = h->ci->w->srv;
+	struct timespec now;
+	json_t *rec;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((rec = tg_gate_audit_record(h->ci, "tls-reject")) != NULL) {
+		json_object_set_new(rec, "reason", json_string(reason));
+		json_object_set_new(
+		    rec, "duration_ms",
+		    json_integer((json_int_t)((now.tv_sec - h->ci->start.tv_sec) * 1000 +
+		                              (now.tv_nsec - h->ci->start.tv_nsec) / 1000000)));
+		/* nothing is let through either way: a failed write is already
+		 * logged and counted by tg_gate_audit */
+		(void)tg_gate_audit(s, rec, NULL);
+		json_decref(rec);
+	}
+	tg_gate_metrics_handshake(tg_gate_server_metrics(s), 0, 0);
+	ERR_clear_error();
+	hs_free(h, 1);
+}
+
+/* The handshake is done: the verified peer, then the listener's mode. */
+static void
+hs_done(struct hs *h)
+{
+	struct tg_gate_conn_info *ci = h->ci;
+	struct bufferevent *bev;
+	evutil_socket_t fd = h->fd;
+	SSL *ssl = h->ssl;
+
+	if (tg_gate_tls_peer(ssl, &ci->peer, &ci->resumed) != 0) {
+		hs_fail(h, "the handshake ended without a verified client certificate");
+		return;
+	}
+	tg_gate_metrics_handshake(tg_gate_server_metrics(ci->w->srv), 1, ci->resumed);
+	/* No private-key operation follows the handshake (no renegotiation),
+	 * so reads and writes need no async jobs. */
+	SSL_clear_mode(ssl, SSL_MODE_ASYNC);
+	bev = bufferevent_openssl_socket_new(ci->w->base, fd, ssl, BUFFEREVENT_SSL_OPEN,
+	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		hs_fail(h, "out of memory after the handshake");
+		return;
+	}
+	/* the bufferevent owns the SSL and the socket now */
+	h->ssl = NULL;
+	h->fd = -1;
+	h->ci = NULL;
+	/* a client that closes without close_notify is EOF, not an error */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (h->mode == TG_GATE_MODE_TCP)
+		tg_gate_tcp_serve(bev, ci);
+	else
+		tg_gate_http_serve(bev, ci);
+	hs_free(h, 0);
+}
+
+static void
+hs_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hs_step(arg);
+}
+
+static void
+hs_async_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hs *h = arg;
+
+	(void)fd;
+	(void)what;
+	async_events_free(h);
+	hs_step(h);
+}
+
+static void
+hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hs *h = arg;
+	char why[96];
+
+	(void)fd;
+	(void)what;
+	/* A paused signing job cannot be abandoned: it finishes first. */
+	if (h->naev > 0) {
+		h->expired = 1;
+		return;
+	}
+	snprintf(why, sizeof(why), "the TLS handshake did not finish within %u ms",
+	         h->handshake_ms);
+	hs_fail(h, why);
+}
+
+/* Waits for the async job's wait fds (the signature is ready when one is readable). */
+static int
+hs_wait_async(struct hs *h)
+{
+	OSSL_ASYNC_FD *fds = NULL;
+	size_t n = 0, i;
+	int r = -1;
+
+	if (SSL_get_all_async_fds(h->ssl, NULL, &n) != 1 || n == 0 ||
+	    (fds = calloc(n, sizeof(*fds))) == NULL ||
+	    (h->aev = calloc(n, sizeof(*h->aev))) == NULL ||
+	    SSL_get_all_async_fds(h->ssl, fds, &n) != 1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((h->aev[i] = event_new(h->ci->w->base, fds[i], EV_READ, hs_async_cb, h)) ==
+		    NULL)
+			goto out;
+		h->naev = i + 1;
+		if (event_add(h->aev[i], NULL) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(fds);
+	return r;
+}
+
+static void
+hs_step(struct hs *h)
+{
+	struct timeval soon = {0, 1000};
+	char why[96];
+	int rc, e;
+
+	ERR_clear_error();
+	rc = SSL_do_handshake(h->ssl);
+	e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(h->ssl, rc);
+	if (h->expired && e != SSL_ERROR_WANT_ASYNC) {
+		snprintf(why, sizeof(why), "the TLS handshake did not finish within %u ms",
+		         h->handshake_ms);
+		hs_fail(h, why);
+		return;
+	}
+	switch (e) {
+	case SSL_ERROR_NONE:
+		hs_done(h);
+		return;
+	case SSL_ERROR_WANT_READ:
+		if (event_add(h->rd, NULL) == 0)
+			return;
+		break;
+	case SSL_ERROR_WANT_WRITE:
+		if (event_add(h->wr, NULL) == 0)
+			return;
+		break;
+	case SSL_ERROR_WANT_ASYNC:
+		if (hs_wait_async(h) == 0)
+			return;
+		async_events_free(h);
+		break;
+	case SSL_ERROR_WANT_ASYNC_JOB:
+		/* no async job free right now: try again in a moment */
+		if (h->retry == NULL)
+			h->retry = evtimer_new(h->ci->w->base, hs_io_cb, h);
+		if (h->retry != NULL && evtimer_add(h->retry, &soon) == 0)
+			return;
+		break;
+	default:
+		hs_fail(h, tg_gate_tls_reject_reason(h->ssl));
+		return;
+	}
+	hs_fail(h, "out of memory during the TLS handshake");
+}
+
+void
+tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t fd,
+                    const struct sockaddr *sa, int salen)
+{
+	struct tg_gate_server *s = w->srv;
+	struct tg_gate_metrics *m = tg_gate_server_metrics(s);
+	struct tg_gate_snapshot *sn = NULL;
+	struct tg_gate_conn_info *ci = NULL;
+	struct hs *h = NULL;
+	struct timeval tv;
+	int one = 1;
+
+	if (!tg_gate_server_conn_enter(s)) {
+		tg_gate_metrics_conn_refused(m, "limit");
+		evutil_closesocket(fd);
+		return;
+	}
+	sn = tg_gate_snapshot_get(s);
+	if ((ci = calloc(1, sizeof(*ci))) == NULL) {
+		tg_gate_metrics_conn_refused(m, "memory");
+		tg_gate_server_conn_leave(s);
+		evutil_closesocket(fd);
+		goto out;
+	}
+	ci->w = w;
+	ci->listener = listener;
+	snprintf(ci->listener_name, sizeof(ci->listener_name), "%s",
+	         sn->cfg.listeners[listener].name);
+	peer_name(sa, salen, ci->peer_addr, sizeof(ci->peer_addr));
+	clock_gettime(CLOCK_MONOTONIC, &ci->start);
+	tg_gate_metrics_conn_open(m, ci->listener_name);
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		evutil_closesocket(fd);
+		tg_gate_conn_done(ci);
+		goto out;
+	}
+	h->ci = ci;
+	h->fd = fd;
+	h->mode = sn->cfg.listeners[listener].mode;
+	h->handshake_ms = sn->cfg.limits.handshake_ms;
+	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	tv.tv_sec = (time_t)(h->handshake_ms / 1000);
+	tv.tv_usec = (suseconds_t)(h->handshake_ms % 1000) * 1000;
+	if ((h->ssl = tg_gate_tls_ssl_new(sn->tls)) == NULL || SSL_set_fd(h->ssl, (int)fd) != 1 ||
+	    (h->rd = event_new(w->base, fd, EV_READ, hs_io_cb, h)) == NULL ||
+	    (h->wr = event_new(w->base, fd, EV_WRITE, hs_io_cb, h)) == NULL ||
+	    (h->timer = evtimer_new(w->base, hs_timeout_cb, h)) == NULL ||
+	    evtimer_add(h->timer, &tv) != 0 || event_add(h->rd, NULL) != 0) {
+		hs_fail(h, "out of memory before the TLS handshake");
+		goto out;
+	}
+out:
+	tg_gate_snapshot_put(sn);
+}

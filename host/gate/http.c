@@ -1,0 +1,1506 @@
+/*
+ * http.c — HTTP/1.1 framing for the gate (tg_gate_http.h).
+ *
+ * http-parser 2.9.4 as Debian builds it is not strict: it takes obs-fold,
+ * bare LF line ends, a space before a header's colon, anything after the
+ * CR of a chunk-size line and anything in chunk extensions. So the reader
+ * collects each head itself, checks every line of it (RFC 9112 sections
+ * 2-6, RFC 9110 section 5), and only then hands the head to http-parser;
+ * a chunked body is checked byte by byte by a strict chunk scanner
+ * (RFC 9112 section 7.1) just ahead of http-parser, which decodes it. The
+ * two must end each message on the same byte, or the message is refused.
+ */
+#include "tg_gate_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <http_parser.h>
+
+#include "tg_att.h"
+
+#define DEFAULT_REQUEST_LINE 8192
+#define DEFAULT_HEADER_BYTES 16384
+#define DEFAULT_HEADER_COUNT 100
+#define HEAD_BUF_MIN         512  /* first allocation of the head buffer */
+#define HEAD_BUF_KEEP        4096 /* kept between messages when not larger */
+#define SPANS_MIN            16
+#define CHUNK_SIZE_DIGITS    15 /* hex digits of a chunk size: below 2^60 */
+#define CL_DIGITS            19 /* decimal digits of a Content-Length */
+
+/* Header field positions inside the head buffer. */
+struct span {
+	size_t name_off, name_len;
+	size_t val_off, val_len; /* SP/HT trimmed */
+};
+
+enum phase {
+	PH_HEAD = 0, /* collecting and checking a head */
+	PH_PARSE,    /* the checked head is being fed to http-parser */
+	PH_BODY,     /* the body is being fed to http-parser */
+	PH_DEAD,     /* refused or aborted */
+};
+
+/* The strict chunked-body scanner's states (RFC 9112 section 7.1). */
+enum cs {
+	CS_SIZE_START = 0, /* first hex digit of chunk-size */
+	CS_SIZE,           /* more hex digits */
+	CS_SIZE_BWS,       /* BWS after the size: ';' must follow */
+	CS_EXT_START,      /* after ';': BWS, then the extension's name */
+	CS_EXT_NAME,
+	CS_EXT_NAME_BWS,  /* BWS after the name: '=' or ';' */
+	CS_EXT_VAL_START, /* after '=': BWS, then a token or quoted-string */
+	CS_EXT_TOKEN,
+	CS_EXT_QUOTED,
+	CS_EXT_QESC,  /* after a backslash in the quoted-string */
+	CS_EXT_AFTER, /* after a quoted-string: ';' or CR */
+	CS_SIZE_LF,   /* the LF of the chunk-size line */
+	CS_DATA,
+	CS_DATA_CR, /* the CRLF after chunk-data */
+	CS_DATA_LF,
+	CS_TR_START, /* a trailer line, or the final CRLF */
+	CS_TR_NAME,
+	CS_TR_VALUE,
+	CS_TR_LF,
+	CS_END_LF,
+	CS_DONE,
+	CS_BAD,
+};
+
+struct chunk_scan {
+	enum cs st;
+	uint64_t size;    /* the chunk's size, then what is left of its data */
+	unsigned digits;  /* significant hex digits of the size */
+	size_t line;      /* bytes of the current chunk-size line */
+	size_t trailer;   /* bytes of the trailer section */
+	size_t ntrailers; /* trailer fields */
+	int status;       /* with CS_BAD */
+	const char *why;  /* with CS_BAD */
+};
+
+struct tg_gate_http_reader {
+	enum tg_gate_http_kind kind;
+	struct tg_gate_http_limits lim;
+	struct tg_gate_http_cb cb;
+	void *arg;
+	http_parser hp;
+	http_parser_settings hs;
+	enum phase phase;
+	enum tg_gate_http_rc dead_rc;
+	struct tg_gate_http_error err;
+
+	/* The head being collected: hb[0..hb_len), fed to http-parser up to hb_fed. */
+	char *hb;
+	size_t hb_len, hb_cap, hb_fed;
+	size_t line_start; /* offset of the current line */
+	int start_seen;    /* the start line has been read */
+	struct span *spans;
+	size_t nspans, spans_cap;
+
+	/* The start line. */
+	char method[24];
+	size_t target_off, target_len;
+	int major, minor, status;
+
+	/* The framing the head states, found when it is complete. */
+	enum tg_gate_http_body body;
+	uint64_t content_length;
+	int has_cl, chunked, upgrade, expect_continue, keep_alive;
+	int expect_head; /* responses: the request was HEAD */
+
+	/* Events of one http_parser_execute run. */
+	int msg_done, user_paused, user_aborted;
+
+	/* The chunked body: scanned up to cs_ahead bytes past http-parser. */
+	struct chunk_scan cs;
+	size_t cs_ahead;
+};
+
+/* What run_parser saw. */
+enum run {
+	RUN_OK = 0, /* every byte taken, no event that stops */
+	RUN_PAUSE,  /* a callback paused */
+	RUN_END,    /* the message is complete */
+	RUN_STOP,   /* refused or aborted: the reader is dead */
+};
+
+/* RFC 9110 section 5.6.2: tchar. */
+static int
+tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* RFC 9110 section 5.5: field-vchar, SP and HTAB (obs-text included). */
+static int
+field_char(unsigned char c)
+{
+	return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f);
+}
+
+static int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* 1 when the n bytes at s equal the lower-case word w, ignoring case. */
+static int
+word_eq(const char *s, size_t n, const char *w)
+{
+	return strlen(w) == n && strncasecmp(s, w, n) == 0;
+}
+
+/* 1 when the comma-separated list s (n bytes) holds the token w. */
+static int
+list_has(const char *s, size_t n, const char *w)
+{
+	size_t i = 0, a, b;
+	int found = 0;
+
+	while (!found && i <= n) {
+		a = i;
+		while (i < n && s[i] != ',')
+			i++;
+		b = i;
+		while (a < b && (s[a] == ' ' || s[a] == '\t'))
+			a++;
+		while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
+			b--;
+		found = word_eq(s + a, b - a, w);
+		i++;
+	}
+	return found;
+}
+
+static void
+set_error(struct tg_gate_http_reader *r, enum tg_gate_http_rc rc, int status, const char *why)
+{
+	if (r->phase == PH_DEAD)
+		return; /* the first reason stands */
+	r->phase = PH_DEAD;
+	r->dead_rc = rc;
+	r->err.status = status;
+	snprintf(r->err.reason, sizeof(r->err.reason), "%s", why);
+}
+
+static void
+refuse(struct tg_gate_http_reader *r, int status, const char *why)
+{
+	set_error(r, TG_GATE_HTTP_REFUSED, status, why);
+}
+
+/*
+ * The version at v (n bytes): 0 for HTTP/1.0 and HTTP/1.1, 505 for another
+ * well-formed version ("HTTP/2", "HTTP/2.0"), 400 when malformed.
+ */
+static int
+version_check(struct tg_gate_http_reader *r, const char *v, size_t n)
+{
+	size_t i = 5, d1 = 0, d2 = 0;
+
+	if (n < 6 || memcmp(v, "HTTP/", 5) != 0)
+		return 400;
+	while (i < n && v[i] >= '0' && v[i] <= '9' && d1 < 4)
+		i++, d1++;
+	if (i < n && v[i] == '.') {
+		for (i++; i < n && v[i] >= '0' && v[i] <= '9' && d2 < 4; i++)
+			d2++;
+		if (d2 == 0)
+			return 400;
+	}
+	if (d1 == 0 || i != n)
+		return 400;
+	if (n != 8 || v[5] != '1' || (v[7] != '0' && v[7] != '1'))
+		return 505;
+	r->major = 1;
+	r->minor = v[7] - '0';
+	return 0;
+}
+
+static int
+version_refuse(struct tg_gate_http_reader *r, int st)
+{
+	if (st == 505)
+		refuse(r, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
+	else if (st != 0)
+		refuse(r, 400,
+		       r->kind == TG_GATE_HTTP_REQUEST
+		           ? "the request line is malformed (want: METHOD SP target SP HTTP/1.1)"
+		           : "the status line is malformed (want: HTTP/1.1 SP code SP reason)");
+	return st != 0 ? -1 : 0;
+}
+
+/* RFC 9112 section 3: method SP request-target SP HTTP-version. */
+static int
+request_line(struct tg_gate_http_reader *r, const char *l, size_t n)
+{
+	size_t i = 0, t, j;
+
+	while (i < n && tchar((unsigned char)l[i]))
+		i++;
+	if (i == 0 || i == n || l[i] != ' ')
+		return version_refuse(r, 400);
+	if (i >= sizeof(r->method)) {
+		refuse(r, 501, "the request method is not implemented");
+		return -1;
+	}
+	memcpy(r->method, l, i);
+	r->method[i] = '\0';
+	t = j = i + 1;
+	while (j < n && l[j] != ' ')
+		j++;
+	if (j == t)
+		return version_refuse(r, 400);
+	if (j == n) {
+		refuse(r, 505, "HTTP/0.9 is not supported: send HTTP/1.1");
+		return -1;
+	}
+	for (i = t; i < j; i++) {
+		if ((unsigned char)l[i] <= 0x20 || (unsigned char)l[i] >= 0x7f || l[i] == '#') {
+			refuse(r, 400,
+			       "the request-target holds a control byte, non-ASCII byte or '#' "
+			       "(percent-encode it)");
+			return -1;
+		}
+	}
+	r->target_off = (size_t)(l - r->hb) + t;
+	r->target_len = j - t;
+	if (version_refuse(r, version_check(r, l + j + 1, n - j - 1)) != 0)
+		return -1;
+	if (strcmp(r->method, "CONNECT") == 0) {
+		refuse(r, 501, "the gate does not support CONNECT");
+		return -1;
+	}
+	return 0;
+}
+
+/* RFC 9112 section 4: HTTP-version SP 3DIGIT SP [ reason-phrase ]. */
+static int
+status_line(struct tg_gate_http_reader *r, const char *l, size_t n)
+{
+	size_t v = 0, i;
+
+	while (v < n && l[v] != ' ')
+		v++;
+	if (version_refuse(r, version_check(r, l, v)) != 0)
+		return -1;
+	if (n < v + 4 || l[v + 1] < '1' || l[v + 1] > '5' || l[v + 2] < '0' || l[v + 2] > '9' ||
+	    l[v + 3] < '0' || l[v + 3] > '9' || (n > v + 4 && l[v + 4] != ' ')) {
+		refuse(r, 400, "the status line has no valid status code (100 to 599)");
+		return -1;
+	}
+	r->status = (l[v + 1] - '0') * 100 + (l[v + 2] - '0') * 10 + (l[v + 3] - '0');
+	for (i = v + 4; i < n; i++) {
+		if (!field_char((unsigned char)l[i])) {
+			refuse(r, 400, "the status line's reason holds a control byte");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One header line (RFC 9112 section 5): field-name ":" OWS field-value OWS. */
+static int
+header_line(struct tg_gate_http_reader *r, size_t off, size_t n)
+{
+	const char *l = r->hb + off;
+	struct span *sp;
+	size_t i = 0, a, b;
+
+	if (l[0] == ' ' || l[0] == '\t') {
+		refuse(r, 400,
+		       "the head holds a folded header line (obs-fold): send each "
+		       "field on one line");
+		return -1;
+	}
+	while (i < n && tchar((unsigned char)l[i]))
+		i++;
+	if (i < n && (l[i] == ' ' || l[i] == '\t') && memchr(l + i, ':', n - i) != NULL) {
+		refuse(r, 400, "a header field has whitespace before its ':'");
+		return -1;
+	}
+	if (i == 0 || i == n || l[i] != ':') {
+		refuse(r, 400, "a header field name is not a token (RFC 9110 section 5.1)");
+		return -1;
+	}
+	for (a = i + 1; a < n; a++) {
+		if (!field_char((unsigned char)l[a])) {
+			refuse(r, 400, "a header field value holds a control byte");
+			return -1;
+		}
+	}
+	if (r->nspans >= r->lim.header_count) {
+		refuse(r, 431, "the head has too many header fields");
+		return -1;
+	}
+	if (r->nspans == r->spans_cap) {
+		size_t cap = r->spans_cap == 0 ? SPANS_MIN : r->spans_cap * 2;
+		struct span *ns = realloc(r->spans, cap * sizeof(*ns));
+
+		if (ns == NULL) {
+			refuse(r, 500, "out of memory");
+			return -1;
+		}
+		r->spans = ns;
+		r->spans_cap = cap;
+	}
+	a = i + 1;
+	b = n;
+	while (a < b && (l[a] == ' ' || l[a] == '\t'))
+		a++;
+	while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t'))
+		b--;
+	sp = &r->spans[r->nspans++];
+	sp->name_off = off;
+	sp->name_len = i;
+	sp->val_off = off + a;
+	sp->val_len = b - a;
+	return 0;
+}
+
+/* A complete line hb[off..off+n) (CRLF excluded): 1 at the head's end. */
+static int
+head_line(struct tg_gate_http_reader *r, size_t off, size_t n)
+{
+	if (!r->start_seen) {
+		if (n == 0) /* RFC 9112 section 2.2: empty lines before the start line */
+			return 0;
+		r->start_seen = 1;
+		return r->kind == TG_GATE_HTTP_REQUEST ? request_line(r, r->hb + off, n)
+		                                       : status_line(r, r->hb + off, n);
+	}
+	if (n == 0)
+		return 1;
+	return header_line(r, off, n);
+}
+
+static int
+head_grow(struct tg_gate_http_reader *r)
+{
+	size_t cap = r->hb_cap == 0 ? HEAD_BUF_MIN : r->hb_cap * 2;
+	char *nb;
+
+	if (cap > r->lim.header_bytes)
+		cap = r->lim.header_bytes;
+	if ((nb = realloc(r->hb, cap)) == NULL) {
+		refuse(r, 500, "out of memory");
+		return -1;
+	}
+	r->hb = nb;
+	r->hb_cap = cap;
+	return 0;
+}
+
+/*
+ * Takes bytes of data from *pos into the head buffer until the head ends:
+ * 1 then (*pos just past it), 0 when all of data was taken, -1 when refused.
+ */
+static int
+head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
+{
+	unsigned char c;
+	size_t cur;
+	int rc = 0;
+
+	while (rc == 0 && *pos < len) {
+		c = (unsigned char)data[*pos];
+		if (r->hb_len >= r->lim.header_bytes) {
+			refuse(r, 431, "the head is larger than the gate's header_bytes limit");
+			return -1;
+		}
+		if (r->hb_len == r->hb_cap && head_grow(r) != 0)
+			return -1;
+		r->hb[r->hb_len++] = (char)c;
+		(*pos)++;
+		if (r->hb_len >= 2 && r->hb[r->hb_len - 2] == '\r' && c != '\n') {
+			refuse(r, 400, "the head has a bare CR: lines must end with CRLF");
+			return -1;
+		}
+		cur = r->hb_len - r->line_start;
+		if (c == '\n') {
+			if (cur < 2 || r->hb[r->hb_len - 2] != '\r') {
+				refuse(r, 400, "the head has a bare LF: lines must end with CRLF");
+				return -1;
+			}
+			rc = head_line(r, r->line_start, cur - 2);
+			r->line_start = r->hb_len;
+		} else if (!r->start_seen && cur - (c == '\r') > r->lim.request_line) {
+			refuse(
+			    r, 414,
+			    r->kind == TG_GATE_HTTP_REQUEST
+			        ? "the request line is longer than the gate's request_line limit"
+			        : "the status line is longer than the gate's request_line limit");
+			return -1;
+		}
+	}
+	return rc;
+}
+
+/* Content-Length's value: 1*DIGIT (RFC 9110 section 8.6), no list. */
+static int
+parse_cl(const char *v, size_t n, uint64_t *out)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	if (n == 0 || n > CL_DIGITS)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	*out = x;
+	return 0;
+}
+
+/* The framing facts of the complete head, and the refusals they call for. */
+static int
+head_framing(struct tg_gate_http_reader *r)
+{
+	size_t i, ncl = 0, nte = 0, nhost = 0;
+	int bad_cl = 0, te_chunked = 0, conn_upgrade = 0, up_ws = 0;
+	const struct span *s;
+	const char *name, *val;
+
+	r->expect_continue = 0;
+	for (i = 0; i < r->nspans; i++) {
+		s = &r->spans[i];
+		name = r->hb + s->name_off;
+		val = r->hb + s->val_off;
+		if (word_eq(name, s->name_len, "content-length")) {
+			ncl++;
+			bad_cl |= parse_cl(val, s->val_len, &r->content_length) != 0;
+		} else if (word_eq(name, s->name_len, "transfer-encoding")) {
+			nte++;
+			te_chunked = word_eq(val, s->val_len, "chunked");
+		} else if (word_eq(name, s->name_len, "host")) {
+			nhost++;
+		} else if (word_eq(name, s->name_len, "connection")) {
+			conn_upgrade |= list_has(val, s->val_len, "upgrade");
+		} else if (word_eq(name, s->name_len, "upgrade")) {
+			up_ws |= list_has(val, s->val_len, "websocket");
+		} else if (word_eq(name, s->name_len, "expect")) {
+			r->expect_continue = word_eq(val, s->val_len, "100-continue");
+		}
+	}
+	if (ncl > 0 && nte > 0)
+		refuse(r, 400, "the head has both Content-Length and Transfer-Encoding");
+	else if (ncl > 1)
+		refuse(r, 400, "the head has more than one Content-Length");
+	else if (bad_cl)
+		refuse(r, 400, "Content-Length is not a decimal number");
+	else if (nte > 1)
+		refuse(r, 400, "the head has more than one Transfer-Encoding");
+	else if (nte == 1 && !te_chunked)
+		refuse(r, 501, "the only transfer coding the gate accepts is chunked");
+	else if (nte == 1 && r->minor == 0)
+		refuse(r, 400, "an HTTP/1.0 message cannot use Transfer-Encoding");
+	else if (r->kind == TG_GATE_HTTP_REQUEST && nhost > 1)
+		refuse(r, 400, "the request has more than one Host");
+	else if (r->kind == TG_GATE_HTTP_REQUEST && nhost == 0 && r->minor == 1)
+		refuse(r, 400, "the HTTP/1.1 request has no Host");
+	if (r->phase == PH_DEAD)
+		return -1;
+	r->has_cl = ncl == 1;
+	r->chunked = nte == 1;
+	if (r->kind == TG_GATE_HTTP_REQUEST)
+		r->upgrade = conn_upgrade && up_ws;
+	else
+		r->upgrade = r->status == 101;
+	return 0;
+}
+
+/* Copies hb[off..off+n) into the arena at *at as a C string. */
+static char *
+arena_put(char **at, const char *hb, size_t off, size_t n)
+{
+	char *s = *at;
+
+	memcpy(s, hb + off, n);
+	s[n] = '\0';
+	*at += n + 1;
+	return s;
+}
+
+/* Whether the head h of a response has no body (RFC 9110 section 6.4.1). */
+static int
+response_no_body(const struct tg_gate_http_reader *r)
+{
+	return r->expect_head || r->status / 100 == 1 || r->status == 204 || r->status == 304;
+}
+
+/* The parser's view of the head must be the reader's. */
+static int
+parser_agrees(const struct tg_gate_http_reader *r, const http_parser *p)
+{
+	int ok = p->http_major == r->major && p->http_minor == r->minor &&
+	         !!(p->flags & F_CHUNKED) == r->chunked &&
+	         !!(p->flags & F_CONTENTLENGTH) == r->has_cl;
+
+	if (r->kind == TG_GATE_HTTP_REQUEST)
+		ok = ok && strcmp(http_method_str((enum http_method)p->method), r->method) == 0;
+	else
+		ok = ok && (int)p->status_code == r->status;
+	return ok;
+}
+
+/* Fills the framing of the head and what http-parser must do with the body. */
+static int
+framing(struct tg_gate_http_reader *r, int *skip)
+{
+	int ka;
+
+	*skip = 0;
+	if (r->kind == TG_GATE_HTTP_RESPONSE && response_no_body(r)) {
+		r->body = TG_GATE_HTTP_BODY_NONE;
+		*skip = r->status == 101 ? 2 : 1;
+	} else if (r->chunked) {
+		r->body = TG_GATE_HTTP_BODY_CHUNKED;
+	} else if (r->has_cl) {
+		r->body = TG_GATE_HTTP_BODY_LENGTH;
+	} else {
+		r->body = r->kind == TG_GATE_HTTP_RESPONSE ? TG_GATE_HTTP_BODY_CLOSE
+		                                           : TG_GATE_HTTP_BODY_NONE;
+	}
+	/* http_should_keep_alive, with the body decided above */
+	if (r->minor == 1)
+		ka = !(r->hp.flags & F_CONNECTION_CLOSE);
+	else
+		ka = !!(r->hp.flags & F_CONNECTION_KEEP_ALIVE);
+	r->keep_alive = ka && r->body != TG_GATE_HTTP_BODY_CLOSE;
+	if (r->kind == TG_GATE_HTTP_RESPONSE && r->status / 100 != 1)
+		r->expect_head = 0; /* a final response answers the request */
+	return 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct tg_gate_http_reader *r = p->data;
+	struct tg_gate_http_header *hdr = NULL;
+	struct tg_gate_http_head h;
+	char *arena = NULL, *at;
+	size_t i;
+	int skip = 0, u = 0, rc = -1;
+
+	if (!parser_agrees(r, p)) {
+		refuse(r, 400,
+		       "the head is ambiguous (the gate's checks and http-parser disagree)");
+		goto out;
+	}
+	framing(r, &skip);
+	memset(&h, 0, sizeof(h));
+	if ((arena = malloc(r->hb_len + 2 * r->nspans + 1)) == NULL ||
+	    (r->nspans > 0 && (hdr = calloc(r->nspans, sizeof(*hdr))) == NULL)) {
+		refuse(r, 500, "out of memory");
+		goto out;
+	}
+	at = arena;
+	for (i = 0; i < r->nspans; i++) {
+		hdr[i].name = arena_put(&at, r->hb, r->spans[i].name_off, r->spans[i].name_len);
+		hdr[i].value = arena_put(&at, r->hb, r->spans[i].val_off, r->spans[i].val_len);
+	}
+	if (r->kind == TG_GATE_HTTP_REQUEST) {
+		memcpy(h.method, r->method, sizeof(h.method));
+		h.target = arena_put(&at, r->hb, r->target_off, r->target_len);
+	}
+	h.status = r->status;
+	h.http_major = r->major;
+	h.http_minor = r->minor;
+	h.headers = hdr;
+	h.nheaders = r->nspans;
+	h.body = r->body;
+	h.content_length = r->body == TG_GATE_HTTP_BODY_LENGTH ? r->content_length : 0;
+	h.keep_alive = r->keep_alive;
+	h.upgrade = r->upgrade;
+	h.expect_continue = r->kind == TG_GATE_HTTP_REQUEST && r->expect_continue;
+	if (r->cb.on_head != NULL)
+		u = r->cb.on_head(r->arg, &h);
+	if (u < 0) {
+		r->user_aborted = 1;
+		goto out;
+	}
+	if (u > 0) {
+		r->user_paused = 1;
+		http_parser_pause(p, 1);
+	}
+	rc = skip;
+out:
+	free(hdr);
+	free(arena);
+	return rc;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct tg_gate_http_reader *r = p->data;
+	int u = 0;
+
+	if (r->cb.on_body != NULL)
+		u = r->cb.on_body(r->arg, at, len);
+	if (u < 0) {
+		r->user_aborted = 1;
+		return -1;
+	}
+	if (u > 0) {
+		r->user_paused = 1;
+		http_parser_pause(p, 1);
+	}
+	return 0;
+}
+
+/* Every message ends with a pause, so that the reader checks the next head. */
+static int
+on_message_complete(http_parser *p)
+{
+	struct tg_gate_http_reader *r = p->data;
+
+	r->msg_done = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static void
+parser_refuse(struct tg_gate_http_reader *r, enum http_errno e)
+{
+	char why[sizeof(r->err.reason)];
+	int status = 400;
+
+	if (e == HPE_HEADER_OVERFLOW)
+		status = 431;
+	else if (e == HPE_INVALID_METHOD)
+		status = 501;
+	else if (e == HPE_INVALID_VERSION)
+		status = 505;
+	if (e == HPE_INVALID_EOF_STATE)
+		snprintf(why, sizeof(why), "the connection closed in the middle of the %s",
+		         r->kind == TG_GATE_HTTP_REQUEST ? "request" : "response");
+	else if (e == HPE_INVALID_CHUNK_SIZE || (e == HPE_INVALID_CONTENT_LENGTH && r->chunked))
+		snprintf(why, sizeof(why), "a chunk size is malformed or too large");
+	else
+		snprintf(why, sizeof(why), "the %s is malformed: %s",
+		         r->kind == TG_GATE_HTTP_REQUEST ? "request" : "response",
+		         http_errno_description(e));
+	refuse(r, status, why);
+}
+
+/* One http_parser_execute over buf[0..n); *used bytes taken. */
+static enum run
+run_parser(struct tg_gate_http_reader *r, const char *buf, size_t n, size_t *used)
+{
+	enum http_errno e;
+
+	if (HTTP_PARSER_ERRNO(&r->hp) == HPE_PAUSED)
+		http_parser_pause(&r->hp, 0);
+	r->msg_done = r->user_paused = r->user_aborted = 0;
+	*used = http_parser_execute(&r->hp, &r->hs, buf, n);
+	e = HTTP_PARSER_ERRNO(&r->hp);
+	if (r->user_aborted) {
+		set_error(r, TG_GATE_HTTP_ABORTED, 0, "a callback aborted");
+		return RUN_STOP;
+	}
+	if (r->phase == PH_DEAD)
+		return RUN_STOP;
+	if (e == HPE_PAUSED)
+		return r->msg_done ? RUN_END : RUN_PAUSE;
+	if (e != HPE_OK) {
+		parser_refuse(r, e);
+		return RUN_STOP;
+	}
+	return RUN_OK;
+}
+
+static void
+cs_bad(struct chunk_scan *c, int status, const char *why)
+{
+	c->st = CS_BAD;
+	c->status = status;
+	c->why = why;
+}
+
+#define CS_MALFORMED "a chunk-size line is malformed"
+
+/* The chunk-size line after the size: BWS, extensions, CRLF. */
+static void
+cs_ext(struct chunk_scan *c, unsigned char ch)
+{
+	int ws = ch == ' ' || ch == '\t';
+
+	switch (c->st) {
+	case CS_SIZE_BWS:
+	case CS_EXT_NAME_BWS:
+		if (ch == ';')
+			c->st = CS_EXT_START;
+		else if (ch == '=' && c->st == CS_EXT_NAME_BWS)
+			c->st = CS_EXT_VAL_START;
+		else if (!ws)
+			cs_bad(c, 400, CS_MALFORMED);
+		break;
+	case CS_EXT_START:
+		if (tchar(ch))
+			c->st = CS_EXT_NAME;
+		else if (!ws)
+			cs_bad(c, 400, CS_MALFORMED);
+		break;
+	case CS_EXT_NAME:
+	case CS_EXT_TOKEN:
+		if (ch == '\r')
+			c->st = CS_SIZE_LF;
+		else if (ch == ';')
+			c->st = CS_EXT_START;
+		else if (ws)
+			c->st = c->st == CS_EXT_NAME ? CS_EXT_NAME_BWS : CS_SIZE_BWS;
+		else if (ch == '=' && c->st == CS_EXT_NAME)
+			c->st = CS_EXT_VAL_START;
+		else if (!tchar(ch))
+			cs_bad(c, 400, CS_MALFORMED);
+		break;
+	case CS_EXT_VAL_START:
+		if (tchar(ch))
+			c->st = CS_EXT_TOKEN;
+		else if (ch == '"')
+			c->st = CS_EXT_QUOTED;
+		else if (!ws)
+			cs_bad(c, 400, CS_MALFORMED);
+		break;
+	case CS_EXT_QUOTED: /* RFC 9110 section 5.6.4: qdtext and quoted-pair */
+		if (ch == '"')
+			c->st = CS_EXT_AFTER;
+		else if (ch == '\\')
+			c->st = CS_EXT_QESC;
+		else if (!field_char(ch))
+			cs_bad(c, 400, CS_MALFORMED);
+		break;
+	case CS_EXT_QESC:
+		if (field_char(ch))
+			c->st = CS_EXT_QUOTED;
+		else
+			cs_bad(c, 400, CS_MALFORMED);
+		break;
+	case CS_EXT_AFTER:
+		if (ch == ';')
+			c->st = CS_EXT_START;
+		else if (ch == '\r')
+			c->st = CS_SIZE_LF;
+		else if (ws)
+			c->st = CS_SIZE_BWS;
+		else
+			cs_bad(c, 400, CS_MALFORMED);
+		break;
+	default:
+		cs_bad(c, 400, CS_MALFORMED);
+		break;
+	}
+}
+
+/* The chunk-size: hex digits, then BWS, ';' or CRLF. */
+static void
+cs_size(struct chunk_scan *c, unsigned char ch)
+{
+	int v = hex_value(ch);
+
+	if (v >= 0) {
+		if (c->size != 0 || v != 0)
+			c->digits++;
+		if (c->digits > CHUNK_SIZE_DIGITS) {
+			cs_bad(c, 400, "a chunk size is too large");
+			return;
+		}
+		c->size = c->size * 16 + (uint64_t)v;
+		c->st = CS_SIZE;
+	} else if (c->st == CS_SIZE_START) {
+		cs_bad(c, 400, "a chunk size is not a hex number");
+	} else if (ch == '\r') {
+		c->st = CS_SIZE_LF;
+	} else if (ch == ';') {
+		c->st = CS_EXT_START;
+	} else if (ch == ' ' || ch == '\t') {
+		c->st = CS_SIZE_BWS;
+	} else if (ch == '\n') {
+		cs_bad(c, 400, "a chunk-size line ends with a bare LF: lines must end with CRLF");
+	} else {
+		cs_bad(c, 400, "a chunk size is not a hex number");
+	}
+}
+
+/* The trailer section: field lines, then the final CRLF. */
+static void
+cs_trailer(struct chunk_scan *c, const struct tg_gate_http_limits *lim, unsigned char ch)
+{
+	if (++c->trailer > lim->header_bytes) {
+		cs_bad(c, 431, "the trailer section is larger than the gate's header_bytes limit");
+		return;
+	}
+	switch (c->st) {
+	case CS_TR_START:
+		if (ch == '\r') {
+			c->st = CS_END_LF;
+		} else if (ch == ' ' || ch == '\t') {
+			cs_bad(c, 400, "the trailer section holds a folded line (obs-fold)");
+		} else if (!tchar(ch)) {
+			cs_bad(c, 400, "a trailer field name is not a token");
+		} else if (++c->ntrailers > lim->header_count) {
+			cs_bad(c, 431, "the trailer section has too many fields");
+		} else {
+			c->st = CS_TR_NAME;
+		}
+		break;
+	case CS_TR_NAME:
+		if (ch == ':')
+			c->st = CS_TR_VALUE;
+		else if (!tchar(ch))
+			cs_bad(c, 400, "a trailer field name is not a token");
+		break;
+	case CS_TR_VALUE:
+		if (ch == '\r')
+			c->st = CS_TR_LF;
+		else if (!field_char(ch))
+			cs_bad(c, 400, "a trailer field value holds a control byte or bare LF");
+		break;
+	case CS_TR_LF:
+	case CS_END_LF:
+		if (ch != '\n')
+			cs_bad(c, 400,
+			       "the trailer section has a bare CR: lines must end with CRLF");
+		else
+			c->st = c->st == CS_TR_LF ? CS_TR_START : CS_DONE;
+		break;
+	default:
+		cs_bad(c, 400, "the trailer section is malformed");
+		break;
+	}
+}
+
+/* One byte of chunk framing (not of chunk-data). */
+static void
+cs_byte(struct chunk_scan *c, const struct tg_gate_http_limits *lim, unsigned char ch)
+{
+	if (c->st <= CS_SIZE_LF && ++c->line > lim->request_line) {
+		cs_bad(c, 400, "a chunk-size line is longer than the gate's request_line limit");
+		return;
+	}
+	switch (c->st) {
+	case CS_SIZE_START:
+	case CS_SIZE:
+		cs_size(c, ch);
+		break;
+	case CS_SIZE_LF:
+		if (ch != '\n') {
+			cs_bad(c, 400, "a chunk-size line has a bare CR: lines must end with CRLF");
+		} else {
+			c->line = 0;
+			c->st = c->size == 0 ? CS_TR_START : CS_DATA;
+		}
+		break;
+	case CS_DATA_CR:
+		if (ch != '\r')
+			cs_bad(c, 400, "chunk data is longer than its chunk size");
+		else
+			c->st = CS_DATA_LF;
+		break;
+	case CS_DATA_LF:
+		if (ch != '\n') {
+			cs_bad(c, 400,
+			       "chunk data is followed by a bare CR: lines must end with CRLF");
+		} else {
+			c->st = CS_SIZE_START;
+			c->size = 0;
+			c->digits = 0;
+		}
+		break;
+	case CS_TR_START:
+	case CS_TR_NAME:
+	case CS_TR_VALUE:
+	case CS_TR_LF:
+	case CS_END_LF:
+		cs_trailer(c, lim, ch);
+		break;
+	default:
+		cs_ext(c, ch);
+		break;
+	}
+}
+
+/* Scans d[0..n) of a chunked body; returns the bytes accepted. */
+static size_t
+cs_scan(struct chunk_scan *c, const struct tg_gate_http_limits *lim, const char *d, size_t n)
+{
+	size_t i = 0, take;
+
+	while (i < n && c->st != CS_DONE && c->st != CS_BAD) {
+		if (c->st == CS_DATA) {
+			take = c->size < n - i ? (size_t)c->size : n - i;
+			c->size -= take;
+			i += take;
+			if (c->size == 0)
+				c->st = CS_DATA_CR;
+			continue;
+		}
+		cs_byte(c, lim, (unsigned char)d[i]);
+		if (c->st != CS_BAD)
+			i++;
+	}
+	return i;
+}
+
+/* Back to reading a head; the buffer is kept unless a large head grew it. */
+static void
+head_reset(struct tg_gate_http_reader *r)
+{
+	if (r->hb_cap > HEAD_BUF_KEEP) {
+		free(r->hb);
+		r->hb = NULL;
+		r->hb_cap = 0;
+	}
+	r->hb_len = r->hb_fed = r->line_start = 0;
+	r->start_seen = 0;
+	r->nspans = 0;
+	r->phase = PH_HEAD;
+}
+
+/* The message ended: on_end, then the next message (or a pause). */
+static enum tg_gate_http_rc
+message_end(struct tg_gate_http_reader *r)
+{
+	int upgraded = r->upgrade, u = 0;
+
+	head_reset(r);
+	if (r->cb.on_end != NULL)
+		u = r->cb.on_end(r->arg);
+	if (u < 0) {
+		set_error(r, TG_GATE_HTTP_ABORTED, 0, "a callback aborted");
+		return TG_GATE_HTTP_ABORTED;
+	}
+	/* after an upgrade the bytes that follow belong to another protocol */
+	return u > 0 || upgraded ? TG_GATE_HTTP_PAUSED : TG_GATE_HTTP_OK;
+}
+
+/* The head is complete and checked: http-parser reads it next. */
+static int
+head_done(struct tg_gate_http_reader *r)
+{
+	if (head_framing(r) != 0)
+		return -1;
+	http_parser_init(&r->hp, r->kind == TG_GATE_HTTP_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
+	r->hp.data = r;
+	r->hb_fed = 0;
+	r->phase = PH_PARSE;
+	return 0;
+}
+
+/* PH_PARSE: feeds the rest of the head; the rc to return, or -1 to go on. */
+static int
+step_parse(struct tg_gate_http_reader *r)
+{
+	size_t n = 0;
+	enum run k = run_parser(r, r->hb + r->hb_fed, r->hb_len - r->hb_fed, &n);
+
+	r->hb_fed += n;
+	switch (k) {
+	case RUN_OK:
+		r->phase = PH_BODY;
+		memset(&r->cs, 0, sizeof(r->cs));
+		r->cs_ahead = 0;
+		return -1;
+	case RUN_PAUSE:
+		return TG_GATE_HTTP_PAUSED;
+	case RUN_END: {
+		enum tg_gate_http_rc rc = message_end(r);
+
+		return rc == TG_GATE_HTTP_OK ? -1 : (int)rc;
+	}
+	default:
+		return r->dead_rc;
+	}
+}
+
+/* PH_BODY over data[*pos..len); the rc to return, or -1 to go on. */
+static int
+step_body(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
+{
+	size_t avail = len - *pos, lim = avail, n = 0;
+	enum run k;
+
+	if (r->chunked) {
+		if (r->cs_ahead < avail)
+			r->cs_ahead += cs_scan(&r->cs, &r->lim, data + *pos + r->cs_ahead,
+			                       avail - r->cs_ahead);
+		lim = r->cs_ahead < avail ? r->cs_ahead : avail;
+		if (lim == 0 && r->cs.st == CS_BAD) {
+			refuse(r, r->cs.status, r->cs.why);
+			return r->dead_rc;
+		}
+		if (lim == 0 && r->cs.st == CS_DONE) {
+			refuse(r, 400,
+			       "the chunked body is ambiguous (the gate's checks and "
+			       "http-parser disagree)");
+			return r->dead_rc;
+		}
+	}
+	k = run_parser(r, data + *pos, lim, &n);
+	*pos += n;
+	if (r->chunked)
+		r->cs_ahead -= n < r->cs_ahead ? n : r->cs_ahead;
+	switch (k) {
+	case RUN_OK:
+		return -1;
+	case RUN_PAUSE:
+		return TG_GATE_HTTP_PAUSED;
+	case RUN_END: {
+		enum tg_gate_http_rc rc;
+
+		if (r->chunked && (r->cs.st != CS_DONE || r->cs_ahead != 0)) {
+			refuse(r, 400,
+			       "the chunked body is ambiguous (the gate's checks and "
+			       "http-parser disagree)");
+			return r->dead_rc;
+		}
+		rc = message_end(r);
+		return rc == TG_GATE_HTTP_OK ? -1 : (int)rc;
+	}
+	default:
+		return r->dead_rc;
+	}
+}
+
+/* A response's EOF (feed with len 0 and nothing pending). */
+static int
+step_eof(struct tg_gate_http_reader *r)
+{
+	size_t n = 0;
+	enum run k;
+
+	if (r->phase == PH_HEAD) {
+		if (r->hb_len == 0)
+			return TG_GATE_HTTP_OK;
+		refuse(r, 400, "the connection closed in the middle of the response head");
+		return r->dead_rc;
+	}
+	k = run_parser(r, "", 0, &n);
+	if (k == RUN_END)
+		return message_end(r);
+	if (k == RUN_STOP)
+		return r->dead_rc;
+	refuse(r, 400, "the connection closed in the middle of the response");
+	return r->dead_rc;
+}
+
+enum tg_gate_http_rc
+tg_gate_http_reader_feed(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *used,
+                         struct tg_gate_http_error *e)
+{
+	size_t pos = 0;
+	int rc = -1, pending = 0;
+
+	while (rc < 0) {
+		if (r->phase == PH_DEAD) {
+			rc = r->dead_rc;
+		} else if (r->phase == PH_PARSE) {
+			pending = 1;
+			rc = step_parse(r);
+		} else if (pos == len) {
+			rc = TG_GATE_HTTP_OK;
+			if (len == 0 && !pending && r->kind == TG_GATE_HTTP_RESPONSE)
+				rc = step_eof(r);
+		} else if (r->phase == PH_HEAD) {
+			int k = head_collect(r, data, len, &pos);
+
+			if (k < 0 || (k == 1 && head_done(r) != 0))
+				rc = r->dead_rc;
+		} else {
+			rc = step_body(r, data, len, &pos);
+		}
+	}
+	if (used != NULL)
+		*used = pos;
+	if (rc == TG_GATE_HTTP_REFUSED && e != NULL)
+		*e = r->err;
+	return (enum tg_gate_http_rc)rc;
+}
+
+int
+tg_gate_http_reader_new(enum tg_gate_http_kind kind, const struct tg_gate_http_limits *lim,
+                        const struct tg_gate_http_cb *cb, void *arg,
+                        struct tg_gate_http_reader **out, struct tg_error *err)
+{
+	struct tg_gate_http_reader *r;
+
+	*out = NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return tg_error_set(err, TG_ERR_ALLOC, "out of memory for an HTTP reader");
+	r->kind = kind;
+	if (lim != NULL)
+		r->lim = *lim;
+	if (r->lim.request_line == 0)
+		r->lim.request_line = DEFAULT_REQUEST_LINE;
+	if (r->lim.header_bytes == 0)
+		r->lim.header_bytes = DEFAULT_HEADER_BYTES;
+	if (r->lim.header_count == 0)
+		r->lim.header_count = DEFAULT_HEADER_COUNT;
+	if (cb != NULL)
+		r->cb = *cb;
+	r->arg = arg;
+	r->hs.on_headers_complete = on_headers_complete;
+	r->hs.on_body = on_body;
+	r->hs.on_message_complete = on_message_complete;
+	r->phase = PH_HEAD;
+	*out = r;
+	return 0;
+}
+
+void
+tg_gate_http_reader_expect(struct tg_gate_http_reader *r, const char *method)
+{
+	r->expect_head = method != NULL && strcmp(method, "HEAD") == 0;
+}
+
+void
+tg_gate_http_reader_free(struct tg_gate_http_reader *r)
+{
+	if (r == NULL)
+		return;
+	free(r->hb);
+	free(r->spans);
+	free(r);
+}
+
+/* ---- writers ---- */
+
+static const struct {
+	int status;
+	const char *reason;
+} reasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {103, "Early Hints"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {203, "Non-Authoritative Information"},
+    {204, "No Content"},
+    {205, "Reset Content"},
+    {206, "Partial Content"},
+    {300, "Multiple Choices"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {421, "Misdirected Request"},
+    {422, "Unprocessable Content"},
+    {425, "Too Early"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+static const char *
+reason_of(int status)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "";
+}
+
+/* Hop-by-hop fields (RFC 9110 section 7.6.1) and the framing the gate writes. */
+static int
+hop_by_hop(const char *name)
+{
+	static const char *const hop[] = {
+	    "connection", "keep-alive",        "proxy-connection", "te",
+	    "trailer",    "transfer-encoding", "upgrade",          "content-length",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 when a Connection field of h names the field name. */
+static int
+named_by_connection(const struct tg_gate_http_head *h, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < h->nheaders; i++)
+		if (strcasecmp(h->headers[i].name, "connection") == 0 &&
+		    list_has(h->headers[i].value, strlen(h->headers[i].value), name))
+			return 1;
+	return 0;
+}
+
+static int
+token_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && s[i] != '\0'; i++)
+		if (!tchar((unsigned char)s[i]))
+			return 0;
+	return s != NULL && i > 0;
+}
+
+/* The extras' names are tokens and their values hold no CR, LF or NUL. */
+static int
+extras_ok(const struct tg_gate_http_extra *extra, size_t nextra)
+{
+	size_t i, j;
+
+	if (nextra > 0 && extra == NULL)
+		return 0;
+	for (i = 0; i < nextra; i++) {
+		if (!token_ok(extra[i].name) || (extra[i].value == NULL && extra[i].value_len > 0))
+			return 0;
+		for (j = 0; j < extra[i].value_len; j++) {
+			char c = extra[i].value[j];
+
+			if (c == '\r' || c == '\n' || c == '\0')
+				return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+in_extras(const char *name, const struct tg_gate_http_extra *extra, size_t nextra)
+{
+	size_t i;
+
+	for (i = 0; i < nextra; i++)
+		if (strcasecmp(name, extra[i].name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+add_field(struct evbuffer *b, const char *name, const char *value, size_t n)
+{
+	if (evbuffer_add(b, name, strlen(name)) != 0 || evbuffer_add(b, ": ", 2) != 0 ||
+	    evbuffer_add(b, value, n) != 0 || evbuffer_add(b, "\r\n", 2) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+add_extras(struct evbuffer *b, const struct tg_gate_http_extra *extra, size_t nextra)
+{
+	size_t i;
+
+	for (i = 0; i < nextra; i++)
+		if (add_field(b, extra[i].name, extra[i].value != NULL ? extra[i].value : "",
+		              extra[i].value_len) != 0)
+			return -1;
+	return 0;
+}
+
+/* Moves tmp to out when ok; frees tmp. 0 or TG_ERR_ALLOC. */
+static int
+commit(struct evbuffer *tmp, int ok, struct evbuffer *out)
+{
+	int r = TG_ERR_ALLOC;
+
+	if (tmp != NULL && ok && evbuffer_add_buffer(out, tmp) == 0)
+		r = 0;
+	if (tmp != NULL)
+		evbuffer_free(tmp);
+	return r;
+}
+
+/* Visible ASCII only: what the gate puts in a request line. */
+static int
+vchars_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s != NULL && s[i] != '\0'; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return s != NULL && i > 0;
+}
+
+int
+tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *path_and_query,
+                          const struct tg_gate_http_extra *extra, size_t nextra,
+                          struct evbuffer *out)
+{
+	struct evbuffer *b = NULL;
+	const char *name;
+	size_t i;
+	int ok;
+
+	if (h == NULL || out == NULL || !token_ok(h->method) || !vchars_ok(path_and_query) ||
+	    !extras_ok(extra, nextra))
+		return TG_ERR_INVALID_ARG;
+	b = evbuffer_new();
+	ok = b != NULL &&
+	     evbuffer_add_printf(b, "%s %s HTTP/1.1\r\n", h->method, path_and_query) >= 0;
+	for (i = 0; ok && i < h->nheaders; i++) {
+		name = h->headers[i].name;
+		if (hop_by_hop(name) || named_by_connection(h, name) ||
+		    strncasecmp(name, "x-tokengate-", 12) == 0 || in_extras(name, extra, nextra))
+			continue;
+		ok = add_field(b, name, h->headers[i].value, strlen(h->headers[i].value)) == 0;
+	}
+	ok = ok && add_extras(b, extra, nextra) == 0;
+	if (ok && h->body == TG_GATE_HTTP_BODY_LENGTH)
+		ok = evbuffer_add_printf(b, "Content-Length: %llu\r\n",
+		                         (unsigned long long)h->content_length) >= 0;
+	else if (ok && h->body == TG_GATE_HTTP_BODY_CHUNKED)
+		ok = evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") >= 0;
+	if (ok)
+		ok = evbuffer_add_printf(b, "%s\r\n\r\n",
+		                         h->upgrade ? "Connection: Upgrade\r\nUpgrade: websocket"
+		                                    : "Connection: keep-alive") >= 0;
+	return commit(b, ok, out);
+}
+
+/* A response field the gate passes on to the client. */
+static int
+response_keeps(const struct tg_gate_http_head *h, const char *name)
+{
+	int is101 = h->status == 101;
+
+	if (is101 && strcasecmp(name, "upgrade") == 0)
+		return 1;
+	if (strcasecmp(name, "content-length") == 0)
+		/* no body, but the length of the one a GET would get (HEAD, 304) */
+		return h->body == TG_GATE_HTTP_BODY_NONE && h->status / 100 != 1 &&
+		       h->status != 204;
+	return !hop_by_hop(name) && !named_by_connection(h, name);
+}
+
+int
+tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, int *chunked_out,
+                           struct evbuffer *out)
+{
+	struct evbuffer *b = NULL;
+	const char *conn = keep_alive ? "keep-alive" : "close";
+	int ok, chunked = 0;
+	size_t i;
+
+	if (h == NULL || out == NULL || h->status < 100 || h->status > 999)
+		return TG_ERR_INVALID_ARG;
+	b = evbuffer_new();
+	ok = b != NULL &&
+	     evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\n", h->status, reason_of(h->status)) >= 0;
+	for (i = 0; ok && i < h->nheaders; i++)
+		if (response_keeps(h, h->headers[i].name))
+			ok = add_field(b, h->headers[i].name, h->headers[i].value,
+			               strlen(h->headers[i].value)) == 0;
+	if (h->body == TG_GATE_HTTP_BODY_LENGTH && ok)
+		ok = evbuffer_add_printf(b, "Content-Length: %llu\r\n",
+		                         (unsigned long long)h->content_length) >= 0;
+	else if (h->body == TG_GATE_HTTP_BODY_CHUNKED ||
+	         (h->body == TG_GATE_HTTP_BODY_CLOSE && keep_alive))
+		chunked = 1;
+	if (ok && chunked)
+		ok = evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") >= 0;
+	if (h->status == 101)
+		conn = "Upgrade";
+	if (ok && (h->status == 101 || h->status / 100 != 1))
+		ok = evbuffer_add_printf(b, "Connection: %s\r\n", conn) >= 0;
+	ok = ok && evbuffer_add(b, "\r\n", 2) == 0;
+	if (chunked_out != NULL)
+		*chunked_out = chunked;
+	return commit(b, ok, out);
+}
+
+int
+tg_gate_http_answer(int status, const char *json_body, const struct tg_gate_http_extra *extra,
+                    size_t nextra, int keep_alive, struct evbuffer *out)
+{
+	struct evbuffer *b = NULL;
+	size_t n = json_body != NULL ? strlen(json_body) : 0;
+	int ok;
+
+	if (out == NULL || status < 100 || status > 999 || !extras_ok(extra, nextra))
+		return TG_ERR_INVALID_ARG;
+	b = evbuffer_new();
+	ok = b != NULL && evbuffer_add_printf(b,
+	                                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	                                      "Content-Length: %zu\r\n",
+	                                      status, reason_of(status), n) >= 0;
+	ok = ok && add_extras(b, extra, nextra) == 0;
+	ok = ok && evbuffer_add_printf(b, "Connection: %s\r\n\r\n",
+	                               keep_alive ? "keep-alive" : "close") >= 0;
+	ok = ok && (n == 0 || evbuffer_add(b, json_body, n) == 0);
+	return commit(b, ok, out);
+}
+
+int
+tg_gate_http_chunk(const char *data, size_t len, struct evbuffer *out)
+{
+	int ok;
+
+	if (out == NULL || (data == NULL && len > 0))
+		return TG_ERR_INVALID_ARG;
+	if (len == 0)
+		return evbuffer_add(out, "0\r\n\r\n", 5) == 0 ? 0 : TG_ERR_ALLOC;
+	ok = evbuffer_add_printf(out, "%zx\r\n", len) >= 0 && evbuffer_add(out, data, len) == 0 &&
+	     evbuffer_add(out, "\r\n", 2) == 0;
+	return ok ? 0 : TG_ERR_ALLOC;
+}
+
+size_t
+tg_gate_http_key_header(const struct tg_prov *p, char *out, size_t cap)
+{
+	size_t i;
+	int n;
+
+	if (p == NULL || out == NULL || cap == 0)
+		return 0;
+	out[0] = '\0';
+	for (i = 0; p->serial[i] != '\0'; i++)
+		if ((unsigned char)p->serial[i] <= 0x20 || (unsigned char)p->serial[i] >= 0x7f ||
+		    p->serial[i] == ';' || p->serial[i] == ',' || p->serial[i] == '"')
+			return 0;
+	n = snprintf(out, cap, "level=%s; pin=%s; touch=%s; serial=%s",
+	             tg_prov_level_name(p->level), tg_att_pin_name(p->pin_policy),
+	             tg_att_touch_name(p->touch_policy), p->serial);
+	if (n < 0 || (size_t)n >= cap) {
+		out[0] = '\0';
+		return 0;
+	}
+	return (size_t)n;
+}

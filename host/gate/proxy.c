@@ -1,0 +1,1156 @@
+/*
+ * proxy.c — the gate's http mode (gate-int.h): HTTP/1.1 with keep-alive
+ * on an established TLS connection. Each request is read with the strict
+ * reader (tg_gate_http.h), its path normalized, decided against the
+ * listener's policy, audited before anything is forwarded, and then
+ * forwarded with the identity headers the gate sets; the response is
+ * streamed back as it arrives (never a whole body in memory). A route with
+ * websocket: true may switch protocols: after the 101 both sides are
+ * spliced until either closes.
+ *
+ * Memory per connection is bounded: each side stops being read while the
+ * other side's output holds more than PX_HIGH bytes. Nothing here frees the
+ * connection from inside a callback chain: handlers mark what is to happen
+ * and px_settle, the last call of every event handler, does it.
+ */
+#include "gate-int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <openssl/rand.h>
+
+#include "tg_gate_http.h"
+#include "tg_gate_path.h"
+
+#define PX_HIGH      (256u * 1024u) /* backpressure: stop reading the other side above this */
+#define PX_TICK_MS   500u           /* idle connections look at the server's stop this often */
+#define PX_LINGER_MS 2000u          /* after the last answer: read and drop for this long */
+
+enum px_phase {
+	PX_IDLE = 0,    /* between requests: no byte of the next head yet */
+	PX_HEAD = 1,    /* part of a request head is in: header_ms runs */
+	PX_REQUEST = 2, /* a request is being decided, forwarded, answered */
+	PX_SPLICE = 3,  /* after a 101: bytes both ways */
+	PX_LINGER = 4,  /* the last answer is out: drop what still comes, then close */
+};
+
+struct px_conn;
+
+/* The request in progress (one at a time; pipelined ones wait in the input). */
+struct px_req {
+	struct tg_gate_snapshot *snap;
+	const struct tg_gate_lstate *ls;
+	const char *route; /* the deciding route's name, or NULL */
+	long route_idx;
+	const char *decision; /* "allow", "deny", "dry-run" */
+	char id[17];
+	char method[24];
+	char path[TG_GATE_PATH_MAX];
+	enum tg_gate_http_body body; /* the request's body */
+	int chunked_up;              /* re-chunk the request body upstream */
+	int keep;                    /* the client keeps the connection */
+	int http11;
+	int upgrade;  /* a WebSocket upgrade the route allows */
+	int local;    /* answered by the gate: nothing goes upstream */
+	int req_done; /* the request's on_end was seen */
+	int connecting;
+	const struct tg_gate_url *url;
+	const char *url_text;
+	struct evbuffer *head; /* the head for the upstream, built at on_head */
+	struct tg_gate_upstream_conn *uc;
+	struct bufferevent *ub;
+	struct tg_gate_http_reader *resp;
+	struct event *utmo; /* the upstream's response head: upstream_ms */
+	int interim;        /* a 1xx went by: another head follows */
+	int resp_head;      /* the response head went to the client */
+	int resp_chunked;
+	int resp_status;
+	int resp_keep;  /* the upstream keeps its connection */
+	int resp_close; /* the response body ends when the upstream closes */
+	int resp_done;
+	int switching; /* 101 seen: splice after the head */
+	int up_eof;    /* the upstream closed (or failed: up_err) */
+	int up_err;
+	int up_slow; /* no body byte within upstream_ms */
+	int metered; /* the request was counted in the metrics */
+	uint64_t bytes_in, bytes_out;
+	struct timespec start;
+};
+
+struct px_conn {
+	struct tg_gate_conn_info *ci;
+	struct tg_gate_server *srv;
+	struct bufferevent *bev;
+	struct tg_gate_http_reader *rd;
+	struct event *tmo; /* idle, header_ms, request body idle, splice idle, linger */
+	enum px_phase phase;
+	struct px_req *rq;
+	struct timespec idle_since;
+	unsigned idle_ms, header_ms;
+	int closing;   /* close once the current answer is out */
+	int close_now; /* close at the next px_settle */
+	int lingering; /* PX_LINGER: the answer is out, the write side shut */
+	int dead;      /* the client side is freed; waiting for the upstream callback */
+	int c_eof;     /* splice: the client closed its side */
+};
+
+static void px_settle(struct px_conn *c);
+static void client_feed(struct px_conn *c);
+static void up_feed(struct px_conn *c);
+static void splice_move(struct px_conn *c, int all);
+
+/* ---- small helpers ---- */
+
+static double
+since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+arm(struct event *ev, unsigned ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000u), (suseconds_t)((ms % 1000u) * 1000u)};
+
+	evtimer_add(ev, &tv);
+}
+
+/* No more requests: the answer goes out (within idle_ms), then px_settle lingers. */
+static void
+px_linger(struct px_conn *c)
+{
+	c->phase = PX_LINGER;
+	c->closing = 1;
+	evtimer_del(c->tmo);
+	arm(c->tmo, c->idle_ms);
+}
+
+static struct evbuffer *
+cout(const struct px_conn *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+/* Sets key to s (NULL, or bytes that are not UTF-8: JSON null). */
+static void
+jset_str(json_t *o, const char *key, const char *s)
+{
+	json_t *v = s != NULL ? json_string(s) : NULL;
+
+	json_object_set_new(o, key, v != NULL ? v : json_null());
+}
+
+static void
+jset_int(json_t *o, const char *key, json_int_t n)
+{
+	json_object_set_new(o, key, json_integer(n));
+}
+
+/* Writes rec (stolen) to the audit log: 0, or -1 (the log is unavailable). */
+static int
+px_audit(struct px_conn *c, json_t *rec)
+{
+	struct tg_error err;
+	int rc = -1;
+
+	tg_error_clear(&err);
+	if (rec != NULL && tg_gate_audit(c->srv, rec, &err) == 0)
+		rc = 0;
+	json_decref(rec);
+	return rc;
+}
+
+/* A record of the request rq (event, request_id, route, method, path). */
+static json_t *
+px_record(struct px_conn *c, const struct px_req *rq, const char *event)
+{
+	json_t *rec = tg_gate_audit_record(c->ci, event);
+
+	if (rec != NULL && rq != NULL) {
+		jset_str(rec, "request_id", rq->id);
+		jset_str(rec, "route", rq->route);
+		jset_str(rec, "method", rq->method);
+		jset_str(rec, "path", rq->path);
+	}
+	return rec;
+}
+
+/*
+ * Answers the client with status and a JSON body {"error":..., "reason":...}
+ * (plus "route" when with_route). keep 0: Connection: close, and the
+ * connection closes once the answer is out.
+ */
+static void
+px_answer(struct px_conn *c, int status, const char *error, const char *reason, int with_route,
+          const char *route, int keep)
+{
+	json_t *o = json_object();
+	char *body = NULL;
+
+	keep = keep && !c->closing && !tg_gate_server_stopping(c->srv);
+	if (o != NULL) {
+		jset_str(o, "error", error);
+		if (with_route)
+			jset_str(o, "route", route);
+		jset_str(o, "reason", reason);
+		body = json_dumps(o, JSON_COMPACT);
+	}
+	if (body == NULL || tg_gate_http_answer(status, body, NULL, 0, keep, cout(c)) != 0)
+		c->close_now = 1; /* out of memory: nothing sensible left to say */
+	if (!keep)
+		c->closing = 1;
+	free(body);
+	json_decref(o);
+}
+
+/* A refusal before or without a decision: audit "refused", answer, close. */
+static void
+px_refuse(struct px_conn *c, int status, const char *error, const char *reason)
+{
+	json_t *rec = px_record(c, c->rq, "refused");
+
+	if (rec != NULL) {
+		jset_str(rec, "reason", reason);
+		jset_int(rec, "status", status);
+	}
+	px_audit(c, rec);
+	px_answer(c, status, error, reason, 0, NULL, 0);
+	if (c->rq != NULL)
+		c->rq->local = 1;
+}
+
+/* ---- the request's end ---- */
+
+static void
+req_free(struct px_req *rq)
+{
+	if (rq == NULL)
+		return;
+	tg_gate_upstream_release(rq->uc, 0);
+	tg_gate_http_reader_free(rq->resp);
+	if (rq->utmo != NULL)
+		event_free(rq->utmo);
+	if (rq->head != NULL)
+		evbuffer_free(rq->head);
+	if (rq->snap != NULL)
+		tg_gate_snapshot_put(rq->snap);
+	free(rq);
+}
+
+static void
+px_meter(struct px_conn *c, struct px_req *rq)
+{
+	if (rq->metered || rq->decision == NULL)
+		return;
+	rq->metered = 1;
+	tg_gate_metrics_request(tg_gate_server_metrics(c->srv), c->ci->listener_name, rq->route,
+	                        rq->decision, since(&rq->start));
+}
+
+/* The upstream failed (kind "refused", "broken", "timeout"): metrics, audit. */
+static void
+px_upstream_error(struct px_conn *c, const char *kind, const char *reason, int status)
+{
+	struct px_req *rq = c->rq;
+	json_t *rec = px_record(c, rq, "upstream-error");
+
+	tg_gate_metrics_upstream_error(tg_gate_server_metrics(c->srv), rq->url_text, kind);
+	if (rec != NULL) {
+		jset_str(rec, "upstream", rq->url_text);
+		jset_str(rec, "kind", kind);
+		jset_str(rec, "reason", reason);
+		jset_int(rec, "status", status);
+		jset_int(rec, "bytes_in", (json_int_t)rq->bytes_in);
+		jset_int(rec, "bytes_out", (json_int_t)rq->bytes_out);
+		jset_int(rec, "duration_ms", (json_int_t)(since(&rq->start) * 1000.0));
+	}
+	px_audit(c, rec);
+}
+
+/* The "response" record of the forwarded request rq (reason: why it ended early). */
+static void
+px_response_record(struct px_conn *c, const struct px_req *rq, int status, const char *reason)
+{
+	json_t *rec = px_record(c, rq, "response");
+
+	if (rec != NULL) {
+		jset_int(rec, "status", status);
+		jset_int(rec, "bytes_in", (json_int_t)rq->bytes_in);
+		jset_int(rec, "bytes_out", (json_int_t)rq->bytes_out);
+		jset_int(rec, "duration_ms", (json_int_t)(since(&rq->start) * 1000.0));
+		if (reason != NULL)
+			jset_str(rec, "reason", reason);
+	}
+	px_audit(c, rec);
+}
+
+/*
+ * The current request is over. An upstream response that ended cleanly is
+ * recorded ("response") and its connection pooled when it can be reused.
+ */
+static void
+req_end(struct px_conn *c)
+{
+	struct px_req *rq = c->rq;
+
+	if (rq == NULL)
+		return;
+	if (rq->resp_done && !rq->local) {
+		px_response_record(c, rq, rq->resp_status, NULL);
+		tg_gate_upstream_release(rq->uc, rq->resp_keep && !rq->resp_close && rq->req_done &&
+		                                     !rq->up_eof);
+		rq->uc = NULL;
+	}
+	px_meter(c, rq);
+	if (!rq->req_done)
+		c->closing = 1; /* the rest of its body is still on the wire */
+	req_free(rq);
+	c->rq = NULL;
+	evtimer_del(c->tmo);
+	if (!c->closing) {
+		c->phase = PX_IDLE;
+		clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
+		arm(c->tmo, c->idle_ms < PX_TICK_MS ? c->idle_ms : PX_TICK_MS);
+	}
+}
+
+/* ---- the upstream side ---- */
+
+/* The spliced connection ends: its record, then both sides close. */
+static void
+splice_end(struct px_conn *c)
+{
+	struct px_req *rq = c->rq;
+
+	if (rq != NULL) {
+		rq->resp_done = 1;
+		rq->resp_keep = 0;
+		req_end(c);
+	}
+	c->close_now = 1;
+}
+
+static void
+up_read(struct bufferevent *bev, void *arg)
+{
+	struct px_conn *c = arg;
+
+	(void)bev;
+	if (c->phase == PX_SPLICE)
+		splice_move(c, 0);
+	else
+		up_feed(c);
+	px_settle(c);
+}
+
+static void
+up_write(struct bufferevent *bev, void *arg)
+{
+	struct px_conn *c = arg;
+
+	(void)bev;
+	if (c->phase == PX_SPLICE) {
+		splice_move(c, 0);
+		if (c->c_eof && evbuffer_get_length(bufferevent_get_output(c->rq->ub)) == 0)
+			splice_end(c);
+	} else {
+		client_feed(c); /* the request body waited for room upstream */
+	}
+	px_settle(c);
+}
+
+static void
+up_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* no body byte within upstream_ms after the head */
+		rq->up_eof = rq->up_err = rq->up_slow = 1;
+	} else {
+		rq->up_eof = 1;
+		rq->up_err = (what & BEV_EVENT_ERROR) != 0;
+	}
+	bufferevent_disable(rq->ub, EV_READ | EV_WRITE);
+	if (c->phase == PX_SPLICE) {
+		/* what the upstream sent last still goes to the client */
+		splice_move(c, 1);
+		rq->uc = (tg_gate_upstream_release(rq->uc, 0), NULL);
+		rq->ub = NULL;
+		rq->resp_done = 1;
+		rq->resp_keep = 0;
+		req_end(c);
+		c->closing = 1;
+		px_linger(c);
+	} else {
+		up_feed(c);
+	}
+	px_settle(c);
+}
+
+static void
+up_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+	char reason[160];
+
+	(void)fd;
+	(void)what;
+	snprintf(reason, sizeof(reason),
+	         "the upstream sent no response head within %u ms (limits.upstream_ms)",
+	         rq->snap->cfg.limits.upstream_ms);
+	px_upstream_error(c, "timeout", reason, 504);
+	rq->uc = (tg_gate_upstream_release(rq->uc, 0), NULL);
+	rq->ub = NULL;
+	px_answer(c, 504, "upstream timeout", reason, 0, NULL, rq->keep && rq->req_done);
+	rq->local = 1;
+	req_end(c);
+	client_feed(c);
+	px_settle(c);
+}
+
+/* The upstream broke: before the response head 502, after it the client's
+ * connection closes (the response cannot be finished). */
+static void
+up_broken(struct px_conn *c, const char *kind, const char *reason)
+{
+	struct px_req *rq = c->rq;
+
+	evtimer_del(rq->utmo);
+	px_upstream_error(c, kind, reason, rq->resp_head ? rq->resp_status : 502);
+	rq->uc = (tg_gate_upstream_release(rq->uc, 0), NULL);
+	rq->ub = NULL;
+	if (!rq->resp_head) {
+		px_answer(c, 502, "bad gateway", reason, 0, NULL, rq->keep && rq->req_done);
+		rq->local = 1;
+		req_end(c);
+	} else {
+		c->close_now = 1;
+	}
+}
+
+static int
+rs_head(void *arg, const struct tg_gate_http_head *h)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+	int keep, ignored, rc = 0;
+	struct timeval tv;
+
+	evtimer_del(rq->utmo);
+	if (h->status >= 100 && h->status < 200 && h->status != 101) {
+		/* 100 Continue and friends: relayed to HTTP/1.1 clients */
+		rq->interim = 1;
+		if (rq->http11 && tg_gate_http_response_head(h, 1, &ignored, cout(c)) != 0)
+			rc = -1;
+		goto out;
+	}
+	if (h->status == 101 && !rq->upgrade) {
+		rc = -1; /* never asked for: up_feed calls it broken */
+		goto out;
+	}
+	keep = rq->keep && rq->req_done && h->status != 101 && !c->closing &&
+	       !tg_gate_server_stopping(c->srv);
+	if (tg_gate_http_response_head(h, keep, &rq->resp_chunked, cout(c)) != 0) {
+		rc = -1;
+		goto out;
+	}
+	rq->resp_head = 1;
+	rq->resp_status = h->status;
+	rq->resp_keep = h->keep_alive;
+	rq->resp_close = h->body == TG_GATE_HTTP_BODY_CLOSE;
+	if (!keep)
+		c->closing = 1;
+	if (h->status == 101) {
+		rq->switching = 1;
+		rc = 1; /* what follows the head is the new protocol */
+		goto out;
+	}
+	/* between body bytes the upstream may be silent for upstream_ms */
+	tv.tv_sec = rq->snap->cfg.limits.upstream_ms / 1000u;
+	tv.tv_usec = (suseconds_t)(rq->snap->cfg.limits.upstream_ms % 1000u) * 1000;
+	bufferevent_set_timeouts(rq->ub, &tv, NULL);
+out:
+	return rc;
+}
+
+static int
+rs_body(void *arg, const char *data, size_t len)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+	int rc;
+
+	rq->bytes_out += len;
+	rc = rq->resp_chunked ? tg_gate_http_chunk(data, len, cout(c))
+	                      : evbuffer_add(cout(c), data, len);
+	if (rc != 0)
+		return -1;
+	/* each piece goes out as it came (SSE); above PX_HIGH the upstream waits */
+	return evbuffer_get_length(cout(c)) > PX_HIGH ? 1 : 0;
+}
+
+static int
+rs_end(void *arg)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+
+	if (rq->interim) {
+		rq->interim = 0;
+		tg_gate_http_reader_expect(rq->resp, rq->method);
+		arm(rq->utmo, rq->snap->cfg.limits.upstream_ms);
+		return 0;
+	}
+	if (rq->resp_chunked && tg_gate_http_chunk(NULL, 0, cout(c)) != 0)
+		return -1;
+	rq->resp_done = 1;
+	return 1;
+}
+
+static void
+splice_start(struct px_conn *c)
+{
+	struct px_req *rq = c->rq;
+
+	c->phase = PX_SPLICE;
+	rq->req_done = 1;
+	evtimer_del(rq->utmo);
+	bufferevent_set_timeouts(rq->ub, NULL, NULL);
+	arm(c->tmo, c->idle_ms);
+	splice_move(c, 0);
+}
+
+/* Feeds the upstream's bytes to the response reader while the client has room. */
+static void
+up_feed(struct px_conn *c)
+{
+	struct px_req *rq = c->rq;
+	struct tg_gate_http_error e;
+	struct evbuffer_iovec v;
+	struct evbuffer *in;
+	enum tg_gate_http_rc rc;
+	size_t used;
+
+	while (rq != NULL && rq->ub != NULL && !rq->resp_done && !rq->switching && !c->close_now) {
+		if (evbuffer_get_length(cout(c)) > PX_HIGH)
+			return; /* client_write comes back here */
+		in = bufferevent_get_input(rq->ub);
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
+			if (!rq->up_eof)
+				return;
+			if (rq->resp_head && rq->resp_close && !rq->up_err) {
+				tg_gate_http_reader_feed(rq->resp, NULL, 0, &used, &e);
+				if (rq->resp_done)
+					break;
+			}
+			if (rq->up_slow)
+				up_broken(c, "timeout",
+				          "the upstream sent nothing for limits.upstream_ms in the "
+				          "middle of the response");
+			else
+				up_broken(c, "broken",
+				          rq->resp_head
+				              ? "the upstream closed the connection in the "
+				                "middle of the response"
+				              : "the upstream closed the connection before "
+				                "its response head");
+			return;
+		}
+		used = 0;
+		rc = tg_gate_http_reader_feed(rq->resp, v.iov_base, v.iov_len, &used, &e);
+		evbuffer_drain(in, used);
+		if (rc == TG_GATE_HTTP_REFUSED || rc == TG_GATE_HTTP_ABORTED) {
+			up_broken(c, "broken",
+			          rc == TG_GATE_HTTP_REFUSED
+			              ? e.reason
+			              : "the upstream's response could not be "
+			                "relayed (or it switched protocols "
+			                "unasked)");
+			return;
+		}
+	}
+	if (rq != NULL && rq->switching && c->phase != PX_SPLICE && !c->close_now)
+		splice_start(c);
+	else if (rq != NULL && rq->resp_done) {
+		req_end(c);
+		client_feed(c);
+	}
+}
+
+static void
+up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+	struct tg_error err;
+	const char *why;
+
+	rq->connecting = 0;
+	if (c->dead) {
+		tg_gate_upstream_release(uc, 0);
+		req_free(rq);
+		free(c);
+		return;
+	}
+	if (uc == NULL) {
+		why = tg_gate_upstream_reason(c->ci->w->pool);
+		px_upstream_error(c, kind, why[0] != '\0' ? why : kind, 502);
+		px_answer(c, 502, "bad gateway",
+		          why[0] != '\0' ? why : "the upstream is unreachable", 0, NULL,
+		          rq->keep && rq->body == TG_GATE_HTTP_BODY_NONE);
+		rq->local = 1;
+		client_feed(c); /* the request's end, or the next one */
+		px_settle(c);
+		return;
+	}
+	rq->uc = uc;
+	rq->ub = tg_gate_upstream_bev(uc);
+	tg_error_clear(&err);
+	if (tg_gate_http_reader_new(
+	        TG_GATE_HTTP_RESPONSE,
+	        &(struct tg_gate_http_limits){rq->snap->cfg.limits.request_line,
+	                                      rq->snap->cfg.limits.header_bytes,
+	                                      rq->snap->cfg.limits.header_count},
+	        &(struct tg_gate_http_cb){rs_head, rs_body, rs_end}, c, &rq->resp, &err) != 0 ||
+	    (rq->utmo = evtimer_new(c->ci->w->base, up_timeout, c)) == NULL) {
+		c->close_now = 1;
+		px_settle(c);
+		return;
+	}
+	tg_gate_http_reader_expect(rq->resp, rq->method);
+	bufferevent_setcb(rq->ub, up_read, up_write, up_event, c);
+	bufferevent_setwatermark(rq->ub, EV_READ, 0, PX_HIGH);
+	bufferevent_setwatermark(rq->ub, EV_WRITE, PX_HIGH / 2, 0);
+	bufferevent_set_timeouts(rq->ub, NULL, NULL);
+	bufferevent_write_buffer(rq->ub, rq->head);
+	bufferevent_enable(rq->ub, EV_READ | EV_WRITE);
+	arm(rq->utmo, rq->snap->cfg.limits.upstream_ms);
+	arm(c->tmo, c->idle_ms); /* the request body may not stall longer */
+	client_feed(c);          /* the request body */
+	px_settle(c);
+}
+
+/* ---- the client side: requests ---- */
+
+static void
+rq_peer(const struct tg_gate_conn_info *ci, struct tg_gate_peer *p)
+{
+	p->identity = ci->peer.identity;
+	p->level = ci->peer.prov.level;
+	p->pin = ci->peer.prov.pin_policy;
+	p->touch = ci->peer.prov.touch_policy;
+	p->serial = ci->peer.prov.serial;
+}
+
+/* Builds the head the upstream gets: identity, provenance, injected secrets. */
+static int
+rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *h)
+{
+	const struct tg_gate_route *r =
+	    rq->route_idx >= 0 ? &rq->ls->policy.routes[rq->route_idx] : NULL;
+	struct tg_gate_http_extra *x = NULL;
+	size_t n = 0, i, qoff, tlen = strlen(h->target), plen = strlen(rq->path), vlen;
+	char key[512], *pq = NULL;
+	const char *v;
+	int rc = -1;
+
+	x = calloc(3 + (r != NULL ? r->ninject : 0), sizeof(*x));
+	qoff = tg_gate_path_query(h->target, tlen);
+	pq = malloc(plen + (tlen - qoff) + 1);
+	if (x == NULL || pq == NULL || (rq->head = evbuffer_new()) == NULL)
+		goto out;
+	memcpy(pq, rq->path, plen);
+	memcpy(pq + plen, h->target + qoff, tlen - qoff);
+	pq[plen + tlen - qoff] = '\0';
+	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Identity", c->ci->peer.identity,
+	                                     strlen(c->ci->peer.identity)};
+	vlen = tg_gate_http_key_header(&c->ci->peer.prov, key, sizeof(key));
+	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Key", key, vlen};
+	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Request-Id", rq->id, strlen(rq->id)};
+	for (i = 0; r != NULL && i < r->ninject; i++) {
+		if ((v = tg_gate_secret_value(rq->ls->secrets, (size_t)rq->route_idx, i, &vlen)) ==
+		    NULL)
+			goto out;
+		x[n++] = (struct tg_gate_http_extra){r->inject[i].header, v, vlen};
+	}
+	rc = tg_gate_http_request_head(h, pq, x, n, rq->head);
+out:
+	free(pq);
+	free(x);
+	return rc;
+}
+
+/* The decision on rq; 0, or -1 when the request was answered and stops here. */
+static int
+rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *h)
+{
+	struct tg_gate_verdict v;
+	struct tg_gate_peer peer;
+	char reason[600];
+	int denied, dry = rq->snap->cfg.dry_run, rc = 0;
+	json_t *rec;
+
+	rq_peer(c->ci, &peer);
+	tg_gate_decide(&rq->ls->policy, &peer, rq->method, rq->path, &v);
+	rq->route_idx = v.route;
+	rq->route = v.route >= 0 ? rq->ls->policy.routes[v.route].name : NULL;
+	snprintf(reason, sizeof(reason), "%s", v.reason);
+	denied = !v.allow;
+	if (v.allow && h->upgrade && !rq->ls->policy.routes[v.route].websocket) {
+		denied = 1;
+		snprintf(reason, sizeof(reason),
+		         "route %s does not allow WebSocket upgrades (set websocket: true on the "
+		         "route to allow them)",
+		         rq->route);
+	}
+	rq->upgrade = h->upgrade && !denied;
+	rq->decision = !denied ? "allow" : dry ? "dry-run" : "deny";
+	rec = px_record(c, rq, rq->decision);
+	if (rec != NULL) {
+		jset_str(rec, "reason", reason);
+		if (denied && !dry)
+			jset_int(rec, "status", 403);
+	}
+	/* written before anything is forwarded; no log, no request (fail closed) */
+	if (px_audit(c, rec) != 0) {
+		px_answer(
+		    c, 503, "audit log unavailable",
+		    "the gate cannot write its audit log, so it refuses requests until it can", 0,
+		    NULL, 0);
+		rq->decision = NULL;
+		rq->local = 1;
+		rc = -1;
+		goto out;
+	}
+	if (denied && dry)
+		rq->upgrade = h->upgrade && rq->route != NULL;
+	if (denied && !dry) {
+		px_meter(c, rq);
+		px_answer(c, 403, "forbidden", reason, 1, rq->route,
+		          rq->keep && h->body == TG_GATE_HTTP_BODY_NONE);
+		rq->local = 1;
+		rc = -1;
+	}
+out:
+	return rc;
+}
+
+/* Where the request goes: the route's upstream or the listener's. */
+static int
+rq_upstream(struct px_req *rq)
+{
+	long u = rq->route_idx >= 0 ? rq->ls->policy.routes[rq->route_idx].upstream : -1;
+
+	if (u >= 0) {
+		rq->url = &rq->ls->upstreams[u];
+		rq->url_text = rq->ls->policy.upstreams[u].url;
+	} else if (rq->ls->cfg->upstream != NULL) {
+		rq->url = &rq->ls->cfg->up;
+		rq->url_text = rq->ls->cfg->upstream;
+	}
+	return rq->url != NULL ? 0 : -1;
+}
+
+static int
+rq_head(void *arg, const struct tg_gate_http_head *h)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = calloc(1, sizeof(*rq));
+	const char *why = NULL;
+	unsigned char rnd[8];
+	size_t i;
+	int rc = -1;
+
+	evtimer_del(c->tmo);
+	c->phase = PX_REQUEST;
+	if (rq == NULL) {
+		c->close_now = 1;
+		goto out;
+	}
+	c->rq = rq;
+	clock_gettime(CLOCK_MONOTONIC, &rq->start);
+	rq->snap = tg_gate_snapshot_get(c->srv);
+	rq->ls = &rq->snap->ls[c->ci->listener];
+	rq->route_idx = -1;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(rq->id + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(rq->method, sizeof(rq->method), "%s", h->method);
+	rq->body = h->body;
+	rq->chunked_up = h->body == TG_GATE_HTTP_BODY_CHUNKED;
+	rq->http11 = h->http_major == 1 && h->http_minor >= 1;
+	rq->keep = h->keep_alive;
+	if (tg_gate_path_normalize(h->target, strlen(h->target), rq->path, sizeof(rq->path),
+	                           &why) != 0) {
+		px_refuse(c, 400, "bad request", why);
+		goto out;
+	}
+	if (rq_decide(c, rq, h) != 0) {
+		rc = rq->keep && h->body == TG_GATE_HTTP_BODY_NONE && !c->closing ? 0 : -1;
+		goto out;
+	}
+	if (rq_upstream(rq) != 0 || rq_build_head(c, rq, h) != 0) {
+		px_answer(c, 502, "bad gateway", "no upstream for this route", 0, NULL, 0);
+		rq->local = 1;
+		goto out;
+	}
+	rq->connecting = 1;
+	if (tg_gate_upstream_get(c->ci->w->pool, rq->snap, rq->url, up_connected, c) != 0) {
+		rq->connecting = 0;
+		px_upstream_error(c, "refused", "out of memory", 502);
+		px_answer(c, 502, "bad gateway", "the gate could not open an upstream connection",
+		          0, NULL, 0);
+		rq->local = 1;
+		goto out;
+	}
+	rc = 1; /* the body waits for the upstream connection */
+out:
+	return rc;
+}
+
+static int
+rq_body(void *arg, const char *data, size_t len)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+	struct evbuffer *up;
+	int rc;
+
+	if (rq == NULL || rq->local || rq->ub == NULL)
+		return 0; /* answered already: the body is dropped */
+	rq->bytes_in += len;
+	up = bufferevent_get_output(rq->ub);
+	rc = rq->chunked_up ? tg_gate_http_chunk(data, len, up) : evbuffer_add(up, data, len);
+	if (rc != 0)
+		return -1;
+	if (!rq->resp_head)
+		arm(rq->utmo, rq->snap->cfg.limits.upstream_ms);
+	arm(c->tmo, c->idle_ms);
+	return evbuffer_get_length(up) > PX_HIGH ? 1 : 0;
+}
+
+static int
+rq_end(void *arg)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+
+	if (rq == NULL)
+		return 1;
+	rq->req_done = 1;
+	evtimer_del(c->tmo);
+	if (!rq->local && rq->ub != NULL && rq->chunked_up &&
+	    tg_gate_http_chunk(NULL, 0, bufferevent_get_output(rq->ub)) != 0)
+		return -1;
+	return 1; /* the next request waits for this one's response */
+}
+
+/* May the request reader be fed now? */
+static int
+can_feed(const struct px_conn *c)
+{
+	const struct px_req *rq = c->rq;
+
+	if (c->close_now || c->dead || c->phase == PX_SPLICE || c->phase == PX_LINGER ||
+	    evbuffer_get_length(cout(c)) > PX_HIGH)
+		return 0;
+	if (rq == NULL)
+		return !c->closing;
+	if (rq->req_done || rq->connecting)
+		return 0;
+	if (rq->local)
+		return 1;
+	return rq->ub != NULL && evbuffer_get_length(bufferevent_get_output(rq->ub)) <= PX_HIGH;
+}
+
+/* Feeds the client's bytes to the request reader while that may go on. */
+static void
+client_feed(struct px_conn *c)
+{
+	struct tg_gate_http_error e;
+	struct evbuffer_iovec v;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	enum tg_gate_http_rc rc;
+	size_t used;
+
+	for (;;) {
+		if (c->rq != NULL && c->rq->local && (c->rq->req_done || c->closing)) {
+			req_end(c);
+			continue;
+		}
+		if (!can_feed(c) || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		if (c->phase == PX_IDLE) {
+			c->phase = PX_HEAD;
+			evtimer_del(c->tmo);
+			arm(c->tmo, c->header_ms);
+		}
+		used = 0;
+		rc = tg_gate_http_reader_feed(c->rd, v.iov_base, v.iov_len, &used, &e);
+		evbuffer_drain(in, used);
+		if (rc == TG_GATE_HTTP_REFUSED) {
+			if (c->rq != NULL && c->rq->resp_head) {
+				/* a bad body after the response began: only closing is left */
+				px_response_record(c, c->rq, c->rq->resp_status, e.reason);
+				c->close_now = 1;
+			} else {
+				px_refuse(c, e.status, "bad request", e.reason);
+			}
+			continue;
+		}
+		if (rc == TG_GATE_HTTP_ABORTED && (c->rq == NULL || !c->rq->local))
+			c->close_now = 1;
+	}
+	if (c->rq == NULL && c->closing && c->phase != PX_LINGER)
+		px_linger(c); /* px_settle shuts the write side once the answer is out */
+}
+
+/* ---- splice (WebSocket after 101) ---- */
+
+/* Moves bytes both ways while the receiving side has room (all: regardless). */
+static void
+splice_move(struct px_conn *c, int all)
+{
+	struct px_req *rq = c->rq;
+	struct evbuffer *cin = bufferevent_get_input(c->bev);
+	struct evbuffer *uin, *uout;
+	int moved = 0;
+
+	if (rq == NULL || rq->ub == NULL) {
+		evbuffer_drain(cin, evbuffer_get_length(cin)); /* nowhere to go */
+		return;
+	}
+	uin = bufferevent_get_input(rq->ub);
+	uout = bufferevent_get_output(rq->ub);
+	if (evbuffer_get_length(cin) > 0 && (all || evbuffer_get_length(uout) <= PX_HIGH)) {
+		rq->bytes_in += evbuffer_get_length(cin);
+		evbuffer_add_buffer(uout, cin);
+		moved = 1;
+	}
+	if (evbuffer_get_length(uin) > 0 && (all || evbuffer_get_length(cout(c)) <= PX_HIGH)) {
+		rq->bytes_out += evbuffer_get_length(uin);
+		evbuffer_add_buffer(cout(c), uin);
+		moved = 1;
+	}
+	if (moved)
+		arm(c->tmo, c->idle_ms);
+}
+
+/* ---- client events ---- */
+
+static void
+client_read(struct bufferevent *bev, void *arg)
+{
+	struct px_conn *c = arg;
+
+	if (c->phase == PX_SPLICE)
+		splice_move(c, 0);
+	else if (c->phase == PX_LINGER)
+		evbuffer_drain(bufferevent_get_input(bev),
+		               evbuffer_get_length(bufferevent_get_input(bev)));
+	else
+		client_feed(c);
+	px_settle(c);
+}
+
+static void
+client_write(struct bufferevent *bev, void *arg)
+{
+	struct px_conn *c = arg;
+
+	(void)bev;
+	if (c->phase == PX_SPLICE)
+		splice_move(c, 0);
+	else if (c->rq != NULL && c->rq->ub != NULL && !c->rq->resp_done)
+		up_feed(c); /* the response waited for room at the client */
+	px_settle(c);
+}
+
+static void
+client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct px_conn *c = arg;
+	struct px_req *rq = c->rq;
+
+	(void)bev;
+	if (c->phase == PX_SPLICE && rq != NULL && rq->ub != NULL) {
+		/* the client is done: what it sent still goes up, then both close */
+		splice_move(c, 1);
+		c->c_eof = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		if ((what & BEV_EVENT_EOF) == 0 ||
+		    evbuffer_get_length(bufferevent_get_output(rq->ub)) == 0)
+			splice_end(c);
+	} else {
+		if (rq != NULL && rq->decision != NULL && !rq->local && !rq->resp_done &&
+		    !rq->connecting)
+			px_response_record(c, rq, rq->resp_head ? rq->resp_status : 499,
+			                   "the client closed the connection before the response "
+			                   "ended");
+		c->close_now = 1;
+	}
+	px_settle(c);
+}
+
+static void
+client_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct px_conn *c = arg;
+	char reason[160];
+
+	(void)fd;
+	(void)what;
+	switch (c->phase) {
+	case PX_IDLE:
+		if (tg_gate_server_stopping(c->srv) || since(&c->idle_since) * 1000.0 >= c->idle_ms)
+			c->close_now = 1;
+		else
+			arm(c->tmo, PX_TICK_MS);
+		break;
+	case PX_HEAD:
+		snprintf(reason, sizeof(reason),
+		         "the request head did not arrive within %u ms (limits.header_ms)",
+		         c->header_ms);
+		px_refuse(c, 408, "request timeout", reason);
+		px_linger(c);
+		break;
+	case PX_REQUEST:
+		/* the request body stalled */
+		if (c->rq != NULL && !c->rq->resp_head && !c->rq->connecting) {
+			snprintf(reason, sizeof(reason),
+			         "the request body stalled for %u ms (limits.idle_ms)", c->idle_ms);
+			px_refuse(c, 408, "request timeout", reason);
+			req_end(c);
+			px_linger(c);
+		} else {
+			c->close_now = 1;
+		}
+		break;
+	case PX_SPLICE:
+		splice_end(c);
+		break;
+	case PX_LINGER:
+	default:
+		c->close_now = 1;
+		break;
+	}
+	px_settle(c);
+}
+
+/* ---- the connection's end ---- */
+
+static void
+px_free(struct px_conn *c)
+{
+	struct px_req *rq = c->rq;
+
+	if (c->tmo != NULL)
+		event_free(c->tmo);
+	c->tmo = NULL;
+	tg_gate_http_reader_free(c->rd);
+	c->rd = NULL;
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (rq != NULL)
+		px_meter(c, rq);
+	tg_gate_conn_done(c->ci);
+	c->ci = NULL;
+	if (rq != NULL && rq->connecting) {
+		c->dead = 1; /* up_connected frees rq and c */
+		return;
+	}
+	req_free(rq);
+	free(c);
+}
+
+/*
+ * The last call of every event handler: feeds what may be fed, frees a
+ * connection marked close_now, and once a closing connection's answer is
+ * out, shuts its write side and lingers.
+ */
+static void
+px_settle(struct px_conn *c)
+{
+	int fd;
+
+	if (!c->close_now && c->phase != PX_SPLICE && c->phase != PX_LINGER)
+		client_feed(c);
+	if (c->close_now) {
+		px_free(c);
+		return;
+	}
+	if (c->phase == PX_LINGER && !c->lingering && c->rq == NULL &&
+	    evbuffer_get_length(cout(c)) == 0) {
+		/* Closing now with unread bytes from the client would reset the
+		 * connection and could destroy the answer on its way: stop
+		 * writing, read and drop for a while, then close. */
+		c->lingering = 1;
+		fd = (int)bufferevent_getfd(c->bev);
+		if (fd >= 0)
+			shutdown(fd, SHUT_WR);
+		bufferevent_disable(c->bev, EV_WRITE);
+		evtimer_del(c->tmo);
+		arm(c->tmo, PX_LINGER_MS);
+	}
+}
+
+void
+tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
+{
+	struct px_conn *c = calloc(1, sizeof(*c));
+	struct tg_gate_snapshot *snap = tg_gate_snapshot_get(ci->w->srv);
+	struct tg_gate_http_limits lim = {snap->cfg.limits.request_line,
+	                                  snap->cfg.limits.header_bytes,
+	                                  snap->cfg.limits.header_count};
+	struct tg_error err;
+
+	tg_error_clear(&err);
+	if (c == NULL)
+		goto fail;
+	c->ci = ci;
+	c->srv = ci->w->srv;
+	c->bev = bev;
+	c->idle_ms = snap->cfg.limits.idle_ms;
+	c->header_ms = snap->cfg.limits.header_ms;
+	if ((c->tmo = evtimer_new(ci->w->base, client_timer, c)) == NULL ||
+	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &lim,
+	                            &(struct tg_gate_http_cb){rq_head, rq_body, rq_end}, c, &c->rd,
+	                            &err) != 0)
+		goto fail;
+	tg_gate_snapshot_put(snap);
+	snap = NULL;
+	bufferevent_setcb(bev, client_read, client_write, client_event, c);
+	bufferevent_setwatermark(bev, EV_READ, 0, PX_HIGH);
+	bufferevent_setwatermark(bev, EV_WRITE, PX_HIGH / 2, 0);
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	c->phase = PX_IDLE;
+	clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
+	arm(c->tmo, c->idle_ms < PX_TICK_MS ? c->idle_ms : PX_TICK_MS);
+	client_feed(c); /* bytes that came with the handshake */
+	px_settle(c);
+	return;
+fail:
+	if (snap != NULL)
+		tg_gate_snapshot_put(snap);
+	if (c != NULL) {
+		if (c->tmo != NULL)
+			event_free(c->tmo);
+		free(c);
+	}
+	bufferevent_free(bev);
+	tg_gate_conn_done(ci);
+}

@@ -1,0 +1,751 @@
+/*
+ * tls.c — the gate's server TLS (tg_gate_tls.h).
+ *
+ * Each SSL made by tg_gate_tls_ssl_new carries a struct conn (SSL ex_data):
+ * the reference to its tg_gate_tls, the verified client once the
+ * certificate callback (full handshake) or the ticket callback (resumption)
+ * accepted it, and the reason of a refusal. The ex_data free callback
+ * drops the reference when the SSL is freed.
+ *
+ * Sessions are stateless only (no server-side cache): tickets encrypted
+ * with the ticket key file's first key (or the process's own key), so
+ * gates sharing the file resume each other's sessions. A resumed session
+ * is never trusted as it was: its client certificate is verified again
+ * with the current verifier (CA, CRL, time) before the ticket is accepted,
+ * and a session's lifetime is cut to its certificate's remaining life.
+ */
+#include "tg_gate_tls.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "tg_ca_io.h"
+#include "tg_file.h"
+#include "tg_p11.h"
+#include "tg_secret.h"
+#include "tls-int.h"
+
+/* TLS 1.2 suites: forward secret, AEAD only (TLS 1.3 keeps OpenSSL's). */
+#define TLS12_CIPHERS                                                                              \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLS_GROUPS "X25519:P-256:P-384"
+/* Same on every gate: a session of one gate resumes on another. */
+#define TLS_SID_CTX "tokengate-gate"
+/* Longest a session lives (seconds), before the certificate's own limit. */
+#define TLS_SESSION_LIFETIME 7200
+#define TLS_KEY_FILE_MAX     (64 * 1024)
+#define TLS_REASON_MAX       512
+#define NO_CERT_REASON       "no client certificate: the gate requires a token-backed client certificate"
+
+struct tg_gate_tls {
+	atomic_int refs;
+	SSL_CTX *ctx;
+	struct tg_gate_verify *verify;
+	char *crl;                             /* path, NULL when none */
+	struct stat crl_st;                    /* of the CRL file last loaded */
+	struct tg_gate_tickets own;            /* the ticket key file's keys (may be empty) */
+	const struct tg_gate_tickets *tickets; /* &own or the process's key */
+	int async;
+};
+
+/* One connection's TLS state (SSL ex_data). */
+struct conn {
+	struct tg_gate_tls *t; /* a reference */
+	struct tg_gate_peer_info peer;
+	int have_peer;
+	int refused;                 /* reason is final: the verifier refused */
+	char reason[TLS_REASON_MAX]; /* why the client was refused */
+	char resume[TLS_REASON_MAX]; /* why its session was not resumed */
+};
+
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+static int ex_idx = -1;
+
+static void
+conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct conn *c = ptr;
+
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (c != NULL) {
+		tg_gate_tls_unref(c->t);
+		tg_freezero(c, sizeof(*c));
+	}
+}
+
+static void
+ex_init(void)
+{
+	ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
+}
+
+static struct conn *
+conn_of(const SSL *ssl)
+{
+	return ex_idx < 0 ? NULL : SSL_get_ex_data(ssl, ex_idx);
+}
+
+/* A message into buf (cut short when longer). */
+static void __attribute__((format(printf, 3, 4))) msg_set(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client verification                                                 */
+/* ------------------------------------------------------------------ */
+
+/* SSL_CTX_set_cert_verify_callback: the full handshake's client check. */
+static int
+cert_verify_cb(X509_STORE_CTX *sctx, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct conn *c = ssl != NULL ? conn_of(ssl) : NULL;
+	struct tg_error err;
+	int r, ok = 0;
+
+	(void)arg; /* the configuration is the SSL's own (c->t) */
+	tg_error_clear(&err);
+	if (c == NULL) {
+		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
+		goto out;
+	}
+	c->have_peer = 0;
+	r = tg_gate_verify_store_ctx(c->t->verify, sctx, time(NULL), &c->peer, &err);
+	if (r != 0) {
+		msg_set(c->reason, sizeof(c->reason), "%s", tg_error_msg(&err, r));
+		c->refused = 1;
+		/* the alert says "revoked" where it applies; the rest is generic */
+		X509_STORE_CTX_set_error(sctx, r == TG_ERR_REVOKED
+		                                   ? X509_V_ERR_CERT_REVOKED
+		                                   : X509_V_ERR_APPLICATION_VERIFICATION);
+		goto out;
+	}
+	c->have_peer = 1;
+	ok = 1;
+out:
+	return ok;
+}
+
+/*
+ * Seconds the session may still live: TLS_SESSION_LIFETIME, cut to the
+ * certificate's remaining life (at least 1: a session is made only after
+ * the certificate was verified valid now).
+ */
+static long
+session_life(const struct conn *c, time_t now)
+{
+	long life = TLS_SESSION_LIFETIME;
+
+	if (c->peer.not_after - now < (time_t)life)
+		life = c->peer.not_after > now ? (long)(c->peer.not_after - now) : 1;
+	return life;
+}
+
+/* SSL_CTX_set_session_ticket_cb, generate: a new session's lifetime. */
+static int
+ticket_gen_cb(SSL *ssl, void *arg)
+{
+	struct conn *c = conn_of(ssl);
+	SSL_SESSION *s = SSL_get0_session(ssl);
+	int ok = 0;
+
+	(void)arg;
+	/* no verified client, no ticket (never happens after a handshake) */
+	if (c == NULL || !c->have_peer || s == NULL)
+		goto out;
+	ok = SSL_SESSION_set_timeout(s, session_life(c, time(NULL))) == 1;
+out:
+	return ok;
+}
+
+/*
+ * SSL_CTX_set_session_ticket_cb, decrypt: a ticket the client offered. A
+ * session is resumed only when its client certificate passes the verifier
+ * again, now (CRL, validity): otherwise the client gets a full handshake,
+ * which refuses a revoked or expired certificate with its reason.
+ */
+static SSL_TICKET_RETURN
+ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namelen,
+              SSL_TICKET_STATUS status, void *arg)
+{
+	struct conn *c = conn_of(ssl);
+	struct tg_gate_peer_info info;
+	struct tg_error err;
+	SSL_TICKET_RETURN ret = SSL_TICKET_RETURN_IGNORE_RENEW;
+	X509 *leaf;
+	int r;
+
+	(void)name, (void)namelen, (void)arg;
+	memset(&info, 0, sizeof(info));
+	tg_error_clear(&err);
+	if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+		goto out;
+	if (c == NULL || ss == NULL || (leaf = SSL_SESSION_get0_peer(ss)) == NULL) {
+		ret = SSL_TICKET_RETURN_IGNORE;
+		goto out;
+	}
+	/* tokengate CAs issue leaves directly: the leaf alone is the chain */
+	r = tg_gate_verify_peer(c->t->verify, leaf, NULL, time(NULL), &info, &err);
+	if (r != 0) {
+		msg_set(c->resume, sizeof(c->resume), "session not resumed: %s",
+		        tg_error_msg(&err, r));
+		ret = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_IGNORE_RENEW
+		                                         : SSL_TICKET_RETURN_IGNORE;
+		goto out;
+	}
+	c->peer = info;
+	c->have_peer = 1;
+	ret = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
+	                                         : SSL_TICKET_RETURN_USE;
+out:
+	OPENSSL_cleanse(&info, sizeof(info));
+	return ret;
+}
+
+/* SSL_CTX_set_tlsext_ticket_key_evp_cb: the ticket keys of the SSL's config. */
+static int
+ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+              EVP_MAC_CTX *hctx, int enc)
+{
+	struct conn *c = conn_of(ssl);
+
+	return c == NULL ? -1 : tg_gate_tickets_crypt(c->t->tickets, name, iv, cctx, hctx, enc);
+}
+
+/* ------------------------------------------------------------------ */
+/* Building the context                                                */
+/* ------------------------------------------------------------------ */
+
+/* OpenSSL's last error, for messages ("" when none). */
+static const char *
+ossl_reason(char *buf, size_t n)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	buf[0] = '\0';
+	if (e != 0)
+		ERR_error_string_n(e, buf, n);
+	return buf;
+}
+
+static int
+is_p11(const char *s)
+{
+	return strncmp(s, "pkcs11:", 7) == 0;
+}
+
+static int
+pem_key_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	EVP_PKEY *key = NULL;
+	int r;
+
+	if ((r = tg_file_read_checked(path, "server key", TG_FILE_SECRET | TG_FILE_FOLLOW,
+	                              TLS_KEY_FILE_MAX, &data, &len, err)) != 0)
+		goto out;
+	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL ||
+	    (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "server key '%s' is not an unencrypted PEM private key; give "
+		                 "the key of the server certificate (PEM) or a pkcs11: URI",
+		                 path);
+		goto out;
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+		r = tg_error_set(err, TG_ERR_TLS, "server key '%s' cannot be used for TLS", path);
+		goto out;
+	}
+	r = 0;
+out:
+	ERR_clear_error();
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	tg_freezero(data, len);
+	return r;
+}
+
+/* The server certificate and the certificates after it (its chain). */
+static int
+pem_cert_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
+{
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	X509 *c;
+	int r = TG_ERR_ALLOC;
+
+	if (certs == NULL)
+		goto out;
+	if ((r = tg_ca_certs_read(path, certs, err)) != 0) {
+		r = tg_error_wrap(err, TG_ERR_CONFIG, "server certificate");
+		goto out;
+	}
+	if (SSL_CTX_use_certificate(ctx, sk_X509_value(certs, 0)) != 1) {
+		r = tg_error_set(err, TG_ERR_TLS,
+		                 "server certificate '%s' cannot be used for TLS (OpenSSL "
+		                 "refuses it, e.g. its key is too weak)",
+		                 path);
+		goto out;
+	}
+	while (sk_X509_num(certs) > 1) {
+		c = sk_X509_delete(certs, 1);
+		if (SSL_CTX_add0_chain_cert(ctx, c) != 1) {
+			X509_free(c);
+			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	ERR_clear_error();
+	sk_X509_pop_free(certs, X509_free);
+	return r;
+}
+
+static int
+key_matches(SSL_CTX *ctx, const char *cert, const char *key, struct tg_error *err)
+{
+	int r = 0;
+
+	if (SSL_CTX_check_private_key(ctx) != 1)
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "server key '%s' is not the key of server certificate '%s'; give "
+		                 "the certificate issued for that key",
+		                 key, cert);
+	ERR_clear_error();
+	return r;
+}
+
+/* Names of the client CAs, sent in the CertificateRequest. */
+static int
+client_ca_names(SSL_CTX *ctx, const struct tg_gate_tls_cfg *cfg, struct tg_error *err)
+{
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+	size_t i;
+	int r = TG_ERR_ALLOC;
+
+	if (names == NULL)
+		goto out;
+	for (i = 0; i < cfg->nclient_ca; i++) {
+		if (!SSL_add_file_cert_subjects_to_stack(names, cfg->client_ca[i])) {
+			r = tg_error_set(err, TG_ERR_CONFIG,
+			                 "client CA file '%s' cannot be read as PEM certificates",
+			                 cfg->client_ca[i]);
+			goto out;
+		}
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	names = NULL;
+	r = 0;
+out:
+	ERR_clear_error();
+	sk_X509_NAME_pop_free(names, X509_NAME_free);
+	return r;
+}
+
+static int
+ctx_base(SSL_CTX *ctx, struct tg_gate_tls *t, struct tg_error *err)
+{
+	char why[256];
+	int r = 0;
+
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1 ||
+	    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)TLS_SID_CTX,
+	                                   sizeof(TLS_SID_CTX) - 1) != 1 ||
+	    SSL_CTX_set_num_tickets(ctx, 1) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, t) != 1 ||
+	    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) != 1) {
+		r = tg_error_set(err, TG_ERR_TLS, "cannot configure TLS: %s",
+		                 ossl_reason(why, sizeof(why)));
+		goto out;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+	/* stateless tickets only: a shared key file is all gates share */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_timeout(ctx, TLS_SESSION_LIFETIME);
+	/* idle connections give their read and write buffers back */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, cert_verify_cb, t);
+out:
+	ERR_clear_error();
+	return r;
+}
+
+static int
+tickets_setup(struct tg_gate_tls *t, const char *path, struct tg_error *err)
+{
+	int r = 0;
+
+	if (path != NULL) {
+		if ((r = tg_gate_tickets_load(path, &t->own, err)) == 0)
+			t->tickets = &t->own;
+	} else if ((t->tickets = tg_gate_tickets_process()) == NULL) {
+		r = tg_error_set(err, TG_ERR_CRYPTO,
+		                 "cannot make the session-ticket key: the random generator failed");
+	}
+	return r;
+}
+
+static int
+crl_stat(const char *path, struct stat *st, struct tg_error *err)
+{
+	int r = 0;
+
+	if (stat(path, st) != 0)
+		r = tg_error_set(err, TG_ERR_IO, "cannot read the CRL file '%s': %s", path,
+		                 strerror(errno));
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Server key and certificate from a token                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One libtgp11 context per process: freeing a context finalizes its
+ * modules under any other context (tg_p11.h), and a reload builds a new
+ * configuration while the old one still serves its connections. The
+ * context lives while a configuration's token key does.
+ */
+static pthread_mutex_t p11_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tg_p11 *p11_ctx;
+static unsigned p11_refs;
+
+static int
+p11_get(struct tg_p11 **out, struct tg_error *err)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&p11_mu);
+	if (p11_refs == 0 && (r = tg_p11_new(&p11_ctx, err)) != 0)
+		goto out;
+	p11_refs++;
+	*out = p11_ctx;
+out:
+	pthread_mutex_unlock(&p11_mu);
+	return r;
+}
+
+static void
+p11_put(void)
+{
+	pthread_mutex_lock(&p11_mu);
+	if (p11_refs > 0 && --p11_refs == 0) {
+		tg_p11_free(p11_ctx);
+		p11_ctx = NULL;
+	}
+	pthread_mutex_unlock(&p11_mu);
+}
+
+/* The asynckey's release: the token key, then the context's reference. */
+static void
+p11_key_release(void *arg)
+{
+	tg_p11_key_free(arg);
+	p11_put();
+}
+
+/* Signing threads: enough for a few slow signatures at once. */
+static unsigned
+sign_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	n = n < 1 ? 2 : 2 * n;
+	return (unsigned)(n > 16 ? 16 : n);
+}
+
+static int
+p11_use(SSL_CTX *ctx, const struct tg_gate_tls_cfg *cfg, struct tg_error *err)
+{
+	struct tg_p11 *p11 = NULL;
+	struct tg_p11_key *k = NULL;
+	EVP_PKEY *inner = NULL, *pub = NULL, *wrapped = NULL;
+	X509 *cert = NULL;
+	int r;
+
+	if ((r = p11_get(&p11, err)) != 0)
+		goto out;
+	/*
+	 * A service key: never exportable, but it may have been imported into
+	 * the HSM (unlike an identity key, which the CA certifies only when it
+	 * was generated on the token).
+	 */
+	if ((r = tg_p11_key_find(p11, cfg->key, TG_P11_KEY_ALLOW_IMPORTED, &k, err)) != 0) {
+		r = tg_error_wrap(err, r, "server key");
+		goto out;
+	}
+	if (is_p11(cfg->cert)) {
+		if ((r = tg_p11_key_cert_get(k, &cert, err)) != 0) {
+			r = tg_error_wrap(err, r, "server certificate '%s'", cfg->cert);
+			goto out;
+		}
+		if (SSL_CTX_use_certificate(ctx, cert) != 1) {
+			r = tg_error_set(
+			    err, TG_ERR_TLS,
+			    "the certificate of server key '%s' cannot be used for TLS", cfg->key);
+			goto out;
+		}
+	} else if ((r = pem_cert_use(ctx, cfg->cert, err)) != 0) {
+		goto out;
+	}
+	if ((r = tg_p11_key_evp_get(k, &inner, err)) != 0) {
+		r = tg_error_wrap(err, r, "server key");
+		goto out;
+	}
+	if ((pub = tg_p11_key_public(k)) == NULL) {
+		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
+		                 "server key '%s': its public key cannot be established", cfg->key);
+		goto out;
+	}
+	if ((r = tg_gate_asynckey_new(inner, pub, sign_threads(), p11_key_release, k, &wrapped,
+	                              err)) != 0)
+		goto out;
+	inner = NULL; /* these three go with the wrapped key */
+	k = NULL;
+	p11 = NULL;
+	if (SSL_CTX_use_PrivateKey(ctx, wrapped) != 1) {
+		r = tg_error_set(err, TG_ERR_TLS, "server key '%s' cannot be used for TLS",
+		                 cfg->key);
+		goto out;
+	}
+	SSL_CTX_set_mode(ctx, SSL_MODE_ASYNC);
+	r = 0;
+out:
+	ERR_clear_error();
+	EVP_PKEY_free(wrapped);
+	EVP_PKEY_free(inner);
+	EVP_PKEY_free(pub);
+	X509_free(cert);
+	tg_p11_key_free(k);
+	if (p11 != NULL)
+		p11_put();
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* API                                                                 */
+/* ------------------------------------------------------------------ */
+
+static void
+tls_free(struct tg_gate_tls *t)
+{
+	SSL_CTX_free(t->ctx);
+	tg_gate_verify_free(t->verify);
+	free(t->crl);
+	tg_gate_tickets_clear(&t->own);
+	free(t);
+}
+
+int
+tg_gate_tls_new(const struct tg_gate_tls_cfg *cfg, struct tg_gate_tls **out, struct tg_error *err)
+{
+	struct tg_gate_tls *t = NULL;
+	int r = TG_ERR_ALLOC;
+
+	pthread_once(&ex_once, ex_init);
+	if (ex_idx < 0 || (t = calloc(1, sizeof(*t))) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	atomic_init(&t->refs, 1);
+	if (cfg->cert == NULL || cfg->key == NULL) {
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "no server certificate or key; give both (PEM files or a "
+		                 "pkcs11: URI)");
+		goto out;
+	}
+	if (is_p11(cfg->cert) && !is_p11(cfg->key)) {
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "server certificate '%s' is a pkcs11: URI but the key '%s' is "
+		                 "not; a token's certificate goes with its token key",
+		                 cfg->cert, cfg->key);
+		goto out;
+	}
+	if ((r = tg_gate_verify_new(cfg->client_ca, cfg->nclient_ca, cfg->crl, &t->verify, err)) !=
+	    0)
+		goto out;
+	if (cfg->crl != NULL && ((t->crl = strdup(cfg->crl)) == NULL ||
+	                         (r = crl_stat(cfg->crl, &t->crl_st, err)) != 0)) {
+		if (t->crl == NULL)
+			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	if ((r = tickets_setup(t, cfg->tickets, err)) != 0)
+		goto out;
+	if ((t->ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory (SSL_CTX_new)");
+		goto out;
+	}
+	if ((r = ctx_base(t->ctx, t, err)) != 0 || (r = client_ca_names(t->ctx, cfg, err)) != 0)
+		goto out;
+	if (is_p11(cfg->key)) {
+		if ((r = p11_use(t->ctx, cfg, err)) != 0)
+			goto out;
+		t->async = 1;
+	} else if ((r = pem_cert_use(t->ctx, cfg->cert, err)) != 0 ||
+	           (r = pem_key_use(t->ctx, cfg->key, err)) != 0) {
+		goto out;
+	}
+	if ((r = key_matches(t->ctx, cfg->cert, cfg->key, err)) != 0)
+		goto out;
+	*out = t;
+	t = NULL;
+	r = 0;
+out:
+	if (t != NULL)
+		tls_free(t);
+	return r;
+}
+
+void
+tg_gate_tls_ref(struct tg_gate_tls *t)
+{
+	atomic_fetch_add(&t->refs, 1);
+}
+
+void
+tg_gate_tls_unref(struct tg_gate_tls *t)
+{
+	if (t != NULL && atomic_fetch_sub(&t->refs, 1) == 1)
+		tls_free(t);
+}
+
+SSL_CTX *
+tg_gate_tls_ctx(const struct tg_gate_tls *t)
+{
+	return t->ctx;
+}
+
+int
+tg_gate_tls_async(const struct tg_gate_tls *t)
+{
+	return t->async;
+}
+
+SSL *
+tg_gate_tls_ssl_new(struct tg_gate_tls *t)
+{
+	SSL *ssl = SSL_new(t->ctx);
+	struct conn *c = NULL;
+
+	if (ssl == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->t = t;
+	if (!SSL_set_ex_data(ssl, ex_idx, c))
+		goto fail;
+	tg_gate_tls_ref(t); /* dropped by conn_free at SSL_free */
+	SSL_set_accept_state(ssl);
+	return ssl;
+fail:
+	free(c);
+	SSL_free(ssl);
+	return NULL;
+}
+
+int
+tg_gate_tls_peer(SSL *ssl, struct tg_gate_peer_info *out, int *resumed)
+{
+	struct conn *c = conn_of(ssl);
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int r = TG_ERR_INTERNAL;
+
+	if (c == NULL || !c->have_peer || !SSL_is_init_finished(ssl) || leaf == NULL)
+		goto out;
+	/* the verified client is the certificate this session carries */
+	if (X509_digest(leaf, EVP_sha256(), md, &mdlen) != 1 || mdlen != sizeof(c->peer.sha256) ||
+	    CRYPTO_memcmp(md, c->peer.sha256, mdlen) != 0)
+		goto out;
+	*out = c->peer;
+	*resumed = SSL_session_reused(ssl);
+	r = 0;
+out:
+	return r;
+}
+
+/*
+ * Call it on the thread of the failed handshake, before OpenSSL's error
+ * queue is cleared: a reason OpenSSL raised (no certificate, no shared
+ * cipher, ...) is read from that queue and kept with the SSL.
+ */
+const char *
+tg_gate_tls_reject_reason(SSL *ssl)
+{
+	struct conn *c = conn_of(ssl);
+	unsigned long e;
+	char why[256];
+
+	if (c == NULL)
+		return "TLS handshake failed";
+	if (c->refused)
+		return c->reason;
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+		msg_set(c->reason, sizeof(c->reason), "%s", NO_CERT_REASON);
+	} else if (e != 0) {
+		ERR_error_string_n(e, why, sizeof(why));
+		msg_set(c->reason, sizeof(c->reason), "TLS handshake failed: %s%s%s", why,
+		        c->resume[0] != '\0' ? "; " : "", c->resume);
+	} else if (c->resume[0] != '\0') {
+		msg_set(c->reason, sizeof(c->reason), "%s", c->resume);
+	} else {
+		msg_set(c->reason, sizeof(c->reason), "%s",
+		        "TLS handshake failed: the client closed the connection or sent no valid "
+		        "TLS");
+	}
+	c->refused = 1; /* the same answer next time */
+	return c->reason;
+}
+
+int
+tg_gate_tls_crl_reload(struct tg_gate_tls *t, int force, int *reloaded, struct tg_error *err)
+{
+	struct stat st;
+	int r = 0;
+
+	*reloaded = 0;
+	if (t->crl == NULL)
+		goto out;
+	if ((r = crl_stat(t->crl, &st, err)) != 0) {
+		r = tg_error_wrap(err, r, "new CRL refused, the previous one stays in use");
+		goto out;
+	}
+	if (!force && st.st_ino == t->crl_st.st_ino && st.st_dev == t->crl_st.st_dev &&
+	    st.st_size == t->crl_st.st_size && st.st_mtim.tv_sec == t->crl_st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == t->crl_st.st_mtim.tv_nsec)
+		goto out;
+	if ((r = tg_gate_verify_reload_crl(t->verify, t->crl, err)) != 0)
+		goto out;
+	t->crl_st = st;
+	*reloaded = 1;
+out:
+	return r;
+}

@@ -1,0 +1,464 @@
+/*
+ * upstream.c — the gate's connections to its upstreams, one pool per
+ * worker (gate-int.h): http:// and tcp:// over TCP, unix:/PATH, https://
+ * with TLS verified against the snapshot's upstream_ctx and the URL's
+ * host; an idle keep-alive pool per URL for http, https and unix (tcp
+ * mode's connections are never pooled).
+ *
+ * Names are resolved with one evdns_base per worker (resolv.conf and
+ * /etc/hosts, read when the pool is made); numeric addresses never wait
+ * for DNS. Everything runs on the worker's loop: no call here blocks.
+ */
+#include "gate-int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#define UP_KEY_MAX 400
+
+enum up_state {
+	UP_CONNECTING = 1, /* connect (and TLS handshake) under way */
+	UP_READY = 2,      /* connected or taken from the pool: cb due */
+	UP_FAILED = 3,     /* failed before cb could be told: cb due */
+	UP_BUSY = 4,       /* handed to the caller */
+	UP_IDLE = 5,       /* in the pool */
+};
+
+struct tg_gate_upstream_conn {
+	struct tg_gate_upstream_pool *pool;
+	struct bufferevent *bev;
+	struct event *ev; /* connect timeout, or the deferred callback */
+	tg_gate_upstream_cb cb;
+	void *arg;
+	enum up_state state;
+	const char *kind; /* with UP_FAILED */
+	int poolable;     /* http, https, unix; never tcp */
+	int tls;
+	unsigned pool_max;   /* limits.upstream_pool when it was made */
+	unsigned idle_ms;    /* limits.idle_ms: how long it may wait in the pool */
+	unsigned connect_ms; /* limits.upstream_connect_ms */
+	char key[UP_KEY_MAX];
+	struct tg_gate_upstream_conn *prev, *next; /* the pool's list */
+};
+
+struct tg_gate_upstream_pool {
+	struct tg_gate_worker *w;
+	struct evdns_base *dns;
+	struct tg_gate_upstream_conn *head; /* idle, connecting and due connections */
+	char reason[256];                   /* why the last connection failed */
+};
+
+static void
+list_add(struct tg_gate_upstream_pool *p, struct tg_gate_upstream_conn *uc)
+{
+	uc->prev = NULL;
+	uc->next = p->head;
+	if (p->head != NULL)
+		p->head->prev = uc;
+	p->head = uc;
+}
+
+static void
+list_del(struct tg_gate_upstream_pool *p, struct tg_gate_upstream_conn *uc)
+{
+	if (uc->prev != NULL)
+		uc->prev->next = uc->next;
+	else if (p->head == uc)
+		p->head = uc->next;
+	if (uc->next != NULL)
+		uc->next->prev = uc->prev;
+	uc->prev = uc->next = NULL;
+}
+
+/* Frees uc (on the pool's list or not). */
+static void
+conn_free(struct tg_gate_upstream_conn *uc)
+{
+	if (uc == NULL)
+		return;
+	if (uc->state != UP_BUSY)
+		list_del(uc->pool, uc);
+	if (uc->ev != NULL)
+		event_free(uc->ev);
+	if (uc->bev != NULL)
+		bufferevent_free(uc->bev);
+	free(uc);
+}
+
+static void
+url_key(const struct tg_gate_snapshot *snap, const struct tg_gate_url *url, char *out, size_t cap)
+{
+	/* An https connection was verified under one snapshot's CA: a reload
+	 * that changes the CA must not hand out connections it would refuse. */
+	snprintf(out, cap, "%d|%s|%s|%s|%lu", (int)url->scheme, url->host, url->port, url->path,
+	         url->scheme == TG_GATE_SCHEME_HTTPS ? snap->generation : 0ul);
+}
+
+/* The deferred callback, the connect timeout. */
+static void
+conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_gate_upstream_conn *uc = arg;
+	tg_gate_upstream_cb cb = uc->cb;
+	void *cbarg = uc->arg;
+	const char *kind = uc->kind;
+
+	(void)fd;
+	(void)what;
+	if (uc->state == UP_READY) {
+		list_del(uc->pool, uc);
+		uc->state = UP_BUSY;
+		cb(uc, NULL, cbarg);
+		return;
+	}
+	if (uc->state == UP_CONNECTING) {
+		snprintf(uc->pool->reason, sizeof(uc->pool->reason),
+		         "no connection to the upstream within %u ms (limits.upstream_connect_ms)",
+		         uc->connect_ms);
+		kind = "timeout";
+	}
+	conn_free(uc);
+	cb(NULL, kind != NULL ? kind : "refused", cbarg);
+}
+
+/* Runs uc's callback from the loop, soon. */
+static void
+conn_due(struct tg_gate_upstream_conn *uc, enum up_state st, const char *kind)
+{
+	struct timeval now = {0, 0};
+
+	uc->state = st;
+	uc->kind = kind;
+	evtimer_del(uc->ev);
+	evtimer_add(uc->ev, &now);
+}
+
+static void
+tls_reason(struct tg_gate_upstream_conn *uc, char *out, size_t cap)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(uc->bev);
+	unsigned long e = bufferevent_get_openssl_error(uc->bev);
+	long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char buf[200] = "";
+
+	if (vr != X509_V_OK)
+		snprintf(out, cap,
+		         "TLS: the upstream's certificate is not trusted (%s); check "
+		         "upstream_ca and the URL's host",
+		         X509_verify_cert_error_string(vr));
+	else if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		snprintf(out, cap, "TLS handshake with the upstream failed: %s", buf);
+	} else
+		out[0] = '\0';
+	while (bufferevent_get_openssl_error(uc->bev) != 0)
+		;
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tg_gate_upstream_conn *uc = arg;
+	struct tg_gate_upstream_pool *p = uc->pool;
+	int dns = bufferevent_socket_get_dns_error(bev), e = EVUTIL_SOCKET_ERROR();
+
+	if (what & BEV_EVENT_CONNECTED) {
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		conn_due(uc, UP_READY, NULL);
+		return;
+	}
+	if (dns != 0)
+		snprintf(p->reason, sizeof(p->reason), "cannot resolve the upstream's host: %s",
+		         evutil_gai_strerror(dns));
+	else if (uc->tls && !SSL_in_before(bufferevent_openssl_get_ssl(bev)) &&
+	         (tls_reason(uc, p->reason, sizeof(p->reason)), p->reason[0] != '\0'))
+		;
+	else if (what & BEV_EVENT_EOF)
+		snprintf(p->reason, sizeof(p->reason),
+		         "the upstream closed the connection at once");
+	else
+		snprintf(p->reason, sizeof(p->reason), "cannot connect to the upstream: %s",
+		         e != 0 ? evutil_socket_error_to_string(e) : "connection failed");
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	conn_due(uc, UP_FAILED, "refused");
+}
+
+/* An idle pooled connection heard something: the upstream closed it (or
+ * sent bytes nobody asked for, or it idled too long). Dropped. */
+static void
+idle_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_free(arg);
+}
+
+static void
+idle_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	conn_free(arg);
+}
+
+int
+tg_gate_upstream_pool_new(struct tg_gate_worker *w, struct tg_gate_upstream_pool **out)
+{
+	struct tg_gate_upstream_pool *p = calloc(1, sizeof(*p));
+	int rc = TG_ERR_ALLOC;
+
+	if (p == NULL)
+		goto out;
+	p->w = w;
+	/* resolv.conf and /etc/hosts; without them (a bare container) numeric
+	 * addresses still work and names fail with a resolver error. */
+	p->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	                                     EVDNS_BASE_NAMESERVERS_NO_DEFAULT);
+	if (p->dns == NULL)
+		p->dns = evdns_base_new(w->base, 0);
+	if (p->dns == NULL)
+		goto out;
+	*out = p;
+	p = NULL;
+	rc = 0;
+out:
+	tg_gate_upstream_pool_free(p);
+	return rc;
+}
+
+void
+tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p)
+{
+	if (p == NULL)
+		return;
+	while (p->head != NULL)
+		conn_free(p->head);
+	if (p->dns != NULL)
+		evdns_base_free(p->dns, 0);
+	free(p);
+}
+
+const char *
+tg_gate_upstream_reason(const struct tg_gate_upstream_pool *p)
+{
+	return p->reason;
+}
+
+/* A pooled connection to key still open, or NULL. Dead ones are dropped. */
+static struct tg_gate_upstream_conn *
+pool_take(struct tg_gate_upstream_pool *p, const char *key)
+{
+	struct tg_gate_upstream_conn *uc, *next;
+	char c;
+
+	for (uc = p->head; uc != NULL; uc = next) {
+		next = uc->next;
+		if (uc->state != UP_IDLE || strcmp(uc->key, key) != 0)
+			continue;
+		/* A plain socket can say at once whether the upstream closed it
+		 * (a FIN not yet seen by the loop); TLS bytes are records. */
+		if (!uc->tls &&
+		    recv(bufferevent_getfd(uc->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT) != -1) {
+			conn_free(uc);
+			continue;
+		}
+		if (!uc->tls && errno != EAGAIN && errno != EWOULDBLOCK) {
+			conn_free(uc);
+			continue;
+		}
+		bufferevent_disable(uc->bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
+		bufferevent_set_timeouts(uc->bev, NULL, NULL);
+		return uc;
+	}
+	return NULL;
+}
+
+static int
+is_ip(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* The TLS side of an https:// connection: SNI, and the host checked. */
+static SSL *
+tls_new(const struct tg_gate_snapshot *snap, const struct tg_gate_url *url)
+{
+	SSL *ssl = snap->upstream_ctx != NULL ? SSL_new(snap->upstream_ctx) : NULL;
+	int ok = ssl != NULL;
+
+	if (ok) {
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+		if (is_ip(url->host))
+			ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url->host) == 1;
+		else
+			ok = SSL_set_tlsext_host_name(ssl, url->host) == 1 &&
+			     SSL_set1_host(ssl, url->host) == 1;
+	}
+	if (!ok) {
+		SSL_free(ssl);
+		ssl = NULL;
+	}
+	return ssl;
+}
+
+/* Starts connecting uc->bev to url. 0, or -1 with the pool's reason set. */
+static int
+conn_start(struct tg_gate_upstream_conn *uc, const struct tg_gate_url *url)
+{
+	struct tg_gate_upstream_pool *p = uc->pool;
+	struct sockaddr_un sun;
+	int rc;
+
+	if (url->scheme == TG_GATE_SCHEME_UNIX) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", url->path);
+		rc = bufferevent_socket_connect(uc->bev, (struct sockaddr *)&sun, sizeof(sun));
+	} else {
+		rc = bufferevent_socket_connect_hostname(uc->bev, p->dns, AF_UNSPEC, url->host,
+		                                         (int)strtol(url->port, NULL, 10));
+	}
+	if (rc != 0)
+		snprintf(p->reason, sizeof(p->reason), "cannot connect to the upstream: %s",
+		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	return rc;
+}
+
+int
+tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
+                     const struct tg_gate_url *url, tg_gate_upstream_cb cb, void *arg)
+{
+	struct tg_gate_upstream_conn *uc = NULL;
+	struct timeval tv;
+	char key[UP_KEY_MAX];
+	SSL *ssl = NULL;
+	int rc = TG_ERR_ALLOC;
+	unsigned ms = snap->cfg.limits.upstream_connect_ms;
+
+	url_key(snap, url, key, sizeof(key));
+	p->reason[0] = '\0';
+	if (url->scheme != TG_GATE_SCHEME_TCP && (uc = pool_take(p, key)) != NULL) {
+		uc->cb = cb;
+		uc->arg = arg;
+		conn_due(uc, UP_READY, NULL);
+		uc = NULL;
+		rc = 0;
+		goto out;
+	}
+	if ((uc = calloc(1, sizeof(*uc))) == NULL)
+		goto out;
+	uc->pool = p;
+	uc->cb = cb;
+	uc->arg = arg;
+	uc->state = UP_CONNECTING;
+	uc->poolable = url->scheme != TG_GATE_SCHEME_TCP;
+	uc->tls = url->scheme == TG_GATE_SCHEME_HTTPS;
+	uc->pool_max = snap->cfg.limits.upstream_pool;
+	uc->idle_ms = snap->cfg.limits.idle_ms;
+	uc->connect_ms = ms;
+	memcpy(uc->key, key, sizeof(key));
+	list_add(p, uc);
+	if ((uc->ev = evtimer_new(p->w->base, conn_timer, uc)) == NULL)
+		goto out;
+	if (uc->tls) {
+		if ((ssl = tls_new(snap, url)) == NULL) {
+			rc = TG_ERR_TLS;
+			snprintf(
+			    p->reason, sizeof(p->reason),
+			    snap->upstream_ctx == NULL
+			        ? "no TLS client context for https:// upstreams; set upstream_ca"
+			        : "cannot set up TLS for the upstream host");
+			goto out;
+		}
+		uc->bev = bufferevent_openssl_socket_new(
+		    p->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (uc->bev == NULL)
+			goto out;
+		ssl = NULL; /* the bufferevent frees it */
+		/* Upstreams that end a body by closing often skip close_notify. */
+		bufferevent_openssl_set_allow_dirty_shutdown(uc->bev, 1);
+	} else {
+		uc->bev = bufferevent_socket_new(p->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		if (uc->bev == NULL)
+			goto out;
+	}
+	bufferevent_setcb(uc->bev, NULL, NULL, conn_event, uc);
+	if (conn_start(uc, url) != 0) {
+		/* the callback still runs from the loop, never from here */
+		bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
+		conn_due(uc, UP_FAILED, "refused");
+	} else {
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (long)(ms % 1000) * 1000;
+		evtimer_add(uc->ev, &tv);
+	}
+	uc = NULL;
+	rc = 0;
+out:
+	SSL_free(ssl);
+	if (uc != NULL)
+		conn_free(uc);
+	return rc;
+}
+
+struct bufferevent *
+tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc)
+{
+	return uc->bev;
+}
+
+static unsigned
+pool_count(const struct tg_gate_upstream_pool *p, const char *key)
+{
+	const struct tg_gate_upstream_conn *uc;
+	unsigned n = 0;
+
+	for (uc = p->head; uc != NULL; uc = uc->next)
+		n += uc->state == UP_IDLE && strcmp(uc->key, key) == 0;
+	return n;
+}
+
+void
+tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable)
+{
+	struct tg_gate_upstream_pool *p;
+	struct timeval tv;
+
+	if (uc == NULL)
+		return;
+	p = uc->pool;
+	/* Reusable only with nothing unread and nothing unsent: a response
+	 * byte left over would be read as the next request's answer. */
+	if (!reusable || !uc->poolable ||
+	    evbuffer_get_length(bufferevent_get_input(uc->bev)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_output(uc->bev)) != 0 ||
+	    pool_count(p, uc->key) >= uc->pool_max) {
+		conn_free(uc);
+		return;
+	}
+	uc->state = UP_IDLE;
+	uc->cb = NULL;
+	uc->arg = NULL;
+	evtimer_del(uc->ev);
+	list_add(p, uc);
+	tv.tv_sec = uc->idle_ms / 1000;
+	tv.tv_usec = (long)(uc->idle_ms % 1000) * 1000;
+	bufferevent_setwatermark(uc->bev, EV_READ | EV_WRITE, 0, 0);
+	bufferevent_setcb(uc->bev, idle_read, NULL, idle_event, uc);
+	bufferevent_set_timeouts(uc->bev, &tv, NULL);
+	bufferevent_enable(uc->bev, EV_READ);
+	bufferevent_disable(uc->bev, EV_WRITE);
+}

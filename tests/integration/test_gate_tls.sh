@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# test_gate_tls.sh — the gate's server TLS (tg_gate_tls.h) through
+# gate_tls_probe, a non-blocking server loop like the gate's workers, with
+# clients nobody here wrote: openssl s_client and curl, their client key on
+# SoftHSM2 through libp11's OpenSSL engine and their hsm-operator
+# certificate from a CA made by `tokengate ca init`. Checked: a good leaf
+# accepted with its identity; no client certificate, a self-signed one and
+# one from another CA refused with the reason; session resumption in TLS
+# 1.3 and 1.2 keeping the identity; a certificate revoked after its
+# session began refused on resumption; two servers sharing a ticket key
+# file; key rotation; a bad ticket key file refused with file and line; the
+# server key on SoftHSM2 signing off the loop (WANT_ASYNC pauses).
+set -euo pipefail
+source "$TG_FIXTURES/fixtures.sh"
+
+TG=$TG_BIN_DIR/tokengate
+P=${TG_GATE_TLS_PROBE:-}
+[[ -x $TG ]] || tg_skip "$TG is not built"
+[[ -x $P ]] || tg_skip "gate_tls_probe is not built (TG_GATE_TLS_PROBE)"
+tg_require_cmd openssl pkcs11-tool curl ss
+openssl engine pkcs11 >/dev/null 2>&1 ||
+	tg_skip "openssl's pkcs11 engine (Debian libengine-pkcs11-openssl) is missing"
+cd "$TG_TMP"
+TD=example.org
+ID=spiffe://$TD/svc/api
+tg_softhsm_default
+export TOKENGATE_PIN=$TG_SOFTHSM_PIN
+# libp11's engine (the clients) loads SoftHSM2 directly
+export PKCS11_MODULE_PATH=$TG_SOFTHSM2_MODULE
+
+# ---- a tokengate CA and hsm-operator leaves of a SoftHSM2 key -------------
+"$TG" ca init --dir ca --trust-domain "$TD" >/dev/null
+tg_softhsm_ca_trust ca
+KEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private?module-path=$TG_SOFTHSM2_MODULE"
+CKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private;pin-value=$TG_SOFTHSM_PIN"
+"$TG" enroll --key "$KEY" --id "$ID" --out-dir req >/dev/null
+issue() { "$TG" ca issue --dir ca --csr req/csr.pem --id "$ID" --hsm-key "$KEY" --out "$1" >/dev/null; }
+issue good.pem
+issue victim.pem
+"$TG" ca crl --dir ca --out crl.pem
+"$TG" ca init --dir other --trust-domain "$TD" >/dev/null
+
+# ---- the server's certificate (PEM key) from a server CA ------------------
+ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+ec srvca.key
+openssl req -x509 -key srvca.key -subj /CN=test-server-ca -days 2 -out srvca.pem \
+	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign"
+ec srv.key
+openssl req -new -key srv.key -subj /CN=127.0.0.1 -out srv.csr
+printf '%s\n' "[e]" "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" \
+	"subjectAltName=IP:127.0.0.1" >srv.cnf
+# srvcert NAME CSR: a server certificate for CSR from the server CA
+srvcert() {
+	openssl x509 -req -in "$2" -CA srvca.pem -CAkey srvca.key -days 1 -set_serial "0x$RANDOM$RANDOM" \
+		-extfile srv.cnf -extensions e -out "$1" 2>/dev/null
+}
+srvcert srv.pem srv.csr
+
+# ---- helpers ----------------------------------------------------------------
+# start NAME ARGS...: a probe serving in the background; its port in
+# $PORT, its pid in $PID, its lines in NAME.log
+start() {
+	local name=$1
+	shift
+	rm -f "$name.port"
+	"$P" --ready "$name.port" "$@" >"$name.log" 2>"$name.err" &
+	PID=$!
+	tg_on_exit kill "$PID"
+	tg_wait_until 30 test -s "$name.port" || {
+		cat "$name.err" >&2
+		tg_fail "$name: the probe did not listen"
+	}
+	PORT=$(cat "$name.port")
+	n=0
+}
+# stop: ends the probe started last
+stop() {
+	kill "$PID" 2>/dev/null || true
+	wait "$PID" 2>/dev/null || true
+}
+# sclient OUT PORT ARGS...: one openssl s_client connection with the
+# hsm-operator leaf and its SoftHSM2 key unless ARGS give others
+sclient() {
+	local out=$1 port=$2
+	shift 2
+	timeout 60 openssl s_client -connect "127.0.0.1:$port" -CAfile srvca.pem -verify_return_error \
+		-ign_eof "$@" </dev/null >"$out" 2>&1 || true
+}
+hsm=(-engine pkcs11 -keyform engine -key "$CKEY")
+# nth_line LOG N: the Nth connection line of a probe log (waits for it)
+nth_line() {
+	tg_wait_until 30 bash -c "[[ \$(grep -cE '^(accepted|refused)' '$1') -ge $2 ]]" ||
+		tg_fail "$1: no line $2: $(cat "$1")"
+	grep -E '^(accepted|refused)' "$1" | sed -n "${2}p"
+}
+
+# next_line LOG: the next connection line of LOG into $line (counted in
+# $n, which start resets)
+n=0
+next_line() {
+	n=$((n + 1))
+	line=$(nth_line "$1" "$n")
+}
+
+# ---- a good leaf: accepted with its identity ------------------------------
+start pem --cert srv.pem --key srv.key --ca ca/ca.pem --crl crl.pem
+sclient good.out "$PORT" -cert good.pem "${hsm[@]}"
+next_line pem.log
+[[ $line == "accepted identity=$ID level=hsm-operator pin=once touch=never resumed=0 version=TLSv1.3 async_pauses=0" ]] ||
+	tg_fail "good leaf: $line ($(cat good.out))"
+grep -q "hello $ID resumed=0" good.out || tg_fail "good leaf: no answer: $(cat good.out)"
+echo "ok: an hsm-operator leaf is accepted with its identity (TLS 1.3, PEM server key, no pauses)"
+
+# ---- refusals: the handshake fails, with the reason -------------------------
+sclient nocert.out "$PORT"
+next_line pem.log
+[[ $line == "refused: no client certificate: the gate requires a token-backed client certificate" ]] ||
+	tg_fail "no certificate: $line"
+grep -q "hello" nocert.out && tg_fail "no certificate: the client got an answer: $(cat nocert.out)"
+grep -qi "alert certificate required\|alert" nocert.out || tg_fail "no certificate: no alert: $(cat nocert.out)"
+echo "ok: no client certificate: $line"
+
+# leaves made with openssl around a PEM key: the provenance extension of
+# the good leaf copied in, signed by another CA or by itself
+prov=$(openssl asn1parse -in good.pem | grep -A1 ':2.25.55409018484616740550661563879703842270.1' |
+	sed -n 's/.*\[HEX DUMP\]://p')
+[[ -n $prov ]] || tg_fail "no provenance extension found in good.pem"
+ec leaf.key
+openssl req -new -key leaf.key -subj /CN=api -out leaf.csr
+printf '%s\n' "[e]" "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=clientAuth" \
+	"subjectAltName=URI:$ID" "2.25.55409018484616740550661563879703842270.1=DER:$prov" >leaf.cnf
+openssl x509 -req -in leaf.csr -CA other/ca.pem -CAkey other/ca.key -days 1 -set_serial 7 \
+	-extfile leaf.cnf -extensions e -out otherca.pem 2>/dev/null
+openssl x509 -req -in leaf.csr -signkey leaf.key -days 1 -extfile leaf.cnf -extensions e \
+	-out selfsigned.pem 2>/dev/null
+NOTCA="was not issued by a configured tokengate CA"
+sclient otherca.out "$PORT" -cert otherca.pem -key leaf.key
+next_line pem.log
+[[ $line == "refused: client certificate /CN=api $NOTCA"* ]] || tg_fail "another CA: $line"
+grep -q "hello" otherca.out && tg_fail "another CA: the client got an answer"
+echo "ok: a leaf of another CA: $line"
+sclient selfsigned.out "$PORT" -cert selfsigned.pem -key leaf.key
+next_line pem.log
+[[ $line == "refused: client certificate /CN=api $NOTCA"* ]] || tg_fail "self-signed: $line"
+grep -q "hello" selfsigned.out && tg_fail "self-signed: the client got an answer"
+echo "ok: a self-signed leaf: $line"
+
+# ---- curl, TLS 1.2 ---------------------------------------------------------
+timeout 60 curl -sS --http0.9 --tlsv1.2 --tls-max 1.2 --cacert srvca.pem --cert good.pem \
+	--engine pkcs11 --key-type ENG --key "$CKEY" "https://127.0.0.1:$PORT/" >curl.out 2>curl.err ||
+	tg_fail "curl: $(cat curl.err)"
+grep -q "hello $ID resumed=0" curl.out || tg_fail "curl: $(cat curl.out curl.err)"
+next_line pem.log
+[[ $line == "accepted identity=$ID "*" version=TLSv1.2 "* ]] || tg_fail "curl TLS 1.2: $line"
+echo "ok: curl with the token key over TLS 1.2: $line"
+
+# ---- resumption --------------------------------------------------------------
+# resume NAME TLSFLAG: a session, then its resumption; both accepted with
+# the same identity, the second resumed
+resume() {
+	local name=$1 flag=$2
+	sclient "$name-1.out" "$PORT" "$flag" -cert good.pem "${hsm[@]}" -sess_out "$name.sess"
+	next_line pem.log
+	[[ $line == "accepted identity=$ID "*"resumed=0"* ]] || tg_fail "$name: first: $line"
+	sclient "$name-2.out" "$PORT" "$flag" -cert good.pem "${hsm[@]}" -sess_in "$name.sess"
+	next_line pem.log
+	[[ $line == "accepted identity=$ID level=hsm-operator pin=once touch=never resumed=1 "* ]] ||
+		tg_fail "$name: resumption: $line"
+	grep -q "^Reused, " "$name-2.out" || tg_fail "$name: s_client did not resume: $(cat "$name-2.out")"
+	grep -q "hello $ID resumed=1" "$name-2.out" || tg_fail "$name: no answer: $(cat "$name-2.out")"
+	echo "ok: $name: resumed with the same identity: $line"
+}
+resume tls13 -tls1_3
+resume tls12 -tls1_2
+# the ticket's lifetime: the session's, at most 2 h
+hint=$(openssl sess_id -in tls13.sess -noout -text | sed -n 's/.*lifetime hint: \([0-9]*\).*/\1/p')
+[[ $hint == 7200 ]] || tg_fail "lifetime hint of a long-lived leaf: '$hint', want 7200"
+
+# ---- a certificate revoked after its session began ---------------------------
+sclient victim-1.out "$PORT" -cert victim.pem "${hsm[@]}" -sess_out victim.sess
+next_line pem.log
+[[ $line == "accepted identity=$ID "*"resumed=0"* ]] || tg_fail "victim: first: $line"
+vserial=$(openssl x509 -in victim.pem -noout -serial | cut -d= -f2)
+"$TG" ca revoke --dir ca --serial "$vserial"
+"$TG" ca crl --dir ca --out crl.pem
+sclient victim-2.out "$PORT" -cert victim.pem "${hsm[@]}" -sess_in victim.sess
+next_line pem.log
+[[ $line == "refused: client certificate "*"is revoked by the configured CRL"* ]] ||
+	tg_fail "revoked after the session began: $line"
+grep -q "crl: reloaded" pem.log || tg_fail "the CRL was not reloaded: $(cat pem.log)"
+grep -q "^Reused, " victim-2.out && tg_fail "revoked: s_client resumed"
+grep -q "hello" victim-2.out && tg_fail "revoked: the client got an answer"
+echo "ok: a certificate revoked after its session began is refused on resumption: $line"
+# the good leaf's session still resumes under the new CRL
+sclient tls13-3.out "$PORT" -tls1_3 -cert good.pem "${hsm[@]}" -sess_in tls13.sess
+next_line pem.log
+[[ $line == "accepted identity=$ID "*"resumed=1"* ]] || tg_fail "good after the CRL: $line"
+stop
