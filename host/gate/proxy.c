@@ -96,6 +96,7 @@ struct px_conn {
 	int lingering; /* PX_LINGER: the answer is out, the write side shut */
 	int dead;      /* the client side is freed; waiting for the upstream callback */
 	int c_eof;     /* splice: the client closed its side */
+	int rd_resume; /* the reader paused in on_head: feed it (len 0 is fine) to go on */
 };
 
 static void px_settle(struct px_conn *c);
@@ -210,17 +211,24 @@ px_answer(struct px_conn *c, int status, const char *error, const char *reason, 
 	json_decref(o);
 }
 
-/* A refusal before or without a decision: audit "refused", answer, close. */
+/* A refusal before or without a decision (framing, path, slowloris): a
+ * "request" record with decision deny, the answer, then close. */
 static void
 px_refuse(struct px_conn *c, int status, const char *error, const char *reason)
 {
-	json_t *rec = px_record(c, c->rq, "refused");
+	json_t *rec = px_record(c, c->rq, "request");
 
 	if (rec != NULL) {
-		jset_str(rec, "reason", reason);
+		jset_str(rec, "decision", "deny");
 		jset_int(rec, "status", status);
+		jset_str(rec, "reason", reason);
+		if (c->rq == NULL || c->rq->path[0] == '\0') /* no path known yet */
+			json_object_del(rec, "path");
 	}
 	px_audit(c, rec);
+	if (c->rq == NULL || c->rq->decision == NULL)
+		tg_gate_metrics_request(tg_gate_server_metrics(c->srv), c->ci->listener_name, NULL,
+		                        "deny", c->rq != NULL ? since(&c->rq->start) : 0.0);
 	px_answer(c, status, error, reason, 0, NULL, 0);
 	if (c->rq != NULL)
 		c->rq->local = 1;
@@ -472,8 +480,7 @@ rs_head(void *arg, const struct tg_gate_http_head *h)
 	if (!keep)
 		c->closing = 1;
 	if (h->status == 101) {
-		rq->switching = 1;
-		rc = 1; /* what follows the head is the new protocol */
+		rq->switching = 1; /* rs_end pauses: what follows is the new protocol */
 		goto out;
 	}
 	/* between body bytes the upstream may be silent for upstream_ms */
@@ -512,6 +519,8 @@ rs_end(void *arg)
 		arm(rq->utmo, rq->snap->cfg.limits.upstream_ms);
 		return 0;
 	}
+	if (rq->switching)
+		return 1;
 	if (rq->resp_chunked && tg_gate_http_chunk(NULL, 0, cout(c)) != 0)
 		return -1;
 	rq->resp_done = 1;
@@ -716,8 +725,9 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	}
 	rq->upgrade = h->upgrade && !denied;
 	rq->decision = !denied ? "allow" : dry ? "dry-run" : "deny";
-	rec = px_record(c, rq, rq->decision);
+	rec = px_record(c, rq, "request");
 	if (rec != NULL) {
+		jset_str(rec, "decision", rq->decision);
 		jset_str(rec, "reason", reason);
 		if (denied && !dry)
 			jset_int(rec, "status", 403);
@@ -801,8 +811,17 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 		rc = rq->keep && h->body == TG_GATE_HTTP_BODY_NONE && !c->closing ? 0 : -1;
 		goto out;
 	}
-	if (rq_upstream(rq) != 0 || rq_build_head(c, rq, h) != 0) {
-		px_answer(c, 502, "bad gateway", "no upstream for this route", 0, NULL, 0);
+	if (rq_upstream(rq) != 0) {
+		px_answer(c, 502, "bad gateway",
+		          "neither the route nor the listener names an upstream; add upstream: to "
+		          "the route or --upstream",
+		          0, NULL, 0);
+		rq->local = 1;
+		goto out;
+	}
+	if (rq_build_head(c, rq, h) != 0) {
+		px_answer(c, 500, "internal error", "the gate could not write the upstream request",
+		          0, NULL, 0);
 		rq->local = 1;
 		goto out;
 	}
@@ -817,6 +836,7 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 	}
 	rc = 1; /* the body waits for the upstream connection */
 out:
+	c->rd_resume = rc == 1;
 	return rc;
 }
 
@@ -890,8 +910,15 @@ client_feed(struct px_conn *c)
 			req_end(c);
 			continue;
 		}
-		if (!can_feed(c) || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		if (!can_feed(c))
 			break;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
+			if (!c->rd_resume)
+				break;
+			v.iov_base = (void *)"";
+			v.iov_len = 0;
+		}
+		c->rd_resume = 0;
 		if (c->phase == PX_IDLE) {
 			c->phase = PX_HEAD;
 			evtimer_del(c->tmo);
