@@ -20,12 +20,12 @@
 #include <http_parser.h>
 
 #include "tg_att.h"
+#include "tg_hex.h"
 
 #define DEFAULT_REQUEST_LINE 8192
 #define DEFAULT_HEADER_BYTES 16384
 #define DEFAULT_HEADER_COUNT 100
-#define HEAD_BUF_MIN         512  /* first allocation of the head buffer */
-#define HEAD_BUF_KEEP        4096 /* kept between messages when not larger */
+#define HEAD_BUF_MIN         512 /* first allocation of the head buffer */
 #define SPANS_MIN            16
 #define CHUNK_SIZE_DIGITS    15 /* hex digits of a chunk size: below 2^60 */
 #define CL_DIGITS            19 /* decimal digits of a Content-Length */
@@ -141,16 +141,15 @@ field_char(unsigned char c)
 	return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f);
 }
 
+/* A hex digit's value, or -1 (tg_hex_decode of "0" and the digit). */
 static int
 hex_value(unsigned char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	char pair[3] = {'0', (char)c, '\0'};
+	uint8_t v = 0;
+	size_t n = 0;
+
+	return tg_hex_decode(pair, &v, 1, &n) == 0 ? v : -1;
 }
 
 /* 1 when the n bytes at s equal the lower-case word w, ignoring case. */
@@ -544,8 +543,11 @@ response_no_body(const struct tg_gate_http_reader *r)
 static int
 parser_agrees(const struct tg_gate_http_reader *r, const http_parser *p)
 {
+	/* uses_transfer_encoding: 2.9.4 sets it for any field name that starts
+	 * with "transfer-encoding" and then refuses the request after its head */
 	int ok = p->http_major == r->major && p->http_minor == r->minor &&
 	         !!(p->flags & F_CHUNKED) == r->chunked &&
+	         (int)p->uses_transfer_encoding == r->chunked &&
 	         !!(p->flags & F_CONTENTLENGTH) == r->has_cl;
 
 	if (r->kind == TG_GATE_HTTP_REQUEST)
@@ -624,7 +626,8 @@ on_headers_complete(http_parser *p)
 	h.content_length = r->body == TG_GATE_HTTP_BODY_LENGTH ? r->content_length : 0;
 	h.keep_alive = r->keep_alive;
 	h.upgrade = r->upgrade;
-	h.expect_continue = r->kind == TG_GATE_HTTP_REQUEST && r->expect_continue;
+	/* RFC 9110 section 10.1.1: an HTTP/1.0 request's 100-continue is ignored */
+	h.expect_continue = r->kind == TG_GATE_HTTP_REQUEST && r->expect_continue && r->minor == 1;
 	if (r->cb.on_head != NULL)
 		u = r->cb.on_head(r->arg, &h);
 	if (u < 0) {
@@ -687,7 +690,7 @@ parser_refuse(struct tg_gate_http_reader *r, enum http_errno e)
 	if (e == HPE_INVALID_EOF_STATE)
 		snprintf(why, sizeof(why), "the connection closed in the middle of the %s",
 		         r->kind == TG_GATE_HTTP_REQUEST ? "request" : "response");
-	else if (e == HPE_INVALID_CHUNK_SIZE || (e == HPE_INVALID_CONTENT_LENGTH && r->chunked))
+	else if (e == HPE_INVALID_CHUNK_SIZE)
 		snprintf(why, sizeof(why), "a chunk size is malformed or too large");
 	else
 		snprintf(why, sizeof(why), "the %s is malformed: %s",
@@ -955,15 +958,18 @@ cs_scan(struct chunk_scan *c, const struct tg_gate_http_limits *lim, const char 
 	return i;
 }
 
-/* Back to reading a head; the buffer is kept unless a large head grew it. */
+/*
+ * Back to reading a head. The head buffers are freed: an idle keep-alive
+ * connection holds no more than the reader itself.
+ */
 static void
 head_reset(struct tg_gate_http_reader *r)
 {
-	if (r->hb_cap > HEAD_BUF_KEEP) {
-		free(r->hb);
-		r->hb = NULL;
-		r->hb_cap = 0;
-	}
+	free(r->hb);
+	free(r->spans);
+	r->hb = NULL;
+	r->spans = NULL;
+	r->hb_cap = r->spans_cap = 0;
 	r->hb_len = r->hb_fed = r->line_start = 0;
 	r->start_seen = 0;
 	r->nspans = 0;
@@ -1263,6 +1269,8 @@ named_by_connection(const struct tg_gate_http_head *h, const char *name)
 {
 	size_t i;
 
+	if (strcasecmp(name, "host") == 0)
+		return 0; /* end to end, and HTTP/1.1 needs it (RFC 9112 section 3.2) */
 	for (i = 0; i < h->nheaders; i++)
 		if (strcasecmp(h->headers[i].name, "connection") == 0 &&
 		    list_has(h->headers[i].value, strlen(h->headers[i].value), name))

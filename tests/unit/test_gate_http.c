@@ -208,7 +208,7 @@ test_bodies(void **state)
 	                 "PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"
 	                 "3;name=\"v\\\"x\" ; n2 = tok\r\nabc\r\n00A\r\n0123456789\r\n"
 	                 "0\r\nX-Sum: 1\r\n\r\n"
-	                 "\r\nGET / HTTP/1.0\r\nConnection: close\r\n\r\n"),
+	                 "\r\nGET / HTTP/1.0\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n"),
 	               0, TG_GATE_HTTP_OK,
 	               "HEAD POST /up 1.1 st=0 body=1 cl=5 ka=1 up=0 ex=1\n"
 	               "  [Host]=[a]\n  [Content-Length]=[5]\n  [Expect]=[100-continue]\n"
@@ -217,7 +217,7 @@ test_bodies(void **state)
 	               "  [Host]=[a]\n  [Transfer-Encoding]=[Chunked]\n"
 	               "BODY [abc0123456789]\nEND\n"
 	               "HEAD GET / 1.0 st=0 body=0 cl=0 ka=0 up=0 ex=0\n"
-	               "  [Connection]=[close]\nEND\n");
+	               "  [Connection]=[close]\n  [Expect]=[100-continue]\nEND\n");
 }
 
 struct bad {
@@ -340,6 +340,9 @@ static const struct bad bads[] = {
     {B("get / HTTP/1.1\r\nHost: a\r\n\r\n"), 501, "the request is malformed: invalid HTTP method"},
     {B("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), 501, "the gate does not support CONNECT"},
     {B("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400, "the request has more than one Host"},
+    /* http-parser 2.9.4 takes any name starting with Transfer-Encoding for it */
+    {B(GETH "Transfer-Encoding-X: 1\r\n\r\n"), 400,
+     "the head is ambiguous (the gate's checks and http-parser disagree)"},
     {B("GET / HTTP/1.1\r\n\r\n"), 400, "the HTTP/1.1 request has no Host"},
 };
 
@@ -823,6 +826,14 @@ test_request_head(void **state)
 	                       "\r\n");
 	free(s);
 
+	/* Connection may name any field but Host, which HTTP/1.1 needs upstream */
+	hold(TG_GATE_HTTP_REQUEST,
+	     "GET /h HTTP/1.1\r\nHost: a\r\nConnection: Host, Accept\r\nAccept: x\r\n\r\n", &k);
+	assert_int_equal(tg_gate_http_request_head(&k.h, "/h", NULL, 0, b), 0);
+	s = drain(b);
+	assert_string_equal(s, "GET /h HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
+	free(s);
+
 	/* header values that would split the head are refused, nothing written */
 	x[2].value = "Bearer a\r\nX-Evil: 1";
 	x[2].value_len = strlen(x[2].value);
@@ -967,6 +978,61 @@ test_key_header(void **state)
 	assert_int_equal(tg_gate_http_key_header(&p, out, sizeof(out)), 0);
 }
 
+/* HTTP/1.0 keep-alive, Connection: close in 1.1, and the default limits. */
+static void
+test_keep_alive(void **state)
+{
+	(void)state;
+	same_every_way(TG_GATE_HTTP_REQUEST,
+	               S("GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+	                 "GET /b HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n"),
+	               0, TG_GATE_HTTP_OK,
+	               "HEAD GET /a 1.0 st=0 body=0 cl=0 ka=1 up=0 ex=0\n"
+	               "  [Connection]=[Keep-Alive]\nEND\n"
+	               "HEAD GET /b 1.1 st=0 body=0 cl=0 ka=0 up=0 ex=0\n"
+	               "  [Host]=[a]\n  [Connection]=[foo, close]\nEND\n");
+}
+
+/* The trailer section and chunk-size lines have limits too. */
+static void
+test_chunk_limits(void **state)
+{
+	static const struct bad cases[] = {
+	    {B(POSTC "0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+	             "I: 9\r\n\r\n"),
+	     431, "the trailer section has too many fields"},
+	    {B(POSTC
+	       "0\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"),
+	     431, "the trailer section is larger than the gate's header_bytes limit"},
+	    {B(POSTC
+	       "1;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"),
+	     400, "a chunk-size line is longer than the gate's request_line limit"},
+	    {B(POSTC "000000000000000000000000000000000000000001\r\na\r\n0\r\n\r\n"), 0, ""},
+	};
+	struct tg_gate_http_error e;
+	struct tg_gate_http_reader *r;
+	struct rec c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		memset(&e, 0, sizeof(e));
+		r = reader(TG_GATE_HTTP_REQUEST, &small_lim, &c);
+		assert_int_equal(drive(r, cases[i].in, cases[i].len, 1, 0, &e),
+		                 cases[i].status == 0 ? TG_GATE_HTTP_OK : TG_GATE_HTTP_REFUSED);
+		assert_int_equal(e.status, cases[i].status);
+		assert_string_equal(e.reason, cases[i].reason);
+		/* leading zeros are no size: the last case's body is one byte */
+		if (cases[i].status == 0)
+			assert_non_null(strstr(c.log, "BODY [a]\nEND\n"));
+		tg_gate_http_reader_free(r);
+	}
+}
+
 int
 main(void)
 {
@@ -978,7 +1044,8 @@ main(void)
 	    cmocka_unit_test(test_streaming),     cmocka_unit_test(test_upgrade_request),
 	    cmocka_unit_test(test_responses),     cmocka_unit_test(test_request_head),
 	    cmocka_unit_test(test_response_head), cmocka_unit_test(test_answer_chunk),
-	    cmocka_unit_test(test_key_header),
+	    cmocka_unit_test(test_key_header),    cmocka_unit_test(test_keep_alive),
+	    cmocka_unit_test(test_chunk_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
