@@ -267,22 +267,11 @@ tg_gate_config_clear(struct tg_gate_config *c)
 	tg_gate_config_init(c);
 }
 
-static char *
-dupstr(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-
-	if (d != NULL)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* Replaces *dst with a copy of s: 0 or -1 (out of memory). */
 static int
 set_str(char **dst, const char *s)
 {
-	char *d = dupstr(s);
+	char *d = strdup(s);
 
 	if (d == NULL)
 		return -1;
@@ -494,8 +483,6 @@ limit_get(const struct tg_gate_limits *l, size_t i)
 	                            : *(const unsigned *)(const void *)p;
 }
 
-static void limit_set(struct tg_gate_limits *l, size_t i, unsigned long long v)
-    __attribute__((unused));
 static void
 limit_set(struct tg_gate_limits *l, size_t i, unsigned long long v)
 {
@@ -863,6 +850,10 @@ usage(FILE *f)
 	        "                         secrets, then exit\n"
 	        "  -h, --help             this help\n"
 	        "\n"
+	        "The --config file's keys: listeners (a list of {name, listen, mode,\n"
+	        "upstream, policy}), tls {cert, key, client_ca, crl, tickets},\n"
+	        "upstream_ca, policy, audit {file, fsync}, admin, workers, dry_run,\n"
+	        "limits; relative paths start at the file's directory.\n"
 	        "Limits (in a --config file, under limits:; defaults): header_bytes %zu,\n"
 	        "header_count %zu, request_line %zu, handshake_ms %u, header_ms %u,\n"
 	        "idle_ms %u, upstream_connect_ms %u, upstream_ms %u, max_conns %u,\n"
@@ -1022,7 +1013,7 @@ from_flags(const struct gc_args *a, struct tg_gate_config *c, struct tg_error *e
 		r = usage_error(err, "--mode %.64s: expected http, tcp or authz", a->v[O_MODE]);
 		goto out;
 	}
-	if ((why = url_why(a->v[O_LISTEN], 1, &l->addr)) != NULL) {
+	if (a->v[O_LISTEN] != NULL && (why = url_why(a->v[O_LISTEN], 1, &l->addr)) != NULL) {
 		r = usage_error(err, "--listen %.200s: %s; expected %s", a->v[O_LISTEN], why,
 		                GC_FORMS_LISTEN);
 		goto out;
@@ -1117,14 +1108,14 @@ tg_gate_config_from_args(int argc, char **argv, struct tg_gate_config *c, int *c
 	}
 	if (a.given[O_CONFIG]) {
 		if ((r = mixed_error(&a, err)) != 0 ||
-		    (r = tg_gate_config_load(a.v[O_CONFIG], c, err)) != 0)
+		    (r = tg_gate_config_load(a.v[O_CONFIG], c, err)) != 0 ||
+		    (r = overrides(&a, c, err)) != 0)
 			goto out;
-	} else {
-		if ((r = missing_error(&a, mode, err)) != 0 || (r = from_flags(&a, c, err)) != 0)
-			goto out;
-	}
-	if ((r = overrides(&a, c, err)) != 0)
+	} else if ((r = from_flags(&a, c, err)) != 0 || (r = overrides(&a, c, err)) != 0 ||
+	           (r = missing_error(&a, mode, err)) != 0) {
+		/* the values given are checked before what is missing: they were typed */
 		goto out;
+	}
 	r = tg_gate_config_check(c, err);
 out:
 	free(a.cas);
@@ -1133,10 +1124,507 @@ out:
 	return r;
 }
 
+/* ------------------------------------------------------------------ */
+/* The YAML file                                                       */
+/* ------------------------------------------------------------------ */
+
+/* The reader's state: tgyaml's context, the file's directory, the config. */
+struct gc_reader {
+	struct tg_yaml_ctx y;
+	char dir[4096]; /* where relative paths start, with a trailing '/' */
+	struct tg_gate_config *c;
+};
+
+static yaml_node_t *
+ynode(struct gc_reader *rd, int id)
+{
+	return yaml_document_get_node(rd->y.doc, id);
+}
+
+static unsigned
+yline(const yaml_node_t *n)
+{
+	return n != NULL ? (unsigned)n->start_mark.line + 1 : 0;
+}
+
+static int
+galloc(struct gc_reader *rd)
+{
+	return tg_error_set(rd->y.err, TG_ERR_ALLOC, "out of memory reading %s", rd->y.name);
+}
+
+/* A scalar of printable text (no control characters), else an error naming what. */
+static int
+get_text(struct gc_reader *rd, yaml_node_t *n, const char *what, const char **out)
+{
+	const char *v = tg_yaml_scalar(n);
+	size_t i, len = v != NULL ? strlen(v) : 0;
+	int r = 0;
+
+	for (i = 0; i < len && (unsigned char)v[i] >= 0x20 && v[i] != 0x7f; i++)
+		;
+	if (v == NULL || len == 0 || i < len)
+		r = tg_yaml_err(&rd->y, n, "'%s' must be one line of text%s", what,
+		                v == NULL  ? ", not a list or mapping"
+		                : len == 0 ? ", not empty"
+		                           : "");
+	else
+		*out = v;
+	return r;
+}
+
+/* A file path: relative ones start at the configuration file's directory. */
+static int
+get_path(struct gc_reader *rd, yaml_node_t *n, const char *what, char **dst, unsigned *line)
+{
+	const char *v = NULL;
+	size_t dl, vl;
+	char *p;
+	int r;
+
+	if ((r = get_text(rd, n, what, &v)) != 0)
+		goto out;
+	if (line != NULL)
+		*line = yline(n);
+	dl = v[0] == '/' || strncmp(v, "pkcs11:", 7) == 0 ? 0 : strlen(rd->dir);
+	vl = strlen(v);
+	if ((p = malloc(dl + vl + 1)) == NULL) {
+		r = galloc(rd);
+		goto out;
+	}
+	memcpy(p, rd->dir, dl);
+	memcpy(p + dl, v, vl + 1);
+	free(*dst);
+	*dst = p;
+out:
+	return r;
+}
+
+/*
+ * Walks mapping m: each key must be one of keys[0..n-1] and given once;
+ * the value nodes land in vals[]. what names the mapping in messages.
+ */
+static int
+get_keys(struct gc_reader *rd, yaml_node_t *m, const char *what, const char *const *keys, size_t n,
+         yaml_node_t **vals)
+{
+	char known[512];
+	yaml_node_pair_t *pr;
+	const char *k;
+	size_t i, used = 0;
+	int r = 0;
+
+	known[0] = '\0';
+	for (i = 0; i < n && used < sizeof(known); i++)
+		used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
+		                         i > 0 ? ", " : "", keys[i]);
+	if (m == NULL || m->type != YAML_MAPPING_NODE) {
+		r = tg_yaml_err(&rd->y, m, "%s must be a mapping of keys (known: %s)", what, known);
+		goto out;
+	}
+	for (pr = m->data.mapping.pairs.start; r == 0 && pr < m->data.mapping.pairs.top; pr++) {
+		k = tg_yaml_scalar(ynode(rd, pr->key));
+		for (i = 0; k != NULL && i < n && strcmp(k, keys[i]) != 0; i++)
+			;
+		if (k == NULL || i == n)
+			r = tg_yaml_err(&rd->y, ynode(rd, pr->key),
+			                "unknown key '%.64s' in %s; remove it or fix its spelling "
+			                "(known: %s)",
+			                k != NULL ? k : "", what, known);
+		else if (vals[i] != NULL)
+			r = tg_yaml_err(&rd->y, ynode(rd, pr->key),
+			                "key '%s' appears twice in %s (first at line %u); keep one",
+			                k, what, yline(vals[i]));
+		else
+			vals[i] = ynode(rd, pr->value);
+	}
+out:
+	return r;
+}
+
+/* An integer scalar in [lo, hi]. */
+static int
+get_num(struct gc_reader *rd, yaml_node_t *n, const char *what, unsigned long long lo,
+        unsigned long long hi, unsigned long long *v)
+{
+	const char *s = tg_yaml_scalar(n);
+	int r = 0;
+
+	if (s == NULL || parse_num(s, lo, hi, v) != 0)
+		r = tg_yaml_err(&rd->y, n,
+		                "'%s' must be a whole number from %llu to %llu (given: "
+		                "'%.64s')",
+		                what, lo, hi, s != NULL ? s : "a list or mapping");
+	return r;
+}
+
+/* The address or URL in n, parsed into *u and copied into *dst. */
+static int
+get_url(struct gc_reader *rd, yaml_node_t *n, const char *what, int listen, char **dst,
+        struct tg_gate_url *u)
+{
+	const char *v = NULL, *why;
+	int r;
+
+	if ((r = get_text(rd, n, what, &v)) != 0)
+		goto out;
+	if ((why = url_why(v, listen, u)) != NULL) {
+		r = tg_yaml_err(&rd->y, n, "%s '%.200s': %s; write %s", what, v, why,
+		                listen ? GC_FORMS_LISTEN : GC_FORMS_UP);
+		goto out;
+	}
+	if (set_str(dst, v) != 0)
+		r = galloc(rd);
+out:
+	return r;
+}
+
+static int
+name_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	return n >= 1 && n <= TG_GATE_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == n;
+}
+
+static int
+get_listener(struct gc_reader *rd, yaml_node_t *m, size_t idx, struct tg_gate_listener_cfg *l)
+{
+	static const char *const keys[] = {"name", "listen", "mode", "upstream", "policy"};
+	yaml_node_t *v[5] = {NULL};
+	const char *s;
+	int r;
+
+	l->line = yline(m);
+	l->mode = TG_GATE_MODE_HTTP;
+	snprintf(l->name, sizeof(l->name), "listener%zu", idx);
+	if ((r = get_keys(rd, m, "a listener", keys, 5, v)) != 0)
+		goto out;
+	if (v[0] != NULL) {
+		s = tg_yaml_scalar(v[0]);
+		if (!name_ok(s)) {
+			r = tg_yaml_err(
+			    &rd->y, v[0],
+			    "a listener's 'name' must be 1 to %d letters, digits, '.', '-' "
+			    "or '_' (given: '%.64s')",
+			    TG_GATE_NAME_MAX, s != NULL ? s : "a list or mapping");
+			goto out;
+		}
+		snprintf(l->name, sizeof(l->name), "%s", s);
+	}
+	if (v[1] == NULL) {
+		r = tg_yaml_err(&rd->y, m,
+		                "listener '%s' has no 'listen'; add listen: ADDR:PORT such as "
+		                "0.0.0.0:8443",
+		                l->name);
+		goto out;
+	}
+	if ((r = get_url(rd, v[1], "listen", 1, &l->listen, &l->addr)) != 0)
+		goto out;
+	if (v[2] != NULL && ((s = tg_yaml_scalar(v[2])) == NULL || parse_mode(s, &l->mode) != 0)) {
+		r = tg_yaml_err(&rd->y, v[2], "'mode' must be http, tcp or authz (given: '%.64s')",
+		                s != NULL ? s : "a list or mapping");
+		goto out;
+	}
+	if (v[3] != NULL && (r = get_url(rd, v[3], "upstream", 0, &l->upstream, &l->up)) != 0)
+		goto out;
+	if (v[4] != NULL)
+		r = get_path(rd, v[4], "policy", &l->policy_file, NULL);
+out:
+	return r;
+}
+
+static int
+get_listeners(struct gc_reader *rd, yaml_node_t *seq)
+{
+	struct tg_gate_config *c = rd->c;
+	yaml_node_item_t *it;
+	size_t n;
+	int r = 0;
+
+	if (seq->type != YAML_SEQUENCE_NODE ||
+	    (n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start)) == 0) {
+		r = tg_yaml_err(&rd->y, seq,
+		                "'listeners' must be a non-empty list like [{listen: 0.0.0.0:8443, "
+		                "upstream: http://127.0.0.1:8081}]");
+		goto out;
+	}
+	if (n > GC_LISTENERS_MAX) {
+		r = tg_yaml_err(&rd->y, seq, "%zu listeners: at most %u; run several gates", n,
+		                GC_LISTENERS_MAX);
+		goto out;
+	}
+	if ((c->listeners = calloc(n, sizeof(*c->listeners))) == NULL) {
+		r = galloc(rd);
+		goto out;
+	}
+	for (it = seq->data.sequence.items.start; r == 0 && it < seq->data.sequence.items.top;
+	     it++) {
+		r = get_listener(rd, ynode(rd, *it), c->nlisteners, &c->listeners[c->nlisteners]);
+		c->nlisteners++; /* counted also on failure: clear frees what it holds */
+	}
+out:
+	return r;
+}
+
+static int
+get_client_ca(struct gc_reader *rd, yaml_node_t *n)
+{
+	struct tg_gate_config *c = rd->c;
+	yaml_node_item_t *it;
+	size_t k = 1;
+	int r = 0;
+
+	c->line.client_ca = yline(n);
+	if (n->type == YAML_SEQUENCE_NODE)
+		k = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (k == 0) {
+		r = tg_yaml_err(&rd->y, n,
+		                "'client_ca' must name at least one CA certificate file, like "
+		                "[/etc/tokengate/ca.pem]");
+		goto out;
+	}
+	if ((c->client_ca = calloc(k, sizeof(*c->client_ca))) == NULL) {
+		r = galloc(rd);
+		goto out;
+	}
+	if (n->type != YAML_SEQUENCE_NODE) {
+		if ((r = get_path(rd, n, "client_ca", &c->client_ca[0], NULL)) == 0)
+			c->nclient_ca = 1;
+		goto out;
+	}
+	for (it = n->data.sequence.items.start; r == 0 && it < n->data.sequence.items.top; it++)
+		if ((r = get_path(rd, ynode(rd, *it), "client_ca", &c->client_ca[c->nclient_ca],
+		                  NULL)) == 0)
+			c->nclient_ca++;
+out:
+	return r;
+}
+
+static int
+get_tls(struct gc_reader *rd, yaml_node_t *m)
+{
+	static const char *const keys[] = {"cert", "key", "client_ca", "crl", "tickets"};
+	struct tg_gate_config *c = rd->c;
+	yaml_node_t *v[5] = {NULL};
+	int r;
+
+	if ((r = get_keys(rd, m, "'tls'", keys, 5, v)) != 0)
+		goto out;
+	if (v[0] != NULL && (r = get_path(rd, v[0], "cert", &c->cert, &c->line.cert)) != 0)
+		goto out;
+	if (v[1] != NULL && (r = get_path(rd, v[1], "key", &c->key, &c->line.key)) != 0)
+		goto out;
+	if (v[2] != NULL && (r = get_client_ca(rd, v[2])) != 0)
+		goto out;
+	if (v[3] != NULL && (r = get_path(rd, v[3], "crl", &c->crl, &c->line.crl)) != 0)
+		goto out;
+	if (v[4] != NULL)
+		r = get_path(rd, v[4], "tickets", &c->tickets, &c->line.tickets);
+out:
+	return r;
+}
+
+static int
+get_audit(struct gc_reader *rd, yaml_node_t *m)
+{
+	static const char *const keys[] = {"file", "fsync"};
+	struct tg_gate_config *c = rd->c;
+	yaml_node_t *v[2] = {NULL};
+	struct tg_error e;
+	const char *s;
+	int r;
+
+	if (m->type != YAML_MAPPING_NODE) {
+		r = tg_yaml_err(&rd->y, m,
+		                "'audit' must be a mapping like {file: "
+		                "/var/log/tokengate/audit.log, fsync: batch}");
+		goto out;
+	}
+	if ((r = get_keys(rd, m, "'audit'", keys, 2, v)) != 0)
+		goto out;
+	if (v[0] == NULL) {
+		r = tg_yaml_err(&rd->y, m,
+		                "'audit' has no 'file'; add file: /var/log/tokengate/audit.log");
+		goto out;
+	}
+	if ((r = get_path(rd, v[0], "file", &c->audit_file, &c->line.audit)) != 0)
+		goto out;
+	if (v[1] != NULL && ((s = tg_yaml_scalar(v[1])) == NULL ||
+	                     tg_audit_fsync_parse(s, &c->audit_fsync, &e) != 0))
+		r = tg_yaml_err(&rd->y, v[1],
+		                "'fsync' must be always (fsync each record), batch (group commit, "
+		                "the default) or never (given: '%.64s')",
+		                s != NULL ? s : "a list or mapping");
+out:
+	return r;
+}
+
+static int
+get_limits(struct gc_reader *rd, yaml_node_t *m)
+{
+	const char *keys[GC_NLIMITS];
+	yaml_node_t *v[GC_NLIMITS] = {NULL};
+	unsigned long long x;
+	char what[64];
+	size_t i;
+	int r;
+
+	for (i = 0; i < GC_NLIMITS; i++)
+		keys[i] = limit_tab[i].name;
+	rd->c->line.limits = yline(m);
+	if ((r = get_keys(rd, m, "'limits'", keys, GC_NLIMITS, v)) != 0)
+		goto out;
+	for (i = 0; i < GC_NLIMITS && r == 0; i++) {
+		if (v[i] == NULL)
+			continue;
+		snprintf(what, sizeof(what), "limits.%s", limit_tab[i].name);
+		if ((r = get_num(rd, v[i], what, 1, limit_tab[i].max, &x)) == 0)
+			limit_set(&rd->c->limits, i, x);
+	}
+out:
+	return r;
+}
+
+static int
+get_bool(struct gc_reader *rd, yaml_node_t *n, const char *what, int *out)
+{
+	const char *s = tg_yaml_scalar(n);
+	int r = 0;
+
+	if (s != NULL && strcmp(s, "true") == 0)
+		*out = 1;
+	else if (s != NULL && strcmp(s, "false") == 0)
+		*out = 0;
+	else
+		r = tg_yaml_err(&rd->y, n, "'%s' must be true or false (given: '%.64s')", what,
+		                s != NULL ? s : "a list or mapping");
+	return r;
+}
+
+enum {
+	K_LISTENERS,
+	K_TLS,
+	K_UPSTREAM_CA,
+	K_POLICY,
+	K_AUDIT,
+	K_ADMIN,
+	K_WORKERS,
+	K_DRY_RUN,
+	K_LIMITS,
+	K_N
+};
+
+static int
+read_doc(struct gc_reader *rd, yaml_node_t *root)
+{
+	static const char *const keys[K_N] = {"listeners", "tls",     "upstream_ca",
+	                                      "policy",    "audit",   "admin",
+	                                      "workers",   "dry_run", "limits"};
+	struct tg_gate_config *c = rd->c;
+	yaml_node_t *v[K_N] = {NULL};
+	unsigned long long x;
+	int r;
+
+	if ((r = get_keys(rd, root, "the gate configuration", keys, K_N, v)) != 0)
+		goto out;
+	if (v[K_LISTENERS] == NULL) {
+		r = tg_yaml_err(&rd->y, root,
+		                "no 'listeners'; add listeners: [{listen: 0.0.0.0:8443, upstream: "
+		                "http://127.0.0.1:8081}]");
+		goto out;
+	}
+	if ((r = get_listeners(rd, v[K_LISTENERS])) != 0)
+		goto out;
+	if (v[K_TLS] != NULL && (r = get_tls(rd, v[K_TLS])) != 0)
+		goto out;
+	if (v[K_UPSTREAM_CA] != NULL && (r = get_path(rd, v[K_UPSTREAM_CA], "upstream_ca",
+	                                              &c->upstream_ca, &c->line.upstream_ca)) != 0)
+		goto out;
+	if (v[K_POLICY] != NULL &&
+	    (r = get_path(rd, v[K_POLICY], "policy", &c->policy_file, &c->line.policy)) != 0)
+		goto out;
+	if (v[K_AUDIT] != NULL && (r = get_audit(rd, v[K_AUDIT])) != 0)
+		goto out;
+	if (v[K_ADMIN] != NULL) {
+		c->line.admin = yline(v[K_ADMIN]);
+		if ((r = get_url(rd, v[K_ADMIN], "admin", 1, &c->admin, &c->admin_addr)) != 0)
+			goto out;
+	}
+	if (v[K_WORKERS] != NULL) {
+		if ((r = get_num(rd, v[K_WORKERS], "workers", 1, GC_WORKERS_MAX, &x)) != 0)
+			goto out;
+		c->workers = (unsigned)x;
+		c->line.workers = yline(v[K_WORKERS]);
+	}
+	if (v[K_DRY_RUN] != NULL && (r = get_bool(rd, v[K_DRY_RUN], "dry_run", &c->dry_run)) != 0)
+		goto out;
+	if (v[K_LIMITS] != NULL)
+		r = get_limits(rd, v[K_LIMITS]);
+out:
+	return r;
+}
+
+int
+tg_gate_config_parse(const char *text, size_t n, const char *name, struct tg_gate_config *c,
+                     struct tg_error *err)
+{
+	struct gc_reader rd;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	const char *slash = strrchr(name, '/');
+	int have_doc = 0, r;
+
+	tg_gate_config_init(c);
+	memset(&rd, 0, sizeof(rd));
+	rd.c = c;
+	rd.y.doc = &doc;
+	rd.y.name = name;
+	rd.y.err = err;
+	if (slash != NULL && (size_t)(slash - name) + 2 > sizeof(rd.dir)) {
+		r = tg_error_set(err, TG_ERR_CONFIG, "%.200s...: the path is too long", name);
+		goto out;
+	}
+	if (slash != NULL)
+		snprintf(rd.dir, sizeof(rd.dir), "%.*s/", (int)(slash - name), name);
+	if ((c->file = strdup(name)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading %s", name);
+		goto out;
+	}
+	if ((r = tg_yaml_load(text, n, GC_FILE_MAX, name, &doc, err)) != 0)
+		goto out;
+	have_doc = 1;
+	if ((root = yaml_document_get_root_node(&doc)) == NULL) {
+		r = tg_error_set(
+		    err, TG_ERR_CONFIG,
+		    "%s: the configuration is empty; add at least listeners: [{listen: "
+		    "0.0.0.0:8443, upstream: http://127.0.0.1:8081}]",
+		    name);
+		goto out;
+	}
+	r = read_doc(&rd, root);
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (r != 0)
+		tg_gate_config_clear(c);
+	return r;
+}
+
 int
 tg_gate_config_load(const char *path, struct tg_gate_config *c, struct tg_error *err)
 {
-	(void)path;
-	tg_gate_config_clear(c);
-	return tg_error_set(err, TG_ERR_UNSUPPORTED, "--config is not written yet");
+	uint8_t *text = NULL;
+	size_t n = 0;
+	int r;
+
+	tg_gate_config_init(c);
+	if ((r = tg_file_read_checked(path, "gate configuration", TG_FILE_FOLLOW, GC_FILE_MAX,
+	                              &text, &n, err)) != 0)
+		goto out;
+	r = tg_gate_config_parse((const char *)text, n, path, c, err);
+out:
+	free(text);
+	return r;
 }

@@ -24,6 +24,7 @@ static const char *const gm_bound_text[GM_NBUCKETS] = {
     "0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10"};
 
 struct gm_row {
+	uint64_t hash; /* labels_hash of v */
 	char v[GM_LABELS_MAX][GM_VALUE_MAX + 1];
 	unsigned long long n;
 };
@@ -82,20 +83,50 @@ tg_gate_metrics_free(struct tg_gate_metrics *m)
 	free(m);
 }
 
-/* Adds 1 to the row of labels v[0..nv-1] (NULL read as ""), under m->mu. */
+/* FNV-1a over the label values (cut as stored), each ended by a NUL. */
+static uint64_t
+labels_hash(const char *const *v, size_t nv)
+{
+	uint64_t h = 14695981039346656037ull;
+	const char *p;
+	size_t j, k;
+
+	for (j = 0; j < nv; j++) {
+		p = v[j] != NULL ? v[j] : "";
+		for (k = 0; k < GM_VALUE_MAX && p[k] != '\0'; k++)
+			h = (h ^ (unsigned char)p[k]) * 1099511628211ull;
+		h = (h ^ 0u) * 1099511628211ull;
+	}
+	return h;
+}
+
+/* 1 when row holds exactly the values v (NULL read as ""), each cut to GM_VALUE_MAX. */
+static int
+row_is(const struct gm_row *row, const char *const *v, size_t nv)
+{
+	size_t j;
+	int same = 1;
+
+	for (j = 0; same && j < nv; j++)
+		same = strncmp(row->v[j], v[j] != NULL ? v[j] : "", GM_VALUE_MAX) == 0;
+	return same;
+}
+
+/*
+ * Adds 1 to the row of labels v[0..nv-1] (NULL read as ""), under m->mu;
+ * a new row past GM_ROWS_MAX is not made (the increment is counted in
+ * t->dropped), so the memory stays bounded whatever the labels.
+ */
 static void
 table_inc(struct tg_gate_metrics *m, struct gm_table *t, const char *const *v, size_t nv)
 {
-	char want[GM_LABELS_MAX][GM_VALUE_MAX + 1];
+	uint64_t h = labels_hash(v, nv);
 	struct gm_row *rows, *row = NULL;
 	size_t i, j;
 
-	memset(want, 0, sizeof(want));
-	for (j = 0; j < nv; j++)
-		snprintf(want[j], sizeof(want[j]), "%s", v[j] != NULL ? v[j] : "");
 	pthread_mutex_lock(&m->mu);
 	for (i = 0; i < t->n && row == NULL; i++)
-		if (memcmp(t->rows[i].v, want, sizeof(want)) == 0)
+		if (t->rows[i].hash == h && row_is(&t->rows[i], v, nv))
 			row = &t->rows[i];
 	if (row == NULL && t->n == t->cap && t->cap < GM_ROWS_MAX) {
 		rows = realloc(t->rows, (t->cap == 0 ? 8 : t->cap * 2) * sizeof(*rows));
@@ -106,8 +137,11 @@ table_inc(struct tg_gate_metrics *m, struct gm_table *t, const char *const *v, s
 	}
 	if (row == NULL && t->n < t->cap) {
 		row = &t->rows[t->n++];
-		memcpy(row->v, want, sizeof(want));
-		row->n = 0;
+		memset(row, 0, sizeof(*row));
+		row->hash = h;
+		for (j = 0; j < nv; j++)
+			snprintf(row->v[j], sizeof(row->v[j]), "%.*s", GM_VALUE_MAX,
+			         v[j] != NULL ? v[j] : "");
 	}
 	if (row != NULL)
 		row->n++;

@@ -31,6 +31,8 @@
  *            upstream_connect_ms: 5000, upstream_ms: 30000,
  *            max_conns: 4096, upstream_pool: 32}
  *
+ * Relative file paths in the file start at the file's own directory.
+ *
  * In tcp mode a connection is decided as the request "CONNECT /" against
  * the listener's policy (a route with paths ["/"] and the allow entries of
  * the listener); in authz mode (nginx auth_request) tls.cert/key and the
@@ -136,6 +138,14 @@ void tg_gate_config_init(struct tg_gate_config *c);
  * for the file itself. *c is cleared on failure.
  */
 int tg_gate_config_load(const char *path, struct tg_gate_config *c, struct tg_error *err);
+
+/*
+ * tg_gate_config_load on text (n bytes) already read; name is the file's
+ * path, for messages and as the start of relative paths. For the fuzz
+ * target and tests.
+ */
+int tg_gate_config_parse(const char *text, size_t n, const char *name, struct tg_gate_config *c,
+                         struct tg_error *err);
 
 /*
  * Parses `tokengate gate` arguments (argv[0] is "gate") into *c:

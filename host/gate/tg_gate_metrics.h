@@ -15,6 +15,10 @@
  *   tokengate_request_duration_seconds histogram (buckets .001 .. 10)
  *   tokengate_reloads_total{result="ok|failed"}
  *
+ * Memory stays bounded whatever the labels: a label value is cut to 128
+ * bytes, and a labelled counter keeps at most 4096 label sets (increments
+ * for further sets are not shown).
+ *
  * The admin listener (plain HTTP on libevent's evhttp, loopback unless the
  * configuration says otherwise) answers GET /healthz (200 "ok" while the
  * process runs), /readyz (200 when the ready callback says so, else 503

@@ -12,3 +12,6 @@ tg_add_fuzz(fuzz_gate_policy
 tg_add_fuzz(fuzz_gate_http
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_http.c
   LIBS tggate)
+tg_add_fuzz(fuzz_gate_config
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_config.c
+  LIBS tggate)

@@ -345,6 +345,14 @@ test_flags_refused(void **state)
 	assert_usage(&x, "--listen 8443: the port is missing; expected ADDR:PORT such as "
 	                 "127.0.0.1:8443, [V6]:PORT such as [::1]:8443, or unix:/PATH (authz "
 	                 "mode)");
+	/* a bad value is named before the flags that are missing */
+	run(&x, "--listen", "8443", NULL);
+	assert_usage(&x, "--listen 8443: the port is missing; expected ADDR:PORT such as "
+	                 "127.0.0.1:8443, [V6]:PORT such as [::1]:8443, or unix:/PATH (authz "
+	                 "mode)");
+	run(&x, "--workers", "0", NULL);
+	assert_usage(&x, "--workers 0: expected a number of worker threads from 1 to 1024 "
+	                 "(default: the number of online CPUs)");
 	run(&x, GOOD, "--policy", p_policy, "--audit", p_audit, "--mode", "grpc", NULL);
 	assert_usage(&x, "--mode grpc: expected http, tcp or authz");
 	run(&x, GOOD, "--policy", p_policy, "--audit", p_audit, "--workers", "0", NULL);
@@ -627,6 +635,349 @@ test_url_parse(void **state)
 	}
 }
 
+/* dir/gate.yaml with text; its path into p_cfg. */
+static void
+cfg(const char *text)
+{
+	write_file(p_cfg, text, 0644);
+}
+
+/* The example of tg_gate_config.h, with relative paths into dir. */
+#define FULL                                                                                       \
+	"listeners:\n"                                                                             \
+	"  - name: api\n"                                                                          \
+	"    listen: 0.0.0.0:8443\n"                                                               \
+	"    mode: http\n"                                                                         \
+	"    upstream: http://127.0.0.1:8081\n"                                                    \
+	"  - listen: \"[::1]:5433\"\n"                                                             \
+	"    mode: tcp\n"                                                                          \
+	"    upstream: tcp://127.0.0.1:5432\n"                                                     \
+	"    policy: policy-named.yaml\n"                                                          \
+	"  - name: authz\n"                                                                        \
+	"    listen: unix:/run/tokengate/authz.sock\n"                                             \
+	"    mode: authz\n"                                                                        \
+	"tls:\n"                                                                                   \
+	"  cert: server.pem\n"                                                                     \
+	"  key: server.key\n"                                                                      \
+	"  client_ca: [ca.pem, ca2.pem]\n"                                                         \
+	"  crl: ca.pem\n"                                                                          \
+	"  tickets: server.key\n"                                                                  \
+	"upstream_ca: ca.pem\n"                                                                    \
+	"policy: policy.yaml\n"                                                                    \
+	"audit: {file: audit.log, fsync: always}\n"                                                \
+	"admin: 127.0.0.1:9090\n"                                                                  \
+	"workers: 3\n"                                                                             \
+	"dry_run: true\n"                                                                          \
+	"limits: {header_bytes: 32768, header_count: 50, request_line: 4096,\n"                    \
+	"         handshake_ms: 5000, header_ms: 7000, idle_ms: 30000,\n"                          \
+	"         upstream_connect_ms: 2000, upstream_ms: 60000, max_conns: 100,\n"                \
+	"         upstream_pool: 4}\n"
+
+static void
+test_file_full(void **state)
+{
+	struct run x;
+	char want[400];
+	const struct tg_gate_listener_cfg *l;
+
+	(void)state;
+	cfg(FULL);
+	run(&x, "--config", p_cfg, NULL);
+	assert_string_equal(x.err.msg, "");
+	assert_int_equal(x.r, 0);
+	assert_string_equal(x.c.file, p_cfg);
+	assert_int_equal(x.c.nlisteners, 3);
+	l = &x.c.listeners[0];
+	assert_string_equal(l->name, "api");
+	assert_int_equal(l->line, 2);
+	assert_string_equal(l->addr.host, "0.0.0.0");
+	assert_int_equal(l->mode, TG_GATE_MODE_HTTP);
+	assert_string_equal(l->upstream, "http://127.0.0.1:8081");
+	assert_null(l->policy_file);
+	l = &x.c.listeners[1];
+	assert_string_equal(l->name, "listener1"); /* the default name */
+	assert_int_equal(l->line, 6);
+	assert_string_equal(l->addr.host, "::1");
+	assert_int_equal(l->mode, TG_GATE_MODE_TCP);
+	assert_int_equal(l->up.scheme, TG_GATE_SCHEME_TCP);
+	assert_string_equal(l->policy_file, p_nour); /* relative to the file's directory */
+	l = &x.c.listeners[2];
+	assert_int_equal(l->mode, TG_GATE_MODE_AUTHZ);
+	assert_string_equal(l->addr.path, "/run/tokengate/authz.sock");
+	assert_string_equal(x.c.cert, p_cert);
+	assert_int_equal(x.c.line.cert, 14);
+	assert_string_equal(x.c.key, p_key);
+	assert_int_equal(x.c.nclient_ca, 2);
+	assert_string_equal(x.c.client_ca[0], p_ca);
+	assert_string_equal(x.c.client_ca[1], p_ca2);
+	assert_string_equal(x.c.crl, p_ca);
+	assert_string_equal(x.c.tickets, p_key);
+	assert_string_equal(x.c.upstream_ca, p_ca);
+	assert_string_equal(x.c.policy_file, p_policy);
+	snprintf(want, sizeof(want), "%s/audit.log", dir);
+	assert_string_equal(x.c.audit_file, want);
+	assert_int_equal(x.c.line.audit, 21);
+	assert_int_equal(x.c.audit_fsync, TG_AUDIT_FSYNC_ALWAYS);
+	assert_string_equal(x.c.admin, "127.0.0.1:9090");
+	assert_int_equal(x.c.workers, 3);
+	assert_int_equal(x.c.dry_run, 1);
+	assert_int_equal(x.c.limits.header_bytes, 32768);
+	assert_int_equal(x.c.limits.header_count, 50);
+	assert_int_equal(x.c.limits.request_line, 4096);
+	assert_int_equal(x.c.limits.handshake_ms, 5000);
+	assert_int_equal(x.c.limits.header_ms, 7000);
+	assert_int_equal(x.c.limits.idle_ms, 30000);
+	assert_int_equal(x.c.limits.upstream_connect_ms, 2000);
+	assert_int_equal(x.c.limits.upstream_ms, 60000);
+	assert_int_equal(x.c.limits.max_conns, 100);
+	assert_int_equal(x.c.limits.upstream_pool, 4);
+	tg_gate_config_clear(&x.c);
+	/* --dry-run, --workers, --audit-fsync and --check may be added */
+	run(&x, "--config", p_cfg, "--workers", "7", "--audit-fsync", "never", "--check", NULL);
+	assert_string_equal(x.err.msg, "");
+	assert_int_equal(x.check, 1);
+	assert_int_equal(x.c.workers, 7);
+	assert_int_equal(x.c.audit_fsync, TG_AUDIT_FSYNC_NEVER);
+	tg_gate_config_clear(&x.c);
+}
+
+static void
+test_file_minimal(void **state)
+{
+	struct run x;
+	struct tg_error err;
+	struct tg_gate_config c;
+	char text[2048];
+
+	(void)state;
+	/* absolute paths; the defaults for everything else */
+	snprintf(text, sizeof(text),
+	         "listeners:\n"
+	         "  - {listen: 127.0.0.1:8443, upstream: \"http://127.0.0.1:8081\"}\n"
+	         "tls: {cert: %s, key: %s, client_ca: %s}\n"
+	         "policy: %s\n"
+	         "audit: {file: %s}\n",
+	         p_cert, p_key, p_ca, p_policy, p_audit);
+	cfg(text);
+	run(&x, "--config", p_cfg, NULL);
+	assert_string_equal(x.err.msg, "");
+	assert_string_equal(x.c.listeners[0].name, "listener0");
+	assert_int_equal(x.c.nclient_ca, 1); /* one file without brackets */
+	assert_int_equal(x.c.audit_fsync, TG_AUDIT_FSYNC_BATCH);
+	assert_int_equal(x.c.dry_run, 0);
+	assert_int_equal(x.c.limits.max_conns, 4096);
+	tg_gate_config_clear(&x.c);
+	/* tg_gate_config_load alone does not run the checks */
+	cfg("listeners: [{listen: 127.0.0.1:1}]\n");
+	tg_error_clear(&err);
+	assert_int_equal(tg_gate_config_load(p_cfg, &c, &err), 0);
+	assert_int_equal(c.nlisteners, 1);
+	tg_gate_config_clear(&c);
+}
+
+/* A refusal of the file: TG_ERR_CONFIG with "gate.yaml line N: ..." */
+static void
+file_refused(const char *text, unsigned line, const char *msg)
+{
+	struct run x;
+	char want[2048];
+
+	cfg(text);
+	run(&x, "--config", p_cfg, NULL);
+	if (line > 0)
+		snprintf(want, sizeof(want), "%s line %u: %s", p_cfg, line, msg);
+	else
+		snprintf(want, sizeof(want), "%s: %s", p_cfg, msg);
+	if (x.r != TG_ERR_CONFIG || strcmp(x.err.msg, want) != 0)
+		fail_msg("%s\ngot %d \"%s\"\nwant \"%s\"", text, x.r, x.err.msg, want);
+	assert_string_equal(x.errout, "");
+	assert_int_equal(x.c.nlisteners, 0);
+}
+
+#define L1 "listeners: [{listen: 127.0.0.1:8443}]\n"
+
+static void
+test_file_refused(void **state)
+{
+	(void)state;
+	file_refused("", 0,
+	             "the configuration is empty; add at least listeners: [{listen: "
+	             "0.0.0.0:8443, upstream: http://127.0.0.1:8081}]");
+	file_refused("workers: 2\n", 1,
+	             "no 'listeners'; add listeners: [{listen: 0.0.0.0:8443, upstream: "
+	             "http://127.0.0.1:8081}]");
+	file_refused(L1 "listen: 127.0.0.1:1\n", 2,
+	             "unknown key 'listen' in the gate configuration; remove it or fix its "
+	             "spelling (known: listeners, tls, upstream_ca, policy, audit, admin, workers, "
+	             "dry_run, limits)");
+	file_refused(L1 "workers: 2\nworkers: 3\n", 3,
+	             "key 'workers' appears twice in the gate configuration (first at line 2); "
+	             "keep one");
+	file_refused(L1 "tls:\n  cert: a\n  certificate: b\n", 4,
+	             "unknown key 'certificate' in 'tls'; remove it or fix its spelling (known: "
+	             "cert, key, client_ca, crl, tickets)");
+	file_refused("listeners:\n  - listen: 127.0.0.1:1\n    upstreams: http://x\n", 3,
+	             "unknown key 'upstreams' in a listener; remove it or fix its spelling (known: "
+	             "name, listen, mode, upstream, policy)");
+	file_refused("listeners:\n  - name: api\n", 2,
+	             "listener 'api' has no 'listen'; add listen: ADDR:PORT such as 0.0.0.0:8443");
+	file_refused("listeners:\n  - listen: 8443\n", 2,
+	             "listen '8443': the port is missing; write ADDR:PORT such as 127.0.0.1:8443, "
+	             "[V6]:PORT such as [::1]:8443, or unix:/PATH (authz mode)");
+	file_refused("listeners:\n  - listen: 127.0.0.1:1\n    upstream: http://x/v1\n", 3,
+	             "upstream 'http://x/v1': the gate forwards each request's own path, so an "
+	             "upstream URL has no path, query or fragment; write a URL such as "
+	             "http://127.0.0.1:8081, https://api.internal:443, unix:/run/api.sock or "
+	             "(tcp mode) tcp://127.0.0.1:5432");
+	file_refused("listeners:\n  - listen: 127.0.0.1:1\n    mode: grpc\n", 3,
+	             "'mode' must be http, tcp or authz (given: 'grpc')");
+	file_refused("listeners:\n  - {name: 'a b', listen: 127.0.0.1:1}\n", 2,
+	             "a listener's 'name' must be 1 to 64 letters, digits, '.', '-' or '_' "
+	             "(given: 'a b')");
+	file_refused("listeners: []\n", 1,
+	             "'listeners' must be a non-empty list like [{listen: 0.0.0.0:8443, upstream: "
+	             "http://127.0.0.1:8081}]");
+	file_refused("listeners: 127.0.0.1:1\n", 1,
+	             "'listeners' must be a non-empty list like [{listen: 0.0.0.0:8443, upstream: "
+	             "http://127.0.0.1:8081}]");
+	file_refused(L1 "limits: {header_bytes: 0}\n", 2,
+	             "'limits.header_bytes' must be a whole number from 1 to 1048576 (given: '0')");
+	file_refused(L1 "limits: {idle_ms: -5}\n", 2,
+	             "'limits.idle_ms' must be a whole number from 1 to 86400000 (given: '-5')");
+	file_refused(L1 "limits: {max_conns: 99999999999}\n", 2,
+	             "'limits.max_conns' must be a whole number from 1 to 1000000 (given: "
+	             "'99999999999')");
+	file_refused(L1 "limits: {max_connections: 5}\n", 2,
+	             "unknown key 'max_connections' in 'limits'; remove it or fix its spelling "
+	             "(known: header_bytes, header_count, request_line, handshake_ms, header_ms, "
+	             "idle_ms, upstream_connect_ms, upstream_ms, max_conns, upstream_pool)");
+	file_refused(L1 "workers: 0\n", 2,
+	             "'workers' must be a whole number from 1 to 1024 (given: '0')");
+	file_refused(L1 "workers: many\n", 2,
+	             "'workers' must be a whole number from 1 to 1024 (given: 'many')");
+	file_refused(L1 "dry_run: yes\n", 2, "'dry_run' must be true or false (given: 'yes')");
+	file_refused(L1 "audit: /var/log/a.log\n", 2,
+	             "'audit' must be a mapping like {file: /var/log/tokengate/audit.log, fsync: "
+	             "batch}");
+	file_refused(L1 "audit: {fsync: always}\n", 2,
+	             "'audit' has no 'file'; add file: /var/log/tokengate/audit.log");
+	file_refused(L1 "audit: {file: a.log, fsync: sometimes}\n", 2,
+	             "'fsync' must be always (fsync each record), batch (group commit, the "
+	             "default) or never (given: 'sometimes')");
+	file_refused(L1 "tls: {client_ca: []}\n", 2,
+	             "'client_ca' must name at least one CA certificate file, like "
+	             "[/etc/tokengate/ca.pem]");
+	file_refused(L1 "tls: {cert: [a, b]}\n", 2,
+	             "'cert' must be one line of text, not a list or mapping");
+	file_refused(L1 "policy: \"\"\n", 2, "'policy' must be one line of text, not empty");
+	file_refused(L1 "admin: unix:/run/admin.sock\n", 2,
+	             "admin unix:/run/admin.sock: the admin listener serves plain HTTP on "
+	             "ADDR:PORT such as 127.0.0.1:9090");
+	file_refused("listeners: [\n", 2,
+	             "did not find expected node content while parsing a flow node; fix the YAML "
+	             "syntax");
+}
+
+/* The checks name the file and the line of the setting. */
+static void
+test_file_checks(void **state)
+{
+	char text[2048], want[1024];
+	struct run x;
+
+	(void)state;
+	snprintf(text, sizeof(text),
+	         "listeners:\n"
+	         "  - {name: a, listen: 127.0.0.1:8443, upstream: http://127.0.0.1:1}\n"
+	         "  - {name: b, listen: 127.0.0.1:8443, upstream: http://127.0.0.1:1}\n"
+	         "tls: {cert: %s, key: %s, client_ca: %s}\n"
+	         "policy: %s\naudit: {file: %s}\n",
+	         p_cert, p_key, p_ca, p_policy, p_audit);
+	file_refused(text, 3,
+	             "listener 'b': listens on 127.0.0.1:8443 like listener 'a' (line 2); give "
+	             "each listener its own address");
+	snprintf(text, sizeof(text),
+	         "listeners:\n"
+	         "  - {name: a, listen: 127.0.0.1:8443, upstream: http://127.0.0.1:1}\n"
+	         "  - {name: a, listen: 127.0.0.1:8444, upstream: http://127.0.0.1:1}\n"
+	         "tls: {cert: %s, key: %s, client_ca: %s}\n"
+	         "policy: %s\naudit: {file: %s}\n",
+	         p_cert, p_key, p_ca, p_policy, p_audit);
+	file_refused(text, 3,
+	             "listener 'a': the name is used twice (first at line 2); give each listener "
+	             "its own name");
+	snprintf(text, sizeof(text),
+	         "listeners: [{listen: 127.0.0.1:8443, upstream: http://127.0.0.1:1}]\n"
+	         "tls:\n"
+	         "  cert: nope.pem\n"
+	         "  key: %s\n"
+	         "  client_ca: %s\n"
+	         "policy: %s\naudit: {file: %s}\n",
+	         p_key, p_ca, p_policy, p_audit);
+	snprintf(want, sizeof(want),
+	         "tls.cert: server certificate '%s/nope.pem' does not exist; fix the path", dir);
+	file_refused(text, 3, want);
+	snprintf(text, sizeof(text),
+	         "listeners: [{listen: 127.0.0.1:8443, upstream: http://127.0.0.1:1}]\n"
+	         "tls: {key: %s, client_ca: %s}\n"
+	         "policy: %s\naudit: {file: %s}\n",
+	         p_key, p_ca, p_policy, p_audit);
+	file_refused(text, 0,
+	             "no server certificate; add tls: {cert: FILE} (a PEM file or a pkcs11: URI)");
+	snprintf(text, sizeof(text),
+	         "listeners: [{listen: 127.0.0.1:8443, upstream: http://127.0.0.1:1}]\n"
+	         "tls: {cert: %s, key: %s, client_ca: %s}\n"
+	         "audit: {file: %s}\n",
+	         p_cert, p_key, p_ca, p_audit);
+	file_refused(text, 1,
+	             "listener 'listener0' has no policy; add policy: FILE to it, or a top-level "
+	             "policy: FILE");
+	snprintf(text, sizeof(text),
+	         "listeners: [{listen: 127.0.0.1:8443}]\n"
+	         "tls: {cert: %s, key: %s, client_ca: %s}\n"
+	         "policy: %s\naudit: {file: %s}\n",
+	         p_cert, p_key, p_ca, p_policy, p_audit);
+	cfg(text);
+	run(&x, "--config", p_cfg, NULL);
+	snprintf(want, sizeof(want),
+	         "%s line 2: route 'all' names no upstream and listener 'listener0' has none; add "
+	         "upstream: NAME to the route, or upstream: URL to the listener",
+	         p_policy);
+	assert_string_equal(x.err.msg, want);
+	snprintf(text, sizeof(text),
+	         "listeners: [{listen: 127.0.0.1:8443, upstream: http://127.0.0.1:1}]\n"
+	         "tls: {cert: %s, key: %s, client_ca: %s}\n"
+	         "policy: %s\naudit: {file: %s}\n"
+	         "limits: {request_line: 20000}\n",
+	         p_cert, p_key, p_ca, p_policy, p_audit);
+	file_refused(text, 5,
+	             "limits: request_line (20000) is larger than header_bytes (16384), which "
+	             "counts the request line too; raise header_bytes or lower request_line");
+}
+
+static void
+test_file_itself(void **state)
+{
+	char missing[300], want[1024];
+	struct run x;
+
+	(void)state;
+	snprintf(missing, sizeof(missing), "%s/none.yaml", dir);
+	run(&x, "--config", missing, NULL);
+	assert_int_equal(x.r, TG_ERR_NOT_FOUND);
+	snprintf(want, sizeof(want), "gate configuration '%s' does not exist", missing);
+	assert_string_equal(x.err.msg, want);
+	/* others could change what it holds */
+	write_file(p_cfg, L1, 0666);
+	run(&x, "--config", p_cfg, NULL);
+	assert_int_equal(x.r, TG_ERR_PERMISSION);
+	snprintf(want, sizeof(want),
+	         "gate configuration '%s' is writable by group and others (mode 0666), so they "
+	         "could change what it holds; run 'chmod go-w %s'",
+	         p_cfg, p_cfg);
+	assert_string_equal(x.err.msg, want);
+}
+
 int
 main(void)
 {
@@ -642,6 +993,11 @@ main(void)
 	    cmocka_unit_test(test_check_policy),
 	    cmocka_unit_test(test_check_secrets),
 	    cmocka_unit_test(test_check_modes),
+	    cmocka_unit_test(test_file_full),
+	    cmocka_unit_test(test_file_minimal),
+	    cmocka_unit_test(test_file_refused),
+	    cmocka_unit_test(test_file_checks),
+	    cmocka_unit_test(test_file_itself),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

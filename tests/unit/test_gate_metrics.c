@@ -283,6 +283,39 @@ test_escaping(void **state)
 	tg_gate_metrics_free(m);
 }
 
+static void
+test_bounded(void **state)
+{
+	struct tg_gate_metrics *m;
+	struct tg_error err;
+	char reason[300], *t;
+	const char *p;
+	int i, rows = 0;
+
+	(void)state;
+	assert_int_equal(tg_gate_metrics_new(&m, &err), 0);
+	for (i = 0; i < 5000; i++) {
+		snprintf(reason, sizeof(reason), "r%d", i);
+		tg_gate_metrics_conn_refused(m, reason);
+	}
+	/* values alike in their first 128 bytes share a row, cut to those bytes */
+	memset(reason, 'x', 200);
+	reason[200] = '\0';
+	tg_gate_metrics_upstream_error(m, reason, "refused");
+	reason[150] = '\0';
+	tg_gate_metrics_upstream_error(m, reason, "refused");
+	t = render(m);
+	check_format(t);
+	for (p = t; (p = strstr(p, "\ntokengate_connections_refused_total{")) != NULL; p++)
+		rows++;
+	assert_int_equal(rows, 4096);
+	reason[128] = '\0';
+	snprintf(reason + 128, sizeof(reason) - 128, "\",kind=\"refused\"} 2\n");
+	assert_non_null(strstr(t, reason));
+	free(t);
+	tg_gate_metrics_free(m);
+}
+
 #define THREADS 4
 #define PER     20000
 
@@ -349,9 +382,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_empty),
-	    cmocka_unit_test(test_counts),
-	    cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_empty),    cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_escaping), cmocka_unit_test(test_bounded),
 	    cmocka_unit_test(test_threads),
 	};
 
