@@ -59,8 +59,7 @@
 #include "tg_secret.h"
 
 enum op_kind {
-	OP_RSA_PRIV_ENC,
-	OP_RSA_PRIV_DEC,
+	OP_RSA_PRIV_ENC, /* signatures: the gate's ciphers have no RSA key exchange */
 	OP_ECDSA_SIGN,
 };
 
@@ -112,10 +111,6 @@ op_do(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, siz
 	switch (kind) {
 	case OP_RSA_PRIV_ENC:
 		r = RSA_private_encrypt((int)inlen, in, out, (RSA *)EVP_PKEY_get0_RSA(s->inner),
-		                        arg);
-		break;
-	case OP_RSA_PRIV_DEC:
-		r = RSA_private_decrypt((int)inlen, in, out, (RSA *)EVP_PKEY_get0_RSA(s->inner),
 		                        arg);
 		break;
 	case OP_ECDSA_SIGN:
@@ -242,13 +237,15 @@ run(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, size_
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	req_put(q); /* ours: the wait ctx holds the job's reference now */
-	/* resumed early (the loop may resume a job whenever it likes): pause again */
-	while (!done) {
+	/*
+	 * Pause at once, even when the thread may already be done: the loop
+	 * then sees the wait fd readable and resumes us. Resumed early (the
+	 * loop may resume a job whenever it likes): pause again.
+	 */
+	while (!done && ASYNC_pause_job()) {
 		pthread_mutex_lock(&s->mu);
 		done = q->done;
 		pthread_mutex_unlock(&s->mu);
-		if (!done && !ASYNC_pause_job())
-			break;
 	}
 	if (done && q->result >= 0 && (size_t)q->result <= outcap) {
 		memcpy(out, q->out, (size_t)q->result);
@@ -275,16 +272,6 @@ rsa_priv_enc(int flen, const unsigned char *from, unsigned char *to, RSA *rsa, i
 
 	return s == NULL || flen < 0 ? -1
 	                             : run(s, OP_RSA_PRIV_ENC, padding, from, (size_t)flen, to,
-	                                   (size_t)RSA_size(rsa));
-}
-
-static int
-rsa_priv_dec(int flen, const unsigned char *from, unsigned char *to, RSA *rsa, int padding)
-{
-	struct signer *s = RSA_get_ex_data(rsa, rsa_idx);
-
-	return s == NULL || flen < 0 ? -1
-	                             : run(s, OP_RSA_PRIV_DEC, padding, from, (size_t)flen, to,
 	                                   (size_t)RSA_size(rsa));
 }
 
@@ -359,7 +346,6 @@ meth_init(void)
 	if ((rsa_meth = RSA_meth_dup(RSA_PKCS1_OpenSSL())) != NULL &&
 	    (RSA_meth_set1_name(rsa_meth, "tokengate gate async key") != 1 ||
 	     RSA_meth_set_priv_enc(rsa_meth, rsa_priv_enc) != 1 ||
-	     RSA_meth_set_priv_dec(rsa_meth, rsa_priv_dec) != 1 ||
 	     RSA_meth_set_flags(rsa_meth, RSA_meth_get_flags(rsa_meth) | RSA_FLAG_EXT_PKEY) != 1)) {
 		RSA_meth_free(rsa_meth);
 		rsa_meth = NULL;

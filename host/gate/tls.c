@@ -67,9 +67,9 @@ struct conn {
 	struct tg_gate_tls *t; /* a reference */
 	struct tg_gate_peer_info peer;
 	int have_peer;
-	int refused;                 /* reason is final: the verifier refused */
-	char reason[TLS_REASON_MAX]; /* why the client was refused */
-	char resume[TLS_REASON_MAX]; /* why its session was not resumed */
+	int refused;  /* reason is final */
+	char *reason; /* why the client was refused (heap, only on a refusal) */
+	char *resume; /* why its session was not resumed (heap, idem) */
 };
 
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
@@ -83,6 +83,8 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void 
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
 	if (c != NULL) {
 		tg_gate_tls_unref(c->t);
+		free(c->reason);
+		free(c->resume);
 		tg_freezero(c, sizeof(*c));
 	}
 }
@@ -99,14 +101,20 @@ conn_of(const SSL *ssl)
 	return ex_idx < 0 ? NULL : SSL_get_ex_data(ssl, ex_idx);
 }
 
-/* A message into buf (cut short when longer). */
-static void __attribute__((format(printf, 3, 4))) msg_set(char *buf, size_t n, const char *fmt, ...)
+/* *dst becomes a heap copy of the message (cut short when longer); on
+ * OOM it keeps what it had. */
+static void __attribute__((format(printf, 2, 3))) msg_set(char **dst, const char *fmt, ...)
 {
+	char buf[TLS_REASON_MAX], *m;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, n, fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if ((m = strdup(buf)) != NULL) {
+		free(*dst);
+		*dst = m;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -131,7 +139,7 @@ cert_verify_cb(X509_STORE_CTX *sctx, void *arg)
 	c->have_peer = 0;
 	r = tg_gate_verify_store_ctx(c->t->verify, sctx, time(NULL), &c->peer, &err);
 	if (r != 0) {
-		msg_set(c->reason, sizeof(c->reason), "%s", tg_error_msg(&err, r));
+		msg_set(&c->reason, "%s", tg_error_msg(&err, r));
 		c->refused = 1;
 		/* the alert says "revoked" where it applies; the rest is generic */
 		X509_STORE_CTX_set_error(sctx, r == TG_ERR_REVOKED
@@ -206,16 +214,21 @@ ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namel
 	/* tokengate CAs issue leaves directly: the leaf alone is the chain */
 	r = tg_gate_verify_peer(c->t->verify, leaf, NULL, time(NULL), &info, &err);
 	if (r != 0) {
-		msg_set(c->resume, sizeof(c->resume), "session not resumed: %s",
-		        tg_error_msg(&err, r));
+		msg_set(&c->resume, "session not resumed: %s", tg_error_msg(&err, r));
 		ret = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_IGNORE_RENEW
 		                                         : SSL_TICKET_RETURN_IGNORE;
 		goto out;
 	}
 	c->peer = info;
 	c->have_peer = 1;
-	ret = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
-	                                         : SSL_TICKET_RETURN_USE;
+	/*
+	 * TLS 1.3: always a fresh ticket (RFC 8446 C.4: a client should not
+	 * reuse one), which is also how a session moves to the newest key; TLS
+	 * 1.2: a new one when an older key decrypted it.
+	 */
+	ret = SSL_version(ssl) >= TLS1_3_VERSION || status == SSL_TICKET_SUCCESS_RENEW
+	          ? SSL_TICKET_RETURN_USE_RENEW
+	          : SSL_TICKET_RETURN_USE;
 out:
 	OPENSSL_cleanse(&info, sizeof(info));
 	return ret;
@@ -253,8 +266,25 @@ is_p11(const char *s)
 	return strncmp(s, "pkcs11:", 7) == 0;
 }
 
+/* The key about to be installed is the certificate's (installed before). */
 static int
-pem_key_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
+key_matches(SSL_CTX *ctx, EVP_PKEY *key, const char *cert, const char *keyname,
+            struct tg_error *err)
+{
+	X509 *c = SSL_CTX_get0_certificate(ctx);
+	int r = 0;
+
+	if (c == NULL || EVP_PKEY_eq(X509_get0_pubkey(c), key) != 1)
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "server key '%s' is not the key of server certificate '%s'; give "
+		                 "the certificate issued for that key",
+		                 keyname, cert);
+	ERR_clear_error();
+	return r;
+}
+
+static int
+pem_key_use(SSL_CTX *ctx, const char *path, const char *cert, struct tg_error *err)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -273,6 +303,8 @@ pem_key_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
 		                 path);
 		goto out;
 	}
+	if ((r = key_matches(ctx, key, cert, path, err)) != 0)
+		goto out;
 	if (SSL_CTX_use_PrivateKey(ctx, key) != 1) {
 		r = tg_error_set(err, TG_ERR_TLS, "server key '%s' cannot be used for TLS", path);
 		goto out;
@@ -319,20 +351,6 @@ pem_cert_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
 out:
 	ERR_clear_error();
 	sk_X509_pop_free(certs, X509_free);
-	return r;
-}
-
-static int
-key_matches(SSL_CTX *ctx, const char *cert, const char *key, struct tg_error *err)
-{
-	int r = 0;
-
-	if (SSL_CTX_check_private_key(ctx) != 1)
-		r = tg_error_set(err, TG_ERR_CONFIG,
-		                 "server key '%s' is not the key of server certificate '%s'; give "
-		                 "the certificate issued for that key",
-		                 key, cert);
-	ERR_clear_error();
 	return r;
 }
 
@@ -529,6 +547,8 @@ p11_use(SSL_CTX *ctx, const struct tg_gate_tls_cfg *cfg, struct tg_error *err)
 	inner = NULL; /* these three go with the wrapped key */
 	k = NULL;
 	p11 = NULL;
+	if ((r = key_matches(ctx, wrapped, cfg->cert, cfg->key, err)) != 0)
+		goto out;
 	if (SSL_CTX_use_PrivateKey(ctx, wrapped) != 1) {
 		r = tg_error_set(err, TG_ERR_TLS, "server key '%s' cannot be used for TLS",
 		                 cfg->key);
@@ -609,11 +629,16 @@ tg_gate_tls_new(const struct tg_gate_tls_cfg *cfg, struct tg_gate_tls **out, str
 			goto out;
 		t->async = 1;
 	} else if ((r = pem_cert_use(t->ctx, cfg->cert, err)) != 0 ||
-	           (r = pem_key_use(t->ctx, cfg->key, err)) != 0) {
+	           (r = pem_key_use(t->ctx, cfg->key, cfg->cert, err)) != 0) {
 		goto out;
 	}
-	if ((r = key_matches(t->ctx, cfg->cert, cfg->key, err)) != 0)
+	if (SSL_CTX_check_private_key(t->ctx) != 1) {
+		ERR_clear_error();
+		r = tg_error_set(err, TG_ERR_TLS,
+		                 "server key '%s' cannot be used with certificate '%s'", cfg->key,
+		                 cfg->cert);
 		goto out;
+	}
 	*out = t;
 	t = NULL;
 	r = 0;
@@ -704,25 +729,26 @@ tg_gate_tls_reject_reason(SSL *ssl)
 
 	if (c == NULL)
 		return "TLS handshake failed";
-	if (c->refused)
+	if (c->refused && c->reason != NULL)
 		return c->reason;
 	e = ERR_peek_last_error();
 	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
 	    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-		msg_set(c->reason, sizeof(c->reason), "%s", NO_CERT_REASON);
+		msg_set(&c->reason, "%s", NO_CERT_REASON);
 	} else if (e != 0) {
 		ERR_error_string_n(e, why, sizeof(why));
-		msg_set(c->reason, sizeof(c->reason), "TLS handshake failed: %s%s%s", why,
-		        c->resume[0] != '\0' ? "; " : "", c->resume);
-	} else if (c->resume[0] != '\0') {
-		msg_set(c->reason, sizeof(c->reason), "%s", c->resume);
+		msg_set(&c->reason, "TLS handshake failed: %s%s%s", why,
+		        c->resume != NULL ? "; " : "", c->resume != NULL ? c->resume : "");
+	} else if (c->resume != NULL) {
+		msg_set(&c->reason, "%s", c->resume);
 	} else {
-		msg_set(c->reason, sizeof(c->reason), "%s",
+		msg_set(&c->reason, "%s",
 		        "TLS handshake failed: the client closed the connection or sent no valid "
 		        "TLS");
 	}
 	c->refused = 1; /* the same answer next time */
-	return c->reason;
+	return c->reason != NULL ? c->reason
+	                         : "TLS handshake failed (out of memory for the reason)";
 }
 
 int

@@ -15,3 +15,7 @@ tg_add_fuzz(fuzz_gate_http
 tg_add_fuzz(fuzz_gate_config
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_config.c
   LIBS tggate)
+# the session-ticket key file parser
+tg_add_fuzz(fuzz_gate_tickets
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_tickets.c
+  LIBS tggate)

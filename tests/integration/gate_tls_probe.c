@@ -125,6 +125,26 @@ op_write(SSL *ssl, const void *buf, int len)
 	return SSL_write(ssl, buf, len);
 }
 
+/*
+ * Half-closes fd and reads what the client still sends (its request,
+ * its close_notify) until it closes, so close() sends no RST that would
+ * cut the client's read of our answer.
+ */
+static void
+linger_close(int fd)
+{
+	char buf[4096];
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	long long deadline = now_ms() + 5000;
+
+	shutdown(fd, SHUT_WR);
+	while (now_ms() < deadline && poll(&p, 1, 100) >= 0) {
+		if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
+		    read(fd, buf, sizeof(buf)) <= 0 && errno != EAGAIN)
+			break;
+	}
+}
+
 static void
 serve(struct tg_gate_tls *t, int fd)
 {
@@ -152,8 +172,10 @@ serve(struct tg_gate_tls *t, int fd)
 	       tg_att_pin_name(peer.prov.pin_policy), tg_att_touch_name(peer.prov.touch_policy),
 	       resumed, SSL_get_version(ssl), pauses);
 	n = snprintf(msg, sizeof(msg), "hello %s resumed=%d\n", peer.identity, resumed);
-	if (drive(ssl, fd, op_write, msg, n, &pauses) > 0)
+	if (drive(ssl, fd, op_write, msg, n, &pauses) > 0) {
 		SSL_shutdown(ssl); /* close_notify, best effort */
+		linger_close(fd);
+	}
 out:
 	fflush(stdout);
 	SSL_free(ssl);

@@ -196,3 +196,148 @@ sclient tls13-3.out "$PORT" -tls1_3 -cert good.pem "${hsm[@]}" -sess_in tls13.se
 next_line pem.log
 [[ $line == "accepted identity=$ID "*"resumed=1"* ]] || tg_fail "good after the CRL: $line"
 stop
+
+# ---- no session outlives its certificate -------------------------------------
+"$TG" ca issue --dir ca --csr req/csr.pem --id "$ID" --hsm-key "$KEY" --validity 1h --out short.pem >/dev/null
+start short --cert srv.pem --key srv.key --ca ca/ca.pem
+sclient short.out "$PORT" -tls1_3 -cert short.pem "${hsm[@]}" -sess_out short.sess
+next_line short.log
+[[ $line == "accepted identity=$ID "* ]] || tg_fail "1 h leaf: $line"
+hint=$(openssl sess_id -in short.sess -noout -text | sed -n 's/.*lifetime hint: \([0-9]*\).*/\1/p')
+na=$(date -u -d "$(openssl x509 -in short.pem -noout -enddate | cut -d= -f2)" +%s)
+left=$((na - $(date +%s)))
+((hint > 0 && hint <= left + 2 && hint > left - 120)) ||
+	tg_fail "ticket lifetime of a leaf with ${left}s left: '$hint'"
+echo "ok: the ticket of a leaf with ${left}s left lives ${hint}s"
+# a reload without a ticket key file keeps resumption (the process's key)
+kill -HUP "$PID"
+tg_wait_until 20 grep -q "reload: ok" short.log || tg_fail "reload: $(cat short.log)"
+sclient short-2.out "$PORT" -tls1_3 -cert short.pem "${hsm[@]}" -sess_in short.sess
+next_line short.log
+[[ $line == "accepted identity=$ID "*"resumed=1"* ]] || tg_fail "resumption across a reload: $line"
+echo "ok: a reload without a ticket key file keeps resumption"
+stop
+
+# ---- ticket key files -----------------------------------------------------------
+key() { openssl rand -base64 80 | tr -d '\n'; }
+K1=$(key)
+K2=$(key)
+(umask 077 && printf '# gate ticket keys\n%s\n' "$K1" >tk)
+start a --cert srv.pem --key srv.key --ca ca/ca.pem --tickets tk
+PA=$PID A=$PORT
+start b --cert srv.pem --key srv.key --ca ca/ca.pem --tickets tk
+PB=$PID B=$PORT
+# na NAME PORT ARGS: one good-leaf connection; $line its log line
+conn() {
+	local log=$1 port=$2
+	shift 2
+	sclient "$log-c.out" "$port" -cert good.pem "${hsm[@]}" "$@"
+	n=$(grep -cE '^(accepted|refused)' "$log.log" || true)
+	line=$(grep -E '^(accepted|refused)' "$log.log" | tail -n 1)
+}
+conn a "$A" -sess_out s1
+[[ $line == *"resumed=0"* ]] || tg_fail "a: $line"
+conn b "$B" -sess_in s1
+[[ $line == "accepted identity=$ID "*"resumed=1"* ]] || tg_fail "b did not resume a's session: $line"
+echo "ok: two servers with one ticket key file resume each other's sessions"
+# rotation: the new key second (decrypts), then first (encrypts), then
+# the old one dropped; every step resumes the session made before it
+hup() {
+	kill -HUP "$PA" "$PB"
+	tg_wait_until 20 bash -c "[[ \$(grep -c 'reload: ok' a.log) -ge $1 && \$(grep -c 'reload: ok' b.log) -ge $1 ]]" ||
+		tg_fail "reload $1: $(cat a.log b.log)"
+}
+(umask 077 && printf '%s\n%s\n' "$K1" "$K2" >tk)
+hup 1
+conn b "$B" -sess_in s1 -sess_out s2
+[[ $line == *"resumed=1"* ]] || tg_fail "rotation, new key second: $line"
+(umask 077 && printf '%s\n%s\n' "$K2" "$K1" >tk)
+hup 2
+conn a "$A" -sess_in s2 -sess_out s3
+[[ $line == *"resumed=1"* ]] || tg_fail "rotation, new key first: $line"
+(umask 077 && printf '%s\n' "$K2" >tk)
+hup 3
+conn b "$B" -sess_in s3
+[[ $line == *"resumed=1"* ]] || tg_fail "rotation, old key dropped: a session renewed under the new key: $line"
+conn a "$A" -sess_in s1
+[[ $line == "accepted identity=$ID "*"resumed=0"* ]] || tg_fail "old key dropped: its session must not resume: $line"
+echo "ok: rotating the ticket key keeps resumption; a ticket of a dropped key gets a full handshake"
+# a bad new file keeps the old keys
+(umask 077 && printf '%s\nnot-a-key!\n' "$K2" >tk)
+kill -HUP "$PA"
+tg_wait_until 20 grep -q "reload: tk line 2: character 4 is not base64" a.log ||
+	tg_fail "bad file on reload: $(cat a.log)"
+kill "$PA" "$PB"
+wait "$PA" "$PB" 2>/dev/null || true
+
+# ---- bad ticket key files: refused with file and line ----------------------------
+chk() { "$P" --check --cert srv.pem --key srv.key --ca ca/ca.pem --tickets "$@"; }
+(umask 077 && printf '# keys\n\n%s\nAAAA\n' "$K1" >bad1)
+tg_expect_exit 2 "bad1 line 4: the key is 3 bytes, a key is 80 bytes" chk bad1
+(umask 077 && printf '%s\n%s\n' "$K1" "$K1" >bad2)
+tg_expect_exit 2 "bad2 line 2: the key has the name (first 16 bytes) of the key on line 1" chk bad2
+(umask 077 && printf '# nothing\n' >bad3)
+tg_expect_exit 2 "bad3 holds no session-ticket key" chk bad3
+printf '%s\n' "$K1" >open
+chmod 644 open
+tg_expect_exit 2 "chmod 600" chk open
+tg_expect_exit 2 "missing" chk missing
+echo "ok: bad ticket key files are refused with file and line"
+
+# ---- the server key on SoftHSM2: signatures off the loop ---------------------
+P11="pkcs11:token=$TG_SOFTHSM_TOKEN;type=private?module-path=$TG_SOFTHSM2_MODULE&pin-source=env:TOKENGATE_PIN"
+for k in p384 rsa2048; do
+	openssl req -new -engine pkcs11 -keyform engine \
+		-key "pkcs11:token=$TG_SOFTHSM_TOKEN;object=$k;type=private;pin-value=$TG_SOFTHSM_PIN" \
+		-subj /CN=127.0.0.1 -out "srv-$k.csr" 2>/dev/null
+	srvcert "srv-$k.pem" "srv-$k.csr"
+done
+"$P" --check --cert srv-p384.pem --key "${P11/type=/object=p384;type=}" --ca ca/ca.pem >chk.out ||
+	tg_fail "pkcs11 key: $(cat "$TG_TMP/chk.out")"
+grep -qx "ok async=1" chk.out || tg_fail "pkcs11 key: not async: $(cat chk.out)"
+grep -qx "ok async=0" <("$P" --check --cert srv.pem --key srv.key --ca ca/ca.pem) ||
+	tg_fail "PEM key: async"
+# async KEY CERT NAME ARGS...: a handshake with the server key on the
+# token; the probe must see at least one WANT_ASYNC pause
+async() {
+	local k=$1 cert=$2 name=$3
+	shift 3
+	start "$name" --cert "$cert" --key "${P11/type=/object=$k;type=}" --ca ca/ca.pem
+	sclient "$name.out" "$PORT" -cert good.pem "${hsm[@]}" "$@"
+	next_line "$name.log"
+	[[ $line =~ ^accepted\ identity=$ID\ .*async_pauses=([0-9]+)$ ]] ||
+		tg_fail "$name: $line ($(cat "$name.out" "$name.err"))"
+	((BASH_REMATCH[1] >= 1)) || tg_fail "$name: no WANT_ASYNC pause: $line"
+	grep -q "hello $ID" "$name.out" || tg_fail "$name: no answer: $(cat "$name.out")"
+	echo "ok: $name: $line"
+	stop
+}
+async p384 srv-p384.pem ec-tls13 -tls1_3
+async p384 srv-p384.pem ec-tls12 -tls1_2
+async rsa2048 srv-rsa2048.pem rsa-pss-tls13 -tls1_3
+async rsa2048 srv-rsa2048.pem rsa-pkcs1-tls12 -tls1_2 -sigalgs RSA+SHA256:ECDSA+SHA256
+grep -q "Peer signature type: RSA$" rsa-pkcs1-tls12.out || tg_fail "not PKCS#1 v1.5: $(cat rsa-pkcs1-tls12.out)"
+grep -q "Peer signature type: RSA-PSS" rsa-pss-tls13.out || tg_fail "not RSA-PSS: $(cat rsa-pss-tls13.out)"
+# the certificate from the token too
+openssl x509 -in srv-p384.pem -outform DER -out srv-p384.der
+pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label "$TG_SOFTHSM_TOKEN" --login --pin "$TG_SOFTHSM_PIN" \
+	--write-object srv-p384.der --type cert --id 02 --label p384 >/dev/null 2>&1
+async p384 "${P11/type=private/type=cert}" token-cert -tls1_3
+grep -q "CN = 127.0.0.1" token-cert.out || tg_fail "token certificate not served"
+# curl against the token key
+start curl --cert srv-p384.pem --key "${P11/type=/object=p384;type=}" --ca ca/ca.pem
+timeout 60 curl -sS --http0.9 --cacert srvca.pem --cert good.pem --engine pkcs11 --key-type ENG \
+	--key "$CKEY" "https://127.0.0.1:$PORT/" >curl2.out 2>curl2.err || tg_fail "curl: $(cat curl2.err)"
+next_line curl.log
+[[ $line == *"async_pauses="[1-9]* ]] || tg_fail "curl: $line"
+echo "ok: curl against the token key: $line"
+stop
+# a wrong certificate for the token key
+tg_expect_exit 2 "is not the key of server certificate" \
+	"$P" --check --cert srv.pem --key "${P11/type=/object=p384;type=}" --ca ca/ca.pem
+tg_expect_exit 2 "server key 'srv.key' is not the key of server certificate 'srv-p384.pem'" \
+	"$P" --check --cert srv-p384.pem --key srv.key --ca ca/ca.pem
+# an exportable key is refused as a service key
+tg_expect_exit 2 "exportable" \
+	"$P" --check --cert srv.pem --key "${P11/type=/object=exportable;type=}" --ca ca/ca.pem
+echo "ok: the server key on SoftHSM2 signs off the loop (WANT_ASYNC); PEM keys never pause"

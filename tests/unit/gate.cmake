@@ -22,3 +22,8 @@ tg_add_unit_test(test_gate_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test
 # The admin listener on a real socket, asked by libevent's HTTP client.
 tg_add_unit_test(test_gate_admin SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_admin.c
   LIBS tggate PkgConfig::LIBEVENT_PTHREADS)
+# the session-ticket key file parser and the ticket callback's work
+# (tls-int.h, an internal header of host/gate)
+tg_add_unit_test(test_gate_tickets SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_tickets.c
+  LIBS tggate)
+target_include_directories(test_gate_tickets PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
