@@ -359,7 +359,7 @@ if [[ -n $GATE_OK ]]; then
 	GATE_RSS=$(idle_rss gate "$GP" "echo $GATE_PID")
 fi
 
-python3 - "$NG_RSS" "$GATE_RSS" <<'EOF'
+python3 - "$NG_RSS" "$GATE_RSS" "$GATE_OK" <<'EOF' || tg_fail "a figure is missing (see above)"
 import statistics, sys
 runs = {}
 for line in open("results.txt"):
@@ -399,6 +399,16 @@ print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("gate-pem", "handshake"
 print("%-40s %s %s %s" % ("server CPU us/handshake", cell("gate-pem", "handshake-cpu"),
                           cell("gate-hsm", "handshake-cpu"),
                           ratio(med("gate-hsm", "handshake-cpu"), med("gate-pem", "handshake-cpu"))))
+# every figure must be there (a positive rate from each server and mode)
+servers = ["nginx"] + (["gate", "gate-pem", "gate-hsm"] if sys.argv[3] else [])
+missing = ["%s %s" % (sv, m) for sv in servers for m in ("handshake", "keepalive")
+           if not (sv in ("gate-pem", "gate-hsm") and m == "keepalive")
+           and not (med(sv, m) or 0) > 0]
+missing += [n for n, v in (("nginx idle RSS", ng), ("gate idle RSS", gt if sys.argv[3] else "0"))
+            if v == "-"]
+if missing:
+    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
+    sys.exit(1)
 EOF
 echo "(spread = (max - min) / median over the runs: the machine's noise. CPU: user + system time of the"
 echo " server (the gate's process, nginx's workers) over a run divided by its operations. RSS: after - before"
