@@ -380,6 +380,10 @@ tg_audit_reopen(struct tg_audit *log, struct tg_error *err)
 
 	if ((r = tg_audit_sync(log, err)) != 0)
 		goto out;
+	/* the old file is never written again: a failed write's torn bytes
+	 * must go now, or the rotated chain ends in a torn line */
+	if ((r = audit_undo_torn(log, err)) != 0)
+		goto out;
 	memcpy(head, log->head, sizeof(head));
 	if ((r = audit_file_open(log->path, &fd, head, &end, &torn, torn_hash, err)) != 0)
 		goto out;

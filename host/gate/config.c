@@ -1566,6 +1566,25 @@ out:
 	return r;
 }
 
+/* 1 when text holds an unquoted "[V6]:PORT", which YAML reads as a broken list. */
+static int
+bare_v6(const char *text, size_t n)
+{
+	size_t i, j;
+	int colon, found = 0;
+
+	for (i = 0; !found && i + 1 < n; i++) {
+		if (text[i] != '[' || (i > 0 && (text[i - 1] == '"' || text[i - 1] == '\'')))
+			continue;
+		for (j = i + 1, colon = 0; j < n && text[j] != '\0' &&
+		                           strchr("0123456789abcdefABCDEF:.", text[j]) != NULL;
+		     j++)
+			colon |= text[j] == ':';
+		found = colon && j + 1 < n && text[j] == ']' && text[j + 1] == ':';
+	}
+	return found;
+}
+
 int
 tg_gate_config_parse(const char *text, size_t n, const char *name, struct tg_gate_config *c,
                      struct tg_error *err)
@@ -1592,8 +1611,14 @@ tg_gate_config_parse(const char *text, size_t n, const char *name, struct tg_gat
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading %s", name);
 		goto out;
 	}
-	if ((r = tg_yaml_load(text, n, GC_FILE_MAX, name, &doc, err)) != 0)
+	if ((r = tg_yaml_load(text, n, GC_FILE_MAX, name, &doc, err)) != 0) {
+		if (r == TG_ERR_CONFIG && bare_v6(text, n))
+			r = tg_error_set(err, r,
+			                 "%s (an IPv6 address in brackets must be quoted in YAML: "
+			                 "listen: \"[::1]:8443\")",
+			                 err != NULL ? err->msg : "");
 		goto out;
+	}
 	have_doc = 1;
 	if ((root = yaml_document_get_root_node(&doc)) == NULL) {
 		r = tg_error_set(

@@ -1019,6 +1019,9 @@ tg_gate_server_run(struct tg_gate_config *cfg, int argc, char **argv, struct tg_
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* an audit log over the file size limit fails its writes (EFBIG),
+	 * so the gate fails closed and says why instead of being killed */
+	signal(SIGXFSZ, SIG_IGN);
 	if ((r = server_start(&s, cfg, err)) != 0)
 		goto out;
 	evs[0] = main_event(&s, SIGHUP, EV_SIGNAL | EV_PERSIST, signal_cb, 0);

@@ -7,15 +7,15 @@ tg_add_fuzz(fuzz_gate_decide
 tg_add_fuzz(fuzz_gate_policy
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_policy.c
   LIBS tggate)
-# The request path before any upstream: request line and headers through the
-# HTTP reader, path normalization, the decision and the upstream head writer.
-tg_add_fuzz(fuzz_gate_http
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_http.c
-  LIBS tggate)
 tg_add_fuzz(fuzz_gate_config
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_config.c
   LIBS tggate)
 # the session-ticket key file parser
 tg_add_fuzz(fuzz_gate_tickets
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_tickets.c
+  LIBS tggate)
+# The request path before any upstream: request line and headers through the
+# HTTP reader, path normalization, the decision and the upstream head writer.
+tg_add_fuzz(fuzz_gate_http
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_http.c
   LIBS tggate)

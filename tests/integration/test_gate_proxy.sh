@@ -84,7 +84,9 @@ HEADER_S=10
 GATE=(--listen "127.0.0.1:$PORT" --cert srv.pem --key srv.key --client-ca ca/ca.pem
 	--upstream "http://127.0.0.1:$UPORT" --policy policy.yaml --audit audit.log
 	--audit-fsync never --workers 1)
-setpriv --pdeathsig TERM "$TG" gate "${GATE[@]}" 2>gate.log &
+# (a sanitizer build: freed memory is not held back, so the memory check holds)
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:quarantine_size_mb=1:thread_local_quarantine_size_kb=64 \
+	setpriv --pdeathsig TERM "$TG" gate "${GATE[@]}" 2>gate.log &
 GPID=$!
 tg_on_exit kill "$GPID"
 TG__LOGS+=("$TG_TMP/gate.log")

@@ -9,9 +9,15 @@
 # upload through the backpressure path, its SHA-256 echoed back) with its
 # "connect" and "close" records; a handshake without a client certificate
 # refused with a "tls-reject" record; SIGHUP with a broken policy keeping
-# the old one; SIGHUP with a policy that denies; SIGTERM exiting 0; the
+# the old one; SIGHUP with a policy that denies while a connection in
+# flight completes; SIGTERM exiting 0; the
 # audit chain intact; the gate again with its server key on SoftHSM2
-# (signing off the loop) serving four clients at once.
+# (signing off the loop) serving four clients at once; the CRL file
+# replaced on disk loaded without SIGHUP (the revoked client refused); an
+# unwritable audit log (a file size limit) failing closed, then recovering
+# after rotation and SIGHUP; SIGTERM letting a connection in flight
+# finish; limits from a --config file: max_conns, the
+# handshake timeout and the tcp idle timeout, each with its record.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 
@@ -53,7 +59,7 @@ CKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private;pin-value=$TG_SOFT
 # ---- the upstream: reads an HTTP request with a body, answers with the
 # body's length and SHA-256, then closes ----------------------------------
 cat >upstream.py <<'EOF'
-import hashlib, socket, sys, threading
+import hashlib, socket, sys, threading, time
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen(16)
@@ -67,6 +73,10 @@ def serve(c):
             return c.close()
         data += b
     head, body = data.split(b"\r\n\r\n", 1)
+    if b" /silent " in head.split(b"\r\n")[0]:
+        time.sleep(60)  # never answers: the gate's idle timeout ends it
+    if b" /slow" in head.split(b"\r\n")[0]:
+        time.sleep(2)  # a connection still in flight at a reload or a stop
     n = 0
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")
@@ -100,7 +110,8 @@ routes:
       - identity: "$ID"
 EOF
 cp policy.yaml good-policy.yaml
-GATE=(--listen "127.0.0.1:$PORT" --mode tcp --cert srv.pem --key srv.key --client-ca ca/ca.pem
+"$TG" ca crl --dir ca --out crl.pem
+GATE=(--crl crl.pem --listen "127.0.0.1:$PORT" --mode tcp --cert srv.pem --key srv.key --client-ca ca/ca.pem
 	--upstream "tcp://127.0.0.1:$UPORT" --policy policy.yaml --audit audit.log
 	--admin "127.0.0.1:$APORT" --workers 2)
 
@@ -121,6 +132,13 @@ setpriv --pdeathsig TERM "$TG" gate "${GATE[@]}" 2>gate.log &
 GPID=$!
 stop_gate() { kill -9 "$GPID" 2>/dev/null || true; }
 tg_on_exit stop_gate
+# term_gate: SIGTERM must stop the gate with exit 0
+term_gate() {
+	local rc=0
+	kill -TERM "$GPID"
+	wait "$GPID" || rc=$?
+	[[ $rc -eq 0 ]] || tg_fail "gate exited $rc on SIGTERM: $(cat gate.log)"
+}
 tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate not ready: $(cat gate.log)"
 grep -qF "tokengate gate: listener main on 127.0.0.1:$PORT (mode tcp, upstream tcp://127.0.0.1:$UPORT)" gate.log ||
 	tg_fail "no listener line: $(cat gate.log)"
@@ -174,10 +192,23 @@ grep -q "^POST /after-bad-reload" out || tg_fail "after a refused reload: $(cat 
 echo "ok: a broken policy on SIGHUP keeps the old one"
 
 # ---- SIGHUP with a policy that denies this identity ----------------------
+# in_flight NAME: a slow request in the background, once the gate let it through
+in_flight() {
+	local n
+	n=$(records connect | wc -l)
+	client --data-binary x "https://127.0.0.1:$PORT/$1" >"$1.out" 2>"$1.err" &
+	SLOW=$!
+	tg_wait_until 10 more_connects "$n" || tg_fail "$1: no connect record"
+}
+more_connects() { (($(records connect | wc -l) > $1)); }
+in_flight slow-reload
 sed "s|$ID|spiffe://$TD/svc/other|" good-policy.yaml >policy.yaml
 kill -HUP "$GPID"
 tg_wait_until 10 grep -q "reload (SIGHUP): configuration 2 in use" gate.log ||
 	tg_fail "reload not done: $(cat gate.log)"
+wait "$SLOW" || tg_fail "a connection in flight did not survive the reload: $(cat slow-reload.err)"
+grep -q "^POST /slow-reload " slow-reload.out || tg_fail "in flight across the reload: $(cat slow-reload.out)"
+echo "ok: a connection in flight during the reload completes"
 rc=0
 client --data-binary x "https://127.0.0.1:$PORT/denied" >out 2>err || rc=$?
 ! grep -q "^POST" out || tg_fail "denied identity reached the upstream: $(cat out)"
@@ -189,10 +220,7 @@ curl -fsS "http://127.0.0.1:$APORT/metrics" >metrics || tg_fail "/metrics"
 grep -q '^tokengate_' metrics || tg_fail "no tokengate_ metrics: $(head metrics)"
 
 # ---- SIGTERM: exit 0 -------------------------------------------------------
-kill -TERM "$GPID"
-rc=0
-wait "$GPID" || rc=$?
-[[ $rc -eq 0 ]] || tg_fail "gate exited $rc on SIGTERM: $(cat gate.log)"
+term_gate
 grep -q "tokengate gate: stopped" gate.log || tg_fail "no stop line: $(cat gate.log)"
 "$TG" audit verify --genesis audit.log || tg_fail "audit chain broken"
 echo "ok: SIGTERM stops the gate with exit 0; the audit chain is intact"
@@ -209,20 +237,142 @@ HSM=("${HSM[@]/srv.key/$SKEY}")
 setpriv --pdeathsig TERM "$TG" gate "${HSM[@]}" 2>gate.log &
 GPID=$!
 tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (HSM key) not ready: $(cat gate.log)"
-pids=()
+# one curl, four connections at once (one engine: SoftHSM2 is not opened
+# by four processes at the same time)
+args=()
 for i in 1 2 3 4; do
-	OPENSSL_CONF=$TG_TMP/engine.cnf curl -sS --max-time 20 --cacert hsm-srv.pem --engine pkcs11 \
-		--key-type ENG --key "$CKEY" --cert client.pem --data-binary "$i" \
-		"https://127.0.0.1:$PORT/hsm$i" >"hsm$i.out" 2>"hsm$i.err" &
-	pids+=($!)
+	args+=("https://127.0.0.1:$PORT/hsm$i" -o "hsm$i.out")
 done
+OPENSSL_CONF=$TG_TMP/engine.cnf curl -sS --max-time 20 --cacert hsm-srv.pem --engine pkcs11 \
+	--key-type ENG --key "$CKEY" --cert client.pem --data-binary x -Z --parallel-immediate \
+	"${args[@]}" 2>err || tg_fail "clients with the HSM server key: $(cat err)"
 for i in 1 2 3 4; do
-	wait "${pids[i - 1]}" || tg_fail "client $i with the HSM server key: $(cat "hsm$i.err")"
 	grep -q "^POST /hsm$i HTTP/1.1 1 " "hsm$i.out" || tg_fail "client $i: $(cat "hsm$i.out")"
 done
-kill -TERM "$GPID"
+echo "ok: a server key on SoftHSM2 serves four clients at once"
+
+# ---- the CRL file is watched: a revocation takes effect without SIGHUP -----
+"$TG" ca revoke --dir ca --serial "$(openssl x509 -in client.pem -noout -serial | cut -d= -f2)" >/dev/null
+"$TG" ca crl --dir ca --out crl.new
+mv crl.new crl.pem
+tg_wait_until 10 grep -q "reload (the CRL file changed): configuration 2 in use" gate.log ||
+	tg_fail "the new CRL was not loaded: $(cat gate.log)"
 rc=0
-wait "$GPID" || rc=$?
-[[ $rc -eq 0 ]] || tg_fail "gate (HSM key) exited $rc on SIGTERM: $(cat gate.log)"
+OPENSSL_CONF=$TG_TMP/engine.cnf curl -sS --max-time 20 --cacert hsm-srv.pem --engine pkcs11 \
+	--key-type ENG --key "$CKEY" --cert client.pem --data-binary x "https://127.0.0.1:$PORT/revoked" \
+	>out 2>err || rc=$?
+! grep -q "^POST" out || tg_fail "a revoked certificate reached the upstream: $(cat out)"
+tg_wait_until 10 grep -q 'is revoked by the configured CRL' audit.log || tg_fail "no revocation record: $(tail -2 audit.log)"
+records tls-reject | tail -1 >rec
+jq -e '.reason | contains("is revoked by the configured CRL")' rec >/dev/null || tg_fail "revoked: $(cat rec)"
+echo "ok: a CRL replaced on disk is loaded within seconds; the revoked client is refused: $(jq -r .reason rec)"
+term_gate
 "$TG" audit verify audit.log >/dev/null || tg_fail "audit chain broken across restarts"
-echo "ok: a server key on SoftHSM2 serves four clients at once; the chain continues across restarts"
+echo "ok: the audit chain continues across restarts"
+
+# ---- the audit log cannot be written: fail closed, then recover ----------
+# A file size limit (EFBIG once the log reaches it) stands in for a full
+# disk; rotating the log and SIGHUP let it write again.
+"$TG" enroll --key "$KEY" --id "$ID" --out-dir req2 >/dev/null
+"$TG" ca issue --dir ca --csr req2/csr.pem --id "$ID" --hsm-key "$KEY" --out client.pem >/dev/null
+mv audit.log audit.old
+(
+	ulimit -f 8
+	exec setpriv --pdeathsig TERM "$TG" gate "${GATE[@]:2}" 2>gate.log
+) &
+GPID=$!
+tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (limited) not ready: $(cat gate.log)"
+refused=0
+for ((i = 0; i < 40; i++)); do
+	if ! client --data-binary x "https://127.0.0.1:$PORT/fill$i" >out 2>err || ! grep -q "^POST" out; then
+		refused=1
+		break
+	fi
+done
+((refused)) || tg_fail "the gate never refused although its audit log cannot grow: $(ls -l audit.log)"
+grep -qF "audit log cannot be written: cannot write to audit log 'audit.log'" gate.log ||
+	tg_fail "no log line for the audit failure: $(cat gate.log)"
+code=$(curl -sS -o ready.txt -w '%{http_code}' "http://127.0.0.1:$APORT/readyz")
+[[ $code == 503 ]] && grep -q "audit log cannot be written" ready.txt ||
+	tg_fail "/readyz while the audit log fails: $code $(cat ready.txt)"
+curl -fsS "http://127.0.0.1:$APORT/metrics" >metrics
+grep -Eq '^tokengate_audit_failures_total [1-9]' metrics || tg_fail "audit failures not counted: $(grep audit metrics)"
+client --data-binary x "https://127.0.0.1:$PORT/still" >out 2>err || true
+! grep -q "^POST" out || tg_fail "a connection was let through without its audit record"
+echo "ok: an unwritable audit log refuses connections, says so in the log, /readyz and metrics"
+mv audit.log audit.full
+kill -HUP "$GPID"
+tg_wait_until 10 grep -q "reload (SIGHUP): configuration 2 in use" gate.log || tg_fail "no reload: $(cat gate.log)"
+client --data-binary x "https://127.0.0.1:$PORT/again" >out 2>err || tg_fail "after rotation: $(cat err)"
+grep -q "^POST /again" out || tg_fail "after rotation: $(cat out)"
+grep -q "audit log written again; serving requests" gate.log || tg_fail "no recovery line: $(cat gate.log)"
+curl -fsS "http://127.0.0.1:$APORT/readyz" >/dev/null || tg_fail "/readyz not 200 after recovery"
+# SIGTERM with a connection in flight: it finishes, then the gate exits 0
+in_flight slow-stop
+term_gate
+wait "$SLOW" || tg_fail "a connection in flight was dropped by SIGTERM: $(cat slow-stop.err)"
+grep -q "^POST /slow-stop " slow-stop.out || tg_fail "in flight across the stop: $(cat slow-stop.out)"
+grep -qF '"reason":"the upstream closed"' audit.log || tg_fail "no close record for the drained connection"
+echo "ok: SIGTERM lets the connection in flight finish, then exits 0"
+"$TG" audit verify audit.full audit.log >/dev/null 2>err || tg_fail "chain across the rotation: $(cat err)"
+echo "ok: after rotation and SIGHUP the gate writes and serves again; the chain spans both files"
+
+# ---- limits from a configuration file: handshake time, connections, idle --
+mv audit.log audit.2
+cat >gate.yaml <<EOF
+listeners:
+  - name: main
+    listen: 127.0.0.1:$PORT
+    mode: tcp
+    upstream: tcp://127.0.0.1:$UPORT
+tls: {cert: srv.pem, key: srv.key, client_ca: [ca/ca.pem]}
+policy: good-policy.yaml
+audit: {file: audit.log}
+admin: 127.0.0.1:$APORT
+workers: 1
+limits: {handshake_ms: 1500, idle_ms: 1000, max_conns: 2}
+EOF
+setpriv --pdeathsig TERM "$TG" gate --config gate.yaml 2>gate.log &
+GPID=$!
+tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (gate.yaml) not ready: $(cat gate.log)"
+# two silent clients hold both connections; a third is closed at once;
+# the two are closed when their handshake time is up
+cat >hold.py <<'EOF'
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+time.sleep(0.3)
+third = socket.create_connection(("127.0.0.1", port))
+third.settimeout(1)
+try:
+    print("third:", "closed" if third.recv(1) == b"" else "data")
+except socket.timeout:
+    print("third: open")
+except ConnectionResetError:
+    print("third: closed")
+held[0].settimeout(5)
+try:
+    print("held:", "closed" if held[0].recv(1) == b"" else "data")
+except socket.timeout:
+    print("held: open")
+except ConnectionResetError:
+    print("held: closed")
+EOF
+python3 hold.py "$PORT" >limits.out
+grep -qx "third: closed" limits.out || tg_fail "max_conns 2: $(cat limits.out)"
+grep -qx "held: closed" limits.out || tg_fail "handshake timeout: $(cat limits.out)"
+curl -fsS "http://127.0.0.1:$APORT/metrics" >metrics
+grep -q '^tokengate_connections_refused_total{reason="limit"} 1' metrics ||
+	tg_fail "the refusal is not counted: $(grep refused metrics)"
+tg_wait_until 10 grep -q "did not finish within 1500 ms" audit.log || tg_fail "no handshake timeout record"
+records tls-reject | tail -1 >rec
+jq -e '.reason == "the TLS handshake did not finish within 1500 ms" and .identity == null' rec >/dev/null ||
+	tg_fail "handshake timeout record: $(cat rec)"
+echo "ok: max_conns refuses a third connection; silent ones are closed: $(jq -r .reason rec)"
+rc=0
+client --max-time 10 --data-binary x "https://127.0.0.1:$PORT/silent" >out 2>err || rc=$?
+[[ $rc -ne 0 && $rc -ne 28 ]] || tg_fail "idle connection: curl exit $rc (28: the gate did not close it)"
+records close | tail -1 >rec
+jq -e '.reason == "idle timeout" and .duration_ms >= 1000' rec >/dev/null || tg_fail "idle close record: $(cat rec)"
+echo "ok: an idle tcp connection is closed after idle_ms: $(jq -c '{reason, duration_ms}' rec)"
+term_gate

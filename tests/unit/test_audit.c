@@ -2,7 +2,8 @@
  * test_audit.c — the audit log (host/audit): the writer's chain checked by
  * the verifier, rotation continuing the chain, a torn tail cut off and put
  * on the record, fsync modes, refusal of unsafe files, and a failed write
- * reported (RLIMIT_FSIZE) and recovered from with the chain intact.
+ * reported (RLIMIT_FSIZE) and recovered from with the chain intact, also
+ * by rotating the log while it fails.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -317,6 +318,47 @@ test_write_failure(void **state)
 	tg_audit_close(log);
 }
 
+/*
+ * A write fails (the file may not grow), then the log is rotated while
+ * still failing: the old file must not keep the failed line's torn bytes,
+ * or the rotated chain no longer verifies.
+ */
+static void
+test_rotation_after_failure(void **state)
+{
+	char p[256], old_p[256];
+	const char *paths[2] = {old_p, p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	struct rlimit old, lim;
+	json_t *rec;
+	size_t size;
+
+	(void)state;
+	path_in(p, sizeof(p), "rot-full.log");
+	path_in(old_p, sizeof(old_p), "rot-full.log.1");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	write_n(log, 1, 2);
+	size = file_size(p);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = size + 40;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	rec = json_pack("{s:i}", "n", 3);
+	assert_int_equal(tg_audit_write(log, rec, &err), TG_ERR_IO);
+	assert_int_equal(file_size(p), size + 40);
+	/* rotated while the limit still holds: the new file has room */
+	assert_int_equal(rename(p, old_p), 0);
+	assert_int_equal(tg_audit_reopen(log, &err), 0);
+	assert_int_equal(file_size(old_p), size);
+	assert_int_equal(tg_audit_write(log, rec, &err), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	json_decref(rec);
+	tg_audit_close(log);
+	verify_ok(paths, 2, 3, 1);
+}
+
 /* the verifier's refusals, one per flaw, each with its line */
 static void
 test_verify_flaws(void **state)
@@ -391,9 +433,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_chain),        cmocka_unit_test(test_rotation),
-	    cmocka_unit_test(test_torn_tail),    cmocka_unit_test(test_fsync_modes),
-	    cmocka_unit_test(test_unsafe_files), cmocka_unit_test(test_write_failure),
+	    cmocka_unit_test(test_chain),
+	    cmocka_unit_test(test_rotation),
+	    cmocka_unit_test(test_torn_tail),
+	    cmocka_unit_test(test_fsync_modes),
+	    cmocka_unit_test(test_unsafe_files),
+	    cmocka_unit_test(test_write_failure),
+	    cmocka_unit_test(test_rotation_after_failure),
 	    cmocka_unit_test(test_verify_flaws),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

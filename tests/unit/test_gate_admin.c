@@ -1,9 +1,10 @@
 /*
  * test_gate_admin.c — the gate's admin listener (host/gate/admin.c) on a
  * real socket: tg_gate_admin_start on an event_base run by a thread, asked
- * by libevent's own HTTP client: /healthz, /readyz ready and not ready
- * with the reason, /metrics, 404, 405 with Allow, HEAD, and the refusals
- * of a bad or busy address.
+ * by libevent's own HTTP client and by curl (its /metrics also checked by
+ * promtool when installed): /healthz, /readyz ready and not ready with the
+ * reason, /metrics, 404, 405 with Allow, HEAD, and the refusals of a bad
+ * or busy address.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -264,6 +265,63 @@ test_not_found_and_methods(void **state)
 	assert_int_equal(a.code, 404);
 }
 
+/* Runs cmd and returns its whole stdout (static buffer) and exit status. */
+static const char *
+sh(const char *cmd, int *status)
+{
+	static char out[65536];
+	size_t n = 0, got;
+	FILE *f = popen(cmd, "r");
+
+	assert_non_null(f);
+	while (n + 1 < sizeof(out) && (got = fread(out + n, 1, sizeof(out) - 1 - n, f)) > 0)
+		n += got;
+	out[n] = '\0';
+	*status = pclose(f);
+	return out;
+}
+
+/* curl, a client nobody here wrote, and promtool on what it fetched. */
+static void
+test_curl(void **state)
+{
+	char cmd[512];
+	const char *out;
+	int st;
+
+	(void)state;
+	if (system("command -v curl >/dev/null 2>&1") != 0) {
+		print_message("curl not installed: skipped\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "curl -sS -o /dev/null -w '%%{http_code}' http://%s/readyz",
+	         srv.addr);
+	atomic_store(&srv.ready, 0);
+	out = sh(cmd, &st);
+	atomic_store(&srv.ready, 1);
+	assert_int_equal(st, 0);
+	assert_string_equal(out, "503");
+	snprintf(cmd, sizeof(cmd), "curl -sS -X POST -i http://%s/metrics", srv.addr);
+	out = sh(cmd, &st);
+	assert_int_equal(st, 0);
+	assert_memory_equal(out, "HTTP/1.1 405 Method Not Allowed\r\n",
+	                    strlen("HTTP/1.1 405 Method Not Allowed\r\n"));
+	assert_non_null(strstr(out, "\r\nAllow: GET, HEAD\r\n"));
+	snprintf(cmd, sizeof(cmd), "curl -sS -f http://%s/metrics", srv.addr);
+	out = sh(cmd, &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "\n# TYPE tokengate_request_duration_seconds histogram\n"));
+	if (system("command -v promtool >/dev/null 2>&1") != 0) {
+		print_message("promtool not installed: its check of /metrics skipped\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd),
+	         "curl -sS -f http://%s/metrics | promtool check metrics 2>&1; echo \"rc=$?\"",
+	         srv.addr);
+	out = sh(cmd, &st);
+	assert_string_equal(out, "rc=0\n");
+}
+
 static void
 test_bad_addresses(void **state)
 {
@@ -302,9 +360,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_healthz),       cmocka_unit_test(test_readyz),
-	    cmocka_unit_test(test_metrics),       cmocka_unit_test(test_not_found_and_methods),
-	    cmocka_unit_test(test_bad_addresses),
+	    cmocka_unit_test(test_healthz), cmocka_unit_test(test_readyz),
+	    cmocka_unit_test(test_metrics), cmocka_unit_test(test_not_found_and_methods),
+	    cmocka_unit_test(test_curl),    cmocka_unit_test(test_bad_addresses),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -873,6 +873,10 @@ test_file_refused(void **state)
 	file_refused(L1 "admin: unix:/run/admin.sock\n", 2,
 	             "admin unix:/run/admin.sock: the admin listener serves plain HTTP on "
 	             "ADDR:PORT such as 127.0.0.1:9090");
+	file_refused("listeners:\n  - listen: [::1]:8443\n", 2,
+	             "did not find expected node content while parsing a flow node; fix the YAML "
+	             "syntax (an IPv6 address in brackets must be quoted in YAML: listen: "
+	             "\"[::1]:8443\")");
 	file_refused("listeners: [\n", 2,
 	             "did not find expected node content while parsing a flow node; fix the YAML "
 	             "syntax");

@@ -433,6 +433,7 @@ static void
 test_pipelining(void **state)
 {
 	static const size_t ends[] = {28, 28 + 50, sizeof(PIPE) - 1};
+	static const char in[] = PIPE;
 	struct tg_gate_http_error e;
 	struct tg_gate_http_reader *r;
 	struct rec c;
@@ -444,7 +445,7 @@ test_pipelining(void **state)
 	r = reader(TG_GATE_HTTP_REQUEST, NULL, &c);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(
-		    tg_gate_http_reader_feed(r, PIPE + off, sizeof(PIPE) - 1 - off, &used, &e),
+		    tg_gate_http_reader_feed(r, in + off, sizeof(in) - 1 - off, &used, &e),
 		    TG_GATE_HTTP_PAUSED);
 		off += used;
 		assert_int_equal(off, ends[i]);
