@@ -10,6 +10,8 @@ tests/integration/test_gate_proxy.sh.
                    (answers Expect: 100-continue with a 100 first)
         /close...  a body without framing, ended by closing
         /big?n=N   N bytes of 'x' with Content-Length
+        /slow?s=S  answers after S seconds
+        /stall?s=S half of the body, S seconds of silence, the rest
         /sse       three server-sent events 0.4 s apart (chunked)
         /ws        101 Switching Protocols, then echoes bytes until EOF
 
@@ -130,6 +132,13 @@ def serve(sock, conn_no):
                 while size > 0:
                     sock.sendall(chunk[:min(size, len(chunk))])
                     size -= min(size, len(chunk))
+            elif target.startswith("/slow"):
+                time.sleep(float(target.split("s=")[1]))
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
+            elif target.startswith("/stall"):
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
+                time.sleep(float(target.split("s=")[1]))
+                sock.sendall(b"-late")
             elif target.startswith("/sse"):
                 sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n")
@@ -393,6 +402,30 @@ def sc_slowloris(cl, a):
           "closed" % dt)
 
 
+def sc_timeouts(cl, a):
+    s = cl.connect()
+    c = Conn(s)
+    t0 = time.time()
+    s.sendall(get("/slow?s=%g" % (a.upstream_s + 1.5)) + get("/echo/after-504"))
+    st, hd, body = cl.response(c)
+    dt = time.time() - t0
+    j = json.loads(body)
+    check(st == 504 and j["error"] == "upstream timeout" and
+          j["reason"] == "the upstream sent no response head within %d ms (limits.upstream_ms)"
+          % (a.upstream_s * 1000) and a.upstream_s * 0.8 < dt < a.upstream_s + 1.2,
+          "slow upstream: %d after %.1f s %r" % (st, dt, body))
+    st, hd, body = cl.response(c)
+    check(st == 200, "no keep-alive after a 504: %d" % st)
+    s.sendall(get("/stall?s=%g" % (a.upstream_s + 1.5)))
+    first, hd = parse_head(c.until(b"\r\n\r\n"))
+    check(first.split(" ")[1] == "200", "stall: %r" % first)
+    s.settimeout(a.upstream_s + 5)
+    got = c.rest()
+    check(got == b"first", "a body that stalls for upstream_ms: got %r then the close" % got)
+    print("ok: 504 after upstream_ms without a response head (keep-alive kept); a body that "
+          "stalls longer than upstream_ms closes the client connection")
+
+
 def sc_sse(cl, a):
     s = cl.connect()
     c = Conn(s)
@@ -470,6 +503,7 @@ def client(argv):
     p.add_argument("--identity", required=True)
     p.add_argument("--gate-pid", type=int, default=0)
     p.add_argument("--header-s", type=float, default=10)
+    p.add_argument("--upstream-s", type=float, default=30)
     p.add_argument("scenarios", nargs="+", choices=sorted(SCENARIOS))
     a = p.parse_args(argv)
     cl = Client(a)

@@ -11,7 +11,8 @@
 # requests; a chunked request body re-chunked; Expect: 100-continue;
 # a response ended by close re-chunked with keep-alive kept; pipelined
 # allow/deny/allow answered in order; a denied upload closed after its
-# 403; 64 MiB to a slow reader with bounded memory; slowloris 408; SSE
+# 403; 64 MiB to a slow reader with bounded memory; slowloris 408; 504
+# for a slow upstream and a closed client connection for a stalled body; SSE
 # event by event; WebSocket splice and its refusal; 502 for a dead upstream
 # (with its upstream-error record); a stop closing an idle keep-alive
 # connection at once; and the audit records of these
@@ -76,17 +77,26 @@ routes:
     upstream: dead
     allow: [{identity: "$ID"}]
   - name: echo
-    paths: ["/echo/**", "/close", "/big", "/sse"]
+    paths: ["/echo/**", "/close", "/big", "/sse", "/slow", "/stall"]
     allow: [{identity: "$ID"}]
 EOF
-# the default limits (header_ms 10 s); one worker, so one upstream pool
-HEADER_S=10
-GATE=(--listen "127.0.0.1:$PORT" --cert srv.pem --key srv.key --client-ca ca/ca.pem
-	--upstream "http://127.0.0.1:$UPORT" --policy policy.yaml --audit audit.log
-	--audit-fsync never --workers 1)
+# one worker (so one upstream pool), short limits for slowloris and 504
+HEADER_S=1
+UPSTREAM_S=1.5
+cat >gate.yaml <<EOF
+listeners:
+  - name: api
+    listen: 127.0.0.1:$PORT
+    upstream: http://127.0.0.1:$UPORT
+tls: {cert: srv.pem, key: srv.key, client_ca: [ca/ca.pem]}
+policy: policy.yaml
+audit: {file: audit.log, fsync: never}
+workers: 1
+limits: {header_ms: 1000, upstream_ms: 1500}
+EOF
 # (a sanitizer build: freed memory is not held back, so the memory check holds)
 ASAN_OPTIONS=${ASAN_OPTIONS:-}:quarantine_size_mb=1:thread_local_quarantine_size_kb=64 \
-	setpriv --pdeathsig TERM "$TG" gate "${GATE[@]}" 2>gate.log &
+	setpriv --pdeathsig TERM "$TG" gate --config gate.yaml 2>gate.log &
 GPID=$!
 tg_on_exit kill "$GPID"
 TG__LOGS+=("$TG_TMP/gate.log")
@@ -94,9 +104,10 @@ tg_wait_until 30 grep -q "tokengate gate: ready" gate.log || tg_fail "the gate d
 
 client() {
 	python3 "$PEER" client --port "$PORT" --cert client.pem --key client.key --ca srv.pem \
-		--identity "$ID" --gate-pid "$GPID" --header-s "$HEADER_S" "$@"
+		--identity "$ID" --gate-pid "$GPID" --header-s "$HEADER_S" \
+		--upstream-s "$UPSTREAM_S" "$@"
 }
-client headers pool chunked expect close pipeline deny_body big slowloris sse ws | tee out.txt
+client headers pool chunked expect close pipeline deny_body big slowloris timeouts sse ws | tee out.txt
 
 # ---- 502: the route's upstream refuses -------------------------------------
 code=$(curl -sS -o body.json -w '%{http_code}' --cacert srv.pem --cert client.pem --key client.key \
@@ -141,6 +152,10 @@ audit_has '.event == "request" and .decision == "deny" and .status == 408' ||
 audit_has '.event == "upstream-error" and .route == "dead" and .kind == "refused"
 	and .status == 502 and .upstream == "http://127.0.0.1:1"' ||
 	tg_fail "no upstream-error record for /dead: $(grep dead audit.log)"
+audit_has '.event == "upstream-error" and .kind == "timeout" and .status == 504
+	and .path == "/slow"' || tg_fail "no upstream-error record for the 504"
+audit_has '.event == "upstream-error" and .kind == "timeout" and .path == "/stall"
+	and .bytes_out == 5' || tg_fail "no upstream-error record for the stalled body"
 audit_has '.event == "response" and .status == 101 and .path == "/ws" and .bytes_in > 100000' ||
 	tg_fail "no response record of the WebSocket: $(grep '"/ws"' audit.log)"
-echo "ok: deny 403, slowloris 408, upstream-error 502 and WebSocket 101 records"
+echo "ok: deny 403, slowloris 408, upstream-error 502 and 504, stalled body and WebSocket 101 records"
