@@ -30,6 +30,11 @@
 #define CHUNK_SIZE_DIGITS    15 /* hex digits of a chunk size: below 2^60 */
 #define CL_DIGITS            19 /* decimal digits of a Content-Length */
 
+#define MALFORMED_REQUEST_LINE "the request line is malformed (want: METHOD SP target SP HTTP/1.1)"
+#define VERSION_UNSUPPORTED    "only HTTP/1.1 and HTTP/1.0 are supported"
+#define CHUNKED_AMBIGUOUS                                                                          \
+	"the chunked body is ambiguous (the gate's checks and http-parser disagree)"
+
 /* Header field positions inside the head buffer. */
 struct span {
 	size_t name_off, name_len;
@@ -184,18 +189,29 @@ list_has(const char *s, size_t n, const char *w)
 static void
 set_error(struct tg_gate_http_reader *r, enum tg_gate_http_rc rc, int status, const char *why)
 {
-	if (r->phase == PH_DEAD)
-		return; /* the first reason stands */
-	r->phase = PH_DEAD;
-	r->dead_rc = rc;
-	r->err.status = status;
-	snprintf(r->err.reason, sizeof(r->err.reason), "%s", why);
+	if (r->phase != PH_DEAD) { /* the first reason stands */
+		r->phase = PH_DEAD;
+		r->dead_rc = rc;
+		r->err.status = status;
+		snprintf(r->err.reason, sizeof(r->err.reason), "%s", why);
+	}
 }
 
 static void
 refuse(struct tg_gate_http_reader *r, int status, const char *why)
 {
 	set_error(r, TG_GATE_HTTP_REFUSED, status, why);
+}
+
+/* RFC 9112 section 3.2: visible ASCII, and no fragment. */
+static int
+target_ok(const char *t, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (unsigned char)t[i] > 0x20 && (unsigned char)t[i] < 0x7f && t[i] != '#')
+		i++;
+	return i == n;
 }
 
 /*
@@ -205,182 +221,177 @@ refuse(struct tg_gate_http_reader *r, int status, const char *why)
 static int
 version_check(struct tg_gate_http_reader *r, const char *v, size_t n)
 {
-	size_t i = 5, d1 = 0, d2 = 0;
+	size_t i = 5, d1 = 0, d2 = 1;
+	int st = 400;
 
-	if (n < 6 || memcmp(v, "HTTP/", 5) != 0)
-		return 400;
-	while (i < n && v[i] >= '0' && v[i] <= '9' && d1 < 4)
-		i++, d1++;
-	if (i < n && v[i] == '.') {
-		for (i++; i < n && v[i] >= '0' && v[i] <= '9' && d2 < 4; i++)
-			d2++;
-		if (d2 == 0)
-			return 400;
+	if (n >= 6 && memcmp(v, "HTTP/", 5) == 0) {
+		for (; i < n && v[i] >= '0' && v[i] <= '9' && d1 < 4; i++)
+			d1++;
+		if (i < n && v[i] == '.')
+			for (i++, d2 = 0; i < n && v[i] >= '0' && v[i] <= '9' && d2 < 4; i++)
+				d2++;
+		if (d1 > 0 && d2 > 0 && i == n)
+			st = 505;
 	}
-	if (d1 == 0 || i != n)
-		return 400;
-	if (n != 8 || v[5] != '1' || (v[7] != '0' && v[7] != '1'))
-		return 505;
-	r->major = 1;
-	r->minor = v[7] - '0';
-	return 0;
-}
-
-static int
-version_refuse(struct tg_gate_http_reader *r, int st)
-{
-	if (st == 505)
-		refuse(r, 505, "only HTTP/1.1 and HTTP/1.0 are supported");
-	else if (st != 0)
-		refuse(r, 400,
-		       r->kind == TG_GATE_HTTP_REQUEST
-		           ? "the request line is malformed (want: METHOD SP target SP HTTP/1.1)"
-		           : "the status line is malformed (want: HTTP/1.1 SP code SP reason)");
-	return st != 0 ? -1 : 0;
+	if (st == 505 && n == 8 && v[5] == '1' && v[6] == '.' && (v[7] == '0' || v[7] == '1')) {
+		st = 0;
+		r->major = 1;
+		r->minor = v[7] - '0';
+	}
+	return st;
 }
 
 /* RFC 9112 section 3: method SP request-target SP HTTP-version. */
 static int
 request_line(struct tg_gate_http_reader *r, const char *l, size_t n)
 {
+	const char *why = NULL;
 	size_t i = 0, t, j;
+	int st = 400;
 
 	while (i < n && tchar((unsigned char)l[i]))
 		i++;
-	if (i == 0 || i == n || l[i] != ' ')
-		return version_refuse(r, 400);
-	if (i >= sizeof(r->method)) {
-		refuse(r, 501, "the request method is not implemented");
-		return -1;
+	t = i + 1;
+	for (j = t; j < n && l[j] != ' '; j++)
+		;
+	if (i == 0 || i == n || l[i] != ' ' || j == t) {
+		why = MALFORMED_REQUEST_LINE;
+	} else if (i >= sizeof(r->method)) {
+		st = 501;
+		why = "the request method is not implemented";
+	} else if (j == n) {
+		st = 505;
+		why = "HTTP/0.9 is not supported: send HTTP/1.1";
+	} else if (!target_ok(l + t, j - t)) {
+		why = "the request-target holds a control byte, non-ASCII byte or '#' "
+		      "(percent-encode it)";
+	} else if ((st = version_check(r, l + j + 1, n - j - 1)) != 0) {
+		why = st == 505 ? VERSION_UNSUPPORTED : MALFORMED_REQUEST_LINE;
+	} else if (i == 7 && memcmp(l, "CONNECT", 7) == 0) {
+		st = 501;
+		why = "the gate does not support CONNECT";
+	} else {
+		memcpy(r->method, l, i);
+		r->method[i] = '\0';
+		r->target_off = (size_t)(l - r->hb) + t;
+		r->target_len = j - t;
 	}
-	memcpy(r->method, l, i);
-	r->method[i] = '\0';
-	t = j = i + 1;
-	while (j < n && l[j] != ' ')
-		j++;
-	if (j == t)
-		return version_refuse(r, 400);
-	if (j == n) {
-		refuse(r, 505, "HTTP/0.9 is not supported: send HTTP/1.1");
-		return -1;
-	}
-	for (i = t; i < j; i++) {
-		if ((unsigned char)l[i] <= 0x20 || (unsigned char)l[i] >= 0x7f || l[i] == '#') {
-			refuse(r, 400,
-			       "the request-target holds a control byte, non-ASCII byte or '#' "
-			       "(percent-encode it)");
-			return -1;
-		}
-	}
-	r->target_off = (size_t)(l - r->hb) + t;
-	r->target_len = j - t;
-	if (version_refuse(r, version_check(r, l + j + 1, n - j - 1)) != 0)
-		return -1;
-	if (strcmp(r->method, "CONNECT") == 0) {
-		refuse(r, 501, "the gate does not support CONNECT");
-		return -1;
-	}
-	return 0;
+	if (why != NULL)
+		refuse(r, st, why);
+	return why != NULL ? -1 : 0;
 }
 
 /* RFC 9112 section 4: HTTP-version SP 3DIGIT SP [ reason-phrase ]. */
 static int
 status_line(struct tg_gate_http_reader *r, const char *l, size_t n)
 {
+	const char *why = NULL;
 	size_t v = 0, i;
+	int st;
 
 	while (v < n && l[v] != ' ')
 		v++;
-	if (version_refuse(r, version_check(r, l, v)) != 0)
-		return -1;
-	if (n < v + 4 || l[v + 1] < '1' || l[v + 1] > '5' || l[v + 2] < '0' || l[v + 2] > '9' ||
-	    l[v + 3] < '0' || l[v + 3] > '9' || (n > v + 4 && l[v + 4] != ' ')) {
-		refuse(r, 400, "the status line has no valid status code (100 to 599)");
-		return -1;
+	if ((st = version_check(r, l, v)) != 0) {
+		why = st == 505 ? VERSION_UNSUPPORTED
+		                : "the status line is malformed (want: HTTP/1.1 SP code SP reason)";
+	} else if (n < v + 4 || l[v + 1] < '1' || l[v + 1] > '5' || l[v + 2] < '0' ||
+	           l[v + 2] > '9' || l[v + 3] < '0' || l[v + 3] > '9' ||
+	           (n > v + 4 && l[v + 4] != ' ')) {
+		st = 400;
+		why = "the status line has no valid status code (100 to 599)";
+	} else {
+		r->status = (l[v + 1] - '0') * 100 + (l[v + 2] - '0') * 10 + (l[v + 3] - '0');
+		for (i = v + 4; why == NULL && i < n; i++)
+			if (!field_char((unsigned char)l[i]))
+				why = "the status line's reason holds a control byte";
+		st = 400;
 	}
-	r->status = (l[v + 1] - '0') * 100 + (l[v + 2] - '0') * 10 + (l[v + 3] - '0');
-	for (i = v + 4; i < n; i++) {
-		if (!field_char((unsigned char)l[i])) {
-			refuse(r, 400, "the status line's reason holds a control byte");
-			return -1;
+	if (why != NULL)
+		refuse(r, st, why);
+	return why != NULL ? -1 : 0;
+}
+
+/* Room for one more span: 0, or -1 when out of memory. */
+static int
+spans_room(struct tg_gate_http_reader *r)
+{
+	size_t cap = r->spans_cap == 0 ? SPANS_MIN : r->spans_cap * 2;
+	struct span *ns = NULL;
+	int rc = 0;
+
+	if (r->nspans == r->spans_cap) {
+		if ((ns = realloc(r->spans, cap * sizeof(*ns))) == NULL) {
+			rc = -1;
+		} else {
+			r->spans = ns;
+			r->spans_cap = cap;
 		}
 	}
-	return 0;
+	return rc;
 }
 
 /* One header line (RFC 9112 section 5): field-name ":" OWS field-value OWS. */
 static int
 header_line(struct tg_gate_http_reader *r, size_t off, size_t n)
 {
-	const char *l = r->hb + off;
+	const char *l = r->hb + off, *why = NULL;
 	struct span *sp;
 	size_t i = 0, a, b;
+	int st = 400;
 
-	if (l[0] == ' ' || l[0] == '\t') {
-		refuse(r, 400,
-		       "the head holds a folded header line (obs-fold): send each "
-		       "field on one line");
-		return -1;
-	}
 	while (i < n && tchar((unsigned char)l[i]))
 		i++;
-	if (i < n && (l[i] == ' ' || l[i] == '\t') && memchr(l + i, ':', n - i) != NULL) {
-		refuse(r, 400, "a header field has whitespace before its ':'");
-		return -1;
+	for (a = i + 1; a < n && field_char((unsigned char)l[a]); a++)
+		;
+	if (l[0] == ' ' || l[0] == '\t')
+		why = "the head holds a folded header line (obs-fold): send each field on one line";
+	else if (i < n && (l[i] == ' ' || l[i] == '\t') && memchr(l + i, ':', n - i) != NULL)
+		why = "a header field has whitespace before its ':'";
+	else if (i == 0 || i == n || l[i] != ':')
+		why = "a header field name is not a token (RFC 9110 section 5.1)";
+	else if (i > 17 && strncasecmp(l, "transfer-encoding", 17) == 0)
+		/* http-parser 2.9.4 takes any such name for Transfer-Encoding */
+		why = "a header field name starts with Transfer-Encoding (ambiguous framing)";
+	else if (a < n)
+		why = "a header field value holds a control byte";
+	else if (r->nspans >= r->lim.header_count)
+		st = 431, why = "the head has too many header fields";
+	else if (spans_room(r) != 0)
+		st = 500, why = "out of memory";
+	if (why == NULL) {
+		a = i + 1;
+		b = n;
+		while (a < b && (l[a] == ' ' || l[a] == '\t'))
+			a++;
+		while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t'))
+			b--;
+		sp = &r->spans[r->nspans++];
+		sp->name_off = off;
+		sp->name_len = i;
+		sp->val_off = off + a;
+		sp->val_len = b - a;
+	} else {
+		refuse(r, st, why);
 	}
-	if (i == 0 || i == n || l[i] != ':') {
-		refuse(r, 400, "a header field name is not a token (RFC 9110 section 5.1)");
-		return -1;
-	}
-	for (a = i + 1; a < n; a++) {
-		if (!field_char((unsigned char)l[a])) {
-			refuse(r, 400, "a header field value holds a control byte");
-			return -1;
-		}
-	}
-	if (r->nspans >= r->lim.header_count) {
-		refuse(r, 431, "the head has too many header fields");
-		return -1;
-	}
-	if (r->nspans == r->spans_cap) {
-		size_t cap = r->spans_cap == 0 ? SPANS_MIN : r->spans_cap * 2;
-		struct span *ns = realloc(r->spans, cap * sizeof(*ns));
-
-		if (ns == NULL) {
-			refuse(r, 500, "out of memory");
-			return -1;
-		}
-		r->spans = ns;
-		r->spans_cap = cap;
-	}
-	a = i + 1;
-	b = n;
-	while (a < b && (l[a] == ' ' || l[a] == '\t'))
-		a++;
-	while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t'))
-		b--;
-	sp = &r->spans[r->nspans++];
-	sp->name_off = off;
-	sp->name_len = i;
-	sp->val_off = off + a;
-	sp->val_len = b - a;
-	return 0;
+	return why != NULL ? -1 : 0;
 }
 
 /* A complete line hb[off..off+n) (CRLF excluded): 1 at the head's end. */
 static int
 head_line(struct tg_gate_http_reader *r, size_t off, size_t n)
 {
-	if (!r->start_seen) {
-		if (n == 0) /* RFC 9112 section 2.2: empty lines before the start line */
-			return 0;
+	int rc = 0;
+
+	if (r->start_seen && n == 0) {
+		rc = 1;
+	} else if (r->start_seen) {
+		rc = header_line(r, off, n);
+	} else if (n > 0) { /* RFC 9112 section 2.2: empty lines before the start line */
 		r->start_seen = 1;
-		return r->kind == TG_GATE_HTTP_REQUEST ? request_line(r, r->hb + off, n)
-		                                       : status_line(r, r->hb + off, n);
+		rc = r->kind == TG_GATE_HTTP_REQUEST ? request_line(r, r->hb + off, n)
+		                                     : status_line(r, r->hb + off, n);
 	}
-	if (n == 0)
-		return 1;
-	return header_line(r, off, n);
+	return rc;
 }
 
 static int
@@ -393,11 +404,11 @@ head_grow(struct tg_gate_http_reader *r)
 		cap = r->lim.header_bytes;
 	if ((nb = realloc(r->hb, cap)) == NULL) {
 		refuse(r, 500, "out of memory");
-		return -1;
+	} else {
+		r->hb = nb;
+		r->hb_cap = cap;
 	}
-	r->hb = nb;
-	r->hb_cap = cap;
-	return 0;
+	return nb != NULL ? 0 : -1;
 }
 
 /*
@@ -407,39 +418,42 @@ head_grow(struct tg_gate_http_reader *r)
 static int
 head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
 {
+	const char *why = NULL;
 	unsigned char c;
 	size_t cur;
-	int rc = 0;
+	int rc = 0, st = 400;
 
 	while (rc == 0 && *pos < len) {
 		c = (unsigned char)data[*pos];
 		if (r->hb_len >= r->lim.header_bytes) {
-			refuse(r, 431, "the head is larger than the gate's header_bytes limit");
-			return -1;
-		}
-		if (r->hb_len == r->hb_cap && head_grow(r) != 0)
-			return -1;
-		r->hb[r->hb_len++] = (char)c;
-		(*pos)++;
-		if (r->hb_len >= 2 && r->hb[r->hb_len - 2] == '\r' && c != '\n') {
-			refuse(r, 400, "the head has a bare CR: lines must end with CRLF");
-			return -1;
-		}
-		cur = r->hb_len - r->line_start;
-		if (c == '\n') {
-			if (cur < 2 || r->hb[r->hb_len - 2] != '\r') {
-				refuse(r, 400, "the head has a bare LF: lines must end with CRLF");
-				return -1;
+			st = 431;
+			why = "the head is larger than the gate's header_bytes limit";
+		} else if (r->hb_len == r->hb_cap && head_grow(r) != 0) {
+			rc = -1; /* refused by head_grow */
+		} else {
+			r->hb[r->hb_len++] = (char)c;
+			(*pos)++;
+			cur = r->hb_len - r->line_start;
+			if (r->hb_len >= 2 && r->hb[r->hb_len - 2] == '\r' && c != '\n') {
+				why = "the head has a bare CR: lines must end with CRLF";
+			} else if (c == '\n' && (cur < 2 || r->hb[r->hb_len - 2] != '\r')) {
+				why = "the head has a bare LF: lines must end with CRLF";
+			} else if (c == '\n') {
+				rc = head_line(r, r->line_start, cur - 2);
+				r->line_start = r->hb_len;
+			} else if (!r->start_seen && cur - (c == '\r') > r->lim.request_line) {
+				st = 414;
+				why =
+				    r->kind == TG_GATE_HTTP_REQUEST
+				        ? "the request line is longer than the gate's request_line "
+				          "limit"
+				        : "the status line is longer than the gate's request_line "
+				          "limit";
 			}
-			rc = head_line(r, r->line_start, cur - 2);
-			r->line_start = r->hb_len;
-		} else if (!r->start_seen && cur - (c == '\r') > r->lim.request_line) {
-			refuse(
-			    r, 414,
-			    r->kind == TG_GATE_HTTP_REQUEST
-			        ? "the request line is longer than the gate's request_line limit"
-			        : "the status line is longer than the gate's request_line limit");
-			return -1;
+		}
+		if (why != NULL) {
+			refuse(r, st, why);
+			rc = -1;
 		}
 	}
 	return rc;
@@ -451,16 +465,15 @@ parse_cl(const char *v, size_t n, uint64_t *out)
 {
 	uint64_t x = 0;
 	size_t i;
+	int ok = n > 0 && n <= CL_DIGITS;
 
-	if (n == 0 || n > CL_DIGITS)
-		return -1;
-	for (i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -1;
+	for (i = 0; ok && i < n; i++) {
+		ok = v[i] >= '0' && v[i] <= '9';
 		x = x * 10 + (uint64_t)(v[i] - '0');
 	}
-	*out = x;
-	return 0;
+	if (ok)
+		*out = x;
+	return ok ? 0 : -1;
 }
 
 /* The framing facts of the complete head, and the refusals they call for. */
@@ -468,9 +481,9 @@ static int
 head_framing(struct tg_gate_http_reader *r)
 {
 	size_t i, ncl = 0, nte = 0, nhost = 0;
-	int bad_cl = 0, te_chunked = 0, conn_upgrade = 0, up_ws = 0;
+	int bad_cl = 0, te_chunked = 0, conn_upgrade = 0, up_ws = 0, st = 400;
 	const struct span *s;
-	const char *name, *val;
+	const char *name, *val, *why = NULL;
 
 	r->expect_continue = 0;
 	for (i = 0; i < r->nspans; i++) {
@@ -494,30 +507,32 @@ head_framing(struct tg_gate_http_reader *r)
 		}
 	}
 	if (ncl > 0 && nte > 0)
-		refuse(r, 400, "the head has both Content-Length and Transfer-Encoding");
+		why = "the head has both Content-Length and Transfer-Encoding";
 	else if (ncl > 1)
-		refuse(r, 400, "the head has more than one Content-Length");
+		why = "the head has more than one Content-Length";
 	else if (bad_cl)
-		refuse(r, 400, "Content-Length is not a decimal number");
+		why = "Content-Length is not a decimal number";
 	else if (nte > 1)
-		refuse(r, 400, "the head has more than one Transfer-Encoding");
+		why = "the head has more than one Transfer-Encoding";
 	else if (nte == 1 && !te_chunked)
-		refuse(r, 501, "the only transfer coding the gate accepts is chunked");
+		st = 501, why = "the only transfer coding the gate accepts is chunked";
 	else if (nte == 1 && r->minor == 0)
-		refuse(r, 400, "an HTTP/1.0 message cannot use Transfer-Encoding");
+		why = "an HTTP/1.0 message cannot use Transfer-Encoding";
 	else if (r->kind == TG_GATE_HTTP_REQUEST && nhost > 1)
-		refuse(r, 400, "the request has more than one Host");
+		why = "the request has more than one Host";
 	else if (r->kind == TG_GATE_HTTP_REQUEST && nhost == 0 && r->minor == 1)
-		refuse(r, 400, "the HTTP/1.1 request has no Host");
-	if (r->phase == PH_DEAD)
-		return -1;
-	r->has_cl = ncl == 1;
-	r->chunked = nte == 1;
-	if (r->kind == TG_GATE_HTTP_REQUEST)
-		r->upgrade = conn_upgrade && up_ws;
-	else
-		r->upgrade = r->status == 101;
-	return 0;
+		why = "the HTTP/1.1 request has no Host";
+	if (why != NULL) {
+		refuse(r, st, why);
+	} else {
+		r->has_cl = ncl == 1;
+		r->chunked = nte == 1;
+		if (r->kind == TG_GATE_HTTP_REQUEST)
+			r->upgrade = conn_upgrade && up_ws;
+		else
+			r->upgrade = r->status == 101;
+	}
+	return why != NULL ? -1 : 0;
 }
 
 /* Copies hb[off..off+n) into the arena at *at as a C string. */
@@ -558,7 +573,7 @@ parser_agrees(const struct tg_gate_http_reader *r, const http_parser *p)
 }
 
 /* Fills the framing of the head and what http-parser must do with the body. */
-static int
+static void
 framing(struct tg_gate_http_reader *r, int *skip)
 {
 	int ka;
@@ -583,7 +598,6 @@ framing(struct tg_gate_http_reader *r, int *skip)
 	r->keep_alive = ka && r->body != TG_GATE_HTTP_BODY_CLOSE;
 	if (r->kind == TG_GATE_HTTP_RESPONSE && r->status / 100 != 1)
 		r->expect_head = 0; /* a final response answers the request */
-	return 0;
 }
 
 static int
@@ -655,13 +669,11 @@ on_body(http_parser *p, const char *at, size_t len)
 		u = r->cb.on_body(r->arg, at, len);
 	if (u < 0) {
 		r->user_aborted = 1;
-		return -1;
-	}
-	if (u > 0) {
+	} else if (u > 0) {
 		r->user_paused = 1;
 		http_parser_pause(p, 1);
 	}
-	return 0;
+	return u < 0 ? -1 : 0;
 }
 
 /* Every message ends with a pause, so that the reader checks the next head. */
@@ -704,6 +716,7 @@ static enum run
 run_parser(struct tg_gate_http_reader *r, const char *buf, size_t n, size_t *used)
 {
 	enum http_errno e;
+	enum run k = RUN_OK;
 
 	if (HTTP_PARSER_ERRNO(&r->hp) == HPE_PAUSED)
 		http_parser_pause(&r->hp, 0);
@@ -712,25 +725,26 @@ run_parser(struct tg_gate_http_reader *r, const char *buf, size_t n, size_t *use
 	e = HTTP_PARSER_ERRNO(&r->hp);
 	if (r->user_aborted) {
 		set_error(r, TG_GATE_HTTP_ABORTED, 0, "a callback aborted");
-		return RUN_STOP;
-	}
-	if (r->phase == PH_DEAD)
-		return RUN_STOP;
-	if (e == HPE_PAUSED)
-		return r->msg_done ? RUN_END : RUN_PAUSE;
-	if (e != HPE_OK) {
+		k = RUN_STOP;
+	} else if (r->phase == PH_DEAD) {
+		k = RUN_STOP; /* refused from a callback */
+	} else if (e == HPE_PAUSED) {
+		k = r->msg_done ? RUN_END : RUN_PAUSE;
+	} else if (e != HPE_OK) {
 		parser_refuse(r, e);
-		return RUN_STOP;
+		k = RUN_STOP;
 	}
-	return RUN_OK;
+	return k;
 }
 
 static void
 cs_bad(struct chunk_scan *c, int status, const char *why)
 {
-	c->st = CS_BAD;
-	c->status = status;
-	c->why = why;
+	if (c->st != CS_BAD) { /* the first reason stands */
+		c->st = CS_BAD;
+		c->status = status;
+		c->why = why;
+	}
 }
 
 #define CS_MALFORMED "a chunk-size line is malformed"
@@ -814,13 +828,9 @@ cs_size(struct chunk_scan *c, unsigned char ch)
 {
 	int v = hex_value(ch);
 
-	if (v >= 0) {
-		if (c->size != 0 || v != 0)
-			c->digits++;
-		if (c->digits > CHUNK_SIZE_DIGITS) {
-			cs_bad(c, 400, "a chunk size is too large");
-			return;
-		}
+	if (v >= 0 && (c->size != 0 || v != 0) && ++c->digits > CHUNK_SIZE_DIGITS) {
+		cs_bad(c, 400, "a chunk size is too large");
+	} else if (v >= 0) {
 		c->size = c->size * 16 + (uint64_t)v;
 		c->st = CS_SIZE;
 	} else if (c->st == CS_SIZE_START) {
@@ -842,10 +852,8 @@ cs_size(struct chunk_scan *c, unsigned char ch)
 static void
 cs_trailer(struct chunk_scan *c, const struct tg_gate_http_limits *lim, unsigned char ch)
 {
-	if (++c->trailer > lim->header_bytes) {
+	if (++c->trailer > lim->header_bytes)
 		cs_bad(c, 431, "the trailer section is larger than the gate's header_bytes limit");
-		return;
-	}
 	switch (c->st) {
 	case CS_TR_START:
 		if (ch == '\r') {
@@ -890,10 +898,8 @@ cs_trailer(struct chunk_scan *c, const struct tg_gate_http_limits *lim, unsigned
 static void
 cs_byte(struct chunk_scan *c, const struct tg_gate_http_limits *lim, unsigned char ch)
 {
-	if (c->st <= CS_SIZE_LF && ++c->line > lim->request_line) {
+	if (c->st <= CS_SIZE_LF && ++c->line > lim->request_line)
 		cs_bad(c, 400, "a chunk-size line is longer than the gate's request_line limit");
-		return;
-	}
 	switch (c->st) {
 	case CS_SIZE_START:
 	case CS_SIZE:
@@ -980,6 +986,7 @@ head_reset(struct tg_gate_http_reader *r)
 static enum tg_gate_http_rc
 message_end(struct tg_gate_http_reader *r)
 {
+	enum tg_gate_http_rc rc = TG_GATE_HTTP_OK;
 	int upgraded = r->upgrade, u = 0;
 
 	head_reset(r);
@@ -987,23 +994,46 @@ message_end(struct tg_gate_http_reader *r)
 		u = r->cb.on_end(r->arg);
 	if (u < 0) {
 		set_error(r, TG_GATE_HTTP_ABORTED, 0, "a callback aborted");
-		return TG_GATE_HTTP_ABORTED;
+		rc = TG_GATE_HTTP_ABORTED;
+	} else if (u > 0 || upgraded) {
+		/* after an upgrade the bytes that follow belong to another protocol */
+		rc = TG_GATE_HTTP_PAUSED;
 	}
-	/* after an upgrade the bytes that follow belong to another protocol */
-	return u > 0 || upgraded ? TG_GATE_HTTP_PAUSED : TG_GATE_HTTP_OK;
+	return rc;
 }
 
 /* The head is complete and checked: http-parser reads it next. */
 static int
 head_done(struct tg_gate_http_reader *r)
 {
-	if (head_framing(r) != 0)
-		return -1;
-	http_parser_init(&r->hp, r->kind == TG_GATE_HTTP_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
-	r->hp.data = r;
-	r->hb_fed = 0;
-	r->phase = PH_PARSE;
-	return 0;
+	int rc = head_framing(r);
+
+	if (rc == 0) {
+		http_parser_init(&r->hp,
+		                 r->kind == TG_GATE_HTTP_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE);
+		r->hp.data = r;
+		r->hb_fed = 0;
+		r->phase = PH_PARSE;
+	}
+	return rc;
+}
+
+/* What a run means for feed: the rc to return, or -1 to go on. */
+static int
+after_run(struct tg_gate_http_reader *r, enum run k)
+{
+	int rc = -1;
+
+	if (k == RUN_PAUSE) {
+		rc = TG_GATE_HTTP_PAUSED;
+	} else if (k == RUN_END) {
+		rc = (int)message_end(r);
+		if (rc == TG_GATE_HTTP_OK)
+			rc = -1;
+	} else if (k == RUN_STOP) {
+		rc = (int)r->dead_rc;
+	}
+	return rc;
 }
 
 /* PH_PARSE: feeds the rest of the head; the rc to return, or -1 to go on. */
@@ -1014,22 +1044,12 @@ step_parse(struct tg_gate_http_reader *r)
 	enum run k = run_parser(r, r->hb + r->hb_fed, r->hb_len - r->hb_fed, &n);
 
 	r->hb_fed += n;
-	switch (k) {
-	case RUN_OK:
+	if (k == RUN_OK) { /* the head is in, a body follows */
 		r->phase = PH_BODY;
 		memset(&r->cs, 0, sizeof(r->cs));
 		r->cs_ahead = 0;
-		return -1;
-	case RUN_PAUSE:
-		return TG_GATE_HTTP_PAUSED;
-	case RUN_END: {
-		enum tg_gate_http_rc rc = message_end(r);
-
-		return rc == TG_GATE_HTTP_OK ? -1 : (int)rc;
 	}
-	default:
-		return r->dead_rc;
-	}
+	return after_run(r, k);
 }
 
 /* PH_BODY over data[*pos..len); the rc to return, or -1 to go on. */
@@ -1037,48 +1057,30 @@ static int
 step_body(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
 {
 	size_t avail = len - *pos, lim = avail, n = 0;
-	enum run k;
+	enum run k = RUN_STOP;
 
 	if (r->chunked) {
 		if (r->cs_ahead < avail)
 			r->cs_ahead += cs_scan(&r->cs, &r->lim, data + *pos + r->cs_ahead,
 			                       avail - r->cs_ahead);
 		lim = r->cs_ahead < avail ? r->cs_ahead : avail;
-		if (lim == 0 && r->cs.st == CS_BAD) {
-			refuse(r, r->cs.status, r->cs.why);
-			return r->dead_rc;
-		}
-		if (lim == 0 && r->cs.st == CS_DONE) {
-			refuse(r, 400,
-			       "the chunked body is ambiguous (the gate's checks and "
-			       "http-parser disagree)");
-			return r->dead_rc;
+	}
+	if (lim == 0 && r->cs.st == CS_BAD) {
+		refuse(r, r->cs.status, r->cs.why);
+	} else if (lim == 0) { /* the scanner saw the end, http-parser did not */
+		refuse(r, 400, CHUNKED_AMBIGUOUS);
+	} else {
+		k = run_parser(r, data + *pos, lim, &n);
+		*pos += n;
+		if (r->chunked)
+			r->cs_ahead -= n < r->cs_ahead ? n : r->cs_ahead;
+		/* http-parser must end a chunked message where the scanner did */
+		if (k == RUN_END && r->chunked && (r->cs.st != CS_DONE || r->cs_ahead != 0)) {
+			refuse(r, 400, CHUNKED_AMBIGUOUS);
+			k = RUN_STOP;
 		}
 	}
-	k = run_parser(r, data + *pos, lim, &n);
-	*pos += n;
-	if (r->chunked)
-		r->cs_ahead -= n < r->cs_ahead ? n : r->cs_ahead;
-	switch (k) {
-	case RUN_OK:
-		return -1;
-	case RUN_PAUSE:
-		return TG_GATE_HTTP_PAUSED;
-	case RUN_END: {
-		enum tg_gate_http_rc rc;
-
-		if (r->chunked && (r->cs.st != CS_DONE || r->cs_ahead != 0)) {
-			refuse(r, 400,
-			       "the chunked body is ambiguous (the gate's checks and "
-			       "http-parser disagree)");
-			return r->dead_rc;
-		}
-		rc = message_end(r);
-		return rc == TG_GATE_HTTP_OK ? -1 : (int)rc;
-	}
-	default:
-		return r->dead_rc;
-	}
+	return after_run(r, k);
 }
 
 /* A response's EOF (feed with len 0 and nothing pending). */
@@ -1087,20 +1089,22 @@ step_eof(struct tg_gate_http_reader *r)
 {
 	size_t n = 0;
 	enum run k;
+	int rc = TG_GATE_HTTP_OK;
 
-	if (r->phase == PH_HEAD) {
-		if (r->hb_len == 0)
-			return TG_GATE_HTTP_OK;
+	if (r->phase == PH_HEAD && r->hb_len > 0) {
 		refuse(r, 400, "the connection closed in the middle of the response head");
-		return r->dead_rc;
+		rc = (int)r->dead_rc;
+	} else if (r->phase != PH_HEAD) {
+		k = run_parser(r, "", 0, &n);
+		if (k == RUN_OK || k == RUN_PAUSE) {
+			refuse(r, 400, "the connection closed in the middle of the response");
+			k = RUN_STOP;
+		}
+		rc = after_run(r, k);
+		if (rc < 0)
+			rc = TG_GATE_HTTP_OK;
 	}
-	k = run_parser(r, "", 0, &n);
-	if (k == RUN_END)
-		return message_end(r);
-	if (k == RUN_STOP)
-		return r->dead_rc;
-	refuse(r, 400, "the connection closed in the middle of the response");
-	return r->dead_rc;
+	return rc;
 }
 
 enum tg_gate_http_rc
@@ -1141,29 +1145,32 @@ tg_gate_http_reader_new(enum tg_gate_http_kind kind, const struct tg_gate_http_l
                         const struct tg_gate_http_cb *cb, void *arg,
                         struct tg_gate_http_reader **out, struct tg_error *err)
 {
-	struct tg_gate_http_reader *r;
+	struct tg_gate_http_reader *r = calloc(1, sizeof(*r));
+	int rc = 0;
 
 	*out = NULL;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return tg_error_set(err, TG_ERR_ALLOC, "out of memory for an HTTP reader");
-	r->kind = kind;
-	if (lim != NULL)
-		r->lim = *lim;
-	if (r->lim.request_line == 0)
-		r->lim.request_line = DEFAULT_REQUEST_LINE;
-	if (r->lim.header_bytes == 0)
-		r->lim.header_bytes = DEFAULT_HEADER_BYTES;
-	if (r->lim.header_count == 0)
-		r->lim.header_count = DEFAULT_HEADER_COUNT;
-	if (cb != NULL)
-		r->cb = *cb;
-	r->arg = arg;
-	r->hs.on_headers_complete = on_headers_complete;
-	r->hs.on_body = on_body;
-	r->hs.on_message_complete = on_message_complete;
-	r->phase = PH_HEAD;
-	*out = r;
-	return 0;
+	if (r == NULL) {
+		rc = tg_error_set(err, TG_ERR_ALLOC, "out of memory for an HTTP reader");
+	} else {
+		r->kind = kind;
+		if (lim != NULL)
+			r->lim = *lim;
+		if (r->lim.request_line == 0)
+			r->lim.request_line = DEFAULT_REQUEST_LINE;
+		if (r->lim.header_bytes == 0)
+			r->lim.header_bytes = DEFAULT_HEADER_BYTES;
+		if (r->lim.header_count == 0)
+			r->lim.header_count = DEFAULT_HEADER_COUNT;
+		if (cb != NULL)
+			r->cb = *cb;
+		r->arg = arg;
+		r->hs.on_headers_complete = on_headers_complete;
+		r->hs.on_body = on_body;
+		r->hs.on_message_complete = on_message_complete;
+		r->phase = PH_HEAD;
+		*out = r;
+	}
+	return rc;
 }
 
 void
@@ -1175,11 +1182,11 @@ tg_gate_http_reader_expect(struct tg_gate_http_reader *r, const char *method)
 void
 tg_gate_http_reader_free(struct tg_gate_http_reader *r)
 {
-	if (r == NULL)
-		return;
-	free(r->hb);
-	free(r->spans);
-	free(r);
+	if (r != NULL) {
+		free(r->hb);
+		free(r->spans);
+		free(r);
+	}
 }
 
 /* ---- writers ---- */
@@ -1239,12 +1246,13 @@ static const struct {
 static const char *
 reason_of(int status)
 {
+	const char *reason = "";
 	size_t i;
 
-	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+	for (i = 0; reason[0] == '\0' && i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		if (reasons[i].status == status)
-			return reasons[i].reason;
-	return "";
+			reason = reasons[i].reason;
+	return reason;
 }
 
 /* Hop-by-hop fields (RFC 9110 section 7.6.1) and the framing the gate writes. */
@@ -1256,11 +1264,11 @@ hop_by_hop(const char *name)
 	    "trailer",    "transfer-encoding", "upgrade",          "content-length",
 	};
 	size_t i;
+	int found = 0;
 
-	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strcasecmp(name, hop[i]) == 0)
-			return 1;
-	return 0;
+	for (i = 0; !found && i < sizeof(hop) / sizeof(hop[0]); i++)
+		found = strcasecmp(name, hop[i]) == 0;
+	return found;
 }
 
 /* 1 when a Connection field of h names the field name. */
@@ -1268,25 +1276,23 @@ static int
 named_by_connection(const struct tg_gate_http_head *h, const char *name)
 {
 	size_t i;
+	int found = 0;
 
-	if (strcasecmp(name, "host") == 0)
-		return 0; /* end to end, and HTTP/1.1 needs it (RFC 9112 section 3.2) */
-	for (i = 0; i < h->nheaders; i++)
-		if (strcasecmp(h->headers[i].name, "connection") == 0 &&
-		    list_has(h->headers[i].value, strlen(h->headers[i].value), name))
-			return 1;
-	return 0;
+	/* Host is end to end, and HTTP/1.1 needs it (RFC 9112 section 3.2) */
+	for (i = 0; !found && strcasecmp(name, "host") != 0 && i < h->nheaders; i++)
+		found = strcasecmp(h->headers[i].name, "connection") == 0 &&
+		        list_has(h->headers[i].value, strlen(h->headers[i].value), name);
+	return found;
 }
 
 static int
 token_ok(const char *s)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; s != NULL && s[i] != '\0'; i++)
-		if (!tchar((unsigned char)s[i]))
-			return 0;
-	return s != NULL && i > 0;
+	while (s != NULL && s[i] != '\0' && tchar((unsigned char)s[i]))
+		i++;
+	return s != NULL && i > 0 && s[i] == '\0';
 }
 
 /* The extras' names are tokens and their values hold no CR, LF or NUL. */
@@ -1294,52 +1300,47 @@ static int
 extras_ok(const struct tg_gate_http_extra *extra, size_t nextra)
 {
 	size_t i, j;
+	int ok = nextra == 0 || extra != NULL;
 
-	if (nextra > 0 && extra == NULL)
-		return 0;
-	for (i = 0; i < nextra; i++) {
-		if (!token_ok(extra[i].name) || (extra[i].value == NULL && extra[i].value_len > 0))
-			return 0;
-		for (j = 0; j < extra[i].value_len; j++) {
-			char c = extra[i].value[j];
-
-			if (c == '\r' || c == '\n' || c == '\0')
-				return 0;
-		}
+	for (i = 0; ok && i < nextra; i++) {
+		ok = token_ok(extra[i].name) && (extra[i].value != NULL || extra[i].value_len == 0);
+		for (j = 0; ok && j < extra[i].value_len; j++)
+			ok = extra[i].value[j] != '\r' && extra[i].value[j] != '\n' &&
+			     extra[i].value[j] != '\0';
 	}
-	return 1;
+	return ok;
 }
 
 static int
 in_extras(const char *name, const struct tg_gate_http_extra *extra, size_t nextra)
 {
 	size_t i;
+	int found = 0;
 
-	for (i = 0; i < nextra; i++)
-		if (strcasecmp(name, extra[i].name) == 0)
-			return 1;
-	return 0;
+	for (i = 0; !found && i < nextra; i++)
+		found = strcasecmp(name, extra[i].name) == 0;
+	return found;
 }
 
 static int
 add_field(struct evbuffer *b, const char *name, const char *value, size_t n)
 {
-	if (evbuffer_add(b, name, strlen(name)) != 0 || evbuffer_add(b, ": ", 2) != 0 ||
-	    evbuffer_add(b, value, n) != 0 || evbuffer_add(b, "\r\n", 2) != 0)
-		return -1;
-	return 0;
+	int ok = evbuffer_add(b, name, strlen(name)) == 0 && evbuffer_add(b, ": ", 2) == 0 &&
+	         evbuffer_add(b, value, n) == 0 && evbuffer_add(b, "\r\n", 2) == 0;
+
+	return ok ? 0 : -1;
 }
 
 static int
 add_extras(struct evbuffer *b, const struct tg_gate_http_extra *extra, size_t nextra)
 {
 	size_t i;
+	int rc = 0;
 
-	for (i = 0; i < nextra; i++)
-		if (add_field(b, extra[i].name, extra[i].value != NULL ? extra[i].value : "",
-		              extra[i].value_len) != 0)
-			return -1;
-	return 0;
+	for (i = 0; rc == 0 && i < nextra; i++)
+		rc = add_field(b, extra[i].name, extra[i].value != NULL ? extra[i].value : "",
+		               extra[i].value_len);
+	return rc;
 }
 
 /* Moves tmp to out when ok; frees tmp. 0 or TG_ERR_ALLOC. */
@@ -1359,12 +1360,29 @@ commit(struct evbuffer *tmp, int ok, struct evbuffer *out)
 static int
 vchars_ok(const char *s)
 {
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; s != NULL && s[i] != '\0'; i++)
-		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-			return 0;
-	return s != NULL && i > 0;
+	while (s != NULL && (unsigned char)s[i] > 0x20 && (unsigned char)s[i] < 0x7f)
+		i++;
+	return s != NULL && i > 0 && s[i] == '\0';
+}
+
+/* The client's fields the upstream request keeps. */
+static int
+request_fields(const struct tg_gate_http_head *h, const struct tg_gate_http_extra *extra,
+               size_t nextra, struct evbuffer *b)
+{
+	const char *name;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < h->nheaders; i++) {
+		name = h->headers[i].name;
+		if (!hop_by_hop(name) && !named_by_connection(h, name) &&
+		    strncasecmp(name, "x-tokengate-", 12) != 0 && !in_extras(name, extra, nextra))
+			rc = add_field(b, name, h->headers[i].value, strlen(h->headers[i].value));
+	}
+	return rc;
 }
 
 int
@@ -1373,49 +1391,58 @@ tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *path_an
                           struct evbuffer *out)
 {
 	struct evbuffer *b = NULL;
-	const char *name;
-	size_t i;
-	int ok;
+	int ok, rc = TG_ERR_INVALID_ARG;
 
-	if (h == NULL || out == NULL || !token_ok(h->method) || !vchars_ok(path_and_query) ||
-	    !extras_ok(extra, nextra))
-		return TG_ERR_INVALID_ARG;
-	b = evbuffer_new();
-	ok = b != NULL &&
-	     evbuffer_add_printf(b, "%s %s HTTP/1.1\r\n", h->method, path_and_query) >= 0;
-	for (i = 0; ok && i < h->nheaders; i++) {
-		name = h->headers[i].name;
-		if (hop_by_hop(name) || named_by_connection(h, name) ||
-		    strncasecmp(name, "x-tokengate-", 12) == 0 || in_extras(name, extra, nextra))
-			continue;
-		ok = add_field(b, name, h->headers[i].value, strlen(h->headers[i].value)) == 0;
-	}
-	ok = ok && add_extras(b, extra, nextra) == 0;
-	if (ok && h->body == TG_GATE_HTTP_BODY_LENGTH)
-		ok = evbuffer_add_printf(b, "Content-Length: %llu\r\n",
-		                         (unsigned long long)h->content_length) >= 0;
-	else if (ok && h->body == TG_GATE_HTTP_BODY_CHUNKED)
-		ok = evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") >= 0;
-	if (ok)
-		ok = evbuffer_add_printf(b, "%s\r\n\r\n",
+	if (h != NULL && out != NULL && token_ok(h->method) && vchars_ok(path_and_query) &&
+	    extras_ok(extra, nextra)) {
+		b = evbuffer_new();
+		ok = b != NULL &&
+		     evbuffer_add_printf(b, "%s %s HTTP/1.1\r\n", h->method, path_and_query) >= 0;
+		ok = ok && request_fields(h, extra, nextra, b) == 0;
+		ok = ok && add_extras(b, extra, nextra) == 0;
+		if (ok && h->body == TG_GATE_HTTP_BODY_LENGTH)
+			ok = evbuffer_add_printf(b, "Content-Length: %llu\r\n",
+			                         (unsigned long long)h->content_length) >= 0;
+		else if (ok && h->body == TG_GATE_HTTP_BODY_CHUNKED)
+			ok = evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") >= 0;
+		ok = ok &&
+		     evbuffer_add_printf(b, "%s\r\n\r\n",
 		                         h->upgrade ? "Connection: Upgrade\r\nUpgrade: websocket"
 		                                    : "Connection: keep-alive") >= 0;
-	return commit(b, ok, out);
+		rc = commit(b, ok, out);
+	}
+	return rc;
 }
 
 /* A response field the gate passes on to the client. */
 static int
 response_keeps(const struct tg_gate_http_head *h, const char *name)
 {
-	int is101 = h->status == 101;
+	int keep;
 
-	if (is101 && strcasecmp(name, "upgrade") == 0)
-		return 1;
-	if (strcasecmp(name, "content-length") == 0)
+	if (h->status == 101 && strcasecmp(name, "upgrade") == 0)
+		keep = 1;
+	else if (strcasecmp(name, "content-length") == 0)
 		/* no body, but the length of the one a GET would get (HEAD, 304) */
-		return h->body == TG_GATE_HTTP_BODY_NONE && h->status / 100 != 1 &&
-		       h->status != 204;
-	return !hop_by_hop(name) && !named_by_connection(h, name);
+		keep =
+		    h->body == TG_GATE_HTTP_BODY_NONE && h->status / 100 != 1 && h->status != 204;
+	else
+		keep = !hop_by_hop(name) && !named_by_connection(h, name);
+	return keep;
+}
+
+/* The upstream's fields the client response keeps. */
+static int
+response_fields(const struct tg_gate_http_head *h, struct evbuffer *b)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < h->nheaders; i++)
+		if (response_keeps(h, h->headers[i].name))
+			rc = add_field(b, h->headers[i].name, h->headers[i].value,
+			               strlen(h->headers[i].value));
+	return rc;
 }
 
 int
@@ -1424,34 +1451,31 @@ tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, in
 {
 	struct evbuffer *b = NULL;
 	const char *conn = keep_alive ? "keep-alive" : "close";
-	int ok, chunked = 0;
-	size_t i;
+	int ok, chunked = 0, rc = TG_ERR_INVALID_ARG;
 
-	if (h == NULL || out == NULL || h->status < 100 || h->status > 999)
-		return TG_ERR_INVALID_ARG;
-	b = evbuffer_new();
-	ok = b != NULL &&
-	     evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\n", h->status, reason_of(h->status)) >= 0;
-	for (i = 0; ok && i < h->nheaders; i++)
-		if (response_keeps(h, h->headers[i].name))
-			ok = add_field(b, h->headers[i].name, h->headers[i].value,
-			               strlen(h->headers[i].value)) == 0;
-	if (h->body == TG_GATE_HTTP_BODY_LENGTH && ok)
-		ok = evbuffer_add_printf(b, "Content-Length: %llu\r\n",
-		                         (unsigned long long)h->content_length) >= 0;
-	else if (h->body == TG_GATE_HTTP_BODY_CHUNKED ||
-	         (h->body == TG_GATE_HTTP_BODY_CLOSE && keep_alive))
-		chunked = 1;
-	if (ok && chunked)
-		ok = evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") >= 0;
-	if (h->status == 101)
-		conn = "Upgrade";
-	if (ok && (h->status == 101 || h->status / 100 != 1))
-		ok = evbuffer_add_printf(b, "Connection: %s\r\n", conn) >= 0;
-	ok = ok && evbuffer_add(b, "\r\n", 2) == 0;
+	if (h != NULL && out != NULL && h->status >= 100 && h->status <= 999) {
+		chunked = h->body == TG_GATE_HTTP_BODY_CHUNKED ||
+		          (h->body == TG_GATE_HTTP_BODY_CLOSE && keep_alive);
+		if (h->status == 101)
+			conn = "Upgrade";
+		b = evbuffer_new();
+		ok = b != NULL && evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\n", h->status,
+		                                      reason_of(h->status)) >= 0;
+		ok = ok && response_fields(h, b) == 0;
+		if (ok && h->body == TG_GATE_HTTP_BODY_LENGTH)
+			ok = evbuffer_add_printf(b, "Content-Length: %llu\r\n",
+			                         (unsigned long long)h->content_length) >= 0;
+		if (ok && chunked)
+			ok = evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") >= 0;
+		/* an interim response (100, 103) says nothing about the connection */
+		if (ok && (h->status == 101 || h->status / 100 != 1))
+			ok = evbuffer_add_printf(b, "Connection: %s\r\n", conn) >= 0;
+		ok = ok && evbuffer_add(b, "\r\n", 2) == 0;
+		rc = commit(b, ok, out);
+	}
 	if (chunked_out != NULL)
 		*chunked_out = chunked;
-	return commit(b, ok, out);
+	return rc;
 }
 
 int
@@ -1460,55 +1484,56 @@ tg_gate_http_answer(int status, const char *json_body, const struct tg_gate_http
 {
 	struct evbuffer *b = NULL;
 	size_t n = json_body != NULL ? strlen(json_body) : 0;
-	int ok;
+	int ok, rc = TG_ERR_INVALID_ARG;
 
-	if (out == NULL || status < 100 || status > 999 || !extras_ok(extra, nextra))
-		return TG_ERR_INVALID_ARG;
-	b = evbuffer_new();
-	ok = b != NULL && evbuffer_add_printf(b,
-	                                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-	                                      "Content-Length: %zu\r\n",
-	                                      status, reason_of(status), n) >= 0;
-	ok = ok && add_extras(b, extra, nextra) == 0;
-	ok = ok && evbuffer_add_printf(b, "Connection: %s\r\n\r\n",
-	                               keep_alive ? "keep-alive" : "close") >= 0;
-	ok = ok && (n == 0 || evbuffer_add(b, json_body, n) == 0);
-	return commit(b, ok, out);
+	if (out != NULL && status >= 100 && status <= 999 && extras_ok(extra, nextra)) {
+		b = evbuffer_new();
+		ok = b != NULL && evbuffer_add_printf(b,
+		                                      "HTTP/1.1 %d %s\r\nContent-Type: "
+		                                      "application/json\r\nContent-Length: %zu\r\n",
+		                                      status, reason_of(status), n) >= 0;
+		ok = ok && add_extras(b, extra, nextra) == 0;
+		ok = ok && evbuffer_add_printf(b, "Connection: %s\r\n\r\n",
+		                               keep_alive ? "keep-alive" : "close") >= 0;
+		ok = ok && (n == 0 || evbuffer_add(b, json_body, n) == 0);
+		rc = commit(b, ok, out);
+	}
+	return rc;
 }
 
 int
 tg_gate_http_chunk(const char *data, size_t len, struct evbuffer *out)
 {
-	int ok;
+	int ok, rc = TG_ERR_INVALID_ARG;
 
-	if (out == NULL || (data == NULL && len > 0))
-		return TG_ERR_INVALID_ARG;
-	if (len == 0)
-		return evbuffer_add(out, "0\r\n\r\n", 5) == 0 ? 0 : TG_ERR_ALLOC;
-	ok = evbuffer_add_printf(out, "%zx\r\n", len) >= 0 && evbuffer_add(out, data, len) == 0 &&
-	     evbuffer_add(out, "\r\n", 2) == 0;
-	return ok ? 0 : TG_ERR_ALLOC;
+	if (out != NULL && (data != NULL || len == 0)) {
+		if (len == 0)
+			ok = evbuffer_add(out, "0\r\n\r\n", 5) == 0;
+		else
+			ok = evbuffer_add_printf(out, "%zx\r\n", len) >= 0 &&
+			     evbuffer_add(out, data, len) == 0 && evbuffer_add(out, "\r\n", 2) == 0;
+		rc = ok ? 0 : TG_ERR_ALLOC;
+	}
+	return rc;
 }
 
 size_t
 tg_gate_http_key_header(const struct tg_prov *p, char *out, size_t cap)
 {
-	size_t i;
+	size_t i = 0, len = 0;
 	int n;
 
-	if (p == NULL || out == NULL || cap == 0)
-		return 0;
-	out[0] = '\0';
-	for (i = 0; p->serial[i] != '\0'; i++)
-		if ((unsigned char)p->serial[i] <= 0x20 || (unsigned char)p->serial[i] >= 0x7f ||
-		    p->serial[i] == ';' || p->serial[i] == ',' || p->serial[i] == '"')
-			return 0;
-	n = snprintf(out, cap, "level=%s; pin=%s; touch=%s; serial=%s",
-	             tg_prov_level_name(p->level), tg_att_pin_name(p->pin_policy),
-	             tg_att_touch_name(p->touch_policy), p->serial);
-	if (n < 0 || (size_t)n >= cap) {
-		out[0] = '\0';
-		return 0;
+	while (p != NULL && p->serial[i] != '\0' && (unsigned char)p->serial[i] > 0x20 &&
+	       (unsigned char)p->serial[i] < 0x7f && strchr(";,\"", p->serial[i]) == NULL)
+		i++;
+	if (p != NULL && out != NULL && cap > 0 && p->serial[i] == '\0') {
+		n = snprintf(out, cap, "level=%s; pin=%s; touch=%s; serial=%s",
+		             tg_prov_level_name(p->level), tg_att_pin_name(p->pin_policy),
+		             tg_att_touch_name(p->touch_policy), p->serial);
+		if (n > 0 && (size_t)n < cap)
+			len = (size_t)n;
 	}
-	return (size_t)n;
+	if (len == 0 && out != NULL && cap > 0)
+		out[0] = '\0';
+	return len;
 }

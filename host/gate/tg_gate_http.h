@@ -24,8 +24,12 @@
  * fields (431); anything http-parser refuses (bad chunk size, bad method,
  * bad version, ...; an unknown method and CONNECT 501); a request with two
  * Host fields or, in HTTP/1.1, none; HTTP/1.0 requests are accepted,
- * HTTP/0.9 and 2.0 are not (505). A refused message leaves the reader dead:
- * the connection must be closed after the error answer.
+ * HTTP/0.9 and 2.0 are not (505). Refused where met in a chunked body
+ * (the body bytes before were passed on): a chunk-size line that is not hex
+ * digits, well-formed extensions and CRLF, a size of more than 15
+ * significant hex digits, chunk data not followed by CRLF, a trailer section with the
+ * faults of a head or over the head limits. A refused message leaves the
+ * reader dead: the connection must be closed after the error answer.
  */
 #ifndef TG_GATE_HTTP_H
 #define TG_GATE_HTTP_H

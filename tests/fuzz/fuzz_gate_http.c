@@ -206,6 +206,34 @@ back_head(void *arg, const struct tg_gate_http_head *h)
 	return 0;
 }
 
+/*
+ * Reads the head the writer put in out back through a fresh reader of kind
+ * (responses: to method) with on_head; frees out. The head must be taken
+ * whole, without refusal, and reach on_head once (*heads).
+ */
+static void
+read_back(enum tg_gate_http_kind kind, const char *method, struct evbuffer *out,
+          int (*on_head)(void *, const struct tg_gate_http_head *), void *arg, const int *heads)
+{
+	static const struct tg_gate_http_limits big = {8192, 65536, 256};
+	struct tg_gate_http_cb cb = {on_head, NULL, NULL};
+	struct tg_gate_http_reader *r = NULL;
+	struct tg_gate_http_error e;
+	struct tg_error err;
+	size_t n = evbuffer_get_length(out), used;
+	unsigned char *bytes = evbuffer_pullup(out, -1);
+
+	check(bytes != NULL);
+	check(tg_gate_http_reader_new(kind, &big, &cb, arg, &r, &err) == 0);
+	if (method != NULL)
+		tg_gate_http_reader_expect(r, method);
+	check(tg_gate_http_reader_feed(r, (const char *)bytes, n, &used, &e) !=
+	      TG_GATE_HTTP_REFUSED);
+	check(used == n && *heads == 1);
+	tg_gate_http_reader_free(r);
+	evbuffer_free(out);
+}
+
 static void
 check_writer(const struct tg_gate_http_head *h, const char *pq)
 {
@@ -215,28 +243,13 @@ check_writer(const struct tg_gate_http_head *h, const char *pq)
 	    {"Authorization", auth_value, sizeof(auth_value) - 1},
 	    {"Host", "upstream", 8},
 	};
-	static const struct tg_gate_http_limits big = {8192, 65536, 256};
 	struct back b = {h, pq, 0};
-	struct tg_gate_http_cb cb = {back_head, NULL, NULL};
-	struct tg_gate_http_reader *r = NULL;
-	struct tg_gate_http_error e;
 	struct evbuffer *out = evbuffer_new();
-	struct tg_error err;
-	size_t n, used;
-	unsigned char *bytes;
 
 	check(out != NULL);
 	/* an HTTP/1.0 request may come without Host; HTTP/1.1 upstream needs one */
 	check(tg_gate_http_request_head(h, pq, x, count(h, "Host", NULL) == 1 ? 3 : 4, out) == 0);
-	n = evbuffer_get_length(out);
-	bytes = evbuffer_pullup(out, -1);
-	check(bytes != NULL);
-	check(tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &big, &cb, &b, &r, &err) == 0);
-	check(tg_gate_http_reader_feed(r, (const char *)bytes, n, &used, &e) !=
-	      TG_GATE_HTTP_REFUSED);
-	check(used == n && b.heads == 1);
-	tg_gate_http_reader_free(r);
-	evbuffer_free(out);
+	read_back(TG_GATE_HTTP_REQUEST, NULL, out, back_head, &b, &b.heads);
 }
 
 /* What the read-back of the client response head must show. */
@@ -275,31 +288,16 @@ rback_head(void *arg, const struct tg_gate_http_head *h)
 static void
 check_response_writer(const struct run *c, const struct tg_gate_http_head *h, int keep_alive)
 {
-	static const struct tg_gate_http_limits big = {8192, 65536, 256};
 	struct rback b = {h, keep_alive, 0};
-	struct tg_gate_http_cb cb = {rback_head, NULL, NULL};
-	struct tg_gate_http_reader *r = NULL;
-	struct tg_gate_http_error e;
 	struct evbuffer *out = evbuffer_new();
-	struct tg_error err;
-	unsigned char *bytes;
-	size_t n, used;
 	int chunked = -1;
 
 	check(out != NULL);
 	check(tg_gate_http_response_head(h, keep_alive, &chunked, out) == 0);
-	n = evbuffer_get_length(out);
-	bytes = evbuffer_pullup(out, -1);
-	check(bytes != NULL);
-	check(tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &big, &cb, &b, &r, &err) == 0);
-	tg_gate_http_reader_expect(r, h->body == TG_GATE_HTTP_BODY_NONE ? c->method : "GET");
-	check(tg_gate_http_reader_feed(r, (const char *)bytes, n, &used, &e) !=
-	      TG_GATE_HTTP_REFUSED);
-	check(used == n && b.heads == 1);
 	check(chunked == (h->body == TG_GATE_HTTP_BODY_CHUNKED ||
 	                  (h->body == TG_GATE_HTTP_BODY_CLOSE && keep_alive)));
-	tg_gate_http_reader_free(r);
-	evbuffer_free(out);
+	read_back(TG_GATE_HTTP_RESPONSE, h->body == TG_GATE_HTTP_BODY_NONE ? c->method : "GET", out,
+	          rback_head, &b, &b.heads);
 }
 
 static int

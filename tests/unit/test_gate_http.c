@@ -342,7 +342,9 @@ static const struct bad bads[] = {
     {B("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400, "the request has more than one Host"},
     /* http-parser 2.9.4 takes any name starting with Transfer-Encoding for it */
     {B(GETH "Transfer-Encoding-X: 1\r\n\r\n"), 400,
-     "the head is ambiguous (the gate's checks and http-parser disagree)"},
+     "a header field name starts with Transfer-Encoding (ambiguous framing)"},
+    {B(GETH "transfer-encodingX: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), 400,
+     "a header field name starts with Transfer-Encoding (ambiguous framing)"},
     {B("GET / HTTP/1.1\r\n\r\n"), 400, "the HTTP/1.1 request has no Host"},
 };
 
@@ -627,6 +629,38 @@ test_upgrade_request(void **state)
 	                 TG_GATE_HTTP_OK);
 	assert_int_equal(c.ends, 2);
 	assert_null(strstr(c.log, "up=1"));
+	tg_gate_http_reader_free(r);
+}
+
+/* A response paused in on_head: len 0 resumes it (not EOF); then EOF ends it. */
+static void
+test_response_pause_eof(void **state)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n";
+	struct tg_gate_http_error e;
+	struct tg_gate_http_reader *r;
+	struct rec c;
+	size_t used;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.pause_head = 1;
+	r = reader(TG_GATE_HTTP_RESPONSE, NULL, &c);
+	tg_gate_http_reader_expect(r, "GET");
+	assert_int_equal(tg_gate_http_reader_feed(r, head, sizeof(head) - 1, &used, &e),
+	                 TG_GATE_HTTP_PAUSED);
+	assert_int_equal(used, sizeof(head) - 1);
+	assert_int_equal(tg_gate_http_reader_feed(r, NULL, 0, &used, &e), TG_GATE_HTTP_OK);
+	assert_int_equal(c.ends, 0);
+	assert_int_equal(tg_gate_http_reader_feed(r, "abc", 3, &used, &e), TG_GATE_HTTP_OK);
+	assert_int_equal(c.ends, 0);
+	assert_int_equal(tg_gate_http_reader_feed(r, NULL, 0, &used, &e), TG_GATE_HTTP_OK);
+	assert_int_equal(c.ends, 1);
+	assert_non_null(strstr(c.log, "body=3 cl=0 ka=0"));
+	assert_non_null(strstr(c.log, "BODY [abc]\nEND\n"));
+	/* after the end, EOF is nothing more */
+	assert_int_equal(tg_gate_http_reader_feed(r, NULL, 0, &used, &e), TG_GATE_HTTP_OK);
+	assert_int_equal(c.ends, 1);
 	tg_gate_http_reader_free(r);
 }
 
@@ -1038,15 +1072,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_get),           cmocka_unit_test(test_bodies),
-	    cmocka_unit_test(test_refused),       cmocka_unit_test(test_limits_exact),
-	    cmocka_unit_test(test_pipelining),    cmocka_unit_test(test_pause_head),
-	    cmocka_unit_test(test_pause_body),    cmocka_unit_test(test_abort),
-	    cmocka_unit_test(test_streaming),     cmocka_unit_test(test_upgrade_request),
-	    cmocka_unit_test(test_responses),     cmocka_unit_test(test_request_head),
-	    cmocka_unit_test(test_response_head), cmocka_unit_test(test_answer_chunk),
-	    cmocka_unit_test(test_key_header),    cmocka_unit_test(test_keep_alive),
-	    cmocka_unit_test(test_chunk_limits),
+	    cmocka_unit_test(test_get),          cmocka_unit_test(test_bodies),
+	    cmocka_unit_test(test_refused),      cmocka_unit_test(test_limits_exact),
+	    cmocka_unit_test(test_pipelining),   cmocka_unit_test(test_pause_head),
+	    cmocka_unit_test(test_pause_body),   cmocka_unit_test(test_abort),
+	    cmocka_unit_test(test_streaming),    cmocka_unit_test(test_upgrade_request),
+	    cmocka_unit_test(test_responses),    cmocka_unit_test(test_response_pause_eof),
+	    cmocka_unit_test(test_request_head), cmocka_unit_test(test_response_head),
+	    cmocka_unit_test(test_answer_chunk), cmocka_unit_test(test_key_header),
+	    cmocka_unit_test(test_keep_alive),   cmocka_unit_test(test_chunk_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
