@@ -184,7 +184,7 @@ req_new(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, s
 	struct req *q = calloc(1, sizeof(*q));
 
 	if (q == NULL)
-		goto fail;
+		goto out;
 	q->efd = -1;
 	atomic_init(&q->refs, 1);
 	q->s = s;
@@ -193,13 +193,14 @@ req_new(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, s
 	q->inlen = inlen;
 	q->outcap = outcap;
 	if ((q->in = malloc(inlen ? inlen : 1)) == NULL || (q->out = malloc(outcap)) == NULL ||
-	    (q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		goto fail;
+	    (q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		req_put(q);
+		q = NULL;
+		goto out;
+	}
 	memcpy(q->in, in, inlen);
+out:
 	return q;
-fail:
-	req_put(q);
-	return NULL;
 }
 
 /*
@@ -311,21 +312,21 @@ signer_free(struct signer *s)
 {
 	unsigned i;
 
-	if (s == NULL)
-		return;
-	pthread_mutex_lock(&s->mu);
-	s->stop = 1;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	for (i = 0; i < s->nthreads; i++)
-		pthread_join(s->threads[i], NULL);
-	free(s->threads);
-	pthread_cond_destroy(&s->cv);
-	pthread_mutex_destroy(&s->mu);
-	EVP_PKEY_free(s->inner);
-	if (s->release != NULL)
-		s->release(s->release_arg);
-	free(s);
+	if (s != NULL) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		for (i = 0; i < s->nthreads; i++)
+			pthread_join(s->threads[i], NULL);
+		free(s->threads);
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		EVP_PKEY_free(s->inner);
+		if (s->release != NULL)
+			s->release(s->release_arg);
+		free(s);
+	}
 }
 
 /* ex_data free callback of the wrapped RSA / EC_KEY: the key is going. */
@@ -409,21 +410,21 @@ wrap_rsa(EVP_PKEY *pub, struct signer *s)
 	n2 = e2 = NULL;
 	if ((pk = EVP_PKEY_new()) == NULL || RSA_set_ex_data(w, rsa_idx, s) != 1)
 		goto fail;
-	if (EVP_PKEY_assign_RSA(pk, w) != 1) {
-		RSA_set_ex_data(w, rsa_idx, NULL);
+	if (EVP_PKEY_assign_RSA(pk, w) != 1)
 		goto fail;
-	}
-	RSA_free(src);
-	return pk;
+	w = NULL; /* pk's */
+	goto out;
 fail:
 	EVP_PKEY_free(pk);
+	pk = NULL;
 	if (w != NULL)
 		RSA_set_ex_data(w, rsa_idx, NULL); /* the caller still owns s */
+out:
 	RSA_free(w);
 	BN_free(n2);
 	BN_free(e2);
 	RSA_free(src);
-	return NULL;
+	return pk;
 }
 
 static EVP_PKEY *
@@ -441,15 +442,17 @@ wrap_ec(EVP_PKEY *pub, struct signer *s)
 		goto fail;
 	if (EVP_PKEY_assign_EC_KEY(pk, w) != 1)
 		goto fail;
-	EC_KEY_free(src);
-	return pk;
+	w = NULL; /* pk's */
+	goto out;
 fail:
 	EVP_PKEY_free(pk);
+	pk = NULL;
 	if (w != NULL)
 		EC_KEY_set_ex_data(w, ec_idx, NULL); /* the caller still owns s */
+out:
 	EC_KEY_free(w);
 	EC_KEY_free(src);
-	return NULL;
+	return pk;
 }
 
 int

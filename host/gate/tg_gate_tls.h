@@ -36,13 +36,13 @@
 #include "tg_gate_verify.h"
 
 struct tg_gate_tls_cfg {
-	const char *cert;               /* PEM file, or pkcs11: URI (certificate object) */
-	const char *key;                /* PEM file, or pkcs11: URI */
-	const char *const *client_ca;   /* PEM files, nclient_ca >= 1 */
+	const char *cert;             /* PEM file, or pkcs11: URI (certificate object) */
+	const char *key;              /* PEM file, or pkcs11: URI */
+	const char *const *client_ca; /* PEM files, nclient_ca >= 1 */
 	size_t nclient_ca;
-	const char *crl;                /* NULL: none */
-	const char *tickets;            /* NULL: per-process keys */
-	unsigned handshake_ms;          /* for the caller; not used here */
+	const char *crl;       /* NULL: none */
+	const char *tickets;   /* NULL: per-process keys */
+	unsigned handshake_ms; /* for the caller; not used here */
 };
 
 struct tg_gate_tls;

@@ -121,6 +121,50 @@ static void __attribute__((format(printf, 2, 3))) msg_set(char **dst, const char
 /* Client verification                                                 */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The reason of a refusal OpenSSL raised itself (no certificate, no shared
+ * cipher, a bad message, ...), from this thread's error queue, kept with
+ * the SSL (c->refused): the verifier's own refusals are kept by
+ * cert_verify_cb.
+ */
+static void
+refusal_note(struct conn *c)
+{
+	unsigned long e = ERR_peek_last_error();
+	char why[256];
+
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+		msg_set(&c->reason, "%s", NO_CERT_REASON);
+	} else if (e != 0) {
+		ERR_error_string_n(e, why, sizeof(why));
+		msg_set(&c->reason, "TLS handshake failed: %s%s%s", why,
+		        c->resume != NULL ? "; " : "", c->resume != NULL ? c->resume : "");
+	} else if (c->resume != NULL) {
+		msg_set(&c->reason, "%s", c->resume);
+	} else {
+		msg_set(&c->reason, "%s",
+		        "TLS handshake failed: the client closed the connection or sent no valid "
+		        "TLS");
+	}
+	c->refused = 1;
+}
+
+/*
+ * SSL_CTX_set_info_callback: when the gate sends a fatal alert, the reason
+ * is on this thread's error queue now; keep it, so the caller may clear the
+ * queue (or let a library do it) before tg_gate_tls_reject_reason.
+ */
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+	struct conn *c;
+
+	if ((where & SSL_CB_ALERT) != 0 && (where & SSL_CB_WRITE) != 0 &&
+	    (ret >> 8) == SSL3_AL_FATAL && (c = conn_of(ssl)) != NULL && !c->refused)
+		refusal_note(c);
+}
+
 /* SSL_CTX_set_cert_verify_callback: the full handshake's client check. */
 static int
 cert_verify_cb(X509_STORE_CTX *sctx, void *arg)
@@ -199,6 +243,7 @@ ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namel
 	struct tg_gate_peer_info info;
 	struct tg_error err;
 	SSL_TICKET_RETURN ret = SSL_TICKET_RETURN_IGNORE_RENEW;
+	time_t now = time(NULL);
 	X509 *leaf;
 	int r;
 
@@ -211,8 +256,13 @@ ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namel
 		ret = SSL_TICKET_RETURN_IGNORE;
 		goto out;
 	}
+	/* the lifetime the gate gave it, checked here whatever OpenSSL checks */
+	if (SSL_SESSION_get_time(ss) + SSL_SESSION_get_timeout(ss) < now) {
+		msg_set(&c->resume, "%s", "session not resumed: it has expired");
+		goto out;
+	}
 	/* tokengate CAs issue leaves directly: the leaf alone is the chain */
-	r = tg_gate_verify_peer(c->t->verify, leaf, NULL, time(NULL), &info, &err);
+	r = tg_gate_verify_peer(c->t->verify, leaf, NULL, now, &info, &err);
 	if (r != 0) {
 		msg_set(&c->resume, "session not resumed: %s", tg_error_msg(&err, r));
 		ret = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_IGNORE_RENEW
@@ -409,6 +459,7 @@ ctx_base(SSL_CTX *ctx, struct tg_gate_tls *t, struct tg_error *err)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	SSL_CTX_set_cert_verify_callback(ctx, cert_verify_cb, t);
+	SSL_CTX_set_info_callback(ctx, info_cb);
 out:
 	ERR_clear_error();
 	return r;
@@ -684,13 +735,16 @@ tg_gate_tls_ssl_new(struct tg_gate_tls *t)
 	c->t = t;
 	if (!SSL_set_ex_data(ssl, ex_idx, c))
 		goto fail;
-	tg_gate_tls_ref(t); /* dropped by conn_free at SSL_free */
+	c = NULL;           /* the SSL's now: conn_free at SSL_free */
+	tg_gate_tls_ref(t); /* dropped by conn_free */
 	SSL_set_accept_state(ssl);
-	return ssl;
+	goto out;
 fail:
-	free(c);
 	SSL_free(ssl);
-	return NULL;
+	ssl = NULL;
+out:
+	free(c);
+	return ssl;
 }
 
 int
@@ -715,40 +769,19 @@ out:
 	return r;
 }
 
-/*
- * Call it on the thread of the failed handshake, before OpenSSL's error
- * queue is cleared: a reason OpenSSL raised (no certificate, no shared
- * cipher, ...) is read from that queue and kept with the SSL.
- */
 const char *
 tg_gate_tls_reject_reason(SSL *ssl)
 {
 	struct conn *c = conn_of(ssl);
-	unsigned long e;
-	char why[256];
+	const char *r = "TLS handshake failed";
 
-	if (c == NULL)
-		return "TLS handshake failed";
-	if (c->refused && c->reason != NULL)
-		return c->reason;
-	e = ERR_peek_last_error();
-	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
-	    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-		msg_set(&c->reason, "%s", NO_CERT_REASON);
-	} else if (e != 0) {
-		ERR_error_string_n(e, why, sizeof(why));
-		msg_set(&c->reason, "TLS handshake failed: %s%s%s", why,
-		        c->resume != NULL ? "; " : "", c->resume != NULL ? c->resume : "");
-	} else if (c->resume != NULL) {
-		msg_set(&c->reason, "%s", c->resume);
-	} else {
-		msg_set(&c->reason, "%s",
-		        "TLS handshake failed: the client closed the connection or sent no valid "
-		        "TLS");
+	if (c != NULL) {
+		if (!c->refused)
+			refusal_note(c);
+		r = c->reason != NULL ? c->reason
+		                      : "TLS handshake failed (out of memory for the reason)";
 	}
-	c->refused = 1; /* the same answer next time */
-	return c->reason != NULL ? c->reason
-	                         : "TLS handshake failed (out of memory for the reason)";
+	return r;
 }
 
 int

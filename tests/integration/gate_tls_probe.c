@@ -7,7 +7,7 @@
  *
  *   gate_tls_probe --cert FILE|URI --key FILE|URI --ca FILE [--ca FILE]...
  *                  [--crl FILE] [--tickets FILE] [--check]
- *                  [--ready FILE] [--count N]
+ *                  [--ready FILE] [--count N] [--abandon N]
  *
  * --check builds the configuration, prints "ok async=0|1" and exits. Else
  * it listens on 127.0.0.1 (an ephemeral port, written to the --ready file
@@ -21,6 +21,11 @@
  *   accepted identity=URI level=L pin=P touch=T resumed=0|1 version=V async_pauses=N
  *   refused: REASON
  * and an accepted client gets "hello URI resumed=0|1\n" before the close.
+ * --abandon N: the first N handshakes are dropped (SSL_free, close) at
+ * their first WANT_ASYNC, as a gate drops a connection whose handshake
+ * timed out while the token signs ("abandoned: SSL freed while its
+ * signature was pending"); the signing thread must finish without
+ * touching the freed SSL.
  * Exit 0; 2 when the configuration cannot be built ("load: MESSAGE").
  */
 #include <arpa/inet.h>
@@ -65,7 +70,10 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for what SSL asked (err), until deadline. 0, or -1 on timeout. */
+static long abandon; /* --abandon: handshakes still to drop at WANT_ASYNC */
+
+/* Waits for what SSL asked (err), until deadline. 0, or -1 on timeout,
+ * -2 for a handshake --abandon drops. */
 static int
 wait_for(SSL *ssl, int fd, int err, long long deadline, int *pauses)
 {
@@ -78,6 +86,10 @@ wait_for(SSL *ssl, int fd, int err, long long deadline, int *pauses)
 		return -1;
 	if (err == SSL_ERROR_WANT_ASYNC) {
 		(*pauses)++;
+		if (abandon > 0) {
+			abandon--;
+			return -2;
+		}
 		if (SSL_get_all_async_fds(ssl, NULL, &n) != 1 || n == 0 || n > MAX_FDS ||
 		    SSL_get_all_async_fds(ssl, afds, &n) != 1)
 			return -1;
@@ -98,17 +110,18 @@ static int
 drive(SSL *ssl, int fd, int (*op)(SSL *, const void *, int), const void *buf, int len, int *pauses)
 {
 	long long deadline = now_ms() + HANDSHAKE_MS;
-	int r, e;
+	int r, e, w;
 
 	for (;;) {
 		r = op(ssl, buf, len);
 		if (r > 0)
 			return r;
 		e = SSL_get_error(ssl, r);
-		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE &&
-		     e != SSL_ERROR_WANT_ASYNC) ||
-		    wait_for(ssl, fd, e, deadline, pauses) != 0)
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE &&
+		    e != SSL_ERROR_WANT_ASYNC)
 			return -1;
+		if ((w = wait_for(ssl, fd, e, deadline, pauses)) != 0)
+			return w;
 	}
 }
 
@@ -158,8 +171,14 @@ serve(struct tg_gate_tls *t, int fd)
 		goto out;
 	}
 	ERR_clear_error();
-	if (drive(ssl, fd, op_handshake, NULL, 0, &pauses) < 0) {
-		printf("refused: %s\n", tg_gate_tls_reject_reason(ssl));
+	if ((n = drive(ssl, fd, op_handshake, NULL, 0, &pauses)) < 0) {
+		if (n == -2)
+			printf("abandoned: SSL freed while its signature was pending\n");
+		else {
+			/* as a caller whose library consumed OpenSSL's error queue */
+			ERR_clear_error();
+			printf("refused: %s\n", tg_gate_tls_reject_reason(ssl));
+		}
 		goto out;
 	}
 	if (tg_gate_tls_peer(ssl, &peer, &resumed) != 0) {
@@ -213,6 +232,8 @@ parse(int argc, char **argv, struct opts *o)
 			o->ready = argv[++i];
 		else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
 			o->count = strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--abandon") == 0 && i + 1 < argc)
+			abandon = strtol(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--check") == 0)
 			o->check = 1;
 		else
@@ -291,7 +312,7 @@ main(int argc, char **argv)
 	if (parse(argc, argv, &o) != 0) {
 		fprintf(stderr, "usage: gate_tls_probe --cert FILE|URI --key FILE|URI --ca FILE... "
 		                "[--crl FILE] [--tickets FILE] [--check] [--ready FILE] "
-		                "[--count N]\n");
+		                "[--count N] [--abandon N]\n");
 		goto out;
 	}
 	if (tg_gate_tls_new(&o.cfg, &t, &err) != 0) {

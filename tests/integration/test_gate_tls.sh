@@ -65,6 +65,7 @@ start() {
 	rm -f "$name.port"
 	"$P" --ready "$name.port" "$@" >"$name.log" 2>"$name.err" &
 	PID=$!
+	NAME=$name
 	tg_on_exit kill "$PID"
 	tg_wait_until 30 test -s "$name.port" || {
 		cat "$name.err" >&2
@@ -73,25 +74,36 @@ start() {
 	PORT=$(cat "$name.port")
 	n=0
 }
-# stop: ends the probe started last
+# stop [PID NAME]: ends the probe (default: the one started last), which
+# must exit 0 (a sanitizer's report fails it)
 stop() {
-	kill "$PID" 2>/dev/null || true
-	wait "$PID" 2>/dev/null || true
+	local pid=${1:-$PID} name=${2:-$NAME} rc=0
+	kill "$pid"
+	wait "$pid" || rc=$?
+	[[ $rc -eq 0 ]] || tg_fail "$name: the probe exited $rc: $(cat "$name.err")"
 }
 # sclient OUT PORT ARGS...: one openssl s_client connection with the
 # hsm-operator leaf and its SoftHSM2 key unless ARGS give others
+# (its exit code in $SC_RC)
 sclient() {
 	local out=$1 port=$2
 	shift 2
+	SC_RC=0
 	timeout 60 openssl s_client -connect "127.0.0.1:$port" -CAfile srvca.pem -verify_return_error \
-		-ign_eof "$@" </dev/null >"$out" 2>&1 || true
+		-ign_eof "$@" </dev/null >"$out" 2>&1 || SC_RC=$?
+}
+# refused_client NAME: the last s_client failed (exit 1) and got no answer
+refused_client() {
+	[[ $SC_RC -eq 1 ]] || tg_fail "$1: s_client exited $SC_RC, want 1: $(cat "$1.out")"
+	grep -q "hello" "$1.out" && tg_fail "$1: the client got an answer: $(cat "$1.out")"
+	return 0
 }
 hsm=(-engine pkcs11 -keyform engine -key "$CKEY")
 # nth_line LOG N: the Nth connection line of a probe log (waits for it)
 nth_line() {
-	tg_wait_until 30 bash -c "[[ \$(grep -cE '^(accepted|refused)' '$1') -ge $2 ]]" ||
+	tg_wait_until 30 bash -c "[[ \$(grep -cE '^(accepted|refused|abandoned)' '$1') -ge $2 ]]" ||
 		tg_fail "$1: no line $2: $(cat "$1")"
-	grep -E '^(accepted|refused)' "$1" | sed -n "${2}p"
+	grep -E '^(accepted|refused|abandoned)' "$1" | sed -n "${2}p"
 }
 
 # next_line LOG: the next connection line of LOG into $line (counted in
@@ -108,6 +120,7 @@ sclient good.out "$PORT" -cert good.pem "${hsm[@]}"
 next_line pem.log
 [[ $line == "accepted identity=$ID level=hsm-operator pin=once touch=never resumed=0 version=TLSv1.3 async_pauses=0" ]] ||
 	tg_fail "good leaf: $line ($(cat good.out))"
+[[ $SC_RC -eq 0 ]] || tg_fail "good leaf: s_client exited $SC_RC"
 grep -q "hello $ID resumed=0" good.out || tg_fail "good leaf: no answer: $(cat good.out)"
 echo "ok: an hsm-operator leaf is accepted with its identity (TLS 1.3, PEM server key, no pauses)"
 
@@ -116,7 +129,7 @@ sclient nocert.out "$PORT"
 next_line pem.log
 [[ $line == "refused: no client certificate: the gate requires a token-backed client certificate" ]] ||
 	tg_fail "no certificate: $line"
-grep -q "hello" nocert.out && tg_fail "no certificate: the client got an answer: $(cat nocert.out)"
+refused_client nocert
 grep -qi "alert certificate required\|alert" nocert.out || tg_fail "no certificate: no alert: $(cat nocert.out)"
 echo "ok: no client certificate: $line"
 
@@ -137,12 +150,12 @@ NOTCA="was not issued by a configured tokengate CA"
 sclient otherca.out "$PORT" -cert otherca.pem -key leaf.key
 next_line pem.log
 [[ $line == "refused: client certificate /CN=api $NOTCA"* ]] || tg_fail "another CA: $line"
-grep -q "hello" otherca.out && tg_fail "another CA: the client got an answer"
+refused_client otherca
 echo "ok: a leaf of another CA: $line"
 sclient selfsigned.out "$PORT" -cert selfsigned.pem -key leaf.key
 next_line pem.log
 [[ $line == "refused: client certificate /CN=api $NOTCA"* ]] || tg_fail "self-signed: $line"
-grep -q "hello" selfsigned.out && tg_fail "self-signed: the client got an answer"
+refused_client selfsigned
 echo "ok: a self-signed leaf: $line"
 
 # ---- curl, TLS 1.2 ---------------------------------------------------------
@@ -166,6 +179,7 @@ resume() {
 	next_line pem.log
 	[[ $line == "accepted identity=$ID level=hsm-operator pin=once touch=never resumed=1 "* ]] ||
 		tg_fail "$name: resumption: $line"
+	[[ $SC_RC -eq 0 ]] || tg_fail "$name: s_client exited $SC_RC"
 	grep -q "^Reused, " "$name-2.out" || tg_fail "$name: s_client did not resume: $(cat "$name-2.out")"
 	grep -q "hello $ID resumed=1" "$name-2.out" || tg_fail "$name: no answer: $(cat "$name-2.out")"
 	echo "ok: $name: resumed with the same identity: $line"
@@ -189,7 +203,7 @@ next_line pem.log
 	tg_fail "revoked after the session began: $line"
 grep -q "crl: reloaded" pem.log || tg_fail "the CRL was not reloaded: $(cat pem.log)"
 grep -q "^Reused, " victim-2.out && tg_fail "revoked: s_client resumed"
-grep -q "hello" victim-2.out && tg_fail "revoked: the client got an answer"
+refused_client victim-2
 echo "ok: a certificate revoked after its session began is refused on resumption: $line"
 # the good leaf's session still resumes under the new CRL
 sclient tls13-3.out "$PORT" -tls1_3 -cert good.pem "${hsm[@]}" -sess_in tls13.sess
@@ -200,14 +214,17 @@ stop
 # ---- no session outlives its certificate -------------------------------------
 "$TG" ca issue --dir ca --csr req/csr.pem --id "$ID" --hsm-key "$KEY" --validity 1h --out short.pem >/dev/null
 start short --cert srv.pem --key srv.key --ca ca/ca.pem
+before=$(date +%s)
 sclient short.out "$PORT" -tls1_3 -cert short.pem "${hsm[@]}" -sess_out short.sess
+after=$(date +%s)
 next_line short.log
 [[ $line == "accepted identity=$ID "* ]] || tg_fail "1 h leaf: $line"
 hint=$(openssl sess_id -in short.sess -noout -text | sed -n 's/.*lifetime hint: \([0-9]*\).*/\1/p')
 na=$(date -u -d "$(openssl x509 -in short.pem -noout -enddate | cut -d= -f2)" +%s)
-left=$((na - $(date +%s)))
-((hint > 0 && hint <= left + 2 && hint > left - 120)) ||
-	tg_fail "ticket lifetime of a leaf with ${left}s left: '$hint'"
+# the ticket was made between before and after: na - after .. na - before
+left=$((na - before))
+((hint >= na - after - 1 && hint <= left)) ||
+	tg_fail "ticket lifetime of a leaf with $((na - after))..${left}s left: '$hint'"
 echo "ok: the ticket of a leaf with ${left}s left lives ${hint}s"
 # a reload without a ticket key file keeps resumption (the process's key)
 kill -HUP "$PID"
@@ -267,8 +284,8 @@ echo "ok: rotating the ticket key keeps resumption; a ticket of a dropped key ge
 kill -HUP "$PA"
 tg_wait_until 20 grep -q "reload: tk line 2: character 4 is not base64" a.log ||
 	tg_fail "bad file on reload: $(cat a.log)"
-kill "$PA" "$PB"
-wait "$PA" "$PB" 2>/dev/null || true
+stop "$PA" a
+stop "$PB" b
 
 # ---- bad ticket key files: refused with file and line ----------------------------
 chk() { "$P" --check --cert srv.pem --key srv.key --ca ca/ca.pem --tickets "$@"; }
@@ -308,6 +325,7 @@ async() {
 	[[ $line =~ ^accepted\ identity=$ID\ .*async_pauses=([0-9]+)$ ]] ||
 		tg_fail "$name: $line ($(cat "$name.out" "$name.err"))"
 	((BASH_REMATCH[1] >= 1)) || tg_fail "$name: no WANT_ASYNC pause: $line"
+	[[ $SC_RC -eq 0 ]] || tg_fail "$name: s_client exited $SC_RC"
 	grep -q "hello $ID" "$name.out" || tg_fail "$name: no answer: $(cat "$name.out")"
 	echo "ok: $name: $line"
 	stop
@@ -324,6 +342,24 @@ pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label "$TG_SOFTHSM_TOKEN" --l
 	--write-object srv-p384.der --type cert --id 02 --label p384 >/dev/null 2>&1
 async p384 "${P11/type=private/type=cert}" token-cert -tls1_3
 grep -q "CN = 127.0.0.1" token-cert.out || tg_fail "token certificate not served"
+# connections dropped while their signature is pending (a handshake
+# timeout): the signing thread finishes on memory of its own (a use after
+# free would stop an ASan build here), the server goes on. OpenSSL keeps a
+# paused job whose SSL is freed, so LeakSanitizer is off for this probe.
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 start abandon --cert srv-p384.pem \
+	--key "${P11/type=/object=p384;type=}" --ca ca/ca.pem --abandon 2
+for i in 1 2; do
+	sclient "abandon-$i.out" "$PORT" -cert good.pem "${hsm[@]}"
+	next_line abandon.log
+	[[ $line == "abandoned: SSL freed while its signature was pending" ]] || tg_fail "abandon $i: $line"
+	refused_client "abandon-$i"
+done
+sleep 1
+sclient abandon-3.out "$PORT" -cert good.pem "${hsm[@]}"
+next_line abandon.log
+[[ $line == "accepted identity=$ID "*"async_pauses=1" ]] || tg_fail "after two dropped handshakes: $line"
+stop
+echo "ok: handshakes dropped while the token signs leave the server serving"
 # curl against the token key
 start curl --cert srv-p384.pem --key "${P11/type=/object=p384;type=}" --ca ca/ca.pem
 timeout 60 curl -sS --http0.9 --cacert srvca.pem --cert good.pem --engine pkcs11 --key-type ENG \
