@@ -203,6 +203,7 @@ gl_conn_open(struct gl_run *r, struct gl_conn *c)
 		gl_error(r, "SSL_new");
 		goto out;
 	}
+	errno = 0;
 	if (SSL_connect(c->ssl) != 1) {
 		e = SSL_get_error(c->ssl, -1);
 		gl_error(r, "TLS handshake with %s:%s failed (SSL error %d%s%s)", r->o->host,
@@ -233,6 +234,7 @@ gl_fill(struct gl_run *r, struct gl_conn *c, int *eof)
 		gl_error(r, "response header or chunk line longer than %zu bytes", sizeof(c->buf));
 		return -1;
 	}
+	errno = 0;
 	n = SSL_read(c->ssl, c->buf + c->len, (int)(sizeof(c->buf) - c->len));
 	if (n <= 0) {
 		e = SSL_get_error(c->ssl, n);
