@@ -311,6 +311,10 @@ load "$NG" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
 	tg_fail "a request through nginx failed: $(cat load.err)"
 tg_expect_exit 1 "GET /v1/missing answered 'HTTP/1.1 404 Not Found' (want 200)" \
 	load "$NG" --mode keepalive --threads 1 --seconds 0.2 --path /v1/missing
+# a server the --ca does not vouch for fails every handshake; bad usage is 2
+tg_expect_exit 1 "TLS handshake with 127.0.0.1:$NG failed" \
+	"$LOAD" --connect "127.0.0.1:$NG" --ca client.pem --cert client.pem --key "$CKEY" --seconds 0.2
+tg_expect_exit 2 "gate_load: --mode 'fast': use handshake, keepalive or idle" load "$NG" --mode fast
 if [[ -n $GATE_OK ]]; then
 	load "$GP" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
 		tg_fail "a request through the gate failed: $(cat load.err)"
