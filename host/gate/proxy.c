@@ -139,6 +139,18 @@ cout(const struct px_conn *c)
 	return bufferevent_get_output(c->bev);
 }
 
+/*
+ * The first contiguous piece of in, or 0 when in is empty (evbuffer_peek
+ * alone may report an empty chain as one piece of length 0).
+ */
+static size_t
+first_piece(struct evbuffer *in, struct evbuffer_iovec *v)
+{
+	if (evbuffer_get_length(in) == 0 || evbuffer_peek(in, -1, NULL, v, 1) < 1)
+		return 0;
+	return v->iov_len;
+}
+
 /* Sets key to s (NULL, or bytes that are not UTF-8: JSON null). */
 static void
 jset_str(json_t *o, const char *key, const char *s)
@@ -555,7 +567,7 @@ up_feed(struct px_conn *c)
 		if (evbuffer_get_length(cout(c)) > PX_HIGH)
 			return; /* client_write comes back here */
 		in = bufferevent_get_input(rq->ub);
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
+		if (first_piece(in, &v) == 0) {
 			if (!rq->up_eof)
 				return;
 			if (rq->resp_head && rq->resp_close && !rq->up_err) {
@@ -912,7 +924,7 @@ client_feed(struct px_conn *c)
 		}
 		if (!can_feed(c))
 			break;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
+		if (first_piece(in, &v) == 0) {
 			if (!c->rd_resume)
 				break;
 			v.iov_base = (void *)"";

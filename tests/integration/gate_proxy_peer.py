@@ -12,6 +12,7 @@ tests/integration/test_gate_proxy.sh.
         /big?n=N   N bytes of 'x' with Content-Length
         /slow?s=S  answers after S seconds
         /stall?s=S half of the body, S seconds of silence, the rest
+        /abort     closes the connection without an answer
         /sse       three server-sent events 0.4 s apart (chunked)
         /ws        101 Switching Protocols, then echoes bytes until EOF
 
@@ -139,6 +140,8 @@ def serve(sock, conn_no):
                 sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst")
                 time.sleep(float(target.split("s=")[1]))
                 sock.sendall(b"-late")
+            elif target.startswith("/abort"):
+                return  # closes without an answer
             elif target.startswith("/sse"):
                 sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n")
@@ -424,6 +427,25 @@ def sc_timeouts(cl, a):
     check(got == b"first", "a body that stalls for upstream_ms: got %r then the close" % got)
     print("ok: 504 after upstream_ms without a response head (keep-alive kept); a body that "
           "stalls longer than upstream_ms closes the client connection")
+
+
+def sc_abort(cl, a):
+    s = cl.connect()
+    c = Conn(s)
+    s.sendall(get("/echo/warm"))  # the next request takes this pooled connection
+    st, hd, body = cl.response(c)
+    for path in ("/abort", "/abort?again"):
+        s.sendall(get(path))
+        s.settimeout(10)
+        st, hd, body = cl.response(c)
+        j = json.loads(body)
+        check(st == 502 and j["reason"] == "the upstream closed the connection before its "
+                                           "response head", "%s: %d %r" % (path, st, body))
+    s.sendall(get("/echo/after-502"))
+    st, hd, body = cl.response(c)
+    check(st == 200, "no keep-alive after a 502: %d" % st)
+    print("ok: an upstream closing without an answer gives 502 (pooled and new connections), "
+          "keep-alive kept")
 
 
 def sc_sse(cl, a):

@@ -25,6 +25,8 @@ PEER=$TG_SOURCE_DIR/tests/integration/gate_proxy_peer.py
 [[ -x $TG ]] || tg_skip "$TG is not built"
 "$TG" gate --help >/dev/null 2>&1 || tg_skip "this tokengate has no gate command yet"
 tg_require_cmd pkcs11-tool openssl python3 jq
+# the real interpreter: a version-manager shim can cost seconds per start
+PY=$(python3 -c 'import sys; print(sys.executable)')
 cd "$TG_TMP"
 TD=example.org
 ID="spiffe://$TD/svc/api"
@@ -52,10 +54,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv
 chmod 600 srv.key
 
 # ---- the upstream ----------------------------------------------------------
-setpriv --pdeathsig TERM python3 "$PEER" upstream up.port &
+setpriv --pdeathsig TERM "$PY" "$PEER" upstream up.port &
 UP_PID=$!
 tg_on_exit kill "$UP_PID"
-tg_wait_until 10 test -s up.port || tg_fail "the upstream did not start"
+tg_wait_until 30 test -s up.port || tg_fail "the upstream did not start"
 UPORT=$(cat up.port)
 
 # ---- the gate --------------------------------------------------------------
@@ -77,7 +79,7 @@ routes:
     upstream: dead
     allow: [{identity: "$ID"}]
   - name: echo
-    paths: ["/echo/**", "/close", "/big", "/sse", "/slow", "/stall"]
+    paths: ["/echo/**", "/close", "/big", "/sse", "/slow", "/stall", "/abort"]
     allow: [{identity: "$ID"}]
 EOF
 # one worker (so one upstream pool), short limits for slowloris and 504
@@ -103,11 +105,11 @@ TG__LOGS+=("$TG_TMP/gate.log")
 tg_wait_until 30 grep -q "tokengate gate: ready" gate.log || tg_fail "the gate did not start: $(cat gate.log)"
 
 client() {
-	python3 "$PEER" client --port "$PORT" --cert client.pem --key client.key --ca srv.pem \
+	"$PY" "$PEER" client --port "$PORT" --cert client.pem --key client.key --ca srv.pem \
 		--identity "$ID" --gate-pid "$GPID" --header-s "$HEADER_S" \
 		--upstream-s "$UPSTREAM_S" "$@"
 }
-client headers pool chunked expect close pipeline deny_body big slowloris timeouts sse ws | tee out.txt
+client ${TG_GATE_PROXY_SCENARIOS:-headers pool chunked expect close pipeline deny_body big slowloris timeouts abort sse ws} | tee out.txt
 
 # ---- 502: the route's upstream refuses -------------------------------------
 code=$(curl -sS -o body.json -w '%{http_code}' --cacert srv.pem --cert client.pem --key client.key \
