@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# bench/gate-vs-nginx.sh — `tokengate gate` beside nginx configured for the
+# same job, on the same machine, driven by the same load tool
+# (build/bench/gate_load), in alternating runs:
+#   - full mTLS handshakes per second (TLS 1.3, new connection, one GET);
+#   - keep-alive requests per second;
+#   - the gate's handshake rate with its server key on SoftHSM2 as a
+#     fraction of the rate with the PEM key;
+#   - resident memory per idle mTLS connection (RSS of the gate process vs
+#     the sum of nginx's workers, with N connections held, minus before).
+# Prints medians, their spread over the runs (max-min as % of the median:
+# the machine's noise) and the gate/nginx ratios. Asserts no timing.
+#
+#   bench/gate-vs-nginx.sh [--seconds S] [--threads N] [--workers N]
+#                          [--runs R] [--conns C] [--idle N] [--quick] [BUILD_DIR]
+#
+# Defaults: --seconds 5 per run and server, --threads 4 load threads,
+# --workers = online CPUs (the gate's --workers and nginx's
+# worker_processes), --runs 3, --conns 4 keep-alive connections per load
+# thread, --idle 500 held connections; --quick = --seconds 2 --runs 1
+# --idle 50 (the smoke test). BUILD_DIR defaults to ./build.
+#
+# The job, the same for both: clients whose certificate a tokengate CA issued
+# for a SoftHSM2 key (`tokengate enroll` + `tokengate ca issue`), TLS 1.3
+# only, client certificate required and verified against that CA, the same
+# server certificate (P-256, signed by the CA), every request proxied over
+# pooled keep-alive connections to the same upstream (an nginx answering
+# `return 200 "ok"`), no access log. The gate also decides each request
+# against its policy (one allow-all route for the client's identity) and
+# writes its audit line (--audit-fsync batch): that is its job, nginx has
+# none of it. The HSM-key run uses a second P-256 server key generated on a
+# SoftHSM2 token (as a service's HSM key is; libtgp11 refuses imported keys
+# by default) with a certificate of the same shape from the same CA.
+#
+# Needs nginx, openssl, pkcs11-tool, softhsm2, ss. Exit codes: 0 measured,
+# 1 failed, 77 cannot run here (a missing tool, or `tokengate gate` not
+# built: the nginx figures are printed first).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+SECONDS_RUN=5
+THREADS=4
+WORKERS=$(nproc 2>/dev/null || echo 2)
+RUNS=3
+CONNS=4
+IDLE=500
+BUILD=
+usage()
+{
+	sed -n '14,22s/^# \{0,1\}//p' "$0"
+}
+while (($#)); do
+	case $1 in
+	--seconds) SECONDS_RUN=$2 && shift ;;
+	--threads) THREADS=$2 && shift ;;
+	--workers) WORKERS=$2 && shift ;;
+	--runs) RUNS=$2 && shift ;;
+	--conns) CONNS=$2 && shift ;;
+	--idle) IDLE=$2 && shift ;;
+	--quick) SECONDS_RUN=2 RUNS=1 IDLE=50 ;;
+	-h | --help) usage && exit 0 ;;
+	-*) echo "gate-vs-nginx.sh: unknown option '$1' (see --help)" >&2 && exit 2 ;;
+	*) BUILD=$1 ;;
+	esac
+	shift
+done
+for v in SECONDS_RUN THREADS WORKERS RUNS CONNS IDLE; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
+		echo "gate-vs-nginx.sh: ${v/SECONDS_RUN/SECONDS} '${!v}' must be a whole number above 0" >&2
+		exit 2
+	}
+done
+BUILD=$(cd "${BUILD:-$here/../build}" && pwd)
+export TG_BIN_DIR=$BUILD/bin
+source "$here/../tests/lib/fixtures.sh"
+
+TG=$TG_BIN_DIR/tokengate
+LOAD=$BUILD/bench/gate_load
+[[ -x $LOAD ]] || tg_skip "$LOAD not built (cmake --build $BUILD --target gate_load)"
+[[ -x $TG ]] || tg_skip "$TG not built (cmake --build $BUILD)"
+tg_require_cmd nginx openssl pkcs11-tool ss python3
+NGINX=$(command -v nginx)
+cd "$TG_TMP"
+
+# ---- tokens, CA, certificates ---------------------------------------------
+TD=bench.example
+ID=spiffe://$TD/svc/load
+tg_softhsm_setup
+tg_softhsm_token_add client 1234
+tg_softhsm_token_add server 1234
+tg_softhsm_key_add client p256 load 01
+tg_softhsm_key_add server p256 gate 02
+export TOKENGATE_PIN=1234
+CKEY="pkcs11:token=client;object=load;type=private?module-path=$TG_SOFTHSM2_MODULE"
+SKEY="pkcs11:token=server;object=gate;type=private?module-path=$TG_SOFTHSM2_MODULE"
+"$TG" ca init --dir ca --trust-domain "$TD" >ca.log 2>&1 || tg_fail "tokengate ca init: $(cat ca.log)"
+tg_softhsm_ca_trust ca
+"$TG" enroll --key "$CKEY" --id "$ID" --out-dir creq >>ca.log 2>&1 ||
+	tg_fail "tokengate enroll: $(cat ca.log)"
+"$TG" ca issue --dir ca --csr creq/csr.pem --id "$ID" --hsm-key "$CKEY" --out client.pem \
+	>>ca.log 2>&1 || tg_fail "tokengate ca issue: $(cat ca.log)"
+# server certificates: the same shape for the PEM key and the token key
+printf '%s\n' "[e]" "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+	"extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >server.cnf
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key 2>/dev/null
+openssl req -new -key server.key -subj /CN=localhost -out server.csr
+openssl x509 -req -in server.csr -CA ca/ca.pem -CAkey ca/ca.key -days 2 -set_serial 0x5e1 \
+	-extfile server.cnf -extensions e -out server.pem 2>/dev/null
+pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label server --read-object --type pubkey \
+	--id 02 -o server-hsm.pub.der >/dev/null 2>&1 || tg_fail "cannot read the server token's public key"
+openssl pkey -pubin -inform DER -in server-hsm.pub.der -out server-hsm.pub
+openssl x509 -new -subj /CN=localhost -force_pubkey server-hsm.pub -CA ca/ca.pem -CAkey ca/ca.key \
+	-days 2 -set_serial 0x5e2 -extfile server.cnf -extensions e -out server-hsm.pem 2>/dev/null ||
+	tg_fail "cannot issue the certificate of the server token's key"
+cat >policy.yaml <<EOF
+routes:
+  - name: bench
+    paths: ["/v1/**"]
+    allow:
+      - identity: "$ID"
+        key: hsm-operator
+EOF
+LOAD_ARGS=(--ca ca/ca.pem --cert client.pem --key "$CKEY" --path /v1/bench)
+load()
+{
+	"$LOAD" --connect "127.0.0.1:$1" "${LOAD_ARGS[@]}" "${@:2}"
+}
+
+# ---- servers ------------------------------------------------------------
+# port: a free port (the servers bind it a moment later)
+port()
+{
+	tg_free_port_pair
+}
+listening()
+{
+	[[ -n $(ss -Hltn "sport = :$1") ]]
+}
+# wait_listen PORT PID LOG NAME
+wait_listen()
+{
+	tg_wait_until "$TG_WAIT_SECS" listening "$1" && tg__pid_alive "$2" && return 0
+	tg__dump "$3" "$4"
+	tg_fail "$4 (pid $2) does not listen on 127.0.0.1:$1"
+}
+USER_LINE=
+[[ $(id -u) == 0 ]] && USER_LINE="user $(id -un) $(id -gn);"
+# nginx_conf DIR WORKERS SERVER-BLOCK...: a non-root-friendly nginx.conf
+nginx_conf()
+{
+	local d=$1 w=$2
+	shift 2
+	mkdir -p "$d/tmp"
+	cat >"$d/nginx.conf" <<EOF
+$USER_LINE
+daemon off;
+master_process on;
+worker_processes $w;
+worker_rlimit_nofile 20000;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  default_type text/plain;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  fastcgi_temp_path $d/tmp/fastcgi;
+  uwsgi_temp_path $d/tmp/uwsgi;
+  scgi_temp_path $d/tmp/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+$*
+}
+EOF
+}
+# nginx_start DIR PORT NAME: start it (not daemonized) as a background job
+# of this shell; sets STARTED (its pid). Not in $(...): the job must be
+# ours, for the cleanup and for --pdeathsig.
+nginx_start()
+{
+	local d=$1
+	TG__LOGS+=("$d/error.log")
+	"${TG__PDEATH[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" </dev/null \
+		>"$d/out.log" 2>&1 &
+	STARTED=$!
+	tg_on_exit tg__kill_wait "$STARTED" 10
+	wait_listen "$2" "$STARTED" "$d/error.log" "$3"
+}
+
+UP=$(port)
+nginx_conf "$TG_TMP/up" 1 "  server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } location /v1/missing { return 404; } }"
+nginx_start "$TG_TMP/up" "$UP" "upstream nginx"
+
+NG=$(port)
+nginx_conf "$TG_TMP/ng" "$WORKERS" "  upstream up { server 127.0.0.1:$UP; keepalive 32; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$NG ssl;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $TG_TMP/server.pem;
+    ssl_certificate_key $TG_TMP/server.key;
+    ssl_client_certificate $TG_TMP/ca/ca.pem;
+    ssl_verify_client on;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }"
+nginx_start "$TG_TMP/ng" "$NG" "nginx"
+NG_PID=$STARTED
+
+# gate_start NAME KEY CERT: the gate with that server key; sets STARTED
+# (its pid) and STARTED_PORT
+GATE_OK=1
+"$TG" gate --help >/dev/null 2>&1 || GATE_OK=
+gate_start()
+{
+	local name=$1 p log=$TG_TMP/$1.log
+	p=$(port)
+	TG__LOGS+=("$log")
+	"${TG__PDEATH[@]}" "$TG" gate --listen "127.0.0.1:$p" --cert "$3" --key "$2" \
+		--client-ca ca/ca.pem --upstream "http://127.0.0.1:$UP" --policy policy.yaml \
+		--audit "$TG_TMP/$name.audit" --workers "$WORKERS" --audit-fsync batch \
+		</dev/null >"$log" 2>&1 &
+	STARTED=$!
+	STARTED_PORT=$p
+	tg_on_exit tg__kill_wait "$STARTED" 10
+	wait_listen "$p" "$STARTED" "$log" "tokengate gate ($name)"
+}
+if [[ -n $GATE_OK ]]; then
+	gate_start gate server.key server.pem
+	GP=$STARTED_PORT GATE_PID=$STARTED
+	gate_start gate-hsm "$SKEY" server-hsm.pem
+	GH=$STARTED_PORT GATEH_PID=$STARTED
+fi
+
+# ---- measuring ----------------------------------------------------------
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_of PID...: user + system CPU time of the processes (all threads), in
+# clock ticks (fields 14 and 15 of /proc/PID/stat, counted after the
+# command name, which may hold spaces)
+cpu_of()
+{
+	local p s=0 st f
+	for p in "$@"; do
+		read -r st <"/proc/$p/stat"
+		read -ra f <<<"${st##*) }"
+		s=$((s + f[11] + f[12]))
+	done
+	echo "$s"
+}
+# one SERVER PORT PIDS-COMMAND MODE ARGS...: one gate_load run; appends
+# "SERVER MODE RATE CPU-US-PER-OP" to results.txt (the server's CPU time
+# over the run divided by the operations) and the JSON to runs.log
+one()
+{
+	local name=$1 p=$2 cmd=$3 mode=$4 out rate c0 c1 cpu
+	shift 4
+	# shellcheck disable=SC2046
+	c0=$(cpu_of $($cmd))
+	out=$(load "$p" --mode "$mode" --seconds "$SECONDS_RUN" "$@" 2>"$TG_TMP/load.err") ||
+		tg_fail "gate_load --mode $mode against $name failed: $(cat "$TG_TMP/load.err") $out"
+	# shellcheck disable=SC2046
+	c1=$(cpu_of $($cmd))
+	read -r rate cpu < <(python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+print(j["per_sec"], "%.1f" % ((int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4]) / max(1, j["ops"])))
+' "$out" "$c0" "$c1" "$CLK_TCK")
+	printf '%s %s %s %s\n' "$name" "$mode" "$rate" "$cpu" >>results.txt
+	printf '%s %s cpu_ticks=%s %s\n' "$name" "$mode" "$((c1 - c0))" "$out" >>runs.log
+}
+# rss_of PID...: summed VmRSS in KiB
+rss_of()
+{
+	local p s=0 v
+	for p in "$@"; do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")
+		s=$((s + v))
+	done
+	echo "$s"
+}
+nginx_workers()
+{
+	pgrep -P "$NG_PID" | tr '\n' ' '
+}
+# idle_rss NAME PORT PIDS-COMMAND: KiB per idle connection (N held)
+idle_rss()
+{
+	local name=$1 p=$2 cmd=$3 before after lp out=$TG_TMP/idle-$1.out
+	# shellcheck disable=SC2046
+	before=$(rss_of $($cmd))
+	# not through load(): the signal must reach gate_load, not a subshell
+	"$LOAD" --connect "127.0.0.1:$p" "${LOAD_ARGS[@]}" --mode idle --conns "$IDLE" \
+		--threads "$THREADS" --seconds 0 >"$out" 2>"$TG_TMP/idle.err" &
+	lp=$!
+	if ! tg_wait_until "$TG_WAIT_SECS" grep -q '^held ' "$out"; then
+		kill -TERM "$lp" 2>/dev/null || true
+		wait "$lp" 2>/dev/null || true
+		tg_fail "gate_load --mode idle against $name: $(cat "$TG_TMP/idle.err") $(cat "$out")"
+	fi
+	sleep 0.5
+	# shellcheck disable=SC2046
+	after=$(rss_of $($cmd))
+	kill -TERM "$lp"
+	wait "$lp" || tg_fail "gate_load --mode idle against $name: $(cat "$TG_TMP/idle.err")"
+	printf '%s idle before=%s after=%s n=%s\n' "$name" "$before" "$after" "$IDLE" >>runs.log
+	python3 -c "print('%.1f' % (($after - $before) / $IDLE))"
+}
+
+# sanity: requests through each succeed, and a refused one is an error
+# gate_load reports (a run with errors is never taken as a figure)
+load "$NG" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
+	tg_fail "a request through nginx failed: $(cat load.err)"
+tg_expect_exit 1 "GET /v1/missing answered 'HTTP/1.1 404 Not Found' (want 200)" \
+	load "$NG" --mode keepalive --threads 1 --seconds 0.2 --path /v1/missing
+# a server the --ca does not vouch for fails every handshake; bad usage is 2
+tg_expect_exit 1 "TLS handshake with 127.0.0.1:$NG failed" \
+	"$LOAD" --connect "127.0.0.1:$NG" --ca client.pem --cert client.pem --key "$CKEY" --seconds 0.2
+tg_expect_exit 2 "gate_load: --mode 'fast': use handshake, keepalive or idle" load "$NG" --mode fast
+if [[ -n $GATE_OK ]]; then
+	load "$GP" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
+		tg_fail "a request through the gate failed: $(cat load.err)"
+	load "$GH" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
+		tg_fail "a request through the gate with the token key failed: $(cat load.err)"
+	# outside the policy's /v1/**: the gate's 403
+	tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
+		load "$GP" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+fi
+
+: >results.txt
+printf 'gate vs nginx: %d worker(s) each, %d load thread(s), %d keep-alive conn(s) per thread, %d run(s) of %ds, %d idle conns; %s, %s\n' \
+	"$WORKERS" "$THREADS" "$CONNS" "$RUNS" "$SECONDS_RUN" "$IDLE" "$(nginx -v 2>&1)" "$(openssl version)"
+for ((r = 1; r <= RUNS; r++)); do
+	# alternate who goes first, so drift in the machine's load is shared
+	if [[ -z $GATE_OK ]]; then
+		order=(nginx)
+	elif ((r % 2)); then
+		order=(nginx gate)
+	else
+		order=(gate nginx)
+	fi
+	for s in "${order[@]}"; do
+		if [[ $s == nginx ]]; then
+			p=$NG pids=nginx_workers
+		else
+			p=$GP pids="echo $GATE_PID"
+		fi
+		one "$s" "$p" "$pids" handshake --threads "$THREADS"
+		one "$s" "$p" "$pids" keepalive --threads "$THREADS" --conns "$CONNS"
+	done
+	if [[ -n $GATE_OK ]]; then
+		if ((r % 2)); then
+			one gate-hsm "$GH" "echo $GATEH_PID" handshake --threads "$THREADS"
+			one gate-pem "$GP" "echo $GATE_PID" handshake --threads "$THREADS"
+		else
+			one gate-pem "$GP" "echo $GATE_PID" handshake --threads "$THREADS"
+			one gate-hsm "$GH" "echo $GATEH_PID" handshake --threads "$THREADS"
+		fi
+	fi
+	echo "run $r of $RUNS done" >&2
+done
+NG_RSS=$(idle_rss nginx "$NG" nginx_workers)
+GATE_RSS=-
+if [[ -n $GATE_OK ]]; then
+	GATE_RSS=$(idle_rss gate "$GP" "echo $GATE_PID")
+fi
+
+python3 - "$NG_RSS" "$GATE_RSS" "$GATE_OK" <<'EOF' || tg_fail "a figure is missing (see above)"
+import statistics, sys
+runs = {}
+for line in open("results.txt"):
+    s, m, v, c = line.split()
+    runs.setdefault((s, m), []).append(float(v))
+    runs.setdefault((s, m + "-cpu"), []).append(float(c))
+def med(s, m):
+    v = runs.get((s, m))
+    return statistics.median(v) if v else None
+def cell(s, m):
+    v = runs.get((s, m))
+    if not v:
+        return "%22s" % "-"
+    md = statistics.median(v)
+    sp = (max(v) - min(v)) / md * 100 if md else 0
+    return "%13.1f ±%5.1f%%" % (md, sp)
+def ratio(a, b):
+    return "%8.3f" % (a / b) if a is not None and b else "%8s" % "-"
+print("%-40s %22s %22s %8s" % ("", "nginx (median ±spread)", "gate (median ±spread)", "gate/nginx"))
+print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("nginx", "handshake"), cell("gate", "handshake"),
+                          ratio(med("gate", "handshake"), med("nginx", "handshake"))))
+print("%-40s %s %s %s" % ("keep-alive requests/s", cell("nginx", "keepalive"), cell("gate", "keepalive"),
+                          ratio(med("gate", "keepalive"), med("nginx", "keepalive"))))
+print("%-40s %s %s %s" % ("server CPU us/handshake (lower=better)", cell("nginx", "handshake-cpu"),
+                          cell("gate", "handshake-cpu"),
+                          ratio(med("gate", "handshake-cpu"), med("nginx", "handshake-cpu"))))
+print("%-40s %s %s %s" % ("server CPU us/request (lower=better)", cell("nginx", "keepalive-cpu"),
+                          cell("gate", "keepalive-cpu"),
+                          ratio(med("gate", "keepalive-cpu"), med("nginx", "keepalive-cpu"))))
+ng, gt = sys.argv[1], sys.argv[2]
+rr = "%8.3f" % (float(gt) / float(ng)) if gt != "-" and float(ng) > 0 else "%8s" % "-"
+print("%-40s %22s %22s %s" % ("RSS per idle mTLS conn (KiB)", ng, gt, rr))
+print()
+print("%-40s %22s %22s %8s" % ("gate server key", "PEM file", "SoftHSM2 token", "hsm/pem"))
+print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("gate-pem", "handshake"), cell("gate-hsm", "handshake"),
+                          ratio(med("gate-hsm", "handshake"), med("gate-pem", "handshake"))))
+print("%-40s %s %s %s" % ("server CPU us/handshake", cell("gate-pem", "handshake-cpu"),
+                          cell("gate-hsm", "handshake-cpu"),
+                          ratio(med("gate-hsm", "handshake-cpu"), med("gate-pem", "handshake-cpu"))))
+# every figure must be there (a positive rate from each server and mode)
+servers = ["nginx"] + (["gate", "gate-pem", "gate-hsm"] if sys.argv[3] else [])
+missing = ["%s %s" % (sv, m) for sv in servers for m in ("handshake", "keepalive")
+           if not (sv in ("gate-pem", "gate-hsm") and m == "keepalive")
+           and not (med(sv, m) or 0) > 0]
+missing += [n for n, v in (("nginx idle RSS", ng), ("gate idle RSS", gt if sys.argv[3] else "0"))
+            if v == "-"]
+if missing:
+    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
+    sys.exit(1)
+EOF
+echo "(spread = (max - min) / median over the runs: the machine's noise. CPU: user + system time of the"
+echo " server (the gate's process, nginx's workers) over a run divided by its operations. RSS: after - before"
+echo " holding the idle connections, divided by their number; nginx = its workers summed)"
+[[ -n $GATE_OK ]] || tg_skip "'$TG gate' is not built yet: nginx measured alone"

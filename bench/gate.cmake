@@ -1,0 +1,21 @@
+# bench/gate.cmake — the gate beside nginx doing the same job (issue 11):
+# full mTLS handshakes/s, keep-alive requests/s, the handshake rate with the
+# server key on SoftHSM2, resident memory per idle mTLS connection. Run:
+#   bench/gate-vs-nginx.sh [--seconds S] [--threads N] [--workers N] [BUILD_DIR]
+# (or: cmake --build BUILD --target bench_gate). Ratios, never timing
+# assertions; the smoke test below only checks that figures come out.
+find_package(Threads REQUIRED)
+add_executable(gate_load ${CMAKE_CURRENT_LIST_DIR}/gate_load.c)
+target_link_libraries(gate_load PRIVATE tgp11 OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+set_target_properties(gate_load PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+add_custom_target(bench_gate
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/gate-vs-nginx.sh ${CMAKE_BINARY_DIR}
+  DEPENDS gate_load tokengate
+  USES_TERMINAL)
+# The whole script with --quick (about 2 s per phase): it must print every
+# figure; label "bench" (exclude with ctest -LE bench).
+tg_add_script_test(bench_gate_smoke
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/gate-vs-nginx.sh
+  ARGS --quick ${CMAKE_BINARY_DIR}
+  LABELS bench
+  TIMEOUT 600)
