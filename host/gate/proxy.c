@@ -29,6 +29,7 @@
 #define PX_HIGH      (256u * 1024u) /* backpressure: stop reading the other side above this */
 #define PX_TICK_MS   500u           /* idle connections look at the server's stop this often */
 #define PX_LINGER_MS 2000u          /* after the last answer: read and drop for this long */
+#define PX_IO_MAX    (64 * 1024)    /* bytes per read or write call */
 
 enum px_phase {
 	PX_IDLE = 0,    /* between requests: no byte of the next head yet */
@@ -140,15 +141,22 @@ cout(const struct px_conn *c)
 }
 
 /*
- * The first contiguous piece of in, or 0 when in is empty (evbuffer_peek
- * alone may report an empty chain as one piece of length 0).
+ * The first contiguous piece of in, or 0 when in is empty. evbuffer_peek
+ * with a length of 1 looks at the first chain only (with -1 it walks every
+ * chain: quadratic over a full buffer).
  */
 static size_t
 first_piece(struct evbuffer *in, struct evbuffer_iovec *v)
 {
-	if (evbuffer_get_length(in) == 0 || evbuffer_peek(in, -1, NULL, v, 1) < 1)
+	size_t n = evbuffer_get_length(in);
+
+	if (n == 0)
 		return 0;
-	return v->iov_len;
+	if (evbuffer_peek(in, 1, NULL, v, 1) < 1 || v->iov_len == 0) {
+		v->iov_len = n < PX_IO_MAX ? n : PX_IO_MAX; /* an empty chain first */
+		v->iov_base = evbuffer_pullup(in, (ev_ssize_t)v->iov_len);
+	}
+	return v->iov_base != NULL ? v->iov_len : 0;
 }
 
 /* Sets key to s (NULL, or bytes that are not UTF-8: JSON null). */
@@ -653,6 +661,10 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	bufferevent_setcb(rq->ub, up_read, up_write, up_event, c);
 	bufferevent_setwatermark(rq->ub, EV_READ, 0, PX_HIGH);
 	bufferevent_setwatermark(rq->ub, EV_WRITE, PX_HIGH / 2, 0);
+	/* libevent reads 4 KiB at a time unless told otherwise: bodies cost
+	 * a callback and a copy per piece */
+	bufferevent_set_max_single_read(rq->ub, PX_IO_MAX);
+	bufferevent_set_max_single_write(rq->ub, PX_IO_MAX);
 	bufferevent_set_timeouts(rq->ub, NULL, NULL);
 	bufferevent_write_buffer(rq->ub, rq->head);
 	bufferevent_enable(rq->ub, EV_READ | EV_WRITE);
@@ -1174,6 +1186,8 @@ tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	bufferevent_setcb(bev, client_read, client_write, client_event, c);
 	bufferevent_setwatermark(bev, EV_READ, 0, PX_HIGH);
 	bufferevent_setwatermark(bev, EV_WRITE, PX_HIGH / 2, 0);
+	bufferevent_set_max_single_read(bev, PX_IO_MAX);
+	bufferevent_set_max_single_write(bev, PX_IO_MAX);
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	c->phase = PX_IDLE;

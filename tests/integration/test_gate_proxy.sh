@@ -56,7 +56,7 @@ chmod 600 srv.key
 # ---- the upstream ----------------------------------------------------------
 setpriv --pdeathsig TERM "$PY" "$PEER" upstream up.port &
 UP_PID=$!
-tg_on_exit kill "$UP_PID"
+tg_on_exit tg__kill_wait "$UP_PID" 10
 tg_wait_until 30 test -s up.port || tg_fail "the upstream did not start"
 UPORT=$(cat up.port)
 
@@ -100,7 +100,7 @@ EOF
 ASAN_OPTIONS=${ASAN_OPTIONS:-}:quarantine_size_mb=1:thread_local_quarantine_size_kb=64 \
 	setpriv --pdeathsig TERM "$TG" gate --config gate.yaml 2>gate.log &
 GPID=$!
-tg_on_exit kill "$GPID"
+tg_on_exit tg__kill_wait "$GPID" 10
 TG__LOGS+=("$TG_TMP/gate.log")
 tg_wait_until 30 grep -q "tokengate gate: ready" gate.log || tg_fail "the gate did not start: $(cat gate.log)"
 
