@@ -35,12 +35,11 @@ struct tg_audit {
 	enum tg_audit_fsync mode;
 	/* the writer's */
 	char head[TG_AUDIT_HASH_HEX];
-	off_t good_end; /* file size after the last complete line */
-	int dirty;      /* a write failed: bytes past good_end may be a torn line */
-	size_t torn;    /* torn bytes cut off at the last open */
-	EVP_MD_CTX *md; /* the chain's SHA-256, reused line after line */
-	char *line;     /* the line being built, reused (cap bytes) */
-	size_t len, cap;
+	off_t good_end;            /* file size after the last complete line */
+	int dirty;                 /* a write failed: bytes past good_end may be a torn line */
+	size_t torn;               /* torn bytes cut off at the last open */
+	EVP_MD_CTX *md;            /* the chain's SHA-256, reused line after line */
+	struct tg_audit_line line; /* tg_audit_write's, reused */
 	/* shared with syncs */
 	atomic_ullong written;  /* records written (all files since open) */
 	atomic_ullong synced;   /* of those, known to be on disk */
@@ -352,23 +351,119 @@ sync_thread_stop(struct tg_audit *log)
 	}
 }
 
-/* "2026-12-02T13:18:01.123Z" */
-static json_t *
-time_now(void)
+/* The start of every line: "prev" first, at a fixed offset, so that the
+ * line can be dumped before the chain's head is known (outside the
+ * writer's lock) and the head copied in last. */
+#define LINE_PREV    "{\"prev\":\""
+#define LINE_PREV_AT (sizeof(LINE_PREV) - 1)
+
+/* Appends n bytes to line; -1 past TG_AUDIT_LINE_MAX or out of memory.
+ * Also json_dump_callback's sink. */
+static int
+line_put(const char *buf, size_t n, void *arg)
+{
+	struct tg_audit_line *line = arg;
+	size_t cap = line->cap;
+	char *p;
+	int r = -1;
+
+	if (n > TG_AUDIT_LINE_MAX - line->len) {
+		line->too_long = 1;
+		goto out;
+	}
+	if (cap - line->len <= n) {
+		while (cap - line->len <= n)
+			cap = cap == 0 ? 1024 : cap * 2;
+		if ((p = realloc(line->buf, cap)) == NULL)
+			goto out;
+		line->buf = p;
+		line->cap = cap;
+	}
+	memcpy(line->buf + line->len, buf, n);
+	line->len += n;
+	r = 0;
+out:
+	return r;
+}
+
+/* Appends ,"time":"2026-12-02T13:18:01.123Z" (now, UTC). */
+static int
+line_put_time(struct tg_audit_line *line)
 {
 	struct timespec ts;
 	struct tm tm;
-	char buf[40];
-	json_t *j = NULL;
+	char buf[64];
+	size_t n;
+	int r = -1;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (gmtime_r(&ts.tv_sec, &tm) == NULL)
 		goto out;
-	if (strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+	n = strftime(buf, sizeof(buf), "\",\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+	if (n == 0 || n + 6 > sizeof(buf))
 		goto out;
-	j = json_sprintf("%s.%03ldZ", buf, ts.tv_nsec / 1000000);
+	buf[n++] = '.';
+	buf[n++] = (char)('0' + ts.tv_nsec / 100000000);
+	buf[n++] = (char)('0' + ts.tv_nsec / 10000000 % 10);
+	buf[n++] = (char)('0' + ts.tv_nsec / 1000000 % 10);
+	buf[n++] = 'Z';
+	r = line_put(buf, n, line);
 out:
-	return j;
+	return r;
+}
+
+int
+tg_audit_prepare(const json_t *record, struct tg_audit_line *line, struct tg_error *err)
+{
+	size_t at;
+	int r = TG_ERR_ALLOC;
+
+	line->len = 0;
+	line->too_long = 0;
+	if (!json_is_object(record)) {
+		r = tg_error_set(err, TG_ERR_INVALID_ARG, "an audit record must be a JSON object");
+		goto out;
+	}
+	if (json_object_get(record, "prev") != NULL) {
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "an audit record must not have a \"prev\" field: the log sets it");
+		goto out;
+	}
+	/* {"prev":"<64 zeros>" then ,"time":"..." when the record has none */
+	if (line_put(LINE_PREV TG_AUDIT_GENESIS, LINE_PREV_AT + TG_AUDIT_HASH_HEX - 1, line) != 0 ||
+	    (json_object_get(record, "time") == NULL && line_put_time(line) != 0) ||
+	    line_put("\"", 1, line) != 0)
+		goto toolong;
+	/* then the record's fields: its dump's "{" becomes "," ("{}": "}") */
+	at = line->len;
+	if (json_dump_callback(record, line_put, line,
+	                       JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) != 0)
+		goto toolong;
+	if (line->len - at == 2) {
+		line->buf[at] = '}';
+		line->len = at + 1;
+	} else {
+		line->buf[at] = ',';
+	}
+	r = 0;
+	goto out;
+toolong:
+	if (line->too_long)
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "audit record is longer than the %u-byte limit",
+		                 TG_AUDIT_LINE_MAX);
+	else
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory writing an audit record");
+out:
+	return r;
+}
+
+void
+tg_audit_line_clear(struct tg_audit_line *line)
+{
+	free(line->buf);
+	line->buf = NULL;
+	line->len = line->cap = 0;
 }
 
 /* Cuts off what a failed write left past the last complete line. */
@@ -393,33 +488,6 @@ out:
 	return r;
 }
 
-/* json_dump_callback's sink: appends to the log's line buffer; -1 (the
- * dump stops) past TG_AUDIT_LINE_MAX or when out of memory. */
-static int
-line_put(const char *buf, size_t n, void *arg)
-{
-	struct tg_audit *log = arg;
-	size_t cap = log->cap;
-	char *p;
-	int r = -1;
-
-	if (n > TG_AUDIT_LINE_MAX + 1 - log->len)
-		goto out;
-	while (cap - log->len < n + 1)
-		cap = cap == 0 ? 1024 : cap * 2;
-	if (cap != log->cap) {
-		if ((p = realloc(log->line, cap)) == NULL)
-			goto out;
-		log->line = p;
-		log->cap = cap;
-	}
-	memcpy(log->line + log->len, buf, n);
-	log->len += n;
-	r = 0;
-out:
-	return r;
-}
-
 /* Refuses a write while the last sync failed (fail closed until a sync
  * works again: the sync thread or tg_audit_sync retries it). */
 static int
@@ -435,18 +503,13 @@ sync_refusal(struct tg_audit *log, struct tg_error *err)
 }
 
 int
-tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err)
+tg_audit_write_prepared(struct tg_audit *log, struct tg_audit_line *line, struct tg_error *err)
 {
-	json_t *rec = NULL, *t;
 	char head[TG_AUDIT_HASH_HEX];
-	size_t n;
+	size_t n = line->len;
 	ssize_t w;
-	int r = TG_ERR_ALLOC;
+	int r;
 
-	if (!json_is_object(record)) {
-		r = tg_error_set(err, TG_ERR_INVALID_ARG, "an audit record must be a JSON object");
-		goto out;
-	}
 	/* batch: refused until the sync thread's retry works (an inline retry
 	 * would hide the failure: Linux reports a failed writeback once);
 	 * the other modes reported it to the caller already and retry here */
@@ -454,37 +517,21 @@ tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err)
 	    (log->mode == TG_AUDIT_FSYNC_BATCH ? (r = sync_refusal(log, err))
 	                                       : (r = tg_audit_sync(log, err))) != 0)
 		goto out;
-	if ((rec = json_copy((json_t *)record)) == NULL)
-		goto out;
-	if (json_object_set_new(rec, "prev", json_string(log->head)) != 0)
-		goto out;
-	if (json_object_get(rec, "time") == NULL &&
-	    ((t = time_now()) == NULL || json_object_set_new(rec, "time", t) != 0))
-		goto out;
-	log->len = 0;
-	if (json_dump_callback(rec, line_put, log,
-	                       JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) != 0) {
-		if (log->len + 1 >= TG_AUDIT_LINE_MAX)
-			r = tg_error_set(err, TG_ERR_INVALID_ARG,
-			                 "audit record is longer than the %u-byte limit",
-			                 TG_AUDIT_LINE_MAX);
-		goto out;
-	}
-	n = log->len;
-	if (n > TG_AUDIT_LINE_MAX) {
+	if (n < LINE_PREV_AT + TG_AUDIT_HASH_HEX || n >= line->cap ||
+	    memcmp(line->buf, LINE_PREV, LINE_PREV_AT) != 0) {
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
-		                 "audit record of %zu bytes is longer than the %u-byte limit", n,
-		                 TG_AUDIT_LINE_MAX);
+		                 "not an audit line made by tg_audit_prepare");
 		goto out;
 	}
-	if ((r = line_hash(log->md, log->line, n, head)) != 0) {
+	memcpy(line->buf + LINE_PREV_AT, log->head, TG_AUDIT_HASH_HEX - 1);
+	if ((r = line_hash(log->md, line->buf, n, head)) != 0) {
 		tg_error_set(err, r, "cannot hash an audit record: SHA-256 failed");
 		goto out;
 	}
-	log->line[n] = '\n';
+	line->buf[n] = '\n';
 	if ((r = audit_undo_torn(log, err)) != 0)
 		goto out;
-	w = write(log->fd, log->line, n + 1);
+	w = write(log->fd, line->buf, n + 1);
 	if (w != (ssize_t)(n + 1)) {
 		log->dirty = 1;
 		r = tg_error_set(err, TG_ERR_IO, "cannot write to audit log '%s': %s", log->path,
@@ -494,15 +541,21 @@ tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err)
 	log->good_end += (off_t)(n + 1);
 	memcpy(log->head, head, sizeof(head));
 	atomic_fetch_add(&log->written, 1);
-	r = 0;
 	if (log->mode == TG_AUDIT_FSYNC_ALWAYS)
 		r = tg_audit_sync(log, err);
 	else if (log->mode == TG_AUDIT_FSYNC_BATCH)
 		sync_kick(log);
 out:
-	if (r == TG_ERR_ALLOC)
-		tg_error_set(err, r, "out of memory writing an audit record");
-	json_decref(rec);
+	return r;
+}
+
+int
+tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err)
+{
+	int r;
+
+	if ((r = tg_audit_prepare(record, &log->line, err)) == 0)
+		r = tg_audit_write_prepared(log, &log->line, err);
 	return r;
 }
 
@@ -628,7 +681,7 @@ tg_audit_close(struct tg_audit *log)
 			close(log->fd);
 		}
 		EVP_MD_CTX_free(log->md);
-		free(log->line);
+		tg_audit_line_clear(&log->line);
 		free(log->path);
 		pthread_mutex_destroy(&log->sync_mu);
 		pthread_mutex_destroy(&log->wake_mu);

@@ -4,15 +4,20 @@
  * edited, deleted, inserted or reordered line breaks the chain that
  * `tokengate audit verify` (tg_audit_verify.h) checks.
  *
- * A line is the canonical dump of its record: jansson's JSON_COMPACT |
- * JSON_SORT_KEYS | JSON_ENSURE_ASCII (no spaces, keys sorted, only ASCII,
- * so never a raw newline inside a record), then "\n". "prev" is the
- * lower-case hex SHA-256 of the previous line's bytes without its "\n";
- * the first line of a new chain has TG_AUDIT_GENESIS.
+ * A line is {"prev":"HEX","time":"..." then the record's own fields as
+ * jansson dumps them with JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII
+ * (no spaces, keys sorted, only ASCII, so never a raw newline inside a
+ * record), then "\n": "prev" and "time" (when the record has none) come
+ * first so that the record is dumped before the chain's head is known.
+ * "prev" is the lower-case hex SHA-256 of the previous line's bytes
+ * without its "\n"; the first line of a new chain has TG_AUDIT_GENESIS.
  *
  * Threads (the locking rules):
- * - tg_audit_write and tg_audit_reopen (and open/close) are the writer's:
- *   the caller serializes them on one log (the gate: its audit mutex).
+ * - tg_audit_write, tg_audit_write_prepared and tg_audit_reopen (and
+ *   open/close) are the writer's: the caller serializes them on one log
+ *   (the gate: its audit mutex).
+ * - tg_audit_prepare needs no log: any thread, before taking that lock
+ *   (the JSON dump, the costly part, then runs outside it).
  * - tg_audit_sync and tg_audit_unsynced may run on any thread at any time
  *   between open and close, WITHOUT the caller's lock, concurrently with a
  *   write or a reopen: syncs serialize among themselves and with reopen's
@@ -83,15 +88,42 @@ int tg_audit_fsync_parse(const char *s, enum tg_audit_fsync *mode, struct tg_err
 int tg_audit_open(const char *path, enum tg_audit_fsync mode, struct tg_audit **out,
                   struct tg_error *err);
 
+/* A record's line made by tg_audit_prepare, the caller's (any thread).
+ * Start it zeroed ({0}); reuse it for many records; free its buffer
+ * with tg_audit_line_clear. */
+struct tg_audit_line {
+	char *buf; /* the line; "prev" still to be filled in */
+	size_t len, cap;
+	int too_long; /* internal */
+};
+
+/*
+ * Makes the line of record (not changed; the caller keeps it) into line,
+ * all but the chain's "prev": "time" (UTC, "2026-12-02T13:18:01.123Z",
+ * now) added when record has none. Needs no log and no lock. 0, or
+ * TG_ERR_INVALID_ARG for a record that is not an object, has a "prev"
+ * field of its own or whose line would exceed TG_AUDIT_LINE_MAX, or
+ * TG_ERR_ALLOC.
+ */
+int tg_audit_prepare(const json_t *record, struct tg_audit_line *line, struct tg_error *err);
+
+/* Frees line's buffer (zeroed again). */
+void tg_audit_line_clear(struct tg_audit_line *line);
+
+/*
+ * Writes a line tg_audit_prepare made (line keeps it; it may be reused
+ * afterwards) with "prev" set to the chain's last hash: as tg_audit_write
+ * from there on, with its results and errors.
+ */
+int tg_audit_write_prepared(struct tg_audit *log, struct tg_audit_line *line, struct tg_error *err);
+
 /*
  * Appends record (not changed; the caller keeps it) as one line with one
- * write(2) on the O_APPEND descriptor: a copy of record with "prev" set to
- * the chain's last hash and "time" (UTC, "2026-12-02T13:18:01.123Z") added
- * when record has none. Then, in mode always, a sync (batch: the sync
+ * write(2) on the O_APPEND descriptor: tg_audit_prepare's line with "prev"
+ * set to the chain's last hash. Then, in mode always, a sync (batch: the sync
  * thread is woken when TG_AUDIT_BATCH_RECORDS wait; never syncs here).
  * 0 once the line is written (and synced in mode always);
- * TG_ERR_INVALID_ARG for a record that is not an object or whose line
- * would exceed TG_AUDIT_LINE_MAX; TG_ERR_IO naming the file and the OS
+ * tg_audit_prepare's errors; TG_ERR_IO naming the file and the OS
  * reason when the write or the sync fails — the caller must then refuse
  * what it was about to do (fail closed). While the last sync (by any
  * thread) has failed, a write first syncs again (modes always and never)

@@ -92,16 +92,17 @@ test_chain(void **state)
 	verify_ok(paths, 1, 5, 1);
 	assert_int_equal(tg_audit_verify_files(paths, 1, 0, &rep, &err), 0);
 	assert_string_equal(rep.head, head);
-	/* canonical lines: compact, sorted keys, prev and time added */
+	/* lines: prev and time first, then the record compact, keys sorted */
 	f = fopen(p, "r");
 	assert_non_null(f);
 	assert_non_null(fgets(line, sizeof(line), f));
 	fclose(f);
-	assert_memory_equal(line,
-	                    "{\"n\":1,\"prev\":\"" TG_AUDIT_GENESIS
-	                    "\",\"route\":\"datasets-read\",\"time\":\"",
-	                    strlen("{\"n\":1,\"prev\":\"" TG_AUDIT_GENESIS
-	                           "\",\"route\":\"datasets-read\",\"time\":\""));
+	assert_memory_equal(line, "{\"prev\":\"" TG_AUDIT_GENESIS "\",\"time\":\"",
+	                    strlen("{\"prev\":\"" TG_AUDIT_GENESIS "\",\"time\":\""));
+	assert_int_equal(strlen(line), strlen("{\"prev\":\"" TG_AUDIT_GENESIS
+	                                      "\",\"time\":\"2026-12-02T13:18:01.123Z\","
+	                                      "\"n\":1,\"route\":\"datasets-read\"}\n"));
+	assert_non_null(strstr(line, "Z\",\"n\":1,\"route\":\"datasets-read\"}\n"));
 	/* reopened later: continues from the last line */
 	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_NEVER, &log, &err), 0);
 	assert_string_equal(tg_audit_head(log), head);
@@ -250,6 +251,134 @@ test_fsync_modes(void **state)
 	write_n(log, 200, 1);
 	tg_audit_close(log);
 	verify_ok(paths, 1, 3 + 100 + 1 + TG_AUDIT_BATCH_RECORDS + 1, 1);
+}
+
+/* What tg_audit_prepare refuses and how it frames a line. */
+static void
+test_prepare(void **state)
+{
+	char p[256], line[512], *big;
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_audit_line l = {0};
+	struct tg_error err;
+	size_t size;
+	json_t *rec;
+	FILE *f;
+
+	(void)state;
+	path_in(p, sizeof(p), "prepare.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_NEVER, &log, &err), 0);
+	/* an empty record: prev and time only */
+	rec = json_object();
+	assert_int_equal(tg_audit_write(log, rec, &err), 0);
+	json_decref(rec);
+	/* a record's own time is kept, not doubled */
+	rec = json_pack("{s:s, s:i}", "time", "2026-01-01T00:00:00.000Z", "n", 2);
+	assert_int_equal(tg_audit_write(log, rec, &err), 0);
+	json_decref(rec);
+	size = file_size(p);
+	/* a record may not bring its own prev: nothing written */
+	rec = json_pack("{s:s}", "prev", TG_AUDIT_GENESIS);
+	assert_int_equal(tg_audit_write(log, rec, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg,
+	                    "an audit record must not have a \"prev\" field: the log sets it");
+	json_decref(rec);
+	/* nor be longer than the limit */
+	big = malloc(TG_AUDIT_LINE_MAX);
+	assert_non_null(big);
+	memset(big, 'a', TG_AUDIT_LINE_MAX - 1);
+	big[TG_AUDIT_LINE_MAX - 1] = '\0';
+	rec = json_pack("{s:s}", "big", big);
+	assert_int_equal(tg_audit_prepare(rec, &l, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "audit record is longer than the 1048576-byte limit");
+	assert_int_equal(tg_audit_write(log, rec, &err), TG_ERR_INVALID_ARG);
+	json_decref(rec);
+	free(big);
+	assert_int_equal(file_size(p), size);
+	/* a line from elsewhere is refused */
+	tg_audit_line_clear(&l);
+	assert_int_equal(tg_audit_write_prepared(log, &l, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "not an audit line made by tg_audit_prepare");
+	/* one prepared line written twice: two records, each with its prev */
+	rec = json_pack("{s:i}", "n", 3);
+	assert_int_equal(tg_audit_prepare(rec, &l, &err), 0);
+	json_decref(rec);
+	assert_int_equal(tg_audit_write_prepared(log, &l, &err), 0);
+	assert_int_equal(tg_audit_write_prepared(log, &l, &err), 0);
+	tg_audit_line_clear(&l);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 4, 1);
+	f = fopen(p, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_int_equal(strlen(line), strlen("{\"prev\":\"" TG_AUDIT_GENESIS
+	                                      "\",\"time\":\"2026-12-02T13:18:01.123Z\"}\n"));
+	assert_string_equal(line + strlen(line) - 4, "Z\"}\n");
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(strstr(line, "\",\"n\":2,\"time\":\"2026-01-01T00:00:00.000Z\"}\n"));
+	assert_null(strstr(strstr(line, "\"time\"") + 1, "\"time\""));
+	fclose(f);
+}
+
+struct preparer {
+	struct tg_audit *log;
+	pthread_mutex_t *mu;
+	int from, failures;
+};
+
+/* The gate's way: the line made outside the lock, written under it. */
+static void *
+preparer_main(void *arg)
+{
+	struct preparer *pr = arg;
+	struct tg_audit_line l = {0};
+	struct tg_error err;
+	json_t *rec;
+	int i;
+
+	for (i = pr->from; i < pr->from + 500; i++) {
+		rec = json_pack("{s:i, s:s}", "n", i, "route", "datasets-read");
+		if (rec == NULL || tg_audit_prepare(rec, &l, &err) != 0)
+			pr->failures++;
+		json_decref(rec);
+		pthread_mutex_lock(pr->mu);
+		if (tg_audit_write_prepared(pr->log, &l, &err) != 0)
+			pr->failures++;
+		pthread_mutex_unlock(pr->mu);
+	}
+	tg_audit_line_clear(&l);
+	return NULL;
+}
+
+static void
+test_prepared_threads(void **state)
+{
+	char p[256];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	struct preparer pr[2];
+	pthread_t t[2];
+	int i;
+
+	(void)state;
+	path_in(p, sizeof(p), "prepared.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	for (i = 0; i < 2; i++) {
+		pr[i].log = log;
+		pr[i].mu = &mu;
+		pr[i].from = i * 1000;
+		pr[i].failures = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, preparer_main, &pr[i]), 0);
+	}
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(pr[i].failures, 0);
+	}
+	tg_audit_close(log);
+	verify_ok(paths, 1, 1000, 1);
 }
 
 struct syncer {
@@ -519,6 +648,8 @@ main(void)
 	    cmocka_unit_test(test_torn_tail),
 	    cmocka_unit_test(test_fsync_modes),
 	    cmocka_unit_test(test_sync_races_writes),
+	    cmocka_unit_test(test_prepare),
+	    cmocka_unit_test(test_prepared_threads),
 	    cmocka_unit_test(test_unsafe_files),
 	    cmocka_unit_test(test_write_failure),
 	    cmocka_unit_test(test_rotation_after_failure),
