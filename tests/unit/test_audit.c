@@ -3,7 +3,9 @@
  * the verifier, rotation continuing the chain, a torn tail cut off and put
  * on the record, fsync modes, refusal of unsafe files, and a failed write
  * reported (RLIMIT_FSIZE) and recovered from with the chain intact, also
- * by rotating the log while it fails.
+ * by rotating the log while it fails; batch mode's sync thread, syncs
+ * racing writes and rotation, a failing sync (fdatasync wrapped) failing
+ * writes closed until it works again; lines prepared outside the lock.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include <cmocka.h>
 
 #include "tg_audit.h"
@@ -26,6 +30,28 @@
 #include "tg_test.h"
 
 static char dir[] = "/tmp/tg_audit_XXXXXX";
+
+/* fdatasync wrapped (-Wl,--wrap=fdatasync) so a test can make it fail */
+int __wrap_fdatasync(int fd);
+int __real_fdatasync(int fd);
+
+static atomic_int sync_fails; /* 1: fdatasync fails with EIO */
+static atomic_int sync_calls;
+
+int
+__wrap_fdatasync(int fd)
+{
+	int r;
+
+	atomic_fetch_add(&sync_calls, 1);
+	if (atomic_load(&sync_fails)) {
+		errno = EIO;
+		r = -1;
+	} else {
+		r = __real_fdatasync(fd);
+	}
+	return r;
+}
 
 static void
 path_in(char *buf, size_t n, const char *name)
@@ -381,6 +407,100 @@ test_prepared_threads(void **state)
 	verify_ok(paths, 1, 1000, 1);
 }
 
+static int
+write_one(struct tg_audit *log, int n, struct tg_error *err)
+{
+	json_t *rec = json_pack("{s:i}", "n", n);
+	int r;
+
+	assert_non_null(rec);
+	r = tg_audit_write(log, rec, err);
+	json_decref(rec);
+	return r;
+}
+
+/* Polls (1 ms steps) until tg_audit_write succeeds or ms pass: its result. */
+static int
+write_until_ok(struct tg_audit *log, int n, long ms, struct tg_error *err)
+{
+	int r;
+
+	while ((r = write_one(log, n, err)) != 0 && ms-- > 0)
+		usleep(1000);
+	return r;
+}
+
+/* A failing sync: the writer fails closed, then resumes. */
+static void
+test_batch_sync_failure(void **state)
+{
+	char p[256], want[400];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	size_t size, ok = 1;
+	int r;
+
+	(void)state;
+	path_in(p, sizeof(p), "sync-batch.log");
+	snprintf(want, sizeof(want), "cannot fsync audit log '%s': %s", p, strerror(EIO));
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	atomic_store(&sync_fails, 1);
+	assert_int_equal(write_one(log, 1, &err), 0);
+	/* the sync thread's sync fails: the next writes are refused */
+	while ((r = write_one(log, 2, &err)) == 0 && ok < 5000) {
+		ok++;
+		usleep(1000);
+	}
+	assert_int_equal(r, TG_ERR_IO);
+	assert_string_equal(err.msg, want);
+	/* refused writes write nothing */
+	size = file_size(p);
+	assert_int_equal(write_one(log, 3, &err), TG_ERR_IO);
+	assert_int_equal(file_size(p), size);
+	/* an explicit sync reports the same failure */
+	assert_int_equal(tg_audit_sync(log, &err), TG_ERR_IO);
+	assert_string_equal(err.msg, want);
+	/* the disk is back: the sync thread's retry succeeds, writes resume */
+	atomic_store(&sync_fails, 0);
+	assert_int_equal(write_until_ok(log, 4, 5000, &err), 0);
+	tg_audit_close(log);
+	verify_ok(paths, 1, ok + 1, 1);
+}
+
+static void
+test_always_sync_failure(void **state)
+{
+	char p[256], want[400];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	size_t size;
+	int calls;
+
+	(void)state;
+	path_in(p, sizeof(p), "sync-always.log");
+	snprintf(want, sizeof(want), "cannot fsync audit log '%s': %s", p, strerror(EIO));
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	calls = atomic_load(&sync_calls);
+	assert_int_equal(write_one(log, 1, &err), 0);
+	assert_int_equal(atomic_load(&sync_calls), calls + 1);
+	atomic_store(&sync_fails, 1);
+	/* the record is written but not synced: the write fails (fail closed) */
+	assert_int_equal(write_one(log, 2, &err), TG_ERR_IO);
+	assert_string_equal(err.msg, want);
+	/* still failing: refused, nothing written */
+	size = file_size(p);
+	assert_int_equal(write_one(log, 3, &err), TG_ERR_IO);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(file_size(p), size);
+	atomic_store(&sync_fails, 0);
+	/* mode always has no sync thread: the next write tries the sync again */
+	assert_int_equal(write_one(log, 4, &err), 0);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 3, 1);
+}
+
 struct syncer {
 	struct tg_audit *log;
 	atomic_int stop;
@@ -650,6 +770,8 @@ main(void)
 	    cmocka_unit_test(test_sync_races_writes),
 	    cmocka_unit_test(test_prepare),
 	    cmocka_unit_test(test_prepared_threads),
+	    cmocka_unit_test(test_batch_sync_failure),
+	    cmocka_unit_test(test_always_sync_failure),
 	    cmocka_unit_test(test_unsafe_files),
 	    cmocka_unit_test(test_write_failure),
 	    cmocka_unit_test(test_rotation_after_failure),
