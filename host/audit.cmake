@@ -12,3 +12,6 @@ tg_area_headers(tgaudit ${CMAKE_CURRENT_LIST_DIR}/audit PUBLIC tg_audit.h tg_aud
 target_link_libraries(tgaudit
   PUBLIC tgcore PkgConfig::JANSSON
   PRIVATE tgcmd OpenSSL::Crypto)
+# batch mode's sync thread
+find_package(Threads REQUIRED)
+target_link_libraries(tgaudit PRIVATE Threads::Threads)

@@ -1,9 +1,12 @@
 /* log.c — the audit log's writer: the hash chain, one write(2) per line,
- * fsync modes, torn-tail recovery and rotation (tg_audit.h). */
+ * fsync modes (batch: a sync thread, off the writer), torn-tail recovery
+ * and rotation (tg_audit.h). */
 #include "tg_audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,31 +23,74 @@
 
 #define AUDIT_CHUNK 4096
 
+/*
+ * Who touches what (see the locking rules in tg_audit.h): the writer's
+ * fields are used by the one caller of write/reopen at a time; fd is also
+ * read by syncs, so reopen swaps it under sync_mu; written/synced/
+ * sync_failed are atomics shared with the sync thread.
+ */
 struct tg_audit {
-	char *path;
-	int fd;
+	char *path; /* never changes */
+	int fd;     /* swapped by reopen under sync_mu */
 	enum tg_audit_fsync mode;
+	/* the writer's */
 	char head[TG_AUDIT_HASH_HEX];
-	off_t good_end;  /* file size after the last complete line */
-	int dirty;       /* a write failed: bytes past good_end may be a torn line */
-	size_t unsynced; /* records written since the last fsync */
-	struct timespec first_unsynced;
-	size_t torn; /* torn bytes cut off at the last open */
+	off_t good_end;            /* file size after the last complete line */
+	int dirty;                 /* a write failed: bytes past good_end may be a torn line */
+	size_t torn;               /* torn bytes cut off at the last open */
+	EVP_MD_CTX *md;            /* the chain's SHA-256, reused line after line */
+	struct tg_audit_line line; /* tg_audit_write's, reused */
+	/* shared with syncs */
+	atomic_ullong written;  /* records written (all files since open) */
+	atomic_ullong synced;   /* of those, known to be on disk */
+	atomic_int sync_failed; /* the last sync failed: writes are refused */
+	pthread_mutex_t sync_mu;
+	char sync_why[256]; /* under sync_mu: why the last sync failed */
+	/* batch mode's sync thread */
+	pthread_t thread;
+	int thread_on;
+	atomic_int kicked; /* the writer asked for a sync (BATCH_RECORDS pending) */
+	pthread_mutex_t wake_mu;
+	pthread_cond_t wake_cv; /* CLOCK_MONOTONIC */
+	int wake, stop;         /* under wake_mu */
 };
+
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256; /* fetched once; lives as long as the process */
+
+static void
+sha256_fetch(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* SHA-256 of line as hex, with ctx (NULL: a new one). 0, or TG_ERR_CRYPTO. */
+static int
+line_hash(EVP_MD_CTX *ctx, const void *line, size_t n, char out[TG_AUDIT_HASH_HEX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *own = NULL;
+	int r = TG_ERR_CRYPTO;
+
+	out[0] = '\0';
+	if (pthread_once(&sha256_once, sha256_fetch) != 0 || sha256 == NULL)
+		goto out;
+	if (ctx == NULL && (ctx = own = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	if (EVP_DigestInit_ex(ctx, sha256, NULL) != 1 || EVP_DigestUpdate(ctx, line, n) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+		goto out;
+	r = tg_hex_encode(md, mdlen, out, TG_AUDIT_HASH_HEX);
+out:
+	EVP_MD_CTX_free(own);
+	return r;
+}
 
 int
 tg_audit_line_hash(const void *line, size_t n, char out[TG_AUDIT_HASH_HEX])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	int r = TG_ERR_CRYPTO;
-
-	out[0] = '\0';
-	if (EVP_Digest(line, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-		goto out;
-	r = tg_hex_encode(md, mdlen, out, TG_AUDIT_HASH_HEX);
-out:
-	return r;
+	return line_hash(NULL, line, n, out);
 }
 
 int
@@ -104,7 +150,8 @@ range_hash(int fd, off_t from, off_t to, char out[TG_AUDIT_HASH_HEX])
 	size_t want;
 	int r = TG_ERR_CRYPTO;
 
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (ctx == NULL || pthread_once(&sha256_once, sha256_fetch) != 0 || sha256 == NULL ||
+	    EVP_DigestInit_ex(ctx, sha256, NULL) != 1)
 		goto out;
 	while (from < to) {
 		want = (size_t)(to - from) > sizeof(buf) ? sizeof(buf) : (size_t)(to - from);
@@ -196,49 +243,227 @@ out:
 	return r;
 }
 
-static long long
-ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
-}
-
+/* The sync: every record counted in written before it started is on disk
+ * when it succeeds. Serialized by sync_mu, never under the writer's lock. */
 int
 tg_audit_sync(struct tg_audit *log, struct tg_error *err)
 {
+	unsigned long long target;
 	int r = 0;
 
-	if (log->unsynced == 0)
+	pthread_mutex_lock(&log->sync_mu);
+	target = atomic_load(&log->written);
+	if (target == atomic_load(&log->synced) && !atomic_load(&log->sync_failed))
 		goto out;
-	if (fsync(log->fd) != 0) {
+	if (fdatasync(log->fd) != 0) {
+		snprintf(log->sync_why, sizeof(log->sync_why), "%s", strerror(errno));
+		atomic_store(&log->sync_failed, 1);
 		r = tg_error_set(err, TG_ERR_IO, "cannot fsync audit log '%s': %s", log->path,
-		                 strerror(errno));
+		                 log->sync_why);
 		goto out;
 	}
-	log->unsynced = 0;
+	atomic_store(&log->synced, target);
+	atomic_store(&log->sync_failed, 0);
+out:
+	pthread_mutex_unlock(&log->sync_mu);
+	return r;
+}
+
+/* Batch mode's sync thread: a sync every TG_AUDIT_BATCH_MS, or at once
+ * when the writer kicks it (TG_AUDIT_BATCH_RECORDS pending); a failed
+ * sync is retried at the next tick. */
+static void *
+sync_main(void *arg)
+{
+	struct tg_audit *log = arg;
+	struct timespec at;
+
+	pthread_mutex_lock(&log->wake_mu);
+	while (!log->stop) {
+		if (!log->wake) {
+			clock_gettime(CLOCK_MONOTONIC, &at);
+			at.tv_nsec += (long)TG_AUDIT_BATCH_MS * 1000000L;
+			at.tv_sec += at.tv_nsec / 1000000000L;
+			at.tv_nsec %= 1000000000L;
+			(void)pthread_cond_timedwait(&log->wake_cv, &log->wake_mu, &at);
+		}
+		log->wake = 0;
+		if (log->stop)
+			break;
+		pthread_mutex_unlock(&log->wake_mu);
+		atomic_store(&log->kicked, 0);
+		(void)tg_audit_sync(log, NULL);
+		pthread_mutex_lock(&log->wake_mu);
+	}
+	pthread_mutex_unlock(&log->wake_mu);
+	return NULL;
+}
+
+/* Wakes the sync thread once TG_AUDIT_BATCH_RECORDS records wait. */
+static void
+sync_kick(struct tg_audit *log)
+{
+	if (atomic_load(&log->written) - atomic_load(&log->synced) >= TG_AUDIT_BATCH_RECORDS &&
+	    !atomic_load_explicit(&log->kicked, memory_order_relaxed) &&
+	    !atomic_exchange(&log->kicked, 1)) {
+		pthread_mutex_lock(&log->wake_mu);
+		log->wake = 1;
+		pthread_cond_signal(&log->wake_cv);
+		pthread_mutex_unlock(&log->wake_mu);
+	}
+}
+
+static int
+sync_thread_start(struct tg_audit *log, struct tg_error *err)
+{
+	pthread_condattr_t ca;
+	int r = 0;
+
+	pthread_condattr_init(&ca);
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&log->wake_cv, &ca) != 0) {
+		r = tg_error_set(err, TG_ERR_INTERNAL, "cannot set up the audit log's sync thread");
+		goto out;
+	}
+	if (pthread_create(&log->thread, NULL, sync_main, log) != 0) {
+		pthread_cond_destroy(&log->wake_cv);
+		r = tg_error_set(err, TG_ERR_INTERNAL,
+		                 "cannot start the audit log's sync thread (out of threads?)");
+		goto out;
+	}
+	log->thread_on = 1;
+out:
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+static void
+sync_thread_stop(struct tg_audit *log)
+{
+	if (log->thread_on) {
+		pthread_mutex_lock(&log->wake_mu);
+		log->stop = 1;
+		pthread_cond_signal(&log->wake_cv);
+		pthread_mutex_unlock(&log->wake_mu);
+		pthread_join(log->thread, NULL);
+		pthread_cond_destroy(&log->wake_cv);
+		log->thread_on = 0;
+	}
+}
+
+/* The start of every line: "prev" first, at a fixed offset, so that the
+ * line can be dumped before the chain's head is known (outside the
+ * writer's lock) and the head copied in last. */
+#define LINE_PREV    "{\"prev\":\""
+#define LINE_PREV_AT (sizeof(LINE_PREV) - 1)
+
+/* Appends n bytes to line; -1 past TG_AUDIT_LINE_MAX or out of memory.
+ * Also json_dump_callback's sink. */
+static int
+line_put(const char *buf, size_t n, void *arg)
+{
+	struct tg_audit_line *line = arg;
+	size_t cap = line->cap;
+	char *p;
+	int r = -1;
+
+	if (n > TG_AUDIT_LINE_MAX - line->len) {
+		line->too_long = 1;
+		goto out;
+	}
+	if (cap - line->len <= n) {
+		while (cap - line->len <= n)
+			cap = cap == 0 ? 1024 : cap * 2;
+		if ((p = realloc(line->buf, cap)) == NULL)
+			goto out;
+		line->buf = p;
+		line->cap = cap;
+	}
+	memcpy(line->buf + line->len, buf, n);
+	line->len += n;
+	r = 0;
 out:
 	return r;
 }
 
-/* "2026-12-02T13:18:01.123Z" */
-static json_t *
-time_now(void)
+/* Appends ,"time":"2026-12-02T13:18:01.123Z" (now, UTC). */
+static int
+line_put_time(struct tg_audit_line *line)
 {
 	struct timespec ts;
 	struct tm tm;
-	char buf[40];
-	json_t *j = NULL;
+	char buf[64];
+	size_t n;
+	int r = -1;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (gmtime_r(&ts.tv_sec, &tm) == NULL)
 		goto out;
-	if (strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+	n = strftime(buf, sizeof(buf), "\",\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+	if (n == 0 || n + 6 > sizeof(buf))
 		goto out;
-	j = json_sprintf("%s.%03ldZ", buf, ts.tv_nsec / 1000000);
+	buf[n++] = '.';
+	buf[n++] = (char)('0' + ts.tv_nsec / 100000000);
+	buf[n++] = (char)('0' + ts.tv_nsec / 10000000 % 10);
+	buf[n++] = (char)('0' + ts.tv_nsec / 1000000 % 10);
+	buf[n++] = 'Z';
+	r = line_put(buf, n, line);
 out:
-	return j;
+	return r;
+}
+
+int
+tg_audit_prepare(const json_t *record, struct tg_audit_line *line, struct tg_error *err)
+{
+	size_t at;
+	int r = TG_ERR_ALLOC;
+
+	line->len = 0;
+	line->too_long = 0;
+	if (!json_is_object(record)) {
+		r = tg_error_set(err, TG_ERR_INVALID_ARG, "an audit record must be a JSON object");
+		goto out;
+	}
+	if (json_object_get(record, "prev") != NULL) {
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "an audit record must not have a \"prev\" field: the log sets it");
+		goto out;
+	}
+	/* {"prev":"<64 zeros>" then ,"time":"..." when the record has none */
+	if (line_put(LINE_PREV TG_AUDIT_GENESIS, LINE_PREV_AT + TG_AUDIT_HASH_HEX - 1, line) != 0 ||
+	    (json_object_get(record, "time") == NULL && line_put_time(line) != 0) ||
+	    line_put("\"", 1, line) != 0)
+		goto toolong;
+	/* then the record's fields: its dump's "{" becomes "," ("{}": "}") */
+	at = line->len;
+	if (json_dump_callback(record, line_put, line,
+	                       JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) != 0)
+		goto toolong;
+	if (line->len - at == 2) {
+		line->buf[at] = '}';
+		line->len = at + 1;
+	} else {
+		line->buf[at] = ',';
+	}
+	r = 0;
+	goto out;
+toolong:
+	if (line->too_long)
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "audit record is longer than the %u-byte limit",
+		                 TG_AUDIT_LINE_MAX);
+	else
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory writing an audit record");
+out:
+	return r;
+}
+
+void
+tg_audit_line_clear(struct tg_audit_line *line)
+{
+	free(line->buf);
+	line->buf = NULL;
+	line->len = line->cap = 0;
 }
 
 /* Cuts off what a failed write left past the last complete line. */
@@ -263,44 +488,50 @@ out:
 	return r;
 }
 
-int
-tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err)
+/* Refuses a write while the last sync failed (fail closed until a sync
+ * works again: the sync thread or tg_audit_sync retries it). */
+static int
+sync_refusal(struct tg_audit *log, struct tg_error *err)
 {
-	json_t *rec = NULL, *t;
-	char *text = NULL, head[TG_AUDIT_HASH_HEX];
-	size_t n;
-	ssize_t w;
-	int r = TG_ERR_ALLOC;
+	int r;
 
-	if (!json_is_object(record)) {
-		r = tg_error_set(err, TG_ERR_INVALID_ARG, "an audit record must be a JSON object");
+	pthread_mutex_lock(&log->sync_mu);
+	r = tg_error_set(err, TG_ERR_IO, "cannot fsync audit log '%s': %s", log->path,
+	                 log->sync_why);
+	pthread_mutex_unlock(&log->sync_mu);
+	return r;
+}
+
+int
+tg_audit_write_prepared(struct tg_audit *log, struct tg_audit_line *line, struct tg_error *err)
+{
+	char head[TG_AUDIT_HASH_HEX];
+	size_t n = line->len;
+	ssize_t w;
+	int r;
+
+	/* batch: refused until the sync thread's retry works (an inline retry
+	 * would hide the failure: Linux reports a failed writeback once);
+	 * the other modes reported it to the caller already and retry here */
+	if (atomic_load(&log->sync_failed) &&
+	    (log->mode == TG_AUDIT_FSYNC_BATCH ? (r = sync_refusal(log, err))
+	                                       : (r = tg_audit_sync(log, err))) != 0)
 		goto out;
-	}
-	if ((rec = json_copy((json_t *)record)) == NULL)
-		goto out;
-	if (json_object_set_new(rec, "prev", json_string(log->head)) != 0)
-		goto out;
-	if (json_object_get(rec, "time") == NULL &&
-	    ((t = time_now()) == NULL || json_object_set_new(rec, "time", t) != 0))
-		goto out;
-	text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-	if (text == NULL)
-		goto out;
-	n = strlen(text);
-	if (n > TG_AUDIT_LINE_MAX) {
+	if (n < LINE_PREV_AT + TG_AUDIT_HASH_HEX || n >= line->cap ||
+	    memcmp(line->buf, LINE_PREV, LINE_PREV_AT) != 0) {
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
-		                 "audit record of %zu bytes is longer than the %u-byte limit", n,
-		                 TG_AUDIT_LINE_MAX);
+		                 "not an audit line made by tg_audit_prepare");
 		goto out;
 	}
-	if ((r = tg_audit_line_hash(text, n, head)) != 0) {
+	memcpy(line->buf + LINE_PREV_AT, log->head, TG_AUDIT_HASH_HEX - 1);
+	if ((r = line_hash(log->md, line->buf, n, head)) != 0) {
 		tg_error_set(err, r, "cannot hash an audit record: SHA-256 failed");
 		goto out;
 	}
-	text[n] = '\n';
+	line->buf[n] = '\n';
 	if ((r = audit_undo_torn(log, err)) != 0)
 		goto out;
-	w = write(log->fd, text, n + 1);
+	w = write(log->fd, line->buf, n + 1);
 	if (w != (ssize_t)(n + 1)) {
 		log->dirty = 1;
 		r = tg_error_set(err, TG_ERR_IO, "cannot write to audit log '%s': %s", log->path,
@@ -309,19 +540,22 @@ tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err)
 	}
 	log->good_end += (off_t)(n + 1);
 	memcpy(log->head, head, sizeof(head));
-	if (log->unsynced++ == 0)
-		clock_gettime(CLOCK_MONOTONIC, &log->first_unsynced);
-	r = 0;
-	if (log->mode == TG_AUDIT_FSYNC_ALWAYS ||
-	    (log->mode == TG_AUDIT_FSYNC_BATCH &&
-	     (log->unsynced >= TG_AUDIT_BATCH_RECORDS ||
-	      ms_since(&log->first_unsynced) >= TG_AUDIT_BATCH_MS)))
+	atomic_fetch_add(&log->written, 1);
+	if (log->mode == TG_AUDIT_FSYNC_ALWAYS)
 		r = tg_audit_sync(log, err);
+	else if (log->mode == TG_AUDIT_FSYNC_BATCH)
+		sync_kick(log);
 out:
-	if (r == TG_ERR_ALLOC)
-		tg_error_set(err, r, "out of memory writing an audit record");
-	free(text);
-	json_decref(rec);
+	return r;
+}
+
+int
+tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err)
+{
+	int r;
+
+	if ((r = tg_audit_prepare(record, &log->line, err)) == 0)
+		r = tg_audit_write_prepared(log, &log->line, err);
 	return r;
 }
 
@@ -350,17 +584,29 @@ tg_audit_open(const char *path, enum tg_audit_fsync mode, struct tg_audit **out,
 	int r = TG_ERR_ALLOC;
 
 	*out = NULL;
-	if ((log = calloc(1, sizeof(*log))) == NULL || (log->path = strdup(path)) == NULL) {
+	if ((log = calloc(1, sizeof(*log))) == NULL) {
 		tg_error_set(err, r, "out of memory");
 		goto out;
 	}
+	pthread_mutex_init(&log->sync_mu, NULL);
+	pthread_mutex_init(&log->wake_mu, NULL);
+	atomic_init(&log->written, 0);
+	atomic_init(&log->synced, 0);
+	atomic_init(&log->sync_failed, 0);
+	atomic_init(&log->kicked, 0);
 	log->fd = -1;
 	log->mode = mode;
 	memcpy(log->head, TG_AUDIT_GENESIS, sizeof(log->head));
+	if ((log->path = strdup(path)) == NULL || (log->md = EVP_MD_CTX_new()) == NULL) {
+		tg_error_set(err, r, "out of memory");
+		goto out;
+	}
 	if ((r = audit_file_open(path, &log->fd, log->head, &log->good_end, &log->torn, torn_hash,
 	                         err)) != 0)
 		goto out;
 	if (log->torn > 0 && (r = audit_note_torn(log, torn_hash, err)) != 0)
+		goto out;
+	if (mode == TG_AUDIT_FSYNC_BATCH && (r = sync_thread_start(log, err)) != 0)
 		goto out;
 	*out = log;
 	log = NULL;
@@ -376,7 +622,7 @@ tg_audit_reopen(struct tg_audit *log, struct tg_error *err)
 	char head[TG_AUDIT_HASH_HEX], torn_hash[TG_AUDIT_HASH_HEX];
 	off_t end = 0;
 	size_t torn = 0;
-	int fd = -1, r;
+	int fd = -1, old, r;
 
 	if ((r = tg_audit_sync(log, err)) != 0)
 		goto out;
@@ -387,8 +633,13 @@ tg_audit_reopen(struct tg_audit *log, struct tg_error *err)
 	memcpy(head, log->head, sizeof(head));
 	if ((r = audit_file_open(log->path, &fd, head, &end, &torn, torn_hash, err)) != 0)
 		goto out;
-	close(log->fd);
+	/* everything written to the old file is synced (above, and no write
+	 * runs concurrently); a sync running now holds sync_mu */
+	pthread_mutex_lock(&log->sync_mu);
+	old = log->fd;
 	log->fd = fd;
+	pthread_mutex_unlock(&log->sync_mu);
+	close(old);
 	memcpy(log->head, head, sizeof(head));
 	log->good_end = end;
 	log->dirty = 0;
@@ -414,18 +665,26 @@ tg_audit_torn_bytes(const struct tg_audit *log)
 size_t
 tg_audit_unsynced(const struct tg_audit *log)
 {
-	return log->unsynced;
+	struct tg_audit *l = (struct tg_audit *)log; /* atomics: loads only */
+
+	return (size_t)(atomic_load(&l->written) - atomic_load(&l->synced));
 }
 
 void
 tg_audit_close(struct tg_audit *log)
 {
-	if (log != NULL && log->fd >= 0) {
-		if (log->unsynced > 0)
-			(void)fsync(log->fd);
-		close(log->fd);
-	}
-	if (log != NULL)
+	if (log != NULL) {
+		sync_thread_stop(log);
+		if (log->fd >= 0) {
+			if (atomic_load(&log->written) != atomic_load(&log->synced))
+				(void)fdatasync(log->fd);
+			close(log->fd);
+		}
+		EVP_MD_CTX_free(log->md);
+		tg_audit_line_clear(&log->line);
 		free(log->path);
+		pthread_mutex_destroy(&log->sync_mu);
+		pthread_mutex_destroy(&log->wake_mu);
+	}
 	free(log);
 }

@@ -4,12 +4,32 @@
  * edited, deleted, inserted or reordered line breaks the chain that
  * `tokengate audit verify` (tg_audit_verify.h) checks.
  *
- * A line is the canonical dump of its record: jansson's JSON_COMPACT |
- * JSON_SORT_KEYS | JSON_ENSURE_ASCII (no spaces, keys sorted, only ASCII,
- * so never a raw newline inside a record), then "\n". "prev" is the
- * lower-case hex SHA-256 of the previous line's bytes without its "\n";
- * the first line of a new chain has TG_AUDIT_GENESIS. The writer is not
- * thread-safe: its caller serializes calls on one log.
+ * A line is {"prev":"HEX","time":"..." then the record's own fields as
+ * jansson dumps them with JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII
+ * (no spaces, keys sorted, only ASCII, so never a raw newline inside a
+ * record), then "\n": "prev" and "time" (when the record has none) come
+ * first so that the record is dumped before the chain's head is known.
+ * "prev" is the lower-case hex SHA-256 of the previous line's bytes
+ * without its "\n"; the first line of a new chain has TG_AUDIT_GENESIS.
+ *
+ * Threads (the locking rules):
+ * - tg_audit_write, tg_audit_write_prepared and tg_audit_reopen (and
+ *   open/close) are the writer's: the caller serializes them on one log
+ *   (the gate: its audit mutex).
+ * - tg_audit_prepare needs no log: any thread, before taking that lock
+ *   (the JSON dump, the costly part, then runs outside it).
+ * - tg_audit_sync and tg_audit_unsynced may run on any thread at any time
+ *   between open and close, WITHOUT the caller's lock, concurrently with a
+ *   write or a reopen: syncs serialize among themselves and with reopen's
+ *   switch of descriptors on a lock of the log's own that a write never
+ *   takes (write(2) and fdatasync(2) on one descriptor from two threads are
+ *   fine). A sync makes durable every record whose write returned before
+ *   the sync began; a failed write's torn bytes are cut off by the writer
+ *   only (a sync meanwhile merely syncs them too).
+ * - In batch mode the log runs its own sync thread (started by open,
+ *   joined by close): tg_audit_write never syncs there, it only wakes that
+ *   thread when TG_AUDIT_BATCH_RECORDS records wait.
+ * Syncs use fdatasync(2) (the file's size is synced with its data).
  */
 #ifndef TG_AUDIT_H
 #define TG_AUDIT_H
@@ -26,15 +46,18 @@
 #define TG_AUDIT_HASH_HEX 65
 /* The longest line the writer writes and the verifier reads. */
 #define TG_AUDIT_LINE_MAX (1024u * 1024u)
-/* Batch mode's group commit: fsync once this many records are unsynced... */
+/* Batch mode's group commit, by the log's sync thread: a sync as soon as
+ * this many records are unsynced... */
 #define TG_AUDIT_BATCH_RECORDS 64u
-/* ...or when the oldest unsynced record is this old (checked at each write). */
+/* ...and at the latest every this many ms, so a record is on disk within
+ * about TG_AUDIT_BATCH_MS of its write (plus the sync's own time). */
 #define TG_AUDIT_BATCH_MS 100
 
-/* When tg_audit_write makes records durable. */
+/* When records become durable. In every mode a record's line is in the
+ * file (one write(2)) before tg_audit_write returns. */
 enum tg_audit_fsync {
-	TG_AUDIT_FSYNC_ALWAYS, /* fsync after every record, before write returns */
-	TG_AUDIT_FSYNC_BATCH,  /* group commit: TG_AUDIT_BATCH_RECORDS or _MS */
+	TG_AUDIT_FSYNC_ALWAYS, /* synced by tg_audit_write before it returns */
+	TG_AUDIT_FSYNC_BATCH,  /* group commit off the writer: _BATCH_RECORDS or _MS */
 	TG_AUDIT_FSYNC_NEVER,  /* left to the kernel (and tg_audit_sync/close) */
 };
 
@@ -52,7 +75,8 @@ int tg_audit_fsync_parse(const char *s, enum tg_audit_fsync *mode, struct tg_err
  * symbolic link refused, TG_ERR_NOT_FOUND when its directory is missing)
  * and so checks the opened file as a secret: a regular file owned by the caller with
  * no access for group or others (0600 or stricter), else TG_ERR_PERMISSION
- * with the chmod/chown that fixes it. The chain continues from the SHA-256
+ * with the chmod/chown that fixes it. In batch mode it also starts the
+ * log's sync thread (TG_ERR_INTERNAL when it cannot). The chain continues from the SHA-256
  * of the file's last complete line (TG_AUDIT_GENESIS for an empty file).
  * A torn last line (bytes after the last "\n", left by a crash during a
  * write) was never a record: it is cut off and, so the cut itself is on
@@ -64,26 +88,64 @@ int tg_audit_fsync_parse(const char *s, enum tg_audit_fsync *mode, struct tg_err
 int tg_audit_open(const char *path, enum tg_audit_fsync mode, struct tg_audit **out,
                   struct tg_error *err);
 
+/* A record's line made by tg_audit_prepare, the caller's (any thread).
+ * Start it zeroed ({0}); reuse it for many records; free its buffer
+ * with tg_audit_line_clear. */
+struct tg_audit_line {
+	char *buf; /* the line; "prev" still to be filled in */
+	size_t len, cap;
+	int too_long; /* internal */
+};
+
+/*
+ * Makes the line of record (not changed; the caller keeps it) into line,
+ * all but the chain's "prev": "time" (UTC, "2026-12-02T13:18:01.123Z",
+ * now) added when record has none. Needs no log and no lock. 0, or
+ * TG_ERR_INVALID_ARG for a record that is not an object, has a "prev"
+ * field of its own or whose line would exceed TG_AUDIT_LINE_MAX, or
+ * TG_ERR_ALLOC.
+ */
+int tg_audit_prepare(const json_t *record, struct tg_audit_line *line, struct tg_error *err);
+
+/* Frees line's buffer (zeroed again). */
+void tg_audit_line_clear(struct tg_audit_line *line);
+
+/*
+ * Writes a line tg_audit_prepare made (line keeps it; it may be reused
+ * afterwards) with "prev" set to the chain's last hash: as tg_audit_write
+ * from there on, with its results and errors.
+ */
+int tg_audit_write_prepared(struct tg_audit *log, struct tg_audit_line *line, struct tg_error *err);
+
 /*
  * Appends record (not changed; the caller keeps it) as one line with one
- * write(2) on the O_APPEND descriptor: a copy of record with "prev" set to
- * the chain's last hash and "time" (UTC, "2026-12-02T13:18:01.123Z") added
- * when record has none. Then fsync as the mode says. 0 once the line is
- * written (and synced where the mode asks); TG_ERR_INVALID_ARG for a
- * record that is not an object or whose line would exceed
- * TG_AUDIT_LINE_MAX; TG_ERR_IO naming the file and the OS reason when the
- * write or fsync fails — the caller must then refuse what it was about to
- * do (fail closed). After a failed or short write the bytes of the failed
- * line are cut off again before the next write, so a later success
- * continues an intact chain.
+ * write(2) on the O_APPEND descriptor: tg_audit_prepare's line with "prev"
+ * set to the chain's last hash. Then, in mode always, a sync (batch: the sync
+ * thread is woken when TG_AUDIT_BATCH_RECORDS wait; never syncs here).
+ * 0 once the line is written (and synced in mode always);
+ * tg_audit_prepare's errors; TG_ERR_IO naming the file and the OS
+ * reason when the write or the sync fails — the caller must then refuse
+ * what it was about to do (fail closed). While the last sync (by any
+ * thread) has failed, a write first syncs again (modes always and never)
+ * and in batch mode is refused outright until the sync thread's retry
+ * (every TG_AUDIT_BATCH_MS) or a tg_audit_sync succeeds; a refused write
+ * writes nothing and returns that sync's error. After a failed or short write
+ * the bytes of the failed line are cut off again before the next write,
+ * so a later success continues an intact chain.
  */
 int tg_audit_write(struct tg_audit *log, const json_t *record, struct tg_error *err);
 
-/* fsyncs records not yet synced (batch's timer, before exit). 0 or TG_ERR_IO. */
+/*
+ * Syncs the records not yet synced (fdatasync), or after a failed sync
+ * tries again: 0, or TG_ERR_IO naming the file and the OS reason (the
+ * writes are then refused until a sync succeeds). Any thread, without the
+ * writer's lock (see Threads above).
+ */
 int tg_audit_sync(struct tg_audit *log, struct tg_error *err);
 
 /*
- * For rotation (SIGHUP): syncs and closes the current file and opens the
+ * For rotation (SIGHUP): syncs and closes the current file (a sync on
+ * another thread meanwhile is fine: the switch waits for it) and opens the
  * log's path again, checked as tg_audit_open does. When the file now at
  * the path is empty (the old one was moved away) its first line continues
  * the chain: prev = the last hash of the old file. When it holds lines
@@ -99,11 +161,12 @@ const char *tg_audit_head(const struct tg_audit *log);
 /* Bytes of a torn last line cut off by the last open or reopen (0: none). */
 size_t tg_audit_torn_bytes(const struct tg_audit *log);
 
-/* Records written but not yet fsynced. */
+/* Records written but not yet synced. Any thread. */
 size_t tg_audit_unsynced(const struct tg_audit *log);
 
-/* Syncs (errors ignored: call tg_audit_sync first to see them), closes and
- * frees log. NULL is accepted. */
+/* Stops batch mode's sync thread, syncs (errors ignored: call
+ * tg_audit_sync first to see them), closes and frees log. No sync may run
+ * on another thread meanwhile. NULL is accepted. */
 void tg_audit_close(struct tg_audit *log);
 
 /*

@@ -3,12 +3,16 @@
  * the verifier, rotation continuing the chain, a torn tail cut off and put
  * on the record, fsync modes, refusal of unsafe files, and a failed write
  * reported (RLIMIT_FSIZE) and recovered from with the chain intact, also
- * by rotating the log while it fails.
+ * by rotating the log while it fails; batch mode's sync thread, syncs
+ * racing writes and rotation, a failing sync (fdatasync wrapped) failing
+ * writes closed until it works again; lines prepared outside the lock.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include <cmocka.h>
 
 #include "tg_audit.h"
@@ -24,6 +30,28 @@
 #include "tg_test.h"
 
 static char dir[] = "/tmp/tg_audit_XXXXXX";
+
+/* fdatasync wrapped (-Wl,--wrap=fdatasync) so a test can make it fail */
+int __wrap_fdatasync(int fd);
+int __real_fdatasync(int fd);
+
+static atomic_int sync_fails; /* 1: fdatasync fails with EIO */
+static atomic_int sync_calls;
+
+int
+__wrap_fdatasync(int fd)
+{
+	int r;
+
+	atomic_fetch_add(&sync_calls, 1);
+	if (atomic_load(&sync_fails)) {
+		errno = EIO;
+		r = -1;
+	} else {
+		r = __real_fdatasync(fd);
+	}
+	return r;
+}
 
 static void
 path_in(char *buf, size_t n, const char *name)
@@ -90,16 +118,17 @@ test_chain(void **state)
 	verify_ok(paths, 1, 5, 1);
 	assert_int_equal(tg_audit_verify_files(paths, 1, 0, &rep, &err), 0);
 	assert_string_equal(rep.head, head);
-	/* canonical lines: compact, sorted keys, prev and time added */
+	/* lines: prev and time first, then the record compact, keys sorted */
 	f = fopen(p, "r");
 	assert_non_null(f);
 	assert_non_null(fgets(line, sizeof(line), f));
 	fclose(f);
-	assert_memory_equal(line,
-	                    "{\"n\":1,\"prev\":\"" TG_AUDIT_GENESIS
-	                    "\",\"route\":\"datasets-read\",\"time\":\"",
-	                    strlen("{\"n\":1,\"prev\":\"" TG_AUDIT_GENESIS
-	                           "\",\"route\":\"datasets-read\",\"time\":\""));
+	assert_memory_equal(line, "{\"prev\":\"" TG_AUDIT_GENESIS "\",\"time\":\"",
+	                    strlen("{\"prev\":\"" TG_AUDIT_GENESIS "\",\"time\":\""));
+	assert_int_equal(strlen(line), strlen("{\"prev\":\"" TG_AUDIT_GENESIS
+	                                      "\",\"time\":\"2026-12-02T13:18:01.123Z\","
+	                                      "\"n\":1,\"route\":\"datasets-read\"}\n"));
+	assert_non_null(strstr(line, "Z\",\"n\":1,\"route\":\"datasets-read\"}\n"));
 	/* reopened later: continues from the last line */
 	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_NEVER, &log, &err), 0);
 	assert_string_equal(tg_audit_head(log), head);
@@ -189,10 +218,25 @@ test_torn_tail(void **state)
 	fclose(f);
 }
 
+/* Polls until every record written is synced: 1, or 0 after ms. */
+static int
+synced_within(const struct tg_audit *log, long ms)
+{
+	long waited = 0;
+
+	while (tg_audit_unsynced(log) > 0 && waited < ms) {
+		usleep(1000);
+		waited++;
+	}
+	return tg_audit_unsynced(log) == 0;
+}
+
 static void
 test_fsync_modes(void **state)
 {
 	char p[256];
+	const char *paths[1] = {p};
+	size_t size;
 	struct tg_audit *log = NULL;
 	struct tg_error err;
 	enum tg_audit_fsync m;
@@ -218,19 +262,305 @@ test_fsync_modes(void **state)
 	assert_int_equal(tg_audit_sync(log, &err), 0);
 	assert_int_equal(tg_audit_unsynced(log), 0);
 	tg_audit_close(log);
-	/* batch: a group commit every TG_AUDIT_BATCH_RECORDS records */
+	/* batch: group commit by the log's sync thread, never in the write;
+	 * the line is in the file as soon as the write returns */
 	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	size = file_size(p);
 	write_n(log, 104, 1);
-	assert_int_equal(tg_audit_unsynced(log), 1);
-	write_n(log, 105, TG_AUDIT_BATCH_RECORDS - 1);
-	assert_int_equal(tg_audit_unsynced(log), 0);
+	assert_true(file_size(p) > size);
+	/* synced within TG_AUDIT_BATCH_MS without another write (the bound
+	 * checked loosely: this machine may be loaded) */
+	assert_true(synced_within(log, 20 * TG_AUDIT_BATCH_MS));
+	/* TG_AUDIT_BATCH_RECORDS pending wake the sync thread */
+	write_n(log, 105, TG_AUDIT_BATCH_RECORDS);
+	assert_true(synced_within(log, 20 * TG_AUDIT_BATCH_MS));
 	write_n(log, 200, 1);
-	assert_int_equal(tg_audit_unsynced(log), 1);
-	/* ... or when the oldest unsynced record is TG_AUDIT_BATCH_MS old */
-	usleep((TG_AUDIT_BATCH_MS + 20) * 1000);
-	write_n(log, 201, 1);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 3 + 100 + 1 + TG_AUDIT_BATCH_RECORDS + 1, 1);
+}
+
+/* What tg_audit_prepare refuses and how it frames a line. */
+static void
+test_prepare(void **state)
+{
+	char p[256], line[512], *big;
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_audit_line l = {0};
+	struct tg_error err;
+	size_t size;
+	json_t *rec;
+	FILE *f;
+
+	(void)state;
+	path_in(p, sizeof(p), "prepare.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_NEVER, &log, &err), 0);
+	/* an empty record: prev and time only */
+	rec = json_object();
+	assert_int_equal(tg_audit_write(log, rec, &err), 0);
+	json_decref(rec);
+	/* a record's own time is kept, not doubled */
+	rec = json_pack("{s:s, s:i}", "time", "2026-01-01T00:00:00.000Z", "n", 2);
+	assert_int_equal(tg_audit_write(log, rec, &err), 0);
+	json_decref(rec);
+	size = file_size(p);
+	/* a record may not bring its own prev: nothing written */
+	rec = json_pack("{s:s}", "prev", TG_AUDIT_GENESIS);
+	assert_int_equal(tg_audit_write(log, rec, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg,
+	                    "an audit record must not have a \"prev\" field: the log sets it");
+	json_decref(rec);
+	/* nor be longer than the limit */
+	big = malloc(TG_AUDIT_LINE_MAX);
+	assert_non_null(big);
+	memset(big, 'a', TG_AUDIT_LINE_MAX - 1);
+	big[TG_AUDIT_LINE_MAX - 1] = '\0';
+	rec = json_pack("{s:s}", "big", big);
+	assert_int_equal(tg_audit_prepare(rec, &l, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "audit record is longer than the 1048576-byte limit");
+	assert_int_equal(tg_audit_write(log, rec, &err), TG_ERR_INVALID_ARG);
+	json_decref(rec);
+	free(big);
+	assert_int_equal(file_size(p), size);
+	/* a line from elsewhere is refused */
+	tg_audit_line_clear(&l);
+	assert_int_equal(tg_audit_write_prepared(log, &l, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "not an audit line made by tg_audit_prepare");
+	/* one prepared line written twice: two records, each with its prev */
+	rec = json_pack("{s:i}", "n", 3);
+	assert_int_equal(tg_audit_prepare(rec, &l, &err), 0);
+	json_decref(rec);
+	assert_int_equal(tg_audit_write_prepared(log, &l, &err), 0);
+	assert_int_equal(tg_audit_write_prepared(log, &l, &err), 0);
+	tg_audit_line_clear(&l);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 4, 1);
+	f = fopen(p, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_int_equal(strlen(line), strlen("{\"prev\":\"" TG_AUDIT_GENESIS
+	                                      "\",\"time\":\"2026-12-02T13:18:01.123Z\"}\n"));
+	assert_string_equal(line + strlen(line) - 4, "Z\"}\n");
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(strstr(line, "\",\"n\":2,\"time\":\"2026-01-01T00:00:00.000Z\"}\n"));
+	assert_null(strstr(strstr(line, "\"time\"") + 1, "\"time\""));
+	fclose(f);
+}
+
+struct preparer {
+	struct tg_audit *log;
+	pthread_mutex_t *mu;
+	int from, failures;
+};
+
+/* The gate's way: the line made outside the lock, written under it. */
+static void *
+preparer_main(void *arg)
+{
+	struct preparer *pr = arg;
+	struct tg_audit_line l = {0};
+	struct tg_error err;
+	json_t *rec;
+	int i;
+
+	for (i = pr->from; i < pr->from + 500; i++) {
+		rec = json_pack("{s:i, s:s}", "n", i, "route", "datasets-read");
+		if (rec == NULL || tg_audit_prepare(rec, &l, &err) != 0)
+			pr->failures++;
+		json_decref(rec);
+		pthread_mutex_lock(pr->mu);
+		if (tg_audit_write_prepared(pr->log, &l, &err) != 0)
+			pr->failures++;
+		pthread_mutex_unlock(pr->mu);
+	}
+	tg_audit_line_clear(&l);
+	return NULL;
+}
+
+static void
+test_prepared_threads(void **state)
+{
+	char p[256];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	struct preparer pr[2];
+	pthread_t t[2];
+	int i;
+
+	(void)state;
+	path_in(p, sizeof(p), "prepared.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	for (i = 0; i < 2; i++) {
+		pr[i].log = log;
+		pr[i].mu = &mu;
+		pr[i].from = i * 1000;
+		pr[i].failures = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, preparer_main, &pr[i]), 0);
+	}
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(pr[i].failures, 0);
+	}
+	tg_audit_close(log);
+	verify_ok(paths, 1, 1000, 1);
+}
+
+static int
+write_one(struct tg_audit *log, int n, struct tg_error *err)
+{
+	json_t *rec = json_pack("{s:i}", "n", n);
+	int r;
+
+	assert_non_null(rec);
+	r = tg_audit_write(log, rec, err);
+	json_decref(rec);
+	return r;
+}
+
+/* Polls (1 ms steps) until tg_audit_write succeeds or ms pass: its result. */
+static int
+write_until_ok(struct tg_audit *log, int n, long ms, struct tg_error *err)
+{
+	int r;
+
+	while ((r = write_one(log, n, err)) != 0 && ms-- > 0)
+		usleep(1000);
+	return r;
+}
+
+/* A failing sync: the writer fails closed, then resumes. */
+static void
+test_batch_sync_failure(void **state)
+{
+	char p[256], want[400];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	size_t size, ok = 1;
+	int r;
+
+	(void)state;
+	path_in(p, sizeof(p), "sync-batch.log");
+	snprintf(want, sizeof(want), "cannot fsync audit log '%s': %s", p, strerror(EIO));
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	atomic_store(&sync_fails, 1);
+	assert_int_equal(write_one(log, 1, &err), 0);
+	/* the sync thread's sync fails: the next writes are refused */
+	while ((r = write_one(log, 2, &err)) == 0 && ok < 5000) {
+		ok++;
+		usleep(1000);
+	}
+	assert_int_equal(r, TG_ERR_IO);
+	assert_string_equal(err.msg, want);
+	/* refused writes write nothing */
+	size = file_size(p);
+	assert_int_equal(write_one(log, 3, &err), TG_ERR_IO);
+	assert_int_equal(file_size(p), size);
+	/* an explicit sync reports the same failure */
+	assert_int_equal(tg_audit_sync(log, &err), TG_ERR_IO);
+	assert_string_equal(err.msg, want);
+	/* the disk is back: the sync thread's retry succeeds, writes resume */
+	atomic_store(&sync_fails, 0);
+	assert_int_equal(write_until_ok(log, 4, 5000, &err), 0);
+	tg_audit_close(log);
+	verify_ok(paths, 1, ok + 1, 1);
+}
+
+static void
+test_always_sync_failure(void **state)
+{
+	char p[256], want[400];
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	size_t size;
+	int calls;
+
+	(void)state;
+	path_in(p, sizeof(p), "sync-always.log");
+	snprintf(want, sizeof(want), "cannot fsync audit log '%s': %s", p, strerror(EIO));
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_ALWAYS, &log, &err), 0);
+	calls = atomic_load(&sync_calls);
+	assert_int_equal(write_one(log, 1, &err), 0);
+	assert_int_equal(atomic_load(&sync_calls), calls + 1);
+	atomic_store(&sync_fails, 1);
+	/* the record is written but not synced: the write fails (fail closed) */
+	assert_int_equal(write_one(log, 2, &err), TG_ERR_IO);
+	assert_string_equal(err.msg, want);
+	/* still failing: refused, nothing written */
+	size = file_size(p);
+	assert_int_equal(write_one(log, 3, &err), TG_ERR_IO);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(file_size(p), size);
+	atomic_store(&sync_fails, 0);
+	/* mode always has no sync thread: the next write tries the sync again */
+	assert_int_equal(write_one(log, 4, &err), 0);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 3, 1);
+}
+
+struct syncer {
+	struct tg_audit *log;
+	atomic_int stop;
+	int syncs, failures;
+};
+
+static void *
+syncer_main(void *arg)
+{
+	struct syncer *sy = arg;
+	struct tg_error err;
+
+	while (!atomic_load(&sy->stop)) {
+		if (tg_audit_sync(sy->log, &err) != 0)
+			sy->failures++;
+		sy->syncs++;
+	}
+	return NULL;
+}
+
+/*
+ * Batch mode with syncs racing the writer (the gate's timer on the main
+ * loop syncs while workers write, without the writer's lock): every line
+ * is written whole, the chain stays intact, also across a rotation, and
+ * everything is synced at the end.
+ */
+static void
+test_sync_races_writes(void **state)
+{
+	char p[256], old[256];
+	const char *paths[2] = {old, p};
+	struct tg_audit *log = NULL;
+	struct tg_error err;
+	struct syncer sy;
+	pthread_t t;
+	int i;
+
+	(void)state;
+	path_in(p, sizeof(p), "race.log");
+	path_in(old, sizeof(old), "race.log.1");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	memset(&sy, 0, sizeof(sy));
+	sy.log = log;
+	atomic_init(&sy.stop, 0);
+	assert_int_equal(pthread_create(&t, NULL, syncer_main, &sy), 0);
+	for (i = 0; i < 10; i++) {
+		write_n(log, i * 100, 100);
+		if (i == 4) {
+			assert_int_equal(rename(p, old), 0);
+			assert_int_equal(tg_audit_reopen(log, &err), 0);
+		}
+	}
+	atomic_store(&sy.stop, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(sy.failures, 0);
+	assert_true(sy.syncs > 0);
+	assert_int_equal(tg_audit_sync(log, &err), 0);
 	assert_int_equal(tg_audit_unsynced(log), 0);
 	tg_audit_close(log);
+	verify_ok(paths, 2, 1000, 1);
 }
 
 static void
@@ -437,6 +767,11 @@ main(void)
 	    cmocka_unit_test(test_rotation),
 	    cmocka_unit_test(test_torn_tail),
 	    cmocka_unit_test(test_fsync_modes),
+	    cmocka_unit_test(test_sync_races_writes),
+	    cmocka_unit_test(test_prepare),
+	    cmocka_unit_test(test_prepared_threads),
+	    cmocka_unit_test(test_batch_sync_failure),
+	    cmocka_unit_test(test_always_sync_failure),
 	    cmocka_unit_test(test_unsafe_files),
 	    cmocka_unit_test(test_write_failure),
 	    cmocka_unit_test(test_rotation_after_failure),
