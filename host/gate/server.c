@@ -863,10 +863,9 @@ audit_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	tg_error_clear(&e);
-	/* the log's own sync thread does batch mode's group commit; this
-	 * catches up and reports a failed sync while no request comes (a
-	 * sync does not need audit_mu: workers keep writing meanwhile) */
-	r = tg_audit_sync(s->audit, &e);
+	/* the log's own sync thread does batch mode's group commit (and its
+	 * retries); this only reports a failed sync while no request comes */
+	r = tg_audit_sync_failed(s->audit, &e);
 	if (r != 0) {
 		pthread_mutex_lock(&s->audit_mu);
 		audit_outcome(s, r, &e);
