@@ -169,6 +169,12 @@ void tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p);
 int tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
                          const struct tg_gate_url *url, tg_gate_upstream_cb cb, void *arg);
 struct bufferevent *tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc);
+/*
+ * Sends data (drained) on uc: written at once on a plain socket whose
+ * output is empty, what is left queued on the bufferevent (written when
+ * it has EV_WRITE enabled). 0, or -1 out of memory.
+ */
+int tg_gate_upstream_send(struct tg_gate_upstream_conn *uc, struct evbuffer *data);
 /* Back to the pool (reusable: the response ended and keep-alive holds) or closed. */
 void tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable);
 /*

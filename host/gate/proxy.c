@@ -624,6 +624,7 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	struct px_req *rq = c->rq;
 	struct tg_error err;
 	const char *why;
+	short ev;
 
 	rq->connecting = 0;
 	if (c->dead) {
@@ -666,8 +667,15 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	bufferevent_set_max_single_read(rq->ub, PX_IO_MAX);
 	bufferevent_set_max_single_write(rq->ub, PX_IO_MAX);
 	bufferevent_set_timeouts(rq->ub, NULL, NULL);
-	bufferevent_write_buffer(rq->ub, rq->head);
-	bufferevent_enable(rq->ub, EV_READ | EV_WRITE);
+	/* a pooled connection has both enabled already: enabling again would
+	 * cost an epoll_ctl each */
+	if ((ev = (short)((EV_READ | EV_WRITE) & ~bufferevent_get_enabled(rq->ub))) != 0)
+		bufferevent_enable(rq->ub, ev);
+	if (tg_gate_upstream_send(uc, rq->head) != 0) {
+		c->close_now = 1;
+		px_settle(c);
+		return;
+	}
 	arm(rq->utmo, rq->snap->cfg.limits.upstream_ms);
 	arm(c->tmo, c->idle_ms); /* the request body may not stall longer */
 	client_feed(c);          /* the request body */

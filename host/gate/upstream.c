@@ -136,12 +136,12 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 static void
 conn_due(struct tg_gate_upstream_conn *uc, enum up_state st, const char *kind)
 {
-	struct timeval now = {0, 0};
-
 	uc->state = st;
 	uc->kind = kind;
 	evtimer_del(uc->ev);
-	evtimer_add(uc->ev, &now);
+	/* activated, not a 0 ms timer: it runs in this pass of the loop,
+	 * without another epoll_wait first */
+	event_active(uc->ev, EV_TIMEOUT, 1);
 }
 
 static void
@@ -276,7 +276,9 @@ pool_take(struct tg_gate_upstream_pool *p, const char *key)
 			conn_free(uc);
 			continue;
 		}
-		bufferevent_disable(uc->bev, EV_READ | EV_WRITE);
+		/* reading stays enabled (no epoll_ctl per request): until the
+		 * taker sets its callbacks, in this pass of the loop, no read
+		 * event is looked at */
 		bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
 		bufferevent_set_timeouts(uc->bev, NULL, NULL);
 		return uc;
@@ -420,6 +422,20 @@ tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc)
 	return uc->bev;
 }
 
+int
+tg_gate_upstream_send(struct tg_gate_upstream_conn *uc, struct evbuffer *data)
+{
+	struct evbuffer *out = bufferevent_get_output(uc->bev);
+	evutil_socket_t fd = bufferevent_getfd(uc->bev);
+
+	/* nothing queued before it on a plain socket: write it now (one
+	 * writev), not after an EPOLLOUT round trip; a failed or short write
+	 * leaves the rest to the bufferevent, which reports any error */
+	if (!uc->tls && fd >= 0 && evbuffer_get_length(out) == 0)
+		(void)evbuffer_write(data, fd);
+	return evbuffer_get_length(data) > 0 ? bufferevent_write_buffer(uc->bev, data) : 0;
+}
+
 static unsigned
 pool_count(const struct tg_gate_upstream_pool *p, const char *key)
 {
@@ -459,6 +475,7 @@ tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable)
 	bufferevent_setwatermark(uc->bev, EV_READ | EV_WRITE, 0, 0);
 	bufferevent_setcb(uc->bev, idle_read, NULL, idle_event, uc);
 	bufferevent_set_timeouts(uc->bev, &tv, NULL);
-	bufferevent_enable(uc->bev, EV_READ);
-	bufferevent_disable(uc->bev, EV_WRITE);
+	/* only what is not enabled yet: enabling costs an epoll_ctl each time */
+	if ((bufferevent_get_enabled(uc->bev) & EV_READ) == 0)
+		bufferevent_enable(uc->bev, EV_READ);
 }
