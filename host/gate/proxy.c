@@ -21,6 +21,8 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 
 #include "tg_gate_http.h"
@@ -86,6 +88,7 @@ struct px_conn {
 	struct tg_gate_conn_info *ci;
 	struct tg_gate_server *srv;
 	struct bufferevent *bev;
+	struct evbuffer *out; /* for the client, sent by px_flush */
 	struct tg_gate_http_reader *rd;
 	struct event *tmo; /* idle, header_ms, request body idle, splice idle, linger */
 	enum px_phase phase;
@@ -134,10 +137,19 @@ px_linger(struct px_conn *c)
 	arm(c->tmo, c->idle_ms);
 }
 
+/* Where answers to the client are put: px_flush sends them (at the end of
+ * every event handler, px_settle). */
 static struct evbuffer *
 cout(const struct px_conn *c)
 {
-	return bufferevent_get_output(c->bev);
+	return c->out;
+}
+
+/* Bytes for the client not yet sent: put, and queued on the bufferevent. */
+static size_t
+cqueued(const struct px_conn *c)
+{
+	return evbuffer_get_length(c->out) + evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 /*
@@ -157,6 +169,39 @@ first_piece(struct evbuffer *in, struct evbuffer_iovec *v)
 		v->iov_base = evbuffer_pullup(in, (ev_ssize_t)v->iov_len);
 	}
 	return v->iov_base != NULL ? v->iov_len : 0;
+}
+
+/*
+ * Sends what was put for the client: with SSL_write at once while nothing
+ * waits on the bufferevent before it (not after an EPOLLOUT round trip, two
+ * epoll_ctl and an epoll_wait per answer); what does not go at once (the
+ * socket is full, or an error the bufferevent then reports) is queued on
+ * the bufferevent, which writes it when the socket takes more. A retried
+ * SSL_write gets the same bytes and length: the queued buffer's first chain
+ * is the one tried here, at most PX_IO_MAX (the bufferevent's
+ * max_single_write) long, and the SSL accepts a moved write buffer.
+ */
+static void
+px_flush(struct px_conn *c)
+{
+	struct evbuffer *q = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	size_t n;
+	int w;
+
+	while (ssl != NULL && !c->lingering && evbuffer_get_length(q) == 0 &&
+	       (n = first_piece(c->out, &v)) > 0) {
+		if (n > PX_IO_MAX)
+			n = PX_IO_MAX;
+		if ((w = SSL_write(ssl, v.iov_base, (int)n)) <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		evbuffer_drain(c->out, (size_t)w);
+	}
+	if (evbuffer_get_length(c->out) > 0)
+		evbuffer_add_buffer(q, c->out);
 }
 
 /* Sets key to s (NULL, or bytes that are not UTF-8: JSON null). */
@@ -524,7 +569,7 @@ rs_body(void *arg, const char *data, size_t len)
 	if (rc != 0)
 		return -1;
 	/* each piece goes out as it came (SSE); above PX_HIGH the upstream waits */
-	return evbuffer_get_length(cout(c)) > PX_HIGH ? 1 : 0;
+	return cqueued(c) > PX_HIGH ? 1 : 0;
 }
 
 static int
@@ -572,7 +617,7 @@ up_feed(struct px_conn *c)
 	size_t used;
 
 	while (rq != NULL && rq->ub != NULL && !rq->resp_done && !rq->switching && !c->close_now) {
-		if (evbuffer_get_length(cout(c)) > PX_HIGH)
+		if (cqueued(c) > PX_HIGH)
 			return; /* client_write comes back here */
 		in = bufferevent_get_input(rq->ub);
 		if (first_piece(in, &v) == 0) {
@@ -916,7 +961,7 @@ can_feed(const struct px_conn *c)
 	const struct px_req *rq = c->rq;
 
 	if (c->close_now || c->dead || c->phase == PX_SPLICE || c->phase == PX_LINGER ||
-	    evbuffer_get_length(cout(c)) > PX_HIGH)
+	    cqueued(c) > PX_HIGH)
 		return 0;
 	if (rq == NULL)
 		return !c->closing;
@@ -998,7 +1043,7 @@ splice_move(struct px_conn *c, int all)
 		evbuffer_add_buffer(uout, cin);
 		moved = 1;
 	}
-	if (evbuffer_get_length(uin) > 0 && (all || evbuffer_get_length(cout(c)) <= PX_HIGH)) {
+	if (evbuffer_get_length(uin) > 0 && (all || cqueued(c) <= PX_HIGH)) {
 		rq->bytes_out += evbuffer_get_length(uin);
 		evbuffer_add_buffer(cout(c), uin);
 		moved = 1;
@@ -1024,16 +1069,23 @@ client_read(struct bufferevent *bev, void *arg)
 	px_settle(c);
 }
 
+/* There is room for the client again: what waited for it goes on. */
+static void
+client_room(struct px_conn *c)
+{
+	if (c->phase == PX_SPLICE)
+		splice_move(c, 0);
+	else if (c->rq != NULL && c->rq->ub != NULL && !c->rq->resp_done)
+		up_feed(c); /* the response waited for room at the client */
+}
+
 static void
 client_write(struct bufferevent *bev, void *arg)
 {
 	struct px_conn *c = arg;
 
 	(void)bev;
-	if (c->phase == PX_SPLICE)
-		splice_move(c, 0);
-	else if (c->rq != NULL && c->rq->ub != NULL && !c->rq->resp_done)
-		up_feed(c); /* the response waited for room at the client */
+	client_room(c);
 	px_settle(c);
 }
 
@@ -1123,6 +1175,9 @@ px_free(struct px_conn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	c->bev = NULL;
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	c->out = NULL;
 	if (rq != NULL)
 		px_meter(c, rq);
 	tg_gate_conn_done(c->ci);
@@ -1143,16 +1198,24 @@ px_free(struct px_conn *c)
 static void
 px_settle(struct px_conn *c)
 {
-	int fd;
+	int fd, full;
 
-	if (!c->close_now && c->phase != PX_SPLICE && c->phase != PX_LINGER)
-		client_feed(c);
-	if (c->close_now) {
-		px_free(c);
-		return;
+	for (;;) {
+		if (!c->close_now && c->phase != PX_SPLICE && c->phase != PX_LINGER)
+			client_feed(c);
+		if (c->close_now) {
+			px_free(c);
+			return;
+		}
+		/* above PX_HIGH what fills it paused for room: when all of it
+		 * went at once, no bufferevent write callback will say so */
+		full = evbuffer_get_length(c->out) > PX_HIGH;
+		px_flush(c);
+		if (!full || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			break;
+		client_room(c);
 	}
-	if (c->phase == PX_LINGER && !c->lingering && c->rq == NULL &&
-	    evbuffer_get_length(cout(c)) == 0) {
+	if (c->phase == PX_LINGER && !c->lingering && c->rq == NULL && cqueued(c) == 0) {
 		/* Closing now with unread bytes from the client would reset the
 		 * connection and could destroy the answer on its way: stop
 		 * writing, read and drop for a while, then close. */
@@ -1184,7 +1247,8 @@ tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	c->bev = bev;
 	c->idle_ms = snap->cfg.limits.idle_ms;
 	c->header_ms = snap->cfg.limits.header_ms;
-	if ((c->tmo = evtimer_new(ci->w->base, client_timer, c)) == NULL ||
+	if ((c->out = evbuffer_new()) == NULL ||
+	    (c->tmo = evtimer_new(ci->w->base, client_timer, c)) == NULL ||
 	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &lim,
 	                            &(struct tg_gate_http_cb){rq_head, rq_body, rq_end}, c, &c->rd,
 	                            &err) != 0)
@@ -1210,6 +1274,8 @@ fail:
 	if (c != NULL) {
 		if (c->tmo != NULL)
 			event_free(c->tmo);
+		if (c->out != NULL)
+			evbuffer_free(c->out);
 		free(c);
 	}
 	bufferevent_free(bev);
