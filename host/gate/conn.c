@@ -45,6 +45,7 @@ tg_gate_conn_done(struct tg_gate_conn_info *ci)
 	s = ci->w->srv;
 	tg_gate_metrics_conn_close(tg_gate_server_metrics(s));
 	tg_gate_server_conn_leave(s);
+	json_decref(ci->audit_fields);
 	free(ci);
 }
 
@@ -140,6 +141,7 @@ hs_done(struct hs *h)
 		return;
 	}
 	tg_gate_metrics_handshake(tg_gate_server_metrics(ci->w->srv), 1, ci->resumed);
+	tg_gate_audit_conn_ready(ci);
 	/* No private-key operation follows the handshake (no renegotiation),
 	 * so reads and writes need no async jobs. */
 	SSL_clear_mode(ssl, SSL_MODE_ASYNC);

@@ -85,6 +85,7 @@ struct tg_gate_conn_info {
 	struct tg_gate_peer_info peer;
 	int resumed;
 	struct timespec start; /* CLOCK_MONOTONIC at accept */
+	json_t *audit_fields;  /* tg_gate_audit_conn_ready's, or NULL */
 };
 
 /*
@@ -102,6 +103,13 @@ int tg_gate_audit(struct tg_gate_server *s, const json_t *rec, struct tg_error *
  * duration_ms, reason) and json_decref's it. NULL on OOM.
  */
 json_t *tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event);
+
+/*
+ * Once ci's peer is known (after the handshake): builds those fields once
+ * for every later tg_gate_audit_record of ci (each then a shallow copy;
+ * on OOM each builds them again). tg_gate_conn_done frees them.
+ */
+void tg_gate_audit_conn_ready(struct tg_gate_conn_info *ci);
 
 struct tg_gate_metrics *tg_gate_server_metrics(struct tg_gate_server *s);
 

@@ -400,11 +400,12 @@ tg_gate_audit(struct tg_gate_server *s, const json_t *rec, struct tg_error *err)
 	return r;
 }
 
-json_t *
-tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event)
+/* The fields every record of ci has, all but "event". NULL on OOM. */
+static json_t *
+audit_conn_fields(const struct tg_gate_conn_info *ci)
 {
 	const struct tg_prov *p = &ci->peer.prov;
-	json_t *rec, *prov = json_null(), *id = json_null();
+	json_t *prov = json_null(), *id = json_null();
 
 	if (ci->peer.identity[0] != '\0') {
 		id = json_string(ci->peer.identity);
@@ -412,9 +413,28 @@ tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event)
 		                 "pin", tg_att_pin_name(p->pin_policy), "touch",
 		                 tg_att_touch_name(p->touch_policy), "serial", p->serial);
 	}
-	rec = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:b}", "event", event, "listener",
-	                ci->listener_name, "peer", ci->peer_addr, "identity", id, "provenance",
-	                prov, "resumed", ci->resumed);
+	return json_pack("{s:s, s:s, s:o*, s:o*, s:b}", "listener", ci->listener_name, "peer",
+	                 ci->peer_addr, "identity", id, "provenance", prov, "resumed", ci->resumed);
+}
+
+void
+tg_gate_audit_conn_ready(struct tg_gate_conn_info *ci)
+{
+	if (ci->audit_fields == NULL)
+		ci->audit_fields = audit_conn_fields(ci);
+}
+
+json_t *
+tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event)
+{
+	/* a shallow copy: the values are the connection's, shared by reference */
+	json_t *rec =
+	    ci->audit_fields != NULL ? json_copy(ci->audit_fields) : audit_conn_fields(ci);
+
+	if (rec != NULL && json_object_set_new(rec, "event", json_string(event)) != 0) {
+		json_decref(rec);
+		rec = NULL;
+	}
 	return rec;
 }
 
