@@ -176,11 +176,25 @@ void tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p);
  */
 int tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
                          const struct tg_gate_url *url, tg_gate_upstream_cb cb, void *arg);
+/*
+ * tg_gate_upstream_get with flags: TG_GATE_UP_NEW never takes a pooled
+ * connection (a retry); TG_GATE_UP_RETRYABLE: the caller retries a
+ * request on a new connection when a pooled one turns out closed, so the
+ * pooled one is not probed first (a recv(MSG_PEEK) per request saved).
+ */
+#define TG_GATE_UP_NEW       1u
+#define TG_GATE_UP_RETRYABLE 2u
+int tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
+                            const struct tg_gate_url *url, unsigned flags, tg_gate_upstream_cb cb,
+                            void *arg);
+/* 1 when uc came from the pool (it was used for an earlier request). */
+int tg_gate_upstream_reused(const struct tg_gate_upstream_conn *uc);
 struct bufferevent *tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc);
 /*
- * Sends data (drained) on uc: written at once on a plain socket whose
- * output is empty, what is left queued on the bufferevent (written when
- * it has EV_WRITE enabled). 0, or -1 out of memory.
+ * Sends data (not changed: a retry may send it again) on uc: written at
+ * once on a plain socket whose output is empty, what is left queued on the
+ * bufferevent (written when it has EV_WRITE enabled). 0, or -1 out of
+ * memory.
  */
 int tg_gate_upstream_send(struct tg_gate_upstream_conn *uc, struct evbuffer *data);
 /* Back to the pool (reusable: the response ended and keep-alive holds) or closed. */

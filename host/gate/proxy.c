@@ -80,8 +80,11 @@ struct px_req {
 	int switching; /* 101 seen: splice after the head */
 	int up_eof;    /* the upstream closed (or failed: up_err) */
 	int up_err;
-	int up_slow; /* no body byte within upstream_ms */
-	int metered; /* the request was counted in the metrics */
+	int up_slow;  /* no body byte within upstream_ms */
+	int metered;  /* the request was counted in the metrics */
+	int reused;   /* its upstream connection came from the pool */
+	int retried;  /* sent again on a new connection (up_retry) */
+	int resp_any; /* a byte of the response came */
 	uint64_t bytes_in, bytes_out;
 	struct timespec start;
 };
@@ -494,6 +497,55 @@ up_timeout(evutil_socket_t fd, short what, void *arg)
 	px_settle(c);
 }
 
+static void up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg);
+
+/* May rq go out again on a new connection? An idempotent method (RFC 9110
+ * 9.2.2) without a body, not an upgrade. */
+static int
+rq_retryable(const struct px_req *rq)
+{
+	static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+	size_t i;
+
+	if (rq->body != TG_GATE_HTTP_BODY_NONE || rq->upgrade)
+		return 0;
+	for (i = 0; i < sizeof(idem) / sizeof(idem[0]); i++)
+		if (strcmp(rq->method, idem[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A pooled connection that closed before a byte of the response (kind
+ * "broken": most likely the upstream had closed it while idle): a
+ * retryable request (rq_retryable) is sent once more, on a new
+ * connection, instead of a 502. 1 when the retry is under way.
+ */
+static int
+up_retry(struct px_conn *c, const char *kind)
+{
+	struct px_req *rq = c->rq;
+
+	if (!rq->reused || rq->retried || rq->resp_any || rq->resp_head || !rq_retryable(rq) ||
+	    strcmp(kind, "broken") != 0)
+		return 0;
+	rq->retried = 1;
+	rq->uc = (tg_gate_upstream_release(rq->uc, 0), NULL);
+	rq->ub = NULL;
+	tg_gate_http_reader_free(rq->resp);
+	rq->resp = NULL;
+	event_free(rq->utmo);
+	rq->utmo = NULL;
+	rq->up_eof = rq->up_err = rq->up_slow = 0;
+	rq->connecting = 1;
+	if (tg_gate_upstream_get_ex(c->ci->w->pool, rq->snap, rq->url, TG_GATE_UP_NEW, up_connected,
+	                            c) != 0) {
+		rq->connecting = 0;
+		return 0;
+	}
+	return 1;
+}
+
 /* The upstream broke: before the response head 502, after it the client's
  * connection closes (the response cannot be finished). */
 static void
@@ -502,6 +554,8 @@ up_broken(struct px_conn *c, const char *kind, const char *reason)
 	struct px_req *rq = c->rq;
 
 	evtimer_del(rq->utmo);
+	if (up_retry(c, kind))
+		return;
 	px_upstream_error(c, kind, reason, rq->resp_head ? rq->resp_status : 502);
 	rq->uc = (tg_gate_upstream_release(rq->uc, 0), NULL);
 	rq->ub = NULL;
@@ -644,6 +698,7 @@ up_feed(struct px_conn *c)
 			return;
 		}
 		used = 0;
+		rq->resp_any = 1;
 		rc = tg_gate_http_reader_feed(rq->resp, v.iov_base, v.iov_len, &used, &e);
 		evbuffer_drain(in, used);
 		if (rc == TG_GATE_HTTP_REFUSED || rc == TG_GATE_HTTP_ABORTED) {
@@ -693,6 +748,7 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	}
 	rq->uc = uc;
 	rq->ub = tg_gate_upstream_bev(uc);
+	rq->reused = tg_gate_upstream_reused(uc);
 	tg_error_clear(&err);
 	if (tg_gate_http_reader_new(
 	        TG_GATE_HTTP_RESPONSE,
@@ -925,7 +981,11 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 		goto out;
 	}
 	rq->connecting = 1;
-	if (tg_gate_upstream_get(c->ci->w->pool, rq->snap, rq->url, up_connected, c) != 0) {
+	/* a request up_retry may send again when its pooled connection turns
+	 * out closed: no probe of that connection first */
+	if (tg_gate_upstream_get_ex(c->ci->w->pool, rq->snap, rq->url,
+	                            rq_retryable(rq) ? TG_GATE_UP_RETRYABLE : 0, up_connected,
+	                            c) != 0) {
 		rq->connecting = 0;
 		px_upstream_error(c, "refused", "out of memory", 502);
 		px_answer(c, 502, "bad gateway", "the gate could not open an upstream connection",

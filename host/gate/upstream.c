@@ -44,6 +44,7 @@ struct tg_gate_upstream_conn {
 	enum up_state state;
 	const char *kind; /* with UP_FAILED */
 	int poolable;     /* http, https, unix; never tcp */
+	int reused;       /* taken from the pool (not connected for this request) */
 	int tls;
 	unsigned pool_max;   /* limits.upstream_pool when it was made */
 	unsigned idle_ms;    /* limits.idle_ms: how long it may wait in the pool */
@@ -254,9 +255,10 @@ tg_gate_upstream_reason(const struct tg_gate_upstream_pool *p)
 	return p->reason;
 }
 
-/* A pooled connection to key still open, or NULL. Dead ones are dropped. */
+/* A pooled connection to key still open, or NULL. Dead ones are dropped
+ * (peek: also those whose close the loop has not seen yet). */
 static struct tg_gate_upstream_conn *
-pool_take(struct tg_gate_upstream_pool *p, const char *key)
+pool_take(struct tg_gate_upstream_pool *p, const char *key, int peek)
 {
 	struct tg_gate_upstream_conn *uc, *next;
 	char c;
@@ -267,15 +269,13 @@ pool_take(struct tg_gate_upstream_pool *p, const char *key)
 			continue;
 		/* A plain socket can say at once whether the upstream closed it
 		 * (a FIN not yet seen by the loop); TLS bytes are records. */
-		if (!uc->tls &&
-		    recv(bufferevent_getfd(uc->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT) != -1) {
+		if (peek && !uc->tls &&
+		    (recv(bufferevent_getfd(uc->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT) != -1 ||
+		     (errno != EAGAIN && errno != EWOULDBLOCK))) {
 			conn_free(uc);
 			continue;
 		}
-		if (!uc->tls && errno != EAGAIN && errno != EWOULDBLOCK) {
-			conn_free(uc);
-			continue;
-		}
+		uc->reused = 1;
 		/* reading stays enabled (no epoll_ctl per request): until the
 		 * taker sets its callbacks, in this pass of the loop, no read
 		 * event is looked at */
@@ -343,6 +343,14 @@ int
 tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
                      const struct tg_gate_url *url, tg_gate_upstream_cb cb, void *arg)
 {
+	return tg_gate_upstream_get_ex(p, snap, url, 0, cb, arg);
+}
+
+int
+tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
+                        const struct tg_gate_url *url, unsigned flags, tg_gate_upstream_cb cb,
+                        void *arg)
+{
 	struct tg_gate_upstream_conn *uc = NULL;
 	struct timeval tv;
 	char key[UP_KEY_MAX];
@@ -352,7 +360,8 @@ tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snaps
 
 	url_key(snap, url, key, sizeof(key));
 	p->reason[0] = '\0';
-	if (url->scheme != TG_GATE_SCHEME_TCP && (uc = pool_take(p, key)) != NULL) {
+	if (url->scheme != TG_GATE_SCHEME_TCP && (flags & TG_GATE_UP_NEW) == 0 &&
+	    (uc = pool_take(p, key, (flags & TG_GATE_UP_RETRYABLE) == 0)) != NULL) {
 		uc->cb = cb;
 		uc->arg = arg;
 		conn_due(uc, UP_READY, NULL);
@@ -425,15 +434,28 @@ tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc)
 int
 tg_gate_upstream_send(struct tg_gate_upstream_conn *uc, struct evbuffer *data)
 {
-	struct evbuffer *out = bufferevent_get_output(uc->bev);
+	size_t n = evbuffer_get_length(data);
+	const unsigned char *b = evbuffer_pullup(data, -1);
 	evutil_socket_t fd = bufferevent_getfd(uc->bev);
+	ssize_t w = 0;
 
-	/* nothing queued before it on a plain socket: write it now (one
-	 * writev), not after an EPOLLOUT round trip; a failed or short write
-	 * leaves the rest to the bufferevent, which reports any error */
-	if (!uc->tls && fd >= 0 && evbuffer_get_length(out) == 0)
-		(void)evbuffer_write(data, fd);
-	return evbuffer_get_length(data) > 0 ? bufferevent_write_buffer(uc->bev, data) : 0;
+	if (n == 0)
+		return 0;
+	if (b == NULL)
+		return -1;
+	/* nothing queued before it on a plain socket: write it now, not after
+	 * an EPOLLOUT round trip; a failed or short write leaves the rest to
+	 * the bufferevent, which reports any error */
+	if (!uc->tls && fd >= 0 && evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0 &&
+	    (w = send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0)
+		w = 0;
+	return (size_t)w < n ? bufferevent_write(uc->bev, b + w, n - (size_t)w) : 0;
+}
+
+int
+tg_gate_upstream_reused(const struct tg_gate_upstream_conn *uc)
+{
+	return uc->reused;
 }
 
 static unsigned
