@@ -209,6 +209,37 @@ px_flush(struct px_conn *c)
 		evbuffer_add_buffer(q, c->out);
 }
 
+/*
+ * The client's SSL reads ahead (a whole record, often more, in one read(2)
+ * instead of a header read and a body read), so records can wait inside
+ * OpenSSL that the bufferevent does not see (it stops once SSL_pending, the
+ * decrypted bytes, is 0) and that no readable event will announce: they
+ * are read here into the bufferevent's input, up to PX_HIGH, at the end of
+ * every event handler. 1 when bytes came.
+ */
+static int
+px_pull(struct px_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	int n, got = 0;
+
+	while (ssl != NULL && SSL_has_pending(ssl) && evbuffer_get_length(in) < PX_HIGH &&
+	       evbuffer_reserve_space(in, 16384, &v, 1) == 1) {
+		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+			/* an error or close_notify is the bufferevent's to see: the
+			 * next readable event (the FIN, at the latest) reads it */
+			ERR_clear_error();
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		got = 1;
+	}
+	return got;
+}
+
 /* Sets key to s (NULL, or bytes that are not UTF-8: JSON null). */
 static void
 jset_str(json_t *o, const char *key, const char *s)
@@ -1285,6 +1316,15 @@ px_settle(struct px_conn *c)
 	for (;;) {
 		if (!c->close_now && c->phase != PX_SPLICE && c->phase != PX_LINGER)
 			client_feed(c);
+		if (!c->close_now && px_pull(c)) {
+			/* as client_read would (it ends in px_settle: not from here) */
+			if (c->phase == PX_SPLICE)
+				splice_move(c, 0);
+			else if (c->phase == PX_LINGER)
+				evbuffer_drain(bufferevent_get_input(c->bev),
+				               evbuffer_get_length(bufferevent_get_input(c->bev)));
+			continue;
+		}
 		if (c->close_now) {
 			px_free(c);
 			return;
@@ -1341,6 +1381,8 @@ tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	bufferevent_setwatermark(bev, EV_READ, 0, PX_HIGH);
 	bufferevent_setwatermark(bev, EV_WRITE, PX_HIGH / 2, 0);
 	bufferevent_set_max_single_read(bev, PX_IO_MAX);
+	/* one read(2) per record or more, not two (px_pull) */
+	SSL_set_read_ahead(bufferevent_openssl_get_ssl(bev), 1);
 	bufferevent_set_max_single_write(bev, PX_IO_MAX);
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);

@@ -10,7 +10,8 @@
 # normalized and the query kept; one pooled upstream connection for many
 # requests; a chunked request body re-chunked; Expect: 100-continue;
 # a response ended by close re-chunked with keep-alive kept; pipelined
-# allow/deny/allow answered in order; a denied upload closed after its
+# allow/deny/allow answered in order (one TLS record, and three arriving
+# together); a denied upload closed after its
 # 403; 64 MiB to a slow reader with bounded memory; slowloris 408; 504
 # for a slow upstream and a closed client connection for a stalled body; a
 # GET whose pooled upstream connection was closed retried once on a new one
