@@ -141,7 +141,6 @@ hs_done(struct hs *h)
 		return;
 	}
 	tg_gate_metrics_handshake(tg_gate_server_metrics(ci->w->srv), 1, ci->resumed);
-	tg_gate_audit_conn_ready(ci);
 	/* No private-key operation follows the handshake (no renegotiation),
 	 * so reads and writes need no async jobs. */
 	SSL_clear_mode(ssl, SSL_MODE_ASYNC);

@@ -105,7 +105,8 @@ int tg_gate_audit(struct tg_gate_server *s, const json_t *rec, struct tg_error *
 json_t *tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event);
 
 /*
- * Once ci's peer is known (after the handshake): builds those fields once
+ * Once ci's peer is known (after the handshake; http mode: at its first
+ * record, so idle connections hold none): builds those fields once
  * for every later tg_gate_audit_record of ci (each then a shallow copy;
  * on OOM each builds them again). tg_gate_conn_done frees them.
  */

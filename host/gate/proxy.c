@@ -273,7 +273,11 @@ px_audit(struct px_conn *c, json_t *rec)
 static json_t *
 px_record(struct px_conn *c, const struct px_req *rq, const char *event)
 {
-	json_t *rec = tg_gate_audit_record(c->ci, event);
+	json_t *rec;
+
+	/* at the first record, not at the handshake: idle connections hold none */
+	tg_gate_audit_conn_ready(c->ci);
+	rec = tg_gate_audit_record(c->ci, event);
 
 	if (rec != NULL && rq != NULL) {
 		jset_str(rec, "request_id", rq->id);
