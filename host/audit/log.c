@@ -662,6 +662,12 @@ tg_audit_torn_bytes(const struct tg_audit *log)
 	return log->torn;
 }
 
+int
+tg_audit_sync_failed(struct tg_audit *log, struct tg_error *err)
+{
+	return atomic_load(&log->sync_failed) ? sync_refusal(log, err) : 0;
+}
+
 size_t
 tg_audit_unsynced(const struct tg_audit *log)
 {

@@ -18,7 +18,7 @@
  *   (the gate: its audit mutex).
  * - tg_audit_prepare needs no log: any thread, before taking that lock
  *   (the JSON dump, the costly part, then runs outside it).
- * - tg_audit_sync and tg_audit_unsynced may run on any thread at any time
+ * - tg_audit_sync, tg_audit_sync_failed and tg_audit_unsynced may run on any thread at any time
  *   between open and close, WITHOUT the caller's lock, concurrently with a
  *   write or a reopen: syncs serialize among themselves and with reopen's
  *   switch of descriptors on a lock of the log's own that a write never
@@ -160,6 +160,16 @@ const char *tg_audit_head(const struct tg_audit *log);
 
 /* Bytes of a torn last line cut off by the last open or reopen (0: none). */
 size_t tg_audit_torn_bytes(const struct tg_audit *log);
+
+/*
+ * Whether the last sync (by any thread: batch mode's sync thread, a
+ * tg_audit_sync, a write in mode always) failed: 0 when it did not (or no
+ * sync ran yet), else TG_ERR_IO naming the file and the OS reason, as the
+ * failed sync said it. Does not sync: a cheap look for a watchdog (the
+ * gate's timer) while batch mode's sync thread does the syncing. Any
+ * thread, without the writer's lock.
+ */
+int tg_audit_sync_failed(struct tg_audit *log, struct tg_error *err);
 
 /* Records written but not yet synced. Any thread. */
 size_t tg_audit_unsynced(const struct tg_audit *log);

@@ -85,6 +85,7 @@ struct tg_gate_conn_info {
 	struct tg_gate_peer_info peer;
 	int resumed;
 	struct timespec start; /* CLOCK_MONOTONIC at accept */
+	json_t *audit_fields;  /* tg_gate_audit_conn_ready's, or NULL */
 };
 
 /*
@@ -102,6 +103,14 @@ int tg_gate_audit(struct tg_gate_server *s, const json_t *rec, struct tg_error *
  * duration_ms, reason) and json_decref's it. NULL on OOM.
  */
 json_t *tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event);
+
+/*
+ * Once ci's peer is known (after the handshake; http mode: at its first
+ * record, so idle connections hold none): builds those fields once
+ * for every later tg_gate_audit_record of ci (each then a shallow copy;
+ * on OOM each builds them again). tg_gate_conn_done frees them.
+ */
+void tg_gate_audit_conn_ready(struct tg_gate_conn_info *ci);
 
 struct tg_gate_metrics *tg_gate_server_metrics(struct tg_gate_server *s);
 
@@ -168,7 +177,27 @@ void tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p);
  */
 int tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
                          const struct tg_gate_url *url, tg_gate_upstream_cb cb, void *arg);
+/*
+ * tg_gate_upstream_get with flags: TG_GATE_UP_NEW never takes a pooled
+ * connection (a retry); TG_GATE_UP_RETRYABLE: the caller retries a
+ * request on a new connection when a pooled one turns out closed, so the
+ * pooled one is not probed first (a recv(MSG_PEEK) per request saved).
+ */
+#define TG_GATE_UP_NEW       1u
+#define TG_GATE_UP_RETRYABLE 2u
+int tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
+                            const struct tg_gate_url *url, unsigned flags, tg_gate_upstream_cb cb,
+                            void *arg);
+/* 1 when uc came from the pool (it was used for an earlier request). */
+int tg_gate_upstream_reused(const struct tg_gate_upstream_conn *uc);
 struct bufferevent *tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc);
+/*
+ * Sends data (not changed: a retry may send it again) on uc: written at
+ * once on a plain socket whose output is empty, what is left queued on the
+ * bufferevent (written when it has EV_WRITE enabled). 0, or -1 out of
+ * memory.
+ */
+int tg_gate_upstream_send(struct tg_gate_upstream_conn *uc, struct evbuffer *data);
 /* Back to the pool (reusable: the response ended and keep-alive holds) or closed. */
 void tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable);
 /*

@@ -21,15 +21,19 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 
 #include "tg_gate_http.h"
 #include "tg_gate_path.h"
+#include "tg_hex.h"
 
 #define PX_HIGH      (256u * 1024u) /* backpressure: stop reading the other side above this */
 #define PX_TICK_MS   500u           /* idle connections look at the server's stop this often */
 #define PX_LINGER_MS 2000u          /* after the last answer: read and drop for this long */
 #define PX_IO_MAX    (64 * 1024)    /* bytes per read or write call */
+#define PX_ID_BATCH  64u            /* request ids per RAND_bytes call */
 
 enum px_phase {
 	PX_IDLE = 0,    /* between requests: no byte of the next head yet */
@@ -76,8 +80,11 @@ struct px_req {
 	int switching; /* 101 seen: splice after the head */
 	int up_eof;    /* the upstream closed (or failed: up_err) */
 	int up_err;
-	int up_slow; /* no body byte within upstream_ms */
-	int metered; /* the request was counted in the metrics */
+	int up_slow;  /* no body byte within upstream_ms */
+	int metered;  /* the request was counted in the metrics */
+	int reused;   /* its upstream connection came from the pool */
+	int retried;  /* sent again on a new connection (up_retry) */
+	int resp_any; /* a byte of the response came */
 	uint64_t bytes_in, bytes_out;
 	struct timespec start;
 };
@@ -86,6 +93,7 @@ struct px_conn {
 	struct tg_gate_conn_info *ci;
 	struct tg_gate_server *srv;
 	struct bufferevent *bev;
+	struct evbuffer *out; /* for the client, sent by px_flush */
 	struct tg_gate_http_reader *rd;
 	struct event *tmo; /* idle, header_ms, request body idle, splice idle, linger */
 	enum px_phase phase;
@@ -134,10 +142,19 @@ px_linger(struct px_conn *c)
 	arm(c->tmo, c->idle_ms);
 }
 
+/* Where answers to the client are put: px_flush sends them (at the end of
+ * every event handler, px_settle). */
 static struct evbuffer *
 cout(const struct px_conn *c)
 {
-	return bufferevent_get_output(c->bev);
+	return c->out;
+}
+
+/* Bytes for the client not yet sent: put, and queued on the bufferevent. */
+static size_t
+cqueued(const struct px_conn *c)
+{
+	return evbuffer_get_length(c->out) + evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 /*
@@ -157,6 +174,70 @@ first_piece(struct evbuffer *in, struct evbuffer_iovec *v)
 		v->iov_base = evbuffer_pullup(in, (ev_ssize_t)v->iov_len);
 	}
 	return v->iov_base != NULL ? v->iov_len : 0;
+}
+
+/*
+ * Sends what was put for the client: with SSL_write at once while nothing
+ * waits on the bufferevent before it (not after an EPOLLOUT round trip, two
+ * epoll_ctl and an epoll_wait per answer); what does not go at once (the
+ * socket is full, or an error the bufferevent then reports) is queued on
+ * the bufferevent, which writes it when the socket takes more. A retried
+ * SSL_write gets the same bytes and length: the queued buffer's first chain
+ * is the one tried here, at most PX_IO_MAX (the bufferevent's
+ * max_single_write) long, and the SSL accepts a moved write buffer.
+ */
+static void
+px_flush(struct px_conn *c)
+{
+	struct evbuffer *q = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	size_t n;
+	int w;
+
+	while (ssl != NULL && !c->lingering && evbuffer_get_length(q) == 0 &&
+	       (n = first_piece(c->out, &v)) > 0) {
+		if (n > PX_IO_MAX)
+			n = PX_IO_MAX;
+		if ((w = SSL_write(ssl, v.iov_base, (int)n)) <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		evbuffer_drain(c->out, (size_t)w);
+	}
+	if (evbuffer_get_length(c->out) > 0)
+		evbuffer_add_buffer(q, c->out);
+}
+
+/*
+ * The client's SSL reads ahead (a whole record, often more, in one read(2)
+ * instead of a header read and a body read), so records can wait inside
+ * OpenSSL that the bufferevent does not see (it stops once SSL_pending, the
+ * decrypted bytes, is 0) and that no readable event will announce: they
+ * are read here into the bufferevent's input, up to PX_HIGH, at the end of
+ * every event handler. 1 when bytes came.
+ */
+static int
+px_pull(struct px_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	int n, got = 0;
+
+	while (ssl != NULL && SSL_has_pending(ssl) && evbuffer_get_length(in) < PX_HIGH &&
+	       evbuffer_reserve_space(in, 16384, &v, 1) == 1) {
+		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+			/* an error or close_notify is the bufferevent's to see: the
+			 * next readable event (the FIN, at the latest) reads it */
+			ERR_clear_error();
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		got = 1;
+	}
+	return got;
 }
 
 /* Sets key to s (NULL, or bytes that are not UTF-8: JSON null). */
@@ -192,7 +273,11 @@ px_audit(struct px_conn *c, json_t *rec)
 static json_t *
 px_record(struct px_conn *c, const struct px_req *rq, const char *event)
 {
-	json_t *rec = tg_gate_audit_record(c->ci, event);
+	json_t *rec;
+
+	/* at the first record, not at the handshake: idle connections hold none */
+	tg_gate_audit_conn_ready(c->ci);
+	rec = tg_gate_audit_record(c->ci, event);
 
 	if (rec != NULL && rq != NULL) {
 		jset_str(rec, "request_id", rq->id);
@@ -447,6 +532,55 @@ up_timeout(evutil_socket_t fd, short what, void *arg)
 	px_settle(c);
 }
 
+static void up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg);
+
+/* May rq go out again on a new connection? An idempotent method (RFC 9110
+ * 9.2.2) without a body, not an upgrade. */
+static int
+rq_retryable(const struct px_req *rq)
+{
+	static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+	size_t i;
+
+	if (rq->body != TG_GATE_HTTP_BODY_NONE || rq->upgrade)
+		return 0;
+	for (i = 0; i < sizeof(idem) / sizeof(idem[0]); i++)
+		if (strcmp(rq->method, idem[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A pooled connection that closed before a byte of the response (kind
+ * "broken": most likely the upstream had closed it while idle): a
+ * retryable request (rq_retryable) is sent once more, on a new
+ * connection, instead of a 502. 1 when the retry is under way.
+ */
+static int
+up_retry(struct px_conn *c, const char *kind)
+{
+	struct px_req *rq = c->rq;
+
+	if (!rq->reused || rq->retried || rq->resp_any || rq->resp_head || !rq_retryable(rq) ||
+	    strcmp(kind, "broken") != 0)
+		return 0;
+	rq->retried = 1;
+	rq->uc = (tg_gate_upstream_release(rq->uc, 0), NULL);
+	rq->ub = NULL;
+	tg_gate_http_reader_free(rq->resp);
+	rq->resp = NULL;
+	event_free(rq->utmo);
+	rq->utmo = NULL;
+	rq->up_eof = rq->up_err = rq->up_slow = 0;
+	rq->connecting = 1;
+	if (tg_gate_upstream_get_ex(c->ci->w->pool, rq->snap, rq->url, TG_GATE_UP_NEW, up_connected,
+	                            c) != 0) {
+		rq->connecting = 0;
+		return 0;
+	}
+	return 1;
+}
+
 /* The upstream broke: before the response head 502, after it the client's
  * connection closes (the response cannot be finished). */
 static void
@@ -455,6 +589,8 @@ up_broken(struct px_conn *c, const char *kind, const char *reason)
 	struct px_req *rq = c->rq;
 
 	evtimer_del(rq->utmo);
+	if (up_retry(c, kind))
+		return;
 	px_upstream_error(c, kind, reason, rq->resp_head ? rq->resp_status : 502);
 	rq->uc = (tg_gate_upstream_release(rq->uc, 0), NULL);
 	rq->ub = NULL;
@@ -524,7 +660,7 @@ rs_body(void *arg, const char *data, size_t len)
 	if (rc != 0)
 		return -1;
 	/* each piece goes out as it came (SSE); above PX_HIGH the upstream waits */
-	return evbuffer_get_length(cout(c)) > PX_HIGH ? 1 : 0;
+	return cqueued(c) > PX_HIGH ? 1 : 0;
 }
 
 static int
@@ -572,7 +708,7 @@ up_feed(struct px_conn *c)
 	size_t used;
 
 	while (rq != NULL && rq->ub != NULL && !rq->resp_done && !rq->switching && !c->close_now) {
-		if (evbuffer_get_length(cout(c)) > PX_HIGH)
+		if (cqueued(c) > PX_HIGH)
 			return; /* client_write comes back here */
 		in = bufferevent_get_input(rq->ub);
 		if (first_piece(in, &v) == 0) {
@@ -597,6 +733,7 @@ up_feed(struct px_conn *c)
 			return;
 		}
 		used = 0;
+		rq->resp_any = 1;
 		rc = tg_gate_http_reader_feed(rq->resp, v.iov_base, v.iov_len, &used, &e);
 		evbuffer_drain(in, used);
 		if (rc == TG_GATE_HTTP_REFUSED || rc == TG_GATE_HTTP_ABORTED) {
@@ -624,6 +761,7 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	struct px_req *rq = c->rq;
 	struct tg_error err;
 	const char *why;
+	short ev;
 
 	rq->connecting = 0;
 	if (c->dead) {
@@ -645,6 +783,7 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	}
 	rq->uc = uc;
 	rq->ub = tg_gate_upstream_bev(uc);
+	rq->reused = tg_gate_upstream_reused(uc);
 	tg_error_clear(&err);
 	if (tg_gate_http_reader_new(
 	        TG_GATE_HTTP_RESPONSE,
@@ -666,8 +805,15 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	bufferevent_set_max_single_read(rq->ub, PX_IO_MAX);
 	bufferevent_set_max_single_write(rq->ub, PX_IO_MAX);
 	bufferevent_set_timeouts(rq->ub, NULL, NULL);
-	bufferevent_write_buffer(rq->ub, rq->head);
-	bufferevent_enable(rq->ub, EV_READ | EV_WRITE);
+	/* a pooled connection has both enabled already: enabling again would
+	 * cost an epoll_ctl each */
+	if ((ev = (short)((EV_READ | EV_WRITE) & ~bufferevent_get_enabled(rq->ub))) != 0)
+		bufferevent_enable(rq->ub, ev);
+	if (tg_gate_upstream_send(uc, rq->head) != 0) {
+		c->close_now = 1;
+		px_settle(c);
+		return;
+	}
 	arm(rq->utmo, rq->snap->cfg.limits.upstream_ms);
 	arm(c->tmo, c->idle_ms); /* the request body may not stall longer */
 	client_feed(c);          /* the request body */
@@ -796,6 +942,29 @@ rq_upstream(struct px_req *rq)
 	return rq->url != NULL ? 0 : -1;
 }
 
+/*
+ * 8 random bytes for a request id, from RAND_bytes drawn for
+ * PX_ID_BATCH ids at a time per worker thread (one RAND_bytes, and its
+ * getpid(2), per request was measurable). Zeros when the generator fails.
+ */
+static void
+req_id_random(unsigned char out[8])
+{
+	static _Thread_local unsigned char pool[8 * PX_ID_BATCH];
+	static _Thread_local size_t left;
+
+	if (left == 0) {
+		if (RAND_bytes(pool, sizeof(pool)) != 1) {
+			memset(out, 0, 8);
+			return;
+		}
+		left = PX_ID_BATCH;
+	}
+	left--;
+	memcpy(out, pool + 8 * left, 8);
+	OPENSSL_cleanse(pool + 8 * left, 8);
+}
+
 static int
 rq_head(void *arg, const struct tg_gate_http_head *h)
 {
@@ -803,7 +972,6 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 	struct px_req *rq = calloc(1, sizeof(*rq));
 	const char *why = NULL;
 	unsigned char rnd[8];
-	size_t i;
 	int rc = -1;
 
 	evtimer_del(c->tmo);
@@ -817,10 +985,8 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 	rq->snap = tg_gate_snapshot_get(c->srv);
 	rq->ls = &rq->snap->ls[c->ci->listener];
 	rq->route_idx = -1;
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0, sizeof(rnd));
-	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(rq->id + 2 * i, 3, "%02x", rnd[i]);
+	req_id_random(rnd);
+	(void)tg_hex_encode(rnd, sizeof(rnd), rq->id, sizeof(rq->id));
 	snprintf(rq->method, sizeof(rq->method), "%s", h->method);
 	rq->body = h->body;
 	rq->chunked_up = h->body == TG_GATE_HTTP_BODY_CHUNKED;
@@ -850,7 +1016,11 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 		goto out;
 	}
 	rq->connecting = 1;
-	if (tg_gate_upstream_get(c->ci->w->pool, rq->snap, rq->url, up_connected, c) != 0) {
+	/* a request up_retry may send again when its pooled connection turns
+	 * out closed: no probe of that connection first */
+	if (tg_gate_upstream_get_ex(c->ci->w->pool, rq->snap, rq->url,
+	                            rq_retryable(rq) ? TG_GATE_UP_RETRYABLE : 0, up_connected,
+	                            c) != 0) {
 		rq->connecting = 0;
 		px_upstream_error(c, "refused", "out of memory", 502);
 		px_answer(c, 502, "bad gateway", "the gate could not open an upstream connection",
@@ -908,7 +1078,7 @@ can_feed(const struct px_conn *c)
 	const struct px_req *rq = c->rq;
 
 	if (c->close_now || c->dead || c->phase == PX_SPLICE || c->phase == PX_LINGER ||
-	    evbuffer_get_length(cout(c)) > PX_HIGH)
+	    cqueued(c) > PX_HIGH)
 		return 0;
 	if (rq == NULL)
 		return !c->closing;
@@ -990,7 +1160,7 @@ splice_move(struct px_conn *c, int all)
 		evbuffer_add_buffer(uout, cin);
 		moved = 1;
 	}
-	if (evbuffer_get_length(uin) > 0 && (all || evbuffer_get_length(cout(c)) <= PX_HIGH)) {
+	if (evbuffer_get_length(uin) > 0 && (all || cqueued(c) <= PX_HIGH)) {
 		rq->bytes_out += evbuffer_get_length(uin);
 		evbuffer_add_buffer(cout(c), uin);
 		moved = 1;
@@ -1016,16 +1186,23 @@ client_read(struct bufferevent *bev, void *arg)
 	px_settle(c);
 }
 
+/* There is room for the client again: what waited for it goes on. */
+static void
+client_room(struct px_conn *c)
+{
+	if (c->phase == PX_SPLICE)
+		splice_move(c, 0);
+	else if (c->rq != NULL && c->rq->ub != NULL && !c->rq->resp_done)
+		up_feed(c); /* the response waited for room at the client */
+}
+
 static void
 client_write(struct bufferevent *bev, void *arg)
 {
 	struct px_conn *c = arg;
 
 	(void)bev;
-	if (c->phase == PX_SPLICE)
-		splice_move(c, 0);
-	else if (c->rq != NULL && c->rq->ub != NULL && !c->rq->resp_done)
-		up_feed(c); /* the response waited for room at the client */
+	client_room(c);
 	px_settle(c);
 }
 
@@ -1115,6 +1292,9 @@ px_free(struct px_conn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	c->bev = NULL;
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	c->out = NULL;
 	if (rq != NULL)
 		px_meter(c, rq);
 	tg_gate_conn_done(c->ci);
@@ -1135,16 +1315,33 @@ px_free(struct px_conn *c)
 static void
 px_settle(struct px_conn *c)
 {
-	int fd;
+	int fd, full;
 
-	if (!c->close_now && c->phase != PX_SPLICE && c->phase != PX_LINGER)
-		client_feed(c);
-	if (c->close_now) {
-		px_free(c);
-		return;
+	for (;;) {
+		if (!c->close_now && c->phase != PX_SPLICE && c->phase != PX_LINGER)
+			client_feed(c);
+		if (!c->close_now && px_pull(c)) {
+			/* as client_read would (it ends in px_settle: not from here) */
+			if (c->phase == PX_SPLICE)
+				splice_move(c, 0);
+			else if (c->phase == PX_LINGER)
+				evbuffer_drain(bufferevent_get_input(c->bev),
+				               evbuffer_get_length(bufferevent_get_input(c->bev)));
+			continue;
+		}
+		if (c->close_now) {
+			px_free(c);
+			return;
+		}
+		/* above PX_HIGH what fills it paused for room: when all of it
+		 * went at once, no bufferevent write callback will say so */
+		full = evbuffer_get_length(c->out) > PX_HIGH;
+		px_flush(c);
+		if (!full || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			break;
+		client_room(c);
 	}
-	if (c->phase == PX_LINGER && !c->lingering && c->rq == NULL &&
-	    evbuffer_get_length(cout(c)) == 0) {
+	if (c->phase == PX_LINGER && !c->lingering && c->rq == NULL && cqueued(c) == 0) {
 		/* Closing now with unread bytes from the client would reset the
 		 * connection and could destroy the answer on its way: stop
 		 * writing, read and drop for a while, then close. */
@@ -1176,7 +1373,8 @@ tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	c->bev = bev;
 	c->idle_ms = snap->cfg.limits.idle_ms;
 	c->header_ms = snap->cfg.limits.header_ms;
-	if ((c->tmo = evtimer_new(ci->w->base, client_timer, c)) == NULL ||
+	if ((c->out = evbuffer_new()) == NULL ||
+	    (c->tmo = evtimer_new(ci->w->base, client_timer, c)) == NULL ||
 	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &lim,
 	                            &(struct tg_gate_http_cb){rq_head, rq_body, rq_end}, c, &c->rd,
 	                            &err) != 0)
@@ -1187,6 +1385,8 @@ tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	bufferevent_setwatermark(bev, EV_READ, 0, PX_HIGH);
 	bufferevent_setwatermark(bev, EV_WRITE, PX_HIGH / 2, 0);
 	bufferevent_set_max_single_read(bev, PX_IO_MAX);
+	/* one read(2) per record or more, not two (px_pull) */
+	SSL_set_read_ahead(bufferevent_openssl_get_ssl(bev), 1);
 	bufferevent_set_max_single_write(bev, PX_IO_MAX);
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -1202,6 +1402,8 @@ fail:
 	if (c != NULL) {
 		if (c->tmo != NULL)
 			event_free(c->tmo);
+		if (c->out != NULL)
+			evbuffer_free(c->out);
 		free(c);
 	}
 	bufferevent_free(bev);

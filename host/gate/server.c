@@ -400,11 +400,12 @@ tg_gate_audit(struct tg_gate_server *s, const json_t *rec, struct tg_error *err)
 	return r;
 }
 
-json_t *
-tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event)
+/* The fields every record of ci has, all but "event". NULL on OOM. */
+static json_t *
+audit_conn_fields(const struct tg_gate_conn_info *ci)
 {
 	const struct tg_prov *p = &ci->peer.prov;
-	json_t *rec, *prov = json_null(), *id = json_null();
+	json_t *prov = json_null(), *id = json_null();
 
 	if (ci->peer.identity[0] != '\0') {
 		id = json_string(ci->peer.identity);
@@ -412,9 +413,28 @@ tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event)
 		                 "pin", tg_att_pin_name(p->pin_policy), "touch",
 		                 tg_att_touch_name(p->touch_policy), "serial", p->serial);
 	}
-	rec = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:b}", "event", event, "listener",
-	                ci->listener_name, "peer", ci->peer_addr, "identity", id, "provenance",
-	                prov, "resumed", ci->resumed);
+	return json_pack("{s:s, s:s, s:o*, s:o*, s:b}", "listener", ci->listener_name, "peer",
+	                 ci->peer_addr, "identity", id, "provenance", prov, "resumed", ci->resumed);
+}
+
+void
+tg_gate_audit_conn_ready(struct tg_gate_conn_info *ci)
+{
+	if (ci->audit_fields == NULL)
+		ci->audit_fields = audit_conn_fields(ci);
+}
+
+json_t *
+tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event)
+{
+	/* a shallow copy: the values are the connection's, shared by reference */
+	json_t *rec =
+	    ci->audit_fields != NULL ? json_copy(ci->audit_fields) : audit_conn_fields(ci);
+
+	if (rec != NULL && json_object_set_new(rec, "event", json_string(event)) != 0) {
+		json_decref(rec);
+		rec = NULL;
+	}
 	return rec;
 }
 
@@ -863,10 +883,9 @@ audit_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	tg_error_clear(&e);
-	/* the log's own sync thread does batch mode's group commit; this
-	 * catches up and reports a failed sync while no request comes (a
-	 * sync does not need audit_mu: workers keep writing meanwhile) */
-	r = tg_audit_sync(s->audit, &e);
+	/* the log's own sync thread does batch mode's group commit (and its
+	 * retries); this only reports a failed sync while no request comes */
+	r = tg_audit_sync_failed(s->audit, &e);
 	if (r != 0) {
 		pthread_mutex_lock(&s->audit_mu);
 		audit_outcome(s, r, &e);

@@ -44,6 +44,7 @@ struct tg_gate_upstream_conn {
 	enum up_state state;
 	const char *kind; /* with UP_FAILED */
 	int poolable;     /* http, https, unix; never tcp */
+	int reused;       /* taken from the pool (not connected for this request) */
 	int tls;
 	unsigned pool_max;   /* limits.upstream_pool when it was made */
 	unsigned idle_ms;    /* limits.idle_ms: how long it may wait in the pool */
@@ -136,12 +137,12 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 static void
 conn_due(struct tg_gate_upstream_conn *uc, enum up_state st, const char *kind)
 {
-	struct timeval now = {0, 0};
-
 	uc->state = st;
 	uc->kind = kind;
 	evtimer_del(uc->ev);
-	evtimer_add(uc->ev, &now);
+	/* activated, not a 0 ms timer: it runs in this pass of the loop,
+	 * without another epoll_wait first */
+	event_active(uc->ev, EV_TIMEOUT, 1);
 }
 
 static void
@@ -254,9 +255,10 @@ tg_gate_upstream_reason(const struct tg_gate_upstream_pool *p)
 	return p->reason;
 }
 
-/* A pooled connection to key still open, or NULL. Dead ones are dropped. */
+/* A pooled connection to key still open, or NULL. Dead ones are dropped
+ * (peek: also those whose close the loop has not seen yet). */
 static struct tg_gate_upstream_conn *
-pool_take(struct tg_gate_upstream_pool *p, const char *key)
+pool_take(struct tg_gate_upstream_pool *p, const char *key, int peek)
 {
 	struct tg_gate_upstream_conn *uc, *next;
 	char c;
@@ -267,16 +269,16 @@ pool_take(struct tg_gate_upstream_pool *p, const char *key)
 			continue;
 		/* A plain socket can say at once whether the upstream closed it
 		 * (a FIN not yet seen by the loop); TLS bytes are records. */
-		if (!uc->tls &&
-		    recv(bufferevent_getfd(uc->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT) != -1) {
+		if (peek && !uc->tls &&
+		    (recv(bufferevent_getfd(uc->bev), &c, 1, MSG_PEEK | MSG_DONTWAIT) != -1 ||
+		     (errno != EAGAIN && errno != EWOULDBLOCK))) {
 			conn_free(uc);
 			continue;
 		}
-		if (!uc->tls && errno != EAGAIN && errno != EWOULDBLOCK) {
-			conn_free(uc);
-			continue;
-		}
-		bufferevent_disable(uc->bev, EV_READ | EV_WRITE);
+		uc->reused = 1;
+		/* reading stays enabled (no epoll_ctl per request): until the
+		 * taker sets its callbacks, in this pass of the loop, no read
+		 * event is looked at */
 		bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
 		bufferevent_set_timeouts(uc->bev, NULL, NULL);
 		return uc;
@@ -341,6 +343,14 @@ int
 tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
                      const struct tg_gate_url *url, tg_gate_upstream_cb cb, void *arg)
 {
+	return tg_gate_upstream_get_ex(p, snap, url, 0, cb, arg);
+}
+
+int
+tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
+                        const struct tg_gate_url *url, unsigned flags, tg_gate_upstream_cb cb,
+                        void *arg)
+{
 	struct tg_gate_upstream_conn *uc = NULL;
 	struct timeval tv;
 	char key[UP_KEY_MAX];
@@ -350,7 +360,8 @@ tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snaps
 
 	url_key(snap, url, key, sizeof(key));
 	p->reason[0] = '\0';
-	if (url->scheme != TG_GATE_SCHEME_TCP && (uc = pool_take(p, key)) != NULL) {
+	if (url->scheme != TG_GATE_SCHEME_TCP && (flags & TG_GATE_UP_NEW) == 0 &&
+	    (uc = pool_take(p, key, (flags & TG_GATE_UP_RETRYABLE) == 0)) != NULL) {
 		uc->cb = cb;
 		uc->arg = arg;
 		conn_due(uc, UP_READY, NULL);
@@ -420,6 +431,33 @@ tg_gate_upstream_bev(struct tg_gate_upstream_conn *uc)
 	return uc->bev;
 }
 
+int
+tg_gate_upstream_send(struct tg_gate_upstream_conn *uc, struct evbuffer *data)
+{
+	size_t n = evbuffer_get_length(data);
+	const unsigned char *b = evbuffer_pullup(data, -1);
+	evutil_socket_t fd = bufferevent_getfd(uc->bev);
+	ssize_t w = 0;
+
+	if (n == 0)
+		return 0;
+	if (b == NULL)
+		return -1;
+	/* nothing queued before it on a plain socket: write it now, not after
+	 * an EPOLLOUT round trip; a failed or short write leaves the rest to
+	 * the bufferevent, which reports any error */
+	if (!uc->tls && fd >= 0 && evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0 &&
+	    (w = send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0)
+		w = 0;
+	return (size_t)w < n ? bufferevent_write(uc->bev, b + w, n - (size_t)w) : 0;
+}
+
+int
+tg_gate_upstream_reused(const struct tg_gate_upstream_conn *uc)
+{
+	return uc->reused;
+}
+
 static unsigned
 pool_count(const struct tg_gate_upstream_pool *p, const char *key)
 {
@@ -459,6 +497,7 @@ tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable)
 	bufferevent_setwatermark(uc->bev, EV_READ | EV_WRITE, 0, 0);
 	bufferevent_setcb(uc->bev, idle_read, NULL, idle_event, uc);
 	bufferevent_set_timeouts(uc->bev, &tv, NULL);
-	bufferevent_enable(uc->bev, EV_READ);
-	bufferevent_disable(uc->bev, EV_WRITE);
+	/* only what is not enabled yet: enabling costs an epoll_ctl each time */
+	if ((bufferevent_get_enabled(uc->bev) & EV_READ) == 0)
+		bufferevent_enable(uc->bev, EV_READ);
 }

@@ -10,9 +10,12 @@
 # normalized and the query kept; one pooled upstream connection for many
 # requests; a chunked request body re-chunked; Expect: 100-continue;
 # a response ended by close re-chunked with keep-alive kept; pipelined
-# allow/deny/allow answered in order; a denied upload closed after its
+# allow/deny/allow answered in order (one TLS record, and three arriving
+# together); a denied upload closed after its
 # 403; 64 MiB to a slow reader with bounded memory; slowloris 408; 504
-# for a slow upstream and a closed client connection for a stalled body; SSE
+# for a slow upstream and a closed client connection for a stalled body; a
+# GET whose pooled upstream connection was closed retried once on a new one
+# (a POST, with or without a body, gets 502); SSE
 # event by event; WebSocket splice and its refusal; 502 for a dead upstream
 # (with its upstream-error record); a stop closing an idle keep-alive
 # connection at once; and the audit records of these
@@ -79,7 +82,7 @@ routes:
     upstream: dead
     allow: [{identity: "$ID"}]
   - name: echo
-    paths: ["/echo/**", "/close", "/big", "/sse", "/slow", "/stall", "/abort"]
+    paths: ["/echo/**", "/close", "/big", "/sse", "/slow", "/stall", "/abort", "/dropnext"]
     allow: [{identity: "$ID"}]
 EOF
 # one worker (so one upstream pool), short limits for slowloris and 504
@@ -109,7 +112,7 @@ client() {
 		--identity "$ID" --gate-pid "$GPID" --header-s "$HEADER_S" \
 		--upstream-s "$UPSTREAM_S" "$@"
 }
-client ${TG_GATE_PROXY_SCENARIOS:-headers pool chunked expect close pipeline deny_body big slowloris timeouts abort sse ws} | tee out.txt
+client ${TG_GATE_PROXY_SCENARIOS:-headers pool chunked expect close pipeline deny_body big slowloris timeouts abort retry sse ws} | tee out.txt
 
 # ---- 502: the route's upstream refuses -------------------------------------
 code=$(curl -sS -o body.json -w '%{http_code}' --cacert srv.pem --cert client.pem --key client.key \

@@ -445,6 +445,9 @@ test_batch_sync_failure(void **state)
 	path_in(p, sizeof(p), "sync-batch.log");
 	snprintf(want, sizeof(want), "cannot fsync audit log '%s': %s", p, strerror(EIO));
 	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
+	tg_error_clear(&err);
+	assert_int_equal(tg_audit_sync_failed(log, &err), 0);
+	assert_string_equal(err.msg, "");
 	atomic_store(&sync_fails, 1);
 	assert_int_equal(write_one(log, 1, &err), 0);
 	/* the sync thread's sync fails: the next writes are refused */
@@ -458,12 +461,17 @@ test_batch_sync_failure(void **state)
 	size = file_size(p);
 	assert_int_equal(write_one(log, 3, &err), TG_ERR_IO);
 	assert_int_equal(file_size(p), size);
-	/* an explicit sync reports the same failure */
+	/* the look without a sync says so too, and an explicit sync reports
+	 * the same failure */
+	tg_error_clear(&err);
+	assert_int_equal(tg_audit_sync_failed(log, &err), TG_ERR_IO);
+	assert_string_equal(err.msg, want);
 	assert_int_equal(tg_audit_sync(log, &err), TG_ERR_IO);
 	assert_string_equal(err.msg, want);
 	/* the disk is back: the sync thread's retry succeeds, writes resume */
 	atomic_store(&sync_fails, 0);
 	assert_int_equal(write_until_ok(log, 4, 5000, &err), 0);
+	assert_int_equal(tg_audit_sync_failed(log, &err), 0);
 	tg_audit_close(log);
 	verify_ok(paths, 1, ok + 1, 1);
 }
