@@ -486,7 +486,7 @@ test_evaluate_bad_der(void **state)
 	uint8_t *der, *d2;
 	size_t len;
 	BIO *b = BIO_new(BIO_s_mem());
-	char *pem = NULL, *e;
+	char *pem = NULL, *mem = NULL, *e;
 	long n;
 
 	(void)state;
@@ -496,8 +496,11 @@ test_evaluate_bad_der(void **state)
 	d2[len] = 0x05;
 	d2[len + 1] = 0x00; /* an ASN.1 NULL after the certificate */
 	assert_true(PEM_write_bio(b, "CERTIFICATE", "", d2, (long)len + 2) > 0);
-	n = BIO_get_mem_data(b, &pem);
-	pem = strndup(pem, (size_t)n);
+	n = BIO_get_mem_data(b, &mem);
+	pem = malloc((size_t)n + 1);
+	assert_non_null(pem);
+	memcpy(pem, mem, (size_t)n);
+	pem[n] = '\0';
 	e = esc(pem);
 	in_of(&in, e, "POST", "/v1/chat/completions");
 	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
