@@ -1053,7 +1053,9 @@ server_start(struct tg_gate_server *s, struct tg_gate_config *cfg, struct tg_err
 		else
 			sock_name(evconnlistener_get_fd(s->wk[0].ls[i].lev), bound, sizeof(bound));
 		say("listener %s on %s (mode %s, upstream %s)", l->name, bound, mode_name(l->mode),
-		    l->upstream != NULL ? l->upstream : "per route");
+		    l->upstream != NULL             ? l->upstream
+		    : l->mode == TG_GATE_MODE_AUTHZ ? "none (nginx auth_request)"
+		                                    : "per route");
 	}
 	if (s->snap->cfg.admin != NULL)
 		say("admin on %s", s->snap->cfg.admin);

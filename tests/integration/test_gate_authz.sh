@@ -266,4 +266,31 @@ tg_expect_exit 1 "exists and is not a socket" \
 	--policy "$TG_TMP/policy.yaml" --audit "$TG_TMP/a2.log"
 [[ -f $TG_TMP/notsock ]] || tg_fail "the regular file was removed"
 echo "ok: non-loopback address, unknown group, group on TCP, a non-socket file refused"
+
+# a socket file left by a gate that died is replaced; one a gate answers on is not
+SOCK2=$TG_TMP/authz2.sock
+start_plain() # LOG: a flags-only authz gate on $SOCK2 in the background; its pid in $!
+{
+	"${TG__PDEATH[@]}" "$TG" gate --mode authz --listen "unix:$SOCK2" --client-ca "$PKI/ca/ca.pem" \
+		--policy "$TG_TMP/policy.yaml" --audit "$TG_TMP/a3.log" --workers 1 </dev/null >"$1" 2>&1 &
+}
+start_plain "$TG_TMP/g1.log"
+G1=$!
+tg_on_exit gate__kill "$G1"
+tg_wait_until 30 grep -q 'tokengate gate: ready' "$TG_TMP/g1.log" || tg_fail "gate 1: $(cat "$TG_TMP/g1.log")"
+tg_expect_exit 1 "something already answers on $SOCK2" \
+	"$TG" gate --mode authz --listen "unix:$SOCK2" --client-ca "$PKI/ca/ca.pem" \
+	--policy "$TG_TMP/policy.yaml" --audit "$TG_TMP/a4.log"
+[[ -S $SOCK2 ]] || tg_fail "the refused gate removed the running gate's socket"
+kill -KILL "$G1"
+wait "$G1" 2>/dev/null || true
+[[ -S $SOCK2 ]] || tg_fail "no socket file left after SIGKILL (the test needs one)"
+start_plain "$TG_TMP/g2.log"
+G2=$!
+tg_on_exit gate__kill "$G2"
+tg_wait_until 30 grep -q 'tokengate gate: ready' "$TG_TMP/g2.log" || tg_fail "gate 2 on a stale socket: $(cat "$TG_TMP/g2.log")"
+st=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' --unix-socket "$SOCK2" \
+	-H "X-Tokengate-Client-Cert: $ALICE" -H "X-Original-Method: GET" -H "X-Original-URI: /echo2" http://authz/)
+expect "gate 2 answers" 200 "$st"
+echo "ok: a stale socket file is replaced, a live one is refused"
 echo "PASS"
