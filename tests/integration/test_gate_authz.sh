@@ -236,6 +236,19 @@ st=$(ask unix "$ALICE" GET /echo2)
 expect "after reload, new path" 200 "$st"
 echo "ok: SIGHUP reloads the policy for the authz listeners"
 
+# the socket's group is fixed at start: a reload changing it is refused, the old configuration stays
+other_group=$(getent group | awk -F: -v me="$(id -gn)" '$1 != me { print $1; exit }')
+if [[ -n $other_group ]]; then
+	sed -i "s|    group: $(id -gn)|    group: $other_group|" "$GATE_CONFIG"
+	[[ $(gate_reload) == refused ]] || tg_fail "a reload changing the socket's group was accepted"
+	grep -q "listener 'authz-unix': the socket's group changed from $(id -gn) to $other_group; that needs a restart" "$GATE_LOG" ||
+		tg_fail "reload refusal: $(grep 'refused' "$GATE_LOG" | tail -n 1)"
+	sed -i "s|    group: $other_group|    group: $(id -gn)|" "$GATE_CONFIG"
+	st=$(ask unix "$ALICE" GET /echo2)
+	expect "after the refused reload" 200 "$st"
+	echo "ok: a reload changing the socket's group is refused"
+fi
+
 # the socket file: mode 0660, the gate's group
 [[ $(stat -c %a "$SOCK") == 660 ]] || tg_fail "socket mode $(stat -c %a "$SOCK")"
 [[ $(stat -c %G "$SOCK") == "$(id -gn)" ]] || tg_fail "socket group $(stat -c %G "$SOCK")"
