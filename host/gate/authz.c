@@ -71,44 +71,46 @@ unreserved(unsigned char c)
 static const char *
 unescape(const char *esc, size_t len, char *text, size_t *n)
 {
+	const char *why = NULL;
 	size_t i;
-	int h1, h2;
+	int h1 = 0, h2 = 0;
 	unsigned char c;
 
 	*n = 0;
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < len && why == NULL; i++) {
 		c = (unsigned char)esc[i];
-		if (c == '%') {
-			if (len - i < 3 || (h1 = hexval((unsigned char)esc[i + 1])) < 0 ||
-			    (h2 = hexval((unsigned char)esc[i + 2])) < 0)
-				return "a '%' not followed by two hex digits";
+		if (c == '%' && (len - i < 3 || (h1 = hexval((unsigned char)esc[i + 1])) < 0 ||
+		                 (h2 = hexval((unsigned char)esc[i + 2])) < 0)) {
+			why = "a '%' not followed by two hex digits";
+		} else if (c == '%') {
 			c = (unsigned char)(h1 * 16 + h2);
 			i += 2;
 		} else if (!unreserved(c)) {
-			return "a raw byte other than letters, digits, '-', '.', '_' and '~' "
-			       "(nginx "
-			       "escapes every other byte as %XX)";
+			why = "a raw byte other than letters, digits, '-', '.', '_' and '~' (nginx "
+			      "escapes every other byte as %XX)";
 		}
-		if ((c < 0x20 || c > 0x7e) && c != '\n')
-			return "the decoded text holds a control or non-ASCII byte";
-		text[(*n)++] = (char)c;
+		if (why == NULL && (c < 0x20 || c > 0x7e) && c != '\n')
+			why = "the decoded text holds a control or non-ASCII byte";
+		if (why == NULL)
+			text[(*n)++] = (char)c;
 	}
-	return NULL;
+	return why;
 }
 
 /* What follows the END line (rest, n bytes): NULL when only newlines. */
 static const char *
 after_end(const char *rest, size_t n)
 {
-	size_t i;
+	const char *why = NULL;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++)
-		if (rest[i] != '\n')
-			return memmem(rest, n, "-----BEGIN", 10) != NULL
-			           ? "more than one certificate (nginx passes the client's leaf "
-			             "only)"
-			           : "text after the END CERTIFICATE line";
-	return NULL;
+	while (i < n && rest[i] == '\n')
+		i++;
+	if (i < n)
+		why = memmem(rest, n, "-----BEGIN", 10) != NULL
+		          ? "more than one certificate (nginx passes the client's leaf only)"
+		          : "text after the END CERTIFICATE line";
+	return why;
 }
 
 int
@@ -220,10 +222,8 @@ tg_gate_authz_cache_get(struct tg_gate_authz_cache *c, const uint8_t sha256[32],
 	struct tg_gate_authz_entry *s, *hit = NULL;
 	size_t i;
 
-	if (c == NULL)
-		return NULL;
-	s = set_of(c, sha256);
-	for (i = 0; i < TG_GATE_AUTHZ_WAYS && hit == NULL; i++) {
+	s = c != NULL ? set_of(c, sha256) : NULL;
+	for (i = 0; s != NULL && i < TG_GATE_AUTHZ_WAYS && hit == NULL; i++) {
 		if (s[i].used == 0 || memcmp(s[i].sha256, sha256, 32) != 0)
 			continue;
 		if (s[i].generation != generation || now >= s[i].until) {
@@ -243,7 +243,7 @@ tg_gate_authz_cache_put(struct tg_gate_authz_cache *c, const struct tg_gate_auth
 	size_t i;
 
 	if (c == NULL || e == NULL)
-		return;
+		goto out;
 	s = set_of(c, e->sha256);
 	for (i = 0; i < TG_GATE_AUTHZ_WAYS && slot == NULL; i++)
 		if (s[i].used != 0 && memcmp(s[i].sha256, e->sha256, 32) == 0)
@@ -260,6 +260,8 @@ tg_gate_authz_cache_put(struct tg_gate_authz_cache *c, const struct tg_gate_auth
 	}
 	*slot = *e;
 	slot->used = ++c->tick;
+out:
+	return;
 }
 
 /* ------------------------------------------------------------------ */
@@ -375,7 +377,7 @@ tg_gate_authz_evaluate(const struct tg_gate_verify *v, struct tg_gate_authz_cach
 	int r = TG_ERR_INVALID_ARG;
 
 	if (out == NULL)
-		return r;
+		goto out;
 	memset(out, 0, offsetof(struct tg_gate_authz_out, path));
 	out->path[0] = out->reason[0] = '\0';
 	out->route = -1;
@@ -445,17 +447,18 @@ static int
 stale_socket(const char *path, const struct sockaddr_un *sa)
 {
 	struct stat st;
-	int fd, r = 0;
+	int fd = -1, r = 0;
 
 	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 1 : -1;
-	if (!S_ISSOCK(st.st_mode))
-		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return 0;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 && errno == ECONNREFUSED)
+		r = errno == ENOENT ? 1 : -1;
+	else if (!S_ISSOCK(st.st_mode))
+		r = -1;
+	else if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+	         connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 &&
+	         errno == ECONNREFUSED)
 		r = 1;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -626,7 +629,7 @@ az_audit(struct az_conn *c, const char *id, const char *route, const char *decis
 	if (o->verified)
 		c->ci->peer = o->peer;
 	if ((rec = tg_gate_audit_record(c->ci, "request")) == NULL)
-		return -1;
+		goto out;
 	jset_str(rec, "front", "authz");
 	jset_str(rec, "request_id", id);
 	jset_str(rec, "route", route);
@@ -640,6 +643,7 @@ az_audit(struct az_conn *c, const char *id, const char *route, const char *decis
 	tg_error_clear(&err);
 	if (tg_gate_audit(c->srv, rec, &err) == 0)
 		rc = 0;
+out:
 	json_decref(rec);
 	return rc;
 }
@@ -828,12 +832,10 @@ az_settle(struct az_conn *c)
 {
 	int fd;
 
-	if (c->close_now) {
+	if (c->close_now)
 		az_free(c);
-		return;
-	}
-	if (c->closing && !c->lingering &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	else if (c->closing && !c->lingering &&
+	         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		/* closing with unread bytes would reset the connection and could
 		 * destroy the answer on its way: stop writing, drop what comes */
 		c->lingering = 1;
@@ -919,11 +921,13 @@ tg_gate_authz_serve(evutil_socket_t fd, struct tg_gate_conn_info *ci)
 	struct tg_gate_http_limits lim = {sn->cfg.limits.request_line, sn->cfg.limits.header_bytes,
 	                                  sn->cfg.limits.header_count};
 	struct tg_error err;
-	int one = 1;
+	int one = 1, ok = 0;
 
 	tg_error_clear(&err);
-	if (c == NULL)
-		goto fail;
+	if (c == NULL) {
+		evutil_closesocket(fd);
+		goto out;
+	}
 	c->ci = ci;
 	c->srv = ci->w->srv;
 	c->idle_ms = sn->cfg.limits.idle_ms;
@@ -932,26 +936,25 @@ tg_gate_authz_serve(evutil_socket_t fd, struct tg_gate_conn_info *ci)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((c->bev = bufferevent_socket_new(ci->w->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		evutil_closesocket(fd);
-		goto fail;
+		goto out;
 	}
 	if ((c->tmo = evtimer_new(ci->w->base, az_timer, c)) == NULL ||
 	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &lim,
 	                            &(struct tg_gate_http_cb){az_head, az_body, az_end}, c, &c->rd,
 	                            &err) != 0)
-		goto fail;
-	tg_gate_snapshot_put(sn);
+		goto out;
 	bufferevent_setcb(c->bev, az_read, az_write, az_event, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, AZ_HIGH);
 	bufferevent_set_max_single_read(c->bev, AZ_IO_MAX);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	az_idle(c);
-	return;
-fail:
+	ok = 1;
+out:
 	tg_gate_snapshot_put(sn);
-	if (c != NULL && c->bev != NULL) {
-		az_free(c);
-		return;
+	if (!ok && c != NULL && c->bev != NULL) {
+		az_free(c); /* closes the socket, calls tg_gate_conn_done */
+	} else if (!ok) {
+		free(c);
+		tg_gate_conn_done(ci);
 	}
-	free(c);
-	tg_gate_conn_done(ci);
 }
