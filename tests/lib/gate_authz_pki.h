@@ -4,7 +4,8 @@
  * 2125): GA_CA_PEM, a CA; GA_ALICE_PEM, its leaf for
  * spiffe://example.org/dev/alice with a key-provenance extension
  * (device-attested, PIN once, touch never, serial 27182818);
- * GA_OTHERCA_PEM, the same leaf signed by another CA (not trusted).
+ * GA_OTHERCA_PEM, the same leaf signed by another CA (not trusted);
+ * GA_CRL_PEM, a CRL of the CA.
  * GA_NOW is a time inside every validity.
  */
 #ifndef TG_TEST_GATE_AUTHZ_PKI_H
@@ -57,5 +58,15 @@
 	"w9S25uVW9Szavpda4pkBg3vPGhufhrTdvNNLhqj6xQIgXeVhwkArQt4cLgy70l9t\n"                       \
 	"vdPWFpTAG4Is/CIVgP0iONo=\n"                                                               \
 	"-----END CERTIFICATE-----\n"
+
+/* A CRL of GA_CA_PEM revoking nothing, nextUpdate GA_CRL_NEXT (2054-04-19 19:24:02). */
+#define GA_CRL_NEXT ((time_t)2660239442)
+#define GA_CRL_PEM                                                                                 \
+	"-----BEGIN X509 CRL-----\n"                                                               \
+	"MIGxMFkCAQEwCgYIKoZIzj0EAwIwGDEWMBQGA1UEAwwNYXV0aHotdGVzdC1jYRcN\n"                       \
+	"MjYxMjAyMTkyNDAyWhgPMjA1NDA0MTkxOTI0MDJaoA4wDDAKBgNVHRQEAwIBATAK\n"                       \
+	"BggqhkjOPQQDAgNIADBFAiBxfiGOIdK1OFpjgBry7I2VdyNa9uGB79Z7bmWkU6ci\n"                       \
+	"wwIhAN/5+MRqqqsqSYCN4j1jVrkirZXVUUq/EbTAuJ8skPQL\n"                                       \
+	"-----END X509 CRL-----\n"
 
 #endif /* TG_TEST_GATE_AUTHZ_PKI_H */

@@ -518,6 +518,47 @@ test_evaluate_bad_der(void **state)
 	tg_gate_authz_cache_free(c);
 }
 
+/* With a CRL a verdict is kept only until its nextUpdate: then the verifier refuses. */
+static void
+test_evaluate_crl_until(void **state)
+{
+	struct tg_gate_authz_cache *c = tg_gate_authz_cache_new();
+	struct tg_gate_authz_out *o = malloc(sizeof(*o));
+	struct tg_gate_authz_in in;
+	struct tg_gate_verify *v = NULL;
+	struct tg_error err;
+	char p_crl[300], *alice = esc(GA_ALICE_PEM);
+	FILE *f;
+
+	(void)state;
+	snprintf(p_crl, sizeof(p_crl), "%s/ca.crl", dir);
+	assert_non_null(f = fopen(p_crl, "w"));
+	fputs(GA_CRL_PEM, f);
+	fclose(f);
+	tg_error_clear(&err);
+	if (tg_gate_verify_new((const char *const[]){p_ca}, 1, p_crl, &v, &err) != 0)
+		fail_msg("verifier with CRL: %s", err.msg);
+	assert_int_equal(tg_gate_verify_crl_until(v), GA_CRL_NEXT);
+	assert_int_equal(tg_gate_verify_crl_until(verifier), 0); /* no CRL */
+	assert_int_equal(tg_gate_verify_crl_until(NULL), 0);
+	in_of(&in, alice, "POST", "/v1/chat/completions");
+	tg_gate_authz_evaluate(v, c, 1, &pol, &in, GA_NOW, o);
+	assert_true(o->allow);
+	tg_gate_authz_evaluate(v, c, 1, &pol, &in, GA_CRL_NEXT - 1, o);
+	assert_true(o->allow);
+	assert_int_equal(o->cache_hit, 1);
+	/* at nextUpdate the cached allow is not used; the stale CRL refuses */
+	tg_gate_authz_evaluate(v, c, 1, &pol, &in, GA_CRL_NEXT, o);
+	assert_int_equal(o->cache_hit, 0);
+	assert_false(o->allow || o->verified);
+	assert_non_null(strstr(o->reason, "the configured CRL is out of date"));
+	tg_gate_verify_free(v);
+	unlink(p_crl);
+	free(alice);
+	free(o);
+	tg_gate_authz_cache_free(c);
+}
+
 /* The three headers are picked out of a head case-insensitively and counted. */
 static void
 test_in_from_head(void **state)
@@ -558,6 +599,7 @@ main(void)
 	    cmocka_unit_test(test_cache_bounded_lru),
 	    cmocka_unit_test(test_evaluate),
 	    cmocka_unit_test(test_evaluate_bad_der),
+	    cmocka_unit_test(test_evaluate_crl_until),
 	    cmocka_unit_test(test_in_from_head),
 	};
 
