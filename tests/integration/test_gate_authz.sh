@@ -6,8 +6,10 @@
 # missing / garbage / oversized / doubled certificate header, a certificate
 # of another CA, a bad URI, a revoked certificate after it was cached
 # (refused once the new CRL is loaded), the audit records (front authz),
-# the cache counters, and the configuration refusals (a non-loopback
-# address, a group that does not exist).
+# the cache counters, keep-alive, SIGHUP, the socket file (mode, group,
+# removal, a stale one replaced, a live one kept), --dry-run, fail closed
+# when the audit log cannot grow, and the configuration refusals (a
+# non-loopback address, a group that does not exist or changes on reload).
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -306,4 +308,48 @@ st=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' --unix-socket "$SOCK2
 	-H "X-Tokengate-Client-Cert: $ALICE" -H "X-Original-Method: GET" -H "X-Original-URI: /echo2" http://authz/)
 expect "gate 2 answers" 200 "$st"
 echo "ok: a stale socket file is replaced, a live one is refused"
+
+# --dry-run: a policy deny is answered 200 (recorded dry-run); a bad certificate is still a 403
+SOCK3=$TG_TMP/authz3.sock
+"${TG__PDEATH[@]}" "$TG" gate --mode authz --listen "unix:$SOCK3" --client-ca "$PKI/ca/ca.pem" \
+	--policy "$TG_TMP/policy.yaml" --audit "$TG_TMP/a5.log" --workers 1 --dry-run </dev/null >"$TG_TMP/g3.log" 2>&1 &
+G3=$!
+tg_on_exit gate__kill "$G3"
+tg_wait_until 30 grep -q 'tokengate gate: ready' "$TG_TMP/g3.log" || tg_fail "dry-run gate: $(cat "$TG_TMP/g3.log")"
+SOCK_SAVE=$SOCK
+SOCK=$SOCK3
+GATE_AUDIT=$TG_TMP/a5.log
+gate_audit_mark
+st=$(ask unix "$ALICE" GET /admin/x)
+expect "dry-run policy deny" 200 "$st"
+expect "dry-run identity" "spiffe://$TD/dev/alice" "$(hdr X-Tokengate-Identity)"
+expect "dry-run route" admin "$(hdr X-Tokengate-Route)"
+gate_audit_expect event=request front=authz decision=dry-run route=admin 'reason~no allow entry'
+st=$(ask unix "$(esc otherca)" GET /admin/x)
+expect "dry-run other CA" 403 "$st"
+st=$(ask unix "$ALICE" GET '/a%2fb')
+expect "dry-run bad uri" 403 "$st"
+echo "ok: --dry-run answers a policy deny with 200 (recorded dry-run), refuses bad certificates and URIs"
+
+# fail closed: once the audit log cannot grow (file size limit), no 200 is given
+SOCK=$TG_TMP/authz4.sock
+(
+	ulimit -f 8
+	exec "${TG__PDEATH[@]}" "$TG" gate --mode authz --listen "unix:$SOCK" --client-ca "$PKI/ca/ca.pem" \
+		--policy "$TG_TMP/policy.yaml" --audit "$TG_TMP/a6.log" --workers 1 </dev/null >"$TG_TMP/g4.log" 2>&1
+) &
+G4=$!
+tg_on_exit gate__kill "$G4"
+tg_wait_until 30 grep -q 'tokengate gate: ready' "$TG_TMP/g4.log" || tg_fail "limited gate: $(cat "$TG_TMP/g4.log")"
+codes=""
+for ((i = 0; i < 40; i++)); do
+	codes+="$(ask unix "$ALICE" GET /echo2) "
+	[[ $(hdr X-Tokengate-Reason) != *"cannot write its audit log"* ]] || break
+done
+[[ $codes =~ ^(200\ )+403\ $ ]] || tg_fail "want 200s, then a 403 once the audit log cannot grow: $codes"
+st=$(ask unix "$ALICE" GET /echo2)
+expect "still refused while the log cannot grow" 403 "$st"
+grep -q "audit log cannot be written" "$TG_TMP/g4.log" || tg_fail "no log line: $(cat "$TG_TMP/g4.log")"
+SOCK=$SOCK_SAVE
+echo "ok: fail closed: 403 '$(hdr X-Tokengate-Reason)' once the audit log cannot be written"
 echo "PASS"
