@@ -172,7 +172,9 @@ int tg_gate_config_from_args(int argc, char **argv, struct tg_gate_config *c, in
 
 /*
  * Checks what a start needs: at least one listener, unique names and
- * addresses, a cert and key unless every listener is authz, client CAs,
+ * addresses, authz listeners on loopback or a unix socket (a group only
+ * there, and one that exists), a cert and key unless every listener is
+ * authz, client CAs,
  * audit file, an upstream for tcp listeners, every policy file parsing
  * (tg_gate_policy_parse) and naming only upstreams that exist; files
  * readable. 0 or TG_ERR_CONFIG naming the key (file and line when from a
