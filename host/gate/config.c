@@ -546,15 +546,18 @@ lwhere(const struct tg_gate_config *c, const struct tg_gate_listener_cfg *l, con
 static int
 loopback(const char *host)
 {
+	static const unsigned char v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+	                                              0, 0, 0, 0, 0, 0, 0, 1};
 	unsigned char a[16];
+	int yes = 0;
 
 	if (strcmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127;
-	if (inet_pton(AF_INET6, host, a) == 1)
-		return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
-	return 0;
+		yes = 1;
+	else if (inet_pton(AF_INET, host, a) == 1)
+		yes = a[0] == 127;
+	else if (inet_pton(AF_INET6, host, a) == 1)
+		yes = memcmp(a, v6_loopback, sizeof(v6_loopback)) == 0;
+	return yes;
 }
 
 /* One listener's mode against its address and upstream. */
