@@ -6,7 +6,7 @@
 # missing / garbage / oversized / doubled certificate header, a certificate
 # of another CA, a bad URI, a revoked certificate after it was cached
 # (refused once the new CRL is loaded), the audit records (front authz),
-# the cache counters, keep-alive, SIGHUP, the socket file (mode, group,
+# the cache counters, keep-alive, pipelining, a slow head, SIGHUP, the socket file (mode, group,
 # removal, a stale one replaced, a live one kept), --dry-run, fail closed
 # when the audit log cannot grow, and the configuration refusals (a
 # non-loopback address, a group that does not exist or changes on reload).
@@ -38,6 +38,7 @@ policy: $TG_TMP/policy.yaml
 audit: {file: $TG_TMP/audit.log}
 admin: $GATE_ADMIN
 workers: 2
+limits: {header_ms: 1500, idle_ms: 20000}
 EOF
 gate_start
 
@@ -193,6 +194,43 @@ out=$(curl -sS --max-time 10 --unix-socket "$SOCK" -o /dev/null -w '%{http_code}
 	http://authz/a http://authz/b http://authz/c)
 [[ $(tr '\n' ' ' <<<"$out") == "200 1 200 0 200 0 " ]] || tg_fail "keep-alive: $out"
 echo "ok: three subrequests on one kept-alive connection"
+
+# pipelined subrequests in one write: answered in order; a slow head gets a 403 (header_ms), never a 400/408
+export ALICE SOCK TD
+"$GATE_PYTHON" - <<'PY' || tg_fail "pipelining / slow head (see above)"
+import os, socket, time
+def req(uri):
+    return ("GET /auth HTTP/1.1\r\nHost: authz\r\nX-Tokengate-Client-Cert: %s\r\n"
+            "X-Original-Method: GET\r\nX-Original-URI: %s\r\n\r\n" % (os.environ["ALICE"], uri)).encode()
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["SOCK"])
+s.sendall(req("/echo") + req("/admin/x") + req("/echo/y"))
+s.settimeout(10)
+buf = b""
+while buf.count(b"\r\n\r\n") < 3:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+heads = [h for h in buf.split(b"\r\n\r\n") if h]
+codes = [h.split(b" ")[1] for h in heads]
+assert codes == [b"200", b"403", b"200"], (codes, buf)
+assert b"X-Tokengate-Route: admin" in heads[1], heads[1]
+# a head that stops half-way: 403 with the reason once header_ms passes, then the close
+s.sendall(b"GET /auth HTTP/1.1\r\nHost: authz\r\nX-Original-Method: GET\r\n")
+t0 = time.time()
+buf = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+assert buf.startswith(b"HTTP/1.1 403 "), buf
+assert b"X-Tokengate-Reason: the request head did not arrive within 1500 ms" in buf, buf
+assert 1.0 < time.time() - t0 < 8, time.time() - t0
+print("pipelined: 200 403 200; slow head: 403 after %.1f s" % (time.time() - t0))
+PY
+echo "ok: pipelined subrequests answered in order; a slow head refused with 403"
 
 # the cache: the same certificate again is a hit
 h0=$(gate_metric 'tokengate_authz_cache_total{result="hit"}')
