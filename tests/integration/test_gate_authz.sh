@@ -64,7 +64,7 @@ ask()
 }
 
 # hdr NAME: the value of header NAME in the last answer ("" when absent).
-hdr() { tr -d '\r' <"$TG_TMP/h" | awk -v n="$(tr 'A-Z' 'a-z' <<<"$1"):" 'tolower($1) == n { sub(/^[^:]*: ?/, ""); print; exit }'; }
+hdr() { tr -d '\r' <"$TG_TMP/h" | awk -v n="${1,,}:" 'tolower($1) == n { sub(/^[^:]*: ?/, ""); print; exit }'; }
 
 expect()
 {
