@@ -6,9 +6,9 @@
 #	authz_start [ARGS...]    `tokengate gate --mode authz` on
 #	                         unix:$AUTHZ_SOCK (the client CA, the policy
 #	                         $GATE_POLICY, audit $AUTHZ_AUDIT, admin
-#	                         $AUTHZ_ADMIN) plus ARGS; waits for ready.
+#	                         $AUTHZ_ADMIN, AUTHZ_WORKERS default 2) plus ARGS; waits for ready.
 #	                         Sets AUTHZ_PID, AUTHZ_LOG
-#	nginx_start              nginx running examples/nginx-authz.conf
+#	nginx_start              nginx (NGINX_WORKERS, default 2) running examples/nginx-authz.conf
 #	                         exactly, only its @...@ placeholders (ports and
 #	                         paths) substituted, inside a minimal main
 #	                         configuration (what /etc/nginx/nginx.conf is on
@@ -42,7 +42,7 @@ authz_start()
 	TG__LOGS+=("$AUTHZ_LOG")
 	"${TG__PDEATH[@]}" "$TG" gate --mode authz --listen "unix:$AUTHZ_SOCK" --listen-group "$(id -gn)" \
 		--client-ca "$PKI/ca/ca.pem" --policy "${GATE_POLICY:-$TG_TMP/policy.yaml}" \
-		--audit "$AUTHZ_AUDIT" --admin "$AUTHZ_ADMIN" --workers 2 "$@" </dev/null >"$AUTHZ_LOG" 2>&1 &
+		--audit "$AUTHZ_AUDIT" --admin "$AUTHZ_ADMIN" --workers "${AUTHZ_WORKERS:-2}" "$@" </dev/null >"$AUTHZ_LOG" 2>&1 &
 	AUTHZ_PID=$!
 	tg_on_exit gate__kill "$AUTHZ_PID"
 	export AUTHZ_AUDIT AUTHZ_LOG AUTHZ_PID AUTHZ_SOCK
@@ -91,10 +91,11 @@ nginx_start()
 		cat <<EOC
 daemon off;
 master_process on;
-worker_processes 2;
+worker_processes ${NGINX_WORKERS:-2};
+worker_rlimit_nofile 20000;
 pid $NGINX_DIR/nginx.pid;
 error_log $NGINX_DIR/logs/error.log info;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
     default_type application/octet-stream;
     client_body_temp_path $NGINX_DIR/tmp/body;
