@@ -3,11 +3,12 @@
 # the decision (tg_gate_decide.h) — pure, no I/O — and the client-certificate
 # verifier (tg_gate_verify.h: certificates in, verdict out, no sockets) —
 # and the `tokengate gate` process built around them (gate-int.h: server,
-# connections, tcp and http modes, upstreams, TLS, configuration, metrics).
+# connections, tcp, http and authz modes, upstreams, TLS, configuration, metrics).
 add_library(tggate STATIC
   ${CMAKE_CURRENT_LIST_DIR}/gate/path.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/policy.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/proxy.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/authz.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/upstream.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/decide.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/verify.c

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -250,6 +251,7 @@ tg_gate_config_clear(struct tg_gate_config *c)
 		free(c->listeners[i].listen);
 		free(c->listeners[i].upstream);
 		free(c->listeners[i].policy_file);
+		free(c->listeners[i].group);
 	}
 	free(c->listeners);
 	for (i = 0; c->client_ca != NULL && i < c->nclient_ca; i++)
@@ -540,6 +542,21 @@ lwhere(const struct tg_gate_config *c, const struct tg_gate_listener_cfg *l, con
 	return buf;
 }
 
+/* 1 for a loopback address: 127.0.0.0/8, ::1 or "localhost". */
+static int
+loopback(const char *host)
+{
+	unsigned char a[16];
+
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1)
+		return memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+	return 0;
+}
+
 /* One listener's mode against its address and upstream. */
 static int
 listener_ok(const struct tg_gate_config *c, const struct tg_gate_listener_cfg *l,
@@ -578,6 +595,27 @@ listener_ok(const struct tg_gate_config *c, const struct tg_gate_listener_cfg *l
 		                 "%s: mode authz only answers nginx's auth_request and forwards "
 		                 "nothing; remove the upstream",
 		                 lwhere(c, l, "--upstream", l->upstream, w, sizeof(w)));
+	else if (l->mode == TG_GATE_MODE_AUTHZ && l->addr.scheme == TG_GATE_SCHEME_TCP &&
+	         !loopback(l->addr.host))
+		r = tg_error_set(
+		    err, TG_ERR_CONFIG,
+		    "%s: an authz listener answers with the identity and the route's "
+		    "injected credentials to whoever asks with a certificate (which is "
+		    "public), so it listens on loopback or a unix socket only; run the "
+		    "gate beside nginx and listen on 127.0.0.1:PORT, [::1]:PORT or "
+		    "unix:/PATH",
+		    lwhere(c, l, "--listen", l->listen, w, sizeof(w)));
+	else if (l->group != NULL && l->addr.scheme != TG_GATE_SCHEME_UNIX)
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "%s: a group is given to a unix socket only (its file's group); "
+		                 "listen on unix:/PATH or remove the group",
+		                 lwhere(c, l, "--listen-group", l->group, w, sizeof(w)));
+	else if (l->group != NULL && getgrnam(l->group) == NULL)
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "%s: group '%s' does not exist; create it (groupadd %s) or name "
+		                 "the group nginx's worker runs as",
+		                 lwhere(c, l, "--listen-group", l->group, w, sizeof(w)), l->group,
+		                 l->group);
 	return r;
 }
 
@@ -756,6 +794,7 @@ enum {
 	O_WORKERS,
 	O_DRY_RUN,
 	O_CHECK,
+	O_LISTEN_GROUP,
 	O_END
 };
 
@@ -777,6 +816,7 @@ static const struct tg_cli_opt gate_opts[] = {
     {"workers", TG_CLI_ARG_REQUIRED, O_WORKERS},
     {"dry-run", TG_CLI_ARG_NONE, O_DRY_RUN},
     {"check", TG_CLI_ARG_NONE, O_CHECK},
+    {"listen-group", TG_CLI_ARG_REQUIRED, O_LISTEN_GROUP},
     {NULL, 0, 0},
 };
 
@@ -818,9 +858,15 @@ usage(FILE *f)
 	        "                         limits); only --check, --dry-run, --workers and\n"
 	        "                         --audit-fsync may be added to it\n"
 	        "  --listen ADDR:PORT     where clients connect: 127.0.0.1:8443, [::1]:8443,\n"
-	        "                         0.0.0.0:8443\n"
+	        "                         0.0.0.0:8443; mode authz: 127.0.0.1:PORT, [::1]:PORT\n"
+	        "                         or unix:/PATH (loopback or a unix socket only)\n"
 	        "  --mode MODE            http: decide each request; tcp: decide the\n"
-	        "                         connection, then pass bytes both ways (default: http)\n"
+	        "                         connection, then pass bytes both ways; authz: answer\n"
+	        "                         nginx auth_request subrequests (no --cert, --key or\n"
+	        "                         --upstream then) (default: http)\n"
+	        "  --listen-group GROUP   mode authz on unix:/PATH: the socket's group (mode\n"
+	        "                         0660), e.g. nginx's worker group (default: the\n"
+	        "                         gate's own group)\n"
 	        "  --cert FILE|pkcs11:URI the server certificate (PEM)\n"
 	        "  --key FILE|pkcs11:URI  the server key: a PEM file only its owner can read,\n"
 	        "                         or a key on a token or HSM\n"
@@ -850,7 +896,7 @@ usage(FILE *f)
 	        "  -h, --help             this help\n"
 	        "\n"
 	        "The --config file's keys: listeners (a list of {name, listen, mode,\n"
-	        "upstream, policy}), tls {cert, key, client_ca, crl, tickets},\n"
+	        "upstream, policy, group}), tls {cert, key, client_ca, crl, tickets},\n"
 	        "upstream_ca, policy, audit {file, fsync}, admin, workers, dry_run,\n"
 	        "limits; relative paths start at the file's directory.\n"
 	        "Limits (in a --config file, under limits:; defaults): header_bytes %zu,\n"
@@ -1031,6 +1077,7 @@ from_flags(const struct gc_args *a, struct tg_gate_config *c, struct tg_error *e
 	}
 	if ((r = take(&l->listen, a->v[O_LISTEN], err)) != 0 ||
 	    (r = take(&l->upstream, a->v[O_UPSTREAM], err)) != 0 ||
+	    (r = take(&l->group, a->v[O_LISTEN_GROUP], err)) != 0 ||
 	    (r = take(&c->cert, a->v[O_CERT], err)) != 0 ||
 	    (r = take(&c->key, a->v[O_KEY], err)) != 0 ||
 	    (r = take(&c->crl, a->v[O_CRL], err)) != 0 ||
@@ -1290,15 +1337,15 @@ name_ok(const char *s)
 static int
 get_listener(struct gc_reader *rd, yaml_node_t *m, size_t idx, struct tg_gate_listener_cfg *l)
 {
-	static const char *const keys[] = {"name", "listen", "mode", "upstream", "policy"};
-	yaml_node_t *v[5] = {NULL};
+	static const char *const keys[] = {"name", "listen", "mode", "upstream", "policy", "group"};
+	yaml_node_t *v[6] = {NULL};
 	const char *s;
 	int r;
 
 	l->line = yline(m);
 	l->mode = TG_GATE_MODE_HTTP;
 	snprintf(l->name, sizeof(l->name), "listener%zu", idx);
-	if ((r = get_keys(rd, m, "a listener", keys, 5, v)) != 0)
+	if ((r = get_keys(rd, m, "a listener", keys, 6, v)) != 0)
 		goto out;
 	if (v[0] != NULL) {
 		s = tg_yaml_scalar(v[0]);
@@ -1328,8 +1375,15 @@ get_listener(struct gc_reader *rd, yaml_node_t *m, size_t idx, struct tg_gate_li
 	}
 	if (v[3] != NULL && (r = get_url(rd, v[3], "upstream", 0, &l->upstream, &l->up)) != 0)
 		goto out;
-	if (v[4] != NULL)
-		r = get_path(rd, v[4], "policy", &l->policy_file, NULL);
+	if (v[4] != NULL && (r = get_path(rd, v[4], "policy", &l->policy_file, NULL)) != 0)
+		goto out;
+	if (v[5] != NULL) {
+		if ((s = tg_yaml_scalar(v[5])) == NULL || s[0] == '\0')
+			r = tg_yaml_err(&rd->y, v[5],
+			                "'group' must be the name of a group, like www-data");
+		else if (set_str(&l->group, s) != 0)
+			r = galloc(rd);
+	}
 out:
 	return r;
 }

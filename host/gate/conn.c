@@ -304,6 +304,10 @@ tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t f
 	peer_name(sa, salen, ci->peer_addr, sizeof(ci->peer_addr));
 	clock_gettime(CLOCK_MONOTONIC, &ci->start);
 	tg_gate_metrics_conn_open(m, ci->listener_name);
+	if (sn->cfg.listeners[listener].mode == TG_GATE_MODE_AUTHZ) {
+		tg_gate_authz_serve(fd, ci); /* plain HTTP from nginx: no handshake */
+		goto out;
+	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		evutil_closesocket(fd);
 		tg_gate_conn_done(ci);

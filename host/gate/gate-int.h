@@ -18,6 +18,10 @@
  *                decided, audited, forwarded; responses streamed back
  *   upstream.c   upstream connections per worker: http, https (verified
  *                against upstream_ca), unix; an idle keep-alive pool
+ *   authz.c      authz mode: nginx auth_request subrequests on plain
+ *                HTTP/1.1 (unix socket or loopback), the client certificate
+ *                from a header verified by the gate itself, a per-worker
+ *                cache of verdicts, the same decision and audit
  */
 #ifndef TG_GATE_INT_H
 #define TG_GATE_INT_H
@@ -36,7 +40,9 @@
 #include "tg_err.h"
 #include "tg_gate_config.h"
 #include "tg_gate_decide.h"
+#include "tg_gate_http.h"
 #include "tg_gate_metrics.h"
+#include "tg_gate_path.h"
 #include "tg_gate_policy.h"
 #include "tg_gate_secret.h"
 #include "tg_gate_tls.h"
@@ -44,6 +50,7 @@
 
 struct tg_gate_server;
 struct tg_gate_upstream_pool; /* upstream.c, one per worker */
+struct tg_gate_authz_cache;   /* authz.c, one per worker */
 
 /* One listener's loaded state within a snapshot. */
 struct tg_gate_lstate {
@@ -60,10 +67,11 @@ struct tg_gate_lstate {
  */
 struct tg_gate_snapshot {
 	struct tg_gate_config cfg;
-	struct tg_gate_lstate *ls; /* cfg.nlisteners */
-	struct tg_gate_tls *tls;   /* NULL when every listener is authz */
-	SSL_CTX *upstream_ctx;     /* client context for https:// upstreams */
-	unsigned long generation;  /* 1, 2, ... per successful load */
+	struct tg_gate_lstate *ls;     /* cfg.nlisteners */
+	struct tg_gate_tls *tls;       /* NULL when every listener is authz */
+	SSL_CTX *upstream_ctx;         /* client context for https:// upstreams */
+	struct tg_gate_verify *verify; /* authz listeners' verifier; NULL without one */
+	unsigned long generation;      /* 1, 2, ... per successful load */
 };
 
 struct tg_gate_snapshot *tg_gate_snapshot_get(struct tg_gate_server *s);
@@ -74,6 +82,7 @@ struct tg_gate_worker {
 	unsigned id;
 	struct event_base *base;
 	struct tg_gate_upstream_pool *pool;
+	struct tg_gate_authz_cache *authz; /* made on first use; freed with the worker */
 };
 
 /* One established client connection, as handed to a mode. */
@@ -177,5 +186,120 @@ void tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable);
  * failure callback, for the audit record and the log. Never a secret.
  */
 const char *tg_gate_upstream_reason(const struct tg_gate_upstream_pool *p);
+
+/* ------------------------------------------------------------------ */
+/* authz mode (authz.c): nginx auth_request subrequests               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The request headers nginx sets for the subrequest:
+ *   X-Tokengate-Client-Cert  $ssl_client_escaped_cert (the leaf only)
+ *   X-Original-Method        $request_method
+ *   X-Original-URI           $request_uri (path and query, raw)
+ * Every answer is 200 (allowed) or 403 (denied, X-Tokengate-Reason); see
+ * docs/gate.md "authz mode".
+ */
+#define TG_GATE_AUTHZ_CERT_HDR   "X-Tokengate-Client-Cert"
+#define TG_GATE_AUTHZ_METHOD_HDR "X-Original-Method"
+#define TG_GATE_AUTHZ_URI_HDR    "X-Original-URI"
+#define TG_GATE_AUTHZ_DER_MAX    8192 /* a leaf's DER; a bigger one is refused */
+#define TG_GATE_AUTHZ_NEG_TTL    30   /* seconds a refusal stays cached */
+#define TG_GATE_AUTHZ_SETS       256  /* cache: sets (by the fingerprint's first byte) */
+#define TG_GATE_AUTHZ_WAYS       4    /* ... of this many entries, least recently used out */
+
+/*
+ * Decodes an X-Tokengate-Client-Cert value (len bytes at esc): nginx's
+ * URL escaping of one PEM certificate. Strict: raw bytes may only be
+ * ALPHA DIGIT - . _ ~ (nginx escapes every other byte) and %XX escapes;
+ * the text must be printable ASCII and newlines, start with
+ * "-----BEGIN CERTIFICATE-----", hold exactly one CERTIFICATE block with
+ * no PEM headers and nothing after it but newlines; its DER at most
+ * TG_GATE_AUTHZ_DER_MAX bytes. 0 and *der (malloc'd, *der_len bytes; the
+ * caller frees it), or TG_ERR_FORMAT and *why (static text). The DER is not
+ * parsed here (tg_gate_authz_evaluate parses it on a cache miss).
+ */
+int tg_gate_authz_cert_der(const char *esc, size_t len, uint8_t **der, size_t *der_len,
+                           const char **why);
+
+/* One cached verdict of a client certificate. A plain value. */
+struct tg_gate_authz_entry {
+	uint8_t sha256[32];            /* the fingerprint: SHA-256 of the DER */
+	unsigned long generation;      /* the snapshot it was verified under */
+	time_t until;                  /* not used from then on (notAfter, CRL nextUpdate, TTL) */
+	int rc;                        /* 0 verified, else the verifier's TG_ERR_* */
+	char reason[512];              /* the verifier's refusal */
+	struct tg_gate_peer_info peer; /* with rc 0 */
+	uint64_t used;                 /* LRU tick; 0: the slot is empty */
+};
+
+/*
+ * A bounded cache of verdicts (TG_GATE_AUTHZ_SETS x TG_GATE_AUTHZ_WAYS
+ * entries), used by one thread. NULL on OOM.
+ */
+struct tg_gate_authz_cache *tg_gate_authz_cache_new(void);
+void tg_gate_authz_cache_free(struct tg_gate_authz_cache *c);
+
+/*
+ * The verdict for fingerprint sha256 made under generation, when one is
+ * cached and still usable at now (now < until); NULL otherwise (an entry
+ * of another generation or past its until is dropped). Marks it used.
+ */
+const struct tg_gate_authz_entry *tg_gate_authz_cache_get(struct tg_gate_authz_cache *c,
+                                                          const uint8_t sha256[32],
+                                                          unsigned long generation, time_t now);
+
+/* Stores *e (copied; e->used is set here), evicting its set's least recently used. */
+void tg_gate_authz_cache_put(struct tg_gate_authz_cache *c, const struct tg_gate_authz_entry *e);
+
+/* What a subrequest's head carries for the decision (points into the head). */
+struct tg_gate_authz_in {
+	const char *cert; /* the last X-Tokengate-Client-Cert value, or NULL */
+	const char *method;
+	const char *uri;
+	unsigned ncert, nmethod, nuri; /* how many times each header came */
+};
+
+/* Picks the three headers (names case-insensitive) out of h. */
+void tg_gate_authz_in_from_head(const struct tg_gate_http_head *h, struct tg_gate_authz_in *in);
+
+/* The outcome of one subrequest. */
+struct tg_gate_authz_out {
+	int allow;     /* the policy allowed it (dry-run aside) */
+	int verified;  /* peer holds a verified certificate */
+	int cache_hit; /* -1 no lookup, 0 verified now, 1 from the cache */
+	long route;    /* the deciding route, or -1 */
+	struct tg_gate_peer_info peer;
+	char method[24];             /* "" when missing or refused */
+	char path[TG_GATE_PATH_MAX]; /* normalized; "" when not reached or refused */
+	char reason[600];            /* why (allow: the decision's text) */
+};
+
+/*
+ * Decides one subrequest: the headers present once each, the certificate
+ * decoded and looked up by fingerprint in cache under generation (may be
+ * NULL: always verified), else verified with v at now (an X509 parsed
+ * exactly from the DER, then tg_gate_verify_peer, no chain) and cached;
+ * the URI normalized (tg_gate_path_normalize); tg_gate_decide under pol.
+ * The first failure is the deny and its reason, with the texts of the
+ * gate's http mode (verifier, normalization, decision). Returns 0 (out
+ * filled either way), or TG_ERR_INVALID_ARG for a NULL argument.
+ */
+int tg_gate_authz_evaluate(const struct tg_gate_verify *v, struct tg_gate_authz_cache *cache,
+                           unsigned long generation, const struct tg_gate_policy *pol,
+                           const struct tg_gate_authz_in *in, time_t now,
+                           struct tg_gate_authz_out *out);
+
+/*
+ * For server.c: a listening unix socket at l->addr.path, mode 0660, group
+ * l->group when set. A socket file nobody answers on is replaced; another
+ * file, or a socket something listens on, is refused. 0 and *fd, or
+ * TG_ERR_IO / TG_ERR_CONFIG naming the path and the fix.
+ */
+int tg_gate_authz_listen_unix(const struct tg_gate_listener_cfg *l, evutil_socket_t *fd,
+                              struct tg_error *err);
+
+/* conn.c: serves the subrequests of the accepted plain connection fd
+ * (taken); calls tg_gate_conn_done at the end. */
+void tg_gate_authz_serve(evutil_socket_t fd, struct tg_gate_conn_info *ci);
 
 #endif /* TG_GATE_INT_H */

@@ -42,6 +42,7 @@ struct tg_gate_metrics {
 	atomic_ullong audit_failures;
 	atomic_int audit_ok;
 	atomic_ullong reloads_ok, reloads_failed;
+	atomic_ullong authz_hits, authz_misses;
 	atomic_ullong buckets[GM_NBUCKETS + 1]; /* not cumulative; the last is +Inf */
 	atomic_ullong sum_ns, count;
 	pthread_mutex_t mu; /* the tables */
@@ -215,6 +216,12 @@ void
 tg_gate_metrics_reload(struct tg_gate_metrics *m, int ok)
 {
 	atomic_fetch_add(ok ? &m->reloads_ok : &m->reloads_failed, 1);
+}
+
+void
+tg_gate_metrics_authz_cache(struct tg_gate_metrics *m, int hit)
+{
+	atomic_fetch_add(hit ? &m->authz_hits : &m->authz_misses, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -399,5 +406,11 @@ tg_gate_metrics_render(struct tg_gate_metrics *m, struct evbuffer *out)
 		r = put_pair(out, "tokengate_reloads_total", "Configuration reloads, by result.",
 		             "result", "ok", atomic_load(&m->reloads_ok), "failed",
 		             atomic_load(&m->reloads_failed));
+	if (r == 0)
+		r = put_pair(out, "tokengate_authz_cache_total",
+		             "authz mode: client certificates found verified in the cache (hit) "
+		             "or verified (miss).",
+		             "result", "hit", atomic_load(&m->authz_hits), "miss",
+		             atomic_load(&m->authz_misses));
 	return r == 0 ? 0 : TG_ERR_ALLOC;
 }

@@ -9,6 +9,7 @@
 #include "gate-int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/listener.h>
 #include <event2/thread.h>
@@ -45,6 +47,7 @@ struct lsock {
 	size_t idx; /* listener index */
 	char name[TG_GATE_NAME_MAX + 1];
 	struct evconnlistener *lev;
+	int unix_made; /* worker 0: this gate made the unix socket file (removed at the end) */
 };
 
 struct worker {
@@ -141,6 +144,7 @@ snapshot_free(struct snap_box *b)
 	}
 	free(sn->ls);
 	tg_gate_tls_unref(sn->tls);
+	tg_gate_verify_free(sn->verify);
 	SSL_CTX_free(sn->upstream_ctx);
 	tg_gate_config_clear(&sn->cfg);
 	free(b);
@@ -178,14 +182,6 @@ lstate_load(const struct tg_gate_config *c, size_t i, struct tg_gate_lstate *ls,
 	int r;
 
 	ls->cfg = l;
-	if (l->mode == TG_GATE_MODE_AUTHZ) {
-		r = tg_error_set(
-		    err, TG_ERR_UNSUPPORTED,
-		    "listener '%s': mode authz is not served by this gate yet; use mode "
-		    "http or tcp",
-		    l->name);
-		goto out;
-	}
 	if (path == NULL) {
 		r = tg_error_set(err, TG_ERR_CONFIG,
 		                 "listener '%s' has no policy; give --policy FILE (or 'policy:' in "
@@ -260,7 +256,7 @@ snapshot_new(struct tg_gate_config *cfg, unsigned long generation, struct tg_gat
 	struct tg_gate_snapshot *sn;
 	struct tg_gate_tls_cfg tc;
 	size_t i;
-	int r = TG_ERR_ALLOC, need_tls = 0;
+	int r = TG_ERR_ALLOC, need_tls = 0, need_verify = 0;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
 		tg_gate_config_clear(cfg);
@@ -281,7 +277,14 @@ snapshot_new(struct tg_gate_config *cfg, unsigned long generation, struct tg_gat
 			goto out;
 		if (sn->cfg.listeners[i].mode != TG_GATE_MODE_AUTHZ)
 			need_tls = 1;
+		else
+			need_verify = 1;
 	}
+	/* authz: the certificates nginx passes, verified as a handshake would */
+	if (need_verify &&
+	    (r = tg_gate_verify_new((const char *const *)sn->cfg.client_ca, sn->cfg.nclient_ca,
+	                            sn->cfg.crl, &sn->verify, err)) != 0)
+		goto out;
 	if (need_tls) {
 		memset(&tc, 0, sizeof(tc));
 		tc.cert = sn->cfg.cert;
@@ -549,6 +552,44 @@ bind_probe(const struct tg_gate_listener_cfg *l, const struct sockaddr_storage *
 	return r;
 }
 
+/* authz on unix:/PATH: one socket (authz.c), a copy of it on every worker's loop. */
+static int
+bind_unix(struct tg_gate_server *s, size_t i, struct tg_error *err)
+{
+	const struct tg_gate_listener_cfg *l = &s->snap->cfg.listeners[i];
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
+	evutil_socket_t fd = -1, d;
+	size_t k;
+	int r;
+
+	if ((r = tg_gate_authz_listen_unix(l, &fd, err)) != 0)
+		goto out;
+	s->wk[0].ls[i].unix_made = 1;
+	for (k = 0; k < s->nwk; k++) {
+		struct lsock *ls = &s->wk[k].ls[i];
+		ls->wk = &s->wk[k];
+		ls->idx = i;
+		snprintf(ls->name, sizeof(ls->name), "%s", l->name);
+		d = k + 1 < s->nwk ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
+		if (d < 0 || (ls->lev = evconnlistener_new(s->wk[k].w.base, accept_cb, ls, flags,
+		                                           -1, d)) == NULL) {
+			r = tg_error_set(err, TG_ERR_IO, "listener '%s': cannot listen on %s: %s",
+			                 l->name, l->listen, strerror(errno));
+			if (d >= 0 && d != fd)
+				close(d);
+			goto out;
+		}
+		evconnlistener_set_error_cb(ls->lev, accept_error_cb);
+		if (d == fd)
+			fd = -1;
+	}
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 /*
  * Binds listener i on every worker. The first socket binds the configured
  * address; the others bind the address it got (the same port when the
@@ -566,6 +607,10 @@ bind_listener(struct tg_gate_server *s, size_t i, struct tg_error *err)
 	size_t k;
 	int r = TG_ERR_IO, g;
 
+	if (l->addr.scheme == TG_GATE_SCHEME_UNIX) {
+		r = bind_unix(s, i, err);
+		goto out;
+	}
 	if (l->addr.scheme != TG_GATE_SCHEME_TCP) {
 		r = tg_error_set(err, TG_ERR_CONFIG,
 		                 "listener '%s': %s is not a TCP address; listen on ADDR:PORT",
@@ -712,6 +757,7 @@ workers_free(struct tg_gate_server *s)
 				evconnlistener_free(wk->ls[i].lev);
 		free(wk->ls);
 		tg_gate_upstream_pool_free(wk->w.pool);
+		tg_gate_authz_cache_free(wk->w.authz);
 		if (wk->w.base != NULL)
 			event_base_free(wk->w.base);
 	}
@@ -940,11 +986,15 @@ static void
 server_free(struct tg_gate_server *s)
 {
 	struct tg_error e;
+	size_t i;
 
 	if (s->drain_ev != NULL)
 		event_free(s->drain_ev);
 	if (s->admin != NULL)
 		tg_gate_admin_free(s->admin);
+	for (i = 0; s->nwk > 0 && s->snap != NULL && i < s->wk[0].nls; i++)
+		if (s->wk[0].ls[i].unix_made)
+			unlink(s->snap->cfg.listeners[i].addr.path);
 	workers_free(s);
 	if (s->audit != NULL) {
 		tg_error_clear(&e);
@@ -964,7 +1014,7 @@ server_free(struct tg_gate_server *s)
 static int
 server_start(struct tg_gate_server *s, struct tg_gate_config *cfg, struct tg_error *err)
 {
-	char bound[INET6_ADDRSTRLEN + 16];
+	char bound[160];
 	const struct tg_gate_listener_cfg *l;
 	size_t i;
 	int r;
@@ -996,7 +1046,10 @@ server_start(struct tg_gate_server *s, struct tg_gate_config *cfg, struct tg_err
 	}
 	for (i = 0; i < s->snap->cfg.nlisteners; i++) {
 		l = &s->snap->cfg.listeners[i];
-		sock_name(evconnlistener_get_fd(s->wk[0].ls[i].lev), bound, sizeof(bound));
+		if (l->addr.scheme == TG_GATE_SCHEME_UNIX)
+			snprintf(bound, sizeof(bound), "%s", l->listen);
+		else
+			sock_name(evconnlistener_get_fd(s->wk[0].ls[i].lev), bound, sizeof(bound));
 		say("listener %s on %s (mode %s, upstream %s)", l->name, bound, mode_name(l->mode),
 		    l->upstream != NULL ? l->upstream : "per route");
 	}

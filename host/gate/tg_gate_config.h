@@ -12,6 +12,8 @@
  *       upstream: http://127.0.0.1:8081   http://, https://, unix:/PATH;
  *                                  tcp mode: tcp://HOST:PORT or unix:/PATH
  *       policy: /etc/tokengate/policy.yaml   default: the top-level policy
+ *       group: www-data            authz on unix:/PATH: the socket's group
+ *                                  (mode 0660); it must exist
  *   tls:
  *     cert: FILE | pkcs11:URI      server certificate (PEM); pkcs11: the
  *                                  certificate object on the token
@@ -36,7 +38,9 @@
  * In tcp mode a connection is decided as the request "CONNECT /" against
  * the listener's policy (a route with paths ["/"] and the allow entries of
  * the listener); in authz mode (nginx auth_request) tls.cert/key and the
- * upstream are not needed.
+ * upstream are not needed, and the listen address is loopback
+ * (127.0.0.0/8, ::1, localhost) or a unix socket: the answers carry the
+ * routes' injected credentials.
  */
 #ifndef TG_GATE_CONFIG_H
 #define TG_GATE_CONFIG_H
@@ -91,6 +95,7 @@ struct tg_gate_listener_cfg {
 	char *upstream; /* as written; NULL: none (http routes must then name one) */
 	struct tg_gate_url up;
 	char *policy_file; /* NULL: the top-level policy */
+	char *group;       /* authz on unix:/PATH: the socket's group; NULL: the gate's */
 	unsigned line;     /* line in the file, 0 for flags */
 };
 
@@ -151,7 +156,7 @@ int tg_gate_config_parse(const char *text, size_t n, const char *name, struct tg
  * Parses `tokengate gate` arguments (argv[0] is "gate") into *c:
  *   --config FILE, or the flags --listen --cert --key --client-ca (repeatable)
  *   --crl --tickets --upstream --upstream-ca --policy --audit --audit-fsync
- *   --admin --mode --workers --dry-run (one listener "main"); the two ways
+ *   --admin --mode --listen-group --workers --dry-run (one listener "main"); the two ways
  *   do not mix (--dry-run, --workers, --audit-fsync may override a file);
  *   --check sets *check; -h/--help prints the usage on stdout, sets *help
  *   and returns 0 without validating.

@@ -14,6 +14,7 @@
  *   tokengate_audit_failures_total, tokengate_audit_ok (gauge 1/0)
  *   tokengate_request_duration_seconds histogram (buckets .001 .. 10)
  *   tokengate_reloads_total{result="ok|failed"}
+ *   tokengate_authz_cache_total{result="hit|miss"}  authz mode's certificate cache
  *
  * Memory stays bounded whatever the labels: a label value is cut to 128
  * bytes, and a labelled counter keeps at most 4096 label sets (increments
@@ -52,6 +53,8 @@ void tg_gate_metrics_upstream_error(struct tg_gate_metrics *m, const char *upstr
                                     const char *kind);
 void tg_gate_metrics_audit(struct tg_gate_metrics *m, int ok);
 void tg_gate_metrics_reload(struct tg_gate_metrics *m, int ok);
+/* authz mode: a client certificate found in the cache (hit 1) or verified (0). */
+void tg_gate_metrics_authz_cache(struct tg_gate_metrics *m, int hit);
 
 /* Appends the Prometheus text of every metric to out. 0 or TG_ERR_ALLOC. */
 int tg_gate_metrics_render(struct tg_gate_metrics *m, struct evbuffer *out);

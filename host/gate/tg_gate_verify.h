@@ -98,6 +98,14 @@ void tg_gate_verify_free(struct tg_gate_verify *v);
 int tg_gate_verify_reload_crl(struct tg_gate_verify *v, const char *crl_file, struct tg_error *err);
 
 /*
+ * The earliest nextUpdate of the CRLs v holds (seconds since the epoch):
+ * from then on tg_gate_verify_peer refuses every leaf until a fresh CRL is
+ * loaded, so a verdict kept from before (the authz mode's cache) must not
+ * be used past it. 0 when v checks no CRL.
+ */
+time_t tg_gate_verify_crl_until(const struct tg_gate_verify *v);
+
+/*
  * Verifies the client certificate leaf, with chain (may be NULL) the other
  * certificates the client sent, at time now. 0 and *out filled, or:
  *   TG_ERR_POLICY    not issued by a configured CA, expired, not yet valid,

@@ -237,6 +237,24 @@ out:
 	return rc;
 }
 
+time_t
+tg_gate_verify_crl_until(const struct tg_gate_verify *v)
+{
+	const ASN1_TIME *next;
+	time_t t, until = 0;
+	int i;
+
+	for (i = 0; v != NULL && v->crls != NULL && i < sk_X509_CRL_num(v->crls); i++) {
+		next = X509_CRL_get0_nextUpdate(sk_X509_CRL_value(v->crls, i));
+		t = next != NULL ? asn1_to_time(next) : 1;
+		if (t <= 0)
+			t = 1; /* unreadable: already past */
+		if (until == 0 || t < until)
+			until = t;
+	}
+	return until;
+}
+
 void
 tg_gate_verify_free(struct tg_gate_verify *v)
 {

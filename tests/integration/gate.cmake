@@ -7,3 +7,8 @@ foreach(t certs resume http paths stream ops audit tcp sim)
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_${t}.sh
     TIMEOUT 240)
 endforeach()
+# authz mode (nginx auth_request endpoint) asked by curl as nginx asks, on a
+# unix socket and a loopback port.
+tg_add_script_test(integration_gate_authz
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_authz.sh
+  TIMEOUT 240)
