@@ -149,7 +149,7 @@ gate_case_check()
 		[[ $(gate__uplines) == "$n0" ]] || tg_fail "$what: denied but forwarded upstream"
 		;;
 	400)
-		gate_audit_expect event=$GATE_EV_REQ decision=deny status=400 reason!=null
+		gate_audit_expect event=$GATE_EV_REQ decision=deny status=400 reason!=null "reason~${reason#-}"
 		[[ $(gate__uplines) == "$n0" ]] || tg_fail "$what: refused but forwarded upstream"
 		;;
 	400-nginx)
