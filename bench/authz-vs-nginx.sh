@@ -194,15 +194,51 @@ if [[ -n $AUTHZ_OK ]]; then
 fi
 
 # ---- measuring ------------------------------------------------------------------
-# one NAME PORT: one keep-alive run; "NAME RATE" to results.txt
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_of PID...: user + system CPU time of the processes (all threads), in
+# clock ticks (fields 14 and 15 of /proc/PID/stat, after the command name)
+cpu_of()
+{
+	local p s=0 st f
+	for p in "$@"; do
+		read -r st <"/proc/$p/stat"
+		read -ra f <<<"${st##*) }"
+		s=$((s + f[11] + f[12]))
+	done
+	echo "$s"
+}
+# the server side of each front end: nginx's workers (not its master nor
+# the upstream), plus the endpoint's process; the gate's process
+pids_of()
+{
+	case $1 in
+	nginx) pgrep -P "$NG_PID" | tr '\n' ' ' ;;
+	nginx+authz) echo "$(pgrep -P "$NGINX_PID" | tr '\n' ' ') $AUTHZ_PID" ;;
+	gate) echo "$GATE_PID" ;;
+	esac
+}
+# one NAME PORT: one keep-alive run; "NAME RATE CPU-US-PER-REQUEST" to
+# results.txt, the JSON to runs.log
 one()
 {
-	local out rate
+	local out rate c0 c1 cpu pids e0=0 e1=0 ecpu
+	pids=$(pids_of "$1")
+	[[ $1 != nginx+authz ]] || e0=$(cpu_of "$AUTHZ_PID")
+	# shellcheck disable=SC2086
+	c0=$(cpu_of $pids)
 	out=$(load "$2" --mode keepalive --seconds "$SECONDS_RUN" --threads "$THREADS" --conns "$CONNS" \
 		2>"$TG_TMP/load.err") || tg_fail "gate_load against $1 failed: $(cat "$TG_TMP/load.err") $out"
-	rate=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["per_sec"])' "$out")
-	printf '%s %s\n' "$1" "$rate" >>results.txt
-	printf '%s %s\n' "$1" "$out" >>runs.log
+	# shellcheck disable=SC2086
+	c1=$(cpu_of $pids)
+	[[ $1 != nginx+authz ]] || e1=$(cpu_of "$AUTHZ_PID")
+	read -r rate cpu ecpu < <(python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+us = lambda a, b: (int(b) - int(a)) * 1e6 / int(sys.argv[4]) / max(1, j["ops"])
+print(j["per_sec"], "%.1f" % us(sys.argv[2], sys.argv[3]), "%.1f" % us(sys.argv[5], sys.argv[6]))
+' "$out" "$c0" "$c1" "$CLK_TCK" "$e0" "$e1")
+	printf '%s %s %s %s\n' "$1" "$rate" "$cpu" "$ecpu" >>results.txt
+	printf '%s cpu_ticks=%s %s\n' "$1" "$((c1 - c0))" "$out" >>runs.log
 }
 
 # sanity: each front end answers 200, and refuses what it must
@@ -241,8 +277,11 @@ python3 - "$AUTHZ_OK" <<'EOF2' || tg_fail "a figure is missing (see above)"
 import statistics, sys
 runs = {}
 for line in open("results.txt"):
-    s, v = line.split()
+    s, v, c, e = line.split()
     runs.setdefault(s, []).append(float(v))
+    runs.setdefault(s + "-cpu", []).append(float(c))
+    if s == "nginx+authz":
+        runs.setdefault("endpoint-cpu", []).append(float(e))
 def med(s):
     v = runs.get(s)
     return statistics.median(v) if v else None
@@ -259,9 +298,16 @@ def ratio(a, b):
         return "-"
     # the ratio's noise: the runs' spreads of both figures added
     return "%.3f (±%.1f%%)" % (med(a) / med(b), spread(a) + spread(b))
-print("%-36s %s" % ("nginx+authz / nginx (goal >= 0.75)", ratio("nginx+authz", "nginx")))
-print("%-36s %s" % ("gate / nginx", ratio("gate", "nginx")))
-print("%-36s %s" % ("nginx+authz / gate", ratio("nginx+authz", "gate")))
+print("%-36s %s" % ("server CPU us/request", "median ±spread (lower = better)"))
+for s in ("nginx", "nginx+authz", "gate"):
+    print("  %-34s %s" % (s, cell(s + "-cpu")))
+print("  %-34s %s" % ("  of which the endpoint", cell("endpoint-cpu")))
+print()
+print("%-36s %s" % ("ratio", "requests/s        CPU-based (nginx CPU / theirs)"))
+print("%-36s %-17s %s" % ("nginx+authz / nginx (goal >= 0.75)", ratio("nginx+authz", "nginx"),
+                          ratio("nginx-cpu", "nginx+authz-cpu")))
+print("%-36s %-17s %s" % ("gate / nginx", ratio("gate", "nginx"), ratio("nginx-cpu", "gate-cpu")))
+print("%-36s %-17s %s" % ("nginx+authz / gate", ratio("nginx+authz", "gate"), ratio("gate-cpu", "nginx+authz-cpu")))
 want = ["nginx", "gate"] + (["nginx+authz"] if sys.argv[1] else [])
 missing = [s for s in want if not (med(s) or 0) > 0]
 if missing:
@@ -269,5 +315,7 @@ if missing:
     sys.exit(1)
 EOF2
 echo "(spread = (max - min) / median over the runs: the machine's noise; a ratio's noise is the sum of"
-echo " its two figures' spreads)"
+echo " its two figures' spreads. CPU: user + system time of the server side over a run divided by its"
+echo " requests — nginx's workers; nginx's workers plus the endpoint; the gate — steadier than the"
+echo " rate on a shared machine; the CPU-based ratio is the rate ratio if CPU were the only limit)"
 [[ -n $AUTHZ_OK ]] || tg_skip "'$TG gate --mode authz' is not built yet: nginx and the gate measured alone"

@@ -119,7 +119,8 @@ gate_case_check()
 	body=$(jq -r '.body // empty' <<<"$first")
 	case $want in
 	200)
-		local -a allow=(event=$GATE_EV_REQ decision=allow route="$route" method="${GCT_METHOD[i]}" path="$path")
+		local -a allow=(event=$GATE_EV_REQ decision=allow route="$route" method="${GCT_METHOD[i]}" path="$path"
+			identity="$(openssl x509 -in "$PKI/${GCT_CERT[i]}.pem" -noout -ext subjectAltName | sed -n 's/.*URI://p')")
 		[[ $front == gate ]] || allow+=(front=authz)
 		gate_audit_expect "${allow[@]}"
 		[[ $(gate__uplines) == $((n0 + 1)) ]] || tg_fail "$what: allowed, but the upstream got $(($(gate__uplines) - n0)) requests"
@@ -140,7 +141,7 @@ gate_case_check()
 			gate_audit_expect front=authz "reason~$reason"
 			gate_audit_none decision=allow
 		else
-			local -a conds=(event=$GATE_EV_REQ decision=deny "reason~${reason#-}")
+			local -a conds=(event=$GATE_EV_REQ decision=deny status=403 "reason~${reason#-}")
 			[[ ${GCT_GATE[i]} == 400 ]] || conds+=(route="$route")
 			[[ $path == - ]] || conds+=(path="$path")
 			[[ $front == gate ]] || conds+=(front=authz)
