@@ -11,7 +11,9 @@
 #   the decision nor on what the upstream receives;
 #   the injected Authorization reaches the upstream, never the client or
 #   the logs; a route without injection keeps the client's Authorization;
-#   `nginx -s reload` while requests flow: not one fails.
+#   `nginx -s reload` (and the endpoint's SIGHUP) while requests flow: not
+#   one fails;
+#   the endpoint stopped: nginx answers 500, nothing is forwarded.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -171,10 +173,16 @@ for n in 1 2; do
 done
 echo "ok: 4 nginx reloads and an endpoint reload under traffic: $(jq -r .ok loop1.out)+$(jq -r .ok loop2.out) requests, none failed; keep-alive: $(cat loop3.out)"
 
-kill -TERM "$NGINX_PID"
-wait "$NGINX_PID" 2>/dev/null || true
+# ---- the endpoint gone: nginx fails closed -------------------------------------------------
 kill -TERM "$AUTHZ_PID"
 tg_wait_until 20 tg__not tg__pid_alive "$AUTHZ_PID" || tg_fail "the endpoint ignored SIGTERM"
+n0=$(uplines)
+out=$(ng alice req /echo)
+[[ $(jq -r .status <<<"$out") == 500 ]] || tg_fail "the endpoint stopped: want nginx's 500, got: $out"
+[[ $(uplines) == "$n0" ]] || tg_fail "the endpoint stopped, yet a request reached the upstream"
+echo "ok: without the endpoint nginx answers 500 and forwards nothing"
+kill -TERM "$NGINX_PID"
+wait "$NGINX_PID" 2>/dev/null || true
 "$TG" audit verify "$AUTHZ_AUDIT" >verify.out 2>&1 || tg_fail "audit verify (endpoint): $(cat verify.out)"
 echo "---- outcomes, case by case"
 gate_cases_report

@@ -112,8 +112,8 @@ gate_case_check()
 	else
 		tg_fail "$what: neither a response nor a refused handshake (exit $rc): $out"
 	fi
-	GCT_GOT[$front,$c]=$got
 	[[ $want == 400-nginx ]] && [[ $got == 400 ]] && got=400-nginx
+	GCT_GOT[$front,$c]=$got
 	[[ $got == "$want" ]] || tg_fail "$what: got $got, want $want: $out"
 	local body rhdr
 	body=$(jq -r '.body // empty' <<<"$first")
