@@ -327,12 +327,20 @@ reload_compatible(const struct tg_gate_config *o, const struct tg_gate_config *n
 	}
 	for (i = 0; i < o->nlisteners; i++) {
 		const struct tg_gate_listener_cfg *a = &o->listeners[i], *b = &n->listeners[i];
+		const char *ga = a->group != NULL ? a->group : "(the gate's)";
+		const char *gb = b->group != NULL ? b->group : "(the gate's)";
 		if (strcmp(a->name, b->name) != 0 || strcmp(a->listen, b->listen) != 0 ||
 		    a->mode != b->mode) {
 			tg_error_set(err, r,
 			             "listener '%s' (%s, mode %s) became '%s' (%s, mode %s)",
 			             a->name, a->listen, mode_name(a->mode), b->name, b->listen,
 			             mode_name(b->mode));
+			goto out;
+		}
+		if (strcmp(ga, gb) != 0) {
+			tg_error_set(err, r,
+			             "listener '%s': the socket's group changed from %s to %s",
+			             a->name, ga, gb);
 			goto out;
 		}
 	}
@@ -1051,7 +1059,9 @@ server_start(struct tg_gate_server *s, struct tg_gate_config *cfg, struct tg_err
 		else
 			sock_name(evconnlistener_get_fd(s->wk[0].ls[i].lev), bound, sizeof(bound));
 		say("listener %s on %s (mode %s, upstream %s)", l->name, bound, mode_name(l->mode),
-		    l->upstream != NULL ? l->upstream : "per route");
+		    l->upstream != NULL             ? l->upstream
+		    : l->mode == TG_GATE_MODE_AUTHZ ? "none (nginx auth_request)"
+		                                    : "per route");
 	}
 	if (s->snap->cfg.admin != NULL)
 		say("admin on %s", s->snap->cfg.admin);

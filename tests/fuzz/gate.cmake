@@ -19,3 +19,11 @@ tg_add_fuzz(fuzz_gate_tickets
 tg_add_fuzz(fuzz_gate_http
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_http.c
   LIBS tggate)
+# authz mode: a subrequest's raw bytes through the HTTP reader, the
+# certificate header decoded and verified (a cache kept across inputs),
+# the original URI normalized and decided.
+tg_add_fuzz(fuzz_gate_authz
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_gate_authz.c
+  LIBS tggate)
+target_include_directories(fuzz_gate_authz PRIVATE ${CMAKE_SOURCE_DIR}/host/gate
+  ${CMAKE_SOURCE_DIR}/tests/lib)

@@ -236,6 +236,19 @@ st=$(ask unix "$ALICE" GET /echo2)
 expect "after reload, new path" 200 "$st"
 echo "ok: SIGHUP reloads the policy for the authz listeners"
 
+# the socket's group is fixed at start: a reload changing it is refused, the old configuration stays
+other_group=$(getent group | awk -F: -v me="$(id -gn)" '$1 != me { print $1; exit }')
+if [[ -n $other_group ]]; then
+	sed -i "s|    group: $(id -gn)|    group: $other_group|" "$GATE_CONFIG"
+	[[ $(gate_reload) == refused ]] || tg_fail "a reload changing the socket's group was accepted"
+	grep -q "listener 'authz-unix': the socket's group changed from $(id -gn) to $other_group; that needs a restart" "$GATE_LOG" ||
+		tg_fail "reload refusal: $(grep 'refused' "$GATE_LOG" | tail -n 1)"
+	sed -i "s|    group: $other_group|    group: $(id -gn)|" "$GATE_CONFIG"
+	st=$(ask unix "$ALICE" GET /echo2)
+	expect "after the refused reload" 200 "$st"
+	echo "ok: a reload changing the socket's group is refused"
+fi
+
 # the socket file: mode 0660, the gate's group
 [[ $(stat -c %a "$SOCK") == 660 ]] || tg_fail "socket mode $(stat -c %a "$SOCK")"
 [[ $(stat -c %G "$SOCK") == "$(id -gn)" ]] || tg_fail "socket group $(stat -c %G "$SOCK")"
@@ -266,4 +279,31 @@ tg_expect_exit 1 "exists and is not a socket" \
 	--policy "$TG_TMP/policy.yaml" --audit "$TG_TMP/a2.log"
 [[ -f $TG_TMP/notsock ]] || tg_fail "the regular file was removed"
 echo "ok: non-loopback address, unknown group, group on TCP, a non-socket file refused"
+
+# a socket file left by a gate that died is replaced; one a gate answers on is not
+SOCK2=$TG_TMP/authz2.sock
+start_plain() # LOG: a flags-only authz gate on $SOCK2 in the background; its pid in $!
+{
+	"${TG__PDEATH[@]}" "$TG" gate --mode authz --listen "unix:$SOCK2" --client-ca "$PKI/ca/ca.pem" \
+		--policy "$TG_TMP/policy.yaml" --audit "$TG_TMP/a3.log" --workers 1 </dev/null >"$1" 2>&1 &
+}
+start_plain "$TG_TMP/g1.log"
+G1=$!
+tg_on_exit gate__kill "$G1"
+tg_wait_until 30 grep -q 'tokengate gate: ready' "$TG_TMP/g1.log" || tg_fail "gate 1: $(cat "$TG_TMP/g1.log")"
+tg_expect_exit 1 "something already answers on $SOCK2" \
+	"$TG" gate --mode authz --listen "unix:$SOCK2" --client-ca "$PKI/ca/ca.pem" \
+	--policy "$TG_TMP/policy.yaml" --audit "$TG_TMP/a4.log"
+[[ -S $SOCK2 ]] || tg_fail "the refused gate removed the running gate's socket"
+kill -KILL "$G1"
+wait "$G1" 2>/dev/null || true
+[[ -S $SOCK2 ]] || tg_fail "no socket file left after SIGKILL (the test needs one)"
+start_plain "$TG_TMP/g2.log"
+G2=$!
+tg_on_exit gate__kill "$G2"
+tg_wait_until 30 grep -q 'tokengate gate: ready' "$TG_TMP/g2.log" || tg_fail "gate 2 on a stale socket: $(cat "$TG_TMP/g2.log")"
+st=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' --unix-socket "$SOCK2" \
+	-H "X-Tokengate-Client-Cert: $ALICE" -H "X-Original-Method: GET" -H "X-Original-URI: /echo2" http://authz/)
+expect "gate 2 answers" 200 "$st"
+echo "ok: a stale socket file is replaced, a live one is refused"
 echo "PASS"

@@ -27,3 +27,9 @@ tg_add_unit_test(test_gate_admin SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_g
 tg_add_unit_test(test_gate_tickets SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_tickets.c
   LIBS tggate)
 target_include_directories(test_gate_tickets PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
+# authz mode (authz.c, gate-int.h): the certificate header's strict decoding,
+# the cache of verdicts (generation, expiry, bounded sets) and the evaluation
+# of a subrequest with a real verifier (tests/lib/gate_authz_pki.h).
+tg_add_unit_test(test_gate_authz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_authz.c
+  LIBS tggate PkgConfig::LIBEVENT OpenSSL::SSL)
+target_include_directories(test_gate_authz PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)

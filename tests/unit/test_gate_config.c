@@ -257,6 +257,25 @@ test_flags_modes(void **state)
 	assert_int_equal(x.c.listeners[0].mode, TG_GATE_MODE_AUTHZ);
 	assert_int_equal(x.c.listeners[0].addr.scheme, TG_GATE_SCHEME_UNIX);
 	assert_null(x.c.cert);
+	assert_null(x.c.listeners[0].group);
+	tg_gate_config_clear(&x.c);
+	/* authz on loopback (v4, v6, localhost); a unix socket with its group */
+	run(&x, "--listen", "127.0.0.2:9000", "--mode", "authz", "--client-ca", p_ca, "--policy",
+	    p_policy, "--audit", p_audit, NULL);
+	assert_int_equal(x.r, 0);
+	tg_gate_config_clear(&x.c);
+	run(&x, "--listen", "[::1]:9000", "--mode", "authz", "--client-ca", p_ca, "--policy",
+	    p_policy, "--audit", p_audit, NULL);
+	assert_int_equal(x.r, 0);
+	tg_gate_config_clear(&x.c);
+	run(&x, "--listen", "localhost:9000", "--mode", "authz", "--client-ca", p_ca, "--policy",
+	    p_policy, "--audit", p_audit, NULL);
+	assert_int_equal(x.r, 0);
+	tg_gate_config_clear(&x.c);
+	run(&x, "--listen", "unix:/run/tokengate/authz.sock", "--mode", "authz", "--listen-group",
+	    "root", "--client-ca", p_ca, "--policy", p_policy, "--audit", p_audit, NULL);
+	assert_string_equal(x.err.msg, "");
+	assert_string_equal(x.c.listeners[0].group, "root");
 	tg_gate_config_clear(&x.c);
 	/* the routes name their upstreams: no --upstream needed */
 	run(&x, GOOD, "--policy", p_nour, "--audit", p_audit, NULL);
@@ -547,6 +566,33 @@ test_check_modes(void **state)
 	    p_policy, "--audit", p_audit, "--upstream", "http://127.0.0.1:1", NULL);
 	assert_config(&x, "--upstream http://127.0.0.1:1: mode authz only answers nginx's "
 	                  "auth_request and forwards nothing; remove the upstream");
+	/* authz: loopback or a unix socket only; a group only on a unix socket, and one that exists */
+	run(&x, "--listen", "0.0.0.0:9000", "--mode", "authz", "--client-ca", p_ca, "--policy",
+	    p_policy, "--audit", p_audit, NULL);
+	assert_config(&x, "--listen 0.0.0.0:9000: an authz listener answers with the identity and "
+	                  "the route's injected credentials to whoever asks with a certificate "
+	                  "(which is public), so it listens on loopback or a unix socket only; run "
+	                  "the gate beside nginx and listen on 127.0.0.1:PORT, [::1]:PORT or "
+	                  "unix:/PATH");
+	run(&x, "--listen", "[::2]:9000", "--mode", "authz", "--client-ca", p_ca, "--policy",
+	    p_policy, "--audit", p_audit, NULL);
+	assert_int_equal(x.r, TG_ERR_CONFIG);
+	run(&x, "--listen", "128.0.0.1:9000", "--mode", "authz", "--client-ca", p_ca, "--policy",
+	    p_policy, "--audit", p_audit, NULL);
+	assert_int_equal(x.r, TG_ERR_CONFIG);
+	run(&x, "--listen", "gate.example:9000", "--mode", "authz", "--client-ca", p_ca, "--policy",
+	    p_policy, "--audit", p_audit, NULL);
+	assert_int_equal(x.r, TG_ERR_CONFIG);
+	run(&x, "--listen", "unix:/run/x.sock", "--mode", "authz", "--listen-group",
+	    "no-such-group-tg", "--client-ca", p_ca, "--policy", p_policy, "--audit", p_audit,
+	    NULL);
+	assert_config(&x, "--listen-group no-such-group-tg: group 'no-such-group-tg' does not "
+	                  "exist; create it (groupadd no-such-group-tg) or name the group nginx's "
+	                  "worker runs as");
+	run(&x, "--listen", "127.0.0.1:9000", "--mode", "authz", "--listen-group", "root",
+	    "--client-ca", p_ca, "--policy", p_policy, "--audit", p_audit, NULL);
+	assert_config(&x, "--listen-group root: a group is given to a unix socket only (its "
+	                  "file's group); listen on unix:/PATH or remove the group");
 	run(&x, GOOD, "--policy", p_policy, "--audit", p_audit, "--upstream", "http://127.0.0.1:1",
 	    "--admin", "127.0.0.1:8443", NULL);
 	assert_config(&x, "--admin 127.0.0.1:8443: listener 'main' uses this address too; give "
@@ -704,6 +750,7 @@ test_file_full(void **state)
 	l = &x.c.listeners[2];
 	assert_int_equal(l->mode, TG_GATE_MODE_AUTHZ);
 	assert_string_equal(l->addr.path, "/run/tokengate/authz.sock");
+	assert_null(l->group);
 	assert_string_equal(x.c.cert, p_cert);
 	assert_int_equal(x.c.line.cert, 14);
 	assert_string_equal(x.c.key, p_key);
@@ -818,7 +865,19 @@ test_file_refused(void **state)
 	             "cert, key, client_ca, crl, tickets)");
 	file_refused("listeners:\n  - listen: 127.0.0.1:1\n    upstreams: http://x\n", 3,
 	             "unknown key 'upstreams' in a listener; remove it or fix its spelling (known: "
-	             "name, listen, mode, upstream, policy)");
+	             "name, listen, mode, upstream, policy, group)");
+	file_refused("listeners:\n  - listen: unix:/x.sock\n    mode: authz\n    group: [a]\n", 4,
+	             "'group' must be the name of a group, like www-data");
+	file_refused("listeners:\n  - listen: unix:/x.sock\n    mode: authz\n    group: nope-tg\n",
+	             2,
+	             "listener 'listener0': group 'nope-tg' does not exist; create it (groupadd "
+	             "nope-tg) or name the group nginx's worker runs as");
+	file_refused(
+	    "listeners:\n  - listen: 192.0.2.1:80\n    mode: authz\n", 2,
+	    "listener 'listener0': an authz listener answers with the identity and the "
+	    "route's injected credentials to whoever asks with a certificate (which is "
+	    "public), so it listens on loopback or a unix socket only; run the gate beside "
+	    "nginx and listen on 127.0.0.1:PORT, [::1]:PORT or unix:/PATH");
 	file_refused("listeners:\n  - name: api\n", 2,
 	             "listener 'api' has no 'listen'; add listen: ADDR:PORT such as 0.0.0.0:8443");
 	file_refused("listeners:\n  - listen: 8443\n", 2,

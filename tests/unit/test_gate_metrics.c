@@ -34,6 +34,7 @@ static const struct {
     {"tokengate_audit_ok", "gauge"},
     {"tokengate_request_duration_seconds", "histogram"},
     {"tokengate_reloads_total", "counter"},
+    {"tokengate_authz_cache_total", "counter"},
 };
 #define NFAM (sizeof(families) / sizeof(families[0]))
 
@@ -214,6 +215,9 @@ test_counts(void **state)
 	tg_gate_metrics_reload(m, 1);
 	tg_gate_metrics_reload(m, 0);
 	tg_gate_metrics_reload(m, 0);
+	tg_gate_metrics_authz_cache(m, 1);
+	tg_gate_metrics_authz_cache(m, 1);
+	tg_gate_metrics_authz_cache(m, 0);
 	t = render(m);
 	check_format(t);
 	promtool_check(t);
@@ -224,6 +228,8 @@ test_counts(void **state)
 	assert_non_null(strstr(t, "tokengate_handshakes_total{result=\"ok\"} 2\n"
 	                          "tokengate_handshakes_total{result=\"failed\"} 1\n"));
 	assert_non_null(strstr(t, "tokengate_resumptions_total 1\n"));
+	assert_non_null(strstr(t, "tokengate_authz_cache_total{result=\"hit\"} 2\n"
+	                          "tokengate_authz_cache_total{result=\"miss\"} 1\n"));
 	assert_non_null(strstr(t,
 	                       "tokengate_requests_total{listener=\"api\",route=\"datasets-read\","
 	                       "decision=\"allow\"} 2\n"
