@@ -184,7 +184,8 @@ tg_wait_until 30 listening "$GP" || {
 
 # nginx + authz: examples/nginx-authz.conf as docs/nginx.md gives it
 AUTHZ_OK=1
-"$TG" gate --help 2>&1 | grep -q authz || AUTHZ_OK=
+help=$("$TG" gate --help 2>&1) || true
+[[ $help == *authz* ]] || AUTHZ_OK=
 if [[ -n $AUTHZ_OK ]]; then
 	AUTHZ_WORKERS=$WORKERS authz_start --audit-fsync batch || tg_fail "the authorization endpoint did not start"
 	NGINX_WORKERS=$WORKERS nginx_start || tg_fail "nginx with examples/nginx-authz.conf did not start"

@@ -42,10 +42,10 @@ gate_stop
 [[ $GATE_RC == 0 ]] || tg_fail "the gate exited $GATE_RC on SIGTERM"
 
 # ---- front end 2: nginx + the authorization endpoint ---------------------------
-"$TG" gate --help 2>&1 | grep -q 'authz' || {
-	gate_cases_report
-	tg_skip "'tokengate gate --mode authz' is not built yet: the gate alone passed every row"
-}
+# (the help read whole: grep -q in a pipeline could end it early, and
+# pipefail would count the SIGPIPE)
+help=$("$TG" gate --help 2>&1) || true
+[[ $help == *authz* ]] || tg_fail "this build's gate has no --mode authz"
 authz_start --crl "$TG_TMP/gate.crl"
 nginx_start
 gate_cases_run nginx

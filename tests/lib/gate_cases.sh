@@ -119,7 +119,7 @@ gate_case_check()
 	body=$(jq -r '.body // empty' <<<"$first")
 	case $want in
 	200)
-		local -a allow=(event=$GATE_EV_REQ decision=allow route="$route" method="${GCT_METHOD[i]}" path="$path"
+		local -a allow=(event="$GATE_EV_REQ" decision=allow route="$route" method="${GCT_METHOD[i]}" path="$path"
 			identity="$(openssl x509 -in "$PKI/${GCT_CERT[i]}.pem" -noout -ext subjectAltName | sed -n 's/.*URI://p')")
 		[[ $front == gate ]] || allow+=(front=authz)
 		gate_audit_expect "${allow[@]}"
@@ -141,7 +141,7 @@ gate_case_check()
 			gate_audit_expect front=authz "reason~$reason"
 			gate_audit_none decision=allow
 		else
-			local -a conds=(event=$GATE_EV_REQ decision=deny status=403 "reason~${reason#-}")
+			local -a conds=(event="$GATE_EV_REQ" decision=deny status=403 "reason~${reason#-}")
 			[[ ${GCT_GATE[i]} == 400 ]] || conds+=(route="$route")
 			[[ $path == - ]] || conds+=(path="$path")
 			[[ $front == gate ]] || conds+=(front=authz)
@@ -150,7 +150,7 @@ gate_case_check()
 		[[ $(gate__uplines) == "$n0" ]] || tg_fail "$what: denied but forwarded upstream"
 		;;
 	400)
-		gate_audit_expect event=$GATE_EV_REQ decision=deny status=400 reason!=null "reason~${reason#-}"
+		gate_audit_expect event="$GATE_EV_REQ" decision=deny status=400 reason!=null "reason~${reason#-}"
 		[[ $(gate__uplines) == "$n0" ]] || tg_fail "$what: refused but forwarded upstream"
 		;;
 	400-nginx)
@@ -160,8 +160,8 @@ gate_case_check()
 		[[ $(gate__uplines) == "$n0" ]] || tg_fail "$what: refused but forwarded upstream"
 		;;
 	refused)
-		gate_audit_expect event=$GATE_EV_TLS "reason~$reason"
-		gate_audit_none event=$GATE_EV_REQ
+		gate_audit_expect event="$GATE_EV_TLS" "reason~$reason"
+		gate_audit_none event="$GATE_EV_REQ"
 		;;
 	esac
 	GATE_AUDIT=$saved_audit
