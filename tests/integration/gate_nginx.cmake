@@ -4,4 +4,4 @@
 # header smuggling and nginx reload under traffic (docs/nginx.md).
 tg_add_script_test(integration_gate_nginx
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_gate_nginx.sh
-  TIMEOUT 300)
+  TIMEOUT 600)

@@ -138,6 +138,15 @@ for f in "$AUTHZ_AUDIT" "$AUTHZ_LOG" "$NGINX_ACCESS" "$NGINX_DIR/logs/error.log"
 done
 echo "ok: the injected Authorization reaches the upstream only; a route without injection keeps the client's"
 
+# ---- the path the upstream gets: nginx passes the raw request-target ----------------------
+# (the gate sends the normal form: test_gate_paths.sh; docs/nginx.md, "What differs")
+out=$(ng alice req '/v1/datasets/a/../b/./c?x=%2F..&y=1')
+[[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "normalized allowed path through nginx: $out"
+got=$(jq -r .body <<<"$out" | jq -r .path)
+[[ $got == '/v1/datasets/a/../b/./c?x=%2F..&y=1' ]] || tg_fail "upstream got path '$got' through nginx, want the raw one"
+gate_audit_expect front=authz decision=allow route=datasets-read path=/v1/datasets/b/c
+echo "ok: through nginx the upstream gets the raw request-target; the decision was on /v1/datasets/b/c"
+
 # ---- the deny reason in nginx's access log ---------------------------------------------
 grep -qF 'reason="route admin has no allow entry for spiffe://'"$TD"'/dev/alice"' "$NGINX_ACCESS" ||
 	tg_fail "nginx's access log has no deny reason: $(tail -n 5 "$NGINX_ACCESS")"
@@ -171,6 +180,12 @@ for n in 1 2; do
 	[[ $(jq -r .fail "loop$n.out") == 0 ]] || tg_fail "requests failed across nginx reloads: $(cat "loop$n.out")"
 	[[ $(jq -r .ok "loop$n.out") -ge 10 ]] || tg_fail "too few requests during the reloads: $(cat "loop$n.out")"
 done
+# on kept-alive connections, a request lost when nginx closes an idle
+# connection at a reload is a closed connection (a client retries), never
+# a wrong answer
+[[ $(jq -r '[.failures[] | select(.error != "eof")] | length' loop3.out) == 0 ]] ||
+	tg_fail "a kept-alive request got a wrong answer across nginx reloads: $(cat loop3.out)"
+[[ $(jq -r .ok loop3.out) -ge 10 ]] || tg_fail "too few kept-alive requests during the reloads: $(cat loop3.out)"
 echo "ok: 4 nginx reloads and an endpoint reload under traffic: $(jq -r .ok loop1.out)+$(jq -r .ok loop2.out) requests, none failed; keep-alive: $(cat loop3.out)"
 
 # ---- the endpoint gone: nginx fails closed -------------------------------------------------
