@@ -18,6 +18,7 @@
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
+source "$TG_FIXTURES/gate_cases.sh"
 gate_require
 cd "$TG_TMP"
 tg_softhsm_default
@@ -25,6 +26,7 @@ GATE_HSM=1 GATE_BAD=1 gate_pki
 cp "$PKI/crl.pem" "$TG_TMP/gate.crl"
 gate_policy_default "$TG_TMP/policy.yaml"
 gate_upstream_start up
+GATE_CASES_UPLOG=$TG_TMP/up-up.jsonl
 gate_start --crl "$TG_TMP/gate.crl"
 
 # ---- allowed, identity and provenance sent upstream ------------------------
@@ -69,56 +71,18 @@ deny()
 	echo "ok: $leaf $path -> 403 ($reason)"
 }
 deny /v1/models/llama hsm-api models "route models needs key level device-attested; the key is hsm-operator"
-deny /v1/models/llama indexer models "route models needs key level device-attested; the key is hsm-operator"
-deny /v1/pin/x alice pin-always "route pin-always needs PIN policy always; the key has once"
-deny /v1/touch/x alice touch-always "route touch-always needs touch policy always; the key has never"
-deny /admin/users alice admin "route admin has no allow entry for spiffe://$TD/dev/alice"
+# the software leaves on the same routes (and device-attested ones, allowed
+# when their policies are strong enough): the table below
 
-# allowed: device-attested on the same routes, when its policies are strong enough
-allow()
-{
-	local path=$1 leaf=$2 route=$3 out
-	gate_audit_mark
-	out=$(gate_py "$leaf" req "$path") || tg_fail "$leaf $path: $out"
-	[[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "$leaf $path: $out"
-	gate_audit_expect event=$GATE_EV_REQ decision=allow route="$route" path="$path" \
-		identity="$(openssl x509 -in "$PKI/$leaf.pem" -noout -ext subjectAltName | sed -n 's/.*URI://p')"
-	echo "ok: $leaf $path -> 200"
-}
-allow /v1/models/llama alice models
-allow /v1/pin/x bob pin-always
-allow /v1/touch/x bob touch-always
-allow /v1/datasets/x indexer datasets-read
-
-# ---- refused handshakes ----------------------------------------------------------
-# refused LEAF REASON: no HTTP answer at all (TLS alert), and a TLS
-# rejection record with the verifier's reason.
-refused()
-{
-	local leaf=$1 reason=$2 out rc=0
-	gate_audit_mark
-	if [[ $leaf == none ]]; then
-		out=$(gate_client --addr "127.0.0.1:$GATE_PORT" --ca "$PKI/srvca.pem" req /echo) || rc=$?
-	else
-		out=$(gate_py "$leaf" req /echo) || rc=$?
-	fi
-	[[ $rc == 3 ]] || tg_fail "$leaf: want a failed TLS handshake (exit 3), got exit $rc: $out"
-	[[ $out != *'"status"'* ]] || tg_fail "$leaf: an HTTP answer to a refused certificate: $out"
-	gate_audit_expect event=$GATE_EV_TLS "reason~$reason"
-	gate_audit_none event=$GATE_EV_REQ
-	echo "ok: $leaf -> handshake failed ($reason): $(jq -r .detail <<<"$out")"
-}
-refused none "no client certificate"
-refused selfsigned "was not issued by a configured tokengate CA"
-refused otherca "was not issued by a configured tokengate CA"
-refused expired "has expired"
-refused notyet "is not yet valid"
-refused revoked "is revoked by the configured CRL"
-refused noprov "has no key-provenance extension"
-refused copied "was not issued by a configured tokengate CA"
-refused wrongeku "extendedKeyUsage lacks clientAuth"
-refused caleaf "is a CA certificate"
-refused twouris "certificate has 2 URI SANs"
+# ---- the shared outcome table (gate_cases.tsv): allowed, denied, refused ----------
+# Each row asserts the answer, the reason (the 403 body's route and reason;
+# for a refused handshake: no HTTP answer at all, a TLS rejection record
+# with the verifier's reason and no request record), the audit record and
+# what reached the upstream. The same rows through nginx + the
+# authorization endpoint: test_gate_nginx.sh.
+gate_cases_load
+gate_cases_select '^(allow|deny|refused)-'
+gate_cases_run gate
 [[ $(gate_metric 'tokengate_handshakes_total{result="failed"}') -ge 11 ]] ||
 	tg_fail "tokengate_handshakes_total{result=\"failed\"} is $(gate_metric 'tokengate_handshakes_total{result="failed"}'), want >= 11"
 

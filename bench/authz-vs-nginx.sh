@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# bench/authz-vs-nginx.sh — what tokengate's decision costs an existing
+# nginx: keep-alive requests per second through
+#   nginx + authz   nginx running examples/nginx-authz.conf (auth_request
+#                   to `tokengate gate --mode authz` on a unix socket, for
+#                   every request), in front of the upstream;
+#   nginx           the same nginx, the same mTLS setup and access log, no
+#                   auth_request;
+#   gate            `tokengate gate` alone (http mode) in front of the
+#                   same upstream;
+# driven by the same load tool (build/bench/gate_load --mode keepalive),
+# in alternating runs. Prints medians, their spread over the runs (max-min
+# as % of the median: the machine's noise) and the ratios
+# nginx+authz / nginx (goal >= 0.75) and gate / nginx. Asserts no timing.
+#
+#   bench/authz-vs-nginx.sh [--seconds S] [--threads N] [--workers N]
+#                           [--runs R] [--conns C] [--quick] [BUILD_DIR]
+#
+# Defaults: --seconds 5 per run and front end, --threads 4 load threads,
+# --workers = online CPUs (nginx's worker_processes, the endpoint's and the
+# gate's --workers), --runs 3, --conns 4 keep-alive connections per load
+# thread; --quick = --seconds 2 --runs 1 (the smoke test). BUILD_DIR
+# defaults to ./build.
+#
+# The job: a client certificate of a tokengate CA (software key: the
+# keep-alive rate does not depend on where the client's key lives), TLS
+# 1.3, the client certificate required and verified, every request proxied
+# over pooled keep-alive connections to an nginx answering `return 200
+# "ok"`. The endpoint and the gate decide each request against the same
+# policy (one route for the client's identity) and write the audit line
+# (--audit-fsync batch).
+#
+# Needs nginx with auth_request, openssl, ss. Exit codes: 0 measured,
+# 1 failed, 77 cannot run here (a missing tool, or `tokengate gate
+# --mode authz` not built: the other figures are printed first).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+SECONDS_RUN=5
+THREADS=4
+WORKERS=$(nproc 2>/dev/null || echo 2)
+RUNS=3
+CONNS=4
+BUILD=
+usage()
+{
+	sed -n '16,23s/^# \{0,1\}//p' "$0"
+}
+while (($#)); do
+	case $1 in
+	--seconds) SECONDS_RUN=$2 && shift ;;
+	--threads) THREADS=$2 && shift ;;
+	--workers) WORKERS=$2 && shift ;;
+	--runs) RUNS=$2 && shift ;;
+	--conns) CONNS=$2 && shift ;;
+	--quick) SECONDS_RUN=2 RUNS=1 ;;
+	-h | --help) usage && exit 0 ;;
+	-*) echo "authz-vs-nginx.sh: unknown option '$1' (see --help)" >&2 && exit 2 ;;
+	*) BUILD=$1 ;;
+	esac
+	shift
+done
+for v in SECONDS_RUN THREADS WORKERS RUNS CONNS; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
+		echo "authz-vs-nginx.sh: ${v/SECONDS_RUN/SECONDS} '${!v}' must be a whole number above 0" >&2
+		exit 2
+	}
+done
+BUILD=$(cd "${BUILD:-$here/../build}" && pwd)
+export TG_BIN_DIR=$BUILD/bin
+export TG_FIXTURES=${TG_FIXTURES:-$here/../tests/lib}
+source "$TG_FIXTURES/fixtures.sh"
+source "$TG_FIXTURES/gate_lib.sh"
+source "$TG_FIXTURES/gate_nginx.sh"
+
+LOAD=$BUILD/bench/gate_load
+[[ -x $LOAD ]] || tg_skip "$LOAD not built (cmake --build $BUILD --target gate_load)"
+[[ -x $TG ]] || tg_skip "$TG not built (cmake --build $BUILD)"
+tg_require_cmd openssl ss python3
+nginx_require
+cd "$TG_TMP"
+
+# ---- certificates (gate_pki: the tokengate CA, a server CA and
+# certificate, software leaves), the policy ----------------------------------
+gate_pki >pki.log 2>&1 || tg_fail "the certificate set: $(cat pki.log)"
+GATE_POLICY=$TG_TMP/policy.yaml
+cat >"$GATE_POLICY" <<EOF2
+routes:
+  - name: bench
+    paths: ["/v1/**"]
+    allow:
+      - identity: "spiffe://$TD/svc/indexer"
+        key: hsm-operator
+EOF2
+load()
+{
+	"$LOAD" --connect "127.0.0.1:$1" --ca "$PKI/srvca.pem" --cert "$PKI/indexer.pem" \
+		--key "$PKI/leaf.key" --path /v1/bench "${@:2}"
+}
+
+# ---- servers ------------------------------------------------------------------
+listening()
+{
+	[[ -n $(ss -Hltn "sport = :$1") ]]
+}
+USER_LINE=
+[[ $(id -u) == 0 ]] && USER_LINE="user $(id -un) $(id -gn);"
+# plain_nginx DIR PORT WORKERS SERVER-BLOCK: start an nginx with that
+# server block; sets STARTED (its pid)
+plain_nginx()
+{
+	local d=$1 p=$2
+	mkdir -p "$d/tmp"
+	cat >"$d/nginx.conf" <<EOF2
+$USER_LINE
+daemon off;
+master_process on;
+worker_processes $3;
+worker_rlimit_nofile 20000;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+  default_type text/plain;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  fastcgi_temp_path $d/tmp/fastcgi;
+  uwsgi_temp_path $d/tmp/uwsgi;
+  scgi_temp_path $d/tmp/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+$4
+}
+EOF2
+	TG__LOGS+=("$d/error.log")
+	"${TG__PDEATH[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" </dev/null >"$d/out.log" 2>&1 &
+	STARTED=$!
+	tg_on_exit tg__kill_wait "$STARTED" 10
+	tg_wait_until 30 listening "$p" || {
+		tg__dump "$d/error.log" nginx
+		tg_fail "nginx ($d) does not listen on 127.0.0.1:$p"
+	}
+}
+
+# the upstream of all three
+UP_PORT=$(tg_free_port_pair)
+plain_nginx "$TG_TMP/up" "$UP_PORT" 1 "  access_log off;
+  server { listen 127.0.0.1:$UP_PORT; location / { return 200 \"ok\"; } }"
+
+# nginx alone: the example's TLS and proxy settings, its access log line
+# (without the decision's fields), no auth_request
+NG=$(tg_free_port_pair)
+plain_nginx "$TG_TMP/ng" "$NG" "$WORKERS" "  log_format plain '\$remote_addr [\$time_local] \"\$request\" \$status nginx_verify=\"\$ssl_client_verify\"';
+  upstream api { server 127.0.0.1:$UP_PORT; keepalive 32; }
+  server {
+    listen 127.0.0.1:$NG ssl;
+    ssl_certificate $PKI/server.pem;
+    ssl_certificate_key $PKI/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_client_certificate $PKI/ca/ca.pem;
+    ssl_verify_client on;
+    access_log $TG_TMP/ng/access.log plain;
+    location / {
+      proxy_pass http://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+      proxy_set_header Host \$host;
+    }
+  }"
+NG_PID=$STARTED
+
+# the gate alone
+GP=$(tg_free_port_pair)
+TG__LOGS+=("$TG_TMP/gate.log")
+"${TG__PDEATH[@]}" "$TG" gate --listen "127.0.0.1:$GP" --cert "$PKI/server.pem" --key "$PKI/server.key" \
+	--client-ca "$PKI/ca/ca.pem" --upstream "http://127.0.0.1:$UP_PORT" --policy "$GATE_POLICY" \
+	--audit "$TG_TMP/gate.audit" --workers "$WORKERS" --audit-fsync batch </dev/null >"$TG_TMP/gate.log" 2>&1 &
+GATE_PID=$!
+tg_on_exit tg__kill_wait "$GATE_PID" 10
+tg_wait_until 30 listening "$GP" || {
+	tg__dump "$TG_TMP/gate.log" gate
+	tg_fail "the gate does not listen on 127.0.0.1:$GP"
+}
+
+# nginx + authz: examples/nginx-authz.conf as docs/nginx.md gives it
+AUTHZ_OK=1
+help=$("$TG" gate --help 2>&1) || true
+[[ $help == *authz* ]] || AUTHZ_OK=
+if [[ -n $AUTHZ_OK ]]; then
+	AUTHZ_WORKERS=$WORKERS authz_start --audit-fsync batch || tg_fail "the authorization endpoint did not start"
+	NGINX_WORKERS=$WORKERS nginx_start || tg_fail "nginx with examples/nginx-authz.conf did not start"
+	# the same keep-alive settings as nginx alone
+	sed -i 's|^http {|http {\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;|' "$NGINX_DIR/nginx.conf"
+	nginx_reload || tg_fail "nginx did not reload"
+fi
+
+# ---- measuring ------------------------------------------------------------------
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_of PID...: user + system CPU time of the processes (all threads), in
+# clock ticks (fields 14 and 15 of /proc/PID/stat, after the command name)
+cpu_of()
+{
+	local p s=0 st f
+	for p in "$@"; do
+		read -r st <"/proc/$p/stat"
+		read -ra f <<<"${st##*) }"
+		s=$((s + f[11] + f[12]))
+	done
+	echo "$s"
+}
+# the server side of each front end: nginx's workers (not its master nor
+# the upstream), plus the endpoint's process; the gate's process
+pids_of()
+{
+	case $1 in
+	nginx) pgrep -P "$NG_PID" | tr '\n' ' ' ;;
+	nginx+authz) echo "$(pgrep -P "$NGINX_PID" | tr '\n' ' ') $AUTHZ_PID" ;;
+	gate) echo "$GATE_PID" ;;
+	esac
+}
+# one NAME PORT: one keep-alive run; "NAME RATE CPU-US-PER-REQUEST" to
+# results.txt, the JSON to runs.log
+one()
+{
+	local out rate c0 c1 cpu pids e0=0 e1=0 ecpu
+	pids=$(pids_of "$1")
+	[[ $1 != nginx+authz ]] || e0=$(cpu_of "$AUTHZ_PID")
+	# shellcheck disable=SC2086
+	c0=$(cpu_of $pids)
+	out=$(load "$2" --mode keepalive --seconds "$SECONDS_RUN" --threads "$THREADS" --conns "$CONNS" \
+		2>"$TG_TMP/load.err") || tg_fail "gate_load against $1 failed: $(cat "$TG_TMP/load.err") $out"
+	# shellcheck disable=SC2086
+	c1=$(cpu_of $pids)
+	[[ $1 != nginx+authz ]] || e1=$(cpu_of "$AUTHZ_PID")
+	read -r rate cpu ecpu < <(python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+us = lambda a, b: (int(b) - int(a)) * 1e6 / int(sys.argv[4]) / max(1, j["ops"])
+print(j["per_sec"], "%.1f" % us(sys.argv[2], sys.argv[3]), "%.1f" % us(sys.argv[5], sys.argv[6]))
+' "$out" "$c0" "$c1" "$CLK_TCK" "$e0" "$e1")
+	printf '%s %s %s %s\n' "$1" "$rate" "$cpu" "$ecpu" >>results.txt
+	printf '%s cpu_ticks=%s %s\n' "$1" "$((c1 - c0))" "$out" >>runs.log
+}
+
+# sanity: each front end answers 200, and refuses what it must
+load "$NG" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
+	tg_fail "a request through nginx failed: $(cat load.err)"
+load "$GP" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
+	tg_fail "a request through the gate failed: $(cat load.err)"
+tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
+	load "$GP" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+if [[ -n $AUTHZ_OK ]]; then
+	load "$NGINX_PORT" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
+		tg_fail "a request through nginx + authz failed: $(cat load.err)"
+	tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
+		load "$NGINX_PORT" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+fi
+
+: >results.txt
+printf 'nginx + authz vs nginx vs gate: %d worker(s) each, %d load thread(s), %d keep-alive conn(s) per thread, %d run(s) of %ds; %s, %s\n' \
+	"$WORKERS" "$THREADS" "$CONNS" "$RUNS" "$SECONDS_RUN" "$(nginx -v 2>&1)" "$(openssl version)"
+fronts=(nginx gate)
+[[ -z $AUTHZ_OK ]] || fronts=(nginx+authz nginx gate)
+for ((r = 1; r <= RUNS; r++)); do
+	# rotate who goes first, so drift in the machine's load is shared
+	for ((k = 0; k < ${#fronts[@]}; k++)); do
+		s=${fronts[(k + r - 1) % ${#fronts[@]}]}
+		case $s in
+		nginx) one nginx "$NG" ;;
+		gate) one gate "$GP" ;;
+		nginx+authz) one nginx+authz "$NGINX_PORT" ;;
+		esac
+	done
+	echo "run $r of $RUNS done" >&2
+done
+
+python3 - "$AUTHZ_OK" <<'EOF2' || tg_fail "a figure is missing (see above)"
+import statistics, sys
+runs = {}
+for line in open("results.txt"):
+    s, v, c, e = line.split()
+    runs.setdefault(s, []).append(float(v))
+    runs.setdefault(s + "-cpu", []).append(float(c))
+    if s == "nginx+authz":
+        runs.setdefault("endpoint-cpu", []).append(float(e))
+def med(s):
+    v = runs.get(s)
+    return statistics.median(v) if v else None
+def spread(s):
+    v = runs.get(s)
+    return (max(v) - min(v)) / statistics.median(v) * 100 if v and statistics.median(v) else 0
+def cell(s):
+    return "%12.1f ±%5.1f%%" % (med(s), spread(s)) if runs.get(s) else "%20s" % "-"
+print("%-36s %s" % ("keep-alive requests/s", "median ±spread"))
+for s in ("nginx", "nginx+authz", "gate"):
+    print("  %-34s %s" % (s, cell(s)))
+def ratio(a, b):
+    if med(a) is None or not med(b):
+        return "-"
+    # the ratio's noise: the runs' spreads of both figures added
+    return "%.3f (±%.1f%%)" % (med(a) / med(b), spread(a) + spread(b))
+print("%-36s %s" % ("server CPU us/request", "median ±spread (lower = better)"))
+for s in ("nginx", "nginx+authz", "gate"):
+    print("  %-34s %s" % (s, cell(s + "-cpu")))
+print("  %-34s %s" % ("  of which the endpoint", cell("endpoint-cpu")))
+print()
+print("%-36s %s" % ("ratio", "requests/s        CPU-based (nginx CPU / theirs)"))
+print("%-36s %-17s %s" % ("nginx+authz / nginx (goal >= 0.75)", ratio("nginx+authz", "nginx"),
+                          ratio("nginx-cpu", "nginx+authz-cpu")))
+print("%-36s %-17s %s" % ("gate / nginx", ratio("gate", "nginx"), ratio("nginx-cpu", "gate-cpu")))
+print("%-36s %-17s %s" % ("nginx+authz / gate", ratio("nginx+authz", "gate"), ratio("gate-cpu", "nginx+authz-cpu")))
+want = ["nginx", "gate"] + (["nginx+authz"] if sys.argv[1] else [])
+missing = [s for s in want if not (med(s) or 0) > 0]
+if missing:
+    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
+    sys.exit(1)
+EOF2
+echo "(spread = (max - min) / median over the runs: the machine's noise; a ratio's noise is the sum of"
+echo " its two figures' spreads. CPU: user + system time of the server side over a run divided by its"
+echo " requests — nginx's workers; nginx's workers plus the endpoint; the gate — steadier than the"
+echo " rate on a shared machine; the CPU-based ratio is the rate ratio if CPU were the only limit)"
+[[ -n $AUTHZ_OK ]] || tg_skip "'$TG gate --mode authz' is not built yet: nginx and the gate measured alone"
