@@ -11,3 +11,10 @@ tg_add_unit_test(test_tlskey_softhsm
 target_compile_definitions(test_tlskey_softhsm PRIVATE
   TG_P11_WATCH_WRAP_PATH="$<TARGET_FILE:p11_watch_wrap>")
 add_dependencies(test_tlskey_softhsm p11_watch_wrap)
+
+# The embedding API's example (examples/curl-client.c) against a running
+# gate (tests/lib/gate_lib.sh).
+tg_add_script_test(integration_embed_curl
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_embed_curl.sh
+  ENV "TG_CURL_CLIENT=$<TARGET_FILE:curl-client>"
+  TIMEOUT 240)
