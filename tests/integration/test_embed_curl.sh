@@ -6,7 +6,8 @@
 # gate_pki GATE_HSM=1). Checks: GET allowed with the identity the gate
 # verified and keep-alive requests costing one token signature; a route
 # the policy denies answered 403 (exit 1); the certificate taken from the
-# token when --cert is left out; an exportable key refused before any
+# token when --cert is left out; openssl s_server -Verify 1
+# -verify_return_error accepting it; an exportable key refused before any
 # connection with the trust check's reason (exit 3); a certificate of
 # another key refused (exit 3); usage errors (exit 2).
 set -euo pipefail
@@ -52,6 +53,20 @@ pkcs11-tool --module "$TG_SOFTHSM2_MODULE" --token-label "$TG_SOFTHSM_TOKEN" --l
 	tg_fail "curl-client, token certificate: $(cat cc2.err)"
 grep -q "HTTP 200, token signatures: 1" cc2.err || tg_fail "token certificate: $(cat cc2.err)"
 echo "ok: the certificate from the token: $(cat cc2.err)"
+
+# ---- openssl s_server -Verify: the client certificate it verified --------------
+SPORT=$(tg_free_port_pair)
+openssl s_server -accept "127.0.0.1:$SPORT" -cert "$PKI/server.pem" -key "$PKI/server.key" \
+	-Verify 1 -verify_return_error -CAfile "$PKI/ca/ca.pem" -www -naccept 1 \
+	</dev/null >s_server.out 2>&1 &
+SPID=$!
+tg_on_exit gate__kill "$SPID"
+tg_wait_until 20 grep -q ACCEPT s_server.out || tg_fail "s_server did not start: $(cat s_server.out)"
+"$CC" --key "$KEY" --cacert "$PKI/srvca.pem" "https://127.0.0.1:$SPORT/" >s_www.out 2>cc3.err ||
+	tg_fail "curl-client against s_server: $(cat cc3.err) $(cat s_server.out)"
+grep -q "HTTP 200, token signatures: 1" cc3.err || tg_fail "s_server: $(cat cc3.err)"
+grep -q "Client certificate" s_www.out || tg_fail "s_server saw no client certificate: $(head -c 2000 s_www.out)"
+echo "ok: openssl s_server -Verify 1 -verify_return_error accepts the token key's certificate: $(cat cc3.err)"
 
 # ---- refusals ----------------------------------------------------------------------
 XKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=exportable;type=private?module-path=$TG_SOFTHSM2_MODULE&pin-source=env:TOKENGATE_PIN"
