@@ -18,3 +18,13 @@ tg_add_script_test(integration_embed_curl
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_embed_curl.sh
   ENV "TG_CURL_CLIENT=$<TARGET_FILE:curl-client>"
   TIMEOUT 240)
+
+# The same on a simulated PIV card through OpenSC: card evidence, and
+# removal and insertion of the card (tlskey_probe, driven by the script).
+add_executable(tlskey_probe ${CMAKE_CURRENT_LIST_DIR}/tlskey_probe.c)
+target_link_libraries(tlskey_probe PRIVATE tgtlskey)
+set_target_properties(tlskey_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+tg_add_script_test(integration_tlskey_sim
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_tlskey_sim.sh
+  ENV "TG_TLSKEY_PROBE=$<TARGET_FILE:tlskey_probe>"
+  TIMEOUT 300)
