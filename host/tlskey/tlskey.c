@@ -249,17 +249,19 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *key = NULL;
 	EVP_PKEY *inner = NULL, *pub = NULL;
-	char cname[NAME_MAX_];
+	char cname[NAME_MAX_], *shown;
 	const char *role = o != NULL && o->role != NULL && o->role[0] != '\0' ? o->role : NULL;
 	unsigned fflags;
 	int r = TG_ERR_ALLOC;
 
 	if (o == NULL || !is_p11(o->key_uri)) {
+		/* a mistyped URI may still carry a PIN: masked too */
+		shown = o != NULL && o->key_uri != NULL ? tg_p11_uri_mask(o->key_uri) : NULL;
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
 		                 "%s key '%s' is not a pkcs11: URI; give the URI of the key on its "
 		                 "token (tokengate token list shows them)",
-		                 role ? role : "token",
-		                 o != NULL && o->key_uri != NULL ? o->key_uri : "(none)");
+		                 role ? role : "token", shown != NULL ? shown : "(none)");
+		free(shown);
 		goto out;
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL) {
