@@ -150,20 +150,20 @@ on_watch(void *arg, const struct tg_p11_watch_event *e)
 	case TG_P11_EV_REMOVED:
 		atomic_store(&k->present, 0);
 		tg_tlskey_async_swap(k->signer, NULL); /* signatures fail fast */
-		snprintf(msg, sizeof(msg), "%s; %s '%s' is absent until it is inserted again",
-		         e->msg, k->kname, k->uri);
+		snprintf(msg, sizeof(msg), "%s; the %s signs nothing until it is back", e->msg,
+		         k->kname);
 		ev_push(k, TG_TLSKEY_EV_REMOVED, msg);
 		break;
 	case TG_P11_EV_INSERTED:
 		if ((r = tg_p11_key_evp_get(k->key, &inner, &err)) != 0) {
-			snprintf(msg, sizeof(msg), "%s, but %s '%s' cannot sign: %s", e->msg,
-			         k->kname, k->uri, tg_error_msg(&err, r));
+			snprintf(msg, sizeof(msg), "%s, but the %s cannot sign: %s", e->msg,
+			         k->kname, tg_error_msg(&err, r));
 			ev_push(k, TG_TLSKEY_EV_FAILED, msg);
 			break;
 		}
 		tg_tlskey_async_swap(k->signer, inner); /* the signer's now */
 		atomic_store(&k->present, 1);
-		snprintf(msg, sizeof(msg), "%s; %s '%s' signs again", e->msg, k->kname, k->uri);
+		snprintf(msg, sizeof(msg), "%s; the %s signs again", e->msg, k->kname);
 		ev_push(k, TG_TLSKEY_EV_INSERTED, msg);
 		break;
 	default: /* RELOGIN_FAILED, REPLACED: still absent */
