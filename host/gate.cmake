@@ -51,7 +51,8 @@ target_link_libraries(tggate PRIVATE tgaudit PkgConfig::LIBEVENT PkgConfig::LIBE
 # and tg_gate_metrics.h libevent's headers; the admin listener is evhttp.
 target_link_libraries(tggate PUBLIC tgaudit)
 target_link_libraries(tggate PUBLIC PkgConfig::LIBEVENT)
+
 # The gate's TLS (tls.c, tickets.c): libssl, the server key on a token
-# (tgtlskey: libtgp11, signing threads).
+# (tgtlskey: libtgp11, signing threads); the workers' threads.
 find_package(Threads REQUIRED)
-target_link_libraries(tggate PUBLIC OpenSSL::SSL PRIVATE tgtlskey tgp11 Threads::Threads)
+target_link_libraries(tggate PUBLIC OpenSSL::SSL PRIVATE tgtlskey Threads::Threads)
