@@ -47,6 +47,9 @@ struct tg_tlskey_opts {
 	unsigned flags;        /* TG_TLSKEY_* */
 	unsigned sign_threads; /* 0: 2 x online CPUs, at most 16 */
 	unsigned watch_ms;     /* presence poll interval, 0: 250 */
+	const char *role;      /* names the key in messages: "server" gives "server
+	                        key '...'", "server certificate '...'"; NULL:
+	                        "token key", "certificate" */
 };
 
 /*
@@ -74,7 +77,10 @@ X509 *tg_tlskey_cert(const struct tg_tlskey *k);
 /* The key's URI with any PIN masked (borrowed). */
 const char *tg_tlskey_uri(const struct tg_tlskey *k);
 
-/* Signatures made on the token since open (the agent's "token operations"). */
+/* Signatures made on the token through the TLS key since open, inline or
+ * on a signing thread (the agent's "token operations"); the proofs libtgp11
+ * makes when it binds the key (one per open and per re-insertion) are not
+ * counted. */
 uint64_t tg_tlskey_sign_count(const struct tg_tlskey *k);
 
 /* 1 while the token is present and the key bound (always 1 without WATCH). */
@@ -89,7 +95,9 @@ enum tg_tlskey_event {
 /* -1 without WATCH; else an fd readable while events are queued (owned by k). */
 int tg_tlskey_event_fd(const struct tg_tlskey *k);
 
-/* Takes the oldest event: 1 with *ev and a one-line message in msg, or 0. */
+/* Takes the oldest event: 1 with *ev and a one-line message in msg (it
+ * names the token and the key's label, not the URI, e.g. "token 'alice'
+ * removed; the client key signs nothing until it is back"), or 0. */
 int tg_tlskey_event_next(struct tg_tlskey *k, enum tg_tlskey_event *ev, char *msg, size_t cap);
 
 /* Stops the watcher, drops the caller's reference (SSL_CTXs using the key
