@@ -159,6 +159,17 @@ listeners:
     server_id: spiffe://example.org/svc/not-the-gate
 EOF
 agent_start agent2.log --config agent.yaml
+# a cold burst: no session yet; one full handshake runs, the others wait
+# for its ticket and resume
+: >burst2
+for i in $(seq 1 10); do
+	curl -sS --max-time 30 -o /dev/null -w '%{http_code}\n' --unix-socket "$TG_TMP/agent.sock" "http://x/echo?cold=$i" &
+done >burst2 2>&1
+burst2_done() { [[ $(grep -c '^200$' burst2) -ge 10 ]]; }
+tg_wait_until 60 burst2_done || tg_fail "cold burst: $(sort burst2 | uniq -c)"
+full=$(($(agent_metric 'tokengate_agent_handshakes_total{result="ok"}') - $(agent_metric 'tokengate_agent_resumptions_total')))
+((full <= 1)) || tg_fail "a cold burst of 10 connections made $full full handshakes; expected 1"
+echo "ok: cold burst of 10 connections: $full full handshake, $(agent_metric 'tokengate_agent_resumptions_total') resumptions"
 [[ $(stat -c %a "$TG_TMP/agent.sock") == 600 ]] || tg_fail "the unix socket is mode $(stat -c %a "$TG_TMP/agent.sock")"
 curl -sS --max-time 20 --unix-socket "$TG_TMP/agent.sock" -o r3.json "http://x/echo" || tg_fail "GET over the unix socket"
 jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")][0][1] == "rewritten.example"' r3.json >/dev/null ||
