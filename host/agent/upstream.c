@@ -61,7 +61,7 @@ struct ag_up_req {
 	int waiting;
 	struct ag_uconn *uc; /* connecting for it, or assigned */
 	struct event *ev;    /* the deferred callback */
-	char why[300];
+	char why[600];
 	struct ag_up_req *prev, *next;
 };
 
