@@ -156,6 +156,7 @@ key_get(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, unsigned f
 	o.key_uri = cfg->key;
 	o.cert = cfg->cert;
 	o.flags = flags; /* an identity key: never TG_TLSKEY_ALLOW_IMPORTED */
+	o.role = "client";
 	if ((r = tg_tlskey_open(&o, &k->k, err)) != 0)
 		goto out;
 	k->present = tg_tlskey_present(k->k);
