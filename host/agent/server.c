@@ -182,8 +182,7 @@ out:
 /* ---- listeners ---- */
 
 static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
-          void *arg)
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct ag_listener *l = arg;
 
@@ -245,8 +244,9 @@ listen_unix(struct ag_listener *l, struct tg_error *err)
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (r != 0 || chmod(path, 0600) != 0 || listen(fd, 128) != 0) {
-		r = tg_error_set(err, TG_ERR_IO, "listener %s: cannot listen on unix:%s: %s; check "
-		                                 "the directory",
+		r = tg_error_set(err, TG_ERR_IO,
+		                 "listener %s: cannot listen on unix:%s: %s; check "
+		                 "the directory",
 		                 l->cfg->name, path, strerror(errno));
 		goto out;
 	}
@@ -390,7 +390,11 @@ admin_cb(struct evhttp_request *req, void *arg)
 	                  code == 200 && path != NULL && strcmp(path, "/metrics") == 0
 	                      ? "text/plain; version=0.0.4"
 	                      : "text/plain; charset=utf-8");
-	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 404 ? "Not Found" : "Method Not Allowed", b);
+	evhttp_send_reply(req, code,
+	                  code == 200   ? "OK"
+	                  : code == 404 ? "Not Found"
+	                                : "Method Not Allowed",
+	                  b);
 	evbuffer_free(b);
 }
 
@@ -534,7 +538,7 @@ tg_agent_run(struct tg_agent_config *cfg, struct tg_error *err)
 		goto out;
 	for (i = 0; i < s.nls && r == 0; i++)
 		r = s.ls[i].cfg->addr.scheme == TG_GATE_SCHEME_UNIX ? listen_unix(&s.ls[i], err)
-		                                                   : listen_tcp(&s.ls[i], err);
+		                                                    : listen_tcp(&s.ls[i], err);
 	if (r == 0 && cfg->admin != NULL)
 		r = admin_start(&s, err);
 	if (r != 0)
