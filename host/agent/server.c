@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,15 +187,18 @@ static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct ag_listener *l = arg;
+	int one = 1;
 
 	(void)lev;
-	(void)sa;
 	(void)salen;
 	if (l->srv->stopping) {
 		evutil_closesocket(fd);
 		return;
 	}
 	evutil_make_socket_nonblocking(fd);
+	/* small requests and answers go out at once (no Nagle delay) */
+	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->cfg->mode == TG_AGENT_MODE_TCP)
 		ag_tcp_serve(l, fd);
 	else
