@@ -9,7 +9,8 @@
 # streamed; SSE chunks pass; a burst of new client connections costs at
 # most a couple of full handshakes (the rest resume, /metrics); --host
 # rewrites Host; a WebSocket upgrade passes through; unix socket mode 0600;
-# tcp mode; a wrong --server-id refused (502 naming the URI SAN); /healthz,
+# tcp mode; a wrong server_id or server_name refused (502 with the reason),
+# the right server_name accepted; /healthz,
 # /metrics names and the token operation count; a cold burst costs one full
 # handshake; presence (p11_watch_wrap hides the token): the open connection
 # closed, 503 with a one-line reason, serving again after insertion;
@@ -186,6 +187,7 @@ grep -q 'tokengate agent: stopped' agent.log || tg_fail "no 'stopped' line"
 
 # ---- a config file: unix socket (0600), --host, tcp mode, wrong server id --
 TPORT=$(tg_free_port_pair)
+TPORT2=$(tg_free_port_pair)
 cat >agent.yaml <<EOF
 upstream: $UPSTREAM
 key: "$KEY"
@@ -202,6 +204,12 @@ listeners:
   - name: wrongid
     listen: 127.0.0.1:$((TPORT + 1))
     server_id: spiffe://example.org/svc/not-the-gate
+  - name: wrongname
+    listen: 127.0.0.1:$TPORT2
+    server_name: not-the-gate.example
+  - name: rightname
+    listen: 127.0.0.1:$((TPORT2 + 1))
+    server_name: localhost
 EOF
 agent_start agent2.log --config agent.yaml
 # a cold burst: no session yet; one full handshake runs, the others wait
@@ -240,6 +248,13 @@ code=$(curl -sS --max-time 20 -o wrong.txt -w '%{http_code}' "http://127.0.0.1:$
 [[ $code == 502 ]] || tg_fail "a gate without the expected URI SAN: $code $(cat wrong.txt)"
 grep -q "URI SAN spiffe://example.org/svc/not-the-gate" wrong.txt || tg_fail "502 without the reason: $(cat wrong.txt)"
 echo "ok: wrong server_id refused: $(cat wrong.txt)"
+code=$(curl -sS --max-time 20 -o wrong.txt -w '%{http_code}' "http://127.0.0.1:$TPORT2/echo")
+[[ $code == 502 ]] || tg_fail "a gate certificate without the expected name: $code $(cat wrong.txt)"
+grep -q "mismatch" wrong.txt || tg_fail "502 without the reason: $(cat wrong.txt)"
+echo "ok: wrong server_name refused: $(cat wrong.txt)"
+code=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((TPORT2 + 1))/echo")
+[[ $code == 200 ]] || tg_fail "server_name localhost (in the gate's certificate): $code"
+echo "ok: server_name localhost accepted"
 kill -TERM "$AGENT_PID"
 tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
 [[ ! -e $TG_TMP/agent.sock ]] || tg_fail "the unix socket was left behind"
