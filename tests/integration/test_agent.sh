@@ -211,6 +211,9 @@ listeners:
     listen: 127.0.0.1:$((TPORT2 + 1))
     server_name: localhost
 EOF
+"$TG" agent --config agent.yaml --check >out 2>err || tg_fail "agent --config --check: $(cat err)"
+[[ $(grep -c '^listener ' out) == 5 ]] || tg_fail "agent --config --check: one line per listener expected: $(cat out)"
+tg_expect_exit 2 "do not mix" "$TG" agent --config agent.yaml --listen 127.0.0.1:1
 agent_start agent2.log --config agent.yaml
 # a cold burst: no session yet; one full handshake runs, the others wait
 # for its ticket and resume
