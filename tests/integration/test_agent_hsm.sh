@@ -51,6 +51,10 @@ hdr() { jq -r --arg n "$1" '.headers[] | select(.[0] | ascii_downcase == $n) | .
 	tg_fail "Host upstream '$(hdr host echo.json)', want what curl sent (127.0.0.1:$AGENT_PORT)"
 gate_audit_expect event=$GATE_EV_REQ decision=allow route=echo identity=$API provenance.level=hsm-operator
 echo "ok: agent → gate → upstream as $API (hsm-operator), Host unchanged"
+# the first connection to the gate was a full handshake: signed on the token, and counted
+t=$(agent_metric tokengate_agent_token_operations_total)
+[[ -n $t ]] && ((${t%.*} >= 1)) ||
+	tg_fail "tokengate_agent_token_operations_total is '$t' after a full handshake signed on the token (want >= 1)"
 gate_audit_mark
 code=$(curl -sS --max-time 30 -o deny.json -w '%{http_code}' "$(agent_url /v1/models/m)")
 [[ $code == 403 ]] || tg_fail "GET /v1/models/m through the agent: HTTP $code, want 403: $(cat deny.json)"
