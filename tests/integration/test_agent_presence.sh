@@ -39,6 +39,15 @@ present_is()
 {
 	agent_metric_is tokengate_agent_token_present "$1"
 }
+# (functions, not "$(...)" arguments: tg_wait_until runs its command again each time)
+no_conns()
+{
+	(($(agent_conns_to_gate) == 0))
+}
+served()
+{
+	[[ $(get back.json /echo) == 200 ]]
+}
 
 for round in 1 2; do
 	gate_audit_mark
@@ -56,7 +65,7 @@ for round in 1 2; do
 	t0=$(tg__now_ms)
 	kill -USR1 "$TG_SIM_PID"
 	# the agent's TLS connections to the gate: all gone
-	tg_wait_until 5 test "$(agent_conns_to_gate)" -eq 0 ||
+	tg_wait_until 5 no_conns ||
 		tg_fail "round $round: the agent still holds $(agent_conns_to_gate) connection(s) to the gate 5 s after the removal"
 	t_conns=$(($(tg__now_ms) - t0))
 	wait "$spid" || true
@@ -87,7 +96,7 @@ for round in 1 2; do
 
 	# inserted again: served again, same process
 	kill -USR2 "$TG_SIM_PID"
-	tg_wait_until 30 test "$(get back.json /echo)" = 200 ||
+	tg_wait_until 30 served ||
 		tg_fail "round $round: no 200 within 30 s of the insertion: $(cat back.json back.json.err)"
 	[[ $AGENT_PID == "$pid0" ]] && tg__pid_alive "$AGENT_PID" || tg_fail "the agent was restarted"
 	present_is 1 || tg_fail "round $round: token_present '$(agent_metric tokengate_agent_token_present)' after insertion, want 1"

@@ -40,6 +40,9 @@ got=$(jq -r '.headers[] | select(.[0] | ascii_downcase == "x-tokengate-key") | .
 [[ $got == "$want" ]] || tg_fail "X-Tokengate-Key upstream: '$got', want '$want'"
 gate_audit_expect event=$GATE_EV_REQ decision=allow route=models identity=$ERIN \
 	provenance.level=device-attested provenance.pin=once provenance.touch=never provenance.serial=$SERIAL
+t=$(agent_metric tokengate_agent_token_operations_total)
+[[ -n $t ]] && ((${t%.*} >= 1)) ||
+	tg_fail "tokengate_agent_token_operations_total is '$t' after a full handshake signed on the token (want >= 1)"
 echo "ok: agent with the simulator's key → gate: device-attested, provenance upstream"
 gate_audit_mark
 code=$(curl -sS --max-time 60 -o deny.json -w '%{http_code}' "$(agent_url /v1/pin/x)")
