@@ -91,7 +91,7 @@ hc_answer(struct hc *c, int status, const char *reason)
 	                   : status == 501 ? "Not Implemented"
 	                   : status == 505 ? "HTTP Version Not Supported"
 	                                   : "Error";
-	char line[400];
+	char line[640];
 	size_t n;
 
 	/* one line: no CR or LF from the reason */

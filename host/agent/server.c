@@ -91,8 +91,7 @@ key_event_cb(evutil_socket_t fd, short what, void *arg)
 		case TG_TLSKEY_EV_FAILED:
 			k->present = 0;
 			snprintf(k->absent_why, sizeof(k->absent_why),
-			         "the token of key %.100s is not available (%.100s); insert it",
-			         tg_tlskey_uri(k->k), msg);
+			         "the token is not available (%s); insert it to go on", msg);
 			fprintf(stderr, AG_LOG "%s; closing its connections\n", k->absent_why);
 			for (i = 0; i < s->nls; i++)
 				if (ag_up_key(s->ls[i].up) == k) {
@@ -157,12 +156,14 @@ key_get(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, unsigned f
 	o.key_uri = cfg->key;
 	o.cert = cfg->cert;
 	o.flags = flags; /* an identity key: never TG_TLSKEY_ALLOW_IMPORTED */
+	o.role = "client";
 	if ((r = tg_tlskey_open(&o, &k->k, err)) != 0)
 		goto out;
 	k->present = tg_tlskey_present(k->k);
 	if (!k->present)
 		snprintf(k->absent_why, sizeof(k->absent_why),
-		         "the token of key %s is not available; insert it", tg_tlskey_uri(k->k));
+		         "the token is not available (key %s); insert it to go on",
+		         tg_tlskey_uri(k->k));
 	if ((fd = tg_tlskey_event_fd(k->k)) >= 0 &&
 	    ((k->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, key_event_cb, k)) == NULL ||
 	     event_add(k->ev, NULL) != 0)) {
@@ -447,16 +448,23 @@ server_free(struct ag_server *s)
 	}
 	free(s->ls);
 	for (i = 0; i < s->nkeys; i++)
-		key_free(s->keys[i]);
-	free(s->keys);
+		if (s->keys[i]->ev != NULL) {
+			event_free(s->keys[i]->ev);
+			s->keys[i]->ev = NULL;
+		}
 	if (s->admin != NULL)
 		evhttp_free(s->admin);
 	if (s->sigterm != NULL)
 		event_free(s->sigterm);
 	if (s->sigint != NULL)
 		event_free(s->sigint);
+	/* the base finishes the deferred frees of TLS bufferevents (their SSLs
+	 * and SSL_CTXs hold the token keys): before the keys go */
 	if (s->base != NULL)
 		event_base_free(s->base);
+	for (i = 0; i < s->nkeys; i++)
+		key_free(s->keys[i]);
+	free(s->keys);
 }
 
 /* Keys, upstream contexts (everything but sockets). */

@@ -61,7 +61,7 @@ struct ag_up_req {
 	int waiting;
 	struct ag_uconn *uc; /* connecting for it, or assigned */
 	struct event *ev;    /* the deferred callback */
-	char why[300];
+	char why[600];
 	struct ag_up_req *prev, *next;
 };
 
@@ -436,11 +436,15 @@ uc_connected_cb(evutil_socket_t fd, short what, void *arg)
 			goto oom;
 	}
 	if (u->sess != NULL) {
-		if (SSL_set_session(uc->ssl, u->sess) != 1)
+		/* a copy per connection: a TLS 1.3 handshake writes into its
+		 * session (the resumption secret), so one object shared by
+		 * concurrent handshakes would be corrupted */
+		SSL_SESSION *copy = SSL_SESSION_dup(u->sess);
+		int ok = copy != NULL && SSL_set_session(uc->ssl, copy) == 1;
+
+		SSL_SESSION_free(copy);
+		if (!ok)
 			goto oom;
-	} else {
-		uc->full = 1;
-		u->full_inflight++;
 	}
 	uc->state = UC_HANDSHAKE;
 	if ((uc->rd = event_new(u->srv->base, uc->fd, EV_READ, uc_io_cb, uc)) == NULL ||
@@ -470,6 +474,11 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 	uc->req = r;
 	r->uc = uc;
 	LIST_ADD(u->conns, uc);
+	if (u->sess == NULL) {
+		/* a full handshake (a token signature): the others wait for its ticket */
+		uc->full = 1;
+		u->full_inflight++;
+	}
 	uc->fd = socket(u->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (uc->fd < 0) {
 		uc_fail(uc, "cannot make a socket for the gate: %s", strerror(errno));
@@ -490,6 +499,13 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 	event_add(uc->wr, NULL);
 }
 
+/* No session yet, and a full handshake runs or its ticket is awaited. */
+static int
+must_wait(const struct ag_up *u)
+{
+	return u->sess == NULL && (u->full_inflight > 0 || evtimer_pending(u->kick, NULL));
+}
+
 /* Starts connections for waiting requests while a session is known, or
  * one full handshake when none runs. */
 static void
@@ -501,7 +517,7 @@ up_kick(struct ag_up *u)
 		next = r->next;
 		if (!r->waiting)
 			continue;
-		if (u->sess == NULL && u->full_inflight > 0)
+		if (must_wait(u))
 			break;
 		r->waiting = 0;
 		uc_start(u, r);
@@ -553,7 +569,7 @@ ag_up_get(struct ag_up *u, int pooled, ag_up_cb cb, void *arg)
 			req_fire(r, uc, NULL);
 			return r;
 		}
-	if (u->sess == NULL && u->full_inflight > 0)
+	if (must_wait(u))
 		r->waiting = 1;
 	else
 		uc_start(u, r);
