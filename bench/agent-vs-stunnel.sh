@@ -348,7 +348,7 @@ if missing:
 EOF
 echo
 echo "cold start: token operations in the first second of keep-alive load on a freshly started agent" \
-	"($((THREADS * CONNS)) client connections): $(awk '{ printf "%s%s %s", NR > 1 ? ", " : "", $1, $2 }' cold.txt)"
+	"($((THREADS * CONNS)) client connections): $(awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }' cold.txt)"
 echo "(spread = (max - min) / median over the runs: the machine's noise. Token operations: the simulator's own"
 echo " private-key operation counter (tokengate-sim status), or the agent's tokengate_agent_token_operations_total"
 echo " for the SoftHSM2 key, over a run divided by its requests. New connections: one client TCP connection per"
