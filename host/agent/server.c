@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +82,7 @@ key_event_cb(evutil_socket_t fd, short what, void *arg)
 	struct ag_key *k = arg;
 	struct ag_server *s = k->srv;
 	enum tg_tlskey_event ev;
-	char msg[256];
+	char msg[400];
 	size_t i;
 
 	(void)fd;
@@ -102,8 +104,7 @@ key_event_cb(evutil_socket_t fd, short what, void *arg)
 		case TG_TLSKEY_EV_INSERTED:
 			k->present = 1;
 			k->absent_why[0] = '\0';
-			fprintf(stderr, AG_LOG "token of key %s is back (%s); serving again\n",
-			        tg_tlskey_uri(k->k), msg);
+			fprintf(stderr, AG_LOG "the token is back (%s); serving again\n", msg);
 			break;
 		default:
 			break;
@@ -182,19 +183,21 @@ out:
 /* ---- listeners ---- */
 
 static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
-          void *arg)
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct ag_listener *l = arg;
+	int one = 1;
 
 	(void)lev;
-	(void)sa;
 	(void)salen;
 	if (l->srv->stopping) {
 		evutil_closesocket(fd);
 		return;
 	}
 	evutil_make_socket_nonblocking(fd);
+	/* small requests and answers go out at once (no Nagle delay) */
+	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->cfg->mode == TG_AGENT_MODE_TCP)
 		ag_tcp_serve(l, fd);
 	else
@@ -245,8 +248,9 @@ listen_unix(struct ag_listener *l, struct tg_error *err)
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (r != 0 || chmod(path, 0600) != 0 || listen(fd, 128) != 0) {
-		r = tg_error_set(err, TG_ERR_IO, "listener %s: cannot listen on unix:%s: %s; check "
-		                                 "the directory",
+		r = tg_error_set(err, TG_ERR_IO,
+		                 "listener %s: cannot listen on unix:%s: %s; check "
+		                 "the directory",
 		                 l->cfg->name, path, strerror(errno));
 		goto out;
 	}
@@ -390,7 +394,11 @@ admin_cb(struct evhttp_request *req, void *arg)
 	                  code == 200 && path != NULL && strcmp(path, "/metrics") == 0
 	                      ? "text/plain; version=0.0.4"
 	                      : "text/plain; charset=utf-8");
-	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 404 ? "Not Found" : "Method Not Allowed", b);
+	evhttp_send_reply(req, code,
+	                  code == 200   ? "OK"
+	                  : code == 404 ? "Not Found"
+	                                : "Method Not Allowed",
+	                  b);
 	evbuffer_free(b);
 }
 
@@ -534,7 +542,7 @@ tg_agent_run(struct tg_agent_config *cfg, struct tg_error *err)
 		goto out;
 	for (i = 0; i < s.nls && r == 0; i++)
 		r = s.ls[i].cfg->addr.scheme == TG_GATE_SCHEME_UNIX ? listen_unix(&s.ls[i], err)
-		                                                   : listen_tcp(&s.ls[i], err);
+		                                                    : listen_tcp(&s.ls[i], err);
 	if (r == 0 && cfg->admin != NULL)
 		r = admin_start(&s, err);
 	if (r != 0)

@@ -177,14 +177,15 @@ req_fire(struct ag_up_req *r, struct ag_uconn *uc, const char *why)
 	r->uc = uc;
 	r->waiting = 0;
 	if (uc == NULL)
-		snprintf(r->why, sizeof(r->why), "%s", why);
+		snprintf(r->why, sizeof(r->why), "%s",
+		         why != NULL ? why : "no connection to the gate");
 	else
 		uc->req = NULL;
 	evtimer_add(r->ev, &now);
 }
 
-static void
-uc_fail(struct ag_uconn *uc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void uc_fail(struct ag_uconn *uc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 uc_fail(struct ag_uconn *uc, const char *fmt, ...)
@@ -351,9 +352,9 @@ hs_reason(struct ag_uconn *uc, char *buf, size_t cap)
 		         X509_verify_cert_error_string(v),
 		         uc->up->cfg->server_id != NULL ? "--server-id" : "--server-name");
 	else if (e != 0)
-		snprintf(buf, cap, "%s", ERR_reason_error_string(e) != NULL
-		                             ? ERR_reason_error_string(e)
-		                             : "TLS failure");
+		snprintf(buf, cap, "%s",
+		         ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e)
+		                                            : "TLS failure");
 	else
 		snprintf(buf, cap, "the gate closed the connection during the handshake");
 	return buf;
@@ -688,8 +689,8 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	if (!ok || uc == NULL || X509_STORE_CTX_get_error_depth(xs) != 0 ||
 	    (want = uc->up->cfg->server_id) == NULL)
 		return ok;
-	sans = X509_get_ext_d2i(X509_STORE_CTX_get_current_cert(xs), NID_subject_alt_name, NULL,
-	                        NULL);
+	sans =
+	    X509_get_ext_d2i(X509_STORE_CTX_get_current_cert(xs), NID_subject_alt_name, NULL, NULL);
 	for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && !found; i++) {
 		gn = sk_GENERAL_NAME_value(sans, i);
 		if (gn->type == GEN_URI &&
@@ -720,10 +721,9 @@ resolve(struct ag_up *u, struct tg_error *err)
 	hints.ai_flags = AI_ADDRCONFIG;
 	rc = getaddrinfo(u->cfg->up.host, u->cfg->up.port, &hints, &res);
 	if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(u->sa)) {
-		r = tg_error_set(err, TG_ERR_CONFIG,
-		                 "upstream %s: cannot resolve '%s': %s; check the host name",
-		                 u->cfg->upstream, u->cfg->up.host,
-		                 rc != 0 ? gai_strerror(rc) : "no address");
+		r = tg_error_set(
+		    err, TG_ERR_CONFIG, "upstream %s: cannot resolve '%s': %s; check the host name",
+		    u->cfg->upstream, u->cfg->up.host, rc != 0 ? gai_strerror(rc) : "no address");
 		goto out;
 	}
 	memcpy(&u->sa, res->ai_addr, res->ai_addrlen);
@@ -750,8 +750,8 @@ ag_up_new(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, struct a
 	u->srv = s;
 	u->cfg = cfg;
 	u->key = key;
-	u->host_is_ip = inet_pton(AF_INET, cfg->up.host, ip) == 1 ||
-	                inet_pton(AF_INET6, cfg->up.host, ip) == 1;
+	u->host_is_ip =
+	    inet_pton(AF_INET, cfg->up.host, ip) == 1 || inet_pton(AF_INET6, cfg->up.host, ip) == 1;
 	if ((r = resolve(u, err)) != 0)
 		goto out;
 	if ((u->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||

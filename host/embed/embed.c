@@ -167,10 +167,11 @@ tokengate_key_use(tokengate_key *key, SSL_CTX *ctx, char *errbuf, size_t errlen)
 
 	tg_error_clear(&err);
 	if (key == NULL || ctx == NULL)
-		r = tg_error_set(&err, TG_ERR_INVALID_ARG,
-		                 "tokengate_key_use: %s is NULL; pass the key of tokengate_key_open "
-		                 "and the SSL_CTX to configure",
-		                 key == NULL ? "key" : "ctx");
+		r = tg_error_set(
+		    &err, TG_ERR_INVALID_ARG,
+		    "tokengate_key_use: %s is NULL; pass the key of tokengate_key_open "
+		    "and the SSL_CTX to configure",
+		    key == NULL ? "key" : "ctx");
 	else
 		r = tg_tlskey_ssl_ctx_use(key->k, ctx, &err);
 	return r == 0 ? TOKENGATE_OK : fail(r, &err, errbuf, errlen);

@@ -66,13 +66,15 @@ extern "C" {
 #define TOKENGATE_API_VERSION 1
 
 /* Flags */
-#define TOKENGATE_ASYNC          0x1u /* sign on threads, pausing the handshake (see above) */
-#define TOKENGATE_WATCH          0x2u /* watch the token: removed -> signatures fail at once;
+#define TOKENGATE_ASYNC 0x1u /* sign on threads, pausing the handshake (see above) */
+#define TOKENGATE_WATCH                                                                            \
+	0x2u /* watch the token: removed -> signatures fail at once;
                                          inserted again -> logged in again (PIN from its
                                          source), existing SSL_CTXs work again */
-#define TOKENGATE_ALLOW_IMPORTED 0x4u /* accept a key imported into the token (a service key
+#define TOKENGATE_ALLOW_IMPORTED                                                                   \
+	0x4u                    /* accept a key imported into the token (a service key
                                          on an HSM); never an exportable key */
-#define TOKENGATE_SERVER         0x100u /* tokengate_ssl_ctx_new: a server SSL_CTX (else client) */
+#define TOKENGATE_SERVER 0x100u /* tokengate_ssl_ctx_new: a server SSL_CTX (else client) */
 
 /* Results */
 #define TOKENGATE_OK            0
@@ -97,8 +99,8 @@ typedef struct tokengate_key tokengate_key;
  * TOKENGATE_WATCH, TOKENGATE_ALLOW_IMPORTED. TOKENGATE_OK and *key (free
  * with tokengate_key_free), or an error code and message.
  */
-int tokengate_key_open(const char *key_uri, const char *cert, unsigned flags,
-                       tokengate_key **key, char *errbuf, size_t errlen);
+int tokengate_key_open(const char *key_uri, const char *cert, unsigned flags, tokengate_key **key,
+                       char *errbuf, size_t errlen);
 
 /*
  * Installs the key and its certificate (and chain) in ctx, a client or
@@ -123,8 +125,8 @@ void tokengate_key_free(tokengate_key *key);
  * tokengate_key_open, tokengate_key_use on ctx (the caller's, client or
  * server), tokengate_key_free: for a program that configures one SSL_CTX.
  */
-int tokengate_ssl_ctx_configure(SSL_CTX *ctx, const char *key_uri, const char *cert,
-                                unsigned flags, char *errbuf, size_t errlen);
+int tokengate_ssl_ctx_configure(SSL_CTX *ctx, const char *key_uri, const char *cert, unsigned flags,
+                                char *errbuf, size_t errlen);
 
 /*
  * A new SSL_CTX (TLS_client_method, or TLS_server_method with

@@ -255,12 +255,11 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 	int r = TG_ERR_ALLOC;
 
 	if (o == NULL || !is_p11(o->key_uri)) {
-		r = tg_error_set(
-		    err, TG_ERR_INVALID_ARG,
-		    "%s%skey '%s' is not a pkcs11: URI; give the URI of the key on its "
-		    "token (tokengate token list shows them)",
-		    role ? role : "", role ? " " : "",
-		    o != NULL && o->key_uri != NULL ? o->key_uri : "(none)");
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "%s key '%s' is not a pkcs11: URI; give the URI of the key on its "
+		                 "token (tokengate token list shows them)",
+		                 role ? role : "token",
+		                 o != NULL && o->key_uri != NULL ? o->key_uri : "(none)");
 		goto out;
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL) {
@@ -270,7 +269,7 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 	k->efd = -1;
 	pthread_mutex_init(&k->mu, NULL);
 	k->flags = o->flags;
-	snprintf(k->kname, sizeof(k->kname), "%s%skey", role ? role : "", role ? " " : "");
+	snprintf(k->kname, sizeof(k->kname), "%s key", role ? role : "token");
 	snprintf(cname, sizeof(cname), "%s%scertificate", role ? role : "", role ? " " : "");
 	if ((k->uri = tg_p11_uri_mask(o->key_uri)) == NULL ||
 	    (k->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {

@@ -37,7 +37,8 @@ local(const struct tg_gate_url *u)
 {
 	return u->scheme == TG_GATE_SCHEME_UNIX || strncmp(u->host, "127.", 4) == 0 ||
 	       strcmp(u->host, "::1") == 0 || strcmp(u->host, "localhost") == 0 ||
-	       strncmp(u->host, "::ffff:127.", 11) == 0 || strncmp(u->host, "::FFFF:127.", 11) == 0 ||
+	       strncmp(u->host, "::ffff:127.", 11) == 0 ||
+	       strncmp(u->host, "::FFFF:127.", 11) == 0 ||
 	       strncmp(u->host, "0:0:0:0:0:0:0:1", 15) == 0 || strchr(u->host, ':') != NULL;
 }
 

@@ -261,4 +261,12 @@ grep -q "the token is not available" agent3.log || tg_fail "no removal line in t
 grep -q "is back" agent3.log || tg_fail "no insertion line in the agent's log: $(cat agent3.log)"
 [[ $(agent_metric tokengate_agent_token_present) == 1 ]] || tg_fail "token_present is not 1 after the insertion"
 echo "ok: token operations of this agent: $(agent_metric tokengate_agent_token_operations_total)"
+kill -TERM "$AGENT_PID"
+tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
+rc=0
+wait "$AGENT_PID" || rc=$?
+[[ $rc == 0 ]] || tg_fail "the agent exited $rc after SIGTERM: $(tail -n 30 agent3.log)"
+# a sanitizer build reports here what it found in any of the agents
+! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' agent.log agent2.log agent3.log ||
+	tg_fail "a sanitizer found a fault in the agent (above)"
 echo "PASS"

@@ -66,8 +66,8 @@ test_flags_ok(void **state)
 	assert_null(c.listeners[0].cert);
 	tg_agent_config_clear(&c);
 	/* unix socket, tcp mode, server id, admin */
-	assert_int_equal(RUN(&c, &err, "--listen", "unix:/run/agent.sock", "--upstream", UP, "--key",
-	                     KEY, "--ca", "/etc/ca.pem", "--mode", "tcp", "--server-id",
+	assert_int_equal(RUN(&c, &err, "--listen", "unix:/run/agent.sock", "--upstream", UP,
+	                     "--key", KEY, "--ca", "/etc/ca.pem", "--mode", "tcp", "--server-id",
 	                     "spiffe://example.org/svc/gate", "--admin", "127.0.0.1:9091"),
 	                 0);
 	assert_int_equal(c.listeners[0].addr.scheme, TG_GATE_SCHEME_UNIX);
@@ -85,11 +85,18 @@ test_loopback(void **state)
 		const char *addr;
 		int ok;
 	} tab[] = {
-	    {"127.0.0.1:1", 1},        {"127.9.9.9:1", 1},  {"[::1]:1", 1},
-	    {"localhost:1", 1},        {"[::ffff:127.0.0.1]:1", 1},
-	    {"0.0.0.0:1", 0},          {"10.0.0.1:1", 0},   {"[::]:1", 0},
-	    {"192.168.1.10:1", 0},     {"[::ffff:10.0.0.1]:1", 0},
-	    {"128.0.0.1:1", 0},        {"example.org:1", 0},
+	    {"127.0.0.1:1", 1},
+	    {"127.9.9.9:1", 1},
+	    {"[::1]:1", 1},
+	    {"localhost:1", 1},
+	    {"[::ffff:127.0.0.1]:1", 1},
+	    {"0.0.0.0:1", 0},
+	    {"10.0.0.1:1", 0},
+	    {"[::]:1", 0},
+	    {"192.168.1.10:1", 0},
+	    {"[::ffff:10.0.0.1]:1", 0},
+	    {"128.0.0.1:1", 0},
+	    {"example.org:1", 0},
 	};
 	struct tg_agent_config c;
 	struct tg_error err;
@@ -122,26 +129,26 @@ test_flags_refused(void **state)
 	(void)state;
 	expect(RUN(&c, &err, "--listen", "127.0.0.1:1"), TG_ERR_USAGE, &err,
 	       "missing --upstream, --key, --ca");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", "http://gate:80", "--key", KEY,
-	           "--ca", "/c"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", "http://gate:80", "--key",
+	           KEY, "--ca", "/c"),
 	       TG_ERR_CONFIG, &err, "is not https://");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", "/home/a/key.pem",
-	           "--ca", "/c"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key",
+	           "/home/a/key.pem", "--ca", "/c"),
 	       TG_ERR_CONFIG, &err, "must be a pkcs11: URI");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca", "/c",
-	           "--server-id", "https://gate"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--server-id", "https://gate"),
 	       TG_ERR_CONFIG, &err, "is not a spiffe:// URI");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca", "/c",
-	           "--server-id", "spiffe://e/svc/g", "--server-name", "gate"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--server-id", "spiffe://e/svc/g", "--server-name", "gate"),
 	       TG_ERR_CONFIG, &err, "not both");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca", "/c",
-	           "--mode", "tcp", "--host", "api"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--mode", "tcp", "--host", "api"),
 	       TG_ERR_CONFIG, &err, "mode tcp passes bytes");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca", "/c",
-	           "--mode", "udp"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--mode", "udp"),
 	       TG_ERR_USAGE, &err, "is not http or tcp");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca", "/c",
-	           "--host", "a b"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--host", "a b"),
 	       TG_ERR_USAGE, &err, "is not a host name");
 	expect(RUN(&c, &err, "--listen", "unix:rel.sock", "--upstream", UP, "--key", KEY, "--ca",
 	           "/c"),
@@ -149,11 +156,11 @@ test_flags_refused(void **state)
 	expect(RUN(&c, &err, "--listen", "127.0.0.1:99999", "--upstream", UP, "--key", KEY, "--ca",
 	           "/c"),
 	       TG_ERR_USAGE, &err, "--listen");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca", "/c",
-	           "--admin", "unix:/a"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--admin", "unix:/a"),
 	       TG_ERR_CONFIG, &err, "plain HTTP on ADDR:PORT");
-	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca", "/c",
-	           "--admin", "127.0.0.1:1"),
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--admin", "127.0.0.1:1"),
 	       TG_ERR_CONFIG, &err, "its own port");
 	expect(RUN(&c, &err, "--config", "/x.yaml", "--listen", "127.0.0.1:1"), TG_ERR_USAGE, &err,
 	       "--config and --listen do not mix");
@@ -225,7 +232,8 @@ test_yaml_refused(void **state)
 	    {TOP "listenrs: []\n", "line 4: unknown key 'listenrs' in the file"},
 	    {TOP "ca: again.pem\nlisteners:\n  - listen: 127.0.0.1:1\n",
 	     "line 4: 'ca' is given twice in the file"},
-	    {TOP "listeners:\n  - listen: [127.0.0.1:1\n", "agent.yaml line 6: did not find expected"},
+	    {TOP "listeners:\n  - listen: [127.0.0.1:1\n",
+	     "agent.yaml line 6: did not find expected"},
 	    {TOP "listeners: []\n", "line 4: listeners: must be a non-empty list"},
 	    {TOP "admin: 127.0.0.1:9\n", "no listeners:"},
 	    {TOP "admin: 1\n", "line 4: admin: '1' is not a listen address"},
@@ -267,7 +275,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flags_ok),     cmocka_unit_test(test_loopback),
+	    cmocka_unit_test(test_flags_ok),      cmocka_unit_test(test_loopback),
 	    cmocka_unit_test(test_flags_refused), cmocka_unit_test(test_yaml_ok),
 	    cmocka_unit_test(test_yaml_refused),
 	};
