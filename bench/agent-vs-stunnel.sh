@@ -10,6 +10,8 @@
 #   2. the agent + gate beside stunnel (client mode, the same SoftHSM2 key
 #      through its pkcs11 engine) + nginx (ssl_verify_client on,
 #      proxy_pass): requests/s and the tokengate / (stunnel + nginx) ratio.
+# A third line measures the server side alone: gate_load as the mTLS client
+# (same key) straight to the gate and to nginx, keep-alive.
 # Two load patterns: keep-alive (--conns connections per load thread,
 # requests back to back) and new connections (a new client TCP connection
 # per request: what curl in a loop or a script does). Both chains end at
@@ -248,6 +250,15 @@ load() # PORT ARGS...
 {
 	"$LOAD" --connect "127.0.0.1:$1" --plain --path /v1/bench "${@:2}"
 }
+# tls_load PORT ARGS...: gate_load itself as the mTLS client (the SoftHSM2
+# key through libtgp11), straight to the gate or nginx: the server side
+# alone, without the client-side hop
+tls_load()
+{
+	"$LOAD" --connect "127.0.0.1:$1" --ca "$PKI/srvca.pem" --cert "$PKI/hsm-api.pem" \
+		--key "pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private?module-path=$TG_SOFTHSM2_MODULE&pin-source=file:$HSM_PIN_FILE" \
+		--path /v1/bench "${@:2}"
+}
 # sanity: each chain answers, a denied path is an error gate_load reports
 : >cold.txt
 warm agent "$AH_PORT" hsm_agent_ops
@@ -269,7 +280,7 @@ one()
 	local -a extra=()
 	[[ $mode == keepalive ]] && extra=(--conns "$CONNS")
 	[[ -n $opscmd ]] && o0=$($opscmd)
-	out=$(load "$p" --mode "$mode" --seconds "$SECONDS_RUN" --threads "$THREADS" "${extra[@]}" 2>load.err) ||
+	out=$(${LOADER:-load} "$p" --mode "$mode" --seconds "$SECONDS_RUN" --threads "$THREADS" "${extra[@]}" 2>load.err) ||
 		tg_fail "gate_load --mode $mode through $name failed: $(cat load.err) $out"
 	if [[ -n $opscmd ]]; then
 		o1=$($opscmd)
@@ -298,6 +309,8 @@ for ((r = 1; r <= RUNS; r++)); do
 			one stunnel "$SP" handshake
 		fi
 	done
+	LOADER=tls_load one gate-direct "$GATE_PORT" keepalive
+	LOADER=tls_load one nginx-direct "$NG" keepalive
 	echo "run $r of $RUNS done" >&2
 done
 
@@ -337,8 +350,13 @@ for m in ("keepalive", "handshake"):
 for m in ("keepalive", "handshake"):
     print("%-44s %22s %s" % ("agent token operations / 1,000 req (" + ("keep-alive" if m == "keepalive" else "new conns") + ")",
                              "-", cell(ops, "agent", m, "%13.3f")))
+print()
+print("%-44s %22s %22s %8s" % ("mTLS straight to the server (no client hop)", "nginx", "gate", "gate/ngx"))
+print("%-44s %s %s %s" % (names["keepalive"], cell(runs, "nginx-direct", "keepalive"), cell(runs, "gate-direct", "keepalive"),
+                          ratio(med(runs, "gate-direct", "keepalive"), med(runs, "nginx-direct", "keepalive"))))
 missing = ["%s %s" % (s, m) for s in ("sim0", "sim150", "agent", "stunnel") for m in ("keepalive", "handshake")
            if not (med(runs, s, m) or 0) > 0]
+missing += ["%s keepalive" % s for s in ("gate-direct", "nginx-direct") if not (med(runs, s, "keepalive") or 0) > 0]
 missing += ["token operations of %s %s" % (s, m) for s in ("sim0", "sim150", "agent") for m in ("keepalive", "handshake")
             if med(ops, s, m) is None]
 if missing:
