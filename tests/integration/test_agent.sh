@@ -8,8 +8,13 @@
 # keep-alive requests reuse one upstream connection; a POST body (chunked)
 # streamed; SSE chunks pass; a burst of new client connections costs at
 # most a couple of full handshakes (the rest resume, /metrics); --host
-# rewrites Host; unix socket mode 0600; tcp mode; a wrong --server-id
-# refused (502 naming the URI SAN); /healthz, /metrics names; SIGTERM exits 0.
+# rewrites Host; a WebSocket upgrade passes through; unix socket mode 0600;
+# tcp mode; a wrong server_id or server_name refused (502 with the reason),
+# the right server_name accepted; /healthz,
+# /metrics names and the token operation count; a cold burst costs one full
+# handshake; presence (p11_watch_wrap hides the token): the open connection
+# closed, 503 with a one-line reason, serving again after insertion;
+# SIGTERM exits 0 and no sanitizer report.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -20,6 +25,15 @@ tg_softhsm_default
 export TOKENGATE_PIN=$TG_SOFTHSM_PIN
 GATE_HSM=1 gate_pki || tg_fail "the PKI could not be made"
 gate_policy_default "$TG_TMP/policy.yaml"
+# a WebSocket route this identity may use (the default one is for dev/*)
+python3 - "$TG_TMP/policy.yaml" <<'EOF'
+import sys
+p = sys.argv[1]
+route = ('  - name: ws-api\n    paths: ["/ws-api"]\n    websocket: true\n    allow:\n'
+         '      - identity: "spiffe://example.org/svc/api"\n')
+s = open(p).read().replace("routes:\n", "routes:\n" + route, 1)
+open(p, "w").write(s)
+EOF
 gate_upstream_start main --listen 127.0.0.1:0
 gate_start
 KEY="$GATE_HSM_KEY?module-path=$TG_SOFTHSM2_MODULE"
@@ -72,15 +86,17 @@ jq -e '[.headers[] | select(.[0] == "X-Tokengate-Identity")][0][1] == "spiffe://
 	tg_fail "the gate did not see the token identity: $(cat r1.json)"
 echo "ok: GET /echo through agent and gate as spiffe://example.org/svc/api"
 
-# ---- keep-alive: many requests, one upstream connection ------------------
+# ---- keep-alive: 1,000 requests, one upstream connection, no signature ----
 hs0=$(agent_metric 'tokengate_agent_handshakes_total{result="ok"}')
-urls=()
-for i in $(seq 1 50); do urls+=("$A/echo?i=$i"); done
-curl -sS --max-time 60 -o /dev/null -w '%{http_code}\n' "${urls[@]}" >codes
-[[ $(grep -c '^200$' codes) == 50 ]] || tg_fail "50 keep-alive requests: $(sort codes | uniq -c)"
+ops0=$(agent_metric tokengate_agent_token_operations_total)
+for i in $(seq 1 1000); do echo "url = \"$A/echo?i=$i\""; echo "output = /dev/null"; done >k.cfg
+curl -sS --max-time 120 -K k.cfg -w '%{http_code}\n' >codes
+[[ $(grep -c '^200$' codes) == 1000 ]] || tg_fail "1,000 keep-alive requests: $(sort codes | uniq -c)"
 hs1=$(agent_metric 'tokengate_agent_handshakes_total{result="ok"}')
-((hs1 - hs0 <= 1)) || tg_fail "50 keep-alive requests cost $((hs1 - hs0)) handshakes (the pool is not used)"
-echo "ok: 50 keep-alive requests, $((hs1 - hs0)) new handshake(s)"
+ops1=$(agent_metric tokengate_agent_token_operations_total)
+((hs1 - hs0 <= 1)) || tg_fail "1,000 keep-alive requests cost $((hs1 - hs0)) handshakes (the pool is not used)"
+((ops1 - ops0 <= 2)) || tg_fail "1,000 keep-alive requests cost $((ops1 - ops0)) token operations"
+echo "ok: 1,000 keep-alive requests: $((hs1 - hs0)) new handshake(s), $((ops1 - ops0)) token operation(s)"
 
 # ---- a burst of new client connections: the rest resume ------------------
 for i in $(seq 1 20); do
@@ -122,6 +138,34 @@ code=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' "$A/admin/x")
 [[ $code == 403 ]] || tg_fail "the gate's 403 for /admin did not pass through: $code"
 echo "ok: the gate's 403 passes through"
 
+# ---- WebSocket: the upgrade passes through, then bytes both ways ----------
+cat >ws.py <<'EOF'
+import base64, os, socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET /ws-api HTTP/1.1\r\nHost: w\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    b = s.recv(4096)
+    assert b, buf
+    buf += b
+head, rest = buf.split(b"\r\n\r\n", 1)
+assert head.startswith(b"HTTP/1.1 101"), head
+for i in range(3):
+    msg = b"hello through the agent %d" % i
+    mask = os.urandom(4)
+    s.sendall(bytes([0x81, 0x80 | len(msg)]) + mask + bytes(c ^ mask[j % 4] for j, c in enumerate(msg)))
+    while len(rest) < 2 + len(msg):
+        b = s.recv(4096)
+        assert b, rest
+        rest += b
+    assert rest[0] == 0x81 and rest[1] == len(msg) and rest[2:2 + len(msg)] == msg, rest
+    rest = rest[2 + len(msg):]
+print("ok: WebSocket upgraded through the agent, 3 frames echoed")
+EOF
+python3 ws.py "$APORT" || tg_fail "WebSocket through the agent"
+
 # ---- metrics and health --------------------------------------------------
 curl -sS --max-time 5 "http://$AADMIN/healthz" | grep -q ok || tg_fail "/healthz"
 curl -sS --max-time 5 "http://$AADMIN/metrics" >metrics
@@ -131,6 +175,8 @@ for m in tokengate_agent_requests_total tokengate_agent_upstream_connections \
 	grep -q "^$m" metrics || tg_fail "/metrics lacks $m: $(cat metrics)"
 done
 [[ $(agent_metric tokengate_agent_token_present) == 1 ]] || tg_fail "token_present is not 1"
+ops=$(agent_metric tokengate_agent_token_operations_total)
+((ops >= 1 && ops <= 2)) || tg_fail "token operations after ~1,030 requests and 30 connections: $ops (expected 1 or 2)"
 echo "ok: /healthz and /metrics ($(agent_metric 'tokengate_agent_requests_total{listener="main",result="forwarded"}') requests forwarded)"
 kill -TERM "$AGENT_PID"
 tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
@@ -141,6 +187,7 @@ grep -q 'tokengate agent: stopped' agent.log || tg_fail "no 'stopped' line"
 
 # ---- a config file: unix socket (0600), --host, tcp mode, wrong server id --
 TPORT=$(tg_free_port_pair)
+TPORT2=$(tg_free_port_pair)
 cat >agent.yaml <<EOF
 upstream: $UPSTREAM
 key: "$KEY"
@@ -157,7 +204,16 @@ listeners:
   - name: wrongid
     listen: 127.0.0.1:$((TPORT + 1))
     server_id: spiffe://example.org/svc/not-the-gate
+  - name: wrongname
+    listen: 127.0.0.1:$TPORT2
+    server_name: not-the-gate.example
+  - name: rightname
+    listen: 127.0.0.1:$((TPORT2 + 1))
+    server_name: localhost
 EOF
+"$TG" agent --config agent.yaml --check >out 2>err || tg_fail "agent --config --check: $(cat err)"
+[[ $(grep -c '^listener ' out) == 5 ]] || tg_fail "agent --config --check: one line per listener expected: $(cat out)"
+tg_expect_exit 2 "do not mix" "$TG" agent --config agent.yaml --listen 127.0.0.1:1
 agent_start agent2.log --config agent.yaml
 # a cold burst: no session yet; one full handshake runs, the others wait
 # for its ticket and resume
@@ -195,6 +251,13 @@ code=$(curl -sS --max-time 20 -o wrong.txt -w '%{http_code}' "http://127.0.0.1:$
 [[ $code == 502 ]] || tg_fail "a gate without the expected URI SAN: $code $(cat wrong.txt)"
 grep -q "URI SAN spiffe://example.org/svc/not-the-gate" wrong.txt || tg_fail "502 without the reason: $(cat wrong.txt)"
 echo "ok: wrong server_id refused: $(cat wrong.txt)"
+code=$(curl -sS --max-time 20 -o wrong.txt -w '%{http_code}' "http://127.0.0.1:$TPORT2/echo")
+[[ $code == 502 ]] || tg_fail "a gate certificate without the expected name: $code $(cat wrong.txt)"
+grep -q "mismatch" wrong.txt || tg_fail "502 without the reason: $(cat wrong.txt)"
+echo "ok: wrong server_name refused: $(cat wrong.txt)"
+code=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((TPORT2 + 1))/echo")
+[[ $code == 200 ]] || tg_fail "server_name localhost (in the gate's certificate): $code"
+echo "ok: server_name localhost accepted"
 kill -TERM "$AGENT_PID"
 tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
 [[ ! -e $TG_TMP/agent.sock ]] || tg_fail "the unix socket was left behind"
