@@ -19,3 +19,17 @@ tg_add_script_test(bench_gate_smoke
   ARGS --quick ${CMAKE_BINARY_DIR}
   LABELS bench
   TIMEOUT 600)
+
+# bench/agent-vs-stunnel.sh (issue 12): `tokengate agent` + gate with the
+# key on the simulator at 0 and 150 ms per signature, token operations per
+# 1,000 requests, and agent + gate beside stunnel + nginx; the same
+# gate_load (--plain) for both. Run it whole with the target bench_agent.
+add_custom_target(bench_agent
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent-vs-stunnel.sh ${CMAKE_BINARY_DIR}
+  DEPENDS gate_load tokengate tokengate-sim
+  USES_TERMINAL)
+tg_add_script_test(bench_agent_smoke
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/agent-vs-stunnel.sh
+  ARGS --quick ${CMAKE_BINARY_DIR}
+  LABELS bench
+  TIMEOUT 600)

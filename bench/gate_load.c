@@ -7,6 +7,7 @@
  *   gate_load --connect HOST:PORT --cert FILE --key FILE|pkcs11:URI --ca FILE
  *             [--mode handshake|keepalive|idle] [--threads N] [--seconds S]
  *             [--path /x] [--conns N]
+ *   gate_load --connect HOST:PORT --plain [--mode ...] [...]
  *
  * Modes:
  *   handshake  each iteration: a new TCP connection, a full TLS 1.3 mTLS
@@ -23,6 +24,10 @@
  *              "held N" on stdout, then waits for SIGTERM/SIGINT or
  *              --seconds (0: no limit) and closes them. ops = connections
  *              held; seconds = the time to open them.
+ *
+ * --plain speaks HTTP/1.1 in clear text (no TLS, no key, no CA): for a
+ * local listener such as `tokengate agent`'s or stunnel's client side;
+ * "handshake" mode is then a new TCP connection per request.
  *
  * The client key is a PEM file, or a pkcs11: URI through libtgp11
  * (tg_p11_key_find + tg_p11_ssl_ctx_use_key; the PIN from the URI's
@@ -87,6 +92,7 @@ struct gl_opts {
 	const char *ca;
 	const char *path;
 	unsigned conns;
+	int plain; /* --plain: clear-text HTTP, no TLS */
 };
 
 /* State shared by the threads. */
@@ -199,6 +205,10 @@ gl_conn_open(struct gl_run *r, struct gl_conn *c)
 		gl_error(r, "connect to %s:%s: %s", r->o->host, r->o->port, strerror(errno));
 		goto out;
 	}
+	if (r->o->plain) {
+		rc = 0;
+		goto out;
+	}
 	if ((c->ssl = SSL_new(r->ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
 		gl_error(r, "SSL_new");
 		goto out;
@@ -235,6 +245,20 @@ gl_fill(struct gl_run *r, struct gl_conn *c, int *eof)
 		return -1;
 	}
 	errno = 0;
+	if (r->o->plain) {
+		ssize_t got = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+
+		if (got == 0) {
+			*eof = 1;
+			return -1;
+		}
+		if (got < 0) {
+			gl_error(r, "reading the response: %s", strerror(errno));
+			return -1;
+		}
+		c->len += (size_t)got;
+		return 0;
+	}
 	n = SSL_read(c->ssl, c->buf + c->len, (int)(sizeof(c->buf) - c->len));
 	if (n <= 0) {
 		e = SSL_get_error(c->ssl, n);
@@ -391,8 +415,19 @@ gl_chunked(struct gl_run *r, struct gl_conn *c)
 static int
 gl_send(struct gl_run *r, struct gl_conn *c)
 {
-	int n = SSL_write(c->ssl, r->req, (int)r->reqlen);
+	int n;
 
+	if (r->o->plain) {
+		ssize_t w = send(c->fd, r->req, r->reqlen, MSG_NOSIGNAL);
+
+		if (w != (ssize_t)r->reqlen) {
+			gl_error(r, "sending the request: %s",
+			         w < 0 ? strerror(errno) : "short write");
+			return -1;
+		}
+		return 0;
+	}
+	n = SSL_write(c->ssl, r->req, (int)r->reqlen);
 	if (n != (int)r->reqlen) {
 		gl_error(r, "sending the request: SSL error %d", SSL_get_error(c->ssl, n));
 		return -1;
@@ -484,7 +519,7 @@ gl_run_keepalive(struct gl_thread *t)
 			struct gl_conn *c = &t->conns[i];
 
 			sent[i] = 0;
-			if (c->ssl == NULL && gl_conn_open(r, c) != 0)
+			if (c->fd < 0 && gl_conn_open(r, c) != 0)
 				continue;
 			sent[i] = gl_send(r, c) == 0;
 			if (!sent[i])
@@ -565,18 +600,21 @@ gl_thread_main(void *arg)
 static void
 gl_usage(FILE *f)
 {
-	fputs("usage: gate_load --connect HOST:PORT --cert FILE --key FILE|pkcs11:URI --ca FILE\n"
-	      "                 [--mode handshake|keepalive|idle] [--threads N] [--seconds S]\n"
-	      "                 [--path /x] [--conns N]\n"
-	      "  handshake  new TCP connection + full TLS 1.3 mTLS handshake + one GET + close\n"
-	      "  keepalive  --conns connections per thread (default 1), GETs back to back\n"
-	      "  idle       --conns connections in all, one GET each, held until SIGTERM or\n"
-	      "             --seconds (0: until SIGTERM); prints 'held N' once they are open\n"
-	      "Defaults: --mode handshake --threads 4 --seconds 5 --path / --conns 1.\n"
-	      "The PIN of a pkcs11: key comes from its pin-source= or TOKENGATE_PIN.\n"
-	      "Prints one JSON line {\"mode\",\"ops\",\"seconds\",\"per_sec\",\"errors\",...};\n"
-	      "exit 0 measured, 1 errors during the run (the first on stderr), 2 usage/set-up.\n",
-	      f);
+	fputs(
+	    "usage: gate_load --connect HOST:PORT --cert FILE --key FILE|pkcs11:URI --ca FILE\n"
+	    "                 [--mode handshake|keepalive|idle] [--threads N] [--seconds S]\n"
+	    "                 [--path /x] [--conns N]\n"
+	    "       gate_load --connect HOST:PORT --plain [--mode ...] [...]\n"
+	    "  --plain    clear-text HTTP/1.1, no TLS (a local listener: the agent's, stunnel's)\n"
+	    "  handshake  new TCP connection + full TLS 1.3 mTLS handshake + one GET + close\n"
+	    "  keepalive  --conns connections per thread (default 1), GETs back to back\n"
+	    "  idle       --conns connections in all, one GET each, held until SIGTERM or\n"
+	    "             --seconds (0: until SIGTERM); prints 'held N' once they are open\n"
+	    "Defaults: --mode handshake --threads 4 --seconds 5 --path / --conns 1.\n"
+	    "The PIN of a pkcs11: key comes from its pin-source= or TOKENGATE_PIN.\n"
+	    "Prints one JSON line {\"mode\",\"ops\",\"seconds\",\"per_sec\",\"errors\",...};\n"
+	    "exit 0 measured, 1 errors during the run (the first on stderr), 2 usage/set-up.\n",
+	    f);
 }
 
 /* An unsigned option value in [min, max]. */
@@ -618,6 +656,10 @@ gl_parse(int argc, char **argv, struct gl_opts *o, int *help)
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			*help = 1;
 			return 0;
+		}
+		if (strcmp(a, "--plain") == 0) {
+			o->plain = 1;
+			continue;
 		}
 		if (v == NULL) {
 			fprintf(stderr,
@@ -679,10 +721,15 @@ gl_parse(int argc, char **argv, struct gl_opts *o, int *help)
 			return -1;
 		}
 	}
-	if (connect_to == NULL || o->key == NULL || o->ca == NULL ||
-	    (o->cert == NULL && strncmp(o->key, "pkcs11:", 7) != 0)) {
+	if (o->plain && (o->key != NULL || o->ca != NULL || o->cert != NULL)) {
+		fprintf(stderr, "gate_load: --plain speaks no TLS: drop --key, --ca and --cert\n");
+		return -1;
+	}
+	if (connect_to == NULL ||
+	    (!o->plain && (o->key == NULL || o->ca == NULL ||
+	                   (o->cert == NULL && strncmp(o->key, "pkcs11:", 7) != 0)))) {
 		fprintf(stderr, "gate_load: --connect, --key, --ca (and --cert with a PEM key) are "
-		                "required (see --help)\n");
+		                "required, or --connect and --plain (see --help)\n");
 		return -1;
 	}
 	if (o->mode != GL_IDLE && o->seconds <= 0) {
@@ -875,7 +922,7 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (gl_resolve(&o, &r) != 0 || gl_ctx(&o, &p11, &key, &r.ctx) != 0)
+	if (gl_resolve(&o, &r) != 0 || (!o.plain && gl_ctx(&o, &p11, &key, &r.ctx) != 0))
 		goto out;
 	if ((th = calloc(o.threads, sizeof(*th))) == NULL)
 		goto out;

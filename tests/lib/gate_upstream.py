@@ -298,6 +298,9 @@ class TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def get_request(self):
         sock, addr = super().get_request()
+        # headers and body go out in separate writes: without NODELAY the
+        # body waits for the peer's delayed ACK (40 ms per response)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_ctx is not None:
             sock = self.ssl_ctx.wrap_socket(sock, server_side=True,
                                             do_handshake_on_connect=False)

@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# bench/agent-vs-stunnel.sh — `tokengate agent` + `tokengate gate` measured
+# with the same load tool (build/bench/gate_load --plain, clear-text HTTP to
+# the client-side local port), in alternating runs, in one script:
+#   1. the agent with its key on the simulated token (tokengate-sim behind a
+#      private pcscd, through OpenSC) answering each private-key operation
+#      after 0 ms and after 150 ms (--sign-latency-ms): requests/s and the
+#      150/0 ratio; token operations per 1,000 requests, counted by the
+#      token itself (`tokengate-sim status`);
+#   2. the agent + gate beside stunnel (client mode, the same SoftHSM2 key
+#      through its pkcs11 engine) + nginx (ssl_verify_client on,
+#      proxy_pass): requests/s and the tokengate / (stunnel + nginx) ratio.
+# A third line measures the server side alone: gate_load as the mTLS client
+# (same key) straight to the gate and to nginx, keep-alive.
+# Two load patterns: keep-alive (--conns connections per load thread,
+# requests back to back) and new connections (a new client TCP connection
+# per request: what curl in a loop or a script does). Both chains end at
+# the same upstream (an nginx answering `return 200 "ok"`).
+# Prints medians, their spread over the runs (max-min as % of the median:
+# the machine's noise) and the ratios. Asserts no timing.
+#
+#   bench/agent-vs-stunnel.sh [--seconds S] [--threads N] [--conns C]
+#                             [--runs R] [--quick] [BUILD_DIR]
+#
+# Defaults: --seconds 5 per measurement, --threads 4 load threads, --conns 2
+# keep-alive connections per thread, --runs 3; --quick = --seconds 2
+# --runs 1 (the smoke test). BUILD_DIR defaults to ./build.
+#
+# The job, the same for both chains: a client whose certificate a tokengate
+# CA issued for a key on a token (never readable), TLS 1.3 with the client
+# certificate verified against that CA, the server certificate verified
+# against its CA and name, every request proxied to the upstream. The gate
+# also decides each request against its policy and writes its audit line;
+# nginx only checks the certificate. The gate runs with
+# 2 workers, nginx with as many worker processes.
+#
+# Needs root (a private pcscd), nginx, stunnel4, the pkcs11 engine
+# (libengine-pkcs11-openssl), yubico-piv-tool, OpenSC, softhsm2. Exit codes:
+# 0 measured, 1 failed, 77 cannot run here (a missing tool, or `tokengate
+# agent` not built).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+SECONDS_RUN=5
+THREADS=4
+CONNS=2
+RUNS=3
+BUILD=
+usage()
+{
+	sed -n '20,25s/^# \{0,1\}//p' "$0"
+}
+while (($#)); do
+	case $1 in
+	--seconds) SECONDS_RUN=$2 && shift ;;
+	--threads) THREADS=$2 && shift ;;
+	--conns) CONNS=$2 && shift ;;
+	--runs) RUNS=$2 && shift ;;
+	--quick) SECONDS_RUN=2 RUNS=1 ;;
+	-h | --help) usage && exit 0 ;;
+	-*) echo "agent-vs-stunnel.sh: unknown option '$1' (see --help)" >&2 && exit 2 ;;
+	*) BUILD=$1 ;;
+	esac
+	shift
+done
+for v in SECONDS_RUN THREADS CONNS RUNS; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
+		echo "agent-vs-stunnel.sh: ${v/SECONDS_RUN/SECONDS} '${!v}' must be a whole number above 0" >&2
+		exit 2
+	}
+done
+BUILD=$(cd "${BUILD:-$here/../build}" && pwd)
+export TG_BIN_DIR=$BUILD/bin TG_BUILD_DIR=$BUILD
+export TG_FIXTURES=${TG_FIXTURES:-$here/../tests/lib}
+source "$TG_FIXTURES/fixtures.sh"
+source "$TG_FIXTURES/gate_lib.sh"
+source "$TG_FIXTURES/agent_lib.sh"
+source "$here/../tests/integration/sim_lib.sh"
+
+LOAD=$BUILD/bench/gate_load
+[[ -x $LOAD ]] || tg_skip "$LOAD not built (cmake --build $BUILD --target gate_load)"
+gate_require
+agent_require
+tg_require_cmd nginx stunnel4 yubico-piv-tool opensc-tool pkcs11-tool ss
+compgen -G '/usr/lib/*/engines-3/pkcs11.so' >/dev/null ||
+	tg_skip "OpenSSL's pkcs11 engine is missing; install libengine-pkcs11-openssl"
+[[ -e $TG_OPENSC_MODULE ]] || tg_skip "OpenSC PKCS#11 module $TG_OPENSC_MODULE not found; install opensc-pkcs11"
+# the gate of tests/lib/gate_lib.sh runs 2 workers: nginx gets as many
+WORKERS=2
+NGINX=$(command -v nginx)
+cd "$TG_TMP"
+
+# ---- tokens, PKI ------------------------------------------------------------------------------
+tg_softhsm_default
+GATE_HSM=1 gate_pki
+API=spiffe://$TD/svc/api
+HSM_PIN_FILE=$TG_TMP/hsm.pin
+printf '%s\n' "$TG_SOFTHSM_PIN" >"$HSM_PIN_FILE"
+chmod 600 "$HSM_PIN_FILE"
+HSM_KEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private?module-path=$TG_SOFTHSM2_MODULE&pin-source=file:$HSM_PIN_FILE"
+sim_up
+agent_sim_enroll erin "spiffe://$TD/dev/erin"
+unset TOKENGATE_PIN
+cat >policy.yaml <<EOF
+routes:
+  - name: bench
+    paths: ["/v1/**"]
+    allow:
+      - identity: "$API"
+        key: hsm-operator
+      - identity: "spiffe://$TD/dev/erin"
+        key: device-attested
+EOF
+
+# ---- upstream and nginx -------------------------------------------------------------------------
+listening()
+{
+	[[ -n $(ss -Hltn "sport = :$1") ]]
+}
+wait_listen() # PORT PID LOG NAME
+{
+	tg_wait_until "$TG_WAIT_SECS" listening "$1" && tg__pid_alive "$2" && return 0
+	tg__dump "$3" "$4"
+	tg_fail "$4 (pid $2) does not listen on 127.0.0.1:$1"
+}
+USER_LINE=
+[[ $(id -u) == 0 ]] && USER_LINE="user $(id -un) $(id -gn);"
+nginx_conf() # DIR WORKERS SERVER-BLOCK...
+{
+	local d=$1 w=$2
+	shift 2
+	mkdir -p "$d/tmp"
+	cat >"$d/nginx.conf" <<EOF
+$USER_LINE
+daemon off;
+master_process on;
+worker_processes $w;
+worker_rlimit_nofile 20000;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  default_type text/plain;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  fastcgi_temp_path $d/tmp/fastcgi;
+  uwsgi_temp_path $d/tmp/uwsgi;
+  scgi_temp_path $d/tmp/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+$*
+}
+EOF
+}
+nginx_start() # DIR PORT NAME; sets STARTED
+{
+	local d=$1
+	TG__LOGS+=("$d/error.log")
+	"${TG__PDEATH[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" </dev/null \
+		>"$d/out.log" 2>&1 &
+	STARTED=$!
+	tg_on_exit tg__kill_wait "$STARTED" 10
+	wait_listen "$2" "$STARTED" "$d/error.log" "$3"
+}
+UP=$(tg_free_port_pair)
+nginx_conf "$TG_TMP/up" 1 "  server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } }"
+nginx_start "$TG_TMP/up" "$UP" "upstream nginx"
+NG=$(tg_free_port_pair)
+nginx_conf "$TG_TMP/ng" "$WORKERS" "  upstream up { server 127.0.0.1:$UP; keepalive 32; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$NG ssl;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $PKI/server.pem;
+    ssl_certificate_key $PKI/server.key;
+    ssl_client_certificate $PKI/ca/ca.pem;
+    ssl_verify_client on;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }"
+nginx_start "$TG_TMP/ng" "$NG" "nginx"
+
+# ---- stunnel (client mode, pkcs11 engine, the SoftHSM2 key) -> nginx -----------------------------
+SP=$(tg_free_port_pair)
+cat >stunnel.conf <<EOF
+foreground = yes
+pid =
+output = $TG_TMP/stunnel.log
+debug = warning
+engine = pkcs11
+engineCtrl = MODULE_PATH:$TG_SOFTHSM2_MODULE
+engineCtrl = PIN:$TG_SOFTHSM_PIN
+[nginx]
+engineId = pkcs11
+client = yes
+accept = 127.0.0.1:$SP
+connect = 127.0.0.1:$NG
+sni = localhost
+cert = $PKI/hsm-api.pem
+key = pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private
+CAfile = $PKI/srvca.pem
+verifyChain = yes
+checkHost = localhost
+EOF
+TG__LOGS+=("$TG_TMP/stunnel.log")
+"${TG__PDEATH[@]}" stunnel4 "$TG_TMP/stunnel.conf" </dev/null >stunnel.out 2>&1 &
+STUNNEL_PID=$!
+tg_on_exit tg__kill_wait "$STUNNEL_PID" 10
+tg_wait_until 30 tg__port_owned "$SP" "$STUNNEL_PID" ||
+	tg_fail "stunnel did not listen on $SP: $(cat stunnel.out stunnel.log 2>/dev/null | tail -n 30)"
+
+# ---- gate and agents ----------------------------------------------------------------------------
+export GATE_POLICY=$TG_TMP/policy.yaml GATE_UPSTREAM=http://127.0.0.1:$UP
+gate_start
+agent_start --key "$HSM_KEY" --cert "$PKI/hsm-api.pem"
+AH_PORT=$AGENT_PORT AH_ADMIN=$AGENT_ADMIN
+hsm_agent_ops()
+{
+	AGENT_ADMIN=$AH_ADMIN agent_metric tokengate_agent_token_operations_total
+}
+SIM_AGENT_PID='' SIM_LAT=''
+# sim_agent LATENCY_MS: the simulator answering after LATENCY_MS, and an
+# agent with its key (both restarted when the latency changes); AS_PORT
+sim_agent()
+{
+	[[ $SIM_LAT == "$1" ]] && return 0
+	if [[ -n $SIM_AGENT_PID ]]; then
+		AGENT_PID=$SIM_AGENT_PID
+		agent_stop
+	fi
+	tg_sim_stop
+	tg_sim_start "$TG_SIM_STATE" --sign-latency-ms "$1"
+	agent_start --key "$AGENT_SIM_KEY" --cert "$PKI/erin.pem"
+	SIM_AGENT_PID=$AGENT_PID AS_PORT=$AGENT_PORT SIM_LAT=$1
+	warm "sim$1" "$AS_PORT" sim_ops
+}
+# warm NAME PORT OPS-COMMAND: one second of keep-alive load on a fresh
+# agent (its pool and first sessions), not counted in the rates; its token
+# operations are appended to cold.txt
+warm()
+{
+	local o0 o1
+	o0=$($3)
+	load "$2" --mode keepalive --seconds 1 --threads "$THREADS" --conns "$CONNS" >/dev/null 2>load.err ||
+		tg_fail "warming up $1: $(cat load.err)"
+	o1=$($3)
+	printf '%s %s\n' "$1" "$(python3 -c 'import sys; print(int(float(sys.argv[2]) - float(sys.argv[1])))' "$o0" "$o1")" >>cold.txt
+}
+
+load() # PORT ARGS...
+{
+	"$LOAD" --connect "127.0.0.1:$1" --plain --path /v1/bench "${@:2}"
+}
+# tls_load PORT ARGS...: gate_load itself as the mTLS client (the SoftHSM2
+# key through libtgp11), straight to the gate or nginx: the server side
+# alone, without the client-side hop
+tls_load()
+{
+	"$LOAD" --connect "127.0.0.1:$1" --ca "$PKI/srvca.pem" --cert "$PKI/hsm-api.pem" \
+		--key "pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private?module-path=$TG_SOFTHSM2_MODULE&pin-source=file:$HSM_PIN_FILE" \
+		--path /v1/bench "${@:2}"
+}
+# sanity: each chain answers, a denied path is an error gate_load reports
+: >cold.txt
+warm agent "$AH_PORT" hsm_agent_ops
+sim_agent 0
+for p in "$AH_PORT" "$AS_PORT" "$SP"; do
+	load "$p" --mode handshake --threads 1 --seconds 0.3 >/dev/null 2>load.err ||
+		tg_fail "a request through 127.0.0.1:$p failed: $(cat load.err)"
+done
+tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" load "$AH_PORT" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+tg_expect_exit 2 "gate_load: --plain speaks no TLS: drop --key, --ca and --cert" \
+	"$LOAD" --connect "127.0.0.1:$AH_PORT" --plain --ca "$PKI/srvca.pem"
+
+# one NAME PORT MODE [OPS-COMMAND]: one gate_load run; appends "NAME MODE
+# RATE OPS-PER-1000" to results.txt (OPS-COMMAND prints a counter of token
+# operations; "-" without it) and the JSON to runs.log
+one()
+{
+	local name=$1 p=$2 mode=$3 opscmd=${4:-} out o0='' o1='' per=-
+	local -a extra=()
+	[[ $mode == keepalive ]] && extra=(--conns "$CONNS")
+	[[ -n $opscmd ]] && o0=$($opscmd)
+	out=$(${LOADER:-load} "$p" --mode "$mode" --seconds "$SECONDS_RUN" --threads "$THREADS" "${extra[@]}" 2>load.err) ||
+		tg_fail "gate_load --mode $mode through $name failed: $(cat load.err) $out"
+	if [[ -n $opscmd ]]; then
+		o1=$($opscmd)
+		per=$(python3 -c 'import json,sys; print("%.3f" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000 / max(1, json.loads(sys.argv[3])["ops"])))' "$o0" "$o1" "$out")
+	fi
+	printf '%s %s %s %s\n' "$name" "$mode" "$(jq -r .per_sec <<<"$out")" "$per" >>results.txt
+	printf '%s %s ops=%s..%s %s\n' "$name" "$mode" "$o0" "$o1" "$out" >>runs.log
+}
+: >results.txt
+printf 'agent + gate vs stunnel + nginx: %d load thread(s), %d keep-alive conn(s) per thread, %d run(s) of %ds, gate/nginx workers %d; %s, %s, %s\n' \
+	"$THREADS" "$CONNS" "$RUNS" "$SECONDS_RUN" "$WORKERS" "$(nginx -v 2>&1)" "$(stunnel4 -version 2>&1 | grep -m1 -o 'stunnel [0-9.]*' || echo stunnel)" "$(openssl version)"
+for ((r = 1; r <= RUNS; r++)); do
+	# alternate who goes first, so drift in the machine's load is shared
+	if ((r % 2)); then lats=(0 150) order=(stunnel agent); else lats=(150 0) order=(agent stunnel); fi
+	for l in "${lats[@]}"; do
+		sim_agent "$l"
+		one "sim$l" "$AS_PORT" keepalive sim_ops
+		one "sim$l" "$AS_PORT" handshake sim_ops
+	done
+	for s in "${order[@]}"; do
+		if [[ $s == agent ]]; then
+			one agent "$AH_PORT" keepalive hsm_agent_ops
+			one agent "$AH_PORT" handshake hsm_agent_ops
+		else
+			one stunnel "$SP" keepalive
+			one stunnel "$SP" handshake
+		fi
+	done
+	LOADER=tls_load one gate-direct "$GATE_PORT" keepalive
+	LOADER=tls_load one nginx-direct "$NG" keepalive
+	echo "run $r of $RUNS done" >&2
+done
+
+python3 - <<'EOF' || tg_fail "a figure is missing (see above)"
+import statistics
+runs, ops = {}, {}
+for line in open("results.txt"):
+    s, m, v, o = line.split()
+    runs.setdefault((s, m), []).append(float(v))
+    if o != "-":
+        ops.setdefault((s, m), []).append(float(o))
+def med(t, s, m):
+    v = t.get((s, m))
+    return statistics.median(v) if v else None
+def cell(t, s, m, f="%13.1f"):
+    v = t.get((s, m))
+    if not v:
+        return "%22s" % "-"
+    md = statistics.median(v)
+    sp = (max(v) - min(v)) / md * 100 if md else 0
+    return (f + " ±%5.1f%%") % (md, sp)
+def ratio(a, b):
+    return "%8.3f" % (a / b) if a is not None and b else "%8s" % "-"
+names = {"keepalive": "keep-alive requests/s", "handshake": "new-connection requests/s"}
+print("%-44s %22s %22s %8s" % ("agent + gate, key on the simulator", "token at 0 ms", "token at 150 ms", "150/0"))
+for m in ("keepalive", "handshake"):
+    print("%-44s %s %s %s" % (names[m], cell(runs, "sim0", m), cell(runs, "sim150", m),
+                              ratio(med(runs, "sim150", m), med(runs, "sim0", m))))
+for m in ("keepalive", "handshake"):
+    print("%-44s %s %s" % ("token operations / 1,000 req (" + ("keep-alive" if m == "keepalive" else "new conns") + ")",
+                           cell(ops, "sim0", m, "%13.3f"), cell(ops, "sim150", m, "%13.3f")))
+print()
+print("%-44s %22s %22s %8s" % ("SoftHSM2 key, same upstream", "stunnel + nginx", "agent + gate", "tg/(s+n)"))
+for m in ("keepalive", "handshake"):
+    print("%-44s %s %s %s" % (names[m], cell(runs, "stunnel", m), cell(runs, "agent", m),
+                              ratio(med(runs, "agent", m), med(runs, "stunnel", m))))
+for m in ("keepalive", "handshake"):
+    print("%-44s %22s %s" % ("agent token operations / 1,000 req (" + ("keep-alive" if m == "keepalive" else "new conns") + ")",
+                             "-", cell(ops, "agent", m, "%13.3f")))
+print()
+print("%-44s %22s %22s %8s" % ("mTLS straight to the server (no client hop)", "nginx", "gate", "gate/ngx"))
+print("%-44s %s %s %s" % (names["keepalive"], cell(runs, "nginx-direct", "keepalive"), cell(runs, "gate-direct", "keepalive"),
+                          ratio(med(runs, "gate-direct", "keepalive"), med(runs, "nginx-direct", "keepalive"))))
+missing = ["%s %s" % (s, m) for s in ("sim0", "sim150", "agent", "stunnel") for m in ("keepalive", "handshake")
+           if not (med(runs, s, m) or 0) > 0]
+missing += ["%s keepalive" % s for s in ("gate-direct", "nginx-direct") if not (med(runs, s, "keepalive") or 0) > 0]
+missing += ["token operations of %s %s" % (s, m) for s in ("sim0", "sim150", "agent") for m in ("keepalive", "handshake")
+            if med(ops, s, m) is None]
+if missing:
+    import sys
+    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
+    sys.exit(1)
+EOF
+echo
+echo "cold start: token operations in the first second of keep-alive load on a freshly started agent" \
+	"($((THREADS * CONNS)) client connections): $(awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }' cold.txt)"
+echo "(spread = (max - min) / median over the runs: the machine's noise. Token operations: the simulator's own"
+echo " private-key operation counter (tokengate-sim status), or the agent's tokengate_agent_token_operations_total"
+echo " for the SoftHSM2 key, over a run divided by its requests. New connections: one client TCP connection per"
+echo " request to the agent's or stunnel's local port)"
