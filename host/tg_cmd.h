@@ -26,6 +26,7 @@ int tg_cmd_ca(int argc, char **argv);     /* host/ca/ */
 int tg_cmd_enroll(int argc, char **argv); /* host/enroll/ */
 int tg_cmd_audit(int argc, char **argv);  /* host/audit/ */
 int tg_cmd_gate(int argc, char **argv);   /* host/gate/ */
+int tg_cmd_agent(int argc, char **argv);  /* host/agent/ */
 
 /* tgcore's CLI helpers (tg_cli.h) with PROG "tokengate": what is the
  * subcommand as typed ("token list"). */

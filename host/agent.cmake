@@ -1,0 +1,27 @@
+# host/agent.cmake — tgagent, `tokengate agent`: the configuration
+# (tg_agent_config.h: flags and YAML, pure), and the process around it
+# (agent-int.h: one libevent loop, listeners, mutual TLS to the gate with
+# the token key through tg_tlskey, the http and tcp modes, presence, the
+# admin listener). Uses the gate's public headers only: tg_gate_config.h
+# (address and URL parsing) and tg_gate_http.h (HTTP/1.1 framing).
+add_library(tgagent STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/agent/config.c
+  ${CMAKE_CURRENT_LIST_DIR}/agent/cmd_agent.c
+  ${CMAKE_CURRENT_LIST_DIR}/agent/server.c
+  ${CMAKE_CURRENT_LIST_DIR}/agent/upstream.c
+  ${CMAKE_CURRENT_LIST_DIR}/agent/http.c
+  ${CMAKE_CURRENT_LIST_DIR}/agent/tcp.c)
+tg_area_headers(tgagent ${CMAKE_CURRENT_LIST_DIR}/agent PUBLIC tg_agent_config.h)
+# Public: tg_agent_config.h includes tg_gate_config.h (tggate's public headers).
+target_link_libraries(tgagent PUBLIC tgcore tggate PRIVATE tgcmd tgyaml)
+target_link_libraries(tgagent PRIVATE PkgConfig::LIBEVENT PkgConfig::LIBEVENT_OPENSSL
+  OpenSSL::SSL)
+if(TARGET tgtlskey)
+  target_link_libraries(tgagent PRIVATE tgtlskey)
+else()
+  # Until host/tlskey lands: a stand-in with the same contract (inline
+  # signing, no presence events), so the agent builds and runs.
+  target_sources(tgagent PRIVATE ${CMAKE_CURRENT_LIST_DIR}/agent/tlskey_standin.c)
+  target_include_directories(tgagent PRIVATE ${CMAKE_CURRENT_LIST_DIR}/tlskey)
+  target_link_libraries(tgagent PRIVATE tgp11)
+endif()

@@ -1,0 +1,154 @@
+/*
+ * agent-int.h — inside `tokengate agent`: what its modules share. Not a
+ * public header.
+ *
+ *   cmd_agent.c  the command: arguments (tg_agent_config.h), --check, start
+ *   server.c     the process: one event loop, the listeners (loopback TCP or
+ *                unix sockets 0600), the token keys (tg_tlskey.h) and their
+ *                presence events, signals, the admin listener and metrics
+ *   upstream.c   mutual-TLS connections to the gate: non-blocking connect,
+ *                the handshake on the raw socket (WANT_READ/WRITE/ASYNC: the
+ *                token signs off the loop), the gate's identity check, TLS
+ *                1.3 resumption from the last ticket, an idle keep-alive
+ *                pool; one full handshake at a time per upstream while no
+ *                session is known, so a burst costs one signature
+ *   http.c       http mode: requests read with the gate's strict reader
+ *                (tg_gate_http.h) and forwarded over pooled connections,
+ *                bodies streamed both ways, WebSocket spliced after 101
+ *   tcp.c        tcp mode, and the splice both modes use
+ *
+ * Everything runs on the one loop; only the token's signatures run on
+ * tg_tlskey's threads.
+ */
+#ifndef TG_AGENT_INT_H
+#define TG_AGENT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "tg_agent_config.h"
+#include "tg_err.h"
+#include "tg_tlskey.h"
+
+#define AG_HIGH    (256u * 1024u) /* backpressure: a side is not read above this */
+#define AG_IO_MAX  (64 * 1024)
+#define AG_POOL    32u    /* idle upstream connections kept per upstream */
+#define AG_IDLE_MS 55000u /* an idle pooled connection is closed after this */
+#define AG_CONN_MS 10000u /* connect + handshake */
+
+struct ag_server;
+struct ag_up;
+struct ag_uconn;
+
+/* A token key shared by the listeners that name the same key and cert. */
+struct ag_key {
+	struct ag_server *srv;
+	struct tg_tlskey *k;
+	char *uri; /* as configured (may hold pin-value: never logged) */
+	char *cert;
+	struct event *ev; /* presence events */
+	int present;
+	char absent_why[256]; /* the one-line reason while absent */
+};
+
+/* A client connection, for closing them all when the token leaves. */
+struct ag_client {
+	struct ag_client *prev, *next;
+	struct ag_listener *l;
+	void (*kill)(struct ag_client *c); /* close now (from the loop) */
+};
+
+struct ag_listener {
+	struct ag_server *srv;
+	const struct tg_agent_listener_cfg *cfg;
+	struct evconnlistener *lev;
+	struct ag_up *up;
+	struct ag_client *clients;
+	uint64_t requests, refused, failed;
+};
+
+struct ag_metrics {
+	uint64_t handshakes_ok, handshakes_failed, resumptions, upstream_open, clients_open;
+};
+
+struct ag_server {
+	struct event_base *base;
+	struct tg_agent_config *cfg;
+	struct ag_listener *ls;
+	size_t nls;
+	struct ag_key **keys;
+	size_t nkeys;
+	struct ag_metrics m;
+	struct event *sigterm, *sigint;
+	struct evhttp *admin;
+	int stopping;
+};
+
+/* ---- upstream.c ---- */
+
+/* Made for listener l (its CA, key, identity); 0 or the error. */
+int ag_up_new(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, struct ag_key *key,
+              struct ag_up **out, struct tg_error *err);
+void ag_up_free(struct ag_up *u);
+
+/*
+ * The callback of ag_up_get: uc the connection (a TLS bufferevent from
+ * ag_uconn_bev), or NULL and why (one line) when it failed.
+ */
+typedef void (*ag_up_cb)(struct ag_uconn *uc, const char *why, void *arg);
+
+/*
+ * A connection to the gate: an idle pooled one when pooled and one is
+ * alive, else a new one (resumed when a session is known). cb runs from
+ * the loop, never inside this call. Returns a handle for ag_up_cancel, or
+ * NULL when out of memory.
+ */
+struct ag_up_req *ag_up_get(struct ag_up *u, int pooled, ag_up_cb cb, void *arg);
+/* Drops a request whose callback has not run (its connection is closed). */
+void ag_up_cancel(struct ag_up_req *r);
+
+struct bufferevent *ag_uconn_bev(struct ag_uconn *uc);
+/* Back to the pool (reusable) or closed. */
+void ag_uconn_release(struct ag_uconn *uc, int reusable);
+
+/* The key u signs with. */
+struct ag_key *ag_up_key(const struct ag_up *u);
+
+/* The token left: every connection of u closed, requests failed, session dropped. */
+void ag_up_flush(struct ag_up *u, const char *why);
+
+/* ---- server.c ---- */
+
+/* --check: loads keys, certificates and CAs (no socket), prints a summary. */
+int tg_agent_check(struct tg_agent_config *cfg, FILE *out, struct tg_error *err);
+/* Runs until SIGTERM/SIGINT; the error that stopped the start. */
+int tg_agent_run(struct tg_agent_config *cfg, struct tg_error *err);
+
+void ag_client_add(struct ag_listener *l, struct ag_client *c);
+void ag_client_del(struct ag_client *c);
+/* NULL while the listener's key is present, else the one-line reason. */
+const char *ag_listener_absent(const struct ag_listener *l);
+
+/* ---- http.c, tcp.c: take fd ---- */
+void ag_http_serve(struct ag_listener *l, evutil_socket_t fd);
+void ag_tcp_serve(struct ag_listener *l, evutil_socket_t fd);
+
+/*
+ * Splice: bytes both ways between a and b until either side ends (EOF is
+ * passed on after what is pending, then both close). Takes both
+ * bufferevents (freed at the end), the upstream connection uc (closed at
+ * the end) and c (done called at the end, from the loop).
+ */
+struct ag_splice;
+struct ag_splice *ag_splice_start(struct bufferevent *a, struct ag_uconn *uc,
+                                  void (*done)(void *arg), void *arg);
+/* Ends it now (both sides closed, done called). */
+void ag_splice_kill(struct ag_splice *sp);
+
+#endif /* TG_AGENT_INT_H */

@@ -1,0 +1,535 @@
+/*
+ * http.c — the agent's http mode (agent-int.h): HTTP/1.1 requests from a
+ * local client, read with the gate's strict reader (tg_gate_http.h), each
+ * forwarded over a pooled keep-alive connection to the gate and its
+ * response streamed back as it arrives. Nothing is rewritten but the
+ * connection (hop-by-hop fields, framing, keep-alive); Host stays what the
+ * client sent unless --host. A WebSocket upgrade is spliced after the 101.
+ * While the token is absent every request is answered 503 with a one-line
+ * reason. One request at a time per connection (pipelined ones wait in
+ * the input). Reader callbacks only set flags; what frees is done by the
+ * event handlers after the reader returned (hc_settle).
+ */
+#include "agent-int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "tg_gate_http.h"
+
+static const struct tg_gate_http_limits hc_limits = {8192, 65536, 100};
+
+struct hc {
+	struct ag_client cl; /* first: the listener's list */
+	struct ag_listener *l;
+	struct bufferevent *bev;
+	struct tg_gate_http_reader *rd;
+	struct evbuffer *head;
+	/* the request in progress */
+	int in_req, req_done, keep, http11, chunked_up, upgrade, resume;
+	char method[24];
+	struct ag_up_req *pend;
+	struct ag_uconn *uc;
+	struct bufferevent *ub;
+	struct tg_gate_http_reader *resp;
+	int interim, resp_head, resp_chunked, resp_keep, resp_close, resp_done, switching;
+	int up_eof, up_err;
+	/* the connection */
+	int closing; /* close once the output is out */
+	int dead;    /* close now */
+	struct ag_splice *sp;
+};
+
+static void client_feed(struct hc *c);
+static void up_feed(struct hc *c);
+
+static void
+hc_free(struct hc *c)
+{
+	ag_client_del(&c->cl);
+	if (c->pend != NULL)
+		ag_up_cancel(c->pend);
+	if (c->uc != NULL)
+		ag_uconn_release(c->uc, 0);
+	tg_gate_http_reader_free(c->resp);
+	tg_gate_http_reader_free(c->rd);
+	if (c->head != NULL)
+		evbuffer_free(c->head);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
+/* What the handlers decided: close now, or once the output is out. */
+static void
+hc_settle(struct hc *c)
+{
+	if (c->dead ||
+	    (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
+		hc_free(c);
+}
+
+static struct evbuffer *
+cout(struct hc *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+/* An answer of the agent's own: status and a one-line reason; then close. */
+static void
+hc_answer(struct hc *c, int status, const char *reason)
+{
+	const char *text = status == 503 ? "Service Unavailable"
+	                   : status == 502 ? "Bad Gateway"
+	                   : status == 400 ? "Bad Request"
+	                   : status == 414 ? "URI Too Long"
+	                   : status == 431 ? "Request Header Fields Too Large"
+	                   : status == 501 ? "Not Implemented"
+	                   : status == 505 ? "HTTP Version Not Supported"
+	                                   : "Error";
+	char line[400];
+	size_t n;
+
+	/* one line: no CR or LF from the reason */
+	n = (size_t)snprintf(line, sizeof(line), "%s", reason);
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	for (size_t i = 0; i < n; i++)
+		if (line[i] == '\r' || line[i] == '\n')
+			line[i] = ' ';
+	evbuffer_add_printf(cout(c),
+	                    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	                    status, text, n + 1, line);
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+/* ---- the response ---- */
+
+static int
+rs_head(void *arg, const struct tg_gate_http_head *h)
+{
+	struct hc *c = arg;
+	int keep, ignored;
+
+	if (h->status >= 100 && h->status < 200 && h->status != 101) {
+		c->interim = 1;
+		if (c->http11 && tg_gate_http_response_head(h, 1, &ignored, cout(c)) != 0)
+			return -1;
+		return 0;
+	}
+	if (h->status == 101 && !c->upgrade)
+		return -1;
+	keep = c->keep && c->req_done && h->status != 101 && !c->l->srv->stopping;
+	if (tg_gate_http_response_head(h, keep, &c->resp_chunked, cout(c)) != 0)
+		return -1;
+	c->resp_head = 1;
+	c->resp_keep = h->keep_alive;
+	c->resp_close = h->body == TG_GATE_HTTP_BODY_CLOSE;
+	if (!keep)
+		c->keep = 0;
+	if (h->status == 101)
+		c->switching = 1;
+	return 0;
+}
+
+static int
+rs_body(void *arg, const char *data, size_t len)
+{
+	struct hc *c = arg;
+	int rc = c->resp_chunked ? tg_gate_http_chunk(data, len, cout(c))
+	                         : evbuffer_add(cout(c), data, len);
+
+	if (rc != 0)
+		return -1;
+	/* each piece goes out as it came (SSE); above AG_HIGH the gate waits */
+	return evbuffer_get_length(cout(c)) > AG_HIGH ? 1 : 0;
+}
+
+static int
+rs_end(void *arg)
+{
+	struct hc *c = arg;
+
+	if (c->interim) {
+		c->interim = 0;
+		tg_gate_http_reader_expect(c->resp, c->method);
+		return 0;
+	}
+	if (c->switching)
+		return 1;
+	if (c->resp_chunked && tg_gate_http_chunk(NULL, 0, cout(c)) != 0)
+		return -1;
+	c->resp_done = 1;
+	return 1;
+}
+
+static void
+splice_done(void *arg)
+{
+	struct hc *c = arg;
+
+	c->sp = NULL;
+	c->bev = NULL; /* freed by the splice */
+	c->uc = NULL;
+	hc_free(c);
+}
+
+/* The gate's connection broke: 502 before the response head, else close. */
+static void
+up_broken(struct hc *c, const char *why)
+{
+	c->l->failed++;
+	if (c->uc != NULL) {
+		ag_uconn_release(c->uc, 0);
+		c->uc = NULL;
+		c->ub = NULL;
+	}
+	if (!c->resp_head)
+		hc_answer(c, 502, why);
+	else
+		c->dead = 1;
+}
+
+/* The response is complete: the connection back to the pool, the next request. */
+static void
+resp_end(struct hc *c)
+{
+	int reusable = c->resp_keep && c->req_done && !c->up_eof && !c->resp_close;
+
+	ag_uconn_release(c->uc, reusable);
+	c->uc = NULL;
+	c->ub = NULL;
+	tg_gate_http_reader_free(c->resp);
+	c->resp = NULL;
+	c->in_req = 0;
+	if (!c->keep || !c->req_done) {
+		c->closing = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+static void
+up_feed(struct hc *c)
+{
+	struct tg_gate_http_error e;
+	struct evbuffer_iovec v;
+	enum tg_gate_http_rc rc;
+	struct evbuffer *in;
+	size_t used;
+
+	while (c->ub != NULL && !c->resp_done && !c->switching && !c->dead) {
+		if (evbuffer_get_length(cout(c)) > AG_HIGH)
+			return; /* client_write_cb comes back */
+		in = bufferevent_get_input(c->ub);
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+			if (!c->up_eof)
+				return;
+			if (c->resp_head && c->resp_close && !c->up_err) {
+				tg_gate_http_reader_feed(c->resp, NULL, 0, &used, &e);
+				if (c->resp_done)
+					break;
+			}
+			up_broken(c, c->resp_head ? "the gate closed the connection in the middle "
+			                            "of the response"
+			                          : "the gate closed the connection before its "
+			                            "response");
+			return;
+		}
+		used = 0;
+		rc = tg_gate_http_reader_feed(c->resp, v.iov_base, v.iov_len, &used, &e);
+		evbuffer_drain(in, used);
+		if (rc == TG_GATE_HTTP_REFUSED || rc == TG_GATE_HTTP_ABORTED) {
+			up_broken(c, rc == TG_GATE_HTTP_REFUSED
+			                 ? e.reason
+			                 : "the gate's response could not be relayed");
+			return;
+		}
+	}
+	if (c->switching && c->ub != NULL && !c->dead) {
+		struct ag_uconn *uc = c->uc;
+		struct bufferevent *bev = c->bev;
+
+		c->uc = NULL;
+		c->ub = NULL;
+		if ((c->sp = ag_splice_start(bev, uc, splice_done, c)) == NULL) {
+			c->uc = uc;
+			c->dead = 1;
+		}
+	} else if (c->resp_done && c->uc != NULL) {
+		resp_end(c);
+		client_feed(c);
+	}
+}
+
+static void
+up_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct hc *c = arg;
+
+	(void)bev;
+	up_feed(c);
+	if (c->sp == NULL)
+		hc_settle(c);
+}
+
+static void
+up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct hc *c = arg;
+
+	(void)bev;
+	client_feed(c); /* the request body may go on */
+	hc_settle(c);
+}
+
+static void
+up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct hc *c = arg;
+
+	(void)bev;
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+		return;
+	c->up_eof = 1;
+	c->up_err = (what & BEV_EVENT_ERROR) != 0;
+	bufferevent_disable(c->ub, EV_READ | EV_WRITE);
+	up_feed(c);
+	if (c->sp == NULL)
+		hc_settle(c);
+}
+
+static void
+up_ready(struct ag_uconn *uc, const char *why, void *arg)
+{
+	struct hc *c = arg;
+	struct tg_error err;
+
+	c->pend = NULL;
+	if (uc == NULL) {
+		const char *absent = ag_listener_absent(c->l);
+
+		if (absent != NULL)
+			c->l->refused++;
+		else
+			c->l->failed++;
+		hc_answer(c, absent != NULL ? 503 : 502, absent != NULL ? absent : why);
+		hc_settle(c);
+		return;
+	}
+	c->uc = uc;
+	c->ub = ag_uconn_bev(uc);
+	c->up_eof = c->up_err = 0;
+	tg_error_clear(&err);
+	if (tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &hc_limits,
+	                            &(struct tg_gate_http_cb){rs_head, rs_body, rs_end}, c, &c->resp,
+	                            &err) != 0) {
+		c->dead = 1;
+		hc_settle(c);
+		return;
+	}
+	tg_gate_http_reader_expect(c->resp, c->method);
+	c->l->requests++;
+	bufferevent_setcb(c->ub, up_read_cb, up_write_cb, up_event_cb, c);
+	bufferevent_setwatermark(c->ub, EV_READ, 0, AG_HIGH);
+	bufferevent_setwatermark(c->ub, EV_WRITE, AG_HIGH / 2, 0);
+	bufferevent_set_timeouts(c->ub, NULL, NULL);
+	bufferevent_write_buffer(c->ub, c->head);
+	bufferevent_enable(c->ub, EV_READ | EV_WRITE);
+	client_feed(c); /* the rest of the head's events, the body */
+	up_feed(c);     /* a pooled connection may hold nothing yet; harmless */
+	if (c->sp == NULL)
+		hc_settle(c);
+}
+
+/* ---- the request ---- */
+
+static int
+rq_head(void *arg, const struct tg_gate_http_head *h)
+{
+	struct hc *c = arg;
+	const struct tg_agent_listener_cfg *cfg = c->l->cfg;
+	struct tg_gate_http_extra x[1];
+	char hostport[300];
+	const char *absent = ag_listener_absent(c->l);
+	size_t i, nx = 0;
+	int has_host = 0;
+
+	if (absent != NULL) {
+		c->l->refused++;
+		hc_answer(c, 503, absent);
+		return -1;
+	}
+	snprintf(c->method, sizeof(c->method), "%s", h->method);
+	c->keep = h->keep_alive;
+	c->http11 = h->http_major == 1 && h->http_minor >= 1;
+	c->chunked_up = h->body == TG_GATE_HTTP_BODY_CHUNKED;
+	c->upgrade = h->upgrade;
+	c->req_done = c->interim = c->resp_head = c->resp_chunked = c->resp_keep = 0;
+	c->resp_close = c->resp_done = c->switching = 0;
+	for (i = 0; i < h->nheaders; i++)
+		if (strcasecmp(h->headers[i].name, "Host") == 0)
+			has_host = 1;
+	if (cfg->host != NULL) {
+		x[0] = (struct tg_gate_http_extra){"Host", cfg->host, strlen(cfg->host)};
+		nx = 1;
+	} else if (!has_host) {
+		/* an HTTP/1.0 client may send none; HTTP/1.1 towards the gate needs one */
+		snprintf(hostport, sizeof(hostport), "%s:%s", cfg->up.host, cfg->up.port);
+		x[0] = (struct tg_gate_http_extra){"Host", hostport, strlen(hostport)};
+		nx = 1;
+	}
+	evbuffer_drain(c->head, evbuffer_get_length(c->head));
+	if (tg_gate_http_request_head(h, h->target, x, nx, c->head) != 0) {
+		c->l->failed++;
+		hc_answer(c, 400, "the request cannot be forwarded (its target holds a byte a "
+		                  "request line cannot carry)");
+		return -1;
+	}
+	c->in_req = 1;
+	c->resume = 1; /* the rest of the head stays in the reader */
+	if ((c->pend = ag_up_get(c->l->up, 1, up_ready, c)) == NULL) {
+		c->dead = 1;
+		return -1;
+	}
+	return 1;
+}
+
+static int
+rq_body(void *arg, const char *data, size_t len)
+{
+	struct hc *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->ub);
+	int rc = c->chunked_up ? tg_gate_http_chunk(data, len, out) : evbuffer_add(out, data, len);
+
+	if (rc != 0)
+		return -1;
+	return evbuffer_get_length(out) > AG_HIGH ? 1 : 0;
+}
+
+static int
+rq_end(void *arg)
+{
+	struct hc *c = arg;
+
+	if (c->chunked_up && tg_gate_http_chunk(NULL, 0, bufferevent_get_output(c->ub)) != 0)
+		return -1;
+	c->req_done = 1;
+	return 1; /* the next request waits for this response */
+}
+
+static void
+client_feed(struct hc *c)
+{
+	struct tg_gate_http_error e;
+	struct evbuffer_iovec v;
+	enum tg_gate_http_rc rc;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t used;
+
+	while (!c->dead && !c->closing && c->sp == NULL) {
+		if (c->in_req && (c->ub == NULL || c->req_done))
+			return; /* waiting for the gate, or for the response */
+		if (c->ub != NULL && evbuffer_get_length(bufferevent_get_output(c->ub)) > AG_HIGH)
+			return; /* up_write_cb comes back */
+		if (c->resume) {
+			c->resume = 0;
+			v.iov_base = (void *)"";
+			v.iov_len = 0;
+		} else if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+			return;
+		}
+		used = 0;
+		rc = tg_gate_http_reader_feed(c->rd, v.iov_base, v.iov_len, &used, &e);
+		evbuffer_drain(in, used);
+		if (rc == TG_GATE_HTTP_REFUSED) {
+			c->l->failed++;
+			hc_answer(c, e.status, e.reason);
+		} else if (rc == TG_GATE_HTTP_ABORTED && !c->closing) {
+			c->dead = 1;
+		}
+	}
+}
+
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct hc *c = arg;
+
+	(void)bev;
+	client_feed(c);
+	if (c->sp == NULL)
+		hc_settle(c);
+}
+
+static void
+client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct hc *c = arg;
+
+	(void)bev;
+	if (c->ub != NULL)
+		up_feed(c); /* the response may go on */
+	if (c->sp == NULL)
+		hc_settle(c);
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct hc *c = arg;
+
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		c->dead = 1; /* the client went away: its upstream connection is not reused */
+	hc_settle(c);
+}
+
+static void
+hc_kill(struct ag_client *cl)
+{
+	struct hc *c = (struct hc *)cl;
+
+	if (c->sp != NULL)
+		ag_splice_kill(c->sp); /* calls splice_done */
+	else
+		hc_free(c);
+}
+
+void
+ag_http_serve(struct ag_listener *l, evutil_socket_t fd)
+{
+	struct hc *c = calloc(1, sizeof(*c));
+	struct tg_error err;
+
+	if (c == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->l = l;
+	c->cl.kill = hc_kill;
+	ag_client_add(l, &c->cl);
+	tg_error_clear(&err);
+	if ((c->bev = bufferevent_socket_new(l->srv->base, fd,
+	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)) ==
+	        NULL ||
+	    (c->head = evbuffer_new()) == NULL ||
+	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &hc_limits,
+	                            &(struct tg_gate_http_cb){rq_head, rq_body, rq_end}, c, &c->rd,
+	                            &err) != 0) {
+		if (c->bev == NULL)
+			evutil_closesocket(fd);
+		hc_free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, AG_HIGH);
+	bufferevent_setwatermark(c->bev, EV_WRITE, AG_HIGH / 2, 0);
+	bufferevent_set_max_single_read(c->bev, AG_IO_MAX);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}

@@ -1,0 +1,788 @@
+/*
+ * upstream.c — the agent's mutual-TLS connections to the gate
+ * (agent-int.h). A connection is made on a non-blocking socket; its
+ * handshake is driven on the raw socket so that a token signature
+ * (SSL_ERROR_WANT_ASYNC: tg_tlskey signs on its threads) only parks this
+ * connection while the loop serves the others. The gate's certificate is
+ * verified against the CA and its identity (the exact URI SAN, or the DNS
+ * name / IP). Token signatures are saved twice over: idle keep-alive
+ * connections are pooled, and a new connection resumes the last TLS
+ * session (the newest ticket), costing no signature; while no session is
+ * known only one full handshake runs at a time and the others wait for
+ * its ticket, so a burst of N connections costs one signature.
+ */
+#include "agent-int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#define UP_TICKET_WAIT_MS 500u /* after a full handshake, waiters wait this long for its ticket */
+
+enum uc_state {
+	UC_CONNECTING = 1,
+	UC_HANDSHAKE = 2,
+	UC_BUSY = 3, /* handed out (or about to be: its request's callback is due) */
+	UC_IDLE = 4,
+};
+
+struct ag_uconn {
+	struct ag_up *up;
+	evutil_socket_t fd;
+	SSL *ssl;
+	struct bufferevent *bev;
+	struct event *rd, *wr, *timer, *retry;
+	struct event **aev;
+	size_t naev;
+	enum uc_state state;
+	struct ag_up_req *req; /* while connecting: who gets it */
+	int full;              /* counted in up->full_inflight */
+	int counted;           /* counted in metrics upstream_open */
+	char why[256];         /* the identity check's refusal */
+	struct ag_uconn *prev, *next;
+};
+
+struct ag_up_req {
+	struct ag_up *up;
+	ag_up_cb cb;
+	void *arg;
+	int pooled;
+	int waiting;
+	struct ag_uconn *uc; /* connecting for it, or assigned */
+	struct event *ev;    /* the deferred callback */
+	char why[300];
+	struct ag_up_req *prev, *next;
+};
+
+struct ag_up {
+	struct ag_server *srv;
+	const struct tg_agent_listener_cfg *cfg;
+	struct ag_key *key;
+	SSL_CTX *ctx;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int host_is_ip;
+	SSL_SESSION *sess; /* the newest resumable session */
+	struct ag_uconn *conns;
+	struct ag_up_req *reqs;
+	unsigned nidle;
+	int full_inflight;
+	struct event *kick; /* waiters give up waiting for a ticket */
+};
+
+static void uc_step(struct ag_uconn *uc);
+static void up_kick(struct ag_up *u);
+
+/* ---- lists ---- */
+
+#define LIST_ADD(head, x)                                                                          \
+	do {                                                                                       \
+		(x)->prev = NULL;                                                                  \
+		(x)->next = (head);                                                                \
+		if ((head) != NULL)                                                                \
+			(head)->prev = (x);                                                        \
+		(head) = (x);                                                                      \
+	} while (0)
+#define LIST_DEL(head, x)                                                                          \
+	do {                                                                                       \
+		if ((x)->prev != NULL)                                                             \
+			(x)->prev->next = (x)->next;                                               \
+		else if ((head) == (x))                                                            \
+			(head) = (x)->next;                                                        \
+		if ((x)->next != NULL)                                                             \
+			(x)->next->prev = (x)->prev;                                               \
+		(x)->prev = (x)->next = NULL;                                                      \
+	} while (0)
+
+/* ---- connections ---- */
+
+static void
+uc_async_free(struct ag_uconn *uc)
+{
+	size_t i;
+
+	for (i = 0; i < uc->naev; i++)
+		event_free(uc->aev[i]);
+	free(uc->aev);
+	uc->aev = NULL;
+	uc->naev = 0;
+}
+
+static void
+uc_close(struct ag_uconn *uc)
+{
+	struct ag_up *u = uc->up;
+
+	uc_async_free(uc);
+	if (uc->rd != NULL)
+		event_free(uc->rd);
+	if (uc->wr != NULL)
+		event_free(uc->wr);
+	if (uc->timer != NULL)
+		event_free(uc->timer);
+	if (uc->retry != NULL)
+		event_free(uc->retry);
+	if (uc->bev != NULL) {
+		bufferevent_free(uc->bev); /* frees the SSL and closes the socket */
+	} else {
+		SSL_free(uc->ssl);
+		if (uc->fd >= 0)
+			evutil_closesocket(uc->fd);
+	}
+	if (uc->state == UC_IDLE)
+		u->nidle--;
+	if (uc->counted)
+		u->srv->m.upstream_open--;
+	if (uc->full) {
+		u->full_inflight--;
+		uc->full = 0;
+	}
+	LIST_DEL(u->conns, uc);
+	free(uc);
+	up_kick(u);
+}
+
+static void
+req_fire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ag_up_req *r = arg;
+	struct ag_up *u = r->up;
+	struct ag_uconn *uc = r->uc;
+
+	(void)fd;
+	(void)what;
+	LIST_DEL(u->reqs, r);
+	event_free(r->ev);
+	r->cb(uc, uc != NULL ? NULL : r->why, r->arg);
+	free(r);
+}
+
+/* The request's callback is due (from the loop). */
+static void
+req_fire(struct ag_up_req *r, struct ag_uconn *uc, const char *why)
+{
+	struct timeval now = {0, 0};
+
+	r->uc = uc;
+	r->waiting = 0;
+	if (uc == NULL)
+		snprintf(r->why, sizeof(r->why), "%s", why);
+	else
+		uc->req = NULL;
+	evtimer_add(r->ev, &now);
+}
+
+static void
+uc_fail(struct ag_uconn *uc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+uc_fail(struct ag_uconn *uc, const char *fmt, ...)
+{
+	char why[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (uc->state == UC_HANDSHAKE)
+		uc->up->srv->m.handshakes_failed++;
+	if (uc->req != NULL)
+		req_fire(uc->req, NULL, why);
+	uc->req = NULL;
+	fprintf(stderr, "tokengate agent: listener %s: %s\n", uc->up->cfg->name, why);
+	ERR_clear_error();
+	uc_close(uc);
+}
+
+static void
+uc_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	uc_step(arg);
+}
+
+static void
+uc_async_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ag_uconn *uc = arg;
+
+	(void)fd;
+	(void)what;
+	uc_async_free(uc);
+	uc_step(uc);
+}
+
+static void
+uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ag_uconn *uc = arg;
+
+	(void)fd;
+	(void)what;
+	if (uc->naev > 0) {
+		/* a paused signing job cannot be abandoned: look again later */
+		struct timeval tv = {1, 0};
+		evtimer_add(uc->timer, &tv);
+		return;
+	}
+	uc_fail(uc, "the connection to the gate %s did not finish within %u ms",
+	        uc->up->cfg->upstream, AG_CONN_MS);
+}
+
+static int
+uc_wait_async(struct ag_uconn *uc)
+{
+	OSSL_ASYNC_FD *fds = NULL;
+	size_t n = 0, i;
+	int r = -1;
+
+	if (SSL_get_all_async_fds(uc->ssl, NULL, &n) != 1 || n == 0 ||
+	    (fds = calloc(n, sizeof(*fds))) == NULL ||
+	    (uc->aev = calloc(n, sizeof(*uc->aev))) == NULL ||
+	    SSL_get_all_async_fds(uc->ssl, fds, &n) != 1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((uc->aev[i] = event_new(uc->up->srv->base, fds[i], EV_READ, uc_async_cb, uc)) ==
+		    NULL)
+			goto out;
+		uc->naev = i + 1;
+		if (event_add(uc->aev[i], NULL) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(fds);
+	return r;
+}
+
+/* An idle pooled connection: anything from the gate but a ticket ends it. */
+static void
+idle_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	uc_close(arg);
+}
+
+static void
+idle_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	uc_close(arg);
+}
+
+static void
+idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	uc_close(arg);
+}
+
+static void
+uc_done(struct ag_uconn *uc)
+{
+	struct ag_up *u = uc->up;
+	struct bufferevent *bev;
+
+	u->srv->m.handshakes_ok++;
+	if (SSL_session_reused(uc->ssl))
+		u->srv->m.resumptions++;
+	/* no private-key operation follows (no renegotiation) */
+	SSL_clear_mode(uc->ssl, SSL_MODE_ASYNC);
+	event_free(uc->rd);
+	event_free(uc->wr);
+	uc->rd = uc->wr = NULL;
+	evtimer_del(uc->timer);
+	bev = bufferevent_openssl_socket_new(u->srv->base, uc->fd, uc->ssl, BUFFEREVENT_SSL_OPEN,
+	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		uc_fail(uc, "out of memory after the TLS handshake with the gate");
+		return;
+	}
+	uc->bev = bev;
+	uc->fd = -1;
+	uc->counted = 1;
+	u->srv->m.upstream_open++;
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_set_max_single_read(bev, AG_IO_MAX);
+	bufferevent_set_max_single_write(bev, AG_IO_MAX);
+	if (uc->full) {
+		u->full_inflight--;
+		uc->full = 0;
+		if (u->sess == NULL) {
+			/* its ticket comes with the first read; waiters wait a moment */
+			struct timeval tv = {0, (suseconds_t)UP_TICKET_WAIT_MS * 1000};
+			evtimer_add(u->kick, &tv);
+		}
+	}
+	uc->state = UC_BUSY;
+	if (uc->req != NULL) {
+		req_fire(uc->req, uc, NULL);
+	} else {
+		ag_uconn_release(uc, 1);
+		return;
+	}
+	up_kick(u);
+}
+
+static const char *
+hs_reason(struct ag_uconn *uc, char *buf, size_t cap)
+{
+	long v = SSL_get_verify_result(uc->ssl);
+	unsigned long e = ERR_peek_last_error();
+
+	if (uc->why[0] != '\0')
+		return uc->why;
+	if (v != X509_V_OK)
+		snprintf(buf, cap, "the gate's certificate was refused: %s (check --ca and %s)",
+		         X509_verify_cert_error_string(v),
+		         uc->up->cfg->server_id != NULL ? "--server-id" : "--server-name");
+	else if (e != 0)
+		snprintf(buf, cap, "%s", ERR_reason_error_string(e) != NULL
+		                             ? ERR_reason_error_string(e)
+		                             : "TLS failure");
+	else
+		snprintf(buf, cap, "the gate closed the connection during the handshake");
+	return buf;
+}
+
+static void
+uc_step(struct ag_uconn *uc)
+{
+	struct timeval soon = {0, 1000};
+	char buf[256];
+	int rc, e;
+
+	ERR_clear_error();
+	rc = SSL_do_handshake(uc->ssl);
+	e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(uc->ssl, rc);
+	switch (e) {
+	case SSL_ERROR_NONE:
+		uc_done(uc);
+		return;
+	case SSL_ERROR_WANT_READ:
+		if (event_add(uc->rd, NULL) == 0)
+			return;
+		break;
+	case SSL_ERROR_WANT_WRITE:
+		if (event_add(uc->wr, NULL) == 0)
+			return;
+		break;
+	case SSL_ERROR_WANT_ASYNC:
+		if (uc_wait_async(uc) == 0)
+			return;
+		uc_async_free(uc);
+		break;
+	case SSL_ERROR_WANT_ASYNC_JOB:
+		/* no async job free right now: try again in a moment */
+		if (uc->retry == NULL)
+			uc->retry = evtimer_new(uc->up->srv->base, uc_io_cb, uc);
+		if (uc->retry != NULL && evtimer_add(uc->retry, &soon) == 0)
+			return;
+		break;
+	default:
+		uc_fail(uc, "TLS handshake with the gate %s failed: %s", uc->up->cfg->upstream,
+		        hs_reason(uc, buf, sizeof(buf)));
+		return;
+	}
+	uc_fail(uc, "out of memory during the TLS handshake with the gate");
+}
+
+static void
+uc_connected_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ag_uconn *uc = arg;
+	struct ag_up *u = uc->up;
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	(void)what;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+		soerr = errno;
+	if (soerr != 0) {
+		uc_fail(uc, "cannot connect to the gate %s: %s; is it running?", u->cfg->upstream,
+		        strerror(soerr));
+		return;
+	}
+	event_free(uc->wr);
+	uc->wr = NULL;
+	if ((uc->ssl = SSL_new(u->ctx)) == NULL || SSL_set_fd(uc->ssl, (int)uc->fd) != 1)
+		goto oom;
+	SSL_set_connect_state(uc->ssl);
+	SSL_set_app_data(uc->ssl, uc);
+	if (!u->host_is_ip && SSL_set_tlsext_host_name(uc->ssl, u->cfg->up.host) != 1)
+		goto oom;
+	if (u->cfg->server_id == NULL) {
+		const char *name =
+		    u->cfg->server_name != NULL ? u->cfg->server_name : u->cfg->up.host;
+		unsigned char ip[16];
+		int isip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+
+		if ((isip && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(uc->ssl), name) != 1) ||
+		    (!isip && SSL_set1_host(uc->ssl, name) != 1))
+			goto oom;
+	}
+	if (u->sess != NULL) {
+		if (SSL_set_session(uc->ssl, u->sess) != 1)
+			goto oom;
+	} else {
+		uc->full = 1;
+		u->full_inflight++;
+	}
+	uc->state = UC_HANDSHAKE;
+	if ((uc->rd = event_new(u->srv->base, uc->fd, EV_READ, uc_io_cb, uc)) == NULL ||
+	    (uc->wr = event_new(u->srv->base, uc->fd, EV_WRITE, uc_io_cb, uc)) == NULL)
+		goto oom;
+	uc_step(uc);
+	return;
+oom:
+	uc_fail(uc, "out of memory connecting to the gate");
+}
+
+/* A new connection for r. */
+static void
+uc_start(struct ag_up *u, struct ag_up_req *r)
+{
+	struct ag_uconn *uc = calloc(1, sizeof(*uc));
+	struct timeval tv = {AG_CONN_MS / 1000, (AG_CONN_MS % 1000) * 1000};
+	int one = 1;
+
+	if (uc == NULL) {
+		req_fire(r, NULL, "out of memory connecting to the gate");
+		return;
+	}
+	uc->up = u;
+	uc->fd = -1;
+	uc->state = UC_CONNECTING;
+	uc->req = r;
+	r->uc = uc;
+	LIST_ADD(u->conns, uc);
+	uc->fd = socket(u->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (uc->fd < 0) {
+		uc_fail(uc, "cannot make a socket for the gate: %s", strerror(errno));
+		return;
+	}
+	(void)setsockopt(uc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((uc->timer = evtimer_new(u->srv->base, uc_timeout_cb, uc)) == NULL ||
+	    (uc->wr = event_new(u->srv->base, uc->fd, EV_WRITE, uc_connected_cb, uc)) == NULL ||
+	    evtimer_add(uc->timer, &tv) != 0) {
+		uc_fail(uc, "out of memory connecting to the gate");
+		return;
+	}
+	if (connect(uc->fd, (struct sockaddr *)&u->sa, u->salen) != 0 && errno != EINPROGRESS) {
+		uc_fail(uc, "cannot connect to the gate %s: %s; is it running?", u->cfg->upstream,
+		        strerror(errno));
+		return;
+	}
+	event_add(uc->wr, NULL);
+}
+
+/* Starts connections for waiting requests while a session is known, or
+ * one full handshake when none runs. */
+static void
+up_kick(struct ag_up *u)
+{
+	struct ag_up_req *r, *next;
+
+	for (r = u->reqs; r != NULL; r = next) {
+		next = r->next;
+		if (!r->waiting)
+			continue;
+		if (u->sess == NULL && u->full_inflight > 0)
+			break;
+		r->waiting = 0;
+		uc_start(u, r);
+	}
+}
+
+static void
+kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ag_up *u = arg;
+	struct ag_up_req *r;
+
+	(void)fd;
+	(void)what;
+	/* no ticket came: the waiters go on with full handshakes */
+	for (r = u->reqs; r != NULL; r = r->next)
+		if (r->waiting) {
+			r->waiting = 0;
+			uc_start(u, r);
+		}
+}
+
+struct ag_up_req *
+ag_up_get(struct ag_up *u, int pooled, ag_up_cb cb, void *arg)
+{
+	struct ag_up_req *r = calloc(1, sizeof(*r));
+	const char *absent = u->key->present ? NULL : u->key->absent_why;
+	struct ag_uconn *uc;
+
+	if (r == NULL || (r->ev = evtimer_new(u->srv->base, req_fire_cb, r)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->up = u;
+	r->cb = cb;
+	r->arg = arg;
+	r->pooled = pooled;
+	LIST_ADD(u->reqs, r);
+	if (absent != NULL) {
+		req_fire(r, NULL, absent);
+		return r;
+	}
+	for (uc = u->conns; pooled && uc != NULL; uc = uc->next)
+		if (uc->state == UC_IDLE) {
+			uc->state = UC_BUSY;
+			u->nidle--;
+			evtimer_del(uc->timer);
+			bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
+			req_fire(r, uc, NULL);
+			return r;
+		}
+	if (u->sess == NULL && u->full_inflight > 0)
+		r->waiting = 1;
+	else
+		uc_start(u, r);
+	return r;
+}
+
+void
+ag_up_cancel(struct ag_up_req *r)
+{
+	struct ag_up *u;
+	struct ag_uconn *uc;
+
+	if (r == NULL)
+		return;
+	u = r->up;
+	uc = r->uc;
+	LIST_DEL(u->reqs, r);
+	event_free(r->ev);
+	free(r);
+	if (uc == NULL)
+		return;
+	if (uc->state == UC_BUSY)
+		ag_uconn_release(uc, 1); /* made for it, never used */
+	else {
+		uc->req = NULL;
+		uc_close(uc);
+	}
+}
+
+struct ag_key *
+ag_up_key(const struct ag_up *u)
+{
+	return u->key;
+}
+
+struct bufferevent *
+ag_uconn_bev(struct ag_uconn *uc)
+{
+	return uc->bev;
+}
+
+void
+ag_uconn_release(struct ag_uconn *uc, int reusable)
+{
+	struct ag_up *u = uc->up;
+	struct timeval tv = {AG_IDLE_MS / 1000, (AG_IDLE_MS % 1000) * 1000};
+
+	if (!reusable || !u->key->present || u->srv->stopping || u->nidle >= AG_POOL ||
+	    evbuffer_get_length(bufferevent_get_input(uc->bev)) > 0) {
+		uc_close(uc);
+		return;
+	}
+	uc->state = UC_IDLE;
+	u->nidle++;
+	bufferevent_setcb(uc->bev, idle_read_cb, NULL, idle_event_cb, uc);
+	bufferevent_setwatermark(uc->bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(uc->bev, NULL, NULL);
+	bufferevent_enable(uc->bev, EV_READ);
+	evtimer_assign(uc->timer, u->srv->base, idle_timeout_cb, uc);
+	evtimer_add(uc->timer, &tv);
+}
+
+void
+ag_up_flush(struct ag_up *u, const char *why)
+{
+	struct ag_uconn *uc, *next;
+	struct ag_up_req *r;
+
+	SSL_SESSION_free(u->sess);
+	u->sess = NULL;
+	evtimer_del(u->kick);
+	for (r = u->reqs; r != NULL; r = r->next)
+		if (r->waiting)
+			req_fire(r, NULL, why);
+	for (uc = u->conns; uc != NULL; uc = next) {
+		next = uc->next;
+		if (uc->state == UC_IDLE)
+			uc_close(uc);
+		else if (uc->state == UC_CONNECTING || uc->state == UC_HANDSHAKE) {
+			if (uc->req != NULL)
+				req_fire(uc->req, NULL, why);
+			uc->req = NULL;
+			uc_close(uc);
+		}
+	}
+}
+
+/* ---- the context ---- */
+
+/* Keeps the newest resumable session (TLS 1.3: each ticket). */
+static int
+new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct ag_up *u = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+	if (u == NULL || !u->key->present || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	SSL_SESSION_free(u->sess);
+	u->sess = sess;
+	evtimer_del(u->kick);
+	up_kick(u);
+	return 1; /* the reference is ours */
+}
+
+/* --server-id: the leaf's URI SAN must be exactly the configured one. */
+static int
+verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct ag_uconn *uc = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+	STACK_OF(GENERAL_NAME) *sans = NULL;
+	const GENERAL_NAME *gn;
+	const char *want;
+	int i, found = 0;
+
+	if (!ok || uc == NULL || X509_STORE_CTX_get_error_depth(xs) != 0 ||
+	    (want = uc->up->cfg->server_id) == NULL)
+		return ok;
+	sans = X509_get_ext_d2i(X509_STORE_CTX_get_current_cert(xs), NID_subject_alt_name, NULL,
+	                        NULL);
+	for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && !found; i++) {
+		gn = sk_GENERAL_NAME_value(sans, i);
+		if (gn->type == GEN_URI &&
+		    (size_t)ASN1_STRING_length(gn->d.uniformResourceIdentifier) == strlen(want) &&
+		    memcmp(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier), want,
+		           strlen(want)) == 0)
+			found = 1;
+	}
+	GENERAL_NAMES_free(sans);
+	if (!found) {
+		snprintf(uc->why, sizeof(uc->why),
+		         "the gate's certificate does not have the URI SAN %.120s; check "
+		         "--server-id",
+		         want);
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
+	}
+	return found;
+}
+
+static int
+resolve(struct ag_up *u, struct tg_error *err)
+{
+	struct addrinfo hints, *res = NULL;
+	int rc, r;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	rc = getaddrinfo(u->cfg->up.host, u->cfg->up.port, &hints, &res);
+	if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(u->sa)) {
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "upstream %s: cannot resolve '%s': %s; check the host name",
+		                 u->cfg->upstream, u->cfg->up.host,
+		                 rc != 0 ? gai_strerror(rc) : "no address");
+		goto out;
+	}
+	memcpy(&u->sa, res->ai_addr, res->ai_addrlen);
+	u->salen = res->ai_addrlen;
+	r = 0;
+out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	return r;
+}
+
+int
+ag_up_new(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, struct ag_key *key,
+          struct ag_up **out, struct tg_error *err)
+{
+	struct ag_up *u = calloc(1, sizeof(*u));
+	unsigned char ip[16];
+	int r;
+
+	if (u == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	u->srv = s;
+	u->cfg = cfg;
+	u->key = key;
+	u->host_is_ip = inet_pton(AF_INET, cfg->up.host, ip) == 1 ||
+	                inet_pton(AF_INET6, cfg->up.host, ip) == 1;
+	if ((r = resolve(u, err)) != 0)
+		goto out;
+	if ((u->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(u->ctx, TLS1_2_VERSION) != 1) {
+		r = tg_error_set(err, TG_ERR_TLS, "cannot make a TLS context: %s",
+		                 ERR_reason_error_string(ERR_get_error()));
+		goto out;
+	}
+	if (SSL_CTX_load_verify_locations(u->ctx, cfg->ca, NULL) != 1) {
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "--ca %s: no CA certificate could be read from it (%s); give the "
+		                 "PEM file of the CA that issued the gate's certificate",
+		                 cfg->ca, ERR_reason_error_string(ERR_get_error()));
+		goto out;
+	}
+	SSL_CTX_set_verify(u->ctx, SSL_VERIFY_PEER, verify_cb);
+	SSL_CTX_set_app_data(u->ctx, u);
+	SSL_CTX_set_session_cache_mode(u->ctx,
+	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(u->ctx, new_session_cb);
+	if ((r = tg_tlskey_ssl_ctx_use(key->k, u->ctx, err)) != 0)
+		goto out;
+	if ((u->kick = evtimer_new(s->base, kick_cb, u)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
+	*out = u;
+	u = NULL;
+	r = 0;
+out:
+	ERR_clear_error();
+	ag_up_free(u);
+	return r;
+}
+
+void
+ag_up_free(struct ag_up *u)
+{
+	if (u == NULL)
+		return;
+	while (u->reqs != NULL)
+		ag_up_cancel(u->reqs);
+	while (u->conns != NULL)
+		uc_close(u->conns);
+	if (u->kick != NULL)
+		event_free(u->kick);
+	SSL_SESSION_free(u->sess);
+	SSL_CTX_free(u->ctx);
+	free(u);
+}

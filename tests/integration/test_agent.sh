@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# test_agent.sh — `tokengate agent` end to end with nothing mocked: a
+# client (curl, no certificate, plain HTTP on loopback or a unix socket)
+# -> the agent (mutual TLS with the SoftHSM2 key enrolled by `tokengate
+# enroll` + `tokengate ca issue`) -> `tokengate gate` -> the python
+# upstream. Checks: --check (summary, and the exportable key refused with
+# the reason); start; GET /echo (200, the gate saw the identity, Host kept);
+# keep-alive requests reuse one upstream connection; a POST body (chunked)
+# streamed; SSE chunks pass; a burst of new client connections costs at
+# most a couple of full handshakes (the rest resume, /metrics); --host
+# rewrites Host; unix socket mode 0600; tcp mode; a wrong --server-id
+# refused (502 naming the URI SAN); /healthz, /metrics names; SIGTERM exits 0.
+set -euo pipefail
+source "$TG_FIXTURES/fixtures.sh"
+source "$TG_FIXTURES/gate_lib.sh"
+gate_require
+cd "$TG_TMP"
+
+tg_softhsm_default
+export TOKENGATE_PIN=$TG_SOFTHSM_PIN
+GATE_HSM=1 gate_pki || tg_fail "the PKI could not be made"
+gate_policy_default "$TG_TMP/policy.yaml"
+gate_upstream_start main --listen 127.0.0.1:0
+gate_start
+KEY="$GATE_HSM_KEY?module-path=$TG_SOFTHSM2_MODULE"
+EXPKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=exportable;type=private?module-path=$TG_SOFTHSM2_MODULE"
+# the gate's certificate names localhost and 127.0.0.1 (srvca.pem)
+UPSTREAM="https://127.0.0.1:$GATE_PORT"
+
+# ---- --check ------------------------------------------------------------
+APORT=$(tg_free_port_pair)
+AADMIN=127.0.0.1:$((APORT + 1))
+"$TG" agent --listen "127.0.0.1:$APORT" --upstream "$UPSTREAM" --key "$KEY" \
+	--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem" --check >out 2>err ||
+	tg_fail "agent --check failed: $(cat err)"
+grep -q "configuration OK" out || tg_fail "agent --check printed no summary: $(cat out)"
+tg_expect_exit 1 "exportable" "$TG" agent --listen "127.0.0.1:$APORT" --upstream "$UPSTREAM" \
+	--key "$EXPKEY" --cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem" --check
+tg_expect_exit 1 "--allow-remote" "$TG" agent --listen "0.0.0.0:$APORT" --upstream "$UPSTREAM" \
+	--key "$KEY" --ca "$PKI/srvca.pem" --check
+
+# ---- start ---------------------------------------------------------------
+AGENT_PID=
+agent_start() # LOG ARGS...
+{
+	local log=$1
+	shift
+	TG__LOGS+=("$log")
+	setpriv --pdeathsig TERM "$TG" agent "$@" </dev/null >"$log" 2>&1 &
+	AGENT_PID=$!
+	tg_on_exit gate__kill "$AGENT_PID"
+	tg_wait_until 30 grep -q 'tokengate agent: ready' "$log" || {
+		tg__dump "$log" agent
+		tg_fail "the agent did not become ready: $*"
+	}
+}
+agent_metric() # NAME{LABELS}
+{
+	curl -sS --max-time 5 "http://$AADMIN/metrics" | awk -v k="$1" 'index($0, k) == 1 { print $NF; exit }'
+}
+agent_start agent.log --listen "127.0.0.1:$APORT" --upstream "$UPSTREAM" --key "$KEY" \
+	--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem" --admin "$AADMIN"
+A="http://127.0.0.1:$APORT"
+
+# ---- one request ---------------------------------------------------------
+code=$(curl -sS --max-time 20 -o r1.json -w '%{http_code}' -H 'Host: api.example' "$A/echo?x=1")
+[[ $code == 200 ]] || tg_fail "GET /echo through the agent: $code $(cat r1.json)"
+jq -e '.path == "/echo?x=1"' r1.json >/dev/null || tg_fail "the upstream saw another path: $(cat r1.json)"
+jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")][0][1] == "api.example"' r1.json >/dev/null ||
+	tg_fail "Host was not kept: $(cat r1.json)"
+jq -e '[.headers[] | select(.[0] == "X-Tokengate-Identity")][0][1] == "spiffe://example.org/svc/api"' r1.json >/dev/null ||
+	tg_fail "the gate did not see the token identity: $(cat r1.json)"
+echo "ok: GET /echo through agent and gate as spiffe://example.org/svc/api"
+
+# ---- keep-alive: many requests, one upstream connection ------------------
+hs0=$(agent_metric 'tokengate_agent_handshakes_total{result="ok"}')
+urls=()
+for i in $(seq 1 50); do urls+=("$A/echo?i=$i"); done
+curl -sS --max-time 60 -o /dev/null -w '%{http_code}\n' "${urls[@]}" >codes
+[[ $(grep -c '^200$' codes) == 50 ]] || tg_fail "50 keep-alive requests: $(sort codes | uniq -c)"
+hs1=$(agent_metric 'tokengate_agent_handshakes_total{result="ok"}')
+((hs1 - hs0 <= 1)) || tg_fail "50 keep-alive requests cost $((hs1 - hs0)) handshakes (the pool is not used)"
+echo "ok: 50 keep-alive requests, $((hs1 - hs0)) new handshake(s)"
+
+# ---- a burst of new client connections: the rest resume ------------------
+for i in $(seq 1 20); do
+	curl -sS --max-time 30 -o /dev/null -w '%{http_code}\n' "$A/echo?burst=$i" &
+done >burst 2>&1
+burst_done() { [[ $(grep -c '^200$' burst) -ge 20 ]]; }
+tg_wait_until 60 burst_done || tg_fail "burst: $(sort burst | uniq -c)"
+full=$(($(agent_metric 'tokengate_agent_handshakes_total{result="ok"}') - $(agent_metric 'tokengate_agent_resumptions_total')))
+((full <= 2)) || tg_fail "the burst made $full full handshakes (token signatures); expected at most 2"
+echo "ok: burst of 20 connections; full handshakes so far: $full, resumptions: $(agent_metric 'tokengate_agent_resumptions_total')"
+
+# ---- bodies streamed both ways -------------------------------------------
+head -c 3000000 /dev/urandom >body.bin
+curl -sS --max-time 60 -o r2.json -H 'Transfer-Encoding: chunked' --data-binary @body.bin "$A/echo" ||
+	tg_fail "chunked POST failed"
+jq -e --arg h "$(sha256sum <body.bin | cut -c1-64)" '.body_sha256 == $h and .body_length == 3000000' r2.json >/dev/null ||
+	tg_fail "the chunked body did not arrive whole: $(head -c 300 r2.json)"
+curl -sS --max-time 60 -o big.bin "$A/big?bytes=5000000" || tg_fail "GET /big failed"
+[[ $(stat -c %s big.bin) == 5000000 ]] || tg_fail "GET /big: $(stat -c %s big.bin) bytes"
+# SSE: the events arrive one by one, not all at the end
+python3 - "$APORT" <<'EOF' || tg_fail "SSE was buffered"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /sse?n=4&ms=400 HTTP/1.1\r\nHost: x\r\n\r\n")
+t0 = time.time(); seen = []; buf = b""
+while len(seen) < 4 and time.time() - t0 < 20:
+    b = s.recv(65536)
+    if not b: break
+    buf += b
+    n = buf.count(b"data:")
+    while len(seen) < n: seen.append(time.time() - t0)
+assert len(seen) == 4, seen
+assert seen[3] - seen[0] > 0.8, seen  # spread over time: streamed
+print("ok: SSE events at", ["%.2f" % x for x in seen])
+EOF
+
+# ---- --host, 404 passes through -----------------------------------------
+code=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' "$A/admin/x")
+[[ $code == 403 ]] || tg_fail "the gate's 403 for /admin did not pass through: $code"
+echo "ok: the gate's 403 passes through"
+
+# ---- metrics and health --------------------------------------------------
+curl -sS --max-time 5 "http://$AADMIN/healthz" | grep -q ok || tg_fail "/healthz"
+curl -sS --max-time 5 "http://$AADMIN/metrics" >metrics
+for m in tokengate_agent_requests_total tokengate_agent_upstream_connections \
+	tokengate_agent_handshakes_total tokengate_agent_resumptions_total \
+	tokengate_agent_token_operations_total tokengate_agent_token_present; do
+	grep -q "^$m" metrics || tg_fail "/metrics lacks $m: $(cat metrics)"
+done
+[[ $(agent_metric tokengate_agent_token_present) == 1 ]] || tg_fail "token_present is not 1"
+echo "ok: /healthz and /metrics ($(agent_metric 'tokengate_agent_requests_total{listener="main",result="forwarded"}') requests forwarded)"
+kill -TERM "$AGENT_PID"
+tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
+rc=0
+wait "$AGENT_PID" || rc=$?
+[[ $rc == 0 ]] || tg_fail "the agent exited $rc after SIGTERM"
+grep -q 'tokengate agent: stopped' agent.log || tg_fail "no 'stopped' line"
+
+# ---- a config file: unix socket (0600), --host, tcp mode, wrong server id --
+TPORT=$(tg_free_port_pair)
+cat >agent.yaml <<EOF
+upstream: $UPSTREAM
+key: "$KEY"
+cert: $PKI/hsm-api.pem
+ca: $PKI/srvca.pem
+admin: $AADMIN
+listeners:
+  - name: sock
+    listen: unix:$TG_TMP/agent.sock
+    host: rewritten.example
+  - name: tunnel
+    listen: 127.0.0.1:$TPORT
+    mode: tcp
+  - name: wrongid
+    listen: 127.0.0.1:$((TPORT + 1))
+    server_id: spiffe://example.org/svc/not-the-gate
+EOF
+agent_start agent2.log --config agent.yaml
+[[ $(stat -c %a "$TG_TMP/agent.sock") == 600 ]] || tg_fail "the unix socket is mode $(stat -c %a "$TG_TMP/agent.sock")"
+curl -sS --max-time 20 --unix-socket "$TG_TMP/agent.sock" -o r3.json "http://x/echo" || tg_fail "GET over the unix socket"
+jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")][0][1] == "rewritten.example"' r3.json >/dev/null ||
+	tg_fail "host: did not set Host: $(cat r3.json)"
+echo "ok: unix socket 0600, Host rewritten by host:"
+# tcp mode: the bytes of an HTTP request pass unchanged
+printf 'GET /echo?tcp=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >req.txt
+python3 - "$TPORT" <<'EOF' >tcp.out || tg_fail "tcp mode: $(cat tcp.out)"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(open("req.txt", "rb").read())
+buf = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    buf += b
+print(buf.decode(errors="replace"))
+assert buf.startswith(b"HTTP/1.1 200"), buf[:200]
+EOF
+grep -q '/echo?tcp=1' tcp.out || tg_fail "tcp mode: $(cat tcp.out)"
+echo "ok: tcp mode spliced"
+code=$(curl -sS --max-time 20 -o wrong.txt -w '%{http_code}' "http://127.0.0.1:$((TPORT + 1))/echo")
+[[ $code == 502 ]] || tg_fail "a gate without the expected URI SAN: $code $(cat wrong.txt)"
+grep -q "URI SAN spiffe://example.org/svc/not-the-gate" wrong.txt || tg_fail "502 without the reason: $(cat wrong.txt)"
+echo "ok: wrong server_id refused: $(cat wrong.txt)"
+kill -TERM "$AGENT_PID"
+tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
+[[ ! -e $TG_TMP/agent.sock ]] || tg_fail "the unix socket was left behind"
+echo "PASS"
