@@ -21,8 +21,7 @@ add_library(tggate STATIC
   ${CMAKE_CURRENT_LIST_DIR}/gate/metrics.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/admin.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/tls.c
-  ${CMAKE_CURRENT_LIST_DIR}/gate/tickets.c
-  ${CMAKE_CURRENT_LIST_DIR}/gate/asynckey.c)
+  ${CMAKE_CURRENT_LIST_DIR}/gate/tickets.c)
 tg_area_headers(tggate ${CMAKE_CURRENT_LIST_DIR}/gate PUBLIC
   tg_gate_path.h tg_gate_policy.h tg_gate_decide.h tg_gate_verify.h
   tg_gate_http.h
@@ -52,7 +51,7 @@ target_link_libraries(tggate PRIVATE tgaudit PkgConfig::LIBEVENT PkgConfig::LIBE
 # and tg_gate_metrics.h libevent's headers; the admin listener is evhttp.
 target_link_libraries(tggate PUBLIC tgaudit)
 target_link_libraries(tggate PUBLIC PkgConfig::LIBEVENT)
-# The gate's TLS (tls.c, tickets.c, asynckey.c): libssl, the server key on
-# a token through libtgp11, signing threads.
+# The gate's TLS (tls.c, tickets.c): libssl, the server key on a token
+# (tgtlskey: libtgp11, signing threads).
 find_package(Threads REQUIRED)
-target_link_libraries(tggate PUBLIC OpenSSL::SSL PRIVATE tgp11 Threads::Threads)
+target_link_libraries(tggate PUBLIC OpenSSL::SSL PRIVATE tgtlskey tgp11 Threads::Threads)

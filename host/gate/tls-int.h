@@ -1,7 +1,7 @@
 /*
  * tls-int.h — inside the gate's TLS (tg_gate_tls.h): the session-ticket
- * keys (tickets.c) and the token key that signs off the event loop
- * (asynckey.c), both used by tls.c. Not a public header.
+ * keys (tickets.c), used by tls.c (the server key on a token is
+ * tgtlskey's, tg_tlskey.h). Not a public header.
  */
 #ifndef TG_GATE_TLS_INT_H
 #define TG_GATE_TLS_INT_H
@@ -55,29 +55,5 @@ const struct tg_gate_tickets *tg_gate_tickets_process(void);
  */
 int tg_gate_tickets_crypt(const struct tg_gate_tickets *tk, unsigned char name[16],
                           unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc);
-
-/* ------------------------------------------------------------------ */
-/* A key that signs off the event loop (asynckey.c)                    */
-/* ------------------------------------------------------------------ */
-
-/* Frees what the inner key needs (the token key, its context). */
-typedef void (*tg_gate_asynckey_release)(void *arg);
-
-/*
- * Wraps inner (an RSA or EC private key whose operations may block, e.g.
- * libp11's key on an HSM; the reference is taken) in a new EVP_PKEY *out
- * with the public key pub (inner's, e.g. as the token proved it; not
- * taken) whose signatures run on a pool of nthreads
- * signing threads when called inside an OpenSSL ASYNC job (the job pauses;
- * its wait fd becomes readable when the signature is ready), and inline
- * otherwise. When the last reference to *out is freed (after every SSL
- * using it), the threads finish, inner is freed and release(arg) is
- * called. On failure release(arg) is not called and inner is left to the
- * caller. 0, or TG_ERR_UNSUPPORTED (neither RSA nor EC) / TG_ERR_CRYPTO /
- * TG_ERR_ALLOC / TG_ERR_INTERNAL (threads).
- */
-int tg_gate_asynckey_new(EVP_PKEY *inner, EVP_PKEY *pub, unsigned nthreads,
-                         tg_gate_asynckey_release release, void *arg, EVP_PKEY **out,
-                         struct tg_error *err);
 
 #endif /* TG_GATE_TLS_INT_H */

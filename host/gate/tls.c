@@ -33,7 +33,7 @@
 
 #include "tg_ca_io.h"
 #include "tg_file.h"
-#include "tg_p11.h"
+#include "tg_tlskey.h"
 #include "tg_secret.h"
 #include "tls-int.h"
 
@@ -496,126 +496,33 @@ crl_stat(const char *path, struct stat *st, struct tg_error *err)
 /* ------------------------------------------------------------------ */
 
 /*
- * One libtgp11 context per process: freeing a context finalizes its
- * modules under any other context (tg_p11.h), and a reload builds a new
- * configuration while the old one still serves its connections. The
- * context lives while a configuration's token key does.
+ * The server key on a token (tgtlskey): found and trust-checked, its
+ * certificate from the token or a PEM file, signatures off the event loop
+ * (SSL_MODE_ASYNC). The SSL_CTX keeps the key (and the process's one
+ * libtgp11 context) alive; the tg_tlskey itself is not needed after.
  */
-static pthread_mutex_t p11_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct tg_p11 *p11_ctx;
-static unsigned p11_refs;
-
-static int
-p11_get(struct tg_p11 **out, struct tg_error *err)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&p11_mu);
-	if (p11_refs == 0 && (r = tg_p11_new(&p11_ctx, err)) != 0)
-		goto out;
-	p11_refs++;
-	*out = p11_ctx;
-out:
-	pthread_mutex_unlock(&p11_mu);
-	return r;
-}
-
-static void
-p11_put(void)
-{
-	pthread_mutex_lock(&p11_mu);
-	if (p11_refs > 0 && --p11_refs == 0) {
-		tg_p11_free(p11_ctx);
-		p11_ctx = NULL;
-	}
-	pthread_mutex_unlock(&p11_mu);
-}
-
-/* The asynckey's release: the token key, then the context's reference. */
-static void
-p11_key_release(void *arg)
-{
-	tg_p11_key_free(arg);
-	p11_put();
-}
-
-/* Signing threads: enough for a few slow signatures at once. */
-static unsigned
-sign_threads(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	n = n < 1 ? 2 : 2 * n;
-	return (unsigned)(n > 16 ? 16 : n);
-}
-
 static int
 p11_use(SSL_CTX *ctx, const struct tg_gate_tls_cfg *cfg, struct tg_error *err)
 {
-	struct tg_p11 *p11 = NULL;
-	struct tg_p11_key *k = NULL;
-	EVP_PKEY *inner = NULL, *pub = NULL, *wrapped = NULL;
-	X509 *cert = NULL;
+	struct tg_tlskey_opts o;
+	struct tg_tlskey *k = NULL;
 	int r;
 
-	if ((r = p11_get(&p11, err)) != 0)
-		goto out;
+	memset(&o, 0, sizeof(o));
+	o.key_uri = cfg->key;
+	o.cert = cfg->cert;
+	o.role = "server";
 	/*
 	 * A service key: never exportable, but it may have been imported into
 	 * the HSM (unlike an identity key, which the CA certifies only when it
 	 * was generated on the token).
 	 */
-	if ((r = tg_p11_key_find(p11, cfg->key, TG_P11_KEY_ALLOW_IMPORTED, &k, err)) != 0) {
-		r = tg_error_wrap(err, r, "server key");
+	o.flags = TG_TLSKEY_ASYNC | TG_TLSKEY_ALLOW_IMPORTED;
+	if ((r = tg_tlskey_open(&o, &k, err)) != 0)
 		goto out;
-	}
-	if (is_p11(cfg->cert)) {
-		if ((r = tg_p11_key_cert_get(k, &cert, err)) != 0) {
-			r = tg_error_wrap(err, r, "server certificate '%s'", cfg->cert);
-			goto out;
-		}
-		if (SSL_CTX_use_certificate(ctx, cert) != 1) {
-			r = tg_error_set(
-			    err, TG_ERR_TLS,
-			    "the certificate of server key '%s' cannot be used for TLS", cfg->key);
-			goto out;
-		}
-	} else if ((r = pem_cert_use(ctx, cfg->cert, err)) != 0) {
-		goto out;
-	}
-	if ((r = tg_p11_key_evp_get(k, &inner, err)) != 0) {
-		r = tg_error_wrap(err, r, "server key");
-		goto out;
-	}
-	if ((pub = tg_p11_key_public(k)) == NULL) {
-		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
-		                 "server key '%s': its public key cannot be established", cfg->key);
-		goto out;
-	}
-	if ((r = tg_gate_asynckey_new(inner, pub, sign_threads(), p11_key_release, k, &wrapped,
-	                              err)) != 0)
-		goto out;
-	inner = NULL; /* these three go with the wrapped key */
-	k = NULL;
-	p11 = NULL;
-	if ((r = key_matches(ctx, wrapped, cfg->cert, cfg->key, err)) != 0)
-		goto out;
-	if (SSL_CTX_use_PrivateKey(ctx, wrapped) != 1) {
-		r = tg_error_set(err, TG_ERR_TLS, "server key '%s' cannot be used for TLS",
-		                 cfg->key);
-		goto out;
-	}
-	SSL_CTX_set_mode(ctx, SSL_MODE_ASYNC);
-	r = 0;
+	r = tg_tlskey_ssl_ctx_use(k, ctx, err);
 out:
-	ERR_clear_error();
-	EVP_PKEY_free(wrapped);
-	EVP_PKEY_free(inner);
-	EVP_PKEY_free(pub);
-	X509_free(cert);
-	tg_p11_key_free(k);
-	if (p11 != NULL)
-		p11_put();
+	tg_tlskey_free(k);
 	return r;
 }
 

@@ -47,6 +47,8 @@ struct tg_tlskey_opts {
 	unsigned flags;        /* TG_TLSKEY_* */
 	unsigned sign_threads; /* 0: 2 x online CPUs, at most 16 */
 	unsigned watch_ms;     /* presence poll interval, 0: 250 */
+	const char *role;      /* names the key in messages: "server" gives "server
+	                        key '...'", "server certificate '...'"; NULL: "key" */
 };
 
 /*
@@ -74,7 +76,10 @@ X509 *tg_tlskey_cert(const struct tg_tlskey *k);
 /* The key's URI with any PIN masked (borrowed). */
 const char *tg_tlskey_uri(const struct tg_tlskey *k);
 
-/* Signatures made on the token since open (the agent's "token operations"). */
+/* Signatures made on the token through the TLS key since open, inline or
+ * on a signing thread (the agent's "token operations"); the proofs libtgp11
+ * makes when it binds the key (one per open and per re-insertion) are not
+ * counted. */
 uint64_t tg_tlskey_sign_count(const struct tg_tlskey *k);
 
 /* 1 while the token is present and the key bound (always 1 without WATCH). */

@@ -1,6 +1,8 @@
 /*
- * asynckey.c — a server key whose signatures leave the event loop
- * (tls-int.h: tg_gate_asynckey_new).
+ * asynckey.c — a token key whose signatures leave the event loop
+ * (tlskey-int.h: tg_tlskey_async_new), swappable when the token is
+ * removed and inserted again (tg_tlskey_async_swap), counting what it
+ * signs.
  *
  * Why this design. A signature on an HSM blocks for a network round trip
  * or a slow token (50–200 ms on a YubiKey), and the gate's workers run one
@@ -37,11 +39,17 @@
  * the thread finishes on memory it owns. The pool and the token key live
  * as long as the wrapped key, i.e. until the last SSL_CTX and SSL using it
  * are freed; freeing it lets the threads finish what is queued first.
+ *
+ * Presence. The key that signs (inner) may be swapped while SSLs use the
+ * wrapper: each operation takes a reference to the current inner under
+ * the signer's lock and signs with it outside the lock, so a swap never
+ * waits for the token and the old key is freed after its last signature.
+ * With no inner (the token is out) operations fail at once.
  */
 /* RSA_METHOD / EC_KEY_METHOD are deprecated in OpenSSL 3, which offers no
  * other way for a key to pause an ASYNC job (see above). */
 #define OPENSSL_SUPPRESS_DEPRECATED
-#include "tls-int.h"
+#include "tlskey-int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -63,12 +71,12 @@ enum op_kind {
 	OP_ECDSA_SIGN,
 };
 
-struct signer;
+struct tg_tlskey_async;
 
 /* One private-key operation, shared by the paused job and a signing thread. */
 struct req {
 	atomic_int refs;
-	struct signer *s;
+	struct tg_tlskey_async *s;
 	int efd; /* the job's wait fd: readable when done */
 	enum op_kind kind;
 	int arg; /* RSA padding, or the ECDSA type */
@@ -79,9 +87,10 @@ struct req {
 	struct req *next;
 };
 
-struct signer {
-	EVP_PKEY *inner; /* the key that signs (blocking) */
-	tg_gate_asynckey_release release;
+struct tg_tlskey_async {
+	EVP_PKEY *inner;            /* the key that signs (blocking); NULL: absent; under mu */
+	atomic_uint_fast64_t count; /* operations that reached the token */
+	tg_tlskey_async_release release;
 	void *release_arg;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -101,27 +110,57 @@ static int rsa_idx = -1, ec_idx = -1;
 /* Doing the operation                                                 */
 /* ------------------------------------------------------------------ */
 
+/* The current inner key (a new reference), or NULL while absent. */
+static EVP_PKEY *
+inner_get(struct tg_tlskey_async *s)
+{
+	EVP_PKEY *k;
+
+	pthread_mutex_lock(&s->mu);
+	if ((k = s->inner) != NULL && EVP_PKEY_up_ref(k) != 1)
+		k = NULL;
+	pthread_mutex_unlock(&s->mu);
+	return k;
+}
+
 static int
-op_do(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, size_t inlen,
+op_do(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *in, size_t inlen,
       unsigned char *out)
 {
+	EVP_PKEY *k = inner_get(s);
 	unsigned int siglen = 0;
 	int r = -1;
 
+	if (k == NULL)
+		goto out; /* the token is out: fail fast */
+	atomic_fetch_add(&s->count, 1);
 	switch (kind) {
 	case OP_RSA_PRIV_ENC:
-		r = RSA_private_encrypt((int)inlen, in, out, (RSA *)EVP_PKEY_get0_RSA(s->inner),
-		                        arg);
+		r = RSA_private_encrypt((int)inlen, in, out, (RSA *)EVP_PKEY_get0_RSA(k), arg);
 		break;
 	case OP_ECDSA_SIGN:
-		if (ECDSA_sign(arg, in, (int)inlen, out, &siglen,
-		               (EC_KEY *)EVP_PKEY_get0_EC_KEY(s->inner)) == 1)
+		if (ECDSA_sign(arg, in, (int)inlen, out, &siglen, (EC_KEY *)EVP_PKEY_get0_EC_KEY(k)) ==
+		    1)
 			r = (int)siglen;
 		break;
 	default:
 		break;
 	}
+	EVP_PKEY_free(k);
+out:
 	return r;
+}
+
+/* 1 when a key is there to sign with. */
+static int
+inner_present(struct tg_tlskey_async *s)
+{
+	int p;
+
+	pthread_mutex_lock(&s->mu);
+	p = s->inner != NULL;
+	pthread_mutex_unlock(&s->mu);
+	return p;
 }
 
 static void
@@ -139,7 +178,7 @@ req_put(struct req *q)
 static void *
 worker(void *arg)
 {
-	struct signer *s = arg;
+	struct tg_tlskey_async *s = arg;
 	struct req *q;
 	uint64_t one = 1;
 	ssize_t w;
@@ -178,7 +217,7 @@ wait_cleanup(ASYNC_WAIT_CTX *wctx, const void *key, OSSL_ASYNC_FD fd, void *cust
 }
 
 static struct req *
-req_new(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, size_t inlen,
+req_new(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *in, size_t inlen,
         size_t outcap)
 {
 	struct req *q = calloc(1, sizeof(*q));
@@ -209,7 +248,7 @@ out:
  * but correct). Returns op_do's result with the output in out (outcap).
  */
 static int
-run(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, size_t inlen,
+run(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *in, size_t inlen,
     unsigned char *out, size_t outcap)
 {
 	ASYNC_JOB *job = ASYNC_get_current_job();
@@ -218,7 +257,7 @@ run(struct signer *s, enum op_kind kind, int arg, const unsigned char *in, size_
 	uint64_t v;
 	int done = 0, r = -1;
 
-	if (wctx == NULL || s->nthreads == 0 ||
+	if (wctx == NULL || s->nthreads == 0 || !inner_present(s) ||
 	    (q = req_new(s, kind, arg, in, inlen, outcap)) == NULL) {
 		r = op_do(s, kind, arg, in, inlen, out);
 		goto out;
@@ -269,7 +308,7 @@ out:
 static int
 rsa_priv_enc(int flen, const unsigned char *from, unsigned char *to, RSA *rsa, int padding)
 {
-	struct signer *s = RSA_get_ex_data(rsa, rsa_idx);
+	struct tg_tlskey_async *s = RSA_get_ex_data(rsa, rsa_idx);
 
 	return s == NULL || flen < 0 ? -1
 	                             : run(s, OP_RSA_PRIV_ENC, padding, from, (size_t)flen, to,
@@ -280,7 +319,7 @@ static int
 ec_sign(int type, const unsigned char *dgst, int dlen, unsigned char *sig, unsigned int *siglen,
         const BIGNUM *kinv, const BIGNUM *r, EC_KEY *eckey)
 {
-	struct signer *s = EC_KEY_get_ex_data(eckey, ec_idx);
+	struct tg_tlskey_async *s = EC_KEY_get_ex_data(eckey, ec_idx);
 	int n = -1, ok = 0;
 
 	(void)kinv, (void)r; /* the token picks its own nonce */
@@ -308,7 +347,7 @@ ec_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM *kinv, const BIGNU
 }
 
 static void
-signer_free(struct signer *s)
+signer_free(struct tg_tlskey_async *s)
 {
 	unsigned i;
 
@@ -345,7 +384,7 @@ meth_init(void)
 	rsa_idx = RSA_get_ex_new_index(0, NULL, NULL, NULL, signer_exfree);
 	ec_idx = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, signer_exfree);
 	if ((rsa_meth = RSA_meth_dup(RSA_PKCS1_OpenSSL())) != NULL &&
-	    (RSA_meth_set1_name(rsa_meth, "tokengate gate async key") != 1 ||
+	    (RSA_meth_set1_name(rsa_meth, "tokengate async token key") != 1 ||
 	     RSA_meth_set_priv_enc(rsa_meth, rsa_priv_enc) != 1 ||
 	     RSA_meth_set_flags(rsa_meth, RSA_meth_get_flags(rsa_meth) | RSA_FLAG_EXT_PKEY) != 1)) {
 		RSA_meth_free(rsa_meth);
@@ -362,9 +401,9 @@ meth_init(void)
 /* ------------------------------------------------------------------ */
 
 static int
-signer_new(EVP_PKEY *inner, unsigned nthreads, struct signer **out, struct tg_error *err)
+signer_new(EVP_PKEY *inner, unsigned nthreads, struct tg_tlskey_async **out, struct tg_error *err)
 {
-	struct signer *s = calloc(1, sizeof(*s));
+	struct tg_tlskey_async *s = calloc(1, sizeof(*s));
 	int r = TG_ERR_ALLOC;
 
 	if (s == NULL ||
@@ -393,7 +432,7 @@ out:
 
 /* The wrapper's RSA key: pub's modulus and exponent, our method, the signer. */
 static EVP_PKEY *
-wrap_rsa(EVP_PKEY *pub, struct signer *s)
+wrap_rsa(EVP_PKEY *pub, struct tg_tlskey_async *s)
 {
 	RSA *src = EVP_PKEY_get1_RSA(pub), *w = NULL;
 	const BIGNUM *n = NULL, *e = NULL;
@@ -428,7 +467,7 @@ out:
 }
 
 static EVP_PKEY *
-wrap_ec(EVP_PKEY *pub, struct signer *s)
+wrap_ec(EVP_PKEY *pub, struct tg_tlskey_async *s)
 {
 	EC_KEY *src = EVP_PKEY_get1_EC_KEY(pub), *w = NULL;
 	EVP_PKEY *pk = NULL;
@@ -456,19 +495,20 @@ out:
 }
 
 int
-tg_gate_asynckey_new(EVP_PKEY *inner, EVP_PKEY *pub, unsigned nthreads,
-                     tg_gate_asynckey_release release, void *arg, EVP_PKEY **out,
-                     struct tg_error *err)
+tg_tlskey_async_new(EVP_PKEY *inner, EVP_PKEY *pub, unsigned nthreads, const char *what,
+                    tg_tlskey_async_release release, void *arg, EVP_PKEY **out,
+                    struct tg_tlskey_async **signer, struct tg_error *err)
 {
-	struct signer *s = NULL;
+	struct tg_tlskey_async *s = NULL;
 	int base = EVP_PKEY_get_base_id(inner);
 	int r = TG_ERR_UNSUPPORTED;
 
 	pthread_once(&meth_once, meth_init);
 	if ((base != EVP_PKEY_RSA && base != EVP_PKEY_EC) || EVP_PKEY_get_base_id(pub) != base) {
 		tg_error_set(err, r,
-		             "the server key is neither RSA nor EC (or its public key is of "
-		             "another type); use an RSA or EC key");
+		             "the %s is neither RSA nor EC (or its public key is of "
+		             "another type); use an RSA or EC key",
+		             what);
 		goto out;
 	}
 	if (rsa_idx < 0 || ec_idx < 0) {
@@ -481,14 +521,34 @@ tg_gate_asynckey_new(EVP_PKEY *inner, EVP_PKEY *pub, unsigned nthreads,
 	if (*out == NULL) {
 		s->inner = NULL; /* still the caller's */
 		signer_free(s);
-		r = tg_error_set(err, TG_ERR_CRYPTO,
-		                 "cannot make the server key's signing wrapper (OpenSSL)");
+		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot make the %s's signing wrapper (OpenSSL)",
+		                 what);
 		goto out;
 	}
 	s->release = release;
 	s->release_arg = arg;
+	if (signer != NULL)
+		*signer = s;
 	r = 0;
 out:
 	ERR_clear_error();
 	return r;
+}
+
+void
+tg_tlskey_async_swap(struct tg_tlskey_async *s, EVP_PKEY *inner)
+{
+	EVP_PKEY *old;
+
+	pthread_mutex_lock(&s->mu);
+	old = s->inner;
+	s->inner = inner;
+	pthread_mutex_unlock(&s->mu);
+	EVP_PKEY_free(old); /* signatures in flight hold their own reference */
+}
+
+uint64_t
+tg_tlskey_async_count(const struct tg_tlskey_async *s)
+{
+	return atomic_load(&((struct tg_tlskey_async *)s)->count);
 }
