@@ -33,6 +33,8 @@ tg_require_pkg(JANSSON jansson libjansson-dev)
 tg_require_pkg(YAML yaml-0.1 libyaml-dev)
 tg_require_pkg(CMOCKA cmocka libcmocka-dev)
 tg_require_pkg(YKPIV ykpiv libykpiv-dev)
+# examples/curl-client.c (CURLOPT_SSL_CTX_FUNCTION needs the OpenSSL flavour)
+tg_require_pkg(CURL libcurl libcurl4-openssl-dev)
 
 # http-parser ships no pkg-config file.
 find_path(HTTP_PARSER_INCLUDE_DIR http_parser.h)

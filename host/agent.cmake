@@ -16,12 +16,5 @@ tg_area_headers(tgagent ${CMAKE_CURRENT_LIST_DIR}/agent PUBLIC tg_agent_config.h
 target_link_libraries(tgagent PUBLIC tgcore tggate PRIVATE tgcmd tgyaml)
 target_link_libraries(tgagent PRIVATE PkgConfig::LIBEVENT PkgConfig::LIBEVENT_OPENSSL
   OpenSSL::SSL)
-if(TARGET tgtlskey)
-  target_link_libraries(tgagent PRIVATE tgtlskey)
-else()
-  # Until host/tlskey lands: a stand-in with the same contract (inline
-  # signing, no presence events), so the agent builds and runs.
-  target_sources(tgagent PRIVATE ${CMAKE_CURRENT_LIST_DIR}/agent/tlskey_standin.c)
-  target_include_directories(tgagent PRIVATE ${CMAKE_CURRENT_LIST_DIR}/tlskey)
-  target_link_libraries(tgagent PRIVATE tgp11)
-endif()
+# The token key for TLS (signatures off the loop, presence events).
+target_link_libraries(tgagent PRIVATE tgtlskey)

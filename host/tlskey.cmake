@@ -6,10 +6,12 @@
 # embedding API.
 add_library(tgtlskey STATIC
   ${CMAKE_CURRENT_LIST_DIR}/tlskey/tlskey.c
-  ${CMAKE_CURRENT_LIST_DIR}/tlskey/asynckey.c)
+  ${CMAKE_CURRENT_LIST_DIR}/tlskey/asynckey.c
+  ${CMAKE_CURRENT_LIST_DIR}/tlskey/evidence.c)
 tg_area_headers(tgtlskey ${CMAKE_CURRENT_LIST_DIR}/tlskey PUBLIC tg_tlskey.h)
 # Public: tg_tlskey.h includes tg_err.h (tgcore) and OpenSSL's ssl.h.
 find_package(Threads REQUIRED)
 target_link_libraries(tgtlskey
   PUBLIC tgcore OpenSSL::SSL OpenSSL::Crypto
-  PRIVATE tgp11 Threads::Threads)
+  PRIVATE tgp11 tgpivc Threads::Threads)
+# evidence.c: PIV GET METADATA of an emulated token's card (tgpivc, PC/SC).

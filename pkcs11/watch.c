@@ -306,6 +306,17 @@ rebind(struct tg_p11_watch *w, const CK_TOKEN_INFO *ti, int *pin_sent, struct tg
 			             k->label);
 			goto out;
 		}
+		/*
+		 * Card evidence of the origin (tg_p11_key_origin_set) was about
+		 * this very public key: it stays with the key the token shows
+		 * again (as tg_p11_key_rebind keeps it); the proof below checks
+		 * that the token holds its private key.
+		 */
+		if (k2 != NULL && c == CAND_SAME && k->trust.origin != TG_P11_ORIGIN_NONE) {
+			k2->trust.origin = k->trust.origin;
+			memcpy(k2->trust.evidence, k->trust.evidence, sizeof(k2->trust.evidence));
+			tg_p11_trust_verdict(&k2->trust);
+		}
 		if (k2 != NULL && (tg_p11_key_trust(k2, &tr) != 0 || trust_worse(&w->trust, &tr))) {
 			b = BIND_REPLACED;
 			tg_error_set(err, TG_ERR_KEY_EXPORTABLE,

@@ -54,7 +54,7 @@ struct ag_key {
 	char *cert;
 	struct event *ev; /* presence events */
 	int present;
-	char absent_why[256]; /* the one-line reason while absent */
+	char absent_why[512]; /* the one-line reason while absent */
 };
 
 /* A client connection, for closing them all when the token leaves. */

@@ -127,7 +127,8 @@ listener_ok(const struct tg_agent_config *c, const struct tg_agent_listener_cfg 
 	else if (l->upstream == NULL)
 		r = tg_error_set(err, TG_ERR_CONFIG, "%s: no upstream; add %s",
 		                 lwhere(c, l, "the command line", w, sizeof(w)),
-		                 f ? "upstream: https://GATE:PORT" : "--upstream https://GATE:PORT");
+		                 f ? "upstream: https://GATE:PORT"
+		                   : "--upstream https://GATE:PORT");
 	else if (l->up.scheme != TG_GATE_SCHEME_HTTPS)
 		r = tg_error_set(err, TG_ERR_CONFIG,
 		                 "%s: the upstream %s is not https://; the agent speaks mutual TLS "
@@ -145,8 +146,7 @@ listener_ok(const struct tg_agent_config *c, const struct tg_agent_listener_cfg 
 		                 "pkcs11:token=alice;object=api?pin-source=file:/run/pin",
 		                 lwhere(c, l, "--key", w, sizeof(w)));
 	else if (l->ca == NULL)
-		r = tg_error_set(err, TG_ERR_CONFIG,
-		                 "%s: no CA for the gate's certificate; add %s",
+		r = tg_error_set(err, TG_ERR_CONFIG, "%s: no CA for the gate's certificate; add %s",
 		                 lwhere(c, l, "the command line", w, sizeof(w)),
 		                 f ? "ca: FILE" : "--ca FILE");
 	else if (l->server_id != NULL && strncmp(l->server_id, "spiffe://", 9) != 0)
@@ -156,8 +156,8 @@ listener_ok(const struct tg_agent_config *c, const struct tg_agent_listener_cfg 
 		                 lwhere(c, l, "--server-id", w, sizeof(w)), l->server_id,
 		                 f ? "server_name: NAME" : "--server-name NAME");
 	else if (l->server_id != NULL && l->server_name != NULL)
-		r = tg_error_set(err, TG_ERR_CONFIG,
-		                 "%s: give the gate's identity once: %s", lwhere(c, l, "--server-id", w, sizeof(w)),
+		r = tg_error_set(err, TG_ERR_CONFIG, "%s: give the gate's identity once: %s",
+		                 lwhere(c, l, "--server-id", w, sizeof(w)),
 		                 f ? "server_id or server_name, not both"
 		                   : "--server-id or --server-name, not both");
 	else if (l->host != NULL && l->mode == TG_AGENT_MODE_TCP)
@@ -195,11 +195,12 @@ tg_agent_config_check(const struct tg_agent_config *c, struct tg_error *err)
 		r = listener_ok(c, &c->listeners[i], err);
 		for (j = 0; j < i && r == 0; j++) {
 			if (strcmp(c->listeners[i].name, c->listeners[j].name) == 0)
-				r = tg_error_set(err, TG_ERR_CONFIG,
-				                 "%s: the name is used twice (first at line %u); give "
-				                 "each listener its own name",
-				                 lwhere(c, &c->listeners[i], "", w, sizeof(w)),
-				                 c->listeners[j].line);
+				r = tg_error_set(
+				    err, TG_ERR_CONFIG,
+				    "%s: the name is used twice (first at line %u); give "
+				    "each listener its own name",
+				    lwhere(c, &c->listeners[i], "", w, sizeof(w)),
+				    c->listeners[j].line);
 			else if (same_addr(&c->listeners[i].addr, &c->listeners[j].addr))
 				r = tg_error_set(err, TG_ERR_CONFIG,
 				                 "%s: listens on %s like listener '%s'; give each "
@@ -217,7 +218,8 @@ tg_agent_config_check(const struct tg_agent_config *c, struct tg_error *err)
 		r = tg_error_set(err, TG_ERR_CONFIG,
 		                 "%s%s%u: admin %s: the admin listener serves plain HTTP on "
 		                 "ADDR:PORT such as 127.0.0.1:9091",
-		                 c->file != NULL ? c->file : "--admin", c->file != NULL ? " line " : "",
+		                 c->file != NULL ? c->file : "--admin",
+		                 c->file != NULL ? " line " : "",
 		                 c->file != NULL ? c->admin_line : 0, c->admin);
 out:
 	return r;
@@ -242,9 +244,9 @@ enum {
 	K_N
 };
 
-static const char *const key_yaml[K_N] = {"listen",    "upstream",    "key",  "cert", "ca",
-                                          "server_id", "server_name", "mode", "host",
-                                          "allow_remote"};
+static const char *const key_yaml[K_N] = {"listen", "upstream",    "key",         "cert",
+                                          "ca",     "server_id",   "server_name", "mode",
+                                          "host",   "allow_remote"};
 
 /* path relative to the directory of file (NULL: as it is). */
 static char *
@@ -380,7 +382,8 @@ map_key(const struct tg_yaml_ctx *y, yaml_node_pair_t *p, const char *const *kno
 	for (i = 0; i < nknown && used < sizeof(list); i++)
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
 		                         known[i]);
-	return tg_yaml_err(y, kn, "unknown key '%.80s' in %s; remove it or fix its spelling (known: %s)",
+	return tg_yaml_err(y, kn,
+	                   "unknown key '%.80s' in %s; remove it or fix its spelling (known: %s)",
 	                   k != NULL ? k : "(not a scalar)", where, list);
 }
 
@@ -392,8 +395,8 @@ scalar_of(const struct tg_yaml_ctx *y, yaml_node_pair_t *p, const char *key, con
 
 	*out = tg_yaml_scalar(vn);
 	if (*out == NULL)
-		return tg_yaml_err(y, vn, "'%s' must be a single value (a string), not a list or map",
-		                   key);
+		return tg_yaml_err(
+		    y, vn, "'%s' must be a single value (a string), not a list or map", key);
 	return 0;
 }
 
@@ -421,9 +424,9 @@ static int
 listener_yaml(const struct tg_yaml_ctx *y, yaml_node_t *n, size_t idx,
               struct tg_agent_listener_cfg *l)
 {
-	static const char *const known[K_N + 1] = {
-	    "listen",      "upstream", "key",  "cert",         "ca",  "server_id",
-	    "server_name", "mode",     "host", "allow_remote", "name"};
+	static const char *const known[K_N + 1] = {"listen", "upstream",     "key",         "cert",
+	                                           "ca",     "server_id",    "server_name", "mode",
+	                                           "host",   "allow_remote", "name"};
 	yaml_node_pair_t *p;
 	unsigned seen = 0;
 	const char *v;
@@ -439,12 +442,13 @@ listener_yaml(const struct tg_yaml_ctx *y, yaml_node_t *n, size_t idx,
 		if (k == K_N) {
 			if ((r = scalar_of(y, p, "name", &v)) == 0 &&
 			    (v[0] == '\0' || strlen(v) > TG_AGENT_NAME_MAX ||
-			     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-			         strlen(v)))
-				r = tg_yaml_err(y, yaml_document_get_node(y->doc, p->value),
-				                "name '%.80s': use 1 to %d letters, digits, '.', '-' "
-				                "or '_'",
-				                v, TG_AGENT_NAME_MAX);
+			     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456"
+			               "789._-") != strlen(v)))
+				r = tg_yaml_err(
+				    y, yaml_document_get_node(y->doc, p->value),
+				    "name '%.80s': use 1 to %d letters, digits, '.', '-' "
+				    "or '_'",
+				    v, TG_AGENT_NAME_MAX);
 			else if (r == 0)
 				snprintf(l->name, sizeof(l->name), "%s", v);
 		} else
@@ -460,9 +464,12 @@ inherit(struct tg_agent_listener_cfg *l, const struct tg_agent_listener_cfg *d)
 	struct {
 		char **dst;
 		const char *src;
-	} s[] = {{&l->upstream, d->upstream},   {&l->key, d->key},
-	         {&l->cert, d->cert},           {&l->ca, d->ca},
-	         {&l->server_id, d->server_id}, {&l->server_name, d->server_name},
+	} s[] = {{&l->upstream, d->upstream},
+	         {&l->key, d->key},
+	         {&l->cert, d->cert},
+	         {&l->ca, d->ca},
+	         {&l->server_id, d->server_id},
+	         {&l->server_name, d->server_name},
 	         {&l->host, d->host}};
 	size_t i;
 
@@ -483,8 +490,8 @@ root_yaml(const struct tg_yaml_ctx *y, yaml_node_t *root, struct tg_agent_config
           struct tg_agent_listener_cfg *d)
 {
 	static const char *const known[K_N + 1] = {
-	    "listeners", "upstream", "key",  "cert",         "ca",   "server_id",
-	    "server_name", "mode",   "host", "allow_remote", "admin"};
+	    "listeners",   "upstream", "key",  "cert",         "ca",   "server_id",
+	    "server_name", "mode",     "host", "allow_remote", "admin"};
 	yaml_node_t *vn, *ln;
 	yaml_node_item_t *it;
 	yaml_node_pair_t *p, *lp = NULL;
@@ -494,8 +501,8 @@ root_yaml(const struct tg_yaml_ctx *y, yaml_node_t *root, struct tg_agent_config
 	int k = 0, r = 0;
 
 	if (root == NULL || root->type != YAML_MAPPING_NODE)
-		return tg_yaml_err(y, root,
-		                   "the file must be a map with listeners: (see tokengate agent --help)");
+		return tg_yaml_err(
+		    y, root, "the file must be a map with listeners: (see tokengate agent --help)");
 	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top && r == 0; p++) {
 		if ((r = map_key(y, p, known, K_N + 1, &seen, "the file", &k)) != 0)
 			break;
@@ -516,14 +523,16 @@ root_yaml(const struct tg_yaml_ctx *y, yaml_node_t *root, struct tg_agent_config
 	if (r != 0)
 		goto out;
 	if (lp == NULL) {
-		r = tg_yaml_err(y, root, "no listeners:; add listeners: [{listen: 127.0.0.1:8080}]");
+		r = tg_yaml_err(y, root,
+		                "no listeners:; add listeners: [{listen: 127.0.0.1:8080}]");
 		goto out;
 	}
 	vn = yaml_document_get_node(y->doc, lp->value);
 	if (vn->type != YAML_SEQUENCE_NODE ||
 	    (n = (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start)) == 0) {
-		r = tg_yaml_err(y, vn, "listeners: must be a non-empty list of maps, such as "
-		                       "[{listen: 127.0.0.1:8080}]");
+		r = tg_yaml_err(y, vn,
+		                "listeners: must be a non-empty list of maps, such as "
+		                "[{listen: 127.0.0.1:8080}]");
 		goto out;
 	}
 	if (n > AC_LISTENERS_MAX) {
@@ -651,52 +660,52 @@ static const struct tg_cli_hint agent_hints[] = {
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: tokengate agent --listen 127.0.0.1:PORT|unix:/PATH --upstream https://HOST:PORT\n"
-	        "                       --key pkcs11:URI --ca FILE [options]\n"
-	        "       tokengate agent --config FILE [--check]\n"
-	        "\n"
-	        "The agent beside a client: any tool (curl, an SDK, a notebook) talks plain\n"
-	        "HTTP or TCP to it on loopback or a unix socket; it talks mutual TLS to the\n"
-	        "gate, signing on your token. Upstream connections are kept and reused, and\n"
-	        "new ones resume TLS sessions, so a burst of requests costs a handful of\n"
-	        "token signatures. When the token is removed new connections are refused\n"
-	        "and the ones it authenticated are closed; when it is back, it serves again.\n"
-	        "\n"
-	        "  --listen ADDR          where clients connect: 127.0.0.1:PORT, [::1]:PORT or\n"
-	        "                         unix:/PATH (created mode 0600)\n"
-	        "  --upstream URL         the gate: https://HOST:PORT\n"
-	        "  --key pkcs11:URI       the identity key on the token (generated there: an\n"
-	        "                         exportable or imported key is refused); the PIN\n"
-	        "                         comes from pin-source= in the URI or TOKENGATE_PIN\n"
-	        "  --cert pkcs11:URI|FILE the certificate (default: the one on the token with\n"
-	        "                         the key's id)\n"
-	        "  --ca FILE              CA certificates (PEM) the gate's certificate is\n"
-	        "                         verified against\n"
-	        "  --server-id URI        the gate's identity: its URI SAN, exactly\n"
-	        "                         (spiffe://TRUST-DOMAIN/svc/NAME)\n"
-	        "  --server-name NAME     else the DNS name or IP its certificate must name\n"
-	        "                         (default: the upstream's host)\n"
-	        "  --mode MODE            http: forward HTTP/1.1 requests over pooled\n"
-	        "                         connections; tcp: one upstream connection per\n"
-	        "                         client, bytes both ways (default: http)\n"
-	        "  --host NAME            http mode: the Host header sent upstream (default:\n"
-	        "                         what the client sent)\n"
-	        "  --allow-remote         allow a listen address that is not loopback (anyone\n"
-	        "                         who reaches it uses your identity)\n"
-	        "  --admin ADDR:PORT      plain-HTTP /healthz and /metrics (default: none)\n"
-	        "  --config FILE          the settings in one YAML file, several listeners:\n"
-	        "                         listeners (a list of {name, listen, and any key\n"
-	        "                         below}), and upstream, key, cert, ca, server_id,\n"
-	        "                         server_name, mode, host, allow_remote (defaults for\n"
-	        "                         every listener), admin; only --check may be added\n"
-	        "  --check                open the key (its trust check), the certificate and\n"
-	        "                         the CA, print a summary and exit; listens on nothing\n"
-	        "  -h, --help             this help\n"
-	        "\n"
-	        "SIGTERM and SIGINT stop the agent.\n"
-	        "Exit codes: 0 success (--check: the configuration is valid), 1 failure\n"
-	        "(the reason on stderr), 2 usage.\n");
+	fprintf(f, "usage: tokengate agent --listen 127.0.0.1:PORT|unix:/PATH --upstream "
+	           "https://HOST:PORT\n"
+	           "                       --key pkcs11:URI --ca FILE [options]\n"
+	           "       tokengate agent --config FILE [--check]\n"
+	           "\n"
+	           "The agent beside a client: any tool (curl, an SDK, a notebook) talks plain\n"
+	           "HTTP or TCP to it on loopback or a unix socket; it talks mutual TLS to the\n"
+	           "gate, signing on your token. Upstream connections are kept and reused, and\n"
+	           "new ones resume TLS sessions, so a burst of requests costs a handful of\n"
+	           "token signatures. When the token is removed new connections are refused\n"
+	           "and the ones it authenticated are closed; when it is back, it serves again.\n"
+	           "\n"
+	           "  --listen ADDR          where clients connect: 127.0.0.1:PORT, [::1]:PORT or\n"
+	           "                         unix:/PATH (created mode 0600)\n"
+	           "  --upstream URL         the gate: https://HOST:PORT\n"
+	           "  --key pkcs11:URI       the identity key on the token (generated there: an\n"
+	           "                         exportable or imported key is refused); the PIN\n"
+	           "                         comes from pin-source= in the URI or TOKENGATE_PIN\n"
+	           "  --cert pkcs11:URI|FILE the certificate (default: the one on the token with\n"
+	           "                         the key's id)\n"
+	           "  --ca FILE              CA certificates (PEM) the gate's certificate is\n"
+	           "                         verified against\n"
+	           "  --server-id URI        the gate's identity: its URI SAN, exactly\n"
+	           "                         (spiffe://TRUST-DOMAIN/svc/NAME)\n"
+	           "  --server-name NAME     else the DNS name or IP its certificate must name\n"
+	           "                         (default: the upstream's host)\n"
+	           "  --mode MODE            http: forward HTTP/1.1 requests over pooled\n"
+	           "                         connections; tcp: one upstream connection per\n"
+	           "                         client, bytes both ways (default: http)\n"
+	           "  --host NAME            http mode: the Host header sent upstream (default:\n"
+	           "                         what the client sent)\n"
+	           "  --allow-remote         allow a listen address that is not loopback (anyone\n"
+	           "                         who reaches it uses your identity)\n"
+	           "  --admin ADDR:PORT      plain-HTTP /healthz and /metrics (default: none)\n"
+	           "  --config FILE          the settings in one YAML file, several listeners:\n"
+	           "                         listeners (a list of {name, listen, and any key\n"
+	           "                         below}), and upstream, key, cert, ca, server_id,\n"
+	           "                         server_name, mode, host, allow_remote (defaults for\n"
+	           "                         every listener), admin; only --check may be added\n"
+	           "  --check                open the key (its trust check), the certificate and\n"
+	           "                         the CA, print a summary and exit; listens on nothing\n"
+	           "  -h, --help             this help\n"
+	           "\n"
+	           "SIGTERM and SIGINT stop the agent.\n"
+	           "Exit codes: 0 success (--check: the configuration is valid), 1 failure\n"
+	           "(the reason on stderr), 2 usage.\n");
 }
 
 static int usage_error(struct tg_error *err, const char *fmt, ...)
@@ -716,8 +725,7 @@ usage_error(struct tg_error *err, const char *fmt, ...)
 }
 
 static int
-from_flags(const char *const *v, const int *given, struct tg_agent_config *c,
-           struct tg_error *err)
+from_flags(const char *const *v, const int *given, struct tg_agent_config *c, struct tg_error *err)
 {
 	struct tg_agent_listener_cfg *l;
 	char why[400];
@@ -738,7 +746,8 @@ from_flags(const char *const *v, const int *given, struct tg_agent_config *c,
 		if (r == TG_ERR_CONFIG)
 			r = usage_error(err, "--%s: %s", agent_opts[k].name, why);
 		else if (r != 0)
-			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory reading the command line");
+			r = tg_error_set(err, TG_ERR_ALLOC,
+			                 "out of memory reading the command line");
 	}
 	if (r == 0 && given[O_ADMIN]) {
 		if (set_str(&c->admin, v[O_ADMIN]) != 0)
@@ -780,7 +789,8 @@ tg_agent_config_from_args(int argc, char **argv, struct tg_agent_config *c, int 
 		goto out;
 	}
 	if (ch != TG_CLI_END) {
-		r = tg_error_set(err, TG_ERR_USAGE, "bad command line (the reason is printed above)");
+		r = tg_error_set(err, TG_ERR_USAGE,
+		                 "bad command line (the reason is printed above)");
 		goto out;
 	}
 	*check = given[O_CHECK];
@@ -788,8 +798,9 @@ tg_agent_config_from_args(int argc, char **argv, struct tg_agent_config *c, int 
 		list[0] = '\0';
 		for (i = 1; i < O_CONFIG; i++)
 			if (given[i])
-				used += (size_t)snprintf(list + used, sizeof(list) - used, "%s--%s",
-				                         used > 0 ? ", " : "", agent_opts[i - 1].name);
+				used +=
+				    (size_t)snprintf(list + used, sizeof(list) - used, "%s--%s",
+				                     used > 0 ? ", " : "", agent_opts[i - 1].name);
 		if (used > 0) {
 			r = usage_error(err,
 			                "--config and %s do not mix: with --config FILE every "
@@ -805,8 +816,9 @@ tg_agent_config_from_args(int argc, char **argv, struct tg_agent_config *c, int 
 		list[0] = '\0';
 		for (i = O_LISTEN; i <= O_CA; i++)
 			if (!given[i] && i != O_CERT)
-				used += (size_t)snprintf(list + used, sizeof(list) - used, "%s--%s",
-				                         used > 0 ? ", " : "", agent_opts[i - 1].name);
+				used +=
+				    (size_t)snprintf(list + used, sizeof(list) - used, "%s--%s",
+				                     used > 0 ? ", " : "", agent_opts[i - 1].name);
 		r = usage_error(err,
 		                "missing %s; an agent needs --listen 127.0.0.1:PORT --upstream "
 		                "https://GATE:PORT --key pkcs11:URI --ca FILE, or --config FILE",

@@ -68,8 +68,7 @@ hc_free(struct hc *c)
 static void
 hc_settle(struct hc *c)
 {
-	if (c->dead ||
-	    (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
+	if (c->dead || (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
 		hc_free(c);
 }
 
@@ -83,7 +82,7 @@ cout(struct hc *c)
 static void
 hc_answer(struct hc *c, int status, const char *reason)
 {
-	const char *text = status == 503 ? "Service Unavailable"
+	const char *text = status == 503   ? "Service Unavailable"
 	                   : status == 502 ? "Bad Gateway"
 	                   : status == 400 ? "Bad Request"
 	                   : status == 414 ? "URI Too Long"
@@ -91,7 +90,7 @@ hc_answer(struct hc *c, int status, const char *reason)
 	                   : status == 501 ? "Not Implemented"
 	                   : status == 505 ? "HTTP Version Not Supported"
 	                                   : "Error";
-	char line[400];
+	char line[640];
 	size_t n;
 
 	/* one line: no CR or LF from the reason */
@@ -327,8 +326,8 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 	c->up_eof = c->up_err = 0;
 	tg_error_clear(&err);
 	if (tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &hc_limits,
-	                            &(struct tg_gate_http_cb){rs_head, rs_body, rs_end}, c, &c->resp,
-	                            &err) != 0) {
+	                            &(struct tg_gate_http_cb){rs_head, rs_body, rs_end}, c,
+	                            &c->resp, &err) != 0) {
 		c->dead = 1;
 		hc_settle(c);
 		return;
@@ -387,8 +386,9 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 	evbuffer_drain(c->head, evbuffer_get_length(c->head));
 	if (tg_gate_http_request_head(h, h->target, x, nx, c->head) != 0) {
 		c->l->failed++;
-		hc_answer(c, 400, "the request cannot be forwarded (its target holds a byte a "
-		                  "request line cannot carry)");
+		hc_answer(c, 400,
+		          "the request cannot be forwarded (its target holds a byte a "
+		          "request line cannot carry)");
 		return -1;
 	}
 	c->in_req = 1;
@@ -515,9 +515,8 @@ ag_http_serve(struct ag_listener *l, evutil_socket_t fd)
 	c->cl.kill = hc_kill;
 	ag_client_add(l, &c->cl);
 	tg_error_clear(&err);
-	if ((c->bev = bufferevent_socket_new(l->srv->base, fd,
-	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)) ==
-	        NULL ||
+	if ((c->bev = bufferevent_socket_new(
+	         l->srv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)) == NULL ||
 	    (c->head = evbuffer_new()) == NULL ||
 	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &hc_limits,
 	                            &(struct tg_gate_http_cb){rq_head, rq_body, rq_end}, c, &c->rd,

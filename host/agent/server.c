@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,8 +93,7 @@ key_event_cb(evutil_socket_t fd, short what, void *arg)
 		case TG_TLSKEY_EV_FAILED:
 			k->present = 0;
 			snprintf(k->absent_why, sizeof(k->absent_why),
-			         "the token of key %.100s is not available (%.100s); insert it",
-			         tg_tlskey_uri(k->k), msg);
+			         "the token is not available (%s); insert it to go on", msg);
 			fprintf(stderr, AG_LOG "%s; closing its connections\n", k->absent_why);
 			for (i = 0; i < s->nls; i++)
 				if (ag_up_key(s->ls[i].up) == k) {
@@ -157,12 +158,14 @@ key_get(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, unsigned f
 	o.key_uri = cfg->key;
 	o.cert = cfg->cert;
 	o.flags = flags; /* an identity key: never TG_TLSKEY_ALLOW_IMPORTED */
+	o.role = "client";
 	if ((r = tg_tlskey_open(&o, &k->k, err)) != 0)
 		goto out;
 	k->present = tg_tlskey_present(k->k);
 	if (!k->present)
 		snprintf(k->absent_why, sizeof(k->absent_why),
-		         "the token of key %s is not available; insert it", tg_tlskey_uri(k->k));
+		         "the token is not available (key %s); insert it to go on",
+		         tg_tlskey_uri(k->k));
 	if ((fd = tg_tlskey_event_fd(k->k)) >= 0 &&
 	    ((k->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, key_event_cb, k)) == NULL ||
 	     event_add(k->ev, NULL) != 0)) {
@@ -181,19 +184,21 @@ out:
 /* ---- listeners ---- */
 
 static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
-          void *arg)
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct ag_listener *l = arg;
+	int one = 1;
 
 	(void)lev;
-	(void)sa;
 	(void)salen;
 	if (l->srv->stopping) {
 		evutil_closesocket(fd);
 		return;
 	}
 	evutil_make_socket_nonblocking(fd);
+	/* small requests and answers go out at once (no Nagle delay) */
+	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->cfg->mode == TG_AGENT_MODE_TCP)
 		ag_tcp_serve(l, fd);
 	else
@@ -244,8 +249,9 @@ listen_unix(struct ag_listener *l, struct tg_error *err)
 	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (r != 0 || chmod(path, 0600) != 0 || listen(fd, 128) != 0) {
-		r = tg_error_set(err, TG_ERR_IO, "listener %s: cannot listen on unix:%s: %s; check "
-		                                 "the directory",
+		r = tg_error_set(err, TG_ERR_IO,
+		                 "listener %s: cannot listen on unix:%s: %s; check "
+		                 "the directory",
 		                 l->cfg->name, path, strerror(errno));
 		goto out;
 	}
@@ -389,7 +395,11 @@ admin_cb(struct evhttp_request *req, void *arg)
 	                  code == 200 && path != NULL && strcmp(path, "/metrics") == 0
 	                      ? "text/plain; version=0.0.4"
 	                      : "text/plain; charset=utf-8");
-	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 404 ? "Not Found" : "Method Not Allowed", b);
+	evhttp_send_reply(req, code,
+	                  code == 200   ? "OK"
+	                  : code == 404 ? "Not Found"
+	                                : "Method Not Allowed",
+	                  b);
 	evbuffer_free(b);
 }
 
@@ -447,16 +457,23 @@ server_free(struct ag_server *s)
 	}
 	free(s->ls);
 	for (i = 0; i < s->nkeys; i++)
-		key_free(s->keys[i]);
-	free(s->keys);
+		if (s->keys[i]->ev != NULL) {
+			event_free(s->keys[i]->ev);
+			s->keys[i]->ev = NULL;
+		}
 	if (s->admin != NULL)
 		evhttp_free(s->admin);
 	if (s->sigterm != NULL)
 		event_free(s->sigterm);
 	if (s->sigint != NULL)
 		event_free(s->sigint);
+	/* the base finishes the deferred frees of TLS bufferevents (their SSLs
+	 * and SSL_CTXs hold the token keys): before the keys go */
 	if (s->base != NULL)
 		event_base_free(s->base);
+	for (i = 0; i < s->nkeys; i++)
+		key_free(s->keys[i]);
+	free(s->keys);
 }
 
 /* Keys, upstream contexts (everything but sockets). */
@@ -526,7 +543,7 @@ tg_agent_run(struct tg_agent_config *cfg, struct tg_error *err)
 		goto out;
 	for (i = 0; i < s.nls && r == 0; i++)
 		r = s.ls[i].cfg->addr.scheme == TG_GATE_SCHEME_UNIX ? listen_unix(&s.ls[i], err)
-		                                                   : listen_tcp(&s.ls[i], err);
+		                                                    : listen_tcp(&s.ls[i], err);
 	if (r == 0 && cfg->admin != NULL)
 		r = admin_start(&s, err);
 	if (r != 0)

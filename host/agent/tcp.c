@@ -211,9 +211,8 @@ ag_tcp_serve(struct ag_listener *l, evutil_socket_t fd)
 	}
 	c->cl.kill = tc_kill;
 	ag_client_add(l, &c->cl);
-	if ((c->bev = bufferevent_socket_new(l->srv->base, fd,
-	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)) ==
-	    NULL) {
+	if ((c->bev = bufferevent_socket_new(
+	         l->srv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)) == NULL) {
 		evutil_closesocket(fd);
 		tc_free(c);
 		return;

@@ -61,7 +61,7 @@ struct ag_up_req {
 	int waiting;
 	struct ag_uconn *uc; /* connecting for it, or assigned */
 	struct event *ev;    /* the deferred callback */
-	char why[300];
+	char why[600];
 	struct ag_up_req *prev, *next;
 };
 
@@ -183,8 +183,8 @@ req_fire(struct ag_up_req *r, struct ag_uconn *uc, const char *why)
 	evtimer_add(r->ev, &now);
 }
 
-static void
-uc_fail(struct ag_uconn *uc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void uc_fail(struct ag_uconn *uc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 uc_fail(struct ag_uconn *uc, const char *fmt, ...)
@@ -351,9 +351,9 @@ hs_reason(struct ag_uconn *uc, char *buf, size_t cap)
 		         X509_verify_cert_error_string(v),
 		         uc->up->cfg->server_id != NULL ? "--server-id" : "--server-name");
 	else if (e != 0)
-		snprintf(buf, cap, "%s", ERR_reason_error_string(e) != NULL
-		                             ? ERR_reason_error_string(e)
-		                             : "TLS failure");
+		snprintf(buf, cap, "%s",
+		         ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e)
+		                                            : "TLS failure");
 	else
 		snprintf(buf, cap, "the gate closed the connection during the handshake");
 	return buf;
@@ -436,11 +436,15 @@ uc_connected_cb(evutil_socket_t fd, short what, void *arg)
 			goto oom;
 	}
 	if (u->sess != NULL) {
-		if (SSL_set_session(uc->ssl, u->sess) != 1)
+		/* a copy per connection: a TLS 1.3 handshake writes into its
+		 * session (the resumption secret), so one object shared by
+		 * concurrent handshakes would be corrupted */
+		SSL_SESSION *copy = SSL_SESSION_dup(u->sess);
+		int ok = copy != NULL && SSL_set_session(uc->ssl, copy) == 1;
+
+		SSL_SESSION_free(copy);
+		if (!ok)
 			goto oom;
-	} else {
-		uc->full = 1;
-		u->full_inflight++;
 	}
 	uc->state = UC_HANDSHAKE;
 	if ((uc->rd = event_new(u->srv->base, uc->fd, EV_READ, uc_io_cb, uc)) == NULL ||
@@ -470,6 +474,11 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 	uc->req = r;
 	r->uc = uc;
 	LIST_ADD(u->conns, uc);
+	if (u->sess == NULL) {
+		/* a full handshake (a token signature): the others wait for its ticket */
+		uc->full = 1;
+		u->full_inflight++;
+	}
 	uc->fd = socket(u->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (uc->fd < 0) {
 		uc_fail(uc, "cannot make a socket for the gate: %s", strerror(errno));
@@ -490,6 +499,13 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 	event_add(uc->wr, NULL);
 }
 
+/* No session yet, and a full handshake runs or its ticket is awaited. */
+static int
+must_wait(const struct ag_up *u)
+{
+	return u->sess == NULL && (u->full_inflight > 0 || evtimer_pending(u->kick, NULL));
+}
+
 /* Starts connections for waiting requests while a session is known, or
  * one full handshake when none runs. */
 static void
@@ -501,7 +517,7 @@ up_kick(struct ag_up *u)
 		next = r->next;
 		if (!r->waiting)
 			continue;
-		if (u->sess == NULL && u->full_inflight > 0)
+		if (must_wait(u))
 			break;
 		r->waiting = 0;
 		uc_start(u, r);
@@ -553,7 +569,7 @@ ag_up_get(struct ag_up *u, int pooled, ag_up_cb cb, void *arg)
 			req_fire(r, uc, NULL);
 			return r;
 		}
-	if (u->sess == NULL && u->full_inflight > 0)
+	if (must_wait(u))
 		r->waiting = 1;
 	else
 		uc_start(u, r);
@@ -672,8 +688,8 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	if (!ok || uc == NULL || X509_STORE_CTX_get_error_depth(xs) != 0 ||
 	    (want = uc->up->cfg->server_id) == NULL)
 		return ok;
-	sans = X509_get_ext_d2i(X509_STORE_CTX_get_current_cert(xs), NID_subject_alt_name, NULL,
-	                        NULL);
+	sans =
+	    X509_get_ext_d2i(X509_STORE_CTX_get_current_cert(xs), NID_subject_alt_name, NULL, NULL);
 	for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && !found; i++) {
 		gn = sk_GENERAL_NAME_value(sans, i);
 		if (gn->type == GEN_URI &&
@@ -704,10 +720,9 @@ resolve(struct ag_up *u, struct tg_error *err)
 	hints.ai_flags = AI_ADDRCONFIG;
 	rc = getaddrinfo(u->cfg->up.host, u->cfg->up.port, &hints, &res);
 	if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(u->sa)) {
-		r = tg_error_set(err, TG_ERR_CONFIG,
-		                 "upstream %s: cannot resolve '%s': %s; check the host name",
-		                 u->cfg->upstream, u->cfg->up.host,
-		                 rc != 0 ? gai_strerror(rc) : "no address");
+		r = tg_error_set(
+		    err, TG_ERR_CONFIG, "upstream %s: cannot resolve '%s': %s; check the host name",
+		    u->cfg->upstream, u->cfg->up.host, rc != 0 ? gai_strerror(rc) : "no address");
 		goto out;
 	}
 	memcpy(&u->sa, res->ai_addr, res->ai_addrlen);
@@ -734,8 +749,8 @@ ag_up_new(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, struct a
 	u->srv = s;
 	u->cfg = cfg;
 	u->key = key;
-	u->host_is_ip = inet_pton(AF_INET, cfg->up.host, ip) == 1 ||
-	                inet_pton(AF_INET6, cfg->up.host, ip) == 1;
+	u->host_is_ip =
+	    inet_pton(AF_INET, cfg->up.host, ip) == 1 || inet_pton(AF_INET6, cfg->up.host, ip) == 1;
 	if ((r = resolve(u, err)) != 0)
 		goto out;
 	if ((u->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||

@@ -139,8 +139,8 @@ op_do(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char
 		r = RSA_private_encrypt((int)inlen, in, out, (RSA *)EVP_PKEY_get0_RSA(k), arg);
 		break;
 	case OP_ECDSA_SIGN:
-		if (ECDSA_sign(arg, in, (int)inlen, out, &siglen, (EC_KEY *)EVP_PKEY_get0_EC_KEY(k)) ==
-		    1)
+		if (ECDSA_sign(arg, in, (int)inlen, out, &siglen,
+		               (EC_KEY *)EVP_PKEY_get0_EC_KEY(k)) == 1)
 			r = (int)siglen;
 		break;
 	default:
@@ -217,8 +217,8 @@ wait_cleanup(ASYNC_WAIT_CTX *wctx, const void *key, OSSL_ASYNC_FD fd, void *cust
 }
 
 static struct req *
-req_new(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *in, size_t inlen,
-        size_t outcap)
+req_new(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *in,
+        size_t inlen, size_t outcap)
 {
 	struct req *q = calloc(1, sizeof(*q));
 
@@ -521,8 +521,8 @@ tg_tlskey_async_new(EVP_PKEY *inner, EVP_PKEY *pub, unsigned nthreads, const cha
 	if (*out == NULL) {
 		s->inner = NULL; /* still the caller's */
 		signer_free(s);
-		r = tg_error_set(err, TG_ERR_CRYPTO, "cannot make the %s's signing wrapper (OpenSSL)",
-		                 what);
+		r = tg_error_set(err, TG_ERR_CRYPTO,
+		                 "cannot make the %s's signing wrapper (OpenSSL)", what);
 		goto out;
 	}
 	s->release = release;

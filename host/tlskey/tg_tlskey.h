@@ -48,7 +48,8 @@ struct tg_tlskey_opts {
 	unsigned sign_threads; /* 0: 2 x online CPUs, at most 16 */
 	unsigned watch_ms;     /* presence poll interval, 0: 250 */
 	const char *role;      /* names the key in messages: "server" gives "server
-	                        key '...'", "server certificate '...'"; NULL: "key" */
+	                        key '...'", "server certificate '...'"; NULL:
+	                        "token key", "certificate" */
 };
 
 /*

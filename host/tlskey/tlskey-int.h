@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "tg_err.h"
+#include "tg_p11.h"
 
 /* The signer behind a wrapped key (owned by the wrapped EVP_PKEY). */
 struct tg_tlskey_async;
@@ -47,5 +48,15 @@ void tg_tlskey_async_swap(struct tg_tlskey_async *s, EVP_PKEY *inner);
 /* Operations that reached the token (signatures attempted with a key
  * present), inline or on a thread. */
 uint64_t tg_tlskey_async_count(const struct tg_tlskey_async *s);
+
+/*
+ * tg_p11_key_find with the card's evidence of the key's origin for a
+ * PKCS#15-emulated token (OpenSC's PIV: GET METADATA over PC/SC, read
+ * before the login; evidence.c), then the trust check with flags. Errors
+ * as tg_p11_key_find; a refused emulated key without evidence says that
+ * no PIV metadata was found and why.
+ */
+int tg_tlskey_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **out,
+                       struct tg_error *err);
 
 #endif /* TG_TLSKEY_INT_H */

@@ -32,7 +32,7 @@
 #include "tg_p11.h"
 #include "tlskey-int.h"
 
-#define EVQ_MAX  16 /* queued events kept; the oldest goes first */
+#define EVQ_MAX   16 /* queued events kept; the oldest goes first */
 #define NAME_MAX_ 48
 
 struct evq_entry {
@@ -45,9 +45,9 @@ struct tg_tlskey {
 	EVP_PKEY *wrapped;      /* our reference */
 	struct tg_tlskey_async *signer;
 	X509 *cert;
-	STACK_OF(X509) *chain; /* after the leaf, from a PEM file; may be NULL */
-	char *uri;             /* masked */
-	char kname[NAME_MAX_]; /* "server key", "key" */
+	STACK_OF(X509) * chain; /* after the leaf, from a PEM file; may be NULL */
+	char *uri;              /* masked */
+	char kname[NAME_MAX_];  /* "server key", "key" */
 	unsigned flags;
 	struct tg_p11_watch *watch;
 	atomic_int present;
@@ -156,8 +156,8 @@ on_watch(void *arg, const struct tg_p11_watch_event *e)
 		break;
 	case TG_P11_EV_INSERTED:
 		if ((r = tg_p11_key_evp_get(k->key, &inner, &err)) != 0) {
-			snprintf(msg, sizeof(msg), "%s, but %s '%s' cannot sign: %s", e->msg, k->kname,
-			         k->uri, tg_error_msg(&err, r));
+			snprintf(msg, sizeof(msg), "%s, but %s '%s' cannot sign: %s", e->msg,
+			         k->kname, k->uri, tg_error_msg(&err, r));
 			ev_push(k, TG_TLSKEY_EV_FAILED, msg);
 			break;
 		}
@@ -187,7 +187,8 @@ pem_certs(struct tg_tlskey *k, const char *path, const char *cname, struct tg_er
 
 	ERR_clear_error();
 	if (b == NULL) {
-		r = tg_error_set(err, TG_ERR_IO, "%s '%s' cannot be read: %s; give the PEM file of "
+		r = tg_error_set(err, TG_ERR_IO,
+		                 "%s '%s' cannot be read: %s; give the PEM file of "
 		                 "the key's certificate",
 		                 cname, path, strerror(errno));
 		goto out;
@@ -255,9 +256,9 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 
 	if (o == NULL || !is_p11(o->key_uri)) {
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
-		                 "%s%skey '%s' is not a pkcs11: URI; give the URI of the key on its "
+		                 "%s key '%s' is not a pkcs11: URI; give the URI of the key on its "
 		                 "token (tokengate token list shows them)",
-		                 role ? role : "", role ? " " : "",
+		                 role ? role : "token",
 		                 o != NULL && o->key_uri != NULL ? o->key_uri : "(none)");
 		goto out;
 	}
@@ -268,7 +269,7 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 	k->efd = -1;
 	pthread_mutex_init(&k->mu, NULL);
 	k->flags = o->flags;
-	snprintf(k->kname, sizeof(k->kname), "%s%skey", role ? role : "", role ? " " : "");
+	snprintf(k->kname, sizeof(k->kname), "%s key", role ? role : "token");
 	snprintf(cname, sizeof(cname), "%s%scertificate", role ? role : "", role ? " " : "");
 	if ((k->uri = tg_p11_uri_mask(o->key_uri)) == NULL ||
 	    (k->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
@@ -283,7 +284,7 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 	 * exportable.
 	 */
 	fflags = (o->flags & TG_TLSKEY_ALLOW_IMPORTED) ? TG_P11_KEY_ALLOW_IMPORTED : 0;
-	if ((r = tg_p11_key_find(p11, o->key_uri, fflags, &key, err)) != 0) {
+	if ((r = tg_tlskey_key_find(p11, o->key_uri, fflags, &key, err)) != 0) {
 		r = tg_error_wrap(err, r, "%s", k->kname);
 		goto out;
 	}
@@ -309,17 +310,17 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 		                 "%s '%s' is not the key of %s '%s'; give the certificate issued "
 		                 "for that key",
 		                 k->kname, k->uri, cname,
-		                 o->cert != NULL && o->cert[0] != '\0' ? o->cert : "from the token");
+		                 o->cert != NULL && o->cert[0] != '\0' ? o->cert
+		                                                       : "from the token");
 		goto out;
 	}
 	if ((r = tg_p11_key_evp_get(key, &inner, err)) != 0) {
 		r = tg_error_wrap(err, r, "%s", k->kname);
 		goto out;
 	}
-	if ((r = tg_tlskey_async_new(inner, pub,
-	                             (o->flags & TG_TLSKEY_ASYNC) ? sign_threads(o->sign_threads) : 0,
-	                             k->kname, p11_key_release, key, &k->wrapped, &k->signer,
-	                             err)) != 0)
+	if ((r = tg_tlskey_async_new(
+	         inner, pub, (o->flags & TG_TLSKEY_ASYNC) ? sign_threads(o->sign_threads) : 0,
+	         k->kname, p11_key_release, key, &k->wrapped, &k->signer, err)) != 0)
 		goto out;
 	inner = NULL; /* these three go with the wrapped key */
 	k->key = key;
@@ -374,8 +375,8 @@ tg_tlskey_ssl_ctx_use(struct tg_tlskey *k, SSL_CTX *ctx, struct tg_error *err)
 		if ((e = ERR_peek_last_error()) != 0)
 			ERR_error_string_n(e, why, sizeof(why));
 		r = tg_error_set(err, TG_ERR_CERT_MISMATCH,
-		                 "%s '%s' cannot be used for TLS with its certificate: %s", k->kname,
-		                 k->uri, why);
+		                 "%s '%s' cannot be used for TLS with its certificate: %s",
+		                 k->kname, k->uri, why);
 		goto out;
 	}
 	if ((k->flags & TG_TLSKEY_ASYNC) != 0)

@@ -159,6 +159,17 @@ listeners:
     server_id: spiffe://example.org/svc/not-the-gate
 EOF
 agent_start agent2.log --config agent.yaml
+# a cold burst: no session yet; one full handshake runs, the others wait
+# for its ticket and resume
+: >burst2
+for i in $(seq 1 10); do
+	curl -sS --max-time 30 -o /dev/null -w '%{http_code}\n' --unix-socket "$TG_TMP/agent.sock" "http://x/echo?cold=$i" &
+done >burst2 2>&1
+burst2_done() { [[ $(grep -c '^200$' burst2) -ge 10 ]]; }
+tg_wait_until 60 burst2_done || tg_fail "cold burst: $(sort burst2 | uniq -c)"
+full=$(($(agent_metric 'tokengate_agent_handshakes_total{result="ok"}') - $(agent_metric 'tokengate_agent_resumptions_total')))
+((full <= 1)) || tg_fail "a cold burst of 10 connections made $full full handshakes; expected 1"
+echo "ok: cold burst of 10 connections: $full full handshake, $(agent_metric 'tokengate_agent_resumptions_total') resumptions"
 [[ $(stat -c %a "$TG_TMP/agent.sock") == 600 ]] || tg_fail "the unix socket is mode $(stat -c %a "$TG_TMP/agent.sock")"
 curl -sS --max-time 20 --unix-socket "$TG_TMP/agent.sock" -o r3.json "http://x/echo" || tg_fail "GET over the unix socket"
 jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")][0][1] == "rewritten.example"' r3.json >/dev/null ||
@@ -187,4 +198,67 @@ echo "ok: wrong server_id refused: $(cat wrong.txt)"
 kill -TERM "$AGENT_PID"
 tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
 [[ ! -e $TG_TMP/agent.sock ]] || tg_fail "the unix socket was left behind"
+
+# ---- presence: the token removed and inserted again ----------------------
+# p11_watch_wrap.so hides the SoftHSM2 token while $TG_WATCH_WRAP_CTL/absent exists
+if [[ -z ${TG_WATCH_WRAP_MODULE:-} || ! -f $TG_WATCH_WRAP_MODULE ]]; then
+	tg_fail "TG_WATCH_WRAP_MODULE (p11_watch_wrap) is not built"
+fi
+export TG_WATCH_WRAP_REAL=$TG_SOFTHSM2_MODULE TG_WATCH_WRAP_CTL=$TG_TMP/ctl
+mkdir -p "$TG_WATCH_WRAP_CTL"
+WKEY="$GATE_HSM_KEY?module-path=$TG_WATCH_WRAP_MODULE"
+PPORT=$(tg_free_port_pair)
+agent_start agent3.log --listen "127.0.0.1:$PPORT" --upstream "$UPSTREAM" --key "$WKEY" \
+	--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem" --admin "$AADMIN"
+cat >presence.py <<'EOF'
+import os, socket, sys, time
+port, ctl = int(sys.argv[1]), sys.argv[2]
+def request(s):
+    s.sendall(b"GET /echo?p=1 HTTP/1.1\r\nHost: p\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(65536)
+        if not b:
+            return None, ""
+        buf += b
+    head, body = buf.split(b"\r\n\r\n", 1)
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < n:
+        body += s.recv(65536)
+    return head.split(b"\r\n")[0].decode(), body.decode(errors="replace")
+keep = socket.create_connection(("127.0.0.1", port), timeout=20)
+st, _ = request(keep)
+assert st.startswith("HTTP/1.1 200"), st
+open(os.path.join(ctl, "drop-login"), "w").close()
+open(os.path.join(ctl, "absent"), "w").close()
+t0 = time.time()
+keep.settimeout(5)
+try:
+    gone = keep.recv(1) == b""
+except (ConnectionResetError, socket.timeout):
+    gone = True
+took = time.time() - t0
+assert gone and took < 1.5, "the connection authenticated with the token stayed open %.2f s" % took
+print("ok: removal closed the open connection after %.2f s" % took)
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+st, body = request(s)
+assert st.startswith("HTTP/1.1 503"), (st, body)
+assert body.count("\n") == 1 and "token" in body, body
+print("ok: while removed: %s: %s" % (st, body.strip()))
+os.unlink(os.path.join(ctl, "absent"))
+deadline = time.time() + 15
+while True:
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    st, body = request(s)
+    if st.startswith("HTTP/1.1 200"):
+        break
+    assert time.time() < deadline, ("not serving again", st, body)
+    time.sleep(0.2)
+print("ok: inserted again: %s after %.2f s" % (st, time.time() - t0))
+EOF
+python3 presence.py "$PPORT" "$TG_WATCH_WRAP_CTL" || tg_fail "presence: see above; agent log: $(cat agent3.log)"
+grep -q "the token is not available" agent3.log || tg_fail "no removal line in the agent's log: $(cat agent3.log)"
+grep -q "is back" agent3.log || tg_fail "no insertion line in the agent's log: $(cat agent3.log)"
+[[ $(agent_metric tokengate_agent_token_present) == 1 ]] || tg_fail "token_present is not 1 after the insertion"
+echo "ok: token operations of this agent: $(agent_metric tokengate_agent_token_operations_total)"
 echo "PASS"

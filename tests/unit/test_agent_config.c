@@ -1,0 +1,284 @@
+/*
+ * test_agent_config.c — the agent's configuration (host/agent/config.c):
+ * the flags (every refusal with its code and message), the loopback rule
+ * and its opt-in, and the YAML file (defaults inherited by listeners,
+ * relative paths, refusals with file and line).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tg_agent_config.h"
+
+#define KEY "pkcs11:token=alice;object=api?pin-source=file:/run/pin"
+#define UP  "https://gate.example:8443"
+
+/* Runs `tokengate agent ARGS...` (NULL-terminated); returns the code. */
+static int
+args_run(struct tg_agent_config *c, struct tg_error *err, int *check, ...)
+{
+	char *argv[40];
+	int argc = 0, help = 0, dummy = 0;
+	va_list ap;
+	char *a;
+
+	argv[argc++] = (char *)"agent";
+	va_start(ap, check);
+	while ((a = va_arg(ap, char *)) != NULL && argc < 39)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	tg_error_clear(err);
+	return tg_agent_config_from_args(argc, argv, c, check != NULL ? check : &dummy, &help, err);
+}
+
+#define RUN(c, err, ...) args_run(c, err, NULL, __VA_ARGS__, (char *)NULL)
+
+static void
+expect(int got, int want, const struct tg_error *err, const char *text)
+{
+	if (got != want || (text != NULL && strstr(err->msg, text) == NULL))
+		fail_msg("got %d '%s', want %d with '%s'", got, err->msg, want, text ? text : "");
+}
+
+static void
+test_flags_ok(void **state)
+{
+	struct tg_agent_config c;
+	struct tg_error err;
+	int check = 0;
+
+	(void)state;
+	assert_int_equal(args_run(&c, &err, &check, "--listen", "127.0.0.1:8080", "--upstream", UP,
+	                          "--key", KEY, "--ca", "/etc/ca.pem", "--check", (char *)NULL),
+	                 0);
+	assert_int_equal(check, 1);
+	assert_int_equal(c.nlisteners, 1);
+	assert_string_equal(c.listeners[0].name, "main");
+	assert_int_equal(c.listeners[0].mode, TG_AGENT_MODE_HTTP);
+	assert_int_equal(c.listeners[0].up.scheme, TG_GATE_SCHEME_HTTPS);
+	assert_string_equal(c.listeners[0].up.port, "8443");
+	assert_null(c.listeners[0].cert);
+	tg_agent_config_clear(&c);
+	/* unix socket, tcp mode, server id, admin */
+	assert_int_equal(RUN(&c, &err, "--listen", "unix:/run/agent.sock", "--upstream", UP,
+	                     "--key", KEY, "--ca", "/etc/ca.pem", "--mode", "tcp", "--server-id",
+	                     "spiffe://example.org/svc/gate", "--admin", "127.0.0.1:9091"),
+	                 0);
+	assert_int_equal(c.listeners[0].addr.scheme, TG_GATE_SCHEME_UNIX);
+	assert_string_equal(c.listeners[0].addr.path, "/run/agent.sock");
+	assert_int_equal(c.listeners[0].mode, TG_AGENT_MODE_TCP);
+	assert_string_equal(c.admin_addr.port, "9091");
+	tg_agent_config_clear(&c);
+}
+
+/* The plaintext side stays on loopback unless --allow-remote. */
+static void
+test_loopback(void **state)
+{
+	static const struct {
+		const char *addr;
+		int ok;
+	} tab[] = {
+	    {"127.0.0.1:1", 1},
+	    {"127.9.9.9:1", 1},
+	    {"[::1]:1", 1},
+	    {"localhost:1", 1},
+	    {"[::ffff:127.0.0.1]:1", 1},
+	    {"0.0.0.0:1", 0},
+	    {"10.0.0.1:1", 0},
+	    {"[::]:1", 0},
+	    {"192.168.1.10:1", 0},
+	    {"[::ffff:10.0.0.1]:1", 0},
+	    {"128.0.0.1:1", 0},
+	    {"example.org:1", 0},
+	};
+	struct tg_agent_config c;
+	struct tg_error err;
+	size_t i;
+	int r;
+
+	(void)state;
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		r = RUN(&c, &err, "--listen", tab[i].addr, "--upstream", UP, "--key", KEY, "--ca",
+		        "/etc/ca.pem");
+		if (tab[i].ok)
+			expect(r, 0, &err, NULL);
+		else
+			expect(r, TG_ERR_CONFIG, &err, "--allow-remote");
+		tg_agent_config_clear(&c);
+		/* the opt-in lets every one of them through */
+		r = RUN(&c, &err, "--listen", tab[i].addr, "--upstream", UP, "--key", KEY, "--ca",
+		        "/etc/ca.pem", "--allow-remote");
+		expect(r, 0, &err, NULL);
+		tg_agent_config_clear(&c);
+	}
+}
+
+static void
+test_flags_refused(void **state)
+{
+	struct tg_agent_config c;
+	struct tg_error err;
+
+	(void)state;
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1"), TG_ERR_USAGE, &err,
+	       "missing --upstream, --key, --ca");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", "http://gate:80", "--key",
+	           KEY, "--ca", "/c"),
+	       TG_ERR_CONFIG, &err, "is not https://");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key",
+	           "/home/a/key.pem", "--ca", "/c"),
+	       TG_ERR_CONFIG, &err, "must be a pkcs11: URI");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--server-id", "https://gate"),
+	       TG_ERR_CONFIG, &err, "is not a spiffe:// URI");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--server-id", "spiffe://e/svc/g", "--server-name", "gate"),
+	       TG_ERR_CONFIG, &err, "not both");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--mode", "tcp", "--host", "api"),
+	       TG_ERR_CONFIG, &err, "mode tcp passes bytes");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--mode", "udp"),
+	       TG_ERR_USAGE, &err, "is not http or tcp");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--host", "a b"),
+	       TG_ERR_USAGE, &err, "is not a host name");
+	expect(RUN(&c, &err, "--listen", "unix:rel.sock", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c"),
+	       TG_ERR_USAGE, &err, "--listen");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:99999", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c"),
+	       TG_ERR_USAGE, &err, "--listen");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--admin", "unix:/a"),
+	       TG_ERR_CONFIG, &err, "plain HTTP on ADDR:PORT");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY, "--ca",
+	           "/c", "--admin", "127.0.0.1:1"),
+	       TG_ERR_CONFIG, &err, "its own port");
+	expect(RUN(&c, &err, "--config", "/x.yaml", "--listen", "127.0.0.1:1"), TG_ERR_USAGE, &err,
+	       "--config and --listen do not mix");
+	expect(RUN(&c, &err, "--pin", "1234"), TG_ERR_USAGE, &err, "bad command line");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"), TG_ERR_USAGE,
+	       &err, "bad command line");
+	expect(RUN(&c, &err, "stray"), TG_ERR_USAGE, &err, "bad command line");
+}
+
+static int
+parse(const char *text, struct tg_agent_config *c, struct tg_error *err)
+{
+	tg_error_clear(err);
+	return tg_agent_config_parse(text, strlen(text), "/etc/tokengate/agent.yaml", c, err);
+}
+
+#define TOP                                                                                        \
+	"upstream: " UP "\n"                                                                       \
+	"key: \"" KEY "\"\n"                                                                       \
+	"ca: gate-ca.pem\n"
+
+static void
+test_yaml_ok(void **state)
+{
+	struct tg_agent_config c;
+	struct tg_error err;
+
+	(void)state;
+	expect(parse(TOP "admin: 127.0.0.1:9091\n"
+	                 "listeners:\n"
+	                 "  - listen: 127.0.0.1:8080\n"
+	                 "  - name: raw\n"
+	                 "    listen: unix:/run/a.sock\n"
+	                 "    mode: tcp\n"
+	                 "    key: \"pkcs11:token=bob;object=b\"\n"
+	                 "    cert: /etc/b.pem\n"
+	                 "    server_name: gate.internal\n",
+	             &c, &err),
+	       0, &err, NULL);
+	assert_int_equal(c.nlisteners, 2);
+	assert_string_equal(c.listeners[0].name, "listener0");
+	assert_string_equal(c.listeners[0].key, KEY);
+	assert_string_equal(c.listeners[0].ca, "/etc/tokengate/gate-ca.pem");
+	assert_int_equal(c.listeners[0].up.scheme, TG_GATE_SCHEME_HTTPS);
+	assert_int_equal(c.listeners[0].mode, TG_AGENT_MODE_HTTP);
+	assert_int_equal(c.listeners[0].line, 6);
+	assert_string_equal(c.listeners[1].name, "raw");
+	assert_int_equal(c.listeners[1].mode, TG_AGENT_MODE_TCP);
+	assert_string_equal(c.listeners[1].key, "pkcs11:token=bob;object=b");
+	assert_string_equal(c.listeners[1].cert, "/etc/b.pem");
+	assert_string_equal(c.listeners[1].server_name, "gate.internal");
+	assert_string_equal(c.listeners[1].ca, "/etc/tokengate/gate-ca.pem");
+	assert_string_equal(c.admin, "127.0.0.1:9091");
+	tg_agent_config_clear(&c);
+}
+
+static void
+test_yaml_refused(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *want;
+	} tab[] = {
+	    {TOP "listeners:\n  - listen: 0.0.0.0:8080\n",
+	     "agent.yaml line 5: listener 'listener0': 0.0.0.0:8080 is not a loopback address"},
+	    {TOP "listeners:\n  - listen: 0.0.0.0:8080\n", "allow_remote: true"},
+	    {TOP "listeners:\n  - listen: 127.0.0.1:1\n    colour: red\n",
+	     "line 6: unknown key 'colour' in a listener"},
+	    {TOP "listenrs: []\n", "line 4: unknown key 'listenrs' in the file"},
+	    {TOP "ca: again.pem\nlisteners:\n  - listen: 127.0.0.1:1\n",
+	     "line 4: 'ca' is given twice in the file"},
+	    {TOP "listeners:\n  - listen: [127.0.0.1:1\n",
+	     "agent.yaml line 6: did not find expected"},
+	    {TOP "listeners: []\n", "line 4: listeners: must be a non-empty list"},
+	    {TOP "admin: 127.0.0.1:9\n", "no listeners:"},
+	    {TOP "admin: 1\n", "line 4: admin: '1' is not a listen address"},
+	    {TOP "listeners:\n  - listen: 127.0.0.1:1\n  - listen: 127.0.0.1:1\n",
+	     "listens on 127.0.0.1:1 like listener 'listener0'"},
+	    {TOP "listeners:\n  - {name: a, listen: 127.0.0.1:1}\n  - {name: a, listen: "
+	         "127.0.0.1:2}\n",
+	     "the name is used twice"},
+	    {TOP "listeners:\n  - {name: 'a b', listen: 127.0.0.1:1}\n", "line 5: name 'a b'"},
+	    {TOP "listeners:\n  - {listen: 127.0.0.1:1, mode: udp}\n", "line 5: mode: mode 'udp'"},
+	    {TOP "listeners:\n  - {listen: 127.0.0.1:1, allow_remote: yes}\n",
+	     "allow_remote 'yes' is not true or false"},
+	    {TOP "listeners:\n  - {listen: [a, b]}\n", "'listen' must be a single value"},
+	    {TOP "listeners:\n  - 127.0.0.1:1\n", "a listener is a map"},
+	    {"listeners:\n  - listen: 127.0.0.1:1\n", "no upstream; add upstream:"},
+	    {"upstream: " UP "\nlisteners:\n  - listen: 127.0.0.1:1\n", "no key; add key:"},
+	    {"upstream: " UP "\nkey: /k.pem\nca: c\nlisteners:\n  - listen: 127.0.0.1:1\n",
+	     "must be a pkcs11: URI"},
+	    {TOP "admin: unix:/a\nlisteners:\n  - listen: 127.0.0.1:1\n", "line 4: admin"},
+	    {"- a\n- b\n", "must be a map"},
+	    {"", "must be a map"},
+	};
+	struct tg_agent_config c;
+	struct tg_error err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		expect(parse(tab[i].text, &c, &err), TG_ERR_CONFIG, &err, tab[i].want);
+		assert_int_equal(c.nlisteners, 0); /* cleared on failure */
+	}
+	/* allow_remote: true lets it through, from the top level too */
+	expect(parse(TOP "allow_remote: true\nlisteners:\n  - listen: 0.0.0.0:8080\n", &c, &err), 0,
+	       &err, NULL);
+	tg_agent_config_clear(&c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_flags_ok),      cmocka_unit_test(test_loopback),
+	    cmocka_unit_test(test_flags_refused), cmocka_unit_test(test_yaml_ok),
+	    cmocka_unit_test(test_yaml_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
