@@ -4,6 +4,7 @@ kind of internal API tokengate's gate is put in front of (python3 standard
 library only; not a real model, nothing is computed).
 
     llm-platform.py --listen HOST:PORT --provider-key-file FILE [--log FILE]
+                    [--chunk-ms N]
 
 Prints "ready port=PORT" on stdout once it listens (PORT 0 picks a free
 port). HTTP/1.1 with keep-alive. Routes:
@@ -16,7 +17,8 @@ port). HTTP/1.1 with keep-alive. Routes:
                                     model "production" (JSON)
   POST /v1/chat/completions         server-sent events (text/event-stream,
                                     chunked): one event per word of the
-                                    answer, ~0.25 s apart, then
+                                    answer, --chunk-ms apart (default
+                                    250), then
                                     "data: [DONE]". Refused with 401 unless
                                     the request carries
                                     "Authorization: Bearer <provider key>",
@@ -55,7 +57,6 @@ MODELS = {
     "support-assistant": {"version": "7", "stage": "production", "base": "chat-llm-8b"},
 }
 ANSWER = "Tokens sign, gates check, and the provider key never leaves the gate."
-CHUNK_DELAY_S = 0.25
 
 LOCK = threading.Lock()
 OPTS = None
@@ -184,7 +185,7 @@ class Handler(BaseHTTPRequestHandler):
                 ev["provider_key_checked"] = True
                 ev["served_to"] = self.caller()["identity"]
             self.chunk("data: " + json.dumps(ev) + "\n\n")
-            time.sleep(CHUNK_DELAY_S)
+            time.sleep(OPTS.chunk_ms / 1000.0)
         self.chunk("data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
@@ -207,7 +208,11 @@ def main():
     ap.add_argument("--provider-key-file", required=True,
                     help="file whose first line is the provider key the gate injects")
     ap.add_argument("--log", help="append one JSON line per request to this file")
+    ap.add_argument("--chunk-ms", type=int, default=250,
+                    help="milliseconds between two streamed events (default 250)")
     OPTS = ap.parse_args()
+    if not 0 <= OPTS.chunk_ms <= 60000:
+        ap.error("--chunk-ms must be 0 to 60000")
     try:
         with open(OPTS.provider_key_file, encoding="utf-8") as f:
             OPTS.provider_key = f.readline().strip()

@@ -17,17 +17,12 @@ tg_require_cmd setsid ps
 cd "$TG_TMP"
 
 # pids_of DIR: the processes (other than this test's) with DIR on their
-# command line.
+# command line. One grep over /proc: a loop of greps takes seconds on a
+# loaded machine, and the demo goes on meanwhile.
 pids_of()
 {
-	local f pid
-	for f in /proc/[0-9]*/cmdline; do
-		pid=${f#/proc/}
-		pid=${pid%/cmdline}
-		[[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
-		grep -qsF -- "$1" "$f" 2>/dev/null && echo "$pid"
-	done
-	return 0
+	grep -lsF -- "$1" /proc/[0-9]*/cmdline 2>/dev/null |
+		sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p' | grep -vx -e "$$" -e "$BASHPID" || true
 }
 # session_pids SID: the processes of session SID.
 session_pids()
@@ -38,7 +33,10 @@ session_pids()
 # A command started with & by a shell without job control ignores SIGINT,
 # and bash cannot trap a signal ignored on entry: give it back its default,
 # as a terminal's foreground job has.
-env --default-signal=INT setsid bash "$DEMO" "$BUILD" --logs "$TG_TMP/logs" >demo.out 2>demo.err &
+# The stream slowed down (events 2 s apart) so the interrupt lands in it
+# however loaded the machine is.
+TG_DEMO_CHUNK_MS=2000 env --default-signal=INT setsid bash "$DEMO" "$BUILD" --logs "$TG_TMP/logs" \
+	>demo.out 2>demo.err &
 DPID=$!
 tg_on_exit kill -KILL -- "-$DPID"
 # (the comm field has no space: bash, setsid)
@@ -72,6 +70,8 @@ reap()
 }
 tg_on_exit reap
 mapfile -t BEFORE < <({ pids_of "$DIR"; session_pids "$DPID"; } | sort -un)
+tg__pid_alive "$DPID" ||
+	tg_fail "the demo ended before the test could interrupt it: $(tail -n 3 demo.out)"
 names=$(for p in "${BEFORE[@]}"; do
 	{ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null || true
 	echo
