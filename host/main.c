@@ -4,8 +4,7 @@
 
 /* One line per subcommand; keep sorted by name. */
 static const struct tg_cli_cmd commands[] = {
-    {"agent", "bridge a local client to a gate with mutual TLS signed on your token",
-     tg_cmd_agent},
+    {"agent", "bridge a local client to a gate with mutual TLS signed on your token", tg_cmd_agent},
     {"audit", "check the gate's audit log (its hash chain)", tg_cmd_audit},
     {"ca", "run the token-backed certificate authority", tg_cmd_ca},
     {"doctor", "show the tokens, readers and modules this machine sees", tg_cmd_doctor},

@@ -722,7 +722,9 @@ typedef void (*tg_p11_watch_fn)(void *arg, const struct tg_p11_watch_event *ev);
  *   1. without login: the key as the token shows it (found as with
  *      TG_P11_KEY_NO_LOGIN, same policy flags as the key) must not be
  *      refused now nor have a worse trust verdict than when the watcher
- *      started, and the public key the token shows for it (the private
+ *      started (card evidence set with tg_p11_key_origin_set is kept when
+ *      the token shows the same public key), and the public key the token
+ *      shows for it (the private
  *      key object's own CKA_EC_POINT / CKA_MODULUS where the module
  *      exposes them, else its public key object or certificate: a
  *      candidate only) must be the one the watcher had;

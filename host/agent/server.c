@@ -82,7 +82,7 @@ key_event_cb(evutil_socket_t fd, short what, void *arg)
 	struct ag_key *k = arg;
 	struct ag_server *s = k->srv;
 	enum tg_tlskey_event ev;
-	char msg[256];
+	char msg[400];
 	size_t i;
 
 	(void)fd;
@@ -104,8 +104,7 @@ key_event_cb(evutil_socket_t fd, short what, void *arg)
 		case TG_TLSKEY_EV_INSERTED:
 			k->present = 1;
 			k->absent_why[0] = '\0';
-			fprintf(stderr, AG_LOG "token of key %s is back (%s); serving again\n",
-			        tg_tlskey_uri(k->k), msg);
+			fprintf(stderr, AG_LOG "the token is back (%s); serving again\n", msg);
 			break;
 		default:
 			break;

@@ -177,7 +177,8 @@ req_fire(struct ag_up_req *r, struct ag_uconn *uc, const char *why)
 	r->uc = uc;
 	r->waiting = 0;
 	if (uc == NULL)
-		snprintf(r->why, sizeof(r->why), "%s", why);
+		snprintf(r->why, sizeof(r->why), "%s",
+		         why != NULL ? why : "no connection to the gate");
 	else
 		uc->req = NULL;
 	evtimer_add(r->ev, &now);

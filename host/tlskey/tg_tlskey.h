@@ -95,7 +95,9 @@ enum tg_tlskey_event {
 /* -1 without WATCH; else an fd readable while events are queued (owned by k). */
 int tg_tlskey_event_fd(const struct tg_tlskey *k);
 
-/* Takes the oldest event: 1 with *ev and a one-line message in msg, or 0. */
+/* Takes the oldest event: 1 with *ev and a one-line message in msg (it
+ * names the token and the key's label, not the URI, e.g. "token 'alice'
+ * removed; the client key signs nothing until it is back"), or 0. */
 int tg_tlskey_event_next(struct tg_tlskey *k, enum tg_tlskey_event *ev, char *msg, size_t cap);
 
 /* Stops the watcher, drops the caller's reference (SSL_CTXs using the key

@@ -150,20 +150,20 @@ on_watch(void *arg, const struct tg_p11_watch_event *e)
 	case TG_P11_EV_REMOVED:
 		atomic_store(&k->present, 0);
 		tg_tlskey_async_swap(k->signer, NULL); /* signatures fail fast */
-		snprintf(msg, sizeof(msg), "%s; %s '%s' is absent until it is inserted again",
-		         e->msg, k->kname, k->uri);
+		snprintf(msg, sizeof(msg), "%s; the %s signs nothing until it is back", e->msg,
+		         k->kname);
 		ev_push(k, TG_TLSKEY_EV_REMOVED, msg);
 		break;
 	case TG_P11_EV_INSERTED:
 		if ((r = tg_p11_key_evp_get(k->key, &inner, &err)) != 0) {
-			snprintf(msg, sizeof(msg), "%s, but %s '%s' cannot sign: %s", e->msg,
-			         k->kname, k->uri, tg_error_msg(&err, r));
+			snprintf(msg, sizeof(msg), "%s, but the %s cannot sign: %s", e->msg,
+			         k->kname, tg_error_msg(&err, r));
 			ev_push(k, TG_TLSKEY_EV_FAILED, msg);
 			break;
 		}
 		tg_tlskey_async_swap(k->signer, inner); /* the signer's now */
 		atomic_store(&k->present, 1);
-		snprintf(msg, sizeof(msg), "%s; %s '%s' signs again", e->msg, k->kname, k->uri);
+		snprintf(msg, sizeof(msg), "%s; the %s signs again", e->msg, k->kname);
 		ev_push(k, TG_TLSKEY_EV_INSERTED, msg);
 		break;
 	default: /* RELOGIN_FAILED, REPLACED: still absent */
@@ -249,17 +249,19 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 	struct tg_p11 *p11 = NULL;
 	struct tg_p11_key *key = NULL;
 	EVP_PKEY *inner = NULL, *pub = NULL;
-	char cname[NAME_MAX_];
+	char cname[NAME_MAX_], *shown;
 	const char *role = o != NULL && o->role != NULL && o->role[0] != '\0' ? o->role : NULL;
 	unsigned fflags;
 	int r = TG_ERR_ALLOC;
 
 	if (o == NULL || !is_p11(o->key_uri)) {
+		/* a mistyped URI may still carry a PIN: masked too */
+		shown = o != NULL && o->key_uri != NULL ? tg_p11_uri_mask(o->key_uri) : NULL;
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
 		                 "%s key '%s' is not a pkcs11: URI; give the URI of the key on its "
 		                 "token (tokengate token list shows them)",
-		                 role ? role : "token",
-		                 o != NULL && o->key_uri != NULL ? o->key_uri : "(none)");
+		                 role ? role : "token", shown != NULL ? shown : "(none)");
+		free(shown);
 		goto out;
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL) {

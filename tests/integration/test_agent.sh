@@ -8,8 +8,12 @@
 # keep-alive requests reuse one upstream connection; a POST body (chunked)
 # streamed; SSE chunks pass; a burst of new client connections costs at
 # most a couple of full handshakes (the rest resume, /metrics); --host
-# rewrites Host; unix socket mode 0600; tcp mode; a wrong --server-id
-# refused (502 naming the URI SAN); /healthz, /metrics names; SIGTERM exits 0.
+# rewrites Host; a WebSocket upgrade passes through; unix socket mode 0600;
+# tcp mode; a wrong --server-id refused (502 naming the URI SAN); /healthz,
+# /metrics names and the token operation count; a cold burst costs one full
+# handshake; presence (p11_watch_wrap hides the token): the open connection
+# closed, 503 with a one-line reason, serving again after insertion;
+# SIGTERM exits 0 and no sanitizer report.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -20,6 +24,15 @@ tg_softhsm_default
 export TOKENGATE_PIN=$TG_SOFTHSM_PIN
 GATE_HSM=1 gate_pki || tg_fail "the PKI could not be made"
 gate_policy_default "$TG_TMP/policy.yaml"
+# a WebSocket route this identity may use (the default one is for dev/*)
+python3 - "$TG_TMP/policy.yaml" <<'EOF'
+import sys
+p = sys.argv[1]
+route = ('  - name: ws-api\n    paths: ["/ws-api"]\n    websocket: true\n    allow:\n'
+         '      - identity: "spiffe://example.org/svc/api"\n')
+s = open(p).read().replace("routes:\n", "routes:\n" + route, 1)
+open(p, "w").write(s)
+EOF
 gate_upstream_start main --listen 127.0.0.1:0
 gate_start
 KEY="$GATE_HSM_KEY?module-path=$TG_SOFTHSM2_MODULE"
@@ -122,6 +135,34 @@ code=$(curl -sS --max-time 20 -o /dev/null -w '%{http_code}' "$A/admin/x")
 [[ $code == 403 ]] || tg_fail "the gate's 403 for /admin did not pass through: $code"
 echo "ok: the gate's 403 passes through"
 
+# ---- WebSocket: the upgrade passes through, then bytes both ways ----------
+cat >ws.py <<'EOF'
+import base64, os, socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET /ws-api HTTP/1.1\r\nHost: w\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    b = s.recv(4096)
+    assert b, buf
+    buf += b
+head, rest = buf.split(b"\r\n\r\n", 1)
+assert head.startswith(b"HTTP/1.1 101"), head
+for i in range(3):
+    msg = b"hello through the agent %d" % i
+    mask = os.urandom(4)
+    s.sendall(bytes([0x81, 0x80 | len(msg)]) + mask + bytes(c ^ mask[j % 4] for j, c in enumerate(msg)))
+    while len(rest) < 2 + len(msg):
+        b = s.recv(4096)
+        assert b, rest
+        rest += b
+    assert rest[0] == 0x81 and rest[1] == len(msg) and rest[2:2 + len(msg)] == msg, rest
+    rest = rest[2 + len(msg):]
+print("ok: WebSocket upgraded through the agent, 3 frames echoed")
+EOF
+python3 ws.py "$APORT" || tg_fail "WebSocket through the agent"
+
 # ---- metrics and health --------------------------------------------------
 curl -sS --max-time 5 "http://$AADMIN/healthz" | grep -q ok || tg_fail "/healthz"
 curl -sS --max-time 5 "http://$AADMIN/metrics" >metrics
@@ -131,6 +172,8 @@ for m in tokengate_agent_requests_total tokengate_agent_upstream_connections \
 	grep -q "^$m" metrics || tg_fail "/metrics lacks $m: $(cat metrics)"
 done
 [[ $(agent_metric tokengate_agent_token_present) == 1 ]] || tg_fail "token_present is not 1"
+ops=$(agent_metric tokengate_agent_token_operations_total)
+((ops >= 1 && ops <= 2)) || tg_fail "token operations after ~80 requests and 30 connections: $ops (expected 1 or 2)"
 echo "ok: /healthz and /metrics ($(agent_metric 'tokengate_agent_requests_total{listener="main",result="forwarded"}') requests forwarded)"
 kill -TERM "$AGENT_PID"
 tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
@@ -261,4 +304,12 @@ grep -q "the token is not available" agent3.log || tg_fail "no removal line in t
 grep -q "is back" agent3.log || tg_fail "no insertion line in the agent's log: $(cat agent3.log)"
 [[ $(agent_metric tokengate_agent_token_present) == 1 ]] || tg_fail "token_present is not 1 after the insertion"
 echo "ok: token operations of this agent: $(agent_metric tokengate_agent_token_operations_total)"
+kill -TERM "$AGENT_PID"
+tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID" || tg_fail "the agent ignored SIGTERM"
+rc=0
+wait "$AGENT_PID" || rc=$?
+[[ $rc == 0 ]] || tg_fail "the agent exited $rc after SIGTERM: $(tail -n 30 agent3.log)"
+# a sanitizer build reports here what it found in any of the agents
+! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' agent.log agent2.log agent3.log ||
+	tg_fail "a sanitizer found a fault in the agent (above)"
 echo "PASS"

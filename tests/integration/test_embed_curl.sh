@@ -36,7 +36,7 @@ grep -qx "curl-client: 5 request(s), HTTP 200, token signatures: 1" cc.err ||
 # the upstream saw the identity the gate verified (last of the 5 bodies)
 got=$(tail -n 1 body.out | jq -r '[.headers[] | select(.[0] | ascii_downcase == "x-tokengate-identity")] | map(.[1]) | join(",")')
 [[ $got == "spiffe://$TD/svc/api" ]] || tg_fail "identity upstream: '$got' ($(tail -c 400 body.out))"
-gate_audit_expect event=$GATE_EV_REQ decision=allow route=datasets-read identity=spiffe://$TD/svc/api
+gate_audit_expect "event=$GATE_EV_REQ" decision=allow route=datasets-read "identity=spiffe://$TD/svc/api"
 echo "ok: curl-client through the gate: $(cat cc.err)"
 
 # ---- 403 on a route that wants a device-attested key -------------------------

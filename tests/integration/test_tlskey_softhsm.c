@@ -380,6 +380,8 @@ test_refusals(void **state)
 	refused(URI("p256"), "/dev/null", 0, TG_ERR_CONFIG, "holds no PEM certificate");
 	/* a key that is not on a token */
 	refused("/tmp/key.pem", p256_pem, 0, TG_ERR_INVALID_ARG, "is not a pkcs11: URI");
+	refused("pkcs11/token=x?pin-value=55555", p256_pem, 0, TG_ERR_INVALID_ARG,
+	        "client key 'pkcs11/token=x?pin-value=***' is not a pkcs11: URI");
 	/* no such key */
 	refused(URI("nokey"), NULL, 0, TG_ERR_KEY_NOT_FOUND, "client key: ");
 }

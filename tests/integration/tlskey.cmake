@@ -28,3 +28,11 @@ tg_add_script_test(integration_tlskey_sim
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_tlskey_sim.sh
   ENV "TG_TLSKEY_PROBE=$<TARGET_FILE:tlskey_probe>"
   TIMEOUT 300)
+
+# The embedding API's functions and result codes (tokengate.h) on SoftHSM2.
+tg_add_unit_test(test_embed_softhsm
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_embed_softhsm.c
+  LIBS tokengate_embed tgp11
+  LABELS integration
+  WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
+  TIMEOUT 300)
