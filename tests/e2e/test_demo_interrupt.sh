@@ -64,6 +64,7 @@ DIR=$(sed -n 's/^Throw-away directory (removed at the end): //p' demo.out)
 reap()
 {
 	local p
+	kill -KILL -- "-$DPID" 2>/dev/null || true
 	for p in $(pids_of "$DIR"); do
 		kill -KILL "$p" 2>/dev/null || true
 	done
