@@ -23,6 +23,7 @@ tg_add_script_test(integration_embed_curl
 # removal and insertion of the card (tlskey_probe, driven by the script).
 add_executable(tlskey_probe ${CMAKE_CURRENT_LIST_DIR}/tlskey_probe.c)
 target_link_libraries(tlskey_probe PRIVATE tgtlskey)
+target_include_directories(tlskey_probe PRIVATE ${CMAKE_SOURCE_DIR}/tests/lib)
 set_target_properties(tlskey_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 tg_add_script_test(integration_tlskey_sim
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_tlskey_sim.sh
