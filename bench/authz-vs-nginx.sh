@@ -36,11 +36,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-SECONDS_RUN=5
-THREADS=4
 WORKERS=$(nproc 2>/dev/null || echo 2)
-RUNS=3
-CONNS=4
 BENCH_USAGE=16,23
 source "$here/lib.sh" "$@"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -158,17 +154,12 @@ one()
 }
 
 # sanity: each front end answers 200, and refuses what it must
-load "$NG" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-	tg_fail "a request through nginx failed: $(cat load.err)"
-load "$GP" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-	tg_fail "a request through the gate failed: $(cat load.err)"
-tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
-	load "$GP" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+bench_sane "$NG" nginx --mode keepalive
+bench_sane "$GP" "the gate" --mode keepalive
+bench_denied "$GP"
 if [[ -n $AUTHZ_OK ]]; then
-	load "$NGINX_PORT" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-		tg_fail "a request through nginx + authz failed: $(cat load.err)"
-	tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
-		load "$NGINX_PORT" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+	bench_sane "$NGINX_PORT" "nginx + authz" --mode keepalive
+	bench_denied "$NGINX_PORT"
 fi
 
 : >results.txt

@@ -4,12 +4,13 @@
 # agent-vs-stunnel.sh) share. Source it with the script's arguments, after
 # `set -euo pipefail`, `here=...` and the defaults:
 #
-#	SECONDS_RUN=5 THREADS=4 RUNS=3 CONNS=4   # every script
-#	WORKERS=... IDLE=...                     # only where the script takes them
-#	BENCH_USAGE=14,22                        # the header lines --help prints
+#	WORKERS=... IDLE=...   # only where the script takes them
+#	CONNS=2                # where the default differs from 4
+#	BENCH_USAGE=14,22      # the header lines --help prints
 #	source "$here/lib.sh" "$@"
 #
-# It parses the options (--seconds S, --threads N, --runs R, --conns C; and
+# It sets the defaults SECONDS_RUN=5, THREADS=4, RUNS=3 (CONNS=4 unless
+# set), parses the options (--seconds S, --threads N, --runs R, --conns C; and
 # --workers N / --idle N where the script set WORKERS / IDLE; --quick =
 # --seconds 2 --runs 1 and --idle 50; -h/--help; BUILD_DIR, default
 # ./build), checks each is a whole number above 0 (exit 2 otherwise), sets
@@ -24,6 +25,11 @@
 #	                               http {} settings of every bench plus BLOCK
 #	bench_nginx_start DIR PORT NAME  that nginx (not daemonized) as a job of
 #	                               this shell; sets STARTED (its pid)
+#	bench_nginx_mtls WORKERS CERT KEY CA [LOCATIONS]  the upstream nginx
+#	                               and the mTLS nginx in front; UP, NG, NG_PID
+#	bench_sane PORT WHAT ARGS...   a short run of the script's load()
+#	                               through PORT (WHAT) must succeed
+#	bench_denied PORT              a GET outside the policy: the gate's 403
 #	cpu_of PID...                  user + system CPU time, clock ticks
 #	rate_cpu_us JSON T0 T1...      a gate_load result's rate and CPU
 #	                               microseconds per operation (ticks T0..T1)
@@ -32,6 +38,10 @@
 # ratios) for the scripts' python parts.
 
 BENCH_NAME=${0##*/}
+SECONDS_RUN=5
+THREADS=4
+RUNS=3
+CONNS=${CONNS:-4}
 BUILD=
 while (($#)); do
 	case $1 in
@@ -130,6 +140,52 @@ bench_nginx_start()
 	STARTED=$!
 	tg_on_exit tg__kill_wait "$STARTED" 10
 	wait_listen "$2" "$STARTED" "$d/error.log" "$3"
+}
+
+# bench_nginx_mtls WORKERS CERT KEY CA [LOCATIONS]: the two nginx of the
+# benches: the upstream (one worker, 127.0.0.1:$UP, `return 200 "ok"`,
+# plus the LOCATIONS) and in front of it the mTLS server (WORKERS
+# workers, 127.0.0.1:$NG, TLS 1.3, server certificate CERT with key KEY,
+# client certificate required and verified against CA, every request
+# proxied over pooled keep-alive connections to the upstream). Sets UP,
+# NG, NG_PID.
+bench_nginx_mtls()
+{
+	UP=$(tg_free_port_pair)
+	nginx_conf "$TG_TMP/up" 1 "  access_log off;
+  server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } ${5:-}}"
+	bench_nginx_start "$TG_TMP/up" "$UP" "upstream nginx"
+	NG=$(tg_free_port_pair)
+	nginx_conf "$TG_TMP/ng" "$1" "  access_log off;
+  upstream up { server 127.0.0.1:$UP; keepalive 32; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:$NG ssl;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $2;
+    ssl_certificate_key $3;
+    ssl_client_certificate $4;
+    ssl_verify_client on;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }"
+	bench_nginx_start "$TG_TMP/ng" "$NG" "nginx"
+	NG_PID=$STARTED
+}
+
+# bench_sane PORT WHAT ARGS...: the script's load() through PORT for 0.2 s
+# with one thread (and ARGS: --mode, ...) must succeed; else fail naming
+# WHAT ("nginx", "the gate", ...)
+bench_sane()
+{
+	load "$1" --threads 1 --seconds 0.2 "${@:3}" >/dev/null 2>load.err ||
+		tg_fail "a request through $2 failed: $(cat load.err)"
+}
+
+# bench_denied PORT: a GET outside the policy's routes through PORT is
+# answered by the gate's 403, which gate_load reports as an error
+bench_denied()
+{
+	tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
+		load "$1" --mode keepalive --threads 1 --seconds 0.2 --path /nope
 }
 
 BENCH_CLK_TCK=$(getconf CLK_TCK)

@@ -206,6 +206,19 @@ handshake(SSL_CTX *cctx, int *pauses, char *peer_cn, size_t cn_cap)
 	return ok;
 }
 
+/* The options of a client key at uri with cert and flags; *err cleared. */
+static void
+client_opts(struct tg_tlskey_opts *o, const char *uri, const char *cert, unsigned flags,
+            struct tg_error *err)
+{
+	memset(o, 0, sizeof(*o));
+	tg_error_clear(err);
+	o->key_uri = uri;
+	o->cert = cert;
+	o->flags = flags;
+	o->role = "client";
+}
+
 /* A client SSL_CTX with the key at uri, cert, flags; the key in *out. */
 static SSL_CTX *
 client_with(const char *uri, const char *cert, unsigned flags, struct tg_tlskey **out)
@@ -214,12 +227,7 @@ client_with(const char *uri, const char *cert, unsigned flags, struct tg_tlskey 
 	struct tg_error err;
 	SSL_CTX *c = client_ctx();
 
-	memset(&o, 0, sizeof(o));
-	tg_error_clear(&err);
-	o.key_uri = uri;
-	o.cert = cert;
-	o.flags = flags;
-	o.role = "client";
+	client_opts(&o, uri, cert, flags, &err);
 	o.watch_ms = 10;
 	if (tg_tlskey_open(&o, out, &err) != 0)
 		fail_msg("tg_tlskey_open %s: %s", uri, err.msg);
@@ -317,12 +325,7 @@ refused(const char *uri, const char *cert, unsigned flags, int code, const char 
 	struct tg_error err;
 	int r;
 
-	memset(&o, 0, sizeof(o));
-	tg_error_clear(&err);
-	o.key_uri = uri;
-	o.cert = cert;
-	o.flags = flags;
-	o.role = "client";
+	client_opts(&o, uri, cert, flags, &err);
 	r = tg_tlskey_open(&o, &k, &err);
 	print_message("refused: %s\n", err.msg);
 	assert_int_equal(r, code);
