@@ -225,10 +225,7 @@ missing = ["%s %s" % (s, m) for s in ("sim0", "sim150", "agent", "stunnel") for 
 missing += ["%s keepalive" % s for s in ("gate-direct", "nginx-direct") if not (med(runs, s, "keepalive") or 0) > 0]
 missing += ["token operations of %s %s" % (s, m) for s in ("sim0", "sim150", "agent") for m in ("keepalive", "handshake")
             if med(ops, s, m) is None]
-if missing:
-    import sys
-    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
-    sys.exit(1)
+benchstat.all_there(missing)
 EOF
 echo
 echo "cold start: token operations in the first second of keep-alive load on a freshly started agent" \

@@ -216,9 +216,7 @@ print("%-36s %-17s %s" % ("gate / nginx", ratio("gate", "nginx"), ratio("nginx-c
 print("%-36s %-17s %s" % ("nginx+authz / gate", ratio("nginx+authz", "gate"), ratio("gate-cpu", "nginx+authz-cpu")))
 want = ["nginx", "gate"] + (["nginx+authz"] if sys.argv[1] else [])
 missing = [s for s in want if not (med(s) or 0) > 0]
-if missing:
-    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
-    sys.exit(1)
+benchstat.all_there(missing)
 EOF2
 echo "(spread = (max - min) / median over the runs: the machine's noise; a ratio's noise is the sum of"
 echo " its two figures' spreads. CPU: user + system time of the server side over a run divided by its"

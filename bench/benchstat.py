@@ -2,6 +2,7 @@
 median of a figure's runs, its spread (the machine's noise) and ratios.
 The scripts' python parts import it (sys.path[0] = bench/)."""
 import statistics
+import sys
 
 
 def med(v):
@@ -25,3 +26,11 @@ def cell(v, fmt="%13.1f", width=22):
 def ratio(a, b):
     """a / b in 8 columns, '-' when a figure is missing."""
     return "%8.3f" % (a / b) if a is not None and b else "%8s" % "-"
+
+
+def all_there(missing):
+    """Ends the script with status 1 and 'FAIL: no figure for: ...' on
+    stderr when the list of missing figures is not empty."""
+    if missing:
+        print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
+        sys.exit(1)

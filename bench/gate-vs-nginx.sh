@@ -279,9 +279,7 @@ missing = ["%s %s" % (sv, m) for sv in servers for m in ("handshake", "keepalive
            and not (med(sv, m) or 0) > 0]
 missing += [n for n, v in (("nginx idle RSS", ng), ("gate idle RSS", gt if sys.argv[3] else "0"))
             if v == "-"]
-if missing:
-    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
-    sys.exit(1)
+benchstat.all_there(missing)
 EOF
 echo "(spread = (max - min) / median over the runs: the machine's noise. CPU: user + system time of the"
 echo " server (the gate's process, nginx's workers) over a run divided by its operations. RSS: after - before"
