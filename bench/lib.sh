@@ -79,6 +79,8 @@ unset BENCH__V
 BUILD=$(cd "${BUILD:-$here/../build}" && pwd)
 export TG_BIN_DIR=$BUILD/bin TG_BUILD_DIR=$BUILD
 export TG_FIXTURES=${TG_FIXTURES:-$here/../tests/lib}
+# the python parts import bench/benchstat.py: no __pycache__ in the tree
+export PYTHONDONTWRITEBYTECODE=1
 source "$TG_FIXTURES/fixtures.sh"
 LOAD=$BUILD/bench/gate_load
 [[ -x $LOAD ]] || tg_skip "$LOAD not built (cmake --build $BUILD --target gate_load)"
