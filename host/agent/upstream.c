@@ -44,8 +44,8 @@ struct ag_uconn {
 	evutil_socket_t fd;
 	SSL *ssl;
 	struct bufferevent *bev;
-	struct event *rd, *wr, *timer, *retry;
-	struct tg_gate_async_wait aw;
+	struct event *wr, *timer; /* wr: connected (writable) */
+	struct tg_gate_hs_io io;  /* the handshake's events */
 	enum uc_state state;
 	struct ag_up_req *req; /* while connecting: who gets it */
 	int full;              /* counted in up->full_inflight */
@@ -82,7 +82,7 @@ struct ag_up {
 	struct event *kick; /* waiters give up waiting for a ticket */
 };
 
-static void uc_step(struct ag_uconn *uc);
+static void uc_step(void *arg);
 static void up_kick(struct ag_up *u);
 
 /* ---- lists ---- */
@@ -113,15 +113,11 @@ uc_close(struct ag_uconn *uc)
 {
 	struct ag_up *u = uc->up;
 
-	tg_gate_async_wait_free(&uc->aw);
-	if (uc->rd != NULL)
-		event_free(uc->rd);
+	tg_gate_hs_io_free(&uc->io);
 	if (uc->wr != NULL)
 		event_free(uc->wr);
 	if (uc->timer != NULL)
 		event_free(uc->timer);
-	if (uc->retry != NULL)
-		event_free(uc->retry);
 	if (uc->bev != NULL) {
 		bufferevent_free(uc->bev); /* frees the SSL and closes the socket */
 	} else {
@@ -196,32 +192,13 @@ uc_fail(struct ag_uconn *uc, const char *fmt, ...)
 }
 
 static void
-uc_io_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	uc_step(arg);
-}
-
-static void
-uc_async_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ag_uconn *uc = arg;
-
-	(void)fd;
-	(void)what;
-	tg_gate_async_wait_free(&uc->aw);
-	uc_step(uc);
-}
-
-static void
 uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ag_uconn *uc = arg;
 
 	(void)fd;
 	(void)what;
-	if (uc->aw.n > 0) {
+	if (uc->io.aw.n > 0) {
 		/* a paused signing job cannot be abandoned: look again later */
 		struct timeval tv = {1, 0};
 		evtimer_add(uc->timer, &tv);
@@ -266,9 +243,7 @@ uc_done(struct ag_uconn *uc)
 		u->srv->m.resumptions++;
 	/* no private-key operation follows (no renegotiation) */
 	SSL_clear_mode(uc->ssl, SSL_MODE_ASYNC);
-	event_free(uc->rd);
-	event_free(uc->wr);
-	uc->rd = uc->wr = NULL;
+	tg_gate_hs_io_free(&uc->io);
 	evtimer_del(uc->timer);
 	bev = bufferevent_openssl_socket_new(u->srv->base, uc->fd, uc->ssl, BUFFEREVENT_SSL_OPEN,
 	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -324,45 +299,22 @@ hs_reason(struct ag_uconn *uc, char *buf, size_t cap)
 }
 
 static void
-uc_step(struct ag_uconn *uc)
+uc_step(void *arg)
 {
-	struct timeval soon = {0, 1000};
+	struct ag_uconn *uc = arg;
 	char buf[256];
 	int rc, e;
 
 	ERR_clear_error();
 	rc = SSL_do_handshake(uc->ssl);
 	e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(uc->ssl, rc);
-	switch (e) {
-	case SSL_ERROR_NONE:
+	if (e == SSL_ERROR_NONE)
 		uc_done(uc);
-		return;
-	case SSL_ERROR_WANT_READ:
-		if (event_add(uc->rd, NULL) == 0)
-			return;
-		break;
-	case SSL_ERROR_WANT_WRITE:
-		if (event_add(uc->wr, NULL) == 0)
-			return;
-		break;
-	case SSL_ERROR_WANT_ASYNC:
-		if (tg_gate_async_wait(&uc->aw, uc->ssl, uc->up->srv->base, uc_async_cb, uc) == 0)
-			return;
-		tg_gate_async_wait_free(&uc->aw);
-		break;
-	case SSL_ERROR_WANT_ASYNC_JOB:
-		/* no async job free right now: try again in a moment */
-		if (uc->retry == NULL)
-			uc->retry = evtimer_new(uc->up->srv->base, uc_io_cb, uc);
-		if (uc->retry != NULL && evtimer_add(uc->retry, &soon) == 0)
-			return;
-		break;
-	default:
+	else if ((rc = tg_gate_hs_io_wait(&uc->io, e)) > 0)
 		uc_fail(uc, "TLS handshake with the gate %s failed: %s", uc->up->cfg->upstream,
 		        hs_reason(uc, buf, sizeof(buf)));
-		return;
-	}
-	uc_fail(uc, "out of memory during the TLS handshake with the gate");
+	else if (rc < 0)
+		uc_fail(uc, "out of memory during the TLS handshake with the gate");
 }
 
 static void
@@ -411,8 +363,7 @@ uc_connected_cb(evutil_socket_t fd, short what, void *arg)
 			goto oom;
 	}
 	uc->state = UC_HANDSHAKE;
-	if ((uc->rd = event_new(u->srv->base, uc->fd, EV_READ, uc_io_cb, uc)) == NULL ||
-	    (uc->wr = event_new(u->srv->base, uc->fd, EV_WRITE, uc_io_cb, uc)) == NULL)
+	if (tg_gate_hs_io_init(&uc->io, uc->ssl, uc->fd, u->srv->base, uc_step, uc) != 0)
 		goto oom;
 	uc_step(uc);
 	return;

@@ -110,27 +110,44 @@ int tg_gate_tls_ticket_keys_parse(const char *text, size_t n, const char *name, 
                                   size_t *nkeys, struct tg_error *err);
 void tg_gate_tls_ticket_keys_free(uint8_t *keys, size_t nkeys);
 
-/*
- * The wait fds of a handshake's paused ASYNC job (a token signature on a
- * signing thread) as libevent read events: what a loop driving
- * SSL_do_handshake waits for on SSL_ERROR_WANT_ASYNC. The gate's
- * handshakes and the agent's upstream connections use it.
- */
+/* The wait fds of a handshake's paused ASYNC job (a token signature on a
+ * signing thread) as libevent read events. */
 struct tg_gate_async_wait {
 	struct event **ev; /* one per async wait fd */
 	size_t n;          /* > 0 while a signature is pending */
 };
 
 /*
- * Adds a read event on base for each of ssl's async wait fds, calling
- * cb(fd, what, arg) when one is readable (the signature is ready: free the
- * events, call SSL_do_handshake again). 0, or -1 (no fd, out of memory;
- * the events made so far stay in w for tg_gate_async_wait_free).
+ * A non-blocking TLS handshake on a libevent loop: what it waits on
+ * between SSL_do_handshake calls (readable, writable, the wait fds of a
+ * paused ASYNC job, a 1 ms retry timer when no ASYNC job is free). Each
+ * calls step(arg), which calls SSL_do_handshake again and
+ * tg_gate_hs_io_wait with its SSL_get_error. The gate's handshakes and the
+ * agent's upstream connections use it. Zeroed memory is an empty one.
  */
-int tg_gate_async_wait(struct tg_gate_async_wait *w, SSL *ssl, struct event_base *base,
-                       event_callback_fn cb, void *arg);
+struct tg_gate_hs_io {
+	SSL *ssl;
+	struct event_base *base;
+	struct event *rd, *wr, *retry;
+	struct tg_gate_async_wait aw;
+	void (*step)(void *arg);
+	void *arg;
+};
 
-/* Frees w's events; w is empty (n 0) after. */
-void tg_gate_async_wait_free(struct tg_gate_async_wait *w);
+/* Sets io up for ssl on socket fd (its read and write events, not added):
+ * 0, or -1 (out of memory; io is still freed with tg_gate_hs_io_free). */
+int tg_gate_hs_io_init(struct tg_gate_hs_io *io, SSL *ssl, evutil_socket_t fd,
+                       struct event_base *base, void (*step)(void *arg), void *arg);
+
+/*
+ * Waits for what lets the handshake go on after SSL_get_error gave e:
+ * WANT_READ, WANT_WRITE, WANT_ASYNC (the job's wait fds), WANT_ASYNC_JOB
+ * (the retry timer). 0 when waiting; 1 when e is no wait (SSL_ERROR_NONE:
+ * done; anything else: failed); -1 out of memory.
+ */
+int tg_gate_hs_io_wait(struct tg_gate_hs_io *io, int e);
+
+/* Frees io's events (not the SSL); io is empty after. */
+void tg_gate_hs_io_free(struct tg_gate_hs_io *io);
 
 #endif /* TG_GATE_TLS_H */
