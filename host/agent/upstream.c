@@ -28,6 +28,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "tg_gate_tls.h"
+
 #define UP_TICKET_WAIT_MS 500u /* after a full handshake, waiters wait this long for its ticket */
 
 enum uc_state {
@@ -42,9 +44,8 @@ struct ag_uconn {
 	evutil_socket_t fd;
 	SSL *ssl;
 	struct bufferevent *bev;
-	struct event *rd, *wr, *timer, *retry;
-	struct event **aev;
-	size_t naev;
+	struct event *wr, *timer; /* wr: connected (writable) */
+	struct tg_gate_hs_io io;  /* the handshake's events */
 	enum uc_state state;
 	struct ag_up_req *req; /* while connecting: who gets it */
 	int full;              /* counted in up->full_inflight */
@@ -81,7 +82,7 @@ struct ag_up {
 	struct event *kick; /* waiters give up waiting for a ticket */
 };
 
-static void uc_step(struct ag_uconn *uc);
+static void uc_step(void *arg);
 static void up_kick(struct ag_up *u);
 
 /* ---- lists ---- */
@@ -108,31 +109,15 @@ static void up_kick(struct ag_up *u);
 /* ---- connections ---- */
 
 static void
-uc_async_free(struct ag_uconn *uc)
-{
-	size_t i;
-
-	for (i = 0; i < uc->naev; i++)
-		event_free(uc->aev[i]);
-	free(uc->aev);
-	uc->aev = NULL;
-	uc->naev = 0;
-}
-
-static void
 uc_close(struct ag_uconn *uc)
 {
 	struct ag_up *u = uc->up;
 
-	uc_async_free(uc);
-	if (uc->rd != NULL)
-		event_free(uc->rd);
+	tg_gate_hs_io_free(&uc->io);
 	if (uc->wr != NULL)
 		event_free(uc->wr);
 	if (uc->timer != NULL)
 		event_free(uc->timer);
-	if (uc->retry != NULL)
-		event_free(uc->retry);
 	if (uc->bev != NULL) {
 		bufferevent_free(uc->bev); /* frees the SSL and closes the socket */
 	} else {
@@ -207,32 +192,13 @@ uc_fail(struct ag_uconn *uc, const char *fmt, ...)
 }
 
 static void
-uc_io_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	uc_step(arg);
-}
-
-static void
-uc_async_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ag_uconn *uc = arg;
-
-	(void)fd;
-	(void)what;
-	uc_async_free(uc);
-	uc_step(uc);
-}
-
-static void
 uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ag_uconn *uc = arg;
 
 	(void)fd;
 	(void)what;
-	if (uc->naev > 0) {
+	if (uc->io.aw.n > 0) {
 		/* a paused signing job cannot be abandoned: look again later */
 		struct timeval tv = {1, 0};
 		evtimer_add(uc->timer, &tv);
@@ -240,32 +206,6 @@ uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	uc_fail(uc, "the connection to the gate %s did not finish within %u ms",
 	        uc->up->cfg->upstream, AG_CONN_MS);
-}
-
-static int
-uc_wait_async(struct ag_uconn *uc)
-{
-	OSSL_ASYNC_FD *fds = NULL;
-	size_t n = 0, i;
-	int r = -1;
-
-	if (SSL_get_all_async_fds(uc->ssl, NULL, &n) != 1 || n == 0 ||
-	    (fds = calloc(n, sizeof(*fds))) == NULL ||
-	    (uc->aev = calloc(n, sizeof(*uc->aev))) == NULL ||
-	    SSL_get_all_async_fds(uc->ssl, fds, &n) != 1)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if ((uc->aev[i] = event_new(uc->up->srv->base, fds[i], EV_READ, uc_async_cb, uc)) ==
-		    NULL)
-			goto out;
-		uc->naev = i + 1;
-		if (event_add(uc->aev[i], NULL) != 0)
-			goto out;
-	}
-	r = 0;
-out:
-	free(fds);
-	return r;
 }
 
 /* An idle pooled connection: anything from the gate but a ticket ends it. */
@@ -303,9 +243,7 @@ uc_done(struct ag_uconn *uc)
 		u->srv->m.resumptions++;
 	/* no private-key operation follows (no renegotiation) */
 	SSL_clear_mode(uc->ssl, SSL_MODE_ASYNC);
-	event_free(uc->rd);
-	event_free(uc->wr);
-	uc->rd = uc->wr = NULL;
+	tg_gate_hs_io_free(&uc->io);
 	evtimer_del(uc->timer);
 	bev = bufferevent_openssl_socket_new(u->srv->base, uc->fd, uc->ssl, BUFFEREVENT_SSL_OPEN,
 	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -361,45 +299,22 @@ hs_reason(struct ag_uconn *uc, char *buf, size_t cap)
 }
 
 static void
-uc_step(struct ag_uconn *uc)
+uc_step(void *arg)
 {
-	struct timeval soon = {0, 1000};
+	struct ag_uconn *uc = arg;
 	char buf[256];
 	int rc, e;
 
 	ERR_clear_error();
 	rc = SSL_do_handshake(uc->ssl);
 	e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(uc->ssl, rc);
-	switch (e) {
-	case SSL_ERROR_NONE:
+	if (e == SSL_ERROR_NONE)
 		uc_done(uc);
-		return;
-	case SSL_ERROR_WANT_READ:
-		if (event_add(uc->rd, NULL) == 0)
-			return;
-		break;
-	case SSL_ERROR_WANT_WRITE:
-		if (event_add(uc->wr, NULL) == 0)
-			return;
-		break;
-	case SSL_ERROR_WANT_ASYNC:
-		if (uc_wait_async(uc) == 0)
-			return;
-		uc_async_free(uc);
-		break;
-	case SSL_ERROR_WANT_ASYNC_JOB:
-		/* no async job free right now: try again in a moment */
-		if (uc->retry == NULL)
-			uc->retry = evtimer_new(uc->up->srv->base, uc_io_cb, uc);
-		if (uc->retry != NULL && evtimer_add(uc->retry, &soon) == 0)
-			return;
-		break;
-	default:
+	else if ((rc = tg_gate_hs_io_wait(&uc->io, e)) > 0)
 		uc_fail(uc, "TLS handshake with the gate %s failed: %s", uc->up->cfg->upstream,
 		        hs_reason(uc, buf, sizeof(buf)));
-		return;
-	}
-	uc_fail(uc, "out of memory during the TLS handshake with the gate");
+	else if (rc < 0)
+		uc_fail(uc, "out of memory during the TLS handshake with the gate");
 }
 
 static void
@@ -448,8 +363,7 @@ uc_connected_cb(evutil_socket_t fd, short what, void *arg)
 			goto oom;
 	}
 	uc->state = UC_HANDSHAKE;
-	if ((uc->rd = event_new(u->srv->base, uc->fd, EV_READ, uc_io_cb, uc)) == NULL ||
-	    (uc->wr = event_new(u->srv->base, uc->fd, EV_WRITE, uc_io_cb, uc)) == NULL)
+	if (tg_gate_hs_io_init(&uc->io, uc->ssl, uc->fd, u->srv->base, uc_step, uc) != 0)
 		goto oom;
 	uc_step(uc);
 	return;

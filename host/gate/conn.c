@@ -27,13 +27,12 @@ struct hs {
 	unsigned handshake_ms;
 	evutil_socket_t fd;
 	SSL *ssl;
-	struct event *rd, *wr, *timer, *retry;
-	struct event **aev; /* one per async wait fd */
-	size_t naev;
-	int expired; /* timed out while a signature was pending */
+	struct event *timer;
+	struct tg_gate_hs_io io; /* readable, writable, signature ready, retry */
+	int expired;             /* timed out while a signature was pending */
 };
 
-static void hs_step(struct hs *h);
+static void hs_step(void *arg);
 
 void
 tg_gate_conn_done(struct tg_gate_conn_info *ci)
@@ -68,31 +67,13 @@ peer_name(const struct sockaddr *sa, int salen, char *out, size_t cap)
 		snprintf(out, cap, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
 }
 
-static void
-async_events_free(struct hs *h)
-{
-	size_t i;
-
-	for (i = 0; i < h->naev; i++)
-		event_free(h->aev[i]);
-	free(h->aev);
-	h->aev = NULL;
-	h->naev = 0;
-}
-
 /* Frees the handshake state; with close, also the SSL, the socket and ci. */
 static void
 hs_free(struct hs *h, int close)
 {
-	async_events_free(h);
-	if (h->rd != NULL)
-		event_free(h->rd);
-	if (h->wr != NULL)
-		event_free(h->wr);
+	tg_gate_hs_io_free(&h->io);
 	if (h->timer != NULL)
 		event_free(h->timer);
-	if (h->retry != NULL)
-		event_free(h->retry);
 	if (close) {
 		SSL_free(h->ssl);
 		if (h->fd >= 0)
@@ -164,25 +145,6 @@ hs_done(struct hs *h)
 }
 
 static void
-hs_io_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	hs_step(arg);
-}
-
-static void
-hs_async_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct hs *h = arg;
-
-	(void)fd;
-	(void)what;
-	async_events_free(h);
-	hs_step(h);
-}
-
-static void
 hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hs *h = arg;
@@ -191,7 +153,7 @@ hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* A paused signing job cannot be abandoned: it finishes first. */
-	if (h->naev > 0) {
+	if (h->io.aw.n > 0) {
 		h->expired = 1;
 		return;
 	}
@@ -200,37 +162,10 @@ hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	hs_fail(h, why);
 }
 
-/* Waits for the async job's wait fds (the signature is ready when one is readable). */
-static int
-hs_wait_async(struct hs *h)
-{
-	OSSL_ASYNC_FD *fds = NULL;
-	size_t n = 0, i;
-	int r = -1;
-
-	if (SSL_get_all_async_fds(h->ssl, NULL, &n) != 1 || n == 0 ||
-	    (fds = calloc(n, sizeof(*fds))) == NULL ||
-	    (h->aev = calloc(n, sizeof(*h->aev))) == NULL ||
-	    SSL_get_all_async_fds(h->ssl, fds, &n) != 1)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if ((h->aev[i] = event_new(h->ci->w->base, fds[i], EV_READ, hs_async_cb, h)) ==
-		    NULL)
-			goto out;
-		h->naev = i + 1;
-		if (event_add(h->aev[i], NULL) != 0)
-			goto out;
-	}
-	r = 0;
-out:
-	free(fds);
-	return r;
-}
-
 static void
-hs_step(struct hs *h)
+hs_step(void *arg)
 {
-	struct timeval soon = {0, 1000};
+	struct hs *h = arg;
 	char why[96];
 	int rc, e;
 
@@ -243,35 +178,12 @@ hs_step(struct hs *h)
 		hs_fail(h, why);
 		return;
 	}
-	switch (e) {
-	case SSL_ERROR_NONE:
+	if (e == SSL_ERROR_NONE)
 		hs_done(h);
-		return;
-	case SSL_ERROR_WANT_READ:
-		if (event_add(h->rd, NULL) == 0)
-			return;
-		break;
-	case SSL_ERROR_WANT_WRITE:
-		if (event_add(h->wr, NULL) == 0)
-			return;
-		break;
-	case SSL_ERROR_WANT_ASYNC:
-		if (hs_wait_async(h) == 0)
-			return;
-		async_events_free(h);
-		break;
-	case SSL_ERROR_WANT_ASYNC_JOB:
-		/* no async job free right now: try again in a moment */
-		if (h->retry == NULL)
-			h->retry = evtimer_new(h->ci->w->base, hs_io_cb, h);
-		if (h->retry != NULL && evtimer_add(h->retry, &soon) == 0)
-			return;
-		break;
-	default:
+	else if ((rc = tg_gate_hs_io_wait(&h->io, e)) > 0)
 		hs_fail(h, tg_gate_tls_reject_reason(h->ssl));
-		return;
-	}
-	hs_fail(h, "out of memory during the TLS handshake");
+	else if (rc < 0)
+		hs_fail(h, "out of memory during the TLS handshake");
 }
 
 void
@@ -323,10 +235,9 @@ tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t f
 	tv.tv_sec = (time_t)(h->handshake_ms / 1000);
 	tv.tv_usec = (suseconds_t)(h->handshake_ms % 1000) * 1000;
 	if ((h->ssl = tg_gate_tls_ssl_new(sn->tls)) == NULL || SSL_set_fd(h->ssl, (int)fd) != 1 ||
-	    (h->rd = event_new(w->base, fd, EV_READ, hs_io_cb, h)) == NULL ||
-	    (h->wr = event_new(w->base, fd, EV_WRITE, hs_io_cb, h)) == NULL ||
+	    tg_gate_hs_io_init(&h->io, h->ssl, fd, w->base, hs_step, h) != 0 ||
 	    (h->timer = evtimer_new(w->base, hs_timeout_cb, h)) == NULL ||
-	    evtimer_add(h->timer, &tv) != 0 || event_add(h->rd, NULL) != 0) {
+	    evtimer_add(h->timer, &tv) != 0 || event_add(h->io.rd, NULL) != 0) {
 		hs_fail(h, "out of memory before the TLS handshake");
 		goto out;
 	}

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
 #include <openssl/ssl.h>
 
 #include "tg_err.h"
@@ -108,5 +109,45 @@ int tg_gate_tls_crl_reload(struct tg_gate_tls *t, int force, int *reloaded, stru
 int tg_gate_tls_ticket_keys_parse(const char *text, size_t n, const char *name, uint8_t **keys,
                                   size_t *nkeys, struct tg_error *err);
 void tg_gate_tls_ticket_keys_free(uint8_t *keys, size_t nkeys);
+
+/* The wait fds of a handshake's paused ASYNC job (a token signature on a
+ * signing thread) as libevent read events. */
+struct tg_gate_async_wait {
+	struct event **ev; /* one per async wait fd */
+	size_t n;          /* > 0 while a signature is pending */
+};
+
+/*
+ * A non-blocking TLS handshake on a libevent loop: what it waits on
+ * between SSL_do_handshake calls (readable, writable, the wait fds of a
+ * paused ASYNC job, a 1 ms retry timer when no ASYNC job is free). Each
+ * calls step(arg), which calls SSL_do_handshake again and
+ * tg_gate_hs_io_wait with its SSL_get_error. The gate's handshakes and the
+ * agent's upstream connections use it. Zeroed memory is an empty one.
+ */
+struct tg_gate_hs_io {
+	SSL *ssl;
+	struct event_base *base;
+	struct event *rd, *wr, *retry;
+	struct tg_gate_async_wait aw;
+	void (*step)(void *arg);
+	void *arg;
+};
+
+/* Sets io up for ssl on socket fd (its read and write events, not added):
+ * 0, or -1 (out of memory; io is still freed with tg_gate_hs_io_free). */
+int tg_gate_hs_io_init(struct tg_gate_hs_io *io, SSL *ssl, evutil_socket_t fd,
+                       struct event_base *base, void (*step)(void *arg), void *arg);
+
+/*
+ * Waits for what lets the handshake go on after SSL_get_error gave e:
+ * WANT_READ, WANT_WRITE, WANT_ASYNC (the job's wait fds), WANT_ASYNC_JOB
+ * (the retry timer). 0 when waiting; 1 when e is no wait (SSL_ERROR_NONE:
+ * done; anything else: failed); -1 out of memory.
+ */
+int tg_gate_hs_io_wait(struct tg_gate_hs_io *io, int e);
+
+/* Frees io's events (not the SSL); io is empty after. */
+void tg_gate_hs_io_free(struct tg_gate_hs_io *io);
 
 #endif /* TG_GATE_TLS_H */

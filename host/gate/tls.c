@@ -715,3 +715,125 @@ tg_gate_tls_crl_reload(struct tg_gate_tls *t, int force, int *reloaded, struct t
 out:
 	return r;
 }
+
+/* The async job's wait fds of ssl as read events on base calling cb(arg):
+ * 0, or -1 (the events made so far stay in w for async_wait_free). */
+static int
+async_wait(struct tg_gate_async_wait *w, SSL *ssl, struct event_base *base, event_callback_fn cb,
+           void *arg)
+{
+	OSSL_ASYNC_FD *fds = NULL;
+	size_t n = 0, i;
+	int r = -1;
+
+	if (SSL_get_all_async_fds(ssl, NULL, &n) != 1 || n == 0 ||
+	    (fds = calloc(n, sizeof(*fds))) == NULL ||
+	    (w->ev = calloc(n, sizeof(*w->ev))) == NULL || SSL_get_all_async_fds(ssl, fds, &n) != 1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((w->ev[i] = event_new(base, fds[i], EV_READ, cb, arg)) == NULL)
+			goto out;
+		w->n = i + 1;
+		if (event_add(w->ev[i], NULL) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(fds);
+	return r;
+}
+
+static void
+async_wait_free(struct tg_gate_async_wait *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		event_free(w->ev[i]);
+	free(w->ev);
+	w->ev = NULL;
+	w->n = 0;
+}
+
+static void
+hs_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_gate_hs_io *io = arg;
+
+	(void)fd;
+	(void)what;
+	io->step(io->arg); /* may free io */
+}
+
+/* The signature is ready: the job goes on in the next SSL_do_handshake. */
+static void
+hs_async_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_gate_hs_io *io = arg;
+
+	(void)fd;
+	(void)what;
+	async_wait_free(&io->aw);
+	io->step(io->arg); /* may free io */
+}
+
+int
+tg_gate_hs_io_init(struct tg_gate_hs_io *io, SSL *ssl, evutil_socket_t fd, struct event_base *base,
+                   void (*step)(void *arg), void *arg)
+{
+	io->ssl = ssl;
+	io->base = base;
+	io->step = step;
+	io->arg = arg;
+	io->rd = event_new(base, fd, EV_READ, hs_io_cb, io);
+	io->wr = event_new(base, fd, EV_WRITE, hs_io_cb, io);
+	return io->rd != NULL && io->wr != NULL ? 0 : -1;
+}
+
+int
+tg_gate_hs_io_wait(struct tg_gate_hs_io *io, int e)
+{
+	struct timeval soon = {0, 1000};
+	int r = -1;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		if (event_add(io->rd, NULL) == 0)
+			r = 0;
+		break;
+	case SSL_ERROR_WANT_WRITE:
+		if (event_add(io->wr, NULL) == 0)
+			r = 0;
+		break;
+	case SSL_ERROR_WANT_ASYNC:
+		if (async_wait(&io->aw, io->ssl, io->base, hs_async_cb, io) == 0)
+			r = 0;
+		else
+			async_wait_free(&io->aw);
+		break;
+	case SSL_ERROR_WANT_ASYNC_JOB:
+		/* no async job free right now: try again in a moment */
+		if (io->retry == NULL)
+			io->retry = evtimer_new(io->base, hs_io_cb, io);
+		if (io->retry != NULL && evtimer_add(io->retry, &soon) == 0)
+			r = 0;
+		break;
+	default:
+		r = 1;
+		break;
+	}
+	return r;
+}
+
+void
+tg_gate_hs_io_free(struct tg_gate_hs_io *io)
+{
+	async_wait_free(&io->aw);
+	if (io->rd != NULL)
+		event_free(io->rd);
+	if (io->wr != NULL)
+		event_free(io->wr);
+	if (io->retry != NULL)
+		event_free(io->retry);
+	io->rd = io->wr = io->retry = NULL;
+}
