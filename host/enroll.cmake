@@ -4,7 +4,8 @@
 # through libtgp11.
 
 # tgpivc: the host side of the PIV commands on libykpiv; shared with
-# `tokengate token` (PIV metadata of a key's slot).
+# tgtlskey (PIV metadata of a key's slot, for the gate, the agent and
+# `tokengate token`).
 add_library(tgpivc STATIC ${CMAKE_CURRENT_LIST_DIR}/enroll/piv_client.c)
 tg_area_headers(tgpivc ${CMAKE_CURRENT_LIST_DIR}/enroll PUBLIC tg_pivc.h)
 # Public: tg_pivc.h includes tg_buf.h, tg_err.h and OpenSSL's headers.

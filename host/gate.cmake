@@ -54,6 +54,8 @@ target_link_libraries(tggate PUBLIC tgaudit)
 target_link_libraries(tggate PUBLIC PkgConfig::LIBEVENT)
 
 # The gate's TLS (tls.c, tickets.c): libssl, the server key on a token
-# (tgtlskey: libtgp11, signing threads); the workers' threads.
+# (tgtlskey: libtgp11, signing threads), the libevent events a handshake
+# waits on while a signature is pending (tg_gate_async_wait, shared with
+# the agent); the workers' threads.
 find_package(Threads REQUIRED)
 target_link_libraries(tggate PUBLIC OpenSSL::SSL PRIVATE tgtlskey Threads::Threads)

@@ -3,7 +3,8 @@
 # its certificate, signatures off the event loop (asynckey.c, OpenSSL ASYNC
 # jobs and signing threads), presence watching and a signature counter.
 # Shared by the gate (its server key on an HSM), the agent and the
-# embedding API.
+# embedding API; `tokengate token` finds its keys with the same card
+# evidence (tg_tlskey_key_evidence).
 add_library(tgtlskey STATIC
   ${CMAKE_CURRENT_LIST_DIR}/tlskey/tlskey.c
   ${CMAKE_CURRENT_LIST_DIR}/tlskey/asynckey.c
@@ -14,4 +15,5 @@ find_package(Threads REQUIRED)
 target_link_libraries(tgtlskey
   PUBLIC tgcore OpenSSL::SSL OpenSSL::Crypto
   PRIVATE tgp11 tgpivc Threads::Threads)
-# evidence.c: PIV GET METADATA of an emulated token's card (tgpivc, PC/SC).
+# evidence.c: PIV GET METADATA of an emulated token's card (tgpivc, PC/SC),
+# shared with tgtokencli.

@@ -15,7 +15,6 @@
 #include <yaml.h>
 
 #include "tg_cli.h"
-#include "tg_file.h"
 #include "tg_yaml.h"
 
 #define AC_PROG          "tokengate"
@@ -614,7 +613,7 @@ root_yaml(const struct tg_yaml_ctx *y, yaml_node_t *root, struct tg_agent_config
 		goto out;
 	}
 	if ((c->listeners = calloc(n, sizeof(*c->listeners))) == NULL) {
-		r = tg_error_set(y->err, TG_ERR_ALLOC, "out of memory reading %s", y->name);
+		r = tg_yaml_alloc(y);
 		goto out;
 	}
 	for (i = 0, it = vn->data.sequence.items.start; i < n && r == 0; i++, it++) {
@@ -622,7 +621,7 @@ root_yaml(const struct tg_yaml_ctx *y, yaml_node_t *root, struct tg_agent_config
 		c->nlisteners = i + 1;
 		if ((r = listener_yaml(y, ln, i, &c->listeners[i])) == 0 &&
 		    inherit(&c->listeners[i], d) != 0)
-			r = tg_error_set(y->err, TG_ERR_ALLOC, "out of memory reading %s", y->name);
+			r = tg_yaml_alloc(y);
 	}
 out:
 	return r;
@@ -664,21 +663,17 @@ out:
 	return r;
 }
 
+static int
+config_parse(const char *text, size_t n, const char *name, void *c, struct tg_error *err)
+{
+	return tg_agent_config_parse(text, n, name, c, err);
+}
+
 int
 tg_agent_config_load(const char *path, struct tg_agent_config *c, struct tg_error *err)
 {
-	uint8_t *text = NULL;
-	size_t n = 0;
-	int r;
-
 	tg_agent_config_init(c);
-	if ((r = tg_file_read_checked(path, "agent configuration", TG_FILE_FOLLOW, AC_FILE_MAX,
-	                              &text, &n, err)) != 0)
-		goto out;
-	r = tg_agent_config_parse((const char *)text, n, path, c, err);
-out:
-	free(text);
-	return r;
+	return tg_yaml_file_parse(path, "agent configuration", AC_FILE_MAX, config_parse, c, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -794,21 +789,8 @@ usage(FILE *f)
 	           "(the reason on stderr), 2 usage.\n");
 }
 
-static int usage_error(struct tg_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-usage_error(struct tg_error *err, const char *fmt, ...)
-{
-	char msg[sizeof(err->msg)];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	tg_cli_usage_error(AC_PROG, AC_WHAT, "%s", msg);
-	return tg_error_set(err, TG_ERR_USAGE, "%s", msg);
-}
+/* A usage error printed and handed back in err (TG_ERR_USAGE). */
+#define usage_error(err, ...) tg_cli_usage_err(AC_PROG, AC_WHAT, err, __VA_ARGS__)
 
 static int
 from_flags(const char *const *v, const int *given, struct tg_agent_config *c, struct tg_error *err)

@@ -28,6 +28,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "tg_gate_tls.h"
+
 #define UP_TICKET_WAIT_MS 500u /* after a full handshake, waiters wait this long for its ticket */
 
 enum uc_state {
@@ -43,8 +45,7 @@ struct ag_uconn {
 	SSL *ssl;
 	struct bufferevent *bev;
 	struct event *rd, *wr, *timer, *retry;
-	struct event **aev;
-	size_t naev;
+	struct tg_gate_async_wait aw;
 	enum uc_state state;
 	struct ag_up_req *req; /* while connecting: who gets it */
 	int full;              /* counted in up->full_inflight */
@@ -109,23 +110,11 @@ static void up_kick(struct ag_up *u);
 /* ---- connections ---- */
 
 static void
-uc_async_free(struct ag_uconn *uc)
-{
-	size_t i;
-
-	for (i = 0; i < uc->naev; i++)
-		event_free(uc->aev[i]);
-	free(uc->aev);
-	uc->aev = NULL;
-	uc->naev = 0;
-}
-
-static void
 uc_close(struct ag_uconn *uc)
 {
 	struct ag_up *u = uc->up;
 
-	uc_async_free(uc);
+	tg_gate_async_wait_free(&uc->aw);
 	if (uc->rd != NULL)
 		event_free(uc->rd);
 	if (uc->wr != NULL)
@@ -222,7 +211,7 @@ uc_async_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	uc_async_free(uc);
+	tg_gate_async_wait_free(&uc->aw);
 	uc_step(uc);
 }
 
@@ -233,7 +222,7 @@ uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (uc->naev > 0) {
+	if (uc->aw.n > 0) {
 		/* a paused signing job cannot be abandoned: look again later */
 		struct timeval tv = {1, 0};
 		evtimer_add(uc->timer, &tv);
@@ -241,32 +230,6 @@ uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	uc_fail(uc, "the connection to the gate %s did not finish within %u ms",
 	        uc->up->cfg->upstream, AG_CONN_MS);
-}
-
-static int
-uc_wait_async(struct ag_uconn *uc)
-{
-	OSSL_ASYNC_FD *fds = NULL;
-	size_t n = 0, i;
-	int r = -1;
-
-	if (SSL_get_all_async_fds(uc->ssl, NULL, &n) != 1 || n == 0 ||
-	    (fds = calloc(n, sizeof(*fds))) == NULL ||
-	    (uc->aev = calloc(n, sizeof(*uc->aev))) == NULL ||
-	    SSL_get_all_async_fds(uc->ssl, fds, &n) != 1)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if ((uc->aev[i] = event_new(uc->up->srv->base, fds[i], EV_READ, uc_async_cb, uc)) ==
-		    NULL)
-			goto out;
-		uc->naev = i + 1;
-		if (event_add(uc->aev[i], NULL) != 0)
-			goto out;
-	}
-	r = 0;
-out:
-	free(fds);
-	return r;
 }
 
 /* An idle pooled connection: anything from the gate but a ticket ends it. */
@@ -384,9 +347,9 @@ uc_step(struct ag_uconn *uc)
 			return;
 		break;
 	case SSL_ERROR_WANT_ASYNC:
-		if (uc_wait_async(uc) == 0)
+		if (tg_gate_async_wait(&uc->aw, uc->ssl, uc->up->srv->base, uc_async_cb, uc) == 0)
 			return;
-		uc_async_free(uc);
+		tg_gate_async_wait_free(&uc->aw);
 		break;
 	case SSL_ERROR_WANT_ASYNC_JOB:
 		/* no async job free right now: try again in a moment */

@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -302,26 +301,6 @@ static const char *
 mode_name(enum tg_gate_mode m)
 {
 	return m == TG_GATE_MODE_TCP ? "tcp" : m == TG_GATE_MODE_AUTHZ ? "authz" : "http";
-}
-
-/* Decimal s (no sign, no spaces) into *v when lo <= v <= hi: 0 or -1. */
-static int
-parse_num(const char *s, unsigned long long lo, unsigned long long hi, unsigned long long *v)
-{
-	unsigned long long x = 0;
-	size_t i, n = strlen(s);
-	int r = -1;
-
-	if (n == 0 || n > 19 || strspn(s, "0123456789") != n)
-		goto out;
-	for (i = 0; i < n; i++)
-		x = x * 10 + (unsigned long long)(s[i] - '0');
-	if (x < lo || x > hi)
-		goto out;
-	*v = x;
-	r = 0;
-out:
-	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -682,21 +661,17 @@ out:
 	return r;
 }
 
+static int
+policy_parse(const char *text, size_t n, const char *name, void *p, struct tg_error *err)
+{
+	return tg_gate_policy_parse(text, n, name, p, err);
+}
+
 int
 tg_gate_config_policy_load(const char *path, struct tg_gate_policy *p, struct tg_error *err)
 {
-	uint8_t *text = NULL;
-	size_t n = 0;
-	int r;
-
 	memset(p, 0, sizeof(*p));
-	if ((r = tg_file_read_checked(path, "gate policy", TG_FILE_FOLLOW, GC_POLICY_MAX, &text, &n,
-	                              err)) != 0)
-		goto out;
-	r = tg_gate_policy_parse((const char *)text, n, path, p, err);
-out:
-	free(text);
-	return r;
+	return tg_yaml_file_parse(path, "gate policy", GC_POLICY_MAX, policy_parse, p, err);
 }
 
 /* The listener's policy parses, its routes have upstreams, its secrets load. */
@@ -923,21 +898,8 @@ usage(FILE *f)
 }
 
 /* Prints "tokengate gate: MSG (try ...)" and returns TG_ERR_USAGE with MSG in err. */
-static int usage_error(struct tg_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-usage_error(struct tg_error *err, const char *fmt, ...)
-{
-	char msg[sizeof(err->msg)];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	tg_cli_usage_error(GC_PROG, GC_WHAT, "%s", msg);
-	return tg_error_set(err, TG_ERR_USAGE, "%s", msg);
-}
+/* A usage error printed and handed back in err (TG_ERR_USAGE). */
+#define usage_error(err, ...) tg_cli_usage_err(GC_PROG, GC_WHAT, err, __VA_ARGS__)
 
 /* The command line as read: each option's value, the --client-ca list. */
 struct gc_args {
@@ -1113,7 +1075,7 @@ overrides(const struct gc_args *a, struct tg_gate_config *c, struct tg_error *er
 	if (a->given[O_DRY_RUN])
 		c->dry_run = 1;
 	if (a->v[O_WORKERS] != NULL) {
-		if (parse_num(a->v[O_WORKERS], 1, GC_WORKERS_MAX, &n) != 0) {
+		if (tg_yaml_parse_uint(a->v[O_WORKERS], 1, GC_WORKERS_MAX, &n) != 0) {
 			r = usage_error(
 			    err,
 			    "--workers %.64s: expected a number of worker threads from 1 "
@@ -1194,36 +1156,10 @@ ynode(struct gc_reader *rd, int id)
 	return yaml_document_get_node(rd->y.doc, id);
 }
 
-static unsigned
-yline(const yaml_node_t *n)
-{
-	return n != NULL ? (unsigned)n->start_mark.line + 1 : 0;
-}
-
 static int
 galloc(struct gc_reader *rd)
 {
 	return tg_error_set(rd->y.err, TG_ERR_ALLOC, "out of memory reading %s", rd->y.name);
-}
-
-/* A scalar of printable text (no control characters), else an error naming what. */
-static int
-get_text(struct gc_reader *rd, yaml_node_t *n, const char *what, const char **out)
-{
-	const char *v = tg_yaml_scalar(n);
-	size_t i, len = v != NULL ? strlen(v) : 0;
-	int r = 0;
-
-	for (i = 0; i < len && (unsigned char)v[i] >= 0x20 && v[i] != 0x7f; i++)
-		;
-	if (v == NULL || len == 0 || i < len)
-		r = tg_yaml_err(&rd->y, n, "'%s' must be one line of text%s", what,
-		                v == NULL  ? ", not a list or mapping"
-		                : len == 0 ? ", not empty"
-		                           : "");
-	else
-		*out = v;
-	return r;
 }
 
 /* A file path: relative ones start at the configuration file's directory. */
@@ -1235,10 +1171,10 @@ get_path(struct gc_reader *rd, yaml_node_t *n, const char *what, char **dst, uns
 	char *p;
 	int r;
 
-	if ((r = get_text(rd, n, what, &v)) != 0)
+	if ((r = tg_yaml_text(&rd->y, n, what, &v)) != 0)
 		goto out;
 	if (line != NULL)
-		*line = yline(n);
+		*line = tg_yaml_line(n);
 	dl = v[0] == '/' || strncmp(v, "pkcs11:", 7) == 0 ? 0 : strlen(rd->dir);
 	vl = strlen(v);
 	if ((p = malloc(dl + vl + 1)) == NULL) {
@@ -1253,64 +1189,6 @@ out:
 	return r;
 }
 
-/*
- * Walks mapping m: each key must be one of keys[0..n-1] and given once;
- * the value nodes land in vals[]. what names the mapping in messages.
- */
-static int
-get_keys(struct gc_reader *rd, yaml_node_t *m, const char *what, const char *const *keys, size_t n,
-         yaml_node_t **vals)
-{
-	char known[512];
-	yaml_node_pair_t *pr;
-	const char *k;
-	size_t i, used = 0;
-	int r = 0;
-
-	known[0] = '\0';
-	for (i = 0; i < n && used < sizeof(known); i++)
-		used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
-		                         i > 0 ? ", " : "", keys[i]);
-	if (m == NULL || m->type != YAML_MAPPING_NODE) {
-		r = tg_yaml_err(&rd->y, m, "%s must be a mapping of keys (known: %s)", what, known);
-		goto out;
-	}
-	for (pr = m->data.mapping.pairs.start; r == 0 && pr < m->data.mapping.pairs.top; pr++) {
-		k = tg_yaml_scalar(ynode(rd, pr->key));
-		for (i = 0; k != NULL && i < n && strcmp(k, keys[i]) != 0; i++)
-			;
-		if (k == NULL || i == n)
-			r = tg_yaml_err(&rd->y, ynode(rd, pr->key),
-			                "unknown key '%.64s' in %s; remove it or fix its spelling "
-			                "(known: %s)",
-			                k != NULL ? k : "", what, known);
-		else if (vals[i] != NULL)
-			r = tg_yaml_err(&rd->y, ynode(rd, pr->key),
-			                "key '%s' appears twice in %s (first at line %u); keep one",
-			                k, what, yline(vals[i]));
-		else
-			vals[i] = ynode(rd, pr->value);
-	}
-out:
-	return r;
-}
-
-/* An integer scalar in [lo, hi]. */
-static int
-get_num(struct gc_reader *rd, yaml_node_t *n, const char *what, unsigned long long lo,
-        unsigned long long hi, unsigned long long *v)
-{
-	const char *s = tg_yaml_scalar(n);
-	int r = 0;
-
-	if (s == NULL || parse_num(s, lo, hi, v) != 0)
-		r = tg_yaml_err(&rd->y, n,
-		                "'%s' must be a whole number from %llu to %llu (given: "
-		                "'%.64s')",
-		                what, lo, hi, s != NULL ? s : "a list or mapping");
-	return r;
-}
-
 /* The address or URL in n, parsed into *u and copied into *dst. */
 static int
 get_url(struct gc_reader *rd, yaml_node_t *n, const char *what, int listen, char **dst,
@@ -1319,7 +1197,7 @@ get_url(struct gc_reader *rd, yaml_node_t *n, const char *what, int listen, char
 	const char *v = NULL, *why;
 	int r;
 
-	if ((r = get_text(rd, n, what, &v)) != 0)
+	if ((r = tg_yaml_text(&rd->y, n, what, &v)) != 0)
 		goto out;
 	if ((why = url_why(v, listen, u)) != NULL) {
 		r = tg_yaml_err(&rd->y, n, "%s '%.200s': %s; write %s", what, v, why,
@@ -1349,10 +1227,10 @@ get_listener(struct gc_reader *rd, yaml_node_t *m, size_t idx, struct tg_gate_li
 	const char *s;
 	int r;
 
-	l->line = yline(m);
+	l->line = tg_yaml_line(m);
 	l->mode = TG_GATE_MODE_HTTP;
 	snprintf(l->name, sizeof(l->name), "listener%zu", idx);
-	if ((r = get_keys(rd, m, "a listener", keys, 6, v)) != 0)
+	if ((r = tg_yaml_keys(&rd->y, m, "a listener", keys, 6, v)) != 0)
 		goto out;
 	if (v[0] != NULL) {
 		s = tg_yaml_scalar(v[0]);
@@ -1436,7 +1314,7 @@ get_client_ca(struct gc_reader *rd, yaml_node_t *n)
 	size_t k = 1;
 	int r = 0;
 
-	c->line.client_ca = yline(n);
+	c->line.client_ca = tg_yaml_line(n);
 	if (n->type == YAML_SEQUENCE_NODE)
 		k = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 	if (k == 0) {
@@ -1470,7 +1348,7 @@ get_tls(struct gc_reader *rd, yaml_node_t *m)
 	yaml_node_t *v[5] = {NULL};
 	int r;
 
-	if ((r = get_keys(rd, m, "'tls'", keys, 5, v)) != 0)
+	if ((r = tg_yaml_keys(&rd->y, m, "'tls'", keys, 5, v)) != 0)
 		goto out;
 	if (v[0] != NULL && (r = get_path(rd, v[0], "cert", &c->cert, &c->line.cert)) != 0)
 		goto out;
@@ -1502,7 +1380,7 @@ get_audit(struct gc_reader *rd, yaml_node_t *m)
 		                "/var/log/tokengate/audit.log, fsync: batch}");
 		goto out;
 	}
-	if ((r = get_keys(rd, m, "'audit'", keys, 2, v)) != 0)
+	if ((r = tg_yaml_keys(&rd->y, m, "'audit'", keys, 2, v)) != 0)
 		goto out;
 	if (v[0] == NULL) {
 		r = tg_yaml_err(&rd->y, m,
@@ -1533,33 +1411,17 @@ get_limits(struct gc_reader *rd, yaml_node_t *m)
 
 	for (i = 0; i < GC_NLIMITS; i++)
 		keys[i] = limit_tab[i].name;
-	rd->c->line.limits = yline(m);
-	if ((r = get_keys(rd, m, "'limits'", keys, GC_NLIMITS, v)) != 0)
+	rd->c->line.limits = tg_yaml_line(m);
+	if ((r = tg_yaml_keys(&rd->y, m, "'limits'", keys, GC_NLIMITS, v)) != 0)
 		goto out;
 	for (i = 0; i < GC_NLIMITS && r == 0; i++) {
 		if (v[i] == NULL)
 			continue;
 		snprintf(what, sizeof(what), "limits.%s", limit_tab[i].name);
-		if ((r = get_num(rd, v[i], what, 1, limit_tab[i].max, &x)) == 0)
+		if ((r = tg_yaml_uint(&rd->y, v[i], what, 1, limit_tab[i].max, &x)) == 0)
 			limit_set(&rd->c->limits, i, x);
 	}
 out:
-	return r;
-}
-
-static int
-get_bool(struct gc_reader *rd, yaml_node_t *n, const char *what, int *out)
-{
-	const char *s = tg_yaml_scalar(n);
-	int r = 0;
-
-	if (s != NULL && strcmp(s, "true") == 0)
-		*out = 1;
-	else if (s != NULL && strcmp(s, "false") == 0)
-		*out = 0;
-	else
-		r = tg_yaml_err(&rd->y, n, "'%s' must be true or false (given: '%.64s')", what,
-		                s != NULL ? s : "a list or mapping");
 	return r;
 }
 
@@ -1587,7 +1449,7 @@ read_doc(struct gc_reader *rd, yaml_node_t *root)
 	unsigned long long x;
 	int r;
 
-	if ((r = get_keys(rd, root, "the gate configuration", keys, K_N, v)) != 0)
+	if ((r = tg_yaml_keys(&rd->y, root, "the gate configuration", keys, K_N, v)) != 0)
 		goto out;
 	if (v[K_LISTENERS] == NULL) {
 		r = tg_yaml_err(&rd->y, root,
@@ -1608,17 +1470,18 @@ read_doc(struct gc_reader *rd, yaml_node_t *root)
 	if (v[K_AUDIT] != NULL && (r = get_audit(rd, v[K_AUDIT])) != 0)
 		goto out;
 	if (v[K_ADMIN] != NULL) {
-		c->line.admin = yline(v[K_ADMIN]);
+		c->line.admin = tg_yaml_line(v[K_ADMIN]);
 		if ((r = get_url(rd, v[K_ADMIN], "admin", 1, &c->admin, &c->admin_addr)) != 0)
 			goto out;
 	}
 	if (v[K_WORKERS] != NULL) {
-		if ((r = get_num(rd, v[K_WORKERS], "workers", 1, GC_WORKERS_MAX, &x)) != 0)
+		if ((r = tg_yaml_uint(&rd->y, v[K_WORKERS], "workers", 1, GC_WORKERS_MAX, &x)) != 0)
 			goto out;
 		c->workers = (unsigned)x;
-		c->line.workers = yline(v[K_WORKERS]);
+		c->line.workers = tg_yaml_line(v[K_WORKERS]);
 	}
-	if (v[K_DRY_RUN] != NULL && (r = get_bool(rd, v[K_DRY_RUN], "dry_run", &c->dry_run)) != 0)
+	if (v[K_DRY_RUN] != NULL &&
+	    (r = tg_yaml_bool(&rd->y, v[K_DRY_RUN], "dry_run", &c->dry_run)) != 0)
 		goto out;
 	if (v[K_LIMITS] != NULL)
 		r = get_limits(rd, v[K_LIMITS]);
@@ -1697,19 +1560,15 @@ out:
 	return r;
 }
 
+static int
+config_parse(const char *text, size_t n, const char *name, void *c, struct tg_error *err)
+{
+	return tg_gate_config_parse(text, n, name, c, err);
+}
+
 int
 tg_gate_config_load(const char *path, struct tg_gate_config *c, struct tg_error *err)
 {
-	uint8_t *text = NULL;
-	size_t n = 0;
-	int r;
-
 	tg_gate_config_init(c);
-	if ((r = tg_file_read_checked(path, "gate configuration", TG_FILE_FOLLOW, GC_FILE_MAX,
-	                              &text, &n, err)) != 0)
-		goto out;
-	r = tg_gate_config_parse((const char *)text, n, path, c, err);
-out:
-	free(text);
-	return r;
+	return tg_yaml_file_parse(path, "gate configuration", GC_FILE_MAX, config_parse, c, err);
 }

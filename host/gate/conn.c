@@ -28,8 +28,7 @@ struct hs {
 	evutil_socket_t fd;
 	SSL *ssl;
 	struct event *rd, *wr, *timer, *retry;
-	struct event **aev; /* one per async wait fd */
-	size_t naev;
+	struct tg_gate_async_wait aw;
 	int expired; /* timed out while a signature was pending */
 };
 
@@ -68,23 +67,11 @@ peer_name(const struct sockaddr *sa, int salen, char *out, size_t cap)
 		snprintf(out, cap, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
 }
 
-static void
-async_events_free(struct hs *h)
-{
-	size_t i;
-
-	for (i = 0; i < h->naev; i++)
-		event_free(h->aev[i]);
-	free(h->aev);
-	h->aev = NULL;
-	h->naev = 0;
-}
-
 /* Frees the handshake state; with close, also the SSL, the socket and ci. */
 static void
 hs_free(struct hs *h, int close)
 {
-	async_events_free(h);
+	tg_gate_async_wait_free(&h->aw);
 	if (h->rd != NULL)
 		event_free(h->rd);
 	if (h->wr != NULL)
@@ -178,7 +165,7 @@ hs_async_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	async_events_free(h);
+	tg_gate_async_wait_free(&h->aw);
 	hs_step(h);
 }
 
@@ -191,40 +178,13 @@ hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* A paused signing job cannot be abandoned: it finishes first. */
-	if (h->naev > 0) {
+	if (h->aw.n > 0) {
 		h->expired = 1;
 		return;
 	}
 	snprintf(why, sizeof(why), "the TLS handshake did not finish within %u ms",
 	         h->handshake_ms);
 	hs_fail(h, why);
-}
-
-/* Waits for the async job's wait fds (the signature is ready when one is readable). */
-static int
-hs_wait_async(struct hs *h)
-{
-	OSSL_ASYNC_FD *fds = NULL;
-	size_t n = 0, i;
-	int r = -1;
-
-	if (SSL_get_all_async_fds(h->ssl, NULL, &n) != 1 || n == 0 ||
-	    (fds = calloc(n, sizeof(*fds))) == NULL ||
-	    (h->aev = calloc(n, sizeof(*h->aev))) == NULL ||
-	    SSL_get_all_async_fds(h->ssl, fds, &n) != 1)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if ((h->aev[i] = event_new(h->ci->w->base, fds[i], EV_READ, hs_async_cb, h)) ==
-		    NULL)
-			goto out;
-		h->naev = i + 1;
-		if (event_add(h->aev[i], NULL) != 0)
-			goto out;
-	}
-	r = 0;
-out:
-	free(fds);
-	return r;
 }
 
 static void
@@ -256,9 +216,9 @@ hs_step(struct hs *h)
 			return;
 		break;
 	case SSL_ERROR_WANT_ASYNC:
-		if (hs_wait_async(h) == 0)
+		if (tg_gate_async_wait(&h->aw, h->ssl, h->ci->w->base, hs_async_cb, h) == 0)
 			return;
-		async_events_free(h);
+		tg_gate_async_wait_free(&h->aw);
 		break;
 	case SSL_ERROR_WANT_ASYNC_JOB:
 		/* no async job free right now: try again in a moment */

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
 #include <openssl/ssl.h>
 
 #include "tg_err.h"
@@ -108,5 +109,28 @@ int tg_gate_tls_crl_reload(struct tg_gate_tls *t, int force, int *reloaded, stru
 int tg_gate_tls_ticket_keys_parse(const char *text, size_t n, const char *name, uint8_t **keys,
                                   size_t *nkeys, struct tg_error *err);
 void tg_gate_tls_ticket_keys_free(uint8_t *keys, size_t nkeys);
+
+/*
+ * The wait fds of a handshake's paused ASYNC job (a token signature on a
+ * signing thread) as libevent read events: what a loop driving
+ * SSL_do_handshake waits for on SSL_ERROR_WANT_ASYNC. The gate's
+ * handshakes and the agent's upstream connections use it.
+ */
+struct tg_gate_async_wait {
+	struct event **ev; /* one per async wait fd */
+	size_t n;          /* > 0 while a signature is pending */
+};
+
+/*
+ * Adds a read event on base for each of ssl's async wait fds, calling
+ * cb(fd, what, arg) when one is readable (the signature is ready: free the
+ * events, call SSL_do_handshake again). 0, or -1 (no fd, out of memory;
+ * the events made so far stay in w for tg_gate_async_wait_free).
+ */
+int tg_gate_async_wait(struct tg_gate_async_wait *w, SSL *ssl, struct event_base *base,
+                       event_callback_fn cb, void *arg);
+
+/* Frees w's events; w is empty (n 0) after. */
+void tg_gate_async_wait_free(struct tg_gate_async_wait *w);
 
 #endif /* TG_GATE_TLS_H */

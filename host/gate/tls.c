@@ -715,3 +715,40 @@ tg_gate_tls_crl_reload(struct tg_gate_tls *t, int force, int *reloaded, struct t
 out:
 	return r;
 }
+
+int
+tg_gate_async_wait(struct tg_gate_async_wait *w, SSL *ssl, struct event_base *base,
+                   event_callback_fn cb, void *arg)
+{
+	OSSL_ASYNC_FD *fds = NULL;
+	size_t n = 0, i;
+	int r = -1;
+
+	if (SSL_get_all_async_fds(ssl, NULL, &n) != 1 || n == 0 ||
+	    (fds = calloc(n, sizeof(*fds))) == NULL ||
+	    (w->ev = calloc(n, sizeof(*w->ev))) == NULL || SSL_get_all_async_fds(ssl, fds, &n) != 1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if ((w->ev[i] = event_new(base, fds[i], EV_READ, cb, arg)) == NULL)
+			goto out;
+		w->n = i + 1;
+		if (event_add(w->ev[i], NULL) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(fds);
+	return r;
+}
+
+void
+tg_gate_async_wait_free(struct tg_gate_async_wait *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		event_free(w->ev[i]);
+	free(w->ev);
+	w->ev = NULL;
+	w->n = 0;
+}

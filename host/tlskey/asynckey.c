@@ -430,6 +430,38 @@ out:
 	return r;
 }
 
+/* Sets (s) or clears (NULL) the signer in the ex data of w, an RSA or
+ * EC_KEY as base says: 1 or 0. */
+static int
+wrap_signer_set(int base, void *w, struct tg_tlskey_async *s)
+{
+	return base == EVP_PKEY_RSA ? RSA_set_ex_data(w, rsa_idx, s)
+	                            : EC_KEY_set_ex_data(w, ec_idx, s);
+}
+
+/*
+ * A new EVP_PKEY holding w (an RSA or EC_KEY with our method, as base
+ * says; taken, freed on failure) with the signer s in w's ex data, or NULL
+ * (then s is still the caller's).
+ */
+static EVP_PKEY *
+wrap_key(int base, void *w, struct tg_tlskey_async *s)
+{
+	EVP_PKEY *pk = NULL;
+
+	if ((pk = EVP_PKEY_new()) == NULL || wrap_signer_set(base, w, s) != 1 ||
+	    EVP_PKEY_assign(pk, base, w) != 1) {
+		EVP_PKEY_free(pk);
+		pk = NULL;
+		(void)wrap_signer_set(base, w, NULL); /* the caller still owns s */
+		if (base == EVP_PKEY_RSA)
+			RSA_free(w);
+		else
+			EC_KEY_free(w);
+	}
+	return pk;
+}
+
 /* The wrapper's RSA key: pub's modulus and exponent, our method, the signer. */
 static EVP_PKEY *
 wrap_rsa(EVP_PKEY *pub, struct tg_tlskey_async *s)
@@ -441,23 +473,14 @@ wrap_rsa(EVP_PKEY *pub, struct tg_tlskey_async *s)
 
 	if (src == NULL || rsa_meth == NULL || (w = RSA_new()) == NULL ||
 	    RSA_set_method(w, rsa_meth) != 1)
-		goto fail;
+		goto out;
 	RSA_get0_key(src, &n, &e, NULL);
 	if ((n2 = BN_dup(n)) == NULL || (e2 = BN_dup(e)) == NULL ||
 	    RSA_set0_key(w, n2, e2, NULL) != 1)
-		goto fail;
+		goto out;
 	n2 = e2 = NULL;
-	if ((pk = EVP_PKEY_new()) == NULL || RSA_set_ex_data(w, rsa_idx, s) != 1)
-		goto fail;
-	if (EVP_PKEY_assign_RSA(pk, w) != 1)
-		goto fail;
-	w = NULL; /* pk's */
-	goto out;
-fail:
-	EVP_PKEY_free(pk);
-	pk = NULL;
-	if (w != NULL)
-		RSA_set_ex_data(w, rsa_idx, NULL); /* the caller still owns s */
+	pk = wrap_key(EVP_PKEY_RSA, w, s);
+	w = NULL; /* pk's, or freed */
 out:
 	RSA_free(w);
 	BN_free(n2);
@@ -476,18 +499,9 @@ wrap_ec(EVP_PKEY *pub, struct tg_tlskey_async *s)
 	    EC_KEY_set_method(w, ec_meth) != 1 ||
 	    EC_KEY_set_group(w, EC_KEY_get0_group(src)) != 1 ||
 	    EC_KEY_set_public_key(w, EC_KEY_get0_public_key(src)) != 1)
-		goto fail;
-	if ((pk = EVP_PKEY_new()) == NULL || EC_KEY_set_ex_data(w, ec_idx, s) != 1)
-		goto fail;
-	if (EVP_PKEY_assign_EC_KEY(pk, w) != 1)
-		goto fail;
-	w = NULL; /* pk's */
-	goto out;
-fail:
-	EVP_PKEY_free(pk);
-	pk = NULL;
-	if (w != NULL)
-		EC_KEY_set_ex_data(w, ec_idx, NULL); /* the caller still owns s */
+		goto out;
+	pk = wrap_key(EVP_PKEY_EC, w, s);
+	w = NULL; /* pk's, or freed */
 out:
 	EC_KEY_free(w);
 	EC_KEY_free(src);

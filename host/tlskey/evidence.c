@@ -1,18 +1,19 @@
 /*
- * evidence.c — the token key found with the card's own evidence of its
- * origin (tlskey-int.h: tg_tlskey_key_find). A PKCS#15-emulated token
- * (OpenSC's PIV driver) shows no CKA_LOCAL / CKA_NEVER_EXTRACTABLE the
- * card vouches for, so libtgp11's verdict is "unknown"; the PIV card says
- * itself, in GET METADATA (tag 03), whether the key of a slot was
- * generated on it. The slot whose public key equals the key's gives the
- * evidence (tg_p11_key_origin_set). The same steps as `tokengate token`
- * takes (host/token/evidence.c).
+ * evidence.c — a token key found with the card's own evidence of its
+ * origin (tg_tlskey.h: tg_tlskey_key_evidence; tlskey-int.h:
+ * tg_tlskey_key_find). A PKCS#15-emulated token (OpenSC's PIV driver)
+ * shows no CKA_LOCAL / CKA_NEVER_EXTRACTABLE the card vouches for, so
+ * libtgp11's verdict is "unknown"; the PIV card says itself, in GET
+ * METADATA (tag 03), whether the key of a slot was generated on it. The
+ * slot whose public key equals the key's gives the evidence
+ * (tg_p11_key_origin_set). `tokengate token` finds its keys the same way.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "tg_piv.h"
 #include "tg_pivc.h"
+#include "tg_tlskey.h"
 #include "tlskey-int.h"
 
 /* What GET METADATA says about one PIV slot. */
@@ -68,25 +69,25 @@ out:
 }
 
 int
-tg_tlskey_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **out,
-                   struct tg_error *err)
+tg_tlskey_key_evidence(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **out,
+                       struct tg_tlskey_card *card, struct tg_error *err)
 {
 	struct slot_meta v[PIV_SLOTS];
 	struct tg_p11_token *t = NULL;
 	struct tg_p11_key *k = NULL;
 	struct tg_p11_trust tr;
 	EVP_PKEY *pub = NULL;
-	char why[256], ev[64], reader[65];
+	char ev[64];
 	size_t n = 0, i;
-	int emulated, r;
+	int r;
 
-	why[0] = '\0';
+	memset(card, 0, sizeof(*card));
 	if ((r = tg_p11_token_open(p, uri, &t, err)) != 0)
 		goto out;
-	emulated = tg_p11_trust_emulated(tg_p11_token_get_info(t)->model);
-	snprintf(reader, sizeof(reader), "%s", tg_p11_token_get_info(t)->slot_desc);
-	if (emulated)
-		n = meta_read(reader, v, why, sizeof(why));
+	card->emulated = tg_p11_trust_emulated(tg_p11_token_get_info(t)->model);
+	snprintf(card->reader, sizeof(card->reader), "%s", tg_p11_token_get_info(t)->slot_desc);
+	if (card->emulated)
+		n = meta_read(card->reader, v, card->why, sizeof(card->why));
 	if ((r = tg_p11_key_find(p, uri, flags | TG_P11_KEY_DEFER_TRUST, &k, err)) != 0)
 		goto out;
 	pub = tg_p11_key_public(k);
@@ -101,20 +102,38 @@ tg_tlskey_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_
 		break;
 	}
 	tg_p11_key_trust(k, &tr);
-	if ((r = tg_p11_key_trust_check(k, flags, err)) != 0) {
-		if (emulated && tr.origin == TG_P11_ORIGIN_NONE && err != NULL)
-			tg_error_set(err, r, "%s (no PIV metadata for it from reader '%s'%s%s)",
-			             tg_error_msg(err, r), reader, why[0] ? ": " : "", why);
-		goto out;
-	}
+	card->no_evidence = card->emulated && tr.origin == TG_P11_ORIGIN_NONE;
 	*out = k;
 	k = NULL;
-	r = 0;
 out:
 	for (i = 0; i < n; i++)
 		EVP_PKEY_free(v[i].pub);
 	EVP_PKEY_free(pub);
 	tg_p11_key_free(k);
 	tg_p11_token_free(t);
+	return r;
+}
+
+int
+tg_tlskey_key_find(struct tg_p11 *p, const char *uri, unsigned flags, struct tg_p11_key **out,
+                   struct tg_error *err)
+{
+	struct tg_tlskey_card card;
+	struct tg_p11_key *k = NULL;
+	int r;
+
+	if ((r = tg_tlskey_key_evidence(p, uri, flags, &k, &card, err)) != 0)
+		goto out;
+	if ((r = tg_p11_key_trust_check(k, flags, err)) != 0) {
+		if (card.no_evidence && err != NULL)
+			tg_error_set(err, r, "%s (no PIV metadata for it from reader '%s'%s%s)",
+			             tg_error_msg(err, r), card.reader, card.why[0] ? ": " : "",
+			             card.why);
+		goto out;
+	}
+	*out = k;
+	k = NULL;
+out:
+	tg_p11_key_free(k);
 	return r;
 }

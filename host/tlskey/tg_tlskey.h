@@ -62,6 +62,33 @@ struct tg_tlskey_opts {
  */
 int tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg_error *err);
 
+struct tg_p11;
+struct tg_p11_key;
+
+/* What tg_tlskey_key_evidence learned of the card behind a token. */
+struct tg_tlskey_card {
+	int emulated;    /* a PKCS#15-emulated token (OpenSC's PIV driver) */
+	int no_evidence; /* emulated, and the card gave no origin for the key */
+	char reader[65]; /* the token's PC/SC reader (its slot description) */
+	char why[256];   /* why the card gave no PIV metadata at all, or "" */
+};
+
+/*
+ * tg_p11_key_find of uri with flags | TG_P11_KEY_DEFER_TRUST: the trust
+ * check is left to the caller (tg_p11_key_trust_check). On a
+ * PKCS#15-emulated token (OpenSC's PIV: no CKA_LOCAL the card vouches for)
+ * the card's own evidence of the key's origin is added first: GET
+ * METADATA (tag 03) over PC/SC of every PIV key slot, read before the
+ * login (closing the PC/SC connection resets the card), and the origin of
+ * the slot whose public key is the key's (tg_p11_key_origin_set, "PIV
+ * metadata of slot 9A"). Used by tg_tlskey_open and `tokengate token`.
+ * 0 with *out (free with tg_p11_key_free) and *card, or the errors of
+ * tg_p11_key_find.
+ */
+int tg_tlskey_key_evidence(struct tg_p11 *p, const char *uri, unsigned flags,
+                           struct tg_p11_key **out, struct tg_tlskey_card *card,
+                           struct tg_error *err);
+
 /*
  * Installs the certificate (and chain from a PEM file) and the key in ctx
  * (client or server), and SSL_MODE_ASYNC when the key was opened with

@@ -50,9 +50,9 @@ void tg_tlskey_async_swap(struct tg_tlskey_async *s, EVP_PKEY *inner);
 uint64_t tg_tlskey_async_count(const struct tg_tlskey_async *s);
 
 /*
- * tg_p11_key_find with the card's evidence of the key's origin for a
- * PKCS#15-emulated token (OpenSC's PIV: GET METADATA over PC/SC, read
- * before the login; evidence.c), then the trust check with flags. Errors
+ * tg_tlskey_key_evidence (tg_p11_key_find with the card's evidence of the
+ * key's origin for a PKCS#15-emulated token; evidence.c), then the trust
+ * check with flags. Errors
  * as tg_p11_key_find; a refused emulated key without evidence says that
  * no PIV metadata was found and why.
  */

@@ -403,6 +403,27 @@ test_wants_help_and_fail(void **state)
 	assert_int_equal(strncmp(got, "prog: ", 6), 0);
 }
 
+/* A usage error both printed (with the hint) and handed back (without). */
+static void
+test_usage_err(void **state)
+{
+	struct tg_error err;
+	const char *got;
+
+	(void)state;
+	tg_error_clear(&err);
+	capture_start();
+	assert_int_equal(tg_cli_usage_err("prog", "sub", &err, "--%s: bad", "x"), TG_ERR_USAGE);
+	got = capture_end();
+	assert_string_equal(got, "prog sub: --x: bad (try 'prog sub --help')\n");
+	assert_int_equal(err.code, TG_ERR_USAGE);
+	assert_string_equal(err.msg, "--x: bad");
+	capture_start();
+	assert_int_equal(tg_cli_usage_err("prog", NULL, NULL, "no %s", "y"), TG_ERR_USAGE);
+	got = capture_end();
+	assert_string_equal(got, "prog: no y (try 'prog --help')\n");
+}
+
 int
 main(void)
 {
@@ -419,6 +440,7 @@ main(void)
 	    cmocka_unit_test(test_dispatch),
 	    cmocka_unit_test(test_group_usage_long_name),
 	    cmocka_unit_test(test_wants_help_and_fail),
+	    cmocka_unit_test(test_usage_err),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,6 +121,19 @@ tg_cli_usage_error(const char *prog, const char *what, const char *fmt, ...)
 }
 
 int
+tg_cli_usage_err(const char *prog, const char *what, struct tg_error *err, const char *fmt, ...)
+{
+	char msg[sizeof(err->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	tg_cli_usage_error(prog, what, "%s", msg);
+	return tg_error_set(err, TG_ERR_USAGE, "%s", msg);
+}
+
+int
 tg_cli_bad_option(const char *prog, const char *what, int argc, char **argv)
 {
 	const char *arg = "?";

@@ -88,6 +88,15 @@ int tg_cli_usage_error(const char *prog, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * The same usage error on stderr, and its message (without the hint) in
+ * err (may be NULL) with TG_ERR_USAGE, which it returns: for parsers that
+ * print a usage error and also hand it back (the gate's and the agent's
+ * flags).
+ */
+int tg_cli_usage_err(const char *prog, const char *what, struct tg_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
  * For getopt_long's '?' or ':' (run with opterr = 0) in a parser that does
  * not use the option table: a usage error naming argv[optind - 1]
  * ("unknown or incomplete option '--x'"); returns TG_CLI_EXIT_USAGE.
