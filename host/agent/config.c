@@ -6,7 +6,6 @@
 #include "tg_agent_config.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,14 +262,9 @@ static const char *const key_yaml[K_N] = {"listen",
 static int
 ms_parse(const char *v, unsigned *out)
 {
-	char *end = NULL;
-	unsigned long n;
+	unsigned long long n = 0;
 
-	errno = 0;
-	if (v[0] < '0' || v[0] > '9')
-		return -1;
-	n = strtoul(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n == 0 || n > TG_AGENT_TIMEOUT_MAX_MS)
+	if (tg_yaml_parse_uint(v, 1, TG_AGENT_TIMEOUT_MAX_MS, &n) != 0)
 		return -1;
 	*out = (unsigned)n;
 	return 0;
