@@ -158,7 +158,7 @@ def cmd_stream(a):
                 out["complete"] = True
                 break
             out["chunks"].append([round(now_ms(t0), 1), len(b)])
-            if a.started_file and len(out["chunks"]) == 1:
+            if a.started_file and len(out["chunks"]) == 1 and r.status == 200:
                 open(a.started_file, "w").close()  # the stream flows: the caller may act
     except (OSError, http.client.HTTPException) as e:
         out["error"] = repr(e)
