@@ -41,50 +41,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-SECONDS_RUN=5
-THREADS=4
 CONNS=2
-RUNS=3
-BUILD=
-usage()
-{
-	sed -n '20,25s/^# \{0,1\}//p' "$0"
-}
-while (($#)); do
-	case $1 in
-	--seconds) SECONDS_RUN=$2 && shift ;;
-	--threads) THREADS=$2 && shift ;;
-	--conns) CONNS=$2 && shift ;;
-	--runs) RUNS=$2 && shift ;;
-	--quick) SECONDS_RUN=2 RUNS=1 ;;
-	-h | --help) usage && exit 0 ;;
-	-*) echo "agent-vs-stunnel.sh: unknown option '$1' (see --help)" >&2 && exit 2 ;;
-	*) BUILD=$1 ;;
-	esac
-	shift
-done
-for v in SECONDS_RUN THREADS CONNS RUNS; do
-	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
-		echo "agent-vs-stunnel.sh: ${v/SECONDS_RUN/SECONDS} '${!v}' must be a whole number above 0" >&2
-		exit 2
-	}
-done
-BUILD=$(cd "${BUILD:-$here/../build}" && pwd)
-export TG_BIN_DIR=$BUILD/bin TG_BUILD_DIR=$BUILD
-export TG_FIXTURES=${TG_FIXTURES:-$here/../tests/lib}
-source "$TG_FIXTURES/fixtures.sh"
+BENCH_USAGE=22,27
+source "$here/lib.sh" "$@"
 source "$TG_FIXTURES/gate_lib.sh"
 source "$TG_FIXTURES/agent_lib.sh"
 source "$here/../tests/integration/sim_lib.sh"
 
-LOAD=$BUILD/bench/gate_load
-[[ -x $LOAD ]] || tg_skip "$LOAD not built (cmake --build $BUILD --target gate_load)"
 gate_require
 agent_require
-tg_require_cmd nginx stunnel4 yubico-piv-tool opensc-tool pkcs11-tool ss
-compgen -G '/usr/lib/*/engines-3/pkcs11.so' >/dev/null ||
-	tg_skip "OpenSSL's pkcs11 engine is missing; install libengine-pkcs11-openssl"
-[[ -e $TG_OPENSC_MODULE ]] || tg_skip "OpenSC PKCS#11 module $TG_OPENSC_MODULE not found; install opensc-pkcs11"
+agent_sim_require nginx stunnel4 pkcs11-tool ss
+gate_require_engine
 # the gate of tests/lib/gate_lib.sh runs 2 workers: nginx gets as many
 WORKERS=2
 NGINX=$(command -v nginx)
@@ -92,15 +59,9 @@ cd "$TG_TMP"
 
 # ---- tokens, PKI ------------------------------------------------------------------------------
 tg_softhsm_default
-GATE_HSM=1 gate_pki
+GATE_HSM=1 agent_sim_setup
 API=spiffe://$TD/svc/api
-HSM_PIN_FILE=$TG_TMP/hsm.pin
-printf '%s\n' "$TG_SOFTHSM_PIN" >"$HSM_PIN_FILE"
-chmod 600 "$HSM_PIN_FILE"
-HSM_KEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private?module-path=$TG_SOFTHSM2_MODULE&pin-source=file:$HSM_PIN_FILE"
-sim_up
-agent_sim_enroll erin "spiffe://$TD/dev/erin"
-unset TOKENGATE_PIN
+agent_hsm_key
 cat >policy.yaml <<EOF
 routes:
   - name: bench
@@ -108,110 +69,21 @@ routes:
     allow:
       - identity: "$API"
         key: hsm-operator
-      - identity: "spiffe://$TD/dev/erin"
+      - identity: "$ERIN"
         key: device-attested
 EOF
 
 # ---- upstream and nginx -------------------------------------------------------------------------
-listening()
-{
-	[[ -n $(ss -Hltn "sport = :$1") ]]
-}
-wait_listen() # PORT PID LOG NAME
-{
-	tg_wait_until "$TG_WAIT_SECS" listening "$1" && tg__pid_alive "$2" && return 0
-	tg__dump "$3" "$4"
-	tg_fail "$4 (pid $2) does not listen on 127.0.0.1:$1"
-}
-USER_LINE=
-[[ $(id -u) == 0 ]] && USER_LINE="user $(id -un) $(id -gn);"
-nginx_conf() # DIR WORKERS SERVER-BLOCK...
-{
-	local d=$1 w=$2
-	shift 2
-	mkdir -p "$d/tmp"
-	cat >"$d/nginx.conf" <<EOF
-$USER_LINE
-daemon off;
-master_process on;
-worker_processes $w;
-worker_rlimit_nofile 20000;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  default_type text/plain;
-  client_body_temp_path $d/tmp/body;
-  proxy_temp_path $d/tmp/proxy;
-  fastcgi_temp_path $d/tmp/fastcgi;
-  uwsgi_temp_path $d/tmp/uwsgi;
-  scgi_temp_path $d/tmp/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-$*
-}
-EOF
-}
-nginx_start() # DIR PORT NAME; sets STARTED
-{
-	local d=$1
-	TG__LOGS+=("$d/error.log")
-	"${TG__PDEATH[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" </dev/null \
-		>"$d/out.log" 2>&1 &
-	STARTED=$!
-	tg_on_exit tg__kill_wait "$STARTED" 10
-	wait_listen "$2" "$STARTED" "$d/error.log" "$3"
-}
-UP=$(tg_free_port_pair)
-nginx_conf "$TG_TMP/up" 1 "  server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } }"
-nginx_start "$TG_TMP/up" "$UP" "upstream nginx"
-NG=$(tg_free_port_pair)
-nginx_conf "$TG_TMP/ng" "$WORKERS" "  upstream up { server 127.0.0.1:$UP; keepalive 32; keepalive_requests 10000000; }
-  server {
-    listen 127.0.0.1:$NG ssl;
-    ssl_protocols TLSv1.3;
-    ssl_certificate $PKI/server.pem;
-    ssl_certificate_key $PKI/server.key;
-    ssl_client_certificate $PKI/ca/ca.pem;
-    ssl_verify_client on;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
-  }"
-nginx_start "$TG_TMP/ng" "$NG" "nginx"
+bench_nginx_mtls "$WORKERS" "$PKI/server.pem" "$PKI/server.key" "$PKI/ca/ca.pem"
 
 # ---- stunnel (client mode, pkcs11 engine, the SoftHSM2 key) -> nginx -----------------------------
-SP=$(tg_free_port_pair)
-cat >stunnel.conf <<EOF
-foreground = yes
-pid =
-output = $TG_TMP/stunnel.log
-debug = warning
-engine = pkcs11
-engineCtrl = MODULE_PATH:$TG_SOFTHSM2_MODULE
-engineCtrl = PIN:$TG_SOFTHSM_PIN
-[nginx]
-engineId = pkcs11
-client = yes
-accept = 127.0.0.1:$SP
-connect = 127.0.0.1:$NG
-sni = localhost
-cert = $PKI/hsm-api.pem
-key = pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private
-CAfile = $PKI/srvca.pem
-verifyChain = yes
-checkHost = localhost
-EOF
-TG__LOGS+=("$TG_TMP/stunnel.log")
-"${TG__PDEATH[@]}" stunnel4 "$TG_TMP/stunnel.conf" </dev/null >stunnel.out 2>&1 &
-STUNNEL_PID=$!
-tg_on_exit tg__kill_wait "$STUNNEL_PID" 10
-tg_wait_until 30 tg__port_owned "$SP" "$STUNNEL_PID" ||
-	tg_fail "stunnel did not listen on $SP: $(cat stunnel.out stunnel.log 2>/dev/null | tail -n 30)"
+STUNNEL_DEBUG=warning gate_stunnel_start "$NG" || tg_fail "stunnel in front of nginx did not start"
+SP=$STUNNEL_PORT
 
 # ---- gate and agents ----------------------------------------------------------------------------
 export GATE_POLICY=$TG_TMP/policy.yaml GATE_UPSTREAM=http://127.0.0.1:$UP
 gate_start
-agent_start --key "$HSM_KEY" --cert "$PKI/hsm-api.pem"
+agent_start --key "$AGENT_HSM_KEY" --cert "$PKI/hsm-api.pem"
 AH_PORT=$AGENT_PORT AH_ADMIN=$AGENT_ADMIN
 hsm_agent_ops()
 {
@@ -256,7 +128,7 @@ load() # PORT ARGS...
 tls_load()
 {
 	"$LOAD" --connect "127.0.0.1:$1" --ca "$PKI/srvca.pem" --cert "$PKI/hsm-api.pem" \
-		--key "pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private?module-path=$TG_SOFTHSM2_MODULE&pin-source=file:$HSM_PIN_FILE" \
+		--key "$AGENT_HSM_KEY" \
 		--path /v1/bench "${@:2}"
 }
 # sanity: each chain answers, a denied path is an error gate_load reports
@@ -267,7 +139,7 @@ for p in "$AH_PORT" "$AS_PORT" "$SP"; do
 	load "$p" --mode handshake --threads 1 --seconds 0.3 >/dev/null 2>load.err ||
 		tg_fail "a request through 127.0.0.1:$p failed: $(cat load.err)"
 done
-tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" load "$AH_PORT" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+bench_denied "$AH_PORT"
 tg_expect_exit 2 "gate_load: --plain speaks no TLS: drop --key, --ca and --cert" \
 	"$LOAD" --connect "127.0.0.1:$AH_PORT" --plain --ca "$PKI/srvca.pem"
 
@@ -314,8 +186,9 @@ for ((r = 1; r <= RUNS; r++)); do
 	echo "run $r of $RUNS done" >&2
 done
 
-python3 - <<'EOF' || tg_fail "a figure is missing (see above)"
-import statistics
+PYTHONPATH=$here python3 - <<'EOF' || tg_fail "a figure is missing (see above)"
+import benchstat
+from benchstat import ratio
 runs, ops = {}, {}
 for line in open("results.txt"):
     s, m, v, o = line.split()
@@ -323,30 +196,23 @@ for line in open("results.txt"):
     if o != "-":
         ops.setdefault((s, m), []).append(float(o))
 def med(t, s, m):
-    v = t.get((s, m))
-    return statistics.median(v) if v else None
+    return benchstat.med(t.get((s, m)))
 def cell(t, s, m, f="%13.1f"):
-    v = t.get((s, m))
-    if not v:
-        return "%22s" % "-"
-    md = statistics.median(v)
-    sp = (max(v) - min(v)) / md * 100 if md else 0
-    return (f + " ±%5.1f%%") % (md, sp)
-def ratio(a, b):
-    return "%8.3f" % (a / b) if a is not None and b else "%8s" % "-"
+    return benchstat.cell(t.get((s, m)), f)
 names = {"keepalive": "keep-alive requests/s", "handshake": "new-connection requests/s"}
+def rates(a, b):
+    """per load pattern: the rates of a and b and the ratio b / a"""
+    for m in ("keepalive", "handshake"):
+        print("%-44s %s %s %s" % (names[m], cell(runs, a, m), cell(runs, b, m),
+                                  ratio(med(runs, b, m), med(runs, a, m))))
 print("%-44s %22s %22s %8s" % ("agent + gate, key on the simulator", "token at 0 ms", "token at 150 ms", "150/0"))
-for m in ("keepalive", "handshake"):
-    print("%-44s %s %s %s" % (names[m], cell(runs, "sim0", m), cell(runs, "sim150", m),
-                              ratio(med(runs, "sim150", m), med(runs, "sim0", m))))
+rates("sim0", "sim150")
 for m in ("keepalive", "handshake"):
     print("%-44s %s %s" % ("token operations / 1,000 req (" + ("keep-alive" if m == "keepalive" else "new conns") + ")",
                            cell(ops, "sim0", m, "%13.3f"), cell(ops, "sim150", m, "%13.3f")))
 print()
 print("%-44s %22s %22s %8s" % ("SoftHSM2 key, same upstream", "stunnel + nginx", "agent + gate", "tg/(s+n)"))
-for m in ("keepalive", "handshake"):
-    print("%-44s %s %s %s" % (names[m], cell(runs, "stunnel", m), cell(runs, "agent", m),
-                              ratio(med(runs, "agent", m), med(runs, "stunnel", m))))
+rates("stunnel", "agent")
 for m in ("keepalive", "handshake"):
     print("%-44s %22s %s" % ("agent token operations / 1,000 req (" + ("keep-alive" if m == "keepalive" else "new conns") + ")",
                              "-", cell(ops, "agent", m, "%13.3f")))
@@ -359,10 +225,7 @@ missing = ["%s %s" % (s, m) for s in ("sim0", "sim150", "agent", "stunnel") for 
 missing += ["%s keepalive" % s for s in ("gate-direct", "nginx-direct") if not (med(runs, s, "keepalive") or 0) > 0]
 missing += ["token operations of %s %s" % (s, m) for s in ("sim0", "sim150", "agent") for m in ("keepalive", "handshake")
             if med(ops, s, m) is None]
-if missing:
-    import sys
-    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
-    sys.exit(1)
+benchstat.all_there(missing)
 EOF
 echo
 echo "cold start: token operations in the first second of keep-alive load on a freshly started agent" \

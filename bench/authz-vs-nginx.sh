@@ -36,45 +36,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-SECONDS_RUN=5
-THREADS=4
 WORKERS=$(nproc 2>/dev/null || echo 2)
-RUNS=3
-CONNS=4
-BUILD=
-usage()
-{
-	sed -n '16,23s/^# \{0,1\}//p' "$0"
-}
-while (($#)); do
-	case $1 in
-	--seconds) SECONDS_RUN=$2 && shift ;;
-	--threads) THREADS=$2 && shift ;;
-	--workers) WORKERS=$2 && shift ;;
-	--runs) RUNS=$2 && shift ;;
-	--conns) CONNS=$2 && shift ;;
-	--quick) SECONDS_RUN=2 RUNS=1 ;;
-	-h | --help) usage && exit 0 ;;
-	-*) echo "authz-vs-nginx.sh: unknown option '$1' (see --help)" >&2 && exit 2 ;;
-	*) BUILD=$1 ;;
-	esac
-	shift
-done
-for v in SECONDS_RUN THREADS WORKERS RUNS CONNS; do
-	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
-		echo "authz-vs-nginx.sh: ${v/SECONDS_RUN/SECONDS} '${!v}' must be a whole number above 0" >&2
-		exit 2
-	}
-done
-BUILD=$(cd "${BUILD:-$here/../build}" && pwd)
-export TG_BIN_DIR=$BUILD/bin
-export TG_FIXTURES=${TG_FIXTURES:-$here/../tests/lib}
-source "$TG_FIXTURES/fixtures.sh"
+BENCH_USAGE=16,23
+source "$here/lib.sh" "$@"
 source "$TG_FIXTURES/gate_lib.sh"
 source "$TG_FIXTURES/gate_nginx.sh"
 
-LOAD=$BUILD/bench/gate_load
-[[ -x $LOAD ]] || tg_skip "$LOAD not built (cmake --build $BUILD --target gate_load)"
 [[ -x $TG ]] || tg_skip "$TG not built (cmake --build $BUILD)"
 tg_require_cmd openssl ss python3
 nginx_require
@@ -99,47 +66,12 @@ load()
 }
 
 # ---- servers ------------------------------------------------------------------
-listening()
-{
-	[[ -n $(ss -Hltn "sport = :$1") ]]
-}
-USER_LINE=
-[[ $(id -u) == 0 ]] && USER_LINE="user $(id -un) $(id -gn);"
 # plain_nginx DIR PORT WORKERS SERVER-BLOCK: start an nginx with that
 # server block; sets STARTED (its pid)
 plain_nginx()
 {
-	local d=$1 p=$2
-	mkdir -p "$d/tmp"
-	cat >"$d/nginx.conf" <<EOF2
-$USER_LINE
-daemon off;
-master_process on;
-worker_processes $3;
-worker_rlimit_nofile 20000;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 4096; }
-http {
-  default_type text/plain;
-  client_body_temp_path $d/tmp/body;
-  proxy_temp_path $d/tmp/proxy;
-  fastcgi_temp_path $d/tmp/fastcgi;
-  uwsgi_temp_path $d/tmp/uwsgi;
-  scgi_temp_path $d/tmp/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-$4
-}
-EOF2
-	TG__LOGS+=("$d/error.log")
-	"${TG__PDEATH[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" </dev/null >"$d/out.log" 2>&1 &
-	STARTED=$!
-	tg_on_exit tg__kill_wait "$STARTED" 10
-	tg_wait_until 30 listening "$p" || {
-		tg__dump "$d/error.log" nginx
-		tg_fail "nginx ($d) does not listen on 127.0.0.1:$p"
-	}
+	nginx_conf "$1" "$3" "$4"
+	bench_nginx_start "$1" "$2" "nginx ($1)"
 }
 
 # the upstream of all three
@@ -177,10 +109,7 @@ TG__LOGS+=("$TG_TMP/gate.log")
 	--audit "$TG_TMP/gate.audit" --workers "$WORKERS" --audit-fsync batch </dev/null >"$TG_TMP/gate.log" 2>&1 &
 GATE_PID=$!
 tg_on_exit tg__kill_wait "$GATE_PID" 10
-tg_wait_until 30 listening "$GP" || {
-	tg__dump "$TG_TMP/gate.log" gate
-	tg_fail "the gate does not listen on 127.0.0.1:$GP"
-}
+wait_listen "$GP" "$GATE_PID" "$TG_TMP/gate.log" "the gate"
 
 # nginx + authz: examples/nginx-authz.conf as docs/nginx.md gives it
 AUTHZ_OK=1
@@ -195,19 +124,6 @@ if [[ -n $AUTHZ_OK ]]; then
 fi
 
 # ---- measuring ------------------------------------------------------------------
-CLK_TCK=$(getconf CLK_TCK)
-# cpu_of PID...: user + system CPU time of the processes (all threads), in
-# clock ticks (fields 14 and 15 of /proc/PID/stat, after the command name)
-cpu_of()
-{
-	local p s=0 st f
-	for p in "$@"; do
-		read -r st <"/proc/$p/stat"
-		read -ra f <<<"${st##*) }"
-		s=$((s + f[11] + f[12]))
-	done
-	echo "$s"
-}
 # the server side of each front end: nginx's workers (not its master nor
 # the upstream), plus the endpoint's process; the gate's process
 pids_of()
@@ -232,28 +148,18 @@ one()
 	# shellcheck disable=SC2086
 	c1=$(cpu_of $pids)
 	[[ $1 != nginx+authz ]] || e1=$(cpu_of "$AUTHZ_PID")
-	read -r rate cpu ecpu < <(python3 -c '
-import json, sys
-j = json.loads(sys.argv[1])
-us = lambda a, b: (int(b) - int(a)) * 1e6 / int(sys.argv[4]) / max(1, j["ops"])
-print(j["per_sec"], "%.1f" % us(sys.argv[2], sys.argv[3]), "%.1f" % us(sys.argv[5], sys.argv[6]))
-' "$out" "$c0" "$c1" "$CLK_TCK" "$e0" "$e1")
+	read -r rate cpu ecpu < <(rate_cpu_us "$out" "$c0" "$c1" "$e0" "$e1")
 	printf '%s %s %s %s\n' "$1" "$rate" "$cpu" "$ecpu" >>results.txt
 	printf '%s cpu_ticks=%s %s\n' "$1" "$((c1 - c0))" "$out" >>runs.log
 }
 
 # sanity: each front end answers 200, and refuses what it must
-load "$NG" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-	tg_fail "a request through nginx failed: $(cat load.err)"
-load "$GP" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-	tg_fail "a request through the gate failed: $(cat load.err)"
-tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
-	load "$GP" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+bench_sane "$NG" nginx --mode keepalive
+bench_sane "$GP" "the gate" --mode keepalive
+bench_denied "$GP"
 if [[ -n $AUTHZ_OK ]]; then
-	load "$NGINX_PORT" --mode keepalive --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-		tg_fail "a request through nginx + authz failed: $(cat load.err)"
-	tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
-		load "$NGINX_PORT" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+	bench_sane "$NGINX_PORT" "nginx + authz" --mode keepalive
+	bench_denied "$NGINX_PORT"
 fi
 
 : >results.txt
@@ -274,8 +180,9 @@ for ((r = 1; r <= RUNS; r++)); do
 	echo "run $r of $RUNS done" >&2
 done
 
-python3 - "$AUTHZ_OK" <<'EOF2' || tg_fail "a figure is missing (see above)"
-import statistics, sys
+PYTHONPATH=$here python3 - "$AUTHZ_OK" <<'EOF2' || tg_fail "a figure is missing (see above)"
+import sys
+import benchstat
 runs = {}
 for line in open("results.txt"):
     s, v, c, e = line.split()
@@ -284,13 +191,11 @@ for line in open("results.txt"):
     if s == "nginx+authz":
         runs.setdefault("endpoint-cpu", []).append(float(e))
 def med(s):
-    v = runs.get(s)
-    return statistics.median(v) if v else None
+    return benchstat.med(runs.get(s))
 def spread(s):
-    v = runs.get(s)
-    return (max(v) - min(v)) / statistics.median(v) * 100 if v and statistics.median(v) else 0
+    return benchstat.spread(runs.get(s))
 def cell(s):
-    return "%12.1f ±%5.1f%%" % (med(s), spread(s)) if runs.get(s) else "%20s" % "-"
+    return benchstat.cell(runs.get(s), "%12.1f", 20)
 print("%-36s %s" % ("keep-alive requests/s", "median ±spread"))
 for s in ("nginx", "nginx+authz", "gate"):
     print("  %-34s %s" % (s, cell(s)))
@@ -311,9 +216,7 @@ print("%-36s %-17s %s" % ("gate / nginx", ratio("gate", "nginx"), ratio("nginx-c
 print("%-36s %-17s %s" % ("nginx+authz / gate", ratio("nginx+authz", "gate"), ratio("gate-cpu", "nginx+authz-cpu")))
 want = ["nginx", "gate"] + (["nginx+authz"] if sys.argv[1] else [])
 missing = [s for s in want if not (med(s) or 0) > 0]
-if missing:
-    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
-    sys.exit(1)
+benchstat.all_there(missing)
 EOF2
 echo "(spread = (max - min) / median over the runs: the machine's noise; a ratio's noise is the sum of"
 echo " its two figures' spreads. CPU: user + system time of the server side over a run divided by its"

@@ -38,45 +38,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-SECONDS_RUN=5
-THREADS=4
 WORKERS=$(nproc 2>/dev/null || echo 2)
-RUNS=3
-CONNS=4
 IDLE=500
-BUILD=
-usage()
-{
-	sed -n '14,22s/^# \{0,1\}//p' "$0"
-}
-while (($#)); do
-	case $1 in
-	--seconds) SECONDS_RUN=$2 && shift ;;
-	--threads) THREADS=$2 && shift ;;
-	--workers) WORKERS=$2 && shift ;;
-	--runs) RUNS=$2 && shift ;;
-	--conns) CONNS=$2 && shift ;;
-	--idle) IDLE=$2 && shift ;;
-	--quick) SECONDS_RUN=2 RUNS=1 IDLE=50 ;;
-	-h | --help) usage && exit 0 ;;
-	-*) echo "gate-vs-nginx.sh: unknown option '$1' (see --help)" >&2 && exit 2 ;;
-	*) BUILD=$1 ;;
-	esac
-	shift
-done
-for v in SECONDS_RUN THREADS WORKERS RUNS CONNS IDLE; do
-	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
-		echo "gate-vs-nginx.sh: ${v/SECONDS_RUN/SECONDS} '${!v}' must be a whole number above 0" >&2
-		exit 2
-	}
-done
-BUILD=$(cd "${BUILD:-$here/../build}" && pwd)
-export TG_BIN_DIR=$BUILD/bin
-source "$here/../tests/lib/fixtures.sh"
+BENCH_USAGE=14,22
+source "$here/lib.sh" "$@"
 
 TG=$TG_BIN_DIR/tokengate
-LOAD=$BUILD/bench/gate_load
-[[ -x $LOAD ]] || tg_skip "$LOAD not built (cmake --build $BUILD --target gate_load)"
 [[ -x $TG ]] || tg_skip "$TG not built (cmake --build $BUILD)"
 tg_require_cmd nginx openssl pkcs11-tool ss python3
 NGINX=$(command -v nginx)
@@ -132,79 +99,9 @@ port()
 {
 	tg_free_port_pair
 }
-listening()
-{
-	[[ -n $(ss -Hltn "sport = :$1") ]]
-}
-# wait_listen PORT PID LOG NAME
-wait_listen()
-{
-	tg_wait_until "$TG_WAIT_SECS" listening "$1" && tg__pid_alive "$2" && return 0
-	tg__dump "$3" "$4"
-	tg_fail "$4 (pid $2) does not listen on 127.0.0.1:$1"
-}
-USER_LINE=
-[[ $(id -u) == 0 ]] && USER_LINE="user $(id -un) $(id -gn);"
-# nginx_conf DIR WORKERS SERVER-BLOCK...: a non-root-friendly nginx.conf
-nginx_conf()
-{
-	local d=$1 w=$2
-	shift 2
-	mkdir -p "$d/tmp"
-	cat >"$d/nginx.conf" <<EOF
-$USER_LINE
-daemon off;
-master_process on;
-worker_processes $w;
-worker_rlimit_nofile 20000;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  default_type text/plain;
-  client_body_temp_path $d/tmp/body;
-  proxy_temp_path $d/tmp/proxy;
-  fastcgi_temp_path $d/tmp/fastcgi;
-  uwsgi_temp_path $d/tmp/uwsgi;
-  scgi_temp_path $d/tmp/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-$*
-}
-EOF
-}
-# nginx_start DIR PORT NAME: start it (not daemonized) as a background job
-# of this shell; sets STARTED (its pid). Not in $(...): the job must be
-# ours, for the cleanup and for --pdeathsig.
-nginx_start()
-{
-	local d=$1
-	TG__LOGS+=("$d/error.log")
-	"${TG__PDEATH[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/error.log" </dev/null \
-		>"$d/out.log" 2>&1 &
-	STARTED=$!
-	tg_on_exit tg__kill_wait "$STARTED" 10
-	wait_listen "$2" "$STARTED" "$d/error.log" "$3"
-}
 
-UP=$(port)
-nginx_conf "$TG_TMP/up" 1 "  server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } location /v1/missing { return 404; } }"
-nginx_start "$TG_TMP/up" "$UP" "upstream nginx"
-
-NG=$(port)
-nginx_conf "$TG_TMP/ng" "$WORKERS" "  upstream up { server 127.0.0.1:$UP; keepalive 32; keepalive_requests 10000000; }
-  server {
-    listen 127.0.0.1:$NG ssl;
-    ssl_protocols TLSv1.3;
-    ssl_certificate $TG_TMP/server.pem;
-    ssl_certificate_key $TG_TMP/server.key;
-    ssl_client_certificate $TG_TMP/ca/ca.pem;
-    ssl_verify_client on;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
-  }"
-nginx_start "$TG_TMP/ng" "$NG" "nginx"
-NG_PID=$STARTED
+bench_nginx_mtls "$WORKERS" "$TG_TMP/server.pem" "$TG_TMP/server.key" "$TG_TMP/ca/ca.pem" \
+	"location /v1/missing { return 404; } "
 
 # gate_start NAME KEY CERT: the gate with that server key; sets STARTED
 # (its pid) and STARTED_PORT
@@ -232,20 +129,6 @@ if [[ -n $GATE_OK ]]; then
 fi
 
 # ---- measuring ----------------------------------------------------------
-CLK_TCK=$(getconf CLK_TCK)
-# cpu_of PID...: user + system CPU time of the processes (all threads), in
-# clock ticks (fields 14 and 15 of /proc/PID/stat, counted after the
-# command name, which may hold spaces)
-cpu_of()
-{
-	local p s=0 st f
-	for p in "$@"; do
-		read -r st <"/proc/$p/stat"
-		read -ra f <<<"${st##*) }"
-		s=$((s + f[11] + f[12]))
-	done
-	echo "$s"
-}
 # one SERVER PORT PIDS-COMMAND MODE ARGS...: one gate_load run; appends
 # "SERVER MODE RATE CPU-US-PER-OP" to results.txt (the server's CPU time
 # over the run divided by the operations) and the JSON to runs.log
@@ -259,11 +142,7 @@ one()
 		tg_fail "gate_load --mode $mode against $name failed: $(cat "$TG_TMP/load.err") $out"
 	# shellcheck disable=SC2046
 	c1=$(cpu_of $($cmd))
-	read -r rate cpu < <(python3 -c '
-import json, sys
-j = json.loads(sys.argv[1])
-print(j["per_sec"], "%.1f" % ((int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4]) / max(1, j["ops"])))
-' "$out" "$c0" "$c1" "$CLK_TCK")
+	read -r rate cpu < <(rate_cpu_us "$out" "$c0" "$c1")
 	printf '%s %s %s %s\n' "$name" "$mode" "$rate" "$cpu" >>results.txt
 	printf '%s %s cpu_ticks=%s %s\n' "$name" "$mode" "$((c1 - c0))" "$out" >>runs.log
 }
@@ -307,8 +186,7 @@ idle_rss()
 
 # sanity: requests through each succeed, and a refused one is an error
 # gate_load reports (a run with errors is never taken as a figure)
-load "$NG" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-	tg_fail "a request through nginx failed: $(cat load.err)"
+bench_sane "$NG" nginx --mode handshake
 tg_expect_exit 1 "GET /v1/missing answered 'HTTP/1.1 404 Not Found' (want 200)" \
 	load "$NG" --mode keepalive --threads 1 --seconds 0.2 --path /v1/missing
 # a server the --ca does not vouch for fails every handshake; bad usage is 2
@@ -316,13 +194,10 @@ tg_expect_exit 1 "TLS handshake with 127.0.0.1:$NG failed" \
 	"$LOAD" --connect "127.0.0.1:$NG" --ca client.pem --cert client.pem --key "$CKEY" --seconds 0.2
 tg_expect_exit 2 "gate_load: --mode 'fast': use handshake, keepalive or idle" load "$NG" --mode fast
 if [[ -n $GATE_OK ]]; then
-	load "$GP" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-		tg_fail "a request through the gate failed: $(cat load.err)"
-	load "$GH" --mode handshake --threads 1 --seconds 0.2 >/dev/null 2>load.err ||
-		tg_fail "a request through the gate with the token key failed: $(cat load.err)"
+	bench_sane "$GP" "the gate" --mode handshake
+	bench_sane "$GH" "the gate with the token key" --mode handshake
 	# outside the policy's /v1/**: the gate's 403
-	tg_expect_exit 1 "GET /nope answered 'HTTP/1.1 403" \
-		load "$GP" --mode keepalive --threads 1 --seconds 0.2 --path /nope
+	bench_denied "$GP"
 fi
 
 : >results.txt
@@ -363,25 +238,19 @@ if [[ -n $GATE_OK ]]; then
 	GATE_RSS=$(idle_rss gate "$GP" "echo $GATE_PID")
 fi
 
-python3 - "$NG_RSS" "$GATE_RSS" "$GATE_OK" <<'EOF' || tg_fail "a figure is missing (see above)"
-import statistics, sys
+PYTHONPATH=$here python3 - "$NG_RSS" "$GATE_RSS" "$GATE_OK" <<'EOF' || tg_fail "a figure is missing (see above)"
+import sys
+import benchstat
+from benchstat import ratio
 runs = {}
 for line in open("results.txt"):
     s, m, v, c = line.split()
     runs.setdefault((s, m), []).append(float(v))
     runs.setdefault((s, m + "-cpu"), []).append(float(c))
 def med(s, m):
-    v = runs.get((s, m))
-    return statistics.median(v) if v else None
+    return benchstat.med(runs.get((s, m)))
 def cell(s, m):
-    v = runs.get((s, m))
-    if not v:
-        return "%22s" % "-"
-    md = statistics.median(v)
-    sp = (max(v) - min(v)) / md * 100 if md else 0
-    return "%13.1f ±%5.1f%%" % (md, sp)
-def ratio(a, b):
-    return "%8.3f" % (a / b) if a is not None and b else "%8s" % "-"
+    return benchstat.cell(runs.get((s, m)))
 print("%-40s %22s %22s %8s" % ("", "nginx (median ±spread)", "gate (median ±spread)", "gate/nginx"))
 print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("nginx", "handshake"), cell("gate", "handshake"),
                           ratio(med("gate", "handshake"), med("nginx", "handshake"))))
@@ -410,9 +279,7 @@ missing = ["%s %s" % (sv, m) for sv in servers for m in ("handshake", "keepalive
            and not (med(sv, m) or 0) > 0]
 missing += [n for n, v in (("nginx idle RSS", ng), ("gate idle RSS", gt if sys.argv[3] else "0"))
             if v == "-"]
-if missing:
-    print("FAIL: no figure for: " + ", ".join(missing), file=sys.stderr)
-    sys.exit(1)
+benchstat.all_there(missing)
 EOF
 echo "(spread = (max - min) / median over the runs: the machine's noise. CPU: user + system time of the"
 echo " server (the gate's process, nginx's workers) over a run divided by its operations. RSS: after - before"

@@ -8,28 +8,14 @@ find_package(Threads REQUIRED)
 add_executable(gate_load ${CMAKE_CURRENT_LIST_DIR}/gate_load.c)
 target_link_libraries(gate_load PRIVATE tgp11 OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 set_target_properties(gate_load PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
-add_custom_target(bench_gate
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/gate-vs-nginx.sh ${CMAKE_BINARY_DIR}
-  DEPENDS gate_load tokengate
-  USES_TERMINAL)
-# The whole script with --quick (about 2 s per phase): it must print every
-# figure; label "bench" (exclude with ctest -LE bench).
-tg_add_script_test(bench_gate_smoke
-  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/gate-vs-nginx.sh
-  ARGS --quick ${CMAKE_BINARY_DIR}
-  LABELS bench
-  TIMEOUT 600)
+# The smoke test bench_gate_smoke: the whole script with --quick (about
+# 2 s per phase).
+tg_add_bench(gate SCRIPT ${CMAKE_CURRENT_LIST_DIR}/gate-vs-nginx.sh
+  DEPENDS gate_load tokengate)
 
 # bench/agent-vs-stunnel.sh (issue 12): `tokengate agent` + gate with the
 # key on the simulator at 0 and 150 ms per signature, token operations per
 # 1,000 requests, and agent + gate beside stunnel + nginx; the same
 # gate_load (--plain) for both. Run it whole with the target bench_agent.
-add_custom_target(bench_agent
-  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/agent-vs-stunnel.sh ${CMAKE_BINARY_DIR}
-  DEPENDS gate_load tokengate tokengate-sim
-  USES_TERMINAL)
-tg_add_script_test(bench_agent_smoke
-  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/agent-vs-stunnel.sh
-  ARGS --quick ${CMAKE_BINARY_DIR}
-  LABELS bench
-  TIMEOUT 600)
+tg_add_bench(agent SCRIPT ${CMAKE_CURRENT_LIST_DIR}/agent-vs-stunnel.sh
+  DEPENDS gate_load tokengate tokengate-sim)

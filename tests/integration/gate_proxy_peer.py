@@ -470,14 +470,20 @@ def sc_abort(cl, a):
           "keep-alive kept")
 
 
+def drop_next(cl, s, c):
+    """/dropnext on (s, c): the upstream closes that pooled connection, which
+    the gate's next request on it finds closed; its upstream connection number"""
+    s.sendall(get("/dropnext"))
+    st, hd, body = cl.response(c)
+    check(st == 200, "/dropnext: %d %r" % (st, body))
+    return json.loads(body)["conn"]
+
+
 def sc_retry(cl, a):
     s = cl.connect()
     c = Conn(s)
     s.settimeout(10)
-    s.sendall(get("/dropnext"))
-    st, hd, body = cl.response(c)
-    check(st == 200, "/dropnext: %d %r" % (st, body))
-    first = json.loads(body)["conn"]
+    first = drop_next(cl, s, c)
     # the next request takes that pooled connection, which closes: a GET
     # goes once more on a new connection
     s.sendall(get("/echo/retried"))
@@ -489,9 +495,7 @@ def sc_retry(cl, a):
           "the retry went on connection %d (request %d), want a new one (not %d)"
           % (j["conn"], j["n"], first))
     # a request with a body is never sent twice: 502
-    s.sendall(get("/dropnext"))
-    st, hd, body = cl.response(c)
-    check(st == 200, "/dropnext: %d %r" % (st, body))
+    drop_next(cl, s, c)
     s.sendall(b"POST /echo/once HTTP/1.1\r\nHost: api\r\nContent-Length: 2\r\n\r\nhi")
     st, hd, body = cl.response(c)
     check(st == 502, "a POST with a body on a closed pooled connection: want 502, got %d %r"
@@ -501,9 +505,7 @@ def sc_retry(cl, a):
     s = cl.connect()
     c = Conn(s)
     s.settimeout(10)
-    s.sendall(get("/dropnext"))
-    st, hd, body = cl.response(c)
-    check(st == 200, "/dropnext: %d %r" % (st, body))
+    drop_next(cl, s, c)
     s.sendall(b"POST /echo/once HTTP/1.1\r\nHost: api\r\nContent-Length: 0\r\n\r\n")
     st, hd, body = cl.response(c)
     check(st == 502, "a POST without a body on a closed pooled connection: want 502, "

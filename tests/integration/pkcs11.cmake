@@ -17,15 +17,22 @@ target_include_directories(p11_watch_wrap PRIVATE
 target_link_libraries(p11_watch_wrap PRIVATE ${CMAKE_DL_LIBS})
 set_target_properties(p11_watch_wrap PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
-tg_add_unit_test(test_p11_watch_softhsm
+# tg_add_wrap_test(<name> SOURCES <src>... LIBS <lib>... TIMEOUT <s>): a
+# cmocka test on SoftHSM2 (with-softhsm.sh, label integration) that steers
+# p11_watch_wrap, whose path it gets as TG_P11_WATCH_WRAP_PATH.
+function(tg_add_wrap_test name)
+  cmake_parse_arguments(W "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  tg_add_unit_test(${name} SOURCES ${W_SOURCES} LIBS ${W_LIBS} LABELS integration
+    WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh TIMEOUT ${W_TIMEOUT})
+  target_compile_definitions(${name} PRIVATE
+    TG_P11_WATCH_WRAP_PATH="$<TARGET_FILE:p11_watch_wrap>")
+  add_dependencies(${name} p11_watch_wrap)
+endfunction()
+
+tg_add_wrap_test(test_p11_watch_softhsm
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_p11_watch_softhsm.c
   LIBS tgp11
-  LABELS integration
-  WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
   TIMEOUT 600)
-target_compile_definitions(test_p11_watch_softhsm PRIVATE
-  TG_P11_WATCH_WRAP_PATH="$<TARGET_FILE:p11_watch_wrap>")
-add_dependencies(test_p11_watch_softhsm p11_watch_wrap)
 
 # The presence watcher against simulated cards passing for the watched one
 # (uses p11_watch_probe, below).

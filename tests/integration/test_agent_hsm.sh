@@ -20,17 +20,9 @@ source "$TG_FIXTURES/agent_lib.sh"
 gate_require
 agent_require
 cd "$TG_TMP"
-tg_softhsm_default
-GATE_HSM=1 gate_pki
-gate_policy_default "$TG_TMP/policy.yaml"
-gate_upstream_start up
-gate_start
-API=spiffe://$TD/svc/api
-PIN_FILE=$TG_TMP/hsm.pin
-printf '%s\n' "$TG_SOFTHSM_PIN" >"$PIN_FILE"
-chmod 600 "$PIN_FILE"
-Q="module-path=$TG_SOFTHSM2_MODULE&pin-source=file:$PIN_FILE"
-KEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private?$Q"
+gate_hsm_setup
+agent_hsm_key
+Q=$AGENT_HSM_QUERY KEY=$AGENT_HSM_KEY
 
 # ---- an exportable key is refused at start, with the reason -------------------------------------
 agent_start_fails "refused (exportable)" \

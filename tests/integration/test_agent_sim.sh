@@ -17,18 +17,13 @@ source "$TG_FIXTURES/agent_lib.sh"
 source "$TG_SOURCE_DIR/tests/integration/sim_lib.sh"
 gate_require
 agent_require
-tg_require_cmd yubico-piv-tool opensc-tool
-[[ -e $TG_OPENSC_MODULE ]] || tg_skip "OpenSC PKCS#11 module $TG_OPENSC_MODULE not found; install opensc-pkcs11"
+agent_sim_require
 cd "$TG_TMP"
 SERIAL=27182818
-sim_up --serial "$SERIAL"
-gate_pki
-ERIN=spiffe://$TD/dev/erin
-agent_sim_enroll erin "$ERIN"
+agent_sim_setup --serial "$SERIAL"
 gate_policy_default "$TG_TMP/policy.yaml"
 gate_upstream_start up
 gate_start
-unset TOKENGATE_PIN
 agent_start --key "$AGENT_SIM_KEY" --cert "$PKI/erin.pem"
 agent_metric_is tokengate_agent_token_present 1 || tg_fail "token_present: '$(agent_metric tokengate_agent_token_present)', want 1"
 

@@ -19,15 +19,10 @@ source "$TG_FIXTURES/agent_lib.sh"
 source "$TG_SOURCE_DIR/tests/integration/sim_lib.sh"
 gate_require
 agent_require
-tg_require_cmd yubico-piv-tool opensc-tool
-[[ -e $TG_OPENSC_MODULE ]] || tg_skip "OpenSC PKCS#11 module $TG_OPENSC_MODULE not found; install opensc-pkcs11"
+agent_sim_require
 cd "$TG_TMP"
 LAT=150
-sim_up -- --sign-latency-ms "$LAT"
-gate_pki
-ERIN=spiffe://$TD/dev/erin
-agent_sim_enroll erin "$ERIN"
-unset TOKENGATE_PIN
+agent_sim_setup -- --sign-latency-ms "$LAT"
 gate_upstream_start up
 new_ticket_key()
 {

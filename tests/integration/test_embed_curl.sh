@@ -18,11 +18,7 @@ CC=${TG_CURL_CLIENT:?TG_CURL_CLIENT is not set: run this test through ctest}
 gate_require
 tg_require_cmd pkcs11-tool
 cd "$TG_TMP"
-tg_softhsm_default
-GATE_HSM=1 gate_pki
-gate_policy_default "$TG_TMP/policy.yaml"
-gate_upstream_start up
-gate_start
+gate_hsm_setup
 export TOKENGATE_PIN=$TG_SOFTHSM_PIN
 KEY="$GATE_HSM_KEY?module-path=$TG_SOFTHSM2_MODULE&pin-source=env:TOKENGATE_PIN"
 URL="https://127.0.0.1:$GATE_PORT"

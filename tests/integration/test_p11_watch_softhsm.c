@@ -148,16 +148,7 @@ static char ctl_dir[512];
 static void
 ctl(const char *name, int on)
 {
-	char path[600];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", ctl_dir, name);
-	if (on) {
-		assert_non_null(f = fopen(path, "w"));
-		fclose(f);
-	} else {
-		(void)unlink(path);
-	}
+	assert_int_equal(tg_test_switch(ctl_dir, name, on), 0);
 }
 
 /* Waits up to 10 s for the next event; fails when none comes. */

@@ -38,6 +38,7 @@
 
 #include "tg_p11.h"
 #include "tg_test.h"
+#include "tg_test_tls.h"
 #include "tg_tlskey.h"
 
 #define PIN_ENV  "TG_TLSKEY_PIN"
@@ -182,50 +183,18 @@ handshake(SSL_CTX *cctx, int *pauses, char *peer_cn, size_t cn_cap)
 {
 	SSL_CTX *sctx = server_ctx();
 	SSL *c = SSL_new(cctx), *s = SSL_new(sctx);
-	BIO *bc = NULL, *bs = NULL;
-	int cr = 0, sr = 0, e, i, ok = 0;
-	OSSL_ASYNC_FD fds[4];
-	size_t nfd = 0;
-	struct pollfd pfd;
+	int r[2], ok = 0;
 	X509 *peer;
 
-	*pauses = 0;
 	assert_non_null(c);
 	assert_non_null(s);
-	assert_int_equal(BIO_new_bio_pair(&bc, 0, &bs, 0), 1);
-	SSL_set_bio(c, bc, bc);
-	SSL_set_bio(s, bs, bs);
-	SSL_set_connect_state(c);
-	SSL_set_accept_state(s);
-	for (i = 0; i < 2000 && (cr != 1 || sr != 1); i++) {
-		if (cr != 1 && (cr = SSL_do_handshake(c)) != 1) {
-			e = SSL_get_error(c, cr);
-			if (e == SSL_ERROR_WANT_ASYNC) {
-				(*pauses)++;
-				nfd = 0;
-				if (SSL_get_all_async_fds(c, NULL, &nfd) == 1 && nfd == 1 &&
-				    SSL_get_all_async_fds(c, fds, &nfd) == 1) {
-					pfd.fd = fds[0];
-					pfd.events = POLLIN;
-					(void)poll(&pfd, 1, 10000);
-				}
-			} else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-				break;
-			}
-		}
-		if (sr != 1 && (sr = SSL_do_handshake(s)) != 1) {
-			e = SSL_get_error(s, sr);
-			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-				break;
-		}
-	}
-	if (cr != 1 || sr != 1) {
-		print_message("handshake failed: client %d, server %d, verify %ld: ", cr, sr,
+	if (!tg_test_tls_handshake(c, s, 10000, pauses, r)) {
+		print_message("handshake failed: client %d, server %d, verify %ld: ", r[0], r[1],
 		              SSL_get_verify_result(s));
 		ERR_print_errors_fp(stdout);
 	}
 	ERR_clear_error();
-	if (cr == 1 && sr == 1 && (peer = SSL_get0_peer_certificate(s)) != NULL &&
+	if (r[0] == 1 && r[1] == 1 && (peer = SSL_get0_peer_certificate(s)) != NULL &&
 	    SSL_get_verify_result(s) == X509_V_OK) {
 		X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, peer_cn,
 		                          (int)cn_cap);
@@ -237,6 +206,19 @@ handshake(SSL_CTX *cctx, int *pauses, char *peer_cn, size_t cn_cap)
 	return ok;
 }
 
+/* The options of a client key at uri with cert and flags; *err cleared. */
+static void
+client_opts(struct tg_tlskey_opts *o, const char *uri, const char *cert, unsigned flags,
+            struct tg_error *err)
+{
+	memset(o, 0, sizeof(*o));
+	tg_error_clear(err);
+	o->key_uri = uri;
+	o->cert = cert;
+	o->flags = flags;
+	o->role = "client";
+}
+
 /* A client SSL_CTX with the key at uri, cert, flags; the key in *out. */
 static SSL_CTX *
 client_with(const char *uri, const char *cert, unsigned flags, struct tg_tlskey **out)
@@ -245,12 +227,7 @@ client_with(const char *uri, const char *cert, unsigned flags, struct tg_tlskey 
 	struct tg_error err;
 	SSL_CTX *c = client_ctx();
 
-	memset(&o, 0, sizeof(o));
-	tg_error_clear(&err);
-	o.key_uri = uri;
-	o.cert = cert;
-	o.flags = flags;
-	o.role = "client";
+	client_opts(&o, uri, cert, flags, &err);
 	o.watch_ms = 10;
 	if (tg_tlskey_open(&o, out, &err) != 0)
 		fail_msg("tg_tlskey_open %s: %s", uri, err.msg);
@@ -348,12 +325,7 @@ refused(const char *uri, const char *cert, unsigned flags, int code, const char 
 	struct tg_error err;
 	int r;
 
-	memset(&o, 0, sizeof(o));
-	tg_error_clear(&err);
-	o.key_uri = uri;
-	o.cert = cert;
-	o.flags = flags;
-	o.role = "client";
+	client_opts(&o, uri, cert, flags, &err);
 	r = tg_tlskey_open(&o, &k, &err);
 	print_message("refused: %s\n", err.msg);
 	assert_int_equal(r, code);
@@ -412,16 +384,7 @@ test_pin_masked(void **state)
 static void
 ctl(const char *name, int on)
 {
-	char path[700];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", ctl_dir, name);
-	if (on) {
-		assert_non_null(f = fopen(path, "w"));
-		fclose(f);
-	} else {
-		(void)unlink(path);
-	}
+	assert_int_equal(tg_test_switch(ctl_dir, name, on), 0);
 }
 
 /* Waits (poll on the event fd, 10 s) for the next event. */

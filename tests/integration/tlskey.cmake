@@ -2,15 +2,10 @@
 # against SoftHSM2: handshakes signed on the token (inline and off the
 # loop), the signature counter, refusals, and presence through
 # p11_watch_wrap (defined in pkcs11.cmake), which hides the token on demand.
-tg_add_unit_test(test_tlskey_softhsm
+tg_add_wrap_test(test_tlskey_softhsm
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tlskey_softhsm.c
   LIBS tgtlskey tgp11
-  LABELS integration
-  WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh
   TIMEOUT 300)
-target_compile_definitions(test_tlskey_softhsm PRIVATE
-  TG_P11_WATCH_WRAP_PATH="$<TARGET_FILE:p11_watch_wrap>")
-add_dependencies(test_tlskey_softhsm p11_watch_wrap)
 
 # The embedding API's example (examples/curl-client.c) against a running
 # gate (tests/lib/gate_lib.sh).
@@ -23,6 +18,7 @@ tg_add_script_test(integration_embed_curl
 # removal and insertion of the card (tlskey_probe, driven by the script).
 add_executable(tlskey_probe ${CMAKE_CURRENT_LIST_DIR}/tlskey_probe.c)
 target_link_libraries(tlskey_probe PRIVATE tgtlskey)
+target_include_directories(tlskey_probe PRIVATE ${CMAKE_SOURCE_DIR}/tests/lib)
 set_target_properties(tlskey_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 tg_add_script_test(integration_tlskey_sim
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_tlskey_sim.sh

@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "tg_test_tls.h"
 #include "tg_tlskey.h"
 
 static int
@@ -68,41 +69,13 @@ static int
 handshake(SSL_CTX *cctx, SSL_CTX *sctx, int *pauses)
 {
 	SSL *c = SSL_new(cctx), *s = SSL_new(sctx);
-	BIO *bc = NULL, *bs = NULL;
-	OSSL_ASYNC_FD fd;
-	struct pollfd pfd;
-	size_t n;
-	int cr = 0, sr = 0, e, i, ok = 0;
+	int ok = 0;
 
 	*pauses = 0;
-	if (c == NULL || s == NULL || BIO_new_bio_pair(&bc, 0, &bs, 0) != 1)
+	if (c == NULL || s == NULL)
 		goto out;
-	SSL_set_bio(c, bc, bc);
-	SSL_set_bio(s, bs, bs);
-	SSL_set_connect_state(c);
-	SSL_set_accept_state(s);
-	for (i = 0; i < 2000 && (cr != 1 || sr != 1); i++) {
-		if (cr != 1 && (cr = SSL_do_handshake(c)) != 1) {
-			e = SSL_get_error(c, cr);
-			if (e == SSL_ERROR_WANT_ASYNC) {
-				(*pauses)++;
-				n = 1;
-				if (SSL_get_all_async_fds(c, &fd, &n) == 1 && n == 1) {
-					pfd.fd = fd;
-					pfd.events = POLLIN;
-					(void)poll(&pfd, 1, 30000);
-				}
-			} else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-				break;
-			}
-		}
-		if (sr != 1 && (sr = SSL_do_handshake(s)) != 1) {
-			e = SSL_get_error(s, sr);
-			if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-				break;
-		}
-	}
-	ok = cr == 1 && sr == 1 && SSL_get0_peer_certificate(s) != NULL;
+	ok = tg_test_tls_handshake(c, s, 30000, pauses, NULL) &&
+	     SSL_get0_peer_certificate(s) != NULL;
 out:
 	ERR_clear_error();
 	SSL_free(c);

@@ -17,44 +17,13 @@ source "$TG_FIXTURES/gate_lib.sh"
 source "$TG_FIXTURES/agent_lib.sh"
 gate_require
 tg_require_cmd stunnel4
-compgen -G '/usr/lib/*/engines-3/pkcs11.so' >/dev/null ||
-	tg_skip "OpenSSL's pkcs11 engine is missing; install libengine-pkcs11-openssl"
+gate_require_engine
 cd "$TG_TMP"
-tg_softhsm_default
-GATE_HSM=1 gate_pki
-gate_policy_default "$TG_TMP/policy.yaml"
-gate_upstream_start up
-gate_start
-API=spiffe://$TD/svc/api
+gate_hsm_setup
 
 # ---- stunnel, client mode, pkcs11 engine ------------------------------------------------------
-SP=$(tg_free_port_pair)
-cat >stunnel.conf <<EOF
-foreground = yes
-pid =
-output = $TG_TMP/stunnel.log
-debug = info
-engine = pkcs11
-engineCtrl = MODULE_PATH:$TG_SOFTHSM2_MODULE
-engineCtrl = PIN:$TG_SOFTHSM_PIN
-[gate]
-engineId = pkcs11
-client = yes
-accept = 127.0.0.1:$SP
-connect = 127.0.0.1:$GATE_PORT
-sni = localhost
-cert = $PKI/hsm-api.pem
-key = pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private
-CAfile = $PKI/srvca.pem
-verifyChain = yes
-checkHost = localhost
-EOF
-TG__LOGS+=("$TG_TMP/stunnel.log")
-"${TG__PDEATH[@]}" stunnel4 "$TG_TMP/stunnel.conf" </dev/null >stunnel.out 2>&1 &
-STUNNEL_PID=$!
-tg_on_exit gate__kill "$STUNNEL_PID"
-tg_wait_until 30 tg__port_owned "$SP" "$STUNNEL_PID" ||
-	tg_fail "stunnel did not listen on $SP: $(cat stunnel.out stunnel.log 2>/dev/null | tail -n 30)"
+gate_stunnel_start "$GATE_PORT" || tg_fail "stunnel in front of the gate did not start"
+SP=$STUNNEL_PORT
 gate_audit_mark
 code=$(curl -sS --max-time 30 -o st.json -w '%{http_code}' "http://127.0.0.1:$SP/v1/datasets/d") ||
 	tg_fail "curl through stunnel: $(tail -n 30 stunnel.log)"
@@ -73,11 +42,8 @@ gate__kill "$STUNNEL_PID"
 
 # ---- Python's standard library through the agent ---------------------------------------------
 agent_require
-PIN_FILE=$TG_TMP/hsm.pin
-printf '%s\n' "$TG_SOFTHSM_PIN" >"$PIN_FILE"
-chmod 600 "$PIN_FILE"
-agent_start --key "pkcs11:token=$TG_SOFTHSM_TOKEN;object=p256;type=private?module-path=$TG_SOFTHSM2_MODULE&pin-source=file:$PIN_FILE" \
-	--cert "$PKI/hsm-api.pem"
+agent_hsm_key
+agent_start --key "$AGENT_HSM_KEY" --cert "$PKI/hsm-api.pem"
 gate_audit_mark
 env -u http_proxy -u HTTP_PROXY -u all_proxy -u ALL_PROXY "$GATE_PYTHON" - "$(agent_url '')" "$API" <<'EOF' >py.out 2>&1 ||
 import http.client

@@ -13,15 +13,9 @@ set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
 gate_require
-[[ -e /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ]] || compgen -G '/usr/lib/*/engines-3/pkcs11.so' >/dev/null ||
-	tg_skip "OpenSSL's pkcs11 engine is missing; install libengine-pkcs11-openssl"
+gate_require_engine
 cd "$TG_TMP"
-tg_softhsm_default
-GATE_HSM=1 gate_pki
-gate_policy_default "$TG_TMP/policy.yaml"
-gate_upstream_start up
-gate_start
-API=spiffe://$TD/svc/api
+gate_hsm_setup
 
 # ---- curl -------------------------------------------------------------------------------------
 gate_audit_mark

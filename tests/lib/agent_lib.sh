@@ -19,6 +19,10 @@
 #	                               $PKI/NAME.pem; AGENT_SIM_KEY: its URI
 #	                               through OpenSC
 #	sim_ops                        the simulator's private-key operations
+#	agent_sim_require [CMD...]     skip unless the simulator's tools are there
+#	agent_sim_setup [ARGS...]      sim_up ARGS, gate_pki, erin enrolled (ERIN)
+#	agent_hsm_key                  AGENT_HSM_KEY: the SoftHSM2 leaf's key with
+#	                               its PIN in a 0600 file
 #
 # The agent's command line (issue 12): tokengate agent --listen
 # 127.0.0.1:PORT|unix:PATH --upstream https://HOST:PORT --key pkcs11:URI
@@ -97,13 +101,8 @@ agent_start_fails()
 # agent_stop: SIGTERM; waits until the agent has exited. Status in AGENT_RC.
 agent_stop()
 {
-	AGENT_RC=0
-	kill -TERM "$AGENT_PID" 2>/dev/null || true
-	if ! tg_wait_until 20 tg__not tg__pid_alive "$AGENT_PID"; then
-		tg_log "the agent ignored SIGTERM for 20 s"
-		kill -KILL "$AGENT_PID" 2>/dev/null || true
-	fi
-	wait "$AGENT_PID" 2>/dev/null || AGENT_RC=$?
+	gate__term "$AGENT_PID" "the agent"
+	AGENT_RC=$GATE__TERM_RC
 }
 
 # agent_metric 'NAME{LABELS}': the value of one sample on the agent's
@@ -145,9 +144,46 @@ agent_conns_to_gate()
 	ss -Htnp state established "dport = :$GATE_PORT" 2>/dev/null | grep -c "pid=$AGENT_PID," || true
 }
 
+# agent_hsm_key: AGENT_HSM_KEY, the URI of the SoftHSM2 leaf's key
+# (GATE_HSM=1 gate_pki) through SoftHSM2's module, with the PIN in a 0600
+# file (AGENT_HSM_PIN_FILE), the agent's non-interactive PIN source;
+# AGENT_HSM_QUERY: the URI's query (module and PIN source).
+agent_hsm_key()
+{
+	AGENT_HSM_PIN_FILE=$TG_TMP/hsm.pin
+	printf '%s\n' "$TG_SOFTHSM_PIN" >"$AGENT_HSM_PIN_FILE"
+	chmod 600 "$AGENT_HSM_PIN_FILE"
+	AGENT_HSM_QUERY="module-path=$TG_SOFTHSM2_MODULE&pin-source=file:$AGENT_HSM_PIN_FILE"
+	AGENT_HSM_KEY="$GATE_HSM_KEY?$AGENT_HSM_QUERY"
+	export AGENT_HSM_KEY AGENT_HSM_PIN_FILE AGENT_HSM_QUERY
+}
+
 # ---------------------------------------------------------------------
 # The simulator as the agent's token.
 # ---------------------------------------------------------------------
+
+# agent_sim_require [CMD...]: skip unless the tools of the simulator tests
+# (yubico-piv-tool, opensc-tool, CMD...) and OpenSC's PKCS#11 module are
+# installed. The test sources tests/integration/sim_lib.sh itself.
+agent_sim_require()
+{
+	tg_require_cmd yubico-piv-tool opensc-tool "$@"
+	[[ -e $TG_OPENSC_MODULE ]] || tg_skip "OpenSC PKCS#11 module $TG_OPENSC_MODULE not found; install opensc-pkcs11"
+}
+
+# agent_sim_setup [SIM_UP_ARGS...]: the simulator (sim_up ARGS), the
+# certificate set (gate_pki; GATE_HSM=1 as it takes it) and erin's key
+# enrolled on the token (agent_sim_enroll erin $ERIN: AGENT_SIM_KEY, its
+# leaf $PKI/erin.pem); TOKENGATE_PIN unset, the agent reading its PIN
+# file. Sets ERIN.
+agent_sim_setup()
+{
+	sim_up "$@" || return 1
+	gate_pki || return 1
+	ERIN=spiffe://$TD/dev/erin
+	agent_sim_enroll erin "$ERIN"
+	unset TOKENGATE_PIN
+}
 
 # agent_sim_enroll NAME ID: `tokengate enroll` on the running simulator
 # (slot 9a, EC P-256, PIN policy once, touch never) for identity ID,

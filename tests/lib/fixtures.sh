@@ -69,6 +69,8 @@ TG_WAIT_SECS=${TG_WAIT_SECS:-60}
 # Reader the simulator's card appears in (vpcd slot 0).
 TG_READER="Virtual PCD 00 00"
 export TG_WAIT_SECS TG_READER
+# Tests run Python helpers from the source tree: never leave bytecode there.
+export PYTHONDONTWRITEBYTECODE=1
 
 # ---------------------------------------------------------------------
 # Messages, skipping, waiting.

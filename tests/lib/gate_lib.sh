@@ -11,6 +11,8 @@
 #	gate_upstream_start NAME ARGS  tests/lib/gate_upstream.py in the background
 #	gate_start [ARGS...]           `tokengate gate` with the flags, waits for ready
 #	gate_ports                     a fresh GATE_PORT / GATE_ADMIN for the next start
+#	gate_hsm_setup                 SoftHSM2 token, GATE_HSM=1 gate_pki, default
+#	                               policy, upstream, gate started; API
 #	gate_stop / gate_reload        SIGTERM (waits) / SIGHUP (waits for the reload)
 #	gate_leaf / gate_revoke / gate_crl   more leaves, revocation, CRLs
 #	gate_client ARGS...            tests/lib/gate_client.py ARGS (one process per
@@ -19,6 +21,9 @@
 #	gate_curl ARGS... PATH         curl with the SoftHSM2 leaf, key through the
 #	                               OpenSSL pkcs11 engine
 #	gate_sclient ARGS...           openssl s_client, same key, same engine
+#	gate_require_engine            skip unless OpenSSL's pkcs11 engine is there
+#	gate_stunnel_start PORT        stunnel (client mode), same key, same engine,
+#	                               towards 127.0.0.1:PORT; STUNNEL_PORT/_PID
 #	gate_audit_mark / gate_audit_expect COND...   assertions on new audit records
 #	gate_metric NAME_AND_LABELS    one value from /metrics
 #
@@ -446,17 +451,40 @@ gate__ready()
 	tg__port_owned "$2" "$1"
 }
 
+# gate_hsm_setup: what the tests of a client with the SoftHSM2 leaf start
+# with: the SoftHSM2 token (tg_softhsm_default), the certificate set with
+# that leaf (GATE_HSM=1 gate_pki), the default policy in
+# $TG_TMP/policy.yaml, the upstream "up" and the gate. API: the leaf's
+# identity.
+gate_hsm_setup()
+{
+	tg_softhsm_default || return 1
+	GATE_HSM=1 gate_pki || return 1
+	gate_policy_default "$TG_TMP/policy.yaml" || return 1
+	gate_upstream_start up || return 1
+	gate_start || return 1
+	API=spiffe://$TD/svc/api
+}
+
+# gate__term PID WHAT: SIGTERM to PID (a child of this shell); waits until
+# it has exited (SIGKILL after 20 s). Its status in GATE__TERM_RC.
+gate__term()
+{
+	GATE__TERM_RC=0
+	kill -TERM "$1" 2>/dev/null || true
+	if ! tg_wait_until 20 tg__not tg__pid_alive "$1"; then
+		tg_log "$2 ignored SIGTERM for 20 s"
+		kill -KILL "$1" 2>/dev/null || true
+	fi
+	wait "$1" 2>/dev/null || GATE__TERM_RC=$?
+}
+
 # gate_stop: SIGTERM to the gate; waits until it has exited. Its status in
 # GATE_RC.
 gate_stop()
 {
-	GATE_RC=0
-	kill -TERM "$GATE_PID" 2>/dev/null || true
-	if ! tg_wait_until 20 tg__not tg__pid_alive "$GATE_PID"; then
-		tg_log "the gate ignored SIGTERM for 20 s"
-		kill -KILL "$GATE_PID" 2>/dev/null || true
-	fi
-	wait "$GATE_PID" 2>/dev/null || GATE_RC=$?
+	gate__term "$GATE_PID" "the gate"
+	GATE_RC=$GATE__TERM_RC
 }
 
 # gate_metric 'NAME{LABELS}': the value of one sample on /metrics (the
@@ -564,6 +592,56 @@ gate_sclient()
 		-key "$GATE_HSM_KEY;pin-value=$TG_SOFTHSM_PIN" -cert "$PKI/hsm-api.pem" \
 		-CAfile "$PKI/srvca.pem" -verify_return_error -connect "127.0.0.1:$GATE_PORT" \
 		-servername localhost "$@"
+}
+
+# gate_require_engine: skip unless OpenSSL's pkcs11 engine is installed
+# (gate_curl, gate_sclient and gate_stunnel_start need it).
+gate_require_engine()
+{
+	compgen -G '/usr/lib/*/engines-3/pkcs11.so' >/dev/null ||
+		tg_skip "OpenSSL's pkcs11 engine is missing; install libengine-pkcs11-openssl"
+}
+
+# gate_stunnel_start PORT: stunnel4 in client mode with OpenSSL's pkcs11
+# engine and the SoftHSM2 leaf (GATE_HSM=1 gate_pki), taking clear text on
+# 127.0.0.1:STUNNEL_PORT (a fresh port) to TLS towards 127.0.0.1:PORT (the
+# server certificate verified against $PKI/srvca.pem, name localhost). Its
+# log: $TG_TMP/stunnel.log, level STUNNEL_DEBUG (default info). Waits (30 s)
+# until it listens. Sets STUNNEL_PORT, STUNNEL_PID.
+gate_stunnel_start()
+{
+	local port
+	port=$(tg_free_port_pair) || return 1
+	STUNNEL_PORT=$port
+	cat >"$TG_TMP/stunnel.conf" <<EOF
+foreground = yes
+pid =
+output = $TG_TMP/stunnel.log
+debug = ${STUNNEL_DEBUG:-info}
+engine = pkcs11
+engineCtrl = MODULE_PATH:$TG_SOFTHSM2_MODULE
+engineCtrl = PIN:$TG_SOFTHSM_PIN
+[tls]
+engineId = pkcs11
+client = yes
+accept = 127.0.0.1:$STUNNEL_PORT
+connect = 127.0.0.1:$1
+sni = localhost
+cert = $PKI/hsm-api.pem
+key = $GATE_HSM_KEY
+CAfile = $PKI/srvca.pem
+verifyChain = yes
+checkHost = localhost
+EOF
+	TG__LOGS+=("$TG_TMP/stunnel.log")
+	"${TG__PDEATH[@]}" stunnel4 "$TG_TMP/stunnel.conf" </dev/null >"$TG_TMP/stunnel.out" 2>&1 &
+	STUNNEL_PID=$!
+	tg_on_exit gate__kill "$STUNNEL_PID"
+	export STUNNEL_PORT STUNNEL_PID
+	if ! tg_wait_until 30 tg__port_owned "$STUNNEL_PORT" "$STUNNEL_PID"; then
+		tg_log "stunnel did not listen on $STUNNEL_PORT: $(cat "$TG_TMP/stunnel.out" "$TG_TMP/stunnel.log" 2>/dev/null | tail -n 30)"
+		return 1
+	fi
 }
 
 # ---------------------------------------------------------------------

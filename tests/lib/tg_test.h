@@ -156,6 +156,29 @@ tg_test_tmpdir(const char *name, char *dir, size_t n)
 	return mkdtemp(dir) != NULL ? 0 : -1;
 }
 
+/*
+ * Turns a switch file dir/name on (creates it, empty) or off (removes it):
+ * how a test steers a wrapper module (p11_watch_wrap's $TG_WATCH_WRAP_CTL).
+ * 0, or -1 when the file cannot be made.
+ */
+static inline int
+tg_test_switch(const char *dir, const char *name, int on)
+{
+	char path[4096];
+	FILE *f;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return -1;
+	if (!on) {
+		(void)unlink(path);
+		return 0;
+	}
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	fclose(f);
+	return 0;
+}
+
 /* Entries of dir other than "." and ".." (-1 when it cannot be read). */
 static inline int
 tg_test_dir_count(const char *dir)
