@@ -31,10 +31,10 @@ agent_require
 cd "$TG_TMP"
 
 tg_softhsm_default
-export TOKENGATE_PIN=$TG_SOFTHSM_PIN
 GATE_HSM=1 gate_pki || tg_fail "the PKI could not be made"
-KEY="$GATE_HSM_KEY?module-path=$TG_SOFTHSM2_MODULE"
-EXPKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=exportable;type=private?module-path=$TG_SOFTHSM2_MODULE"
+agent_hsm_key
+KEY=$AGENT_HSM_KEY
+EXPKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=exportable;type=private?$AGENT_HSM_QUERY"
 
 standin_start() # NAME MODE: STANDIN_PORT, STANDIN_LOG
 {
