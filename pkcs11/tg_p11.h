@@ -444,6 +444,12 @@ int tg_p11_token_objects_list(struct tg_p11_token *t, struct tg_p11_object_info 
 					   the caller adds evidence
 					   (tg_p11_key_origin_set) and then
 					   calls tg_p11_key_trust_check */
+#define TG_P11_KEY_NO_OPTIN                                                                        \
+	0x20 /* the caller offers no opt-in (no
+					   --allow-exportable or
+					   --allow-imported): a refusal names
+					   only the real fix, a key generated
+					   on the token */
 
 /*
  * Finds one private key: selects the token (tg_p11_token_open), logs in
@@ -528,7 +534,8 @@ int tg_p11_key_trust(const struct tg_p11_key *k, struct tg_p11_trust *out);
  * Applies the default trust policy to the key's verdict: refuses
  * (TG_ERR_KEY_EXPORTABLE) EXPORTABLE unless TG_P11_KEY_ALLOW_EXPORTABLE, and
  * IMPORTED, ONCE_EXPORTABLE, UNKNOWN unless TG_P11_KEY_ALLOW_IMPORTED, with
- * a message naming the verdict, the attribute(s) and the opt-in, e.g.
+ * a message naming the verdict, the attribute(s) and the opt-in (with
+ * TG_P11_KEY_NO_OPTIN only the real fix, a key generated on the token), e.g.
  *   key 'api' on token 'alice' is refused (once-exportable):
  *   CKA_NEVER_EXTRACTABLE is false: the key was extractable once; ...;
  *   generate the key on the token (tokengate token keygen) or accept it

@@ -219,34 +219,49 @@ tg_p11_verdict_name(enum tg_p11_verdict v)
 	}
 }
 
+/* The fix when the caller offers no opt-in (TG_P11_KEY_NO_OPTIN). */
+#define KEYGEN_FIX                                                                                 \
+	"use a key generated non-exportable on the token: tokengate enroll with an object "        \
+	"name that does not exist yet generates one (or tokengate token keygen)"
+
 int
 tg_p11_key_trust_check(const struct tg_p11_key *k, unsigned flags, struct tg_error *err)
 {
 	const struct tg_p11_trust *tr = &k->trust;
 	const char *fix = NULL;
+	const int optin = !(flags & TG_P11_KEY_NO_OPTIN);
 	int r = 0;
 
 	switch (tr->verdict) {
 	case TG_P11_TRUST_EXPORTABLE:
 		if (!(flags & TG_P11_KEY_ALLOW_EXPORTABLE))
-			fix = "generate the key on the token (tokengate token keygen) or allow "
-			      "exportable keys explicitly (--allow-exportable, "
-			      "TG_P11_KEY_ALLOW_EXPORTABLE)";
+			fix = optin ? "generate the key on the token (tokengate token keygen) or "
+			              "allow exportable keys explicitly (--allow-exportable, "
+			              "TG_P11_KEY_ALLOW_EXPORTABLE)"
+			            : KEYGEN_FIX;
 		break;
 	case TG_P11_TRUST_IMPORTED:
 	case TG_P11_TRUST_ONCE_EXPORTABLE:
 		if (!(flags & TG_P11_KEY_ALLOW_IMPORTED))
-			fix = "generate the key on the token (tokengate token keygen) or accept "
-			      "it explicitly (--allow-imported, TG_P11_KEY_ALLOW_IMPORTED)";
+			fix = optin ? "generate the key on the token (tokengate token keygen) or "
+			              "accept it explicitly (--allow-imported, "
+			              "TG_P11_KEY_ALLOW_IMPORTED)"
+			            : KEYGEN_FIX;
 		break;
 	case TG_P11_TRUST_UNKNOWN:
 		if (!(flags & TG_P11_KEY_ALLOW_IMPORTED))
-			fix = tr->emulated
+			fix = !optin ? (tr->emulated ? "give card evidence (tokengate token "
+			                               "commands read the PIV metadata of the "
+			                               "card in the token's reader) or " KEYGEN_FIX
+			                             : "use a token that reports these "
+			                               "attributes, or " KEYGEN_FIX)
+			      : tr->emulated
 			          ? "give card evidence (tokengate token commands read the PIV "
 			            "metadata of the card in the token's reader) or accept it "
 			            "explicitly (--allow-imported, TG_P11_KEY_ALLOW_IMPORTED)"
-			          : "use a token that reports these attributes, or accept the key "
-			            "explicitly (--allow-imported, TG_P11_KEY_ALLOW_IMPORTED)";
+			          : "use a token that reports these attributes, or accept "
+			            "the key explicitly (--allow-imported, "
+			            "TG_P11_KEY_ALLOW_IMPORTED)";
 		break;
 	default:
 		break;

@@ -114,6 +114,9 @@ struct ag_up_req *ag_up_get(struct ag_up *u, int pooled, ag_up_cb cb, void *arg)
 void ag_up_cancel(struct ag_up_req *r);
 
 struct bufferevent *ag_uconn_bev(struct ag_uconn *uc);
+/* 1 when uc came from the pool: the gate may have closed it as idle just
+ * as a request went out (http.c sends a retryable request again). */
+int ag_uconn_reused(const struct ag_uconn *uc);
 /* Back to the pool (reusable) or closed. */
 void ag_uconn_release(struct ag_uconn *uc, int reusable);
 

@@ -240,12 +240,35 @@ enum {
 	K_MODE,
 	K_HOST,
 	K_ALLOW_REMOTE,
+	K_CLIENT_TIMEOUT,
+	K_RESPONSE_TIMEOUT,
 	K_N
 };
 
-static const char *const key_yaml[K_N] = {"listen", "upstream",    "key",         "cert",
-                                          "ca",     "server_id",   "server_name", "mode",
-                                          "host",   "allow_remote"};
+static const char *const key_yaml[K_N] = {"listen",
+                                          "upstream",
+                                          "key",
+                                          "cert",
+                                          "ca",
+                                          "server_id",
+                                          "server_name",
+                                          "mode",
+                                          "host",
+                                          "allow_remote",
+                                          "client_timeout_ms",
+                                          "response_timeout_ms"};
+
+/* A timeout in milliseconds, 1 .. TG_AGENT_TIMEOUT_MAX_MS: 0 or -1. */
+static int
+ms_parse(const char *v, unsigned *out)
+{
+	unsigned long long n = 0;
+
+	if (tg_yaml_parse_uint(v, 1, TG_AGENT_TIMEOUT_MAX_MS, &n) != 0)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
 
 /* path relative to the directory of file (NULL: as it is). */
 static char *
@@ -338,6 +361,16 @@ setting_set(struct tg_agent_listener_cfg *l, int k, const char *v, const char *f
 			r = TG_ERR_CONFIG;
 		}
 		break;
+	case K_CLIENT_TIMEOUT:
+	case K_RESPONSE_TIMEOUT:
+		if (ms_parse(v, k == K_CLIENT_TIMEOUT ? &l->client_timeout_ms
+		                                      : &l->response_timeout_ms) != 0) {
+			snprintf(why, cap,
+			         "'%.60s' is not a number of milliseconds from 1 to %u (a day)", v,
+			         TG_AGENT_TIMEOUT_MAX_MS);
+			r = TG_ERR_CONFIG;
+		}
+		break;
 	default:
 		r = TG_ERR_INTERNAL;
 		break;
@@ -423,9 +456,19 @@ static int
 listener_yaml(const struct tg_yaml_ctx *y, yaml_node_t *n, size_t idx,
               struct tg_agent_listener_cfg *l)
 {
-	static const char *const known[K_N + 1] = {"listen", "upstream",     "key",         "cert",
-	                                           "ca",     "server_id",    "server_name", "mode",
-	                                           "host",   "allow_remote", "name"};
+	static const char *const known[K_N + 1] = {"listen",
+	                                           "upstream",
+	                                           "key",
+	                                           "cert",
+	                                           "ca",
+	                                           "server_id",
+	                                           "server_name",
+	                                           "mode",
+	                                           "host",
+	                                           "allow_remote",
+	                                           "client_timeout_ms",
+	                                           "response_timeout_ms",
+	                                           "name"};
 	yaml_node_pair_t *p;
 	unsigned seen = 0;
 	const char *v;
@@ -456,6 +499,20 @@ listener_yaml(const struct tg_yaml_ctx *y, yaml_node_t *n, size_t idx,
 	return r;
 }
 
+/* The timeouts l lacks: d's (NULL: none), else the defaults. */
+static void
+timeouts_default(struct tg_agent_listener_cfg *l, const struct tg_agent_listener_cfg *d)
+{
+	if (l->client_timeout_ms == 0)
+		l->client_timeout_ms = d != NULL && d->client_timeout_ms != 0
+		                           ? d->client_timeout_ms
+		                           : TG_AGENT_CLIENT_TIMEOUT_MS;
+	if (l->response_timeout_ms == 0)
+		l->response_timeout_ms = d != NULL && d->response_timeout_ms != 0
+		                             ? d->response_timeout_ms
+		                             : TG_AGENT_RESPONSE_TIMEOUT_MS;
+}
+
 /* Fills what l lacks from the top-level defaults d. */
 static int
 inherit(struct tg_agent_listener_cfg *l, const struct tg_agent_listener_cfg *d)
@@ -481,6 +538,7 @@ inherit(struct tg_agent_listener_cfg *l, const struct tg_agent_listener_cfg *d)
 		l->mode = d->mode != 0 ? d->mode : TG_AGENT_MODE_HTTP;
 	if (!l->allow_remote)
 		l->allow_remote = d->allow_remote;
+	timeouts_default(l, d);
 	return 0;
 }
 
@@ -488,9 +546,19 @@ static int
 root_yaml(const struct tg_yaml_ctx *y, yaml_node_t *root, struct tg_agent_config *c,
           struct tg_agent_listener_cfg *d)
 {
-	static const char *const known[K_N + 1] = {
-	    "listeners",   "upstream", "key",  "cert",         "ca",   "server_id",
-	    "server_name", "mode",     "host", "allow_remote", "admin"};
+	static const char *const known[K_N + 1] = {"listeners",
+	                                           "upstream",
+	                                           "key",
+	                                           "cert",
+	                                           "ca",
+	                                           "server_id",
+	                                           "server_name",
+	                                           "mode",
+	                                           "host",
+	                                           "allow_remote",
+	                                           "client_timeout_ms",
+	                                           "response_timeout_ms",
+	                                           "admin"};
 	yaml_node_t *vn, *ln;
 	yaml_node_item_t *it;
 	yaml_node_pair_t *p, *lp = NULL;
@@ -617,6 +685,8 @@ enum {
 	O_MODE,
 	O_HOST,
 	O_ALLOW_REMOTE,
+	O_CLIENT_TIMEOUT,
+	O_RESPONSE_TIMEOUT,
 	O_ADMIN,
 	O_CONFIG,
 	O_CHECK,
@@ -635,6 +705,8 @@ static const struct tg_cli_opt agent_opts[] = {
     {"mode", TG_CLI_ARG_REQUIRED, O_MODE},
     {"host", TG_CLI_ARG_REQUIRED, O_HOST},
     {"allow-remote", TG_CLI_ARG_NONE, O_ALLOW_REMOTE},
+    {"client-timeout-ms", TG_CLI_ARG_REQUIRED, O_CLIENT_TIMEOUT},
+    {"response-timeout-ms", TG_CLI_ARG_REQUIRED, O_RESPONSE_TIMEOUT},
     {"admin", TG_CLI_ARG_REQUIRED, O_ADMIN},
     {"config", TG_CLI_ARG_REQUIRED, O_CONFIG},
     {"check", TG_CLI_ARG_NONE, O_CHECK},
@@ -688,12 +760,20 @@ usage(FILE *f)
 	           "                         what the client sent)\n"
 	           "  --allow-remote         allow a listen address that is not loopback (anyone\n"
 	           "                         who reaches it uses your identity)\n"
+	           "  --client-timeout-ms MS http mode: a client connection that sends no\n"
+	           "                         complete request head within MS is closed (408\n"
+	           "                         when it had started one; default 60000)\n"
+	           "  --response-timeout-ms MS\n"
+	           "                         http mode: no response head from the gate within\n"
+	           "                         MS of the request: 504 (default 120000)\n"
 	           "  --admin ADDR:PORT      plain-HTTP /healthz and /metrics (default: none)\n"
 	           "  --config FILE          the settings in one YAML file, several listeners:\n"
 	           "                         listeners (a list of {name, listen, and any key\n"
 	           "                         below}), and upstream, key, cert, ca, server_id,\n"
-	           "                         server_name, mode, host, allow_remote (defaults for\n"
-	           "                         every listener), admin; only --check may be added\n"
+	           "                         server_name, mode, host, allow_remote,\n"
+	           "                         client_timeout_ms, response_timeout_ms (defaults\n"
+	           "                         for every listener), admin; only --check may be\n"
+	           "                         added\n"
 	           "  --check                open the key (its trust check), the certificate and\n"
 	           "                         the CA, print a summary and exit; listens on nothing\n"
 	           "  -h, --help             this help\n"
@@ -731,6 +811,7 @@ from_flags(const char *const *v, const int *given, struct tg_agent_config *c, st
 			r = tg_error_set(err, TG_ERR_ALLOC,
 			                 "out of memory reading the command line");
 	}
+	timeouts_default(l, NULL);
 	if (r == 0 && given[O_ADMIN]) {
 		if (set_str(&c->admin, v[O_ADMIN]) != 0)
 			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");

@@ -9,6 +9,13 @@
  * reason. One request at a time per connection (pipelined ones wait in
  * the input). Reader callbacks only set flags; what frees is done by the
  * event handlers after the reader returned (hc_settle).
+ *
+ * A pooled connection the gate closed as the request left (its idle
+ * timeout) is met by sending a retryable request (tg_gate_http_retryable)
+ * once more on a new connection; other requests get 502 saying why. A
+ * client that sends no complete head within client_timeout_ms is closed
+ * (408 when it had started one); a gate that sends no response head
+ * within response_timeout_ms of the request gets the client a 504.
  */
 #include "agent-int.h"
 
@@ -31,6 +38,8 @@ struct hc {
 	struct evbuffer *head;
 	/* the request in progress */
 	int in_req, req_done, keep, http11, chunked_up, upgrade, resume;
+	int retryable, reused, retried, resp_any, has_body;
+	int head_started; /* bytes of a request head came (for the client timeout) */
 	char method[24];
 	struct ag_up_req *pend;
 	struct ag_uconn *uc;
@@ -42,6 +51,8 @@ struct hc {
 	int closing; /* close once the output is out */
 	int dead;    /* close now */
 	struct ag_splice *sp;
+	struct event *ctmo; /* client_timeout_ms: waiting for a request head */
+	struct event *rtmo; /* response_timeout_ms: waiting for the gate's head */
 };
 
 static void client_feed(struct hc *c);
@@ -51,6 +62,10 @@ static void
 hc_free(struct hc *c)
 {
 	ag_client_del(&c->cl);
+	if (c->ctmo != NULL)
+		event_free(c->ctmo);
+	if (c->rtmo != NULL)
+		event_free(c->rtmo);
 	if (c->pend != NULL)
 		ag_up_cancel(c->pend);
 	if (c->uc != NULL)
@@ -84,6 +99,8 @@ hc_answer(struct hc *c, int status, const char *reason)
 {
 	const char *text = status == 503   ? "Service Unavailable"
 	                   : status == 502 ? "Bad Gateway"
+	                   : status == 504 ? "Gateway Timeout"
+	                   : status == 408 ? "Request Timeout"
 	                   : status == 400 ? "Bad Request"
 	                   : status == 414 ? "URI Too Long"
 	                   : status == 431 ? "Request Header Fields Too Large"
@@ -106,6 +123,19 @@ hc_answer(struct hc *c, int status, const char *reason)
 	                    status, text, n + 1, line);
 	c->closing = 1;
 	bufferevent_disable(c->bev, EV_READ);
+	if (c->ctmo != NULL)
+		evtimer_del(c->ctmo);
+	if (c->rtmo != NULL)
+		evtimer_del(c->rtmo);
+}
+
+/* (Re)starts timer ev for ms. */
+static void
+tmo_arm(struct event *ev, unsigned ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000u), (suseconds_t)(ms % 1000u) * 1000};
+
+	evtimer_add(ev, &tv);
 }
 
 /* ---- the response ---- */
@@ -124,6 +154,7 @@ rs_head(void *arg, const struct tg_gate_http_head *h)
 	}
 	if (h->status == 101 && !c->upgrade)
 		return -1;
+	evtimer_del(c->rtmo);
 	keep = c->keep && c->req_done && h->status != 101 && !c->l->srv->stopping;
 	if (tg_gate_http_response_head(h, keep, &c->resp_chunked, cout(c)) != 0)
 		return -1;
@@ -179,15 +210,56 @@ splice_done(void *arg)
 	hc_free(c);
 }
 
+static void up_ready(struct ag_uconn *uc, const char *why, void *arg);
+
+/*
+ * A pooled connection that closed before a byte of the response (the gate
+ * most likely closed it as idle as the request left): a retryable request
+ * goes once more on a new connection. 1 when it does.
+ */
+static int
+up_retry(struct hc *c)
+{
+	if (!c->reused || c->retried || c->resp_any || c->resp_head || !c->retryable ||
+	    !c->req_done)
+		return 0;
+	c->retried = 1;
+	ag_uconn_release(c->uc, 0);
+	c->uc = NULL;
+	c->ub = NULL;
+	tg_gate_http_reader_free(c->resp);
+	c->resp = NULL;
+	evtimer_del(c->rtmo);
+	if ((c->pend = ag_up_get(c->l->up, 0, up_ready, c)) == NULL)
+		c->dead = 1;
+	return 1;
+}
+
 /* The gate's connection broke: 502 before the response head, else close. */
 static void
 up_broken(struct hc *c, const char *why)
 {
+	char line[400];
+
+	if (up_retry(c))
+		return;
 	c->l->failed++;
 	if (c->uc != NULL) {
 		ag_uconn_release(c->uc, 0);
 		c->uc = NULL;
 		c->ub = NULL;
+	}
+	if (!c->resp_head && c->reused && !c->resp_any && !c->retryable) {
+		/* the request may have reached the gate: not sent twice */
+		snprintf(line, sizeof(line),
+		         "%s (a kept-alive connection the gate may have closed as idle just as "
+		         "the request left); a %.24s%s is not sent again by the agent, as it "
+		         "might be applied twice: send it again",
+		         why, c->method,
+		         c->upgrade    ? " upgrade"
+		         : c->has_body ? " request with a body"
+		                       : " request");
+		why = line;
 	}
 	if (!c->resp_head)
 		hc_answer(c, 502, why);
@@ -210,6 +282,9 @@ resp_end(struct hc *c)
 	if (!c->keep || !c->req_done) {
 		c->closing = 1;
 		bufferevent_disable(c->bev, EV_READ);
+	} else {
+		c->head_started = 0;
+		tmo_arm(c->ctmo, c->l->cfg->client_timeout_ms);
 	}
 }
 
@@ -241,6 +316,7 @@ up_feed(struct hc *c)
 			return;
 		}
 		used = 0;
+		c->resp_any = 1;
 		rc = tg_gate_http_reader_feed(c->resp, v.iov_base, v.iov_len, &used, &e);
 		evbuffer_drain(in, used);
 		if (rc == TG_GATE_HTTP_REFUSED || rc == TG_GATE_HTTP_ABORTED) {
@@ -324,6 +400,8 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 	c->uc = uc;
 	c->ub = ag_uconn_bev(uc);
 	c->up_eof = c->up_err = 0;
+	c->reused = ag_uconn_reused(uc);
+	c->resp_any = 0;
 	tg_error_clear(&err);
 	if (tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &hc_limits,
 	                            &(struct tg_gate_http_cb){rs_head, rs_body, rs_end}, c,
@@ -333,12 +411,20 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 		return;
 	}
 	tg_gate_http_reader_expect(c->resp, c->method);
-	c->l->requests++;
+	if (!c->retried)
+		c->l->requests++;
 	bufferevent_setcb(c->ub, up_read_cb, up_write_cb, up_event_cb, c);
 	bufferevent_setwatermark(c->ub, EV_READ, 0, AG_HIGH);
 	bufferevent_setwatermark(c->ub, EV_WRITE, AG_HIGH / 2, 0);
 	bufferevent_set_timeouts(c->ub, NULL, NULL);
-	bufferevent_write_buffer(c->ub, c->head);
+	/* a retryable request keeps its head: it may go once more */
+	if (c->retryable)
+		bufferevent_write(c->ub, evbuffer_pullup(c->head, -1),
+		                  evbuffer_get_length(c->head));
+	else
+		bufferevent_write_buffer(c->ub, c->head);
+	if (c->req_done)
+		tmo_arm(c->rtmo, c->l->cfg->response_timeout_ms);
 	bufferevent_enable(c->ub, EV_READ | EV_WRITE);
 	client_feed(c); /* the rest of the head's events, the body */
 	up_feed(c);     /* a pooled connection may hold nothing yet; harmless */
@@ -364,7 +450,17 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 		hc_answer(c, 503, absent);
 		return -1;
 	}
+	evtimer_del(c->ctmo);
 	snprintf(c->method, sizeof(c->method), "%s", h->method);
+	/* a Content-Length: 0 body is all in the head: it may go again too */
+	c->retryable = tg_gate_http_retryable(
+	    h->method,
+	    h->body == TG_GATE_HTTP_BODY_LENGTH && h->content_length == 0 ? TG_GATE_HTTP_BODY_NONE
+	                                                                  : h->body,
+	    h->upgrade);
+	c->retried = c->reused = c->resp_any = 0;
+	c->has_body = h->body == TG_GATE_HTTP_BODY_CHUNKED ||
+	              (h->body == TG_GATE_HTTP_BODY_LENGTH && h->content_length > 0);
 	c->keep = h->keep_alive;
 	c->http11 = h->http_major == 1 && h->http_minor >= 1;
 	c->chunked_up = h->body == TG_GATE_HTTP_BODY_CHUNKED;
@@ -420,6 +516,8 @@ rq_end(void *arg)
 	if (c->chunked_up && tg_gate_http_chunk(NULL, 0, bufferevent_get_output(c->ub)) != 0)
 		return -1;
 	c->req_done = 1;
+	if (!c->resp_head)
+		tmo_arm(c->rtmo, c->l->cfg->response_timeout_ms);
 	return 1; /* the next request waits for this response */
 }
 
@@ -445,6 +543,8 @@ client_feed(struct hc *c)
 			return;
 		}
 		used = 0;
+		if (!c->in_req && v.iov_len > 0)
+			c->head_started = 1;
 		rc = tg_gate_http_reader_feed(c->rd, v.iov_base, v.iov_len, &used, &e);
 		evbuffer_drain(in, used);
 		if (rc == TG_GATE_HTTP_REFUSED) {
@@ -490,6 +590,56 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	hc_settle(c);
 }
 
+/* client_timeout_ms passed without a complete request head. */
+static void
+client_tmo_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hc *c = arg;
+	char why[200];
+
+	(void)fd;
+	(void)what;
+	if (c->in_req || c->closing || c->dead || c->sp != NULL)
+		return;
+	if (c->head_started) {
+		c->l->failed++;
+		snprintf(why, sizeof(why),
+		         "the request head did not arrive whole within %u ms (client timeout, "
+		         "client_timeout_ms); send the whole head at once",
+		         c->l->cfg->client_timeout_ms);
+		hc_answer(c, 408, why);
+	} else {
+		c->dead = 1; /* an idle connection: closed without a word */
+	}
+	hc_settle(c);
+}
+
+/* response_timeout_ms passed since the request without the gate's response head. */
+static void
+resp_tmo_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hc *c = arg;
+	char why[300];
+
+	(void)fd;
+	(void)what;
+	if (c->resp_head || c->uc == NULL || c->sp != NULL)
+		return;
+	c->l->failed++;
+	fprintf(stderr,
+	        "tokengate agent: listener %s: %s %s: no response from the gate within %u ms\n",
+	        c->l->cfg->name, c->method, c->l->cfg->upstream, c->l->cfg->response_timeout_ms);
+	ag_uconn_release(c->uc, 0); /* its response may still come: not reused */
+	c->uc = NULL;
+	c->ub = NULL;
+	snprintf(why, sizeof(why),
+	         "the gate sent no response within %u ms of the request (response timeout); "
+	         "try again later, or raise --response-timeout-ms (response_timeout_ms)",
+	         c->l->cfg->response_timeout_ms);
+	hc_answer(c, 504, why);
+	hc_settle(c);
+}
+
 static void
 hc_kill(struct ag_client *cl)
 {
@@ -518,6 +668,8 @@ ag_http_serve(struct ag_listener *l, evutil_socket_t fd)
 	if ((c->bev = bufferevent_socket_new(
 	         l->srv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)) == NULL ||
 	    (c->head = evbuffer_new()) == NULL ||
+	    (c->ctmo = evtimer_new(l->srv->base, client_tmo_cb, c)) == NULL ||
+	    (c->rtmo = evtimer_new(l->srv->base, resp_tmo_cb, c)) == NULL ||
 	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &hc_limits,
 	                            &(struct tg_gate_http_cb){rq_head, rq_body, rq_end}, c, &c->rd,
 	                            &err) != 0) {
@@ -531,4 +683,5 @@ ag_http_serve(struct ag_listener *l, evutil_socket_t fd)
 	bufferevent_setwatermark(c->bev, EV_WRITE, AG_HIGH / 2, 0);
 	bufferevent_set_max_single_read(c->bev, AG_IO_MAX);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	tmo_arm(c->ctmo, l->cfg->client_timeout_ms);
 }

@@ -3,21 +3,28 @@
  * WebSocket upgrades (agent-int.h). A client connection gets its own
  * upstream connection (never pooled; resumed when a session is known) and
  * bytes go both ways unchanged. A side is not read while the other has
- * AG_HIGH bytes waiting; when one side ends, what is pending is delivered
- * to the other and both close.
+ * AG_HIGH bytes waiting. A half-close is passed on: when one side ends
+ * (the client's FIN, the gate's close_notify or FIN), what it sent is
+ * delivered, then the other side's write half is shut (a FIN to the
+ * client, a close_notify to the gate) and the other direction goes on
+ * until it ends too; then both close. An error on either side closes both.
  */
 #include "agent-int.h"
 
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
 struct ag_splice {
 	struct bufferevent *a, *b; /* client, upstream */
 	struct ag_uconn *uc;
 	void (*done)(void *arg);
 	void *arg;
-	int ended; /* a side ended: flush, then close */
+	int eof_a, eof_b;   /* that side sent its last byte (EOF / close_notify) */
+	int shut_a, shut_b; /* the half-close was passed on to that side */
 };
 
 static void
@@ -40,13 +47,6 @@ ag_splice_kill(struct ag_splice *sp)
 		sp_free(sp);
 }
 
-static int
-flushed(struct ag_splice *sp)
-{
-	return evbuffer_get_length(bufferevent_get_output(sp->a)) == 0 &&
-	       evbuffer_get_length(bufferevent_get_output(sp->b)) == 0;
-}
-
 /* Moves what from has into to's output while to has room. */
 static void
 move(struct bufferevent *from, struct bufferevent *to)
@@ -56,6 +56,35 @@ move(struct bufferevent *from, struct bufferevent *to)
 	evbuffer_add_buffer(out, bufferevent_get_input(from));
 	if (evbuffer_get_length(out) > AG_HIGH)
 		bufferevent_disable(from, EV_READ);
+}
+
+/*
+ * Passes a half-close on once what came before it is written: the client
+ * (a plain socket) gets a FIN (shutdown SHUT_WR), the gate a TLS
+ * close_notify (SSL_shutdown; its reading goes on). When both sides have
+ * ended and everything is written, both close. 1 when sp was freed.
+ */
+static int
+sp_settle(struct ag_splice *sp)
+{
+	if (sp->eof_b && !sp->shut_a && evbuffer_get_length(bufferevent_get_output(sp->a)) == 0) {
+		sp->shut_a = 1;
+		(void)shutdown(bufferevent_getfd(sp->a), SHUT_WR);
+	}
+	if (sp->eof_a && !sp->shut_b && evbuffer_get_length(bufferevent_get_output(sp->b)) == 0) {
+		SSL *ssl = bufferevent_openssl_get_ssl(sp->b);
+
+		sp->shut_b = 1;
+		ERR_clear_error();
+		if (ssl != NULL)
+			(void)SSL_shutdown(ssl); /* sends close_notify; reading goes on */
+		ERR_clear_error();
+	}
+	if (sp->shut_a && sp->shut_b) {
+		sp_free(sp);
+		return 1;
+	}
+	return 0;
 }
 
 static void
@@ -72,30 +101,36 @@ sp_write_cb(struct bufferevent *bev, void *arg)
 	struct ag_splice *sp = arg;
 	struct bufferevent *other = bev == sp->a ? sp->b : sp->a;
 
-	if (sp->ended) {
-		if (flushed(sp))
-			sp_free(sp);
+	if (sp_settle(sp))
 		return;
-	}
 	/* below the low watermark again: the other side may be read */
-	bufferevent_enable(other, EV_READ);
-	move(other, bev);
+	if (!(other == sp->a ? sp->eof_a : sp->eof_b)) {
+		bufferevent_enable(other, EV_READ);
+		move(other, bev);
+	}
 }
 
 static void
 sp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ag_splice *sp = arg;
+	struct bufferevent *other = bev == sp->a ? sp->b : sp->a;
 
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		return;
-	/* deliver what the ending side still had, then close both */
-	move(bev, bev == sp->a ? sp->b : sp->a);
-	sp->ended = 1;
-	bufferevent_disable(sp->a, EV_READ);
-	bufferevent_disable(sp->b, EV_READ);
-	if ((what & BEV_EVENT_ERROR) || flushed(sp))
-		sp_free(sp);
+	/* deliver what the ending side still had */
+	move(bev, other);
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		sp_free(sp); /* broken: nothing more can be relayed */
+		return;
+	}
+	/* EOF: this direction ended; the other goes on until it ends too */
+	bufferevent_disable(bev, EV_READ);
+	if (bev == sp->a)
+		sp->eof_a = 1;
+	else
+		sp->eof_b = 1;
+	(void)sp_settle(sp);
 }
 
 struct ag_splice *

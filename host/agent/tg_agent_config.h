@@ -22,6 +22,11 @@
  *   host: NAME                     http mode: the Host sent upstream (default:
  *                                  the client's)
  *   allow_remote: false            allow a listen address off loopback
+ *   client_timeout_ms: 60000       http mode: a client connection waiting for a
+ *                                  request (nothing sent, or a head not
+ *                                  finished) is closed after this
+ *   response_timeout_ms: 120000    http mode: no response head from the gate
+ *                                  this long after the request: 504
  *   admin: 127.0.0.1:9091          optional: /healthz and /metrics
  */
 #ifndef TG_AGENT_CONFIG_H
@@ -32,7 +37,10 @@
 #include "tg_err.h"
 #include "tg_gate_config.h"
 
-#define TG_AGENT_NAME_MAX 63
+#define TG_AGENT_NAME_MAX            63
+#define TG_AGENT_CLIENT_TIMEOUT_MS   60000u    /* default client_timeout_ms */
+#define TG_AGENT_RESPONSE_TIMEOUT_MS 120000u   /* default response_timeout_ms */
+#define TG_AGENT_TIMEOUT_MAX_MS      86400000u /* a day */
 
 enum tg_agent_mode {
 	TG_AGENT_MODE_HTTP = 1, /* HTTP/1.1 requests over pooled upstream connections */
@@ -53,7 +61,9 @@ struct tg_agent_listener_cfg {
 	char *server_name; /* NULL: the upstream's host */
 	char *host;        /* NULL: keep the client's Host */
 	int allow_remote;
-	unsigned line; /* line in the file, 0 for flags */
+	unsigned client_timeout_ms;   /* http mode: a request head complete within */
+	unsigned response_timeout_ms; /* http mode: the gate's response head within */
+	unsigned line;                /* line in the file, 0 for flags */
 };
 
 struct tg_agent_config {

@@ -50,6 +50,7 @@ struct ag_uconn {
 	struct ag_up_req *req; /* while connecting: who gets it */
 	int full;              /* counted in up->full_inflight */
 	int counted;           /* counted in metrics upstream_open */
+	int reused;            /* taken from the pool (it served an earlier request) */
 	char why[256];         /* the identity check's refusal */
 	struct ag_uconn *prev, *next;
 };
@@ -478,6 +479,7 @@ ag_up_get(struct ag_up *u, int pooled, ag_up_cb cb, void *arg)
 	for (uc = u->conns; pooled && uc != NULL; uc = uc->next)
 		if (uc->state == UC_IDLE) {
 			uc->state = UC_BUSY;
+			uc->reused = 1;
 			u->nidle--;
 			evtimer_del(uc->timer);
 			bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
@@ -524,6 +526,12 @@ struct bufferevent *
 ag_uconn_bev(struct ag_uconn *uc)
 {
 	return uc->bev;
+}
+
+int
+ag_uconn_reused(const struct ag_uconn *uc)
+{
+	return uc->reused;
 }
 
 void

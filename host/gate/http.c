@@ -1502,6 +1502,19 @@ tg_gate_http_answer(int status, const char *json_body, const struct tg_gate_http
 }
 
 int
+tg_gate_http_retryable(const char *method, enum tg_gate_http_body body, int upgrade)
+{
+	static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+	size_t i;
+	int r = 0;
+
+	if (method != NULL && body == TG_GATE_HTTP_BODY_NONE && !upgrade)
+		for (i = 0; i < sizeof(idem) / sizeof(idem[0]) && !r; i++)
+			r = strcmp(method, idem[i]) == 0;
+	return r;
+}
+
+int
 tg_gate_http_chunk(const char *data, size_t len, struct evbuffer *out)
 {
 	int ok, rc = TG_ERR_INVALID_ARG;

@@ -534,20 +534,11 @@ up_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg);
 
-/* May rq go out again on a new connection? An idempotent method (RFC 9110
- * 9.2.2) without a body, not an upgrade. */
+/* May rq go out again on a new connection? (tg_gate_http_retryable) */
 static int
 rq_retryable(const struct px_req *rq)
 {
-	static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
-	size_t i;
-
-	if (rq->body != TG_GATE_HTTP_BODY_NONE || rq->upgrade)
-		return 0;
-	for (i = 0; i < sizeof(idem) / sizeof(idem[0]); i++)
-		if (strcmp(rq->method, idem[i]) == 0)
-			return 1;
-	return 0;
+	return tg_gate_http_retryable(rq->method, rq->body, rq->upgrade);
 }
 
 /*

@@ -181,6 +181,16 @@ int tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive
 int tg_gate_http_answer(int status, const char *json_body, const struct tg_gate_http_extra *extra,
                         size_t nextra, int keep_alive, struct evbuffer *out);
 
+/*
+ * 1 when a request may be sent once more, on a new connection, after the
+ * kept-alive connection it went out on closed before a byte of the
+ * response (the peer most likely closed it while idle, as the request
+ * left): an idempotent method (RFC 9110 9.2.2: GET, HEAD, OPTIONS, TRACE,
+ * PUT, DELETE), no body (body TG_GATE_HTTP_BODY_NONE: a streamed body is
+ * gone), not an upgrade. Else 0: the caller answers 502.
+ */
+int tg_gate_http_retryable(const char *method, enum tg_gate_http_body body, int upgrade);
+
 /* One chunk of chunked transfer coding (len 0: the last chunk "0\r\n\r\n"). */
 int tg_gate_http_chunk(const char *data, size_t len, struct evbuffer *out);
 

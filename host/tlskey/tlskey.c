@@ -283,9 +283,11 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 	/*
 	 * Identity keys must be generated on the token; a service key (the
 	 * gate's server key) may have been imported into its HSM. Never
-	 * exportable.
+	 * exportable, and no flag of libtgp11's is offered to the user
+	 * (TG_P11_KEY_NO_OPTIN: a refusal names the real fix only).
 	 */
-	fflags = (o->flags & TG_TLSKEY_ALLOW_IMPORTED) ? TG_P11_KEY_ALLOW_IMPORTED : 0;
+	fflags = TG_P11_KEY_NO_OPTIN |
+	         ((o->flags & TG_TLSKEY_ALLOW_IMPORTED) ? TG_P11_KEY_ALLOW_IMPORTED : 0);
 	if ((r = tg_tlskey_key_find(p11, o->key_uri, fflags, &key, err)) != 0) {
 		r = tg_error_wrap(err, r, "%s", k->kname);
 		goto out;

@@ -4,3 +4,11 @@ tg_add_script_test(integration_agent
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_agent.sh
   TIMEOUT 240
   ENV "TG_WATCH_WRAP_MODULE=$<TARGET_FILE:p11_watch_wrap>")
+
+# The agent at the edges of its connections, against a stand-in gate
+# (tests/lib/agent_standin.py): a retry when a pooled connection was closed
+# under a request (never for a POST), the response and client timeouts,
+# tcp mode's half-close, the exportable key's refusal.
+tg_add_script_test(integration_agent_edges
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_agent_edges.sh
+  TIMEOUT 240)

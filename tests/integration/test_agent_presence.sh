@@ -53,10 +53,16 @@ for round in 1 2; do
 	conns=$(agent_conns_to_gate)
 	((conns >= 1)) || tg_fail "round $round: the agent holds no connection to the gate after a request"
 
-	# a response streaming through an authenticated connection when the token leaves
-	agent_client stream --path '/sse?n=100&ms=100' --max-seconds 20 >stream.json &
+	# a response streaming through an authenticated connection when the token leaves:
+	# removed once the stream flows (a fixed sleep lost the race on a loaded
+	# machine: the client started after the removal and got 503)
+	rm -f stream.started
+	agent_client stream --path '/sse?n=100&ms=100' --max-seconds 20 \
+		--started-file stream.started >stream.json &
 	spid=$!
-	sleep 1
+	tg_wait_until 20 test -e stream.started ||
+		tg_fail "round $round: the stream through the agent did not start within 20 s"
+	sleep 0.4 # a few more chunks
 	t0=$(tg__now_ms)
 	kill -USR1 "$TG_SIM_PID"
 	# the agent's TLS connections to the gate: all gone

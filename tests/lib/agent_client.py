@@ -19,8 +19,10 @@ expectation fails, with the reason on stderr):
         20) for S seconds; prints {"n", "status", "errors", "lat": [[t_ms,
         latency_ms, status], ...], "start_epoch_ms"} with t_ms since the
         start (start_epoch_ms, wall clock).
-  stream --path P [--max-seconds S]
-        one GET whose body arrives in pieces (server-sent events, chunked):
+  stream --path P [--max-seconds S] [--started-file F]
+        one GET whose body arrives in pieces (server-sent events, chunked;
+        F is created when the first piece has arrived, for a caller that
+        must act while the stream flows):
         prints {"status", "chunks": [[t_ms, bytes], ...], "end_ms",
         "complete": true|false, "error"} where complete means the body's
         framing ended normally (the last chunk) and end_ms is when the body
@@ -156,6 +158,8 @@ def cmd_stream(a):
                 out["complete"] = True
                 break
             out["chunks"].append([round(now_ms(t0), 1), len(b)])
+            if a.started_file and len(out["chunks"]) == 1 and r.status == 200:
+                open(a.started_file, "w").close()  # the stream flows: the caller may act
     except (OSError, http.client.HTTPException) as e:
         out["error"] = repr(e)
     out["end_ms"] = round(now_ms(t0), 1)
@@ -196,6 +200,7 @@ def main():
     s = sub.add_parser("stream")
     s.add_argument("--path", required=True)
     s.add_argument("--max-seconds", type=float, default=30)
+    s.add_argument("--started-file", help="created when the first chunk has arrived")
     s = sub.add_parser("get")
     s.add_argument("--path", required=True)
     s.add_argument("--method", default="GET")

@@ -271,13 +271,72 @@ test_yaml_refused(void **state)
 	tg_agent_config_clear(&c);
 }
 
+/* client_timeout_ms, response_timeout_ms: defaults, flags, the file's
+ * top level inherited, a listener's own; refusals. */
+static void
+test_timeouts(void **state)
+{
+	static const char *const bad[] = {
+	    "0", "-1", "1.5", "5s", " 5", "86400001", "99999999999999999999", ""};
+	struct tg_agent_config c;
+	struct tg_error err;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY,
+	                     "--ca", "/c.pem"),
+	                 0);
+	assert_int_equal(c.listeners[0].client_timeout_ms, TG_AGENT_CLIENT_TIMEOUT_MS);
+	assert_int_equal(c.listeners[0].response_timeout_ms, TG_AGENT_RESPONSE_TIMEOUT_MS);
+	tg_agent_config_clear(&c);
+	assert_int_equal(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY,
+	                     "--ca", "/c.pem", "--client-timeout-ms", "1", "--response-timeout-ms",
+	                     "86400000"),
+	                 0);
+	assert_int_equal(c.listeners[0].client_timeout_ms, 1);
+	assert_int_equal(c.listeners[0].response_timeout_ms, 86400000u);
+	tg_agent_config_clear(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY,
+		           "--ca", "/c.pem", "--client-timeout-ms", bad[i]),
+		       TG_ERR_USAGE, &err, "--client-timeout-ms: '");
+		expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY,
+		           "--ca", "/c.pem", "--response-timeout-ms", bad[i]),
+		       TG_ERR_USAGE, &err, "is not a number of milliseconds from 1 to 86400000");
+	}
+	expect(parse(TOP "client_timeout_ms: 2500\n"
+	                 "listeners:\n"
+	                 "  - listen: 127.0.0.1:1\n"
+	                 "  - listen: 127.0.0.1:2\n"
+	                 "    client_timeout_ms: 100\n"
+	                 "    response_timeout_ms: 7000\n",
+	             &c, &err),
+	       0, &err, NULL);
+	assert_int_equal(c.listeners[0].client_timeout_ms, 2500);
+	assert_int_equal(c.listeners[0].response_timeout_ms, TG_AGENT_RESPONSE_TIMEOUT_MS);
+	assert_int_equal(c.listeners[1].client_timeout_ms, 100);
+	assert_int_equal(c.listeners[1].response_timeout_ms, 7000);
+	tg_agent_config_clear(&c);
+	expect(
+	    parse(TOP "listeners:\n  - {listen: 127.0.0.1:1, response_timeout_ms: 0}\n", &c, &err),
+	    TG_ERR_CONFIG, &err,
+	    "line 5: response_timeout_ms: '0' is not a number of milliseconds");
+	expect(
+	    parse(TOP "response_timeout_ms: [1]\nlisteners:\n  - listen: 127.0.0.1:1\n", &c, &err),
+	    TG_ERR_CONFIG, &err, "line 4: 'response_timeout_ms' must be a single value");
+	expect(parse(TOP "client_timeout_ms: 1\nclient_timeout_ms: 2\nlisteners:\n  - listen: "
+	                 "127.0.0.1:1\n",
+	             &c, &err),
+	       TG_ERR_CONFIG, &err, "'client_timeout_ms' is given twice");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_flags_ok),      cmocka_unit_test(test_loopback),
 	    cmocka_unit_test(test_flags_refused), cmocka_unit_test(test_yaml_ok),
-	    cmocka_unit_test(test_yaml_refused),
+	    cmocka_unit_test(test_yaml_refused),  cmocka_unit_test(test_timeouts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
