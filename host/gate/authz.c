@@ -7,8 +7,10 @@
  * verifier as its own TLS handshakes, normalizes the original URI, decides
  * with the listener's policy, writes the audit record and answers 200 with
  * the identity, provenance and the route's injected headers, or 403 with
- * the reason. Verdicts are cached per worker by certificate fingerprint and
- * configuration generation (a reload or a new CRL makes a new generation).
+ * the reason. Verdicts are cached per worker by the SHA-256 of the
+ * certificate header exactly as nginx sent it (made only after those bytes
+ * decoded to a certificate, so a hit skips the decoding) and configuration
+ * generation (a reload or a new CRL makes a new generation).
  */
 #include "gate-int.h"
 
@@ -367,12 +369,12 @@ tg_gate_authz_evaluate(const struct tg_gate_verify *v, struct tg_gate_authz_cach
                        unsigned long generation, const struct tg_gate_policy *pol,
                        const struct tg_gate_authz_in *in, time_t now, struct tg_gate_authz_out *out)
 {
-	const struct tg_gate_authz_entry *hit;
-	struct tg_gate_authz_entry *e = NULL;
+	const struct tg_gate_authz_entry *hit, *e = NULL;
+	struct tg_gate_authz_entry *fresh = NULL;
 	struct tg_gate_verdict vd;
 	struct tg_gate_peer peer;
-	uint8_t *der = NULL;
-	size_t dlen = 0;
+	uint8_t *der = NULL, key[SHA256_DIGEST_LENGTH];
+	size_t dlen = 0, hlen;
 	const char *why = NULL;
 	int r = TG_ERR_INVALID_ARG;
 
@@ -390,26 +392,32 @@ tg_gate_authz_evaluate(const struct tg_gate_verify *v, struct tg_gate_authz_cach
 	if (headers_ok(in, out) != 0)
 		goto out;
 	snprintf(out->method, sizeof(out->method), "%s", in->method);
-	if (tg_gate_authz_cert_der(in->cert, strlen(in->cert), &der, &dlen, &why) != 0) {
-		snprintf(out->reason, sizeof(out->reason),
-		         "the " TG_GATE_AUTHZ_CERT_HDR " header is not one URL-escaped PEM "
-		         "certificate (nginx's $ssl_client_escaped_cert): %s",
-		         why);
-		goto out;
-	}
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		snprintf(out->reason, sizeof(out->reason), "out of memory");
-		goto out;
-	}
-	SHA256(der, dlen, e->sha256);
-	if ((hit = tg_gate_authz_cache_get(cache, e->sha256, generation, now)) != NULL) {
+	/* the key is the header exactly as received: a hit costs one hash, no
+	 * unescaping, base64 or DER; an entry is only made below, after these
+	 * very bytes decoded to a certificate */
+	hlen = strlen(in->cert);
+	SHA256((const unsigned char *)in->cert, hlen, key);
+	if ((hit = tg_gate_authz_cache_get(cache, key, generation, now)) != NULL) {
 		out->cache_hit = 1;
-		*e = *hit;
+		e = hit;
 	} else {
+		if (tg_gate_authz_cert_der(in->cert, hlen, &der, &dlen, &why) != 0) {
+			snprintf(out->reason, sizeof(out->reason),
+			         "the " TG_GATE_AUTHZ_CERT_HDR " header is not one URL-escaped PEM "
+			         "certificate (nginx's $ssl_client_escaped_cert): %s",
+			         why);
+			goto out;
+		}
+		if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
+			snprintf(out->reason, sizeof(out->reason), "out of memory");
+			goto out;
+		}
 		out->cache_hit = 0;
-		e->generation = generation;
-		verdict(v, der, dlen, now, e);
-		tg_gate_authz_cache_put(cache, e);
+		memcpy(fresh->sha256, key, sizeof(key));
+		fresh->generation = generation;
+		verdict(v, der, dlen, now, fresh);
+		tg_gate_authz_cache_put(cache, fresh);
+		e = fresh;
 	}
 	if (e->rc != 0) {
 		snprintf(out->reason, sizeof(out->reason), "%s", e->reason);
@@ -432,7 +440,7 @@ tg_gate_authz_evaluate(const struct tg_gate_verify *v, struct tg_gate_authz_cach
 	out->route = vd.route;
 	snprintf(out->reason, sizeof(out->reason), "%s", vd.reason);
 out:
-	free(e);
+	free(fresh);
 	free(der);
 	return r;
 }
