@@ -6,12 +6,19 @@
 #                   every request), in front of the upstream;
 #   nginx           the same nginx, the same mTLS setup and access log, no
 #                   auth_request;
+#   nginx+noop      ONLY A YARDSTICK, not a product setup: nginx running the
+#                   same examples/nginx-authz.conf, its auth_request going
+#                   to a stand-in endpoint that costs about nothing (a
+#                   second nginx answering `return 200;` on a unix socket,
+#                   no check at all): what the subrequest alone costs
+#                   nginx, so the best ratio any endpoint could reach here;
 #   gate            `tokengate gate` alone (http mode) in front of the
 #                   same upstream;
 # driven by the same load tool (build/bench/gate_load --mode keepalive),
 # in alternating runs. Prints medians, their spread over the runs (max-min
 # as % of the median: the machine's noise) and the ratios
-# nginx+authz / nginx (goal >= 0.75) and gate / nginx. Asserts no timing.
+# nginx+authz / nginx (goal >= 0.75), nginx+noop / nginx (the bound) and
+# gate / nginx. Asserts no timing.
 #
 #   bench/authz-vs-nginx.sh [--seconds S] [--threads N] [--workers N]
 #                           [--runs R] [--conns C] [--quick] [BUILD_DIR]
@@ -37,7 +44,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 WORKERS=$(nproc 2>/dev/null || echo 2)
-BENCH_USAGE=16,23
+BENCH_USAGE=23,29
 source "$here/lib.sh" "$@"
 source "$TG_FIXTURES/gate_lib.sh"
 source "$TG_FIXTURES/gate_nginx.sh"
@@ -121,6 +128,21 @@ if [[ -n $AUTHZ_OK ]]; then
 	# the same keep-alive settings as nginx alone
 	sed -i 's|^http {|http {\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;|' "$NGINX_DIR/nginx.conf"
 	nginx_reload || tg_fail "nginx did not reload"
+	# the yardstick: the same example configuration, its auth_request
+	# answered by a stand-in that checks nothing (`return 200;` in a second
+	# nginx on a unix socket) — only to measure what the subrequest itself
+	# costs nginx; never a way to run tokengate
+	NOOP_SOCK=$TG_TMP/noop.sock
+	NOOP_TCP=$(tg_free_port_pair)
+	plain_nginx "$TG_TMP/noop" "$NOOP_TCP" "$WORKERS" "  access_log off;
+  server { listen unix:$NOOP_SOCK; listen 127.0.0.1:$NOOP_TCP; location / { return 200; } }"
+	NOOP_PID=$STARTED
+	NF=$(tg_free_port_pair)
+	mkdir -p "$TG_TMP/noopfront/logs"
+	noop_conf=$(NGINX_PORT=$NF AUTHZ_SOCK=$NOOP_SOCK NGINX_DIR=$TG_TMP/noopfront nginx__subst) ||
+		tg_fail "examples/nginx-authz.conf for the no-op yardstick"
+	plain_nginx "$TG_TMP/noopfront" "$NF" "$WORKERS" "$noop_conf"
+	NF_PID=$STARTED
 fi
 
 # ---- measuring ------------------------------------------------------------------
@@ -131,23 +153,35 @@ pids_of()
 	case $1 in
 	nginx) pgrep -P "$NG_PID" | tr '\n' ' ' ;;
 	nginx+authz) echo "$(pgrep -P "$NGINX_PID" | tr '\n' ' ') $AUTHZ_PID" ;;
+	nginx+noop) echo "$(pgrep -P "$NF_PID" | tr '\n' ' ') $(endpoint_of nginx+noop)" ;;
 	gate) echo "$GATE_PID" ;;
+	esac
+}
+# endpoint_of NAME: the endpoint's processes of a front end with auth_request
+endpoint_of()
+{
+	case $1 in
+	nginx+authz) echo "$AUTHZ_PID" ;;
+	nginx+noop) pgrep -P "$NOOP_PID" | tr '\n' ' ' ;;
 	esac
 }
 # one NAME PORT: one keep-alive run; "NAME RATE CPU-US-PER-REQUEST" to
 # results.txt, the JSON to runs.log
 one()
 {
-	local out rate c0 c1 cpu pids e0=0 e1=0 ecpu
+	local out rate c0 c1 cpu pids e0=0 e1=0 ecpu eps
 	pids=$(pids_of "$1")
-	[[ $1 != nginx+authz ]] || e0=$(cpu_of "$AUTHZ_PID")
+	eps=$(endpoint_of "$1")
+	# shellcheck disable=SC2086
+	[[ -z $eps ]] || e0=$(cpu_of $eps)
 	# shellcheck disable=SC2086
 	c0=$(cpu_of $pids)
 	out=$(load "$2" --mode keepalive --seconds "$SECONDS_RUN" --threads "$THREADS" --conns "$CONNS" \
 		2>"$TG_TMP/load.err") || tg_fail "gate_load against $1 failed: $(cat "$TG_TMP/load.err") $out"
 	# shellcheck disable=SC2086
 	c1=$(cpu_of $pids)
-	[[ $1 != nginx+authz ]] || e1=$(cpu_of "$AUTHZ_PID")
+	# shellcheck disable=SC2086
+	[[ -z $eps ]] || e1=$(cpu_of $eps)
 	read -r rate cpu ecpu < <(rate_cpu_us "$out" "$c0" "$c1" "$e0" "$e1")
 	printf '%s %s %s %s\n' "$1" "$rate" "$cpu" "$ecpu" >>results.txt
 	printf '%s cpu_ticks=%s %s\n' "$1" "$((c1 - c0))" "$out" >>runs.log
@@ -160,13 +194,14 @@ bench_denied "$GP"
 if [[ -n $AUTHZ_OK ]]; then
 	bench_sane "$NGINX_PORT" "nginx + authz" --mode keepalive
 	bench_denied "$NGINX_PORT"
+	bench_sane "$NF" "nginx + the no-op endpoint" --mode keepalive
 fi
 
 : >results.txt
-printf 'nginx + authz vs nginx vs gate: %d worker(s) each, %d load thread(s), %d keep-alive conn(s) per thread, %d run(s) of %ds; %s, %s\n' \
+printf 'nginx + authz vs nginx (alone; with a no-op auth_request endpoint) vs gate: %d worker(s) each, %d load thread(s), %d keep-alive conn(s) per thread, %d run(s) of %ds; %s, %s\n' \
 	"$WORKERS" "$THREADS" "$CONNS" "$RUNS" "$SECONDS_RUN" "$(nginx -v 2>&1)" "$(openssl version)"
 fronts=(nginx gate)
-[[ -z $AUTHZ_OK ]] || fronts=(nginx+authz nginx gate)
+[[ -z $AUTHZ_OK ]] || fronts=(nginx+authz nginx nginx+noop gate)
 for ((r = 1; r <= RUNS; r++)); do
 	# rotate who goes first, so drift in the machine's load is shared
 	for ((k = 0; k < ${#fronts[@]}; k++)); do
@@ -175,6 +210,7 @@ for ((r = 1; r <= RUNS; r++)); do
 		nginx) one nginx "$NG" ;;
 		gate) one gate "$GP" ;;
 		nginx+authz) one nginx+authz "$NGINX_PORT" ;;
+		nginx+noop) one nginx+noop "$NF" ;;
 		esac
 	done
 	echo "run $r of $RUNS done" >&2
@@ -188,38 +224,51 @@ for line in open("results.txt"):
     s, v, c, e = line.split()
     runs.setdefault(s, []).append(float(v))
     runs.setdefault(s + "-cpu", []).append(float(c))
-    if s == "nginx+authz":
-        runs.setdefault("endpoint-cpu", []).append(float(e))
+    if s in ("nginx+authz", "nginx+noop"):
+        runs.setdefault(s + "-endpoint-cpu", []).append(float(e))
+        # nginx's own workers: the front end's CPU without its endpoint's
+        runs.setdefault(s + "-nginx-cpu", []).append(float(c) - float(e))
 def med(s):
     return benchstat.med(runs.get(s))
 def spread(s):
     return benchstat.spread(runs.get(s))
 def cell(s):
     return benchstat.cell(runs.get(s), "%12.1f", 20)
+NAMES = {"nginx+noop": "nginx+noop (no-op auth_request)"}
+FRONTS = ("nginx", "nginx+noop", "nginx+authz", "gate")
 print("%-36s %s" % ("keep-alive requests/s", "median ±spread"))
-for s in ("nginx", "nginx+authz", "gate"):
-    print("  %-34s %s" % (s, cell(s)))
+for s in FRONTS:
+    print("  %-34s %s" % (NAMES.get(s, s), cell(s)))
 def ratio(a, b):
     if med(a) is None or not med(b):
         return "-"
     # the ratio's noise: the runs' spreads of both figures added
     return "%.3f (±%.1f%%)" % (med(a) / med(b), spread(a) + spread(b))
 print("%-36s %s" % ("server CPU us/request", "median ±spread (lower = better)"))
-for s in ("nginx", "nginx+authz", "gate"):
-    print("  %-34s %s" % (s, cell(s + "-cpu")))
-print("  %-34s %s" % ("  of which the endpoint", cell("endpoint-cpu")))
+for s in FRONTS:
+    print("  %-34s %s" % (NAMES.get(s, s), cell(s + "-cpu")))
+    if s in ("nginx+noop", "nginx+authz"):
+        print("  %-34s %s" % ("  of which nginx's workers", cell(s + "-nginx-cpu")))
+        print("  %-34s %s" % ("  of which the endpoint", cell(s + "-endpoint-cpu")))
 print()
 print("%-36s %s" % ("ratio", "requests/s        CPU-based (nginx CPU / theirs)"))
 print("%-36s %-17s %s" % ("nginx+authz / nginx (goal >= 0.75)", ratio("nginx+authz", "nginx"),
                           ratio("nginx-cpu", "nginx+authz-cpu")))
+print("%-36s %-17s %s" % ("nginx+noop / nginx (the bound)", ratio("nginx+noop", "nginx"),
+                          ratio("nginx-cpu", "nginx+noop-cpu")))
+print("%-36s %-17s %s" % ("  bound if the endpoint cost 0", "-", ratio("nginx-cpu", "nginx+noop-nginx-cpu")))
+print("%-36s %-17s %s" % ("nginx+authz / nginx+noop", ratio("nginx+authz", "nginx+noop"),
+                          ratio("nginx+noop-cpu", "nginx+authz-cpu")))
 print("%-36s %-17s %s" % ("gate / nginx", ratio("gate", "nginx"), ratio("nginx-cpu", "gate-cpu")))
 print("%-36s %-17s %s" % ("nginx+authz / gate", ratio("nginx+authz", "gate"), ratio("gate-cpu", "nginx+authz-cpu")))
-want = ["nginx", "gate"] + (["nginx+authz"] if sys.argv[1] else [])
+want = ["nginx", "gate"] + (["nginx+authz", "nginx+noop"] if sys.argv[1] else [])
 missing = [s for s in want if not (med(s) or 0) > 0]
 benchstat.all_there(missing)
 EOF2
 echo "(spread = (max - min) / median over the runs: the machine's noise; a ratio's noise is the sum of"
 echo " its two figures' spreads. CPU: user + system time of the server side over a run divided by its"
 echo " requests — nginx's workers; nginx's workers plus the endpoint; the gate — steadier than the"
-echo " rate on a shared machine; the CPU-based ratio is the rate ratio if CPU were the only limit)"
+echo " rate on a shared machine; the CPU-based ratio is the rate ratio if CPU were the only limit."
+echo " nginx+noop is a yardstick only: auth_request to a stand-in that answers 200 and checks nothing;"
+echo " 'bound if the endpoint cost 0' = nginx alone's CPU over nginx's own workers' CPU with the subrequest)"
 [[ -n $AUTHZ_OK ]] || tg_skip "'$TG gate --mode authz' is not built yet: nginx and the gate measured alone"

@@ -7,8 +7,10 @@
  * verifier as its own TLS handshakes, normalizes the original URI, decides
  * with the listener's policy, writes the audit record and answers 200 with
  * the identity, provenance and the route's injected headers, or 403 with
- * the reason. Verdicts are cached per worker by certificate fingerprint and
- * configuration generation (a reload or a new CRL makes a new generation).
+ * the reason. Verdicts are cached per worker by the SHA-256 of the
+ * certificate header exactly as nginx sent it (made only after those bytes
+ * decoded to a certificate, so a hit skips the decoding) and configuration
+ * generation (a reload or a new CRL makes a new generation).
  */
 #include "gate-int.h"
 
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -38,6 +41,9 @@
 #define AZ_TICK_MS    500u          /* idle connections look at the server's stop this often */
 #define AZ_LINGER_MS  1000u         /* after the last answer: read and drop for this long */
 #define AZ_IO_MAX     (64 * 1024)
+#define AZ_READ       (16 * 1024) /* one read(2) per readable event: a subrequest is ~2 KiB */
+#define AZ_RND        256         /* request-id bytes drawn at once (RAND_bytes costs a getpid) */
+#define AZ_X_STACK    16          /* answer headers without a malloc */
 #define AZ_BEGIN      "-----BEGIN CERTIFICATE-----\n"
 #define AZ_HDR_MAX    (TG_GATE_AUTHZ_DER_MAX * 6) /* escaped PEM of the largest DER */
 #define AZ_X_FIXED    4                           /* request id, route, identity, key (or reason) */
@@ -367,12 +373,12 @@ tg_gate_authz_evaluate(const struct tg_gate_verify *v, struct tg_gate_authz_cach
                        unsigned long generation, const struct tg_gate_policy *pol,
                        const struct tg_gate_authz_in *in, time_t now, struct tg_gate_authz_out *out)
 {
-	const struct tg_gate_authz_entry *hit;
-	struct tg_gate_authz_entry *e = NULL;
+	const struct tg_gate_authz_entry *hit, *e = NULL;
+	struct tg_gate_authz_entry *fresh = NULL;
 	struct tg_gate_verdict vd;
 	struct tg_gate_peer peer;
-	uint8_t *der = NULL;
-	size_t dlen = 0;
+	uint8_t *der = NULL, key[SHA256_DIGEST_LENGTH];
+	size_t dlen = 0, hlen;
 	const char *why = NULL;
 	int r = TG_ERR_INVALID_ARG;
 
@@ -390,26 +396,32 @@ tg_gate_authz_evaluate(const struct tg_gate_verify *v, struct tg_gate_authz_cach
 	if (headers_ok(in, out) != 0)
 		goto out;
 	snprintf(out->method, sizeof(out->method), "%s", in->method);
-	if (tg_gate_authz_cert_der(in->cert, strlen(in->cert), &der, &dlen, &why) != 0) {
-		snprintf(out->reason, sizeof(out->reason),
-		         "the " TG_GATE_AUTHZ_CERT_HDR " header is not one URL-escaped PEM "
-		         "certificate (nginx's $ssl_client_escaped_cert): %s",
-		         why);
-		goto out;
-	}
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		snprintf(out->reason, sizeof(out->reason), "out of memory");
-		goto out;
-	}
-	SHA256(der, dlen, e->sha256);
-	if ((hit = tg_gate_authz_cache_get(cache, e->sha256, generation, now)) != NULL) {
+	/* the key is the header exactly as received: a hit costs one hash, no
+	 * unescaping, base64 or DER; an entry is only made below, after these
+	 * very bytes decoded to a certificate */
+	hlen = strlen(in->cert);
+	SHA256((const unsigned char *)in->cert, hlen, key);
+	if ((hit = tg_gate_authz_cache_get(cache, key, generation, now)) != NULL) {
 		out->cache_hit = 1;
-		*e = *hit;
+		e = hit;
 	} else {
+		if (tg_gate_authz_cert_der(in->cert, hlen, &der, &dlen, &why) != 0) {
+			snprintf(out->reason, sizeof(out->reason),
+			         "the " TG_GATE_AUTHZ_CERT_HDR " header is not one URL-escaped PEM "
+			         "certificate (nginx's $ssl_client_escaped_cert): %s",
+			         why);
+			goto out;
+		}
+		if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
+			snprintf(out->reason, sizeof(out->reason), "out of memory");
+			goto out;
+		}
 		out->cache_hit = 0;
-		e->generation = generation;
-		verdict(v, der, dlen, now, e);
-		tg_gate_authz_cache_put(cache, e);
+		memcpy(fresh->sha256, key, sizeof(key));
+		fresh->generation = generation;
+		verdict(v, der, dlen, now, fresh);
+		tg_gate_authz_cache_put(cache, fresh);
+		e = fresh;
 	}
 	if (e->rc != 0) {
 		snprintf(out->reason, sizeof(out->reason), "%s", e->reason);
@@ -432,7 +444,7 @@ tg_gate_authz_evaluate(const struct tg_gate_verify *v, struct tg_gate_authz_cach
 	out->route = vd.route;
 	snprintf(out->reason, sizeof(out->reason), "%s", vd.reason);
 out:
-	free(e);
+	free(fresh);
 	free(der);
 	return r;
 }
@@ -557,16 +569,23 @@ enum az_phase {
 struct az_conn {
 	struct tg_gate_conn_info *ci;
 	struct tg_gate_server *srv;
-	struct bufferevent *bev;
+	evutil_socket_t fd;
+	struct event *rev, *wev; /* readable (persistent) / writable (only while output waits) */
+	struct evbuffer *rbuf;   /* bytes read but not yet fed (the reader paused on AZ_HIGH) */
+	struct evbuffer *wbuf;   /* answers not yet written */
 	struct tg_gate_http_reader *rd;
 	struct event *tmo;
 	enum az_phase phase;
 	unsigned idle_ms, header_ms;
 	struct timespec idle_since;
+	int reading;   /* rev is added */
 	int closing;   /* close once the answers are out */
 	int close_now; /* close at the next az_settle */
 	int lingering;
-	struct tg_gate_authz_out out; /* the subrequest being answered */
+	unsigned char rnd[AZ_RND]; /* random bytes for request ids, drawn AZ_RND at a time */
+	size_t nrnd;               /* of which unused */
+	struct tg_gate_peer_info fields_peer; /* the peer ci->audit_fields were made for */
+	struct tg_gate_authz_out out;         /* the subrequest being answered */
 };
 
 static void az_settle(struct az_conn *c);
@@ -628,6 +647,15 @@ az_audit(struct az_conn *c, const char *id, const char *route, const char *decis
 	memset(&c->ci->peer, 0, sizeof(c->ci->peer));
 	if (o->verified)
 		c->ci->peer = o->peer;
+	/* the connection's fields (listener, peer, identity, provenance) are
+	 * made again only when the subrequest's client differs from the last */
+	if (c->ci->audit_fields == NULL ||
+	    memcmp(&c->fields_peer, &c->ci->peer, sizeof(c->ci->peer)) != 0) {
+		json_decref(c->ci->audit_fields);
+		c->ci->audit_fields = NULL;
+		tg_gate_audit_conn_ready(c->ci);
+		c->fields_peer = c->ci->peer;
+	}
 	if ((rec = tg_gate_audit_record(c->ci, "request")) == NULL)
 		goto out;
 	jset_str(rec, "front", "authz");
@@ -666,29 +694,39 @@ az_answer(struct az_conn *c, const struct tg_gate_lstate *ls, int dry, int keep,
 	                       : (dry && o->verified && o->path[0] != '\0') ? "dry-run"
 	                                                                    : "deny";
 	int pass = strcmp(decision, "deny") != 0;
-	struct tg_gate_http_extra *x = NULL;
+	struct tg_gate_http_extra xs[AZ_X_STACK], *x = xs;
+	size_t nx = AZ_X_FIXED + (pass && rt != NULL ? rt->ninject : 0);
 	char id[17], key[512], reason[sizeof(o->reason)];
 	unsigned char rnd[8];
 	size_t i, n = 0, vlen;
 	const char *v;
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		memset(rnd, 0, sizeof(rnd));
-	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
+	if (c->nrnd < sizeof(rnd)) {
+		if (RAND_bytes(c->rnd, sizeof(c->rnd)) != 1)
+			memset(c->rnd, 0, sizeof(c->rnd));
+		c->nrnd = sizeof(c->rnd);
+	}
+	memcpy(rnd, c->rnd + sizeof(c->rnd) - c->nrnd, sizeof(rnd));
+	OPENSSL_cleanse(c->rnd + sizeof(c->rnd) - c->nrnd, sizeof(rnd));
+	c->nrnd -= sizeof(rnd);
+	for (i = 0; i < sizeof(rnd); i++) {
+		id[2 * i] = "0123456789abcdef"[rnd[i] >> 4];
+		id[2 * i + 1] = "0123456789abcdef"[rnd[i] & 15];
+	}
+	id[2 * sizeof(rnd)] = '\0';
 	keep = keep && !c->closing && !tg_gate_server_stopping(c->srv);
 	if (az_audit(c, id, route, decision, pass ? 200 : 403) != 0) {
 		/* no record, no allow (fail closed) */
 		struct tg_gate_http_extra down = {"X-Tokengate-Reason", AZ_AUDIT_DOWN,
 		                                  sizeof(AZ_AUDIT_DOWN) - 1};
-		if (tg_gate_http_answer(403, "", &down, 1, 0, bufferevent_get_output(c->bev)) != 0)
+		if (tg_gate_http_answer(403, "", &down, 1, 0, c->wbuf) != 0)
 			c->close_now = 1;
 		c->closing = 1;
 		goto out;
 	}
 	tg_gate_metrics_request(tg_gate_server_metrics(c->srv), c->ci->listener_name, route,
 	                        decision, az_since(t0));
-	if ((x = calloc(AZ_X_FIXED + (pass && rt != NULL ? rt->ninject : 0), sizeof(*x))) == NULL) {
+	if (nx > AZ_X_STACK && (x = calloc(nx, sizeof(*x))) == NULL) {
 		c->close_now = 1;
 		goto out;
 	}
@@ -712,13 +750,13 @@ az_answer(struct az_conn *c, const struct tg_gate_lstate *ls, int dry, int keep,
 		header_safe(o->reason, reason, sizeof(reason));
 		x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Reason", reason, strlen(reason)};
 	}
-	if (tg_gate_http_answer(pass ? 200 : 403, "", x, n, keep, bufferevent_get_output(c->bev)) !=
-	    0)
+	if (tg_gate_http_answer(pass ? 200 : 403, "", x, n, keep, c->wbuf) != 0)
 		c->close_now = 1; /* out of memory, or a secret that cannot stand in a header */
 	if (!keep)
 		c->closing = 1;
 out:
-	free(x);
+	if (x != xs)
+		free(x);
 }
 
 static int
@@ -779,39 +817,66 @@ az_refuse(struct az_conn *c, const char *reason)
 	c->closing = 1;
 }
 
-static void
-az_feed(struct az_conn *c)
+/* Whether the next subrequest may be fed: not closing, and room for its answer. */
+static int
+az_may_feed(const struct az_conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct tg_gate_http_error e;
-	struct evbuffer_iovec v;
-	enum tg_gate_http_rc rc;
-	size_t used;
+	return !c->closing && !c->close_now && evbuffer_get_length(c->wbuf) <= AZ_HIGH;
+}
 
-	while (!c->closing && !c->close_now && evbuffer_get_length(in) > 0 &&
-	       evbuffer_get_length(bufferevent_get_output(c->bev)) <= AZ_HIGH) {
-		if (evbuffer_peek(in, 1, NULL, &v, 1) < 1 || v.iov_len == 0) {
-			v.iov_len = evbuffer_get_length(in) < AZ_IO_MAX ? evbuffer_get_length(in)
-			                                                : AZ_IO_MAX;
-			if ((v.iov_base = evbuffer_pullup(in, (ev_ssize_t)v.iov_len)) == NULL) {
-				c->close_now = 1;
-				break;
-			}
-		}
+/* Feeds len bytes at data to the reader; how many it took (fewer when it must wait). */
+static size_t
+az_feed_mem(struct az_conn *c, const char *data, size_t len)
+{
+	struct tg_gate_http_error e;
+	enum tg_gate_http_rc rc;
+	size_t off = 0, used;
+
+	while (off < len && az_may_feed(c)) {
 		if (c->phase == AZ_IDLE) {
 			c->phase = AZ_HEAD;
 			az_arm(c, c->header_ms);
 		}
 		used = 0;
-		rc = tg_gate_http_reader_feed(c->rd, v.iov_base, v.iov_len, &used, &e);
-		evbuffer_drain(in, used);
+		rc = tg_gate_http_reader_feed(c->rd, data + off, len - off, &used, &e);
+		off += used;
 		if (rc == TG_GATE_HTTP_REFUSED)
 			az_refuse(c, e.reason);
 		else if (rc == TG_GATE_HTTP_ABORTED)
 			c->close_now = 1;
 		else if (rc == TG_GATE_HTTP_PAUSED && !c->closing)
 			c->close_now = 1; /* only on_end pauses, and only when closing */
+		else if (used == 0)
+			break;
 	}
+	return off;
+}
+
+/* Feeds what waits in c->rbuf (subrequests that came while the answers waited). */
+static void
+az_feed(struct az_conn *c)
+{
+	struct evbuffer_iovec v;
+	size_t used;
+
+	while (evbuffer_get_length(c->rbuf) > 0 && az_may_feed(c)) {
+		if (evbuffer_peek(c->rbuf, 1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+			v.iov_len = evbuffer_get_length(c->rbuf) < AZ_IO_MAX
+			                ? evbuffer_get_length(c->rbuf)
+			                : AZ_IO_MAX;
+			if ((v.iov_base = evbuffer_pullup(c->rbuf, (ev_ssize_t)v.iov_len)) ==
+			    NULL) {
+				c->close_now = 1;
+				break;
+			}
+		}
+		used = az_feed_mem(c, v.iov_base, v.iov_len);
+		evbuffer_drain(c->rbuf, used);
+		if (used == 0)
+			break;
+	}
+	if (c->closing)
+		evbuffer_drain(c->rbuf, evbuffer_get_length(c->rbuf));
 }
 
 static void
@@ -819,66 +884,113 @@ az_free(struct az_conn *c)
 {
 	if (c->tmo != NULL)
 		event_free(c->tmo);
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
 	tg_gate_http_reader_free(c->rd);
-	if (c->bev != NULL)
-		bufferevent_free(c->bev);
+	if (c->rbuf != NULL)
+		evbuffer_free(c->rbuf);
+	if (c->wbuf != NULL)
+		evbuffer_free(c->wbuf);
+	if (c->fd >= 0)
+		evutil_closesocket(c->fd);
 	tg_gate_conn_done(c->ci);
+	OPENSSL_cleanse(c->rnd, sizeof(c->rnd));
 	free(c);
+}
+
+/*
+ * Writes the answers now, from the handler that made them (no wait for a
+ * writable event: one write(2) per answer); only what the socket does not
+ * take waits for c->wev. Reading pauses while more than AZ_HIGH waits.
+ */
+static void
+az_flush(struct az_conn *c)
+{
+	int n;
+
+	if (!c->close_now && !c->lingering && evbuffer_get_length(c->wbuf) > 0) {
+		n = evbuffer_write(c->wbuf, c->fd);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			c->close_now = 1; /* the peer is gone: nothing is half-answered here */
+		else if (evbuffer_get_length(c->wbuf) > 0 && event_add(c->wev, NULL) != 0)
+			c->close_now = 1;
+	}
+	if (c->close_now)
+		return;
+	if (c->reading && evbuffer_get_length(c->wbuf) > AZ_HIGH) {
+		event_del(c->rev);
+		c->reading = 0;
+	} else if (!c->reading && evbuffer_get_length(c->wbuf) <= AZ_HIGH) {
+		if (event_add(c->rev, NULL) != 0)
+			c->close_now = 1;
+		else
+			c->reading = 1;
+	}
 }
 
 /* The last call of every event handler: closes, or lingers once the answers are out. */
 static void
 az_settle(struct az_conn *c)
 {
-	int fd;
-
-	if (c->close_now)
-		az_free(c);
-	else if (c->closing && !c->lingering &&
-	         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	if (!c->close_now && c->closing && !c->lingering && evbuffer_get_length(c->wbuf) == 0) {
 		/* closing with unread bytes would reset the connection and could
 		 * destroy the answer on its way: stop writing, drop what comes */
 		c->lingering = 1;
 		c->phase = AZ_LINGER;
-		fd = (int)bufferevent_getfd(c->bev);
-		if (fd >= 0)
-			shutdown(fd, SHUT_WR);
-		bufferevent_disable(c->bev, EV_WRITE);
+		shutdown(c->fd, SHUT_WR);
+		event_del(c->wev);
+		if (!c->reading && event_add(c->rev, NULL) != 0)
+			c->close_now = 1;
+		c->reading = 1;
 		az_arm(c, AZ_LINGER_MS);
 	}
+	if (c->close_now)
+		az_free(c);
 }
 
 static void
-az_read(struct bufferevent *bev, void *arg)
+az_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct az_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	char buf[AZ_READ];
+	ssize_t n;
+	size_t used = 0;
 
-	if (c->closing)
-		evbuffer_drain(in, evbuffer_get_length(in));
-	else
-		az_feed(c);
-	az_settle(c);
-}
-
-static void
-az_write(struct bufferevent *bev, void *arg)
-{
-	struct az_conn *c = arg;
-
-	(void)bev;
-	az_feed(c); /* pipelined subrequests waited for room */
-	az_settle(c);
-}
-
-static void
-az_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct az_conn *c = arg;
-
-	(void)bev;
 	(void)what;
-	c->close_now = 1; /* EOF or error: nothing is half-answered here */
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		goto out;
+	if (n <= 0) {
+		c->close_now = 1; /* EOF or error: nothing is half-answered here */
+		goto out;
+	}
+	if (c->closing)
+		goto out; /* lingering, or refused: dropped */
+	if (evbuffer_get_length(c->rbuf) == 0)
+		used = az_feed_mem(c, buf, (size_t)n);
+	if (used < (size_t)n && !c->closing && !c->close_now) {
+		if (evbuffer_add(c->rbuf, buf + used, (size_t)n - used) != 0)
+			c->close_now = 1;
+		else
+			az_feed(c);
+	}
+	az_flush(c);
+out:
+	az_settle(c);
+}
+
+static void
+az_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct az_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	az_flush(c);
+	az_feed(c); /* pipelined subrequests waited for room */
+	az_flush(c);
 	az_settle(c);
 }
 
@@ -910,6 +1022,7 @@ az_timer(evutil_socket_t fd, short what, void *arg)
 		c->close_now = 1;
 		break;
 	}
+	az_flush(c);
 	az_settle(c);
 }
 
@@ -926,35 +1039,31 @@ tg_gate_authz_serve(evutil_socket_t fd, struct tg_gate_conn_info *ci)
 	tg_error_clear(&err);
 	if (c == NULL) {
 		evutil_closesocket(fd);
+		tg_gate_conn_done(ci);
 		goto out;
 	}
 	c->ci = ci;
 	c->srv = ci->w->srv;
+	c->fd = fd;
 	c->idle_ms = sn->cfg.limits.idle_ms;
 	c->header_ms = sn->cfg.limits.header_ms;
 	if (sn->cfg.listeners[ci->listener].addr.scheme == TG_GATE_SCHEME_TCP)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((c->bev = bufferevent_socket_new(ci->w->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		evutil_closesocket(fd);
-		goto out;
-	}
-	if ((c->tmo = evtimer_new(ci->w->base, az_timer, c)) == NULL ||
+	if (evutil_make_socket_nonblocking(fd) != 0 || (c->rbuf = evbuffer_new()) == NULL ||
+	    (c->wbuf = evbuffer_new()) == NULL ||
+	    (c->rev = event_new(ci->w->base, fd, EV_READ | EV_PERSIST, az_read, c)) == NULL ||
+	    (c->wev = event_new(ci->w->base, fd, EV_WRITE, az_write, c)) == NULL ||
+	    (c->tmo = evtimer_new(ci->w->base, az_timer, c)) == NULL ||
 	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &lim,
 	                            &(struct tg_gate_http_cb){az_head, az_body, az_end}, c, &c->rd,
-	                            &err) != 0)
+	                            &err) != 0 ||
+	    event_add(c->rev, NULL) != 0)
 		goto out;
-	bufferevent_setcb(c->bev, az_read, az_write, az_event, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, AZ_HIGH);
-	bufferevent_set_max_single_read(c->bev, AZ_IO_MAX);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->reading = 1;
 	az_idle(c);
 	ok = 1;
 out:
 	tg_gate_snapshot_put(sn);
-	if (!ok && c != NULL && c->bev != NULL) {
+	if (!ok && c != NULL)
 		az_free(c); /* closes the socket, calls tg_gate_conn_done */
-	} else if (!ok) {
-		free(c);
-		tg_gate_conn_done(ci);
-	}
 }

@@ -252,7 +252,7 @@ int tg_gate_authz_cert_der(const char *esc, size_t len, uint8_t **der, size_t *d
 
 /* One cached verdict of a client certificate. A plain value. */
 struct tg_gate_authz_entry {
-	uint8_t sha256[32];            /* the fingerprint: SHA-256 of the DER */
+	uint8_t sha256[32];            /* the key: SHA-256 of the header value as received */
 	unsigned long generation;      /* the snapshot it was verified under */
 	time_t until;                  /* not used from then on (notAfter, CRL nextUpdate, TTL) */
 	int rc;                        /* 0 verified, else the verifier's TG_ERR_* */
@@ -304,10 +304,12 @@ struct tg_gate_authz_out {
 };
 
 /*
- * Decides one subrequest: the headers present once each, the certificate
- * decoded and looked up by fingerprint in cache under generation (may be
- * NULL: always verified), else verified with v at now (an X509 parsed
- * exactly from the DER, then tg_gate_verify_peer, no chain) and cached;
+ * Decides one subrequest: the headers present once each; the certificate
+ * header looked up in cache under generation (may be NULL: always
+ * verified) by the SHA-256 of its bytes exactly as received, else decoded
+ * (tg_gate_authz_cert_der: a header that does not decode is a deny and is
+ * not cached), verified with v at now (an X509 parsed exactly from the
+ * DER, then tg_gate_verify_peer, no chain) and cached under that key;
  * the URI normalized (tg_gate_path_normalize); tg_gate_decide under pol.
  * The first failure is the deny and its reason, with the texts of the
  * gate's http mode (verifier, normalization, decision). Returns 0 (out

@@ -5,8 +5,10 @@
 # headers), denied by the policy (403 with X-Tokengate-Reason and route),
 # missing / garbage / oversized / doubled certificate header, a certificate
 # of another CA, a bad URI, a revoked certificate after it was cached
-# (refused once the new CRL is loaded), the audit records (front authz),
-# the cache counters, keep-alive, pipelining, a slow head, SIGHUP, the socket file (mode, group,
+# (refused once the new CRL is loaded, however its header is escaped), the
+# audit records (front authz), the cache counters, keep-alive, pipelining
+# (also beyond the socket's buffer: the endpoint waits for the client to
+# read), a slow head, SIGHUP, the socket file (mode, group,
 # removal, a stale one replaced, a live one kept), --dry-run, fail closed
 # when the audit log cannot grow, and the configuration refusals (a
 # non-loopback address, a group that does not exist or changes on reload).
@@ -232,6 +234,37 @@ print("pipelined: 200 403 200; slow head: 403 after %.1f s" % (time.time() - t0)
 PY
 echo "ok: pipelined subrequests answered in order; a slow head refused with 403"
 
+# a client that sends many subrequests without reading: the answers fill
+# the socket, the gate must stop reading, keep what it has not written and
+# go on once the client reads — every answer arrives, in order
+"$GATE_PYTHON" - <<'PY' || tg_fail "pipelined subrequests beyond the socket's buffer (see above)"
+import os, socket, threading, time
+def req(uri):
+    return ("GET /auth HTTP/1.1\r\nHost: authz\r\nX-Tokengate-Client-Cert: %s\r\n"
+            "X-Original-Method: GET\r\nX-Original-URI: %s\r\n\r\n" % (os.environ["ALICE"], uri)).encode()
+N = 3000
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["SOCK"])
+s.settimeout(60)
+data = b"".join(req("/echo" if i % 2 == 0 else "/admin/x") for i in range(N))
+t = threading.Thread(target=s.sendall, args=(data,))
+t.start()
+time.sleep(1.5)  # nothing read meanwhile: the answers back up
+buf = b""
+while buf.count(b"\r\n\r\n") < N:
+    d = s.recv(1 << 16)
+    if not d:
+        break
+    buf += d
+t.join()
+heads = [h for h in buf.split(b"\r\n\r\n") if h]
+codes = [h.split(b" ")[1] for h in heads]
+assert len(codes) == N, (len(codes), len(data))
+assert codes == [b"200" if i % 2 == 0 else b"403" for i in range(N)], codes[:10]
+print("%d pipelined subrequests (%d KiB of answers) answered in order" % (N, len(buf) // 1024))
+PY
+echo "ok: pipelined subrequests beyond the socket's buffer answered in order"
+
 # the cache: the same certificate again is a hit
 h0=$(gate_metric 'tokengate_authz_cache_total{result="hit"}')
 m0=$(gate_metric 'tokengate_authz_cache_total{result="miss"}')
@@ -245,10 +278,17 @@ m1=$(gate_metric 'tokengate_authz_cache_total{result="miss"}')
 echo "ok: cache hits $h0 -> $h1, misses $m0 -> $m1"
 
 # revoked after caching: allowed (and cached) first, refused once the new CRL is loaded
+# (also escaped another way — lower-case hex — a second cache key of the
+# same certificate: neither may outlive the CRL)
 REV=$(esc revoked)
+# shellcheck disable=SC2001 # \L (lower case) has no ${//} form
+REV_LOWER=$(sed 's/%\([0-9A-F][0-9A-F]\)/%\L\1/g' <<<"$REV")
+[[ $REV_LOWER != "$REV" ]] || tg_fail "the lower-case escaping of the revoked certificate is the same text"
 for i in 1 2 3 4; do
 	st=$(ask tcp "$REV" GET /echo)
 	expect "revoked before the CRL" 200 "$st"
+	st=$(ask tcp "$REV_LOWER" GET /echo)
+	expect "revoked before the CRL, escaped in lower case" 200 "$st"
 done
 n0=$(grep -c 'reload (the CRL file changed)' "$GATE_LOG" || true)
 cp "$PKI/crl.pem" "$PKI/live.crl.new"
@@ -261,11 +301,15 @@ for front in tcp unix; do
 	expect "$front revoked after the CRL" 403 "$st"
 	[[ $(hdr X-Tokengate-Reason) == *"is revoked by the configured CRL"* ]] ||
 		tg_fail "revoked: $(hdr X-Tokengate-Reason)"
+	st=$(ask $front "$REV_LOWER" GET /echo)
+	expect "$front revoked after the CRL, escaped in lower case" 403 "$st"
+	[[ $(hdr X-Tokengate-Reason) == *"is revoked by the configured CRL"* ]] ||
+		tg_fail "revoked, lower case: $(hdr X-Tokengate-Reason)"
 done
 gate_audit_expect event=request front=authz decision=deny 'reason~revoked'
 st=$(ask tcp "$ALICE" GET /echo)
 expect "alice after the CRL" 200 "$st"
-echo "ok: a cached certificate revoked by a new CRL is refused"
+echo "ok: a cached certificate revoked by a new CRL is refused (however it is escaped)"
 
 # SIGHUP reloads the policy: a new generation, the decision follows
 sed -i 's|paths: \["/echo", "/echo/\*\*"\]|paths: ["/echo2"]|' "$TG_TMP/policy.yaml"

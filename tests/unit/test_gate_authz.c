@@ -1,10 +1,11 @@
 /*
  * test_gate_authz.c — the pure parts of the gate's authz mode (authz.c,
  * gate-int.h): decoding the X-Tokengate-Client-Cert header (nginx's
- * $ssl_client_escaped_cert) strictly, the cache of verdicts (fingerprint,
+ * $ssl_client_escaped_cert) strictly, the cache of verdicts (header key,
  * generation, expiry, bounded sets), and the whole evaluation of a
  * subrequest with a real verifier (tests/lib/gate_authz_pki.h).
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -518,6 +519,92 @@ test_evaluate_bad_der(void **state)
 	tg_gate_authz_cache_free(c);
 }
 
+/*
+ * The cache is keyed by the header's bytes as received (their SHA-256), an
+ * entry made only after those bytes decoded: a header that differs in one
+ * byte never takes another's verdict. The same certificate escaped another
+ * way is decoded and verified on its own; a byte changed inside the base64
+ * is another certificate (refused); a changed escape that no longer
+ * decodes is refused by the decoder every time (never cached).
+ */
+static void
+test_evaluate_header_key(void **state)
+{
+	struct tg_gate_authz_cache *c = tg_gate_authz_cache_new();
+	struct tg_gate_authz_out *o = malloc(sizeof(*o));
+	struct tg_gate_authz_in in;
+	char *alice = esc(GA_ALICE_PEM), *lower = strdup(alice), *flip = strdup(alice),
+	     *cr = strdup(alice), *p;
+	size_t i, n = strlen(alice);
+
+	(void)state;
+	assert_non_null(lower);
+	assert_non_null(flip);
+	assert_non_null(cr);
+	/* the same bytes of text, the escapes' hex digits in lower case */
+	for (i = 0; i + 2 < n; i++)
+		if (lower[i] == '%') {
+			lower[i + 1] = (char)tolower((unsigned char)lower[i + 1]);
+			lower[i + 2] = (char)tolower((unsigned char)lower[i + 2]);
+		}
+	assert_string_not_equal(lower, alice);
+	/* one base64 letter in the middle of the body changed */
+	for (i = n / 2;
+	     i < n && !((flip[i] >= 'A' && flip[i] < 'Z') || (flip[i] >= 'a' && flip[i] < 'z'));
+	     i++)
+		;
+	assert_true(i < n);
+	flip[i]++;
+	/* the first newline's escape (%0A) made a carriage return (%0D) */
+	assert_non_null(p = strstr(cr, "%0A"));
+	p[2] = 'D';
+
+	in_of(&in, alice, "POST", "/v1/chat/completions");
+	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
+	assert_true(o->allow && o->verified);
+	assert_int_equal(o->cache_hit, 0);
+	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
+	assert_true(o->allow);
+	assert_int_equal(o->cache_hit, 1);
+	/* escaped otherwise: not alice's entry, verified on its own (allowed) */
+	in_of(&in, lower, "POST", "/v1/chat/completions");
+	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
+	assert_int_equal(o->cache_hit, 0);
+	assert_true(o->allow && o->verified);
+	assert_string_equal(o->peer.identity, "spiffe://example.org/dev/alice");
+	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
+	assert_int_equal(o->cache_hit, 1);
+	/* one byte of the base64 changed: another certificate, refused, twice */
+	in_of(&in, flip, "POST", "/v1/chat/completions");
+	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
+	assert_int_equal(o->cache_hit, 0);
+	assert_false(o->allow || o->verified);
+	assert_string_equal(o->peer.identity, "");
+	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
+	assert_int_equal(o->cache_hit, 1);
+	assert_false(o->allow || o->verified);
+	/* one escape changed so the text no longer decodes: refused by the
+	 * decoder each time, never a cache entry */
+	in_of(&in, cr, "POST", "/v1/chat/completions");
+	for (i = 0; i < 2; i++) {
+		tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
+		assert_int_equal(o->cache_hit, -1);
+		assert_false(o->allow || o->verified);
+		assert_non_null(strstr(o->reason, "is not one URL-escaped PEM certificate"));
+	}
+	/* alice's own entry is untouched by all of that */
+	in_of(&in, alice, "POST", "/v1/chat/completions");
+	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
+	assert_true(o->allow);
+	assert_int_equal(o->cache_hit, 1);
+	free(alice);
+	free(lower);
+	free(flip);
+	free(cr);
+	free(o);
+	tg_gate_authz_cache_free(c);
+}
+
 /* With a CRL a verdict is kept only until its nextUpdate: then the verifier refuses. */
 static void
 test_evaluate_crl_until(void **state)
@@ -599,6 +686,7 @@ main(void)
 	    cmocka_unit_test(test_cache_bounded_lru),
 	    cmocka_unit_test(test_evaluate),
 	    cmocka_unit_test(test_evaluate_bad_der),
+	    cmocka_unit_test(test_evaluate_header_key),
 	    cmocka_unit_test(test_evaluate_crl_until),
 	    cmocka_unit_test(test_in_from_head),
 	};
