@@ -288,6 +288,34 @@ px_record(struct px_conn *c, const struct px_req *rq, const char *event)
 	return rec;
 }
 
+/* Field i of a record: a string, or an integer. */
+#define PX_STR(k, v) ((struct tg_audit_field){.key = (k), .kind = TG_AUDIT_STR, .s = (v)})
+#define PX_INT(k, v)                                                                               \
+	((struct tg_audit_field){.key = (k), .kind = TG_AUDIT_INT, .i = (json_int_t)(v)})
+
+/*
+ * Writes the record px_record(c, rq, event) would make, with the n fields
+ * f added, without building it (tg_gate_audit_fields: the same line):
+ * the records of every request that goes through. 0, or -1 (the log is
+ * unavailable).
+ */
+static int
+px_audit_fields(struct px_conn *c, const struct px_req *rq, const char *event,
+                struct tg_audit_field *f, size_t n)
+{
+	struct tg_audit_field all[16];
+
+	tg_gate_audit_conn_ready(c->ci);
+	all[0] = PX_STR("request_id", rq->id);
+	all[1] = PX_STR("route", rq->route);
+	all[2] = PX_STR("method", rq->method);
+	all[3] = PX_STR("path", rq->path);
+	if (n > sizeof(all) / sizeof(all[0]) - 4)
+		return -1;
+	memcpy(all + 4, f, n * sizeof(*f));
+	return tg_gate_audit_fields(c->ci, event, all, 4 + n, NULL) == 0 ? 0 : -1;
+}
+
 /*
  * Answers the client with status and a JSON body {"error":..., "reason":...}
  * (plus "route" when with_route). keep 0: Connection: close, and the
@@ -391,17 +419,14 @@ px_upstream_error(struct px_conn *c, const char *kind, const char *reason, int s
 static void
 px_response_record(struct px_conn *c, const struct px_req *rq, int status, const char *reason)
 {
-	json_t *rec = px_record(c, rq, "response");
+	struct tg_audit_field f[] = {
+	    PX_INT("status", status),           PX_INT("bytes_in", rq->bytes_in),
+	    PX_INT("bytes_out", rq->bytes_out), PX_INT("duration_ms", since(&rq->start) * 1000.0),
+	    PX_STR("reason", reason),
+	};
 
-	if (rec != NULL) {
-		jset_int(rec, "status", status);
-		jset_int(rec, "bytes_in", (json_int_t)rq->bytes_in);
-		jset_int(rec, "bytes_out", (json_int_t)rq->bytes_out);
-		jset_int(rec, "duration_ms", (json_int_t)(since(&rq->start) * 1000.0));
-		if (reason != NULL)
-			jset_str(rec, "reason", reason);
-	}
-	px_audit(c, rec);
+	/* no "reason" when the response ended cleanly */
+	px_audit_fields(c, rq, "response", f, reason != NULL ? 5 : 4);
 }
 
 /*
@@ -878,7 +903,7 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	struct tg_gate_peer peer;
 	char reason[600];
 	int denied, dry = rq->snap->cfg.dry_run, rc = 0;
-	json_t *rec;
+	struct tg_audit_field f[3];
 
 	rq_peer(c->ci, &peer);
 	tg_gate_decide(&rq->ls->policy, &peer, rq->method, rq->path, &v);
@@ -895,15 +920,11 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	}
 	rq->upgrade = h->upgrade && !denied;
 	rq->decision = !denied ? "allow" : dry ? "dry-run" : "deny";
-	rec = px_record(c, rq, "request");
-	if (rec != NULL) {
-		jset_str(rec, "decision", rq->decision);
-		jset_str(rec, "reason", reason);
-		if (denied && !dry)
-			jset_int(rec, "status", 403);
-	}
+	f[0] = PX_STR("decision", rq->decision);
+	f[1] = PX_STR("reason", reason);
+	f[2] = PX_INT("status", 403);
 	/* written before anything is forwarded; no log, no request (fail closed) */
-	if (px_audit(c, rec) != 0) {
+	if (px_audit_fields(c, rq, "request", f, denied && !dry ? 3 : 2) != 0) {
 		px_answer(
 		    c, 503, "audit log unavailable",
 		    "the gate cannot write its audit log, so it refuses requests until it can", 0,
