@@ -386,6 +386,10 @@ out:
 	return r;
 }
 
+static _Thread_local time_t time_sec;
+static _Thread_local char time_text[64];
+static _Thread_local size_t time_len; /* 0: time_text not made yet */
+
 /* Appends ,"time":"2026-12-02T13:18:01.123Z" (now, UTC). */
 static int
 line_put_time(struct tg_audit_line *line)
@@ -397,11 +401,19 @@ line_put_time(struct tg_audit_line *line)
 	int r = -1;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (gmtime_r(&ts.tv_sec, &tm) == NULL)
-		goto out;
-	n = strftime(buf, sizeof(buf), "\",\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
-	if (n == 0 || n + 6 > sizeof(buf))
-		goto out;
+	/* the text up to the second, made once a second per thread */
+	if (ts.tv_sec != time_sec || time_len == 0) {
+		time_len = 0;
+		if (gmtime_r(&ts.tv_sec, &tm) == NULL)
+			goto out;
+		n = strftime(time_text, sizeof(time_text), "\",\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+		if (n == 0 || n + 6 > sizeof(buf))
+			goto out;
+		time_len = n;
+		time_sec = ts.tv_sec;
+	}
+	n = time_len;
+	memcpy(buf, time_text, n);
 	buf[n++] = '.';
 	buf[n++] = (char)('0' + ts.tv_nsec / 100000000);
 	buf[n++] = (char)('0' + ts.tv_nsec / 10000000 % 10);
@@ -474,6 +486,13 @@ field_key_ok(const char *k)
 	return 1;
 }
 
+/* strcmp, the first bytes compared inline: keys mostly differ there. */
+static int
+key_cmp(const char *a, const char *b)
+{
+	return a[0] != b[0] ? (unsigned char)a[0] - (unsigned char)b[0] : strcmp(a, b);
+}
+
 /* Appends field f's value as JSON text. */
 static int
 field_put(const struct tg_audit_field *f, struct tg_audit_line *line)
@@ -531,7 +550,7 @@ tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audi
 			goto out;
 		}
 		time_given |= strcmp(f[i].key, "time") == 0;
-		for (j = i; j > 0 && (c = strcmp(f[ord[j - 1]].key, f[i].key)) >= 0; j--) {
+		for (j = i; j > 0 && (c = key_cmp(f[ord[j - 1]].key, f[i].key)) >= 0; j--) {
 			if (c == 0) {
 				tg_error_set(err, r, "audit record field '%s' is given twice",
 				             f[i].key);
