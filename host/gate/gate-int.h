@@ -121,7 +121,8 @@ json_t *tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *eve
  * tg_gate_audit of the record tg_gate_audit_record(ci, event) would make
  * with the n fields f added (tg_audit_prepare_fields: the same line, byte
  * for byte, without building JSON objects; f must not repeat a field of
- * ci's nor "event"). On the thread of ci's worker only (its line buffer
+ * ci's nor "event"). event NULL: f holds the "event" field (e.g. as
+ * TG_AUDIT_TEXT). On the thread of ci's worker only (its line buffer
  * is reused). Results and errors as tg_gate_audit's.
  */
 int tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,

@@ -15,6 +15,7 @@
  */
 #include "gate-int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #define PX_LINGER_MS 2000u          /* after the last answer: read and drop for this long */
 #define PX_IO_MAX    (64 * 1024)    /* bytes per read or write call */
 #define PX_ID_BATCH  64u            /* request ids per RAND_bytes call */
+#define PX_RQ_N      4u             /* a request's values in both its audit records */
 
 enum px_phase {
 	PX_IDLE = 0,    /* between requests: no byte of the next head yet */
@@ -87,6 +89,8 @@ struct px_req {
 	int resp_any; /* a byte of the response came */
 	uint64_t bytes_in, bytes_out;
 	struct timespec start;
+	char *jt[PX_RQ_N]; /* request_id, route, method, path as JSON text (px_rq_text) */
+	size_t jl[PX_RQ_N];
 };
 
 struct px_conn {
@@ -294,26 +298,92 @@ px_record(struct px_conn *c, const struct px_req *rq, const char *event)
 	((struct tg_audit_field){.key = (k), .kind = TG_AUDIT_INT, .i = (json_int_t)(v)})
 
 /*
+ * The JSON text of the words every request's records repeat (events and
+ * decisions), dumped once per process; a word whose dump failed (out of
+ * memory) is dumped per record instead.
+ */
+static const char *const px_words[] = {"request", "response", "allow", "deny", "dry-run"};
+#define PX_NWORDS (sizeof(px_words) / sizeof(px_words[0]))
+static char *px_word_text[PX_NWORDS];
+static size_t px_word_len[PX_NWORDS];
+static pthread_once_t px_words_once = PTHREAD_ONCE_INIT;
+
+static void
+px_words_make(void)
+{
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < PX_NWORDS; i++) {
+		if ((v = json_string(px_words[i])) != NULL)
+			(void)tg_audit_dump_value(v, &px_word_text[i], &px_word_len[i]);
+		json_decref(v);
+	}
+}
+
+/* Field key with the value word (one of px_words, else dumped as a string). */
+static struct tg_audit_field
+px_word(const char *key, const char *word)
+{
+	size_t i;
+
+	(void)pthread_once(&px_words_once, px_words_make);
+	for (i = 0; word != NULL && i < PX_NWORDS; i++)
+		if (px_word_text[i] != NULL && strcmp(word, px_words[i]) == 0)
+			return (struct tg_audit_field){.key = key,
+			                               .kind = TG_AUDIT_TEXT,
+			                               .s = px_word_text[i],
+			                               .len = px_word_len[i]};
+	return PX_STR(key, word);
+}
+
+/* rq's values for both its records, dumped at the first (NULL: not yet). */
+static const char *const px_rq_keys[PX_RQ_N] = {"request_id", "route", "method", "path"};
+
+static void
+px_rq_text(struct px_req *rq)
+{
+	const char *v[PX_RQ_N] = {rq->id, rq->route, rq->method, rq->path};
+	json_t *j;
+	size_t i;
+
+	for (i = 0; i < PX_RQ_N; i++) {
+		if (rq->jt[i] != NULL)
+			continue;
+		j = v[i] != NULL ? json_string(v[i]) : json_null();
+		if (j != NULL)
+			(void)tg_audit_dump_value(j, &rq->jt[i], &rq->jl[i]);
+		json_decref(j);
+	}
+}
+
+/*
  * Writes the record px_record(c, rq, event) would make, with the n fields
  * f added, without building it (tg_gate_audit_fields: the same line):
- * the records of every request that goes through. 0, or -1 (the log is
- * unavailable).
+ * the records of every request that goes through. rq's own values are
+ * dumped once for both its records. 0, or -1 (the log is unavailable).
  */
 static int
-px_audit_fields(struct px_conn *c, const struct px_req *rq, const char *event,
-                struct tg_audit_field *f, size_t n)
+px_audit_fields(struct px_conn *c, struct px_req *rq, const char *event, struct tg_audit_field *f,
+                size_t n)
 {
+	const char *v[PX_RQ_N] = {rq->id, rq->route, rq->method, rq->path};
 	struct tg_audit_field all[16];
+	size_t i;
 
-	tg_gate_audit_conn_ready(c->ci);
-	all[0] = PX_STR("request_id", rq->id);
-	all[1] = PX_STR("route", rq->route);
-	all[2] = PX_STR("method", rq->method);
-	all[3] = PX_STR("path", rq->path);
-	if (n > sizeof(all) / sizeof(all[0]) - 4)
+	if (n > sizeof(all) / sizeof(all[0]) - PX_RQ_N - 1)
 		return -1;
-	memcpy(all + 4, f, n * sizeof(*f));
-	return tg_gate_audit_fields(c->ci, event, all, 4 + n, NULL) == 0 ? 0 : -1;
+	tg_gate_audit_conn_ready(c->ci);
+	px_rq_text(rq);
+	for (i = 0; i < PX_RQ_N; i++)
+		all[i] = rq->jt[i] != NULL ? (struct tg_audit_field){.key = px_rq_keys[i],
+		                                                     .kind = TG_AUDIT_TEXT,
+		                                                     .s = rq->jt[i],
+		                                                     .len = rq->jl[i]}
+		                           : PX_STR(px_rq_keys[i], v[i]);
+	all[PX_RQ_N] = px_word("event", event);
+	memcpy(all + PX_RQ_N + 1, f, n * sizeof(*f));
+	return tg_gate_audit_fields(c->ci, NULL, all, PX_RQ_N + 1 + n, NULL) == 0 ? 0 : -1;
 }
 
 /*
@@ -372,6 +442,8 @@ px_refuse(struct px_conn *c, int status, const char *error, const char *reason)
 static void
 req_free(struct px_req *rq)
 {
+	size_t i;
+
 	if (rq == NULL)
 		return;
 	tg_gate_upstream_release(rq->uc, 0);
@@ -382,6 +454,8 @@ req_free(struct px_req *rq)
 		evbuffer_free(rq->head);
 	if (rq->snap != NULL)
 		tg_gate_snapshot_put(rq->snap);
+	for (i = 0; i < PX_RQ_N; i++)
+		free(rq->jt[i]);
 	free(rq);
 }
 
@@ -417,7 +491,7 @@ px_upstream_error(struct px_conn *c, const char *kind, const char *reason, int s
 
 /* The "response" record of the forwarded request rq (reason: why it ended early). */
 static void
-px_response_record(struct px_conn *c, const struct px_req *rq, int status, const char *reason)
+px_response_record(struct px_conn *c, struct px_req *rq, int status, const char *reason)
 {
 	struct tg_audit_field f[] = {
 	    PX_INT("status", status),           PX_INT("bytes_in", rq->bytes_in),
@@ -920,7 +994,7 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	}
 	rq->upgrade = h->upgrade && !denied;
 	rq->decision = !denied ? "allow" : dry ? "dry-run" : "deny";
-	f[0] = PX_STR("decision", rq->decision);
+	f[0] = px_word("decision", rq->decision);
 	f[1] = PX_STR("reason", reason);
 	f[2] = PX_INT("status", 403);
 	/* written before anything is forwarded; no log, no request (fail closed) */

@@ -486,6 +486,7 @@ tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
 	struct tg_audit_field all[TG_AUDIT_FIELDS_MAX];
 	struct tg_audit_line *line = &ci->w->audit_line;
 	struct tg_error e;
+	size_t i;
 	int r;
 
 	tg_error_clear(&e);
@@ -498,11 +499,14 @@ tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
 		goto out;
 	}
 	memcpy(all, ci->audit_pre->f, sizeof(ci->audit_pre->f));
-	all[PRE_N] = (struct tg_audit_field){.key = "event", .kind = TG_AUDIT_STR, .s = event};
+	i = PRE_N;
+	if (event != NULL)
+		all[i++] =
+		    (struct tg_audit_field){.key = "event", .kind = TG_AUDIT_STR, .s = event};
 	if (n > 0)
-		memcpy(all + PRE_N + 1, f, n * sizeof(*f));
+		memcpy(all + i, f, n * sizeof(*f));
 	/* as tg_gate_audit: the line is made outside the lock */
-	r = tg_audit_prepare_fields(all, PRE_N + 1 + n, line, &e);
+	r = tg_audit_prepare_fields(all, i + n, line, &e);
 	pthread_mutex_lock(&s->audit_mu);
 	if (r == 0)
 		r = tg_audit_write_prepared(s->audit, line, &e);
