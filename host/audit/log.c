@@ -386,6 +386,10 @@ out:
 	return r;
 }
 
+static _Thread_local time_t time_sec;
+static _Thread_local char time_text[64];
+static _Thread_local size_t time_len; /* 0: time_text not made yet */
+
 /* Appends ,"time":"2026-12-02T13:18:01.123Z" (now, UTC). */
 static int
 line_put_time(struct tg_audit_line *line)
@@ -397,11 +401,19 @@ line_put_time(struct tg_audit_line *line)
 	int r = -1;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (gmtime_r(&ts.tv_sec, &tm) == NULL)
-		goto out;
-	n = strftime(buf, sizeof(buf), "\",\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
-	if (n == 0 || n + 6 > sizeof(buf))
-		goto out;
+	/* the text up to the second, made once a second per thread */
+	if (ts.tv_sec != time_sec || time_len == 0) {
+		time_len = 0;
+		if (gmtime_r(&ts.tv_sec, &tm) == NULL)
+			goto out;
+		n = strftime(time_text, sizeof(time_text), "\",\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+		if (n == 0 || n + 6 > sizeof(buf))
+			goto out;
+		time_len = n;
+		time_sec = ts.tv_sec;
+	}
+	n = time_len;
+	memcpy(buf, time_text, n);
 	buf[n++] = '.';
 	buf[n++] = (char)('0' + ts.tv_nsec / 100000000);
 	buf[n++] = (char)('0' + ts.tv_nsec / 10000000 % 10);
@@ -454,6 +466,140 @@ toolong:
 		                 TG_AUDIT_LINE_MAX);
 	else
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory writing an audit record");
+out:
+	return r;
+}
+
+#define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY)
+
+/* A key tg_audit_prepare_fields writes as it is: [a-z0-9_]+, not "prev". */
+static int
+field_key_ok(const char *k)
+{
+	size_t i;
+
+	if (k == NULL || k[0] == '\0' || strcmp(k, "prev") == 0)
+		return 0;
+	for (i = 0; k[i] != '\0'; i++)
+		if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* strcmp, the first bytes compared inline: keys mostly differ there. */
+static int
+key_cmp(const char *a, const char *b)
+{
+	return a[0] != b[0] ? (unsigned char)a[0] - (unsigned char)b[0] : strcmp(a, b);
+}
+
+/* Appends field f's value as JSON text. */
+static int
+field_put(const struct tg_audit_field *f, struct tg_audit_line *line)
+{
+	char num[32];
+	json_t *v;
+	int n, r = -1;
+
+	switch (f->kind) {
+	case TG_AUDIT_JSON:
+		r = json_dump_callback(f->json, line_put, line, DUMP_FLAGS);
+		break;
+	case TG_AUDIT_STR:
+		/* jansson's check and escaping, as for a record's string member */
+		v = f->s != NULL ? json_string(f->s) : NULL;
+		r = v != NULL ? json_dump_callback(v, line_put, line, DUMP_FLAGS)
+		              : line_put("null", 4, line);
+		json_decref(v);
+		break;
+	case TG_AUDIT_INT:
+		/* what jansson writes for an integer */
+		n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, f->i);
+		if (n > 0 && (size_t)n < sizeof(num))
+			r = line_put(num, (size_t)n, line);
+		break;
+	case TG_AUDIT_TEXT:
+		r = line_put(f->s, f->len, line);
+		break;
+	}
+	return r;
+}
+
+int
+tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audit_line *line,
+                        struct tg_error *err)
+{
+	size_t ord[TG_AUDIT_FIELDS_MAX], i, j, t;
+	int time_given = 0, c, r = TG_ERR_INVALID_ARG;
+
+	line->len = 0;
+	line->too_long = 0;
+	if (n == 0 || n > TG_AUDIT_FIELDS_MAX) {
+		tg_error_set(err, r, "an audit record needs 1 to %u fields, not %zu",
+		             TG_AUDIT_FIELDS_MAX, n);
+		goto out;
+	}
+	/* sorted by key, as JSON_SORT_KEYS sorts a record's members */
+	for (i = 0; i < n; i++) {
+		if (!field_key_ok(f[i].key) || (f[i].kind == TG_AUDIT_JSON && f[i].json == NULL) ||
+		    (f[i].kind == TG_AUDIT_TEXT && (f[i].s == NULL || f[i].len == 0))) {
+			tg_error_set(err, r,
+			             "audit record field %zu ('%s'): the key must be lower-case "
+			             "letters, digits and '_' (not \"prev\") and the value present",
+			             i, f[i].key != NULL ? f[i].key : "(null)");
+			goto out;
+		}
+		time_given |= strcmp(f[i].key, "time") == 0;
+		for (j = i; j > 0 && (c = key_cmp(f[ord[j - 1]].key, f[i].key)) >= 0; j--) {
+			if (c == 0) {
+				tg_error_set(err, r, "audit record field '%s' is given twice",
+				             f[i].key);
+				goto out;
+			}
+		}
+		for (t = i; t > j; t--)
+			ord[t] = ord[t - 1];
+		ord[j] = i;
+	}
+	r = TG_ERR_ALLOC;
+	if (line_put(LINE_PREV TG_AUDIT_GENESIS, LINE_PREV_AT + TG_AUDIT_HASH_HEX - 1, line) != 0 ||
+	    (!time_given && line_put_time(line) != 0) || line_put("\"", 1, line) != 0)
+		goto toolong;
+	for (i = 0; i < n; i++) {
+		if (line_put(",\"", 2, line) != 0 ||
+		    line_put(f[ord[i]].key, strlen(f[ord[i]].key), line) != 0 ||
+		    line_put("\":", 2, line) != 0 || field_put(&f[ord[i]], line) != 0)
+			goto toolong;
+	}
+	if (line_put("}", 1, line) != 0)
+		goto toolong;
+	r = 0;
+	goto out;
+toolong:
+	if (line->too_long)
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "audit record is longer than the %u-byte limit",
+		                 TG_AUDIT_LINE_MAX);
+	else
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory writing an audit record");
+out:
+	return r;
+}
+
+int
+tg_audit_dump_value(const json_t *v, char **text, size_t *len)
+{
+	int r = TG_ERR_INVALID_ARG;
+
+	*text = NULL;
+	*len = 0;
+	if (v == NULL)
+		goto out;
+	r = TG_ERR_ALLOC;
+	if ((*text = json_dumps(v, DUMP_FLAGS)) == NULL)
+		goto out;
+	*len = strlen(*text);
+	r = 0;
 out:
 	return r;
 }

@@ -45,6 +45,7 @@ tg_gate_conn_done(struct tg_gate_conn_info *ci)
 	tg_gate_metrics_conn_close(tg_gate_server_metrics(s));
 	tg_gate_server_conn_leave(s);
 	json_decref(ci->audit_fields);
+	tg_gate_audit_pre_free(ci->audit_pre);
 	free(ci);
 }
 

@@ -37,6 +37,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "tg_audit.h"
 #include "tg_err.h"
 #include "tg_gate_config.h"
 #include "tg_gate_decide.h"
@@ -51,6 +52,7 @@
 struct tg_gate_server;
 struct tg_gate_upstream_pool; /* upstream.c, one per worker */
 struct tg_gate_authz_cache;   /* authz.c, one per worker */
+struct tg_gate_audit_pre;     /* server.c: a connection's audit fields as JSON text */
 
 /* One listener's loaded state within a snapshot. */
 struct tg_gate_lstate {
@@ -83,6 +85,7 @@ struct tg_gate_worker {
 	struct event_base *base;
 	struct tg_gate_upstream_pool *pool;
 	struct tg_gate_authz_cache *authz; /* made on first use; freed with the worker */
+	struct tg_audit_line audit_line;   /* tg_gate_audit_fields', reused line after line */
 };
 
 /* One established client connection, as handed to a mode. */
@@ -93,8 +96,9 @@ struct tg_gate_conn_info {
 	char peer_addr[64]; /* "192.0.2.1:50123" or "unix" */
 	struct tg_gate_peer_info peer;
 	int resumed;
-	struct timespec start; /* CLOCK_MONOTONIC at accept */
-	json_t *audit_fields;  /* tg_gate_audit_conn_ready's, or NULL */
+	struct timespec start;               /* CLOCK_MONOTONIC at accept */
+	json_t *audit_fields;                /* tg_gate_audit_conn_ready's, or NULL */
+	struct tg_gate_audit_pre *audit_pre; /* the same fields as JSON text, or NULL */
 };
 
 /*
@@ -114,12 +118,27 @@ int tg_gate_audit(struct tg_gate_server *s, const json_t *rec, struct tg_error *
 json_t *tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *event);
 
 /*
+ * tg_gate_audit of the record tg_gate_audit_record(ci, event) would make
+ * with the n fields f added (tg_audit_prepare_fields: the same line, byte
+ * for byte, without building JSON objects; f must not repeat a field of
+ * ci's nor "event"). event NULL: f holds the "event" field (e.g. as
+ * TG_AUDIT_TEXT). On the thread of ci's worker only (its line buffer
+ * is reused). Results and errors as tg_gate_audit's.
+ */
+int tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
+                         const struct tg_audit_field *f, size_t n, struct tg_error *err);
+
+/*
  * Once ci's peer is known (after the handshake; http mode: at its first
  * record, so idle connections hold none): builds those fields once
  * for every later tg_gate_audit_record of ci (each then a shallow copy;
- * on OOM each builds them again). tg_gate_conn_done frees them.
+ * on OOM each builds them again), and their JSON text (audit_pre) for
+ * tg_gate_audit_fields. tg_gate_conn_done frees them.
  */
 void tg_gate_audit_conn_ready(struct tg_gate_conn_info *ci);
+
+/* Frees a connection's audit_pre (tg_gate_conn_done); NULL is accepted. */
+void tg_gate_audit_pre_free(struct tg_gate_audit_pre *p);
 
 struct tg_gate_metrics *tg_gate_server_metrics(struct tg_gate_server *s);
 

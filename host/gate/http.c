@@ -1343,6 +1343,24 @@ add_extras(struct evbuffer *b, const struct tg_gate_http_extra *extra, size_t ne
 	return rc;
 }
 
+/* Appends the NUL-terminated s (evbuffer_add_printf with no format costs a
+ * vsnprintf per call). */
+static int
+add_str(struct evbuffer *b, const char *s)
+{
+	return evbuffer_add(b, s, strlen(s)) == 0;
+}
+
+/* "Content-Length: N\r\n". */
+static int
+add_length(struct evbuffer *b, uint64_t n)
+{
+	char t[48];
+	int w = snprintf(t, sizeof(t), "Content-Length: %llu\r\n", (unsigned long long)n);
+
+	return w > 0 && (size_t)w < sizeof(t) && evbuffer_add(b, t, (size_t)w) == 0;
+}
+
 /* Moves tmp to out when ok; frees tmp. 0 or TG_ERR_ALLOC. */
 static int
 commit(struct evbuffer *tmp, int ok, struct evbuffer *out)
@@ -1396,19 +1414,17 @@ tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *path_an
 	if (h != NULL && out != NULL && token_ok(h->method) && vchars_ok(path_and_query) &&
 	    extras_ok(extra, nextra)) {
 		b = evbuffer_new();
-		ok = b != NULL &&
-		     evbuffer_add_printf(b, "%s %s HTTP/1.1\r\n", h->method, path_and_query) >= 0;
+		ok = b != NULL && add_str(b, h->method) && add_str(b, " ") &&
+		     add_str(b, path_and_query) && add_str(b, " HTTP/1.1\r\n");
 		ok = ok && request_fields(h, extra, nextra, b) == 0;
 		ok = ok && add_extras(b, extra, nextra) == 0;
 		if (ok && h->body == TG_GATE_HTTP_BODY_LENGTH)
-			ok = evbuffer_add_printf(b, "Content-Length: %llu\r\n",
-			                         (unsigned long long)h->content_length) >= 0;
+			ok = add_length(b, h->content_length);
 		else if (ok && h->body == TG_GATE_HTTP_BODY_CHUNKED)
-			ok = evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") >= 0;
+			ok = add_str(b, "Transfer-Encoding: chunked\r\n");
 		ok = ok &&
-		     evbuffer_add_printf(b, "%s\r\n\r\n",
-		                         h->upgrade ? "Connection: Upgrade\r\nUpgrade: websocket"
-		                                    : "Connection: keep-alive") >= 0;
+		     add_str(b, h->upgrade ? "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+		                           : "Connection: keep-alive\r\n\r\n");
 		rc = commit(b, ok, out);
 	}
 	return rc;
@@ -1463,13 +1479,12 @@ tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, in
 		                                      reason_of(h->status)) >= 0;
 		ok = ok && response_fields(h, b) == 0;
 		if (ok && h->body == TG_GATE_HTTP_BODY_LENGTH)
-			ok = evbuffer_add_printf(b, "Content-Length: %llu\r\n",
-			                         (unsigned long long)h->content_length) >= 0;
+			ok = add_length(b, h->content_length);
 		if (ok && chunked)
-			ok = evbuffer_add_printf(b, "Transfer-Encoding: chunked\r\n") >= 0;
+			ok = add_str(b, "Transfer-Encoding: chunked\r\n");
 		/* an interim response (100, 103) says nothing about the connection */
 		if (ok && (h->status == 101 || h->status / 100 != 1))
-			ok = evbuffer_add_printf(b, "Connection: %s\r\n", conn) >= 0;
+			ok = add_str(b, "Connection: ") && add_str(b, conn) && add_str(b, "\r\n");
 		ok = ok && evbuffer_add(b, "\r\n", 2) == 0;
 		rc = commit(b, ok, out);
 	}

@@ -15,6 +15,7 @@
  */
 #include "gate-int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #define PX_LINGER_MS 2000u          /* after the last answer: read and drop for this long */
 #define PX_IO_MAX    (64 * 1024)    /* bytes per read or write call */
 #define PX_ID_BATCH  64u            /* request ids per RAND_bytes call */
+#define PX_RQ_N      4u             /* a request's values in both its audit records */
 
 enum px_phase {
 	PX_IDLE = 0,    /* between requests: no byte of the next head yet */
@@ -87,6 +89,8 @@ struct px_req {
 	int resp_any; /* a byte of the response came */
 	uint64_t bytes_in, bytes_out;
 	struct timespec start;
+	char *jt[PX_RQ_N]; /* request_id, route, method, path as JSON text (px_rq_text) */
+	size_t jl[PX_RQ_N];
 };
 
 struct px_conn {
@@ -288,6 +292,100 @@ px_record(struct px_conn *c, const struct px_req *rq, const char *event)
 	return rec;
 }
 
+/* Field i of a record: a string, or an integer. */
+#define PX_STR(k, v) ((struct tg_audit_field){.key = (k), .kind = TG_AUDIT_STR, .s = (v)})
+#define PX_INT(k, v)                                                                               \
+	((struct tg_audit_field){.key = (k), .kind = TG_AUDIT_INT, .i = (json_int_t)(v)})
+
+/*
+ * The JSON text of the words every request's records repeat (events and
+ * decisions), dumped once per process; a word whose dump failed (out of
+ * memory) is dumped per record instead.
+ */
+static const char *const px_words[] = {"request", "response", "allow", "deny", "dry-run"};
+#define PX_NWORDS (sizeof(px_words) / sizeof(px_words[0]))
+static char *px_word_text[PX_NWORDS];
+static size_t px_word_len[PX_NWORDS];
+static pthread_once_t px_words_once = PTHREAD_ONCE_INIT;
+
+static void
+px_words_make(void)
+{
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < PX_NWORDS; i++) {
+		if ((v = json_string(px_words[i])) != NULL)
+			(void)tg_audit_dump_value(v, &px_word_text[i], &px_word_len[i]);
+		json_decref(v);
+	}
+}
+
+/* Field key with the value word (one of px_words, else dumped as a string). */
+static struct tg_audit_field
+px_word(const char *key, const char *word)
+{
+	size_t i;
+
+	(void)pthread_once(&px_words_once, px_words_make);
+	for (i = 0; word != NULL && i < PX_NWORDS; i++)
+		if (px_word_text[i] != NULL && strcmp(word, px_words[i]) == 0)
+			return (struct tg_audit_field){.key = key,
+			                               .kind = TG_AUDIT_TEXT,
+			                               .s = px_word_text[i],
+			                               .len = px_word_len[i]};
+	return PX_STR(key, word);
+}
+
+/* rq's values for both its records, dumped at the first (NULL: not yet). */
+static const char *const px_rq_keys[PX_RQ_N] = {"request_id", "route", "method", "path"};
+
+static void
+px_rq_text(struct px_req *rq)
+{
+	const char *v[PX_RQ_N] = {rq->id, rq->route, rq->method, rq->path};
+	json_t *j;
+	size_t i;
+
+	for (i = 0; i < PX_RQ_N; i++) {
+		if (rq->jt[i] != NULL)
+			continue;
+		j = v[i] != NULL ? json_string(v[i]) : json_null();
+		if (j != NULL)
+			(void)tg_audit_dump_value(j, &rq->jt[i], &rq->jl[i]);
+		json_decref(j);
+	}
+}
+
+/*
+ * Writes the record px_record(c, rq, event) would make, with the n fields
+ * f added, without building it (tg_gate_audit_fields: the same line):
+ * the records of every request that goes through. rq's own values are
+ * dumped once for both its records. 0, or -1 (the log is unavailable).
+ */
+static int
+px_audit_fields(struct px_conn *c, struct px_req *rq, const char *event, struct tg_audit_field *f,
+                size_t n)
+{
+	const char *v[PX_RQ_N] = {rq->id, rq->route, rq->method, rq->path};
+	struct tg_audit_field all[16];
+	size_t i;
+
+	if (n > sizeof(all) / sizeof(all[0]) - PX_RQ_N - 1)
+		return -1;
+	tg_gate_audit_conn_ready(c->ci);
+	px_rq_text(rq);
+	for (i = 0; i < PX_RQ_N; i++)
+		all[i] = rq->jt[i] != NULL ? (struct tg_audit_field){.key = px_rq_keys[i],
+		                                                     .kind = TG_AUDIT_TEXT,
+		                                                     .s = rq->jt[i],
+		                                                     .len = rq->jl[i]}
+		                           : PX_STR(px_rq_keys[i], v[i]);
+	all[PX_RQ_N] = px_word("event", event);
+	memcpy(all + PX_RQ_N + 1, f, n * sizeof(*f));
+	return tg_gate_audit_fields(c->ci, NULL, all, PX_RQ_N + 1 + n, NULL) == 0 ? 0 : -1;
+}
+
 /*
  * Answers the client with status and a JSON body {"error":..., "reason":...}
  * (plus "route" when with_route). keep 0: Connection: close, and the
@@ -344,6 +442,8 @@ px_refuse(struct px_conn *c, int status, const char *error, const char *reason)
 static void
 req_free(struct px_req *rq)
 {
+	size_t i;
+
 	if (rq == NULL)
 		return;
 	tg_gate_upstream_release(rq->uc, 0);
@@ -354,6 +454,8 @@ req_free(struct px_req *rq)
 		evbuffer_free(rq->head);
 	if (rq->snap != NULL)
 		tg_gate_snapshot_put(rq->snap);
+	for (i = 0; i < PX_RQ_N; i++)
+		free(rq->jt[i]);
 	free(rq);
 }
 
@@ -389,19 +491,16 @@ px_upstream_error(struct px_conn *c, const char *kind, const char *reason, int s
 
 /* The "response" record of the forwarded request rq (reason: why it ended early). */
 static void
-px_response_record(struct px_conn *c, const struct px_req *rq, int status, const char *reason)
+px_response_record(struct px_conn *c, struct px_req *rq, int status, const char *reason)
 {
-	json_t *rec = px_record(c, rq, "response");
+	struct tg_audit_field f[] = {
+	    PX_INT("status", status),           PX_INT("bytes_in", rq->bytes_in),
+	    PX_INT("bytes_out", rq->bytes_out), PX_INT("duration_ms", since(&rq->start) * 1000.0),
+	    PX_STR("reason", reason),
+	};
 
-	if (rec != NULL) {
-		jset_int(rec, "status", status);
-		jset_int(rec, "bytes_in", (json_int_t)rq->bytes_in);
-		jset_int(rec, "bytes_out", (json_int_t)rq->bytes_out);
-		jset_int(rec, "duration_ms", (json_int_t)(since(&rq->start) * 1000.0));
-		if (reason != NULL)
-			jset_str(rec, "reason", reason);
-	}
-	px_audit(c, rec);
+	/* no "reason" when the response ended cleanly */
+	px_audit_fields(c, rq, "response", f, reason != NULL ? 5 : 4);
 }
 
 /*
@@ -869,7 +968,7 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	struct tg_gate_peer peer;
 	char reason[600];
 	int denied, dry = rq->snap->cfg.dry_run, rc = 0;
-	json_t *rec;
+	struct tg_audit_field f[3];
 
 	rq_peer(c->ci, &peer);
 	tg_gate_decide(&rq->ls->policy, &peer, rq->method, rq->path, &v);
@@ -886,15 +985,11 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	}
 	rq->upgrade = h->upgrade && !denied;
 	rq->decision = !denied ? "allow" : dry ? "dry-run" : "deny";
-	rec = px_record(c, rq, "request");
-	if (rec != NULL) {
-		jset_str(rec, "decision", rq->decision);
-		jset_str(rec, "reason", reason);
-		if (denied && !dry)
-			jset_int(rec, "status", 403);
-	}
+	f[0] = px_word("decision", rq->decision);
+	f[1] = PX_STR("reason", reason);
+	f[2] = PX_INT("status", 403);
 	/* written before anything is forwarded; no log, no request (fail closed) */
-	if (px_audit(c, rec) != 0) {
+	if (px_audit_fields(c, rq, "request", f, denied && !dry ? 3 : 2) != 0) {
 		px_answer(
 		    c, 503, "audit log unavailable",
 		    "the gate cannot write its audit log, so it refuses requests until it can", 0,

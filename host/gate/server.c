@@ -428,11 +428,94 @@ audit_conn_fields(const struct tg_gate_conn_info *ci)
 	                 ci->peer_addr, "identity", id, "provenance", prov, "resumed", ci->resumed);
 }
 
+/* The fields of audit_conn_fields as JSON text, dumped once per connection. */
+#define PRE_N 5
+static const char *const pre_keys[PRE_N] = {"identity", "listener", "peer", "provenance",
+                                            "resumed"};
+struct tg_gate_audit_pre {
+	struct tg_audit_field f[PRE_N];
+	char *text[PRE_N];
+};
+
+void
+tg_gate_audit_pre_free(struct tg_gate_audit_pre *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < PRE_N; i++)
+		free(p->text[i]);
+	free(p);
+}
+
+static struct tg_gate_audit_pre *
+audit_pre_new(const json_t *fields)
+{
+	struct tg_gate_audit_pre *p = calloc(1, sizeof(*p));
+	size_t i;
+
+	for (i = 0; p != NULL && i < PRE_N; i++) {
+		p->f[i].key = pre_keys[i];
+		p->f[i].kind = TG_AUDIT_TEXT;
+		if (tg_audit_dump_value(json_object_get(fields, pre_keys[i]), &p->text[i],
+		                        &p->f[i].len) != 0) {
+			tg_gate_audit_pre_free(p);
+			p = NULL;
+			break;
+		}
+		p->f[i].s = p->text[i];
+	}
+	return p;
+}
+
 void
 tg_gate_audit_conn_ready(struct tg_gate_conn_info *ci)
 {
 	if (ci->audit_fields == NULL)
 		ci->audit_fields = audit_conn_fields(ci);
+	if (ci->audit_pre == NULL && ci->audit_fields != NULL)
+		ci->audit_pre = audit_pre_new(ci->audit_fields);
+}
+
+int
+tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
+                     const struct tg_audit_field *f, size_t n, struct tg_error *err)
+{
+	struct tg_gate_server *s = ci->w->srv;
+	struct tg_audit_field all[TG_AUDIT_FIELDS_MAX];
+	struct tg_audit_line *line = &ci->w->audit_line;
+	struct tg_error e;
+	size_t i;
+	int r;
+
+	tg_error_clear(&e);
+	if (ci->audit_pre == NULL) {
+		r = tg_error_set(&e, TG_ERR_ALLOC, "out of memory writing an audit record");
+		goto out;
+	}
+	if (n > TG_AUDIT_FIELDS_MAX - PRE_N - 1) {
+		r = tg_error_set(&e, TG_ERR_INVALID_ARG, "an audit record has too many fields");
+		goto out;
+	}
+	memcpy(all, ci->audit_pre->f, sizeof(ci->audit_pre->f));
+	i = PRE_N;
+	if (event != NULL)
+		all[i++] =
+		    (struct tg_audit_field){.key = "event", .kind = TG_AUDIT_STR, .s = event};
+	if (n > 0)
+		memcpy(all + i, f, n * sizeof(*f));
+	/* as tg_gate_audit: the line is made outside the lock */
+	r = tg_audit_prepare_fields(all, i + n, line, &e);
+	pthread_mutex_lock(&s->audit_mu);
+	if (r == 0)
+		r = tg_audit_write_prepared(s->audit, line, &e);
+	audit_outcome(s, r, &e);
+	pthread_mutex_unlock(&s->audit_mu);
+out:
+	if (r != 0 && err != NULL)
+		*err = e;
+	return r;
 }
 
 json_t *
@@ -786,6 +869,7 @@ workers_free(struct tg_gate_server *s)
 		free(wk->ls);
 		tg_gate_upstream_pool_free(wk->w.pool);
 		tg_gate_authz_cache_free(wk->w.authz);
+		tg_audit_line_clear(&wk->w.audit_line);
 		if (wk->w.base != NULL)
 			event_base_free(wk->w.base);
 	}

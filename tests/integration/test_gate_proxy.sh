@@ -19,7 +19,8 @@
 # event by event; WebSocket splice and its refusal; 502 for a dead upstream
 # (with its upstream-error record); a stop closing an idle keep-alive
 # connection at once; and the audit records of these
-# requests ("request" before "response", bytes, statuses).
+# requests ("request" before "response", bytes, statuses; each record of
+# the pipelined ones with its own request's fields only).
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 
@@ -164,3 +165,29 @@ audit_has '.event == "upstream-error" and .kind == "timeout" and .path == "/stal
 audit_has '.event == "response" and .status == 101 and .path == "/ws" and .bytes_in > 100000' ||
 	tg_fail "no response record of the WebSocket: $(grep '"/ws"' audit.log)"
 echo "ok: deny 403, slowloris 408, upstream-error 502 and 504, stalled body and WebSocket 101 records"
+# the pipelined allow/deny/allow on one connection: each record carries its
+# own request's values and fields only (the gate reuses buffers per
+# connection and per worker: nothing of the record before may remain)
+grep -q "three pipelined requests" out.txt || tg_fail "the pipeline scenario did not run"
+for p in /echo/p1 /admin/x /echo/p3; do
+	jq -c --arg p "$p" 'select(.path == $p)' audit.log >p.json
+	ids=$(jq -r .request_id p.json | sort -u)
+	[[ $(wc -l <<<"$ids") == 1 && -n $ids ]] || tg_fail "records of $p: $(cat p.json)"
+	[[ $(jq -c --arg id "$ids" 'select(.request_id == $id)' audit.log | wc -l) == $(wc -l <p.json) ]] ||
+		tg_fail "a record of request $ids names another path: $(grep "$ids" audit.log)"
+done
+jq -se '.[0] | .event == "request" and .decision == "deny" and .route == "admin" and
+	.method == "GET" and .status == 403 and
+	(keys == ["decision","event","identity","listener","method","path","peer","prev",
+	  "provenance","reason","request_id","resumed","route","status","time"])' \
+	<(jq -c 'select(.path == "/admin/x")' audit.log) >/dev/null ||
+	tg_fail "the deny record of /admin/x: $(grep '"/admin/x"' audit.log)"
+jq -se '.[0].event == "request" and .[0].decision == "allow" and .[0].route == "echo" and
+	(.[0] | keys == ["decision","event","identity","listener","method","path","peer","prev",
+	  "provenance","reason","request_id","resumed","route","time"]) and
+	.[1].event == "response" and .[1].status == 200 and .[1].route == "echo" and
+	(.[1] | keys == ["bytes_in","bytes_out","duration_ms","event","identity","listener",
+	  "method","path","peer","prev","provenance","request_id","resumed","route","status",
+	  "time"])' <(jq -c 'select(.path == "/echo/p3")' audit.log) >/dev/null ||
+	tg_fail "the records of /echo/p3: $(grep '"/echo/p3"' audit.log)"
+echo "ok: allow, deny, allow on one connection: each record with its own request's fields only"

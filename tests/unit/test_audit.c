@@ -279,6 +279,111 @@ test_fsync_modes(void **state)
 	verify_ok(paths, 1, 3 + 100 + 1 + TG_AUDIT_BATCH_RECORDS + 1, 1);
 }
 
+/* line's bytes as a string (a prepared line is not NUL-terminated). */
+static char *
+line_str(const struct tg_audit_line *l)
+{
+	char *s = malloc(l->len + 1);
+
+	assert_non_null(s);
+	memcpy(s, l->buf, l->len);
+	s[l->len] = '\0';
+	return s;
+}
+
+/*
+ * tg_audit_prepare_fields makes exactly tg_audit_prepare's line of the
+ * same record (escapes, non-ASCII, invalid UTF-8, NULL, integers, nested
+ * objects with unsorted keys, text from tg_audit_dump_value, fields in any
+ * order), also in a line buffer reused from a longer record; and refuses
+ * what would make a line tg_audit_prepare could not.
+ */
+static void
+test_prepare_fields(void **state)
+{
+	const char *t = "2026-01-01T00:00:00.000Z";
+	const char *nasty = "a\"b\\c\n\x01 \xc3\xa9 \xf0\x9f\x94\x91 </script>";
+	struct tg_audit_line a = {0}, b = {0};
+	struct tg_audit_field f[8];
+	struct tg_error err;
+	json_t *rec, *nested;
+	char *text, *sa, *sb, *big;
+	size_t tlen;
+
+	(void)state;
+	nested = json_pack("{s:s, s:i, s:[i, s], s:b}", "zeta", "z", "alpha", 1, "mid", 2,
+	                   "\xc3\xa9", "flag", 0);
+	assert_non_null(nested);
+	assert_int_equal(tg_audit_dump_value(nested, &text, &tlen), 0);
+	assert_string_equal(text,
+	                    "{\"alpha\":1,\"flag\":false,\"mid\":[2,\"\\u00E9\"],\"zeta\":\"z\"}");
+	assert_int_equal(tlen, strlen(text));
+	rec = json_pack("{s:s, s:s, s:n, s:I, s:I, s:O, s:O, s:s}", "time", t, "path", nasty,
+	                "route", "neg", (json_int_t)-42, "big", (json_int_t)9007199254740993LL,
+	                "prov", nested, "json", nested, "event", "request");
+	assert_non_null(rec);
+	/* route: invalid UTF-8 becomes null, as jset_str makes it */
+	f[0] = (struct tg_audit_field){.key = "path", .kind = TG_AUDIT_STR, .s = nasty};
+	f[1] = (struct tg_audit_field){.key = "neg", .kind = TG_AUDIT_INT, .i = -42};
+	f[2] = (struct tg_audit_field){.key = "route", .kind = TG_AUDIT_STR, .s = "\xff\xfe"};
+	f[3] =
+	    (struct tg_audit_field){.key = "prov", .kind = TG_AUDIT_TEXT, .s = text, .len = tlen};
+	f[4] = (struct tg_audit_field){.key = "time", .kind = TG_AUDIT_STR, .s = t};
+	f[5] = (struct tg_audit_field){.key = "big", .kind = TG_AUDIT_INT, .i = 9007199254740993LL};
+	f[6] = (struct tg_audit_field){.key = "json", .kind = TG_AUDIT_JSON, .json = nested};
+	f[7] = (struct tg_audit_field){.key = "event", .kind = TG_AUDIT_STR, .s = "request"};
+	/* b first holds a longer record: nothing of it may remain */
+	big = malloc(4000);
+	assert_non_null(big);
+	memset(big, 'x', 3999);
+	big[3999] = '\0';
+	assert_int_equal(tg_audit_prepare_fields(
+	                     &(struct tg_audit_field){.key = "zzz", .kind = TG_AUDIT_STR, .s = big},
+	                     1, &b, &err),
+	                 0);
+	free(big);
+	assert_int_equal(tg_audit_prepare(rec, &a, &err), 0);
+	assert_int_equal(tg_audit_prepare_fields(f, 8, &b, &err), 0);
+	sa = line_str(&a);
+	sb = line_str(&b);
+	assert_string_equal(sb, sa);
+	assert_null(strstr(sb, "xxx"));
+	free(sa);
+	free(sb);
+	/* without a time field both add one, in the same place */
+	assert_int_equal(tg_audit_prepare_fields(f, 4, &b, &err), 0);
+	sb = line_str(&b);
+	assert_memory_equal(sb, "{\"prev\":\"" TG_AUDIT_GENESIS "\",\"time\":\"", 83);
+	assert_non_null(strstr(sb, "Z\",\"neg\":-42,\"path\":"));
+	free(sb);
+	/* refusals: nothing to write, bad keys, "prev", a key twice, no value */
+	assert_int_equal(tg_audit_prepare_fields(f, 0, &b, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "an audit record needs 1 to 32 fields, not 0");
+	f[1].key = "Neg";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg,
+	                    "audit record field 1 ('Neg'): the key must be lower-case letters, "
+	                    "digits and '_' (not \"prev\") and the value present");
+	f[1].key = "a\"b";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	f[1].key = "prev";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	f[1].key = "path";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "audit record field 'path' is given twice");
+	f[1].key = "neg";
+	f[6].json = NULL;
+	assert_int_equal(tg_audit_prepare_fields(f, 8, &b, &err), TG_ERR_INVALID_ARG);
+	f[3].s = NULL;
+	assert_int_equal(tg_audit_prepare_fields(f, 4, &b, &err), TG_ERR_INVALID_ARG);
+	assert_int_equal(tg_audit_dump_value(NULL, &sa, &tlen), TG_ERR_INVALID_ARG);
+	json_decref(rec);
+	json_decref(nested);
+	free(text);
+	tg_audit_line_clear(&a);
+	tg_audit_line_clear(&b);
+}
+
 /* What tg_audit_prepare refuses and how it frames a line. */
 static void
 test_prepare(void **state)
@@ -777,6 +882,7 @@ main(void)
 	    cmocka_unit_test(test_fsync_modes),
 	    cmocka_unit_test(test_sync_races_writes),
 	    cmocka_unit_test(test_prepare),
+	    cmocka_unit_test(test_prepare_fields),
 	    cmocka_unit_test(test_prepared_threads),
 	    cmocka_unit_test(test_batch_sync_failure),
 	    cmocka_unit_test(test_always_sync_failure),
