@@ -11,11 +11,11 @@
 #     with 5 bytes and the end sent at once, before the agent's connection
 #     to the gate is up (the agent once took that early end for a client
 #     gone and closed it without an answer);
-#   - the gate's idle timeout (limits.idle_ms 1500): a silent connection is
+#   - the gate's idle timeout (limits.idle_ms 2000): a silent connection is
 #     closed after it (client sees the end; close record "idle timeout"),
-#     while one whose client trickles a byte every 0.5 s for 4 s, or whose
+#     while one whose client trickles a byte every 0.3 s for 3.6 s, or whose
 #     upstream trickles to a silent client, is not cut;
-#   - the agent's idle timeout (--idle-timeout-ms 1000, the gate's own at
+#   - the agent's idle timeout (--idle-timeout-ms 1500, the gate's own at
 #     60 s): a silent connection is closed by the agent (its log says why;
 #     the gate's close record is not an idle timeout of its own), trickles
 #     either way are not cut, a connection half-closed by the client and
@@ -36,10 +36,10 @@ KEY=$AGENT_HSM_KEY
 API=spiffe://$TD/svc/api
 
 # ---- the upstream: reads to EOF, then answers "got N bytes SHA256"; a
-# connection that starts with "TICK" gets a byte every 0.4 s for 4 s
+# connection that starts with "TICK" gets a byte every 0.3 s for 3 s
 # (bytes only towards the client) and then the upstream's end; one that
 # starts with "HOLD" gets nothing after its EOF (the upstream keeps its
-# side open for 5 s) ---------------------------------------------------
+# side open for 8 s) ---------------------------------------------------
 cat >upstream.py <<'EOF'
 import hashlib, os, socket, sys, threading, time
 s = socket.socket()
@@ -60,12 +60,12 @@ def serve(c, n):
             if data == b"TICK":
                 for _ in range(10):
                     c.sendall(b".")
-                    time.sleep(0.4)
+                    time.sleep(0.3)
                 log.write("%d tick done\n" % n)
                 return
         log.write("%d eof after %d\n" % (n, len(data)))
         if data.startswith(b"HOLD"):
-            time.sleep(5)
+            time.sleep(8)
             return
         c.sendall(b"got %d bytes %s\n" % (len(data), hashlib.sha256(data).hexdigest().encode()))
         log.write("%d answered\n" % n)
@@ -159,18 +159,19 @@ elif mode == "halfclose-silent":
     print("ok: closed after %.2f s: %r" % (time.time() - t0, buf))
     print("took %d" % int((time.time() - t0) * 1000))
 elif mode == "trickle":
-    # a byte every 0.5 s for 4 s: longer than any idle limit in the test
+    # a byte every 0.3 s for 3.6 s: longer than any idle limit in the test,
+    # each gap a fifth of the shortest
     data = b""
-    for i in range(8):
+    for i in range(12):
         s.sendall(b"t")
         data += b"t"
-        time.sleep(0.5)
+        time.sleep(0.3)
     s.shutdown(socket.SHUT_WR)
     buf = until_end()
     assert buf == answer_of(data), ("cut while trickling", time.time() - t0, buf)
-    print("ok: a byte every 0.5 s for %.1f s, then the answer" % (time.time() - t0))
+    print("ok: a byte every 0.3 s for %.1f s, then the answer" % (time.time() - t0))
 elif mode == "tick":
-    # silent client, the upstream trickles towards it for 4 s
+    # silent client, the upstream trickles towards it for 3 s
     s.sendall(b"TICK")
     buf = until_end()
     assert buf == b"." * 10, ("cut while the upstream trickled", time.time() - t0, buf)
@@ -191,7 +192,7 @@ close_record() # the last close record since the mark
 }
 
 # ---- the gate's idle timeout, and the half-close through the real gate ---
-gate_config 1500
+gate_config 2000
 GATE_CONFIG=$TG_TMP/gate.yaml gate_start
 agent_start --key "$KEY" --cert "$PKI/hsm-api.pem" --mode tcp
 
@@ -208,14 +209,14 @@ echo "ok: the client's half-close passed through agent and gate: the upstream sa
 gate_audit_mark
 client silent
 took=$(took_ms)
-((took >= 1400 && took < 8000)) || tg_fail "a silent connection was closed after $took ms (gate idle_ms 1500)"
+((took >= 1900 && took < 10000)) || tg_fail "a silent connection was closed after $took ms (gate idle_ms 2000)"
 gate_audit_expect event=$GATE_EV_CLOSE identity=$API "reason=idle timeout" bytes_in=0 bytes_out=0
-jq -e '.duration_ms >= 1500' <<<"$(close_record)" >/dev/null || tg_fail "idle close record: $(close_record)"
+jq -e '.duration_ms >= 2000' <<<"$(close_record)" >/dev/null || tg_fail "idle close record: $(close_record)"
 echo "ok: the gate closed a silent tunnel after $took ms: $(close_record | jq -c '{reason, duration_ms}')"
 
 gate_audit_mark
 client trickle
-gate_audit_expect event=$GATE_EV_CLOSE identity=$API "reason=both sides closed" bytes_in=8
+gate_audit_expect event=$GATE_EV_CLOSE identity=$API "reason=both sides closed" bytes_in=12
 gate_audit_none event=$GATE_EV_CLOSE "reason=idle timeout"
 gate_audit_mark
 client tick
@@ -258,14 +259,14 @@ echo "ok: the agent's idle timeout configurable by flag and file, bad values ref
 
 gate_config 60000
 GATE_CONFIG=$TG_TMP/gate.yaml gate_start
-agent_start --key "$KEY" --cert "$PKI/hsm-api.pem" --mode tcp --idle-timeout-ms 1000
+agent_start --key "$KEY" --cert "$PKI/hsm-api.pem" --mode tcp --idle-timeout-ms 1500
 
 gate_audit_mark
 client silent
 took=$(took_ms)
-((took >= 900 && took < 8000)) || tg_fail "a silent connection was closed after $took ms (agent --idle-timeout-ms 1000)"
+((took >= 1400 && took < 10000)) || tg_fail "a silent connection was closed after $took ms (agent --idle-timeout-ms 1500)"
 tg_wait_until 10 grep -q "idle timeout" "$AGENT_LOG" || tg_fail "the agent's log does not say why it closed: $(cat "$AGENT_LOG")"
-grep -q "listener main: tcp connection closed: no byte either way for 1000 ms (idle timeout, --idle-timeout-ms)" "$AGENT_LOG" ||
+grep -q "listener main: tcp connection closed: no byte either way for 1500 ms (idle timeout, --idle-timeout-ms)" "$AGENT_LOG" ||
 	tg_fail "the agent's idle line: $(grep idle "$AGENT_LOG")"
 gate_audit_expect event=$GATE_EV_CLOSE identity=$API bytes_in=0
 gate_audit_none event=$GATE_EV_CLOSE "reason=idle timeout"
@@ -276,8 +277,8 @@ gate_audit_mark
 n0=$(grep -c ' eof after 4$' "$UPLOG" || true)
 client halfclose-silent
 took=$(took_ms)
-# before the upstream's own end at 5 s: the agent's limit ended it
-((took >= 900 && took < 4000)) || tg_fail "a half-closed silent connection was closed after $took ms (agent --idle-timeout-ms 1000)"
+# before the upstream's own end at 8 s: the agent's limit ended it
+((took >= 1400 && took < 6000)) || tg_fail "a half-closed silent connection was closed after $took ms (agent --idle-timeout-ms 1500)"
 (($(grep -c ' eof after 4$' "$UPLOG") == n0 + 1)) || tg_fail "the upstream did not see the client's end: $(cat "$UPLOG")"
 # the gate saw the client's end (it read all of it) and records the
 # connection once the upstream ends too
@@ -286,7 +287,7 @@ echo "ok: a half-closed tunnel with nothing moving is closed after $took ms too"
 
 gate_audit_mark
 client trickle
-gate_audit_expect event=$GATE_EV_CLOSE identity=$API "reason=both sides closed" bytes_in=8
+gate_audit_expect event=$GATE_EV_CLOSE identity=$API "reason=both sides closed" bytes_in=12
 client tick
 gate_audit_expect event=$GATE_EV_CLOSE identity=$API "reason=the upstream closed" bytes_in=4 bytes_out=10
 echo "ok: the agent's idle timeout counts bytes either way, not the connection's age"
