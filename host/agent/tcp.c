@@ -8,8 +8,9 @@
  * delivered, then the other side's write half is shut (a FIN to the
  * client, a close_notify to the gate) and the other direction goes on
  * until it ends too; then both close. An error on either side closes both.
- * In tcp mode (ag_splice_idle) a splice with no byte read on either side
- * for idle_timeout_ms is closed, with a log line saying so.
+ * In tcp mode (ag_splice_idle) a splice with no byte moving either way
+ * (read, or still being written out) for idle_timeout_ms is closed, with a
+ * log line saying so.
  */
 #include "agent-int.h"
 
@@ -283,16 +284,18 @@ tc_kill(struct ag_client *cl)
 }
 
 /*
- * The client before its upstream is ready. An error: gone. An EOF is a
- * half-close like any other (a client may send its whole request and shut
- * its write side at once): libevent stopped reading, and the splice's
- * reading meets the EOF again and passes it on after the bytes read.
+ * The client before its upstream is ready. An error, or an EOF before any
+ * byte (a probe, a client gone): dropped, without a connection to the gate.
+ * An EOF after bytes is a half-close like any other (a client may send its
+ * whole request and shut its write side at once): libevent stopped
+ * reading, and the splice's reading meets the EOF again and passes it on
+ * after the bytes read.
  */
 static void
 tc_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
-	if (what & BEV_EVENT_ERROR)
+	if ((what & BEV_EVENT_ERROR) ||
+	    ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_input(bev)) == 0))
 		tc_free(arg);
 }
 
