@@ -11,8 +11,9 @@
 #     with 5 bytes and the end sent at once, before the agent's connection
 #     to the gate is up (the agent once took that early end for a client
 #     gone and closed it without an answer);
-#   - the gate's idle timeout (limits.idle_ms 2000): a silent connection is
-#     closed after it (client sees the end; close record "idle timeout"),
+#   - the gate's idle timeout (limits.idle_ms 2000): a silent connection,
+#     and one half-closed by the client and then quiet, are closed after it
+#     (client sees the end; close record "idle timeout"),
 #     while one whose client trickles a byte every 0.3 s for 3.6 s, or whose
 #     upstream trickles to a silent client, is not cut;
 #   - the agent's idle timeout (--idle-timeout-ms 1500, the gate's own at
@@ -213,6 +214,14 @@ took=$(took_ms)
 gate_audit_expect event=$GATE_EV_CLOSE identity=$API "reason=idle timeout" bytes_in=0 bytes_out=0
 jq -e '.duration_ms >= 2000' <<<"$(close_record)" >/dev/null || tg_fail "idle close record: $(close_record)"
 echo "ok: the gate closed a silent tunnel after $took ms: $(close_record | jq -c '{reason, duration_ms}')"
+# half-closed by the client (its end reached the upstream), then nothing
+# either way: the gate's limit still ends it, before the upstream's 8 s
+gate_audit_mark
+client halfclose-silent
+took=$(took_ms)
+((took >= 1900 && took < 6000)) || tg_fail "a half-closed silent tunnel was closed after $took ms (gate idle_ms 2000)"
+gate_audit_expect event=$GATE_EV_CLOSE identity=$API "reason=idle timeout" bytes_in=4 bytes_out=0
+echo "ok: the gate closed a half-closed quiet tunnel after $took ms"
 
 gate_audit_mark
 client trickle
