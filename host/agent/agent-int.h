@@ -153,5 +153,12 @@ struct ag_splice *ag_splice_start(struct bufferevent *a, struct ag_uconn *uc,
                                   void (*done)(void *arg), void *arg);
 /* Ends it now (both sides closed, done called). */
 void ag_splice_kill(struct ag_splice *sp);
+/*
+ * tcp mode: closes sp (as ag_splice_kill, after a close_notify to the gate
+ * and a log line naming the listener lname, kept by the caller) once no
+ * byte was read on either side for idle_ms. 0, or -1 (out of memory: the
+ * caller kills sp).
+ */
+int ag_splice_idle(struct ag_splice *sp, unsigned idle_ms, const char *lname);
 
 #endif /* TG_AGENT_INT_H */

@@ -242,6 +242,7 @@ enum {
 	K_ALLOW_REMOTE,
 	K_CLIENT_TIMEOUT,
 	K_RESPONSE_TIMEOUT,
+	K_IDLE_TIMEOUT,
 	K_N
 };
 
@@ -256,7 +257,8 @@ static const char *const key_yaml[K_N] = {"listen",
                                           "host",
                                           "allow_remote",
                                           "client_timeout_ms",
-                                          "response_timeout_ms"};
+                                          "response_timeout_ms",
+                                          "idle_timeout_ms"};
 
 /* A timeout in milliseconds, 1 .. TG_AGENT_TIMEOUT_MAX_MS: 0 or -1. */
 static int
@@ -363,8 +365,10 @@ setting_set(struct tg_agent_listener_cfg *l, int k, const char *v, const char *f
 		break;
 	case K_CLIENT_TIMEOUT:
 	case K_RESPONSE_TIMEOUT:
-		if (ms_parse(v, k == K_CLIENT_TIMEOUT ? &l->client_timeout_ms
-		                                      : &l->response_timeout_ms) != 0) {
+	case K_IDLE_TIMEOUT:
+		if (ms_parse(v, k == K_CLIENT_TIMEOUT     ? &l->client_timeout_ms
+		                : k == K_RESPONSE_TIMEOUT ? &l->response_timeout_ms
+		                                          : &l->idle_timeout_ms) != 0) {
 			snprintf(why, cap,
 			         "'%.60s' is not a number of milliseconds from 1 to %u (a day)", v,
 			         TG_AGENT_TIMEOUT_MAX_MS);
@@ -468,6 +472,7 @@ listener_yaml(const struct tg_yaml_ctx *y, yaml_node_t *n, size_t idx,
 	                                           "allow_remote",
 	                                           "client_timeout_ms",
 	                                           "response_timeout_ms",
+	                                           "idle_timeout_ms",
 	                                           "name"};
 	yaml_node_pair_t *p;
 	unsigned seen = 0;
@@ -511,6 +516,10 @@ timeouts_default(struct tg_agent_listener_cfg *l, const struct tg_agent_listener
 		l->response_timeout_ms = d != NULL && d->response_timeout_ms != 0
 		                             ? d->response_timeout_ms
 		                             : TG_AGENT_RESPONSE_TIMEOUT_MS;
+	if (l->idle_timeout_ms == 0)
+		l->idle_timeout_ms = d != NULL && d->idle_timeout_ms != 0
+		                         ? d->idle_timeout_ms
+		                         : TG_AGENT_IDLE_TIMEOUT_MS;
 }
 
 /* Fills what l lacks from the top-level defaults d. */
@@ -558,6 +567,7 @@ root_yaml(const struct tg_yaml_ctx *y, yaml_node_t *root, struct tg_agent_config
 	                                           "allow_remote",
 	                                           "client_timeout_ms",
 	                                           "response_timeout_ms",
+	                                           "idle_timeout_ms",
 	                                           "admin"};
 	yaml_node_t *vn, *ln;
 	yaml_node_item_t *it;
@@ -687,6 +697,7 @@ enum {
 	O_ALLOW_REMOTE,
 	O_CLIENT_TIMEOUT,
 	O_RESPONSE_TIMEOUT,
+	O_IDLE_TIMEOUT,
 	O_ADMIN,
 	O_CONFIG,
 	O_CHECK,
@@ -707,6 +718,7 @@ static const struct tg_cli_opt agent_opts[] = {
     {"allow-remote", TG_CLI_ARG_NONE, O_ALLOW_REMOTE},
     {"client-timeout-ms", TG_CLI_ARG_REQUIRED, O_CLIENT_TIMEOUT},
     {"response-timeout-ms", TG_CLI_ARG_REQUIRED, O_RESPONSE_TIMEOUT},
+    {"idle-timeout-ms", TG_CLI_ARG_REQUIRED, O_IDLE_TIMEOUT},
     {"admin", TG_CLI_ARG_REQUIRED, O_ADMIN},
     {"config", TG_CLI_ARG_REQUIRED, O_CONFIG},
     {"check", TG_CLI_ARG_NONE, O_CHECK},
@@ -766,14 +778,16 @@ usage(FILE *f)
 	           "  --response-timeout-ms MS\n"
 	           "                         http mode: no response head from the gate within\n"
 	           "                         MS of the request: 504 (default 120000)\n"
+	           "  --idle-timeout-ms MS   tcp mode: a connection with no byte either way for\n"
+	           "                         MS is closed (default 300000)\n"
 	           "  --admin ADDR:PORT      plain-HTTP /healthz and /metrics (default: none)\n"
 	           "  --config FILE          the settings in one YAML file, several listeners:\n"
 	           "                         listeners (a list of {name, listen, and any key\n"
 	           "                         below}), and upstream, key, cert, ca, server_id,\n"
 	           "                         server_name, mode, host, allow_remote,\n"
-	           "                         client_timeout_ms, response_timeout_ms (defaults\n"
-	           "                         for every listener), admin; only --check may be\n"
-	           "                         added\n"
+	           "                         client_timeout_ms, response_timeout_ms,\n"
+	           "                         idle_timeout_ms (defaults for every listener),\n"
+	           "                         admin; only --check may be added\n"
 	           "  --check                open the key (its trust check), the certificate and\n"
 	           "                         the CA, print a summary and exit; listens on nothing\n"
 	           "  -h, --help             this help\n"

@@ -514,7 +514,7 @@ int
 tg_agent_check(struct tg_agent_config *cfg, FILE *out, struct tg_error *err)
 {
 	struct ag_server s;
-	char subj[256];
+	char subj[256], mode[64];
 	size_t i;
 	int r;
 
@@ -523,13 +523,16 @@ tg_agent_check(struct tg_agent_config *cfg, FILE *out, struct tg_error *err)
 	for (i = 0; i < s.nls; i++) {
 		X509_NAME_oneline(X509_get_subject_name(tg_tlskey_cert(ag_up_key(s.ls[i].up)->k)),
 		                  subj, sizeof(subj));
+		if (s.ls[i].cfg->mode == TG_AGENT_MODE_TCP)
+			snprintf(mode, sizeof(mode), "tcp, idle timeout %u ms",
+			         s.ls[i].cfg->idle_timeout_ms);
+		else
+			snprintf(mode, sizeof(mode), "http");
 		fprintf(out,
 		        "listener %s: %s (mode %s) -> %s, key %s, certificate %s, gate verified "
 		        "against %s as %s\n",
-		        s.ls[i].cfg->name, s.ls[i].cfg->listen,
-		        s.ls[i].cfg->mode == TG_AGENT_MODE_TCP ? "tcp" : "http",
-		        s.ls[i].cfg->upstream, tg_tlskey_uri(ag_up_key(s.ls[i].up)->k), subj,
-		        s.ls[i].cfg->ca,
+		        s.ls[i].cfg->name, s.ls[i].cfg->listen, mode, s.ls[i].cfg->upstream,
+		        tg_tlskey_uri(ag_up_key(s.ls[i].up)->k), subj, s.ls[i].cfg->ca,
 		        s.ls[i].cfg->server_id != NULL     ? s.ls[i].cfg->server_id
 		        : s.ls[i].cfg->server_name != NULL ? s.ls[i].cfg->server_name
 		                                           : s.ls[i].cfg->up.host);

@@ -8,11 +8,16 @@
  * delivered, then the other side's write half is shut (a FIN to the
  * client, a close_notify to the gate) and the other direction goes on
  * until it ends too; then both close. An error on either side closes both.
+ * In tcp mode (ag_splice_idle) a splice with no byte moving either way
+ * (read, or still being written out) for idle_timeout_ms is closed, with a
+ * log line saying so.
  */
 #include "agent-int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -25,7 +30,21 @@ struct ag_splice {
 	void *arg;
 	int eof_a, eof_b;   /* that side sent its last byte (EOF / close_notify) */
 	int shut_a, shut_b; /* the half-close was passed on to that side */
+	struct event *idle; /* NULL: no idle limit (WebSocket splices) */
+	unsigned idle_ms;
+	const char *lname; /* the listener's name, for the log */
+	long long last_ms; /* monotonic time of the last byte read, either side */
+	size_t pending;    /* bytes waiting to be written, at the last look */
 };
+
+static long long
+now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void
 sp_free(struct ag_splice *sp)
@@ -33,6 +52,8 @@ sp_free(struct ag_splice *sp)
 	void (*done)(void *) = sp->done;
 	void *arg = sp->arg;
 
+	if (sp->idle != NULL)
+		event_free(sp->idle);
 	bufferevent_free(sp->a);
 	bufferevent_setcb(sp->b, NULL, NULL, NULL, NULL);
 	ag_uconn_release(sp->uc, 0); /* frees sp->b */
@@ -92,6 +113,8 @@ sp_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct ag_splice *sp = arg;
 
+	if (sp->idle != NULL)
+		sp->last_ms = now_ms();
 	move(bev, bev == sp->a ? sp->b : sp->a);
 }
 
@@ -119,6 +142,8 @@ sp_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		return;
 	/* deliver what the ending side still had */
+	if (sp->idle != NULL && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		sp->last_ms = now_ms();
 	move(bev, other);
 	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		sp_free(sp); /* broken: nothing more can be relayed */
@@ -159,6 +184,62 @@ ag_splice_start(struct bufferevent *a, struct ag_uconn *uc, void (*done)(void *a
 	move(sp->a, sp->b);
 	move(sp->b, sp->a);
 	return sp;
+}
+
+/* Re-arms the idle timer for what is left of idle_ms after the last byte. */
+static int
+idle_arm(struct ag_splice *sp, long long left_ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(left_ms / 1000);
+	tv.tv_usec = (suseconds_t)(left_ms % 1000) * 1000;
+	return evtimer_add(sp->idle, &tv);
+}
+
+/* idle_ms without a byte either way: both sides closed (the gate gets a
+ * close_notify first), the reason logged. Else the timer waits for the rest. */
+static void
+idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ag_splice *sp = arg;
+	size_t pending = evbuffer_get_length(bufferevent_get_output(sp->a)) +
+	                 evbuffer_get_length(bufferevent_get_output(sp->b));
+	long long quiet;
+	SSL *ssl;
+
+	(void)fd;
+	(void)what;
+	/* bytes still going out to a slow reader (reading paused): not idle */
+	if (pending != sp->pending) {
+		sp->pending = pending;
+		sp->last_ms = now_ms();
+	}
+	quiet = now_ms() - sp->last_ms;
+	if (quiet < (long long)sp->idle_ms && idle_arm(sp, (long long)sp->idle_ms - quiet) == 0)
+		return;
+	fprintf(stderr,
+	        "tokengate agent: listener %s: tcp connection closed: no byte either way for %u "
+	        "ms (idle timeout, --idle-timeout-ms); raise it (idle_timeout_ms) for a "
+	        "protocol that stays quiet longer\n",
+	        sp->lname, sp->idle_ms);
+	if (!sp->shut_b && (ssl = bufferevent_openssl_get_ssl(sp->b)) != NULL) {
+		ERR_clear_error();
+		(void)SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
+	sp_free(sp);
+}
+
+int
+ag_splice_idle(struct ag_splice *sp, unsigned idle_ms, const char *lname)
+{
+	sp->idle_ms = idle_ms;
+	sp->lname = lname;
+	sp->last_ms = now_ms();
+	if ((sp->idle = evtimer_new(bufferevent_get_base(sp->a), idle_cb, sp)) == NULL)
+		return -1;
+	return idle_arm(sp, idle_ms);
 }
 
 /* ---- tcp mode ---- */
@@ -202,12 +283,20 @@ tc_kill(struct ag_client *cl)
 		tc_free(c);
 }
 
+/*
+ * The client before its upstream is ready. An error, or an EOF before any
+ * byte (a probe, a client gone): dropped, without a connection to the gate.
+ * An EOF after bytes is a half-close like any other (a client may send its
+ * whole request and shut its write side at once): libevent stopped
+ * reading, and the splice's reading meets the EOF again and passes it on
+ * after the bytes read.
+ */
 static void
 tc_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		tc_free(arg); /* gone before its upstream was ready */
+	if ((what & BEV_EVENT_ERROR) ||
+	    ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_input(bev)) == 0))
+		tc_free(arg);
 }
 
 static void
@@ -227,7 +316,8 @@ tc_ready(struct ag_uconn *uc, const char *why, void *arg)
 	if ((c->sp = ag_splice_start(c->bev, uc, tc_done, c)) == NULL) {
 		ag_uconn_release(uc, 0);
 		tc_free(c);
-	}
+	} else if (ag_splice_idle(c->sp, l->cfg->idle_timeout_ms, l->cfg->name) != 0)
+		ag_splice_kill(c->sp); /* out of memory: calls tc_done */
 }
 
 void

@@ -27,6 +27,8 @@
  *                                  finished) is closed after this
  *   response_timeout_ms: 120000    http mode: no response head from the gate
  *                                  this long after the request: 504
+ *   idle_timeout_ms: 300000        tcp mode: a connection with no byte either
+ *                                  way this long is closed
  *   admin: 127.0.0.1:9091          optional: /healthz and /metrics
  */
 #ifndef TG_AGENT_CONFIG_H
@@ -40,6 +42,7 @@
 #define TG_AGENT_NAME_MAX            63
 #define TG_AGENT_CLIENT_TIMEOUT_MS   60000u    /* default client_timeout_ms */
 #define TG_AGENT_RESPONSE_TIMEOUT_MS 120000u   /* default response_timeout_ms */
+#define TG_AGENT_IDLE_TIMEOUT_MS     300000u   /* default idle_timeout_ms */
 #define TG_AGENT_TIMEOUT_MAX_MS      86400000u /* a day */
 
 enum tg_agent_mode {
@@ -63,6 +66,7 @@ struct tg_agent_listener_cfg {
 	int allow_remote;
 	unsigned client_timeout_ms;   /* http mode: a request head complete within */
 	unsigned response_timeout_ms; /* http mode: the gate's response head within */
+	unsigned idle_timeout_ms;     /* tcp mode: no byte either way this long: closed */
 	unsigned line;                /* line in the file, 0 for flags */
 };
 

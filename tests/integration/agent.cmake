@@ -12,3 +12,11 @@ tg_add_script_test(integration_agent
 tg_add_script_test(integration_agent_edges
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_agent_edges.sh
   TIMEOUT 240)
+
+# tcp mode end to end through the real gate (tcp mode too): the client's
+# half-close reaching an upstream that reads to EOF before it answers, and
+# the idle timeouts of the gate (limits.idle_ms) and of the agent
+# (--idle-timeout-ms), each with the gate's audit records.
+tg_add_script_test(integration_agent_tcp
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_agent_tcp.sh
+  TIMEOUT 240)

@@ -271,8 +271,8 @@ test_yaml_refused(void **state)
 	tg_agent_config_clear(&c);
 }
 
-/* client_timeout_ms, response_timeout_ms: defaults, flags, the file's
- * top level inherited, a listener's own; refusals. */
+/* client_timeout_ms, response_timeout_ms, idle_timeout_ms: defaults,
+ * flags, the file's top level inherited, a listener's own; refusals. */
 static void
 test_timeouts(void **state)
 {
@@ -288,13 +288,15 @@ test_timeouts(void **state)
 	                 0);
 	assert_int_equal(c.listeners[0].client_timeout_ms, TG_AGENT_CLIENT_TIMEOUT_MS);
 	assert_int_equal(c.listeners[0].response_timeout_ms, TG_AGENT_RESPONSE_TIMEOUT_MS);
+	assert_int_equal(c.listeners[0].idle_timeout_ms, TG_AGENT_IDLE_TIMEOUT_MS);
 	tg_agent_config_clear(&c);
 	assert_int_equal(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY,
 	                     "--ca", "/c.pem", "--client-timeout-ms", "1", "--response-timeout-ms",
-	                     "86400000"),
+	                     "86400000", "--mode", "tcp", "--idle-timeout-ms", "250"),
 	                 0);
 	assert_int_equal(c.listeners[0].client_timeout_ms, 1);
 	assert_int_equal(c.listeners[0].response_timeout_ms, 86400000u);
+	assert_int_equal(c.listeners[0].idle_timeout_ms, 250);
 	tg_agent_config_clear(&c);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY,
@@ -303,20 +305,31 @@ test_timeouts(void **state)
 		expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY,
 		           "--ca", "/c.pem", "--response-timeout-ms", bad[i]),
 		       TG_ERR_USAGE, &err, "is not a number of milliseconds from 1 to 86400000");
+		expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", UP, "--key", KEY,
+		           "--ca", "/c.pem", "--idle-timeout-ms", bad[i]),
+		       TG_ERR_USAGE, &err, "--idle-timeout-ms: '");
 	}
 	expect(parse(TOP "client_timeout_ms: 2500\n"
+	                 "idle_timeout_ms: 1500\n"
 	                 "listeners:\n"
 	                 "  - listen: 127.0.0.1:1\n"
 	                 "  - listen: 127.0.0.1:2\n"
 	                 "    client_timeout_ms: 100\n"
-	                 "    response_timeout_ms: 7000\n",
+	                 "    response_timeout_ms: 7000\n"
+	                 "    idle_timeout_ms: 86400000\n",
 	             &c, &err),
 	       0, &err, NULL);
 	assert_int_equal(c.listeners[0].client_timeout_ms, 2500);
 	assert_int_equal(c.listeners[0].response_timeout_ms, TG_AGENT_RESPONSE_TIMEOUT_MS);
 	assert_int_equal(c.listeners[1].client_timeout_ms, 100);
 	assert_int_equal(c.listeners[1].response_timeout_ms, 7000);
+	assert_int_equal(c.listeners[0].idle_timeout_ms, 1500);
+	assert_int_equal(c.listeners[1].idle_timeout_ms, 86400000u);
 	tg_agent_config_clear(&c);
+	expect(parse(TOP "listeners:\n  - {listen: 127.0.0.1:1, idle_timeout_ms: 86400001}\n", &c,
+	             &err),
+	       TG_ERR_CONFIG, &err,
+	       "line 5: idle_timeout_ms: '86400001' is not a number of milliseconds");
 	expect(
 	    parse(TOP "listeners:\n  - {listen: 127.0.0.1:1, response_timeout_ms: 0}\n", &c, &err),
 	    TG_ERR_CONFIG, &err,

@@ -614,10 +614,16 @@ test_always_sync_failure(void **state)
 	verify_ok(paths, 1, 3, 1);
 }
 
+/*
+ * A thread syncing the log in a loop while the test writes. Each finished
+ * sync is counted under mu and announced on cv, so that the writer can wait
+ * for one (syncer_wait) instead of hoping the thread got to run.
+ */
 struct syncer {
 	struct tg_audit *log;
-	atomic_int stop;
-	int syncs, failures;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop, syncs, failures; /* under mu */
 };
 
 static void *
@@ -625,13 +631,33 @@ syncer_main(void *arg)
 {
 	struct syncer *sy = arg;
 	struct tg_error err;
+	int r, stop = 0;
 
-	while (!atomic_load(&sy->stop)) {
-		if (tg_audit_sync(sy->log, &err) != 0)
+	while (!stop) {
+		r = tg_audit_sync(sy->log, &err);
+		pthread_mutex_lock(&sy->mu);
+		if (r != 0)
 			sy->failures++;
 		sy->syncs++;
+		pthread_cond_broadcast(&sy->cv);
+		stop = sy->stop;
+		pthread_mutex_unlock(&sy->mu);
 	}
 	return NULL;
+}
+
+/* Waits until the syncer finished a sync that began after this call. */
+static void
+syncer_wait(struct syncer *sy)
+{
+	int seen;
+
+	pthread_mutex_lock(&sy->mu);
+	seen = sy->syncs;
+	/* the sync counted as seen+1 may have begun before this call */
+	while (sy->syncs < seen + 2)
+		pthread_cond_wait(&sy->cv, &sy->mu);
+	pthread_mutex_unlock(&sy->mu);
 }
 
 /*
@@ -657,19 +683,28 @@ test_sync_races_writes(void **state)
 	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_BATCH, &log, &err), 0);
 	memset(&sy, 0, sizeof(sy));
 	sy.log = log;
-	atomic_init(&sy.stop, 0);
+	assert_int_equal(pthread_mutex_init(&sy.mu, NULL), 0);
+	assert_int_equal(pthread_cond_init(&sy.cv, NULL), 0);
 	assert_int_equal(pthread_create(&t, NULL, syncer_main, &sy), 0);
 	for (i = 0; i < 10; i++) {
 		write_n(log, i * 100, 100);
+		/* a sync after every hundred lines, whatever the scheduler did:
+		 * syncs meet writes in every round, not only when the thread
+		 * happened to run (under load it may not have, before) */
+		syncer_wait(&sy);
 		if (i == 4) {
 			assert_int_equal(rename(p, old), 0);
 			assert_int_equal(tg_audit_reopen(log, &err), 0);
 		}
 	}
-	atomic_store(&sy.stop, 1);
+	pthread_mutex_lock(&sy.mu);
+	sy.stop = 1;
+	pthread_mutex_unlock(&sy.mu);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(sy.failures, 0);
-	assert_true(sy.syncs > 0);
+	assert_true(sy.syncs >= 20);
+	pthread_cond_destroy(&sy.cv);
+	pthread_mutex_destroy(&sy.mu);
 	assert_int_equal(tg_audit_sync(log, &err), 0);
 	assert_int_equal(tg_audit_unsynced(log), 0);
 	tg_audit_close(log);
