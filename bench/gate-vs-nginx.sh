@@ -7,7 +7,8 @@
 #   - the gate's handshake rate with its server key on SoftHSM2 as a
 #     fraction of the rate with the PEM key;
 #   - resident memory per idle mTLS connection (RSS of the gate process vs
-#     the sum of nginx's workers, with N connections held, minus before).
+#     the sum of nginx's workers): --idle N connections held first, then
+#     3 steps of N more, each step's growth divided by N.
 # Prints medians, their spread over the runs (max-min as % of the median:
 # the machine's noise) and the gate/nginx ratios. Asserts no timing.
 #
@@ -17,8 +18,9 @@
 # Defaults: --seconds 5 per run and server, --threads 4 load threads,
 # --workers = online CPUs (the gate's --workers and nginx's
 # worker_processes), --runs 3, --conns 4 keep-alive connections per load
-# thread, --idle 500 held connections; --quick = --seconds 2 --runs 1
-# --idle 50 (the smoke test). BUILD_DIR defaults to ./build.
+# thread, --idle 500 connections per batch of the memory figure (a first
+# batch, then 3 measured); --quick = --seconds 2 --runs 1 --idle 50 (the
+# smoke test). BUILD_DIR defaults to ./build.
 #
 # The job, the same for both: clients whose certificate a tokengate CA issued
 # for a SoftHSM2 key (`tokengate enroll` + `tokengate ca issue`), TLS 1.3
@@ -40,7 +42,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 WORKERS=$(nproc 2>/dev/null || echo 2)
 IDLE=500
-BENCH_USAGE=14,22
+BENCH_USAGE=15,23
 source "$here/lib.sh" "$@"
 
 TG=$TG_BIN_DIR/tokengate
@@ -160,28 +162,62 @@ nginx_workers()
 {
 	pgrep -P "$NG_PID" | tr '\n' ' '
 }
-# idle_rss NAME PORT PIDS-COMMAND: KiB per idle connection (N held)
-idle_rss()
+# idle_batch NAME PORT N: N more idle connections to PORT, held by a
+# gate_load of their own (its pid appended to IDLE_PIDS) once each has made
+# one request
+IDLE_PIDS=()
+idle_batch()
 {
-	local name=$1 p=$2 cmd=$3 before after lp out=$TG_TMP/idle-$1.out
-	# shellcheck disable=SC2046
-	before=$(rss_of $($cmd))
+	local name=$1 p=$2 n=$3 lp out=$TG_TMP/idle-$1-${#IDLE_PIDS[@]}.out
 	# not through load(): the signal must reach gate_load, not a subshell
-	"$LOAD" --connect "127.0.0.1:$p" "${LOAD_ARGS[@]}" --mode idle --conns "$IDLE" \
+	"$LOAD" --connect "127.0.0.1:$p" "${LOAD_ARGS[@]}" --mode idle --conns "$n" \
 		--threads "$THREADS" --seconds 0 >"$out" 2>"$TG_TMP/idle.err" &
 	lp=$!
-	if ! tg_wait_until "$TG_WAIT_SECS" grep -q '^held ' "$out"; then
-		kill -TERM "$lp" 2>/dev/null || true
-		wait "$lp" 2>/dev/null || true
+	IDLE_PIDS+=("$lp")
+	tg_wait_until "$TG_WAIT_SECS" grep -q '^held ' "$out" ||
 		tg_fail "gate_load --mode idle against $name: $(cat "$TG_TMP/idle.err") $(cat "$out")"
-	fi
-	sleep 0.5
+}
+# rss_settled PIDS-COMMAND: rss_of once two readings 0.5 s apart agree
+# (within 1 %, at most 5 s): the servers have finished with the batch
+rss_settled()
+{
+	local a b i
 	# shellcheck disable=SC2046
-	after=$(rss_of $($cmd))
-	kill -TERM "$lp"
-	wait "$lp" || tg_fail "gate_load --mode idle against $name: $(cat "$TG_TMP/idle.err")"
-	printf '%s idle before=%s after=%s n=%s\n' "$name" "$before" "$after" "$IDLE" >>runs.log
-	python3 -c "print('%.1f' % (($after - $before) / $IDLE))"
+	a=$(rss_of $($1))
+	for ((i = 0; i < 10; i++)); do
+		sleep 0.5
+		# shellcheck disable=SC2046
+		b=$(rss_of $($1))
+		((b - a <= a / 100 && a - b <= a / 100)) && break
+		a=$b
+	done
+	echo "$b"
+}
+# idle_rss NAME PORT PIDS-COMMAND: KiB per idle connection, one figure per
+# step. A first batch of IDLE connections fills the memory the runs before
+# freed (without it the first connections cost next to nothing: what a
+# server freed stays resident), then IDLE_STEPS batches of IDLE more: each
+# step's RSS growth divided by IDLE. Prints the steps' figures.
+IDLE_STEPS=3
+idle_rss()
+{
+	local name=$1 p=$2 cmd=$3 prev now k figs=() lp
+	IDLE_PIDS=()
+	idle_batch "$name" "$p" "$IDLE"
+	prev=$(rss_settled "$cmd")
+	for ((k = 1; k <= IDLE_STEPS; k++)); do
+		idle_batch "$name" "$p" "$IDLE"
+		now=$(rss_settled "$cmd")
+		printf '%s idle step %d: rss %s -> %s KiB, +%d conns\n' "$name" "$k" "$prev" "$now" \
+			"$IDLE" >>runs.log
+		figs+=("$(python3 -c "print('%.2f' % (($now - $prev) / $IDLE))")")
+		prev=$now
+	done
+	for lp in "${IDLE_PIDS[@]}"; do
+		kill -TERM "$lp"
+		wait "$lp" || tg_fail "gate_load --mode idle against $name: $(cat "$TG_TMP/idle.err")"
+	done
+	echo "${figs[*]}"
 }
 
 # sanity: requests through each succeed, and a refused one is an error
@@ -262,9 +298,12 @@ print("%-40s %s %s %s" % ("server CPU us/handshake (lower=better)", cell("nginx"
 print("%-40s %s %s %s" % ("server CPU us/request (lower=better)", cell("nginx", "keepalive-cpu"),
                           cell("gate", "keepalive-cpu"),
                           ratio(med("gate", "keepalive-cpu"), med("nginx", "keepalive-cpu"))))
+# idle RSS: one figure per step (idle_rss)
 ng, gt = sys.argv[1], sys.argv[2]
-rr = "%8.3f" % (float(gt) / float(ng)) if gt != "-" and float(ng) > 0 else "%8s" % "-"
-print("%-40s %22s %22s %s" % ("RSS per idle mTLS conn (KiB)", ng, gt, rr))
+ngv = [float(x) for x in ng.split()] if ng != "-" else []
+gtv = [float(x) for x in gt.split()] if gt != "-" else []
+print("%-40s %s %s %s" % ("RSS per idle mTLS conn (KiB)", benchstat.cell(ngv, "%13.2f"),
+                          benchstat.cell(gtv, "%13.2f"), ratio(benchstat.med(gtv), benchstat.med(ngv))))
 print()
 print("%-40s %22s %22s %8s" % ("gate server key", "PEM file", "SoftHSM2 token", "hsm/pem"))
 print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("gate-pem", "handshake"), cell("gate-hsm", "handshake"),
@@ -277,11 +316,12 @@ servers = ["nginx"] + (["gate", "gate-pem", "gate-hsm"] if sys.argv[3] else [])
 missing = ["%s %s" % (sv, m) for sv in servers for m in ("handshake", "keepalive")
            if not (sv in ("gate-pem", "gate-hsm") and m == "keepalive")
            and not (med(sv, m) or 0) > 0]
-missing += [n for n, v in (("nginx idle RSS", ng), ("gate idle RSS", gt if sys.argv[3] else "0"))
-            if v == "-"]
+missing += [n for n, v in (("nginx idle RSS", ngv), ("gate idle RSS", gtv if sys.argv[3] else [0]))
+            if not v]
 benchstat.all_there(missing)
 EOF
 echo "(spread = (max - min) / median over the runs: the machine's noise. CPU: user + system time of the"
-echo " server (the gate's process, nginx's workers) over a run divided by its operations. RSS: after - before"
-echo " holding the idle connections, divided by their number; nginx = its workers summed)"
+echo " server (the gate's process, nginx's workers) over a run divided by its operations. RSS: growth per"
+echo " idle connection over $IDLE_STEPS steps of $IDLE connections each, after a first $IDLE (median ±spread"
+echo " of the steps); nginx = its workers summed)"
 [[ -n $GATE_OK ]] || tg_skip "'$TG gate' is not built yet: nginx measured alone"

@@ -242,6 +242,14 @@ tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t f
 		hs_fail(h, "out of memory before the TLS handshake");
 		goto out;
 	}
+	/*
+	 * http: the handshake reads ahead too (a flight of records in one
+	 * read(2), not a header read and a body read per record); bytes read
+	 * past the client's Finished stay in the SSL, where the http mode
+	 * pulls them (proxy.c px_pull). tcp reads no further than each record.
+	 */
+	if (h->mode == TG_GATE_MODE_HTTP)
+		SSL_set_read_ahead(h->ssl, 1);
 out:
 	tg_gate_snapshot_put(sn);
 }

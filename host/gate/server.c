@@ -802,11 +802,38 @@ worker_unlisten_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * A worker's loop. With changelist, epoll's change list: an event deleted
+ * and added again in one pass of the loop (a handshake's read event
+ * re-armed, the handshake's events handed to the connection's
+ * bufferevent) costs no epoll_ctl. libevent's caveat: not with sockets
+ * made by dup() (a change applied after close() misses the registration
+ * the other copy keeps alive) -- the workers' copies of an authz unix
+ * socket are such dups, so a configuration with one gets plain epoll.
+ */
+static struct event_base *
+worker_base_new(int changelist)
+{
+	struct event_config *c = event_config_new();
+	struct event_base *b = NULL;
+
+	if (c != NULL &&
+	    (!changelist || event_config_set_flag(c, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0))
+		b = event_base_new_with_config(c);
+	if (c != NULL)
+		event_config_free(c);
+	return b;
+}
+
 static int
 workers_new(struct tg_gate_server *s, struct tg_error *err)
 {
 	size_t n = s->snap->cfg.workers > 0 ? s->snap->cfg.workers : 1, k;
-	int r = TG_ERR_ALLOC;
+	int r = TG_ERR_ALLOC, changelist = 1;
+
+	for (k = 0; k < s->snap->cfg.nlisteners; k++)
+		if (s->snap->cfg.listeners[k].addr.scheme == TG_GATE_SCHEME_UNIX)
+			changelist = 0; /* bind_unix dups the socket */
 
 	if ((s->wk = calloc(n, sizeof(*s->wk))) == NULL)
 		goto out;
@@ -817,7 +844,7 @@ workers_new(struct tg_gate_server *s, struct tg_error *err)
 		wk->w.id = (unsigned)k;
 		wk->nls = s->snap->cfg.nlisteners;
 		if ((wk->ls = calloc(wk->nls, sizeof(*wk->ls))) == NULL ||
-		    (wk->w.base = event_base_new()) == NULL)
+		    (wk->w.base = worker_base_new(changelist)) == NULL)
 			goto out;
 		if (tg_gate_upstream_pool_new(&wk->w, &wk->w.pool) != 0)
 			goto out;

@@ -75,7 +75,8 @@ SSL *tg_gate_tls_ssl_new(struct tg_gate_tls *t);
  * handshake's verification, or the re-verification of the resumed
  * session's certificate) into *out, *resumed 1 for a resumed session.
  * 0, or TG_ERR_INTERNAL when the SSL has no verified peer (never after a
- * successful handshake on an SSL of tg_gate_tls_ssl_new).
+ * successful handshake on an SSL of tg_gate_tls_ssl_new). Once: the SSL
+ * gives its copy away (a second call is TG_ERR_INTERNAL).
  */
 int tg_gate_tls_peer(SSL *ssl, struct tg_gate_peer_info *out, int *resumed);
 

@@ -62,10 +62,15 @@ struct tg_gate_tls {
 	int async;
 };
 
-/* One connection's TLS state (SSL ex_data). */
+/*
+ * One connection's TLS state (SSL ex_data). The verified client is on the
+ * heap only from its verification until tg_gate_tls_peer hands it over
+ * (the connection keeps its own copy): an idle connection does not hold it
+ * twice.
+ */
 struct conn {
-	struct tg_gate_tls *t; /* a reference */
-	struct tg_gate_peer_info peer;
+	struct tg_gate_tls *t;          /* a reference */
+	struct tg_gate_peer_info *peer; /* NULL before verification and after */
 	int have_peer;
 	int refused;  /* reason is final */
 	char *reason; /* why the client was refused (heap, only on a refusal) */
@@ -75,6 +80,25 @@ struct conn {
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
 static int ex_idx = -1;
 
+/* Wipes and frees c's verified client. */
+static void
+peer_drop(struct conn *c)
+{
+	if (c->peer != NULL)
+		tg_freezero(c->peer, sizeof(*c->peer));
+	c->peer = NULL;
+	c->have_peer = 0;
+}
+
+/* c->peer, allocated when it is not yet: NULL on OOM. */
+static struct tg_gate_peer_info *
+peer_slot(struct conn *c)
+{
+	if (c->peer == NULL)
+		c->peer = calloc(1, sizeof(*c->peer));
+	return c->peer;
+}
+
 static void
 conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -83,6 +107,7 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void 
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
 	if (c != NULL) {
 		tg_gate_tls_unref(c->t);
+		peer_drop(c);
 		free(c->reason);
 		free(c->resume);
 		tg_freezero(c, sizeof(*c));
@@ -181,7 +206,13 @@ cert_verify_cb(X509_STORE_CTX *sctx, void *arg)
 		goto out;
 	}
 	c->have_peer = 0;
-	r = tg_gate_verify_store_ctx(c->t->verify, sctx, time(NULL), &c->peer, &err);
+	if (peer_slot(c) == NULL) {
+		msg_set(&c->reason, "%s", "out of memory verifying the client certificate");
+		c->refused = 1;
+		X509_STORE_CTX_set_error(sctx, X509_V_ERR_OUT_OF_MEM);
+		goto out;
+	}
+	r = tg_gate_verify_store_ctx(c->t->verify, sctx, time(NULL), c->peer, &err);
 	if (r != 0) {
 		msg_set(&c->reason, "%s", tg_error_msg(&err, r));
 		c->refused = 1;
@@ -207,8 +238,8 @@ session_life(const struct conn *c, time_t now)
 {
 	long life = TLS_SESSION_LIFETIME;
 
-	if (c->peer.not_after - now < (time_t)life)
-		life = c->peer.not_after > now ? (long)(c->peer.not_after - now) : 1;
+	if (c->peer->not_after - now < (time_t)life)
+		life = c->peer->not_after > now ? (long)(c->peer->not_after - now) : 1;
 	return life;
 }
 
@@ -269,7 +300,11 @@ ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t namel
 		                                         : SSL_TICKET_RETURN_IGNORE;
 		goto out;
 	}
-	c->peer = info;
+	if (peer_slot(c) == NULL) {
+		msg_set(&c->resume, "%s", "session not resumed: out of memory");
+		goto out;
+	}
+	*c->peer = info;
 	c->have_peer = 1;
 	/*
 	 * TLS 1.3: always a fresh ticket (RFC 8446 C.4: a client should not
@@ -663,13 +698,17 @@ tg_gate_tls_peer(SSL *ssl, struct tg_gate_peer_info *out, int *resumed)
 	unsigned int mdlen = 0;
 	int r = TG_ERR_INTERNAL;
 
-	if (c == NULL || !c->have_peer || !SSL_is_init_finished(ssl) || leaf == NULL)
+	if (c == NULL || !c->have_peer || c->peer == NULL || !SSL_is_init_finished(ssl) ||
+	    leaf == NULL)
 		goto out;
 	/* the verified client is the certificate this session carries */
-	if (X509_digest(leaf, EVP_sha256(), md, &mdlen) != 1 || mdlen != sizeof(c->peer.sha256) ||
-	    CRYPTO_memcmp(md, c->peer.sha256, mdlen) != 0)
+	if (X509_digest(leaf, EVP_sha256(), md, &mdlen) != 1 || mdlen != sizeof(c->peer->sha256) ||
+	    CRYPTO_memcmp(md, c->peer->sha256, mdlen) != 0)
 		goto out;
-	*out = c->peer;
+	*out = *c->peer;
+	/* handed over: no ticket is made after the handshake (no
+	 * renegotiation, no SSL_new_session_ticket) */
+	peer_drop(c);
 	*resumed = SSL_session_reused(ssl);
 	r = 0;
 out:
