@@ -412,18 +412,19 @@ head_grow(struct tg_gate_http_reader *r)
 }
 
 /*
- * Takes bytes of data from *pos into the head buffer until the head ends:
- * 1 then (*pos just past it), 0 when all of data was taken, -1 when refused.
+ * Takes bytes of data from *pos into the head buffer, one by one, up to and
+ * including the next LF: 1 at the head's end (*pos just past it), 0 when
+ * the line or all of data was taken, -1 when refused.
  */
 static int
-head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
+head_bytes(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
 {
 	const char *why = NULL;
-	unsigned char c;
+	unsigned char c = 0;
 	size_t cur;
 	int rc = 0, st = 400;
 
-	while (rc == 0 && *pos < len) {
+	while (rc == 0 && c != '\n' && *pos < len) {
 		c = (unsigned char)data[*pos];
 		if (r->hb_len >= r->lim.header_bytes) {
 			st = 431;
@@ -456,6 +457,58 @@ head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t
 			rc = -1;
 		}
 	}
+	return rc;
+}
+
+/*
+ * The common case of head_bytes at once: a whole line in data from *pos
+ * (after whole lines before it), ending in CRLF, with no other CR, within
+ * the limits: copied with one memcpy and checked as head_bytes would. 2
+ * when it is not that case (head_bytes then takes it byte by byte, with
+ * the same results as always), else head_bytes' result.
+ */
+static int
+head_line_fast(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
+{
+	const char *s = data + *pos, *nl;
+	size_t n, seg;
+	int rc = 2;
+
+	if ((r->hb_len > 0 && r->hb[r->hb_len - 1] == '\r') ||
+	    (nl = memchr(s, '\n', len - *pos)) == NULL)
+		goto out;
+	seg = (size_t)(nl - s) + 1;
+	/* n: the line's bytes without CRLF, with what an earlier feed brought */
+	n = r->hb_len - r->line_start + seg - 2;
+	if (seg < 2 || s[seg - 2] != '\r' || memchr(s, '\r', seg - 2) != NULL ||
+	    r->hb_len + seg > r->lim.header_bytes || (!r->start_seen && n > r->lim.request_line))
+		goto out;
+	while (r->hb_cap - r->hb_len < seg)
+		if (head_grow(r) != 0) {
+			rc = -1; /* refused by head_grow */
+			goto out;
+		}
+	memcpy(r->hb + r->hb_len, s, seg);
+	r->hb_len += seg;
+	*pos += seg;
+	rc = head_line(r, r->line_start, n);
+	r->line_start = r->hb_len;
+out:
+	return rc;
+}
+
+/*
+ * Takes bytes of data from *pos into the head buffer until the head ends:
+ * 1 then (*pos just past it), 0 when all of data was taken, -1 when refused.
+ */
+static int
+head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
+{
+	int rc = 0;
+
+	while (rc == 0 && *pos < len)
+		if ((rc = head_line_fast(r, data, len, pos)) == 2)
+			rc = head_bytes(r, data, len, pos);
 	return rc;
 }
 
