@@ -34,6 +34,11 @@
 # SoftHSM2 token (as a service's HSM key is; libtgp11 refuses imported keys
 # by default) with a certificate of the same shape from the same CA.
 #
+# Informative only, not the goal: a third nginx, the same but writing one
+# access_log line (combined format, no buffer=: a write(2) per request),
+# measured for keep-alive requests beside the gate, which writes its audit
+# line per request; printed apart, as gate/nginx+log.
+#
 # Needs nginx, openssl, pkcs11-tool, softhsm2, ss. Exit codes: 0 measured,
 # 1 failed, 77 cannot run here (a missing tool, or `tokengate gate` not
 # built: the nginx figures are printed first).
@@ -104,6 +109,12 @@ port()
 
 bench_nginx_mtls "$WORKERS" "$TG_TMP/server.pem" "$TG_TMP/server.key" "$TG_TMP/ca/ca.pem" \
 	"location /v1/missing { return 404; } "
+# informative only: the same nginx writing one access log line per request
+# (no buffer=: one write(2) each), as the gate writes its audit line
+NGL_LOG=$TG_TMP/nglog/access.log
+bench_nginx_front nglog "$WORKERS" "$TG_TMP/server.pem" "$TG_TMP/server.key" "$TG_TMP/ca/ca.pem" \
+	"access_log $NGL_LOG combined;"
+NGL=$FRONT_PORT NGL_PID=$STARTED
 
 # gate_start NAME KEY CERT: the gate with that server key; sets STARTED
 # (its pid) and STARTED_PORT
@@ -160,7 +171,7 @@ rss_of()
 }
 nginx_workers()
 {
-	pgrep -P "$NG_PID" | tr '\n' ' '
+	pgrep -P "${1:-$NG_PID}" | tr '\n' ' '
 }
 # idle_batch NAME PORT N: N more idle connections to PORT, held by a
 # gate_load of their own (its pid appended to IDLE_PIDS) once each has made
@@ -223,6 +234,8 @@ idle_rss()
 # sanity: requests through each succeed, and a refused one is an error
 # gate_load reports (a run with errors is never taken as a figure)
 bench_sane "$NG" nginx --mode handshake
+bench_sane "$NGL" "nginx with an access log" --mode keepalive
+[[ -s $NGL_LOG ]] || tg_fail "nginx with an access log wrote no line to $NGL_LOG"
 tg_expect_exit 1 "GET /v1/missing answered 'HTTP/1.1 404 Not Found' (want 200)" \
 	load "$NG" --mode keepalive --threads 1 --seconds 0.2 --path /v1/missing
 # a server the --ca does not vouch for fails every handshake; bad usage is 2
@@ -242,13 +255,18 @@ printf 'gate vs nginx: %d worker(s) each, %d load thread(s), %d keep-alive conn(
 for ((r = 1; r <= RUNS; r++)); do
 	# alternate who goes first, so drift in the machine's load is shared
 	if [[ -z $GATE_OK ]]; then
-		order=(nginx)
+		order=(nginx nginx-log)
 	elif ((r % 2)); then
-		order=(nginx gate)
+		order=(nginx gate nginx-log)
 	else
-		order=(gate nginx)
+		order=(nginx-log gate nginx)
 	fi
 	for s in "${order[@]}"; do
+		if [[ $s == nginx-log ]]; then
+			one nginx-log "$NGL" "nginx_workers $NGL_PID" keepalive --threads "$THREADS" \
+				--conns "$CONNS"
+			continue
+		fi
 		if [[ $s == nginx ]]; then
 			p=$NG pids=nginx_workers
 		else
@@ -311,10 +329,20 @@ print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("gate-pem", "handshake"
 print("%-40s %s %s %s" % ("server CPU us/handshake", cell("gate-pem", "handshake-cpu"),
                           cell("gate-hsm", "handshake-cpu"),
                           ratio(med("gate-hsm", "handshake-cpu"), med("gate-pem", "handshake-cpu"))))
+print()
+print("informative, not the goal: nginx writing an access_log line per request (buffer off), as the gate")
+print("writes its audit line; the headline above is against nginx with access_log off")
+print("%-40s %22s %22s %8s" % ("", "nginx+log (med ±spr)", "gate (median ±spread)", "gate/n+log"))
+print("%-40s %s %s %s" % ("keep-alive requests/s", cell("nginx-log", "keepalive"), cell("gate", "keepalive"),
+                          ratio(med("gate", "keepalive"), med("nginx-log", "keepalive"))))
+print("%-40s %s %s %s" % ("server CPU us/request (lower=better)", cell("nginx-log", "keepalive-cpu"),
+                          cell("gate", "keepalive-cpu"),
+                          ratio(med("gate", "keepalive-cpu"), med("nginx-log", "keepalive-cpu"))))
 # every figure must be there (a positive rate from each server and mode)
-servers = ["nginx"] + (["gate", "gate-pem", "gate-hsm"] if sys.argv[3] else [])
+servers = ["nginx", "nginx-log"] + (["gate", "gate-pem", "gate-hsm"] if sys.argv[3] else [])
 missing = ["%s %s" % (sv, m) for sv in servers for m in ("handshake", "keepalive")
            if not (sv in ("gate-pem", "gate-hsm") and m == "keepalive")
+           and not (sv == "nginx-log" and m == "handshake")
            and not (med(sv, m) or 0) > 0]
 missing += [n for n, v in (("nginx idle RSS", ngv), ("gate idle RSS", gtv if sys.argv[3] else [0]))
             if not v]

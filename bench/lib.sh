@@ -27,6 +27,8 @@
 #	                               this shell; sets STARTED (its pid)
 #	bench_nginx_mtls WORKERS CERT KEY CA [LOCATIONS]  the upstream nginx
 #	                               and the mTLS nginx in front; UP, NG, NG_PID
+#	bench_nginx_front NAME WORKERS CERT KEY CA LOG  one more such front
+#	                               nginx, LOG its access_log; FRONT_PORT
 #	bench_sane PORT WHAT ARGS...   a short run of the script's load()
 #	                               through PORT (WHAT) must succeed
 #	bench_denied PORT              a GET outside the policy: the gate's 403
@@ -149,28 +151,40 @@ bench_nginx_start()
 # plus the LOCATIONS) and in front of it the mTLS server (WORKERS
 # workers, 127.0.0.1:$NG, TLS 1.3, server certificate CERT with key KEY,
 # client certificate required and verified against CA, every request
-# proxied over pooled keep-alive connections to the upstream). Sets UP,
-# NG, NG_PID.
+# proxied over pooled keep-alive connections to the upstream, no access
+# log). Sets UP, NG, NG_PID.
 bench_nginx_mtls()
 {
 	UP=$(tg_free_port_pair)
 	nginx_conf "$TG_TMP/up" 1 "  access_log off;
   server { listen 127.0.0.1:$UP; location / { return 200 \"ok\"; } ${5:-}}"
 	bench_nginx_start "$TG_TMP/up" "$UP" "upstream nginx"
-	NG=$(tg_free_port_pair)
-	nginx_conf "$TG_TMP/ng" "$1" "  access_log off;
+	bench_nginx_front ng "$1" "$2" "$3" "$4" "access_log off;"
+	NG=$FRONT_PORT
+	NG_PID=$STARTED
+}
+
+# bench_nginx_front NAME WORKERS CERT KEY CA LOG: another mTLS nginx in
+# front of $UP as bench_nginx_mtls makes it, in $TG_TMP/NAME, with LOG
+# its access_log setting (e.g. "access_log $TG_TMP/x.log;"). Sets
+# FRONT_PORT and STARTED (its pid).
+bench_nginx_front()
+{
+	FRONT_PORT=$(tg_free_port_pair)
+	nginx_conf "$TG_TMP/$1" "$2" "  $6
   upstream up { server 127.0.0.1:$UP; keepalive 32; keepalive_requests 10000000; }
   server {
-    listen 127.0.0.1:$NG ssl;
+    listen 127.0.0.1:$FRONT_PORT ssl;
     ssl_protocols TLSv1.3;
-    ssl_certificate $2;
-    ssl_certificate_key $3;
-    ssl_client_certificate $4;
+    ssl_certificate $3;
+    ssl_certificate_key $4;
+    ssl_client_certificate $5;
     ssl_verify_client on;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
   }"
-	bench_nginx_start "$TG_TMP/ng" "$NG" "nginx"
-	NG_PID=$STARTED
+	local what="nginx ($1)"
+	[[ $1 != ng ]] || what=nginx
+	bench_nginx_start "$TG_TMP/$1" "$FRONT_PORT" "$what"
 }
 
 # bench_sane PORT WHAT ARGS...: the script's load() through PORT for 0.2 s

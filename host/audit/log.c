@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -648,13 +649,69 @@ sync_refusal(struct tg_audit *log, struct tg_error *err)
 	return r;
 }
 
-int
-tg_audit_write_prepared(struct tg_audit *log, struct tg_audit_line *line, struct tg_error *err)
+/* Whether line[0..n) starts as tg_audit_prepare makes a line (its "prev" to fill in). */
+static int
+line_shaped(const char *line, size_t n)
 {
-	char head[TG_AUDIT_HASH_HEX];
-	size_t n = line->len;
-	ssize_t w;
+	return n >= LINE_PREV_AT + TG_AUDIT_HASH_HEX && memcmp(line, LINE_PREV, LINE_PREV_AT) == 0;
+}
+
+int
+tg_audit_keep(struct tg_audit_line *kept, const struct tg_audit_line *line, struct tg_error *err)
+{
+	size_t n = line->len, cap;
+	char *nb;
+	int r = 0;
+
+	if (!line_shaped(line->buf, n) || n >= line->cap) {
+		r = tg_error_set(err, TG_ERR_INVALID_ARG,
+		                 "not an audit line made by tg_audit_prepare");
+		goto out;
+	}
+	if (kept->cap - kept->len < n + 1) {
+		cap = kept->cap == 0 ? AUDIT_CHUNK : kept->cap;
+		while (cap - kept->len < n + 1)
+			cap *= 2;
+		if ((nb = realloc(kept->buf, cap)) == NULL) {
+			r = tg_error_set(err, TG_ERR_ALLOC,
+			                 "out of memory keeping an audit record");
+			goto out;
+		}
+		kept->buf = nb;
+		kept->cap = cap;
+	}
+	memcpy(kept->buf + kept->len, line->buf, n);
+	kept->buf[kept->len + n] = '\n';
+	kept->len += n + 1;
+out:
+	return r;
+}
+
+/*
+ * Chains the n bytes of line at p (no "\n"): "prev" set to head, then
+ * head = its hash. 0, or TG_ERR_CRYPTO.
+ */
+static int
+chain_line(struct tg_audit *log, char *p, size_t n, char head[TG_AUDIT_HASH_HEX],
+           struct tg_error *err)
+{
 	int r;
+
+	memcpy(p + LINE_PREV_AT, head, TG_AUDIT_HASH_HEX - 1);
+	if ((r = line_hash(log->md, p, n, head)) != 0)
+		tg_error_set(err, r, "cannot hash an audit record: SHA-256 failed");
+	return r;
+}
+
+int
+tg_audit_write_kept(struct tg_audit *log, struct tg_audit_line *kept, struct tg_audit_line *line,
+                    struct tg_error *err)
+{
+	char head[TG_AUDIT_HASH_HEX], *p, *end, *nl;
+	size_t n = line != NULL ? line->len : 0, total, nrec = 0;
+	struct iovec iov[2];
+	int r = 0, niov = 0;
+	ssize_t w;
 
 	/* batch: refused until the sync thread's retry works (an inline retry
 	 * would hide the failure: Linux reports a failed writeback once);
@@ -663,36 +720,66 @@ tg_audit_write_prepared(struct tg_audit *log, struct tg_audit_line *line, struct
 	    (log->mode == TG_AUDIT_FSYNC_BATCH ? (r = sync_refusal(log, err))
 	                                       : (r = tg_audit_sync(log, err))) != 0)
 		goto out;
-	if (n < LINE_PREV_AT + TG_AUDIT_HASH_HEX || n >= line->cap ||
-	    memcmp(line->buf, LINE_PREV, LINE_PREV_AT) != 0) {
+	if (line != NULL && (!line_shaped(line->buf, n) || n >= line->cap)) {
 		r = tg_error_set(err, TG_ERR_INVALID_ARG,
 		                 "not an audit line made by tg_audit_prepare");
 		goto out;
 	}
-	memcpy(line->buf + LINE_PREV_AT, log->head, TG_AUDIT_HASH_HEX - 1);
-	if ((r = line_hash(log->md, line->buf, n, head)) != 0) {
-		tg_error_set(err, r, "cannot hash an audit record: SHA-256 failed");
-		goto out;
+	memcpy(head, log->head, sizeof(head));
+	/* the kept lines first, in the order they were kept, then line */
+	p = kept != NULL ? kept->buf : NULL;
+	end = p != NULL ? p + kept->len : NULL;
+	while (p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
+		    !line_shaped(p, (size_t)(nl - p))) {
+			r = tg_error_set(err, TG_ERR_INVALID_ARG,
+			                 "not an audit line kept by tg_audit_keep");
+			goto out;
+		}
+		if ((r = chain_line(log, p, (size_t)(nl - p), head, err)) != 0)
+			goto out;
+		nrec++;
+		p = nl + 1;
 	}
-	line->buf[n] = '\n';
+	if (nrec > 0)
+		iov[niov++] = (struct iovec){.iov_base = kept->buf, .iov_len = kept->len};
+	if (line != NULL) {
+		if ((r = chain_line(log, line->buf, n, head, err)) != 0)
+			goto out;
+		line->buf[n] = '\n';
+		iov[niov++] = (struct iovec){.iov_base = line->buf, .iov_len = n + 1};
+		nrec++;
+	}
+	if (nrec == 0)
+		goto out;
 	if ((r = audit_undo_torn(log, err)) != 0)
 		goto out;
-	w = write(log->fd, line->buf, n + 1);
-	if (w != (ssize_t)(n + 1)) {
+	total = iov[0].iov_len + (niov > 1 ? iov[1].iov_len : 0);
+	w = writev(log->fd, iov, niov);
+	if (w != (ssize_t)total) {
 		log->dirty = 1;
 		r = tg_error_set(err, TG_ERR_IO, "cannot write to audit log '%s': %s", log->path,
 		                 w < 0 ? strerror(errno) : "short write (disk full?)");
 		goto out;
 	}
-	log->good_end += (off_t)(n + 1);
+	log->good_end += (off_t)total;
 	memcpy(log->head, head, sizeof(head));
-	atomic_fetch_add(&log->written, 1);
+	atomic_fetch_add(&log->written, nrec);
 	if (log->mode == TG_AUDIT_FSYNC_ALWAYS)
 		r = tg_audit_sync(log, err);
 	else if (log->mode == TG_AUDIT_FSYNC_BATCH)
 		sync_kick(log);
 out:
+	/* written, or lost with the write that failed (as line is) */
+	if (kept != NULL)
+		kept->len = 0;
 	return r;
+}
+
+int
+tg_audit_write_prepared(struct tg_audit *log, struct tg_audit_line *line, struct tg_error *err)
+{
+	return tg_audit_write_kept(log, NULL, line, err);
 }
 
 int

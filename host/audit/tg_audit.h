@@ -161,6 +161,27 @@ void tg_audit_line_clear(struct tg_audit_line *line);
 int tg_audit_write_prepared(struct tg_audit *log, struct tg_audit_line *line, struct tg_error *err);
 
 /*
+ * Keeps a copy of line (made by tg_audit_prepare; line may then be reused)
+ * at the end of kept, a tg_audit_line used as a buffer of whole lines each
+ * ended by "\n" (start it zeroed, free it with tg_audit_line_clear), to be
+ * written later by tg_audit_write_kept. Needs no log and no lock. 0, or
+ * TG_ERR_INVALID_ARG (not such a line) or TG_ERR_ALLOC.
+ */
+int tg_audit_keep(struct tg_audit_line *kept, const struct tg_audit_line *line,
+                  struct tg_error *err);
+
+/*
+ * tg_audit_write_prepared of every line kept in kept, in the order they
+ * were kept, and then of line (NULL: none), chained one after the other,
+ * with ONE write(2) (writev) for all of them: the same bytes in the file
+ * as writing them one by one. kept is emptied whatever happens (its
+ * records are written, or lost with the write that failed, as line's
+ * record is). Results, errors and locking as tg_audit_write_prepared's.
+ */
+int tg_audit_write_kept(struct tg_audit *log, struct tg_audit_line *kept,
+                        struct tg_audit_line *line, struct tg_error *err);
+
+/*
  * Appends record (not changed; the caller keeps it) as one line with one
  * write(2) on the O_APPEND descriptor: tg_audit_prepare's line with "prev"
  * set to the chain's last hash. Then, in mode always, a sync (batch: the sync

@@ -86,6 +86,8 @@ struct tg_gate_worker {
 	struct tg_gate_upstream_pool *pool;
 	struct tg_gate_authz_cache *authz; /* made on first use; freed with the worker */
 	struct tg_audit_line audit_line;   /* tg_gate_audit_fields', reused line after line */
+	struct tg_audit_line audit_kept;   /* tg_gate_audit_fields_later's lines, not yet written */
+	struct event *audit_flush;         /* writes audit_kept once the loop has nothing else */
 };
 
 /* One established client connection, as handed to a mode. */
@@ -127,6 +129,22 @@ json_t *tg_gate_audit_record(const struct tg_gate_conn_info *ci, const char *eve
  */
 int tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
                          const struct tg_audit_field *f, size_t n, struct tg_error *err);
+
+/*
+ * tg_gate_audit_fields for a record nothing waits on (http mode's
+ * "response" records): its line is made now and kept by ci's worker, then
+ * written in the same write(2) as the worker's next tg_gate_audit_fields
+ * record (so a "request" record is never written before the kept records
+ * made before it), or by the worker's flush event as soon as its loop has
+ * no other event to run (TG_GATE_AUDIT_KEPT_MAX bytes kept: at once), or
+ * when the worker stops. Saves a write(2) per request under load; a
+ * record kept when the process is killed (SIGKILL) is lost, never a
+ * "request" record. 0 once kept (or written), -1 when the line could not
+ * be made or the write failed (the server has logged and counted it).
+ */
+int tg_gate_audit_fields_later(const struct tg_gate_conn_info *ci, const char *event,
+                               const struct tg_audit_field *f, size_t n);
+#define TG_GATE_AUDIT_KEPT_MAX (32u * 1024u)
 
 /*
  * Once ci's peer is known (after the handshake; http mode: at its first

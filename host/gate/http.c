@@ -12,6 +12,7 @@
  */
 #include "tg_gate_http.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,18 +413,19 @@ head_grow(struct tg_gate_http_reader *r)
 }
 
 /*
- * Takes bytes of data from *pos into the head buffer until the head ends:
- * 1 then (*pos just past it), 0 when all of data was taken, -1 when refused.
+ * Takes bytes of data from *pos into the head buffer, one by one, up to and
+ * including the next LF: 1 at the head's end (*pos just past it), 0 when
+ * the line or all of data was taken, -1 when refused.
  */
 static int
-head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
+head_bytes(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
 {
 	const char *why = NULL;
-	unsigned char c;
+	unsigned char c = 0;
 	size_t cur;
 	int rc = 0, st = 400;
 
-	while (rc == 0 && *pos < len) {
+	while (rc == 0 && c != '\n' && *pos < len) {
 		c = (unsigned char)data[*pos];
 		if (r->hb_len >= r->lim.header_bytes) {
 			st = 431;
@@ -456,6 +458,58 @@ head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t
 			rc = -1;
 		}
 	}
+	return rc;
+}
+
+/*
+ * The common case of head_bytes at once: a whole line in data from *pos
+ * (after whole lines before it), ending in CRLF, with no other CR, within
+ * the limits: copied with one memcpy and checked as head_bytes would. 2
+ * when it is not that case (head_bytes then takes it byte by byte, with
+ * the same results as always), else head_bytes' result.
+ */
+static int
+head_line_fast(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
+{
+	const char *s = data + *pos, *nl;
+	size_t n, seg;
+	int rc = 2;
+
+	if ((r->hb_len > 0 && r->hb[r->hb_len - 1] == '\r') ||
+	    (nl = memchr(s, '\n', len - *pos)) == NULL)
+		goto out;
+	seg = (size_t)(nl - s) + 1;
+	/* n: the line's bytes without CRLF, with what an earlier feed brought */
+	n = r->hb_len - r->line_start + seg - 2;
+	if (seg < 2 || s[seg - 2] != '\r' || memchr(s, '\r', seg - 2) != NULL ||
+	    r->hb_len + seg > r->lim.header_bytes || (!r->start_seen && n > r->lim.request_line))
+		goto out;
+	while (r->hb_cap - r->hb_len < seg)
+		if (head_grow(r) != 0) {
+			rc = -1; /* refused by head_grow */
+			goto out;
+		}
+	memcpy(r->hb + r->hb_len, s, seg);
+	r->hb_len += seg;
+	*pos += seg;
+	rc = head_line(r, r->line_start, n);
+	r->line_start = r->hb_len;
+out:
+	return rc;
+}
+
+/*
+ * Takes bytes of data from *pos into the head buffer until the head ends:
+ * 1 then (*pos just past it), 0 when all of data was taken, -1 when refused.
+ */
+static int
+head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t *pos)
+{
+	int rc = 0;
+
+	while (rc == 0 && *pos < len)
+		if ((rc = head_line_fast(r, data, len, pos)) == 2)
+			rc = head_bytes(r, data, len, pos);
 	return rc;
 }
 
@@ -604,10 +658,10 @@ static int
 on_headers_complete(http_parser *p)
 {
 	struct tg_gate_http_reader *r = p->data;
-	struct tg_gate_http_header *hdr = NULL;
+	struct tg_gate_http_header *hdr = NULL, hdr_stack[16];
 	struct tg_gate_http_head h;
-	char *arena = NULL, *at;
-	size_t i;
+	char *arena = NULL, *at, arena_stack[1024];
+	size_t i, alen = r->hb_len + 2 * r->nspans + 1;
 	int skip = 0, u = 0, rc = -1;
 
 	if (!parser_agrees(r, p)) {
@@ -617,8 +671,12 @@ on_headers_complete(http_parser *p)
 	}
 	framing(r, &skip);
 	memset(&h, 0, sizeof(h));
-	if ((arena = malloc(r->hb_len + 2 * r->nspans + 1)) == NULL ||
-	    (r->nspans > 0 && (hdr = calloc(r->nspans, sizeof(*hdr))) == NULL)) {
+	/* a common head fits on the stack; a bigger one goes to the heap */
+	arena = alen <= sizeof(arena_stack) ? arena_stack : malloc(alen);
+	hdr = r->nspans <= sizeof(hdr_stack) / sizeof(hdr_stack[0])
+	          ? hdr_stack
+	          : calloc(r->nspans, sizeof(*hdr));
+	if (arena == NULL || hdr == NULL) {
 		refuse(r, 500, "out of memory");
 		goto out;
 	}
@@ -654,8 +712,10 @@ on_headers_complete(http_parser *p)
 	}
 	rc = skip;
 out:
-	free(hdr);
-	free(arena);
+	if (hdr != hdr_stack)
+		free(hdr);
+	if (arena != arena_stack)
+		free(arena);
 	return rc;
 }
 
@@ -1259,27 +1319,44 @@ reason_of(int status)
 static int
 hop_by_hop(const char *name)
 {
-	static const char *const hop[] = {
-	    "connection", "keep-alive",        "proxy-connection", "te",
-	    "trailer",    "transfer-encoding", "upgrade",          "content-length",
+	static const struct {
+		const char *name;
+		size_t len;
+	} hop[] = {
+	    {"connection", 10}, {"keep-alive", 10},     {"proxy-connection", 16},
+	    {"te", 2},          {"trailer", 7},         {"transfer-encoding", 17},
+	    {"upgrade", 7},     {"content-length", 14},
 	};
-	size_t i;
+	size_t i, n = strlen(name);
 	int found = 0;
 
+	/* only names of the same length are compared */
 	for (i = 0; !found && i < sizeof(hop) / sizeof(hop[0]); i++)
-		found = strcasecmp(name, hop[i]) == 0;
+		found = hop[i].len == n && strcasecmp(name, hop[i].name) == 0;
 	return found;
 }
 
-/* 1 when a Connection field of h names the field name. */
+/* 1 when h has a Connection field (named_by_connection has work to do). */
 static int
-named_by_connection(const struct tg_gate_http_head *h, const char *name)
+has_connection(const struct tg_gate_http_head *h)
+{
+	size_t i;
+	int found = 0;
+
+	for (i = 0; !found && i < h->nheaders; i++)
+		found = strcasecmp(h->headers[i].name, "connection") == 0;
+	return found;
+}
+
+/* 1 when a Connection field of h names the field name (conn: has_connection(h)). */
+static int
+named_by_connection(const struct tg_gate_http_head *h, int conn, const char *name)
 {
 	size_t i;
 	int found = 0;
 
 	/* Host is end to end, and HTTP/1.1 needs it (RFC 9112 section 3.2) */
-	for (i = 0; !found && strcasecmp(name, "host") != 0 && i < h->nheaders; i++)
+	for (i = 0; conn && !found && strcasecmp(name, "host") != 0 && i < h->nheaders; i++)
 		found = strcasecmp(h->headers[i].name, "connection") == 0 &&
 		        list_has(h->headers[i].value, strlen(h->headers[i].value), name);
 	return found;
@@ -1322,17 +1399,65 @@ in_extras(const char *name, const struct tg_gate_http_extra *extra, size_t nextr
 	return found;
 }
 
-static int
-add_field(struct evbuffer *b, const char *name, const char *value, size_t n)
+/*
+ * A head being written: in a buffer on the stack, moved to the heap when
+ * it outgrows it, added to the output with one evbuffer_add (commit):
+ * nothing of a head that could not be written reaches the output.
+ */
+struct hw {
+	char *p;
+	size_t len, cap;
+	int oom;
+	char stack[2048];
+};
+
+static void
+hw_init(struct hw *w)
 {
-	int ok = evbuffer_add(b, name, strlen(name)) == 0 && evbuffer_add(b, ": ", 2) == 0 &&
-	         evbuffer_add(b, value, n) == 0 && evbuffer_add(b, "\r\n", 2) == 0;
+	w->p = w->stack;
+	w->len = 0;
+	w->cap = sizeof(w->stack);
+	w->oom = 0;
+}
+
+/* Appends n bytes of s: 1, or 0 when out of memory (then and ever after). */
+static int
+hw_put(struct hw *w, const char *s, size_t n)
+{
+	size_t cap = w->cap;
+	char *np;
+
+	if (!w->oom && w->cap - w->len < n) {
+		while (cap - w->len < n && cap <= SIZE_MAX / 2)
+			cap *= 2;
+		np = cap - w->len < n ? NULL : w->p == w->stack ? malloc(cap) : realloc(w->p, cap);
+		if (np == NULL) {
+			w->oom = 1;
+		} else {
+			if (w->p == w->stack)
+				memcpy(np, w->stack, w->len);
+			w->p = np;
+			w->cap = cap;
+		}
+	}
+	if (!w->oom) {
+		memcpy(w->p + w->len, s, n);
+		w->len += n;
+	}
+	return !w->oom;
+}
+
+static int
+add_field(struct hw *b, const char *name, const char *value, size_t n)
+{
+	int ok = hw_put(b, name, strlen(name)) && hw_put(b, ": ", 2) && hw_put(b, value, n) &&
+	         hw_put(b, "\r\n", 2);
 
 	return ok ? 0 : -1;
 }
 
 static int
-add_extras(struct evbuffer *b, const struct tg_gate_http_extra *extra, size_t nextra)
+add_extras(struct hw *b, const struct tg_gate_http_extra *extra, size_t nextra)
 {
 	size_t i;
 	int rc = 0;
@@ -1343,34 +1468,45 @@ add_extras(struct evbuffer *b, const struct tg_gate_http_extra *extra, size_t ne
 	return rc;
 }
 
-/* Appends the NUL-terminated s (evbuffer_add_printf with no format costs a
- * vsnprintf per call). */
+/* Appends the NUL-terminated s. */
 static int
-add_str(struct evbuffer *b, const char *s)
+add_str(struct hw *b, const char *s)
 {
-	return evbuffer_add(b, s, strlen(s)) == 0;
+	return hw_put(b, s, strlen(s));
 }
 
 /* "Content-Length: N\r\n". */
 static int
-add_length(struct evbuffer *b, uint64_t n)
+add_length(struct hw *b, uint64_t n)
 {
 	char t[48];
 	int w = snprintf(t, sizeof(t), "Content-Length: %llu\r\n", (unsigned long long)n);
 
-	return w > 0 && (size_t)w < sizeof(t) && evbuffer_add(b, t, (size_t)w) == 0;
+	return w > 0 && (size_t)w < sizeof(t) && hw_put(b, t, (size_t)w);
 }
 
-/* Moves tmp to out when ok; frees tmp. 0 or TG_ERR_ALLOC. */
+/* "HTTP/1.1 STATUS REASON\r\n". */
 static int
-commit(struct evbuffer *tmp, int ok, struct evbuffer *out)
+add_status(struct hw *b, int status)
+{
+	char t[32];
+	int w = snprintf(t, sizeof(t), "HTTP/1.1 %d ", status);
+
+	return w > 0 && (size_t)w < sizeof(t) && hw_put(b, t, (size_t)w) &&
+	       add_str(b, reason_of(status)) && hw_put(b, "\r\n", 2);
+}
+
+/* Adds the head to out when ok; frees w's memory. 0 or TG_ERR_ALLOC. */
+static int
+commit(struct hw *w, int ok, struct evbuffer *out)
 {
 	int r = TG_ERR_ALLOC;
 
-	if (tmp != NULL && ok && evbuffer_add_buffer(out, tmp) == 0)
+	if (ok && !w->oom && evbuffer_add(out, w->p, w->len) == 0)
 		r = 0;
-	if (tmp != NULL)
-		evbuffer_free(tmp);
+	if (w->p != w->stack)
+		free(w->p);
+	w->p = w->stack;
 	return r;
 }
 
@@ -1388,15 +1524,15 @@ vchars_ok(const char *s)
 /* The client's fields the upstream request keeps. */
 static int
 request_fields(const struct tg_gate_http_head *h, const struct tg_gate_http_extra *extra,
-               size_t nextra, struct evbuffer *b)
+               size_t nextra, struct hw *b)
 {
 	const char *name;
 	size_t i;
-	int rc = 0;
+	int rc = 0, conn = has_connection(h);
 
 	for (i = 0; rc == 0 && i < h->nheaders; i++) {
 		name = h->headers[i].name;
-		if (!hop_by_hop(name) && !named_by_connection(h, name) &&
+		if (!hop_by_hop(name) && !named_by_connection(h, conn, name) &&
 		    strncasecmp(name, "x-tokengate-", 12) != 0 && !in_extras(name, extra, nextra))
 			rc = add_field(b, name, h->headers[i].value, strlen(h->headers[i].value));
 	}
@@ -1408,14 +1544,14 @@ tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *path_an
                           const struct tg_gate_http_extra *extra, size_t nextra,
                           struct evbuffer *out)
 {
-	struct evbuffer *b = NULL;
+	struct hw w, *b = &w;
 	int ok, rc = TG_ERR_INVALID_ARG;
 
 	if (h != NULL && out != NULL && token_ok(h->method) && vchars_ok(path_and_query) &&
 	    extras_ok(extra, nextra)) {
-		b = evbuffer_new();
-		ok = b != NULL && add_str(b, h->method) && add_str(b, " ") &&
-		     add_str(b, path_and_query) && add_str(b, " HTTP/1.1\r\n");
+		hw_init(b);
+		ok = add_str(b, h->method) && add_str(b, " ") && add_str(b, path_and_query) &&
+		     add_str(b, " HTTP/1.1\r\n");
 		ok = ok && request_fields(h, extra, nextra, b) == 0;
 		ok = ok && add_extras(b, extra, nextra) == 0;
 		if (ok && h->body == TG_GATE_HTTP_BODY_LENGTH)
@@ -1432,7 +1568,7 @@ tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *path_an
 
 /* A response field the gate passes on to the client. */
 static int
-response_keeps(const struct tg_gate_http_head *h, const char *name)
+response_keeps(const struct tg_gate_http_head *h, int conn, const char *name)
 {
 	int keep;
 
@@ -1443,19 +1579,19 @@ response_keeps(const struct tg_gate_http_head *h, const char *name)
 		keep =
 		    h->body == TG_GATE_HTTP_BODY_NONE && h->status / 100 != 1 && h->status != 204;
 	else
-		keep = !hop_by_hop(name) && !named_by_connection(h, name);
+		keep = !hop_by_hop(name) && !named_by_connection(h, conn, name);
 	return keep;
 }
 
 /* The upstream's fields the client response keeps. */
 static int
-response_fields(const struct tg_gate_http_head *h, struct evbuffer *b)
+response_fields(const struct tg_gate_http_head *h, struct hw *b)
 {
 	size_t i;
-	int rc = 0;
+	int rc = 0, conn = has_connection(h);
 
 	for (i = 0; rc == 0 && i < h->nheaders; i++)
-		if (response_keeps(h, h->headers[i].name))
+		if (response_keeps(h, conn, h->headers[i].name))
 			rc = add_field(b, h->headers[i].name, h->headers[i].value,
 			               strlen(h->headers[i].value));
 	return rc;
@@ -1465,7 +1601,7 @@ int
 tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, int *chunked_out,
                            struct evbuffer *out)
 {
-	struct evbuffer *b = NULL;
+	struct hw w, *b = &w;
 	const char *conn = keep_alive ? "keep-alive" : "close";
 	int ok, chunked = 0, rc = TG_ERR_INVALID_ARG;
 
@@ -1474,9 +1610,8 @@ tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, in
 		          (h->body == TG_GATE_HTTP_BODY_CLOSE && keep_alive);
 		if (h->status == 101)
 			conn = "Upgrade";
-		b = evbuffer_new();
-		ok = b != NULL && evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\n", h->status,
-		                                      reason_of(h->status)) >= 0;
+		hw_init(b);
+		ok = add_status(b, h->status);
 		ok = ok && response_fields(h, b) == 0;
 		if (ok && h->body == TG_GATE_HTTP_BODY_LENGTH)
 			ok = add_length(b, h->content_length);
@@ -1485,7 +1620,7 @@ tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, in
 		/* an interim response (100, 103) says nothing about the connection */
 		if (ok && (h->status == 101 || h->status / 100 != 1))
 			ok = add_str(b, "Connection: ") && add_str(b, conn) && add_str(b, "\r\n");
-		ok = ok && evbuffer_add(b, "\r\n", 2) == 0;
+		ok = ok && hw_put(b, "\r\n", 2);
 		rc = commit(b, ok, out);
 	}
 	if (chunked_out != NULL)
@@ -1497,20 +1632,18 @@ int
 tg_gate_http_answer(int status, const char *json_body, const struct tg_gate_http_extra *extra,
                     size_t nextra, int keep_alive, struct evbuffer *out)
 {
-	struct evbuffer *b = NULL;
+	struct hw w, *b = &w;
 	size_t n = json_body != NULL ? strlen(json_body) : 0;
 	int ok, rc = TG_ERR_INVALID_ARG;
 
 	if (out != NULL && status >= 100 && status <= 999 && extras_ok(extra, nextra)) {
-		b = evbuffer_new();
-		ok = b != NULL && evbuffer_add_printf(b,
-		                                      "HTTP/1.1 %d %s\r\nContent-Type: "
-		                                      "application/json\r\nContent-Length: %zu\r\n",
-		                                      status, reason_of(status), n) >= 0;
+		hw_init(b);
+		ok = add_status(b, status) && add_str(b, "Content-Type: application/json\r\n") &&
+		     add_length(b, n);
 		ok = ok && add_extras(b, extra, nextra) == 0;
-		ok = ok && evbuffer_add_printf(b, "Connection: %s\r\n\r\n",
-		                               keep_alive ? "keep-alive" : "close") >= 0;
-		ok = ok && (n == 0 || evbuffer_add(b, json_body, n) == 0);
+		ok = ok && add_str(b, keep_alive ? "Connection: keep-alive\r\n\r\n"
+		                                 : "Connection: close\r\n\r\n");
+		ok = ok && (n == 0 || hw_put(b, json_body, n));
 		rc = commit(b, ok, out);
 	}
 	return rc;

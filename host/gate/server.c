@@ -478,24 +478,51 @@ tg_gate_audit_conn_ready(struct tg_gate_conn_info *ci)
 		ci->audit_pre = audit_pre_new(ci->audit_fields);
 }
 
-int
-tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
-                     const struct tg_audit_field *f, size_t n, struct tg_error *err)
+/* Writes w's kept lines, then line (NULL: none), with one write(2). */
+static int
+audit_write_kept(struct tg_gate_worker *w, struct tg_audit_line *line, struct tg_error *e)
 {
-	struct tg_gate_server *s = ci->w->srv;
-	struct tg_audit_field all[TG_AUDIT_FIELDS_MAX];
-	struct tg_audit_line *line = &ci->w->audit_line;
+	struct tg_gate_server *s = w->srv;
+	int r;
+
+	pthread_mutex_lock(&s->audit_mu);
+	r = tg_audit_write_kept(s->audit, &w->audit_kept, line, e);
+	audit_outcome(s, r, e);
+	pthread_mutex_unlock(&s->audit_mu);
+	return r;
+}
+
+/* The worker's flush event: its loop ran out of other events. */
+static void
+audit_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_gate_worker *w = arg;
 	struct tg_error e;
+
+	(void)fd;
+	(void)what;
+	tg_error_clear(&e);
+	if (w->audit_kept.len > 0)
+		(void)audit_write_kept(w, NULL, &e);
+}
+
+/* Makes the line of ci's record event + f into the worker's line buffer;
+ * *made 0 when it failed before tg_audit_prepare_fields ran. */
+static int
+audit_fields_line(const struct tg_gate_conn_info *ci, const char *event,
+                  const struct tg_audit_field *f, size_t n, struct tg_error *e, int *made)
+{
+	struct tg_audit_field all[TG_AUDIT_FIELDS_MAX];
 	size_t i;
 	int r;
 
-	tg_error_clear(&e);
+	*made = 0;
 	if (ci->audit_pre == NULL) {
-		r = tg_error_set(&e, TG_ERR_ALLOC, "out of memory writing an audit record");
+		r = tg_error_set(e, TG_ERR_ALLOC, "out of memory writing an audit record");
 		goto out;
 	}
 	if (n > TG_AUDIT_FIELDS_MAX - PRE_N - 1) {
-		r = tg_error_set(&e, TG_ERR_INVALID_ARG, "an audit record has too many fields");
+		r = tg_error_set(e, TG_ERR_INVALID_ARG, "an audit record has too many fields");
 		goto out;
 	}
 	memcpy(all, ci->audit_pre->f, sizeof(ci->audit_pre->f));
@@ -505,11 +532,58 @@ tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
 		    (struct tg_audit_field){.key = "event", .kind = TG_AUDIT_STR, .s = event};
 	if (n > 0)
 		memcpy(all + i, f, n * sizeof(*f));
-	/* as tg_gate_audit: the line is made outside the lock */
-	r = tg_audit_prepare_fields(all, i + n, line, &e);
+	*made = 1;
+	r = tg_audit_prepare_fields(all, i + n, &ci->w->audit_line, e);
+out:
+	return r;
+}
+
+int
+tg_gate_audit_fields_later(const struct tg_gate_conn_info *ci, const char *event,
+                           const struct tg_audit_field *f, size_t n)
+{
+	struct tg_gate_worker *w = ci->w;
+	struct tg_error e;
+	int r, made;
+
+	tg_error_clear(&e);
+	r = audit_fields_line(ci, event, f, n, &e, &made);
+	if (r == 0 && w->audit_flush != NULL &&
+	    tg_audit_keep(&w->audit_kept, &w->audit_line, &e) == 0) {
+		if (w->audit_kept.len >= TG_GATE_AUDIT_KEPT_MAX)
+			r = audit_write_kept(w, NULL, &e);
+		else
+			event_active(w->audit_flush, EV_TIMEOUT, 1);
+	} else if (r == 0) {
+		/* no flush event, or no memory to keep it: written now */
+		r = audit_write_kept(w, &w->audit_line, &e);
+	} else if (made) {
+		pthread_mutex_lock(&w->srv->audit_mu);
+		audit_outcome(w->srv, r, &e);
+		pthread_mutex_unlock(&w->srv->audit_mu);
+	}
+	return r == 0 ? 0 : -1;
+}
+
+int
+tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
+                     const struct tg_audit_field *f, size_t n, struct tg_error *err)
+{
+	struct tg_gate_server *s = ci->w->srv;
+	struct tg_audit_line *line = &ci->w->audit_line;
+	struct tg_error e;
+	int r, made;
+
+	tg_error_clear(&e);
+	/* as tg_gate_audit: the line is made outside the lock; the worker's
+	 * kept lines go first, in the same write(2) */
+	if ((r = audit_fields_line(ci, event, f, n, &e, &made)) == 0) {
+		r = audit_write_kept(ci->w, line, &e);
+		goto out;
+	}
+	if (!made)
+		goto out;
 	pthread_mutex_lock(&s->audit_mu);
-	if (r == 0)
-		r = tg_audit_write_prepared(s->audit, line, &e);
 	audit_outcome(s, r, &e);
 	pthread_mutex_unlock(&s->audit_mu);
 out:
@@ -846,6 +920,13 @@ workers_new(struct tg_gate_server *s, struct tg_error *err)
 		if ((wk->ls = calloc(wk->nls, sizeof(*wk->ls))) == NULL ||
 		    (wk->w.base = worker_base_new(changelist)) == NULL)
 			goto out;
+		/* three priorities, every event at the middle one but the kept
+		 * audit records' flush, which runs when nothing else is ready */
+		if (event_base_priority_init(wk->w.base, 3) != 0 ||
+		    (wk->w.audit_flush = event_new(wk->w.base, -1, 0, audit_flush_cb, &wk->w)) ==
+		        NULL ||
+		    event_priority_set(wk->w.audit_flush, 2) != 0)
+			goto out;
 		if (tg_gate_upstream_pool_new(&wk->w, &wk->w.pool) != 0)
 			goto out;
 	}
@@ -896,6 +977,16 @@ workers_free(struct tg_gate_server *s)
 		free(wk->ls);
 		tg_gate_upstream_pool_free(wk->w.pool);
 		tg_gate_authz_cache_free(wk->w.authz);
+		/* the worker's loop is over: its kept records are written here */
+		if (wk->w.audit_kept.len > 0) {
+			struct tg_error e;
+
+			tg_error_clear(&e);
+			(void)audit_write_kept(&wk->w, NULL, &e);
+		}
+		tg_audit_line_clear(&wk->w.audit_kept);
+		if (wk->w.audit_flush != NULL)
+			event_free(wk->w.audit_flush);
 		tg_audit_line_clear(&wk->w.audit_line);
 		if (wk->w.base != NULL)
 			event_base_free(wk->w.base);

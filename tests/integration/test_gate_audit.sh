@@ -5,6 +5,10 @@
 #   line deleted) with the first broken line;
 #   rotation: the log moved away and SIGHUP — the chain continues into the
 #   new file (verify FILE.1 FILE passes);
+#   "response" records reach the file while the gate runs (they are kept
+#   and written with the next record or when the worker is idle); after
+#   SIGKILL the chain verifies and every request that reached the upstream
+#   has its "request" record;
 #   the log cannot be written (its filesystem full): requests are refused
 #   with 503 (fail closed), /readyz says 503, tokengate_audit_ok is 0 and
 #   tokengate_audit_failures_total counts, the gate's log says why, nothing
@@ -49,7 +53,21 @@ gate_py alice req /echo >/dev/null
 tg_wait_until 10 test -s "$GATE_AUDIT" || tg_fail "no new audit file after rotation"
 "$TG" audit verify "$GATE_AUDIT.1" "$GATE_AUDIT" >out 2>err || tg_fail "the chain does not continue into the new file: $(cat err)"
 echo "ok: rotation on SIGHUP continues the chain into the new file"
+
+# ---- "response" records reach the file while the gate runs; SIGKILL ---------------------------
+# loses no "request" record of a request that reached the upstream
+resp() { grep -c '"event":"response"' "$GATE_AUDIT" || true; }
+r0=$(resp)
+gate_py alice req -n /echo /echo /echo >/dev/null
+tg_wait_until 5 sh -c "[ \$(grep -c '\"event\":\"response\"' '$GATE_AUDIT') -ge $((r0 + 3)) ]" ||
+	tg_fail "the response records of 3 finished requests are not in the log while the gate runs: $(tail -4 "$GATE_AUDIT")"
+kill -KILL "$GATE_PID"
 gate_stop
+"$TG" audit verify "$GATE_AUDIT.1" "$GATE_AUDIT" >out 2>err || tg_fail "the chain after SIGKILL: $(cat err)"
+allowed=$(cat "$GATE_AUDIT.1" "$GATE_AUDIT" | jq -s '[.[] | select(.event == "request" and .decision == "allow")] | length')
+((allowed >= $(wc -l <"$UPLOG"))) ||
+	tg_fail "$(wc -l <"$UPLOG") requests reached the upstream, only $allowed allow records survived SIGKILL"
+echo "ok: response records are written while the gate runs; after SIGKILL the chain verifies and every forwarded request has its record"
 
 # ---- fail closed when the log cannot be written ---------------------------------------------------
 # The gate runs in its own mount namespace with a 256 KiB tmpfs for the

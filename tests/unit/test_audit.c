@@ -5,7 +5,8 @@
  * reported (RLIMIT_FSIZE) and recovered from with the chain intact, also
  * by rotating the log while it fails; batch mode's sync thread, syncs
  * racing writes and rotation, a failing sync (fdatasync wrapped) failing
- * writes closed until it works again; lines prepared outside the lock.
+ * writes closed until it works again; lines prepared outside the lock;
+ * lines kept and written together with one write.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -385,6 +386,116 @@ test_prepare_fields(void **state)
 }
 
 /* What tg_audit_prepare refuses and how it frames a line. */
+/* The n-th record of test_kept, with its own time: the same line each time. */
+static json_t *
+kept_rec(int n)
+{
+	return json_pack("{s:s, s:i, s:s}", "time", "2026-12-03T03:00:00.000Z", "n", n, "event",
+	                 n % 2 ? "request" : "response");
+}
+
+static char *
+slurp(const char *p, size_t *n)
+{
+	FILE *f = fopen(p, "r");
+	char *b;
+
+	assert_non_null(f);
+	*n = file_size(p);
+	b = malloc(*n + 1);
+	assert_non_null(b);
+	assert_int_equal(fread(b, 1, *n, f), *n);
+	fclose(f);
+	return b;
+}
+
+/*
+ * Lines kept (tg_audit_keep) and written with the next line in one write
+ * (tg_audit_write_kept): the same bytes as written one by one; what is not
+ * a prepared line is refused; a failed write loses the kept lines with
+ * its own and the chain goes on intact.
+ */
+static void
+test_kept(void **state)
+{
+	char p[256], q[256], *a, *b;
+	const char *paths[1] = {p};
+	struct tg_audit *log = NULL, *one = NULL;
+	struct tg_audit_line l = {0}, kept = {0};
+	struct tg_error err;
+	struct rlimit old, lim;
+	size_t na, nb, size;
+	json_t *rec;
+	int i;
+
+	(void)state;
+	path_in(p, sizeof(p), "kept.log");
+	path_in(q, sizeof(q), "kept-one.log");
+	assert_int_equal(tg_audit_open(p, TG_AUDIT_FSYNC_NEVER, &log, &err), 0);
+	assert_int_equal(tg_audit_open(q, TG_AUDIT_FSYNC_NEVER, &one, &err), 0);
+	/* nothing kept, no line: nothing written */
+	assert_int_equal(tg_audit_write_kept(log, &kept, NULL, &err), 0);
+	assert_int_equal(file_size(p), 0);
+	/* 1, 2, 3 kept, written with 4; 5 kept, written alone; 6 as before */
+	for (i = 1; i <= 6; i++) {
+		rec = kept_rec(i);
+		assert_int_equal(tg_audit_write(one, rec, &err), 0);
+		assert_int_equal(tg_audit_prepare(rec, &l, &err), 0);
+		json_decref(rec);
+		if (i == 4 || i == 6) {
+			assert_int_equal(tg_audit_write_kept(log, i == 4 ? &kept : NULL, &l, &err),
+			                 0);
+			assert_int_equal(kept.len, 0);
+		} else {
+			assert_int_equal(tg_audit_keep(&kept, &l, &err), 0);
+		}
+		if (i < 4)
+			assert_int_equal(file_size(p), 0);
+		if (i == 5)
+			assert_int_equal(tg_audit_write_kept(log, &kept, NULL, &err), 0);
+	}
+	assert_string_equal(tg_audit_head(log), tg_audit_head(one));
+	a = slurp(p, &na);
+	b = slurp(q, &nb);
+	assert_int_equal(na, nb);
+	assert_memory_equal(a, b, na);
+	free(a);
+	free(b);
+	tg_audit_close(one);
+	/* a line from elsewhere is not kept; a kept buffer that is not made of
+	 * prepared lines is refused, nothing written, the buffer emptied */
+	tg_audit_line_clear(&l);
+	assert_int_equal(tg_audit_keep(&kept, &l, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "not an audit line made by tg_audit_prepare");
+	size = file_size(p);
+	rec = kept_rec(7);
+	assert_int_equal(tg_audit_prepare(rec, &l, &err), 0);
+	assert_int_equal(tg_audit_keep(&kept, &l, &err), 0);
+	kept.buf[1] = 'x'; /* {"xrev":... */
+	assert_int_equal(tg_audit_write_kept(log, &kept, &l, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "not an audit line kept by tg_audit_keep");
+	assert_int_equal(kept.len, 0);
+	assert_int_equal(file_size(p), size);
+	/* a failed write: the kept lines are lost with it, the chain goes on */
+	assert_int_equal(tg_audit_keep(&kept, &l, &err), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = size + 40;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(tg_audit_write_kept(log, &kept, &l, &err), TG_ERR_IO);
+	assert_non_null(strstr(err.msg, "cannot write to audit log"));
+	assert_int_equal(kept.len, 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(tg_audit_keep(&kept, &l, &err), 0);
+	assert_int_equal(tg_audit_write_kept(log, &kept, &l, &err), 0);
+	json_decref(rec);
+	tg_audit_line_clear(&l);
+	tg_audit_line_clear(&kept);
+	tg_audit_close(log);
+	verify_ok(paths, 1, 8, 1);
+}
+
 static void
 test_prepare(void **state)
 {
@@ -917,6 +1028,7 @@ main(void)
 	    cmocka_unit_test(test_fsync_modes),
 	    cmocka_unit_test(test_sync_races_writes),
 	    cmocka_unit_test(test_prepare),
+	    cmocka_unit_test(test_kept),
 	    cmocka_unit_test(test_prepare_fields),
 	    cmocka_unit_test(test_prepared_threads),
 	    cmocka_unit_test(test_batch_sync_failure),

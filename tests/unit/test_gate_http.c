@@ -869,6 +869,24 @@ test_request_head(void **state)
 	assert_string_equal(s, "GET /h HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
 	free(s);
 
+	/* a head longer than the writer's first buffer: the same bytes, whole */
+	{
+		static char big[5000], want[6000];
+
+		memset(big, 'v', sizeof(big) - 1);
+		x[2].value = big;
+		x[2].value_len = sizeof(big) - 1;
+		assert_int_equal(tg_gate_http_request_head(&k.h, "/h", x, 3, b), 0);
+		s = drain(b);
+		snprintf(
+		    want, sizeof(want),
+		    "GET /h HTTP/1.1\r\nHost: a\r\nX-Tokengate-Identity: %s\r\n"
+		    "X-Tokengate-Key: %s\r\nAuthorization: %s\r\nConnection: keep-alive\r\n\r\n",
+		    id, key, big);
+		assert_string_equal(s, want);
+		free(s);
+	}
+
 	/* header values that would split the head are refused, nothing written */
 	x[2].value = "Bearer a\r\nX-Evil: 1";
 	x[2].value_len = strlen(x[2].value);
