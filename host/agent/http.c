@@ -19,6 +19,7 @@
  */
 #include "agent-int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +80,39 @@ hc_free(struct hc *c)
 	free(c);
 }
 
+/*
+ * What the handlers put in the client's output goes out now, with one
+ * write(2) on the socket: the client's bufferevent writes (EV_WRITE) only
+ * while a rest is left that the socket did not take, so a response that
+ * fits costs no write event to add and delete (two epoll_ctl(2)) and no
+ * turn of the loop. client_write_cb turns EV_WRITE off again once all is
+ * out.
+ */
+static void
+hc_flush(struct hc *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int n;
+
+	if (c->dead || evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;
+	/* a socket bufferevent keeps the start of its output frozen: only its
+	 * own write drains it; so does this one */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		c->dead = 1; /* the client went away */
+	else if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
 /* What the handlers decided: close now, or once the output is out. */
 static void
 hc_settle(struct hc *c)
 {
+	hc_flush(c);
 	if (c->dead || (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
 		hc_free(c);
 }
@@ -276,9 +306,7 @@ resp_end(struct hc *c)
 	ag_uconn_release(c->uc, reusable);
 	c->uc = NULL;
 	c->ub = NULL;
-	tg_gate_http_reader_free(c->resp);
-	c->resp = NULL;
-	c->in_req = 0;
+	c->in_req = 0; /* c->resp ended its message: it reads the next response */
 	if (!c->keep || !c->req_done) {
 		c->closing = 1;
 		bufferevent_disable(c->bev, EV_READ);
@@ -403,7 +431,8 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 	c->reused = ag_uconn_reused(uc);
 	c->resp_any = 0;
 	tg_error_clear(&err);
-	if (tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &hc_limits,
+	if (c->resp == NULL &&
+	    tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &hc_limits,
 	                            &(struct tg_gate_http_cb){rs_head, rs_body, rs_end}, c,
 	                            &c->resp, &err) != 0) {
 		c->dead = 1;
@@ -572,7 +601,8 @@ client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct hc *c = arg;
 
-	(void)bev;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE); /* hc_flush writes the next */
 	if (c->ub != NULL)
 		up_feed(c); /* the response may go on */
 	if (c->sp == NULL)
@@ -682,6 +712,6 @@ ag_http_serve(struct ag_listener *l, evutil_socket_t fd)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, AG_HIGH);
 	bufferevent_setwatermark(c->bev, EV_WRITE, AG_HIGH / 2, 0);
 	bufferevent_set_max_single_read(c->bev, AG_IO_MAX);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ); /* EV_WRITE: see hc_flush */
 	tmo_arm(c->ctmo, l->cfg->client_timeout_ms);
 }
