@@ -7,6 +7,7 @@
  * the admin listener with /healthz and /metrics.
  */
 #include "agent-int.h"
+#include "tg_gate_metrics.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -405,20 +406,31 @@ admin_cb(struct evhttp_request *req, void *arg)
 static int
 admin_start(struct ag_server *s, struct tg_error *err)
 {
-	const struct tg_gate_url *a = &s->cfg->admin_addr;
+	evutil_socket_t fd = -1;
+	int r = 0;
 
-	if ((s->admin = evhttp_new(s->base)) == NULL)
-		return tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+	if ((s->admin = evhttp_new(s->base)) == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+		goto out;
+	}
 	evhttp_set_allowed_methods(s->admin, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	evhttp_set_max_headers_size(s->admin, 8192);
 	evhttp_set_timeout(s->admin, 10);
 	evhttp_set_gencb(s->admin, admin_cb, s);
-	if (evhttp_bind_socket_with_handle(s->admin, a->host, (ev_uint16_t)atoi(a->port)) == NULL)
-		return tg_error_set(err, TG_ERR_IO,
-		                    "admin %s: cannot listen there: %s; is another program on that "
-		                    "port?",
-		                    s->cfg->admin, strerror(errno));
-	return 0;
+	if ((fd = tg_gate_admin_bind(s->cfg->admin, &s->cfg->admin_addr, err)) < 0) {
+		r = TG_ERR_IO;
+		goto out;
+	}
+	if (evhttp_accept_socket(s->admin, fd) != 0) {
+		r = tg_error_set(err, TG_ERR_IO, "admin listener %s: cannot accept on it",
+		                 s->cfg->admin);
+		goto out;
+	}
+	fd = -1; /* the evhttp's now: closed by evhttp_free */
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 /* ---- the process ---- */

@@ -111,9 +111,8 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 }
 
-/* A listening socket bound to host:port; -1 with err naming addr and why. */
-static evutil_socket_t
-bind_addr(const char *addr, const struct tg_gate_url *u, struct tg_error *err)
+evutil_socket_t
+tg_gate_admin_bind(const char *addr, const struct tg_gate_url *u, struct tg_error *err)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	evutil_socket_t fd = -1;
@@ -190,7 +189,7 @@ tg_gate_admin_start(struct event_base *base, const char *addr, struct tg_gate_me
 	                                        EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
 	                                        EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(a->http, on_request, a);
-	if ((fd = bind_addr(addr, &u, err)) < 0) {
+	if ((fd = tg_gate_admin_bind(addr, &u, err)) < 0) {
 		r = TG_ERR_IO;
 		goto out;
 	}

@@ -63,6 +63,16 @@ int tg_gate_metrics_render(struct tg_gate_metrics *m, struct evbuffer *out);
 typedef int (*tg_gate_ready_fn)(void *arg, const char **why);
 
 struct tg_gate_admin;
+struct tg_gate_url;
+
+/*
+ * A non-blocking, close-on-exec listening socket bound to u's host and port
+ * (u parsed from addr, a tcp address): its fd, or -1 with err naming addr,
+ * the OS reason and the fix (port in use, no such interface, privileges).
+ * The admin listeners of the gate and the agent both bind through it.
+ */
+evutil_socket_t tg_gate_admin_bind(const char *addr, const struct tg_gate_url *u,
+                                   struct tg_error *err);
 
 /*
  * Binds addr ("127.0.0.1:9090", "[::1]:9090") on base and serves the three

@@ -75,6 +75,10 @@ agent_metric() # NAME{LABELS}
 agent_start agent.log --listen "127.0.0.1:$APORT" --upstream "$UPSTREAM" --key "$KEY" \
 	--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem" --admin "$AADMIN"
 A="http://127.0.0.1:$APORT"
+# a second agent whose admin address is taken: refused, saying why and the fix
+tg_expect_exit 1 "admin listener $AADMIN: cannot listen: Address already in use (another process uses the port; pick another)" \
+	"$TG" agent --listen "127.0.0.1:$(tg_free_port_pair)" --upstream "$UPSTREAM" --key "$KEY" \
+	--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem" --admin "$AADMIN"
 
 # ---- one request ---------------------------------------------------------
 code=$(curl -sS --max-time 20 -o r1.json -w '%{http_code}' -H 'Host: api.example' "$A/echo?x=1")

@@ -234,6 +234,8 @@ OPENSSL_CONF=$TG_TMP/engine.cnf openssl req -new -x509 -engine pkcs11 -keyform e
 cp good-policy.yaml policy.yaml
 HSM=("${GATE[@]/srv.pem/hsm-srv.pem}")
 HSM=("${HSM[@]/srv.key/$SKEY}")
+# the previous gate's "ready" must not count for this one
+: >gate.log
 setpriv --pdeathsig TERM "$TG" gate "${HSM[@]}" 2>gate.log &
 GPID=$!
 tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (HSM key) not ready: $(cat gate.log)"
@@ -276,6 +278,7 @@ echo "ok: the audit chain continues across restarts"
 "$TG" enroll --key "$KEY" --id "$ID" --out-dir req2 >/dev/null
 "$TG" ca issue --dir ca --csr req2/csr.pem --id "$ID" --hsm-key "$KEY" --out client.pem >/dev/null
 mv audit.log audit.old
+: >gate.log
 (
 	ulimit -f 8
 	exec setpriv --pdeathsig TERM "$TG" gate "${GATE[@]:2}" 2>gate.log
@@ -332,6 +335,7 @@ admin: 127.0.0.1:$APORT
 workers: 1
 limits: {handshake_ms: 1500, idle_ms: 1000, max_conns: 2}
 EOF
+: >gate.log
 setpriv --pdeathsig TERM "$TG" gate --config gate.yaml 2>gate.log &
 GPID=$!
 tg_wait_until 20 grep -q "tokengate gate: ready" gate.log || tg_fail "gate (gate.yaml) not ready: $(cat gate.log)"

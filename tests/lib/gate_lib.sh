@@ -432,6 +432,8 @@ gate_start()
 			--client-ca "$PKI/ca/ca.pem" --upstream "${GATE_UPSTREAM:-http://127.0.0.1:$UP_PORT}"
 			--policy "$GATE_POLICY" --audit "$GATE_AUDIT" --admin "$GATE_ADMIN" --workers 2)
 	fi
+	# a gate started before on this port: its log (and its "ready") kept apart
+	[[ ! -e $GATE_LOG ]] || mv -f "$GATE_LOG" "$GATE_LOG.prev"
 	TG__LOGS+=("$GATE_LOG")
 	"${TG__PDEATH[@]}" ${GATE_WRAP+"${GATE_WRAP[@]}"} "$TG" "${args[@]}" "$@" </dev/null >"$GATE_LOG" 2>&1 &
 	GATE_PID=$!

@@ -231,7 +231,7 @@ test_decode_oversized(void **state)
 	uint8_t *der = NULL;
 	size_t len = 0, n, i;
 	const char *why = NULL;
-	char *big, *pem;
+	char *big, *pem, *p;
 
 	(void)state;
 	/* an escaped value longer than any certificate the gate takes */
@@ -245,13 +245,14 @@ test_decode_oversized(void **state)
 	/* a well-formed PEM block whose DER is over TG_GATE_AUTHZ_DER_MAX */
 	n = (TG_GATE_AUTHZ_DER_MAX + 300) / 3 * 4;
 	pem = malloc(n + n / 64 + 128);
-	strcpy(pem, "-----BEGIN CERTIFICATE-----\n");
+	assert_non_null(pem);
+	p = pem + snprintf(pem, 64, "-----BEGIN CERTIFICATE-----\n");
 	for (i = 0; i < n; i++) {
-		strcat(pem, "A");
+		*p++ = 'A';
 		if (i % 64 == 63)
-			strcat(pem, "\n");
+			*p++ = '\n';
 	}
-	strcat(pem, "\n-----END CERTIFICATE-----\n");
+	snprintf(p, 64, "\n-----END CERTIFICATE-----\n");
 	big = esc(pem);
 	assert_int_equal(decode(big, &der, &len, &why), TG_ERR_FORMAT);
 	assert_non_null(strstr(why, "larger than the gate takes"));
