@@ -412,6 +412,7 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 {
 	struct hc *c = arg;
 	struct tg_error err;
+	short want;
 
 	c->pend = NULL;
 	if (uc == NULL) {
@@ -447,14 +448,20 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 	bufferevent_setwatermark(c->ub, EV_WRITE, AG_HIGH / 2, 0);
 	bufferevent_set_timeouts(c->ub, NULL, NULL);
 	/* a retryable request keeps its head: it may go once more */
-	if (c->retryable)
-		bufferevent_write(c->ub, evbuffer_pullup(c->head, -1),
-		                  evbuffer_get_length(c->head));
-	else
-		bufferevent_write_buffer(c->ub, c->head);
+	if (ag_uconn_write(c->uc, evbuffer_pullup(c->head, -1), evbuffer_get_length(c->head)) !=
+	    0) {
+		c->dead = 1;
+		hc_settle(c);
+		return;
+	}
+	if (!c->retryable)
+		evbuffer_drain(c->head, evbuffer_get_length(c->head));
 	if (c->req_done)
 		tmo_arm(c->rtmo, c->l->cfg->response_timeout_ms);
-	bufferevent_enable(c->ub, EV_READ | EV_WRITE);
+	/* only what is off: enabling EV_WRITE again adds the write event (an
+	 * epoll_ctl(2) now and one more when the output is empty) */
+	if ((want = (short)((EV_READ | EV_WRITE) & ~bufferevent_get_enabled(c->ub))) != 0)
+		bufferevent_enable(c->ub, want);
 	client_feed(c); /* the rest of the head's events, the body */
 	up_feed(c);     /* a pooled connection may hold nothing yet; harmless */
 	if (c->sp == NULL)

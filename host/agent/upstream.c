@@ -37,6 +37,8 @@
  * and a 64 KiB one allocated and freed per response made glibc grow and
  * trim its heap (brk) each time */
 #define UP_READ_MAX 16384
+/* ag_uconn_write: at most one record written at once */
+#define UP_WRITE_AT_ONCE 16384u
 
 enum uc_state {
 	UC_CONNECTING = 1,
@@ -538,6 +540,30 @@ int
 ag_uconn_reused(const struct ag_uconn *uc)
 {
 	return uc->reused;
+}
+
+int
+ag_uconn_write(struct ag_uconn *uc, const void *data, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(uc->bev);
+	int n = 0, r = 0;
+
+	if (len == 0)
+		goto out;
+	if (evbuffer_get_length(out) == 0 && len <= UP_WRITE_AT_ONCE) {
+		ERR_clear_error();
+		n = SSL_write(uc->ssl, data, (int)len);
+		ERR_clear_error();
+		if (n > 0)
+			goto out; /* without SSL_MODE_ENABLE_PARTIAL_WRITE: all of it */
+		                  /* not taken (the socket is full, or the connection broke): the
+		 * bufferevent writes the same bytes again, which is how OpenSSL
+		 * wants a write retried (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER is
+		 * set by libevent), or meets the error and reports it */
+	}
+	r = bufferevent_write(uc->bev, data, len) == 0 ? 0 : -1;
+out:
+	return r;
 }
 
 void

@@ -412,6 +412,31 @@ head_grow(struct tg_gate_http_reader *r)
 }
 
 /*
+ * head_collect's fast way: the run of data[pos..len) up to and including
+ * the next LF (or to the end) when taking it byte by byte could not break
+ * a rule on the way: within the limits, no CR but the one right before
+ * its LF (or as its very last byte), and no CR left from the previous
+ * bytes. Its length, or 0: the byte loop takes the next byte and decides.
+ */
+static size_t
+head_run(const struct tg_gate_http_reader *r, const char *data, size_t len, size_t pos)
+{
+	const char *p = data + pos, *lf = memchr(p, '\n', len - pos), *cr;
+	size_t n = lf != NULL ? (size_t)(lf - p) + 1 : len - pos;
+	size_t ok = 1;
+
+	if ((r->hb_len > 0 && r->hb[r->hb_len - 1] == '\r') ||
+	    r->hb_len + n > r->lim.header_bytes ||
+	    (!r->start_seen && r->hb_len - r->line_start + n > r->lim.request_line))
+		ok = 0;
+	else if (lf != NULL) /* CRLF ends it, and that CR is its only one */
+		ok = n >= 2 && p[n - 2] == '\r' && memchr(p, '\r', n - 2) == NULL;
+	else /* no line end yet: a CR only as the last byte */
+		ok = (cr = memchr(p, '\r', n)) == NULL || cr == p + n - 1;
+	return ok ? n : 0;
+}
+
+/*
  * Takes bytes of data from *pos into the head buffer until the head ends:
  * 1 then (*pos just past it), 0 when all of data was taken, -1 when refused.
  */
@@ -420,10 +445,24 @@ head_collect(struct tg_gate_http_reader *r, const char *data, size_t len, size_t
 {
 	const char *why = NULL;
 	unsigned char c;
-	size_t cur;
+	size_t cur, n;
 	int rc = 0, st = 400;
 
 	while (rc == 0 && *pos < len) {
+		if ((n = head_run(r, data, len, *pos)) > 0) {
+			while (rc == 0 && r->hb_cap < r->hb_len + n)
+				rc = head_grow(r); /* within header_bytes: head_run checked */
+			if (rc != 0)
+				break; /* refused by head_grow */
+			memcpy(r->hb + r->hb_len, data + *pos, n);
+			r->hb_len += n;
+			*pos += n;
+			if (data[*pos - 1] == '\n') {
+				rc = head_line(r, r->line_start, r->hb_len - r->line_start - 2);
+				r->line_start = r->hb_len;
+			}
+			continue;
+		}
 		c = (unsigned char)data[*pos];
 		if (r->hb_len >= r->lim.header_bytes) {
 			st = 431;
