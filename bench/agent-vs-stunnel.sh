@@ -10,7 +10,11 @@
 #   2. the agent + gate beside stunnel (client mode, the same SoftHSM2 key
 #      through its pkcs11 engine) + nginx (ssl_verify_client on,
 #      proxy_pass): requests/s and the tokengate / (stunnel + nginx) ratio.
-# A third line measures the server side alone: gate_load as the mTLS client
+#   3. like for like: an agent in --mode tcp (a byte relay, as stunnel is)
+#      with the same key + the gate, beside stunnel + nginx;
+#   4. the CPU time per request of each hop (the agent or stunnel; the gate
+#      or nginx with their workers), from /proc/PID/stat over each run.
+# A last line measures the server side alone: gate_load as the mTLS client
 # (same key) straight to the gate and to nginx, keep-alive.
 # Two load patterns: keep-alive (--conns connections per load thread,
 # requests back to back) and new connections (a new client TCP connection
@@ -42,7 +46,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 CONNS=2
-BENCH_USAGE=22,27
+BENCH_USAGE=26,31
 source "$here/lib.sh" "$@"
 source "$TG_FIXTURES/gate_lib.sh"
 source "$TG_FIXTURES/agent_lib.sh"
