@@ -10,7 +10,11 @@
 #   2. the agent + gate beside stunnel (client mode, the same SoftHSM2 key
 #      through its pkcs11 engine) + nginx (ssl_verify_client on,
 #      proxy_pass): requests/s and the tokengate / (stunnel + nginx) ratio.
-# A third line measures the server side alone: gate_load as the mTLS client
+#   3. like for like: an agent in --mode tcp (a byte relay, as stunnel is)
+#      with the same key + the gate, beside stunnel + nginx;
+#   4. the CPU time per request of each hop (the agent or stunnel; the gate
+#      or nginx with their workers), from /proc/PID/stat over each run.
+# A last line measures the server side alone: gate_load as the mTLS client
 # (same key) straight to the gate and to nginx, keep-alive.
 # Two load patterns: keep-alive (--conns connections per load thread,
 # requests back to back) and new connections (a new client TCP connection
@@ -42,7 +46,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 CONNS=2
-BENCH_USAGE=22,27
+BENCH_USAGE=26,31
 source "$here/lib.sh" "$@"
 source "$TG_FIXTURES/gate_lib.sh"
 source "$TG_FIXTURES/agent_lib.sh"
@@ -84,7 +88,15 @@ SP=$STUNNEL_PORT
 export GATE_POLICY=$TG_TMP/policy.yaml GATE_UPSTREAM=http://127.0.0.1:$UP
 gate_start
 agent_start --key "$AGENT_HSM_KEY" --cert "$PKI/hsm-api.pem"
-AH_PORT=$AGENT_PORT AH_ADMIN=$AGENT_ADMIN
+AH_PORT=$AGENT_PORT AH_ADMIN=$AGENT_ADMIN AH_PID=$AGENT_PID
+# the same key in tcp mode: a byte relay like stunnel (a TLS connection
+# to the gate per client connection, resumed), the like-for-like line
+agent_start --key "$AGENT_HSM_KEY" --cert "$PKI/hsm-api.pem" --mode tcp
+AT_PORT=$AGENT_PORT AT_ADMIN=$AGENT_ADMIN AT_PID=$AGENT_PID
+tcp_agent_ops()
+{
+	AGENT_ADMIN=$AT_ADMIN agent_metric tokengate_agent_token_operations_total
+}
 hsm_agent_ops()
 {
 	AGENT_ADMIN=$AH_ADMIN agent_metric tokengate_agent_token_operations_total
@@ -134,8 +146,9 @@ tls_load()
 # sanity: each chain answers, a denied path is an error gate_load reports
 : >cold.txt
 warm agent "$AH_PORT" hsm_agent_ops
+warm agent-tcp "$AT_PORT" tcp_agent_ops
 sim_agent 0
-for p in "$AH_PORT" "$AS_PORT" "$SP"; do
+for p in "$AH_PORT" "$AT_PORT" "$AS_PORT" "$SP"; do
 	load "$p" --mode handshake --threads 1 --seconds 0.3 >/dev/null 2>load.err ||
 		tg_fail "a request through 127.0.0.1:$p failed: $(cat load.err)"
 done
@@ -143,22 +156,42 @@ bench_denied "$AH_PORT"
 tg_expect_exit 2 "gate_load: --plain speaks no TLS: drop --key, --ca and --cert" \
 	"$LOAD" --connect "127.0.0.1:$AH_PORT" --plain --ca "$PKI/srvca.pem"
 
+# tree PID...: the processes and their children (nginx's and the gate's workers)
+tree()
+{
+	local p
+	for p in "$@"; do
+		echo "$p"
+		pgrep -P "$p" || true
+	done
+}
 # one NAME PORT MODE [OPS-COMMAND]: one gate_load run; appends "NAME MODE
-# RATE OPS-PER-1000" to results.txt (OPS-COMMAND prints a counter of token
-# operations; "-" without it) and the JSON to runs.log
+# RATE OPS-PER-1000 CLIENT-HOP-US SERVER-HOP-US" to results.txt
+# (OPS-COMMAND prints a counter of token operations; "-" without it; the
+# CPU microseconds per request of the client-side hop, CPU_C (pids: the
+# agent or stunnel), and of the server side, CPU_S (the gate or nginx with
+# their workers); "-" when not set) and the JSON to runs.log
 one()
 {
-	local name=$1 p=$2 mode=$3 opscmd=${4:-} out o0='' o1='' per=-
-	local -a extra=()
+	local name=$1 p=$2 mode=$3 opscmd=${4:-} out o0='' o1='' per=- cc=- cs=- c0=0 c1=0 s0=0 s1=0
+	local -a extra=() pc=() ps=()
 	[[ $mode == keepalive ]] && extra=(--conns "$CONNS")
+	[[ -z ${CPU_C:-} ]] || mapfile -t pc < <(tree $CPU_C)
+	[[ -z ${CPU_S:-} ]] || mapfile -t ps < <(tree $CPU_S)
 	[[ -n $opscmd ]] && o0=$($opscmd)
+	((${#pc[@]})) && c0=$(cpu_of "${pc[@]}")
+	((${#ps[@]})) && s0=$(cpu_of "${ps[@]}")
 	out=$(${LOADER:-load} "$p" --mode "$mode" --seconds "$SECONDS_RUN" --threads "$THREADS" "${extra[@]}" 2>load.err) ||
 		tg_fail "gate_load --mode $mode through $name failed: $(cat load.err) $out"
+	((${#pc[@]})) && c1=$(cpu_of "${pc[@]}")
+	((${#ps[@]})) && s1=$(cpu_of "${ps[@]}")
 	if [[ -n $opscmd ]]; then
 		o1=$($opscmd)
 		per=$(python3 -c 'import json,sys; print("%.3f" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000 / max(1, json.loads(sys.argv[3])["ops"])))' "$o0" "$o1" "$out")
 	fi
-	printf '%s %s %s %s\n' "$name" "$mode" "$(jq -r .per_sec <<<"$out")" "$per" >>results.txt
+	((${#pc[@]})) && read -r _ cc < <(rate_cpu_us "$out" "$c0" "$c1")
+	((${#ps[@]})) && read -r _ cs < <(rate_cpu_us "$out" "$s0" "$s1")
+	printf '%s %s %s %s %s %s\n' "$name" "$mode" "$(jq -r .per_sec <<<"$out")" "$per" "$cc" "$cs" >>results.txt
 	printf '%s %s ops=%s..%s %s\n' "$name" "$mode" "$o0" "$o1" "$out" >>runs.log
 }
 : >results.txt
@@ -174,27 +207,30 @@ for ((r = 1; r <= RUNS; r++)); do
 	done
 	for s in "${order[@]}"; do
 		if [[ $s == agent ]]; then
-			one agent "$AH_PORT" keepalive hsm_agent_ops
-			one agent "$AH_PORT" handshake hsm_agent_ops
+			CPU_C=$AH_PID CPU_S=$GATE_PID one agent "$AH_PORT" keepalive hsm_agent_ops
+			CPU_C=$AH_PID CPU_S=$GATE_PID one agent "$AH_PORT" handshake hsm_agent_ops
+			CPU_C=$AT_PID CPU_S=$GATE_PID one agent-tcp "$AT_PORT" keepalive tcp_agent_ops
+			CPU_C=$AT_PID CPU_S=$GATE_PID one agent-tcp "$AT_PORT" handshake tcp_agent_ops
 		else
-			one stunnel "$SP" keepalive
-			one stunnel "$SP" handshake
+			CPU_C=$STUNNEL_PID CPU_S=$NG_PID one stunnel "$SP" keepalive
+			CPU_C=$STUNNEL_PID CPU_S=$NG_PID one stunnel "$SP" handshake
 		fi
 	done
-	LOADER=tls_load one gate-direct "$GATE_PORT" keepalive
-	LOADER=tls_load one nginx-direct "$NG" keepalive
+	CPU_S=$GATE_PID LOADER=tls_load one gate-direct "$GATE_PORT" keepalive
+	CPU_S=$NG_PID LOADER=tls_load one nginx-direct "$NG" keepalive
 	echo "run $r of $RUNS done" >&2
 done
 
 PYTHONPATH=$here python3 - <<'EOF' || tg_fail "a figure is missing (see above)"
 import benchstat
 from benchstat import ratio
-runs, ops = {}, {}
+runs, ops, cpuc, cpus = {}, {}, {}, {}
 for line in open("results.txt"):
-    s, m, v, o = line.split()
+    s, m, v, o, cc, cs = line.split()
     runs.setdefault((s, m), []).append(float(v))
-    if o != "-":
-        ops.setdefault((s, m), []).append(float(o))
+    for t, x in ((ops, o), (cpuc, cc), (cpus, cs)):
+        if x != "-":
+            t.setdefault((s, m), []).append(float(x))
 def med(t, s, m):
     return benchstat.med(t.get((s, m)))
 def cell(t, s, m, f="%13.1f"):
@@ -217,10 +253,20 @@ for m in ("keepalive", "handshake"):
     print("%-44s %22s %s" % ("agent token operations / 1,000 req (" + ("keep-alive" if m == "keepalive" else "new conns") + ")",
                              "-", cell(ops, "agent", m, "%13.3f")))
 print()
+print("%-44s %22s %22s %8s" % ("like for like: agent --mode tcp (byte relay)", "stunnel + nginx", "agent tcp + gate", "tg/(s+n)"))
+rates("stunnel", "agent-tcp")
+print()
+print("%-44s %22s %22s %22s" % ("CPU us per request, by hop", "stunnel + nginx", "agent + gate", "agent tcp + gate"))
+for m in ("keepalive", "handshake"):
+    k = "keep-alive" if m == "keepalive" else "new conns"
+    print("%-44s %s %s %s" % ("client hop (stunnel / agent), " + k, cell(cpuc, "stunnel", m), cell(cpuc, "agent", m), cell(cpuc, "agent-tcp", m)))
+    print("%-44s %s %s %s" % ("server hop (nginx / gate), " + k, cell(cpus, "stunnel", m), cell(cpus, "agent", m), cell(cpus, "agent-tcp", m)))
+print("%-44s %s %22s %s" % ("server alone (mTLS straight), keep-alive", cell(cpus, "nginx-direct", "keepalive"), "", cell(cpus, "gate-direct", "keepalive")))
+print()
 print("%-44s %22s %22s %8s" % ("mTLS straight to the server (no client hop)", "nginx", "gate", "gate/ngx"))
 print("%-44s %s %s %s" % (names["keepalive"], cell(runs, "nginx-direct", "keepalive"), cell(runs, "gate-direct", "keepalive"),
                           ratio(med(runs, "gate-direct", "keepalive"), med(runs, "nginx-direct", "keepalive"))))
-missing = ["%s %s" % (s, m) for s in ("sim0", "sim150", "agent", "stunnel") for m in ("keepalive", "handshake")
+missing = ["%s %s" % (s, m) for s in ("sim0", "sim150", "agent", "agent-tcp", "stunnel") for m in ("keepalive", "handshake")
            if not (med(runs, s, m) or 0) > 0]
 missing += ["%s keepalive" % s for s in ("gate-direct", "nginx-direct") if not (med(runs, s, "keepalive") or 0) > 0]
 missing += ["token operations of %s %s" % (s, m) for s in ("sim0", "sim150", "agent") for m in ("keepalive", "handshake")

@@ -117,6 +117,14 @@ struct bufferevent *ag_uconn_bev(struct ag_uconn *uc);
 /* 1 when uc came from the pool: the gate may have closed it as idle just
  * as a request went out (http.c sends a retryable request again). */
 int ag_uconn_reused(const struct ag_uconn *uc);
+/*
+ * Sends len bytes on uc, as bufferevent_write on its bufferevent would:
+ * when nothing is waiting in its output, with one SSL_write at once (no
+ * write event added and deleted, two epoll_ctl(2) fewer); what the socket
+ * does not take yet goes to the output, for the bufferevent to finish.
+ * 0, or -1 when out of memory.
+ */
+int ag_uconn_write(struct ag_uconn *uc, const void *data, size_t len);
 /* Back to the pool (reusable) or closed. */
 void ag_uconn_release(struct ag_uconn *uc, int reusable);
 

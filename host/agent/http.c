@@ -19,6 +19,7 @@
  */
 #include "agent-int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +80,39 @@ hc_free(struct hc *c)
 	free(c);
 }
 
+/*
+ * What the handlers put in the client's output goes out now, with one
+ * write(2) on the socket: the client's bufferevent writes (EV_WRITE) only
+ * while a rest is left that the socket did not take, so a response that
+ * fits costs no write event to add and delete (two epoll_ctl(2)) and no
+ * turn of the loop. client_write_cb turns EV_WRITE off again once all is
+ * out.
+ */
+static void
+hc_flush(struct hc *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int n;
+
+	if (c->dead || evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;
+	/* a socket bufferevent keeps the start of its output frozen: only its
+	 * own write drains it; so does this one */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		c->dead = 1; /* the client went away */
+	else if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
 /* What the handlers decided: close now, or once the output is out. */
 static void
 hc_settle(struct hc *c)
 {
+	hc_flush(c);
 	if (c->dead || (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
 		hc_free(c);
 }
@@ -276,9 +306,7 @@ resp_end(struct hc *c)
 	ag_uconn_release(c->uc, reusable);
 	c->uc = NULL;
 	c->ub = NULL;
-	tg_gate_http_reader_free(c->resp);
-	c->resp = NULL;
-	c->in_req = 0;
+	c->in_req = 0; /* c->resp ended its message: it reads the next response */
 	if (!c->keep || !c->req_done) {
 		c->closing = 1;
 		bufferevent_disable(c->bev, EV_READ);
@@ -384,6 +412,7 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 {
 	struct hc *c = arg;
 	struct tg_error err;
+	short want;
 
 	c->pend = NULL;
 	if (uc == NULL) {
@@ -403,7 +432,8 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 	c->reused = ag_uconn_reused(uc);
 	c->resp_any = 0;
 	tg_error_clear(&err);
-	if (tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &hc_limits,
+	if (c->resp == NULL &&
+	    tg_gate_http_reader_new(TG_GATE_HTTP_RESPONSE, &hc_limits,
 	                            &(struct tg_gate_http_cb){rs_head, rs_body, rs_end}, c,
 	                            &c->resp, &err) != 0) {
 		c->dead = 1;
@@ -418,14 +448,20 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 	bufferevent_setwatermark(c->ub, EV_WRITE, AG_HIGH / 2, 0);
 	bufferevent_set_timeouts(c->ub, NULL, NULL);
 	/* a retryable request keeps its head: it may go once more */
-	if (c->retryable)
-		bufferevent_write(c->ub, evbuffer_pullup(c->head, -1),
-		                  evbuffer_get_length(c->head));
-	else
-		bufferevent_write_buffer(c->ub, c->head);
+	if (ag_uconn_write(c->uc, evbuffer_pullup(c->head, -1), evbuffer_get_length(c->head)) !=
+	    0) {
+		c->dead = 1;
+		hc_settle(c);
+		return;
+	}
+	if (!c->retryable)
+		evbuffer_drain(c->head, evbuffer_get_length(c->head));
 	if (c->req_done)
 		tmo_arm(c->rtmo, c->l->cfg->response_timeout_ms);
-	bufferevent_enable(c->ub, EV_READ | EV_WRITE);
+	/* only what is off: enabling EV_WRITE again adds the write event (an
+	 * epoll_ctl(2) now and one more when the output is empty) */
+	if ((want = (short)((EV_READ | EV_WRITE) & ~bufferevent_get_enabled(c->ub))) != 0)
+		bufferevent_enable(c->ub, want);
 	client_feed(c); /* the rest of the head's events, the body */
 	up_feed(c);     /* a pooled connection may hold nothing yet; harmless */
 	if (c->sp == NULL)
@@ -572,7 +608,8 @@ client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct hc *c = arg;
 
-	(void)bev;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE); /* hc_flush writes the next */
 	if (c->ub != NULL)
 		up_feed(c); /* the response may go on */
 	if (c->sp == NULL)
@@ -682,6 +719,6 @@ ag_http_serve(struct ag_listener *l, evutil_socket_t fd)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, AG_HIGH);
 	bufferevent_setwatermark(c->bev, EV_WRITE, AG_HIGH / 2, 0);
 	bufferevent_set_max_single_read(c->bev, AG_IO_MAX);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ); /* EV_WRITE: see hc_flush */
 	tmo_arm(c->ctmo, l->cfg->client_timeout_ms);
 }

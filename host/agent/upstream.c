@@ -25,12 +25,20 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event_struct.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "tg_gate_tls.h"
 
 #define UP_TICKET_WAIT_MS 500u /* after a full handshake, waiters wait this long for its ticket */
+/* what one read of a TLS connection takes: one record at most (16 KiB of
+ * plaintext); a larger read reserves a larger evbuffer chunk for nothing,
+ * and a 64 KiB one allocated and freed per response made glibc grow and
+ * trim its heap (brk) each time */
+#define UP_READ_MAX 16384
+/* ag_uconn_write: at most one record written at once */
+#define UP_WRITE_AT_ONCE 16384u
 
 enum uc_state {
 	UC_CONNECTING = 1,
@@ -62,7 +70,7 @@ struct ag_up_req {
 	int pooled;
 	int waiting;
 	struct ag_uconn *uc; /* connecting for it, or assigned */
-	struct event *ev;    /* the deferred callback */
+	struct event ev;     /* the deferred callback (made active: no timer, no syscall) */
 	char why[600];
 	struct ag_up_req *prev, *next;
 };
@@ -149,17 +157,14 @@ req_fire_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	LIST_DEL(u->reqs, r);
-	event_free(r->ev);
 	r->cb(uc, uc != NULL ? NULL : r->why, r->arg);
 	free(r);
 }
 
-/* The request's callback is due (from the loop). */
+/* The request's callback is due (from the loop, in this pass of it). */
 static void
 req_fire(struct ag_up_req *r, struct ag_uconn *uc, const char *why)
 {
-	struct timeval now = {0, 0};
-
 	r->uc = uc;
 	r->waiting = 0;
 	if (uc == NULL)
@@ -167,7 +172,7 @@ req_fire(struct ag_up_req *r, struct ag_uconn *uc, const char *why)
 		         why != NULL ? why : "no connection to the gate");
 	else
 		uc->req = NULL;
-	evtimer_add(r->ev, &now);
+	event_active(&r->ev, EV_TIMEOUT, 1);
 }
 
 static void uc_fail(struct ag_uconn *uc, const char *fmt, ...)
@@ -257,7 +262,7 @@ uc_done(struct ag_uconn *uc)
 	uc->counted = 1;
 	u->srv->m.upstream_open++;
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	bufferevent_set_max_single_read(bev, AG_IO_MAX);
+	bufferevent_set_max_single_read(bev, UP_READ_MAX);
 	bufferevent_set_max_single_write(bev, AG_IO_MAX);
 	if (uc->full) {
 		u->full_inflight--;
@@ -459,14 +464,17 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 struct ag_up_req *
 ag_up_get(struct ag_up *u, int pooled, ag_up_cb cb, void *arg)
 {
-	struct ag_up_req *r = calloc(1, sizeof(*r));
+	struct ag_up_req *r = malloc(sizeof(*r));
 	const char *absent = u->key->present ? NULL : u->key->absent_why;
 	struct ag_uconn *uc;
 
-	if (r == NULL || (r->ev = evtimer_new(u->srv->base, req_fire_cb, r)) == NULL) {
+	if (r == NULL || evtimer_assign(&r->ev, u->srv->base, req_fire_cb, r) != 0) {
 		free(r);
 		return NULL;
 	}
+	r->waiting = 0;
+	r->uc = NULL;
+	r->why[0] = '\0';
 	r->up = u;
 	r->cb = cb;
 	r->arg = arg;
@@ -504,7 +512,7 @@ ag_up_cancel(struct ag_up_req *r)
 	u = r->up;
 	uc = r->uc;
 	LIST_DEL(u->reqs, r);
-	event_free(r->ev);
+	event_del(&r->ev);
 	free(r);
 	if (uc == NULL)
 		return;
@@ -532,6 +540,30 @@ int
 ag_uconn_reused(const struct ag_uconn *uc)
 {
 	return uc->reused;
+}
+
+int
+ag_uconn_write(struct ag_uconn *uc, const void *data, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(uc->bev);
+	int n = 0, r = 0;
+
+	if (len == 0)
+		goto out;
+	if (evbuffer_get_length(out) == 0 && len <= UP_WRITE_AT_ONCE) {
+		ERR_clear_error();
+		n = SSL_write(uc->ssl, data, (int)len);
+		ERR_clear_error();
+		if (n > 0)
+			goto out; /* without SSL_MODE_ENABLE_PARTIAL_WRITE: all of it */
+		                  /* not taken (the socket is full, or the connection broke): the
+		 * bufferevent writes the same bytes again, which is how OpenSSL
+		 * wants a write retried (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER is
+		 * set by libevent), or meets the error and reports it */
+	}
+	r = bufferevent_write(uc->bev, data, len) == 0 ? 0 : -1;
+out:
+	return r;
 }
 
 void
