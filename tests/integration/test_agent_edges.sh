@@ -30,9 +30,7 @@ gate_require
 agent_require
 cd "$TG_TMP"
 
-tg_softhsm_default
-GATE_HSM=1 gate_pki || tg_fail "the PKI could not be made"
-agent_hsm_key
+agent_hsm_pki
 KEY=$AGENT_HSM_KEY
 EXPKEY="pkcs11:token=$TG_SOFTHSM_TOKEN;object=exportable;type=private?$AGENT_HSM_QUERY"
 

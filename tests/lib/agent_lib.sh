@@ -144,6 +144,16 @@ agent_conns_to_gate()
 	ss -Htnp state established "dport = :$GATE_PORT" 2>/dev/null | grep -c "pid=$AGENT_PID," || true
 }
 
+# agent_hsm_pki: the SoftHSM2 token (tg_softhsm_default), the certificate
+# set with a SoftHSM2 leaf (GATE_HSM=1 gate_pki) and agent_hsm_key; fails
+# the test when the PKI cannot be made.
+agent_hsm_pki()
+{
+	tg_softhsm_default
+	GATE_HSM=1 gate_pki || tg_fail "the PKI could not be made"
+	agent_hsm_key
+}
+
 # agent_hsm_key: AGENT_HSM_KEY, the URI of the SoftHSM2 leaf's key
 # (GATE_HSM=1 gate_pki) through SoftHSM2's module, with the PIN in a 0600
 # file (AGENT_HSM_PIN_FILE), the agent's non-interactive PIN source;
