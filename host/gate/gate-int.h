@@ -3,8 +3,8 @@
  * Not a public header (not in the area's include directory).
  *
  *   cmd_gate.c   the command: arguments (tg_gate_config.h), --check, start
- *   server.c     the process: worker threads (one event_base each, a
- *                SO_REUSEPORT listener per worker and listener), signals
+ *   server.c     the process: worker threads (one event_base each; every
+ *                listener's one socket shared by all their loops), signals
  *                (SIGHUP reload, SIGTERM/SIGINT drain and stop), the
  *                current snapshot, the audit log (one writer, a mutex,
  *                batch fsync timer, fail closed), the admin listener

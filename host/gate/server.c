@@ -1,8 +1,8 @@
 /*
  * server.c — the `tokengate gate` process (gate-int.h): the snapshot of the
- * loaded configuration, the worker threads (one event_base each, a
- * SO_REUSEPORT listening socket per worker and listener, so the kernel
- * spreads connections over the workers without an accept hand-off), the
+ * loaded configuration, the worker threads (one event_base each; each
+ * listener's one socket is shared by every worker's loop, so whichever
+ * worker is idle takes the next connection, without an accept hand-off), the
  * main loop (signals, the CRL watch, the audit log's batch timer, the admin
  * listener) and the audit log shared by every worker.
  */
@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/listener.h>
+#include <event2/event.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
 
@@ -41,13 +42,14 @@ struct snap_box {
 
 struct worker;
 
-/* One listening socket of one worker. */
+/* One worker's copy (a dup) of one listener's socket. */
 struct lsock {
 	struct worker *wk;
 	size_t idx; /* listener index */
 	char name[TG_GATE_NAME_MAX + 1];
-	struct evconnlistener *lev;
-	int unix_made; /* worker 0: this gate made the unix socket file (removed at the end) */
+	evutil_socket_t fd; /* -1: none (not bound yet, or closed) */
+	struct event *ev;   /* EV_READ|EV_PERSIST on fd: accept_cb */
+	int unix_made;      /* worker 0: this gate made the unix socket file (removed at the end) */
 };
 
 struct worker {
@@ -661,38 +663,76 @@ ready_fn(void *arg, const char **why)
 /* ------------------------------------------------------------------ */
 
 static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
-{
-	struct lsock *l = arg;
-
-	(void)lev;
-	tg_gate_conn_accept(&l->wk->w, l->idx, fd, sa, salen);
-}
-
-static void
 accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct lsock *l = arg;
 
 	(void)fd;
 	(void)what;
-	if (l->lev != NULL)
-		evconnlistener_enable(l->lev);
+	if (l->ev != NULL)
+		event_add(l->ev, NULL);
 }
 
-/* accept() failed (EMFILE, ENFILE, ENOBUFS): pause this socket for 100 ms
- * instead of spinning on it. */
+/*
+ * The shared socket is readable: one accept per wake-up (as nginx without
+ * multi_accept), so that during a burst the workers take turns instead of
+ * the first one awake draining the queue. Another worker may have taken the
+ * connection first (EAGAIN: nothing to do). accept() failing for want of
+ * descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses this copy
+ * for 100 ms instead of spinning on it.
+ */
 static void
-accept_error_cb(struct evconnlistener *lev, void *arg)
+accept_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct lsock *l = arg;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 	struct timeval tv = {0, 100000};
-	int e = EVUTIL_SOCKET_ERROR();
+	evutil_socket_t c;
+	int e;
 
-	say("listener '%s': accept failed: %s; pausing it for 100 ms", l->name,
-	    evutil_socket_error_to_string(e));
-	evconnlistener_disable(lev);
-	event_base_once(l->wk->w.base, -1, EV_TIMEOUT, accept_resume_cb, l, &tv);
+	(void)what;
+	c = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (c >= 0) {
+		tg_gate_conn_accept(&l->wk->w, l->idx, c, (struct sockaddr *)&ss, (int)sl);
+	} else {
+		e = errno;
+		if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+			say("listener '%s': accept failed: %s; pausing it for 100 ms", l->name,
+			    strerror(e));
+			event_del(l->ev);
+			event_base_once(l->wk->w.base, -1, EV_TIMEOUT, accept_resume_cb, l, &tv);
+		}
+		/* EAGAIN (another worker took it), ECONNABORTED, EINTR: next wake-up */
+	}
+}
+
+/* Closes fd on the next pass of the loop, after the epoll change list has
+ * applied the deletion of its event: closed first, the deletion would miss
+ * the registration that the other workers' dups keep alive. */
+static void
+close_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	close((int)(intptr_t)arg);
+}
+
+/* Stops l's copy of its listener: event deleted, socket closed (now when
+ * the loop is not running, else on its next pass). */
+static void
+lsock_close(struct lsock *l, int loop_running)
+{
+	struct timeval soon = {0, 1000}; /* a timer: runs after the next epoll_wait */
+
+	if (l->ev != NULL)
+		event_free(l->ev);
+	l->ev = NULL;
+	if (l->fd >= 0 &&
+	    (!loop_running || event_base_once(l->wk->w.base, -1, EV_TIMEOUT, close_later_cb,
+	                                      (void *)(intptr_t)l->fd, &soon) != 0))
+		close(l->fd);
+	l->fd = -1;
 }
 
 /* "ADDR:PORT" of a bound socket (for the log line), from getsockname. */
@@ -715,82 +755,71 @@ sock_name(evutil_socket_t fd, char *out, size_t cap)
 }
 
 /*
- * SO_REUSEPORT would let a second gate (same user, same port) share the
- * port silently: a plain bind first proves nothing listens there yet.
+ * Puts the listening socket fd of listener i on every worker's loop: worker
+ * k > 0 gets a dup of it. One socket shared by every worker (not one
+ * SO_REUSEPORT socket each): a worker busy with handshakes leaves new
+ * connections to the worker that is idle in epoll_wait, instead of the
+ * kernel queueing them on the busy worker's own socket by address hash.
+ * Takes fd in every case (closed on failure).
  */
 static int
-bind_probe(const struct tg_gate_listener_cfg *l, const struct sockaddr_storage *ss, socklen_t sl,
-           struct tg_error *err)
-{
-	evutil_socket_t fd;
-	int r = 0, one = 1;
-
-	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, (const struct sockaddr *)ss, sl) != 0)
-		r = tg_error_set(err, TG_ERR_IO,
-		                 "listener '%s': cannot listen on %s: %s; stop what holds that "
-		                 "address or choose another",
-		                 l->name, l->listen, strerror(errno));
-	if (fd >= 0)
-		evutil_closesocket(fd);
-	return r;
-}
-
-/* authz on unix:/PATH: one socket (authz.c), a copy of it on every worker's loop. */
-static int
-bind_unix(struct tg_gate_server *s, size_t i, struct tg_error *err)
+share_listener(struct tg_gate_server *s, size_t i, evutil_socket_t fd, struct tg_error *err)
 {
 	const struct tg_gate_listener_cfg *l = &s->snap->cfg.listeners[i];
-	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
-	evutil_socket_t fd = -1, d;
 	size_t k;
-	int r;
+	int r = 0;
 
-	if ((r = tg_gate_authz_listen_unix(l, &fd, err)) != 0)
-		goto out;
-	s->wk[0].ls[i].unix_made = 1;
-	for (k = 0; k < s->nwk; k++) {
+	if (evutil_make_socket_nonblocking(fd) != 0)
+		r = tg_error_set(err, TG_ERR_IO, "listener '%s': %s: cannot make it non-blocking",
+		                 l->name, l->listen);
+	for (k = 0; k < s->nwk && r == 0; k++) {
 		struct lsock *ls = &s->wk[k].ls[i];
 		ls->wk = &s->wk[k];
 		ls->idx = i;
 		snprintf(ls->name, sizeof(ls->name), "%s", l->name);
-		d = k + 1 < s->nwk ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
-		if (d < 0 || (ls->lev = evconnlistener_new(s->wk[k].w.base, accept_cb, ls, flags,
-		                                           -1, d)) == NULL) {
+		ls->fd = k + 1 < s->nwk ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
+		if (ls->fd == fd)
+			fd = -1;
+		if (ls->fd < 0 ||
+		    (ls->ev = event_new(s->wk[k].w.base, ls->fd, EV_READ | EV_PERSIST, accept_cb,
+		                        ls)) == NULL ||
+		    event_add(ls->ev, NULL) != 0)
 			r = tg_error_set(err, TG_ERR_IO, "listener '%s': cannot listen on %s: %s",
 			                 l->name, l->listen, strerror(errno));
-			if (d >= 0 && d != fd)
-				close(d);
-			goto out;
-		}
-		evconnlistener_set_error_cb(ls->lev, accept_error_cb);
-		if (d == fd)
-			fd = -1;
 	}
-	r = 0;
-out:
 	if (fd >= 0)
 		close(fd);
 	return r;
 }
 
+/* authz on unix:/PATH: one socket (authz.c), shared by every worker. */
+static int
+bind_unix(struct tg_gate_server *s, size_t i, struct tg_error *err)
+{
+	const struct tg_gate_listener_cfg *l = &s->snap->cfg.listeners[i];
+	evutil_socket_t fd = -1;
+	int r;
+
+	if ((r = tg_gate_authz_listen_unix(l, &fd, err)) != 0)
+		goto out;
+	s->wk[0].ls[i].unix_made = 1;
+	r = share_listener(s, i, fd, err);
+out:
+	return r;
+}
+
 /*
- * Binds listener i on every worker. The first socket binds the configured
- * address; the others bind the address it got (the same port when the
- * configuration says port 0).
+ * Binds listener i (one socket, SO_REUSEADDR but not SO_REUSEPORT: a second
+ * gate on the same port fails here instead of sharing it silently) and
+ * shares it with every worker.
  */
 static int
 bind_listener(struct tg_gate_server *s, size_t i, struct tg_error *err)
 {
 	const struct tg_gate_listener_cfg *l = &s->snap->cfg.listeners[i];
 	struct addrinfo hints, *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = 0;
-	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
-	                 LEV_OPT_REUSEABLE_PORT;
-	size_t k;
-	int r = TG_ERR_IO, g;
+	evutil_socket_t fd = -1;
+	int r = TG_ERR_IO, g, one = 1;
 
 	if (l->addr.scheme == TG_GATE_SCHEME_UNIX) {
 		r = bind_unix(s, i, err);
@@ -815,37 +844,20 @@ bind_listener(struct tg_gate_server *s, size_t i, struct tg_error *err)
 		                 l->name, l->listen, gai_strerror(g));
 		goto out;
 	}
-	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-	sl = ai->ai_addrlen;
-	if ((r = bind_probe(l, &ss, sl, err)) != 0)
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+		r = tg_error_set(err, TG_ERR_IO,
+		                 "listener '%s': cannot listen on %s: %s; stop what holds that "
+		                 "address or choose another",
+		                 l->name, l->listen, strerror(errno));
 		goto out;
-	for (k = 0; k < s->nwk; k++) {
-		struct lsock *ls = &s->wk[k].ls[i];
-		ls->wk = &s->wk[k];
-		ls->idx = i;
-		snprintf(ls->name, sizeof(ls->name), "%s", l->name);
-		ls->lev = evconnlistener_new_bind(s->wk[k].w.base, accept_cb, ls, flags,
-		                                  LISTEN_BACKLOG, (struct sockaddr *)&ss, (int)sl);
-		if (ls->lev == NULL) {
-			r = tg_error_set(err, TG_ERR_IO,
-			                 "listener '%s': cannot listen on %s: %s; stop what holds "
-			                 "that address or choose another",
-			                 l->name, l->listen, strerror(errno));
-			goto out;
-		}
-		evconnlistener_set_error_cb(ls->lev, accept_error_cb);
-		if (k == 0) {
-			sl = sizeof(ss);
-			if (getsockname(evconnlistener_get_fd(ls->lev), (struct sockaddr *)&ss,
-			                &sl) != 0) {
-				r = tg_error_set(err, TG_ERR_IO, "listener '%s': getsockname: %s",
-				                 l->name, strerror(errno));
-				goto out;
-			}
-		}
 	}
-	r = 0;
+	r = share_listener(s, i, fd, err);
+	fd = -1;
 out:
+	if (fd >= 0)
+		close(fd);
 	if (ai != NULL)
 		freeaddrinfo(ai);
 	return r;
@@ -869,30 +881,26 @@ worker_unlisten_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (i = 0; i < wk->nls; i++) {
-		if (wk->ls[i].lev != NULL)
-			evconnlistener_free(wk->ls[i].lev);
-		wk->ls[i].lev = NULL;
-	}
+	for (i = 0; i < wk->nls; i++)
+		lsock_close(&wk->ls[i], 1);
 }
 
 /*
- * A worker's loop. With changelist, epoll's change list: an event deleted
- * and added again in one pass of the loop (a handshake's read event
- * re-armed, the handshake's events handed to the connection's
- * bufferevent) costs no epoll_ctl. libevent's caveat: not with sockets
- * made by dup() (a change applied after close() misses the registration
- * the other copy keeps alive) -- the workers' copies of an authz unix
- * socket are such dups, so a configuration with one gets plain epoll.
+ * A worker's loop, with epoll's change list: an event deleted and added
+ * again in one pass of the loop (a handshake's read event re-armed, the
+ * handshake's events handed to the connection's bufferevent) costs no
+ * epoll_ctl. libevent's caveat: a socket made by dup() must not be closed
+ * before the change list has applied its event's deletion (the other
+ * copies keep the registration alive) -- the workers' copies of a
+ * listening socket are such dups, and lsock_close closes them a pass later.
  */
 static struct event_base *
-worker_base_new(int changelist)
+worker_base_new(void)
 {
 	struct event_config *c = event_config_new();
 	struct event_base *b = NULL;
 
-	if (c != NULL &&
-	    (!changelist || event_config_set_flag(c, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0))
+	if (c != NULL && event_config_set_flag(c, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
 		b = event_base_new_with_config(c);
 	if (c != NULL)
 		event_config_free(c);
@@ -902,12 +910,8 @@ worker_base_new(int changelist)
 static int
 workers_new(struct tg_gate_server *s, struct tg_error *err)
 {
-	size_t n = s->snap->cfg.workers > 0 ? s->snap->cfg.workers : 1, k;
-	int r = TG_ERR_ALLOC, changelist = 1;
-
-	for (k = 0; k < s->snap->cfg.nlisteners; k++)
-		if (s->snap->cfg.listeners[k].addr.scheme == TG_GATE_SCHEME_UNIX)
-			changelist = 0; /* bind_unix dups the socket */
+	size_t n = s->snap->cfg.workers > 0 ? s->snap->cfg.workers : 1, k, i;
+	int r = TG_ERR_ALLOC;
 
 	if ((s->wk = calloc(n, sizeof(*s->wk))) == NULL)
 		goto out;
@@ -918,8 +922,10 @@ workers_new(struct tg_gate_server *s, struct tg_error *err)
 		wk->w.id = (unsigned)k;
 		wk->nls = s->snap->cfg.nlisteners;
 		if ((wk->ls = calloc(wk->nls, sizeof(*wk->ls))) == NULL ||
-		    (wk->w.base = worker_base_new(changelist)) == NULL)
+		    (wk->w.base = worker_base_new()) == NULL)
 			goto out;
+		for (i = 0; i < wk->nls; i++)
+			wk->ls[i].fd = -1;
 		/* three priorities, every event at the middle one but the kept
 		 * audit records' flush, which runs when nothing else is ready */
 		if (event_base_priority_init(wk->w.base, 3) != 0 ||
@@ -972,8 +978,7 @@ workers_free(struct tg_gate_server *s)
 		if (wk->started)
 			pthread_join(wk->th, NULL);
 		for (i = 0; wk->ls != NULL && i < wk->nls; i++)
-			if (wk->ls[i].lev != NULL)
-				evconnlistener_free(wk->ls[i].lev);
+			lsock_close(&wk->ls[i], 0);
 		free(wk->ls);
 		tg_gate_upstream_pool_free(wk->w.pool);
 		tg_gate_authz_cache_free(wk->w.authz);
@@ -1278,7 +1283,7 @@ server_start(struct tg_gate_server *s, struct tg_gate_config *cfg, struct tg_err
 		if (l->addr.scheme == TG_GATE_SCHEME_UNIX)
 			snprintf(bound, sizeof(bound), "%s", l->listen);
 		else
-			sock_name(evconnlistener_get_fd(s->wk[0].ls[i].lev), bound, sizeof(bound));
+			sock_name(s->wk[0].ls[i].fd, bound, sizeof(bound));
 		say("listener %s on %s (mode %s, upstream %s)", l->name, bound, mode_name(l->mode),
 		    l->upstream != NULL             ? l->upstream
 		    : l->mode == TG_GATE_MODE_AUTHZ ? "none (nginx auth_request)"
