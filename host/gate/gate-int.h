@@ -79,6 +79,22 @@ struct tg_gate_snapshot {
 struct tg_gate_snapshot *tg_gate_snapshot_get(struct tg_gate_server *s);
 void tg_gate_snapshot_put(struct tg_gate_snapshot *snap);
 
+/*
+ * A request whose "request" record was kept, not yet written
+ * (tg_gate_audit_fields_wait): it must not be forwarded before that
+ * record is written. Zeroed: nothing pending (TG_GATE_AUDIT_NONE).
+ */
+enum tg_gate_audit_wait_state {
+	TG_GATE_AUDIT_NONE = 0, /* no record kept for it */
+	TG_GATE_AUDIT_PENDING,  /* kept, in its worker's list */
+	TG_GATE_AUDIT_WRITTEN,  /* written with the worker's kept records */
+	TG_GATE_AUDIT_FAILED,   /* lost with a write that failed */
+};
+struct tg_gate_audit_wait {
+	struct tg_gate_audit_wait *next, **pprev; /* in the worker's list while pending */
+	enum tg_gate_audit_wait_state state;
+};
+
 struct tg_gate_worker {
 	struct tg_gate_server *srv;
 	unsigned id;
@@ -88,6 +104,7 @@ struct tg_gate_worker {
 	struct tg_audit_line audit_line;   /* tg_gate_audit_fields', reused line after line */
 	struct tg_audit_line audit_kept;   /* tg_gate_audit_fields_later's lines, not yet written */
 	struct event *audit_flush;         /* writes audit_kept once the loop has nothing else */
+	struct tg_gate_audit_wait *audit_waits; /* requests whose records audit_kept holds */
 };
 
 /* One established client connection, as handed to a mode. */
@@ -144,6 +161,33 @@ int tg_gate_audit_fields(const struct tg_gate_conn_info *ci, const char *event,
  */
 int tg_gate_audit_fields_later(const struct tg_gate_conn_info *ci, const char *event,
                                const struct tg_audit_field *f, size_t n);
+
+/*
+ * tg_gate_audit_fields_later for a record something waits on (http mode's
+ * "request" record of a request to forward): kept as a "response" record
+ * is, with wt (zeroed, or settled) linked into the worker's list as
+ * TG_GATE_AUDIT_PENDING; every write of the worker's kept records settles
+ * the list (TG_GATE_AUDIT_WRITTEN, or _FAILED when that write failed).
+ * The request is forwarded only after tg_gate_audit_wait_done: the
+ * requests a worker decides in one pass of its loop share one write(2).
+ * wt stays where it is until settled or cancelled. 0, or -1 as
+ * tg_gate_audit_fields_later (wt then not pending).
+ */
+int tg_gate_audit_fields_wait(const struct tg_gate_conn_info *ci, const char *event,
+                              const struct tg_audit_field *f, size_t n,
+                              struct tg_gate_audit_wait *wt);
+
+/*
+ * Before forwarding the request of wt: writes the worker's kept records
+ * now if wt's is among them. 0 when wt's record is written (or none was
+ * kept: TG_GATE_AUDIT_NONE), -1 when it is lost (the write failed; the
+ * server has logged and counted it): the request must be refused.
+ */
+int tg_gate_audit_wait_done(struct tg_gate_worker *w, struct tg_gate_audit_wait *wt);
+
+/* wt's request ends before its record was written: out of the list (the
+ * record stays kept and is written with the others). */
+void tg_gate_audit_wait_cancel(struct tg_gate_audit_wait *wt);
 #define TG_GATE_AUDIT_KEPT_MAX (32u * 1024u)
 
 /*

@@ -90,6 +90,7 @@ struct px_req {
 	uint64_t bytes_in, bytes_out;
 	struct timespec start;
 	char *jt[PX_RQ_N]; /* request_id, route, method, path as JSON text (px_rq_text) */
+	struct tg_gate_audit_wait await; /* its "request" record, kept until written */
 	size_t jl[PX_RQ_N];
 	char path[TG_GATE_PATH_MAX]; /* last: rq_new does not zero it */
 };
@@ -362,13 +363,18 @@ px_rq_text(struct px_req *rq)
  * Writes the record px_record(c, rq, event) would make, with the n fields
  * f added, without building it (tg_gate_audit_fields: the same line):
  * the records of every request that goes through. rq's own values are
- * dumped once for both its records. later: kept by the worker and written
- * with its next record (tg_gate_audit_fields_later: the "response"
- * records, which nothing waits on). 0, or -1 (the log is unavailable).
+ * dumped once for both its records. how: PX_AUDIT_NOW, written before
+ * this returns; PX_AUDIT_LATER, kept by the worker and written with its
+ * next record (tg_gate_audit_fields_later: the "response" records, which
+ * nothing waits on); PX_AUDIT_WAIT, kept as well, and rq forwarded only
+ * once tg_gate_audit_wait_done says it is written (up_connected): the
+ * requests decided in one pass of the loop share a write(2). 0, or -1
+ * (the log is unavailable).
  */
+enum px_audit_how { PX_AUDIT_NOW, PX_AUDIT_LATER, PX_AUDIT_WAIT };
 static int
 px_audit_fields(struct px_conn *c, struct px_req *rq, const char *event, struct tg_audit_field *f,
-                size_t n, int later)
+                size_t n, enum px_audit_how how)
 {
 	const char *v[PX_RQ_N] = {rq->id, rq->route, rq->method, rq->path};
 	struct tg_audit_field all[16];
@@ -386,8 +392,10 @@ px_audit_fields(struct px_conn *c, struct px_req *rq, const char *event, struct 
 		                           : PX_STR(px_rq_keys[i], v[i]);
 	all[PX_RQ_N] = px_word("event", event);
 	memcpy(all + PX_RQ_N + 1, f, n * sizeof(*f));
-	if (later)
+	if (how == PX_AUDIT_LATER)
 		return tg_gate_audit_fields_later(c->ci, NULL, all, PX_RQ_N + 1 + n);
+	if (how == PX_AUDIT_WAIT)
+		return tg_gate_audit_fields_wait(c->ci, NULL, all, PX_RQ_N + 1 + n, &rq->await);
 	return tg_gate_audit_fields(c->ci, NULL, all, PX_RQ_N + 1 + n, NULL) == 0 ? 0 : -1;
 }
 
@@ -451,6 +459,7 @@ req_free(struct px_req *rq)
 
 	if (rq == NULL)
 		return;
+	tg_gate_audit_wait_cancel(&rq->await);
 	tg_gate_upstream_release(rq->uc, 0);
 	tg_gate_http_reader_free(rq->resp);
 	if (rq->utmo != NULL)
@@ -505,7 +514,7 @@ px_response_record(struct px_conn *c, struct px_req *rq, int status, const char 
 	};
 
 	/* no "reason" when the response ended cleanly */
-	px_audit_fields(c, rq, "response", f, reason != NULL ? 5 : 4, 1);
+	px_audit_fields(c, rq, "response", f, reason != NULL ? 5 : 4, PX_AUDIT_LATER);
 }
 
 /*
@@ -876,6 +885,19 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 		px_settle(c);
 		return;
 	}
+	/* its "request" record is written first (fail closed) */
+	if (tg_gate_audit_wait_done(c->ci->w, &rq->await) != 0) {
+		tg_gate_upstream_release(uc, 1);
+		px_answer(
+		    c, 503, "audit log unavailable",
+		    "the gate cannot write its audit log, so it refuses requests until it can", 0,
+		    NULL, 0);
+		rq->decision = NULL;
+		rq->local = 1;
+		client_feed(c);
+		px_settle(c);
+		return;
+	}
 	rq->uc = uc;
 	rq->ub = tg_gate_upstream_bev(uc);
 	rq->reused = tg_gate_upstream_reused(uc);
@@ -993,8 +1015,11 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	f[0] = px_word("decision", rq->decision);
 	f[1] = PX_STR("reason", reason);
 	f[2] = PX_INT("status", 403);
-	/* written before anything is forwarded; no log, no request (fail closed) */
-	if (px_audit_fields(c, rq, "request", f, denied && !dry ? 3 : 2, 0) != 0) {
+	/* written before anything is forwarded (a request to forward: in
+	 * up_connected, with the others of this pass); no log, no request
+	 * (fail closed) */
+	if (px_audit_fields(c, rq, "request", f, denied && !dry ? 3 : 2,
+	                    denied && !dry ? PX_AUDIT_NOW : PX_AUDIT_WAIT) != 0) {
 		px_answer(
 		    c, 503, "audit log unavailable",
 		    "the gate cannot write its audit log, so it refuses requests until it can", 0,

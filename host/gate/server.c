@@ -392,6 +392,23 @@ audit_outcome(struct tg_gate_server *s, int r, const struct tg_error *e)
 	}
 }
 
+/*
+ * The audit log's mutex: adaptive (spins a little before sleeping). The
+ * workers hold it only for the chain's hashes and one write(2), a few
+ * microseconds; sleeping on it and being woken costs more than that.
+ */
+static void
+audit_mutex_init(pthread_mutex_t *mu)
+{
+	pthread_mutexattr_t a;
+
+	if (pthread_mutexattr_init(&a) != 0 ||
+	    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP) != 0 ||
+	    pthread_mutex_init(mu, &a) != 0)
+		pthread_mutex_init(mu, NULL);
+	pthread_mutexattr_destroy(&a);
+}
+
 int
 tg_gate_audit(struct tg_gate_server *s, const json_t *rec, struct tg_error *err)
 {
@@ -485,12 +502,21 @@ static int
 audit_write_kept(struct tg_gate_worker *w, struct tg_audit_line *line, struct tg_error *e)
 {
 	struct tg_gate_server *s = w->srv;
+	struct tg_gate_audit_wait *wt;
 	int r;
 
 	pthread_mutex_lock(&s->audit_mu);
 	r = tg_audit_write_kept(s->audit, &w->audit_kept, line, e);
 	audit_outcome(s, r, e);
 	pthread_mutex_unlock(&s->audit_mu);
+	/* the kept records are written, or lost with the write: either way
+	 * the requests waiting on them are settled */
+	while ((wt = w->audit_waits) != NULL) {
+		w->audit_waits = wt->next;
+		wt->next = NULL;
+		wt->pprev = NULL;
+		wt->state = r == 0 ? TG_GATE_AUDIT_WRITTEN : TG_GATE_AUDIT_FAILED;
+	}
 	return r;
 }
 
@@ -565,6 +591,66 @@ tg_gate_audit_fields_later(const struct tg_gate_conn_info *ci, const char *event
 		pthread_mutex_unlock(&w->srv->audit_mu);
 	}
 	return r == 0 ? 0 : -1;
+}
+
+int
+tg_gate_audit_fields_wait(const struct tg_gate_conn_info *ci, const char *event,
+                          const struct tg_audit_field *f, size_t n, struct tg_gate_audit_wait *wt)
+{
+	struct tg_gate_worker *w = ci->w;
+	struct tg_error e;
+	int r, made;
+
+	tg_error_clear(&e);
+	tg_gate_audit_wait_cancel(wt);
+	wt->state = TG_GATE_AUDIT_NONE;
+	r = audit_fields_line(ci, event, f, n, &e, &made);
+	if (r == 0 && w->audit_flush != NULL &&
+	    tg_audit_keep(&w->audit_kept, &w->audit_line, &e) == 0) {
+		wt->state = TG_GATE_AUDIT_PENDING;
+		wt->next = w->audit_waits;
+		wt->pprev = &w->audit_waits;
+		if (w->audit_waits != NULL)
+			w->audit_waits->pprev = &wt->next;
+		w->audit_waits = wt;
+		if (w->audit_kept.len >= TG_GATE_AUDIT_KEPT_MAX)
+			r = audit_write_kept(w, NULL, &e); /* settles wt */
+		else
+			event_active(w->audit_flush, EV_TIMEOUT, 1);
+	} else if (r == 0) {
+		/* no flush event, or no memory to keep it: written now */
+		r = audit_write_kept(w, &w->audit_line, &e);
+	} else if (made) {
+		pthread_mutex_lock(&w->srv->audit_mu);
+		audit_outcome(w->srv, r, &e);
+		pthread_mutex_unlock(&w->srv->audit_mu);
+	}
+	return r == 0 ? 0 : -1;
+}
+
+int
+tg_gate_audit_wait_done(struct tg_gate_worker *w, struct tg_gate_audit_wait *wt)
+{
+	struct tg_error e;
+
+	tg_error_clear(&e);
+	if (wt->state == TG_GATE_AUDIT_PENDING)
+		(void)audit_write_kept(w, NULL, &e); /* settles wt */
+	return wt->state == TG_GATE_AUDIT_NONE || wt->state == TG_GATE_AUDIT_WRITTEN ? 0 : -1;
+}
+
+void
+tg_gate_audit_wait_cancel(struct tg_gate_audit_wait *wt)
+{
+	if (wt->state == TG_GATE_AUDIT_PENDING && wt->pprev != NULL) {
+		*wt->pprev = wt->next;
+		if (wt->next != NULL)
+			wt->next->pprev = wt->pprev;
+	}
+	wt->next = NULL;
+	wt->pprev = NULL;
+	if (wt->state == TG_GATE_AUDIT_PENDING)
+		wt->state = TG_GATE_AUDIT_NONE;
 }
 
 int
@@ -1308,7 +1394,7 @@ tg_gate_server_run(struct tg_gate_config *cfg, int argc, char **argv, struct tg_
 	s.argc = argc;
 	s.argv = argv;
 	pthread_mutex_init(&s.snap_mu, NULL);
-	pthread_mutex_init(&s.audit_mu, NULL);
+	audit_mutex_init(&s.audit_mu);
 	atomic_init(&s.nconns, 0);
 	atomic_init(&s.stopping, 0);
 	if (evthread_use_pthreads() != 0) {

@@ -8,7 +8,8 @@
 #   "response" records reach the file while the gate runs (they are kept
 #   and written with the next record or when the worker is idle); after
 #   SIGKILL the chain verifies and every request that reached the upstream
-#   has its "request" record;
+#   has its "request" record, also when the gate is killed under concurrent
+#   load (request records written together per worker loop pass);
 #   the log cannot be written (its filesystem full): requests are refused
 #   with 503 (fail closed), /readyz says 503, tokengate_audit_ok is 0 and
 #   tokengate_audit_failures_total counts, the gate's log says why, nothing
@@ -68,6 +69,35 @@ allowed=$(cat "$GATE_AUDIT.1" "$GATE_AUDIT" | jq -s '[.[] | select(.event == "re
 ((allowed >= $(wc -l <"$UPLOG"))) ||
 	tg_fail "$(wc -l <"$UPLOG") requests reached the upstream, only $allowed allow records survived SIGKILL"
 echo "ok: response records are written while the gate runs; after SIGKILL the chain verifies and every forwarded request has its record"
+
+# ---- SIGKILL under concurrent load: the "request" records of allowed ----------------------
+# requests are kept and written together by each worker (one write(2) for
+# the requests decided in one pass of its loop), and a request goes upstream
+# only after that write: every request id the upstream saw has its allow
+# record in the log that survives
+gate_ports
+GATE_AUDIT=$TG_TMP/load-audit.log
+gate_start
+u0=$(wc -l <"$UPLOG")
+pids=()
+for i in 1 2 3 4 5 6; do
+	gate_py alice req -n $(printf '/echo/%s ' $(seq 60)) >"load$i.out" 2>&1 &
+	pids+=($!)
+done
+tg_wait_until 20 sh -c "[ \$(wc -l <'$UPLOG') -ge $((u0 + 60)) ]" ||
+	tg_fail "the concurrent clients got nowhere: $(tail -3 load1.out)"
+kill -KILL "$GATE_PID"
+gate_stop
+for p in "${pids[@]}"; do wait "$p" || true; done
+"$TG" audit verify "$GATE_AUDIT" >out 2>err || tg_fail "the chain after SIGKILL under load: $(cat err)"
+tail -n +"$((u0 + 1))" "$UPLOG" |
+	jq -r '.headers[] | select(.[0] | ascii_downcase == "x-tokengate-request-id") | .[1]' | sort -u >up.ids
+jq -r 'select(.event == "request" and .decision == "allow") | .request_id' "$GATE_AUDIT" | sort -u >rec.ids
+nup=$(wc -l <up.ids)
+((nup >= 60)) || tg_fail "only $nup request ids seen upstream"
+missing=$(comm -23 up.ids rec.ids | head -3)
+[[ -z $missing ]] || tg_fail "forwarded without a surviving \"request\" record (SIGKILL under load): $missing"
+echo "ok: SIGKILL with 6 clients in flight: all $nup requests the upstream saw have their allow record; the chain verifies"
 
 # ---- fail closed when the log cannot be written ---------------------------------------------------
 # The gate runs in its own mount namespace with a 256 KiB tmpfs for the
