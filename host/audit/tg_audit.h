@@ -48,7 +48,7 @@
 #define TG_AUDIT_LINE_MAX (1024u * 1024u)
 /* Batch mode's group commit, by the log's sync thread: a sync as soon as
  * this many records are unsynced... */
-#define TG_AUDIT_BATCH_RECORDS 1024u
+#define TG_AUDIT_BATCH_RECORDS 4096u
 /* ...and at the latest every this many ms, so a record is on disk within
  * about TG_AUDIT_BATCH_MS of its write (plus the sync's own time). */
 #define TG_AUDIT_BATCH_MS 100
