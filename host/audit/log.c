@@ -495,6 +495,18 @@ key_cmp(const char *a, const char *b)
 }
 
 /* Appends field f's value as JSON text. */
+int
+tg_audit_str_plain(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (p == NULL)
+		return 0;
+	while (*p >= 0x20 && *p <= 0x7e && *p != '"' && *p != '\\')
+		p++;
+	return *p == '\0';
+}
+
 static int
 field_put(const struct tg_audit_field *f, struct tg_audit_line *line)
 {
@@ -507,6 +519,15 @@ field_put(const struct tg_audit_field *f, struct tg_audit_line *line)
 		r = json_dump_callback(f->json, line_put, line, DUMP_FLAGS);
 		break;
 	case TG_AUDIT_STR:
+		if (tg_audit_str_plain(f->s)) {
+			/* nothing to escape: jansson would write exactly this */
+			r = line_put("\"", 1, line) != 0 ||
+			            line_put(f->s, strlen(f->s), line) != 0 ||
+			            line_put("\"", 1, line) != 0
+			        ? -1
+			        : 0;
+			break;
+		}
 		/* jansson's check and escaping, as for a record's string member */
 		v = f->s != NULL ? json_string(f->s) : NULL;
 		r = v != NULL ? json_dump_callback(v, line_put, line, DUMP_FLAGS)

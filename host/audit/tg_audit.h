@@ -150,6 +150,15 @@ int tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_
  */
 int tg_audit_dump_value(const json_t *v, char **text, size_t *len);
 
+/*
+ * 1 when jansson would write s (NUL-terminated) as a JSON string with no
+ * escape at all -- every byte printable ASCII (0x20-0x7e) but '"' and
+ * '\\' -- so its JSON text is s between quotes; 0 otherwise (NULL too).
+ * tg_audit_prepare_fields writes such TG_AUDIT_STR values without jansson
+ * (the same bytes); a caller may skip tg_audit_dump_value for them.
+ */
+int tg_audit_str_plain(const char *s);
+
 /* Frees line's buffer (zeroed again). */
 void tg_audit_line_clear(struct tg_audit_line *line);
 

@@ -350,7 +350,8 @@ px_rq_text(struct px_req *rq)
 	size_t i;
 
 	for (i = 0; i < PX_RQ_N; i++) {
-		if (rq->jt[i] != NULL)
+		/* plain text goes in as it is (tg_audit_prepare_fields) */
+		if (rq->jt[i] != NULL || tg_audit_str_plain(v[i]))
 			continue;
 		j = v[i] != NULL ? json_string(v[i]) : json_null();
 		if (j != NULL)

@@ -293,6 +293,62 @@ line_str(const struct tg_audit_line *l)
 }
 
 /*
+ * The plain-string path of tg_audit_prepare_fields (no jansson for a string
+ * with nothing to escape) writes what jansson writes, on both sides of
+ * every boundary of "plain": the printable range's ends (space, '~'),
+ * DEL, a control byte, '"', '\\', '/', non-ASCII, invalid UTF-8, empty.
+ */
+static void
+test_prepare_fields_plain(void **state)
+{
+	static const struct {
+		const char *s;
+		int plain;
+	} cases[] = {
+	    {"", 1},
+	    {"GET", 1},
+	    {"/v1/a b~!#$%&'()*+,-.:;<=>?@[]^_`{|}", 1},
+	    {"a\x7f", 0},
+	    {"a\x1f", 0},
+	    {"a\"b", 0},
+	    {"a\\b", 0},
+	    {"\xc3\xa9", 0},
+	    {"\xff", 0},
+	    {"0123456789abcdef", 1},
+	};
+	const char *t = "2026-01-01T00:00:00.000Z";
+	struct tg_audit_line a = {0}, b = {0};
+	struct tg_audit_field f[2];
+	struct tg_error err;
+	json_t *rec, *js;
+	char *sa, *sb;
+	size_t i;
+
+	(void)state;
+	assert_false(tg_audit_str_plain(NULL));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(tg_audit_str_plain(cases[i].s), cases[i].plain);
+		/* jansson: invalid UTF-8 is no string at all (null), as jset_str makes it */
+		js = json_string(cases[i].s);
+		rec = json_pack("{s:s, s:o}", "time", t, "path", js != NULL ? js : json_null());
+		assert_non_null(rec);
+		f[0] = (struct tg_audit_field){.key = "time", .kind = TG_AUDIT_STR, .s = t};
+		f[1] =
+		    (struct tg_audit_field){.key = "path", .kind = TG_AUDIT_STR, .s = cases[i].s};
+		assert_int_equal(tg_audit_prepare(rec, &a, &err), 0);
+		assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), 0);
+		sa = line_str(&a);
+		sb = line_str(&b);
+		assert_string_equal(sb, sa);
+		free(sa);
+		free(sb);
+		json_decref(rec);
+	}
+	tg_audit_line_clear(&a);
+	tg_audit_line_clear(&b);
+}
+
+/*
  * tg_audit_prepare_fields makes exactly tg_audit_prepare's line of the
  * same record (escapes, non-ASCII, invalid UTF-8, NULL, integers, nested
  * objects with unsorted keys, text from tg_audit_dump_value, fields in any
@@ -1030,6 +1086,7 @@ main(void)
 	    cmocka_unit_test(test_prepare),
 	    cmocka_unit_test(test_kept),
 	    cmocka_unit_test(test_prepare_fields),
+	    cmocka_unit_test(test_prepare_fields_plain),
 	    cmocka_unit_test(test_prepared_threads),
 	    cmocka_unit_test(test_batch_sync_failure),
 	    cmocka_unit_test(test_always_sync_failure),
