@@ -171,7 +171,8 @@ int tg_gate_audit_fields_later(const struct tg_gate_conn_info *ci, const char *e
  * The request is forwarded only after tg_gate_audit_wait_done: the
  * requests a worker decides in one pass of its loop share one write(2).
  * wt stays where it is until settled or cancelled. 0, or -1 as
- * tg_gate_audit_fields_later (wt then not pending).
+ * tg_gate_audit_fields_later (wt then not pending). wt NULL: nothing
+ * waits (tg_gate_audit_fields_later).
  */
 int tg_gate_audit_fields_wait(const struct tg_gate_conn_info *ci, const char *event,
                               const struct tg_audit_field *f, size_t n,

@@ -428,6 +428,18 @@ px_answer(struct px_conn *c, int status, const char *error, const char *reason, 
 	json_decref(o);
 }
 
+/* rq's "request" record could not be written: 503, and the connection
+ * closes (fail closed: nothing of rq goes upstream). */
+static void
+px_audit_refuse(struct px_conn *c, struct px_req *rq)
+{
+	px_answer(c, 503, "audit log unavailable",
+	          "the gate cannot write its audit log, so it refuses requests until it can", 0,
+	          NULL, 0);
+	rq->decision = NULL;
+	rq->local = 1;
+}
+
 /* A refusal before or without a decision (framing, path, slowloris): a
  * "request" record with decision deny, the answer, then close. */
 static void
@@ -889,12 +901,7 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	/* its "request" record is written first (fail closed) */
 	if (tg_gate_audit_wait_done(c->ci->w, &rq->await) != 0) {
 		tg_gate_upstream_release(uc, 1);
-		px_answer(
-		    c, 503, "audit log unavailable",
-		    "the gate cannot write its audit log, so it refuses requests until it can", 0,
-		    NULL, 0);
-		rq->decision = NULL;
-		rq->local = 1;
+		px_audit_refuse(c, rq);
 		client_feed(c);
 		px_settle(c);
 		return;
@@ -1021,12 +1028,7 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	 * (fail closed) */
 	if (px_audit_fields(c, rq, "request", f, denied && !dry ? 3 : 2,
 	                    denied && !dry ? PX_AUDIT_NOW : PX_AUDIT_WAIT) != 0) {
-		px_answer(
-		    c, 503, "audit log unavailable",
-		    "the gate cannot write its audit log, so it refuses requests until it can", 0,
-		    NULL, 0);
-		rq->decision = NULL;
-		rq->local = 1;
+		px_audit_refuse(c, rq);
 		rc = -1;
 		goto out;
 	}

@@ -570,27 +570,19 @@ int
 tg_gate_audit_fields_later(const struct tg_gate_conn_info *ci, const char *event,
                            const struct tg_audit_field *f, size_t n)
 {
-	struct tg_gate_worker *w = ci->w;
-	struct tg_error e;
-	int r, made;
+	return tg_gate_audit_fields_wait(ci, event, f, n, NULL);
+}
 
-	tg_error_clear(&e);
-	r = audit_fields_line(ci, event, f, n, &e, &made);
-	if (r == 0 && w->audit_flush != NULL &&
-	    tg_audit_keep(&w->audit_kept, &w->audit_line, &e) == 0) {
-		if (w->audit_kept.len >= TG_GATE_AUDIT_KEPT_MAX)
-			r = audit_write_kept(w, NULL, &e);
-		else
-			event_active(w->audit_flush, EV_TIMEOUT, 1);
-	} else if (r == 0) {
-		/* no flush event, or no memory to keep it: written now */
-		r = audit_write_kept(w, &w->audit_line, &e);
-	} else if (made) {
-		pthread_mutex_lock(&w->srv->audit_mu);
-		audit_outcome(w->srv, r, &e);
-		pthread_mutex_unlock(&w->srv->audit_mu);
-	}
-	return r == 0 ? 0 : -1;
+/* wt (not NULL) into w's list of requests waiting on its kept records. */
+static void
+audit_wait_link(struct tg_gate_worker *w, struct tg_gate_audit_wait *wt)
+{
+	wt->state = TG_GATE_AUDIT_PENDING;
+	wt->next = w->audit_waits;
+	wt->pprev = &w->audit_waits;
+	if (w->audit_waits != NULL)
+		w->audit_waits->pprev = &wt->next;
+	w->audit_waits = wt;
 }
 
 int
@@ -602,17 +594,15 @@ tg_gate_audit_fields_wait(const struct tg_gate_conn_info *ci, const char *event,
 	int r, made;
 
 	tg_error_clear(&e);
-	tg_gate_audit_wait_cancel(wt);
-	wt->state = TG_GATE_AUDIT_NONE;
+	if (wt != NULL) {
+		tg_gate_audit_wait_cancel(wt);
+		wt->state = TG_GATE_AUDIT_NONE;
+	}
 	r = audit_fields_line(ci, event, f, n, &e, &made);
 	if (r == 0 && w->audit_flush != NULL &&
 	    tg_audit_keep(&w->audit_kept, &w->audit_line, &e) == 0) {
-		wt->state = TG_GATE_AUDIT_PENDING;
-		wt->next = w->audit_waits;
-		wt->pprev = &w->audit_waits;
-		if (w->audit_waits != NULL)
-			w->audit_waits->pprev = &wt->next;
-		w->audit_waits = wt;
+		if (wt != NULL)
+			audit_wait_link(w, wt);
 		if (w->audit_kept.len >= TG_GATE_AUDIT_KEPT_MAX)
 			r = audit_write_kept(w, NULL, &e); /* settles wt */
 		else
