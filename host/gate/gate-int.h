@@ -257,6 +257,8 @@ struct tg_gate_upstream_conn; /* one connection to an upstream */
 /* Connected (or failed) callback: uc NULL with kind "refused"/"timeout". */
 typedef void (*tg_gate_upstream_cb)(struct tg_gate_upstream_conn *uc, const char *kind, void *arg);
 
+/* The pool's connections write with libevent (writev(2) without
+ * MSG_NOSIGNAL): the process must ignore SIGPIPE, as the gate does. */
 int tg_gate_upstream_pool_new(struct tg_gate_worker *w, struct tg_gate_upstream_pool **out);
 void tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p);
 
