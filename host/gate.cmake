@@ -22,14 +22,16 @@ add_library(tggate STATIC
   ${CMAKE_CURRENT_LIST_DIR}/gate/metrics.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/admin.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/tls.c
-  ${CMAKE_CURRENT_LIST_DIR}/gate/tickets.c)
+  ${CMAKE_CURRENT_LIST_DIR}/gate/tickets.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/alloc.c)
 tg_area_headers(tggate ${CMAKE_CURRENT_LIST_DIR}/gate PUBLIC
   tg_gate_path.h tg_gate_policy.h tg_gate_decide.h tg_gate_verify.h
   tg_gate_http.h
   tg_gate_config.h
   tg_gate_secret.h
   tg_gate_metrics.h
-  tg_gate_tls.h)
+  tg_gate_tls.h
+  tg_gate_alloc.h)
 # Public: the headers include tg_err.h (tgcore), the CA's provenance and
 # attestation types (tg_prov.h, tg_att.h) and OpenSSL's X509 types.
 target_link_libraries(tggate PUBLIC tgcore tgca OpenSSL::Crypto PRIVATE tgyaml)

@@ -7,6 +7,7 @@
  * the admin listener with /healthz and /metrics.
  */
 #include "agent-int.h"
+#include "tg_gate_alloc.h"
 #include "tg_gate_metrics.h"
 
 #include <errno.h>
@@ -549,10 +550,13 @@ tg_agent_run(struct tg_agent_config *cfg, struct tg_error *err)
 {
 	struct ag_server s;
 	char bound[300];
+	const char *why;
 	size_t i;
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (tg_gate_alloc_tune(&why) == 0)
+		fprintf(stderr, AG_LOG "allocator left as it is: %s\n", why);
 	if ((r = server_load(&s, cfg, TG_TLSKEY_ASYNC | TG_TLSKEY_WATCH, err)) != 0)
 		goto out;
 	for (i = 0; i < s.nls && r == 0; i++)

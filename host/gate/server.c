@@ -7,6 +7,7 @@
  * listener) and the audit log shared by every worker.
  */
 #include "gate-int.h"
+#include "tg_gate_alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1377,6 +1378,7 @@ tg_gate_server_run(struct tg_gate_config *cfg, int argc, char **argv, struct tg_
 {
 	struct tg_gate_server s;
 	struct event *evs[5] = {NULL};
+	const char *why;
 	size_t i, n = 4;
 	int r;
 
@@ -1391,6 +1393,8 @@ tg_gate_server_run(struct tg_gate_config *cfg, int argc, char **argv, struct tg_
 		r = tg_error_set(err, TG_ERR_INTERNAL, "libevent has no pthreads support");
 		goto out;
 	}
+	if (tg_gate_alloc_tune(&why) == 0)
+		say("allocator left as it is: %s", why);
 	signal(SIGPIPE, SIG_IGN);
 	/* an audit log over the file size limit fails its writes (EFBIG),
 	 * so the gate fails closed and says why instead of being killed */

@@ -19,6 +19,9 @@ tg_add_unit_test(test_gate_secret SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_
   LIBS tggate)
 tg_add_unit_test(test_gate_metrics SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_metrics.c
   LIBS tggate)
+# The allocator's thresholds for the gate's and the agent's loops (tg_gate_alloc.h).
+tg_add_unit_test(test_gate_alloc SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_alloc.c
+  LIBS tggate)
 # The admin listener on a real socket, asked by libevent's HTTP client.
 tg_add_unit_test(test_gate_admin SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_admin.c
   LIBS tggate PkgConfig::LIBEVENT_PTHREADS)
