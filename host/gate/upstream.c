@@ -57,6 +57,7 @@ struct tg_gate_upstream_pool {
 	struct tg_gate_worker *w;
 	struct evdns_base *dns;
 	struct tg_gate_upstream_conn *head; /* idle, connecting and due connections */
+	unsigned nidle;                     /* how many of them are UP_IDLE (any key) */
 	char reason[256];                   /* why the last connection failed */
 };
 
@@ -82,12 +83,22 @@ list_del(struct tg_gate_upstream_pool *p, struct tg_gate_upstream_conn *uc)
 	uc->prev = uc->next = NULL;
 }
 
+/* uc's state becomes st; the pool's count of idle connections follows. */
+static void
+set_state(struct tg_gate_upstream_conn *uc, enum up_state st)
+{
+	uc->pool->nidle += (st == UP_IDLE) - (uc->state == UP_IDLE);
+	uc->state = st;
+}
+
 /* Frees uc (on the pool's list or not). */
 static void
 conn_free(struct tg_gate_upstream_conn *uc)
 {
 	if (uc == NULL)
 		return;
+	if (uc->state == UP_IDLE)
+		uc->pool->nidle--;
 	if (uc->state != UP_BUSY)
 		list_del(uc->pool, uc);
 	if (uc->ev != NULL)
@@ -119,7 +130,7 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (uc->state == UP_READY) {
 		list_del(uc->pool, uc);
-		uc->state = UP_BUSY;
+		set_state(uc, UP_BUSY);
 		cb(uc, NULL, cbarg);
 		return;
 	}
@@ -137,7 +148,7 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 static void
 conn_due(struct tg_gate_upstream_conn *uc, enum up_state st, const char *kind)
 {
-	uc->state = st;
+	set_state(uc, st);
 	uc->kind = kind;
 	evtimer_del(uc->ev);
 	/* activated, not a 0 ms timer: it runs in this pass of the loop,
@@ -483,11 +494,12 @@ tg_gate_upstream_release(struct tg_gate_upstream_conn *uc, int reusable)
 	if (!reusable || !uc->poolable ||
 	    evbuffer_get_length(bufferevent_get_input(uc->bev)) != 0 ||
 	    evbuffer_get_length(bufferevent_get_output(uc->bev)) != 0 ||
-	    pool_count(p, uc->key) >= uc->pool_max) {
+	    /* no key has more idle connections than all of them together */
+	    (p->nidle >= uc->pool_max && pool_count(p, uc->key) >= uc->pool_max)) {
 		conn_free(uc);
 		return;
 	}
-	uc->state = UP_IDLE;
+	set_state(uc, UP_IDLE);
 	uc->cb = NULL;
 	uc->arg = NULL;
 	evtimer_del(uc->ev);

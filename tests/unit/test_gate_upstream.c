@@ -262,6 +262,16 @@ test_pool_max_and_tcp(void **state)
 	tg_gate_upstream_release(b.g.uc, 1); /* over the limit: closed */
 	run_until(e, &e->srv.closes, 1, 2000);
 	assert_int_equal(e->srv.closes, 1);
+	/* the pooled one taken and given back twice: pooled again each time
+	 * (the pool's count of idle connections went down when it was taken) */
+	get(e, &u, &a);
+	assert_int_equal(e->srv.accepts, 2);
+	tg_gate_upstream_release(a.g.uc, 1);
+	get(e, &u, &a);
+	assert_int_equal(e->srv.accepts, 2);
+	tg_gate_upstream_release(a.g.uc, 1);
+	run_until(e, &e->srv.closes, 2, 200);
+	assert_int_equal(e->srv.closes, 1);
 	/* tcp mode: never pooled */
 	url_of(e, TG_GATE_SCHEME_TCP, "127.0.0.1", &u);
 	get(e, &u, &a);
