@@ -3,7 +3,9 @@
 # same job, on the same machine, driven by the same load tool
 # (build/bench/gate_load), in alternating runs:
 #   - full mTLS handshakes per second (TLS 1.3, new connection, one GET);
-#   - keep-alive requests per second;
+#   - keep-alive requests per second, with --conns connections per load
+#     thread and again with 4 times as many ("wide": 64 connections by
+#     default, where more requests meet in one pass of a worker's loop);
 #   - the gate's handshake rate with its server key on SoftHSM2 as a
 #     fraction of the rate with the PEM key;
 #   - resident memory per idle mTLS connection (RSS of the gate process vs
@@ -49,6 +51,7 @@ WORKERS=$(nproc 2>/dev/null || echo 2)
 IDLE=500
 BENCH_USAGE=15,23
 source "$here/lib.sh" "$@"
+WIDE=$((CONNS * 4)) # keep-alive connections per load thread, the wide run
 
 TG=$TG_BIN_DIR/tokengate
 [[ -x $TG ]] || tg_skip "$TG not built (cmake --build $BUILD)"
@@ -147,7 +150,7 @@ fi
 # over the run divided by the operations) and the JSON to runs.log
 one()
 {
-	local name=$1 p=$2 cmd=$3 mode=$4 out rate c0 c1 cpu
+	local name=$1 p=$2 cmd=$3 mode=$4 label=${ONE_LABEL:-$4} out rate c0 c1 cpu
 	shift 4
 	# shellcheck disable=SC2046
 	c0=$(cpu_of $($cmd))
@@ -156,8 +159,8 @@ one()
 	# shellcheck disable=SC2046
 	c1=$(cpu_of $($cmd))
 	read -r rate cpu < <(rate_cpu_us "$out" "$c0" "$c1")
-	printf '%s %s %s %s\n' "$name" "$mode" "$rate" "$cpu" >>results.txt
-	printf '%s %s cpu_ticks=%s %s\n' "$name" "$mode" "$((c1 - c0))" "$out" >>runs.log
+	printf '%s %s %s %s\n' "$name" "$label" "$rate" "$cpu" >>results.txt
+	printf '%s %s cpu_ticks=%s %s\n' "$name" "$label" "$((c1 - c0))" "$out" >>runs.log
 }
 # rss_of PID...: summed VmRSS in KiB
 rss_of()
@@ -250,8 +253,8 @@ if [[ -n $GATE_OK ]]; then
 fi
 
 : >results.txt
-printf 'gate vs nginx: %d worker(s) each, %d load thread(s), %d keep-alive conn(s) per thread, %d run(s) of %ds, %d idle conns; %s, %s\n' \
-	"$WORKERS" "$THREADS" "$CONNS" "$RUNS" "$SECONDS_RUN" "$IDLE" "$(nginx -v 2>&1)" "$(openssl version)"
+printf 'gate vs nginx: %d worker(s) each, %d load thread(s), %d keep-alive conn(s) per thread (wide: %d), %d run(s) of %ds, %d idle conns; %s, %s\n' \
+	"$WORKERS" "$THREADS" "$CONNS" "$WIDE" "$RUNS" "$SECONDS_RUN" "$IDLE" "$(nginx -v 2>&1)" "$(openssl version)"
 for ((r = 1; r <= RUNS; r++)); do
 	# alternate who goes first, so drift in the machine's load is shared
 	if [[ -z $GATE_OK ]]; then
@@ -274,6 +277,8 @@ for ((r = 1; r <= RUNS; r++)); do
 		fi
 		one "$s" "$p" "$pids" handshake --threads "$THREADS"
 		one "$s" "$p" "$pids" keepalive --threads "$THREADS" --conns "$CONNS"
+		ONE_LABEL=keepalive-wide one "$s" "$p" "$pids" keepalive --threads "$THREADS" \
+			--conns "$WIDE"
 	done
 	if [[ -n $GATE_OK ]]; then
 		if ((r % 2)); then
@@ -292,7 +297,7 @@ if [[ -n $GATE_OK ]]; then
 	GATE_RSS=$(idle_rss gate "$GP" "echo $GATE_PID")
 fi
 
-PYTHONPATH=$here python3 - "$NG_RSS" "$GATE_RSS" "$GATE_OK" <<'EOF' || tg_fail "a figure is missing (see above)"
+PYTHONPATH=$here python3 - "$NG_RSS" "$GATE_RSS" "$GATE_OK" "$((THREADS * WIDE))" <<'EOF' || tg_fail "a figure is missing (see above)"
 import sys
 import benchstat
 from benchstat import ratio
@@ -310,12 +315,18 @@ print("%-40s %s %s %s" % ("full mTLS handshakes/s", cell("nginx", "handshake"), 
                           ratio(med("gate", "handshake"), med("nginx", "handshake"))))
 print("%-40s %s %s %s" % ("keep-alive requests/s", cell("nginx", "keepalive"), cell("gate", "keepalive"),
                           ratio(med("gate", "keepalive"), med("nginx", "keepalive"))))
+print("%-40s %s %s %s" % ("keep-alive requests/s, %s conns" % sys.argv[4], cell("nginx", "keepalive-wide"),
+                          cell("gate", "keepalive-wide"),
+                          ratio(med("gate", "keepalive-wide"), med("nginx", "keepalive-wide"))))
 print("%-40s %s %s %s" % ("server CPU us/handshake (lower=better)", cell("nginx", "handshake-cpu"),
                           cell("gate", "handshake-cpu"),
                           ratio(med("gate", "handshake-cpu"), med("nginx", "handshake-cpu"))))
 print("%-40s %s %s %s" % ("server CPU us/request (lower=better)", cell("nginx", "keepalive-cpu"),
                           cell("gate", "keepalive-cpu"),
                           ratio(med("gate", "keepalive-cpu"), med("nginx", "keepalive-cpu"))))
+print("%-40s %s %s %s" % ("  the same, %s conns" % sys.argv[4], cell("nginx", "keepalive-wide-cpu"),
+                          cell("gate", "keepalive-wide-cpu"),
+                          ratio(med("gate", "keepalive-wide-cpu"), med("nginx", "keepalive-wide-cpu"))))
 # idle RSS: one figure per step (idle_rss)
 ng, gt = sys.argv[1], sys.argv[2]
 ngv = [float(x) for x in ng.split()] if ng != "-" else []
@@ -340,8 +351,9 @@ print("%-40s %s %s %s" % ("server CPU us/request (lower=better)", cell("nginx-lo
                           ratio(med("gate", "keepalive-cpu"), med("nginx-log", "keepalive-cpu"))))
 # every figure must be there (a positive rate from each server and mode)
 servers = ["nginx", "nginx-log"] + (["gate", "gate-pem", "gate-hsm"] if sys.argv[3] else [])
-missing = ["%s %s" % (sv, m) for sv in servers for m in ("handshake", "keepalive")
-           if not (sv in ("gate-pem", "gate-hsm") and m == "keepalive")
+missing = ["%s %s" % (sv, m) for sv in servers for m in ("handshake", "keepalive", "keepalive-wide")
+           if not (sv in ("gate-pem", "gate-hsm") and m.startswith("keepalive"))
+           and not (sv == "nginx-log" and m == "keepalive-wide")
            and not (sv == "nginx-log" and m == "handshake")
            and not (med(sv, m) or 0) > 0]
 missing += [n for n, v in (("nginx idle RSS", ngv), ("gate idle RSS", gtv if sys.argv[3] else [0]))
