@@ -9,7 +9,10 @@
  * on every request, so with a few dozen busy connections each worker's
  * heap shrank and grew many times a second: page faults, page-table
  * updates and TLB flushes on every CPU, a third of the gate's CPU per
- * request at 64 keep-alive connections (docs/benchmarks.md).
+ * request at 64 keep-alive connections (docs/benchmarks.md). The largest
+ * of those blocks, a 128 KiB chunk per client read, is gone (proxy.c reads
+ * 16 KiB at a time); these thresholds keep the rest (TLS buffers, bodies)
+ * from doing the same.
  *
  * tg_gate_alloc_tune keeps up to TG_GATE_ALLOC_TRIM bytes free at the top
  * of each heap (so at most that much per thread's arena stays mapped while

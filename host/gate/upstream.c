@@ -97,10 +97,9 @@ conn_free(struct tg_gate_upstream_conn *uc)
 {
 	if (uc == NULL)
 		return;
-	if (uc->state == UP_IDLE)
-		uc->pool->nidle--;
 	if (uc->state != UP_BUSY)
 		list_del(uc->pool, uc);
+	set_state(uc, UP_BUSY); /* out of the pool's idle count */
 	if (uc->ev != NULL)
 		event_free(uc->ev);
 	if (uc->bev != NULL)

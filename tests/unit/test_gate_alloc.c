@@ -53,7 +53,7 @@ static size_t
 kept_after_free(void)
 {
 	void *p[NBLK];
-	size_t i, kept;
+	size_t i;
 
 	for (i = 0; i < NBLK; i++) {
 		p[i] = malloc(BLK);
@@ -62,8 +62,7 @@ kept_after_free(void)
 	}
 	for (i = NBLK; i > 0; i--)
 		free(p[i - 1]);
-	kept = mallinfo2().keepcost;
-	return kept;
+	return mallinfo2().keepcost;
 }
 
 /* 1 when a block of n bytes was mapped on its own. */
@@ -100,8 +99,7 @@ test_thresholds_take_effect(void **state)
 		assert_true(pid > 0);
 		assert_int_equal(waitpid(pid, &st, 0), pid);
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	}
-	if (TG_OWN_MALLOC) {
+	} else {
 		assert_int_equal(tg_gate_alloc_tune(&why), 0);
 		assert_non_null(why);
 		printf("SKIP: under a sanitizer's allocator (%s)\n", why);
