@@ -32,11 +32,6 @@
 #include "tg_gate_tls.h"
 
 #define UP_TICKET_WAIT_MS 500u /* after a full handshake, waiters wait this long for its ticket */
-/* what one read of a TLS connection takes: one record at most (16 KiB of
- * plaintext); a larger read reserves a larger evbuffer chunk for nothing,
- * and a 64 KiB one allocated and freed per response made glibc grow and
- * trim its heap (brk) each time */
-#define UP_READ_MAX 16384
 /* ag_uconn_write: at most one record written at once */
 #define UP_WRITE_AT_ONCE 16384u
 
@@ -262,7 +257,7 @@ uc_done(struct ag_uconn *uc)
 	uc->counted = 1;
 	u->srv->m.upstream_open++;
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	bufferevent_set_max_single_read(bev, UP_READ_MAX);
+	bufferevent_set_max_single_read(bev, TG_GATE_TLS_READ_MAX);
 	bufferevent_set_max_single_write(bev, AG_IO_MAX);
 	if (uc->full) {
 		u->full_inflight--;

@@ -34,15 +34,7 @@
 #define PX_HIGH      (256u * 1024u) /* backpressure: stop reading the other side above this */
 #define PX_TICK_MS   500u           /* idle connections look at the server's stop this often */
 #define PX_LINGER_MS 2000u          /* after the last answer: read and drop for this long */
-#define PX_IO_MAX    (64 * 1024)    /* bytes per write call, and per upstream read */
-/*
- * Bytes per read of the client's TLS connection: a record's plaintext at
- * most (SSL_read returns one record), in one 16 KiB evbuffer chunk. libevent
- * rounds a chunk and its header up to a power of two, so reserving 64 KiB
- * allocated (and, once the request was read, freed) 128 KiB per request,
- * and 16 KiB would take 32 KiB.
- */
-#define PX_READ_MAX (16384 - 64)
+#define PX_IO_MAX    (64 * 1024)    /* bytes per write call, and per plain upstream read */
 #define PX_ID_BATCH 64u /* request ids per RAND_bytes call */
 #define PX_RQ_N     4u  /* a request's values in both its audit records */
 
@@ -240,7 +232,7 @@ px_pull(struct px_conn *c)
 	int n, got = 0;
 
 	while (ssl != NULL && SSL_has_pending(ssl) && evbuffer_get_length(in) < PX_HIGH &&
-	       evbuffer_reserve_space(in, PX_READ_MAX, &v, 1) == 1) {
+	       evbuffer_reserve_space(in, TG_GATE_TLS_READ_MAX, &v, 1) == 1) {
 		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
 			/* an error or close_notify is the bufferevent's to see: the
 			 * next readable event (the FIN, at the latest) reads it */
@@ -934,8 +926,10 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	bufferevent_setwatermark(rq->ub, EV_READ, 0, PX_HIGH);
 	bufferevent_setwatermark(rq->ub, EV_WRITE, PX_HIGH / 2, 0);
 	/* libevent reads 4 KiB at a time unless told otherwise: bodies cost
-	 * a callback and a copy per piece */
-	bufferevent_set_max_single_read(rq->ub, PX_IO_MAX);
+	 * a callback and a copy per piece (an https upstream: a record) */
+	bufferevent_set_max_single_read(rq->ub, bufferevent_openssl_get_ssl(rq->ub) != NULL
+	                                            ? TG_GATE_TLS_READ_MAX
+	                                            : PX_IO_MAX);
 	bufferevent_set_max_single_write(rq->ub, PX_IO_MAX);
 	bufferevent_set_timeouts(rq->ub, NULL, NULL);
 	/* a pooled connection has both enabled already: enabling again would
@@ -1525,7 +1519,7 @@ tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	bufferevent_setcb(bev, client_read, client_write, client_event, c);
 	bufferevent_setwatermark(bev, EV_READ, 0, PX_HIGH);
 	bufferevent_setwatermark(bev, EV_WRITE, PX_HIGH / 2, 0);
-	bufferevent_set_max_single_read(bev, PX_READ_MAX);
+	bufferevent_set_max_single_read(bev, TG_GATE_TLS_READ_MAX);
 	/* one read(2) per record or more, not two (px_pull) */
 	SSL_set_read_ahead(bufferevent_openssl_get_ssl(bev), 1);
 	bufferevent_set_max_single_write(bev, PX_IO_MAX);

@@ -99,6 +99,16 @@ int tg_gate_tls_crl_reload(struct tg_gate_tls *t, int force, int *reloaded, stru
 #define TG_GATE_TICKET_KEY_LEN 80
 
 /*
+ * Bytes per read of a TLS connection's bufferevent
+ * (bufferevent_set_max_single_read): a record's plaintext at most (SSL_read
+ * returns one record), in one 16 KiB evbuffer chunk. libevent rounds a
+ * chunk and its header up to a power of two: reserving 16 KiB takes a
+ * 32 KiB chunk, 64 KiB a 128 KiB one (which, allocated and freed per
+ * request, made glibc grow and trim its heap each time).
+ */
+#define TG_GATE_TLS_READ_MAX (16384 - 64)
+
+/*
  * Parses a ticket key file: one key per line, 80 bytes as base64 (e.g.
  * `openssl rand -base64 80 | tr -d '\n'`), '#' comments and blank lines
  * ignored, at most 8 keys. The first key encrypts new tickets; every key

@@ -120,6 +120,7 @@ jq -e --arg h "$(sha256sum <body.bin | cut -c1-64)" '.body_sha256 == $h and .bod
 	tg_fail "the chunked body did not arrive whole: $(head -c 300 r2.json)"
 curl -sS --max-time 60 -o big.bin "$A/big?bytes=5000000" || tg_fail "GET /big failed"
 [[ $(stat -c %s big.bin) == 5000000 ]] || tg_fail "GET /big: $(stat -c %s big.bin) bytes"
+[[ $(tr -d x <big.bin | wc -c) == 0 ]] || tg_fail "GET /big: bytes other than the upstream's 'x'"
 # SSE: the events arrive one by one, not all at the end
 python3 - "$APORT" <<'EOF' || tg_fail "SSE was buffered"
 import socket, sys, time

@@ -150,6 +150,13 @@ out=$(on "${ports[0]}" alice req /echo)
 [[ $(jq -r .body <<<"$out" | jq -r .path) == /echo ]] || tg_fail "https upstream echo: $out"
 grep -q '"path": "/echo"' up-tls.jsonl || tg_fail "the https upstream did not get the request"
 gate_audit_expect event=$GATE_EV_REQ decision=allow listener=tls-up route=echo
+# large bodies over TLS: many records, each read in pieces smaller than a record
+for q in 'bytes=3000000' 'bytes=2000000&chunked=1'; do
+	out=$(on "${ports[0]}" alice --timeout 60 req "/big?$q" | jq -c '{status, n: (.body | length)}')
+	n=${q#bytes=}
+	n=${n%%&*}
+	[[ $out == "{\"status\":200,\"n\":$n}" ]] || tg_fail "big over the https upstream ($q): $out"
+done
 gate_audit_mark
 out=$(on "${ports[3]}" alice req /echo)
 [[ $(jq -r .status <<<"$out") == 502 ]] || tg_fail "https upstream with a certificate upstream_ca does not vouch for: want 502, got $out"
