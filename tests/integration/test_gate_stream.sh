@@ -86,12 +86,20 @@ echo "ok: SSE events arrive one by one (${t[*]} ms)"
 out=$(on "$P" alice req '/chunked?n=5')
 [[ $(jq -r .status <<<"$out") == 200 && $(jq -r .body <<<"$out") == $'chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4' ]] ||
 	tg_fail "chunked: $out"
-for q in 'bytes=6000000' 'bytes=3000000&chunked=1'; do
-	out=$(on "$P" alice --timeout 60 req "/big?$q" | jq -c '{status, n: (.body | length)}')
-	n=${q#bytes=}
-	n=${n%%&*}
-	[[ $out == "{\"status\":200,\"n\":$n}" ]] || tg_fail "big ($q): $out"
-done
+# big_ok PORT WHAT QUERY...: GET /big?QUERY through the gate's PORT answers
+# 200 with as many bytes as QUERY's bytes= asks for
+big_ok()
+{
+	local port=$1 what=$2 q n out
+	shift 2
+	for q in "$@"; do
+		out=$(on "$port" alice --timeout 60 req "/big?$q" | jq -c '{status, n: (.body | length)}')
+		n=${q#bytes=}
+		n=${n%%&*}
+		[[ $out == "{\"status\":200,\"n\":$n}" ]] || tg_fail "$what ($q): $out"
+	done
+}
+big_ok "$P" big 'bytes=6000000' 'bytes=3000000&chunked=1'
 echo "ok: chunked and large responses"
 
 # ---- upstream keep-alive pool -------------------------------------------------------------
@@ -151,12 +159,7 @@ out=$(on "${ports[0]}" alice req /echo)
 grep -q '"path": "/echo"' up-tls.jsonl || tg_fail "the https upstream did not get the request"
 gate_audit_expect event=$GATE_EV_REQ decision=allow listener=tls-up route=echo
 # large bodies over TLS: many records, each read in pieces smaller than a record
-for q in 'bytes=3000000' 'bytes=2000000&chunked=1'; do
-	out=$(on "${ports[0]}" alice --timeout 60 req "/big?$q" | jq -c '{status, n: (.body | length)}')
-	n=${q#bytes=}
-	n=${n%%&*}
-	[[ $out == "{\"status\":200,\"n\":$n}" ]] || tg_fail "big over the https upstream ($q): $out"
-done
+big_ok "${ports[0]}" "big over the https upstream" 'bytes=3000000' 'bytes=2000000&chunked=1'
 gate_audit_mark
 out=$(on "${ports[3]}" alice req /echo)
 [[ $(jq -r .status <<<"$out") == 502 ]] || tg_fail "https upstream with a certificate upstream_ca does not vouch for: want 502, got $out"
