@@ -3,7 +3,8 @@
  * upstream.c) against in-process loopback servers on one event loop: the
  * callback comes from the loop, never from inside tg_gate_upstream_get;
  * keep-alive connections are pooled per URL up to limits.upstream_pool and
- * dropped when the upstream closes them; tcp:// is never pooled; refused,
+ * dropped when the upstream closes them; tcp:// is never pooled; TCP
+ * sockets have Nagle off (TCP_NODELAY); refused,
  * missing unix sockets and connect timeouts fail with their reason; https
  * verifies the upstream's certificate and host against upstream_ctx.
  */
@@ -20,6 +21,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -185,6 +187,20 @@ get(struct env *e, const struct tg_gate_url *u, struct got_p *g)
 	assert_int_equal(g->g.calls, 1);
 }
 
+/* TCP_NODELAY on uc's socket (a request's head and body are two writes:
+ * with Nagle the body waited for the upstream's delayed ACK, 40 ms). */
+static int
+nodelay(struct tg_gate_upstream_conn *uc)
+{
+	int v = -1;
+	socklen_t n = sizeof(v);
+
+	assert_int_equal(getsockopt(bufferevent_getfd(tg_gate_upstream_bev(uc)), IPPROTO_TCP,
+	                            TCP_NODELAY, &v, &n),
+	                 0);
+	return v;
+}
+
 static void
 test_http_pooled(void **state)
 {
@@ -197,6 +213,7 @@ test_http_pooled(void **state)
 	assert_non_null(a.g.uc);
 	assert_null(a.g.kind);
 	assert_non_null(tg_gate_upstream_bev(a.g.uc));
+	assert_int_equal(nodelay(a.g.uc), 1);
 	tg_gate_upstream_release(a.g.uc, 1);
 	get(e, &u, &b); /* the same connection again */
 	assert_non_null(b.g.uc);
@@ -276,6 +293,7 @@ test_pool_max_and_tcp(void **state)
 	url_of(e, TG_GATE_SCHEME_TCP, "127.0.0.1", &u);
 	get(e, &u, &a);
 	assert_non_null(a.g.uc);
+	assert_int_equal(nodelay(a.g.uc), 1);
 	tg_gate_upstream_release(a.g.uc, 1);
 	run_until(e, &e->srv.closes, 2, 2000);
 	assert_int_equal(e->srv.closes, 2);
@@ -367,6 +385,7 @@ test_https(void **state)
 	get(e, &u, &a);
 	assert_non_null(a.g.uc);
 	assert_null(a.g.kind);
+	assert_int_equal(nodelay(a.g.uc), 1);
 	tg_gate_upstream_release(a.g.uc, 1);
 	url_of(e, TG_GATE_SCHEME_HTTPS, "127.0.0.1", &u); /* an IP SAN */
 	get(e, &u, &a);
