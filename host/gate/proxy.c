@@ -35,8 +35,8 @@
 #define PX_TICK_MS   500u           /* idle connections look at the server's stop this often */
 #define PX_LINGER_MS 2000u          /* after the last answer: read and drop for this long */
 #define PX_IO_MAX    (64 * 1024)    /* bytes per write call, and per plain upstream read */
-#define PX_ID_BATCH 64u /* request ids per RAND_bytes call */
-#define PX_RQ_N     4u  /* a request's values in both its audit records */
+#define PX_ID_BATCH  64u            /* request ids per RAND_bytes call */
+#define PX_RQ_N      4u             /* a request's values in both its audit records */
 
 enum px_phase {
 	PX_IDLE = 0,    /* between requests: no byte of the next head yet */
@@ -927,9 +927,8 @@ up_connected(struct tg_gate_upstream_conn *uc, const char *kind, void *arg)
 	bufferevent_setwatermark(rq->ub, EV_WRITE, PX_HIGH / 2, 0);
 	/* libevent reads 4 KiB at a time unless told otherwise: bodies cost
 	 * a callback and a copy per piece (an https upstream: a record) */
-	bufferevent_set_max_single_read(rq->ub, bufferevent_openssl_get_ssl(rq->ub) != NULL
-	                                            ? TG_GATE_TLS_READ_MAX
-	                                            : PX_IO_MAX);
+	bufferevent_set_max_single_read(
+	    rq->ub, bufferevent_openssl_get_ssl(rq->ub) != NULL ? TG_GATE_TLS_READ_MAX : PX_IO_MAX);
 	bufferevent_set_max_single_write(rq->ub, PX_IO_MAX);
 	bufferevent_set_timeouts(rq->ub, NULL, NULL);
 	/* a pooled connection has both enabled already: enabling again would
