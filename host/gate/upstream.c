@@ -7,7 +7,9 @@
  *
  * Names are resolved with one evdns_base per worker (resolv.conf and
  * /etc/hosts, read when the pool is made); numeric addresses never wait
- * for DNS. Everything runs on the worker's loop: no call here blocks.
+ * for DNS. Every address a name resolves to is tried in turn until one
+ * accepts the connection, within limits.upstream_connect_ms in all.
+ * Everything runs on the worker's loop: no call here blocks.
  */
 #include "gate-int.h"
 
@@ -48,8 +50,13 @@ struct tg_gate_upstream_conn {
 	int poolable;     /* http, https, unix; never tcp */
 	int reused;       /* taken from the pool (not connected for this request) */
 	int tls;
-	int tcp;             /* a TCP socket (not unix:) */
-	unsigned pool_max;   /* limits.upstream_pool when it was made */
+	int tcp;          /* a TCP socket (not unix:) */
+	SSL_CTX *tls_ctx; /* https: the upstream_ctx it was made with (a reference) */
+	char host[256];   /* https: the name SNI sends and the certificate must match */
+	struct evdns_getaddrinfo_request *dns; /* the lookup under way, or NULL */
+	struct evutil_addrinfo *ai, *ai_next;  /* the addresses; the next to try */
+	unsigned tried;                        /* addresses tried so far */
+	unsigned pool_max;                     /* limits.upstream_pool when it was made */
 	unsigned idle_ms;    /* limits.idle_ms: how long it may wait in the pool */
 	unsigned connect_ms; /* limits.upstream_connect_ms */
 	char key[UP_KEY_MAX];
@@ -107,6 +114,12 @@ conn_free(struct tg_gate_upstream_conn *uc)
 		event_free(uc->ev);
 	if (uc->bev != NULL)
 		bufferevent_free(uc->bev);
+	/* its callback comes later, with EVUTIL_EAI_CANCEL, and leaves uc alone */
+	if (uc->dns != NULL)
+		evdns_getaddrinfo_cancel(uc->dns);
+	if (uc->ai != NULL)
+		evutil_freeaddrinfo(uc->ai);
+	SSL_CTX_free(uc->tls_ctx);
 	free(uc);
 }
 
@@ -180,12 +193,25 @@ tls_reason(struct tg_gate_upstream_conn *uc, char *out, size_t cap)
 		;
 }
 
+static void conn_next(struct tg_gate_upstream_conn *uc, int err);
+
+/* Whether bev's socket got as far as a TCP connection. */
+static int
+tcp_connected(struct bufferevent *bev)
+{
+	struct sockaddr_storage ss;
+	socklen_t n = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	return fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &n) == 0;
+}
+
 static void
 conn_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct tg_gate_upstream_conn *uc = arg;
 	struct tg_gate_upstream_pool *p = uc->pool;
-	int dns = bufferevent_socket_get_dns_error(bev), e = EVUTIL_SOCKET_ERROR(), one = 1;
+	int e = EVUTIL_SOCKET_ERROR(), one = 1;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		/* a request's head and its body go out as two writes (tcp mode
@@ -198,18 +224,25 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		conn_due(uc, UP_READY, NULL);
 		return;
 	}
-	if (dns != 0)
-		snprintf(p->reason, sizeof(p->reason), "cannot resolve the upstream's host: %s",
-		         evutil_gai_strerror(dns));
-	else if (uc->tls && !SSL_in_before(bufferevent_openssl_get_ssl(bev)) &&
-	         (tls_reason(uc, p->reason, sizeof(p->reason)), p->reason[0] != '\0'))
+	/* no TCP connection to this address (refused, unreachable; a TLS
+	 * bufferevent may call that EOF): the next address, if any */
+	if (uc->ai_next != NULL && !tcp_connected(bev)) {
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		bufferevent_free(bev);
+		uc->bev = NULL;
+		conn_next(uc, e);
+		return;
+	}
+	if (uc->tls && !SSL_in_before(bufferevent_openssl_get_ssl(bev)) &&
+	    (tls_reason(uc, p->reason, sizeof(p->reason)), p->reason[0] != '\0'))
 		;
 	else if (what & BEV_EVENT_EOF)
 		snprintf(p->reason, sizeof(p->reason),
 		         "the upstream closed the connection at once");
 	else
-		snprintf(p->reason, sizeof(p->reason), "cannot connect to the upstream: %s",
-		         e != 0 ? evutil_socket_error_to_string(e) : "connection failed");
+		snprintf(p->reason, sizeof(p->reason), "cannot connect to the upstream: %s%s",
+		         e != 0 ? evutil_socket_error_to_string(e) : "connection failed",
+		         uc->tried > 1 ? " (every address of its name tried)" : "");
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	conn_due(uc, UP_FAILED, "refused");
 }
@@ -315,18 +348,18 @@ is_ip(const char *host)
 
 /* The TLS side of an https:// connection: SNI, and the host checked. */
 static SSL *
-tls_new(const struct tg_gate_snapshot *snap, const struct tg_gate_url *url)
+tls_new(SSL_CTX *ctx, const char *host)
 {
-	SSL *ssl = snap->upstream_ctx != NULL ? SSL_new(snap->upstream_ctx) : NULL;
+	SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
 	int ok = ssl != NULL;
 
 	if (ok) {
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-		if (is_ip(url->host))
-			ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url->host) == 1;
+		if (is_ip(host))
+			ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1;
 		else
-			ok = SSL_set_tlsext_host_name(ssl, url->host) == 1 &&
-			     SSL_set1_host(ssl, url->host) == 1;
+			ok = SSL_set_tlsext_host_name(ssl, host) == 1 &&
+			     SSL_set1_host(ssl, host) == 1;
 	}
 	if (!ok) {
 		SSL_free(ssl);
@@ -335,26 +368,129 @@ tls_new(const struct tg_gate_snapshot *snap, const struct tg_gate_url *url)
 	return ssl;
 }
 
-/* Starts connecting uc->bev to url. 0, or -1 with the pool's reason set. */
+/* A new, unconnected bufferevent for uc (TLS for https). 0, or -1. */
+static int
+bev_new(struct tg_gate_upstream_conn *uc)
+{
+	struct event_base *base = uc->pool->w->base;
+	SSL *ssl;
+	int r = -1;
+
+	if (uc->tls) {
+		if ((ssl = tls_new(uc->tls_ctx, uc->host)) == NULL)
+			goto out;
+		uc->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+		                                         BEV_OPT_CLOSE_ON_FREE);
+		if (uc->bev == NULL) {
+			SSL_free(ssl);
+			goto out;
+		}
+		/* Upstreams that end a body by closing often skip close_notify. */
+		bufferevent_openssl_set_allow_dirty_shutdown(uc->bev, 1);
+	} else if ((uc->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		goto out;
+	}
+	bufferevent_setcb(uc->bev, NULL, NULL, conn_event, uc);
+	r = 0;
+out:
+	return r;
+}
+
+/* Fails uc with the pool's reason set (its callback from the loop). */
+static void
+conn_fail(struct tg_gate_upstream_conn *uc)
+{
+	if (uc->bev != NULL)
+		bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
+	conn_due(uc, UP_FAILED, "refused");
+}
+
+/*
+ * Connects to the next of uc's addresses that takes a connect(2); err:
+ * why the one before failed (0: none failed yet). Every address failed:
+ * uc failed.
+ */
+static void
+conn_next(struct tg_gate_upstream_conn *uc, int err)
+{
+	struct tg_gate_upstream_pool *p = uc->pool;
+	struct evutil_addrinfo *a;
+
+	while ((a = uc->ai_next) != NULL) {
+		uc->ai_next = a->ai_next;
+		uc->tried++;
+		if (uc->bev == NULL && bev_new(uc) != 0) {
+			err = ENOMEM;
+			break;
+		}
+		if (bufferevent_socket_connect(uc->bev, a->ai_addr, (int)a->ai_addrlen) == 0)
+			goto out; /* conn_event tells */
+		err = EVUTIL_SOCKET_ERROR();
+		bufferevent_free(uc->bev);
+		uc->bev = NULL;
+	}
+	snprintf(p->reason, sizeof(p->reason), "cannot connect to the upstream: %s%s",
+	         err != 0 ? evutil_socket_error_to_string(err) : "no address for its name",
+	         uc->tried > 1 ? " (every address of its name tried)" : "");
+	conn_fail(uc);
+out:
+	return;
+}
+
+/* evdns_getaddrinfo's callback: uc's addresses, or why there are none. */
+static void
+conn_resolved(int result, struct evutil_addrinfo *ai, void *arg)
+{
+	struct tg_gate_upstream_conn *uc = arg;
+
+	if (result == EVUTIL_EAI_CANCEL) {
+		/* uc is gone (conn_free cancelled the lookup) */
+		if (ai != NULL)
+			evutil_freeaddrinfo(ai);
+	} else if (result != 0) {
+		uc->dns = NULL;
+		snprintf(uc->pool->reason, sizeof(uc->pool->reason),
+		         "cannot resolve the upstream's host: %s", evutil_gai_strerror(result));
+		conn_fail(uc);
+	} else {
+		uc->dns = NULL;
+		uc->ai = uc->ai_next = ai;
+		conn_next(uc, 0);
+	}
+}
+
+/* Starts connecting uc (its first bufferevent made) to url. 0, or -1
+ * with the pool's reason set. */
 static int
 conn_start(struct tg_gate_upstream_conn *uc, const struct tg_gate_url *url)
 {
 	struct tg_gate_upstream_pool *p = uc->pool;
+	struct evutil_addrinfo hints;
+	struct evdns_getaddrinfo_request *req;
 	struct sockaddr_un sun;
-	int rc;
+	int rc = 0;
 
 	if (url->scheme == TG_GATE_SCHEME_UNIX) {
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", url->path);
 		rc = bufferevent_socket_connect(uc->bev, (struct sockaddr *)&sun, sizeof(sun));
-	} else {
-		rc = bufferevent_socket_connect_hostname(uc->bev, p->dns, AF_UNSPEC, url->host,
-		                                         (int)strtol(url->port, NULL, 10));
+		if (rc != 0)
+			snprintf(p->reason, sizeof(p->reason), "cannot connect to the upstream: %s",
+			         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		goto out;
 	}
-	if (rc != 0)
-		snprintf(p->reason, sizeof(p->reason), "cannot connect to the upstream: %s",
-		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	/* a numeric host or one in /etc/hosts: conn_resolved runs before
+	 * this returns (NULL), and its outcome still reaches the caller from
+	 * the loop */
+	if ((req = evdns_getaddrinfo(p->dns, url->host, url->port, &hints, conn_resolved, uc)) !=
+	    NULL)
+		uc->dns = req;
+out:
 	return rc;
 }
 
@@ -373,7 +509,6 @@ tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_sn
 	struct tg_gate_upstream_conn *uc = NULL;
 	struct timeval tv;
 	char key[UP_KEY_MAX];
-	SSL *ssl = NULL;
 	int rc = TG_ERR_ALLOC;
 	unsigned ms = snap->cfg.limits.upstream_connect_ms;
 
@@ -405,41 +540,33 @@ tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_sn
 	if ((uc->ev = evtimer_new(p->w->base, conn_timer, uc)) == NULL)
 		goto out;
 	if (uc->tls) {
-		if ((ssl = tls_new(snap, url)) == NULL) {
+		if (snap->upstream_ctx == NULL) {
 			rc = TG_ERR_TLS;
-			snprintf(
-			    p->reason, sizeof(p->reason),
-			    snap->upstream_ctx == NULL
-			        ? "no TLS client context for https:// upstreams; set upstream_ca"
-			        : "cannot set up TLS for the upstream host");
+			snprintf(p->reason, sizeof(p->reason),
+			         "no TLS client context for https:// upstreams; set upstream_ca");
 			goto out;
 		}
-		uc->bev = bufferevent_openssl_socket_new(
-		    p->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-		if (uc->bev == NULL)
-			goto out;
-		ssl = NULL; /* the bufferevent frees it */
-		/* Upstreams that end a body by closing often skip close_notify. */
-		bufferevent_openssl_set_allow_dirty_shutdown(uc->bev, 1);
-	} else {
-		uc->bev = bufferevent_socket_new(p->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-		if (uc->bev == NULL)
-			goto out;
+		SSL_CTX_up_ref(snap->upstream_ctx);
+		uc->tls_ctx = snap->upstream_ctx;
+		snprintf(uc->host, sizeof(uc->host), "%s", url->host);
 	}
-	bufferevent_setcb(uc->bev, NULL, NULL, conn_event, uc);
-	if (conn_start(uc, url) != 0) {
-		/* the callback still runs from the loop, never from here */
-		bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
-		conn_due(uc, UP_FAILED, "refused");
-	} else {
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = (long)(ms % 1000) * 1000;
-		evtimer_add(uc->ev, &tv);
+	if (bev_new(uc) != 0) {
+		if (uc->tls) {
+			rc = TG_ERR_TLS;
+			snprintf(p->reason, sizeof(p->reason),
+			         "cannot set up TLS for the upstream host");
+		}
+		goto out;
 	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (long)(ms % 1000) * 1000;
+	evtimer_add(uc->ev, &tv);
+	/* the callback still runs from the loop, never from here */
+	if (conn_start(uc, url) != 0)
+		conn_fail(uc);
 	uc = NULL;
 	rc = 0;
 out:
-	SSL_free(ssl);
 	if (uc != NULL)
 		conn_free(uc);
 	return rc;

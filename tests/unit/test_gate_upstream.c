@@ -4,16 +4,22 @@
  * callback comes from the loop, never from inside tg_gate_upstream_get;
  * keep-alive connections are pooled per URL up to limits.upstream_pool and
  * dropped when the upstream closes them; tcp:// is never pooled; TCP
- * sockets have Nagle off (TCP_NODELAY); refused,
+ * sockets have Nagle off (TCP_NODELAY); a name's addresses are tried in
+ * turn (a hosts file of the test's own, in a private mount namespace:
+ * skipped where the process may not make one); refused,
  * missing unix sockets and connect timeouts fail with their reason; https
  * verifies the upstream's certificate and host against upstream_ctx.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -199,6 +205,54 @@ nodelay(struct tg_gate_upstream_conn *uc)
 	                            TCP_NODELAY, &v, &n),
 	                 0);
 	return v;
+}
+
+/*
+ * Names for test_next_address, first address first: 127.0.0.2 and .3
+ * refuse (the servers listen on 127.0.0.1 alone).
+ */
+static const char hosts_extra[] = "127.0.0.2 tg-second.test\n"
+                                  "127.0.0.1 tg-second.test\n"
+                                  "127.0.0.2 tg-none.test\n"
+                                  "127.0.0.3 tg-none.test\n";
+static const char *hosts_why; /* NULL: /etc/hosts has hosts_extra */
+
+/*
+ * This process's own /etc/hosts (the system's lines + hosts_extra), bind
+ * mounted in a private mount namespace: nothing outside sees it. NULL,
+ * or why it could not be made (e.g. not root).
+ */
+static const char *
+hosts_private(void)
+{
+	char path[] = "/tmp/tg-hosts-XXXXXX", buf[4096];
+	const char *why = NULL;
+	FILE *in = NULL, *out = NULL;
+	size_t n;
+	int fd;
+
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		why = "no private mount namespace (needs root or CAP_SYS_ADMIN)";
+		goto out;
+	}
+	if ((fd = mkstemp(path)) < 0 || (out = fdopen(fd, "w")) == NULL) {
+		why = "cannot write a hosts file in /tmp";
+		goto out;
+	}
+	if ((in = fopen("/etc/hosts", "r")) != NULL)
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			fwrite(buf, 1, n, out);
+	fprintf(out, "\n%s", hosts_extra);
+	if (fclose(out) != 0 || mount(path, "/etc/hosts", NULL, MS_BIND, NULL) != 0)
+		why = "cannot bind-mount a hosts file over /etc/hosts";
+	out = NULL;
+	unlink(path);
+out:
+	if (in != NULL)
+		fclose(in);
+	if (out != NULL)
+		fclose(out);
+	return why;
 }
 
 static void
@@ -408,6 +462,43 @@ test_https(void **state)
 }
 
 static void
+test_next_address(void **state)
+{
+	struct env *e = *state;
+	struct tg_gate_url u;
+	struct got_p a;
+
+	if (hosts_why != NULL) {
+		fprintf(stderr, "skipped: %s\n", hosts_why);
+		skip();
+	}
+	/* the first address refuses: the second is the server */
+	url_of(e, TG_GATE_SCHEME_HTTP, "tg-second.test", &u);
+	get(e, &u, &a);
+	assert_non_null(a.g.uc);
+	assert_null(a.g.kind);
+	assert_int_equal(e->srv.accepts, 1);
+	assert_int_equal(nodelay(a.g.uc), 1);
+	tg_gate_upstream_release(a.g.uc, 0);
+	/* every address refuses */
+	url_of(e, TG_GATE_SCHEME_HTTP, "tg-none.test", &u);
+	get(e, &u, &a);
+	assert_null(a.g.uc);
+	assert_string_equal(a.g.kind, "refused");
+	assert_non_null(strstr(a.g.reason, "(every address of its name tried)"));
+	assert_int_equal(e->srv.accepts, 1);
+	/* https: a new TLS session for the second address, checked against
+	 * the name */
+	tls_setup(e, 1, "DNS:tg-second.test");
+	url_of(e, TG_GATE_SCHEME_HTTPS, "tg-second.test", &u);
+	get(e, &u, &a);
+	assert_non_null(a.g.uc);
+	assert_null(a.g.kind);
+	assert_int_equal(e->srv.accepts, 2);
+	tg_gate_upstream_release(a.g.uc, 0);
+}
+
+static void
 test_https_untrusted(void **state)
 {
 	struct env *e = *state;
@@ -453,6 +544,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_https, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_https_untrusted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_next_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
 	};
 
@@ -460,5 +552,6 @@ main(void)
 	 * with writev(2), which raises SIGPIPE on a connection the upstream
 	 * closed (test_dropped_when_upstream_closes, a loaded machine) */
 	signal(SIGPIPE, SIG_IGN);
+	hosts_why = hosts_private();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
