@@ -32,6 +32,7 @@
 #include "tg_gate_tls.h"
 
 #define UP_TICKET_WAIT_MS 500u /* after a full handshake, waiters wait this long for its ticket */
+#define UP_ADDRS_MAX      8u   /* addresses of the gate's name kept */
 /* ag_uconn_write: at most one record written at once */
 #define UP_WRITE_AT_ONCE 16384u
 
@@ -54,6 +55,7 @@ struct ag_uconn {
 	int full;              /* counted in up->full_inflight */
 	int counted;           /* counted in metrics upstream_open */
 	int reused;            /* taken from the pool (it served an earlier request) */
+	unsigned addr;         /* while connecting: the index of the address tried */
 	char why[256];         /* the identity check's refusal */
 	struct ag_uconn *prev, *next;
 };
@@ -75,8 +77,9 @@ struct ag_up {
 	const struct tg_agent_listener_cfg *cfg;
 	struct ag_key *key;
 	SSL_CTX *ctx;
-	struct sockaddr_storage sa;
-	socklen_t salen;
+	struct sockaddr_storage sa[UP_ADDRS_MAX]; /* the gate's addresses, tried in turn */
+	socklen_t salen[UP_ADDRS_MAX];
+	unsigned nsa;
 	int host_is_ip;
 	SSL_SESSION *sess; /* the newest resumable session */
 	struct ag_uconn *conns;
@@ -87,6 +90,7 @@ struct ag_up {
 };
 
 static void uc_step(void *arg);
+static void uc_connect_next(struct ag_uconn *uc, int err);
 static void up_kick(struct ag_up *u);
 
 /* ---- lists ---- */
@@ -318,6 +322,61 @@ uc_step(void *arg)
 		uc_fail(uc, "out of memory during the TLS handshake with the gate");
 }
 
+static void uc_connected_cb(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Starts uc's connect(2) to the gate's address uc->addr; one that fails at
+ * once goes on to the next (uc_connect_next).
+ */
+static void
+uc_connect(struct ag_uconn *uc)
+{
+	struct ag_up *u = uc->up;
+	int one = 1, e = 0;
+
+	uc->fd = socket(u->sa[uc->addr].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (uc->fd < 0) {
+		e = errno;
+	} else {
+		(void)setsockopt(uc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if ((uc->wr = event_new(u->srv->base, uc->fd, EV_WRITE, uc_connected_cb, uc)) ==
+		    NULL)
+			e = ENOMEM;
+		else if (connect(uc->fd, (struct sockaddr *)&u->sa[uc->addr], u->salen[uc->addr]) !=
+		             0 &&
+		         errno != EINPROGRESS)
+			e = errno;
+		else
+			event_add(uc->wr, NULL);
+	}
+	if (e != 0)
+		uc_connect_next(uc, e);
+}
+
+/*
+ * The gate's address uc->addr failed with errno err: the next one, or uc
+ * failed when none is left (the connect timer still runs for them all).
+ */
+static void
+uc_connect_next(struct ag_uconn *uc, int err)
+{
+	struct ag_up *u = uc->up;
+
+	if (uc->wr != NULL) {
+		event_free(uc->wr);
+		uc->wr = NULL;
+	}
+	if (uc->fd >= 0) {
+		evutil_closesocket(uc->fd);
+		uc->fd = -1;
+	}
+	if (err != ENOMEM && ++uc->addr < u->nsa)
+		uc_connect(uc);
+	else
+		uc_fail(uc, "cannot connect to the gate %s: %s%s; is it running?", u->cfg->upstream,
+		        strerror(err), u->nsa > 1 ? " (every address of its name tried)" : "");
+}
+
 static void
 uc_connected_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -330,8 +389,7 @@ uc_connected_cb(evutil_socket_t fd, short what, void *arg)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
 		soerr = errno;
 	if (soerr != 0) {
-		uc_fail(uc, "cannot connect to the gate %s: %s; is it running?", u->cfg->upstream,
-		        strerror(soerr));
+		uc_connect_next(uc, soerr);
 		return;
 	}
 	event_free(uc->wr);
@@ -378,7 +436,6 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 {
 	struct ag_uconn *uc = calloc(1, sizeof(*uc));
 	struct timeval tv = {AG_CONN_MS / 1000, (AG_CONN_MS % 1000) * 1000};
-	int one = 1;
 
 	if (uc == NULL) {
 		req_fire(r, NULL, "out of memory connecting to the gate");
@@ -395,24 +452,13 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 		uc->full = 1;
 		u->full_inflight++;
 	}
-	uc->fd = socket(u->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (uc->fd < 0) {
-		uc_fail(uc, "cannot make a socket for the gate: %s", strerror(errno));
-		return;
-	}
-	(void)setsockopt(uc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((uc->timer = evtimer_new(u->srv->base, uc_timeout_cb, uc)) == NULL ||
-	    (uc->wr = event_new(u->srv->base, uc->fd, EV_WRITE, uc_connected_cb, uc)) == NULL ||
 	    evtimer_add(uc->timer, &tv) != 0) {
 		uc_fail(uc, "out of memory connecting to the gate");
 		return;
 	}
-	if (connect(uc->fd, (struct sockaddr *)&u->sa, u->salen) != 0 && errno != EINPROGRESS) {
-		uc_fail(uc, "cannot connect to the gate %s: %s; is it running?", u->cfg->upstream,
-		        strerror(errno));
-		return;
-	}
-	event_add(uc->wr, NULL);
+	uc->addr = 0;
+	uc_connect(uc);
 }
 
 /* No session yet, and a full handshake runs or its ticket is awaited. */
@@ -662,21 +708,25 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 static int
 resolve(struct ag_up *u, struct tg_error *err)
 {
-	struct addrinfo hints, *res = NULL;
+	struct addrinfo hints, *res = NULL, *a;
 	int rc, r;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
 	rc = getaddrinfo(u->cfg->up.host, u->cfg->up.port, &hints, &res);
-	if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(u->sa)) {
+	for (a = rc == 0 ? res : NULL; a != NULL && u->nsa < UP_ADDRS_MAX; a = a->ai_next) {
+		if (a->ai_addrlen > sizeof(u->sa[0]))
+			continue;
+		memcpy(&u->sa[u->nsa], a->ai_addr, a->ai_addrlen);
+		u->salen[u->nsa++] = a->ai_addrlen;
+	}
+	if (u->nsa == 0) {
 		r = tg_error_set(
 		    err, TG_ERR_CONFIG, "upstream %s: cannot resolve '%s': %s; check the host name",
 		    u->cfg->upstream, u->cfg->up.host, rc != 0 ? gai_strerror(rc) : "no address");
 		goto out;
 	}
-	memcpy(&u->sa, res->ai_addr, res->ai_addrlen);
-	u->salen = res->ai_addrlen;
 	r = 0;
 out:
 	if (res != NULL)

@@ -59,8 +59,14 @@ agent_start() # LOG ARGS...
 {
 	local log=$1
 	shift
+	local -a pre=()
 	TG__LOGS+=("$log")
-	setpriv --pdeathsig TERM "$TG" agent "$@" </dev/null >"$log" 2>&1 &
+	# AGENT_ETC=DIR: DIR/hosts and DIR/gai.conf are its /etc/hosts and
+	# /etc/gai.conf (bind mounts in a private mount namespace)
+	[[ -z ${AGENT_ETC:-} ]] ||
+		pre=(unshare -m sh -c 'mount --make-rprivate / && mount --bind "$0/hosts" /etc/hosts &&
+			mount --bind "$0/gai.conf" /etc/gai.conf && exec "$@"' "$AGENT_ETC")
+	setpriv --pdeathsig TERM "${pre[@]}" "$TG" agent "$@" </dev/null >"$log" 2>&1 &
 	AGENT_PID=$!
 	tg_on_exit gate__kill "$AGENT_PID"
 	tg_wait_until 30 grep -q 'tokengate agent: ready' "$log" || {
@@ -89,6 +95,32 @@ jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")][0][1] == "api.exam
 jq -e '[.headers[] | select(.[0] == "X-Tokengate-Identity")][0][1] == "spiffe://example.org/svc/api"' r1.json >/dev/null ||
 	tg_fail "the gate did not see the token identity: $(cat r1.json)"
 echo "ok: GET /echo through agent and gate as spiffe://example.org/svc/api"
+
+# ---- the gate's name with two addresses, the first refusing: the second used ----
+# (an agent with its own /etc/hosts, and a gai.conf that sorts 127.0.0.2
+# first, as glibc would otherwise put 127.0.0.1 first, in a private mount
+# namespace)
+if ! [[ -f /etc/gai.conf ]]; then
+	echo "skipped: the gate name with two addresses (no /etc/gai.conf to stand in for)"
+elif why=$(unshare -m true 2>&1); then
+	mkdir etc.test
+	{
+		cat /etc/hosts
+		printf '%s\n' "127.0.0.2 tg-gate.test" "127.0.0.1 tg-gate.test"
+	} >etc.test/hosts
+	printf '%s\n' "precedence ::ffff:127.0.0.2/128 100" "precedence ::/0 40" >etc.test/gai.conf
+	P2=$(tg_free_port_pair) first=$AGENT_PID
+	AGENT_ETC=$TG_TMP/etc.test agent_start agent-names.log --listen "127.0.0.1:$P2" \
+		--upstream "https://tg-gate.test:$GATE_PORT" --server-name localhost --key "$KEY" \
+		--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem"
+	code=$(curl -sS --max-time 20 -o r-names.json -w '%{http_code}' "http://127.0.0.1:$P2/echo")
+	[[ $code == 200 ]] || tg_fail "through a gate name whose first address refuses: $code $(cat r-names.json)"
+	gate__kill "$AGENT_PID"
+	AGENT_PID=$first
+	echo "ok: the agent tries the gate name's next address when the first refuses"
+else
+	echo "skipped: the gate name with two addresses (no private mount namespace: $why)"
+fi
 
 # ---- keep-alive: 1,000 requests, one upstream connection, no signature ----
 hs0=$(agent_metric 'tokengate_agent_handshakes_total{result="ok"}')
