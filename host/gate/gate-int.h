@@ -264,9 +264,10 @@ void tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p);
 
 /*
  * An idle pooled connection to url when one is alive, else a new one
- * (connect timeout limits.upstream_connect_ms; https verified against the
- * snapshot's upstream_ctx and the URL's host). cb runs from the loop, never
- * from inside this call.
+ * (every address of the host's name tried in turn, within
+ * limits.upstream_connect_ms in all; TCP_NODELAY; https verified against
+ * the snapshot's upstream_ctx and the URL's host). cb runs from the loop,
+ * never from inside this call.
  */
 int tg_gate_upstream_get(struct tg_gate_upstream_pool *p, const struct tg_gate_snapshot *snap,
                          const struct tg_gate_url *url, tg_gate_upstream_cb cb, void *arg);
