@@ -151,7 +151,11 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (uc->state == UP_CONNECTING) {
 		snprintf(uc->pool->reason, sizeof(uc->pool->reason),
-		         "no connection to the upstream within %u ms (limits.upstream_connect_ms)",
+		         uc->dns != NULL
+		             ? "no answer from DNS for the upstream's host within %u ms "
+		               "(limits.upstream_connect_ms)"
+		             : "no connection to the upstream within %u ms "
+		               "(limits.upstream_connect_ms)",
 		         uc->connect_ms);
 		kind = "timeout";
 	}

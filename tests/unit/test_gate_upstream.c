@@ -5,8 +5,9 @@
  * keep-alive connections are pooled per URL up to limits.upstream_pool and
  * dropped when the upstream closes them; tcp:// is never pooled; TCP
  * sockets have Nagle off (TCP_NODELAY); a name's addresses are tried in
- * turn (a hosts file of the test's own, in a private mount namespace:
- * skipped where the process may not make one); refused,
+ * turn, and a DNS server that never answers times out with its own reason
+ * (a hosts file and resolv.conf of the test's own, in a private mount
+ * namespace: skipped where the process may not make one); refused,
  * missing unix sockets and connect timeouts fail with their reason; https
  * verifies the upstream's certificate and host against upstream_ctx.
  */
@@ -215,36 +216,28 @@ static const char hosts_extra[] = "127.0.0.2 tg-second.test\n"
                                   "127.0.0.1 tg-second.test\n"
                                   "127.0.0.2 tg-none.test\n"
                                   "127.0.0.3 tg-none.test\n";
-static const char *hosts_why; /* NULL: /etc/hosts has hosts_extra */
+static const char *etc_why; /* NULL: /etc/hosts has hosts_extra, resolv.conf dns_sink */
+static int dns_sink = -1;   /* a UDP socket that never answers: resolv.conf's server */
 
 /*
- * This process's own /etc/hosts (the system's lines + hosts_extra), bind
- * mounted in a private mount namespace: nothing outside sees it. NULL,
- * or why it could not be made (e.g. not root).
+ * Writes a temporary file (the lines of copy, if given, then text) and
+ * bind-mounts it over target. 0, or -1.
  */
-static const char *
-hosts_private(void)
+static int
+etc_file(const char *target, const char *copy, const char *text)
 {
-	char path[] = "/tmp/tg-hosts-XXXXXX", buf[4096];
-	const char *why = NULL;
+	char path[] = "/tmp/tg-etc-XXXXXX", buf[4096];
 	FILE *in = NULL, *out = NULL;
 	size_t n;
-	int fd;
+	int fd, r = -1;
 
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-		why = "no private mount namespace (needs root or CAP_SYS_ADMIN)";
+	if ((fd = mkstemp(path)) < 0 || (out = fdopen(fd, "w")) == NULL)
 		goto out;
-	}
-	if ((fd = mkstemp(path)) < 0 || (out = fdopen(fd, "w")) == NULL) {
-		why = "cannot write a hosts file in /tmp";
-		goto out;
-	}
-	if ((in = fopen("/etc/hosts", "r")) != NULL)
+	if (copy != NULL && (in = fopen(copy, "r")) != NULL)
 		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
 			fwrite(buf, 1, n, out);
-	fprintf(out, "\n%s", hosts_extra);
-	if (fclose(out) != 0 || mount(path, "/etc/hosts", NULL, MS_BIND, NULL) != 0)
-		why = "cannot bind-mount a hosts file over /etc/hosts";
+	fprintf(out, "\n%s", text);
+	r = fclose(out) == 0 && mount(path, target, NULL, MS_BIND, NULL) == 0 ? 0 : -1;
 	out = NULL;
 	unlink(path);
 out:
@@ -252,7 +245,48 @@ out:
 		fclose(in);
 	if (out != NULL)
 		fclose(out);
+	return r;
+}
+
+/*
+ * This process's own /etc/hosts (the system's lines + hosts_extra) and
+ * /etc/resolv.conf (one server: dns_sink), bind mounted in a private mount
+ * namespace: nothing outside sees them. NULL, or why they could not be
+ * made (e.g. not root).
+ */
+static const char *
+etc_private(void)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	char conf[64];
+	const char *why = NULL;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		why = "no private mount namespace (needs root or CAP_SYS_ADMIN)";
+	else if ((dns_sink = socket(AF_INET, SOCK_DGRAM, 0)) < 0 ||
+	         bind(dns_sink, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	         getsockname(dns_sink, (struct sockaddr *)&sin, &sl) != 0)
+		why = "no UDP socket for a DNS server that never answers";
+	else if (snprintf(conf, sizeof(conf), "nameserver 127.0.0.1:%u\n",
+	                  (unsigned)ntohs(sin.sin_port)) <= 0 ||
+	         etc_file("/etc/hosts", "/etc/hosts", hosts_extra) != 0 ||
+	         etc_file("/etc/resolv.conf", NULL, conf) != 0)
+		why = "cannot bind-mount files over /etc/hosts and /etc/resolv.conf";
 	return why;
+}
+
+/* Skips the test (saying why) without etc_private's files. */
+static void
+etc_required(void)
+{
+	if (etc_why != NULL) {
+		fprintf(stderr, "skipped: %s\n", etc_why);
+		skip();
+	}
 }
 
 static void
@@ -468,10 +502,7 @@ test_next_address(void **state)
 	struct tg_gate_url u;
 	struct got_p a;
 
-	if (hosts_why != NULL) {
-		fprintf(stderr, "skipped: %s\n", hosts_why);
-		skip();
-	}
+	etc_required();
 	/* the first address refuses: the second is the server */
 	url_of(e, TG_GATE_SCHEME_HTTP, "tg-second.test", &u);
 	get(e, &u, &a);
@@ -515,22 +546,45 @@ test_https_untrusted(void **state)
 	                    "certificate); check upstream_ca and the URL's host");
 }
 
+/* A connection to host over sch gives up after 200 ms with reason. */
+static void
+want_timeout(struct env *e, enum tg_gate_scheme sch, const char *host, const char *reason)
+{
+	struct tg_gate_url u;
+	struct got_p a;
+
+	e->snap.cfg.limits.upstream_connect_ms = 200;
+	url_of(e, sch, host, &u);
+	get(e, &u, &a);
+	assert_null(a.g.uc);
+	assert_string_equal(a.g.kind, "timeout");
+	assert_string_equal(a.g.reason, reason);
+}
+
 static void
 test_connect_timeout(void **state)
 {
 	struct env *e = *state;
-	struct tg_gate_url u;
-	struct got_p a;
 
 	/* TCP connects, but a plain server never answers the TLS handshake */
 	e->snap.upstream_ctx = SSL_CTX_new(TLS_client_method());
-	e->snap.cfg.limits.upstream_connect_ms = 200;
-	url_of(e, TG_GATE_SCHEME_HTTPS, "127.0.0.1", &u);
-	get(e, &u, &a);
-	assert_null(a.g.uc);
-	assert_string_equal(a.g.kind, "timeout");
-	assert_string_equal(a.g.reason, "no connection to the upstream within 200 ms "
-	                                "(limits.upstream_connect_ms)");
+	want_timeout(e, TG_GATE_SCHEME_HTTPS, "127.0.0.1",
+	             "no connection to the upstream within 200 ms (limits.upstream_connect_ms)");
+}
+
+static void
+test_dns_timeout(void **state)
+{
+	struct env *e = *state;
+
+	etc_required();
+	/* a name the hosts file lacks: asked of a server that never answers
+	 * (the lookup is cancelled when the connection gives up, and the pool
+	 * freed with it pending: ASan watches both) */
+	want_timeout(e, TG_GATE_SCHEME_HTTP, "tg-nowhere.test",
+	             "no answer from DNS for the upstream's host within 200 ms "
+	             "(limits.upstream_connect_ms)");
+	assert_int_equal(e->srv.accepts, 0);
 }
 
 int
@@ -546,12 +600,13 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_https_untrusted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_next_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dns_timeout, setup, teardown),
 	};
 
 	/* as the gate's process does (server.c): the pool's bufferevents write
 	 * with writev(2), which raises SIGPIPE on a connection the upstream
 	 * closed (test_dropped_when_upstream_closes, a loaded machine) */
 	signal(SIGPIPE, SIG_IGN);
-	hosts_why = hosts_private();
+	etc_why = etc_private();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
