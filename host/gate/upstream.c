@@ -50,11 +50,10 @@ struct tg_gate_upstream_conn {
 	int poolable;     /* http, https, unix; never tcp */
 	int reused;       /* taken from the pool (not connected for this request) */
 	int tls;
-	int tcp;          /* a TCP socket (not unix:) */
 	SSL_CTX *tls_ctx; /* https: the upstream_ctx it was made with (a reference) */
 	char host[256];   /* https: the name SNI sends and the certificate must match */
 	struct evdns_getaddrinfo_request *dns; /* the lookup under way, or NULL */
-	struct evutil_addrinfo *ai, *ai_next;  /* the addresses; the next to try */
+	struct evutil_addrinfo *ai, *ai_next;  /* the addresses (NULL: unix:); the next to try */
 	unsigned tried;                        /* addresses tried so far */
 	unsigned pool_max;                     /* limits.upstream_pool when it was made */
 	unsigned idle_ms;    /* limits.idle_ms: how long it may wait in the pool */
@@ -220,8 +219,9 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		/* a request's head and its body go out as two writes (tcp mode
 		 * relays whatever the client writes): with Nagle on, the second
-		 * waited for the upstream's delayed ACK, 40 ms on Linux */
-		if (uc->tcp)
+		 * waited for the upstream's delayed ACK, 40 ms on Linux (TCP:
+		 * connected to a resolved address) */
+		if (uc->ai != NULL)
 			(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
 			                 sizeof(one));
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
@@ -535,7 +535,6 @@ tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_sn
 	uc->state = UP_CONNECTING;
 	uc->poolable = url->scheme != TG_GATE_SCHEME_TCP;
 	uc->tls = url->scheme == TG_GATE_SCHEME_HTTPS;
-	uc->tcp = url->scheme != TG_GATE_SCHEME_UNIX;
 	uc->pool_max = snap->cfg.limits.upstream_pool;
 	uc->idle_ms = snap->cfg.limits.idle_ms;
 	uc->connect_ms = ms;
