@@ -153,3 +153,116 @@ tg_gate_path_normalize(const char *raw, size_t len, char *out, size_t cap, const
 		*why = bad;
 	return bad == NULL ? 0 : TG_ERR_FORMAT;
 }
+
+/* Whether s[0..n) equals the lower-case word w in any case. */
+static int
+word_ieq(const char *s, size_t n, const char *w)
+{
+	size_t i = 0;
+
+	while (i < n && w[i] != '\0' && (s[i] | 0x20) == w[i])
+		i++;
+	return i == n && w[i] == '\0';
+}
+
+static int
+hexdig(int c)
+{
+	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/*
+ * Checks the authority a[0..n) of an absolute-form target (RFC 3986
+ * section 3.2, without userinfo): NULL, or the reason it is refused.
+ */
+static const char *
+authority_check(const char *a, size_t n)
+{
+	const char *why = NULL;
+	size_t i = 0, port;
+
+	if (memchr(a, '@', n) != NULL) {
+		why = "the request-target's authority holds userinfo ('user@'): send the "
+		      "host alone";
+	} else if (n > 0 && a[0] == '[') {
+		/* IP-literal: an IPv6 address (IPvFuture is refused) */
+		for (i = 1; i < n && (hexdig((unsigned char)a[i]) || a[i] == ':' || a[i] == '.');
+		     i++)
+			;
+		if (i == 1 || i == n || a[i] != ']')
+			why = "the request-target's authority has a malformed [IPv6] address";
+		i++;
+	} else {
+		/* reg-name or IPv4address: unreserved, sub-delims, %XX */
+		while (why == NULL && i < n && a[i] != ':') {
+			if (a[i] == '%' && (i + 2 >= n || !hexdig((unsigned char)a[i + 1]) ||
+			                    !hexdig((unsigned char)a[i + 2])))
+				why = "the request-target's authority has a bad percent escape";
+			else if (a[i] != '%' && !unreserved((unsigned char)a[i]) &&
+			         strchr("!$&'()*+,;=", a[i]) == NULL)
+				why =
+				    "the request-target's authority holds a character a host name "
+				    "cannot have";
+			i += a[i] == '%' ? 3 : 1;
+		}
+		if (why == NULL && i == 0)
+			why = "the request-target's authority has no host";
+	}
+	if (why == NULL && i < n) {
+		/* ":" port, at most five digits */
+		for (port = i + 1; port < n && a[port] >= '0' && a[port] <= '9'; port++)
+			;
+		if (a[i] != ':' || port != n || n - i - 1 > 5)
+			why = "the request-target's authority has a malformed port";
+	}
+	return why;
+}
+
+int
+tg_gate_path_target(const char *raw, size_t len, char *out, size_t cap, struct tg_gate_target *t,
+                    const char **why)
+{
+	const char *bad = NULL;
+	size_t s = 0, a, e;
+	int rc = TG_ERR_FORMAT;
+
+	memset(t, 0, sizeof(*t));
+	while (raw != NULL && s < len && raw[s] != ':' && raw[s] != '/' && raw[s] != '?')
+		s++;
+	if (raw == NULL || len == 0 || raw[0] == '/') {
+		/* origin-form (or nothing: tg_gate_path_normalize says why) */
+		rc = tg_gate_path_normalize(raw, len, out, cap, &bad);
+		t->path_len = rc == 0 ? tg_gate_path_query(raw, len) : 0;
+	} else if (len == 1 && raw[0] == '*') {
+		bad = "the asterisk-form request-target (OPTIONS *) names no path a route "
+		      "could match: ask about a path (OPTIONS /path)";
+	} else if (s + 3 > len || memcmp(raw + s, "://", 3) != 0) {
+		bad = "the path does not start with '/'";
+	} else if (!word_ieq(raw, s, "http") && !word_ieq(raw, s, "https")) {
+		bad = "an absolute-form request-target must be an http or https URI";
+	} else {
+		/* the authority runs to the path, the query or the end */
+		a = s + 3;
+		for (e = a; e < len && raw[e] != '/' && raw[e] != '?'; e++)
+			;
+		if ((bad = authority_check(raw + a, e - a)) == NULL) {
+			t->path_off = e;
+			t->path_len = tg_gate_path_query(raw + e, len - e);
+			t->auth_off = a;
+			t->auth_len = e - a;
+			/* an empty path is "/" (RFC 9112 section 3.2.1) */
+			rc = t->path_len == 0
+			         ? tg_gate_path_normalize("/", 1, out, cap, &bad)
+			         : tg_gate_path_normalize(raw + e, len - e, out, cap, &bad);
+		}
+	}
+	if (rc != 0) {
+		memset(t, 0, sizeof(*t));
+		if (out != NULL && cap > 0)
+			out[0] = '\0';
+		rc = TG_ERR_FORMAT;
+	}
+	if (why != NULL)
+		*why = bad;
+	return rc;
+}

@@ -958,19 +958,55 @@ rq_peer(const struct tg_gate_conn_info *ci, struct tg_gate_peer *p)
 	p->serial = ci->peer.prov.serial;
 }
 
-/* Builds the head the upstream gets: identity, provenance, injected secrets. */
+/* Whether the client's head h has a Host field. */
 static int
-rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *h)
+rq_has_host(const struct tg_gate_http_head *h)
+{
+	size_t i;
+	int found = 0;
+
+	for (i = 0; !found && i < h->nheaders; i++)
+		found = strcasecmp(h->headers[i].name, "host") == 0;
+	return found;
+}
+
+/*
+ * The Host the upstream gets when the client gave none (an HTTP/1.0
+ * request may come without; the gate forwards HTTP/1.1, which needs one):
+ * the upstream URL's host and port ("localhost" for a unix socket), into
+ * buf (cap bytes). Its length.
+ */
+static size_t
+rq_upstream_host(const struct tg_gate_url *u, char *buf, size_t cap)
+{
+	int n;
+
+	if (u->scheme == TG_GATE_SCHEME_UNIX)
+		n = snprintf(buf, cap, "localhost");
+	else
+		n = snprintf(buf, cap, strchr(u->host, ':') != NULL ? "[%s]:%s" : "%s:%s", u->host,
+		             u->port);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/*
+ * Builds the head the upstream gets: identity, provenance, injected
+ * secrets; as its Host, an absolute-form target's authority (t, RFC 9112
+ * section 3.2.2), or the upstream's when the client sent no Host.
+ */
+static int
+rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *h,
+              const struct tg_gate_target *t)
 {
 	const struct tg_gate_route *r =
 	    rq->route_idx >= 0 ? &rq->ls->policy.routes[rq->route_idx] : NULL;
 	struct tg_gate_http_extra *x = NULL;
 	size_t n = 0, i, qoff, tlen = strlen(h->target), plen = strlen(rq->path), vlen;
-	char key[512], *pq = NULL;
+	char key[512], host[sizeof(rq->url->host) + 16], *pq = NULL;
 	const char *v;
 	int rc = -1;
 
-	x = calloc(3 + (r != NULL ? r->ninject : 0), sizeof(*x));
+	x = calloc(4 + (r != NULL ? r->ninject : 0), sizeof(*x));
 	qoff = tg_gate_path_query(h->target, tlen);
 	pq = malloc(plen + (tlen - qoff) + 1);
 	if (x == NULL || pq == NULL || (rq->head = evbuffer_new()) == NULL)
@@ -983,6 +1019,10 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	vlen = tg_gate_http_key_header(&c->ci->peer.prov, key, sizeof(key));
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Key", key, vlen};
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Request-Id", rq->id, strlen(rq->id)};
+	if (t->auth_len > 0)
+		x[n++] = (struct tg_gate_http_extra){"Host", h->target + t->auth_off, t->auth_len};
+	else if (!rq_has_host(h) && (vlen = rq_upstream_host(rq->url, host, sizeof(host))) > 0)
+		x[n++] = (struct tg_gate_http_extra){"Host", host, vlen};
 	for (i = 0; r != NULL && i < r->ninject; i++) {
 		if ((v = tg_gate_secret_value(rq->ls->secrets, (size_t)rq->route_idx, i, &vlen)) ==
 		    NULL)
@@ -1104,6 +1144,7 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 {
 	struct px_conn *c = arg;
 	struct px_req *rq = rq_new();
+	struct tg_gate_target tgt;
 	const char *why = NULL;
 	unsigned char rnd[8];
 	int rc = -1;
@@ -1126,8 +1167,8 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 	rq->chunked_up = h->body == TG_GATE_HTTP_BODY_CHUNKED;
 	rq->http11 = h->http_major == 1 && h->http_minor >= 1;
 	rq->keep = h->keep_alive;
-	if (tg_gate_path_normalize(h->target, strlen(h->target), rq->path, sizeof(rq->path),
-	                           &why) != 0) {
+	if (tg_gate_path_target(h->target, strlen(h->target), rq->path, sizeof(rq->path), &tgt,
+	                        &why) != 0) {
 		px_refuse(c, 400, "bad request", why);
 		goto out;
 	}
@@ -1143,7 +1184,7 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 		rq->local = 1;
 		goto out;
 	}
-	if (rq_build_head(c, rq, h) != 0) {
+	if (rq_build_head(c, rq, h, &tgt) != 0) {
 		px_answer(c, 500, "internal error", "the gate could not write the upstream request",
 		          0, NULL, 0);
 		rq->local = 1;

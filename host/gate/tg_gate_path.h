@@ -5,7 +5,8 @@
  * normalized path only, so two spellings of one resource always meet the
  * same rule.
  *
- * The input is an origin-form request-target ("/a/b?q"). The path is the
+ * The input is an origin-form request-target ("/a/b?q"; the absolute-form
+ * "http://host/a/b?q" through tg_gate_path_target). The path is the
  * part before the first '?'; the query (from '?' on, tg_gate_path_query)
  * is not normalized and not matched. Normalization:
  *   - %XX of an unreserved character (ALPHA DIGIT - . _ ~) is decoded;
@@ -41,5 +42,31 @@ int tg_gate_path_normalize(const char *raw, size_t len, char *out, size_t cap, c
 
 /* The offset of the query's '?' in raw (len bytes), or len when none. */
 size_t tg_gate_path_query(const char *raw, size_t len);
+
+/* Where a request-target's parts are (tg_gate_path_target). */
+struct tg_gate_target {
+	size_t path_off; /* the path (or the query, when the path is empty) */
+	size_t path_len; /* the path's length, up to the query's '?' or the end */
+	size_t auth_off; /* absolute-form: the authority ("host[:port]") */
+	size_t auth_len; /* 0: origin-form */
+};
+
+/*
+ * Normalizes the path of the request-target raw (len bytes) of a request
+ * as tg_gate_path_normalize does, accepting both forms a server must
+ * (RFC 9112 section 3.2): origin-form ("/a/b?q") and absolute-form
+ * ("http://host:port/a/b?q"; scheme http or https, in any case). For
+ * absolute-form an empty path is "/", and the authority must be a host
+ * (a name, an IPv4 address or a bracketed IPv6 address, percent escapes
+ * allowed in a name) with an optional port of at most five digits; t says
+ * where it is (the request's Host is then this authority, section 3.2.2).
+ * Refused with TG_ERR_FORMAT and *why: userinfo ('@') in the authority, an
+ * empty host, another scheme, the asterisk-form ("*": OPTIONS of the whole
+ * server names no path a route could match), and whatever
+ * tg_gate_path_normalize refuses. On failure out holds "" and *t zeros.
+ * why may be NULL.
+ */
+int tg_gate_path_target(const char *raw, size_t len, char *out, size_t cap,
+                        struct tg_gate_target *t, const char **why);
 
 #endif /* TG_GATE_PATH_H */

@@ -1,6 +1,7 @@
 /*
  * fuzz_gate_decide.c — fuzz target of the gate's pure core: the input is a
- * request line's start, "METHOD SP request-target", decided for a fixed
+ * request line's start, "METHOD SP request-target" (origin- or
+ * absolute-form: tg_gate_path_target), decided for a fixed
  * peer under a fixed policy (host/gate/path.c, policy.c, decide.c).
  *
  * Invariants, each aborting when broken: a normalized path starts with
@@ -70,6 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	     TG_ATT_TOUCH_NEVER, "3"},
 	};
 	struct tg_gate_verdict v;
+	struct tg_gate_target t;
 	struct tg_error err;
 	char method[33], path[TG_GATE_PATH_MAX];
 	const char *why = NULL, *sp;
@@ -87,7 +89,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(method, data, mlen);
 	method[mlen] = '\0';
-	rc = tg_gate_path_normalize(sp + 1, size - mlen - 1, path, sizeof(path), &why);
+	/* either form of target, as the gate takes it */
+	rc = tg_gate_path_target(sp + 1, size - mlen - 1, path, sizeof(path), &t, &why);
 	if (rc != 0) {
 		check(why != NULL && why[0] != '\0');
 		check(path[0] == '\0');

@@ -23,8 +23,11 @@
  *   - the upstream head the writer makes from any accepted head is read
  *     back without refusal with the same method, target, framing and
  *     upgrade; it holds exactly one X-Tokengate-Identity, one
- *     X-Tokengate-Key and one Authorization, the gate's values, no other
- *     X-Tokengate-* field and no hop-by-hop field.
+ *     X-Tokengate-Key and one Authorization, the gate's values, one Host
+ *     (an absolute-form target's authority, when it is one), no other
+ *     X-Tokengate-* field and no hop-by-hop field; an absolute-form
+ *     target's authority holds no '/', '?', '#', '@', '\', space or
+ *     control byte.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -127,14 +130,15 @@ check_head(const struct run *c, const struct tg_gate_http_head *h)
 
 /* The decision for the normalized target; the path and query for upstream. */
 static int
-check_decide(const struct run *c, const struct tg_gate_http_head *h, char *pq, size_t cap)
+check_decide(const struct run *c, const struct tg_gate_http_head *h, char *pq, size_t cap,
+             struct tg_gate_target *t)
 {
 	static const struct tg_gate_peer bob = {id_value, TG_PROV_DEVICE_ATTESTED, TG_ATT_PIN_ONCE,
 	                                        TG_ATT_TOUCH_NEVER, "7"};
 	struct tg_gate_verdict v;
 	const char *why = NULL;
 	size_t tlen = strlen(h->target), q = tg_gate_path_query(h->target, tlen), n;
-	int rc = tg_gate_path_normalize(h->target, tlen, pq, cap, &why);
+	int rc = tg_gate_path_target(h->target, tlen, pq, cap, t, &why);
 
 	check(tg_gate_decide(c->pol, &bob, h->method, pq, &v) == 0);
 	check(v.reason[0] != '\0');
@@ -143,6 +147,11 @@ check_decide(const struct run *c, const struct tg_gate_http_head *h, char *pq, s
 		return -1;
 	}
 	check(pq[0] == '/' && strstr(pq, "//") == NULL);
+	/* origin-form, or an authority that can be a Host value */
+	check(t->auth_len == 0 || h->target[0] != '/');
+	for (n = 0; n < t->auth_len; n++)
+		check(h->target[t->auth_off + n] > 0x20 && h->target[t->auth_off + n] < 0x7f &&
+		      strchr("/?#@\\", h->target[t->auth_off + n]) == NULL);
 	if (v.allow) {
 		check(v.route == 1 && v.entry == 0);
 		check(strcmp(h->method, "GET") == 0 || strcmp(h->method, "POST") == 0);
@@ -162,6 +171,7 @@ struct back {
 	const struct tg_gate_http_head *orig;
 	const char *pq;
 	int heads;
+	const char *host; /* the Host the head must have (NULL: not checked) */
 };
 
 static size_t
@@ -195,6 +205,7 @@ back_head(void *arg, const struct tg_gate_http_head *h)
 	check(count(h, "X-Tokengate-Identity", id_value) == 1);
 	check(count(h, "X-Tokengate-Key", key_value) == 1);
 	check(count(h, "Authorization", auth_value) == 1);
+	check(count(h, "Host", b->host) == 1);
 	for (i = 0; i < h->nheaders; i++)
 		tg += strncasecmp(h->headers[i].name, "x-tokengate-", 12) == 0;
 	check(tg == 2);
@@ -235,7 +246,7 @@ read_back(enum tg_gate_http_kind kind, const char *method, struct evbuffer *out,
 }
 
 static void
-check_writer(const struct tg_gate_http_head *h, const char *pq)
+check_writer(const struct tg_gate_http_head *h, const char *pq, const struct tg_gate_target *t)
 {
 	struct tg_gate_http_extra x[4] = {
 	    {"X-Tokengate-Identity", id_value, sizeof(id_value) - 1},
@@ -243,12 +254,22 @@ check_writer(const struct tg_gate_http_head *h, const char *pq)
 	    {"Authorization", auth_value, sizeof(auth_value) - 1},
 	    {"Host", "upstream", 8},
 	};
-	struct back b = {h, pq, 0};
+	struct back b = {h, pq, 0, NULL};
 	struct evbuffer *out = evbuffer_new();
+	char host[TG_GATE_PATH_MAX];
 
 	check(out != NULL);
-	/* an HTTP/1.0 request may come without Host; HTTP/1.1 upstream needs one */
-	check(tg_gate_http_request_head(h, pq, x, count(h, "Host", NULL) == 1 ? 3 : 4, out) == 0);
+	/* as the gate: an absolute-form target's authority is the Host; an
+	 * HTTP/1.0 request may come without Host, the HTTP/1.1 upstream gets one */
+	if (t->auth_len > 0) {
+		check(t->auth_len < sizeof(host));
+		memcpy(host, h->target + t->auth_off, t->auth_len);
+		host[t->auth_len] = '\0';
+		x[3].value = b.host = host;
+		x[3].value_len = t->auth_len;
+	}
+	check(tg_gate_http_request_head(
+	          h, pq, x, t->auth_len > 0 || count(h, "Host", NULL) == 0 ? 4 : 3, out) == 0);
 	read_back(TG_GATE_HTTP_REQUEST, NULL, out, back_head, &b, &b.heads);
 }
 
@@ -304,6 +325,7 @@ static int
 on_head(void *arg, const struct tg_gate_http_head *h)
 {
 	struct run *c = arg;
+	struct tg_gate_target t;
 	char pq[TG_GATE_PATH_MAX + 1024];
 	size_t i;
 
@@ -326,8 +348,8 @@ on_head(void *arg, const struct tg_gate_http_head *h)
 	if (c->deep && c->kind == TG_GATE_HTTP_RESPONSE) {
 		check_response_writer(c, h, 1);
 		check_response_writer(c, h, 0);
-	} else if (c->deep && check_decide(c, h, pq, sizeof(pq)) == 0) {
-		check_writer(h, pq);
+	} else if (c->deep && check_decide(c, h, pq, sizeof(pq), &t) == 0) {
+		check_writer(h, pq, &t);
 	}
 	return 0;
 }

@@ -9,7 +9,10 @@
 #   X-Tokengate-*) replaced by the gate's;
 #   a client Authorization replaced by the injected secret (from a file),
 #   which never appears in the audit log or the gate's log;
-#   keep-alive across allowed and denied requests on one connection.
+#   keep-alive across allowed and denied requests on one connection;
+#   absolute-form targets decided on their path and forwarded in
+#   origin-form with their authority as Host (userinfo, other schemes,
+#   bad ports and OPTIONS * refused); HTTP/1.0 without Host.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -23,6 +26,7 @@ UPLOG=$TG_TMP/up-up.jsonl
 gate_start
 
 uplines() { if [[ -f $UPLOG ]]; then wc -l <"$UPLOG"; else echo 0; fi; }
+hdr() { jq -r --arg n "$1" '[.headers[] | select(.[0] | ascii_downcase == $n) | .[1]] | join("|")' echo.json; }
 
 
 # ---- path normalization ------------------------------------------------------------
@@ -43,6 +47,38 @@ got=$(jq -r .body <<<"$out" | jq -r .path)
 [[ $got == '/v1/datasets/b/c?x=%2F..&y=1' ]] || tg_fail "upstream got path '$got', want '/v1/datasets/b/c?x=%2F..&y=1'"
 echo "ok: the upstream receives the normalized path and the raw query"
 
+# ---- the request-target's forms and the Host the upstream gets -------------------------
+# absolute-form (RFC 9112 section 3.2.2: a server must accept it) goes
+# upstream in origin-form, its authority as Host in place of the client's;
+# an HTTP/1.0 request without Host gets the upstream's (HTTP/1.1 needs one)
+raw_echo() { gate_py alice raw "$1" | jq -c 'select(.status != null)'; }
+out=$(raw_echo 'GET HTTP://API.example:8080/echo/x/../y?q=%2F HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n')
+[[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "absolute-form request: $out"
+jq -r .body <<<"$out" >echo.json
+[[ $(jq -r .path echo.json) == '/echo/y?q=%2F' ]] || tg_fail "absolute-form reached the upstream as '$(jq -r .path echo.json)', want /echo/y?q=%2F"
+[[ $(hdr host) == API.example:8080 ]] || tg_fail "absolute-form: the upstream's Host is '$(hdr host)', want the target's authority alone"
+out=$(raw_echo 'GET http://[::1]:99/echo HTTP/1.0\r\n\r\n')
+jq -r .body <<<"$out" >echo.json
+[[ $(hdr host) == '[::1]:99' ]] || tg_fail "absolute-form with an IPv6 authority: Host '$(hdr host)': $out"
+out=$(raw_echo 'GET /echo HTTP/1.0\r\n\r\n')
+jq -r .body <<<"$out" >echo.json
+[[ $(hdr host) == "127.0.0.1:$UP_PORT" ]] || tg_fail "HTTP/1.0 without Host: the upstream's Host is '$(hdr host)', want 127.0.0.1:$UP_PORT"
+out=$(raw_echo 'GET /echo HTTP/1.0\r\nHost: mine\r\n\r\n')
+jq -r .body <<<"$out" >echo.json
+[[ $(hdr host) == mine ]] || tg_fail "HTTP/1.0 with Host: the upstream's Host is '$(hdr host)', want the client's"
+# the forms refused, each with its reason, nothing forwarded
+n0=$(uplines)
+for t in 'http://u:p@api/echo|userinfo' 'http:///echo|no host' 'ftp://api/echo|http or https URI' \
+	'http://api:8o/echo|malformed port' 'http://a<b/echo|malformed' '*|asterisk-form'; do
+	gate_audit_mark
+	out=$(raw_echo "OPTIONS ${t%%|*} HTTP/1.1\r\nHost: api\r\n\r\n")
+	[[ $(jq -r .status <<<"$out") == 400 ]] || tg_fail "target ${t%%|*}: want 400: $out"
+	jq -r .body <<<"$out" | jq -r .reason | grep -qF "${t#*|}" || tg_fail "target ${t%%|*}: the reason does not say '${t#*|}': $out"
+	gate_audit_expect event=$GATE_EV_REQ status=400 "reason~${t#*|}"
+done
+[[ $(uplines) == "$n0" ]] || tg_fail "a refused request-target was forwarded"
+echo "ok: absolute-form is decided on its path and forwarded with its authority as Host; HTTP/1.0 without Host gets the upstream's"
+
 # ---- identity headers set by the gate only ----------------------------------------------
 gate_audit_mark
 out=$(gate_py alice req -H "X-Tokengate-Identity: spiffe://$TD/svc/root" \
@@ -51,7 +87,6 @@ out=$(gate_py alice req -H "X-Tokengate-Identity: spiffe://$TD/svc/root" \
 	-H "X-Other: kept" /echo)
 [[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "spoofed headers: $out"
 jq -r .body <<<"$out" >echo.json
-hdr() { jq -r --arg n "$1" '[.headers[] | select(.[0] | ascii_downcase == $n) | .[1]] | join("|")' echo.json; }
 [[ $(hdr x-tokengate-identity) == "spiffe://$TD/dev/alice" ]] ||
 	tg_fail "X-Tokengate-Identity upstream: '$(hdr x-tokengate-identity)' (client copies must be removed)"
 [[ $(hdr x-tokengate-key) == "level=device-attested; pin=once; touch=never; serial=27182818" ]] ||

@@ -2,7 +2,9 @@
  * test_gate_path.c — the request path's normal form (host/gate/path.c):
  * a table of accepted paths and their normal form, and a table of refused
  * paths with the reason, including the bypass attempts of the gate's
- * issue (/v1/datasets/../../admin, %2e%2e, %2f, //admin, /admin/).
+ * issue (/v1/datasets/../../admin, %2e%2e, %2f, //admin, /admin/); the
+ * request-target's forms (tg_gate_path_target): origin- and absolute-form,
+ * the authority's checks, the forms refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,13 +188,104 @@ test_query(void **state)
 	assert_int_equal(tg_gate_path_query("/a?b?c", 6), 2);
 }
 
+/* A request-target of either form, its normal path and its authority. */
+struct tcase {
+	const char *in;
+	const char *want; /* the normal path, or NULL: refused */
+	const char *auth; /* the authority ("": origin-form), or the reason */
+};
+
+static const struct tcase tcases[] = {
+    {"/a/../b?q", "/b", ""},
+    {"http://api/v1/x", "/v1/x", "api"},
+    {"HTTPS://Api.Example:8443/a/./b?x=/../", "/a/b", "Api.Example:8443"},
+    {"hTtP://api", "/", "api"},
+    {"http://api?q=1", "/", "api"},
+    {"http://api/", "/", "api"},
+    {"http://api:/x", "/x", "api:"},
+    {"http://127.0.0.1:80/x", "/x", "127.0.0.1:80"},
+    {"http://[::1]:443/x", "/x", "[::1]:443"},
+    {"http://[fe80::1.2.3.4]/x", "/x", "[fe80::1.2.3.4]"},
+    {"http://a-b_c~d.e!$&'()*+,;=/x", "/x", "a-b_c~d.e!$&'()*+,;="},
+    {"http://caf%C3%A9/x", "/x", "caf%C3%A9"},
+    /* the path's own rules apply after the authority */
+    {"http://api/v1/datasets/../../admin", "/admin", "api"},
+    {"http://api/v1/%2e%2e/%2e%2e/admin", NULL, "the path climbs above the root with '..'"},
+    {"http://api/a%2fb", NULL, "the path holds an encoded slash (%2F)"},
+    {"http://api//admin", "/admin", "api"},
+    /* the authority */
+    {"http://user@api/x", NULL, "userinfo"},
+    {"http://user:pw@api/x", NULL, "userinfo"},
+    {"http://@/x", NULL, "userinfo"},
+    {"http:///x", NULL, "no host"},
+    {"http://:80/x", NULL, "no host"},
+    {"http://", NULL, "no host"},
+    {"http://api:8o/x", NULL, "malformed port"},
+    {"http://api:123456/x", NULL, "malformed port"},
+    {"http://api:80:80/x", NULL, "malformed port"},
+    {"http://[::1/x", NULL, "malformed [IPv6]"},
+    {"http://[]/x", NULL, "malformed [IPv6]"},
+    {"http://[v1.x]/x", NULL, "malformed [IPv6]"},
+    {"http://[::1]x/x", NULL, "malformed port"},
+    {"http://a<b/x", NULL, "cannot have"},
+    {"http://a b/x", NULL, "cannot have"},
+    {"http://a\\b/x", NULL, "cannot have"},
+    {"http://a%zz/x", NULL, "bad percent escape"},
+    {"http://a%4/x", NULL, "bad percent escape"},
+    /* other forms */
+    {"ftp://api/x", NULL, "http or https URI"},
+    {"httpx://api/x", NULL, "http or https URI"},
+    {"://api/x", NULL, "http or https URI"},
+    {"*", NULL, "asterisk-form"},
+    {"api/x", NULL, "the path does not start with '/'"},
+    {"http:/x", NULL, "the path does not start with '/'"},
+    {"http:api", NULL, "the path does not start with '/'"},
+    {"", NULL, "the path does not start with '/'"},
+};
+
+static void
+test_target(void **state)
+{
+	struct tg_gate_target t;
+	char out[TG_GATE_PATH_MAX];
+	const char *why;
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(tcases) / sizeof(tcases[0]); i++) {
+		const struct tcase *c = &tcases[i];
+
+		print_message("%s\n", c->in);
+		why = "unset";
+		memcpy(out, "junk", 5);
+		rc = tg_gate_path_target(c->in, strlen(c->in), out, sizeof(out), &t, &why);
+		if (c->want != NULL) {
+			assert_int_equal(rc, 0);
+			assert_null(why);
+			assert_string_equal(out, c->want);
+			assert_int_equal(t.auth_len, strlen(c->auth));
+			assert_memory_equal(c->in + t.auth_off, c->auth, t.auth_len);
+			/* the path runs to the query, which tg_gate_path_query finds */
+			assert_int_equal(t.path_off + t.path_len,
+			                 tg_gate_path_query(c->in, strlen(c->in)));
+		} else {
+			assert_int_equal(rc, TG_ERR_FORMAT);
+			assert_non_null(why);
+			assert_non_null(strstr(why, c->auth));
+			assert_string_equal(out, "");
+			assert_int_equal(t.auth_len, 0);
+		}
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),  cmocka_unit_test(test_bad),
 	    cmocka_unit_test(test_nul),   cmocka_unit_test(test_overlong),
-	    cmocka_unit_test(test_query),
+	    cmocka_unit_test(test_query), cmocka_unit_test(test_target),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
