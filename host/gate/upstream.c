@@ -8,7 +8,12 @@
  * Names are resolved with one evdns_base per worker (resolv.conf and
  * /etc/hosts, read when the pool is made); numeric addresses never wait
  * for DNS. Every address a name resolves to is tried in turn until one
- * accepts the connection, within limits.upstream_connect_ms in all.
+ * accepts the connection, within limits.upstream_connect_ms in all; as
+ * curl does, an address that does not answer is given up for the next
+ * after its share of the time left (the time left divided by the
+ * addresses left, itself included), so one silent address cannot use up
+ * the whole limit. An address whose TCP connection is up keeps the rest
+ * of the limit for its TLS handshake.
  * Everything runs on the worker's loop: no call here blocks.
  */
 #include "gate-int.h"
@@ -19,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,7 +48,9 @@ enum up_state {
 struct tg_gate_upstream_conn {
 	struct tg_gate_upstream_pool *pool;
 	struct bufferevent *bev;
-	struct event *ev; /* connect timeout, or the deferred callback */
+	struct event *ev;         /* connect timeout, or the deferred callback */
+	struct event *try_ev;     /* the current address's share of the time */
+	struct timespec deadline; /* CLOCK_MONOTONIC: the end of connect_ms */
 	tg_gate_upstream_cb cb;
 	void *arg;
 	enum up_state state;
@@ -111,6 +119,8 @@ conn_free(struct tg_gate_upstream_conn *uc)
 	set_state(uc, UP_BUSY); /* out of the pool's idle count */
 	if (uc->ev != NULL)
 		event_free(uc->ev);
+	if (uc->try_ev != NULL)
+		event_free(uc->try_ev);
 	if (uc->bev != NULL)
 		bufferevent_free(uc->bev);
 	/* its callback comes later, with EVUTIL_EAI_CANCEL, and leaves uc alone */
@@ -154,8 +164,10 @@ conn_timer(evutil_socket_t fd, short what, void *arg)
 		             ? "no answer from DNS for the upstream's host within %u ms "
 		               "(limits.upstream_connect_ms)"
 		             : "no connection to the upstream within %u ms "
-		               "(limits.upstream_connect_ms)",
-		         uc->connect_ms);
+		               "(limits.upstream_connect_ms)%s",
+		         uc->connect_ms,
+		         uc->tried > 1 && uc->ai_next == NULL ? " (every address of its name tried)"
+		                                              : "");
 		kind = "timeout";
 	}
 	conn_free(uc);
@@ -169,6 +181,8 @@ conn_due(struct tg_gate_upstream_conn *uc, enum up_state st, const char *kind)
 	set_state(uc, st);
 	uc->kind = kind;
 	evtimer_del(uc->ev);
+	if (uc->try_ev != NULL)
+		evtimer_del(uc->try_ev);
 	/* activated, not a 0 ms timer: it runs in this pass of the loop,
 	 * without another epoll_wait first */
 	event_active(uc->ev, EV_TIMEOUT, 1);
@@ -410,6 +424,50 @@ conn_fail(struct tg_gate_upstream_conn *uc)
 }
 
 /*
+ * Arms uc's try_ev with the share of the time left that the address just
+ * tried gets: the time left divided by the addresses left, itself
+ * included. The last address gets no timer of its own (connect_ms ends it).
+ */
+static void
+try_arm(struct tg_gate_upstream_conn *uc)
+{
+	struct evutil_addrinfo *a;
+	struct timespec now;
+	struct timeval tv;
+	long long left;
+	unsigned n = 1;
+
+	for (a = uc->ai_next; a != NULL; a = a->ai_next)
+		n++;
+	if (n > 1) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (uc->deadline.tv_sec - now.tv_sec) * 1000000LL +
+		       (uc->deadline.tv_nsec - now.tv_nsec) / 1000;
+		left = left > (long long)n ? left / n : 1;
+		tv.tv_sec = (time_t)(left / 1000000);
+		tv.tv_usec = (suseconds_t)(left % 1000000);
+		evtimer_add(uc->try_ev, &tv);
+	}
+}
+
+/* The current address's share is up: the next address, unless this one
+ * answered (its TLS handshake keeps the rest of connect_ms). */
+static void
+try_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct tg_gate_upstream_conn *uc = arg;
+
+	(void)fd;
+	(void)what;
+	if (uc->state == UP_CONNECTING && uc->bev != NULL && !tcp_connected(uc->bev)) {
+		bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
+		bufferevent_free(uc->bev);
+		uc->bev = NULL;
+		conn_next(uc, ETIMEDOUT);
+	}
+}
+
+/*
  * Connects to the next of uc's addresses that takes a connect(2); err:
  * why the one before failed (0: none failed yet). Every address failed:
  * uc failed.
@@ -427,8 +485,10 @@ conn_next(struct tg_gate_upstream_conn *uc, int err)
 			err = ENOMEM;
 			break;
 		}
-		if (bufferevent_socket_connect(uc->bev, a->ai_addr, (int)a->ai_addrlen) == 0)
+		if (bufferevent_socket_connect(uc->bev, a->ai_addr, (int)a->ai_addrlen) == 0) {
+			try_arm(uc);
 			goto out; /* conn_event tells */
+		}
 		err = EVUTIL_SOCKET_ERROR();
 		bufferevent_free(uc->bev);
 		uc->bev = NULL;
@@ -540,7 +600,8 @@ tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_sn
 	uc->connect_ms = ms;
 	memcpy(uc->key, key, sizeof(key));
 	list_add(p, uc);
-	if ((uc->ev = evtimer_new(p->w->base, conn_timer, uc)) == NULL)
+	if ((uc->ev = evtimer_new(p->w->base, conn_timer, uc)) == NULL ||
+	    (uc->try_ev = evtimer_new(p->w->base, try_timer, uc)) == NULL)
 		goto out;
 	if (uc->tls) {
 		if (snap->upstream_ctx == NULL) {
@@ -563,6 +624,13 @@ tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_sn
 	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (long)(ms % 1000) * 1000;
+	clock_gettime(CLOCK_MONOTONIC, &uc->deadline);
+	uc->deadline.tv_sec += tv.tv_sec;
+	uc->deadline.tv_nsec += tv.tv_usec * 1000;
+	if (uc->deadline.tv_nsec >= 1000000000L) {
+		uc->deadline.tv_sec++;
+		uc->deadline.tv_nsec -= 1000000000L;
+	}
 	evtimer_add(uc->ev, &tv);
 	/* the callback still runs from the loop, never from here */
 	if (conn_start(uc, url) != 0)

@@ -210,12 +210,17 @@ nodelay(struct tg_gate_upstream_conn *uc)
 
 /*
  * Names for test_next_address, first address first: 127.0.0.2 and .3
- * refuse (the servers listen on 127.0.0.1 alone).
+ * refuse (the servers listen on 127.0.0.1 alone); .4 and .5 never answer
+ * in test_silent_address.
  */
 static const char hosts_extra[] = "127.0.0.2 tg-second.test\n"
                                   "127.0.0.1 tg-second.test\n"
                                   "127.0.0.2 tg-none.test\n"
-                                  "127.0.0.3 tg-none.test\n";
+                                  "127.0.0.3 tg-none.test\n"
+                                  "127.0.0.4 tg-silent.test\n"
+                                  "127.0.0.1 tg-silent.test\n"
+                                  "127.0.0.4 tg-all-silent.test\n"
+                                  "127.0.0.5 tg-all-silent.test\n";
 static const char *etc_why; /* NULL: /etc/hosts has hosts_extra, resolv.conf dns_sink */
 static int dns_sink = -1;   /* a UDP socket that never answers: resolv.conf's server */
 
@@ -529,6 +534,69 @@ test_next_address(void **state)
 	tg_gate_upstream_release(a.g.uc, 0);
 }
 
+/*
+ * A listening socket on addr:port that never answers a connection: its
+ * backlog (0) is filled by one connection of ours, so further SYNs are
+ * dropped. *fill is that connection. The listener, or -1.
+ */
+static int
+silent_listener(const char *addr, const char *port, int *fill)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)atoi(port));
+	*fill = -1;
+	if (fd < 0 || inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 0) != 0 ||
+	    (*fill = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(*fill, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void
+test_silent_address(void **state)
+{
+	struct env *e = *state;
+	struct tg_gate_url u;
+	struct got_p a;
+	int l4, f4, l5, f5;
+
+	etc_required();
+	l4 = silent_listener("127.0.0.4", e->port, &f4);
+	l5 = silent_listener("127.0.0.5", e->port, &f5);
+	assert_true(l4 >= 0 && l5 >= 0);
+	/* the first address never answers: after its half of the limit the
+	 * second is tried, and is the server (the whole limit on the first
+	 * would have timed out) */
+	e->snap.cfg.limits.upstream_connect_ms = 600;
+	url_of(e, TG_GATE_SCHEME_HTTP, "tg-silent.test", &u);
+	get(e, &u, &a);
+	assert_non_null(a.g.uc);
+	assert_null(a.g.kind);
+	assert_int_equal(e->srv.accepts, 1);
+	tg_gate_upstream_release(a.g.uc, 0);
+	/* neither answers: the limit, naming every address tried */
+	url_of(e, TG_GATE_SCHEME_HTTP, "tg-all-silent.test", &u);
+	get(e, &u, &a);
+	assert_null(a.g.uc);
+	assert_string_equal(a.g.kind, "timeout");
+	assert_string_equal(a.g.reason, "no connection to the upstream within 600 ms "
+	                                "(limits.upstream_connect_ms) (every address of its "
+	                                "name tried)");
+	close(f4);
+	close(l4);
+	close(f5);
+	close(l5);
+}
+
 static void
 test_https_untrusted(void **state)
 {
@@ -598,6 +666,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_https, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_https_untrusted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_silent_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_next_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dns_timeout, setup, teardown),
