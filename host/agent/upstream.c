@@ -9,7 +9,9 @@
  * connections are pooled, and a new connection resumes the last TLS
  * session (the newest ticket), costing no signature; while no session is
  * known only one full handshake runs at a time and the others wait for
- * its ticket, so a burst of N connections costs one signature.
+ * its ticket, so a burst of N connections costs one signature. Every
+ * address of the gate's name (up to UP_ADDRS_MAX) is tried in turn, each
+ * given up for the next after its share of the time left (uc_try_arm).
  */
 #include "agent-int.h"
 
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -49,6 +52,8 @@ struct ag_uconn {
 	SSL *ssl;
 	struct bufferevent *bev;
 	struct event *wr, *timer; /* wr: connected (writable) */
+	struct event *try;        /* the current address's share of AG_CONN_MS */
+	struct timespec deadline; /* CLOCK_MONOTONIC: the end of AG_CONN_MS */
 	struct tg_gate_hs_io io;  /* the handshake's events */
 	enum uc_state state;
 	struct ag_up_req *req; /* while connecting: who gets it */
@@ -126,6 +131,8 @@ uc_close(struct ag_uconn *uc)
 		event_free(uc->wr);
 	if (uc->timer != NULL)
 		event_free(uc->timer);
+	if (uc->try != NULL)
+		event_free(uc->try);
 	if (uc->bev != NULL) {
 		bufferevent_free(uc->bev); /* frees the SSL and closes the socket */
 	} else {
@@ -209,8 +216,10 @@ uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(uc->timer, &tv);
 		return;
 	}
-	uc_fail(uc, "the connection to the gate %s did not finish within %u ms",
-	        uc->up->cfg->upstream, AG_CONN_MS);
+	uc_fail(uc, "the connection to the gate %s did not finish within %u ms%s",
+	        uc->up->cfg->upstream, AG_CONN_MS,
+	        uc->up->nsa > 1 && uc->state == UC_CONNECTING ? " (every address of its name tried)"
+	                                                      : "");
 }
 
 /* An idle pooled connection: anything from the gate but a ticket ends it. */
@@ -325,6 +334,43 @@ uc_step(void *arg)
 static void uc_connected_cb(evutil_socket_t fd, short what, void *arg);
 
 /*
+ * Arms uc's try timer with the share of AG_CONN_MS left that the address
+ * uc->addr gets: the time left divided by the addresses left, itself
+ * included (as curl does), so one gate address that never answers cannot
+ * use up the whole limit. The last address gets no timer of its own.
+ */
+static void
+uc_try_arm(struct ag_uconn *uc)
+{
+	unsigned n = uc->up->nsa - uc->addr;
+	struct timespec now;
+	struct timeval tv;
+	long long left;
+
+	if (n > 1) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (uc->deadline.tv_sec - now.tv_sec) * 1000000LL +
+		       (uc->deadline.tv_nsec - now.tv_nsec) / 1000;
+		left = left > (long long)n ? left / n : 1;
+		tv.tv_sec = (time_t)(left / 1000000);
+		tv.tv_usec = (suseconds_t)(left % 1000000);
+		evtimer_add(uc->try, &tv);
+	}
+}
+
+/* The address's share is up and its connect(2) has not completed: the next. */
+static void
+uc_try_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ag_uconn *uc = arg;
+
+	(void)fd;
+	(void)what;
+	if (uc->state == UC_CONNECTING && uc->wr != NULL)
+		uc_connect_next(uc, ETIMEDOUT);
+}
+
+/*
  * Starts uc's connect(2) to the gate's address uc->addr; one that fails at
  * once goes on to the next (uc_connect_next).
  */
@@ -346,8 +392,10 @@ uc_connect(struct ag_uconn *uc)
 		             0 &&
 		         errno != EINPROGRESS)
 			e = errno;
-		else
+		else {
 			event_add(uc->wr, NULL);
+			uc_try_arm(uc);
+		}
 	}
 	if (e != 0)
 		uc_connect_next(uc, e);
@@ -394,6 +442,7 @@ uc_connected_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	event_free(uc->wr);
 	uc->wr = NULL;
+	evtimer_del(uc->try);
 	if ((uc->ssl = SSL_new(u->ctx)) == NULL || SSL_set_fd(uc->ssl, (int)uc->fd) != 1)
 		goto oom;
 	SSL_set_connect_state(uc->ssl);
@@ -452,7 +501,15 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 		uc->full = 1;
 		u->full_inflight++;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &uc->deadline);
+	uc->deadline.tv_sec += AG_CONN_MS / 1000;
+	uc->deadline.tv_nsec += (long)(AG_CONN_MS % 1000) * 1000000L;
+	if (uc->deadline.tv_nsec >= 1000000000L) {
+		uc->deadline.tv_sec++;
+		uc->deadline.tv_nsec -= 1000000000L;
+	}
 	if ((uc->timer = evtimer_new(u->srv->base, uc_timeout_cb, uc)) == NULL ||
+	    (uc->try = evtimer_new(u->srv->base, uc_try_cb, uc)) == NULL ||
 	    evtimer_add(uc->timer, &tv) != 0) {
 		uc_fail(uc, "out of memory connecting to the gate");
 		return;

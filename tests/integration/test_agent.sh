@@ -106,9 +106,11 @@ elif why=$(unshare -m true 2>&1); then
 	mkdir etc.test
 	{
 		cat /etc/hosts
-		printf '%s\n' "127.0.0.2 tg-gate.test" "127.0.0.1 tg-gate.test"
+		printf '%s\n' "127.0.0.2 tg-gate.test" "127.0.0.1 tg-gate.test" \
+			"127.0.0.4 tg-gate-silent.test" "127.0.0.1 tg-gate-silent.test"
 	} >etc.test/hosts
-	printf '%s\n' "precedence ::ffff:127.0.0.2/128 100" "precedence ::/0 40" >etc.test/gai.conf
+	printf '%s\n' "precedence ::ffff:127.0.0.2/128 100" "precedence ::ffff:127.0.0.4/128 100" \
+		"precedence ::/0 40" >etc.test/gai.conf
 	P2=$(tg_free_port_pair) first=$AGENT_PID
 	AGENT_ETC=$TG_TMP/etc.test agent_start agent-names.log --listen "127.0.0.1:$P2" \
 		--upstream "https://tg-gate.test:$GATE_PORT" --server-name localhost --key "$KEY" \
@@ -118,6 +120,26 @@ elif why=$(unshare -m true 2>&1); then
 	gate__kill "$AGENT_PID"
 	AGENT_PID=$first
 	echo "ok: the agent tries the gate name's next address when the first refuses"
+	# the first address never answers (a listener whose backlog of 0 is
+	# full: SYNs are dropped): after its half of the agent's 10 s connect
+	# limit the second is tried (the whole limit on it would fail)
+	python3 -c 'import socket, sys, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.4", int(sys.argv[1]))); l.listen(0)
+f = socket.create_connection(("127.0.0.4", int(sys.argv[1])))
+print("ready", flush=True); time.sleep(600)' "$GATE_PORT" >silent.out 2>&1 &
+	silent=$!
+	tg_on_exit gate__kill "$silent"
+	tg_wait_until 10 grep -q ready silent.out || tg_fail "the silent listener did not start: $(cat silent.out)"
+	AGENT_ETC=$TG_TMP/etc.test agent_start agent-silent.log --listen "127.0.0.1:$P2" \
+		--upstream "https://tg-gate-silent.test:$GATE_PORT" --server-name localhost --key "$KEY" \
+		--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem"
+	code=$(curl -sS --max-time 20 -o r-silent.json -w '%{http_code}' "http://127.0.0.1:$P2/echo")
+	[[ $code == 200 ]] || tg_fail "through a gate name whose first address never answers: $code $(cat r-silent.json)"
+	gate__kill "$AGENT_PID"
+	gate__kill "$silent"
+	AGENT_PID=$first
+	echo "ok: the agent gives a gate address that never answers its share of the time, then tries the next"
 else
 	echo "skipped: the gate name with two addresses (no private mount namespace: $why)"
 fi
