@@ -270,7 +270,8 @@ request_line(struct tg_gate_http_reader *r, const char *l, size_t n)
 		why = st == 505 ? VERSION_UNSUPPORTED : MALFORMED_REQUEST_LINE;
 	} else if (i == 7 && memcmp(l, "CONNECT", 7) == 0) {
 		st = 501;
-		why = "the gate does not support CONNECT";
+		why = "CONNECT (a tunnel) is not supported: send the request itself (an http:// "
+		      "URL through a proxy, or the path to this address)";
 	} else {
 		memcpy(r->method, l, i);
 		r->method[i] = '\0';
@@ -1315,7 +1316,10 @@ reason_of(int status)
 	return reason;
 }
 
-/* Hop-by-hop fields (RFC 9110 section 7.6.1) and the framing the gate writes. */
+/* Hop-by-hop fields (RFC 9110 section 7.6.1), Proxy-Authorization (meant
+ * for the proxy it was sent to, section 11.7.2: the agent, when a client
+ * uses it as its HTTP proxy; never for an upstream) and the framing the
+ * gate writes. */
 static int
 hop_by_hop(const char *name)
 {
@@ -1325,7 +1329,7 @@ hop_by_hop(const char *name)
 	} hop[] = {
 	    {"connection", 10}, {"keep-alive", 10},     {"proxy-connection", 16},
 	    {"te", 2},          {"trailer", 7},         {"transfer-encoding", 17},
-	    {"upgrade", 7},     {"content-length", 14},
+	    {"upgrade", 7},     {"content-length", 14}, {"proxy-authorization", 19},
 	};
 	size_t i, n = strlen(name);
 	int found = 0;

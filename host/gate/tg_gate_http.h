@@ -145,7 +145,8 @@ struct tg_gate_http_extra {
  * with path_and_query the normalized path plus the raw query; every client
  * header except hop-by-hop ones (Connection and the fields it names,
  * Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade
- * unless h->upgrade), any X-Tokengate-* field, and any field named in
+ * unless h->upgrade), Proxy-Authorization (a client's credentials for the
+ * proxy it talks to), any X-Tokengate-* field, and any field named in
  * extra (client copies of identity and injected headers are dropped,
  * case-insensitively); then extra; then framing (Content-Length as
  * received, or Transfer-Encoding: chunked) and "Connection: keep-alive"

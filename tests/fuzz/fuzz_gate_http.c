@@ -25,9 +25,9 @@
  *     upgrade; it holds exactly one X-Tokengate-Identity, one
  *     X-Tokengate-Key and one Authorization, the gate's values, one Host
  *     (an absolute-form target's authority, when it is one), no other
- *     X-Tokengate-* field and no hop-by-hop field; an absolute-form
- *     target's authority holds no '/', '?', '#', '@', '\', space or
- *     control byte.
+ *     X-Tokengate-* field and no hop-by-hop field (nor
+ *     Proxy-Authorization); an absolute-form target's authority holds no
+ *     '/', '?', '#', '@', '\', space or control byte.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -192,7 +192,8 @@ count(const struct tg_gate_http_head *h, const char *name, const char *want)
 static int
 back_head(void *arg, const struct tg_gate_http_head *h)
 {
-	static const char *const hop[] = {"keep-alive", "proxy-connection", "te", "trailer"};
+	static const char *const hop[] = {"keep-alive", "proxy-connection", "te", "trailer",
+	                                  "proxy-authorization"};
 	struct back *b = arg;
 	const struct tg_gate_http_head *o = b->orig;
 	size_t i, tg = 0;

@@ -95,6 +95,34 @@ jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")][0][1] == "api.exam
 jq -e '[.headers[] | select(.[0] == "X-Tokengate-Identity")][0][1] == "spiffe://example.org/svc/api"' r1.json >/dev/null ||
 	tg_fail "the gate did not see the token identity: $(cat r1.json)"
 echo "ok: GET /echo through agent and gate as spiffe://example.org/svc/api"
+# the agent as a client's HTTP proxy (http_proxy=http://127.0.0.1:PORT):
+# the absolute-form request goes to the gate, decided on its path, and the
+# upstream gets origin-form with the URL's authority as Host; the
+# proxy-only headers stop at the agent
+code=$(curl -sS --max-time 20 -o r-proxy.json -w '%{http_code}' -x "$A" -U 'me:proxy-secret' \
+	'http://api.example:8080/echo/a/../b?x=1')
+[[ $code == 200 ]] || tg_fail "through the agent as an HTTP proxy: $code $(cat r-proxy.json)"
+jq -e '.path == "/echo/b?x=1"' r-proxy.json >/dev/null || tg_fail "proxy request: the upstream saw $(jq -c .path r-proxy.json)"
+jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")] == [["Host", "api.example:8080"]]' r-proxy.json >/dev/null ||
+	tg_fail "proxy request: Host upstream: $(jq -c '[.headers[] | select(.[0] | ascii_downcase == "host")]' r-proxy.json)"
+! jq -e '.headers[] | select(.[0] | ascii_downcase | startswith("proxy-"))' r-proxy.json >/dev/null ||
+	tg_fail "proxy request: a Proxy-* header reached the upstream: $(jq -c .headers r-proxy.json)"
+echo "ok: the agent as an HTTP proxy: absolute-form decided on its path, the URL's host as Host, Proxy-* dropped"
+# an https:// URL through the proxy asks for a tunnel (CONNECT): refused,
+# saying what to send instead
+ans=$(python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"CONNECT api.example:443 HTTP/1.1\r\nHost: api.example:443\r\n\r\n")
+out = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode("latin-1"))' "$APORT")
+[[ $ans == "HTTP/1.1 501 "* && $ans == *"CONNECT (a tunnel) is not supported: send the request itself"* ]] ||
+	tg_fail "CONNECT through the agent: want 501 with the reason: $ans"
+echo "ok: CONNECT through the agent: 501 naming what to send instead"
 
 # ---- the gate's name with two addresses, the first refusing: the second used ----
 # (an agent with its own /etc/hosts, and a gai.conf that sorts 127.0.0.2

@@ -338,7 +338,9 @@ static const struct bad bads[] = {
      "the request-target holds a control byte, non-ASCII byte or '#' (percent-encode it)"},
     {B("FOO / HTTP/1.1\r\nHost: a\r\n\r\n"), 501, "the request is malformed: invalid HTTP method"},
     {B("get / HTTP/1.1\r\nHost: a\r\n\r\n"), 501, "the request is malformed: invalid HTTP method"},
-    {B("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), 501, "the gate does not support CONNECT"},
+    {B("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), 501,
+     "CONNECT (a tunnel) is not supported: send the request itself (an http:// URL through a "
+     "proxy, or the path to this address)"},
     {B("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400, "the request has more than one Host"},
     /* http-parser 2.9.4 takes any name starting with Transfer-Encoding for it */
     {B(GETH "Transfer-Encoding-X: 1\r\n\r\n"), 400,
