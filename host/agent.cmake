@@ -9,6 +9,7 @@ add_library(tgagent STATIC
   ${CMAKE_CURRENT_LIST_DIR}/agent/cmd_agent.c
   ${CMAKE_CURRENT_LIST_DIR}/agent/server.c
   ${CMAKE_CURRENT_LIST_DIR}/agent/upstream.c
+  ${CMAKE_CURRENT_LIST_DIR}/agent/resolve.c
   ${CMAKE_CURRENT_LIST_DIR}/agent/http.c
   ${CMAKE_CURRENT_LIST_DIR}/agent/tcp.c)
 tg_area_headers(tgagent ${CMAKE_CURRENT_LIST_DIR}/agent PUBLIC tg_agent_config.h)

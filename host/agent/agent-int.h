@@ -16,9 +16,11 @@
  *                (tg_gate_http.h) and forwarded over pooled connections,
  *                bodies streamed both ways, WebSocket spliced after 101
  *   tcp.c        tcp mode, and the splice both modes use
+ *   resolve.c    the gate's host name looked up off the loop (getaddrinfo
+ *                on a thread per lookup)
  *
  * Everything runs on the one loop; only the token's signatures run on
- * tg_tlskey's threads.
+ * tg_tlskey's threads, and the gate's name lookups on resolve.c's.
  */
 #ifndef TG_AGENT_INT_H
 #define TG_AGENT_INT_H
@@ -90,12 +92,55 @@ struct ag_server {
 	int stopping;
 };
 
+/* ---- resolve.c ---- */
+
+#define AG_ADDRS_MAX 8u /* addresses of the gate's name kept */
+
+/* The addresses a lookup gave, in the resolver's order; shared by the
+ * connections trying them (refs), on the loop only. */
+struct ag_addrs {
+	int refs;
+	unsigned n; /* 1 to AG_ADDRS_MAX */
+	struct sockaddr_storage sa[AG_ADDRS_MAX];
+	socklen_t salen[AG_ADDRS_MAX];
+};
+void ag_addrs_unref(struct ag_addrs *a); /* NULL is accepted */
+
+/*
+ * host:port looked up now, blocking (getaddrinfo, AI_ADDRCONFIG): the
+ * addresses (refs 1), or NULL with *rc the EAI_ code (EAI_NODATA: none
+ * usable). For the start, before the loop runs.
+ */
+struct ag_addrs *ag_resolve_now(const char *host, const char *port, int *rc);
+
+/*
+ * The gate's host name looked up off the loop: each ag_resolver_start runs
+ * ag_resolve_now on a thread of its own (detached), and cb(arg) runs from
+ * the loop when it is done; ag_resolver_take then gives its outcome.
+ */
+struct ag_resolver;
+typedef void (*ag_resolved_cb)(void *arg);
+int ag_resolver_new(struct event_base *base, const char *host, const char *port, ag_resolved_cb cb,
+                    void *arg, struct ag_resolver **out, struct tg_error *err);
+/* Starts a lookup unless one runs (ag_resolver_busy). 0, or -1: no thread. */
+int ag_resolver_start(struct ag_resolver *r);
+int ag_resolver_busy(const struct ag_resolver *r);
+/* The finished lookup's addresses (the caller's reference; NULL: none,
+ * *rc says why). Once per lookup, after its cb. */
+struct ag_addrs *ag_resolver_take(struct ag_resolver *r, int *rc);
+/* Frees r (NULL accepted); a lookup still running ends on its own thread
+ * and its outcome is dropped. */
+void ag_resolver_free(struct ag_resolver *r);
+
 /* ---- upstream.c ---- */
 
 /* Made for listener l (its CA, key, identity); 0 or the error. */
 int ag_up_new(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, struct ag_key *key,
               struct ag_up **out, struct tg_error *err);
 void ag_up_free(struct ag_up *u);
+/* NULL when the gate's host name resolved at the start (or is an IP
+ * address), else why not (the agent runs anyway; --check fails). */
+const char *ag_up_unresolved(const struct ag_up *u);
 
 /*
  * The callback of ag_up_get: uc the connection (a TLS bufferevent from

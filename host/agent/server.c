@@ -516,11 +516,22 @@ tg_agent_check(struct tg_agent_config *cfg, FILE *out, struct tg_error *err)
 {
 	struct ag_server s;
 	char subj[256], mode[64];
+	const char *why;
 	size_t i;
 	int r;
 
 	if ((r = server_load(&s, cfg, 0, err)) != 0)
 		goto out;
+	for (i = 0; i < s.nls; i++) {
+		if ((why = ag_up_unresolved(s.ls[i].up)) != NULL) {
+			r = tg_error_set(
+			    err, TG_ERR_CONFIG,
+			    "listener %s: the gate's host '%s' does not resolve (%s); check "
+			    "the name and the network",
+			    s.ls[i].cfg->name, s.ls[i].cfg->up.host, why);
+			goto out;
+		}
+	}
 	for (i = 0; i < s.nls; i++) {
 		X509_NAME_oneline(X509_get_subject_name(tg_tlskey_cert(ag_up_key(s.ls[i].up)->k)),
 		                  subj, sizeof(subj));
@@ -559,6 +570,14 @@ tg_agent_run(struct tg_agent_config *cfg, struct tg_error *err)
 		fprintf(stderr, AG_LOG "allocator left as it is: %s\n", why);
 	if ((r = server_load(&s, cfg, TG_TLSKEY_ASYNC | TG_TLSKEY_WATCH, err)) != 0)
 		goto out;
+	for (i = 0; i < s.nls; i++)
+		if ((why = ag_up_unresolved(s.ls[i].up)) != NULL)
+			fprintf(stderr,
+			        AG_LOG
+			        "listener %s: the gate's host '%s' does not resolve now (%s); "
+			        "starting anyway: requests get 502 until it does (check the name "
+			        "and the network)\n",
+			        s.ls[i].cfg->name, s.ls[i].cfg->up.host, why);
 	for (i = 0; i < s.nls && r == 0; i++)
 		r = s.ls[i].cfg->addr.scheme == TG_GATE_SCHEME_UNIX ? listen_unix(&s.ls[i], err)
 		                                                    : listen_tcp(&s.ls[i], err);

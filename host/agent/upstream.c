@@ -10,8 +10,12 @@
  * session (the newest ticket), costing no signature; while no session is
  * known only one full handshake runs at a time and the others wait for
  * its ticket, so a burst of N connections costs one signature. Every
- * address of the gate's name (up to UP_ADDRS_MAX) is tried in turn, each
+ * address of the gate's name (up to AG_ADDRS_MAX) is tried in turn, each
  * given up for the next after its share of the time left (uc_try_arm).
+ * The name is looked up again (resolve.c, off the loop) when a new
+ * connection needs it and the last answer is older than UP_DNS_FRESH_MS,
+ * or failed on every address: a gate that moved is found without a
+ * restart, and an agent started before the network was up starts anyway.
  */
 #include "agent-int.h"
 
@@ -34,8 +38,8 @@
 
 #include "tg_gate_tls.h"
 
-#define UP_TICKET_WAIT_MS 500u /* after a full handshake, waiters wait this long for its ticket */
-#define UP_ADDRS_MAX      8u   /* addresses of the gate's name kept */
+#define UP_TICKET_WAIT_MS 500u   /* after a full handshake, waiters wait this long for its ticket */
+#define UP_DNS_FRESH_MS   30000u /* an answer for the gate's name is used this long */
 /* ag_uconn_write: at most one record written at once */
 #define UP_WRITE_AT_ONCE 16384u
 
@@ -56,12 +60,14 @@ struct ag_uconn {
 	struct timespec deadline; /* CLOCK_MONOTONIC: the end of AG_CONN_MS */
 	struct tg_gate_hs_io io;  /* the handshake's events */
 	enum uc_state state;
-	struct ag_up_req *req; /* while connecting: who gets it */
-	int full;              /* counted in up->full_inflight */
-	int counted;           /* counted in metrics upstream_open */
-	int reused;            /* taken from the pool (it served an earlier request) */
-	unsigned addr;         /* while connecting: the index of the address tried */
-	char why[256];         /* the identity check's refusal */
+	struct ag_up_req *req;  /* while connecting: who gets it */
+	int full;               /* counted in up->full_inflight */
+	int counted;            /* counted in metrics upstream_open */
+	int reused;             /* taken from the pool (it served an earlier request) */
+	struct ag_addrs *addrs; /* while connecting: the gate's addresses (a reference) */
+	unsigned addr;          /* the index of the one tried */
+	int resolving;          /* waiting for the lookup of the gate's name */
+	char why[256];          /* the identity check's refusal */
 	struct ag_uconn *prev, *next;
 };
 
@@ -82,9 +88,10 @@ struct ag_up {
 	const struct tg_agent_listener_cfg *cfg;
 	struct ag_key *key;
 	SSL_CTX *ctx;
-	struct sockaddr_storage sa[UP_ADDRS_MAX]; /* the gate's addresses, tried in turn */
-	socklen_t salen[UP_ADDRS_MAX];
-	unsigned nsa;
+	struct ag_addrs *addrs;     /* the last answer for the gate's name (NULL: none) */
+	struct timespec fresh_till; /* CLOCK_MONOTONIC: addrs is used until then */
+	struct ag_resolver *res;    /* NULL: the host is an IP address, never looked up */
+	char dns_why[128];          /* why the last lookup gave no address */
 	int host_is_ip;
 	SSL_SESSION *sess; /* the newest resumable session */
 	struct ag_uconn *conns;
@@ -133,6 +140,7 @@ uc_close(struct ag_uconn *uc)
 		event_free(uc->timer);
 	if (uc->try != NULL)
 		event_free(uc->try);
+	ag_addrs_unref(uc->addrs);
 	if (uc->bev != NULL) {
 		bufferevent_free(uc->bev); /* frees the SSL and closes the socket */
 	} else {
@@ -216,10 +224,17 @@ uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(uc->timer, &tv);
 		return;
 	}
-	uc_fail(uc, "the connection to the gate %s did not finish within %u ms%s",
-	        uc->up->cfg->upstream, AG_CONN_MS,
-	        uc->up->nsa > 1 && uc->state == UC_CONNECTING ? " (every address of its name tried)"
-	                                                      : "");
+	if (uc->resolving)
+		uc_fail(uc,
+		        "no answer from DNS for the gate's host '%s' within %u ms; check the name "
+		        "and the network",
+		        uc->up->cfg->up.host, AG_CONN_MS);
+	else
+		uc_fail(uc, "the connection to the gate %s did not finish within %u ms%s",
+		        uc->up->cfg->upstream, AG_CONN_MS,
+		        uc->addrs != NULL && uc->addrs->n > 1 && uc->state == UC_CONNECTING
+		            ? " (every address of its name tried)"
+		            : "");
 }
 
 /* An idle pooled connection: anything from the gate but a ticket ends it. */
@@ -342,7 +357,7 @@ static void uc_connected_cb(evutil_socket_t fd, short what, void *arg);
 static void
 uc_try_arm(struct ag_uconn *uc)
 {
-	unsigned n = uc->up->nsa - uc->addr;
+	unsigned n = uc->addrs->n - uc->addr;
 	struct timespec now;
 	struct timeval tv;
 	long long left;
@@ -378,9 +393,10 @@ static void
 uc_connect(struct ag_uconn *uc)
 {
 	struct ag_up *u = uc->up;
+	const struct ag_addrs *a = uc->addrs;
 	int one = 1, e = 0;
 
-	uc->fd = socket(u->sa[uc->addr].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	uc->fd = socket(a->sa[uc->addr].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (uc->fd < 0) {
 		e = errno;
 	} else {
@@ -388,8 +404,8 @@ uc_connect(struct ag_uconn *uc)
 		if ((uc->wr = event_new(u->srv->base, uc->fd, EV_WRITE, uc_connected_cb, uc)) ==
 		    NULL)
 			e = ENOMEM;
-		else if (connect(uc->fd, (struct sockaddr *)&u->sa[uc->addr], u->salen[uc->addr]) !=
-		             0 &&
+		else if (connect(uc->fd, (const struct sockaddr *)&a->sa[uc->addr],
+		                 a->salen[uc->addr]) != 0 &&
 		         errno != EINPROGRESS)
 			e = errno;
 		else {
@@ -418,11 +434,16 @@ uc_connect_next(struct ag_uconn *uc, int err)
 		evutil_closesocket(uc->fd);
 		uc->fd = -1;
 	}
-	if (err != ENOMEM && ++uc->addr < u->nsa)
+	if (err != ENOMEM && ++uc->addr < uc->addrs->n) {
 		uc_connect(uc);
-	else
+	} else {
+		/* the name may have moved: the next connection asks again */
+		if (uc->addrs == u->addrs)
+			memset(&u->fresh_till, 0, sizeof(u->fresh_till));
 		uc_fail(uc, "cannot connect to the gate %s: %s%s; is it running?", u->cfg->upstream,
-		        strerror(err), u->nsa > 1 ? " (every address of its name tried)" : "");
+		        strerror(err),
+		        uc->addrs->n > 1 ? " (every address of its name tried)" : "");
+	}
 }
 
 static void
@@ -479,6 +500,86 @@ oom:
 	uc_fail(uc, "out of memory connecting to the gate");
 }
 
+/* Whether now is before t (CLOCK_MONOTONIC). */
+static int
+before(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec < t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec < t->tv_nsec);
+}
+
+/* Connects uc to the gate's addresses a (from the first). */
+static void
+uc_connect_to(struct ag_uconn *uc, struct ag_addrs *a)
+{
+	uc->resolving = 0;
+	ag_addrs_unref(uc->addrs);
+	uc->addrs = a;
+	a->refs++;
+	uc->addr = 0;
+	uc_connect(uc);
+}
+
+/*
+ * Starts uc on the gate's addresses: the last answer while it is fresh
+ * (or the host is an IP address), else after a lookup (up_resolved).
+ */
+static void
+uc_begin(struct ag_uconn *uc)
+{
+	struct ag_up *u = uc->up;
+
+	if (u->addrs != NULL && (u->res == NULL || before(&u->fresh_till))) {
+		uc_connect_to(uc, u->addrs);
+	} else if (ag_resolver_start(u->res) == 0) {
+		uc->resolving = 1; /* up_resolved goes on */
+	} else if (u->addrs != NULL) {
+		uc_connect_to(uc, u->addrs); /* no thread for a lookup: the last answer */
+	} else {
+		uc_fail(uc, "cannot look up the gate's host '%s' (no thread for it)",
+		        u->cfg->up.host);
+	}
+}
+
+/* A lookup of the gate's name finished: its answer, then the connections
+ * that waited for it. A failed lookup keeps the last answer, if any. */
+static void
+up_resolved(void *arg)
+{
+	struct ag_up *u = arg;
+	struct ag_uconn *uc, *next;
+	struct ag_addrs *a;
+	int rc;
+
+	if ((a = ag_resolver_take(u->res, &rc)) != NULL) {
+		ag_addrs_unref(u->addrs);
+		u->addrs = a;
+		clock_gettime(CLOCK_MONOTONIC, &u->fresh_till);
+		u->fresh_till.tv_sec += UP_DNS_FRESH_MS / 1000;
+	} else {
+		snprintf(u->dns_why, sizeof(u->dns_why), "%s", gai_strerror(rc));
+		if (u->addrs != NULL)
+			fprintf(stderr,
+			        "tokengate agent: listener %s: cannot look up the gate's host '%s' "
+			        "again (%s); trying the addresses it had\n",
+			        u->cfg->name, u->cfg->up.host, u->dns_why);
+	}
+	for (uc = u->conns; uc != NULL; uc = next) {
+		next = uc->next;
+		if (!uc->resolving)
+			continue;
+		if (u->addrs != NULL)
+			uc_connect_to(uc, u->addrs);
+		else
+			uc_fail(uc,
+			        "cannot resolve the gate's host '%s': %s; check the name and the "
+			        "network",
+			        u->cfg->up.host, u->dns_why);
+	}
+}
+
 /* A new connection for r. */
 static void
 uc_start(struct ag_up *u, struct ag_up_req *r)
@@ -514,8 +615,7 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 		uc_fail(uc, "out of memory connecting to the gate");
 		return;
 	}
-	uc->addr = 0;
-	uc_connect(uc);
+	uc_begin(uc);
 }
 
 /* No session yet, and a full handshake runs or its ticket is awaited. */
@@ -762,32 +862,32 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	return found;
 }
 
+/*
+ * The gate's addresses at the start (blocking: the loop is not running
+ * yet). A name that does not resolve now does not stop the agent: it is
+ * looked up again when a connection needs it, and requests get 502 with
+ * the reason until it resolves. An IP address is parsed once, for good.
+ */
 static int
-resolve(struct ag_up *u, struct tg_error *err)
+up_resolve_first(struct ag_up *u, struct tg_error *err)
 {
-	struct addrinfo hints, *res = NULL, *a;
-	int rc, r;
+	int rc, r = 0;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
-	rc = getaddrinfo(u->cfg->up.host, u->cfg->up.port, &hints, &res);
-	for (a = rc == 0 ? res : NULL; a != NULL && u->nsa < UP_ADDRS_MAX; a = a->ai_next) {
-		if (a->ai_addrlen > sizeof(u->sa[0]))
-			continue;
-		memcpy(&u->sa[u->nsa], a->ai_addr, a->ai_addrlen);
-		u->salen[u->nsa++] = a->ai_addrlen;
+	u->addrs = ag_resolve_now(u->cfg->up.host, u->cfg->up.port, &rc);
+	if (u->addrs != NULL) {
+		clock_gettime(CLOCK_MONOTONIC, &u->fresh_till);
+		u->fresh_till.tv_sec += UP_DNS_FRESH_MS / 1000;
+	} else if (u->host_is_ip) {
+		r = tg_error_set(err, TG_ERR_CONFIG,
+		                 "upstream %s: the address %s cannot be used: %s", u->cfg->upstream,
+		                 u->cfg->up.host, gai_strerror(rc));
+	} else {
+		/* said by the caller (ag_up_unresolved): a run starts anyway, --check fails */
+		snprintf(u->dns_why, sizeof(u->dns_why), "%s", gai_strerror(rc));
 	}
-	if (u->nsa == 0) {
-		r = tg_error_set(
-		    err, TG_ERR_CONFIG, "upstream %s: cannot resolve '%s': %s; check the host name",
-		    u->cfg->upstream, u->cfg->up.host, rc != 0 ? gai_strerror(rc) : "no address");
-		goto out;
-	}
-	r = 0;
-out:
-	if (res != NULL)
-		freeaddrinfo(res);
+	if (r == 0 && !u->host_is_ip)
+		r = ag_resolver_new(u->srv->base, u->cfg->up.host, u->cfg->up.port, up_resolved, u,
+		                    &u->res, err);
 	return r;
 }
 
@@ -808,7 +908,7 @@ ag_up_new(struct ag_server *s, const struct tg_agent_listener_cfg *cfg, struct a
 	u->key = key;
 	u->host_is_ip =
 	    inet_pton(AF_INET, cfg->up.host, ip) == 1 || inet_pton(AF_INET6, cfg->up.host, ip) == 1;
-	if ((r = resolve(u, err)) != 0)
+	if ((r = up_resolve_first(u, err)) != 0)
 		goto out;
 	if ((u->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    SSL_CTX_set_min_proto_version(u->ctx, TLS1_2_VERSION) != 1) {
@@ -843,6 +943,12 @@ out:
 	return r;
 }
 
+const char *
+ag_up_unresolved(const struct ag_up *u)
+{
+	return u->addrs != NULL ? NULL : u->dns_why;
+}
+
 void
 ag_up_free(struct ag_up *u)
 {
@@ -854,6 +960,8 @@ ag_up_free(struct ag_up *u)
 		uc_close(u->conns);
 	if (u->kick != NULL)
 		event_free(u->kick);
+	ag_resolver_free(u->res);
+	ag_addrs_unref(u->addrs);
 	SSL_SESSION_free(u->sess);
 	SSL_CTX_free(u->ctx);
 	free(u);

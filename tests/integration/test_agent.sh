@@ -61,11 +61,13 @@ agent_start() # LOG ARGS...
 	shift
 	local -a pre=()
 	TG__LOGS+=("$log")
-	# AGENT_ETC=DIR: DIR/hosts and DIR/gai.conf are its /etc/hosts and
-	# /etc/gai.conf (bind mounts in a private mount namespace)
+	# AGENT_ETC=DIR: DIR/hosts, DIR/gai.conf and DIR/resolv.conf are its
+	# /etc/hosts, /etc/gai.conf and /etc/resolv.conf (bind mounts in a
+	# private mount namespace)
 	[[ -z ${AGENT_ETC:-} ]] ||
 		pre=(unshare -m sh -c 'mount --make-rprivate / && mount --bind "$0/hosts" /etc/hosts &&
-			mount --bind "$0/gai.conf" /etc/gai.conf && exec "$@"' "$AGENT_ETC")
+			mount --bind "$0/gai.conf" /etc/gai.conf &&
+			mount --bind "$0/resolv.conf" /etc/resolv.conf && exec "$@"' "$AGENT_ETC")
 	setpriv --pdeathsig TERM "${pre[@]}" "$TG" agent "$@" </dev/null >"$log" 2>&1 &
 	AGENT_PID=$!
 	tg_on_exit gate__kill "$AGENT_PID"
@@ -139,6 +141,15 @@ elif why=$(unshare -m true 2>&1); then
 	} >etc.test/hosts
 	printf '%s\n' "precedence ::ffff:127.0.0.2/128 100" "precedence ::ffff:127.0.0.4/128 100" \
 		"precedence ::/0 40" >etc.test/gai.conf
+	# names not in hosts: a DNS server that is not there (refused at once),
+	# so a lookup fails now rather than after the machine's DNS timeouts
+	printf '%s\n' "nameserver 127.0.0.1" "options attempts:1 timeout:1" >etc.test/resolv.conf
+	# --check fails on a gate name that does not resolve
+	tg_expect_exit 1 "listener main: the gate's host 'tg-gate-late.test' does not resolve (" \
+		unshare -m sh -c 'mount --make-rprivate / && mount --bind "$0/hosts" /etc/hosts &&
+			mount --bind "$0/resolv.conf" /etc/resolv.conf && exec "$@"' "$TG_TMP/etc.test" \
+		"$TG" agent --listen "127.0.0.1:$(tg_free_port_pair)" --upstream "https://tg-gate-late.test:$GATE_PORT" \
+		--server-name localhost --key "$KEY" --cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem" --check
 	P2=$(tg_free_port_pair) first=$AGENT_PID
 	AGENT_ETC=$TG_TMP/etc.test agent_start agent-names.log --listen "127.0.0.1:$P2" \
 		--upstream "https://tg-gate.test:$GATE_PORT" --server-name localhost --key "$KEY" \
@@ -166,8 +177,34 @@ print("ready", flush=True); time.sleep(600)' "$GATE_PORT" >silent.out 2>&1 &
 	[[ $code == 200 ]] || tg_fail "through a gate name whose first address never answers: $code $(cat r-silent.json)"
 	gate__kill "$AGENT_PID"
 	gate__kill "$silent"
-	AGENT_PID=$first
 	echo "ok: the agent gives a gate address that never answers its share of the time, then tries the next"
+	# the gate's name does not resolve when the agent starts: it starts
+	# anyway and says so; requests get 502 naming the lookup until the name
+	# resolves. Then the name moves (its one address refuses, then it names
+	# the gate): a connection refused by every address makes the next one
+	# look the name up again. (hosts is rewritten in place: the agent's
+	# /etc/hosts is a bind mount of that very file.)
+	AGENT_ETC=$TG_TMP/etc.test agent_start agent-late.log --listen "127.0.0.1:$P2" \
+		--upstream "https://tg-gate-late.test:$GATE_PORT" --server-name localhost --key "$KEY" \
+		--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem"
+	grep -q "the gate's host 'tg-gate-late.test' does not resolve now (.*); starting anyway" agent-late.log ||
+		tg_fail "the agent did not say that the gate's name does not resolve: $(cat agent-late.log)"
+	late() { curl -sS --max-time 20 -o r-late.txt -w '%{http_code}' "http://127.0.0.1:$P2/echo"; }
+	code=$(late)
+	[[ $code == 502 ]] && grep -q "cannot resolve the gate's host 'tg-gate-late.test': .*; check the name and the network" r-late.txt ||
+		tg_fail "a request while the gate's name does not resolve: want 502 naming the lookup: $code $(cat r-late.txt)"
+	cp etc.test/hosts hosts.orig
+	{ cat hosts.orig; echo "127.0.0.3 tg-gate-late.test"; } >etc.test/hosts
+	code=$(late)
+	[[ $code == 502 ]] && grep -q "cannot connect to the gate .*Connection refused" r-late.txt ||
+		tg_fail "the gate's name on an address that refuses: want 502: $code $(cat r-late.txt)"
+	{ cat hosts.orig; echo "127.0.0.1 tg-gate-late.test"; } >etc.test/hosts
+	code=$(late)
+	[[ $code == 200 ]] || tg_fail "the gate's name moved to the gate: want 200 (looked up again): $code $(cat r-late.txt)"
+	cat hosts.orig >etc.test/hosts
+	gate__kill "$AGENT_PID"
+	AGENT_PID=$first
+	echo "ok: a gate name that does not resolve at the start, then moves: found without a restart"
 else
 	echo "skipped: the gate name with two addresses (no private mount namespace: $why)"
 fi
