@@ -36,6 +36,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "tg_gate_deadline.h"
 #include "tg_gate_tls.h"
 
 #define UP_TICKET_WAIT_MS 500u   /* after a full handshake, waiters wait this long for its ticket */
@@ -358,17 +359,10 @@ static void
 uc_try_arm(struct ag_uconn *uc)
 {
 	unsigned n = uc->addrs->n - uc->addr;
-	struct timespec now;
 	struct timeval tv;
-	long long left;
 
 	if (n > 1) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (uc->deadline.tv_sec - now.tv_sec) * 1000000LL +
-		       (uc->deadline.tv_nsec - now.tv_nsec) / 1000;
-		left = left > (long long)n ? left / n : 1;
-		tv.tv_sec = (time_t)(left / 1000000);
-		tv.tv_usec = (suseconds_t)(left % 1000000);
+		tg_gate_deadline_share(&uc->deadline, n, &tv);
 		evtimer_add(uc->try, &tv);
 	}
 }
@@ -500,16 +494,6 @@ oom:
 	uc_fail(uc, "out of memory connecting to the gate");
 }
 
-/* Whether now is before t (CLOCK_MONOTONIC). */
-static int
-before(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec < t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec < t->tv_nsec);
-}
-
 /* Connects uc to the gate's addresses a (from the first). */
 static void
 uc_connect_to(struct ag_uconn *uc, struct ag_addrs *a)
@@ -531,7 +515,7 @@ uc_begin(struct ag_uconn *uc)
 {
 	struct ag_up *u = uc->up;
 
-	if (u->addrs != NULL && (u->res == NULL || before(&u->fresh_till))) {
+	if (u->addrs != NULL && (u->res == NULL || !tg_gate_deadline_passed(&u->fresh_till))) {
 		uc_connect_to(uc, u->addrs);
 	} else if (ag_resolver_start(u->res) == 0) {
 		uc->resolving = 1; /* up_resolved goes on */
@@ -556,8 +540,7 @@ up_resolved(void *arg)
 	if ((a = ag_resolver_take(u->res, &rc)) != NULL) {
 		ag_addrs_unref(u->addrs);
 		u->addrs = a;
-		clock_gettime(CLOCK_MONOTONIC, &u->fresh_till);
-		u->fresh_till.tv_sec += UP_DNS_FRESH_MS / 1000;
+		tg_gate_deadline_set(&u->fresh_till, UP_DNS_FRESH_MS);
 	} else {
 		snprintf(u->dns_why, sizeof(u->dns_why), "%s", gai_strerror(rc));
 		if (u->addrs != NULL)
@@ -602,13 +585,7 @@ uc_start(struct ag_up *u, struct ag_up_req *r)
 		uc->full = 1;
 		u->full_inflight++;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &uc->deadline);
-	uc->deadline.tv_sec += AG_CONN_MS / 1000;
-	uc->deadline.tv_nsec += (long)(AG_CONN_MS % 1000) * 1000000L;
-	if (uc->deadline.tv_nsec >= 1000000000L) {
-		uc->deadline.tv_sec++;
-		uc->deadline.tv_nsec -= 1000000000L;
-	}
+	tg_gate_deadline_set(&uc->deadline, AG_CONN_MS);
 	if ((uc->timer = evtimer_new(u->srv->base, uc_timeout_cb, uc)) == NULL ||
 	    (uc->try = evtimer_new(u->srv->base, uc_try_cb, uc)) == NULL ||
 	    evtimer_add(uc->timer, &tv) != 0) {
@@ -875,8 +852,7 @@ up_resolve_first(struct ag_up *u, struct tg_error *err)
 
 	u->addrs = ag_resolve_now(u->cfg->up.host, u->cfg->up.port, &rc);
 	if (u->addrs != NULL) {
-		clock_gettime(CLOCK_MONOTONIC, &u->fresh_till);
-		u->fresh_till.tv_sec += UP_DNS_FRESH_MS / 1000;
+		tg_gate_deadline_set(&u->fresh_till, UP_DNS_FRESH_MS);
 	} else if (u->host_is_ip) {
 		r = tg_error_set(err, TG_ERR_CONFIG,
 		                 "upstream %s: the address %s cannot be used: %s", u->cfg->upstream,

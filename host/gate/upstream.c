@@ -17,6 +17,7 @@
  * Everything runs on the worker's loop: no call here blocks.
  */
 #include "gate-int.h"
+#include "tg_gate_deadline.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -432,20 +433,13 @@ static void
 try_arm(struct tg_gate_upstream_conn *uc)
 {
 	struct evutil_addrinfo *a;
-	struct timespec now;
 	struct timeval tv;
-	long long left;
 	unsigned n = 1;
 
 	for (a = uc->ai_next; a != NULL; a = a->ai_next)
 		n++;
 	if (n > 1) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (uc->deadline.tv_sec - now.tv_sec) * 1000000LL +
-		       (uc->deadline.tv_nsec - now.tv_nsec) / 1000;
-		left = left > (long long)n ? left / n : 1;
-		tv.tv_sec = (time_t)(left / 1000000);
-		tv.tv_usec = (suseconds_t)(left % 1000000);
+		tg_gate_deadline_share(&uc->deadline, n, &tv);
 		evtimer_add(uc->try_ev, &tv);
 	}
 }
@@ -624,13 +618,7 @@ tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_sn
 	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (long)(ms % 1000) * 1000;
-	clock_gettime(CLOCK_MONOTONIC, &uc->deadline);
-	uc->deadline.tv_sec += tv.tv_sec;
-	uc->deadline.tv_nsec += tv.tv_usec * 1000;
-	if (uc->deadline.tv_nsec >= 1000000000L) {
-		uc->deadline.tv_sec++;
-		uc->deadline.tv_nsec -= 1000000000L;
-	}
+	tg_gate_deadline_set(&uc->deadline, ms);
 	evtimer_add(uc->ev, &tv);
 	/* the callback still runs from the loop, never from here */
 	if (conn_start(uc, url) != 0)

@@ -1,6 +1,7 @@
 # tests/unit/gate.cmake — unit tests of host/gate/ (tggate): the request
-# path's normal form, the policy parser and the decision.
-foreach(t test_gate_path test_gate_policy test_gate_decide)
+# path's normal form, the policy parser, the decision and the connect
+# limit's shares.
+foreach(t test_gate_path test_gate_policy test_gate_decide test_gate_deadline)
   tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tggate)
 endforeach()
 # HTTP/1.1 framing (host/gate/http.c): the reader's refusals and events, the writers' bytes.
