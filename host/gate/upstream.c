@@ -6,7 +6,8 @@
  * mode's connections are never pooled).
  *
  * Names are resolved with one evdns_base per worker (resolv.conf and
- * /etc/hosts, read when the pool is made); numeric addresses never wait
+ * /etc/hosts, read when the pool is made and again after each reload of
+ * the configuration, SIGHUP); numeric addresses never wait
  * for DNS. Every address a name resolves to is tried in turn until one
  * accepts the connection, within limits.upstream_connect_ms in all; as
  * curl does, an address that does not answer is given up for the next
@@ -74,6 +75,7 @@ struct tg_gate_upstream_conn {
 struct tg_gate_upstream_pool {
 	struct tg_gate_worker *w;
 	struct evdns_base *dns;
+	unsigned long dns_gen;              /* the snapshot whose load last (re)read dns's files */
 	struct tg_gate_upstream_conn *head; /* idle, connecting and due connections */
 	unsigned nidle;                     /* how many of them are UP_IDLE (any key) */
 	char reason[256];                   /* why the last connection failed */
@@ -292,6 +294,8 @@ tg_gate_upstream_pool_new(struct tg_gate_worker *w, struct tg_gate_upstream_pool
 	if (p == NULL)
 		goto out;
 	p->w = w;
+	/* made with the workers, under the first load's snapshot (generation 1) */
+	p->dns_gen = 1;
 	/* resolv.conf and /etc/hosts; without them (a bare container) numeric
 	 * addresses still work and names fail with a resolver error. */
 	p->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -318,6 +322,23 @@ tg_gate_upstream_pool_free(struct tg_gate_upstream_pool *p)
 	if (p->dns != NULL)
 		evdns_base_free(p->dns, 0);
 	free(p);
+}
+
+/*
+ * Reads resolv.conf and /etc/hosts again into p's resolver: the first
+ * connection after a reload (SIGHUP) does it, as the machine's may have
+ * changed since the start. Lookups under way are sent again to the new
+ * servers.
+ */
+static void
+pool_dns_reload(struct tg_gate_upstream_pool *p)
+{
+	evdns_base_clear_nameservers_and_suspend(p->dns);
+	evdns_base_clear_host_addresses(p->dns);
+	/* without the file: no servers (names fail, numeric addresses work) */
+	(void)evdns_base_resolv_conf_parse(
+	    p->dns, DNS_OPTIONS_ALL | DNS_OPTION_NAMESERVERS_NO_DEFAULT, "/etc/resolv.conf");
+	evdns_base_resume(p->dns);
 }
 
 const char *
@@ -572,6 +593,10 @@ tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_sn
 
 	url_key(snap, url, key, sizeof(key));
 	p->reason[0] = '\0';
+	if (p->dns_gen != snap->generation && url->scheme != TG_GATE_SCHEME_UNIX) {
+		pool_dns_reload(p);
+		p->dns_gen = snap->generation;
+	}
 	if (url->scheme != TG_GATE_SCHEME_TCP && (flags & TG_GATE_UP_NEW) == 0 &&
 	    (uc = pool_take(p, key, (flags & TG_GATE_UP_RETRYABLE) == 0)) != NULL) {
 		uc->cb = cb;

@@ -598,6 +598,33 @@ test_silent_address(void **state)
 }
 
 static void
+test_dns_reload(void **state)
+{
+	struct env *e = *state;
+	struct tg_gate_url u;
+	struct got_p a;
+	FILE *f;
+
+	etc_required();
+	/* a name the hosts file lacks (and DNS never answers): no connection */
+	e->snap.cfg.limits.upstream_connect_ms = 300;
+	url_of(e, TG_GATE_SCHEME_HTTP, "tg-later.test", &u);
+	get(e, &u, &a);
+	assert_null(a.g.uc);
+	/* the hosts file gains it; a reload (a new snapshot generation) makes
+	 * the next connection read the files again */
+	assert_non_null(f = fopen("/etc/hosts", "a"));
+	fputs("127.0.0.1 tg-later.test\n", f);
+	assert_int_equal(fclose(f), 0);
+	e->snap.generation++;
+	get(e, &u, &a);
+	assert_non_null(a.g.uc);
+	assert_null(a.g.kind);
+	assert_int_equal(e->srv.accepts, 1);
+	tg_gate_upstream_release(a.g.uc, 0);
+}
+
+static void
 test_https_untrusted(void **state)
 {
 	struct env *e = *state;
@@ -667,6 +694,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_https, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_https_untrusted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_silent_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dns_reload, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_next_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dns_timeout, setup, teardown),
