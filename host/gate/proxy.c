@@ -990,9 +990,32 @@ rq_upstream_host(const struct tg_gate_url *u, char *buf, size_t cap)
 }
 
 /*
+ * The client's IP address alone from peer ("192.0.2.1:50123",
+ * "[2001:db8::1]:50123", or "unix": "unknown") into buf: its length.
+ */
+static size_t
+rq_peer_ip(const char *peer, char *buf, size_t cap)
+{
+	const char *end = strrchr(peer, ':');
+	size_t n;
+
+	if (peer[0] == '[' && end != NULL && end > peer && end[-1] == ']')
+		peer++, end--; /* "[v6]:port" */
+	if (end == NULL || end <= peer)
+		peer = "unknown", end = peer + strlen(peer);
+	n = (size_t)(end - peer) < cap ? (size_t)(end - peer) : cap - 1;
+	memcpy(buf, peer, n);
+	buf[n] = '\0';
+	return n;
+}
+
+/*
  * Builds the head the upstream gets: identity, provenance, injected
  * secrets; as its Host, an absolute-form target's authority (t, RFC 9112
- * section 3.2.2), or the upstream's when the client sent no Host.
+ * section 3.2.2), or the upstream's when the client sent no Host; the
+ * client's address as X-Forwarded-For and https as X-Forwarded-Proto, in
+ * place of any the client sent (the gate is the edge: a client's own
+ * would be believed by an upstream that trusts its proxy's).
  */
 static int
 rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *h,
@@ -1002,11 +1025,11 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	    rq->route_idx >= 0 ? &rq->ls->policy.routes[rq->route_idx] : NULL;
 	struct tg_gate_http_extra *x = NULL;
 	size_t n = 0, i, qoff, tlen = strlen(h->target), plen = strlen(rq->path), vlen;
-	char key[512], host[sizeof(rq->url->host) + 16], *pq = NULL;
+	char key[512], host[sizeof(rq->url->host) + 16], ip[64], *pq = NULL;
 	const char *v;
 	int rc = -1;
 
-	x = calloc(4 + (r != NULL ? r->ninject : 0), sizeof(*x));
+	x = calloc(6 + (r != NULL ? r->ninject : 0), sizeof(*x));
 	qoff = tg_gate_path_query(h->target, tlen);
 	pq = malloc(plen + (tlen - qoff) + 1);
 	if (x == NULL || pq == NULL || (rq->head = evbuffer_new()) == NULL)
@@ -1019,6 +1042,9 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	vlen = tg_gate_http_key_header(&c->ci->peer.prov, key, sizeof(key));
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Key", key, vlen};
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Request-Id", rq->id, strlen(rq->id)};
+	vlen = rq_peer_ip(c->ci->peer_addr, ip, sizeof(ip));
+	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-For", ip, vlen};
+	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-Proto", "https", 5};
 	if (t->auth_len > 0)
 		x[n++] = (struct tg_gate_http_extra){"Host", h->target + t->auth_off, t->auth_len};
 	else if (!rq_has_host(h) && (vlen = rq_upstream_host(rq->url, host, sizeof(host))) > 0)
