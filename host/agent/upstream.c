@@ -65,7 +65,7 @@ struct ag_uconn {
 	int full;               /* counted in up->full_inflight */
 	int counted;            /* counted in metrics upstream_open */
 	int reused;             /* taken from the pool (it served an earlier request) */
-	struct ag_addrs *addrs; /* while connecting: the gate's addresses (a reference) */
+	struct ag_addrs *addrs; /* until its TCP connection is up: the gate's addresses */
 	unsigned addr;          /* the index of the one tried */
 	int resolving;          /* waiting for the lookup of the gate's name */
 	char why[256];          /* the identity check's refusal */
@@ -458,6 +458,8 @@ uc_connected_cb(evutil_socket_t fd, short what, void *arg)
 	event_free(uc->wr);
 	uc->wr = NULL;
 	evtimer_del(uc->try);
+	ag_addrs_unref(uc->addrs); /* connected: the other addresses are not needed */
+	uc->addrs = NULL;
 	if ((uc->ssl = SSL_new(u->ctx)) == NULL || SSL_set_fd(uc->ssl, (int)uc->fd) != 1)
 		goto oom;
 	SSL_set_connect_state(uc->ssl);
@@ -543,11 +545,14 @@ up_resolved(void *arg)
 		tg_gate_deadline_set(&u->fresh_till, UP_DNS_FRESH_MS);
 	} else {
 		snprintf(u->dns_why, sizeof(u->dns_why), "%s", gai_strerror(rc));
-		if (u->addrs != NULL)
+		if (u->addrs != NULL) {
+			/* used for another while: one lookup (and line) per UP_DNS_FRESH_MS */
+			tg_gate_deadline_set(&u->fresh_till, UP_DNS_FRESH_MS);
 			fprintf(stderr,
 			        "tokengate agent: listener %s: cannot look up the gate's host '%s' "
-			        "again (%s); trying the addresses it had\n",
-			        u->cfg->name, u->cfg->up.host, u->dns_why);
+			        "again (%s); using the addresses it had for %u s more\n",
+			        u->cfg->name, u->cfg->up.host, u->dns_why, UP_DNS_FRESH_MS / 1000);
+		}
 	}
 	for (uc = u->conns; uc != NULL; uc = next) {
 		next = uc->next;
