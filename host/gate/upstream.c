@@ -445,26 +445,6 @@ conn_fail(struct tg_gate_upstream_conn *uc)
 	conn_due(uc, UP_FAILED, "refused");
 }
 
-/*
- * Arms uc's try_ev with the share of the time left that the address just
- * tried gets: the time left divided by the addresses left, itself
- * included. The last address gets no timer of its own (connect_ms ends it).
- */
-static void
-try_arm(struct tg_gate_upstream_conn *uc)
-{
-	struct evutil_addrinfo *a;
-	struct timeval tv;
-	unsigned n = 1;
-
-	for (a = uc->ai_next; a != NULL; a = a->ai_next)
-		n++;
-	if (n > 1) {
-		tg_gate_deadline_share(&uc->deadline, n, &tv);
-		evtimer_add(uc->try_ev, &tv);
-	}
-}
-
 /* The current address's share is up: the next address, unless this one
  * answered (its TLS handshake keeps the rest of connect_ms). */
 static void
@@ -479,6 +459,30 @@ try_timer(evutil_socket_t fd, short what, void *arg)
 		bufferevent_free(uc->bev);
 		uc->bev = NULL;
 		conn_next(uc, ETIMEDOUT);
+	}
+}
+
+/*
+ * Arms uc's try_ev with the share of the time left that the address just
+ * tried gets: the time left divided by the addresses left, itself
+ * included. The last address gets no timer of its own (connect_ms ends it).
+ */
+static void
+try_arm(struct tg_gate_upstream_conn *uc)
+{
+	struct evutil_addrinfo *a;
+	struct timeval tv;
+	unsigned n = 1;
+
+	for (a = uc->ai_next; a != NULL; a = a->ai_next)
+		n++;
+	/* made for names with more than one address only (the timer of a
+	 * connection that had no memory for it is the whole limit) */
+	if (n > 1 && uc->try_ev == NULL)
+		uc->try_ev = evtimer_new(uc->pool->w->base, try_timer, uc);
+	if (n > 1 && uc->try_ev != NULL) {
+		tg_gate_deadline_share(&uc->deadline, n, &tv);
+		evtimer_add(uc->try_ev, &tv);
 	}
 }
 
@@ -619,8 +623,7 @@ tg_gate_upstream_get_ex(struct tg_gate_upstream_pool *p, const struct tg_gate_sn
 	uc->connect_ms = ms;
 	memcpy(uc->key, key, sizeof(key));
 	list_add(p, uc);
-	if ((uc->ev = evtimer_new(p->w->base, conn_timer, uc)) == NULL ||
-	    (uc->try_ev = evtimer_new(p->w->base, try_timer, uc)) == NULL)
+	if ((uc->ev = evtimer_new(p->w->base, conn_timer, uc)) == NULL)
 		goto out;
 	if (uc->tls) {
 		if (snap->upstream_ctx == NULL) {
