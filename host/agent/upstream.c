@@ -364,6 +364,9 @@ uc_try_arm(struct ag_uconn *uc)
 	if (n > 1) {
 		tg_gate_deadline_share(&uc->deadline, n, &tv);
 		evtimer_add(uc->try, &tv);
+	} else {
+		/* the last address: the share of one that failed early must not end it */
+		evtimer_del(uc->try);
 	}
 }
 

@@ -483,6 +483,10 @@ try_arm(struct tg_gate_upstream_conn *uc)
 	if (n > 1 && uc->try_ev != NULL) {
 		tg_gate_deadline_share(&uc->deadline, n, &tv);
 		evtimer_add(uc->try_ev, &tv);
+	} else if (uc->try_ev != NULL) {
+		/* the last address: the share of one that failed early must not
+		 * end it */
+		evtimer_del(uc->try_ev);
 	}
 }
 

@@ -220,7 +220,9 @@ static const char hosts_extra[] = "127.0.0.2 tg-second.test\n"
                                   "127.0.0.4 tg-silent.test\n"
                                   "127.0.0.1 tg-silent.test\n"
                                   "127.0.0.4 tg-all-silent.test\n"
-                                  "127.0.0.5 tg-all-silent.test\n";
+                                  "127.0.0.5 tg-all-silent.test\n"
+                                  "127.0.0.2 tg-refused-silent.test\n"
+                                  "127.0.0.4 tg-refused-silent.test\n";
 static const char *etc_why; /* NULL: /etc/hosts has hosts_extra, resolv.conf dns_sink */
 static int dns_sink = -1;   /* a UDP socket that never answers: resolv.conf's server */
 
@@ -583,8 +585,17 @@ test_silent_address(void **state)
 	assert_null(a.g.kind);
 	assert_int_equal(e->srv.accepts, 1);
 	tg_gate_upstream_release(a.g.uc, 0);
-	/* neither answers: the limit, naming every address tried */
+	/* neither answers: the limit, naming every address tried; and the
+	 * same when the first refuses at once: the last address keeps the
+	 * rest of the limit (the first's share does not end it) */
 	url_of(e, TG_GATE_SCHEME_HTTP, "tg-all-silent.test", &u);
+	get(e, &u, &a);
+	assert_null(a.g.uc);
+	assert_string_equal(a.g.kind, "timeout");
+	assert_string_equal(a.g.reason, "no connection to the upstream within 600 ms "
+	                                "(limits.upstream_connect_ms) (every address of its "
+	                                "name tried)");
+	url_of(e, TG_GATE_SCHEME_HTTP, "tg-refused-silent.test", &u);
 	get(e, &u, &a);
 	assert_null(a.g.uc);
 	assert_string_equal(a.g.kind, "timeout");
