@@ -1398,8 +1398,10 @@ in_extras(const char *name, const struct tg_gate_http_extra *extra, size_t nextr
 	size_t i;
 	int found = 0;
 
+	/* the first letters first: most client fields differ there */
 	for (i = 0; !found && i < nextra; i++)
-		found = strcasecmp(name, extra[i].name) == 0;
+		found = (name[0] | 0x20) == (extra[i].name[0] | 0x20) &&
+		        strcasecmp(name, extra[i].name) == 0;
 	return found;
 }
 
