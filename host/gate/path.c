@@ -171,18 +171,16 @@ hexdig(int c)
 	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
-/*
- * Checks the authority a[0..n) of an absolute-form target (RFC 3986
- * section 3.2, without userinfo): NULL, or the reason it is refused.
- */
-static const char *
-authority_check(const char *a, size_t n)
+/* The authority of an absolute-form target or a route's host: RFC 3986
+ * section 3.2, without userinfo. */
+const char *
+tg_gate_path_authority_bad(const char *a, size_t n)
 {
 	const char *why = NULL;
 	size_t i = 0, port;
 
 	if (memchr(a, '@', n) != NULL) {
-		why = "the request-target's authority holds userinfo ('user@'): send the "
+		why = "the authority holds userinfo ('user@'): send the "
 		      "host alone";
 	} else if (n > 0 && a[0] == '[') {
 		/* IP-literal: an IPv6 address (IPvFuture is refused) */
@@ -190,30 +188,29 @@ authority_check(const char *a, size_t n)
 		     i++)
 			;
 		if (i == 1 || i == n || a[i] != ']')
-			why = "the request-target's authority has a malformed [IPv6] address";
+			why = "the authority has a malformed [IPv6] address";
 		i++;
 	} else {
 		/* reg-name or IPv4address: unreserved, sub-delims, %XX */
 		while (why == NULL && i < n && a[i] != ':') {
 			if (a[i] == '%' && (i + 2 >= n || !hexdig((unsigned char)a[i + 1]) ||
 			                    !hexdig((unsigned char)a[i + 2])))
-				why = "the request-target's authority has a bad percent escape";
+				why = "the authority has a bad percent escape";
 			else if (a[i] != '%' && !unreserved((unsigned char)a[i]) &&
 			         strchr("!$&'()*+,;=", a[i]) == NULL)
-				why =
-				    "the request-target's authority holds a character a host name "
-				    "cannot have";
+				why = "the authority holds a character a host name "
+				      "cannot have";
 			i += a[i] == '%' ? 3 : 1;
 		}
 		if (why == NULL && i == 0)
-			why = "the request-target's authority has no host";
+			why = "the authority has no host";
 	}
 	if (why == NULL && i < n) {
 		/* ":" port, at most five digits */
 		for (port = i + 1; port < n && a[port] >= '0' && a[port] <= '9'; port++)
 			;
 		if (a[i] != ':' || port != n || n - i - 1 > 5)
-			why = "the request-target's authority has a malformed port";
+			why = "the authority has a malformed port";
 	}
 	return why;
 }
@@ -245,7 +242,7 @@ tg_gate_path_target(const char *raw, size_t len, char *out, size_t cap, struct t
 		a = s + 3;
 		for (e = a; e < len && raw[e] != '/' && raw[e] != '?'; e++)
 			;
-		if ((bad = authority_check(raw + a, e - a)) == NULL) {
+		if ((bad = tg_gate_path_authority_bad(raw + a, e - a)) == NULL) {
 			t->path_off = e;
 			t->path_len = tg_gate_path_query(raw + e, len - e);
 			t->auth_off = a;

@@ -489,6 +489,16 @@ get_route_key(struct tg_yaml_ctx *c, const char *k, yaml_node_t *vn, const struc
 			                 r->name, v != NULL ? v : "");
 		else
 			r->upstream = (long)i;
+	} else if (strcmp(k, "host") == 0) {
+		if (v == NULL || (why = tg_gate_path_authority_bad(v, strlen(v))) != NULL)
+			rc = tg_yaml_err(
+			    c, vn,
+			    "route '%s': host '%.128s' is not a host name with an optional "
+			    "port (%s); write it like api.internal or api.internal:8080",
+			    r->name, v != NULL ? v : "a list or mapping",
+			    v != NULL ? why : "not a scalar");
+		else if ((r->host = dupstr(v)) == NULL)
+			rc = galloc(c);
 	} else if (strcmp(k, "websocket") == 0) {
 		if (v != NULL && strcmp(v, "true") == 0)
 			r->websocket = 1;
@@ -529,10 +539,10 @@ get_route_key(struct tg_yaml_ctx *c, const char *k, yaml_node_t *vn, const struc
 static int
 get_route(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p, struct tg_gate_route *r)
 {
-	static const char *const keys[] = {"name",           "methods", "paths",    "upstream",
-	                                   "inject_headers", "allow",   "websocket"};
+	static const char *const keys[] = {"name",           "methods", "paths",     "upstream",
+	                                   "inject_headers", "allow",   "websocket", "host"};
 	yaml_node_pair_t *pr;
-	yaml_node_t *kn, *vals[7] = {NULL};
+	yaml_node_t *kn, *vals[8] = {NULL};
 	const char *k, *v;
 	size_t i;
 	int rc = 0;
@@ -546,12 +556,12 @@ get_route(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p, struc
 	for (pr = m->data.mapping.pairs.start; rc == 0 && pr < m->data.mapping.pairs.top; pr++) {
 		kn = node(c, pr->key);
 		k = tg_yaml_scalar(kn);
-		for (i = 0; k != NULL && i < 7 && strcmp(k, keys[i]) != 0; i++)
+		for (i = 0; k != NULL && i < 8 && strcmp(k, keys[i]) != 0; i++)
 			;
-		if (k == NULL || i == 7)
+		if (k == NULL || i == 8)
 			rc = tg_yaml_err(c, kn,
 			                 "unknown route key '%.64s' (known: name, methods, paths, "
-			                 "upstream, inject_headers, allow, websocket)",
+			                 "upstream, inject_headers, allow, websocket, host)",
 			                 k != NULL ? k : "");
 		else if (vals[i] != NULL)
 			rc = tg_yaml_err(c, kn, "route key '%s' appears twice; keep one", k);
@@ -579,7 +589,7 @@ get_route(struct tg_yaml_ctx *c, yaml_node_t *m, struct tg_gate_policy *p, struc
 	if (rc == 0 && vals[5] == NULL)
 		rc = tg_yaml_err(c, m, "route '%s' has no 'allow' list; add who may call it",
 		                 r->name);
-	for (i = 1; rc == 0 && i < 7; i++)
+	for (i = 1; rc == 0 && i < 8; i++)
 		if (vals[i] != NULL)
 			rc = get_route_key(c, keys[i], vals[i], p, r);
 out:
@@ -690,6 +700,7 @@ tg_gate_policy_clear(struct tg_gate_policy *p)
 		r = &p->routes[i];
 		free_strings(r->methods, r->nmethods);
 		free_strings(r->paths, r->npaths);
+		free(r->host);
 		for (j = 0; j < r->ninject; j++) {
 			free(r->inject[j].from);
 			free(r->inject[j].prefix);

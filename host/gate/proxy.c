@@ -1011,8 +1011,9 @@ rq_peer_ip(const char *peer, char *buf, size_t cap)
 
 /*
  * Builds the head the upstream gets: identity, provenance, injected
- * secrets; as its Host, an absolute-form target's authority (t, RFC 9112
- * section 3.2.2), or the upstream's when the client sent no Host; the
+ * secrets; as its Host, the route's host:, else an absolute-form target's
+ * authority (t, RFC 9112 section 3.2.2), else the client's, else (none
+ * sent) the upstream's; the
  * client's address as X-Forwarded-For and https as X-Forwarded-Proto, in
  * place of any the client sent (the gate is the edge: a client's own
  * would be believed by an upstream that trusts its proxy's).
@@ -1045,7 +1046,9 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	vlen = rq_peer_ip(c->ci->peer_addr, ip, sizeof(ip));
 	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-For", ip, vlen};
 	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-Proto", "https", 5};
-	if (t->auth_len > 0)
+	if (r != NULL && r->host != NULL)
+		x[n++] = (struct tg_gate_http_extra){"Host", r->host, strlen(r->host)};
+	else if (t->auth_len > 0)
 		x[n++] = (struct tg_gate_http_extra){"Host", h->target + t->auth_off, t->auth_len};
 	else if (!rq_has_host(h) && (vlen = rq_upstream_host(rq->url, host, sizeof(host))) > 0)
 		x[n++] = (struct tg_gate_http_extra){"Host", host, vlen};

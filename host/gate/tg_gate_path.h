@@ -69,4 +69,12 @@ struct tg_gate_target {
 int tg_gate_path_target(const char *raw, size_t len, char *out, size_t cap,
                         struct tg_gate_target *t, const char **why);
 
+/*
+ * Whether a[0..n) is an authority tg_gate_path_target accepts (a host
+ * name, an IPv4 address or a bracketed IPv6 address, with an optional
+ * port of at most five digits; no userinfo): NULL, or why not (static
+ * text). Also the check of a route's `host:` (tg_gate_policy.h).
+ */
+const char *tg_gate_path_authority_bad(const char *a, size_t n);
+
 #endif /* TG_GATE_PATH_H */

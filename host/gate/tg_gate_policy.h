@@ -8,6 +8,11 @@
  *       methods: [GET, HEAD]                 optional; omitted: any method
  *       paths: ["/v1/datasets"]              required, at least one
  *       upstream: NAME                       optional; a key of upstreams
+ *       host: NAME[:PORT]                    optional; the Host the upstream
+ *                                            gets for this route, whatever
+ *                                            the client sent (an upstream
+ *                                            that picks a service by Host);
+ *                                            omitted: the client's Host
  *       inject_headers:                      optional
  *         HEADER: {from: "file:/PATH" | "env:NAME", prefix: "TEXT"}
  *       allow:                               required, at least one entry
@@ -83,6 +88,7 @@ struct tg_gate_route {
 	char **paths;
 	size_t npaths;
 	long upstream; /* index into upstreams, or -1: the default upstream */
+	char *host;    /* the Host sent upstream, or NULL: the client's */
 	struct tg_gate_inject *inject;
 	size_t ninject;
 	struct tg_gate_allow *allow;

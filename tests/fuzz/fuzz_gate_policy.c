@@ -5,7 +5,8 @@
  * For every input: a refusal is TG_ERR_CONFIG (or out of memory) with a
  * message and leaves an empty policy; an accepted policy has at least one
  * route, each with a name, paths and allow entries whose group and
- * upstream indexes are in range, and every path pattern is in normal form.
+ * upstream indexes are in range, every path pattern is in normal form, and
+ * a route's host: is an authority the Host field can carry.
  * Released by tg_gate_policy_clear (the sanitizers see any leak).
  */
 #include <stdint.h>
@@ -38,6 +39,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		check(r->name[0] != '\0' && r->npaths > 0 && r->nallow > 0);
 		check(r->upstream >= -1 && r->upstream < (long)p.nupstreams);
+		/* a host: is a valid authority (it goes into the Host field) */
+		check(r->host == NULL ||
+		      tg_gate_path_authority_bad(r->host, strlen(r->host)) == NULL);
 		for (j = 0; j < r->npaths; j++) {
 			check(tg_gate_path_normalize(r->paths[j], strlen(r->paths[j]), norm,
 			                             sizeof(norm), NULL) == 0);

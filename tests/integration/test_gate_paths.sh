@@ -12,7 +12,8 @@
 #   keep-alive across allowed and denied requests on one connection;
 #   absolute-form targets decided on their path and forwarded in
 #   origin-form with their authority as Host (userinfo, other schemes,
-#   bad ports and OPTIONS * refused); HTTP/1.0 without Host.
+#   bad ports and OPTIONS * refused); HTTP/1.0 without Host; a route's
+#   host: pinning the upstream's Host.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -21,6 +22,15 @@ gate_require
 cd "$TG_TMP"
 gate_pki
 gate_policy_default "$TG_TMP/policy.yaml"
+# a route whose upstream Host is pinned (host:), first so that it decides
+python3 - "$TG_TMP/policy.yaml" <<'EOF'
+import sys
+p = sys.argv[1]
+route = ('  - name: pinned\n    paths: ["/echo/pinned/**"]\n    host: "api.internal:8080"\n'
+         '    allow: [{identity: "spiffe://example.org/dev/alice"}]\n')
+s = open(p).read().replace("routes:\n", "routes:\n" + route, 1)
+open(p, "w").write(s)
+EOF
 gate_upstream_start up
 UPLOG=$TG_TMP/up-up.jsonl
 gate_start
@@ -78,6 +88,18 @@ for t in 'http://u:p@api/echo|userinfo' 'http:///echo|no host' 'ftp://api/echo|h
 done
 [[ $(uplines) == "$n0" ]] || tg_fail "a refused request-target was forwarded"
 echo "ok: absolute-form is decided on its path and forwarded with its authority as Host; HTTP/1.0 without Host gets the upstream's"
+# a route with host: pins the upstream's Host whatever the client sends
+# (its Host, an absolute-form authority): a client cannot pick another
+# service of an upstream that routes by Host
+out=$(raw_echo 'GET /echo/pinned/a HTTP/1.1\r\nHost: admin.internal\r\nConnection: close\r\n\r\n')
+jq -r .body <<<"$out" >echo.json
+[[ $(jq -r .status <<<"$out") == 200 && $(hdr host) == api.internal:8080 ]] ||
+	tg_fail "route host: with a client Host: upstream Host '$(hdr host)', want api.internal:8080: $out"
+out=$(raw_echo 'GET http://admin.internal/echo/pinned/b HTTP/1.1\r\nHost: admin.internal\r\nConnection: close\r\n\r\n')
+jq -r .body <<<"$out" >echo.json
+[[ $(hdr host) == api.internal:8080 && $(jq -r .path echo.json) == /echo/pinned/b ]] ||
+	tg_fail "route host: with an absolute-form target: upstream Host '$(hdr host)': $out"
+echo "ok: a route's host: is the upstream's Host, whatever the client sent"
 
 # ---- identity headers set by the gate only ----------------------------------------------
 gate_audit_mark

@@ -37,6 +37,7 @@ static const char example[] = TG_GATE_EX_UPSTREAMS
     "  - name: stream\n"
     "    paths: [\"/v1/ws\"]\n"
     "    websocket: true\n"
+    "    host: \"stream.internal:8443\"\n"
     "    allow: [{identity: \"spiffe://example.org/dev/*\"}]\n";
 
 static int
@@ -101,6 +102,9 @@ test_example(void **state)
 	/* websocket: omitted or false is off; true turns it on */
 	assert_int_equal(p.routes[0].websocket, 0);
 	assert_int_equal(p.routes[3].websocket, 1);
+	/* host: omitted is the client's (NULL) */
+	assert_null(p.routes[0].host);
+	assert_string_equal(p.routes[3].host, "stream.internal:8443");
 	tg_gate_policy_clear(&p);
 	tg_gate_policy_clear(&p); /* twice is harmless */
 }
@@ -125,7 +129,25 @@ static const struct bad bads[] = {
     {R1 ALLOW "routes: []\n", "policy.yaml line 5: key 'routes' appears twice; keep one"},
     {R1 ALLOW "    colour: red\n",
      "policy.yaml line 5: unknown route key 'colour' (known: name, methods, paths, "
-     "upstream, inject_headers, allow, websocket)"},
+     "upstream, inject_headers, allow, websocket, host)"},
+    {R1 ALLOW "    host: \"u@api\"\n",
+     "policy.yaml line 5: route 'r1': host 'u@api' is not a host name with an optional port "
+     "(the authority holds userinfo ('user@'): send the host alone); write "
+     "it like api.internal or api.internal:8080"},
+    {R1 ALLOW "    host: \"api/v1\"\n",
+     "policy.yaml line 5: route 'r1': host 'api/v1' is not a host name with an optional port "
+     "(the authority holds a character a host name cannot have); write it "
+     "like api.internal or api.internal:8080"},
+    {R1 ALLOW "    host: \"api:http\"\n",
+     "policy.yaml line 5: route 'r1': host 'api:http' is not a host name with an optional "
+     "port (the authority has a malformed port); write it like api.internal "
+     "or api.internal:8080"},
+    {R1 ALLOW "    host: \"\"\n",
+     "policy.yaml line 5: route 'r1': host '' is not a host name with an optional port (the "
+     "authority has no host); write it like api.internal or api.internal:8080"},
+    {R1 ALLOW "    host: [a]\n",
+     "policy.yaml line 5: route 'r1': host 'a list or mapping' is not a host name with an "
+     "optional port (not a scalar); write it like api.internal or api.internal:8080"},
     {R1 ALLOW "    websocket: yes\n",
      "policy.yaml line 5: route 'r1': 'websocket' must be true or false (given: 'yes')"},
     {R1 ALLOW "    websocket: [true]\n",
