@@ -180,8 +180,7 @@ tg_gate_path_authority_bad(const char *a, size_t n)
 	size_t i = 0, port;
 
 	if (memchr(a, '@', n) != NULL) {
-		why = "the authority holds userinfo ('user@'): send the "
-		      "host alone";
+		why = "the authority holds userinfo ('user@'): send the host alone";
 	} else if (n > 0 && a[0] == '[') {
 		/* IP-literal: an IPv6 address (IPvFuture is refused) */
 		for (i = 1; i < n && (hexdig((unsigned char)a[i]) || a[i] == ':' || a[i] == '.');
@@ -198,8 +197,7 @@ tg_gate_path_authority_bad(const char *a, size_t n)
 				why = "the authority has a bad percent escape";
 			else if (a[i] != '%' && !unreserved((unsigned char)a[i]) &&
 			         strchr("!$&'()*+,;=", a[i]) == NULL)
-				why = "the authority holds a character a host name "
-				      "cannot have";
+				why = "the authority holds a character a host name cannot have";
 			i += a[i] == '%' ? 3 : 1;
 		}
 		if (why == NULL && i == 0)

@@ -1011,12 +1011,12 @@ rq_peer_ip(const char *peer, char *buf, size_t cap)
 
 /*
  * Builds the head the upstream gets: identity, provenance, injected
- * secrets; as its Host, the route's host:, else an absolute-form target's
- * authority (t, RFC 9112 section 3.2.2), else the client's, else (none
- * sent) the upstream's; the
- * client's address as X-Forwarded-For and https as X-Forwarded-Proto, in
- * place of any the client sent (the gate is the edge: a client's own
- * would be believed by an upstream that trusts its proxy's).
+ * secrets; the client's address as X-Forwarded-For and https as
+ * X-Forwarded-Proto, in place of any the client sent (the gate is the
+ * edge: a client's own would be believed by an upstream that trusts its
+ * proxy's); as its Host, the route's host:, else an absolute-form
+ * target's authority (t, RFC 9112 section 3.2.2), else the client's, else
+ * (none sent) the upstream's.
  */
 static int
 rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *h,
