@@ -3,7 +3,9 @@
 # (agent-int.h: one libevent loop, listeners, mutual TLS to the gate with
 # the token key through tg_tlskey, the http and tcp modes, presence, the
 # admin listener). Uses the gate's public headers only: tg_gate_config.h
-# (address and URL parsing) and tg_gate_http.h (HTTP/1.1 framing).
+# (address and URL parsing), tg_gate_http.h (HTTP/1.1 framing),
+# tg_gate_path.h (request-target forms), tg_gate_deadline.h (connect
+# limits) and tg_gate_tls.h (the handshake's events).
 add_library(tgagent STATIC
   ${CMAKE_CURRENT_LIST_DIR}/agent/config.c
   ${CMAKE_CURRENT_LIST_DIR}/agent/cmd_agent.c

@@ -28,6 +28,7 @@
 #include <event2/buffer.h>
 
 #include "tg_gate_http.h"
+#include "tg_gate_path.h"
 
 static const struct tg_gate_http_limits hc_limits = {8192, 65536, 100};
 
@@ -470,21 +471,58 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 
 /* ---- the request ---- */
 
+/*
+ * A client that uses the agent as its HTTP proxy sends absolute-form
+ * ("GET http://api.example/v1/x"): the gate, the next hop, gets
+ * origin-form (RFC 9112 section 3.2.2), the URL's authority as Host unless
+ * --host says otherwise. *target (and *auth, *auth_len) for a target in
+ * absolute-form; any other target goes as it is, for the gate to judge.
+ * *buf: what the caller frees. 0, or -1 when out of memory.
+ */
+static int
+rq_origin_form(const char *raw, const char **target, const char **auth, size_t *auth_len,
+               char **buf)
+{
+	struct tg_gate_target t;
+	char path[TG_GATE_PATH_MAX];
+	size_t len = strlen(raw);
+	int rc = 0;
+
+	*target = raw;
+	*auth = NULL;
+	*auth_len = 0;
+	*buf = NULL;
+	if (raw[0] != '/' && tg_gate_path_target(raw, len, path, sizeof(path), &t, NULL) == 0 &&
+	    t.auth_len > 0) {
+		/* the path as sent (the gate normalizes it), "/" when empty */
+		if ((*buf = malloc(len - t.path_off + 2)) == NULL) {
+			rc = -1;
+		} else {
+			snprintf(*buf, len - t.path_off + 2, "%s%s", t.path_len == 0 ? "/" : "",
+			         raw + t.path_off);
+			*target = *buf;
+			*auth = raw + t.auth_off;
+			*auth_len = t.auth_len;
+		}
+	}
+	return rc;
+}
+
 static int
 rq_head(void *arg, const struct tg_gate_http_head *h)
 {
 	struct hc *c = arg;
 	const struct tg_agent_listener_cfg *cfg = c->l->cfg;
 	struct tg_gate_http_extra x[1];
-	char hostport[300];
-	const char *absent = ag_listener_absent(c->l);
-	size_t i, nx = 0;
-	int has_host = 0;
+	char hostport[300], *tbuf = NULL;
+	const char *absent = ag_listener_absent(c->l), *target, *auth;
+	size_t i, nx = 0, auth_len;
+	int has_host = 0, rc = -1;
 
 	if (absent != NULL) {
 		c->l->refused++;
 		hc_answer(c, 503, absent);
-		return -1;
+		goto out;
 	}
 	evtimer_del(c->ctmo);
 	snprintf(c->method, sizeof(c->method), "%s", h->method);
@@ -506,8 +544,16 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 	for (i = 0; i < h->nheaders; i++)
 		if (strcasecmp(h->headers[i].name, "Host") == 0)
 			has_host = 1;
+	if (rq_origin_form(h->target, &target, &auth, &auth_len, &tbuf) != 0) {
+		c->l->failed++;
+		hc_answer(c, 500, "out of memory");
+		goto out;
+	}
 	if (cfg->host != NULL) {
 		x[0] = (struct tg_gate_http_extra){"Host", cfg->host, strlen(cfg->host)};
+		nx = 1;
+	} else if (auth != NULL) {
+		x[0] = (struct tg_gate_http_extra){"Host", auth, auth_len};
 		nx = 1;
 	} else if (!has_host) {
 		/* an HTTP/1.0 client may send none; HTTP/1.1 towards the gate needs one */
@@ -516,20 +562,23 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 		nx = 1;
 	}
 	evbuffer_drain(c->head, evbuffer_get_length(c->head));
-	if (tg_gate_http_request_head(h, h->target, x, nx, c->head) != 0) {
+	if (tg_gate_http_request_head(h, target, x, nx, c->head) != 0) {
 		c->l->failed++;
 		hc_answer(c, 400,
 		          "the request cannot be forwarded (its target holds a byte a "
 		          "request line cannot carry)");
-		return -1;
+		goto out;
 	}
 	c->in_req = 1;
 	c->resume = 1; /* the rest of the head stays in the reader */
 	if ((c->pend = ag_up_get(c->l->up, 1, up_ready, c)) == NULL) {
 		c->dead = 1;
-		return -1;
+		goto out;
 	}
-	return 1;
+	rc = 1;
+out:
+	free(tbuf);
+	return rc;
 }
 
 static int

@@ -354,7 +354,23 @@ echo "ok: cold burst of 10 connections: $full full handshake, $(agent_metric 'to
 curl -sS --max-time 20 --unix-socket "$TG_TMP/agent.sock" -o r3.json "http://x/echo" || tg_fail "GET over the unix socket"
 jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")][0][1] == "rewritten.example"' r3.json >/dev/null ||
 	tg_fail "host: did not set Host: $(cat r3.json)"
-echo "ok: unix socket 0600, Host rewritten by host:"
+# the same listener as an HTTP proxy: the gate gets origin-form, and host:
+# still names the Host (not the URL's authority)
+printf 'GET http://api.example/echo/p?q=1 HTTP/1.1\r\nHost: api.example\r\nConnection: close\r\n\r\n' |
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(sys.argv[1])
+s.sendall(sys.stdin.buffer.read())
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d: break
+    out += d
+sys.stdout.write(out.split(b"\r\n\r\n", 1)[1].decode())' "$TG_TMP/agent.sock" >r4.json
+jq -e '.path == "/echo/p?q=1" and ([.headers[] | select(.[0] | ascii_downcase == "host")] == [["Host", "rewritten.example"]])' r4.json >/dev/null ||
+	tg_fail "absolute-form through an agent with host:: $(cat r4.json)"
+echo "ok: unix socket 0600, Host rewritten by host: (also for a proxy-style request)"
 # tcp mode: the bytes of an HTTP request pass unchanged
 printf 'GET /echo?tcp=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >req.txt
 python3 - "$TPORT" <<'EOF' >tcp.out || tg_fail "tcp mode: $(cat tcp.out)"
