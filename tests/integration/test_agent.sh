@@ -98,9 +98,9 @@ jq -e '[.headers[] | select(.[0] == "X-Tokengate-Identity")][0][1] == "spiffe://
 	tg_fail "the gate did not see the token identity: $(cat r1.json)"
 echo "ok: GET /echo through agent and gate as spiffe://example.org/svc/api"
 # the agent as a client's HTTP proxy (http_proxy=http://127.0.0.1:PORT):
-# the absolute-form request goes to the gate, decided on its path, and the
-# upstream gets origin-form with the URL's authority as Host; the
-# proxy-only headers stop at the agent
+# the absolute-form request goes to the gate in origin-form with the URL's
+# authority as Host, decided on its normalized path; the proxy-only
+# headers stop at the agent
 code=$(curl -sS --max-time 20 -o r-proxy.json -w '%{http_code}' -x "$A" -U 'me:proxy-secret' \
 	'http://api.example:8080/echo/a/../b?x=1')
 [[ $code == 200 ]] || tg_fail "through the agent as an HTTP proxy: $code $(cat r-proxy.json)"
@@ -109,7 +109,7 @@ jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")] == [["Host", "api.
 	tg_fail "proxy request: Host upstream: $(jq -c '[.headers[] | select(.[0] | ascii_downcase == "host")]' r-proxy.json)"
 ! jq -e '.headers[] | select(.[0] | ascii_downcase | startswith("proxy-"))' r-proxy.json >/dev/null ||
 	tg_fail "proxy request: a Proxy-* header reached the upstream: $(jq -c .headers r-proxy.json)"
-echo "ok: the agent as an HTTP proxy: absolute-form decided on its path, the URL's host as Host, Proxy-* dropped"
+echo "ok: the agent as an HTTP proxy: origin-form to the gate, the URL's host as Host, Proxy-* dropped"
 # an https:// URL through the proxy asks for a tunnel (CONNECT): refused,
 # saying what to send instead
 ans=$(python3 -c 'import socket, sys
