@@ -1527,6 +1527,21 @@ vchars_ok(const char *s)
 	return s != NULL && i > 0 && s[i] == '\0';
 }
 
+/*
+ * A field only a proxy may set: the gate's own (X-Tokengate-*), and those
+ * that tell an upstream who the client is or how it came (Forwarded,
+ * X-Forwarded-*, X-Real-IP), which an upstream believes when its proxy
+ * sends them: a client's own copies never go on.
+ */
+static int
+proxy_only(const char *name)
+{
+	return (name[0] | 0x20) == 'x' ? strncasecmp(name, "x-tokengate-", 12) == 0 ||
+	                                     strncasecmp(name, "x-forwarded-", 12) == 0 ||
+	                                     strcasecmp(name, "x-real-ip") == 0
+	                               : strcasecmp(name, "forwarded") == 0;
+}
+
 /* The client's fields the upstream request keeps. */
 static int
 request_fields(const struct tg_gate_http_head *h, const struct tg_gate_http_extra *extra,
@@ -1538,8 +1553,8 @@ request_fields(const struct tg_gate_http_head *h, const struct tg_gate_http_extr
 
 	for (i = 0; rc == 0 && i < h->nheaders; i++) {
 		name = h->headers[i].name;
-		if (!hop_by_hop(name) && !named_by_connection(h, conn, name) &&
-		    strncasecmp(name, "x-tokengate-", 12) != 0 && !in_extras(name, extra, nextra))
+		if (!hop_by_hop(name) && !named_by_connection(h, conn, name) && !proxy_only(name) &&
+		    !in_extras(name, extra, nextra))
 			rc = add_field(b, name, h->headers[i].value, strlen(h->headers[i].value));
 	}
 	return rc;

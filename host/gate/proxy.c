@@ -1011,10 +1011,11 @@ rq_peer_ip(const char *peer, char *buf, size_t cap)
 
 /*
  * Builds the head the upstream gets: identity, provenance, injected
- * secrets; the client's address as X-Forwarded-For and https as
- * X-Forwarded-Proto, in place of any the client sent (the gate is the
- * edge: a client's own would be believed by an upstream that trusts its
- * proxy's); as its Host, the route's host:, else an absolute-form
+ * secrets; the client's address as X-Forwarded-For and X-Real-IP and
+ * https as X-Forwarded-Proto (a client's own copies, and its Forwarded and
+ * other X-Forwarded-* fields, are dropped by the writer: the gate is the
+ * edge, and an upstream that trusts its proxy's would believe them); as
+ * its Host, the route's host:, else an absolute-form
  * target's authority (t, RFC 9112 section 3.2.2), else the client's, else
  * (none sent) the upstream's.
  */
@@ -1030,7 +1031,7 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	const char *v;
 	int rc = -1;
 
-	x = calloc(6 + (r != NULL ? r->ninject : 0), sizeof(*x));
+	x = calloc(7 + (r != NULL ? r->ninject : 0), sizeof(*x));
 	qoff = tg_gate_path_query(h->target, tlen);
 	pq = malloc(plen + (tlen - qoff) + 1);
 	if (x == NULL || pq == NULL || (rq->head = evbuffer_new()) == NULL)
@@ -1045,6 +1046,7 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Request-Id", rq->id, strlen(rq->id)};
 	vlen = rq_peer_ip(c->ci->peer_addr, ip, sizeof(ip));
 	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-For", ip, vlen};
+	x[n++] = (struct tg_gate_http_extra){"X-Real-IP", ip, vlen};
 	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-Proto", "https", 5};
 	if (r != NULL && r->host != NULL)
 		x[n++] = (struct tg_gate_http_extra){"Host", r->host, strlen(r->host)};

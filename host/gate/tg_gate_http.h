@@ -146,7 +146,8 @@ struct tg_gate_http_extra {
  * header except hop-by-hop ones (Connection and the fields it names,
  * Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade
  * unless h->upgrade), Proxy-Authorization (a client's credentials for the
- * proxy it talks to), any X-Tokengate-* field, and any field named in
+ * proxy it talks to), any X-Tokengate-*, X-Forwarded-*, Forwarded or
+ * X-Real-IP field (only a proxy may say these), and any field named in
  * extra (client copies of identity and injected headers are dropped,
  * case-insensitively); then extra; then framing (Content-Length as
  * received, or Transfer-Encoding: chunked) and "Connection: keep-alive"

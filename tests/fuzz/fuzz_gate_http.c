@@ -25,9 +25,9 @@
  *     upgrade; it holds exactly one X-Tokengate-Identity, one
  *     X-Tokengate-Key and one Authorization, the gate's values, one Host
  *     (an absolute-form target's authority, when it is one), no other
- *     X-Tokengate-* field and no hop-by-hop field (nor
- *     Proxy-Authorization); an absolute-form target's authority holds no
- *     '/', '?', '#', '@', '\', space or control byte.
+ *     X-Tokengate-* field, no hop-by-hop field, no Proxy-Authorization,
+ *     Forwarded, X-Forwarded-* or X-Real-IP; an absolute-form target's
+ *     authority holds no '/', '?', '#', '@', '\', space or control byte.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -192,8 +192,9 @@ count(const struct tg_gate_http_head *h, const char *name, const char *want)
 static int
 back_head(void *arg, const struct tg_gate_http_head *h)
 {
-	static const char *const hop[] = {"keep-alive", "proxy-connection", "te", "trailer",
-	                                  "proxy-authorization"};
+	static const char *const hop[] = {"keep-alive", "proxy-connection",    "te",
+	                                  "trailer",    "proxy-authorization", "forwarded",
+	                                  "x-real-ip"};
 	struct back *b = arg;
 	const struct tg_gate_http_head *o = b->orig;
 	size_t i, tg = 0;
@@ -207,8 +208,10 @@ back_head(void *arg, const struct tg_gate_http_head *h)
 	check(count(h, "X-Tokengate-Key", key_value) == 1);
 	check(count(h, "Authorization", auth_value) == 1);
 	check(count(h, "Host", b->host) == 1);
-	for (i = 0; i < h->nheaders; i++)
+	for (i = 0; i < h->nheaders; i++) {
 		tg += strncasecmp(h->headers[i].name, "x-tokengate-", 12) == 0;
+		check(strncasecmp(h->headers[i].name, "x-forwarded-", 12) != 0);
+	}
 	check(tg == 2);
 	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
 		check(count(h, hop[i], NULL) == 0);

@@ -107,6 +107,7 @@ out=$(gate_py alice req -H "X-Tokengate-Identity: spiffe://$TD/svc/root" \
 	-H "x-tokengate-key: level=device-attested; pin=always; touch=always; serial=1" \
 	-H "X-TOKENGATE-IDENTITY: spiffe://$TD/svc/root2" -H "X-Tokengate-Extra: forged" \
 	-H "X-Forwarded-For: 10.6.6.6" -H "x-forwarded-for: 10.7.7.7" -H "X-Forwarded-Proto: http" \
+	-H "X-Real-IP: 10.6.6.6" -H "Forwarded: for=10.6.6.6" -H "X-Forwarded-Host: evil.example" \
 	-H "X-Other: kept" /echo)
 [[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "spoofed headers: $out"
 jq -r .body <<<"$out" >echo.json
@@ -116,10 +117,12 @@ jq -r .body <<<"$out" >echo.json
 	tg_fail "X-Tokengate-Key upstream: '$(hdr x-tokengate-key)'"
 [[ -z $(hdr x-tokengate-extra) ]] || tg_fail "a client X-Tokengate-* header reached the upstream"
 [[ $(hdr x-other) == kept ]] || tg_fail "an ordinary client header was dropped: $(cat echo.json)"
-[[ $(hdr x-forwarded-for) == 127.0.0.1 && $(hdr x-forwarded-proto) == https ]] ||
-	tg_fail "X-Forwarded-For/-Proto upstream: '$(hdr x-forwarded-for)' '$(hdr x-forwarded-proto)', want the gate's (127.0.0.1, https) in place of the client's"
+[[ $(hdr x-forwarded-for) == 127.0.0.1 && $(hdr x-real-ip) == 127.0.0.1 && $(hdr x-forwarded-proto) == https ]] ||
+	tg_fail "X-Forwarded-For/X-Real-IP/X-Forwarded-Proto upstream: '$(hdr x-forwarded-for)' '$(hdr x-real-ip)' '$(hdr x-forwarded-proto)', want the gate's (127.0.0.1, 127.0.0.1, https) in place of the client's"
+[[ -z $(hdr forwarded) && -z $(hdr x-forwarded-host) ]] ||
+	tg_fail "a client's Forwarded / X-Forwarded-Host reached the upstream: '$(hdr forwarded)' '$(hdr x-forwarded-host)'"
 gate_audit_expect event=$GATE_EV_REQ decision=allow route=echo identity=spiffe://$TD/dev/alice
-echo "ok: client copies of X-Tokengate-* and X-Forwarded-For/-Proto are replaced by the gate's"
+echo "ok: client copies of X-Tokengate-*, X-Forwarded-*, X-Real-IP and Forwarded are dropped, the gate's set"
 
 # ---- injected Authorization ------------------------------------------------------------------
 gate_audit_mark

@@ -836,14 +836,20 @@ test_request_head(void **state)
 	     "X-TOKENGATE-KEY: level=device-attested\r\nX-Tokengate-Other: 1\r\n"
 	     "authorization: Bearer stolen\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\n"
 	     "Keep-Alive: timeout=5\r\nProxy-Connection: x\r\nTE: trailers\r\nTrailer: X-Sum\r\n"
-	     "Upgrade: h2c\r\nTransfer-Encoding: chunked\r\nAccept: */*\r\n\r\n",
+	     "Upgrade: h2c\r\nTransfer-Encoding: chunked\r\nAccept: */*\r\n"
+	     "Proxy-Authorization: Basic bWU6cHc=\r\nX-Forwarded-For: 6.6.6.6\r\n"
+	     "x-forwarded-host: evil.example\r\nFORWARDED: for=6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\n"
+	     "X-Forwarded: no\r\nX-Realm: kept\r\nForwarded-For: kept\r\n\r\n",
 	     &k);
 	assert_int_equal(k.h.body, TG_GATE_HTTP_BODY_CHUNKED);
 	assert_int_equal(tg_gate_http_request_head(&k.h, "/v1/chat/completions?stream=1", x, 3, b),
 	                 0);
 	s = drain(b);
+	/* hop-by-hop, proxy credentials and what only a proxy may say are gone;
+	 * names that merely look alike stay */
 	assert_string_equal(s, "POST /v1/chat/completions?stream=1 HTTP/1.1\r\n"
-	                       "Host: llm\r\nAccept: */*\r\n"
+	                       "Host: llm\r\nAccept: */*\r\nX-Forwarded: no\r\n"
+	                       "X-Realm: kept\r\nForwarded-For: kept\r\n"
 	                       "X-Tokengate-Identity: spiffe://example.org/dev/bob\r\n"
 	                       "X-Tokengate-Key: level=device-attested; pin=once; touch=never; "
 	                       "serial=1\r\n"
