@@ -95,7 +95,9 @@ gate_audit_none decision=allow
 [[ $(uplines) == "$n0" ]] || tg_fail "a request without a certificate reached the upstream"
 echo "ok: a client's own X-Tokengate-Client-Cert / X-Original-URI / identity headers change no decision"
 # what the upstream receives: tokengate's identity and key, never the client's
-out=$(ng alice req "${forge[@]}" -H "X-Tokengate-Request-Id: forged" -H "X-Other: kept" /echo)
+out=$(ng alice req "${forge[@]}" -H "X-Tokengate-Request-Id: forged" -H "X-Other: kept" \
+	-H "X-Forwarded-For: 10.6.6.6" -H "X-Real-IP: 10.6.6.6" -H "Forwarded: for=10.6.6.6" \
+	-H "X-Forwarded-Host: evil.example" /echo)
 [[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "alice on /echo with forged headers: $out"
 jq -r .body <<<"$out" >echo.json
 [[ $(hdr x-tokengate-identity) == "spiffe://$TD/dev/alice" ]] ||
@@ -106,6 +108,10 @@ for h in x-tokengate-client-cert x-tokengate-route; do
 	[[ -z $(hdr $h) ]] || tg_fail "a client's $h reached the upstream: $(hdr $h)"
 done
 [[ $(hdr x-other) == kept ]] || tg_fail "an ordinary client header was dropped: $(cat echo.json)"
+# the example's who-the-client-is fields, as the gate sets them
+[[ $(hdr x-forwarded-for) == 127.0.0.1 && $(hdr x-real-ip) == 127.0.0.1 && $(hdr x-forwarded-proto) == https &&
+	-z $(hdr forwarded) && -z $(hdr x-forwarded-host) ]] ||
+	tg_fail "X-Forwarded-For/X-Real-IP/-Proto/Forwarded/X-Forwarded-Host upstream through nginx: $(cat echo.json)"
 [[ $(jq -r .path echo.json) == /echo ]] || tg_fail "upstream path $(jq -r .path echo.json)"
 gate_audit_expect front=authz decision=allow route=echo identity=spiffe://$TD/dev/alice
 # the request id upstream is the one of the endpoint's record
