@@ -613,7 +613,7 @@ test_dns_reload(void **state)
 {
 	struct env *e = *state;
 	struct tg_gate_url u;
-	struct got_p a;
+	struct got_p a, pend;
 	FILE *f;
 
 	etc_required();
@@ -623,16 +623,27 @@ test_dns_reload(void **state)
 	get(e, &u, &a);
 	assert_null(a.g.uc);
 	/* the hosts file gains it; a reload (a new snapshot generation) makes
-	 * the next connection read the files again */
+	 * the next connection read the files again, while a lookup of another
+	 * name is still waiting for DNS (it is sent again, and still gets no
+	 * answer: its limit ends it; ASan watches the resolver's switch) */
 	assert_non_null(f = fopen("/etc/hosts", "a"));
 	fputs("127.0.0.1 tg-later.test\n", f);
 	assert_int_equal(fclose(f), 0);
+	url_of(e, TG_GATE_SCHEME_HTTP, "tg-pending.test", &u);
+	memset(&pend, 0, sizeof(pend));
+	pend.pool = e->pool;
+	assert_int_equal(tg_gate_upstream_get(e->pool, &e->snap, &u, got_cb, &pend), 0);
 	e->snap.generation++;
+	url_of(e, TG_GATE_SCHEME_HTTP, "tg-later.test", &u);
 	get(e, &u, &a);
 	assert_non_null(a.g.uc);
 	assert_null(a.g.kind);
 	assert_int_equal(e->srv.accepts, 1);
 	tg_gate_upstream_release(a.g.uc, 0);
+	run_until(e, &pend.g.calls, 1, 3000);
+	assert_int_equal(pend.g.calls, 1);
+	assert_null(pend.g.uc);
+	assert_string_equal(pend.g.kind, "timeout");
 }
 
 static void
