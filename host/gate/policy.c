@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
@@ -377,12 +378,44 @@ out:
 	return rc;
 }
 
+/*
+ * Why header name n (a token) cannot be injected, or NULL: the fields
+ * that frame the request or the connection (a second Content-Length or
+ * Transfer-Encoding would let the upstream read the body differently),
+ * Host (a route's host: sets it), and those the gate sets itself
+ * (tg_gate_http_request_head drops a client's copies of them).
+ */
+static const char *
+inject_name_bad(const char *n)
+{
+	static const char *const framing[] = {"content-length",   "transfer-encoding",
+	                                      "connection",       "keep-alive",
+	                                      "proxy-connection", "te",
+	                                      "trailer",          "upgrade"};
+	const char *why = NULL;
+	size_t i;
+
+	for (i = 0; why == NULL && i < sizeof(framing) / sizeof(framing[0]); i++)
+		if (strcasecmp(n, framing[i]) == 0)
+			why =
+			    "it frames the request or the connection, which is the gate's to write";
+	if (why == NULL && strcasecmp(n, "host") == 0)
+		why = "set the route's host: instead";
+	if (why == NULL &&
+	    (strncasecmp(n, "x-tokengate-", 12) == 0 || strncasecmp(n, "x-forwarded-", 12) == 0 ||
+	     strcasecmp(n, "x-real-ip") == 0 || strcasecmp(n, "forwarded") == 0 ||
+	     strcasecmp(n, "proxy-authorization") == 0))
+		why =
+		    "the gate sets or drops it itself (identity, provenance, the client's address)";
+	return why;
+}
+
 static int
 get_inject(struct tg_yaml_ctx *c, yaml_node_t *hk, yaml_node_t *m, const char *route,
            struct tg_gate_inject *h)
 {
 	yaml_node_pair_t *pr;
-	const char *hn = tg_yaml_scalar(hk), *k, *v;
+	const char *hn = tg_yaml_scalar(hk), *k, *v, *why;
 	int rc = 0, from = 0;
 
 	if (!token_ok(hn, TG_GATE_NAME_MAX)) {
@@ -390,6 +423,11 @@ get_inject(struct tg_yaml_ctx *c, yaml_node_t *hk, yaml_node_t *m, const char *r
 		                 "route '%s': '%.64s' is not a header name (1 to %d token "
 		                 "characters)",
 		                 route, hn != NULL ? hn : "", TG_GATE_NAME_MAX);
+		goto out;
+	}
+	if ((why = inject_name_bad(hn)) != NULL) {
+		rc = tg_yaml_err(c, hk, "route '%s': header %s cannot be injected: %s", route, hn,
+		                 why);
 		goto out;
 	}
 	snprintf(h->header, sizeof(h->header), "%s", hn);

@@ -5,13 +5,15 @@
  * For every input: a refusal is TG_ERR_CONFIG (or out of memory) with a
  * message and leaves an empty policy; an accepted policy has at least one
  * route, each with a name, paths and allow entries whose group and
- * upstream indexes are in range, every path pattern is in normal form, and
- * a route's host: is an authority the Host field can carry.
+ * upstream indexes are in range, every path pattern is in normal form, a
+ * route's host: is an authority the Host field can carry, and no injected
+ * header is a framing field, Host, or one the gate sets itself.
  * Released by tg_gate_policy_clear (the sanitizers see any leak).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tg_fuzz.h"
 #include "tg_gate_path.h"
@@ -46,6 +48,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check(tg_gate_path_normalize(r->paths[j], strlen(r->paths[j]), norm,
 			                             sizeof(norm), NULL) == 0);
 			check(strcmp(norm, r->paths[j]) == 0);
+		}
+		/* no injected header frames the request or is one the gate sets */
+		for (j = 0; j < r->ninject; j++) {
+			const char *h = r->inject[j].header;
+
+			check(strcasecmp(h, "content-length") != 0 &&
+			      strcasecmp(h, "transfer-encoding") != 0 &&
+			      strcasecmp(h, "host") != 0 &&
+			      strncasecmp(h, "x-tokengate-", 12) != 0 &&
+			      strncasecmp(h, "x-forwarded-", 12) != 0);
 		}
 		for (j = 0; j < r->nallow; j++) {
 			const struct tg_gate_allow *a = &r->allow[j];

@@ -130,6 +130,21 @@ static const struct bad bads[] = {
     {R1 ALLOW "    colour: red\n",
      "policy.yaml line 5: unknown route key 'colour' (known: name, methods, paths, "
      "upstream, inject_headers, allow, websocket, host)"},
+    {R1 ALLOW "    inject_headers: {Content-Length: {from: \"env:X\"}}\n",
+     "policy.yaml line 5: route 'r1': header Content-Length cannot be injected: it frames the "
+     "request or the connection, which is the gate's to write"},
+    {R1 ALLOW "    inject_headers: {transfer-encoding: {from: \"env:X\"}}\n",
+     "policy.yaml line 5: route 'r1': header transfer-encoding cannot be injected: it frames "
+     "the request or the connection, which is the gate's to write"},
+    {R1 ALLOW "    inject_headers: {HOST: {from: \"env:X\"}}\n",
+     "policy.yaml line 5: route 'r1': header HOST cannot be injected: set the route's host: "
+     "instead"},
+    {R1 ALLOW "    inject_headers: {X-Tokengate-Identity: {from: \"env:X\"}}\n",
+     "policy.yaml line 5: route 'r1': header X-Tokengate-Identity cannot be injected: the gate "
+     "sets or drops it itself (identity, provenance, the client's address)"},
+    {R1 ALLOW "    inject_headers: {X-Real-IP: {from: \"env:X\"}}\n",
+     "policy.yaml line 5: route 'r1': header X-Real-IP cannot be injected: the gate sets or "
+     "drops it itself (identity, provenance, the client's address)"},
     {R1 ALLOW "    host: \"u@api\"\n",
      "policy.yaml line 5: route 'r1': host 'u@api' is not a host name with an optional port "
      "(the authority holds userinfo ('user@'): send the host alone); write "
