@@ -9,6 +9,7 @@
  */
 #include "agent-int.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -46,7 +47,8 @@ sh_unref(struct rs_shared *sh)
 	pthread_mutex_unlock(&sh->mu);
 	if (last) {
 		ag_addrs_unref(sh->addrs);
-		close(sh->efd);
+		if (sh->efd >= 0)
+			close(sh->efd);
 		pthread_mutex_destroy(&sh->mu);
 		free(sh);
 	}
@@ -104,6 +106,7 @@ rs_thread(void *arg)
 	struct rs_shared *sh = arg;
 	struct ag_addrs *a;
 	uint64_t one = 1;
+	ssize_t w;
 	int rc;
 
 	a = ag_resolve_now(sh->host, sh->port, &rc);
@@ -112,9 +115,10 @@ rs_thread(void *arg)
 	sh->addrs = a;
 	sh->rc = rc;
 	pthread_mutex_unlock(&sh->mu);
-	if (write(sh->efd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
-		/* an eventfd's counter cannot overflow from one write per lookup */
-	}
+	/* one write per lookup: an eventfd's counter cannot fill up */
+	do {
+		w = write(sh->efd, &one, sizeof(one));
+	} while (w < 0 && errno == EINTR);
 	sh_unref(sh);
 	return NULL;
 }
