@@ -1032,7 +1032,7 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	int rc = -1;
 
 	x = calloc(7 + (r != NULL ? r->ninject : 0), sizeof(*x));
-	qoff = tg_gate_path_query(h->target, tlen);
+	qoff = t->path_off + t->path_len; /* the query's '?', or the end */
 	pq = malloc(plen + (tlen - qoff) + 1);
 	if (x == NULL || pq == NULL || (rq->head = evbuffer_new()) == NULL)
 		goto out;

@@ -26,14 +26,12 @@ export TOKENGATE_PIN=$TG_SOFTHSM_PIN
 GATE_HSM=1 gate_pki || tg_fail "the PKI could not be made"
 gate_policy_default "$TG_TMP/policy.yaml"
 # a WebSocket route this identity may use (the default one is for dev/*)
-python3 - "$TG_TMP/policy.yaml" <<'EOF'
-import sys
-p = sys.argv[1]
-route = ('  - name: ws-api\n    paths: ["/ws-api"]\n    websocket: true\n    allow:\n'
-         '      - identity: "spiffe://example.org/svc/api"\n')
-s = open(p).read().replace("routes:\n", "routes:\n" + route, 1)
-open(p, "w").write(s)
-EOF
+gate_policy_first "$TG_TMP/policy.yaml" '  - name: ws-api
+    paths: ["/ws-api"]
+    websocket: true
+    allow:
+      - identity: "spiffe://example.org/svc/api"
+'
 gate_upstream_start main --listen 127.0.0.1:0
 gate_start
 KEY="$GATE_HSM_KEY?module-path=$TG_SOFTHSM2_MODULE"
@@ -151,9 +149,13 @@ elif why=$(unshare -m true 2>&1); then
 		"$TG" agent --listen "127.0.0.1:$(tg_free_port_pair)" --upstream "https://tg-gate-late.test:$GATE_PORT" \
 		--server-name localhost --key "$KEY" --cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem" --check
 	P2=$(tg_free_port_pair) first=$AGENT_PID
-	AGENT_ETC=$TG_TMP/etc.test agent_start agent-names.log --listen "127.0.0.1:$P2" \
-		--upstream "https://tg-gate.test:$GATE_PORT" --server-name localhost --key "$KEY" \
-		--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem"
+	# an agent on 127.0.0.1:$P2 whose gate is NAME (the etc.test files)
+	agent_on_name() { # LOG NAME
+		AGENT_ETC=$TG_TMP/etc.test agent_start "$1" --listen "127.0.0.1:$P2" \
+			--upstream "https://$2:$GATE_PORT" --server-name localhost --key "$KEY" \
+			--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem"
+	}
+	agent_on_name agent-names.log tg-gate.test
 	code=$(curl -sS --max-time 20 -o r-names.json -w '%{http_code}' "http://127.0.0.1:$P2/echo")
 	[[ $code == 200 ]] || tg_fail "through a gate name whose first address refuses: $code $(cat r-names.json)"
 	gate__kill "$AGENT_PID"
@@ -170,9 +172,7 @@ print("ready", flush=True); time.sleep(600)' "$GATE_PORT" >silent.out 2>&1 &
 	silent=$!
 	tg_on_exit gate__kill "$silent"
 	tg_wait_until 10 grep -q ready silent.out || tg_fail "the silent listener did not start: $(cat silent.out)"
-	AGENT_ETC=$TG_TMP/etc.test agent_start agent-silent.log --listen "127.0.0.1:$P2" \
-		--upstream "https://tg-gate-silent.test:$GATE_PORT" --server-name localhost --key "$KEY" \
-		--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem"
+	agent_on_name agent-silent.log tg-gate-silent.test
 	code=$(curl -sS --max-time 20 -o r-silent.json -w '%{http_code}' "http://127.0.0.1:$P2/echo")
 	[[ $code == 200 ]] || tg_fail "through a gate name whose first address never answers: $code $(cat r-silent.json)"
 	gate__kill "$AGENT_PID"
@@ -184,9 +184,7 @@ print("ready", flush=True); time.sleep(600)' "$GATE_PORT" >silent.out 2>&1 &
 	# the gate): a connection refused by every address makes the next one
 	# look the name up again. (hosts is rewritten in place: the agent's
 	# /etc/hosts is a bind mount of that very file.)
-	AGENT_ETC=$TG_TMP/etc.test agent_start agent-late.log --listen "127.0.0.1:$P2" \
-		--upstream "https://tg-gate-late.test:$GATE_PORT" --server-name localhost --key "$KEY" \
-		--cert "$PKI/hsm-api.pem" --ca "$PKI/srvca.pem"
+	agent_on_name agent-late.log tg-gate-late.test
 	grep -q "the gate's host 'tg-gate-late.test' does not resolve now (.*); starting anyway" agent-late.log ||
 		tg_fail "the agent did not say that the gate's name does not resolve: $(cat agent-late.log)"
 	late() { curl -sS --max-time 20 -o r-late.txt -w '%{http_code}' "http://127.0.0.1:$P2/echo"; }

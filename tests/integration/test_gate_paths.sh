@@ -22,15 +22,12 @@ gate_require
 cd "$TG_TMP"
 gate_pki
 gate_policy_default "$TG_TMP/policy.yaml"
-# a route whose upstream Host is pinned (host:), first so that it decides
-python3 - "$TG_TMP/policy.yaml" <<'EOF'
-import sys
-p = sys.argv[1]
-route = ('  - name: pinned\n    paths: ["/echo/pinned/**"]\n    host: "api.internal:8080"\n'
-         '    allow: [{identity: "spiffe://example.org/dev/alice"}]\n')
-s = open(p).read().replace("routes:\n", "routes:\n" + route, 1)
-open(p, "w").write(s)
-EOF
+# a route whose upstream Host is pinned (host:)
+gate_policy_first "$TG_TMP/policy.yaml" '  - name: pinned
+    paths: ["/echo/pinned/**"]
+    host: "api.internal:8080"
+    allow: [{identity: "spiffe://example.org/dev/alice"}]
+'
 gate_upstream_start up
 UPLOG=$TG_TMP/up-up.jsonl
 gate_start

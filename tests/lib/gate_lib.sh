@@ -8,6 +8,7 @@
 #	gate_require                   skip/fail unless the tools and the gate exist
 #	gate_pki                       the certificate set, once per test ($PKI)
 #	gate_policy_default FILE       the routes most tests use
+#	gate_policy_first FILE YAML    a route (YAML lines) put first in FILE's routes
 #	gate_upstream_start NAME ARGS  tests/lib/gate_upstream.py in the background
 #	gate_start [ARGS...]           `tokengate gate` with the flags, waits for ready
 #	gate_ports                     a fresh GATE_PORT / GATE_ADMIN for the next start
@@ -278,6 +279,18 @@ gate_key_of()
 	caleaf) echo "$PKI/ca/ca.key" ;;
 	*) echo "$PKI/leaf.key" ;;
 	esac
+}
+
+# gate_policy_first FILE YAML: the route YAML ("  - name: ...\n    ..."
+# lines) put first in FILE's routes, so that it decides before the others.
+gate_policy_first()
+{
+	python3 - "$1" "$2" <<'EOF'
+import sys
+p, route = sys.argv[1], sys.argv[2]
+s = open(p).read().replace("routes:\n", "routes:\n" + route, 1)
+open(p, "w").write(s)
+EOF
 }
 
 # gate_policy_default FILE: the routes of most tests (see the file).

@@ -545,13 +545,16 @@ static int
 silent_listener(const char *addr, const char *port, int *fill)
 {
 	struct sockaddr_in sin;
+	char *end = NULL;
+	long pn = strtol(port, &end, 10);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)atoi(port));
+	sin.sin_port = htons((uint16_t)(pn > 0 && pn <= 65535 ? pn : 0));
 	*fill = -1;
-	if (fd < 0 || inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+	if (fd < 0 || end == port || *end != '\0' || pn <= 0 || pn > 65535 ||
+	    inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 0) != 0 ||
 	    (*fill = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
