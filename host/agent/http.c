@@ -557,8 +557,8 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 		nx = 1;
 	} else if (!has_host) {
 		/* an HTTP/1.0 client may send none; HTTP/1.1 towards the gate needs one */
-		snprintf(hostport, sizeof(hostport), "%s:%s", cfg->up.host, cfg->up.port);
-		x[0] = (struct tg_gate_http_extra){"Host", hostport, strlen(hostport)};
+		x[0] = (struct tg_gate_http_extra){
+		    "Host", hostport, tg_gate_url_authority(&cfg->up, hostport, sizeof(hostport))};
 		nx = 1;
 	}
 	evbuffer_drain(c->head, evbuffer_get_length(c->head));

@@ -195,6 +195,24 @@ out:
 	return why;
 }
 
+size_t
+tg_gate_url_authority(const struct tg_gate_url *url, char *buf, size_t cap)
+{
+	int n = -1;
+
+	if (cap > 0)
+		n = url->scheme == TG_GATE_SCHEME_UNIX ? snprintf(buf, cap, "localhost")
+		    : strchr(url->host, ':') != NULL
+		        ? snprintf(buf, cap, "[%s]:%s", url->host, url->port)
+		        : snprintf(buf, cap, "%s:%s", url->host, url->port);
+	if (n < 0 || (size_t)n >= cap) {
+		n = 0;
+		if (cap > 0)
+			buf[0] = '\0';
+	}
+	return (size_t)n;
+}
+
 int
 tg_gate_url_parse(const char *s, int listen, struct tg_gate_url *out, struct tg_error *err)
 {

@@ -971,25 +971,6 @@ rq_has_host(const struct tg_gate_http_head *h)
 }
 
 /*
- * The Host the upstream gets when the client gave none (an HTTP/1.0
- * request may come without; the gate forwards HTTP/1.1, which needs one):
- * the upstream URL's host and port ("localhost" for a unix socket), into
- * buf (cap bytes). Its length.
- */
-static size_t
-rq_upstream_host(const struct tg_gate_url *u, char *buf, size_t cap)
-{
-	int n;
-
-	if (u->scheme == TG_GATE_SCHEME_UNIX)
-		n = snprintf(buf, cap, "localhost");
-	else
-		n = snprintf(buf, cap, strchr(u->host, ':') != NULL ? "[%s]:%s" : "%s:%s", u->host,
-		             u->port);
-	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
-/*
  * The client's IP address alone from peer ("192.0.2.1:50123",
  * "[2001:db8::1]:50123", or "unix": "unknown") into buf: its length.
  */
@@ -1052,7 +1033,7 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 		x[n++] = (struct tg_gate_http_extra){"Host", r->host, strlen(r->host)};
 	else if (t->auth_len > 0)
 		x[n++] = (struct tg_gate_http_extra){"Host", h->target + t->auth_off, t->auth_len};
-	else if (!rq_has_host(h) && (vlen = rq_upstream_host(rq->url, host, sizeof(host))) > 0)
+	else if (!rq_has_host(h) && (vlen = tg_gate_url_authority(rq->url, host, sizeof(host))) > 0)
 		x[n++] = (struct tg_gate_http_extra){"Host", host, vlen};
 	for (i = 0; r != NULL && i < r->ninject; i++) {
 		if ((v = tg_gate_secret_value(rq->ls->secrets, (size_t)rq->route_idx, i, &vlen)) ==

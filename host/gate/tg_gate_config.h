@@ -134,6 +134,13 @@ struct tg_gate_config {
  */
 int tg_gate_url_parse(const char *s, int listen, struct tg_gate_url *out, struct tg_error *err);
 
+/*
+ * url's authority as a Host field value into buf (cap bytes): "host:port",
+ * an IPv6 address in brackets ("[::1]:8443"), "localhost" for unix:/PATH.
+ * Its length, or 0 (buf "") when it does not fit.
+ */
+size_t tg_gate_url_authority(const struct tg_gate_url *url, char *buf, size_t cap);
+
 /* Sets *c to the defaults (no listener, batch fsync, the limits above). */
 void tg_gate_config_init(struct tg_gate_config *c);
 

@@ -599,6 +599,35 @@ test_check_modes(void **state)
 	                  "the admin listener its own port");
 }
 
+/* A URL's authority as a Host value: brackets for IPv6, localhost for unix. */
+static void
+test_url_authority(void **state)
+{
+	static const struct {
+		const char *url, *want;
+	} cases[] = {
+	    {"http://api.internal:8080", "api.internal:8080"},
+	    {"https://127.0.0.1", "127.0.0.1:443"},
+	    {"https://[::1]:8443", "[::1]:8443"},
+	    {"unix:/run/api.sock", "localhost"},
+	};
+	struct tg_gate_url u;
+	struct tg_error err;
+	char buf[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(tg_gate_url_parse(cases[i].url, 0, &u, &err), 0);
+		assert_int_equal(tg_gate_url_authority(&u, buf, sizeof(buf)),
+		                 strlen(cases[i].want));
+		assert_string_equal(buf, cases[i].want);
+	}
+	/* too small: nothing, not a cut value */
+	assert_int_equal(tg_gate_url_authority(&u, buf, 5), 0);
+	assert_string_equal(buf, "");
+}
+
 static void
 test_url_parse(void **state)
 {
@@ -1045,21 +1074,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_url_parse),
-	    cmocka_unit_test(test_flags_good),
-	    cmocka_unit_test(test_flags_overrides),
-	    cmocka_unit_test(test_flags_modes),
-	    cmocka_unit_test(test_help),
-	    cmocka_unit_test(test_flags_refused),
-	    cmocka_unit_test(test_flags_cli_errors),
-	    cmocka_unit_test(test_check_files),
-	    cmocka_unit_test(test_check_policy),
-	    cmocka_unit_test(test_check_secrets),
-	    cmocka_unit_test(test_check_modes),
-	    cmocka_unit_test(test_file_full),
-	    cmocka_unit_test(test_file_minimal),
-	    cmocka_unit_test(test_file_refused),
-	    cmocka_unit_test(test_file_checks),
+	    cmocka_unit_test(test_url_parse),     cmocka_unit_test(test_url_authority),
+	    cmocka_unit_test(test_flags_good),    cmocka_unit_test(test_flags_overrides),
+	    cmocka_unit_test(test_flags_modes),   cmocka_unit_test(test_help),
+	    cmocka_unit_test(test_flags_refused), cmocka_unit_test(test_flags_cli_errors),
+	    cmocka_unit_test(test_check_files),   cmocka_unit_test(test_check_policy),
+	    cmocka_unit_test(test_check_secrets), cmocka_unit_test(test_check_modes),
+	    cmocka_unit_test(test_file_full),     cmocka_unit_test(test_file_minimal),
+	    cmocka_unit_test(test_file_refused),  cmocka_unit_test(test_file_checks),
 	    cmocka_unit_test(test_file_itself),
 	};
 
