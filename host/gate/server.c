@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -53,12 +54,27 @@ struct lsock {
 	int unix_made;      /* worker 0: this gate made the unix socket file (removed at the end) */
 };
 
+/* What the main thread asks of a worker (worker_post). */
+enum {
+	MAIL_UNLISTEN = 1, /* close your listening sockets (SIGTERM's drain) */
+	MAIL_EXIT = 2      /* leave your loop */
+};
+
+/*
+ * A worker. Its loop has no lock (EVENT_BASE_FLAG_NOLOCK): only its own
+ * thread calls libevent on it. The main thread asks through the mailbox:
+ * bits set in mail, then the eventfd written; mail_cb reads them on the
+ * worker's loop.
+ */
 struct worker {
 	struct tg_gate_worker w;
 	pthread_t th;
 	int started;
 	struct lsock *ls; /* nlisteners */
 	size_t nls;
+	int mail_fd;           /* eventfd; -1: none */
+	struct event *mail_ev; /* EV_READ|EV_PERSIST on mail_fd: mail_cb */
+	atomic_uint mail;      /* MAIL_* bits not yet read */
 };
 
 /* What the CRL watch compares. */
@@ -949,17 +965,37 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* On the worker's own loop: close its listening sockets (SIGTERM). */
+/* On the worker's own loop: what the main thread asked (worker_post). */
 static void
-worker_unlisten_cb(evutil_socket_t fd, short what, void *arg)
+mail_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *wk = arg;
+	uint64_t v;
+	unsigned bits;
 	size_t i;
 
-	(void)fd;
 	(void)what;
-	for (i = 0; i < wk->nls; i++)
-		lsock_close(&wk->ls[i], 1);
+	/* non-blocking: 0 or EAGAIN both leave the counter empty */
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	bits = atomic_exchange(&wk->mail, 0u);
+	if (bits & MAIL_UNLISTEN)
+		for (i = 0; i < wk->nls; i++)
+			lsock_close(&wk->ls[i], 1);
+	if (bits & MAIL_EXIT)
+		event_base_loopbreak(wk->w.base);
+}
+
+/* From the main thread: asks worker wk for bit (MAIL_*), on its loop. */
+static void
+worker_post(struct worker *wk, unsigned bit)
+{
+	uint64_t one = 1;
+
+	atomic_fetch_or(&wk->mail, bit);
+	/* a full counter (never: 2^64 - 2 posts) still has mail_cb called */
+	while (write(wk->mail_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
 }
 
 /*
@@ -970,6 +1006,7 @@ worker_unlisten_cb(evutil_socket_t fd, short what, void *arg)
  * before the change list has applied its event's deletion (the other
  * copies keep the registration alive) -- the workers' copies of a
  * listening socket are such dups, and lsock_close closes them a pass later.
+ * No lock: the loop is its worker's alone (see struct worker).
  */
 static struct event_base *
 worker_base_new(void)
@@ -977,7 +1014,8 @@ worker_base_new(void)
 	struct event_config *c = event_config_new();
 	struct event_base *b = NULL;
 
-	if (c != NULL && event_config_set_flag(c, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+	if (c != NULL && event_config_set_flag(c, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0 &&
+	    event_config_set_flag(c, EVENT_BASE_FLAG_NOLOCK) == 0)
 		b = event_base_new_with_config(c);
 	if (c != NULL)
 		event_config_free(c);
@@ -993,6 +1031,8 @@ workers_new(struct tg_gate_server *s, struct tg_error *err)
 	if ((s->wk = calloc(n, sizeof(*s->wk))) == NULL)
 		goto out;
 	s->nwk = n;
+	for (k = 0; k < n; k++)
+		s->wk[k].mail_fd = -1; /* workers_free closes what was made */
 	for (k = 0; k < n; k++) {
 		struct worker *wk = &s->wk[k];
 		wk->w.srv = s;
@@ -1003,6 +1043,12 @@ workers_new(struct tg_gate_server *s, struct tg_error *err)
 			goto out;
 		for (i = 0; i < wk->nls; i++)
 			wk->ls[i].fd = -1;
+		atomic_init(&wk->mail, 0u);
+		if ((wk->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+		    (wk->mail_ev = event_new(wk->w.base, wk->mail_fd, EV_READ | EV_PERSIST, mail_cb,
+		                             wk)) == NULL ||
+		    event_add(wk->mail_ev, NULL) != 0)
+			goto out;
 		/* three priorities, every event at the middle one but the kept
 		 * audit records' flush, which runs when nothing else is ready */
 		if (event_base_priority_init(wk->w.base, 3) != 0 ||
@@ -1049,7 +1095,7 @@ workers_free(struct tg_gate_server *s)
 
 	for (k = 0; k < s->nwk; k++)
 		if (s->wk[k].started)
-			event_base_loopbreak(s->wk[k].w.base);
+			worker_post(&s->wk[k], MAIL_EXIT);
 	for (k = 0; k < s->nwk; k++) {
 		struct worker *wk = &s->wk[k];
 		if (wk->started)
@@ -1069,6 +1115,10 @@ workers_free(struct tg_gate_server *s)
 		tg_audit_line_clear(&wk->w.audit_kept);
 		if (wk->w.audit_flush != NULL)
 			event_free(wk->w.audit_flush);
+		if (wk->mail_ev != NULL)
+			event_free(wk->mail_ev);
+		if (wk->mail_fd >= 0)
+			close(wk->mail_fd);
 		tg_audit_line_clear(&wk->w.audit_line);
 		if (wk->w.base != NULL)
 			event_base_free(wk->w.base);
@@ -1188,8 +1238,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	say("%s: no new connections; letting open ones finish (at most %d ms)",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT", DRAIN_MS);
 	for (k = 0; k < s->nwk; k++)
-		event_base_once(s->wk[k].w.base, -1, EV_TIMEOUT, worker_unlisten_cb, &s->wk[k],
-		                NULL);
+		worker_post(&s->wk[k], MAIL_UNLISTEN);
 	clock_gettime(CLOCK_MONOTONIC, &s->drain_start);
 	if ((s->drain_ev = event_new(s->base, -1, EV_PERSIST, drain_cb, s)) == NULL ||
 	    event_add(s->drain_ev, &tick) != 0)
