@@ -2,7 +2,7 @@
 # source format check.
 
 # One executable per tgcore module, each linked with tgcore only.
-foreach(t test_buf test_err test_secret test_hex test_pkey test_mgm test_file test_pin_src test_cli test_piv)
+foreach(t test_buf test_err test_secret test_hex test_dec test_pkey test_mgm test_file test_pin_src test_cli test_piv)
   tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tgcore)
 endforeach()
 
