@@ -19,6 +19,7 @@
 
 #include <openssl/evp.h>
 
+#include "tg_dec.h"
 #include "tg_file.h"
 #include "tg_hex.h"
 
@@ -358,12 +359,11 @@ sync_thread_stop(struct tg_audit *log)
 #define LINE_PREV    "{\"prev\":\""
 #define LINE_PREV_AT (sizeof(LINE_PREV) - 1)
 
-/* Appends n bytes to line; -1 past TG_AUDIT_LINE_MAX or out of memory.
- * Also json_dump_callback's sink. */
+/* Room for n more bytes (and the '\n' the writer adds) in line; -1 past
+ * TG_AUDIT_LINE_MAX (line->too_long set) or out of memory. */
 static int
-line_put(const char *buf, size_t n, void *arg)
+line_room(struct tg_audit_line *line, size_t n)
 {
-	struct tg_audit_line *line = arg;
 	size_t cap = line->cap;
 	char *p;
 	int r = -1;
@@ -380,10 +380,29 @@ line_put(const char *buf, size_t n, void *arg)
 		line->buf = p;
 		line->cap = cap;
 	}
-	memcpy(line->buf + line->len, buf, n);
-	line->len += n;
 	r = 0;
 out:
+	return r;
+}
+
+/* Appends n bytes, with room made (line_room) first. */
+static void
+line_copy(struct tg_audit_line *line, const void *buf, size_t n)
+{
+	memcpy(line->buf + line->len, buf, n);
+	line->len += n;
+}
+
+/* Appends n bytes to line; -1 past TG_AUDIT_LINE_MAX or out of memory.
+ * Also json_dump_callback's sink. */
+static int
+line_put(const char *buf, size_t n, void *arg)
+{
+	struct tg_audit_line *line = arg;
+	int r = line_room(line, n);
+
+	if (r == 0)
+		line_copy(line, buf, n);
 	return r;
 }
 
@@ -473,18 +492,41 @@ out:
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII | JSON_ENCODE_ANY)
 
-/* A key tg_audit_prepare_fields writes as it is: [a-z0-9_]+, not "prev". */
-static int
-field_key_ok(const char *k)
-{
-	size_t i;
+/* What a byte may be in a record, looked up per byte (every key and
+ * string of every record is scanned): */
+#define CH_KEY   1u /* in a key: [a-z0-9_] */
+#define CH_PLAIN 2u /* in a string written as it is: printable ASCII but '"' and '\\' */
 
-	if (k == NULL || k[0] == '\0' || strcmp(k, "prev") == 0)
-		return 0;
-	for (i = 0; k[i] != '\0'; i++)
-		if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
-			return 0;
-	return 1;
+static unsigned char ch_class[256];
+static pthread_once_t ch_once = PTHREAD_ONCE_INIT;
+
+static void
+ch_make(void)
+{
+	unsigned c;
+
+	for (c = 0x20; c <= 0x7e; c++)
+		ch_class[c] = c != '"' && c != '\\' ? CH_PLAIN : 0u;
+	for (c = 'a'; c <= 'z'; c++)
+		ch_class[c] |= CH_KEY;
+	for (c = '0'; c <= '9'; c++)
+		ch_class[c] |= CH_KEY;
+	ch_class['_'] |= CH_KEY;
+}
+
+/* A key tg_audit_prepare_fields writes as it is: [a-z0-9_]+, not "prev";
+ * its length into *len (ch_make has run). */
+static int
+field_key_ok(const char *k, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)k;
+	size_t i = 0;
+
+	if (p != NULL)
+		while (ch_class[p[i]] & CH_KEY)
+			i++;
+	*len = i;
+	return p != NULL && i > 0 && p[i] == '\0' && !(i == 4 && memcmp(k, "prev", 4) == 0);
 }
 
 /* strcmp, the first bytes compared inline: keys mostly differ there. */
@@ -494,38 +536,49 @@ key_cmp(const char *a, const char *b)
 	return a[0] != b[0] ? (unsigned char)a[0] - (unsigned char)b[0] : strcmp(a, b);
 }
 
-/* Appends field f's value as JSON text. */
+/* tg_audit_str_plain with its length into *len (when plain). */
+static int
+str_plain_len(const char *s, size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	(void)pthread_once(&ch_once, ch_make);
+	if (p != NULL)
+		while (ch_class[p[i]] & CH_PLAIN)
+			i++;
+	*len = i;
+	return p != NULL && p[i] == '\0';
+}
+
 int
 tg_audit_str_plain(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
 
-	if (p == NULL)
-		return 0;
-	while (*p >= 0x20 && *p <= 0x7e && *p != '"' && *p != '\\')
-		p++;
-	return *p == '\0';
+	return str_plain_len(s, &n);
 }
 
 static int
 field_put(const struct tg_audit_field *f, struct tg_audit_line *line)
 {
-	char num[32];
+	char num[TG_DEC_MAX];
 	json_t *v;
-	int n, r = -1;
+	size_t n;
+	int r = -1;
 
 	switch (f->kind) {
 	case TG_AUDIT_JSON:
 		r = json_dump_callback(f->json, line_put, line, DUMP_FLAGS);
 		break;
 	case TG_AUDIT_STR:
-		if (tg_audit_str_plain(f->s)) {
+		if (str_plain_len(f->s, &n)) {
 			/* nothing to escape: jansson would write exactly this */
-			r = line_put("\"", 1, line) != 0 ||
-			            line_put(f->s, strlen(f->s), line) != 0 ||
-			            line_put("\"", 1, line) != 0
-			        ? -1
-			        : 0;
+			if ((r = line_room(line, n + 2)) == 0) {
+				line_copy(line, "\"", 1);
+				line_copy(line, f->s, n);
+				line_copy(line, "\"", 1);
+			}
 			break;
 		}
 		/* jansson's check and escaping, as for a record's string member */
@@ -535,10 +588,9 @@ field_put(const struct tg_audit_field *f, struct tg_audit_line *line)
 		json_decref(v);
 		break;
 	case TG_AUDIT_INT:
-		/* what jansson writes for an integer */
-		n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, f->i);
-		if (n > 0 && (size_t)n < sizeof(num))
-			r = line_put(num, (size_t)n, line);
+		/* what jansson writes for an integer ("%lld") */
+		n = tg_dec_i64((int64_t)f->i, num);
+		r = line_put(num, n, line);
 		break;
 	case TG_AUDIT_TEXT:
 		r = line_put(f->s, f->len, line);
@@ -551,7 +603,7 @@ int
 tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audit_line *line,
                         struct tg_error *err)
 {
-	size_t ord[TG_AUDIT_FIELDS_MAX], i, j, t;
+	size_t ord[TG_AUDIT_FIELDS_MAX], klen[TG_AUDIT_FIELDS_MAX], i, j, t;
 	int time_given = 0, c, r = TG_ERR_INVALID_ARG;
 
 	line->len = 0;
@@ -561,9 +613,11 @@ tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audi
 		             TG_AUDIT_FIELDS_MAX, n);
 		goto out;
 	}
+	(void)pthread_once(&ch_once, ch_make);
 	/* sorted by key, as JSON_SORT_KEYS sorts a record's members */
 	for (i = 0; i < n; i++) {
-		if (!field_key_ok(f[i].key) || (f[i].kind == TG_AUDIT_JSON && f[i].json == NULL) ||
+		if (!field_key_ok(f[i].key, &klen[i]) ||
+		    (f[i].kind == TG_AUDIT_JSON && f[i].json == NULL) ||
 		    (f[i].kind == TG_AUDIT_TEXT && (f[i].s == NULL || f[i].len == 0))) {
 			tg_error_set(err, r,
 			             "audit record field %zu ('%s'): the key must be lower-case "
@@ -571,7 +625,7 @@ tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audi
 			             i, f[i].key != NULL ? f[i].key : "(null)");
 			goto out;
 		}
-		time_given |= strcmp(f[i].key, "time") == 0;
+		time_given |= klen[i] == 4 && memcmp(f[i].key, "time", 4) == 0;
 		for (j = i; j > 0 && (c = key_cmp(f[ord[j - 1]].key, f[i].key)) >= 0; j--) {
 			if (c == 0) {
 				tg_error_set(err, r, "audit record field '%s' is given twice",
@@ -588,9 +642,13 @@ tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audi
 	    (!time_given && line_put_time(line) != 0) || line_put("\"", 1, line) != 0)
 		goto toolong;
 	for (i = 0; i < n; i++) {
-		if (line_put(",\"", 2, line) != 0 ||
-		    line_put(f[ord[i]].key, strlen(f[ord[i]].key), line) != 0 ||
-		    line_put("\":", 2, line) != 0 || field_put(&f[ord[i]], line) != 0)
+		t = ord[i];
+		if (line_room(line, klen[t] + 4) != 0)
+			goto toolong;
+		line_copy(line, ",\"", 2);
+		line_copy(line, f[t].key, klen[t]);
+		line_copy(line, "\":", 2);
+		if (field_put(&f[t], line) != 0)
 			goto toolong;
 	}
 	if (line_put("}", 1, line) != 0)

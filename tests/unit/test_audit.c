@@ -425,6 +425,26 @@ test_prepare_fields(void **state)
 	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
 	f[1].key = "prev";
 	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	/* a bad byte after good ones, past the end of "prev", none at all */
+	f[1].key = "ne-g";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	f[1].key = "neg\x80";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	f[1].key = "";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	f[1].key = NULL;
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg,
+	                    "audit record field 1 ('(null)'): the key must be lower-case letters, "
+	                    "digits and '_' (not \"prev\") and the value present");
+	/* keys that only start like "prev" are keys like any other */
+	f[1].key = "pre";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), 0);
+	f[1].key = "prev_2";
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), 0);
+	sb = line_str(&b);
+	assert_non_null(strstr(sb, ",\"prev_2\":"));
+	free(sb);
 	f[1].key = "path";
 	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
 	assert_string_equal(err.msg, "audit record field 'path' is given twice");
