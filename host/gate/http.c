@@ -21,6 +21,7 @@
 #include <http_parser.h>
 
 #include "tg_att.h"
+#include "tg_dec.h"
 #include "tg_hex.h"
 
 #define DEFAULT_REQUEST_LINE 8192
@@ -132,12 +133,20 @@ enum run {
 	RUN_STOP,   /* refused or aborted: the reader is dead */
 };
 
-/* RFC 9110 section 5.6.2: tchar. */
+/* RFC 9110 section 5.6.2: tchar, one bit per byte value (every header
+ * name's every byte is looked up). */
+static const uint32_t tchar_bits[8] = {
+    0x00000000u,          /* 0x00-0x1f: none */
+    0x03ff6cfau,          /* 0x20-0x3f: ! # $ % & ' * + - . 0-9 */
+    0xc7fffffeu,          /* 0x40-0x5f: A-Z ^ _ */
+    0x57ffffffu,          /* 0x60-0x7f: ` a-z | ~ */
+    0,           0, 0, 0, /* 0x80-0xff: none */
+};
+
 static int
 tchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	return (tchar_bits[c >> 5] >> (c & 31u)) & 1u;
 }
 
 /* RFC 9110 section 5.5: field-vchar, SP and HTAB (obs-text included). */
@@ -1426,9 +1435,9 @@ hw_init(struct hw *w)
 	w->oom = 0;
 }
 
-/* Appends n bytes of s: 1, or 0 when out of memory (then and ever after). */
+/* Room for n more bytes: 1, or 0 when out of memory (then and ever after). */
 static int
-hw_put(struct hw *w, const char *s, size_t n)
+hw_room(struct hw *w, size_t n)
 {
 	size_t cap = w->cap;
 	char *np;
@@ -1446,19 +1455,41 @@ hw_put(struct hw *w, const char *s, size_t n)
 			w->cap = cap;
 		}
 	}
-	if (!w->oom) {
-		memcpy(w->p + w->len, s, n);
-		w->len += n;
-	}
 	return !w->oom;
 }
 
+/* Appends n bytes of s, with room made (hw_room) first. */
+static void
+hw_copy(struct hw *w, const char *s, size_t n)
+{
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
+}
+
+/* Appends n bytes of s: 1, or 0 when out of memory (then and ever after). */
+static int
+hw_put(struct hw *w, const char *s, size_t n)
+{
+	int ok = hw_room(w, n);
+
+	if (ok)
+		hw_copy(w, s, n);
+	return ok;
+}
+
+/* "NAME: VALUE\r\n", room made once for the whole line. */
 static int
 add_field(struct hw *b, const char *name, const char *value, size_t n)
 {
-	int ok = hw_put(b, name, strlen(name)) && hw_put(b, ": ", 2) && hw_put(b, value, n) &&
-	         hw_put(b, "\r\n", 2);
+	size_t nl = strlen(name);
+	int ok = n <= SIZE_MAX - nl - 4 && hw_room(b, nl + n + 4);
 
+	if (ok) {
+		hw_copy(b, name, nl);
+		hw_copy(b, ": ", 2);
+		hw_copy(b, value, n);
+		hw_copy(b, "\r\n", 2);
+	}
 	return ok ? 0 : -1;
 }
 
@@ -1485,20 +1516,20 @@ add_str(struct hw *b, const char *s)
 static int
 add_length(struct hw *b, uint64_t n)
 {
-	char t[48];
-	int w = snprintf(t, sizeof(t), "Content-Length: %llu\r\n", (unsigned long long)n);
+	char t[TG_DEC_MAX];
+	size_t w = tg_dec_u64(n, t);
 
-	return w > 0 && (size_t)w < sizeof(t) && hw_put(b, t, (size_t)w);
+	return hw_put(b, "Content-Length: ", 16) && hw_put(b, t, w) && hw_put(b, "\r\n", 2);
 }
 
 /* "HTTP/1.1 STATUS REASON\r\n". */
 static int
 add_status(struct hw *b, int status)
 {
-	char t[32];
-	int w = snprintf(t, sizeof(t), "HTTP/1.1 %d ", status);
+	char t[TG_DEC_MAX];
+	size_t w = tg_dec_i64(status, t);
 
-	return w > 0 && (size_t)w < sizeof(t) && hw_put(b, t, (size_t)w) &&
+	return hw_put(b, "HTTP/1.1 ", 9) && hw_put(b, t, w) && hw_put(b, " ", 1) &&
 	       add_str(b, reason_of(status)) && hw_put(b, "\r\n", 2);
 }
 

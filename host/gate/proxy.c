@@ -112,6 +112,11 @@ struct px_conn {
 	int dead;      /* the client side is freed; waiting for the upstream callback */
 	int c_eof;     /* splice: the client closed its side */
 	int rd_resume; /* the reader paused in on_head: feed it (len 0 is fine) to go on */
+	/* what every request of the connection sends upstream, made once */
+	char key_hdr[512]; /* X-Tokengate-Key (tg_gate_http_key_header) */
+	size_t key_len;
+	char ip[64]; /* X-Forwarded-For and X-Real-IP (rq_peer_ip) */
+	size_t ip_len;
 };
 
 static void px_settle(struct px_conn *c);
@@ -1008,7 +1013,7 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	    rq->route_idx >= 0 ? &rq->ls->policy.routes[rq->route_idx] : NULL;
 	struct tg_gate_http_extra *x = NULL;
 	size_t n = 0, i, qoff, tlen = strlen(h->target), plen = strlen(rq->path), vlen;
-	char key[512], host[sizeof(rq->url->host) + 16], ip[64], *pq = NULL;
+	char host[sizeof(rq->url->host) + 16], *pq = NULL;
 	const char *v;
 	int rc = -1;
 
@@ -1022,12 +1027,10 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	pq[plen + tlen - qoff] = '\0';
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Identity", c->ci->peer.identity,
 	                                     strlen(c->ci->peer.identity)};
-	vlen = tg_gate_http_key_header(&c->ci->peer.prov, key, sizeof(key));
-	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Key", key, vlen};
+	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Key", c->key_hdr, c->key_len};
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Request-Id", rq->id, strlen(rq->id)};
-	vlen = rq_peer_ip(c->ci->peer_addr, ip, sizeof(ip));
-	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-For", ip, vlen};
-	x[n++] = (struct tg_gate_http_extra){"X-Real-IP", ip, vlen};
+	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-For", c->ip, c->ip_len};
+	x[n++] = (struct tg_gate_http_extra){"X-Real-IP", c->ip, c->ip_len};
 	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-Proto", "https", 5};
 	if (r != NULL && r->host != NULL)
 		x[n++] = (struct tg_gate_http_extra){"Host", r->host, strlen(r->host)};
@@ -1055,6 +1058,7 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	struct tg_gate_verdict v;
 	struct tg_gate_peer peer;
 	char reason[600];
+	const char *why; /* v.reason, or reason */
 	int denied, dry = rq->snap->cfg.dry_run, rc = 0;
 	struct tg_audit_field f[3];
 
@@ -1062,7 +1066,7 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 	tg_gate_decide(&rq->ls->policy, &peer, rq->method, rq->path, &v);
 	rq->route_idx = v.route;
 	rq->route = v.route >= 0 ? rq->ls->policy.routes[v.route].name : NULL;
-	snprintf(reason, sizeof(reason), "%s", v.reason);
+	why = v.reason;
 	denied = !v.allow;
 	if (v.allow && h->upgrade && !rq->ls->policy.routes[v.route].websocket) {
 		denied = 1;
@@ -1070,11 +1074,12 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 		         "route %s does not allow WebSocket upgrades (set websocket: true on the "
 		         "route to allow them)",
 		         rq->route);
+		why = reason;
 	}
 	rq->upgrade = h->upgrade && !denied;
 	rq->decision = !denied ? "allow" : dry ? "dry-run" : "deny";
 	f[0] = px_word("decision", rq->decision);
-	f[1] = PX_STR("reason", reason);
+	f[1] = PX_STR("reason", why);
 	f[2] = PX_INT("status", 403);
 	/* written before anything is forwarded (a request to forward: in
 	 * up_connected, with the others of this pass); no log, no request
@@ -1089,7 +1094,7 @@ rq_decide(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_head *
 		rq->upgrade = h->upgrade && rq->route != NULL;
 	if (denied && !dry) {
 		px_meter(c, rq);
-		px_answer(c, 403, "forbidden", reason, 1, rq->route,
+		px_answer(c, 403, "forbidden", why, 1, rq->route,
 		          rq->keep && h->body == TG_GATE_HTTP_BODY_NONE);
 		rq->local = 1;
 		rc = -1;
@@ -1159,6 +1164,7 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 	struct tg_gate_target tgt;
 	const char *why = NULL;
 	unsigned char rnd[8];
+	size_t n;
 	int rc = -1;
 
 	evtimer_del(c->tmo);
@@ -1174,7 +1180,10 @@ rq_head(void *arg, const struct tg_gate_http_head *h)
 	rq->route_idx = -1;
 	req_id_random(rnd);
 	(void)tg_hex_encode(rnd, sizeof(rnd), rq->id, sizeof(rq->id));
-	snprintf(rq->method, sizeof(rq->method), "%s", h->method);
+	n = strlen(h->method); /* cut to rq->method, as snprintf would */
+	n = n < sizeof(rq->method) ? n : sizeof(rq->method) - 1;
+	memcpy(rq->method, h->method, n);
+	rq->method[n] = '\0';
 	rq->body = h->body;
 	rq->chunked_up = h->body == TG_GATE_HTTP_BODY_CHUNKED;
 	rq->http11 = h->http_major == 1 && h->http_minor >= 1;
@@ -1560,6 +1569,8 @@ tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	c->bev = bev;
 	c->idle_ms = snap->cfg.limits.idle_ms;
 	c->header_ms = snap->cfg.limits.header_ms;
+	c->key_len = tg_gate_http_key_header(&ci->peer.prov, c->key_hdr, sizeof(c->key_hdr));
+	c->ip_len = rq_peer_ip(ci->peer_addr, c->ip, sizeof(c->ip));
 	if ((c->out = evbuffer_new()) == NULL ||
 	    (c->tmo = evtimer_new(ci->w->base, client_timer, c)) == NULL ||
 	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &lim,

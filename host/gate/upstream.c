@@ -18,6 +18,7 @@
  * Everything runs on the worker's loop: no call here blocks.
  */
 #include "gate-int.h"
+#include "tg_dec.h"
 #include "tg_gate_deadline.h"
 
 #include <errno.h>
@@ -135,13 +136,44 @@ conn_free(struct tg_gate_upstream_conn *uc)
 	free(uc);
 }
 
+/* Appends the NUL-terminated s to the key at out (cap bytes), cut at cap - 1. */
+static void
+key_add(char *out, size_t cap, size_t *at, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > cap - 1 - *at)
+		n = cap - 1 - *at;
+	memcpy(out + *at, s, n);
+	*at += n;
+	out[*at] = '\0';
+}
+
+/*
+ * The pool's key of url: "SCHEME|HOST|PORT|PATH|GENERATION" (at most 395
+ * bytes with the url's field sizes: UP_KEY_MAX holds it). Made per
+ * request, without printf.
+ */
 static void
 url_key(const struct tg_gate_snapshot *snap, const struct tg_gate_url *url, char *out, size_t cap)
 {
+	char num[TG_DEC_MAX];
+	size_t at = 0;
+
+	out[0] = '\0';
+	(void)tg_dec_i64((int64_t)url->scheme, num);
+	key_add(out, cap, &at, num);
+	key_add(out, cap, &at, "|");
+	key_add(out, cap, &at, url->host);
+	key_add(out, cap, &at, "|");
+	key_add(out, cap, &at, url->port);
+	key_add(out, cap, &at, "|");
+	key_add(out, cap, &at, url->path);
+	key_add(out, cap, &at, "|");
 	/* An https connection was verified under one snapshot's CA: a reload
 	 * that changes the CA must not hand out connections it would refuse. */
-	snprintf(out, cap, "%d|%s|%s|%s|%lu", (int)url->scheme, url->host, url->port, url->path,
-	         url->scheme == TG_GATE_SCHEME_HTTPS ? snap->generation : 0ul);
+	(void)tg_dec_u64(url->scheme == TG_GATE_SCHEME_HTTPS ? snap->generation : 0u, num);
+	key_add(out, cap, &at, num);
 }
 
 /* The deferred callback, the connect timeout. */
