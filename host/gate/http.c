@@ -1394,9 +1394,11 @@ extras_ok(const struct tg_gate_http_extra *extra, size_t nextra)
 
 	for (i = 0; ok && i < nextra; i++) {
 		ok = token_ok(extra[i].name) && (extra[i].value != NULL || extra[i].value_len == 0);
+		/* one test per byte: CR (0x0d), LF (0x0a) and NUL are all below 0x0e */
 		for (j = 0; ok && j < extra[i].value_len; j++)
-			ok = extra[i].value[j] != '\r' && extra[i].value[j] != '\n' &&
-			     extra[i].value[j] != '\0';
+			ok = (unsigned char)extra[i].value[j] >= 0x0e ||
+			     (extra[i].value[j] != '\r' && extra[i].value[j] != '\n' &&
+			      extra[i].value[j] != '\0');
 	}
 	return ok;
 }
