@@ -112,11 +112,11 @@ struct px_conn {
 	int dead;      /* the client side is freed; waiting for the upstream callback */
 	int c_eof;     /* splice: the client closed its side */
 	int rd_resume; /* the reader paused in on_head: feed it (len 0 is fine) to go on */
-	/* what every request of the connection sends upstream, made once */
-	char key_hdr[512]; /* X-Tokengate-Key (tg_gate_http_key_header) */
-	size_t key_len;
-	char ip[64]; /* X-Forwarded-For and X-Real-IP (rq_peer_ip) */
-	size_t ip_len;
+	/* what every request of the connection sends upstream, made at its
+	 * first request (px_fixed; an idle connection holds none): the
+	 * X-Tokengate-Key value, a NUL, the client's IP address, a NUL */
+	char *fixed;
+	size_t key_len, ip_len;
 };
 
 static void px_settle(struct px_conn *c);
@@ -995,6 +995,28 @@ rq_peer_ip(const char *peer, char *buf, size_t cap)
 	return n;
 }
 
+/* Makes c->fixed at c's first request: 0, or -1 when out of memory. */
+static int
+px_fixed(struct px_conn *c)
+{
+	char key[512], ip[64];
+	int rc = 0;
+
+	if (c->fixed == NULL) {
+		c->key_len = tg_gate_http_key_header(&c->ci->peer.prov, key, sizeof(key));
+		c->ip_len = rq_peer_ip(c->ci->peer_addr, ip, sizeof(ip));
+		if ((c->fixed = malloc(c->key_len + c->ip_len + 2)) == NULL) {
+			rc = -1;
+		} else {
+			memcpy(c->fixed, key, c->key_len);
+			c->fixed[c->key_len] = '\0';
+			memcpy(c->fixed + c->key_len + 1, ip, c->ip_len);
+			c->fixed[c->key_len + 1 + c->ip_len] = '\0';
+		}
+	}
+	return rc;
+}
+
 /*
  * Builds the head the upstream gets: identity, provenance, injected
  * secrets; the client's address as X-Forwarded-For and X-Real-IP and
@@ -1020,17 +1042,18 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	x = calloc(7 + (r != NULL ? r->ninject : 0), sizeof(*x));
 	qoff = t->path_off + t->path_len; /* the query's '?', or the end */
 	pq = malloc(plen + (tlen - qoff) + 1);
-	if (x == NULL || pq == NULL || (rq->head = evbuffer_new()) == NULL)
+	if (x == NULL || pq == NULL || px_fixed(c) != 0 || (rq->head = evbuffer_new()) == NULL)
 		goto out;
 	memcpy(pq, rq->path, plen);
 	memcpy(pq + plen, h->target + qoff, tlen - qoff);
 	pq[plen + tlen - qoff] = '\0';
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Identity", c->ci->peer.identity,
 	                                     strlen(c->ci->peer.identity)};
-	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Key", c->key_hdr, c->key_len};
+	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Key", c->fixed, c->key_len};
 	x[n++] = (struct tg_gate_http_extra){"X-Tokengate-Request-Id", rq->id, strlen(rq->id)};
-	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-For", c->ip, c->ip_len};
-	x[n++] = (struct tg_gate_http_extra){"X-Real-IP", c->ip, c->ip_len};
+	x[n++] =
+	    (struct tg_gate_http_extra){"X-Forwarded-For", c->fixed + c->key_len + 1, c->ip_len};
+	x[n++] = (struct tg_gate_http_extra){"X-Real-IP", c->fixed + c->key_len + 1, c->ip_len};
 	x[n++] = (struct tg_gate_http_extra){"X-Forwarded-Proto", "https", 5};
 	if (r != NULL && r->host != NULL)
 		x[n++] = (struct tg_gate_http_extra){"Host", r->host, strlen(r->host)};
@@ -1491,6 +1514,8 @@ px_free(struct px_conn *c)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	c->out = NULL;
+	free(c->fixed);
+	c->fixed = NULL;
 	if (rq != NULL)
 		px_meter(c, rq);
 	tg_gate_conn_done(c->ci);
@@ -1569,8 +1594,6 @@ tg_gate_http_serve(struct bufferevent *bev, struct tg_gate_conn_info *ci)
 	c->bev = bev;
 	c->idle_ms = snap->cfg.limits.idle_ms;
 	c->header_ms = snap->cfg.limits.header_ms;
-	c->key_len = tg_gate_http_key_header(&ci->peer.prov, c->key_hdr, sizeof(c->key_hdr));
-	c->ip_len = rq_peer_ip(ci->peer_addr, c->ip, sizeof(c->ip));
 	if ((c->out = evbuffer_new()) == NULL ||
 	    (c->tmo = evtimer_new(ci->w->base, client_timer, c)) == NULL ||
 	    tg_gate_http_reader_new(TG_GATE_HTTP_REQUEST, &lim,

@@ -1026,6 +1026,7 @@ static int
 workers_new(struct tg_gate_server *s, struct tg_error *err)
 {
 	size_t n = s->snap->cfg.workers > 0 ? s->snap->cfg.workers : 1, k, i;
+	const char *why = "out of memory";
 	int r = TG_ERR_ALLOC;
 
 	if ((s->wk = calloc(n, sizeof(*s->wk))) == NULL)
@@ -1043,12 +1044,6 @@ workers_new(struct tg_gate_server *s, struct tg_error *err)
 			goto out;
 		for (i = 0; i < wk->nls; i++)
 			wk->ls[i].fd = -1;
-		atomic_init(&wk->mail, 0u);
-		if ((wk->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
-		    (wk->mail_ev = event_new(wk->w.base, wk->mail_fd, EV_READ | EV_PERSIST, mail_cb,
-		                             wk)) == NULL ||
-		    event_add(wk->mail_ev, NULL) != 0)
-			goto out;
 		/* three priorities, every event at the middle one but the kept
 		 * audit records' flush, which runs when nothing else is ready */
 		if (event_base_priority_init(wk->w.base, 3) != 0 ||
@@ -1056,13 +1051,23 @@ workers_new(struct tg_gate_server *s, struct tg_error *err)
 		        NULL ||
 		    event_priority_set(wk->w.audit_flush, 2) != 0)
 			goto out;
+		atomic_init(&wk->mail, 0u);
+		if ((wk->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+			r = TG_ERR_IO;
+			why = strerror(errno); /* EMFILE, ENFILE */
+			goto out;
+		}
+		if ((wk->mail_ev = event_new(wk->w.base, wk->mail_fd, EV_READ | EV_PERSIST, mail_cb,
+		                             wk)) == NULL ||
+		    event_add(wk->mail_ev, NULL) != 0)
+			goto out;
 		if (tg_gate_upstream_pool_new(&wk->w, &wk->w.pool) != 0)
 			goto out;
 	}
 	r = 0;
 out:
 	if (r != 0)
-		tg_error_set(err, r, "cannot set up the worker threads: out of memory");
+		tg_error_set(err, r, "cannot set up the worker threads: %s", why);
 	return r;
 }
 
