@@ -15,7 +15,8 @@
 # the machine's noise) and the gate/nginx ratios. Asserts no timing.
 #
 #   bench/gate-vs-nginx.sh [--seconds S] [--threads N] [--workers N]
-#                          [--runs R] [--conns C] [--idle N] [--quick] [BUILD_DIR]
+#                          [--runs R] [--conns C] [--idle N] [--quick]
+#                          [--instructions] [BUILD_DIR]
 #
 # Defaults: --seconds 5 per run and server, --threads 4 load threads,
 # --workers = online CPUs (the gate's --workers and nginx's
@@ -23,6 +24,15 @@
 # thread, --idle 500 connections per batch of the memory figure (a first
 # batch, then 3 measured); --quick = --seconds 2 --runs 1 --idle 50 (the
 # smoke test). BUILD_DIR defaults to ./build.
+#
+# --instructions measures only the user-space instructions each server
+# runs per keep-alive request, under valgrind's callgrind (both with 1
+# worker, one load thread with one connection, --seconds S of load after
+# a warm-up): a count the machine's load does not move, for comparing
+# builds on a shared machine where rates spread 10-40 %. It counts work,
+# not time: system calls are not in it, and OpenSSL runs the code paths of
+# the CPU valgrind emulates (no SHA or AVX-512 instructions: SHA-256 and
+# AES cost more instructions there than on the host). Needs valgrind.
 #
 # The job, the same for both: clients whose certificate a tokengate CA issued
 # for a SoftHSM2 key (`tokengate enroll` + `tokengate ca issue`), TLS 1.3
@@ -49,7 +59,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 WORKERS=$(nproc 2>/dev/null || echo 2)
 IDLE=500
-BENCH_USAGE=15,23
+INSTRUCTIONS=0
+BENCH_USAGE=14,35
 source "$here/lib.sh" "$@"
 WIDE=$((CONNS * 4)) # keep-alive connections per load thread, the wide run
 
@@ -250,6 +261,69 @@ if [[ -n $GATE_OK ]]; then
 	bench_sane "$GH" "the gate with the token key" --mode handshake
 	# outside the policy's /v1/**: the gate's 403
 	bench_denied "$GP"
+fi
+
+# ---- --instructions: user-space instructions per request (callgrind) -----
+# cg_measure NAME PORT PID OUT: a warm-up, the counters of the callgrind
+# process PID zeroed, SECONDS_RUN of keep-alive load (1 thread, 1
+# connection), the counters dumped to OUT.1; prints "INSTRUCTIONS REQUESTS"
+cg_measure()
+{
+	local name=$1 p=$2 pid=$3 out=$4 res ops
+	load "$p" --mode keepalive --threads 1 --conns 1 --seconds 2 >/dev/null 2>"$TG_TMP/load.err" ||
+		tg_fail "the warm-up against $name under callgrind failed: $(cat "$TG_TMP/load.err")"
+	callgrind_control -z "$pid" >/dev/null 2>&1 || tg_fail "callgrind_control -z $name (pid $pid) failed"
+	res=$(load "$p" --mode keepalive --threads 1 --conns 1 --seconds "$SECONDS_RUN" \
+		2>"$TG_TMP/load.err") || tg_fail "gate_load against $name under callgrind failed: $(cat "$TG_TMP/load.err")"
+	callgrind_control -d "$pid" >/dev/null 2>&1 || tg_fail "callgrind_control -d $name (pid $pid) failed"
+	tg_wait_until "$TG_WAIT_SECS" grep -q '^totals:' "$out.1" ||
+		tg_fail "callgrind wrote no counters to $out.1 for $name"
+	ops=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["ops"])' "$res")
+	((ops > 0)) || tg_fail "no request through $name under callgrind: $res"
+	echo "$(awk '/^totals:/ {print $2; exit}' "$out.1") $ops"
+}
+# cg_start NAME PORT COMMAND...: COMMAND under callgrind (its output in
+# $TG_TMP/cg-NAME.out), listening on PORT; sets STARTED
+cg_start()
+{
+	local name=$1 p=$2 log=$TG_TMP/cg-$1.log
+	shift 2
+	TG__LOGS+=("$log")
+	"${TG__PDEATH[@]}" valgrind --tool=callgrind --callgrind-out-file="$TG_TMP/cg-$name.out" \
+		"$@" </dev/null >"$log" 2>&1 &
+	STARTED=$!
+	tg_on_exit tg__kill_wait "$STARTED" 30
+	wait_listen "$p" "$STARTED" "$log" "$name under callgrind"
+}
+if ((INSTRUCTIONS)); then
+	tg_require_cmd valgrind callgrind_control
+	[[ -n $GATE_OK ]] || tg_skip "$TG gate not built: nothing to compare nginx with"
+	p=$(port)
+	# the front nginx's configuration, as one process with one worker on p
+	sed -e 's/^master_process on;/master_process off;/' \
+		-e 's/^worker_processes [0-9]*;/worker_processes 1;/' \
+		-e "s/listen 127.0.0.1:$NG ssl/listen 127.0.0.1:$p ssl/" \
+		-e "s|^pid .*|pid $TG_TMP/cg-nginx.pid;|" "$TG_TMP/ng/nginx.conf" >cg-nginx.conf
+	grep -q "listen 127.0.0.1:$p ssl" cg-nginx.conf || tg_fail "cannot make cg-nginx.conf from ng/nginx.conf"
+	cg_start nginx "$p" "$NGINX" -c "$TG_TMP/cg-nginx.conf" -p "$TG_TMP/ng"
+	read -r ng_ir ng_ops < <(cg_measure nginx "$p" "$STARTED" "$TG_TMP/cg-nginx.out")
+	p=$(port)
+	cg_start gate "$p" "$TG" gate --listen "127.0.0.1:$p" --cert server.pem --key server.key \
+		--client-ca ca/ca.pem --upstream "http://127.0.0.1:$UP" --policy policy.yaml \
+		--audit "$TG_TMP/cg-gate.audit" --workers 1 --audit-fsync batch
+	read -r g_ir g_ops < <(cg_measure gate "$p" "$STARTED" "$TG_TMP/cg-gate.out")
+	printf 'user-space instructions per keep-alive request (callgrind, 1 worker each, 1 connection, %ds)\n' \
+		"$SECONDS_RUN"
+	python3 - "$ng_ir" "$ng_ops" "$g_ir" "$g_ops" <<'PY'
+import sys
+ng_ir, ng_ops, g_ir, g_ops = (int(x) for x in sys.argv[1:])
+print("%-28s %14s %14s %10s" % ("", "nginx", "gate", "gate/nginx"))
+print("%-28s %14d %14d" % ("requests", ng_ops, g_ops))
+print("%-28s %14.0f %14.0f %10.3f" % ("instructions per request", ng_ir / ng_ops, g_ir / g_ops,
+                                      (g_ir / g_ops) / (ng_ir / ng_ops)))
+PY
+	echo "(callgrind's counts of the measured run; its files: $TG_TMP/cg-nginx.out.1, cg-gate.out.1 — kept only with TG_KEEP_TMP=1)"
+	exit 0
 fi
 
 : >results.txt

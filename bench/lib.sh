@@ -11,7 +11,8 @@
 #
 # It sets the defaults SECONDS_RUN=5, THREADS=4, RUNS=3 (CONNS=4 unless
 # set), parses the options (--seconds S, --threads N, --runs R, --conns C; and
-# --workers N / --idle N where the script set WORKERS / IDLE; --quick =
+# --workers N / --idle N where the script set WORKERS / IDLE;
+# --instructions where it set INSTRUCTIONS (to 1); --quick =
 # --seconds 2 --runs 1 and --idle 50; -h/--help; BUILD_DIR, default
 # ./build), checks each is a whole number above 0 (exit 2 otherwise), sets
 # BUILD, LOAD (build/bench/gate_load: skips when it is not built) and
@@ -59,6 +60,13 @@ while (($#)); do
 			exit 2
 		}
 		printf -v "$BENCH__V" %s "$2" && shift
+		;;
+	--instructions)
+		[[ -v INSTRUCTIONS ]] || {
+			echo "$BENCH_NAME: unknown option '$1' (see --help)" >&2
+			exit 2
+		}
+		INSTRUCTIONS=1
 		;;
 	--quick)
 		SECONDS_RUN=2 RUNS=1
