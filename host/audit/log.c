@@ -559,6 +559,7 @@ tg_audit_str_plain(const char *s)
 	return str_plain_len(s, &n);
 }
 
+/* Appends field f's value as JSON text. */
 static int
 field_put(const struct tg_audit_field *f, struct tg_audit_line *line)
 {
