@@ -12,34 +12,43 @@
 
 #include "tg_dec.h"
 
-/* tg_dec_u64(v) and its length against "%" PRIu64, into an exact-size heap
- * buffer (TG_DEC_MAX: ASan catches a write past it) */
-static void
-check_u64(uint64_t v)
+/* A TG_DEC_MAX-byte heap buffer: ASan catches a write past it. */
+static char *
+dec_buf(void)
 {
-	char want[32], *out = malloc(TG_DEC_MAX);
-	size_t n;
+	char *out = malloc(TG_DEC_MAX);
 
 	assert_non_null(out);
-	snprintf(want, sizeof(want), "%" PRIu64, v);
-	n = tg_dec_u64(v, out);
+	return out;
+}
+
+/* out, which holds n bytes of text, is want; frees out. */
+static void
+expect_text(const char *want, char *out, size_t n)
+{
 	if (strcmp(out, want) != 0 || n != strlen(want))
 		fail_msg("%s: got '%s' (%zu)", want, out, n);
 	free(out);
 }
 
+/* tg_dec_u64(v) against "%" PRIu64 */
+static void
+check_u64(uint64_t v)
+{
+	char want[32], *out = dec_buf();
+
+	snprintf(want, sizeof(want), "%" PRIu64, v);
+	expect_text(want, out, tg_dec_u64(v, out));
+}
+
+/* tg_dec_i64(v) against "%" PRId64 */
 static void
 check_i64(int64_t v)
 {
-	char want[32], *out = malloc(TG_DEC_MAX);
-	size_t n;
+	char want[32], *out = dec_buf();
 
-	assert_non_null(out);
 	snprintf(want, sizeof(want), "%" PRId64, v);
-	n = tg_dec_i64(v, out);
-	if (strcmp(out, want) != 0 || n != strlen(want))
-		fail_msg("%s: got '%s' (%zu)", want, out, n);
-	free(out);
+	expect_text(want, out, tg_dec_i64(v, out));
 }
 
 static void
