@@ -8,13 +8,12 @@
  * the resolver while a lookup runs leaves the thread to finish on its own.
  */
 #include "agent-int.h"
+#include "tg_wakefd.h"
 
-#include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* What a lookup's thread and the loop share. */
@@ -105,8 +104,6 @@ rs_thread(void *arg)
 {
 	struct rs_shared *sh = arg;
 	struct ag_addrs *a;
-	uint64_t one = 1;
-	ssize_t w;
 	int rc;
 
 	a = ag_resolve_now(sh->host, sh->port, &rc);
@@ -115,10 +112,7 @@ rs_thread(void *arg)
 	sh->addrs = a;
 	sh->rc = rc;
 	pthread_mutex_unlock(&sh->mu);
-	/* one write per lookup: an eventfd's counter cannot fill up */
-	do {
-		w = write(sh->efd, &one, sizeof(one));
-	} while (w < 0 && errno == EINTR);
+	tg_wakefd_signal(sh->efd);
 	sh_unref(sh);
 	return NULL;
 }
@@ -128,10 +122,8 @@ static void
 rs_ready(evutil_socket_t fd, short what, void *arg)
 {
 	struct ag_resolver *r = arg;
-	uint64_t n;
-
 	(void)what;
-	if (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n) && r->busy) {
+	if (tg_wakefd_drain(fd) && r->busy) {
 		r->busy = 0;
 		r->cb(r->arg);
 	}
@@ -163,7 +155,7 @@ ag_resolver_new(struct event_base *base, const char *host, const char *port, ag_
 	snprintf(sh->port, sizeof(sh->port), "%s", port);
 	r->cb = cb;
 	r->arg = arg;
-	if ((sh->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	if ((sh->efd = tg_wakefd_new()) < 0 ||
 	    (r->ev = event_new(base, sh->efd, EV_READ | EV_PERSIST, rs_ready, r)) == NULL ||
 	    event_add(r->ev, NULL) != 0) {
 		rc = tg_error_set(err, TG_ERR_INTERNAL,

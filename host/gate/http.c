@@ -136,11 +136,14 @@ enum run {
 /* RFC 9110 section 5.6.2: tchar, one bit per byte value (every header
  * name's every byte is looked up). */
 static const uint32_t tchar_bits[8] = {
-    0x00000000u,          /* 0x00-0x1f: none */
-    0x03ff6cfau,          /* 0x20-0x3f: ! # $ % & ' * + - . 0-9 */
-    0xc7fffffeu,          /* 0x40-0x5f: A-Z ^ _ */
-    0x57ffffffu,          /* 0x60-0x7f: ` a-z | ~ */
-    0,           0, 0, 0, /* 0x80-0xff: none */
+    0x00000000u, /* 0x00-0x1f: none */
+    0x03ff6cfau, /* 0x20-0x3f: ! # $ % & ' * + - . 0-9 */
+    0xc7fffffeu, /* 0x40-0x5f: A-Z ^ _ */
+    0x57ffffffu, /* 0x60-0x7f: ` a-z | ~ */
+    0x00000000u, /* 0x80-0x9f: none */
+    0x00000000u, /* 0xa0-0xbf: none */
+    0x00000000u, /* 0xc0-0xdf: none */
+    0x00000000u, /* 0xe0-0xff: none */
 };
 
 static int

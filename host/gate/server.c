@@ -8,6 +8,7 @@
  */
 #include "gate-int.h"
 #include "tg_gate_alloc.h"
+#include "tg_wakefd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -970,14 +970,11 @@ static void
 mail_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *wk = arg;
-	uint64_t v;
 	unsigned bits;
 	size_t i;
 
 	(void)what;
-	/* non-blocking: 0 or EAGAIN both leave the counter empty */
-	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-		;
+	(void)tg_wakefd_drain(fd);
 	bits = atomic_exchange(&wk->mail, 0u);
 	if (bits & MAIL_UNLISTEN)
 		for (i = 0; i < wk->nls; i++)
@@ -990,12 +987,8 @@ mail_cb(evutil_socket_t fd, short what, void *arg)
 static void
 worker_post(struct worker *wk, unsigned bit)
 {
-	uint64_t one = 1;
-
 	atomic_fetch_or(&wk->mail, bit);
-	/* a full counter (never: 2^64 - 2 posts) still has mail_cb called */
-	while (write(wk->mail_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
+	tg_wakefd_signal(wk->mail_fd);
 }
 
 /*
@@ -1052,7 +1045,7 @@ workers_new(struct tg_gate_server *s, struct tg_error *err)
 		    event_priority_set(wk->w.audit_flush, 2) != 0)
 			goto out;
 		atomic_init(&wk->mail, 0u);
-		if ((wk->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		if ((wk->mail_fd = tg_wakefd_new()) < 0) {
 			r = TG_ERR_IO;
 			why = strerror(errno); /* EMFILE, ENFILE */
 			goto out;

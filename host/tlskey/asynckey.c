@@ -56,7 +56,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <openssl/async.h>
@@ -65,6 +64,7 @@
 #include <openssl/rsa.h>
 
 #include "tg_secret.h"
+#include "tg_wakefd.h"
 
 enum op_kind {
 	OP_RSA_PRIV_ENC, /* signatures: the gate's ciphers have no RSA key exchange */
@@ -180,8 +180,6 @@ worker(void *arg)
 {
 	struct tg_tlskey_async *s = arg;
 	struct req *q;
-	uint64_t one = 1;
-	ssize_t w;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
@@ -199,9 +197,7 @@ worker(void *arg)
 		ERR_clear_error(); /* this thread's queue; the job reports its own */
 		pthread_mutex_lock(&s->mu);
 		q->done = 1;
-		do {
-			w = write(q->efd, &one, sizeof(one));
-		} while (w < 0 && errno == EINTR);
+		tg_wakefd_signal(q->efd);
 		pthread_mutex_unlock(&s->mu);
 		req_put(q);
 	}
@@ -232,7 +228,7 @@ req_new(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned ch
 	q->inlen = inlen;
 	q->outcap = outcap;
 	if ((q->in = malloc(inlen ? inlen : 1)) == NULL || (q->out = malloc(outcap)) == NULL ||
-	    (q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+	    (q->efd = tg_wakefd_new()) < 0) {
 		req_put(q);
 		q = NULL;
 		goto out;
@@ -254,7 +250,6 @@ run(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *
 	ASYNC_JOB *job = ASYNC_get_current_job();
 	ASYNC_WAIT_CTX *wctx = job != NULL ? ASYNC_get_wait_ctx(job) : NULL;
 	struct req *q = NULL;
-	uint64_t v;
 	int done = 0, r = -1;
 
 	if (wctx == NULL || s->nthreads == 0 || !inner_present(s) ||
@@ -291,9 +286,8 @@ run(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *
 		memcpy(out, q->out, (size_t)q->result);
 		r = q->result;
 	}
-	if (done && read(q->efd, &v, sizeof(v)) < 0) {
-		/* nothing to drain: harmless */
-	}
+	if (done)
+		(void)tg_wakefd_drain(q->efd); /* nothing to drain: harmless */
 	/* the job lives on: the request goes, with the job's reference */
 	ASYNC_WAIT_CTX_clear_fd(wctx, q);
 	req_put(q);

@@ -23,13 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "tg_p11.h"
+#include "tg_wakefd.h"
 #include "tlskey-int.h"
 
 #define EVQ_MAX   16 /* queued events kept; the oldest goes first */
@@ -118,8 +118,6 @@ sign_threads(unsigned want)
 static void
 ev_push(struct tg_tlskey *k, enum tg_tlskey_event ev, const char *msg)
 {
-	uint64_t one = 1;
-	ssize_t w;
 
 	pthread_mutex_lock(&k->mu);
 	if (k->qlen == EVQ_MAX) { /* drop the oldest, keep the newest */
@@ -129,9 +127,7 @@ ev_push(struct tg_tlskey *k, enum tg_tlskey_event ev, const char *msg)
 	k->q[(k->qhead + k->qlen) % EVQ_MAX].ev = ev;
 	snprintf(k->q[(k->qhead + k->qlen) % EVQ_MAX].msg, sizeof(k->q[0].msg), "%s", msg);
 	k->qlen++;
-	do {
-		w = write(k->efd, &one, sizeof(one));
-	} while (w < 0 && errno == EINTR);
+	tg_wakefd_signal(k->efd);
 	pthread_mutex_unlock(&k->mu);
 }
 
@@ -273,8 +269,7 @@ tg_tlskey_open(const struct tg_tlskey_opts *o, struct tg_tlskey **out, struct tg
 	k->flags = o->flags;
 	snprintf(k->kname, sizeof(k->kname), "%s key", role ? role : "token");
 	snprintf(cname, sizeof(cname), "%s%scertificate", role ? role : "", role ? " " : "");
-	if ((k->uri = tg_p11_uri_mask(o->key_uri)) == NULL ||
-	    (k->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+	if ((k->uri = tg_p11_uri_mask(o->key_uri)) == NULL || (k->efd = tg_wakefd_new()) < 0) {
 		tg_error_set(err, r, "out of memory (or file descriptors)");
 		goto out;
 	}
@@ -424,8 +419,6 @@ tg_tlskey_event_fd(const struct tg_tlskey *k)
 int
 tg_tlskey_event_next(struct tg_tlskey *k, enum tg_tlskey_event *ev, char *msg, size_t cap)
 {
-	uint64_t v;
-	ssize_t rd;
 	int got = 0;
 
 	pthread_mutex_lock(&k->mu);
@@ -437,10 +430,8 @@ tg_tlskey_event_next(struct tg_tlskey *k, enum tg_tlskey_event *ev, char *msg, s
 		k->qlen--;
 		got = 1;
 	}
-	if (k->qlen == 0) { /* no longer readable */
-		rd = read(k->efd, &v, sizeof(v));
-		(void)rd;
-	}
+	if (k->qlen == 0) /* no longer readable */
+		(void)tg_wakefd_drain(k->efd);
 	pthread_mutex_unlock(&k->mu);
 	return got;
 }
