@@ -296,6 +296,44 @@ test_closest(void **state)
 	tg_gate_policy_clear(&pol);
 }
 
+/* The allow reason is snprintf's "route %s allows %.256s (line %u)", also
+ * with the longest route name and an identity cut at 256 bytes. */
+static void
+test_allow_reason_cut(void **state)
+{
+	struct tg_gate_verdict v;
+	static const size_t route_len[] = {1, TG_GATE_NAME_MAX};
+	static const size_t id_len[] = {20, 256, 257, 400};
+	char text[1024], name[TG_GATE_NAME_MAX + 1], id[512], want[sizeof(v.reason)];
+	struct tg_gate_policy pol;
+	struct tg_gate_peer peer = {id, HO, TG_ATT_PIN_ONCE, TG_ATT_TOUCH_NEVER, "1"};
+	struct tg_error err;
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(route_len) / sizeof(route_len[0]); i++) {
+		memset(name, 'r', route_len[i]);
+		name[route_len[i]] = '\0';
+		/* the allow entry on line 7, after blank lines */
+		snprintf(text, sizeof(text),
+		         "routes:\n  - name: %s\n    paths: [\"/**\"]\n\n\n    allow:\n"
+		         "      - {identity: \"spiffe://e.org/*\", key: hsm-operator}\n",
+		         name);
+		assert_int_equal(tg_gate_policy_parse(text, strlen(text), "p", &pol, &err), 0);
+		for (j = 0; j < sizeof(id_len) / sizeof(id_len[0]); j++) {
+			memcpy(id, "spiffe://e.org/", 15);
+			memset(id + 15, 'i', id_len[j] - 15);
+			id[id_len[j]] = '\0';
+			assert_int_equal(tg_gate_decide(&pol, &peer, "GET", "/x", &v), 0);
+			assert_int_equal(v.allow, 1);
+			snprintf(want, sizeof(want), "route %s allows %.256s (line %u)", name, id,
+			         7u);
+			assert_string_equal(v.reason, want);
+		}
+		tg_gate_policy_clear(&pol);
+	}
+}
+
 struct mcase {
 	const char *pattern;
 	const char *path;
@@ -348,9 +386,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_table),      cmocka_unit_test(test_no_route),
-	    cmocka_unit_test(test_orderings),  cmocka_unit_test(test_closest),
-	    cmocka_unit_test(test_path_match), cmocka_unit_test(test_identity_match),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_no_route),
+	    cmocka_unit_test(test_orderings),
+	    cmocka_unit_test(test_closest),
+	    cmocka_unit_test(test_allow_reason_cut),
+	    cmocka_unit_test(test_path_match),
+	    cmocka_unit_test(test_identity_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
