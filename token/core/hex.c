@@ -59,11 +59,20 @@ tg_hex_encode_sep(const uint8_t *p, size_t n, unsigned flags, char sep, char *ou
 	/* n pairs, n - 1 separators and the NUL: per * n + 1 - (per - 2) */
 	if (n > 0 && n > (cap - 1 + (per - 2)) / per)
 		goto out;
-	for (i = 0; i < n; i++) {
-		if (i > 0 && sep != '\0')
-			out[o++] = sep;
-		out[o++] = digits[p[i] >> 4];
-		out[o++] = digits[p[i] & 0x0f];
+	if (sep == '\0') {
+		/* the common case (hashes, ids): two digits per byte, no test */
+		for (i = 0; i < n; i++) {
+			out[2 * i] = digits[p[i] >> 4];
+			out[2 * i + 1] = digits[p[i] & 0x0f];
+		}
+		o = 2 * n;
+	} else {
+		for (i = 0; i < n; i++) {
+			if (i > 0)
+				out[o++] = sep;
+			out[o++] = digits[p[i] >> 4];
+			out[o++] = digits[p[i] & 0x0f];
+		}
 	}
 	out[o] = '\0';
 	r = 0;
