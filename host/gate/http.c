@@ -1352,29 +1352,37 @@ hop_by_hop(const char *name)
 	return found;
 }
 
-/* 1 when h has a Connection field (named_by_connection has work to do). */
+/* 1 when name is "Connection", in any case. */
 static int
-has_connection(const struct tg_gate_http_head *h)
+is_connection(const char *name)
 {
-	size_t i;
-	int found = 0;
-
-	for (i = 0; !found && i < h->nheaders; i++)
-		found = strcasecmp(h->headers[i].name, "connection") == 0;
-	return found;
+	return (name[0] | 0x20) == 'c' && strcasecmp(name, "connection") == 0;
 }
 
-/* 1 when a Connection field of h names the field name (conn: has_connection(h)). */
+/* The index of h's first Connection field; h->nheaders when it has none. */
+static size_t
+first_connection(const struct tg_gate_http_head *h)
+{
+	size_t i = 0;
+
+	while (i < h->nheaders && !is_connection(h->headers[i].name))
+		i++;
+	return i;
+}
+
+/* 1 when a Connection field of h names the field name (conn:
+ * first_connection(h), where the search starts). */
 static int
-named_by_connection(const struct tg_gate_http_head *h, int conn, const char *name)
+named_by_connection(const struct tg_gate_http_head *h, size_t conn, const char *name)
 {
 	size_t i;
 	int found = 0;
 
 	/* Host is end to end, and HTTP/1.1 needs it (RFC 9112 section 3.2) */
-	for (i = 0; conn && !found && strcasecmp(name, "host") != 0 && i < h->nheaders; i++)
-		found = strcasecmp(h->headers[i].name, "connection") == 0 &&
-		        list_has(h->headers[i].value, strlen(h->headers[i].value), name);
+	if (conn < h->nheaders && strcasecmp(name, "host") != 0)
+		for (i = conn; !found && i < h->nheaders; i++)
+			found = is_connection(h->headers[i].name) &&
+			        list_has(h->headers[i].value, strlen(h->headers[i].value), name);
 	return found;
 }
 
@@ -1584,8 +1592,8 @@ request_fields(const struct tg_gate_http_head *h, const struct tg_gate_http_extr
                size_t nextra, struct hw *b)
 {
 	const char *name;
-	size_t i;
-	int rc = 0, conn = has_connection(h);
+	size_t i, conn = first_connection(h);
+	int rc = 0;
 
 	for (i = 0; rc == 0 && i < h->nheaders; i++) {
 		name = h->headers[i].name;
@@ -1625,7 +1633,7 @@ tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *path_an
 
 /* A response field the gate passes on to the client. */
 static int
-response_keeps(const struct tg_gate_http_head *h, int conn, const char *name)
+response_keeps(const struct tg_gate_http_head *h, size_t conn, const char *name)
 {
 	int keep;
 
@@ -1644,8 +1652,8 @@ response_keeps(const struct tg_gate_http_head *h, int conn, const char *name)
 static int
 response_fields(const struct tg_gate_http_head *h, struct hw *b)
 {
-	size_t i;
-	int rc = 0, conn = has_connection(h);
+	size_t i, conn = first_connection(h);
+	int rc = 0;
 
 	for (i = 0; rc == 0 && i < h->nheaders; i++)
 		if (response_keeps(h, conn, h->headers[i].name))

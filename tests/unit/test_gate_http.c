@@ -895,6 +895,17 @@ test_request_head(void **state)
 		free(s);
 	}
 
+	/* a field named by a second Connection field, the field before both */
+	hold(TG_GATE_HTTP_REQUEST,
+	     "GET /h HTTP/1.1\r\nX-Early: 1\r\nHost: a\r\nconnection: x-other\r\nAccept: x\r\n"
+	     "CONNECTION: X-EARLY\r\nX-Other: 2\r\n\r\n",
+	     &k);
+	assert_int_equal(tg_gate_http_request_head(&k.h, "/h", NULL, 0, b), 0);
+	s = drain(b);
+	assert_string_equal(s, "GET /h HTTP/1.1\r\nHost: a\r\nAccept: x\r\n"
+	                       "Connection: keep-alive\r\n\r\n");
+	free(s);
+
 	/* header values that would split the head are refused, nothing written */
 	x[2].value = "Bearer a\r\nX-Evil: 1";
 	x[2].value_len = strlen(x[2].value);
