@@ -410,14 +410,14 @@ static _Thread_local time_t time_sec;
 static _Thread_local char time_text[64];
 static _Thread_local size_t time_len; /* 0: time_text not made yet */
 
-/* Appends ,"time":"2026-12-02T13:18:01.123Z" (now, UTC). */
+/* ,"time":"2026-12-02T13:18:01.123Z" (now, UTC) into buf (64 bytes), its
+ * length into *n. 0, or -1 when the clock cannot be read as a date. */
 static int
-line_put_time(struct tg_audit_line *line)
+time_piece(char buf[64], size_t *n)
 {
 	struct timespec ts;
 	struct tm tm;
-	char buf[64];
-	size_t n;
+	size_t k;
 	int r = -1;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -426,22 +426,33 @@ line_put_time(struct tg_audit_line *line)
 		time_len = 0;
 		if (gmtime_r(&ts.tv_sec, &tm) == NULL)
 			goto out;
-		n = strftime(time_text, sizeof(time_text), "\",\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
-		if (n == 0 || n + 6 > sizeof(buf))
+		k = strftime(time_text, sizeof(time_text), "\",\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+		if (k == 0 || k + 6 > 64)
 			goto out;
-		time_len = n;
+		time_len = k;
 		time_sec = ts.tv_sec;
 	}
-	n = time_len;
-	memcpy(buf, time_text, n);
-	buf[n++] = '.';
-	buf[n++] = (char)('0' + ts.tv_nsec / 100000000);
-	buf[n++] = (char)('0' + ts.tv_nsec / 10000000 % 10);
-	buf[n++] = (char)('0' + ts.tv_nsec / 1000000 % 10);
-	buf[n++] = 'Z';
-	r = line_put(buf, n, line);
+	k = time_len;
+	memcpy(buf, time_text, k);
+	buf[k++] = '.';
+	buf[k++] = (char)('0' + ts.tv_nsec / 100000000);
+	buf[k++] = (char)('0' + ts.tv_nsec / 10000000 % 10);
+	buf[k++] = (char)('0' + ts.tv_nsec / 1000000 % 10);
+	buf[k++] = 'Z';
+	*n = k;
+	r = 0;
 out:
 	return r;
+}
+
+/* Appends ,"time":"2026-12-02T13:18:01.123Z" (now, UTC). */
+static int
+line_put_time(struct tg_audit_line *line)
+{
+	char buf[64];
+	size_t n;
+
+	return time_piece(buf, &n) == 0 ? line_put(buf, n, line) : -1;
 }
 
 int
@@ -529,11 +540,25 @@ field_key_ok(const char *k, size_t *len)
 	return p != NULL && i > 0 && p[i] == '\0' && !(i == 4 && memcmp(k, "prev", 4) == 0);
 }
 
-/* strcmp, the first bytes compared inline: keys mostly differ there. */
-static int
-key_cmp(const char *a, const char *b)
+/* The first 8 bytes of key k (klen long, no NUL in it), big-endian, zero
+ * after its end: two keys order as their prefixes do when these differ. */
+static uint64_t
+key_prefix(const char *k, size_t klen)
 {
-	return a[0] != b[0] ? (unsigned char)a[0] - (unsigned char)b[0] : strcmp(a, b);
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | (i < klen ? (unsigned char)k[i] : 0u);
+	return v;
+}
+
+/* strcmp of keys a and b (prefixes pa, pb): the prefixes decide, and equal
+ * ones leave only the bytes after the eighth (none: "" for both). */
+static int
+key_cmp(const char *a, uint64_t pa, const char *b, uint64_t pb)
+{
+	return pa != pb ? (pa < pb ? -1 : 1) : strcmp(a + 8, b + 8);
 }
 
 /* tg_audit_str_plain with its length into *len (when plain). */
@@ -596,7 +621,90 @@ field_put(const struct tg_audit_field *f, struct tg_audit_line *line)
 	case TG_AUDIT_TEXT:
 		r = line_put(f->s, f->len, line);
 		break;
+	case TG_AUDIT_PLAIN:
+		if ((r = line_room(line, f->len + 2)) == 0) {
+			line_copy(line, "\"", 1);
+			line_copy(line, f->s, f->len);
+			line_copy(line, "\"", 1);
+		}
+		break;
 	}
+	return r;
+}
+
+/*
+ * The length of f's JSON text when it is known without dumping (TEXT,
+ * PLAIN, INT written into num, a STR with nothing to escape) into *n; 0
+ * when it is not (JSON, a STR to escape) or is longer than any line.
+ */
+static int
+field_len(const struct tg_audit_field *f, char num[TG_DEC_MAX], size_t *n)
+{
+	int known = 1;
+
+	*n = 0;
+	switch (f->kind) {
+	case TG_AUDIT_TEXT:
+	case TG_AUDIT_PLAIN:
+		*n = f->len + (f->kind == TG_AUDIT_PLAIN ? 2 : 0);
+		known = f->len <= TG_AUDIT_LINE_MAX;
+		break;
+	case TG_AUDIT_INT:
+		*n = tg_dec_i64((int64_t)f->i, num);
+		break;
+	case TG_AUDIT_STR:
+		known = str_plain_len(f->s, n) && *n <= TG_AUDIT_LINE_MAX;
+		*n += 2;
+		break;
+	default:
+		known = 0;
+		break;
+	}
+	return known;
+}
+
+/*
+ * The common line of tg_audit_prepare_fields: every value's length known
+ * (field_len), room made once for the whole line, the pieces copied
+ * without a check each. f's keys are checked and ord sorts them; klen,
+ * vlen and num from field_len. 0, or -1 as line_room.
+ */
+static int
+line_fast(const struct tg_audit_field *f, size_t n, const size_t *ord, const size_t *klen,
+          const size_t *vlen, char (*num)[TG_DEC_MAX], int time_given, struct tg_audit_line *line)
+{
+	char tbuf[64];
+	size_t i, t, tn = 0, need = LINE_PREV_AT + TG_AUDIT_HASH_HEX - 1 + 2;
+	int r = -1;
+
+	if (!time_given && time_piece(tbuf, &tn) != 0)
+		goto out;
+	need += tn;
+	for (i = 0; i < n; i++)
+		need += klen[i] + 4 + vlen[i]; /* ,"key": and the value */
+	if (line_room(line, need) != 0)
+		goto out;
+	line_copy(line, LINE_PREV TG_AUDIT_GENESIS, LINE_PREV_AT + TG_AUDIT_HASH_HEX - 1);
+	line_copy(line, tbuf, tn);
+	line_copy(line, "\"", 1);
+	for (i = 0; i < n; i++) {
+		t = ord[i];
+		line_copy(line, ",\"", 2);
+		line_copy(line, f[t].key, klen[t]);
+		line_copy(line, "\":", 2);
+		if (f[t].kind == TG_AUDIT_INT) {
+			line_copy(line, num[t], vlen[t]);
+		} else if (f[t].kind == TG_AUDIT_TEXT) {
+			line_copy(line, f[t].s, vlen[t]);
+		} else {
+			line_copy(line, "\"", 1);
+			line_copy(line, f[t].s, vlen[t] - 2);
+			line_copy(line, "\"", 1);
+		}
+	}
+	line_copy(line, "}", 1);
+	r = 0;
+out:
 	return r;
 }
 
@@ -604,8 +712,11 @@ int
 tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audit_line *line,
                         struct tg_error *err)
 {
-	size_t ord[TG_AUDIT_FIELDS_MAX], klen[TG_AUDIT_FIELDS_MAX], i, j, t;
-	int time_given = 0, c, r = TG_ERR_INVALID_ARG;
+	size_t ord[TG_AUDIT_FIELDS_MAX], klen[TG_AUDIT_FIELDS_MAX], vlen[TG_AUDIT_FIELDS_MAX], i, j,
+	    t;
+	uint64_t pre[TG_AUDIT_FIELDS_MAX];
+	char num[TG_AUDIT_FIELDS_MAX][TG_DEC_MAX];
+	int time_given = 0, known = 1, c, r = TG_ERR_INVALID_ARG;
 
 	line->len = 0;
 	line->too_long = 0;
@@ -619,7 +730,8 @@ tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audi
 	for (i = 0; i < n; i++) {
 		if (!field_key_ok(f[i].key, &klen[i]) ||
 		    (f[i].kind == TG_AUDIT_JSON && f[i].json == NULL) ||
-		    (f[i].kind == TG_AUDIT_TEXT && (f[i].s == NULL || f[i].len == 0))) {
+		    (f[i].kind == TG_AUDIT_TEXT && (f[i].s == NULL || f[i].len == 0)) ||
+		    (f[i].kind == TG_AUDIT_PLAIN && f[i].s == NULL)) {
 			tg_error_set(err, r,
 			             "audit record field %zu ('%s'): the key must be lower-case "
 			             "letters, digits and '_' (not \"prev\") and the value present",
@@ -627,7 +739,10 @@ tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audi
 			goto out;
 		}
 		time_given |= klen[i] == 4 && memcmp(f[i].key, "time", 4) == 0;
-		for (j = i; j > 0 && (c = key_cmp(f[ord[j - 1]].key, f[i].key)) >= 0; j--) {
+		pre[i] = key_prefix(f[i].key, klen[i]);
+		for (j = i; j > 0 && (c = key_cmp(f[ord[j - 1]].key, pre[ord[j - 1]], f[i].key,
+		                                  pre[i])) >= 0;
+		     j--) {
 			if (c == 0) {
 				tg_error_set(err, r, "audit record field '%s' is given twice",
 				             f[i].key);
@@ -637,8 +752,15 @@ tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audi
 		for (t = i; t > j; t--)
 			ord[t] = ord[t - 1];
 		ord[j] = i;
+		known = known && field_len(&f[i], num[i], &vlen[i]);
 	}
 	r = TG_ERR_ALLOC;
+	if (known) {
+		if (line_fast(f, n, ord, klen, vlen, num, time_given, line) != 0)
+			goto toolong;
+		r = 0;
+		goto out;
+	}
 	if (line_put(LINE_PREV TG_AUDIT_GENESIS, LINE_PREV_AT + TG_AUDIT_HASH_HEX - 1, line) != 0 ||
 	    (!time_given && line_put_time(line) != 0) || line_put("\"", 1, line) != 0)
 		goto toolong;

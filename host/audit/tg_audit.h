@@ -109,10 +109,13 @@ int tg_audit_prepare(const json_t *record, struct tg_audit_line *line, struct tg
 
 /* What a tg_audit_field's value is. */
 enum tg_audit_kind {
-	TG_AUDIT_JSON = 0, /* json: any JSON value */
-	TG_AUDIT_STR = 1,  /* s: a C string (NULL, or bytes that are not UTF-8: null) */
-	TG_AUDIT_INT = 2,  /* i */
-	TG_AUDIT_TEXT = 3, /* s, len: JSON text made by tg_audit_dump_value */
+	TG_AUDIT_JSON = 0,  /* json: any JSON value */
+	TG_AUDIT_STR = 1,   /* s: a C string (NULL, or bytes that are not UTF-8: null) */
+	TG_AUDIT_INT = 2,   /* i */
+	TG_AUDIT_TEXT = 3,  /* s, len: JSON text made by tg_audit_dump_value */
+	TG_AUDIT_PLAIN = 4, /* s, len: a string tg_audit_str_plain accepted, len its
+	                       strlen: written between quotes as it is (checked once
+	                       by a caller that writes it in several records) */
 };
 
 /* One member of a record given field by field (tg_audit_prepare_fields). */
@@ -134,7 +137,8 @@ struct tg_audit_field {
  * may come in any order: they are sorted here), for a fraction of the
  * cost. Strings and JSON values are dumped by jansson as tg_audit_prepare
  * dumps them; TG_AUDIT_TEXT is copied as it is, so it must come from
- * tg_audit_dump_value (a part that repeats, dumped once). 0, or
+ * tg_audit_dump_value (a part that repeats, dumped once), and
+ * TG_AUDIT_PLAIN between quotes. 0, or
  * TG_ERR_INVALID_ARG for n 0 or above TG_AUDIT_FIELDS_MAX, a key that is
  * not as above, two fields with one key, a JSON field without a value, a
  * line above TG_AUDIT_LINE_MAX; TG_ERR_ALLOC.

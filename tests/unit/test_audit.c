@@ -349,6 +349,140 @@ test_prepare_fields_plain(void **state)
 }
 
 /*
+ * A record whose every value's text is known ahead (TEXT, PLAIN, INT, a
+ * STR with nothing to escape) is made with one room check: the same line
+ * as tg_audit_prepare's, with and without a time field, in a buffer that
+ * held a longer line; a line of exactly TG_AUDIT_LINE_MAX bytes is made
+ * and one byte more refused, as tg_audit_prepare does.
+ */
+static void
+test_prepare_fields_known(void **state)
+{
+	const char *t = "2026-01-01T00:00:00.000Z", *prov = "{\"level\":\"hsm-operator\"}";
+	struct tg_audit_line a = {0}, b = {0};
+	struct tg_audit_field f[6];
+	struct tg_error err;
+	json_t *rec;
+	char *sa, *sb, *big;
+	size_t base;
+
+	(void)state;
+	rec = json_pack("{s:s, s:{s:s}, s:s, s:I, s:s, s:I}", "time", t, "provenance", "level",
+	                "hsm-operator", "method", "GET", "bytes", (json_int_t)0, "route", "r_1",
+	                "status", (json_int_t)-200);
+	assert_non_null(rec);
+	f[0] = (struct tg_audit_field){.key = "status", .kind = TG_AUDIT_INT, .i = -200};
+	f[1] = (struct tg_audit_field){.key = "provenance", .kind = TG_AUDIT_TEXT, .s = prov};
+	f[1].len = strlen(prov);
+	f[2] =
+	    (struct tg_audit_field){.key = "method", .kind = TG_AUDIT_PLAIN, .s = "GET", .len = 3};
+	f[3] = (struct tg_audit_field){.key = "bytes", .kind = TG_AUDIT_INT, .i = 0};
+	f[4] = (struct tg_audit_field){.key = "route", .kind = TG_AUDIT_STR, .s = "r_1"};
+	f[5] = (struct tg_audit_field){.key = "time", .kind = TG_AUDIT_STR, .s = t};
+	/* b first holds a longer line: nothing of it may remain */
+	big = malloc(4000);
+	assert_non_null(big);
+	memset(big, 'x', 3999);
+	big[3999] = '\0';
+	assert_int_equal(tg_audit_prepare_fields(
+	                     &(struct tg_audit_field){.key = "zzz", .kind = TG_AUDIT_STR, .s = big},
+	                     1, &b, &err),
+	                 0);
+	free(big);
+	assert_int_equal(tg_audit_prepare(rec, &a, &err), 0);
+	assert_int_equal(tg_audit_prepare_fields(f, 6, &b, &err), 0);
+	sa = line_str(&a);
+	sb = line_str(&b);
+	assert_string_equal(sb, sa);
+	free(sa);
+	free(sb);
+	/* no time field: one is added after "prev" */
+	assert_int_equal(tg_audit_prepare_fields(f, 5, &b, &err), 0);
+	sb = line_str(&b);
+	assert_memory_equal(sb, "{\"prev\":\"" TG_AUDIT_GENESIS "\",\"time\":\"", 83);
+	assert_non_null(strstr(sb, "Z\",\"bytes\":0,\"method\":\"GET\",\"provenance\":{"));
+	assert_non_null(strstr(sb, ",\"route\":\"r_1\",\"status\":-200}"));
+	free(sb);
+	/* keys sorted as jansson sorts them, also keys alike in their first 8
+	 * bytes; a key given twice is refused, also one longer than 8 bytes */
+	{
+		static const char *const keys[] = {"abcdefghi", "b",         "abcdefgh", "abcdefg",
+		                                   "abcdefgha", "abcdefgh_", "abcdefga", "a"};
+		struct tg_audit_field g[8];
+		size_t i;
+
+		json_decref(rec);
+		rec = json_pack("{s:s}", "time", t);
+		assert_non_null(rec);
+		g[0] = f[5];
+		for (i = 0; i < 7; i++) {
+			g[i + 1] = (struct tg_audit_field){
+			    .key = keys[i], .kind = TG_AUDIT_INT, .i = (json_int_t)i};
+			assert_int_equal(
+			    json_object_set_new(rec, keys[i], json_integer((json_int_t)i)), 0);
+		}
+		assert_int_equal(tg_audit_prepare(rec, &a, &err), 0);
+		assert_int_equal(tg_audit_prepare_fields(g, 8, &b, &err), 0);
+		sa = line_str(&a);
+		sb = line_str(&b);
+		assert_string_equal(sb, sa);
+		free(sa);
+		free(sb);
+		g[7].key = "abcdefghi";
+		assert_int_equal(tg_audit_prepare_fields(g, 8, &b, &err), TG_ERR_INVALID_ARG);
+		assert_string_equal(err.msg, "audit record field 'abcdefghi' is given twice");
+		g[7].key = "abcdefgh";
+		assert_int_equal(tg_audit_prepare_fields(g, 8, &b, &err), TG_ERR_INVALID_ARG);
+		g[7].key = keys[7];
+		assert_int_equal(tg_audit_prepare_fields(g, 8, &b, &err), 0);
+	}
+	/* PLAIN needs its string; an empty one is "" */
+	f[2].s = NULL;
+	assert_int_equal(tg_audit_prepare_fields(f, 6, &b, &err), TG_ERR_INVALID_ARG);
+	f[2].s = "";
+	f[2].len = 0;
+	assert_int_equal(tg_audit_prepare_fields(f, 6, &b, &err), 0);
+	sb = line_str(&b);
+	assert_non_null(strstr(sb, ",\"method\":\"\","));
+	free(sb);
+	/* the limit: {"prev":"<64>","time":"<24>","path":"<s>"} is 112 + strlen(s) */
+	base = strlen("{\"prev\":\"\",\"time\":\"\",\"path\":\"\"}") + 64 + 24;
+	big = malloc(TG_AUDIT_LINE_MAX);
+	assert_non_null(big);
+	memset(big, 'p', TG_AUDIT_LINE_MAX - base);
+	big[TG_AUDIT_LINE_MAX - base] = '\0';
+	f[0] = (struct tg_audit_field){.key = "path", .kind = TG_AUDIT_STR, .s = big};
+	f[1] = f[5];
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), 0);
+	assert_int_equal(b.len, TG_AUDIT_LINE_MAX);
+	f[0] = (struct tg_audit_field){
+	    .key = "path", .kind = TG_AUDIT_PLAIN, .s = big, .len = TG_AUDIT_LINE_MAX - base};
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), 0);
+	assert_int_equal(b.len, TG_AUDIT_LINE_MAX);
+	json_decref(rec);
+	rec = json_pack("{s:s, s:s}", "time", t, "path", big);
+	assert_non_null(rec);
+	assert_int_equal(tg_audit_prepare(rec, &a, &err), 0);
+	assert_int_equal(a.len, TG_AUDIT_LINE_MAX);
+	json_decref(rec);
+	memset(big, 'p', TG_AUDIT_LINE_MAX - base + 1);
+	big[TG_AUDIT_LINE_MAX - base + 1] = '\0';
+	f[0] = (struct tg_audit_field){.key = "path", .kind = TG_AUDIT_STR, .s = big};
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "audit record is longer than the 1048576-byte limit");
+	f[0].kind = TG_AUDIT_PLAIN;
+	f[0].len = TG_AUDIT_LINE_MAX - base + 1;
+	assert_int_equal(tg_audit_prepare_fields(f, 2, &b, &err), TG_ERR_INVALID_ARG);
+	rec = json_pack("{s:s, s:s}", "time", t, "path", big);
+	assert_non_null(rec);
+	assert_int_equal(tg_audit_prepare(rec, &a, &err), TG_ERR_INVALID_ARG);
+	json_decref(rec);
+	free(big);
+	tg_audit_line_clear(&a);
+	tg_audit_line_clear(&b);
+}
+
+/*
  * tg_audit_prepare_fields makes exactly tg_audit_prepare's line of the
  * same record (escapes, non-ASCII, invalid UTF-8, NULL, integers, nested
  * objects with unsorted keys, text from tg_audit_dump_value, fields in any
@@ -1107,6 +1241,7 @@ main(void)
 	    cmocka_unit_test(test_kept),
 	    cmocka_unit_test(test_prepare_fields),
 	    cmocka_unit_test(test_prepare_fields_plain),
+	    cmocka_unit_test(test_prepare_fields_known),
 	    cmocka_unit_test(test_prepared_threads),
 	    cmocka_unit_test(test_batch_sync_failure),
 	    cmocka_unit_test(test_always_sync_failure),
