@@ -91,8 +91,9 @@ struct px_req {
 	struct timespec start;
 	char *jt[PX_RQ_N]; /* request_id, route, method, path as JSON text (px_rq_text) */
 	struct tg_gate_audit_wait await; /* its "request" record, kept until written */
-	size_t jl[PX_RQ_N];
-	char path[TG_GATE_PATH_MAX]; /* last: rq_new does not zero it */
+	size_t jl[PX_RQ_N];              /* jt's lengths, or the plain values' */
+	unsigned char plain[PX_RQ_N];    /* 1: the value is plain (jl its length) */
+	char path[TG_GATE_PATH_MAX];     /* last: rq_new does not zero it */
 };
 
 struct px_conn {
@@ -355,9 +356,14 @@ px_rq_text(struct px_req *rq)
 	size_t i;
 
 	for (i = 0; i < PX_RQ_N; i++) {
-		/* plain text goes in as it is (tg_audit_prepare_fields) */
-		if (rq->jt[i] != NULL || tg_audit_str_plain(v[i]))
+		/* plain text goes in as it is (TG_AUDIT_PLAIN), checked once */
+		if (rq->jt[i] != NULL || rq->plain[i])
 			continue;
+		if (tg_audit_str_plain(v[i])) {
+			rq->plain[i] = 1;
+			rq->jl[i] = strlen(v[i]);
+			continue;
+		}
 		j = v[i] != NULL ? json_string(v[i]) : json_null();
 		if (j != NULL)
 			(void)tg_audit_dump_value(j, &rq->jt[i], &rq->jl[i]);
@@ -390,12 +396,20 @@ px_audit_fields(struct px_conn *c, struct px_req *rq, const char *event, struct 
 		return -1;
 	tg_gate_audit_conn_ready(c->ci);
 	px_rq_text(rq);
-	for (i = 0; i < PX_RQ_N; i++)
-		all[i] = rq->jt[i] != NULL ? (struct tg_audit_field){.key = px_rq_keys[i],
-		                                                     .kind = TG_AUDIT_TEXT,
-		                                                     .s = rq->jt[i],
-		                                                     .len = rq->jl[i]}
-		                           : PX_STR(px_rq_keys[i], v[i]);
+	for (i = 0; i < PX_RQ_N; i++) {
+		if (rq->jt[i] != NULL)
+			all[i] = (struct tg_audit_field){.key = px_rq_keys[i],
+			                                 .kind = TG_AUDIT_TEXT,
+			                                 .s = rq->jt[i],
+			                                 .len = rq->jl[i]};
+		else if (rq->plain[i])
+			all[i] = (struct tg_audit_field){.key = px_rq_keys[i],
+			                                 .kind = TG_AUDIT_PLAIN,
+			                                 .s = v[i],
+			                                 .len = rq->jl[i]};
+		else /* out of memory dumping it: jansson's turn in the line */
+			all[i] = PX_STR(px_rq_keys[i], v[i]);
+	}
 	all[PX_RQ_N] = px_word("event", event);
 	memcpy(all + PX_RQ_N + 1, f, n * sizeof(*f));
 	if (how == PX_AUDIT_LATER)
