@@ -915,6 +915,35 @@ test_request_head(void **state)
 	assert_int_equal(tg_gate_http_request_head(&k.h, "/ws", x, 3, b), TG_ERR_INVALID_ARG);
 	x[2].value = "a\0b";
 	assert_int_equal(tg_gate_http_request_head(&k.h, "/ws", x, 3, b), TG_ERR_INVALID_ARG);
+	/* CR, LF or NUL anywhere in a value of any length (the check takes 8
+	 * bytes at a time) is refused; other bytes below 0x0e, and 0x80 and
+	 * above, are not */
+	{
+		static const unsigned char bad[] = {'\r', '\n', '\0'},
+		                           fine[] = {'\t', 0x0b, 0x0c, 0x0e,
+		                                     0x7f, 0x80, 0x8d, 0xff};
+		char v[40];
+		size_t len, pos, q;
+
+		for (len = 1; len <= sizeof(v); len++)
+			for (pos = 0; pos < len; pos++) {
+				memset(v, 'v', sizeof(v));
+				x[2].value = v;
+				x[2].value_len = len;
+				for (q = 0; q < sizeof(bad); q++) {
+					v[pos] = (char)bad[q];
+					assert_int_equal(
+					    tg_gate_http_request_head(&k.h, "/ws", x, 3, b),
+					    TG_ERR_INVALID_ARG);
+				}
+				for (q = 0; q < sizeof(fine); q++) {
+					v[pos] = (char)fine[q];
+					assert_int_equal(
+					    tg_gate_http_request_head(&k.h, "/ws", x, 3, b), 0);
+					evbuffer_drain(b, evbuffer_get_length(b));
+				}
+			}
+	}
 	x[2].value = "ok";
 	x[2].value_len = 2;
 	x[2].name = "Bad Name";
