@@ -1047,15 +1047,17 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 {
 	const struct tg_gate_route *r =
 	    rq->route_idx >= 0 ? &rq->ls->policy.routes[rq->route_idx] : NULL;
-	struct tg_gate_http_extra *x = NULL;
-	size_t n = 0, i, qoff, tlen = strlen(h->target), plen = strlen(rq->path), vlen;
-	char host[sizeof(rq->url->host) + 16], *pq = NULL;
+	struct tg_gate_http_extra *x = NULL, x_stack[16];
+	size_t n = 0, i, qoff, tlen = strlen(h->target), plen = strlen(rq->path), vlen, nx;
+	char host[sizeof(rq->url->host) + 16], *pq = NULL, pq_stack[1024];
 	const char *v;
 	int rc = -1;
 
-	x = calloc(7 + (r != NULL ? r->ninject : 0), sizeof(*x));
+	/* the common sizes on the stack, bigger ones on the heap */
+	nx = 7 + (r != NULL ? r->ninject : 0);
+	x = nx <= sizeof(x_stack) / sizeof(x_stack[0]) ? x_stack : calloc(nx, sizeof(*x));
 	qoff = t->path_off + t->path_len; /* the query's '?', or the end */
-	pq = malloc(plen + (tlen - qoff) + 1);
+	pq = plen + (tlen - qoff) < sizeof(pq_stack) ? pq_stack : malloc(plen + (tlen - qoff) + 1);
 	if (x == NULL || pq == NULL || px_fixed(c) != 0 || (rq->head = evbuffer_new()) == NULL)
 		goto out;
 	memcpy(pq, rq->path, plen);
@@ -1083,8 +1085,10 @@ rq_build_head(struct px_conn *c, struct px_req *rq, const struct tg_gate_http_he
 	}
 	rc = tg_gate_http_request_head(h, pq, x, n, rq->head);
 out:
-	free(pq);
-	free(x);
+	if (pq != pq_stack)
+		free(pq);
+	if (x != x_stack)
+		free(x);
 	return rc;
 }
 
