@@ -3,6 +3,7 @@
  * and rotation (tg_audit.h). */
 #include "tg_audit.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -545,12 +546,12 @@ field_key_ok(const char *k, size_t *len)
 static uint64_t
 key_prefix(const char *k, size_t klen)
 {
-	uint64_t v = 0;
-	size_t i;
+	unsigned char b[8] = {0};
+	uint64_t v;
 
-	for (i = 0; i < 8; i++)
-		v = v << 8 | (i < klen ? (unsigned char)k[i] : 0u);
-	return v;
+	memcpy(b, k, klen < 8 ? klen : 8);
+	memcpy(&v, b, 8);
+	return be64toh(v);
 }
 
 /* strcmp of keys a and b (prefixes pa, pb): the prefixes decide, and equal
