@@ -292,6 +292,43 @@ line_str(const struct tg_audit_line *l)
 	return s;
 }
 
+/* Fills b with a line longer than the tests' records (the buffer reused
+ * after it must hold nothing of it). */
+static void
+fill_longer(struct tg_audit_line *b)
+{
+	struct tg_error err;
+	char *big = malloc(4000);
+
+	assert_non_null(big);
+	memset(big, 'x', 3999);
+	big[3999] = '\0';
+	assert_int_equal(
+	    tg_audit_prepare_fields(
+	        &(struct tg_audit_field){.key = "zzz", .kind = TG_AUDIT_STR, .s = big}, 1, b, &err),
+	    0);
+	free(big);
+}
+
+/* tg_audit_prepare_fields(f, n) makes tg_audit_prepare(rec)'s line (a and
+ * b the lines to use). */
+static void
+assert_same_line(const json_t *rec, const struct tg_audit_field *f, size_t n,
+                 struct tg_audit_line *a, struct tg_audit_line *b)
+{
+	struct tg_error err;
+	char *sa, *sb;
+
+	assert_int_equal(tg_audit_prepare(rec, a, &err), 0);
+	assert_int_equal(tg_audit_prepare_fields(f, n, b, &err), 0);
+	sa = line_str(a);
+	sb = line_str(b);
+	assert_string_equal(sb, sa);
+	assert_null(strstr(sb, "xxx"));
+	free(sa);
+	free(sb);
+}
+
 /*
  * The plain-string path of tg_audit_prepare_fields (no jansson for a string
  * with nothing to escape) writes what jansson writes, on both sides of
@@ -363,7 +400,7 @@ test_prepare_fields_known(void **state)
 	struct tg_audit_field f[6];
 	struct tg_error err;
 	json_t *rec;
-	char *sa, *sb, *big;
+	char *sb, *big;
 	size_t base;
 
 	(void)state;
@@ -380,22 +417,8 @@ test_prepare_fields_known(void **state)
 	f[4] = (struct tg_audit_field){.key = "route", .kind = TG_AUDIT_STR, .s = "r_1"};
 	f[5] = (struct tg_audit_field){.key = "time", .kind = TG_AUDIT_STR, .s = t};
 	/* b first holds a longer line: nothing of it may remain */
-	big = malloc(4000);
-	assert_non_null(big);
-	memset(big, 'x', 3999);
-	big[3999] = '\0';
-	assert_int_equal(tg_audit_prepare_fields(
-	                     &(struct tg_audit_field){.key = "zzz", .kind = TG_AUDIT_STR, .s = big},
-	                     1, &b, &err),
-	                 0);
-	free(big);
-	assert_int_equal(tg_audit_prepare(rec, &a, &err), 0);
-	assert_int_equal(tg_audit_prepare_fields(f, 6, &b, &err), 0);
-	sa = line_str(&a);
-	sb = line_str(&b);
-	assert_string_equal(sb, sa);
-	free(sa);
-	free(sb);
+	fill_longer(&b);
+	assert_same_line(rec, f, 6, &a, &b);
 	/* no time field: one is added after "prev" */
 	assert_int_equal(tg_audit_prepare_fields(f, 5, &b, &err), 0);
 	sb = line_str(&b);
@@ -421,13 +444,7 @@ test_prepare_fields_known(void **state)
 			assert_int_equal(
 			    json_object_set_new(rec, keys[i], json_integer((json_int_t)i)), 0);
 		}
-		assert_int_equal(tg_audit_prepare(rec, &a, &err), 0);
-		assert_int_equal(tg_audit_prepare_fields(g, 8, &b, &err), 0);
-		sa = line_str(&a);
-		sb = line_str(&b);
-		assert_string_equal(sb, sa);
-		free(sa);
-		free(sb);
+		assert_same_line(rec, g, 8, &a, &b);
 		g[7].key = "abcdefghi";
 		assert_int_equal(tg_audit_prepare_fields(g, 8, &b, &err), TG_ERR_INVALID_ARG);
 		assert_string_equal(err.msg, "audit record field 'abcdefghi' is given twice");
@@ -498,7 +515,7 @@ test_prepare_fields(void **state)
 	struct tg_audit_field f[8];
 	struct tg_error err;
 	json_t *rec, *nested;
-	char *text, *sa, *sb, *big;
+	char *text, *sa, *sb;
 	size_t tlen;
 
 	(void)state;
@@ -524,23 +541,8 @@ test_prepare_fields(void **state)
 	f[6] = (struct tg_audit_field){.key = "json", .kind = TG_AUDIT_JSON, .json = nested};
 	f[7] = (struct tg_audit_field){.key = "event", .kind = TG_AUDIT_STR, .s = "request"};
 	/* b first holds a longer record: nothing of it may remain */
-	big = malloc(4000);
-	assert_non_null(big);
-	memset(big, 'x', 3999);
-	big[3999] = '\0';
-	assert_int_equal(tg_audit_prepare_fields(
-	                     &(struct tg_audit_field){.key = "zzz", .kind = TG_AUDIT_STR, .s = big},
-	                     1, &b, &err),
-	                 0);
-	free(big);
-	assert_int_equal(tg_audit_prepare(rec, &a, &err), 0);
-	assert_int_equal(tg_audit_prepare_fields(f, 8, &b, &err), 0);
-	sa = line_str(&a);
-	sb = line_str(&b);
-	assert_string_equal(sb, sa);
-	assert_null(strstr(sb, "xxx"));
-	free(sa);
-	free(sb);
+	fill_longer(&b);
+	assert_same_line(rec, f, 8, &a, &b);
 	/* without a time field both add one, in the same place */
 	assert_int_equal(tg_audit_prepare_fields(f, 4, &b, &err), 0);
 	sb = line_str(&b);
