@@ -16,7 +16,7 @@
 #
 #   bench/gate-vs-nginx.sh [--seconds S] [--threads N] [--workers N]
 #                          [--runs R] [--conns C] [--idle N] [--quick]
-#                          [--instructions] [BUILD_DIR]
+#                          [--instructions] [--versus BIN] [BUILD_DIR]
 #
 # Defaults: --seconds 5 per run and server, --threads 4 load threads,
 # --workers = online CPUs (the gate's --workers and nginx's
@@ -33,6 +33,15 @@
 # not time: system calls are not in it, and OpenSSL runs the code paths of
 # the CPU valgrind emulates (no SHA or AVX-512 instructions: SHA-256 and
 # AES cost more instructions there than on the host). Needs valgrind.
+#
+# --versus BIN sets this build's gate beside the gate of another tokengate
+# executable BIN (a build of another commit, or a throw-away build), both
+# started alike, for keep-alive requests only: --runs R rounds (take 8 or
+# more), each one run of each in alternating order, and per round the
+# ratios BIN/this of the rate and of the CPU per request; prints the
+# rounds and the medians of the ratios. Pairing the runs of a round
+# cancels most of the machine's drift, so a change of a few per cent
+# shows where the medians of separate runs spread 10-40 %.
 #
 # The job, the same for both: clients whose certificate a tokengate CA issued
 # for a SoftHSM2 key (`tokengate enroll` + `tokengate ca issue`), TLS 1.3
@@ -60,7 +69,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 WORKERS=$(nproc 2>/dev/null || echo 2)
 IDLE=500
 INSTRUCTIONS=0
-BENCH_USAGE=14,35
+VERSUS=
+BENCH_USAGE=14,45
 source "$here/lib.sh" "$@"
 WIDE=$((CONNS * 4)) # keep-alive connections per load thread, the wide run
 
@@ -130,8 +140,8 @@ bench_nginx_front nglog "$WORKERS" "$TG_TMP/server.pem" "$TG_TMP/server.key" "$T
 	"access_log $NGL_LOG combined;"
 NGL=$FRONT_PORT NGL_PID=$STARTED
 
-# gate_start NAME KEY CERT: the gate with that server key; sets STARTED
-# (its pid) and STARTED_PORT
+# gate_start NAME KEY CERT: the gate with that server key (GATE_BIN set:
+# that tokengate's); sets STARTED (its pid) and STARTED_PORT
 GATE_OK=1
 "$TG" gate --help >/dev/null 2>&1 || GATE_OK=
 gate_start()
@@ -139,7 +149,7 @@ gate_start()
 	local name=$1 p log=$TG_TMP/$1.log
 	p=$(port)
 	TG__LOGS+=("$log")
-	"${TG__PDEATH[@]}" "$TG" gate --listen "127.0.0.1:$p" --cert "$3" --key "$2" \
+	"${TG__PDEATH[@]}" "${GATE_BIN:-$TG}" gate --listen "127.0.0.1:$p" --cert "$3" --key "$2" \
 		--client-ca ca/ca.pem --upstream "http://127.0.0.1:$UP" --policy policy.yaml \
 		--audit "$TG_TMP/$name.audit" --workers "$WORKERS" --audit-fsync batch \
 		</dev/null >"$log" 2>&1 &
@@ -323,6 +333,48 @@ print("%-28s %14.0f %14.0f %10.3f" % ("instructions per request", ng_ir / ng_ops
                                       (g_ir / g_ops) / (ng_ir / ng_ops)))
 PY
 	echo "(callgrind's counts of the measured run; its files: $TG_TMP/cg-nginx.out.1, cg-gate.out.1 — kept only with TG_KEEP_TMP=1)"
+	exit 0
+fi
+
+# ---- --versus: this build's gate beside another tokengate's ---------------
+if [[ -n $VERSUS ]]; then
+	[[ -n $GATE_OK ]] || tg_skip "$TG gate not built: nothing to set beside $VERSUS"
+	"$VERSUS" gate --help >/dev/null 2>&1 || tg_fail "$VERSUS has no working 'gate' command"
+	GATE_BIN=$VERSUS gate_start versus server.key server.pem
+	VP=$STARTED_PORT VERSUS_PID=$STARTED
+	bench_sane "$VP" "the gate of $VERSUS" --mode keepalive
+	: >results.txt
+	printf 'this gate (%s) vs %s: %d worker(s) each, %d load thread(s), %d keep-alive conn(s) per thread, %d round(s) of %ds\n' \
+		"$TG" "$VERSUS" "$WORKERS" "$THREADS" "$CONNS" "$RUNS" "$SECONDS_RUN"
+	for ((r = 1; r <= RUNS; r++)); do
+		if ((r % 2)); then order=(this versus); else order=(versus this); fi
+		for s in "${order[@]}"; do
+			if [[ $s == this ]]; then p=$GP pids="echo $GATE_PID"; else p=$VP pids="echo $VERSUS_PID"; fi
+			ONE_LABEL=round$r one "$s" "$p" "$pids" keepalive --threads "$THREADS" --conns "$CONNS"
+		done
+	done
+	PYTHONPATH=$here python3 - <<'PY' || tg_fail "a figure is missing (see above)"
+import statistics
+import sys
+rows = {}
+for line in open("results.txt"):
+    s, rnd, rate, cpu = line.split()
+    rows.setdefault(rnd, {})[s] = (float(rate), float(cpu))
+rate_r, cpu_r = [], []
+print("%-8s %12s %12s %10s %10s %8s %8s" % ("round", "this req/s", "other req/s", "this us", "other us",
+                                            "rate o/t", "cpu o/t"))
+for rnd in sorted(rows, key=lambda k: int(k[5:])):
+    if set(rows[rnd]) != {"this", "versus"}:
+        sys.exit("round %s lacks a figure" % rnd)
+    (tr, tc), (vr, vc) = rows[rnd]["this"], rows[rnd]["versus"]
+    rate_r.append(vr / tr)
+    cpu_r.append(vc / tc)
+    print("%-8s %12.1f %12.1f %10.1f %10.1f %8.3f %8.3f" % (rnd, tr, vr, tc, vc, vr / tr, vc / tc))
+print("median of the rounds' ratios (other/this): requests/s %.3f, CPU us/request %.3f"
+      % (statistics.median(rate_r), statistics.median(cpu_r)))
+print("(CPU: user + system time of each gate's process over its run divided by its requests;"
+      " lower is better)")
+PY
 	exit 0
 fi
 

@@ -12,7 +12,8 @@
 # It sets the defaults SECONDS_RUN=5, THREADS=4, RUNS=3 (CONNS=4 unless
 # set), parses the options (--seconds S, --threads N, --runs R, --conns C; and
 # --workers N / --idle N where the script set WORKERS / IDLE;
-# --instructions where it set INSTRUCTIONS (to 1); --quick =
+# --instructions where it set INSTRUCTIONS (to 1); --versus BIN where it
+# set VERSUS (to the executable's absolute path); --quick =
 # --seconds 2 --runs 1 and --idle 50; -h/--help; BUILD_DIR, default
 # ./build), checks each is a whole number above 0 (exit 2 otherwise), sets
 # BUILD, LOAD (build/bench/gate_load: skips when it is not built) and
@@ -67,6 +68,17 @@ while (($#)); do
 			exit 2
 		}
 		INSTRUCTIONS=1
+		;;
+	--versus)
+		[[ -v VERSUS ]] || {
+			echo "$BENCH_NAME: unknown option '$1' (see --help)" >&2
+			exit 2
+		}
+		[[ -n ${2:-} && -x ${2:-} ]] || {
+			echo "$BENCH_NAME: --versus needs an executable tokengate, not '${2:-}'" >&2
+			exit 2
+		}
+		VERSUS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2") && shift
 		;;
 	--quick)
 		SECONDS_RUN=2 RUNS=1
