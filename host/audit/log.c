@@ -554,12 +554,22 @@ key_prefix(const char *k, size_t klen)
 	return be64toh(v);
 }
 
-/* strcmp of keys a and b (prefixes pa, pb): the prefixes decide, and equal
- * ones leave only the bytes after the eighth (none: "" for both). */
+/*
+ * strcmp of keys a and b (prefixes pa, pb; la the length of a): the
+ * prefixes decide when they differ. Equal ones with a shorter than 8 bytes
+ * are the same key (b's zero bytes past its end are a's, and a key holds
+ * no NUL); else both are 8 bytes or longer and the rest decides.
+ */
 static int
-key_cmp(const char *a, uint64_t pa, const char *b, uint64_t pb)
+key_cmp(const char *a, uint64_t pa, size_t la, const char *b, uint64_t pb)
 {
-	return pa != pb ? (pa < pb ? -1 : 1) : strcmp(a + 8, b + 8);
+	int c;
+
+	if (pa != pb)
+		c = pa < pb ? -1 : 1;
+	else
+		c = la < 8 ? 0 : strcmp(a + 8, b + 8);
+	return c;
 }
 
 /* tg_audit_str_plain with its length into *len (when plain). */
@@ -741,8 +751,8 @@ tg_audit_prepare_fields(const struct tg_audit_field *f, size_t n, struct tg_audi
 		}
 		time_given |= klen[i] == 4 && memcmp(f[i].key, "time", 4) == 0;
 		pre[i] = key_prefix(f[i].key, klen[i]);
-		for (j = i; j > 0 && (c = key_cmp(f[ord[j - 1]].key, pre[ord[j - 1]], f[i].key,
-		                                  pre[i])) >= 0;
+		for (j = i; j > 0 && (c = key_cmp(f[ord[j - 1]].key, pre[ord[j - 1]],
+		                                  klen[ord[j - 1]], f[i].key, pre[i])) >= 0;
 		     j--) {
 			if (c == 0) {
 				tg_error_set(err, r, "audit record field '%s' is given twice",
