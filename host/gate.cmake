@@ -11,6 +11,7 @@ add_library(tggate STATIC
   ${CMAKE_CURRENT_LIST_DIR}/gate/authz.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/upstream.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/deadline.c
+  ${CMAKE_CURRENT_LIST_DIR}/gate/ratelimit.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/decide.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/verify.c
   ${CMAKE_CURRENT_LIST_DIR}/gate/server.c
@@ -33,7 +34,8 @@ tg_area_headers(tggate ${CMAKE_CURRENT_LIST_DIR}/gate PUBLIC
   tg_gate_metrics.h
   tg_gate_tls.h
   tg_gate_alloc.h
-  tg_gate_deadline.h)
+  tg_gate_deadline.h
+  tg_gate_ratelimit.h)
 # Public: the headers include tg_err.h (tgcore), the CA's provenance and
 # attestation types (tg_prov.h, tg_att.h) and OpenSSL's X509 types.
 target_link_libraries(tggate PUBLIC tgcore tgca OpenSSL::Crypto PRIVATE tgyaml)

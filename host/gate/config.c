@@ -255,6 +255,8 @@ tg_gate_config_init(struct tg_gate_config *c)
 	c->limits.upstream_ms = 30000;
 	c->limits.max_conns = 4096;
 	c->limits.upstream_pool = 32;
+	c->limits.handshake_failures = 20;
+	c->limits.handshake_failure_ms = 60000;
 }
 
 void
@@ -470,6 +472,8 @@ static const struct {
     {"upstream_ms", offsetof(struct tg_gate_limits, upstream_ms), 0, 86400000},
     {"max_conns", offsetof(struct tg_gate_limits, max_conns), 0, 1000000},
     {"upstream_pool", offsetof(struct tg_gate_limits, upstream_pool), 0, 65536},
+    {"handshake_failures", offsetof(struct tg_gate_limits, handshake_failures), 0, 1000000},
+    {"handshake_failure_ms", offsetof(struct tg_gate_limits, handshake_failure_ms), 0, 86400000},
 };
 #define GC_NLIMITS (sizeof(limit_tab) / sizeof(limit_tab[0]))
 
@@ -902,7 +906,9 @@ usage(FILE *f)
 	        "Limits (in a --config file, under limits:; defaults): header_bytes %zu,\n"
 	        "header_count %zu, request_line %zu, handshake_ms %u, header_ms %u,\n"
 	        "idle_ms %u, upstream_connect_ms %u, upstream_ms %u, max_conns %u,\n"
-	        "upstream_pool %u.\n"
+	        "upstream_pool %u, handshake_failures %u, handshake_failure_ms %u: a client\n"
+	        "address (an IPv6 /64) whose handshakes fail handshake_failures times within\n"
+	        "handshake_failure_ms is refused at connect for handshake_failure_ms.\n"
 	        "\n"
 	        "SIGHUP reloads certificates, CRL, policy and secrets (a bad new file keeps\n"
 	        "the old configuration); SIGTERM and SIGINT stop after the requests in\n"
@@ -912,7 +918,7 @@ usage(FILE *f)
 	        GC_WORKERS_MAX, d.workers, d.limits.header_bytes, d.limits.header_count,
 	        d.limits.request_line, d.limits.handshake_ms, d.limits.header_ms, d.limits.idle_ms,
 	        d.limits.upstream_connect_ms, d.limits.upstream_ms, d.limits.max_conns,
-	        d.limits.upstream_pool);
+	        d.limits.upstream_pool, d.limits.handshake_failures, d.limits.handshake_failure_ms);
 }
 
 /* Prints "tokengate gate: MSG (try ...)" and returns TG_ERR_USAGE with MSG in err. */

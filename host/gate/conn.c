@@ -30,6 +30,8 @@ struct hs {
 	struct event *timer;
 	struct tg_gate_hs_io io; /* readable, writable, signature ready, retry */
 	int expired;             /* timed out while a signature was pending */
+	unsigned fail_max;       /* limits.handshake_failures */
+	unsigned fail_ms;        /* limits.handshake_failure_ms */
 };
 
 static void hs_step(void *arg);
@@ -84,9 +86,54 @@ hs_free(struct hs *h, int close)
 	free(h);
 }
 
-/* The handshake failed: one "tls-reject" record, counted, closed. */
+static uint64_t
+ms_of(const struct timespec *t)
+{
+	return (uint64_t)t->tv_sec * 1000u + (uint64_t)t->tv_nsec / 1000000u;
+}
+
+/*
+ * One more failed handshake of ci's source; when it blocks the source, a
+ * "source-blocked" record and a line on the gate's log say so (once per
+ * block: the connections refused during it are counted in
+ * tokengate_connections_refused_total{reason="handshake-failures"}, not
+ * recorded one by one, so a flood cannot fill the log).
+ */
 static void
-hs_fail(struct hs *h, const char *reason)
+hs_count_failure(struct hs *h, const struct timespec *now)
+{
+	struct tg_gate_conn_info *ci = h->ci;
+	struct tg_gate_server *s = ci->w->srv;
+	char src[64];
+	uint64_t until = 0;
+	unsigned failures = 0;
+	json_t *rec;
+
+	if (!ci->has_src ||
+	    !tg_gate_ratelimit_fail(tg_gate_server_ratelimit(s), &ci->src, ms_of(now), h->fail_max,
+	                            h->fail_ms, &failures, &until))
+		return;
+	tg_gate_src_str(&ci->src, src, sizeof(src));
+	tg_gate_server_log("listener '%s': %u failed TLS handshakes from %s within %u ms; its "
+	                   "connections are refused for %u ms (limits.handshake_failures, "
+	                   "limits.handshake_failure_ms)",
+	                   ci->listener_name, failures, src, h->fail_ms, h->fail_ms);
+	if ((rec = tg_gate_audit_record(ci, "source-blocked")) != NULL) {
+		json_object_set_new(rec, "source", json_string(src));
+		json_object_set_new(rec, "failures", json_integer((json_int_t)failures));
+		json_object_set_new(rec, "window_ms", json_integer((json_int_t)h->fail_ms));
+		json_object_set_new(rec, "blocked_ms",
+		                    json_integer((json_int_t)(until - ms_of(now))));
+		(void)tg_gate_audit(s, rec, NULL); /* a failed write is logged by tg_gate_audit */
+		json_decref(rec);
+	}
+}
+
+/* The handshake failed: one "tls-reject" record, counted (also against its
+ * source once the client began it, unless count is 0: the gate's own
+ * failure), closed. */
+static void
+hs_fail_counted(struct hs *h, const char *reason, int count)
 {
 	struct tg_gate_server *s = h->ci->w->srv;
 	struct timespec now;
@@ -105,8 +152,26 @@ hs_fail(struct hs *h, const char *reason)
 		json_decref(rec);
 	}
 	tg_gate_metrics_handshake(tg_gate_server_metrics(s), 0, 0);
+	/* Only a handshake the client began counts against its source: a
+	 * connection closed, or left silent, before its ClientHello (a port
+	 * check, a load balancer's probe) guesses no credential. */
+	if (count && SSL_get_state(h->ssl) != TLS_ST_BEFORE)
+		hs_count_failure(h, &now);
 	ERR_clear_error();
 	hs_free(h, 1);
+}
+
+static void
+hs_fail(struct hs *h, const char *reason)
+{
+	hs_fail_counted(h, reason, 1);
+}
+
+/* A failure of the gate's own (out of memory): not the client's doing. */
+static void
+hs_fail_own(struct hs *h, const char *reason)
+{
+	hs_fail_counted(h, reason, 0);
 }
 
 /* The handshake is done: the verified peer, then the listener's mode. */
@@ -129,7 +194,7 @@ hs_done(struct hs *h)
 	bev = bufferevent_openssl_socket_new(ci->w->base, fd, ssl, BUFFEREVENT_SSL_OPEN,
 	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (bev == NULL) {
-		hs_fail(h, "out of memory after the handshake");
+		hs_fail_own(h, "out of memory after the handshake");
 		return;
 	}
 	/* the bufferevent owns the SSL and the socket now */
@@ -184,7 +249,7 @@ hs_step(void *arg)
 	else if ((rc = tg_gate_hs_io_wait(&h->io, e)) > 0)
 		hs_fail(h, tg_gate_tls_reject_reason(h->ssl));
 	else if (rc < 0)
-		hs_fail(h, "out of memory during the TLS handshake");
+		hs_fail_own(h, "out of memory during the TLS handshake");
 }
 
 void
@@ -196,15 +261,28 @@ tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t f
 	struct tg_gate_snapshot *sn = NULL;
 	struct tg_gate_conn_info *ci = NULL;
 	struct hs *h = NULL;
+	struct timespec now;
 	struct timeval tv;
-	int one = 1;
+	struct tg_gate_src src = {{0}};
+	int one = 1, has_src;
 
+	sn = tg_gate_snapshot_get(s);
+	/* authz listeners (nginx on loopback or a unix socket) have no
+	 * handshake: neither counted nor limited */
+	has_src = sn->cfg.listeners[listener].mode != TG_GATE_MODE_AUTHZ &&
+	          tg_gate_src_of(sa, salen, &src);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* a source that failed too many handshakes: closed before any work */
+	if (has_src && tg_gate_ratelimit_blocked(tg_gate_server_ratelimit(s), &src, ms_of(&now))) {
+		tg_gate_metrics_conn_refused(m, "handshake-failures");
+		evutil_closesocket(fd);
+		goto out;
+	}
 	if (!tg_gate_server_conn_enter(s)) {
 		tg_gate_metrics_conn_refused(m, "limit");
 		evutil_closesocket(fd);
-		return;
+		goto out;
 	}
-	sn = tg_gate_snapshot_get(s);
 	if ((ci = calloc(1, sizeof(*ci))) == NULL) {
 		tg_gate_metrics_conn_refused(m, "memory");
 		tg_gate_server_conn_leave(s);
@@ -216,7 +294,9 @@ tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t f
 	snprintf(ci->listener_name, sizeof(ci->listener_name), "%s",
 	         sn->cfg.listeners[listener].name);
 	peer_name(sa, salen, ci->peer_addr, sizeof(ci->peer_addr));
-	clock_gettime(CLOCK_MONOTONIC, &ci->start);
+	ci->src = src;
+	ci->has_src = has_src;
+	ci->start = now;
 	tg_gate_metrics_conn_open(m, ci->listener_name);
 	if (sn->cfg.listeners[listener].mode == TG_GATE_MODE_AUTHZ) {
 		tg_gate_authz_serve(fd, ci); /* plain HTTP from nginx: no handshake */
@@ -231,6 +311,8 @@ tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t f
 	h->fd = fd;
 	h->mode = sn->cfg.listeners[listener].mode;
 	h->handshake_ms = sn->cfg.limits.handshake_ms;
+	h->fail_max = sn->cfg.limits.handshake_failures;
+	h->fail_ms = sn->cfg.limits.handshake_failure_ms;
 	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	tv.tv_sec = (time_t)(h->handshake_ms / 1000);
@@ -239,7 +321,7 @@ tg_gate_conn_accept(struct tg_gate_worker *w, size_t listener, evutil_socket_t f
 	    tg_gate_hs_io_init(&h->io, h->ssl, fd, w->base, hs_step, h) != 0 ||
 	    (h->timer = evtimer_new(w->base, hs_timeout_cb, h)) == NULL ||
 	    evtimer_add(h->timer, &tv) != 0 || event_add(h->io.rd, NULL) != 0) {
-		hs_fail(h, "out of memory before the TLS handshake");
+		hs_fail_own(h, "out of memory before the TLS handshake");
 		goto out;
 	}
 	/*

@@ -45,6 +45,7 @@
 #include "tg_gate_metrics.h"
 #include "tg_gate_path.h"
 #include "tg_gate_policy.h"
+#include "tg_gate_ratelimit.h"
 #include "tg_gate_secret.h"
 #include "tg_gate_tls.h"
 #include "tg_gate_verify.h"
@@ -112,7 +113,9 @@ struct tg_gate_conn_info {
 	struct tg_gate_worker *w;
 	size_t listener; /* index into the snapshot's listeners */
 	char listener_name[TG_GATE_NAME_MAX + 1];
-	char peer_addr[64]; /* "192.0.2.1:50123" or "unix" */
+	char peer_addr[64];     /* "192.0.2.1:50123" or "unix" */
+	struct tg_gate_src src; /* the peer's source (tg_gate_ratelimit.h) */
+	int has_src;            /* 0: a unix-socket peer, never limited */
 	struct tg_gate_peer_info peer;
 	int resumed;
 	struct timespec start;               /* CLOCK_MONOTONIC at accept */
@@ -235,6 +238,14 @@ int tg_gate_server_run(struct tg_gate_config *cfg, int argc, char **argv, struct
  */
 int tg_gate_server_conn_enter(struct tg_gate_server *s);
 void tg_gate_server_conn_leave(struct tg_gate_server *s);
+
+/* server.c, for conn.c: the failed handshakes per source (one per gate,
+ * shared by the workers; lives as long as the server). */
+struct tg_gate_ratelimit *tg_gate_server_ratelimit(struct tg_gate_server *s);
+
+/* server.c: one line "tokengate gate: ..." on the gate's log (stderr),
+ * from any thread. */
+void tg_gate_server_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * conn.c, for server.c: a socket accepted on worker w for the snapshot's

@@ -103,6 +103,7 @@ struct tg_gate_server {
 
 	atomic_uint nconns;
 	unsigned max_conns;
+	struct tg_gate_ratelimit *rl; /* failed handshakes per source */
 	atomic_int stopping;
 
 	struct event_base *base; /* main loop */
@@ -116,16 +117,32 @@ struct tg_gate_server {
 };
 
 /* One line "tokengate gate: ..." on stderr (the gate's own log). */
-static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 0))) say_v(const char *fmt, va_list ap)
 {
 	char line[2048];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fprintf(stderr, "tokengate gate: %s\n", line);
+	fflush(stderr);
+}
+
+static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	say_v(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "tokengate gate: %s\n", line);
-	fflush(stderr);
+}
+
+void
+tg_gate_server_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say_v(fmt, ap);
+	va_end(ap);
 }
 
 static const char *
@@ -727,6 +744,12 @@ void
 tg_gate_server_conn_leave(struct tg_gate_server *s)
 {
 	atomic_fetch_sub(&s->nconns, 1);
+}
+
+struct tg_gate_ratelimit *
+tg_gate_server_ratelimit(struct tg_gate_server *s)
+{
+	return s->rl;
 }
 
 /* The admin's /readyz: not while stopping, nor while the audit log fails. */
@@ -1364,6 +1387,7 @@ server_free(struct tg_gate_server *s)
 	if (s->base != NULL)
 		event_base_free(s->base);
 	tg_gate_metrics_free(s->m);
+	tg_gate_ratelimit_free(s->rl);
 	pthread_mutex_destroy(&s->snap_mu);
 	pthread_mutex_destroy(&s->audit_mu);
 }
@@ -1378,6 +1402,9 @@ server_start(struct tg_gate_server *s, struct tg_gate_config *cfg, struct tg_err
 	int r;
 
 	if ((r = tg_gate_metrics_new(&s->m, err)) != 0)
+		goto out;
+	/* room for as many sources as connections (each slot ~48 bytes) */
+	if ((r = tg_gate_ratelimit_new(cfg->limits.max_conns, &s->rl, err)) != 0)
 		goto out;
 	crl_stamp_take(cfg->crl, &s->crl);
 	if ((r = snapshot_new(cfg, 1, &s->snap, err)) != 0)

@@ -31,7 +31,13 @@
  *   limits: {header_bytes: 16384, header_count: 100, request_line: 8192,
  *            handshake_ms: 10000, header_ms: 10000, idle_ms: 60000,
  *            upstream_connect_ms: 5000, upstream_ms: 30000,
- *            max_conns: 4096, upstream_pool: 32}
+ *            max_conns: 4096, upstream_pool: 32,
+ *            handshake_failures: 20, handshake_failure_ms: 60000}
+ *                                  a client address (IPv6: its /64) whose
+ *                                  TLS handshakes fail handshake_failures
+ *                                  times within handshake_failure_ms is
+ *                                  refused at connect for that long
+ *                                  (tg_gate_ratelimit.h)
  *
  * Relative file paths in the file start at the file's own directory.
  *
@@ -75,16 +81,18 @@ struct tg_gate_url {
 
 /* Every limit has a safe default (above) and must be > 0. */
 struct tg_gate_limits {
-	size_t header_bytes;          /* request line + all header lines */
-	size_t header_count;          /* header fields per request */
-	size_t request_line;          /* bytes of the request line */
-	unsigned handshake_ms;        /* TLS handshake */
-	unsigned header_ms;           /* a complete request head (slowloris) */
-	unsigned idle_ms;             /* idle keep-alive or tcp connection */
-	unsigned upstream_connect_ms; /* connecting to the upstream: 502 after */
-	unsigned upstream_ms;         /* upstream response head: 504 after */
-	unsigned max_conns;           /* client connections, whole gate */
-	unsigned upstream_pool;       /* idle upstream connections kept per worker and upstream */
+	size_t header_bytes;           /* request line + all header lines */
+	size_t header_count;           /* header fields per request */
+	size_t request_line;           /* bytes of the request line */
+	unsigned handshake_ms;         /* TLS handshake */
+	unsigned header_ms;            /* a complete request head (slowloris) */
+	unsigned idle_ms;              /* idle keep-alive or tcp connection */
+	unsigned upstream_connect_ms;  /* connecting to the upstream: 502 after */
+	unsigned upstream_ms;          /* upstream response head: 504 after */
+	unsigned max_conns;            /* client connections, whole gate */
+	unsigned upstream_pool;        /* idle upstream connections kept per worker and upstream */
+	unsigned handshake_failures;   /* failed handshakes of one source that block it */
+	unsigned handshake_failure_ms; /* ... counted within this window; the block's length */
 };
 
 struct tg_gate_listener_cfg {

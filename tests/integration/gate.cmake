@@ -2,7 +2,7 @@
 # random ports in front of tests/lib/gate_upstream.py, clients from
 # tests/lib/gate_client.py, curl and openssl s_client (tests/lib/gate_lib.sh).
 # Each script asserts the client's outcome and the audit record.
-foreach(t certs resume http paths stream ops audit tcp sim fds)
+foreach(t certs resume http paths stream ops audit tcp sim fds bruteforce)
   tg_add_script_test(integration_gate_${t}
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_${t}.sh
     TIMEOUT 240)

@@ -4,6 +4,10 @@
 foreach(t test_gate_path test_gate_policy test_gate_decide test_gate_deadline)
   tg_add_unit_test(${t} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c LIBS tggate)
 endforeach()
+# failed handshakes per source (ratelimit.c), also from several threads
+find_package(Threads REQUIRED)
+tg_add_unit_test(test_gate_ratelimit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_ratelimit.c
+  LIBS tggate Threads::Threads)
 # HTTP/1.1 framing (host/gate/http.c): the reader's refusals and events, the writers' bytes.
 tg_add_unit_test(test_gate_http SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_http.c
   LIBS tggate)

@@ -208,6 +208,8 @@ test_flags_good(void **state)
 	assert_int_equal(x.c.limits.upstream_connect_ms, 5000);
 	assert_int_equal(x.c.limits.upstream_ms, 30000);
 	assert_int_equal(x.c.limits.max_conns, 4096);
+	assert_int_equal(x.c.limits.handshake_failures, 20);
+	assert_int_equal(x.c.limits.handshake_failure_ms, 60000);
 	assert_int_equal(x.c.limits.upstream_pool, 32);
 	tg_gate_config_clear(&x.c);
 	assert_int_equal(x.c.nlisteners, 0);
@@ -746,7 +748,7 @@ cfg(const char *text)
 	"limits: {header_bytes: 32768, header_count: 50, request_line: 4096,\n"                    \
 	"         handshake_ms: 5000, header_ms: 7000, idle_ms: 30000,\n"                          \
 	"         upstream_connect_ms: 2000, upstream_ms: 60000, max_conns: 100,\n"                \
-	"         upstream_pool: 4}\n"
+	"         upstream_pool: 4, handshake_failures: 7, handshake_failure_ms: 1500}\n"
 
 static void
 test_file_full(void **state)
@@ -807,6 +809,8 @@ test_file_full(void **state)
 	assert_int_equal(x.c.limits.upstream_ms, 60000);
 	assert_int_equal(x.c.limits.max_conns, 100);
 	assert_int_equal(x.c.limits.upstream_pool, 4);
+	assert_int_equal(x.c.limits.handshake_failures, 7);
+	assert_int_equal(x.c.limits.handshake_failure_ms, 1500);
 	tg_gate_config_clear(&x.c);
 	/* --dry-run, --workers, --audit-fsync and --check may be added */
 	run(&x, "--config", p_cfg, "--workers", "7", "--audit-fsync", "never", "--check", NULL);
@@ -935,10 +939,14 @@ test_file_refused(void **state)
 	file_refused(L1 "limits: {max_conns: 99999999999}\n", 2,
 	             "'limits.max_conns' must be a whole number from 1 to 1000000 (given: "
 	             "'99999999999')");
+	file_refused(L1 "limits: {handshake_failures: 0}\n", 2,
+	             "'limits.handshake_failures' must be a whole number from 1 to 1000000 (given: "
+	             "'0')");
 	file_refused(L1 "limits: {max_connections: 5}\n", 2,
 	             "unknown key 'max_connections' in 'limits'; remove it or fix its spelling "
 	             "(known: header_bytes, header_count, request_line, handshake_ms, header_ms, "
-	             "idle_ms, upstream_connect_ms, upstream_ms, max_conns, upstream_pool)");
+	             "idle_ms, upstream_connect_ms, upstream_ms, max_conns, upstream_pool, "
+	             "handshake_failures, handshake_failure_ms)");
 	file_refused(L1 "workers: 0\n", 2,
 	             "'workers' must be a whole number from 1 to 1024 (given: '0')");
 	file_refused(L1 "workers: many\n", 2,
