@@ -73,7 +73,7 @@ many_keys(char *text, size_t cap, int count)
 	int i;
 
 	for (i = 0; i < count; i++)
-		len += (size_t)snprintf(text + len, cap - len, "%c%s\n", 'A' + i, K1 + 1);
+		len += (size_t)snprintf(text + len, cap - len, "%c%s\n", 'A' + i, &K1[1]);
 	return len;
 }
 
