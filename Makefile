@@ -5,7 +5,8 @@
 #               build with ASan+UBSan and run the whole suite again
 # Others: make build, make test-plain (the suite on the normal build only),
 # make test-sanitize (ASan+UBSan only), make fuzz (libFuzzer targets with
-# clang), make format, make clean.
+# clang; FUZZ_SECONDS=N also runs each for N s, FUZZ_JOBS at once),
+# make format, make clean.
 
 BUILD_DIR ?= build
 SAN_DIR ?= build-sanitize
@@ -47,9 +48,17 @@ test-sanitize: deps
 	cmake --build $(SAN_DIR) -j $(JOBS)
 	cd $(SAN_DIR) && ctest $(CTEST_FLAGS) -j $(CTEST_JOBS)
 
+# make fuzz FUZZ_SECONDS=600 FUZZ_JOBS=2: every target for 10 minutes, two
+# at a time, on scratch copies of the seed corpora (tests/fuzz/campaign.sh;
+# results in $(FUZZ_DIR)/campaign/).
+FUZZ_SECONDS ?=
+FUZZ_JOBS ?= 1
 fuzz: deps
 	cmake -S . -B $(FUZZ_DIR) -DTG_FUZZ=ON -DCMAKE_C_COMPILER=clang $(CMAKE_FLAGS)
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
+	@if [ -n "$(FUZZ_SECONDS)" ]; then \
+	  tests/fuzz/campaign.sh --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(FUZZ_DIR); \
+	fi
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
