@@ -252,7 +252,10 @@ def cmd_loop(a, ctx):
     failures = []
     c = None
     n_on_conn = 0
-    while not os.path.exists(a.stop_file):
+    # (and once the test's directory is gone: a test that failed before
+    # writing the stop file must not leave a client spinning)
+    stop_dir = os.path.dirname(os.path.abspath(a.stop_file))
+    while not os.path.exists(a.stop_file) and os.path.isdir(stop_dir):
         try:
             if c is None:
                 c = Conn(a, ctx)

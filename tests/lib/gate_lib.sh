@@ -721,13 +721,16 @@ gate__audit_jq_args()
 	done
 }
 
+# (no pipe into grep -q: with many records grep leaves early and jq dies of
+# SIGPIPE, which pipefail would report as "no match")
 gate__audit_match()
 {
-	local f
+	local f recs
 	local -a args
 	f=$(gate__audit_filter "$@")
 	mapfile -d '' args < <(gate__audit_jq_args "$@")
-	gate__audit_new | jq -c "${args[@]}" "select($f)" 2>/dev/null | grep -q .
+	recs=$(gate__audit_new)
+	jq -n -e "${args[@]}" "any(inputs; $f)" <<<"$recs" >/dev/null 2>&1
 }
 
 # gate_audit_expect COND...: a record written since gate_audit_mark meets
