@@ -6,18 +6,22 @@
 # Others: make build, make test-plain (the suite on the normal build only),
 # make test-sanitize (ASan+UBSan only), make fuzz (libFuzzer targets with
 # clang; FUZZ_SECONDS=N also runs each for N s, FUZZ_JOBS at once),
-# make format, make clean.
+# make check-all (the suite with the load tests at full length), make
+# coverage (line and branch coverage per folder), make mutation (mutants of
+# the security checks), make format, make clean.
 
 BUILD_DIR ?= build
 SAN_DIR ?= build-sanitize
 FUZZ_DIR ?= build-fuzz
+COV_DIR ?= build-coverage
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?= --output-on-failure --timeout 600
 # Tests run two at a time: each integration test has its own daemons.
 CTEST_JOBS ?= $(JOBS)
 
-.PHONY: all deps build demo test test-plain test-sanitize fuzz format clean help
+.PHONY: all deps build demo test test-plain test-sanitize check-all coverage mutation fuzz \
+	format clean help
 
 all: build
 
@@ -53,6 +57,28 @@ test-sanitize: deps
 # results in $(FUZZ_DIR)/campaign/).
 FUZZ_SECONDS ?=
 FUZZ_JOBS ?= 1
+# The suite on the normal build with the load tests (label load) at their
+# full length: 60 s each instead of the 10 s of `make test`.
+check-all: build
+	cd $(BUILD_DIR) && TG_LOAD_SECONDS=60 ctest $(CTEST_FLAGS) -j $(CTEST_JOBS)
+
+# Line and branch coverage of the product code (tests, bench and examples
+# left out) after the whole suite, per folder; HTML in
+# $(COV_DIR)/coverage/index.html. The suite's result is printed first; a
+# failed test fails the target after the report.
+coverage: deps
+	cmake -S . -B $(COV_DIR) -DTG_COVERAGE=ON $(CMAKE_FLAGS)
+	cmake --build $(COV_DIR) -j $(JOBS)
+	find $(COV_DIR) -name '*.gcda' -delete
+	cd $(COV_DIR) && ctest $(CTEST_FLAGS) -j $(CTEST_JOBS); echo $$? > $(COV_DIR)/ctest.rc
+	scripts/coverage-report $(COV_DIR)
+	@exit $$(cat $(COV_DIR)/ctest.rc)
+
+# Mutants of the security checks, one at a time, each against the tests
+# that should kill it (tests/mutation/README.md); not run by CI.
+mutation: deps
+	tests/mutation/run.sh $(MUTATION_ARGS)
+
 fuzz: deps
 	cmake -S . -B $(FUZZ_DIR) -DTG_FUZZ=ON -DCMAKE_C_COMPILER=clang $(CMAKE_FLAGS)
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
@@ -64,4 +90,4 @@ format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) $(SAN_DIR) $(FUZZ_DIR)
+	rm -rf $(BUILD_DIR) $(SAN_DIR) $(FUZZ_DIR) $(COV_DIR)
