@@ -1,5 +1,5 @@
 # One way to register tests. Every test gets a CTest label:
-#   unit, integration, interop, e2e, fuzz
+#   unit, integration, interop, e2e, fuzz, fault, load (and bench)
 # Tests that cannot run (missing test data, missing optional tool) exit 77
 # and are reported as skipped by CTest, with their reason in the output.
 

@@ -8,9 +8,11 @@
 #   of issue 11), 404 and 405;
 #   SIGHUP reload under load: two client loops (keep-alive and a new
 #   connection per request) run while the policy, the secret and the CRL
-#   are reloaded several times: zero failed requests; an SSE stream begun
-#   before the reloads completes; a new policy takes effect; a bad new
-#   policy keeps the old one and the log says why.
+#   are reloaded several times, a broken policy among the reloads (refused,
+#   the log names its line, the policy in force stays): zero failed
+#   requests; an SSE stream begun before the reloads completes; a new
+#   policy takes effect; a bad new policy keeps the old one and the log
+#   says why.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 source "$TG_FIXTURES/gate_lib.sh"
@@ -138,6 +140,16 @@ GATE_CLIENT_DIRECT=1 gate_py alice sse '/sse?n=8&ms=500' >sse.out 2>&1 &
 sse=$!
 sleep 1
 for i in 1 2 3 4; do
+	if ((i == 3)); then
+		# a broken policy in the middle of the reloads, under the same load:
+		# refused, the log says why, the policy in force stays
+		printf 'routes:\n  - name: broken\n    pathz: ["/x"]\n' >policy.yaml
+		[[ $(gate_reload) == refused ]] || tg_fail "under load: a bad policy was not refused on reload"
+		grep 'reload (SIGHUP) refused' "$GATE_LOG" | tail -1 | grep -qF "policy.yaml line 3" ||
+			tg_fail "under load: the refusal does not name the policy's line: $(grep reload "$GATE_LOG" | tail -1)"
+		out=$(gate_py alice req /extra2)
+		[[ $(jq -r .status <<<"$out") == 404 ]] || tg_fail "under load: after a refused reload, route extra2 is gone: $out"
+	fi
 	# a policy that differs each time (one more route), a new secret, a new CRL
 	gate_policy_default policy.new
 	printf '  - name: extra%d\n    paths: ["/extra%d"]\n    allow:\n      - identity: "spiffe://%s/dev/*"\n' "$i" "$i" "$TD" >>policy.new
@@ -159,7 +171,7 @@ for f in loop1.out loop2.out; do
 	[[ $(jq -r .fail "$f") == 0 ]] || tg_fail "requests failed during the reloads ($f): $(cat "$f")"
 	(($(jq -r .ok "$f") >= 5)) || tg_fail "too few requests ran during the reloads ($f): $(cat "$f")"
 done
-echo "ok: 4 reloads under load, zero failures ($(jq -r .ok loop1.out) keep-alive + $(jq -r .ok loop2.out) new-connection requests)"
+echo "ok: 4 reloads and a refused one under load, zero failures ($(jq -r .ok loop1.out) keep-alive + $(jq -r .ok loop2.out) new-connection requests)"
 # the last policy is in force: /extra4 exists now
 out=$(gate_py alice req /extra4)
 [[ $(jq -r .status <<<"$out") != 403 || $(jq -r .body <<<"$out") != *"no route"* ]] ||
@@ -182,8 +194,8 @@ grep 'reload (SIGHUP) refused' "$GATE_LOG" | tail -1 | grep -qF "policy.yaml lin
 out=$(gate_py alice req /extra4 /admin/x)
 [[ $(jq -sr 'map(.status) | join(" ")' <<<"$out") == "404 403" ]] || tg_fail "after a refused reload: $out"
 [[ $(head -n1 <<<"$out" | jq -r .body | jq -r .error) == "no such path" ]] || tg_fail "after a refused reload, /extra4 was not forwarded: $out"
-grep -q '^tokengate_reloads_total{result="failed"} 1' <(curl -sS "http://$GATE_ADMIN/metrics") ||
-	tg_fail "the failed reload is not counted"
+grep -q '^tokengate_reloads_total{result="failed"} 2' <(curl -sS "http://$GATE_ADMIN/metrics") ||
+	tg_fail "the failed reloads (one under load, one after) are not counted"
 cp policy.good policy.yaml
 gate_stop
 [[ $GATE_RC == 0 ]] || tg_fail "the gate exited $GATE_RC on SIGTERM"
