@@ -312,10 +312,17 @@ hs_reason(struct ag_uconn *uc, char *buf, size_t cap)
 {
 	long v = SSL_get_verify_result(uc->ssl);
 	unsigned long e = ERR_peek_last_error();
+	const char *data = NULL;
+	int flags = 0;
+	/* the first error of the handshake: the token's signer says why there
+	 * (tlskey/asynckey.c), under OpenSSL's "EVP lib" */
+	unsigned long first = ERR_peek_error_data(&data, &flags);
 
 	if (uc->why[0] != '\0')
 		return uc->why;
-	if (v != X509_V_OK)
+	if (ERR_GET_LIB(first) == ERR_LIB_USER && (flags & ERR_TXT_STRING) && data != NULL)
+		snprintf(buf, cap, "%s", data);
+	else if (v != X509_V_OK)
 		snprintf(buf, cap, "the gate's certificate was refused: %s (check --ca and %s)",
 		         X509_verify_cert_error_string(v),
 		         uc->up->cfg->server_id != NULL ? "--server-id" : "--server-name");

@@ -123,16 +123,20 @@ inner_get(struct tg_tlskey_async *s)
 	return k;
 }
 
+/* op_do's result when the token is out (any other failure: -1) */
+#define OP_ABSENT (-2)
+
 static int
 op_do(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *in, size_t inlen,
       unsigned char *out)
 {
 	EVP_PKEY *k = inner_get(s);
 	unsigned int siglen = 0;
-	int r = -1;
+	int r = OP_ABSENT;
 
 	if (k == NULL)
 		goto out; /* the token is out: fail fast */
+	r = -1;
 	atomic_fetch_add(&s->count, 1);
 	switch (kind) {
 	case OP_RSA_PRIV_ENC:
@@ -285,6 +289,8 @@ run(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *
 	if (done && q->result >= 0 && (size_t)q->result <= outcap) {
 		memcpy(out, q->out, (size_t)q->result);
 		r = q->result;
+	} else if (done && q->result < 0) {
+		r = q->result;
 	}
 	if (done)
 		(void)tg_wakefd_drain(q->efd); /* nothing to drain: harmless */
@@ -292,6 +298,13 @@ run(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *
 	ASYNC_WAIT_CTX_clear_fd(wctx, q);
 	req_put(q);
 out:
+	/* why, for the handshake's error queue: OpenSSL's own entry on top of
+	 * it says only "EVP lib" (the agent and the gate name this one) */
+	if (r < 0)
+		ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL, "%s",
+		               r == OP_ABSENT
+		                   ? "the token is not there (removed, or its reader is gone)"
+		                   : "the token did not sign (it failed or stopped answering)");
 	return r;
 }
 

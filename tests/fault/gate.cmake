@@ -2,7 +2,7 @@
 # fault, asserting its behaviour and its audit records. The ones that
 # started as integration tests keep their name and get the label too (see
 # the list below); docs/threat-model.md has the whole table.
-foreach(t upstream clients)
+foreach(t upstream clients agent_token)
   tg_add_script_test(fault_${t}
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/fault/test_fault_${t}.sh
     LABELS fault integration TIMEOUT 300)

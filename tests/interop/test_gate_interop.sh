@@ -5,7 +5,8 @@
 # OpenSSL's pkcs11 engine (libengine-pkcs11-openssl; curl --engine pkcs11
 # --key-type ENG, s_client -engine pkcs11 -keyform engine), against
 # `tokengate gate`: allowed and denied requests, connection reuse, a
-# streamed request body, TLS 1.2 and 1.3 (and nothing older), session
+# streamed request body, TLS 1.2 and 1.3 (and nothing older; TLS 1.2 with
+# forward-secret AEAD suites only, CBC suites and renegotiation refused), session
 # resumption through s_client's -sess_out/-sess_in keeping the
 # authorization, a framing attack sent raw through s_client; each with its
 # audit record.
@@ -49,6 +50,25 @@ rc=0
 gate_curl -sS -o /dev/null --tlsv1.1 --tls-max 1.1 /echo 2>tls11.err || rc=$?
 ((rc != 0)) || tg_fail "TLS 1.1 was accepted"
 echo "ok: TLS 1.2 works, TLS 1.1 does not"
+# TLS 1.2 suites: forward-secret AEAD only. ECDHE-ECDSA with CBC (forward
+# secret, not AEAD) and with AES-GCM (the control) against the EC server key
+gate_sclient -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 </dev/null >gcm.out 2>&1 ||
+	tg_fail "TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 refused: $(tail -n 5 gcm.out)"
+grep -q "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" gcm.out || tg_fail "TLS 1.2 AES-GCM: $(grep -i cipher gcm.out)"
+for c in ECDHE-ECDSA-AES128-SHA ECDHE-ECDSA-AES256-SHA384; do
+	rc=0
+	gate_sclient -tls1_2 -cipher "$c" </dev/null >cbc.out 2>&1 || rc=$?
+	((rc != 0)) && grep -q "handshake failure" cbc.out || tg_fail "TLS 1.2 with $c (not AEAD) was not refused: $(grep -i -e cipher -e alert cbc.out)"
+done
+# renegotiation: refused (s_client's R asks for it on a TLS 1.2 connection)
+{
+	sleep 1
+	printf 'R\n'
+	sleep 2
+} | gate_sclient -tls1_2 >reneg.out 2>&1 || true
+grep -q "RENEGOTIATING" reneg.out || tg_fail "s_client did not try to renegotiate: $(tail -n 5 reneg.out)"
+grep -qi "no renegotiation\|alert" reneg.out || tg_fail "renegotiation was not refused: $(tail -n 8 reneg.out)"
+echo "ok: TLS 1.2 takes AES-GCM with ECDHE, refuses CBC suites and renegotiation"
 
 # ---- openssl s_client ------------------------------------------------------------------------------
 gate_audit_mark
