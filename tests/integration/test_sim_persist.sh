@@ -2,7 +2,9 @@
 # test_sim_persist.sh — tokengate-sim's state survives kill -9: keys,
 # certificates and PIN counters are there after a restart, and a wrong PIN
 # is counted even when the process is killed right after answering the
-# VERIFY (the counter is decremented and written before the compare).
+# VERIFY (the counter is decremented and written before the compare); PIN
+# guessing with 5 configured tries blocks the PIN after exactly 5, across
+# power-offs (removal and insertion), restarts and kill -9.
 set -euo pipefail
 source "${TG_FIXTURES:-$(dirname "$0")/../lib}/fixtures.sh"
 source "$(dirname "$0")/sim_lib.sh"
@@ -61,6 +63,46 @@ tg_sim_start "$st" --log-level info
 run_ok "new PIN after kill -9" ypt -a verify-pin -P 654321
 [[ $(sim_json pin.tries_left) == 3 ]] || tg_fail "PIN tries left $(sim_json pin.tries_left), want 3"
 echo "ok: unblock-pin persisted"
+
+# --- configured tries: 5, guessed across restarts and power-offs ----------
+# pin-retries sets the PIN's tries to 5 (and the PIN back to the default);
+# five wrong guesses, with a power-off (removal and insertion) and a restart
+# (SIGTERM, then run again) in between, leave it blocked: neither a
+# power-off nor a restart gives a try back.
+run_ok "pin-retries 5" ypt -k"$SIM_MGM" -a verify-pin -P 654321 -a pin-retries \
+	--pin-retries=5 --puk-retries=4
+power_off_on()
+{
+	kill -USR1 "$TG_SIM_PID"
+	tg_wait_until "$TG_WAIT_SECS" tg__not tg_reader_card_present || tg_fail "the card did not go away on SIGUSR1"
+	kill -USR2 "$TG_SIM_PID"
+	tg_wait_until "$TG_WAIT_SECS" tg_reader_card_present || tg_fail "the card did not come back on SIGUSR2"
+}
+[[ $(apdu 00200080) == 63C5 ]] || tg_fail "PIN status after pin-retries 5: $(apdu 00200080), want 63C5"
+i=0
+for want in 63C4 63C3 63C2 63C1 63C0; do
+	i=$((i + 1))
+	sw=$(apdu "$WRONG")
+	[[ $sw == "$want" ]] || tg_fail "wrong guess $i answered $sw, want $want"
+	case $((i % 3)) in
+	1) power_off_on ;;
+	2)
+		tg_sim_stop
+		tg_sim_start "$st" --log-level info
+		;;
+	0) tg_sim_kill9 && tg_sim_start "$st" --log-level info ;;
+	esac
+	status=$want
+	[[ $want != 63C0 ]] || status=6983 # no try left: blocked
+	[[ $(apdu 00200080) == "$status" ]] || tg_fail "after guess $i and a power-off or restart: $(apdu 00200080), want $status"
+done
+[[ $(apdu 00200080) == 6983 ]] || tg_fail "PIN status after 5 wrong guesses: $(apdu 00200080), want 6983"
+expect_fail "the right PIN once blocked" ypt -a verify-pin -P "$SIM_PIN"
+power_off_on
+expect_fail "the right PIN once blocked, after a power-off" ypt -a verify-pin -P "$SIM_PIN"
+[[ $(sim_json pin.tries_left) == 0 ]] || tg_fail "status: PIN tries left $(sim_json pin.tries_left), want 0"
+run_ok "unblock-pin after the guessing" ypt -a unblock-pin -P "$SIM_PUK" -N 654321
+echo "ok: PIN blocked after its 5 configured tries, guessed across power-offs, restarts and kill -9"
 
 # No temporary files are left beside the state file.
 left=$(find "$(dirname "$st")" -maxdepth 1 -name "$(basename "$st").tmp.*" | wc -l)
