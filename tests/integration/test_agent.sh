@@ -95,6 +95,18 @@ jq -e '[.headers[] | select(.[0] | ascii_downcase == "host")][0][1] == "api.exam
 jq -e '[.headers[] | select(.[0] == "X-Tokengate-Identity")][0][1] == "spiffe://example.org/svc/api"' r1.json >/dev/null ||
 	tg_fail "the gate did not see the token identity: $(cat r1.json)"
 echo "ok: GET /echo through agent and gate as spiffe://example.org/svc/api"
+# a local client claiming another identity and key in the gate's own fields:
+# the upstream sees only the token's identity and provenance, once each
+code=$(curl -sS --max-time 20 -o forged.json -w '%{http_code}' \
+	-H 'X-Tokengate-Identity: spiffe://example.org/ops/root' \
+	-H 'X-Tokengate-Key: level=device-attested; pin=always; touch=always; serial=1' \
+	-H 'x-tokengate-identity: spiffe://example.org/ops/root2' "$A/echo")
+[[ $code == 200 ]] || tg_fail "GET /echo with forged X-Tokengate-* fields: $code $(cat forged.json)"
+ids=$(jq -c '[.headers[] | select(.[0] | ascii_downcase == "x-tokengate-identity") | .[1]]' forged.json)
+[[ $ids == '["spiffe://example.org/svc/api"]' ]] || tg_fail "forged identity fields reached the upstream: $ids"
+keys=$(jq -c '[.headers[] | select(.[0] | ascii_downcase == "x-tokengate-key") | .[1]]' forged.json)
+[[ $keys == '["level=hsm-operator; '* && $keys != *device-attested* ]] || tg_fail "a forged key field reached the upstream: $keys"
+echo "ok: X-Tokengate-* fields a client sends through the agent never reach the upstream"
 # the agent as a client's HTTP proxy (http_proxy=http://127.0.0.1:PORT):
 # the absolute-form request goes to the gate in origin-form with the URL's
 # authority as Host, decided on its normalized path; the proxy-only

@@ -17,7 +17,9 @@
 #   - pin-value= on the command line is refused;
 #   - crl_url in policy.yaml puts a CRL distribution point in the leaf,
 #     absent otherwise; a bad crl_url and the old allow_hsm_operator key are
-#     refused with their line.
+#     refused with their line;
+#   - a CSR of the token's key asking for a subject, CA:TRUE, more names and
+#     key usages gets the CA's leaf profile, its --id the only name.
 set -euo pipefail
 source "$TG_FIXTURES/fixtures.sh"
 
@@ -117,6 +119,34 @@ tg_expect_exit 1 "--hsm-key: the URI holds pin-value=, and a PIN on the command 
 	issue ca p256req/csr.pem "$KEY?$M&pin-value=$TG_SOFTHSM_PIN" x.pem
 grep -q "$TG_SOFTHSM_PIN" "$T/err" && tg_fail "the refusal shows the PIN"
 echo "ok: pin-value= refused"
+
+# ---- what a CSR asks for beyond its key is ignored ---------------------------
+# (before the planted public key below: libp11 takes the key's public half
+# from the token's public-key object) A CSR of the token's key (signed on it
+# through OpenSSL's pkcs11 engine)
+# asking for a subject, a CA certificate, more names and key usages: the
+# leaf has the CA's own profile, the --id as its only name.
+ENGINE=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
+if [[ -f $ENGINE ]]; then
+	PKCS11_MODULE_PATH=$TG_SOFTHSM2_MODULE openssl req -new -engine pkcs11 -keyform engine \
+		-key "$KEY;pin-value=$TG_SOFTHSM_PIN" -subj "/CN=admin/O=evil" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-addext "subjectAltName=URI:spiffe://$TD/ops/root,DNS:evil.example" \
+		-addext "extendedKeyUsage=serverAuth,codeSigning" -out greedy.csr 2>greedy.err ||
+		tg_fail "openssl req with the token key: $(cat greedy.err)"
+	issue ca greedy.csr "$KEY?$M" greedy.pem >/dev/null
+	openssl x509 -in greedy.pem -noout -text >greedy.txt
+	grep -A1 "X509v3 Basic Constraints" greedy.txt | grep -q "CA:FALSE" || tg_fail "the leaf became a CA: $(cat greedy.txt)"
+	! grep -q -e "Certificate Sign" -e "CRL Sign" -e "Code Signing" -e "TLS Web Server" greedy.txt ||
+		tg_fail "the leaf took the CSR's key usages: $(grep -A1 -e 'Key Usage' greedy.txt)"
+	san=$(grep -A1 "X509v3 Subject Alternative Name" greedy.txt | tail -n 1 | tr -d ' ')
+	[[ $san == "URI:spiffe://$TD/svc/api" ]] || tg_fail "the leaf's names: $san"
+	! openssl x509 -in greedy.pem -noout -subject | grep -q -e admin -e evil ||
+		tg_fail "the leaf took the CSR's subject: $(openssl x509 -in greedy.pem -noout -subject)"
+	echo "ok: a CSR asking for a subject, CA:TRUE, more names and usages gets the CA's profile only"
+else
+	tg_log "skipped the greedy CSR: OpenSSL's pkcs11 engine ($ENGINE) is missing"
+fi
 
 # ---- a planted public key ----------------------------------------------------------
 # the non-exportable p256 key (id 01) keeps its private key; its public-key

@@ -4,7 +4,8 @@
 # is counted even when the process is killed right after answering the
 # VERIFY (the counter is decremented and written before the compare); PIN
 # guessing with 5 configured tries blocks the PIN after exactly 5, across
-# power-offs (removal and insertion), restarts and kill -9.
+# power-offs (removal and insertion), restarts and kill -9; a state file
+# others can read is served with a warning; the debug log holds no PIN.
 set -euo pipefail
 source "${TG_FIXTURES:-$(dirname "$0")/../lib}/fixtures.sh"
 source "$(dirname "$0")/sim_lib.sh"
@@ -131,4 +132,22 @@ if "$SIM_BIN" status --state "$T/damaged.state" >"$T/out" 2>&1; then
 fi
 grep -q "$T/damaged.state" "$T/out" || tg_fail "error does not name the file: $(cat "$T/out")"
 echo "ok: damaged state refused: $(cat "$T/out")"
+
+# A state file others can read is served with a warning; the debug log
+# shows each APDU's header and status, never its data (the PIN).
+chmod 644 "$st"
+tg_sim_start "$st" --log-level debug
+grep -q "state file.*(it holds private keys)" "$TG_SIM_LOG" ||
+	tg_fail "no warning for a state file of mode 0644: $(head -n 5 "$TG_SIM_LOG")"
+run_ok "verify-pin with debug logs" ypt -a verify-pin -P 654321
+run_ok "change-pin with debug logs" ypt -a change-pin -P 654321 -N 135790
+grep -q "sim.apdu" "$TG_SIM_LOG" || tg_fail "no APDU in the debug log: $(tail -n 5 "$TG_SIM_LOG")"
+for pin in 654321 135790; do
+	hex=$(printf '%s' "$pin" | od -An -tx1 | tr -d ' \n')
+	spaced=$(printf '%s' "$pin" | od -An -tx1 | sed 's/^ //')
+	! grep -qi -e "$pin" -e "$hex" -e "$spaced" "$TG_SIM_LOG" ||
+		tg_fail "the debug log holds PIN $pin: $(grep -i -e "$pin" -e "$hex" -e "$spaced" "$TG_SIM_LOG" | head -n 3)"
+done
+chmod 600 "$st"
+echo "ok: a 0644 state file is served with a warning; the debug log holds no PIN"
 echo PASS
