@@ -109,23 +109,24 @@ hs_count_failure(struct hs *h, const struct timespec *now)
 	unsigned failures = 0;
 	json_t *rec;
 
-	if (!ci->has_src ||
-	    !tg_gate_ratelimit_fail(tg_gate_server_ratelimit(s), &ci->src, ms_of(now), h->fail_max,
-	                            h->fail_ms, &failures, &until))
-		return;
-	tg_gate_src_str(&ci->src, src, sizeof(src));
-	tg_gate_server_log("listener '%s': %u failed TLS handshakes from %s within %u ms; its "
-	                   "connections are refused for %u ms (limits.handshake_failures, "
-	                   "limits.handshake_failure_ms)",
-	                   ci->listener_name, failures, src, h->fail_ms, h->fail_ms);
-	if ((rec = tg_gate_audit_record(ci, "source-blocked")) != NULL) {
-		json_object_set_new(rec, "source", json_string(src));
-		json_object_set_new(rec, "failures", json_integer((json_int_t)failures));
-		json_object_set_new(rec, "window_ms", json_integer((json_int_t)h->fail_ms));
-		json_object_set_new(rec, "blocked_ms",
-		                    json_integer((json_int_t)(until - ms_of(now))));
-		(void)tg_gate_audit(s, rec, NULL); /* a failed write is logged by tg_gate_audit */
-		json_decref(rec);
+	if (ci->has_src && tg_gate_ratelimit_fail(tg_gate_server_ratelimit(s), &ci->src, ms_of(now),
+	                                          h->fail_max, h->fail_ms, &failures, &until)) {
+		tg_gate_src_str(&ci->src, src, sizeof(src));
+		tg_gate_server_log(
+		    "listener '%s': %u failed TLS handshakes from %s within %u ms; "
+		    "its connections are refused for %u ms (limits.handshake_failures, "
+		    "limits.handshake_failure_ms)",
+		    ci->listener_name, failures, src, h->fail_ms, h->fail_ms);
+		if ((rec = tg_gate_audit_record(ci, "source-blocked")) != NULL) {
+			json_object_set_new(rec, "source", json_string(src));
+			json_object_set_new(rec, "failures", json_integer((json_int_t)failures));
+			json_object_set_new(rec, "window_ms", json_integer((json_int_t)h->fail_ms));
+			json_object_set_new(rec, "blocked_ms",
+			                    json_integer((json_int_t)(until - ms_of(now))));
+			/* a failed write is logged and counted by tg_gate_audit */
+			(void)tg_gate_audit(s, rec, NULL);
+			json_decref(rec);
+		}
 	}
 }
 
