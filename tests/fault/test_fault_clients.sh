@@ -29,23 +29,7 @@ gate_upstream_start up
 UPLOG=$TG_TMP/up-up.jsonl
 HS_MS=1500 HEAD_MS=1500 IDLE_MS=2000
 
-gate_ports
-GATE_CONFIG=$TG_TMP/gate.yaml
-cat >"$GATE_CONFIG" <<EOF
-listeners:
-  - name: api
-    listen: 127.0.0.1:$GATE_PORT
-    upstream: http://127.0.0.1:$UP_PORT
-tls:
-  cert: $PKI/server.pem
-  key: $PKI/server.key
-  client_ca: [$PKI/ca/ca.pem]
-policy: $TG_TMP/policy.yaml
-audit: {file: $TG_TMP/audit.log}
-admin: $GATE_ADMIN
-workers: 2
-limits: {handshake_ms: $HS_MS, header_ms: $HEAD_MS, idle_ms: $IDLE_MS}
-EOF
+gate_config_limits "handshake_ms: $HS_MS, header_ms: $HEAD_MS, idle_ms: $IDLE_MS"
 gate_start
 
 fds() { find "/proc/$GATE_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }

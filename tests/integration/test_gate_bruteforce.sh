@@ -32,23 +32,7 @@ WINDOW=4000
 grep -q "handshake_failures 20, handshake_failure_ms 60000" help.txt ||
 	tg_fail "gate --help does not give the handshake failure limit's defaults: $(grep -i handshake help.txt)"
 
-gate_ports
-GATE_CONFIG=$TG_TMP/gate.yaml
-cat >"$GATE_CONFIG" <<EOF
-listeners:
-  - name: api
-    listen: 127.0.0.1:$GATE_PORT
-    upstream: http://127.0.0.1:$UP_PORT
-tls:
-  cert: $PKI/server.pem
-  key: $PKI/server.key
-  client_ca: [$PKI/ca/ca.pem]
-policy: $TG_TMP/policy.yaml
-audit: {file: $TG_TMP/audit.log}
-admin: $GATE_ADMIN
-workers: 2
-limits: {handshake_failures: 4, handshake_failure_ms: $WINDOW}
-EOF
+gate_config_limits "handshake_failures: 4, handshake_failure_ms: $WINDOW"
 gate_start
 
 # a leaf of another CA (not trusted) and an expired one of the gate's CA

@@ -12,6 +12,7 @@
 #	gate_upstream_start NAME ARGS  tests/lib/gate_upstream.py in the background
 #	gate_start [ARGS...]           `tokengate gate` with the flags, waits for ready
 #	gate_ports                     a fresh GATE_PORT / GATE_ADMIN for the next start
+#	gate_config_limits LIMITS      GATE_CONFIG: the flags' set-up and limits: {LIMITS}
 #	gate_hsm_setup                 SoftHSM2 token, GATE_HSM=1 gate_pki, default
 #	                               policy, upstream, gate started; API
 #	gate_stop / gate_reload        SIGTERM (waits) / SIGHUP (waits for the reload)
@@ -457,6 +458,32 @@ gate_start()
 		tg__dump "$GATE_LOG" gate
 		return 1
 	fi
+}
+
+# gate_config_limits LIMITS: GATE_CONFIG ($TG_TMP/gate.yaml) for the next
+# gate_start: what gate_start's flags give (one http listener "api" on
+# 127.0.0.1:$GATE_PORT in front of the upstream, the server certificate,
+# the CA, the policy, the audit log, the admin listener, 2 workers) and
+# `limits: {LIMITS}`. Picks the ports (gate_ports) first.
+gate_config_limits()
+{
+	gate_ports || return 1
+	GATE_CONFIG=$TG_TMP/gate.yaml
+	cat >"$GATE_CONFIG" <<EOF
+listeners:
+  - name: api
+    listen: 127.0.0.1:$GATE_PORT
+    upstream: ${GATE_UPSTREAM:-http://127.0.0.1:$UP_PORT}
+tls:
+  cert: $PKI/server.pem
+  key: $PKI/server.key
+  client_ca: [$PKI/ca/ca.pem]
+policy: ${GATE_POLICY:-$TG_TMP/policy.yaml}
+audit: {file: ${GATE_AUDIT:-$TG_TMP/audit.log}}
+admin: $GATE_ADMIN
+workers: 2
+limits: {$1}
+EOF
 }
 
 gate__ready()
