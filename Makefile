@@ -70,7 +70,7 @@ coverage: deps
 	cmake -S . -B $(COV_DIR) -DTG_COVERAGE=ON $(CMAKE_FLAGS)
 	cmake --build $(COV_DIR) -j $(JOBS)
 	find $(COV_DIR) -name '*.gcda' -delete
-	cd $(COV_DIR) && ctest $(CTEST_FLAGS) -j $(CTEST_JOBS); echo $$? > $(COV_DIR)/ctest.rc
+	(cd $(COV_DIR) && ctest $(CTEST_FLAGS) -j $(CTEST_JOBS)); echo $$? > $(COV_DIR)/ctest.rc
 	scripts/coverage-report $(COV_DIR)
 	@exit $$(cat $(COV_DIR)/ctest.rc)
 

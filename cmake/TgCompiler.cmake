@@ -23,6 +23,8 @@ if(TG_FUZZ)
 endif()
 
 if(TG_COVERAGE)
-  add_compile_options(--coverage -O0)
+  # atomic counters: the gate's and the agent's worker threads update them
+  # at once (plain increments lose counts and leave negative ones)
+  add_compile_options(--coverage -O0 -fprofile-update=atomic)
   add_link_options(--coverage)
 endif()
