@@ -2,7 +2,9 @@
 # test_gate_ops.sh — running `tokengate gate`:
 #   --check: a good configuration passes; a bad policy, a bad config file,
 #   a missing file and a bad flag are refused with file:line (or the flag)
-#   and the fix, exit 1 (2 for the command line);
+#   and the fix, exit 1 (2 for the command line); so are a server
+#   certificate, a server key, a client CA file and a CRL that are not what
+#   they should be (each message names the file and what to give);
 #   --dry-run allows what the policy denies and records it as dry-run;
 #   the admin listener: /healthz, /readyz, /metrics (every tokengate_ name
 #   of issue 11), 404 and 405;
@@ -69,6 +71,25 @@ f2=("${flags[@]}")
 f2[3]=$TG_TMP/missing.pem
 tg_expect_exit 1 "missing.pem" "$TG" gate --check "${f2[@]}" --policy policy.yaml
 tg_expect_exit 2 "--bogus" "$TG" gate --check "${flags[@]}" --policy policy.yaml --bogus
+# files that are not what they should be: each refused naming the file and
+# what to give instead (flags[3] is --cert's value, [5] --key's, [7] --client-ca's)
+echo "not PEM at all" >garbage.pem
+cp garbage.pem garbage.key
+chmod 600 garbage.key
+mkdir -p crl.dir
+bad_file()
+{
+	local i=$1 file=$2 want=$3 f2=("${flags[@]}")
+	f2[i]=$file
+	tg_expect_exit 1 "$want" "$TG" gate --check "${f2[@]}" --policy policy.yaml
+}
+bad_file 3 garbage.pem "server certificate: 'garbage.pem' holds no X.509 certificate (PEM, or DER with nothing after it)"
+bad_file 5 garbage.key "server key 'garbage.key' is not an unencrypted PEM private key; give the key of the server certificate (PEM) or a pkcs11: URI"
+bad_file 7 garbage.pem "client CA file 'garbage.pem' holds no PEM certificate; give the CA's ca.pem"
+tg_expect_exit 1 "CRL file 'garbage.pem' holds no CRL (PEM or DER); give the file \`tokengate ca crl\` wrote" \
+	"$TG" gate --check "${flags[@]}" --policy policy.yaml --crl garbage.pem
+tg_expect_exit 1 "--crl: CRL 'crl.dir' is not a regular file" \
+	"$TG" gate --check "${flags[@]}" --policy policy.yaml --crl crl.dir
 [[ ! -e $TG_TMP/check-audit.log ]] || tg_fail "--check created the audit log"
 "$TG" gate --help >out 2>&1 || tg_fail "gate --help failed"
 grep -qF -- "--policy" out || tg_fail "gate --help does not list --policy"
