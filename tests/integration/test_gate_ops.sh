@@ -5,6 +5,9 @@
 #   and the fix, exit 1 (2 for the command line); so are a server
 #   certificate, a server key, a client CA file and a CRL that are not what
 #   they should be (each message names the file and what to give);
+#   a reload of a --config file changing what needs a restart (workers, the
+#   admin address, the audit log or its fsync mode, a listener, the number
+#   of listeners) is refused naming the change, and counted;
 #   --dry-run allows what the policy denies and records it as dry-run;
 #   the admin listener: /healthz, /readyz, /metrics (every tokengate_ name
 #   of issue 11), 404 and 405;
@@ -221,4 +224,40 @@ cp policy.good policy.yaml
 gate_stop
 [[ $GATE_RC == 0 ]] || tg_fail "the gate exited $GATE_RC on SIGTERM"
 "$TG" audit verify "$GATE_AUDIT" >verify.out 2>&1 || tg_fail "audit verify: $(cat verify.out)"
+
+# ---- what a reload cannot change: each refused, naming the change ---------
+GATE_AUDIT=$TG_TMP/audit3.log
+gate_config_limits "max_conns: 100"
+gate_start
+cp "$GATE_CONFIG" gate.good.yaml
+needs_restart()
+{
+	local sed_expr=$1 want=$2
+	sed "$sed_expr" gate.good.yaml >"$GATE_CONFIG"
+	[[ $(gate_reload) == refused ]] || tg_fail "a reload changing '$sed_expr' was not refused"
+	grep 'reload (SIGHUP) refused' "$GATE_LOG" | tail -1 | grep -qF "$want; that needs a restart of the gate" ||
+		tg_fail "the refusal of '$sed_expr': $(grep 'reload (SIGHUP)' "$GATE_LOG" | tail -1), want '$want'"
+	cp gate.good.yaml "$GATE_CONFIG"
+}
+needs_restart 's/^workers: 2$/workers: 3/' "workers changed from 2 to 3"
+admin2=127.0.0.1:$(tg_free_port_pair)
+needs_restart "s|^admin: .*|admin: $admin2|" "the admin address changed from $GATE_ADMIN to $admin2"
+needs_restart "s|^audit: .*|audit: {file: $TG_TMP/other.log}|" "the audit log changed from $GATE_AUDIT to $TG_TMP/other.log"
+needs_restart "s|^audit: {file: \(.*\)}|audit: {file: \1, fsync: always}|" "the audit log changed from $GATE_AUDIT to $GATE_AUDIT"
+needs_restart "s|^  - name: api$|  - name: api2|" "listener 'api' (127.0.0.1:$GATE_PORT, mode http) became 'api2' (127.0.0.1:$GATE_PORT, mode http)"
+# a second listener (inserted before tls:)
+awk -v port="$(tg_free_port_pair)" -v up="$UP_PORT" '
+	/^tls:/ { print "  - name: second"; print "    listen: 127.0.0.1:" port; print "    upstream: http://127.0.0.1:" up }
+	{ print }' gate.good.yaml >"$GATE_CONFIG"
+[[ $(gate_reload) == refused ]] || tg_fail "a reload adding a listener was not refused"
+grep 'reload (SIGHUP) refused' "$GATE_LOG" | tail -1 | grep -qF "the number of listeners changed from 1 to 2; that needs a restart of the gate" ||
+	tg_fail "the refusal of a second listener: $(grep 'reload (SIGHUP)' "$GATE_LOG" | tail -1)"
+cp gate.good.yaml "$GATE_CONFIG"
+[[ $(gate_reload) == ok ]] || tg_fail "the unchanged configuration was not reloaded"
+out=$(gate_py alice req /echo)
+[[ $(jq -r .status <<<"$out") == 200 ]] || tg_fail "after the refused reloads: $out"
+grep -q '^tokengate_reloads_total{result="failed"} 6' <(curl -sS "http://$GATE_ADMIN/metrics") ||
+	tg_fail "the 6 refused reloads are not counted: $(grep reloads <(curl -sS "http://$GATE_ADMIN/metrics"))"
+gate_stop
+echo "ok: a reload changing workers, the admin address, the audit log or its fsync, a listener or their number is refused, naming the change; the gate serves on"
 echo "ok: operations"
