@@ -18,7 +18,9 @@
  *              connection, reading each whole response (Content-Length or
  *              chunked). ops = responses. A response with
  *              "Connection: close" makes the thread reconnect (counted in
- *              "reconnects", not an error).
+ *              "reconnects", not an error). The --seconds start once every
+ *              thread has opened all its connections, so that all of them
+ *              are open at once (opening is not measured).
  *   idle       opens --conns connections in all (spread over the threads),
  *              completes one request on each, holds them, prints
  *              "held N" on stdout, then waits for SIGTERM/SIGINT or
@@ -92,7 +94,8 @@ struct gl_opts {
 	const char *ca;
 	const char *path;
 	unsigned conns;
-	int plain; /* --plain: clear-text HTTP, no TLS */
+	unsigned io_timeout; /* --io-timeout: seconds one read or write may wait */
+	int plain;           /* --plain: clear-text HTTP, no TLS */
 };
 
 /* State shared by the threads. */
@@ -103,8 +106,13 @@ struct gl_run {
 	socklen_t alen;
 	char req[1024];
 	size_t reqlen;
-	double deadline; /* CLOCK_MONOTONIC seconds */
+	_Atomic double deadline; /* CLOCK_MONOTONIC seconds */
 	atomic_long errors;
+	/* keepalive: threads whose connections are all open; the last one
+	 * starts the clock (deadline = then + --seconds) for all of them */
+	atomic_uint ready;
+	unsigned nthreads; /* threads that run (set before they start) */
+	atomic_int abort;  /* a thread could not start: nobody waits */
 	pthread_mutex_t mu;
 	char first_err[512];
 };
@@ -186,7 +194,7 @@ gl_conn_close(struct gl_conn *c)
 static int
 gl_conn_open(struct gl_run *r, struct gl_conn *c)
 {
-	struct timeval tv = {GL_IO_TIMEOUT_S, 0};
+	struct timeval tv = {(time_t)r->o->io_timeout, 0};
 	int one = 1, rc = -1, e;
 
 	c->fd = -1;
@@ -500,6 +508,29 @@ gl_run_handshake(struct gl_thread *t)
 	}
 }
 
+/*
+ * Keep-alive mode, before the first request: opens every connection of t,
+ * then waits until every thread has (the last one sets the deadline to
+ * now + --seconds), so that all --threads x --conns connections are open at
+ * once before the measured time starts. A connection that cannot be opened
+ * is an error (counted) and is tried again in the loop.
+ */
+static void
+gl_open_all(struct gl_thread *t)
+{
+	struct gl_run *r = t->run;
+	struct timespec nap = {0, 1000000};
+	unsigned i;
+
+	for (i = 0; i < t->nconns && atomic_load(&r->errors) < GL_MAX_ERRORS; i++)
+		(void)gl_conn_open(r, &t->conns[i]);
+	if (atomic_fetch_add(&r->ready, 1) + 1 == r->nthreads)
+		atomic_store(&r->deadline, gl_now() + r->o->seconds);
+	while (atomic_load(&r->ready) < r->nthreads && !atomic_load(&r->abort) &&
+	       atomic_load(&r->errors) < GL_MAX_ERRORS)
+		nanosleep(&nap, NULL);
+}
+
 /* Keep-alive mode: one request in flight per connection, back to back. */
 static void
 gl_run_keepalive(struct gl_thread *t)
@@ -514,6 +545,7 @@ gl_run_keepalive(struct gl_thread *t)
 	}
 	for (i = 0; i < t->nconns; i++)
 		t->conns[i].fd = -1;
+	gl_open_all(t);
 	while (!gl_stopping(r)) {
 		for (i = 0; i < t->nconns; i++) {
 			struct gl_conn *c = &t->conns[i];
@@ -600,21 +632,24 @@ gl_thread_main(void *arg)
 static void
 gl_usage(FILE *f)
 {
-	fputs(
+	fprintf(
+	    f,
 	    "usage: gate_load --connect HOST:PORT --cert FILE --key FILE|pkcs11:URI --ca FILE\n"
 	    "                 [--mode handshake|keepalive|idle] [--threads N] [--seconds S]\n"
-	    "                 [--path /x] [--conns N]\n"
+	    "                 [--path /x] [--conns N] [--io-timeout S]\n"
 	    "       gate_load --connect HOST:PORT --plain [--mode ...] [...]\n"
 	    "  --plain    clear-text HTTP/1.1, no TLS (a local listener: the agent's, stunnel's)\n"
 	    "  handshake  new TCP connection + full TLS 1.3 mTLS handshake + one GET + close\n"
 	    "  keepalive  --conns connections per thread (default 1), GETs back to back\n"
 	    "  idle       --conns connections in all, one GET each, held until SIGTERM or\n"
 	    "             --seconds (0: until SIGTERM); prints 'held N' once they are open\n"
+	    "  --io-timeout  seconds a connect, read or write may wait before it is an\n"
+	    "             error (default %d)\n"
 	    "Defaults: --mode handshake --threads 4 --seconds 5 --path / --conns 1.\n"
 	    "The PIN of a pkcs11: key comes from its pin-source= or TOKENGATE_PIN.\n"
 	    "Prints one JSON line {\"mode\",\"ops\",\"seconds\",\"per_sec\",\"errors\",...};\n"
 	    "exit 0 measured, 1 errors during the run (the first on stderr), 2 usage/set-up.\n",
-	    f);
+	    GL_IO_TIMEOUT_S);
 }
 
 /* An unsigned option value in [min, max]. */
@@ -649,6 +684,7 @@ gl_parse(int argc, char **argv, struct gl_opts *o, int *help)
 	o->mode = GL_HANDSHAKE;
 	o->path = "/";
 	o->conns = 1;
+	o->io_timeout = GL_IO_TIMEOUT_S;
 	*help = 0;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -675,6 +711,9 @@ gl_parse(int argc, char **argv, struct gl_opts *o, int *help)
 				return -1;
 		} else if (strcmp(a, "--conns") == 0) {
 			if (gl_uint(a, v, 1, GL_MAX_CONNS, &o->conns) != 0)
+				return -1;
+		} else if (strcmp(a, "--io-timeout") == 0) {
+			if (gl_uint(a, v, 1, 3600, &o->io_timeout) != 0)
 				return -1;
 		} else if (strcmp(a, "--seconds") == 0) {
 			errno = 0;
@@ -938,12 +977,19 @@ main(int argc, char **argv)
 			th[i].conns[j].fd = -1;
 	}
 	t0 = gl_now();
-	r.deadline = o.mode == GL_IDLE ? t0 + 1e9 : t0 + o.seconds;
+	/* keepalive: the clock starts once every connection is open (gl_open_all) */
+	atomic_init(&r.deadline, o.mode == GL_IDLE        ? t0 + 1e9
+	                         : o.mode == GL_KEEPALIVE ? t0 + 1e9
+	                                                  : t0 + o.seconds);
+	for (i = 0; i < o.threads; i++)
+		r.nthreads += th[i].nconns > 0;
 	for (i = 0; i < o.threads; i++) {
 		if (th[i].nconns == 0)
 			continue;
 		if (pthread_create(&th[i].tid, NULL, gl_thread_main, &th[i]) != 0) {
 			gl_error(&r, "cannot start thread %u", i);
+			atomic_store(&r.abort, 1);
+			atomic_store(&r.deadline, gl_now());
 			break;
 		}
 		started = i + 1;
