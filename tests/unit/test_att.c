@@ -460,6 +460,87 @@ test_from_csr(void **state)
 	}
 }
 
+/* A self-signed certificate, to stand in for an attestation or F9 in a CSR. */
+static X509 *
+cert_any(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+
+	assert_non_null(k);
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	assert_int_equal(X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName,
+	                                            MBSTRING_UTF8, (const unsigned char *)"Any", -1,
+	                                            -1, 0),
+	                 1);
+	assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(x)), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
+	assert_int_equal(X509_set_pubkey(x, k), 1);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	EVP_PKEY_free(k);
+	return x;
+}
+
+/* A CSR carrying the DER of x in the extension oid. */
+static X509_REQ *
+csr_with_cert(const char *oid, X509 *x)
+{
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	ASN1_OBJECT *o = OBJ_txt2obj(oid, 1);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *e;
+	X509_REQ *req = X509_REQ_new();
+	unsigned char *der = NULL;
+	int n;
+
+	assert_true(exts != NULL && o != NULL && os != NULL && req != NULL);
+	n = i2d_X509(x, &der);
+	assert_true(n > 0);
+	assert_int_equal(ASN1_OCTET_STRING_set(os, der, n), 1);
+	e = X509_EXTENSION_create_by_OBJ(NULL, o, 0, os);
+	assert_non_null(e);
+	assert_true(sk_X509_EXTENSION_push(exts, e) > 0);
+	assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(o);
+	OPENSSL_free(der);
+	return req;
+}
+
+/* A CSR with one half of the pair (attestation, F9) is refused, naming the
+ * half that is missing; no vectors needed. */
+static void
+test_from_csr_half(void **state)
+{
+	static const struct {
+		const char *oid, *msg;
+	} halves[] = {
+	    {"1.3.6.1.4.1.41482.3.11", "carries an attestation but not its F9 certificate"},
+	    {"1.3.6.1.4.1.41482.3.1", "carries an attestation but not its F9 certificate"},
+	    {"1.3.6.1.4.1.41482.3.2", "carries an F9 certificate but not an attestation"},
+	};
+	struct tg_error err;
+	X509 *x = cert_any(), *att, *f9;
+	X509_REQ *req;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(halves) / sizeof(halves[0]); i++) {
+		req = csr_with_cert(halves[i].oid, x);
+		att = f9 = NULL;
+		tg_error_clear(&err);
+		assert_int_equal(tg_att_from_csr(req, &att, &f9, &err), TG_ERR_ATTESTATION);
+		assert_non_null(strstr(err.msg, halves[i].msg));
+		assert_null(att);
+		assert_null(f9);
+		X509_REQ_free(req);
+	}
+	X509_free(x);
+}
+
 static void
 test_roots_dir_errors(void **state)
 {
@@ -597,6 +678,7 @@ main(void)
 	    cmocka_unit_test(test_roots_dir_errors), cmocka_unit_test(test_vectors),
 	    cmocka_unit_test(test_tampered),         cmocka_unit_test(test_missing_intermediates),
 	    cmocka_unit_test(test_expected_key_ok),  cmocka_unit_test(test_from_csr),
+	    cmocka_unit_test(test_from_csr_half),
 	};
 	const char *td = tg_test_getenv("TG_TESTDATA_DIR");
 	struct stat st;

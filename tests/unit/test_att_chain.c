@@ -39,16 +39,17 @@ enum {
 /* One certificate to make. Zero fields mean: none. */
 struct spec {
 	const char *cn;
-	size_t cn_len;     /* CN length when it holds a NUL; 0: strlen */
-	const char *cn2;   /* a second CN */
-	const char *bc;    /* basicConstraints, as openssl.cnf writes it */
-	const char *ku;    /* keyUsage */
-	unsigned yk;       /* YK_* */
-	unsigned yk_twice; /* YK_* present a second time (X509_add_ext) */
-	const char *crit;  /* OID of an extra critical extension */
-	long from_days;    /* notBefore, days from now */
-	long to_days;      /* notAfter, days from now; 0: 3650 */
-	int akid;          /* authority key identifier from the issuer */
+	size_t cn_len;         /* CN length when it holds a NUL; 0: strlen */
+	const char *cn2;       /* a second CN */
+	const char *bc;        /* basicConstraints, as openssl.cnf writes it */
+	const char *ku;        /* keyUsage */
+	unsigned yk;           /* YK_* */
+	unsigned yk_twice;     /* YK_* present a second time (X509_add_ext) */
+	const char *crit;      /* OID of an extra critical extension */
+	long from_days;        /* notBefore, days from now */
+	long to_days;          /* notAfter, days from now; 0: 3650 */
+	int akid;              /* authority key identifier from the issuer */
+	const char *issuer_cn; /* an issuer name other than the issuer's subject */
 };
 
 /* Shapes of hierarchy; every one gets a fresh root in its own directory. */
@@ -146,6 +147,17 @@ static const struct chain_case cases[] = {
      {.cn = SLOT_CN, .yk = YK_SLOT, .from_days = -20, .to_days = -10}, "has expired"},
     {"not yet valid", ROOT_F9, F9_OK,
      {.cn = SLOT_CN, .yk = YK_SLOT, .from_days = 10, .to_days = 20}, "is not valid yet"},
+    {"no policy extension", ROOT_F9, F9_OK,
+     {.cn = SLOT_CN, .yk = YK_FW | YK_SERIAL | YK_FF},
+     "lacks extension 1.3.6.1.4.1.41482.3.8 (PIN and touch policy)"},
+    /* signed by the F9's key but naming another issuer: both orders of
+     * X509_NAME_cmp, so that no sign of it passes */
+    {"issuer name longer than the F9 subject", ROOT_F9, F9_OK,
+     {.cn = SLOT_CN, .yk = YK_SLOT, .issuer_cn = F9_CN " 2"},
+     "is not the F9 device certificate subject"},
+    {"issuer name shorter than the F9 subject", ROOT_F9, F9_OK,
+     {.cn = SLOT_CN, .yk = YK_SLOT, .issuer_cn = "Yubico"},
+     "is not the F9 device certificate subject"},
     {"policy extension twice", ROOT_F9, F9_OK,
      {.cn = SLOT_CN, .yk = YK_SLOT, .yk_twice = YK_POLICY},
      "has extension 1.3.6.1.4.1.41482.3.8 more than once"},
@@ -248,7 +260,7 @@ cert_make(const struct spec *s, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey)
 {
 	static long serial = 1;
 	X509 *x = X509_new();
-	X509_NAME *n = X509_NAME_new();
+	X509_NAME *n = X509_NAME_new(), *in, *other = NULL;
 
 	assert_non_null(x);
 	assert_non_null(n);
@@ -265,8 +277,17 @@ cert_make(const struct spec *s, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey)
 		                                            0),
 		                 1);
 	assert_int_equal(X509_set_subject_name(x, n), 1);
-	assert_int_equal(
-	    X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n), 1);
+	in = issuer != NULL ? X509_get_subject_name(issuer) : n;
+	if (s->issuer_cn != NULL) {
+		other = X509_NAME_new();
+		assert_non_null(other);
+		assert_int_equal(X509_NAME_add_entry_by_NID(other, NID_commonName, MBSTRING_UTF8,
+		                                            (const unsigned char *)s->issuer_cn, -1,
+		                                            -1, 0),
+		                 1);
+		in = other;
+	}
+	assert_int_equal(X509_set_issuer_name(x, in), 1);
 	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), s->from_days * DAYS - 60));
 	assert_non_null(
 	    X509_gmtime_adj(X509_getm_notAfter(x), (s->to_days != 0 ? s->to_days : 3650) * DAYS));
@@ -285,6 +306,7 @@ cert_make(const struct spec *s, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey)
 		ext_raw(x, s->crit, 1, "\x05\x00", 2);
 	assert_true(X509_sign(x, ikey != NULL ? ikey : key, EVP_sha256()) > 0);
 	X509_NAME_free(n);
+	X509_NAME_free(other);
 	return x;
 }
 

@@ -1212,6 +1212,70 @@ test_verify_flaws(void **state)
 	assert_string_equal(rep.detail, "line longer than 1048576 bytes");
 }
 
+/* text (n bytes) through tg_audit_verify_mem with flags: the report. */
+static struct tg_audit_report
+verify_text(const char *text, size_t n, unsigned flags)
+{
+	struct tg_audit_report rep;
+	struct tg_error err;
+	uint8_t *copy = tg_test_memdup(text, n);
+
+	assert_int_equal(tg_audit_verify_mem(copy, n, "x.log", flags, &rep, &err), 0);
+	free(copy);
+	return rep;
+}
+
+/*
+ * The verifier compares whole hashes: a prev that differs from the hash of
+ * the line before, or from the genesis, only in its last hex digit breaks
+ * the chain; "prev" is lower-case hex only; a single torn byte is a torn
+ * line.
+ */
+static void
+test_verify_exact(void **state)
+{
+	static const char first[] = "{\"prev\":\"" TG_AUDIT_GENESIS "\"}";
+	char text[512], hash[TG_AUDIT_HASH_HEX], near[TG_AUDIT_HASH_HEX];
+	struct tg_audit_report rep;
+	size_t i;
+
+	(void)state;
+	/* the chain: line 2's prev is line 1's hash, but for its last digit */
+	assert_int_equal(tg_audit_line_hash(first, strlen(first), hash), 0);
+	snprintf(text, sizeof(text), "%s\n{\"prev\":\"%s\"}\n", first, hash);
+	rep = verify_text(text, strlen(text), TG_AUDIT_VERIFY_GENESIS);
+	assert_int_equal(rep.flaw, TG_AUDIT_INTACT);
+	assert_int_equal(rep.lines, 2);
+	memcpy(near, hash, sizeof(near));
+	near[TG_AUDIT_HASH_HEX - 2] = near[TG_AUDIT_HASH_HEX - 2] == '0' ? '1' : '0';
+	snprintf(text, sizeof(text), "%s\n{\"prev\":\"%s\"}\n", first, near);
+	rep = verify_text(text, strlen(text), 0);
+	assert_int_equal(rep.flaw, TG_AUDIT_PREV_MISMATCH);
+	assert_int_equal(rep.line, 2);
+	/* the genesis: all 64 digits */
+	memcpy(near, TG_AUDIT_GENESIS, sizeof(near));
+	near[TG_AUDIT_HASH_HEX - 2] = '1';
+	snprintf(text, sizeof(text), "{\"prev\":\"%s\"}\n", near);
+	rep = verify_text(text, strlen(text), TG_AUDIT_VERIFY_GENESIS);
+	assert_int_equal(rep.flaw, TG_AUDIT_NOT_GENESIS);
+	assert_int_equal(rep.line, 1);
+	/* without the genesis check any first prev goes, but only in lower case */
+	rep = verify_text(text, strlen(text), 0);
+	assert_int_equal(rep.flaw, TG_AUDIT_INTACT);
+	for (i = 0; i < TG_AUDIT_HASH_HEX - 1; i++)
+		near[i] = "0123456789ABCDEF"[i % 16];
+	snprintf(text, sizeof(text), "{\"prev\":\"%s\"}\n", near);
+	rep = verify_text(text, strlen(text), 0);
+	assert_int_equal(rep.flaw, TG_AUDIT_BAD_PREV);
+	assert_int_equal(rep.line, 1);
+	/* one byte after the last newline is a torn line */
+	snprintf(text, sizeof(text), "%s\n{", first);
+	rep = verify_text(text, strlen(text), 0);
+	assert_int_equal(rep.flaw, TG_AUDIT_TORN);
+	assert_int_equal(rep.line, 2);
+	assert_non_null(strstr(rep.detail, "torn last line: 1 bytes"));
+}
+
 static int
 setup(void **state)
 {
@@ -1251,6 +1315,7 @@ main(void)
 	    cmocka_unit_test(test_write_failure),
 	    cmocka_unit_test(test_rotation_after_failure),
 	    cmocka_unit_test(test_verify_flaws),
+	    cmocka_unit_test(test_verify_exact),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

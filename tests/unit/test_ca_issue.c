@@ -1,7 +1,9 @@
 /*
  * test_ca_issue.c — identity rules (tg_ca_id_check, tg_ca_id_from_cert)
- * and serial number text (tg_ca_serial_norm), table-driven. Issuance as a
- * whole is exercised by tests/integration/test_ca.sh with openssl as judge.
+ * and serial number text (tg_ca_serial_norm), table-driven, and the
+ * validity bound of tg_ca_issue on a CA made in a temporary directory with
+ * an attestation chain built here. Issuance as a whole is exercised by
+ * tests/integration/test_ca.sh with openssl as judge.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 #include <openssl/x509v3.h>
 
+#include "tg_ca_io.h"
 #include "tg_ca_issue.h"
 #include "tg_ca_store.h"
 #include "tg_test.h"
@@ -32,6 +35,7 @@ static const struct id_case id_cases[] = {
     {"spiffe://other.org/dev/alice", "example.org", NULL,
      "is not in the trust domain 'example.org'"},
     {"spiffe://example.org.evil/dev/alice", "example.org", NULL, "not in the trust domain"},
+    {"spiffe://example/dev/alice", "example.org", NULL, "not in the trust domain"},
     {"spiffe://Example.org/dev/alice", "example.org", NULL, "trust domain 'Example.org'"},
     {"https://example.org/dev/alice", "example.org", NULL, "is not a spiffe:// URI"},
     {"SPIFFE://example.org/dev/alice", "example.org", NULL, "is not a spiffe:// URI"},
@@ -39,6 +43,7 @@ static const struct id_case id_cases[] = {
     {"spiffe:///dev/alice", "example.org", NULL, "no valid trust domain"},
     {"spiffe://example.org/admin/alice", "example.org", NULL, "must start with /dev/"},
     {"spiffe://example.org/dev/", "example.org", NULL, "NAME must be 1 to 64"},
+    {"spiffe://example.org/dev/.", "example.org", NULL, "NAME must be 1 to 64"},
     {"spiffe://example.org/dev/..", "example.org", NULL, "NAME must be 1 to 64"},
     {"spiffe://example.org/dev/a/b", "example.org", NULL, "NAME may hold only"},
     {"spiffe://example.org/dev/a%2Fb", "example.org", NULL, "NAME may hold only"},
@@ -76,9 +81,10 @@ test_id_check(void **state)
 	}
 }
 
-/* A certificate with the given URI SANs (and a DNS one as noise). */
+/* A certificate with the given URI SANs (and a DNS one as noise); lens
+ * (NULL: strlen) gives their lengths, for values holding a NUL. */
 static X509 *
-cert_with_uris(const char *const *uris, int n)
+cert_with_uri_lens(const char *const *uris, const int *lens, int n)
 {
 	GENERAL_NAMES *gens = GENERAL_NAMES_new();
 	GENERAL_NAME *g;
@@ -91,7 +97,8 @@ cert_with_uris(const char *const *uris, int n)
 	for (i = 0; i < n; i++) {
 		g = GENERAL_NAME_new();
 		s = ASN1_IA5STRING_new();
-		assert_true(g != NULL && s != NULL && ASN1_STRING_set(s, uris[i], -1));
+		assert_true(g != NULL && s != NULL &&
+		            ASN1_STRING_set(s, uris[i], lens != NULL ? lens[i] : -1));
 		GENERAL_NAME_set0_value(g, GEN_URI, s);
 		assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
 	}
@@ -103,6 +110,12 @@ cert_with_uris(const char *const *uris, int n)
 	assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0), 1);
 	GENERAL_NAMES_free(gens);
 	return x;
+}
+
+static X509 *
+cert_with_uris(const char *const *uris, int n)
+{
+	return cert_with_uri_lens(uris, NULL, n);
 }
 
 static void
@@ -131,6 +144,34 @@ test_id_from_cert(void **state)
 	tg_error_clear(&err);
 	assert_int_equal(tg_ca_id_from_cert(x, buf, sizeof(buf), &err), TG_ERR_IDENTITY);
 	assert_non_null(strstr(err.msg, "0 URI SANs"));
+	X509_free(x);
+}
+
+/* A URI SAN holding a NUL, wherever it is, names no identity: the text
+ * before it would pass for one. */
+static void
+test_id_from_cert_nul(void **state)
+{
+	static const char inner[] = "spiffe://example.org/dev/alice\0.evil",
+	                  last[] = "spiffe://example.org/dev/alice\0";
+	const char *uri[1];
+	struct tg_error err;
+	char buf[256];
+	int len[1];
+	X509 *x;
+
+	(void)state;
+	uri[0] = inner;
+	len[0] = (int)sizeof(inner) - 1;
+	x = cert_with_uri_lens(uri, len, 1);
+	tg_error_clear(&err);
+	assert_int_equal(tg_ca_id_from_cert(x, buf, sizeof(buf), &err), TG_ERR_IDENTITY);
+	X509_free(x);
+	uri[0] = last;
+	len[0] = (int)sizeof(last) - 1;
+	x = cert_with_uri_lens(uri, len, 1);
+	tg_error_clear(&err);
+	assert_int_equal(tg_ca_id_from_cert(x, buf, sizeof(buf), &err), TG_ERR_IDENTITY);
 	X509_free(x);
 }
 
@@ -190,14 +231,136 @@ test_serial_random(void **state)
 	X509_free(y);
 }
 
+/* A certificate for key, CN cn, issued by issuer/ikey (NULL: self-signed),
+ * with extension bc (basicConstraints, NULL: none) and the Yubico
+ * extensions of a slot attestation (slot) or of an F9 (!slot). */
+static X509 *
+chain_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, const char *bc, int slot)
+{
+	static const unsigned char fw[] = {5, 4, 3}, policy[] = {2, 1};
+	static long serial = 1;
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+	ASN1_OBJECT *o;
+	ASN1_OCTET_STRING *os;
+
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial++), 1);
+	assert_int_equal(X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName,
+	                                            MBSTRING_UTF8, (const unsigned char *)cn, -1,
+	                                            -1, 0),
+	                 1);
+	assert_int_equal(
+	    X509_set_issuer_name(x, X509_get_subject_name(issuer != NULL ? issuer : x)), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -60));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 3650L * 24 * 3600));
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	if (bc != NULL) {
+		X509V3_set_ctx(&ctx, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+		e = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, bc);
+		assert_non_null(e);
+		assert_int_equal(X509_add_ext(x, e, -1), 1);
+		X509_EXTENSION_free(e);
+	}
+	o = OBJ_txt2obj(slot ? "1.3.6.1.4.1.41482.3.8" : "1.3.6.1.4.1.41482.3.3", 1);
+	os = ASN1_OCTET_STRING_new();
+	assert_true(o != NULL && os != NULL);
+	assert_int_equal(ASN1_OCTET_STRING_set(os, slot ? policy : fw,
+	                                       slot ? (int)sizeof(policy) : (int)sizeof(fw)),
+	                 1);
+	e = X509_EXTENSION_create_by_OBJ(NULL, o, 0, os);
+	assert_non_null(e);
+	assert_int_equal(X509_add_ext(x, e, -1), 1);
+	X509_EXTENSION_free(e);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(o);
+	assert_true(X509_sign(x, ikey != NULL ? ikey : key, EVP_sha256()) > 0);
+	return x;
+}
+
+/*
+ * tg_ca_issue with an attested key asks for at most max_validity: exactly
+ * the maximum is issued, one second more is refused (TG_ERR_POLICY) and
+ * nothing is issued.
+ */
+static void
+test_issue_validity(void **state)
+{
+	EVP_PKEY *rootk = EVP_EC_gen("P-256"), *f9k = EVP_EC_gen("P-256"), *k = EVP_EC_gen("P-256");
+	X509 *root, *f9, *att, *leaf = NULL;
+	X509_REQ *csr = X509_REQ_new();
+	struct tg_ca_init_opts o;
+	struct tg_ca_issue_req req;
+	struct tg_ca_store *s = NULL;
+	struct tg_error err;
+	char dir[64], path[256];
+	long max;
+	int day = 0, sec = 0;
+
+	(void)state;
+	assert_true(rootk != NULL && f9k != NULL && k != NULL && csr != NULL);
+	root = chain_cert("Test Attestation Root", rootk, NULL, NULL, "critical,CA:TRUE", 0);
+	f9 =
+	    chain_cert("Yubico PIV Attestation", f9k, root, rootk, "critical,CA:TRUE,pathlen:0", 0);
+	att = chain_cert("YubiKey PIV Attestation 9a", k, f9, f9k, NULL, 1);
+	assert_int_equal(X509_REQ_set_pubkey(csr, k), 1);
+	assert_true(X509_REQ_sign(csr, k, EVP_sha256()) > 0);
+	assert_int_equal(tg_test_tmpdir("tg-test-ca-issue", dir, sizeof(dir)), 0);
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	o.trust_domain = "example.org";
+	tg_error_clear(&err);
+	if (tg_ca_store_init(&o, &err) != 0)
+		fail_msg("ca init: %s", err.msg);
+	snprintf(path, sizeof(path), "%s/attestation-roots/root.pem", dir);
+	if (tg_ca_pem_write(path, root, NULL, NULL, &err) != 0 ||
+	    tg_ca_store_open(dir, 1, &s, &err) != 0)
+		fail_msg("ca: %s", err.msg);
+	max = tg_ca_store_policy(s)->max_validity;
+	memset(&req, 0, sizeof(req));
+	req.csr = csr;
+	req.id = "spiffe://example.org/dev/alice";
+	req.att = att;
+	req.f9 = f9;
+	req.validity = max + 1;
+	tg_error_clear(&err);
+	assert_int_equal(tg_ca_issue(s, &req, &leaf, NULL, &err), TG_ERR_POLICY);
+	assert_non_null(strstr(err.msg, "exceeds the policy maximum"));
+	assert_null(leaf);
+	snprintf(path, sizeof(path), "%s/issued", dir);
+	assert_int_equal(tg_test_dir_count(path), 0);
+	req.validity = max;
+	tg_error_clear(&err);
+	if (tg_ca_issue(s, &req, &leaf, NULL, &err) != 0)
+		fail_msg("issue at max_validity: %s", err.msg);
+	assert_int_equal(
+	    ASN1_TIME_diff(&day, &sec, X509_get0_notBefore(leaf), X509_get0_notAfter(leaf)), 1);
+	/* notBefore and notAfter are set apart: a clock tick may fall between */
+	assert_true((long)day * 24 * 3600 + sec >= max && (long)day * 24 * 3600 + sec <= max + 1);
+	X509_free(leaf);
+	tg_ca_store_free(s);
+	tg_test_tmpdir_remove(path); /* issued/ */
+	snprintf(path, sizeof(path), "%s/attestation-roots", dir);
+	tg_test_tmpdir_remove(path);
+	tg_test_tmpdir_remove(dir);
+	X509_REQ_free(csr);
+	X509_free(att);
+	X509_free(f9);
+	X509_free(root);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(f9k);
+	EVP_PKEY_free(rootk);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_id_check),
-	    cmocka_unit_test(test_id_from_cert),
-	    cmocka_unit_test(test_serial_norm),
-	    cmocka_unit_test(test_serial_random),
+	    cmocka_unit_test(test_id_check),         cmocka_unit_test(test_id_from_cert),
+	    cmocka_unit_test(test_id_from_cert_nul), cmocka_unit_test(test_issue_validity),
+	    cmocka_unit_test(test_serial_norm),      cmocka_unit_test(test_serial_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

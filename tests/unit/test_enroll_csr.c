@@ -163,6 +163,37 @@ test_rsa_pad(void **state)
 	                 TG_ERR_INVALID_ARG);
 }
 
+/*
+ * tg_csr_verify refuses a request whose key is not the token's: another
+ * key of the same type, and a key of another type (which EVP_PKEY_eq
+ * answers with -1, not 0), each with the message naming the key.
+ */
+static void
+test_verify_other_key(void **state)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *others[] = {EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),
+	                      EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")};
+	struct tg_error err = {0, ""};
+	X509_REQ *req = NULL;
+	size_t i;
+
+	(void)state;
+	assert_non_null(k);
+	assert_int_equal(tg_csr_new(ID, k, &req, &err), 0);
+	assert_true(X509_REQ_sign(req, k, EVP_sha256()) > 0);
+	assert_int_equal(tg_csr_verify(req, k, &err), 0);
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		assert_non_null(others[i]);
+		tg_error_clear(&err);
+		assert_int_equal(tg_csr_verify(req, others[i], &err), TG_ERR_CSR);
+		assert_non_null(strstr(err.msg, "the request's public key is not the token's key"));
+		EVP_PKEY_free(others[i]);
+	}
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+
 static void
 test_long_id(void **state)
 {
@@ -187,9 +218,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ec),
-	    cmocka_unit_test(test_rsa),
-	    cmocka_unit_test(test_rsa_pad),
+	    cmocka_unit_test(test_ec),      cmocka_unit_test(test_rsa),
+	    cmocka_unit_test(test_rsa_pad), cmocka_unit_test(test_verify_other_key),
 	    cmocka_unit_test(test_long_id),
 	};
 

@@ -2,8 +2,10 @@
  * test_gate_authz.c — the pure parts of the gate's authz mode (authz.c,
  * gate-int.h): decoding the X-Tokengate-Client-Cert header (nginx's
  * $ssl_client_escaped_cert) strictly, the cache of verdicts (header key,
- * generation, expiry, bounded sets), and the whole evaluation of a
- * subrequest with a real verifier (tests/lib/gate_authz_pki.h).
+ * generation, expiry, bounded sets), the whole evaluation of a
+ * subrequest with a real verifier (tests/lib/gate_authz_pki.h), and the
+ * verifier's refusals of what only certificates made here at test time
+ * can show (a CA certificate as client, a CRL without nextUpdate).
  */
 #include <ctype.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <cmocka.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include "gate-int.h"
 #include "gate_authz_pki.h"
@@ -676,6 +679,160 @@ test_in_from_head(void **state)
 	assert_int_equal(in.ncert + in.nmethod + in.nuri, 0);
 }
 
+/* ---- the verifier, with certificates made here ---- */
+
+/* Adds extension nid = value (openssl.cnf syntax) to x, issued by issuer. */
+static void
+ext_add(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	assert_non_null(e);
+	assert_int_equal(X509_add_ext(x, e, -1), 1);
+	X509_EXTENSION_free(e);
+}
+
+/* A certificate for key named cn, valid for a day, issued by issuer/ikey
+ * (NULL: self-signed), with basicConstraints bc and extendedKeyUsage eku
+ * (NULL: none). */
+static X509 *
+cert_new(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, const char *bc,
+         const char *eku)
+{
+	static long serial = 1;
+	X509 *x = X509_new();
+
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial++), 1);
+	assert_int_equal(X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName,
+	                                            MBSTRING_UTF8, (const unsigned char *)cn, -1,
+	                                            -1, 0),
+	                 1);
+	assert_int_equal(
+	    X509_set_issuer_name(x, X509_get_subject_name(issuer != NULL ? issuer : x)), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -60));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600));
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	if (bc != NULL)
+		ext_add(x, issuer != NULL ? issuer : x, NID_basic_constraints, bc);
+	if (eku != NULL)
+		ext_add(x, issuer != NULL ? issuer : x, NID_ext_key_usage, eku);
+	assert_true(X509_sign(x, ikey != NULL ? ikey : key, EVP_sha256()) > 0);
+	return x;
+}
+
+/* Writes x (or crl) as PEM to path. */
+static void
+pem_put(const char *path, X509 *x, X509_CRL *crl)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(x != NULL ? PEM_write_X509(f, x) : PEM_write_X509_CRL(f, crl), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * A client certificate that is itself a CA is refused at step 2, even when
+ * it chains to the configured CA and its extendedKeyUsage has clientAuth.
+ */
+static void
+test_verify_ca_as_client(void **state)
+{
+	EVP_PKEY *cak = EVP_EC_gen("P-256"), *k = EVP_EC_gen("P-256");
+	X509 *ca, *leaf;
+	struct tg_gate_verify *v = NULL;
+	struct tg_gate_peer_info info;
+	struct tg_error err;
+	char p_ca2[300];
+
+	(void)state;
+	assert_true(cak != NULL && k != NULL);
+	ca = cert_new("verify-test-ca", cak, NULL, NULL, "critical,CA:TRUE", NULL);
+	leaf = cert_new("verify-test-sub-ca", k, ca, cak, "critical,CA:TRUE", "clientAuth");
+	snprintf(p_ca2, sizeof(p_ca2), "%s/ca2.pem", dir);
+	pem_put(p_ca2, ca, NULL);
+	tg_error_clear(&err);
+	if (tg_gate_verify_new((const char *const[]){p_ca2}, 1, NULL, &v, &err) != 0)
+		fail_msg("verifier: %s", err.msg);
+	tg_error_clear(&err);
+	assert_int_equal(tg_gate_verify_peer(v, leaf, NULL, time(NULL), &info, &err),
+	                 TG_ERR_POLICY);
+	assert_non_null(strstr(err.msg, "is a CA certificate (basicConstraints CA:TRUE)"));
+	tg_gate_verify_free(v);
+	unlink(p_ca2);
+	X509_free(leaf);
+	X509_free(ca);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(cak);
+}
+
+/*
+ * A CRL must say until when it holds: one without nextUpdate is refused
+ * when loaded (it could never be found out of date), as is one whose
+ * nextUpdate has passed; one with a future nextUpdate is taken.
+ */
+static void
+test_verify_crl_next_update(void **state)
+{
+	static const long next[] = {0, -3600, 3600}; /* 0: no nextUpdate */
+	EVP_PKEY *cak = EVP_EC_gen("P-256");
+	X509 *ca;
+	X509_CRL *crl;
+	ASN1_TIME *t;
+	struct tg_gate_verify *v;
+	struct tg_error err;
+	char p_ca2[300], p_crl[300];
+	size_t i;
+	int r;
+
+	(void)state;
+	assert_non_null(cak);
+	ca = cert_new("verify-test-ca", cak, NULL, NULL, "critical,CA:TRUE", NULL);
+	snprintf(p_ca2, sizeof(p_ca2), "%s/ca2.pem", dir);
+	snprintf(p_crl, sizeof(p_crl), "%s/ca2.crl", dir);
+	pem_put(p_ca2, ca, NULL);
+	for (i = 0; i < sizeof(next) / sizeof(next[0]); i++) {
+		crl = X509_CRL_new();
+		assert_non_null(crl);
+		assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+		assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)), 1);
+		t = X509_gmtime_adj(NULL, -60);
+		assert_non_null(t);
+		assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+		ASN1_TIME_free(t);
+		if (next[i] != 0) {
+			t = X509_gmtime_adj(NULL, next[i]);
+			assert_non_null(t);
+			assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+			ASN1_TIME_free(t);
+		}
+		assert_true(X509_CRL_sign(crl, cak, EVP_sha256()) > 0);
+		pem_put(p_crl, NULL, crl);
+		v = NULL;
+		tg_error_clear(&err);
+		r = tg_gate_verify_new((const char *const[]){p_ca2}, 1, p_crl, &v, &err);
+		if (next[i] > 0) {
+			if (r != 0)
+				fail_msg("CRL with nextUpdate in an hour: %s", err.msg);
+		} else {
+			assert_int_equal(r, TG_ERR_CONFIG);
+			assert_non_null(strstr(err.msg, "is out of date"));
+			assert_null(v);
+		}
+		tg_gate_verify_free(v);
+		X509_CRL_free(crl);
+	}
+	unlink(p_crl);
+	unlink(p_ca2);
+	X509_free(ca);
+	EVP_PKEY_free(cak);
+}
+
 int
 main(void)
 {
@@ -690,6 +847,8 @@ main(void)
 	    cmocka_unit_test(test_evaluate_header_key),
 	    cmocka_unit_test(test_evaluate_crl_until),
 	    cmocka_unit_test(test_in_from_head),
+	    cmocka_unit_test(test_verify_ca_as_client),
+	    cmocka_unit_test(test_verify_crl_next_update),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

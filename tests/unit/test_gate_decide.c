@@ -293,6 +293,12 @@ test_closest(void **state)
 	assert_int_equal(v.route, -1);
 	assert_string_equal(v.reason,
 	                    "the path was refused or not normalized; no route can match it");
+	/* so is any path that does not start with '/' (not a normal form) */
+	assert_int_equal(tg_gate_decide(&pol, &peer, "GET", "x", &v), 0);
+	assert_int_equal(v.allow, 0);
+	assert_int_equal(v.route, -1);
+	assert_string_equal(v.reason,
+	                    "the path was refused or not normalized; no route can match it");
 	tg_gate_policy_clear(&pol);
 }
 
@@ -353,6 +359,10 @@ test_path_match(void **state)
 	    {"/a/*/c", "/a/b/d", 0}, {"/a/*/**", "/a/b", 1}, {"/a/*/**", "/a", 0},
 	    {"/A", "/a", 0},
 	};
+	/* '**' widens only as the last segment (the policy refuses it
+	 * elsewhere); before that it is no wildcard */
+	static const struct mcase inner[] = {
+	    {"/a/**/c", "/a/b/c", 0}, {"/a/**/c", "/a/b/d", 0}, {"/**/admin", "/x", 0}};
 	size_t i;
 
 	(void)state;
@@ -360,6 +370,9 @@ test_path_match(void **state)
 		print_message("%s %s\n", m[i].pattern, m[i].path);
 		assert_int_equal(tg_gate_path_match(m[i].pattern, m[i].path), m[i].match);
 	}
+	for (i = 0; i < sizeof(inner) / sizeof(inner[0]); i++)
+		assert_int_equal(tg_gate_path_match(inner[i].pattern, inner[i].path),
+		                 inner[i].match);
 }
 
 static void

@@ -86,6 +86,42 @@ test_auth_3des(void **state)
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x6982);
 }
 
+/* External and mutual authentication compare every byte: a cryptogram
+ * wrong in its last byte fails as one wrong in its first. */
+static void
+test_auth_whole_block(void **state)
+{
+	struct tt_fx *f = *state;
+	static const size_t flip[] = {0, 7};
+	uint8_t rsp[64], cmd[64];
+	size_t n, m, i;
+
+	for (i = 0; i < sizeof(flip) / sizeof(flip[0]); i++) {
+		/* external: the encrypted challenge */
+		assert_int_equal(tt_hex(f->t, "0087039B 04 7C028100", rsp, sizeof(rsp), &n),
+		                 0x9000);
+		m = tt_unhex("0087039B 0C 7C0A 8208 0000000000000000", cmd, sizeof(cmd));
+		tt_mgm_block(0x03, tt_mgm_default, 1, rsp + 4, cmd + 9, 8);
+		cmd[9 + flip[i]] ^= 0x10;
+		assert_int_equal(tt_apdu(f->t, cmd, m, NULL, 0, NULL), 0x6982);
+		assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL),
+		                 0x6982);
+		/* mutual: the decrypted witness */
+		assert_int_equal(tt_hex(f->t, "0087039B 04 7C028000", rsp, sizeof(rsp), &n),
+		                 0x9000);
+		m = tt_unhex("0087039B 16 7C14 8008 0000000000000000 8108 0102030405060708", cmd,
+		             sizeof(cmd));
+		tt_mgm_block(0x03, tt_mgm_default, 0, rsp + 4, cmd + 9, 8);
+		cmd[9 + flip[i]] ^= 0x10;
+		assert_int_equal(tt_apdu(f->t, cmd, m, rsp, sizeof(rsp), &n), 0x6982);
+		assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL),
+		                 0x6982);
+	}
+	/* the exact cryptogram still works */
+	assert_int_equal(tt_mgm_auth(f->t, 0x03, tt_mgm_default, 24), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC10C 5301AA", NULL, 0, NULL), 0x9000);
+}
+
 static const struct tt_sw_case setkey_cases[] = {
     {"P1 00", "00FF00FF 1B 039B18 010203040506070801020304050607080102030405060708", 0x6A86},
     {"P2 00", "00FFFF00 1B 039B18 010203040506070801020304050607080102030405060708", 0x6A86},
@@ -271,6 +307,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_auth_bad, tt_fx_setup_selected, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_3des, tt_fx_setup_selected, tt_fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_whole_block, tt_fx_setup_selected,
+	                                    tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_set_key, tt_fx_setup_selected, tt_fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_set_key_weak, tt_fx_setup_selected,
 	                                    tt_fx_teardown),

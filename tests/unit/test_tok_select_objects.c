@@ -230,6 +230,9 @@ test_put_data(void **state)
 	tg_tok_reset(f->t);
 	tt_select(f->t);
 	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC105 5301AA", NULL, 0, NULL), 0x6982);
+	/* and the PIN does not stand in for it */
+	assert_int_equal(tt_verify(f->t, "123456"), 0x9000);
+	assert_int_equal(tt_hex(f->t, "00DB3FFF 08 5C035FC105 5301AA", NULL, 0, NULL), 0x6982);
 }
 
 /* ykman's objects: PIVMAN data (5FFF00) readable by anyone once written,

@@ -286,6 +286,10 @@ test_touch_policy(void **state)
 	f->h.now += 2;
 	assert_int_equal(tt_sign(f->t, 0x11, 0x9D, h, 32, sig, &siglen), 0x9000);
 	assert_int_equal(f->h.touch_calls, 2);
+	/* the window is 15000 ms from the touch, its end excluded */
+	f->h.now += 15000;
+	assert_int_equal(tt_sign(f->t, 0x11, 0x9D, h, 32, sig, &siglen), 0x9000);
+	assert_int_equal(f->h.touch_calls, 3);
 	EVP_PKEY_free(ka);
 	EVP_PKEY_free(kc);
 }
