@@ -299,7 +299,7 @@ run(struct tg_tlskey_async *s, enum op_kind kind, int arg, const unsigned char *
 	req_put(q);
 out:
 	/* why, for the handshake's error queue: OpenSSL's own entry on top of
-	 * it says only "EVP lib" (the agent and the gate name this one) */
+	 * it says only "EVP lib" (the agent names this one in its 502) */
 	if (r < 0)
 		ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL, "%s",
 		               r == OP_ABSENT
@@ -316,10 +316,11 @@ static int
 rsa_priv_enc(int flen, const unsigned char *from, unsigned char *to, RSA *rsa, int padding)
 {
 	struct tg_tlskey_async *s = RSA_get_ex_data(rsa, rsa_idx);
+	int n = -1;
 
-	return s == NULL || flen < 0 ? -1
-	                             : run(s, OP_RSA_PRIV_ENC, padding, from, (size_t)flen, to,
-	                                   (size_t)RSA_size(rsa));
+	if (s != NULL && flen >= 0)
+		n = run(s, OP_RSA_PRIV_ENC, padding, from, (size_t)flen, to, (size_t)RSA_size(rsa));
+	return n < 0 ? -1 : n; /* OpenSSL's error value, whatever the reason */
 }
 
 static int
