@@ -120,7 +120,7 @@ round 1
 rss1=$(rss_kib)
 round 2
 rss2=$(rss_kib)
-if ldd "$TG" 2>/dev/null | grep -q libasan || nm -D "$TG" 2>/dev/null | grep -q __asan_init; then
+if tg_asan_build "$TG"; then
 	# AddressSanitizer holds freed memory in its quarantine (256 MiB) on
 	# purpose: resident memory says nothing there; its leak check at the
 	# gate's exit (gate_stop) does the job instead

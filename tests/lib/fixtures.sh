@@ -130,6 +130,14 @@ tg__pkg_of()
 	esac
 }
 
+# tg_asan_build BIN: true when BIN was built with AddressSanitizer (a
+# TG_SANITIZE build), whose memory figures mean something else: shadow
+# memory, and a quarantine that keeps freed blocks on purpose.
+tg_asan_build()
+{
+	ldd "$1" 2>/dev/null | grep -q libasan || nm -D "$1" 2>/dev/null | grep -q __asan_init
+}
+
 # tg_require_cmd CMD...: skip the test (exit 77) unless every CMD is an
 # executable (a name on PATH or a path).
 tg_require_cmd()

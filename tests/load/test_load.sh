@@ -55,7 +55,7 @@ fi
 unset GATE_WRAP
 
 BOUND_MIB=128 IO_TIMEOUT=10
-if ldd "$TG" 2>/dev/null | grep -q libasan || nm -D "$TG" 2>/dev/null | grep -q __asan_init; then
+if tg_asan_build "$TG"; then
 	BOUND_MIB=512 # AddressSanitizer's shadow memory and quarantine
 	# and its slowness: 1,000 requests in flight through an instrumented
 	# agent and gate may each wait longer than 10 s for its answer
