@@ -40,6 +40,25 @@ function(tg_add_unit_test name)
     SKIP_RETURN_CODE 77 ENVIRONMENT "${TG_TEST_ENV};${T_ENV}")
 endfunction()
 
+# tg_add_failalloc_test(<name> SOURCES <src>... [LIBS <lib>...] [WRAPPER ...]
+#                       [ENV ...] [TIMEOUT <s>])
+# A tg_add_unit_test with tests/lib/tg_test_failalloc.c linked in and
+# malloc, calloc, realloc, strdup and strndup wrapped at link time, so the
+# test can make any allocation of the product code fail
+# (tg_test_failalloc.h). Labels: unit, failalloc.
+function(tg_add_failalloc_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;WRAPPER;ENV" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  tg_add_unit_test(${name}
+    SOURCES ${T_SOURCES} ${CMAKE_SOURCE_DIR}/tests/lib/tg_test_failalloc.c
+    LIBS ${T_LIBS} PkgConfig::JANSSON OpenSSL::Crypto
+    LABELS unit failalloc WRAPPER ${T_WRAPPER} ENV ${T_ENV} TIMEOUT ${T_TIMEOUT})
+  target_link_options(${name} PRIVATE
+    "LINKER:--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup")
+endfunction()
+
 # tg_add_script_test(<name> SCRIPT <file> [ARGS <arg>...] [LABELS <label>...]
 #                    [TIMEOUT <s>] [ENV <VAR=value>...] [DEPENDS_TARGETS <t>...])
 # Registers a bash script as a test. The script sources
