@@ -566,7 +566,7 @@ att_signed_by_f9(X509 *att, X509 *f9, struct tg_error *err)
 {
 	char an[256], fn[256];
 	EVP_PKEY *f9key;
-	int r = TG_ERR_ATTESTATION;
+	int r = TG_ERR_ATTESTATION, nb, na;
 
 	if (X509_NAME_cmp(X509_get_issuer_name(att), X509_get_subject_name(f9)) != 0) {
 		tg_error_set(err, r,
@@ -592,13 +592,22 @@ att_signed_by_f9(X509 *att, X509 *f9, struct tg_error *err)
 		             "another token)");
 		goto out;
 	}
-	if (X509_cmp_current_time(X509_get0_notBefore(att)) >= 0) {
+	/* X509_cmp_current_time: -1 before now, 1 after, 0 when it could not compare */
+	nb = X509_cmp_current_time(X509_get0_notBefore(att));
+	na = X509_cmp_current_time(X509_get0_notAfter(att));
+	if (nb == 0 || na == 0) {
+		tg_error_set(err, r,
+		             "cannot compare the attestation certificate's validity with the "
+		             "clock (a malformed time, or out of memory)");
+		goto out;
+	}
+	if (nb > 0) {
 		tg_error_set(err, r,
 		             "attestation certificate is not valid yet "
 		             "(notBefore in the future)");
 		goto out;
 	}
-	if (X509_cmp_current_time(X509_get0_notAfter(att)) <= 0) {
+	if (na < 0) {
 		tg_error_set(err, r, "attestation certificate has expired");
 		goto out;
 	}

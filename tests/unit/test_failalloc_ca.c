@@ -393,6 +393,26 @@ teardown(void **state)
 	return 0;
 }
 
+/*
+ * Not a sweep: an attestation whose notBefore is not a time is refused
+ * with the reason, not as "not valid yet" (X509_cmp_current_time's 0 is
+ * "could not compare").
+ */
+static void
+test_issue_bad_time(void **state)
+{
+	X509 *att = tg_test_yk_cert("YubiKey PIV Attestation 9a", fx.k, fx.f9, fx.f9k, NULL, 1);
+	struct tg_error err;
+
+	(void)state;
+	assert_int_equal(ASN1_STRING_set(X509_getm_notBefore(att), "not a time", 10), 1);
+	assert_true(X509_sign(att, fx.f9k, EVP_sha256()) > 0);
+	tg_error_clear(&err);
+	assert_int_equal(issue(att, &err), TG_ERR_ATTESTATION);
+	assert_non_null(strstr(err.msg, "cannot compare the attestation certificate's validity"));
+	X509_free(att);
+}
+
 static void
 test_init(void **state)
 {
@@ -466,7 +486,7 @@ main(void)
 	    cmocka_unit_test(test_open),          cmocka_unit_test(test_issue),
 	    cmocka_unit_test(test_issue_refused), cmocka_unit_test(test_revoke),
 	    cmocka_unit_test(test_crl),           cmocka_unit_test(test_cert_json),
-	    cmocka_unit_test(test_policy),
+	    cmocka_unit_test(test_policy),        cmocka_unit_test(test_issue_bad_time),
 	};
 
 	tg_failalloc_init();
