@@ -16,6 +16,18 @@ endforeach()
 # the revoked.txt parser (its own line, so the list above merges cleanly)
 tg_add_unit_test(test_ca_revoked
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_revoked.c LIBS tgca)
+# the CA directory (store.c), `tokengate ca` (cmd_ca.c, called as main does)
+# and the CA's file readers (io.c)
+tg_add_unit_test(test_ca_store
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_store.c LIBS tgca)
+tg_add_unit_test(test_ca_cmd
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_cmd.c LIBS tgca tgcmd)
+tg_add_unit_test(test_ca_io
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_io.c LIBS tgca)
+# a CA key and level hsm-operator on SoftHSM2
+tg_add_unit_test(test_ca_hsm_p11
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ca_hsm_p11.c LIBS tgca
+  WRAPPER ${CMAKE_SOURCE_DIR}/tests/lib/with-softhsm.sh TIMEOUT 300)
 # --- end ca ---
 
 # --- ca hsm (level hsm-operator) ---

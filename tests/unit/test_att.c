@@ -20,6 +20,7 @@
 #include "tg_att.h"
 #include "tg_ca_io.h"
 #include "tg_test.h"
+#include "tg_test_x509.h"
 
 #define VEC_COLS 14
 
@@ -670,6 +671,101 @@ test_names(void **state)
 	assert_string_equal(tg_att_touch_name(TG_ATT_TOUCH_UNKNOWN), "unknown");
 }
 
+/* Key algorithm names, and the keys no token attests. */
+static void
+test_key_algorithms(void **state)
+{
+	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *x = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	EVP_PKEY *ed448 = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+	EVP_PKEY *p384 = EVP_EC_gen("P-384");
+	char buf[32];
+
+	(void)state;
+	assert_true(ed != NULL && x != NULL && ed448 != NULL && p384 != NULL);
+	assert_int_equal(tg_att_key_algorithm(ed, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "ED25519");
+	assert_int_equal(tg_att_key_algorithm(x, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "X25519");
+	assert_int_equal(tg_att_key_algorithm(p384, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "secp384r1");
+	assert_int_equal(tg_att_key_algorithm(ed448, buf, sizeof(buf)), TG_ERR_UNSUPPORTED);
+	assert_string_equal(buf, "");
+	assert_int_equal(tg_att_key_algorithm(NULL, buf, sizeof(buf)), TG_ERR_UNSUPPORTED);
+	assert_int_equal(tg_att_key_algorithm(ed, buf, 0), TG_ERR_UNSUPPORTED);
+	EVP_PKEY_free(ed);
+	EVP_PKEY_free(x);
+	EVP_PKEY_free(ed448);
+	EVP_PKEY_free(p384);
+}
+
+/*
+ * tg_att_verify refusals on a chain made here: arguments missing, an
+ * attested key no token makes (Ed448), an attestation whose issuer is not
+ * the F9 given, and an expected key of an unsupported kind named so.
+ */
+static void
+test_verify_refusals(void **state)
+{
+	EVP_PKEY *rootk = EVP_EC_gen("P-256"), *f9k = EVP_EC_gen("P-256"), *k = EVP_EC_gen("P-256");
+	EVP_PKEY *ed448 = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+	X509 *root, *f9, *f9b, *att, *att448;
+	struct tg_att_roots *roots = NULL;
+	struct tg_att_facts f;
+	struct tg_error err;
+	char dir[64], path[128];
+
+	(void)state;
+	assert_true(rootk != NULL && f9k != NULL && k != NULL && ed448 != NULL);
+	root = tg_test_yk_cert("Test Attestation Root", rootk, NULL, NULL, "critical,CA:TRUE", 0);
+	f9 = tg_test_yk_cert("Yubico PIV Attestation", f9k, root, rootk,
+	                     "critical,CA:TRUE,pathlen:0", 0);
+	f9b = tg_test_yk_cert("Other PIV Attestation", f9k, root, rootk,
+	                      "critical,CA:TRUE,pathlen:0", 0);
+	att = tg_test_yk_cert("YubiKey PIV Attestation 9a", k, f9, f9k, NULL, 1);
+	att448 = tg_test_yk_cert("YubiKey PIV Attestation 9a", ed448, f9, f9k, NULL, 1);
+	assert_int_equal(tg_test_tmpdir("tg-test-att", dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/root.pem", dir);
+	tg_error_clear(&err);
+	assert_int_equal(tg_ca_pem_write(path, root, NULL, NULL, &err), 0);
+	assert_int_equal(tg_att_roots_load(dir, &roots, &err), 0);
+
+	/* the chain as made verifies */
+	tg_error_clear(&err);
+	if (tg_att_verify(roots, att, f9, NULL, k, &f, &err) != 0)
+		fail_msg("verify: %s", err.msg);
+	assert_string_equal(f.slot, "9a");
+
+	tg_error_clear(&err);
+	assert_int_equal(tg_att_verify(NULL, att, f9, NULL, NULL, &f, &err), TG_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "all needed"));
+	tg_error_clear(&err);
+	assert_int_equal(tg_att_verify(roots, att, NULL, NULL, NULL, &f, &err), TG_ERR_INVALID_ARG);
+	tg_error_clear(&err);
+	assert_int_equal(tg_att_verify(roots, att448, f9, NULL, NULL, &f, &err),
+	                 TG_ERR_ATTESTATION);
+	assert_non_null(strstr(err.msg, "holds no supported public key"));
+	tg_error_clear(&err);
+	assert_int_equal(tg_att_verify(roots, att, f9b, NULL, NULL, &f, &err), TG_ERR_ATTESTATION);
+	assert_non_null(strstr(err.msg, "is not the F9 device certificate subject"));
+	assert_non_null(strstr(err.msg, "CN=Other PIV Attestation"));
+	tg_error_clear(&err);
+	assert_int_equal(tg_att_verify(roots, att, f9, NULL, ed448, &f, &err), TG_ERR_ATTESTATION);
+	assert_non_null(strstr(err.msg, "differs from the key being certified (unsupported)"));
+
+	tg_att_roots_free(roots);
+	X509_free(root);
+	X509_free(f9);
+	X509_free(f9b);
+	X509_free(att);
+	X509_free(att448);
+	EVP_PKEY_free(rootk);
+	EVP_PKEY_free(f9k);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(ed448);
+	tg_test_tmpdir_remove(dir);
+}
+
 int
 main(void)
 {
@@ -678,7 +774,8 @@ main(void)
 	    cmocka_unit_test(test_roots_dir_errors), cmocka_unit_test(test_vectors),
 	    cmocka_unit_test(test_tampered),         cmocka_unit_test(test_missing_intermediates),
 	    cmocka_unit_test(test_expected_key_ok),  cmocka_unit_test(test_from_csr),
-	    cmocka_unit_test(test_from_csr_half),
+	    cmocka_unit_test(test_from_csr_half),    cmocka_unit_test(test_key_algorithms),
+	    cmocka_unit_test(test_verify_refusals),
 	};
 	const char *td = tg_test_getenv("TG_TESTDATA_DIR");
 	struct stat st;

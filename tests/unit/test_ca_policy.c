@@ -457,6 +457,65 @@ test_check(void **state)
 	tg_ca_policy_clear(&pol);
 }
 
+/* The limits: hsm_tokens and serials entries, the CRL URL's length, an
+ * hsm_tokens entry with a key that is not a name, a policy file that is
+ * not there. */
+static void
+test_limits(void **state)
+{
+	struct tg_ca_policy pol;
+	struct tg_error err;
+	char *text, *url;
+	size_t i, n, cap = 2000000;
+	int r;
+
+	(void)state;
+	text = malloc(cap);
+	assert_non_null(text);
+	n = (size_t)snprintf(text, cap, BASE "hsm_tokens:\n");
+	for (i = 0; i < TG_CA_HSM_TOKENS_MAX + 1; i++)
+		n += (size_t)snprintf(text + n, cap - n, "  - module: /usr/lib/m%zu.so\n", i);
+	r = parse(text, &pol, &err);
+	assert_int_equal(r, TG_ERR_CONFIG);
+	assert_non_null(strstr(err.msg, "'hsm_tokens' lists 65 entries; at most 64 are allowed"));
+	assert_null(pol.hsm_tokens);
+
+	n = (size_t)snprintf(text, cap, BASE "serials: [");
+	for (i = 0; i < 100001; i++)
+		n += (size_t)snprintf(text + n, cap - n, "%s%zu", i ? "," : "", i + 1);
+	snprintf(text + n, cap - n, "]\n");
+	r = parse(text, &pol, &err);
+	assert_int_equal(r, TG_ERR_CONFIG);
+	assert_non_null(strstr(err.msg, "'serials' lists 100001 entries; at most 100000"));
+	assert_null(pol.serials);
+
+	r = parse(BASE "hsm_tokens:\n  - {[a]: b}\n", &pol, &err);
+	assert_int_equal(r, TG_ERR_CONFIG);
+	assert_non_null(strstr(err.msg, "line 8"));
+	assert_non_null(strstr(err.msg, "'hsm_tokens': keys must be plain names"));
+
+	url = malloc(TG_CA_URL_MAX + 1);
+	assert_non_null(url);
+	memcpy(url, "http://a/", 9);
+	memset(url + 9, 'x', TG_CA_URL_MAX - 9);
+	url[TG_CA_URL_MAX] = '\0';
+	tg_error_clear(&err);
+	assert_int_equal(tg_ca_crl_url_check(url, &err), TG_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "crl_url must be 1 to 1023 characters"));
+	url[TG_CA_URL_MAX - 1] = '\0';
+	assert_int_equal(tg_ca_crl_url_check(url, NULL), 0);
+	tg_error_clear(&err);
+	assert_int_equal(tg_ca_crl_url_check(NULL, &err), TG_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "crl_url must be 1 to"));
+
+	tg_error_clear(&err);
+	assert_int_equal(tg_ca_policy_load("/nonexistent/policy.yaml", &pol, &err), TG_ERR_IO);
+	assert_non_null(strstr(err.msg, "cannot open '/nonexistent/policy.yaml'"));
+	tg_ca_policy_clear(NULL);
+	free(url);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -464,6 +523,7 @@ main(void)
 	    cmocka_unit_test(test_duration_str), cmocka_unit_test(test_good),
 	    cmocka_unit_test(test_bad),          cmocka_unit_test(test_write_round_trip),
 	    cmocka_unit_test(test_helpers),      cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
