@@ -150,19 +150,21 @@ usb_note_set(struct tg_doctor_usb *u, enum tg_doctor_usb_status st, const char *
 }
 
 int
-tg_doctor_usb_probe(struct tg_doctor_report *r)
+tg_doctor_usb_probe_at(struct tg_doctor_report *r, const char *usbfs)
 {
 	libusb_context *ctx = NULL;
 	libusb_device **list = NULL;
 	struct stat st;
 	ssize_t n, i;
-	char *msg = NULL;
-	int lrc, rc = 0;
+	char *msg = NULL, *none = NULL, *fix = NULL;
+	int lrc, rc = TG_ERR_ALLOC;
 
 	r->usb.status = TG_DOCTOR_USB_OK;
-	if (stat(TG_DOCTOR_USBFS_DIR, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		rc = usb_note_set(&r->usb, TG_DOCTOR_USB_NO_BUS,
-		                  "no devices visible (no " TG_DOCTOR_USBFS_DIR " or empty)");
+	if ((none = tg_doctor_str_printf("no devices visible (no %s or empty)", usbfs)) == NULL)
+		goto out;
+	rc = 0;
+	if (stat(usbfs, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		rc = usb_note_set(&r->usb, TG_DOCTOR_USB_NO_BUS, none);
 		goto out;
 	}
 	if ((lrc = libusb_init(&ctx)) != 0) {
@@ -173,11 +175,12 @@ tg_doctor_usb_probe(struct tg_doctor_report *r)
 			rc = TG_ERR_ALLOC;
 			goto out;
 		}
-		rc =
-		    tg_doctor_problem_add(r,
-		                          "check that " TG_DOCTOR_USBFS_DIR " and /sys/bus/usb are "
-		                          "mounted (in a container, pass the USB devices through)",
-		                          "USB cannot be enumerated: %s", msg);
+		rc = TG_ERR_ALLOC;
+		if ((fix = tg_doctor_str_printf("check that %s and /sys/bus/usb are mounted (in "
+		                                "a container, pass the USB devices through)",
+		                                usbfs)) == NULL)
+			goto out;
+		rc = tg_doctor_problem_add(r, fix, "USB cannot be enumerated: %s", msg);
 		goto out;
 	}
 	if ((n = libusb_get_device_list(ctx, &list)) < 0) {
@@ -186,17 +189,24 @@ tg_doctor_usb_probe(struct tg_doctor_report *r)
 	}
 	r->usb.seen = (size_t)n;
 	if (n == 0) {
-		rc = usb_note_set(&r->usb, TG_DOCTOR_USB_NO_BUS,
-		                  "no devices visible (no " TG_DOCTOR_USBFS_DIR " or empty)");
+		rc = usb_note_set(&r->usb, TG_DOCTOR_USB_NO_BUS, none);
 		goto out;
 	}
 	for (i = 0; i < n && rc == 0; i++)
 		rc = usb_dev_add(r, list[i]);
 out:
 	free(msg);
+	free(none);
+	free(fix);
 	if (list != NULL)
 		libusb_free_device_list(list, 1);
 	if (ctx != NULL)
 		libusb_exit(ctx);
 	return rc;
+}
+
+int
+tg_doctor_usb_probe(struct tg_doctor_report *r)
+{
+	return tg_doctor_usb_probe_at(r, TG_DOCTOR_USBFS_DIR);
 }

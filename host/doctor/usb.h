@@ -20,4 +20,12 @@
  */
 int tg_doctor_usb_probe(struct tg_doctor_report *r);
 
+/*
+ * tg_doctor_usb_probe with usbfs in place of TG_DOCTOR_USBFS_DIR (the
+ * directory checked first and named in the notes and fixes). For tests
+ * (tests/unit/test_doctor_usb.c); libusb itself still looks where it
+ * always does.
+ */
+int tg_doctor_usb_probe_at(struct tg_doctor_report *r, const char *usbfs);
+
 #endif /* TG_DOCTOR_USB_H */
