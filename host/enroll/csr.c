@@ -94,12 +94,16 @@ tg_csr_rsa_pad(const EVP_MD *md, const uint8_t *dgst, size_t dlen, uint8_t *out,
 	int n = 0, r = TG_ERR_CRYPTO;
 
 	/* DigestInfo through OpenSSL's ASN.1 (RFC 8017 9.2 step 2) */
-	if ((di = X509_SIG_new()) == NULL)
+	if ((di = X509_SIG_new()) == NULL) {
+		tg_error_set(err, r, "cannot encode the DigestInfo of the request's digest");
 		goto out;
+	}
 	X509_SIG_getm(di, &alg, &os);
 	if (X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_NULL, NULL) != 1 ||
-	    ASN1_OCTET_STRING_set(os, dgst, (int)dlen) != 1 || (n = i2d_X509_SIG(di, &der)) <= 0)
+	    ASN1_OCTET_STRING_set(os, dgst, (int)dlen) != 1 || (n = i2d_X509_SIG(di, &der)) <= 0) {
+		tg_error_set(err, r, "cannot encode the DigestInfo of the request's digest");
 		goto out;
+	}
 	r = TG_ERR_INVALID_ARG;
 	if ((size_t)n + RSA_PAD_MIN > klen || klen > INT_MAX) {
 		tg_error_set(err, r, "RSA key of %zu bytes too short for the digest", klen);
@@ -182,8 +186,10 @@ tg_csr_sign_external(X509_REQ *req, EVP_PKEY *pub, tg_csr_sign_fn fn, void *ctx,
 	if (is_rsa) {
 		klen = (size_t)EVP_PKEY_get_size(pub);
 		r = TG_ERR_ALLOC;
-		if ((block = malloc(klen)) == NULL)
+		if ((block = malloc(klen)) == NULL) {
+			tg_error_set(err, r, "out of memory for the RSA block of %zu bytes", klen);
 			goto out;
+		}
 		if ((r = tg_csr_rsa_pad(md, dgst, dlen, block, klen, err)) != 0)
 			goto out;
 		r = fn(ctx, block, klen, &sig, &siglen, err);
@@ -201,14 +207,18 @@ tg_csr_sign_external(X509_REQ *req, EVP_PKEY *pub, tg_csr_sign_fn fn, void *ctx,
 	    X509_ALGOR_set0(alg, OBJ_nid2obj(nid), is_rsa ? V_ASN1_NULL : V_ASN1_UNDEF, NULL) !=
 	        1 ||
 	    (bs = ASN1_BIT_STRING_new()) == NULL || siglen > INT32_MAX ||
-	    ASN1_BIT_STRING_set(bs, sig, (int)siglen) != 1)
+	    ASN1_BIT_STRING_set(bs, sig, (int)siglen) != 1) {
+		tg_error_set(err, r, "cannot set the token's signature on the request");
 		goto out;
+	}
 	/* no unused bits: without this flag the encoder would trim trailing
 	 * zero bytes of the signature (as X509_sign also sets it) */
 	bs->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
 	bs->flags |= ASN1_STRING_FLAG_BITS_LEFT;
-	if (X509_REQ_set1_signature_algo(req, alg) != 1)
+	if (X509_REQ_set1_signature_algo(req, alg) != 1) {
+		tg_error_set(err, r, "cannot set the token's signature on the request");
 		goto out;
+	}
 	X509_REQ_set0_signature(req, bs);
 	bs = NULL;
 	r = tg_csr_verify(req, pub, err);

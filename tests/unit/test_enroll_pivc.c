@@ -388,6 +388,31 @@ test_sw(void **state)
 	    {0x6985, TG_PIVC_OP_SIGN, TG_ERR_TOUCH_REQUIRED, "touch"},
 	    {0x6A84, TG_PIVC_OP_PUT_DATA, TG_ERR_STATUS_WORD, "no room"},
 	    {0x6F00, TG_PIVC_OP_PUT_DATA, TG_ERR_STATUS_WORD, "6F00"},
+	    /* every operation's name, and the remaining status words, with the
+	     * whole message */
+	    {0x6983, TG_PIVC_OP_MGM_AUTH, TG_ERR_PIN_BLOCKED,
+	     "the management key of the token in 'R' is blocked (6983)"},
+	    {0x6A80, TG_PIVC_OP_GENERATE, TG_ERR_STATUS_WORD,
+	     "the token in 'R' rejected the data of key generation (6A80 incorrect data)"},
+	    {0x6A82, TG_PIVC_OP_GET_DATA, TG_ERR_NOT_FOUND,
+	     "GET DATA on the token in 'R': object not found (6A82)"},
+	    {0x6A88, TG_PIVC_OP_METADATA, TG_ERR_NOT_FOUND,
+	     "GET METADATA on the token in 'R': slot 9a holds no key (6A88); generate one "
+	     "(tokengate enroll without --existing-key)"},
+	    {0x6A81, TG_PIVC_OP_MGM_AUTH, TG_ERR_UNSUPPORTED,
+	     "the token in 'R' does not support management key authentication (6A81)"},
+	    {0x6E00, TG_PIVC_OP_VERIFY, TG_ERR_UNSUPPORTED,
+	     "the token in 'R' does not support PIN verification (6E00)"},
+	    {0x6985, TG_PIVC_OP_ATTEST, TG_ERR_TOUCH_REQUIRED,
+	     "the token in 'R' refused attestation (6985 conditions of use not satisfied)"},
+	    {0x6581, TG_PIVC_OP_PUT_DATA, TG_ERR_STATUS_WORD,
+	     "the token in 'R' has no room for storing the certificate (PUT DATA) (6581)"},
+	    {0x6700, TG_PIVC_OP_SIGN, TG_ERR_STATUS_WORD,
+	     "the token in 'R' rejected the length of signing (6700)"},
+	    {0x6B00, TG_PIVC_OP_CONNECT, TG_ERR_STATUS_WORD,
+	     "the token in 'R' answered 6B00 to SELECT of the PIV application"},
+	    {0x6B00, (enum tg_pivc_op)99, TG_ERR_STATUS_WORD,
+	     "the token in 'R' answered 6B00 to a PIV command"},
 	};
 	struct tg_error err;
 	size_t i;
@@ -399,6 +424,12 @@ test_sw(void **state)
 		print_message("%04X: %s\n", t[i].sw, err.msg);
 		assert_non_null(strstr(err.msg, t[i].text));
 	}
+	/* no reader name: "?" stands for it */
+	tg_error_clear(&err);
+	assert_int_equal(tg_pivc_sw_error(0x6982, TG_PIVC_OP_MGM_AUTH, 0x9B, NULL, &err),
+	                 TG_ERR_AUTH_REQUIRED);
+	assert_non_null(strstr(err.msg, "management key authentication with the token in '?' "
+	                                "failed (6982)"));
 }
 
 int

@@ -79,12 +79,65 @@ test_pick_small_out(void **state)
 	                 TG_ERR_NO_SPACE);
 }
 
+/* A reader name longer than the client keeps: refused when the search
+ * reaches it, left out of the list of readers present otherwise. */
+static void
+test_pick_long_name(void **state)
+{
+	struct tg_error err;
+	char out[256];
+	uint8_t list[320];
+	size_t n;
+
+	(void)state;
+	memset(list, 'A', sizeof(list));
+	list[300] = '\0';
+	list[301] = '\0';
+	n = 302;
+	tg_error_clear(&err);
+	assert_int_equal(tg_pivc_reader_pick(list, n, "Nope", out, sizeof(out), &err),
+	                 TG_ERR_FORMAT);
+	assert_string_equal(err.msg, "a reader name from pcscd is too long");
+	/* "Reader 1" found first: the long name after it ends the list shown */
+	memcpy(list, "Reader 1\0", 9);
+	memset(list + 9, 'B', 300);
+	list[309] = '\0';
+	list[310] = '\0';
+	n = 311;
+	out[0] = '\0';
+	assert_int_equal(tg_pivc_reader_pick(list, n, "Reader 1", out, sizeof(out), &err), 0);
+	assert_string_equal(out, "Reader 1");
+}
+
+/* No pcscd: tg_pivc_open fails naming the reader asked for and the fix,
+ * and hands out nothing. */
+static void
+test_open_no_pcscd(void **state)
+{
+	struct tg_pivc *p = NULL;
+	struct tg_error err;
+
+	(void)state;
+	/* pcsc-lite reads the socket name once per process: before any use */
+	setenv("PCSCLITE_CSOCK_NAME", "/nonexistent/tokengate-test/pcscd.comm", 1);
+	tg_error_clear(&err);
+	assert_int_equal(tg_pivc_open("Virtual PCD", &p, &err), TG_ERR_PCSC);
+	assert_null(p);
+	assert_non_null(strstr(err.msg, "no reader matches 'Virtual PCD': pcscd is not running "
+	                                "or sees no reader (libykpiv: "));
+	assert_non_null(strstr(err.msg, "start it (systemctl start pcscd.socket) and plug in "
+	                                "the token"));
+	tg_pivc_close(NULL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pick),
 	    cmocka_unit_test(test_pick_small_out),
+	    cmocka_unit_test(test_pick_long_name),
+	    cmocka_unit_test(test_open_no_pcscd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
