@@ -380,6 +380,11 @@ module_load(const char *path, struct tg_p11_module **out, struct tg_error *err)
 	 * one login state. */
 	if ((m->lp = PKCS11_CTX_new()) == NULL || PKCS11_CTX_load(m->lp, path) != 0) {
 		tg_error_set(err, r, "libp11 could not load PKCS#11 module '%s'", path);
+		/* a context whose load failed has no module to unload:
+		 * PKCS11_CTX_unload (in module_free) would crash on it */
+		if (m->lp != NULL)
+			PKCS11_CTX_free(m->lp);
+		m->lp = NULL;
 		goto out;
 	}
 	if ((m->ui = UI_create_method("tokengate PIN source")) == NULL ||

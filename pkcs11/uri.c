@@ -229,24 +229,28 @@ extract(struct tg_p11_uri *u)
 		memcpy(u->id, a->pValue, u->id_len);
 		u->has_id = 1;
 	}
+	/* an attribute lost to a failed strdup would change what the URI
+	 * names (another module, another PIN source): out of memory instead */
 	if ((a = p11_kit_uri_get_attribute(u->u, CKA_CLASS)) != NULL &&
 	    a->ulValueLen == sizeof(cls)) {
 		memcpy(&cls, a->pValue, sizeof(cls));
-		u->attr[TG_P11_URI_TYPE] = strdup(class_name(cls));
+		if ((u->attr[TG_P11_URI_TYPE] = strdup(class_name(cls))) == NULL)
+			return TG_ERR_ALLOC;
 	}
 	sid = p11_kit_uri_get_slot_id(u->u);
 	if (sid != (CK_SLOT_ID)-1) {
 		u->has_slot_id = 1;
 		u->slot_id = sid;
 	}
-	if ((s = p11_kit_uri_get_module_path(u->u)) != NULL)
-		u->attr[TG_P11_URI_MODULE_PATH] = strdup(s);
-	if ((s = p11_kit_uri_get_module_name(u->u)) != NULL)
-		u->attr[TG_P11_URI_MODULE_NAME] = strdup(s);
-	if ((s = p11_kit_uri_get_pin_value(u->u)) != NULL)
-		u->attr[TG_P11_URI_PIN_VALUE] = strdup(s);
-	if ((s = p11_kit_uri_get_pin_source(u->u)) != NULL)
-		u->attr[TG_P11_URI_PIN_SOURCE] = strdup(s);
+	if (((s = p11_kit_uri_get_module_path(u->u)) != NULL &&
+	     (u->attr[TG_P11_URI_MODULE_PATH] = strdup(s)) == NULL) ||
+	    ((s = p11_kit_uri_get_module_name(u->u)) != NULL &&
+	     (u->attr[TG_P11_URI_MODULE_NAME] = strdup(s)) == NULL) ||
+	    ((s = p11_kit_uri_get_pin_value(u->u)) != NULL &&
+	     (u->attr[TG_P11_URI_PIN_VALUE] = strdup(s)) == NULL) ||
+	    ((s = p11_kit_uri_get_pin_source(u->u)) != NULL &&
+	     (u->attr[TG_P11_URI_PIN_SOURCE] = strdup(s)) == NULL))
+		return TG_ERR_ALLOC;
 	return 0;
 }
 

@@ -310,6 +310,66 @@ test_alg_names(void **state)
 	assert_int_equal(tg_p11_alg_parse(NULL, &a), TG_ERR_INVALID_ARG);
 }
 
+/* NULL and out-of-range arguments, and the URIs of listed objects. */
+static void
+test_edges(void **state)
+{
+	struct tg_p11_uri *u = NULL;
+	struct tg_p11_token_info ti;
+	struct tg_p11_object_info o;
+	struct tg_error err;
+	const uint8_t *id;
+	unsigned long slot;
+	size_t idl;
+	char *s = NULL;
+
+	(void)state;
+	tg_error_clear(&err);
+	assert_int_equal(tg_p11_uri_parse(NULL, &u, &err), TG_ERR_INVALID_ARG);
+	assert_string_equal(err.msg, "no PKCS#11 URI given");
+	assert_int_equal(tg_p11_uri_parse("pkcs11:", NULL, NULL), TG_ERR_INVALID_ARG);
+	assert_null(tg_p11_uri_get(NULL, TG_P11_URI_TOKEN));
+	assert_int_equal(tg_p11_uri_id(NULL, &id, &idl), 0);
+	assert_int_equal(tg_p11_uri_slot_id(NULL, &slot), 0);
+	tg_p11_uri_free(NULL);
+	assert_int_equal(parse_copy("pkcs11:token=t", &u, &err), 0);
+	assert_null(tg_p11_uri_get(u, TG_P11_URI_ATTR_COUNT));
+	assert_null(tg_p11_uri_get(u, (enum tg_p11_uri_attr) - 1));
+	assert_int_equal(tg_p11_uri_id(u, &id, &idl), 0);
+	assert_int_equal(tg_p11_uri_slot_id(u, &slot), 0);
+	tg_p11_uri_free(u);
+	/* token and object URIs; empty fields are left out */
+	memset(&ti, 0, sizeof(ti));
+	snprintf(ti.label, sizeof(ti.label), "alice");
+	snprintf(ti.serial, sizeof(ti.serial), "42");
+	assert_int_equal(tg_p11_object_uri(&ti, NULL, &s), 0);
+	assert_non_null(strstr(s, "token=alice"));
+	assert_non_null(strstr(s, "serial=42"));
+	assert_null(strstr(s, "model="));
+	assert_null(strstr(s, "type="));
+	free(s);
+	memset(&o, 0, sizeof(o));
+	o.cls = TG_P11_OBJ_PRIVATE_KEY;
+	snprintf(o.label, sizeof(o.label), "api");
+	o.id[0] = 0x0a;
+	o.id_len = o.id_full_len = 1;
+	assert_int_equal(tg_p11_object_uri(&ti, &o, &s), 0);
+	assert_non_null(strstr(s, "type=private"));
+	assert_non_null(strstr(s, "object=api"));
+	assert_non_null(strstr(s, "id=%0A"));
+	free(s);
+	/* a public key without a label; an id the listing kept only part of
+	 * is left out rather than shown wrong */
+	o.cls = TG_P11_OBJ_PUBLIC_KEY;
+	o.label[0] = '\0';
+	o.id_full_len = 100;
+	assert_int_equal(tg_p11_object_uri(&ti, &o, &s), 0);
+	assert_non_null(strstr(s, "type=public"));
+	assert_null(strstr(s, "object="));
+	assert_null(strstr(s, "id="));
+	free(s);
+}
+
 int
 main(void)
 {
@@ -321,6 +381,7 @@ main(void)
 	    cmocka_unit_test(test_format),
 	    cmocka_unit_test(test_mask),
 	    cmocka_unit_test(test_alg_names),
+	    cmocka_unit_test(test_edges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
