@@ -411,8 +411,10 @@ pem_cert_use(SSL_CTX *ctx, const char *path, struct tg_error *err)
 	X509 *c;
 	int r = TG_ERR_ALLOC;
 
-	if (certs == NULL)
+	if (certs == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
+	}
 	if ((r = tg_ca_certs_read(path, certs, err)) != 0) {
 		r = tg_error_wrap(err, TG_ERR_CONFIG, "server certificate");
 		goto out;
@@ -447,8 +449,10 @@ client_ca_names(SSL_CTX *ctx, const struct tg_gate_tls_cfg *cfg, struct tg_error
 	size_t i;
 	int r = TG_ERR_ALLOC;
 
-	if (names == NULL)
+	if (names == NULL) {
+		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
+	}
 	for (i = 0; i < cfg->nclient_ca; i++) {
 		if (!SSL_add_file_cert_subjects_to_stack(names, cfg->client_ca[i])) {
 			r = tg_error_set(err, TG_ERR_CONFIG,

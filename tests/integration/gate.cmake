@@ -12,3 +12,11 @@ endforeach()
 tg_add_script_test(integration_gate_authz
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_authz.sh
   TIMEOUT 240)
+# the running gate against upstreams that answer oddly and set-ups that
+# cannot work (interim and unasked 101 responses, broken bodies, idle
+# pooled connections closing or talking, unresolvable and TLS-closing
+# upstreams, [::1] and a failed audit rotation, tcp mode with a refusing
+# or resetting upstream, start-up and reload refusals).
+tg_add_script_test(integration_gate_runtime
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gate_runtime.sh
+  TIMEOUT 240)

@@ -35,9 +35,53 @@ tg_add_unit_test(test_gate_admin SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_g
 tg_add_unit_test(test_gate_tickets SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_tickets.c
   LIBS tggate)
 target_include_directories(test_gate_tickets PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
+# the server TLS set-up from a configuration (tls.c): good files, each
+# refusal with its message, the CRL reload, the handshake's waits
+tg_add_unit_test(test_gate_tls SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_tls.c
+  LIBS tggate PkgConfig::LIBEVENT OpenSSL::SSL)
+target_include_directories(test_gate_tls PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
+# the same set-up with every allocation made to fail in turn (tg_test_failalloc.h)
+tg_add_failalloc_test(test_gate_tls_failalloc
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_tls_failalloc.c
+  LIBS tggate PkgConfig::LIBEVENT OpenSSL::SSL)
+target_include_directories(test_gate_tls_failalloc PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
 # authz mode (authz.c, gate-int.h): the certificate header's strict decoding,
 # the cache of verdicts (generation, expiry, bounded sets) and the evaluation
 # of a subrequest with a real verifier (tests/lib/gate_authz_pki.h).
 tg_add_unit_test(test_gate_authz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gate_authz.c
   LIBS tggate PkgConfig::LIBEVENT OpenSSL::SSL)
 target_include_directories(test_gate_authz PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
+# --- coverage: parsers ---
+# refusals of the configuration checks and the YAML reader (config.c)
+tg_add_unit_test(test_gatep_config SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_config.c
+  LIBS tggate)
+# authz.c: the unix socket of an authz listener, a subrequest's headers,
+# the escape decoder's digits (white-box: gate-int.h)
+tg_add_unit_test(test_gatep_authz SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_authz.c
+  LIBS tggate PkgConfig::LIBEVENT OpenSSL::SSL)
+target_include_directories(test_gatep_authz PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
+# verify.c on certificates and CRLs made in the test: CA and CRL files, reloads, refusals
+tg_add_unit_test(test_gatep_verify SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_verify.c
+  LIBS tggate OpenSSL::Crypto)
+# policy.c: refusals of sections and values of the wrong shape
+tg_add_unit_test(test_gatep_policy SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_policy.c
+  LIBS tggate)
+# http.c: chunk extensions, long methods, status lines, extras without a value
+tg_add_unit_test(test_gatep_http SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_http.c
+  LIBS tggate PkgConfig::LIBEVENT)
+# tickets.c: the key file read from disk (white-box: tls-int.h)
+tg_add_unit_test(test_gatep_tickets SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_tickets.c
+  LIBS tggate OpenSSL::Crypto)
+target_include_directories(test_gatep_tickets PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
+# path.c and decide.c: buffers of exactly the size and one byte less, NULL arguments
+tg_add_unit_test(test_gatep_path SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_path.c
+  LIBS tggate)
+# admin.c: the admin socket's refusals (numeric addresses only)
+tg_add_unit_test(test_gatep_admin SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_admin.c
+  LIBS tggate PkgConfig::LIBEVENT)
+# every allocation of the parsers and checks made to fail in turn (tg_test_failalloc.h)
+tg_add_failalloc_test(test_gatep_failalloc
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_gatep_failalloc.c
+  LIBS tggate PkgConfig::LIBEVENT OpenSSL::SSL)
+target_include_directories(test_gatep_failalloc PRIVATE ${CMAKE_SOURCE_DIR}/host/gate)
+# --- end ---
