@@ -366,7 +366,12 @@ tg_tlskey_ssl_ctx_use(struct tg_tlskey *k, SSL_CTX *ctx, struct tg_error *err)
 	for (i = 0; k->chain != NULL && i < sk_X509_num(k->chain); i++) {
 		x = sk_X509_value(k->chain, i);
 		if (SSL_CTX_add1_chain_cert(ctx, x) != 1) {
-			r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+			/* OpenSSL refuses a chain certificate below ctx's security
+			 * level (a weak key or digest), not only for lack of memory */
+			tg_error_set(err, r,
+			             "a certificate of the chain of %s '%s' cannot be used for TLS "
+			             "(OpenSSL refuses it, e.g. its key is too weak)",
+			             k->kname, k->uri);
 			goto out;
 		}
 	}

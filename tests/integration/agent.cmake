@@ -20,3 +20,12 @@ tg_add_script_test(integration_agent_edges
 tg_add_script_test(integration_agent_tcp
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_agent_tcp.sh
   TIMEOUT 240)
+
+# The agent against gates that misbehave (tests/lib/agent_badgate.py:
+# not TLS, closed before the handshake, an unknown CA, the wrong identity,
+# answers that are not HTTP or cut short) and clients that send what HTTP
+# does not allow: each refusal's status and text; start refusals, --check,
+# the admin listener.
+tg_add_script_test(integration_agent_faults
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_agent_faults.sh
+  TIMEOUT 240)

@@ -9,7 +9,9 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -343,6 +345,100 @@ test_timeouts(void **state)
 	       TG_ERR_CONFIG, &err, "'client_timeout_ms' is given twice");
 }
 
+/* What the other cases do not reach: a listener without listen or ca, no
+ * listener at all (flags and file), a bad upstream URL, explicit http
+ * and allow_remote: false, too many listeners, no error struct. */
+static void
+test_more_refusals(void **state)
+{
+	struct tg_agent_config c;
+	struct tg_error err;
+	char *big;
+	size_t i, n, cap = 64 * 1024;
+
+	(void)state;
+	expect(parse(TOP "listeners:\n  - {name: nolisten}\n", &c, &err), TG_ERR_CONFIG, &err,
+	       "agent.yaml line 5: listener 'nolisten': no listen address; add listen: "
+	       "127.0.0.1:PORT or unix:/PATH");
+	expect(parse("upstream: " UP "\nkey: \"" KEY "\"\nlisteners:\n  - listen: 127.0.0.1:1\n",
+	             &c, &err),
+	       TG_ERR_CONFIG, &err, "no CA for the gate's certificate; add ca: FILE");
+	expect(RUN(&c, &err, "--listen", "127.0.0.1:1", "--upstream", "https://", "--key", KEY,
+	           "--ca", "/c"),
+	       TG_ERR_USAGE, &err, "--upstream: ");
+	expect(
+	    parse(TOP "listeners:\n  - {listen: 127.0.0.1:1, upstream: 'gate:1:2:3'}\n", &c, &err),
+	    TG_ERR_CONFIG, &err, "line 5: upstream: ");
+	/* no listener: the check names the flag, or the file */
+	tg_agent_config_init(&c);
+	tg_error_clear(&err);
+	expect(tg_agent_config_check(&c, &err), TG_ERR_CONFIG, &err,
+	       "no listener; add --listen 127.0.0.1:PORT");
+	c.file = (char *)"/etc/a.yaml";
+	tg_error_clear(&err);
+	expect(tg_agent_config_check(&c, &err), TG_ERR_CONFIG, &err,
+	       "/etc/a.yaml: no listener; add listeners: [{listen: 127.0.0.1:8080}]");
+	/* mode: http and allow_remote: false said explicitly */
+	expect(parse(TOP "mode: tcp\nallow_remote: true\nlisteners:\n"
+	                 "  - {listen: 127.0.0.1:1, mode: http, allow_remote: false}\n",
+	             &c, &err),
+	       0, &err, NULL);
+	assert_int_equal(c.listeners[0].mode, TG_AGENT_MODE_HTTP);
+	/* allow_remote: false in the listener; the top level's true is inherited */
+	assert_int_equal(c.listeners[0].allow_remote, 1);
+	tg_agent_config_clear(&c);
+	/* 65 listeners: at most 64 */
+	big = malloc(cap);
+	assert_non_null(big);
+	n = (size_t)snprintf(big, cap, "%slisteners:\n", TOP);
+	for (i = 0; i < 65; i++)
+		n += (size_t)snprintf(big + n, cap - n, "  - listen: 127.0.0.1:%zu\n", i + 1);
+	expect(parse(big, &c, &err), TG_ERR_CONFIG, &err, "65 listeners: at most 64");
+	free(big);
+	/* no error struct: the code alone */
+	assert_int_equal(tg_agent_config_parse("- a\n", 4, "x.yaml", &c, NULL), TG_ERR_CONFIG);
+	assert_int_equal(c.nlisteners, 0);
+	tg_agent_config_clear(NULL); /* accepted */
+}
+
+/* --config FILE from the command line, --help, a file that is not there. */
+static void
+test_config_file(void **state)
+{
+	struct tg_agent_config c;
+	struct tg_error err;
+	char dir[] = "/tmp/tg-agent-config.XXXXXX", path[80];
+	char *argv[] = {(char *)"agent", (char *)"--help", NULL};
+	int check = 0, help = 0;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/agent.yaml", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(TOP "listeners:\n  - listen: 127.0.0.1:1\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(args_run(&c, &err, &check, "--config", path, "--check", (char *)NULL), 0);
+	assert_int_equal(check, 1);
+	assert_int_equal(c.nlisteners, 1);
+	assert_string_equal(c.file, path);
+	/* relative to the file's directory */
+	assert_non_null(strstr(c.listeners[0].ca, dir));
+	assert_non_null(strstr(c.listeners[0].ca, "/gate-ca.pem"));
+	tg_agent_config_clear(&c);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	expect(RUN(&c, &err, "--config", path), TG_ERR_NOT_FOUND, &err,
+	       "agent.yaml' does not exist");
+	assert_int_equal(c.nlisteners, 0);
+	/* --help: 0 and *help, nothing else */
+	tg_error_clear(&err);
+	assert_int_equal(tg_agent_config_from_args(2, argv, &c, &check, &help, &err), 0);
+	assert_int_equal(help, 1);
+	assert_int_equal(check, 0);
+	assert_int_equal(c.nlisteners, 0);
+}
+
 int
 main(void)
 {
@@ -350,6 +446,7 @@ main(void)
 	    cmocka_unit_test(test_flags_ok),      cmocka_unit_test(test_loopback),
 	    cmocka_unit_test(test_flags_refused), cmocka_unit_test(test_yaml_ok),
 	    cmocka_unit_test(test_yaml_refused),  cmocka_unit_test(test_timeouts),
+	    cmocka_unit_test(test_more_refusals), cmocka_unit_test(test_config_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
