@@ -11,6 +11,10 @@
 #ifndef TG_TEST_GATE_AUTHZ_PKI_H
 #define TG_TEST_GATE_AUTHZ_PKI_H
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #define GA_NOW       ((time_t)1893456000) /* 2030-01-01 */
 #define GA_NOT_AFTER ((time_t)4906637853) /* alice's notAfter, 2125-06-26 18:57:33 */
 
@@ -68,5 +72,36 @@
 	"BggqhkjOPQQDAgNIADBFAiBxfiGOIdK1OFpjgBry7I2VdyNa9uGB79Z7bmWkU6ci\n"                       \
 	"wwIhAN/5+MRqqqsqSYCN4j1jVrkirZXVUUq/EbTAuJ8skPQL\n"                                       \
 	"-----END X509 CRL-----\n"
+
+/*
+ * s URL-escaped as nginx's $ssl_client_escaped_cert does: every byte but
+ * ALPHA DIGIT - . _ ~ as %XX, in lower-case hex when lower is non-zero.
+ * Malloc'd (the caller frees it); exits the test program out of memory.
+ */
+static inline char *
+ga_escape(const char *s, int lower)
+{
+	const char *hex = lower ? "0123456789abcdef" : "0123456789ABCDEF";
+	size_t n = strlen(s), i, o = 0;
+	char *out = malloc(3 * n + 1);
+
+	if (out == NULL) {
+		fputs("ga_escape: out of memory\n", stderr);
+		exit(1);
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
 
 #endif /* TG_TEST_GATE_AUTHZ_PKI_H */

@@ -196,6 +196,22 @@ tg_test_dir_count(const char *dir)
 	return n;
 }
 
+/* Writes text to path (created 0644 or truncated); 0, or -1 with errno. */
+static inline int
+tg_test_file_put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	size_t n = strlen(text);
+	int r = -1;
+
+	if (f != NULL) {
+		r = fwrite(text, 1, n, f) == n ? 0 : -1;
+		if (fclose(f) != 0)
+			r = -1;
+	}
+	return r;
+}
+
 /*
  * Removes dir and what it holds, one level deep (files, links, empty
  * subdirectories): what a unit test leaves in its tg_test_tmpdir.

@@ -107,16 +107,6 @@ slurp(const char *path)
 	return p;
 }
 
-static void
-put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-	assert_int_equal(fclose(f), 0);
-}
-
 /* Creates a CA in a new directory, checks it on success, removes it. */
 static int
 op_init(void *ctx, struct tg_error *err)
@@ -236,7 +226,7 @@ op_revoke(void *ctx, struct tg_error *err)
 		assert_string_equal(before, after);
 	}
 	if (before != NULL)
-		put(path, before);
+		assert_int_equal(tg_test_file_put(path, before), 0);
 	else
 		(void)unlink(path);
 	free(before);

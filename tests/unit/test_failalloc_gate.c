@@ -89,40 +89,6 @@ static struct {
 	char *foreign; /* GA_OTHERCA_PEM escaped */
 } fx;
 
-/* s URL-escaped as nginx does (every byte but ALPHA DIGIT - . _ ~); malloc'd. */
-static char *
-esc(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(s), i, o = 0;
-	char *out = malloc(3 * n + 1);
-
-	assert_non_null(out);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
-static void
-put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-	assert_int_equal(fclose(f), 0);
-}
-
 static int
 op_policy(void *ctx, struct tg_error *err)
 {
@@ -301,16 +267,16 @@ setup(void **state)
 	snprintf(fx.ca, sizeof(fx.ca), "%s/ca.pem", fx.dir);
 	snprintf(fx.crl, sizeof(fx.crl), "%s/crl.pem", fx.dir);
 	snprintf(fx.log, sizeof(fx.log), "%s/audit.log", fx.dir);
-	put(fx.ca, GA_CA_PEM);
-	put(fx.crl, GA_CRL_PEM);
+	assert_int_equal(tg_test_file_put(fx.ca, GA_CA_PEM), 0);
+	assert_int_equal(tg_test_file_put(fx.crl, GA_CRL_PEM), 0);
 	cas[0] = fx.ca;
 	tg_error_clear(&err);
 	if (tg_gate_verify_new(cas, 1, NULL, &fx.v, &err) != 0 ||
 	    tg_gate_policy_parse(policy_text, sizeof(policy_text) - 1, "policy.yaml", &fx.pol,
 	                         &err) != 0)
 		fail_msg("setup: %s", err.msg);
-	fx.alice = esc(GA_ALICE_PEM);
-	fx.foreign = esc(GA_OTHERCA_PEM);
+	fx.alice = ga_escape(GA_ALICE_PEM, 0);
+	fx.foreign = ga_escape(GA_OTHERCA_PEM, 0);
 	return 0;
 }
 

@@ -44,30 +44,6 @@ static const char policy_text[] =
     "    paths: [\"/touch/**\"]\n"
     "    allow: [{identity: \"spiffe://example.org/dev/*\", touch: always}]\n";
 
-/* s URL-escaped as nginx does (every byte but ALPHA DIGIT - . _ ~); malloc'd. */
-static char *
-esc(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = strlen(s), i, o = 0;
-	char *out = malloc(3 * n + 1);
-
-	assert_non_null(out);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* tg_gate_authz_cert_der on an exact-size heap copy of s (ASan sees over-reads). */
 static int
 decode(const char *s, uint8_t **der, size_t *len, const char **why)
@@ -140,7 +116,7 @@ test_decode_good(void **state)
 	uint8_t *der = NULL, *want = NULL;
 	size_t len = 0, wlen = 0;
 	const char *why = NULL;
-	char *e = esc(GA_ALICE_PEM), *lower, *p;
+	char *e = ga_escape(GA_ALICE_PEM, 0), *lower, *p;
 
 	(void)state;
 	der_of(GA_ALICE_PEM, &want, &wlen);
@@ -213,7 +189,7 @@ test_decode_refused(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		e = bad[i].raw ? strdup(bad[i].pem) : esc(bad[i].pem);
+		e = bad[i].raw ? strdup(bad[i].pem) : ga_escape(bad[i].pem, 0);
 		der = (uint8_t *)"x";
 		len = 7;
 		why = NULL;
@@ -256,7 +232,7 @@ test_decode_oversized(void **state)
 			*p++ = '\n';
 	}
 	snprintf(p, 64, "\n-----END CERTIFICATE-----\n");
-	big = esc(pem);
+	big = ga_escape(pem, 0);
 	assert_int_equal(decode(big, &der, &len, &why), TG_ERR_FORMAT);
 	assert_non_null(strstr(why, "larger than the gate takes"));
 	free(big);
@@ -369,7 +345,7 @@ test_evaluate(void **state)
 	struct tg_gate_authz_cache *c = tg_gate_authz_cache_new();
 	struct tg_gate_authz_out *o = malloc(sizeof(*o));
 	struct tg_gate_authz_in in;
-	char *alice = esc(GA_ALICE_PEM), *other = esc(GA_OTHERCA_PEM);
+	char *alice = ga_escape(GA_ALICE_PEM, 0), *other = ga_escape(GA_OTHERCA_PEM, 0);
 
 	(void)state;
 	/* allowed: verified (a miss), then from the cache */
@@ -506,7 +482,7 @@ test_evaluate_bad_der(void **state)
 	assert_non_null(pem);
 	memcpy(pem, mem, (size_t)n);
 	pem[n] = '\0';
-	e = esc(pem);
+	e = ga_escape(pem, 0);
 	in_of(&in, e, "POST", "/v1/chat/completions");
 	tg_gate_authz_evaluate(verifier, c, 1, &pol, &in, GA_NOW, o);
 	assert_false(o->allow || o->verified);
@@ -537,7 +513,7 @@ test_evaluate_header_key(void **state)
 	struct tg_gate_authz_cache *c = tg_gate_authz_cache_new();
 	struct tg_gate_authz_out *o = malloc(sizeof(*o));
 	struct tg_gate_authz_in in;
-	char *alice = esc(GA_ALICE_PEM), *lower = strdup(alice), *flip = strdup(alice),
+	char *alice = ga_escape(GA_ALICE_PEM, 0), *lower = strdup(alice), *flip = strdup(alice),
 	     *cr = strdup(alice), *p;
 	size_t i, n = strlen(alice);
 
@@ -618,7 +594,7 @@ test_evaluate_crl_until(void **state)
 	struct tg_gate_authz_in in;
 	struct tg_gate_verify *v = NULL;
 	struct tg_error err;
-	char p_crl[300], *alice = esc(GA_ALICE_PEM);
+	char p_crl[300], *alice = ga_escape(GA_ALICE_PEM, 0);
 	FILE *f;
 
 	(void)state;

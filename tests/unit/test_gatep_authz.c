@@ -269,30 +269,6 @@ test_listen_unix_refused(void **state)
 
 /* ---- the subrequest's headers and arguments ---- */
 
-/* s URL-escaped as nginx does (every byte but ALPHA DIGIT - . _ ~); malloc'd. */
-static char *
-esc(const char *s, int lower)
-{
-	const char *hex = lower ? "0123456789abcdef" : "0123456789ABCDEF";
-	size_t n = strlen(s), i, o = 0;
-	char *out = malloc(3 * n + 1);
-
-	assert_non_null(out);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static void
 in_of(struct tg_gate_authz_in *in, const char *cert, const char *method, const char *uri)
 {
@@ -336,7 +312,7 @@ static void
 test_evaluate_headers(void **state)
 {
 	struct tg_gate_authz_in in;
-	char *alice = esc(GA_ALICE_PEM, 0);
+	char *alice = ga_escape(GA_ALICE_PEM, 0);
 
 	(void)state;
 	in_of(&in, alice, NULL, "/x");
@@ -488,7 +464,7 @@ test_decode_hex_digits(void **state)
 	pem = malloc(strlen(GA_ALICE_PEM) + 4);
 	assert_non_null(pem);
 	snprintf(pem, strlen(GA_ALICE_PEM) + 4, "%s\n\n\n", GA_ALICE_PEM);
-	e = esc(pem, 1);
+	e = ga_escape(pem, 1);
 	der = NULL;
 	assert_int_equal(decode(e, &der, &len, &why), 0);
 	assert_int_equal(len, wlen);
@@ -497,7 +473,7 @@ test_decode_hex_digits(void **state)
 	free(e);
 	/* ... but not newlines and then text */
 	snprintf(pem, strlen(GA_ALICE_PEM) + 4, "%s\n\nx", GA_ALICE_PEM);
-	e = esc(pem, 1);
+	e = ga_escape(pem, 1);
 	der = (uint8_t *)"x";
 	why = NULL;
 	assert_int_equal(decode(e, &der, &len, &why), TG_ERR_FORMAT);
