@@ -327,8 +327,13 @@ up_feed(struct hc *c)
 	size_t used;
 
 	while (c->ub != NULL && !c->resp_done && !c->switching && !c->dead) {
-		if (evbuffer_get_length(cout(c)) > AG_HIGH)
+		if (evbuffer_get_length(cout(c)) > AG_HIGH) {
+			/* the client is behind: the gate is not read meanwhile */
+			bufferevent_disable(c->ub, EV_READ);
 			return; /* client_write_cb comes back */
+		}
+		if (!c->up_eof && !(bufferevent_get_enabled(c->ub) & EV_READ))
+			bufferevent_enable(c->ub, EV_READ);
 		in = bufferevent_get_input(c->ub);
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
 			if (!c->up_eof)
@@ -445,7 +450,16 @@ up_ready(struct ag_uconn *uc, const char *why, void *arg)
 	if (!c->retried)
 		c->l->requests++;
 	bufferevent_setcb(c->ub, up_read_cb, up_write_cb, up_event_cb, c);
-	bufferevent_setwatermark(c->ub, EV_READ, 0, AG_HIGH);
+	/*
+	 * No read high watermark on the gate's side: the backpressure is
+	 * EV_READ turned off (up_feed). libevent's TLS bufferevent (2.1) stops
+	 * at a high watermark in the middle of a record, its rest decrypted in
+	 * OpenSSL (SSL_pending), and when the input drains it only waits for
+	 * the socket again: when the rest was the gate's last bytes, nothing
+	 * ever comes, and the response stays short until the client gives up.
+	 * Turned off between reads instead, it has read all OpenSSL held.
+	 */
+	bufferevent_setwatermark(c->ub, EV_READ, 0, 0);
 	bufferevent_setwatermark(c->ub, EV_WRITE, AG_HIGH / 2, 0);
 	bufferevent_set_timeouts(c->ub, NULL, NULL);
 	/* a retryable request keeps its head: it may go once more */

@@ -24,6 +24,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@
 #define UP_DNS_FRESH_MS   30000u /* an answer for the gate's name is used this long */
 /* ag_uconn_write: at most one record written at once */
 #define UP_WRITE_AT_ONCE 16384u
+/* uc_job_finish: the wait fds of a paused signing job looked at (tlskey: one) */
+#define UP_ASYNC_FDS 4u
 
 enum uc_state {
 	UC_CONNECTING = 1,
@@ -129,12 +132,54 @@ static void up_kick(struct ag_up *u);
 
 /* ---- connections ---- */
 
+/* 1 while uc's handshake is paused on a token signature (an ASYNC job). */
+static int
+uc_paused(const struct ag_uconn *uc)
+{
+	return uc->bev == NULL && uc->ssl != NULL && SSL_waiting_for_async(uc->ssl);
+}
+
+/*
+ * Lets uc's paused signing job end, blocking: OpenSSL has no way to free
+ * a paused ASYNC job, and SSL_free would leave it behind with what the
+ * handshake holds on its stack (the key's references, the token's
+ * request), to be used after the key and the token's module are gone.
+ * Waits for the job's wait fds (the signing thread's answer) and resumes
+ * it until it ends. Only the closes that cannot wait for the loop come
+ * here (the agent's end, out of memory): a request that leaves lets the
+ * handshake go on instead (ag_up_cancel, ag_up_flush).
+ */
+static void
+uc_job_finish(struct ag_uconn *uc)
+{
+	OSSL_ASYNC_FD fds[UP_ASYNC_FDS];
+	struct pollfd pfd[UP_ASYNC_FDS];
+	size_t n, i;
+
+	while (uc_paused(uc)) {
+		n = 0;
+		if (SSL_get_all_async_fds(uc->ssl, NULL, &n) == 1 && n > 0 && n <= UP_ASYNC_FDS &&
+		    SSL_get_all_async_fds(uc->ssl, fds, &n) == 1) {
+			for (i = 0; i < n; i++)
+				pfd[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+			(void)poll(pfd, (nfds_t)n, 100);
+		} else {
+			(void)poll(NULL, 0, 1);
+		}
+		ERR_clear_error();
+		(void)SSL_do_handshake(uc->ssl); /* resumed early, the job pauses again */
+	}
+	ERR_clear_error();
+}
+
 static void
 uc_close(struct ag_uconn *uc)
 {
 	struct ag_up *u = uc->up;
 
-	tg_gate_hs_io_free(&uc->io);
+	tg_gate_hs_io_free(&uc->io); /* first: the job's wait fds close as it ends */
+	if (uc_paused(uc))
+		uc_job_finish(uc);
 	if (uc->wr != NULL)
 		event_free(uc->wr);
 	if (uc->timer != NULL)
@@ -219,7 +264,7 @@ uc_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (uc->io.aw.n > 0) {
+	if (uc_paused(uc)) {
 		/* a paused signing job cannot be abandoned: look again later */
 		struct timeval tv = {1, 0};
 		evtimer_add(uc->timer, &tv);
@@ -706,12 +751,15 @@ ag_up_cancel(struct ag_up_req *r)
 	free(r);
 	if (uc == NULL)
 		return;
+	uc->req = NULL;
 	if (uc->state == UC_BUSY)
 		ag_uconn_release(uc, 1); /* made for it, never used */
-	else {
-		uc->req = NULL;
+	else if (!uc_paused(uc))
 		uc_close(uc);
-	}
+	/* else its signing job cannot be abandoned (uc_job_finish): the
+	 * handshake goes on without a request; done, uc_done pools it (the
+	 * signature is spent, and waiters want its ticket), failed, uc_fail
+	 * closes it; the connect timer still runs */
 }
 
 struct ag_key *
@@ -797,7 +845,10 @@ ag_up_flush(struct ag_up *u, const char *why)
 			if (uc->req != NULL)
 				req_fire(uc->req, NULL, why);
 			uc->req = NULL;
-			uc_close(uc);
+			/* a paused signing job ends first (the token's answer, or its
+			 * failure): then uc_done closes it (the key is absent) or uc_fail */
+			if (!uc_paused(uc))
+				uc_close(uc);
 		}
 	}
 }

@@ -29,3 +29,12 @@ tg_add_script_test(integration_agent_tcp
 tg_add_script_test(integration_agent_faults
   SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_agent_faults.sh
   TIMEOUT 240)
+
+# Clients that leave while their upstream handshake waits for the token's
+# signature (the simulator with --sign-latency-ms 600): the paused signing
+# job is never freed with its connection; the abandoned handshakes
+# complete, the agent goes on serving and exits 0 at a SIGTERM during a
+# signature, without a sanitizer report.
+tg_add_script_test(integration_agent_leave_signing
+  SCRIPT ${CMAKE_CURRENT_LIST_DIR}/test_agent_leave_signing.sh
+  TIMEOUT 300)
