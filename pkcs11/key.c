@@ -462,6 +462,32 @@ candidates_add(struct tg_p11_key *k, CK_SESSION_HANDLE s, EVP_PKEY **v, size_t *
 
 #define CANDIDATES_MAX 16
 
+/* The short name of the named curve in h's CKA_EC_PARAMS ("secp256k1"),
+ * or its OID when OpenSSL has no name for it, into buf: 0, or -1 when the
+ * object has no readable named curve. */
+static int
+ec_curve_name(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, char *buf,
+              size_t bufsz)
+{
+	const unsigned char *p;
+	ASN1_OBJECT *o = NULL;
+	uint8_t *v = NULL;
+	size_t len = 0;
+	int nid, r = -1;
+
+	if (tg_p11_attr_get(t, s, h, CKA_EC_PARAMS, &v, &len) == CKR_OK && len > 0 &&
+	    (p = v, d2i_ASN1_OBJECT(&o, &p, (long)len)) != NULL) {
+		nid = OBJ_obj2nid(o);
+		if (nid != NID_undef && OBJ_nid2sn(nid) != NULL)
+			r = snprintf(buf, bufsz, "%s", OBJ_nid2sn(nid)) > 0 ? 0 : -1;
+		else
+			r = OBJ_obj2txt(buf, (int)bufsz, o, 1) > 0 ? 0 : -1;
+	}
+	ASN1_OBJECT_free(o);
+	free(v);
+	return r;
+}
+
 /*
  * Establishes k->pub for the one object k->h (issue: a public-key object
  * found by CKA_ID can be planted without the PIN). Evidence, in order:
@@ -471,7 +497,8 @@ candidates_add(struct tg_p11_key *k, CK_SESSION_HANDLE s, EVP_PKEY **v, size_t *
  *     that verifies a signature made through k->h over a fresh 32-byte
  *     random challenge.
  * p->lock held. 0, or TG_ERR_CERT_MISMATCH / TG_ERR_NOT_FOUND /
- * TG_ERR_PKCS11 with a message naming the key and the fix.
+ * TG_ERR_PKCS11 / TG_ERR_UNSUPPORTED (an EC key on a curve other than
+ * P-256 and P-384) with a message naming the key and the fix.
  */
 static int
 key_pub_establish(struct tg_p11_key *k, CK_SESSION_HANDLE s, struct tg_error *err)
@@ -480,13 +507,25 @@ key_pub_establish(struct tg_p11_key *k, CK_SESSION_HANDLE s, struct tg_error *er
 	size_t nc = 0, i;
 	uint8_t chal[32], *sig = NULL;
 	size_t sl = 0;
-	char hex[TG_P11_HEX_BUF];
+	char hex[TG_P11_HEX_BUF], curve[80];
 	struct tg_error serr;
 	int r;
 
 	if ((r = tg_p11_pub_from_object(k->t, s, k->h, k->type, &k->pub)) == 0)
 		goto out;
 	tg_p11_hex(k->id, k->id_len, hex, sizeof(hex));
+	if (k->type == CKK_EC && k->alg == TG_P11_ALG_EC_OTHER &&
+	    ec_curve_name(k->t, s, k->h, curve, sizeof(curve)) == 0) {
+		/* no public key on its curve can be built: neither from a
+		 * public-key object nor proven by a signature */
+		r = tg_error_set(
+		    err, TG_ERR_UNSUPPORTED,
+		    "the public key of key '%s' on token '%s' cannot be established: "
+		    "it is an EC key on curve %s, which tokengate does not support; use "
+		    "a P-256 or P-384 key",
+		    k->label, k->t->info.label, curve);
+		goto out;
+	}
 	candidates_add(k, s, cand, &nc, CANDIDATES_MAX);
 	if (nc == 0) {
 		r = tg_error_set(err, TG_ERR_NOT_FOUND,
@@ -578,22 +617,44 @@ out:
 	return r;
 }
 
-/* A whole attribute as a NUL-terminated heap string ("" when absent). */
-static char *
-attr_string(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type)
+/*
+ * A whole attribute as a NUL-terminated heap string in *out ("" when the
+ * object has none). 0, or TG_ERR_ALLOC / TG_ERR_PKCS11 (the module's
+ * error, with its CKR name, for 'what'): a label a module fails to give is
+ * not an empty one.
+ */
+static int
+attr_string(struct tg_p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+            const char *what, char **out, struct tg_error *err)
 {
 	uint8_t *v = NULL;
 	size_t len = 0;
-	char *str;
+	CK_RV rv = tg_p11_attr_get(t, s, h, type, &v, &len);
+	int r = TG_ERR_ALLOC;
 
-	(void)tg_p11_attr_get(t, s, h, type, &v, &len);
-	if ((str = malloc(len + 1)) != NULL) {
-		if (len > 0)
-			memcpy(str, v, len);
-		str[len] = '\0';
+	*out = NULL;
+	if (rv == CKR_HOST_MEMORY) {
+		tg_error_set(err, r, "out of memory");
+		goto out;
 	}
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
+		r = tg_error_set(err, TG_ERR_PKCS11,
+		                 "cannot read the %s of a private key on token '%s': %s; check the "
+		                 "token and its PKCS#11 module",
+		                 what, t->info.label, tg_p11_ckr_name(rv));
+		goto out;
+	}
+	if ((*out = malloc(len + 1)) == NULL) {
+		tg_error_set(err, r, "out of memory");
+		goto out;
+	}
+	if (len > 0)
+		memcpy(*out, v, len);
+	(*out)[len] = '\0';
+	r = 0;
+out:
 	free(v);
-	return str;
+	return r;
 }
 
 int
@@ -605,6 +666,7 @@ tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags, stru
 	CK_KEY_TYPE type = 0;
 	CK_ATTRIBUTE a = {CKA_KEY_TYPE, &type, sizeof(type)};
 	struct tg_error perr;
+	CK_RV rv;
 	int r;
 
 	if ((r = tg_p11_token_session(t, &s, err)) != 0)
@@ -620,12 +682,19 @@ tg_p11_key_load(struct tg_p11_token *t, CK_OBJECT_HANDLE h, unsigned flags, stru
 		k->type = type;
 	/* label and id whole, whatever their length: libp11's key is matched
 	 * on both later (tg_p11_key_evp_get) */
-	if ((k->label = attr_string(t, s, h, CKA_LABEL)) == NULL) {
-		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
+	if ((r = attr_string(t, s, h, CKA_LABEL, "label (CKA_LABEL)", &k->label, err)) != 0)
+		goto out;
+	/* an id the object does not have is the empty id; a module error is
+	 * not (the key would be matched on the wrong id later) */
+	rv = tg_p11_attr_get(t, s, h, CKA_ID, &k->id, &k->id_len);
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_HOST_MEMORY) {
+		r = tg_error_set(err, TG_ERR_PKCS11,
+		                 "cannot read the id (CKA_ID) of key '%s' on token '%s': %s; check "
+		                 "the token and its PKCS#11 module",
+		                 k->label, t->info.label, tg_p11_ckr_name(rv));
 		goto out;
 	}
-	if (tg_p11_attr_get(t, s, h, CKA_ID, &k->id, &k->id_len) != CKR_OK &&
-	    (k->id = calloc(1, 1)) == NULL) {
+	if (rv != CKR_OK && (k->id = calloc(1, 1)) == NULL) {
 		r = tg_error_set(err, TG_ERR_ALLOC, "out of memory");
 		goto out;
 	}

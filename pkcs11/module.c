@@ -177,6 +177,7 @@ static void
 module_free(struct tg_p11_module *m)
 {
 	struct tg_p11_auth *a, *an;
+	struct tg_p11_retired *rt, *rtn;
 
 	if (m == NULL)
 		return;
@@ -188,6 +189,12 @@ module_free(struct tg_p11_module *m)
 	if (m->lp != NULL) {
 		if (m->lslots != NULL)
 			PKCS11_release_all_slots(m->lp, m->lslots, m->nlslots);
+		for (rt = m->retired; rt != NULL; rt = rtn) {
+			rtn = rt->next;
+			if (rt->slots != NULL)
+				PKCS11_release_all_slots(m->lp, rt->slots, rt->n);
+			free(rt);
+		}
 		PKCS11_CTX_unload(m->lp); /* libp11's C_Finalize */
 		PKCS11_CTX_free(m->lp);
 	}
@@ -452,9 +459,36 @@ out:
 int
 tg_p11_module_refresh(struct tg_p11_module *m)
 {
-	/* PKCS11_update_slots keeps existing slot objects (and the keys
-	 * other handles hold) and adds new ones. */
-	return PKCS11_update_slots(m->lp, &m->lslots, &m->nlslots) == 0 ? 0 : TG_ERR_PKCS11;
+	struct tg_p11_retired *old = NULL;
+	PKCS11_SLOT *slots = NULL;
+	unsigned n = 0;
+	int r = TG_ERR_PKCS11;
+
+	/* Not PKCS11_update_slots: libp11 0.4.12 reads the old slot array as
+	 * an array of pointers (a crash with two slots or more) and frees the
+	 * slot objects it reuses (OpenSC/libp11 PR #504). Nor a release of the
+	 * old slots: the last reference to a libp11 slot object calls
+	 * C_CloseAllSessions on its slot id, closing our sessions too (and the
+	 * login with them). A fresh enumeration replaces the array (with new
+	 * session pools: on SoftHSM2, libp11's key enumeration over its old
+	 * pooled session was seen failing with CKR_OPERATION_ACTIVE); the old
+	 * one is kept until the module is unloaded, at most TG_P11_RETIRED_MAX. */
+	if (m->nretired >= TG_P11_RETIRED_MAX || (old = calloc(1, sizeof(*old))) == NULL)
+		goto out;
+	if (PKCS11_enumerate_slots(m->lp, &slots, &n) != 0)
+		goto out;
+	old->slots = m->lslots;
+	old->n = m->nlslots;
+	old->next = m->retired;
+	m->retired = old;
+	m->nretired++;
+	old = NULL;
+	m->lslots = slots;
+	m->nlslots = n;
+	r = 0;
+out:
+	free(old);
+	return r;
 }
 
 int

@@ -41,6 +41,17 @@ struct tg_p11_auth {
 	struct tg_pin_src *pin;
 };
 
+/* A libp11 slot array replaced by tg_p11_module_refresh: kept (its slot
+ * objects may serve EVP_PKEYs and releasing them closes sessions) until
+ * the module is unloaded. */
+struct tg_p11_retired {
+	struct tg_p11_retired *next;
+	PKCS11_SLOT *slots;
+	unsigned n;
+};
+
+#define TG_P11_RETIRED_MAX 16 /* refreshes per module */
+
 struct tg_p11_module {
 	struct tg_p11_module *next;
 	struct tg_p11 *p;
@@ -52,6 +63,8 @@ struct tg_p11_module {
 	PKCS11_CTX *lp;
 	PKCS11_SLOT *lslots;
 	unsigned nlslots;
+	struct tg_p11_retired *retired; /* earlier lslots (tg_p11_module_refresh) */
+	unsigned nretired;
 	int slot_events; /* 1: C_WaitForSlotEvent worked without blocking */
 };
 
@@ -115,8 +128,11 @@ int tg_p11_module_get(struct tg_p11 *p, const struct tg_p11_uri *u, struct tg_p1
 void tg_p11_fork_check(struct tg_p11 *p);
 /* libp11's slot for a slot id (re-enumerating once when absent). */
 PKCS11_SLOT *tg_p11_module_lslot(struct tg_p11_module *m, CK_SLOT_ID id);
-/* Re-enumerates libp11's slots after key generation (PKCS11_update_slots;
- * the slot array moves: never keep PKCS11_SLOT pointers across it). */
+/* Re-enumerates libp11's slots after key generation: a fresh array, the
+ * old one kept alive (struct tg_p11_retired), never libp11 0.4.12's
+ * crashing PKCS11_update_slots. The slot array moves: never keep
+ * PKCS11_SLOT pointers across it. 0, or TG_ERR_PKCS11 (enumeration failed,
+ * out of memory, or TG_P11_RETIRED_MAX refreshes done: lslots unchanged). */
 int tg_p11_module_refresh(struct tg_p11_module *m);
 /* Rebuilds libp11's slots from scratch after a token came back (its old
  * slot and key objects stay alive, refcounted, while EVP_PKEYs hold them). */

@@ -37,6 +37,7 @@
  *   hide-modulus          CKA_MODULUS: CKR_ATTRIBUTE_TYPE_INVALID
  *   value-fail            reading CKA_VALUE's bytes: CKR_DEVICE_ERROR
  *   hide-ecparams         CKA_EC_PARAMS: CKR_ATTRIBUTE_TYPE_INVALID
+ *   label-fail, id-fail   CKA_LABEL, CKA_ID alone: CKR_DEVICE_ERROR
  *   id-unavail            CKA_ID alone: CKR_OK with CK_UNAVAILABLE_INFORMATION
  *                         as its length (as some modules answer)
  *   absent                no token in the slot (CKF_TOKEN_PRESENT cleared;
@@ -272,6 +273,11 @@ f_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t,
 			return t[i].type == CKA_VALUE ? CKR_DEVICE_ERROR
 			                              : CKR_ATTRIBUTE_TYPE_INVALID;
 		}
+	}
+	if (n == 1 && ((t[0].type == CKA_LABEL && has("label-fail")) ||
+	               (t[0].type == CKA_ID && has("id-fail")))) {
+		t[0].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		return CKR_DEVICE_ERROR;
 	}
 	if (n == 1 && t[0].type == CKA_ID && has("id-unavail")) {
 		t[0].ulValueLen = CK_UNAVAILABLE_INFORMATION;

@@ -674,6 +674,28 @@ test_attribute_shapes(void **state)
 	}
 	assert_non_null(strstr(err.msg, "no public-key object or certificate has its id -;"));
 	tg_p11_key_free(k);
+	k = NULL;
+
+	/* a module failing to give the label or the id: an error with its
+	 * CKR name, not a key without a label or with an empty id */
+	fault("label-fail");
+	tg_error_clear(&err);
+	r = tg_p11_key_find(p, uri_of("p256", 1), 0, &k, &err);
+	fault(NULL);
+	assert_int_equal(r, TG_ERR_PKCS11);
+	assert_null(k);
+	assert_string_equal(err.msg, "cannot read the label (CKA_LABEL) of a private key on token "
+	                             "'tg-test': CKR_DEVICE_ERROR; check the token and its PKCS#11 "
+	                             "module");
+	fault("id-fail");
+	tg_error_clear(&err);
+	r = tg_p11_key_find(p, uri_of("p256", 1), 0, &k, &err);
+	fault(NULL);
+	assert_int_equal(r, TG_ERR_PKCS11);
+	assert_null(k);
+	assert_string_equal(err.msg,
+	                    "cannot read the id (CKA_ID) of key 'p256' on token 'tg-test': "
+	                    "CKR_DEVICE_ERROR; check the token and its PKCS#11 module");
 	EVP_PKEY_free(want);
 	tg_p11_key_free(ref);
 }
