@@ -1687,16 +1687,22 @@ response_fields(const struct tg_gate_http_head *h, struct hw *b)
 }
 
 int
-tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, int *chunked_out,
-                           struct evbuffer *out)
+tg_gate_http_response_head_to(const struct tg_gate_http_head *h, int client_http11, int keep_alive,
+                              int *chunked_out, struct evbuffer *out)
 {
 	struct hw w, *b = &w;
-	const char *conn = keep_alive ? "keep-alive" : "close";
+	const char *conn;
 	int ok, chunked = 0, rc = TG_ERR_INVALID_ARG;
 
+	/* RFC 9112 6.1, 7: no transfer coding to an HTTP/1.0 client; a body
+	 * of unknown length reaches it decoded, ended by closing */
+	if (!client_http11 && (h == NULL || h->body == TG_GATE_HTTP_BODY_CHUNKED ||
+	                       h->body == TG_GATE_HTTP_BODY_CLOSE))
+		keep_alive = 0;
+	conn = keep_alive ? "keep-alive" : "close";
 	if (h != NULL && out != NULL && h->status >= 100 && h->status <= 999) {
-		chunked = h->body == TG_GATE_HTTP_BODY_CHUNKED ||
-		          (h->body == TG_GATE_HTTP_BODY_CLOSE && keep_alive);
+		chunked = client_http11 && (h->body == TG_GATE_HTTP_BODY_CHUNKED ||
+		                            (h->body == TG_GATE_HTTP_BODY_CLOSE && keep_alive));
 		if (h->status == 101)
 			conn = "Upgrade";
 		hw_init(b);
@@ -1715,6 +1721,13 @@ tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, in
 	if (chunked_out != NULL)
 		*chunked_out = chunked;
 	return rc;
+}
+
+int
+tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, int *chunked_out,
+                           struct evbuffer *out)
+{
+	return tg_gate_http_response_head_to(h, 1, keep_alive, chunked_out, out);
 }
 
 int

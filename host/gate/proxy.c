@@ -761,7 +761,12 @@ rs_head(void *arg, const struct tg_gate_http_head *h)
 	}
 	keep = rq->keep && rq->req_done && h->status != 101 && !c->closing &&
 	       !tg_gate_server_stopping(c->srv);
-	if (tg_gate_http_response_head(h, keep, &rq->resp_chunked, cout(c)) != 0) {
+	/* RFC 9112 6.1, 7: an HTTP/1.0 client reads no chunks: a body of
+	 * unknown length reaches it decoded and ends with the connection */
+	if (!rq->http11 &&
+	    (h->body == TG_GATE_HTTP_BODY_CHUNKED || h->body == TG_GATE_HTTP_BODY_CLOSE))
+		keep = 0;
+	if (tg_gate_http_response_head_to(h, rq->http11, keep, &rq->resp_chunked, cout(c)) != 0) {
 		rc = -1;
 		goto out;
 	}

@@ -166,13 +166,26 @@ int tg_gate_http_request_head(const struct tg_gate_http_head *h, const char *pat
  * received; a response read until close is sent chunked to a keep-alive
  * HTTP/1.1 client) and Connection: keep-alive or close per keep_alive
  * (101 responses keep Upgrade/Connection). *chunked_out tells the caller
- * whether to chunk-encode the body it forwards. Pass keep_alive 0 to an
- * HTTP/1.0 client when h->body is TG_GATE_HTTP_BODY_CLOSE (it cannot read
- * chunks). The status line is "HTTP/1.1 <status> <standard reason>".
+ * whether to chunk-encode the body it forwards. For an HTTP/1.1 client
+ * only: an HTTP/1.0 client cannot read chunks, use
+ * tg_gate_http_response_head_to for it. The status line is "HTTP/1.1 <status> <standard reason>".
  * 0 or TG_ERR_ALLOC.
  */
 int tg_gate_http_response_head(const struct tg_gate_http_head *h, int keep_alive, int *chunked_out,
                                struct evbuffer *out);
+
+/*
+ * tg_gate_http_response_head for a client of either version: with
+ * client_http11 0 (an HTTP/1.0 client) no Transfer-Encoding is ever sent
+ * (RFC 9112 6.1, 7): a chunked response, or one read until close, goes out
+ * without Transfer-Encoding or Content-Length and with Connection: close
+ * (keep_alive is taken as 0), *chunked_out 0: the caller forwards the
+ * decoded body as is and closes the connection after it. A response with
+ * a Content-Length keeps it (and keep_alive as given). 0, TG_ERR_ALLOC or
+ * TG_ERR_INVALID_ARG (h NULL, or a status outside 100-999).
+ */
+int tg_gate_http_response_head_to(const struct tg_gate_http_head *h, int client_http11,
+                                  int keep_alive, int *chunked_out, struct evbuffer *out);
 
 /*
  * A complete response the gate makes itself: status, a JSON body (already

@@ -86,6 +86,17 @@ echo "ok: SSE events arrive one by one (${t[*]} ms)"
 out=$(on "$P" alice req '/chunked?n=5')
 [[ $(jq -r .status <<<"$out") == 200 && $(jq -r .body <<<"$out") == $'chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4' ]] ||
 	tg_fail "chunked: $out"
+# an HTTP/1.0 client reads no chunks (RFC 9112 6.1, 7): the same body, decoded
+# by the gate and ended by the close (--raw: curl shows the bytes as they came)
+rc=0
+curl -sS --http1.0 --raw --max-time 20 --cacert "$PKI/srvca.pem" --cert "$PKI/alice.pem" \
+	--key "$PKI/leaf.key" -D h10.txt -o b10.txt "https://localhost:$P/chunked?n=5" 2>c10.err || rc=$?
+((rc == 0)) || tg_fail "HTTP/1.0 /chunked: curl exit $rc: $(cat c10.err)"
+head -n1 h10.txt | grep -q ' 200 ' || tg_fail "HTTP/1.0 /chunked: $(cat h10.txt)"
+! grep -qi '^transfer-encoding:' h10.txt || tg_fail "Transfer-Encoding sent to an HTTP/1.0 client: $(cat h10.txt)"
+grep -qi '^connection: close' h10.txt || tg_fail "HTTP/1.0 /chunked without Connection: close: $(cat h10.txt)"
+printf 'chunk %d\n' 0 1 2 3 4 >want10.txt
+cmp -s b10.txt want10.txt || tg_fail "HTTP/1.0 /chunked body is not the upstream's content: $(od -c b10.txt | head -5)"
 # big_ok PORT WHAT QUERY...: GET /big?QUERY through the gate's PORT answers
 # 200 with as many bytes as QUERY's bytes= asks for
 big_ok()
@@ -100,7 +111,7 @@ big_ok()
 	done
 }
 big_ok "$P" big 'bytes=6000000' 'bytes=3000000&chunked=1'
-echo "ok: chunked and large responses"
+echo "ok: chunked and large responses (an HTTP/1.0 client gets the body decoded, ended by the close)"
 
 # ---- upstream keep-alive pool -------------------------------------------------------------
 out=$(on "$P" alice req /echo /echo /echo | jq -r '.body | fromjson | .conn' | sort -u | wc -l)

@@ -1017,6 +1017,40 @@ test_response_head(void **state)
 	                       "Connection: close\r\n\r\n");
 	assert_int_equal(chunked, 1);
 	free(s);
+
+	/* to an HTTP/1.0 client (RFC 9112 6.1, 7): no Transfer-Encoding, the
+	 * decoded body ended by the close, whatever keep_alive says */
+	assert_int_equal(tg_gate_http_response_head_to(&k.h, 0, 1, &chunked, b), 0);
+	s = drain(b);
+	assert_string_equal(s, "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+	assert_int_equal(chunked, 0);
+	free(s);
+	hold(TG_GATE_HTTP_RESPONSE, "HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n",
+	     &k);
+	assert_int_equal(tg_gate_http_response_head_to(&k.h, 0, 1, &chunked, b), 0);
+	s = drain(b);
+	assert_string_equal(s, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+	                       "Connection: close\r\n\r\n");
+	assert_int_equal(chunked, 0);
+	free(s);
+	/* a known length stays, and so may the connection */
+	hold(TG_GATE_HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", &k);
+	assert_int_equal(tg_gate_http_response_head_to(&k.h, 0, 1, &chunked, b), 0);
+	s = drain(b);
+	assert_string_equal(s, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+	                       "Connection: keep-alive\r\n\r\n");
+	assert_int_equal(chunked, 0);
+	free(s);
+	/* an HTTP/1.1 client through the same call: as before */
+	hold(TG_GATE_HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &k);
+	assert_int_equal(tg_gate_http_response_head_to(&k.h, 1, 1, &chunked, b), 0);
+	s = drain(b);
+	assert_string_equal(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	                       "Connection: keep-alive\r\n\r\n");
+	assert_int_equal(chunked, 1);
+	free(s);
+	assert_int_equal(tg_gate_http_response_head_to(NULL, 0, 1, &chunked, b),
+	                 TG_ERR_INVALID_ARG);
 	evbuffer_free(b);
 }
 
