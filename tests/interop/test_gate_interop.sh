@@ -52,9 +52,12 @@ gate_curl -sS -o /dev/null --tlsv1.1 --tls-max 1.1 /echo 2>tls11.err || rc=$?
 echo "ok: TLS 1.2 works, TLS 1.1 does not"
 # TLS 1.2 suites: forward-secret AEAD only. ECDHE-ECDSA with CBC (forward
 # secret, not AEAD) and with AES-GCM (the control) against the EC server key
-gate_sclient -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 </dev/null >gcm.out 2>&1 ||
-	tg_fail "TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 refused: $(tail -n 5 gcm.out)"
-grep -q "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" gcm.out || tg_fail "TLS 1.2 AES-GCM: $(grep -i cipher gcm.out)"
+# (a whole request, its answer read to the close: with stdin at EOF at once,
+# s_client under load sometimes sent a lone LF, which the gate refuses)
+printf 'GET /echo HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n' |
+	gate_sclient -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -ign_eof >gcm.out 2>&1 || true
+grep -q "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" gcm.out || tg_fail "TLS 1.2 AES-GCM: $(grep -i cipher gcm.out) $(tail -n 5 gcm.out)"
+grep -aq '^HTTP/1.1 200' gcm.out || tg_fail "TLS 1.2 AES-GCM request: $(grep -a -e HTTP -e error gcm.out)"
 for c in ECDHE-ECDSA-AES128-SHA ECDHE-ECDSA-AES256-SHA384; do
 	rc=0
 	gate_sclient -tls1_2 -cipher "$c" </dev/null >cbc.out 2>&1 || rc=$?
