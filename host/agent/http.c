@@ -4,7 +4,9 @@
  * forwarded over a pooled keep-alive connection to the gate and its
  * response streamed back as it arrives. Nothing is rewritten but the
  * connection (hop-by-hop fields, framing, keep-alive); Host stays what the
- * client sent unless --host. A WebSocket upgrade is spliced after the 101.
+ * client sent unless --host. An HTTP/1.0 client gets a chunked or
+ * until-close response decoded, ended by closing its connection (it reads
+ * no Transfer-Encoding). A WebSocket upgrade is spliced after the 101.
  * While the token is absent every request is answered 503 with a one-line
  * reason. One request at a time per connection (pipelined ones wait in
  * the input). Reader callbacks only set flags; what frees is done by the
@@ -187,7 +189,12 @@ rs_head(void *arg, const struct tg_gate_http_head *h)
 		return -1;
 	evtimer_del(c->rtmo);
 	keep = c->keep && c->req_done && h->status != 101 && !c->l->srv->stopping;
-	if (tg_gate_http_response_head(h, keep, &c->resp_chunked, cout(c)) != 0)
+	/* RFC 9112 6.1, 7: an HTTP/1.0 client reads no chunks: a body of
+	 * unknown length reaches it decoded and ends with the connection */
+	if (!c->http11 &&
+	    (h->body == TG_GATE_HTTP_BODY_CHUNKED || h->body == TG_GATE_HTTP_BODY_CLOSE))
+		keep = 0;
+	if (tg_gate_http_response_head_to(h, c->http11, keep, &c->resp_chunked, cout(c)) != 0)
 		return -1;
 	c->resp_head = 1;
 	c->resp_keep = h->keep_alive;

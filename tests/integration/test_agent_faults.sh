@@ -19,7 +19,10 @@
 #     502 or a cut response; pooled connections the gate closes, writes
 #     junk on or leaves bytes on: the next request still 200; what is
 #     allowed and must pass: 100 Continue, a body delimited by the close,
-#     chunked both ways, a WebSocket upgrade spliced, absolute-form
+#     chunked both ways, an HTTP/1.0 client (raw and curl --http1.0) given
+#     a chunked or until-close body decoded, without Transfer-Encoding and
+#     ended by the close (RFC 9112 6.1), kept alive with a Content-Length,
+#     a WebSocket upgrade spliced, absolute-form
 #     targets, Host added for HTTP/1.0 and set by host:; clients that
 #     leave early (while the agent connects, in the middle of 3 MiB);
 #   - the client's side: malformed heads, too long a request line or
@@ -320,6 +323,57 @@ fields, body = check("close-delimited body", "http", req(b"/close-delim"), 200, 
 assert b"until the close\n" in body, (fields, body)
 fields, body = check("chunked", "http", req(b"/chunked"), 200, None)
 assert fields.get("transfer-encoding") == "chunked" and b"hello " in body and b"world" in body, buf
+
+
+def check10(name, path, want, extra=b""):
+    """An HTTP/1.0 client reads no chunks (RFC 9112 6.1, 7): a chunked or
+    until-close response reaches it decoded, without Transfer-Encoding or
+    Content-Length, with Connection: close, the connection closed after the
+    body; also when it asked for keep-alive."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect("%s/http" % S)
+    s.sendall(req(path, ver=b"HTTP/1.0", extra=extra))
+    buf, open_ = b"", False
+    while True:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            open_ = True
+            break
+        if not b:
+            break
+        buf += b
+    s.close()
+    try:
+        st, fields, body = parse(buf)
+        assert st == 200, buf[:600]
+        assert "transfer-encoding" not in fields, ("Transfer-Encoding to HTTP/1.0", buf[:600])
+        assert "content-length" not in fields, buf[:600]
+        assert fields.get("connection") == "close", ("no Connection: close", buf[:600])
+        assert body == want, ("body is not the content", body)
+        assert not open_, ("the connection stayed open after the body (5 s)", buf[:600])
+    except AssertionError as e:
+        print("FAILED: %s: %s" % (name, e))
+        FAILED.append(name)
+        return
+    print("ok: %s: %r, Connection: close, no Transfer-Encoding" % (name, body))
+
+
+check10("HTTP/1.0, chunked", b"/chunked", b"hello world")
+check10("HTTP/1.0 keep-alive, chunked", b"/chunked", b"hello world",
+        extra=b"Connection: keep-alive\r\n")
+check10("HTTP/1.0, until the close", b"/close-delim", b"until the close\n")
+check10("HTTP/1.0 keep-alive, until the close", b"/close-delim", b"until the close\n",
+        extra=b"Connection: keep-alive\r\n")
+# a response with a Content-Length keeps an HTTP/1.0 keep-alive connection
+buf = exchange("http", req(b"/echo-k1", ver=b"HTTP/1.0", extra=b"Connection: keep-alive\r\n") +
+               req(b"/echo-k2", ver=b"HTTP/1.0"))
+first, _, second = buf.partition(b"\nbody=0\n")
+assert first.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: keep-alive\r\n" in first and \
+    b"GET /echo-k1 " in first and second.startswith(b"HTTP/1.1 200 ") and \
+    b"GET /echo-k2 " in second and b"transfer-encoding" not in buf.lower(), buf
+print("ok: HTTP/1.0 keep-alive with a Content-Length: two requests on one connection")
 # the request's body, chunked towards the gate
 _, body = check("chunked upload", "http",
                 req(b"/echo-up", extra=b"Transfer-Encoding: chunked\r\n", method=b"POST") +
@@ -501,6 +555,22 @@ else:
     print("ok: a gate that never answers: 502 %s" % body.decode().strip())
 assert not FAILED, FAILED
 EOF
+
+# curl as an HTTP/1.0 client of the agent (--raw: the bytes as they came): a
+# chunked answer of the gate reaches it decoded, ended by the close
+rc=0
+curl -sS --http1.0 --raw --max-time 20 --unix-socket "$S/http" -D h10.txt -o b10.txt \
+	http://api/chunked 2>c10.err || rc=$?
+((rc == 0)) || tg_fail "HTTP/1.0 /chunked through the agent: curl exit $rc: $(cat c10.err)"
+head -n1 h10.txt | grep -q ' 200 ' || tg_fail "HTTP/1.0 /chunked through the agent: $(cat h10.txt)"
+! grep -qi '^transfer-encoding:' h10.txt ||
+	tg_fail "the agent sent Transfer-Encoding to an HTTP/1.0 client: $(cat h10.txt)"
+grep -qi '^connection: close' h10.txt ||
+	tg_fail "HTTP/1.0 /chunked through the agent without Connection: close: $(cat h10.txt)"
+printf 'hello world' >want10.txt
+cmp -s b10.txt want10.txt ||
+	tg_fail "HTTP/1.0 /chunked body through the agent is not the content: $(od -c b10.txt | head -5)"
+echo "ok: curl --http1.0 through the agent: a chunked answer decoded, ended by the close"
 
 # the failures were counted and logged with their listener
 curl -sS --max-time 5 -o metrics.txt "http://$ADMIN/metrics" || tg_fail "/metrics"
