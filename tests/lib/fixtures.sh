@@ -135,7 +135,12 @@ tg__pkg_of()
 # memory, and a quarantine that keeps freed blocks on purpose.
 tg_asan_build()
 {
-	ldd "$1" 2>/dev/null | grep -q libasan || nm -D "$1" 2>/dev/null | grep -q __asan_init
+	# not piped into grep -q: under pipefail, grep leaving early makes
+	# ldd die of SIGPIPE and the pipeline fail although it matched
+	local libs syms
+	libs=$(ldd "$1" 2>/dev/null || true)
+	syms=$(nm -D "$1" 2>/dev/null || true)
+	[[ $libs == *libasan* || $syms == *__asan_init* ]]
 }
 
 # tg_require_cmd CMD...: skip the test (exit 77) unless every CMD is an
