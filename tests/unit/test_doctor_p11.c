@@ -118,7 +118,7 @@ test_module_fails(void **state)
 
 	(void)state;
 	assert_non_null(tmp = malloc(strlen(dir) + 32));
-	sprintf(tmp, "%s/p11-fail.txt", dir);
+	snprintf(tmp, strlen(dir) + 32, "%s/p11-fail.txt", dir);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
